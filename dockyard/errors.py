@@ -1,0 +1,75 @@
+"""The one exception tree of dockyard.
+
+Every error a user can cause is a `DockyardError`. The CLI prints `Error: <message>` and exits
+non-zero; the API server maps `http_status` to the response. Those two mappings live only here.
+"""
+
+from __future__ import annotations
+
+
+class DockyardError(Exception):
+    """Base of every error dockyard reports to a user."""
+
+    http_status = 500
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidParameter(DockyardError):
+    """The user's input is malformed (bad flag value, bad reference, bad Dockerfile...)."""
+
+    http_status = 400
+
+
+class InvalidReference(InvalidParameter):
+    """An image reference that does not follow the distribution reference grammar."""
+
+
+class DockerfileError(InvalidParameter):
+    """A Dockerfile that cannot be parsed; the message names file and line."""
+
+
+class InvalidArchive(InvalidParameter):
+    """A tar archive that is truncated, corrupt, hostile or not of the expected format."""
+
+
+class DigestMismatch(InvalidArchive):
+    """Content whose digest is not the one it claims."""
+
+
+class NotFound(DockyardError):
+    http_status = 404
+
+
+class Conflict(DockyardError):
+    http_status = 409
+
+
+class Unauthorized(DockyardError):
+    http_status = 401
+
+
+class Forbidden(DockyardError):
+    http_status = 403
+
+
+class Unavailable(DockyardError):
+    """A remote service (registry, runtime) cannot be reached or failed."""
+
+    http_status = 503
+
+
+class RuntimeFailure(DockyardError):
+    """The OCI runtime or a container process failed."""
+
+    http_status = 500
+
+
+class NotImplementedFeature(DockyardError):
+    http_status = 501
