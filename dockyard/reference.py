@@ -1,0 +1,277 @@
+"""Image references (`[domain/]path[:tag][@digest]`) parsed, normalized and validated as Docker does.
+
+The grammar, the normalization (`busybox` -> `docker.io/library/busybox`) and the error messages
+follow github.com/distribution/reference (regexp.go, reference.go, normalize.go) as vendored by the
+docker CLI 28; each error message below is the one `docker pull <ref>` prints for that input.
+
+    reference  := name [ ":" tag ] [ "@" digest ]
+    name       := [domain "/"] remote-name
+    domain     := host [":" port]          host: DNS-ish name, IPv4, or "[" IPv6 "]"
+    remote-name:= path-component ("/" path-component)*   lowercase, separators . _ __ -+
+    tag        := [\\w][\\w.-]{0,127}
+    digest     := algorithm ":" hex{32,}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dockyard.digest import Digest
+from dockyard.errors import InvalidReference
+
+DEFAULT_DOMAIN = "docker.io"
+LEGACY_DEFAULT_DOMAIN = "index.docker.io"
+DEFAULT_REGISTRY_HOST = "registry-1.docker.io"
+OFFICIAL_REPO_PREFIX = "library/"
+DEFAULT_TAG = "latest"
+NAME_TOTAL_LENGTH_MAX = 255
+
+# The distribution/reference grammar, built from the same small pieces as regexp.go. Go's RE2 and
+# Python's `re` agree on leftmost-first matching for these expressions; `\w` must be ASCII as in Go.
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = _ALNUM + r"(?:" + _SEPARATOR + _ALNUM + r")*"
+_REMOTE_NAME = _PATH_COMPONENT + r"(?:/" + _PATH_COMPONENT + r")*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_NAME = _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*"
+_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_HOST = r"(?:" + _DOMAIN_NAME + r"|" + _IPV6 + r")"
+_DOMAIN_AND_PORT = _HOST + r"(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
+_NAME = r"(?:" + _DOMAIN_AND_PORT + r"/)?" + _REMOTE_NAME
+
+_REFERENCE_RE = re.compile(
+    r"(" + _NAME + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?", re.ASCII
+)
+_ANCHORED_NAME_RE = re.compile(r"(?:(" + _DOMAIN_AND_PORT + r")/)?(" + _REMOTE_NAME + r")", re.ASCII)
+_ANCHORED_TAG_RE = re.compile(_TAG, re.ASCII)
+_ANCHORED_DIGEST_RE = re.compile(_DIGEST, re.ASCII)
+_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
+_IMAGE_ID_LIKE_RE = re.compile(r"(?:sha256:)?[a-f0-9]{1,64}")
+
+# go-digest: registered algorithms and the exact form of their encoded part.
+_DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+_LOWER_HEX_RE = re.compile(r"[a-f0-9]+")
+
+ERR_INVALID_FORMAT = "invalid reference format"
+ERR_NAME_UPPERCASE = "repository name must be lowercase"
+ERR_NAME_EMPTY = "repository name must have at least one component"
+ERR_NAME_TOO_LONG = f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
+ERR_TAG_FORMAT = "invalid tag format"
+ERR_DIGEST_FORMAT = "invalid checksum digest format"
+ERR_DIGEST_LENGTH = "invalid checksum digest length"
+ERR_DIGEST_UNSUPPORTED = "unsupported digest algorithm"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A normalized, validated image reference. `domain` is never empty once normalized."""
+
+    domain: str
+    path: str
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @property
+    def name(self) -> str:
+        """Fully qualified repository name: `docker.io/library/busybox`."""
+        return f"{self.domain}/{self.path}" if self.domain else self.path
+
+    @property
+    def familiar_name(self) -> str:
+        """The short name the docker CLI shows: `busybox`, `user/x`, `localhost:5000/a/b`."""
+        if self.domain != DEFAULT_DOMAIN:
+            return self.name
+        if self.path.startswith(OFFICIAL_REPO_PREFIX):
+            rest = self.path[len(OFFICIAL_REPO_PREFIX):]
+            if "/" not in rest:
+                return rest
+        return self.path
+
+    @property
+    def familiar(self) -> str:
+        """The reference as the docker CLI prints it (FamiliarString)."""
+        return self.familiar_name + self._suffix()
+
+    @property
+    def registry(self) -> str:
+        """The host to talk to for the registry API (`docker.io` is served by registry-1)."""
+        return DEFAULT_REGISTRY_HOST if self.domain == DEFAULT_DOMAIN else self.domain
+
+    @property
+    def repository_path(self) -> str:
+        """The repository inside the registry (`library/busybox`): the `<name>` of `/v2/<name>/`."""
+        return self.path
+
+    @property
+    def is_name_only(self) -> bool:
+        return self.tag is None and self.digest is None
+
+    def _suffix(self) -> str:
+        out = ""
+        if self.tag is not None:
+            out += ":" + self.tag
+        if self.digest is not None:
+            out += "@" + str(self.digest)
+        return out
+
+    def __str__(self) -> str:
+        return self.name + self._suffix()
+
+    def with_tag(self, tag: str) -> "Reference":
+        """Same repository (and digest, as WithTag keeps it) with `tag`."""
+        if not _ANCHORED_TAG_RE.fullmatch(tag):
+            raise InvalidReference(ERR_TAG_FORMAT)
+        return Reference(self.domain, self.path, tag, self.digest)
+
+    def with_digest(self, digest: Digest) -> "Reference":
+        """Same repository (and tag, as WithDigest keeps it) pinned to `digest`."""
+        if not _ANCHORED_DIGEST_RE.fullmatch(str(digest)):
+            raise InvalidReference("invalid digest format")
+        return Reference(self.domain, self.path, self.tag, digest)
+
+    def trimmed(self) -> "Reference":
+        """The repository alone, without tag or digest (TrimNamed)."""
+        return Reference(self.domain, self.path)
+
+    def docker_ref(self) -> "Reference":
+        """ParseDockerRef's form: digest wins over tag, `latest` added when neither is present."""
+        if self.digest is not None:
+            return Reference(self.domain, self.path, None, self.digest)
+        if self.tag is None:
+            return Reference(self.domain, self.path, DEFAULT_TAG)
+        return self
+
+
+def _parse_digest(text: str) -> Digest:
+    """go-digest's Parse: the algorithm must be registered and the hex exactly its size."""
+    algorithm, _, encoded = text.partition(":")
+    size = _DIGEST_HEX_LENGTH.get(algorithm)
+    if size is None:
+        raise InvalidReference(ERR_DIGEST_UNSUPPORTED)
+    if len(encoded) != size:
+        raise InvalidReference(ERR_DIGEST_LENGTH)
+    if not _LOWER_HEX_RE.fullmatch(encoded):
+        raise InvalidReference(ERR_DIGEST_FORMAT)
+    return Digest(algorithm, encoded)
+
+
+def _parse_raw(text: str) -> Reference:
+    """distribution/reference `Parse`: the grammar alone, no normalization (domain may be "")."""
+    if text == "":
+        raise InvalidReference(ERR_NAME_EMPTY)
+    match = _REFERENCE_RE.fullmatch(text)
+    if match is None:
+        lowered = text.lower()
+        if lowered != text and _REFERENCE_RE.fullmatch(lowered):
+            raise InvalidReference(ERR_NAME_UPPERCASE)
+        raise InvalidReference(ERR_INVALID_FORMAT)
+    name, tag, digest_text = match.group(1), match.group(2), match.group(3)
+    name_match = _ANCHORED_NAME_RE.fullmatch(name)
+    if name_match is not None:
+        domain, path = name_match.group(1) or "", name_match.group(2)
+    else:  # pragma: no cover - the name already matched the same grammar
+        domain, path = "", name
+    if len(path) > NAME_TOTAL_LENGTH_MAX:
+        raise InvalidReference(ERR_NAME_TOO_LONG)
+    digest = _parse_digest(digest_text) if digest_text else None
+    return Reference(domain, path, tag, digest)
+
+
+def _split_docker_domain(text: str) -> tuple[str, str]:
+    """normalize.go splitDockerDomain: decide whether the first component is a registry host."""
+    first, slash, rest = text.partition("/")
+    if not slash:
+        return DEFAULT_DOMAIN, OFFICIAL_REPO_PREFIX + text
+    if first == "localhost":
+        domain, remainder = first, rest
+    elif first == LEGACY_DEFAULT_DOMAIN:
+        domain, remainder = DEFAULT_DOMAIN, rest
+    elif "." in first or ":" in first or first.lower() != first:
+        domain, remainder = first, rest
+    else:
+        domain, remainder = DEFAULT_DOMAIN, text
+    if domain == DEFAULT_DOMAIN and "/" not in remainder:
+        remainder = OFFICIAL_REPO_PREFIX + remainder
+    return domain, remainder
+
+
+def parse_reference(text: str) -> Reference:
+    """ParseNormalizedNamed: a familiar or full name to a normalized reference; no tag added."""
+    if _IDENTIFIER_RE.fullmatch(text):
+        raise InvalidReference(
+            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
+        )
+    domain, remainder = _split_docker_domain(text)
+    remote = remainder.split(":", 1)[0]
+    if remote.lower() != remote:
+        raise InvalidReference(f"{ERR_INVALID_FORMAT}: repository name ({remote}) must be lowercase")
+    return _parse_raw(domain + "/" + remainder)
+
+
+def parse_normalized(text: str) -> Reference:
+    """TagNameOnly(ParseNormalizedNamed(text)): `busybox` -> `docker.io/library/busybox:latest`."""
+    ref = parse_reference(text)
+    if ref.is_name_only:
+        return Reference(ref.domain, ref.path, DEFAULT_TAG)
+    return ref
+
+
+def parse_repository(text: str) -> Reference:
+    """A name to tag an image with (`docker build -t`, `docker tag`): a digest is refused.
+
+    Like the CLI's validateTag/ParseNormalizedNamed followed by TagNameOnly, so `-t x` means `x:latest`.
+    """
+    ref = parse_normalized(text)
+    if ref.digest is not None:
+        # docker tag: "refusing to create a tag with a digest reference"
+        raise InvalidReference("refusing to create a tag with a digest reference")
+    return ref
+
+
+def parse_name(text: str) -> Reference:
+    """A bare repository name (no tag, no digest), e.g. the `fromImage` of a pull without tag."""
+    ref = parse_reference(text)
+    if not ref.is_name_only:
+        raise InvalidReference(ERR_INVALID_FORMAT)
+    return ref
+
+
+def is_image_id_like(text: str) -> bool:
+    """True for what the daemon may look up as an image ID: a hex prefix or `sha256:<hex prefix>`.
+
+    A name such as `abc` is both a valid name and an ID prefix; Docker tries the name first, then
+    the ID prefix (daemon GetImage), so callers should do the same.
+    """
+    return _IMAGE_ID_LIKE_RE.fullmatch(text) is not None
+
+
+def parse_image_id(text: str) -> Digest | None:
+    """The full image ID in `text` (64 hex, or `sha256:` + 64 hex), else None (ParseAnyReference)."""
+    if _IDENTIFIER_RE.fullmatch(text):
+        return Digest("sha256", text)
+    if text.startswith("sha256:") and _IDENTIFIER_RE.fullmatch(text[7:]):
+        return Digest("sha256", text[7:])
+    return None
+
+
+def parse_any(text: str) -> Reference | Digest:
+    """ParseAnyReference: a full image ID / digest, or else a normalized name (no tag added)."""
+    image_id = parse_image_id(text)
+    if image_id is not None:
+        return image_id
+    if _ANCHORED_DIGEST_RE.fullmatch(text):
+        try:
+            return _parse_digest(text)
+        except InvalidReference:
+            pass
+    return parse_reference(text)
+
+
+def validate_tag(tag: str) -> str:
+    """A tag alone (`docker push --all-tags`, API `tag=`): same rule as in a reference."""
+    if not _ANCHORED_TAG_RE.fullmatch(tag):
+        raise InvalidReference(ERR_TAG_FORMAT)
+    return tag

@@ -1,0 +1,140 @@
+"""Image references: the data files hold what the docker CLI 28 accepts/prints for each input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dockyard.digest import Digest
+from dockyard.errors import InvalidParameter, InvalidReference
+from dockyard.reference import (
+    Reference,
+    is_image_id_like,
+    parse_any,
+    parse_image_id,
+    parse_name,
+    parse_normalized,
+    parse_reference,
+    parse_repository,
+    validate_tag,
+)
+
+DATA = Path(__file__).parent / "data" / "reference"
+HEX = "0123456789abcdef" * 4
+
+
+def _cases(name: str) -> list[tuple[str, ...]]:
+    cases = []
+    for line in (DATA / name).read_text(encoding="utf-8").split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        cases.append(tuple(line.split(" | ")))
+    return cases
+
+
+VALID = _cases("valid.txt")
+INVALID = _cases("invalid.txt")
+
+
+def test_data_files_are_big_enough() -> None:
+    assert len(VALID) >= 70 and len(INVALID) >= 50
+
+
+@pytest.mark.parametrize(("text", "full", "familiar"), VALID, ids=[c[0][:40] for c in VALID])
+def test_valid(text: str, full: str, familiar: str) -> None:
+    ref = parse_reference(text)
+    assert str(ref) == full
+    assert ref.familiar == familiar
+    # Normalizing is idempotent: the full and familiar forms parse back to the same reference.
+    assert parse_reference(full) == ref
+    assert parse_reference(familiar) == ref
+
+
+@pytest.mark.parametrize(("text", "message"), INVALID, ids=[c[0][:40] for c in INVALID])
+def test_invalid(text: str, message: str) -> None:
+    with pytest.raises(InvalidReference) as info:
+        parse_reference(text)
+    assert str(info.value) == message
+    assert isinstance(info.value, InvalidParameter)  # a user mistake: HTTP 400, no traceback
+
+
+def test_empty_string() -> None:
+    # ParseNormalizedNamed("") parses "docker.io/library/" which does not match the grammar.
+    with pytest.raises(InvalidReference, match="^invalid reference format$"):
+        parse_reference("")
+
+
+def test_parse_normalized_adds_latest_only_without_tag_or_digest() -> None:
+    assert str(parse_normalized("busybox")) == "docker.io/library/busybox:latest"
+    assert parse_normalized("busybox").familiar == "busybox:latest"
+    assert str(parse_normalized("a/b:1")) == "docker.io/a/b:1"
+    digested = parse_normalized(f"a@sha256:{HEX}")
+    assert digested.tag is None and digested.digest == Digest("sha256", HEX)
+    assert parse_reference("busybox").tag is None
+
+
+def test_fields_and_registry_helpers() -> None:
+    ref = parse_reference(f"localhost:5000/a/b:tag@sha256:{HEX}")
+    assert (ref.domain, ref.path, ref.tag) == ("localhost:5000", "a/b", "tag")
+    assert ref.digest == Digest("sha256", HEX)
+    assert ref.name == "localhost:5000/a/b"
+    assert ref.familiar_name == "localhost:5000/a/b"
+    assert ref.registry == "localhost:5000"
+    assert ref.repository_path == "a/b"
+
+    hub = parse_reference("busybox")
+    assert hub.registry == "registry-1.docker.io"  # docker.io's API is served by registry-1
+    assert hub.repository_path == "library/busybox"
+    assert parse_reference("index.docker.io/user/x").domain == "docker.io"
+    assert parse_reference("[::1]:5000/x").registry == "[::1]:5000"
+
+
+def test_with_tag_and_with_digest() -> None:
+    ref = parse_reference("busybox")
+    assert str(ref.with_tag("1.36")) == "docker.io/library/busybox:1.36"
+    both = ref.with_tag("1").with_digest(Digest("sha256", HEX))
+    assert both.familiar == f"busybox:1@sha256:{HEX}"
+    # WithTag keeps an existing digest, as distribution/reference does.
+    assert both.with_tag("2").digest == Digest("sha256", HEX)
+    assert both.trimmed() == Reference("docker.io", "library/busybox")
+    assert str(both.docker_ref()) == f"docker.io/library/busybox@sha256:{HEX}"
+    assert str(ref.docker_ref()) == "docker.io/library/busybox:latest"
+    for bad in ("", ".x", "-x", "a" * 129, "a:b", "a/b"):
+        with pytest.raises(InvalidReference, match="^invalid tag format$"):
+            ref.with_tag(bad)
+    assert validate_tag("a" * 128) == "a" * 128
+
+
+def test_frozen_and_hashable() -> None:
+    a, b = parse_reference("busybox:1"), parse_reference("docker.io/library/busybox:1")
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    with pytest.raises(AttributeError):
+        a.tag = "2"  # type: ignore[misc]
+
+
+def test_repository_for_tagging() -> None:
+    assert str(parse_repository("x")) == "docker.io/library/x:latest"
+    assert str(parse_repository("x:1")) == "docker.io/library/x:1"
+    with pytest.raises(InvalidReference, match="digest"):
+        parse_repository(f"x@sha256:{HEX}")
+    with pytest.raises(InvalidReference, match="64-byte hexadecimal"):
+        parse_repository(HEX)
+    assert parse_name("a/b") == Reference("docker.io", "a/b")
+    with pytest.raises(InvalidReference):
+        parse_name("a/b:1")
+
+
+def test_image_ids() -> None:
+    # A 64-hex string can't be a repository name, but the daemon looks it up as an image ID;
+    # prefixes and the sha256: form are accepted as IDs too (daemon GetImage / digest set lookup).
+    for text in (HEX, f"sha256:{HEX}", "0123abc", "sha256:01ab", "a"):
+        assert is_image_id_like(text), text
+    for text in ("busybox", "sha256:", "ABCDEF", HEX + "0", "sha512:01", "01ab:tag"):
+        assert not is_image_id_like(text), text
+    assert parse_image_id(HEX) == Digest("sha256", HEX)
+    assert parse_image_id(f"sha256:{HEX}") == Digest("sha256", HEX)
+    assert parse_image_id("0123abc") is None
+    assert parse_any(HEX) == Digest("sha256", HEX)
+    assert parse_any(f"sha256:{HEX}") == Digest("sha256", HEX)
+    assert parse_any("busybox") == Reference("docker.io", "library/busybox")
