@@ -1,0 +1,123 @@
+"""A whole Dockerfile: directives, meta ARGs and stages; `parse` and `format_dockerfile`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dockyard.dockerfile.instructions import (
+    ArgInstruction,
+    FromInstruction,
+    Instruction,
+    OnbuildInstruction,
+    instruction_from_node,
+)
+from dockyard.dockerfile.parser import decode_dockerfile, parse_nodes
+from dockyard.dockerfile.shell import ShellLex
+from dockyard.errors import DockerfileError
+
+__all__ = ["Dockerfile", "Stage", "parse", "format_dockerfile"]
+
+
+@dataclass(slots=True)
+class Stage:
+    """One `FROM ... [AS name]` and the instructions up to the next FROM."""
+
+    name: str | None  # lower-cased, as Docker compares stage names
+    base: str  # unexpanded image text
+    platform: str | None  # unexpanded --platform value
+    index: int
+    from_instruction: FromInstruction
+    instructions: list[Instruction] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Dockerfile:
+    directives: dict[str, str]
+    escape: str
+    meta_args: list[ArgInstruction]
+    stages: list[Stage]
+    filename: str = field(default="Dockerfile", compare=False)
+
+    def lex(self) -> ShellLex:
+        """The lexer for this file's escape character."""
+        return ShellLex(self.escape)
+
+    def stage(self, ref: str | int) -> Stage:
+        """A stage by name (case-insensitive) or index, as `COPY --from` / `--target` use."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdecimal()):
+            idx = int(ref)
+            if 0 <= idx < len(self.stages):
+                return self.stages[idx]
+        else:
+            for st in self.stages:
+                if st.name is not None and st.name == ref.lower():
+                    return st
+        raise KeyError(ref)
+
+    def instructions(self) -> list[Instruction]:
+        """All instructions in file order (meta ARGs, then each FROM and its body)."""
+        out: list[Instruction] = list(self.meta_args)
+        for st in self.stages:
+            out.append(st.from_instruction)
+            out += st.instructions
+        out.sort(key=lambda i: i.start_line)
+        return out
+
+    def __str__(self) -> str:
+        return format_dockerfile(self)
+
+
+def parse(data: bytes | str, filename: str = "Dockerfile") -> Dockerfile:
+    """Parse Dockerfile text. Raises DockerfileError("<filename>:<line>: <message>")."""
+    text = decode_dockerfile(data, filename)
+    result = parse_nodes(text, filename)
+    instructions = [instruction_from_node(n, filename) for n in result.nodes]
+    meta: list[ArgInstruction] = []
+    stages: list[Stage] = []
+    for ins in instructions:
+        if isinstance(ins, FromInstruction):
+            stages.append(
+                Stage(
+                    name=ins.stage_name,
+                    base=ins.base,
+                    platform=ins.platform,
+                    index=len(stages),
+                    from_instruction=ins,
+                )
+            )
+        elif not stages:
+            if isinstance(ins, ArgInstruction):
+                meta.append(ins)
+            else:
+                raise ins.error("no build stage in current context")
+        else:
+            stages[-1].instructions.append(ins)
+    if not stages:
+        raise DockerfileError(f"{filename}:{result.line_count}: dockerfile contains no stages to build")
+    return Dockerfile(
+        directives=result.directives, escape=result.escape, meta_args=meta, stages=stages, filename=filename
+    )
+
+
+def _emit(ins: Instruction, out: list[str]) -> None:
+    out.append(ins.original)
+    out.append("\n")
+    docs = ins.heredocs
+    if isinstance(ins, OnbuildInstruction) and not docs and ins.trigger is not None:
+        docs = ins.trigger.heredocs
+    for doc in docs:
+        out.append(doc.content)
+        out.append(doc.name)
+        out.append("\n")
+
+
+def format_dockerfile(df: Dockerfile) -> str:
+    """Print a Dockerfile back: `parse(format_dockerfile(parse(x))) == parse(x)`.
+
+    Directives first, then each instruction's logical line (continuations joined, comments
+    dropped) followed by its heredoc bodies and terminators.
+    """
+    out: list[str] = [f"# {k}={v}\n" for k, v in df.directives.items()]
+    for ins in df.instructions():
+        _emit(ins, out)
+    return "".join(out)
