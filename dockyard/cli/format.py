@@ -1,0 +1,112 @@
+"""Output formatting as the docker CLI does it: tables, human sizes and durations."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Sequence, TextIO
+
+_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+
+
+def _go_g(value: float, precision: int) -> str:
+    text = f"{value:.{precision}g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{exp[0]}{int(exp[1:]):02d}"
+    return text
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal (SI) units, `%.3g`."""
+    i = 0
+    while size >= 1000.0 and i < len(_UNITS) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{_go_g(size, precision)}{_UNITS[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration."""
+    if seconds < 1:
+        return "Less than a second"
+    if int(seconds) == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(round(seconds / 3600))
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // (24 * 7)} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // (24 * 30)} months"
+    return f"{hours // (24 * 365)} years"
+
+
+def since(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "N/A"
+    now = now or datetime.now(timezone.utc)
+    return human_duration(max(0.0, (now - moment).total_seconds())) + " ago"
+
+
+def go_time(moment: datetime | None) -> str:
+    """Go's time.Time String() in UTC, as `--format json` shows CreatedAt."""
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def rfc3339(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def short_id(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+def ellipsis(text: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to `width` display chars, ending with `…`."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…"
+
+
+def write_table(out: TextIO, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Go's tabwriter as the docker CLI sets it up: minwidth 10, padding 3, spaces."""
+    all_rows = [list(header)] + [list(r) for r in rows]
+    ncols = max(len(r) for r in all_rows)
+    widths = [0] * ncols
+    for row in all_rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], len(cell))
+    for row in all_rows:
+        parts = []
+        for i, cell in enumerate(row):
+            if i < len(row) - 1:
+                parts.append(cell.ljust(max(widths[i] + 3, 10)))
+            else:
+                parts.append(cell)
+        out.write("".join(parts).rstrip() + "\n" if row[-1] == "" else "".join(parts) + "\n")
+
+
+def write_json_lines(out: TextIO, objects: Sequence[dict[str, Any]]) -> None:
+    for obj in objects:
+        out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+
+
+def write_json_indented(out: TextIO, data: Any) -> None:
+    """`docker inspect` output: a JSON array, 4-space indent, no HTML escaping."""
+    out.write(json.dumps(data, indent=4, ensure_ascii=False) + "\n")

@@ -1,0 +1,294 @@
+"""Image commands: import, save, load, images, tag, rmi, image inspect, history."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from dockyard.cli.context import CliContext
+from dockyard.cli.format import (
+    go_time, human_size, rfc3339, short_id, since, write_json_indented, write_json_lines,
+    write_table, ellipsis,
+)
+from dockyard.engine import images as engine_images
+from dockyard.engine import transfer
+from dockyard.errors import InvalidParameter, NotFound
+from dockyard.store.atomic import atomic_file
+
+
+def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
+    for group, name, aliases in ((sub, "import", []), (image_sub, "import", [])):
+        p = group.add_parser(name, aliases=aliases, help="Import the contents from a tarball to create a filesystem image")
+        p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
+        p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
+        p.add_argument("--platform", default=None, help="Set platform if server is multi-platform capable")
+        p.add_argument("source", metavar="file|URL|-")
+        p.add_argument("repository", metavar="REPOSITORY[:TAG]", nargs="?")
+        p.set_defaults(func=cmd_import)
+    for group, name in ((sub, "save"), (image_sub, "save")):
+        p = group.add_parser(name, help="Save one or more images to a tar archive (streamed to STDOUT by default)")
+        p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
+        p.add_argument("images", nargs="+", metavar="IMAGE")
+        p.set_defaults(func=cmd_save)
+    for group, name in ((sub, "load"), (image_sub, "load")):
+        p = group.add_parser(name, help="Load an image from a tar archive or STDIN")
+        p.add_argument("-i", "--input", help="Read from tar archive file, instead of STDIN")
+        p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
+        p.set_defaults(func=cmd_load)
+    for group, name, aliases in ((sub, "images", []), (image_sub, "ls", ["list"])):
+        p = group.add_parser(name, aliases=aliases, help="List images")
+        p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
+        p.add_argument("-a", "--all", action="store_true", help="Show all images (default hides intermediate images)")
+        p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+        p.add_argument("--digests", action="store_true", help="Show digests")
+        p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+        p.add_argument("--format", default="table", help="Format output: table or json")
+        p.set_defaults(func=cmd_images)
+    for group, name in ((sub, "tag"), (image_sub, "tag")):
+        p = group.add_parser(name, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+        p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+        p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+        p.set_defaults(func=cmd_tag)
+    for group, name, aliases in ((sub, "rmi", []), (image_sub, "rm", ["remove"])):
+        p = group.add_parser(name, aliases=aliases, help="Remove one or more images")
+        p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
+        p.add_argument("--no-prune", action="store_true", help="Do not delete untagged parents")
+        p.add_argument("images", nargs="+", metavar="IMAGE")
+        p.set_defaults(func=cmd_rmi)
+    p = image_sub.add_parser("inspect", help="Display detailed information on one or more images")
+    p.add_argument("-f", "--format", default=None, help="Format output using a Go-template-like path ({{.Id}}) or json")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=cmd_image_inspect)
+    for group, name in ((sub, "history"), (image_sub, "history")):
+        p = group.add_parser(name, help="Show the history of an image")
+        p.add_argument("-H", "--human", default="true", nargs="?", const="true",
+                       help="Print sizes and dates in human readable format (default true)")
+        p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+        p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+        p.add_argument("--format", default="table", help="Format output: table or json")
+        p.add_argument("image", metavar="IMAGE")
+        p.set_defaults(func=cmd_history)
+
+
+def _bool_flag(value: str) -> bool:
+    if value.lower() in ("true", "1", "t", "yes"):
+        return True
+    if value.lower() in ("false", "0", "f", "no"):
+        return False
+    raise InvalidParameter(f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
+    changer = None
+    if args.change:
+        from dockyard.image.changes import apply_changes
+
+        changer = apply_changes
+    image_id = engine_images.import_image(
+        ctx.store, args.source, repository=args.repository, message=args.message,
+        changes=args.change, apply_changes=changer, stdin=ctx.stdin_binary)
+    ctx.stdout.write(f"{image_id}\n")
+    return 0
+
+
+def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.output:
+        path = os.path.abspath(args.output)
+        # Resolve the images first: an unknown image must not leave a file behind.
+        from pathlib import Path
+
+        with atomic_file(Path(path)) as f:
+            transfer.save_images(ctx.store, args.images, f)
+        return 0
+    if os.isatty(sys.stdout.fileno()):
+        raise InvalidParameter("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    transfer.save_images(ctx.store, args.images, ctx.stdout_binary)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.input:
+        try:
+            stream = open(args.input, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"open {args.input}: no such file or directory") from None
+    else:
+        if os.isatty(sys.stdin.fileno()):
+            raise InvalidParameter("requested load from stdin, but stdin is empty")
+        stream = ctx.stdin_binary
+    with stream:
+        results = transfer.load_images(ctx.store, stream)
+    if not args.quiet:
+        for result in results:
+            for message in result.messages:
+                ctx.stdout.write(message + "\n")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
+    summaries = engine_images.list_images(ctx.store, reference=args.reference, all_images=args.all)
+    if args.quiet:
+        seen = []
+        for s in summaries:
+            text = str(s.id) if args.no_trunc else s.id.short
+            if text not in seen:
+                seen.append(text)
+        ctx.stdout.write("".join(f"{t}\n" for t in seen))
+        return 0
+    rows: list[dict[str, str]] = []
+    for s in summaries:
+        pairs = []
+        for tag in s.repo_tags or [None]:
+            if tag is None:
+                pairs.append(("<none>", "<none>"))
+            else:
+                repo, _, t = tag.rpartition(":")
+                pairs.append((repo, t))
+        digest = s.repo_digests[0].rpartition("@")[2] if s.repo_digests else "<none>"
+        for repo, tag in pairs:
+            rows.append({
+                "Containers": "N/A", "CreatedAt": go_time(s.created),
+                "CreatedSince": since(s.created), "Digest": digest,
+                "ID": str(s.id) if args.no_trunc else s.id.short,
+                "Repository": repo, "SharedSize": "N/A", "Size": human_size(s.size),
+                "Tag": tag, "UniqueSize": "N/A", "VirtualSize": human_size(s.size),
+            })
+    if args.format == "json":
+        write_json_lines(ctx.stdout, rows)
+        return 0
+    if args.format != "table":
+        ctx.stdout.write("".join(_render(args.format, r) + "\n" for r in rows))
+        return 0
+    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    table = [[r["Repository"], r["Tag"]] + ([r["Digest"]] if args.digests else [])
+             + [r["ID"], r["CreatedSince"], r["Size"]] for r in rows]
+    write_table(ctx.stdout, header, table)
+    return 0
+
+
+def _render(template: str, values: dict[str, Any]) -> str:
+    """A small subset of Go templates: `{{.Field}}` placeholders and `{{json .}}`."""
+    import json
+    import re
+
+    if template.strip() == "{{json .}}":
+        return json.dumps(values, separators=(",", ":"))
+    template = template.replace("\\t", "\t").replace("\\n", "\n")
+
+    def field(match: "re.Match[str]") -> str:
+        path = match.group(1).split(".")[1:]
+        value: Any = values
+        for part in path:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                raise InvalidParameter(f"template: can't evaluate field {part}")
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, separators=(",", ":"))
+        if value is None:
+            return "<nil>"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def jsonfield(match: "re.Match[str]") -> str:
+        return json.dumps(_lookup(values, match.group(1).split(".")[1:]), separators=(",", ":"))
+
+    out = re.sub(r"\{\{\s*json\s+(\.[\w.]*)\s*\}\}", jsonfield, template)
+    return re.sub(r"\{\{\s*(\.[\w.]*)\s*\}\}", field, out)
+
+
+def _lookup(values: Any, path: list[str]) -> Any:
+    for part in path:
+        if not part:
+            continue
+        if isinstance(values, dict) and part in values:
+            values = values[part]
+        else:
+            raise InvalidParameter(f"template: can't evaluate field {part}")
+    return values
+
+
+def cmd_tag(args: argparse.Namespace, ctx: CliContext) -> int:
+    engine_images.tag_image(ctx.store, args.source, args.target)
+    return 0
+
+
+def cmd_rmi(args: argparse.Namespace, ctx: CliContext) -> int:
+    failed = False
+    for name in args.images:
+        try:
+            report = engine_images.remove_image(ctx.store, name, force=args.force,
+                                                prune=not args.no_prune)
+        except (NotFound, Exception) as exc:  # noqa: BLE001 - report each, as docker does
+            from dockyard.errors import DockyardError
+
+            if not isinstance(exc, DockyardError):
+                raise
+            ctx.stderr.write(f"Error: {exc}\n")
+            failed = True
+            continue
+        for tag in report.untagged:
+            ctx.stdout.write(f"Untagged: {tag}\n")
+        for deleted in report.deleted:
+            ctx.stdout.write(f"Deleted: {deleted}\n")
+    return 1 if failed else 0
+
+
+def print_inspect(ctx: CliContext, objects: list[dict[str, Any]], fmt: str | None) -> None:
+    if fmt is None or fmt == "json" and False:
+        write_json_indented(ctx.stdout, objects)
+    elif fmt == "json":
+        write_json_indented(ctx.stdout, objects)
+    else:
+        for obj in objects:
+            ctx.stdout.write(_render(fmt, obj) + "\n")
+
+
+def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
+    objects = []
+    errors = []
+    for name in args.images:
+        try:
+            objects.append(engine_images.inspect_image(ctx.store, name))
+        except NotFound as exc:
+            errors.append(str(exc))
+    if objects or not errors:
+        print_inspect(ctx, objects, args.format)
+    if errors:
+        for e in errors:
+            ctx.stderr.write(f"Error: {e}\n")
+        return 1
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
+    human = _bool_flag(args.human)
+    items = engine_images.image_history(ctx.store, args.image)
+    if args.quiet:
+        for item in items:
+            ctx.stdout.write((item.id if args.no_trunc or item.id == "<missing>" else short_id(item.id)) + "\n")
+        return 0
+    rows = []
+    for item in items:
+        created_by = item.created_by if args.no_trunc else ellipsis(item.created_by, 45)
+        rows.append({
+            "Comment": item.comment,
+            "CreatedAt": rfc3339(item.created),
+            "CreatedBy": created_by,
+            "CreatedSince": since(item.created),
+            "ID": item.id if (args.no_trunc or item.id == "<missing>") else short_id(item.id),
+            "Size": human_size(item.size) if human else str(item.size),
+        })
+    if args.format == "json":
+        write_json_lines(ctx.stdout, rows)
+        return 0
+    if args.format != "table":
+        ctx.stdout.write("".join(_render(args.format, r) + "\n" for r in rows))
+        return 0
+    created_key = "CreatedSince" if human else "CreatedAt"
+    write_table(ctx.stdout, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                [[r["ID"], r[created_key], r["CreatedBy"], r["Size"], r["Comment"]] for r in rows])
+    return 0

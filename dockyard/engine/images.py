@@ -1,0 +1,223 @@
+"""Image operations on the local store: import, list, inspect, history, tag, remove."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+from dockyard.archive.compression import open_decompressed
+from dockyard.digest import Digest
+from dockyard.errors import InvalidParameter, NotFound, Unavailable
+from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339, parse_time
+from dockyard.image.image import Image
+from dockyard.reference import Reference, parse_normalized, parse_reference
+from dockyard.store.store import DeleteReport, Store
+
+DOCKER_VERSION = "dockyard-0.1.0"
+
+ConfigChanger = Callable[[ContainerConfig, list[str]], ContainerConfig]
+
+
+@dataclass
+class ImageSummary:
+    id: Digest
+    repo_tags: list[str]
+    repo_digests: list[str]
+    created: datetime | None
+    size: int
+    parent: Digest | None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HistoryItem:
+    id: str            # image ID or "<missing>"
+    created: datetime | None
+    created_by: str
+    size: int
+    comment: str
+    tags: list[str]
+
+
+def image_size(image: Image) -> int:
+    return sum(getattr(layer, "content_size", layer.size) for layer in image.layers)
+
+
+def parse_target(text: str | None) -> Reference | None:
+    """A name given to tag something: validated, `:latest` added, digests refused."""
+    if text is None:
+        return None
+    ref = parse_normalized(text)
+    if ref.digest is not None:
+        raise InvalidParameter(f"refusing to create a tag with a digest reference: {text}")
+    return ref
+
+
+# -- import --------------------------------------------------------------------------------------
+def _open_source(source: str, stdin: BinaryIO) -> tuple[BinaryIO, str]:
+    """The import source as a stream, and the name history records for it (as Docker does)."""
+    if source == "-":
+        return stdin, "-"
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        try:
+            response = urllib.request.urlopen(source, timeout=60)  # noqa: S310 - user's URL
+        except OSError as exc:
+            raise Unavailable(f"error downloading {source}: {exc}") from None
+        return response, source
+    try:
+        # The docker CLI uploads a local file's bytes, so the daemon records "-".
+        return open(source, "rb"), "-"
+    except FileNotFoundError:
+        raise NotFound(f"open {source}: no such file or directory") from None
+    except IsADirectoryError:
+        raise InvalidParameter(f"{source} is a directory, not a tar archive") from None
+
+
+def import_image(store: Store, source: str, *, repository: str | None = None,
+                 message: str = "", changes: list[str] | None = None,
+                 apply_changes: ConfigChanger | None = None,
+                 stdin: BinaryIO | None = None) -> Digest:
+    """`docker import`: a rootfs tar (any compression) becomes a one-layer image."""
+    target = parse_target(repository)
+    base_config = ContainerConfig()
+    if changes:
+        if apply_changes is None:
+            raise InvalidParameter("--change is not supported here")
+        base_config = apply_changes(base_config, changes)
+    stream, src_name = _open_source(source, stdin if stdin is not None else os.fdopen(0, "rb", closefd=False))
+    with store.ingesting():
+        try:
+            layer = store.layers.ingest(open_decompressed(stream))
+        finally:
+            if stream is not stdin:
+                stream.close()
+        comment = message or f"Imported from {src_name}"
+        created = now_rfc3339()
+        config = ImageConfig(
+            architecture="amd64", os="linux", created=created, comment=comment,
+            config=base_config, diff_ids=[layer.diff_id],
+            history=[History(created=created, comment=comment)],
+            extra={"docker_version": DOCKER_VERSION},
+        )
+        image = store.add_image(config.to_json(), [layer])
+        if target is not None:
+            store.tag(image.id, target)
+    return image.id
+
+
+# -- list ----------------------------------------------------------------------------------------
+def list_images(store: Store, *, reference: str | None = None, all_images: bool = False) -> list[ImageSummary]:
+    """`docker images`: tagged images and dangling ones; with -a also intermediate images."""
+    out = []
+    ids = store.image_ids()
+    parents = {store.parent(i) for i in ids}
+    for image_id in ids:
+        refs = store.references(image_id)
+        tags = [r for r in refs if r.tag is not None and r.digest is None]
+        digests = [r for r in refs if r.digest is not None]
+        if not refs and not all_images and image_id in parents:
+            continue  # an intermediate image (a parent of another): shown only with -a
+        if reference is not None:
+            tags = [r for r in tags if _matches(r, reference)]
+            if not tags:
+                continue
+        image = store.image(image_id)
+        out.append(ImageSummary(
+            id=image_id,
+            repo_tags=[r.familiar for r in tags],
+            repo_digests=[r.familiar for r in digests],
+            created=parse_time(image.config.created),
+            size=image_size(image),
+            parent=store.parent(image_id),
+            labels=image.config.config.labels or {},
+        ))
+    out.sort(key=lambda s: (s.created.timestamp() if s.created else 0), reverse=True)
+    return out
+
+
+def _matches(ref: Reference, pattern: str) -> bool:
+    """`docker images busybox` / `busybox:1.*`: the repository, and the tag if one is given."""
+    from fnmatch import fnmatchcase
+
+    name, _, tag = pattern.partition(":") if "/" not in pattern.rpartition(":")[2] else (pattern, "", "")
+    try:
+        wanted = parse_reference(name).familiar_name
+    except InvalidParameter:
+        wanted = name
+    if not fnmatchcase(ref.familiar_name, wanted):
+        return False
+    return not tag or fnmatchcase(ref.tag or "", tag)
+
+
+# -- inspect -------------------------------------------------------------------------------------
+def inspect_image(store: Store, name: str) -> dict[str, Any]:
+    """The JSON `docker image inspect` prints (and `GET /images/{name}/json` returns)."""
+    image_id = store.resolve(name)
+    image = store.image(image_id)
+    cfg = image.config
+    refs = store.references(image_id)
+    parent = store.parent(image_id)
+    size = image_size(image)
+    return {
+        "Id": str(image_id),
+        "RepoTags": [r.familiar for r in refs if r.tag is not None and r.digest is None],
+        "RepoDigests": [r.familiar for r in refs if r.digest is not None],
+        "Parent": str(parent) if parent else "",
+        "Comment": cfg.comment or "",
+        "Created": cfg.created or "",
+        "Container": cfg.extra.get("container", ""),
+        "ContainerConfig": ContainerConfig.from_dict(cfg.extra.get("container_config")).to_docker_api(),
+        "DockerVersion": cfg.extra.get("docker_version", ""),
+        "Author": cfg.author or "",
+        "Config": cfg.config.to_docker_api(),
+        "Architecture": cfg.architecture,
+        "Os": cfg.os,
+        "Size": size,
+        "VirtualSize": size,
+        "GraphDriver": {"Name": "overlay2", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": [str(d) for d in cfg.diff_ids]},
+        "Metadata": {"LastTagTime": store.last_tag_time(image_id) or "0001-01-01T00:00:00Z"},
+    }
+
+
+# -- history -------------------------------------------------------------------------------------
+def image_history(store: Store, name: str) -> list[HistoryItem]:
+    """Newest first; IDs filled in walking the parent chain, as Docker's daemon does."""
+    image_id = store.resolve(name)
+    image = store.image(image_id)
+    layers = list(image.layers)
+    items: list[HistoryItem] = []
+    index = 0
+    for h in image.config.history:
+        size = 0
+        if not h.empty_layer and index < len(layers):
+            size = getattr(layers[index], "content_size", layers[index].size)
+            index += 1
+        items.insert(0, HistoryItem("<missing>", parse_time(h.created), h.created_by or "",
+                                    size, h.comment or "", []))
+    current: Digest | None = image_id
+    for item in items:
+        if current is None or not store.records.exists(current):
+            break
+        item.id = str(current)
+        item.tags = [r.familiar for r in store.references(current) if r.tag and not r.digest]
+        current = store.parent(current)
+    return items
+
+
+# -- tag and remove ------------------------------------------------------------------------------
+def tag_image(store: Store, source: str, target: str) -> None:
+    ref = parse_target(target)
+    assert ref is not None
+    image_id = store.resolve(source)
+    store.tag(image_id, ref)
+
+
+def remove_image(store: Store, name: str, *, force: bool = False, prune: bool = True) -> DeleteReport:
+    return store.remove(name, force=force, prune=prune)

@@ -1,0 +1,242 @@
+"""The image config (Docker image JSON / OCI image config) as typed dataclasses.
+
+`ImageConfig.parse(raw)` keeps every field it does not model in `extra`, so a config read from
+elsewhere can be re-serialized without losing data. The bytes an image ID was computed over are
+never re-serialized: callers keep the raw bytes next to the parsed form (see `image.Image`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from dockyard.digest import Digest
+from dockyard.errors import InvalidArchive
+
+# Docker's container-config keys that the image config carries, in the order Docker writes them.
+_CONTAINER_KEYS = (
+    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+    "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped",
+    "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild",
+    "Labels", "StopSignal", "StopTimeout", "Shell",
+)
+
+
+def now_rfc3339() -> str:
+    """The current time as Docker writes `created`: RFC 3339 with nanoseconds, UTC, `Z`."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    t = text.strip()
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    # Python's fromisoformat takes at most 6 fraction digits.
+    head, dot, rest = t.partition(".")
+    if dot:
+        digits = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(digits):]
+        t = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
+    try:
+        parsed = datetime.fromisoformat(t)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class ContainerConfig:
+    """The `config` section of an image: what a container of the image starts with."""
+
+    user: str = ""
+    exposed_ports: dict[str, dict] | None = None
+    env: list[str] | None = None
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    healthcheck: dict[str, Any] | None = None
+    args_escaped: bool = False
+    volumes: dict[str, dict] | None = None
+    working_dir: str = ""
+    labels: dict[str, str] | None = None
+    on_build: list[str] | None = None
+    stop_signal: str = ""
+    shell: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _FIELDS = {
+        "User": "user", "ExposedPorts": "exposed_ports", "Env": "env", "Entrypoint": "entrypoint",
+        "Cmd": "cmd", "Healthcheck": "healthcheck", "ArgsEscaped": "args_escaped",
+        "Volumes": "volumes", "WorkingDir": "working_dir", "Labels": "labels",
+        "OnBuild": "on_build", "StopSignal": "stop_signal", "Shell": "shell",
+    }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "ContainerConfig":
+        data = dict(data or {})
+        kwargs: dict[str, Any] = {}
+        for key, attr in cls._FIELDS.items():
+            if key in data:
+                value = data.pop(key)
+                if value is not None:
+                    kwargs[attr] = value
+        return cls(**kwargs, extra=data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Docker's shape (omitting empty fields, as Docker 25+ writes image configs)."""
+        values = {key: getattr(self, attr) for key, attr in self._FIELDS.items()}
+        out: dict[str, Any] = {}
+        for key in _CONTAINER_KEYS:
+            if key in values:
+                value = values[key]
+                if value not in (None, "", False, [], {}):
+                    out[key] = value
+            elif key in self.extra and self.extra[key] not in (None, "", False):
+                out[key] = self.extra[key]
+        for key, value in self.extra.items():
+            if key not in out and key not in _CONTAINER_KEYS and value is not None:
+                out[key] = value
+        return out
+
+    def to_docker_api(self) -> dict[str, Any]:
+        """The full Docker API shape (`docker inspect` prints every key, null when unset)."""
+        base: dict[str, Any] = {
+            "Hostname": "", "Domainname": "", "User": self.user, "AttachStdin": False,
+            "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
+            "StdinOnce": False, "Env": self.env, "Cmd": self.cmd, "Image": "",
+            "Volumes": self.volumes, "WorkingDir": self.working_dir,
+            "Entrypoint": self.entrypoint, "OnBuild": self.on_build, "Labels": self.labels,
+        }
+        if self.exposed_ports:
+            base["ExposedPorts"] = self.exposed_ports
+        if self.healthcheck:
+            base["Healthcheck"] = self.healthcheck
+        if self.args_escaped:
+            base["ArgsEscaped"] = True
+        if self.stop_signal:
+            base["StopSignal"] = self.stop_signal
+        if self.shell:
+            base["Shell"] = self.shell
+        for key, value in self.extra.items():
+            base.setdefault(key, value)
+        return base
+
+    def env_map(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in self.env or []:
+            key, _, value = item.partition("=")
+            out[key] = value
+        return out
+
+    def with_env(self, key: str, value: str) -> "ContainerConfig":
+        env = [e for e in (self.env or []) if e.partition("=")[0] != key]
+        # Docker replaces in place when the key exists, else appends.
+        existing = [i for i, e in enumerate(self.env or []) if e.partition("=")[0] == key]
+        if existing:
+            env = list(self.env or [])
+            env[existing[0]] = f"{key}={value}"
+        else:
+            env.append(f"{key}={value}")
+        return replace(self, env=env)
+
+
+@dataclass
+class History:
+    created: str | None = None
+    created_by: str | None = None
+    author: str | None = None
+    comment: str | None = None
+    empty_layer: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "History":
+        return cls(
+            created=data.get("created"), created_by=data.get("created_by"),
+            author=data.get("author"), comment=data.get("comment"),
+            empty_layer=bool(data.get("empty_layer", False)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("created", "author", "created_by", "comment"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.empty_layer:
+            out["empty_layer"] = True
+        return out
+
+
+@dataclass
+class ImageConfig:
+    architecture: str = "amd64"
+    os: str = "linux"
+    created: str | None = None
+    author: str | None = None
+    comment: str | None = None
+    config: ContainerConfig = field(default_factory=ContainerConfig)
+    diff_ids: list[Digest] = field(default_factory=list)
+    history: list[History] = field(default_factory=list)
+    variant: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "ImageConfig":
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidArchive(f"image config is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidArchive("image config is not a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ImageConfig":
+        data = dict(data)
+        rootfs = data.pop("rootfs", None) or {}
+        if not isinstance(rootfs, dict) or rootfs.get("type", "layers") != "layers":
+            raise InvalidArchive("image config has no rootfs of type layers")
+        try:
+            diff_ids = [Digest.parse(d) for d in rootfs.get("diff_ids") or []]
+            history = [History.from_dict(h) for h in data.pop("history", None) or []]
+        except (TypeError, AttributeError):
+            raise InvalidArchive("image config has a malformed rootfs or history") from None
+        return cls(
+            architecture=data.pop("architecture", "") or "",
+            os=data.pop("os", "") or "",
+            created=data.pop("created", None),
+            author=data.pop("author", None),
+            comment=data.pop("comment", None),
+            config=ContainerConfig.from_dict(data.pop("config", None)),
+            diff_ids=diff_ids,
+            history=history,
+            variant=data.pop("variant", None),
+            extra=data,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"architecture": self.architecture}
+        if self.author:
+            out["author"] = self.author
+        if self.comment:
+            out["comment"] = self.comment
+        out["config"] = self.config.to_dict()
+        if self.created:
+            out["created"] = self.created
+        out.update({k: v for k, v in self.extra.items() if k not in ("os", "rootfs")})
+        out["history"] = [h.to_dict() for h in self.history]
+        out["os"] = self.os
+        out["rootfs"] = {"type": "layers", "diff_ids": [str(d) for d in self.diff_ids]}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+    def non_empty_history(self) -> list[History]:
+        return [h for h in self.history if not h.empty_layer]

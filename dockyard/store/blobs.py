@@ -1,0 +1,99 @@
+"""Content-addressed blobs: `blobs/sha256/<hex>`, written atomically, verified on the way in."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.digest import CHUNK, Digest, HashingWriter, verify
+from dockyard.errors import NotFound
+from dockyard.store.atomic import fsync_dir
+
+
+@dataclass(frozen=True)
+class BlobStore:
+    root: Path  # .../blobs
+    tmp: Path   # same filesystem, for renames
+
+    def path(self, digest: Digest) -> Path:
+        return self.root / digest.algorithm / digest.hex
+
+    def exists(self, digest: Digest) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: Digest) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found") from None
+
+    def open(self, digest: Digest) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found") from None
+
+    def read(self, digest: Digest) -> bytes:
+        with self.open(digest) as f:
+            return f.read()
+
+    def put_bytes(self, data: bytes, expected: Digest | None = None) -> Digest:
+        digest = Digest.of_bytes(data)
+        if expected is not None:
+            verify(expected, digest, "blob")
+        if not self.exists(digest):
+            self._commit(digest, lambda f: f.write(data))
+        return digest
+
+    def put_stream(self, stream: BinaryIO, expected: Digest | None = None) -> tuple[Digest, int]:
+        """Copy a stream in, hashing while copying; nothing is visible unless the digest checks."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                writer = HashingWriter(f)
+                while chunk := stream.read(CHUNK):
+                    writer.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            digest = writer.digest
+            if expected is not None:
+                verify(expected, digest, "blob")
+            self._place(tmp, digest)
+            return digest, writer.size
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def adopt(self, tmp_path: Path, digest: Digest) -> None:
+        """Move an already written and verified temp file into place."""
+        self._place(str(tmp_path), digest)
+
+    def delete(self, digest: Digest) -> None:
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError:
+            pass
+
+    def _commit(self, digest: Digest, write) -> None:  # noqa: ANN001
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            self._place(tmp, digest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _place(self, tmp: str, digest: Digest) -> None:
+        dest = self.path(digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)

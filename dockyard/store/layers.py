@@ -1,0 +1,260 @@
+"""Layers on disk, keyed by diff ID.
+
+    layers/<hex>/info.json   {"diff_id", "size", "tar_size", "source": {...}, "compressed": [...]}
+    layers/<hex>/layer.tar   the uncompressed tar, byte for byte what came in (sha256 = diff ID)
+    layers/<hex>/diff/       the unpacked tree with overlayfs whiteouts (made on first use)
+    layers/<hex>/link        the short name of diff/ under l/ (overlay's mount options are short)
+    l/<short> -> ../layers/<hex>/diff
+
+A layer directory appears by one rename of a fully written temp directory, so a killed process
+leaves either nothing or a whole layer. A layer whose content came as a compressed blob (a pull)
+keeps that blob instead of layer.tar and decompresses it on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import string
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.digest import Digest, verify
+from dockyard.errors import InvalidArchive, NotFound
+from dockyard.store.atomic import atomic_write, fsync_dir
+from dockyard.store.blobs import BlobStore
+from dockyard.store.locks import flock
+
+_LINK_ALPHABET = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True)
+class CompressedForm:
+    """A compressed blob of a layer (from a pull, or made once for a push)."""
+
+    digest: Digest
+    size: int
+    media_type: str
+
+    def to_dict(self) -> dict:
+        return {"digest": str(self.digest), "size": self.size, "media_type": self.media_type}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CompressedForm":
+        return cls(Digest.parse(data["digest"]), int(data["size"]), data["media_type"])
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """A layer in the store; implements the `image.layer.Layer` protocol."""
+
+    store: "LayerStore" = field(repr=False, compare=False)
+    diff_id: Digest
+    size: int            # uncompressed tar bytes
+    content_size: int    # Docker's notion of the layer size (file bytes)
+    source: CompressedForm | None = None  # content kept only as this blob (no layer.tar)
+    compressed: tuple[CompressedForm, ...] = ()
+
+    @contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        with self.store.open_tar(self) as stream:
+            yield stream
+
+
+class LayerStore:
+    def __init__(self, root: Path, blobs: BlobStore, tmp: Path, locks: Path) -> None:
+        self.root = root / "layers"
+        self.links = root / "l"
+        self.blobs = blobs
+        self.tmp = tmp
+        self.locks = locks
+
+    # -- lookup -------------------------------------------------------------------------------
+    def dir(self, diff_id: Digest) -> Path:
+        return self.root / diff_id.hex
+
+    def exists(self, diff_id: Digest) -> bool:
+        return (self.dir(diff_id) / "info.json").is_file()
+
+    def get(self, diff_id: Digest) -> StoredLayer:
+        try:
+            info = json.loads((self.dir(diff_id) / "info.json").read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"layer {diff_id} not found") from None
+        return StoredLayer(
+            store=self,
+            diff_id=Digest.parse(info["diff_id"]),
+            size=int(info["tar_size"]),
+            content_size=int(info["size"]),
+            source=CompressedForm.from_dict(info["source"]) if info.get("source") else None,
+            compressed=tuple(CompressedForm.from_dict(c) for c in info.get("compressed", [])),
+        )
+
+    def all(self) -> list[Digest]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for entry in self.root.iterdir():
+            if (entry / "info.json").is_file():
+                out.append(Digest("sha256", entry.name))
+        return out
+
+    @contextmanager
+    def open_tar(self, layer: StoredLayer) -> Iterator[BinaryIO]:
+        if layer.source is None:
+            with open(self.dir(layer.diff_id) / "layer.tar", "rb") as f:
+                yield f
+            return
+        from dockyard.archive.compression import open_decompressed
+
+        with self.blobs.open(layer.source.digest) as raw:
+            yield open_decompressed(raw)
+
+    # -- ingestion ----------------------------------------------------------------------------
+    def ingest(self, stream: BinaryIO, expected: Digest | None = None) -> StoredLayer:
+        """Store an uncompressed layer tar from a stream; verifies it against `expected`."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        try:
+            with open(work / "layer.tar", "wb") as f:
+                result = scan_copy(stream, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if expected is not None:
+                verify(expected, result.diff_id, "layer")
+            info = {"diff_id": str(result.diff_id), "size": result.content_size,
+                    "tar_size": result.tar_size, "source": None, "compressed": []}
+            return self._place(work, result.diff_id, info)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def adopt(self, tar_path: Path, result: ScanResult) -> StoredLayer:
+        """Take an already scanned layer tar file (in the store's tmp dir) by renaming it."""
+        if self.exists(result.diff_id):
+            return self.get(result.diff_id)
+        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        try:
+            os.rename(tar_path, work / "layer.tar")
+            info = {"diff_id": str(result.diff_id), "size": result.content_size,
+                    "tar_size": result.tar_size, "source": None, "compressed": []}
+            return self._place(work, result.diff_id, info)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def ingest_compressed(self, blob: Digest, media_type: str, expected: Digest) -> StoredLayer:
+        """Register a layer whose content is a compressed blob already in the blob store."""
+        from dockyard.archive.compression import open_decompressed
+
+        if self.exists(expected):
+            self.add_compressed(expected, CompressedForm(blob, self.blobs.size(blob), media_type))
+            return self.get(expected)
+        with self.blobs.open(blob) as raw:
+            with open(os.devnull, "wb") as null:
+                result = scan_copy(open_decompressed(raw), null)
+        verify(expected, result.diff_id, "layer")
+        form = CompressedForm(blob, self.blobs.size(blob), media_type)
+        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        try:
+            info = {"diff_id": str(expected), "size": result.content_size,
+                    "tar_size": result.tar_size, "source": form.to_dict(),
+                    "compressed": [form.to_dict()]}
+            return self._place(work, expected, info)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _place(self, work: Path, diff_id: Digest, info: dict) -> StoredLayer:
+        atomic_write(work / "info.json", json.dumps(info).encode())
+        dest = self.dir(diff_id)
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(work, dest)
+        except OSError:
+            if not self.exists(diff_id):
+                raise
+            # Another process stored the same layer first: the content is identical.
+        else:
+            fsync_dir(self.root)
+        return self.get(diff_id)
+
+    def add_compressed(self, diff_id: Digest, form: CompressedForm) -> None:
+        """Remember a compressed blob of a layer (so a second push compresses nothing)."""
+        with flock(self.locks / "layers.lock"):
+            path = self.dir(diff_id) / "info.json"
+            info = json.loads(path.read_bytes())
+            forms = [c for c in info.get("compressed", []) if c["digest"] != str(form.digest)]
+            forms.append(form.to_dict())
+            info["compressed"] = forms
+            atomic_write(path, json.dumps(info).encode())
+
+    # -- unpacked form for containers -------------------------------------------------------
+    def unpacked(self, diff_id: Digest) -> Path:
+        """The layer's tree (overlay whiteout format), unpacked on first use; returns diff/."""
+        layer_dir = self.dir(diff_id)
+        diff = layer_dir / "diff"
+        if (layer_dir / "link").is_file() and diff.is_dir():
+            return diff
+        layer = self.get(diff_id)
+        with flock(self.locks / f"unpack-{diff_id.hex}.lock"):
+            if (layer_dir / "link").is_file() and diff.is_dir():
+                return diff
+            from dockyard.archive.apply import apply_layer
+
+            work = Path(tempfile.mkdtemp(prefix=".diff-", dir=layer_dir))
+            try:
+                os.chmod(work, 0o755)
+                with self.open_tar(layer) as stream:
+                    apply_layer(stream, work, whiteout_format="overlay")
+                if diff.exists():
+                    shutil.rmtree(diff)
+                os.rename(work, diff)
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+            link = self._new_link()
+            self.links.mkdir(parents=True, exist_ok=True)
+            os.symlink(f"../layers/{diff_id.hex}/diff", self.links / link)
+            atomic_write(layer_dir / "link", link.encode())
+            return diff
+
+    def link_name(self, diff_id: Digest) -> str:
+        """Short name under l/ of an unpacked layer (call `unpacked` first)."""
+        return (self.dir(diff_id) / "link").read_text()
+
+    def _new_link(self) -> str:
+        while True:
+            name = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(26))
+            if not (self.links / name).exists():
+                return name
+
+    # -- deletion (under the gc lock) ---------------------------------------------------------
+    def delete(self, diff_id: Digest) -> None:
+        layer_dir = self.dir(diff_id)
+        if not layer_dir.exists():
+            return
+        link_file = layer_dir / "link"
+        if link_file.is_file():
+            try:
+                (self.links / link_file.read_text()).unlink()
+            except FileNotFoundError:
+                pass
+        try:
+            info = json.loads((layer_dir / "info.json").read_bytes())
+        except (FileNotFoundError, ValueError):
+            info = {}
+        for form in info.get("compressed", []):
+            self.blobs.delete(Digest.parse(form["digest"]))
+        # Rename first so a half-deleted layer is never mistaken for a whole one.
+        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.tmp))
+        os.rename(layer_dir, trash / "layer")
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def check_diff_ids(layers: list[StoredLayer], diff_ids: list[Digest]) -> None:
+    if [layer.diff_id for layer in layers] != diff_ids:
+        raise InvalidArchive("layers do not match the image config")

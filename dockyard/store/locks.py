@@ -1,0 +1,25 @@
+"""Inter-process locks on the store (flock): what two dockyard processes share, they lock.
+
+Lock order, always: `gc` before `meta`. Ingestion holds `gc` shared for its whole run so garbage
+collection (which holds it exclusive) never deletes content that is being written but not yet
+referenced; `meta` guards the small metadata files (tags, image records) for read-modify-write.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def flock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,282 @@
+"""The local store: blobs, layers, image records, tags and holds under one root.
+
+    <root>/blobs/sha256/<hex>      configs, manifests, compressed layers
+    <root>/layers/, <root>/l/      see layers.py
+    <root>/images/<hex>.json       image records (see images.py)
+    <root>/repositories.json       names (see tags.py)
+    <root>/holds/<name>            an image kept alive by a user of it (a container)
+    <root>/tmp/                    temp files, same filesystem, cleared on open
+    <root>/locks/                  flock files (see locks.py)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from dockyard.digest import Digest
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.image.config import now_rfc3339
+from dockyard.image.image import Image
+from dockyard.reference import Reference, parse_normalized, parse_reference
+from dockyard.store.atomic import atomic_write
+from dockyard.store.blobs import BlobStore
+from dockyard.store.images import ImageRecord, ImageRecords
+from dockyard.store.layers import LayerStore, StoredLayer
+from dockyard.store.locks import flock
+from dockyard.store.tags import TagStore
+
+_HEX = set("0123456789abcdef")
+
+
+def default_root() -> Path:
+    env = os.environ.get("DOCKYARD_ROOT")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/dockyard")
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(data_home) / "dockyard"
+
+
+@dataclass
+class DeleteReport:
+    """What `rmi` did, in the order Docker prints it."""
+
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.lock_dir = root / "locks"
+        self.blobs = BlobStore(root / "blobs", self.tmp)
+        self.layers = LayerStore(root, self.blobs, self.tmp, self.lock_dir)
+        self.records = ImageRecords(root / "images")
+        self.tags = TagStore(root / "repositories.json")
+        self.holds_dir = root / "holds"
+        for d in (root, self.tmp, self.lock_dir, root / "images", root / "layers", root / "l"):
+            d.mkdir(parents=True, exist_ok=True)
+        self._clear_stale_tmp()
+
+    def _clear_stale_tmp(self) -> None:
+        """Temp files of killed processes: anything older than a day is left over, not in use."""
+        cutoff = time.time() - 86400
+        for entry in self.tmp.iterdir():
+            try:
+                if entry.lstat().st_mtime < cutoff:
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink()
+            except FileNotFoundError:
+                pass
+
+    # -- locks --------------------------------------------------------------------------------
+    @contextmanager
+    def ingesting(self) -> Iterator[None]:
+        """Hold while writing new content, so GC cannot remove it before it is referenced."""
+        with flock(self.lock_dir / "gc.lock", shared=True):
+            yield
+
+    @contextmanager
+    def meta_lock(self) -> Iterator[None]:
+        with flock(self.lock_dir / "meta.lock"):
+            yield
+
+    # -- images -------------------------------------------------------------------------------
+    def add_image(self, raw_config: bytes, layers: list[StoredLayer],
+                  parent: Digest | None = None) -> Image:
+        """Make an image visible; its layers must already be stored. Idempotent."""
+        image = Image(raw_config, tuple(layers))
+        if [l.diff_id for l in layers] != image.config.diff_ids:
+            raise InvalidParameter("layers do not match the image config's diff IDs")
+        self.blobs.put_bytes(raw_config)
+        with self.meta_lock():
+            if not self.records.exists(image.id):
+                self.records.put(ImageRecord(image.id, parent, now_rfc3339()))
+        return image
+
+    def image(self, image_id: Digest) -> Image:
+        if not self.records.exists(image_id):
+            raise NotFound(f"No such image: {image_id}")
+        raw = self.blobs.read(image_id)
+        image = Image(raw)
+        layers = tuple(self.layers.get(d) for d in image.config.diff_ids)
+        return Image(raw, layers)
+
+    def image_ids(self) -> list[Digest]:
+        return self.records.ids()
+
+    def parent(self, image_id: Digest) -> Digest | None:
+        return self.records.get(image_id).parent
+
+    # -- names --------------------------------------------------------------------------------
+    def tag(self, image_id: Digest, ref: Reference) -> None:
+        if not self.records.exists(image_id):
+            raise NotFound(f"No such image: {image_id}")
+        with self.meta_lock():
+            self.tags.set(ref, image_id)
+            atomic_write(self.root / "images" / f".tagged-{image_id.hex}", now_rfc3339().encode())
+
+    def last_tag_time(self, image_id: Digest) -> str | None:
+        try:
+            return (self.root / "images" / f".tagged-{image_id.hex}").read_text()
+        except FileNotFoundError:
+            return None
+
+    def references(self, image_id: Digest) -> list[Reference]:
+        return self.tags.references_to(image_id)
+
+    def resolve(self, text: str) -> Digest:
+        """An image by full ID, name, or unique ID prefix, as Docker looks images up."""
+        image_id = self.find(text)
+        if image_id is None:
+            raise NotFound(f"No such image: {_display_name(text)}")
+        return image_id
+
+    def find(self, text: str) -> Digest | None:
+        if text.startswith("sha256:"):
+            hexpart = text[7:]
+            return self._by_prefix(hexpart) if hexpart and set(hexpart) <= _HEX else None
+        if len(text) == 64 and set(text) <= _HEX:
+            d = Digest("sha256", text)
+            return d if self.records.exists(d) else None
+        try:
+            ref = parse_normalized(text)
+        except InvalidParameter:
+            ref = None
+        if ref is not None:
+            found = self.tags.get(ref)
+            if found is not None and self.records.exists(found):
+                return found
+            if ref.digest is not None and ref.tag is None:
+                # name@digest: also match any tag entry by repository digest
+                found = self.tags.get(ref)
+                if found:
+                    return found
+        if text and set(text) <= _HEX:
+            return self._by_prefix(text)
+        return None
+
+    def _by_prefix(self, prefix: str) -> Digest | None:
+        matches = [d for d in self.records.ids() if d.hex.startswith(prefix)]
+        if len(matches) > 1:
+            raise Conflict(f"ambiguous image ID prefix: {prefix}")
+        return matches[0] if matches else None
+
+    # -- holds (containers keep their image) ------------------------------------------------
+    def hold(self, name: str, image_id: Digest) -> None:
+        atomic_write(self.holds_dir / name, str(image_id).encode())
+
+    def release(self, name: str) -> None:
+        try:
+            (self.holds_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+
+    def holders(self, image_id: Digest) -> list[str]:
+        if not self.holds_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.holds_dir.iterdir()
+                      if p.read_text().strip() == str(image_id))
+
+    def held_images(self) -> set[Digest]:
+        if not self.holds_dir.is_dir():
+            return set()
+        return {Digest.parse(p.read_text().strip()) for p in self.holds_dir.iterdir()}
+
+    # -- removal ------------------------------------------------------------------------------
+    def remove(self, text: str, *, force: bool = False, prune: bool = True) -> DeleteReport:
+        """`docker rmi`: untag; delete the image (and untagged parents) once nothing needs it."""
+        report = DeleteReport()
+        with flock(self.lock_dir / "gc.lock"), self.meta_lock():
+            image_id = self.resolve(text)
+            by_name = _is_name(text, image_id)
+            refs = self.references(image_id)
+            if by_name:
+                ref = parse_normalized(text)
+                if ref in refs:
+                    self.tags.delete(ref)
+                    report.untagged.append(ref.familiar)
+                    refs = [r for r in refs if r != ref]
+                    if refs:
+                        return report
+            else:
+                if len(refs) > 1 and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {image_id.short} (must be forced) - image "
+                        "is referenced in multiple repositories")
+            holders = self.holders(image_id)
+            if holders and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {image_id.short} (must be forced) - image is "
+                    f"being used by container {holders[0][:12]}")
+            if self.records.children(image_id):
+                if by_name:
+                    return report
+                raise Conflict(
+                    f"conflict: unable to delete {image_id.short} (cannot be forced) - image "
+                    "has dependent child images")
+            for ref in refs:
+                self.tags.delete(ref)
+                report.untagged.append(ref.familiar)
+            if holders:
+                return report
+            self._delete_chain(image_id, report, prune)
+            self._gc_layers(report)
+        return report
+
+    def _delete_chain(self, image_id: Digest, report: DeleteReport, prune: bool) -> None:
+        current: Digest | None = image_id
+        while current is not None:
+            parent = self.records.get(current).parent
+            self.records.delete(current)
+            self.blobs.delete(current)
+            try:
+                (self.root / "images" / f".tagged-{current.hex}").unlink()
+            except FileNotFoundError:
+                pass
+            report.deleted.append(str(current))
+            if not prune or parent is None or not self.records.exists(parent):
+                return
+            if self.references(parent) or self.records.children(parent) or self.holders(parent):
+                return
+            current = parent
+
+    def _gc_layers(self, report: DeleteReport) -> None:
+        """Delete layers no image needs. Caller holds gc.lock exclusively."""
+        needed: set[Digest] = set()
+        for image_id in self.records.ids():
+            needed.update(Image(self.blobs.read(image_id)).config.diff_ids)
+        for image_id in self.held_images():
+            if self.blobs.exists(image_id):
+                needed.update(Image(self.blobs.read(image_id)).config.diff_ids)
+        for diff_id in self.layers.all():
+            if diff_id not in needed:
+                self.layers.delete(diff_id)
+                report.deleted.append(str(diff_id))
+
+
+def _is_name(text: str, image_id: Digest) -> bool:
+    """Was the image named (by reference) rather than by an ID or an ID prefix?"""
+    if text.startswith("sha256:") or image_id.hex.startswith(text):
+        return False
+    return True
+
+
+def _display_name(text: str) -> str:
+    try:
+        return parse_normalized(text).familiar
+    except InvalidParameter:
+        return text
+
+
+__all__ = ["Store", "DeleteReport", "default_root", "parse_reference"]

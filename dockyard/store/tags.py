@@ -1,0 +1,72 @@
+"""Names of images: `repositories.json`, `{"Repositories": {repo: {"repo:tag" | "repo@digest": id}}}`.
+
+Names are kept fully qualified (`docker.io/library/busybox:latest`), as Docker's reference store
+does. Read-modify-write happens under the store's `meta` lock; the file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.digest import Digest
+from dockyard.reference import Reference, parse_reference
+from dockyard.store.atomic import atomic_write
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    reference: Reference
+    image_id: Digest
+
+
+class TagStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        return data.get("Repositories", {})
+
+    def _save(self, repos: dict[str, dict[str, str]]) -> None:
+        repos = {name: refs for name, refs in sorted(repos.items()) if refs}
+        atomic_write(self.path, json.dumps({"Repositories": repos}, indent=None).encode())
+
+    def entries(self) -> list[TagEntry]:
+        out = []
+        for refs in self._load().values():
+            for ref, image_id in refs.items():
+                out.append(TagEntry(parse_reference(ref), Digest.parse(image_id)))
+        return out
+
+    def get(self, ref: Reference) -> Digest | None:
+        refs = self._load().get(ref.name, {})
+        value = refs.get(str(ref))
+        return Digest.parse(value) if value else None
+
+    def set(self, ref: Reference, image_id: Digest) -> Digest | None:
+        """Point `ref` at `image_id`; returns the image it pointed at before, if any."""
+        repos = self._load()
+        refs = repos.setdefault(ref.name, {})
+        old = refs.get(str(ref))
+        refs[str(ref)] = str(image_id)
+        self._save(repos)
+        return Digest.parse(old) if old else None
+
+    def delete(self, ref: Reference) -> bool:
+        repos = self._load()
+        refs = repos.get(ref.name, {})
+        if str(ref) not in refs:
+            return False
+        del refs[str(ref)]
+        self._save(repos)
+        return True
+
+    def references_to(self, image_id: Digest) -> list[Reference]:
+        return sorted(
+            (e.reference for e in self.entries() if e.image_id == image_id), key=str
+        )

@@ -1,0 +1,183 @@
+"""Read an image archive (a tar, maybe compressed, maybe on a pipe) in one pass.
+
+Archives arrive in any order (manifest.json may come last) and possibly from stdin, so each entry
+is taken as it passes: small files are kept in memory (bounded in total), large ones are written to
+the store's tmp dir while being hashed, and, when they are uncompressed tars, checked entry by
+entry (`archive.scan`) so that a layer can later be adopted by a rename, with no second copy.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.archive.compression import open_decompressed
+from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.digest import CHUNK, Digest, HashingWriter
+from dockyard.errors import InvalidArchive
+
+SMALL = 1 << 20          # entries up to this size may stay in memory...
+MEMORY_BUDGET = 64 << 20  # ...while all of them together stay under this
+
+
+@dataclass
+class Entry:
+    name: str
+    size: int
+    digest: Digest                 # sha256 of the entry's bytes
+    data: bytes | None = None      # in memory
+    path: Path | None = None       # spooled to disk
+    scan: ScanResult | None = None  # when the bytes are a valid uncompressed tar
+
+    def open(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return open(self.path, "rb")
+
+    def read_small(self, limit: int = 16 << 20) -> bytes:
+        if self.data is not None:
+            return self.data
+        if self.size > limit:
+            raise InvalidArchive(f"{self.name}: too large for a metadata file ({self.size} bytes)")
+        with self.open() as f:
+            return f.read()
+
+
+class _Peeked:
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0 or n >= len(self._head):
+                data, self._head = self._head, b""
+                more = self._rest.read(-1 if n < 0 else n - len(data))
+                return data + more
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._rest.read(n)
+
+
+def _looks_like_tar(head: bytes) -> bool:
+    if len(head) < 512:
+        return False
+    if head[257:262] == b"ustar":
+        return True
+    try:
+        tarfile.TarInfo.frombuf(head[:512], "utf-8", "surrogateescape")
+        return True
+    except tarfile.HeaderError:
+        return False
+
+
+class SpooledArchive:
+    """All regular entries of an archive by cleaned name; symlinked entries resolved."""
+
+    def __init__(self, tmp: Path) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="archive-", dir=tmp))
+        self.entries: dict[str, Entry] = {}
+        self._links: dict[str, str] = {}
+        self._memory = 0
+
+    def __enter__(self) -> "SpooledArchive":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def get(self, name: str) -> Entry:
+        key = _clean(name)
+        for _ in range(16):
+            if key in self.entries:
+                return self.entries[key]
+            if key not in self._links:
+                break
+            key = self._links[key]
+        raise InvalidArchive(f"archive has no file {name!r}")
+
+    def has(self, name: str) -> bool:
+        try:
+            self.get(name)
+            return True
+        except InvalidArchive:
+            return False
+
+    def read(self, stream: BinaryIO) -> "SpooledArchive":
+        source = open_decompressed(stream)
+        try:
+            with tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+                count = 0
+                for member in tar:
+                    count += 1
+                    self._take(tar, member)
+        except tarfile.TarError as exc:
+            raise InvalidArchive(f"invalid image archive: {exc}") from None
+        except EOFError:
+            raise InvalidArchive("invalid image archive: unexpected end of data") from None
+        if count == 0:
+            raise InvalidArchive("invalid image archive: it is empty")
+        return self
+
+    def _take(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        name = _clean(member.name)
+        if member.isdir():
+            return
+        if member.issym():
+            target = member.linkname
+            resolved = _clean(target if target.startswith("/") else
+                              posixpath.join(posixpath.dirname(name), target))
+            self._links[name] = resolved
+            return
+        if member.islnk():
+            self._links[name] = _clean(member.linkname)
+            return
+        if not member.isreg():
+            raise InvalidArchive(f"invalid image archive: {member.name!r} is not a regular file")
+        body = tar.extractfile(member)
+        assert body is not None
+        if member.size <= SMALL and self._memory + member.size <= MEMORY_BUDGET:
+            data = body.read()
+            if len(data) != member.size:
+                raise InvalidArchive("invalid image archive: unexpected end of data")
+            self._memory += len(data)
+            self.entries[name] = Entry(name, len(data), Digest.of_bytes(data), data=data)
+            return
+        fd, path = tempfile.mkstemp(prefix="entry-", dir=self.dir)
+        with os.fdopen(fd, "wb") as out:
+            head = body.read(512)
+            scan: ScanResult | None = None
+            if _looks_like_tar(head):
+                # An uncompressed layer: a corrupt or hostile one fails the whole load.
+                scan = scan_copy(_Peeked(head, body), out)  # type: ignore[arg-type]
+                digest, size = scan.diff_id, scan.tar_size
+            else:
+                writer = HashingWriter(out)
+                writer.write(head)
+                while chunk := body.read(CHUNK):
+                    writer.write(chunk)
+                digest, size = writer.digest, writer.size
+        if size != member.size:
+            raise InvalidArchive(f"invalid image archive: {member.name!r} is truncated")
+        self.entries[name] = Entry(name, size, digest, path=Path(path), scan=scan)
+
+
+def _clean(name: str) -> str:
+    if name.startswith("/") or "\x00" in name:
+        raise InvalidArchive(f"invalid image archive: entry {name!r} has an absolute path")
+    clean = posixpath.normpath(name)
+    if clean == ".." or clean.startswith("../"):
+        raise InvalidArchive(f"invalid image archive: entry {name!r} is outside of the archive")
+    return clean
