@@ -243,7 +243,7 @@ class _Scanner:
         if ch in "{}:":
             raise ShellError("syntax error: bad substitution")
         name = self.name()
-        op = self.next()
+        op = self.next() or "\ufffd"  # Go prints the EOF rune as U+FFFD
         if op == "}":
             value, found = self.lookup(name)
             if not found and self.lex.skip_unset_env:
@@ -255,7 +255,7 @@ class _Scanner:
         ops = op
         if op == ":":
             null_is_unset = True
-            op = self.next()
+            op = self.next() or "\ufffd"
             ops += op
             kind = op
         else:
