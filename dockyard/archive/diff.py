@@ -1,0 +1,290 @@
+"""Write directories as tar streams: an overlayfs upper dir as an OCI layer, or a whole tree.
+
+Header conventions are Docker's (moby/go-archive `TarWithOptions` + `FileInfoHeaderNoLookups`,
+which the overlay2 driver's `Diff` and `docker export` use), with Go's archive/tar writer:
+- Walk order: depth first, the names of each directory sorted bytewise (Go's filepath.Walk);
+  a directory comes before its contents. The root itself is not written.
+- Names are relative, with no "./" prefix; directories end with "/".
+- PAX format: an ustar header ("ustar\\0" "00"), preceded by a PAX extended header (named
+  "<dir>/PaxHeaders.0/<base>", records sorted by key) only when something does not fit ustar:
+  a long or non-ASCII name or link target, big numbers, xattrs (`SCHILY.xattr.<name>`).
+- uname/gname empty (numeric owners only); mtime truncated to whole seconds; no atime/ctime;
+  mode = permission bits plus setuid/setgid/sticky; devmajor/devminor written for every entry.
+- Hard links: a non-directory whose inode was already written becomes a link entry
+  (typeflag '1', size 0) to the first path written.
+- Sockets are skipped (Go cannot archive them and Docker skips them).
+- The archive ends with two zero blocks (1024 bytes), no padding to a 10 KiB record.
+- Overlay whiteouts (Docker's overlayWhiteoutConverter.ConvertWrite): a 0/0 character device
+  becomes a regular empty file `.wh.NAME` with mode 0600 and the device's owner and mtime; a
+  directory with `trusted.overlay.opaque=y` is followed by an empty regular file
+  `DIR/.wh..wh..opq` with the directory's permission bits and owner and mtime 0.
+- xattrs: overlayfs' own `trusted.overlay.*` are never written; `security.selinux` neither (it is
+  the host's label, not image content). Others (security.capability, user.*, ...) are kept.
+  (Docker keeps only security.capability; containerd and BuildKit keep all.)
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from dockyard.errors import DockyardError
+
+BLOCK = 512
+CHUNK = 1 << 20
+OPAQUE_XATTR = "trusted.overlay.opaque"
+_SKIP_XATTR_PREFIXES = ("trusted.overlay.", "security.selinux")
+_ZERO = bytes(BLOCK)
+
+REG, LNK, SYM, CHR, BLK, DIR, FIFO = b"0", b"1", b"2", b"3", b"4", b"5", b"6"
+
+
+@dataclass
+class Header:
+    name: str
+    type: bytes
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    mtime: int = 0
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: dict[str, bytes] = field(default_factory=dict)
+
+
+def _enc(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _octal(value: int, width: int) -> bytes | None:
+    """Go's formatOctal: zero padded, NUL terminated; None when it does not fit."""
+    if value < 0 or value >= 8 ** (width - 1):
+        return None
+    return b"%0*o\0" % (width - 1, value)
+
+
+def _pax_record(key: str, value: bytes) -> bytes:
+    body = b" " + _enc(key) + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return str(n).encode() + body
+
+
+def _ustar_block(name: bytes, typ: bytes, mode: int, uid: int, gid: int, size: int, mtime: int,
+                 linkname: bytes, devmajor: int, devminor: int) -> bytes:
+    blk = bytearray(BLOCK)
+    blk[0:100] = name[:100].ljust(100, b"\0")
+    blk[100:108] = _octal(mode, 8) or _octal(0, 8)  # type: ignore[assignment]
+    blk[108:116] = _octal(uid, 8) or _octal(0, 8)  # type: ignore[assignment]
+    blk[116:124] = _octal(gid, 8) or _octal(0, 8)  # type: ignore[assignment]
+    blk[124:136] = _octal(size, 12) or _octal(0, 12)  # type: ignore[assignment]
+    blk[136:148] = _octal(mtime, 12) or _octal(0, 12)  # type: ignore[assignment]
+    blk[148:156] = b" " * 8
+    blk[156:157] = typ
+    blk[157:257] = linkname[:100].ljust(100, b"\0")
+    blk[257:263] = b"ustar\0"
+    blk[263:265] = b"00"
+    blk[329:337] = _octal(devmajor, 8) or _octal(0, 8)  # type: ignore[assignment]
+    blk[337:345] = _octal(devminor, 8) or _octal(0, 8)  # type: ignore[assignment]
+    blk[148:155] = b"%06o\0" % sum(blk)
+    return bytes(blk)
+
+
+def encode_header(h: Header) -> bytes:
+    """The header block(s) for `h`: a PAX extended header first when ustar cannot hold it."""
+    name, link = _enc(h.name), _enc(h.linkname)
+    pax: dict[str, bytes] = {}
+    if len(name) > 100 or not name.isascii():
+        pax["path"] = name
+    if len(link) > 100 or not link.isascii():
+        pax["linkpath"] = link
+    for key, value, width in (("uid", h.uid, 8), ("gid", h.gid, 8), ("size", h.size, 12), ("mtime", h.mtime, 12)):
+        if _octal(value, width) is None:
+            pax[key] = str(value).encode()
+    for key, value in h.xattrs.items():
+        pax["SCHILY.xattr." + key] = value
+    out = b""
+    if pax:
+        data = b"".join(_pax_record(k, pax[k]) for k in sorted(pax))
+        head, base = posixpath.split(h.name.rstrip("/"))
+        pax_name = _enc(posixpath.join(head, "PaxHeaders.0", base))
+        out = _ustar_block(pax_name, b"x", 0, 0, 0, len(data), 0, b"", 0, 0) + data + bytes(-len(data) % BLOCK)
+    return out + _ustar_block(name, h.type, h.mode, h.uid, h.gid, h.size, h.mtime, link, h.devmajor, h.devminor)
+
+
+def _xattrs(path: str) -> dict[str, bytes]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out: dict[str, bytes] = {}
+    for key in sorted(names):
+        if key.startswith(_SKIP_XATTR_PREFIXES):
+            continue
+        try:
+            out[key] = os.getxattr(path, key, follow_symlinks=False)
+        except OSError:
+            continue
+    return out
+
+
+def _is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _sorted_names(abs_dir: str) -> list[str]:
+    try:
+        return sorted(os.listdir(abs_dir), key=os.fsencode)
+    except OSError as e:
+        raise DockyardError(f"cannot read directory {abs_dir}: {e.strerror}") from None
+
+
+def walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative name, absolute path, lstat) depth first, each directory's names sorted bytewise,
+    a directory right before its contents (Go's filepath.Walk order); the root excluded."""
+    stack: list[tuple[str, str, Iterator[str]]] = [("", root, iter(_sorted_names(root)))]
+    while stack:
+        rel_dir, abs_dir, names = stack[-1]
+        name = next(names, None)
+        if name is None:
+            stack.pop()
+            continue
+        rel = f"{rel_dir}/{name}" if rel_dir else name
+        path = os.path.join(abs_dir, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # vanished while walking
+        yield rel, path, st
+        if stat.S_ISDIR(st.st_mode):
+            stack.append((rel, path, iter(_sorted_names(path))))
+
+
+class _TarOut:
+    """Writes headers and file bodies to `out`, by sendfile(2) when `out` is a real file."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.fd: int | None = None
+        try:
+            fd = out.fileno()
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                self.fd = fd
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self._buf = bytearray(CHUNK)
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.written += len(data)
+
+    def body(self, path: str, size: int) -> None:
+        """Copy exactly `size` bytes of the file at `path` (zero-filled if it shrank meanwhile)."""
+        try:
+            src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise DockyardError(f"cannot read {path}: {e.strerror}") from None
+        left = size
+        try:
+            if self.fd is not None and size > 0:
+                self.out.flush()
+                offset = 0
+                while left > 0:
+                    n = os.sendfile(self.fd, src, offset, min(left, 1 << 30))
+                    if n == 0:
+                        break
+                    offset += n
+                    left -= n
+            view = memoryview(self._buf)
+            while left > 0:
+                n = os.readv(src, [view[: min(left, CHUNK)]])
+                if n == 0:
+                    break
+                self.out.write(view[:n])
+                left -= n
+        finally:
+            os.close(src)
+        if left:
+            self.out.write(bytes(left))
+        pad = -size % BLOCK
+        if pad:
+            self.out.write(_ZERO[:pad])
+        self.written += size + pad
+
+    def finish(self) -> None:
+        self.write(_ZERO * 2)
+        flush = getattr(self.out, "flush", None)
+        if flush is not None:
+            flush()
+
+
+def _write(root: Path, out: BinaryIO, overlay: bool) -> None:
+    root_s = os.fspath(root)
+    if not os.path.isdir(root_s):
+        raise DockyardError(f"{root} is not a directory")
+    tar = _TarOut(out)
+    seen: dict[tuple[int, int], str] = {}
+    for rel, path, st in walk(root_s):
+        mode = st.st_mode
+        fmt = stat.S_IFMT(mode)
+        if fmt == stat.S_IFSOCK:
+            continue
+        h = Header(name=rel, type=REG, mode=stat.S_IMODE(mode), uid=st.st_uid, gid=st.st_gid,
+                   mtime=int(st.st_mtime))
+        if overlay and fmt == stat.S_IFCHR and st.st_rdev == 0:
+            head, base = posixpath.split(rel)
+            h.name = posixpath.join(head, ".wh." + base)
+            h.mode = 0o600
+            tar.write(encode_header(h))
+            continue
+        if fmt != stat.S_IFDIR and st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            first = seen.get(key)
+            if first is not None:
+                h.type, h.linkname = LNK, first
+                tar.write(encode_header(h))
+                continue
+            seen[key] = rel
+        h.xattrs = _xattrs(path)
+        if fmt == stat.S_IFREG:
+            h.size = st.st_size
+            tar.write(encode_header(h))
+            tar.body(path, st.st_size)
+            continue
+        if fmt == stat.S_IFDIR:
+            h.type, h.name = DIR, rel + "/"
+        elif fmt == stat.S_IFLNK:
+            h.type, h.linkname = SYM, os.readlink(path)
+        elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+            h.type = CHR if fmt == stat.S_IFCHR else BLK
+            h.devmajor, h.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        elif fmt == stat.S_IFIFO:
+            h.type = FIFO
+        tar.write(encode_header(h))
+        if overlay and fmt == stat.S_IFDIR and _is_opaque(path):
+            marker = Header(name=rel + "/.wh..wh..opq", type=REG, mode=stat.S_IMODE(mode) & 0o777,
+                            uid=st.st_uid, gid=st.st_gid, mtime=0)
+            tar.write(encode_header(marker))
+    tar.finish()
+
+
+def write_overlay_diff(upper: Path, out: BinaryIO) -> None:
+    """Tar of an overlayfs upper dir as an OCI layer (whiteouts translated), streamed to `out`."""
+    _write(upper, out, overlay=True)
+
+
+def write_tree(root: Path, out: BinaryIO) -> None:
+    """Tar of a whole directory tree (export, import), no whiteout translation."""
+    _write(root, out, overlay=False)
