@@ -83,7 +83,7 @@ def _bool_flag(value: str) -> bool:
 def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
     changer = None
     if args.change:
-        from dockyard.image.changes import apply_changes
+        from dockyard.build.changes import apply_changes
 
         changer = apply_changes
     image_id = engine_images.import_image(
@@ -238,9 +238,7 @@ def cmd_rmi(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def print_inspect(ctx: CliContext, objects: list[dict[str, Any]], fmt: str | None) -> None:
-    if fmt is None or fmt == "json" and False:
-        write_json_indented(ctx.stdout, objects)
-    elif fmt == "json":
+    if fmt is None or fmt == "json":
         write_json_indented(ctx.stdout, objects)
     else:
         for obj in objects:
@@ -255,8 +253,7 @@ def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
             objects.append(engine_images.inspect_image(ctx.store, name))
         except NotFound as exc:
             errors.append(str(exc))
-    if objects or not errors:
-        print_inspect(ctx, objects, args.format)
+    print_inspect(ctx, objects, args.format)  # docker prints `[]` even when nothing was found
     if errors:
         for e in errors:
             ctx.stderr.write(f"Error: {e}\n")

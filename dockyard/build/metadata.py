@@ -1,0 +1,161 @@
+"""What metadata instructions do to an image config, as Docker's classic builder does it
+(moby builder/dockerfile/dispatchers.go). Shared by `build` and by `commit`/`import -c`.
+
+Instructions reach here already expanded (`instruction.expand(lex, env)`).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import signal
+from dataclasses import dataclass, replace
+
+from dockyard.dockerfile.instructions import (
+    CmdInstruction, EntrypointInstruction, EnvInstruction, ExposeInstruction,
+    HealthcheckInstruction, Instruction, LabelInstruction, MaintainerInstruction,
+    OnbuildInstruction, ShellInstruction, StopsignalInstruction, UserInstruction,
+    VolumeInstruction, WorkdirInstruction,
+)
+from dockyard.errors import DockerfileError, InvalidParameter
+from dockyard.image.config import ContainerConfig
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+
+METADATA_INSTRUCTIONS = (
+    CmdInstruction, EntrypointInstruction, EnvInstruction, ExposeInstruction,
+    HealthcheckInstruction, LabelInstruction, MaintainerInstruction, OnbuildInstruction,
+    ShellInstruction, StopsignalInstruction, UserInstruction, VolumeInstruction,
+    WorkdirInstruction,
+)
+
+
+@dataclass
+class ConfigState:
+    config: ContainerConfig
+    author: str | None = None
+    cmd_set: bool = False  # a CMD was given in this stage (an ENTRYPOINT then keeps it)
+
+
+def shell_of(config: ContainerConfig) -> list[str]:
+    return list(config.shell) if config.shell else list(DEFAULT_SHELL)
+
+
+def command_line(config: ContainerConfig, cmd: list[str], prepend_shell: bool) -> list[str]:
+    """Shell form runs through the SHELL (default `/bin/sh -c`) with the text as one argument."""
+    if prepend_shell:
+        return shell_of(config) + [" ".join(cmd)]
+    return list(cmd)
+
+
+def expose_ports(ports: list[str]) -> list[str]:
+    """`80`, `80/udp`, `8000-8002/tcp` -> Docker's `port/proto` keys (ranges expanded)."""
+    out: list[str] = []
+    for spec in ports:
+        port, _, proto = spec.partition("/")
+        proto = (proto or "tcp").lower()
+        if proto not in ("tcp", "udp", "sctp"):
+            raise InvalidParameter(f"invalid proto: {proto}")
+        low, dash, high = port.partition("-")
+        try:
+            start = int(low)
+            end = int(high) if dash else start
+        except ValueError:
+            raise InvalidParameter(f"invalid containerPort: {port}") from None
+        if not (0 <= start <= 65535 and 0 <= end <= 65535) or end < start:
+            raise InvalidParameter(f"invalid port range: {port}")
+        out.extend(f"{p}/{proto}" for p in range(start, end + 1))
+    return out
+
+
+def check_signal(text: str) -> None:
+    name = text.upper()
+    if name.isdigit():
+        if 0 < int(name) < 65:
+            return
+    else:
+        short = name[3:] if name.startswith("SIG") else name
+        if hasattr(signal, "SIG" + short) or short.startswith("RTMIN") or short.startswith("RTMAX"):
+            return
+    raise InvalidParameter(f"Invalid signal: {text}")
+
+
+def apply_metadata(state: ConfigState, ins: Instruction) -> ConfigState:
+    """Return the state after one metadata instruction."""
+    cfg = state.config
+    if isinstance(ins, EnvInstruction):
+        for pair in ins.pairs:
+            if not pair.key:
+                raise ins.error("ENV names can not be blank")
+            cfg = cfg.with_env(pair.key, pair.value)
+    elif isinstance(ins, LabelInstruction):
+        labels = dict(cfg.labels or {})
+        for pair in ins.pairs:
+            if not pair.key:
+                raise ins.error("LABEL names can not be blank")
+            labels[pair.key] = pair.value
+        cfg = replace(cfg, labels=labels)
+    elif isinstance(ins, MaintainerInstruction):
+        return replace(state, author=ins.maintainer)
+    elif isinstance(ins, ExposeInstruction):
+        exposed = dict(cfg.exposed_ports or {})
+        for port in expose_ports(ins.ports):
+            exposed[port] = {}
+        cfg = replace(cfg, exposed_ports=exposed)
+    elif isinstance(ins, CmdInstruction):
+        cfg = replace(cfg, cmd=command_line(cfg, ins.cmd, ins.prepend_shell))
+        return replace(state, config=cfg, cmd_set=True)
+    elif isinstance(ins, EntrypointInstruction):
+        entrypoint: list[str] | None = command_line(cfg, ins.cmd, ins.prepend_shell)
+        if not ins.prepend_shell and not ins.cmd:
+            entrypoint = None
+        # An ENTRYPOINT resets the CMD inherited from the base, unless this stage set one.
+        cfg = replace(cfg, entrypoint=entrypoint, cmd=cfg.cmd if state.cmd_set else None)
+    elif isinstance(ins, ShellInstruction):
+        if not ins.cmd:
+            raise ins.error("SHELL requires at least one argument")
+        cfg = replace(cfg, shell=list(ins.cmd))
+    elif isinstance(ins, UserInstruction):
+        cfg = replace(cfg, user=ins.user)
+    elif isinstance(ins, WorkdirInstruction):
+        path = ins.path
+        if not path:
+            raise ins.error("WORKDIR requires exactly one argument")
+        if not path.startswith("/"):
+            path = posixpath.join(cfg.working_dir or "/", path)
+        cfg = replace(cfg, working_dir=posixpath.normpath(path) if path != "/" else "/")
+    elif isinstance(ins, VolumeInstruction):
+        volumes = dict(cfg.volumes or {})
+        for volume in ins.volumes:
+            if not volume.strip():
+                raise ins.error("VOLUME specified can not be an empty string")
+            volumes[volume] = {}
+        cfg = replace(cfg, volumes=volumes)
+    elif isinstance(ins, StopsignalInstruction):
+        try:
+            check_signal(ins.signal)
+        except InvalidParameter as exc:
+            raise ins.error(str(exc)) from None
+        cfg = replace(cfg, stop_signal=ins.signal)
+    elif isinstance(ins, HealthcheckInstruction):
+        cfg = replace(cfg, healthcheck=health_dict(ins, cfg))
+    elif isinstance(ins, OnbuildInstruction):
+        cfg = replace(cfg, on_build=list(cfg.on_build or []) + [ins.expression.strip()])
+    else:
+        raise DockerfileError(f"{ins.keyword} is not a metadata instruction")
+    return replace(state, config=cfg)
+
+
+def health_dict(ins: HealthcheckInstruction, cfg: ContainerConfig) -> dict:
+    health = ins.health
+    if health.test == ["NONE"]:
+        return {"Test": ["NONE"]}
+    out: dict = {"Test": list(health.test)}
+    old = cfg.healthcheck or {}
+    # Durations of 0 inherit from the base image's healthcheck, as Docker does.
+    for key, value in (("Interval", health.interval), ("Timeout", health.timeout),
+                       ("StartPeriod", health.start_period),
+                       ("StartInterval", health.start_interval), ("Retries", health.retries)):
+        value = value or old.get(key, 0)
+        if value:
+            out[key] = value
+    return out

@@ -1,0 +1,83 @@
+"""Shared fixtures: a fresh store per test, the dockyard CLI, a busybox rootfs tar and image."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dockyard.store.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
+
+
+class Dockyard:
+    """Runs the real CLI (`python -m dockyard`) against one store root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "DOCKYARD_ROOT": str(root)}
+
+    def run(self, *args: str, input: bytes | None = None, check: bool = True,
+            timeout: float = 120, stdout=subprocess.PIPE) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dockyard", *args], input=input, stdout=stdout,
+            stderr=subprocess.PIPE, env=self.env, timeout=timeout, cwd=REPO,
+        )
+        out = proc.stdout or b""
+        result = Result(proc.returncode, out.decode(errors="replace"),
+                        proc.stderr.decode(errors="replace"), out)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"dockyard {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}{result.stdout}")
+        return result
+
+    def __call__(self, *args: str, **kwargs) -> Result:  # noqa: ANN003
+        return self.run(*args, **kwargs)
+
+    @property
+    def store(self) -> Store:
+        return Store(self.root)
+
+
+@pytest.fixture
+def store_root(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    Store(root)  # lay out the empty store, so snapshots compare content, not skeleton
+    return root
+
+
+@pytest.fixture
+def store(store_root: Path) -> Store:
+    return Store(store_root)
+
+
+@pytest.fixture
+def dockyard(store_root: Path) -> Dockyard:
+    return Dockyard(store_root)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rootfs tar of Debian's busybox-static with one symlink per applet."""
+    path = tmp_path_factory.mktemp("busybox") / "busybox.tar"
+    subprocess.run([str(REPO / "scripts" / "busybox-rootfs.sh"), "-t", str(path)], check=True)
+    return path
+
+
+@pytest.fixture
+def busybox(dockyard: Dockyard, busybox_tar: Path) -> str:
+    """`busybox:latest` imported into this test's store; returns the image ID."""
+    return dockyard("import", str(busybox_tar), "busybox:latest").stdout.strip()
