@@ -96,6 +96,8 @@ class _Applier:
         rel = clean_name(entry.name)
         if rel is None:
             return  # the root itself: skipped, as Docker does
+        if rel.startswith(WHITEOUT_META_PREFIX) and rel != WHITEOUT_OPAQUE:
+            return  # AUFS metadata dirs (.wh..wh.plnk/...): skipped as Docker does
         head_rel, base = rel.rpartition("/")[0], rel.rpartition("/")[2]
         if base.startswith(WHITEOUT_PREFIX):
             self._whiteout(entry, rel, head_rel, base)
@@ -206,8 +208,11 @@ class _Applier:
         path = self.resolver.abspath(parent, name)
         self._make_room(path, False)
         if not self.naive:
-            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+            # As overlayfs itself and Docker's ConvertRead: mode 0 (no permission bits), owner
+            # from the header; we also keep the header's mtime.
+            os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
             os.chown(path, entry.uid, entry.gid, follow_symlinks=False)
+            os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
             real = f"{parent}/{name}" if parent else name
             self.written.add(real)
 
