@@ -1,0 +1,580 @@
+"""The build context: walking a directory through .dockerignore, the tar the docker CLI sends,
+opening a context (directory, tar stream or lone Dockerfile on stdin) and locating the Dockerfile.
+
+Docker behaviour matched here (docker CLI 28 `docker build`, checked against a recording fake
+daemon; moby's builder/remotecontext for contexts that arrive as a tar):
+- The CLI walks the context in lexical order, skips excluded files without reading them, skips
+  whole excluded directories unless an exception may re-include something inside, and always
+  sends the Dockerfile and .dockerignore (TrimBuildFilesFromExcludes); entries are written with
+  uid/gid 0 and no user/group names (archive.TarWithOptions with ChownOpts 0:0), mtimes truncated
+  to the second, symlinks as symlinks, hard links within the context as hard links.
+- A context directory that does not exist: `unable to prepare context: path "x" not found`;
+  a file: `unable to prepare context: context must be a directory: /abs/x`.
+- `-f` with a directory context is relative to the *current directory* (not the context), may lie
+  outside the context; without `-f`, `Dockerfile` then `dockerfile` is looked for in the context.
+- `docker build -` reads stdin: a tar (plain or compressed, by magic) is the context; anything
+  else is a lone Dockerfile and the context is empty besides it.
+- A tar context (Engine API): the Dockerfile is found inside it (`Cannot locate specified
+  Dockerfile: X`), and the Dockerfile and .dockerignore are removed from the context when the
+  context's .dockerignore lists them.
+- COPY sources resolve symlinks inside the context as in a chroot (moby FollowSymlinkInScope);
+  a source that leaves the context lexically is refused: `forbidden path outside the build
+  context: ../x ()`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from dockyard.archive.compression import detect, open_decompressed
+from dockyard.archive.tarstream import TarWriter
+from dockyard.build.dockerignore import IgnoreMatcher, MatchInfo, go_clean
+from dockyard.digest import CHUNK
+from dockyard.errors import InvalidArchive, InvalidParameter
+
+DEFAULT_DOCKERFILE = "Dockerfile"
+DOCKERIGNORE = ".dockerignore"
+MAX_SYMLINKS = 255  # moby/sys/symlink FollowSymlinkInScope's limit
+_TAR_BLOCK = 512
+
+
+# --------------------------------------------------------------------------- walking
+
+
+@dataclass(frozen=True)
+class ContextEntry:
+    """One file, directory, symlink... of the context, as found by `lstat` (never followed)."""
+
+    path: str  # relative to the context root, "/"-separated, no trailing slash
+    stat: os.stat_result
+    link_target: str | None = None  # for symlinks: the target text, verbatim
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.stat.st_mode)
+
+    @property
+    def is_file(self) -> bool:
+        return stat.S_ISREG(self.stat.st_mode)
+
+    @property
+    def is_symlink(self) -> bool:
+        return stat.S_ISLNK(self.stat.st_mode)
+
+
+def _clean_relative(path: str) -> str | None:
+    cleaned = go_clean("/" + path.replace(os.sep, "/")).lstrip("/")
+    return cleaned or None
+
+
+def _sorted_dir(path: Path) -> list[os.DirEntry[str]]:
+    """Entries of a directory in Go's lexical (byte) order, like filepath.Walk."""
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except PermissionError:
+        raise InvalidParameter(f"error checking context: no permission to read from '{path}'") from None
+    except NotADirectoryError:
+        return []
+    entries.sort(key=lambda e: os.fsencode(e.name))
+    return entries
+
+
+def walk_context(
+    root: Path, matcher: IgnoreMatcher, *, keep: set[str] | frozenset[str] = frozenset()
+) -> Iterator[ContextEntry]:
+    """The entries of the context under `root` that .dockerignore lets through, parents first,
+    siblings sorted. Excluded files are neither opened nor stat'ed; excluded directories are not
+    entered when no exception could re-include anything inside (`can_skip_dir`). An excluded
+    directory is still yielded (just before its first included descendant) when something inside
+    it is included, as BuildKit's walker does, so the tar always has the parents.
+    `keep` lists paths sent even when ignored (the Dockerfile, .dockerignore)."""
+    root = Path(root)
+    kept = {p for p in (_clean_relative(k) for k in keep) if p}
+    kept_dirs = {p.rsplit("/", i)[0] for p in kept for i in range(1, p.count("/") + 1)}
+    # Each frame: (relative dir, MatchInfo of that dir, its sorted entries, next index).
+    stack: list[tuple[str, MatchInfo | None, list[os.DirEntry[str]], list[int]]] = [
+        ("", None, _sorted_dir(root), [0])
+    ]
+    # Excluded directories we walked into, not yet yielded: [relpath, stat, yielded?]
+    pending: list[list] = []
+    while stack:
+        rel_dir, dir_info, entries, cursor = stack[-1]
+        if cursor[0] >= len(entries):
+            stack.pop()
+            if pending and pending[-1][0] == rel_dir:
+                pending.pop()
+            continue
+        entry = entries[cursor[0]]
+        cursor[0] += 1
+        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if matcher:
+            excluded, info = matcher.match_with_parent(rel, dir_info)
+        else:
+            excluded, info = False, ()
+        if excluded and rel in kept:
+            excluded = False
+        if excluded:
+            if is_dir and (rel in kept_dirs or not matcher.can_skip_excluded_dir(rel)):
+                pending.append([rel, entry.stat(follow_symlinks=False), False])
+                stack.append((rel, info, _sorted_dir(root / rel), [0]))
+            continue
+        for item in pending:
+            if not item[2]:
+                item[2] = True
+                yield ContextEntry(item[0], item[1])
+        st = entry.stat(follow_symlinks=False)
+        target = os.readlink(root / rel) if stat.S_ISLNK(st.st_mode) else None
+        yield ContextEntry(rel, st, target)
+        if is_dir:
+            stack.append((rel, info, _sorted_dir(root / rel), [0]))
+
+
+# --------------------------------------------------------------------------- writing the tar
+
+
+def _tar_info(entry: ContextEntry, hardlinks: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
+    st = entry.stat
+    mode = st.st_mode
+    info = tarfile.TarInfo(entry.path + "/" if stat.S_ISDIR(mode) else entry.path)
+    info.mode = stat.S_IMODE(mode)
+    info.uid = info.gid = 0  # ChownOpts 0:0, as the docker CLI sends the context
+    info.uname = info.gname = ""
+    info.mtime = int(st.st_mtime)
+    info.size = 0
+    if stat.S_ISDIR(mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = entry.link_target or ""
+    elif stat.S_ISREG(mode):
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in hardlinks:
+            info.type = tarfile.LNKTYPE
+            info.linkname = hardlinks[key]
+        else:
+            if st.st_nlink > 1:
+                hardlinks[key] = entry.path
+            info.type = tarfile.REGTYPE
+            info.size = st.st_size
+    elif stat.S_ISFIFO(mode):
+        info.type = tarfile.FIFOTYPE
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    else:
+        return None  # sockets: Go's archive/tar cannot represent them; the CLI skips them
+    return info
+
+
+def write_context_tar(
+    root: Path,
+    matcher: IgnoreMatcher,
+    out: BinaryIO,
+    *,
+    keep: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """Stream the context as the tar the docker CLI sends to `POST /build` (file bodies are
+    copied in chunks; memory use does not depend on file sizes)."""
+    root = Path(root)
+    writer = TarWriter(out)
+    hardlinks: dict[tuple[int, int], str] = {}
+    for entry in walk_context(root, matcher, keep=keep):
+        info = _tar_info(entry, hardlinks)
+        if info is None:
+            continue
+        if info.type == tarfile.REGTYPE:
+            try:
+                handle = open(root / entry.path, "rb")
+            except PermissionError:
+                raise InvalidParameter(
+                    f"error checking context: no permission to read from '{root / entry.path}'"
+                ) from None
+            with handle:
+                writer.add_header(info)
+                try:
+                    writer.copy_body(handle, info.size)
+                except OSError as err:
+                    raise InvalidParameter(
+                        f"error checking context: {entry.path} changed while being read: {err}"
+                    ) from None
+        else:
+            writer.add_header(info)
+    writer.close()
+
+
+# --------------------------------------------------------------------------- scoped paths
+
+
+def resolve_in_context(root: Path, relpath: str) -> Path:
+    """The path of `relpath` inside the context, with symlinks followed as inside a chroot at
+    `root` (`..` stops at the root, absolute targets restart at it), so the result never leaves
+    `root`. A path that leaves the context lexically (`../x`) is refused as Docker's COPY does.
+    The result need not exist."""
+    root = Path(root)
+    text = relpath.replace(os.sep, "/")
+    cleaned = go_clean(text.lstrip("/")) if text.lstrip("/") else "."
+    if cleaned == ".." or cleaned.startswith("../"):
+        raise InvalidParameter(f"forbidden path outside the build context: {relpath} ()")
+    todo = [part for part in cleaned.split("/") if part not in ("", ".")]
+    todo.reverse()  # a stack: next component at the end
+    current: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if current:
+                current.pop()
+            continue
+        candidate = root.joinpath(*current, part)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            is_link = False
+        if not is_link:
+            current.append(part)
+            continue
+        links += 1
+        if links > MAX_SYMLINKS:
+            raise InvalidParameter(f"{relpath}: too many levels of symbolic links in the build context")
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            current = []
+        todo.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
+    return root.joinpath(*current)
+
+
+# --------------------------------------------------------------------------- opening a context
+
+
+@dataclass
+class BuildContext:
+    """An opened build context. Use as a context manager, or call `cleanup()`."""
+
+    root: Path  # the directory COPY/ADD read from
+    dockerfile_path: Path  # the Dockerfile to read (may lie outside `root`)
+    dockerfile_name: str  # its name relative to the context, as given (for messages)
+    ignore: IgnoreMatcher = field(default_factory=IgnoreMatcher)  # still to apply to `root`
+    temporary: list[Path] = field(default_factory=list)  # removed by cleanup()
+
+    def is_ignored(self, relpath: str) -> bool:
+        """Excluded by .dockerignore (already false for everything in an extracted tar)."""
+        return self.ignore.matches(relpath)
+
+    def walk(self) -> Iterator[ContextEntry]:
+        return walk_context(self.root, self.ignore)
+
+    def resolve(self, relpath: str) -> Path:
+        return resolve_in_context(self.root, relpath)
+
+    @property
+    def send_always(self) -> frozenset[str]:
+        """Paths the docker CLI sends even when .dockerignore lists them (`keep` of the walk)."""
+        inside = self.dockerfile_name not in ("-",) and not self.dockerfile_name.startswith("/")
+        return frozenset({DOCKERIGNORE, self.dockerfile_name} if inside else {DOCKERIGNORE})
+
+    def write_tar(self, out: BinaryIO) -> None:
+        """The context tar the docker CLI would send for this context."""
+        write_context_tar(self.root, self.ignore, out, keep=self.send_always)
+
+    def cleanup(self) -> None:
+        while self.temporary:
+            shutil.rmtree(self.temporary.pop(), ignore_errors=True)
+
+    def __enter__(self) -> "BuildContext":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+class _Replay(io.RawIOBase):
+    """`head` then the rest of `stream`, read-only, no seeking."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # noqa: ANN001 - buffer protocol
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _read_head(stream: BinaryIO, size: int) -> bytes:
+    head = b""
+    while len(head) < size:
+        chunk = stream.read(size - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def is_archive(head: bytes) -> bool:
+    """The docker CLI's build.IsArchive: compressed (by magic), or starts with a valid tar header."""
+    if detect(head) != "none":
+        return True
+    if len(head) < _TAR_BLOCK:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head[:_TAR_BLOCK], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def _copy_stream(source: BinaryIO, target: Path, mode: int = 0o644) -> None:
+    with open(target, "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK)
+    os.chmod(target, mode)
+
+
+def _check_inside_parents(root: Path, rel: str) -> Path:
+    """Create the parents of `rel` under `root` and make sure none of them is a symlink, so that
+    writing the entry cannot land outside `root`."""
+    parts = rel.split("/")
+    current = root
+    for part in parts[:-1]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            os.mkdir(current, 0o755)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise InvalidArchive(f"invalid build context: {rel!r} is written through the symlink {current.relative_to(root)}")
+        if not stat.S_ISDIR(st.st_mode):
+            raise InvalidArchive(f"invalid build context: {rel!r}: a parent is not a directory")
+    return current / parts[-1]
+
+
+def _clear(path: Path, for_dir: bool) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        if not for_dir:
+            shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
+    """Extract a (decompressed) context tar into the empty directory `dest`, refusing entries that
+    would escape it: absolute or `..` names, symlinks whose relative target leaves the context,
+    hard links to outside, device nodes. Absolute symlink targets are kept (they are resolved
+    inside the context, as Docker does)."""
+    dest = Path(dest)
+    dir_modes: list[tuple[Path, int, int]] = []
+    try:
+        archive = tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")
+        for member in archive:
+            name = member.name
+            if name.startswith("/"):
+                raise InvalidArchive(f"invalid build context: absolute path {name!r} in the tar")
+            rel = go_clean(name)
+            if rel == ".":
+                continue
+            if rel == ".." or rel.startswith("../"):
+                raise InvalidArchive(f"invalid build context: {name!r} is outside of the context")
+            target = _check_inside_parents(dest, rel)
+            if member.isdir():
+                _clear(target, for_dir=True)
+                if not target.is_dir():
+                    os.mkdir(target, 0o755)
+                dir_modes.append((target, member.mode & 0o7777, int(member.mtime)))
+                continue
+            _clear(target, for_dir=False)
+            if member.issym():
+                link = member.linkname
+                if not link.startswith("/"):
+                    joined = go_clean(rel.rsplit("/", 1)[0] + "/" + link if "/" in rel else link)
+                    if joined == ".." or joined.startswith("../"):
+                        raise InvalidArchive(f"invalid build context: symlink {name!r} -> {link!r} points outside the context")
+                os.symlink(link, target)
+            elif member.islnk():
+                link_rel = go_clean(member.linkname.lstrip("/")) if member.linkname else "."
+                if link_rel in (".", "..") or link_rel.startswith("../"):
+                    raise InvalidArchive(f"invalid build context: hard link {name!r} -> {member.linkname!r} points outside the context")
+                source = dest / link_rel
+                if not source.is_file() or source.is_symlink():
+                    raise InvalidArchive(f"invalid build context: hard link {name!r} -> {member.linkname!r}: no such file in the context")
+                os.link(source, target, follow_symlinks=False)
+            elif member.ischr() or member.isblk():
+                raise InvalidArchive(f"invalid build context: device node {name!r} is not allowed")
+            elif member.isfifo():
+                os.mkfifo(target, member.mode & 0o777)
+            elif member.isreg():
+                body = archive.extractfile(member)
+                assert body is not None
+                with body:
+                    _copy_stream(body, target, member.mode & 0o7777)
+                os.utime(target, (member.mtime, member.mtime))
+            else:
+                raise InvalidArchive(f"invalid build context: unsupported entry type for {name!r}")
+    except (tarfile.TarError, EOFError) as err:
+        raise InvalidArchive(f"invalid build context: not a valid tar archive: {err}") from None
+    for path, mode, mtime in reversed(dir_modes):
+        os.chmod(path, mode)
+        os.utime(path, (mtime, mtime))
+
+
+def _locate_in_dir(context: Path, dockerfile: str | None, cwd: Path) -> tuple[Path, str]:
+    """The docker CLI's getDockerfileRelPath for a directory context."""
+    if dockerfile is None:
+        candidate = context / DEFAULT_DOCKERFILE
+        if not os.path.lexists(candidate) and os.path.lexists(context / DEFAULT_DOCKERFILE.lower()):
+            candidate = context / DEFAULT_DOCKERFILE.lower()
+    else:
+        candidate = Path(os.path.abspath(cwd / dockerfile))
+    try:
+        resolved = Path(os.path.realpath(candidate, strict=True))
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidParameter(
+            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+            f"lstat {_first_missing(candidate)}: no such file or directory"
+        ) from None
+    if resolved.is_dir():
+        raise InvalidParameter(f"unable to prepare context: {resolved} is a directory, not a Dockerfile")
+    try:
+        name = resolved.relative_to(context).as_posix()
+    except ValueError:
+        name = str(resolved)
+    return resolved, name
+
+
+def _first_missing(path: Path) -> Path:
+    """The first component of `path` that does not exist (what Go's EvalSymlinks reports)."""
+    current = Path(path.anchor)
+    for part in path.parts[1:]:
+        current = current / part
+        if not os.path.lexists(current):
+            return current
+    return path
+
+
+def _locate_in_extracted(root: Path, dockerfile: str | None) -> tuple[Path, str]:
+    """moby remotecontext: the Dockerfile inside an extracted context, `dockerfile` then, for the
+    default name only, its lowercase form."""
+    name = dockerfile or DEFAULT_DOCKERFILE
+    for candidate_name in (name, name.lower()) if name == DEFAULT_DOCKERFILE else (name,):
+        try:
+            candidate = resolve_in_context(root, candidate_name)
+        except InvalidParameter:
+            break
+        if candidate.is_file():
+            return candidate, candidate_name
+    raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+
+
+def _private_dir(tmp_dir: Path | None, prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))
+
+
+def _open_stream_context(
+    stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None
+) -> BuildContext:
+    head = _read_head(stream, 2 * _TAR_BLOCK)
+    replay = io.BufferedReader(_Replay(head, stream), CHUNK)
+    root = _private_dir(tmp_dir, "dockyard-context-")
+    context = BuildContext(root, root / DEFAULT_DOCKERFILE, DEFAULT_DOCKERFILE, temporary=[root])
+    try:
+        if not is_archive(head):
+            if dockerfile == "-":
+                raise InvalidParameter("build context is not an archive")
+            # A lone Dockerfile on stdin: the context is a directory holding just it.
+            _copy_stream(replay, root / DEFAULT_DOCKERFILE)
+            return context
+        extract_context_tar(open_decompressed(replay), root)
+        path, name = _locate_in_extracted(root, dockerfile)
+        context.dockerfile_path, context.dockerfile_name = path, name
+        _remove_ignored_build_files(context, tmp_dir)
+        return context
+    except BaseException:
+        context.cleanup()
+        raise
+
+
+def _remove_ignored_build_files(context: BuildContext, tmp_dir: Path | None) -> None:
+    """moby remotecontext removeDockerfile: when the context's .dockerignore lists .dockerignore
+    or the Dockerfile, they are removed from the context (after the Dockerfile is kept aside)."""
+    ignore_file = context.root / DOCKERIGNORE
+    if not ignore_file.is_file() or ignore_file.is_symlink():
+        return
+    matcher = IgnoreMatcher.from_file(ignore_file)
+    if matcher.matches(context.dockerfile_name):
+        aside = _private_dir(tmp_dir, "dockyard-dockerfile-")
+        context.temporary.append(aside)
+        moved = aside / DEFAULT_DOCKERFILE
+        shutil.copyfile(context.dockerfile_path, moved)
+        os.unlink(context.root / context.dockerfile_name)
+        context.dockerfile_path = moved
+    if matcher.matches(DOCKERIGNORE):
+        os.unlink(ignore_file)
+
+
+def open_context(
+    source: Path | str | BinaryIO,
+    *,
+    dockerfile: str | None = None,
+    stdin: BinaryIO | None = None,
+    cwd: Path | None = None,
+    tmp_dir: Path | None = None,
+) -> BuildContext:
+    """Open a build context as `docker build` does.
+
+    `source` is a directory, `"-"` (read `stdin`), or a binary stream (Engine API request body):
+    a tar (plain, gzip, bzip2, xz or zstd; found by magic) is extracted safely into a temporary
+    directory; a stream that is not a tar is a lone Dockerfile.
+    `dockerfile` is the `-f` value: for a directory context it is relative to `cwd` (the current
+    directory by default, as in the docker CLI) and may lie outside the context; `"-"` reads the
+    Dockerfile from `stdin`; for a stream context it is a path inside the context.
+    """
+    if isinstance(source, str) and source == "-":
+        if stdin is None:
+            raise InvalidParameter("unable to prepare context: no stdin to read the context from")
+        if dockerfile == "-":
+            raise InvalidParameter("invalid argument: can't use stdin for both build context and dockerfile")
+        source = stdin
+    if not isinstance(source, (str, os.PathLike)):
+        if dockerfile == "-":
+            raise InvalidParameter("invalid argument: can't use stdin for both build context and dockerfile")
+        return _open_stream_context(source, dockerfile, tmp_dir)
+
+    given = str(source)
+    context_dir = Path(os.path.abspath(source))
+    if not os.path.lexists(context_dir):
+        raise InvalidParameter(f'unable to prepare context: path "{given}" not found')
+    if not context_dir.is_dir():
+        raise InvalidParameter(f"unable to prepare context: context must be a directory: {context_dir}")
+    context_dir = Path(os.path.realpath(context_dir))
+    ignore = IgnoreMatcher.from_file(context_dir / DOCKERIGNORE)
+    if dockerfile == "-":
+        if stdin is None:
+            raise InvalidParameter("unable to prepare context: no stdin to read the Dockerfile from")
+        aside = _private_dir(tmp_dir, "dockyard-dockerfile-")
+        _copy_stream(stdin, aside / DEFAULT_DOCKERFILE)
+        return BuildContext(context_dir, aside / DEFAULT_DOCKERFILE, "-", ignore, [aside])
+    path, name = _locate_in_dir(context_dir, dockerfile, Path(cwd) if cwd else Path.cwd())
+    return BuildContext(context_dir, path, name, ignore)
