@@ -84,6 +84,8 @@ def _sorted_dir(path: Path) -> list[os.DirEntry[str]]:
         raise InvalidParameter(f"error checking context: no permission to read from '{path}'") from None
     except NotADirectoryError:
         return []
+    except OSError as err:
+        raise InvalidParameter(f"error checking context: {err}") from None
     entries.sort(key=lambda e: os.fsencode(e.name))
     return entries
 
@@ -125,15 +127,22 @@ def walk_context(
             excluded = False
         if excluded:
             if is_dir and (rel in kept_dirs or not matcher.can_skip_excluded_dir(rel)):
-                pending.append([rel, entry.stat(follow_symlinks=False), False])
+                try:
+                    dir_stat = entry.stat(follow_symlinks=False)
+                except OSError as err:
+                    raise InvalidParameter(f"error checking context: {err}") from None
+                pending.append([rel, dir_stat, False])
                 stack.append((rel, info, _sorted_dir(root / rel), [0]))
             continue
         for item in pending:
             if not item[2]:
                 item[2] = True
                 yield ContextEntry(item[0], item[1])
-        st = entry.stat(follow_symlinks=False)
-        target = os.readlink(root / rel) if stat.S_ISLNK(st.st_mode) else None
+        try:
+            st = entry.stat(follow_symlinks=False)
+            target = os.readlink(root / rel) if stat.S_ISLNK(st.st_mode) else None
+        except OSError as err:
+            raise InvalidParameter(f"error checking context: {err}") from None
         yield ContextEntry(rel, st, target)
         if is_dir:
             stack.append((rel, info, _sorted_dir(root / rel), [0]))
@@ -476,7 +485,7 @@ def _first_missing(path: Path) -> Path:
 
 def _locate_in_extracted(root: Path, dockerfile: str | None) -> tuple[Path, str]:
     """moby remotecontext: the Dockerfile inside an extracted context, `dockerfile` then, for the
-    default name only, its lowercase form."""
+    default name only, its lowercase form. Returns the resolved file and its clean relative name."""
     name = dockerfile or DEFAULT_DOCKERFILE
     for candidate_name in (name, name.lower()) if name == DEFAULT_DOCKERFILE else (name,):
         try:
@@ -484,7 +493,7 @@ def _locate_in_extracted(root: Path, dockerfile: str | None) -> tuple[Path, str]
         except InvalidParameter:
             break
         if candidate.is_file():
-            return candidate, candidate_name
+            return candidate, go_clean("/" + candidate_name).lstrip("/")
     raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
 
 
@@ -523,12 +532,16 @@ def _remove_ignored_build_files(context: BuildContext, tmp_dir: Path | None) -> 
     if not ignore_file.is_file() or ignore_file.is_symlink():
         return
     matcher = IgnoreMatcher.from_file(ignore_file)
-    if matcher.matches(context.dockerfile_name):
+    name = context.dockerfile_name
+    if matcher.matches(name):
         aside = _private_dir(tmp_dir, "dockyard-dockerfile-")
         context.temporary.append(aside)
         moved = aside / DEFAULT_DOCKERFILE
         shutil.copyfile(context.dockerfile_path, moved)
-        os.unlink(context.root / context.dockerfile_name)
+        parent, _, base = name.rpartition("/")
+        entry = resolve_in_context(context.root, parent) / base  # the named entry, inside root
+        if os.path.lexists(entry) and not entry.is_dir():
+            os.unlink(entry)
         context.dockerfile_path = moved
     if matcher.matches(DOCKERIGNORE):
         os.unlink(ignore_file)

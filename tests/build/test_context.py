@@ -117,7 +117,7 @@ def test_excluded_directory_is_never_entered(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert [e.path for e in walk_context(tmp_path, IgnoreMatcher.from_lines(["deep"]))] == ["keep.txt"]
-    with pytest.raises(OSError):
+    with pytest.raises(InvalidParameter, match="^error checking context: .*File name too long"):
         list(walk_context(tmp_path, IgnoreMatcher()))
 
 
@@ -306,8 +306,10 @@ def test_is_archive() -> None:
 
 def test_dockerfile_location_in_tar_context(tmp_path: Path) -> None:
     data = make_tar([("sub/", tarfile.DIRTYPE, b""), ("sub/Dockerfile.dev", None, b"FROM a\n"), ("dockerfile", None, b"FROM b\n")])
-    with open_context(io.BytesIO(data), dockerfile="sub/Dockerfile.dev", tmp_dir=tmp_path) as bc:
-        assert bc.dockerfile_path.read_bytes() == b"FROM a\n"
+    for name in ("sub/Dockerfile.dev", "/sub/Dockerfile.dev", "./sub//Dockerfile.dev"):
+        with open_context(io.BytesIO(data), dockerfile=name, tmp_dir=tmp_path) as bc:
+            assert bc.dockerfile_path.read_bytes() == b"FROM a\n"
+            assert bc.dockerfile_name == "sub/Dockerfile.dev"
     with open_context(io.BytesIO(data), tmp_dir=tmp_path) as bc:  # lowercase fallback (daemon)
         assert bc.dockerfile_path.read_bytes() == b"FROM b\n"
     for name in ("nope", "../x"):
@@ -316,6 +318,14 @@ def test_dockerfile_location_in_tar_context(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameter, match="^Cannot locate specified Dockerfile: Dockerfile$"):
         open_context(io.BytesIO(make_tar([("x", None, b"1")])), tmp_dir=tmp_path)
     assert os.listdir(tmp_path) == []  # failed opens leave nothing behind
+
+
+def test_ignored_dockerfile_given_as_absolute_path_is_removed_inside_the_context(tmp_path: Path) -> None:
+    # "-f /Dockerfile" names the context's Dockerfile: nothing outside the context is touched.
+    data = make_tar([("Dockerfile", None, b"FROM scratch\n"), (".dockerignore", None, b"Dockerfile\n")])
+    with open_context(io.BytesIO(data), dockerfile="/Dockerfile", tmp_dir=tmp_path) as bc:
+        assert sorted(os.listdir(bc.root)) == [".dockerignore"]
+        assert bc.dockerfile_path.read_bytes() == b"FROM scratch\n"
 
 
 def test_ignored_dockerfile_and_dockerignore_are_removed_from_tar_context(tmp_path: Path) -> None:
