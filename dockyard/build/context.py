@@ -8,6 +8,8 @@ daemon; moby's builder/remotecontext for contexts that arrive as a tar):
   sends the Dockerfile and .dockerignore (TrimBuildFilesFromExcludes); entries are written with
   uid/gid 0 and no user/group names (archive.TarWithOptions with ChownOpts 0:0), mtimes truncated
   to the second, symlinks as symlinks, hard links within the context as hard links.
+- BuildKit (the default builder of current Docker) reads `<Dockerfile>.dockerignore` next to the
+  Dockerfile instead of the context's .dockerignore when it exists; we do the same.
 - A context directory that does not exist: `unable to prepare context: path "x" not found`;
   a file: `unable to prepare context: context must be a directory: /abs/x`.
 - `-f` with a directory context is relative to the *current directory* (not the context), may lie
@@ -70,6 +72,15 @@ class ContextEntry:
         return stat.S_ISLNK(self.stat.st_mode)
 
 
+@dataclass
+class _Pending:
+    """An excluded directory the walk entered; yielded before its first included descendant."""
+
+    path: str
+    stat: os.stat_result
+    yielded: bool = False
+
+
 def _clean_relative(path: str) -> str | None:
     cleaned = go_clean("/" + path.replace(os.sep, "/")).lstrip("/")
     return cleaned or None
@@ -106,13 +117,12 @@ def walk_context(
     stack: list[tuple[str, MatchInfo | None, list[os.DirEntry[str]], list[int]]] = [
         ("", None, _sorted_dir(root), [0])
     ]
-    # Excluded directories we walked into, not yet yielded: [relpath, stat, yielded?]
-    pending: list[list] = []
+    pending: list[_Pending] = []  # excluded directories on the current path of the walk
     while stack:
         rel_dir, dir_info, entries, cursor = stack[-1]
         if cursor[0] >= len(entries):
             stack.pop()
-            if pending and pending[-1][0] == rel_dir:
+            if pending and pending[-1].path == rel_dir:
                 pending.pop()
             continue
         entry = entries[cursor[0]]
@@ -131,13 +141,13 @@ def walk_context(
                     dir_stat = entry.stat(follow_symlinks=False)
                 except OSError as err:
                     raise InvalidParameter(f"error checking context: {err}") from None
-                pending.append([rel, dir_stat, False])
+                pending.append(_Pending(rel, dir_stat))
                 stack.append((rel, info, _sorted_dir(root / rel), [0]))
             continue
         for item in pending:
-            if not item[2]:
-                item[2] = True
-                yield ContextEntry(item[0], item[1])
+            if not item.yielded:
+                item.yielded = True
+                yield ContextEntry(item.path, item.stat)
         try:
             st = entry.stat(follow_symlinks=False)
             target = os.readlink(root / rel) if stat.S_ISLNK(st.st_mode) else None
@@ -449,8 +459,9 @@ def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
         os.utime(path, (mtime, mtime))
 
 
-def _locate_in_dir(context: Path, dockerfile: str | None, cwd: Path) -> tuple[Path, str]:
-    """The docker CLI's getDockerfileRelPath for a directory context."""
+def _locate_in_dir(context: Path, dockerfile: str | None, cwd: Path) -> tuple[Path, str, Path]:
+    """The docker CLI's getDockerfileRelPath for a directory context: the resolved Dockerfile,
+    its name relative to the context (or absolute when outside), and the path as named."""
     if dockerfile is None:
         candidate = context / DEFAULT_DOCKERFILE
         if not os.path.lexists(candidate) and os.path.lexists(context / DEFAULT_DOCKERFILE.lower()):
@@ -470,7 +481,17 @@ def _locate_in_dir(context: Path, dockerfile: str | None, cwd: Path) -> tuple[Pa
         name = resolved.relative_to(context).as_posix()
     except ValueError:
         name = str(resolved)
-    return resolved, name
+    return resolved, name, candidate
+
+
+def _ignore_file_for(context_dir: Path, named_dockerfile: Path | None) -> Path:
+    """BuildKit (the default builder of current Docker) prefers `<Dockerfile>.dockerignore` next
+    to the Dockerfile over the context's .dockerignore; the legacy builder only reads the latter."""
+    if named_dockerfile is not None:
+        specific = named_dockerfile.parent / (named_dockerfile.name + DOCKERIGNORE)
+        if specific.is_file():
+            return specific
+    return context_dir / DOCKERIGNORE
 
 
 def _first_missing(path: Path) -> Path:
@@ -576,18 +597,20 @@ def open_context(
         return _open_stream_context(source, dockerfile, tmp_dir)
 
     given = str(source)
-    context_dir = Path(os.path.abspath(source))
+    base = Path(cwd) if cwd else Path.cwd()
+    context_dir = Path(os.path.abspath(base / source))
     if not os.path.lexists(context_dir):
         raise InvalidParameter(f'unable to prepare context: path "{given}" not found')
     if not context_dir.is_dir():
         raise InvalidParameter(f"unable to prepare context: context must be a directory: {context_dir}")
     context_dir = Path(os.path.realpath(context_dir))
-    ignore = IgnoreMatcher.from_file(context_dir / DOCKERIGNORE)
     if dockerfile == "-":
+        ignore = IgnoreMatcher.from_file(context_dir / DOCKERIGNORE)
         if stdin is None:
             raise InvalidParameter("unable to prepare context: no stdin to read the Dockerfile from")
         aside = _private_dir(tmp_dir, "dockyard-dockerfile-")
         _copy_stream(stdin, aside / DEFAULT_DOCKERFILE)
         return BuildContext(context_dir, aside / DEFAULT_DOCKERFILE, "-", ignore, [aside])
-    path, name = _locate_in_dir(context_dir, dockerfile, Path(cwd) if cwd else Path.cwd())
+    path, name, named = _locate_in_dir(context_dir, dockerfile, base)
+    ignore = IgnoreMatcher.from_file(_ignore_file_for(context_dir, named))
     return BuildContext(context_dir, path, name, ignore)

@@ -230,6 +230,18 @@ def test_dockerfile_flag_is_relative_to_cwd(tmp_path: Path) -> None:
     assert bc.dockerfile_path == outside.resolve() and bc.send_always == frozenset({".dockerignore"})
 
 
+def test_dockerfile_specific_ignore_file(tmp_path: Path) -> None:
+    # BuildKit: sub/app.Dockerfile.dockerignore replaces the context's .dockerignore.
+    ctx = make_tree(tmp_path, {
+        ".dockerignore": "a\n", "sub/app.Dockerfile": "FROM scratch\n",
+        "sub/app.Dockerfile.dockerignore": "b\n", "Dockerfile": "FROM scratch\n",
+    })
+    specific = open_context(ctx, dockerfile="sub/app.Dockerfile", cwd=ctx)
+    assert specific.is_ignored("b") and not specific.is_ignored("a")
+    default = open_context(ctx)
+    assert default.is_ignored("a") and not default.is_ignored("b")
+
+
 def test_directory_context_errors(tmp_path: Path) -> None:
     empty = make_tree(tmp_path / "empty", {"x": "x"})
     with pytest.raises(InvalidParameter) as info:
