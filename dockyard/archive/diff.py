@@ -8,8 +8,10 @@ which the overlay2 driver's `Diff` and `docker export` use), with Go's archive/t
 - PAX format: an ustar header ("ustar\\0" "00"), preceded by a PAX extended header (named
   "<dir>/PaxHeaders.0/<base>", records sorted by key) only when something does not fit ustar:
   a long or non-ASCII name or link target, big numbers, xattrs (`SCHILY.xattr.<name>`).
-- uname/gname empty (numeric owners only); mtime truncated to whole seconds; no atime/ctime;
-  mode = permission bits plus setuid/setgid/sticky; devmajor/devminor written for every entry.
+- uname/gname empty (numeric owners only: FileInfoHeaderNoLookups; Docker 20.10 still wrote
+  names); mtime truncated to whole seconds; no atime/ctime; the mode field holds the permission
+  bits, setuid/setgid/sticky and, as Go's tar.FileInfoHeader does, the file type bits (0o100644
+  for a file, 0o40755 for a dir); devmajor/devminor written for every entry but PAX headers.
 - Hard links: a non-directory whose inode was already written becomes a link entry
   (typeflag '1', size 0) to the first path written.
 - Sockets are skipped (Go cannot archive them and Docker skips them).
@@ -39,6 +41,9 @@ CHUNK = 1 << 20
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _SKIP_XATTR_PREFIXES = ("trusted.overlay.", "security.selinux")
 _ZERO = bytes(BLOCK)
+_GO_TYPE_BITS = {stat.S_IFREG: 0o100000, stat.S_IFDIR: 0o40000, stat.S_IFLNK: 0o120000,
+                 stat.S_IFCHR: 0o20000, stat.S_IFBLK: 0o60000, stat.S_IFIFO: 0o10000,
+                 stat.S_IFSOCK: 0o140000}
 
 REG, LNK, SYM, CHR, BLK, DIR, FIFO = b"0", b"1", b"2", b"3", b"4", b"5", b"6"
 
@@ -91,8 +96,9 @@ def _ustar_block(name: bytes, typ: bytes, mode: int, uid: int, gid: int, size: i
     blk[157:257] = linkname[:100].ljust(100, b"\0")
     blk[257:263] = b"ustar\0"
     blk[263:265] = b"00"
-    blk[329:337] = _octal(devmajor, 8) or _octal(0, 8)  # type: ignore[assignment]
-    blk[337:345] = _octal(devminor, 8) or _octal(0, 8)  # type: ignore[assignment]
+    if typ not in (b"x", b"g"):  # Go leaves them NUL in PAX extended headers
+        blk[329:337] = _octal(devmajor, 8) or _octal(0, 8)  # type: ignore[assignment]
+        blk[337:345] = _octal(devminor, 8) or _octal(0, 8)  # type: ignore[assignment]
     blk[148:155] = b"%06o\0" % sum(blk)
     return bytes(blk)
 
@@ -113,8 +119,8 @@ def encode_header(h: Header) -> bytes:
     out = b""
     if pax:
         data = b"".join(_pax_record(k, pax[k]) for k in sorted(pax))
-        head, base = posixpath.split(h.name.rstrip("/"))
-        pax_name = _enc(posixpath.join(head, "PaxHeaders.0", base))
+        head, base = posixpath.split(h.name)  # Go: path.Join(dir, "PaxHeaders.0", file)
+        pax_name = _enc(posixpath.normpath(posixpath.join(head, "PaxHeaders.0", base)))
         out = _ustar_block(pax_name, b"x", 0, 0, 0, len(data), 0, b"", 0, 0) + data + bytes(-len(data) % BLOCK)
     return out + _ustar_block(name, h.type, h.mode, h.uid, h.gid, h.size, h.mtime, link, h.devmajor, h.devminor)
 
@@ -241,22 +247,28 @@ def _write(root: Path, out: BinaryIO, overlay: bool) -> None:
         fmt = stat.S_IFMT(mode)
         if fmt == stat.S_IFSOCK:
             continue
-        h = Header(name=rel, type=REG, mode=stat.S_IMODE(mode), uid=st.st_uid, gid=st.st_gid,
-                   mtime=int(st.st_mtime))
-        if overlay and fmt == stat.S_IFCHR and st.st_rdev == 0:
-            head, base = posixpath.split(rel)
-            h.name = posixpath.join(head, ".wh." + base)
-            h.mode = 0o600
-            tar.write(encode_header(h))
-            continue
+        # Go's tar.FileInfoHeader puts the file type bits (c_ISREG, c_ISDIR...) in the mode field.
+        h = Header(name=rel, type=REG, mode=stat.S_IMODE(mode) | _GO_TYPE_BITS[fmt], uid=st.st_uid,
+                   gid=st.st_gid, mtime=int(st.st_mtime))
         if fmt != stat.S_IFDIR and st.st_nlink > 1:
             key = (st.st_dev, st.st_ino)
             first = seen.get(key)
             if first is not None:
                 h.type, h.linkname = LNK, first
-                tar.write(encode_header(h))
-                continue
-            seen[key] = rel
+            else:
+                seen[key] = rel
+        if overlay and fmt == stat.S_IFCHR and st.st_rdev == 0:
+            # overlayfs may hard-link all whiteouts to one inode; Docker then keeps the link
+            # target in the header while turning it into a regular file: so do we (harmless,
+            # readers ignore linkname on regular files, and it keeps layers byte-identical).
+            head, base = posixpath.split(rel)
+            h.name = posixpath.join(head, ".wh." + base)
+            h.mode, h.type = 0o600, REG
+            tar.write(encode_header(h))
+            continue
+        if h.type == LNK:
+            tar.write(encode_header(h))
+            continue
         h.xattrs = _xattrs(path)
         if fmt == stat.S_IFREG:
             h.size = st.st_size
