@@ -213,7 +213,7 @@ def write_context_tar(
             continue
         if info.type == tarfile.REGTYPE:
             try:
-                handle = open(root / entry.path, "rb")
+                handle = open(root / entry.path, "rb")  # noqa: SIM115 - closed by the with below
             except PermissionError:
                 raise InvalidParameter(
                     f"error checking context: no permission to read from '{root / entry.path}'"
@@ -328,7 +328,7 @@ class _Replay(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf) -> int:  # noqa: ANN001 - buffer protocol
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
         if self._head:
             n = min(len(buf), len(self._head))
             buf[:n] = self._head[:n]
@@ -368,6 +368,10 @@ def _copy_stream(source: BinaryIO, target: Path, mode: int = 0o644) -> None:
     os.chmod(target, mode)
 
 
+def _bad(message: str) -> InvalidArchive:
+    return InvalidArchive(f"invalid build context: {message}")
+
+
 def _check_inside_parents(root: Path, rel: str) -> Path:
     """Create the parents of `rel` under `root` and make sure none of them is a symlink, so that
     writing the entry cannot land outside `root`."""
@@ -381,10 +385,25 @@ def _check_inside_parents(root: Path, rel: str) -> Path:
             os.mkdir(current, 0o755)
             continue
         if stat.S_ISLNK(st.st_mode):
-            raise InvalidArchive(f"invalid build context: {rel!r} is written through the symlink {current.relative_to(root)}")
+            raise _bad(f"{rel!r} is written through the symlink {current.relative_to(root)}")
         if not stat.S_ISDIR(st.st_mode):
-            raise InvalidArchive(f"invalid build context: {rel!r}: a parent is not a directory")
+            raise _bad(f"{rel!r}: a parent is not a directory")
     return current / parts[-1]
+
+
+def _existing_file_inside(root: Path, rel: str) -> Path | None:
+    """`root/rel` when it is a regular file reached without any symlink, else None."""
+    current = root
+    for index, part in enumerate(rel.split("/")):
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        last = index == len(rel.split("/")) - 1
+        if (last and not stat.S_ISREG(st.st_mode)) or (not last and not stat.S_ISDIR(st.st_mode)):
+            return None
+    return current
 
 
 def _clear(path: Path, for_dir: bool) -> None:
@@ -399,61 +418,69 @@ def _clear(path: Path, for_dir: bool) -> None:
         os.unlink(path)
 
 
+def _escapes(rel: str) -> bool:
+    return rel == ".." or rel.startswith("../")
+
+
+def _extract_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, rel: str) -> None:
+    name = member.name
+    target = _check_inside_parents(dest, rel)
+    _clear(target, for_dir=member.isdir())
+    if member.isdir():
+        if not target.is_dir():
+            os.mkdir(target, 0o755)
+    elif member.issym():
+        link = member.linkname
+        if not link.startswith("/"):
+            parent = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+            if _escapes(go_clean(parent + link)):
+                raise _bad(f"symlink {name!r} -> {link!r} points outside the context")
+        os.symlink(link, target)
+    elif member.islnk():
+        link_rel = go_clean(member.linkname.lstrip("/")) if member.linkname else "."
+        if link_rel == "." or _escapes(link_rel):
+            raise _bad(f"hard link {name!r} -> {member.linkname!r} points outside the context")
+        source = _existing_file_inside(dest, link_rel)
+        if source is None:
+            raise _bad(f"hard link {name!r} -> {member.linkname!r}: no such file in the context")
+        os.link(source, target, follow_symlinks=False)
+    elif member.ischr() or member.isblk():
+        raise _bad(f"device node {name!r} is not allowed")
+    elif member.isfifo():
+        os.mkfifo(target, member.mode & 0o777)
+    elif member.isreg():
+        body = archive.extractfile(member)
+        if body is None:  # pragma: no cover - regular members always have a body
+            raise _bad(f"{name!r} has no content")
+        with body:
+            _copy_stream(body, target, member.mode & 0o7777)  # type: ignore[arg-type]
+        os.utime(target, (member.mtime, member.mtime))
+    else:
+        raise _bad(f"unsupported entry type for {name!r}")
+
+
 def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
     """Extract a (decompressed) context tar into the empty directory `dest`, refusing entries that
     would escape it: absolute or `..` names, symlinks whose relative target leaves the context,
-    hard links to outside, device nodes. Absolute symlink targets are kept (they are resolved
-    inside the context, as Docker does)."""
+    writes or hard links through symlinks, device nodes. Absolute symlink targets are kept (they
+    are resolved inside the context, as Docker does)."""
     dest = Path(dest)
     dir_modes: list[tuple[Path, int, int]] = []
     try:
-        archive = tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")
-        for member in archive:
-            name = member.name
-            if name.startswith("/"):
-                raise InvalidArchive(f"invalid build context: absolute path {name!r} in the tar")
-            rel = go_clean(name)
-            if rel == ".":
-                continue
-            if rel == ".." or rel.startswith("../"):
-                raise InvalidArchive(f"invalid build context: {name!r} is outside of the context")
-            target = _check_inside_parents(dest, rel)
-            if member.isdir():
-                _clear(target, for_dir=True)
-                if not target.is_dir():
-                    os.mkdir(target, 0o755)
-                dir_modes.append((target, member.mode & 0o7777, int(member.mtime)))
-                continue
-            _clear(target, for_dir=False)
-            if member.issym():
-                link = member.linkname
-                if not link.startswith("/"):
-                    joined = go_clean(rel.rsplit("/", 1)[0] + "/" + link if "/" in rel else link)
-                    if joined == ".." or joined.startswith("../"):
-                        raise InvalidArchive(f"invalid build context: symlink {name!r} -> {link!r} points outside the context")
-                os.symlink(link, target)
-            elif member.islnk():
-                link_rel = go_clean(member.linkname.lstrip("/")) if member.linkname else "."
-                if link_rel in (".", "..") or link_rel.startswith("../"):
-                    raise InvalidArchive(f"invalid build context: hard link {name!r} -> {member.linkname!r} points outside the context")
-                source = dest / link_rel
-                if not source.is_file() or source.is_symlink():
-                    raise InvalidArchive(f"invalid build context: hard link {name!r} -> {member.linkname!r}: no such file in the context")
-                os.link(source, target, follow_symlinks=False)
-            elif member.ischr() or member.isblk():
-                raise InvalidArchive(f"invalid build context: device node {name!r} is not allowed")
-            elif member.isfifo():
-                os.mkfifo(target, member.mode & 0o777)
-            elif member.isreg():
-                body = archive.extractfile(member)
-                assert body is not None
-                with body:
-                    _copy_stream(body, target, member.mode & 0o7777)
-                os.utime(target, (member.mtime, member.mtime))
-            else:
-                raise InvalidArchive(f"invalid build context: unsupported entry type for {name!r}")
+        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as archive:
+            for member in archive:
+                if member.name.startswith("/"):
+                    raise _bad(f"absolute path {member.name!r} in the tar")
+                rel = go_clean(member.name)
+                if rel == ".":
+                    continue
+                if _escapes(rel):
+                    raise _bad(f"{member.name!r} is outside of the context")
+                _extract_member(archive, member, dest, rel)
+                if member.isdir():
+                    dir_modes.append((dest / rel, member.mode & 0o7777, int(member.mtime)))
     except (tarfile.TarError, EOFError) as err:
-        raise InvalidArchive(f"invalid build context: not a valid tar archive: {err}") from None
+        raise _bad(f"not a valid tar archive: {err}") from None
     for path, mode, mtime in reversed(dir_modes):
         os.chmod(path, mode)
         os.utime(path, (mtime, mtime))

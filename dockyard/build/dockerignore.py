@@ -28,7 +28,10 @@ from typing import Iterable
 from dockyard.errors import InvalidParameter
 
 # Go's unicode.IsSpace set, which strings.TrimSpace uses (Python's str.strip differs slightly).
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 _UTF8_BOM = "\ufeff"
 # Escapes whose meaning is the same in Go's regexp and Python's re (with re.ASCII).
 _SAME_ESCAPES = set("dDsSwWbBAaftnrv")

@@ -317,7 +317,9 @@ def test_is_archive() -> None:
 
 
 def test_dockerfile_location_in_tar_context(tmp_path: Path) -> None:
-    data = make_tar([("sub/", tarfile.DIRTYPE, b""), ("sub/Dockerfile.dev", None, b"FROM a\n"), ("dockerfile", None, b"FROM b\n")])
+    data = make_tar([
+        ("sub/", tarfile.DIRTYPE, b""), ("sub/Dockerfile.dev", None, b"FROM a\n"), ("dockerfile", None, b"FROM b\n"),
+    ])
     for name in ("sub/Dockerfile.dev", "/sub/Dockerfile.dev", "./sub//Dockerfile.dev"):
         with open_context(io.BytesIO(data), dockerfile=name, tmp_dir=tmp_path) as bc:
             assert bc.dockerfile_path.read_bytes() == b"FROM a\n"
@@ -363,6 +365,9 @@ def test_ignored_dockerfile_and_dockerignore_are_removed_from_tar_context(tmp_pa
         ([("lnk", tarfile.SYMTYPE, b"/"), ("lnk/evil", None, b"x")], "through the symlink"),
         ([("hard", tarfile.LNKTYPE, b"../x")], "points outside the context"),
         ([("hard", tarfile.LNKTYPE, b"missing")], "no such file"),
+        # A hard link through a symlink would copy a host file into the context.
+        ([("lnk", tarfile.SYMTYPE, b"/etc"), ("hard", tarfile.LNKTYPE, b"lnk/passwd")], "no such file"),
+        ([("d/", tarfile.DIRTYPE, b""), ("hard", tarfile.LNKTYPE, b"d")], "no such file"),
         ([("dev", tarfile.CHRTYPE, b"")], "device node"),
         ([("dev", tarfile.BLKTYPE, b"")], "device node"),
     ],
@@ -384,7 +389,9 @@ def test_truncated_and_corrupt_tars(tmp_path: Path) -> None:
 
 
 def test_extract_replaces_duplicates(tmp_path: Path) -> None:
-    data = make_tar([("a", None, b"first"), ("a", None, b"second"), ("d/", tarfile.DIRTYPE, b""), ("d/", tarfile.DIRTYPE, b"")])
+    data = make_tar([
+        ("a", None, b"first"), ("a", None, b"second"), ("d/", tarfile.DIRTYPE, b""), ("d/", tarfile.DIRTYPE, b""),
+    ])
     extract_context_tar(io.BytesIO(data), tmp_path)
     assert (tmp_path / "a").read_bytes() == b"second" and (tmp_path / "d").is_dir()
 
