@@ -34,7 +34,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from dockyard.archive.compression import detect, open_decompressed
 from dockyard.archive.tarstream import TarWriter
@@ -391,17 +391,19 @@ def _check_inside_parents(root: Path, rel: str) -> Path:
     return current / parts[-1]
 
 
-def _existing_file_inside(root: Path, rel: str) -> Path | None:
-    """`root/rel` when it is a regular file reached without any symlink, else None."""
+def _existing_inside(root: Path, rel: str, is_kind: Callable[[int], bool] = stat.S_ISREG) -> Path | None:
+    """`root/rel` when no component on the way is a symlink and the last one satisfies `is_kind`
+    (a regular file by default), else None."""
+    parts = rel.split("/")
     current = root
-    for index, part in enumerate(rel.split("/")):
+    for index, part in enumerate(parts):
         current = current / part
         try:
             st = os.lstat(current)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        last = index == len(rel.split("/")) - 1
-        if (last and not stat.S_ISREG(st.st_mode)) or (not last and not stat.S_ISDIR(st.st_mode)):
+        last = index == len(parts) - 1
+        if (last and not is_kind(st.st_mode)) or (not last and not stat.S_ISDIR(st.st_mode)):
             return None
     return current
 
@@ -440,7 +442,7 @@ def _extract_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Pat
         link_rel = go_clean(member.linkname.lstrip("/")) if member.linkname else "."
         if link_rel == "." or _escapes(link_rel):
             raise _bad(f"hard link {name!r} -> {member.linkname!r} points outside the context")
-        source = _existing_file_inside(dest, link_rel)
+        source = _existing_inside(dest, link_rel)
         if source is None:
             raise _bad(f"hard link {name!r} -> {member.linkname!r}: no such file in the context")
         os.link(source, target, follow_symlinks=False)
@@ -465,7 +467,7 @@ def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
     writes or hard links through symlinks, device nodes. Absolute symlink targets are kept (they
     are resolved inside the context, as Docker does)."""
     dest = Path(dest)
-    dir_modes: list[tuple[Path, int, int]] = []
+    dir_modes: list[tuple[str, int, int]] = []
     try:
         with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as archive:
             for member in archive:
@@ -478,12 +480,16 @@ def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
                     raise _bad(f"{member.name!r} is outside of the context")
                 _extract_member(archive, member, dest, rel)
                 if member.isdir():
-                    dir_modes.append((dest / rel, member.mode & 0o7777, int(member.mtime)))
+                    dir_modes.append((rel, member.mode & 0o7777, int(member.mtime)))
     except (tarfile.TarError, EOFError) as err:
         raise _bad(f"not a valid tar archive: {err}") from None
-    for path, mode, mtime in reversed(dir_modes):
-        os.chmod(path, mode)
-        os.utime(path, (mtime, mtime))
+    for rel, mode, mtime in reversed(dir_modes):
+        # Only if it is still a directory reached without symlinks: a later entry may have
+        # replaced it (or a parent) with a symlink, which chmod/utime would follow.
+        path = _existing_inside(dest, rel, stat.S_ISDIR)
+        if path is not None:
+            os.chmod(path, mode)
+            os.utime(path, (mtime, mtime))
 
 
 def _locate_in_dir(context: Path, dockerfile: str | None, cwd: Path) -> tuple[Path, str, Path]:

@@ -379,6 +379,27 @@ def test_hostile_tars_are_refused(tmp_path: Path, entries: list, message: str) -
     assert not (tmp_path.parent / "evil").exists()
 
 
+def test_directory_replaced_by_symlink_is_not_chmodded_through(tmp_path: Path) -> None:
+    # The modes of directories are applied last; by then "a" is a symlink to outside.
+    outside = tmp_path / "outside"
+    (outside / "b").mkdir(parents=True)
+    os.chmod(outside / "b", 0o700)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, kind in (("a/", tarfile.DIRTYPE), ("a/b/", tarfile.DIRTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, 0o777
+            archive.addfile(info)
+        link = tarfile.TarInfo("a")
+        link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+        archive.addfile(link)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    extract_context_tar(io.BytesIO(out.getvalue()), dest)
+    assert os.readlink(dest / "a") == str(outside)
+    assert (outside / "b").stat().st_mode & 0o777 == 0o700
+
+
 def test_truncated_and_corrupt_tars(tmp_path: Path) -> None:
     data = make_tar([("Dockerfile", None, b"FROM scratch\n"), ("big", None, b"x" * 5000)])
     with pytest.raises(InvalidArchive):
