@@ -13,10 +13,11 @@ Behaviour follows moby/go-archive `UnpackLayer` + `createTarFile`:
 - Owners are numeric (uid/gid from the header, names ignored); chown is done before chmod so
   setuid/setgid bits survive; symlinks are lchown'ed and never followed; xattrs come from PAX
   `SCHILY.xattr.*`; times are set after the content, directories' at the very end.
-- Returns the layer's size as Docker counts it: the sum of the entries' size fields, i.e. the bytes
-  of regular file content (`UnpackLayer` returns `size += hdr.Size`; that is the "Size" of layers
-  and images in `docker images`/`inspect`). The stream is read to its end so that a digest
-  computed by a wrapping reader covers the whole tar.
+- Returns the layer's size as Docker counts it: overlay2's `ApplyDiff` returns
+  `directory.Size(diffDir)`, the st_size of every non-directory counted once per inode, i.e. the
+  regular files' bytes plus the symlinks' target lengths (checked against `docker history` of a
+  committed layer). That is the layer "Size" summed by `docker images`. The stream is read to its
+  end so that a digest computed by a wrapping reader covers the whole tar.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def apply_layer(
 
     `allow_devices`: create device nodes and FIFOs; default: only when running as root (Docker
     skips them when it cannot create them). Raises `InvalidArchive` naming the entry on bad input.
-    Never writes outside `dest`. Returns the layer size (sum of file sizes, as Docker).
+    Never writes outside `dest`. Returns the layer size as Docker counts it (file bytes plus
+    symlink target lengths).
     """
     if whiteout_format not in WHITEOUT_FORMATS:
         raise ValueError(f"unknown whiteout format {whiteout_format!r}")
@@ -92,7 +94,10 @@ class _Applier:
 
     # -- one entry -------------------------------------------------------------------------
     def _apply(self, entry: Entry, reader: TarReader) -> None:
-        self.size += entry.size
+        if entry.type == REG:
+            self.size += entry.size
+        elif entry.type == SYM:
+            self.size += len(os.fsencode(entry.linkname))
         rel = clean_name(entry.name)
         if rel is None:
             return  # the root itself: skipped, as Docker does
