@@ -100,7 +100,7 @@ def parse(data: bytes | str, filename: str = "Dockerfile") -> Dockerfile:
 
 
 def _emit(ins: Instruction, out: list[str]) -> None:
-    out.append(ins.original)
+    out.append(ins.line or ins.original)
     out.append("\n")
     docs = ins.heredocs
     if isinstance(ins, OnbuildInstruction) and not docs and ins.trigger is not None:
@@ -126,7 +126,7 @@ def format_dockerfile(df: Dockerfile) -> str:
 def _fields(ins: object) -> dict[str, object]:
     import dataclasses
 
-    skip = {"original", "start_line", "end_line", "filename", "heredocs", "trigger"}
+    skip = {"original", "line", "start_line", "end_line", "filename", "heredocs", "trigger"}
     out: dict[str, object] = {}
     for f in dataclasses.fields(ins):  # type: ignore[arg-type]
         if f.name in skip:

@@ -61,6 +61,7 @@ class Instruction:
     keyword: ClassVar[str] = ""
     original: str
     heredocs: list[Heredoc] = field(default_factory=list)
+    line: str = field(default="", compare=False, repr=False)  # the joined line, unstripped
     start_line: int = field(default=0, compare=False)
     end_line: int = field(default=0, compare=False)
     filename: str = field(default="Dockerfile", compare=False, repr=False)
@@ -685,6 +686,7 @@ def _build(node: Node, filename: str) -> Instruction:
         raise DockerfileError(f"unknown instruction: {node.keyword}")
     common = {
         "original": go_strip(node.original),
+        "line": node.original,
         "heredocs": node.heredocs,
         "start_line": node.start_line,
         "end_line": node.end_line,

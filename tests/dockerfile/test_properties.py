@@ -1,0 +1,155 @@
+"""Property tests: the parser never crashes, raises only DockerfileError, and round-trips.
+
+`parse(str(parse(x))) == parse(x)` for any x that parses (random text and generated valid
+Dockerfiles); the lexer raises only its own error on random words.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dockyard.dockerfile import ShellLex, parse
+from dockyard.dockerfile.shell import ShellError
+from dockyard.errors import DockerfileError
+
+SETTINGS = settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+# Text biased toward Dockerfile syntax so random input reaches deep parser paths.
+ALPHABET = st.sampled_from(
+    list("FROMRUNCOPYENVARGLABELfromrun \t\n\\`'\"$={}[]<>#:-/,.*?%~ab01")
+    + ["FROM ", "RUN ", "COPY ", "ENV ", "ONBUILD ", "HEALTHCHECK ", "<<EOF", "EOF\n", "--", "\r\n",
+       "# escape=`\n", "${", "\u00e9", "\x00", "\x85"]
+)  # fmt: skip
+DOCKERISH = st.lists(ALPHABET, max_size=60).map("".join)
+
+
+def check_roundtrip(data: str | bytes) -> None:
+    try:
+        df = parse(data)
+    except DockerfileError as err:
+        assert str(err)  # a message, and nothing but DockerfileError
+        return
+    again = parse(str(df))
+    assert again == df
+
+
+@SETTINGS
+@given(DOCKERISH)
+def test_random_dockerish_text(text: str) -> None:
+    check_roundtrip(text)
+    check_roundtrip("FROM scratch\n" + text)
+
+
+@SETTINGS
+@given(st.binary(max_size=200))
+def test_random_bytes(data: bytes) -> None:
+    check_roundtrip(data)
+
+
+# -- generated valid Dockerfiles ------------------------------------------------------------
+
+WORD = st.from_regex(r"[a-z0-9][a-z0-9_./-]{0,7}", fullmatch=True)
+NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
+SHELL_TEXT = st.text(alphabet="abc $&|;'\"(){}=/\\-", min_size=1, max_size=30).filter(
+    lambda s: s.strip()
+    and not s.strip().startswith("[")
+    and not s.lstrip().startswith("--")
+    and not s.rstrip(" \t").endswith("\\")  # that would continue onto the next line
+)
+JSON_ARGS = st.lists(st.text(max_size=10), max_size=4).map(lambda a: json.dumps(a, ensure_ascii=False))
+
+
+def keyword(kw: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([kw, kw.lower(), kw.capitalize()])
+
+
+@st.composite
+def instruction(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["RUN", "CMD", "ENTRYPOINT", "COPY", "ADD", "ENV", "LABEL", "ARG",
+                                 "EXPOSE", "WORKDIR", "USER", "VOLUME", "HEALTHCHECK", "ONBUILD",
+                                 "STOPSIGNAL", "SHELL", "HEREDOC"]))  # fmt: skip
+    kw = draw(keyword(kind if kind != "HEREDOC" else "RUN"))
+    if kind in ("RUN", "CMD", "ENTRYPOINT"):
+        return f"{kw} {draw(st.one_of(SHELL_TEXT, JSON_ARGS))}"
+    if kind in ("COPY", "ADD"):
+        flags = draw(st.lists(st.sampled_from(["--chown=1:1", "--chmod=644", "--link"]), max_size=2, unique=True))
+        words = draw(st.lists(WORD, min_size=2, max_size=4))
+        return " ".join([kw, *flags, *words])
+    if kind in ("ENV", "LABEL"):
+        pairs = draw(st.lists(st.tuples(NAME, WORD), min_size=1, max_size=3))
+        return kw + " " + " ".join(f'{k}="{v}"' for k, v in pairs)
+    if kind == "ARG":
+        return f"{kw} {draw(NAME)}" + draw(st.sampled_from(["", "=1", "=a b".replace(" ", "_")]))
+    if kind == "EXPOSE":
+        return f"{kw} {draw(st.integers(1, 65535))}" + draw(st.sampled_from(["", "/udp", "/tcp"]))
+    if kind in ("WORKDIR", "USER", "STOPSIGNAL"):
+        return f"{kw} {draw(WORD)}"
+    if kind == "VOLUME":
+        vols = st.lists(WORD, min_size=1, max_size=3).map(json.dumps)
+        return f"{kw} {draw(st.one_of(WORD, vols))}"
+    if kind == "HEALTHCHECK":
+        return draw(st.sampled_from([f"{kw} NONE", f"{kw} --interval=5s CMD true", f'{kw} CMD ["a"]']))
+    if kind == "ONBUILD":
+        return f"{kw} RUN {draw(SHELL_TEXT)}"
+    if kind == "SHELL":
+        return f'{kw} ["/bin/sh", "-c"]'
+    body = draw(st.lists(st.text(alphabet="abc $\t\"'", max_size=10), max_size=3))
+    chomp = draw(st.booleans())
+    lines = "".join(("\t" if chomp else "") + b + "\n" for b in body)
+    return f"{kw} <<{'-' if chomp else ''}EOF\n{lines}EOF"
+
+
+def split_continuations(line: str, cuts: list[int]) -> str:
+    """Insert `\\`+newline (and sometimes a comment line) at word boundaries of the first line."""
+    head, sep, rest = line.partition("\n")
+    spaces = [i for i, c in enumerate(head) if c == " "]
+    for n, cut in enumerate(sorted({spaces[c % len(spaces)] for c in cuts} if spaces else [], reverse=True)):
+        filler = "  # comment\n" if n % 2 else ""
+        head = head[:cut] + " \\\n" + filler + "   " + head[cut:]
+    return head + sep + rest
+
+
+@st.composite
+def dockerfile(draw: st.DrawFn) -> str:
+    out = []
+    if draw(st.booleans()):
+        out.append("# syntax=docker/dockerfile:1")
+    for _ in range(draw(st.integers(0, 2))):
+        out.append(f"ARG {draw(NAME)}=x")
+    for s in range(draw(st.integers(1, 3))):
+        out.append(f"{draw(keyword('FROM'))} busybox AS s{s}")
+        for ins in draw(st.lists(instruction(), max_size=6)):
+            cuts = draw(st.lists(st.integers(0, 50), max_size=2))
+            out.append(split_continuations(ins, cuts))
+            if draw(st.booleans()):
+                out.append(draw(st.sampled_from(["", "# a comment", "   "])))
+    return "\n".join(out) + "\n"
+
+
+@SETTINGS
+@given(dockerfile())
+def test_valid_dockerfiles_parse_and_roundtrip(text: str) -> None:
+    df = parse(text)
+    assert len(df.stages) >= 1
+    assert parse(str(df)) == df
+    # printing is a fixed point after one round
+    assert str(parse(str(df))) == str(df)
+
+
+@SETTINGS
+@given(st.text(alphabet="ab $\\`'\"{}:-+?#%/*.", max_size=30), st.sampled_from(["\\", "`"]))
+def test_lexer_raises_only_its_error(word: str, escape: str) -> None:
+    lex = ShellLex(escape)
+    env = {"a": "x y", "b": ""}
+    try:
+        result = lex.process_word(word, env)
+        words = lex.process_words(word, env)
+    except ShellError:
+        return
+    assert isinstance(result, str)
+    assert all(w for w in words)
