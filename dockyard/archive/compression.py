@@ -248,8 +248,8 @@ def open_decompressed(stream: BinaryIO) -> BinaryIO:
     at_end: Callable[[], None] | None = None
     inner: BinaryIO
     if kind == "none":
-        return io.BufferedReader(source, CHUNK)  # type: ignore[arg-type]
-    if kind == "gzip":
+        inner = source  # type: ignore[assignment]
+    elif kind == "gzip":
         inner = igzip.IGzipFile(fileobj=io.BufferedReader(source, CHUNK), mode="rb")  # type: ignore[arg-type]
     elif kind == "bzip2":
         inner = bz2.BZ2File(io.BufferedReader(source, CHUNK), mode="rb")  # type: ignore[assignment]

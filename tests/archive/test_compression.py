@@ -131,3 +131,22 @@ def test_source_io_errors_are_not_reported_as_corrupt_data() -> None:
 
     with pytest.raises(ConnectionResetError):
         open_decompressed(Broken()).read()  # type: ignore[arg-type]
+
+
+def test_source_io_errors_pass_through_for_plain_streams() -> None:
+    class Broken(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf) -> int:  # noqa: ANN001
+            self.calls += 1
+            if self.calls == 1:
+                buf[:6] = b"plain!"
+                return 6
+            raise TimeoutError("slow disk")
+
+    with pytest.raises(TimeoutError):
+        open_decompressed(Broken()).read()  # type: ignore[arg-type]
