@@ -37,7 +37,7 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
-WHITEOUT_FORMATS = ("overlay", "naive")
+WHITEOUT_FORMATS = ("overlay", "naive", "none")
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM}
 
 
@@ -47,11 +47,17 @@ def apply_layer(
     *,
     whiteout_format: str = "overlay",
     allow_devices: bool | None = None,
+    owner: tuple[int, int] | None = None,
 ) -> int:
     """Extract the (decompressed) layer tar `stream` into the existing directory `dest`.
 
+    `whiteout_format`: "overlay" (layer dirs under overlayfs), "naive" (flattening onto a plain
+    dir), or "none": `.wh.` names are ordinary files (Docker's `Untar`, used by ADD of a local
+    tar archive, does not interpret whiteouts).
     `allow_devices`: create device nodes and FIFOs; default: only when running as root (Docker
-    skips them when it cannot create them). Raises `InvalidArchive` naming the entry on bad input.
+    skips them when it cannot create them).
+    `owner`: (uid, gid) given to every entry instead of the header's (ADD --chown).
+    Raises `InvalidArchive` naming the entry on bad input.
     Never writes outside `dest`. Returns the layer size as Docker counts it (file bytes plus
     symlink target lengths).
     """
@@ -59,17 +65,19 @@ def apply_layer(
         raise ValueError(f"unknown whiteout format {whiteout_format!r}")
     if allow_devices is None:
         allow_devices = os.geteuid() == 0
-    applier = _Applier(Path(dest), Policy(allow_devices=allow_devices), whiteout_format)
+    applier = _Applier(Path(dest), Policy(allow_devices=allow_devices), whiteout_format, owner)
     return applier.run(TarReader(stream))
 
 
 class _Applier:
-    def __init__(self, dest: Path, policy: Policy, whiteout_format: str) -> None:
+    def __init__(self, dest: Path, policy: Policy, whiteout_format: str, owner: tuple[int, int] | None) -> None:
         if not dest.is_dir():
             raise DockyardError(f"extraction target {dest} is not a directory")
         self.resolver = RootResolver(dest)
         self.policy = policy
         self.naive = whiteout_format == "naive"
+        self.whiteouts = whiteout_format != "none"
+        self.owner = owner
         self.dir_times: list[tuple[str, int, int]] = []
         self.written: set[str] = set()  # real relative paths written by this layer (naive opaque)
         self.size = 0
@@ -101,10 +109,10 @@ class _Applier:
         rel = clean_name(entry.name)
         if rel is None:
             return  # the root itself: skipped, as Docker does
-        if rel.startswith(WHITEOUT_META_PREFIX) and rel != WHITEOUT_OPAQUE:
+        if self.whiteouts and rel.startswith(WHITEOUT_META_PREFIX) and rel != WHITEOUT_OPAQUE:
             return  # AUFS metadata dirs (.wh..wh.plnk/...): skipped as Docker does
         head_rel, base = rel.rpartition("/")[0], rel.rpartition("/")[2]
-        if base.startswith(WHITEOUT_PREFIX):
+        if self.whiteouts and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(entry, rel, head_rel, base)
             return
         check_entry(entry, self.policy)
@@ -130,7 +138,8 @@ class _Applier:
             kind = stat.S_IFCHR if entry.type == CHR else stat.S_IFBLK
             os.mknod(path, kind | 0o600, os.makedev(entry.devmajor, entry.devminor))
 
-        os.chown(path, entry.uid, entry.gid, follow_symlinks=False)
+        uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
+        os.chown(path, uid, gid, follow_symlinks=False)
         for key, value in sorted(entry.xattrs.items()):
             self._setxattr(path, key, value, entry)
         if entry.type != SYM:

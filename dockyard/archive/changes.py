@@ -181,3 +181,21 @@ def _dir_changes(abs_dir: str, rel_dir: str, lowers: _Lowers, changes: list[Chan
         for name in lowers.names(rel_dir) - upper_names - whiteouts:
             changes.append(Change("/" + (f"{rel_dir}/{name}" if rel_dir else name), "D"))
     return len(changes) > before
+
+
+def diff_size(upper: Path) -> int:
+    """Bytes used by a container's writable layer as Docker reports it (`docker ps -s`, SizeRw):
+    overlay2's DiffSize is `directory.Size(upper)`, the st_size of every non-directory, each inode
+    counted once (symlinks count their target's length, whiteouts 0)."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(upper):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            st = os.lstat(os.path.join(dirpath, name))
+            if st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue
+                seen.add(key)
+            total += st.st_size
+    return total

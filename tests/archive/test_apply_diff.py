@@ -377,3 +377,23 @@ def test_hardlinked_whiteouts_keep_docker_quirk(tmp_path: Path) -> None:
     for name in ("a", "b"):
         st = os.lstat(dest / name)
         assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def test_untar_mode_keeps_wh_files_and_owner_override(tmp_path: Path) -> None:
+    """whiteout_format="none" is Docker's Untar (ADD of a local tar): `.wh.` names are files;
+    owner=(uid, gid) is ADD --chown."""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "x").write_text("still here")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in ((".wh.x", b"literal"), ("d/.wh..wh..opq", b""), ("owned", b"o")):
+            info = tarfile.TarInfo(name)
+            info.size, info.uid, info.gid = len(data), 5, 6
+            tar.addfile(info, io.BytesIO(data))
+    apply_layer(io.BytesIO(buf.getvalue()), dest, whiteout_format="none", owner=(1000, 1001))
+    assert (dest / "x").read_text() == "still here"
+    assert (dest / ".wh.x").read_bytes() == b"literal"
+    assert (dest / "d" / ".wh..wh..opq").exists()
+    st = os.lstat(dest / "owned")
+    assert (st.st_uid, st.st_gid) == (1000, 1001)

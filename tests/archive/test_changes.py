@@ -151,3 +151,16 @@ def test_empty_upper_and_no_lowers(tmp_path: Path) -> None:
     empty.mkdir()
     assert overlay_changes(empty, [upper]) == []
     assert listing(overlay_changes(upper, [])) == ["A /a", "A /a/b", "A /a/b/c"]
+
+
+def test_diff_size_counts_inodes_once_and_symlink_targets(tmp_path: Path) -> None:
+    from dockyard.archive.changes import diff_size
+
+    upper = tmp_path / "upper"
+    (upper / "d").mkdir(parents=True)
+    (upper / "d" / "f").write_bytes(b"x" * 1000)
+    os.link(upper / "d" / "f", upper / "hl")
+    os.symlink("/some/target", upper / "s")  # 12 bytes
+    os.symlink("/dir-target", upper / "d" / "dirlink")  # 11 bytes
+    os.mknod(upper / "wh", stat.S_IFCHR, 0)
+    assert diff_size(upper) == 1000 + 12 + 11
