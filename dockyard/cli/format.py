@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any, Sequence, TextIO
+
+from dockyard.errors import InvalidParameter
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
@@ -110,3 +113,55 @@ def write_json_lines(out: TextIO, objects: Sequence[dict[str, Any]]) -> None:
 def write_json_indented(out: TextIO, data: Any) -> None:
     """`docker inspect` output: a JSON array, 4-space indent, no HTML escaping."""
     out.write(json.dumps(data, indent=4, ensure_ascii=False) + "\n")
+
+
+def go_value(value: Any) -> str:
+    """A value as Go's text/template prints it: `[a b]`, `map[k:v]`, `<nil>`, `true`."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_value(v)}" for k, v in sorted(value.items())) + "]"
+    return str(value)
+
+
+def _lookup(values: Any, path: str) -> Any:
+    for part in path.split(".")[1:]:
+        if not part:
+            continue
+        if isinstance(values, dict) and part in values:
+            values = values[part]
+        else:
+            raise InvalidParameter(f"template: can't evaluate field {part}")
+    return values
+
+
+def render_template(template: str, values: dict[str, Any]) -> str:
+    """The subset of Go templates the docker CLI's --format is used with: `{{.A.B}}`,
+    `{{json .A}}`, `{{json .}}`, and `table` / `\\t` conveniences."""
+    template = template.replace("\\t", "\t").replace("\\n", "\n")
+
+    def substitute(match: "re.Match[str]") -> str:
+        func, path = match.group(1), match.group(2)
+        value = _lookup(values, path)
+        if func == "json":
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if func in ("upper", "lower"):
+            return getattr(go_value(value), func)()
+        return go_value(value)
+
+    return re.sub(r"\{\{\s*(?:(json|upper|lower)\s+)?(\.[\w.]*)\s*\}\}", substitute, template)
+
+
+def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str],
+               keys: Sequence[str]) -> None:
+    """`--format`: `table` (the default columns), `json` (one object per line), or a template."""
+    if fmt == "json":
+        write_json_lines(out, rows)
+    elif fmt in ("table", ""):
+        write_table(out, header, [[str(r[k]) for k in keys] for r in rows])
+    else:
+        out.write("".join(render_template(fmt, r) + "\n" for r in rows))

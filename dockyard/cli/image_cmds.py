@@ -9,8 +9,8 @@ from typing import Any
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import (
-    go_time, human_size, rfc3339, short_id, since, write_json_indented, write_json_lines,
-    write_table, ellipsis,
+    ellipsis, go_time, human_size, render_template, rfc3339, short_id, since,
+    write_json_indented, write_rows,
 )
 from dockyard.engine import images as engine_images
 from dockyard.engine import transfer
@@ -155,60 +155,10 @@ def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
                 "Repository": repo, "SharedSize": "N/A", "Size": human_size(s.size),
                 "Tag": tag, "UniqueSize": "N/A", "VirtualSize": human_size(s.size),
             })
-    if args.format == "json":
-        write_json_lines(ctx.stdout, rows)
-        return 0
-    if args.format != "table":
-        ctx.stdout.write("".join(_render(args.format, r) + "\n" for r in rows))
-        return 0
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    table = [[r["Repository"], r["Tag"]] + ([r["Digest"]] if args.digests else [])
-             + [r["ID"], r["CreatedSince"], r["Size"]] for r in rows]
-    write_table(ctx.stdout, header, table)
+    keys = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
+    write_rows(ctx.stdout, args.format, rows, header, keys)
     return 0
-
-
-def _render(template: str, values: dict[str, Any]) -> str:
-    """A small subset of Go templates: `{{.Field}}` placeholders and `{{json .}}`."""
-    import json
-    import re
-
-    if template.strip() == "{{json .}}":
-        return json.dumps(values, separators=(",", ":"))
-    template = template.replace("\\t", "\t").replace("\\n", "\n")
-
-    def field(match: "re.Match[str]") -> str:
-        path = match.group(1).split(".")[1:]
-        value: Any = values
-        for part in path:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                raise InvalidParameter(f"template: can't evaluate field {part}")
-        if isinstance(value, (dict, list)):
-            return json.dumps(value, separators=(",", ":"))
-        if value is None:
-            return "<nil>"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
-
-    def jsonfield(match: "re.Match[str]") -> str:
-        return json.dumps(_lookup(values, match.group(1).split(".")[1:]), separators=(",", ":"))
-
-    out = re.sub(r"\{\{\s*json\s+(\.[\w.]*)\s*\}\}", jsonfield, template)
-    return re.sub(r"\{\{\s*(\.[\w.]*)\s*\}\}", field, out)
-
-
-def _lookup(values: Any, path: list[str]) -> Any:
-    for part in path:
-        if not part:
-            continue
-        if isinstance(values, dict) and part in values:
-            values = values[part]
-        else:
-            raise InvalidParameter(f"template: can't evaluate field {part}")
-    return values
 
 
 def cmd_tag(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -242,7 +192,7 @@ def print_inspect(ctx: CliContext, objects: list[dict[str, Any]], fmt: str | Non
         write_json_indented(ctx.stdout, objects)
     else:
         for obj in objects:
-            ctx.stdout.write(_render(fmt, obj) + "\n")
+            ctx.stdout.write(render_template(fmt, obj) + "\n")
 
 
 def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -279,13 +229,7 @@ def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
             "ID": item.id if (args.no_trunc or item.id == "<missing>") else short_id(item.id),
             "Size": human_size(item.size) if human else str(item.size),
         })
-    if args.format == "json":
-        write_json_lines(ctx.stdout, rows)
-        return 0
-    if args.format != "table":
-        ctx.stdout.write("".join(_render(args.format, r) + "\n" for r in rows))
-        return 0
     created_key = "CreatedSince" if human else "CreatedAt"
-    write_table(ctx.stdout, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-                [[r["ID"], r[created_key], r["CreatedBy"], r["Size"], r["Comment"]] for r in rows])
+    write_rows(ctx.stdout, args.format, rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+               ["ID", created_key, "CreatedBy", "Size", "Comment"])
     return 0
