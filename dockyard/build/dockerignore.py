@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, cast
 
 from dockyard.errors import InvalidParameter
 
@@ -151,6 +151,144 @@ def _escape_next(ch: str) -> str:
     return re.escape(ch)
 
 
+# The regular expressions above are what Docker runs (Go's RE2, linear time). Python's `re`
+# backtracks: `*a*a*a*a*b` against a long name would take ages. So the common subset is also
+# compiled to tokens matched by a small NFA simulation, linear in the path length; only exotic
+# patterns (`\d`-like escapes, `^` anchors, `*`, `?` or `[` inside a class) use `re` directly.
+_STAR, _ANY, _DSTAR, _ONE, _LIT, _CLASS = range(6)
+_Token = tuple[int, object]
+
+
+def _glob_token_char(text: str, pos: int) -> tuple[str, int] | None:
+    """One literal character of a class at `pos` (an escape counts), or None if exotic."""
+    ch = text[pos]
+    if ch == "\\":
+        nxt = text[pos + 1]
+        if nxt.isascii() and not nxt.isalnum():
+            return nxt, pos + 2
+        return None
+    if ch in "*?[":
+        return None
+    return ch, pos + 1
+
+
+def _glob_tokens(text: str) -> tuple[_Token, ...] | None:
+    """The tokens of a pattern that `Pattern.compile` translated to a regexp (a syntactically
+    valid one), mirroring that translation; None when the regexp is not in the simple subset."""
+    tokens: list[_Token] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        ch = text[pos]
+        pos += 1
+        if ch == "*":
+            if pos < n and text[pos] == "*":
+                pos += 1
+                if pos < n and text[pos] == "/":
+                    pos += 1
+                tokens.append((_ANY, None) if pos >= n else (_DSTAR, None))
+            else:
+                tokens.append((_STAR, None))
+        elif ch == "?":
+            tokens.append((_ONE, None))
+        elif ch == "\\":
+            nxt = text[pos]
+            pos += 1
+            if not nxt.isascii() or nxt.isalnum():
+                return None
+            tokens.append((_LIT, nxt))
+        elif ch == "[":
+            negated = pos < n and text[pos] == "^"
+            if negated:
+                pos += 1
+            ranges: list[tuple[str, str]] = []
+            while not (text[pos] == "]" and ranges):
+                lo = _glob_token_char(text, pos)
+                if lo is None:
+                    return None
+                low, pos = lo
+                high = low
+                if text[pos] == "-":
+                    hi = _glob_token_char(text, pos + 1)
+                    if hi is None:
+                        return None
+                    high, pos = hi
+                ranges.append((low, high))
+            pos += 1
+            tokens.append((_CLASS, (negated, tuple(ranges))))
+        elif ch == "^":
+            return None
+        else:
+            tokens.append((_LIT, ch))
+    return tuple(tokens)
+
+
+_ClassArg = tuple[bool, tuple[tuple[str, str], ...]]
+
+
+def _class_matches(arg: object, ch: str) -> bool:
+    negated, ranges = cast(_ClassArg, arg)
+    inside = any(lo <= ch <= hi for lo, hi in ranges)
+    return bool(inside != negated)
+
+
+def _match_tokens(tokens: tuple[_Token, ...], path: str) -> bool:
+    """Anchored match of `path` against tokens by NFA simulation. States: i < n waits for token
+    i; n is the accepting state; n + 1 + i is inside the `.*` of the `(.*/)?` of token i."""
+    n = len(tokens)
+
+    def closure(states: set[int]) -> set[int]:
+        todo = list(states)
+        while todo:
+            state = todo.pop()
+            if state >= n:
+                continue
+            kind = tokens[state][0]
+            following: tuple[int, ...]
+            if kind in (_STAR, _ANY):
+                following = (state + 1,)
+            elif kind == _DSTAR:
+                following = (state + 1, n + 1 + state)
+            else:
+                continue
+            for nxt in following:
+                if nxt not in states:
+                    states.add(nxt)
+                    todo.append(nxt)
+        return states
+
+    current = closure({0})
+    for ch in path:
+        step: set[int] = set()
+        for state in current:
+            if state > n:  # inside `(.*/)?`: `.` takes anything but a newline; "/" may end it
+                if ch != "\n":
+                    step.add(state)
+                if ch == "/":
+                    step.add(state - n)
+                continue
+            if state == n:
+                continue
+            kind, arg = tokens[state]
+            if kind == _STAR:
+                if ch != "/":
+                    step.add(state)
+            elif kind == _ANY:
+                if ch != "\n":
+                    step.add(state)
+            elif kind == _ONE:
+                if ch != "/":
+                    step.add(state + 1)
+            elif kind == _LIT:
+                if ch == arg:
+                    step.add(state + 1)
+            elif kind == _CLASS and _class_matches(arg, ch):
+                step.add(state + 1)
+        if not step:
+            return False
+        current = closure(step)
+    return n in current
+
+
 @dataclass(frozen=True)
 class Pattern:
     """One compiled .dockerignore line."""
@@ -159,6 +297,7 @@ class Pattern:
     exclusion: bool  # True for a `!` exception
     kind: _Kind
     regexp: re.Pattern[str] | None
+    tokens: tuple[_Token, ...] | None = None  # linear-time form of `regexp`, when it has one
 
     @classmethod
     def compile(cls, text: str, exclusion: bool) -> "Pattern":
@@ -212,7 +351,8 @@ class Pattern:
                 # Go reads `[a[b]` or `[a--b]` literally; Python agrees but warns about it.
                 warnings.simplefilter("ignore", FutureWarning)
                 regexp = re.compile(out + r"\Z", re.ASCII)
-        return cls(text, exclusion, kind, regexp)
+        tokens = _glob_tokens(text) if regexp is not None else None
+        return cls(text, exclusion, kind, regexp, tokens)
 
     def match(self, path: str) -> bool:
         if self.kind is _Kind.EXACT:
@@ -224,6 +364,8 @@ class Pattern:
             if path.endswith(suffix):
                 return True
             return suffix.startswith("/") and path == suffix[1:]  # `**/foo` matches `foo`
+        if self.tokens is not None:
+            return _match_tokens(self.tokens, path)
         assert self.regexp is not None
         return self.regexp.match(path) is not None
 

@@ -131,3 +131,38 @@ def test_go_clean() -> None:
     assert [go_clean(p) for p in ("", ".", "a//b/", "./a/./b", "a/../..", "/../a", "a/b/../c", "//x")] == [
         ".", ".", "a/b", "a/b", "..", "/a", "a/c", "/x",
     ]
+
+
+def test_linear_matcher_agrees_with_the_regexp() -> None:
+    # Patterns are matched by an NFA simulation (linear time, like Go's RE2) where possible; the
+    # translated regexp is the reference. Random patterns and paths over a nasty alphabet.
+    import random
+
+    from dockyard.build.dockerignore import Pattern, _check_match_syntax, _match_tokens
+
+    rnd = random.Random(7)
+    compared = 0
+    for _ in range(4000):
+        text = "".join(rnd.choice("ab/*?.[]-^\\!+\n") for _ in range(rnd.randint(1, 8)))
+        try:
+            _check_match_syntax(text)
+            pattern = Pattern.compile(text, False)
+        except Exception:  # noqa: BLE001 - invalid random patterns are simply skipped
+            continue
+        if pattern.regexp is None or pattern.tokens is None:
+            continue
+        for _ in range(6):
+            path = "".join(rnd.choice("ab/.-^!*[]\n+") for _ in range(rnd.randint(0, 8)))
+            assert _match_tokens(pattern.tokens, path) == (pattern.regexp.match(path) is not None), (text, path)
+            compared += 1
+    assert compared > 5000
+
+
+def test_pathological_pattern_is_fast() -> None:
+    import time
+
+    matcher = IgnoreMatcher.from_lines(["*a*a*a*a*a*a*a*a*a*a*b"])  # catastrophic for backtracking
+    start = time.perf_counter()
+    assert not matcher.matches("a" * 255)
+    assert matcher.matches("a" * 254 + "b")
+    assert time.perf_counter() - start < 0.5
