@@ -1,7 +1,11 @@
 """Write directories as tar streams: an overlayfs upper dir as an OCI layer, or a whole tree.
 
 Header conventions are Docker's (moby/go-archive `TarWithOptions` + `FileInfoHeaderNoLookups`,
-which the overlay2 driver's `Diff` and `docker export` use), with Go's archive/tar writer:
+which the overlay2 driver's `Diff` and `docker export` use), with Go's archive/tar writer.
+Checked against dockerd 20.10 (overlay2): for the same directories, `write_overlay_diff` of a
+container's upper dir equals the layer tar of `docker commit`, and `write_tree` of its merged
+rootfs equals `docker export`, byte for byte except uname/gname (20.10 still looked names up;
+current Docker writes them empty, as we do).
 - Walk order: depth first, the names of each directory sorted bytewise (Go's filepath.Walk);
   a directory comes before its contents. The root itself is not written.
 - Names are relative, with no "./" prefix; directories end with "/".
