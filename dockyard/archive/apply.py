@@ -120,7 +120,8 @@ class _Applier:
         real = f"{parent}/{base}" if parent else base
         path = self.resolver.abspath(parent, base)
         self._make_room(path, entry.type == DIR)
-        self.written.add(real)
+        if self.naive:
+            self.written.add(real)
 
         if entry.type == DIR:
             if not os.path.lexists(path):
@@ -227,8 +228,6 @@ class _Applier:
             os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
             os.chown(path, entry.uid, entry.gid, follow_symlinks=False)
             os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
-            real = f"{parent}/{name}" if parent else name
-            self.written.add(real)
 
     def _clear_dir(self, parent: str) -> None:
         """Naive opaque: remove everything under the directory that this layer did not write
