@@ -9,7 +9,6 @@ import stat
 import tarfile
 from pathlib import Path
 
-import pytest
 
 from dockyard.archive.apply import apply_layer
 from dockyard.archive.compression import compressing_writer, open_decompressed
