@@ -172,6 +172,33 @@ def test_big_file_is_streamed(tmp_path: Path) -> None:
         assert member.size == 64 << 20
 
 
+def test_context_tar_memory_is_bounded(tmp_path: Path) -> None:
+    # 128 MiB streamed through a pipe by a child process whose peak RSS is reported by itself.
+    import subprocess
+    import sys
+
+    with open(tmp_path / "big", "wb") as out:
+        out.truncate(128 << 20)
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from dockyard.build.context import write_context_tar\n"
+        "from dockyard.build.dockerignore import IgnoreMatcher\n"
+        f"write_context_tar(Path({str(tmp_path)!r}), IgnoreMatcher(), sys.stdout.buffer)\n"
+        "sys.stdout.flush()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    total = 0
+    while chunk := child.stdout.read(1 << 20):
+        total += len(chunk)
+    peak_kib = int(child.stderr.read().split()[-1])
+    assert child.wait() == 0
+    assert total == 512 + (128 << 20) + 1024  # header, body, end-of-archive
+    assert peak_kib < 100 * 1024
+
+
 # --------------------------------------------------------------------------- scoped resolution
 
 
