@@ -1,0 +1,124 @@
+"""The sequential tar reader on the formats found in the wild (ustar, GNU, PAX, v7)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+
+from dockyard.archive.diff import REG, Header, encode_header
+from dockyard.archive.tarreader import DIR, SYM, TarReader, parse_pax
+from dockyard.errors import InvalidArchive
+
+
+def entries(data: bytes) -> list[tuple[str, bytes, int, int, int, int, str, bytes]]:
+    reader = TarReader(io.BytesIO(data))
+    out = []
+    for e in reader:
+        body = b""
+        while chunk := reader.read_body(7):
+            body += bytes(chunk)
+        out.append((e.name, e.type, e.mode, e.uid, e.size, e.mtime_ns, e.linkname, body))
+    return out
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_python_tarfile_formats(fmt: int) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        d = tarfile.TarInfo("dir/" + "p" * 90)  # ustar: stored with the prefix field
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 1000
+        tar.addfile(d)
+        f = tarfile.TarInfo("dir/" + "p" * 90 + "/file")
+        f.size, f.mode, f.uid, f.mtime = 11, 0o4755, 1234, 2000
+        tar.addfile(f, io.BytesIO(b"hello world"))
+        s = tarfile.TarInfo("link")
+        s.type, s.linkname = tarfile.SYMTYPE, "target"
+        tar.addfile(s)
+    got = entries(buf.getvalue())
+    assert got == [
+        ("dir/" + "p" * 90 + "/", DIR, 0o755, 0, 0, 1000 * 10**9, "", b""),  # tarfile adds "/"
+        ("dir/" + "p" * 90 + "/file", REG, 0o4755, 1234, 11, 2000 * 10**9, "", b"hello world"),
+        ("link", SYM, 0o644, 0, 0, 0, "target", b""),
+    ]
+
+
+def test_gnu_long_names_and_base256_numbers() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        f = tarfile.TarInfo("n" * 300)
+        f.type, f.linkname = tarfile.SYMTYPE, "t" * 300
+        f.uid = 10**10  # does not fit octal: base-256
+        f.mtime = -5
+        tar.addfile(f)
+    [(name, typ, _, uid, _, mtime, link, _)] = entries(buf.getvalue())
+    assert (name, typ, uid, mtime, link) == ("n" * 300, SYM, 10**10, -5 * 10**9, "t" * 300)
+
+
+def test_pax_records_override_and_subsecond_times() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        f = tarfile.TarInfo("ünïcode/" + "x" * 120)
+        f.mtime = 1234.5
+        f.uid = 3_000_000
+        f.pax_headers = {"SCHILY.xattr.user.a": "b", "atime": "99.25"}
+        tar.addfile(f)
+    reader = TarReader(io.BytesIO(buf.getvalue()))
+    [e] = list(reader)
+    assert e.name == "ünïcode/" + "x" * 120
+    assert e.mtime_ns == 1_234_500_000_000 and e.atime_ns == 99_250_000_000
+    assert e.uid == 3_000_000 and e.xattrs == {"user.a": b"b"}
+
+
+def test_our_writer_round_trips_through_our_reader() -> None:
+    h = Header(name="a/" + "é" * 80, type=REG, mode=0o100600, uid=2**22, gid=7, size=3,
+               mtime=-1, xattrs={"security.capability": b"\x00\xff"})
+    data = encode_header(h) + b"abc" + bytes(509) + bytes(1024)
+    [e] = list(TarReader(io.BytesIO(data)))
+    assert (e.name, e.mode, e.uid, e.gid, e.size, e.mtime_ns) == (h.name, 0o600, 2**22, 7, 3, -10**9)
+    assert e.xattrs == {"security.capability": b"\x00\xff"}
+
+
+def test_global_pax_header_is_skipped_and_v7_dirs() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"comment": "global"}) as tar:
+        tar.addfile(tarfile.TarInfo("only"))
+    assert [e[0] for e in entries(buf.getvalue())] == ["only"]
+    v7 = bytearray(512)
+    v7[0:4] = b"old/"
+    v7[100:108] = b"0000755\0"
+    v7[124:136] = b"00000000000\0"
+    v7[136:148] = b"00000000000\0"
+    v7[148:156] = b" " * 8
+    v7[148:155] = b"%06o\0" % sum(v7)
+    assert entries(bytes(v7) + bytes(1024))[0][:2] == ("old/", DIR)
+
+
+def test_consumed_counts_every_byte() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        f = tarfile.TarInfo("f")
+        f.size = 1000
+        tar.addfile(f, io.BytesIO(bytes(1000)))
+    reader = TarReader(io.BytesIO(buf.getvalue()))
+    list(reader)  # bodies not read: skipped
+    reader.drain()
+    assert reader.consumed == len(buf.getvalue())
+
+
+@pytest.mark.parametrize("records", [b"5 a=b\n", b"x a=b\n", b"9 ab\n\n\n\n", b"100 a=b\n"])
+def test_bad_pax_records(records: bytes) -> None:
+    with pytest.raises(InvalidArchive):
+        parse_pax(records)
+
+
+def test_unsupported_entry_type() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        f = tarfile.TarInfo("weird")
+        f.type = b"Z"
+        tar.addfile(f)
+    with pytest.raises(InvalidArchive, match="unsupported tar entry type"):
+        entries(buf.getvalue())
