@@ -27,10 +27,10 @@ def entries(data: bytes) -> list[tuple[str, bytes, int, int, int, int, str, byte
 def test_python_tarfile_formats(fmt: int) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
-        d = tarfile.TarInfo("dir/" + "p" * 90)  # ustar: stored with the prefix field
+        d = tarfile.TarInfo("dir/" + "p" * 100)  # ustar: stored with the prefix field
         d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 1000
         tar.addfile(d)
-        f = tarfile.TarInfo("dir/" + "p" * 90 + "/file")
+        f = tarfile.TarInfo("dir/" + "p" * 100 + "/file")
         f.size, f.mode, f.uid, f.mtime = 11, 0o4755, 1234, 2000
         tar.addfile(f, io.BytesIO(b"hello world"))
         s = tarfile.TarInfo("link")
@@ -38,8 +38,8 @@ def test_python_tarfile_formats(fmt: int) -> None:
         tar.addfile(s)
     got = entries(buf.getvalue())
     assert got == [
-        ("dir/" + "p" * 90 + "/", DIR, 0o755, 0, 0, 1000 * 10**9, "", b""),  # tarfile adds "/"
-        ("dir/" + "p" * 90 + "/file", REG, 0o4755, 1234, 11, 2000 * 10**9, "", b"hello world"),
+        ("dir/" + "p" * 100 + "/", DIR, 0o755, 0, 0, 1000 * 10**9, "", b""),  # tarfile adds "/"
+        ("dir/" + "p" * 100 + "/file", REG, 0o4755, 1234, 11, 2000 * 10**9, "", b"hello world"),
         ("link", SYM, 0o644, 0, 0, 0, "target", b""),
     ]
 
