@@ -102,20 +102,34 @@ def _sorted_dir(path: Path) -> list[os.DirEntry[str]]:
 
 
 def walk_context(
-    root: Path, matcher: IgnoreMatcher, *, keep: set[str] | frozenset[str] = frozenset()
+    root: Path,
+    matcher: IgnoreMatcher,
+    *,
+    keep: set[str] | frozenset[str] = frozenset(),
+    under: str = "",
 ) -> Iterator[ContextEntry]:
     """The entries of the context under `root` that .dockerignore lets through, parents first,
     siblings sorted. Excluded files are neither opened nor stat'ed; excluded directories are not
     entered when no exception could re-include anything inside (`can_skip_dir`). An excluded
     directory is still yielded (just before its first included descendant) when something inside
     it is included, as BuildKit's walker does, so the tar always has the parents.
-    `keep` lists paths sent even when ignored (the Dockerfile, .dockerignore)."""
+    `keep` lists paths sent even when ignored (the Dockerfile, .dockerignore).
+    `under` restricts the walk to the contents of that directory (a clean path relative to
+    `root`, symlinks already resolved, e.g. a COPY source); paths stay relative to `root`."""
     root = Path(root)
     kept = {p for p in (_clean_relative(k) for k in keep) if p}
     kept_dirs = {p.rsplit("/", i)[0] for p in kept for i in range(1, p.count("/") + 1)}
+    start = _clean_relative(under) or ""
+    start_info: MatchInfo | None = None
+    if start and matcher:
+        excluded = False
+        for part in [*(start.rsplit("/", i)[0] for i in range(start.count("/"), 0, -1)), start]:
+            excluded, start_info = matcher.match_with_parent(part, start_info)
+        if excluded and start not in kept_dirs and start not in kept and matcher.can_skip_excluded_dir(start):
+            return
     # Each frame: (relative dir, MatchInfo of that dir, its sorted entries, next index).
     stack: list[tuple[str, MatchInfo | None, list[os.DirEntry[str]], list[int]]] = [
-        ("", None, _sorted_dir(root), [0])
+        (start, start_info, _sorted_dir(root / start if start else root), [0])
     ]
     pending: list[_Pending] = []  # excluded directories on the current path of the walk
     while stack:

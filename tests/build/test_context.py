@@ -102,6 +102,18 @@ def test_exception_inside_excluded_dir_brings_parents(tmp_path: Path) -> None:
     assert wild == ["d", "d/sub", "d/sub/y.keep", "e", "e/f"]
 
 
+def test_walk_under_a_subdirectory(tmp_path: Path) -> None:
+    # What a COPY of a directory needs: its contents, filtered with paths relative to the root.
+    make_tree(tmp_path, {"src/a.py": "a", "src/b.log": "b", "src/keep/c.log": "c", "other/x": "x", "d/e/f": "f"})
+    matcher = IgnoreMatcher.from_lines(["**/*.log", "!src/keep/*.log", "d"])
+    assert [e.path for e in walk_context(tmp_path, matcher, under="src")] == [
+        "src/a.py", "src/keep", "src/keep/c.log",
+    ]
+    assert [e.path for e in walk_context(tmp_path, matcher, under="./src/keep/")] == ["src/keep/c.log"]
+    assert list(walk_context(tmp_path, matcher, under="d/e")) == []  # inside an excluded dir
+    assert [e.path for e in walk_context(tmp_path, IgnoreMatcher(), under="d")] == ["d/e", "d/e/f"]
+
+
 def test_excluded_directory_is_never_entered(tmp_path: Path) -> None:
     # A tree deeper than PATH_MAX cannot even be stat'ed by path: walking into it fails, so a
     # walk that succeeds proves the excluded directory was skipped unseen.
