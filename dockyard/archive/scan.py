@@ -3,15 +3,20 @@
 Used where a layer enters the store (load, import, pull, commit): the tar is written to its final
 home unchanged (so its sha256 stays the diff ID) while each header is read and checked, so a
 hostile or corrupt tar is refused before anything becomes visible.
+
+The rules at the door are stricter than what extraction tolerates (`tarsafe`): besides names and
+hard links that escape the root, an entry with an absolute name and a relative symlink whose
+target climbs out of the root are refused, as the project's bad-input rules ask.
 """
 
 from __future__ import annotations
 
 import posixpath
-import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from dockyard.archive.tarreader import DIR, SYM, TarReader, Entry, REGULAR_TYPES, LNK, CHR, BLK, FIFO
+from dockyard.archive.tarsafe import clean_hardlink_target, clean_name
 from dockyard.digest import CHUNK, Digest, HashingWriter
 from dockyard.errors import InvalidArchive
 
@@ -30,6 +35,7 @@ class _Tee:
     def __init__(self, source: BinaryIO, sink: HashingWriter) -> None:
         self._source = source
         self._sink = sink
+        self._readinto = getattr(source, "readinto", None)
 
     def read(self, n: int = -1) -> bytes:
         data = self._source.read(n)
@@ -37,63 +43,53 @@ class _Tee:
             self._sink.write(data)
         return data
 
+    def readinto(self, view: memoryview) -> int:
+        if self._readinto is None:
+            data = self.read(len(view))
+            view[: len(data)] = data
+            return len(data)
+        n = self._readinto(view) or 0
+        if n:
+            self._sink.write(view[:n])
+        return n
 
-def check_entry(info: tarfile.TarInfo, *, allow_devices: bool = True) -> None:
-    """Refuse entries that would escape the root or that are not allowed here.
 
-    Matches Docker's rules for applying a layer (moby pkg/archive): a name or a hard link target
-    that leaves the root via `..` is a breakout; a relative symlink whose target leaves the root
-    is a breakout; absolute symlink targets are fine (they resolve inside the container's root).
-    Absolute entry names are refused outright.
-    """
-    name = info.name
-    if not name or "\x00" in name:
-        raise InvalidArchive("tar entry with an empty or invalid name")
+def check_entry(entry: Entry, *, allow_devices: bool = True) -> None:
+    """Refuse entries that would escape the root or that are not allowed at the store's door."""
+    name = entry.name
     if name.startswith("/"):
         raise InvalidArchive(f"tar entry {name!r}: absolute path")
-    clean = posixpath.normpath(name)
-    if clean == ".." or clean.startswith("../"):
-        raise InvalidArchive(f"tar entry {name!r}: path is outside of the root")
-    if info.islnk():
-        target = posixpath.normpath(info.linkname.lstrip("/"))
-        if not info.linkname or target == ".." or target.startswith("../"):
-            raise InvalidArchive(f"tar entry {name!r}: hard link to {info.linkname!r} is outside of the root")
-    elif info.issym():
-        if not info.linkname.startswith("/"):
-            joined = posixpath.normpath(posixpath.join(posixpath.dirname(clean), info.linkname))
+    clean = clean_name(name) or "."
+    if entry.type == LNK:
+        clean_hardlink_target(name, entry.linkname)
+    elif entry.type == SYM:
+        if not entry.linkname.startswith("/"):
+            joined = posixpath.normpath(posixpath.join(posixpath.dirname(clean), entry.linkname))
             if joined == ".." or joined.startswith("../"):
                 raise InvalidArchive(
-                    f"tar entry {name!r}: symlink to {info.linkname!r} is outside of the root"
-                )
-    elif info.ischr() or info.isblk() or info.isfifo():
+                    f"tar entry {name!r}: symlink to {entry.linkname!r} is outside of the root")
+    elif entry.type in (CHR, BLK, FIFO):
         if not allow_devices:
             raise InvalidArchive(f"tar entry {name!r}: device files are not allowed here")
-    elif not (info.isreg() or info.isdir()):
-        raise InvalidArchive(f"tar entry {name!r}: unsupported type {info.type!r}")
+    elif entry.type not in REGULAR_TYPES and entry.type != DIR:
+        raise InvalidArchive(f"tar entry {name!r}: unsupported type {entry.type!r}")
 
 
 def scan_copy(source: BinaryIO, sink: BinaryIO, *, allow_devices: bool = True) -> ScanResult:
     """Copy the tar `source` into `sink` byte for byte, checking each entry on the way."""
     writer = HashingWriter(sink)
-    tee = _Tee(source, writer)
+    reader = TarReader(_Tee(source, writer))  # type: ignore[arg-type]
     content = 0
     entries = 0
-    try:
-        with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-            for info in tar:
-                check_entry(info, allow_devices=allow_devices)
-                entries += 1
-                if info.isreg():
-                    content += info.size
-                elif info.issym():
-                    content += len(info.linkname.encode())
-    except tarfile.TarError as exc:
-        raise InvalidArchive(f"invalid tar archive: {exc}") from None
-    except EOFError:
-        raise InvalidArchive("invalid tar archive: unexpected end of data") from None
+    for entry in reader:
+        check_entry(entry, allow_devices=allow_devices)
+        entries += 1
+        if entry.type in REGULAR_TYPES:
+            content += entry.size
+        elif entry.type == SYM:
+            content += len(entry.linkname.encode("utf-8", "surrogateescape"))
     # The padding after the end-of-archive marker belongs to the layer's bytes too.
-    while tee.read(CHUNK):
-        pass
-    if entries == 0 and writer.size == 0:
+    reader.drain()
+    if writer.size == 0:
         raise InvalidArchive("invalid tar archive: empty input")
     return ScanResult(writer.digest, writer.size, content, entries)

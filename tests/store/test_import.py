@@ -133,8 +133,8 @@ def _hardlink(target):
 
 
 @pytest.mark.parametrize("entries,expect", [
-    ([("../evil", b"x")], "outside of the root"),
-    ([("a/../../evil", b"x")], "outside of the root"),
+    ([("../evil", b"x")], "path escapes the destination"),
+    ([("a/../../evil", b"x")], "path escapes the destination"),
     ([("/etc/evil", b"x")], "absolute path"),
     ([("link", _hardlink("../../etc/passwd"))], "hard link"),
     ([("d", None), ("d/link", _symlink("../../../etc"))], "symlink"),
@@ -152,7 +152,7 @@ def test_absolute_symlink_target_is_fine(dockyard, tmp_path):
 
 def test_truncated_and_corrupt_input_refused(dockyard, store_root, busybox_tar, tmp_path):
     raw = busybox_tar.read_bytes()
-    _import_fails(dockyard, store_root, raw[: len(raw) // 2 + 100], "invalid tar", tmp_path)
+    _import_fails(dockyard, store_root, raw[: len(raw) // 2 + 100], "truncated tar", tmp_path)
     gz = gzip.compress(raw)
     _import_fails(dockyard, store_root, gz[: len(gz) // 2], "", tmp_path)
     _import_fails(dockyard, store_root, b"this is not a tar archive at all" * 40, "", tmp_path)
