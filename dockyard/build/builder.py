@@ -1,0 +1,288 @@
+"""The classic builder: stages and steps, the cache probe, commits and the step output.
+
+For each instruction of each needed stage (`Step n/m : ...`): metadata instructions change the
+run config and commit an image with an `empty_layer` history entry; COPY/ADD/WORKDIR write a
+layer directly; RUN runs a temporary container (dockyard.build.run). Before doing any work a
+step probes the cache (dockyard.build.cache) with the config it would commit. Per-instruction
+semantics live in dockyard.build.dispatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dockyard.build.cache import find_cached
+from dockyard.build.context import BuildContext
+from dockyard.build.metadata import ConfigState
+from dockyard.digest import Digest
+from dockyard.dockerfile import Dockerfile, Stage
+from dockyard.dockerfile.args import BuildArgs, platform_args
+from dockyard.dockerfile.instructions import CopyInstruction, Instruction
+from dockyard.dockerfile.shell import ShellLex
+from dockyard.errors import DockyardError, InvalidParameter, NotFound
+from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339
+from dockyard.reference import Reference, parse_normalized
+from dockyard.store.layers import StoredLayer
+from dockyard.store.store import Store
+
+DOCKER_VERSION = "dockyard-0.1.0"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class BuildFailed(DockyardError):
+    """A RUN returned non-zero: Docker's message, and the command's exit code as status."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+@dataclass
+class BuildOptions:
+    tags: list[Reference] = field(default_factory=list)
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    rm: bool = True
+    force_rm: bool = False
+    network: str = "default"
+    pull: bool = False
+
+
+class Output:
+    """The build's progress stream (text lines and RUN's raw bytes); silent with -q."""
+
+    def __init__(self, write: Callable[[bytes], None], quiet: bool = False) -> None:
+        self._write = write
+        self.quiet = quiet
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            self._write((text + "\n").encode("utf-8", "surrogateescape"))
+
+    def raw(self, data: bytes) -> None:
+        if not self.quiet:
+            self._write(data)
+
+
+@dataclass
+class StageState:
+    """What a stage has built so far (Docker's dispatchState)."""
+
+    name: str | None
+    image_id: Digest | None
+    image_config: ImageConfig
+    layers: list[StoredLayer]
+    meta: ConfigState
+    lex: ShellLex
+
+    @property
+    def run(self) -> ContainerConfig:
+        return self.meta.config
+
+    @property
+    def diff_ids(self) -> list[Digest]:
+        return [layer.diff_id for layer in self.layers]
+
+
+@dataclass
+class Builder:
+    store: Store
+    context: BuildContext
+    dockerfile: Dockerfile
+    options: BuildOptions
+    out: Output
+    args: BuildArgs = field(init=False)
+    stage_images: dict[int, Digest | None] = field(default_factory=dict)
+    step: int = 0
+    total: int = 0
+    exits: ExitStack = field(default_factory=ExitStack)
+
+    def __post_init__(self) -> None:
+        self.args = BuildArgs(self.options.build_args, platform_args("linux/amd64"))
+        self.args.add_meta_args(self.dockerfile.meta_args, self.dockerfile.lex())
+
+    # -- stages ---------------------------------------------------------------------------
+    def target_index(self) -> int:
+        if self.options.target is None:
+            return len(self.dockerfile.stages) - 1
+        for stage in self.dockerfile.stages:
+            if stage.name is not None and stage.name == self.options.target.lower():
+                return stage.index
+        raise InvalidParameter(f"failed to reach build target {self.options.target} in Dockerfile")
+
+    def stage_ref(self, text: str, before: int) -> int | None:
+        """The index of the stage `text` names (name or number), if it is an earlier stage."""
+        if text.isdecimal():
+            index = int(text)
+            return index if index < before else None
+        for stage in self.dockerfile.stages[:before]:
+            if stage.name is not None and stage.name == text.lower():
+                return stage.index
+        return None
+
+    def needed_stages(self, target: int) -> list[int]:
+        """The target and, transitively, the stages it names in FROM or COPY --from."""
+        needed = {target}
+        from_env = self.args.from_env()
+        lex = self.dockerfile.lex()
+        for index in range(target, -1, -1):
+            if index not in needed:
+                continue
+            stage = self.dockerfile.stages[index]
+            try:
+                base = stage.from_instruction.expand(lex, from_env).base
+            except DockyardError:
+                base = stage.base
+            ref = self.stage_ref(base, index)
+            if ref is not None:
+                needed.add(ref)
+            for ins in stage.instructions:
+                if isinstance(ins, CopyInstruction) and ins.from_:
+                    ref = self.stage_ref(ins.from_, index)
+                    if ref is not None:
+                        needed.add(ref)
+        return sorted(needed)
+
+    def build(self) -> Digest:
+        target = self.target_index()
+        stages = self.needed_stages(target)
+        label_instructions = self.label_instructions()
+        self.total = sum(1 + len(self.dockerfile.stages[i].instructions) for i in stages)
+        self.total += len(label_instructions)
+        from dockyard.build import dispatch
+
+        image_id: Digest | None = None
+        with self.exits:
+            for index in stages:
+                stage = self.dockerfile.stages[index]
+                extra = label_instructions if index == target else []
+                state = self.run_stage(stage, extra, dispatch)
+                self.stage_images[index] = state.image_id
+                image_id = state.image_id
+        if image_id is None:
+            raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
+        unused = self.args.unused()
+        if unused:
+            self.out.line(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
+        return image_id
+
+    def label_instructions(self) -> list[Instruction]:
+        """`--label k=v`: one LABEL step per label (sorted) at the end of the target stage."""
+        from dockyard.dockerfile import parse
+
+        out: list[Instruction] = []
+        for key in sorted(self.options.labels):
+            value = self.options.labels[key]
+            text = f"FROM scratch\nLABEL {_quote_label(key)}={_quote_label(value)}\n"
+            ins = parse(text, "label").stages[0].instructions[0]
+            out.append(dataclasses.replace(ins, original=f"LABEL {key}={value}"))
+        return out
+
+    def run_stage(self, stage: Stage, extra: list[Instruction], dispatch: object) -> StageState:
+        self.args.new_stage()
+        self.begin_step(stage.from_instruction.original)
+        state = dispatch.dispatch_from(self, stage)  # type: ignore[attr-defined]
+        for ins in [*stage.instructions, *extra]:
+            self.begin_step(ins.original)
+            dispatch.dispatch(self, state, ins)  # type: ignore[attr-defined]
+        return state
+
+    def begin_step(self, original: str) -> None:
+        self.step += 1
+        self.out.line(f"Step {self.step}/{self.total} : {original}")
+
+    # -- images ---------------------------------------------------------------------------
+    def base_state(self, name: str | None, image_id: Digest | None, lex: ShellLex) -> StageState:
+        if image_id is None:
+            config = ImageConfig(architecture="amd64", os="linux")
+            layers: list[StoredLayer] = []
+        else:
+            image = self.store.image(image_id)
+            config = image.config
+            layers = list(image.layers)  # type: ignore[arg-type]
+        run = dataclasses.replace(config.config, extra=dict(config.config.extra))
+        run.extra.pop("Image", None)
+        run.extra.pop("OpenStdin", None)
+        run.extra.pop("StdinOnce", None)
+        if "PATH" not in run.env_map():
+            run = dataclasses.replace(run, env=list(run.env or []) + [DEFAULT_PATH])
+        return StageState(name, image_id, config, layers, ConfigState(run), lex)
+
+    def resolve_image(self, name: str) -> Digest:
+        """An image for FROM / COPY --from: from the local store (no registry yet)."""
+        if self.options.pull:
+            raise InvalidParameter(
+                f"--pull: cannot pull {name}: pulling from a registry is not supported yet")
+        try:
+            return self.store.resolve(name)
+        except NotFound:
+            try:
+                shown = parse_normalized(name).familiar
+            except DockyardError:
+                shown = name
+            raise NotFound(f"pull access denied for {shown.rsplit(':', 1)[0]}, repository does not "
+                           f"exist or may require 'docker login': image {shown} is not in the "
+                           "local store and pulling is not supported yet") from None
+
+    def probe(self, state: StageState, probe: ContainerConfig) -> bool:
+        """A cache hit moves the stage to the cached image and prints `Using cache`."""
+        if self.options.no_cache:
+            return False
+        hit = find_cached(self.store, state.image_id, self.container_config_dict(state, probe))
+        if hit is None:
+            return False
+        image = self.store.image(hit)
+        state.image_id = hit
+        state.image_config = image.config
+        state.layers = list(image.layers)  # type: ignore[arg-type]
+        self.out.line(" ---> Using cache")
+        self.out.line(f" ---> {hit.hex[:12]}")
+        return True
+
+    def container_config_dict(self, state: StageState, probe: ContainerConfig) -> dict:
+        data = probe.to_dict()
+        if state.image_id is not None:
+            data["Image"] = str(state.image_id)
+        return data
+
+    def commit(self, state: StageState, probe: ContainerConfig, layer: StoredLayer | None,
+               container_id: str | None = None) -> Digest:
+        """A new image: the parent's config with this step's run config, history and layer."""
+        parent = state.image_config
+        created = now_rfc3339()
+        run = dataclasses.replace(state.run, extra=dict(state.run.extra))
+        if state.image_id is not None:
+            run.extra["Image"] = str(state.image_id)
+        extra = {k: v for k, v in parent.extra.items()
+                 if k not in ("container", "container_config", "docker_version", "parent")}
+        if container_id:
+            extra["container"] = container_id
+        extra["container_config"] = self.container_config_dict(state, probe)
+        extra["docker_version"] = DOCKER_VERSION
+        layers = state.layers + ([layer] if layer is not None else [])
+        history = list(parent.history) + [History(
+            created=created, created_by=" ".join(probe.cmd or []), empty_layer=layer is None)]
+        config = ImageConfig(
+            architecture=parent.architecture or "amd64", os=parent.os or "linux", created=created,
+            author=state.meta.author, config=run, diff_ids=[l.diff_id for l in layers],
+            history=history, variant=parent.variant, extra=extra)
+        image = self.store.add_image(config.to_json(), layers, parent=state.image_id)
+        state.image_id = image.id
+        state.image_config = image.config
+        state.layers = layers
+        self.out.line(f" ---> {image.id.hex[:12]}")
+        return image.id
+
+    def tmp_dir(self) -> Path:
+        return self.store.tmp
+
+
+def _quote_label(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'

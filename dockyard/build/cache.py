@@ -1,0 +1,66 @@
+"""The classic builder's cache: a step hits when an image built earlier from the same parent has
+the same container config (moby image/cache: getLocalCachedImage and compare).
+
+The probe config carries the step's command in `Cmd` (`#(nop) ENV X=y`, `#(nop) COPY file:<sum>
+in /app `, `|1 A=b /bin/sh -c ...`), so the command, the build-arg values and, for COPY/ADD, the
+sources' checksum are all part of the comparison. Among several matches the newest wins. For
+`FROM scratch` the candidates are the images without a parent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.digest import Digest
+from dockyard.image.config import ImageConfig
+from dockyard.store.store import Store
+
+
+def _len(value: Any) -> int:
+    return len(value) if value else 0
+
+
+def same_config(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """moby image/cache compare(): the fields Docker compares, with nil equal to empty."""
+    if a is None or b is None or a.get("OpenStdin") or b.get("OpenStdin"):
+        return False
+    for key in ("AttachStdout", "AttachStderr", "Tty"):
+        if bool(a.get(key)) != bool(b.get(key)):
+            return False
+    if (a.get("User") or "") != (b.get("User") or ""):
+        return False
+    for key in ("Cmd", "Env", "Entrypoint"):
+        if list(a.get(key) or []) != list(b.get(key) or []):
+            return False
+    for key in ("Labels", "ExposedPorts", "Volumes"):
+        av, bv = a.get(key) or {}, b.get(key) or {}
+        if _len(av) != _len(bv):
+            return False
+        if key == "Labels":
+            if any(bv.get(k) != v for k, v in av.items()):
+                return False
+        elif any(k not in bv for k in av):
+            return False
+    return True
+
+
+def find_cached(store: Store, parent: Digest | None, probe: dict[str, Any]) -> Digest | None:
+    """The newest child of `parent` (or parentless image) whose container_config equals `probe`."""
+    if parent is None:
+        candidates = [i for i in store.image_ids() if store.parent(i) is None]
+    else:
+        candidates = store.records.children(parent)
+    best: tuple[str, Digest] | None = None
+    for image_id in candidates:
+        try:
+            config = ImageConfig.parse(store.blobs.read(image_id))
+        except Exception:  # noqa: BLE001 - a broken record is simply no cache hit
+            continue
+        if not same_config(config.extra.get("container_config"), probe):
+            continue
+        if any(not store.layers.exists(d) for d in config.diff_ids):
+            continue
+        created = config.created or ""
+        if best is None or created > best[0]:
+            best = (created, image_id)
+    return best[1] if best else None

@@ -1,0 +1,331 @@
+"""One function per Dockerfile instruction, as Docker's classic builder dispatches them
+(moby builder/dockerfile/dispatchers.go). Each probes the cache with the config it would commit,
+and on a miss does the work and commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+import tempfile
+import urllib.parse
+from contextlib import ExitStack
+from pathlib import Path
+
+from dockyard.build import copy as copying
+from dockyard.build.builder import Builder, BuildFailed, StageState
+from dockyard.build.history import (
+    go_q_list, go_v_list, healthcheck_text, nop_cmd, nop_cmd_string,
+)
+from dockyard.build.metadata import (
+    METADATA_INSTRUCTIONS, ConfigState, apply_metadata, command_line, shell_of,
+)
+from dockyard.build.rootfs import image_root
+from dockyard.build.run import RunSpec, new_container_id, run_step
+from dockyard.build.users import chown_ids
+from dockyard.dockerfile import Stage, parse
+from dockyard.dockerfile.args import PROXY_ARGS
+from dockyard.dockerfile.instructions import (
+    AddInstruction, ArgInstruction, CmdInstruction, CopyInstruction, EntrypointInstruction,
+    EnvInstruction, ExposeInstruction, HealthcheckInstruction, Instruction, LabelInstruction,
+    MaintainerInstruction, OnbuildInstruction, RunInstruction, ShellInstruction,
+    StopsignalInstruction, UserInstruction, VolumeInstruction, WorkdirInstruction,
+)
+from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.image.config import ContainerConfig
+
+
+# --------------------------------------------------------------------------- FROM
+
+
+def dispatch_from(b: Builder, stage: Stage) -> StageState:
+    ins = stage.from_instruction.expand(stage_lex(b), b.args.from_env())
+    base = ins.base
+    ref = b.stage_ref(base, stage.index)
+    if ref is not None:
+        image_id = b.stage_images.get(ref)
+    elif base.lower() == "scratch":
+        image_id = None
+    else:
+        image_id = b.resolve_image(base)
+    state = b.base_state(stage.name, image_id, stage_lex(b))
+    b.out.line(f" ---> {image_id.hex[:12] if image_id else ''}")
+    triggers = list(state.run.on_build or [])
+    if triggers:
+        state.meta = dataclasses.replace(state.meta, config=dataclasses.replace(state.run, on_build=None))
+        b.out.line(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+        for text in triggers:
+            try:
+                parsed = parse(f"FROM scratch\n{text}\n", "Dockerfile")
+            except DockyardError as exc:
+                raise InvalidParameter(f"failed to parse onbuild trigger: {exc}") from None
+            for trigger in parsed.stages[0].instructions:
+                dispatch(b, state, trigger)
+    return state
+
+
+def stage_lex(b: Builder):  # noqa: ANN201 - ShellLex
+    return b.dockerfile.lex()
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _nop_comment(ins: Instruction, state: StageState, b: Builder) -> str:
+    run = state.run
+    if isinstance(ins, EnvInstruction):
+        return "ENV " + " ".join(f"{p.key}={p.value}" for p in ins.pairs)
+    if isinstance(ins, LabelInstruction):
+        return "LABEL " + " ".join(f"{p.key}={p.value}" for p in ins.pairs)
+    if isinstance(ins, ExposeInstruction):
+        return "EXPOSE " + " ".join(ins.ports)
+    if isinstance(ins, CmdInstruction):
+        return "CMD " + go_q_list(run.cmd)
+    if isinstance(ins, EntrypointInstruction):
+        return "ENTRYPOINT " + go_q_list(run.entrypoint)
+    if isinstance(ins, UserInstruction):
+        return "USER " + ins.user
+    if isinstance(ins, VolumeInstruction):
+        return "VOLUME " + go_v_list(ins.volumes)
+    if isinstance(ins, StopsignalInstruction):
+        return "STOPSIGNAL " + ins.signal
+    if isinstance(ins, HealthcheckInstruction):
+        return "HEALTHCHECK " + healthcheck_text(run.healthcheck)
+    if isinstance(ins, ShellInstruction):
+        return "SHELL " + go_v_list(ins.cmd)
+    if isinstance(ins, MaintainerInstruction):
+        return "MAINTAINER " + ins.maintainer
+    if isinstance(ins, OnbuildInstruction):
+        return "ONBUILD " + ins.expression
+    raise InvalidParameter(f"no comment for {ins.keyword}")
+
+
+def commit_nop(b: Builder, state: StageState, comment: str) -> None:
+    """A metadata step: probe, else commit the run config with an empty layer (Docker creates
+    and removes a container for it: the same lines are printed)."""
+    probe = dataclasses.replace(state.run, cmd=nop_cmd(state.run, comment))
+    if b.probe(state, probe):
+        return
+    container_id = new_container_id()
+    b.out.line(f" ---> Running in {container_id[:12]}")
+    if b.options.rm or b.options.force_rm:
+        b.out.line(f"Removing intermediate container {container_id[:12]}")
+    b.commit(state, probe, None, container_id)
+
+
+def expansion_env(b: Builder, state: StageState) -> dict[str, str]:
+    return b.args.expansion_env(state.run.env or [])
+
+
+def dispatch(b: Builder, state: StageState, ins: Instruction) -> None:
+    if isinstance(ins, ArgInstruction):
+        expanded = ins.expand(state.lex, expansion_env(b, state))
+        b.args.declare(expanded)
+        parts = [a.key + (f"={a.value}" if a.value is not None else "") for a in expanded.args]
+        commit_nop(b, state, "ARG " + " ".join(parts))
+        return
+    if isinstance(ins, RunInstruction):
+        dispatch_run(b, state, ins)
+        return
+    if isinstance(ins, (CopyInstruction, AddInstruction)):
+        dispatch_copy(b, state, ins.expand(state.lex, expansion_env(b, state)))
+        return
+    if isinstance(ins, WorkdirInstruction):
+        dispatch_workdir(b, state, ins.expand(state.lex, expansion_env(b, state)))
+        return
+    if isinstance(ins, METADATA_INSTRUCTIONS):
+        expand = getattr(ins, "expand", None)
+        if expand is not None:
+            ins = expand(state.lex, expansion_env(b, state))
+        if isinstance(ins, OnbuildInstruction) and ins.trigger_error:
+            raise ins.error(ins.trigger_error)
+        state.meta = apply_metadata(state.meta, ins)
+        if isinstance(ins, ShellInstruction):
+            state.lex = state.lex
+        commit_nop(b, state, _nop_comment(ins, state, b))
+        return
+    raise ins.error(f"unknown instruction: {ins.keyword}")
+
+
+# --------------------------------------------------------------------------- WORKDIR
+
+
+def dispatch_workdir(b: Builder, state: StageState, ins: WorkdirInstruction) -> None:
+    state.meta = apply_metadata(state.meta, ins)
+    workdir = state.run.working_dir
+    probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, "WORKDIR " + workdir))
+    if b.probe(state, probe):
+        return
+    container_id = new_container_id()
+    b.out.line(f" ---> Running in {container_id[:12]}")
+    if b.options.rm or b.options.force_rm:
+        b.out.line(f"Removing intermediate container {container_id[:12]}")
+    with image_root(b.store, state.diff_ids) as root:
+        layer = _layer(b, lambda out: copying.write_dirs_layer(out, root, workdir))
+    b.commit(state, probe, layer, container_id)
+
+
+def _layer(b: Builder, write):  # noqa: ANN001, ANN202 - callback(out) -> ScanResult | None
+    """Write a layer tar into the store's tmp dir and adopt it; None when nothing was written."""
+    fd, name = tempfile.mkstemp(prefix="build-layer-", dir=b.store.tmp)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            result = write(out)
+        if result is None:
+            return None
+        with b.store.ingesting():
+            return b.store.layers.adopt(path, result)
+    finally:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+# --------------------------------------------------------------------------- COPY / ADD
+
+
+def _dest(state: StageState, dest: str) -> str:
+    """normalizeDest: relative to WORKDIR, trailing slash kept."""
+    if dest.startswith("/"):
+        return dest
+    joined = posixpath.join(state.run.working_dir or "/", dest)
+    if (dest.endswith("/") or dest in (".", "./")) and not joined.endswith("/"):
+        joined += "/"
+    return "/" + joined.lstrip("/")
+
+
+def dispatch_copy(b: Builder, state: StageState, ins: CopyInstruction | AddInstruction) -> None:
+    kw = ins.keyword
+    is_add = isinstance(ins, AddInstruction)
+    downloads = copying.Downloads()
+    try:
+        with ExitStack() as stack:
+            sources = _sources(b, state, ins, downloads, stack)
+            for s in sources:
+                if not s.hash:
+                    s.hash = copying.checksum(s)
+            src_hash = copying.sources_hash(sources)
+            chown = f"--chown={ins.chown}" if ins.chown else ""
+            chmod = f"--chmod={ins.chmod}" if ins.chmod else ""
+            comment = f"{kw} {chown}{chmod}{src_hash} in {ins.dest} "
+            probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, comment))
+            if b.probe(state, probe):
+                return
+            mode = None
+            if ins.chmod:
+                try:
+                    mode = int(ins.chmod, 8)
+                    if not 0 <= mode <= 0o7777:
+                        raise ValueError
+                except ValueError:
+                    raise ins.error(f"invalid chmod parameter: {ins.chmod}") from None
+            with image_root(b.store, state.diff_ids) as root:
+                plan = copying.CopyPlan(_dest(state, ins.dest), chmod=mode,
+                                        extract_archives=is_add)
+                if ins.chown:
+                    plan.uid, plan.gid = chown_ids(root, ins.chown)
+                    plan.chowned = True
+                layer = _layer(b, lambda out: copying.write_copy_layer(out, sources, plan, root, kw))
+        b.commit(state, probe, layer)
+    finally:
+        downloads.cleanup()
+
+
+def _sources(b: Builder, state: StageState, ins: CopyInstruction | AddInstruction,
+             downloads: copying.Downloads, stack: ExitStack) -> list[copying.Source]:
+    """The sources; `stack` keeps the filesystem of a `--from` image mounted meanwhile."""
+    kw = ins.keyword
+    from_ = getattr(ins, "from_", "")
+    heredocs = list(ins.heredoc_sources)
+    if from_:
+        ref = b.stage_ref(from_, len(b.dockerfile.stages))
+        if ref is not None and ref in b.stage_images:
+            image_id = b.stage_images[ref]
+        elif ref is not None:
+            raise ins.error(f"invalid from flag value {from_}: stage {from_} is not built yet")
+        else:
+            try:
+                image_id = b.resolve_image(from_)
+            except DockyardError as exc:
+                raise InvalidParameter(f"invalid from flag value {from_}: {exc}") from None
+        diff_ids = [] if image_id is None else b.store.image(image_id).config.diff_ids
+        root = stack.enter_context(image_root(b.store, diff_ids))
+        return copying.collect_sources(root, ins.sources, None, kw, in_context=False)
+    sources: list[copying.Source] = []
+    local: list[str] = []
+    for src in ins.sources:
+        if isinstance(ins, AddInstruction) and urllib.parse.urlparse(src).scheme in ("http", "https"):
+            if local:
+                sources += copying.collect_sources(b.context.root, local, b.context.ignore, kw)
+                local = []
+            source = copying.download(src, b.store.tmp, ins.checksum)
+            downloads.dirs.append(source.root)
+            sources.append(source)
+        else:
+            if isinstance(ins, AddInstruction) and ins.checksum:
+                raise ins.error("checksum can't be specified for non-HTTP(S) sources")
+            local.append(src)
+    if local:
+        sources += copying.collect_sources(b.context.root, local, b.context.ignore, kw)
+    if heredocs:
+        work = Path(tempfile.mkdtemp(prefix="build-heredoc-", dir=b.store.tmp))
+        downloads.dirs.append(work)
+        for doc in heredocs:
+            name = posixpath.basename(doc.path)
+            (work / name).write_text(doc.data, errors="surrogateescape")
+            os.chmod(work / name, 0o644)
+            sources.append(copying.Source(work, name, name, os.lstat(work / name)))
+    return sources
+
+
+# --------------------------------------------------------------------------- RUN
+
+
+def _run_args(b: Builder, state: StageState, ins: RunInstruction) -> list[str]:
+    if ins.heredocs and ins.prepend_shell:
+        line = ins.cmd[0] if ins.cmd else ""
+        doc = ins.heredocs[0]
+        if len(ins.heredocs) == 1 and line.strip().lstrip("0123456789") in (
+                f"<<{doc.name}", f"<<-{doc.name}", f"<<'{doc.name}'", f'<<"{doc.name}"',
+                f"<<-'{doc.name}'", f'<<-"{doc.name}"'):
+            return shell_of(state.run) + [doc.content]
+        script = line + "\n" + "".join(d.content + d.name + "\n" for d in ins.heredocs)
+        return shell_of(state.run) + [script]
+    return command_line(state.run, ins.cmd, ins.prepend_shell)
+
+
+def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
+    ins = ins.expand(state.lex, expansion_env(b, state))
+    cmd = _run_args(b, state, ins)
+    env_keys = set(state.run.env_map())
+    build_args = [f"{k}={v}" for k, v in b.args.stage_args().items() if k not in env_keys]
+    save_cmd = list(cmd)
+    if build_args:
+        shown = sorted(a for a in build_args
+                       if a.partition("=")[0] in b.args.referenced or a.partition("=")[0] not in PROXY_ARGS)
+        save_cmd = [f"|{len(shown)}", *shown, *cmd]
+    probe = dataclasses.replace(state.run, cmd=save_cmd, entrypoint=None if save_cmd else state.run.entrypoint)
+    if b.probe(state, probe):
+        return
+    container_id = new_container_id()
+    b.out.line(f" ---> Running in {container_id[:12]}")
+    network = ins.network or b.options.network
+    spec = RunSpec(args=cmd, env=list(state.run.env or []) + build_args, user=state.run.user,
+                   workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),
+                   network="none" if network == "none" else "host" if network == "host" else "default")
+    with b.store.ingesting():
+        result = run_step(b.store, state.diff_ids, spec, container_id, b.out.raw)
+    if result.exit_code != 0:
+        if b.options.force_rm:
+            b.out.line(f"Removing intermediate container {container_id[:12]}")
+        raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {result.exit_code}",
+                          result.exit_code)
+    if b.options.rm or b.options.force_rm:
+        b.out.line(f"Removing intermediate container {container_id[:12]}")
+    b.commit(state, probe, result.layer, container_id)
+
+
+__all__ = ["dispatch", "dispatch_from", "ConfigState", "ContainerConfig"]

@@ -1,0 +1,99 @@
+"""User and group names resolved in an image's /etc/passwd and /etc/group, as Docker does for
+`COPY --chown` (moby builder/dockerfile/internals_linux.go parseChownFlag) and for `USER` in RUN
+(moby/sys/user GetExecUser)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.build.context import resolve_in_context
+from dockyard.errors import InvalidParameter
+
+
+@dataclass(frozen=True)
+class ExecUser:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+
+
+def _read_db(root: Path, name: str) -> list[list[str]]:
+    try:
+        path = resolve_in_context(root, name)
+        text = path.read_text(errors="replace")
+    except (OSError, InvalidParameter):
+        return []
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            rows.append(line.split(":"))
+    return rows
+
+
+def _lookup(rows: list[list[str]], name: str) -> list[str] | None:
+    for row in rows:
+        if row and row[0] == name:
+            return row
+    return None
+
+
+def chown_ids(root: Path, spec: str) -> tuple[int, int]:
+    """`--chown=user[:group]`: names looked up in the image, numbers taken as they are; a user
+    without a group gets gid = uid (Docker's rule for --chown, not the user's primary group)."""
+    user, sep, group = spec.partition(":")
+    if not sep:
+        group = user
+    passwd = _read_db(root, "/etc/passwd")
+    groups = _read_db(root, "/etc/group")
+    if user.isdigit():
+        uid = int(user)
+    else:
+        row = _lookup(passwd, user)
+        if row is None or len(row) < 3 or not row[2].isdigit():
+            raise InvalidParameter(
+                "unable to convert uid/gid chown string to host mapping: can't find uid for user "
+                f"{user}: no such user: {user}")
+        uid = int(row[2])
+    if group.isdigit():
+        gid = int(group)
+    else:
+        grow = _lookup(groups, group)
+        if grow is None or len(grow) < 3 or not grow[2].isdigit():
+            raise InvalidParameter(
+                "unable to convert uid/gid chown string to host mapping: can't find gid for group "
+                f"{group}: no such group: {group}")
+        gid = int(grow[2])
+    return uid, gid
+
+
+def exec_user(root: Path, spec: str) -> ExecUser:
+    """`USER name[:group]` for a process: the passwd entry's uid and primary gid, plus the
+    groups listing the user (supplementary groups); numeric ids need no entry."""
+    user, sep, group = (spec or "0").partition(":")
+    passwd = _read_db(root, "/etc/passwd")
+    groups = _read_db(root, "/etc/group")
+    name = user
+    if user.isdigit():
+        uid, gid = int(user), 0
+        row = next((r for r in passwd if len(r) > 3 and r[2] == user), None)
+        if row is not None:
+            name = row[0]
+            gid = int(row[3]) if row[3].isdigit() else 0
+    else:
+        row = _lookup(passwd, user)
+        if row is None or len(row) < 4:
+            raise InvalidParameter(f"unable to find user {user}: no matching entries in passwd file")
+        uid, gid = int(row[2]), int(row[3]) if row[3].isdigit() else 0
+    if sep:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            grow = _lookup(groups, group)
+            if grow is None:
+                raise InvalidParameter(f"unable to find group {group}: no matching entries in group file")
+            gid = int(grow[2])
+    extra = sorted({int(r[2]) for r in groups
+                    if len(r) > 3 and r[2].isdigit() and name in r[3].split(",")} - {gid})
+    return ExecUser(uid, gid, tuple(extra))

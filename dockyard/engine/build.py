@@ -1,0 +1,78 @@
+"""`build`: a Dockerfile and a context in, an image in the store out (the classic builder).
+
+The CLI and the API server both call `build_image`; it opens the context, parses the
+Dockerfile, runs the builder and tags the result. Tag names are validated before any work.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from dockyard.build.builder import BuildOptions, Builder, Output
+from dockyard.build.context import open_context
+from dockyard.digest import CHUNK, Digest
+from dockyard.dockerfile import parse
+from dockyard.errors import InvalidParameter, Unavailable
+from dockyard.store.store import Store
+
+
+@dataclass
+class BuildResult:
+    image_id: Digest
+    tagged: list[str]
+
+
+def _download_context(url: str, tmp: Path) -> BinaryIO:
+    """A context tarball over HTTP(S), spooled to a temp file (streamed, bounded memory)."""
+    try:
+        response = urllib.request.urlopen(url, timeout=60)  # noqa: S310 - the user's URL
+    except OSError as exc:
+        raise Unavailable(f"unable to prepare context: unable to download remote context {url}: {exc}") from None
+    spool = tempfile.TemporaryFile(dir=tmp)
+    with response:
+        shutil.copyfileobj(response, spool, CHUNK)
+    spool.seek(0)
+    return spool
+
+
+def build_image(store: Store, source: str, options: BuildOptions, *,
+                dockerfile: str | None = None, stdin: BinaryIO | None = None,
+                cwd: Path | None = None, write: Callable[[bytes], None] | None = None) -> BuildResult:
+    """Build from `source` (a directory, `-` for stdin, or an http(s) URL of a tarball)."""
+    out = Output(write or (lambda data: None), options.quiet)
+    spool = None
+    ctx_source: Path | str | BinaryIO = source
+    if urllib.parse.urlparse(source).scheme in ("http", "https"):
+        spool = _download_context(source, store.tmp)
+        ctx_source = spool
+    elif source != "-":
+        ctx_source = Path(source)
+    try:
+        with open_context(ctx_source, dockerfile=dockerfile, stdin=stdin, cwd=cwd,
+                          tmp_dir=store.tmp) as context:
+            try:
+                data = context.dockerfile_path.read_bytes()
+            except OSError as exc:
+                raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
+            document = parse(data, "Dockerfile")
+            builder = Builder(store, context, document, options, out)
+            image_id = builder.build()
+    finally:
+        if spool is not None:
+            spool.close()
+    out.line(f"Successfully built {image_id.hex[:12]}")
+    tagged = []
+    for ref in options.tags:
+        store.tag(image_id, ref)
+        tagged.append(ref.familiar)
+        out.line(f"Successfully tagged {ref.familiar}")
+    return BuildResult(image_id, tagged)
+
+
+__all__ = ["BuildOptions", "BuildResult", "build_image"]
