@@ -156,6 +156,10 @@ class TarReader:
         self._remaining -= k
         return self._view[:k]
 
+    def body(self) -> "BodyStream":
+        """The current entry's body as a read-only stream (valid until the next entry)."""
+        return BodyStream(self)
+
     def _finish_entry(self, what: str) -> None:
         self._skip(self._remaining + self._padding, what)
         self._remaining = self._padding = 0
@@ -290,3 +294,23 @@ class TarReader:
             devminor=_number(hdr[337:345], "devminor") if typ in (CHR, BLK) else 0,
             xattrs=xattrs,
         )
+
+
+class BodyStream:
+    """File-like view of the current entry's body: `read(n)` and `readinto(view)`."""
+
+    def __init__(self, reader: TarReader) -> None:
+        self._reader = reader
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = []
+            while chunk := self._reader.read_body():
+                parts.append(bytes(chunk))
+            return b"".join(parts)
+        return bytes(self._reader.read_body(n))
+
+    def readinto(self, view: memoryview) -> int:
+        chunk = self._reader.read_body(len(view))
+        view[: len(chunk)] = chunk
+        return len(chunk)

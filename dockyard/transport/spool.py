@@ -12,7 +12,6 @@ import io
 import os
 import posixpath
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import BinaryIO
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.archive.tarreader import DIR, LNK, REGULAR_TYPES, SYM, BodyStream, Entry as TarEntry, TarReader
 from dockyard.digest import CHUNK, Digest, HashingWriter
 from dockyard.errors import InvalidArchive
 
@@ -52,7 +52,7 @@ class Entry:
 
 
 class _Peeked:
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: BodyStream) -> None:
         self._head = head
         self._rest = rest
 
@@ -68,15 +68,16 @@ class _Peeked:
 
 
 def _looks_like_tar(head: bytes) -> bool:
+    """A ustar/GNU magic, or a v7 header whose checksum is right."""
     if len(head) < 512:
         return False
     if head[257:262] == b"ustar":
         return True
     try:
-        tarfile.TarInfo.frombuf(head[:512], "utf-8", "surrogateescape")
-        return True
-    except tarfile.HeaderError:
+        stored = int(head[148:156].strip(b" \0") or b"-1", 8)
+    except ValueError:
         return False
+    return stored == sum(head[:148]) + 8 * 32 + sum(head[156:512])
 
 
 class SpooledArchive:
@@ -116,38 +117,31 @@ class SpooledArchive:
             return False
 
     def read(self, stream: BinaryIO) -> "SpooledArchive":
-        source = open_decompressed(stream)
-        try:
-            with tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-                count = 0
-                for member in tar:
-                    count += 1
-                    self._take(tar, member)
-        except tarfile.TarError as exc:
-            raise InvalidArchive(f"invalid image archive: {exc}") from None
-        except EOFError:
-            raise InvalidArchive("invalid image archive: unexpected end of data") from None
+        reader = TarReader(open_decompressed(stream))
+        count = 0
+        for member in reader:
+            count += 1
+            self._take(reader, member)
         if count == 0:
             raise InvalidArchive("invalid image archive: it is empty")
         return self
 
-    def _take(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def _take(self, reader: TarReader, member: TarEntry) -> None:
         name = _clean(member.name)
-        if member.isdir():
+        if member.type == DIR:
             return
-        if member.issym():
+        if member.type == SYM:
             target = member.linkname
             resolved = _clean(target if target.startswith("/") else
                               posixpath.join(posixpath.dirname(name), target))
             self._links[name] = resolved
             return
-        if member.islnk():
+        if member.type == LNK:
             self._links[name] = _clean(member.linkname)
             return
-        if not member.isreg():
+        if member.type not in REGULAR_TYPES:
             raise InvalidArchive(f"invalid image archive: {member.name!r} is not a regular file")
-        body = tar.extractfile(member)
-        assert body is not None
+        body = reader.body()
         if member.size <= SMALL and self._memory + member.size <= MEMORY_BUDGET:
             data = body.read()
             if len(data) != member.size:
@@ -162,6 +156,7 @@ class SpooledArchive:
             if _looks_like_tar(head):
                 # An uncompressed layer: a corrupt or hostile one fails the whole load.
                 scan = scan_copy(_Peeked(head, body), out)  # type: ignore[arg-type]
+                body.read()  # a tar may end before its entry does (trailing padding)
                 digest, size = scan.diff_id, scan.tar_size
             else:
                 writer = HashingWriter(out)
