@@ -107,7 +107,7 @@ def instruction(draw: st.DrawFn) -> str:
 def split_continuations(line: str, cuts: list[int]) -> str:
     """Insert `\\`+newline (and sometimes a comment line) at word boundaries of the first line."""
     head, sep, rest = line.partition("\n")
-    spaces = [i for i, c in enumerate(head) if c == " "]
+    spaces = [i for i, c in enumerate(head) if c == " " and head[i + 1 :].strip()]
     for n, cut in enumerate(sorted({spaces[c % len(spaces)] for c in cuts} if spaces else [], reverse=True)):
         filler = "  # comment\n" if n % 2 else ""
         head = head[:cut] + " \\\n" + filler + "   " + head[cut:]
