@@ -189,14 +189,20 @@ class Builder:
         self.args.new_stage()
         self.begin_step(stage.from_instruction.original)
         state = dispatch.dispatch_from(self, stage)  # type: ignore[attr-defined]
+        self.end_step(state)
         for ins in [*stage.instructions, *extra]:
             self.begin_step(ins.original)
             dispatch.dispatch(self, state, ins)  # type: ignore[attr-defined]
+            self.end_step(state)
         return state
 
     def begin_step(self, original: str) -> None:
         self.step += 1
         self.out.line(f"Step {self.step}/{self.total} : {original}")
+
+    def end_step(self, state: StageState) -> None:
+        """Docker prints the stage's image after every step (empty for scratch)."""
+        self.out.line(f" ---> {state.image_id.hex[:12] if state.image_id else ''}")
 
     # -- images ---------------------------------------------------------------------------
     def base_state(self, name: str | None, image_id: Digest | None, lex: ShellLex) -> StageState:
@@ -243,7 +249,6 @@ class Builder:
         state.image_config = image.config
         state.layers = list(image.layers)  # type: ignore[arg-type]
         self.out.line(" ---> Using cache")
-        self.out.line(f" ---> {hit.hex[:12]}")
         return True
 
     def container_config_dict(self, state: StageState, probe: ContainerConfig) -> dict:
@@ -277,7 +282,6 @@ class Builder:
         state.image_id = image.id
         state.image_config = image.config
         state.layers = layers
-        self.out.line(f" ---> {image.id.hex[:12]}")
         return image.id
 
     def tmp_dir(self) -> Path:

@@ -452,8 +452,10 @@ def _emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyP
     w.header(h)
 
 
-def _extract(w: LayerWriter, source: Source, dest_rel: str, plan: CopyPlan) -> None:
-    """ADD of a local archive: its entries re-rooted under dest (breakouts refused)."""
+def _extract(w: LayerWriter, source: Source, dest_rel: str, plan: CopyPlan, image_root: Path,
+             now: int) -> None:
+    """ADD of a local archive: its entries re-rooted under dest (`..` cannot climb out); missing
+    parent directories are created as the untar does."""
     with open(source.path, "rb") as f:
         stream = open_decompressed(f)
         try:
@@ -476,6 +478,7 @@ def _extract(w: LayerWriter, source: Source, dest_rel: str, plan: CopyPlan) -> N
                         h.type = FIFO
                     elif not m.isreg():
                         continue
+                    _parents(w, image_root, name, plan, now)
                     if m.isreg():
                         h.size = m.size
                         w.header(h)
@@ -506,7 +509,7 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
                 if dest_rel not in w.dirs:
                     _dir_entry(w, image_root, dest_rel, plan, now)
             if extract:
-                _extract(w, source, dest_rel, plan)
+                _extract(w, source, dest_rel, plan, image_root, now)
                 continue
             for rel, st in walk_source(source.root, source.rel, source.ignore):
                 name = f"{dest_rel}/{rel}" if dest_rel else rel

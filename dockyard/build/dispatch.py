@@ -50,7 +50,6 @@ def dispatch_from(b: Builder, stage: Stage) -> StageState:
     else:
         image_id = b.resolve_image(base)
     state = b.base_state(stage.name, image_id, stage_lex(b))
-    b.out.line(f" ---> {image_id.hex[:12] if image_id else ''}")
     triggers = list(state.run.on_build or [])
     if triggers:
         state.meta = dataclasses.replace(state.meta, config=dataclasses.replace(state.run, on_build=None))

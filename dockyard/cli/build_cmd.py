@@ -91,7 +91,7 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
     try:
         result = build_image(ctx.store, args.context, options, dockerfile=args.file,
                              stdin=ctx.stdin_binary, write=write)
-    except BuildFailed as exc:
+    except BuildFailed as exc:  # Docker prints the bare message and exits with RUN's status
         stdout.flush()
         print(exc.message, file=sys.stderr)
         return exc.exit_code
