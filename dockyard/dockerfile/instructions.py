@@ -257,16 +257,16 @@ class ExposeInstruction(Instruction):
             raw, _, proto = spec.partition("/")
             proto = proto.lower() if proto else "tcp"
             if proto not in ("tcp", "udp", "sctp"):
-                raise self.error(f"invalid proto: {proto}")
+                raise self.error(f"Invalid proto: {proto}")
             m = _PORT.match(raw)
             if not m:
-                raise self.error(f"invalid containerPort: {raw}")
+                raise self.error(f"Invalid containerPort: {raw}")
             lo = int(m.group(1))
             hi = int(m.group(2)) if m.group(2) else lo
             if lo > 65535 or hi > 65535:
-                raise self.error(f"invalid containerPort: {raw}")
+                raise self.error(f"Invalid containerPort: {raw}")
             if hi < lo:
-                raise self.error(f"invalid range specified for containerPort: {raw}")
+                raise self.error(f"Invalid containerPort: {raw}")
             keys += [f"{p}/{proto}" for p in range(lo, hi + 1)]
         return keys
 
@@ -415,37 +415,38 @@ _BOOL, _STRING, _STRINGS = "bool", "string", "strings"
 
 
 def _parse_flags(args: list[str], spec: Mapping[str, str]) -> dict[str, str | bool | list[str]]:
-    """Docker's BFlags: `--name=value` strings, `--name[=true|false]` booleans."""
+    """Docker's BFlags: `--name=value` strings, `--name[=true|false]` booleans; messages as the
+    reference dockerd (20.10 classic builder) words them ("Unknown flag: foo")."""
     used: dict[str, str | bool | list[str]] = {}
     for arg in args:
         if arg == "--":
             break
         if not arg.startswith("--"):
-            raise DockerfileError(f"arg should start with -- : {arg}")
+            raise DockerfileError(f"Arg should start with -- : {arg}")
         flag_name, has_value, value = arg.partition("=")
         name = flag_name[2:]
         kind = spec.get(name)
         if kind is None:
-            raise DockerfileError(f"unknown flag: {flag_name}")
+            raise DockerfileError(f"Unknown flag: {name}")
         if name in used and kind != _STRINGS:
-            raise DockerfileError(f"duplicate flag specified: {flag_name}")
+            raise DockerfileError(f"Duplicate flag specified: {name}")
         if kind == _BOOL:
             if has_value and value == "":
-                raise DockerfileError(f"missing a value on flag: {flag_name}")
+                raise DockerfileError(f"Missing a value on flag: {name}")
             low = value.lower()
             if low in ("true", ""):
                 used[name] = True
             elif low == "false":
                 used[name] = False
             else:
-                raise DockerfileError(f"expecting boolean value for flag {flag_name}, not: {value}")
+                raise DockerfileError(f"Expecting boolean value for flag {name}, not: {value}")
         elif kind == _STRING:
             if not has_value:
-                raise DockerfileError(f"missing a value on flag: {flag_name}")
+                raise DockerfileError(f"Missing a value on flag: {name}")
             used[name] = value
         else:
             if not has_value:
-                raise DockerfileError(f"missing a value on flag: {flag_name}")
+                raise DockerfileError(f"Missing a value on flag: {name}")
             prev = used.setdefault(name, [])
             assert isinstance(prev, list)
             prev.append(value)
@@ -915,8 +916,8 @@ def _build_healthcheck(node: Node, common: dict) -> Instruction:
         n = int(retries)
         if not -(2**31) <= n < 2**31:
             raise DockerfileError(f'strconv.ParseInt: parsing "{retries}": value out of range')
-        if n < 0:
-            raise DockerfileError(f"--retries cannot be negative ({n})")
+        if n < 1:
+            raise DockerfileError(f"--retries must be at least 1 (not {n})")
         health.retries = n
     return HealthcheckInstruction(health=health, **common)
 

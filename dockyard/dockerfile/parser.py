@@ -235,6 +235,9 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
             node.child.heredocs = node.heredocs
         nodes.append(node)
     if not nodes:
+        if text == "":
+            # dockerd checks this before parsing: "the Dockerfile (Dockerfile) cannot be empty"
+            raise DockerfileError(f"{filename}:1: the Dockerfile ({filename}) cannot be empty")
         raise DockerfileError(f"{filename}:{total}: file with no instructions")
     return ParseResult(nodes=nodes, directives=dict(d.values), escape=d.escape, line_count=total)
 

@@ -97,10 +97,10 @@ def test_expose_variable_expands_to_several_ports() -> None:
 @pytest.mark.parametrize(
     ("port", "message"),
     [
-        ("80/xyz", "invalid proto: xyz"),
-        ("abc", "invalid containerPort: abc"),
-        ("70000", "invalid containerPort: 70000"),
-        ("90-80", "invalid range specified for containerPort: 90-80"),
+        ("80/xyz", "Invalid proto: xyz"),
+        ("abc", "Invalid containerPort: abc"),
+        ("70000", "Invalid containerPort: 70000"),
+        ("90-80", "Invalid containerPort: 90-80"),
     ],
 )
 def test_expose_bad_ports(port: str, message: str) -> None:
