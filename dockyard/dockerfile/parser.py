@@ -409,9 +409,9 @@ def _parse_json(rest: str) -> list[str]:
     if not rest.startswith("["):
         raise _NotJSON(rest)
     try:
-        value = json.loads(
-            rest, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_float
-        )
+        # The reference dockerd (20.10) reads the first JSON value and ignores what follows it
+        # (`CMD ["a"] x` is exec form ["a"]); buildkit >= 0.9 would call that shell form.
+        value, _end = _JSON.raw_decode(rest)
     except (ValueError, _NotJSON, RecursionError):
         raise _NotJSON(rest) from None
     if not isinstance(value, list):
@@ -427,6 +427,7 @@ def _parse_json(rest: str) -> list[str]:
     return out
 
 
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_float)
 _NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of strings only"
 
 
