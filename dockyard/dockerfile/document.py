@@ -15,7 +15,7 @@ from dockyard.dockerfile.parser import decode_dockerfile, parse_nodes
 from dockyard.dockerfile.shell import ShellLex
 from dockyard.errors import DockerfileError
 
-__all__ = ["Dockerfile", "Stage", "dump", "format_dockerfile", "parse"]
+__all__ = ["Dockerfile", "Stage", "dump", "format_dockerfile", "format_warnings", "parse"]
 
 
 @dataclass(slots=True)
@@ -37,6 +37,7 @@ class Dockerfile:
     meta_args: list[ArgInstruction]
     stages: list[Stage]
     filename: str = field(default="Dockerfile", compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
 
     def lex(self) -> ShellLex:
         """The lexer for this file's escape character."""
@@ -95,8 +96,22 @@ def parse(data: bytes | str, filename: str = "Dockerfile") -> Dockerfile:
     if not stages:
         raise DockerfileError(f"{filename}:{result.line_count}: dockerfile contains no stages to build")
     return Dockerfile(
-        directives=result.directives, escape=result.escape, meta_args=meta, stages=stages, filename=filename
+        directives=result.directives,
+        escape=result.escape,
+        meta_args=meta,
+        stages=stages,
+        filename=filename,
+        warnings=result.warnings,
     )
+
+
+def format_warnings(warnings: list[str]) -> str:
+    """The text dockerd prints on the build output for parser warnings (empty string if none)."""
+    if not warnings:
+        return ""
+    lines = [f"[WARNING]: {w}\n" for w in warnings]
+    lines.append("[WARNING]: Empty continuation lines will become errors in a future release.\n")
+    return "".join(lines)
 
 
 def _emit(ins: Instruction, out: list[str]) -> None:

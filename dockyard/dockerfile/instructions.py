@@ -684,7 +684,7 @@ def _build(node: Node, filename: str) -> Instruction:
     kw = node.keyword.upper()
     builder = _BUILDERS.get(kw)
     if builder is None:
-        raise DockerfileError(f"unknown instruction: {node.keyword}")
+        raise DockerfileError(f"unknown instruction: {kw}")  # upper-cased, as dockerd prints it
     common = {
         "original": go_strip(node.original),
         "line": node.original,

@@ -77,6 +77,7 @@ class ParseResult:
     directives: dict[str, str]
     escape: str
     line_count: int
+    warnings: list[str] = field(default_factory=list)
 
 
 def decode_dockerfile(data: bytes | str, filename: str) -> str:
@@ -176,6 +177,7 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
             )
     d = _Directives(filename)
     nodes: list[Node] = []
+    warnings: list[str] = []
     i = 0
     while i < total:
         raw = lines[i]
@@ -189,6 +191,7 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
         if eol and body == "":
             continue
         parts = [body]
+        empty_continuation = False
         while not eol and i < total:
             raw = lines[i]
             stripped = _trim_newline(raw)
@@ -197,10 +200,13 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
             if _is_comment(raw):
                 continue
             if stripped.lstrip(GO_SPACE) == "":
-                continue  # an empty continuation line (Docker warns, still accepts)
+                empty_continuation = True  # Docker warns, still accepts
+                continue
             body, eol = _trim_continuation(stripped, d)
             parts.append(body)
         line = "".join(parts)
+        if empty_continuation:
+            warnings.append(f"Empty continuation line found in:\n    {line}")
         try:
             node = _node_from_line(line, d.escape)
         except DockerfileError as err:
@@ -239,7 +245,9 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
             # dockerd checks this before parsing: "the Dockerfile (Dockerfile) cannot be empty"
             raise DockerfileError(f"{filename}:1: the Dockerfile ({filename}) cannot be empty")
         raise DockerfileError(f"{filename}:{total}: file with no instructions")
-    return ParseResult(nodes=nodes, directives=dict(d.values), escape=d.escape, line_count=total)
+    return ParseResult(
+        nodes=nodes, directives=dict(d.values), escape=d.escape, line_count=total, warnings=warnings
+    )
 
 
 def _trim_continuation(line: str, d: _Directives) -> tuple[str, bool]:

@@ -98,3 +98,16 @@ def test_line_longer_than_docker_allows() -> None:
     with pytest.raises(DockerfileError) as info:
         parse(data)
     assert str(info.value) == "Dockerfile:3: dockerfile line greater than max allowed size of 65535"
+
+
+def test_empty_continuation_line_warning_as_dockerd_prints_it() -> None:
+    # dockerd 20.10 printed exactly this for the Dockerfile below (and built it).
+    from dockyard.dockerfile.document import format_warnings
+
+    df = parse("FROM scratch\nRUN echo a \\\n\n  b\nRUN echo ok\n")
+    assert format_warnings(df.warnings) == (
+        "[WARNING]: Empty continuation line found in:\n"
+        "    RUN echo a   b\n"
+        "[WARNING]: Empty continuation lines will become errors in a future release.\n"
+    )
+    assert parse("FROM scratch\nRUN a \\\n  # comment only\n  b\n").warnings == []
