@@ -37,6 +37,9 @@ class ShellError(DockerfileError):
     """A word that cannot be expanded (bad substitution, unterminated quote...)."""
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
 def go_quote(s: str) -> str:
     """Quote like Go's %q (enough for error messages)."""
     out = ['"']
@@ -45,12 +48,8 @@ def go_quote(s: str) -> str:
             out.append('\\"')
         elif ch == "\\":
             out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\x{ord(ch):02x}")
         else:
