@@ -4,7 +4,7 @@
     str(df) / format_dockerfile(df)     # prints it back; parse(str(df)) == df
 """
 
-from dockyard.dockerfile.document import Dockerfile, Stage, format_dockerfile, parse
+from dockyard.dockerfile.document import Dockerfile, Stage, format_dockerfile, parse, parse_file
 from dockyard.dockerfile.shell import ShellLex
 
-__all__ = ["Dockerfile", "Stage", "ShellLex", "format_dockerfile", "parse"]
+__all__ = ["Dockerfile", "Stage", "ShellLex", "format_dockerfile", "parse", "parse_file"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from dockyard.dockerfile.instructions import (
@@ -11,11 +12,11 @@ from dockyard.dockerfile.instructions import (
     OnbuildInstruction,
     instruction_from_node,
 )
-from dockyard.dockerfile.parser import decode_dockerfile, parse_nodes
+from dockyard.dockerfile.parser import MAX_FILE_BYTES, decode_dockerfile, parse_nodes
 from dockyard.dockerfile.shell import ShellLex
 from dockyard.errors import DockerfileError
 
-__all__ = ["Dockerfile", "Stage", "dump", "format_dockerfile", "format_warnings", "parse"]
+__all__ = ["Dockerfile", "Stage", "dump", "format_dockerfile", "format_warnings", "parse", "parse_file"]
 
 
 @dataclass(slots=True)
@@ -112,6 +113,22 @@ def format_warnings(warnings: list[str]) -> str:
     lines = [f"[WARNING]: {w}\n" for w in warnings]
     lines.append("[WARNING]: Empty continuation lines will become errors in a future release.\n")
     return "".join(lines)
+
+
+def parse_file(path: str | os.PathLike[str], filename: str | None = None) -> Dockerfile:
+    """Read and parse a Dockerfile from disk, refusing (before reading) one too large to be one."""
+    name = filename if filename is not None else os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise DockerfileError(
+                    f"{name}: file is too large to be a Dockerfile ({size} bytes, limit {MAX_FILE_BYTES})"
+                )
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise DockerfileError(f"{name}: cannot read: {err.strerror or err}") from None
+    return parse(data, name)
 
 
 def _emit(ins: Instruction, out: list[str]) -> None:

@@ -673,8 +673,6 @@ def _exactly_one(kw: str) -> DockerfileError:
 def instruction_from_node(node: Node, filename: str = "Dockerfile") -> Instruction:
     """Build the typed instruction; errors are DockerfileError("<file>:<line>: <message>")."""
     try:
-        if node.error is not None:
-            raise DockerfileError(node.error)
         return _build(node, filename)
     except DockerfileError as err:
         raise DockerfileError(f"{filename}:{node.start_line}: {err.message}") from None

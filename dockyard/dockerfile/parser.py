@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dockyard.dockerfile.shell import GO_SPACE, ShellError, ShellLex, go_quote, go_strip
@@ -68,7 +69,6 @@ class Node:
     end_line: int
     heredocs: list[Heredoc] = field(default_factory=list)
     child: Node | None = None  # ONBUILD's trigger instruction
-    error: str | None = None  # a node-level argument error, reported by instructions.py
 
 
 @dataclass(slots=True)
@@ -474,7 +474,7 @@ def _string(node: Node, rest: str, escape: str) -> None:
         node.args = [rest]
 
 
-def _name_val(keyword: str) -> object:
+def _name_val(keyword: str) -> Callable[[Node, str, str], None]:
     def parse(node: Node, rest: str, escape: str) -> None:
         words = _parse_words(rest, escape)
         if not words:

@@ -111,3 +111,30 @@ def test_empty_continuation_line_warning_as_dockerd_prints_it() -> None:
         "[WARNING]: Empty continuation lines will become errors in a future release.\n"
     )
     assert parse("FROM scratch\nRUN a \\\n  # comment only\n  b\n").warnings == []
+
+
+def test_parse_file(tmp_path: Path) -> None:
+    from dockyard.dockerfile import parse_file
+
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(b"FROM busybox\nRUNN x\n")
+    with pytest.raises(DockerfileError, match=rf"^{path}:2: unknown instruction: RUNN$"):
+        parse_file(path)
+    path.write_bytes(b"FROM busybox AS Base\nFROM base\n")
+    df = parse_file(path, filename="Dockerfile")
+    assert df.filename == "Dockerfile"
+    with pytest.raises(DockerfileError, match=r"^missing: cannot read: No such file or directory$"):
+        parse_file(tmp_path / "nope", filename="missing")
+
+
+def test_stage_lookup_by_name_or_index() -> None:
+    # COPY --from / --target accept a stage name (any case) or its index, as Docker.
+    df = parse("FROM busybox AS Base\nFROM base AS final\nFROM scratch\n")
+    assert df.stage("BASE").index == 0
+    assert df.stage("final") is df.stages[1]
+    assert df.stage(2).base == "scratch"
+    assert df.stage("2").base == "scratch"
+    with pytest.raises(KeyError):
+        df.stage("nope")
+    with pytest.raises(KeyError):
+        df.stage(3)
