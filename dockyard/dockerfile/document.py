@@ -16,7 +16,7 @@ from dockyard.dockerfile.parser import MAX_FILE_BYTES, decode_dockerfile, parse_
 from dockyard.dockerfile.shell import ShellLex
 from dockyard.errors import DockerfileError
 
-__all__ = ["Dockerfile", "Stage", "dump", "format_dockerfile", "format_warnings", "parse", "parse_file"]
+__all__ = ["Dockerfile", "Stage", "format_dockerfile", "format_warnings", "parse", "parse_file"]
 
 
 @dataclass(slots=True)
@@ -154,43 +154,3 @@ def format_dockerfile(df: Dockerfile) -> str:
         _emit(ins, out)
     return "".join(out)
 
-
-def _fields(ins: object) -> dict[str, object]:
-    import dataclasses
-
-    skip = {"original", "line", "start_line", "end_line", "filename", "heredocs", "trigger"}
-    out: dict[str, object] = {}
-    for f in dataclasses.fields(ins):  # type: ignore[arg-type]
-        if f.name in skip:
-            continue
-        value = getattr(ins, f.name)
-        if value in ("", [], None, False) and f.name != "prepend_shell":
-            continue
-        out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-        if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
-            out[f.name] = [dataclasses.asdict(v) for v in value]
-    return out
-
-
-def dump(df: Dockerfile) -> str:
-    """A stable, readable text form used by the golden tests (one instruction per line)."""
-    import json
-
-    def line(ins: Instruction, indent: str) -> list[str]:
-        head = f"{indent}{ins.start_line}-{ins.end_line} {ins.keyword} {json.dumps(ins.original, ensure_ascii=False)}"
-        rows = [head + " " + json.dumps(_fields(ins), ensure_ascii=False)]
-        for doc in ins.heredocs:
-            rows.append(f"{indent}  heredoc {json.dumps(_fields(doc) | {'content': doc.content}, ensure_ascii=False)}")
-        if isinstance(ins, OnbuildInstruction) and ins.trigger is not None:
-            rows += line(ins.trigger, indent + "  trigger ")
-        return rows
-
-    out = [f"directives {json.dumps(df.directives)}", f"escape {json.dumps(df.escape)}"]
-    for arg in df.meta_args:
-        out += line(arg, "meta ")
-    for st in df.stages:
-        out.append(f"stage {st.index} name={json.dumps(st.name)} base={json.dumps(st.base)} platform={json.dumps(st.platform)}")
-        out += line(st.from_instruction, "  ")
-        for ins in st.instructions:
-            out += line(ins, "  ")
-    return "\n".join(out) + "\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.dockerfile import parse
-from dockyard.dockerfile.document import dump
+from dockyard.dockerfile.dump import dump
 from dockyard.errors import DockerfileError
 
 DATA = Path(__file__).parent.parent / "data" / "dockerfile"
