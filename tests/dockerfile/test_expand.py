@@ -241,3 +241,20 @@ def test_platform_args_values() -> None:
         "BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux", "BUILDARCH": "amd64", "BUILDVARIANT": "",
         "TARGETPLATFORM": "linux/arm64/v8", "TARGETOS": "linux", "TARGETARCH": "arm64", "TARGETVARIANT": "v8",
     }  # fmt: skip
+
+
+def test_onbuild_triggers_round_trip_through_image_config() -> None:
+    # The builder stores `expression` in the image's OnBuild list; a child build re-parses it.
+    from dockyard.dockerfile.document import parse_triggers
+
+    df = parse("FROM scratch\nONBUILD RUN echo $HOME\nONBUILD COPY <<EOF /f\nhi\nEOF\nonbuild env A=1\n")
+    stored = [ins.expression for ins in df.stages[0].instructions]
+    assert stored == ["RUN echo $HOME", "COPY <<EOF /f\nhi\nEOF", "env A=1"]
+    triggers = parse_triggers(stored)
+    assert [t.keyword for t in triggers] == ["RUN", "COPY", "ENV"]
+    assert triggers[0].cmd == ["echo $HOME"]
+    assert triggers[1].heredoc_sources[0].data == "hi\n"
+    with pytest.raises(DockerfileError, match=r"^ONBUILD:1: FROM isn't allowed as an ONBUILD trigger$"):
+        parse_triggers(["FROM busybox"])
+    with pytest.raises(DockerfileError, match=r"^ONBUILD:2: unknown instruction: RUNN$"):
+        parse_triggers(["RUN true", "RUNN x"])
