@@ -280,6 +280,7 @@ class _SourcesDest(Instruction):
     chmod: str = ""
     link: bool = False
     exclude: list[str] = field(default_factory=list)
+    from_: str = ""  # COPY --from (a stage name/index or an image); always "" for ADD
 
     def _expand_common(self, lex: ShellLex, env: Mapping[str, str], **extra: str) -> Self:
         ex = self._expander(lex, env)
@@ -307,7 +308,6 @@ class _SourcesDest(Instruction):
 @dataclass(slots=True, kw_only=True)
 class CopyInstruction(_SourcesDest):
     keyword: ClassVar[str] = "COPY"
-    from_: str = ""
     parents: bool = False
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
