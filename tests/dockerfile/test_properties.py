@@ -59,7 +59,7 @@ SHELL_TEXT = st.text(alphabet="abc $&|;'\"(){}=/\\-", min_size=1, max_size=30).f
     lambda s: s.strip()
     and not s.strip().startswith("[")
     and not s.lstrip().startswith("--")
-    and not s.rstrip(" \t").endswith("\\")  # that would continue onto the next line
+    and not s.rstrip(" \t").endswith(("\\", "`"))  # that would continue onto the next line
 )
 JSON_ARGS = st.lists(st.text(max_size=10), max_size=4).map(lambda a: json.dumps(a, ensure_ascii=False))
 
@@ -104,13 +104,13 @@ def instruction(draw: st.DrawFn) -> str:
     return f"{kw} <<{'-' if chomp else ''}EOF\n{lines}EOF"
 
 
-def split_continuations(line: str, cuts: list[int]) -> str:
+def split_continuations(line: str, cuts: list[int], escape: str = "\\") -> str:
     """Insert `\\`+newline (and sometimes a comment line) at word boundaries of the first line."""
     head, sep, rest = line.partition("\n")
     spaces = [i for i, c in enumerate(head) if c == " " and head[i + 1 :].strip()]
     for n, cut in enumerate(sorted({spaces[c % len(spaces)] for c in cuts} if spaces else [], reverse=True)):
         filler = "  # comment\n" if n % 2 else ""
-        head = head[:cut] + " \\\n" + filler + "   " + head[cut:]
+        head = head[:cut] + " " + escape + "\n" + filler + "   " + head[cut:]
     return head + sep + rest
 
 
@@ -119,13 +119,16 @@ def dockerfile(draw: st.DrawFn) -> str:
     out = []
     if draw(st.booleans()):
         out.append("# syntax=docker/dockerfile:1")
+    escape = draw(st.sampled_from(["\\", "`"]))
+    if escape == "`":
+        out.append("# escape=`")
     for _ in range(draw(st.integers(0, 2))):
         out.append(f"ARG {draw(NAME)}=x")
     for s in range(draw(st.integers(1, 3))):
         out.append(f"{draw(keyword('FROM'))} busybox AS s{s}")
         for ins in draw(st.lists(instruction(), max_size=6)):
             cuts = draw(st.lists(st.integers(0, 50), max_size=2))
-            out.append(split_continuations(ins, cuts))
+            out.append(split_continuations(ins, cuts, escape))
             if draw(st.booleans()):
                 out.append(draw(st.sampled_from(["", "# a comment", "   "])))
     return "\n".join(out) + "\n"
