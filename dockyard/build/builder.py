@@ -102,6 +102,7 @@ class Builder:
     stage_images: dict[int, Digest | None] = field(default_factory=dict)
     step: int = 0
     total: int = 0
+    current_stage: int = 0
     exits: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
@@ -187,6 +188,7 @@ class Builder:
 
     def run_stage(self, stage: Stage, extra: list[Instruction], dispatch: object) -> StageState:
         self.args.new_stage()
+        self.current_stage = stage.index
         self.begin_step(stage.from_instruction.original)
         state = dispatch.dispatch_from(self, stage)  # type: ignore[attr-defined]
         self.end_step(state)

@@ -240,11 +240,14 @@ def _sources(b: Builder, state: StageState, ins: CopyInstruction | AddInstructio
     from_ = getattr(ins, "from_", "")
     heredocs = list(ins.heredoc_sources)
     if from_:
-        ref = b.stage_ref(from_, len(b.dockerfile.stages))
-        if ref is not None and ref in b.stage_images:
+        if b.stage_ref(from_, b.current_stage + 1) == b.current_stage:
+            raise InvalidParameter(f"invalid from flag value {from_}: refers to current build stage")
+        ref = b.stage_ref(from_, b.current_stage)
+        if ref is not None:
+            if ref not in b.stage_images:
+                raise InvalidParameter(f"invalid from flag value {from_}: stage {from_} was not built "
+                                       "(it is needed only by an ONBUILD trigger)")
             image_id = b.stage_images[ref]
-        elif ref is not None:
-            raise ins.error(f"invalid from flag value {from_}: stage {from_} is not built yet")
         else:
             try:
                 image_id = b.resolve_image(from_)
