@@ -86,6 +86,8 @@ def decode_dockerfile(data: bytes | str, filename: str) -> str:
         text = data
         size = len(text)
     else:
+        if not isinstance(data, bytes):
+            data = bytes(data)  # bytearray, memoryview
         size = len(data)
         if size > MAX_FILE_BYTES:
             raise DockerfileError(

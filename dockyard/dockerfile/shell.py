@@ -369,6 +369,8 @@ def _pattern_regex(pattern: str, greedy: bool, anchored: bool) -> re.Pattern[str
         ch = pattern[i]
         i += 1
         if ch == "*":
+            if out and out[-1] == star:
+                continue  # `**` matches what `*` matches; avoid stacking backtracking wildcards
             out.append(star)
         elif ch == "?":
             out.append(".")
