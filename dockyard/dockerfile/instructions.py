@@ -9,7 +9,6 @@ messages. Every instruction keeps `original` (the text Docker prints in `Step N/
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import re
 from collections.abc import Callable, Mapping
@@ -539,10 +538,7 @@ def _parse_bool(value: str) -> bool:
 def parse_mount(spec: str, expand: Expander | None = None) -> Mount:
     """One `--mount=` value (CSV of key=value). With expand=None, values containing `$` are
     kept for later (the builder calls RunInstruction.expand). Raises ValueError."""
-    try:
-        fields = next(csv.reader([spec], strict=True), [])
-    except csv.Error as err:
-        raise ValueError(f"failed to parse csv mounts: {err}") from None
+    fields = _csv_fields(spec)
     m = Mount()
     ro_auto = True
     for fld in fields:
@@ -630,6 +626,40 @@ def parse_mount(spec: str, expand: Expander | None = None) -> Mount:
     if m.sharing and m.type != "cache":
         raise ValueError(f"invalid cache sharing set for {m.type} mount")
     return m
+
+
+def _csv_fields(line: str) -> list[str]:
+    """One CSV record as Go's encoding/csv reads it (quotes only around a whole field)."""
+    fields: list[str] = []
+    i, n = 0, len(line)
+    while True:
+        if i < n and line[i] == '"':
+            buf: list[str] = []
+            i += 1
+            while True:
+                j = line.find('"', i)
+                if j < 0:
+                    raise ValueError('failed to parse csv mounts: extraneous or missing " in quoted-field')
+                buf.append(line[i:j])
+                i = j + 1
+                if i < n and line[i] == '"':
+                    buf.append('"')
+                    i += 1
+                    continue
+                if i < n and line[i] != ",":
+                    raise ValueError('failed to parse csv mounts: extraneous or missing " in quoted-field')
+                break
+            fields.append("".join(buf))
+        else:
+            j = line.find(",", i)
+            field_text = line[i:] if j < 0 else line[i:j]
+            if '"' in field_text:
+                raise ValueError('failed to parse csv mounts: bare " in non-quoted-field')
+            fields.append(field_text)
+            i = n if j < 0 else j
+        if i >= n:
+            return fields
+        i += 1  # the comma
 
 
 def _set_raw(m: Mount, key: str, value: str) -> None:
