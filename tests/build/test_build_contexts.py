@@ -1,0 +1,99 @@
+"""Where a build's context and Dockerfile come from: a directory, `-` (a tar, plain or
+compressed, or a lone Dockerfile on stdin), an http(s) URL of a tarball, `-f` inside or outside
+the context or `-f -` (docker CLI 28 / Docker 20.10 behaviour)."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import io
+import tarfile
+import threading
+from pathlib import Path
+
+from dockyard.store.store import Store
+
+
+def context_tar(files: dict[str, str], compress: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    return gzip.compress(raw) if compress else raw
+
+
+def file_in(dockyard, name: str, path: str) -> bytes:  # noqa: ANN001
+    store = Store(dockyard.root)
+    image = store.image(store.resolve(name))
+    with image.layers[-1].open() as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for m in tar:
+            if m.name == path:
+                return tar.extractfile(m).read()  # type: ignore[union-attr]
+    raise AssertionError(path)
+
+
+FILES = {"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "from tar\n"}
+
+
+def test_stdin_tar_plain_and_gzip(dockyard, busybox) -> None:
+    for compress in (False, True):
+        result = dockyard("build", "-t", f"stdin{int(compress)}", "-",
+                          input=context_tar(FILES, compress))
+        assert "Successfully tagged" in result.stdout
+        assert file_in(dockyard, f"stdin{int(compress)}", "f") == b"from tar\n"
+
+
+def test_stdin_tar_with_dockerfile_inside(dockyard, busybox) -> None:
+    files = {"build/My.dockerfile": "FROM busybox\nCOPY f /g\n", "f": "x\n"}
+    dockyard("build", "-f", "build/My.dockerfile", "-t", "inner", "-", input=context_tar(files))
+    assert file_in(dockyard, "inner", "g") == b"x\n"
+
+
+def test_lone_dockerfile_on_stdin(dockyard, busybox) -> None:
+    result = dockyard("build", "-t", "lone", "-", input=b"FROM busybox\nRUN echo lone > /l\n")
+    assert "lone" in result.stdout
+    assert file_in(dockyard, "lone", "l") == b"lone\n"
+    failed = dockyard("build", "-", input=b"FROM busybox\nCOPY f /f\n", check=False)
+    assert "file not found in build context" in failed.stderr
+
+
+def test_dockerfile_outside_context_and_from_stdin(dockyard, busybox, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("ctx file\n")
+    outside = tmp_path / "Dockerfile.out"
+    outside.write_text("FROM busybox\nCOPY f /f\n")
+    dockyard("build", "-f", str(outside), "-t", "outside", str(ctx))
+    assert file_in(dockyard, "outside", "f") == b"ctx file\n"
+    dockyard("build", "-f", "-", "-t", "dfstdin", str(ctx), input=b"FROM busybox\nCOPY f /h\n")
+    assert file_in(dockyard, "dfstdin", "h") == b"ctx file\n"
+    both = dockyard("build", "-f", "-", "-", input=b"", check=False)
+    assert "can't use stdin for both build context and dockerfile" in both.stderr
+    missing = dockyard("build", str(tmp_path / "nope"), check=False)
+    assert 'unable to prepare context: path "' in missing.stderr
+
+
+def test_url_context(dockyard, busybox) -> None:
+    body = context_tar(FILES, compress=True)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dockyard("build", "-t", "fromurl", f"http://127.0.0.1:{server.server_port}/ctx.tar.gz")
+    finally:
+        server.shutdown()
+    assert file_in(dockyard, "fromurl", "f") == b"from tar\n"

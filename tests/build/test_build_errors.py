@@ -1,0 +1,124 @@
+"""Build errors: what Docker 20.10's classic builder says, a non-zero exit, nothing tagged,
+no container, mount or temp file left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from dockyard.build.run import RUNC_ROOT
+from dockyard.store.store import Store
+
+
+def build(dockyard, ctx: Path, dockerfile: str, *args: str):  # noqa: ANN001, ANN201
+    (ctx / "Dockerfile").write_text(dockerfile)
+    return dockyard("build", *args, str(ctx), check=False)
+
+
+def _mounts_under(root: Path) -> list[str]:
+    text = Path("/proc/self/mountinfo").read_text()
+    return [line for line in text.splitlines() if str(root) in line]
+
+
+def _runc_containers() -> list[str]:
+    if not os.path.isdir(RUNC_ROOT):
+        return []
+    out = subprocess.run(["runc", "--root", RUNC_ROOT, "list", "-q"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def _leftovers(dockyard) -> list[str]:  # noqa: ANN001
+    return [p.name for p in (Path(dockyard.root) / "tmp").iterdir()]
+
+
+def test_failing_run(dockyard, busybox, tmp_path: Path) -> None:
+    before = set(Store(dockyard.root).image_ids())
+    result = build(dockyard, tmp_path, "FROM busybox\nRUN echo partial > /p; exit 3\n", "-t", "fails")
+    # Docker's message, and the CLI exits with the command's status
+    assert result.stderr.strip() == "The command '/bin/sh -c echo partial > /p; exit 3' returned a non-zero code: 3"
+    assert result.returncode == 3
+    assert "Successfully" not in result.stdout
+    store = Store(dockyard.root)
+    assert store.find("fails") is None
+    assert set(store.image_ids()) == before
+    assert _mounts_under(dockyard.root) == []
+    assert not [c for c in _runc_containers() if c.startswith("dockyard-build-")]
+    assert _leftovers(dockyard) == []
+    false = build(dockyard, tmp_path, "FROM busybox\nRUN false\n")
+    assert false.stderr.strip() == "The command '/bin/sh -c false' returned a non-zero code: 1"
+    assert false.returncode == 1
+
+
+def test_missing_source_and_wildcards(dockyard, busybox, tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("a")
+    missing = build(dockyard, tmp_path, "FROM busybox\nCOPY nope /\n")
+    assert missing.returncode != 0
+    assert ("COPY failed: file not found in build context or excluded by .dockerignore: "
+            "stat nope: file does not exist") in missing.stderr
+    none = build(dockyard, tmp_path, "FROM busybox\nCOPY *.none /\n")
+    assert "COPY failed: no source files were specified" in none.stderr
+    multi = build(dockyard, tmp_path, "FROM busybox\nCOPY a Dockerfile /x\n")
+    assert ("When using COPY with more than one source file, the destination must be a directory "
+            "and end with a /") in multi.stderr
+    outside = build(dockyard, tmp_path, "FROM busybox\nCOPY ../x /\n")
+    assert "forbidden path outside the build context: ../x" in outside.stderr
+    assert _leftovers(dockyard) == []
+
+
+def test_symlink_pointing_outside_the_context(dockyard, busybox, tmp_path: Path) -> None:
+    """Docker resolves context symlinks inside the context (as in a chroot): a link to a host
+    file outside is not found, the host file is never copied."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("host secret")
+    os.symlink(str(secret), ctx / "abs")
+    os.symlink("../secret", ctx / "rel")
+    for name in ("abs", "rel"):
+        result = build(dockyard, ctx, f"FROM busybox\nCOPY {name} /x\n")
+        assert result.returncode != 0
+        assert f"stat {name}: file does not exist" in result.stderr
+    # inside a copied directory a symlink stays a symlink (its target text is kept, not followed)
+    (ctx / "d").mkdir()
+    os.symlink(str(secret), ctx / "d" / "link")
+    ok = build(dockyard, ctx, "FROM busybox\nCOPY d /d\n", "-t", "links")
+    assert ok.returncode == 0
+    store = Store(dockyard.root)
+    import tarfile
+
+    with store.image(store.resolve("links")).layers[-1].open() as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            members = {m.name: m for m in tar}
+    assert members["d/link"].issym() and members["d/link"].linkname == str(secret)
+
+
+def test_bad_chown_user_and_unknown_from(dockyard, busybox, tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("a")
+    user = build(dockyard, tmp_path, "FROM busybox\nCOPY --chown=nobody2 a /\n")
+    assert ("unable to convert uid/gid chown string to host mapping: can't find uid for user "
+            "nobody2: no such user: nobody2") in user.stderr
+    group = build(dockyard, tmp_path, "FROM busybox\nCOPY --chown=daemon:nogroup2 a /\n")
+    assert "can't find gid for group nogroup2" in group.stderr
+    stage = build(dockyard, tmp_path, "FROM busybox\nCOPY --from=nostage /a /\n")
+    assert stage.returncode != 0 and "invalid from flag value nostage:" in stage.stderr
+    base = build(dockyard, tmp_path, "FROM nosuchimage\n")
+    assert base.returncode != 0 and "nosuchimage" in base.stderr
+    assert _mounts_under(dockyard.root) == [] and _leftovers(dockyard) == []
+
+
+def test_tags_validated_before_any_work(dockyard, busybox, tmp_path: Path) -> None:
+    before = set(Store(dockyard.root).image_ids())
+    result = build(dockyard, tmp_path, "FROM busybox\nLABEL a=b\n", "-t", "good", "-t", "Bad:Tag")
+    assert result.returncode != 0
+    assert 'invalid argument "Bad:Tag" for "-t, --tag" flag' in result.stderr
+    assert "Step" not in result.stdout
+    assert set(Store(dockyard.root).image_ids()) == before
+
+
+def test_pull_and_dockerfile_errors(dockyard, busybox, tmp_path: Path) -> None:
+    pull = build(dockyard, tmp_path, "FROM busybox\n", "--pull")
+    assert pull.returncode != 0 and "pulling from a registry is not supported yet" in pull.stderr
+    syntax = build(dockyard, tmp_path, "FROM busybox\nBOGUS x\n")
+    assert syntax.returncode != 0 and "unknown instruction: BOGUS" in syntax.stderr
+    assert "Traceback" not in pull.stderr + syntax.stderr
