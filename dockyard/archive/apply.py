@@ -27,7 +27,7 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader
 from dockyard.archive.tarsafe import Policy, RootResolver, check_entry, clean_hardlink_target, clean_name
@@ -48,6 +48,7 @@ def apply_layer(
     whiteout_format: str = "overlay",
     allow_devices: bool | None = None,
     owner: tuple[int, int] | None = None,
+    check: Callable[[Entry], None] | None = None,
 ) -> int:
     """Extract the (decompressed) layer tar `stream` into the existing directory `dest`.
 
@@ -57,6 +58,8 @@ def apply_layer(
     `allow_devices`: create device nodes and FIFOs; default: only when running as root (Docker
     skips them when it cannot create them).
     `owner`: (uid, gid) given to every entry instead of the header's (ADD --chown).
+    `check`: called with each entry before it is applied; raises to refuse it (stricter rules
+    of a caller, e.g. build contexts).
     Raises `InvalidArchive` naming the entry on bad input.
     Never writes outside `dest`. Returns the layer size as Docker counts it (file bytes plus
     symlink target lengths).
@@ -65,12 +68,14 @@ def apply_layer(
         raise ValueError(f"unknown whiteout format {whiteout_format!r}")
     if allow_devices is None:
         allow_devices = os.geteuid() == 0
-    applier = _Applier(Path(dest), Policy(allow_devices=allow_devices), whiteout_format, owner)
+    applier = _Applier(Path(dest), Policy(allow_devices=allow_devices), whiteout_format, owner, check)
     return applier.run(TarReader(stream))
 
 
 class _Applier:
-    def __init__(self, dest: Path, policy: Policy, whiteout_format: str, owner: tuple[int, int] | None) -> None:
+    def __init__(self, dest: Path, policy: Policy, whiteout_format: str, owner: tuple[int, int] | None,
+                 check: Callable[[Entry], None] | None = None) -> None:
+        self.check = check
         if not dest.is_dir():
             raise DockyardError(f"extraction target {dest} is not a directory")
         self.resolver = RootResolver(dest)
@@ -84,6 +89,8 @@ class _Applier:
 
     def run(self, reader: TarReader) -> int:
         for entry in reader:
+            if self.check is not None:
+                self.check(entry)
             try:
                 self._apply(entry, reader)
             except InvalidArchive:

@@ -57,8 +57,8 @@ class _SourceError(Exception):
         self.error = error
 
 
-class _PrefixedReader(io.RawIOBase):
-    """Replays `head` then reads `stream`; wraps errors of `stream` in `_SourceError`."""
+class Replay(io.RawIOBase):
+    """`head`, then the rest of `stream`: a stream that was peeked at, whole again."""
 
     def __init__(self, head: bytes, stream: BinaryIO) -> None:
         self._head = memoryview(head)
@@ -73,15 +73,24 @@ class _PrefixedReader(io.RawIOBase):
             buf[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        try:
-            readinto = getattr(self._stream, "readinto", None)
-            if readinto is not None:
-                return readinto(buf) or 0
-            data = self._stream.read(len(buf))
-        except Exception as e:  # noqa: BLE001 - re-raised unchanged by _Guarded
-            raise _SourceError(e) from e
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is not None:
+            return readinto(buf) or 0
+        data = self._stream.read(len(buf))
         buf[: len(data)] = data
         return len(data)
+
+
+class _PrefixedReader(Replay):
+    """A Replay that wraps errors of `stream` in `_SourceError` (for `_Guarded`)."""
+
+    def readinto(self, buf) -> int:  # noqa: ANN001 - buffer protocol
+        if self._head:
+            return super().readinto(buf)
+        try:
+            return super().readinto(buf)
+        except Exception as e:  # noqa: BLE001 - re-raised unchanged by _Guarded
+            raise _SourceError(e) from e
 
 
 class _ZstdFrameChecker:
@@ -225,6 +234,12 @@ class _Guarded(io.RawIOBase):
         except Exception:  # noqa: BLE001 - closing a reader must not mask the real error
             pass
         super().close()
+
+
+def peek(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
+    """The first `n` bytes of `stream` (fewer at its end) and a stream that reads it all again."""
+    head = _read_head(stream, n)
+    return head, io.BufferedReader(Replay(head, stream), CHUNK)  # type: ignore[return-value]
 
 
 def _read_head(stream: BinaryIO, n: int) -> bytes:

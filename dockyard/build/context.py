@@ -26,7 +26,6 @@ daemon; moby's builder/remotecontext for contexts that arrive as a tar):
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import stat
@@ -36,7 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from dockyard.archive.compression import detect, open_decompressed
+from dockyard.archive.apply import apply_layer
+from dockyard.archive.compression import detect, open_decompressed, peek
+from dockyard.archive.scan import check_entry
+from dockyard.archive.tarreader import Entry as TarEntry
 from dockyard.archive.tarstream import TarWriter
 from dockyard.build.dockerignore import IgnoreMatcher, MatchInfo, go_clean
 from dockyard.digest import CHUNK
@@ -332,37 +334,6 @@ class BuildContext:
         self.cleanup()
 
 
-class _Replay(io.RawIOBase):
-    """`head` then the rest of `stream`, read-only, no seeking."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = head
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(buf), len(self._head))
-            buf[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._stream.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-
-def _read_head(stream: BinaryIO, size: int) -> bytes:
-    head = b""
-    while len(head) < size:
-        chunk = stream.read(size - len(head))
-        if not chunk:
-            break
-        head += chunk
-    return head
-
-
 def is_archive(head: bytes) -> bool:
     """The docker CLI's build.IsArchive: compressed (by magic), or starts with a valid tar header."""
     if detect(head) != "none":
@@ -386,124 +357,25 @@ def _bad(message: str) -> InvalidArchive:
     return InvalidArchive(f"invalid build context: {message}")
 
 
-def _check_inside_parents(root: Path, rel: str) -> Path:
-    """Create the parents of `rel` under `root` and make sure none of them is a symlink, so that
-    writing the entry cannot land outside `root`."""
-    parts = rel.split("/")
-    current = root
-    for part in parts[:-1]:
-        current = current / part
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            os.mkdir(current, 0o755)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            raise _bad(f"{rel!r} is written through the symlink {current.relative_to(root)}")
-        if not stat.S_ISDIR(st.st_mode):
-            raise _bad(f"{rel!r}: a parent is not a directory")
-    return current / parts[-1]
-
-
-def _existing_inside(root: Path, rel: str, is_kind: Callable[[int], bool] = stat.S_ISREG) -> Path | None:
-    """`root/rel` when no component on the way is a symlink and the last one satisfies `is_kind`
-    (a regular file by default), else None."""
-    parts = rel.split("/")
-    current = root
-    for index, part in enumerate(parts):
-        current = current / part
-        try:
-            st = os.lstat(current)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        last = index == len(parts) - 1
-        if (last and not is_kind(st.st_mode)) or (not last and not stat.S_ISDIR(st.st_mode)):
-            return None
-    return current
-
-
-def _clear(path: Path, for_dir: bool) -> None:
+def _check_context_entry(entry: TarEntry) -> None:
+    """The door rules of the store (absolute names, escaping links) plus: no device nodes."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        if not for_dir:
-            shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
-def _escapes(rel: str) -> bool:
-    return rel == ".." or rel.startswith("../")
-
-
-def _extract_member(archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, rel: str) -> None:
-    name = member.name
-    target = _check_inside_parents(dest, rel)
-    _clear(target, for_dir=member.isdir())
-    if member.isdir():
-        if not target.is_dir():
-            os.mkdir(target, 0o755)
-    elif member.issym():
-        link = member.linkname
-        if not link.startswith("/"):
-            parent = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
-            if _escapes(go_clean(parent + link)):
-                raise _bad(f"symlink {name!r} -> {link!r} points outside the context")
-        os.symlink(link, target)
-    elif member.islnk():
-        link_rel = go_clean(member.linkname.lstrip("/")) if member.linkname else "."
-        if link_rel == "." or _escapes(link_rel):
-            raise _bad(f"hard link {name!r} -> {member.linkname!r} points outside the context")
-        source = _existing_inside(dest, link_rel)
-        if source is None:
-            raise _bad(f"hard link {name!r} -> {member.linkname!r}: no such file in the context")
-        os.link(source, target, follow_symlinks=False)
-    elif member.ischr() or member.isblk():
-        raise _bad(f"device node {name!r} is not allowed")
-    elif member.isfifo():
-        os.mkfifo(target, member.mode & 0o777)
-    elif member.isreg():
-        body = archive.extractfile(member)
-        if body is None:  # pragma: no cover - regular members always have a body
-            raise _bad(f"{name!r} has no content")
-        with body:
-            _copy_stream(body, target, member.mode & 0o7777)  # type: ignore[arg-type]
-        os.utime(target, (member.mtime, member.mtime))
-    else:
-        raise _bad(f"unsupported entry type for {name!r}")
+        check_entry(entry, allow_devices=False)
+    except InvalidArchive as exc:
+        raise _bad(str(exc)) from None
 
 
 def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
-    """Extract a (decompressed) context tar into the empty directory `dest`, refusing entries that
-    would escape it: absolute or `..` names, symlinks whose relative target leaves the context,
-    writes or hard links through symlinks, device nodes. Absolute symlink targets are kept (they
-    are resolved inside the context, as Docker does)."""
-    dest = Path(dest)
-    dir_modes: list[tuple[str, int, int]] = []
+    """Extract a (decompressed) context tar into the empty directory `dest` with the project's one
+    extractor: nothing is written outside `dest` (symlinks on the way resolve inside it, as in
+    Docker's chrooted untar); absolute or `..` names, links whose target leaves the context and
+    device nodes are refused. `.wh.` names are plain files here."""
     try:
-        with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as archive:
-            for member in archive:
-                if member.name.startswith("/"):
-                    raise _bad(f"absolute path {member.name!r} in the tar")
-                rel = go_clean(member.name)
-                if rel == ".":
-                    continue
-                if _escapes(rel):
-                    raise _bad(f"{member.name!r} is outside of the context")
-                _extract_member(archive, member, dest, rel)
-                if member.isdir():
-                    dir_modes.append((rel, member.mode & 0o7777, int(member.mtime)))
-    except (tarfile.TarError, EOFError) as err:
-        raise _bad(f"not a valid tar archive: {err}") from None
-    for rel, mode, mtime in reversed(dir_modes):
-        # Only if it is still a directory reached without symlinks: a later entry may have
-        # replaced it (or a parent) with a symlink, which chmod/utime would follow.
-        path = _existing_inside(dest, rel, stat.S_ISDIR)
-        if path is not None:
-            os.chmod(path, mode)
-            os.utime(path, (mtime, mtime))
+        apply_layer(stream, Path(dest), whiteout_format="none", allow_devices=False,
+                    check=_check_context_entry)
+    except InvalidArchive as exc:
+        message = str(exc)
+        raise exc if message.startswith("invalid build context") else _bad(message) from None
 
 
 def _locate_in_dir(context: Path, dockerfile: str | None, cwd: Path) -> tuple[Path, str, Path]:
@@ -572,8 +444,7 @@ def _private_dir(tmp_dir: Path | None, prefix: str) -> Path:
 def _open_stream_context(
     stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None
 ) -> BuildContext:
-    head = _read_head(stream, 2 * _TAR_BLOCK)
-    replay = io.BufferedReader(_Replay(head, stream), CHUNK)
+    head, replay = peek(stream, 2 * _TAR_BLOCK)
     root = _private_dir(tmp_dir, "dockyard-context-")
     context = BuildContext(root, root / DEFAULT_DOCKERFILE, DEFAULT_DOCKERFILE, temporary=[root])
     try:
