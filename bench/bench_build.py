@@ -1,0 +1,159 @@
+"""`dockyard build` next to Docker's classic builder (`DOCKER_BUILDKIT=0 docker build`), one run.
+
+Run (as root): .venv/bin/python bench/bench_build.py [--docker-host unix:///run/x.sock]
+Without --docker-host it starts its own dockerd (Debian's docker.io) on a private socket,
+data-root and exec-root, and stops it at the end. Both sides get the same busybox image
+(scripts/busybox-rootfs.sh) and the same contexts; each case is timed wall-clock per command,
+with dockyard's peak RSS (wait4). Cases:
+  1. an 8-step Dockerfile: cold build, then a fully cached rebuild;
+  2. a 10,000-file, 200 MB context (`COPY . /ctx/`): cold, then rebuilt after changing one file;
+  3. 20 `RUN true` steps: seconds per step (cold build / 20).
+The bar: every dockyard/docker ratio <= 1.0; cached rebuilds and the per-step overhead <= 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOCKYARD, REPO, Timing, print_table, run_timed  # noqa: E402
+
+EIGHT_STEPS = """\
+FROM busybox
+ARG V=1
+ENV APP=/app
+WORKDIR /app
+COPY small/ /app/small/
+RUN echo "$V" > /app/version && ls /app/small > /app/list
+LABEL bench=yes
+CMD ["sh"]
+"""
+
+BIG = """\
+FROM busybox
+COPY . /ctx/
+RUN test -f /ctx/Dockerfile
+CMD ["sh"]
+"""
+
+
+def make_small(root: Path) -> None:
+    (root / "small").mkdir(parents=True)
+    for i in range(20):
+        (root / "small" / f"f{i}.txt").write_text(f"file {i}\n" * 50)
+    (root / "Dockerfile").write_text(EIGHT_STEPS)
+
+
+def make_big(root: Path, files: int = 10_000, total_mb: int = 200) -> None:
+    size = (total_mb << 20) // files
+    blob = os.urandom(size + 4096)
+    for i in range(files):
+        d = root / f"d{i % 50:02d}" / f"s{i % 7}"
+        d.mkdir(parents=True, exist_ok=True)
+        off = i % 4096
+        (d / f"f{i}.bin").write_bytes(blob[off:off + size])
+    (root / "Dockerfile").write_text(BIG)
+
+
+def make_runs(root: Path, steps: int = 20) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    text = "FROM busybox\n" + "".join(f"RUN true # {i}\n" for i in range(steps))
+    (root / "Dockerfile").write_text(text)
+
+
+class Docker:
+    def __init__(self, host: str | None, work: Path) -> None:
+        self.proc: subprocess.Popen | None = None
+        if host is None:
+            sock = work / "docker.sock"
+            host = f"unix://{sock}"
+            self.proc = subprocess.Popen(
+                ["dockerd", "--iptables=false", "--bridge=none", "-H", host,
+                 "--data-root", str(work / "data"), "--exec-root", str(work / "exec"),
+                 "--pidfile", str(work / "docker.pid")],
+                stdout=subprocess.DEVNULL, stderr=open(work / "dockerd.log", "wb"))
+            for _ in range(100):
+                if subprocess.run(["docker", "-H", host, "info"], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.2)
+            else:
+                raise SystemExit("dockerd did not start (see dockerd.log)")
+        self.host = host
+        self.env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+
+    def cmd(self, *args: str) -> list[str]:
+        return ["docker", "-H", self.host, *args]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docker-host", default=None)
+    parser.add_argument("--work", default=None, help="scratch directory (default: a new temp dir)")
+    opts = parser.parse_args()
+    work = Path(opts.work or tempfile.mkdtemp(prefix="bench-build-"))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "docker").mkdir(exist_ok=True)
+    docker = Docker(opts.docker_host, work / "docker")
+    store = work / "store"
+    # As installed: byte-compiled modules (the session may set PYTHONDONTWRITEBYTECODE; the
+    # compiled files go to a private prefix, not into the source tree).
+    env = {**os.environ, "DOCKYARD_ROOT": str(store), "PYTHONPYCACHEPREFIX": str(work / "pyc")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        bb = work / "busybox.tar"
+        subprocess.run([str(REPO / "scripts" / "busybox-rootfs.sh"), "-t", str(bb)], check=True)
+        subprocess.run([*DOCKYARD, "import", str(bb), "busybox:latest"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(docker.cmd("import", str(bb), "busybox:latest"), check=True,
+                       stdout=subprocess.DEVNULL)
+        small, big, runs = work / "small", work / "big", work / "runs"
+        make_small(small)
+        make_big(big)
+        make_runs(runs)
+        rows: list[list[str]] = []
+        peak = 0.0
+
+        def both(label: str, ctx: Path, bar: float, per: int = 1, tag: str = "") -> None:
+            nonlocal peak
+            d = run_timed([*DOCKYARD, "build", "-t", f"bench-{tag}", str(ctx)], env=env)
+            r = run_timed(docker.cmd("build", "-t", f"bench-{tag}", str(ctx)), env=docker.env)
+            peak = max(peak, d.peak_rss_mb)
+            ratio = d.seconds / r.seconds
+            rows.append([label, f"{d.seconds / per:.3f}", f"{r.seconds / per:.3f}", f"{ratio:.2f}",
+                         f"<= {bar}", "ok" if ratio <= bar else "MISSED", f"{d.peak_rss_mb:.0f}"])
+
+        start = run_timed([*DOCKYARD, "--version"], env=env)  # writes the bytecode cache
+        start = min(start.seconds, run_timed([*DOCKYARD, "--version"], env=env).seconds)
+        both("8 steps, cold", small, 1.0, tag="small")
+        both("8 steps, cached rebuild", small, 0.5, tag="small")
+        both("10k files/200 MB, cold", big, 1.0, tag="big")
+        victim = big / "d07" / "s0" / "f7.bin"
+        victim.write_bytes(b"changed" + victim.read_bytes()[7:])
+        both("10k files/200 MB, one file changed", big, 0.5, tag="big")
+        both("20 x RUN true, s/step", runs, 0.5, per=20, tag="runs")
+        print_table("dockyard build vs docker build (classic builder, DOCKER_BUILDKIT=0)",
+                    ["case", "dockyard s", "docker s", "ratio", "bar", "", "dockyard peak MB"], rows)
+        print(f"\npeak RSS of dockyard over all builds: {peak:.0f} MB")
+        print(f"`dockyard --version` (interpreter start + imports, no work): {start:.3f} s")
+    finally:
+        docker.stop()
+        if opts.work is None:
+            subprocess.run(["umount", "-l", str(work / "docker" / "data" / "overlay2")],
+                           capture_output=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
