@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from dockyard.build.cache import find_cached
+from dockyard.build.cache import ChildIndex, find_cached
 from dockyard.build.context import BuildContext
 from dockyard.build.metadata import ConfigState
 from dockyard.digest import Digest
@@ -103,9 +103,11 @@ class Builder:
     step: int = 0
     total: int = 0
     current_stage: int = 0
+    children: ChildIndex = field(init=False)
     exits: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
+        self.children = ChildIndex(self.store)
         self.args = BuildArgs(self.options.build_args, platform_args("linux/amd64"))
         self.args.add_meta_args(self.dockerfile.meta_args, self.dockerfile.lex())
 
@@ -243,7 +245,8 @@ class Builder:
         """A cache hit moves the stage to the cached image and prints `Using cache`."""
         if self.options.no_cache:
             return False
-        hit = find_cached(self.store, state.image_id, self.container_config_dict(state, probe))
+        hit = find_cached(self.store, state.image_id, self.container_config_dict(state, probe),
+                          self.children)
         if hit is None:
             return False
         image = self.store.image(hit)
@@ -281,6 +284,7 @@ class Builder:
             author=state.meta.author, config=run, diff_ids=[l.diff_id for l in layers],
             history=history, variant=parent.variant, extra=extra)
         image = self.store.add_image(config.to_json(), layers, parent=state.image_id)
+        self.children.add(state.image_id, image.id)
         state.image_id = image.id
         state.image_config = image.config
         state.layers = layers

@@ -44,12 +44,34 @@ def same_config(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     return True
 
 
-def find_cached(store: Store, parent: Digest | None, probe: dict[str, Any]) -> Digest | None:
+class ChildIndex:
+    """parent -> children of the store's images, read once per build (the store keeps only each
+    image's parent), then kept current with the images the build commits."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._children: dict[Digest | None, list[Digest]] | None = None
+
+    def children(self, parent: Digest | None) -> list[Digest]:
+        if self._children is None:
+            self._children = {}
+            for image_id in self.store.image_ids():
+                try:
+                    key = self.store.parent(image_id)
+                except Exception:  # noqa: BLE001 - removed meanwhile
+                    continue
+                self._children.setdefault(key, []).append(image_id)
+        return [c for c in self._children.get(parent, []) if self.store.records.exists(c)]
+
+    def add(self, parent: Digest | None, child: Digest) -> None:
+        if self._children is not None and child not in self._children.setdefault(parent, []):
+            self._children[parent].append(child)
+
+
+def find_cached(store: Store, parent: Digest | None, probe: dict[str, Any],
+                index: ChildIndex | None = None) -> Digest | None:
     """The newest child of `parent` (or parentless image) whose container_config equals `probe`."""
-    if parent is None:
-        candidates = [i for i in store.image_ids() if store.parent(i) is None]
-    else:
-        candidates = store.records.children(parent)
+    candidates = (index or ChildIndex(store)).children(parent)
     best: tuple[str, Digest] | None = None
     for image_id in candidates:
         try:

@@ -300,6 +300,10 @@ def _run_args(b: Builder, state: StageState, ins: RunInstruction) -> list[str]:
 
 
 def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
+    for flag, used in (("--mount", ins.mount_specs), ("--security", ins.security)):
+        if used:
+            # Docker's classic builder: these RUN flags exist only with BuildKit.
+            raise ins.error(f"the {flag} option requires BuildKit")
     ins = ins.expand(state.lex, expansion_env(b, state))
     cmd = _run_args(b, state, ins)
     env_keys = set(state.run.env_map())
