@@ -42,6 +42,7 @@ from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DigestMismatch, InvalidArchive, InvalidParameter, Unavailable
 
 _WILDCARD = re.compile(r"[*?\[]")
+_TYPE_BITS = {REG: 0o100000, LNK: 0o100000, DIR: 0o40000, SYM: 0o120000, FIFO: 0o10000}
 _BLOCK = 512
 
 
@@ -351,6 +352,8 @@ class LayerWriter:
         self.size += len(data)
 
     def header(self, h: Header) -> None:
+        # Go's tar.FileInfoHeader (so Docker's layers) keeps the file type bits in the mode field.
+        h.mode = (h.mode & 0o7777) | _TYPE_BITS.get(h.type, 0)
         self._write(encode_header(h))
         self.entries += 1
         if h.type == DIR:

@@ -194,7 +194,7 @@ def test_workdir_existing_is_an_empty_layer(dockyard, busybox, tmp_path: Path) -
     assert created[2] == ("/bin/sh -c #(nop) WORKDIR /tmp/rel", False)
     assert config_of(dockyard, "wd").config.working_dir == "/tmp/rel"
     entry = layer_entries(dockyard, "wd")["tmp"]
-    assert entry.mode == 0o1777  # the existing parent keeps its metadata in the diff
+    assert entry.mode == 0o41777  # the existing parent keeps its metadata in the diff
 
 
 def test_copy_semantics(dockyard, busybox, tmp_path: Path) -> None:
@@ -229,7 +229,8 @@ EOF
     assert set(layer_entries(dockyard, "cp", 2)) == {"dir", "dir/a.txt"}
     dd = layer_entries(dockyard, "cp", 3)
     assert set(dd) == {"dd", "dd/sub", "dd/sub/y", "dd/x"}  # contents, not the directory
-    assert dd["dd/x"].mode == 0o751 and dd["dd/x"].uid == 0
+    # Docker's layer headers carry the file type bits in the mode (Go's FileInfoHeader)
+    assert dd["dd/x"].mode == 0o100751 and dd["dd/sub"].mode == 0o40755 and dd["dd/x"].uid == 0
     assert set(layer_entries(dockyard, "cp", 4)) == {"wild", "wild/a.txt", "wild/b.txt"}
     assert set(layer_entries(dockyard, "cp", 5)) == {"multi", "multi/a.txt", "multi/x", "multi/sub", "multi/sub/y"}
     assert set(layer_entries(dockyard, "cp", 7)) == {"w", "w/a.txt"}
@@ -240,7 +241,7 @@ EOF
     num = layer_entries(dockyard, "cp", 10)["num"]
     assert (num.uid, num.gid) == (1, 65534)
     mode = layer_entries(dockyard, "cp", 11)
-    assert mode["mode/x"].mode == 0o700 and mode["mode/sub"].mode == 0o700
+    assert mode["mode/x"].mode & 0o7777 == 0o700 and mode["mode/sub"].mode & 0o7777 == 0o700
     assert layer_file(dockyard, "cp", "inline.txt", 12) == b"inline\n"
 
 
@@ -282,11 +283,11 @@ def test_add_archives_and_urls(dockyard, busybox, tmp_path: Path) -> None:
         server.shutdown()
     tar_layer = layer_entries(dockyard, "add", 1)
     assert set(tar_layer) == {"x", "x/inner", "x/inner/f.txt"}
-    assert (tar_layer["x/inner/f.txt"].uid, tar_layer["x/inner/f.txt"].mode) == (7, 0o640)
+    assert (tar_layer["x/inner/f.txt"].uid, tar_layer["x/inner/f.txt"].mode & 0o7777) == (7, 0o640)
     assert layer_file(dockyard, "add", "x/inner/f.txt", 1) == b"from tar\n"
     assert set(layer_entries(dockyard, "add", 2)) == {"p", "p/plain.gz"}  # not a tar: copied
     dl = layer_entries(dockyard, "add", 3)["dl/remote.txt"]
-    assert (dl.mode, dl.mtime) == (0o600, 1445412480)
+    assert (dl.mode, dl.mtime) == (0o100600, 1445412480)
     assert bad.returncode != 0 and "digest mismatch" in bad.stderr
 
 
@@ -334,3 +335,33 @@ def test_image_is_loadable_json(dockyard, busybox, tmp_path: Path) -> None:
     assert raw["container_config"]["Cmd"] == ["/bin/sh", "-c", "echo > /x"]
     assert len(raw["container"]) == 64
     assert raw["config"]["Image"] == busybox
+
+
+def test_rm_flags_and_network(dockyard, busybox, tmp_path: Path) -> None:
+    """--rm=false keeps Docker's output without `Removing intermediate container`; --network
+    none gives RUN only a loopback interface, host the host's interfaces."""
+    kept = build(dockyard, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n",
+                 "--rm=false", "--network", "none", "-t", "netnone")
+    assert "Running in" in kept.stdout and "Removing intermediate container" not in kept.stdout
+    assert layer_file(dockyard, "netnone", "nets") == b"lo\n"
+    host = build(dockyard, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n",
+                 "--no-cache", "--network", "host", "-t", "nethost")
+    assert "Removing intermediate container" in host.stdout
+    assert set(layer_file(dockyard, "nethost", "nets").split()) == set(
+        n.encode() for n in os.listdir("/sys/class/net"))
+
+
+def test_layers_match_docker_headers(dockyard, busybox, tmp_path: Path) -> None:
+    """Entry names, modes (with Go's type bits), owners of COPY/WORKDIR layers, as recorded from
+    Docker 20.10 for this Dockerfile (`docker save` of the same build)."""
+    write(tmp_path, {"a": "a\n", "d/e/f": "1\n"})
+    build(dockyard, tmp_path, "FROM busybox\nCOPY a /etc\nCOPY d /etc/\nCOPY a /newdir\n"
+                              "COPY a /tmp/sub/x/\nWORKDIR tmp2\n", "-t", "hdr")
+    def rows(index: int) -> list[tuple[str, int, int, int]]:
+        return sorted((n, m.mode, m.uid, m.gid) for n, m in layer_entries(dockyard, "hdr", index).items())
+    assert rows(1) == [("etc", 0o40755, 0, 0), ("etc/a", 0o100644, 0, 0)]
+    assert rows(2) == [("etc", 0o40755, 0, 0), ("etc/e", 0o40755, 0, 0), ("etc/e/f", 0o100644, 0, 0)]
+    assert rows(3) == [("newdir", 0o100644, 0, 0)]
+    assert rows(4) == [("tmp", 0o41777, 0, 0), ("tmp/sub", 0o40755, 0, 0), ("tmp/sub/x", 0o40755, 0, 0),
+                       ("tmp/sub/x/a", 0o100644, 0, 0)]
+    assert rows(5) == [("tmp2", 0o40755, 0, 0)]
