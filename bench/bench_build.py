@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOCKYARD, REPO, Timing, print_table, run_timed  # noqa: E402
+from common import DOCKYARD, REPO, print_table, run_timed  # noqa: E402
 
 EIGHT_STEPS = """\
 FROM busybox

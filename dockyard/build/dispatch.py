@@ -12,19 +12,19 @@ import tempfile
 import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
+from typing import BinaryIO, Callable
 
+from dockyard.archive.scan import ScanResult
 from dockyard.build import copy as copying
 from dockyard.build.builder import Builder, BuildFailed, StageState
 from dockyard.build.history import (
     go_q_list, go_v_list, healthcheck_text, nop_cmd, nop_cmd_string,
 )
-from dockyard.build.metadata import (
-    METADATA_INSTRUCTIONS, ConfigState, apply_metadata, command_line, shell_of,
-)
+from dockyard.build.metadata import METADATA_INSTRUCTIONS, apply_metadata, command_line, shell_of
 from dockyard.build.rootfs import image_root
 from dockyard.build.run import RunSpec, new_container_id, run_step
 from dockyard.build.users import chown_ids
-from dockyard.dockerfile import Stage, parse
+from dockyard.dockerfile import ShellLex, Stage, parse
 from dockyard.dockerfile.args import PROXY_ARGS
 from dockyard.dockerfile.instructions import (
     AddInstruction, ArgInstruction, CmdInstruction, CopyInstruction, EntrypointInstruction,
@@ -33,7 +33,7 @@ from dockyard.dockerfile.instructions import (
     StopsignalInstruction, UserInstruction, VolumeInstruction, WorkdirInstruction,
 )
 from dockyard.errors import DockyardError, InvalidParameter
-from dockyard.image.config import ContainerConfig
+from dockyard.store.layers import StoredLayer
 
 
 # --------------------------------------------------------------------------- FROM
@@ -64,14 +64,15 @@ def dispatch_from(b: Builder, stage: Stage) -> StageState:
     return state
 
 
-def stage_lex(b: Builder):  # noqa: ANN201 - ShellLex
+def stage_lex(b: Builder) -> ShellLex:
     return b.dockerfile.lex()
 
 
 # --------------------------------------------------------------------------- metadata
 
 
-def _nop_comment(ins: Instruction, state: StageState, b: Builder) -> str:
+def _nop_comment(ins: Instruction, state: StageState) -> str:
+    """The comment Docker commits for a metadata instruction (after it was applied)."""
     run = state.run
     if isinstance(ins, EnvInstruction):
         return "ENV " + " ".join(f"{p.key}={p.value}" for p in ins.pairs)
@@ -140,9 +141,7 @@ def dispatch(b: Builder, state: StageState, ins: Instruction) -> None:
         if isinstance(ins, OnbuildInstruction) and ins.trigger_error:
             raise ins.error(ins.trigger_error)
         state.meta = apply_metadata(state.meta, ins)
-        if isinstance(ins, ShellInstruction):
-            state.lex = state.lex
-        commit_nop(b, state, _nop_comment(ins, state, b))
+        commit_nop(b, state, _nop_comment(ins, state))
         return
     raise ins.error(f"unknown instruction: {ins.keyword}")
 
@@ -165,7 +164,7 @@ def dispatch_workdir(b: Builder, state: StageState, ins: WorkdirInstruction) -> 
     b.commit(state, probe, layer, container_id)
 
 
-def _layer(b: Builder, write):  # noqa: ANN001, ANN202 - callback(out) -> ScanResult | None
+def _layer(b: Builder, write: Callable[[BinaryIO], ScanResult | None]) -> StoredLayer | None:
     """Write a layer tar into the store's tmp dir and adopt it; None when nothing was written."""
     fd, name = tempfile.mkstemp(prefix="build-layer-", dir=b.store.tmp)
     path = Path(name)
@@ -333,5 +332,3 @@ def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
         b.out.line(f"Removing intermediate container {container_id[:12]}")
     b.commit(state, probe, result.layer, container_id)
 
-
-__all__ = ["dispatch", "dispatch_from", "ConfigState", "ContainerConfig"]
