@@ -1,0 +1,106 @@
+"""Make a container runnable (rootfs mounted, OCI spec written) and tear it down again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from dockyard.digest import Digest
+from dockyard.runtime import rootfs
+from dockyard.runtime.spec import Bind, ProcessSpec, SpecInput, build_spec, process_env
+from dockyard.runtime.state import ContainerDir, ContainerRecord
+from dockyard.runtime.users import ExecUser, resolve_user
+from dockyard.store.atomic import atomic_write
+from dockyard.store.store import Store
+
+
+def layer_dirs(store: Store, image_id: str) -> list[Path]:
+    """The unpacked layer directories of an image, topmost first (unpacking on first use)."""
+    image = store.image(Digest.parse(image_id))
+    return [store.layers.unpacked(d) for d in reversed(image.config.diff_ids)]
+
+
+def lowers(store: Store, cdir: ContainerDir, record: ContainerRecord) -> list[str]:
+    out = [str(cdir.init.relative_to(store.root))]
+    image = store.image(Digest.parse(record.image_id))
+    for diff_id in reversed(image.config.diff_ids):
+        store.layers.unpacked(diff_id)
+        out.append(f"l/{store.layers.link_name(diff_id)}")
+    return out
+
+
+def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
+    if rootfs.is_mounted(cdir.merged):
+        return
+    low = lowers(store, cdir, record)
+    cdir.lower_file.write_text(":".join(low))
+    rootfs.mount_overlay(store.root, low, cdir.upper, cdir.work, cdir.merged)
+
+
+def unmount(cdir: ContainerDir) -> None:
+    rootfs.unmount(cdir.merged)
+
+
+def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
+    """/etc/hostname, /etc/hosts, /etc/resolv.conf of the container (bind mounted by the runtime)."""
+    host = record.hostname
+    atomic_write(cdir.path / "hostname", f"{host}\n".encode())
+    hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+             "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+             "ff02::2\tip6-allrouters\n")
+    if record.host.network_mode != "host":
+        hosts += f"127.0.0.1\t{host}\n"
+    else:
+        try:
+            hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            pass
+    atomic_write(cdir.path / "hosts", hosts.encode())
+    try:
+        resolv = Path("/etc/resolv.conf").read_bytes()
+    except OSError:
+        resolv = b""
+    if record.host.network_mode == "none":
+        resolv = b""
+    atomic_write(cdir.path / "resolv.conf", resolv)
+
+
+def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str] | None = None,
+                 extra_env: list[str] | None = None, workdir: str | None = None,
+                 user: str | None = None, tty: bool | None = None) -> ProcessSpec:
+    """The process to run in the (mounted) container; defaults are the container's own."""
+    cfg = record.config
+    exec_user: ExecUser = resolve_user(cdir.merged, record.config.user if user is None else user)
+    use_tty = record.tty if tty is None else tty
+    env = process_env(cfg.env, extra_env or [], record.hostname, use_tty, exec_user.home)
+    return ProcessSpec(args=args if args is not None else record.command, env=env,
+                       cwd=(workdir if workdir is not None else cfg.working_dir) or "/",
+                       user=exec_user, terminal=use_tty)
+
+
+def write_spec(cdir: ContainerDir, record: ContainerRecord) -> None:
+    proc = process_spec(cdir, record)
+    spec = build_spec(SpecInput(
+        container_id=record.id, hostname=record.hostname, process=proc,
+        files_dir=str(cdir.path), binds=[Bind.parse(b) for b in record.host.binds],
+        network_none=record.host.network_mode == "none"))
+    atomic_write(cdir.spec, json.dumps(spec, indent=1).encode())
+
+
+def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
+    """Mount the rootfs and write the spec; on failure nothing stays mounted."""
+    mount(store, cdir, record)
+    try:
+        write_files(cdir, record)
+        write_spec(cdir, record)  # the runtime creates a missing working directory
+    except BaseException:
+        unmount(cdir)
+        raise
+
+
+def destroy(store: Store, cdir: ContainerDir) -> None:
+    """Remove a stopped container: its rootfs, its files, its hold on the image."""
+    unmount(cdir)
+    shutil.rmtree(cdir.path, ignore_errors=True)
+    store.release(cdir.id)

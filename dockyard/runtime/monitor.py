@@ -1,0 +1,429 @@
+"""The per-container monitor: starts the container through the OCI runtime, keeps its logs,
+records its exit code, unmounts its rootfs, and removes it for `--rm`.
+
+The monitor is a child subreaper: after `runtime create` returns, the container's init is
+reparented to it, so it can waitpid() it like its own child (containerd's shim does the same).
+The container's stdout/stderr are pipes (or a pty whose master comes over `--console-socket`)
+read here and written to `<id>-json.log` in Docker's json-file format, one JSON object per line.
+
+A detached container's monitor is its own process (`python -m dockyard.runtime.monitor ROOT ID
+READY_FD`, in a new session, outliving the command that started it); it reports on READY_FD
+`{"ok": true}` once the container runs, or `{"error": ..., "code": ...}`. A foreground `run`
+runs the same monitor inside the CLI process, with the CLI's stdio attached.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import termios
+import tty as ttymod
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.errors import DockyardError
+from dockyard.image.config import now_rfc3339
+from dockyard.runtime import bundle
+from dockyard.runtime.oci import OciRuntime, clean_message, exit_code_for, for_store
+from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
+from dockyard.store.store import Store
+
+PR_SET_CHILD_SUBREAPER = 36
+PARTIAL_FLUSH = 16 * 1024
+_PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                  signal.SIGUSR2)
+
+
+class StartError(DockyardError):
+    """The container could not be started; `code` is docker run's exit code for it."""
+
+    def __init__(self, message: str, code: int = 125) -> None:
+        super().__init__(message)
+        self.code = code
+        self.exit_code = code
+
+
+@dataclass
+class Attach:
+    """The caller's stdio, for a foreground container."""
+
+    stdin: int | None
+    stdout: int
+    stderr: int
+
+
+def log_time() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+
+
+class LogWriter:
+    """json-file: one entry per line of output; a partial line waits for its end (or 16 KB)."""
+
+    def __init__(self, path: Path) -> None:
+        self._f: BinaryIO = open(path, "ab")
+        self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self._partial[stream] + data
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            self._entry(stream, buf[: nl + 1])
+            buf = buf[nl + 1:]
+        if len(buf) >= PARTIAL_FLUSH:
+            self._entry(stream, buf)
+            buf = b""
+        self._partial[stream] = buf
+        self._f.flush()
+
+    def _entry(self, stream: str, data: bytes) -> None:
+        line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
+                           "time": log_time()}, ensure_ascii=False)
+        self._f.write(line.encode() + b"\n")
+
+    def close(self) -> None:
+        for stream, buf in self._partial.items():
+            if buf:
+                self._entry(stream, buf)
+        self._f.close()
+
+
+def _set_subreaper() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class Monitor:
+    def __init__(self, store: Store, container_id: str) -> None:
+        self.store = store
+        self.cdir = ContainerDir(store.root / "containers" / container_id)
+        self.record = self.cdir.read_record()
+        self.runtime = for_store(store.root, self.record.host.runtime)
+        self.pid = 0
+        self._outputs: dict[int, str] = {}   # fd -> "stdout" | "stderr"
+        self._master: int | None = None
+        self._attach: Attach | None = None
+
+    # -- start ----------------------------------------------------------------------------
+    def start(self, attach: Attach | None = None) -> int:
+        """Create and start the container; returns its pid. Raises StartError."""
+        _set_subreaper()
+        self._attach = attach
+        try:
+            bundle.prepare(self.store, self.cdir, self.record)
+        except DockyardError as exc:
+            self._fail(str(exc), 125)
+        try:
+            self._create()
+            self.runtime.start(self.record.id)
+        except DockyardError as exc:
+            self.runtime.delete(self.record.id)
+            self._close_outputs()
+            bundle.unmount(self.cdir)
+            code = exc.code if isinstance(exc, StartError) else 125
+            self._fail(str(exc), code)
+        with self.cdir.update() as state:
+            state.status = RUNNING
+            state.paused = False
+            state.pid = self.pid
+            state.monitor_pid = os.getpid()
+            state.started_at = now_rfc3339()
+            state.finished_at = ""
+            state.exit_code = 0
+            state.error = ""
+        return self.pid
+
+    def _fail(self, message: str, code: int) -> None:
+        with self.cdir.update() as state:
+            state.status = CREATED if not state.started_at else EXITED
+            state.error = message
+            state.exit_code = code
+        raise StartError(message, code)
+
+    def _create(self) -> None:
+        pid_file = self.cdir.path / "init.pid"
+        stdin_fd = None
+        if self._attach is not None and self.record.open_stdin and not self.record.tty:
+            stdin_fd = self._attach.stdin
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            if self.record.tty:
+                self._create_tty(pid_file, devnull)
+            else:
+                self._create_pipes(pid_file, stdin_fd if stdin_fd is not None else devnull)
+        finally:
+            os.close(devnull)
+        self.pid = int(pid_file.read_text().strip())
+
+    def _create_pipes(self, pid_file: Path, stdin_fd: int) -> None:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = subprocess.run(
+                self.runtime.create_command(self.record.id, self.cdir.path, pid_file),
+                stdin=stdin_fd, stdout=out_w, stderr=err_w)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self._outputs = {out_r: "stdout", err_r: "stderr"}
+        if proc.returncode != 0:
+            message = _read_available(err_r) + _read_available(out_r)
+            self._close_outputs()
+            raise _create_error(message.decode(errors="replace"), self.runtime.name)
+
+    def _create_tty(self, pid_file: Path, devnull: int) -> None:
+        sock_dir = tempfile.mkdtemp(prefix="dy-")
+        sock_path = os.path.join(sock_dir, "console.sock")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            server.bind(sock_path)
+            server.listen(1)
+            server.settimeout(0.05)
+            err_r, err_w = os.pipe()
+            proc = subprocess.Popen(
+                self.runtime.create_command(self.record.id, self.cdir.path, pid_file, sock_path),
+                stdin=devnull, stdout=devnull, stderr=err_w)
+            os.close(err_w)
+            master = None
+            while master is None:
+                try:
+                    conn, _ = server.accept()
+                except socket.timeout:
+                    if proc.poll() is not None:
+                        break
+                    continue
+                with conn:
+                    conn.settimeout(10)
+                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+                    master = fds[0] if fds else None
+            rc = proc.wait()
+            message = _read_available(err_r)
+            os.close(err_r)
+            if rc != 0:
+                if master is not None:
+                    os.close(master)
+                raise _create_error(message.decode(errors="replace"), self.runtime.name)
+            if master is None:
+                raise StartError("the runtime sent no console", 125)
+            self._master = master
+            self._outputs = {master: "stdout"}
+            if self._attach is not None:
+                _copy_winsize(self._attach.stdout, master)
+        finally:
+            server.close()
+            try:
+                os.unlink(sock_path)
+                os.rmdir(sock_dir)
+            except OSError:
+                pass
+
+    def _close_outputs(self) -> None:
+        for fd in list(self._outputs):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._outputs = {}
+
+    # -- serve ----------------------------------------------------------------------------
+    def serve(self) -> int:
+        """Copy output to the log (and the attached caller) until the container exits."""
+        log = LogWriter(self.cdir.log)
+        old_term = None
+        attach = self._attach
+        if attach is not None:
+            for sig in _PROXY_SIGNALS:
+                signal.signal(sig, self._proxy)
+            if self.record.tty and attach.stdin is not None and os.isatty(attach.stdin):
+                old_term = termios.tcgetattr(attach.stdin)
+                ttymod.setraw(attach.stdin)
+        stdin_open = (attach is not None and self.record.tty and self.record.open_stdin
+                      and attach.stdin is not None)
+        try:
+            while self._outputs:
+                watch = list(self._outputs) + ([attach.stdin] if stdin_open and attach else [])
+                try:
+                    ready, _, _ = select.select(watch, [], [])
+                except InterruptedError:
+                    continue
+                for fd in ready:
+                    if attach is not None and fd == attach.stdin and stdin_open:
+                        data = _read_some(fd)
+                        if not data:
+                            stdin_open = False
+                        elif self._master is not None:
+                            _write_all(self._master, data)
+                        continue
+                    data = _read_some(fd)
+                    if not data:
+                        os.close(fd)
+                        del self._outputs[fd]
+                        continue
+                    stream = self._outputs[fd]
+                    log.write(stream, data)
+                    if attach is not None:
+                        try:
+                            _write_all(attach.stdout if stream == "stdout" else attach.stderr, data)
+                        except OSError:
+                            pass
+            code = self._wait_init()
+        finally:
+            log.close()
+            if old_term is not None and attach is not None:
+                termios.tcsetattr(attach.stdin, termios.TCSADRAIN, old_term)
+        self._finish(code)
+        return code
+
+    def _proxy(self, signum: int, _frame: object) -> None:
+        try:
+            self.runtime.kill(self.record.id, signal.Signals(signum).name)
+        except DockyardError:
+            pass
+
+    def _wait_init(self) -> int:
+        code = 255
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return code
+            except InterruptedError:
+                continue
+            if pid == self.pid:
+                code = os.waitstatus_to_exitcode(status)
+                if code < 0:
+                    code = 128 - code
+                # reap any other orphans without blocking, then stop
+                while True:
+                    try:
+                        other, _ = os.waitpid(-1, os.WNOHANG)
+                    except ChildProcessError:
+                        break
+                    if other == 0:
+                        break
+                return code
+
+    def _finish(self, code: int) -> None:
+        self.runtime.delete(self.record.id)
+        try:
+            bundle.unmount(self.cdir)
+        finally:
+            with self.cdir.update() as state:
+                state.status = EXITED
+                state.paused = False
+                state.pid = 0
+                state.exit_code = code
+                state.finished_at = now_rfc3339()
+            if self.record.host.auto_remove:
+                bundle.destroy(self.store, self.cdir)
+
+
+def _create_error(stderr: str, runtime: str) -> StartError:
+    message = clean_message(stderr) or f"{runtime} create failed"
+    return StartError(f"failed to create task for container: OCI runtime create failed: {message}",
+                      exit_code_for(message))
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the pty's last slave is closed
+        return b""
+
+
+def _read_available(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.set_blocking(fd, True)
+    return b"".join(chunks)
+
+
+def _copy_winsize(src: int, dst: int) -> None:
+    try:
+        import fcntl
+
+        size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def spawn_detached(store: Store, container_id: str) -> None:
+    """Start a container under its own monitor process; returns once it runs. Raises StartError."""
+    cdir = ContainerDir(store.root / "containers" / container_id)
+    ready_r, ready_w = os.pipe()
+    with open(cdir.path / "monitor.log", "ab") as mlog:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dockyard.runtime.monitor", str(store.root), container_id,
+             str(ready_w)],
+            stdin=subprocess.DEVNULL, stdout=mlog, stderr=mlog, pass_fds=(ready_w,),
+            start_new_session=True, close_fds=True)
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as f:
+        report = f.read()
+    try:
+        message = json.loads(report) if report else None
+    except ValueError:
+        message = None
+    if message is None:
+        proc.wait()
+        raise StartError(f"container monitor failed (see {cdir.path / 'monitor.log'})", 125)
+    if "error" in message:
+        proc.wait()
+        raise StartError(message["error"], int(message.get("code", 125)))
+    # The monitor stays; leave it to init when we exit (no zombie: Popen object is dropped).
+    proc.returncode = 0
+
+
+def _main(argv: list[str]) -> int:
+    root, container_id, ready = Path(argv[0]), argv[1], int(argv[2])
+    store = Store(root)
+    monitor = Monitor(store, container_id)
+    try:
+        monitor.start()
+    except StartError as exc:
+        os.write(ready, json.dumps({"error": str(exc), "code": exc.code}).encode())
+        os.close(ready)
+        return 1
+    except BaseException as exc:  # noqa: BLE001 - the starter must hear about any failure
+        os.write(ready, json.dumps({"error": f"monitor: {exc}", "code": 125}).encode())
+        os.close(ready)
+        raise
+    os.write(ready, b'{"ok": true}')
+    os.close(ready)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    monitor.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    for s in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    raise SystemExit(_main(sys.argv[1:]))

@@ -1,0 +1,127 @@
+"""Driving an OCI runtime binary (crun or runc) with its state kept under `<store root>/runc`.
+
+Choice: `--runtime NAME`, else `DOCKYARD_RUNTIME`, else `"default-runtime"` in
+`<store root>/daemon.json` (as Docker's daemon.json), else crun when installed (runc first on hybrid cgroup
+hosts, which crun refuses), else runc. State: `<store root>/runc` (or `/crun`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockyard.errors import InvalidParameter, RuntimeFailure
+
+KNOWN = ("crun", "runc")
+
+
+def choose_runtime(store_root: Path, requested: str = "") -> str:
+    import os
+
+    name = requested or os.environ.get("DOCKYARD_RUNTIME", "")
+    if not name:
+        try:
+            name = json.loads((store_root / "daemon.json").read_text()).get("default-runtime", "")
+        except (FileNotFoundError, ValueError, AttributeError):
+            name = ""
+    if not name:
+        order = ("runc", "crun") if _hybrid_cgroups() else KNOWN
+        name = next((n for n in order if shutil.which(n)), "runc")
+    if name not in KNOWN:
+        raise InvalidParameter(f"unknown or invalid runtime name: {name}")
+    if shutil.which(name) is None:
+        raise InvalidParameter(f"runtime {name} is not installed")
+    return name
+
+
+def _hybrid_cgroups() -> bool:
+    """cgroup v1 controllers with a v2 hierarchy beside them: crun refuses that, runc copes."""
+    return Path("/sys/fs/cgroup/unified/cgroup.controllers").exists()
+
+
+def for_store(store_root: Path, requested: str = "") -> "OciRuntime":
+    """The runtime of a container; each runtime keeps its state in its own dir under the store."""
+    name = choose_runtime(store_root, requested)
+    return OciRuntime(name, store_root / name)
+
+
+@dataclass(frozen=True)
+class OciRuntime:
+    name: str        # crun | runc
+    state_root: Path  # --root
+
+    def _cmd(self, *args: str) -> list[str]:
+        return [self.name, "--root", str(self.state_root), *args]
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        proc = subprocess.run(self._cmd(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+        if check and proc.returncode != 0:
+            raise RuntimeFailure(clean_message(proc.stderr.decode(errors="replace")) or
+                                 f"{self.name} {args[0]} failed")
+        return proc
+
+    def create_command(self, container_id: str, bundle: Path, pid_file: Path,
+                       console_socket: str | None = None) -> list[str]:
+        args = ["create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        if console_socket:
+            args += ["--console-socket", console_socket]
+        return self._cmd(*args, container_id)
+
+    def start(self, container_id: str) -> None:
+        self._run("start", container_id)
+
+    def kill(self, container_id: str, signal: str) -> None:
+        self._run("kill", container_id, signal)
+
+    def pause(self, container_id: str) -> None:
+        self._run("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._run("resume", container_id)
+
+    def delete(self, container_id: str) -> None:
+        self._run("delete", "--force", container_id, check=False)
+
+    def state(self, container_id: str) -> dict[str, Any] | None:
+        proc = self._run("state", container_id, check=False)
+        if proc.returncode != 0:
+            return None
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            return None
+
+    def exec_command(self, container_id: str, process_file: Path, tty: bool) -> list[str]:
+        args = ["exec", "--process", str(process_file)]
+        if tty and self.name == "runc":
+            args.append("--tty")
+        return self._cmd(*args, container_id)
+
+
+def clean_message(stderr: str) -> str:
+    """The runtime's error without its log decoration (`time=... level=error msg="..."`)."""
+    lines = [l.strip() for l in stderr.strip().splitlines() if l.strip()]
+    if not lines:
+        return ""
+    line = lines[-1]
+    if 'msg="' in line:
+        line = line.split('msg="', 1)[1].rsplit('"', 1)[0].replace('\\"', '"')
+    for prefix in ("ERRO[0000] ", "Error: "):
+        if line.startswith(prefix):
+            line = line[len(prefix):]
+    return line
+
+
+def exit_code_for(message: str) -> int:
+    """docker run's exit codes for a process that cannot start: 127 not found, 126 not runnable."""
+    low = message.lower()
+    if "executable file not found" in low or "no such file or directory" in low:
+        return 127
+    if "permission denied" in low or "exec format error" in low or "is a directory" in low:
+        return 126
+    return 125

@@ -1,0 +1,91 @@
+"""A container's root filesystem: overlayfs over the image's unpacked layers.
+
+    lowerdir = containers/<id>/init : l/<top layer> : ... : l/<bottom layer>
+    upperdir = containers/<id>/upper   (the container's storage layer; commit diffs it)
+
+Paths are relative to the store root, and the mount runs with that as its working directory:
+with 26-character link names (as Docker's overlay2) a 100-layer image needs ~3 KB of options,
+under the one-page limit of mount(2) data. Python has no mount(); the `mount` command with
+`cwd=` keeps the process's own working directory untouched (an in-process chdir would race with
+threads of an API server); measured ~3 ms per mount. Unmount goes straight to umount2(2).
+
+The init layer is Docker's "-init" layer: empty files and directories where the runtime mounts
+/proc, /sys, /dev, /etc/hosts, /etc/hostname, /etc/resolv.conf, so that creating those mount
+points never lands in the storage layer (they would show in `diff` and in commits).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import subprocess
+from pathlib import Path
+
+from dockyard.errors import RuntimeFailure
+
+MNT_DETACH = 2
+_INIT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "etc")
+_INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv")
+
+
+def make_init_layer(init: Path) -> None:
+    init.mkdir(mode=0o755, exist_ok=True)
+    for d in _INIT_DIRS:
+        (init / d).mkdir(mode=0o755, exist_ok=True)
+    for f in _INIT_FILES:
+        (init / f).touch(mode=0o644)
+    mtab = init / "etc" / "mtab"
+    if not mtab.is_symlink():
+        os.symlink("/proc/mounts", mtab)
+
+
+def mount_options(store_root: Path, lowers: list[str], upper: Path, work: Path) -> str:
+    """The overlay mount data; `lowers` are paths relative to the store root, topmost first."""
+    rel_upper = os.path.relpath(upper, store_root)
+    rel_work = os.path.relpath(work, store_root)
+    opts = f"lowerdir={':'.join(lowers)},upperdir={rel_upper},workdir={rel_work}"
+    if len(opts) >= 4096:
+        raise RuntimeFailure(f"image has too many layers to mount ({len(lowers) - 1})")
+    return opts
+
+
+def mount_overlay(store_root: Path, lowers: list[str], upper: Path, work: Path, target: Path) -> None:
+    opts = mount_options(store_root, lowers, upper, work)
+    target.mkdir(exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(target)],
+                          cwd=store_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise RuntimeFailure(
+            f"error mounting the container's root filesystem: {proc.stderr.decode().strip()}")
+
+
+def is_mounted(target: Path) -> bool:
+    want = os.fsencode(os.path.realpath(target))
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and _unescape(fields[4]) == want:
+                return True
+    return False
+
+
+def _unescape(raw: bytes) -> bytes:
+    return raw.replace(b"\\040", b" ").replace(b"\\011", b"\t").replace(b"\\012", b"\n").replace(b"\\134", b"\\")
+
+
+def unmount(target: Path) -> None:
+    """Unmount if mounted (lazily when busy); never raises for "not mounted"."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    path = os.fsencode(target)
+    while is_mounted(target):
+        if libc.umount2(path, 0) == 0:
+            continue
+        err = ctypes.get_errno()
+        if err == errno.EBUSY:
+            if libc.umount2(path, MNT_DETACH) == 0:
+                continue
+            err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENOENT):
+            return
+        raise RuntimeFailure(f"unmount {target}: {os.strerror(err)}")

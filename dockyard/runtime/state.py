@@ -1,0 +1,147 @@
+"""A container on disk: its record (fixed at create) and its state (changed by start/monitor/pause).
+
+    <root>/containers/<id>/container.json   ContainerRecord (what `create` decided)
+    <root>/containers/<id>/state.json       ContainerState (status, pids, times, exit code)
+    <root>/containers/<id>/config.json      the OCI runtime spec (the directory is the bundle)
+    <root>/containers/<id>/upper/ work/     the container's storage layer (overlay upper) + workdir
+    <root>/containers/<id>/init/            mount points for /proc, /etc/hosts... (Docker's -init layer)
+    <root>/containers/<id>/merged/          the rootfs mount point
+    <root>/containers/<id>/hosts, hostname, resolv.conf
+    <root>/containers/<id>/<id>-json.log    the logs, Docker's json-file format
+    <root>/containers/<id>/state.lock       flock guarding read-modify-write of state.json
+
+Every write is atomic (rename), so a reader sees the old or the new state, never half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from dockyard.image.config import ContainerConfig
+from dockyard.store.atomic import atomic_write
+from dockyard.store.locks import flock
+
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+
+
+@dataclass
+class HostConfig:
+    binds: list[str] = field(default_factory=list)      # HOST:CTR[:ro]
+    network_mode: str = "host"                          # host | none
+    auto_remove: bool = False
+    runtime: str = ""                                   # crun | runc ("" = default)
+
+
+@dataclass
+class ContainerRecord:
+    id: str
+    name: str
+    image_id: str                 # sha256:...
+    image_name: str               # as the user gave it (ps IMAGE column)
+    created: str                  # RFC 3339
+    config: ContainerConfig       # the image's config with the run options applied
+    host: HostConfig
+    tty: bool = False
+    open_stdin: bool = False
+    hostname: str = ""
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.config.entrypoint or []) + list(self.config.cmd or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "image_id": self.image_id,
+                "image_name": self.image_name, "created": self.created,
+                "config": self.config.to_dict(), "host": asdict(self.host), "tty": self.tty,
+                "open_stdin": self.open_stdin, "hostname": self.hostname}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ContainerRecord":
+        return cls(id=data["id"], name=data["name"], image_id=data["image_id"],
+                   image_name=data["image_name"], created=data["created"],
+                   config=ContainerConfig.from_dict(data["config"]),
+                   host=HostConfig(**data["host"]), tty=data.get("tty", False),
+                   open_stdin=data.get("open_stdin", False), hostname=data.get("hostname", ""))
+
+
+@dataclass
+class ContainerState:
+    status: str = CREATED          # created | running | exited
+    paused: bool = False
+    pid: int = 0                   # the container's init, host pid namespace
+    monitor_pid: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    exit_code: int = 0
+    error: str = ""
+    restarting: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ContainerState":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class ContainerDir:
+    """Paths and state files of one container."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.id = path.name
+
+    upper = property(lambda self: self.path / "upper")
+    work = property(lambda self: self.path / "work")
+    init = property(lambda self: self.path / "init")
+    merged = property(lambda self: self.path / "merged")
+    spec = property(lambda self: self.path / "config.json")
+    log = property(lambda self: self.path / f"{self.id}-json.log")
+    lower_file = property(lambda self: self.path / "lower")
+
+    def read_record(self) -> ContainerRecord:
+        return ContainerRecord.from_dict(json.loads((self.path / "container.json").read_bytes()))
+
+    def write_record(self, record: ContainerRecord) -> None:
+        atomic_write(self.path / "container.json", json.dumps(record.to_dict()).encode())
+
+    def read_state(self) -> ContainerState:
+        try:
+            return ContainerState.from_dict(json.loads((self.path / "state.json").read_bytes()))
+        except FileNotFoundError:
+            return ContainerState()
+
+    def write_state(self, state: ContainerState) -> None:
+        atomic_write(self.path / "state.json", json.dumps(asdict(state)).encode())
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with flock(self.path / "state.lock"):
+            yield
+
+    @contextmanager
+    def update(self) -> Iterator[ContainerState]:
+        """Read-modify-write of the state under the container's lock."""
+        with self.locked():
+            state = self.read_state()
+            yield state
+            self.write_state(state)
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (FileNotFoundError, IndexError):
+        return False
