@@ -344,6 +344,7 @@ class LayerWriter:
         self.content = 0
         self.entries = 0
         self.dirs: set[str] = set()
+        self.links: dict[tuple[int, int], str] = {}
         self._buf = bytearray(CHUNK)
 
     def _write(self, data: bytes | memoryview) -> None:
@@ -437,6 +438,14 @@ def _emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyP
         perm = plan.chmod
     h = Header(name, REG, perm, plan.uid, plan.gid, 0, int(st.st_mtime) if mtime is None else mtime)
     if fmt == stat.S_IFREG:
+        if st.st_nlink > 1:  # hard links among the copied files stay hard links (Docker's tar)
+            key = (st.st_dev, st.st_ino)
+            first = w.links.get(key)
+            if first is not None:
+                h.type, h.linkname = LNK, first
+                w.header(h)
+                return
+            w.links[key] = name
         h.size = st.st_size
         w.header(h)
         with open(path, "rb", buffering=0) as f:

@@ -365,3 +365,13 @@ def test_layers_match_docker_headers(dockyard, busybox, tmp_path: Path) -> None:
     assert rows(4) == [("tmp", 0o41777, 0, 0), ("tmp/sub", 0o40755, 0, 0), ("tmp/sub/x", 0o40755, 0, 0),
                        ("tmp/sub/x/a", 0o100644, 0, 0)]
     assert rows(5) == [("tmp2", 0o40755, 0, 0)]
+
+
+def test_hard_links_in_a_copied_directory(dockyard, busybox, tmp_path: Path) -> None:
+    """Docker's context tar and COPY keep hard links as links (one body in the layer)."""
+    write(tmp_path, {"d/one": "same body\n"})
+    os.link(tmp_path / "d" / "one", tmp_path / "d" / "two")
+    build(dockyard, tmp_path, "FROM busybox\nCOPY d /h/\n", "-t", "hard")
+    entries = layer_entries(dockyard, "hard")
+    assert entries["h/one"].isreg() and entries["h/one"].size == 10
+    assert entries["h/two"].islnk() and entries["h/two"].linkname == "h/one"
