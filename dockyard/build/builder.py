@@ -10,9 +10,7 @@ semantics live in dockyard.build.dispatch.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from dockyard.build.cache import ChildIndex, find_cached
@@ -104,7 +102,6 @@ class Builder:
     total: int = 0
     current_stage: int = 0
     children: ChildIndex = field(init=False)
-    exits: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
         self.children = ChildIndex(self.store)
@@ -162,13 +159,12 @@ class Builder:
         from dockyard.build import dispatch
 
         image_id: Digest | None = None
-        with self.exits:
-            for index in stages:
-                stage = self.dockerfile.stages[index]
-                extra = label_instructions if index == target else []
-                state = self.run_stage(stage, extra, dispatch)
-                self.stage_images[index] = state.image_id
-                image_id = state.image_id
+        for index in stages:
+            stage = self.dockerfile.stages[index]
+            extra = label_instructions if index == target else []
+            state = self.run_stage(stage, extra, dispatch)
+            self.stage_images[index] = state.image_id
+            image_id = state.image_id
         if image_id is None:
             raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
         unused = self.args.unused()
@@ -289,9 +285,6 @@ class Builder:
         state.image_config = image.config
         state.layers = layers
         return image.id
-
-    def tmp_dir(self) -> Path:
-        return self.store.tmp
 
 
 def _quote_label(text: str) -> str:

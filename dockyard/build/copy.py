@@ -482,6 +482,11 @@ def _extract(w: LayerWriter, source: Source, dest_rel: str, plan: CopyPlan, imag
                     if m.isdir():
                         h.type, h.name = DIR, name + "/"
                     elif m.issym():
+                        if not m.linkname.startswith("/"):
+                            joined = posixpath.normpath(posixpath.join(posixpath.dirname(rel), m.linkname))
+                            if joined == ".." or joined.startswith("../"):
+                                raise InvalidArchive(f"failed to extract {source.name}: symlink "
+                                                     f"{m.name} -> {m.linkname} breaks out of the archive")
                         h.type, h.linkname = SYM, m.linkname
                     elif m.islnk():
                         target = go_clean("/" + m.linkname).lstrip("/")

@@ -122,3 +122,32 @@ def test_pull_and_dockerfile_errors(dockyard, busybox, tmp_path: Path) -> None:
     syntax = build(dockyard, tmp_path, "FROM busybox\nBOGUS x\n")
     assert syntax.returncode != 0 and "unknown instruction: BOGUS" in syntax.stderr
     assert "Traceback" not in pull.stderr + syntax.stderr
+
+
+def test_add_archive_cannot_escape(dockyard, busybox, tmp_path: Path) -> None:
+    """ADD of a tar whose relative symlink climbs out of the archive root is refused (Docker's
+    untar refuses such breakouts); `..` in entry names cannot climb out of the destination."""
+    import io
+    import tarfile
+
+    def archive(members: list[tarfile.TarInfo]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for m in members:
+                tar.addfile(m, io.BytesIO(b"x" * m.size) if m.isreg() else None)
+        return buf.getvalue()
+
+    link = tarfile.TarInfo("evil")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../../etc"
+    (tmp_path / "evil.tar").write_bytes(archive([link]))
+    bad = build(dockyard, tmp_path, "FROM busybox\nADD evil.tar /x/\n")
+    assert bad.returncode != 0 and "breaks out" in bad.stderr
+    dotdot = tarfile.TarInfo("../../up.txt")
+    dotdot.size = 1
+    (tmp_path / "dots.tar").write_bytes(archive([dotdot]))
+    ok = build(dockyard, tmp_path, "FROM busybox\nADD dots.tar /x/\n", "-t", "dots")
+    assert ok.returncode == 0
+    store = Store(dockyard.root)
+    with store.image(store.resolve("dots")).layers[-1].open() as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            assert sorted(m.name for m in tar) == ["x", "x/up.txt"]
