@@ -1,0 +1,12 @@
+"""The route table of the Engine API: every endpoint module's routes, in one router."""
+
+from __future__ import annotations
+
+from dockyard.api import build, containers, images, registry, system
+from dockyard.api.router import Router
+
+
+def make_router() -> Router:
+    # registry's push route comes before images' catch-all DELETE/POST name patterns.
+    return Router(system.routes() + registry.routes() + build.routes() + images.routes()
+                  + containers.routes())

@@ -1,0 +1,222 @@
+"""Engine API wire formats, without I/O: bytes in, bytes out.
+
+- HTTP/1.1 request heads (`parse_head`) and chunked transfer coding (`ChunkedDecoder`, `chunk`);
+- Docker's stdout/stderr multiplexing header for attach/logs without a TTY (`mux_frame`,
+  `demux`): 1 byte stream id, 3 zero bytes, a big-endian uint32 length, then the payload;
+- the JSON message stream (`stream_message`, `aux_message`, `error_message`): one JSON object
+  per line, lines ending in CRLF, `<`, `>` and `&` escaped as Go's encoding/json does.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from dockyard.errors import InvalidParameter
+
+MAX_HEAD = 64 * 1024
+STDIN, STDOUT, STDERR = 0, 1, 2
+_MUX_HEADER = struct.Struct(">BxxxI")
+
+
+class BadRequest(InvalidParameter):
+    """A request the HTTP layer cannot read (malformed head, broken chunked body)."""
+
+
+# -- request heads -------------------------------------------------------------------------------
+@dataclass
+class RequestHead:
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased; repeats joined by ", "
+
+    @property
+    def path(self) -> str:
+        return urllib.parse.unquote(urllib.parse.urlsplit(self.target).path)
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(self.target).query, keep_blank_values=True)
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+    @property
+    def keep_alive(self) -> bool:
+        connection = self.header("connection").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in connection
+        return "close" not in connection
+
+    @property
+    def chunked(self) -> bool:
+        return "chunked" in self.header("transfer-encoding").lower()
+
+    def content_length(self) -> int | None:
+        text = self.header("content-length")
+        if not text:
+            return None
+        if not text.strip().isdigit():
+            raise BadRequest(f"invalid Content-Length: {text!r}")
+        return int(text)
+
+
+def parse_head(data: bytes) -> RequestHead:
+    """The request line and headers (everything before the blank line, CRLF or LF endings)."""
+    try:
+        text = data.decode("iso-8859-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+        raise BadRequest("malformed request head") from None
+    lines = text.replace("\r\n", "\n").split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise BadRequest("empty request")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[0].isalpha() or not parts[2].startswith("HTTP/1."):
+        raise BadRequest(f"malformed request line: {lines[0][:100]!r}")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip() or " " in name:
+            raise BadRequest(f"malformed header line: {line[:100]!r}")
+        key = name.lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return RequestHead(method.upper(), target, version, headers)
+
+
+# -- chunked transfer coding ---------------------------------------------------------------------
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body; empty data is the terminating chunk."""
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b"0\r\n\r\n"
+
+
+class ChunkedDecoder:
+    """Incremental decoder: `feed` bytes, get payload bytes; `done` after the last chunk and
+    its trailers. Chunk sizes are bounded by nothing but the caller reads in bounded pieces."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._remaining = 0      # payload bytes left in the current chunk
+        self._state = "size"     # size | data | data_crlf | trailer | done
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        self._buf += data
+        out = bytearray()
+        while True:
+            if self._state == "size":
+                end = self._buf.find(b"\n")
+                if end < 0:
+                    if len(self._buf) > 1024:
+                        raise BadRequest("chunk size line too long")
+                    break
+                line = bytes(self._buf[:end]).rstrip(b"\r").split(b";", 1)[0].strip()
+                del self._buf[:end + 1]
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    raise BadRequest(f"invalid chunk size: {line[:40]!r}") from None
+                if size < 0:
+                    raise BadRequest("invalid chunk size")
+                self._remaining = size
+                self._state = "data" if size else "trailer"
+            elif self._state == "data":
+                if not self._buf:
+                    break
+                take = min(self._remaining, len(self._buf))
+                out += self._buf[:take]
+                del self._buf[:take]
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = "data_crlf"
+            elif self._state == "data_crlf":
+                end = self._buf.find(b"\n")
+                if end < 0:
+                    if len(self._buf) > 2:
+                        raise BadRequest("missing CRLF after chunk data")
+                    break
+                if bytes(self._buf[:end]).strip(b"\r"):
+                    raise BadRequest("missing CRLF after chunk data")
+                del self._buf[:end + 1]
+                self._state = "size"
+            elif self._state == "trailer":
+                end = self._buf.find(b"\n")
+                if end < 0:
+                    if len(self._buf) > MAX_HEAD:
+                        raise BadRequest("trailer too long")
+                    break
+                line = bytes(self._buf[:end]).rstrip(b"\r")
+                del self._buf[:end + 1]
+                if not line:
+                    self._state = "done"
+                    self.done = True
+            else:  # done: anything after belongs to the next request
+                break
+        return bytes(out)
+
+    def leftover(self) -> bytes:
+        """Bytes received after the end of the body (a pipelined next request)."""
+        return bytes(self._buf) if self.done else b""
+
+
+# -- stdout/stderr multiplexing ------------------------------------------------------------------
+def mux_frame(stream: int, data: bytes) -> bytes:
+    if stream not in (STDIN, STDOUT, STDERR):
+        raise ValueError(f"invalid stream id {stream}")
+    return _MUX_HEADER.pack(stream, len(data)) + data
+
+
+def demux(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Split a complete multiplexed byte string into (stream, payload) frames."""
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < _MUX_HEADER.size:
+            raise ValueError("truncated frame header")
+        stream, size = _MUX_HEADER.unpack_from(data, offset)
+        offset += _MUX_HEADER.size
+        if len(data) - offset < size:
+            raise ValueError("truncated frame payload")
+        yield stream, data[offset:offset + size]
+        offset += size
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+def go_json(value: Any) -> bytes:
+    """Compact JSON as Go's encoding/json writes it (HTML characters escaped)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
+
+
+def json_line(value: Any) -> bytes:
+    return go_json(value) + b"\r\n"
+
+
+def stream_message(text: str) -> bytes:
+    return json_line({"stream": text})
+
+
+def status_message(status: str, *, id: str | None = None, progress: str | None = None) -> bytes:
+    msg: dict[str, Any] = {"status": status}
+    if progress is not None:
+        msg["progress"] = progress
+    if id is not None:
+        msg["id"] = id
+    return json_line(msg)
+
+
+def aux_message(aux: Any) -> bytes:
+    return json_line({"aux": aux})
+
+
+def error_message(message: str, code: int | None = None) -> bytes:
+    detail: dict[str, Any] = {"message": message}
+    if code is not None:
+        detail = {"code": code, "message": message}
+    return json_line({"errorDetail": detail, "error": message})

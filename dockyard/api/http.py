@@ -1,0 +1,244 @@
+"""One HTTP/1.1 connection of the Engine API: read requests, write responses.
+
+A connection reads request heads and bodies (Content-Length or chunked, decoded by
+dockyard.api.framing) and writes plain, streamed (chunked) or hijacked responses. Headers of a
+streamed response go out with its first byte, so a handler that fails before writing anything
+can still answer with a JSON error and a proper status.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Callable
+
+from dockyard import __version__
+from dockyard.api.framing import MAX_HEAD, BadRequest, ChunkedDecoder, RequestHead, chunk, go_json, parse_head
+
+READ_SIZE = 64 * 1024
+SERVER_HEADER = f"Docker/{__version__} (linux) dockyard"
+
+
+class ClientGone(ConnectionError):
+    """The client closed the connection (mid-request or mid-response)."""
+
+
+class Connection:
+    """A socket with a push-back buffer, so a body reader never eats the next request."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._pending = bytearray()
+
+    def recv(self, size: int = READ_SIZE) -> bytes:
+        if self._pending:
+            data = bytes(self._pending[:size])
+            del self._pending[:size]
+            return data
+        try:
+            return self.sock.recv(size)
+        except (ConnectionResetError, TimeoutError):
+            return b""
+
+    def unread(self, data: bytes) -> None:
+        self._pending[:0] = data
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise ClientGone(str(exc)) from None
+
+    def read_head(self) -> RequestHead | None:
+        """The next request's head; None when the client closed the connection between requests."""
+        buf = bytearray()
+        while True:
+            data = self.recv()
+            if not data:
+                if buf.strip():
+                    raise BadRequest("connection closed inside a request head")
+                return None
+            buf += data
+            while buf[:2] in (b"\r\n", b"\n\r") or buf[:1] == b"\n":  # stray CRLF between requests
+                del buf[: 2 if buf[:2] == b"\r\n" else 1]
+            end, sep = _find_blank_line(buf)
+            if end >= 0:
+                self.unread(bytes(buf[end + sep:]))
+                return parse_head(bytes(buf[:end]))
+            if len(buf) > MAX_HEAD:
+                raise BadRequest("request head too large")
+
+
+def _find_blank_line(buf: bytearray) -> tuple[int, int]:
+    crlf = buf.find(b"\r\n\r\n")
+    lf = buf.find(b"\n\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, 4
+    if lf >= 0:
+        return lf, 2
+    return -1, 0
+
+
+class Body:
+    """A request body as a readable stream (`read(n)`), bounded by its framing."""
+
+    def __init__(self, conn: Connection, head: RequestHead) -> None:
+        self._conn = conn
+        self._chunked: ChunkedDecoder | None = ChunkedDecoder() if head.chunked else None
+        length = None if head.chunked else head.content_length()
+        self._remaining = length or 0
+        self._buf = bytearray()
+        self.finished = self._chunked is None and self._remaining == 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            out = bytearray()
+            while data := self.read(READ_SIZE):
+                out += data
+            return bytes(out)
+        while not self._buf and not self.finished:
+            self._fill()
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
+        return data
+
+    def readinto(self, target: bytearray | memoryview) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        if self._chunked is not None:
+            data = self._conn.recv()
+            if not data:
+                raise ClientGone("connection closed inside a chunked body")
+            self._buf += self._chunked.feed(data)
+            if self._chunked.done:
+                self._conn.unread(self._chunked.leftover())
+                self.finished = True
+            return
+        data = self._conn.recv(min(READ_SIZE, self._remaining))
+        if not data:
+            raise ClientGone("connection closed inside a request body")
+        self._remaining -= len(data)
+        self._buf += data
+        if self._remaining == 0:
+            self.finished = True
+
+    def drain(self, limit: int = 1 << 20) -> bool:
+        """Skip what the handler did not read (up to `limit` bytes); True if the body ended."""
+        skipped = 0
+        try:
+            while not self.finished and skipped < limit:
+                skipped += len(self.read(READ_SIZE))
+                self._buf.clear()
+        except (ClientGone, BadRequest):
+            return False
+        self._buf.clear()
+        return self.finished
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class Response:
+    """What a handler writes to. Exactly one of: `send`/`json`, a stream, or `hijack`."""
+
+    def __init__(self, conn: Connection, head: RequestHead, api_version: str) -> None:
+        self._conn = conn
+        self._head_only = head.method == "HEAD"
+        self.api_version = api_version
+        self.keep_alive = head.keep_alive
+        self.started = False
+        self.streaming = False
+        self.hijacked = False
+        self.status = 0
+        self.stream_type = ""
+
+    @property
+    def connection(self) -> Connection:
+        return self._conn
+
+    def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
+        lines = [f"HTTP/1.1 {status} {_reason(status)}"]
+        base = [("Api-Version", self.api_version), ("Docker-Experimental", "false"),
+                ("Ostype", "linux"), ("Server", SERVER_HEADER),
+                ("Date", formatdate(time.time(), usegmt=True))]
+        if not self.keep_alive:
+            base.append(("Connection", "close"))
+        lines += [f"{k}: {v}" for k, v in base + headers]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def send(self, status: int, body: bytes = b"", content_type: str = "application/json",
+             headers: list[tuple[str, str]] | None = None) -> None:
+        assert not self.started, "response already started"
+        self.started = True
+        self.status = status
+        extra = list(headers or [])
+        if status not in (204, 304):
+            extra += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        payload = self._head(status, extra)
+        if not self._head_only and status not in (204, 304):
+            payload += body
+        self._conn.send(payload)
+
+    def json(self, value: object, status: int = 200) -> None:
+        self.send(status, go_json(value) + b"\n")
+
+    def no_content(self) -> None:
+        self.send(204)
+
+    def error(self, status: int, message: str) -> None:
+        self.json({"message": message}, status)
+
+    # -- streamed ---------------------------------------------------------------------------
+    def stream(self, content_type: str = "application/json", status: int = 200,
+               headers: list[tuple[str, str]] | None = None) -> Callable[[bytes], None]:
+        """A writer for a chunked response; the head is sent with the first write (or `finish`)."""
+        assert not self.started, "response already started"
+        self.streaming = True
+        self.stream_type = content_type
+        self._stream_head = [("Content-Type", content_type), ("Transfer-Encoding", "chunked")]
+        self._stream_head += headers or []
+        self.status = status
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        assert self.streaming
+        out = b""
+        if not self.started:
+            self.started = True
+            out = self._head(self.status, self._stream_head)
+        if data:
+            out += chunk(data)
+        if out:
+            self._conn.send(out)
+
+    def finish(self) -> None:
+        if self.streaming and not self.hijacked:
+            self.write(b"")
+            self._conn.send(chunk(b""))
+            self.streaming = False
+
+    # -- hijacked ---------------------------------------------------------------------------
+    def hijack(self, upgrade: bool, content_type: str) -> Connection:
+        """Docker's attach: `101 UPGRADED` (client asked `Upgrade: tcp`) or 200, then raw bytes."""
+        assert not self.started
+        self.started = self.hijacked = True
+        self.keep_alive = False
+        if upgrade:
+            lines = ["HTTP/1.1 101 UPGRADED", f"Content-Type: {content_type}",
+                     "Connection: Upgrade", "Upgrade: tcp"]
+        else:
+            lines = ["HTTP/1.1 200 OK", f"Content-Type: {content_type}"]
+        self._conn.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return self._conn

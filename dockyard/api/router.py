@@ -1,0 +1,218 @@
+"""Routing: API version prefix, the route table, query/body helpers, and the one place where
+dockyard errors become HTTP responses (`DockyardError.http_status`, body `{"message": ...}`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from dockyard.api.framing import BadRequest, RequestHead, error_message, go_json
+from dockyard.api.http import Body, ClientGone, Response
+from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.store.store import Store
+
+API_VERSION = "1.47"      # the newest Engine API version served
+MIN_API_VERSION = "1.24"  # the oldest a client may ask for (Docker 25+ answers the same)
+MAX_JSON_BODY = 16 << 20
+_VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+
+
+def version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor)
+
+
+@dataclass
+class ApiContext:
+    """What every handler gets besides its request: the store root and the server's state."""
+
+    root: Path
+    stopping: threading.Event = field(default_factory=threading.Event)
+    log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
+
+    def store(self) -> Store:
+        return Store(self.root)
+
+
+@dataclass
+class Request:
+    head: RequestHead
+    params: dict[str, str]
+    body: Body
+    version: str
+
+    @property
+    def method(self) -> str:
+        return self.head.method
+
+    @cached_property
+    def query(self) -> dict[str, list[str]]:
+        return self.head.query
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def qlist(self, name: str) -> list[str]:
+        return list(self.query.get(name, []))
+
+    def qbool(self, name: str, default: bool = False) -> bool:
+        """Docker's BoolValue: absent is the default; "", 0, no, false, none are false."""
+        if name not in self.query:
+            return default
+        return (self.q(name) or "").strip().lower() not in ("", "0", "no", "false", "none")
+
+    def qint(self, name: str, default: int | None = None) -> int | None:
+        text = self.q(name)
+        if text is None or text == "":
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidParameter(f'invalid value for {name}: strconv.Atoi: parsing "{text}": invalid syntax') from None
+
+    def qjson(self, name: str, default: Any = None) -> Any:
+        text = self.q(name)
+        if not text:
+            return default
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise InvalidParameter(f"invalid JSON in parameter {name}: {exc}") from None
+
+    def json(self, *, required: bool = False) -> Any:
+        """The JSON body; a missing body is None (or an error if `required`)."""
+        data = self.body.read(MAX_JSON_BODY + 1)
+        if len(data) > MAX_JSON_BODY:
+            raise InvalidParameter("request body too large")
+        if not data.strip():
+            if required:
+                raise InvalidParameter("invalid JSON: body is empty")
+            return None
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise InvalidParameter(f"invalid JSON: {exc}") from None
+
+    def version_at_least(self, text: str) -> bool:
+        return version_tuple(self.version) >= version_tuple(text)
+
+
+Handler = Callable[[ApiContext, Request, Response], None]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: str           # e.g. r"/images/(?P<name>.+)/json"
+    handler: Handler
+    query: frozenset[str] | None = None  # accepted query names; None accepts any
+    regex: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.regex = re.compile(f"^{self.pattern}$")
+
+
+def route(method: str, pattern: str, handler: Handler, query: str | None = None) -> Route:
+    """`query` is a space-separated list of accepted parameter names (Docker's and the clients')."""
+    names = frozenset(query.split()) if query is not None else None
+    return Route(method, pattern, handler, names)
+
+
+class Router:
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        allowed = False
+        for r in self.routes:
+            m = r.regex.match(path)
+            if m is None:
+                continue
+            if r.method == method or (method == "HEAD" and r.method == "GET"):
+                return r, m.groupdict()
+            allowed = True
+        if allowed:
+            raise _HttpError(405, "method not allowed")
+        raise _HttpError(404, "page not found")
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def split_version(path: str) -> tuple[str | None, str]:
+    m = _VERSION_PREFIX.match(path)
+    if m is None:
+        return None, path
+    return m.group(1), m.group(2)
+
+
+def check_version(requested: str | None) -> str:
+    """The version a request is served at: the one it names, or the newest."""
+    if requested is None:
+        return API_VERSION
+    if version_tuple(requested) > version_tuple(API_VERSION):
+        raise InvalidParameter(
+            f"client version {requested} is too new. Maximum supported API version is {API_VERSION}")
+    if version_tuple(requested) < version_tuple(MIN_API_VERSION):
+        raise InvalidParameter(
+            f"client version {requested} is too old. Minimum supported API version is "
+            f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+    return requested
+
+
+def dispatch(router: Router, ctx: ApiContext, head: RequestHead, body: Body, response: Response) -> None:
+    """Serve one request; every failure ends as Docker's JSON error (or an error message in a
+    JSON stream that already started, or a closed connection for a raw stream)."""
+    try:
+        requested, path = split_version(head.path)
+        response.api_version = API_VERSION
+        version = check_version(requested)
+        r, params = router.match(head.method, path)
+        if r.query is not None:
+            unknown = sorted(set(head.query) - r.query)
+            if unknown:
+                raise InvalidParameter(f"unknown query parameter: {', '.join(unknown)}")
+        r.handler(ctx, Request(head, params, body, version), response)
+        if response.streaming:
+            response.finish()
+    except ClientGone:
+        response.keep_alive = False
+        raise
+    except _HttpError as exc:
+        _fail(response, exc.status, exc.message)
+    except DockyardError as exc:
+        _fail(response, exc.http_status, exc.message)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: log it, answer 500, keep serving
+        ctx.log(f"internal error serving {head.method} {head.target}:\n{traceback.format_exc()}")
+        _fail(response, 500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _fail(response: Response, status: int, message: str) -> None:
+    if not response.started:
+        if response.streaming:
+            response.streaming = False
+        response.error(status, message)
+        return
+    if response.streaming and response.stream_type == "application/json":
+        response.write(error_message(message))
+        response.finish()
+        return
+    # A raw stream (an archive, logs) cannot carry an error: cut it short, the client sees EOF.
+    response.keep_alive = False
+    response.streaming = False
+
+
+__all__ = ["API_VERSION", "ApiContext", "BadRequest", "Request", "Route", "Router", "dispatch",
+           "go_json", "route"]

@@ -1,0 +1,229 @@
+"""The Engine API server: listeners (unix socket, TCP with TLS), one thread per connection,
+and a clean stop on SIGTERM/SIGINT (in-flight streams are told to stop; nothing half-made
+stays, because every engine operation is atomic or cleans up when its output fails)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import stat
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.api.framing import BadRequest
+from dockyard.api.http import Body, ClientGone, Connection, Response
+from dockyard.api.router import API_VERSION, ApiContext, Router, dispatch
+from dockyard.errors import InvalidParameter
+
+
+@dataclass
+class TlsOptions:
+    cert: Path
+    key: Path
+    ca: Path | None = None      # with verify: client certificates must be signed by it
+    verify: bool = True
+
+
+@dataclass
+class Listener:
+    """A parsed `-H` address."""
+
+    kind: str                   # "unix" | "tcp"
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> "Listener":
+        parsed = urllib.parse.urlsplit(text)
+        if parsed.scheme == "unix":
+            path = parsed.netloc + parsed.path
+            if not path:
+                raise InvalidParameter(f"invalid unix socket address: {text}")
+            return cls("unix", path=Path(path))
+        if parsed.scheme == "tcp":
+            if not parsed.hostname or parsed.port is None:
+                raise InvalidParameter(f"invalid tcp address (want tcp://HOST:PORT): {text}")
+            return cls("tcp", host=parsed.hostname, port=parsed.port)
+        raise InvalidParameter(f"unsupported listen address {text!r}: use unix:///PATH or tcp://HOST:PORT")
+
+    def __str__(self) -> str:
+        return f"unix://{self.path}" if self.kind == "unix" else f"tcp://{self.host}:{self.port}"
+
+
+class ApiServer:
+    def __init__(self, ctx: ApiContext, router: Router) -> None:
+        self.ctx = ctx
+        self.router = router
+        self._sockets: list[tuple[socket.socket, Listener, ssl.SSLContext | None]] = []
+        self._threads: set[threading.Thread] = set()
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    # -- listening --------------------------------------------------------------------------
+    def listen_unix(self, listener: Listener, mode: int = 0o660) -> None:
+        assert listener.path is not None
+        path = listener.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_socket():
+            path.unlink()   # a stale socket of a stopped server
+        elif path.exists():
+            raise InvalidParameter(f"{path} exists and is not a socket")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, mode)
+        if os.geteuid() == 0:
+            os.chown(path, 0, 0)
+        sock.listen(64)
+        self._sockets.append((sock, listener, None))
+
+    def listen_tcp(self, listener: Listener, tls: TlsOptions | None) -> None:
+        context = None
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(str(tls.cert), str(tls.key))
+            if tls.verify:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(str(tls.ca) if tls.ca else None)
+        sock = socket.create_server((listener.host, listener.port), reuse_port=False)
+        sock.listen(64)
+        self._sockets.append((sock, listener, context))
+
+    @property
+    def addresses(self) -> list[str]:
+        out = []
+        for sock, listener, _ in self._sockets:
+            if listener.kind == "tcp":
+                host, port = sock.getsockname()[:2]
+                out.append(f"tcp://{host}:{port}")
+            else:
+                out.append(str(listener))
+        return out
+
+    # -- serving ----------------------------------------------------------------------------
+    def serve(self) -> None:
+        """Accept until `stop()`; then wait for in-flight requests (they see `ctx.stopping`)."""
+        acceptors = [threading.Thread(target=self._accept_loop, args=entry, daemon=True,
+                                      name=f"accept {entry[1]}") for entry in self._sockets]
+        for t in acceptors:
+            t.start()
+        self.ctx.log(f"API listening on {', '.join(self.addresses)} (API {API_VERSION})")
+        self.ctx.stopping.wait()
+        for sock, listener, _ in self._sockets:
+            try:
+                sock.close()
+            finally:
+                if listener.kind == "unix" and listener.path is not None:
+                    try:
+                        listener.path.unlink()
+                    except FileNotFoundError:
+                        pass
+        self._drain()
+
+    def stop(self) -> None:
+        self.ctx.stopping.set()
+
+    def _drain(self, timeout: float = 20.0) -> None:
+        """Idle keep-alive connections are closed now; busy ones get `timeout` to wind down."""
+        with self._lock:
+            threads = list(self._threads)
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RD)   # wakes readers blocked between requests
+            except OSError:
+                pass
+        for t in threads:
+            t.join(timeout)
+
+    def _accept_loop(self, sock: socket.socket, listener: Listener, tls: ssl.SSLContext | None) -> None:
+        while not self.ctx.stopping.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._connection, args=(conn, tls), daemon=True)
+            with self._lock:
+                self._threads.add(t)
+                self._conns.add(conn)
+            t.start()
+
+    def _connection(self, raw: socket.socket, tls: ssl.SSLContext | None) -> None:
+        sock = raw
+        try:
+            if tls is not None:
+                raw.settimeout(30)
+                try:
+                    sock = tls.wrap_socket(raw, server_side=True)
+                except (ssl.SSLError, OSError) as exc:
+                    self.ctx.log(f"TLS handshake failed: {exc}")
+                    return
+                sock.settimeout(None)
+            self._serve_connection(Connection(sock))
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+                self._conns.discard(raw)
+
+    def _serve_connection(self, conn: Connection) -> None:
+        while not self.ctx.stopping.is_set():
+            try:
+                head = conn.read_head()
+            except BadRequest as exc:
+                response = Response(conn, _dummy_head(), API_VERSION)
+                response.keep_alive = False
+                try:
+                    response.error(400, exc.message)
+                except ClientGone:
+                    pass
+                return
+            except OSError:
+                return
+            if head is None:
+                return
+            if head.header("expect").lower() == "100-continue":
+                try:
+                    conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except ClientGone:
+                    return
+            response = Response(conn, head, API_VERSION)
+            try:
+                body = Body(conn, head)
+            except BadRequest as exc:
+                response.keep_alive = False
+                try:
+                    response.error(400, exc.message)
+                except ClientGone:
+                    pass
+                return
+            try:
+                dispatch(self.router, self.ctx, head, body, response)
+            except ClientGone:
+                self.ctx.log(f"{head.method} {head.target}: client went away")
+                return
+            except OSError as exc:
+                self.ctx.log(f"{head.method} {head.target}: connection error: {exc}")
+                return
+            self.ctx.log(f"{head.method} {head.target} -> {response.status or 101}")
+            if response.hijacked or not response.keep_alive:
+                return
+            if not body.drain():
+                return
+
+
+def _dummy_head():  # noqa: ANN202 - for answering a request whose head could not be parsed
+    from dockyard.api.framing import RequestHead
+
+    return RequestHead("GET", "/", "HTTP/1.1", {"connection": "close"})

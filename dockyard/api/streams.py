@@ -1,0 +1,60 @@
+"""Adapters from engine output to response bodies: raw byte streams (archives) and Docker's
+JSON message stream."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Callable
+
+from dockyard.api.framing import aux_message, error_message, status_message, stream_message
+from dockyard.errors import Unavailable
+
+CHUNK = 64 * 1024
+
+
+class _RawWriter(io.RawIOBase):
+    def __init__(self, write: Callable[[bytes], None], stopping: threading.Event) -> None:
+        self._write = write
+        self._stopping = stopping
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # noqa: ANN001 - bytes-like
+        if self._stopping.is_set():
+            raise Unavailable("the server is shutting down")
+        self._write(bytes(data))
+        return len(data)
+
+
+def binary_writer(write: Callable[[bytes], None], stopping: threading.Event) -> io.BufferedWriter:
+    """A file object that sends what is written as chunks of up to 64 KiB."""
+    return io.BufferedWriter(_RawWriter(write, stopping), CHUNK)
+
+
+class JsonMessages:
+    """Docker's JSON message stream over a response writer: `stream`, `status`, `aux`, errors.
+    Every write checks whether the server is stopping, so long operations end at their next
+    message (the engine then cleans up as it does for any failure)."""
+
+    def __init__(self, write: Callable[[bytes], None], stopping: threading.Event) -> None:
+        self._write = write
+        self._stopping = stopping
+
+    def _send(self, data: bytes) -> None:
+        if self._stopping.is_set():
+            raise Unavailable("the server is shutting down")
+        self._write(data)
+
+    def stream(self, text: str) -> None:
+        self._send(stream_message(text))
+
+    def status(self, text: str, *, id: str | None = None, progress: str | None = None) -> None:
+        self._send(status_message(text, id=id, progress=progress))
+
+    def aux(self, value: object) -> None:
+        self._send(aux_message(value))
+
+    def error(self, message: str, code: int | None = None) -> None:
+        self._write(error_message(message, code))

@@ -1,0 +1,134 @@
+"""System endpoints: /_ping, /version, /info, /events (minimal), /auth."""
+
+from __future__ import annotations
+
+import os
+import platform
+import select
+import time
+
+from dockyard import __version__
+from dockyard.api.http import Response
+from dockyard.api.router import API_VERSION, MIN_API_VERSION, ApiContext, Request, Route, route
+from dockyard.errors import InvalidParameter
+
+
+def ping(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """Docker answers `OK` with the API version and `Builder-Version: 1` (the classic builder:
+    clients then do not try BuildKit)."""
+    headers = [("Builder-Version", "1"), ("Cache-Control", "no-cache, no-store, must-revalidate"),
+               ("Pragma", "no-cache")]
+    resp.send(200, b"OK", "text/plain; charset=utf-8", headers)
+
+
+def version(ctx: ApiContext, req: Request, resp: Response) -> None:
+    uname = os.uname()
+    details = {"ApiVersion": API_VERSION, "Arch": "amd64", "BuildTime": "", "Experimental": "false",
+               "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
+               "KernelVersion": uname.release, "MinAPIVersion": MIN_API_VERSION, "Os": "linux"}
+    resp.json({
+        "Platform": {"Name": "dockyard"},
+        "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
+        "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "", "GoVersion": details["GoVersion"], "Os": "linux", "Arch": "amd64",
+        "KernelVersion": uname.release, "BuildTime": "",
+    })
+
+
+def _containers_summary(ctx: ApiContext) -> tuple[int, int, int, int]:
+    from dockyard.api import containers  # the container engine may not be there yet
+
+    return containers.counts(ctx)
+
+
+def info(ctx: ApiContext, req: Request, resp: Response) -> None:
+    store = ctx.store()
+    total, running, paused, stopped = _containers_summary(ctx)
+    uname = os.uname()
+    resp.json({
+        "ID": "dockyard", "Containers": total, "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": stopped,
+        "Images": len(store.image_ids()), "Driver": "overlay2", "DriverStatus": [],
+        "DockerRootDir": str(ctx.root), "Plugins": {"Volume": [], "Network": ["host", "none"],
+                                                  "Authorization": None, "Log": ["json-file"]},
+        "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,
+        "CPUShares": False, "CPUSet": False, "PidsLimit": False, "IPv4Forwarding": False,
+        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
+        "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "LoggingDriver": "json-file", "CgroupDriver": "none", "CgroupVersion": "2",
+        "NEventsListener": 0, "KernelVersion": uname.release, "OperatingSystem": "dockyard",
+        "OSVersion": "", "OSType": "linux", "Architecture": uname.machine,
+        "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+        "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "Name": uname.nodename,
+        "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
+        "Runtimes": {"runc": {"path": "runc"}}, "DefaultRuntime": "runc",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                  "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "SecurityOptions": [],
+        "Warnings": None,
+    })
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def events(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """Minimal: no events are recorded. With `until` the (empty) stream ends at once; without,
+    it stays open until the client leaves or the server stops, as `docker events` expects."""
+    until = req.q("until")
+    if until is not None:
+        try:
+            float(until)
+        except ValueError:
+            raise InvalidParameter(f"invalid value for until: {until!r}") from None
+    write = resp.stream("application/json")
+    write(b"")
+    if until is not None:
+        deadline = float(until)
+        while time.time() < deadline and not ctx.stopping.is_set() and not _client_closed(resp):
+            time.sleep(0.2)
+        return
+    while not ctx.stopping.is_set() and not _client_closed(resp):
+        pass
+
+
+def _client_closed(resp: Response, wait: float = 0.5) -> bool:
+    sock = resp.connection.sock
+    try:
+        readable, _, _ = select.select([sock], [], [], wait)
+        if not readable:
+            return False
+        import socket
+
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def auth(ctx: ApiContext, req: Request, resp: Response) -> None:
+    body = req.json(required=True)
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    from dockyard.api import registry
+
+    resp.json(registry.login(ctx, body))
+
+
+def routes() -> list[Route]:
+    return [
+        route("GET", "/_ping", ping, ""),
+        route("GET", "/version", version, ""),
+        route("GET", "/info", info, ""),
+        route("GET", "/events", events, "since until filters"),
+        route("POST", "/auth", auth, ""),
+    ]

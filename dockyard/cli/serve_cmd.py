@@ -1,0 +1,73 @@
+"""`dockyard serve`: the Docker Engine API on a unix socket (default) or TCP with TLS."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from dockyard.api.app import make_router
+from dockyard.api.router import ApiContext
+from dockyard.api.server import ApiServer, Listener, TlsOptions
+from dockyard.cli.context import CliContext
+from dockyard.errors import InvalidParameter
+
+DEFAULT_SOCKET = "unix:///run/dockyard.sock"
+
+
+def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="Serve the Docker Engine API")
+    p.add_argument("-H", "--host", action="append", default=[],
+                   help=f"Address to listen on: unix:///PATH or tcp://HOST:PORT (default {DEFAULT_SOCKET})")
+    p.add_argument("--tlsverify", action="store_true", help="Require TLS client certificates signed by --tlscacert")
+    p.add_argument("--tlscacert", default=None, help="CA certificate that signs client certificates")
+    p.add_argument("--tlscert", default=None, help="Server TLS certificate")
+    p.add_argument("--tlskey", default=None, help="Server TLS key")
+    p.add_argument("--insecure-tcp", action="store_true",
+                   help="Allow TCP without TLS client authentication (anyone who can connect is root)")
+    p.set_defaults(func=cmd_serve)
+
+
+def _tls(args: argparse.Namespace) -> TlsOptions | None:
+    if args.tlscert or args.tlskey:
+        if not (args.tlscert and args.tlskey):
+            raise InvalidParameter("--tlscert and --tlskey go together")
+        if args.tlsverify and not args.tlscacert:
+            raise InvalidParameter("--tlsverify needs --tlscacert")
+        return TlsOptions(Path(args.tlscert), Path(args.tlskey),
+                          Path(args.tlscacert) if args.tlscacert else None, args.tlsverify)
+    if args.tlsverify:
+        raise InvalidParameter("--tlsverify needs --tlscert, --tlskey and --tlscacert")
+    return None
+
+
+def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    listeners = [Listener.parse(h) for h in (args.host or [DEFAULT_SOCKET])]
+    tls = _tls(args)
+    for listener in listeners:
+        if listener.kind == "tcp" and not (tls is not None and tls.verify) and not args.insecure_tcp:
+            raise InvalidParameter(
+                f"refusing to listen on {listener} without TLS client certificates "
+                "(--tlsverify --tlscacert --tlscert --tlskey), or pass --insecure-tcp")
+    api_ctx = ApiContext(root=ctx.root)
+    api_ctx.store()  # create the store layout before serving
+    server = ApiServer(api_ctx, make_router())
+    for listener in listeners:
+        if listener.kind == "unix":
+            server.listen_unix(listener)
+        else:
+            server.listen_tcp(listener, tls)
+
+    def on_signal(signum: int, frame: object) -> None:
+        api_ctx.log(f"received {signal.Signals(signum).name}, stopping")
+        server.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    serving = threading.Thread(target=server.serve, name="serve")
+    serving.start()
+    while serving.is_alive():
+        serving.join(0.5)
+    api_ctx.log("stopped")
+    return 0
