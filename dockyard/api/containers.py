@@ -7,10 +7,12 @@ the container's stdio): output streams; stdin is not forwarded.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from typing import Any
 
-from dockyard.api.framing import STDERR, STDOUT, mux_frame
+from dockyard.api.framing import STDERR, STDOUT, go_json, mux_frame
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import binary_writer
@@ -80,8 +82,34 @@ def create(ctx: ApiContext, req: Request, resp: Response) -> None:
     body = req.json(required=True)
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
-    record = engine.create(ctx.store(), create_options(body, req.q("name")))
+    options = create_options(body, req.q("name"))
+    auto_remove = options.auto_remove
+    options.auto_remove = False  # see _reap: removed by the server after its exit is recorded
+    record = engine.create(ctx.store(), options)
+    if auto_remove:
+        with ctx.lock:
+            ctx.auto_remove[record.id] = None
     resp.json({"Id": record.id, "Warnings": []}, 201)
+
+
+def _reap(ctx: ApiContext, container_id: str) -> None:
+    """Docker's AutoRemove, done here rather than by the monitor, so the exit code is known
+    to `wait` before the container disappears."""
+    store = ctx.store()
+    try:
+        cdir = engine.resolve(store, container_id)
+        state = engine.wait_exit(cdir)
+        while state is None or state.status == "running":  # pragma: no cover - defensive
+            state = engine.wait_exit(cdir)
+        with ctx.lock:
+            ctx.auto_remove[container_id] = state.exit_code
+        engine.remove(store, container_id, force=True)
+    except Exception as exc:  # noqa: BLE001 - a background thread: log, never raise
+        ctx.log(f"auto-remove of {container_id[:12]} failed: {exc}")
+    finally:
+        time.sleep(5)  # keep the code a little for late waiters
+        with ctx.lock:
+            ctx.auto_remove.pop(container_id, None)
 
 
 # -- lifecycle -------------------------------------------------------------------------------------
@@ -92,6 +120,10 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
         resp.send(304)  # Docker: "container already started"
         return
     engine.start(store, req.params["id"])
+    with ctx.lock:
+        reap = cdir.id in ctx.auto_remove
+    if reap:
+        threading.Thread(target=_reap, args=(ctx, cdir.id), daemon=True).start()
     resp.no_content()
 
 
@@ -128,29 +160,47 @@ def unpause(ctx: ApiContext, req: Request, resp: Response) -> None:
     resp.no_content()
 
 
+def _exit_state(cdir, condition: str, ctx: ApiContext):  # noqa: ANN001, ANN202
+    """The state the wait ends with. `not-running` ends at once for a stopped container;
+    `next-exit` and `removed` wait for an exit that happens after the call (Docker's `run`
+    waits before it starts the container), `removed` also for the container to be gone."""
+    initial = engine.current_state(cdir)
+    if condition == "not-running" and initial.status != "running":
+        return initial
+    seen = None
+    while not ctx.stopping.is_set():
+        gone = not (cdir.path / "state.json").exists()
+        if not gone:
+            state = engine.current_state(cdir)
+            if state.status == "exited" and (initial.status == "running"
+                                             or state.finished_at != initial.finished_at):
+                seen = state
+                if condition != "removed":
+                    return state
+        if gone:
+            with ctx.lock:
+                code = ctx.auto_remove.get(cdir.id)
+            if seen is None and code is not None:
+                seen = engine.ContainerState(status="exited", exit_code=code)
+            return seen if seen is not None else initial
+        time.sleep(0.002 if seen is None else 0.02)
+    return None
+
+
 def wait(ctx: ApiContext, req: Request, resp: Response) -> None:
     condition = req.q("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidParameter(f"invalid condition: {condition!r}")
-    store = ctx.store()
-    cdir = engine.resolve(store, req.params["id"])
+    cdir = engine.resolve(ctx.store(), req.params["id"])
     # Docker sends the head at once, the body when the container stops.
     write = resp.stream("application/json")
     write(b"")
-    while True:
-        state = engine.wait_exit(cdir, 1.0)
-        if state is not None:
-            break
-        if ctx.stopping.is_set():
-            return
-    if condition == "removed":
-        while (cdir.path / "state.json").exists() and not ctx.stopping.is_set():
-            time.sleep(0.05)
+    state = _exit_state(cdir, condition, ctx)
+    if state is None:
+        return
     body: dict[str, Any] = {"StatusCode": state.exit_code}
     if state.error:
         body["Error"] = {"Message": state.error}
-    from dockyard.api.framing import go_json
-
     write(go_json(body) + b"\n")
 
 
@@ -271,13 +321,52 @@ def attach(ctx: ApiContext, req: Request, resp: Response) -> None:
     conn = resp.hijack(upgrade, content_type)
     if not req.qbool("stream") and not req.qbool("logs"):
         return
-    # Wait for the container to be started (Docker's attach-before-start of `docker run`).
-    while engine.current_state(cdir).status == "created" and not ctx.stopping.is_set():
-        if not (cdir.path / "state.json").exists():
+    # Docker's `run` attaches before it starts the container: wait for the log to appear and
+    # keep it open, so output is not lost if the container exits and is removed (--rm) at once.
+    log = None
+    while log is None and not ctx.stopping.is_set():
+        try:
+            log = open(cdir.log, "rb")
+        except FileNotFoundError:
+            if not (cdir.path / "state.json").exists():
+                return
+            time.sleep(0.001)
+    if log is None:
+        return
+    with log:
+        entries = _follow(cdir, log, req.qbool("stream"), ctx)
+        _send_logs(conn.send, entries, record.tty, want_out, want_err, False, ctx.stopping)
+
+
+def _follow(cdir, log, follow: bool, ctx: ApiContext):  # noqa: ANN001, ANN202
+    """Entries of an open json-file log; with `follow` until the container stops.
+    (engine.logs opens the log by name, which a removed container no longer has.)"""
+    pending = b""
+    while True:
+        data = log.read(65536)
+        if data:
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    entry = json.loads(line)
+                    yield engine.LogEntry(entry.get("stream", "stdout"),
+                                          entry.get("log", "").encode("utf-8", "surrogateescape"),
+                                          entry.get("time", ""))
+            continue
+        if not follow or ctx.stopping.is_set():
+            return
+        try:
+            running = engine.current_state(cdir).status == "running"
+        except (FileNotFoundError, NotFound):
+            running = False
+        if not running:
+            data = log.read()
+            if data:
+                pending += data
+                continue
             return
         time.sleep(0.02)
-    entries = engine.logs(store, record.id, follow=req.qbool("stream"))
-    _send_logs(conn.send, entries, record.tty, want_out, want_err, False, ctx.stopping)
 
 
 # -- commit ----------------------------------------------------------------------------------------
