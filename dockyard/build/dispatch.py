@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
+import secrets
 import tempfile
 import urllib.parse
 from contextlib import ExitStack
@@ -22,7 +23,7 @@ from dockyard.build.history import (
 )
 from dockyard.build.metadata import METADATA_INSTRUCTIONS, apply_metadata, command_line, shell_of
 from dockyard.build.rootfs import image_root
-from dockyard.build.run import RunSpec, new_container_id, run_step
+from dockyard.build.run import RunSpec, run_step
 from dockyard.build.users import chown_ids
 from dockyard.dockerfile import ShellLex, Stage, parse
 from dockyard.dockerfile.args import PROXY_ARGS
@@ -107,7 +108,7 @@ def commit_nop(b: Builder, state: StageState, comment: str) -> None:
     probe = dataclasses.replace(state.run, cmd=nop_cmd(state.run, comment))
     if b.probe(state, probe):
         return
-    container_id = new_container_id()
+    container_id = secrets.token_hex(32)  # Docker creates (and removes) a container here
     b.out.line(f" ---> Running in {container_id[:12]}")
     if b.options.rm or b.options.force_rm:
         b.out.line(f"Removing intermediate container {container_id[:12]}")
@@ -155,7 +156,7 @@ def dispatch_workdir(b: Builder, state: StageState, ins: WorkdirInstruction) -> 
     probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, "WORKDIR " + workdir))
     if b.probe(state, probe):
         return
-    container_id = new_container_id()
+    container_id = secrets.token_hex(32)  # Docker creates (and removes) a container here
     b.out.line(f" ---> Running in {container_id[:12]}")
     if b.options.rm or b.options.force_rm:
         b.out.line(f"Removing intermediate container {container_id[:12]}")
@@ -315,20 +316,18 @@ def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
     probe = dataclasses.replace(state.run, cmd=save_cmd, entrypoint=None if save_cmd else state.run.entrypoint)
     if b.probe(state, probe):
         return
-    container_id = new_container_id()
-    b.out.line(f" ---> Running in {container_id[:12]}")
     network = ins.network or b.options.network
     spec = RunSpec(args=cmd, env=list(state.run.env or []) + build_args, user=state.run.user,
                    workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),
-                   network="none" if network == "none" else "host" if network == "host" else "default")
-    with b.store.ingesting():
-        result = run_step(b.store, state.diff_ids, spec, container_id, b.out.raw)
+                   network="none" if network == "none" else "host")
+    keep = not (b.options.rm or b.options.force_rm)
+    result = run_step(b.store, state.image_id, state.diff_ids, spec, b.out.raw,
+                      lambda cid: b.out.line(f" ---> Running in {cid[:12]}"), keep=keep)
+    container_id = result.container_id
     if result.exit_code != 0:
-        if b.options.force_rm:
-            b.out.line(f"Removing intermediate container {container_id[:12]}")
         raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {result.exit_code}",
                           result.exit_code)
-    if b.options.rm or b.options.force_rm:
+    if not keep:
         b.out.line(f"Removing intermediate container {container_id[:12]}")
     b.commit(state, probe, result.layer, container_id)
 

@@ -1,68 +1,58 @@
-"""RUN: one process in a temporary container over the previous step's image, with runc, and the
-container's changes as a layer tar.
+"""RUN: one process in a temporary container over the previous step's image, through the
+container engine (dockyard.engine.containers: create, run attached, remove), and the
+container's storage layer as the step's layer.
 
-A thin adapter until `dockyard/runtime` lands (its engineer writes the general container API; the
-builder needs only "run this command on this image's layers and give me the diff").
-Docker behaviour matched:
-- An init layer between the image and the container's writable layer holds the mount points and
-  /etc/hosts, /etc/resolv.conf, /etc/hostname, /.dockerenv, so they never show in the diff.
-- VOLUME directories and the WORKDIR are created in the container before the command runs (they
-  show in the diff, as in Docker's).
-- The process gets the config's Env plus the build args, runs as USER (names resolved in the
-  image), in WORKDIR; stdout and stderr go to the build output.
-- `--network host|none`; the default (Docker's bridge) is the host's network here.
-Nothing is left mounted or registered with runc when `run_step` returns or raises.
+A thin adapter over the containers API; what it adds for the builder (Docker behaviour matched):
+- VOLUME mount points missing in the image are created in the container before the command runs
+  (Docker's daemon does; they show in the step's diff).
+- The command's stdout and stderr are streamed to the build output as they come.
+- The container is removed afterwards unless `keep` (`--rm=false` after a successful step, as
+  Docker keeps intermediate containers then); a failed step's container is always removed.
+- The signal handlers the attached run installs (to forward signals to the container) are put
+  back, so an interrupted build still stops the builder.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import secrets
-import shutil
+import signal
 import stat
-import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from dockyard.archive.diff import write_overlay_diff
-from dockyard.archive.scan import ScanResult, scan_copy
-from dockyard.build.rootfs import writable_root
-from dockyard.build.users import exec_user
+from dockyard.archive.scan import scan_copy
 from dockyard.digest import CHUNK, Digest
-from dockyard.errors import RuntimeFailure
+from dockyard.dockerfile.shell import go_quote
+from dockyard.engine import containers
+from dockyard.errors import DockyardError, RuntimeFailure
+from dockyard.image.layer import EMPTY_TAR_DIFF_ID
+from dockyard.runtime.monitor import Attach
 from dockyard.store.layers import StoredLayer
 from dockyard.store.store import Store
 
-RUNC_ROOT = "/run/dockyard-build-runc"
-_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-         "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-         "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
-_INIT_DIRS = ("dev", "dev/pts", "dev/shm", "dev/mqueue", "proc", "sys", "etc")
-_INIT_FILES = ("etc/hosts", "etc/resolv.conf", "etc/hostname", ".dockerenv")
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+            signal.SIGUSR2)
 
 
 @dataclass
 class RunSpec:
     args: list[str]
-    env: list[str]
+    env: list[str]                   # the step's Env plus the build args
     user: str = ""
     workdir: str = ""
     volumes: list[str] = field(default_factory=list)
-    network: str = "default"
+    network: str = "host"            # host | none
 
 
 @dataclass
 class RunResult:
+    container_id: str
     exit_code: int
-    layer: StoredLayer | None  # None: the command changed nothing (an empty layer)
-
-
-def new_container_id() -> str:
-    return secrets.token_hex(32)
+    layer: StoredLayer | None = None  # None: the command changed nothing (an empty layer)
 
 
 def _lower_stat(store: Store, diff_ids: list[Digest], rel: str) -> os.stat_result | None:
@@ -74,157 +64,90 @@ def _lower_stat(store: Store, diff_ids: list[Digest], rel: str) -> os.stat_resul
     return None
 
 
-def _make_init_layer(store: Store, diff_ids: list[Digest], path: Path, hostname: str) -> Path:
-    """Mount points and files the runtime binds over, with the image's own directory metadata
-    where the image has the directory (so a copy-up writes the image's, not ours)."""
-    for rel in _INIT_DIRS:
-        d = path / rel
-        d.mkdir(exist_ok=True)
-        st = _lower_stat(store, diff_ids, rel)
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            os.chown(d, st.st_uid, st.st_gid)
-            os.chmod(d, stat.S_IMODE(st.st_mode))
-    for rel in _INIT_FILES:
-        (path / rel).touch()
-    for rel in ("etc",):
-        st = _lower_stat(store, diff_ids, rel)
-        if st is not None:
-            os.utime(path / rel, ns=(st.st_atime_ns, st.st_mtime_ns))
-    return path
+def _make_volume_dirs(store: Store, diff_ids: list[Digest], upper: Path, volumes: list[str]) -> None:
+    """Create missing VOLUME directories in the storage layer before the container starts;
+    parents that the image has are made with the image's owner and mode (as a copy-up would)."""
+    for volume in volumes:
+        parts = [p for p in volume.split("/") if p not in ("", ".", "..")]
+        if not parts or _lower_stat(store, diff_ids, "/".join(parts)) is not None:
+            continue
+        for i in range(1, len(parts) + 1):
+            rel = "/".join(parts[:i])
+            target = upper / rel
+            if target.exists():
+                continue
+            target.mkdir(mode=0o755)
+            st = _lower_stat(store, diff_ids, rel) if i < len(parts) else None
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                os.chown(target, st.st_uid, st.st_gid)
+                os.chmod(target, stat.S_IMODE(st.st_mode))
+            else:
+                os.chmod(target, 0o755)
 
 
-def _host_files(work: Path, hostname: str) -> dict[str, Path]:
-    hosts = work / "hosts"
-    hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                     f"127.0.1.1\t{hostname}\n")
-    name = work / "hostname"
-    name.write_text(hostname + "\n")
-    resolv = work / "resolv.conf"
+def _pump(fd: int, output: Callable[[bytes], None]) -> None:
+    with os.fdopen(fd, "rb", buffering=0) as reader:
+        while True:
+            data = reader.read(CHUNK)
+            if not data:
+                return
+            output(data)
+
+
+def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec: RunSpec,
+             output: Callable[[bytes], None], announce: Callable[[str], None],
+             keep: bool = False) -> RunResult:
+    """Run `spec` in a new container of `image_id`; `announce(container_id)` is called once it
+    exists. The storage layer becomes a layer in the store when the command succeeds."""
+    if image_id is None:
+        raise RuntimeFailure(f"failed to run {go_quote(spec.args[0])}: the image is empty (FROM scratch)")
+    record = containers.create(store, containers.CreateOptions(
+        image=str(image_id), cmd=list(spec.args), entrypoint="", env=list(spec.env),
+        workdir=spec.workdir or None, user=spec.user, network=spec.network))
+    announce(record.id)
+    cdir = containers.resolve(store, record.id)
+    succeeded = False
     try:
-        shutil.copyfile("/etc/resolv.conf", resolv)
-    except OSError:
-        resolv.write_text("")
-    return {"/etc/hosts": hosts, "/etc/hostname": name, "/etc/resolv.conf": resolv}
-
-
-def _nofile() -> int:
-    """Docker gives containers 1048576 open files; never more than this process may have."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
-
-
-def _spec(rootfs: Path, spec: RunSpec, uid: int, gid: int, gids: tuple[int, ...], hostname: str,
-          binds: dict[str, Path]) -> dict:
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
-    if spec.network == "none":
-        namespaces.append({"type": "network"})
-    mounts = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-    ]
-    for dest, src in binds.items():
-        mounts.append({"destination": dest, "type": "bind", "source": str(src), "options": ["rbind", "rprivate"]})
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False,
-            "user": {"uid": uid, "gid": gid, "additionalGids": list(gids)},
-            "args": spec.args,
-            "env": spec.env,
-            "cwd": spec.workdir or "/",
-            "capabilities": {k: list(_CAPS) for k in ("bounding", "effective", "permitted")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": _nofile(), "soft": _nofile()}],
-            "noNewPrivileges": False,
-        },
-        "root": {"path": str(rootfs), "readonly": False},
-        "hostname": hostname,
-        "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "maskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-                            "/sys/firmware"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-        },
-    }
-
-
-def _mkdir_in(rootfs: Path, path: str) -> None:
-    """mkdir -p inside the container's rootfs, never following a symlink out of it."""
-    from dockyard.build.context import resolve_in_context
-
-    target = resolve_in_context(rootfs, path)
-    target.mkdir(parents=True, exist_ok=True)
-
-
-def run_step(store: Store, diff_ids: list[Digest], spec: RunSpec, container_id: str,
-             output: Callable[[bytes], None]) -> RunResult:
-    """Run `spec` on the layers `diff_ids`; the changes become a layer in the store (or None)."""
-    work = Path(tempfile.mkdtemp(prefix="build-run-", dir=store.tmp))
-    hostname = container_id[:12]
-    runc_id = f"dockyard-build-{container_id[:24]}"
-    try:
-        init = work / "init"
-        init.mkdir()
-        os.chmod(init, 0o755)
-        _make_init_layer(store, diff_ids, init, hostname)
-        binds = _host_files(work, hostname)
-        with writable_root(store, diff_ids, init) as (merged, upper):
-            user = exec_user(merged, spec.user)
-            for volume in spec.volumes:
-                _mkdir_in(merged, volume)
-            if spec.workdir:
-                _mkdir_in(merged, spec.workdir)
-            bundle = work / "bundle"
-            bundle.mkdir()
-            config = _spec(merged, spec, user.uid, user.gid, user.additional_gids, hostname, binds)
-            (bundle / "config.json").write_text(json.dumps(config))
-            try:
-                proc = subprocess.Popen(
-                    ["runc", "--root", RUNC_ROOT, "run", "--bundle", str(bundle), runc_id],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            except FileNotFoundError:
-                raise RuntimeFailure("runc is not installed") from None
-            assert proc.stdout is not None
-            try:
-                while True:
-                    chunk = proc.stdout.read1(CHUNK)  # type: ignore[attr-defined]
-                    if not chunk:
-                        break
-                    output(chunk)
-                code = proc.wait()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                subprocess.run(["runc", "--root", RUNC_ROOT, "delete", "--force", runc_id],
-                               capture_output=True)
-            if code != 0:
-                return RunResult(code, None)
-            layer = _commit_upper(store, upper, work)
-        return RunResult(0, layer)
+        _make_volume_dirs(store, diff_ids, cdir.upper, spec.volumes)
+        read_fd, write_fd = os.pipe()
+        pump = threading.Thread(target=_pump, args=(read_fd, output), daemon=True)
+        pump.start()
+        handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+        try:
+            code = containers.run_attached(store, record.id, Attach(None, write_fd, write_fd))
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            os.close(write_fd)
+            pump.join()
+        if code != 0:
+            return RunResult(record.id, code)
+        layer = _commit_upper(store, cdir.upper)
+        succeeded = True
+        return RunResult(record.id, 0, layer)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not (keep and succeeded):
+            try:
+                containers.remove(store, record.id, force=True)
+            except DockyardError:
+                pass
 
 
-def _commit_upper(store: Store, upper: Path, work: Path) -> StoredLayer | None:
-    """The writable layer's changes as a layer (None when nothing changed)."""
-    if not any(upper.iterdir()):
-        return None
-    tar_path = Path(tempfile.mkstemp(prefix="run-layer-", dir=store.tmp)[1])
+def _commit_upper(store: Store, upper: Path) -> StoredLayer | None:
+    """The storage layer's changes as a layer (None when nothing changed)."""
+    fd, name = tempfile.mkstemp(prefix="run-layer-", dir=store.tmp)
+    tar_path = Path(name)
     try:
-        with open(tar_path, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             write_overlay_diff(upper, f)
         with open(tar_path, "rb") as f, open(os.devnull, "wb") as null:
-            result: ScanResult = scan_copy(f, null)
-        return store.layers.adopt(tar_path, result)
+            result = scan_copy(f, null)
+        if result.diff_id == EMPTY_TAR_DIFF_ID:
+            return None
+        with store.ingesting():
+            return store.layers.adopt(tar_path, result)
     finally:
         try:
-            os.unlink(tar_path)
+            tar_path.unlink()
         except FileNotFoundError:
             pass

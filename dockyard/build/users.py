@@ -1,21 +1,12 @@
-"""User and group names resolved in an image's /etc/passwd and /etc/group, as Docker does for
-`COPY --chown` (moby builder/dockerfile/internals_linux.go parseChownFlag) and for `USER` in RUN
-(moby/sys/user GetExecUser)."""
+"""`COPY --chown` names resolved in the image's /etc/passwd and /etc/group, as Docker does
+(moby builder/dockerfile/internals_linux.go parseChownFlag). RUN's USER is the runtime's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.build.context import resolve_in_context
 from dockyard.errors import InvalidParameter
-
-
-@dataclass(frozen=True)
-class ExecUser:
-    uid: int
-    gid: int
-    additional_gids: tuple[int, ...] = ()
 
 
 def _read_db(root: Path, name: str) -> list[list[str]]:
@@ -66,34 +57,3 @@ def chown_ids(root: Path, spec: str) -> tuple[int, int]:
                 f"{group}: no such group: {group}")
         gid = int(grow[2])
     return uid, gid
-
-
-def exec_user(root: Path, spec: str) -> ExecUser:
-    """`USER name[:group]` for a process: the passwd entry's uid and primary gid, plus the
-    groups listing the user (supplementary groups); numeric ids need no entry."""
-    user, sep, group = (spec or "0").partition(":")
-    passwd = _read_db(root, "/etc/passwd")
-    groups = _read_db(root, "/etc/group")
-    name = user
-    if user.isdigit():
-        uid, gid = int(user), 0
-        row = next((r for r in passwd if len(r) > 3 and r[2] == user), None)
-        if row is not None:
-            name = row[0]
-            gid = int(row[3]) if row[3].isdigit() else 0
-    else:
-        row = _lookup(passwd, user)
-        if row is None or len(row) < 4:
-            raise InvalidParameter(f"unable to find user {user}: no matching entries in passwd file")
-        uid, gid = int(row[2]), int(row[3]) if row[3].isdigit() else 0
-    if sep:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            grow = _lookup(groups, group)
-            if grow is None:
-                raise InvalidParameter(f"unable to find group {group}: no matching entries in group file")
-            gid = int(grow[2])
-    extra = sorted({int(r[2]) for r in groups
-                    if len(r) > 3 and r[2].isdigit() and name in r[3].split(",")} - {gid})
-    return ExecUser(uid, gid, tuple(extra))

@@ -343,10 +343,13 @@ def test_rm_flags_and_network(dockyard, busybox, tmp_path: Path) -> None:
     kept = build(dockyard, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n",
                  "--rm=false", "--network", "none", "-t", "netnone")
     assert "Running in" in kept.stdout and "Removing intermediate container" not in kept.stdout
+    running_in = [l.split()[-1] for l in kept.stdout.splitlines() if l.startswith(" ---> Running in ")]
+    assert [c[:12] for c in dockyard("ps", "-a", "-q").stdout.split()] == running_in  # kept, as Docker
     assert layer_file(dockyard, "netnone", "nets") == b"lo\n"
     host = build(dockyard, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n",
                  "--no-cache", "--network", "host", "-t", "nethost")
     assert "Removing intermediate container" in host.stdout
+    assert len(dockyard("ps", "-a", "-q").stdout.split()) == 1  # only the --rm=false one
     assert set(layer_file(dockyard, "nethost", "nets").split()) == set(
         n.encode() for n in os.listdir("/sys/class/net"))
 
