@@ -41,14 +41,18 @@ def _download_context(url: str, tmp: Path) -> BinaryIO:
     return spool
 
 
-def build_image(store: Store, source: str, options: BuildOptions, *,
+def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
                 dockerfile: str | None = None, stdin: BinaryIO | None = None,
                 cwd: Path | None = None, write: Callable[[bytes], None] | None = None) -> BuildResult:
-    """Build from `source` (a directory, `-` for stdin, or an http(s) URL of a tarball)."""
+    """Build from `source`: a directory, `-` (read `stdin`), an http(s) URL of a tarball, or a
+    binary stream holding a context tar or a lone Dockerfile (an Engine API request body).
+    Progress goes to `write` as the classic builder prints it."""
     out = Output(write or (lambda data: None), options.quiet)
     spool = None
     ctx_source: Path | str | BinaryIO = source
-    if urllib.parse.urlparse(source).scheme in ("http", "https"):
+    if not isinstance(source, str):
+        pass
+    elif urllib.parse.urlparse(source).scheme in ("http", "https"):
         spool = _download_context(source, store.tmp)
         ctx_source = spool
     elif source != "-":

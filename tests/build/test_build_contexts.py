@@ -97,3 +97,18 @@ def test_url_context(dockyard, busybox) -> None:
     finally:
         server.shutdown()
     assert file_in(dockyard, "fromurl", "f") == b"from tar\n"
+
+
+def test_engine_build_from_a_stream(store, busybox_tar, tmp_path: Path) -> None:
+    """What the Engine API's POST /build does: the request body is the context tar."""
+    from dockyard.build.builder import BuildOptions
+    from dockyard.engine.build import build_image
+    from dockyard.engine.images import import_image
+
+    import_image(store, str(busybox_tar), repository="busybox")
+    chunks: list[bytes] = []
+    result = build_image(store, io.BytesIO(context_tar(FILES, compress=True)), BuildOptions(),
+                         write=chunks.append)
+    text = b"".join(chunks).decode()
+    assert text.startswith("Step 1/2 : FROM busybox\n")
+    assert text.endswith(f"Successfully built {result.image_id.hex[:12]}\n")
