@@ -245,7 +245,15 @@ def list_containers(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    resp.json(engine.inspect(ctx.store(), req.params["id"]))
+    data = engine.inspect(ctx.store(), req.params["id"])
+    # Fields clients read that the engine's inspect does not carry (the SDK reads LogConfig).
+    host = data.setdefault("HostConfig", {})
+    host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    with ctx.lock:
+        if data.get("Id") in ctx.auto_remove:
+            host["AutoRemove"] = True
+    data.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}})
+    resp.json(data)
 
 
 _KINDS = {"C": 0, "A": 1, "D": 2}
@@ -388,7 +396,7 @@ def commit(ctx: ApiContext, req: Request, resp: Response) -> None:
 def routes() -> list[Route]:
     c = "/containers/(?P<id>[^/]+)"
     return [
-        route("GET", "/containers/json", list_containers, "all limit size filters before since"),
+        route("GET", "/containers/json", list_containers, "all limit size filters before since trunc_cmd"),
         route("POST", "/containers/create", create, "name platform"),
         route("GET", f"{c}/json", inspect, "size"),
         route("GET", f"{c}/logs", logs, "follow stdout stderr since until timestamps tail details"),

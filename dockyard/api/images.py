@@ -168,14 +168,14 @@ def _import(ctx: ApiContext, req: Request, resp: Response, src: str) -> None:
 
 def routes() -> list[Route]:
     return [
-        route("GET", "/images/json", list_images, "all filters shared-size digests manifests identity"),
+        route("GET", "/images/json", list_images, "all filters shared-size digests manifests identity only_ids filter"),
         route("POST", "/images/create", create_image, "fromImage fromSrc repo tag message changes platform"),
         route("POST", "/images/load", load_images, "quiet platform"),
         route("GET", "/images/get", get_images, "names platform"),
         route("GET", "/images/(?P<name>.+)/json", inspect_image, "manifests platform"),
         route("GET", "/images/(?P<name>.+)/history", image_history, "platform"),
         route("GET", "/images/(?P<name>.+)/get", get_image, "platform"),
-        route("POST", "/images/(?P<name>.+)/tag", tag_image, "repo tag"),
+        route("POST", "/images/(?P<name>.+)/tag", tag_image, "repo tag force"),
         route("DELETE", "/images/(?P<name>.+)", remove_image, "force noprune platforms"),
     ]
 

@@ -1,0 +1,86 @@
+"""A real `dockyard serve` on a unix socket in a temp dir, against the test's store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    socket: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("dockyard serve did not stop on SIGTERM") from None
+        return self.proc.returncode
+
+    def raw(self, request: bytes, timeout: float = 30) -> bytes:
+        """Send raw bytes, read until the server closes or `timeout`."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(timeout)
+            s.connect(str(self.socket))
+            s.sendall(request)
+            out = b""
+            try:
+                while data := s.recv(65536):
+                    out += data
+            except TimeoutError:
+                pass
+            return out
+
+
+def start_server(store_root: Path, tmp: Path) -> Server:
+    sock = tmp / "d.sock"
+    log = tmp / "serve.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dockyard", "--root", str(store_root), "serve", "-H", f"unix://{sock}"],
+        stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=REPO)
+    deadline = time.monotonic() + 20
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"dockyard serve did not start:\n{log.read_text()}")
+        time.sleep(0.02)
+    return Server(proc, sock, log)
+
+
+@pytest.fixture
+def server(store_root: Path):  # noqa: ANN201
+    # A short directory: unix socket paths are limited to 107 bytes.
+    tmp = Path(tempfile.mkdtemp(prefix="dy-api-", dir="/tmp"))
+    srv = start_server(store_root, tmp)
+    yield srv
+    srv.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def cli_env(server: Server) -> dict[str, str]:
+    """The environment for the docker CLI, pointed at our server, classic builder."""
+    return {**os.environ, "DOCKER_HOST": server.url, "DOCKER_BUILDKIT": "0",
+            "DOCKER_CONFIG": str(server.socket.parent / "docker-config")}
+

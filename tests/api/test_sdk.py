@@ -1,0 +1,126 @@
+"""The docker Python SDK (PyPI `docker`) against `dockyard serve`: the client's own parsing of
+Docker's responses is the check that ours are Docker-shaped."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+
+import docker
+import pytest
+
+from tests.api.conftest import Server
+
+
+@pytest.fixture
+def client(server: Server, busybox: str):  # noqa: ANN201
+    c = docker.DockerClient(base_url=server.url, timeout=60)
+    yield c
+    c.close()
+
+
+def _context(dockerfile: str, files: dict[str, bytes] | None = None) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in {"Dockerfile": dockerfile.encode(), **(files or {})}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def test_version_and_ping(client: docker.DockerClient) -> None:
+    assert client.ping() is True
+    version = client.version()
+    assert version["ApiVersion"] == "1.47" and version["MinAPIVersion"] == "1.24"
+    assert client.info()["Images"] == 1
+
+
+def test_build_list_inspect_history_tag(client: docker.DockerClient, busybox: str) -> None:
+    ctx = _context("FROM busybox\nCOPY hello /hello\nENV A=1\n", {"hello": b"hi\n"})
+    image, stream = client.images.build(fileobj=ctx, custom_context=True, tag="sdk:1", rm=True)
+    logs = list(stream)
+    streams = "".join(item.get("stream", "") for item in logs)
+    assert "Step 1/3 : FROM busybox" in streams and "Successfully tagged sdk:1" in streams
+    # Docker sends the image ID as an aux message before "Successfully built".
+    aux = [item["aux"]["ID"] for item in logs if "aux" in item]
+    assert aux == [image.id]
+    assert image.tags == ["sdk:1"]
+    assert "A=1" in image.attrs["Config"]["Env"]
+    assert {t for i in client.images.list() for t in i.tags} == {"sdk:1", "busybox:latest"}
+    assert [i.tags for i in client.images.list(name="sdk")] == [["sdk:1"]]
+    history = image.history()
+    assert history[0]["Id"] == image.id and history[0]["CreatedBy"].startswith("/bin/sh -c #(nop)")
+    assert history[-1]["Id"] == busybox
+    assert image.tag("sdk", "2") is True
+    assert set(client.images.get("sdk:2").tags) == {"sdk:1", "sdk:2"}
+    client.images.remove("sdk:2")
+    assert client.images.get(image.id).tags == ["sdk:1"]
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get("nope:latest")
+
+
+def test_build_failure_is_an_error_in_the_stream(client: docker.DockerClient) -> None:
+    with pytest.raises(docker.errors.BuildError) as info:
+        client.images.build(fileobj=_context("FROM busybox\nRUN exit 7\n"), custom_context=True)
+    assert "returned a non-zero code: 7" in str(info.value)
+
+
+def test_save_load(client: docker.DockerClient, busybox: str) -> None:
+    # named=True: the SDK saves by name (by ID, Docker writes no RepoTags, and neither do we).
+    data = b"".join(client.images.get("busybox").save(chunk_size=65536, named=True))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert "manifest.json" in tar.getnames()
+    client.images.remove("busybox:latest", force=True)
+    loaded = client.images.load(data)
+    assert [i.id for i in loaded] == [busybox]
+    assert client.images.get("busybox").tags == ["busybox:latest"]
+
+
+def test_containers_commit_export_import(client: docker.DockerClient, busybox: str) -> None:
+    c = client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2; touch /made; sleep 60"],
+                              detach=True, name="sdk1")
+    try:
+        deadline = time.monotonic() + 10
+        while b"err" not in c.logs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.logs(stdout=True, stderr=False) == b"out\n"
+        assert c.logs(stdout=False, stderr=True) == b"err\n"
+        c.reload()
+        assert c.status == "running"
+        c.pause()
+        c.reload()
+        assert c.status == "paused"
+        c.unpause()
+        assert [x.name for x in client.containers.list()] == ["sdk1"]
+        assert {"Path": "/made", "Kind": 1} in c.diff()
+        committed = c.commit("sdkc", "v1", message="msg")
+        assert committed.tags == ["sdkc:v1"]
+        tar_bytes = b"".join(c.export())
+    finally:
+        c.remove(force=True)
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        assert "made" in tar.getnames()
+    imported = client.api.import_image_from_data(tar_bytes, repository="sdkimp", tag="x")
+    image = client.images.get("sdkimp:x")
+    assert image.id in imported
+    assert len(image.attrs["RootFS"]["Layers"]) == 1
+    out = client.containers.run("sdkc:v1", ["ls", "/made"], remove=True)
+    assert out == b"/made\n"
+    assert client.containers.list(all=True) == []
+    client.images.remove("sdkimp:x")
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get("sdkimp:x")
+
+
+def test_wait_returns_exit_code(client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["sh", "-c", "exit 5"], detach=True)
+    assert c.wait(timeout=30)["StatusCode"] == 5
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get("nope")
+    with pytest.raises(docker.errors.APIError) as info:
+        client.images.remove("busybox")  # a container uses it
+    assert info.value.status_code == 409
+    c.remove()
