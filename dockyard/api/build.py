@@ -80,12 +80,12 @@ def build(ctx: ApiContext, req: Request, resp: Response) -> None:
     messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
     out = _BuildStream(messages)
     remote = req.q("remote") or ""
-    source = remote if remote.startswith(("http://", "https://")) else "-"
-    if remote and source == "-":
+    if remote and not remote.startswith(("http://", "https://")):
         raise InvalidParameter(f"remote context {remote!r} is not supported (http/https URLs only)")
+    source = remote or req.body
     try:
-        result = build_image(ctx.store(), source, options, dockerfile=req.q("dockerfile") or None,
-                             stdin=req.body, write=out.write)  # type: ignore[arg-type]
+        result = build_image(ctx.store(), source, options,  # type: ignore[arg-type]
+                             dockerfile=req.q("dockerfile") or None, write=out.write)
     except BuildFailed as exc:  # RUN failed: Docker sends its exit code in errorDetail
         messages.error(exc.message, exc.exit_code)
         return
