@@ -188,11 +188,15 @@ class Builder:
         self.args.new_stage()
         self.current_stage = stage.index
         self.begin_step(stage.from_instruction.original)
-        state = dispatch.dispatch_from(self, stage)  # type: ignore[attr-defined]
+        # Each step holds the store's ingest lock from its new layer to its commit, so a
+        # concurrent `rmi` cannot collect the layer before an image references it.
+        with self.store.ingesting():
+            state = dispatch.dispatch_from(self, stage)  # type: ignore[attr-defined]
         self.end_step(state)
         for ins in [*stage.instructions, *extra]:
             self.begin_step(ins.original)
-            dispatch.dispatch(self, state, ins)  # type: ignore[attr-defined]
+            with self.store.ingesting():
+                dispatch.dispatch(self, state, ins)  # type: ignore[attr-defined]
             self.end_step(state)
         return state
 

@@ -174,8 +174,7 @@ def _layer(b: Builder, write: Callable[[BinaryIO], ScanResult | None]) -> Stored
             result = write(out)
         if result is None:
             return None
-        with b.store.ingesting():
-            return b.store.layers.adopt(path, result)
+        return b.store.layers.adopt(path, result)
     finally:
         try:
             path.unlink()

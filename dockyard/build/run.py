@@ -144,8 +144,7 @@ def _commit_upper(store: Store, upper: Path) -> StoredLayer | None:
             result = scan_copy(f, null)
         if result.diff_id == EMPTY_TAR_DIFF_ID:
             return None
-        with store.ingesting():
-            return store.layers.adopt(tar_path, result)
+        return store.layers.adopt(tar_path, result)
     finally:
         try:
             tar_path.unlink()
