@@ -117,9 +117,10 @@ class Builder:
                 return stage.index
         raise InvalidParameter(f"failed to reach build target {self.options.target} in Dockerfile")
 
-    def stage_ref(self, text: str, before: int) -> int | None:
-        """The index of the stage `text` names (name or number), if it is an earlier stage."""
-        if text.isdecimal():
+    def stage_ref(self, text: str, before: int, by_index: bool = True) -> int | None:
+        """The index of the stage `text` names (name, or number for COPY --from), if it is an
+        earlier stage. FROM takes names only (`FROM 0` is an image called 0)."""
+        if text.isdecimal() and by_index:
             index = int(text)
             return index if index < before else None
         for stage in self.dockerfile.stages[:before]:
@@ -140,7 +141,7 @@ class Builder:
                 base = stage.from_instruction.expand(lex, from_env).base
             except DockyardError:
                 base = stage.base
-            ref = self.stage_ref(base, index)
+            ref = self.stage_ref(base, index, by_index=False)
             if ref is not None:
                 needed.add(ref)
             for ins in stage.instructions:

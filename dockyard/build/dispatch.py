@@ -43,7 +43,7 @@ from dockyard.store.layers import StoredLayer
 def dispatch_from(b: Builder, stage: Stage) -> StageState:
     ins = stage.from_instruction.expand(stage_lex(b), b.args.from_env())
     base = ins.base
-    ref = b.stage_ref(base, stage.index)
+    ref = b.stage_ref(base, stage.index, by_index=False)
     if ref is not None:
         image_id = b.stage_images.get(ref)
     elif base.lower() == "scratch":
