@@ -157,7 +157,10 @@ def main() -> None:
             rows.append([label, f"{d.seconds / per:.3f}", f"{r.seconds / per:.3f}", f"{ratio:.2f}",
                          f"<= {bar}", "ok" if ratio <= bar else "MISSED", f"{d.peak_rss_mb:.0f}"])
 
-        start = run_timed([*DOCKYARD, "--version"], env=env)  # writes the bytecode cache
+        # byte-compile every module, as `pip install` does (lazily imported ones included)
+        subprocess.run([DOCKYARD[0], "-m", "compileall", "-q", str(REPO / "dockyard")], env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        start = run_timed([*DOCKYARD, "--version"], env=env)
         start = min(start.seconds, run_timed([*DOCKYARD, "--version"], env=env).seconds)
         both("8 steps, cold", small, 1.0, tag="small")
         both("8 steps, cached rebuild", small, 0.5, tag="small")
