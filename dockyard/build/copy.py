@@ -425,6 +425,9 @@ def _dir_entry(w: LayerWriter, image_root: Path, d: str, plan: CopyPlan, now: in
     st = _image_lstat(image_root, d)
     if st is not None and stat.S_ISDIR(st.st_mode):
         w.header(Header(d + "/", DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, 0, now))
+    elif st is not None and not stat.S_ISLNK(st.st_mode):
+        # Docker: creating the directory fails on an existing file
+        raise InvalidParameter(f"failed to copy files: mkdir /{d}: not a directory")
     else:
         uid, gid = (plan.uid, plan.gid) if plan.chowned else (0, 0)
         w.header(Header(d + "/", DIR, 0o755, uid, gid, 0, now))

@@ -149,3 +149,11 @@ def test_add_archive_cannot_escape(dockyard, busybox, tmp_path: Path) -> None:
     with store.image(store.resolve("dots")).layers[-1].open() as stream:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             assert sorted(m.name for m in tar) == ["x", "x/up.txt"]
+
+
+def test_copy_through_an_existing_file(dockyard, busybox, tmp_path: Path) -> None:
+    """Docker cannot create a directory where the image has a file: the COPY fails."""
+    (tmp_path / "a").write_text("a")
+    result = build(dockyard, tmp_path, "FROM busybox\nCOPY a /etc/passwd/x\n")
+    assert result.returncode != 0
+    assert "mkdir /etc/passwd: not a directory" in result.stderr
