@@ -112,7 +112,8 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         read_fd, write_fd = os.pipe()
         pump = threading.Thread(target=_pump, args=(read_fd, output), daemon=True)
         pump.start()
-        handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+        in_main = threading.current_thread() is threading.main_thread()
+        handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS} if in_main else {}
         try:
             code = containers.run_attached(store, record.id, Attach(None, write_fd, write_fd))
         finally:
