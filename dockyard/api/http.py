@@ -91,6 +91,7 @@ class Body:
         self._remaining = length or 0
         self._buf = bytearray()
         self.finished = self._chunked is None and self._remaining == 0
+        self.broken = False  # the body's framing failed: the connection cannot be reused
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -113,17 +114,25 @@ class Body:
         return True
 
     def _fill(self) -> None:
+        if self.broken:
+            raise BadRequest("the request body is malformed")
         if self._chunked is not None:
             data = self._conn.recv()
             if not data:
+                self.broken = True
                 raise ClientGone("connection closed inside a chunked body")
-            self._buf += self._chunked.feed(data)
+            try:
+                self._buf += self._chunked.feed(data)
+            except BadRequest:
+                self.broken = True
+                raise
             if self._chunked.done:
                 self._conn.unread(self._chunked.leftover())
                 self.finished = True
             return
         data = self._conn.recv(min(READ_SIZE, self._remaining))
         if not data:
+            self.broken = True
             raise ClientGone("connection closed inside a request body")
         self._remaining -= len(data)
         self._buf += data
@@ -133,6 +142,8 @@ class Body:
     def drain(self, limit: int = 1 << 20) -> bool:
         """Skip what the handler did not read (up to `limit` bytes); True if the body ended."""
         skipped = 0
+        if self.broken:
+            return False
         try:
             while not self.finished and skipped < limit:
                 skipped += len(self.read(READ_SIZE))

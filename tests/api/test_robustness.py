@@ -1,0 +1,153 @@
+"""Malformed requests get Docker's JSON errors with 4xx codes, and the server keeps serving;
+a client that leaves mid-build cancels the build cleanly; SIGTERM stops the server cleanly."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import stat
+import tarfile
+import time
+
+import pytest
+
+from tests.api.conftest import Server
+
+
+def _split(response: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
+def _request(method: str, path: str, body: bytes = b"", headers: str = "") -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n{headers}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _error(server: Server, method: str, path: str, body: bytes = b"", headers: str = "") -> tuple[int, str]:
+    status, hdrs, payload = _split(server.raw(_request(method, path, body, headers)))
+    assert hdrs["content-type"] == "application/json"
+    return status, json.loads(payload)["message"]
+
+
+def _ping(server: Server) -> None:
+    status, headers, body = _split(server.raw(_request("GET", "/_ping")))
+    assert (status, body) == (200, b"OK")
+    assert headers["api-version"] == "1.47" and headers["builder-version"] == "1"
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_socket_mode_and_version_errors(server: Server) -> None:
+    assert stat.S_IMODE(os.stat(server.socket).st_mode) == 0o660
+    # Docker: a too-new version is 400 with this message; unknown paths are 404 "page not found".
+    assert _error(server, "GET", "/v1.99/version") == (
+        400, "client version 1.99 is too new. Maximum supported API version is 1.47")
+    assert _error(server, "GET", "/v1.12/version")[0] == 400
+    assert _error(server, "GET", "/v1.41/nothing") == (404, "page not found")
+    assert _error(server, "PUT", "/v1.41/version")[0] == 405
+    _ping(server)
+
+
+def test_bad_json_and_unknown_parameters(server: Server, busybox: str) -> None:
+    status, message = _error(server, "POST", "/v1.47/containers/create", b"{not json")
+    assert status == 400 and message.startswith("invalid JSON")
+    assert _error(server, "POST", "/v1.47/containers/create", b"[1, 2]")[0] == 400
+    assert _error(server, "POST", "/v1.47/containers/create", b'{"Image": "busybox", "Cmd": 5}')[0] == 400
+    assert _error(server, "GET", "/v1.47/images/json?bogus=1") == (400, "unknown query parameter: bogus")
+    assert _error(server, "GET", "/v1.47/images/json?filters=%7Bnope")[0] == 400
+    assert _error(server, "POST", "/v1.47/build?buildargs=%5B1%5D", _tar({"Dockerfile": b"FROM busybox\n"}))[0] == 400
+    assert _error(server, "POST", "/v1.47/build?t=Bad%20Name", _tar({"Dockerfile": b"FROM busybox\n"}))[0] == 400
+    # Docker's status codes: 404 no such image/container, 409 conflict.
+    assert _error(server, "GET", "/v1.47/images/nope/json") == (404, "No such image: nope:latest")
+    assert _error(server, "POST", "/v1.47/containers/nope/start")[0] == 404
+    status, _, body = _split(server.raw(_request("POST", "/v1.47/containers/create?name=dup",
+                                                 b'{"Image": "busybox", "Cmd": ["true"]}')))
+    assert status == 201 and len(json.loads(body)["Id"]) == 64
+    status, message = _error(server, "POST", "/v1.47/containers/create?name=dup",
+                              b'{"Image": "busybox", "Cmd": ["true"]}')
+    assert status == 409 and "already in use" in message
+    _ping(server)
+
+
+def test_malformed_http(server: Server) -> None:
+    status, _, _ = _split(server.raw(b"NOT A REQUEST\r\n\r\n"))
+    assert status == 400
+    bad_chunks = (b"POST /v1.47/images/load HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"zz\r\nhello\r\n0\r\n\r\n")
+    status, _, body = _split(server.raw(bad_chunks))
+    assert status == 400 and b"chunk" in body
+    _ping(server)
+
+
+def test_keep_alive_pipelined_and_chunked(server: Server) -> None:
+    """Two requests on one connection, the first with a chunked body (as the docker CLI sends
+    build contexts and loads)."""
+    body = b"FROM busybox\n"
+    first = (b"POST /v1.47/images/load HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n"
+             + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    second = b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"
+    out = server.raw(first + second)
+    assert out.startswith(b"HTTP/1.1 400 ")  # not an image archive
+    assert out.count(b"HTTP/1.1 ") == 2 and out.endswith(b"\r\n\r\nOK")
+
+
+def test_build_context_not_a_tar(server: Server, busybox: str) -> None:
+    # A body that is not a tar is a lone Dockerfile (as Docker reads it): garbage fails to parse.
+    status, message = _error(server, "POST", "/v1.47/build", b"\x00\x01garbage\xff" * 10)
+    assert status == 400, message
+    truncated = _tar({"Dockerfile": b"FROM busybox\n", "big": b"x" * 100_000})[:20_000]
+    assert _error(server, "POST", "/v1.47/build", truncated)[0] == 400
+    _ping(server)
+
+
+def test_client_leaves_mid_build(server: Server, busybox: str, store_root) -> None:  # noqa: ANN001
+    context = _tar({"Dockerfile": b"FROM busybox\nRUN echo one; sleep 1; echo two\nRUN echo three\n"})
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(server.socket))
+        s.sendall(_request("POST", "/v1.47/build?t=left", context))
+        seen = b""
+        while b"Running in" not in seen:  # leave while the first RUN is running
+            data = s.recv(65536)
+            assert data, seen
+            seen += data
+        assert seen.startswith(b"HTTP/1.1 200")
+    # The server notices at its next write, stops the build and removes the RUN container.
+    containers = store_root / "containers"
+
+    def running_steps() -> int:
+        return len(list(containers.glob("*/container.json")))
+
+    deadline = time.monotonic() + 20
+    while running_steps() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running_steps() == 0
+    assert _error(server, "GET", "/v1.47/images/left/json")[0] == 404
+    _ping(server)
+
+
+def test_client_leaves_mid_upload(server: Server) -> None:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(server.socket))
+        s.sendall(b"POST /v1.47/build HTTP/1.1\r\nHost: d\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+    _ping(server)
+
+
+def test_sigterm_stops_cleanly(server: Server) -> None:
+    _ping(server)
+    assert server.stop() == 0
+    assert not server.socket.exists()
+    assert "stopped" in server.log.read_text()
