@@ -42,21 +42,6 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
     return None
 
 
-def _thread_tolerant_signals() -> None:
-    """Adapter: the engine's foreground run (build RUN steps use it) installs signal handlers to
-    proxy signals to the container; only the main thread may, and API requests run in worker
-    threads. In this process a call from another thread becomes a no-op (the server's own
-    SIGTERM handler stays in charge) instead of a ValueError. Remove once the runtime guards it."""
-    original = signal.signal
-
-    def tolerant(signum, handler):  # noqa: ANN001, ANN202 - signal.signal's signature
-        if threading.current_thread() is not threading.main_thread():
-            return signal.getsignal(signum)
-        return original(signum, handler)
-
-    signal.signal = tolerant  # type: ignore[assignment]
-
-
 def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
     listeners = [Listener.parse(h) for h in (args.host or [DEFAULT_SOCKET])]
     tls = _tls(args)
@@ -78,7 +63,6 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
         api_ctx.log(f"received {signal.Signals(signum).name}, stopping")
         server.stop()
 
-    _thread_tolerant_signals()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     serving = threading.Thread(target=server.serve, name="serve")
