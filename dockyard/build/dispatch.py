@@ -264,6 +264,8 @@ def _sources(b: Builder, state: StageState, ins: CopyInstruction | AddInstructio
                 local = []
             source = copying.download(src, b.store.tmp, ins.checksum)
             downloads.dirs.append(source.root)
+            # Docker records a downloaded source's checksum without a `file:` prefix
+            source.hash = copying.checksum(source).split(":", 1)[1]
             sources.append(source)
         else:
             if isinstance(ins, AddInstruction) and ins.checksum:

@@ -286,6 +286,10 @@ def test_add_archives_and_urls(dockyard, busybox, tmp_path: Path) -> None:
     assert (tar_layer["x/inner/f.txt"].uid, tar_layer["x/inner/f.txt"].mode & 0o7777) == (7, 0o640)
     assert layer_file(dockyard, "add", "x/inner/f.txt", 1) == b"from tar\n"
     assert set(layer_entries(dockyard, "add", 2)) == {"p", "p/plain.gz"}  # not a tar: copied
+    # Docker 20.10: `ADD <64 hex> in /dl/` (a URL's checksum has no `file:` prefix)
+    created = config_of(dockyard, "add").history[-1].created_by or ""
+    assert created.startswith("/bin/sh -c #(nop) ADD ") and created.endswith(" in /dl/ ")
+    assert len(created.split()[4]) == 64 and ":" not in created.split()[4]
     dl = layer_entries(dockyard, "add", 3)["dl/remote.txt"]
     assert (dl.mode, dl.mtime) == (0o100600, 1445412480)
     assert bad.returncode != 0 and "digest mismatch" in bad.stderr
