@@ -151,3 +151,28 @@ def test_sigterm_stops_cleanly(server: Server) -> None:
     assert server.stop() == 0
     assert not server.socket.exists()
     assert "stopped" in server.log.read_text()
+
+
+def test_sigterm_cancels_a_running_build(server: Server, busybox: str, store_root) -> None:  # noqa: ANN001
+    """SIGTERM while a RUN step runs: the build is cancelled at its next output, its container
+    removed, nothing tagged, and the server exits 0."""
+    context = _tar({"Dockerfile": b"FROM busybox\nRUN echo start; sleep 1; echo end\n"})
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(str(server.socket))
+        s.sendall(_request("POST", "/v1.47/build?t=cancelled", context))
+        seen = b""
+        while b'{"stream":"start\\n"}' not in seen:  # the RUN's own output: it is running
+            data = s.recv(65536)
+            assert data, seen
+            seen += data
+        server.proc.send_signal(15)
+        while data := s.recv(65536):
+            seen += data
+    assert server.proc.wait(30) == 0
+    assert b"Successfully" not in seen
+    assert b"shutting down" in seen
+    assert not any((store_root / "containers").glob("*/container.json")), server.log.read_text()
+    from dockyard.store.store import Store
+
+    assert Store(store_root).find("cancelled") is None
