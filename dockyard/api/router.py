@@ -93,9 +93,11 @@ class Request:
 
     def json(self, *, required: bool = False) -> Any:
         """The JSON body; a missing body is None (or an error if `required`)."""
-        data = self.body.read(MAX_JSON_BODY + 1)
-        if len(data) > MAX_JSON_BODY:
-            raise InvalidParameter("request body too large")
+        data = bytearray()
+        while chunk := self.body.read(64 * 1024):
+            data += chunk
+            if len(data) > MAX_JSON_BODY:
+                raise InvalidParameter("request body too large")
         if not data.strip():
             if required:
                 raise InvalidParameter("invalid JSON: body is empty")

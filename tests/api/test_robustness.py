@@ -176,3 +176,18 @@ def test_sigterm_cancels_a_running_build(server: Server, busybox: str, store_roo
     from dockyard.store.store import Store
 
     assert Store(store_root).find("cancelled") is None
+
+
+def test_large_json_body_in_chunks(server: Server, busybox: str) -> None:
+    """A JSON body larger than one read, sent chunked, is read whole (a long Env list)."""
+    env = [f"VAR{i}={'x' * 100}" for i in range(2000)]
+    body = json.dumps({"Image": "busybox", "Cmd": ["true"], "Env": env}).encode()
+    pieces = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 5000]), body[i:i + 5000])
+                      for i in range(0, len(body), 5000))
+    request = (b"POST /v1.47/containers/create HTTP/1.1\r\nHost: d\r\nConnection: close\r\n"
+               b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + pieces + b"0\r\n\r\n")
+    status, _, payload = _split(server.raw(request))
+    assert status == 201, payload
+    cid = json.loads(payload)["Id"]
+    status, _, payload = _split(server.raw(_request("GET", f"/v1.47/containers/{cid}/json")))
+    assert f"VAR1999={'x' * 100}" in json.loads(payload)["Config"]["Env"]

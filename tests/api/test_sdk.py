@@ -124,3 +124,24 @@ def test_wait_returns_exit_code(client: docker.DockerClient) -> None:
         client.images.remove("busybox")  # a container uses it
     assert info.value.status_code == 409
     c.remove()
+
+
+def test_build_parameters(client: docker.DockerClient) -> None:
+    """buildargs, labels, target, nocache, q, dockerfile: as `POST /build` takes them."""
+    dockerfile = ("FROM busybox AS first\nARG WHO=nobody\nRUN echo \"hi $WHO\" > /who\n"
+                  "FROM first AS second\nRUN exit 1\n")
+    ctx = _context("", {"sub/Build.file": dockerfile.encode()})
+    image, stream = client.images.build(fileobj=ctx, custom_context=True, dockerfile="sub/Build.file",
+                                        buildargs={"WHO": "api"}, labels={"via": "api"},
+                                        target="first", tag="params:1")
+    logs = list(stream)
+    assert image.labels == {"via": "api"}
+    assert client.containers.run("params:1", ["cat", "/who"], remove=True) == b"hi api\n"
+    ctx.seek(0)
+    again, stream = client.images.build(fileobj=ctx, custom_context=True, dockerfile="sub/Build.file",
+                                        buildargs={"WHO": "api"}, labels={"via": "api"},
+                                        target="first", nocache=True, quiet=True)
+    quiet = list(stream)
+    assert [m for m in quiet if "stream" in m] == [{"stream": f"{again.id}\n"}]
+    assert again.id != image.id  # nocache: rebuilt (new creation times)
+    assert any("Using cache" in m.get("stream", "") for m in logs) is False
