@@ -310,12 +310,23 @@ def logs(ctx: ApiContext, req: Request, resp: Response) -> None:
     if not (want_out or want_err):
         raise InvalidParameter("Bad parameters: you must choose at least one stream")
     store = ctx.store()
-    record = engine.resolve(store, req.params["id"]).read_record()
-    entries = _log_lines(ctx, req, req.params["id"], req.qbool("follow"), req.q("tail"))
+    cdir = engine.resolve(store, req.params["id"])
+    record = cdir.read_record()
+    follow = req.qbool("follow")
+    if follow and req.q("tail") in (None, "", "all") and cdir.log.exists():
+        log = open(cdir.log, "rb")  # followed here: the loop also watches for a server stop
+        entries = _follow(cdir, log, True, ctx)
+    else:
+        log = None
+        entries = _log_lines(ctx, req, req.params["id"], follow, req.q("tail"))
     content_type = RAW_STREAM if record.tty or not req.version_at_least("1.42") else MULTIPLEXED_STREAM
     write = resp.stream(content_type)
     write(b"")
-    _send_logs(write, entries, record.tty, want_out, want_err, req.qbool("timestamps"), ctx.stopping)
+    try:
+        _send_logs(write, entries, record.tty, want_out, want_err, req.qbool("timestamps"), ctx.stopping)
+    finally:
+        if log is not None:
+            log.close()
 
 
 def attach(ctx: ApiContext, req: Request, resp: Response) -> None:

@@ -145,3 +145,20 @@ def test_build_parameters(client: docker.DockerClient) -> None:
     assert [m for m in quiet if "stream" in m] == [{"stream": f"{again.id}\n"}]
     assert again.id != image.id  # nocache: rebuilt (new creation times)
     assert any("Using cache" in m.get("stream", "") for m in logs) is False
+
+
+def test_logs_follow_and_attach_framing(client: docker.DockerClient, server: Server) -> None:
+    """Without a TTY, logs and attach use Docker's multiplexed framing (stream id, size)."""
+    c = client.containers.create(
+        "busybox", ["sh", "-c", "echo a; sleep 0.2; echo b >&2; sleep 0.2; echo c"])
+    sock = client.api.attach_socket(c.id, params={"stdout": 1, "stderr": 1, "stream": 1})
+    c.start()
+    raw = b""
+    while data := sock._sock.recv(65536):
+        raw += data
+    sock.close()
+    from dockyard.api.framing import demux
+
+    assert list(demux(raw)) == [(1, b"a\n"), (2, b"b\n"), (1, b"c\n")]
+    assert b"".join(c.logs(stream=True, follow=True)) == b"a\nb\nc\n"
+    c.remove()
