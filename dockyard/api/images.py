@@ -11,7 +11,7 @@ from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
 from dockyard.engine import images as engine_images
 from dockyard.engine import transfer
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import InvalidParameter
 
 
 def _unix(value: datetime | None) -> int:
@@ -180,4 +180,4 @@ def routes() -> list[Route]:
     ]
 
 
-__all__ = ["routes", "NotFound"]
+__all__ = ["routes"]

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import stat
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.api.framing import BadRequest
+from dockyard.api.framing import BadRequest, RequestHead
 from dockyard.api.http import Body, ClientGone, Connection, Response
 from dockyard.api.router import API_VERSION, ApiContext, Router, dispatch
 from dockyard.errors import InvalidParameter
@@ -182,12 +181,7 @@ class ApiServer:
             try:
                 head = conn.read_head()
             except BadRequest as exc:
-                response = Response(conn, _dummy_head(), API_VERSION)
-                response.keep_alive = False
-                try:
-                    response.error(400, exc.message)
-                except ClientGone:
-                    pass
+                _reject(conn, RequestHead("GET", "/", "HTTP/1.1", {"connection": "close"}), exc)
                 return
             except OSError:
                 return
@@ -198,16 +192,12 @@ class ApiServer:
                     conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 except ClientGone:
                     return
-            response = Response(conn, head, API_VERSION)
             try:
                 body = Body(conn, head)
             except BadRequest as exc:
-                response.keep_alive = False
-                try:
-                    response.error(400, exc.message)
-                except ClientGone:
-                    pass
+                _reject(conn, head, exc)
                 return
+            response = Response(conn, head, API_VERSION)
             try:
                 dispatch(self.router, self.ctx, head, body, response)
             except ClientGone:
@@ -223,7 +213,11 @@ class ApiServer:
                 return
 
 
-def _dummy_head():  # noqa: ANN202 - for answering a request whose head could not be parsed
-    from dockyard.api.framing import RequestHead
-
-    return RequestHead("GET", "/", "HTTP/1.1", {"connection": "close"})
+def _reject(conn: Connection, head: RequestHead, exc: BadRequest) -> None:
+    """A request the HTTP layer cannot read: 400 with Docker's JSON error, then close."""
+    response = Response(conn, head, API_VERSION)
+    response.keep_alive = False
+    try:
+        response.error(400, exc.message)
+    except ClientGone:
+        pass

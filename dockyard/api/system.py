@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import select
+import socket
 import time
 
 from dockyard import __version__
@@ -95,11 +96,11 @@ def events(ctx: ApiContext, req: Request, resp: Response) -> None:
     write(b"")
     if until is not None:
         deadline = float(until)
-        while time.time() < deadline and not ctx.stopping.is_set() and not _client_closed(resp):
-            time.sleep(0.2)
+        while time.time() < deadline and not ctx.stopping.is_set() and not _client_closed(resp, 0.2):
+            pass
         return
     while not ctx.stopping.is_set() and not _client_closed(resp):
-        pass
+        pass  # _client_closed waits up to half a second for the client to hang up
 
 
 def _client_closed(resp: Response, wait: float = 0.5) -> bool:
@@ -108,8 +109,6 @@ def _client_closed(resp: Response, wait: float = 0.5) -> bool:
         readable, _, _ = select.select([sock], [], [], wait)
         if not readable:
             return False
-        import socket
-
         return sock.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True

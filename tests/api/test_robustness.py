@@ -11,7 +11,6 @@ import stat
 import tarfile
 import time
 
-import pytest
 
 from tests.api.conftest import Server
 
