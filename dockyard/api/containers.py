@@ -17,7 +17,7 @@ from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import binary_writer
 from dockyard.engine import containers as engine
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import parse_time
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -404,11 +404,29 @@ def commit(ctx: ApiContext, req: Request, resp: Response) -> None:
     resp.json({"Id": str(image_id)}, 201)
 
 
+def prune(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """`docker container prune`: every container that is not running."""
+    if req.qjson("filters", {}):
+        raise InvalidParameter("filters are not supported by container prune")
+    store = ctx.store()
+    deleted = []
+    for s in engine.list_containers(store, True):
+        if s.state.status == "running":
+            continue
+        try:
+            engine.remove(store, s.id)
+        except (NotFound, Conflict):
+            continue
+        deleted.append(s.id)
+    resp.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+
 def routes() -> list[Route]:
     c = "/containers/(?P<id>[^/]+)"
     return [
         route("GET", "/containers/json", list_containers, "all limit size filters before since trunc_cmd"),
         route("POST", "/containers/create", create, "name platform"),
+        route("POST", "/containers/prune", prune, "filters"),
         route("GET", f"{c}/json", inspect, "size"),
         route("GET", f"{c}/logs", logs, "follow stdout stderr since until timestamps tail details"),
         route("GET", f"{c}/changes", changes, ""),

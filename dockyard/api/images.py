@@ -11,7 +11,7 @@ from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
 from dockyard.engine import images as engine_images
 from dockyard.engine import transfer
-from dockyard.errors import InvalidParameter
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 
 
 def _unix(value: datetime | None) -> int:
@@ -166,12 +166,36 @@ def _import(ctx: ApiContext, req: Request, resp: Response, src: str) -> None:
     JsonMessages(resp.stream("application/json"), ctx.stopping).status(str(image_id))
 
 
+def prune_images(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """`docker image prune`: dangling images (untagged, not a parent); with `dangling=false`
+    (`-a`) every image no container uses. An image in use is skipped, as Docker does."""
+    filters = _filters(req)
+    bad = sorted(set(filters) - {"dangling"})
+    if bad:
+        raise InvalidParameter(f"invalid filter '{bad[0]}'")
+    dangling_only = (filters.get("dangling") or ["true"])[-1].lower() in ("true", "1")
+    store = ctx.store()
+    deleted: list[dict[str, str]] = []
+    reclaimed = 0
+    for s in engine_images.list_images(store):
+        if dangling_only and s.repo_tags:
+            continue
+        try:
+            report = engine_images.remove_image(store, str(s.id), force=bool(s.repo_tags))
+        except (Conflict, NotFound):
+            continue
+        deleted += [{"Untagged": u} for u in report.untagged] + [{"Deleted": d} for d in report.deleted]
+        reclaimed += s.size
+    resp.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+
+
 def routes() -> list[Route]:
     return [
         route("GET", "/images/json", list_images, "all filters shared-size digests manifests identity only_ids filter"),
         route("POST", "/images/create", create_image, "fromImage fromSrc repo tag message changes platform"),
         route("POST", "/images/load", load_images, "quiet platform"),
         route("GET", "/images/get", get_images, "names platform"),
+        route("POST", "/images/prune", prune_images, "filters"),
         route("GET", "/images/(?P<name>.+)/json", inspect_image, "manifests platform"),
         route("GET", "/images/(?P<name>.+)/history", image_history, "platform"),
         route("GET", "/images/(?P<name>.+)/get", get_image, "platform"),

@@ -105,3 +105,17 @@ def test_save_gzip_load(cli_env: dict[str, str], busybox: str, tmp_path: Path) -
 @pytest.mark.skip(reason="registry engine (dockyard/engine/registry.py) not landed yet")
 def test_push_pull_local_registry() -> None:
     pass
+
+
+def test_prune(cli_env: dict[str, str], busybox: str, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nLABEL v=1\n")
+    first = docker(cli_env, "build", "-q", "-t", "p:1", ".", cwd=tmp_path).stdout.decode().strip()
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nLABEL v=2\n")
+    docker(cli_env, "build", "-q", "-t", "p:1", ".", cwd=tmp_path)  # the first is now dangling
+    docker(cli_env, "run", "busybox", "true")
+    out = docker(cli_env, "image", "prune", "-f").stdout.decode()
+    assert f"deleted: {first}" in out
+    assert docker(cli_env, "images", "-q", "--filter", "dangling=true").stdout == b""
+    out = docker(cli_env, "container", "prune", "-f").stdout.decode()
+    assert "Deleted Containers:" in out
+    assert docker(cli_env, "ps", "-aq").stdout == b""
