@@ -96,3 +96,20 @@ def test_json_messages_as_docker_writes_them() -> None:
     msg = json.loads(error_message("boom", 3))
     assert msg == {"errorDetail": {"code": 3, "message": "boom"}, "error": "boom"}
     assert go_json({"a": "<&>"}) == b'{"a":"\\u003c\\u0026\\u003e"}'
+
+
+def test_registry_auth_header() -> None:
+    """Docker's clients send base64url JSON; `e30=` is `{}` (no credentials)."""
+    import base64
+
+    from dockyard.api.registry import RegistryAuth, decode_auth_header
+    from dockyard.errors import InvalidParameter
+
+    assert decode_auth_header("e30=") == RegistryAuth()
+    assert decode_auth_header("") == RegistryAuth()
+    value = base64.urlsafe_b64encode(json.dumps(
+        {"username": "u", "password": "p?>", "serveraddress": "localhost:5000"}).encode()).decode()
+    assert decode_auth_header(value.rstrip("=")) == RegistryAuth("u", "p?>", "localhost:5000")
+    for bad in ("!!!", base64.b64encode(b"[1]").decode(), base64.b64encode(b'{"username": 1}').decode()):
+        with pytest.raises(InvalidParameter):
+            decode_auth_header(bad)
