@@ -84,3 +84,31 @@ def cli_env(server: Server) -> dict[str, str]:
     return {**os.environ, "DOCKER_HOST": server.url, "DOCKER_BUILDKIT": "0",
             "DOCKER_CONFIG": str(server.socket.parent / "docker-config")}
 
+
+
+@pytest.fixture
+def registry():  # noqa: ANN201
+    """A local registry (Debian's docker-registry) on a free port; yields HOST:PORT."""
+    import socket as socket_mod
+
+    with socket_mod.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = Path(tempfile.mkdtemp(prefix="dy-reg-", dir="/tmp"))
+    (tmp / "config.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(tmp / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        with socket_mod.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("docker-registry did not start")
+        time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -102,9 +102,28 @@ def test_save_gzip_load(cli_env: dict[str, str], busybox: str, tmp_path: Path) -
     assert docker(cli_env, "images", "-q", "--no-trunc").stdout.decode().strip() == busybox
 
 
-@pytest.mark.skip(reason="registry engine (dockyard/engine/registry.py) not landed yet")
-def test_push_pull_local_registry() -> None:
-    pass
+def _has_registry_engine() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("dockyard.engine.registry") is not None
+
+
+@pytest.mark.skipif(not _has_registry_engine(), reason="dockyard/engine/registry.py not there yet")
+def test_push_pull_local_registry(cli_env: dict[str, str], busybox: str, registry: str) -> None:
+    """`docker push` / `docker pull` through the server to a local registry (plain HTTP on
+    127.0.0.1, which Docker treats as insecure-allowed)."""
+    name = f"{registry}/dy/bb:v1"
+    docker(cli_env, "tag", "busybox", name)
+    pushed = docker(cli_env, "push", name).stdout.decode()
+    assert f"The push refers to repository [{registry}/dy/bb]" in pushed
+    digest = re.search(r"v1: digest: (sha256:[0-9a-f]{64}) size: \d+", pushed)
+    assert digest, pushed
+    docker(cli_env, "rmi", name)
+    pulled = docker(cli_env, "pull", name).stdout.decode()
+    assert f"Digest: {digest.group(1)}" in pulled
+    assert docker(cli_env, "image", "inspect", "-f", "{{.Id}}", name).stdout.decode().strip() == busybox
+    repo_digests = docker(cli_env, "image", "inspect", "-f", "{{json .RepoDigests}}", name).stdout.decode()
+    assert f"{registry}/dy/bb@{digest.group(1)}" in repo_digests
 
 
 def test_prune(cli_env: dict[str, str], busybox: str, tmp_path: Path) -> None:
