@@ -193,6 +193,8 @@ def dispatch(router: Router, ctx: ApiContext, head: RequestHead, body: Body, res
         r.handler(ctx, Request(head, params, body, version), response)
         if response.streaming:
             response.finish()
+        elif not response.started:  # pragma: no cover - a handler that forgot to answer
+            raise RuntimeError(f"{r.handler.__name__} sent no response")
     except ClientGone:
         response.keep_alive = False
         raise

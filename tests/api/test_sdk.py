@@ -162,3 +162,23 @@ def test_logs_follow_and_attach_framing(client: docker.DockerClient, server: Ser
     assert list(demux(raw)) == [(1, b"a\n"), (2, b"b\n"), (1, b"c\n")]
     assert b"".join(c.logs(stream=True, follow=True)) == b"a\nb\nc\n"
     c.remove()
+
+
+def _has_registry_engine() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("dockyard.engine.registry") is not None
+
+
+@pytest.mark.skipif(not _has_registry_engine(), reason="dockyard/engine/registry.py not there yet")
+def test_push_pull(client: docker.DockerClient, busybox: str, registry: str) -> None:
+    repo = f"{registry}/sdk/bb"
+    client.images.get("busybox").tag(repo, "v2")
+    events = list(client.images.push(repo, tag="v2", stream=True, decode=True))
+    assert not [e for e in events if "error" in e], events
+    aux = [e["aux"] for e in events if "aux" in e]
+    assert aux and aux[-1]["Tag"] == "v2" and aux[-1]["Digest"].startswith("sha256:")
+    client.images.remove(f"{repo}:v2")
+    pulled = client.images.pull(repo, tag="v2")
+    assert pulled.id == busybox
+    assert f"{repo}@{aux[-1]['Digest']}" in pulled.attrs["RepoDigests"]
