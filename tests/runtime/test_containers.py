@@ -1,0 +1,225 @@
+"""Containers end to end through the CLI: run/ps/pause/commit/export/diff/logs/exec/rm."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+from dockyard.digest import Digest
+from dockyard.store.store import Store
+
+
+def _layer_members(store: Store, image_id: str, index: int = -1) -> dict[str, tarfile.TarInfo]:
+    image = store.image(Digest.parse(image_id))
+    with image.layers[index].open() as f:
+        data = f.read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def _config(store: Store, image_id: str) -> dict:
+    return json.loads(store.image(Digest.parse(image_id)).raw_config)
+
+
+def test_seed_scenario_commit_and_export(dockyard, busybox, tmp_path):
+    cid = dockyard("run", "-d", "busybox", "sh", "-c",
+                   "echo x > /f; rm /etc/group; sleep 1000").stdout.strip()
+    assert len(cid) == 64
+    ps = dockyard("ps").stdout
+    assert cid[:12] in ps and "Up " in ps
+    assert ps.splitlines()[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED",
+                                          "STATUS", "PORTS", "NAMES"]
+    # the container has written /f before we commit
+    for _ in range(100):
+        if "A /f" in dockyard("diff", cid).stdout:
+            break
+        time.sleep(0.02)
+    dockyard("pause", cid)
+    assert "(Paused)" in dockyard("ps").stdout
+    new_id = dockyard("commit", cid, "redis:test").stdout.strip()
+    assert new_id.startswith("sha256:")
+    # commit leaves a container paused by the user paused (it pauses only what it paused)
+    assert "(Paused)" in dockyard("ps").stdout
+    dockyard("unpause", cid)
+    assert "(Paused)" not in dockyard("ps").stdout
+    assert new_id[7:19] in dockyard("images", "redis:test").stdout
+    out = dockyard("run", "--rm", "redis:test", "sh", "-c",
+                   "cat /f; test -e /etc/group && echo present || echo gone").stdout
+    assert out == "x\ngone\n"
+    members = _layer_members(dockyard.store, new_id)
+    assert set(members) == {"etc", "etc/.wh.group", "f"}
+    assert members["f"].size == 2
+
+    # export (running container) then import: the same files, one layer, no history of ours
+    tar_path = tmp_path / "export.tar"
+    dockyard("export", "-o", str(tar_path), cid)
+    with tarfile.open(tar_path) as tar:
+        names = set(tar.getnames())
+    assert "f" in names and "bin/busybox" in names and "etc/group" not in names
+    imported = dockyard("import", str(tar_path), "flat:latest").stdout.strip()
+    cfg = _config(dockyard.store, imported)
+    assert len(cfg["rootfs"]["diff_ids"]) == 1
+    assert [h.get("created_by") for h in cfg["history"]] == [None]
+    assert dockyard("run", "--rm", "flat", "cat", "/f").stdout == "x\n"
+    dockyard("rm", "-f", cid)
+    assert dockyard("ps", "-aq").stdout == ""
+
+
+def test_commit_translates_overlay_whiteouts_and_keeps_metadata(dockyard, busybox):
+    script = ("rm -rf /root && mkdir /root && echo n > /root/new; "
+              "echo data > /a; chown 1:1 /a; chmod 4750 /a; ln /a /hard; ln -s /a /sym; "
+              "touch -d '2001-02-03 04:05:06' /a; rm /etc/passwd")
+    cid = dockyard("create", "busybox", "sh", "-c", script).stdout.strip()
+    dockyard("start", cid)
+    assert dockyard("wait", cid).stdout.strip() == "0"
+    # Docker commits stopped containers too (checked with dockerd 20.10: `docker commit` of an
+    # exited container succeeds); no pause is needed then.
+    image_id = dockyard("commit", "-m", "msg", "-a", "me", "-c", "CMD [\"cat\", \"/a\"]",
+                        cid, "meta:1").stdout.strip()
+    m = _layer_members(dockyard.store, image_id)
+    assert "root/.wh..wh..opq" in m and "root/new" in m
+    assert "etc/.wh.passwd" in m
+    a = m["a"]
+    assert (a.mode & 0o7777, a.uid, a.gid, a.mtime) == (0o4750, 1, 1, 981173106)
+    assert m["hard"].islnk() and m["hard"].linkname == "a"
+    assert m["sym"].issym() and m["sym"].linkname == "/a"
+    # no runtime mount points leak into the layer (they live in the init layer)
+    assert not any(n.startswith(("proc", "dev", "sys", "etc/hosts", "etc/resolv.conf")) for n in m)
+    cfg = _config(dockyard.store, image_id)
+    # history as Docker writes it: created_by = entrypoint+cmd joined by spaces; -m is the
+    # history comment (not the image's); -a is both the image's and the entry's author
+    assert cfg["history"][-1]["created_by"] == f"sh -c {script}"
+    assert cfg["history"][-1]["comment"] == "msg"
+    assert cfg["history"][-1]["author"] == "me" and cfg["author"] == "me"
+    assert cfg["config"]["Cmd"] == ["cat", "/a"]
+    assert dockyard("run", "--rm", "meta:1").stdout == "data\n"
+
+
+def test_commit_of_unchanged_container_adds_only_an_empty_history_entry(dockyard, busybox):
+    """Docker (checked with dockerd 20.10): an empty diff adds no layer, history `empty_layer`."""
+    cid = dockyard("run", "-d", "busybox", "sleep", "100").stdout.strip()
+    image_id = dockyard("commit", "--pause=false", cid).stdout.strip()
+    cfg = _config(dockyard.store, image_id)
+    base = _config(dockyard.store, busybox)
+    assert cfg["rootfs"]["diff_ids"] == base["rootfs"]["diff_ids"]
+    assert cfg["history"][-1] == {"created": cfg["history"][-1]["created"],
+                                  "created_by": "sleep 100", "empty_layer": True}
+
+
+def test_foreground_run_streams_and_exit_codes(dockyard, busybox):
+    r = dockyard("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    r = dockyard("run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z", input=b"hello\n")
+    assert r.stdout == "HELLO\n"
+    r = dockyard("run", "--rm", "-u", "nobody", "-w", "/tmp/wd", "-e", "A=1", "busybox",
+                 "sh", "-c", "id -u; pwd; echo $A $HOME")
+    assert r.stdout == "65534\n/tmp/wd\n1 /nonexistent\n"
+    r = dockyard("run", "--rm", "--entrypoint", "echo", "busybox", "a", "b")
+    assert r.stdout == "a b\n"
+    assert dockyard("ps", "-aq").stdout == ""   # --rm removed them all
+
+
+def test_detached_logs_wait_and_status(dockyard, busybox):
+    cid = dockyard("run", "-d", "--name", "web", "busybox", "sh", "-c",
+                   "echo out; echo err >&2; exit 5").stdout.strip()
+    assert dockyard("wait", "web").stdout == "5\n"
+    r = dockyard("logs", "web")
+    assert (r.stdout, r.stderr) == ("out\n", "err\n")
+    line = json.loads((dockyard.root / "containers" / cid / f"{cid}-json.log").read_text().splitlines()[0])
+    assert set(line) == {"log", "stream", "time"} and line["log"] == "out\n"
+    assert "Exited (5)" in dockyard("ps", "-a").stdout
+    inspect = json.loads(dockyard("inspect", "web").stdout)[0]
+    assert inspect["State"]["Status"] == "exited" and inspect["State"]["ExitCode"] == 5
+    assert inspect["Name"] == "/web"
+    # a second container may not take the name
+    r = dockyard("create", "--name", "web", "busybox", "true", check=False)
+    assert r.returncode != 0 and 'The container name "/web" is already in use' in r.stderr
+
+
+def test_exec_stop_and_logs_follow(dockyard, busybox):
+    cid = dockyard("run", "-d", "busybox", "sh", "-c",
+                   "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done").stdout.strip()
+    r = dockyard("exec", "-e", "X=2", "-w", "/etc", "-u", "1", cid, "sh", "-c", "echo $X; pwd; id -u")
+    assert r.stdout == "2\n/etc\n1\n"
+    assert dockyard("exec", cid, "sh", "-c", "exit 7", check=False).returncode == 7
+    follow = subprocess.Popen(
+        [*_cli(dockyard), "logs", "-f", cid], stdout=subprocess.PIPE, env=dockyard.env)
+    time.sleep(0.3)
+    dockyard("stop", "-t", "5", cid)
+    out, _ = follow.communicate(timeout=10)
+    assert out == b"started\nbye\n"
+    assert "Exited (0)" in dockyard("ps", "-a").stdout
+    r = dockyard("exec", cid, "true", check=False)
+    assert r.returncode != 0 and "is not running" in r.stderr
+
+
+def _cli(dockyard) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "dockyard"]
+
+
+def test_diff_lists_changes_like_docker(dockyard, busybox):
+    cid = dockyard("run", "-d", "busybox", "sh", "-c",
+                   "mkdir -p /new/dir; echo >> /etc/passwd; rm /bin/vi; sleep 100").stdout.strip()
+    for _ in range(100):
+        out = dockyard("diff", cid).stdout
+        if "D /bin/vi" in out:
+            break
+        time.sleep(0.02)
+    assert out.splitlines() == ["C /bin", "D /bin/vi", "C /etc", "C /etc/passwd", "A /new",
+                                "A /new/dir"]
+
+
+def test_bind_mounts_and_network_none(dockyard, busybox, tmp_path):
+    (tmp_path / "in.txt").write_text("host\n")
+    r = dockyard("run", "--rm", "-v", f"{tmp_path}:/mnt:ro", "--network", "none", "busybox",
+                 "sh", "-c", "cat /mnt/in.txt; touch /mnt/x 2>/dev/null || echo ro; ls /sys/class/net")
+    assert r.stdout == "host\nro\nlo\n"
+
+
+def test_errors_are_clear(dockyard, busybox):
+    r = dockyard("run", "busybox", "nope", check=False)
+    assert r.returncode == 127 and 'exec: "nope": executable file not found in $PATH' in r.stderr
+    assert "Traceback" not in r.stderr
+    r = dockyard("run", "--rm", "nosuchimage", check=False)
+    assert r.returncode == 125 and "No such image: nosuchimage:latest" in r.stderr
+    for cmd in (["logs", "ghost"], ["rm", "ghost"], ["commit", "ghost"], ["stop", "ghost"],
+                ["diff", "ghost"], ["export", "-o", "/dev/null", "ghost"]):
+        r = dockyard(*cmd, check=False)
+        assert r.returncode != 0 and "No such container: ghost" in r.stderr, cmd
+    r = dockyard("run", "--rm", "-u", "xxx", "busybox", "id", check=False)
+    assert "unable to find user xxx: no matching entries in passwd file" in r.stderr
+    cid = dockyard("run", "-d", "busybox", "sleep", "100").stdout.strip()
+    r = dockyard("rm", cid, check=False)
+    assert r.returncode == 1 and "container is running: stop the container before removing or force remove" in r.stderr
+    dockyard("rm", "-f", cid)
+    # a container that dies at once: run -d still reports it, its exit code is kept
+    cid = dockyard("run", "-d", "busybox", "false").stdout.strip()
+    assert dockyard("wait", cid).stdout == "1\n"
+
+
+def test_image_with_many_layers(dockyard, busybox, tmp_path):
+    """110 layers: the mount options stay under a page thanks to the short l/ links."""
+    store = dockyard.store
+    base = store.image(Digest.parse(busybox))
+    layers = list(base.layers)
+    cfg = json.loads(base.raw_config)
+    for i in range(110):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(f"f{i}")
+            info.size = len(str(i))
+            tar.addfile(info, io.BytesIO(str(i).encode()))
+        buf.seek(0)
+        layer = store.layers.ingest(buf)
+        layers.append(layer)
+        cfg["rootfs"]["diff_ids"].append(str(layer.diff_id))
+        cfg["history"].append({"created_by": f"layer {i}"})
+    image = store.add_image(json.dumps(cfg).encode(), layers)
+    r = dockyard("run", "--rm", str(image.id), "cat", "/f0", "/f109")
+    assert r.stdout == "0109"
