@@ -223,3 +223,13 @@ def test_image_with_many_layers(dockyard, busybox, tmp_path):
     image = store.add_image(json.dumps(cfg).encode(), layers)
     r = dockyard("run", "--rm", str(image.id), "cat", "/f0", "/f109")
     assert r.stdout == "0109"
+
+
+def test_tty_container_gets_a_pty(dockyard, busybox):
+    """`run -t`: the process's stdio is a pty (received over runc's console socket), TERM=xterm."""
+    r = dockyard("run", "-t", "--rm", "busybox", "sh", "-c", "tty; echo $TERM; exit 4", check=False)
+    assert r.returncode == 4
+    assert r.stdout.replace("\r\n", "\n") == "/dev/pts/0\nxterm\n"
+    cid = dockyard("run", "-dt", "busybox", "sh", "-c", "tty").stdout.strip()
+    assert dockyard("wait", cid).stdout == "0\n"
+    assert dockyard("logs", cid).stdout.replace("\r\n", "\n") == "/dev/pts/0\n"
