@@ -26,7 +26,7 @@ from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc
 from dockyard.runtime import bundle
 from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
 from dockyard.runtime.names import random_name, validate_name
-from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
+from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store, logged_error
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
     CREATED, EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, HostConfig, pid_alive,
@@ -510,15 +510,27 @@ def exec_in(store: Store, name: str, opts: ExecOptions) -> int:
                                tty=opts.tty)
     spec = proc.to_dict()
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
+    log_file = Path(path[:-5] + ".log")
     with os.fdopen(fd, "w") as f:
         json.dump(spec, f)
     try:
         runtime = _runtime(store, record)
-        result = subprocess.run(runtime.exec_command(record.id, Path(path), opts.tty),
+        result = subprocess.run(runtime.exec_command(record.id, Path(path), log_file),
                                 stdin=None if opts.interactive else subprocess.DEVNULL)
+        if result.returncode == 255:
+            message = logged_error(log_file)
+            if message:
+                # docker exec (20.10): "OCI runtime exec failed: ...: unknown", exit code 126
+                error = RuntimeFailure(f"OCI runtime exec failed: {message}: unknown")
+                error.exit_code = 126
+                raise error
         return result.returncode
     finally:
         os.unlink(path)
+        try:
+            log_file.unlink()
+        except FileNotFoundError:
+            pass
 
 
 # -- diff / export / commit ------------------------------------------------------------------------

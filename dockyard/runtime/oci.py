@@ -96,11 +96,27 @@ class OciRuntime:
         except ValueError:
             return None
 
-    def exec_command(self, container_id: str, process_file: Path, tty: bool) -> list[str]:
-        args = ["exec", "--process", str(process_file)]
-        if tty and self.name == "runc":
-            args.append("--tty")
-        return self._cmd(*args, container_id)
+    def exec_command(self, container_id: str, process_file: Path, log_file: Path) -> list[str]:
+        """`exec` with the runtime's own errors going to `log_file` (JSON lines), not stderr."""
+        return [self.name, "--root", str(self.state_root), "--log", str(log_file),
+                "--log-format", "json", "exec", "--process", str(process_file), container_id]
+
+
+def logged_error(log_file: Path) -> str:
+    """The last error the runtime logged (`--log-format json`), or ""."""
+    message = ""
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal"):
+                    message = str(entry.get("msg", ""))
+    except FileNotFoundError:
+        pass
+    return message
 
 
 def clean_message(stderr: str) -> str:
