@@ -236,3 +236,39 @@ def test_tty_container_gets_a_pty(dockyard, busybox):
     cid = dockyard("run", "-dt", "busybox", "sh", "-c", "tty").stdout.strip()
     assert dockyard("wait", cid).stdout == "0\n"
     assert dockyard("logs", cid).stdout.replace("\r\n", "\n") == "/dev/pts/0\n"
+
+
+def test_foreground_run_proxies_signals(dockyard, busybox):
+    """docker run (no -t) forwards the signals it gets to the container (--sig-proxy)."""
+    import signal
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dockyard", "run", "--rm", "busybox", "sh", "-c",
+         "trap 'echo got; exit 9' TERM; echo ready; while :; do sleep 0.1; done"],
+        stdout=subprocess.PIPE, env=dockyard.env)
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.read() == b"got\n"
+    assert proc.wait(timeout=10) == 9
+
+
+def test_killed_monitor_is_noticed_and_cleaned_up(dockyard, busybox):
+    """A monitor killed with SIGKILL: the container shows as exited (255) and rm -f unmounts it."""
+    import os
+    import signal
+
+    cid = dockyard("run", "-d", "busybox", "sleep", "100").stdout.strip()
+    state = json.loads((dockyard.root / "containers" / cid / "state.json").read_text())
+    os.kill(state["monitor_pid"], signal.SIGKILL)
+    for _ in range(100):
+        try:
+            os.kill(state["monitor_pid"], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    assert "Exited (255)" in dockyard("ps", "-a").stdout
+    dockyard("rm", "-f", cid)
+    merged = str(dockyard.root / "containers" / cid / "merged")
+    assert merged not in Path("/proc/self/mountinfo").read_text()
+    assert not (dockyard.root / "containers" / cid).exists()
