@@ -402,7 +402,8 @@ def spawn_detached(store: Store, container_id: str) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    root, container_id, ready = Path(argv[0]), argv[1], int(argv[2])
+    root, container_id, ready = Path(argv[0]).resolve(), argv[1], int(argv[2])
+    os.chdir("/")  # pin no directory of the starter's
     store = Store(root)
     monitor = Monitor(store, container_id)
     try:
