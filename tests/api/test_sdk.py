@@ -182,3 +182,20 @@ def test_push_pull(client: docker.DockerClient, busybox: str, registry: str) -> 
     pulled = client.images.pull(repo, tag="v2")
     assert pulled.id == busybox
     assert f"{repo}@{aux[-1]['Digest']}" in pulled.attrs["RepoDigests"]
+
+
+def test_stop_restart_kill(client: docker.DockerClient) -> None:
+    c = client.containers.run("busybox", ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"],
+                              detach=True)
+    c.stop(timeout=5)
+    c.reload()
+    assert (c.status, c.attrs["State"]["ExitCode"]) == ("exited", 0)
+    c.restart(timeout=5)
+    c.reload()
+    assert c.status == "running"
+    c.kill()
+    assert c.wait(timeout=30)["StatusCode"] == 137  # SIGKILL, as Docker reports it
+    with pytest.raises(docker.errors.APIError) as info:
+        c.kill()
+    assert info.value.status_code == 409  # not running
+    c.remove()
