@@ -8,6 +8,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,8 +141,12 @@ class ApiServer:
                 conn.shutdown(socket.SHUT_RD)   # wakes readers blocked between requests
             except OSError:
                 pass
+        deadline = time.monotonic() + timeout
         for t in threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
+        busy = sum(1 for t in threads if t.is_alive())
+        if busy:
+            self.ctx.log(f"{busy} request(s) still running after {timeout:.0f}s; stopping anyway")
 
     def _accept_loop(self, sock: socket.socket, listener: Listener, tls: ssl.SSLContext | None) -> None:
         while not self.ctx.stopping.is_set():
