@@ -16,7 +16,7 @@ from pathlib import Path
 from dockyard.api.framing import BadRequest, RequestHead
 from dockyard.api.http import Body, ClientGone, Connection, Response
 from dockyard.api.router import API_VERSION, ApiContext, Router, dispatch
-from dockyard.errors import InvalidParameter
+from dockyard.errors import Conflict, InvalidParameter
 
 
 @dataclass
@@ -69,6 +69,9 @@ class ApiServer:
         path = listener.path
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_socket():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                if probe.connect_ex(str(path)) == 0:
+                    raise Conflict(f"{path} is in use by a running server")
             path.unlink()   # a stale socket of a stopped server
         elif path.exists():
             raise InvalidParameter(f"{path} exists and is not a socket")
@@ -76,6 +79,9 @@ class ApiServer:
         old = os.umask(0o177)
         try:
             sock.bind(str(path))
+        except OSError as exc:
+            sock.close()
+            raise InvalidParameter(f"cannot listen on {listener}: {exc.strerror or exc}") from None
         finally:
             os.umask(old)
         os.chmod(path, mode)
@@ -89,11 +95,17 @@ class ApiServer:
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.load_cert_chain(str(tls.cert), str(tls.key))
-            if tls.verify:
-                context.verify_mode = ssl.CERT_REQUIRED
-                context.load_verify_locations(str(tls.ca) if tls.ca else None)
-        sock = socket.create_server((listener.host, listener.port), reuse_port=False)
+            try:
+                context.load_cert_chain(str(tls.cert), str(tls.key))
+                if tls.verify:
+                    context.verify_mode = ssl.CERT_REQUIRED
+                    context.load_verify_locations(str(tls.ca) if tls.ca else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise InvalidParameter(f"cannot load TLS certificates: {exc}") from None
+        try:
+            sock = socket.create_server((listener.host, listener.port), reuse_port=False)
+        except OSError as exc:
+            raise InvalidParameter(f"cannot listen on {listener}: {exc.strerror or exc}") from None
         sock.listen(64)
         self._sockets.append((sock, listener, context))
 

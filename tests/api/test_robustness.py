@@ -190,3 +190,16 @@ def test_large_json_body_in_chunks(server: Server, busybox: str) -> None:
     cid = json.loads(payload)["Id"]
     status, _, payload = _split(server.raw(_request("GET", f"/v1.47/containers/{cid}/json")))
     assert f"VAR1999={'x' * 100}" in json.loads(payload)["Config"]["Env"]
+
+
+def test_second_server_on_a_live_socket_is_refused(server: Server, store_root) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    proc = subprocess.run([sys.executable, "-m", "dockyard", "--root", str(store_root), "serve",
+                           "-H", server.url], capture_output=True, timeout=30, cwd=REPO)
+    assert proc.returncode == 1
+    assert proc.stderr.decode() == f"Error: {server.socket} is in use by a running server\n"
+    _ping(server)
