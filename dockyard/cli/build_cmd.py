@@ -8,13 +8,16 @@ import os
 import sys
 from pathlib import Path
 
-from dockyard.build.builder import BuildFailed, BuildOptions
+from typing import TYPE_CHECKING
+
 from dockyard.cli.context import CliContext
-from dockyard.engine.build import build_image
-from dockyard.engine.images import parse_target
 from dockyard.errors import InvalidParameter
-from dockyard.reference import Reference
-from dockyard.store.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from dockyard.reference import Reference
+
+# The builder and its engine are imported when `build` runs, not at CLI start-up (every other
+# command would pay ~50 ms for them).
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
@@ -63,6 +66,8 @@ def _labels(values: list[str]) -> dict[str, str]:
 
 
 def _tags(values: list[str]) -> list[Reference]:
+    from dockyard.engine.images import parse_target
+
     refs = []
     for text in values:
         try:
@@ -75,6 +80,10 @@ def _tags(values: list[str]) -> list[Reference]:
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.build.builder import BuildFailed, BuildOptions
+    from dockyard.engine.build import build_image
+    from dockyard.store.atomic import atomic_write
+
     if args.network not in ("default", "host", "none", "bridge"):
         raise InvalidParameter(f"network mode {args.network!r} is not supported for RUN (use host or none)")
     options = BuildOptions(

@@ -12,11 +12,10 @@ from dockyard.cli.format import (
     ellipsis, go_time, human_size, render_template, rfc3339, short_id, since,
     write_json_indented, write_rows,
 )
-from dockyard.engine import images as engine_images
-from dockyard.engine import transfer
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.store.atomic import atomic_file
 
+# The image engines are imported by the commands that use them, not at CLI start-up.
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     for group, name, aliases in ((sub, "import", []), (image_sub, "import", [])):
@@ -81,6 +80,8 @@ def _bool_flag(value: str) -> bool:
 
 
 def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import images as engine_images
+
     changer = None
     if args.change:
         from dockyard.build.changes import apply_changes
@@ -94,6 +95,8 @@ def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import transfer
+
     if args.output:
         path = os.path.abspath(args.output)
         # Resolve the images first: an unknown image must not leave a file behind.
@@ -109,6 +112,8 @@ def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import transfer
+
     if args.input:
         try:
             stream = open(args.input, "rb")
@@ -128,6 +133,8 @@ def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import images as engine_images
+
     summaries = engine_images.list_images(ctx.store, reference=args.reference, all_images=args.all)
     if args.quiet:
         seen = []
@@ -162,11 +169,15 @@ def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_tag(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import images as engine_images
+
     engine_images.tag_image(ctx.store, args.source, args.target)
     return 0
 
 
 def cmd_rmi(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import images as engine_images
+
     failed = False
     for name in args.images:
         try:
@@ -196,6 +207,8 @@ def print_inspect(ctx: CliContext, objects: list[dict[str, Any]], fmt: str | Non
 
 
 def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import images as engine_images
+
     objects = []
     errors = []
     for name in args.images:
@@ -212,6 +225,8 @@ def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import images as engine_images
+
     human = _bool_flag(args.human)
     items = engine_images.image_history(ctx.store, args.image)
     if args.quiet:

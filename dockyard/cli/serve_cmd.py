@@ -7,11 +7,15 @@ import signal
 import threading
 from pathlib import Path
 
-from dockyard.api.app import make_router
-from dockyard.api.router import ApiContext
-from dockyard.api.server import ApiServer, Listener, TlsOptions
+from typing import TYPE_CHECKING
+
 from dockyard.cli.context import CliContext
 from dockyard.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from dockyard.api.server import TlsOptions
+
+# The API server is imported when `serve` runs, not at CLI start-up.
 
 DEFAULT_SOCKET = "unix:///run/dockyard.sock"
 
@@ -30,6 +34,8 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
 
 
 def _tls(args: argparse.Namespace) -> TlsOptions | None:
+    from dockyard.api.server import TlsOptions
+
     if args.tlscert or args.tlskey:
         if not (args.tlscert and args.tlskey):
             raise InvalidParameter("--tlscert and --tlskey go together")
@@ -43,6 +49,10 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
 
 
 def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.api.app import make_router
+    from dockyard.api.router import ApiContext
+    from dockyard.api.server import ApiServer, Listener
+
     listeners = [Listener.parse(h) for h in (args.host or [DEFAULT_SOCKET])]
     tls = _tls(args)
     for listener in listeners:
