@@ -8,15 +8,13 @@ A thin adapter over the containers API; what it adds for the builder (Docker beh
 - The command's stdout and stderr are streamed to the build output as they come.
 - The container is removed afterwards unless `keep` (`--rm=false` after a successful step, as
   Docker keeps intermediate containers then); a failed step's container is always removed.
-- The signal handlers the attached run installs (to forward signals to the container) are put
-  back, so an interrupted build still stops the builder. Off the main thread (builds served by
-  the API) the container runs detached under its own monitor and its log is followed instead.
+The container runs attached in this process, on any thread (the monitor puts the caller's
+signal handlers back, and forwards signals only when on the main thread).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import tempfile
 import threading
@@ -34,9 +32,6 @@ from dockyard.image.layer import EMPTY_TAR_DIFF_ID
 from dockyard.runtime.monitor import Attach
 from dockyard.store.layers import StoredLayer
 from dockyard.store.store import Store
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-            signal.SIGUSR2)
 
 
 @dataclass
@@ -96,16 +91,13 @@ def _pump(fd: int, output: Callable[[bytes], None]) -> None:
 
 
 def _run_attached(store: Store, container_id: str, output: Callable[[bytes], None]) -> int:
-    """Run in this process, the output streamed through a pipe; signal handlers put back."""
+    """Run in this process, the output streamed through a pipe."""
     read_fd, write_fd = os.pipe()
     pump = threading.Thread(target=_pump, args=(read_fd, output), daemon=True)
     pump.start()
-    handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     try:
         return containers.run_attached(store, container_id, Attach(None, write_fd, write_fd))
     finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
         os.close(write_fd)
         pump.join()
 
@@ -125,15 +117,7 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
     succeeded = False
     try:
         _make_volume_dirs(store, diff_ids, cdir.upper, spec.volumes)
-        if threading.current_thread() is threading.main_thread():
-            code = _run_attached(store, record.id, output)
-        else:
-            # The attached run forwards signals, which only the main thread may set up (an API
-            # server builds in threads): run detached under its own monitor and follow its log.
-            containers.start(store, record.id)
-            for entry in containers.logs(store, record.id, follow=True):
-                output(entry.data)
-            code = containers.wait(store, record.id)
+        code = _run_attached(store, record.id, output)
         if code != 0:
             return RunResult(record.id, code)
         layer = _commit_upper(store, cdir.upper)

@@ -350,7 +350,10 @@ def remove(store: Store, name: str, force: bool = False) -> None:
             raise RuntimeFailure(f"could not kill container {record.id}")
         while pid_alive(cdir.read_state().monitor_pid) and (cdir.path / "state.json").exists():
             time.sleep(0.01)  # let the monitor finish its cleanup
-    runtime.delete(record.id)
+    if (cdir.path / "init.pid").exists():
+        # the monitor deletes the runtime's state and this marker when the container exits;
+        # a marker left means a monitor that died before it could (killed -9)
+        runtime.delete(record.id)
     bundle.destroy(store, cdir)
 
 

@@ -1,8 +1,13 @@
 """The per-container monitor: starts the container through the OCI runtime, keeps its logs,
 records its exit code, unmounts its rootfs, and removes it for `--rm`.
 
-The monitor is a child subreaper: after `runtime create` returns, the container's init is
-reparented to it, so it can waitpid() it like its own child (containerd's shim does the same).
+The monitor's process is a child subreaper while a container runs: after `runtime create`
+returns, the container's init is reparented to it, so it can waitpid() it like its own child
+(containerd's shim does the same). The container has its own pid namespace, so its init is the
+only process that comes back to us; the monitor waits for that pid only, never for "any child"
+(a monitor in a thread of a server must not reap the children of other threads).
+The subreaper flag is process-wide: it is counted (several monitors may run in threads of one
+process) and put back as it was when the last monitor is done.
 The container's stdout/stderr are pipes (or a pty whose master comes over `--console-socket`)
 read here and written to `<id>-json.log` in Docker's json-file format, one JSON object per line.
 
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import tty as ttymod
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,6 +44,7 @@ from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
 from dockyard.store.store import Store
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 PARTIAL_FLUSH = 16 * 1024
 _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                   signal.SIGUSR2)
@@ -99,9 +106,37 @@ class LogWriter:
         self._f.close()
 
 
-def _set_subreaper() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+class _Subreaper:
+    """The process's child-subreaper flag, held while at least one monitor needs it.
+
+    The flag belongs to the whole process, so its users are counted here (the one piece of
+    process-wide state in this module: it mirrors a process-wide kernel attribute).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._was_set = False
+        self._libc = ctypes.CDLL(None, use_errno=True)
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                current = ctypes.c_int(0)
+                self._libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(current), 0, 0, 0)
+                self._was_set = current.value != 0
+                if not self._was_set:
+                    self._libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and not self._was_set:
+                self._libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+_SUBREAPER = _Subreaper()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -121,25 +156,32 @@ class Monitor:
         self._outputs: dict[int, str] = {}   # fd -> "stdout" | "stderr"
         self._master: int | None = None
         self._attach: Attach | None = None
+        self._reaping = False            # holds the subreaper flag (start .. exit)
+        self.reap_orphans = False        # also reap any other child at exit (own process only)
 
     # -- start ----------------------------------------------------------------------------
     def start(self, attach: Attach | None = None) -> int:
         """Create and start the container; returns its pid. Raises StartError."""
-        _set_subreaper()
         self._attach = attach
         try:
             bundle.prepare(self.store, self.cdir, self.record)
         except DockyardError as exc:
             self._fail(str(exc), 125)
+        _SUBREAPER.acquire()
+        self._reaping = True
         try:
             self._create()
             self.runtime.start(self.record.id)
         except DockyardError as exc:
-            self.runtime.delete(self.record.id)
+            self._delete_runtime_state()
+            self._release_subreaper()
             self._close_outputs()
             bundle.unmount(self.cdir)
             code = exc.code if isinstance(exc, StartError) else 125
             self._fail(str(exc), code)
+        except BaseException:
+            self._release_subreaper()
+            raise
         with self.cdir.update() as state:
             state.status = RUNNING
             state.paused = False
@@ -150,6 +192,19 @@ class Monitor:
             state.exit_code = 0
             state.error = ""
         return self.pid
+
+    def _release_subreaper(self) -> None:
+        if self._reaping:
+            self._reaping = False
+            _SUBREAPER.release()
+
+    def _delete_runtime_state(self) -> None:
+        """`runtime delete`; `init.pid` marks a container the runtime may still know."""
+        self.runtime.delete(self.record.id)
+        try:
+            (self.cdir.path / "init.pid").unlink()
+        except FileNotFoundError:
+            pass
 
     def _fail(self, message: str, code: int) -> None:
         with self.cdir.update() as state:
@@ -245,13 +300,19 @@ class Monitor:
 
     # -- serve ----------------------------------------------------------------------------
     def serve(self) -> int:
-        """Copy output to the log (and the attached caller) until the container exits."""
+        """Copy output to the log (and the attached caller) until the container exits.
+
+        An attached caller's signals are forwarded to the container while it runs, when called
+        on the main thread (only it may set handlers; elsewhere signals are not forwarded); the
+        caller's handlers are put back afterwards."""
         log = LogWriter(self.cdir.log)
         old_term = None
         attach = self._attach
+        handlers: dict[int, object] = {}
         if attach is not None:
-            for sig in _PROXY_SIGNALS:
-                signal.signal(sig, self._proxy)
+            if threading.current_thread() is threading.main_thread():
+                for sig in _PROXY_SIGNALS:
+                    handlers[sig] = signal.signal(sig, self._proxy)
             if self.record.tty and attach.stdin is not None and os.isatty(attach.stdin):
                 old_term = termios.tcgetattr(attach.stdin)
                 ttymod.setraw(attach.stdin)
@@ -286,6 +347,9 @@ class Monitor:
                             pass
             code = self._wait_init()
         finally:
+            self._release_subreaper()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
             log.close()
             if old_term is not None and attach is not None:
                 termios.tcsetattr(attach.stdin, termios.TCSADRAIN, old_term)
@@ -302,27 +366,28 @@ class Monitor:
         code = 255
         while True:
             try:
-                pid, status = os.waitpid(-1, 0)
+                _, status = os.waitpid(self.pid, 0)
             except ChildProcessError:
-                return code
+                break
             except InterruptedError:
                 continue
-            if pid == self.pid:
-                code = os.waitstatus_to_exitcode(status)
-                if code < 0:
-                    code = 128 - code
-                # reap any other orphans without blocking, then stop
-                while True:
-                    try:
-                        other, _ = os.waitpid(-1, os.WNOHANG)
-                    except ChildProcessError:
-                        break
-                    if other == 0:
-                        break
-                return code
+            code = os.waitstatus_to_exitcode(status)
+            if code < 0:
+                code = 128 - code
+            break
+        if self.reap_orphans:
+            # reap any other orphans without blocking (a monitor in its own process only)
+            while True:
+                try:
+                    other, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if other == 0:
+                    break
+        return code
 
     def _finish(self, code: int) -> None:
-        self.runtime.delete(self.record.id)
+        self._delete_runtime_state()
         try:
             bundle.unmount(self.cdir)
         finally:
@@ -406,6 +471,7 @@ def _main(argv: list[str]) -> int:
     os.chdir("/")  # pin no directory of the starter's
     store = Store(root)
     monitor = Monitor(store, container_id)
+    monitor.reap_orphans = True
     try:
         monitor.start()
     except StartError as exc:
