@@ -192,7 +192,9 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
 
         make_init_layer(cdir.init)
         store.hold(container_id, image_id)
-        cdir.write_state(ContainerState())
+        # not fsynced: the record's directory sync below commits its entry, and a missing
+        # state.json reads as "created" anyway
+        cdir.write_state(ContainerState(), durable=False)
         cdir.write_record(record)  # last: a container is visible only when whole
     return record
 
@@ -256,7 +258,7 @@ def _resume_quietly(runtime: OciRuntime, cdir: ContainerDir) -> None:
         runtime.resume(cdir.id)
     except DockyardError:
         pass
-    with cdir.update() as st:
+    with cdir.update(durable=False) as st:
         st.paused = False
 
 
@@ -314,7 +316,7 @@ def pause(store: Store, name: str) -> None:
             raise Conflict(f"Container {record.id} is already paused")
         _runtime(store, record).pause(record.id)
         state.paused = True
-        cdir.write_state(state)
+        cdir.write_state(state, durable=False)  # a crash ends the run anyway
 
 
 def unpause(store: Store, name: str) -> None:
@@ -326,7 +328,7 @@ def unpause(store: Store, name: str) -> None:
             raise Conflict(f"Container {record.id} is not paused")
         _runtime(store, record).resume(record.id)
         state.paused = False
-        cdir.write_state(state)
+        cdir.write_state(state, durable=False)  # a crash ends the run anyway
 
 
 # -- remove ----------------------------------------------------------------------------------------
@@ -640,7 +642,7 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
         if pause_container and state.status == RUNNING and not state.paused:
             runtime.pause(record.id)
             state.paused = paused_here = True
-            cdir.write_state(state)
+            cdir.write_state(state, durable=False)  # a crash ends the run anyway
     try:
         with store.ingesting():
             layer = _diff_layer(store, cdir.upper)
@@ -669,7 +671,7 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
                     pass
                 st = cdir.read_state()
                 st.paused = False
-                cdir.write_state(st)
+                cdir.write_state(st, durable=False)
     return image.id
 
 

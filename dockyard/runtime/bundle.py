@@ -9,9 +9,8 @@ from pathlib import Path
 from dockyard.digest import Digest
 from dockyard.runtime import rootfs
 from dockyard.runtime.spec import Bind, ProcessSpec, SpecInput, build_spec, process_env
-from dockyard.runtime.state import ContainerDir, ContainerRecord
+from dockyard.runtime.state import ContainerDir, ContainerRecord, write_file
 from dockyard.runtime.users import ExecUser, resolve_user
-from dockyard.store.atomic import atomic_write
 from dockyard.store.store import Store
 
 
@@ -45,7 +44,7 @@ def unmount(cdir: ContainerDir) -> None:
 def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
     """/etc/hostname, /etc/hosts, /etc/resolv.conf of the container (bind mounted by the runtime)."""
     host = record.hostname
-    atomic_write(cdir.path / "hostname", f"{host}\n".encode())
+    write_file(cdir.path / "hostname", f"{host}\n".encode(), durable=False)
     hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
              "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
              "ff02::2\tip6-allrouters\n")
@@ -56,14 +55,14 @@ def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
             hosts = Path("/etc/hosts").read_text()
         except OSError:
             pass
-    atomic_write(cdir.path / "hosts", hosts.encode())
+    write_file(cdir.path / "hosts", hosts.encode(), durable=False)
     try:
         resolv = Path("/etc/resolv.conf").read_bytes()
     except OSError:
         resolv = b""
     if record.host.network_mode == "none":
         resolv = b""
-    atomic_write(cdir.path / "resolv.conf", resolv)
+    write_file(cdir.path / "resolv.conf", resolv, durable=False)
 
 
 def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str] | None = None,
@@ -85,7 +84,7 @@ def write_spec(cdir: ContainerDir, record: ContainerRecord) -> None:
         container_id=record.id, hostname=record.hostname, process=proc,
         files_dir=str(cdir.path), binds=[Bind.parse(b) for b in record.host.binds],
         network_none=record.host.network_mode == "none"))
-    atomic_write(cdir.spec, json.dumps(spec, indent=1).encode())
+    write_file(cdir.spec, json.dumps(spec, indent=1).encode(), durable=False)
 
 
 def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:

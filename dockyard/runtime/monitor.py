@@ -182,7 +182,7 @@ class Monitor:
         except BaseException:
             self._release_subreaper()
             raise
-        with self.cdir.update() as state:
+        with self.cdir.update(durable=False) as state:  # a crash ends the run anyway
             state.status = RUNNING
             state.paused = False
             state.pid = self.pid
@@ -391,7 +391,8 @@ class Monitor:
         try:
             bundle.unmount(self.cdir)
         finally:
-            with self.cdir.update() as state:
+            # what a kept container reports after a crash; --rm removes it right away
+            with self.cdir.update(durable=not self.record.host.auto_remove) as state:
                 state.status = EXITED
                 state.paused = False
                 state.pid = 0

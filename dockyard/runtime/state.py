@@ -10,13 +10,19 @@
     <root>/containers/<id>/<id>-json.log    the logs, Docker's json-file format
     <root>/containers/<id>/state.lock       flock guarding read-modify-write of state.json
 
-Every write is atomic (rename), so a reader sees the old or the new state, never half.
+Every write is atomic (temp file + rename), so a reader sees the old or the new state, never
+half. Only what a crash of the host must not falsify is also made durable (fsync of the file and
+its directory): the record (a container that exists is whole), the state a stopped container
+keeps (its exit code, a start error). Intermediate states of a run (running, paused) are not: a
+crash ends the container anyway, and a "running" state whose monitor is gone reads as exited.
+The files regenerated at every start (spec, hosts, hostname, resolv.conf) are never fsynced.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,9 +119,12 @@ class ContainerDir:
             return ContainerState.from_dict(json.loads((self.path / "state.json").read_bytes()))
         except FileNotFoundError:
             return ContainerState()
+        except ValueError:  # a non-durable write torn by a crash of the host
+            return ContainerState(status=EXITED, exit_code=255,
+                                  error="container state lost when the host stopped")
 
-    def write_state(self, state: ContainerState) -> None:
-        atomic_write(self.path / "state.json", json.dumps(asdict(state)).encode())
+    def write_state(self, state: ContainerState, *, durable: bool = True) -> None:
+        write_file(self.path / "state.json", json.dumps(asdict(state)).encode(), durable=durable)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -123,12 +132,31 @@ class ContainerDir:
             yield
 
     @contextmanager
-    def update(self) -> Iterator[ContainerState]:
+    def update(self, *, durable: bool = True) -> Iterator[ContainerState]:
         """Read-modify-write of the state under the container's lock."""
         with self.locked():
             state = self.read_state()
             yield state
-            self.write_state(state)
+            self.write_state(state, durable=durable)
+
+
+def write_file(path: Path, data: bytes, *, durable: bool, mode: int = 0o644) -> None:
+    """Replace `path` atomically; `durable` also fsyncs the file and its directory."""
+    if durable:
+        atomic_write(path, data, mode=mode)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(f.fileno(), mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def pid_alive(pid: int) -> bool:
