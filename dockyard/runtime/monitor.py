@@ -170,8 +170,7 @@ class Monitor:
         _SUBREAPER.acquire()
         self._reaping = True
         try:
-            self._create()
-            self.runtime.start(self.record.id)
+            self._create()  # created and started (`run --detach`)
         except DockyardError as exc:
             self._delete_runtime_state()
             self._release_subreaper()
@@ -233,7 +232,7 @@ class Monitor:
         err_r, err_w = os.pipe()
         try:
             proc = subprocess.run(
-                self.runtime.create_command(self.record.id, self.cdir.path, pid_file),
+                self.runtime.run_detached_command(self.record.id, self.cdir.path, pid_file),
                 stdin=stdin_fd, stdout=out_w, stderr=err_w)
         finally:
             os.close(out_w)
@@ -254,7 +253,8 @@ class Monitor:
             server.settimeout(0.05)
             err_r, err_w = os.pipe()
             proc = subprocess.Popen(
-                self.runtime.create_command(self.record.id, self.cdir.path, pid_file, sock_path),
+                self.runtime.run_detached_command(self.record.id, self.cdir.path, pid_file,
+                                                  sock_path),
                 stdin=devnull, stdout=devnull, stderr=err_w)
             os.close(err_w)
             master = None
@@ -404,6 +404,10 @@ class Monitor:
 
 def _create_error(stderr: str, runtime: str) -> StartError:
     message = clean_message(stderr) or f"{runtime} create failed"
+    # started with `run --detach`; its failures are create's (Docker's message names create)
+    run_failed = f"{runtime} run failed: "
+    if message.startswith(run_failed):
+        message = f"{runtime} create failed: " + message[len(run_failed):]
     return StartError(f"failed to create task for container: OCI runtime create failed: {message}",
                       exit_code_for(message))
 

@@ -72,6 +72,16 @@ class OciRuntime:
             args += ["--console-socket", console_socket]
         return self._cmd(*args, container_id)
 
+    def run_detached_command(self, container_id: str, bundle: Path, pid_file: Path,
+                             console_socket: str | None = None) -> list[str]:
+        """`run --detach`: create and start in one runtime process (one exec fewer than
+        create + start); it returns once the container's process runs, or fails as create
+        would (the runtime checks the executable before starting it)."""
+        args = ["run", "--detach", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        if console_socket:
+            args += ["--console-socket", console_socket]
+        return self._cmd(*args, container_id)
+
     def start(self, container_id: str) -> None:
         self._run("start", container_id)
 
