@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import shutil
 import signal as signal_mod
 import subprocess
@@ -262,6 +263,22 @@ def _resume_quietly(runtime: OciRuntime, cdir: ContainerDir) -> None:
         st.paused = False
 
 
+def _sleep_or_exit(pid: int, delay: float) -> None:
+    """Sleep `delay` seconds, or less when process `pid` exits first (a container's monitor
+    records the exit and then ends: waking on its end saves the rest of a poll interval)."""
+    try:
+        fd = os.pidfd_open(pid) if pid > 0 else -1
+    except OSError:  # gone already, or no pidfd on this kernel
+        fd = -1
+    if fd < 0:
+        time.sleep(delay)
+        return
+    try:
+        select.select([fd], [], [], delay)
+    finally:
+        os.close(fd)
+
+
 def wait_exit(cdir: ContainerDir, timeout: float | None = None) -> ContainerState | None:
     """Poll until the container is no longer running; None on timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -276,7 +293,7 @@ def wait_exit(cdir: ContainerDir, timeout: float | None = None) -> ContainerStat
             return state
         if deadline is not None and time.monotonic() >= deadline:
             return None
-        time.sleep(delay)
+        _sleep_or_exit(state.monitor_pid, delay)
         delay = min(delay * 2, 0.05)
 
 
@@ -350,8 +367,9 @@ def remove(store: Store, name: str, force: bool = False) -> None:
             _resume_quietly(runtime, cdir)
         if wait_exit(cdir, 10) is None:
             raise RuntimeFailure(f"could not kill container {record.id}")
-        while pid_alive(cdir.read_state().monitor_pid) and (cdir.path / "state.json").exists():
-            time.sleep(0.01)  # let the monitor finish its cleanup
+        while pid_alive(monitor := cdir.read_state().monitor_pid) and \
+                (cdir.path / "state.json").exists():
+            _sleep_or_exit(monitor, 0.01)  # let the monitor finish its cleanup
     if (cdir.path / "init.pid").exists():
         # the monitor deletes the runtime's state and this marker when the container exits;
         # a marker left means a monitor that died before it could (killed -9)
