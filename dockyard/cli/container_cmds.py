@@ -8,14 +8,19 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import ellipsis, human_duration, since, write_table
-from dockyard.engine import containers as engine
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import parse_time
 from dockyard.runtime.state import RUNNING
 from dockyard.store.atomic import atomic_file
+
+if TYPE_CHECKING:
+    from dockyard.engine import containers as engine
+
+# The container engine is imported by the commands that use it, not at CLI start-up.
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -111,6 +116,8 @@ def _bool(value: str) -> bool:
 
 
 def _options(args: argparse.Namespace) -> engine.CreateOptions:
+    from dockyard.engine import containers as engine
+
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -122,12 +129,16 @@ def _options(args: argparse.Namespace) -> engine.CreateOptions:
 
 
 def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     record = engine.create(ctx.store, _options(args))
     ctx.stdout.write(record.id + "\n")
     return 0
 
 
 def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
     try:
@@ -166,30 +177,44 @@ def _each(ctx: CliContext, names: list[str], action) -> int:  # noqa: ANN001
 
 
 def cmd_start(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     return _each(ctx, args.containers, lambda n: engine.start(ctx.store, n) and None)
 
 
 def cmd_stop(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     return _each(ctx, args.containers, lambda n: engine.stop(ctx.store, n, args.time))
 
 
 def cmd_kill(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     return _each(ctx, args.containers, lambda n: engine.kill(ctx.store, n, args.signal))
 
 
 def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     return _each(ctx, args.containers, lambda n: engine.remove(ctx.store, n, args.force))
 
 
 def cmd_pause(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     return _each(ctx, args.containers, lambda n: engine.pause(ctx.store, n))
 
 
 def cmd_unpause(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     return _each(ctx, args.containers, lambda n: engine.unpause(ctx.store, n))
 
 
 def cmd_wait(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     return _each(ctx, args.containers, lambda n: engine.wait(ctx.store, n))
 
 
@@ -207,6 +232,8 @@ def status_text(summary: engine.ContainerSummary, now: datetime | None = None) -
 
 
 def cmd_ps(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     items = engine.list_containers(ctx.store, args.all)
     if args.quiet:
         ctx.stdout.write("".join((s.id if args.no_trunc else s.id[:12]) + "\n" for s in items))
@@ -224,6 +251,8 @@ def cmd_ps(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     ctx.stdout.flush()
     out, err = sys.stdout.buffer, sys.stderr.buffer
     for entry in engine.logs(ctx.store, args.container, follow=args.follow):
@@ -237,6 +266,8 @@ def cmd_logs(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_exec(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -250,6 +281,8 @@ def cmd_exec(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
     """Containers first, then images (as `docker inspect` without --type)."""
+    from dockyard.engine import containers as engine
+
     from dockyard.cli.image_cmds import print_inspect
     from dockyard.engine import images as engine_images
 
@@ -271,12 +304,16 @@ def cmd_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     for line in engine.diff(ctx.store, args.container):
         ctx.stdout.write(line + "\n")
     return 0
 
 
 def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     if args.output:
         engine.resolve(ctx.store, args.container)
         with atomic_file(Path(os.path.abspath(args.output))) as f:
@@ -289,6 +326,8 @@ def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_commit(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import containers as engine
+
     image_id = engine.commit(ctx.store, args.container, args.repository,
                              pause_container=_bool(args.pause), message=args.message,
                              author=args.author, changes=args.change)
