@@ -1,8 +1,9 @@
 """The per-container monitor: starts the container through the OCI runtime, keeps its logs,
 records its exit code, unmounts its rootfs, and removes it for `--rm`.
 
-The monitor's process is a child subreaper while a container runs: after `runtime create`
-returns, the container's init is reparented to it, so it can waitpid() it like its own child
+The container is created and started by one `runtime run --detach`. The monitor's process is
+a child subreaper while a container runs: once the runtime returns, the container's init is
+reparented to it, so it can waitpid() it like its own child
 (containerd's shim does the same). The container has its own pid namespace, so its init is the
 only process that comes back to us; the monitor waits for that pid only, never for "any child"
 (a monitor in a thread of a server must not reap the children of other threads).
