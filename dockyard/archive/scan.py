@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from dockyard.archive.tarreader import DIR, SYM, TarReader, Entry, REGULAR_TYPES, LNK, CHR, BLK, FIFO
 from dockyard.archive.tarsafe import clean_hardlink_target, clean_name
-from dockyard.digest import CHUNK, Digest, HashingWriter
+from dockyard.digest import Digest, HashingWriter
 from dockyard.errors import InvalidArchive
 
 

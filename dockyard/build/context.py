@@ -33,7 +33,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Iterator
 
 from dockyard.archive.apply import apply_layer
 from dockyard.archive.compression import detect, open_decompressed, peek

@@ -7,7 +7,6 @@ import argparse
 import os
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockyard.cli.context import CliContext
@@ -15,7 +14,6 @@ from dockyard.cli.format import ellipsis, human_duration, since, write_table
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import parse_time
 from dockyard.runtime.state import RUNNING
-from dockyard.store.atomic import atomic_file
 
 if TYPE_CHECKING:
     from dockyard.engine import containers as engine
@@ -314,14 +312,8 @@ def cmd_diff(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import containers as engine
 
-    if args.output:
-        engine.resolve(ctx.store, args.container)
-        with atomic_file(Path(os.path.abspath(args.output))) as f:
-            engine.export(ctx.store, args.container, f)
-        return 0
-    if os.isatty(sys.stdout.fileno()):
-        raise InvalidParameter("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    engine.export(ctx.store, args.container, ctx.stdout_binary)
+    engine.resolve(ctx.store, args.container)
+    ctx.write_archive(args.output, lambda out: engine.export(ctx.store, args.container, out))
     return 0
 
 

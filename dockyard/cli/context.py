@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Callable, TextIO
 
+from dockyard.errors import InvalidParameter
+from dockyard.store.atomic import atomic_file
 from dockyard.store.store import Store
 
 
@@ -29,3 +32,13 @@ class CliContext:
     def stdout_binary(self) -> BinaryIO:
         self.stdout.flush()
         return sys.stdout.buffer
+
+    def write_archive(self, output: str | None, write: Callable[[BinaryIO], None]) -> None:
+        """`-o FILE` (written atomically: a failure leaves no file) or stdout, never a terminal."""
+        if output:
+            with atomic_file(Path(os.path.abspath(output))) as f:
+                write(f)
+            return
+        if os.isatty(sys.stdout.fileno()):
+            raise InvalidParameter("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        write(self.stdout_binary)

@@ -13,7 +13,6 @@ from dockyard.cli.format import (
     write_json_indented, write_rows,
 )
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.store.atomic import atomic_file
 
 # The image engines are imported by the commands that use them, not at CLI start-up.
 
@@ -97,17 +96,7 @@ def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import transfer
 
-    if args.output:
-        path = os.path.abspath(args.output)
-        # Resolve the images first: an unknown image must not leave a file behind.
-        from pathlib import Path
-
-        with atomic_file(Path(path)) as f:
-            transfer.save_images(ctx.store, args.images, f)
-        return 0
-    if os.isatty(sys.stdout.fileno()):
-        raise InvalidParameter("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    transfer.save_images(ctx.store, args.images, ctx.stdout_binary)
+    ctx.write_archive(args.output, lambda out: transfer.save_images(ctx.store, args.images, out))
     return 0
 
 

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import select
-import shutil
 import signal as signal_mod
 import subprocess
 import tempfile
@@ -30,7 +29,7 @@ from dockyard.runtime.names import random_name, validate_name
 from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store, logged_error
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
-    CREATED, EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, HostConfig, pid_alive,
+    EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, HostConfig, pid_alive,
 )
 from dockyard.store.locks import flock
 from dockyard.store.store import Store

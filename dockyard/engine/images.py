@@ -7,7 +7,6 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from dockyard.archive.compression import open_decompressed

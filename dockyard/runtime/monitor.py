@@ -40,7 +40,7 @@ from typing import BinaryIO
 from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime import bundle
-from dockyard.runtime.oci import OciRuntime, clean_message, exit_code_for, for_store
+from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
 from dockyard.store.store import Store
 
