@@ -5,22 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockyard.build.context import resolve_in_context
 from dockyard.errors import InvalidParameter
-
-
-def _read_db(root: Path, name: str) -> list[list[str]]:
-    try:
-        path = resolve_in_context(root, name)
-        text = path.read_text(errors="replace")
-    except (OSError, InvalidParameter):
-        return []
-    rows = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            rows.append(line.split(":"))
-    return rows
+from dockyard.runtime.users import read_entries
 
 
 def _lookup(rows: list[list[str]], name: str) -> list[str] | None:
@@ -36,8 +22,8 @@ def chown_ids(root: Path, spec: str) -> tuple[int, int]:
     user, sep, group = spec.partition(":")
     if not sep:
         group = user
-    passwd = _read_db(root, "/etc/passwd")
-    groups = _read_db(root, "/etc/group")
+    passwd = read_entries(root, "/etc/passwd")
+    groups = read_entries(root, "/etc/group")
     if user.isdigit():
         uid = int(user)
     else:

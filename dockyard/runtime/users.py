@@ -43,7 +43,8 @@ def _resolve_in_root(root: Path, path: str, depth: int = 0) -> Path | None:
     return current
 
 
-def _entries(root: Path, path: str) -> list[list[str]]:
+def read_entries(root: Path, path: str) -> list[list[str]]:
+    """The rows of a passwd/group-style file inside `root` (symlinks resolved inside it)."""
     resolved = _resolve_in_root(root, path)
     if resolved is None or not resolved.is_file():
         return []
@@ -59,7 +60,7 @@ def _entries(root: Path, path: str) -> list[list[str]]:
 def resolve_user(rootfs: Path, user: str) -> ExecUser:
     user = user.strip()
     name, _, group = user.partition(":")
-    passwd = _entries(rootfs, "/etc/passwd")
+    passwd = read_entries(rootfs, "/etc/passwd")
     uid, gid, home, login = 0, 0, "/", ""
     if name == "":
         name = "0"
@@ -76,7 +77,7 @@ def resolve_user(rootfs: Path, user: str) -> ExecUser:
         uid = int(name)
     else:
         raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
-    groups = _entries(rootfs, "/etc/group")
+    groups = read_entries(rootfs, "/etc/group")
     if group:
         for e in groups:
             if len(e) >= 3 and (e[0] == group or (group.isdigit() and e[2] == group)):
