@@ -23,32 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_build import EIGHT_STEPS, Docker  # noqa: E402
+from bench_build import Docker, make_big, make_small  # noqa: E402
 from common import DOCKYARD, REPO, print_table, run_timed  # noqa: E402
-
-BIG = """\
-FROM busybox
-COPY . /ctx/
-RUN test -f /ctx/Dockerfile
-"""
-
-
-def make_small(root: Path) -> None:
-    (root / "small").mkdir(parents=True)
-    for i in range(20):
-        (root / "small" / f"f{i}.txt").write_text(f"file {i}\n" * 50)
-    (root / "Dockerfile").write_text(EIGHT_STEPS)
-
-
-def make_big(root: Path, files: int = 2000, total_mb: int = 40) -> None:
-    size = (total_mb << 20) // files
-    blob = os.urandom(size + 4096)
-    for i in range(files):
-        d = root / f"d{i % 20:02d}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"f{i}.bin").write_bytes(blob[i % 4096:i % 4096 + size])
-    (root / "Dockerfile").write_text(BIG)
-
 
 class Serve:
     """`dockyard serve` on a private socket."""
@@ -99,7 +75,7 @@ def main() -> None:
         serve = Serve(work, env)
         small, big = work / "small", work / "big"
         make_small(small)
-        make_big(big)
+        make_big(big, files=2000, total_mb=40)
         clients = {
             "dockyard serve": {**os.environ, "DOCKER_HOST": serve.host, "DOCKER_BUILDKIT": "0"},
             "dockerd": {**os.environ, "DOCKER_HOST": docker.host, "DOCKER_BUILDKIT": "0"},
