@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from dockyard import __version__
-from dockyard.cli import build_cmd, container_cmds, image_cmds, serve_cmd
+from dockyard.cli import build_cmd, container_cmds, image_cmds, registry_cmds, serve_cmd
 from dockyard.cli.context import CliContext
 from dockyard.errors import DockyardError
 from dockyard.store.store import default_root
 
 # Each module adds its commands to the parser; order is the order `--help` lists them.
-COMMAND_MODULES = [image_cmds, container_cmds, build_cmd, serve_cmd]
+COMMAND_MODULES = [image_cmds, container_cmds, build_cmd, registry_cmds, serve_cmd]
 
 
 class _Parser(argparse.ArgumentParser):

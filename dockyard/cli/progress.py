@@ -1,0 +1,70 @@
+"""Drawing transfer progress as the docker CLI does: on a terminal one live line per layer with a
+bar (rich); otherwise plain `id: status` lines, and no byte counts (the docker CLI drops
+progress messages when its output is not a terminal)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, TextIO
+
+from dockyard.transport.progress import Progress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress, TaskID
+
+
+class PlainProgress:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Progress) -> None:
+        if event.current is not None:
+            return
+        line = f"{event.id}: {event.status}" if event.id else event.status
+        with self._lock:
+            print(line, file=self.out, flush=True)
+
+    def close(self) -> None:
+        return None
+
+
+class LiveProgress:
+    """One rich task per layer ID, in the order IDs first appear; status lines print above."""
+
+    def __init__(self, out: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn
+
+        self._console = Console(file=out)
+        self._bars: RichProgress = RichProgress(
+            TextColumn("{task.fields[label]}"), BarColumn(bar_width=40), DownloadColumn(),
+            console=self._console, transient=False, auto_refresh=True, refresh_per_second=8)
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+        self._bars.start()
+
+    def __call__(self, event: Progress) -> None:
+        with self._lock:
+            if not event.id:
+                self._bars.console.print(event.status, highlight=False, markup=False)
+                return
+            label = f"{event.id}: {event.status}"
+            task = self._tasks.get(event.id)
+            if task is None:
+                task = self._tasks[event.id] = self._bars.add_task("", label=label, total=None, start=False)
+            if event.current is not None:
+                self._bars.start_task(task)
+                self._bars.update(task, label=label, completed=event.current, total=event.total or None)
+            else:
+                self._bars.update(task, label=label)
+
+    def close(self) -> None:
+        self._bars.stop()
+
+
+def progress_for(out: TextIO) -> PlainProgress | LiveProgress:
+    isatty = getattr(out, "isatty", None)
+    if isatty is not None and isatty():
+        return LiveProgress(out)
+    return PlainProgress(out)

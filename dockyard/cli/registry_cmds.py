@@ -1,0 +1,151 @@
+"""Registry commands: pull, push, login, logout (flags as Docker's)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from dockyard.cli.context import CliContext
+from dockyard.errors import InvalidParameter
+
+# The registry engine (httpx, TLS) is imported by the commands, not at CLI start-up.
+
+
+def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
+    for group, name in ((sub, "pull"), (image_sub, "pull")):
+        p = group.add_parser(name, help="Download an image from a registry")
+        p.add_argument("-a", "--all-tags", action="store_true", help="Download all tagged images in the repository")
+        p.add_argument("--platform", default=None, help="Set platform if server is multi-platform capable")
+        p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
+        p.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
+        p.set_defaults(func=cmd_pull)
+    for group, name in ((sub, "push"), (image_sub, "push")):
+        p = group.add_parser(name, help="Upload an image to a registry")
+        p.add_argument("-a", "--all-tags", action="store_true", help="Push all tags of an image to the repository")
+        p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
+        p.add_argument("name", metavar="NAME[:TAG]")
+        p.set_defaults(func=cmd_push)
+    p = sub.add_parser("login", help="Log in to a registry")
+    p.add_argument("-u", "--username", default="")
+    p.add_argument("-p", "--password", default=None)
+    p.add_argument("--password-stdin", action="store_true", help="Take the password from stdin")
+    p.add_argument("server", nargs="?", default="")
+    p.set_defaults(func=cmd_login)
+    p = sub.add_parser("logout", help="Log out from a registry")
+    p.add_argument("server", nargs="?", default="")
+    p.set_defaults(func=cmd_logout)
+
+
+def _access():  # noqa: ANN202 - engine types are imported lazily
+    from dockyard.engine.registry import RegistryAccess
+    from dockyard.transport.registry.credentials import CredentialStore
+    from dockyard.transport.registry.hosts import RegistrySettings
+
+    creds = CredentialStore.default(os.environ)
+    return RegistryAccess(RegistrySettings.load(os.environ), creds.get)
+
+
+def _default_tag_note(name: str, ctx: CliContext) -> None:
+    from dockyard.reference import parse_reference
+
+    ref = parse_reference(name)
+    if ref.is_name_only:
+        print("Using default tag: latest", file=ctx.stdout, flush=True)
+
+
+def cmd_pull(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.cli.progress import PlainProgress, progress_for
+    from dockyard.engine import registry
+
+    if not args.all_tags:
+        _default_tag_note(args.name, ctx)
+    sink = PlainProgress(open(os.devnull, "w")) if args.quiet else progress_for(ctx.stdout)
+    try:
+        outcome = registry.pull(ctx.store, args.name, _access(), platform=args.platform,
+                                all_tags=args.all_tags, progress=sink)
+    finally:
+        sink.close()
+    for ref in outcome.references:
+        print(str(ref), file=ctx.stdout)
+    return 0
+
+
+def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.cli.progress import PlainProgress, progress_for
+    from dockyard.engine import registry
+
+    if not args.all_tags:
+        _default_tag_note(args.name, ctx)
+    sink = PlainProgress(open(os.devnull, "w")) if args.quiet else progress_for(ctx.stdout)
+    try:
+        registry.push(ctx.store, args.name, _access(), all_tags=args.all_tags, progress=sink)
+    finally:
+        sink.close()
+    if args.quiet:
+        from dockyard.reference import parse_normalized
+
+        print(parse_normalized(args.name).docker_ref().familiar if not args.all_tags else args.name,
+              file=ctx.stdout)
+    return 0
+
+
+def _server(text: str) -> str:
+    return text or "https://index.docker.io/v1/"
+
+
+def cmd_login(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import registry
+    from dockyard.transport.registry.credentials import Credentials, CredentialStore
+    from dockyard.transport.registry.hosts import RegistrySettings
+
+    server = _server(args.server)
+    password = args.password
+    if password is not None:
+        print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", file=ctx.stderr)
+        if args.password_stdin:
+            raise InvalidParameter("--password and --password-stdin are mutually exclusive")
+    if args.password_stdin:
+        if not args.username:
+            raise InvalidParameter("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    store = CredentialStore.default(os.environ)
+    username = args.username
+    if not username and password is None:
+        stored = store.get(server)
+        if stored is not None and not stored.empty:
+            registry.login(server, stored, RegistrySettings.load(os.environ))
+            print("Authenticating with existing credentials...", file=ctx.stdout)
+            print("Login Succeeded", file=ctx.stdout)
+            return 0
+    if not username or password is None:
+        if not sys.stdin.isatty():
+            raise InvalidParameter("Cannot perform an interactive login from a non TTY device")
+        if not username:
+            username = input("Username: ").strip()
+        if password is None:
+            password = getpass.getpass("Password: ")
+    if not username:
+        raise InvalidParameter("Username is required")
+    if not password:
+        raise InvalidParameter("Password is required")
+    creds = Credentials(username=username, password=password)
+    status = registry.login(server, creds, RegistrySettings.load(os.environ))
+    store.store(server, creds)
+    print(status, file=ctx.stdout)
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.transport.registry.credentials import CredentialStore, config_key
+
+    server = _server(args.server)
+    store = CredentialStore.default(os.environ)
+    key = config_key(server)
+    if store.get(server) is None:
+        print(f"Not logged in to {key}", file=ctx.stdout)
+        return 0
+    print(f"Removing login credentials for {key}", file=ctx.stdout)
+    store.erase(server)
+    return 0
