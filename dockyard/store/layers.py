@@ -151,20 +151,32 @@ class LayerStore:
         """Register a layer whose content is a compressed blob already in the blob store."""
         from dockyard.archive.compression import open_decompressed
 
+        form = CompressedForm(blob, self.blobs.size(blob), media_type)
         if self.exists(expected):
-            self.add_compressed(expected, CompressedForm(blob, self.blobs.size(blob), media_type))
+            self.add_compressed(expected, form)
             return self.get(expected)
         with self.blobs.open(blob) as raw:
             with open(os.devnull, "wb") as null:
                 result = scan_copy(open_decompressed(raw), null)
         verify(expected, result.diff_id, "layer")
-        form = CompressedForm(blob, self.blobs.size(blob), media_type)
+        return self._place_compressed(form, result)
+
+    def adopt_compressed(self, blob_tmp: Path, form: CompressedForm, result: ScanResult) -> StoredLayer:
+        """Take a verified compressed blob (a temp file under tmp/) whose content scanned as `result`:
+        the blob first, then the layer that points at it (a kill in between leaves a spare blob)."""
+        self.blobs.adopt(blob_tmp, form.digest)
+        if self.exists(result.diff_id):
+            self.add_compressed(result.diff_id, form)
+            return self.get(result.diff_id)
+        return self._place_compressed(form, result)
+
+    def _place_compressed(self, form: CompressedForm, result: ScanResult) -> StoredLayer:
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
-            info = {"diff_id": str(expected), "size": result.content_size,
+            info = {"diff_id": str(result.diff_id), "size": result.content_size,
                     "tar_size": result.tar_size, "source": form.to_dict(),
                     "compressed": [form.to_dict()]}
-            return self._place(work, expected, info)
+            return self._place(work, result.diff_id, info)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -126,6 +127,26 @@ class Store:
             self.tags.set(ref, image_id)
             atomic_write(self.root / "images" / f".tagged-{image_id.hex}", now_rfc3339().encode())
 
+    # -- registry manifests of an image (kept so a push sends the pulled bytes again) ----------
+    def _manifests_path(self, image_id: Digest) -> Path:
+        return self.root / "images" / f".manifests-{image_id.hex}"
+
+    def add_manifest(self, image_id: Digest, data: bytes) -> Digest:
+        """Keep the exact bytes of a registry manifest whose config is `image_id`."""
+        digest = self.blobs.put_bytes(data)
+        with self.meta_lock():
+            known = self.manifests(image_id)
+            if digest not in known:
+                text = json.dumps([str(d) for d in [*known, digest]])
+                atomic_write(self._manifests_path(image_id), text.encode())
+        return digest
+
+    def manifests(self, image_id: Digest) -> list[Digest]:
+        try:
+            return [Digest.parse(d) for d in json.loads(self._manifests_path(image_id).read_bytes())]
+        except FileNotFoundError:
+            return []
+
     def last_tag_time(self, image_id: Digest) -> str | None:
         try:
             return (self.root / "images" / f".tagged-{image_id.hex}").read_text()
@@ -240,6 +261,12 @@ class Store:
             parent = self.records.get(current).parent
             self.records.delete(current)
             self.blobs.delete(current)
+            for manifest in self.manifests(current):
+                self.blobs.delete(manifest)
+            try:
+                self._manifests_path(current).unlink()
+            except FileNotFoundError:
+                pass
             try:
                 (self.root / "images" / f".tagged-{current.hex}").unlink()
             except FileNotFoundError:
