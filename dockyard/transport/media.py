@@ -17,6 +17,10 @@ OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 MANIFESTS = (DOCKER_MANIFEST, OCI_MANIFEST)
 INDEXES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+LAYERS = (DOCKER_LAYER_GZIP, DOCKER_LAYER_FOREIGN, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
+          "application/vnd.oci.image.layer.nondistributable.v1.tar",
+          "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+          "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"

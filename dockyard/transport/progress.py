@@ -1,0 +1,37 @@
+"""Progress of a transfer, as Docker's JSON messages model it: one line per layer ID that changes
+status ("Downloading", "Pushed"...), with bytes done out of a total while bytes move, and status
+lines without an ID ("Digest: ..."). The CLI draws them; the API streams them as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    id: str = ""                 # a layer's short ID; empty for a status line
+    current: int | None = None   # bytes done, while moving bytes
+    total: int | None = None
+
+    def to_json(self) -> dict:
+        """The Engine API's JSON message for this event."""
+        msg: dict = {"status": self.status}
+        if self.id:
+            msg["id"] = self.id
+        if self.current is not None:
+            detail = {"current": self.current}
+            if self.total:
+                detail["total"] = self.total
+            msg["progressDetail"] = detail
+        elif self.id:
+            msg["progressDetail"] = {}
+        return msg
+
+
+ProgressSink = Callable[[Progress], None]
+
+
+def no_progress(event: Progress) -> None:
+    return None

@@ -1,0 +1,233 @@
+"""Push: local store -> registry.
+
+Per layer (top first, as Docker lists them; up to three at once): skip a blob the repository
+already has (HEAD), mount it from another repository of the same registry that holds an image
+with it, else upload it. A layer is compressed once and the blob kept with the layer, so a second
+push compresses nothing. A manifest the image was pulled with (or pushed with before) is sent
+again byte for byte when all of its blobs are at hand, so its digest does not change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.archive.compression import compressing_writer
+from dockyard.digest import CHUNK, Digest, HashingWriter
+from dockyard.errors import InvalidParameter
+from dockyard.image.image import Image
+from dockyard.reference import Reference
+from dockyard.store.layers import CompressedForm, StoredLayer
+from dockyard.store.store import Store
+from dockyard.transport import media
+from dockyard.transport.progress import Progress, ProgressSink
+from dockyard.transport.registry.client import RegistryClient
+from dockyard.transport.registry.manifest import Descriptor, ImageManifest, parse_manifest
+
+PARALLEL = 3
+LAYER_TYPES = {"gzip": media.DOCKER_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
+
+
+@dataclass(frozen=True)
+class PushResult:
+    tag: str
+    digest: Digest
+    size: int
+
+
+@dataclass(frozen=True)
+class _Plan:
+    manifest: bytes
+    media_type: str
+    layers: list[tuple[StoredLayer, Descriptor | None]]
+
+
+def push_image(client: RegistryClient, store: Store, ref: Reference, image_id: Digest, *,
+               progress: ProgressSink, compression: str = "gzip") -> PushResult:
+    if compression not in LAYER_TYPES:
+        raise InvalidParameter(f"unsupported layer compression for push: {compression}")
+    image = store.image(image_id)
+    repo = ref.repository_path
+    with store.ingesting():
+        kept = _kept_manifest(store, image)
+        pairs: list[tuple[StoredLayer, Descriptor | None]] = (
+            list(kept.layers) if kept else [(store.layers.get(l.diff_id), None) for l in image.layers])
+        work: dict[Digest, tuple[StoredLayer, Descriptor | None]] = {}
+        for layer, desc in reversed(pairs):
+            if layer.diff_id not in work:
+                work[layer.diff_id] = (layer, desc)
+                progress(Progress("Preparing", layer.diff_id.hex[:12]))
+        for layer, _ in list(work.values())[PARALLEL:]:
+            progress(Progress("Waiting", layer.diff_id.hex[:12]))
+        sources = _mount_sources(store, ref, client.host)
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            futures = {d: pool.submit(_push_layer, client, store, repo, layer, desc, compression, sources, progress)
+                       for d, (layer, desc) in work.items()}
+            try:
+                pushed = {d: f.result() for d, f in futures.items()}
+            except BaseException:
+                for future in futures.values():
+                    future.cancel()
+                raise
+        if client.blob_size(repo, image.id, push=True) is None:
+            raw = image.raw_config
+            client.upload_blob(repo, image.id, len(raw), lambda off: _BytesAt(raw, off))
+        if kept:
+            manifest, media_type = kept.manifest, kept.media_type
+        else:
+            manifest, media_type = _new_manifest(image, [pushed[l.diff_id] for l in image.layers], compression)
+        tag = ref.tag or "latest"
+        digest = client.put_manifest(repo, tag, manifest, media_type)
+        store.add_manifest(image.id, manifest)
+        name = ref.trimmed().with_digest(digest)
+        if store.tags.get(name) != image.id:
+            store.tag(image.id, name)
+    progress(Progress(f"{tag}: digest: {digest} size: {len(manifest)}"))
+    return PushResult(tag, digest, len(manifest))
+
+
+# -- which manifest ------------------------------------------------------------------------
+def _blob_path(store: Store, layer: StoredLayer, digest: Digest) -> Path | None:
+    """Where the bytes of a layer's blob `digest` are, if we have them."""
+    if any(c.digest == digest for c in layer.compressed) and store.blobs.exists(digest):
+        return store.blobs.path(digest)
+    if digest == layer.diff_id and layer.source is None:
+        return store.layers.dir(layer.diff_id) / "layer.tar"
+    return None
+
+
+def _kept_manifest(store: Store, image: Image) -> _Plan | None:
+    for digest in reversed(store.manifests(image.id)):
+        if not store.blobs.exists(digest):
+            continue
+        data = store.blobs.read(digest)
+        try:
+            parsed = parse_manifest(data)
+        except InvalidParameter:
+            continue
+        if not isinstance(parsed, ImageManifest) or parsed.config.digest != image.id:
+            continue
+        if len(parsed.layers) != len(image.layers):
+            continue
+        pairs = list(zip(image.layers, parsed.layers))
+        if all(_blob_path(store, layer, desc.digest) for layer, desc in pairs):
+            return _Plan(data, parsed.media_type, pairs)  # type: ignore[arg-type]
+    return None
+
+
+def _new_manifest(image: Image, layers: list[Descriptor], compression: str) -> tuple[bytes, str]:
+    """Docker's schema 2 manifest (OCI when zstd), indented as `docker push` writes it."""
+    oci = compression == "zstd"
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": media.OCI_MANIFEST if oci else media.DOCKER_MANIFEST,
+        "config": {"mediaType": media.OCI_CONFIG if oci else media.DOCKER_CONFIG,
+                   "size": len(image.raw_config), "digest": str(image.id)},
+        "layers": [{"mediaType": d.media_type, "size": d.size, "digest": str(d.digest)} for d in layers],
+    }
+    return json.dumps(doc, indent=3).encode(), str(doc["mediaType"])
+
+
+def _compressed(store: Store, layer: StoredLayer, compression: str) -> Descriptor:
+    """The layer's blob of this compression, made now if this is its first push."""
+    kinds = _same_kind(LAYER_TYPES[compression])
+    form = next((c for c in layer.compressed if c.media_type in kinds and store.blobs.exists(c.digest)), None)
+    if form is None:
+        form = compress_layer(store, layer, compression)
+    return Descriptor(form.media_type, form.digest, form.size)
+
+
+def _same_kind(layer_type: str) -> tuple[str, ...]:
+    if layer_type.endswith("zstd"):
+        return (media.OCI_LAYER_ZSTD,)
+    return (media.DOCKER_LAYER_GZIP, media.OCI_LAYER_GZIP)
+
+
+def compress_layer(store: Store, layer: StoredLayer, kind: str) -> CompressedForm:
+    """Compress a layer once; the blob is kept with the layer for every later push."""
+    fd, tmp = tempfile.mkstemp(prefix="push-", dir=store.tmp)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            hashing = HashingWriter(f)
+            with layer.open() as src:
+                out = compressing_writer(hashing, kind)  # type: ignore[arg-type]
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+                out.close()
+            f.flush()
+            os.fsync(f.fileno())
+        form = CompressedForm(hashing.digest, hashing.size, LAYER_TYPES[kind])
+        store.blobs.adopt(Path(tmp), form.digest)
+        store.layers.add_compressed(layer.diff_id, form)
+        return form
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# -- moving one layer -----------------------------------------------------------------------
+def _mount_sources(store: Store, ref: Reference, host: str) -> dict[Digest, list[str]]:
+    """Layer diff ID -> other repositories of this registry known to hold an image with it."""
+    out: dict[Digest, list[str]] = {}
+    for entry in store.tags.entries():
+        r = entry.reference
+        if r.registry != host or r.repository_path == ref.repository_path or not store.records.exists(entry.image_id):
+            continue
+        for diff_id in Image(store.blobs.read(entry.image_id)).config.diff_ids:
+            repos = out.setdefault(diff_id, [])
+            if r.repository_path not in repos:
+                repos.append(r.repository_path)
+    return out
+
+
+def _push_layer(client: RegistryClient, store: Store, repo: str, layer: StoredLayer,
+                desc: Descriptor | None, compression: str, sources: dict[Digest, list[str]],
+                progress: ProgressSink) -> Descriptor:
+    short = layer.diff_id.hex[:12]
+    if desc is None:
+        desc = _compressed(store, layer, compression)
+        layer = store.layers.get(layer.diff_id)
+    if client.blob_size(repo, desc.digest, push=True) is not None:
+        progress(Progress("Layer already exists", short))
+        return desc
+    for source in sources.get(layer.diff_id, []):
+        if client.mount_blob(repo, desc.digest, source):
+            progress(Progress(f"Mounted from {source}", short))
+            return desc
+    path = _blob_path(store, layer, desc.digest)
+    if path is None:
+        raise InvalidParameter(f"blob {desc.digest} of layer {layer.diff_id} is not in the store")
+    size = desc.size
+    client.upload_blob(repo, desc.digest, size, lambda off: _file_at(path, off),
+                       on_progress=lambda n: progress(Progress("Pushing", short, n, size)))
+    progress(Progress("Pushed", short))
+    return desc
+
+
+def _file_at(path: Path, offset: int) -> BinaryIO:
+    f = open(path, "rb")
+    f.seek(offset)
+    return f
+
+
+class _BytesAt:
+    """`open_at` for a small in-memory blob (the config)."""
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        self._data = memoryview(data)[offset:]
+
+    def read(self, n: int = -1) -> bytes:
+        out, self._data = self._data[: n if n >= 0 else None], self._data[n if n >= 0 else len(self._data):]
+        return bytes(out)
+
+    def __enter__(self) -> "_BytesAt":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
