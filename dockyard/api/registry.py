@@ -1,22 +1,23 @@
 """Registry endpoints: pull (`POST /images/create?fromImage=`), push, `/auth`, through
-dockyard.engine.registry once it exists; until then they answer 501.
+dockyard.engine.registry, streaming Docker's JSON progress messages.
 
 Credentials come as Docker's clients send them: the `X-Registry-Auth` header, base64url of a
-JSON object (`username`, `password`, `serveraddress`, or `identitytoken`/`registrytoken`)."""
+JSON object (`username`, `password`, `serveraddress`, or `identitytoken`/`registrytoken`). Like
+dockerd, the server reads no credentials file of its own."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import json
+import os
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
-from dockyard.errors import InvalidParameter, NotImplementedFeature
+from dockyard.api.streams import JsonMessages
+from dockyard.errors import InvalidParameter
 
 
 @dataclass
@@ -38,6 +39,11 @@ class RegistryAuth:
         return cls(text("username"), text("password"), text("serveraddress"),
                    text("identitytoken"), text("registrytoken"))
 
+    def credentials(self):  # noqa: ANN201 - engine types are imported lazily
+        from dockyard.transport.registry.credentials import Credentials
+
+        return Credentials(self.username, self.password, self.identity_token, self.registry_token)
+
 
 def decode_auth_header(value: str) -> RegistryAuth:
     """`X-Registry-Auth`: base64url (padding optional; some clients send standard base64)."""
@@ -55,29 +61,73 @@ def decode_auth_header(value: str) -> RegistryAuth:
     return RegistryAuth.from_dict(data)
 
 
-def _engine() -> ModuleType:
-    try:
-        return importlib.import_module("dockyard.engine.registry")
-    except ModuleNotFoundError:
-        raise NotImplementedFeature("registry operations are not available in this build") from None
+def _access(auth: RegistryAuth):  # noqa: ANN202
+    from dockyard.engine.registry import RegistryAccess
+    from dockyard.transport.registry.hosts import RegistrySettings
+
+    creds = auth.credentials()
+    return RegistryAccess(RegistrySettings.load(os.environ), lambda key: None if creds.empty else creds)
 
 
 def login(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
-    RegistryAuth.from_dict(body)
-    _engine()
-    raise NotImplementedFeature("login is not available yet")
+    from dockyard.engine import registry
+    from dockyard.transport.registry.hosts import RegistrySettings
+
+    auth = RegistryAuth.from_dict(body)
+    status = registry.login(auth.server or "https://index.docker.io/v1/", auth.credentials(),
+                            RegistrySettings.load(os.environ))
+    return {"Status": status, "IdentityToken": ""}
+
+
+class _Progress:
+    """Engine progress -> JSON messages; the response starts with the first message."""
+
+    def __init__(self, ctx: ApiContext, resp: Response) -> None:
+        self._ctx, self._resp = ctx, resp
+        self._messages: JsonMessages | None = None
+
+    @property
+    def messages(self) -> JsonMessages:
+        if self._messages is None:
+            self._messages = JsonMessages(self._resp.stream("application/json"), self._ctx.stopping)
+        return self._messages
+
+    def __call__(self, event) -> None:  # noqa: ANN001 - transport.progress.Progress
+        from dockyard.api.framing import json_line
+
+        self.messages._send(json_line(event.to_json()))
 
 
 def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
-    decode_auth_header(req.head.header("x-registry-auth"))
-    _engine()
-    raise NotImplementedFeature("pull is not available yet")
+    from dockyard.engine import registry
+
+    auth = decode_auth_header(req.head.header("x-registry-auth"))
+    name = req.q("fromImage") or ""
+    tag = req.q("tag") or ""
+    if tag:
+        name = f"{name}@{tag}" if ":" in tag and tag.split(":")[0] in ("sha256", "sha512") else f"{name}:{tag}"
+    progress = _Progress(ctx, resp)
+    registry.pull(ctx.store(), name, _access(auth), platform=req.q("platform") or None,
+                  all_tags=not tag and "@" not in name and not _has_tag(name), progress=progress)
+    progress.messages  # a pull that said nothing still answers with a (empty) stream
+
+
+def _has_tag(name: str) -> bool:
+    last = name.rsplit("/", 1)[-1]
+    return ":" in last
 
 
 def push(ctx: ApiContext, req: Request, resp: Response) -> None:
-    decode_auth_header(req.head.header("x-registry-auth"))
-    _engine()
-    raise NotImplementedFeature("push is not available yet")
+    from dockyard.engine import registry
+
+    auth = decode_auth_header(req.head.header("x-registry-auth"))
+    name = req.params["name"]
+    tag = req.q("tag") or ""
+    progress = _Progress(ctx, resp)
+    results = registry.push(ctx.store(), f"{name}:{tag}" if tag else name, _access(auth),
+                            all_tags=not tag and not _has_tag(name), progress=progress)
+    for result in results:
+        progress.messages.aux({"Tag": result.tag, "Digest": str(result.digest), "Size": result.size})
 
 
 def routes() -> list[Route]:

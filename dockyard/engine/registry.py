@@ -1,0 +1,106 @@
+"""Registry operations the CLI and the API server share: pull, push, login.
+
+Messages follow Docker's: `latest: Pulling from library/busybox`, per-layer statuses,
+`Digest: ...`, `Status: Downloaded newer image for busybox:latest`; for push
+`The push refers to repository [...]`, per-layer statuses, `latest: digest: ... size: N`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from dockyard.errors import InvalidParameter, NotFound
+from dockyard.reference import Reference, parse_normalized
+from dockyard.store.store import Store
+from dockyard.transport.progress import Progress, ProgressSink
+from dockyard.transport.registry.client import RegistryClient
+from dockyard.transport.registry.credentials import Credentials, config_key
+from dockyard.transport.registry.hosts import RegistrySettings
+from dockyard.transport.registry.manifest import Platform
+from dockyard.transport.registry.pull import pull_image
+from dockyard.transport.registry.push import PushResult, push_image
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """How to reach registries: TLS/insecure settings, and credentials by config.json key."""
+
+    settings: RegistrySettings
+    credentials: Callable[[str], Credentials | None]
+
+    def client(self, ref: Reference) -> RegistryClient:
+        return RegistryClient(ref.registry, self.settings, self.credentials(config_key(ref.domain)))
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    references: list[Reference]   # what was pulled, fully qualified (the CLI prints them)
+
+
+def pull(store: Store, name: str, access: RegistryAccess, *, platform: str | None = None,
+         all_tags: bool = False, progress: ProgressSink) -> PullOutcome:
+    ref = parse_normalized(name)
+    if all_tags and not ref.is_name_only:
+        raise InvalidParameter("tag can't be used with --all-tags/-a")
+    plat = Platform.parse(platform) if platform else None
+    with access.client(ref) as client:
+        if all_tags:
+            refs = [ref.with_tag(t) for t in client.list_tags(ref.repository_path)]
+        else:
+            refs = [ref.docker_ref()]
+        pulled = []
+        changed = False
+        for one in refs:
+            result = pull_image(client, store, one, platform=plat, progress=progress)
+            progress(Progress(f"Digest: {result.digest}"))
+            changed = changed or result.changed
+            pulled.append(one)
+    shown = ref.familiar_name if all_tags else refs[0].familiar
+    if changed:
+        progress(Progress(f"Status: Downloaded newer image for {shown}"))
+    else:
+        progress(Progress(f"Status: Image is up to date for {shown}"))
+    return PullOutcome(pulled if not all_tags else [ref])
+
+
+def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = False,
+         progress: ProgressSink) -> list[PushResult]:
+    """Push one tag (or every tag of the repository with `all_tags`)."""
+    ref = parse_normalized(name)
+    if all_tags and not ref.is_name_only:
+        raise InvalidParameter("tag can't be used with --all-tags/-a")
+    if ref.digest is not None:
+        raise InvalidParameter("cannot push a digest reference")
+    if all_tags:
+        entries = sorted((e for e in store.tags.entries()
+                          if e.reference.name == ref.name and e.reference.tag and not e.reference.digest),
+                         key=lambda e: str(e.reference))
+        if not entries:
+            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
+        targets = [(e.reference, e.image_id) for e in entries]
+    else:
+        one = ref.docker_ref()
+        image_id = store.tags.get(one)
+        if image_id is None or not store.records.exists(image_id):
+            raise NotFound(f"An image does not exist locally with the tag: {one.familiar_name}")
+        targets = [(one, image_id)]
+    progress(Progress(f"The push refers to repository [{ref.name}]"))
+    with access.client(ref) as client:
+        return [push_image(client, store, target, image_id, progress=progress)
+                for target, image_id in targets]
+
+
+def login(server: str, credentials: Credentials, settings: RegistrySettings) -> str:
+    """Check credentials against a registry, as `docker login` does; returns Docker's status."""
+    host = _login_host(server)
+    with RegistryClient(host, settings, credentials) as client:
+        client.login()
+    return "Login Succeeded"
+
+
+def _login_host(server: str) -> str:
+    key = config_key(server)
+    if key == config_key("docker.io"):
+        return parse_normalized("busybox").registry
+    return key
