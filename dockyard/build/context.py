@@ -26,23 +26,29 @@ daemon; moby's builder/remotecontext for contexts that arrive as a tar):
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from dockyard.archive.apply import apply_layer
-from dockyard.archive.compression import detect, open_decompressed, peek
-from dockyard.archive.scan import check_entry
-from dockyard.archive.tarreader import Entry as TarEntry
+from typing import TYPE_CHECKING
+
 from dockyard.archive.tarstream import TarWriter
 from dockyard.build.dockerignore import IgnoreMatcher, MatchInfo, go_clean
 from dockyard.digest import CHUNK
 from dockyard.errors import InvalidArchive, InvalidParameter
+
+if TYPE_CHECKING:
+    from dockyard.archive.tarreader import Entry as TarEntry
+
+# The extracting side (tar reader, safe extraction, decompressors: ~10 ms of imports) is imported
+# when a stream context is opened, so a client that only packs a directory does not load it.
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
@@ -217,17 +223,24 @@ def write_context_tar(
     out: BinaryIO,
     *,
     keep: set[str] | frozenset[str] = frozenset(),
+    replace: dict[str, bytes] | None = None,
 ) -> None:
     """Stream the context as the tar the docker CLI sends to `POST /build` (file bodies are
-    copied in chunks; memory use does not depend on file sizes)."""
+    copied in chunks; memory use does not depend on file sizes).
+    `replace` maps top-level names to small contents sent instead of the context's file of that
+    name, or after the walk when there is none (mode 0600): how the docker CLI adds a Dockerfile
+    from outside the context and extends .dockerignore (AddDockerfileToBuildContext)."""
     root = Path(root)
     writer = TarWriter(out)
     hardlinks: dict[tuple[int, int], str] = {}
+    pending = dict(replace or {})
     for entry in walk_context(root, matcher, keep=keep):
         info = _tar_info(entry, hardlinks)
         if info is None:
             continue
-        if info.type == tarfile.REGTYPE:
+        if entry.path in pending and info.type in (tarfile.REGTYPE, tarfile.LNKTYPE):
+            _add_small(writer, info, pending.pop(entry.path))
+        elif info.type == tarfile.REGTYPE:
             try:
                 handle = open(root / entry.path, "rb")  # noqa: SIM115 - closed by the with below
             except PermissionError:
@@ -244,7 +257,21 @@ def write_context_tar(
                     ) from None
         else:
             writer.add_header(info)
+    for name, data in pending.items():
+        info = tarfile.TarInfo(name)
+        info.mode = 0o600
+        info.mtime = int(time.time())
+        info.uname = info.gname = ""
+        _add_small(writer, info, data)
     writer.close()
+
+
+def _add_small(writer: TarWriter, info: tarfile.TarInfo, data: bytes) -> None:
+    info.type = tarfile.REGTYPE
+    info.linkname = ""
+    info.size = len(data)
+    writer.add_header(info)
+    writer.copy_body(io.BytesIO(data), len(data))
 
 
 # --------------------------------------------------------------------------- scoped paths
@@ -336,6 +363,8 @@ class BuildContext:
 
 def is_archive(head: bytes) -> bool:
     """The docker CLI's build.IsArchive: compressed (by magic), or starts with a valid tar header."""
+    from dockyard.archive.compression import detect
+
     if detect(head) != "none":
         return True
     if len(head) < _TAR_BLOCK:
@@ -359,6 +388,8 @@ def _bad(message: str) -> InvalidArchive:
 
 def _check_context_entry(entry: TarEntry) -> None:
     """The door rules of the store (absolute names, escaping links) plus: no device nodes."""
+    from dockyard.archive.scan import check_entry
+
     try:
         check_entry(entry, allow_devices=False)
     except InvalidArchive as exc:
@@ -370,6 +401,8 @@ def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
     extractor: nothing is written outside `dest` (symlinks on the way resolve inside it, as in
     Docker's chrooted untar); absolute or `..` names, links whose target leaves the context and
     device nodes are refused. `.wh.` names are plain files here."""
+    from dockyard.archive.apply import apply_layer
+
     try:
         apply_layer(stream, Path(dest), whiteout_format="none", allow_devices=False,
                     check=_check_context_entry)
@@ -444,6 +477,8 @@ def _private_dir(tmp_dir: Path | None, prefix: str) -> Path:
 def _open_stream_context(
     stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None
 ) -> BuildContext:
+    from dockyard.archive.compression import open_decompressed, peek
+
     head, replay = peek(stream, 2 * _TAR_BLOCK)
     root = _private_dir(tmp_dir, "dockyard-context-")
     context = BuildContext(root, root / DEFAULT_DOCKERFILE, DEFAULT_DOCKERFILE, temporary=[root])

@@ -1,23 +1,25 @@
 """`dockyard build`: flags as `docker build` (classic builder) takes them; the work is in
-dockyard.engine.build."""
+dockyard.engine.build, in this process or, in client mode (`-H`/`DOCKYARD_HOST`), in a running
+`dockyard serve` that gets the packed context as the docker CLI sends it."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from typing import TYPE_CHECKING
+from dockyard.errors import DockyardError, InvalidParameter
 
-from dockyard.cli.context import CliContext
-from dockyard.errors import InvalidParameter
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO, Callable, Iterator
+
+    from dockyard.build.context import BuildContext
+    from dockyard.cli.context import CliContext
     from dockyard.reference import Reference
 
-# The builder and its engine are imported when `build` runs, not at CLI start-up (every other
-# command would pay ~50 ms for them).
+# The builder and its engine are imported when `build` runs in this process, not at CLI start-up
+# (every other command would pay ~50 ms for them); a client-mode build never imports them.
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
@@ -36,7 +38,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p.add_argument("--network", default="default", help="Set the networking mode for the RUN instructions during build")
         p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
         p.add_argument("context", metavar="PATH | URL | -")
-        p.set_defaults(func=cmd_build)
+        p.set_defaults(func=cmd_build, client=client_build)
 
 
 def _bool(value: str) -> bool:
@@ -66,26 +68,40 @@ def _labels(values: list[str]) -> dict[str, str]:
 
 
 def _tags(values: list[str]) -> list[Reference]:
-    from dockyard.engine.images import parse_target
+    from dockyard.reference import parse_normalized
 
     refs = []
     for text in values:
         try:
-            ref = parse_target(text)
+            # engine.images.parse_target's rules, without importing the image engine (a client
+            # checks names before it sends anything, as the docker CLI does).
+            ref = parse_normalized(text)
+            if ref.digest is not None:
+                raise InvalidParameter(f"refusing to create a tag with a digest reference: {text}")
         except InvalidParameter as exc:
             raise InvalidParameter(f'invalid argument "{text}" for "-t, --tag" flag: {exc}') from None
-        assert ref is not None
         refs.append(ref)
     return refs
+
+
+def _check_network(network: str) -> None:
+    if network not in ("default", "host", "none", "bridge"):
+        raise InvalidParameter(f"network mode {network!r} is not supported for RUN (use host or none)")
+
+
+def _write_iidfile(path: str, image_id: str) -> None:
+    from pathlib import Path
+
+    from dockyard.store.atomic import atomic_write
+
+    atomic_write(Path(os.path.abspath(path)), image_id.encode())
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.build.builder import BuildFailed, BuildOptions
     from dockyard.engine.build import build_image
-    from dockyard.store.atomic import atomic_write
 
-    if args.network not in ("default", "host", "none", "bridge"):
-        raise InvalidParameter(f"network mode {args.network!r} is not supported for RUN (use host or none)")
+    _check_network(args.network)
     options = BuildOptions(
         tags=_tags(args.tag), build_args=_build_args(args.build_arg), target=args.target,
         no_cache=args.no_cache, labels=_labels(args.label), quiet=args.quiet, rm=_bool(args.rm),
@@ -107,5 +123,147 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.quiet:
         write(f"{result.image_id}\n".encode())
     if args.iidfile:
-        atomic_write(Path(os.path.abspath(args.iidfile)), str(result.image_id).encode())
+        _write_iidfile(args.iidfile, str(result.image_id))
+    return 0
+
+
+# --------------------------------------------------------------------------- client mode
+
+
+def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None) -> list[tuple[str, str]]:
+    """`POST /build`'s parameters as the docker CLI (classic builder) sends them: defaults are
+    left out (`rm` only as `rm=0`), maps as JSON, booleans as `1`."""
+    import json
+
+    query: list[tuple[str, str]] = []
+    build_args = _build_args(args.build_arg)
+    if build_args:
+        query.append(("buildargs", json.dumps(build_args, separators=(",", ":"))))
+    if dockerfile:
+        query.append(("dockerfile", dockerfile))
+    if args.force_rm:
+        query.append(("forcerm", "1"))
+    labels = _labels(args.label)
+    if labels:
+        query.append(("labels", json.dumps(labels, separators=(",", ":"))))
+    if args.network != "default":
+        query.append(("networkmode", args.network))
+    if args.no_cache:
+        query.append(("nocache", "1"))
+    if args.pull:
+        query.append(("pull", "1"))
+    if args.quiet:
+        query.append(("q", "1"))
+    if remote:
+        query.append(("remote", remote))
+    if not _bool(args.rm):
+        query.append(("rm", "0"))
+    query += [("t", text) for text in args.tag]
+    if args.target:
+        query.append(("target", args.target))
+    query.append(("version", "1"))
+    return query
+
+
+def _random_dockerfile_name() -> str:
+    """The docker CLI's name for a Dockerfile it adds to the context (outside it, or `-f -`)."""
+    return ".dockerfile." + os.urandom(10).hex()
+
+
+def _context_body(context: BuildContext, dockerfile: str | None) -> Callable[[BinaryIO], None]:
+    """A writer of the directory context as the docker CLI packs it: .dockerignore applied, the
+    Dockerfile and .dockerignore always sent; a Dockerfile from outside the context (or stdin)
+    added under `dockerfile` (a random name) and listed in the sent .dockerignore, so the daemon
+    leaves it out of `COPY .` (and the .dockerignore too when the context had none)."""
+    from dockyard.build.context import DOCKERIGNORE, write_context_tar
+
+    def write(out: BinaryIO) -> None:
+        if dockerfile is None:
+            write_context_tar(context.root, context.ignore, out,
+                              keep={context.dockerfile_name, DOCKERIGNORE})
+            return
+        ignore_file = context.root / DOCKERIGNORE
+        try:
+            listed = ignore_file.read_bytes() if ignore_file.is_file() else DOCKERIGNORE.encode()
+        except OSError as err:
+            raise InvalidParameter(f"error checking context: {err}") from None
+        with open(context.dockerfile_path, "rb") as f:
+            text = f.read()
+        write_context_tar(context.root, context.ignore, out, keep={DOCKERIGNORE},
+                          replace={dockerfile: text, DOCKERIGNORE: listed + f"\n{dockerfile}\n".encode()})
+
+    return write
+
+
+def client_build(args: argparse.Namespace, host: str) -> int:
+    """`dockyard -H unix://... build`: pack the context here, build in the daemon, print its
+    stream as the in-process build prints it (the same lines, `Error: ...`, exit status)."""
+    from dockyard.cli.remote import Daemon
+
+    _check_network(args.network)
+    _tags(args.tag)
+    _bool(args.rm)
+    daemon = Daemon(host)
+    source: str = args.context
+    context = None
+    remote = None
+    dockerfile = args.file
+    body: Callable[[BinaryIO], None] | None = None
+    content_type = "application/x-tar"
+    if source == "-":
+        stdin = sys.stdin.buffer
+        body = lambda out: _copy(stdin, out)  # noqa: E731 - the stream as it comes
+    elif source.startswith(("http://", "https://")):
+        remote = source
+    else:
+        from dockyard.build.context import open_context
+
+        context = open_context(source, dockerfile=dockerfile, stdin=sys.stdin.buffer)
+        name = context.dockerfile_name
+        dockerfile = None if name != "-" and not os.path.isabs(name) else _random_dockerfile_name()
+        body = _context_body(context, dockerfile)
+        if dockerfile is None:
+            dockerfile = name
+    try:
+        with daemon.request("POST", "/build", _query(args, dockerfile, remote), body=body,
+                            content_type=content_type) as reply:
+            reply.check()
+            return _print_build_stream(reply.json_messages(), args)
+    finally:
+        if context is not None:
+            context.cleanup()
+
+
+def _copy(source: BinaryIO, out: BinaryIO) -> None:
+    while data := source.read(64 * 1024):
+        out.write(data)
+
+
+def _print_build_stream(messages: Iterator[dict], args: argparse.Namespace) -> int:
+    """Write the daemon's build messages as the in-process build writes them."""
+    stdout = sys.stdout.buffer
+    image_id = ""
+    for message in messages:
+        error = message.get("errorDetail") or ({"message": message["error"]} if "error" in message else None)
+        if error is not None:
+            text = str(error.get("message") or message.get("error") or "")
+            code = error.get("code")
+            stdout.flush()
+            if isinstance(code, int) and code:  # a RUN that failed: its message and status
+                print(text, file=sys.stderr)
+                return code
+            raise DockyardError(text)
+        aux = message.get("aux")
+        if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+            image_id = aux["ID"]
+        text = message.get("stream")
+        if isinstance(text, str):
+            if args.quiet and text.startswith("sha256:"):
+                image_id = text.strip()
+            stdout.write(text.encode())
+            stdout.flush()
+    if not image_id:
+        raise DockyardError("the daemon's build stream ended without an image ID")
+    if args.iidfile:
+        _write_iidfile(args.iidfile, image_id)
     return 0

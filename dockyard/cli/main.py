@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from pathlib import Path
 
 from dockyard import __version__
-from dockyard.cli import build_cmd, container_cmds, image_cmds, registry_cmds, serve_cmd
-from dockyard.cli.context import CliContext
-from dockyard.errors import DockyardError
-from dockyard.store.store import default_root
+from dockyard.errors import DockyardError, InvalidParameter
 
-# Each module adds its commands to the parser; order is the order `--help` lists them.
-COMMAND_MODULES = [image_cmds, container_cmds, build_cmd, registry_cmds, serve_cmd]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.cli.context import CliContext
+
+# Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
+# lists them. Modules are imported when the parser is built.
+COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "registry_cmds", "serve_cmd"]
+# Command words whose module alone can parse them: `dockyard build ...` imports and registers
+# build_cmd only (every group with what it imports costs ~30 ms at each start, more than a
+# client-mode build takes). Any other word builds the whole parser.
+_COMMAND_MODULE = {"build": "build_cmd"}
+# The daemon is the one command that never runs as a client of a daemon.
+_LOCAL_ONLY = {"serve"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,29 +30,55 @@ class _Parser(argparse.ArgumentParser):
         self.exit(125, f"Error: {message}\nSee '{self.prog} --help'.\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_word(argv: list[str]) -> str | None:
+    """The command named in `argv` (`image build` counts as `build`), skipping global options."""
+    words = iter(argv)
+    for word in words:
+        if word in ("--root", "-H", "--host"):
+            next(words, None)
+        elif word.startswith("-"):
+            continue
+        elif word == "image":
+            return next((w for w in words if not w.startswith("-")), None)
+        else:
+            return word
+    return None
+
+
+def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="dockyard", description="A container image engine compatible with Docker.")
     parser.add_argument("--root", help="store directory (default /var/lib/dockyard, or $DOCKYARD_ROOT)")
+    parser.add_argument("-H", "--host", dest="daemon_host", default=None, metavar="HOST",
+                        help="run the command in the daemon at HOST (unix:///PATH, a `dockyard serve`;"
+                             " default $DOCKYARD_HOST; unset: in this process)")
     parser.add_argument("-v", "--version", action="version", version=f"dockyard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     image_group = sub.add_parser("image", help="Manage images")
     image_sub = image_group.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
-    for module in COMMAND_MODULES:
-        module.register(sub, image_sub)
+    for name in COMMAND_MODULES if modules is None else modules:
+        importlib.import_module(f"dockyard.cli.{name}").register(sub, image_sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    home = _COMMAND_MODULE.get(_command_word(argv) or "")
+    parser = build_parser(None if home is None else [home])
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return 0 if args.command is None else 1
-    root = Path(args.root) if args.root else default_root()
-    ctx = CliContext(root=root)
+    host = args.daemon_host or os.environ.get("DOCKYARD_HOST") or None
     try:
-        return int(func(args, ctx) or 0)
+        if host and args.command not in _LOCAL_ONLY:
+            client = getattr(args, "client", None)
+            if client is None:
+                raise InvalidParameter(
+                    f"`dockyard {args.command}` does not run as a client of a daemon yet: "
+                    "drop -H/--host and unset DOCKYARD_HOST to run it in this process")
+            return int(client(args, host) or 0)
+        return int(func(args, _local_context(args)) or 0)
     except DockyardError as exc:
         sys.stdout.flush()
         print(f"Error: {exc}", file=sys.stderr)
@@ -58,6 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     except PermissionError as exc:
         print(f"Error: permission denied: {exc.filename or exc}", file=sys.stderr)
         return 1
+
+
+def _local_context(args: argparse.Namespace) -> CliContext:
+    """The store and streams of an in-process command (the store module is imported here)."""
+    from pathlib import Path
+
+    from dockyard.cli.context import CliContext
+    from dockyard.store.store import default_root
+
+    return CliContext(root=Path(args.root) if args.root else default_root())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,233 @@
+"""The client side of the Engine API: HTTP/1.1 over the unix socket of a running `dockyard serve`.
+
+`dockyard -H unix:///run/dockyard.sock COMMAND` (or `DOCKYARD_HOST`) makes a command a thin client
+of the daemon, as the docker CLI is of dockerd. This module is that client's one transport:
+`Daemon.request` sends a request (a body is streamed with chunked transfer coding, as the docker
+CLI streams a build context) and returns a `Reply` to read the status, an error message, or
+Docker's JSON message stream.
+
+A client-mode command starts a fresh interpreter each time, so this module imports only the
+standard library's socket and json (no HTTP library, no engine, no store).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import urllib.parse
+from typing import TYPE_CHECKING, Iterator
+
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from typing import Callable, BinaryIO
+
+API_VERSION = "1.47"  # the version dockyard serve speaks (api/router.API_VERSION)
+HOST_ENV = "DOCKYARD_HOST"
+_CHUNK = 64 * 1024
+_USER_AGENT = "dockyard-client"
+# The daemon maps each error class to a status (errors.py); the way back, for the common ones.
+_ERRORS: dict[int, type[DockyardError]] = {400: InvalidParameter, 404: NotFound, 409: Conflict,
+                                           503: Unavailable}
+
+
+def host_from(option: str | None) -> str | None:
+    """The daemon address a command should use: `-H/--host`, else `$DOCKYARD_HOST`, else None
+    (run in-process)."""
+    return option or os.environ.get(HOST_ENV) or None
+
+
+def socket_path(host: str) -> str:
+    """The socket path of a `unix:///path` address (the only kind the client speaks yet)."""
+    if host.startswith("unix://"):
+        path = host[len("unix://"):]
+        if path.startswith("/"):
+            return path
+    raise InvalidParameter(f"invalid daemon address {host!r}: the client speaks unix:///PATH only")
+
+
+class _DaemonStoppedReading(ConnectionError):
+    """The daemon closed its side while the request body was being sent (it answered early)."""
+
+
+class _ChunkedWriter(io.RawIOBase):
+    """Writes each buffer it is given as one HTTP chunk. Once the daemon has stopped reading,
+    the first write raises `_DaemonStoppedReading` and later ones are dropped."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.gone = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # noqa: ANN001 - bytes-like
+        size = len(data)
+        if size and not self.gone:
+            try:
+                self._sock.sendall(b"%x\r\n" % size + bytes(data) + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.gone = True
+                raise _DaemonStoppedReading() from None
+        return size
+
+
+class Reply:
+    """A response: status and headers read; the body read on demand (chunked, sized or to EOF)."""
+
+    def __init__(self, sock: socket.socket, reader: BinaryIO) -> None:
+        self._sock = sock
+        self._in = reader
+        line = reader.readline(65536)
+        parts = line.decode("latin-1").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise Unavailable(f"unexpected answer from the daemon: {line[:80]!r}")
+        self.status = int(parts[1])
+        self.headers: dict[str, str] = {}
+        while True:
+            line = reader.readline(65536)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        length = self.headers.get("content-length")
+        self._remaining = int(length) if length and length.isdigit() and not self._chunked else -1
+        self._chunk_left = 0
+        self._done = self.status in (204, 304) or self._remaining == 0
+
+    def read(self, size: int = _CHUNK) -> bytes:
+        """Up to `size` bytes of the body; b"" at its end."""
+        if self._done:
+            return b""
+        if self._chunked:
+            if self._chunk_left == 0:
+                head = self._in.readline(1024)
+                try:
+                    self._chunk_left = int(head.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise Unavailable("the daemon's answer was cut short") from None
+                if self._chunk_left == 0:
+                    self._done = True
+                    return b""
+            data = self._in.read(min(size, self._chunk_left))
+            if not data:
+                raise Unavailable("the daemon's answer was cut short")
+            self._chunk_left -= len(data)
+            if self._chunk_left == 0:
+                self._in.readline(16)  # the CRLF after a chunk
+            return data
+        want = size if self._remaining < 0 else min(size, self._remaining)
+        data = self._in.read1(want) if hasattr(self._in, "read1") else self._in.read(want)
+        if self._remaining > 0:
+            self._remaining -= len(data)
+            if not data:
+                raise Unavailable("the daemon's answer was cut short")
+        if not data or self._remaining == 0:
+            self._done = True
+        return data
+
+    def lines(self) -> Iterator[bytes]:
+        """The body split into lines (without their line ends), as they arrive."""
+        pending = b""
+        while data := self.read():
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.rstrip(b"\r")
+        if pending.strip():
+            yield pending
+
+    def json_messages(self) -> Iterator[dict]:
+        """Docker's JSON message stream: one object per line."""
+        for line in self.lines():
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                raise Unavailable(f"unexpected answer from the daemon: {line[:80]!r}") from None
+            if isinstance(message, dict):
+                yield message
+
+    def error_message(self) -> str:
+        """The message of an error answer (`{"message": ...}`), or its text."""
+        body = bytearray()
+        while (data := self.read()) and len(body) < 1 << 20:
+            body += data
+        try:
+            value = json.loads(body)
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return value["message"]
+        except ValueError:
+            pass
+        text = body.decode("utf-8", "replace").strip()
+        return text or f"the daemon answered {self.status}"
+
+    def check(self) -> None:
+        """Raise the daemon's error (as the exception the engine raised, by HTTP status) unless
+        the request succeeded."""
+        if 200 <= self.status < 300:
+            return
+        error = _ERRORS.get(self.status, DockyardError)
+        raise error(self.error_message())
+
+    def close(self) -> None:
+        self._in.close()
+        self._sock.close()
+
+    def __enter__(self) -> "Reply":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Daemon:
+    """A `dockyard serve` at `host` (`unix:///path`). Each request uses its own connection."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.path = socket_path(host)
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise Unavailable(f"Cannot connect to the dockyard daemon at {self.host}. "
+                              "Is the dockyard daemon running?") from None
+        return sock
+
+    def request(self, method: str, path: str, query: list[tuple[str, str]] | None = None, *,
+                body: Callable[[BinaryIO], None] | None = None,
+                content_type: str = "application/json") -> Reply:
+        """Send `method /v<API_VERSION><path>?<query>`; `body`, when given, is called with a
+        writer and streams the request body (chunked). The reply's head is read before returning."""
+        target = f"/v{API_VERSION}{path}"
+        if query:
+            target += "?" + urllib.parse.urlencode(query)
+        head = [f"{method} {target} HTTP/1.1", "Host: dockyard", f"User-Agent: {_USER_AGENT}",
+                "Connection: close"]
+        if body is not None:
+            head += [f"Content-Type: {content_type}", "Transfer-Encoding: chunked"]
+        sock = self._connect()
+        reader = sock.makefile("rb")
+        try:
+            try:
+                sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+                if body is not None:
+                    out = io.BufferedWriter(_ChunkedWriter(sock), _CHUNK)
+                    body(out)  # type: ignore[arg-type]
+                    out.flush()
+                    sock.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError, _DaemonStoppedReading):
+                pass  # the daemon answered before reading everything (an error): read it
+            return Reply(sock, reader)
+        except BaseException:
+            reader.close()
+            sock.close()
+            raise
