@@ -1,0 +1,544 @@
+"""Registry credentials where the docker CLI keeps them: `config.json` and credential helpers.
+
+The file is `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`):
+
+    {
+    	"auths": {
+    		"registry.example:5000": {
+    			"auth": "<base64 of user:password>",
+    			"identitytoken": "<OAuth2 refresh token>"
+    		}
+    	},
+    	"credsStore": "pass",
+    	"credHelpers": {"gcr.io": "gcloud"}
+    }
+
+Docker Hub's entry is keyed `https://index.docker.io/v1/`, every other registry by `host[:port]`;
+when reading, a legacy key carrying a scheme or a path (`https://host:5000`, `http://host/v1/`)
+still matches its host. `credHelpers[key]` names the helper for one registry, else `credsStore`
+for all of them; a helper is the program `docker-credential-<name>` speaking the
+docker-credential-helpers protocol (`get`/`store`/`erase`, the server or a JSON object on stdin).
+With a helper the secret never reaches the file: the `auths` entry stays `{}`, as docker writes it.
+
+Writing matches the docker CLI byte for byte for a file docker wrote (tab indentation, sorted
+`auths`, Go's escaping of `<`, `>`, `&`, no final newline, 0600 for a new file, 0700 for a new
+directory, an existing file's mode and owner kept, a symlinked config.json written through). Unlike
+docker, keys dockyard does not know are kept rather than dropped, and empty fields stay as they were.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dockyard.errors import DockyardError, InvalidParameter, Unavailable
+from dockyard.store.atomic import atomic_file
+
+HUB_KEY = "https://index.docker.io/v1/"
+HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+CONFIG_FILE = "config.json"
+HELPER_PREFIX = "docker-credential-"
+TOKEN_USERNAME = "<token>"          # a helper's username meaning "Secret is an identity token"
+NOT_FOUND_MESSAGE = "credentials not found in native keychain"
+MAX_CONFIG_SIZE = 16 << 20          # a config.json larger than this is not one
+MAX_HELPER_OUTPUT = 1 << 20
+
+# The docker CLI's ConfigFile fields in the order it writes them; a key dockyard adds to the file
+# goes where docker would put it, so a file docker wrote stays byte-identical to docker's output.
+_DOCKER_FIELD_ORDER = (
+    "auths", "HttpHeaders", "psFormat", "imagesFormat", "networksFormat", "pluginsFormat",
+    "volumesFormat", "statsFormat", "detachKeys", "credsStore", "credHelpers",
+    "serviceInspectFormat", "servicesFormat", "tasksFormat", "secretFormat", "configFormat",
+    "nodesFormat", "pruneFilters", "proxies", "currentContext", "cliPluginsExtraDirs", "plugins",
+    "aliases", "features",
+)
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """What authenticates to one registry; every field may be empty."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""   # docker's IdentityToken (an OAuth2 refresh token)
+    registry_token: str = ""   # a bearer token used as-is
+
+    @property
+    def empty(self) -> bool:
+        return not (self.username or self.password or self.identity_token or self.registry_token)
+
+    def __repr__(self) -> str:
+        # Secrets stay out of logs and tracebacks; only whether they are set shows.
+        hidden = [f"{name}=***" for name in ("password", "identity_token", "registry_token")
+                  if getattr(self, name)]
+        return f"Credentials(username={self.username!r}{''.join(', ' + h for h in hidden)})"
+
+
+def convert_to_hostname(server: str) -> str:
+    """`host[:port]` of a registry address that may carry a scheme and a path, as docker's
+    ConvertToHostname: "https://127.0.0.1:5000/v2/" -> "127.0.0.1:5000", "host/v1/" -> "host".
+    Case is kept; a URL's IPv6 host keeps its brackets only with a port, as Go's url does."""
+    if "://" in server:
+        rest = server.split("://", 1)[1]
+        netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        host = netloc.rsplit("@", 1)[-1]
+        if host:
+            return _join_host_port(host)
+    return server.split("/", 1)[0]
+
+
+def _join_host_port(host: str) -> str:
+    if host.startswith("["):
+        close = host.find("]")
+        if close < 0:
+            return host
+        name, tail = host[1:close], host[close + 1:]
+        if tail.startswith(":") and tail[1:].isdigit():
+            return f"[{name}]:{tail[1:]}"
+        return name if not tail or tail == ":" else host
+    name, sep, port = host.rpartition(":")
+    if not sep:
+        return host
+    if port == "" and name:
+        return name
+    if not port.isdigit() or not name:
+        return host   # Go's url rejects it; docker then keeps the text as it is
+    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+
+
+def config_key(server: str) -> str:
+    """The key docker's config.json uses for a registry: Docker Hub in any spelling ("docker.io",
+    "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/", or nothing) is
+    "https://index.docker.io/v1/"; anything else is its host[:port] without scheme or path."""
+    server = server.strip()
+    if not server or server == HUB_KEY:
+        return HUB_KEY
+    host = convert_to_hostname(server)
+    return HUB_KEY if host in HUB_HOSTS else host
+
+
+class CredentialStore:
+    """The credentials of one docker config directory; each call reads the file afresh."""
+
+    def __init__(self, config_dir: Path, *, env: Mapping[str, str] | None = None) -> None:
+        """`env` is the environment helpers are looked up in (its PATH) and run with; None: ours."""
+        self.config_dir = Path(config_dir)
+        self.env = env
+
+    @classmethod
+    def default(cls, env: Mapping[str, str]) -> "CredentialStore":
+        """`$DOCKER_CONFIG`, else `$HOME/.docker` (the password database's home without HOME)."""
+        configured = env.get("DOCKER_CONFIG")
+        if configured:
+            return cls(Path(configured), env=env)
+        home = env.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+        return cls(Path(home) / ".docker", env=env)
+
+    @property
+    def path(self) -> Path:
+        return self.config_dir / CONFIG_FILE
+
+    def helper_for(self, server: str) -> str | None:
+        """The helper name that keeps `server`'s credentials, None when the file does."""
+        return self._helper(self._load(), config_key(server))
+
+    def get(self, server: str) -> Credentials | None:
+        """The stored credentials for `server` (any spelling), None when there are none."""
+        key = config_key(server)
+        doc = self._load()
+        auths = _auths(doc, self.path)
+        found = _find(auths, key)
+        creds = _decode_entry(self.path, found, auths[found]) if found else Credentials()
+        helper = self._helper(doc, key)
+        if helper:
+            # docker's native store: the secret comes from the helper, anything else (a registry
+            # token) from the file entry.
+            secret = self._helper_get(helper, key) or Credentials()
+            creds = replace(creds, username=secret.username, password=secret.password,
+                            identity_token=secret.identity_token)
+        return None if creds.empty else creds
+
+    def store(self, server: str, creds: Credentials) -> None:
+        """Keep `creds` for `server`: in its helper when one is configured, else in the file."""
+        if ":" in creds.username:
+            raise InvalidParameter("a username must not contain ':' (config.json keeps user:password)")
+        key = config_key(server)
+        with self._locked():
+            doc = self._load()
+            helper = self._helper(doc, key)
+            if helper:
+                if creds.username or creds.password or creds.identity_token:
+                    self._helper_store(helper, key, creds)
+                entry: dict[str, Any] = {}
+                if creds.registry_token:
+                    entry["registrytoken"] = creds.registry_token
+            else:
+                entry = _encode_entry(creds)
+            auths = _auths(doc, self.path)
+            add_store = helper is not None and not doc.get("credsStore") and not _helper_named(doc, key)
+            if auths.get(key) == entry and not add_store and isinstance(doc.get("auths"), dict):
+                return  # unchanged: docker leaves the file alone too
+            auths[key] = entry
+            _put(doc, "auths", dict(sorted(auths.items())))
+            if add_store:
+                _put(doc, "credsStore", helper)   # the platform default docker detected and keeps
+            self._save(doc)
+
+    def erase(self, server: str) -> bool:
+        """Forget `server`'s credentials (also under legacy keys); False when nothing was stored."""
+        key = config_key(server)
+        with self._locked():
+            doc = self._load()
+            erased = False
+            helper = self._helper(doc, key)
+            if helper:
+                erased = self._helper_erase(helper, _erase_addresses(server, key))
+            auths = _auths(doc, self.path)
+            gone = [k for k in auths if k == key or convert_to_hostname(k) == key]
+            if gone:
+                for k in gone:
+                    del auths[k]
+                _put(doc, "auths", auths)
+                self._save(doc)
+                erased = True
+            return erased
+
+    # -- the file ------------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, Any]:
+        path = self.path
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_CONFIG_SIZE + 1)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise DockyardError(f"loading config file: {path}: {exc.strerror or exc}") from None
+        if len(data) > MAX_CONFIG_SIZE:
+            raise InvalidParameter(f"error parsing config file {path}: larger than {MAX_CONFIG_SIZE} bytes")
+        if not data.strip():
+            return {}   # docker reads an empty file as an empty configuration
+        try:
+            doc = json.loads(data, parse_constant=_reject_constant)
+        except UnicodeDecodeError:
+            raise InvalidParameter(f"error parsing config file {path}: invalid JSON: not UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidParameter(f"error parsing config file {path}: invalid JSON: {exc.msg} "
+                                   f"(line {exc.lineno} column {exc.colno})") from None
+        except ValueError as exc:
+            raise InvalidParameter(f"error parsing config file {path}: invalid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise InvalidParameter(f"error parsing config file {path}: invalid JSON: not an object")
+        for name in ("credsStore",):
+            if doc.get(name) is not None and not isinstance(doc[name], str):
+                raise InvalidParameter(f'error parsing config file {path}: "{name}" must be a string')
+        helpers = doc.get("credHelpers")
+        if helpers is not None and (not isinstance(helpers, dict)
+                                    or not all(isinstance(v, str) for v in helpers.values())):
+            raise InvalidParameter(f'error parsing config file {path}: "credHelpers" must map '
+                                   "registries to helper names")
+        _auths(doc, path)
+        return doc
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        _make_dirs(self.config_dir)
+        # Like docker: write through a symlinked config.json (even a dangling one) and keep an
+        # existing file's mode and owner.
+        target = Path(os.path.realpath(self.path))
+        try:
+            st = os.stat(target)
+            mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            mode, owner = 0o600, None
+        try:
+            with atomic_file(target, mode=mode) as f:
+                if owner is not None and owner != (os.geteuid(), os.getegid()):
+                    try:
+                        os.fchown(f.fileno(), *owner)
+                    except PermissionError:
+                        pass
+                f.write(_go_json(doc))
+        except OSError as exc:
+            raise DockyardError(f"error saving credentials: {target}: {exc.strerror or exc}") from None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialize read-modify-write of config.json between processes (flock on the directory,
+        so no lock file lands in the user's config directory)."""
+        _make_dirs(self.config_dir)
+        try:
+            fd = os.open(self.config_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise DockyardError(f"config directory {self.config_dir}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _helper(self, doc: dict[str, Any], key: str) -> str | None:
+        helpers = doc.get("credHelpers") or {}
+        if key in helpers:
+            return helpers[key] or None   # an empty name pins the registry to the file
+        if doc.get("credsStore"):
+            return doc["credsStore"]
+        if _contains_auth(doc):
+            return None
+        # docker on Linux: with no credentials configured at all, use `pass` when it is installed,
+        # else `secretservice`, if that helper program exists.
+        default = "pass" if self._which("pass") else "secretservice"
+        return default if self._which(HELPER_PREFIX + default) else None
+
+    def _which(self, program: str) -> str | None:
+        env = os.environ if self.env is None else self.env
+        return shutil.which(program, path=env.get("PATH", os.defpath))
+
+    def _helper_get(self, helper: str, key: str) -> Credentials | None:
+        err, out = self._run(helper, "get", key.encode())
+        if err is not None:
+            if out.strip() == NOT_FOUND_MESSAGE:
+                return None
+            raise Unavailable(_helper_message("getting", err, out))
+        try:
+            reply = json.loads(out)
+        except ValueError as exc:
+            raise Unavailable(f"error getting credentials - err: invalid JSON from "
+                              f"{HELPER_PREFIX}{helper}: {exc}") from None
+        if not isinstance(reply, dict):
+            raise Unavailable(f"error getting credentials - err: invalid reply from {HELPER_PREFIX}{helper}")
+        fields = {str(k).lower(): v for k, v in reply.items()}   # Go decodes field names caselessly
+        username, secret = fields.get("username") or "", fields.get("secret") or ""
+        if not isinstance(username, str) or not isinstance(secret, str):
+            raise Unavailable(f"error getting credentials - err: invalid reply from {HELPER_PREFIX}{helper}")
+        if username == TOKEN_USERNAME:
+            return Credentials(identity_token=secret)
+        return Credentials(username=username, password=secret)
+
+    def _helper_store(self, helper: str, key: str, creds: Credentials) -> None:
+        username, secret = creds.username, creds.password
+        if creds.identity_token:
+            username, secret = TOKEN_USERNAME, creds.identity_token
+        payload = {"ServerURL": key, "Username": username, "Secret": secret}
+        err, out = self._run(helper, "store", _go_json(payload, indent=None) + b"\n")
+        if err is not None:
+            raise Unavailable(_helper_message("storing", err, out))
+
+    def _helper_erase(self, helper: str, addresses: list[str]) -> bool:
+        """docker logout's erase: the key and its legacy spellings; True when one was erased.
+        A failure is an error only when the key's own erase failed for another reason than
+        "not found" and nothing was erased."""
+        erased, first_error = False, None
+        for i, address in enumerate(addresses):
+            err, out = self._run(helper, "erase", address.encode())
+            if err is None:
+                erased = True
+            elif i == 0 and out.strip() != NOT_FOUND_MESSAGE:
+                first_error = _helper_message("erasing", err, out)
+        if first_error is not None and not erased:
+            raise Unavailable(first_error)
+        return erased
+
+    def _run(self, helper: str, action: str, stdin: bytes) -> tuple[str | None, str]:
+        """Run `docker-credential-<helper> <action>`: (None, stdout) on success, else
+        (the error as Go's os/exec words it, stdout). stderr goes where ours goes, as docker's."""
+        program = HELPER_PREFIX + helper
+        path = self._which(program) if "/" not in program else program
+        if path is None:
+            return f'exec: "{program}": executable file not found in $PATH', ""
+        env = None if self.env is None else dict(self.env)
+        try:
+            proc = subprocess.Popen([path, action], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    env=env, close_fds=True)
+        except OSError as exc:
+            return f"fork/exec {path}: {_go_errno_text(exc)}", ""
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(stdin)
+        except BrokenPipeError:
+            pass   # the helper did not read its input; its exit status tells
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        out = proc.stdout.read(MAX_HELPER_OUTPUT + 1)
+        if len(out) > MAX_HELPER_OUTPUT:
+            proc.kill()
+        proc.stdout.close()
+        code = proc.wait()
+        text = out[:MAX_HELPER_OUTPUT].decode("utf-8", "replace")
+        if len(out) > MAX_HELPER_OUTPUT:
+            return f"output larger than {MAX_HELPER_OUTPUT} bytes", ""
+        if code == 0:
+            return None, text
+        if code < 0:
+            return f"signal: {_signal_text(-code)}", text
+        return f"exit status {code}", text
+
+
+# -- the pieces, without I/O -----------------------------------------------------------------------
+
+
+def _auths(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The `auths` object of a loaded file (a null or missing one reads as empty)."""
+    auths = doc.get("auths")
+    if auths is None:
+        return {}
+    if not isinstance(auths, dict) or not all(isinstance(v, dict) for v in auths.values()):
+        raise InvalidParameter(f'error parsing config file {path}: "auths" must map registries to objects')
+    return auths
+
+
+def _find(auths: dict[str, Any], key: str) -> str | None:
+    """The entry docker's file store uses for `key`: exact, else the first (in file order) whose
+    legacy key (scheme, path) names the same host."""
+    if key in auths:
+        return key
+    for stored in auths:
+        if convert_to_hostname(stored) == key:
+            return stored
+    return None
+
+
+def _decode_entry(path: Path, key: str, entry: dict[str, Any]) -> Credentials:
+    def text(name: str) -> str:
+        value = entry.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise InvalidParameter(f'error parsing config file {path}: "{name}" of "{key}" must be a string')
+        return value
+
+    username, password = text("username"), text("password")
+    auth = text("auth")
+    if auth:
+        # docker: "auth" (base64 of user:password) wins over the separate fields.
+        try:
+            decoded = base64.b64decode(auth, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise InvalidParameter(f'error parsing config file {path}: the "auth" of "{key}" is not '
+                                   "base64 of user:password") from None
+        username, sep, password = decoded.partition(":")
+        if not sep or not username:
+            raise InvalidParameter(f'error parsing config file {path}: the "auth" of "{key}": '
+                                   "invalid auth configuration file")
+        password = password.strip("\x00")
+    return Credentials(username=username, password=password,
+                       identity_token=text("identitytoken"), registry_token=text("registrytoken"))
+
+
+def _encode_entry(creds: Credentials) -> dict[str, Any]:
+    """The file entry docker writes: fields in its struct order, empty ones left out."""
+    entry: dict[str, Any] = {}
+    if creds.username or creds.password:
+        entry["auth"] = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+    if creds.identity_token:
+        entry["identitytoken"] = creds.identity_token
+    if creds.registry_token:
+        entry["registrytoken"] = creds.registry_token
+    return entry
+
+
+def _helper_named(doc: dict[str, Any], key: str) -> bool:
+    return key in (doc.get("credHelpers") or {})
+
+
+def _contains_auth(doc: dict[str, Any]) -> bool:
+    """docker's ContainsAuth: a store, a helper or any entry configured."""
+    return bool(doc.get("credsStore") or doc.get("credHelpers") or doc.get("auths"))
+
+
+def _erase_addresses(server: str, key: str) -> list[str]:
+    """What docker logout erases from a helper: the key, then the legacy spellings of a host."""
+    if key == HUB_KEY:
+        return [key]
+    addresses = [key]
+    for candidate in (server.strip(), "http://" + key, "https://" + key):
+        if candidate and candidate not in addresses:
+            addresses.append(candidate)
+    return addresses
+
+
+def _put(doc: dict[str, Any], name: str, value: Any) -> None:
+    """Set a top-level key; a new one goes where docker's struct order puts it."""
+    if name in doc:
+        doc[name] = value
+        return
+    rank = _DOCKER_FIELD_ORDER.index(name)
+    items = list(doc.items())
+    at = 0
+    for i, (k, _) in enumerate(items):
+        if k in _DOCKER_FIELD_ORDER and _DOCKER_FIELD_ORDER.index(k) < rank:
+            at = i + 1
+    items.insert(at, (name, value))
+    doc.clear()
+    doc.update(items)
+
+
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+
+
+def _go_json(value: Any, *, indent: str | None = "\t") -> bytes:
+    """JSON as Go's encoding/json writes it (MarshalIndent with a tab, or Encoder): non-ASCII
+    as UTF-8, `<`, `>`, `&`, U+2028/9 escaped; no final newline."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False,
+                      separators=None if indent is not None else (",", ":"))
+    text = _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04x}", text)
+    return text.encode("utf-8")
+
+
+def _helper_message(verb: str, err: str, out: str) -> str:
+    """docker-credential-helpers' client error, e.g. "error getting credentials - err: exit
+    status 1, out: `...`"."""
+    return f"error {verb} credentials - err: {err}, out: `{out.strip()}`"
+
+
+def _make_dirs(path: Path) -> None:
+    """Create `path` and missing parents with 0700, like docker's os.MkdirAll(dir, 0o700)."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    try:
+        for d in reversed(missing):
+            try:
+                d.mkdir(mode=0o700)
+            except FileExistsError:
+                pass
+    except OSError as exc:
+        raise DockyardError(f"config directory {path}: {exc.strerror or exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _go_errno_text(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def _signal_text(signum: int) -> str:
+    try:
+        return (signal.strsignal(signum) or f"signal {signum}").lower()
+    except ValueError:
+        return f"signal {signum}"
