@@ -481,6 +481,9 @@ def _open_stream_context(
 
     head, replay = peek(stream, 2 * _TAR_BLOCK)
     root = _private_dir(tmp_dir, "dockyard-context-")
+    # A context tar has no entry for its root (the docker CLI sends none): give the root the mode
+    # a context directory has, so `COPY .` hashes as it does for the same directory in-process.
+    os.chmod(root, 0o755)
     context = BuildContext(root, root / DEFAULT_DOCKERFILE, DEFAULT_DOCKERFILE, temporary=[root])
     try:
         if not is_archive(head):

@@ -1,0 +1,203 @@
+"""`dockyard -H unix://... build`: the CLI as a thin client of a real `dockyard serve`.
+
+The client packs the context as the docker CLI does (classic builder: `.dockerignore` applied, the
+Dockerfile and .dockerignore always sent, a Dockerfile from outside the context added under a
+random `.dockerfile.*` name and listed in the sent .dockerignore) and POSTs `/build`; it must
+print what the in-process `dockyard build` prints: the same lines, the same `Error: ...` line or
+RUN failure message, the same exit status. Both share one store here, so a client build after an
+in-process one of the same context must hit the cache at every step and give the same image ID
+(which also proves the daemon saw exactly the files the in-process build saw).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import start_server
+
+DOCKERFILE = """\
+FROM busybox
+ARG V=1
+ENV APP=/app
+WORKDIR /app
+COPY . /app/ctx/
+RUN echo "$V" > /app/version && ls -a /app/ctx
+LABEL bench=yes
+CMD ["sh"]
+"""
+
+
+@pytest.fixture
+def daemon(store_root: Path):  # noqa: ANN201
+    tmp = Path(tempfile.mkdtemp(prefix="dy-cli-", dir="/tmp"))  # short: socket paths <= 107 bytes
+    server = start_server(store_root, tmp)
+    yield server
+    server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _context(root: Path, dockerfile: str = DOCKERFILE, ignore: str = "*.log\n!keep.log\n") -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("a\n")
+    (root / "sub" / "b.txt").write_text("b\n")
+    (root / "debug.log").write_text("excluded\n")
+    (root / "keep.log").write_text("re-included\n")
+    (root / ".dockerignore").write_text(ignore)
+    (root / "Dockerfile").write_text(dockerfile)
+    return root
+
+
+def _same_ids(text: str) -> str:
+    """Intermediate container IDs are random per run; everything else must match."""
+    return re.sub(r"(Running in|Removing intermediate container) [0-9a-f]{12}", r"\1 <id>", text)
+
+
+def _built(stdout: str) -> str:
+    return [line for line in stdout.splitlines() if line.startswith("Successfully built ")][0]
+
+
+def test_cached_rebuild_through_the_daemon_prints_the_same_lines(dockyard, busybox, daemon, tmp_path) -> None:
+    ctx = _context(tmp_path / "ctx")
+    local = dockyard("build", "-t", "app:1", str(ctx))
+    assert "Using cache" not in local.stdout
+    listing = local.stdout.split("ls -a /app/ctx\n", 1)[1]
+    assert "keep.log" in listing and "debug.log" not in listing  # .dockerignore, `!` exception
+    client = dockyard("-H", daemon.url, "build", "-t", "app:1", str(ctx))
+    again = dockyard("build", "-t", "app:1", str(ctx))
+    assert client.stdout.count(" ---> Using cache") == 7
+    assert client.stdout == again.stdout  # byte for byte, every step a cache hit
+    assert client.stderr == again.stderr == ""
+    assert _built(client.stdout) == _built(local.stdout)
+    assert client.stdout.endswith("Successfully tagged app:1\n")
+
+
+def test_client_build_with_env_host_and_quiet_and_iidfile(dockyard, busybox, daemon, tmp_path) -> None:
+    """`DOCKYARD_HOST` as `DOCKER_HOST`; `-q` prints the image ID alone; `--iidfile` gets it too."""
+    ctx = _context(tmp_path / "ctx")
+    local = dockyard("build", "-q", str(ctx))
+    dockyard.env["DOCKYARD_HOST"] = daemon.url
+    iid = tmp_path / "iid"
+    client = dockyard("build", "-q", "--iidfile", str(iid), str(ctx))
+    assert client.stdout == local.stdout
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", client.stdout)
+    assert iid.read_text() == client.stdout.strip()
+
+
+def test_cold_client_build_matches_an_in_process_one(dockyard, busybox, daemon, tmp_path) -> None:
+    """Built by the daemon first: the same lines (bar container IDs); then an in-process build
+    of the same context is all cache hits on the daemon's images."""
+    ctx = _context(tmp_path / "ctx")
+    client = dockyard("-H", daemon.url, "build", "--build-arg", "V=2", "--label", "l=v", str(ctx))
+    assert "Using cache" not in client.stdout
+    assert "Step 6/9 : RUN" in client.stdout and "keep.log" in client.stdout  # --label: a step 9
+    local = dockyard("build", "--build-arg", "V=2", "--label", "l=v", str(ctx))
+    assert local.stdout.count(" ---> Using cache") == 8  # the 7 steps and the --label step
+    assert _built(local.stdout) == _built(client.stdout)
+
+
+def test_dockerfile_outside_the_context(dockyard, busybox, daemon, tmp_path) -> None:
+    """docker CLI (AddDockerfileToBuildContext): a `-f` outside the context travels under a
+    random name appended to the .dockerignore it sends (created as `.dockerignore` + the name
+    when the context has none), so the daemon leaves both out of `COPY .`. (Docker's quirk, kept:
+    a .dockerignore that does not list itself is copied with that extra line; here it lists
+    itself, so both builds copy the same files.)"""
+    ctx = _context(tmp_path / "ctx", ignore="*.log\n!keep.log\n.dockerignore\n")
+    (ctx / "Dockerfile").unlink()
+    outside = tmp_path / "elsewhere.Dockerfile"
+    outside.write_text(DOCKERFILE)
+    local = dockyard("build", "-f", str(outside), str(ctx))
+    client = dockyard("-H", daemon.url, "build", "-f", str(outside), str(ctx))
+    assert client.stdout.count(" ---> Using cache") == 7
+    assert _built(client.stdout) == _built(local.stdout)
+    (ctx / ".dockerignore").unlink()  # no .dockerignore: the one the client sends is left out too
+    local = dockyard("build", "-f", str(outside), str(ctx))
+    assert ".dockerignore" not in local.stdout.split("ls -a /app/ctx\n", 1)[1]
+    client = dockyard("-H", daemon.url, "build", "-f", str(outside), str(ctx))
+    assert client.stdout.count(" ---> Using cache") == 7
+    assert _built(client.stdout) == _built(local.stdout)
+
+
+def test_dockerfile_on_stdin(dockyard, busybox, daemon, tmp_path) -> None:
+    """`-f -`: the docker CLI sends the Dockerfile as for one outside the context."""
+    ctx = _context(tmp_path / "ctx", ignore="*.log\n!keep.log\n.dockerignore\n")
+    local = dockyard("build", "-f", "-", str(ctx), input=DOCKERFILE.encode())
+    client = dockyard("-H", daemon.url, "build", "-f", "-", str(ctx), input=DOCKERFILE.encode())
+    assert client.stdout.count(" ---> Using cache") == 7
+    assert _built(client.stdout) == _built(local.stdout)
+
+
+def test_context_tar_on_stdin(dockyard, busybox, daemon, tmp_path) -> None:
+    """`build -` sends stdin as it is: the daemon unpacks the tar (it did the same in-process)."""
+    import tarfile
+
+    ctx = _context(tmp_path / "ctx")
+    tar = tmp_path / "ctx.tar"
+    with tarfile.open(tar, "w") as t:
+        for name in ("Dockerfile", "a.txt", "sub"):
+            t.add(ctx / name, name)
+    local = dockyard("build", "-", input=tar.read_bytes())
+    client = dockyard("-H", daemon.url, "build", "-", input=tar.read_bytes())
+    assert client.stdout.count(" ---> Using cache") == 7
+    assert _built(client.stdout) == _built(local.stdout)
+
+
+def test_failing_run_same_message_and_status(dockyard, busybox, daemon, tmp_path) -> None:
+    """Docker: `The command '/bin/sh -c exit 3' returned a non-zero code: 3`, the status is RUN's."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo before && exit 3\n")
+    local = dockyard("build", str(ctx), check=False)
+    client = dockyard("-H", daemon.url, "build", str(ctx), check=False)
+    assert local.returncode == client.returncode == 3
+    assert client.stderr == local.stderr == "The command '/bin/sh -c echo before && exit 3' returned a non-zero code: 3\n"
+    assert _same_ids(client.stdout) == _same_ids(local.stdout)
+    assert "before\n" in client.stdout
+
+
+def test_errors_are_the_same_error_lines(dockyard, busybox, daemon, tmp_path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    cases = {
+        "unknown instruction": "FROM busybox\nFOO bar\n",
+        "missing COPY source": "FROM busybox\nCOPY nothere /x\n",
+        "unknown image": "FROM nosuchimage:1\n",
+    }
+    for case, text in cases.items():
+        (ctx / "Dockerfile").write_text(text)
+        local = dockyard("build", str(ctx), check=False)
+        client = dockyard("-H", daemon.url, "build", str(ctx), check=False)
+        assert local.returncode != 0, case
+        assert (client.returncode, client.stderr) == (local.returncode, local.stderr), case
+        assert client.stderr.startswith("Error: "), case
+        assert _same_ids(client.stdout) == _same_ids(local.stdout), case
+    for args in (["-t", "Bad:Name"], ["--network", "weird"], [str(tmp_path / "absent")]):
+        target = [] if args[0].startswith("/") else [str(ctx)]
+        local = dockyard("build", *args, *target, check=False)
+        client = dockyard("-H", daemon.url, "build", *args, *target, check=False)
+        assert local.returncode == client.returncode == 1, args
+        assert client.stderr == local.stderr and client.stderr.startswith("Error: "), args
+
+
+def test_no_daemon_is_a_clear_error(dockyard, tmp_path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\n")
+    sock = tmp_path / "none.sock"
+    result = dockyard("-H", f"unix://{sock}", "build", str(ctx), check=False)
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: Cannot connect to the dockyard daemon at unix://{sock}. "
+                             "Is the dockyard daemon running?\n")
+    assert result.stdout == ""
+    bad = dockyard("-H", "tcp://127.0.0.1:1", "build", str(ctx), check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("Error: invalid daemon address")
+
+
+def test_commands_without_client_mode_refuse_a_host(dockyard, tmp_path) -> None:
+    result = dockyard("-H", f"unix://{tmp_path}/x.sock", "images", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: `dockyard images` does not run as a client")
