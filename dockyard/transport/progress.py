@@ -35,3 +35,15 @@ ProgressSink = Callable[[Progress], None]
 
 def no_progress(event: Progress) -> None:
     return None
+
+
+def throttled(report: Callable[[int], None], total: int, steps: int = 200) -> Callable[[int], None]:
+    """Report byte counts at most `steps` times over `total` (and at least every 4 MiB)."""
+    step = max(1 << 16, min(total // steps if total else 1 << 22, 1 << 22))
+    last = [-step]
+
+    def update(done: int) -> None:
+        if done - last[0] >= step or (total and done >= total):
+            last[0] = done
+            report(done)
+    return update

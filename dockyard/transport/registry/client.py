@@ -329,6 +329,51 @@ class RegistryClient:
         if resp.status_code != 201:
             raise error_for(resp.status_code, b"")
 
+    def upload_stream(self, repo: str, start: Callable[[], "StreamedBlob"], *,
+                      on_progress: Callable[[int], None] | None = None) -> "StreamedBlob":
+        """Upload bytes produced while they are sent (their digest is known only at the end):
+        POST, one chunked PATCH, PUT with the digest. A failed attempt starts over with a fresh
+        stream from `start()`; the finished stream is returned (digest, size)."""
+        scopes = _push_scopes(repo)
+        delay = BACKOFF
+        for attempt in range(RETRIES):
+            location = self._start_upload(repo)
+            blob = start()
+            http, auth = self._http, self._auth
+            assert http is not None and auth is not None
+
+            def body() -> Iterator[bytes]:
+                sent = 0
+                for chunk in blob.chunks():
+                    sent += len(chunk)
+                    yield chunk
+                    if on_progress:
+                        on_progress(sent)
+
+            try:
+                headers = {"Content-Type": "application/octet-stream", **auth.headers(scopes)}
+                resp = self._send_raw(http, "PATCH", location, headers=headers, content=body())
+                resp.close()
+                if resp.status_code != 202:
+                    raise error_for(resp.status_code, b"")
+            except _Retryable as exc:
+                blob.cancel()
+                if attempt == RETRIES - 1:
+                    raise exc.error from None
+                self.sleep(delay)
+                delay *= 2
+                continue
+            except BaseException:
+                blob.cancel()
+                raise
+            put = self._request("PUT", _with_query(self._location(resp), digest=str(blob.digest)), scopes,
+                                headers={"Content-Length": "0"})
+            put.close()
+            if put.status_code != 201:
+                raise error_for(put.status_code, b"")
+            return blob
+        raise AssertionError("unreachable")
+
     def _start_upload(self, repo: str) -> str:
         url = self._url(f"/v2/{repo}/blobs/uploads/")
         resp = self._request("POST", url, _push_scopes(repo))
@@ -395,6 +440,19 @@ class RegistryClient:
             r.close()
         except DockyardError:
             pass
+
+
+class StreamedBlob:
+    """What `upload_stream` needs of a blob made on the fly."""
+
+    digest: Digest
+    size: int
+
+    def chunks(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        raise NotImplementedError
 
 
 class _Restart(httpx.TransportError):

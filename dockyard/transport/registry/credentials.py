@@ -200,7 +200,7 @@ class CredentialStore:
     def erase(self, server: str) -> bool:
         """Forget `server`'s credentials (also under legacy keys); False when nothing was stored."""
         key = config_key(server)
-        with self._locked():
+        with self._locked(create=False):
             doc = self._load()
             erased = False
             helper = self._helper(doc, key)
@@ -275,10 +275,15 @@ class CredentialStore:
             raise DockyardError(f"error saving credentials: {target}: {exc.strerror or exc}") from None
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, *, create: bool = True) -> Iterator[None]:
         """Serialize read-modify-write of config.json between processes (flock on the directory,
-        so no lock file lands in the user's config directory)."""
-        _make_dirs(self.config_dir)
+        so no lock file lands in the user's config directory). Without `create`, a missing
+        directory is left missing: there is no file to change."""
+        if create:
+            _make_dirs(self.config_dir)
+        elif not self.config_dir.is_dir():
+            yield
+            return
         try:
             fd = os.open(self.config_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from dockyard.archive.compression import open_decompressed
-from dockyard.archive.scan import scan_copy
+from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.digest import Digest, verify
 from dockyard.errors import DigestMismatch, InvalidParameter
 from dockyard.image.image import Image
@@ -24,7 +26,8 @@ from dockyard.reference import Reference
 from dockyard.store.layers import CompressedForm, StoredLayer
 from dockyard.store.store import Store
 from dockyard.transport import media
-from dockyard.transport.progress import Progress, ProgressSink
+from dockyard.transport.pipe import Pipe, PipeClosed
+from dockyard.transport.progress import Progress, ProgressSink, throttled
 from dockyard.transport.registry.client import RegistryClient, write_verified
 from dockyard.transport.registry.manifest import Descriptor, ImageIndex, ImageManifest, Platform, \
     choose_platform, parse_manifest
@@ -129,23 +132,37 @@ def _fetch_layers(client: RegistryClient, store: Store, repo: str, descriptors: 
 
 def _fetch_layer(client: RegistryClient, store: Store, repo: str, desc: Descriptor, diff_id: Digest,
                  progress: ProgressSink) -> StoredLayer:
+    """Download one blob into a temp file while a second thread decompresses and scans the same
+    bytes (the diff ID check), so the two stages overlap; both checks pass before it is stored."""
     short = desc.digest.hex[:12]
     if desc.media_type and desc.media_type not in media.LAYERS:
         raise InvalidParameter(f"unsupported layer media type: {desc.media_type}")
+    pipe = Pipe()
+    scanned: dict[str, object] = {}
+    scanner = threading.Thread(target=_scan, args=(pipe, scanned), name=f"scan-{short}", daemon=True)
+    scanner.start()
     fd, tmp = tempfile.mkstemp(prefix="pull-", dir=store.tmp)
     try:
-        with os.fdopen(fd, "wb") as f:
-            size = write_verified(
-                client.iter_blob(repo, desc.digest), f, desc.digest,
-                lambda n: progress(Progress("Downloading", short, n, desc.size)))
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with os.fdopen(fd, "wb") as f:
+                size = write_verified(client.iter_blob(repo, desc.digest), _Tee(f, pipe), desc.digest,
+                                      throttled(lambda n: progress(Progress("Downloading", short, n, desc.size)), desc.size))
+                f.flush()
+                os.fsync(f.fileno())
+            _close_quietly(pipe)
+        except BaseException as exc:
+            pipe.fail(exc)
+            raise
+        finally:
+            scanner.join()
         if desc.size and size != desc.size:
             raise DigestMismatch(f"blob {desc.digest}: {size} bytes, the manifest says {desc.size}")
         progress(Progress("Verifying Checksum", short))
         progress(Progress("Download complete", short))
-        with open(tmp, "rb") as raw, open(os.devnull, "wb") as null:
-            result = scan_copy(open_decompressed(raw), null)
+        if "error" in scanned:
+            raise scanned["error"]  # type: ignore[misc]
+        result = scanned["result"]
+        assert isinstance(result, ScanResult)
         verify(diff_id, result.diff_id, "layer")
         if desc.digest == diff_id:
             layer = store.layers.adopt(Path(tmp), result)
@@ -157,3 +174,39 @@ def _fetch_layer(client: RegistryClient, store: Store, repo: str, desc: Descript
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _scan(pipe: Pipe, out: dict[str, object]) -> None:
+    try:
+        with open(os.devnull, "wb") as null:
+            out["result"] = scan_copy(open_decompressed(pipe.reader()), null)
+    except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
+        out["error"] = exc
+    finally:
+        pipe.cancel()
+
+
+class _Tee:
+    """Writes to the temp file and, while the scanner still listens, into the pipe."""
+
+    def __init__(self, f: BinaryIO, pipe: Pipe) -> None:
+        self._f, self._pipe, self._piping = f, pipe, True
+
+    def write(self, data: bytes) -> int:
+        self._f.write(data)
+        if self._piping:
+            try:
+                self._pipe.write(data)
+            except PipeClosed:
+                self._piping = False
+        return len(data)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def _close_quietly(pipe: Pipe) -> None:
+    try:
+        pipe.close()
+    except PipeClosed:
+        pass

@@ -2,20 +2,19 @@
 
 Per layer (top first, as Docker lists them; up to three at once): skip a blob the repository
 already has (HEAD), mount it from another repository of the same registry that holds an image
-with it, else upload it. A layer is compressed once and the blob kept with the layer, so a second
-push compresses nothing. A manifest the image was pulled with (or pushed with before) is sent
+with it, else upload it, compressing it in a second thread while it is sent. The compressed digest is then
+remembered with the layer, so a second push asks the registry with one HEAD and compresses nothing. A manifest the image was pulled with (or pushed with before) is sent
 again byte for byte when all of its blobs are at hand, so its digest does not change.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from dockyard.archive.compression import compressing_writer
 from dockyard.digest import CHUNK, Digest, HashingWriter
@@ -25,8 +24,9 @@ from dockyard.reference import Reference
 from dockyard.store.layers import CompressedForm, StoredLayer
 from dockyard.store.store import Store
 from dockyard.transport import media
-from dockyard.transport.progress import Progress, ProgressSink
-from dockyard.transport.registry.client import RegistryClient
+from dockyard.transport.pipe import Pipe, PipeClosed
+from dockyard.transport.progress import Progress, ProgressSink, throttled
+from dockyard.transport.registry.client import RegistryClient, StreamedBlob
 from dockyard.transport.registry.manifest import Descriptor, ImageManifest, parse_manifest
 
 PARALLEL = 3
@@ -133,41 +133,44 @@ def _new_manifest(image: Image, layers: list[Descriptor], compression: str) -> t
     return json.dumps(doc, indent=3).encode(), str(doc["mediaType"])
 
 
-def _compressed(store: Store, layer: StoredLayer, compression: str) -> Descriptor:
-    """The layer's blob of this compression, made now if this is its first push."""
-    kinds = _same_kind(LAYER_TYPES[compression])
-    form = next((c for c in layer.compressed if c.media_type in kinds and store.blobs.exists(c.digest)), None)
-    if form is None:
-        form = compress_layer(store, layer, compression)
-    return Descriptor(form.media_type, form.digest, form.size)
-
-
 def _same_kind(layer_type: str) -> tuple[str, ...]:
     if layer_type.endswith("zstd"):
         return (media.OCI_LAYER_ZSTD,)
     return (media.DOCKER_LAYER_GZIP, media.OCI_LAYER_GZIP)
 
 
-def compress_layer(store: Store, layer: StoredLayer, kind: str) -> CompressedForm:
-    """Compress a layer once; the blob is kept with the layer for every later push."""
-    fd, tmp = tempfile.mkstemp(prefix="push-", dir=store.tmp)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            hashing = HashingWriter(f)
-            with layer.open() as src:
-                out = compressing_writer(hashing, kind)  # type: ignore[arg-type]
+class _CompressedLayer(StreamedBlob):
+    """A layer compressed by a worker thread while the uploader sends it (deterministic: the same
+    layer and level give the same bytes, so a retry or a later push makes the same digest)."""
+
+    def __init__(self, layer: StoredLayer, kind: str) -> None:
+        self._layer, self._kind = layer, kind
+        self._pipe = Pipe(depth=8)
+        self._hashing = HashingWriter(self._pipe)  # type: ignore[arg-type]
+        self._thread = threading.Thread(target=self._run, name="compress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self._layer.open() as src:
+                out = compressing_writer(self._hashing, self._kind)  # type: ignore[arg-type]
                 while chunk := src.read(CHUNK):
                     out.write(chunk)
                 out.close()
-            f.flush()
-            os.fsync(f.fileno())
-        form = CompressedForm(hashing.digest, hashing.size, LAYER_TYPES[kind])
-        store.blobs.adopt(Path(tmp), form.digest)
-        store.layers.add_compressed(layer.diff_id, form)
-        return form
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            self._pipe.close()
+        except PipeClosed:
+            return
+        except BaseException as exc:  # noqa: BLE001 - raised again in the uploading thread
+            self._pipe.fail(exc)
+
+    def chunks(self) -> Iterator[bytes]:
+        yield from self._pipe.chunks()
+        self._thread.join()
+        self.digest, self.size = self._hashing.digest, self._hashing.size
+
+    def cancel(self) -> None:
+        self._pipe.cancel()
+        self._thread.join()
 
 
 # -- moving one layer -----------------------------------------------------------------------
@@ -188,25 +191,36 @@ def _mount_sources(store: Store, ref: Reference, host: str) -> dict[Digest, list
 def _push_layer(client: RegistryClient, store: Store, repo: str, layer: StoredLayer,
                 desc: Descriptor | None, compression: str, sources: dict[Digest, list[str]],
                 progress: ProgressSink) -> Descriptor:
+    """One layer: skip it if the registry has it, mount it if a sibling repository has it, else
+    upload it. A layer's compressed digest is remembered after its first push (Docker keeps the
+    same "v2 metadata"), so a second push finds it with one HEAD and compresses nothing."""
     short = layer.diff_id.hex[:12]
     if desc is None:
-        desc = _compressed(store, layer, compression)
-        layer = store.layers.get(layer.diff_id)
-    if client.blob_size(repo, desc.digest, push=True) is not None:
-        progress(Progress("Layer already exists", short))
-        return desc
-    for source in sources.get(layer.diff_id, []):
-        if client.mount_blob(repo, desc.digest, source):
-            progress(Progress(f"Mounted from {source}", short))
+        kinds = _same_kind(LAYER_TYPES[compression])
+        form = next((c for c in layer.compressed if c.media_type in kinds), None)
+        desc = Descriptor(form.media_type, form.digest, form.size) if form else None
+    if desc is not None:
+        if client.blob_size(repo, desc.digest, push=True) is not None:
+            progress(Progress("Layer already exists", short))
             return desc
-    path = _blob_path(store, layer, desc.digest)
-    if path is None:
-        raise InvalidParameter(f"blob {desc.digest} of layer {layer.diff_id} is not in the store")
-    size = desc.size
-    client.upload_blob(repo, desc.digest, size, lambda off: _file_at(path, off),
-                       on_progress=lambda n: progress(Progress("Pushing", short, n, size)))
+        for source in sources.get(layer.diff_id, []):
+            if client.mount_blob(repo, desc.digest, source):
+                progress(Progress(f"Mounted from {source}", short))
+                return desc
+        path = _blob_path(store, layer, desc.digest)
+        if path is not None:
+            size = desc.size
+            client.upload_blob(repo, desc.digest, size, lambda off: _file_at(path, off),
+                               on_progress=throttled(lambda n: progress(Progress("Pushing", short, n, size)), size))
+            progress(Progress("Pushed", short))
+            return desc
+    total = layer.size
+    blob = client.upload_stream(repo, lambda: _CompressedLayer(layer, compression),
+                                on_progress=throttled(lambda n: progress(Progress("Pushing", short, n, total)), total))
+    form = CompressedForm(blob.digest, blob.size, LAYER_TYPES[compression])
+    store.layers.add_compressed(layer.diff_id, form)
     progress(Progress("Pushed", short))
-    return desc
+    return Descriptor(form.media_type, form.digest, form.size)
 
 
 def _file_at(path: Path, offset: int) -> BinaryIO:
