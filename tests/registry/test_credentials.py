@@ -338,7 +338,9 @@ def test_credentials_repr_hides_secrets() -> None:
     (b'{"auths": {"a": {"auth": "x"}}', "config.json: invalid JSON"),
     (b"[1, 2]", "config.json: invalid JSON: not an object"),
     (b'{"auths": NaN}', "config.json: invalid JSON"),
-    (b"\xff\xfe{}", "config.json: invalid JSON"),
+    (b"\xff\xfe{}", "config.json: invalid JSON: not UTF-8"),
+    ('{"auths": {}}'.encode("utf-16"), "config.json: invalid JSON: not UTF-8"),   # Go reads UTF-8 only
+    (b'\xef\xbb\xbf{"auths": {}}', "config.json: invalid JSON"),                # nor a BOM
     (b'{"auths": []}', '"auths" must map registries to objects'),
     (b'{"auths": {"r.example": "x"}}', '"auths" must map registries to objects'),
     (b'{"credsStore": 5}', '"credsStore" must be a string'),

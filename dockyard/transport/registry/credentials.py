@@ -232,7 +232,8 @@ class CredentialStore:
         if not data.strip():
             return {}   # docker reads an empty file as an empty configuration
         try:
-            doc = json.loads(data, parse_constant=_reject_constant)
+            # UTF-8 only, as Go reads it (json.loads on bytes would also take UTF-16/32)
+            doc = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
         except UnicodeDecodeError:
             raise InvalidParameter(f"error parsing config file {path}: invalid JSON: not UTF-8") from None
         except json.JSONDecodeError as exc:
@@ -242,9 +243,8 @@ class CredentialStore:
             raise InvalidParameter(f"error parsing config file {path}: invalid JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise InvalidParameter(f"error parsing config file {path}: invalid JSON: not an object")
-        for name in ("credsStore",):
-            if doc.get(name) is not None and not isinstance(doc[name], str):
-                raise InvalidParameter(f'error parsing config file {path}: "{name}" must be a string')
+        if doc.get("credsStore") is not None and not isinstance(doc["credsStore"], str):
+            raise InvalidParameter(f'error parsing config file {path}: "credsStore" must be a string')
         helpers = doc.get("credHelpers")
         if helpers is not None and (not isinstance(helpers, dict)
                                     or not all(isinstance(v, str) for v in helpers.values())):
