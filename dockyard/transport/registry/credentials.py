@@ -172,7 +172,9 @@ class CredentialStore:
         return None if creds.empty else creds
 
     def store(self, server: str, creds: Credentials) -> None:
-        """Keep `creds` for `server`: in its helper when one is configured, else in the file."""
+        """Keep `creds` for `server`: in its helper when one is configured, else in the file.
+        With a helper the file entry is `{}` (plus a registry token, as docker keeps it there);
+        credentials holding nothing but a registry token are not sent to the helper."""
         if ":" in creds.username:
             raise InvalidParameter("a username must not contain ':' (config.json keeps user:password)")
         key = config_key(server)
