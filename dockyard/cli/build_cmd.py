@@ -195,6 +195,12 @@ def _context_body(context: BuildContext, dockerfile: str | None) -> Callable[[Bi
     return write
 
 
+def _send_stdin(out: BinaryIO) -> None:
+    stdin = sys.stdin.buffer
+    while data := stdin.read(64 * 1024):
+        out.write(data)
+
+
 def client_build(args: argparse.Namespace, host: str) -> int:
     """`dockyard -H unix://... build`: pack the context here, build in the daemon, print its
     stream as the in-process build prints it (the same lines, `Error: ...`, exit status)."""
@@ -204,39 +210,30 @@ def client_build(args: argparse.Namespace, host: str) -> int:
     _tags(args.tag)
     _bool(args.rm)
     daemon = Daemon(host)
-    source: str = args.context
-    context = None
+    context: BuildContext | None = None
     remote = None
     dockerfile = args.file
     body: Callable[[BinaryIO], None] | None = None
-    content_type = "application/x-tar"
-    if source == "-":
-        stdin = sys.stdin.buffer
-        body = lambda out: _copy(stdin, out)  # noqa: E731 - the stream as it comes
-    elif source.startswith(("http://", "https://")):
-        remote = source
+    if args.context == "-":  # a tar or a lone Dockerfile: sent as it comes, the daemon tells
+        body = _send_stdin
+    elif args.context.startswith(("http://", "https://")):
+        remote = args.context  # the daemon downloads it, as it does in-process
     else:
         from dockyard.build.context import open_context
 
-        context = open_context(source, dockerfile=dockerfile, stdin=sys.stdin.buffer)
+        context = open_context(args.context, dockerfile=args.file, stdin=sys.stdin.buffer)
         name = context.dockerfile_name
-        dockerfile = None if name != "-" and not os.path.isabs(name) else _random_dockerfile_name()
-        body = _context_body(context, dockerfile)
-        if dockerfile is None:
-            dockerfile = name
+        added = _random_dockerfile_name() if name == "-" or os.path.isabs(name) else None
+        body = _context_body(context, added)
+        dockerfile = added or name
     try:
         with daemon.request("POST", "/build", _query(args, dockerfile, remote), body=body,
-                            content_type=content_type) as reply:
+                            content_type="application/x-tar") as reply:
             reply.check()
             return _print_build_stream(reply.json_messages(), args)
     finally:
         if context is not None:
             context.cleanup()
-
-
-def _copy(source: BinaryIO, out: BinaryIO) -> None:
-    while data := source.read(64 * 1024):
-        out.write(data)
 
 
 def _print_build_stream(messages: Iterator[dict], args: argparse.Namespace) -> int:

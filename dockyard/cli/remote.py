@@ -6,15 +6,14 @@ of the daemon, as the docker CLI is of dockerd. This module is that client's one
 CLI streams a build context) and returns a `Reply` to read the status, an error message, or
 Docker's JSON message stream.
 
-A client-mode command starts a fresh interpreter each time, so this module imports only the
-standard library's socket and json (no HTTP library, no engine, no store).
+A client-mode command starts a fresh interpreter each time, so this module imports only small
+parts of the standard library (socket, json; no HTTP library, no engine, no store).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import urllib.parse
 from typing import TYPE_CHECKING, Iterator
@@ -25,18 +24,11 @@ if TYPE_CHECKING:
     from typing import Callable, BinaryIO
 
 API_VERSION = "1.47"  # the version dockyard serve speaks (api/router.API_VERSION)
-HOST_ENV = "DOCKYARD_HOST"
 _CHUNK = 64 * 1024
 _USER_AGENT = "dockyard-client"
 # The daemon maps each error class to a status (errors.py); the way back, for the common ones.
 _ERRORS: dict[int, type[DockyardError]] = {400: InvalidParameter, 404: NotFound, 409: Conflict,
                                            503: Unavailable}
-
-
-def host_from(option: str | None) -> str | None:
-    """The daemon address a command should use: `-H/--host`, else `$DOCKYARD_HOST`, else None
-    (run in-process)."""
-    return option or os.environ.get(HOST_ENV) or None
 
 
 def socket_path(host: str) -> str:
