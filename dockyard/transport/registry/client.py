@@ -120,7 +120,7 @@ class RegistryClient:
         try:
             resp = http.send(http.build_request(method, url, **kw), stream=True)  # type: ignore[arg-type]
         except httpx.TransportError as exc:
-            raise _Retryable(Unavailable(f"{method} {url}: {_describe(exc)}")) from None
+            raise _Retryable(Unavailable(f'{method.title()} "{url}": {_describe(exc, url)}')) from None
         if resp.status_code in (500, 502, 503, 504, 429):
             resp.close()
             raise _Retryable(Unavailable(f"{method} {url}: received unexpected HTTP status: {resp.status_code}"))
@@ -283,7 +283,7 @@ class RegistryClient:
             except httpx.TransportError as exc:
                 failures += 1
                 if failures >= RETRIES:
-                    raise Unavailable(f"GET {url}: {_describe(exc)}") from None
+                    raise Unavailable(f'Get "{url}": {_describe(exc, url)}') from None
                 self.sleep(delay)
                 delay *= 2
             finally:
@@ -490,10 +490,14 @@ def _capped(resp: httpx.Response, limit: int, what: str = "") -> bytes:
     return bytes(buf[:limit])
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, url: str = "") -> str:
+    """Go's wording for the common failures, as Docker prints them."""
     text = str(exc) or type(exc).__name__
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    if "Connection refused" in text:
+        host = httpx.URL(url).netloc.decode() if url else ""
+        return f"dial tcp {host}: connect: connection refused"
     return text
 
 
