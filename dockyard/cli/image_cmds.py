@@ -88,7 +88,7 @@ def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
         changer = apply_changes
     image_id = engine_images.import_image(
         ctx.store, args.source, repository=args.repository, message=args.message,
-        changes=args.change, apply_changes=changer, stdin=ctx.stdin_binary)
+        changes=args.change, apply_changes=changer, stdin=ctx.stdin_binary, platform=args.platform)
     ctx.stdout.write(f"{image_id}\n")
     return 0
 

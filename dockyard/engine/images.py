@@ -81,8 +81,12 @@ def _open_source(source: str, stdin: BinaryIO) -> tuple[BinaryIO, str]:
 def import_image(store: Store, source: str, *, repository: str | None = None,
                  message: str = "", changes: list[str] | None = None,
                  apply_changes: ConfigChanger | None = None,
-                 stdin: BinaryIO | None = None) -> Digest:
-    """`docker import`: a rootfs tar (any compression) becomes a one-layer image."""
+                 stdin: BinaryIO | None = None, platform: str | None = None) -> Digest:
+    """`docker import`: a rootfs tar (any compression) becomes a one-layer image; `--platform`
+    sets the config's os/architecture[/variant] as Docker's import does."""
+    from dockyard.transport.registry.manifest import DEFAULT_PLATFORM, Platform
+
+    plat = Platform.parse(platform) if platform else DEFAULT_PLATFORM
     target = parse_target(repository)
     base_config = ContainerConfig()
     if changes:
@@ -99,7 +103,8 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
         comment = message or f"Imported from {src_name}"
         created = now_rfc3339()
         config = ImageConfig(
-            architecture="amd64", os="linux", created=created, comment=comment,
+            architecture=plat.architecture, os=plat.os, variant=plat.variant or None,
+            created=created, comment=comment,
             config=base_config, diff_ids=[layer.diff_id],
             history=[History(created=created, comment=comment)],
             extra={"docker_version": DOCKER_VERSION},

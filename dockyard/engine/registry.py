@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.reference import Reference, parse_normalized
+from dockyard.reference import Reference, parse_normalized, parse_reference
 from dockyard.store.store import Store
 from dockyard.transport.progress import Progress, ProgressSink
 from dockyard.transport.registry.client import RegistryClient
@@ -40,7 +40,7 @@ class PullOutcome:
 
 def pull(store: Store, name: str, access: RegistryAccess, *, platform: str | None = None,
          all_tags: bool = False, progress: ProgressSink) -> PullOutcome:
-    ref = parse_normalized(name)
+    ref = parse_reference(name)
     if all_tags and not ref.is_name_only:
         raise InvalidParameter("tag can't be used with --all-tags/-a")
     plat = Platform.parse(platform) if platform else None
@@ -67,7 +67,7 @@ def pull(store: Store, name: str, access: RegistryAccess, *, platform: str | Non
 def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = False,
          progress: ProgressSink) -> list[PushResult]:
     """Push one tag (or every tag of the repository with `all_tags`)."""
-    ref = parse_normalized(name)
+    ref = parse_reference(name)
     if all_tags and not ref.is_name_only:
         raise InvalidParameter("tag can't be used with --all-tags/-a")
     if ref.digest is not None:

@@ -1,0 +1,206 @@
+"""push / pull / login against the real CNCF registry (Debian's docker-registry) on 127.0.0.1.
+
+Docker behaviours matched (dockerd 20.10 as the reference): the messages of `docker push` and
+`docker pull` (`The push refers to repository [...]`, `<tag>: digest: <d> size: <n>`,
+`<tag>: Pulling from <path>`, `Digest:`, `Status: Downloaded newer image for ...`,
+`Status: Image is up to date for ...`, the fully qualified name printed last), RepoDigests after a
+push or pull, `Layer already exists` on a second push, and linux/amd64 chosen from an index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Dockyard
+
+DIGEST = re.compile(r"(sha256:[0-9a-f]{64})")
+
+
+@pytest.fixture
+def other(tmp_path: Path) -> Dockyard:
+    """A second, empty store: the machine that pulls."""
+    d = Dockyard(tmp_path / "other-store")
+    d.env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
+    return d
+
+
+@pytest.fixture
+def dy(dockyard: Dockyard, tmp_path: Path) -> Dockyard:
+    dockyard.env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
+    return dockyard
+
+
+def _image_id(d: Dockyard, name: str) -> str:
+    return d("image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+
+
+def _pushed_digest(out: str, tag: str) -> str:
+    m = re.search(rf"^{re.escape(tag)}: digest: (sha256:[0-9a-f]{{64}}) size: \d+$", out, re.M)
+    assert m, out
+    return m.group(1)
+
+
+def test_push_then_pull_into_an_empty_store(dy: Dockyard, other: Dockyard, busybox: str, registry) -> None:
+    name = f"{registry.host}/dy/bb:v1"
+    dy("tag", "busybox", name)
+    out = dy("push", name).stdout
+    assert out.startswith(f"The push refers to repository [{registry.host}/dy/bb]\n"), out
+    assert re.search(r"^[0-9a-f]{12}: Pushed$", out, re.M), out
+    digest = _pushed_digest(out, "v1")
+    assert json.loads(dy("image", "inspect", "-f", "{{json .RepoDigests}}", name).stdout) == \
+        [f"{registry.host}/dy/bb@{digest}"]
+
+    out = other("pull", name).stdout
+    lines = out.splitlines()
+    assert lines[0] == "v1: Pulling from dy/bb"
+    assert f"Digest: {digest}" in lines
+    assert lines[-2:] == [f"Status: Downloaded newer image for {name}", name]
+    assert _image_id(other, name) == busybox
+    assert json.loads(other("image", "inspect", "-f", "{{json .RepoDigests}}", name).stdout) == \
+        [f"{registry.host}/dy/bb@{digest}"]
+    assert other("run", "--rm", name, "echo", "pulled").stdout == "pulled\n"
+    # A second pull changes nothing.
+    assert f"Status: Image is up to date for {name}" in other("pull", name).stdout
+    # By digest: Docker tags only the digest reference.
+    third = Dockyard(other.root.parent / "third")
+    third("pull", f"{registry.host}/dy/bb@{digest}")
+    assert _image_id(third, f"{registry.host}/dy/bb@{digest}") == busybox
+
+
+def test_second_push_uploads_nothing(dy: Dockyard, busybox: str, registry) -> None:
+    name = f"{registry.host}/dy/again:v1"
+    dy("tag", "busybox", name)
+    first = _pushed_digest(dy("push", name).stdout, "v1")
+    before = registry.requests()
+    out = dy("push", name).stdout
+    assert re.search(r"^[0-9a-f]{12}: Layer already exists$", out, re.M), out
+    assert _pushed_digest(out, "v1") == first
+    new = registry.requests()[len(before):]
+    assert not [r for r in new if r[0] in ("POST", "PATCH", "PUT") and "/blobs/" in r[1]], new
+
+
+def test_push_all_tags_and_pull_all_tags(dy: Dockyard, other: Dockyard, busybox: str, registry) -> None:
+    repo = f"{registry.host}/dy/multi"
+    dy("tag", "busybox", f"{repo}:a")
+    dy("tag", "busybox", f"{repo}:b")
+    out = dy("push", "-a", repo).stdout
+    assert _pushed_digest(out, "a") == _pushed_digest(out, "b")
+    other("pull", "-a", repo)
+    assert _image_id(other, f"{repo}:a") == _image_id(other, f"{repo}:b") == busybox
+
+
+def test_cross_repository_mount(dy: Dockyard, busybox: str, registry) -> None:
+    """A blob the registry holds in another repository is mounted, not uploaded (as Docker does
+    for repositories it knows the blob came from)."""
+    dy("tag", "busybox", f"{registry.host}/dy/src:v1")
+    dy("push", f"{registry.host}/dy/src:v1")
+    dy("tag", "busybox", f"{registry.host}/dy/dst:v1")
+    out = dy("push", f"{registry.host}/dy/dst:v1").stdout
+    assert re.search(r"^[0-9a-f]{12}: Mounted from dy/src$", out, re.M), out
+
+
+def test_pull_errors_are_dockers(dy: Dockyard, registry) -> None:
+    r = dy("pull", f"{registry.host}/dy/none:v1", check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == (f"Error: manifest for {registry.host}/dy/none:v1 not found: "
+                                "manifest unknown: manifest unknown")
+    r = dy("push", f"{registry.host}/dy/none:v1", check=False)
+    assert r.stderr.strip() == f"Error: An image does not exist locally with the tag: {registry.host}/dy/none"
+
+
+def test_nothing_is_stored_when_a_blob_lies(dy: Dockyard, other: Dockyard, busybox: str, registry) -> None:
+    """A registry that serves bytes other than the digest it names: the pull fails, the store
+    holds nothing new (no image, no layer, no blob)."""
+    name = f"{registry.host}/dy/liar:v1"
+    dy("tag", "busybox", name)
+    dy("push", name)
+    data = [p for p in (registry.root).rglob("data") if p.is_file() and p.stat().st_size > 100_000]
+    assert len(data) == 1  # the layer blob
+    blob = bytearray(data[0].read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    data[0].write_bytes(bytes(blob))
+    before = sorted(p.relative_to(other.root) for p in other.root.rglob("*")) if other.root.exists() else []
+    r = other("pull", name, check=False)
+    assert r.returncode != 0 and "digest" in r.stderr.lower(), r.stderr
+    after = sorted(p.relative_to(other.root) for p in other.root.rglob("*") if "tmp" not in p.parts and "locks" not in p.parts)
+    assert [p for p in after if p.parts[0] in ("layers", "blobs", "images") and len(p.parts) > 1
+            and p not in before] == []
+
+
+def _put_index(registry, repo: str, entries: list[tuple[str, str, int, str]]) -> str:
+    """An OCI index over manifests already in `repo`, put under tag `multi`."""
+    doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+           "manifests": [{"mediaType": mt, "digest": d, "size": size,
+                          "platform": {"os": "linux", "architecture": arch}}
+                         for d, mt, size, arch in entries]}
+    body = json.dumps(doc).encode()
+    r = httpx.put(f"http://{registry.host}/v2/{repo}/manifests/multi", content=body,
+                  headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
+    assert r.status_code == 201, r.text
+    return r.headers["docker-content-digest"]
+
+
+def test_index_with_several_platforms(dy: Dockyard, other: Dockyard, busybox: str, busybox_tar: Path,
+                                      registry) -> None:
+    repo = "dy/plat"
+    arm = dy("import", "--platform", "linux/arm64", "-c", "LABEL arch=arm64", str(busybox_tar),
+             f"{registry.host}/{repo}:arm64").stdout.strip()
+    dy("tag", "busybox", f"{registry.host}/{repo}:amd64")
+    entries = []
+    for tag, arch in (("amd64", "amd64"), ("arm64", "arm64")):
+        digest = _pushed_digest(dy("push", f"{registry.host}/{repo}:{tag}").stdout, tag)
+        m = httpx.get(f"http://{registry.host}/v2/{repo}/manifests/{digest}",
+                      headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        entries.append((digest, m.headers["content-type"], len(m.content), arch))
+    index = _put_index(registry, repo, entries)
+    name = f"{registry.host}/{repo}:multi"
+    out = other("pull", name).stdout
+    assert f"Digest: {index}" in out  # Docker shows the digest of what the tag names: the index
+    assert _image_id(other, name) == busybox
+    third = Dockyard(other.root.parent / "third")
+    third("pull", "--platform", "linux/arm64", name)
+    assert _image_id(third, name) == arm
+    r = third("pull", "--platform", "linux/s390x", name, check=False)
+    assert r.returncode != 0
+    assert "no matching manifest for linux/s390x in the manifest list entries" in r.stderr
+
+
+def test_skopeo_pulls_what_dockyard_pushed(dy: Dockyard, busybox: str, registry, tmp_path: Path) -> None:
+    name = f"{registry.host}/dy/toskopeo:v1"
+    dy("tag", "busybox", name)
+    digest = _pushed_digest(dy("push", name).stdout, "v1")
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{name}"],
+                         check=True, capture_output=True).stdout
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest
+    out = tmp_path / "dir"
+    subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{name}", f"dir:{out}"],
+                   check=True)  # skopeo verifies every blob against its digest on the way
+    assert "sha256:" + hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest() == digest
+    assert (out / busybox[7:]).is_file()  # the config, named by its digest: the same image ID
+
+
+def test_dockyard_pulls_what_skopeo_pushed_and_pushes_it_back_byte_identical(
+        dy: Dockyard, other: Dockyard, busybox: str, registry, tmp_path: Path) -> None:
+    archive = tmp_path / "bb.tar"
+    dy("save", "-o", str(archive), "busybox")
+    name = f"{registry.host}/sk/bb:v1"
+    subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", "--format", "oci",
+                    f"docker-archive:{archive}", f"docker://{name}"], check=True)
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{name}"],
+                         check=True, capture_output=True).stdout
+    original = "sha256:" + hashlib.sha256(raw).hexdigest()
+    out = other("pull", name).stdout
+    assert f"Digest: {original}" in out
+    # skopeo wrote an OCI config (a new image ID); dockyard's image is that config.
+    assert _image_id(other, name) == json.loads(raw)["config"]["digest"]
+    # Pushed elsewhere, the kept blobs and manifest give the very same digest.
+    back = f"{registry.host}/sk/back:v1"
+    other("tag", name, back)
+    assert _pushed_digest(other("push", back).stdout, "v1") == original
