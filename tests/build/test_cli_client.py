@@ -201,3 +201,41 @@ def test_commands_without_client_mode_refuse_a_host(dockyard, tmp_path) -> None:
     result = dockyard("-H", f"unix://{tmp_path}/x.sock", "images", check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: `dockyard images` does not run as a client")
+
+
+def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
+    """A client-mode build starts a fresh interpreter each time: it must not load the builder,
+    the store, the engines, the API server or the decompressors (what makes the in-process CLI slow)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    ctx = _context(tmp_path / "ctx")
+    dockyard("build", str(ctx))
+    probe = (
+        "import sys\n"
+        "from dockyard.cli.main import main\n"
+        f"code = main(['-H', {daemon.url!r}, 'build', {str(ctx)!r}])\n"
+        "heavy = ('dockyard.store.store', 'dockyard.engine', 'dockyard.build.builder', 'dockyard.api',"
+        " 'dockyard.runtime', 'dockyard.archive.compression', 'dockyard.cli.container_cmds', 'zstandard',"
+        " 'isal', 'http.client', 'urllib.request')\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
+                         env=dockyard.env, check=True)
+    assert out.stdout.endswith("Successfully built " + _built(out.stdout).split()[-1] + "\n")
+    assert out.stderr == "0 []\n", out.stderr
+
+
+def test_command_word_picks_the_one_module_to_register() -> None:
+    """`dockyard [global options] build ...` and `image build` build a parser with build_cmd only."""
+    from dockyard.cli.main import _command_word, build_parser
+
+    assert _command_word(["--root", "/x", "-H", "unix:///s", "build", "."]) == "build"
+    assert _command_word(["--host=unix:///s", "image", "build", "-t", "a", "."]) == "build"
+    assert _command_word(["images"]) == "images"
+    assert _command_word(["-v"]) is None
+    parser = build_parser(["build_cmd"])
+    args = parser.parse_args(["-H", "unix:///s", "image", "build", "-q", "."])
+    assert (args.daemon_host, args.quiet, args.context) == ("unix:///s", True, ".")
