@@ -337,7 +337,7 @@ class RegistryClient:
         scopes = _push_scopes(repo)
         delay = BACKOFF
         for attempt in range(RETRIES):
-            location = self._start_upload(repo)
+            location = self._start_upload(repo)  # retried inside; a registry still down ends here
             blob = start()
             http, auth = self._http, self._auth
             assert http is not None and auth is not None
