@@ -17,10 +17,17 @@ if TYPE_CHECKING:
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
 COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "registry_cmds", "serve_cmd"]
-# Command words whose module alone can parse them: `dockyard build ...` imports and registers
-# build_cmd only (every group with what it imports costs ~30 ms at each start, more than a
-# client-mode build takes). Any other word builds the whole parser.
-_COMMAND_MODULE = {"build": "build_cmd"}
+# The module that alone can parse a command (`image X` for the image group's): `dockyard build`
+# imports and registers build_cmd only (every group with what it imports costs ~30 ms at each
+# start, more than a client-mode build takes). A command not listed builds the whole parser.
+_COMMAND_MODULE = {
+    **dict.fromkeys(["import", "save", "load", "images", "tag", "rmi", "history"], "image_cmds"),
+    **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
+                     "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
+    "build": "build_cmd", "image build": "build_cmd",
+    **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
+    "serve": "serve_cmd",
+}
 # The daemon is the one command that never runs as a client of a daemon.
 _LOCAL_ONLY = {"serve"}
 
@@ -31,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _command_word(argv: list[str]) -> str | None:
-    """The command named in `argv` (`image build` counts as `build`), skipping global options."""
+    """The command named in `argv` (`build`, `image build`...), skipping global options."""
     words = iter(argv)
     for word in words:
         if word in ("--root", "-H", "--host"):
@@ -39,7 +46,8 @@ def _command_word(argv: list[str]) -> str | None:
         elif word.startswith("-"):
             continue
         elif word == "image":
-            return next((w for w in words if not w.startswith("-")), None)
+            sub = next((w for w in words if not w.startswith("-")), None)
+            return None if sub is None else f"image {sub}"
         else:
             return word
     return None

@@ -229,13 +229,26 @@ def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
 
 
 def test_command_word_picks_the_one_module_to_register() -> None:
-    """`dockyard [global options] build ...` and `image build` build a parser with build_cmd only."""
-    from dockyard.cli.main import _command_word, build_parser
+    """`dockyard [global options] build ...` builds a parser with build_cmd only; every command
+    the table maps is one its module registers (so the short parser never refuses a command the
+    whole one accepts)."""
+    import argparse
+
+    from dockyard.cli.main import COMMAND_MODULES, _COMMAND_MODULE, _command_word, build_parser
 
     assert _command_word(["--root", "/x", "-H", "unix:///s", "build", "."]) == "build"
-    assert _command_word(["--host=unix:///s", "image", "build", "-t", "a", "."]) == "build"
+    assert _command_word(["--host=unix:///s", "image", "build", "-t", "a", "."]) == "image build"
+    assert _command_word(["image", "rm", "x"]) == "image rm"  # not the container `rm`
     assert _command_word(["images"]) == "images"
     assert _command_word(["-v"]) is None
-    parser = build_parser(["build_cmd"])
-    args = parser.parse_args(["-H", "unix:///s", "image", "build", "-q", "."])
+    args = build_parser(["build_cmd"]).parse_args(["-H", "unix:///s", "image", "build", "-q", "."])
     assert (args.daemon_host, args.quiet, args.context) == ("unix:///s", True, ".")
+
+    def commands(parser: argparse.ArgumentParser) -> set[str]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        image = next(a for a in sub.choices["image"]._actions if isinstance(a, argparse._SubParsersAction))
+        return {w for w in sub.choices if w != "image"} | {f"image {w}" for w in image.choices}
+
+    for word, module in _COMMAND_MODULE.items():
+        assert module in COMMAND_MODULES, word
+        assert word in commands(build_parser([module])), word
