@@ -84,8 +84,11 @@ def build(ctx: ApiContext, req: Request, resp: Response) -> None:
         raise InvalidParameter(f"remote context {remote!r} is not supported (http/https URLs only)")
     source = remote or req.body
     try:
+        from dockyard.api.registry import build_puller
+
         result = build_image(ctx.store(), source, options,  # type: ignore[arg-type]
-                             dockerfile=req.q("dockerfile") or None, write=out.write)
+                             dockerfile=req.q("dockerfile") or None, write=out.write,
+                             pull=build_puller(ctx, req))
     except BuildFailed as exc:  # RUN failed: Docker sends its exit code in errorDetail
         messages.error(exc.message, exc.exit_code)
         return

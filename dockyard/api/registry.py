@@ -49,16 +49,39 @@ def decode_auth_header(value: str) -> RegistryAuth:
     """`X-Registry-Auth`: base64url (padding optional; some clients send standard base64)."""
     if not value.strip():
         return RegistryAuth()
-    text = value.strip()
-    padded = text + "=" * (-len(text) % 4)
-    try:
-        raw = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise InvalidParameter("invalid X-Registry-Auth header") from None
+    data = _decode_json_header(value, "X-Registry-Auth")
     if not isinstance(data, dict):
         raise InvalidParameter("invalid X-Registry-Auth header")
     return RegistryAuth.from_dict(data)
+
+
+def _decode_json_header(value: str, name: str) -> Any:
+    text = value.strip()
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        return json.loads(base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")))
+    except (binascii.Error, ValueError):
+        raise InvalidParameter(f"invalid {name} header") from None
+
+
+def build_puller(ctx: ApiContext, req: Request):  # noqa: ANN201 - build.builder.ImagePuller
+    """How a build pulls its base images: with the credentials the docker CLI sends for builds
+    in `X-Registry-Config` (base64url JSON: registry -> auth config)."""
+    from dockyard.engine.registry import RegistryAccess, image_puller
+    from dockyard.transport.registry.credentials import config_key
+    from dockyard.transport.registry.hosts import RegistrySettings
+
+    header = req.head.header("x-registry-config")
+    by_key = {}
+    if header.strip():
+        doc = _decode_json_header(header, "X-Registry-Config")
+        if not isinstance(doc, dict):
+            raise InvalidParameter("invalid X-Registry-Config header")
+        for server, entry in doc.items():
+            if isinstance(entry, dict):
+                by_key[config_key(str(server))] = RegistryAuth.from_dict(entry).credentials()
+    access = RegistryAccess(RegistrySettings.load(os.environ), by_key.get)
+    return image_puller(ctx.store(), access)
 
 
 def _access(auth: RegistryAuth):  # noqa: ANN202

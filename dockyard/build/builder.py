@@ -39,6 +39,10 @@ class BuildFailed(DockyardError):
         self.exit_code = code
 
 
+# Pulls an image by name into the store, printing its status lines; returns the image ID.
+ImagePuller = Callable[[str, Callable[[str], None]], Digest]
+
+
 @dataclass
 class BuildOptions:
     tags: list[Reference] = field(default_factory=list)
@@ -96,6 +100,7 @@ class Builder:
     dockerfile: Dockerfile
     options: BuildOptions
     out: Output
+    pull: ImagePuller | None = None   # how to get an image the store lacks (a registry pull)
     args: BuildArgs = field(init=False)
     stage_images: dict[int, Digest | None] = field(default_factory=dict)
     step: int = 0
@@ -227,20 +232,22 @@ class Builder:
         return StageState(name, image_id, config, layers, ConfigState(run), lex)
 
     def resolve_image(self, name: str) -> Digest:
-        """An image for FROM / COPY --from: from the local store (no registry yet)."""
-        if self.options.pull:
-            raise InvalidParameter(
-                f"--pull: cannot pull {name}: pulling from a registry is not supported yet")
+        """An image for FROM / COPY --from: from the store, pulled when missing (or always with
+        --pull), as the classic builder does; the pull's status lines go into the output."""
+        if self.options.pull and self.pull is not None:
+            return self.pull(name, self.out.line)
         try:
             return self.store.resolve(name)
         except NotFound:
+            if self.pull is not None:
+                return self.pull(name, self.out.line)
             try:
                 shown = parse_normalized(name).familiar
             except DockyardError:
                 shown = name
             raise NotFound(f"pull access denied for {shown.rsplit(':', 1)[0]}, repository does not "
                            f"exist or may require 'docker login': image {shown} is not in the "
-                           "local store and pulling is not supported yet") from None
+                           "local store") from None
 
     def probe(self, state: StageState, probe: ContainerConfig) -> bool:
         """A cache hit moves the stage to the cached image and prints `Using cache`."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from dockyard.build.builder import BuildOptions, Builder, Output
+from dockyard.build.builder import BuildOptions, Builder, ImagePuller, Output
 from dockyard.build.context import open_context
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import parse
@@ -44,10 +44,14 @@ def _download_context(url: str, tmp: Path) -> BinaryIO:
 
 def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
                 dockerfile: str | None = None, stdin: BinaryIO | None = None,
-                cwd: Path | None = None, write: Callable[[bytes], None] | None = None) -> BuildResult:
+                cwd: Path | None = None, write: Callable[[bytes], None] | None = None,
+                pull: ImagePuller | None = None) -> BuildResult:
     """Build from `source`: a directory, `-` (read `stdin`), an http(s) URL of a tarball, or a
     binary stream holding a context tar or a lone Dockerfile (an Engine API request body).
-    Progress goes to `write` as the classic builder prints it."""
+    Progress goes to `write` as the classic builder prints it. Images the store lacks are pulled
+    with `pull` (default: from their registries with the credentials of the user's config.json)."""
+    if pull is None:
+        pull = _default_puller(store)
     out = Output(write or (lambda data: None), options.quiet)
     spool = None
     ctx_source: Path | str | BinaryIO = source
@@ -66,7 +70,7 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
             except OSError as exc:
                 raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
             document = parse(data, "Dockerfile")
-            builder = Builder(store, context, document, options, out)
+            builder = Builder(store, context, document, options, out, pull)
             image_id = builder.build()
     finally:
         if spool is not None:
@@ -78,6 +82,16 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
         tagged.append(ref.familiar)
         out.line(f"Successfully tagged {ref.familiar}")
     return BuildResult(image_id, tagged)
+
+
+def _default_puller(store: Store) -> ImagePuller:
+    def pull(name: str, line: Callable[[str], None]) -> Digest:
+        import os
+
+        from dockyard.engine import registry
+
+        return registry.image_puller(store, registry.default_access(os.environ))(name, line)
+    return pull
 
 
 __all__ = ["BuildOptions", "BuildResult", "build_image"]

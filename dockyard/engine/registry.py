@@ -8,8 +8,9 @@ Messages follow Docker's: `latest: Pulling from library/busybox`, per-layer stat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
+from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.reference import Reference, parse_normalized, parse_reference
 from dockyard.store.store import Store
@@ -89,6 +90,26 @@ def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = Fa
     with access.client(ref) as client:
         return [push_image(client, store, target, image_id, progress=progress)
                 for target, image_id in targets]
+
+
+def default_access(env: Mapping[str, str]) -> RegistryAccess:
+    """The CLI's way: settings from the daemon config, credentials from docker's config.json."""
+    from dockyard.transport.registry.credentials import CredentialStore
+
+    return RegistryAccess(RegistrySettings.load(env), CredentialStore.default(env).get)
+
+
+def image_puller(store: Store, access: RegistryAccess) -> Callable[[str, Callable[[str], None]], Digest]:
+    """For the builder: pull `name`, printing Docker's plain status lines; returns its image ID."""
+    def pull_named(name: str, line: Callable[[str], None]) -> Digest:
+        def show(event: Progress) -> None:
+            if event.current is None:
+                line(f"{event.id}: {event.status}" if event.id else event.status)
+
+        ref = parse_normalized(name)
+        pull(store, str(ref), access, progress=show)
+        return store.resolve(str(ref))
+    return pull_named
 
 
 def login(server: str, credentials: Credentials, settings: RegistrySettings) -> str:

@@ -165,7 +165,7 @@ def test_errors_are_the_same_error_lines(dockyard, busybox, daemon, tmp_path) ->
     cases = {
         "unknown instruction": "FROM busybox\nFOO bar\n",
         "missing COPY source": "FROM busybox\nCOPY nothere /x\n",
-        "unknown image": "FROM nosuchimage:1\n",
+        "unknown image": "FROM 127.0.0.1:9/nosuchimage:1\n",  # pulled: nothing listens there
     }
     for case, text in cases.items():
         (ctx / "Dockerfile").write_text(text)

@@ -495,6 +495,8 @@ def _describe(exc: Exception, url: str = "") -> str:
     text = str(exc) or type(exc).__name__
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    if "Name or service not known" in text or "No address associated" in text:
+        return f"dial tcp: lookup {httpx.URL(url).host if url else ''}: no such host"
     if "Connection refused" in text:
         host = httpx.URL(url).netloc.decode() if url else ""
         return f"dial tcp {host}: connect: connection refused"
