@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from dockyard.transport.progress import Progress
 
 if TYPE_CHECKING:
-    from rich.progress import Progress as RichProgress, TaskID
+    from rich.progress import TaskID
 
 
 class PlainProgress:
@@ -37,7 +37,7 @@ class LiveProgress:
         from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn
 
         self._console = Console(file=out)
-        self._bars: RichProgress = RichProgress(
+        self._bars = RichProgress(
             TextColumn("{task.fields[label]}"), BarColumn(bar_width=40), DownloadColumn(),
             console=self._console, transient=False, auto_refresh=True, refresh_per_second=8)
         self._tasks: dict[str, TaskID] = {}

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p = group.add_parser(name, help="Upload an image to a registry")
         p.add_argument("-a", "--all-tags", action="store_true", help="Push all tags of an image to the repository")
         p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
+        p.add_argument("--compression", choices=("gzip", "zstd"), default=None,
+                       help="Layer compression for layers pushed for the first time (dockyard's own flag; "
+                            "zstd makes an OCI manifest)")
         p.add_argument("name", metavar="NAME[:TAG]")
         p.set_defaults(func=cmd_push)
     p = sub.add_parser("login", help="Log in to a registry")
@@ -39,12 +42,9 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
 
 
 def _access():  # noqa: ANN202 - engine types are imported lazily
-    from dockyard.engine.registry import RegistryAccess
-    from dockyard.transport.registry.credentials import CredentialStore
-    from dockyard.transport.registry.hosts import RegistrySettings
+    from dockyard.engine.registry import default_access
 
-    creds = CredentialStore.default(os.environ)
-    return RegistryAccess(RegistrySettings.load(os.environ), creds.get)
+    return default_access(os.environ)
 
 
 def _default_tag_note(name: str, ctx: CliContext) -> None:
@@ -80,7 +80,8 @@ def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:
         _default_tag_note(args.name, ctx)
     sink = PlainProgress(open(os.devnull, "w")) if args.quiet else progress_for(ctx.stdout)
     try:
-        registry.push(ctx.store, args.name, _access(), all_tags=args.all_tags, progress=sink)
+        registry.push(ctx.store, args.name, _access(), all_tags=args.all_tags, progress=sink,
+                      compression=args.compression)
     finally:
         sink.close()
     if args.quiet:

@@ -66,7 +66,7 @@ def pull(store: Store, name: str, access: RegistryAccess, *, platform: str | Non
 
 
 def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = False,
-         progress: ProgressSink) -> list[PushResult]:
+         progress: ProgressSink, compression: str | None = None) -> list[PushResult]:
     """Push one tag (or every tag of the repository with `all_tags`)."""
     ref = parse_reference(name)
     if all_tags and not ref.is_name_only:
@@ -88,7 +88,7 @@ def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = Fa
         targets = [(one, image_id)]
     progress(Progress(f"The push refers to repository [{ref.name}]"))
     with access.client(ref) as client:
-        return [push_image(client, store, target, image_id, progress=progress)
+        return [push_image(client, store, target, image_id, progress=progress, compression=compression)
                 for target, image_id in targets]
 
 

@@ -204,3 +204,22 @@ def test_dockyard_pulls_what_skopeo_pushed_and_pushes_it_back_byte_identical(
     back = f"{registry.host}/sk/back:v1"
     other("tag", name, back)
     assert _pushed_digest(other("push", back).stdout, "v1") == original
+
+
+def test_push_zstd_layers(dy: Dockyard, other: Dockyard, busybox: str, registry) -> None:
+    """`--compression zstd` (dockyard's flag; Docker has none): an OCI manifest with zstd layers,
+    which a pull turns back into the same image."""
+    name = f"{registry.host}/dy/zstd:v1"
+    dy("tag", "busybox", name)
+    dy("push", "--compression", "zstd", name)
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{name}"],
+                         check=True, capture_output=True).stdout
+    manifest = json.loads(raw)
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert [l["mediaType"] for l in manifest["layers"]] == ["application/vnd.oci.image.layer.v1.tar+zstd"]
+    other("pull", name)
+    assert _image_id(other, name) == busybox
+    # Pushed again with the default, the pulled zstd blob and manifest go out unchanged.
+    other("tag", name, f"{registry.host}/dy/zstd2:v1")
+    again = other("push", f"{registry.host}/dy/zstd2:v1").stdout
+    assert _pushed_digest(again, "v1") == "sha256:" + hashlib.sha256(raw).hexdigest()

@@ -48,13 +48,19 @@ class _Plan:
 
 
 def push_image(client: RegistryClient, store: Store, ref: Reference, image_id: Digest, *,
-               progress: ProgressSink, compression: str = "gzip") -> PushResult:
-    if compression not in LAYER_TYPES:
+               progress: ProgressSink, compression: str | None = None) -> PushResult:
+    """`compression` None: resend a kept manifest as it is, else gzip; named: layers in that
+    compression (a kept manifest only if it already is)."""
+    if compression is not None and compression not in LAYER_TYPES:
         raise InvalidParameter(f"unsupported layer compression for push: {compression}")
     image = store.image(image_id)
     repo = ref.repository_path
     with store.ingesting():
         kept = _kept_manifest(store, image)
+        if kept and compression and any(d is None or media.layer_compression(d.media_type) != compression
+                                        for _, d in kept.layers):
+            kept = None
+        compression = compression or "gzip"
         pairs: list[tuple[StoredLayer, Descriptor | None]] = (
             list(kept.layers) if kept else [(store.layers.get(l.diff_id), None) for l in image.layers])
         work: dict[Digest, tuple[StoredLayer, Descriptor | None]] = {}
