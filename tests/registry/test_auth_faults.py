@@ -167,3 +167,36 @@ def test_huge_manifest_is_refused(store_root: Path, config_dir: Path) -> None:
         assert sorted(str(p) for p in store_root.rglob("*") if "/tmp/" not in str(p)) == before
     finally:
         server.shutdown()
+
+
+def test_pull_killed_midway_leaves_no_image_and_concurrent_pulls_agree(
+        store_root: Path, tmp_path: Path, config_dir: Path, busybox_tar: Path, registry) -> None:
+    from dockyard.image.image import validate_image
+    from dockyard.store.store import Store
+
+    pusher = _cli(tmp_path / "pusher", config_dir)
+    name = f"{registry.host}/faults/pullme:v1"
+    image_id = _random_image(pusher, busybox_tar, tmp_path, name, 64)
+    pusher("push", name)
+    d = _cli(store_root, config_dir)
+    pull = subprocess.Popen([sys.executable, "-m", "dockyard", "pull", name], env=d.env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = store_root / "tmp"
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith("pull-") and p.stat().st_size > 0 for p in tmp.iterdir()):
+        assert pull.poll() is None and time.monotonic() < deadline, "the pull never started a download"
+        time.sleep(0.002)
+    pull.kill()
+    pull.wait()
+    assert d("images", "-q").stdout == ""
+    assert Store(store_root).image_ids() == []
+    # Two pulls at once into the same store: both succeed, one whole image.
+    procs = [subprocess.Popen([sys.executable, "-m", "dockyard", "pull", "-q", name], env=d.env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert out.decode() == f"{name}\n"
+    store = Store(store_root)
+    assert [str(i) for i in store.image_ids()] == [image_id]
+    validate_image(store.image(store.image_ids()[0]))
