@@ -11,13 +11,14 @@ import base64
 import binascii
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter, Unauthorized
 
 
 @dataclass
@@ -130,9 +131,21 @@ def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
     if tag:
         name = f"{name}@{tag}" if ":" in tag and tag.split(":")[0] in ("sha256", "sha512") else f"{name}:{tag}"
     progress = _Progress(ctx, resp)
-    registry.pull(ctx.store(), name, _access(auth), platform=req.q("platform") or None,
-                  all_tags=not tag and "@" not in name and not _has_tag(name), progress=progress)
+    with _registry_denials():
+        registry.pull(ctx.store(), name, _access(auth), platform=req.q("platform") or None,
+                      all_tags=not tag and "@" not in name and not _has_tag(name), progress=progress)
     progress.messages  # a pull that said nothing still answers with a (empty) stream
+
+
+@contextmanager
+def _registry_denials() -> Iterator[None]:
+    """A registry refusing our credentials is not the API asking its client for some: a 401 here
+    would make the docker CLI prompt for a login. dockerd answers such pulls and pushes with a
+    server error carrying the registry's message; so does this."""
+    try:
+        yield
+    except Unauthorized as exc:
+        raise DockyardError(exc.message) from None
 
 
 def _has_tag(name: str) -> bool:
@@ -147,8 +160,9 @@ def push(ctx: ApiContext, req: Request, resp: Response) -> None:
     name = req.params["name"]
     tag = req.q("tag") or ""
     progress = _Progress(ctx, resp)
-    results = registry.push(ctx.store(), f"{name}:{tag}" if tag else name, _access(auth),
-                            all_tags=not tag and not _has_tag(name), progress=progress)
+    with _registry_denials():
+        results = registry.push(ctx.store(), f"{name}:{tag}" if tag else name, _access(auth),
+                                all_tags=not tag and not _has_tag(name), progress=progress)
     for result in results:
         progress.messages.aux({"Tag": result.tag, "Digest": str(result.digest), "Size": result.size})
 
