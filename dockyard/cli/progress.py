@@ -35,10 +35,23 @@ class LiveProgress:
     def __init__(self, out: TextIO) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn
+        from rich.text import Text
+
+        class WhileMoving(BarColumn):
+            """A bar and byte counts only while bytes move (Docker shows none for a status)."""
+
+            def __init__(self, inner: BarColumn | DownloadColumn) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def render(self, task):  # noqa: ANN001, ANN201 - rich's column protocol
+                if not task.started or task.fields.get("done"):
+                    return Text("")
+                return self.inner.render(task)
 
         self._console = Console(file=out)
         self._bars = RichProgress(
-            TextColumn("{task.fields[label]}"), BarColumn(bar_width=40), DownloadColumn(),
+            TextColumn("{task.fields[label]}"), WhileMoving(BarColumn(bar_width=40)), WhileMoving(DownloadColumn()),
             console=self._console, transient=False, auto_refresh=True, refresh_per_second=8)
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
@@ -55,9 +68,9 @@ class LiveProgress:
                 task = self._tasks[event.id] = self._bars.add_task("", label=label, total=None, start=False)
             if event.current is not None:
                 self._bars.start_task(task)
-                self._bars.update(task, label=label, completed=event.current, total=event.total or None)
+                self._bars.update(task, label=label, completed=event.current, total=event.total or None, done=False)
             else:
-                self._bars.update(task, label=label)
+                self._bars.update(task, label=label, done=True)
 
     def close(self) -> None:
         self._bars.stop()

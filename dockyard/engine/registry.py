@@ -73,6 +73,7 @@ def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = Fa
         raise InvalidParameter("tag can't be used with --all-tags/-a")
     if ref.digest is not None:
         raise InvalidParameter("cannot push a digest reference")
+    progress(Progress(f"The push refers to repository [{ref.name}]"))  # first, as Docker does
     if all_tags:
         entries = sorted((e for e in store.tags.entries()
                           if e.reference.name == ref.name and e.reference.tag and not e.reference.digest),
@@ -86,7 +87,6 @@ def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = Fa
         if image_id is None or not store.records.exists(image_id):
             raise NotFound(f"An image does not exist locally with the tag: {one.familiar_name}")
         targets = [(one, image_id)]
-    progress(Progress(f"The push refers to repository [{ref.name}]"))
     with access.client(ref) as client:
         return [push_image(client, store, target, image_id, progress=progress, compression=compression)
                 for target, image_id in targets]
