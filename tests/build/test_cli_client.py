@@ -252,3 +252,114 @@ def test_command_word_picks_the_one_module_to_register() -> None:
     for word, module in _COMMAND_MODULE.items():
         assert module in COMMAND_MODULES, word
         assert word in commands(build_parser([module])), word
+
+
+class _Recorder:
+    """A fake daemon on a unix socket that records each `POST /build` (target and body) and
+    answers a one-line build stream: enough for the docker CLI and for ours."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+        import threading
+
+        self.requests: list[tuple[str, bytes]] = []
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self._one(conn)
+
+    def _one(self, conn) -> None:  # noqa: ANN001
+        reader = conn.makefile("rb")
+        request_line = reader.readline().decode()
+        headers = {}
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        method, target, _ = request_line.split(" ", 2)
+        if method == "HEAD" or target.endswith("/_ping"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.47\r\nContent-Length: 0\r\n\r\n")
+            return
+        body = b""
+        if "chunked" in headers.get("transfer-encoding", ""):
+            while (size := int(reader.readline().split(b";")[0], 16)) > 0:
+                body += reader.read(size)
+                reader.readline()
+            reader.readline()
+        self.requests.append((target, body))
+        stream = b'{"aux":{"ID":"sha256:' + b"0" * 64 + b'"}}\r\n{"stream":"Successfully built 000000000000\\n"}\r\n'
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(stream) + stream)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _members(body: bytes) -> list[tuple[str, int, int, int]]:
+    import io
+    import tarfile
+
+    # The docker CLI's tar with an added Dockerfile (archive.ReplaceFileTarWrapper) ends right
+    # after the last file's bytes, without padding or end blocks; Go's reader takes that.
+    body += b"\0" * (-len(body) % 512 + 1024)
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as tar:
+        return [(m.name, m.mode, m.size, m.uid) for m in tar.getmembers()]
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+def test_request_is_the_docker_clis(dockyard, tmp_path) -> None:
+    """The same `POST /build` as `DOCKER_BUILDKIT=0 docker build` (docker CLI 28) for the same
+    flags: the same query parameters, and a context tar with the same entries (names, modes,
+    sizes, uid 0); a Dockerfile from outside gets a `.dockerfile.<20 hex>` name in both."""
+    import os
+    import subprocess
+    import urllib.parse
+
+    ctx = _context(tmp_path / "ctx")
+    outside = tmp_path / "Dockerfile.out"
+    outside.write_text(DOCKERFILE)
+    sock_dir = Path(tempfile.mkdtemp(prefix="dy-rec-", dir="/tmp"))
+    recorder = _Recorder(sock_dir / "r.sock")
+    host = f"unix://{sock_dir / 'r.sock'}"
+    flag_sets = [
+        ["-t", "a:1", "-t", "b", "--build-arg", "A=b", "--build-arg", "HOME", "--build-arg", "UNSET_X",
+         "--label", "l=v", "-q"],
+        ["--rm=false", "--force-rm", "--no-cache", "--pull", "--network", "host", "--target", "t1"],
+        ["-f", str(outside)],
+    ]
+    env = {**os.environ, "DOCKER_BUILDKIT": "0", "HOME": "/root"}
+    env.pop("UNSET_X", None)
+    try:
+        for flags in flag_sets:
+            subprocess.run(["docker", "-H", host, "build", *flags, str(ctx)], env=env,
+                           capture_output=True, check=True, timeout=60)
+            dockyard.env.update({"HOME": "/root"})
+            dockyard("-H", host, "build", *flags, str(ctx))
+            (docker_target, docker_body), (ours_target, ours_body) = recorder.requests[-2:]
+            docker_query = urllib.parse.parse_qs(urllib.parse.urlsplit(docker_target).query)
+            ours_query = urllib.parse.parse_qs(urllib.parse.urlsplit(ours_target).query)
+            if "-f" in flags:
+                assert re.fullmatch(r"\.dockerfile\.[0-9a-f]{20}", docker_query["dockerfile"][0])
+                assert re.fullmatch(r"\.dockerfile\.[0-9a-f]{20}", ours_query["dockerfile"][0])
+                ours_query["dockerfile"] = docker_query["dockerfile"]
+                docker_members = [m if not m[0].startswith(".dockerfile.") else ("<added>", *m[1:])
+                                  for m in _members(docker_body)]
+                ours_members = [m if not m[0].startswith(".dockerfile.") else ("<added>", *m[1:])
+                                for m in _members(ours_body)]
+            else:
+                docker_members, ours_members = _members(docker_body), _members(ours_body)
+            assert ours_query == docker_query, flags
+            assert urllib.parse.urlsplit(ours_target).path == urllib.parse.urlsplit(docker_target).path
+            assert ours_members == docker_members, flags
+    finally:
+        recorder.close()
+        shutil.rmtree(sock_dir, ignore_errors=True)
