@@ -161,8 +161,13 @@ class TarReader:
         return BodyStream(self)
 
     def _finish_entry(self, what: str) -> None:
-        self._skip(self._remaining + self._padding, what)
-        self._remaining = self._padding = 0
+        """Skip the rest of the body, then its padding. Like Go's reader, a stream that ends
+        exactly where the padding would start is a complete archive (the docker CLI sends such a
+        context when `-f` names a Dockerfile outside it); a partial padding is truncation."""
+        self._skip(self._remaining, what)
+        pad, self._remaining, self._padding = self._padding, 0, 0
+        if pad and self._read_into(self._view[:pad]) not in (0, pad):
+            raise InvalidArchive(f"truncated tar: unexpected end of data in {what}")
 
     def drain(self) -> None:
         """Read the stream to its end (the archive's trailing zero records), counting bytes."""

@@ -122,3 +122,23 @@ def test_unsupported_entry_type() -> None:
         tar.addfile(f)
     with pytest.raises(InvalidArchive, match="unsupported tar entry type"):
         entries(buf.getvalue())
+
+
+def test_end_right_after_the_last_body_is_accepted_partial_padding_is_not() -> None:
+    """Go's archive/tar (Docker's reader) takes EOF where the padding would begin as the end of
+    the archive — the docker CLI sends such a context for `-f` outside the context — but a
+    stream cut inside the padding or the body is truncated."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc"))
+    data = buf.getvalue()
+    reader = TarReader(io.BytesIO(data[:515]))
+    bodies = [(e.name, reader.body().read()) for e in reader]
+    assert bodies == [("Dockerfile", b"abc")]
+    for cut in (514, 600):
+        with pytest.raises(InvalidArchive, match="truncated tar"):
+            reader = TarReader(io.BytesIO(data[:cut]))
+            for _ in reader:
+                reader.body().read()
