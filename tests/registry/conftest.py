@@ -1,4 +1,4 @@
-"""Fixtures: the real registry on 127.0.0.1 at a free port, plain, with Basic auth, or with TLS."""
+"""Fixtures: the real registry on 127.0.0.1 at a free port: plain, Basic auth, TLS, Bearer tokens."""
 
 from __future__ import annotations
 
@@ -39,3 +39,9 @@ def registry_auth(make_registry: Callable[..., RegistryServer]) -> RegistryServe
 @pytest.fixture
 def registry_tls(make_registry: Callable[..., RegistryServer]) -> RegistryServer:
     return make_registry(tls=True)
+
+
+@pytest.fixture
+def registry_token(make_registry: Callable[..., RegistryServer]) -> RegistryServer:
+    """Bearer auth through a token server of our own (tests/registry/tokenserver.py)."""
+    return make_registry(token=(USER, PASSWORD))
