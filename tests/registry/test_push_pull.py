@@ -10,6 +10,7 @@ push or pull, `Layer already exists` on a second push, and linux/amd64 chosen fr
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import re
 import subprocess
@@ -223,3 +224,28 @@ def test_push_zstd_layers(dy: Dockyard, other: Dockyard, busybox: str, registry)
     other("tag", name, f"{registry.host}/dy/zstd2:v1")
     again = other("push", f"{registry.host}/dy/zstd2:v1").stdout
     assert _pushed_digest(again, "v1") == "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def test_many_layers_move_three_at_a_time(dy: Dockyard, other: Dockyard, busybox: str, registry,
+                                          tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    lines = ["FROM busybox"]
+    for i in range(5):
+        (ctx / f"f{i}").write_bytes(os.urandom(200_000 + i))
+        lines.append(f"COPY f{i} /f{i}")
+    (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+    name = f"{registry.host}/dy/layers:v1"
+    image_id = dy("build", "-q", "-t", name, str(ctx)).stdout.strip()
+    out = dy("push", name).stdout
+    assert len(re.findall(r"^[0-9a-f]{12}: Pushed$", out, re.M)) == 6, out
+    assert len(re.findall(r"^[0-9a-f]{12}: Waiting$", out, re.M)) == 3, out  # six layers, three at once
+    out = other("pull", name).stdout
+    assert len(re.findall(r"^[0-9a-f]{12}: Pull complete$", out, re.M)) == 6, out
+    assert _image_id(other, name) == image_id
+    from dockyard.image.image import validate_image
+    from dockyard.store.store import Store
+
+    store = Store(other.root)
+    validate_image(store.image(store.resolve(name)))
+    assert other("run", "--rm", name, "sh", "-c", "cat /f4 | wc -c").stdout.strip() == "200004"
