@@ -29,7 +29,8 @@ def auth_registry(tmp_path: Path):  # noqa: ANN201
     server.cleanup()
 
 
-def test_docker_login_push_pull_through_dockyard(cli_env: dict[str, str], busybox: str, auth_registry) -> None:
+def test_docker_login_push_pull_through_dockyard(cli_env: dict[str, str], busybox: str, auth_registry,
+                                                tmp_path: Path) -> None:
     host = auth_registry.host
     bad = docker(cli_env, "login", "-u", "bob", "--password-stdin", host, input=b"nope\n", check=False)
     assert bad.returncode != 0
@@ -45,6 +46,13 @@ def test_docker_login_push_pull_through_dockyard(cli_env: dict[str, str], busybo
     docker(cli_env, "rmi", name)
     docker(cli_env, "pull", name)
     assert docker(cli_env, "image", "inspect", "-f", "{{.Id}}", name).stdout.decode().strip() == busybox
+    # A build whose FROM is missing pulls it with the credentials the CLI sends in X-Registry-Config.
+    docker(cli_env, "rmi", name)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {name}\nLABEL child=1\n")
+    built = docker(cli_env, "build", "-t", "child", str(ctx)).stdout.decode()
+    assert f"Status: Downloaded newer image for {name}" in built
     docker(cli_env, "logout", host)
     docker(cli_env, "rmi", name)
     denied = docker(cli_env, "pull", name, check=False)
