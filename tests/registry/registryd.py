@@ -341,8 +341,8 @@ class RegistryServer:
                  "storage:", "  filesystem:", f"    rootdirectory: {self.storage}",
                  "  delete:", "    enabled: true", "  redirect:", "    disable: true",
                  "  maintenance:", "    uploadpurging:", "      enabled: false",
-                 "http:", f"  addr: {self.host}", "  secret: dockyard-test-secret",
-                 "health:", "  storagedriver:", "    enabled: false"]
+                 "health:", "  storagedriver:", "    enabled: false",
+                 "http:", f"  addr: {self.host}", "  secret: dockyard-test-secret"]  # http: stays last (tls below)
         if self.tls:
             certs = self.root / "certs"
             if not (certs / "server.crt").exists():
