@@ -138,8 +138,9 @@ class TokenSigner:
     def x5c(self) -> str:
         return base64.b64encode(ssl.PEM_cert_to_DER_cert(self.cert.read_text())).decode()
 
-    def sign(self, subject: str, audience: str, access: list[Scope], ttl: int) -> str:
-        now = int(time.time())
+    def sign(self, subject: str, audience: str, access: list[Scope], ttl: int, now: float | None = None) -> str:
+        """A JWT valid from `now` (default: the current time) for `ttl` seconds."""
+        now = int(time.time() if now is None else now)
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c()]}
         claims = {"iss": self.issuer, "sub": subject, "aud": audience, "exp": now + ttl, "nbf": now - 1,
                   "iat": now, "jti": secrets.token_hex(16),
@@ -206,14 +207,15 @@ class _TokenHandler(BaseHTTPRequestHandler):
             return
         if creds is not None and creds != (owner.user, owner.password):
             owner.record(TokenRequest(method, creds[0], service, scopes, (), 401))
-            self._send(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
+            self._send(401, {"errors": [{"code": "UNAUTHORIZED", "message": "incorrect username or password"}]},
                        {"WWW-Authenticate": 'Basic realm="dockyard-test-token"'})
             return
         user = creds[0] if creds else None
         granted = tuple(s if user else Scope(s.type, s.name, tuple(a for a in s.actions if a == "pull"))
                         for s in scopes)
         granted = tuple(s for s in granted if s.actions)
-        token = owner.signer.sign(user or "", service, list(granted), owner.ttl)
+        token = owner.signer.sign(user or "", service, list(granted), owner.ttl,
+                                  now=time.time() - 3600 if owner.take_expired() else None)
         owner.record(TokenRequest(method, user, service, scopes, granted, 200))
         body: dict[str, object] = {"token": token, "access_token": token, "expires_in": owner.ttl,
                                    "issued_at": _rfc3339(time.time())}
@@ -250,6 +252,7 @@ class TokenServer:
     password: str
     ttl: int = 300
     port: int = field(default_factory=free_port)
+    expired_first: int = 0   # that many next tokens are issued already expired (past the registry's 60 s leeway)
     log: list[TokenRequest] = field(default_factory=list)
     refresh_tokens: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -260,9 +263,23 @@ class TokenServer:
     def realm(self) -> str:
         return f"http://127.0.0.1:{self.port}/token"
 
+    @property
+    def token_requests(self) -> int:
+        """How many times a token was asked for (any answer, GET or POST)."""
+        with self._lock:
+            return len(self.log)
+
     def record(self, request: TokenRequest) -> None:
         with self._lock:
             self.log.append(request)
+
+    def take_expired(self) -> bool:
+        """Whether the token being made now must be an expired one (see `expired_first`)."""
+        with self._lock:
+            if self.expired_first > 0:
+                self.expired_first -= 1
+                return True
+            return False
 
     def start(self) -> None:
         if self._httpd is not None:
@@ -270,7 +287,7 @@ class TokenServer:
         httpd = _TokenHTTPServer(("127.0.0.1", self.port), _TokenHandler)
         httpd.owner = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name=f"token-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=f"token-server-{self.port}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -289,15 +306,27 @@ class RegistryServer:
     port: int = field(default_factory=free_port)
     tls: bool = False
     htpasswd: tuple[str, str] | None = None     # Basic auth (user, password)
-    token: bool = False                         # Bearer auth through a TokenServer; user/password below
+    # Bearer auth through a TokenServer: True (user "alice", password "s3cret-pw") or (user, password)
+    token: bool | tuple[str, str] = False
     token_ttl: int = 300
-    token_user: tuple[str, str] = ("alice", "s3cret-pw")
     proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     token_server: TokenServer | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.token and self.htpasswd:
             raise ValueError("the registry has one auth method: htpasswd or token, not both")
+
+    @property
+    def token_user(self) -> tuple[str, str]:
+        """The one account of the token server."""
+        return self.token if isinstance(self.token, tuple) else ("alice", "s3cret-pw")
+
+    @property
+    def tokens(self) -> TokenServer:
+        """The token server (token mode, after the first start)."""
+        if self.token_server is None:
+            raise RuntimeError("no token server: not a token registry, or not started yet")
+        return self.token_server
 
     @property
     def host(self) -> str:
@@ -329,7 +358,7 @@ class RegistryServer:
     @property
     def token_requests(self) -> int:
         """How many times the token server was asked for a token (any answer)."""
-        return len(self.token_server.log) if self.token_server else 0
+        return self.token_server.token_requests if self.token_server else 0
 
     @property
     def token_realm(self) -> str | None:
