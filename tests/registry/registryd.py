@@ -287,7 +287,8 @@ class TokenServer:
         httpd = _TokenHTTPServer(("127.0.0.1", self.port), _TokenHandler)
         httpd.owner = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=f"token-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=f"token-server-{self.port}",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -311,6 +312,8 @@ class RegistryServer:
     token_ttl: int = 300
     proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
     token_server: TokenServer | None = field(default=None, init=False, repr=False)
+    _started: bool = field(default=False, init=False, repr=False)
+    _log_offset: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.token and self.htpasswd:
@@ -393,7 +396,8 @@ class RegistryServer:
         return config
 
     def start(self) -> "RegistryServer":
-        """Start (or restart, same port and storage) and wait until GET /v2/ answers 200 or 401."""
+        """Start (or restart, same port and storage) and wait until GET /v2/ answers 200 or 401.
+        On the first start only, a port taken meanwhile by someone else is traded for a free one."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("the registry is already running")
         self.root.mkdir(parents=True, exist_ok=True)
@@ -403,20 +407,37 @@ class RegistryServer:
                 self.token_server = TokenServer(TokenSigner.create(self.root / "token"), user, password,
                                                 self.token_ttl)
             self.token_server.start()
+        for attempt in range(3):
+            if self._spawn():
+                self._started = True
+                return self
+            log = self._new_log()
+            if self._started or attempt == 2 or "address already in use" not in log:
+                raise AssertionError(f"docker-registry did not start on {self.host}: {log[-2000:]}")
+            self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _new_log(self) -> str:
+        with open(self.log, "rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
+    def _spawn(self) -> bool:
+        """Run the registry; True once it listens (its log says so: another process on the port
+        can't fool the probe) and GET /v2/ answers 200 or 401; False if it died or hung (killed)."""
         config = self._config()
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.access_log, "ab") as out, open(self.log, "ab") as err:
             self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out, stderr=err,
                                          stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 20
         while True:
-            status = self._probe()
-            if status in (200, 401):
-                return self
+            if "listening on" in self._new_log() and self._probe() in (200, 401):
+                return True
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                raise AssertionError(f"docker-registry did not start (last status {status}): "
-                                     f"{self.log.read_text(errors='replace')[-2000:]}")
+                return False
             time.sleep(0.02)
 
     def _probe(self) -> int | None:

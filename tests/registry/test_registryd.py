@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import ssl
 from pathlib import Path
 from typing import Callable
@@ -188,3 +189,35 @@ def test_make_registry_gives_independent_servers_and_stop_stops_all(
     with pytest.raises(httpx.ConnectError):
         httpx.get(realm)
     assert httpx.get(f"{a.url}/v2/").status_code == 200
+
+
+def test_a_taken_port_is_traded_for_a_free_one_on_first_start(make_registry: Callable[..., RegistryServer]) -> None:
+    """Free ports are racy (another test may bind one first): the first start moves on."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        server = make_registry(port=taken)
+        assert server.port != taken
+        assert "address already in use" in server.log.read_text()
+        assert httpx.get(f"{server.url}/v2/").status_code == 200
+
+
+def test_token_server_oauth_form_and_refresh_token(registry_token: RegistryServer) -> None:
+    """The OAuth2 POST form the docker daemon uses when it holds an identity (refresh) token."""
+    realm = registry_token.token_realm or ""
+    first = httpx.post(realm, data={"grant_type": "password", "username": USER, "password": PASSWORD,
+                                    "service": TOKEN_SERVICE, "client_id": "dockyard", "access_type": "offline",
+                                    "scope": "repository:x:pull repository:y:push"})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["scope"] == "repository:x:pull repository:y:push" and body["refresh_token"]
+    assert [a["name"] for a in _jwt_part(body["access_token"], 1)["access"]] == ["x", "y"]
+    again = httpx.post(realm, data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
+                                    "service": TOKEN_SERVICE, "client_id": "dockyard"})
+    assert again.status_code == 200
+    bearer = {"Authorization": f"Bearer {again.json()['access_token']}"}
+    assert httpx.get(f"{registry_token.url}/v2/", headers=bearer).status_code == 200
+    bad = httpx.post(realm, data={"grant_type": "refresh_token", "refresh_token": "made-up", "service": TOKEN_SERVICE})
+    assert bad.status_code == 401
+    assert registry_token.token_requests == 3
