@@ -238,6 +238,9 @@ def main() -> None:
                      "dockyard peak RSS MB"], table)
         print("\nnotes: skopeo's pull writes the compressed blobs to dir: (no decompression, no unpacking);"
               " dockyard and docker pull decompress and store the layers.")
+        startup = best([dy_timed("empty", "images") for _ in range(3)])
+        print(f"dockyard interpreter start + `dockyard images` on an empty store: {startup.seconds:.2f} s "
+              f"(the floor of every dockyard cell)")
         for line in pull_check:
             print(line)
     finally:
