@@ -18,7 +18,11 @@ Token server policy (distribution's token spec, as Docker Hub behaves for a publ
   access; the registry then answers 401 `insufficient_scope` for a push);
 - wrong credentials: 401 from the token server, no token.
 Note the registry accepts a token up to 60 s after its `exp` (distribution's clock-skew leeway),
-so a short `token_ttl` tests the *client's* refresh (count `token_requests`), not a registry refusal.
+so a short `token_ttl` tests the *client's* refresh (count `token_requests`), not a registry refusal;
+to have the registry refuse a token, set `server.tokens.expired_first = N`: the next N tokens are
+issued an hour in the past. The token server also takes the OAuth2 `POST /token` form
+(grant_type=password or refresh_token; a refresh_token is given with access_type=offline, or with
+offline_token=true on GET), as the docker daemon uses with identity tokens.
 """
 
 from __future__ import annotations
