@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import tarfile
-from typing import BinaryIO
 
 from dockyard.digest import CHUNK
+
+TYPE_CHECKING = False  # typing stays out of a client-mode CLI's start-up
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 BLOCK = 512
 

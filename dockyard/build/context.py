@@ -31,24 +31,24 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
-
-from typing import TYPE_CHECKING
 
 from dockyard.archive.tarstream import TarWriter
-from dockyard.build.dockerignore import IgnoreMatcher, MatchInfo, go_clean
-from dockyard.digest import CHUNK
+from dockyard.build.dockerignore import IgnoreMatcher, go_clean
 from dockyard.errors import InvalidArchive, InvalidParameter
 
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of a client-mode CLI: type checkers only
 if TYPE_CHECKING:
-    from dockyard.archive.tarreader import Entry as TarEntry
+    from typing import BinaryIO, Iterator
 
-# The extracting side (tar reader, safe extraction, decompressors: ~10 ms of imports) is imported
-# when a stream context is opened, so a client that only packs a directory does not load it.
+    from dockyard.archive.tarreader import Entry as TarEntry
+    from dockyard.build.dockerignore import MatchInfo
+
+# The extracting side (tar reader, safe extraction, decompressors: ~10 ms of imports) and tempfile
+# are imported when a stream context is opened, so a client that only packs a directory does not
+# load them.
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
@@ -377,6 +377,8 @@ def is_archive(head: bytes) -> bool:
 
 
 def _copy_stream(source: BinaryIO, target: Path, mode: int = 0o644) -> None:
+    from dockyard.digest import CHUNK
+
     with open(target, "wb") as out:
         shutil.copyfileobj(source, out, CHUNK)
     os.chmod(target, mode)
@@ -471,6 +473,8 @@ def _locate_in_extracted(root: Path, dockerfile: str | None) -> tuple[Path, str]
 
 
 def _private_dir(tmp_dir: Path | None, prefix: str) -> Path:
+    import tempfile  # with random: ~1 ms a client packing a directory does not need
+
     return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))
 
 
