@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy
@@ -137,7 +137,7 @@ def _fetch_layer(client: RegistryClient, store: Store, repo: str, desc: Descript
     short = desc.digest.hex[:12]
     if desc.media_type and desc.media_type not in media.LAYERS:
         raise InvalidParameter(f"unsupported layer media type: {desc.media_type}")
-    pipe = Pipe()
+    pipe = Pipe(depth=8)  # 1 MiB pieces: at most ~8 MiB in flight per layer
     scanned: dict[str, object] = {}
     scanner = threading.Thread(target=_scan, args=(pipe, scanned), name=f"scan-{short}", daemon=True)
     scanner.start()
@@ -145,7 +145,7 @@ def _fetch_layer(client: RegistryClient, store: Store, repo: str, desc: Descript
     try:
         try:
             with os.fdopen(fd, "wb") as f:
-                size = write_verified(client.iter_blob(repo, desc.digest), _Tee(f, pipe), desc.digest,
+                size = write_verified(coalesce(client.iter_blob(repo, desc.digest)), _Tee(f, pipe), desc.digest,
                                       throttled(lambda n: progress(Progress("Downloading", short, n, desc.size)), desc.size))
                 f.flush()
                 os.fsync(f.fileno())
@@ -174,6 +174,21 @@ def _fetch_layer(client: RegistryClient, store: Store, repo: str, desc: Descript
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def coalesce(chunks: Iterator[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Network reads come in 64 KiB pieces; hashing, writing and handing over 1 MiB at a time
+    costs a sixteenth of the calls (one extra copy, far cheaper than the syscalls it saves)."""
+    parts: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(parts)
+            parts, held = [], 0
+    if parts:
+        yield b"".join(parts)
 
 
 def _scan(pipe: Pipe, out: dict[str, object]) -> None:
