@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dockyard.build.cache import ChildIndex, find_cached
+from dockyard.build.cache import ChildIndex, find_cached_config
 from dockyard.build.context import BuildContext
 from dockyard.build.metadata import ConfigState
 from dockyard.digest import Digest
@@ -253,14 +253,17 @@ class Builder:
         """A cache hit moves the stage to the cached image and prints `Using cache`."""
         if self.options.no_cache:
             return False
-        hit = find_cached(self.store, state.image_id, self.container_config_dict(state, probe),
-                          self.children)
-        if hit is None:
+        found = find_cached_config(self.store, state.image_id,
+                                   self.container_config_dict(state, probe), self.children)
+        if found is None:
             return False
-        image = self.store.image(hit)
+        hit, config = found
+        # The hit's layers: the stage's own where the diff IDs agree (a cached step adds at most
+        # one), the store's record of the others (what store.image(hit) would read again).
+        known = {layer.diff_id: layer for layer in state.layers}
         state.image_id = hit
-        state.image_config = image.config
-        state.layers = list(image.layers)  # type: ignore[arg-type]
+        state.image_config = config
+        state.layers = [known.get(d) or self.store.layers.get(d) for d in config.diff_ids]
         self.out.line(" ---> Using cache")
         return True
 

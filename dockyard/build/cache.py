@@ -68,11 +68,12 @@ class ChildIndex:
             self._children[parent].append(child)
 
 
-def find_cached(store: Store, parent: Digest | None, probe: dict[str, Any],
-                index: ChildIndex | None = None) -> Digest | None:
-    """The newest child of `parent` (or parentless image) whose container_config equals `probe`."""
+def find_cached_config(store: Store, parent: Digest | None, probe: dict[str, Any],
+                       index: ChildIndex | None = None) -> tuple[Digest, ImageConfig] | None:
+    """The newest child of `parent` (or parentless image) whose container_config equals `probe`,
+    with its config as parsed for the comparison (so a hit is not read and parsed twice)."""
     candidates = (index or ChildIndex(store)).children(parent)
-    best: tuple[str, Digest] | None = None
+    best: tuple[str, Digest, ImageConfig] | None = None
     for image_id in candidates:
         try:
             config = ImageConfig.parse(store.blobs.read(image_id))
@@ -84,5 +85,12 @@ def find_cached(store: Store, parent: Digest | None, probe: dict[str, Any],
             continue
         created = config.created or ""
         if best is None or created > best[0]:
-            best = (created, image_id)
-    return best[1] if best else None
+            best = (created, image_id, config)
+    return (best[1], best[2]) if best else None
+
+
+def find_cached(store: Store, parent: Digest | None, probe: dict[str, Any],
+                index: ChildIndex | None = None) -> Digest | None:
+    """The newest child of `parent` (or parentless image) whose container_config equals `probe`."""
+    found = find_cached_config(store, parent, probe, index)
+    return found[0] if found else None

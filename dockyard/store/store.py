@@ -124,7 +124,10 @@ class Store:
         if not self.records.exists(image_id):
             raise NotFound(f"No such image: {image_id}")
         with self.meta_lock():
-            self.tags.set(ref, image_id)
+            # A name that already points at the image (a rebuild) leaves repositories.json as it
+            # is: no rewrite, no fsync. The tag time is set either way, as Docker's TagImage does.
+            if self.tags.get(ref) != image_id:
+                self.tags.set(ref, image_id)
             atomic_write(self.root / "images" / f".tagged-{image_id.hex}", now_rfc3339().encode())
 
     # -- registry manifests of an image (kept so a push sends the pulled bytes again) ----------

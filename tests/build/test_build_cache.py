@@ -131,3 +131,26 @@ def test_scratch_cache(dockyard, tmp_path: Path) -> None:
     first = build(dockyard, ctx, "FROM scratch\nCOPY a.txt /\nCOPY d /d\n")
     second = build(dockyard, ctx, None)
     assert second.stdout.count("Using cache") == 2 and built_id(first) == built_id(second)
+
+
+def test_cached_rebuild_keeps_the_names_file_and_sets_the_tag_time(dockyard, busybox, tmp_path: Path) -> None:
+    """Docker's reference store does not save when a tag already points at the image (AddTag of
+    the same ID is a no-op), while TagImage still sets the image's LastTagTime: a fully cached
+    rebuild with `-t` leaves repositories.json untouched and updates the tag time."""
+    (tmp_path / "ctx").mkdir()
+    ctx = _ctx(tmp_path / "ctx")
+    first = build(dockyard, ctx, DOCKERFILE, "-t", "same:v1")
+    names = dockyard.root / "repositories.json"
+    before = names.stat()
+    store = dockyard.store
+    image_id = store.resolve("same:v1")
+    tagged = store.last_tag_time(image_id)
+    second = build(dockyard, ctx, None, "-t", "same:v1", "-t", "other:v2")
+    assert built_id(first) == built_id(second)
+    after = names.stat()
+    assert after.st_ino != before.st_ino  # a new name: the file is replaced (atomically)
+    third = build(dockyard, ctx, None, "-t", "same:v1", "-t", "other:v2")
+    assert built_id(third) == built_id(first)
+    assert names.stat().st_ino == after.st_ino and names.stat().st_mtime_ns == after.st_mtime_ns
+    assert store.resolve("other:v2") == image_id == store.resolve("same:v1")
+    assert (store.last_tag_time(image_id) or "") > (tagged or "")
