@@ -206,7 +206,8 @@ def test_commands_without_client_mode_refuse_a_host(dockyard, tmp_path) -> None:
 def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
     """A client-mode build starts a fresh interpreter each time: it must not load the builder,
     the store, the engines, the API server or the decompressors (what makes the in-process CLI slow),
-    nor the standard library's hashlib, tempfile and typing, which only other paths use."""
+    nor the standard library's hashlib, tempfile and typing, which only other paths use, nor
+    socket.py (the client speaks through `_socket`)."""
     import subprocess
     import sys
 
@@ -222,7 +223,7 @@ def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
         " 'dockyard.runtime', 'dockyard.archive.compression', 'dockyard.cli.container_cmds', 'zstandard',"
         " 'isal', 'http.client', 'urllib.request')\n"
         # stdlib modules only other paths need: hashing (OpenSSL), temp dirs, typing (~6 ms)
-        "unneeded = {'hashlib', '_hashlib', 'tempfile', 'random', 'typing'}\n"
+        "unneeded = {'hashlib', '_hashlib', 'tempfile', 'random', 'typing', 'socket', 'selectors'}\n"
         "print(code, sorted(m for m in sys.modules if m.startswith(heavy) or m in unneeded),"
         " file=sys.stderr)\n"
     )
