@@ -33,7 +33,6 @@ import stat
 import tarfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dockyard.archive.tarstream import TarWriter
 from dockyard.build.dockerignore import IgnoreMatcher, go_clean
@@ -41,6 +40,7 @@ from dockyard.errors import InvalidArchive, InvalidParameter
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of a client-mode CLI: type checkers only
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import BinaryIO, Iterator
 
     from dockyard.archive.tarreader import Entry as TarEntry
@@ -48,7 +48,9 @@ if TYPE_CHECKING:
 
 # The extracting side (tar reader, safe extraction, decompressors: ~10 ms of imports) and tempfile
 # are imported when a stream context is opened, so a client that only packs a directory does not
-# load them.
+# load them. The same goes for pathlib (with urllib.parse, ~3 ms): finding and packing a directory
+# context works on strings (`find_directory_context`, `write_context_tar`); a `BuildContext`, what
+# the builder reads from, holds `Path`s.
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
@@ -94,7 +96,7 @@ def _clean_relative(path: str) -> str | None:
     return cleaned or None
 
 
-def _sorted_dir(path: Path) -> list[os.DirEntry[str]]:
+def _sorted_dir(path: str) -> list[os.DirEntry[str]]:
     """Entries of a directory in Go's lexical (byte) order, like filepath.Walk."""
     try:
         with os.scandir(path) as it:
@@ -110,7 +112,7 @@ def _sorted_dir(path: Path) -> list[os.DirEntry[str]]:
 
 
 def walk_context(
-    root: Path,
+    root: str | os.PathLike[str],
     matcher: IgnoreMatcher,
     *,
     keep: set[str] | frozenset[str] = frozenset(),
@@ -124,7 +126,7 @@ def walk_context(
     `keep` lists paths sent even when ignored (the Dockerfile, .dockerignore).
     `under` restricts the walk to the contents of that directory (a clean path relative to
     `root`, symlinks already resolved, e.g. a COPY source); paths stay relative to `root`."""
-    root = Path(root)
+    base = _dir_string(root)
     kept = {p for p in (_clean_relative(k) for k in keep) if p}
     kept_dirs = {p.rsplit("/", i)[0] for p in kept for i in range(1, p.count("/") + 1)}
     start = _clean_relative(under) or ""
@@ -137,7 +139,7 @@ def walk_context(
             return
     # Each frame: (relative dir, MatchInfo of that dir, its sorted entries, next index).
     stack: list[tuple[str, MatchInfo | None, list[os.DirEntry[str]], list[int]]] = [
-        (start, start_info, _sorted_dir(root / start if start else root), [0])
+        (start, start_info, _sorted_dir(os.path.join(base, start) if start else base), [0])
     ]
     pending: list[_Pending] = []  # excluded directories on the current path of the walk
     while stack:
@@ -164,7 +166,7 @@ def walk_context(
                 except OSError as err:
                     raise InvalidParameter(f"error checking context: {err}") from None
                 pending.append(_Pending(rel, dir_stat))
-                stack.append((rel, info, _sorted_dir(root / rel), [0]))
+                stack.append((rel, info, _sorted_dir(os.path.join(base, rel)), [0]))
             continue
         for item in pending:
             if not item.yielded:
@@ -172,12 +174,12 @@ def walk_context(
                 yield ContextEntry(item.path, item.stat)
         try:
             st = entry.stat(follow_symlinks=False)
-            target = os.readlink(root / rel) if stat.S_ISLNK(st.st_mode) else None
+            target = os.readlink(os.path.join(base, rel)) if stat.S_ISLNK(st.st_mode) else None
         except OSError as err:
             raise InvalidParameter(f"error checking context: {err}") from None
         yield ContextEntry(rel, st, target)
         if is_dir:
-            stack.append((rel, info, _sorted_dir(root / rel), [0]))
+            stack.append((rel, info, _sorted_dir(os.path.join(base, rel)), [0]))
 
 
 # --------------------------------------------------------------------------- writing the tar
@@ -218,7 +220,7 @@ def _tar_info(entry: ContextEntry, hardlinks: dict[tuple[int, int], str]) -> tar
 
 
 def write_context_tar(
-    root: Path,
+    root: str | os.PathLike[str],
     matcher: IgnoreMatcher,
     out: BinaryIO,
     *,
@@ -230,22 +232,23 @@ def write_context_tar(
     `replace` maps top-level names to small contents sent instead of the context's file of that
     name, or after the walk when there is none (mode 0600): how the docker CLI adds a Dockerfile
     from outside the context and extends .dockerignore (AddDockerfileToBuildContext)."""
-    root = Path(root)
+    base = _dir_string(root)
     writer = TarWriter(out)
     hardlinks: dict[tuple[int, int], str] = {}
     pending = dict(replace or {})
-    for entry in walk_context(root, matcher, keep=keep):
+    for entry in walk_context(base, matcher, keep=keep):
         info = _tar_info(entry, hardlinks)
         if info is None:
             continue
         if entry.path in pending and info.type in (tarfile.REGTYPE, tarfile.LNKTYPE):
             _add_small(writer, info, pending.pop(entry.path))
         elif info.type == tarfile.REGTYPE:
+            path = os.path.join(base, entry.path)
             try:
-                handle = open(root / entry.path, "rb")  # noqa: SIM115 - closed by the with below
+                handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
             except PermissionError:
                 raise InvalidParameter(
-                    f"error checking context: no permission to read from '{root / entry.path}'"
+                    f"error checking context: no permission to read from '{path}'"
                 ) from None
             with handle:
                 writer.add_header(info)
@@ -266,6 +269,13 @@ def write_context_tar(
     writer.close()
 
 
+def _dir_string(root: str | os.PathLike[str]) -> str:
+    """A directory as a string, written as `Path` writes it (no trailing slash), so messages and
+    joined paths read the same whether a `Path` or a string was given."""
+    text = os.fspath(root)
+    return text.rstrip("/") or ("/" if text.startswith("/") else ".")
+
+
 def _add_small(writer: TarWriter, info: tarfile.TarInfo, data: bytes) -> None:
     info.type = tarfile.REGTYPE
     info.linkname = ""
@@ -282,6 +292,8 @@ def resolve_in_context(root: Path, relpath: str) -> Path:
     `root` (`..` stops at the root, absolute targets restart at it), so the result never leaves
     `root`. A path that leaves the context lexically (`../x`) is refused as Docker's COPY does.
     The result need not exist."""
+    from pathlib import Path
+
     root = Path(root)
     text = relpath.replace(os.sep, "/")
     cleaned = go_clean(text.lstrip("/")) if text.lstrip("/") else "."
@@ -403,6 +415,8 @@ def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
     extractor: nothing is written outside `dest` (symlinks on the way resolve inside it, as in
     Docker's chrooted untar); absolute or `..` names, links whose target leaves the context and
     device nodes are refused. `.wh.` names are plain files here."""
+    from pathlib import Path
+
     from dockyard.archive.apply import apply_layer
 
     try:
@@ -413,46 +427,50 @@ def extract_context_tar(stream: BinaryIO, dest: Path) -> None:
         raise exc if message.startswith("invalid build context") else _bad(message) from None
 
 
-def _locate_in_dir(context: Path, dockerfile: str | None, cwd: Path) -> tuple[Path, str, Path]:
-    """The docker CLI's getDockerfileRelPath for a directory context: the resolved Dockerfile,
-    its name relative to the context (or absolute when outside), and the path as named."""
+def _locate_in_dir(context: str, dockerfile: str | None, cwd: str) -> tuple[str, str, str]:
+    """The docker CLI's getDockerfileRelPath for a directory context (`context` absolute, symlinks
+    resolved): the resolved Dockerfile, its name relative to the context (or absolute when
+    outside), and the path as named."""
     if dockerfile is None:
-        candidate = context / DEFAULT_DOCKERFILE
-        if not os.path.lexists(candidate) and os.path.lexists(context / DEFAULT_DOCKERFILE.lower()):
-            candidate = context / DEFAULT_DOCKERFILE.lower()
+        candidate = os.path.join(context, DEFAULT_DOCKERFILE)
+        lower = os.path.join(context, DEFAULT_DOCKERFILE.lower())
+        if not os.path.lexists(candidate) and os.path.lexists(lower):
+            candidate = lower
     else:
-        candidate = Path(os.path.abspath(cwd / dockerfile))
+        candidate = os.path.abspath(os.path.join(cwd, dockerfile))
     try:
-        resolved = Path(os.path.realpath(candidate, strict=True))
+        resolved = os.path.realpath(candidate, strict=True)
     except (FileNotFoundError, NotADirectoryError):
         raise InvalidParameter(
             "unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
             f"lstat {_first_missing(candidate)}: no such file or directory"
         ) from None
-    if resolved.is_dir():
+    if os.path.isdir(resolved):
         raise InvalidParameter(f"unable to prepare context: {resolved} is a directory, not a Dockerfile")
-    try:
-        name = resolved.relative_to(context).as_posix()
-    except ValueError:
-        name = str(resolved)
+    inside = context.rstrip("/") + "/"
+    name = resolved[len(inside):] if resolved.startswith(inside) else resolved
     return resolved, name, candidate
 
 
-def _ignore_file_for(context_dir: Path, named_dockerfile: Path | None) -> Path:
+def _ignore_file_for(context_dir: str, named_dockerfile: str | None) -> str:
     """BuildKit (the default builder of current Docker) prefers `<Dockerfile>.dockerignore` next
     to the Dockerfile over the context's .dockerignore; the legacy builder only reads the latter."""
     if named_dockerfile is not None:
-        specific = named_dockerfile.parent / (named_dockerfile.name + DOCKERIGNORE)
-        if specific.is_file():
+        head, tail = os.path.split(named_dockerfile)
+        specific = os.path.join(head, tail + DOCKERIGNORE)
+        if os.path.isfile(specific):
             return specific
-    return context_dir / DOCKERIGNORE
+    return os.path.join(context_dir, DOCKERIGNORE)
 
 
-def _first_missing(path: Path) -> Path:
-    """The first component of `path` that does not exist (what Go's EvalSymlinks reports)."""
-    current = Path(path.anchor)
-    for part in path.parts[1:]:
-        current = current / part
+def _first_missing(path: str) -> str:
+    """The first component of the absolute, clean `path` that does not exist (what Go's
+    EvalSymlinks reports)."""
+    current = "/"
+    for part in path.split("/"):
+        if not part:
+            continue
+        current = os.path.join(current, part)
         if not os.path.lexists(current):
             return current
     return path
@@ -474,6 +492,7 @@ def _locate_in_extracted(root: Path, dockerfile: str | None) -> tuple[Path, str]
 
 def _private_dir(tmp_dir: Path | None, prefix: str) -> Path:
     import tempfile  # with random: ~1 ms a client packing a directory does not need
+    from pathlib import Path
 
     return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))
 
@@ -556,21 +575,56 @@ def open_context(
             raise InvalidParameter("invalid argument: can't use stdin for both build context and dockerfile")
         return _open_stream_context(source, dockerfile, tmp_dir)
 
-    given = str(source)
-    base = Path(cwd) if cwd else Path.cwd()
-    context_dir = Path(os.path.abspath(base / source))
-    if not os.path.lexists(context_dir):
-        raise InvalidParameter(f'unable to prepare context: path "{given}" not found')
-    if not context_dir.is_dir():
-        raise InvalidParameter(f"unable to prepare context: context must be a directory: {context_dir}")
-    context_dir = Path(os.path.realpath(context_dir))
+    from pathlib import Path
+
     if dockerfile == "-":
-        ignore = IgnoreMatcher.from_file(context_dir / DOCKERIGNORE)
+        context_dir = _context_directory(source, cwd)
+        ignore = IgnoreMatcher.from_file(os.path.join(context_dir, DOCKERIGNORE))
         if stdin is None:
             raise InvalidParameter("unable to prepare context: no stdin to read the Dockerfile from")
         aside = _private_dir(tmp_dir, "dockyard-dockerfile-")
         _copy_stream(stdin, aside / DEFAULT_DOCKERFILE)
-        return BuildContext(context_dir, aside / DEFAULT_DOCKERFILE, "-", ignore, [aside])
+        return BuildContext(Path(context_dir), aside / DEFAULT_DOCKERFILE, "-", ignore, [aside])
+    found = find_directory_context(source, dockerfile=dockerfile, cwd=cwd)
+    return BuildContext(Path(found.root), Path(found.dockerfile_path), found.dockerfile_name,
+                        found.ignore)
+
+
+@dataclass(frozen=True)
+class DirectoryContext:
+    """A directory context as the docker CLI finds it before packing it: the directory and the
+    Dockerfile (absolute, symlinks resolved), the Dockerfile's name relative to the context
+    (absolute when it lies outside) and the .dockerignore that applies."""
+
+    root: str
+    dockerfile_path: str
+    dockerfile_name: str
+    ignore: IgnoreMatcher
+
+
+def _context_directory(source: str | os.PathLike[str], cwd: str | os.PathLike[str] | None) -> str:
+    """The context directory `source` names (relative to `cwd`, default the current directory),
+    absolute with symlinks resolved; the docker CLI's errors when it is missing or not a directory."""
+    base = os.fspath(cwd) if cwd else os.getcwd()
+    context_dir = os.path.abspath(os.path.join(base, source))
+    if not os.path.lexists(context_dir):
+        raise InvalidParameter(f'unable to prepare context: path "{os.fspath(source)}" not found')
+    if not os.path.isdir(context_dir):
+        raise InvalidParameter(f"unable to prepare context: context must be a directory: {context_dir}")
+    return os.path.realpath(context_dir)
+
+
+def find_directory_context(
+    source: str | os.PathLike[str],
+    *,
+    dockerfile: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> DirectoryContext:
+    """A directory context and its Dockerfile as `docker build DIR [-f FILE]` finds them (`-f`
+    relative to `cwd`, not to the context; `-f -` is `open_context`'s). The strings-only half of
+    `open_context`, which a client packing the context for a daemon uses as it is."""
+    base = os.fspath(cwd) if cwd else os.getcwd()
+    context_dir = _context_directory(source, base)
     path, name, named = _locate_in_dir(context_dir, dockerfile, base)
-    ignore = IgnoreMatcher.from_file(_ignore_file_for(context_dir, named))
-    return BuildContext(context_dir, path, name, ignore)
+    return DirectoryContext(context_dir, path, name,
+                            IgnoreMatcher.from_file(_ignore_file_for(context_dir, named)))

@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO, Callable, Iterator
 
-    from dockyard.build.context import BuildContext
+    from dockyard.build.context import BuildContext, DirectoryContext
     from dockyard.cli.context import CliContext
     from dockyard.reference import Reference
 
@@ -170,7 +170,8 @@ def _random_dockerfile_name() -> str:
     return ".dockerfile." + os.urandom(10).hex()
 
 
-def _context_body(context: BuildContext, dockerfile: str | None) -> Callable[[BinaryIO], None]:
+def _context_body(context: DirectoryContext | BuildContext,
+                  dockerfile: str | None) -> Callable[[BinaryIO], None]:
     """A writer of the directory context as the docker CLI packs it: .dockerignore applied, the
     Dockerfile and .dockerignore always sent; a Dockerfile from outside the context (or stdin)
     added under `dockerfile` (a random name) and listed in the sent .dockerignore, so the daemon
@@ -182,9 +183,13 @@ def _context_body(context: BuildContext, dockerfile: str | None) -> Callable[[Bi
             write_context_tar(context.root, context.ignore, out,
                               keep={context.dockerfile_name, DOCKERIGNORE})
             return
-        ignore_file = context.root / DOCKERIGNORE
+        ignore_file = os.path.join(context.root, DOCKERIGNORE)
         try:
-            listed = ignore_file.read_bytes() if ignore_file.is_file() else DOCKERIGNORE.encode()
+            if os.path.isfile(ignore_file):
+                with open(ignore_file, "rb") as f:
+                    listed = f.read()
+            else:
+                listed = DOCKERIGNORE.encode()
         except OSError as err:
             raise InvalidParameter(f"error checking context: {err}") from None
         with open(context.dockerfile_path, "rb") as f:
@@ -210,7 +215,8 @@ def client_build(args: argparse.Namespace, host: str) -> int:
     _tags(args.tag)
     _bool(args.rm)
     daemon = Daemon(host)
-    context: BuildContext | None = None
+    context: DirectoryContext | BuildContext | None = None
+    opened: BuildContext | None = None  # holds temporary files (`-f -`): removed at the end
     remote = None
     dockerfile = args.file
     body: Callable[[BinaryIO], None] | None = None
@@ -219,9 +225,14 @@ def client_build(args: argparse.Namespace, host: str) -> int:
     elif args.context.startswith(("http://", "https://")):
         remote = args.context  # the daemon downloads it, as it does in-process
     else:
-        from dockyard.build.context import open_context
+        if args.file == "-":  # the Dockerfile from stdin, kept aside in a temporary file
+            from dockyard.build.context import open_context
 
-        context = open_context(args.context, dockerfile=args.file, stdin=sys.stdin.buffer)
+            context = opened = open_context(args.context, dockerfile="-", stdin=sys.stdin.buffer)
+        else:  # found on strings: no pathlib, no temp files
+            from dockyard.build.context import find_directory_context
+
+            context = find_directory_context(args.context, dockerfile=args.file)
         name = context.dockerfile_name
         added = _random_dockerfile_name() if name == "-" or os.path.isabs(name) else None
         body = _context_body(context, added)
@@ -232,8 +243,8 @@ def client_build(args: argparse.Namespace, host: str) -> int:
             reply.check()
             return _print_build_stream(reply.json_messages(), args)
     finally:
-        if context is not None:
-            context.cleanup()
+        if opened is not None:
+            opened.cleanup()
 
 
 def _print_build_stream(messages: Iterator[dict], args: argparse.Namespace) -> int:

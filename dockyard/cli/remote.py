@@ -9,7 +9,8 @@ Docker's JSON message stream.
 A client-mode command starts a fresh interpreter each time, so this module imports only small
 parts of the standard library (the `_socket` C module, json; no HTTP library, no engine, no
 store). socket.py's wrapper of `_socket` brings selectors, enum conversions and makefile, ~2 ms
-at every start for nothing this client uses: a unix stream socket, sendall, recv_into.
+at every start for nothing this client uses: a unix stream socket, sendall, recv_into. The query
+string is encoded here as urllib.parse.urlencode does (that module and ipaddress: ~2 ms more).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import _socket
 import io
 import json
-import urllib.parse
 
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, Unavailable
 
@@ -31,6 +31,20 @@ _USER_AGENT = "dockyard-client"
 # The daemon maps each error class to a status (errors.py); the way back, for the common ones.
 _ERRORS: dict[int, type[DockyardError]] = {400: InvalidParameter, 404: NotFound, 409: Conflict,
                                            503: Unavailable}
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def _quote_plus(text: str) -> str:
+    """urllib.parse.quote_plus: UTF-8 bytes, unreserved ones kept, space as `+`, others `%XX`."""
+    return "".join(chr(b) if b in _UNRESERVED else "+" if b == 0x20 else f"%{b:02X}"
+                   for b in text.encode("utf-8"))
+
+
+def urlencode(query: list[tuple[str, str]]) -> str:
+    """urllib.parse.urlencode of (name, value) pairs: `name=value` joined by `&`, form-quoted."""
+    return "&".join(f"{_quote_plus(name)}={_quote_plus(value)}" for name, value in query)
 
 
 def socket_path(host: str) -> str:
@@ -216,7 +230,7 @@ class Daemon:
         writer and streams the request body (chunked). The reply's head is read before returning."""
         target = f"/v{API_VERSION}{path}"
         if query:
-            target += "?" + urllib.parse.urlencode(query)
+            target += "?" + urlencode(query)
         head = [f"{method} {target} HTTP/1.1", "Host: dockyard", f"User-Agent: {_USER_AGENT}",
                 "Connection: close"]
         if body is not None:

@@ -206,8 +206,10 @@ def test_commands_without_client_mode_refuse_a_host(dockyard, tmp_path) -> None:
 def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
     """A client-mode build starts a fresh interpreter each time: it must not load the builder,
     the store, the engines, the API server or the decompressors (what makes the in-process CLI slow),
-    nor the standard library's hashlib, tempfile and typing, which only other paths use, nor
-    socket.py (the client speaks through `_socket`)."""
+    nor the standard library's hashlib, tempfile, typing and pathlib, which only other paths use,
+    nor socket.py and urllib.parse (the client speaks through `_socket`, encodes its own query).
+    The child runs with -S: the venv's editable-install hook loads pathlib at every start, which
+    a regular install does not (dockyard is imported from the repository, the current directory)."""
     import subprocess
     import sys
 
@@ -222,13 +224,14 @@ def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
         "heavy = ('dockyard.store.store', 'dockyard.engine', 'dockyard.build.builder', 'dockyard.api',"
         " 'dockyard.runtime', 'dockyard.archive.compression', 'dockyard.cli.container_cmds', 'zstandard',"
         " 'isal', 'http.client', 'urllib.request')\n"
-        # stdlib modules only other paths need: hashing (OpenSSL), temp dirs, typing (~6 ms)
-        "unneeded = {'hashlib', '_hashlib', 'tempfile', 'random', 'typing', 'socket', 'selectors'}\n"
+        # stdlib modules only other paths need (~10 ms in all)
+        "unneeded = {'hashlib', '_hashlib', 'tempfile', 'random', 'typing', 'socket', 'selectors',"
+        " 'pathlib', 'urllib.parse', 'ipaddress'}\n"
         "print(code, sorted(m for m in sys.modules if m.startswith(heavy) or m in unneeded),"
         " file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
-                         env=dockyard.env, check=True)
+    out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
+                         cwd=REPO, env=dockyard.env, check=True)
     assert out.stdout.endswith("Successfully built " + _built(out.stdout).split()[-1] + "\n")
     assert out.stderr == "0 []\n", out.stderr
 
@@ -368,3 +371,15 @@ def test_request_is_the_docker_clis(dockyard, tmp_path) -> None:
     finally:
         recorder.close()
         shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def test_query_encoding_is_urllib_s() -> None:
+    """The client's own query encoder (urllib.parse stays out of its start-up) writes what
+    urllib.parse.urlencode writes, which is how Go's url.Values encodes the docker CLI's query."""
+    import urllib.parse
+
+    from dockyard.cli.remote import urlencode
+
+    pairs = [("t", "a b:c/d"), ("buildargs", '{"A":"x y/z&=+%?#"}'), ("labels", "ünï€😀"),
+             ("empty", ""), ("k y", "~_.-"), ("ctl", "\t\n\x00\x7f"), ("t", "second")]
+    assert urlencode(pairs) == urllib.parse.urlencode(pairs)

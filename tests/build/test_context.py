@@ -16,7 +16,9 @@ from isal import igzip
 
 from dockyard.build.context import (
     BuildContext,
+    DirectoryContext,
     extract_context_tar,
+    find_directory_context,
     is_archive,
     open_context,
     resolve_in_context,
@@ -279,6 +281,35 @@ def test_dockerfile_specific_ignore_file(tmp_path: Path) -> None:
     assert specific.is_ignored("b") and not specific.is_ignored("a")
     default = open_context(ctx)
     assert default.is_ignored("a") and not default.is_ignored("b")
+
+
+def test_find_directory_context_is_open_context_on_strings(tmp_path: Path) -> None:
+    """What a client packs (find_directory_context, strings, no pathlib) is what open_context
+    opens for the builder: the same directory, Dockerfile, name and .dockerignore, and the same
+    tar whether the root is given as a string or a Path."""
+    real = make_tree(tmp_path / "real", {
+        "Dockerfile": "FROM scratch\n", ".dockerignore": "*.log\n", "x.log": "l", "keep": "k",
+        "sub/app.Dockerfile": "FROM scratch\n", "sub/app.Dockerfile.dockerignore": "keep\n",
+    })
+    (tmp_path / "link").symlink_to(real)  # the context named through a symlink: resolved
+    outside = make_tree(tmp_path / "out", {"Dockerfile": "FROM scratch\n"}) / "Dockerfile"
+    cases = [("link", None, tmp_path), ("link", "link/sub/app.Dockerfile", tmp_path),
+             (str(tmp_path / "link"), str(outside), real), ("..", "../Dockerfile", real / "sub")]
+    for context, dockerfile, cwd in cases:
+        found = find_directory_context(context, dockerfile=dockerfile, cwd=cwd)
+        opened = open_context(context, dockerfile=dockerfile, cwd=cwd)
+        assert isinstance(found, DirectoryContext) and isinstance(found.root, str)
+        assert (Path(found.root), Path(found.dockerfile_path)) == (opened.root, opened.dockerfile_path)
+        assert found.dockerfile_name == opened.dockerfile_name
+        assert found.ignore.patterns == opened.ignore.patterns
+        as_string, as_path = io.BytesIO(), io.BytesIO()
+        write_context_tar(found.root + "/", found.ignore, as_string)
+        write_context_tar(opened.root, opened.ignore, as_path)
+        assert as_string.getvalue() == as_path.getvalue()
+    assert find_directory_context("link", cwd=tmp_path).root == str(real.resolve())
+    assert find_directory_context(str(real), dockerfile=str(outside)).dockerfile_name == str(outside)
+    with pytest.raises(InvalidParameter, match='^unable to prepare context: path "nosuch" not found$'):
+        find_directory_context("nosuch", cwd=tmp_path)
 
 
 def test_directory_context_errors(tmp_path: Path) -> None:
