@@ -68,16 +68,12 @@ def _labels(values: list[str]) -> dict[str, str]:
 
 
 def _tags(values: list[str]) -> list[Reference]:
-    from dockyard.reference import parse_normalized
+    from dockyard.reference import parse_repository
 
     refs = []
     for text in values:
         try:
-            # engine.images.parse_target's rules, without importing the image engine (a client
-            # checks names before it sends anything, as the docker CLI does).
-            ref = parse_normalized(text)
-            if ref.digest is not None:
-                raise InvalidParameter(f"refusing to create a tag with a digest reference: {text}")
+            ref = parse_repository(text)  # checked before anything is sent, as the docker CLI does
         except InvalidParameter as exc:
             raise InvalidParameter(f'invalid argument "{text}" for "-t, --tag" flag: {exc}') from None
         refs.append(ref)

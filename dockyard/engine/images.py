@@ -14,7 +14,7 @@ from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound, Unavailable
 from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339, parse_time
 from dockyard.image.image import Image
-from dockyard.reference import Reference, parse_normalized, parse_reference
+from dockyard.reference import Reference, parse_reference, parse_repository
 from dockyard.store.store import DeleteReport, Store
 
 DOCKER_VERSION = "dockyard-0.1.0"
@@ -49,12 +49,7 @@ def image_size(image: Image) -> int:
 
 def parse_target(text: str | None) -> Reference | None:
     """A name given to tag something: validated, `:latest` added, digests refused."""
-    if text is None:
-        return None
-    ref = parse_normalized(text)
-    if ref.digest is not None:
-        raise InvalidParameter(f"refusing to create a tag with a digest reference: {text}")
-    return ref
+    return None if text is None else parse_repository(text)
 
 
 # -- import --------------------------------------------------------------------------------------
