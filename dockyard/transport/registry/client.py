@@ -9,6 +9,7 @@ here (manifests); nothing is trusted because a registry said so.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
@@ -18,7 +19,7 @@ import httpx
 
 from dockyard import __version__
 from dockyard.digest import CHUNK, Digest, HashingWriter, verify
-from dockyard.errors import DigestMismatch, DockyardError, InvalidParameter, NotFound, Unavailable
+from dockyard.errors import DigestMismatch, DockyardError, InvalidParameter, NotFound, Unauthorized, Unavailable
 from dockyard.transport import media
 from dockyard.transport.registry.auth import Authenticator
 from dockyard.transport.registry.challenge import scope_for
@@ -110,9 +111,10 @@ class RegistryClient:
             return
         url = f"{self._endpoint.url}/v2/"
         resp = self._request("GET", url, ())
+        if resp.status_code == 401:
+            raise Unauthorized(f"login attempt to {url} failed with status: 401 Unauthorized")
         if resp.status_code != 200:
-            raise error_for(resp.status_code, resp.read()) if resp.status_code != 401 else \
-                _login_failed(url, resp.status_code)
+            raise error_for(resp.status_code, resp.read())
 
     # -- requests -----------------------------------------------------------------------------
     @staticmethod
@@ -169,7 +171,6 @@ class RegistryClient:
     # -- manifests ----------------------------------------------------------------------------
     def get_manifest(self, repo: str, reference: str, *, familiar: str = "") -> FetchedManifest:
         """A manifest by tag or digest, read with a size cap and verified when asked by digest."""
-        self.ping()
         url = self._url(f"/v2/{repo}/manifests/{reference}")
         resp = self._request("GET", url, (scope_for(repo, ("pull",)),), headers={"Accept": MANIFEST_ACCEPT})
         try:
@@ -208,8 +209,6 @@ class RegistryClient:
 
     def list_tags(self, repo: str) -> list[str]:
         """`GET /v2/<name>/tags/list`, following `Link` pages; capped like a manifest."""
-        import json
-
         tags: list[str] = []
         url = self._url(f"/v2/{repo}/tags/list")
         for _ in range(1000):
@@ -275,7 +274,8 @@ class RegistryClient:
                 if resp.status_code not in (200, 206):
                     raise error_for(resp.status_code, _capped(resp, 65536), familiar=familiar or repo, pulling=True)
                 if offset and resp.status_code == 200:
-                    raise _Restart()
+                    raise Unavailable(f'Get "{url}": the registry ignored a Range request after a '
+                                      "broken download; it cannot be resumed")
                 for chunk in resp.iter_raw():
                     offset += len(chunk)
                     yield chunk
@@ -307,15 +307,18 @@ class RegistryClient:
     def upload_blob(self, repo: str, digest: Digest, size: int,
                     open_at: Callable[[int], BinaryIO], *,
                     on_progress: Callable[[int], None] | None = None) -> None:
-        """POST a session, PATCH the bytes (resuming from the registry's offset on failure), PUT
-        with the digest. `open_at(offset)` gives the content from `offset` on."""
+        """Bytes at hand (a file): POST a session, PATCH them (resuming from the offset the
+        registry reports after a failure), PUT with the digest. `open_at(offset)` gives the
+        content from `offset` on."""
         scopes = _push_scopes(repo)
         location = self._start_upload(repo)
         offset = 0
         delay = BACKOFF
         for attempt in range(RETRIES):
             try:
-                location = self._patch(location, scopes, open_at, offset, size, on_progress)
+                with open_at(offset) as src:
+                    location = self._patch(location, scopes, _read_chunks(src), offset,
+                                           size=size, on_progress=on_progress)
                 break
             except _Retryable as exc:
                 if attempt == RETRIES - 1:
@@ -323,39 +326,20 @@ class RegistryClient:
                 self.sleep(delay)
                 delay *= 2
                 location, offset = self._resume_point(repo, location, scopes)
-        resp = self._request("PUT", _with_query(location, digest=str(digest)), scopes,
-                             headers={"Content-Length": "0"})
-        resp.close()
-        if resp.status_code != 201:
-            raise error_for(resp.status_code, b"")
+        self._finish_upload(location, digest, scopes)
 
     def upload_stream(self, repo: str, start: Callable[[], "StreamedBlob"], *,
                       on_progress: Callable[[int], None] | None = None) -> "StreamedBlob":
-        """Upload bytes produced while they are sent (their digest is known only at the end):
-        POST, one chunked PATCH, PUT with the digest. A failed attempt starts over with a fresh
-        stream from `start()`; the finished stream is returned (digest, size)."""
+        """Bytes made while they are sent (their digest is known only at the end): POST, one
+        chunked PATCH, PUT with the digest. A failed attempt starts over with a fresh stream from
+        `start()`; the finished stream is returned (digest, size)."""
         scopes = _push_scopes(repo)
         delay = BACKOFF
         for attempt in range(RETRIES):
             location = self._start_upload(repo)  # retried inside; a registry still down ends here
             blob = start()
-            http, auth = self._http, self._auth
-            assert http is not None and auth is not None
-
-            def body() -> Iterator[bytes]:
-                sent = 0
-                for chunk in blob.chunks():
-                    sent += len(chunk)
-                    yield chunk
-                    if on_progress:
-                        on_progress(sent)
-
             try:
-                headers = {"Content-Type": "application/octet-stream", **auth.headers(scopes)}
-                resp = self._send_raw(http, "PATCH", location, headers=headers, content=body())
-                resp.close()
-                if resp.status_code != 202:
-                    raise error_for(resp.status_code, b"")
+                location = self._patch(location, scopes, blob.chunks(), 0, on_progress=on_progress)
             except _Retryable as exc:
                 blob.cancel()
                 if attempt == RETRIES - 1:
@@ -366,13 +350,46 @@ class RegistryClient:
             except BaseException:
                 blob.cancel()
                 raise
-            put = self._request("PUT", _with_query(self._location(resp), digest=str(blob.digest)), scopes,
-                                headers={"Content-Length": "0"})
-            put.close()
-            if put.status_code != 201:
-                raise error_for(put.status_code, b"")
+            self._finish_upload(location, blob.digest, scopes)
             return blob
         raise AssertionError("unreachable")
+
+    def _patch(self, location: str, scopes: tuple[str, ...], chunks: Iterator[bytes], offset: int, *,
+               size: int | None = None, on_progress: Callable[[int], None] | None = None) -> str:
+        """One PATCH of `chunks` (from `offset`; chunked when `size` is unknown); returns the
+        session's next Location. A refused token is dropped, and the attempt is retryable."""
+        http, auth = self._http, self._auth
+        assert http is not None and auth is not None
+
+        def body() -> Iterator[bytes]:
+            sent = offset
+            for chunk in chunks:
+                sent += len(chunk)
+                yield chunk
+                if on_progress:
+                    on_progress(sent)
+
+        headers = {"Content-Type": "application/octet-stream", **auth.headers(scopes)}
+        if size is not None:
+            headers["Content-Length"] = str(size - offset)
+            if offset:
+                headers["Content-Range"] = f"{offset}-{size - 1}"
+        resp = self._send_raw(http, "PATCH", location, headers=headers, content=body())
+        resp.close()
+        if resp.status_code == 401:
+            auth.learn(resp.headers.get("www-authenticate", ""))
+            auth.forget(scopes)
+            raise _Retryable(error_for(401, b""))
+        if resp.status_code != 202:
+            raise error_for(resp.status_code, b"")
+        return self._location(resp)
+
+    def _finish_upload(self, location: str, digest: Digest, scopes: tuple[str, ...]) -> None:
+        resp = self._request("PUT", _with_query(location, digest=str(digest)), scopes,
+                             headers={"Content-Length": "0"})
+        resp.close()
+        if resp.status_code != 201:
+            raise error_for(resp.status_code, b"")
 
     def _start_upload(self, repo: str) -> str:
         url = self._url(f"/v2/{repo}/blobs/uploads/")
@@ -389,34 +406,6 @@ class RegistryClient:
         if not loc:
             raise Unavailable("registry started an upload without a Location")
         return urljoin(str(resp.request.url), loc)
-
-    def _patch(self, location: str, scopes: tuple[str, ...], open_at: Callable[[int], BinaryIO],
-               offset: int, size: int, on_progress: Callable[[int], None] | None) -> str:
-        http, auth = self._http, self._auth
-        assert http is not None and auth is not None
-        with open_at(offset) as src:
-            def body() -> Iterator[bytes]:
-                sent = offset
-                while chunk := src.read(CHUNK):
-                    sent += len(chunk)
-                    yield chunk
-                    if on_progress:
-                        on_progress(sent)
-
-            headers = {"Content-Type": "application/octet-stream",
-                       "Content-Length": str(size - offset),
-                       **auth.headers(scopes)}
-            if offset:
-                headers["Content-Range"] = f"{offset}-{size - 1}"
-            resp = self._send_raw(http, "PATCH", location, headers=headers, content=body())
-        resp.close()
-        if resp.status_code == 401:
-            auth.learn(resp.headers.get("www-authenticate", ""))
-            auth.forget(scopes)
-            raise _Retryable(error_for(401, b""))
-        if resp.status_code != 202:
-            raise error_for(resp.status_code, b"")
-        return self._location(resp)
 
     def _resume_point(self, repo: str, location: str, scopes: tuple[str, ...]) -> tuple[str, int]:
         """Where an interrupted upload stands; a session the registry forgot starts over."""
@@ -455,13 +444,6 @@ class StreamedBlob:
         raise NotImplementedError
 
 
-class _Restart(httpx.TransportError):
-    """A ranged request answered in full: start the download over is not possible mid-stream."""
-
-    def __init__(self) -> None:
-        super().__init__("registry ignored the Range request")
-
-
 def _once(attempt: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
     def run() -> httpx.Response:
         try:
@@ -469,6 +451,11 @@ def _once(attempt: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]
         except _Retryable as exc:
             raise exc.error from None
     return run
+
+
+def _read_chunks(src: BinaryIO) -> Iterator[bytes]:
+    while chunk := src.read(CHUNK):
+        yield chunk
 
 
 def _push_scopes(repo: str) -> tuple[str, ...]:
@@ -501,12 +488,6 @@ def _describe(exc: Exception, url: str = "") -> str:
         host = httpx.URL(url).netloc.decode() if url else ""
         return f"dial tcp {host}: connect: connection refused"
     return text
-
-
-def _login_failed(url: str, status: int) -> DockyardError:
-    from dockyard.errors import Unauthorized
-
-    return Unauthorized(f"login attempt to {url} failed with status: {status} Unauthorized")
 
 
 def write_verified(chunks: Iterator[bytes], sink: BinaryIO, expected: Digest,
