@@ -21,9 +21,8 @@ class PlainProgress:
     def __call__(self, event: Progress) -> None:
         if event.current is not None:
             return
-        line = f"{event.id}: {event.status}" if event.id else event.status
         with self._lock:
-            print(line, file=self.out, flush=True)
+            print(event.line, file=self.out, flush=True)
 
     def close(self) -> None:
         return None
@@ -62,7 +61,7 @@ class LiveProgress:
             if not event.id:
                 self._bars.console.print(event.status, highlight=False, markup=False)
                 return
-            label = f"{event.id}: {event.status}"
+            label = event.line
             task = self._tasks.get(event.id)
             if task is None:
                 task = self._tasks[event.id] = self._bars.add_task("", label=label, total=None, start=False)
@@ -76,7 +75,19 @@ class LiveProgress:
         self._bars.stop()
 
 
-def progress_for(out: TextIO) -> PlainProgress | LiveProgress:
+class QuietProgress:
+    """`-q`: nothing."""
+
+    def __call__(self, event: Progress) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def progress_for(out: TextIO, quiet: bool = False) -> PlainProgress | LiveProgress | QuietProgress:
+    if quiet:
+        return QuietProgress()
     isatty = getattr(out, "isatty", None)
     if isatty is not None and isatty():
         return LiveProgress(out)

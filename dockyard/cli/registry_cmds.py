@@ -56,12 +56,12 @@ def _default_tag_note(name: str, ctx: CliContext) -> None:
 
 
 def cmd_pull(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.cli.progress import PlainProgress, progress_for
+    from dockyard.cli.progress import progress_for
     from dockyard.engine import registry
 
     if not args.all_tags:
         _default_tag_note(args.name, ctx)
-    sink = PlainProgress(open(os.devnull, "w")) if args.quiet else progress_for(ctx.stdout)
+    sink = progress_for(ctx.stdout, args.quiet)
     try:
         outcome = registry.pull(ctx.store, args.name, _access(), platform=args.platform,
                                 all_tags=args.all_tags, progress=sink)
@@ -73,12 +73,12 @@ def cmd_pull(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.cli.progress import PlainProgress, progress_for
+    from dockyard.cli.progress import progress_for
     from dockyard.engine import registry
 
     if not args.all_tags:
         _default_tag_note(args.name, ctx)
-    sink = PlainProgress(open(os.devnull, "w")) if args.quiet else progress_for(ctx.stdout)
+    sink = progress_for(ctx.stdout, args.quiet)
     try:
         registry.push(ctx.store, args.name, _access(), all_tags=args.all_tags, progress=sink,
                       compression=args.compression)

@@ -104,7 +104,7 @@ def image_puller(store: Store, access: RegistryAccess) -> Callable[[str, Callabl
     def pull_named(name: str, line: Callable[[str], None]) -> Digest:
         def show(event: Progress) -> None:
             if event.current is None:
-                line(f"{event.id}: {event.status}" if event.id else event.status)
+                line(event.line)
 
         ref = parse_normalized(name)
         pull(store, str(ref), access, progress=show)

@@ -15,6 +15,11 @@ class Progress:
     current: int | None = None   # bytes done, while moving bytes
     total: int | None = None
 
+    @property
+    def line(self) -> str:
+        """The plain text line, as the docker CLI prints a message: `<id>: <status>`."""
+        return f"{self.id}: {self.status}" if self.id else self.status
+
     def to_json(self) -> dict:
         """The Engine API's JSON message for this event."""
         msg: dict = {"status": self.status}
@@ -31,10 +36,6 @@ class Progress:
 
 
 ProgressSink = Callable[[Progress], None]
-
-
-def no_progress(event: Progress) -> None:
-    return None
 
 
 def throttled(report: Callable[[int], None], total: int, steps: int = 200) -> Callable[[int], None]:
