@@ -117,9 +117,7 @@ class _Progress:
         return self._messages
 
     def __call__(self, event) -> None:  # noqa: ANN001 - transport.progress.Progress
-        from dockyard.api.framing import json_line
-
-        self.messages._send(json_line(event.to_json()))
+        self.messages.message(event.to_json())
 
 
 def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -133,7 +131,7 @@ def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
     progress = _Progress(ctx, resp)
     with _registry_denials():
         registry.pull(ctx.store(), name, _access(auth), platform=req.q("platform") or None,
-                      all_tags=not tag and "@" not in name and not _has_tag(name), progress=progress)
+                      all_tags=_name_only(name), progress=progress)
     progress.messages  # a pull that said nothing still answers with a (empty) stream
 
 
@@ -148,9 +146,11 @@ def _registry_denials() -> Iterator[None]:
         raise DockyardError(exc.message) from None
 
 
-def _has_tag(name: str) -> bool:
-    last = name.rsplit("/", 1)[-1]
-    return ":" in last
+def _name_only(name: str) -> bool:
+    """No tag and no digest: the API's way of asking for every tag (as dockerd reads it)."""
+    from dockyard.reference import parse_reference
+
+    return parse_reference(name).is_name_only
 
 
 def push(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -162,7 +162,7 @@ def push(ctx: ApiContext, req: Request, resp: Response) -> None:
     progress = _Progress(ctx, resp)
     with _registry_denials():
         results = registry.push(ctx.store(), f"{name}:{tag}" if tag else name, _access(auth),
-                                all_tags=not tag and not _has_tag(name), progress=progress)
+                                all_tags=_name_only(name) and not tag, progress=progress)
     for result in results:
         progress.messages.aux({"Tag": result.tag, "Digest": str(result.digest), "Size": result.size})
 

@@ -7,7 +7,7 @@ import io
 import threading
 from typing import Callable
 
-from dockyard.api.framing import aux_message, error_message, status_message, stream_message
+from dockyard.api.framing import aux_message, error_message, json_line, status_message, stream_message
 from dockyard.errors import Unavailable
 
 CHUNK = 64 * 1024
@@ -52,6 +52,10 @@ class JsonMessages:
 
     def status(self, text: str, *, id: str | None = None, progress: str | None = None) -> None:
         self._send(status_message(text, id=id, progress=progress))
+
+    def message(self, value: dict) -> None:
+        """Any other JSON message (pull and push progress: status, id, progressDetail)."""
+        self._send(json_line(value))
 
     def aux(self, value: object) -> None:
         self._send(aux_message(value))
