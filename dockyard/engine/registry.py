@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.reference import Reference, parse_normalized, parse_reference
+from dockyard.reference import DEFAULT_DOMAIN, DEFAULT_REGISTRY_HOST, Reference, parse_normalized, parse_reference
 from dockyard.store.store import Store
 from dockyard.transport.progress import Progress, ProgressSink
 from dockyard.transport.registry.client import RegistryClient
@@ -121,7 +121,6 @@ def login(server: str, credentials: Credentials, settings: RegistrySettings) -> 
 
 
 def _login_host(server: str) -> str:
+    """The host to ask: Docker Hub's index key means its registry host."""
     key = config_key(server)
-    if key == config_key("docker.io"):
-        return parse_normalized("busybox").registry
-    return key
+    return DEFAULT_REGISTRY_HOST if key == config_key(DEFAULT_DOMAIN) else key

@@ -2,9 +2,10 @@
 
 Per layer (top first, as Docker lists them; up to three at once): skip a blob the repository
 already has (HEAD), mount it from another repository of the same registry that holds an image
-with it, else upload it, compressing it in a second thread while it is sent. The compressed digest is then
-remembered with the layer, so a second push asks the registry with one HEAD and compresses nothing. A manifest the image was pulled with (or pushed with before) is sent
-again byte for byte when all of its blobs are at hand, so its digest does not change.
+with it, else upload it, compressing it in a second thread while it is sent. The compressed
+digest is then remembered with the layer, so a second push asks the registry with one HEAD and
+compresses nothing. A manifest the image was pulled with is sent again byte for byte when all of
+its blobs are at hand, so its digest does not change.
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ def push_image(client: RegistryClient, store: Store, ref: Reference, image_id: D
             manifest, media_type = _new_manifest(image, [pushed[l.diff_id] for l in image.layers], compression)
         tag = ref.tag or "latest"
         digest = client.put_manifest(repo, tag, manifest, media_type)
-        store.add_manifest(image.id, manifest)
         name = ref.trimmed().with_digest(digest)
         if store.tags.get(name) != image.id:
             store.tag(image.id, name)
