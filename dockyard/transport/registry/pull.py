@@ -46,8 +46,7 @@ def resolve_manifest(client: RegistryClient, ref: Reference, platform: Platform 
                      ) -> tuple[Digest, bytes, ImageManifest]:
     """The named digest, and the image manifest (bytes and parsed) for the platform."""
     repo = ref.repository_path
-    fetched = client.get_manifest(repo, str(ref.digest) if ref.digest else (ref.tag or "latest"),
-                                  familiar=ref.familiar_name)
+    fetched = client.get_manifest(repo, _tag_or_digest(ref), familiar=ref.familiar_name)
     top = fetched.digest
     parsed = parse_manifest(fetched.data, fetched.media_type)
     data = fetched.data
@@ -61,12 +60,16 @@ def resolve_manifest(client: RegistryClient, ref: Reference, platform: Platform 
     return top, data, parsed
 
 
+def _tag_or_digest(ref: Reference) -> str:
+    return str(ref.digest) if ref.digest else (ref.tag or "latest")
+
+
 def pull_image(client: RegistryClient, store: Store, ref: Reference, *,
                platform: Platform | None, progress: ProgressSink) -> PullResult:
     top, manifest_data, manifest = resolve_manifest(client, ref, platform)
     repo = ref.repository_path
     # Docker says this once the manifest is known: a missing image fails before any output.
-    progress(Progress("Pulling from " + repo, str(ref.digest) if ref.digest else (ref.tag or "latest")))
+    progress(Progress("Pulling from " + repo, _tag_or_digest(ref)))
     with store.ingesting():
         image_id = manifest.config.digest
         if store.records.exists(image_id):
