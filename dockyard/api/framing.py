@@ -1,6 +1,7 @@
 """Engine API wire formats, without I/O: bytes in, bytes out.
 
-- HTTP/1.1 request heads (`parse_head`) and chunked transfer coding (`ChunkedDecoder`, `chunk`);
+- HTTP/1.1 request heads (`parse_head`); chunked transfer coding lives in `dockyard/chunked.py` (the
+  client imports it without the rest);
 - Docker's stdout/stderr multiplexing header for attach/logs without a TTY (`mux_frame`,
   `demux`): 1 byte stream id, 3 zero bytes, a big-endian uint32 length, then the payload;
 - the JSON message stream (`stream_message`, `aux_message`, `error_message`): one JSON object
@@ -15,15 +16,11 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from dockyard.errors import InvalidParameter
+from dockyard.chunked import BadRequest, ChunkedDecoder, chunk  # noqa: F401 - part of this module's API
 
 MAX_HEAD = 64 * 1024
 STDIN, STDOUT, STDERR = 0, 1, 2
 _MUX_HEADER = struct.Struct(">BxxxI")
-
-
-class BadRequest(InvalidParameter):
-    """A request the HTTP layer cannot read (malformed head, broken chunked body)."""
 
 
 # -- request heads -------------------------------------------------------------------------------
@@ -89,81 +86,6 @@ def parse_head(data: bytes) -> RequestHead:
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return RequestHead(method.upper(), target, version, headers)
-
-
-# -- chunked transfer coding ---------------------------------------------------------------------
-def chunk(data: bytes) -> bytes:
-    """One chunk of a chunked body; empty data is the terminating chunk."""
-    return b"%x\r\n%s\r\n" % (len(data), data) if data else b"0\r\n\r\n"
-
-
-class ChunkedDecoder:
-    """Incremental decoder: `feed` bytes, get payload bytes; `done` after the last chunk and
-    its trailers. Chunk sizes are bounded by nothing but the caller reads in bounded pieces."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._remaining = 0      # payload bytes left in the current chunk
-        self._state = "size"     # size | data | data_crlf | trailer | done
-        self.done = False
-
-    def feed(self, data: bytes) -> bytes:
-        self._buf += data
-        out = bytearray()
-        while True:
-            if self._state == "size":
-                end = self._buf.find(b"\n")
-                if end < 0:
-                    if len(self._buf) > 1024:
-                        raise BadRequest("chunk size line too long")
-                    break
-                line = bytes(self._buf[:end]).rstrip(b"\r").split(b";", 1)[0].strip()
-                del self._buf[:end + 1]
-                try:
-                    size = int(line, 16)
-                except ValueError:
-                    raise BadRequest(f"invalid chunk size: {line[:40]!r}") from None
-                if size < 0:
-                    raise BadRequest("invalid chunk size")
-                self._remaining = size
-                self._state = "data" if size else "trailer"
-            elif self._state == "data":
-                if not self._buf:
-                    break
-                take = min(self._remaining, len(self._buf))
-                out += self._buf[:take]
-                del self._buf[:take]
-                self._remaining -= take
-                if self._remaining == 0:
-                    self._state = "data_crlf"
-            elif self._state == "data_crlf":
-                end = self._buf.find(b"\n")
-                if end < 0:
-                    if len(self._buf) > 2:
-                        raise BadRequest("missing CRLF after chunk data")
-                    break
-                if bytes(self._buf[:end]).strip(b"\r"):
-                    raise BadRequest("missing CRLF after chunk data")
-                del self._buf[:end + 1]
-                self._state = "size"
-            elif self._state == "trailer":
-                end = self._buf.find(b"\n")
-                if end < 0:
-                    if len(self._buf) > MAX_HEAD:
-                        raise BadRequest("trailer too long")
-                    break
-                line = bytes(self._buf[:end]).rstrip(b"\r")
-                del self._buf[:end + 1]
-                if not line:
-                    self._state = "done"
-                    self.done = True
-            else:  # done: anything after belongs to the next request
-                break
-        return bytes(out)
-
-    def leftover(self) -> bytes:
-        """Bytes received after the end of the body (a pipelined next request)."""
-        return bytes(self._buf) if self.done else b""
 
 
 # -- stdout/stderr multiplexing ------------------------------------------------------------------

@@ -19,6 +19,7 @@ import _socket
 import io
 import json
 
+from dockyard.chunked import ChunkedDecoder, chunk
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, Unavailable
 
 TYPE_CHECKING = False  # typing itself costs ~2 ms at each start: only type checkers import it
@@ -88,7 +89,7 @@ class _ChunkedWriter(io.RawIOBase):
         size = len(data)
         if size and not self.gone:
             try:
-                self._sock.sendall(b"%x\r\n" % size + bytes(data) + b"\r\n")
+                self._sock.sendall(chunk(bytes(data)))
             except (BrokenPipeError, ConnectionResetError):
                 self.gone = True
                 raise _DaemonStoppedReading() from None
@@ -113,33 +114,29 @@ class Reply:
                 break
             name, _, value = line.decode("latin-1").partition(":")
             self.headers[name.strip().lower()] = value.strip()
-        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self._chunks = ChunkedDecoder() if chunked else None
         length = self.headers.get("content-length")
-        self._remaining = int(length) if length and length.isdigit() and not self._chunked else -1
-        self._chunk_left = 0
+        self._remaining = int(length) if length and length.isdigit() and not chunked else -1
         self._done = self.status in (204, 304) or self._remaining == 0
 
     def read(self, size: int = _CHUNK) -> bytes:
         """Up to `size` bytes of the body; b"" at its end."""
         if self._done:
             return b""
-        if self._chunked:
-            if self._chunk_left == 0:
-                head = self._in.readline(1024)
+        if self._chunks is not None:
+            while True:
+                raw = self._in.read1(size) if hasattr(self._in, "read1") else self._in.read(size)
+                if not raw:
+                    raise Unavailable("the daemon's answer was cut short")
                 try:
-                    self._chunk_left = int(head.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise Unavailable("the daemon's answer was cut short") from None
-                if self._chunk_left == 0:
+                    data = self._chunks.feed(raw)
+                except InvalidParameter:
+                    raise Unavailable("the daemon's answer is malformed") from None
+                if self._chunks.done:
                     self._done = True
-                    return b""
-            data = self._in.read(min(size, self._chunk_left))
-            if not data:
-                raise Unavailable("the daemon's answer was cut short")
-            self._chunk_left -= len(data)
-            if self._chunk_left == 0:
-                self._in.readline(16)  # the CRLF after a chunk
-            return data
+                if data or self._done:
+                    return data
         want = size if self._remaining < 0 else min(size, self._remaining)
         data = self._in.read1(want) if hasattr(self._in, "read1") else self._in.read(want)
         if self._remaining > 0:
@@ -244,7 +241,7 @@ class Daemon:
                     out = io.BufferedWriter(_ChunkedWriter(sock), _CHUNK)
                     body(out)  # type: ignore[arg-type]
                     out.flush()
-                    sock.sendall(b"0\r\n\r\n")
+                    sock.sendall(chunk(b""))
             except (BrokenPipeError, ConnectionResetError, _DaemonStoppedReading):
                 pass  # the daemon answered before reading everything (an error): read it
             return Reply(sock, reader)

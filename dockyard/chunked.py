@@ -1,0 +1,87 @@
+"""HTTP/1.1 chunked transfer coding, without I/O: `chunk` encodes one chunk, `ChunkedDecoder`
+decodes incrementally. Used by the server for request bodies and responses and by the CLI's
+client (`cli/remote.py`) for its requests and the daemon's answers; it imports nothing heavy."""
+
+from __future__ import annotations
+
+from dockyard.errors import InvalidParameter
+
+MAX_TRAILER = 64 * 1024
+
+
+class BadRequest(InvalidParameter):
+    """A request the HTTP layer cannot read (malformed head, broken chunked body)."""
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body; empty data is the terminating chunk."""
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b"0\r\n\r\n"
+
+
+class ChunkedDecoder:
+    """Incremental decoder: `feed` bytes, get payload bytes; `done` after the last chunk and
+    its trailers. Chunk sizes are bounded by nothing but the caller reads in bounded pieces."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._remaining = 0      # payload bytes left in the current chunk
+        self._state = "size"     # size | data | data_crlf | trailer | done
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        self._buf += data
+        out = bytearray()
+        while True:
+            if self._state == "size":
+                end = self._buf.find(b"\n")
+                if end < 0:
+                    if len(self._buf) > 1024:
+                        raise BadRequest("chunk size line too long")
+                    break
+                line = bytes(self._buf[:end]).rstrip(b"\r").split(b";", 1)[0].strip()
+                del self._buf[:end + 1]
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    raise BadRequest(f"invalid chunk size: {line[:40]!r}") from None
+                if size < 0:
+                    raise BadRequest("invalid chunk size")
+                self._remaining = size
+                self._state = "data" if size else "trailer"
+            elif self._state == "data":
+                if not self._buf:
+                    break
+                take = min(self._remaining, len(self._buf))
+                out += self._buf[:take]
+                del self._buf[:take]
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = "data_crlf"
+            elif self._state == "data_crlf":
+                end = self._buf.find(b"\n")
+                if end < 0:
+                    if len(self._buf) > 2:
+                        raise BadRequest("missing CRLF after chunk data")
+                    break
+                if bytes(self._buf[:end]).strip(b"\r"):
+                    raise BadRequest("missing CRLF after chunk data")
+                del self._buf[:end + 1]
+                self._state = "size"
+            elif self._state == "trailer":
+                end = self._buf.find(b"\n")
+                if end < 0:
+                    if len(self._buf) > MAX_TRAILER:
+                        raise BadRequest("trailer too long")
+                    break
+                line = bytes(self._buf[:end]).rstrip(b"\r")
+                del self._buf[:end + 1]
+                if not line:
+                    self._state = "done"
+                    self.done = True
+            else:  # done: anything after belongs to the next request
+                break
+        return bytes(out)
+
+    def leftover(self) -> bytes:
+        """Bytes received after the end of the body (a pipelined next request)."""
+        return bytes(self._buf) if self.done else b""
