@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import json
 import struct
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from dockyard.chunked import BadRequest, ChunkedDecoder, chunk  # noqa: F401 - part of this module's API
+from dockyard.gojson import go_json
 
 MAX_HEAD = 64 * 1024
 STDIN, STDOUT, STDERR = 0, 1, 2
@@ -110,12 +110,6 @@ def demux(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 
 # -- JSON -----------------------------------------------------------------------------------------
-def go_json(value: Any) -> bytes:
-    """Compact JSON as Go's encoding/json writes it (HTML characters escaped)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
-
-
 def json_line(value: Any) -> bytes:
     return go_json(value) + b"\r\n"
 

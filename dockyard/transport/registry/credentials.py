@@ -45,6 +45,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dockyard.errors import DockyardError, InvalidParameter, Unavailable
+from dockyard.gojson import go_json
 from dockyard.store.atomic import atomic_file
 
 HUB_KEY = "https://index.docker.io/v1/"
@@ -272,7 +273,7 @@ class CredentialStore:
                         os.fchown(f.fileno(), *owner)
                     except PermissionError:
                         pass
-                f.write(_go_json(doc))
+                f.write(go_json(doc, indent="\t"))
         except OSError as exc:
             raise DockyardError(f"error saving credentials: {target}: {exc.strerror or exc}") from None
 
@@ -341,7 +342,7 @@ class CredentialStore:
         if creds.identity_token:
             username, secret = TOKEN_USERNAME, creds.identity_token
         payload = {"ServerURL": key, "Username": username, "Secret": secret}
-        err, out = self._run(helper, "store", _go_json(payload, indent=None) + b"\n")
+        err, out = self._run(helper, "store", go_json(payload) + b"\n")
         if err is not None:
             raise Unavailable(_helper_message("storing", err, out))
 
@@ -495,19 +496,6 @@ def _put(doc: dict[str, Any], name: str, value: Any) -> None:
     items.insert(at, (name, value))
     doc.clear()
     doc.update(items)
-
-
-_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
-
-
-def _go_json(value: Any, *, indent: str | None = "\t") -> bytes:
-    """JSON as Go's encoding/json writes it (MarshalIndent with a tab, or Encoder): non-ASCII
-    as UTF-8, `<`, `>`, `&`, U+2028/9 escaped; no final newline."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False,
-                      separators=None if indent is not None else (",", ":"))
-    text = _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04x}", text)
-    return text.encode("utf-8")
 
 
 def _helper_message(verb: str, err: str, out: str) -> str:
