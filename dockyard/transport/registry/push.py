@@ -10,7 +10,6 @@ its blobs are at hand, so its digest does not change.
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import BinaryIO, Iterator
 from dockyard.archive.compression import compressing_writer
 from dockyard.digest import CHUNK, Digest, HashingWriter
 from dockyard.errors import InvalidParameter
+from dockyard.gojson import go_json
 from dockyard.image.image import Image
 from dockyard.reference import Reference
 from dockyard.store.layers import CompressedForm, StoredLayer
@@ -136,7 +136,7 @@ def _new_manifest(image: Image, layers: list[Descriptor], compression: str) -> t
                    "size": len(image.raw_config), "digest": str(image.id)},
         "layers": [{"mediaType": d.media_type, "size": d.size, "digest": str(d.digest)} for d in layers],
     }
-    return json.dumps(doc, indent=3).encode(), str(doc["mediaType"])
+    return go_json(doc, indent="   "), str(doc["mediaType"])  # MarshalIndent, 3 spaces
 
 
 def _same_kind(layer_type: str) -> tuple[str, ...]:
