@@ -71,7 +71,7 @@ def push_image(client: RegistryClient, store: Store, ref: Reference, image_id: D
                 progress(Progress("Preparing", layer.diff_id.hex[:12]))
         for layer, _ in list(work.values())[PARALLEL:]:
             progress(Progress("Waiting", layer.diff_id.hex[:12]))
-        sources = _mount_sources(store, ref, client.host)
+        sources = _MountSources(store, ref, client.host)
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             futures = {d: pool.submit(_push_layer, client, store, repo, layer, desc, compression, sources, progress)
                        for d, (layer, desc) in work.items()}
@@ -180,22 +180,39 @@ class _CompressedLayer(StreamedBlob):
 
 
 # -- moving one layer -----------------------------------------------------------------------
-def _mount_sources(store: Store, ref: Reference, host: str) -> dict[Digest, list[str]]:
-    """Layer diff ID -> other repositories of this registry known to hold an image with it."""
-    out: dict[Digest, list[str]] = {}
-    for entry in store.tags.entries():
-        r = entry.reference
-        if r.registry != host or r.repository_path == ref.repository_path or not store.records.exists(entry.image_id):
-            continue
-        for diff_id in Image(store.blobs.read(entry.image_id)).config.diff_ids:
-            repos = out.setdefault(diff_id, [])
-            if r.repository_path not in repos:
-                repos.append(r.repository_path)
-    return out
+class _MountSources:
+    """Layer diff ID -> other repositories of this registry known to hold an image with it.
+    Worked out on the first layer the registry lacks (reading every tagged image's config), so
+    a push whose layers are all there reads none."""
+
+    def __init__(self, store: Store, ref: Reference, host: str) -> None:
+        self._store, self._ref, self._host = store, ref, host
+        self._map: dict[Digest, list[str]] | None = None
+        self._lock = threading.Lock()
+
+    def of(self, diff_id: Digest) -> list[str]:
+        with self._lock:
+            if self._map is None:
+                self._map = self._build()
+        return self._map.get(diff_id, [])
+
+    def _build(self) -> dict[Digest, list[str]]:
+        out: dict[Digest, list[str]] = {}
+        store = self._store
+        for entry in store.tags.entries():
+            r = entry.reference
+            if (r.registry != self._host or r.repository_path == self._ref.repository_path
+                    or not store.records.exists(entry.image_id)):
+                continue
+            for diff_id in Image(store.blobs.read(entry.image_id)).config.diff_ids:
+                repos = out.setdefault(diff_id, [])
+                if r.repository_path not in repos:
+                    repos.append(r.repository_path)
+        return out
 
 
 def _push_layer(client: RegistryClient, store: Store, repo: str, layer: StoredLayer,
-                desc: Descriptor | None, compression: str, sources: dict[Digest, list[str]],
+                desc: Descriptor | None, compression: str, sources: "_MountSources",
                 progress: ProgressSink) -> Descriptor:
     """One layer: skip it if the registry has it, mount it if a sibling repository has it, else
     upload it. A layer's compressed digest is remembered after its first push (Docker keeps the
@@ -209,7 +226,7 @@ def _push_layer(client: RegistryClient, store: Store, repo: str, layer: StoredLa
         if client.blob_size(repo, desc.digest, push=True) is not None:
             progress(Progress("Layer already exists", short))
             return desc
-        for source in sources.get(layer.diff_id, []):
+        for source in sources.of(layer.diff_id):
             if client.mount_blob(repo, desc.digest, source):
                 progress(Progress(f"Mounted from {source}", short))
                 return desc
