@@ -15,10 +15,16 @@ docker CLI 28; each error message below is the one `docker pull <ref>` prints fo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from dockyard.digest import Digest
 from dockyard.errors import InvalidReference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.digest import Digest
+
+# A client-mode CLI validates `-t` names with this module at every start, so it stays light: no
+# dataclasses (inspect, ast, dis: ~8 ms to import), and dockyard.digest (a dataclass) only where a
+# digest is parsed.
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -65,14 +71,45 @@ ERR_DIGEST_LENGTH = "invalid checksum digest length"
 ERR_DIGEST_UNSUPPORTED = "unsupported digest algorithm"
 
 
-@dataclass(frozen=True)
 class Reference:
-    """A normalized, validated image reference. `domain` is never empty once normalized."""
+    """A normalized, validated image reference. `domain` is never empty once normalized.
+    An immutable value (equal and hashed by its four parts), written out rather than a dataclass
+    to keep this module light (see above)."""
 
+    __slots__ = ("domain", "path", "tag", "digest")
     domain: str
     path: str
-    tag: str | None = None
-    digest: Digest | None = None
+    tag: str | None
+    digest: Digest | None
+
+    def __init__(self, domain: str, path: str, tag: str | None = None,
+                 digest: Digest | None = None) -> None:
+        for name, value in (("domain", domain), ("path", path), ("tag", tag), ("digest", digest)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Reference is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Reference is immutable")
+
+    def _parts(self) -> tuple[str, str, str | None, Digest | None]:
+        return (self.domain, self.path, self.tag, self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Reference:
+            return NotImplemented
+        return self._parts() == other._parts()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._parts())
+
+    def __repr__(self) -> str:
+        return (f"Reference(domain={self.domain!r}, path={self.path!r}, tag={self.tag!r}, "
+                f"digest={self.digest!r})")
+
+    def __reduce__(self) -> tuple[type[Reference], tuple[str, str, str | None, Digest | None]]:
+        return (Reference, self._parts())
 
     @property
     def name(self) -> str:
@@ -155,6 +192,8 @@ def _parse_digest(text: str) -> Digest:
         raise InvalidReference(ERR_DIGEST_LENGTH)
     if not _LOWER_HEX_RE.fullmatch(encoded):
         raise InvalidReference(ERR_DIGEST_FORMAT)
+    from dockyard.digest import Digest
+
     return Digest(algorithm, encoded)
 
 
@@ -250,6 +289,8 @@ def is_image_id_like(text: str) -> bool:
 
 def parse_image_id(text: str) -> Digest | None:
     """The full image ID in `text` (64 hex, or `sha256:` + 64 hex), else None (ParseAnyReference)."""
+    from dockyard.digest import Digest
+
     if _IDENTIFIER_RE.fullmatch(text):
         return Digest("sha256", text)
     if text.startswith("sha256:") and _IDENTIFIER_RE.fullmatch(text[7:]):
