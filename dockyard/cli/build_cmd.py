@@ -4,14 +4,15 @@ dockyard.engine.build, in this process or, in client mode (`-H`/`DOCKYARD_HOST`)
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from dockyard.cli.flagscan import APPEND, OPTIONAL, SWITCH, VALUE, Flag, add_flags, scan
 from dockyard.errors import DockyardError, InvalidParameter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import BinaryIO, Callable, Iterator
 
     from dockyard.build.context import BuildContext, DirectoryContext
@@ -22,23 +23,41 @@ if TYPE_CHECKING:
 # (every other command would pay ~50 ms for them); a client-mode build never imports them.
 
 
+# The flags as `docker build` (classic builder) takes them: argparse registers them, and a
+# client-mode build reads plain command lines with the quick scanner (see cli/flagscan.py).
+FLAGS = (
+    Flag(("-f", "--file"), "file", VALUE, "Name of the Dockerfile (default: PATH/Dockerfile)"),
+    Flag(("-t", "--tag"), "tag", APPEND, "Name and optionally a tag in the name:tag format"),
+    Flag(("--build-arg",), "build_arg", APPEND, "Set build-time variables"),
+    Flag(("--target",), "target", VALUE, "Set the target build stage to build"),
+    Flag(("--no-cache",), "no_cache", SWITCH, "Do not use cache when building the image"),
+    Flag(("--label",), "label", APPEND, "Set metadata for an image"),
+    Flag(("-q", "--quiet"), "quiet", SWITCH, "Suppress the build output and print image ID on success"),
+    Flag(("--iidfile",), "iidfile", VALUE, "Write the image ID to the file"),
+    Flag(("--rm",), "rm", OPTIONAL, "Remove intermediate containers after a successful build (default true)",
+         default="true", const="true"),
+    Flag(("--force-rm",), "force_rm", SWITCH, "Always remove intermediate containers"),
+    Flag(("--network",), "network", VALUE, "Set the networking mode for the RUN instructions during build",
+         default="default"),
+    Flag(("--pull",), "pull", SWITCH, "Always attempt to pull a newer version of the image"),
+)
+POSITIONALS = ("context",)
+
+
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     for group in (sub, image_sub):
         p = group.add_parser("build", help="Build an image from a Dockerfile")
-        p.add_argument("-f", "--file", default=None, help="Name of the Dockerfile (default: PATH/Dockerfile)")
-        p.add_argument("-t", "--tag", action="append", default=[], help="Name and optionally a tag in the name:tag format")
-        p.add_argument("--build-arg", action="append", default=[], help="Set build-time variables")
-        p.add_argument("--target", default=None, help="Set the target build stage to build")
-        p.add_argument("--no-cache", action="store_true", help="Do not use cache when building the image")
-        p.add_argument("--label", action="append", default=[], help="Set metadata for an image")
-        p.add_argument("-q", "--quiet", action="store_true", help="Suppress the build output and print image ID on success")
-        p.add_argument("--iidfile", default=None, help="Write the image ID to the file")
-        p.add_argument("--rm", default="true", nargs="?", const="true", help="Remove intermediate containers after a successful build (default true)")
-        p.add_argument("--force-rm", action="store_true", help="Always remove intermediate containers")
-        p.add_argument("--network", default="default", help="Set the networking mode for the RUN instructions during build")
-        p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
+        add_flags(p, FLAGS)
         p.add_argument("context", metavar="PATH | URL | -")
         p.set_defaults(func=cmd_build, client=client_build)
+
+
+def scan_args(words: list[str]) -> dict[str, object] | None:
+    """The command's values as argparse would give them for a plain command line, else None."""
+    values = scan(words, FLAGS, POSITIONALS)
+    if values is not None:
+        values.update(func=cmd_build, client=client_build)
+    return values
 
 
 def _bool(value: str) -> bool:

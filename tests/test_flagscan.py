@@ -1,0 +1,81 @@
+"""The quick flag scanner (cli/flagscan.py) against argparse: a command line it reads must mean
+exactly what argparse makes of it, and everything else must be left to argparse."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+
+import pytest
+
+from dockyard.cli.main import build_parser, quick_args
+
+
+def _argparse(argv: list[str]) -> dict | None:
+    """argparse's values for `argv` with the whole parser, or None when argparse refuses it."""
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return vars(build_parser().parse_args(argv))
+        except SystemExit:
+            return None
+
+
+READ_QUICKLY = [
+    ["build", "."],
+    ["-H", "unix:///run/d.sock", "build", "-t", "bench-small", "/tmp/ctx"],
+    ["--host=unix:///s", "--root", "/r", "build", "-q", "-"],
+    ["--root=/r", "image", "build", "--tag", "a:1", "-t", "b", "ctx"],
+    ["build", "-f", "-", "."],
+    ["build", ".", "-f", "sub/Dockerfile", "--file=Other"],
+    ["build", "--build-arg", "A=1", "--build-arg=B", "--label", "l=v", "--label=k", "."],
+    ["build", "--rm=false", "--force-rm", "--no-cache", "--pull", "--network", "host", "."],
+    ["build", "--rm", "--target", "stage", "--iidfile", "/tmp/iid", "."],
+    ["build", "--tag=", "."],
+    ["build", "-t", "", "."],
+    ["build", "", ],
+]
+
+LEFT_TO_ARGPARSE = [
+    ["build", "-h"], ["build", "--help"], ["-v"], ["--version"], ["images"], ["build"],
+    ["build", "--ta", "x", "."],  # an abbreviation argparse accepts
+    ["build", "-qt", "x", "."],  # grouped short options
+    ["build", "-tx", "."], ["build", "-f=x", "."],
+    ["build", "--rm", "false", "."],  # is `false` --rm's value or the context? argparse decides
+    ["build", "--", "."], ["build", ".", "extra"], ["build", "-t"], ["build", "-t", "-x", "."],
+    ["build", "--quiet=1", "."], ["build", "-t", "-1", "."], ["build", "-t", "-a b", "."],
+    ["-H"], ["--bogus", "build", "."], ["image"], ["image", "ls"], ["build", "-H", "x", "."],
+]
+
+
+@pytest.mark.parametrize("argv", READ_QUICKLY, ids=" ".join)
+def test_plain_command_lines_are_read_without_argparse(argv: list[str]) -> None:
+    quick = quick_args(argv)
+    assert quick is not None
+    assert vars(quick) == _argparse(argv)
+
+
+@pytest.mark.parametrize("argv", LEFT_TO_ARGPARSE, ids=" ".join)
+def test_other_forms_are_left_to_argparse(argv: list[str]) -> None:
+    assert quick_args(argv) is None
+
+
+def test_random_command_lines_mean_the_same_to_both_readers() -> None:
+    """Random mixes of flags, values and positionals: whenever the scanner answers, argparse
+    accepts the same line with the same values (and the scanner answers often enough to matter)."""
+    words = ["-t", "--tag", "--tag=x", "-f", "--file", "--file=-", "-q", "--quiet", "--rm",
+             "--rm=0", "--no-cache", "--build-arg", "A=1", "--label", "--network", "none",
+             "--target", "--iidfile", "--pull", "--force-rm", ".", "-", "ctx", "x:1", "",
+             "-x", "--", "-h", "--no", "-qf", "-H", "unix:///s"]
+    rng = random.Random(1234)
+    answered = 0
+    for _ in range(3000):
+        head = rng.choice([[], ["-H", "unix:///s"], ["--root", "/r"], ["--host=unix:///s"]])
+        verb = rng.choice([["build"], ["image", "build"]])
+        argv = head + verb + [rng.choice(words) for _ in range(rng.randint(0, 7))]
+        quick = quick_args(argv)
+        if quick is None:
+            continue
+        answered += 1
+        assert vars(quick) == _argparse(argv), argv
+    assert answered > 150
