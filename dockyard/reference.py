@@ -48,18 +48,20 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
 _NAME = r"(?:" + _DOMAIN_AND_PORT + r"/)?" + _REMOTE_NAME
 
+# One expression splits a whole reference into domain, path, tag and digest (the name's own split is
+# the one Go's anchored name expression finds: both try the domain first, leftmost-first).
 _REFERENCE_RE = re.compile(
-    r"(" + _NAME + r")(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?", re.ASCII
+    r"((?:(" + _DOMAIN_AND_PORT + r")/)?(" + _REMOTE_NAME + r"))(?::(" + _TAG + r"))?(?:@(" + _DIGEST + r"))?",
+    re.ASCII,
 )
-_ANCHORED_NAME_RE = re.compile(r"(?:(" + _DOMAIN_AND_PORT + r")/)?(" + _REMOTE_NAME + r")", re.ASCII)
-_ANCHORED_TAG_RE = re.compile(_TAG, re.ASCII)
-_ANCHORED_DIGEST_RE = re.compile(_DIGEST, re.ASCII)
-_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
-_IMAGE_ID_LIKE_RE = re.compile(r"(?:sha256:)?[a-f0-9]{1,64}")
+# The others are compiled on first use (re's cache): most commands never need them, and a
+# client-mode CLI pays for every expression compiled at import.
+_IDENTIFIER = r"[a-f0-9]{64}"
+_IMAGE_ID_LIKE = r"(?:sha256:)?[a-f0-9]{1,64}"
 
 # go-digest: registered algorithms and the exact form of their encoded part.
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
-_LOWER_HEX_RE = re.compile(r"[a-f0-9]+")
+_LOWER_HEX = r"[a-f0-9]+"
 
 ERR_INVALID_FORMAT = "invalid reference format"
 ERR_NAME_UPPERCASE = "repository name must be lowercase"
@@ -159,13 +161,11 @@ class Reference:
 
     def with_tag(self, tag: str) -> "Reference":
         """Same repository (and digest, as WithTag keeps it) with `tag`."""
-        if not _ANCHORED_TAG_RE.fullmatch(tag):
-            raise InvalidReference(ERR_TAG_FORMAT)
-        return Reference(self.domain, self.path, tag, self.digest)
+        return Reference(self.domain, self.path, validate_tag(tag), self.digest)
 
     def with_digest(self, digest: Digest) -> "Reference":
         """Same repository (and tag, as WithDigest keeps it) pinned to `digest`."""
-        if not _ANCHORED_DIGEST_RE.fullmatch(str(digest)):
+        if not re.fullmatch(_DIGEST, str(digest), re.ASCII):
             raise InvalidReference("invalid digest format")
         return Reference(self.domain, self.path, self.tag, digest)
 
@@ -190,7 +190,7 @@ def _parse_digest(text: str) -> Digest:
         raise InvalidReference(ERR_DIGEST_UNSUPPORTED)
     if len(encoded) != size:
         raise InvalidReference(ERR_DIGEST_LENGTH)
-    if not _LOWER_HEX_RE.fullmatch(encoded):
+    if not re.fullmatch(_LOWER_HEX, encoded):
         raise InvalidReference(ERR_DIGEST_FORMAT)
     from dockyard.digest import Digest
 
@@ -207,12 +207,8 @@ def _parse_raw(text: str) -> Reference:
         if lowered != text and _REFERENCE_RE.fullmatch(lowered):
             raise InvalidReference(ERR_NAME_UPPERCASE)
         raise InvalidReference(ERR_INVALID_FORMAT)
-    name, tag, digest_text = match.group(1), match.group(2), match.group(3)
-    name_match = _ANCHORED_NAME_RE.fullmatch(name)
-    if name_match is not None:
-        domain, path = name_match.group(1) or "", name_match.group(2)
-    else:  # pragma: no cover - the name already matched the same grammar
-        domain, path = "", name
+    _, domain, path, tag, digest_text = match.groups()
+    domain = domain or ""
     if len(path) > NAME_TOTAL_LENGTH_MAX:
         raise InvalidReference(ERR_NAME_TOO_LONG)
     digest = _parse_digest(digest_text) if digest_text else None
@@ -239,7 +235,7 @@ def _split_docker_domain(text: str) -> tuple[str, str]:
 
 def parse_reference(text: str) -> Reference:
     """ParseNormalizedNamed: a familiar or full name to a normalized reference; no tag added."""
-    if _IDENTIFIER_RE.fullmatch(text):
+    if re.fullmatch(_IDENTIFIER, text):
         raise InvalidReference(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
         )
@@ -284,16 +280,16 @@ def is_image_id_like(text: str) -> bool:
     A name such as `abc` is both a valid name and an ID prefix; Docker tries the name first, then
     the ID prefix (daemon GetImage), so callers should do the same.
     """
-    return _IMAGE_ID_LIKE_RE.fullmatch(text) is not None
+    return re.fullmatch(_IMAGE_ID_LIKE, text) is not None
 
 
 def parse_image_id(text: str) -> Digest | None:
     """The full image ID in `text` (64 hex, or `sha256:` + 64 hex), else None (ParseAnyReference)."""
     from dockyard.digest import Digest
 
-    if _IDENTIFIER_RE.fullmatch(text):
+    if re.fullmatch(_IDENTIFIER, text):
         return Digest("sha256", text)
-    if text.startswith("sha256:") and _IDENTIFIER_RE.fullmatch(text[7:]):
+    if text.startswith("sha256:") and re.fullmatch(_IDENTIFIER, text[7:]):
         return Digest("sha256", text[7:])
     return None
 
@@ -303,7 +299,7 @@ def parse_any(text: str) -> Reference | Digest:
     image_id = parse_image_id(text)
     if image_id is not None:
         return image_id
-    if _ANCHORED_DIGEST_RE.fullmatch(text):
+    if re.fullmatch(_DIGEST, text, re.ASCII):
         try:
             return _parse_digest(text)
         except InvalidReference:
@@ -313,6 +309,6 @@ def parse_any(text: str) -> Reference | Digest:
 
 def validate_tag(tag: str) -> str:
     """A tag alone (`docker push --all-tags`, API `tag=`): same rule as in a reference."""
-    if not _ANCHORED_TAG_RE.fullmatch(tag):
+    if not re.fullmatch(_TAG, tag, re.ASCII):
         raise InvalidReference(ERR_TAG_FORMAT)
     return tag
