@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import now_rfc3339
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
-from dockyard.store.atomic import atomic_write
+from dockyard.store.atomic import atomic_write, replace_unsynced
 from dockyard.store.blobs import BlobStore
 from dockyard.store.images import ImageRecord, ImageRecords
 from dockyard.store.layers import LayerStore, StoredLayer
@@ -33,6 +34,8 @@ from dockyard.store.locks import flock
 from dockyard.store.tags import TagStore
 
 _HEX = set("0123456789abcdef")
+# What now_rfc3339 writes (Docker's time format: UTC, nanoseconds, `Z`).
+_TAG_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z")
 
 
 def default_root() -> Path:
@@ -128,7 +131,16 @@ class Store:
             # is: no rewrite, no fsync. The tag time is set either way, as Docker's TagImage does.
             if self.tags.get(ref) != image_id:
                 self.tags.set(ref, image_id)
-            atomic_write(self.root / "images" / f".tagged-{image_id.hex}", now_rfc3339().encode())
+            # The tag time (Docker's LastTagTime) is rewritten by every tag, so by every build
+            # with -t, cached or not. It is a timestamp shown by inspect, nothing depends on it:
+            # it is replaced atomically (never seen half written) but not fsynced, which would
+            # cost ~1 ms a build. A crash may lose the newest time or leave an empty or garbled
+            # file; `last_tag_time` reads those as "no tag time". The name itself (above, in
+            # repositories.json) stays fully durable.
+            replace_unsynced(self._tag_time_path(image_id), now_rfc3339().encode())
+
+    def _tag_time_path(self, image_id: Digest) -> Path:
+        return self.root / "images" / f".tagged-{image_id.hex}"
 
     # -- registry manifests of an image (kept so a push sends the pulled bytes again) ----------
     def _manifests_path(self, image_id: Digest) -> Path:
@@ -151,10 +163,13 @@ class Store:
             return []
 
     def last_tag_time(self, image_id: Digest) -> str | None:
+        """When the image was last tagged; None when never, or when the (unsynced, see `tag`)
+        file did not survive a crash intact."""
         try:
-            return (self.root / "images" / f".tagged-{image_id.hex}").read_text()
-        except FileNotFoundError:
+            text = self._tag_time_path(image_id).read_bytes().decode("ascii")
+        except (FileNotFoundError, UnicodeDecodeError):
             return None
+        return text if _TAG_TIME.match(text) else None
 
     def references(self, image_id: Digest) -> list[Reference]:
         return self.tags.references_to(image_id)
@@ -271,7 +286,7 @@ class Store:
             except FileNotFoundError:
                 pass
             try:
-                (self.root / "images" / f".tagged-{current.hex}").unlink()
+                self._tag_time_path(current).unlink()
             except FileNotFoundError:
                 pass
             report.deleted.append(str(current))
