@@ -14,6 +14,7 @@ from pathlib import Path
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
 from dockyard.store.atomic import atomic_write
+from dockyard.store.blobs import is_file
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,17 @@ class ImageRecords:
     def path(self, image_id: Digest) -> Path:
         return self.root / f"{image_id.hex}.json"
 
+    def _name(self, image_id: Digest) -> str:
+        """`path` as a string: the build cache asks for records at every step."""
+        return f"{os.fspath(self.root)}/{image_id.hex}.json"
+
     def exists(self, image_id: Digest) -> bool:
-        return self.path(image_id).is_file()
+        return is_file(self._name(image_id))
 
     def get(self, image_id: Digest) -> ImageRecord:
         try:
-            data = json.loads(self.path(image_id).read_bytes())
+            with open(self._name(image_id), "rb") as f:
+                data = json.loads(f.read())
         except FileNotFoundError:
             raise NotFound(f"No such image: {image_id}") from None
         parent = data.get("parent")
@@ -55,10 +61,12 @@ class ImageRecords:
             pass
 
     def ids(self) -> list[Digest]:
-        if not self.root.is_dir():
+        try:
+            names = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return [Digest("sha256", p.name[:-5]) for p in self.root.iterdir()
-                if p.name.endswith(".json") and len(p.name) == 69]
+        return [Digest("sha256", name[:-5]) for name in names
+                if name.endswith(".json") and len(name) == 69]
 
     def children(self, image_id: Digest) -> list[Digest]:
         return [r for r in self.ids() if self.get(r).parent == image_id]

@@ -28,7 +28,7 @@ from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.digest import Digest, verify
 from dockyard.errors import InvalidArchive, NotFound
 from dockyard.store.atomic import atomic_write, fsync_dir
-from dockyard.store.blobs import BlobStore
+from dockyard.store.blobs import BlobStore, is_file
 from dockyard.store.locks import flock
 
 _LINK_ALPHABET = string.ascii_uppercase + string.digits
@@ -79,12 +79,17 @@ class LayerStore:
     def dir(self, diff_id: Digest) -> Path:
         return self.root / diff_id.hex
 
+    def _info_name(self, diff_id: Digest) -> str:
+        """The layer's info.json as a string path (looked up at every cached build step)."""
+        return f"{os.fspath(self.root)}/{diff_id.hex}/info.json"
+
     def exists(self, diff_id: Digest) -> bool:
-        return (self.dir(diff_id) / "info.json").is_file()
+        return is_file(self._info_name(diff_id))
 
     def get(self, diff_id: Digest) -> StoredLayer:
         try:
-            info = json.loads((self.dir(diff_id) / "info.json").read_bytes())
+            with open(self._info_name(diff_id), "rb") as f:
+                info = json.loads(f.read())
         except FileNotFoundError:
             raise NotFound(f"layer {diff_id} not found") from None
         return StoredLayer(

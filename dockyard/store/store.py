@@ -16,10 +16,9 @@ import os
 import re
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import ContextManager
 
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, NotFound
@@ -66,6 +65,9 @@ class Store:
         self.records = ImageRecords(root / "images")
         self.tags = TagStore(root / "repositories.json")
         self.holds_dir = root / "holds"
+        # The two locks a build takes at every step, as strings (no Path join each time).
+        self._gc_lock = os.fspath(self.lock_dir / "gc.lock")
+        self._meta_lock = os.fspath(self.lock_dir / "meta.lock")
         for d in (root, self.tmp, self.lock_dir, root / "images", root / "layers", root / "l"):
             d.mkdir(parents=True, exist_ok=True)
         self._clear_stale_tmp()
@@ -84,16 +86,12 @@ class Store:
                 pass
 
     # -- locks --------------------------------------------------------------------------------
-    @contextmanager
-    def ingesting(self) -> Iterator[None]:
+    def ingesting(self) -> ContextManager[None]:
         """Hold while writing new content, so GC cannot remove it before it is referenced."""
-        with flock(self.lock_dir / "gc.lock", shared=True):
-            yield
+        return flock(self._gc_lock, shared=True)
 
-    @contextmanager
-    def meta_lock(self) -> Iterator[None]:
-        with flock(self.lock_dir / "meta.lock"):
-            yield
+    def meta_lock(self) -> ContextManager[None]:
+        return flock(self._meta_lock)
 
     # -- images -------------------------------------------------------------------------------
     def add_image(self, raw_config: bytes, layers: list[StoredLayer],
@@ -236,7 +234,7 @@ class Store:
     def remove(self, text: str, *, force: bool = False, prune: bool = True) -> DeleteReport:
         """`docker rmi`: untag; delete the image (and untagged parents) once nothing needs it."""
         report = DeleteReport()
-        with flock(self.lock_dir / "gc.lock"), self.meta_lock():
+        with flock(self._gc_lock), self.meta_lock():
             image_id = self.resolve(text)
             by_name = _is_name(text, image_id)
             refs = self.references(image_id)
