@@ -1,8 +1,4 @@
-"""Crash-safe file writes: write to a temp file in the same directory tree, fsync, rename.
-
-`replace_unsynced` is the same without the fsyncs, for the one kind of file whose loss is harmless
-(see its docstring); everything the store needs to survive a crash goes through `atomic_write`.
-"""
+"""Crash-safe file writes: write to a temp file in the same directory tree, fsync, rename."""
 
 from __future__ import annotations
 
@@ -43,23 +39,6 @@ def atomic_file(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
         _unlink_quietly(tmp)
         raise
     fsync_dir(path.parent)
-
-
-def replace_unsynced(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace `path` with `data` atomically (temp file + rename: a reader sees the old or the new
-    content, never a half) but without fsync: after a crash the file may hold the previous
-    content, or, on some filesystems, be empty or garbled (a rename can reach the disk before the
-    data). Only for advisory values a reader can do without and must check, such as the time of
-    the last tag; each of the two fsyncs costs about half a millisecond."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            os.fchmod(f.fileno(), mode)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
 
 
 def _unlink_quietly(path: str) -> None:
