@@ -39,6 +39,7 @@ WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 WHITEOUT_FORMATS = ("overlay", "naive", "none")
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM}
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def apply_layer(
@@ -126,18 +127,32 @@ class _Applier:
         parent, base = self.resolver.parent(rel, entry=entry.name)
         real = f"{parent}/{base}" if parent else base
         path = self.resolver.abspath(parent, base)
-        self._make_room(path, entry.type == DIR)
         if self.naive:
             self.written.add(real)
 
+        # Directories, files and symlinks are created first and room is made only when the
+        # name is taken (EEXIST; O_EXCL and symlink() never follow a symlink there): what was
+        # there is replaced as below, and an extraction into an empty directory (a build
+        # context, a new layer) saves an lstat per entry.
         if entry.type == DIR:
-            if not os.path.lexists(path):
+            try:
                 os.mkdir(path, 0o700)
+            except FileExistsError:
+                self._make_room(path, True)
+                if not os.path.lexists(path):
+                    os.mkdir(path, 0o700)
         elif entry.type == REG:
             self._write_file(path, entry, reader)
+            return
         elif entry.type == SYM:
-            os.symlink(entry.linkname, path)
-        elif entry.type == LNK:
+            try:
+                os.symlink(entry.linkname, path)
+            except FileExistsError:
+                self._make_room(path, False)
+                os.symlink(entry.linkname, path)
+        else:
+            self._make_room(path, False)
+        if entry.type == LNK:
             self._hardlink(path, entry)
             return  # the inode's metadata is the target's (Docker keeps the target's mode)
         elif entry.type == FIFO:
@@ -174,7 +189,13 @@ class _Applier:
                 self.resolver.invalidate()
 
     def _write_file(self, path: str, entry: Entry, reader: TarReader) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        """A regular file: content, then owner, xattrs, mode and times, all through the file
+        descriptor the content was written with (what `_apply` does by path for the others)."""
+        try:
+            fd = os.open(path, _CREATE, 0o600)
+        except FileExistsError:
+            self._make_room(path, False)
+            fd = os.open(path, _CREATE, 0o600)
         try:
             while True:
                 chunk = reader.read_body()
@@ -183,6 +204,13 @@ class _Applier:
                 while chunk:
                     n = os.write(fd, chunk)
                     chunk = chunk[n:]
+            uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
+            os.fchown(fd, uid, gid)
+            for key, value in sorted(entry.xattrs.items()):
+                self._setxattr(fd, key, value, entry)
+            os.fchmod(fd, entry.mode)
+            atime = entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns
+            os.utime(fd, ns=(atime, entry.mtime_ns))
         finally:
             os.close(fd)
 
@@ -201,11 +229,15 @@ class _Applier:
         os.link(target, path, follow_symlinks=False)
 
     @staticmethod
-    def _setxattr(path: str, key: str, value: bytes, entry: Entry) -> None:
+    def _setxattr(path: str | int, key: str, value: bytes, entry: Entry) -> None:
+        """On `path` (never followed) or an open file descriptor."""
         if key.startswith("trusted.overlay."):
             return  # overlay's own state: only our whiteout handling may set it
         try:
-            os.setxattr(path, key, value, follow_symlinks=False)
+            if isinstance(path, int):
+                os.setxattr(path, key, value)
+            else:
+                os.setxattr(path, key, value, follow_symlinks=False)
         except OSError as e:
             # Like Docker: attributes the filesystem cannot hold (ENOTSUP), or that are not
             # allowed on this kind of file (EPERM: user.* on symlinks) are skipped.
