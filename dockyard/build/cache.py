@@ -9,6 +9,7 @@ sources' checksum are all part of the comparison. Among several matches the newe
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dockyard.digest import Digest
@@ -75,11 +76,15 @@ def find_cached_config(store: Store, parent: Digest | None, probe: dict[str, Any
     candidates = (index or ChildIndex(store)).children(parent)
     best: tuple[str, Digest, ImageConfig] | None = None
     for image_id in candidates:
+        # The comparison needs only the JSON: the config is built (ImageConfig, ~2/3 of the
+        # parse) for a matching candidate only, which an image with many children (a base
+        # image, every build's FROM) makes the rare case.
         try:
-            config = ImageConfig.parse(store.blobs.read(image_id))
+            data = json.loads(store.blobs.read(image_id))
+            if not isinstance(data, dict) or not same_config(data.get("container_config"), probe):
+                continue
+            config = ImageConfig.from_dict(data)
         except Exception:  # noqa: BLE001 - a broken record is simply no cache hit
-            continue
-        if not same_config(config.extra.get("container_config"), probe):
             continue
         if any(not store.layers.exists(d) for d in config.diff_ids):
             continue
