@@ -24,7 +24,7 @@ from typing import ContextManager
 
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, NotFound
-from dockyard.image.config import now_rfc3339
+from dockyard.image.config import ImageConfig, now_rfc3339
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
 from dockyard.store.atomic import atomic_write
@@ -113,9 +113,12 @@ class Store:
         if not self.records.exists(image_id):
             raise NotFound(f"No such image: {image_id}")
         raw = self.blobs.read(image_id)
-        image = Image(raw)
-        layers = tuple(self.layers.get(d) for d in image.config.diff_ids)
-        return Image(raw, layers)
+        config = ImageConfig.parse(raw)
+        image = Image(raw, tuple(self.layers.get(d) for d in config.diff_ids))
+        # Image.config is a cached_property, kept in the instance dict: seeded with the parse
+        # done here for the layers, it is not parsed a second time (every build's FROM).
+        vars(image)["config"] = config
+        return image
 
     def image_ids(self) -> list[Digest]:
         return self.records.ids()
