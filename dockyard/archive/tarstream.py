@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 
 from dockyard.archive.tarheader import DIRTYPE, REGTYPE, TarHeader, encode_header
-from dockyard.digest import CHUNK
+
+# Bodies are copied in 1 MiB pieces (dockyard.digest's CHUNK; not imported from there, which would
+# load dataclasses into a client-mode CLI that packs a build context).
+CHUNK = 1 << 20
 
 TYPE_CHECKING = False  # typing stays out of a client-mode CLI's start-up
 if TYPE_CHECKING:

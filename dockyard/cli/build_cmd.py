@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     import argparse
     from typing import BinaryIO, Callable, Iterator
 
-    from dockyard.build.context import BuildContext, DirectoryContext
+    from dockyard.build.context import BuildContext
+    from dockyard.build.directory_context import DirectoryContext
     from dockyard.cli.context import CliContext
     from dockyard.reference import Reference
 
@@ -191,7 +192,7 @@ def _context_body(context: DirectoryContext | BuildContext,
     Dockerfile and .dockerignore always sent; a Dockerfile from outside the context (or stdin)
     added under `dockerfile` (a random name) and listed in the sent .dockerignore, so the daemon
     leaves it out of `COPY .` (and the .dockerignore too when the context had none)."""
-    from dockyard.build.context import DOCKERIGNORE, write_context_tar
+    from dockyard.build.directory_context import DOCKERIGNORE, write_context_tar
 
     def write(out: BinaryIO) -> None:
         if dockerfile is None:
@@ -245,7 +246,7 @@ def client_build(args: argparse.Namespace, host: str) -> int:
 
             context = opened = open_context(args.context, dockerfile="-", stdin=sys.stdin.buffer)
         else:  # found on strings: no pathlib, no temp files
-            from dockyard.build.context import find_directory_context
+            from dockyard.build.directory_context import find_directory_context
 
             context = find_directory_context(args.context, dockerfile=args.file)
         name = context.dockerfile_name

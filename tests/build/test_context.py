@@ -16,12 +16,14 @@ from isal import igzip
 
 from dockyard.build.context import (
     BuildContext,
-    DirectoryContext,
     extract_context_tar,
-    find_directory_context,
     is_archive,
     open_context,
     resolve_in_context,
+)
+from dockyard.build.directory_context import (
+    DirectoryContext,
+    find_directory_context,
     walk_context,
     write_context_tar,
 )
@@ -196,7 +198,7 @@ def test_context_tar_memory_is_bounded(tmp_path: Path) -> None:
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
-        "from dockyard.build.context import write_context_tar\n"
+        "from dockyard.build.directory_context import write_context_tar\n"
         "from dockyard.build.dockerignore import IgnoreMatcher\n"
         f"write_context_tar(Path({str(tmp_path)!r}), IgnoreMatcher(), sys.stdout.buffer)\n"
         "sys.stdout.flush()\n"
