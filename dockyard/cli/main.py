@@ -115,6 +115,9 @@ def quick_args(argv: list[str]) -> argparse.Namespace | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv in (["-v"], ["--version"]):  # what argparse prints, without building every parser
+        print(f"dockyard {__version__}")
+        return 0
     args = quick_args(argv)
     if args is None:
         home = _COMMAND_MODULE.get(_command_word(argv) or "")
