@@ -230,7 +230,7 @@ def main() -> None:
             print_table("dockyard build vs docker build (classic builder, DOCKER_BUILDKIT=0)",
                         ["case", "dockyard s", "docker s", "ratio", "bar", "", "dockyard peak MB"], rows)
             print(f"\npeak RSS of dockyard over all builds: {peak:.0f} MB")
-            print(f"`dockyard --version` (interpreter start + imports, no work): {start:.3f} s")
+            print(f"`dockyard --version` (interpreter start and the CLI entry, no command module): {start:.3f} s")
 
             # The cached rebuild with the clients and daemons crossed, best of 7 each.
             cases = [
