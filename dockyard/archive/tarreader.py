@@ -231,8 +231,11 @@ class TarReader:
     def _check_sum(hdr: bytes, last: str) -> None:
         stored = _number(hdr[148:156], "checksum")
         unsigned = sum(hdr[:148]) + 8 * 32 + sum(hdr[156:])
+        if stored == unsigned:
+            return  # what every writer but a few old ones computes: the signed sum is not needed
+        # The signed sum (old Sun tar): bytes above 127 count as negative.
         signed = unsigned - 2 * sum(b for b in hdr[:148] + hdr[156:] if b > 127)
-        if stored not in (unsigned, signed):
+        if stored != signed:
             raise InvalidArchive(f"invalid tar header checksum after {last!r} (not a tar archive?)")
 
     @staticmethod
