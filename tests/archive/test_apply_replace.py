@@ -28,6 +28,19 @@ def _tar(name: str, kind: bytes, *, data: bytes = b"", linkname: str = "", mode:
     return buf.getvalue()
 
 
+def _prepared(tmp_path: Path, what: str) -> tuple[Path, Path]:
+    """A destination holding `x` of kind `what`, and a directory outside it with a victim file."""
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    dest.mkdir(), outside.mkdir()
+    (outside / "victim").write_text("original")
+    _existing(dest, outside, what)
+    return dest, outside
+
+
+def _untouched(outside: Path) -> None:
+    assert sorted(os.listdir(outside)) == ["victim"] and (outside / "victim").read_text() == "original"
+
+
 def _existing(dest: Path, outside: Path, what: str) -> None:
     target = dest / "x"
     if what == "file":
@@ -48,39 +61,30 @@ EXISTING = ["none", "file", "dir", "symlink-out-dir", "symlink-out-file", "dangl
 
 @pytest.mark.parametrize("what", EXISTING)
 def test_regular_file_over_anything(tmp_path: Path, what: str) -> None:
-    dest, outside = tmp_path / "dest", tmp_path / "outside"
-    dest.mkdir(), outside.mkdir()
-    (outside / "victim").write_text("original")
-    _existing(dest, outside, what)
+    dest, outside = _prepared(tmp_path, what)
     apply_layer(io.BytesIO(_tar("x", tarfile.REGTYPE, data=b"new", mode=0o4750)), dest)
     st = os.lstat(dest / "x")
     assert stat.S_ISREG(st.st_mode) and (dest / "x").read_bytes() == b"new"
     assert stat.S_IMODE(st.st_mode) == 0o4750 and st.st_mtime == 1_600_000_000
-    assert sorted(os.listdir(outside)) == ["victim"] and (outside / "victim").read_text() == "original"
+    _untouched(outside)
 
 
 @pytest.mark.parametrize("what", EXISTING)
 def test_directory_over_anything(tmp_path: Path, what: str) -> None:
-    dest, outside = tmp_path / "dest", tmp_path / "outside"
-    dest.mkdir(), outside.mkdir()
-    (outside / "victim").write_text("original")
-    _existing(dest, outside, what)
+    dest, outside = _prepared(tmp_path, what)
     apply_layer(io.BytesIO(_tar("x", tarfile.DIRTYPE, mode=0o751)), dest)
     st = os.lstat(dest / "x")
     assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o751
     assert os.listdir(dest / "x") == (["inner"] if what == "dir" else [])  # directories merge
-    assert sorted(os.listdir(outside)) == ["victim"] and (outside / "victim").read_text() == "original"
+    _untouched(outside)
 
 
 @pytest.mark.parametrize("what", EXISTING)
 def test_symlink_over_anything(tmp_path: Path, what: str) -> None:
-    dest, outside = tmp_path / "dest", tmp_path / "outside"
-    dest.mkdir(), outside.mkdir()
-    (outside / "victim").write_text("original")
-    _existing(dest, outside, what)
+    dest, outside = _prepared(tmp_path, what)
     apply_layer(io.BytesIO(_tar("x", tarfile.SYMTYPE, linkname="/etc/passwd")), dest)
     assert os.readlink(dest / "x") == "/etc/passwd"
-    assert sorted(os.listdir(outside)) == ["victim"] and (outside / "victim").read_text() == "original"
+    _untouched(outside)
 
 
 def test_regular_file_xattrs_and_owner_through_the_descriptor(tmp_path: Path) -> None:
