@@ -35,30 +35,18 @@ if TYPE_CHECKING:
     class HeaderLike(Protocol):
         """What encode_header reads: a TarHeader or a tarfile.TarInfo."""
 
-        @property
-        def name(self) -> str: ...
-        @property
-        def mode(self) -> int: ...
-        @property
-        def uid(self) -> int: ...
-        @property
-        def gid(self) -> int: ...
-        @property
-        def size(self) -> int: ...
-        @property
-        def mtime(self) -> int | float: ...
-        @property
-        def type(self) -> bytes: ...
-        @property
-        def linkname(self) -> str: ...
-        @property
-        def uname(self) -> str: ...
-        @property
-        def gname(self) -> str: ...
-        @property
-        def devmajor(self) -> int: ...
-        @property
-        def devminor(self) -> int: ...
+        name: str
+        mode: int
+        uid: int
+        gid: int
+        size: int
+        mtime: int | float
+        type: bytes
+        linkname: str
+        uname: str
+        gname: str
+        devmajor: int
+        devminor: int
 
 
 REGTYPE = b"0"
