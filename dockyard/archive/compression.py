@@ -243,13 +243,13 @@ def peek(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
 
 
 def _read_head(stream: BinaryIO, n: int) -> bytes:
-    head = b""
+    head = bytearray()  # grown in place: a head of megabytes arrives in many small reads
     while len(head) < n:
         chunk = stream.read(n - len(head))
         if not chunk:
             break
         head += chunk
-    return head
+    return bytes(head)
 
 
 def open_decompressed(stream: BinaryIO) -> BinaryIO:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 MAX_SYMLINKS = 255  # moby/sys/symlink FollowSymlinkInScope's limit
 _TAR_BLOCK = 512
+# Contexts that arrive as a plain tar of at most this size are unpacked in memory-backed storage
+# (see `_context_dir`); the rest in the store's tmp directory.
+_MEMORY_CONTEXT_MAX = 16 << 20
+_MEMORY_DIR = "/dev/shm"
 
 
 # --------------------------------------------------------------------------- scoped paths
@@ -199,11 +203,29 @@ def _locate_in_extracted(root: Path, dockerfile: str | None) -> tuple[Path, str]
     raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
 
 
-def _private_dir(tmp_dir: Path | None, prefix: str) -> Path:
+def _private_dir(tmp_dir: Path | str | None, prefix: str) -> Path:
     import tempfile  # with random: ~1 ms a client packing a directory does not need
     from pathlib import Path
 
     return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))
+
+
+def _context_dir(head: bytes, complete: bool, tmp_dir: Path | None) -> Path:
+    """A new private directory for a context whose first bytes are `head` (all of it when
+    `complete`): in memory-backed storage for a small plain tar, else in `tmp_dir`.
+
+    Unpacking a context creates and later removes every file of it; on the store's disk (ext4)
+    that is ~2.8 ms for the 22 files of a small context, two thirds of a fully cached build, and
+    ~0.9 ms on tmpfs. Only a context already read whole into memory and not compressed goes there,
+    so what it takes in RAM is bounded by `_MEMORY_CONTEXT_MAX`: no bigger than what was read."""
+    from dockyard.archive.compression import detect
+
+    if complete and detect(head) == "none" and os.path.isdir(_MEMORY_DIR):
+        try:
+            return _private_dir(_MEMORY_DIR, "dockyard-context-")
+        except OSError:
+            pass  # full or not writable: the store's tmp directory instead
+    return _private_dir(tmp_dir, "dockyard-context-")
 
 
 def _open_stream_context(
@@ -211,8 +233,8 @@ def _open_stream_context(
 ) -> BuildContext:
     from dockyard.archive.compression import open_decompressed, peek
 
-    head, replay = peek(stream, 2 * _TAR_BLOCK)
-    root = _private_dir(tmp_dir, "dockyard-context-")
+    head, replay = peek(stream, _MEMORY_CONTEXT_MAX + 1)
+    root = _context_dir(head, len(head) <= _MEMORY_CONTEXT_MAX, tmp_dir)
     # A context tar has no entry for its root (the docker CLI sends none): give the root the mode
     # a context directory has, so `COPY .` hashes as it does for the same directory in-process.
     os.chmod(root, 0o755)

@@ -7,6 +7,7 @@ import bz2
 import io
 import lzma
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -371,6 +372,25 @@ def test_tar_stream_context_round_trip(tmp_path: Path, kind: str) -> None:
     assert not root.exists()
 
 
+def test_small_plain_contexts_are_unpacked_in_memory(tmp_path: Path, monkeypatch) -> None:
+    """A plain tar read whole (at most _MEMORY_CONTEXT_MAX) is unpacked on tmpfs (/dev/shm); a
+    compressed one (it may expand) or a bigger one in the store's tmp directory; all are removed."""
+    from dockyard.build import context as context_module
+
+    data = make_tar([("Dockerfile", None, b"FROM scratch\n"), ("f", None, b"x" * 5000)])
+    with open_context(io.BytesIO(data), tmp_dir=tmp_path) as bc:
+        root = bc.root
+        assert root.parent == Path("/dev/shm") and (root / "f").read_bytes() == b"x" * 5000
+        assert stat.S_IMODE(root.stat().st_mode) == 0o755 and root.stat().st_uid == os.getuid()
+    assert not root.exists()
+    with open_context(io.BytesIO(igzip.compress(data)), tmp_dir=tmp_path) as bc:
+        assert bc.root.parent == tmp_path
+    monkeypatch.setattr(context_module, "_MEMORY_CONTEXT_MAX", 4096)
+    with open_context(io.BytesIO(data), tmp_dir=tmp_path) as bc:
+        assert bc.root.parent == tmp_path and (bc.root / "f").read_bytes() == b"x" * 5000
+    assert os.listdir(tmp_path) == []
+
+
 def test_lone_dockerfile_on_stdin(tmp_path: Path) -> None:
     # docker build - < Dockerfile: the context holds just the Dockerfile.
     with open_context("-", stdin=io.BytesIO(b"FROM scratch\n"), tmp_dir=tmp_path) as bc:
@@ -389,6 +409,7 @@ def test_is_archive() -> None:
 
 
 def test_dockerfile_location_in_tar_context(tmp_path: Path) -> None:
+    in_memory_before = set(os.listdir("/dev/shm"))
     data = make_tar([
         ("sub/", tarfile.DIRTYPE, b""), ("sub/Dockerfile.dev", None, b"FROM a\n"), ("dockerfile", None, b"FROM b\n"),
     ])
@@ -403,7 +424,8 @@ def test_dockerfile_location_in_tar_context(tmp_path: Path) -> None:
             open_context(io.BytesIO(data), dockerfile=name, tmp_dir=tmp_path)
     with pytest.raises(InvalidParameter, match="^Cannot locate specified Dockerfile: Dockerfile$"):
         open_context(io.BytesIO(make_tar([("x", None, b"1")])), tmp_dir=tmp_path)
-    assert os.listdir(tmp_path) == []  # failed opens leave nothing behind
+    # failed opens leave nothing behind, where small contexts are unpacked (tmpfs) or elsewhere
+    assert os.listdir(tmp_path) == [] and set(os.listdir("/dev/shm")) <= in_memory_before
 
 
 def test_ignored_dockerfile_given_as_absolute_path_is_removed_inside_the_context(tmp_path: Path) -> None:
