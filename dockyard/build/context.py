@@ -15,6 +15,7 @@ Docker behaviour matched here (moby's builder/remotecontext for contexts that ar
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import stat
@@ -25,7 +26,7 @@ from dockyard.build.directory_context import (DEFAULT_DOCKERFILE, DOCKERIGNORE, 
                                               find_directory_context, walk_context,
                                               write_context_tar)
 from dockyard.build.dockerignore import IgnoreMatcher, go_clean
-from dockyard.errors import InvalidArchive, InvalidParameter
+from dockyard.errors import DockyardError, InvalidArchive, InvalidParameter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -210,31 +211,54 @@ def _private_dir(tmp_dir: Path | str | None, prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))
 
 
-def _context_dir(head: bytes, complete: bool, tmp_dir: Path | None) -> Path:
-    """A new private directory for a context whose first bytes are `head` (all of it when
-    `complete`): in memory-backed storage for a small plain tar, else in `tmp_dir`.
+def _memory_dir_for(head: bytes, complete: bool) -> str | None:
+    """Where to unpack a context whose first bytes are `head` (all of it when `complete`) in
+    memory-backed storage, or None for the store's tmp directory.
 
     Unpacking a context creates and later removes every file of it; on the store's disk (ext4)
     that is ~2.8 ms for the 22 files of a small context, two thirds of a fully cached build, and
     ~0.9 ms on tmpfs. Only a context already read whole into memory and not compressed goes there,
-    so what it takes in RAM is bounded by `_MEMORY_CONTEXT_MAX`: no bigger than what was read."""
+    so what it takes in RAM is bounded by `_MEMORY_CONTEXT_MAX`: no bigger than what was read;
+    and only when the tmpfs has room for it twice over (a container's /dev/shm may be 64 MiB)."""
     from dockyard.archive.compression import detect
 
-    if complete and detect(head) == "none" and os.path.isdir(_MEMORY_DIR):
-        try:
-            return _private_dir(_MEMORY_DIR, "dockyard-context-")
-        except OSError:
-            pass  # full or not writable: the store's tmp directory instead
-    return _private_dir(tmp_dir, "dockyard-context-")
+    if not complete or detect(head) != "none":
+        return None
+    try:
+        fs = os.statvfs(_MEMORY_DIR)
+    except OSError:
+        return None
+    return _MEMORY_DIR if fs.f_bavail * fs.f_frsize >= 2 * len(head) + (1 << 20) else None
 
 
 def _open_stream_context(
     stream: BinaryIO, dockerfile: str | None, tmp_dir: Path | None
 ) -> BuildContext:
-    from dockyard.archive.compression import open_decompressed, peek
+    from dockyard.archive.compression import peek
 
     head, replay = peek(stream, _MEMORY_CONTEXT_MAX + 1)
-    root = _context_dir(head, len(head) <= _MEMORY_CONTEXT_MAX, tmp_dir)
+    memory = _memory_dir_for(head, len(head) <= _MEMORY_CONTEXT_MAX)
+    if memory is not None:
+        try:
+            return _unpack_context(head, replay, dockerfile, memory, tmp_dir)
+        except DockyardError as exc:
+            if isinstance(exc, InvalidParameter):
+                raise  # the context's fault, wherever it is unpacked
+            # The tmpfs filled up under us (ENOSPC...): the whole tar is in `head`, unpack it
+            # again on the store's disk.
+            replay = io.BytesIO(head)
+        except OSError:
+            replay = io.BytesIO(head)  # no private directory could be made there
+    return _unpack_context(head, replay, dockerfile, tmp_dir, tmp_dir)
+
+
+def _unpack_context(head: bytes, replay: BinaryIO, dockerfile: str | None,
+                    where: Path | str | None, tmp_dir: Path | None) -> BuildContext:
+    """The context read from `replay` (a stream starting with `head`: a tar, else a lone
+    Dockerfile) in a new private directory under `where`."""
+    from dockyard.archive.compression import open_decompressed
+
+    root = _private_dir(where, "dockyard-context-")
     # A context tar has no entry for its root (the docker CLI sends none): give the root the mode
     # a context directory has, so `COPY .` hashes as it does for the same directory in-process.
     os.chmod(root, 0o755)

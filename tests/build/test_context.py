@@ -391,6 +391,27 @@ def test_small_plain_contexts_are_unpacked_in_memory(tmp_path: Path, monkeypatch
     assert os.listdir(tmp_path) == []
 
 
+def test_a_full_tmpfs_falls_back_to_the_disk(tmp_path: Path, monkeypatch) -> None:
+    """A tmpfs that fills up while a context is unpacked there (ENOSPC): the context, whole in
+    memory, is unpacked again in the store's tmp directory; nothing stays on the tmpfs."""
+    import subprocess
+
+    from dockyard.build import context as context_module
+
+    small, disk = tmp_path / "shm", tmp_path / "tmp"
+    small.mkdir(), disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        monkeypatch.setattr(context_module, "_memory_dir_for", lambda head, complete: str(small))
+        data = make_tar([("Dockerfile", None, b"FROM scratch\n"), ("big", None, os.urandom(2 << 20))])
+        with open_context(io.BytesIO(data), tmp_dir=disk) as bc:
+            assert bc.root.parent == disk and (bc.root / "big").stat().st_size == 2 << 20
+            assert os.listdir(small) == []
+        assert os.listdir(disk) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
 def test_lone_dockerfile_on_stdin(tmp_path: Path) -> None:
     # docker build - < Dockerfile: the context holds just the Dockerfile.
     with open_context("-", stdin=io.BytesIO(b"FROM scratch\n"), tmp_dir=tmp_path) as bc:
