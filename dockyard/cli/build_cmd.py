@@ -13,6 +13,7 @@ from dockyard.errors import DockyardError, InvalidParameter
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Mapping
     from typing import BinaryIO, Callable, Iterator
 
     from dockyard.build.context import BuildContext
@@ -253,14 +254,39 @@ def client_build(args: argparse.Namespace, host: str) -> int:
         added = _random_dockerfile_name() if name == "-" or os.path.isabs(name) else None
         body = _context_body(context, added)
         dockerfile = added or name
+    headers = [("X-Registry-Config", _registry_config(os.environ))]
     try:
         with daemon.request("POST", "/build", _query(args, dockerfile, remote), body=body,
-                            content_type="application/x-tar") as reply:
+                            content_type="application/x-tar", headers=headers) as reply:
             reply.check()
             return _print_build_stream(reply.json_messages(), args)
     finally:
         if opened is not None:
             opened.cleanup()
+
+
+def _registry_config(env: Mapping[str, str]) -> str:
+    """`X-Registry-Config` as the docker CLI sends it with every classic build: all the
+    credentials of the user's docker config.json (and its helpers), for the daemon to pull FROM
+    images with; `{}` when there are none. A config that cannot be read is a warning, as in
+    docker, and the build goes on without credentials."""
+    # Where CredentialStore.default looks: without a config.json (the common case) its module
+    # is not even imported, at each client start.
+    config_dir = env.get("DOCKER_CONFIG") or (env.get("HOME") and os.path.join(env["HOME"], ".docker"))
+    if config_dir and not os.path.exists(os.path.join(config_dir, "config.json")):
+        return "e30="  # base64url of {}
+    from dockyard.cli.remote import registry_config_header
+    from dockyard.transport.registry.credentials import CredentialStore
+
+    def warn(message: str) -> None:
+        print(f"WARNING: {message}", file=sys.stderr)
+
+    try:
+        configs = CredentialStore.default(env).get_all(warn)
+    except DockyardError as exc:
+        warn(str(exc))
+        return "e30="
+    return registry_config_header(configs)
 
 
 def _print_build_stream(messages: Iterator[dict], args: argparse.Namespace) -> int:

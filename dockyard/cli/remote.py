@@ -48,6 +48,24 @@ def urlencode(query: list[tuple[str, str]]) -> str:
     return "&".join(f"{_quote_plus(name)}={_quote_plus(value)}" for name, value in query)
 
 
+def registry_config_header(configs: dict[str, dict[str, str]]) -> str:
+    """`X-Registry-Config` as the docker CLI writes it: URL-safe base64 (padded) of Go's
+    json.Marshal of the map registry -> auth config (registries sorted, each config's fields in
+    the order given; compact; `<`, `>`, `&`, U+2028, U+2029 escaped as Go escapes them)."""
+    import base64
+
+    text = json.dumps({server: configs[server] for server in sorted(configs)},
+                      ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in _GO_ESCAPES:
+        text = text.replace(char, escaped)
+    # A lone surrogate (from a `\ud800` in config.json) stays escaped, as JSON reads it back.
+    return base64.urlsafe_b64encode(text.encode("utf-8", "backslashreplace")).decode("ascii")
+
+
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+               ("\u2029", "\\u2029"))
+
+
 def socket_path(host: str) -> str:
     """The socket path of a `unix:///path` address (the only kind the client speaks yet)."""
     if host.startswith("unix://"):
@@ -222,14 +240,20 @@ class Daemon:
 
     def request(self, method: str, path: str, query: list[tuple[str, str]] | None = None, *,
                 body: Callable[[BinaryIO], None] | None = None,
-                content_type: str = "application/json") -> Reply:
-        """Send `method /v<API_VERSION><path>?<query>`; `body`, when given, is called with a
-        writer and streams the request body (chunked). The reply's head is read before returning."""
+                content_type: str = "application/json",
+                headers: list[tuple[str, str]] | None = None) -> Reply:
+        """Send `method /v<API_VERSION><path>?<query>` with `headers` added to ours; `body`, when
+        given, is called with a writer and streams the request body (chunked). The reply's head
+        is read before returning."""
         target = f"/v{API_VERSION}{path}"
         if query:
             target += "?" + urlencode(query)
         head = [f"{method} {target} HTTP/1.1", "Host: dockyard", f"User-Agent: {_USER_AGENT}",
                 "Connection: close"]
+        for name, value in headers or ():
+            if any(c in name + value for c in "\r\n\0"):
+                raise InvalidParameter(f"invalid value for header {name}")  # no header injection
+            head.append(f"{name}: {value}")
         if body is not None:
             head += [f"Content-Type: {content_type}", "Transfer-Encoding: chunked"]
         sock = self._connect()

@@ -234,10 +234,19 @@ def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
         "print(code, sorted(m for m in sys.modules if m.startswith(heavy) or m in unneeded),"
         " file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
-                         cwd=REPO, env=dockyard.env, check=True)
-    assert out.stdout.endswith("Successfully built " + _built(out.stdout).split()[-1] + "\n")
-    assert out.stderr == "0 []\n", out.stderr
+    # Without a config.json the credentials module is not even imported; with one holding
+    # `auths` entries (no helper) it is, and needs none of the modules above.
+    no_config, with_auths = tmp_path / "no-config", tmp_path / "with-auths"
+    no_config.mkdir()
+    with_auths.mkdir()
+    (with_auths / "config.json").write_text('{"auths": {"r.example": {"auth": "dTpw"}}}')
+    probe += "print('dockyard.transport.registry.credentials' in sys.modules, file=sys.stderr)\n"
+    for config_dir, imported in ((no_config, False), (with_auths, True)):
+        env = {**dockyard.env, "DOCKER_CONFIG": str(config_dir)}
+        out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
+                             cwd=REPO, env=env, check=True)
+        assert out.stdout.endswith("Successfully built " + _built(out.stdout).split()[-1] + "\n")
+        assert out.stderr == f"0 []\n{imported}\n", out.stderr
 
 
 def test_command_word_picks_the_one_module_to_register() -> None:
@@ -267,14 +276,16 @@ def test_command_word_picks_the_one_module_to_register() -> None:
 
 
 class _Recorder:
-    """A fake daemon on a unix socket that records each `POST /build` (target and body) and
-    answers a one-line build stream: enough for the docker CLI and for ours."""
+    """A fake daemon on a unix socket that records each `POST /build` (target and body; its
+    headers in `headers`) and answers a one-line build stream: enough for the docker CLI and
+    for ours."""
 
     def __init__(self, path: Path) -> None:
         import socket
         import threading
 
         self.requests: list[tuple[str, bytes]] = []
+        self.headers: list[dict[str, str]] = []
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.bind(str(path))
         self.sock.listen(8)
@@ -310,6 +321,7 @@ class _Recorder:
                 body += reader.read(size)
                 reader.readline()
             reader.readline()
+        self.headers.append(headers)
         self.requests.append((target, body))
         stream = b'{"aux":{"ID":"sha256:' + b"0" * 64 + b'"}}\r\n{"stream":"Successfully built 000000000000\\n"}\r\n'
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -330,11 +342,72 @@ def _members(body: bytes) -> list[tuple[str, int, int, int]]:
         return [(m.name, m.mode, m.size, m.uid) for m in tar.getmembers()]
 
 
+def _docker_configs(root: Path) -> list[tuple[Path, str]]:
+    """Docker config directories for the comparison with the docker CLI, and the stderr both
+    clients must print with each: plain `auths` entries (`auth` with characters Go escapes in
+    JSON, an email, tokens, a legacy key, an empty entry); a default helper (`credsStore`: what
+    it lists, with the email and registry token of a file entry of the same key, not the file's
+    other entries) and registry helpers (one that finds nothing, one pinned to the file, one that
+    fails: left out); none at all (the docker CLI still sends `{}`)."""
+    import base64
+    import json
+
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    helper = bin_dir / "docker-credential-fake"
+    helper.write_text("""#!/bin/sh
+read -r input
+case "$1" in
+list) echo '{"s1.example":"u1","s2.example":"<token>","gone.example":"x","both.example":"u3"}' ;;
+get) case "$input" in
+    s1.example) echo '{"ServerURL":"s1.example","Username":"u1","Secret":"p1"}' ;;
+    s2.example) echo '{"ServerURL":"s2.example","Username":"<token>","Secret":"idt"}' ;;
+    both.example) echo '{"ServerURL":"both.example","Username":"u3","Secret":"p3"}' ;;
+    h1.example) echo '{"ServerURL":"h1.example","Username":"hu","Secret":"hp"}' ;;
+    *) echo 'credentials not found in native keychain'; exit 1 ;;
+    esac ;;
+esac
+""")
+    broken = bin_dir / "docker-credential-broken"
+    broken.write_text("#!/bin/sh\necho boom\nexit 3\n")
+    helper.chmod(0o755)
+    broken.chmod(0o755)
+
+    def auth(user_password: str) -> str:
+        return base64.b64encode(user_password.encode()).decode()
+
+    plain = {"auths": {
+        "a.example:5000": {"auth": auth("u:p<<>&\u00e9"), "email": "e@x"},
+        "https://legacy.example/v1/": {"auth": auth("l:p")},
+        "empty.example": {},
+        "tok.example": {"identitytoken": "it", "registrytoken": "rt"},
+        "https://index.docker.io/v1/": {"auth": auth("hubuser:hubpw")},
+    }}
+    helpers = {
+        "auths": {"both.example": {"email": "b@x", "registrytoken": "brt"},
+                  "fileonly.example": {"auth": auth("f:p")},
+                  "https://h2.example": {"auth": auth("h2:p2")}},
+        "credsStore": "fake",
+        "credHelpers": {"h1.example": "fake", "h2.example": "", "h3.example": "fake", "hb.example": "broken"},
+    }
+    configs = []
+    for name, doc in (("plain", plain), ("helpers", helpers), ("none", None)):
+        config_dir = root / name
+        config_dir.mkdir()
+        if doc is not None:
+            (config_dir / "config.json").write_text(json.dumps(doc))
+        configs.append(config_dir)
+    return [(bin_dir, str(c)) for c in configs]
+
+
 @pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
 def test_request_is_the_docker_clis(dockyard, tmp_path) -> None:
     """The same `POST /build` as `DOCKER_BUILDKIT=0 docker build` (docker CLI 28) for the same
     flags: the same query parameters, and a context tar with the same entries (names, modes,
-    sizes, uid 0); a Dockerfile from outside gets a `.dockerfile.<20 hex>` name in both."""
+    sizes, uid 0); a Dockerfile from outside gets a `.dockerfile.<20 hex>` name in both. And the
+    same `X-Registry-Config` header, byte for byte: all the credentials of $DOCKER_CONFIG."""
+    import base64
+    import json
     import os
     import subprocess
     import urllib.parse
@@ -351,14 +424,28 @@ def test_request_is_the_docker_clis(dockyard, tmp_path) -> None:
         ["--rm=false", "--force-rm", "--no-cache", "--pull", "--network", "host", "--target", "t1"],
         ["-f", str(outside)],
     ]
+    configs = _docker_configs(tmp_path / "docker-configs")
     env = {**os.environ, "DOCKER_BUILDKIT": "0", "HOME": "/root"}
     env.pop("UNSET_X", None)
     try:
-        for flags in flag_sets:
-            subprocess.run(["docker", "-H", host, "build", *flags, str(ctx)], env=env,
+        for flags, (helper_dir, config_dir) in zip(flag_sets, configs):
+            run_env = {**env, "DOCKER_CONFIG": config_dir, "PATH": f"{helper_dir}:{env['PATH']}"}
+            subprocess.run(["docker", "-H", host, "build", *flags, str(ctx)], env=run_env,
                            capture_output=True, check=True, timeout=60)
-            dockyard.env.update({"HOME": "/root"})
-            dockyard("-H", host, "build", *flags, str(ctx))
+            dockyard.env.update({k: run_env[k] for k in ("HOME", "DOCKER_CONFIG", "PATH")})
+            ours = dockyard("-H", host, "build", *flags, str(ctx))
+            docker_headers, ours_headers = recorder.headers[-2:]
+            assert ours_headers["x-registry-config"] == docker_headers["x-registry-config"], config_dir
+            sent = json.loads(base64.urlsafe_b64decode(ours_headers["x-registry-config"]))
+            if config_dir.endswith("plain"):
+                assert sent["a.example:5000"] == {"username": "u", "password": "p<<>&\u00e9", "email": "e@x",
+                                                  "serveraddress": "a.example:5000"}
+            elif config_dir.endswith("helpers"):
+                assert sorted(sent) == ["both.example", "gone.example", "h1.example", "h2.example",
+                                        "h3.example", "s1.example", "s2.example"]
+                assert ours.stderr.startswith("WARNING: Failed to get credentials for registry: hb.example: ")
+            else:
+                assert ours_headers["x-registry-config"] == "e30="  # {}
             (docker_target, docker_body), (ours_target, ours_body) = recorder.requests[-2:]
             docker_query = urllib.parse.parse_qs(urllib.parse.urlsplit(docker_target).query)
             ours_query = urllib.parse.parse_qs(urllib.parse.urlsplit(ours_target).query)

@@ -88,6 +88,8 @@ elif action == "get":
         print("credentials not found in native keychain"); sys.exit(1)
     user, secret = db[data]
     print(json.dumps({{"ServerURL": data, "Username": user, "Secret": secret}}))
+elif action == "list":
+    print(json.dumps({{server: user for server, (user, _) in db.items()}}))
 elif action == "erase":
     if data not in db:
         print("credentials not found in native keychain"); sys.exit(1)
@@ -326,6 +328,17 @@ def test_username_with_colon_is_refused(store: CredentialStore, cfg_dir: Path) -
     assert not (cfg_dir / "config.json").exists()
 
 
+def test_credentials_are_an_immutable_value() -> None:
+    creds = Credentials("u", "p", registry_token="t")
+    assert creds == Credentials(username="u", password="p", registry_token="t") != Credentials("u")
+    assert hash(creds) == hash(Credentials("u", "p", "", "t"))
+    assert creds.replace(password="q") == Credentials("u", "q", "", "t") and creds.password == "p"
+    with pytest.raises(AttributeError):
+        creds.username = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        creds.replace(secret="x")
+
+
 def test_credentials_repr_hides_secrets() -> None:
     text = repr(Credentials(username="alice", password="hunter2", identity_token="SECRET1", registry_token="SECRET2"))
     assert "alice" in text and "password=***" in text
@@ -534,6 +547,91 @@ def test_helper_runs_with_the_given_environment(cfg_dir: Path, helpers: Helpers,
     assert CredentialStore(cfg_dir, env=env).get("r.example") is None
     assert out.read_text().strip() == "from-env"
     assert "MARKER" not in os.environ
+
+
+# -- all credentials, as docker's GetAllCredentials -----------------------------------------------
+
+
+def test_get_all_from_the_file(store: CredentialStore, cfg_dir: Path) -> None:
+    """Every `auths` entry under its key as written; `auth` decoded; the address its key."""
+    assert store.get_all() == {}   # no file
+    write_config(cfg_dir, {"auths": {
+        "r.example:5000": {"auth": b64("u:p"), "email": "e@x"},
+        "https://legacy.example/v1/": {"username": "l", "password": "lp"},
+        "empty.example": {},
+        "tok.example": {"identitytoken": "it", "registrytoken": "rt"},
+    }})
+    assert store.get_all() == {
+        "r.example:5000": {"username": "u", "password": "p", "email": "e@x", "serveraddress": "r.example:5000"},
+        "https://legacy.example/v1/": {"username": "l", "password": "lp",
+                                       "serveraddress": "https://legacy.example/v1/"},
+        "empty.example": {"serveraddress": "empty.example"},
+        "tok.example": {"serveraddress": "tok.example", "identitytoken": "it", "registrytoken": "rt"},
+    }
+    assert list(store.get_all()["r.example:5000"]) == ["username", "password", "email", "serveraddress"]
+
+
+def test_get_all_from_helpers(store: CredentialStore, cfg_dir: Path, helpers: Helpers) -> None:
+    """A default helper: what it lists (not the file's other entries), with the email and
+    registry token of the file entry of the same key; then each credHelpers registry through
+    its own helper, the file for an empty name, nothing found giving an empty config."""
+    helpers.keychain_helper("global")
+    helpers.keychain_helper("special")
+    write_config(cfg_dir, {"credsStore": "global", "credHelpers": {
+        "special.example": "special", "plain.example": "", "unknown.example": "special"}})
+    store.store("a.example", Credentials(username="a", password="1"))
+    store.store("tok.example", Credentials(identity_token="idt", registry_token="rt"))
+    store.store("special.example", Credentials(username="s", password="2"))
+    store.store("plain.example", Credentials(username="p", password="3"))
+    doc = read_config(cfg_dir)
+    doc["auths"]["a.example"] = {"email": "a@x"}
+    doc["auths"]["https://fileonly.example"] = {"auth": b64("f:4")}
+    write_config(cfg_dir, doc)
+    assert store.get_all() == {
+        "a.example": {"username": "a", "password": "1", "email": "a@x", "serveraddress": "a.example"},
+        "tok.example": {"serveraddress": "tok.example", "identitytoken": "idt", "registrytoken": "rt"},
+        "special.example": {"username": "s", "password": "2", "serveraddress": "special.example"},
+        "plain.example": {"username": "p", "password": "3", "serveraddress": "plain.example"},
+        "unknown.example": {},
+    }
+    # a registry listed by the default helper and with a helper of its own: its own one wins
+    helpers.script("docker-credential-own", '#!/bin/sh\necho \'{"Username": "own", "Secret": "x"}\'\n')
+    doc["credHelpers"]["a.example"] = "own"
+    write_config(cfg_dir, doc)
+    assert store.get_all()["a.example"] == {"username": "own", "password": "x", "email": "a@x",
+                                            "serveraddress": "a.example"}
+
+
+def test_get_all_with_failing_helpers(store: CredentialStore, cfg_dir: Path, helpers: Helpers) -> None:
+    """As docker: a registry's own helper that fails leaves that registry out (and says so); a
+    default helper that fails fails it all."""
+    helpers.script("docker-credential-broken", "#!/bin/sh\necho 'keychain is locked'\nexit 3\n")
+    write_config(cfg_dir, {"auths": {"r.example": {"auth": b64("u:p")}},
+                           "credHelpers": {"b.example": "broken"}})
+    warnings: list[str] = []
+    assert store.get_all(warnings.append) == {
+        "r.example": {"username": "u", "password": "p", "serveraddress": "r.example"}}
+    assert warnings == ["Failed to get credentials for registry: b.example: error getting credentials - "
+                        "err: exit status 3, out: `keychain is locked`"]
+    write_config(cfg_dir, {"auths": {"r.example": {"auth": b64("u:p")}}, "credsStore": "broken"})
+    with pytest.raises(Unavailable, match="error listing credentials - err: exit status 3"):
+        store.get_all()
+    helpers.script("docker-credential-garbage", "#!/bin/sh\necho '[1]'\n")
+    write_config(cfg_dir, {"credsStore": "garbage"})
+    with pytest.raises(Unavailable, match="invalid reply from docker-credential-garbage"):
+        store.get_all()
+
+
+def test_registry_config_header_is_go_s_json() -> None:
+    """What the client sends: base64url of Go's json.Marshal (registries sorted, fields in the
+    given order, `<`, `>`, `&`, U+2028 escaped, other non-ASCII as UTF-8)."""
+    from dockyard.cli.remote import registry_config_header
+
+    header = registry_config_header({"z.example": {"username": "u", "password": "<&>\u2028é"},
+                                     "a.example": {}})
+    assert base64.urlsafe_b64decode(header) == \
+        '{"a.example":{},"z.example":{"username":"u","password":"\\u003c\\u0026\\u003e\\u2028é"}}'.encode()
+    assert registry_config_header({}) == "e30="
 
 
 # -- against the real docker CLI ----------------------------------------------------------------

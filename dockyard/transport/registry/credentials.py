@@ -30,23 +30,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import json
 import os
-import pwd
 import re
-import shutil
-import signal
-import subprocess
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
-from collections.abc import Iterator, Mapping
-from typing import Any
 
 from dockyard.errors import DockyardError, InvalidParameter, Unavailable
-from dockyard.gojson import go_json
-from dockyard.store.atomic import atomic_file
+
+# A client-mode build (`dockyard -H ... build`) imports this module at each start when a
+# config.json exists, to send the credentials along: what only writing, helpers or type checkers
+# need (pathlib, typing, dataclasses, subprocess, shutil, the store's atomic writes: ~20 ms in
+# all) is imported where it is used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from pathlib import Path
+    from typing import Any
 
 HUB_KEY = "https://index.docker.io/v1/"
 HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -68,14 +67,46 @@ _DOCKER_FIELD_ORDER = (
 )
 
 
-@dataclass(frozen=True, repr=False)
 class Credentials:
-    """What authenticates to one registry; every field may be empty."""
+    """What authenticates to one registry; every field may be empty. An immutable value, compared
+    by its fields (a frozen dataclass written out: dataclasses costs ~5 ms to import)."""
 
-    username: str = ""
-    password: str = ""
-    identity_token: str = ""   # docker's IdentityToken (an OAuth2 refresh token)
-    registry_token: str = ""   # a bearer token used as-is
+    __slots__ = ("username", "password", "identity_token", "registry_token")
+    username: str
+    password: str
+    identity_token: str   # docker's IdentityToken (an OAuth2 refresh token)
+    registry_token: str   # a bearer token used as-is
+
+    def __init__(self, username: str = "", password: str = "", identity_token: str = "",
+                 registry_token: str = "") -> None:
+        for name, value in zip(self.__slots__, (username, password, identity_token, registry_token)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: Credentials are immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: Credentials are immutable")
+
+    def _fields(self) -> tuple[str, str, str, str]:
+        return (self.username, self.password, self.identity_token, self.registry_token)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def replace(self, **changes: str) -> "Credentials":
+        """A copy with the named fields changed (dataclasses.replace)."""
+        values = dict(zip(self.__slots__, self._fields()))
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise TypeError(f"Credentials has no field {sorted(unknown)[0]!r}")
+        values.update(changes)
+        return Credentials(**values)
 
     @property
     def empty(self) -> bool:
@@ -134,9 +165,11 @@ def config_key(server: str) -> str:
 class CredentialStore:
     """The credentials of one docker config directory; each call reads the file afresh."""
 
-    def __init__(self, config_dir: Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config_dir: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> None:
         """`env` is the environment helpers are looked up in (its PATH) and run with; None: ours."""
-        self.config_dir = Path(config_dir)
+        # Kept as text: reading needs no pathlib (see the imports).
+        self._dir = os.fspath(config_dir)
+        self._file = os.path.join(self._dir, CONFIG_FILE)
         self.env = env
 
     @classmethod
@@ -144,13 +177,25 @@ class CredentialStore:
         """`$DOCKER_CONFIG`, else `$HOME/.docker` (the password database's home without HOME)."""
         configured = env.get("DOCKER_CONFIG")
         if configured:
-            return cls(Path(configured), env=env)
-        home = env.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
-        return cls(Path(home) / ".docker", env=env)
+            return cls(configured, env=env)
+        home = env.get("HOME")
+        if not home:
+            import pwd
+
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        return cls(os.path.join(home, ".docker"), env=env)
+
+    @property
+    def config_dir(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._dir)
 
     @property
     def path(self) -> Path:
-        return self.config_dir / CONFIG_FILE
+        from pathlib import Path
+
+        return Path(self._file)
 
     def helper_for(self, server: str) -> str | None:
         """The helper name that keeps `server`'s credentials, None when the file does."""
@@ -160,17 +205,58 @@ class CredentialStore:
         """The stored credentials for `server` (any spelling), None when there are none."""
         key = config_key(server)
         doc = self._load()
-        auths = _auths(doc, self.path)
+        auths = _auths(doc, self._file)
         found = _find(auths, key)
-        creds = _decode_entry(self.path, found, auths[found]) if found else Credentials()
+        creds = _decode_entry(self._file, found, auths[found]) if found else Credentials()
         helper = self._helper(doc, key)
         if helper:
             # docker's native store: the secret comes from the helper, anything else (a registry
             # token) from the file entry.
             secret = self._helper_get(helper, key) or Credentials()
-            creds = replace(creds, username=secret.username, password=secret.password,
-                            identity_token=secret.identity_token)
+            creds = creds.replace(username=secret.username, password=secret.password,
+                                  identity_token=secret.identity_token)
         return None if creds.empty else creds
+
+    def get_all(self, warn: Callable[[str], None] | None = None) -> dict[str, dict[str, str]]:
+        """Every registry's auth config, as docker's GetAllCredentials gives them (the docker CLI
+        sends them with a classic build, in X-Registry-Config): registry -> docker's AuthConfig
+        as JSON (`username`, `password`, `email`, `serveraddress`, `identitytoken`,
+        `registrytoken`; empty ones left out, `auth` always empty: it is decoded).
+
+        Without a default helper, every `auths` entry under its key as written (legacy ones
+        too), `serveraddress` that key. With one (`credsStore` or the platform default), what
+        the helper lists instead (`list`, then `get` each: a failure there fails the call, as in
+        docker), with the email and registry token of an `auths` entry of the same key. Then
+        every `credHelpers` registry through its own helper (the file for an empty name), over
+        the default helper's entry; one whose helper fails is left out and told to `warn`."""
+        doc = self._load()
+        auths = _auths(doc, self._file)
+        files = {key: _file_auth_config(self._file, key, entry) for key, entry in auths.items()}
+        default = self._default_helper(doc)
+        if default is None:
+            found = files
+        else:
+            found = {}
+            for server in self._helper_list(default):
+                secret = self._helper_get(default, server)
+                config = dict(files.get(server) or _auth_config())
+                if not config["serveraddress"] and secret:
+                    config["serveraddress"] = server
+                found[server] = _with_secret(config, secret)
+        for host, helper in (doc.get("credHelpers") or {}).items():
+            stored = _find(auths, host)
+            config = dict(files[stored]) if stored else _auth_config()
+            if helper:
+                try:
+                    secret = self._helper_get(helper, host)
+                except DockyardError as exc:
+                    if warn is not None:
+                        warn(f"Failed to get credentials for registry: {host}: {exc}")
+                    continue
+                # docker's native Get: the address is the helper's answer (none when not found)
+                config = _with_secret({**config, "serveraddress": host if secret else ""}, secret)
+            found[host] = config
+        return {server: {k: v for k, v in config.items() if v} for server, config in found.items()}
 
     def store(self, server: str, creds: Credentials) -> None:
         """Keep `creds` for `server`: in its helper when one is configured, else in the file.
@@ -190,7 +276,7 @@ class CredentialStore:
                     entry["registrytoken"] = creds.registry_token
             else:
                 entry = _encode_entry(creds)
-            auths = _auths(doc, self.path)
+            auths = _auths(doc, self._file)
             add_store = helper is not None and not doc.get("credsStore") and not _helper_named(doc, key)
             if auths.get(key) == entry and not add_store and isinstance(doc.get("auths"), dict):
                 return  # unchanged: docker leaves the file alone too
@@ -209,7 +295,7 @@ class CredentialStore:
             helper = self._helper(doc, key)
             if helper:
                 erased = self._helper_erase(helper, _erase_addresses(server, key))
-            auths = _auths(doc, self.path)
+            auths = _auths(doc, self._file)
             gone = [k for k in auths if k == key or convert_to_hostname(k) == key]
             if gone:
                 for k in gone:
@@ -222,7 +308,7 @@ class CredentialStore:
     # -- the file ------------------------------------------------------------------------------
 
     def _load(self) -> dict[str, Any]:
-        path = self.path
+        path = self._file
         try:
             with open(path, "rb") as f:
                 data = f.read(MAX_CONFIG_SIZE + 1)
@@ -257,10 +343,15 @@ class CredentialStore:
         return doc
 
     def _save(self, doc: dict[str, Any]) -> None:
+        from pathlib import Path
+
+        from dockyard.gojson import go_json
+        from dockyard.store.atomic import atomic_file
+
         _make_dirs(self.config_dir)
         # Like docker: write through a symlinked config.json (even a dangling one) and keep an
         # existing file's mode and owner.
-        target = Path(os.path.realpath(self.path))
+        target = Path(os.path.realpath(self._file))
         try:
             st = os.stat(target)
             mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
@@ -282,15 +373,17 @@ class CredentialStore:
         """Serialize read-modify-write of config.json between processes (flock on the directory,
         so no lock file lands in the user's config directory). Without `create`, a missing
         directory is left missing: there is no file to change."""
+        import fcntl
+
         if create:
             _make_dirs(self.config_dir)
-        elif not self.config_dir.is_dir():
+        elif not os.path.isdir(self._dir):
             yield
             return
         try:
-            fd = os.open(self.config_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = os.open(self._dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            raise DockyardError(f"config directory {self.config_dir}: {exc.strerror or exc}") from None
+            raise DockyardError(f"config directory {self._dir}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -303,6 +396,10 @@ class CredentialStore:
         helpers = doc.get("credHelpers") or {}
         if key in helpers:
             return helpers[key] or None   # an empty name pins the registry to the file
+        return self._default_helper(doc)
+
+    def _default_helper(self, doc: dict[str, Any]) -> str | None:
+        """The helper of every registry without one of its own, None for the file."""
         if doc.get("credsStore"):
             return doc["credsStore"]
         if _contains_auth(doc):
@@ -313,6 +410,8 @@ class CredentialStore:
         return default if self._which(HELPER_PREFIX + default) else None
 
     def _which(self, program: str) -> str | None:
+        import shutil
+
         env = os.environ if self.env is None else self.env
         return shutil.which(program, path=env.get("PATH", os.defpath))
 
@@ -337,10 +436,28 @@ class CredentialStore:
             return Credentials(identity_token=secret)
         return Credentials(username=username, password=secret)
 
+    def _helper_list(self, helper: str) -> list[str]:
+        """The registries a helper keeps credentials for (`list`: a JSON object server -> user)."""
+        err, out = self._run(helper, "list", b"unused")   # docker's client sends that stdin
+        if err is not None:
+            raise Unavailable(_helper_message("listing", err, out))
+        try:
+            reply = json.loads(out)
+        except ValueError as exc:
+            raise Unavailable(f"error listing credentials - err: invalid JSON from "
+                              f"{HELPER_PREFIX}{helper}: {exc}") from None
+        if reply is None:
+            return []
+        if not isinstance(reply, dict) or not all(isinstance(v, str) for v in reply.values()):
+            raise Unavailable(f"error listing credentials - err: invalid reply from {HELPER_PREFIX}{helper}")
+        return list(reply)
+
     def _helper_store(self, helper: str, key: str, creds: Credentials) -> None:
         username, secret = creds.username, creds.password
         if creds.identity_token:
             username, secret = TOKEN_USERNAME, creds.identity_token
+        from dockyard.gojson import go_json
+
         payload = {"ServerURL": key, "Username": username, "Secret": secret}
         err, out = self._run(helper, "store", go_json(payload) + b"\n")
         if err is not None:
@@ -364,6 +481,8 @@ class CredentialStore:
     def _run(self, helper: str, action: str, stdin: bytes) -> tuple[str | None, str]:
         """Run `docker-credential-<helper> <action>`: (None, stdout) on success, else
         (the error as Go's os/exec words it, stdout). stderr goes where ours goes, as docker's."""
+        import subprocess
+
         program = HELPER_PREFIX + helper
         path = self._which(program) if "/" not in program else program
         if path is None:
@@ -402,7 +521,7 @@ class CredentialStore:
 # -- the pieces, without I/O -----------------------------------------------------------------------
 
 
-def _auths(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+def _auths(doc: dict[str, Any], path: str) -> dict[str, Any]:
     """The `auths` object of a loaded file (a null or missing one reads as empty)."""
     auths = doc.get("auths")
     if auths is None:
@@ -423,7 +542,7 @@ def _find(auths: dict[str, Any], key: str) -> str | None:
     return None
 
 
-def _decode_entry(path: Path, key: str, entry: dict[str, Any]) -> Credentials:
+def _decode_entry(path: str, key: str, entry: dict[str, Any]) -> Credentials:
     def text(name: str) -> str:
         value = entry.get(name)
         if value is None:
@@ -448,6 +567,29 @@ def _decode_entry(path: Path, key: str, entry: dict[str, Any]) -> Credentials:
         password = password.strip("\x00")
     return Credentials(username=username, password=password,
                        identity_token=text("identitytoken"), registry_token=text("registrytoken"))
+
+
+def _auth_config(username: str = "", password: str = "", email: str = "", server: str = "",
+                 identity_token: str = "", registry_token: str = "") -> dict[str, str]:
+    """docker's AuthConfig as its JSON names it, in its field order (`auth` is never set here)."""
+    return {"username": username, "password": password, "email": email, "serveraddress": server,
+            "identitytoken": identity_token, "registrytoken": registry_token}
+
+
+def _file_auth_config(path: str, key: str, entry: dict[str, Any]) -> dict[str, str]:
+    """An `auths` entry as docker loads it: `auth` decoded, the address set to its key."""
+    creds = _decode_entry(path, key, entry)
+    email = entry.get("email") or ""
+    if not isinstance(email, str):
+        raise InvalidParameter(f'error parsing config file {path}: "email" of "{key}" must be a string')
+    return _auth_config(creds.username, creds.password, email, key, creds.identity_token, creds.registry_token)
+
+
+def _with_secret(config: dict[str, str], secret: Credentials | None) -> dict[str, str]:
+    """`config` with a helper's answer (None: not found) as its user, password and identity token."""
+    secret = secret or Credentials()
+    return {**config, "username": secret.username, "password": secret.password,
+            "identitytoken": secret.identity_token}
 
 
 def _encode_entry(creds: Credentials) -> dict[str, Any]:
@@ -533,6 +675,8 @@ def _go_errno_text(exc: OSError) -> str:
 
 
 def _signal_text(signum: int) -> str:
+    import signal
+
     try:
         return (signal.strsignal(signum) or f"signal {signum}").lower()
     except ValueError:
