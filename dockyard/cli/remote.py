@@ -51,19 +51,12 @@ def urlencode(query: list[tuple[str, str]]) -> str:
 def registry_config_header(configs: dict[str, dict[str, str]]) -> str:
     """`X-Registry-Config` as the docker CLI writes it: URL-safe base64 (padded) of Go's
     json.Marshal of the map registry -> auth config (registries sorted, each config's fields in
-    the order given; compact; `<`, `>`, `&`, U+2028, U+2029 escaped as Go escapes them)."""
+    the order given)."""
     import base64
 
-    text = json.dumps({server: configs[server] for server in sorted(configs)},
-                      ensure_ascii=False, separators=(",", ":"))
-    for char, escaped in _GO_ESCAPES:
-        text = text.replace(char, escaped)
-    # A lone surrogate (from a `\ud800` in config.json) stays escaped, as JSON reads it back.
-    return base64.urlsafe_b64encode(text.encode("utf-8", "backslashreplace")).decode("ascii")
+    from dockyard.gojson import go_json
 
-
-_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-               ("\u2029", "\\u2029"))
+    return base64.urlsafe_b64encode(go_json({server: configs[server] for server in sorted(configs)})).decode("ascii")
 
 
 def socket_path(host: str) -> str:
