@@ -162,6 +162,8 @@ def config_key(server: str) -> str:
     return HUB_KEY if host in HUB_HOSTS else host
 
 
+_NOT_FOUND = object()  # a helper's "credentials not found in native keychain"
+
 class CredentialStore:
     """The credentials of one docker config directory; each call reads the file afresh."""
 
@@ -415,17 +417,24 @@ class CredentialStore:
         env = os.environ if self.env is None else self.env
         return shutil.which(program, path=env.get("PATH", os.defpath))
 
-    def _helper_get(self, helper: str, key: str) -> Credentials | None:
-        err, out = self._run(helper, "get", key.encode())
+    def _helper_json(self, helper: str, action: str, stdin: bytes, verb: str) -> Any:
+        """The helper's JSON answer to `action`, or `_NOT_FOUND` when it says it has no
+        credentials; Unavailable, worded as docker words it, when it fails or answers garbage."""
+        err, out = self._run(helper, action, stdin)
         if err is not None:
             if out.strip() == NOT_FOUND_MESSAGE:
-                return None
-            raise Unavailable(_helper_message("getting", err, out))
+                return _NOT_FOUND
+            raise Unavailable(_helper_message(verb, err, out))
         try:
-            reply = json.loads(out)
+            return json.loads(out)
         except ValueError as exc:
-            raise Unavailable(f"error getting credentials - err: invalid JSON from "
+            raise Unavailable(f"error {verb} credentials - err: invalid JSON from "
                               f"{HELPER_PREFIX}{helper}: {exc}") from None
+
+    def _helper_get(self, helper: str, key: str) -> Credentials | None:
+        reply = self._helper_json(helper, "get", key.encode(), "getting")
+        if reply is _NOT_FOUND:
+            return None
         if not isinstance(reply, dict):
             raise Unavailable(f"error getting credentials - err: invalid reply from {HELPER_PREFIX}{helper}")
         fields = {str(k).lower(): v for k, v in reply.items()}   # Go decodes field names caselessly
@@ -438,15 +447,8 @@ class CredentialStore:
 
     def _helper_list(self, helper: str) -> list[str]:
         """The registries a helper keeps credentials for (`list`: a JSON object server -> user)."""
-        err, out = self._run(helper, "list", b"unused")   # docker's client sends that stdin
-        if err is not None:
-            raise Unavailable(_helper_message("listing", err, out))
-        try:
-            reply = json.loads(out)
-        except ValueError as exc:
-            raise Unavailable(f"error listing credentials - err: invalid JSON from "
-                              f"{HELPER_PREFIX}{helper}: {exc}") from None
-        if reply is None:
+        reply = self._helper_json(helper, "list", b"unused", "listing")  # docker sends that stdin
+        if reply is None or reply is _NOT_FOUND:
             return []
         if not isinstance(reply, dict) or not all(isinstance(v, str) for v in reply.values()):
             raise Unavailable(f"error listing credentials - err: invalid reply from {HELPER_PREFIX}{helper}")
