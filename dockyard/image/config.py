@@ -8,6 +8,7 @@ never re-serialized: callers keep the raw bytes next to the parsed form (see `im
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -25,9 +26,15 @@ _CONTAINER_KEYS = (
 
 
 def now_rfc3339() -> str:
-    """The current time as Docker writes `created`: RFC 3339 with nanoseconds, UTC, `Z`."""
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+    """The current time as Docker writes `created`: RFC 3339 with nanoseconds, UTC, `Z` (to the
+    microsecond, as before: the last three digits are 0)."""
+    return rfc3339_ns(time.time_ns() // 1000 * 1000)
+
+
+def rfc3339_ns(ns: int) -> str:
+    """A time in nanoseconds since the epoch as Docker writes times (RFC 3339, UTC, `Z`)."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{fraction:09d}Z"
 
 
 def parse_time(text: str | None) -> datetime | None:

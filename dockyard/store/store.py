@@ -17,14 +17,13 @@ import re
 import shutil
 import stat
 import time
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ContextManager
 
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, NotFound
-from dockyard.image.config import ImageConfig, now_rfc3339
+from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
 from dockyard.store.atomic import atomic_write
@@ -186,7 +185,7 @@ class Store:
         try:
             st = os.stat(path)
             if st.st_size == 0:
-                return format_ns(st.st_mtime_ns)
+                return rfc3339_ns(st.st_mtime_ns)
             text = path.read_bytes().decode("ascii")
         except (FileNotFoundError, UnicodeDecodeError):
             return None
@@ -329,13 +328,6 @@ class Store:
             if diff_id not in needed:
                 self.layers.delete(diff_id)
                 report.deleted.append(str(diff_id))
-
-
-def format_ns(ns: int) -> str:
-    """A time in nanoseconds since the epoch as Docker writes times (now_rfc3339's format)."""
-    seconds, fraction = divmod(ns, 1_000_000_000)
-    when = datetime.fromtimestamp(seconds, timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{fraction:09d}Z"
 
 
 def _ensure_dir(path: Path) -> None:
