@@ -241,14 +241,12 @@ def _open_stream_context(
     if memory is not None:
         try:
             return _unpack_context(head, replay, dockerfile, memory, tmp_dir)
-        except DockyardError as exc:
+        except (DockyardError, OSError) as exc:
             if isinstance(exc, InvalidParameter):
                 raise  # the context's fault, wherever it is unpacked
-            # The tmpfs filled up under us (ENOSPC...): the whole tar is in `head`, unpack it
-            # again on the store's disk.
+            # The tmpfs filled up under us (ENOSPC...) or has no room for a private directory:
+            # the whole tar is in `head`, unpack it again on the store's disk.
             replay = io.BytesIO(head)
-        except OSError:
-            replay = io.BytesIO(head)  # no private directory could be made there
     return _unpack_context(head, replay, dockerfile, tmp_dir, tmp_dir)
 
 
