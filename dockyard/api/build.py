@@ -8,7 +8,7 @@ from __future__ import annotations
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
-from dockyard.build.builder import BuildFailed, BuildOptions
+from dockyard.builder.builder import BuildFailed, BuildOptions
 from dockyard.engine.build import build_image
 from dockyard.engine.images import parse_target
 from dockyard.errors import InvalidParameter

@@ -157,7 +157,7 @@ def _import(ctx: ApiContext, req: Request, resp: Response, src: str) -> None:
     changes = req.qlist("changes")
     changer = None
     if changes:
-        from dockyard.build.changes import apply_changes
+        from dockyard.builder.changes import apply_changes
 
         changer = apply_changes
     image_id = engine_images.import_image(

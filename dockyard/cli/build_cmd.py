@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import BinaryIO, Callable, Iterator
 
-    from dockyard.build.context import BuildContext
-    from dockyard.build.directory_context import DirectoryContext
+    from dockyard.builder.context import BuildContext
+    from dockyard.builder.directory_context import DirectoryContext
     from dockyard.cli.context import CliContext
     from dockyard.reference import Reference
 
@@ -115,7 +115,7 @@ def _write_iidfile(path: str, image_id: str) -> None:
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.build.builder import BuildFailed, BuildOptions
+    from dockyard.builder.builder import BuildFailed, BuildOptions
     from dockyard.engine.build import build_image
 
     _check_network(args.network)
@@ -193,7 +193,7 @@ def _context_body(context: DirectoryContext | BuildContext,
     Dockerfile and .dockerignore always sent; a Dockerfile from outside the context (or stdin)
     added under `dockerfile` (a random name) and listed in the sent .dockerignore, so the daemon
     leaves it out of `COPY .` (and the .dockerignore too when the context had none)."""
-    from dockyard.build.directory_context import DOCKERIGNORE, write_context_tar
+    from dockyard.builder.directory_context import DOCKERIGNORE, write_context_tar
 
     def write(out: BinaryIO) -> None:
         if dockerfile is None:
@@ -243,11 +243,11 @@ def client_build(args: argparse.Namespace, host: str) -> int:
         remote = args.context  # the daemon downloads it, as it does in-process
     else:
         if args.file == "-":  # the Dockerfile from stdin, kept aside in a temporary file
-            from dockyard.build.context import open_context
+            from dockyard.builder.context import open_context
 
             context = opened = open_context(args.context, dockerfile="-", stdin=sys.stdin.buffer)
         else:  # found on strings: no pathlib, no temp files
-            from dockyard.build.directory_context import find_directory_context
+            from dockyard.builder.directory_context import find_directory_context
 
             context = find_directory_context(args.context, dockerfile=args.file)
         name = context.dockerfile_name

@@ -83,7 +83,7 @@ def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
 
     changer = None
     if args.change:
-        from dockyard.build.changes import apply_changes
+        from dockyard.builder.changes import apply_changes
 
         changer = apply_changes
     image_id = engine_images.import_image(

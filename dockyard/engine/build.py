@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from dockyard.build.builder import BuildOptions, Builder, ImagePuller, Output
-from dockyard.build.context import open_context
+from dockyard.builder.builder import BuildOptions, Builder, ImagePuller, Output
+from dockyard.builder.context import open_context
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import parse
 from dockyard.errors import InvalidParameter, Unavailable

@@ -645,7 +645,7 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
     config = record.config
     if changes:
         if apply_changes is None:
-            from dockyard.build.changes import apply_changes as default_changer
+            from dockyard.builder.changes import apply_changes as default_changer
 
             apply_changes = default_changer
         config = apply_changes(config, changes)

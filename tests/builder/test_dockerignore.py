@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.build.dockerignore import IgnoreMatcher, go_clean, read_ignore_lines
+from dockyard.builder.dockerignore import IgnoreMatcher, go_clean, read_ignore_lines
 from dockyard.errors import InvalidParameter
 
 CASES_FILE = Path(__file__).parent.parent / "data" / "dockerignore" / "cases.txt"
@@ -138,7 +138,7 @@ def test_linear_matcher_agrees_with_the_regexp() -> None:
     # translated regexp is the reference. Random patterns and paths over a nasty alphabet.
     import random
 
-    from dockyard.build.dockerignore import Pattern, _check_match_syntax, _match_tokens
+    from dockyard.builder.dockerignore import Pattern, _check_match_syntax, _match_tokens
 
     rnd = random.Random(7)
     compared = 0

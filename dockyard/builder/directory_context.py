@@ -1,7 +1,7 @@
 """A directory build context as the docker CLI handles it before sending it: finding the context
 and its Dockerfile, walking it through .dockerignore, packing it as the tar `POST /build` takes.
 
-This is the client's half of a build context (dockyard.build.context is the daemon's: opening a
+This is the client's half of a build context (dockyard.builder.context is the daemon's: opening a
 context that arrives as a tar, resolving COPY sources). A client-mode `dockyard -H ... build` runs
 this module in a fresh interpreter each time, so it works on strings and imports only light
 modules: no pathlib, tarfile (tar headers come from archive/tarheader.py), dataclasses or typing.
@@ -31,14 +31,14 @@ import time
 from dockyard.archive.tarheader import (BLKTYPE, CHRTYPE, DIRTYPE, FIFOTYPE, LNKTYPE, REGTYPE,
                                         SYMTYPE, TarHeader)
 from dockyard.archive.tarstream import TarWriter
-from dockyard.build.dockerignore import IgnoreMatcher, go_clean
+from dockyard.builder.dockerignore import IgnoreMatcher, go_clean
 from dockyard.errors import InvalidParameter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO, Iterator
 
-    from dockyard.build.dockerignore import MatchInfo
+    from dockyard.builder.dockerignore import MatchInfo
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"

@@ -5,7 +5,7 @@ Docker allows exactly these (moby daemon `BuildFromConfig` with the commit/impor
 
 from __future__ import annotations
 
-from dockyard.build.metadata import ConfigState, apply_metadata
+from dockyard.builder.metadata import ConfigState, apply_metadata
 from dockyard.dockerfile import parse
 from dockyard.dockerfile.shell import ShellLex
 from dockyard.errors import DockerfileError, InvalidParameter

@@ -15,20 +15,20 @@ import pytest
 import zstandard
 from isal import igzip
 
-from dockyard.build.context import (
+from dockyard.builder.context import (
     BuildContext,
     extract_context_tar,
     is_archive,
     open_context,
     resolve_in_context,
 )
-from dockyard.build.directory_context import (
+from dockyard.builder.directory_context import (
     DirectoryContext,
     find_directory_context,
     walk_context,
     write_context_tar,
 )
-from dockyard.build.dockerignore import IgnoreMatcher
+from dockyard.builder.dockerignore import IgnoreMatcher
 from dockyard.errors import InvalidArchive, InvalidParameter
 
 
@@ -199,8 +199,8 @@ def test_context_tar_memory_is_bounded(tmp_path: Path) -> None:
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
-        "from dockyard.build.directory_context import write_context_tar\n"
-        "from dockyard.build.dockerignore import IgnoreMatcher\n"
+        "from dockyard.builder.directory_context import write_context_tar\n"
+        "from dockyard.builder.dockerignore import IgnoreMatcher\n"
         f"write_context_tar(Path({str(tmp_path)!r}), IgnoreMatcher(), sys.stdout.buffer)\n"
         "sys.stdout.flush()\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
@@ -375,7 +375,7 @@ def test_tar_stream_context_round_trip(tmp_path: Path, kind: str) -> None:
 def test_small_plain_contexts_are_unpacked_in_memory(tmp_path: Path, monkeypatch) -> None:
     """A plain tar read whole (at most _MEMORY_CONTEXT_MAX) is unpacked on tmpfs (/dev/shm); a
     compressed one (it may expand) or a bigger one in the store's tmp directory; all are removed."""
-    from dockyard.build import context as context_module
+    from dockyard.builder import context as context_module
 
     data = make_tar([("Dockerfile", None, b"FROM scratch\n"), ("f", None, b"x" * 5000)])
     with open_context(io.BytesIO(data), tmp_dir=tmp_path) as bc:
@@ -396,7 +396,7 @@ def test_a_full_tmpfs_falls_back_to_the_disk(tmp_path: Path, monkeypatch) -> Non
     memory, is unpacked again in the store's tmp directory; nothing stays on the tmpfs."""
     import subprocess
 
-    from dockyard.build import context as context_module
+    from dockyard.builder import context as context_module
 
     small, disk = tmp_path / "shm", tmp_path / "tmp"
     small.mkdir(), disk.mkdir()

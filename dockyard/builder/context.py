@@ -1,6 +1,6 @@
 """The build context as the daemon side of a build sees it: opening a context (a directory, a tar
 stream, a lone Dockerfile on stdin), and resolving COPY sources inside it. Finding, walking and
-packing a directory context, the docker CLI's half, is dockyard.build.directory_context.
+packing a directory context, the docker CLI's half, is dockyard.builder.directory_context.
 
 Docker behaviour matched here (moby's builder/remotecontext for contexts that arrive as a tar):
 - `docker build -` reads stdin: a tar (plain or compressed, by magic) is the context; anything
@@ -22,10 +22,10 @@ import stat
 import tarfile
 from dataclasses import dataclass, field
 
-from dockyard.build.directory_context import (DEFAULT_DOCKERFILE, DOCKERIGNORE, context_directory,
+from dockyard.builder.directory_context import (DEFAULT_DOCKERFILE, DOCKERIGNORE, context_directory,
                                               find_directory_context, walk_context,
                                               write_context_tar)
-from dockyard.build.dockerignore import IgnoreMatcher, go_clean
+from dockyard.builder.dockerignore import IgnoreMatcher, go_clean
 from dockyard.errors import DockyardError, InvalidArchive, InvalidParameter
 
 TYPE_CHECKING = False
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO, Iterator
 
     from dockyard.archive.tarreader import Entry as TarEntry
-    from dockyard.build.directory_context import ContextEntry
+    from dockyard.builder.directory_context import ContextEntry
 
 # The extracting side (tar reader, safe extraction, decompressors: ~10 ms of imports) and tempfile
 # are imported when a stream context is opened.

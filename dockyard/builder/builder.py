@@ -2,9 +2,9 @@
 
 For each instruction of each needed stage (`Step n/m : ...`): metadata instructions change the
 run config and commit an image with an `empty_layer` history entry; COPY/ADD/WORKDIR write a
-layer directly; RUN runs a temporary container (dockyard.build.run). Before doing any work a
-step probes the cache (dockyard.build.cache) with the config it would commit. Per-instruction
-semantics live in dockyard.build.dispatch.
+layer directly; RUN runs a temporary container (dockyard.builder.run). Before doing any work a
+step probes the cache (dockyard.builder.cache) with the config it would commit. Per-instruction
+semantics live in dockyard.builder.dispatch.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dockyard.build.cache import ChildIndex, find_cached_config
-from dockyard.build.context import BuildContext
-from dockyard.build.metadata import ConfigState
+from dockyard.builder.cache import ChildIndex, find_cached_config
+from dockyard.builder.context import BuildContext
+from dockyard.builder.metadata import ConfigState
 from dockyard.digest import Digest
 from dockyard.dockerfile import Dockerfile, Stage
 from dockyard.dockerfile.args import BuildArgs, platform_args
@@ -162,7 +162,7 @@ class Builder:
         label_instructions = self.label_instructions()
         self.total = sum(1 + len(self.dockerfile.stages[i].instructions) for i in stages)
         self.total += len(label_instructions)
-        from dockyard.build import dispatch
+        from dockyard.builder import dispatch
 
         image_id: Digest | None = None
         for index in stages:

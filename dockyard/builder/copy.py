@@ -31,8 +31,8 @@ from typing import BinaryIO, Iterator
 
 from dockyard.archive.diff import DIR, LNK, REG, SYM, FIFO, Header, encode_header
 from dockyard.archive.scan import ScanResult
-from dockyard.build.context import resolve_in_context
-from dockyard.build.dockerignore import IgnoreMatcher, MatchInfo, go_clean
+from dockyard.builder.context import resolve_in_context
+from dockyard.builder.dockerignore import IgnoreMatcher, MatchInfo, go_clean
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DigestMismatch, InvalidArchive, InvalidParameter, Unavailable
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from dockyard.archive.scan import ScanResult
-from dockyard.build import copy as copying
-from dockyard.build.builder import Builder, BuildFailed, StageState
-from dockyard.build.history import (
+from dockyard.builder import copy as copying
+from dockyard.builder.builder import Builder, BuildFailed, StageState
+from dockyard.builder.history import (
     go_q_list, go_v_list, healthcheck_text, nop_cmd, nop_cmd_string,
 )
-from dockyard.build.metadata import METADATA_INSTRUCTIONS, apply_metadata, command_line, shell_of
-from dockyard.build.users import chown_ids
+from dockyard.builder.metadata import METADATA_INSTRUCTIONS, apply_metadata, command_line, shell_of
+from dockyard.builder.users import chown_ids
 from dockyard.dockerfile import ShellLex, Stage, parse
 from dockyard.dockerfile.args import PROXY_ARGS
 from dockyard.dockerfile.instructions import (
@@ -158,7 +158,7 @@ def dispatch_workdir(b: Builder, state: StageState, ins: WorkdirInstruction) -> 
     b.out.line(f" ---> Running in {container_id[:12]}")
     if b.options.rm or b.options.force_rm:
         b.out.line(f"Removing intermediate container {container_id[:12]}")
-    from dockyard.build.rootfs import image_root  # mounts (subprocess): a cache miss only
+    from dockyard.builder.rootfs import image_root  # mounts (subprocess): a cache miss only
 
     with image_root(b.store, state.diff_ids) as root:
         layer = _layer(b, lambda out: copying.write_dirs_layer(out, root, workdir))
@@ -220,7 +220,7 @@ def dispatch_copy(b: Builder, state: StageState, ins: CopyInstruction | AddInstr
                         raise ValueError
                 except ValueError:
                     raise ins.error(f"invalid chmod parameter: {ins.chmod}") from None
-            from dockyard.build.rootfs import image_root  # mounts (subprocess): a cache miss only
+            from dockyard.builder.rootfs import image_root  # mounts (subprocess): a cache miss only
 
             with image_root(b.store, state.diff_ids) as root:
                 plan = copying.CopyPlan(_dest(state, ins.dest), chmod=mode,
@@ -255,7 +255,7 @@ def _sources(b: Builder, state: StageState, ins: CopyInstruction | AddInstructio
             except DockyardError as exc:
                 raise InvalidParameter(f"invalid from flag value {from_}: {exc}") from None
         diff_ids = [] if image_id is None else b.store.image(image_id).config.diff_ids
-        from dockyard.build.rootfs import image_root
+        from dockyard.builder.rootfs import image_root
 
         root = stack.enter_context(image_root(b.store, diff_ids))
         return copying.collect_sources(root, ins.sources, None, kw, in_context=False)
@@ -323,7 +323,7 @@ def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
         return
     # Here, on a cache miss: the container engine and runtime (~10 ms of imports) are what a
     # RUN step needs, and a fully cached build never does.
-    from dockyard.build.run import RunSpec, run_step
+    from dockyard.builder.run import RunSpec, run_step
 
     network = ins.network or b.options.network
     spec = RunSpec(args=cmd, env=list(state.run.env or []) + build_args, user=state.run.user,

@@ -5,7 +5,7 @@ ends up in `container_config.Cmd` (the cache key) and, joined by spaces, in hist
 
 from __future__ import annotations
 
-from dockyard.build.metadata import shell_of
+from dockyard.builder.metadata import shell_of
 from dockyard.dockerfile.shell import go_quote
 from dockyard.image.config import ContainerConfig
 
