@@ -81,3 +81,19 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def busybox(dockyard: Dockyard, busybox_tar: Path) -> str:
     """`busybox:latest` imported into this test's store; returns the image ID."""
     return dockyard("import", str(busybox_tar), "busybox:latest").stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def dockerd(busybox_tar: Path):
+    """The reference dockerd 20.10 (tests/dockerd.py) with `busybox:latest` imported from the same
+    rootfs tar as dockyard's `busybox` fixture; the test is skipped (one line) where it cannot run."""
+    from tests.dockerd import start_dockerd
+
+    daemon = start_dockerd()
+    if isinstance(daemon, str):
+        pytest.skip(daemon)
+    try:
+        daemon("import", str(busybox_tar), "busybox:latest")
+        yield daemon
+    finally:
+        daemon.stop()

@@ -11,7 +11,7 @@ from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
 from dockyard.engine import images as engine_images
 from dockyard.engine import transfer
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import InvalidParameter
 
 
 def _unix(value: datetime | None) -> int:
@@ -167,25 +167,16 @@ def _import(ctx: ApiContext, req: Request, resp: Response, src: str) -> None:
 
 
 def prune_images(ctx: ApiContext, req: Request, resp: Response) -> None:
-    """`docker image prune`: dangling images (untagged, not a parent); with `dangling=false`
-    (`-a`) every image no container uses. An image in use is skipped, as Docker does."""
+    """`docker image prune`: dangling images; with `dangling=false` (`-a`) every image no
+    container uses (engine.images.prune_images)."""
     filters = _filters(req)
     bad = sorted(set(filters) - {"dangling"})
     if bad:
         raise InvalidParameter(f"invalid filter '{bad[0]}'")
     dangling_only = (filters.get("dangling") or ["true"])[-1].lower() in ("true", "1")
-    store = ctx.store()
-    deleted: list[dict[str, str]] = []
-    reclaimed = 0
-    for s in engine_images.list_images(store):
-        if dangling_only and s.repo_tags:
-            continue
-        try:
-            report = engine_images.remove_image(store, str(s.id), force=bool(s.repo_tags))
-        except (Conflict, NotFound):
-            continue
-        deleted += [{"Untagged": u} for u in report.untagged] + [{"Deleted": d} for d in report.deleted]
-        reclaimed += s.size
+    reports, reclaimed = engine_images.prune_images(ctx.store(), dangling_only=dangling_only)
+    deleted = [item for r in reports
+               for item in [{"Untagged": u} for u in r.untagged] + [{"Deleted": d} for d in r.deleted]]
     resp.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, Callable
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.digest import Digest
-from dockyard.errors import InvalidParameter, NotFound, Unavailable
+from dockyard.errors import Conflict, InvalidParameter, NotFound, Unavailable
 from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339, parse_time
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_reference, parse_repository
@@ -219,4 +219,38 @@ def tag_image(store: Store, source: str, target: str) -> None:
 
 
 def remove_image(store: Store, name: str, *, force: bool = False, prune: bool = True) -> DeleteReport:
-    return store.remove(name, force=force, prune=prune)
+    return store.remove(name, force=force, prune=prune, running=lambda cid: container_running(store, cid))
+
+
+def container_running(store: Store, container_id: str) -> bool:
+    """Is the container running (or paused)? A state whose monitor is gone is not running."""
+    from dockyard.runtime.state import RUNNING, ContainerDir, pid_alive
+
+    state = ContainerDir(store.root / "containers" / container_id).read_state()
+    return state.status == RUNNING and pid_alive(state.monitor_pid)
+
+
+def prune_images(store: Store, *, dangling_only: bool = True) -> tuple[list[DeleteReport], int]:
+    """`docker image prune` (daemon/images/image_prune.go): the untagged images that are not a
+    parent of another (with `dangling_only=False`, -a: every image that is not an untagged
+    parent). A named image is removed name by name without force, so an image a container
+    uses keeps its last name (and stays), as `rmi NAME` would refuse. Returns what was removed
+    and the bytes of the layers deleted."""
+    reports: list[DeleteReport] = []
+    sizes = {str(d): store.layers.get(d).content_size for d in store.layers.all()}
+    for image_id in sorted(store.image_ids(), key=str):
+        if not store.records.exists(image_id):
+            continue  # deleted as the parent of an image pruned before it
+        refs = store.references(image_id)
+        children = store.records.children(image_id)
+        if children and (dangling_only or not refs):
+            continue
+        if refs and dangling_only and any(r.digest is None for r in refs):
+            continue
+        names = [str(r) for r in refs] or [str(image_id)]
+        for name in names:
+            try:
+                reports.append(remove_image(store, name))
+            except (Conflict, NotFound):
+                continue
+    return reports, sum(sizes.get(d, 0) for r in reports for d in r.deleted)

@@ -19,7 +19,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ContextManager
+from typing import Callable, ContextManager
 
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, NotFound
@@ -253,45 +253,92 @@ class Store:
         return {Digest.parse(p.read_text().strip()) for p in self.holds_dir.iterdir()}
 
     # -- removal ------------------------------------------------------------------------------
-    def remove(self, text: str, *, force: bool = False, prune: bool = True) -> DeleteReport:
-        """`docker rmi`: untag; delete the image (and untagged parents) once nothing needs it."""
+    def remove(self, text: str, *, force: bool = False, prune: bool = True,
+               running: Callable[[str], bool] = lambda container_id: False) -> DeleteReport:
+        """`docker rmi`, with Docker's rules (daemon/images/image_delete.go): a name is untagged
+        (and the image deleted when nothing else needs it); an ID deletes the image. `running`
+        tells which of the containers holding an image run (a running one is a hard conflict).
+
+        A name that is the image's only reference (one tag, and digests of its repository) is
+        not untagged while a container uses the image, unless forced: the check comes first, so
+        the user keeps the name."""
         report = DeleteReport()
         with flock(self._gc_lock), self.meta_lock():
             image_id = self.resolve(text)
-            by_name = _is_name(text, image_id)
             refs = self.references(image_id)
-            if by_name:
-                ref = parse_normalized(text)
-                if ref in refs:
-                    self.tags.delete(ref)
-                    report.untagged.append(ref.familiar)
-                    refs = [r for r in refs if r != ref]
-                    if refs:
-                        return report
-            else:
-                if len(refs) > 1 and not force:
+            if _is_name(text, image_id):
+                holders = self.holders(image_id)
+                if not force and _single_reference(refs) and holders:
                     raise Conflict(
-                        f"conflict: unable to delete {image_id.short} (must be forced) - image "
-                        "is referenced in multiple repositories")
-            holders = self.holders(image_id)
-            if holders and not force:
-                raise Conflict(
-                    f"conflict: unable to delete {image_id.short} (must be forced) - image is "
-                    f"being used by container {holders[0][:12]}")
-            if self.records.children(image_id):
-                if by_name:
-                    return report
-                raise Conflict(
-                    f"conflict: unable to delete {image_id.short} (cannot be forced) - image "
-                    "has dependent child images")
-            for ref in refs:
+                        f"conflict: unable to remove repository reference {_go_quote(text)} (must force) - "
+                        f"container {holders[0][:12]} is using its referenced image {image_id.short}")
+                ref = parse_normalized(text)
+                if ref.digest is None and ref.tag is None:
+                    ref = ref.with_tag("latest")
                 self.tags.delete(ref)
                 report.untagged.append(ref.familiar)
-            if holders:
-                return report
-            self._delete_chain(image_id, report, prune)
+                refs = [r for r in refs if r != ref]
+                if ref.digest is None and not any(r.name == ref.name and r.digest is None for r in refs):
+                    # The repository's last tag went: its digest references go with it.
+                    for r in [r for r in refs if r.name == ref.name]:
+                        self.tags.delete(r)
+                        report.untagged.append(r.familiar)
+                    refs = [r for r in refs if r.name != ref.name]
+                if refs:
+                    return report
+                self._delete_image(image_id, report, force=force, prune=prune, quiet=True, running=running)
+            else:
+                if _single_reference(refs):
+                    conflict = self._delete_conflict(image_id, force=force, references=False, running=running)
+                    if conflict is not None:
+                        raise conflict
+                    for r in refs:
+                        self.tags.delete(r)
+                        report.untagged.append(r.familiar)
+                self._delete_image(image_id, report, force=force, prune=prune, quiet=False, running=running)
             self._gc_layers(report)
         return report
+
+    def _delete_conflict(self, image_id: Digest, *, force: bool, references: bool,
+                         running: Callable[[str], bool]) -> _DeleteConflict | None:
+        """Docker's checkImageDeleteConflict: child images and running containers always stop a
+        deletion; references (when asked) and stopped containers only without force."""
+        if self.records.children(image_id):
+            return _DeleteConflict(image_id, True, False, "image has dependent child images")
+        holders = self.holders(image_id)
+        for holder in holders:
+            if running(holder):
+                return _DeleteConflict(image_id, True, True,
+                                       f"image is being used by running container {holder[:12]}")
+        if force:
+            return None
+        if references and self.references(image_id):
+            return _DeleteConflict(image_id, False, False, "image is referenced in multiple repositories")
+        if holders:
+            return _DeleteConflict(image_id, False, True,
+                                   f"image is being used by stopped container {holders[0][:12]}")
+        return None
+
+    def _delete_image(self, image_id: Digest, report: DeleteReport, *, force: bool, prune: bool,
+                      quiet: bool, running: Callable[[str], bool]) -> None:
+        """Docker's imageDeleteHelper: delete the image (and, with `prune`, its parents that
+        nothing else needs). A `quiet` conflict leaves the image as it is, without an error,
+        unless the image is dangling and unused (then the user must hear why it stays)."""
+        conflict = self._delete_conflict(image_id, force=force, references=True, running=running)
+        if conflict is not None:
+            dangling = not self.references(image_id) and not self.records.children(image_id)
+            if quiet and (not dangling or conflict.used):
+                return
+            raise conflict
+        for r in self.references(image_id):
+            self.tags.delete(r)
+            report.untagged.append(r.familiar)
+        if self.holders(image_id):
+            # Forced past a stopped container: Docker deletes the image and the container keeps
+            # its layers; here a container starts from its image's record, which therefore
+            # stays (untagged) until the container is removed.
+            return
+        self._delete_chain(image_id, report, prune)
 
     def _delete_chain(self, image_id: Digest, report: DeleteReport, prune: bool) -> None:
         current: Digest | None = image_id
@@ -347,6 +394,28 @@ def _is_name(text: str, image_id: Digest) -> bool:
     if text.startswith("sha256:") or image_id.hex.startswith(text):
         return False
     return True
+
+
+def _single_reference(refs: list[Reference]) -> bool:
+    """Docker's isSingleReference: at most one tag, and every reference in one repository."""
+    tags = [r for r in refs if r.digest is None]
+    if not refs or len(tags) > 1:
+        return False
+    return len({r.name for r in refs}) == 1
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q of a name (names are printable ASCII; quotes and backslashes are escaped)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _DeleteConflict(Conflict):
+    """Docker's imageDeleteConflict: `hard` ones cannot be forced; `used`: by a container."""
+
+    def __init__(self, image_id: Digest, hard: bool, used: bool, message: str) -> None:
+        super().__init__(f"conflict: unable to delete {image_id.short} "
+                         f"({'cannot be forced' if hard else 'must be forced'}) - {message}")
+        self.used = used
 
 
 def _display_name(text: str) -> str:

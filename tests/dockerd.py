@@ -1,0 +1,105 @@
+"""The reference Docker daemon: Debian's dockerd 20.10 (docker.io) on its own paths.
+
+Where Docker's behaviour is the question, a test runs the same input through this daemon and
+through dockyard. The daemon gets its own data root, exec root, pidfile and socket under a fresh
+temp directory, no bridge and no iptables (it shares the machine), and is stopped by its pid.
+`/usr/bin/docker` is Debian's 20.10 CLI; builds use the classic builder (DOCKER_BUILDKIT=0).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.conftest import Result
+
+DOCKER_CLI = "/usr/bin/docker"
+
+
+class DockerDaemon:
+    """One running dockerd; `docker(...)` runs the 20.10 CLI against it."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.sock = base / "sock"
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_BUILDKIT": "0",
+                    "DOCKER_CONFIG": str(base / "config")}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        log = open(self.base / "log", "wb")  # noqa: SIM115 - the daemon writes it while it runs
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", str(self.base / "root"), "--exec-root", str(self.base / "exec"),
+             "--pidfile", str(self.base / "pid"), "-H", f"unix://{self.sock}", "--bridge=none",
+             "--iptables=false", "--ip-masq=false"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dockerd exited with {self.proc.returncode}: {self.log_tail()}")
+            if self.sock.exists() and self.docker("version", check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"dockerd did not answer within {timeout:.0f}s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        try:
+            return (self.base / "log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def docker(self, *args: str, input: bytes | None = None, check: bool = True,
+               timeout: float = 120, cwd: Path | None = None) -> Result:
+        proc = subprocess.run([DOCKER_CLI, *args], input=input, capture_output=True, env=self.env,
+                              timeout=timeout, cwd=cwd)
+        result = Result(proc.returncode, proc.stdout.decode(errors="replace"),
+                        proc.stderr.decode(errors="replace"), proc.stdout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}")
+        return result
+
+    def __call__(self, *args: str, **kwargs) -> Result:  # noqa: ANN003
+        return self.docker(*args, **kwargs)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            for c in self.docker("ps", "-aq", check=False).stdout.split():
+                self.docker("rm", "-f", c, check=False)
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        _unmount_under(self.base)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _unmount_under(base: Path) -> None:
+    """Whatever the daemon left mounted under its directories (deepest first)."""
+    prefix = str(base) + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def start_dockerd() -> DockerDaemon | str:
+    """A started daemon, or the one-line reason why there is none."""
+    if os.geteuid() != 0:
+        return "dockerd needs root"
+    if shutil.which("dockerd") is None or not os.path.exists(DOCKER_CLI):
+        return "dockerd or the docker 20.10 CLI is not installed (Debian's docker.io)"
+    daemon = DockerDaemon(Path(tempfile.mkdtemp(prefix="dockyard-dockerd-", dir="/tmp")))
+    try:
+        daemon.start()
+    except (RuntimeError, OSError) as exc:
+        daemon.stop()
+        return f"dockerd could not start: {str(exc).splitlines()[0]}"
+    return daemon
