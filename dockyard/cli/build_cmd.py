@@ -109,7 +109,7 @@ def _check_network(network: str) -> None:
 def _write_iidfile(path: str, image_id: str) -> None:
     from pathlib import Path
 
-    from dockyard.store.atomic import atomic_write
+    from dockyard.atomic import atomic_write
 
     atomic_write(Path(os.path.abspath(path)), image_id.encode())
 

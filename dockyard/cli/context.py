@@ -9,8 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, Callable, TextIO
 
+from dockyard.atomic import atomic_file
 from dockyard.errors import InvalidParameter
-from dockyard.store.atomic import atomic_file
 from dockyard.store.store import Store
 
 

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from dockyard.atomic import atomic_write
 from dockyard.image.config import ContainerConfig
-from dockyard.store.atomic import atomic_write
 from dockyard.store.locks import flock
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"

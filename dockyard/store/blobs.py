@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from dockyard.atomic import fsync_dir
 from dockyard.digest import CHUNK, Digest, HashingWriter, verify
 from dockyard.errors import NotFound
-from dockyard.store.atomic import fsync_dir
 
 
 def is_file(path: str) -> bool:

@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.atomic import atomic_write
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
-from dockyard.store.atomic import atomic_write
 from dockyard.store.blobs import is_file
 
 

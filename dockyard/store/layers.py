@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.atomic import atomic_write, fsync_dir
 from dockyard.digest import Digest, verify
 from dockyard.errors import InvalidArchive, NotFound
-from dockyard.store.atomic import atomic_write, fsync_dir
 from dockyard.store.blobs import BlobStore, is_file
 from dockyard.store.locks import flock
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager
 
+from dockyard.atomic import atomic_write
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
-from dockyard.store.atomic import atomic_write
 from dockyard.store.blobs import BlobStore
 from dockyard.store.images import ImageRecord, ImageRecords
 from dockyard.store.layers import LayerStore, StoredLayer

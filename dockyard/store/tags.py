@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.atomic import atomic_write
 from dockyard.digest import Digest
 from dockyard.reference import Reference, parse_reference
-from dockyard.store.atomic import atomic_write
 
 
 @dataclass(frozen=True)

@@ -348,7 +348,7 @@ class CredentialStore:
         from pathlib import Path
 
         from dockyard.gojson import go_json
-        from dockyard.store.atomic import atomic_file
+        from dockyard.atomic import atomic_file
 
         _make_dirs(self.config_dir)
         # Like docker: write through a symlinked config.json (even a dangling one) and keep an
