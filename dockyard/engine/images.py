@@ -79,7 +79,7 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
                  stdin: BinaryIO | None = None, platform: str | None = None) -> Digest:
     """`docker import`: a rootfs tar (any compression) becomes a one-layer image; `--platform`
     sets the config's os/architecture[/variant] as Docker's import does."""
-    from dockyard.transport.registry.manifest import DEFAULT_PLATFORM, Platform
+    from dockyard.image.manifest import DEFAULT_PLATFORM, Platform
 
     plat = Platform.parse(platform) if platform else DEFAULT_PLATFORM
     target = parse_target(repository)

@@ -12,13 +12,13 @@ from typing import Callable, Mapping
 
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
+from dockyard.image.manifest import Platform
 from dockyard.reference import DEFAULT_DOMAIN, DEFAULT_REGISTRY_HOST, Reference, parse_normalized, parse_reference
 from dockyard.store.store import Store
 from dockyard.transport.progress import Progress, ProgressSink
 from dockyard.transport.registry.client import RegistryClient
 from dockyard.transport.registry.credentials import Credentials, config_key
 from dockyard.transport.registry.hosts import RegistrySettings
-from dockyard.transport.registry.manifest import Platform
 from dockyard.transport.registry.pull import pull_image
 from dockyard.transport.registry.push import PushResult, push_image
 

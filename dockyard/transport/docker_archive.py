@@ -12,15 +12,16 @@ Read: the same, Docker's pre-25 layout (`<id>/layer.tar`, `<id>.json`), and skop
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from dockyard.archive.tarstream import TarWriter
 from dockyard.digest import Digest
 from dockyard.errors import InvalidArchive, InvalidReference
+from dockyard.image import media
 from dockyard.image.image import Image
+from dockyard.image.manifest import Descriptor, oci_index_json, oci_manifest_json
 from dockyard.reference import Reference, parse_normalized
-from dockyard.transport import media
 from dockyard.transport.archive_image import ArchiveImage, ArchiveLayer
 from dockyard.transport.spool import SpooledArchive
 
@@ -35,17 +36,6 @@ def _json(data: object) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def oci_manifest(image: Image) -> bytes:
-    return _json({
-        "schemaVersion": 2,
-        "mediaType": media.OCI_MANIFEST,
-        "config": {"mediaType": media.OCI_CONFIG, "digest": str(image.id),
-                   "size": len(image.raw_config)},
-        "layers": [{"mediaType": media.OCI_LAYER, "digest": str(layer.diff_id),
-                    "size": layer.size} for layer in image.layers],
-    })
-
-
 def write_docker_archive(out: BinaryIO, items: list[SaveItem]) -> None:
     """Stream a `docker save` archive; every blob is written once, bodies are not buffered."""
     tar = TarWriter(out)
@@ -53,7 +43,7 @@ def write_docker_archive(out: BinaryIO, items: list[SaveItem]) -> None:
     tar.add_dir("blobs/sha256")
     written: set[Digest] = set()
     manifest_json: list[dict] = []
-    index_entries: list[dict] = []
+    index_entries: list[Descriptor] = []
     repositories: dict[str, dict[str, str]] = {}
     for item in items:
         image = item.image
@@ -66,19 +56,20 @@ def write_docker_archive(out: BinaryIO, items: list[SaveItem]) -> None:
         if image.id not in written:
             tar.add_bytes(f"blobs/sha256/{image.id.hex}", image.raw_config)
             written.add(image.id)
-        manifest = oci_manifest(image)
+        manifest = oci_manifest_json(
+            Descriptor(media.OCI_CONFIG, image.id, len(image.raw_config)),
+            [Descriptor(media.OCI_LAYER, layer.diff_id, layer.size) for layer in image.layers])
         manifest_digest = Digest.of_bytes(manifest)
         if manifest_digest not in written:
             tar.add_bytes(f"blobs/sha256/{manifest_digest.hex}", manifest)
             written.add(manifest_digest)
-        descriptor = {"mediaType": media.OCI_MANIFEST, "digest": str(manifest_digest),
-                      "size": len(manifest)}
+        descriptor = Descriptor(media.OCI_MANIFEST, manifest_digest, len(manifest))
         if item.tags:
             for ref in item.tags:
-                index_entries.append({**descriptor, "annotations": {
+                index_entries.append(replace(descriptor, annotations={
                     media.ANNOTATION_CONTAINERD_NAME: str(ref),
                     media.ANNOTATION_REF_NAME: ref.tag or "",
-                }})
+                }))
         else:
             index_entries.append(descriptor)
         manifest_json.append({
@@ -90,8 +81,7 @@ def write_docker_archive(out: BinaryIO, items: list[SaveItem]) -> None:
             for ref in item.tags:
                 repositories.setdefault(ref.familiar_name, {})[ref.tag or "latest"] = \
                     image.layers[-1].diff_id.hex
-    tar.add_bytes("index.json", _json({"schemaVersion": 2, "mediaType": media.OCI_INDEX,
-                                       "manifests": index_entries}))
+    tar.add_bytes("index.json", oci_index_json(index_entries))
     tar.add_bytes("manifest.json", _json(manifest_json))
     tar.add_bytes("oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
     if repositories:

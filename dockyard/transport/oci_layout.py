@@ -7,9 +7,9 @@ from typing import Any
 
 from dockyard.digest import Digest, verify
 from dockyard.errors import InvalidArchive, InvalidParameter
+from dockyard.image import media
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized
-from dockyard.transport import media
 from dockyard.transport.archive_image import ArchiveImage, ArchiveLayer
 from dockyard.transport.spool import Entry, SpooledArchive
 

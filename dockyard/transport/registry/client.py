@@ -20,13 +20,13 @@ import httpx
 from dockyard import __version__
 from dockyard.digest import CHUNK, Digest, HashingWriter, verify
 from dockyard.errors import DigestMismatch, DockyardError, InvalidParameter, NotFound, Unauthorized, Unavailable
-from dockyard.transport import media
+from dockyard.image import media
+from dockyard.image.manifest import MAX_MANIFEST
 from dockyard.transport.registry.auth import Authenticator
 from dockyard.transport.registry.challenge import scope_for
 from dockyard.transport.registry.credentials import Credentials
 from dockyard.transport.registry.errors import error_for
 from dockyard.transport.registry.hosts import Endpoint, RegistrySettings
-from dockyard.transport.registry.manifest import MAX_MANIFEST
 
 MANIFEST_ACCEPT = ", ".join((media.OCI_INDEX, media.DOCKER_MANIFEST_LIST, media.OCI_MANIFEST,
                              media.DOCKER_MANIFEST))

@@ -21,16 +21,16 @@ from dockyard.archive.compression import open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.digest import Digest, verify
 from dockyard.errors import DigestMismatch, InvalidParameter
+from dockyard.image import media
 from dockyard.image.image import Image
+from dockyard.image.manifest import Descriptor, ImageIndex, ImageManifest, Platform, \
+    choose_platform, parse_manifest
 from dockyard.reference import Reference
 from dockyard.store.layers import CompressedForm, StoredLayer
 from dockyard.store.store import Store
-from dockyard.transport import media
 from dockyard.transport.pipe import Pipe, PipeClosed
 from dockyard.transport.progress import Progress, ProgressSink, throttled
 from dockyard.transport.registry.client import RegistryClient, write_verified
-from dockyard.transport.registry.manifest import Descriptor, ImageIndex, ImageManifest, Platform, \
-    choose_platform, parse_manifest
 
 PARALLEL = 3
 

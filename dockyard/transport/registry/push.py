@@ -19,16 +19,15 @@ from typing import BinaryIO, Iterator
 from dockyard.archive.compression import compressing_writer
 from dockyard.digest import CHUNK, Digest, HashingWriter
 from dockyard.errors import InvalidParameter
-from dockyard.gojson import go_json
+from dockyard.image import media
 from dockyard.image.image import Image
+from dockyard.image.manifest import Descriptor, ImageManifest, parse_manifest, registry_manifest_json
 from dockyard.reference import Reference
 from dockyard.store.layers import CompressedForm, StoredLayer
 from dockyard.store.store import Store
-from dockyard.transport import media
 from dockyard.transport.pipe import Pipe, PipeClosed
 from dockyard.transport.progress import Progress, ProgressSink, throttled
 from dockyard.transport.registry.client import RegistryClient, StreamedBlob
-from dockyard.transport.registry.manifest import Descriptor, ImageManifest, parse_manifest
 
 PARALLEL = 3
 LAYER_TYPES = {"gzip": media.DOCKER_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
@@ -127,16 +126,11 @@ def _kept_manifest(store: Store, image: Image) -> _Plan | None:
 
 
 def _new_manifest(image: Image, layers: list[Descriptor], compression: str) -> tuple[bytes, str]:
-    """Docker's schema 2 manifest (OCI when zstd), indented as `docker push` writes it."""
+    """Docker's schema 2 manifest (OCI when zstd), as `docker push` writes it."""
     oci = compression == "zstd"
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": media.OCI_MANIFEST if oci else media.DOCKER_MANIFEST,
-        "config": {"mediaType": media.OCI_CONFIG if oci else media.DOCKER_CONFIG,
-                   "size": len(image.raw_config), "digest": str(image.id)},
-        "layers": [{"mediaType": d.media_type, "size": d.size, "digest": str(d.digest)} for d in layers],
-    }
-    return go_json(doc, indent="   "), str(doc["mediaType"])  # MarshalIndent, 3 spaces
+    media_type = media.OCI_MANIFEST if oci else media.DOCKER_MANIFEST
+    config = Descriptor(media.OCI_CONFIG if oci else media.DOCKER_CONFIG, image.id, len(image.raw_config))
+    return registry_manifest_json(media_type, config, layers), media_type
 
 
 def _same_kind(layer_type: str) -> tuple[str, ...]:

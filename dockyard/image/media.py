@@ -1,4 +1,5 @@
-"""Media types of manifests, configs and layers (Docker schema 2 and OCI)."""
+"""Media types of manifests, indexes, configs and layers (Docker schema 2 and OCI), and the
+annotations that name images in an OCI layout: defined here only."""
 
 from __future__ import annotations
 

@@ -1,14 +1,16 @@
-"""Manifest and index parsing (Docker schema 2, OCI), platform choice, size-capped reads."""
+"""Manifests and indexes (Docker schema 2 and OCI): descriptors, platforms, parsing to typed values
+and writing them the way Docker writes them. Every transport reads and writes manifests here."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import BinaryIO
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.transport import media
+from dockyard.gojson import go_json
+from dockyard.image import media
 
 MAX_MANIFEST = 4 * 1024 * 1024
 
@@ -39,6 +41,18 @@ class Descriptor:
     digest: Digest
     size: int
     platform: Platform | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def oci_dict(self) -> dict[str, Any]:
+        """In the OCI Go structs' key order (mediaType, digest, size), as `docker save` writes."""
+        out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+    def distribution_dict(self) -> dict[str, Any]:
+        """In distribution's key order (mediaType, size, digest), as `docker push` writes."""
+        return {"mediaType": self.media_type, "size": self.size, "digest": str(self.digest)}
 
 
 @dataclass(frozen=True)
@@ -52,14 +66,6 @@ class ImageManifest:
 class ImageIndex:
     media_type: str
     manifests: tuple[Descriptor, ...]
-
-
-def read_capped(stream: BinaryIO, limit: int = MAX_MANIFEST) -> bytes:
-    """Read at most `limit` bytes; more is refused without reading the rest."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise InvalidParameter(f"manifest too large: more than {limit} bytes")
-    return data
 
 
 def _descriptor(obj: object) -> Descriptor:
@@ -76,7 +82,11 @@ def _descriptor(obj: object) -> Descriptor:
     platform = None
     if isinstance(plat, dict):
         platform = Platform(str(plat.get("os", "")), str(plat.get("architecture", "")), str(plat.get("variant", "") or ""))
-    return Descriptor(str(obj.get("mediaType", "")), digest, size, platform)
+    annotations = obj.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = {}
+    return Descriptor(str(obj.get("mediaType", "")), digest, size, platform,
+                      {str(k): str(v) for k, v in annotations.items()})
 
 
 def parse_manifest(data: bytes, content_type: str = "") -> ImageManifest | ImageIndex:
@@ -119,3 +129,30 @@ def choose_platform(index: ImageIndex, wanted: Platform | None = None) -> Descri
         if p and p.os == want.os and p.architecture == want.architecture and (not want.variant or p.variant == want.variant):
             return d
     raise NotFound(f"no matching manifest for {want} in the manifest list entries")
+
+
+def oci_manifest_json(config: Descriptor, layers: list[Descriptor]) -> bytes:
+    """An OCI image manifest as `docker save` writes it into an archive (compact JSON)."""
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": media.OCI_MANIFEST,
+        "config": config.oci_dict(),
+        "layers": [layer.oci_dict() for layer in layers],
+    }, separators=(",", ":")).encode()
+
+
+def oci_index_json(manifests: list[Descriptor]) -> bytes:
+    """An OCI image index (an OCI layout's index.json) as `docker save` writes it."""
+    return json.dumps({"schemaVersion": 2, "mediaType": media.OCI_INDEX,
+                       "manifests": [m.oci_dict() for m in manifests]}, separators=(",", ":")).encode()
+
+
+def registry_manifest_json(media_type: str, config: Descriptor, layers: list[Descriptor]) -> bytes:
+    """An image manifest as `docker push` writes it: distribution's key order, indented with
+    three spaces (Go's MarshalIndent). Docker schema 2, or OCI for zstd layers."""
+    return go_json({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": config.distribution_dict(),
+        "layers": [layer.distribution_dict() for layer in layers],
+    }, indent="   ")
