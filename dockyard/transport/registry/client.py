@@ -245,11 +245,13 @@ class RegistryClient:
         except ValueError:
             return -1
 
-    def read_small_blob(self, repo: str, digest: Digest, limit: int = MAX_CONFIG) -> bytes:
-        """A config blob: read whole (capped) and verified."""
+    def read_small_blob(self, repo: str, digest: Digest, limit: int = MAX_CONFIG, *,
+                        size: int | None = None) -> bytes:
+        """A config blob: read whole (capped; at most `size` bytes when the manifest declares
+        it) and verified."""
         chunks = []
         total = 0
-        for chunk in self.iter_blob(repo, digest):
+        for chunk in self.iter_blob(repo, digest, size=size):
             total += len(chunk)
             if total > limit:
                 raise InvalidParameter(f"blob {digest} too large: more than {limit} bytes")
@@ -258,10 +260,13 @@ class RegistryClient:
         verify(digest, Digest.of_bytes(data), "blob")
         return data
 
-    def iter_blob(self, repo: str, digest: Digest, *, familiar: str = "") -> Iterator[bytes]:
+    def iter_blob(self, repo: str, digest: Digest, *, size: int | None = None,
+                  familiar: str = "") -> Iterator[bytes]:
         """The blob's bytes as they arrive; a broken connection resumes with `Range`.
 
-        The caller hashes what it receives (it must verify the digest at the end)."""
+        `size`, the size a manifest declares (its descriptor's), is a limit: a registry that
+        sends more (an endless body) is refused at the first byte over it, before that byte is
+        handed on. The caller hashes what it receives (it must verify the digest at the end)."""
         url = self._url(f"/v2/{repo}/blobs/{digest}")
         scopes = (scope_for(repo, ("pull",)),)
         offset = 0
@@ -278,6 +283,9 @@ class RegistryClient:
                                       "broken download; it cannot be resumed")
                 for chunk in resp.iter_raw():
                     offset += len(chunk)
+                    if size is not None and offset > size:
+                        raise DigestMismatch(f"blob {digest}: the registry sent more than the {size} "
+                                             "bytes its manifest declares")
                     yield chunk
                 return
             except httpx.TransportError as exc:

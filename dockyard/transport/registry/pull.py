@@ -75,7 +75,7 @@ def pull_image(client: RegistryClient, store: Store, ref: Reference, *,
         if store.records.exists(image_id):
             image = store.image(image_id)
         else:
-            raw_config = client.read_small_blob(repo, manifest.config.digest)
+            raw_config = client.read_small_blob(repo, manifest.config.digest, size=manifest.config.size)
             config = Image(raw_config).config
             if len(config.diff_ids) != len(manifest.layers):
                 raise InvalidParameter(
@@ -148,7 +148,7 @@ def _fetch_layer(client: RegistryClient, store: Store, repo: str, desc: Descript
     try:
         try:
             with os.fdopen(fd, "wb") as f:
-                size = write_verified(coalesce(client.iter_blob(repo, desc.digest)), _Tee(f, pipe), desc.digest,
+                size = write_verified(coalesce(client.iter_blob(repo, desc.digest, size=desc.size)), _Tee(f, pipe), desc.digest,
                                       throttled(lambda n: progress(Progress("Downloading", short, n, desc.size)), desc.size))
                 f.flush()
                 os.fsync(f.fileno())
@@ -158,7 +158,7 @@ def _fetch_layer(client: RegistryClient, store: Store, repo: str, desc: Descript
             raise
         finally:
             scanner.join()
-        if desc.size and size != desc.size:
+        if size != desc.size:
             raise DigestMismatch(f"blob {desc.digest}: {size} bytes, the manifest says {desc.size}")
         progress(Progress("Verifying Checksum", short))
         progress(Progress("Download complete", short))

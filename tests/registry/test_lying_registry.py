@@ -1,0 +1,129 @@
+"""A registry that sends more than its manifest declares (issue 16.11): an endless blob.
+
+A manifest's descriptor gives each blob's size; the client stops at that size and refuses the
+blob, so an endless body costs at most the declared size (plus what the sockets buffered), and
+nothing is stored. The CNCF registry serves blobs as they were pushed, so this fault needs a fake
+registry: a few lines of http.server on 127.0.0.1 that serve a valid image whose layer (or
+config) blob goes on forever after its real bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from dockyard.digest import Digest
+from tests.conftest import Dockyard
+
+MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+ENDLESS = 1 << 30  # what the fake registry would send, if anyone read it all
+
+
+def _image() -> tuple[bytes, bytes, bytes]:
+    """(layer blob, config blob, manifest) of a one-file image."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    layer = gzip.compress(raw.getvalue(), mtime=0)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [str(Digest.of_bytes(raw.getvalue()))]},
+                         }).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "size": len(config), "digest": str(Digest.of_bytes(config))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(layer), "digest": str(Digest.of_bytes(layer))}],
+    }).encode()
+    return layer, config, manifest
+
+
+class _EndlessRegistry(ThreadingHTTPServer):
+    """Serves the image; the blob named `endless` is followed by zeros without end."""
+
+    def __init__(self, endless: str) -> None:
+        self.layer, self.config, self.manifest = _image()
+        self.blobs = {str(Digest.of_bytes(b)): b for b in (self.layer, self.config)}
+        self.endless = str(Digest.of_bytes(self.layer if endless == "layer" else self.config))
+        self.sent = 0
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    server: _EndlessRegistry
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path == "/v2/":
+            self._send(b"{}", "application/json")
+        elif "/manifests/" in self.path:
+            self._send(self.server.manifest, MANIFEST_TYPE)
+        elif "/blobs/" in self.path:
+            digest = self.path.rsplit("/", 1)[1]
+            body = self.server.blobs[digest]
+            if digest != self.server.endless:
+                self._send(body, "application/octet-stream")
+                return
+            self.send_response(200)  # no Content-Length: the body ends when the connection does
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            zeros = bytes(1 << 20)
+            try:
+                self.wfile.write(body)
+                self.server.sent += len(body)
+                while self.server.sent < ENDLESS:
+                    self.wfile.write(zeros)
+                    self.server.sent += len(zeros)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        else:
+            self.send_error(404)
+
+    do_HEAD = do_GET
+
+    def _send(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if "/manifests/" in self.path:
+            self.send_header("Docker-Content-Digest", str(Digest.of_bytes(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def _store_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "tmp" not in p.parts)
+
+
+@pytest.mark.parametrize("endless", ["layer", "config"])
+def test_endless_blob_stops_at_the_declared_size(dockyard: Dockyard, store_root: Path, endless: str) -> None:
+    server = _EndlessRegistry(endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        before = _store_files(store_root)
+        name = f"127.0.0.1:{server.server_address[1]}/endless/img:v1"
+        r = dockyard("pull", name, check=False, timeout=60)
+        declared = len(server.layer if endless == "layer" else server.config)
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines()[-1] == (
+            f"Error: blob {server.endless}: the registry sent more than the {declared} bytes its "
+            "manifest declares"), r.stderr
+        assert _store_files(store_root) == before                       # nothing stored
+        assert not list((store_root / "tmp").iterdir())                 # no temp file left
+        assert server.sent < 64 << 20, server.sent                      # not the gigabyte
+    finally:
+        server.shutdown()
+        server.server_close()
