@@ -14,7 +14,8 @@ APT_PACKAGES=(
   skopeo umoci                        # independent readers/writers of image archives
   docker-registry apache2-utils       # the CNCF registry and htpasswd, for registry tests
   docker.io                           # the docker CLI (API tests) and dockerd (benchmark peer)
-  iproute2 util-linux procps          # ip, findmnt, ps
+  iproute2 util-linux procps          # ip, findmnt, ps; unshare and nsenter (network namespaces)
+  netavark aardvark-dns iptables      # bridge networks: podman's network stack (in /usr/lib/podman)
 )
 
 missing=()

@@ -1,0 +1,414 @@
+"""A container joins its networks when it starts and leaves them when it stops.
+
+What a container asks for (`NetworkRequest`, kept in its record) becomes, at start: a network
+namespace file, one address per network (ipam), host ports for its published ports, one
+`netavark setup`, and `<container dir>/network.json` (`NetworkState`: what inspect shows while it
+runs, and what leaving undoes). Leaving is idempotent: the monitor does it when the container
+exits, `rm` again for a monitor that was killed.
+
+Network modes, as Docker's: `bridge` (the default network), a network's name or ID, `host` (the
+host's namespace), `none` (a namespace with only loopback), `container:<id>` (the namespace of a
+running container: not supported here, refused at create).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dockyard.errors import Conflict, InvalidParameter
+from dockyard.runtime.network import ipam, netavark
+from dockyard.runtime.network.netavark import Attachment, PortMapping
+from dockyard.runtime.network.records import Endpoint, NetworkRecord, Networks
+
+SPECIAL_MODES = ("host", "none")
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+@dataclass
+class EndpointConfig:
+    aliases: list[str] = field(default_factory=list)
+    ipv4_address: str = ""
+
+
+@dataclass
+class PortBinding:
+    host_ip: str = ""
+    host_port: str = ""
+
+
+@dataclass
+class NetworkRequest:
+    """The network part of a container's record (Docker's HostConfig + NetworkingConfig)."""
+
+    mode: str = "bridge"
+    networks: dict[str, EndpointConfig] = field(default_factory=dict)  # name -> endpoint config
+    ports: dict[str, list[PortBinding]] = field(default_factory=dict)  # "80/tcp" -> bindings
+    publish_all: bool = False
+
+    @property
+    def uses_bridge(self) -> bool:
+        return self.mode not in SPECIAL_MODES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "NetworkRequest":
+        if not data:
+            return cls()
+        return cls(mode=data.get("mode", "bridge"),
+                   networks={k: EndpointConfig(**v) for k, v in (data.get("networks") or {}).items()},
+                   ports={k: [PortBinding(**b) for b in v] for k, v in (data.get("ports") or {}).items()},
+                   publish_all=bool(data.get("publish_all")))
+
+
+@dataclass
+class JoinedNetwork:
+    network_id: str
+    endpoint_id: str
+    interface: str
+    ip: str
+    prefix: int
+    gateway: str
+    mac: str
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NetworkState:
+    netns: str
+    networks: dict[str, JoinedNetwork] = field(default_factory=dict)   # by network name
+    ports: list[dict[str, Any]] = field(default_factory=list)          # PortMapping JSON
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "NetworkState":
+        data = json.loads(raw)
+        return cls(netns=data["netns"],
+                   networks={k: JoinedNetwork(**v) for k, v in data.get("networks", {}).items()},
+                   ports=list(data.get("ports") or []))
+
+
+Alive = Callable[[str], bool]
+
+
+def config_dir(root: Path) -> Path:
+    return root / "netavark"
+
+
+def state_path(cdir: Path) -> Path:
+    return cdir / "network.json"
+
+
+def netns_path(cdir: Path) -> Path:
+    return cdir / "netns"
+
+
+def read_state(cdir: Path) -> NetworkState | None:
+    try:
+        return NetworkState.from_json(state_path(cdir).read_bytes())
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def validate(root: Path, request: NetworkRequest) -> NetworkRequest:
+    """At create: the mode and networks exist, ports are well formed; the request with the
+    networks named as the store names them."""
+    mode = request.mode or "bridge"
+    if mode == "default":
+        mode = "bridge"
+    if mode.startswith("container:"):
+        raise InvalidParameter("network mode container:<id> is not supported by dockyard")
+    networks = Networks(root)
+    if mode in SPECIAL_MODES:
+        if request.ports and mode == "host":
+            pass  # Docker: published ports are discarded in host mode (with a warning)
+        extra = [n for n in request.networks if n not in (mode,)]
+        if extra:
+            raise InvalidParameter(f"container cannot be connected to network {extra[0]} "
+                                   f"with network mode {mode}")
+        return NetworkRequest(mode=mode, ports={} if mode == "host" else request.ports,
+                              publish_all=request.publish_all and mode != "host")
+    primary = networks.get(mode)
+    if primary.driver != "bridge":
+        raise InvalidParameter(f"container cannot be connected to network {primary.name}")
+    out: dict[str, EndpointConfig] = {}
+    for name, cfg in request.networks.items():
+        record = networks.get(name)
+        if record.driver != "bridge":
+            raise InvalidParameter(f"container cannot be connected to network {record.name} "
+                                   "and to a bridge network")
+        if record.name == "bridge" and cfg.aliases:
+            raise InvalidParameter("network-scoped alias is supported only for containers in "
+                                   "user defined networks")
+        out[record.name] = cfg
+    out.setdefault(primary.name, EndpointConfig())
+    for key, bindings in request.ports.items():
+        parse_port_key(key)
+        for b in bindings:
+            if b.host_ip:
+                try:
+                    ipaddress.IPv4Address(b.host_ip)
+                except ValueError:
+                    raise InvalidParameter(f"invalid IP address: {b.host_ip}") from None
+            if b.host_port and not _port_or_range(b.host_port):
+                raise InvalidParameter(f"invalid port specification: {b.host_port!r}")
+    return NetworkRequest(mode=primary.name, networks=out, ports=request.ports,
+                          publish_all=request.publish_all)
+
+
+def _port_or_range(text: str) -> bool:
+    lo, _, hi = text.partition("-")
+    try:
+        return 0 <= int(lo) <= 65535 and (not hi or int(lo) <= int(hi) <= 65535)
+    except ValueError:
+        return False
+
+
+def parse_port_key(key: str) -> tuple[int, str]:
+    """`80/tcp` -> (80, "tcp")"""
+    port, _, proto = key.partition("/")
+    proto = proto or "tcp"
+    if proto not in PROTOCOLS:
+        raise InvalidParameter(f"invalid proto: {proto}")
+    try:
+        number = int(port)
+    except ValueError:
+        raise InvalidParameter(f"invalid containerPort: {port}") from None
+    if not 0 < number <= 65535:
+        raise InvalidParameter(f"invalid containerPort: {port}")
+    return number, proto
+
+
+def _free_port(host_ip: str, proto: str) -> int:
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host_ip or "0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def port_mappings(request: NetworkRequest, exposed: list[str]) -> list[PortMapping]:
+    """The host ports of a container about to start: bound ones, and a free port for each
+    binding without one (and for every exposed port with publish-all)."""
+    wanted = {k: list(v) for k, v in request.ports.items()}
+    if request.publish_all:
+        for key in exposed:
+            wanted.setdefault(key, [PortBinding()])
+    out = []
+    for key, bindings in wanted.items():
+        port, proto = parse_port_key(key)
+        for b in bindings or [PortBinding()]:
+            host_ip = b.host_ip if b.host_ip not in ("0.0.0.0",) else ""
+            if b.host_port and b.host_port != "0":
+                host_port = int(b.host_port.partition("-")[0])
+            else:
+                host_port = _free_port(host_ip, proto)
+            out.append(PortMapping(port, proto, host_ip, host_port))
+    return out
+
+
+def _mac(ip: str) -> str:
+    """Docker's MAC address for an address: 02:42 and the four bytes of the IPv4 address."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+def join(root: Path, cdir: Path, container_id: str, container_name: str,
+         request: NetworkRequest, exposed: list[str], alive: Alive,
+         pid: int | None = None) -> NetworkState | None:
+    """Keep the namespace of process `pid` (else a new one) and attach it to the container's
+    networks; None for host mode. On failure nothing stays (addresses released, namespace
+    file removed)."""
+    if request.mode == "host":
+        return None
+    netns = netns_path(cdir)
+    if pid is not None:
+        netavark.bind_netns(f"/proc/{pid}/ns/net", netns)
+    else:
+        netavark.make_netns(netns)
+    state = NetworkState(netns=str(netns))
+    if request.mode == "none":
+        state_path(cdir).write_bytes(state.to_json())
+        return state
+    try:
+        ports = port_mappings(request, exposed)
+        state.ports = [p.to_json() for p in ports]
+        _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive)
+    except BaseException:
+        _release_all(root, container_id, state)
+        netavark.remove_netns(netns)
+        state_path(cdir).unlink(missing_ok=True)
+        raise
+    return state
+
+
+def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
+            wanted: dict[str, EndpointConfig], state: NetworkState, ports: list[PortMapping],
+            alive: Alive) -> None:
+    networks = Networks(root)
+    attachments = []
+    for name, cfg in wanted.items():
+        record = networks.activate(networks.get(name))
+        ip = ipam.allocate(networks.ips_dir(record), record.ipv4_network,
+                           ipaddress.IPv4Address(record.gateway), container_id, alive,
+                           cfg.ipv4_address or None)
+        interface = f"eth{_next_interface(state)}"
+        aliases = []
+        if record.dns_enabled:
+            aliases = list(dict.fromkeys([*cfg.aliases, container_id[:12]]))
+        joined = JoinedNetwork(record.id, secrets.token_hex(32), interface, str(ip),
+                               record.ipv4_network.prefixlen, record.gateway, _mac(str(ip)),
+                               list(cfg.aliases))
+        state.networks[record.name] = joined
+        attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
+    payload = netavark.options_json(container_id, container_name, attachments, ports)
+    netavark.setup(config_dir(root), Path(state.netns), payload)
+    for a in attachments:
+        joined = state.networks[a.network.name]
+        networks.add_endpoint(a.network, Endpoint(container_id, container_name, joined.endpoint_id,
+                                                  joined.mac, f"{joined.ip}/{joined.prefix}"))
+    state_path(cdir).write_bytes(state.to_json())
+
+
+def _next_interface(state: NetworkState) -> int:
+    used = {int(j.interface[3:]) for j in state.networks.values() if j.interface[3:].isdigit()}
+    n = 0
+    while n in used:
+        n += 1
+    return n
+
+
+def _attachments(root: Path, state: NetworkState, only: str | None = None) -> list[Attachment]:
+    networks = Networks(root)
+    out = []
+    for name, joined in state.networks.items():
+        if only is not None and name != only:
+            continue
+        record = _record(networks, joined.network_id, name)
+        if record is not None:
+            out.append(Attachment(record, joined.interface, joined.ip, list(joined.aliases), joined.mac))
+    return out
+
+
+def _record(networks: Networks, network_id: str, name: str) -> NetworkRecord | None:
+    for r in networks.all():
+        if r.id == network_id:
+            return r
+    return None
+
+
+def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
+    networks = Networks(root)
+    for name, joined in state.networks.items():
+        record = _record(networks, joined.network_id, name)
+        if record is None:
+            continue
+        ipam.release(networks.ips_dir(record), joined.ip, container_id)
+        networks.remove_endpoint(record, container_id)
+        networks.deactivate(record)
+
+
+def leave(root: Path, cdir: Path, container_id: str, container_name: str) -> None:
+    """Undo `join`: netavark teardown, addresses and endpoints released, namespace removed."""
+    state = read_state(cdir)
+    netns = netns_path(cdir)
+    if state is not None:
+        attachments = _attachments(root, state)
+        if attachments:
+            ports = [PortMapping(**p) for p in state.ports]
+            payload = netavark.options_json(container_id, container_name, attachments, ports)
+            try:
+                netavark.teardown(config_dir(root), Path(state.netns), payload)
+            except Exception:  # noqa: BLE001 - a namespace already gone: release the rest
+                pass
+        _release_all(root, container_id, state)
+    netavark.remove_netns(netns)
+    state_path(cdir).unlink(missing_ok=True)
+
+
+def connect(root: Path, cdir: Path, container_id: str, container_name: str, network: NetworkRecord,
+            cfg: EndpointConfig, alive: Alive) -> None:
+    """Attach a running container to one more network."""
+    state = read_state(cdir)
+    if state is None:
+        raise Conflict(f"container {container_id} has no network namespace to connect")
+    if network.name in state.networks:
+        raise Conflict(f"endpoint with name {container_name} already exists in network {network.name}")
+    _attach(root, cdir, container_id, container_name, {network.name: cfg}, state, [], alive)
+
+
+def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
+               network: NetworkRecord) -> None:
+    state = read_state(cdir)
+    if state is None or network.name not in state.networks:
+        return
+    attachments = _attachments(root, state, network.name)
+    if attachments:
+        payload = netavark.options_json(container_id, container_name, attachments, [])
+        netavark.teardown(config_dir(root), Path(state.netns), payload)
+    joined = state.networks.pop(network.name)
+    networks = Networks(root)
+    ipam.release(networks.ips_dir(network), joined.ip, container_id)
+    networks.remove_endpoint(network, container_id)
+    networks.deactivate(network)
+    state_path(cdir).write_bytes(state.to_json())
+
+
+# -- the files the container reads -------------------------------------------------------------
+def resolv_conf(state: NetworkState | None, host_resolv: bytes, dns: list[str],
+                dns_search: list[str], dns_options: list[str], root: Path) -> bytes:
+    """/etc/resolv.conf: aardvark-dns (the gateway) first on a network with DNS, else the host's
+    servers; `--dns`, `--dns-search`, `--dns-option` replace the host's lines as in Docker."""
+    servers, search, options = [], [], []
+    for line in host_resolv.decode(errors="replace").splitlines():
+        words = line.split()
+        if not words or words[0].startswith(("#", ";")):
+            continue
+        if words[0] == "nameserver" and len(words) > 1:
+            servers.append(words[1])
+        elif words[0] in ("search", "domain"):
+            search = words[1:]
+        elif words[0] == "options":
+            options += words[1:]
+    if dns:
+        servers = list(dns)
+    if dns_search:
+        search = [] if dns_search == ["."] else list(dns_search)
+    if dns_options:
+        options = list(dns_options)
+    if state is not None:
+        # Docker drops loopback servers in a network namespace (they would be the container's own)
+        servers = [s for s in servers if not s.startswith("127.") and s != "::1"]
+        networks = Networks(root)
+        aardvark = []
+        for name, joined in state.networks.items():
+            record = _record(networks, joined.network_id, name)
+            if record is not None and record.dns_enabled and not dns:
+                aardvark.append(joined.gateway)
+        servers = aardvark + [s for s in servers if s not in aardvark]
+    lines = []
+    if search:
+        lines.append("search " + " ".join(search))
+    lines += [f"nameserver {s}" for s in servers]
+    if options:
+        lines.append("options " + " ".join(options))
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def hosts_file(current: bytes, state: NetworkState | None, hostname: str) -> bytes:
+    """/etc/hosts with the container's name on its addresses (in place of 127.0.0.1)."""
+    if state is None or not state.networks:
+        return current
+    lines = [line for line in current.decode(errors="replace").splitlines()
+             if line.split() != ["127.0.0.1", hostname]]
+    lines += [f"{j.ip}\t{hostname}" for j in state.networks.values()]
+    return ("\n".join(lines) + "\n").encode()
+

@@ -1,0 +1,116 @@
+"""The OCI hooks that put a container on its networks: `createRuntime` joins (the runtime has
+made the container's namespaces, its process has not started), `poststop` leaves (at the
+runtime's `delete`, whoever calls it: the monitor at exit, `rm` after a killed monitor).
+
+    python -m dockyard.runtime.network.hook join|leave STORE_ROOT    (the state JSON on stdin)
+
+The container's network request is `<container dir>/netconfig.json` (written at create, changed
+by `network connect/disconnect` of a stopped container); the container dir is the bundle. The
+join also rewrites /etc/hosts and /etc/resolv.conf of the container in place (the runtime has
+bind-mounted them already): the container's addresses, aardvark-dns as its name server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import dockyard
+from dockyard.runtime.network import endpoints
+from dockyard.runtime.network.endpoints import NetworkRequest
+
+CONFIG_FILE = "netconfig.json"
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def hooks_for(root: Path) -> dict[str, list[dict[str, Any]]]:
+    """The OCI hooks of a container on bridge networks (HostConfig.hooks)."""
+    package_parent = str(Path(dockyard.__file__).resolve().parent.parent)
+    env = [f"PATH={_PATH}", f"PYTHONPATH={package_parent}"]
+    if "DOCKYARD_RUN_DIR" in os.environ:
+        env.append(f"DOCKYARD_RUN_DIR={os.environ['DOCKYARD_RUN_DIR']}")
+
+    def hook(action: str) -> dict[str, Any]:
+        return {"path": sys.executable, "args": [sys.executable, "-m", __name__, action, str(root)],
+                "env": env, "timeout": 60}
+
+    return {"createRuntime": [hook("join")], "poststop": [hook("leave")]}
+
+
+def write_request(cdir: Path, request: NetworkRequest) -> None:
+    from dockyard.store.atomic import atomic_write
+
+    atomic_write(cdir / CONFIG_FILE, json.dumps(request.to_dict()).encode())
+
+
+def read_request(cdir: Path) -> NetworkRequest:
+    try:
+        return NetworkRequest.from_dict(json.loads((cdir / CONFIG_FILE).read_bytes()))
+    except FileNotFoundError:
+        return NetworkRequest(mode="host")
+
+
+def _alive(root: Path):  # noqa: ANN202
+    return lambda cid: (root / "containers" / cid / "container.json").is_file()
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    """In place: the runtime bind-mounted this inode into the container."""
+    with open(path, "r+b") as f:
+        f.truncate(0)
+        f.write(data)
+
+
+def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
+    record = json.loads((cdir / "container.json").read_bytes())
+    request = read_request(cdir)
+    exposed = list((record.get("config") or {}).get("ExposedPorts") or {})
+    state = endpoints.join(root, cdir, container_id, record["name"], request, exposed,
+                           _alive(root), pid=pid)
+    host = record.get("host") or {}
+    hostname = record.get("hostname") or container_id[:12]
+    try:
+        host_resolv = Path("/etc/resolv.conf").read_bytes()
+    except OSError:
+        host_resolv = b""
+    if (cdir / "resolv.conf").exists() and request.mode != "none":
+        _rewrite(cdir / "resolv.conf", endpoints.resolv_conf(
+            state, host_resolv, host.get("dns") or [], host.get("dns_search") or [],
+            host.get("dns_options") or [], root))
+    if (cdir / "hosts").exists():
+        _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname))
+
+
+def leave(root: Path, cdir: Path, container_id: str) -> None:
+    try:
+        name = json.loads((cdir / "container.json").read_bytes())["name"]
+    except (FileNotFoundError, ValueError, KeyError):
+        name = container_id[:12]
+    endpoints.leave(root, cdir, container_id, name)
+
+
+def main(argv: list[str]) -> int:
+    from dockyard.errors import DockyardError
+
+    action, root = argv[0], Path(argv[1])
+    state = json.loads(sys.stdin.read() or "{}")
+    cdir = Path(state.get("bundle") or root / "containers" / state["id"])
+    try:
+        if action == "join":
+            join(root, cdir, state["id"], int(state["pid"]))
+        elif action == "leave":
+            leave(root, cdir, state["id"])
+        else:
+            print(f"unknown hook action {action}", file=sys.stderr)
+            return 2
+    except DockyardError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

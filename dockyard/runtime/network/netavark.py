@@ -1,0 +1,210 @@
+"""netavark, driven: its JSON in, its status out; and the network namespace file it configures.
+
+A container's network namespace is made before the container (`unshare --net=FILE`: a new
+namespace kept alive by a bind mount on FILE), configured by `netavark setup FILE` and given to
+the runtime in the OCI spec; `netavark teardown FILE` undoes it (veth, rules, DNS entries; the
+bridge when its last container leaves), then the file is unmounted.
+
+netavark takes the container's addresses from us (`static_ips`: see ipam.py) and writes
+aardvark-dns's entries into `<config>/aardvark-dns/`, one file per network, starting aardvark-dns
+for the first. `config` is per store (`<root>/netavark`), so each store has its own aardvark-dns.
+Calls are serialized host-wide (`/run/dockyard/netavark.lock`): netavark's global iptables chains
+are shared by every store on the host.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.errors import RuntimeFailure, Unavailable
+from dockyard.runtime.network.records import NetworkRecord
+from dockyard.runtime.network.subnets import RUN_DIR
+from dockyard.store.locks import flock
+
+MS_BIND = 0x1000
+MNT_DETACH = 2
+_SEARCH = ("/usr/lib/podman", "/usr/libexec/podman", "/usr/local/libexec/podman",
+           "/usr/local/lib/podman")
+
+
+def _binary(name: str) -> str:
+    env = os.environ.get(f"DOCKYARD_{name.upper().replace('-', '_')}")
+    if env:
+        return env
+    for d in _SEARCH:
+        path = os.path.join(d, name)
+        if os.access(path, os.X_OK):
+            return path
+    found = shutil.which(name)
+    if found:
+        return found
+    raise Unavailable(f"{name} is not installed (Debian package {name}): bridge networks need it")
+
+
+@dataclass
+class Attachment:
+    """One network of a container, as netavark is told about it."""
+
+    network: NetworkRecord
+    interface: str                      # eth0, eth1...
+    ip: str                             # the address ipam gave
+    aliases: list[str] = field(default_factory=list)
+    mac: str = ""
+
+
+@dataclass
+class PortMapping:
+    container_port: int
+    protocol: str                       # tcp | udp | sctp
+    host_ip: str                        # "" = every address
+    host_port: int
+    range: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"container_port": self.container_port, "host_ip": self.host_ip,
+                "host_port": self.host_port, "protocol": self.protocol, "range": self.range}
+
+
+def options_json(container_id: str, container_name: str, attachments: list[Attachment],
+                 ports: list[PortMapping], dns_servers: list[str] | None = None) -> bytes:
+    networks: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    for a in attachments:
+        n = a.network
+        per: dict[str, Any] = {"interface_name": a.interface, "static_ips": [a.ip]}
+        if a.aliases:
+            per["aliases"] = list(a.aliases)
+        if a.mac:
+            per["static_mac"] = a.mac
+        networks[n.name] = per
+        options: dict[str, str] = {}
+        if n.mtu:
+            options["mtu"] = str(n.mtu)
+        info[n.name] = {
+            "name": n.name, "id": n.id, "driver": "bridge", "network_interface": n.interface,
+            "subnets": [{"subnet": n.subnet, "gateway": n.gateway}],
+            "ipv6_enabled": False, "internal": n.internal, "dns_enabled": n.dns_enabled,
+            "options": options or None,
+        }
+    body: dict[str, Any] = {"container_id": container_id, "container_name": container_name,
+                            "networks": networks, "network_info": info,
+                            "port_mappings": [p.to_json() for p in ports] or None}
+    if dns_servers:
+        body["dns_servers"] = dns_servers
+    return json.dumps(body).encode()
+
+
+def _run(config_dir: Path, command: str, netns: Path, payload: bytes) -> bytes:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    args = [_binary("netavark"), "--config", str(config_dir), "--rootless", "false",
+            "--aardvark-binary", _binary("aardvark-dns"), command, str(netns)]
+    # aardvark-dns, started by netavark, outlives it: it must not hold our pipes open, so
+    # netavark's output goes to files, not pipes.
+    out_path = config_dir / f".{command}.{os.getpid()}.out"
+    stdin = _stdin(config_dir, payload)
+    try:
+        with flock(RUN_DIR / "netavark.lock"), open(out_path, "w+b") as out:
+            os.unlink(out_path)
+            proc = subprocess.run(args, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                                  close_fds=True, env={**os.environ, "NETAVARK_FW": "iptables"})
+            out.seek(0)
+            data = out.read()
+    finally:
+        os.close(stdin)
+    if proc.returncode != 0:
+        raise RuntimeFailure(f"netavark {command} failed: {_error(data)}")
+    return data
+
+
+def _stdin(config_dir: Path, payload: bytes) -> int:
+    """The JSON as a file descriptor of an unlinked file (not a pipe: see _run)."""
+    path = config_dir / f".in.{os.getpid()}.{os.urandom(4).hex()}"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.unlink(path)
+    os.write(fd, payload)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _error(data: bytes) -> str:
+    """netavark prints {"error": "..."} (JSON) on failure."""
+    text = data.decode(errors="replace").strip()
+    for line in reversed(text.splitlines()):
+        try:
+            return str(json.loads(line)["error"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return text.splitlines()[-1] if text else "unknown error"
+
+
+def setup(config_dir: Path, netns: Path, payload: bytes) -> dict[str, Any]:
+    """Configure `netns`; the status: network name -> {interfaces, dns_server_ips...}."""
+    data = _run(config_dir, "setup", netns, payload)
+    for line in reversed(data.decode(errors="replace").strip().splitlines()):
+        try:
+            status = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(status, dict):
+            return status
+    raise RuntimeFailure(f"netavark setup printed no status: {data[:200]!r}")
+
+
+def teardown(config_dir: Path, netns: Path, payload: bytes) -> None:
+    _run(config_dir, "teardown", netns, payload)
+
+
+# -- the namespace file ------------------------------------------------------------------------
+def make_netns(path: Path) -> None:
+    """A new network namespace kept alive by a bind mount on `path`."""
+    if _is_nsfs(path):
+        return
+    path.touch(mode=0o444)
+    proc = subprocess.run(["unshare", f"--net={path}", "true"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise RuntimeFailure("cannot make the container's network namespace: "
+                             + proc.stderr.decode(errors="replace").strip())
+
+
+def bind_netns(source: str, path: Path) -> None:
+    """Keep the network namespace `source` (/proc/PID/ns/net) alive by a bind mount on `path`."""
+    if _is_nsfs(path):
+        return
+    path.touch(mode=0o444)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(os.fsencode(source), os.fsencode(path), None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        path.unlink(missing_ok=True)
+        raise RuntimeFailure(f"cannot keep the network namespace {source}: {os.strerror(err)}")
+
+
+def remove_netns(path: Path) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    while _is_nsfs(path):
+        if libc.umount2(os.fsencode(path), MNT_DETACH) != 0:
+            break
+    path.unlink(missing_ok=True)
+
+
+def _is_nsfs(path: Path) -> bool:
+    want = os.fsencode(os.path.realpath(path))
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 8 and fields[4] == want:
+                    sep = fields.index(b"-")
+                    if fields[sep + 1] == b"nsfs":
+                        return True
+    except FileNotFoundError:
+        pass
+    return False

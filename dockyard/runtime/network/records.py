@@ -1,0 +1,320 @@
+"""The networks of a store.
+
+    <root>/networks/<id>/network.json          NetworkRecord (fixed at create)
+    <root>/networks/<id>/ips/<address>         an address and the container that holds it
+    <root>/networks/<id>/endpoints/<cid>.json  a running container attached to the network
+
+Three networks always exist, as in Docker: `bridge` (the default network of containers, a bridge
+without DNS), `host` and `none`; they are made on first use and cannot be removed. Names are
+unique (created under `locks/networks.lock`); a network is found by ID, name or unique ID prefix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.image.config import now_rfc3339
+from dockyard.runtime.network import subnets
+from dockyard.store.atomic import atomic_write
+from dockyard.store.locks import flock
+
+BUILTIN = ("bridge", "host", "none")
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+MTU_OPTION = "com.docker.network.driver.mtu"
+# Docker's bridge options dockyard honours; `true` is the only value of the two flags it has.
+_KNOWN_OPTIONS = {BRIDGE_NAME_OPTION, MTU_OPTION, "com.docker.network.bridge.default_bridge",
+                  "com.docker.network.bridge.host_binding_ipv4"}
+_TRUE_ONLY = ("com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade")
+_HEX = set("0123456789abcdef")
+AliveCheck = Callable[[str], bool]   # does the container with this ID exist (and run)
+
+
+@dataclass
+class NetworkRecord:
+    id: str
+    name: str
+    driver: str                    # bridge | host | null
+    created: str
+    subnet: str = ""               # CIDR (bridge networks)
+    gateway: str = ""
+    interface: str = ""            # the bridge's name on the host
+    internal: bool = False
+    attachable: bool = False
+    dns_enabled: bool = True
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    mtu: int = 0
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN
+
+    @property
+    def is_bridge(self) -> bool:
+        return self.driver == "bridge"
+
+    @property
+    def ipv4_network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetworkRecord":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class CreateRequest:
+    name: str
+    driver: str = "bridge"
+    subnet: str | None = None
+    gateway: str | None = None
+    internal: bool = False
+    attachable: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    ipv6: bool = False
+
+
+@dataclass
+class Endpoint:
+    container_id: str
+    container_name: str
+    endpoint_id: str
+    mac: str
+    ipv4: str           # address/prefix
+
+
+class Networks:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "networks"
+        self._lock = root / "locks" / "networks.lock"
+
+    # -- records ----------------------------------------------------------------------------
+    def _path(self, network_id: str) -> Path:
+        return self.dir / network_id / "network.json"
+
+    def _read(self, network_id: str) -> NetworkRecord | None:
+        try:
+            return NetworkRecord.from_dict(json.loads(self._path(network_id).read_bytes()))
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return None
+
+    def _write(self, record: NetworkRecord) -> None:
+        atomic_write(self._path(record.id), json.dumps(asdict(record)).encode())
+
+    def _all_raw(self) -> list[NetworkRecord]:
+        out = []
+        try:
+            entries = list(self.dir.iterdir())
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            record = self._read(entry.name)
+            if record is not None:
+                out.append(record)
+        return out
+
+    def exists(self, network_id: str) -> bool:
+        return self._path(network_id).is_file()
+
+    def all(self) -> list[NetworkRecord]:
+        self.ensure_builtins()
+        return sorted(self._all_raw(), key=lambda r: r.created)
+
+    def ensure_builtins(self) -> None:
+        if all(any(r.name == n for r in self._all_raw()) for n in BUILTIN):
+            return
+        with flock(self._lock):
+            have = {r.name for r in self._all_raw()}
+            for name in BUILTIN:
+                if name in have:
+                    continue
+                if name == "bridge":
+                    record = self._create_locked(CreateRequest(
+                        "bridge", options={"com.docker.network.bridge.default_bridge": "true"}),
+                        dns=False)
+                    # reserved only while in use: every store has one (see activate)
+                    subnets.release(self.root, record.id, record.ipv4_network)
+                else:
+                    record = NetworkRecord(secrets.token_hex(32), name,
+                                           "host" if name == "host" else "null", now_rfc3339())
+                    self._write(record)
+
+    def get(self, ref: str) -> NetworkRecord:
+        """By full ID, name, or unique ID prefix (Docker's order)."""
+        records = self.all()
+        for r in records:
+            if r.id == ref:
+                return r
+        for r in records:
+            if r.name == ref:
+                return r
+        if ref and set(ref) <= _HEX:
+            matches = [r for r in records if r.id.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidParameter(
+                    f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+        raise NotFound(f"network {ref} not found")
+
+    # -- create / remove --------------------------------------------------------------------
+    def create(self, req: CreateRequest) -> NetworkRecord:
+        self.ensure_builtins()
+        _validate_create(req)
+        with flock(self._lock):
+            return self._create_locked(req, dns=True)
+
+    def _create_locked(self, req: CreateRequest, *, dns: bool) -> NetworkRecord:
+        records = self._all_raw()
+        if any(r.name == req.name for r in records):
+            raise Conflict(f"network with name {req.name} already exists")
+        network_id = secrets.token_hex(32)
+        interface = req.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"
+        if any(r.interface == interface for r in records):
+            raise Conflict(f"bridge name {interface} is used by another network")
+        taken = [r.ipv4_network for r in records if r.subnet]
+        subnet = subnets.reserve(self.root, network_id, _owned, req.subnet, taken)
+        try:
+            gateway = _gateway(subnet, req.gateway)
+            record = NetworkRecord(
+                id=network_id, name=req.name, driver="bridge", created=now_rfc3339(),
+                subnet=str(subnet), gateway=str(gateway), interface=interface,
+                internal=req.internal, attachable=req.attachable, dns_enabled=dns,
+                labels=dict(req.labels), options=dict(req.options),
+                mtu=int(req.options.get(MTU_OPTION) or 0))
+            self._write(record)
+        except BaseException:
+            subnets.release(self.root, network_id, subnet)
+            raise
+        return record
+
+    def remove(self, ref: str, alive: AliveCheck) -> NetworkRecord:
+        record = self.get(ref)
+        if record.builtin:
+            raise Forbidden(f"{record.name} is a pre-defined network and cannot be removed")
+        with flock(self._lock):
+            if self.active_endpoints(record, alive):
+                raise Conflict(f"error while removing network: network {record.name} id "
+                               f"{record.id} has active endpoints")
+            shutil.rmtree(self.dir / record.id, ignore_errors=True)
+            if record.subnet:
+                subnets.release(self.root, record.id, record.ipv4_network)
+        return record
+
+    # -- use --------------------------------------------------------------------------------
+    def activate(self, record: NetworkRecord) -> NetworkRecord:
+        """Before a container joins: the network's subnet is reserved host-wide. The default
+        `bridge` of a store holds its subnet only while containers use it (every store, every
+        test's too, has one): if another network took it meanwhile, it moves to a free one."""
+        with flock(self._lock):
+            record = self._read(record.id) or record
+            try:
+                subnets.ensure_reserved(self.root, record.id, record.ipv4_network, _owned)
+                return record
+            except Conflict:
+                if record.name != "bridge" or self.endpoints(record):
+                    raise
+            subnet = subnets.reserve(self.root, record.id, _owned, None,
+                                     [r.ipv4_network for r in self._all_raw()
+                                      if r.subnet and r.id != record.id])
+            record.subnet, record.gateway = str(subnet), str(subnet.network_address + 1)
+            self._write(record)
+            return record
+
+    def deactivate(self, record: NetworkRecord) -> None:
+        """After a container left: the default bridge lets its subnet go when unused."""
+        if record.name != "bridge":
+            return
+        with flock(self._lock):
+            if not self.endpoints(record):
+                subnets.release(self.root, record.id, record.ipv4_network)
+
+    # -- endpoints --------------------------------------------------------------------------
+    def ips_dir(self, record: NetworkRecord) -> Path:
+        return self.dir / record.id / "ips"
+
+    def endpoints_dir(self, record: NetworkRecord) -> Path:
+        return self.dir / record.id / "endpoints"
+
+    def add_endpoint(self, record: NetworkRecord, endpoint: Endpoint) -> None:
+        directory = self.endpoints_dir(record)
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".{endpoint.container_id}.{os.getpid()}"
+        tmp.write_text(json.dumps(asdict(endpoint)))
+        os.replace(tmp, directory / f"{endpoint.container_id}.json")
+
+    def remove_endpoint(self, record: NetworkRecord, container_id: str) -> None:
+        (self.endpoints_dir(record) / f"{container_id}.json").unlink(missing_ok=True)
+
+    def endpoints(self, record: NetworkRecord) -> list[Endpoint]:
+        out = []
+        try:
+            entries = sorted(self.endpoints_dir(record).glob("*.json"))
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            try:
+                out.append(Endpoint(**json.loads(entry.read_bytes())))
+            except (FileNotFoundError, ValueError, TypeError):
+                continue
+        return out
+
+    def active_endpoints(self, record: NetworkRecord, alive: AliveCheck) -> list[Endpoint]:
+        """Endpoints of containers that exist; the others (a killed monitor's) are dropped."""
+        out = []
+        for ep in self.endpoints(record):
+            if alive(ep.container_id):
+                out.append(ep)
+            else:
+                self.remove_endpoint(record, ep.container_id)
+        return out
+
+
+def _owned(root: str, network_id: str) -> bool:
+    return (Path(root) / "networks" / network_id / "network.json").is_file()
+
+
+def _gateway(subnet: ipaddress.IPv4Network, wanted: str | None) -> ipaddress.IPv4Address:
+    if wanted:
+        try:
+            gw = ipaddress.IPv4Address(wanted)
+        except ValueError:
+            raise InvalidParameter(f"invalid gateway address {wanted}") from None
+        if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
+            raise InvalidParameter(f"gateway address {gw} is not in subnet {subnet}")
+        return gw
+    return subnet.network_address + 1
+
+
+def _validate_create(req: CreateRequest) -> None:
+    if not req.name:
+        raise InvalidParameter("network name is required")
+    if req.name in BUILTIN:
+        raise Forbidden(f"{req.name} is a pre-defined network and cannot be created")
+    if req.driver not in ("bridge", ""):
+        raise NotFound(f'plugin "{req.driver}" not found')
+    if req.ipv6:
+        raise InvalidParameter("IPv6 networks are not supported by dockyard")
+    for key, value in req.options.items():
+        if key in _TRUE_ONLY:
+            if value.lower() != "true":
+                raise InvalidParameter(f"network option {key}={value} is not supported")
+        elif key not in _KNOWN_OPTIONS:
+            raise InvalidParameter(f"network option {key} is not supported")
+    name = req.options.get(BRIDGE_NAME_OPTION)
+    if name is not None and not (0 < len(name) <= 15 and all(c.isalnum() or c in "-_." for c in name)):
+        raise InvalidParameter(f"invalid bridge name {name!r}")
+    mtu = req.options.get(MTU_OPTION)
+    if mtu is not None and not (mtu.isdigit() and 68 <= int(mtu) <= 65535):
+        raise InvalidParameter(f"invalid MTU {mtu!r}")

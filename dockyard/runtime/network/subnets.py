@@ -1,0 +1,166 @@
+"""Choosing the subnet of a new network.
+
+A subnet must not overlap a route of the host (what `ip route` shows, the default route aside:
+Docker's rule) nor a subnet another network of any store on this host took. Stores are many
+(every test has its own), so subnets are reserved host-wide: one file per subnet under
+`/run/dockyard/subnets/` naming the store and network that own it, made with O_EXCL under a
+host-wide lock. /run is a tmpfs: reservations go with a reboot, as the bridges do; a network
+re-reserves its subnet when it is next used. A reservation whose owner no longer exists is stale
+and taken over.
+
+The default pool is 10.213.0.0/16 in /24s: apart from Docker's (172.17-31.0.0/16, 192.168.0.0/16)
+and podman's (10.88.0.0/16, 10.89.0.0/16) defaults, so networks of a dockerd or podman on the same
+host do not take each other's subnets. `default-address-pools` in the store's daemon.json (Docker's
+setting) replaces it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from dockyard.errors import Conflict, InvalidParameter
+from dockyard.store.locks import flock
+
+RUN_DIR = Path(os.environ.get("DOCKYARD_RUN_DIR", "/run/dockyard"))
+DEFAULT_POOLS = (("10.213.0.0/16", 24),)
+
+Owned = Callable[[str, str], bool]   # (store root, network id) -> does that network still exist
+
+
+@dataclass(frozen=True)
+class Pool:
+    base: ipaddress.IPv4Network
+    size: int
+
+    def subnets(self) -> Iterator[ipaddress.IPv4Network]:
+        if self.size < self.base.prefixlen:
+            yield self.base
+            return
+        yield from self.base.subnets(new_prefix=self.size)
+
+
+def pools(store_root: Path) -> list[Pool]:
+    """The address pools: daemon.json's `default-address-pools`, else dockyard's default."""
+    raw: object = None
+    try:
+        raw = json.loads((store_root / "daemon.json").read_text()).get("default-address-pools")
+    except (FileNotFoundError, ValueError, AttributeError):
+        raw = None
+    entries = raw if isinstance(raw, list) and raw else [{"base": b, "size": s} for b, s in DEFAULT_POOLS]
+    out = []
+    for entry in entries:
+        try:
+            out.append(Pool(ipaddress.IPv4Network(entry["base"]), int(entry["size"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidParameter(f"invalid default-address-pools entry {entry!r}: {exc}") from None
+    return out
+
+
+def host_routes() -> list[ipaddress.IPv4Network]:
+    """The IPv4 routes of the host (from /proc/net/route), the default route left out."""
+    out = []
+    try:
+        with open("/proc/net/route", encoding="ascii") as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) < 8:
+                    continue
+                dest = int(fields[1], 16).to_bytes(4, "little")
+                mask = int(fields[7], 16).to_bytes(4, "little")
+                prefix = bin(int.from_bytes(mask, "big")).count("1")
+                if prefix == 0:
+                    continue
+                out.append(ipaddress.IPv4Network((int.from_bytes(dest, "big"), prefix), strict=False))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def _file_name(subnet: ipaddress.IPv4Network) -> str:
+    return str(subnet).replace("/", "_")
+
+
+def _reservations() -> dict[ipaddress.IPv4Network, tuple[str, str]]:
+    out = {}
+    try:
+        entries = list((RUN_DIR / "subnets").iterdir())
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        try:
+            owner = json.loads(entry.read_text())
+            out[ipaddress.IPv4Network(entry.name.replace("_", "/"))] = (owner["root"], owner["id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _write_reservation(subnet: ipaddress.IPv4Network, store_root: Path, network_id: str) -> None:
+    directory = RUN_DIR / "subnets"
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{_file_name(subnet)}.{os.getpid()}"
+    tmp.write_text(json.dumps({"root": str(store_root), "id": network_id}))
+    os.replace(tmp, directory / _file_name(subnet))
+
+
+def reserve(store_root: Path, network_id: str, owned: Owned, wanted: str | None = None,
+            taken_here: list[ipaddress.IPv4Network] | None = None) -> ipaddress.IPv4Network:
+    """Reserve `wanted` (a CIDR) or the first free subnet of the pools for a network."""
+    with flock(RUN_DIR / "subnets.lock"):
+        busy = host_routes() + list(taken_here or [])
+        for subnet, (root, nid) in _reservations().items():
+            if (root, nid) == (str(store_root), network_id):
+                continue
+            if owned(root, nid):
+                busy.append(subnet)
+            else:
+                (RUN_DIR / "subnets" / _file_name(subnet)).unlink(missing_ok=True)
+        if wanted is not None:
+            try:
+                subnet = ipaddress.IPv4Network(wanted, strict=False)
+            except ValueError:
+                raise InvalidParameter(f"invalid CIDR address: {wanted}") from None
+            if subnet.prefixlen > 30:
+                raise InvalidParameter(f"subnet {subnet} is too small for a network")
+            if any(subnet.overlaps(b) for b in busy):
+                raise Conflict("Pool overlaps with other one on this address space")
+            _write_reservation(subnet, store_root, network_id)
+            return subnet
+        for pool in pools(store_root):
+            for subnet in pool.subnets():
+                if not any(subnet.overlaps(b) for b in busy):
+                    _write_reservation(subnet, store_root, network_id)
+                    return subnet
+    raise InvalidParameter("could not find an available, non-overlapping IPv4 address pool "
+                           "among the defaults to assign to the network")
+
+
+def ensure_reserved(store_root: Path, network_id: str, subnet: ipaddress.IPv4Network,
+                    owned: Owned) -> None:
+    """Before a network is used: its reservation is there (a reboot clears /run), or a clear
+    error when another network took its subnet meanwhile."""
+    path = RUN_DIR / "subnets" / _file_name(subnet)
+    try:
+        owner = json.loads(path.read_text())
+        if (owner.get("root"), owner.get("id")) == (str(store_root), network_id):
+            return
+    except (FileNotFoundError, ValueError, AttributeError):
+        pass
+    reserve(store_root, network_id, owned, str(subnet))
+
+
+def release(store_root: Path, network_id: str, subnet: ipaddress.IPv4Network) -> None:
+    with flock(RUN_DIR / "subnets.lock"):
+        path = RUN_DIR / "subnets" / _file_name(subnet)
+        try:
+            owner = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        if (owner.get("root"), owner.get("id")) == (str(store_root), network_id):
+            path.unlink(missing_ok=True)

@@ -1,0 +1,182 @@
+"""Bridge networks through netavark and aardvark-dns, on processes in namespaces of their own
+(`unshare -n`): the same calls the container hooks make, without a container."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.runtime.network import endpoints, subnets
+from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding
+from dockyard.runtime.network.records import CreateRequest, Networks
+
+
+def _links() -> str:
+    return subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+
+
+def _nat_rules() -> str:
+    return subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+
+
+class Sandbox:
+    """A process in a network namespace of its own, standing for a container."""
+
+    def __init__(self, root: Path, name: str, command: list[str]) -> None:
+        self.root = root
+        self.name = name
+        self.id = name.encode().hex().ljust(64, "0")[:64]
+        self.cdir = root / "sandboxes" / self.id   # not a container: `ps` must not see it
+        self.cdir.mkdir(parents=True)
+        self.proc = subprocess.Popen(["unshare", "-n", *command], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+    def join(self, request: NetworkRequest):  # noqa: ANN201
+        request = endpoints.validate(self.root, request)
+        return endpoints.join(self.root, self.cdir, self.id, self.name, request, [],
+                              lambda cid: True, pid=self.proc.pid)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-n", *args],
+                              capture_output=True, text=True, timeout=30)
+
+    def leave(self) -> None:
+        endpoints.leave(self.root, self.cdir, self.id, self.name)
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def sandboxes(store_root: Path):  # noqa: ANN201
+    made: list[Sandbox] = []
+
+    def make(name: str, command: list[str] | None = None) -> Sandbox:
+        box = Sandbox(store_root, name, command or ["sleep", "60"])
+        made.append(box)
+        return box
+
+    yield make
+    for box in made:
+        box.leave()
+
+
+def test_builtin_networks_and_records(store_root: Path) -> None:
+    nets = Networks(store_root)
+    names = [(r.name, r.driver) for r in nets.all()]
+    assert sorted(names) == [("bridge", "bridge"), ("host", "host"), ("none", "null")]
+    bridge = nets.get("bridge")
+    assert not bridge.dns_enabled and ipaddress.IPv4Network(bridge.subnet).prefixlen == 24
+    app = nets.create(CreateRequest("app", labels={"a": "b"}))
+    assert nets.get(app.id[:6]).name == "app" and nets.get("app").labels == {"a": "b"}
+    assert app.dns_enabled and app.interface == f"dy-{app.id[:12]}"
+    assert not ipaddress.IPv4Network(app.subnet).overlaps(ipaddress.IPv4Network(bridge.subnet))
+    with pytest.raises(Conflict, match="network with name app already exists"):
+        nets.create(CreateRequest("app"))
+    with pytest.raises(Forbidden, match="pre-defined network"):
+        nets.remove("bridge", lambda cid: False)
+    with pytest.raises(NotFound, match='plugin "overlay" not found'):
+        nets.create(CreateRequest("x", driver="overlay"))
+    with pytest.raises(InvalidParameter, match="not supported"):
+        nets.create(CreateRequest("x", options={"com.docker.network.bridge.enable_icc": "false"}))
+    # a subnet that overlaps a route of the host is refused (Docker's wording)
+    route = subnets.host_routes()[0]
+    with pytest.raises(Conflict, match="Pool overlaps"):
+        nets.create(CreateRequest("x", subnet=str(route)))
+    assert [r.name for r in nets.all()].count("x") == 0   # bad input changed nothing
+    nets.remove("app", lambda cid: False)
+    with pytest.raises(NotFound, match="network app not found"):
+        nets.get("app")
+    reserved = [p.name for p in (subnets.RUN_DIR / "subnets").iterdir()]
+    assert app.subnet.replace("/", "_") not in reserved
+
+
+def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path: Path) -> None:
+    nets = Networks(store_root)
+    app = nets.create(CreateRequest("app"))
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("hello from web\n")
+    web = sandboxes("web", ["busybox", "httpd", "-f", "-p", "80", "-h", str(tmp_path / "www")])
+    client = sandboxes("client")
+    state = web.join(NetworkRequest(mode="app", networks={"app": EndpointConfig(aliases=["www"])},
+                                    ports={"80/tcp": [PortBinding("127.0.0.1", "")]}))
+    client.join(NetworkRequest(mode="app"))
+    joined = state.networks["app"]
+    assert ipaddress.IPv4Address(joined.ip) in ipaddress.IPv4Network(app.subnet)
+    assert joined.gateway == app.gateway and joined.mac.startswith("02:42:")
+    assert app.interface in _links()
+    # aardvark-dns answers the name, the alias and the short ID, from the other container
+    for name in ("web", "www", web.id[:12]):
+        for _ in range(50):
+            out = client.run("busybox", "nslookup", name, app.gateway).stdout
+            if f"Address: {joined.ip}" in out:
+                break
+            time.sleep(0.1)
+        assert f"Address: {joined.ip}" in out, out
+    fetched = client.run("busybox", "wget", "-q", "-O", "-", f"http://{joined.ip}/").stdout
+    assert fetched == "hello from web\n"
+    # published on 127.0.0.1 of the host
+    port = state.ports[0]["host_port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        reply = b""
+        while data := s.recv(4096):
+            reply += data
+    assert reply.endswith(b"hello from web\n")
+    # leaving undoes it all: addresses, endpoints, rules, the bridge with its last container
+    web.leave()
+    assert nets.endpoints(app) and len(nets.endpoints(app)) == 1
+    assert f"--dport {port}" not in _nat_rules()
+    client.leave()
+    assert app.interface not in _links()
+    assert not nets.endpoints(app) and not list(nets.ips_dir(app).iterdir())
+    assert app.subnet not in _nat_rules()
+
+
+def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
+    nets = Networks(store_root)
+    nets.create(CreateRequest("busy"))
+    box = sandboxes("one")
+    box.join(NetworkRequest(mode="busy"))
+    with pytest.raises(Conflict, match="has active endpoints"):
+        nets.remove("busy", lambda cid: True)
+    # a container that no longer exists holds nothing
+    nets.remove("busy", lambda cid: False)
+
+
+def test_default_bridge_and_none(store_root: Path, sandboxes) -> None:
+    box = sandboxes("plain")
+    state = box.join(NetworkRequest())
+    bridge = Networks(store_root).get("bridge")
+    assert list(state.networks) == ["bridge"]
+    assert f"{bridge.subnet.replace('/', '_')}" in [p.name for p in (subnets.RUN_DIR / "subnets").iterdir()]
+    assert "eth0" in box.run("ip", "-br", "addr").stdout
+    lonely = sandboxes("lonely")
+    assert lonely.join(NetworkRequest(mode="none")).networks == {}
+    assert "eth0" not in lonely.run("ip", "-br", "addr").stdout
+
+
+def test_validate_requests(store_root: Path) -> None:
+    with pytest.raises(NotFound, match="network nope not found"):
+        endpoints.validate(store_root, NetworkRequest(mode="nope"))
+    with pytest.raises(InvalidParameter, match="network-scoped alias"):
+        endpoints.validate(store_root, NetworkRequest(networks={"bridge": EndpointConfig(["a"])}))
+    with pytest.raises(InvalidParameter, match="invalid proto"):
+        endpoints.validate(store_root, NetworkRequest(ports={"80/foo": []}))
+    with pytest.raises(InvalidParameter, match="not supported"):
+        endpoints.validate(store_root, NetworkRequest(mode="container:abc"))
+    host = endpoints.validate(store_root, NetworkRequest(mode="host", ports={"80/tcp": []}))
+    assert host.ports == {}
+
+
+def test_resolv_conf() -> None:
+    host = b"search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n"
+    assert endpoints.resolv_conf(None, host, [], [], [], Path("/nonexistent")) == \
+        b"search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n"
+    assert endpoints.resolv_conf(None, host, ["1.1.1.1"], ["."], ["attempts:1"], Path("/x")) == \
+        b"nameserver 1.1.1.1\noptions attempts:1\n"
