@@ -1,0 +1,180 @@
+"""Named volumes of the `local` driver, laid out as Docker's:
+
+    <root>/volumes/<name>/_data         the volume's content (bind-mounted into containers)
+    <root>/volumes/<name>/volume.json   name, driver, created, labels, options, anonymous
+
+A volume is visible once its record exists (written last, atomically). Names are Docker's
+(`[a-zA-Z0-9][a-zA-Z0-9_.-]+`); an anonymous volume has a random 64-hex name. Who uses a
+volume is the containers' business: removing and pruning take the users from the caller.
+
+On its first use by a container, an empty volume gets the content the image has at the mount
+point (Docker's copy-up; `nocopy` turns it off), copied with `cp -a` (owners, modes, times,
+links, xattrs kept).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dockyard.errors import Conflict, InvalidParameter, NotFound, RuntimeFailure
+from dockyard.image.config import now_rfc3339
+from dockyard.store.atomic import atomic_write
+from dockyard.store.locks import flock
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+Users = Callable[[str], list[str]]   # volume name -> IDs of the containers that use it
+
+
+@dataclass
+class Volume:
+    name: str
+    created: str
+    driver: str = "local"
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+    mountpoint: str = ""
+
+    def to_docker(self) -> dict[str, object]:
+        return {"CreatedAt": _docker_time(self.created), "Driver": self.driver,
+                "Labels": self.labels or None, "Mountpoint": self.mountpoint, "Name": self.name,
+                "Options": self.options or None, "Scope": "local"}
+
+
+def _docker_time(rfc3339: str) -> str:
+    """Docker shows a volume's CreatedAt to the second with the zone (`...T03:04:05Z`)."""
+    return rfc3339.split(".")[0] + "Z" if "." in rfc3339 else rfc3339
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InvalidParameter(
+            f'create {name}: "{name}" includes invalid characters for a local volume name, only '
+            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
+            "use absolute path")
+    return name
+
+
+class Volumes:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "volumes"
+        self._lock = root / "locks" / "volumes.lock"
+
+    def data(self, name: str) -> Path:
+        return self.dir / name / "_data"
+
+    def _read(self, name: str) -> Volume | None:
+        try:
+            raw = json.loads((self.dir / name / "volume.json").read_bytes())
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return None
+        known = {k: v for k, v in raw.items() if k in Volume.__dataclass_fields__}
+        volume = Volume(**known)
+        volume.mountpoint = str(self.data(name))
+        return volume
+
+    def create(self, name: str | None = None, *, driver: str = "local",
+               labels: dict[str, str] | None = None, options: dict[str, str] | None = None) -> Volume:
+        """A new volume, or the existing one of that name (Docker's create is idempotent)."""
+        if driver not in ("", "local"):
+            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+        if options:
+            raise InvalidParameter("options of the local volume driver (type, device, o) are not "
+                                   "supported by dockyard")
+        anonymous = not name
+        name = name or secrets.token_hex(32)
+        validate_name(name)
+        with flock(self._lock):
+            existing = self._read(name)
+            if existing is not None:
+                return existing
+            volume = Volume(name, now_rfc3339(), labels=dict(labels or {}), anonymous=anonymous)
+            self.data(name).mkdir(parents=True, exist_ok=True)
+            os.chmod(self.data(name), 0o755)
+            record = asdict(volume)
+            record.pop("mountpoint")
+            atomic_write(self.dir / name / "volume.json", json.dumps(record).encode())
+        volume.mountpoint = str(self.data(name))
+        return volume
+
+    def get(self, name: str) -> Volume:
+        volume = self._read(name) if name and "/" not in name else None
+        if volume is None:
+            raise NotFound(f"get {name}: no such volume")
+        return volume
+
+    def all(self) -> list[Volume]:
+        try:
+            names = sorted(p.name for p in self.dir.iterdir())
+        except FileNotFoundError:
+            return []
+        return [v for v in map(self._read, names) if v is not None]
+
+    def remove(self, name: str, users: Users, *, force: bool = False) -> None:
+        with flock(self._lock):
+            volume = self._read(name)
+            if volume is None:
+                if force:
+                    return
+                raise NotFound(f"get {name}: no such volume")
+            using = users(name)
+            if using:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(using)}]")
+            # the record first: a crash in the middle leaves no half volume visible
+            (self.dir / name / "volume.json").unlink()
+            shutil.rmtree(self.dir / name, ignore_errors=True)
+
+    def prune(self, users: Users, *, anonymous_only: bool,
+              keep: Callable[[Volume], bool] = lambda v: False) -> tuple[list[str], int]:
+        """Remove unused volumes (only anonymous ones unless told otherwise, as API >= 1.42);
+        the names removed and the bytes freed."""
+        removed, freed = [], 0
+        for volume in self.all():
+            if (anonymous_only and not volume.anonymous) or keep(volume):
+                continue
+            size = self.size(volume.name)
+            try:
+                self.remove(volume.name, users)
+            except (Conflict, NotFound):
+                continue
+            removed.append(volume.name)
+            freed += size
+        return removed, freed
+
+    def size(self, name: str) -> int:
+        total = 0
+        for dirpath, dirnames, filenames in os.walk(self.data(name)):
+            for entry in filenames + dirnames:
+                try:
+                    st = os.lstat(os.path.join(dirpath, entry))
+                except FileNotFoundError:
+                    continue
+                if not os.path.isdir(os.path.join(dirpath, entry)) or os.path.islink(
+                        os.path.join(dirpath, entry)):
+                    total += st.st_size
+        return total
+
+    def copy_up(self, name: str, source: Path) -> None:
+        """The image's content at a mount point into an empty volume (first use)."""
+        target = self.data(name)
+        with flock(self._lock):
+            if any(target.iterdir()) or not source.is_dir() or source.is_symlink():
+                return
+            proc = subprocess.run(["cp", "-a", "--", f"{source}/.", f"{target}/"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+            if proc.returncode != 0:
+                raise RuntimeFailure(f"copying the image's content into volume {name}: "
+                                     + proc.stderr.decode(errors="replace").strip())
+            st = source.stat()
+            os.chown(target, st.st_uid, st.st_gid)
+            os.chmod(target, st.st_mode & 0o7777)

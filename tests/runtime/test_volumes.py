@@ -1,0 +1,69 @@
+"""Named volumes of the local driver: records, names, in-use checks, prune, copy-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.runtime.volumes import Volumes
+
+
+def test_create_inspect_list_remove(store_root: Path) -> None:
+    vols = Volumes(store_root)
+    v = vols.create("data", labels={"k": "v"})
+    assert v.to_docker() == {"CreatedAt": v.created.split(".")[0] + "Z", "Driver": "local",
+                             "Labels": {"k": "v"}, "Mountpoint": str(store_root / "volumes/data/_data"),
+                             "Name": "data", "Options": None, "Scope": "local"}
+    assert vols.create("data").labels == {"k": "v"}         # idempotent, as Docker's
+    anon = vols.create()
+    assert anon.anonymous and len(anon.name) == 64
+    assert [x.name for x in vols.all()] == sorted(["data", anon.name])
+    with pytest.raises(InvalidParameter, match="includes invalid characters"):
+        vols.create("a/b")
+    with pytest.raises(InvalidParameter, match="not supported"):
+        vols.create("x", options={"type": "tmpfs"})
+    with pytest.raises(NotFound, match='plugin "nfs" not found'):
+        vols.create("x", driver="nfs")
+    assert not (store_root / "volumes" / "x").exists()
+    with pytest.raises(Conflict, match=r"remove data: volume is in use - \[abc\]"):
+        vols.remove("data", lambda name: ["abc"])
+    vols.remove("data", lambda name: [])
+    with pytest.raises(NotFound, match="get data: no such volume"):
+        vols.get("data")
+    vols.remove("data", lambda name: [], force=True)
+
+
+def test_prune(store_root: Path) -> None:
+    vols = Volumes(store_root)
+    named, used, anon = vols.create("named"), vols.create("used"), vols.create()
+    (Path(anon.mountpoint) / "f").write_bytes(b"x" * 100)
+    users = lambda name: ["c1"] if name == "used" else []  # noqa: E731
+    removed, freed = vols.prune(users, anonymous_only=True)
+    assert removed == [anon.name] and freed == 100
+    removed, _ = vols.prune(users, anonymous_only=False)
+    assert removed == [named.name]
+    assert [v.name for v in vols.all()] == ["used"]
+
+
+def test_copy_up_only_into_an_empty_volume(store_root: Path, tmp_path: Path) -> None:
+    src = tmp_path / "image-dir"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "file").write_text("from the image")
+    os.symlink("sub/file", src / "link")
+    os.chown(src / "sub" / "file", 1234, 5678)
+    os.chmod(src, 0o750)
+    vols = Volumes(store_root)
+    v = vols.create("vol")
+    vols.copy_up("vol", src)
+    data = Path(v.mountpoint)
+    assert (data / "sub" / "file").read_text() == "from the image"
+    assert os.readlink(data / "link") == "sub/file"
+    st = (data / "sub" / "file").stat()
+    assert (st.st_uid, st.st_gid) == (1234, 5678)
+    assert data.stat().st_mode & 0o777 == 0o750
+    (data / "sub" / "file").write_text("changed")
+    vols.copy_up("vol", src)           # not empty any more: nothing is copied
+    assert (data / "sub" / "file").read_text() == "changed"
