@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from dockyard.store.locks import flock
 
@@ -96,13 +96,7 @@ class Journal:
         for path in (self.dir / "journal.1", self.path):
             try:
                 with open(path, "rb") as f:
-                    for line in f:
-                        event = Event.from_line(line)
-                        if event is None or event.time_ns < since_ns:
-                            continue
-                        if until_ns is not None and event.time_ns > until_ns:
-                            return
-                        yield event
+                    yield from _window(f, since_ns, until_ns)
             except FileNotFoundError:
                 continue
 
@@ -131,13 +125,7 @@ class Journal:
                 if data:
                     pending += data
                     *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        event = Event.from_line(line)
-                        if event is None or event.time_ns < start:
-                            continue
-                        if until_ns is not None and event.time_ns > until_ns:
-                            return
-                        yield event
+                    yield from _window(lines, start, until_ns)
                     continue
                 try:
                     current = os.stat(self.path).st_ino
@@ -158,3 +146,11 @@ class Journal:
         finally:
             if f is not None:
                 f.close()
+
+
+def _window(lines: Iterable[bytes], since_ns: int, until_ns: int | None) -> Iterator[Event]:
+    for line in lines:
+        event = Event.from_line(line)
+        if event is not None and event.time_ns >= since_ns and (
+                until_ns is None or event.time_ns <= until_ns):
+            yield event
