@@ -1,0 +1,72 @@
+"""Network endpoints (`docker network ...`, compose's networks), through dockyard.engine.networks;
+connect/disconnect through the container engine."""
+
+from __future__ import annotations
+
+from dockyard.api.http import Response
+from dockyard.api.router import ApiContext, Request, Route, route
+from dockyard.engine import networks as engine
+from dockyard.errors import InvalidParameter
+
+
+def _body(req: Request) -> dict:
+    body = req.json(required=True)
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    return body
+
+
+def list_networks(ctx: ApiContext, req: Request, resp: Response) -> None:
+    resp.json(engine.list_networks(ctx.root, req.q("filters")))
+
+
+def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:
+    resp.json(engine.inspect(ctx.root, req.params["id"]))
+
+
+def create(ctx: ApiContext, req: Request, resp: Response) -> None:
+    record = engine.create(ctx.root, _body(req))
+    resp.json({"Id": record.id, "Warning": ""}, 201)
+
+
+def remove(ctx: ApiContext, req: Request, resp: Response) -> None:
+    engine.remove(ctx.root, req.params["id"])
+    resp.no_content()
+
+
+def prune(ctx: ApiContext, req: Request, resp: Response) -> None:
+    resp.json({"NetworksDeleted": engine.prune(ctx.root, req.q("filters")) or None})
+
+
+def connect(ctx: ApiContext, req: Request, resp: Response) -> None:
+    from dockyard.engine import containers
+
+    body = _body(req)
+    config = body.get("EndpointConfig") or {}
+    if not isinstance(config, dict):
+        raise InvalidParameter("invalid EndpointConfig: want an object")
+    containers.connect(ctx.store(), str(body.get("Container") or ""), req.params["id"],
+                       containers.endpoint_config(config))
+    resp.send(200, b"", "text/plain")
+
+
+def disconnect(ctx: ApiContext, req: Request, resp: Response) -> None:
+    from dockyard.engine import containers
+
+    body = _body(req)
+    containers.disconnect(ctx.store(), str(body.get("Container") or ""), req.params["id"],
+                          force=bool(body.get("Force")))
+    resp.send(200, b"", "text/plain")
+
+
+def routes() -> list[Route]:
+    n = "/networks/(?P<id>[^/]+)"
+    return [
+        route("GET", "/networks", list_networks, "filters"),
+        route("POST", "/networks/create", create, ""),
+        route("POST", "/networks/prune", prune, "filters"),
+        route("GET", n, inspect, "verbose scope"),
+        route("DELETE", n, remove, ""),
+        route("POST", f"{n}/connect", connect, ""),
+        route("POST", f"{n}/disconnect", disconnect, ""),
+    ]

@@ -1,0 +1,207 @@
+"""Networks for both servers: create, list, inspect, remove, prune, in Docker's JSON; and the
+`NetworkSettings` of a container, as `docker inspect` and `docker ps` show them.
+
+The networks themselves live in runtime/network/ (records, netavark, aardvark-dns).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dockyard import filters as filters_mod
+from dockyard.errors import InvalidParameter
+from dockyard.runtime.network import endpoints
+from dockyard.runtime.network.endpoints import NetworkRequest, NetworkState
+from dockyard.runtime.network.records import CreateRequest, NetworkRecord, Networks
+from dockyard.runtime.state import RUNNING, ContainerDir, pid_alive
+from dockyard.store.events import Journal
+
+
+def running(root: Path):  # noqa: ANN201 - Callable[[str], bool]
+    """Is the container with this ID running (an endpoint of a container that is not was left
+    by a monitor that died)."""
+    def check(container_id: str) -> bool:
+        cdir = ContainerDir(root / "containers" / container_id)
+        if not (cdir.path / "container.json").is_file():
+            return False
+        state = cdir.read_state()
+        return state.status == RUNNING and pid_alive(state.monitor_pid)
+    return check
+
+
+def to_docker(root: Path, record: NetworkRecord, *, with_containers: bool = True) -> dict[str, Any]:
+    networks = Networks(root)
+    containers: dict[str, Any] = {}
+    if with_containers and record.is_bridge:
+        for ep in networks.active_endpoints(record, running(root)):
+            containers[ep.container_id] = {"Name": ep.container_name, "EndpointID": ep.endpoint_id,
+                                           "MacAddress": ep.mac, "IPv4Address": ep.ipv4,
+                                           "IPv6Address": ""}
+    options = dict(record.options)
+    if record.name == "bridge":
+        options.setdefault("com.docker.network.bridge.name", record.interface)
+    config = [{"Subnet": record.subnet, "Gateway": record.gateway}] if record.subnet else []
+    return {
+        "Name": record.name, "Id": record.id, "Created": record.created, "Scope": "local",
+        "Driver": record.driver, "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None, "Config": config},
+        "Internal": record.internal, "Attachable": record.attachable, "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
+        "Options": options, "Labels": dict(record.labels),
+    }
+
+
+def create(root: Path, body: dict[str, Any]) -> NetworkRecord:
+    """POST /networks/create's body (the CLI's flags map onto the same)."""
+    name = body.get("Name")
+    if not isinstance(name, str) or not name:
+        raise InvalidParameter("network name is required")
+    ipam = body.get("IPAM") or {}
+    if not isinstance(ipam, dict):
+        raise InvalidParameter("invalid IPAM: want an object")
+    if ipam.get("Driver") not in (None, "", "default"):
+        raise InvalidParameter(f"IPAM driver {ipam['Driver']!r} is not supported")
+    if ipam.get("Options"):
+        raise InvalidParameter("IPAM options are not supported")
+    configs = ipam.get("Config") or []
+    if len(configs) > 1:
+        raise InvalidParameter("dockyard networks have one IPv4 subnet")
+    subnet = gateway = None
+    for cfg in configs:
+        if cfg.get("IPRange") or cfg.get("AuxiliaryAddresses"):
+            raise InvalidParameter("ip-range and aux-address are not supported")
+        subnet, gateway = cfg.get("Subnet") or None, cfg.get("Gateway") or None
+        if gateway and not subnet:
+            raise InvalidParameter("gateway without a subnet is not supported")
+    for flag in ("Ingress", "ConfigOnly"):
+        if body.get(flag):
+            raise InvalidParameter(f"{flag} networks are not supported")
+    if (body.get("ConfigFrom") or {}).get("Network"):
+        raise InvalidParameter("config-from networks are not supported")
+    if body.get("Scope") not in (None, "", "local"):
+        raise InvalidParameter(f"scope {body['Scope']} is not supported")
+    record = Networks(root).create(CreateRequest(
+        name=name, driver=body.get("Driver") or "bridge", subnet=subnet, gateway=gateway,
+        internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
+        labels=dict(body.get("Labels") or {}), options=dict(body.get("Options") or {}),
+        ipv6=bool(body.get("EnableIPv6"))))
+    Journal(root).emit("network", "create", record.id, {"name": record.name, "type": "bridge"})
+    return record
+
+
+def _matches(root: Path, record: NetworkRecord, f: filters_mod.Filters) -> bool:
+    if not f.match("name", [record.name], "regex") or not f.match("id", [record.id], "prefix"):
+        return False
+    if not f.match("driver", [record.driver]) or not f.match("scope", ["local"]):
+        return False
+    if not f.match("type", ["builtin" if record.builtin else "custom"]):
+        return False
+    if not f.match_labels(record.labels):
+        return False
+    dangling = f.bool_value("dangling")
+    if dangling is not None:
+        used = record.builtin or bool(Networks(root).active_endpoints(record, running(root)))
+        if dangling == used:
+            return False
+    return True
+
+
+def list_networks(root: Path, raw_filters: str | None) -> list[dict[str, Any]]:
+    f = filters_mod.parse(raw_filters, filters_mod.NETWORKS)
+    return [to_docker(root, r, with_containers=False)
+            for r in Networks(root).all() if _matches(root, r, f)]
+
+
+def inspect(root: Path, ref: str) -> dict[str, Any]:
+    return to_docker(root, Networks(root).get(ref))
+
+
+def remove(root: Path, ref: str) -> None:
+    record = Networks(root).remove(ref, running(root))
+    Journal(root).emit("network", "destroy", record.id, {"name": record.name, "type": "bridge"})
+
+
+def prune(root: Path, raw_filters: str | None) -> list[str]:
+    f = filters_mod.parse(raw_filters, filters_mod.NETWORK_PRUNE)
+    if f.get("until"):
+        raise InvalidParameter("the until filter of network prune is not supported")
+    networks = Networks(root)
+    removed = []
+    for record in networks.all():
+        if record.builtin or not f.match_labels(record.labels):
+            continue
+        if networks.active_endpoints(record, running(root)):
+            continue
+        try:
+            remove(root, record.id)
+        except Exception:  # noqa: BLE001 - in use meanwhile: kept, as Docker's prune does
+            continue
+        removed.append(record.name)
+    return removed
+
+
+# -- a container's view ------------------------------------------------------------------------
+def settings(root: Path, container_id: str, request: NetworkRequest,
+             state: NetworkState | None) -> dict[str, Any]:
+    """A container's NetworkSettings (inspect): per network its endpoint while it runs, empty
+    addresses while it does not; published ports from the running state."""
+    networks = Networks(root)
+    out_networks: dict[str, Any] = {}
+    names = [request.mode] if request.mode in ("host", "none") else list(request.networks)
+    for name in names:
+        try:
+            record = networks.get(name)
+        except Exception:  # noqa: BLE001 - removed since: shown without an ID
+            record = None
+        joined = state.networks.get(name) if state is not None else None
+        cfg = request.networks.get(name)
+        out_networks[name] = {
+            "IPAMConfig": ({"IPv4Address": cfg.ipv4_address} if cfg and cfg.ipv4_address else None),
+            "Links": None, "Aliases": (list(cfg.aliases) if cfg and cfg.aliases else None),
+            "NetworkID": record.id if record else "",
+            "EndpointID": joined.endpoint_id if joined else "",
+            "Gateway": joined.gateway if joined else "", "IPAddress": joined.ip if joined else "",
+            "IPPrefixLen": joined.prefix if joined else 0, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": joined.mac if joined else "", "DriverOpts": None,
+        }
+        if joined and name != "bridge":   # Docker 20.10 adds the short ID on user networks
+            out_networks[name]["Aliases"] = list(dict.fromkeys(
+                [*(cfg.aliases if cfg else []), container_id[:12]]))
+    primary = out_networks.get("bridge") if request.mode == "bridge" else None
+    ports: dict[str, Any] = {}
+    if state is not None:
+        for key in request.ports:
+            ports.setdefault(key, None)
+        for p in state.ports:
+            key = f"{p['container_port']}/{p['protocol']}"
+            ports.setdefault(key, None)
+            ports[key] = (ports[key] or []) + [{"HostIp": p["host_ip"] or "0.0.0.0",
+                                                "HostPort": str(p["host_port"])}]
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": ports,
+        "SandboxKey": state.netns if state is not None else "",
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": primary["EndpointID"] if primary else "",
+        "Gateway": primary["Gateway"] if primary else "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": primary["IPAddress"] if primary else "",
+        "IPPrefixLen": primary["IPPrefixLen"] if primary else 0, "IPv6Gateway": "",
+        "MacAddress": primary["MacAddress"] if primary else "", "Networks": out_networks,
+    }
+
+
+def port_list(request: NetworkRequest, state: NetworkState | None, exposed: list[str]) -> list[dict[str, Any]]:
+    """`docker ps`'s Ports: published ports with their host side, exposed ones without."""
+    out = []
+    published = set()
+    for p in state.ports if state is not None else []:
+        out.append({"IP": p["host_ip"] or "0.0.0.0", "PrivatePort": p["container_port"],
+                    "PublicPort": p["host_port"], "Type": p["protocol"]})
+        published.add(f"{p['container_port']}/{p['protocol']}")
+    for key in list(dict.fromkeys([*exposed, *request.ports])):
+        if key not in published:
+            port, proto = endpoints.parse_port_key(key)
+            out.append({"PrivatePort": port, "Type": proto})
+    return out
