@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import select
@@ -10,6 +11,7 @@ import time
 
 from dockyard import __version__
 from dockyard.api.http import Response
+from dockyard.api.framing import go_json
 from dockyard.api.router import API_VERSION, MIN_API_VERSION, ApiContext, Request, Route, route
 from dockyard.errors import InvalidParameter
 
@@ -84,23 +86,21 @@ def _mem_total() -> int:
 
 
 def events(ctx: ApiContext, req: Request, resp: Response) -> None:
-    """Minimal: no events are recorded. With `until` the (empty) stream ends at once; without,
-    it stays open until the client leaves or the server stops, as `docker events` expects."""
-    until = req.q("until")
-    if until is not None:
-        try:
-            float(until)
-        except ValueError:
-            raise InvalidParameter(f"invalid value for until: {until!r}") from None
+    """The store's events (whichever process made them), filtered, with since/until; without
+    `until` the stream stays open until the client leaves or the server stops."""
+    from dockyard.engine import events as engine_events
+
+    messages = engine_events.stream(ctx.root, req.q("since"), req.q("until"), req.q("filters"),
+                                    lambda: ctx.stopping.is_set())
     write = resp.stream("application/json")
+    first = next(messages, None)   # filters checked before the head goes out (a 400 then)
     write(b"")
-    if until is not None:
-        deadline = float(until)
-        while time.time() < deadline and not ctx.stopping.is_set() and not _client_closed(resp, 0.2):
-            pass
-        return
-    while not ctx.stopping.is_set() and not _client_closed(resp):
-        pass  # _client_closed waits up to half a second for the client to hang up
+    for message in itertools.chain([first], messages):
+        if message is None:
+            if ctx.stopping.is_set() or _client_closed(resp, 0):
+                return
+            continue
+        write(go_json(message) + b"\n")
 
 
 def _client_closed(resp: Response, wait: float = 0.5) -> bool:

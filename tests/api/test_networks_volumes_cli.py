@@ -1,0 +1,78 @@
+"""`docker network`, `docker volume` and `docker events` (Debian's docker CLI) against dockyard serve."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+DOCKER = "/usr/bin/docker"   # Debian's 20.10 client (API 1.41); /usr/local/bin has a 28.x one
+
+
+def docker(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([DOCKER, *args], env=env, capture_output=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stderr.decode()}{proc.stdout.decode()}")
+    return proc
+
+
+def test_network_commands(cli_env: dict[str, str]) -> None:
+    ls = docker(cli_env, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}").stdout.decode()
+    assert sorted(ls.split("\n")[:-1]) == ["bridge bridge local", "host host local", "none null local"]
+    net_id = docker(cli_env, "network", "create", "--label", "team=a", "appnet").stdout.decode().strip()
+    assert len(net_id) == 64
+    info = json.loads(docker(cli_env, "network", "inspect", "appnet").stdout)[0]
+    assert info["Id"] == net_id and info["Driver"] == "bridge" and info["Labels"] == {"team": "a"}
+    subnet = info["IPAM"]["Config"][0]["Subnet"]
+    assert info["IPAM"]["Config"][0]["Gateway"] == subnet.rsplit(".", 1)[0] + ".1"
+    dup = docker(cli_env, "network", "create", "appnet", check=False)
+    assert dup.returncode == 1 and "network with name appnet already exists" in dup.stderr.decode()
+    assert docker(cli_env, "network", "ls", "-q", "--filter", "label=team=a").stdout.decode().strip() == net_id[:12]
+    assert docker(cli_env, "network", "ls", "-q", "--filter", "name=nothing-like-it").stdout == b""
+    bad = docker(cli_env, "network", "ls", "--filter", "colour=red", check=False)
+    assert bad.returncode == 1 and "invalid filter 'colour'" in bad.stderr.decode()
+    builtin = docker(cli_env, "network", "rm", "bridge", check=False)
+    assert "bridge is a pre-defined network and cannot be removed" in builtin.stderr.decode()
+    docker(cli_env, "network", "create", "other")
+    pruned = docker(cli_env, "network", "prune", "-f").stdout.decode().split()
+    assert pruned[:2] == ["Deleted", "Networks:"] and sorted(pruned[2:]) == ["appnet", "other"]
+    missing = docker(cli_env, "network", "inspect", "appnet", check=False)
+    assert missing.returncode == 1 and "No such network: appnet" in missing.stderr.decode()
+
+
+def test_volume_commands(cli_env: dict[str, str]) -> None:
+    assert docker(cli_env, "volume", "create", "--label", "x=1", "data").stdout == b"data\n"
+    info = json.loads(docker(cli_env, "volume", "inspect", "data").stdout)[0]
+    assert info["Name"] == "data" and info["Driver"] == "local" and info["Labels"] == {"x": "1"}
+    assert info["Mountpoint"].endswith("/volumes/data/_data") and info["Scope"] == "local"
+    anon = docker(cli_env, "volume", "create").stdout.decode().strip()
+    names = docker(cli_env, "volume", "ls", "-q").stdout.decode().split()
+    assert sorted(names) == sorted(["data", anon])
+    assert docker(cli_env, "volume", "ls", "-q", "--filter", "label=x=1").stdout == b"data\n"
+    bad = docker(cli_env, "volume", "create", "--opt", "type=tmpfs", "t1", check=False)
+    assert bad.returncode == 1 and "not supported" in bad.stderr.decode()
+    # Debian's CLI speaks API 1.41: prune removes every unused volume, named ones too
+    pruned = docker(cli_env, "volume", "prune", "-f").stdout.decode()
+    assert "data" in pruned and anon in pruned
+    assert docker(cli_env, "volume", "ls", "-q").stdout == b""
+    gone = docker(cli_env, "volume", "rm", "data", check=False)
+    assert gone.returncode == 1 and "No such volume: data" in gone.stderr.decode()
+
+
+def test_events_of_the_store(cli_env: dict[str, str], dockyard) -> None:
+    since = f"{time.time():.3f}"
+    docker(cli_env, "network", "create", "evnet")
+    dockyard("images")                                 # a command of another process...
+    docker(cli_env, "volume", "create", "evvol")
+    docker(cli_env, "network", "rm", "evnet")
+    until = f"{time.time() + 0.01:.3f}"
+    out = docker(cli_env, "events", "--since", since, "--until", until, "--format",
+                 "{{.Type}} {{.Action}}").stdout.decode().splitlines()
+    assert out == ["network create", "volume create", "network destroy"]
+    only = docker(cli_env, "events", "--since", since, "--until", until, "--filter", "type=volume",
+                  "--format", "{{.Actor.ID}}").stdout.decode().splitlines()
+    assert only == ["evvol"]
+    bad = docker(cli_env, "events", "--since", since, "--until", until, "--filter", "mood=good",
+                 check=False)
+    assert bad.returncode != 0 and "invalid filter 'mood'" in bad.stderr.decode()
