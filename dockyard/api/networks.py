@@ -1,5 +1,4 @@
-"""Network endpoints (`docker network ...`, compose's networks), through dockyard.engine.networks;
-connect/disconnect through the container engine."""
+"""Network endpoints (`docker network ...`, compose's networks), through dockyard.engine.networks."""
 
 from __future__ import annotations
 
@@ -38,27 +37,6 @@ def prune(ctx: ApiContext, req: Request, resp: Response) -> None:
     resp.json({"NetworksDeleted": engine.prune(ctx.root, req.q("filters")) or None})
 
 
-def connect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine import containers
-
-    body = _body(req)
-    config = body.get("EndpointConfig") or {}
-    if not isinstance(config, dict):
-        raise InvalidParameter("invalid EndpointConfig: want an object")
-    containers.connect(ctx.store(), str(body.get("Container") or ""), req.params["id"],
-                       containers.endpoint_config(config))
-    resp.send(200, b"", "text/plain")
-
-
-def disconnect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine import containers
-
-    body = _body(req)
-    containers.disconnect(ctx.store(), str(body.get("Container") or ""), req.params["id"],
-                          force=bool(body.get("Force")))
-    resp.send(200, b"", "text/plain")
-
-
 def routes() -> list[Route]:
     n = "/networks/(?P<id>[^/]+)"
     return [
@@ -67,6 +45,4 @@ def routes() -> list[Route]:
         route("POST", "/networks/prune", prune, "filters"),
         route("GET", n, inspect, "verbose scope"),
         route("DELETE", n, remove, ""),
-        route("POST", f"{n}/connect", connect, ""),
-        route("POST", f"{n}/disconnect", disconnect, ""),
     ]
