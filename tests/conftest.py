@@ -31,10 +31,10 @@ class Dockyard:
         self.env = {**os.environ, "DOCKYARD_ROOT": str(root)}
 
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
-            timeout: float = 120, stdout=subprocess.PIPE) -> Result:
+            timeout: float = 120, stdout=subprocess.PIPE, env: dict[str, str] | None = None) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "dockyard", *args], input=input, stdout=stdout,
-            stderr=subprocess.PIPE, env=self.env, timeout=timeout, cwd=REPO,
+            stderr=subprocess.PIPE, env={**self.env, **(env or {})}, timeout=timeout, cwd=REPO,
         )
         out = proc.stdout or b""
         result = Result(proc.returncode, out.decode(errors="replace"),

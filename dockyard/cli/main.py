@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
-COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "registry_cmds", "serve_cmd"]
+COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "network_cmds", "registry_cmds",
+                   "serve_cmd"]
 # The module that alone can parse a command (`image X` for the image group's): `dockyard build`
 # imports and registers build_cmd only (every group with what it imports costs ~30 ms at each
 # start, more than a client-mode build takes). A command not listed builds the whole parser.
@@ -28,6 +29,7 @@ _COMMAND_MODULE = {
                      "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
+    **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
     "serve": "serve_cmd",
 }
 # The daemon is the one command that never runs as a client of a daemon.

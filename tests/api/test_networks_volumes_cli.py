@@ -76,3 +76,20 @@ def test_events_of_the_store(cli_env: dict[str, str], dockyard) -> None:
     bad = docker(cli_env, "events", "--since", since, "--until", until, "--filter", "mood=good",
                  check=False)
     assert bad.returncode != 0 and "invalid filter 'mood'" in bad.stderr.decode()
+
+
+def test_dockyard_cli_in_process_and_as_client_print_the_same(server, dockyard) -> None:
+    """`dockyard network/volume ...` in process and as a client of dockyard serve (same store)."""
+    client = {"DOCKYARD_HOST": server.url}
+    dockyard("network", "create", "--label", "a=b", "--subnet", "10.213.250.0/24", "same")
+    dockyard("volume", "create", "--label", "k=v", "vol1")
+    for args in (["network", "ls"], ["network", "ls", "-q", "--filter", "label=a=b"],
+                 ["network", "inspect", "same"], ["volume", "ls"], ["volume", "inspect", "vol1"],
+                 ["network", "inspect", "-f", "{{.IPAM.Config}}", "same"]):
+        local = dockyard(*args).stdout
+        remote = dockyard.run(*args, env=client).stdout
+        assert local == remote, args
+    bad = dockyard.run("network", "ls", "--filter", "x=y", env=client, check=False)
+    assert bad.returncode == 1 and bad.stderr == "Error: invalid filter 'x'\n"
+    assert dockyard.run("network", "rm", "same", env=client).stdout == "same\n"
+    assert "same" not in dockyard("network", "ls").stdout

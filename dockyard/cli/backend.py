@@ -1,0 +1,142 @@
+"""Where a command's data comes from: the engine in this process, or a `dockyard serve` (client
+mode). Both answer with the Engine API's JSON, so a command formats one shape and prints the
+same in both modes.
+
+    backend = for_target(target)     # a CliContext (in process) or a host (client mode)
+    backend.call("GET", "/networks", query=[("filters", ...)])
+
+In process, each (method, path) is one engine call (the table below); in client mode it is the
+HTTP request of the same name. Only the routes the CLI uses are listed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable, Iterator
+
+from dockyard.errors import NotFound
+
+Query = list[tuple[str, str]]
+
+
+class Remote:
+    def __init__(self, host: str) -> None:
+        from dockyard.cli.remote import Daemon
+
+        self.daemon = Daemon(host)
+
+    def call(self, method: str, path: str, query: Query | None = None, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        with self.daemon.request(method, path, query,
+                                 body=(lambda w: w.write(data)) if data is not None else None) as reply:
+            reply.check()
+            raw = b"".join(iter(lambda: reply.read(), b""))
+        return json.loads(raw) if raw.strip() else None
+
+    def stream(self, method: str, path: str, query: Query | None = None) -> Iterator[dict]:
+        with self.daemon.request(method, path, query) as reply:
+            reply.check()
+            yield from reply.json_messages()
+
+
+class Local:
+    def __init__(self, root: Any) -> None:
+        self.root = root
+
+    def call(self, method: str, path: str, query: Query | None = None, body: Any = None) -> Any:
+        q = dict(query or [])
+        for (m, pattern), handler in _LOCAL.items():
+            match = re.fullmatch(pattern, path)
+            if m == method and match:
+                return handler(self.root, q, body, *match.groups())
+        raise NotFound(f"{method} {path}: not available in this process")  # pragma: no cover
+
+    def stream(self, method: str, path: str, query: Query | None = None) -> Iterator[dict]:
+        from dockyard.engine import events
+
+        q = dict(query or [])
+        for message in events.stream(self.root, q.get("since"), q.get("until"), q.get("filters"),
+                                     lambda: False):
+            if message is not None:
+                yield message
+
+
+def for_target(target: Any) -> Local | Remote:
+    return Remote(target) if isinstance(target, str) else Local(target.root)
+
+
+# -- the in-process table: (method, path pattern) -> engine call ---------------------------------
+def _networks(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import networks
+
+    return networks.list_networks(root, q.get("filters"))
+
+
+def _network_create(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import networks
+
+    return {"Id": networks.create(root, body).id, "Warning": ""}
+
+
+def _network_inspect(root: Any, q: dict, body: Any, ref: str) -> Any:
+    from dockyard.engine import networks
+
+    return networks.inspect(root, ref)
+
+
+def _network_remove(root: Any, q: dict, body: Any, ref: str) -> Any:
+    from dockyard.engine import networks
+
+    networks.remove(root, ref)
+
+
+def _network_prune(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import networks
+
+    return {"NetworksDeleted": networks.prune(root, q.get("filters")) or None}
+
+
+def _volumes(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import volumes
+
+    return {"Volumes": volumes.list_volumes(root, q.get("filters")), "Warnings": None}
+
+
+def _volume_create(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import volumes
+
+    return volumes.create(root, body or {}).to_docker()
+
+
+def _volume_inspect(root: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import volumes
+
+    return volumes.inspect(root, name)
+
+
+def _volume_remove(root: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import volumes
+
+    volumes.remove(root, name, force=q.get("force") == "1")
+
+
+def _volume_prune(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import volumes
+
+    removed, freed = volumes.prune(root, q.get("filters"), api_at_least_1_42=True)
+    return {"VolumesDeleted": removed or None, "SpaceReclaimed": freed}
+
+
+_LOCAL: dict[tuple[str, str], Callable[..., Any]] = {
+    ("GET", "/networks"): _networks,
+    ("POST", "/networks/create"): _network_create,
+    ("POST", "/networks/prune"): _network_prune,
+    ("GET", "/networks/([^/]+)"): _network_inspect,
+    ("DELETE", "/networks/([^/]+)"): _network_remove,
+    ("GET", "/volumes"): _volumes,
+    ("POST", "/volumes/create"): _volume_create,
+    ("POST", "/volumes/prune"): _volume_prune,
+    ("GET", "/volumes/([^/]+)"): _volume_inspect,
+    ("DELETE", "/volumes/([^/]+)"): _volume_remove,
+}

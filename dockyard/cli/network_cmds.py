@@ -1,0 +1,259 @@
+"""`dockyard network ...` and `dockyard volume ...`: the engine's answers (or a daemon's, in
+client mode) in the docker CLI's formats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from dockyard.cli.backend import for_target
+from dockyard.cli.format import human_size, render_template, write_json_indented, write_rows
+from dockyard.errors import DockyardError, InvalidParameter
+
+
+def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
+    net = sub.add_parser("network", help="Manage networks").add_subparsers(dest="subcommand", metavar="COMMAND")
+    p = net.add_parser("create", help="Create a network")
+    p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
+    p.add_argument("--subnet", action="append", default=[], help="Subnet in CIDR format")
+    p.add_argument("--gateway", action="append", default=[], help="IPv4 Gateway for the master subnet")
+    p.add_argument("--internal", action="store_true", help="Restrict external access to the network")
+    p.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
+    p.add_argument("--ipv6", action="store_true", help="Enable IPv6 networking")
+    p.add_argument("--label", action="append", default=[], help="Set metadata on a network")
+    p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
+    p.add_argument("name", metavar="NETWORK")
+    _both(p, cmd_network_create)
+    p = net.add_parser("ls", aliases=["list"], help="List networks")
+    _list_flags(p)
+    _both(p, cmd_network_ls)
+    p = net.add_parser("inspect", help="Display detailed information on one or more networks")
+    p.add_argument("-f", "--format", default=None, help="Format the output using the given Go template")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+    _both(p, cmd_network_inspect)
+    p = net.add_parser("rm", aliases=["remove"], help="Remove one or more networks")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+    _both(p, cmd_network_rm)
+    p = net.add_parser("prune", help="Remove all unused networks")
+    _prune_flags(p)
+    _both(p, cmd_network_prune)
+
+    vol = sub.add_parser("volume", help="Manage volumes").add_subparsers(dest="subcommand", metavar="COMMAND")
+    p = vol.add_parser("create", help="Create a volume")
+    p.add_argument("-d", "--driver", default="local", help="Specify volume driver name")
+    p.add_argument("--label", action="append", default=[], help="Set metadata for a volume")
+    p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
+    p.add_argument("name", nargs="?", metavar="VOLUME")
+    _both(p, cmd_volume_create)
+    p = vol.add_parser("ls", aliases=["list"], help="List volumes")
+    _list_flags(p)
+    _both(p, cmd_volume_ls)
+    p = vol.add_parser("inspect", help="Display detailed information on one or more volumes")
+    p.add_argument("-f", "--format", default=None, help="Format the output using the given Go template")
+    p.add_argument("names", nargs="+", metavar="VOLUME")
+    _both(p, cmd_volume_inspect)
+    p = vol.add_parser("rm", aliases=["remove"], help="Remove one or more volumes")
+    p.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
+    p.add_argument("names", nargs="+", metavar="VOLUME")
+    _both(p, cmd_volume_rm)
+    p = vol.add_parser("prune", help="Remove all unused local volumes")
+    _prune_flags(p)
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused volumes, not just anonymous ones")
+    _both(p, cmd_volume_prune)
+
+    p = sub.add_parser("events", help="Get real time events from the server")
+    p.add_argument("--since", default=None, help="Show all events created since timestamp")
+    p.add_argument("--until", default=None, help="Stream events until this timestamp")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("--format", default=None, help="Format the output using the given Go template")
+    _both(p, cmd_events)
+
+
+def _both(p: argparse.ArgumentParser, func: Any) -> None:
+    """The same function in process (a CliContext) and as a client (a host)."""
+    p.set_defaults(func=func, client=func)
+
+
+def _list_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--filter", action="append", default=[], help="Provide filter values")
+    p.add_argument("--format", default="table", help="Pretty-print using a Go template")
+    p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
+
+
+def _prune_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+
+
+def _filters(pairs: list[str]) -> list[tuple[str, str]]:
+    """`--filter k=v` flags as the `filters` query (checked by the engine, as the daemon does)."""
+    values: dict[str, dict[str, bool]] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            raise InvalidParameter(f"bad format of filter (expected name=value): {pair}")
+        values.setdefault(key.strip().lower(), {})[value] = True
+    return [("filters", json.dumps(values))] if values else []
+
+
+def _key_values(pairs: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key:
+            raise InvalidParameter(f"invalid {what}: {pair}")
+        out[key] = value
+    return out
+
+
+def _confirm(prompt: str, force: bool) -> bool:
+    if force:
+        return True
+    sys.stdout.write(prompt + "\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _inspect(target: Any, kind: str, names: list[str], fmt: str | None) -> int:
+    backend = for_target(target)
+    found, code = [], 0
+    for name in names:
+        try:
+            found.append(backend.call("GET", f"/{kind}s/{name}"))
+        except DockyardError:
+            print(f"Error: No such {kind}: {name}", file=sys.stderr)
+            code = 1
+    if fmt:
+        for item in found:
+            print(render_template(fmt, item))
+    else:
+        write_json_indented(sys.stdout, found)
+    return code
+
+
+def _remove_each(target: Any, kind: str, names: list[str], query: list[tuple[str, str]]) -> int:
+    backend = for_target(target)
+    code = 0
+    for name in names:
+        try:
+            backend.call("DELETE", f"/{kind}s/{name}", query)
+            print(name)
+        except DockyardError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            code = 1
+    return code
+
+
+# -- network -----------------------------------------------------------------------------------
+def cmd_network_create(args: argparse.Namespace, target: Any) -> int:
+    if len(args.subnet) > 1 or len(args.gateway) > 1:
+        raise InvalidParameter("dockyard networks have one IPv4 subnet")
+    config = []
+    if args.subnet:
+        config.append({"Subnet": args.subnet[0], **({"Gateway": args.gateway[0]} if args.gateway else {})})
+    elif args.gateway:
+        raise InvalidParameter("every ip-range or gateway must have a corresponding subnet")
+    body = {"Name": args.name, "CheckDuplicate": True, "Driver": args.driver,
+            "Options": _key_values(args.opt, "option"), "Internal": args.internal,
+            "Attachable": args.attachable, "EnableIPv6": args.ipv6,
+            "IPAM": {"Driver": "default", "Config": config}, "Labels": _key_values(args.label, "label")}
+    print(for_target(target).call("POST", "/networks/create", body=body)["Id"])
+    return 0
+
+
+def cmd_network_ls(args: argparse.Namespace, target: Any) -> int:
+    networks = for_target(target).call("GET", "/networks", _filters(args.filter))
+    networks.sort(key=lambda n: n["Name"])
+    rows = [{"ID": n["Id"] if args.no_trunc else n["Id"][:12], "Name": n["Name"],
+             "Driver": n["Driver"], "Scope": n["Scope"], "Internal": str(n["Internal"]).lower(),
+             "Labels": ",".join(f"{k}={v}" for k, v in (n.get("Labels") or {}).items()),
+             "CreatedAt": n["Created"]} for n in networks]
+    if args.quiet:
+        print("".join(r["ID"] + "\n" for r in rows), end="")
+        return 0
+    write_rows(sys.stdout, args.format, rows, ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+               ["ID", "Name", "Driver", "Scope"])
+    return 0
+
+
+def cmd_network_inspect(args: argparse.Namespace, target: Any) -> int:
+    return _inspect(target, "network", args.names, args.format)
+
+
+def cmd_network_rm(args: argparse.Namespace, target: Any) -> int:
+    return _remove_each(target, "network", args.names, [])
+
+
+def cmd_network_prune(args: argparse.Namespace, target: Any) -> int:
+    if not _confirm("WARNING! This will remove all custom networks not used by at least one container.",
+                    args.force):
+        return 0
+    result = for_target(target).call("POST", "/networks/prune", _filters(args.filter))
+    deleted = result.get("NetworksDeleted") or []
+    if deleted:
+        print("Deleted Networks:\n" + "".join(n + "\n" for n in deleted), end="")
+    return 0
+
+
+# -- volume ------------------------------------------------------------------------------------
+def cmd_volume_create(args: argparse.Namespace, target: Any) -> int:
+    body = {"Name": args.name or "", "Driver": args.driver, "DriverOpts": _key_values(args.opt, "option"),
+            "Labels": _key_values(args.label, "label")}
+    print(for_target(target).call("POST", "/volumes/create", body=body)["Name"])
+    return 0
+
+
+def cmd_volume_ls(args: argparse.Namespace, target: Any) -> int:
+    volumes = for_target(target).call("GET", "/volumes", _filters(args.filter))["Volumes"] or []
+    rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
+             "Scope": v["Scope"],
+             "Labels": ",".join(f"{k}={val}" for k, val in (v.get("Labels") or {}).items())}
+            for v in volumes]
+    if args.quiet:
+        print("".join(r["Name"] + "\n" for r in rows), end="")
+        return 0
+    write_rows(sys.stdout, args.format, rows, ["DRIVER", "VOLUME NAME"], ["Driver", "Name"])
+    return 0
+
+
+def cmd_volume_inspect(args: argparse.Namespace, target: Any) -> int:
+    return _inspect(target, "volume", args.names, args.format)
+
+
+def cmd_volume_rm(args: argparse.Namespace, target: Any) -> int:
+    return _remove_each(target, "volume", args.names, [("force", "1")] if args.force else [])
+
+
+def cmd_volume_prune(args: argparse.Namespace, target: Any) -> int:
+    if not _confirm("WARNING! This will remove all local volumes not used by at least one container.",
+                    args.force):
+        return 0
+    pairs = list(args.filter) + (["all=true"] if args.all else [])
+    result = for_target(target).call("POST", "/volumes/prune", _filters(pairs))
+    deleted = result.get("VolumesDeleted") or []
+    if deleted:
+        print("Deleted Volumes:\n" + "".join(n + "\n" for n in deleted))
+    print(f"Total reclaimed space: {human_size(result.get('SpaceReclaimed') or 0)}")
+    return 0
+
+
+# -- events ------------------------------------------------------------------------------------
+def cmd_events(args: argparse.Namespace, target: Any) -> int:
+    from datetime import datetime, timezone
+
+    query = [(k, v) for k, v in (("since", args.since), ("until", args.until)) if v]
+    query += _filters(args.filter)
+    for message in for_target(target).stream("GET", "/events", query):
+        if args.format:
+            print(render_template(args.format, message), flush=True)
+            continue
+        ns = int(message.get("timeNano") or 0)
+        moment = datetime.fromtimestamp(ns // 10**9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        attrs = (message.get("Actor") or {}).get("Attributes") or {}
+        detail = ", ".join(f"{k}={attrs[k]}" for k in sorted(attrs))
+        print(f"{moment}.{ns % 10**9:09d}Z {message['Type']} {message['Action']} "
+              f"{message['Actor']['ID']} ({detail})", flush=True)
+    return 0
