@@ -240,13 +240,22 @@ class _TarOut:
             flush()
 
 
-def _write(root: Path, out: BinaryIO, overlay: bool) -> None:
+def _resource(path: str, name: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """The entry `path` itself, named `name`, then (a directory) its tree below `name/`."""
+    st = os.lstat(path)
+    yield name, path, st
+    if stat.S_ISDIR(st.st_mode):
+        for rel, child, child_st in walk(path):
+            yield f"{name}/{rel}", child, child_st
+
+
+def _write(root: Path, out: BinaryIO, overlay: bool, name: str | None = None) -> None:
     root_s = os.fspath(root)
-    if not os.path.isdir(root_s):
+    if name is None and not os.path.isdir(root_s):
         raise DockyardError(f"{root} is not a directory")
     tar = _TarOut(out)
     seen: dict[tuple[int, int], str] = {}
-    for rel, path, st in walk(root_s):
+    for rel, path, st in walk(root_s) if name is None else _resource(root_s, name):
         mode = st.st_mode
         fmt = stat.S_IFMT(mode)
         if fmt == stat.S_IFSOCK:
@@ -304,3 +313,9 @@ def write_overlay_diff(upper: Path, out: BinaryIO) -> None:
 def write_tree(root: Path, out: BinaryIO) -> None:
     """Tar of a whole directory tree (export, import), no whiteout translation."""
     _write(root, out, overlay=False)
+
+
+def write_resource(path: Path, name: str, out: BinaryIO) -> None:
+    """Tar of one file or directory (with its tree), its entries named `name` and `name/...`
+    (`docker cp` out of a container: the archive API's GET)."""
+    _write(path, out, overlay=False, name=name)

@@ -1,0 +1,190 @@
+"""Files in and out of a container's root filesystem (`docker cp`, the archive API), done by a
+child process chrooted into that root: no path the container controls (a symlink to /, `..`,
+a directory swapped for a link while the copy runs) can lead outside it (moby's chrootarchive,
+after CVE-2018-15664).
+
+    python -m dockyard.runtime.rootfs_archive stat|get|put ROOT PATH [--no-overwrite-dir-non-dir]
+
+ROOT is `/proc/PID/root` of a running container (its mounts, volumes included, as it sees them)
+or its mounted rootfs. `stat` prints Docker's PathStat JSON; `get` writes a tar of PATH (entries
+named after PATH's last element) to stdout; `put` extracts the tar on stdin into the directory
+PATH. Failures exit 2 (no such path) or 3 (bad request), with the message on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+# Imported before the chroot: nothing may be imported after it.
+from dockyard.archive.apply import apply_layer
+from dockyard.archive.diff import write_resource
+from dockyard.errors import DockyardError, InvalidParameter, NotFound
+
+_GO_MODE = {stat.S_IFDIR: 1 << 31, stat.S_IFLNK: 1 << 27, stat.S_IFBLK: 1 << 26,
+            stat.S_IFIFO: 1 << 25, stat.S_IFSOCK: 1 << 24, stat.S_IFCHR: (1 << 26) | (1 << 21)}
+NOT_FOUND, BAD = 2, 3
+
+
+def go_file_mode(mode: int) -> int:
+    """Go's os.FileMode of a stat mode (the archive API's `mode`)."""
+    out = stat.S_IMODE(mode) & 0o777 | _GO_MODE.get(stat.S_IFMT(mode), 0)
+    if mode & stat.S_ISUID:
+        out |= 1 << 23
+    if mode & stat.S_ISGID:
+        out |= 1 << 22
+    if mode & stat.S_ISVTX:
+        out |= 1 << 20
+    return out
+
+
+def _go_time(seconds: float) -> str:
+    ns = int(round(seconds * 1e9))
+    moment = datetime.fromtimestamp(ns // 10**9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    frac = f"{ns % 10**9:09d}".rstrip("0")
+    return f"{moment}{'.' + frac if frac else ''}Z"
+
+
+def _clean(path: str) -> str:
+    """The container path as Docker reads it: absolute, a trailing `/` or `/.` kept."""
+    if not path:
+        raise InvalidParameter("path is required")
+    full = "/" + os.path.normpath("/" + path).lstrip("/")
+    if path.endswith("/.") or path == ".":
+        return full.rstrip("/") + "/."
+    if path.endswith("/") and full != "/":
+        return full + "/"
+    return full
+
+
+def _stat(path: str) -> dict[str, Any]:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise NotFound(f"Could not find the file {path} in container") from None
+    except NotADirectoryError:
+        raise NotFound(f"Could not find the file {path} in container") from None
+    target = ""
+    if stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(path)
+    name = os.path.basename(path.rstrip("/")) or "/"
+    if path.endswith("/."):
+        name = "."
+    return {"name": name, "size": st.st_size, "mode": go_file_mode(st.st_mode),
+            "mtime": _go_time(st.st_mtime), "linkTarget": target}
+
+
+def _get(path: str, out: BinaryIO) -> None:
+    _stat(path)
+    if path.endswith("/."):
+        resource, name = path[:-2] or "/", "."
+    else:
+        resource = path.rstrip("/") or "/"
+        name = os.path.basename(resource) or "."
+        if path.endswith("/") and not os.path.isdir(resource):
+            raise InvalidParameter(f"not a directory: {path}")
+    write_resource(Path(resource), name, out)
+
+
+def _put(path: str, source: BinaryIO) -> None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"Could not find the file {path} in container") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidParameter("extraction point is not a directory")
+    apply_layer(source, Path(path), whiteout_format="none")
+
+
+def child_main(argv: list[str]) -> int:
+    action, root, path = argv[0], argv[1], _clean(argv[2])
+    try:
+        os.chroot(root)
+        os.chdir("/")
+        if action == "stat":
+            sys.stdout.write(json.dumps(_stat(path)))
+        elif action == "get":
+            _get(path, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        elif action == "put":
+            _put(path, sys.stdin.buffer)
+        else:
+            raise InvalidParameter(f"unknown action {action}")
+    except NotFound as exc:
+        sys.stderr.write(str(exc))
+        return NOT_FOUND
+    except DockyardError as exc:
+        sys.stderr.write(str(exc))
+        return BAD
+    except OSError as exc:
+        sys.stderr.write(f"{exc.strerror or exc}: {path}")
+        return BAD
+    return 0
+
+
+# -- the caller's side -------------------------------------------------------------------------
+def _command(action: str, root: Path, path: str) -> list[str]:
+    return [sys.executable, "-m", __name__, action, str(root), path]
+
+
+def _raise(code: int, message: bytes) -> None:
+    text = message.decode(errors="replace").strip()
+    if code == NOT_FOUND:
+        raise NotFound(text)
+    raise InvalidParameter(text or f"archive helper failed ({code})")
+
+
+def stat_path(root: Path, path: str) -> dict[str, Any]:
+    proc = subprocess.run(_command("stat", root, path), stdin=subprocess.DEVNULL,
+                          capture_output=True, cwd="/")
+    if proc.returncode != 0:
+        _raise(proc.returncode, proc.stderr)
+    return json.loads(proc.stdout)
+
+
+def get_archive(root: Path, path: str, out: BinaryIO) -> None:
+    """The tar of `path` into `out`, streamed (the child's stdout is read in 64 KiB pieces)."""
+    proc = subprocess.Popen(_command("get", root, path), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        while data := proc.stdout.read(65536):
+            out.write(data)
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read()
+        code = proc.wait()
+    if code != 0:
+        _raise(code, err)
+
+
+def put_archive(root: Path, path: str, source: BinaryIO) -> None:
+    """Extract the tar read from `source` into directory `path`, streamed into the child."""
+    proc = subprocess.Popen(_command("put", root, path), stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        while data := source.read(65536):
+            try:
+                proc.stdin.write(data)
+            except BrokenPipeError:
+                break   # the child failed: its message says why
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        err = proc.stderr.read()
+        code = proc.wait()
+    if code != 0:
+        _raise(code, err)
+
+
+if __name__ == "__main__":
+    raise SystemExit(child_main(sys.argv[1:]))
