@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import subprocess
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime.network import endpoints, subnets
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding
 from dockyard.runtime.network.records import CreateRequest, Networks
@@ -36,6 +37,11 @@ class Sandbox:
         self.cdir.mkdir(parents=True)
         self.proc = subprocess.Popen(["unshare", "-n", *command], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
+        ours = os.stat("/proc/self/ns/net").st_ino
+        deadline = time.monotonic() + 10
+        while os.stat(f"/proc/{self.proc.pid}/ns/net").st_ino == ours:   # not unshared yet
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
 
     def join(self, request: NetworkRequest):  # noqa: ANN201
         request = endpoints.validate(self.root, request)
@@ -135,7 +141,8 @@ def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path:
     client.leave()
     assert app.interface not in _links()
     assert not nets.endpoints(app) and not list(nets.ips_dir(app).iterdir())
-    assert app.subnet not in _nat_rules()
+    assert app.subnet not in _nat_rules() and "NETAVARK-DN-" not in _nat_rules()
+    nets.remove("app", lambda cid: False)
 
 
 def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
@@ -145,8 +152,11 @@ def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
     box.join(NetworkRequest(mode="busy"))
     with pytest.raises(Conflict, match="has active endpoints"):
         nets.remove("busy", lambda cid: True)
-    # a container that no longer exists holds nothing
+    # a container that no longer exists holds nothing; its leaving still undoes it all
+    busy = nets.get("busy")
     nets.remove("busy", lambda cid: False)
+    box.leave()
+    assert busy.interface not in _links() and busy.subnet not in _nat_rules()
 
 
 def test_default_bridge_and_none(store_root: Path, sandboxes) -> None:
@@ -159,6 +169,13 @@ def test_default_bridge_and_none(store_root: Path, sandboxes) -> None:
     lonely = sandboxes("lonely")
     assert lonely.join(NetworkRequest(mode="none")).networks == {}
     assert "eth0" not in lonely.run("ip", "-br", "addr").stdout
+
+
+def test_the_host_namespace_is_never_configured(store_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeFailure, match="host's network namespace"):
+        endpoints.join(store_root, tmp_path, "f" * 64, "hostile", NetworkRequest(), [],
+                       lambda cid: True, pid=os.getpid())
+    assert not (tmp_path / "netns").exists()
 
 
 def test_validate_requests(store_root: Path) -> None:
@@ -174,9 +191,9 @@ def test_validate_requests(store_root: Path) -> None:
     assert host.ports == {}
 
 
-def test_resolv_conf() -> None:
+def test_resolv_conf() -> None:  # noqa: D103
     host = b"search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n"
-    assert endpoints.resolv_conf(None, host, [], [], [], Path("/nonexistent")) == \
+    assert endpoints.resolv_conf(None, host, [], [], []) == \
         b"search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n"
-    assert endpoints.resolv_conf(None, host, ["1.1.1.1"], ["."], ["attempts:1"], Path("/x")) == \
+    assert endpoints.resolv_conf(None, host, ["1.1.1.1"], ["."], ["attempts:1"]) == \
         b"nameserver 1.1.1.1\noptions attempts:1\n"

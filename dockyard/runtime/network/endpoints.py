@@ -79,6 +79,8 @@ class JoinedNetwork:
     gateway: str
     mac: str
     aliases: list[str] = field(default_factory=list)
+    network: dict[str, Any] = field(default_factory=dict)   # the record as joined: leaving
+                                                             # works after the network is gone
 
 
 @dataclass
@@ -266,7 +268,7 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             aliases = list(dict.fromkeys([*cfg.aliases, container_id[:12]]))
         joined = JoinedNetwork(record.id, secrets.token_hex(32), interface, str(ip),
                                record.ipv4_network.prefixlen, record.gateway, _mac(str(ip)),
-                               list(cfg.aliases))
+                               list(cfg.aliases), asdict(record))
         state.networks[record.name] = joined
         attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
     payload = netavark.options_json(container_id, container_name, attachments, ports)
@@ -286,34 +288,26 @@ def _next_interface(state: NetworkState) -> int:
     return n
 
 
-def _attachments(root: Path, state: NetworkState, only: str | None = None) -> list[Attachment]:
-    networks = Networks(root)
+def _attachments(state: NetworkState, only: str | None = None) -> list[Attachment]:
     out = []
     for name, joined in state.networks.items():
-        if only is not None and name != only:
-            continue
-        record = _record(networks, joined.network_id, name)
-        if record is not None:
-            out.append(Attachment(record, joined.interface, joined.ip, list(joined.aliases), joined.mac))
+        if (only is None or name == only) and joined.network:
+            out.append(Attachment(NetworkRecord.from_dict(joined.network), joined.interface,
+                                  joined.ip, list(joined.aliases), joined.mac))
     return out
-
-
-def _record(networks: Networks, network_id: str, name: str) -> NetworkRecord | None:
-    for r in networks.all():
-        if r.id == network_id:
-            return r
-    return None
 
 
 def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
     networks = Networks(root)
-    for name, joined in state.networks.items():
-        record = _record(networks, joined.network_id, name)
-        if record is None:
+    for joined in state.networks.values():
+        if not joined.network:
             continue
+        record = NetworkRecord.from_dict(joined.network)
         ipam.release(networks.ips_dir(record), joined.ip, container_id)
         networks.remove_endpoint(record, container_id)
         networks.deactivate(record)
+        if not networks.endpoints(record):
+            netavark.drop_port_chain(record.name)
 
 
 def leave(root: Path, cdir: Path, container_id: str, container_name: str) -> None:
@@ -321,7 +315,7 @@ def leave(root: Path, cdir: Path, container_id: str, container_name: str) -> Non
     state = read_state(cdir)
     netns = netns_path(cdir)
     if state is not None:
-        attachments = _attachments(root, state)
+        attachments = _attachments(state)
         if attachments:
             ports = [PortMapping(**p) for p in state.ports]
             payload = netavark.options_json(container_id, container_name, attachments, ports)
@@ -350,7 +344,7 @@ def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
     state = read_state(cdir)
     if state is None or network.name not in state.networks:
         return
-    attachments = _attachments(root, state, network.name)
+    attachments = _attachments(state, network.name)
     if attachments:
         payload = netavark.options_json(container_id, container_name, attachments, [])
         netavark.teardown(config_dir(root), Path(state.netns), payload)
@@ -364,7 +358,7 @@ def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
 
 # -- the files the container reads -------------------------------------------------------------
 def resolv_conf(state: NetworkState | None, host_resolv: bytes, dns: list[str],
-                dns_search: list[str], dns_options: list[str], root: Path) -> bytes:
+                dns_search: list[str], dns_options: list[str]) -> bytes:
     """/etc/resolv.conf: aardvark-dns (the gateway) first on a network with DNS, else the host's
     servers; `--dns`, `--dns-search`, `--dns-option` replace the host's lines as in Docker."""
     servers, search, options = [], [], []
@@ -387,12 +381,8 @@ def resolv_conf(state: NetworkState | None, host_resolv: bytes, dns: list[str],
     if state is not None:
         # Docker drops loopback servers in a network namespace (they would be the container's own)
         servers = [s for s in servers if not s.startswith("127.") and s != "::1"]
-        networks = Networks(root)
-        aardvark = []
-        for name, joined in state.networks.items():
-            record = _record(networks, joined.network_id, name)
-            if record is not None and record.dns_enabled and not dns:
-                aardvark.append(joined.gateway)
+        aardvark = [j.gateway for j in state.networks.values()
+                    if j.network.get("dns_enabled") and not dns]
         servers = aardvark + [s for s in servers if s not in aardvark]
     lines = []
     if search:

@@ -79,7 +79,7 @@ def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
     if (cdir / "resolv.conf").exists() and request.mode != "none":
         _rewrite(cdir / "resolv.conf", endpoints.resolv_conf(
             state, host_resolv, host.get("dns") or [], host.get("dns_search") or [],
-            host.get("dns_options") or [], root))
+            host.get("dns_options") or []))
     if (cdir / "hosts").exists():
         _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname))
 

@@ -15,6 +15,7 @@ are shared by every store on the host.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -161,6 +162,17 @@ def teardown(config_dir: Path, netns: Path, payload: bytes) -> None:
     _run(config_dir, "teardown", netns, payload)
 
 
+def drop_port_chain(network_name: str) -> None:
+    """netavark 1.4 leaves a network's port-forwarding chain (`NETAVARK-DN-<hash of the name>`)
+    behind when the container that published ports is not the last to leave: once a network has
+    no container left, the chain is empty and is removed here (only when empty: `-X` refuses a
+    chain with rules or references)."""
+    digest = hashlib.sha512(network_name.encode()).hexdigest().upper()[:13]
+    with flock(RUN_DIR / "netavark.lock"):
+        subprocess.run(["iptables", "-w", "-t", "nat", "-X", f"NETAVARK-DN-{digest}"],
+                       stdin=subprocess.DEVNULL, capture_output=True)
+
+
 # -- the namespace file ------------------------------------------------------------------------
 def make_netns(path: Path) -> None:
     """A new network namespace kept alive by a bind mount on `path`."""
@@ -179,6 +191,9 @@ def bind_netns(source: str, path: Path) -> None:
     """Keep the network namespace `source` (/proc/PID/ns/net) alive by a bind mount on `path`."""
     if _is_nsfs(path):
         return
+    if os.stat(source).st_ino == os.stat("/proc/self/ns/net").st_ino:
+        # never configure the host's own namespace as a container's
+        raise RuntimeFailure(f"{source} is the host's network namespace")
     path.touch(mode=0o444)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.mount(os.fsencode(source), os.fsencode(path), None, MS_BIND, None) != 0:
