@@ -122,7 +122,7 @@ def parse(raw: str | None, allowed: frozenset[str]) -> Filters:
         else:
             raise InvalidParameter(f"invalid filter: {raw}")
         if key not in allowed:
-            raise InvalidParameter(f"invalid filter '{key}'")
+            raise InvalidParameter(f"Invalid filter '{key}'")
         values[key] = items
     filters = Filters(values)
     _check_values(filters)
@@ -139,7 +139,7 @@ def from_pairs(pairs: Iterable[str], allowed: frozenset[str]) -> Filters:
         values.setdefault(key.strip().lower(), []).append(value)
     for key in values:
         if key not in allowed:
-            raise InvalidParameter(f"invalid filter '{key}'")
+            raise InvalidParameter(f"Invalid filter '{key}'")
     filters = Filters(values)
     _check_values(filters)
     return filters

@@ -15,7 +15,7 @@ def test_both_json_shapes() -> None:
 
 
 @pytest.mark.parametrize("raw, message", [
-    ('{"nope": {"x": true}}', "invalid filter 'nope'"),
+    ('{"nope": {"x": true}}', "Invalid filter 'nope'"),
     ('{"status": {"sleeping": true}}', "Unrecognised filter value for status: sleeping"),
     ('{"health": ["meh"]}', "Unrecognised filter value for health: meh"),
     ('{"exited": ["x"]}', 'parsing "x": invalid syntax'),
@@ -31,7 +31,7 @@ def test_malformed_is_invalid(raw: str, message: str) -> None:
 
 
 def test_image_filters_reject_container_keys() -> None:
-    with pytest.raises(InvalidParameter, match="invalid filter 'name'"):
+    with pytest.raises(InvalidParameter, match="Invalid filter 'name'"):
         filters.parse('{"name": ["x"]}', filters.IMAGES)
 
 

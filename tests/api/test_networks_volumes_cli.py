@@ -31,7 +31,7 @@ def test_network_commands(cli_env: dict[str, str]) -> None:
     assert docker(cli_env, "network", "ls", "-q", "--filter", "label=team=a").stdout.decode().strip() == net_id[:12]
     assert docker(cli_env, "network", "ls", "-q", "--filter", "name=nothing-like-it").stdout == b""
     bad = docker(cli_env, "network", "ls", "--filter", "colour=red", check=False)
-    assert bad.returncode == 1 and "invalid filter 'colour'" in bad.stderr.decode()
+    assert bad.returncode == 1 and "Invalid filter 'colour'" in bad.stderr.decode()
     builtin = docker(cli_env, "network", "rm", "bridge", check=False)
     assert "bridge is a pre-defined network and cannot be removed" in builtin.stderr.decode()
     docker(cli_env, "network", "create", "other")
@@ -75,7 +75,7 @@ def test_events_of_the_store(cli_env: dict[str, str], dockyard) -> None:
     assert only == ["evvol"]
     bad = docker(cli_env, "events", "--since", since, "--until", until, "--filter", "mood=good",
                  check=False)
-    assert bad.returncode != 0 and "invalid filter 'mood'" in bad.stderr.decode()
+    assert bad.returncode != 0 and "Invalid filter 'mood'" in bad.stderr.decode()
 
 
 def test_dockyard_cli_in_process_and_as_client_print_the_same(server, dockyard) -> None:
@@ -90,6 +90,6 @@ def test_dockyard_cli_in_process_and_as_client_print_the_same(server, dockyard) 
         remote = dockyard.run(*args, env=client).stdout
         assert local == remote, args
     bad = dockyard.run("network", "ls", "--filter", "x=y", env=client, check=False)
-    assert bad.returncode == 1 and bad.stderr == "Error: invalid filter 'x'\n"
+    assert bad.returncode == 1 and bad.stderr == "Error: Invalid filter 'x'\n"
     assert dockyard.run("network", "rm", "same", env=client).stdout == "same\n"
     assert "same" not in dockyard("network", "ls").stdout
