@@ -26,7 +26,7 @@ from typing import Callable
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.image.config import now_rfc3339
-from dockyard.store.atomic import atomic_write
+from dockyard.atomic import atomic_write
 from dockyard.store.locks import flock
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")

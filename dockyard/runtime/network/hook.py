@@ -41,7 +41,7 @@ def hooks_for(root: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def write_request(cdir: Path, request: NetworkRequest) -> None:
-    from dockyard.store.atomic import atomic_write
+    from dockyard.atomic import atomic_write
 
     atomic_write(cdir / CONFIG_FILE, json.dumps(request.to_dict()).encode())
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime.network import subnets
-from dockyard.store.atomic import atomic_write
+from dockyard.atomic import atomic_write
 from dockyard.store.locks import flock
 
 BUILTIN = ("bridge", "host", "none")
