@@ -2,7 +2,9 @@
 
 Where Docker's behaviour is the question, a test runs the same input through this daemon and
 through dockyard. The daemon gets its own data root, exec root, pidfile and socket under a fresh
-temp directory, no bridge and no iptables (it shares the machine), and is stopped by its pid.
+temp directory, no iptables (it shares the machine), and is stopped by its pid. Without a
+`Bridge` it has no bridge; with one (a bridge the test made, never docker0) its containers have
+networking: docker-proxy publishes ports, user networks come from the bridge's own pool.
 `/usr/bin/docker` is Debian's 20.10 CLI; builds use the classic builder (DOCKER_BUILDKIT=0).
 """
 
@@ -21,11 +23,33 @@ from tests.conftest import Result
 DOCKER_CLI = "/usr/bin/docker"
 
 
+class Bridge:
+    """A bridge made for a reference dockerd (`--bridge=NAME`) with its address, and the pool its
+    user networks (compose's) are taken from; `remove` deletes it."""
+
+    def __init__(self, name: str, address: str, pool: str) -> None:
+        self.name, self.address, self.pool = name, address, pool
+
+    def create(self) -> "Bridge":
+        self.remove()
+        for args in (["link", "add", self.name, "type", "bridge"],
+                     ["addr", "add", self.address, "dev", self.name], ["link", "set", self.name, "up"]):
+            subprocess.run(["ip", *args], check=True, capture_output=True)
+        return self
+
+    def dockerd_args(self) -> list[str]:
+        return [f"--bridge={self.name}", f"--default-address-pool=base={self.pool},size=24"]
+
+    def remove(self) -> None:
+        subprocess.run(["ip", "link", "del", self.name], capture_output=True)
+
+
 class DockerDaemon:
     """One running dockerd; `docker(...)` runs the 20.10 CLI against it."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, network: Bridge | None = None) -> None:
         self.base = base
+        self.network = network
         self.sock = base / "sock"
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_BUILDKIT": "0",
                     "DOCKER_CONFIG": str(base / "config")}
@@ -35,7 +59,8 @@ class DockerDaemon:
         log = open(self.base / "log", "wb")  # noqa: SIM115 - the daemon writes it while it runs
         self.proc = subprocess.Popen(
             ["dockerd", "--data-root", str(self.base / "root"), "--exec-root", str(self.base / "exec"),
-             "--pidfile", str(self.base / "pid"), "-H", f"unix://{self.sock}", "--bridge=none",
+             "--pidfile", str(self.base / "pid"), "-H", f"unix://{self.sock}",
+             *(self.network.dockerd_args() if self.network else ["--bridge=none"]),
              "--iptables=false", "--ip-masq=false"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
@@ -90,13 +115,13 @@ def _unmount_under(base: Path) -> None:
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
-def start_dockerd() -> DockerDaemon | str:
+def start_dockerd(network: Bridge | None = None) -> DockerDaemon | str:
     """A started daemon, or the one-line reason why there is none."""
     if os.geteuid() != 0:
         return "dockerd needs root"
     if shutil.which("dockerd") is None or not os.path.exists(DOCKER_CLI):
         return "dockerd or the docker 20.10 CLI is not installed (Debian's docker.io)"
-    daemon = DockerDaemon(Path(tempfile.mkdtemp(prefix="dockyard-dockerd-", dir="/tmp")))
+    daemon = DockerDaemon(Path(tempfile.mkdtemp(prefix="dockyard-dockerd-", dir="/tmp")), network)
     try:
         daemon.start()
     except (RuntimeError, OSError) as exc:
