@@ -26,19 +26,8 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
     p.add_argument("name", metavar="NETWORK")
     _both(p, cmd_network_create)
-    p = net.add_parser("ls", aliases=["list"], help="List networks")
-    _list_flags(p)
-    _both(p, cmd_network_ls)
-    p = net.add_parser("inspect", help="Display detailed information on one or more networks")
-    p.add_argument("-f", "--format", default=None, help="Format the output using the given Go template")
-    p.add_argument("names", nargs="+", metavar="NETWORK")
-    _both(p, cmd_network_inspect)
-    p = net.add_parser("rm", aliases=["remove"], help="Remove one or more networks")
-    p.add_argument("names", nargs="+", metavar="NETWORK")
-    _both(p, cmd_network_rm)
-    p = net.add_parser("prune", help="Remove all unused networks")
-    _prune_flags(p)
-    _both(p, cmd_network_prune)
+    _listing_commands(net, "network", cmd_network_ls, cmd_network_inspect, cmd_network_rm,
+                      cmd_network_prune)
 
     vol = sub.add_parser("volume", help="Manage volumes").add_subparsers(dest="subcommand", metavar="COMMAND")
     p = vol.add_parser("create", help="Create a volume")
@@ -47,21 +36,10 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
     p.add_argument("name", nargs="?", metavar="VOLUME")
     _both(p, cmd_volume_create)
-    p = vol.add_parser("ls", aliases=["list"], help="List volumes")
-    _list_flags(p)
-    _both(p, cmd_volume_ls)
-    p = vol.add_parser("inspect", help="Display detailed information on one or more volumes")
-    p.add_argument("-f", "--format", default=None, help="Format the output using the given Go template")
-    p.add_argument("names", nargs="+", metavar="VOLUME")
-    _both(p, cmd_volume_inspect)
-    p = vol.add_parser("rm", aliases=["remove"], help="Remove one or more volumes")
-    p.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
-    p.add_argument("names", nargs="+", metavar="VOLUME")
-    _both(p, cmd_volume_rm)
-    p = vol.add_parser("prune", help="Remove all unused local volumes")
-    _prune_flags(p)
-    p.add_argument("-a", "--all", action="store_true", help="Remove all unused volumes, not just anonymous ones")
-    _both(p, cmd_volume_prune)
+    rm, prune = _listing_commands(vol, "volume", cmd_volume_ls, cmd_volume_inspect, cmd_volume_rm,
+                                  cmd_volume_prune)
+    rm.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
+    prune.add_argument("-a", "--all", action="store_true", help="Remove all unused volumes, not just anonymous ones")
 
     p = sub.add_parser("events", help="Get real time events from the server")
     p.add_argument("--since", default=None, help="Show all events created since timestamp")
@@ -76,16 +54,27 @@ def _both(p: argparse.ArgumentParser, func: Any) -> None:
     p.set_defaults(func=func, client=func)
 
 
-def _list_flags(p: argparse.ArgumentParser) -> None:
+def _listing_commands(group: argparse._SubParsersAction, kind: str, ls: Any, inspect: Any,
+                      rm: Any, prune: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """ls, inspect, rm and prune of networks or volumes; the rm and prune parsers."""
+    p = group.add_parser("ls", aliases=["list"], help=f"List {kind}s")
     p.add_argument("-f", "--filter", action="append", default=[], help="Provide filter values")
     p.add_argument("--format", default="table", help="Pretty-print using a Go template")
     p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
-
-
-def _prune_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--filter", action="append", default=[], help="Provide filter values")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    _both(p, ls)
+    p = group.add_parser("inspect", help=f"Display detailed information on one or more {kind}s")
+    p.add_argument("-f", "--format", default=None, help="Format the output using the given Go template")
+    p.add_argument("names", nargs="+", metavar=kind.upper())
+    _both(p, inspect)
+    remove = group.add_parser("rm", aliases=["remove"], help=f"Remove one or more {kind}s")
+    remove.add_argument("names", nargs="+", metavar=kind.upper())
+    _both(remove, rm)
+    pruner = group.add_parser("prune", help=f"Remove all unused {kind}s")
+    pruner.add_argument("--filter", action="append", default=[], help="Provide filter values")
+    pruner.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    _both(pruner, prune)
+    return remove, pruner
 
 
 def _filters(pairs: list[str]) -> list[tuple[str, str]]:
