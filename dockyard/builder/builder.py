@@ -17,7 +17,7 @@ from dockyard.builder.cache import ChildIndex, find_cached_config
 from dockyard.builder.context import BuildContext
 from dockyard.builder.metadata import ConfigState
 from dockyard.digest import Digest
-from dockyard.dockerfile import Dockerfile, Stage
+from dockyard.dockerfile import Dockerfile, Stage, parse_instruction
 from dockyard.dockerfile.args import BuildArgs, platform_args
 from dockyard.dockerfile.instructions import CopyInstruction, Instruction
 from dockyard.dockerfile.shell import ShellLex
@@ -180,13 +180,10 @@ class Builder:
 
     def label_instructions(self) -> list[Instruction]:
         """`--label k=v`: one LABEL step per label (sorted) at the end of the target stage."""
-        from dockyard.dockerfile import parse
-
         out: list[Instruction] = []
         for key in sorted(self.options.labels):
             value = self.options.labels[key]
-            text = f"FROM scratch\nLABEL {_quote_label(key)}={_quote_label(value)}\n"
-            ins = parse(text, "label").stages[0].instructions[0]
+            ins = parse_instruction(f"LABEL {_quote_label(key)}={_quote_label(value)}", "label")
             out.append(dataclasses.replace(ins, original=f"LABEL {key}={value}"))
         return out
 

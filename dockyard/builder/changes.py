@@ -6,7 +6,7 @@ Docker allows exactly these (moby daemon `BuildFromConfig` with the commit/impor
 from __future__ import annotations
 
 from dockyard.builder.metadata import ConfigState, apply_metadata
-from dockyard.dockerfile import parse
+from dockyard.dockerfile import parse_instructions
 from dockyard.dockerfile.shell import ShellLex
 from dockyard.errors import DockerfileError, InvalidParameter
 from dockyard.image.config import ContainerConfig
@@ -23,11 +23,13 @@ def apply_changes(config: ContainerConfig, changes: list[str]) -> ContainerConfi
         if keyword not in ALLOWED:
             raise InvalidParameter(f"{keyword or change} is not a valid change command")
         try:
-            document = parse(f"FROM scratch\n{change}\n", "change")
+            instructions = parse_instructions(change, "change")
         except DockerfileError as exc:
             message = str(exc).split(": ", 1)[-1]
             raise InvalidParameter(f"invalid change {change!r}: {message}") from None
-        for ins in document.stages[0].instructions:
+        for ins in instructions:
+            if ins.keyword not in ALLOWED:  # a change of several lines: each one is checked
+                raise InvalidParameter(f"{ins.keyword} is not a valid change command")
             expand = getattr(ins, "expand", None)
             if expand is not None:
                 ins = expand(lex, state.config.env_map())

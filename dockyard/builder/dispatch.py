@@ -23,7 +23,7 @@ from dockyard.builder.history import (
 )
 from dockyard.builder.metadata import METADATA_INSTRUCTIONS, apply_metadata, command_line, shell_of
 from dockyard.builder.users import chown_ids
-from dockyard.dockerfile import ShellLex, Stage, parse
+from dockyard.dockerfile import ShellLex, Stage, parse_trigger
 from dockyard.dockerfile.args import PROXY_ARGS
 from dockyard.dockerfile.instructions import (
     AddInstruction, ArgInstruction, CmdInstruction, CopyInstruction, EntrypointInstruction,
@@ -55,11 +55,10 @@ def dispatch_from(b: Builder, stage: Stage) -> StageState:
         b.out.line(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
         for text in triggers:
             try:
-                parsed = parse(f"FROM scratch\n{text}\n", "Dockerfile")
+                trigger = parse_trigger(text)
             except DockyardError as exc:
                 raise InvalidParameter(f"failed to parse onbuild trigger: {exc}") from None
-            for trigger in parsed.stages[0].instructions:
-                dispatch(b, state, trigger)
+            dispatch(b, state, trigger)
     return state
 
 

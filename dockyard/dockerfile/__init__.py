@@ -17,9 +17,17 @@ How a builder walks it (what Docker's classic builder does):
                 ins = ins.expand(df.lex(), env)                          # a copy; original untouched
             ...                                                          # ArgInstruction -> args.declare(ins)
 
-Modules: parser.py (lines -> nodes), instructions.py (nodes -> typed instructions),
-shell.py (the expansion lexer), args.py (ARG scoping), document.py (Dockerfile, parse, format),
-dump.py (the golden-test text form).
+One instruction given as text (an ONBUILD trigger, a `commit --change`, a `--label`):
+
+    ins = parse_instruction('LABEL "k"="v"')     # parse_trigger(text) adds ONBUILD's rules
+
+Modules: parser.py (lines -> nodes), instruction_parser.py (nodes or one instruction's text ->
+typed instructions), instructions.py (the typed instructions and their dispatch-time expansion),
+flags.py (an instruction's --flags), mounts.py (RUN --mount values), durations.py (HEALTHCHECK's
+Go durations), shell.py (the expansion lexer), args.py (ARG scoping), document.py (Dockerfile,
+parse, format), dump.py (the golden-test text form).
+
+The frontend knows nothing of images or containers: it imports only dockyard.errors.
 """
 
 from dockyard.dockerfile.document import (
@@ -28,8 +36,8 @@ from dockyard.dockerfile.document import (
     format_dockerfile,
     parse,
     parse_file,
-    parse_triggers,
 )
+from dockyard.dockerfile.instruction_parser import parse_instruction, parse_instructions, parse_trigger
 from dockyard.dockerfile.shell import ShellLex
 
 __all__ = [
@@ -39,5 +47,7 @@ __all__ = [
     "format_dockerfile",
     "parse",
     "parse_file",
-    "parse_triggers",
+    "parse_instruction",
+    "parse_instructions",
+    "parse_trigger",
 ]

@@ -5,18 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from dockyard.dockerfile.instructions import (
-    ArgInstruction,
-    FromInstruction,
-    Instruction,
-    OnbuildInstruction,
-    instruction_from_node,
-)
+from dockyard.dockerfile.instruction_parser import instruction_from_node
+from dockyard.dockerfile.instructions import ArgInstruction, FromInstruction, Instruction, OnbuildInstruction
 from dockyard.dockerfile.parser import MAX_FILE_BYTES, decode_dockerfile, parse_nodes
 from dockyard.dockerfile.shell import ShellLex
 from dockyard.errors import DockerfileError
 
-__all__ = ["Dockerfile", "Stage", "format_dockerfile", "format_warnings", "parse", "parse_file", "parse_triggers"]
+__all__ = ["Dockerfile", "Stage", "format_dockerfile", "format_warnings", "parse", "parse_file"]
 
 
 @dataclass(slots=True)
@@ -113,24 +108,6 @@ def format_warnings(warnings: list[str]) -> str:
     lines = [f"[WARNING]: {w}\n" for w in warnings]
     lines.append("[WARNING]: Empty continuation lines will become errors in a future release.\n")
     return "".join(lines)
-
-
-def parse_triggers(triggers: list[str], filename: str = "ONBUILD") -> list[Instruction]:
-    """A base image's OnBuild list -> the instructions to run right after FROM.
-
-    As Docker: the stored texts are joined with newlines and parsed with the default escape
-    character; ONBUILD, FROM and MAINTAINER are refused as triggers.
-    """
-    result = parse_nodes(decode_dockerfile("\n".join(triggers), filename), filename)
-    out: list[Instruction] = []
-    for node in result.nodes:
-        ins = instruction_from_node(node, filename)
-        if ins.keyword == "ONBUILD":
-            raise ins.error("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
-        if ins.keyword in ("FROM", "MAINTAINER"):
-            raise ins.error(f"{ins.keyword} isn't allowed as an ONBUILD trigger")
-        out.append(ins)
-    return out
 
 
 def parse_file(path: str | os.PathLike[str], filename: str | None = None) -> Dockerfile:

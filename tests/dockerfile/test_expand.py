@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.dockerfile import ShellLex, parse
+from dockyard.dockerfile import ShellLex, parse, parse_instruction, parse_instructions, parse_trigger
 from dockyard.dockerfile.args import BuildArgs, platform_args
 from dockyard.dockerfile.instructions import (
     AddInstruction,
@@ -244,17 +244,39 @@ def test_platform_args_values() -> None:
 
 
 def test_onbuild_triggers_round_trip_through_image_config() -> None:
-    # The builder stores `expression` in the image's OnBuild list; a child build re-parses it.
-    from dockyard.dockerfile.document import parse_triggers
-
+    # The builder stores `expression` in the image's OnBuild list; a child build re-parses each.
     df = parse("FROM scratch\nONBUILD RUN echo $HOME\nONBUILD COPY <<EOF /f\nhi\nEOF\nonbuild env A=1\n")
     stored = [ins.expression for ins in df.stages[0].instructions]
     assert stored == ["RUN echo $HOME", "COPY <<EOF /f\nhi\nEOF", "env A=1"]
-    triggers = parse_triggers(stored)
+    triggers = [parse_trigger(text) for text in stored]
     assert [t.keyword for t in triggers] == ["RUN", "COPY", "ENV"]
     assert triggers[0].cmd == ["echo $HOME"]
     assert triggers[1].heredoc_sources[0].data == "hi\n"
-    with pytest.raises(DockerfileError, match=r"^ONBUILD:1: FROM isn't allowed as an ONBUILD trigger$"):
-        parse_triggers(["FROM busybox"])
-    with pytest.raises(DockerfileError, match=r"^ONBUILD:2: unknown instruction: RUNN$"):
-        parse_triggers(["RUN true", "RUNN x"])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("FROM busybox", r"^ONBUILD:1: FROM isn't allowed as an ONBUILD trigger$"),
+    ("MAINTAINER me", r"^ONBUILD:1: MAINTAINER isn't allowed as an ONBUILD trigger$"),
+    ("ONBUILD RUN true", r"^ONBUILD:1: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed$"),
+    ("RUNN x", r"^ONBUILD:1: unknown instruction: RUNN$"),
+    # Docker's dispatchTriggeredOnBuild parses each stored trigger alone and wants one instruction
+    ("RUN true\nRUN false", r"^onbuild trigger should be a single expression$"),
+])  # fmt: skip
+def test_trigger_refused_as_docker_refuses_it(text: str, message: str) -> None:
+    with pytest.raises(DockerfileError, match=message):
+        parse_trigger(text)
+
+
+def test_parse_instruction_needs_no_from() -> None:
+    label = parse_instruction('LABEL "a b"="c\\"d"', "label")
+    assert isinstance(label, LabelInstruction)
+    assert label.start_line == 1
+    expanded = label.expand(ShellLex("\\"), {})
+    assert [(p.key, p.value) for p in expanded.pairs] == [("a b", 'c"d')]
+    run = parse_instruction("RUN a \\\n  b")
+    assert isinstance(run, RunInstruction) and run.cmd == ["a   b"]
+    assert [i.keyword for i in parse_instructions("ENV A=1\nEXPOSE 80\n")] == ["ENV", "EXPOSE"]
+    with pytest.raises(DockerfileError, match=r"^label:2: one instruction expected, found 2$"):
+        parse_instruction("LABEL a=b\nLABEL c=d", "label")
+    with pytest.raises(DockerfileError, match=r"^change:1: unknown instruction: NOPE$"):
+        parse_instruction("NOPE x", "change")

@@ -1,0 +1,60 @@
+"""Go's time.ParseDuration, for HEALTHCHECK's --interval, --timeout, --start-period and
+--start-interval (Docker parses them with it): text -> nanoseconds, errors worded as Go's."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_go_duration"]
+
+_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,
+    "\u03bcs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
+_MAX_INT64 = (1 << 63) - 1
+
+
+def parse_go_duration(text: str) -> int:
+    """Go's time.ParseDuration -> nanoseconds; errors as Go words them."""
+    quoted = '"' + text + '"'
+    s = text
+    neg = False
+    if s[:1] in ("+", "-"):
+        neg = s[0] == "-"
+        s = s[1:]
+    if s == "0":
+        return 0
+    if s == "":
+        raise ValueError(f"time: invalid duration {quoted}")
+    total = 0
+    while s:
+        m = _DURATION_PART.match(s)
+        assert m is not None
+        whole, frac = m.group(1), m.group(2)
+        if whole == "" and not frac:
+            raise ValueError(f"time: invalid duration {quoted}")
+        s = s[m.end() :]
+        i = 0
+        while i < len(s) and s[i] != "." and not ("0" <= s[i] <= "9"):
+            i += 1
+        unit = s[:i]
+        s = s[i:]
+        if unit == "":
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        if unit not in _UNITS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration {quoted}')
+        scale = _UNITS[unit]
+        value = int(whole or "0") * scale
+        if frac:
+            value += int(frac) * scale // (10 ** len(frac))
+        total += value
+        if total > _MAX_INT64 + (1 if neg else 0):
+            raise ValueError(f"time: invalid duration {quoted}")
+    return -total if neg else total
