@@ -22,12 +22,12 @@ from dockyard.dockerfile.args import BuildArgs, platform_args
 from dockyard.dockerfile.instructions import CopyInstruction, Instruction
 from dockyard.dockerfile.shell import ShellLex
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
-from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339
+from dockyard.image.config import ContainerConfig, History, ImageConfig
+from dockyard.image.mutate import append
 from dockyard.reference import Reference, parse_normalized
 from dockyard.store.layers import StoredLayer
 from dockyard.store.store import Store
 
-DOCKER_VERSION = "dockyard-0.1.0"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -274,24 +274,20 @@ class Builder:
                container_id: str | None = None) -> Digest:
         """A new image: the parent's config with this step's run config, history and layer."""
         parent = state.image_config
-        created = now_rfc3339()
         run = dataclasses.replace(state.run, extra=dict(state.run.extra))
         if state.image_id is not None:
             run.extra["Image"] = str(state.image_id)
-        extra = {k: v for k, v in parent.extra.items()
-                 if k not in ("container", "container_config", "docker_version", "parent")}
+        step: dict[str, object] = {}
         if container_id:
-            extra["container"] = container_id
-        extra["container_config"] = self.container_config_dict(state, probe)
-        extra["docker_version"] = DOCKER_VERSION
+            step["container"] = container_id
+        step["container_config"] = self.container_config_dict(state, probe)
+        new = append(
+            dataclasses.replace(parent, architecture=parent.architecture or "amd64", os=parent.os or "linux"),
+            state.layers, layer, History(created_by=" ".join(probe.cmd or [])),
+            config=run, author=state.meta.author,
+            drop=("container", "container_config", "docker_version", "parent"), extra=step)
         layers = state.layers + ([layer] if layer is not None else [])
-        history = list(parent.history) + [History(
-            created=created, created_by=" ".join(probe.cmd or []), empty_layer=layer is None)]
-        config = ImageConfig(
-            architecture=parent.architecture or "amd64", os=parent.os or "linux", created=created,
-            author=state.meta.author, config=run, diff_ids=[l.diff_id for l in layers],
-            history=history, variant=parent.variant, extra=extra)
-        image = self.store.add_image(config.to_json(), layers, parent=state.image_id)
+        image = self.store.add_image(new.raw_config, layers, parent=state.image_id)
         self.children.add(state.image_id, image.id)
         state.image_id = image.id
         state.image_config = image.config

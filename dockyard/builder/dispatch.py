@@ -13,9 +13,7 @@ import tempfile
 import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO, Callable
 
-from dockyard.archive.scan import ScanResult
 from dockyard.builder import copy as copying
 from dockyard.builder.builder import Builder, BuildFailed, StageState
 from dockyard.builder.history import (
@@ -32,7 +30,7 @@ from dockyard.dockerfile.instructions import (
     StopsignalInstruction, UserInstruction, VolumeInstruction, WorkdirInstruction,
 )
 from dockyard.errors import DockyardError, InvalidParameter
-from dockyard.store.layers import StoredLayer
+from dockyard.store.layer_writer import write_layer
 
 
 # --------------------------------------------------------------------------- FROM
@@ -160,25 +158,8 @@ def dispatch_workdir(b: Builder, state: StageState, ins: WorkdirInstruction) -> 
     from dockyard.builder.rootfs import image_root  # mounts (subprocess): a cache miss only
 
     with image_root(b.store, state.diff_ids) as root:
-        layer = _layer(b, lambda out: copying.write_dirs_layer(out, root, workdir))
+        layer = write_layer(b.store.layers, lambda out: copying.write_dirs_layer(out, root, workdir))
     b.commit(state, probe, layer, container_id)
-
-
-def _layer(b: Builder, write: Callable[[BinaryIO], ScanResult | None]) -> StoredLayer | None:
-    """Write a layer tar into the store's tmp dir and adopt it; None when nothing was written."""
-    fd, name = tempfile.mkstemp(prefix="build-layer-", dir=b.store.tmp)
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            result = write(out)
-        if result is None:
-            return None
-        return b.store.layers.adopt(path, result)
-    finally:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 # --------------------------------------------------------------------------- COPY / ADD
@@ -227,7 +208,8 @@ def dispatch_copy(b: Builder, state: StageState, ins: CopyInstruction | AddInstr
                 if ins.chown:
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
                     plan.chowned = True
-                layer = _layer(b, lambda out: copying.write_copy_layer(out, sources, plan, root, kw))
+                layer = write_layer(b.store.layers,
+                                    lambda out: copying.write_copy_layer(out, sources, plan, root, kw))
         b.commit(state, probe, layer)
     finally:
         downloads.cleanup()

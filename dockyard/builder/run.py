@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from dockyard.archive.diff import write_overlay_diff
-from dockyard.archive.scan import scan_copy
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile.shell import go_quote
 from dockyard.engine import containers
 from dockyard.errors import DockyardError, RuntimeFailure
-from dockyard.image.layer import EMPTY_TAR_DIFF_ID
 from dockyard.runtime.monitor import Attach
+from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.layers import StoredLayer
 from dockyard.store.store import Store
 
@@ -120,7 +117,7 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         code = _run_attached(store, record.id, output)
         if code != 0:
             return RunResult(record.id, code)
-        layer = _commit_upper(store, cdir.upper)
+        layer = layer_from_directory(store.layers, cdir.upper)
         succeeded = True
         return RunResult(record.id, 0, layer)
     finally:
@@ -129,22 +126,3 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
                 containers.remove(store, record.id, force=True)
             except DockyardError:
                 pass
-
-
-def _commit_upper(store: Store, upper: Path) -> StoredLayer | None:
-    """The storage layer's changes as a layer (None when nothing changed)."""
-    fd, name = tempfile.mkstemp(prefix="run-layer-", dir=store.tmp)
-    tar_path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_overlay_diff(upper, f)
-        with open(tar_path, "rb") as f, open(os.devnull, "wb") as null:
-            result = scan_copy(f, null)
-        if result.diff_id == EMPTY_TAR_DIFF_ID:
-            return None
-        return store.layers.adopt(tar_path, result)
-    finally:
-        try:
-            tar_path.unlink()
-        except FileNotFoundError:
-            pass

@@ -13,7 +13,6 @@ import select
 import signal as signal_mod
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -22,7 +21,8 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339, parse_time
+from dockyard.image.config import ContainerConfig, History, now_rfc3339, parse_time
+from dockyard.image.mutate import append
 from dockyard.runtime import bundle
 from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
 from dockyard.runtime.names import random_name, validate_name
@@ -31,11 +31,10 @@ from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
     EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, HostConfig, pid_alive,
 )
+from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.locks import flock
 from dockyard.store.store import Store
 
-EMPTY_LAYER = Digest("sha256", "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
-DOCKER_VERSION = "dockyard-0.1.0"
 _HEX = set("0123456789abcdef")
 ConfigChanger = Callable[[ContainerConfig, list[str]], ContainerConfig]
 
@@ -586,49 +585,6 @@ def export(store: Store, name: str, out: BinaryIO) -> None:
                     bundle.unmount(cdir)
 
 
-def _diff_layer(store: Store, upper: Path):  # noqa: ANN202 - StoredLayer
-    """The upper dir as a layer tar, streamed through the scanner into the store."""
-    from dockyard.archive.diff import write_overlay_diff
-    from dockyard.archive.scan import scan_copy
-
-    read_fd, write_fd = os.pipe()
-    errors: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            with os.fdopen(write_fd, "wb", buffering=1 << 20) as w:
-                write_overlay_diff(upper, w)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            errors.append(exc)
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    fd, tmp = tempfile.mkstemp(prefix="commit-", suffix=".tar", dir=store.tmp)
-    try:
-        try:
-            with os.fdopen(read_fd, "rb") as r, os.fdopen(fd, "wb") as f:
-                result = scan_copy(r, f)
-                f.flush()
-                os.fsync(f.fileno())
-        except DockyardError:
-            worker.join()
-            if errors:
-                raise errors[0] from None
-            raise
-        worker.join()
-        if errors:
-            raise errors[0]
-        if result.diff_id == EMPTY_LAYER:
-            return None
-        return store.layers.adopt(Path(tmp), result)
-    finally:
-        worker.join(timeout=5)
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-
-
 def commit(store: Store, name: str, repository: str | None = None, *, pause_container: bool = True,
            message: str = "", author: str = "", changes: list[str] | None = None,
            apply_changes: ConfigChanger | None = None) -> Digest:
@@ -662,21 +618,13 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
             cdir.write_state(state, durable=False)  # a crash ends the run anyway
     try:
         with store.ingesting():
-            layer = _diff_layer(store, cdir.upper)
-            created = now_rfc3339()
-            old = base.config
-            extra = {k: v for k, v in old.extra.items() if k not in ("container", "container_config")}
-            extra["docker_version"] = DOCKER_VERSION
-            history = list(old.history) + [History(
-                created=created, created_by=" ".join(record.command), author=author or None,
-                comment=message or None, empty_layer=layer is None)]
-            new = ImageConfig(
-                architecture=old.architecture, os=old.os, created=created,
-                author=author or None, comment=None, config=config,
-                diff_ids=list(old.diff_ids) + ([layer.diff_id] if layer else []),
-                history=history, variant=old.variant, extra=extra)
-            layers = list(base.layers) + ([layer] if layer else [])
-            image = store.add_image(new.to_json(), layers, parent=base_id)
+            layer = layer_from_directory(store.layers, cdir.upper)
+            new = append(
+                base.config, base.layers, layer,
+                History(created_by=" ".join(record.command), author=author or None, comment=message or None),
+                config=config, author=author or None, drop=("container", "container_config"))
+            layers = list(base.layers) + ([layer] if layer is not None else [])
+            image = store.add_image(new.raw_config, layers, parent=base_id)
             if target is not None:
                 store.tag(image.id, target)
     finally:

@@ -12,12 +12,11 @@ from typing import Any, BinaryIO, Callable
 from dockyard.archive.compression import open_decompressed
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, NotFound, Unavailable
-from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339, parse_time
+from dockyard.image.config import ContainerConfig, History, ImageConfig, parse_time
 from dockyard.image.image import Image
+from dockyard.image.mutate import append
 from dockyard.reference import Reference, parse_reference, parse_repository
 from dockyard.store.store import DeleteReport, Store
-
-DOCKER_VERSION = "dockyard-0.1.0"
 
 ConfigChanger = Callable[[ContainerConfig, list[str]], ContainerConfig]
 
@@ -96,15 +95,9 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
             if stream is not stdin:
                 stream.close()
         comment = message or f"Imported from {src_name}"
-        created = now_rfc3339()
-        config = ImageConfig(
-            architecture=plat.architecture, os=plat.os, variant=plat.variant or None,
-            created=created, comment=comment,
-            config=base_config, diff_ids=[layer.diff_id],
-            history=[History(created=created, comment=comment)],
-            extra={"docker_version": DOCKER_VERSION},
-        )
-        image = store.add_image(config.to_json(), [layer])
+        base = ImageConfig(architecture=plat.architecture, os=plat.os, variant=plat.variant or None)
+        new = append(base, [], layer, History(comment=comment), config=base_config, comment=comment)
+        image = store.add_image(new.raw_config, [layer])
         if target is not None:
             store.tag(image.id, target)
     return image.id

@@ -1,0 +1,89 @@
+"""store.layer_writer: the one way dockyard turns what it made (an overlay upper dir, a tar a
+build step writes) into a stored layer. Real directories, real whiteouts (a 0/0 character
+device, the trusted.overlay.opaque xattr), read back with tarfile."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from dockyard.archive.scan import scan_copy
+from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.store.layer_writer import layer_from_directory, write_layer
+from dockyard.store.store import Store
+
+
+def tar_members(layer) -> dict[str, tarfile.TarInfo]:  # noqa: ANN001
+    with layer.open() as f:
+        data = f.read()
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == str(layer.diff_id)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_upper_dir_becomes_a_layer_with_whiteouts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    upper = tmp_path / "upper"
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc" / "app.conf").write_bytes(b"x" * 1000)
+    (upper / "link").symlink_to("etc/app.conf")
+    os.mknod(upper / "gone", 0o600 | 0o020000, os.makedev(0, 0))  # an overlay whiteout
+    (upper / "fresh").mkdir()
+    os.setxattr(upper / "fresh", "trusted.overlay.opaque", b"y")
+    layer = layer_from_directory(store.layers, upper)
+    assert layer is not None
+    members = tar_members(layer)
+    assert {"etc", "etc/app.conf", "link", ".wh.gone", "fresh", "fresh/.wh..wh..opq"} <= set(members)
+    assert members["etc/app.conf"].size == 1000 and members["link"].linkname == "etc/app.conf"
+    assert layer.content_size == 1000 + len("etc/app.conf")
+    assert store.layers.exists(layer.diff_id)
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_unchanged_upper_dir_is_no_layer(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    (tmp_path / "upper").mkdir()
+    assert layer_from_directory(store.layers, tmp_path / "upper") is None
+    assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
+
+
+def test_a_producer_writes_the_layer_or_none(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    source = tmp_path / "src"
+    (source / "d").mkdir(parents=True)
+    (source / "d" / "f").write_bytes(b"hello")
+    upper_layer = layer_from_directory(store.layers, source)
+    assert upper_layer is not None
+
+    def copy_of(out):  # noqa: ANN001, ANN202 - a producer hashing what it writes
+        with upper_layer.open() as f:
+            return scan_copy(f, out)
+
+    again = write_layer(store.layers, copy_of)
+    assert again is not None and again.diff_id == upper_layer.diff_id
+    assert write_layer(store.layers, lambda out: out.write(b"junk") and None) is None
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_a_failing_producer_leaves_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+
+    def fail(out):  # noqa: ANN001, ANN202
+        out.write(b"\0" * 4096)
+        raise InvalidParameter("the copy failed")
+
+    with pytest.raises(InvalidParameter, match="the copy failed"):
+        write_layer(store.layers, fail)
+    assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
+
+
+def test_a_directory_that_cannot_be_read_is_an_error_not_a_layer(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    with pytest.raises(DockyardError, match="is not a directory"):
+        layer_from_directory(store.layers, tmp_path / "missing")
+    assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
