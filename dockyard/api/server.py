@@ -4,7 +4,9 @@ stays, because every engine operation is atomic or cleans up when its output fai
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
 import socket
 import ssl
 import threading
@@ -54,14 +56,37 @@ class Listener:
         return f"unix://{self.path}" if self.kind == "unix" else f"tcp://{self.host}:{self.port}"
 
 
+# At most this many connections are served at once (a thread and a few descriptors each); more
+# wait in the listen backlog until one ends. dockerd has no such cap, but a Go connection costs a
+# few KiB where a Python thread costs its stack.
+MAX_CONNECTIONS = 512
+# accept() failing (out of descriptors or memory: EMFILE, ENFILE, ENOBUFS, ENOMEM) is retried
+# after a pause that doubles from 5 ms up to 1 s, as Go's net/http server does; the server never
+# stops accepting.
+_BACKOFF_MIN, _BACKOFF_MAX = 0.005, 1.0
+
+
+def raise_nofile_limit() -> None:
+    """The soft limit on open descriptors raised to the hard one, as every Go program (dockerd
+    included) does at start: the default soft limit (1024) is for select(2) users."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
 class ApiServer:
-    def __init__(self, ctx: ApiContext, router: Router) -> None:
+    def __init__(self, ctx: ApiContext, router: Router, max_connections: int = MAX_CONNECTIONS) -> None:
         self.ctx = ctx
         self.router = router
         self._sockets: list[tuple[socket.socket, Listener, ssl.SSLContext | None]] = []
         self._threads: set[threading.Thread] = set()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_connections = max_connections
 
     # -- listening --------------------------------------------------------------------------
     def listen_unix(self, listener: Listener, mode: int = 0o660) -> None:
@@ -161,18 +186,52 @@ class ApiServer:
             self.ctx.log(f"{busy} request(s) still running after {timeout:.0f}s; stopping anyway")
 
     def _accept_loop(self, sock: socket.socket, listener: Listener, tls: ssl.SSLContext | None) -> None:
+        """Accept until `stop()`. At MAX_CONNECTIONS the loop waits for a connection to end; an
+        accept or a thread start that fails for want of resources is retried after a pause
+        (the connections already open go on, and free what they hold as they end)."""
+        delay = 0.0
         while not self.ctx.stopping.is_set():
+            if not self._slots.acquire(timeout=0.5):
+                continue
             try:
                 conn, _ = sock.accept()
-            except OSError:
-                return
+            except OSError as exc:
+                self._slots.release()
+                if self.ctx.stopping.is_set() or sock.fileno() < 0:
+                    return  # the listener was closed by stop()
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
+                    continue  # that client gave up before we took it
+                if not delay:
+                    self.ctx.log(f"accept on {listener} failed: {exc.strerror or exc}; retrying "
+                                 f"(every {_BACKOFF_MAX:.0f} s at most) until it works again")
+                delay = min(max(delay * 2, _BACKOFF_MIN), _BACKOFF_MAX)
+                self.ctx.stopping.wait(delay)
+                continue
+            if delay:
+                self.ctx.log(f"accepting on {listener} again")
+                delay = 0.0
             t = threading.Thread(target=self._connection, args=(conn, tls), daemon=True)
             with self._lock:
                 self._threads.add(t)
                 self._conns.add(conn)
-            t.start()
+            try:
+                t.start()
+            except RuntimeError as exc:  # "can't start new thread": no memory or pids left
+                with self._lock:
+                    self._threads.discard(t)
+                    self._conns.discard(conn)
+                conn.close()
+                self._slots.release()
+                self.ctx.log(f"cannot serve a connection on {listener}: {exc}")
+                self.ctx.stopping.wait(_BACKOFF_MAX)
 
     def _connection(self, raw: socket.socket, tls: ssl.SSLContext | None) -> None:
+        try:
+            self._serve_raw(raw, tls)
+        finally:
+            self._slots.release()
+
+    def _serve_raw(self, raw: socket.socket, tls: ssl.SSLContext | None) -> None:
         sock = raw
         try:
             if tls is not None:

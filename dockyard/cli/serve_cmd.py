@@ -51,7 +51,7 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
 def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.api.app import make_router
     from dockyard.api.router import ApiContext
-    from dockyard.api.server import ApiServer, Listener
+    from dockyard.api.server import ApiServer, Listener, raise_nofile_limit
 
     listeners = [Listener.parse(h) for h in (args.host or [DEFAULT_SOCKET])]
     tls = _tls(args)
@@ -60,6 +60,7 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
             raise InvalidParameter(
                 f"refusing to listen on {listener} without TLS client certificates "
                 "(--tlsverify --tlscacert --tlscert --tlskey), or pass --insecure-tcp")
+    raise_nofile_limit()
     api_ctx = ApiContext(root=ctx.root)
     api_ctx.store()  # create the store layout before serving
     server = ApiServer(api_ctx, make_router())

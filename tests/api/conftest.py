@@ -54,12 +54,20 @@ class Server:
             return out
 
 
-def start_server(store_root: Path, tmp: Path) -> Server:
+def start_server(store_root: Path, tmp: Path, *, max_files: int | None = None) -> Server:
+    """`max_files`: the server's RLIMIT_NOFILE (soft and hard), set before it starts."""
     sock = tmp / "d.sock"
     log = tmp / "serve.log"
+
+    def limit() -> None:
+        import resource
+
+        if max_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "dockyard", "--root", str(store_root), "serve", "-H", f"unix://{sock}"],
-        stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=REPO)
+        stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=REPO, preexec_fn=limit)
     deadline = time.monotonic() + 20
     while not sock.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

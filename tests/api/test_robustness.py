@@ -1,16 +1,21 @@
 """Malformed requests get Docker's JSON errors with 4xx codes, and the server keeps serving;
-a client that leaves mid-build cancels the build cleanly; SIGTERM stops the server cleanly."""
+a client that leaves mid-build cancels the build cleanly; SIGTERM stops the server cleanly; running
+out of descriptors does not stop it accepting; connections are capped."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import shutil
 import socket
 import stat
 import tarfile
+import tempfile
 import time
+from pathlib import Path
 
+import pytest
 
 from tests.api.conftest import Server
 
@@ -203,3 +208,92 @@ def test_second_server_on_a_live_socket_is_refused(server: Server, store_root) -
     assert proc.returncode == 1
     assert proc.stderr.decode() == f"Error: {server.socket} is in use by a running server\n"
     _ping(server)
+
+
+def _connect(server: Server, timeout: float = 10) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(str(server.socket))
+    return s
+
+
+def _keep_alive_ping(s: socket.socket) -> None:
+    """A ping on an open connection, which stays open (and held by the server) afterwards."""
+    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+    got = b""
+    while not got.endswith(b"\r\n\r\nOK"):
+        data = s.recv(4096)
+        assert data, got
+        got += data
+    assert got.startswith(b"HTTP/1.1 200 "), got
+
+
+def test_out_of_descriptors_then_serves_again(store_root, tmp_path: Path) -> None:  # noqa: ANN001
+    """Issue 16.8: a real `dockyard serve` whose RLIMIT_NOFILE is 40 is sent 100 real
+    connections: accept(2) fails with EMFILE once its descriptors are gone. The accept loop
+    backs off and goes on (it used to die, and the server never answered again): once the
+    clients hang up, a new connection is served."""
+    from tests.api.conftest import start_server
+
+    tmp = Path(tempfile.mkdtemp(prefix="dy-emfile-", dir="/tmp"))
+    server = start_server(store_root, tmp, max_files=40)
+    clients: list[socket.socket] = []
+    try:
+        _ping(server)
+        for _ in range(100):
+            try:
+                clients.append(_connect(server, timeout=0.5))
+            except OSError:  # the listen backlog is full too
+                break
+        deadline = time.monotonic() + 20
+        while len(os.listdir(f"/proc/{server.proc.pid}/fd")) < 40:   # every descriptor in use
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.05)
+        time.sleep(0.5)                          # accept(2) keeps failing meanwhile
+        for c in clients:
+            c.close()
+        clients.clear()
+        _ping(server)                            # served again
+        assert server.proc.poll() is None
+        log = server.log.read_text()
+        assert "failed: Too many open files; retrying" in log and "accepting on unix://" in log, log
+    finally:
+        for c in clients:
+            c.close()
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_connections_are_capped(server: Server) -> None:
+    """At MAX_CONNECTIONS open connections the next one waits in the backlog, unanswered while
+    the others are served, and is served as soon as one of them closes."""
+    from dockyard.api.server import MAX_CONNECTIONS
+
+    held: list[socket.socket] = []
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            held.append(_connect(server))
+            _keep_alive_ping(held[-1])           # each one accepted, and kept by the server
+        extra = _connect(server)
+        extra.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        time.sleep(1)
+        _keep_alive_ping(held[0])                # the server is serving...
+        extra.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            extra.recv(1)                        # ...but not this one
+        extra.setblocking(True)
+        held.pop().close()
+        status, _, body = _split(extra.recv(65536) + _read_all(extra))
+        assert (status, body) == (200, b"OK")
+        extra.close()
+    finally:
+        for s in held:
+            s.close()
+    _ping(server)
+
+
+def _read_all(s: socket.socket) -> bytes:
+    out = b""
+    while data := s.recv(65536):
+        out += data
+    return out
