@@ -100,19 +100,31 @@ class ApiServer:
             path.unlink()   # a stale socket of a stopped server
         elif path.exists():
             raise InvalidParameter(f"{path} exists and is not a socket")
+        # The socket is bound and listening under a temporary name, then renamed: a client
+        # that connects as soon as the path exists is never refused (bind creates the path
+        # before listen makes it answer). A path too long for a temporary name is bound as is.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        if len(os.fsencode(temporary)) > 107:
+            temporary = path
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
-            sock.bind(str(path))
+            sock.bind(str(temporary))
+            sock.listen(64)
+            os.chmod(temporary, mode)
+            if os.geteuid() == 0:
+                os.chown(temporary, 0, 0)
+            os.rename(temporary, path)
         except OSError as exc:
             sock.close()
+            if temporary != path:
+                try:
+                    os.unlink(temporary)
+                except FileNotFoundError:
+                    pass
             raise InvalidParameter(f"cannot listen on {listener}: {exc.strerror or exc}") from None
         finally:
             os.umask(old)
-        os.chmod(path, mode)
-        if os.geteuid() == 0:
-            os.chown(path, 0, 0)
-        sock.listen(64)
         self._sockets.append((sock, listener, None))
 
     def listen_tcp(self, listener: Listener, tls: TlsOptions | None) -> None:
