@@ -6,7 +6,19 @@ header must not be read into memory whole), and we count every byte consumed.
 
 Rules follow Go's archive/tar (what Docker uses): PAX/GNU special headers are limited to 1 MiB
 (`maxSpecialFileSize`), global PAX headers are skipped, a single zero block followed by EOF is an
-acceptable end, sparse files are not supported.
+acceptable end. Numbers must fit in 64 bits, as Go's reader requires (a longer PAX number is an
+error there too). Where we are stricter than Go, it is to refuse what could not be applied, or
+what would make a small download a large layer:
+- sparse files are refused (Go expands them: a few KiB of tar become gigabytes of layer);
+- uid and gid are 0..4294967294 (a uid_t; 4294967295 means "unchanged" to chown), device
+  numbers fit a C int, times are within +-2**63 s: what the kernel and Python's os calls take
+  (an out-of-range value used to be stored, then fail every unpack with OverflowError);
+- the tar's bytes that are not file content (headers, PAX records, padding, whatever follows the
+  end-of-archive marker) are at most MAX_META_BASE + MAX_META_PER_ENTRY per entry: an archive
+  cannot be mostly metadata (a zstd stream of 32 KiB was a 1 GiB "layer" of 6 bytes of files).
+  Headers of real layers take ~0.5-2 KiB per entry, GNU tar pads its end to 10 KiB.
+These limits hold for every tar the project reads (layers, archives, build contexts, ADD),
+whatever its compression.
 """
 
 from __future__ import annotations
@@ -19,6 +31,12 @@ from dockyard.errors import InvalidArchive
 BLOCK = 512
 CHUNK = 1 << 20
 MAX_SPECIAL = 1 << 20
+MAX_META_BASE = 16 << 20
+MAX_META_PER_ENTRY = 8 << 10
+MAX_ID = (1 << 32) - 2          # uid_t / gid_t, without (uid_t)-1
+MAX_DEVICE = (1 << 31) - 1      # os.makedev takes C ints
+MAX_SECONDS = (1 << 63) - 1     # time_t; Go's reader takes int64 seconds too
+_MAX_DIGITS = 19                # len(str(2**63 - 1))
 
 REG, AREG, CONTREG, LNK, SYM, CHR, BLK, DIR, FIFO = b"0", b"\0", b"7", b"1", b"2", b"3", b"4", b"5", b"6"
 PAX_LOCAL, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK = b"x", b"g", b"L", b"K"
@@ -70,9 +88,21 @@ def _parse_time_ns(value: str, key: str) -> int:
     if value.startswith("-"):
         sign, value = -1, value[1:]
     whole, _, frac = value.partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()):
-        raise InvalidArchive(f"invalid PAX {key} value {value!r}")
+    if not whole.isdigit() or (frac and not frac.isdigit()) or len(whole) > _MAX_DIGITS:
+        raise InvalidArchive(f"invalid PAX {key} value {value[:40]!r}")
     return sign * (int(whole) * 1_000_000_000 + int((frac + "000000000")[:9]))
+
+
+def _pax_number(value: bytes, key: str) -> int:
+    """A PAX decimal that must fit in 63 bits (Go: strconv.ParseInt(v, 10, 64))."""
+    if not value.isdigit() or len(value) > _MAX_DIGITS or int(value) > MAX_SECONDS:
+        raise InvalidArchive(f"invalid PAX {key} {value[:40]!r}")
+    return int(value)
+
+
+def _check_range(name: bytes, what: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise InvalidArchive(f"{_decode(name)!r}: {what} {value} out of range ({low} to {high})")
 
 
 def parse_pax(data: bytes) -> dict[str, bytes]:
@@ -109,8 +139,11 @@ class TarReader:
         self._buf = bytearray(CHUNK)
         self._view = memoryview(self._buf)
         self.consumed = 0
+        self.content = 0      # bytes of file bodies (of the entries yielded so far)
+        self.entries = 0
         self._remaining = 0   # body bytes of the current entry not read yet
         self._padding = 0     # padding after the current body
+        self._special_bytes = 0  # special headers read for the coming entry
         self.ended = False
 
     # -- raw reads -------------------------------------------------------------------------
@@ -170,14 +203,27 @@ class TarReader:
             raise InvalidArchive(f"truncated tar: unexpected end of data in {what}")
 
     def drain(self) -> None:
-        """Read the stream to its end (the archive's trailing zero records), counting bytes."""
+        """Read the stream to its end (the archive's trailing zero records), counting bytes
+        (within the limit on what is not file content)."""
         while self._read_into(self._view) > 0:
-            pass
+            self._check_meta()
+
+    def _check_meta(self) -> None:
+        """Every body read so far is whole: the rest of what was consumed is metadata."""
+        meta = self.consumed - self.content
+        limit = MAX_META_BASE + MAX_META_PER_ENTRY * self.entries
+        if meta > limit:
+            raise InvalidArchive(
+                f"invalid tar: more than {limit} bytes of headers, padding and trailing data for "
+                f"{self.entries} entries (the limit is {MAX_META_BASE >> 20} MiB + "
+                f"{MAX_META_PER_ENTRY >> 10} KiB per entry)")
 
     # -- headers ---------------------------------------------------------------------------
     def _special(self, size: int, kind: str) -> bytes:
-        if size > MAX_SPECIAL:
-            raise InvalidArchive(f"invalid tar: {kind} header of {size} bytes exceeds {MAX_SPECIAL}")
+        self._special_bytes += size
+        if self._special_bytes > MAX_SPECIAL:
+            raise InvalidArchive(f"invalid tar: {kind} header of {size} bytes: the extended headers "
+                                 f"of one entry exceed {MAX_SPECIAL} bytes")
         data = self._read_exact(size, f"a {kind} header")
         self._skip(-size % BLOCK, f"a {kind} header")
         return data
@@ -202,6 +248,7 @@ class TarReader:
             if not any(block):
                 self.ended = True
                 return
+            self._check_meta()
             hdr = bytes(block)
             self._check_sum(hdr, last)
             typ = hdr[156:157]
@@ -213,6 +260,7 @@ class TarReader:
                 continue
             if typ == PAX_GLOBAL:
                 self._special(size, "global PAX")
+                self._special_bytes = 0  # it stands alone (Go returns it as an entry)
                 continue
             if typ == GNU_LONGNAME:
                 long_name = _cstr(self._special(size, "GNU long name"))
@@ -225,6 +273,9 @@ class TarReader:
             last = entry.name
             self._remaining = entry.size
             self._padding = -entry.size % BLOCK
+            self._special_bytes = 0
+            self.entries += 1
+            self.content += entry.size
             yield entry
 
     @staticmethod
@@ -261,13 +312,10 @@ class TarReader:
             elif key == "linkpath":
                 linkname = value
             elif key == "size":
-                if not value.isdigit():
-                    raise InvalidArchive(f"invalid PAX size {value!r}")
-                size = int(value)
+                size = _pax_number(value, key)
             elif key in ("uid", "gid"):
-                if not value.isdigit():
-                    raise InvalidArchive(f"invalid PAX {key} {value!r}")
-                uid, gid = (int(value), gid) if key == "uid" else (uid, int(value))
+                number = _pax_number(value, key)
+                uid, gid = (number, gid) if key == "uid" else (uid, number)
             elif key == "mtime":
                 mtime_ns = _parse_time_ns(_decode(value), key)
             elif key == "atime":
@@ -288,6 +336,18 @@ class TarReader:
             size = 0  # header-only types carry no data whatever the size field says (as in Go)
         if not name:
             raise InvalidArchive("invalid tar header: empty entry name")
+        devmajor = _number(hdr[329:337], "devmajor") if typ in (CHR, BLK) else 0
+        devminor = _number(hdr[337:345], "devminor") if typ in (CHR, BLK) else 0
+        _check_range(name, "uid", uid, 0, MAX_ID)
+        _check_range(name, "gid", gid, 0, MAX_ID)
+        _check_range(name, "device major", devmajor, 0, MAX_DEVICE)
+        _check_range(name, "device minor", devminor, 0, MAX_DEVICE)
+        limit = MAX_SECONDS * 1_000_000_000
+        _check_range(name, "mtime (ns)", mtime_ns, -limit, limit)
+        if atime_ns is not None:
+            _check_range(name, "atime (ns)", atime_ns, -limit, limit)
+        if size > MAX_SECONDS:
+            raise InvalidArchive(f"{_decode(name)!r}: size {size} out of range")
         return Entry(
             name=_decode(name),
             type=typ,
@@ -298,8 +358,8 @@ class TarReader:
             mtime_ns=mtime_ns,
             atime_ns=atime_ns,
             linkname=_decode(linkname),
-            devmajor=_number(hdr[329:337], "devmajor") if typ in (CHR, BLK) else 0,
-            devminor=_number(hdr[337:345], "devminor") if typ in (CHR, BLK) else 0,
+            devmajor=devmajor,
+            devminor=devminor,
             xattrs=xattrs,
         )
 

@@ -49,11 +49,11 @@ def test_gnu_long_names_and_base256_numbers() -> None:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         f = tarfile.TarInfo("n" * 300)
         f.type, f.linkname = tarfile.SYMTYPE, "t" * 300
-        f.uid = 10**10  # does not fit octal: base-256
+        f.uid = 3_000_000_000  # does not fit octal: base-256
         f.mtime = -5
         tar.addfile(f)
     [(name, typ, _, uid, _, mtime, link, _)] = entries(buf.getvalue())
-    assert (name, typ, uid, mtime, link) == ("n" * 300, SYM, 10**10, -5 * 10**9, "t" * 300)
+    assert (name, typ, uid, mtime, link) == ("n" * 300, SYM, 3_000_000_000, -5 * 10**9, "t" * 300)
 
 
 def test_pax_records_override_and_subsecond_times() -> None:
