@@ -266,6 +266,22 @@ def parse_repository(text: str) -> Reference:
     return ref
 
 
+def parse_loaded_name(text: str, *, default_tag: bool = False) -> Reference:
+    """A name an archive gives its image (`docker load`'s RepoTags, an OCI index's name
+    annotations). A digest is a promise about content that only a verified manifest can make,
+    never an archive's word: refused as Docker's load refuses `repo@sha256:...` (`invalid tag
+    "..."`), and so is a name without a tag (Docker wants a reference.NamedTagged), unless
+    `default_tag` (containerd's image name annotation may omit it: `:latest` is added)."""
+    ref = parse_reference(text)
+    if ref.digest is None and ref.tag is None and default_tag:
+        return Reference(ref.domain, ref.path, DEFAULT_TAG)
+    if ref.tag is None or ref.digest is not None:
+        from dockyard.dockerfile.shell import go_quote  # only on this error path: a heavy import
+
+        raise InvalidReference(f"invalid tag {go_quote(text)}")
+    return ref
+
+
 def parse_name(text: str) -> Reference:
     """A bare repository name (no tag, no digest), e.g. the `fromImage` of a pull without tag."""
     ref = parse_reference(text)

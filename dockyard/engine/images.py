@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, Callable
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.digest import Digest
-from dockyard.errors import Conflict, InvalidParameter, NotFound, Unavailable
+from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound, Unavailable
 from dockyard.image.config import ContainerConfig, History, ImageConfig, parse_time
 from dockyard.image.image import Image
 from dockyard.image.mutate import append
@@ -81,6 +81,8 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
     from dockyard.image.manifest import DEFAULT_PLATFORM, Platform
 
     plat = Platform.parse(platform) if platform else DEFAULT_PLATFORM
+    if repository is not None and parse_reference(repository).digest is not None:
+        raise InvalidReference("cannot import digest reference")  # dockerd's words
     target = parse_target(repository)
     base_config = ContainerConfig()
     if changes:

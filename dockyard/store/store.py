@@ -23,7 +23,7 @@ from typing import Callable, ContextManager
 
 from dockyard.atomic import atomic_write
 from dockyard.digest import Digest
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
@@ -127,6 +127,9 @@ class Store:
 
     # -- names --------------------------------------------------------------------------------
     def tag(self, image_id: Digest, ref: Reference) -> None:
+        """Name the image `ref` (a tag). A name with a digest is refused: see `add_repo_digest`."""
+        if ref.digest is not None:
+            raise InvalidReference("refusing to create a tag with a digest reference")
         if not self.records.exists(image_id):
             raise NotFound(f"No such image: {image_id}")
         with self.meta_lock():
@@ -169,6 +172,21 @@ class Store:
             if digest not in known:
                 text = json.dumps([str(d) for d in [*known, digest]])
                 atomic_write(self._manifests_path(image_id), text.encode())
+        return digest
+
+    def add_repo_digest(self, image_id: Digest, name: Reference, manifest: bytes) -> Digest:
+        """Record `name@<digest of manifest>` for the image (Docker's RepoDigests), keeping the
+        manifest's bytes. The digest is computed here from the bytes, never taken on anyone's
+        word, so `run name@digest` finds only an image whose manifest we hold (a pulled or
+        pushed one: its caller has checked that the manifest leads to the image); an archive's
+        names can carry no digest (`tag` refuses them)."""
+        if not self.records.exists(image_id):
+            raise NotFound(f"No such image: {image_id}")
+        digest = self.add_manifest(image_id, manifest)
+        ref = name.trimmed().with_digest(digest)
+        with self.meta_lock():
+            if self.tags.get(ref) != image_id:
+                self.tags.set(ref, image_id)
         return digest
 
     def manifests(self, image_id: Digest) -> list[Digest]:

@@ -21,7 +21,7 @@ from dockyard.errors import InvalidArchive, InvalidReference
 from dockyard.image import media
 from dockyard.image.image import Image
 from dockyard.image.manifest import Descriptor, oci_index_json, oci_manifest_json
-from dockyard.reference import Reference, parse_normalized
+from dockyard.reference import Reference, parse_loaded_name
 from dockyard.transport.archive_image import ArchiveImage, ArchiveLayer
 from dockyard.transport.spool import SpooledArchive
 
@@ -93,7 +93,7 @@ def read_docker_archive(spool: SpooledArchive) -> list[ArchiveImage]:
     """Images of an archive that has a `manifest.json` (every `docker save` since 1.10)."""
     try:
         manifest = json.loads(spool.get("manifest.json").read_small())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidArchive(f"invalid manifest.json: {exc}") from None
     if not isinstance(manifest, list):
         raise InvalidArchive("invalid manifest.json: not a list")
@@ -106,15 +106,22 @@ def read_docker_archive(spool: SpooledArchive) -> list[ArchiveImage]:
         image = Image(raw_config)
         diff_ids = image.config.diff_ids
         paths = item.get("Layers") or []
-        if not isinstance(paths, list) or len(paths) != len(diff_ids):
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise InvalidArchive("invalid manifest.json: Layers is not a list of file names")
+        if len(paths) != len(diff_ids):
             raise InvalidArchive(
                 f"invalid manifest.json: {len(paths)} layers listed, config has {len(diff_ids)}")
         layers = [ArchiveLayer(spool.get(p), d) for p, d in zip(paths, diff_ids)]
+        repo_tags = item.get("RepoTags") or []
+        if not isinstance(repo_tags, list) or not all(isinstance(t, str) for t in repo_tags):
+            raise InvalidArchive("invalid manifest.json: RepoTags is not a list of strings")
         tags = []
-        for text in item.get("RepoTags") or []:
+        for text in repo_tags:
             try:
-                tags.append(parse_normalized(text))
+                # A name with a digest is refused, as Docker's load refuses it: an archive must
+                # not be able to pin a digest (a `run repo@sha256:...` would run its image).
+                tags.append(parse_loaded_name(text))
             except InvalidReference as exc:
-                raise InvalidArchive(f"invalid tag {text!r} in manifest.json: {exc}") from None
+                raise InvalidArchive(exc.message) from None  # Docker's message, as its load says it
         images.append(ArchiveImage(raw_config, layers, tags))
     return images

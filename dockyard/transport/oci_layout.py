@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from dockyard.digest import Digest, verify
-from dockyard.errors import InvalidArchive, InvalidParameter
+from dockyard.errors import InvalidArchive, InvalidParameter, InvalidReference
 from dockyard.image import media
 from dockyard.image.image import Image
-from dockyard.reference import Reference, parse_normalized
+from dockyard.reference import Reference, parse_loaded_name, parse_reference
 from dockyard.transport.archive_image import ArchiveImage, ArchiveLayer
 from dockyard.transport.spool import Entry, SpooledArchive
 
@@ -39,18 +39,24 @@ def _platform_matches(descriptor: dict[str, Any], os_name: str, arch: str) -> bo
     return platform.get("os", os_name) == os_name and platform.get("architecture", arch) == arch
 
 
-def _name_of(annotations: dict[str, str]) -> Reference | None:
+def _name_of(annotations: object) -> Reference | None:
+    if not isinstance(annotations, dict):
+        return None
     text = annotations.get(media.ANNOTATION_CONTAINERD_NAME)
     if not text:
         ref_name = annotations.get(media.ANNOTATION_REF_NAME, "")
         # A bare tag ("latest") names no repository; a full name ("busybox:latest") does.
-        text = ref_name if (":" in ref_name or "/" in ref_name) else ""
-    if not text:
+        text = ref_name if isinstance(ref_name, str) and (":" in ref_name or "/" in ref_name) else ""
+    if not text or not isinstance(text, str):
         return None
     try:
-        return parse_normalized(text)
+        parse_reference(text)
     except InvalidParameter:
-        return None
+        return None  # ref.name is free text in an OCI layout: what is not an image name names none
+    try:
+        return parse_loaded_name(text, default_tag=True)
+    except InvalidReference as exc:
+        raise InvalidArchive(exc.message) from None  # a digest: the whole load is refused
 
 
 def read_oci_layout(spool: SpooledArchive, os_name: str = "linux",

@@ -30,7 +30,7 @@ from dockyard.store.layers import CompressedForm, StoredLayer
 from dockyard.store.store import Store
 from dockyard.transport.pipe import Pipe, PipeClosed
 from dockyard.transport.progress import Progress, ProgressSink, throttled
-from dockyard.transport.registry.client import RegistryClient, write_verified
+from dockyard.transport.registry.client import FetchedManifest, RegistryClient, write_verified
 
 PARALLEL = 3
 
@@ -43,11 +43,12 @@ class PullResult:
 
 
 def resolve_manifest(client: RegistryClient, ref: Reference, platform: Platform | None
-                     ) -> tuple[Digest, bytes, ImageManifest]:
-    """The named digest, and the image manifest (bytes and parsed) for the platform."""
+                     ) -> tuple[FetchedManifest, bytes, ImageManifest]:
+    """What the reference names (its bytes hash to its digest), and the image manifest (bytes
+    and parsed) for the platform."""
     repo = ref.repository_path
     fetched = client.get_manifest(repo, _tag_or_digest(ref), familiar=ref.familiar_name)
-    top = fetched.digest
+    top = fetched
     parsed = parse_manifest(fetched.data, fetched.media_type)
     data = fetched.data
     if isinstance(parsed, ImageIndex):
@@ -89,18 +90,18 @@ def pull_image(client: RegistryClient, store: Store, ref: Reference, *,
             image = store.add_image(raw_config, layers)
         store.add_manifest(image.id, manifest_data)
         changed = _tag(store, ref, image.id, top)
-    return PullResult(image.id, top, changed)
+    return PullResult(image.id, top.digest, changed)
 
 
-def _tag(store: Store, ref: Reference, image_id: Digest, digest: Digest) -> bool:
-    """Tag as Docker does: the tag (unless pulled by digest) and the repository digest."""
-    named = [ref.trimmed().with_digest(digest)]
+def _tag(store: Store, ref: Reference, image_id: Digest, top: FetchedManifest) -> bool:
+    """Tag as Docker does: the tag (unless pulled by digest) and the repository digest, which
+    the store records from the manifest's verified bytes."""
+    changed = store.tags.get(ref.trimmed().with_digest(top.digest)) != image_id
+    store.add_repo_digest(image_id, ref, top.data)
     if ref.digest is None:
-        named.insert(0, ref.trimmed().with_tag(ref.tag or "latest"))
-    changed = False
-    for name in named:
-        if store.tags.get(name) != image_id:
-            store.tag(image_id, name)
+        tag = ref.trimmed().with_tag(ref.tag or "latest")
+        if store.tags.get(tag) != image_id:
+            store.tag(image_id, tag)
             changed = True
     return changed
 

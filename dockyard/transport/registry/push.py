@@ -89,9 +89,7 @@ def push_image(client: RegistryClient, store: Store, ref: Reference, image_id: D
             manifest, media_type = _new_manifest(image, [pushed[l.diff_id] for l in image.layers], compression)
         tag = ref.tag or "latest"
         digest = client.put_manifest(repo, tag, manifest, media_type)
-        name = ref.trimmed().with_digest(digest)
-        if store.tags.get(name) != image.id:
-            store.tag(image.id, name)
+        store.add_repo_digest(image.id, ref, manifest)
     progress(Progress(f"{tag}: digest: {digest} size: {len(manifest)}"))
     return PushResult(tag, digest, len(manifest))
 
