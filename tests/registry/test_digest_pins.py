@@ -151,3 +151,22 @@ def test_names_with_digests_are_refused_everywhere(dockyard: Dockyard, busybox: 
     assert recorded == Digest.of_bytes(manifest)
     assert store.tags.get(parse_normalized(f"localhost:5000/x@{recorded}")) == Digest.parse(busybox)
     assert dockyard("images", "-q").stdout.split() == [busybox[7:19]]
+
+
+def test_the_refusals_match_dockerd(dockerd, dockyard: Dockyard, busybox: str, busybox_tar: Path) -> None:
+    """The same archives and names through dockerd 20.10: the same refusals, the same words."""
+    pin = "sha256:" + "1" * 64
+    saved = dockyard("save", "busybox").stdout_bytes
+    cases = [("load", _docker_archive_named(saved, f"localhost:5000/x@{pin}")),
+             ("load", _docker_archive_named(saved, "notag")),
+             ("tag", f"localhost:5000/x@{pin}"),
+             ("import", f"localhost:5000/x@{pin}")]
+    for command, arg in cases:
+        if command == "load":
+            ours, theirs = dockyard("load", input=arg, check=False), dockerd("load", input=arg, check=False)
+        elif command == "tag":
+            ours, theirs = (run("tag", "busybox", arg, check=False) for run in (dockyard, dockerd))
+        else:
+            ours, theirs = (run("import", str(busybox_tar), arg, check=False) for run in (dockyard, dockerd))
+        said = theirs.stderr.strip().splitlines()[-1].removeprefix("Error response from daemon: ")
+        assert (ours.returncode, ours.stderr) == (theirs.returncode, f"Error: {said}\n"), command
