@@ -16,6 +16,7 @@ APT_PACKAGES=(
   docker.io                           # the docker CLI (API tests) and dockerd (benchmark peer)
   iproute2 util-linux procps          # ip, findmnt, ps; unshare and nsenter (network namespaces)
   netavark aardvark-dns iptables      # bridge networks: podman's network stack (in /usr/lib/podman)
+  gcc libc6-dev                       # tests build a static helper for containers (a renameat2 swapper)
 )
 
 missing=()

@@ -36,8 +36,9 @@ import posixpath
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
+from dockyard.archive.treewalk import Node, walk
 from dockyard.errors import DockyardError
 
 BLOCK = 512
@@ -129,55 +130,15 @@ def encode_header(h: Header) -> bytes:
     return out + _ustar_block(name, h.type, h.mode, h.uid, h.gid, h.size, h.mtime, link, h.devmajor, h.devminor)
 
 
-def _xattrs(path: str) -> dict[str, bytes]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return {}
+def _xattrs(node: Node, fd: int | None = None) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
-    for key in sorted(names):
+    for key in sorted(node.xattr_names(fd)):
         if key.startswith(_SKIP_XATTR_PREFIXES):
             continue
-        try:
-            out[key] = os.getxattr(path, key, follow_symlinks=False)
-        except OSError:
-            continue
+        value = node.getxattr(key, fd)
+        if value is not None:
+            out[key] = value
     return out
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def _sorted_names(abs_dir: str) -> list[str]:
-    try:
-        return sorted(os.listdir(abs_dir), key=os.fsencode)
-    except OSError as e:
-        raise DockyardError(f"cannot read directory {abs_dir}: {e.strerror}") from None
-
-
-def walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative name, absolute path, lstat) depth first, each directory's names sorted bytewise,
-    a directory right before its contents (Go's filepath.Walk order); the root excluded."""
-    stack: list[tuple[str, str, Iterator[str]]] = [("", root, iter(_sorted_names(root)))]
-    while stack:
-        rel_dir, abs_dir, names = stack[-1]
-        name = next(names, None)
-        if name is None:
-            stack.pop()
-            continue
-        rel = f"{rel_dir}/{name}" if rel_dir else name
-        path = os.path.join(abs_dir, name)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            continue  # vanished while walking
-        yield rel, path, st
-        if stat.S_ISDIR(st.st_mode):
-            stack.append((rel, path, iter(_sorted_names(path))))
 
 
 class _TarOut:
@@ -200,32 +161,26 @@ class _TarOut:
         self.out.write(data)
         self.written += len(data)
 
-    def body(self, path: str, size: int) -> None:
-        """Copy exactly `size` bytes of the file at `path` (zero-filled if it shrank meanwhile)."""
-        try:
-            src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as e:
-            raise DockyardError(f"cannot read {path}: {e.strerror}") from None
+    def body(self, src: int, size: int) -> None:
+        """Copy exactly `size` bytes of the open file `src` (zero-filled if it shrank meanwhile)."""
         left = size
-        try:
-            if self.fd is not None and size > 0:
-                self.out.flush()
-                offset = 0
-                while left > 0:
-                    n = os.sendfile(self.fd, src, offset, min(left, 1 << 30))
-                    if n == 0:
-                        break
-                    offset += n
-                    left -= n
-            view = memoryview(self._buf)
+        offset = 0
+        if self.fd is not None and size > 0:
+            self.out.flush()
             while left > 0:
-                n = os.readv(src, [view[: min(left, CHUNK)]])
+                n = os.sendfile(self.fd, src, offset, min(left, 1 << 30))
                 if n == 0:
                     break
-                self.out.write(view[:n])
+                offset += n
                 left -= n
-        finally:
-            os.close(src)
+        view = memoryview(self._buf)
+        while left > 0:
+            n = os.preadv(src, [view[: min(left, CHUNK)]], offset)  # where sendfile stopped
+            if n == 0:
+                break
+            self.out.write(view[:n])
+            offset += n
+            left -= n
         if left:
             self.out.write(bytes(left))
         pad = -size % BLOCK
@@ -240,69 +195,73 @@ class _TarOut:
             flush()
 
 
-def _resource(path: str, name: str) -> Iterator[tuple[str, str, os.stat_result]]:
-    """The entry `path` itself, named `name`, then (a directory) its tree below `name/`."""
-    st = os.lstat(path)
-    yield name, path, st
-    if stat.S_ISDIR(st.st_mode):
-        for rel, child, child_st in walk(path):
-            yield f"{name}/{rel}", child, child_st
-
-
 def _write(root: Path, out: BinaryIO, overlay: bool, name: str | None = None) -> None:
+    """The tree under `root` (or the entry `root` named `name`, and its tree), read through
+    directory descriptors (archive.treewalk): a container changing its tree while we read it can
+    never make us read a host file."""
     root_s = os.fspath(root)
     if name is None and not os.path.isdir(root_s):
         raise DockyardError(f"{root} is not a directory")
     tar = _TarOut(out)
     seen: dict[tuple[int, int], str] = {}
-    for rel, path, st in walk(root_s) if name is None else _resource(root_s, name):
-        mode = st.st_mode
-        fmt = stat.S_IFMT(mode)
+    for node in walk(root_s, name=name):
+        st, rel = node.st, node.rel
+        fmt = stat.S_IFMT(st.st_mode)
         if fmt == stat.S_IFSOCK:
             continue
-        # Go's tar.FileInfoHeader puts the file type bits (c_ISREG, c_ISDIR...) in the mode field.
-        h = Header(name=rel, type=REG, mode=stat.S_IMODE(mode) | _GO_TYPE_BITS[fmt], uid=st.st_uid,
-                   gid=st.st_gid, mtime=int(st.st_mtime))
-        if fmt != stat.S_IFDIR and st.st_nlink > 1:
-            key = (st.st_dev, st.st_ino)
-            first = seen.get(key)
-            if first is not None:
-                h.type, h.linkname = LNK, first
-            else:
-                seen[key] = rel
+        key = (st.st_dev, st.st_ino)
+        first = seen.get(key) if fmt != stat.S_IFDIR and st.st_nlink > 1 else None
         if overlay and fmt == stat.S_IFCHR and st.st_rdev == 0:
             # overlayfs may hard-link all whiteouts to one inode; Docker then keeps the link
             # target in the header while turning it into a regular file: so do we (harmless,
             # readers ignore linkname on regular files, and it keeps layers byte-identical).
             head, base = posixpath.split(rel)
-            h.name = posixpath.join(head, ".wh." + base)
-            h.mode, h.type = 0o600, REG
-            tar.write(encode_header(h))
+            tar.write(encode_header(_header(posixpath.join(head, ".wh." + base), st, REG, 0o600,
+                                            linkname=first or "")))
+        elif first is not None:
+            tar.write(encode_header(_header(rel, st, LNK, linkname=first)))
+        elif fmt == stat.S_IFREG:
+            opened = node.open_regular()
+            if opened is None:
+                continue  # no longer a regular file: it changed under us, as if it had vanished
+            fd, st = opened
+            try:
+                h = _header(rel, st, REG, xattrs=_xattrs(node, fd))
+                h.size = st.st_size
+                tar.write(encode_header(h))
+                tar.body(fd, st.st_size)
+            finally:
+                os.close(fd)
+        elif fmt == stat.S_IFDIR:
+            tar.write(encode_header(_header(rel + "/", st, DIR, xattrs=_xattrs(node))))
+            if overlay and node.getxattr(OPAQUE_XATTR) == b"y":
+                marker = Header(name=rel + "/.wh..wh..opq", type=REG, mode=stat.S_IMODE(st.st_mode) & 0o777,
+                                uid=st.st_uid, gid=st.st_gid, mtime=0)
+                tar.write(encode_header(marker))
             continue
-        if h.type == LNK:
-            tar.write(encode_header(h))
-            continue
-        h.xattrs = _xattrs(path)
-        if fmt == stat.S_IFREG:
-            h.size = st.st_size
-            tar.write(encode_header(h))
-            tar.body(path, st.st_size)
-            continue
-        if fmt == stat.S_IFDIR:
-            h.type, h.name = DIR, rel + "/"
         elif fmt == stat.S_IFLNK:
-            h.type, h.linkname = SYM, os.readlink(path)
-        elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
-            h.type = CHR if fmt == stat.S_IFCHR else BLK
-            h.devmajor, h.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        elif fmt == stat.S_IFIFO:
-            h.type = FIFO
-        tar.write(encode_header(h))
-        if overlay and fmt == stat.S_IFDIR and _is_opaque(path):
-            marker = Header(name=rel + "/.wh..wh..opq", type=REG, mode=stat.S_IMODE(mode) & 0o777,
-                            uid=st.st_uid, gid=st.st_gid, mtime=0)
-            tar.write(encode_header(marker))
+            target = node.readlink()
+            if target is None:
+                continue
+            tar.write(encode_header(_header(rel, st, SYM, linkname=target, xattrs=_xattrs(node))))
+        else:
+            h = _header(rel, st, FIFO, xattrs=_xattrs(node))
+            if fmt in (stat.S_IFCHR, stat.S_IFBLK):
+                h.type = CHR if fmt == stat.S_IFCHR else BLK
+                h.devmajor, h.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            tar.write(encode_header(h))
+        if st.st_nlink > 1 and first is None:
+            seen[key] = rel
     tar.finish()
+
+
+def _header(name: str, st: os.stat_result, typ: bytes, mode: int | None = None, *,
+            linkname: str = "", xattrs: dict[str, bytes] | None = None) -> Header:
+    """Go's tar.FileInfoHeader: the file type bits (c_ISREG, c_ISDIR...) in the mode field."""
+    if mode is None:
+        mode = stat.S_IMODE(st.st_mode) | _GO_TYPE_BITS[stat.S_IFMT(st.st_mode)]
+    return Header(name=name, type=typ, mode=mode, uid=st.st_uid, gid=st.st_gid,
+                  mtime=int(st.st_mtime), linkname=linkname, xattrs=xattrs or {})
 
 
 def write_overlay_diff(upper: Path, out: BinaryIO) -> None:
