@@ -17,6 +17,7 @@ APT_PACKAGES=(
   iproute2 util-linux procps          # ip, findmnt, ps; unshare and nsenter (network namespaces)
   netavark aardvark-dns iptables      # bridge networks: podman's network stack (in /usr/lib/podman)
   gcc libc6-dev                       # tests build a static helper for containers (a renameat2 swapper)
+  e2fsprogs mount                     # power-cut tests: mkfs.ext4 on a loop-mounted image
 )
 
 missing=()

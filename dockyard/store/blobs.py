@@ -71,8 +71,6 @@ class BlobStore:
                 writer = HashingWriter(f)
                 while chunk := stream.read(CHUNK):
                     writer.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
             digest = writer.digest
             if expected is not None:
                 verify(expected, digest, "blob")
@@ -83,7 +81,7 @@ class BlobStore:
                 os.unlink(tmp)
 
     def adopt(self, tmp_path: Path, digest: Digest) -> None:
-        """Move an already written and verified temp file into place."""
+        """Move an already written and verified temp file into place (made durable first)."""
         self._place(str(tmp_path), digest)
 
     def delete(self, digest: Digest) -> None:
@@ -98,16 +96,21 @@ class BlobStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            self._place(tmp, digest)
+            self._place(tmp, digest)  # fsyncs
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
     def _place(self, tmp: str, digest: Digest) -> None:
+        """Publish a written temp file: its mode and data durable first (whoever wrote it),
+        then the rename, then the directory."""
         dest = self.path(digest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o644)
+        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, 0o644)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, dest)
         fsync_dir(dest.parent)

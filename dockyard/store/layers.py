@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from dockyard.archive.scan import ScanResult, scan_copy
-from dockyard.atomic import atomic_write, fsync_dir
+from dockyard.atomic import atomic_write, fsync_dir, fsync_file, syncfs
 from dockyard.digest import Digest, verify
 from dockyard.errors import InvalidArchive, NotFound
 from dockyard.store.blobs import BlobStore, is_file
@@ -143,6 +143,7 @@ class LayerStore:
         """Take an already scanned layer tar file (in the store's tmp dir) by renaming it."""
         if self.exists(result.diff_id):
             return self.get(result.diff_id)
+        fsync_file(tar_path)  # whoever wrote it: the data is durable before it is published
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
             os.rename(tar_path, work / "layer.tar")
@@ -223,19 +224,26 @@ class LayerStore:
             from dockyard.archive.apply import apply_layer
 
             work = Path(tempfile.mkdtemp(prefix=".diff-", dir=layer_dir))
+            link = ""
             try:
                 os.chmod(work, 0o755)
                 with self.open_tar(layer) as stream:
                     apply_layer(stream, work, whiteout_format="overlay")
+                link = self._new_link()
+                self.links.mkdir(parents=True, exist_ok=True)
+                os.symlink(f"../layers/{diff_id.hex}/diff", self.links / link)
+                # The tree's files (and the short link) are durable before diff/ and the `link`
+                # file say the tree is whole (a power cut would leave the files empty): one
+                # syncfs for the whole tree rather than an fsync of each file.
+                syncfs(work)
                 if diff.exists():
                     shutil.rmtree(diff)
                 os.rename(work, diff)
             except BaseException:
                 shutil.rmtree(work, ignore_errors=True)
+                if link:
+                    (self.links / link).unlink(missing_ok=True)
                 raise
-            link = self._new_link()
-            self.links.mkdir(parents=True, exist_ok=True)
-            os.symlink(f"../layers/{diff_id.hex}/diff", self.links / link)
             atomic_write(layer_dir / "link", link.encode())
             return diff
 
