@@ -80,8 +80,7 @@ def make_runs(root: Path, steps: int = 20) -> None:
 IN_PROCESS = """
 import sys, time
 from pathlib import Path
-from dockyard.builder.builder import BuildOptions
-from dockyard.engine.build import build_image
+from dockyard.engine.build import BuildOptions, build_image
 from dockyard.store.store import Store
 store = Store(Path(sys.argv[1]))
 best = 1e9

@@ -71,5 +71,14 @@ class RuntimeFailure(DockyardError):
     http_status = 500
 
 
+class BuildFailed(DockyardError):
+    """A build's RUN returned non-zero: Docker's message, and the command's exit code as the
+    status (the CLI exits with it, the API sends it in the stream's errorDetail)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
 class NotImplementedFeature(DockyardError):
     http_status = 501

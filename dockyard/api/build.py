@@ -8,10 +8,9 @@ from __future__ import annotations
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
-from dockyard.builder.builder import BuildFailed, BuildOptions
-from dockyard.engine.build import build_image
+from dockyard.engine.build import BuildOptions, build_image
 from dockyard.engine.images import parse_target
-from dockyard.errors import InvalidParameter
+from dockyard.errors import BuildFailed, InvalidParameter
 from dockyard.reference import Reference
 
 # Every parameter Docker's build route reads (daemon/server/router/build), so real clients pass;

@@ -21,13 +21,6 @@ from dockyard.image.config import ContainerConfig
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 
-METADATA_INSTRUCTIONS = (
-    CmdInstruction, EntrypointInstruction, EnvInstruction, ExposeInstruction,
-    HealthcheckInstruction, LabelInstruction, MaintainerInstruction, OnbuildInstruction,
-    ShellInstruction, StopsignalInstruction, UserInstruction, VolumeInstruction,
-    WorkdirInstruction,
-)
-
 
 @dataclass
 class ConfigState:

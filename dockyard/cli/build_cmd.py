@@ -115,8 +115,8 @@ def _write_iidfile(path: str, image_id: str) -> None:
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.builder.builder import BuildFailed, BuildOptions
-    from dockyard.engine.build import build_image
+    from dockyard.engine.build import BuildOptions, build_image
+    from dockyard.errors import BuildFailed
 
     _check_network(args.network)
     options = BuildOptions(

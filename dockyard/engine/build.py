@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from dockyard.builder.builder import BuildOptions, Builder, ImagePuller, Output
+from dockyard.builder.classic.builder import Builder
+from dockyard.builder.classic.state import ClassicBuild
+from dockyard.builder.options import BuildOptions, ImagePuller, Output
 from dockyard.builder.context import open_context
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import parse
@@ -70,7 +72,7 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
             except OSError as exc:
                 raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
             document = parse(data, "Dockerfile")
-            builder = Builder(store, context, document, options, out, pull)
+            builder = Builder(ClassicBuild(store, context, document, options, out, pull))
             image_id = builder.build()
     finally:
         if spool is not None:

@@ -101,7 +101,7 @@ def test_url_context(dockyard, busybox) -> None:
 
 def test_engine_build_from_a_stream(store, busybox_tar, tmp_path: Path) -> None:
     """What the Engine API's POST /build does: the request body is the context tar."""
-    from dockyard.builder.builder import BuildOptions
+    from dockyard.engine.build import BuildOptions
     from dockyard.engine.build import build_image
     from dockyard.engine.images import import_image
 
@@ -117,7 +117,7 @@ def test_engine_build_from_a_stream(store, busybox_tar, tmp_path: Path) -> None:
 def test_engine_build_off_the_main_thread(store, busybox_tar) -> None:
     """An API server builds in a worker thread: RUN must work there too (output streamed, the
     container removed), not only from the CLI's main thread."""
-    from dockyard.builder.builder import BuildOptions
+    from dockyard.engine.build import BuildOptions
     from dockyard.engine.build import build_image
     from dockyard.engine.images import import_image
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.builder.builder import BuildOptions
+from dockyard.engine.build import BuildOptions
 from dockyard.engine.build import build_image
 from dockyard.errors import DockyardError
 from dockyard.store.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockyard.builder import cache
+from dockyard.builder.classic import cache
 from dockyard.digest import Digest
 from dockyard.image.config import ImageConfig
 from dockyard.store.store import Store

@@ -222,7 +222,7 @@ def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
         "import sys\n"
         "from dockyard.cli.main import main\n"
         f"code = main(['-H', {daemon.url!r}, 'build', {str(ctx)!r}])\n"
-        "heavy = ('dockyard.store.store', 'dockyard.engine', 'dockyard.builder.builder', 'dockyard.api',"
+        "heavy = ('dockyard.store.store', 'dockyard.engine', 'dockyard.builder.classic', 'dockyard.api',"
         " 'dockyard.runtime', 'dockyard.archive.compression', 'dockyard.cli.container_cmds', 'zstandard',"
         " 'isal', 'http.client', 'urllib.request')\n"
         # stdlib modules only other paths need (~30 ms in all): argparse (with gettext, locale)

@@ -1,6 +1,12 @@
-"""One function per Dockerfile instruction, as Docker's classic builder dispatches them
-(moby builder/dockerfile/dispatchers.go). Each probes the cache with the config it would commit,
-and on a miss does the work and commits.
+"""The classic builder's handlers: one per Dockerfile instruction, found by the instruction's type
+in HANDLERS (moby builder/dockerfile/dispatchers.go).
+
+A handler takes the build (state.ClassicBuild), the stage (state.StageState) and the parsed
+instruction. What the instruction means comes from the shared semantics (builder/stage.py:
+expansion, ARG scope, the run config, RUN's command line and environment, COPY's destination;
+builder/copy.py: COPY/ADD sources and the copy). What is the classic builder's own is here: the
+string each step records (history.py), the probe of the image-chain cache with the config it
+would commit, and on a miss the work and the commit.
 """
 
 from __future__ import annotations
@@ -13,31 +19,43 @@ import tempfile
 import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, Callable
 
 from dockyard.builder import copy as copying
-from dockyard.builder.builder import Builder, BuildFailed, StageState
-from dockyard.builder.history import (
-    go_q_list, go_v_list, healthcheck_text, nop_cmd, nop_cmd_string,
+from dockyard.builder.classic.history import (
+    arg_comment, copy_comment, metadata_comment, nop_cmd, nop_cmd_string, run_cmd,
 )
-from dockyard.builder.metadata import METADATA_INSTRUCTIONS, apply_metadata, command_line, shell_of
+from dockyard.builder.classic.state import ClassicBuild, StageState
 from dockyard.builder.users import chown_ids
-from dockyard.dockerfile import ShellLex, Stage, parse_trigger
-from dockyard.dockerfile.args import PROXY_ARGS
+from dockyard.dockerfile import Stage, parse_trigger
 from dockyard.dockerfile.instructions import (
     AddInstruction, ArgInstruction, CmdInstruction, CopyInstruction, EntrypointInstruction,
     EnvInstruction, ExposeInstruction, HealthcheckInstruction, Instruction, LabelInstruction,
     MaintainerInstruction, OnbuildInstruction, RunInstruction, ShellInstruction,
     StopsignalInstruction, UserInstruction, VolumeInstruction, WorkdirInstruction,
 )
-from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.errors import BuildFailed, DockyardError, InvalidParameter
 from dockyard.store.layer_writer import write_layer
+
+__all__ = ["HANDLERS", "dispatch", "dispatch_from"]
+
+Handler = Callable[[ClassicBuild, StageState, Any], None]
+
+
+def dispatch(b: ClassicBuild, state: StageState, ins: Instruction) -> None:
+    """Run one instruction of the stage through its handler."""
+    handler = HANDLERS.get(type(ins))
+    if handler is None:
+        raise ins.error(f"unknown instruction: {ins.keyword}")
+    handler(b, state, ins)
 
 
 # --------------------------------------------------------------------------- FROM
 
 
-def dispatch_from(b: Builder, stage: Stage) -> StageState:
-    ins = stage.from_instruction.expand(stage_lex(b), b.args.from_env())
+def dispatch_from(b: ClassicBuild, stage: Stage) -> StageState:
+    """FROM: the stage's base (an earlier stage, scratch or an image), then its ONBUILD triggers."""
+    ins = stage.from_instruction.expand(b.dockerfile.lex(), b.args.from_env())
     base = ins.base
     ref = b.stage_ref(base, stage.index, by_index=False)
     if ref is not None:
@@ -46,10 +64,9 @@ def dispatch_from(b: Builder, stage: Stage) -> StageState:
         image_id = None
     else:
         image_id = b.resolve_image(base)
-    state = b.base_state(stage.name, image_id, stage_lex(b))
-    triggers = list(state.run.on_build or [])
+    state = b.base_state(stage.name, image_id)
+    triggers = state.stage.take_triggers()
     if triggers:
-        state.meta = dataclasses.replace(state.meta, config=dataclasses.replace(state.run, on_build=None))
         b.out.line(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
         for text in triggers:
             try:
@@ -60,101 +77,58 @@ def dispatch_from(b: Builder, stage: Stage) -> StageState:
     return state
 
 
-def stage_lex(b: Builder) -> ShellLex:
-    return b.dockerfile.lex()
-
-
 # --------------------------------------------------------------------------- metadata
 
 
-def _nop_comment(ins: Instruction, state: StageState) -> str:
-    """The comment Docker commits for a metadata instruction (after it was applied)."""
-    run = state.run
-    if isinstance(ins, EnvInstruction):
-        return "ENV " + " ".join(f"{p.key}={p.value}" for p in ins.pairs)
-    if isinstance(ins, LabelInstruction):
-        return "LABEL " + " ".join(f"{p.key}={p.value}" for p in ins.pairs)
-    if isinstance(ins, ExposeInstruction):
-        return "EXPOSE " + " ".join(ins.ports)
-    if isinstance(ins, CmdInstruction):
-        return "CMD " + go_q_list(run.cmd)
-    if isinstance(ins, EntrypointInstruction):
-        return "ENTRYPOINT " + go_q_list(run.entrypoint)
-    if isinstance(ins, UserInstruction):
-        return "USER " + ins.user
-    if isinstance(ins, VolumeInstruction):
-        return "VOLUME " + go_v_list(ins.volumes)
-    if isinstance(ins, StopsignalInstruction):
-        return "STOPSIGNAL " + ins.signal
-    if isinstance(ins, HealthcheckInstruction):
-        return "HEALTHCHECK " + healthcheck_text(run.healthcheck)
-    if isinstance(ins, ShellInstruction):
-        return "SHELL " + go_v_list(ins.cmd)
-    if isinstance(ins, MaintainerInstruction):
-        return "MAINTAINER " + ins.maintainer
-    if isinstance(ins, OnbuildInstruction):
-        return "ONBUILD " + ins.expression
-    raise InvalidParameter(f"no comment for {ins.keyword}")
-
-
-def commit_nop(b: Builder, state: StageState, comment: str) -> None:
+def commit_nop(b: ClassicBuild, state: StageState, comment: str) -> None:
     """A metadata step: probe, else commit the run config with an empty layer (Docker creates
     and removes a container for it: the same lines are printed)."""
     probe = dataclasses.replace(state.run, cmd=nop_cmd(state.run, comment))
     if b.probe(state, probe):
         return
-    container_id = secrets.token_hex(32)  # Docker creates (and removes) a container here
-    b.out.line(f" ---> Running in {container_id[:12]}")
-    if b.options.rm or b.options.force_rm:
-        b.out.line(f"Removing intermediate container {container_id[:12]}")
+    container_id = _container_lines(b)
     b.commit(state, probe, None, container_id)
 
 
-def expansion_env(b: Builder, state: StageState) -> dict[str, str]:
-    return b.args.expansion_env(state.run.env or [])
+def _container_lines(b: ClassicBuild) -> str:
+    """The container Docker creates (and removes) for a step that runs nothing here."""
+    container_id = secrets.token_hex(32)
+    b.out.line(f" ---> Running in {container_id[:12]}")
+    if b.options.rm or b.options.force_rm:
+        b.out.line(f"Removing intermediate container {container_id[:12]}")
+    return container_id
 
 
-def dispatch(b: Builder, state: StageState, ins: Instruction) -> None:
-    if isinstance(ins, ArgInstruction):
-        expanded = ins.expand(state.lex, expansion_env(b, state))
-        b.args.declare(expanded)
-        parts = [a.key + (f"={a.value}" if a.value is not None else "") for a in expanded.args]
-        commit_nop(b, state, "ARG " + " ".join(parts))
-        return
-    if isinstance(ins, RunInstruction):
-        dispatch_run(b, state, ins)
-        return
-    if isinstance(ins, (CopyInstruction, AddInstruction)):
-        dispatch_copy(b, state, ins.expand(state.lex, expansion_env(b, state)))
-        return
-    if isinstance(ins, WorkdirInstruction):
-        dispatch_workdir(b, state, ins.expand(state.lex, expansion_env(b, state)))
-        return
-    if isinstance(ins, METADATA_INSTRUCTIONS):
-        expand = getattr(ins, "expand", None)
-        if expand is not None:
-            ins = expand(state.lex, expansion_env(b, state))
-        if isinstance(ins, OnbuildInstruction) and ins.trigger_error:
-            raise ins.error(ins.trigger_error)
-        state.meta = apply_metadata(state.meta, ins)
-        commit_nop(b, state, _nop_comment(ins, state))
-        return
-    raise ins.error(f"unknown instruction: {ins.keyword}")
+def dispatch_arg(b: ClassicBuild, state: StageState, ins: ArgInstruction) -> None:
+    commit_nop(b, state, arg_comment(state.stage.declare(ins)))
+
+
+def dispatch_metadata(b: ClassicBuild, state: StageState, ins: Instruction) -> None:
+    """ENV, LABEL, CMD, ENTRYPOINT, EXPOSE, USER, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL,
+    MAINTAINER: the run config changes, the image gets an empty layer."""
+    ins = state.stage.expand(ins)
+    state.stage.apply(ins)
+    commit_nop(b, state, metadata_comment(ins, state.run))
+
+
+def dispatch_onbuild(b: ClassicBuild, state: StageState, ins: OnbuildInstruction) -> None:
+    # Docker checks the trigger only when ONBUILD is dispatched (the parse accepted it).
+    if ins.trigger_error:
+        raise ins.error(ins.trigger_error)
+    dispatch_metadata(b, state, ins)
 
 
 # --------------------------------------------------------------------------- WORKDIR
 
 
-def dispatch_workdir(b: Builder, state: StageState, ins: WorkdirInstruction) -> None:
-    state.meta = apply_metadata(state.meta, ins)
+def dispatch_workdir(b: ClassicBuild, state: StageState, ins: WorkdirInstruction) -> None:
+    """WORKDIR: the run config, and a layer with the directory when the image lacks it."""
+    state.stage.apply(state.stage.expand(ins))
     workdir = state.run.working_dir
     probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, "WORKDIR " + workdir))
     if b.probe(state, probe):
         return
-    container_id = secrets.token_hex(32)  # Docker creates (and removes) a container here
-    b.out.line(f" ---> Running in {container_id[:12]}")
-    if b.options.rm or b.options.force_rm:
-        b.out.line(f"Removing intermediate container {container_id[:12]}")
+    container_id = _container_lines(b)
     from dockyard.builder.rootfs import image_root  # mounts (subprocess): a cache miss only
 
     with image_root(b.store, state.diff_ids) as root:
@@ -165,30 +139,18 @@ def dispatch_workdir(b: Builder, state: StageState, ins: WorkdirInstruction) -> 
 # --------------------------------------------------------------------------- COPY / ADD
 
 
-def _dest(state: StageState, dest: str) -> str:
-    """normalizeDest: relative to WORKDIR, trailing slash kept."""
-    if dest.startswith("/"):
-        return dest
-    joined = posixpath.join(state.run.working_dir or "/", dest)
-    if (dest.endswith("/") or dest in (".", "./")) and not joined.endswith("/"):
-        joined += "/"
-    return "/" + joined.lstrip("/")
-
-
-def dispatch_copy(b: Builder, state: StageState, ins: CopyInstruction | AddInstruction) -> None:
+def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | AddInstruction) -> None:
+    ins = state.stage.expand(ins)
     kw = ins.keyword
     is_add = isinstance(ins, AddInstruction)
     downloads = copying.Downloads()
     try:
         with ExitStack() as stack:
-            sources = _sources(b, state, ins, downloads, stack)
+            sources = _sources(b, ins, downloads, stack)
             for s in sources:
                 if not s.hash:
                     s.hash = copying.checksum(s)
-            src_hash = copying.sources_hash(sources)
-            chown = f"--chown={ins.chown}" if ins.chown else ""
-            chmod = f"--chmod={ins.chmod}" if ins.chmod else ""
-            comment = f"{kw} {chown}{chmod}{src_hash} in {ins.dest} "
+            comment = copy_comment(kw, ins.chown, ins.chmod, copying.sources_hash(sources), ins.dest)
             probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, comment))
             if b.probe(state, probe):
                 return
@@ -203,7 +165,7 @@ def dispatch_copy(b: Builder, state: StageState, ins: CopyInstruction | AddInstr
             from dockyard.builder.rootfs import image_root  # mounts (subprocess): a cache miss only
 
             with image_root(b.store, state.diff_ids) as root:
-                plan = copying.CopyPlan(_dest(state, ins.dest), chmod=mode,
+                plan = copying.CopyPlan(state.stage.copy_dest(ins.dest), chmod=mode,
                                         extract_archives=is_add)
                 if ins.chown:
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
@@ -215,8 +177,8 @@ def dispatch_copy(b: Builder, state: StageState, ins: CopyInstruction | AddInstr
         downloads.cleanup()
 
 
-def _sources(b: Builder, state: StageState, ins: CopyInstruction | AddInstruction,
-             downloads: copying.Downloads, stack: ExitStack) -> list[copying.Source]:
+def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, downloads: copying.Downloads,
+             stack: ExitStack) -> list[copying.Source]:
     """The sources; `stack` keeps the filesystem of a `--from` image mounted meanwhile."""
     kw = ins.keyword
     from_ = getattr(ins, "from_", "")
@@ -272,34 +234,15 @@ def _sources(b: Builder, state: StageState, ins: CopyInstruction | AddInstructio
 # --------------------------------------------------------------------------- RUN
 
 
-def _run_args(b: Builder, state: StageState, ins: RunInstruction) -> list[str]:
-    if ins.heredocs and ins.prepend_shell:
-        line = ins.cmd[0] if ins.cmd else ""
-        doc = ins.heredocs[0]
-        if len(ins.heredocs) == 1 and line.strip().lstrip("0123456789") in (
-                f"<<{doc.name}", f"<<-{doc.name}", f"<<'{doc.name}'", f'<<"{doc.name}"',
-                f"<<-'{doc.name}'", f'<<-"{doc.name}"'):
-            return shell_of(state.run) + [doc.content]
-        script = line + "\n" + "".join(d.content + d.name + "\n" for d in ins.heredocs)
-        return shell_of(state.run) + [script]
-    return command_line(state.run, ins.cmd, ins.prepend_shell)
-
-
-def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
+def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> None:
     for flag, used in (("--mount", ins.mount_specs), ("--security", ins.security)):
         if used:
             # Docker's classic builder: these RUN flags exist only with BuildKit.
             raise ins.error(f"the {flag} option requires BuildKit")
-    ins = ins.expand(state.lex, expansion_env(b, state))
-    cmd = _run_args(b, state, ins)
-    env_keys = set(state.run.env_map())
-    build_args = [f"{k}={v}" for k, v in b.args.stage_args().items() if k not in env_keys]
-    save_cmd = list(cmd)
-    if build_args:
-        shown = sorted(a for a in build_args
-                       if a.partition("=")[0] in b.args.referenced or a.partition("=")[0] not in PROXY_ARGS)
-        save_cmd = [f"|{len(shown)}", *shown, *cmd]
-    probe = dataclasses.replace(state.run, cmd=save_cmd, entrypoint=None if save_cmd else state.run.entrypoint)
+    ins = state.stage.expand(ins)
+    cmd = state.stage.run_args(ins)
+    recorded = run_cmd(cmd, state.stage.build_arg_env(), b.args.referenced)
+    probe = dataclasses.replace(state.run, cmd=recorded, entrypoint=None if recorded else state.run.entrypoint)
     if b.probe(state, probe):
         return
     # Here, on a cache miss: the container engine and runtime (~10 ms of imports) are what a
@@ -307,7 +250,7 @@ def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
     from dockyard.builder.run import RunSpec, run_step
 
     network = ins.network or b.options.network
-    spec = RunSpec(args=cmd, env=list(state.run.env or []) + build_args, user=state.run.user,
+    spec = RunSpec(args=cmd, env=state.stage.run_env(), user=state.run.user,
                    workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),
                    network="none" if network == "none" else "host")
     keep = not (b.options.rm or b.options.force_rm)
@@ -321,3 +264,25 @@ def dispatch_run(b: Builder, state: StageState, ins: RunInstruction) -> None:
         b.out.line(f"Removing intermediate container {container_id[:12]}")
     b.commit(state, probe, result.layer, container_id)
 
+
+# --------------------------------------------------------------------------- the table
+
+HANDLERS: dict[type[Instruction], Handler] = {
+    AddInstruction: dispatch_copy,
+    ArgInstruction: dispatch_arg,
+    CmdInstruction: dispatch_metadata,
+    CopyInstruction: dispatch_copy,
+    EntrypointInstruction: dispatch_metadata,
+    EnvInstruction: dispatch_metadata,
+    ExposeInstruction: dispatch_metadata,
+    HealthcheckInstruction: dispatch_metadata,
+    LabelInstruction: dispatch_metadata,
+    MaintainerInstruction: dispatch_metadata,
+    OnbuildInstruction: dispatch_onbuild,
+    RunInstruction: dispatch_run,
+    ShellInstruction: dispatch_metadata,
+    StopsignalInstruction: dispatch_metadata,
+    UserInstruction: dispatch_metadata,
+    VolumeInstruction: dispatch_metadata,
+    WorkdirInstruction: dispatch_workdir,
+}

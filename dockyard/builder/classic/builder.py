@@ -1,0 +1,123 @@
+"""Docker's classic builder (DOCKER_BUILDKIT=0): stages one after another, steps one after
+another, each step's image the child of the previous one.
+
+For each instruction of each needed stage (`Step n/m : ...`) the handler of its type
+(dispatchers.HANDLERS) expands it, applies it to the stage's config, probes the image-chain cache
+with the config it would commit and, on a miss, does the work (a RUN container, a COPY layer) and
+commits (state.ClassicBuild). This module is the loop and the step output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dockyard.builder.classic.dispatchers import dispatch, dispatch_from
+from dockyard.builder.classic.state import ClassicBuild, StageState
+from dockyard.digest import Digest
+from dockyard.dockerfile import Stage, parse_instruction
+from dockyard.dockerfile.instructions import CopyInstruction, Instruction
+from dockyard.errors import DockyardError, InvalidParameter
+
+__all__ = ["Builder"]
+
+
+class Builder:
+    """One build: `Builder(ClassicBuild(store, context, dockerfile, options, out, pull)).build()`."""
+
+    def __init__(self, build_state: ClassicBuild) -> None:
+        self.build_state = build_state
+        self.dockerfile = build_state.dockerfile
+        self.options = build_state.options
+        self.out = build_state.out
+        self.step = 0
+        self.total = 0
+
+    def target_index(self) -> int:
+        if self.options.target is None:
+            return len(self.dockerfile.stages) - 1
+        for stage in self.dockerfile.stages:
+            if stage.name is not None and stage.name == self.options.target.lower():
+                return stage.index
+        raise InvalidParameter(f"failed to reach build target {self.options.target} in Dockerfile")
+
+    def needed_stages(self, target: int) -> list[int]:
+        """The target and, transitively, the stages it names in FROM or COPY --from."""
+        needed = {target}
+        b = self.build_state
+        from_env = b.args.from_env()
+        lex = self.dockerfile.lex()
+        for index in range(target, -1, -1):
+            if index not in needed:
+                continue
+            stage = self.dockerfile.stages[index]
+            try:
+                base = stage.from_instruction.expand(lex, from_env).base
+            except DockyardError:
+                base = stage.base
+            ref = b.stage_ref(base, index, by_index=False)
+            if ref is not None:
+                needed.add(ref)
+            for ins in stage.instructions:
+                if isinstance(ins, CopyInstruction) and ins.from_:
+                    ref = b.stage_ref(ins.from_, index)
+                    if ref is not None:
+                        needed.add(ref)
+        return sorted(needed)
+
+    def build(self) -> Digest:
+        target = self.target_index()
+        stages = self.needed_stages(target)
+        label_instructions = self.label_instructions()
+        self.total = sum(1 + len(self.dockerfile.stages[i].instructions) for i in stages)
+        self.total += len(label_instructions)
+        image_id: Digest | None = None
+        for index in stages:
+            stage = self.dockerfile.stages[index]
+            extra = label_instructions if index == target else []
+            state = self.run_stage(stage, extra)
+            self.build_state.stage_images[index] = state.image_id
+            image_id = state.image_id
+        if image_id is None:
+            raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
+        unused = self.build_state.args.unused()
+        if unused:
+            self.out.line(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
+        return image_id
+
+    def label_instructions(self) -> list[Instruction]:
+        """`--label k=v`: one LABEL step per label (sorted) at the end of the target stage."""
+        out: list[Instruction] = []
+        for key in sorted(self.options.labels):
+            value = self.options.labels[key]
+            ins = parse_instruction(f"LABEL {_quote_label(key)}={_quote_label(value)}", "label")
+            out.append(dataclasses.replace(ins, original=f"LABEL {key}={value}"))
+        return out
+
+    def run_stage(self, stage: Stage, extra: list[Instruction]) -> StageState:
+        b = self.build_state
+        b.args.new_stage()
+        b.current_stage = stage.index
+        self.begin_step(stage.from_instruction.original)
+        # Each step holds the store's ingest lock from its new layer to its commit, so a
+        # concurrent `rmi` cannot collect the layer before an image references it.
+        with b.store.ingesting():
+            state = dispatch_from(b, stage)
+        self.end_step(state)
+        for ins in [*stage.instructions, *extra]:
+            self.begin_step(ins.original)
+            with b.store.ingesting():
+                dispatch(b, state, ins)
+            self.end_step(state)
+        return state
+
+    def begin_step(self, original: str) -> None:
+        self.step += 1
+        self.out.line(f"Step {self.step}/{self.total} : {original}")
+
+    def end_step(self, state: StageState) -> None:
+        """Docker prints the stage's image after every step (empty for scratch)."""
+        self.out.line(f" ---> {state.image_id.hex[:12] if state.image_id else ''}")
+
+
+def _quote_label(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'

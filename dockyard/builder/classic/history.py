@@ -1,0 +1,142 @@
+"""The command strings Docker's classic builder records for each step (moby builder/dockerfile
+dispatchers.go): the `#(nop)` comment of a metadata step, formatted with Go's fmt verbs, COPY's
+and RUN's; they end up in `container_config.Cmd` (the cache key) and, joined by spaces, in
+history `created_by`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from dockyard.builder.metadata import shell_of
+from dockyard.dockerfile.args import PROXY_ARGS
+from dockyard.dockerfile.instructions import (
+    ArgInstruction, CmdInstruction, EntrypointInstruction, EnvInstruction, ExposeInstruction,
+    HealthcheckInstruction, Instruction, LabelInstruction, MaintainerInstruction,
+    OnbuildInstruction, ShellInstruction, StopsignalInstruction, UserInstruction,
+    VolumeInstruction,
+)
+from dockyard.dockerfile.shell import go_quote
+from dockyard.image.config import ContainerConfig
+
+
+def go_q_list(items: list[str] | None) -> str:
+    """fmt %q of a []string: `["a" "b"]`."""
+    return "[" + " ".join(go_quote(i) for i in items or []) + "]"
+
+
+def go_v_list(items: list[str] | None) -> str:
+    """fmt %v of a []string: `[a b]`."""
+    return "[" + " ".join(items or []) + "]"
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String()."""
+    if ns == 0:
+        return "0s"
+    neg = ns < 0
+    ns = abs(ns)
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                text = _frac(ns, size) + unit
+                break
+    else:
+        h, rest = divmod(ns, 3_600_000_000_000)
+        m, rest = divmod(rest, 60_000_000_000)
+        secs = _frac(rest, 1_000_000_000) + "s"
+        text = (f"{h}h{m}m" if h else f"{m}m" if m else "") + secs
+    return ("-" if neg else "") + text
+
+
+def _frac(value: int, unit: int) -> str:
+    whole, rest = divmod(value, unit)
+    if not rest:
+        return str(whole)
+    digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}"
+
+
+def go_q_rune(value: int) -> str:
+    """fmt %q of an int: a quoted rune literal ('\\x00' for 0)."""
+    specials = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v",
+                39: "\\'", 92: "\\\\"}
+    if value in specials:
+        return f"'{specials[value]}'"
+    if 32 <= value < 127:
+        return f"'{chr(value)}'"
+    if value < 128:
+        return f"'\\x{value:02x}'"
+    if value < 0x10000:
+        return f"'\\u{value:04x}'"
+    return f"'\\U{value:08x}'"
+
+
+def healthcheck_text(health: dict | None) -> str:
+    """fmt %q of a *HealthConfig (Docker 20.10's fields: Test, Interval, Timeout, StartPeriod, Retries)."""
+    health = health or {}
+    return "&{%s %s %s %s %s}" % (
+        go_q_list(health.get("Test")), go_quote(go_duration(health.get("Interval", 0))),
+        go_quote(go_duration(health.get("Timeout", 0))),
+        go_quote(go_duration(health.get("StartPeriod", 0))), go_q_rune(health.get("Retries", 0)))
+
+
+def nop_cmd(config: ContainerConfig, comment: str) -> list[str]:
+    """withCmdComment: a metadata step's Cmd, `[shell..., "#(nop) ", comment]`."""
+    return shell_of(config) + ["#(nop) ", comment]
+
+
+def nop_cmd_string(config: ContainerConfig, comment: str) -> list[str]:
+    """withCmdCommentString: COPY/ADD/WORKDIR's Cmd, `[shell..., "#(nop) " + comment]`."""
+    return shell_of(config) + ["#(nop) " + comment]
+
+
+def created_by(cmd: list[str]) -> str:
+    return " ".join(cmd)
+
+
+def _pairs(ins: EnvInstruction | LabelInstruction) -> str:
+    return " ".join(f"{p.key}={p.value}" for p in ins.pairs)
+
+
+# A metadata instruction (expanded) and the run config after it -> the comment Docker commits.
+_METADATA_COMMENTS: dict[type[Instruction], Callable[[Any, ContainerConfig], str]] = {
+    EnvInstruction: lambda ins, run: "ENV " + _pairs(ins),
+    LabelInstruction: lambda ins, run: "LABEL " + _pairs(ins),
+    ExposeInstruction: lambda ins, run: "EXPOSE " + " ".join(ins.ports),
+    CmdInstruction: lambda ins, run: "CMD " + go_q_list(run.cmd),
+    EntrypointInstruction: lambda ins, run: "ENTRYPOINT " + go_q_list(run.entrypoint),
+    UserInstruction: lambda ins, run: "USER " + ins.user,
+    VolumeInstruction: lambda ins, run: "VOLUME " + go_v_list(ins.volumes),
+    StopsignalInstruction: lambda ins, run: "STOPSIGNAL " + ins.signal,
+    HealthcheckInstruction: lambda ins, run: "HEALTHCHECK " + healthcheck_text(run.healthcheck),
+    ShellInstruction: lambda ins, run: "SHELL " + go_v_list(ins.cmd),
+    MaintainerInstruction: lambda ins, run: "MAINTAINER " + ins.maintainer,
+    OnbuildInstruction: lambda ins, run: "ONBUILD " + ins.expression,
+}
+
+
+def metadata_comment(ins: Instruction, run: ContainerConfig) -> str:
+    """The comment of a metadata step, `ins` applied (`run` is the config after it)."""
+    return _METADATA_COMMENTS[type(ins)](ins, run)
+
+
+def arg_comment(ins: ArgInstruction) -> str:
+    """`ARG NAME=value` (expanded), `ARG NAME` without a default."""
+    return "ARG " + " ".join(a.key + (f"={a.value}" if a.value is not None else "") for a in ins.args)
+
+
+def copy_comment(keyword: str, chown: str, chmod: str, sources_hash: str, dest: str) -> str:
+    """`COPY --chown=u:g--chmod=644file:<sum> in /dest ` (Docker's spacing, trailing space kept)."""
+    return (f"{keyword} {f'--chown={chown}' if chown else ''}{f'--chmod={chmod}' if chmod else ''}"
+            f"{sources_hash} in {dest} ")
+
+
+def run_cmd(cmd: list[str], build_arg_env: list[str], referenced: set[str]) -> list[str]:
+    """RUN's recorded command: with build args in its environment, `|N K=v ... cmd...`, N the
+    number shown (a proxy ARG is shown only when the Dockerfile declares it)."""
+    if not build_arg_env:
+        return list(cmd)
+    shown = sorted(a for a in build_arg_env
+                   if a.partition("=")[0] in referenced or a.partition("=")[0] not in PROXY_ARGS)
+    return [f"|{len(shown)}", *shown, *cmd]

@@ -1,0 +1,159 @@
+"""What the classic builder knows while it runs, and the two things every step ends with.
+
+- `StageState`: a stage's image so far (its ID, config and layers: each step's image is the
+  child of the previous one) and its `StageConfig` (Docker's dispatchState).
+- `ClassicBuild`: what a step reaches beyond its stage: the store, the context, the options, the
+  output, the ARGs, the images of the stages built so far; image lookups for FROM and
+  `COPY --from`; and `probe` (the image-chain cache: a child of this image made from the same
+  config) and `commit` (this step's image), as moby's builder/dockerfile/internals.go.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from dockyard.builder.classic.cache import ChildIndex, find_cached_config
+from dockyard.builder.context import BuildContext
+from dockyard.builder.options import BuildOptions, ImagePuller, Output
+from dockyard.builder.stage import StageConfig
+from dockyard.digest import Digest
+from dockyard.dockerfile import Dockerfile
+from dockyard.dockerfile.args import BuildArgs, platform_args
+from dockyard.errors import DockyardError, NotFound
+from dockyard.image.config import ContainerConfig, History, ImageConfig
+from dockyard.image.mutate import append
+from dockyard.reference import parse_normalized
+from dockyard.store.layers import StoredLayer
+from dockyard.store.store import Store
+
+__all__ = ["ClassicBuild", "StageState"]
+
+
+@dataclass
+class StageState:
+    """What a stage has built so far."""
+
+    name: str | None
+    image_id: Digest | None
+    image_config: ImageConfig
+    layers: list[StoredLayer]
+    stage: StageConfig
+
+    @property
+    def run(self) -> ContainerConfig:
+        return self.stage.config
+
+    @property
+    def diff_ids(self) -> list[Digest]:
+        return [layer.diff_id for layer in self.layers]
+
+
+@dataclass
+class ClassicBuild:
+    store: Store
+    context: BuildContext
+    dockerfile: Dockerfile
+    options: BuildOptions
+    out: Output
+    pull: ImagePuller | None = None   # how to get an image the store lacks (a registry pull)
+    args: BuildArgs = field(init=False)
+    stage_images: dict[int, Digest | None] = field(default_factory=dict)
+    current_stage: int = 0
+    children: ChildIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.children = ChildIndex(self.store)
+        self.args = BuildArgs(self.options.build_args, platform_args("linux/amd64"))
+        self.args.add_meta_args(self.dockerfile.meta_args, self.dockerfile.lex())
+
+    # -- stages and images ----------------------------------------------------------------------
+    def stage_ref(self, text: str, before: int, by_index: bool = True) -> int | None:
+        """The index of the stage `text` names (name, or number for COPY --from), if it is an
+        earlier stage. FROM takes names only (`FROM 0` is an image called 0)."""
+        if text.isdecimal() and by_index:
+            index = int(text)
+            return index if index < before else None
+        for stage in self.dockerfile.stages[:before]:
+            if stage.name is not None and stage.name == text.lower():
+                return stage.index
+        return None
+
+    def resolve_image(self, name: str) -> Digest:
+        """An image for FROM / COPY --from: from the store, pulled when missing (or always with
+        --pull), as the classic builder does; the pull's status lines go into the output."""
+        if self.options.pull and self.pull is not None:
+            return self.pull(name, self.out.line)
+        try:
+            return self.store.resolve(name)
+        except NotFound:
+            if self.pull is not None:
+                return self.pull(name, self.out.line)
+            try:
+                shown = parse_normalized(name).familiar
+            except DockyardError:
+                shown = name
+            raise NotFound(f"pull access denied for {shown.rsplit(':', 1)[0]}, repository does not "
+                           f"exist or may require 'docker login': image {shown} is not in the "
+                           "local store") from None
+
+    def base_state(self, name: str | None, image_id: Digest | None) -> StageState:
+        """A stage starting from `image_id` (None: scratch)."""
+        if image_id is None:
+            config = ImageConfig(architecture="amd64", os="linux")
+            layers: list[StoredLayer] = []
+        else:
+            image = self.store.image(image_id)
+            config = image.config
+            layers = list(image.layers)  # type: ignore[arg-type]
+        stage = StageConfig.from_image(config.config, self.args, self.dockerfile.lex())
+        return StageState(name, image_id, config, layers, stage)
+
+    # -- the image chain ------------------------------------------------------------------------
+    def probe(self, state: StageState, probe: ContainerConfig) -> bool:
+        """A cache hit moves the stage to the cached image and prints `Using cache`."""
+        if self.options.no_cache:
+            return False
+        found = find_cached_config(self.store, state.image_id,
+                                   self.container_config_dict(state, probe), self.children)
+        if found is None:
+            return False
+        hit, config = found
+        # The hit's layers: the stage's own where the diff IDs agree (a cached step adds at most
+        # one), the store's record of the others (what store.image(hit) would read again).
+        known = {layer.diff_id: layer for layer in state.layers}
+        state.image_id = hit
+        state.image_config = config
+        state.layers = [known.get(d) or self.store.layers.get(d) for d in config.diff_ids]
+        self.out.line(" ---> Using cache")
+        return True
+
+    def container_config_dict(self, state: StageState, probe: ContainerConfig) -> dict:
+        data = probe.to_dict()
+        if state.image_id is not None:
+            data["Image"] = str(state.image_id)
+        return data
+
+    def commit(self, state: StageState, probe: ContainerConfig, layer: StoredLayer | None,
+               container_id: str | None = None) -> Digest:
+        """A new image: the parent's config with this step's run config, history and layer."""
+        parent = state.image_config
+        run = dataclasses.replace(state.run, extra=dict(state.run.extra))
+        if state.image_id is not None:
+            run.extra["Image"] = str(state.image_id)
+        step: dict[str, object] = {}
+        if container_id:
+            step["container"] = container_id
+        step["container_config"] = self.container_config_dict(state, probe)
+        new = append(
+            dataclasses.replace(parent, architecture=parent.architecture or "amd64", os=parent.os or "linux"),
+            state.layers, layer, History(created_by=" ".join(probe.cmd or [])),
+            config=run, author=state.stage.meta.author,
+            drop=("container", "container_config", "docker_version", "parent"), extra=step)
+        layers = state.layers + ([layer] if layer is not None else [])
+        image = self.store.add_image(new.raw_config, layers, parent=state.image_id)
+        self.children.add(state.image_id, image.id)
+        state.image_id = image.id
+        state.image_config = image.config
+        state.layers = layers
+        return image.id

@@ -1,0 +1,45 @@
+"""What a build is asked to do and where its progress goes, whichever builder runs it (the CLI and
+the API fill BuildOptions; engine/build.py hands them to the builder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dockyard.digest import Digest
+from dockyard.reference import Reference
+
+__all__ = ["BuildOptions", "ImagePuller", "Output"]
+
+# Pulls an image by name into the store, printing its status lines; returns the image ID.
+ImagePuller = Callable[[str, Callable[[str], None]], Digest]
+
+
+@dataclass
+class BuildOptions:
+    tags: list[Reference] = field(default_factory=list)
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    rm: bool = True
+    force_rm: bool = False
+    network: str = "default"
+    pull: bool = False
+
+
+class Output:
+    """The build's progress stream (text lines and RUN's raw bytes); silent with -q."""
+
+    def __init__(self, write: Callable[[bytes], None], quiet: bool = False) -> None:
+        self._write = write
+        self.quiet = quiet
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            self._write((text + "\n").encode("utf-8", "surrogateescape"))
+
+    def raw(self, data: bytes) -> None:
+        if not self.quiet:
+            self._write(data)

@@ -1,0 +1,66 @@
+"""The import graph of dockyard's modules, read from the source (function-level imports included,
+so a lazy import cannot hide a dependency): for tests that keep the floors and forbid cycles."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import dockyard
+
+ROOT = Path(dockyard.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def imports_of(path: Path) -> set[str]:
+    """The dockyard modules `path` imports, wherever its import statements are."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("dockyard"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dockyard"):
+            for alias in node.names:  # `from pkg import module` names a module, else a name
+                sub = f"{node.module}.{alias.name}"
+                out.add(sub if _is_module(sub) else node.module)
+    return out
+
+
+def graph(package: str = "dockyard") -> dict[str, set[str]]:
+    """module -> the dockyard modules it imports, for every module of `package`."""
+    base = ROOT.parent.joinpath(*package.split("."))
+    return {module_name(p): imports_of(p) for p in sorted(base.rglob("*.py"))}
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """A cycle among the modules of `edges` (a package's __init__ counts as a module), or None."""
+    done: set[str] = set()
+
+    def visit(mod: str, path: list[str]) -> list[str] | None:
+        if mod in path:
+            return [*path[path.index(mod):], mod]
+        if mod in done or mod not in edges:
+            return None
+        for dep in sorted(edges[mod]):
+            found = visit(dep, [*path, mod])
+            if found:
+                return found
+        done.add(mod)
+        return None
+
+    for mod in edges:
+        found = visit(mod, [])
+        if found:
+            return found
+    return None
