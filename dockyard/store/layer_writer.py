@@ -2,9 +2,9 @@
 upper dir: `commit`, a build's RUN) or a tar a producer writes (a build's COPY/ADD/WORKDIR).
 
 The tar goes to a temp file under the store's tmp/, hashed on its way (the producer hashes what it
-writes, or the scanner checks and hashes it), is fsynced, and becomes the layer by one rename
-(`LayerStore.adopt`). Layers that come from outside (load, import, pull) enter through
-`LayerStore.ingest` and the transports instead.
+writes, or the scanner checks and hashes it), and becomes the layer by one rename
+(`LayerStore.adopt`, which makes it durable first). Layers that come from outside (load, import,
+pull) enter through `LayerStore.ingest` and the transports instead.
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ def write_layer(layers: LayerStore, produce: LayerProducer) -> StoredLayer | Non
             result = produce(out)
             if result is None:
                 return None
-            out.flush()
-            os.fsync(out.fileno())
-        return layers.adopt(Path(name), result)
+        return layers.adopt(Path(name), result)  # fsyncs it first, unless the layer is known
     finally:
         try:
             os.unlink(name)
