@@ -18,19 +18,26 @@ Behaviour follows moby/go-archive `UnpackLayer` + `createTarFile`:
   regular files' bytes plus the symlinks' target lengths (checked against `docker history` of a
   committed layer). That is the layer "Size" summed by `docker images`. The stream is read to its
   end so that a digest computed by a wrapping reader covers the whole tar.
+
+Every file operation is relative to a directory descriptor (`fstree.DirCursor`: openat with
+O_NOFOLLOW, one descriptor held at a time), never a path from the root: an entry costs the same
+at any depth, so unpacking is linear in the tar's size (paths from the root made 2,000 nested
+directories take minutes: each entry walked its whole path again), and depth is not limited by
+PATH_MAX. Intermediate directories are resolved component by component inside the root, with
+chroot semantics for symlinks met on the way (see tarsafe).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from dockyard.archive.fstree import DirCursor, remove_tree
 from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader
-from dockyard.archive.tarsafe import Policy, RootResolver, check_entry, clean_hardlink_target, clean_name
+from dockyard.archive.tarsafe import MAX_SYMLINKS, Policy, check_entry, clean_hardlink_target, clean_name
 from dockyard.errors import DockyardError, InvalidArchive
 
 WHITEOUT_PREFIX = ".wh."
@@ -38,8 +45,9 @@ WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 WHITEOUT_FORMATS = ("overlay", "naive", "none")
-_HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM}
+_HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def apply_layer(
@@ -69,22 +77,24 @@ def apply_layer(
         raise ValueError(f"unknown whiteout format {whiteout_format!r}")
     if allow_devices is None:
         allow_devices = os.geteuid() == 0
-    applier = _Applier(Path(dest), Policy(allow_devices=allow_devices), whiteout_format, owner, check)
-    return applier.run(TarReader(stream))
+    if not os.path.isdir(dest):
+        raise DockyardError(f"extraction target {dest} is not a directory")
+    with DirCursor(os.fspath(dest)) as cursor:
+        applier = _Applier(cursor, Policy(allow_devices=allow_devices), whiteout_format, owner, check)
+        return applier.run(TarReader(stream))
 
 
 class _Applier:
-    def __init__(self, dest: Path, policy: Policy, whiteout_format: str, owner: tuple[int, int] | None,
-                 check: Callable[[Entry], None] | None = None) -> None:
+    def __init__(self, cursor: DirCursor, policy: Policy, whiteout_format: str,
+                 owner: tuple[int, int] | None, check: Callable[[Entry], None] | None = None) -> None:
         self.check = check
-        if not dest.is_dir():
-            raise DockyardError(f"extraction target {dest} is not a directory")
-        self.resolver = RootResolver(dest)
+        self.cursor = cursor
         self.policy = policy
         self.naive = whiteout_format == "naive"
         self.whiteouts = whiteout_format != "none"
         self.owner = owner
-        self.dir_times: list[tuple[str, int, int]] = []
+        # Directories whose times are set at the end: (real parent, name, atime, mtime).
+        self.dir_times: list[tuple[str, str, int, int]] = []
         self.written: set[str] = set()  # real relative paths written by this layer (naive opaque)
         self.size = 0
 
@@ -101,12 +111,90 @@ class _Applier:
                     raise DockyardError(f"cannot extract {entry.name!r}: {e.strerror}") from None
                 raise InvalidArchive(f"cannot extract {entry.name!r}: {e.strerror or e}") from None
         reader.drain()
-        for path, atime, mtime in reversed(self.dir_times):
+        cursor = self.cursor
+        for parent, name, atime, mtime in reversed(self.dir_times):
             try:
-                os.utime(path, ns=(atime, mtime), follow_symlinks=False)
-            except FileNotFoundError:
-                pass  # removed by a later whiteout
+                fd = cursor.goto(parent)
+                os.utime(name, ns=(atime, mtime), dir_fd=fd, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                cursor.reset()  # removed or replaced by a later entry
+            except OSError as e:
+                if e.errno != errno.ELOOP:
+                    raise
+                cursor.reset()
         return self.size
+
+    # -- resolving names inside the root -----------------------------------------------------
+    def _parent(self, rel: str, *, create: bool, entry: str) -> tuple[int, str, str]:
+        """(descriptor of the directory that holds `rel`, its real path, the base name). The
+        cursor is left on that directory."""
+        head, _, base = rel.rpartition("/")
+        fd = self._resolve_dir(head, create=create, entry=entry)
+        return fd, self.cursor.path, base
+
+    def _resolve_dir(self, rel: str, *, create: bool, entry: str) -> int:
+        """The directory `rel` (a cleaned relative path, "" for the root) resolved as in a chroot
+        at the root: `..` stops at the root, an absolute symlink restarts there, a relative one
+        goes on from where it is; missing directories are created (0755) when `create`. The
+        cursor is left there.
+
+        A tar lists a directory's entries together, so `rel` is nearly always the cursor's
+        directory or below it: the components already passed are not looked at again."""
+        cursor = self.cursor
+        here = cursor.path
+        if rel == here:
+            return cursor.fd
+        if not here or rel.startswith(here + "/"):
+            real = list(cursor.parts)
+            pending = (rel[len(here) + 1:] if here else rel).split("/")
+        else:
+            real = []
+            pending = rel.split("/") if rel else []
+        pending.reverse()
+        # `real` is always the cursor's path or a prefix of it (the cursor is moved up to it
+        # before anything is looked up there).
+        links = 0
+        while pending:
+            comp = pending.pop()
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if real:
+                    real.pop()
+                continue
+            at = cursor.parts
+            if len(real) < len(at):
+                if at[len(real)] == comp:
+                    real.append(comp)            # a directory the cursor passed through
+                    continue
+                cursor.goto("/".join(real))
+            try:
+                cursor.down(comp)
+                real.append(comp)
+                continue
+            except FileNotFoundError:
+                if not create:
+                    raise InvalidArchive(f"{entry!r}: {'/'.join(real + [comp])} does not exist") from None
+                os.mkdir(comp, 0o755, dir_fd=cursor.fd)
+                cursor.down(comp)
+                real.append(comp)
+                continue
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+            st = os.stat(comp, dir_fd=cursor.fd, follow_symlinks=False)
+            if not stat.S_ISLNK(st.st_mode):
+                raise InvalidArchive(f"{entry!r}: {'/'.join(real + [comp])} is not a directory")
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise InvalidArchive(f"{entry!r}: too many levels of symbolic links")
+            target = os.readlink(comp, dir_fd=cursor.fd)
+            if target.startswith("/"):
+                real = []
+            parts = target.split("/")
+            parts.reverse()
+            pending.extend(parts)
+        return cursor.fd if len(real) == len(cursor.parts) else cursor.goto("/".join(real))
 
     # -- one entry -------------------------------------------------------------------------
     def _apply(self, entry: Entry, reader: TarReader) -> None:
@@ -119,83 +207,81 @@ class _Applier:
             return  # the root itself: skipped, as Docker does
         if self.whiteouts and rel.startswith(WHITEOUT_META_PREFIX) and rel != WHITEOUT_OPAQUE:
             return  # AUFS metadata dirs (.wh..wh.plnk/...): skipped as Docker does
-        head_rel, base = rel.rpartition("/")[0], rel.rpartition("/")[2]
+        head_rel, _, base = rel.rpartition("/")
         if self.whiteouts and base.startswith(WHITEOUT_PREFIX):
-            self._whiteout(entry, rel, head_rel, base)
+            self._whiteout(entry, head_rel, base)
             return
         check_entry(entry, self.policy)
-        parent, base = self.resolver.parent(rel, entry=entry.name)
-        real = f"{parent}/{base}" if parent else base
-        path = self.resolver.abspath(parent, base)
+        if entry.type == LNK:
+            self._hardlink(rel, entry)
+            return
+        pfd, parent, base = self._parent(rel, create=True, entry=entry.name)
         if self.naive:
-            self.written.add(real)
+            self.written.add(f"{parent}/{base}" if parent else base)
 
         # Directories, files and symlinks are created first and room is made only when the
-        # name is taken (EEXIST; O_EXCL and symlink() never follow a symlink there): what was
+        # name is taken (EEXIST; O_EXCL and symlinkat never follow a symlink there): what was
         # there is replaced as below, and an extraction into an empty directory (a build
         # context, a new layer) saves an lstat per entry.
         if entry.type == DIR:
             try:
-                os.mkdir(path, 0o700)
+                os.mkdir(base, 0o700, dir_fd=pfd)
             except FileExistsError:
-                self._make_room(path, True)
-                if not os.path.lexists(path):
-                    os.mkdir(path, 0o700)
+                if not self._make_room(pfd, base, True):
+                    os.mkdir(base, 0o700, dir_fd=pfd)
         elif entry.type == REG:
-            self._write_file(path, entry, reader)
+            self._write_file(pfd, base, entry, reader)
             return
         elif entry.type == SYM:
             try:
-                os.symlink(entry.linkname, path)
+                os.symlink(entry.linkname, base, dir_fd=pfd)
             except FileExistsError:
-                self._make_room(path, False)
-                os.symlink(entry.linkname, path)
+                self._make_room(pfd, base, False)
+                os.symlink(entry.linkname, base, dir_fd=pfd)
         else:
-            self._make_room(path, False)
-        if entry.type == LNK:
-            self._hardlink(path, entry)
-            return  # the inode's metadata is the target's (Docker keeps the target's mode)
-        elif entry.type == FIFO:
-            os.mkfifo(path, 0o600)
-        elif entry.type in (CHR, BLK):
-            kind = stat.S_IFCHR if entry.type == CHR else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, os.makedev(entry.devmajor, entry.devminor))
+            self._make_room(pfd, base, False)
+            if entry.type == FIFO:
+                os.mkfifo(base, 0o600, dir_fd=pfd)
+            else:
+                kind = stat.S_IFCHR if entry.type == CHR else stat.S_IFBLK
+                os.mknod(base, kind | 0o600, os.makedev(entry.devmajor, entry.devminor), dir_fd=pfd)
 
         uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
-        os.chown(path, uid, gid, follow_symlinks=False)
-        for key, value in sorted(entry.xattrs.items()):
-            self._setxattr(path, key, value, entry)
+        os.chown(base, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        if entry.xattrs:
+            self._set_xattrs_at(pfd, base, entry)
         if entry.type != SYM:
-            os.chmod(path, entry.mode)
+            os.chmod(base, entry.mode, dir_fd=pfd)
         atime = entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns
         if entry.type == DIR:
-            self.dir_times.append((path, atime, entry.mtime_ns))
+            self.dir_times.append((parent, base, atime, entry.mtime_ns))
         else:
-            os.utime(path, ns=(atime, entry.mtime_ns), follow_symlinks=False)
+            os.utime(base, ns=(atime, entry.mtime_ns), dir_fd=pfd, follow_symlinks=False)
 
-    def _make_room(self, path: str, is_dir: bool) -> None:
+    @staticmethod
+    def _make_room(pfd: int, base: str, is_dir: bool) -> bool:
+        """Remove what is at `base` in the directory `pfd`, unless it is a directory and `is_dir`;
+        True when a directory stays. Only what is below the cursor changes: its path holds."""
         try:
-            st = os.lstat(path)
+            st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
-            return
+            return False
         if stat.S_ISDIR(st.st_mode):
             if is_dir:
-                return
-            shutil.rmtree(path)
-            self.resolver.invalidate()
+                return True
+            remove_tree(pfd, base)
         else:
-            os.unlink(path)
-            if stat.S_ISLNK(st.st_mode):
-                self.resolver.invalidate()
+            os.unlink(base, dir_fd=pfd)
+        return False
 
-    def _write_file(self, path: str, entry: Entry, reader: TarReader) -> None:
+    def _write_file(self, pfd: int, base: str, entry: Entry, reader: TarReader) -> None:
         """A regular file: content, then owner, xattrs, mode and times, all through the file
-        descriptor the content was written with (what `_apply` does by path for the others)."""
+        descriptor the content was written with."""
         try:
-            fd = os.open(path, _CREATE, 0o600)
+            fd = os.open(base, _CREATE, 0o600, dir_fd=pfd)
         except FileExistsError:
-            self._make_room(path, False)
-            fd = os.open(path, _CREATE, 0o600)
+            self._make_room(pfd, base, False)
+            fd = os.open(base, _CREATE, 0o600, dir_fd=pfd)
         try:
             while True:
                 chunk = reader.read_body()
@@ -207,37 +293,60 @@ class _Applier:
             uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
             os.fchown(fd, uid, gid)
             for key, value in sorted(entry.xattrs.items()):
-                self._setxattr(fd, key, value, entry)
+                self._setxattr(fd, key, value)
             os.fchmod(fd, entry.mode)
             atime = entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns
             os.utime(fd, ns=(atime, entry.mtime_ns))
         finally:
             os.close(fd)
 
-    def _hardlink(self, path: str, entry: Entry) -> None:
+    def _hardlink(self, rel: str, entry: Entry) -> None:
         target_rel = clean_hardlink_target(entry.name, entry.linkname)
-        tparent, tbase = self.resolver.parent(target_rel, create=False, entry=entry.name)
-        target = self.resolver.abspath(tparent, tbase)
+        tfd, tparent, tbase = self._parent(target_rel, create=False, entry=entry.name)
         try:
-            st = os.lstat(target)
+            st = os.stat(tbase, dir_fd=tfd, follow_symlinks=False)
         except FileNotFoundError:
             raise InvalidArchive(f"hard link {entry.name!r} -> {entry.linkname!r}: target does not exist") from None
         if stat.S_ISDIR(st.st_mode):
             raise InvalidArchive(f"hard link {entry.name!r} -> {entry.linkname!r}: target is a directory")
-        if target == path:
+        target_dir = os.dup(tfd)
+        try:
+            pfd, parent, base = self._parent(rel, create=True, entry=entry.name)
+            if (parent, base) == (tparent, tbase):
+                return
+            if self.naive:
+                self.written.add(f"{parent}/{base}" if parent else base)
+            self._make_room(pfd, base, False)
+            # The inode's metadata is the target's (Docker keeps the target's mode).
+            os.link(tbase, base, src_dir_fd=target_dir, dst_dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(target_dir)
+
+    def _set_xattrs_at(self, pfd: int, base: str, entry: Entry) -> None:
+        """xattrs of a directory (through its descriptor) or of a symlink, device or FIFO (by a
+        /proc/self/fd path to its parent: never followed, whatever the depth)."""
+        if entry.type == DIR:
+            fd = os.open(base, _DIR_OPEN, dir_fd=pfd)
+            try:
+                for key, value in sorted(entry.xattrs.items()):
+                    self._setxattr(fd, key, value)
+            finally:
+                os.close(fd)
             return
-        os.link(target, path, follow_symlinks=False)
+        path = f"/proc/self/fd/{pfd}/{base}"
+        for key, value in sorted(entry.xattrs.items()):
+            self._setxattr(path, key, value)
 
     @staticmethod
-    def _setxattr(path: str | int, key: str, value: bytes, entry: Entry) -> None:
-        """On `path` (never followed) or an open file descriptor."""
+    def _setxattr(target: str | int, key: str, value: bytes) -> None:
+        """On an open file descriptor, or a path (never followed)."""
         if key.startswith("trusted.overlay."):
             return  # overlay's own state: only our whiteout handling may set it
         try:
-            if isinstance(path, int):
-                os.setxattr(path, key, value)
+            if isinstance(target, int):
+                os.setxattr(target, key, value)
             else:
-                os.setxattr(path, key, value, follow_symlinks=False)
+                os.setxattr(target, key, value, follow_symlinks=False)
         except OSError as e:
             # Like Docker: attributes the filesystem cannot hold (ENOTSUP), or that are not
             # allowed on this kind of file (EPERM: user.* on symlinks) are skipped.
@@ -245,39 +354,38 @@ class _Applier:
                 raise
 
     # -- whiteouts -------------------------------------------------------------------------
-    def _whiteout(self, entry: Entry, rel: str, head_rel: str, base: str) -> None:
-        parent = self.resolver.resolve_dir(head_rel, create=True, entry=entry.name)
-        dir_path = self.resolver.abspath(parent)
+    def _whiteout(self, entry: Entry, head_rel: str, base: str) -> None:
+        dfd = self._resolve_dir(head_rel, create=True, entry=entry.name)
         if base == WHITEOUT_OPAQUE:
             if self.naive:
-                self._clear_dir(parent)
+                self._clear_dir(self.cursor.path)
             else:
-                os.setxattr(dir_path, OPAQUE_XATTR, b"y", follow_symlinks=False)
+                os.setxattr(dfd, OPAQUE_XATTR, b"y")
             return
         if base.startswith(WHITEOUT_META_PREFIX):
             return  # AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): ignored as Docker does
         name = base[len(WHITEOUT_PREFIX):]
         if name in ("", ".", "..") or "/" in name:
             raise InvalidArchive(f"invalid whiteout entry {entry.name!r}")
-        path = self.resolver.abspath(parent, name)
-        self._make_room(path, False)
+        self._make_room(dfd, name, False)
         if not self.naive:
             # As overlayfs itself and Docker's ConvertRead: mode 0 (no permission bits), owner
             # from the header; we also keep the header's mtime.
-            os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
-            os.chown(path, entry.uid, entry.gid, follow_symlinks=False)
-            os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
+            os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=dfd)
+            os.chown(name, entry.uid, entry.gid, dir_fd=dfd, follow_symlinks=False)
+            os.utime(name, ns=(entry.mtime_ns, entry.mtime_ns), dir_fd=dfd, follow_symlinks=False)
 
-    def _clear_dir(self, parent: str) -> None:
-        """Naive opaque: remove everything under the directory that this layer did not write
-        (recursively, like Docker's walk over `unpackedPaths`)."""
-        prefix = f"{parent}/" if parent else ""
-        dir_path = self.resolver.abspath(parent)
-        for name in os.listdir(dir_path):
-            real = prefix + name
-            path = os.path.join(dir_path, name)
-            if real not in self.written:
-                self._make_room(path, False)
-                self.resolver.invalidate()
-            elif stat.S_ISDIR(os.lstat(path).st_mode):
-                self._clear_dir(real)
+    def _clear_dir(self, top: str) -> None:
+        """Naive opaque: remove everything under the directory `top` (a real path) that this
+        layer did not write, recursively, like Docker's walk over `unpackedPaths`."""
+        todo = [top]
+        while todo:
+            real = todo.pop()
+            fd = self.cursor.goto(real)
+            prefix = f"{real}/" if real else ""
+            for name in os.listdir(fd):
+                path = prefix + name
+                if path not in self.written:
+                    remove_tree(fd, name)
+                elif stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                    todo.append(path)

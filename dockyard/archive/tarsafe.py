@@ -9,7 +9,8 @@ What Docker (moby/go-archive `Unpack`/`UnpackLayer`) does, and we match:
   as /usr/lib are normal in images). They are never followed out of the root during extraction:
   intermediate path components are resolved like inside a chroot (Docker extracts layers inside a
   chroot, or with os.Root plus `resolveArchivePath`): ".." stops at the root, absolute symlink
-  targets restart at the root. The final component is never followed; it is replaced.
+  targets restart at the root, at most MAX_SYMLINKS are met (apply does this resolution, by
+  directory descriptors). The final component is never followed; it is replaced.
 - Device nodes (char, block) and FIFOs are created only when the policy allows them (Docker skips
   them in a user namespace; we refuse them when not allowed, naming the entry).
 - Special (PAX/GNU) headers are limited in size by `tarreader` (1 MiB, as Go's archive/tar).
@@ -17,11 +18,8 @@ What Docker (moby/go-archive `Unpack`/`UnpackLayer`) does, and we match:
 
 from __future__ import annotations
 
-import os
 import posixpath
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from dockyard.archive.tarreader import BLK, CHR, FIFO, Entry
 from dockyard.errors import InvalidArchive
@@ -57,71 +55,3 @@ def check_entry(entry: Entry, policy: Policy) -> None:
     if entry.type in (CHR, BLK, FIFO) and not policy.allow_devices:
         kind = {CHR: "character device", BLK: "block device", FIFO: "FIFO"}[entry.type]
         raise InvalidArchive(f"{entry.name!r}: {kind} entries are not allowed here")
-
-
-class RootResolver:
-    """Resolves paths inside `root` with chroot semantics, never leaving it.
-
-    `parent(rel)` returns the real, symlink-free path of the directory that will hold `rel`
-    (creating missing directories), so that the final component can be created or replaced with
-    no-follow operations. Call `invalidate()` whenever a directory or symlink is removed or
-    replaced: resolutions are cached.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = os.fspath(root)
-        self._cache: dict[str, str] = {"": ""}
-
-    def invalidate(self) -> None:
-        self._cache = {"": ""}
-
-    def parent(self, rel: str, *, create: bool = True, entry: str | None = None) -> tuple[str, str]:
-        """(real parent relative to root, base name) for the cleaned relative path `rel`."""
-        head, base = posixpath.split(rel)
-        return self.resolve_dir(head, create=create, entry=entry or rel), base
-
-    def resolve_dir(self, rel: str, *, create: bool, entry: str) -> str:
-        cached = self._cache.get(rel)
-        if cached is not None:
-            return cached
-        real: list[str] = []
-        pending = rel.split("/")
-        pending.reverse()
-        links = 0
-        while pending:
-            comp = pending.pop()
-            if comp in ("", "."):
-                continue
-            if comp == "..":
-                if real:
-                    real.pop()
-                continue
-            path = os.path.join(self.root, *real, comp)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                if not create:
-                    raise InvalidArchive(f"{entry!r}: {'/'.join(real + [comp])} does not exist") from None
-                os.mkdir(path, 0o755)
-                real.append(comp)
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                real.append(comp)
-            elif stat.S_ISLNK(st.st_mode):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise InvalidArchive(f"{entry!r}: too many levels of symbolic links")
-                target = os.readlink(path)
-                if target.startswith("/"):
-                    real = []
-                parts = target.split("/")
-                parts.reverse()
-                pending.extend(parts)
-            else:
-                raise InvalidArchive(f"{entry!r}: {'/'.join(real + [comp])} is not a directory")
-        result = "/".join(real)
-        self._cache[rel] = result
-        return result
-
-    def abspath(self, real_rel: str, base: str = "") -> str:
-        return os.path.join(self.root, real_rel, base) if base else os.path.join(self.root, real_rel)

@@ -22,6 +22,7 @@ import stat
 import tarfile
 from dataclasses import dataclass, field
 
+from dockyard.archive.fstree import remove_path
 from dockyard.builder.directory_context import (DEFAULT_DOCKERFILE, DOCKERIGNORE, context_directory,
                                               find_directory_context, walk_context,
                                               write_context_tar)
@@ -127,7 +128,7 @@ class BuildContext:
 
     def cleanup(self) -> None:
         while self.temporary:
-            shutil.rmtree(self.temporary.pop(), ignore_errors=True)
+            remove_path(self.temporary.pop(), ignore_errors=True)
 
     def __enter__(self) -> "BuildContext":
         return self

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
+from dockyard.archive.fstree import remove_path
 from dockyard.digest import Digest
 from dockyard.runtime import rootfs
 from dockyard.runtime.spec import Bind, ProcessSpec, SpecInput, build_spec, process_env
@@ -101,5 +101,5 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
 def destroy(store: Store, cdir: ContainerDir) -> None:
     """Remove a stopped container: its rootfs, its files, its hold on the image."""
     unmount(cdir)
-    shutil.rmtree(cdir.path, ignore_errors=True)
+    remove_path(cdir.path, ignore_errors=True)
     store.release(cdir.id)

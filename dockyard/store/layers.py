@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import string
 import tempfile
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.atomic import atomic_write, fsync_dir, fsync_file, syncfs
 from dockyard.digest import Digest, verify
@@ -137,7 +137,7 @@ class LayerStore:
                     "tar_size": result.tar_size, "source": None, "compressed": []}
             return self._place(work, result.diff_id, info)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_path(work, ignore_errors=True)
 
     def adopt(self, tar_path: Path, result: ScanResult) -> StoredLayer:
         """Take an already scanned layer tar file (in the store's tmp dir) by renaming it."""
@@ -151,7 +151,7 @@ class LayerStore:
                     "tar_size": result.tar_size, "source": None, "compressed": []}
             return self._place(work, result.diff_id, info)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_path(work, ignore_errors=True)
 
     def ingest_compressed(self, blob: Digest, media_type: str, expected: Digest) -> StoredLayer:
         """Register a layer whose content is a compressed blob already in the blob store."""
@@ -184,7 +184,7 @@ class LayerStore:
                     "compressed": [form.to_dict()]}
             return self._place(work, result.diff_id, info)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_path(work, ignore_errors=True)
 
     def _place(self, work: Path, diff_id: Digest, info: dict) -> StoredLayer:
         atomic_write(work / "info.json", json.dumps(info).encode())
@@ -237,10 +237,10 @@ class LayerStore:
                 # syncfs for the whole tree rather than an fsync of each file.
                 syncfs(work)
                 if diff.exists():
-                    shutil.rmtree(diff)
+                    remove_path(diff)
                 os.rename(work, diff)
             except BaseException:
-                shutil.rmtree(work, ignore_errors=True)
+                remove_path(work, ignore_errors=True)
                 if link:
                     (self.links / link).unlink(missing_ok=True)
                 raise
@@ -277,7 +277,7 @@ class LayerStore:
         # Rename first so a half-deleted layer is never mistaken for a whole one.
         trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.tmp))
         os.rename(layer_dir, trash / "layer")
-        shutil.rmtree(trash, ignore_errors=True)
+        remove_path(trash, ignore_errors=True)
 
 
 def check_diff_ids(layers: list[StoredLayer], diff_ids: list[Digest]) -> None:

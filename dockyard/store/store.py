@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager
 
+from dockyard.archive.fstree import remove_path
 from dockyard.atomic import atomic_write
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound
@@ -81,7 +81,7 @@ class Store:
             try:
                 if entry.lstat().st_mtime < cutoff:
                     if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry, ignore_errors=True)
+                        remove_path(entry, ignore_errors=True)
                     else:
                         entry.unlink()
             except FileNotFoundError:
