@@ -36,10 +36,6 @@ class ApiContext:
     root: Path
     stopping: threading.Event = field(default_factory=threading.Event)
     log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
-    # Containers created with AutoRemove: the server removes them itself once it has seen
-    # their exit code, so `wait?condition=removed` can report it (ID -> exit code when known).
-    auto_remove: dict[str, int | None] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def store(self) -> Store:
         return Store(self.root)

@@ -13,6 +13,7 @@ from dockyard import __version__
 from dockyard.api.http import Response
 from dockyard.api.framing import go_json
 from dockyard.api.router import API_VERSION, MIN_API_VERSION, ApiContext, Request, Route, route
+from dockyard.engine import containers
 from dockyard.errors import InvalidParameter
 
 
@@ -38,15 +39,9 @@ def version(ctx: ApiContext, req: Request, resp: Response) -> None:
     })
 
 
-def _containers_summary(ctx: ApiContext) -> tuple[int, int, int, int]:
-    from dockyard.api import containers  # the container engine may not be there yet
-
-    return containers.counts(ctx)
-
-
 def info(ctx: ApiContext, req: Request, resp: Response) -> None:
     store = ctx.store()
-    total, running, paused, stopped = _containers_summary(ctx)
+    total, running, paused, stopped = containers.counts(store)
     uname = os.uname()
     resp.json({
         "ID": "dockyard", "Containers": total, "ContainersRunning": running,

@@ -1,5 +1,5 @@
 """RUN: one process in a temporary container over the previous step's image, through the
-container engine (dockyard.engine.containers: create, run attached, remove), and the
+container runtime (dockyard.runtime: create, run attached, remove), and the
 container's storage layer as the step's layer.
 
 A thin adapter over the containers API; what it adds for the builder (Docker behaviour matched):
@@ -23,7 +23,9 @@ from typing import Callable
 
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile.shell import go_quote
-from dockyard.engine import containers
+from dockyard.runtime import containers
+from dockyard.runtime.hostconfig import HostConfig
+from dockyard.runtime.lifecycle import remove, run_attached
 from dockyard.errors import DockyardError, RuntimeFailure
 from dockyard.runtime.monitor import Attach
 from dockyard.store.layer_writer import layer_from_directory
@@ -93,7 +95,7 @@ def _run_attached(store: Store, container_id: str, output: Callable[[bytes], Non
     pump = threading.Thread(target=_pump, args=(read_fd, output), daemon=True)
     pump.start()
     try:
-        return containers.run_attached(store, container_id, Attach(None, write_fd, write_fd))
+        return run_attached(store, container_id, Attach(None, write_fd, write_fd))
     finally:
         os.close(write_fd)
         pump.join()
@@ -107,10 +109,10 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
     if image_id is None:
         raise RuntimeFailure(f"failed to run {go_quote(spec.args[0])}: the image is empty (FROM scratch)")
     record = containers.create(store, containers.CreateOptions(
-        image=str(image_id), cmd=list(spec.args), entrypoint="", env=list(spec.env),
-        workdir=spec.workdir or None, user=spec.user, network=spec.network))
+        image=str(image_id), cmd=list(spec.args), entrypoint=[], env=list(spec.env),
+        workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network)))
     announce(record.id)
-    cdir = containers.resolve(store, record.id)
+    cdir = containers.lookup(store, record.id)
     succeeded = False
     try:
         _make_volume_dirs(store, diff_ids, cdir.upper, spec.volumes)
@@ -123,6 +125,6 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
     finally:
         if not (keep and succeeded):
             try:
-                containers.remove(store, record.id, force=True)
+                remove(store, record.id, force=True)
             except DockyardError:
                 pass

@@ -6,14 +6,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from dockyard.cli.context import CliContext
-from dockyard.cli.format import ellipsis, human_duration, since, write_table
+from dockyard.cli.format import ellipsis, write_table
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
-from dockyard.image.config import parse_time
-from dockyard.runtime.state import RUNNING
+from dockyard.units import since
 
 if TYPE_CHECKING:
     from dockyard.engine import containers as engine
@@ -119,11 +117,13 @@ def _options(args: argparse.Namespace) -> engine.CreateOptions:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
+    entrypoint = None if args.entrypoint is None else [args.entrypoint] if args.entrypoint else []
     return engine.CreateOptions(
-        image=args.image, cmd=command, entrypoint=args.entrypoint, env=args.env,
+        image=args.image, cmd=command, entrypoint=entrypoint, env=args.env,
         workdir=args.workdir, user=args.user, name=args.name, tty=args.tty,
-        interactive=args.interactive, binds=args.volume, network=args.network,
-        auto_remove=args.rm, runtime=args.runtime)
+        open_stdin=args.interactive,
+        host=engine.HostConfig(binds=args.volume, network_mode=args.network,
+                               auto_remove=args.rm, runtime=args.runtime))
 
 
 def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -145,12 +145,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         exc.exit_code = 125
         raise
     if args.detach:
-        try:
-            engine.start(ctx.store, record.id)
-        except engine.StartError:
-            if args.rm:
-                engine.remove(ctx.store, record.id, force=True)
-            raise
+        engine.start(ctx.store, record.id)  # a container with --rm that cannot start is removed
         ctx.stdout.write(record.id + "\n")
         return 0
     ctx.stdout.flush()
@@ -161,7 +156,8 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
                                              stderr=sys.stderr.fileno()))
 
 
-def _each(ctx: CliContext, names: list[str], action) -> int:  # noqa: ANN001
+def _each(ctx: CliContext, names: list[str], action, *, print_result: bool = False) -> int:  # noqa: ANN001
+    """`action` on each name; prints the name (or what the action returns), or the error."""
     failed = False
     for name in names:
         try:
@@ -170,14 +166,14 @@ def _each(ctx: CliContext, names: list[str], action) -> int:  # noqa: ANN001
             ctx.stderr.write(f"Error: {exc}\n")
             failed = True
             continue
-        ctx.stdout.write(f"{name if result is None else result}\n")
+        ctx.stdout.write(f"{result if print_result else name}\n")
     return 1 if failed else 0
 
 
 def cmd_start(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import containers as engine
 
-    return _each(ctx, args.containers, lambda n: engine.start(ctx.store, n) and None)
+    return _each(ctx, args.containers, lambda n: engine.start(ctx.store, n))
 
 
 def cmd_stop(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -213,20 +209,11 @@ def cmd_unpause(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_wait(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import containers as engine
 
-    return _each(ctx, args.containers, lambda n: engine.wait(ctx.store, n))
+    def wait(name: str) -> int:
+        state = engine.wait(ctx.store, name)
+        return state.exit_code if state is not None else 0
 
-
-def status_text(summary: engine.ContainerSummary, now: datetime | None = None) -> str:
-    """Docker's STATUS column: `Up 3 seconds`, `Up 3 seconds (Paused)`, `Exited (0) 2 seconds ago`."""
-    now = now or datetime.now(timezone.utc)
-    st = summary.state
-    if st.status == RUNNING:
-        started = parse_time(st.started_at) or now
-        text = "Up " + human_duration(max(0.0, (now - started).total_seconds()))
-        return text + " (Paused)" if st.paused else text
-    if st.status == "exited":
-        return f"Exited ({st.exit_code}) {since(parse_time(st.finished_at), now)}"
-    return "Created"
+    return _each(ctx, args.containers, wait, print_result=True)
 
 
 def cmd_ps(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -242,7 +229,7 @@ def cmd_ps(args: argparse.Namespace, ctx: CliContext) -> int:
     for s in items:
         command = s.command if args.no_trunc else ellipsis(s.command, 20)
         rows.append([s.id if args.no_trunc else s.id[:12], s.image,
-                     json.dumps(command, ensure_ascii=False), since(s.created), status_text(s),
+                     json.dumps(command, ensure_ascii=False), since(s.created), s.status_text(),
                      "", s.name])
     write_table(ctx.stdout, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
     return 0
@@ -312,8 +299,8 @@ def cmd_diff(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import containers as engine
 
-    engine.resolve(ctx.store, args.container)
-    ctx.write_archive(args.output, lambda out: engine.export(ctx.store, args.container, out))
+    container = engine.container_id(ctx.store, args.container)
+    ctx.write_archive(args.output, lambda out: engine.export(ctx.store, container, out))
     return 0
 
 

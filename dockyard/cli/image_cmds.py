@@ -9,10 +9,11 @@ from typing import Any
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import (
-    ellipsis, go_time, human_size, render_template, rfc3339, short_id, since,
+    ellipsis, go_time, render_template, rfc3339, short_id,
     write_json_indented, write_rows,
 )
 from dockyard.errors import InvalidParameter, NotFound
+from dockyard.units import human_size, since
 
 # The image engines are imported by the commands that use them, not at CLI start-up.
 

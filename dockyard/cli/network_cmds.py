@@ -9,8 +9,9 @@ import sys
 from typing import Any
 
 from dockyard.cli.backend import for_target
-from dockyard.cli.format import human_size, render_template, write_json_indented, write_rows
+from dockyard.cli.format import render_template, write_json_indented, write_rows
 from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.units import human_size
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from dockyard.archive.fstree import remove_path
 from dockyard.digest import Digest
+from dockyard.errors import NotFound
 from dockyard.runtime import rootfs
 from dockyard.runtime.spec import Bind, ProcessSpec, SpecInput, build_spec, process_env
-from dockyard.runtime.state import ContainerDir, ContainerRecord, write_file
+from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, write_file
 from dockyard.runtime.users import ExecUser, resolve_user
 from dockyard.store.store import Store
 
@@ -39,6 +42,24 @@ def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
 
 def unmount(cdir: ContainerDir) -> None:
     rootfs.unmount(cdir.merged)
+
+
+@contextmanager
+def mounted(store: Store, cdir: ContainerDir) -> Iterator[Path]:
+    """The container's root filesystem, mounted for the time of the block (a stopped
+    container's is mounted here and unmounted after, unless it started meanwhile)."""
+    record = cdir.read_record()
+    with cdir.locked():
+        mounted_here = not rootfs.is_mounted(cdir.merged)
+        if mounted_here:
+            mount(store, cdir, record)
+    try:
+        yield cdir.merged
+    finally:
+        if mounted_here:
+            with cdir.locked():
+                if cdir.read_state().status != RUNNING:
+                    unmount(cdir)
 
 
 def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
@@ -99,7 +120,15 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
 
 
 def destroy(store: Store, cdir: ContainerDir) -> None:
-    """Remove a stopped container: its rootfs, its files, its hold on the image."""
+    """Remove a stopped container: its rootfs, its files, its hold on the image. Waiters learn
+    its final state first (ContainerDir.removal)."""
     unmount(cdir)
+    try:
+        with cdir.update(durable=False) as state:
+            state.removing = True
+        with cdir.removal():
+            (cdir.path / "container.json").unlink()  # gone for lookups and waiters from here
+    except (NotFound, FileNotFoundError):
+        return  # removed already (by its monitor, for --rm)
     remove_path(cdir.path, ignore_errors=True)
     store.release(cdir.id)

@@ -33,20 +33,18 @@ import termios
 import threading
 import tty as ttymod
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
 
 from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime import bundle
+from dockyard.runtime.logs import LogWriter
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
 from dockyard.store.store import Store
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
-PARTIAL_FLUSH = 16 * 1024
 _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                   signal.SIGUSR2)
 
@@ -67,44 +65,6 @@ class Attach:
     stdin: int | None
     stdout: int
     stderr: int
-
-
-def log_time() -> str:
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
-
-
-class LogWriter:
-    """json-file: one entry per line of output; a partial line waits for its end (or 16 KB)."""
-
-    def __init__(self, path: Path) -> None:
-        self._f: BinaryIO = open(path, "ab")
-        self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
-
-    def write(self, stream: str, data: bytes) -> None:
-        buf = self._partial[stream] + data
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            self._entry(stream, buf[: nl + 1])
-            buf = buf[nl + 1:]
-        if len(buf) >= PARTIAL_FLUSH:
-            self._entry(stream, buf)
-            buf = b""
-        self._partial[stream] = buf
-        self._f.flush()
-
-    def _entry(self, stream: str, data: bytes) -> None:
-        line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
-                           "time": log_time()}, ensure_ascii=False)
-        self._f.write(line.encode() + b"\n")
-
-    def close(self) -> None:
-        for stream, buf in self._partial.items():
-            if buf:
-                self._entry(stream, buf)
-        self._f.close()
 
 
 class _Subreaper:
@@ -159,6 +119,7 @@ class Monitor:
         self._attach: Attach | None = None
         self._reaping = False            # holds the subreaper flag (start .. exit)
         self.reap_orphans = False        # also reap any other child at exit (own process only)
+        self._log: LogWriter | None = None
 
     # -- start ----------------------------------------------------------------------------
     def start(self, attach: Attach | None = None) -> int:
@@ -191,6 +152,10 @@ class Monitor:
             state.finished_at = ""
             state.exit_code = 0
             state.error = ""
+        # the log exists once the state says running (a reader that finds the log and then a
+        # state that is not running has read everything), and before the starter hears that
+        # the container runs (a reader it starts finds the log)
+        self._log = LogWriter(self.cdir.log)
         return self.pid
 
     def _release_subreaper(self) -> None:
@@ -306,7 +271,8 @@ class Monitor:
         An attached caller's signals are forwarded to the container while it runs, when called
         on the main thread (only it may set handlers; elsewhere signals are not forwarded); the
         caller's handlers are put back afterwards."""
-        log = LogWriter(self.cdir.log)
+        log = self._log
+        assert log is not None, "serve() before start()"
         old_term = None
         attach = self._attach
         handlers: dict[int, object] = {}

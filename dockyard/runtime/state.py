@@ -9,6 +9,7 @@
     <root>/containers/<id>/hosts, hostname, resolv.conf
     <root>/containers/<id>/<id>-json.log    the logs, Docker's json-file format
     <root>/containers/<id>/state.lock       flock guarding read-modify-write of state.json
+    <root>/containers/<id>/wait.lock        flock: waiters (shared) hold off the removal (exclusive)
 
 Every write is atomic (temp file + rename), so a reader sees the old or the new state, never
 half. Only what a crash of the host must not falsify is also made durable (fsync of the file and
@@ -20,27 +21,23 @@ The files regenerated at every start (spec, hosts, hostname, resolv.conf) are ne
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 from dockyard.atomic import atomic_write
-from dockyard.image.config import ContainerConfig
-from dockyard.store.locks import flock
+from dockyard.errors import NotFound
+from dockyard.image.config import ContainerConfig, parse_time
+from dockyard.runtime.hostconfig import HostConfig
+from dockyard.units import human_duration, since
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
-
-
-@dataclass
-class HostConfig:
-    binds: list[str] = field(default_factory=list)      # HOST:CTR[:ro]
-    network_mode: str = "host"                          # host | none
-    auto_remove: bool = False
-    runtime: str = ""                                   # crun | runc ("" = default)
 
 
 @dataclass
@@ -63,7 +60,7 @@ class ContainerRecord:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "image_id": self.image_id,
                 "image_name": self.image_name, "created": self.created,
-                "config": self.config.to_dict(), "host": asdict(self.host), "tty": self.tty,
+                "config": self.config.to_dict(), "host": self.host.to_dict(), "tty": self.tty,
                 "open_stdin": self.open_stdin, "hostname": self.hostname}
 
     @classmethod
@@ -71,7 +68,7 @@ class ContainerRecord:
         return cls(id=data["id"], name=data["name"], image_id=data["image_id"],
                    image_name=data["image_name"], created=data["created"],
                    config=ContainerConfig.from_dict(data["config"]),
-                   host=HostConfig(**data["host"]), tty=data.get("tty", False),
+                   host=HostConfig.from_dict(data["host"]), tty=data.get("tty", False),
                    open_stdin=data.get("open_stdin", False), hostname=data.get("hostname", ""))
 
 
@@ -86,11 +83,31 @@ class ContainerState:
     exit_code: int = 0
     error: str = ""
     restarting: bool = False
+    removing: bool = False         # being removed: waiters take note of the state and let go
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerState":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def docker_status(state: ContainerState) -> str:
+    """Docker's State.Status: created, running, paused, exited."""
+    if state.status == RUNNING:
+        return "paused" if state.paused else "running"
+    return state.status
+
+
+def status_text(state: ContainerState, now: datetime | None = None) -> str:
+    """Docker's STATUS: `Up 3 seconds`, `Up 3 seconds (Paused)`, `Exited (0) 2 seconds ago`."""
+    now = now or datetime.now(timezone.utc)
+    if state.status == RUNNING:
+        started = parse_time(state.started_at) or now
+        text = "Up " + human_duration(max(0.0, (now - started).total_seconds()))
+        return text + " (Paused)" if state.paused else text
+    if state.status == EXITED:
+        return f"Exited ({state.exit_code}) {since(parse_time(state.finished_at), now)}"
+    return "Created"
 
 
 class ContainerDir:
@@ -107,6 +124,11 @@ class ContainerDir:
     spec = property(lambda self: self.path / "config.json")
     log = property(lambda self: self.path / f"{self.id}-json.log")
     lower_file = property(lambda self: self.path / "lower")
+
+    def exists(self) -> bool:
+        """Whether the container exists: its record appears last at create, goes first at
+        removal."""
+        return (self.path / "container.json").is_file()
 
     def read_record(self) -> ContainerRecord:
         return ContainerRecord.from_dict(json.loads((self.path / "container.json").read_bytes()))
@@ -127,8 +149,38 @@ class ContainerDir:
         write_file(self.path / "state.json", json.dumps(asdict(state)).encode(), durable=durable)
 
     @contextmanager
+    def _flock(self, name: str, shared: bool = False) -> Iterator[None]:
+        """A lock file of the container's; NotFound once it is removed (its directory is never
+        made again by a late locker)."""
+        try:
+            fd = os.open(self.path / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {self.id}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    @contextmanager
     def locked(self) -> Iterator[None]:
-        with flock(self.path / "state.lock"):
+        """Guards read-modify-write of the state."""
+        with self._flock("state.lock"):
+            yield
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Held (shared) by whoever waits for the container: its removal waits until every
+        waiter has seen the final state (see `removal`)."""
+        with self._flock("wait.lock", shared=True):
+            yield
+
+    @contextmanager
+    def removal(self) -> Iterator[None]:
+        """Held (exclusive) to take the container away, after its state says `removing`:
+        waiters read that state and let go first, so they can report the exit code of a
+        container that is gone (as Docker's daemon does from memory)."""
+        with self._flock("wait.lock"):
             yield
 
     @contextmanager

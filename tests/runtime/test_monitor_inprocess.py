@@ -9,7 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
-from dockyard.engine import containers
+from dockyard.runtime import containers, lifecycle
 from dockyard.runtime.monitor import Attach
 from dockyard.store.store import Store
 
@@ -26,12 +26,12 @@ def _run(store: Store, cmd: list[str]) -> tuple[int, bytes]:
     record = containers.create(store, containers.CreateOptions(image="busybox", cmd=cmd))
     r, w = os.pipe()
     try:
-        code = containers.run_attached(store, record.id, Attach(None, w, w))
+        code = lifecycle.run_attached(store, record.id, Attach(None, w, w))
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as f:
         out = f.read()
-    containers.remove(store, record.id)
+    lifecycle.remove(store, record.id)
     return code, out
 
 
@@ -43,7 +43,7 @@ def test_attached_run_restores_handlers_and_subreaper(store_root: Path, busybox:
     assert (code, out) == (3, b"hi\n")
     assert {s: signal.getsignal(s) for s in before} == before
     assert _subreaper() == 0
-    assert containers.list_containers(store, True) == []
+    assert containers.all_containers(store) == []
 
 
 def test_attached_run_off_the_main_thread(store_root: Path, busybox: str) -> None:

@@ -1,0 +1,193 @@
+"""The containers of a store: create one, look one up, list them, read its current state.
+
+Containers live under `<store root>/containers/<id>/` (see runtime/state.py); starting, stopping,
+waiting and removing are in runtime/lifecycle.py, extra processes in runtime/exec.py, logs in
+runtime/logs.py. The builder's RUN and the engine (for both servers) use these.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.image.config import ContainerConfig, now_rfc3339
+from dockyard.runtime.hostconfig import HostConfig
+from dockyard.runtime.names import random_name, validate_name
+from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
+from dockyard.runtime.rootfs import make_init_layer
+from dockyard.runtime.spec import Bind
+from dockyard.runtime.state import (
+    EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, pid_alive,
+)
+from dockyard.store.locks import flock
+from dockyard.store.store import Store
+
+_HEX = set("0123456789abcdef")
+
+
+@dataclass
+class CreateOptions:
+    """What a new container runs and how (`docker create`'s flags, Docker's container config).
+    The process fields override the image's config; None keeps the image's."""
+
+    image: str                                       # a name or ID in the store
+    cmd: list[str] = field(default_factory=list)     # [] keeps the image's (unless entrypoint)
+    entrypoint: list[str] | None = None              # None: the image's; []: none
+    env: list[str] = field(default_factory=list)     # NAME=VALUE, or NAME (the caller's value)
+    workdir: str | None = None
+    user: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)   # added to the image's labels
+    stop_signal: str | None = None
+    name: str | None = None                          # None: a random adjective_surname
+    hostname: str | None = None                      # None: the ID's first 12 characters
+    tty: bool = False
+    open_stdin: bool = False                         # -i: stdin stays open for attach
+    host: HostConfig = field(default_factory=HostConfig)
+
+
+def _containers_dir(store: Store) -> Path:
+    d = store.root / "containers"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def oci_runtime(store: Store, record: ContainerRecord) -> OciRuntime:
+    """The OCI runtime (crun or runc) a container was created with."""
+    return for_store(store.root, record.host.runtime)
+
+
+def all_containers(store: Store) -> list[ContainerDir]:
+    out = []
+    for entry in _containers_dir(store).iterdir():
+        if (entry / "container.json").is_file():
+            out.append(ContainerDir(entry))
+    return out
+
+
+def lookup(store: Store, name: str) -> ContainerDir:
+    """A container by full ID, name, or unique ID prefix (as Docker looks containers up)."""
+    key = name.lstrip("/")
+    if not key:
+        raise NotFound(f"No such container: {name}")
+    cdirs = all_containers(store)
+    for c in cdirs:
+        if c.id == key:
+            return c
+    for c in cdirs:
+        try:
+            if c.read_record().name == key:
+                return c
+        except FileNotFoundError:
+            continue
+    if set(key) <= _HEX:
+        matches = [c for c in cdirs if c.id.startswith(key)]
+        if len(matches) > 1:
+            raise InvalidParameter(f"multiple IDs found with provided prefix: {key}")
+        if matches:
+            return matches[0]
+    raise NotFound(f"No such container: {name}")
+
+
+def current_state(cdir: ContainerDir) -> ContainerState:
+    """The state, corrected when a monitor died without recording the exit (killed -9)."""
+    state = cdir.read_state()
+    if state.status == RUNNING and not pid_alive(state.monitor_pid):
+        with cdir.update() as st:
+            if st.status == RUNNING and not pid_alive(st.monitor_pid):
+                st.status, st.paused, st.pid = EXITED, False, 0
+                st.exit_code = 255
+                st.error = "container monitor exited unexpectedly"
+                st.finished_at = now_rfc3339()
+            state = replace(st)
+    return state
+
+
+# -- create ----------------------------------------------------------------------------------------
+def merge_env(base: list[str] | None, extra: list[str]) -> list[str] | None:
+    """`extra` over `base` by name; a bare NAME takes this process's value, or is dropped
+    (docker -e NAME)."""
+    env = list(base or [])
+    for item in extra:
+        key, eq, _ = item.partition("=")
+        if not eq:
+            if key not in os.environ:
+                continue
+            item = f"{key}={os.environ[key]}"
+        idx = [i for i, e in enumerate(env) if e.partition("=")[0] == key]
+        if idx:
+            env[idx[0]] = item
+        else:
+            env.append(item)
+    return env or None
+
+
+def _container_config(image_config: ContainerConfig, opts: CreateOptions) -> ContainerConfig:
+    cfg = replace(image_config)
+    if opts.entrypoint is not None:
+        cfg.entrypoint = list(opts.entrypoint) or None
+        cfg.cmd = None
+    if opts.cmd:
+        cfg.cmd = list(opts.cmd)
+    cfg.env = merge_env(cfg.env, opts.env)
+    if opts.workdir is not None:
+        if opts.workdir and not opts.workdir.startswith("/"):
+            raise InvalidParameter(
+                f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
+        cfg.working_dir = opts.workdir
+    if opts.user is not None:
+        cfg.user = opts.user
+    if opts.labels:
+        cfg.labels = {**(cfg.labels or {}), **opts.labels}
+    if opts.stop_signal is not None:
+        cfg.stop_signal = opts.stop_signal
+    if not (cfg.entrypoint or cfg.cmd):
+        raise InvalidParameter("No command specified")
+    return cfg
+
+
+def _check_host(store: Store, host: HostConfig) -> None:
+    if host.network_mode not in ("host", "none") and not host.netns_path:
+        raise InvalidParameter(f"network {host.network_mode} not found")
+    for b in host.binds:
+        Bind.parse(b)
+    choose_runtime(store.root, host.runtime)
+
+
+def create(store: Store, opts: CreateOptions) -> ContainerRecord:
+    """A new container, stopped; visible once whole. Bad options change nothing on disk."""
+    _check_host(store, opts.host)
+    image_id = store.resolve(opts.image)
+    cfg = _container_config(store.image(image_id).config.config, opts)
+    container_id = secrets.token_hex(32)
+    with flock(store.lock_dir / "containers.lock"):
+        names = {c.read_record().name: c.id for c in all_containers(store)}
+        if opts.name:
+            name = validate_name(opts.name)
+            if name in names:
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{names[name]}". You have to remove (or rename) that container to be able '
+                    "to reuse that name.")
+        else:
+            name = random_name()
+            while name in names:
+                name = random_name()
+        record = ContainerRecord(
+            id=container_id, name=name, image_id=str(image_id), image_name=opts.image,
+            created=now_rfc3339(), config=cfg, host=replace(opts.host),
+            tty=opts.tty, open_stdin=opts.open_stdin,
+            hostname=opts.hostname or container_id[:12])
+        cdir = ContainerDir(_containers_dir(store) / container_id)
+        cdir.path.mkdir(mode=0o710)
+        for d in (cdir.upper, cdir.work, cdir.merged):
+            d.mkdir(mode=0o755)
+        make_init_layer(cdir.init)
+        store.hold(container_id, image_id)
+        # not fsynced: the record's directory sync below commits its entry, and a missing
+        # state.json reads as "created" anyway
+        cdir.write_state(ContainerState(), durable=False)
+        cdir.write_record(record)  # last: a container is visible only when whole
+    return record

@@ -1,0 +1,72 @@
+"""An extra process in a running container (`docker exec`): its OCI process spec is the
+container's own (env, user, working directory) with the caller's changes, run by `runtime exec`
+with the caller's stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dockyard.errors import Conflict, InvalidParameter, RuntimeFailure
+from dockyard.runtime import bundle
+from dockyard.runtime.containers import current_state, lookup, merge_env, oci_runtime
+from dockyard.runtime.oci import logged_error
+from dockyard.runtime.state import RUNNING
+from dockyard.store.store import Store
+
+
+@dataclass
+class ExecOptions:
+    cmd: list[str]
+    interactive: bool = False      # stdin connected (else /dev/null)
+    tty: bool = False
+    env: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+
+
+def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = None,
+            stdout: int | None = None, stderr: int | None = None) -> int:
+    """Run `opts.cmd` in the container until it exits; its exit code. The stdio fds default to
+    this process's own."""
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    state = current_state(cdir)
+    if state.status != RUNNING:
+        raise Conflict(f"Container {record.id} is not running")
+    if state.paused:
+        raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
+    if not opts.cmd:
+        raise InvalidParameter("No exec command specified")
+    merged_env = merge_env(list(record.config.env or []), opts.env) or []
+    proc = bundle.process_spec(cdir, replace(record, config=replace(record.config, env=merged_env)),
+                               args=list(opts.cmd), workdir=opts.workdir, user=opts.user,
+                               tty=opts.tty)
+    fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
+    log_file = Path(path[:-5] + ".log")
+    with os.fdopen(fd, "w") as f:
+        json.dump(proc.to_dict(), f)
+    try:
+        runtime = oci_runtime(store, record)
+        result = subprocess.run(runtime.exec_command(record.id, Path(path), log_file),
+                                stdin=stdin if opts.interactive else subprocess.DEVNULL,
+                                stdout=stdout, stderr=stderr)
+        if result.returncode == 255:
+            message = logged_error(log_file)
+            if message:
+                # docker exec (20.10): "OCI runtime exec failed: ...: unknown", exit code 126
+                error = RuntimeFailure(f"OCI runtime exec failed: {message}: unknown")
+                error.exit_code = 126
+                raise error
+        return result.returncode
+    finally:
+        os.unlink(path)
+        try:
+            log_file.unlink()
+        except FileNotFoundError:
+            pass
+

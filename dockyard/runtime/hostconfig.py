@@ -1,0 +1,116 @@
+"""What `create` decides about a container's place on the host (Docker's HostConfig): mounts,
+network, resources, security, restart policy. It is kept in the container's record and turned
+into the OCI spec at every start (runtime/spec.py); a field at its default changes nothing.
+
+The shapes follow the Engine API's HostConfig, so the API server and the CLI map their flags onto
+it one to one (`--mount`, `--tmpfs`, `-v`, `--read-only`, `--memory`, `--cpus`, `--pids-limit`,
+`--ulimit`, `--cap-add/--cap-drop`, `--privileged`, `--security-opt no-new-privileges`, `--dns`,
+`--add-host`, `--restart`). What a network stack or a volume driver decides before the start
+(a network namespace to join, a volume's directory) arrives here as plain host facts: a namespace
+path, OCI hooks, a mount's source directory; the runtime knows nothing of networks or volumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from dockyard.errors import InvalidParameter
+
+MOUNT_TYPES = ("bind", "volume", "tmpfs")
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+
+@dataclass
+class Mount:
+    """One mount of the container. `source` is a host path (bind; a volume's directory, with the
+    volume's `name` kept for inspect), empty for tmpfs. `options` are OCI mount options
+    (`size=64m`, `mode=1777`, a propagation such as `rshared`)."""
+
+    type: str
+    target: str
+    source: str = ""
+    name: str = ""
+    read_only: bool = False
+    options: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.type not in MOUNT_TYPES:
+            raise InvalidParameter(f"mount type unknown: {self.type!r}")
+        if not self.target.startswith("/"):
+            raise InvalidParameter(f"invalid mount path: '{self.target}' mount path must be absolute")
+        if self.type != "tmpfs" and not self.source.startswith("/"):
+            raise InvalidParameter(f"invalid mount source: '{self.source}' must be an absolute path")
+
+
+@dataclass
+class Ulimit:
+    name: str      # nofile, nproc, core... (RLIMIT_ + upper case in the OCI spec)
+    soft: int
+    hard: int
+
+
+@dataclass
+class Resources:
+    """cgroup limits; 0 is "no limit" for each."""
+
+    memory: int = 0              # bytes (--memory)
+    memory_swap: int = 0         # bytes of memory + swap (--memory-swap); -1 unlimited swap
+    nano_cpus: int = 0           # CPUs x 10^9 (--cpus): a CFS quota over a 100 ms period
+    cpu_shares: int = 0          # relative weight (--cpu-shares)
+    pids_limit: int = 0          # --pids-limit
+    ulimits: list[Ulimit] = field(default_factory=list)
+
+
+@dataclass
+class RestartPolicy:
+    name: str = "no"             # no | always | unless-stopped | on-failure
+    maximum_retry_count: int = 0  # on-failure only; 0 = no limit
+
+    def __post_init__(self) -> None:
+        if self.name == "":
+            self.name = "no"
+        if self.name not in RESTART_POLICIES:
+            raise InvalidParameter(f"invalid restart policy: {self.name}")
+        if self.maximum_retry_count and self.name != "on-failure":
+            raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{self.name}'")
+
+
+@dataclass
+class HostConfig:
+    binds: list[str] = field(default_factory=list)      # -v HOST:CTR[:ro], as the user gave them
+    mounts: list[Mount] = field(default_factory=list)   # --mount, --tmpfs, resolved volumes
+    network_mode: str = "host"                          # host | none | a network's name
+    netns_path: str = ""                                # join this network namespace ("" = per mode)
+    auto_remove: bool = False
+    runtime: str = ""                                   # crun | runc ("" = default)
+    read_only: bool = False                             # --read-only: the rootfs mounted read-only
+    resources: Resources = field(default_factory=Resources)
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    no_new_privileges: bool = False
+    dns: list[str] = field(default_factory=list)          # resolv.conf nameservers (none: host's)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)  # NAME:IP lines added to /etc/hosts
+    hooks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # OCI hooks by stage
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "HostConfig":
+        """Records written before a field existed read it as its default."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "mounts" in values:
+            values["mounts"] = [Mount(**m) for m in values["mounts"]]
+        if "resources" in values:
+            res = dict(values["resources"])
+            res["ulimits"] = [Ulimit(**u) for u in res.get("ulimits", [])]
+            values["resources"] = Resources(**res)
+        if "restart" in values:
+            values["restart"] = RestartPolicy(**values["restart"])
+        return cls(**values)

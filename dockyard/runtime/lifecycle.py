@@ -1,0 +1,267 @@
+"""A container's life: start (detached under its own monitor, or attached in this process),
+signals (kill, stop), pause/unpause, wait for Docker's conditions, restart, remove.
+
+`remove` also serves `--rm` (AutoRemove): the monitor removes its container once the exit is
+recorded; waiters hold the removal off until they have seen that state (ContainerDir.watching),
+so `wait` with the condition `removed` reports the exit code of a container that is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal as signal_mod
+import threading
+import time
+
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, RuntimeFailure
+from dockyard.runtime import bundle
+from dockyard.runtime.containers import current_state, lookup, oci_runtime
+from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
+from dockyard.runtime.oci import OciRuntime
+from dockyard.runtime.state import EXITED, RUNNING, ContainerDir, ContainerState, pid_alive
+from dockyard.store.store import Store
+
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+
+
+# -- start -----------------------------------------------------------------------------------------
+def start(store: Store, name: str) -> bool:
+    """Start a container detached, under its own monitor process; False when it was running
+    already (a no-op, as Docker's). Raises StartError; a container with AutoRemove that cannot
+    start is removed (as Docker's daemon does)."""
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    if current_state(cdir).status == RUNNING:
+        return False
+    if (cdir.path / "init.pid").exists():
+        oci_runtime(store, record).delete(record.id)  # leftovers of a previous run
+    try:
+        spawn_detached(store, record.id)
+    except StartError:
+        if record.host.auto_remove:
+            bundle.destroy(store, cdir)
+        raise
+    return True
+
+
+def run_attached(store: Store, name: str, attach: Attach) -> int:
+    """Start a container in this process with the caller's stdio; returns its exit code."""
+    cdir = lookup(store, name)
+    monitor = Monitor(store, cdir.id)
+    try:
+        monitor.start(attach)
+    except StartError:
+        if monitor.record.host.auto_remove:
+            bundle.destroy(store, cdir)
+        raise
+    return monitor.serve()
+
+
+# -- signals, pause --------------------------------------------------------------------------------
+def signal_name(sig: str) -> str:
+    """`KILL`, `SIGKILL` or `9` as the runtime names it (`SIGKILL`)."""
+    s = sig.upper().strip()
+    if s.isdigit():
+        try:
+            return signal_mod.Signals(int(s)).name
+        except ValueError:
+            raise InvalidParameter(f"Invalid signal: {sig}") from None
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    if s not in signal_mod.Signals.__members__:
+        raise InvalidParameter(f"Invalid signal: {sig}")
+    return s
+
+
+def kill(store: Store, name: str, sig: str = "KILL") -> None:
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    signame = signal_name(sig)
+    state = current_state(cdir)
+    if state.status != RUNNING:
+        raise Conflict(f"Cannot kill container: {name}: Container {record.id} is not running")
+    runtime = oci_runtime(store, record)
+    runtime.kill(record.id, signame)
+    if state.paused and signame == "SIGKILL":
+        _resume_quietly(runtime, cdir)
+
+
+def _resume_quietly(runtime: OciRuntime, cdir: ContainerDir) -> None:
+    try:
+        runtime.resume(cdir.id)
+    except DockyardError:
+        pass
+    with cdir.update(durable=False) as st:
+        st.paused = False
+
+
+def stop(store: Store, name: str, timeout: int | None = None) -> bool:
+    """The stop signal, then SIGKILL after `timeout` seconds (10; negative waits forever).
+    False when the container was not running (a no-op, as Docker's)."""
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    state = current_state(cdir)
+    if state.status != RUNNING:
+        return False
+    runtime = oci_runtime(store, record)
+    wait_for = 10 if timeout is None else timeout
+    sig = signal_name(record.config.stop_signal or "SIGTERM")
+    try:
+        runtime.kill(record.id, sig)
+    except DockyardError:
+        pass
+    if state.paused:
+        _resume_quietly(runtime, cdir)
+    if _stopped(cdir, None if wait_for < 0 else wait_for):
+        return True
+    try:
+        runtime.kill(record.id, "SIGKILL")
+    except DockyardError:
+        pass
+    _stopped(cdir)
+    return True
+
+
+def restart(store: Store, name: str, timeout: int | None = None) -> None:
+    """Stop (if running), then start."""
+    stop(store, name, timeout)
+    start(store, name)
+
+
+def pause(store: Store, name: str) -> None:
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    current_state(cdir)
+    with cdir.locked():
+        state = cdir.read_state()
+        if state.status != RUNNING:
+            raise Conflict(f"Container {record.id} is not running")
+        if state.paused:
+            raise Conflict(f"Container {record.id} is already paused")
+        oci_runtime(store, record).pause(record.id)
+        state.paused = True
+        cdir.write_state(state, durable=False)  # a crash ends the run anyway
+
+
+def unpause(store: Store, name: str) -> None:
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    with cdir.locked():
+        state = cdir.read_state()
+        if state.status != RUNNING or not state.paused:
+            raise Conflict(f"Container {record.id} is not paused")
+        oci_runtime(store, record).resume(record.id)
+        state.paused = False
+        cdir.write_state(state, durable=False)  # a crash ends the run anyway
+
+
+# -- wait ------------------------------------------------------------------------------------------
+def _sleep_or_exit(pid: int, delay: float) -> None:
+    """Sleep `delay` seconds, or less when process `pid` exits first (a container's monitor
+    records the exit and then ends: waking on its end saves the rest of a poll interval)."""
+    try:
+        fd = os.pidfd_open(pid) if pid > 0 and pid != os.getpid() else -1
+    except OSError:  # gone already, or no pidfd on this kernel
+        fd = -1
+    if fd < 0:
+        time.sleep(delay)
+        return
+    try:
+        select.select([fd], [], [], delay)
+    finally:
+        os.close(fd)
+
+
+def check_wait_condition(condition: str) -> None:
+    if condition not in WAIT_CONDITIONS:
+        raise InvalidParameter(f"invalid condition: {condition!r}")
+
+
+def wait(cdir: ContainerDir, condition: str = "not-running", *, timeout: float | None = None,
+         cancel: threading.Event | None = None) -> ContainerState | None:
+    """Docker's wait conditions. `not-running` ends at once for a container that is not
+    running; `next-exit` and `removed` wait for an exit after the call (Docker's `run` waits
+    before it starts the container), `removed` also for the container to be gone. The state it
+    ended with; None after `timeout` seconds or when cancelled. While waiting it holds off the container's removal until
+    it has seen the final state (ContainerDir.watching), so the exit code of a container that
+    removes itself (--rm) is known."""
+    check_wait_condition(condition)
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def stop_waiting() -> bool:
+        return (cancel is not None and cancel.is_set()) or \
+            (deadline is not None and time.monotonic() >= deadline)
+
+    seen = None
+    with cdir.watching():
+        if not cdir.exists():
+            raise NotFound(f"No such container: {cdir.id}")
+        initial = current_state(cdir)
+        if condition == "not-running" and initial.status != RUNNING:
+            return initial
+        status, delay = initial.status, 0.002
+        while seen is None:
+            if stop_waiting():
+                return None
+            state = current_state(cdir)
+            if state.status == EXITED and (initial.status == RUNNING
+                                           or state.finished_at != initial.finished_at):
+                if condition != "removed":
+                    return state
+                seen = state
+            elif state.removing:
+                seen = state
+                break
+            if state.status != status:
+                status, delay = state.status, 0.002
+            if state.status == RUNNING:
+                _sleep_or_exit(state.monitor_pid, delay)
+            else:
+                time.sleep(delay)
+            delay = min(delay * 2, 0.05 if state.status == RUNNING else 0.02)
+    # condition "removed": the exit is seen; now the removal (no longer held off by us)
+    delay = 0.001
+    while cdir.exists():
+        if stop_waiting():
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return seen
+
+
+def _stopped(cdir: ContainerDir, timeout: float | None = None) -> bool:
+    """Wait until the container is not running (or gone); False on timeout."""
+    try:
+        return wait(cdir, timeout=timeout) is not None
+    except NotFound:
+        return True
+
+
+# -- remove ----------------------------------------------------------------------------------------
+def remove(store: Store, name: str, force: bool = False) -> None:
+    """Remove a container; a running one only with `force` (killed first)."""
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    state = current_state(cdir)
+    runtime = oci_runtime(store, record)
+    if state.status == RUNNING:
+        if not force:
+            raise Conflict(
+                f'cannot remove container "/{record.name}": container is running: stop the '
+                "container before removing or force remove")
+        try:
+            runtime.kill(record.id, "SIGKILL")
+        except DockyardError:
+            pass
+        if state.paused:
+            _resume_quietly(runtime, cdir)
+        if not _stopped(cdir, 10):
+            raise RuntimeFailure(f"could not kill container {record.id}")
+        while pid_alive(monitor := cdir.read_state().monitor_pid) and cdir.exists():
+            _sleep_or_exit(monitor, 0.01)  # let the monitor finish its cleanup (or --rm)
+    if (cdir.path / "init.pid").exists():
+        # the monitor deletes the runtime's state and this marker when the container exits;
+        # a marker left means a monitor that died before it could (killed -9)
+        runtime.delete(record.id)
+    bundle.destroy(store, cdir)

@@ -1,0 +1,59 @@
+"""A container's output as its log holds it (the monitor owns the container's stdio and writes
+everything there): read it, follow it while the container runs, or attach to it before the
+container starts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import BinaryIO, Iterator
+
+from dockyard.errors import NotFound
+from dockyard.runtime.containers import current_state
+from dockyard.runtime.logs import LogEntry, read_entries
+from dockyard.runtime.state import RUNNING, ContainerDir
+
+ATTACH_POLL = 0.001
+
+
+def _running(cdir: ContainerDir) -> bool:
+    try:
+        return current_state(cdir).status == RUNNING
+    except (FileNotFoundError, NotFound):
+        return False
+
+
+def _entries(cdir: ContainerDir, log: BinaryIO, follow: bool,
+             cancel: threading.Event | None) -> Iterator[LogEntry]:
+    with log:
+        yield from read_entries(log, more=(lambda: _running(cdir)) if follow else None,
+                                cancel=cancel)
+
+
+def log_entries(cdir: ContainerDir, *, follow: bool = False,
+                cancel: threading.Event | None = None) -> Iterator[LogEntry]:
+    """The container's log so far; with `follow`, then what comes until it stops. A container
+    that never wrote has an empty log."""
+    try:
+        log = open(cdir.log, "rb")
+    except FileNotFoundError:
+        return iter(())
+    return _entries(cdir, log, follow, cancel)
+
+
+def attach_entries(cdir: ContainerDir, *, follow: bool = True,
+                   cancel: threading.Event | None = None) -> Iterator[LogEntry]:
+    """The output of a container that may not have started yet (Docker's `run` attaches before
+    it starts the container): waits for the log to appear and holds it open from then on, so
+    nothing is lost when the container exits and is removed (--rm) at once."""
+    log = None
+    while log is None:
+        if cancel is not None and cancel.is_set():
+            return iter(())
+        try:
+            log = open(cdir.log, "rb")
+        except FileNotFoundError:
+            if not cdir.exists():
+                return iter(())
+            time.sleep(ATTACH_POLL)
+    return _entries(cdir, log, follow, cancel)
