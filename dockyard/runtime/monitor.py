@@ -434,8 +434,10 @@ def spawn_detached(store: Store, container_id: str) -> None:
     if "error" in message:
         proc.wait()
         raise StartError(message["error"], int(message.get("code", 125)))
-    # The monitor stays; leave it to init when we exit (no zombie: Popen object is dropped).
-    proc.returncode = 0
+    # The monitor stays. Whoever started it reaps it when it ends: a thread waits for it, so
+    # a long-lived starter (`dockyard serve`) keeps no zombie per container; a short-lived one
+    # (the CLI) exits first and leaves the monitor to init.
+    threading.Thread(target=proc.wait, name=f"reap monitor {proc.pid}", daemon=True).start()
 
 
 def _main(argv: list[str]) -> int:
