@@ -11,7 +11,10 @@ from dockyard.archive.fstree import remove_path
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
 from dockyard.runtime import rootfs
-from dockyard.runtime.spec import Bind, ProcessSpec, SpecInput, build_spec, process_env
+from dockyard.runtime.spec import (
+    Bind, ProcessSpec, SpecInput, build_spec, capabilities, process_env, rlimits,
+)
+from dockyard.runtime.resolvconf import resolv_conf
 from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, write_file
 from dockyard.runtime.users import ExecUser, resolve_user
 from dockyard.store.store import Store
@@ -76,13 +79,17 @@ def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
             hosts = Path("/etc/hosts").read_text()
         except OSError:
             pass
+    for entry in record.host.extra_hosts:      # --add-host NAME:IP
+        name, _, ip = entry.partition(":")
+        hosts += f"{ip}\t{name}\n"
     write_file(cdir.path / "hosts", hosts.encode(), durable=False)
     try:
         resolv = Path("/etc/resolv.conf").read_bytes()
     except OSError:
         resolv = b""
-    if record.host.network_mode == "none":
-        resolv = b""
+    h = record.host
+    resolv = b"" if h.network_mode == "none" else resolv_conf(
+        resolv, h.dns, h.dns_search, h.dns_options, own_namespace=h.network_mode != "host")
     write_file(cdir.path / "resolv.conf", resolv, durable=False)
 
 
@@ -96,7 +103,9 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
     env = process_env(cfg.env, extra_env or [], record.hostname, use_tty, exec_user.home)
     return ProcessSpec(args=args if args is not None else record.command, env=env,
                        cwd=(workdir if workdir is not None else cfg.working_dir) or "/",
-                       user=exec_user, terminal=use_tty)
+                       user=exec_user, terminal=use_tty, capabilities=capabilities(record.host),
+                       no_new_privileges=record.host.no_new_privileges,
+                       rlimits=rlimits(record.host))
 
 
 def write_spec(cdir: ContainerDir, record: ContainerRecord) -> None:
@@ -104,7 +113,7 @@ def write_spec(cdir: ContainerDir, record: ContainerRecord) -> None:
     spec = build_spec(SpecInput(
         container_id=record.id, hostname=record.hostname, process=proc,
         files_dir=str(cdir.path), binds=[Bind.parse(b) for b in record.host.binds],
-        network_none=record.host.network_mode == "none"))
+        host=record.host))
     write_file(cdir.spec, json.dumps(spec, indent=1).encode(), durable=False)
 
 

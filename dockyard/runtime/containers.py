@@ -40,6 +40,8 @@ class CreateOptions:
     workdir: str | None = None
     user: str | None = None
     labels: dict[str, str] = field(default_factory=dict)   # added to the image's labels
+    exposed_ports: list[str] = field(default_factory=list)  # "80/tcp", added to the image's
+    volumes: list[str] = field(default_factory=list)        # mount points, added to the image's
     stop_signal: str | None = None
     name: str | None = None                          # None: a random adjective_surname
     hostname: str | None = None                      # None: the ID's first 12 characters
@@ -141,6 +143,10 @@ def _container_config(image_config: ContainerConfig, opts: CreateOptions) -> Con
         cfg.user = opts.user
     if opts.labels:
         cfg.labels = {**(cfg.labels or {}), **opts.labels}
+    if opts.exposed_ports:
+        cfg.exposed_ports = {**(cfg.exposed_ports or {}), **{p: {} for p in opts.exposed_ports}}
+    if opts.volumes:
+        cfg.volumes = {**(cfg.volumes or {}), **{v: {} for v in opts.volumes}}
     if opts.stop_signal is not None:
         cfg.stop_signal = opts.stop_signal
     if not (cfg.entrypoint or cfg.cmd):
@@ -149,7 +155,8 @@ def _container_config(image_config: ContainerConfig, opts: CreateOptions) -> Con
 
 
 def _check_host(store: Store, host: HostConfig) -> None:
-    if host.network_mode not in ("host", "none") and not host.netns_path:
+    if host.network_mode not in ("host", "none") and not (host.netns_path or host.hooks):
+        # a network's namespace is given, or set up by the hooks of a network stack
         raise InvalidParameter(f"network {host.network_mode} not found")
     for b in host.binds:
         Bind.parse(b)

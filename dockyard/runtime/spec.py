@@ -4,6 +4,12 @@ Defaults follow moby's oci/defaults.go and daemon/oci_linux.go: namespaces (moun
 and network unless the host's), the 14 default capabilities, /proc /dev /dev/pts /sys
 /sys/fs/cgroup /dev/mqueue /dev/shm, masked and read-only paths, and a deny-all device rule (the
 runtime adds the standard allowed devices). No seccomp profile (not implemented).
+
+The container's HostConfig is applied on top (daemon/oci_linux.go's WithMounts, WithResources,
+WithCapabilities...): its mounts (bind, volume directories, tmpfs), a read-only root, cgroup
+limits (memory and swap, a CFS quota for --cpus, shares, pids), rlimits, capabilities added and
+dropped, no-new-privileges, the OCI hooks a network stack asked for, and a network namespace of
+its own unless the host's (or the one at `netns_path`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidParameter
+from dockyard.runtime.hostconfig import HostConfig, Mount
 from dockyard.runtime.users import ExecUser
 
 DEFAULT_CAPS = [
@@ -25,6 +32,16 @@ MASKED_PATHS = [
     "/sys/firmware", "/sys/devices/virtual/powercap",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+# Every capability of Linux 6.x, for `--cap-add ALL`.
+ALL_CAPS = DEFAULT_CAPS + [
+    "CAP_DAC_READ_SEARCH", "CAP_LINUX_IMMUTABLE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_LEASE", "CAP_AUDIT_CONTROL", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+]
+CFS_PERIOD = 100_000   # microseconds, as Docker's --cpus
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -59,6 +76,9 @@ class ProcessSpec:
     cwd: str
     user: ExecUser
     terminal: bool = False
+    capabilities: list[str] = field(default_factory=lambda: list(DEFAULT_CAPS))
+    no_new_privileges: bool = False
+    rlimits: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         user: dict[str, Any] = {"uid": self.user.uid, "gid": self.user.gid}
@@ -67,8 +87,9 @@ class ProcessSpec:
         return {
             "terminal": self.terminal, "user": user, "args": self.args, "env": self.env,
             "cwd": self.cwd or "/",
-            "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted")},
-            "noNewPrivileges": False, "oomScoreAdj": 0,
+            "capabilities": {k: list(self.capabilities) for k in ("bounding", "effective", "permitted")},
+            "noNewPrivileges": self.no_new_privileges, "oomScoreAdj": 0,
+            **({"rlimits": self.rlimits} if self.rlimits else {}),
         }
 
 
@@ -79,7 +100,7 @@ class SpecInput:
     process: ProcessSpec
     files_dir: str          # where hosts/hostname/resolv.conf of the container live (absolute)
     binds: list[Bind] = field(default_factory=list)
-    network_none: bool = False
+    host: HostConfig = field(default_factory=HostConfig)
 
 
 def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tty: bool,
@@ -108,8 +129,11 @@ def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tt
 
 
 def build_spec(inp: SpecInput) -> dict[str, Any]:
-    namespaces = [{"type": t} for t in ("mount", "pid", "ipc", "uts")]
-    if inp.network_none:
+    host = inp.host
+    namespaces: list[dict[str, str]] = [{"type": t} for t in ("mount", "pid", "ipc", "uts")]
+    if host.netns_path:
+        namespaces.append({"type": "network", "path": host.netns_path})
+    elif host.network_mode != "host":
         namespaces.append({"type": "network"})
     mounts: list[dict[str, Any]] = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
@@ -130,17 +154,78 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
     for b in inp.binds:
         opts = ["rbind", "rprivate"] + (["ro"] if b.readonly else [])
         mounts.append({"destination": b.destination, "type": "bind", "source": b.source, "options": opts})
-    return {
+    taken = {m["destination"] for m in mounts}
+    for m in host.mounts:
+        if m.target in taken and m.target not in ("/dev/shm",):
+            mounts = [x for x in mounts if x["destination"] != m.target]   # the user's wins
+        mounts.append(oci_mount(m))
+    spec: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": inp.process.to_dict(),
-        "root": {"path": "merged", "readonly": False},
+        "root": {"path": "merged", "readonly": host.read_only},
         "hostname": inp.hostname,
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
             "cgroupsPath": f"/dockyard/{inp.container_id}",
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "resources": resources(host),
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
         },
     }
+    if host.hooks:
+        spec["hooks"] = {stage: list(hooks) for stage, hooks in host.hooks.items()}
+    return spec
+
+
+def oci_mount(m: Mount) -> dict[str, Any]:
+    """A HostConfig mount as an OCI mount (Docker's defaults: binds rbind + rprivate, tmpfs
+    noexec, nosuid, nodev)."""
+    if m.type == "tmpfs":
+        opts = ["noexec", "nosuid", "nodev"] + [o for o in m.options if o not in ("ro", "rw")]
+        if m.read_only:
+            opts.append("ro")
+        return {"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts}
+    propagation = next((o for o in m.options if o.endswith(("private", "shared", "slave"))), "rprivate")
+    opts = ["rbind", propagation] + (["ro"] if m.read_only else [])
+    return {"destination": m.target, "type": "bind", "source": m.source, "options": opts}
+
+
+def capabilities(host: HostConfig) -> list[str]:
+    """Docker's default set with --cap-drop then --cap-add applied (`ALL` either way)."""
+    add, drop = set(host.cap_add), set(host.cap_drop)
+    for cap in add | drop:
+        if cap != "ALL" and cap not in ALL_CAPS:
+            raise InvalidParameter(f"unknown capability: {cap!r}")
+    caps = [] if "ALL" in drop else [c for c in DEFAULT_CAPS if c not in drop]
+    for cap in (ALL_CAPS if "ALL" in add else sorted(add)):
+        if cap not in caps:
+            caps.append(cap)
+    return caps
+
+
+def rlimits(host: HostConfig) -> list[dict[str, Any]]:
+    out = []
+    for u in host.resources.ulimits:
+        out.append({"type": f"RLIMIT_{u.name.upper()}", "hard": u.hard, "soft": u.soft})
+    return out
+
+
+def resources(host: HostConfig) -> dict[str, Any]:
+    """linux.resources: the device rule, and the limits HostConfig asks for."""
+    r = host.resources
+    out: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    if r.memory:
+        out["memory"] = {"limit": r.memory}
+        if r.memory_swap:
+            out["memory"]["swap"] = r.memory_swap
+    cpu: dict[str, Any] = {}
+    if r.nano_cpus:
+        cpu.update(period=CFS_PERIOD, quota=r.nano_cpus * CFS_PERIOD // 1_000_000_000)
+    if r.cpu_shares:
+        cpu["shares"] = r.cpu_shares
+    if cpu:
+        out["cpu"] = cpu
+    if r.pids_limit:
+        out["pids"] = {"limit": r.pids_limit}
+    return out

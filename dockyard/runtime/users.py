@@ -23,7 +23,7 @@ class ExecUser:
     home: str = "/"
 
 
-def _resolve_in_root(root: Path, path: str, depth: int = 0) -> Path | None:
+def resolve_in_root(root: Path, path: str, depth: int = 0) -> Path | None:
     """`path` inside `root`, following symlinks as the container would see them."""
     if depth > 40:
         return None
@@ -38,14 +38,14 @@ def _resolve_in_root(root: Path, path: str, depth: int = 0) -> Path | None:
             target = os.readlink(candidate)
             rest = "/".join(parts[i + 1:])
             base = "" if target.startswith("/") else str(current.relative_to(root))
-            return _resolve_in_root(root, f"{base}/{target}/{rest}", depth + 1)
+            return resolve_in_root(root, f"{base}/{target}/{rest}", depth + 1)
         current = candidate
     return current
 
 
 def read_entries(root: Path, path: str) -> list[list[str]]:
     """The rows of a passwd/group-style file inside `root` (symlinks resolved inside it)."""
-    resolved = _resolve_in_root(root, path)
+    resolved = resolve_in_root(root, path)
     if resolved is None or not resolved.is_file():
         return []
     out = []

@@ -16,6 +16,7 @@ from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, Run
 from dockyard.runtime.network import endpoints, subnets
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding
 from dockyard.runtime.network.records import CreateRequest, Networks
+from dockyard.runtime.resolvconf import resolv_conf
 
 
 def _links() -> str:
@@ -191,9 +192,10 @@ def test_validate_requests(store_root: Path) -> None:
     assert host.ports == {}
 
 
-def test_resolv_conf() -> None:  # noqa: D103
+def test_resolv_conf() -> None:
     host = b"search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n"
-    assert endpoints.resolv_conf(None, host, [], [], []) == \
-        b"search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n"
-    assert endpoints.resolv_conf(None, host, ["1.1.1.1"], ["."], ["attempts:1"]) == \
-        b"nameserver 1.1.1.1\noptions attempts:1\n"
+    assert resolv_conf(host, [], [], [], own_namespace=False) == host
+    assert resolv_conf(host, [], [], [], own_namespace=True, network_servers=["10.213.9.1"]) == \
+        b"search example.org\nnameserver 10.213.9.1\noptions ndots:2\n"
+    assert resolv_conf(host, ["1.1.1.1"], ["."], ["attempts:1"], own_namespace=True,
+                       network_servers=["10.213.9.1"]) == b"nameserver 1.1.1.1\noptions attempts:1\n"

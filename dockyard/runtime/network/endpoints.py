@@ -356,43 +356,7 @@ def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
     state_path(cdir).write_bytes(state.to_json())
 
 
-# -- the files the container reads -------------------------------------------------------------
-def resolv_conf(state: NetworkState | None, host_resolv: bytes, dns: list[str],
-                dns_search: list[str], dns_options: list[str]) -> bytes:
-    """/etc/resolv.conf: aardvark-dns (the gateway) first on a network with DNS, else the host's
-    servers; `--dns`, `--dns-search`, `--dns-option` replace the host's lines as in Docker."""
-    servers, search, options = [], [], []
-    for line in host_resolv.decode(errors="replace").splitlines():
-        words = line.split()
-        if not words or words[0].startswith(("#", ";")):
-            continue
-        if words[0] == "nameserver" and len(words) > 1:
-            servers.append(words[1])
-        elif words[0] in ("search", "domain"):
-            search = words[1:]
-        elif words[0] == "options":
-            options += words[1:]
-    if dns:
-        servers = list(dns)
-    if dns_search:
-        search = [] if dns_search == ["."] else list(dns_search)
-    if dns_options:
-        options = list(dns_options)
-    if state is not None:
-        # Docker drops loopback servers in a network namespace (they would be the container's own)
-        servers = [s for s in servers if not s.startswith("127.") and s != "::1"]
-        aardvark = [j.gateway for j in state.networks.values()
-                    if j.network.get("dns_enabled") and not dns]
-        servers = aardvark + [s for s in servers if s not in aardvark]
-    lines = []
-    if search:
-        lines.append("search " + " ".join(search))
-    lines += [f"nameserver {s}" for s in servers]
-    if options:
-        lines.append("options " + " ".join(options))
-    return ("\n".join(lines) + "\n").encode() if lines else b""
-
-
+# -- the files the container reads ---------------------------------------------------------
 def hosts_file(current: bytes, state: NetworkState | None, hostname: str) -> bytes:
     """/etc/hosts with the container's name on its addresses (in place of 127.0.0.1)."""
     if state is None or not state.networks:

@@ -21,6 +21,7 @@ from typing import Any
 import dockyard
 from dockyard.runtime.network import endpoints
 from dockyard.runtime.network.endpoints import NetworkRequest
+from dockyard.runtime.resolvconf import resolv_conf
 
 CONFIG_FILE = "netconfig.json"
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -76,10 +77,11 @@ def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
         host_resolv = Path("/etc/resolv.conf").read_bytes()
     except OSError:
         host_resolv = b""
-    if (cdir / "resolv.conf").exists() and request.mode != "none":
-        _rewrite(cdir / "resolv.conf", endpoints.resolv_conf(
-            state, host_resolv, host.get("dns") or [], host.get("dns_search") or [],
-            host.get("dns_options") or []))
+    if (cdir / "resolv.conf").exists() and request.mode != "none" and state is not None:
+        servers = [j.gateway for j in state.networks.values() if j.network.get("dns_enabled")]
+        _rewrite(cdir / "resolv.conf", resolv_conf(
+            host_resolv, host.get("dns") or [], host.get("dns_search") or [],
+            host.get("dns_options") or [], own_namespace=True, network_servers=servers))
     if (cdir / "hosts").exists():
         _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname))
 
