@@ -30,45 +30,11 @@ def _str_list(value: Any, what: str) -> list[str]:
     raise InvalidParameter(f"invalid {what}: want a list of strings")
 
 
-def _network(mode: str | None) -> str:
-    """Docker's default network is a bridge; dockyard runs in the host's (or no) network."""
-    if mode in (None, "", "default", "bridge", "host"):
-        return "host"
-    if mode == "none":
-        return "none"
-    raise InvalidParameter(f"network {mode} not found")
-
-
-def create_options(body: dict[str, Any], name: str | None) -> engine.CreateOptions:
-    """Docker's container config JSON -> the engine's options."""
-    image = body.get("Image")
-    if not isinstance(image, str) or not image:
-        raise InvalidParameter("config.Image is required")
-    host = body.get("HostConfig") or {}
-    if not isinstance(host, dict):
-        raise InvalidParameter("invalid HostConfig: want an object")
-    entrypoint = None
-    if body.get("Entrypoint") is not None:
-        entrypoint = _str_list(body["Entrypoint"], "Entrypoint")
-    for key in ("WorkingDir", "User"):
-        if body.get(key) is not None and not isinstance(body.get(key), str):
-            raise InvalidParameter(f"invalid {key}: want a string")
-    return engine.CreateOptions(
-        image=image, cmd=_str_list(body.get("Cmd"), "Cmd"), entrypoint=entrypoint,
-        env=_str_list(body.get("Env"), "Env"), workdir=body.get("WorkingDir") or None,
-        user=body.get("User") or None, name=name or None, tty=bool(body.get("Tty")),
-        open_stdin=bool(body.get("OpenStdin")),
-        host=engine.HostConfig(
-            binds=_str_list(host.get("Binds"), "HostConfig.Binds"),
-            network_mode=_network(host.get("NetworkMode")),
-            auto_remove=bool(host.get("AutoRemove")), runtime=host.get("Runtime") or ""))
-
-
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
     body = req.json(required=True)
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
-    record = engine.create(ctx.store(), create_options(body, req.q("name")))
+    record = engine.create_from_api(ctx.store(), body, req.q("name"))
     resp.json({"Id": record.id, "Warnings": []}, 201)
 
 
@@ -133,23 +99,7 @@ def remove(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 # -- list / inspect / changes ----------------------------------------------------------------------
 def list_containers(ctx: ApiContext, req: Request, resp: Response) -> None:
-    filters = req.qjson("filters", {}) or {}
-    if not isinstance(filters, dict):
-        raise InvalidParameter("invalid filters: want a JSON object")
-    items = engine.list_containers(ctx.store(), req.qbool("all"), filters.get("status"))
-    out = []
-    for s in items:
-        out.append({
-            "Id": s.id, "Names": ["/" + s.name], "Image": s.image, "ImageID": s.image_id,
-            "Command": s.command, "Created": int(s.created.timestamp()) if s.created else 0,
-            "Ports": [], "Labels": s.labels, "State": s.status, "Status": s.status_text(),
-            "HostConfig": {"NetworkMode": s.network_mode},
-            "NetworkSettings": {"Networks": {}}, "Mounts": [],
-        })
-    limit = req.qint("limit", -1)
-    if limit is not None and limit > 0:
-        out = out[:limit]
-    resp.json(out)
+    resp.json(engine.rows(ctx.store(), req.qbool("all"), req.q("filters"), req.qint("limit", -1)))
 
 
 def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:

@@ -15,6 +15,9 @@ from typing import Any, BinaryIO, Iterator
 from dockyard.archive.changes import overlay_changes
 from dockyard.archive.diff import write_tree
 from dockyard.engine.commit import commit
+from dockyard.engine import container_views as views
+from dockyard.engine import networks
+from dockyard.engine.container_create import create as create_from_api
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import parse_time
 from dockyard.runtime import bundle
@@ -101,6 +104,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
     cdir = lookup(store, name)
     record = cdir.read_record()
     state = current_state(cdir)
+    request, net_state = views.network_view(cdir, state)
     cmd = record.command
     cfg = record.config.to_docker_api()
     cfg.update({"Hostname": record.hostname, "Image": record.image_name, "Tty": record.tty,
@@ -128,19 +132,20 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
         "RestartCount": 0,
         "Driver": "overlay2",
         "Platform": "linux",
-        "HostConfig": {"Binds": record.host.binds or None, "NetworkMode": record.host.network_mode,
-                       "AutoRemove": record.host.auto_remove,
-                       "Runtime": choose_runtime(store.root, record.host.runtime),
-                       "LogConfig": {"Type": "json-file", "Config": {}}},
+        "HostConfig": views.host_config(store, record, request),
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(str(store.root / p) for p in lower.split(":")) if lower else "",
             "MergedDir": str(cdir.merged), "UpperDir": str(cdir.upper), "WorkDir": str(cdir.work)}},
-        "Mounts": [{"Type": "bind", "Source": b.source, "Destination": b.destination,
-                    "Mode": "ro" if b.readonly else "", "RW": not b.readonly,
-                    "Propagation": "rprivate"} for b in map(Bind.parse, record.host.binds)],
+        "Mounts": views.mounts(record),
         "Config": cfg,
-        "NetworkSettings": {"Networks": {}, "Ports": {}},
+        "NetworkSettings": networks.settings(store.root, record.id, request, net_state),
     }
+
+
+def rows(store: Store, all_: bool = False, filters: str | None = None,
+         limit: int | None = None) -> list[dict[str, Any]]:
+    """`GET /containers/json`: Docker's rows, newest first, filtered."""
+    return views.rows(store, all_=all_, raw_filters=filters, limit=limit)
 
 
 def container_id(store: Store, name: str) -> str:
@@ -218,5 +223,5 @@ __all__ = [
     "ContainerSummary", "ContainerState", "LogEntry", "Attach", "StartError", "WAIT_CONDITIONS", "check_wait_condition",
     "create", "start", "run_attached", "stop", "restart", "kill", "pause", "unpause", "remove",
     "list_containers", "counts", "inspect", "logs", "attach", "wait", "exec_in", "diff", "export",
-    "prune", "commit", "is_tty", "container_id",
+    "prune", "commit", "is_tty", "container_id", "create_from_api", "rows",
 ]

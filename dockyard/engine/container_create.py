@@ -1,0 +1,124 @@
+"""`docker create` for both servers: Docker's create request (engine/create_config.py reads it)
+becomes a container with its volumes and networks.
+
+- Volumes: named ones are created when missing (as Docker's `-v name:/path`), an anonymous one
+  for every mount point of the request or the image (`VOLUME`) that nothing else mounts,
+  `--volumes-from` copies another container's mounts; an empty volume gets the image's content at
+  its mount point (Docker's copy-up, unless `nocopy`).
+- Networks: the request is checked against the store's networks and kept in the container's
+  directory; a container on bridge networks gets the OCI hooks that join and leave them
+  (runtime/network/hook.py).
+Bad input changes nothing on disk: volumes made for a container that could not be created are
+removed again.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import replace
+from typing import Any
+
+from dockyard.engine.create_config import ContainerRequest, VolumeUse, read
+from dockyard.errors import InvalidParameter
+from dockyard.runtime import bundle
+from dockyard.runtime.containers import create as runtime_create
+from dockyard.runtime.containers import lookup
+from dockyard.runtime.hostconfig import Mount
+from dockyard.runtime.network import endpoints, hook
+from dockyard.runtime.state import ContainerRecord
+from dockyard.runtime.users import resolve_in_root
+from dockyard.runtime.volumes import Volume, Volumes
+from dockyard.store.events import Journal
+from dockyard.store.store import Store
+
+
+def create(store: Store, body: dict[str, Any], name: str | None = None) -> ContainerRecord:
+    """A container from Docker's create JSON (Config + HostConfig + NetworkingConfig)."""
+    return create_from_request(store, read(body, name))
+
+
+def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
+    root = store.root
+    network = endpoints.validate(root, req.network)
+    opts = req.options
+    image_config = store.image(store.resolve(opts.image)).config.config
+    uses = _volume_uses(store, req, list(image_config.volumes or {}))
+    volumes = Volumes(root)
+    existing = {v.name for v in volumes.all()}
+    made: list[tuple[Volume, VolumeUse]] = []
+    try:
+        mounts = list(opts.host.mounts) + _volumes_from(store, req, _targets(opts.host.mounts, uses))
+        for use in uses:
+            volume = volumes.create(use.name or None, labels=use.labels)
+            made.append((volume, use))
+            mounts.append(Mount("volume", use.target, source=volume.mountpoint, name=volume.name,
+                                read_only=use.read_only, options=["nocopy"] if use.nocopy else []))
+        host = replace(opts.host, mounts=mounts, network_mode=network.mode)
+        if network.uses_bridge and network.mode != "none":
+            host.hooks = hook.hooks_for(root)
+        record = runtime_create(store, replace(opts, host=host))
+    except BaseException:
+        for volume, _ in made:
+            if volume.name not in existing:
+                volumes.remove(volume.name, lambda name: [], force=True)
+        raise
+    cdir = lookup(store, record.id)
+    hook.write_request(cdir.path, network)
+    _copy_up(store, record, made)
+    attributes = {"image": record.image_name, "name": record.name, **(record.config.labels or {})}
+    Journal(root).emit("container", "create", record.id, attributes)
+    return record
+
+
+def _targets(mounts: list[Mount], uses: list[VolumeUse]) -> set[str]:
+    return {os.path.normpath(m.target) for m in mounts} | {os.path.normpath(u.target) for u in uses}
+
+
+def _volume_uses(store: Store, req: ContainerRequest, image_volumes: list[str]) -> list[VolumeUse]:
+    """The request's volumes, then an anonymous one per mount point nothing else covers."""
+    uses = list(req.volumes)
+    taken = _targets(req.options.host.mounts, uses)
+    for path in list(req.options.volumes) + image_volumes:
+        target = os.path.normpath(path)
+        if target not in taken:
+            uses.append(VolumeUse("", target))
+            taken.add(target)
+    return uses
+
+
+def _volumes_from(store: Store, req: ContainerRequest, taken: set[str]) -> list[Mount]:
+    """`--volumes-from ID[:ro|rw]`: the other container's binds and volumes, read-only with
+    `ro`, as they are without a mode."""
+    out = []
+    for spec in req.volumes_from:
+        ref, _, mode = spec.partition(":")
+        if mode not in ("", "ro", "rw"):
+            raise InvalidParameter(f"invalid mode for volumes-from: {mode}")
+        source = lookup(store, ref).read_record()
+        for m in source.host.mounts:
+            if m.type == "tmpfs" or os.path.normpath(m.target) in taken:
+                continue
+            read_only = m.read_only if not mode else mode == "ro"
+            out.append(replace(m, read_only=read_only, options=[o for o in m.options if o != "nocopy"]))
+            taken.add(os.path.normpath(m.target))
+    return out
+
+
+def _copy_up(store: Store, record: ContainerRecord, made: list[tuple[Volume, VolumeUse]]) -> None:
+    """What the image has at a new volume's mount point goes into the volume when it is empty."""
+    wanted = [(v, u) for v, u in made if not u.nocopy and not any(os.scandir(v.mountpoint))]
+    if not wanted:
+        return
+    volumes = Volumes(store.root)
+    with bundle.mounted(store, lookup(store, record.id)) as rootfs:
+        for volume, use in wanted:
+            source = resolve_in_root(rootfs, use.target)
+            if source is None:
+                continue
+            try:
+                st = os.lstat(source)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                volumes.copy_up(volume.name, source)

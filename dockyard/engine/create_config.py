@@ -1,0 +1,423 @@
+"""What `docker create` asks for, read from the Engine API's JSON (Config + HostConfig +
+NetworkingConfig): every field is honoured or refused, never ignored.
+
+The API server passes the body it received; dockyard's CLI builds the same body from its flags
+(as the docker CLI does), so both go through this one reader. A field at its zero value (what
+clients send for options the user did not give) is accepted whatever it is; a field dockyard
+cannot honour is an InvalidParameter naming it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime.containers import CreateOptions
+from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
+from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
+
+# Fields dockyard does not implement: accepted only at their zero value.
+_UNSUPPORTED_HOST = (
+    "ContainerIDFile", "Links", "OomScoreAdj", "Sysctls", "GroupAdd", "Devices",
+    "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
+    "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+    "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus",
+    "CpusetMems", "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "OomKillDisable",
+    "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
+    "ReadonlyPaths", "StorageOpt", "ShmSize", "Init", "Cgroup", "Annotations",
+)
+_UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Healthcheck", "StopTimeout", "Shell", "OnBuild")
+_MODES_PRIVATE = {"IpcMode": ("", "private", "shareable"), "PidMode": ("", "private"),
+                  "UTSMode": ("", "private"), "UsernsMode": ("", "private"),
+                  "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
+_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+@dataclass
+class VolumeUse:
+    """A volume a new container mounts: created if missing (anonymous when `name` is empty)."""
+
+    name: str
+    target: str
+    read_only: bool = False
+    nocopy: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ContainerRequest:
+    options: CreateOptions
+    network: NetworkRequest
+    volumes: list[VolumeUse] = field(default_factory=list)
+    volumes_from: list[str] = field(default_factory=list)    # "ID[:ro|rw]"
+    stdin_once: bool = False
+
+
+def _zero(value: Any) -> bool:
+    return value in (None, "", 0, False, [], {}) or value == [0, 0]
+
+
+def _strs(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InvalidParameter(f"invalid {what}: want a list of strings")
+
+
+def _int(value: Any, what: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(f"invalid {what}: want an integer")
+    return value
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameter(f"invalid {what}: want an object")
+    return value
+
+
+def _unsupported(section: str, key: str) -> InvalidParameter:
+    return InvalidParameter(f"{section}.{key} is not supported by dockyard")
+
+
+def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
+    image = body.get("Image")
+    if not isinstance(image, str) or not image:
+        raise InvalidParameter("config.Image is required")
+    host = _dict(body.get("HostConfig"), "HostConfig")
+    for key in _UNSUPPORTED_CONFIG:
+        if not _zero(body.get(key)):
+            raise _unsupported("Config", key)
+    for key in _UNSUPPORTED_HOST:
+        if not _zero(host.get(key)):
+            raise _unsupported("HostConfig", key)
+    for key, allowed in _MODES_PRIVATE.items():
+        if (host.get(key) or "") not in allowed:
+            raise InvalidParameter(f"HostConfig.{key}={host[key]} is not supported by dockyard")
+    log = _dict(host.get("LogConfig"), "LogConfig")
+    if (log.get("Type") or "json-file") != "json-file":
+        raise InvalidParameter(f"logging driver {log['Type']} is not supported by dockyard (json-file only)")
+    if log.get("Config"):
+        raise InvalidParameter("log options are not supported by dockyard")
+    if host.get("VolumeDriver") not in (None, "", "local"):
+        raise InvalidParameter(f"volume driver {host['VolumeDriver']} is not supported")
+    for key in ("WorkingDir", "User", "Hostname", "StopSignal"):
+        if body.get(key) is not None and not isinstance(body.get(key), str):
+            raise InvalidParameter(f"invalid {key}: want a string")
+    hostname = body.get("Hostname") or None
+    if hostname is not None and (len(hostname) > 63 or not all(c.isalnum() or c in "-." for c in hostname)):
+        raise InvalidParameter(f"invalid hostname format: {hostname}")
+    labels = _dict(body.get("Labels"), "Labels")
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidParameter("invalid Labels: want string values")
+    entrypoint = None if body.get("Entrypoint") is None else _strs(body["Entrypoint"], "Entrypoint")
+    mounts, volumes = _mounts(host)
+    network = _network(body, host)
+    options = CreateOptions(
+        image=image, cmd=_strs(body.get("Cmd"), "Cmd"), entrypoint=entrypoint,
+        env=_strs(body.get("Env"), "Env"), workdir=body.get("WorkingDir") or None,
+        user=body.get("User") or None, labels=dict(labels),
+        stop_signal=body.get("StopSignal") or None, name=name or None, hostname=hostname,
+        tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
+        exposed_ports=list(_dict(body.get("ExposedPorts"), "ExposedPorts")),
+        volumes=list(_dict(body.get("Volumes"), "Volumes")),
+        host=HostConfig(
+            mounts=mounts, network_mode=network.mode, auto_remove=bool(host.get("AutoRemove")),
+            runtime=host.get("Runtime") or "", read_only=bool(host.get("ReadonlyRootfs")),
+            resources=_resources(host), cap_add=_caps(host.get("CapAdd"), "CapAdd"),
+            cap_drop=_caps(host.get("CapDrop"), "CapDrop"), privileged=bool(host.get("Privileged")),
+            no_new_privileges=_security(host.get("SecurityOpt")),
+            dns=_ips(host.get("Dns"), "Dns"), dns_search=_strs(host.get("DnsSearch"), "DnsSearch"),
+            dns_options=_strs(host.get("DnsOptions"), "DnsOptions"),
+            extra_hosts=_extra_hosts(host.get("ExtraHosts")), restart=_restart(host)))
+    for key in options.exposed_ports:
+        parse_port_key(key)
+    for path in options.volumes:
+        if not path.startswith("/"):
+            raise InvalidParameter(f"invalid volume specification: '{path}'")
+    return ContainerRequest(options, network, volumes,
+                            volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom"),
+                            stdin_once=bool(body.get("StdinOnce")))
+
+
+# -- network -----------------------------------------------------------------------------------
+def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
+    mode = host.get("NetworkMode") or "default"
+    if body.get("NetworkDisabled"):
+        mode = "none"
+    if not isinstance(mode, str):
+        raise InvalidParameter("invalid NetworkMode: want a string")
+    if mode == "default":
+        mode = "bridge"
+    endpoints: dict[str, EndpointConfig] = {}
+    networking = _dict(body.get("NetworkingConfig"), "NetworkingConfig")
+    for net, cfg in _dict(networking.get("EndpointsConfig"), "EndpointsConfig").items():
+        cfg = _dict(cfg, f"EndpointsConfig.{net}")
+        endpoints["bridge" if net == "default" else net] = endpoint_config(cfg)
+    if len(endpoints) > 1:
+        # Docker's error: a container is created on one network, the others are connected later
+        raise InvalidParameter("Container cannot be connected to network endpoints: "
+                               + ", ".join(endpoints))
+    ports: dict[str, list[PortBinding]] = {}
+    for key, bindings in _dict(host.get("PortBindings"), "PortBindings").items():
+        out = []
+        for b in bindings or []:
+            b = _dict(b, "PortBindings")
+            out.append(PortBinding(b.get("HostIp") or "", str(b.get("HostPort") or "")))
+        ports[key] = out
+    return NetworkRequest(mode=mode, networks=endpoints, ports=ports,
+                          publish_all=bool(host.get("PublishAllPorts")))
+
+
+def endpoint_config(cfg: dict[str, Any]) -> EndpointConfig:
+    """An EndpointSettings object (create's NetworkingConfig, network connect's body)."""
+    ipam = _dict(cfg.get("IPAMConfig"), "IPAMConfig")
+    if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
+        raise InvalidParameter("IPv6 and link-local addresses are not supported by dockyard")
+    if cfg.get("Links"):
+        raise InvalidParameter("links are not supported by dockyard")
+    if cfg.get("DriverOpts") or cfg.get("MacAddress"):
+        raise InvalidParameter("endpoint driver options and MAC addresses are not supported")
+    return EndpointConfig(aliases=_strs(cfg.get("Aliases"), "Aliases"),
+                          ipv4_address=ipam.get("IPv4Address") or "")
+
+
+def _ips(value: Any, what: str) -> list[str]:
+    out = _strs(value, what)
+    for ip in out:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidParameter(f"{ip} is not an ip address") from None
+    return out
+
+
+def _extra_hosts(value: Any) -> list[str]:
+    out = []
+    for item in _strs(value, "ExtraHosts"):
+        name, sep, ip = item.partition(":")
+        if not sep or not name:
+            raise InvalidParameter(f"bad format for add-host: {item!r}")
+        if ip != "host-gateway":
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise InvalidParameter(f'invalid IP address in add-host: "{ip}"') from None
+        else:
+            raise InvalidParameter("add-host's host-gateway is not supported by dockyard")
+        out.append(item)
+    return out
+
+
+# -- security, resources, restart --------------------------------------------------------------
+def _caps(value: Any, what: str) -> list[str]:
+    out = []
+    for cap in _strs(value, what):
+        c = cap.upper()
+        if c != "ALL" and not c.startswith("CAP_"):
+            c = "CAP_" + c
+        out.append(c)
+    return out
+
+
+def _security(value: Any) -> bool:
+    no_new = False
+    for opt in _strs(value, "SecurityOpt"):
+        key, sep, val = opt.replace("=", ":", 1).partition(":")
+        if key == "no-new-privileges" and val in ("", "true"):
+            no_new = True
+        elif key == "no-new-privileges" and val == "false":
+            no_new = False
+        else:
+            raise InvalidParameter(f"security option {opt} is not supported by dockyard")
+    return no_new
+
+
+def _resources(host: dict[str, Any]) -> Resources:
+    ulimits = []
+    for u in host.get("Ulimits") or []:
+        u = _dict(u, "Ulimits")
+        name = u.get("Name")
+        if not isinstance(name, str) or not name:
+            raise InvalidParameter("invalid ulimit: a name is required")
+        soft, hard = _int(u.get("Soft"), "ulimit soft"), _int(u.get("Hard"), "ulimit hard")
+        if soft > hard:
+            raise InvalidParameter(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+        ulimits.append(Ulimit(name, soft, hard))
+    memory = _int(host.get("Memory"), "Memory")
+    swap = _int(host.get("MemorySwap"), "MemorySwap")
+    if memory and memory < 6 * 1024 * 1024:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    if swap > 0 and memory and swap < memory:
+        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if swap and not memory:
+        raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
+    nano = _int(host.get("NanoCpus"), "NanoCpus")
+    if nano and (nano < 10_000_000 or nano > (os.cpu_count() or 1) * 1_000_000_000):
+        raise InvalidParameter(f"Range of CPUs is from 0.01 to {float(os.cpu_count() or 1):.2f}, "
+                               "as there are only {} CPUs available".format(os.cpu_count() or 1))
+    if host.get("MemorySwappiness") not in (None, -1):
+        raise InvalidParameter("HostConfig.MemorySwappiness is not supported by dockyard")
+    pids = host.get("PidsLimit")
+    return Resources(memory=memory, memory_swap=swap, nano_cpus=nano,
+                     cpu_shares=_int(host.get("CpuShares"), "CpuShares"),
+                     pids_limit=max(0, _int(pids, "PidsLimit")), ulimits=ulimits)
+
+
+def _restart(host: dict[str, Any]) -> RestartPolicy:
+    policy = _dict(host.get("RestartPolicy"), "RestartPolicy")
+    name = policy.get("Name") or "no"
+    count = _int(policy.get("MaximumRetryCount"), "MaximumRetryCount")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidParameter(f"invalid restart policy '{name}'")
+    if count and name != "on-failure":
+        raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{name}'")
+    if host.get("AutoRemove") and name != "no":
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    return RestartPolicy(name, count)
+
+
+# -- mounts ------------------------------------------------------------------------------------
+def _mounts(host: dict[str, Any]) -> tuple[list[Mount], list[VolumeUse]]:
+    """Binds, Mounts and Tmpfs: bind and tmpfs mounts, and the volumes to resolve at create."""
+    mounts: list[Mount] = []
+    volumes: list[VolumeUse] = []
+    targets: set[str] = set()
+
+    def claim(target: str) -> None:
+        target = os.path.normpath(target)
+        if target in targets:
+            raise InvalidParameter(f"Duplicate mount point: {target}")
+        targets.add(target)
+
+    for spec in _strs(host.get("Binds"), "Binds"):
+        kind = parse_bind(spec)
+        claim(kind.target)
+        if isinstance(kind, Mount):
+            mounts.append(kind)
+        else:
+            volumes.append(kind)
+    for m in host.get("Mounts") or []:
+        m = _dict(m, "Mounts")
+        kind = _mount_object(m)
+        claim(kind.target)
+        if isinstance(kind, Mount):
+            mounts.append(kind)
+        else:
+            volumes.append(kind)
+    for target, opts in _dict(host.get("Tmpfs"), "Tmpfs").items():
+        claim(target)
+        mounts.append(Mount("tmpfs", target, options=_tmpfs_options(str(opts or ""))))
+    return mounts, volumes
+
+
+def parse_bind(spec: str) -> Mount | VolumeUse:
+    """`-v`: `HOST:CTR[:OPTS]` (bind), `NAME:CTR[:OPTS]` (named volume), `CTR` (anonymous)."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        if not parts[0].startswith("/"):
+            raise InvalidParameter(f"invalid volume specification: '{spec}'")
+        return VolumeUse("", parts[0])
+    if len(parts) > 3 or not parts[0] or not parts[1]:
+        raise InvalidParameter(f"invalid volume specification: '{spec}'")
+    source, target = parts[0], parts[1]
+    opts = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+    if not target.startswith("/"):
+        raise InvalidParameter(f"invalid volume specification: '{spec}': invalid mount config for "
+                               f"type \"{'bind' if source.startswith('/') else 'volume'}\": invalid "
+                               f"mount path: '{target}' mount path must be absolute")
+    read_only, nocopy, propagation = False, False, ""
+    for opt in opts:
+        if opt in ("ro", "rw"):
+            read_only = opt == "ro"
+        elif opt == "nocopy" and not source.startswith("/"):
+            nocopy = True
+        elif opt in _PROPAGATIONS and source.startswith("/"):
+            propagation = opt
+        elif opt in ("z", "Z", "consistent", "cached", "delegated"):
+            continue   # SELinux relabelling and macOS consistency: no meaning here (as Docker on Linux without SELinux)
+        else:
+            raise InvalidParameter(f"invalid mode: {opt}")
+    if source.startswith("/"):
+        return Mount("bind", target, source=source, read_only=read_only,
+                     options=[propagation] if propagation else [])
+    from dockyard.runtime.volumes import validate_name
+
+    validate_name(source)
+    return VolumeUse(source, target, read_only, nocopy)
+
+
+def _mount_object(m: dict[str, Any]) -> Mount | VolumeUse:
+    kind = m.get("Type")
+    target = m.get("Target") or ""
+    if not isinstance(target, str) or not target.startswith("/"):
+        raise InvalidParameter(f"invalid mount config for type \"{kind}\": invalid mount path: "
+                               f"'{target}' mount path must be absolute")
+    source = m.get("Source") or ""
+    read_only = bool(m.get("ReadOnly"))
+    if m.get("Consistency") not in (None, "", "default", "consistent", "cached", "delegated"):
+        raise InvalidParameter(f"invalid consistency {m['Consistency']}")
+    if kind == "bind":
+        bind = _dict(m.get("BindOptions"), "BindOptions")
+        if not source.startswith("/"):
+            raise InvalidParameter(f"invalid mount config for type \"bind\": invalid mount path: "
+                                   f"'{source}' mount path must be absolute")
+        if not os.path.exists(source):
+            raise InvalidParameter(f"invalid mount config for type \"bind\": bind source path does "
+                                   f"not exist: {source}")
+        propagation = bind.get("Propagation") or ""
+        if propagation and propagation not in _PROPAGATIONS:
+            raise InvalidParameter(f"invalid propagation mode: {propagation}")
+        if bind.get("NonRecursive") or bind.get("CreateMountpoint"):
+            raise InvalidParameter("non-recursive binds are not supported by dockyard")
+        return Mount("bind", target, source=source, read_only=read_only,
+                     options=[propagation] if propagation else [])
+    if kind == "volume":
+        vol = _dict(m.get("VolumeOptions"), "VolumeOptions")
+        if (vol.get("DriverConfig") or {}).get("Name") not in (None, "", "local") or \
+                (vol.get("DriverConfig") or {}).get("Options"):
+            raise InvalidParameter("volume driver options are not supported by dockyard")
+        if vol.get("Subpath"):
+            raise InvalidParameter("volume subpaths are not supported by dockyard")
+        if source:
+            from dockyard.runtime.volumes import validate_name
+
+            validate_name(source)
+        return VolumeUse(source, target, read_only, bool(vol.get("NoCopy")),
+                         dict(vol.get("Labels") or {}))
+    if kind == "tmpfs":
+        if source:
+            raise InvalidParameter("invalid mount config for type \"tmpfs\": Source must not be specified")
+        tmpfs = _dict(m.get("TmpfsOptions"), "TmpfsOptions")
+        opts = []
+        if tmpfs.get("SizeBytes"):
+            opts.append(f"size={_int(tmpfs['SizeBytes'], 'SizeBytes')}")
+        if tmpfs.get("Mode"):
+            opts.append(f"mode={_int(tmpfs['Mode'], 'Mode'):o}")
+        return Mount("tmpfs", target, read_only=read_only, options=opts)
+    raise InvalidParameter(f"mount type unknown: {kind!r}" if kind else "invalid mount config: type is required")
+
+
+_TMPFS_OPTIONS = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"}
+_TMPFS_FLAGS = {"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime",
+                "relatime", "strictatime", "diratime", "nodiratime"}
+
+
+def _tmpfs_options(text: str) -> list[str]:
+    out = []
+    for opt in filter(None, text.split(",")):
+        key = opt.partition("=")[0]
+        if key not in _TMPFS_OPTIONS and opt not in _TMPFS_FLAGS:
+            raise InvalidParameter(f"invalid tmpfs option [\"{opt}\"]")
+        out.append(opt)
+    return out
