@@ -5,6 +5,7 @@ from __future__ import annotations
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.engine import networks as engine
+from dockyard.engine.create_config import endpoint_config
 from dockyard.errors import InvalidParameter
 
 
@@ -37,6 +38,22 @@ def prune(ctx: ApiContext, req: Request, resp: Response) -> None:
     resp.json({"NetworksDeleted": engine.prune(ctx.root, req.q("filters")) or None})
 
 
+def connect(ctx: ApiContext, req: Request, resp: Response) -> None:
+    body = _body(req)
+    config = body.get("EndpointConfig") or {}
+    if not isinstance(config, dict):
+        raise InvalidParameter("invalid EndpointConfig: want an object")
+    engine.connect(ctx.store(), str(body.get("Container") or ""), req.params["id"],
+                   endpoint_config(config))
+    resp.send(200, b"", "text/plain")
+
+
+def disconnect(ctx: ApiContext, req: Request, resp: Response) -> None:
+    body = _body(req)
+    engine.disconnect(ctx.store(), str(body.get("Container") or ""), req.params["id"])
+    resp.send(200, b"", "text/plain")
+
+
 def routes() -> list[Route]:
     n = "/networks/(?P<id>[^/]+)"
     return [
@@ -45,4 +62,6 @@ def routes() -> list[Route]:
         route("POST", "/networks/prune", prune, "filters"),
         route("GET", n, inspect, "verbose scope"),
         route("DELETE", n, remove, ""),
+        route("POST", f"{n}/connect", connect, ""),
+        route("POST", f"{n}/disconnect", disconnect, ""),
     ]

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import filters as filters_mod
-from dockyard.errors import InvalidParameter
-from dockyard.runtime.network import endpoints
-from dockyard.runtime.network.endpoints import NetworkRequest, NetworkState
+from dockyard.errors import Forbidden, InvalidParameter
+from dockyard.runtime.containers import current_state, lookup
+from dockyard.runtime.network import endpoints, hook
+from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, NetworkState
 from dockyard.runtime.network.records import CreateRequest, NetworkRecord, Networks
 from dockyard.runtime.state import RUNNING, ContainerDir, pid_alive
 from dockyard.store.events import Journal
@@ -166,7 +167,7 @@ def settings(root: Path, container_id: str, request: NetworkRequest,
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": joined.mac if joined else "", "DriverOpts": None,
         }
-        if joined and name != "bridge":   # Docker 20.10 adds the short ID on user networks
+        if name not in ("bridge", "host", "none"):   # Docker 20.10 adds the short ID on user networks
             out_networks[name]["Aliases"] = list(dict.fromkeys(
                 [*(cfg.aliases if cfg else []), container_id[:12]]))
     primary = out_networks.get("bridge") if request.mode == "bridge" else None
@@ -205,3 +206,45 @@ def port_list(request: NetworkRequest, state: NetworkState | None, exposed: list
             port, proto = endpoints.parse_port_key(key)
             out.append({"PrivatePort": port, "Type": proto})
     return out
+
+
+# -- connect / disconnect ----------------------------------------------------------------------
+def connect(store: Any, container: str, network_ref: str, config: EndpointConfig) -> None:
+    """`docker network connect`: kept in the container's network request; a running container
+    joins at once."""
+    cdir = lookup(store, container)
+    record = cdir.read_record()
+    network = Networks(store.root).get(network_ref)
+    request = hook.read_request(cdir.path)
+    if request.mode in ("host", "none") or not network.is_bridge:
+        raise InvalidParameter("container sharing network namespace with another container or "
+                               "host cannot be connected to any other network")
+    if network.name in request.networks:
+        raise Forbidden(f"endpoint with name {record.name} already exists in network {network.name}")
+    if network.name == "bridge" and config.aliases:
+        raise InvalidParameter("network-scoped alias is supported only for containers in user "
+                               "defined networks")
+    if current_state(cdir).status == RUNNING:
+        endpoints.connect(store.root, cdir.path, record.id, record.name, network, config,
+                          running(store.root))
+    request.networks[network.name] = config
+    hook.write_request(cdir.path, request)
+    Journal(store.root).emit("network", "connect", network.id,
+                             {"container": record.id, "name": network.name, "type": "bridge"})
+
+
+def disconnect(store: Any, container: str, network_ref: str) -> None:
+    cdir = lookup(store, container)
+    record = cdir.read_record()
+    network = Networks(store.root).get(network_ref)
+    request = hook.read_request(cdir.path)
+    if network.name not in request.networks:
+        raise InvalidParameter(f"container {record.id} is not connected to network {network.name}")
+    if current_state(cdir).status == RUNNING:
+        endpoints.disconnect(store.root, cdir.path, record.id, record.name, network)
+    del request.networks[network.name]
+    if request.mode == network.name:
+        request.mode = next(iter(request.networks), "none")
+    hook.write_request(cdir.path, request)
+    Journal(store.root).emit("network", "disconnect", network.id,
+                             {"container": record.id, "name": network.name, "type": "bridge"})
