@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from dockyard.errors import Conflict, InvalidParameter, RuntimeFailure
 from dockyard.runtime import bundle
@@ -30,9 +31,11 @@ class ExecOptions:
 
 
 def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = None,
-            stdout: int | None = None, stderr: int | None = None) -> int:
+            stdout: int | None = None, stderr: int | None = None,
+            started: Callable[[int], None] | None = None) -> int:
     """Run `opts.cmd` in the container until it exits; its exit code. The stdio fds default to
-    this process's own."""
+    this process's own. `started` is told the pid of the runtime's process (which forwards
+    SIGWINCH to a terminal's size: a TTY exec is resized through it)."""
     cdir = lookup(store, name)
     record = cdir.read_record()
     state = current_state(cdir)
@@ -52,9 +55,12 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
         json.dump(proc.to_dict(), f)
     try:
         runtime = oci_runtime(store, record)
-        result = subprocess.run(runtime.exec_command(record.id, Path(path), log_file),
-                                stdin=stdin if opts.interactive else subprocess.DEVNULL,
-                                stdout=stdout, stderr=stderr)
+        result = subprocess.Popen(runtime.exec_command(record.id, Path(path), log_file),
+                                  stdin=stdin if opts.interactive else subprocess.DEVNULL,
+                                  stdout=stdout, stderr=stderr)
+        if started is not None:
+            started(result.pid)
+        result.wait()
         if result.returncode == 255:
             message = logged_error(log_file)
             if message:

@@ -1,0 +1,71 @@
+"""Exec endpoints: create, start (hijacked, or detached), inspect, resize, through
+dockyard.engine.execs."""
+
+from __future__ import annotations
+
+import threading
+
+from dockyard.api import hijack
+from dockyard.api.http import Response
+from dockyard.api.router import ApiContext, Request, Route, route
+from dockyard.engine import execs as engine
+from dockyard.errors import InvalidParameter
+
+RAW_STREAM = "application/vnd.docker.raw-stream"
+MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+
+
+def _body(req: Request) -> dict:
+    body = req.json() or {}
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    return body
+
+
+def create(ctx: ApiContext, req: Request, resp: Response) -> None:
+    inst = engine.create(ctx.store(), req.params["id"], _body(req))
+    resp.json({"Id": inst.id}, 201)
+
+
+def start(ctx: ApiContext, req: Request, resp: Response) -> None:
+    body = _body(req)
+    store = ctx.store()
+    inst = engine.claim(store, req.params["id"])
+    if body.get("Detach"):
+        threading.Thread(target=engine.run, args=(store, inst), daemon=True,
+                         kwargs={"stdin": None, "stdout": None, "stderr": None}).start()
+        resp.send(200, b"", "application/json")
+        return
+    size = body.get("ConsoleSize") or None
+    tty = inst.tty
+    content_type = RAW_STREAM if tty or not req.version_at_least("1.42") else MULTIPLEXED_STREAM
+    conn = resp.hijack(req.head.header("upgrade").lower() == "tcp", content_type)
+
+    def run(fds: dict) -> None:
+        if "terminal" in fds and isinstance(size, list) and len(size) == 2 and all(size):
+            engine.set_size(fds["terminal"], int(size[0]), int(size[1]))
+        engine.run(store, inst, stdin=fds["stdin"],
+                   stdout=fds["stdout"] if inst.attach_stdout or tty else None,
+                   stderr=fds["stderr"] if inst.attach_stderr or tty else None,
+                   terminal=fds.get("terminal"))
+
+    hijack.run_attached(conn, tty=tty, stdin=inst.attach_stdin, run=run, stopping=ctx.stopping)
+
+
+def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:
+    resp.json(engine.get(ctx.store(), req.params["id"]).to_docker())
+
+
+def resize(ctx: ApiContext, req: Request, resp: Response) -> None:
+    engine.resize(ctx.store(), req.params["id"], req.qint("h", 0) or 0, req.qint("w", 0) or 0)
+    resp.send(200, b"", "text/plain")
+
+
+def routes() -> list[Route]:
+    e = "/exec/(?P<id>[^/]+)"
+    return [
+        route("POST", "/containers/(?P<id>[^/]+)/exec", create, ""),
+        route("POST", f"{e}/start", start, ""),
+        route("POST", f"{e}/resize", resize, "h w"),
+        route("GET", f"{e}/json", inspect, ""),
+    ]

@@ -1,0 +1,124 @@
+"""Copying between a hijacked connection and a process's stdio: the client's bytes to the
+process's stdin, its output back raw (a TTY) or in Docker's multiplexed frames (stdout, stderr).
+
+The output side runs until the process's output ends (every writer closed: the caller closes its
+own copies when the process is done); the input side until the client half-closes or the
+connection goes. Then the connection is shut down, which the client reads as the end.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+import tty as tty_mod
+from typing import Callable
+
+from dockyard.api.framing import STDERR, STDOUT, mux_frame
+from dockyard.api.http import ClientGone, Connection
+
+
+def copy_in(conn: Connection, fd: int, *, close: bool = True) -> threading.Thread:
+    """A thread: what the client sends goes to `fd` (closed at the client's EOF with `close`)."""
+    def run() -> None:
+        try:
+            while True:
+                data = conn.recv()
+                if not data:
+                    break
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+        except OSError:
+            pass
+        finally:
+            if close:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=run, daemon=True, name="hijack stdin")
+    t.start()
+    return t
+
+
+def copy_out(conn: Connection, outputs: dict[int, int], *, raw: bool,
+             stopping: threading.Event | None = None) -> None:
+    """Send what the fds produce (fd -> STDOUT/STDERR) until each ends; raw or multiplexed."""
+    open_fds = dict(outputs)
+    try:
+        while open_fds:
+            if stopping is not None and stopping.is_set():
+                return
+            ready, _, _ = select.select(list(open_fds), [], [], 0.5)
+            for fd in ready:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:     # EIO: a pty whose last slave is closed
+                    data = b""
+                if not data:
+                    del open_fds[fd]
+                    continue
+                conn.send(data if raw else mux_frame(open_fds[fd], data))
+    except ClientGone:
+        return
+
+
+def finish(conn: Connection) -> None:
+    """End of the stream: the client reads EOF (its stdin side may still be open)."""
+    try:
+        conn.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def run_attached(conn: Connection, *, tty: bool, stdin: bool, run: Callable[[dict], None],
+                 stopping: threading.Event | None = None) -> None:
+    """Run `run(fds)` (it blocks until the process ends) with pipes or a pty wired to `conn`.
+    `fds` has "stdin", "stdout", "stderr" (and "terminal" with a TTY): the process's ends."""
+    ours: list[int] = []        # our copies of the process's ends, closed when it is done
+    if tty:
+        master, slave = os.openpty()
+        tty_mod.setraw(slave)    # the container's own pty translates; this one passes bytes as they are
+        fds = {"stdin": slave if stdin else None, "stdout": slave, "stderr": slave,
+               "terminal": master}
+        ours.append(slave)
+        outputs = {master: STDOUT}
+        if stdin:
+            copy_in(conn, os.dup(master))
+    else:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        fds = {"stdin": None, "stdout": out_w, "stderr": err_w}
+        ours += [out_w, err_w]
+        outputs = {out_r: STDOUT, err_r: STDERR}
+        if stdin:
+            in_r, in_w = os.pipe()
+            fds["stdin"] = in_r
+            ours.append(in_r)
+            copy_in(conn, in_w)
+
+    def worker() -> None:
+        try:
+            run(fds)
+        finally:
+            for fd in ours:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=worker, daemon=True, name="hijacked process")
+    t.start()
+    try:
+        copy_out(conn, outputs, raw=tty, stopping=stopping)
+    finally:
+        t.join()
+        for fd in outputs:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        finish(conn)

@@ -1,0 +1,187 @@
+"""Exec instances (`docker exec`, the SDK's exec_run): created, started once (attached to the
+caller's streams or detached), inspected, resized, as the Engine API's /exec endpoints.
+
+An instance is `<container dir>/execs/<id>.json` (so any process sees it, and it goes with its
+container); while it runs, this process knows its terminal and runtime pid for resizes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import struct
+import termios
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.atomic import atomic_write
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.runtime.containers import all_containers, current_state, lookup
+from dockyard.runtime.exec import ExecOptions, exec_in
+from dockyard.runtime.state import RUNNING
+from dockyard.store.events import Journal
+from dockyard.store.store import Store
+
+
+@dataclass
+class ExecInstance:
+    id: str
+    container_id: str
+    cmd: list[str]
+    tty: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    workdir: str = ""
+    detach_keys: str = ""
+    started: bool = False
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+
+    def to_docker(self) -> dict[str, Any]:
+        return {
+            "CanRemove": False, "ContainerID": self.container_id, "DetachKeys": self.detach_keys,
+            "ExitCode": self.exit_code, "ID": self.id, "OpenStderr": self.attach_stderr,
+            "OpenStdin": self.attach_stdin, "OpenStdout": self.attach_stdout,
+            "ProcessConfig": {"arguments": self.cmd[1:], "entrypoint": self.cmd[0] if self.cmd else "",
+                              "privileged": False, "tty": self.tty, "user": self.user},
+            "Running": self.running, "Pid": self.pid,
+        }
+
+
+_LIVE: dict[str, tuple[int, int]] = {}    # exec ID -> (terminal fd, runtime pid), this process
+_LIVE_LOCK = threading.Lock()
+
+
+def _path(container_dir: Path, exec_id: str) -> Path:
+    return container_dir / "execs" / f"{exec_id}.json"
+
+
+def _write(store: Store, inst: ExecInstance) -> None:
+    atomic_write(_path(lookup(store, inst.container_id).path, inst.id), json.dumps(asdict(inst)).encode())
+
+
+def get(store: Store, exec_id: str) -> ExecInstance:
+    if exec_id and all(c in "0123456789abcdef" for c in exec_id):
+        for cdir in all_containers(store):
+            try:
+                return ExecInstance(**json.loads(_path(cdir.path, exec_id).read_bytes()))
+            except (FileNotFoundError, ValueError, TypeError):
+                continue
+    raise NotFound(f"No such exec instance: {exec_id}")
+
+
+def _strs(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameter(f"invalid {what}: want a list of strings")
+    return list(value)
+
+
+def create(store: Store, container: str, body: dict[str, Any]) -> ExecInstance:
+    """POST /containers/{id}/exec"""
+    cdir = lookup(store, container)
+    state = current_state(cdir)
+    if state.status != RUNNING:
+        raise Conflict(f"Container {cdir.id} is not running")
+    if state.paused:
+        raise Conflict(f"Container {cdir.id} is paused, unpause the container before exec")
+    cmd = _strs(body.get("Cmd"), "Cmd")
+    if not cmd:
+        raise InvalidParameter("No exec command specified")
+    if body.get("Privileged"):
+        raise InvalidParameter("privileged exec is not supported by dockyard")
+    for key in ("User", "WorkingDir", "DetachKeys"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise InvalidParameter(f"invalid {key}: want a string")
+    inst = ExecInstance(
+        id=secrets.token_hex(32), container_id=cdir.id, cmd=cmd, tty=bool(body.get("Tty")),
+        attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
+        attach_stderr=bool(body.get("AttachStderr")), env=_strs(body.get("Env"), "Env"),
+        user=body.get("User") or "", workdir=body.get("WorkingDir") or "",
+        detach_keys=body.get("DetachKeys") or "")
+    _write(store, inst)
+    Journal(store.root).emit("container", f"exec_create: {' '.join(cmd)}", cdir.id,
+                             {"execID": inst.id})
+    return inst
+
+
+def claim(store: Store, exec_id: str) -> ExecInstance:
+    """Mark the instance started (it starts once); Conflict when it already was."""
+    inst = get(store, exec_id)
+    cdir = lookup(store, inst.container_id)
+    with cdir.locked():
+        inst = get(store, exec_id)
+        if inst.started:
+            raise Conflict(f"Error: Exec command {exec_id} is already running" if inst.running
+                           else f"Error: Exec command {exec_id} has already run")
+        state = current_state(cdir)
+        if state.status != RUNNING:
+            raise Conflict(f"Container {inst.container_id} is not running")
+        inst.started = inst.running = True
+        _write(store, inst)
+    return inst
+
+
+def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | None,
+        stderr: int | None, terminal: int | None = None) -> int:
+    """Run a claimed instance to its end with these fds (None: /dev/null); its exit code.
+    `terminal`: the master of the pty the fds are the slave of (for resizes)."""
+    def started(pid: int) -> None:
+        inst.pid = pid
+        _write(store, inst)
+        if terminal is not None:
+            with _LIVE_LOCK:
+                _LIVE[inst.id] = (terminal, pid)
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    Journal(store.root).emit("container", f"exec_start: {' '.join(inst.cmd)}", inst.container_id,
+                             {"execID": inst.id})
+    code = 126
+    try:
+        code = exec_in(store, inst.container_id, ExecOptions(
+            cmd=inst.cmd, interactive=stdin is not None, tty=inst.tty, env=inst.env,
+            workdir=inst.workdir or None, user=inst.user or None),
+            stdin=stdin, stdout=stdout if stdout is not None else devnull,
+            stderr=stderr if stderr is not None else devnull, started=started)
+        return code
+    finally:
+        os.close(devnull)
+        with _LIVE_LOCK:
+            _LIVE.pop(inst.id, None)
+        inst.running, inst.exit_code = False, code
+        try:
+            _write(store, inst)
+        except NotFound:
+            pass   # the container was removed meanwhile
+        Journal(store.root).emit("container", "exec_die", inst.container_id,
+                                 {"execID": inst.id, "exitCode": str(code)})
+
+
+def set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def resize(store: Store, exec_id: str, rows: int, cols: int) -> None:
+    inst = get(store, exec_id)
+    with _LIVE_LOCK:
+        live = _LIVE.get(inst.id)
+    if live is None:
+        if not inst.running:
+            raise Conflict(f"Exec {exec_id} is not running")
+        return   # running without a terminal here: nothing to resize
+    terminal, pid = live
+    set_size(terminal, rows, cols)
+    try:
+        os.kill(pid, signal.SIGWINCH)   # the runtime copies the size into the container's pty
+    except ProcessLookupError:
+        pass
