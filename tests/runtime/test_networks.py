@@ -71,6 +71,10 @@ def sandboxes(store_root: Path):  # noqa: ANN201
     yield make
     for box in made:
         box.leave()
+    networks = Networks(store_root)    # what a failed test left: its networks' subnets go back
+    for record in networks.all():
+        if not record.builtin:
+            networks.remove(record.id, lambda cid: False)
 
 
 def test_builtin_networks_and_records(store_root: Path) -> None:

@@ -1,0 +1,69 @@
+"""Clients people use (docker-compose 1.29, the docker SDK, testcontainers-python, Debian's docker
+CLI 20.10) against `dockyard serve`, and the same tests against the reference: dockerd 20.10 with
+networking on a bridge of its own (never docker0; docker-proxy publishes ports, no iptables
+rules), its user networks taken from a pool apart from dockyard's. Each test takes `engine`,
+run once per engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import start_server
+from tests.dockerd import Bridge, start_dockerd
+
+DOCKER = "/usr/bin/docker"     # Debian's 20.10 client
+REF_BRIDGE = Bridge("dyref0", "10.215.0.1/24", "10.214.0.0/16")
+
+
+@dataclass
+class Engine:
+    name: str                  # dockyard | dockerd
+    env: dict[str, str]        # DOCKER_HOST and a private DOCKER_CONFIG
+    host: str
+
+    def docker(self, *args: str, check: bool = True, cwd: Path | None = None,
+               input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        proc = subprocess.run([DOCKER, *args], env=self.env, capture_output=True, cwd=cwd,
+                              input=input, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"[{self.name}] docker {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stderr.decode()}{proc.stdout.decode()}")
+        return proc
+
+
+@pytest.fixture(scope="session")
+def reference(busybox_tar: Path):  # noqa: ANN201
+    bridge = REF_BRIDGE.create()
+    daemon = start_dockerd(bridge)
+    if isinstance(daemon, str):
+        bridge.remove()
+        pytest.skip(f"reference dockerd unavailable: {daemon}")
+    try:
+        daemon.docker("import", str(busybox_tar), "busybox:latest")
+        yield daemon
+    finally:
+        daemon.stop()
+        bridge.remove()
+
+
+@pytest.fixture(params=["dockyard", "dockerd"])
+def engine(request: pytest.FixtureRequest, store_root: Path, busybox: str):  # noqa: ANN201
+    if request.param == "dockerd":
+        daemon = request.getfixturevalue("reference")
+        yield Engine("dockerd", dict(daemon.env), daemon.env["DOCKER_HOST"])
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="dy-io-", dir="/tmp"))
+    server = start_server(store_root, tmp)
+    env = {**os.environ, "DOCKER_HOST": server.url, "DOCKER_CONFIG": str(tmp / "docker-config")}
+    try:
+        yield Engine("dockyard", env, server.url)
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
