@@ -28,6 +28,7 @@ _UNSUPPORTED_HOST = (
     "CpusetMems", "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "OomKillDisable",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
     "ReadonlyPaths", "StorageOpt", "ShmSize", "Init", "Cgroup", "Annotations",
+    "Privileged",   # host devices, all capabilities, no masked paths: not implemented
 )
 _UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Healthcheck", "StopTimeout", "Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable"), "PidMode": ("", "private"),
@@ -135,7 +136,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             mounts=mounts, network_mode=network.mode, auto_remove=bool(host.get("AutoRemove")),
             runtime=host.get("Runtime") or "", read_only=bool(host.get("ReadonlyRootfs")),
             resources=_resources(host), cap_add=_caps(host.get("CapAdd"), "CapAdd"),
-            cap_drop=_caps(host.get("CapDrop"), "CapDrop"), privileged=bool(host.get("Privileged")),
+            cap_drop=_caps(host.get("CapDrop"), "CapDrop"),
             no_new_privileges=_security(host.get("SecurityOpt")),
             dns=_ips(host.get("Dns"), "Dns"), dns_search=_strs(host.get("DnsSearch"), "DnsSearch"),
             dns_options=_strs(host.get("DnsOptions"), "DnsOptions"),
@@ -284,6 +285,8 @@ def _restart(host: dict[str, Any]) -> RestartPolicy:
         raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{name}'")
     if host.get("AutoRemove") and name != "no":
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    if name != "no":
+        raise InvalidParameter(f"restart policy {name} is not supported by dockyard yet")
     return RestartPolicy(name, count)
 
 
