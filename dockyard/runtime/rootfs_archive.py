@@ -25,6 +25,8 @@ from typing import Any, BinaryIO
 # Imported before the chroot: nothing may be imported after it.
 from dockyard.archive.apply import apply_layer
 from dockyard.archive.diff import write_resource
+from dockyard.archive.tarreader import DIR, Entry
+from dockyard.archive.tarsafe import clean_name
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 
 _GO_MODE = {stat.S_IFDIR: 1 << 31, stat.S_IFLNK: 1 << 27, stat.S_IFBLK: 1 << 26,
@@ -92,14 +94,35 @@ def _get(path: str, out: BinaryIO) -> None:
     write_resource(Path(resource), name, out)
 
 
-def _put(path: str, source: BinaryIO) -> None:
+def _put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"Could not find the file {path} in container") from None
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidParameter("extraction point is not a directory")
-    apply_layer(source, Path(path), whiteout_format="none")
+
+    def check(entry: Entry) -> None:
+        """Docker's noOverwriteDirNonDir: a directory is not replaced by a non-directory, nor
+        the other way round."""
+        rel = clean_name(entry.name)
+        if rel is None:
+            return
+        try:
+            existing = os.lstat(os.path.join(path, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if stat.S_ISDIR(existing.st_mode) and entry.type != DIR:
+            raise InvalidParameter(f"cannot overwrite directory \"{os.path.join(path, rel)}\" "
+                                   f"with non-directory \"{entry.name}\"")
+        if not stat.S_ISDIR(existing.st_mode) and entry.type == DIR:
+            raise InvalidParameter(f"cannot overwrite non-directory \"{os.path.join(path, rel)}\" "
+                                   f"with directory \"{entry.name}\"")
+
+    # owners as the tar has them (dockerd keeps them with or without copyUIDGID, which only maps
+    # them through a user namespace's ID maps: none here)
+    apply_layer(source, Path(path), whiteout_format="none",
+                check=check if no_overwrite_dir_non_dir else None)
 
 
 def child_main(argv: list[str]) -> int:
@@ -113,7 +136,7 @@ def child_main(argv: list[str]) -> int:
             _get(path, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         elif action == "put":
-            _put(path, sys.stdin.buffer)
+            _put(path, sys.stdin.buffer, "--no-overwrite-dir-non-dir" in argv[3:])
         else:
             raise InvalidParameter(f"unknown action {action}")
     except NotFound as exc:
@@ -164,9 +187,11 @@ def get_archive(root: Path, path: str, out: BinaryIO) -> None:
         _raise(code, err)
 
 
-def put_archive(root: Path, path: str, source: BinaryIO) -> None:
+def put_archive(root: Path, path: str, source: BinaryIO, *,
+                no_overwrite_dir_non_dir: bool = False) -> None:
     """Extract the tar read from `source` into directory `path`, streamed into the child."""
-    proc = subprocess.Popen(_command("put", root, path), stdin=subprocess.PIPE,
+    command = _command("put", root, path) + (["--no-overwrite-dir-non-dir"] if no_overwrite_dir_non_dir else [])
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
     assert proc.stdin is not None and proc.stderr is not None
     try:

@@ -1,0 +1,47 @@
+"""Files in and out of a container (`docker cp`, the archive API), for both servers: the
+container's root as it sees it (`/proc/PID/root` while it runs, volumes included; its mounted
+rootfs while it does not), read and written by runtime/rootfs_archive's chrooted child."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime import bundle, rootfs_archive
+from dockyard.runtime.containers import current_state, lookup
+from dockyard.runtime.state import RUNNING
+from dockyard.store.store import Store
+
+
+@contextmanager
+def _root(store: Store, name: str) -> Iterator[Path]:
+    cdir = lookup(store, name)
+    state = current_state(cdir)
+    if state.status == RUNNING and state.pid:
+        yield Path(f"/proc/{state.pid}/root")
+        return
+    with bundle.mounted(store, cdir) as rootfs:
+        yield rootfs
+
+
+def stat(store: Store, name: str, path: str) -> dict[str, Any]:
+    with _root(store, name) as root:
+        return rootfs_archive.stat_path(root, path)
+
+
+def get(store: Store, name: str, path: str, start: Any) -> None:
+    """`start(stat)` is called with the path's stat before the tar is written to what it
+    returns (the API sends the stat as a header, before the body)."""
+    with _root(store, name) as root:
+        out: BinaryIO = start(rootfs_archive.stat_path(root, path))
+        rootfs_archive.get_archive(root, path, out)
+
+
+def put(store: Store, name: str, path: str, source: BinaryIO, *,
+        no_overwrite_dir_non_dir: bool = False) -> None:
+    if lookup(store, name).read_record().host.read_only:
+        raise InvalidParameter("container rootfs is marked read-only")
+    with _root(store, name) as root:
+        rootfs_archive.put_archive(root, path, source, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)

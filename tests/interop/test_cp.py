@@ -1,0 +1,67 @@
+"""`docker cp` both ways (Debian's 20.10 CLI) and the SDK's archive calls, against dockyard serve
+and dockerd: files, directories, `-a`, `-L`, a running and a stopped container, symlinks that
+point out of the container never reaching the host."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import docker
+
+from tests.interop.conftest import Engine
+
+
+def test_cp_both_ways(engine: Engine, tmp_path: Path) -> None:
+    cid = engine.docker("run", "-d", "busybox", "sh", "-c",
+                        "mkdir -p /data/sub && echo one > /data/sub/f && ln -s / /data/root && "
+                        "ln -s /data/sub/f /data/link && exec sleep 60").stdout.decode().strip()
+    try:
+        engine.docker("exec", cid, "test", "-f", "/data/sub/f")
+        engine.docker("cp", f"{cid}:/data/sub/f", str(tmp_path / "f"))
+        assert (tmp_path / "f").read_text() == "one\n"
+        engine.docker("cp", f"{cid}:/data", str(tmp_path / "data"))
+        assert (tmp_path / "data" / "sub" / "f").read_text() == "one\n"
+        assert os.readlink(tmp_path / "data" / "root") == "/"          # a link, not followed
+        engine.docker("cp", "-L", f"{cid}:/data/link", str(tmp_path / "followed"))
+        assert (tmp_path / "followed").read_text() == "one\n"
+        # through the container's link to its own root: the container's /etc, not the host's
+        engine.docker("cp", f"{cid}:/data/root/etc/hostname", str(tmp_path / "hn"))
+        assert (tmp_path / "hn").read_text().strip() == cid[:12]
+        (tmp_path / "up").mkdir()
+        (tmp_path / "up" / "new.txt").write_text("from host\n")
+        engine.docker("cp", str(tmp_path / "up"), f"{cid}:/data/")
+        assert engine.docker("exec", cid, "cat", "/data/up/new.txt").stdout == b"from host\n"
+        engine.docker("cp", str(tmp_path / "up" / "new.txt"), f"{cid}:/data/root/tmp/")
+        assert not Path("/tmp/new.txt").exists() or Path("/tmp/new.txt").read_text() != "from host\n"
+        assert engine.docker("exec", cid, "cat", "/tmp/new.txt").stdout == b"from host\n"
+        missing = engine.docker("cp", f"{cid}:/nope", str(tmp_path / "x"), check=False)
+        assert missing.returncode == 1 and b"No such container:path: " in missing.stderr
+        engine.docker("stop", "-t", "0", cid)
+        engine.docker("cp", f"{cid}:/data/up/new.txt", str(tmp_path / "stopped"))  # a stopped one
+        assert (tmp_path / "stopped").read_text() == "from host\n"
+    finally:
+        engine.docker("rm", "-f", cid)
+
+
+def test_sdk_archive(engine: Engine) -> None:
+    client = docker.DockerClient(base_url=engine.host)
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    try:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tf:
+            info = tarfile.TarInfo("hello.txt")
+            info.size = 6
+            info.uid = info.gid = 4242
+            tf.addfile(info, io.BytesIO(b"hello\n"))
+        assert c.put_archive("/tmp", data.getvalue())
+        # owners as in the tar (dockerd keeps them, copyUIDGID or not)
+        assert c.exec_run(["stat", "-c", "%u", "/tmp/hello.txt"]).output == b"4242\n"
+        chunks, stat = c.get_archive("/tmp/hello.txt")
+        assert stat["name"] == "hello.txt" and stat["size"] == 6
+        got = tarfile.open(fileobj=io.BytesIO(b"".join(chunks)))
+        assert got.extractfile("hello.txt").read() == b"hello\n"
+    finally:
+        c.remove(force=True)
