@@ -6,8 +6,10 @@ with a TTY the bytes go out raw.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from dockyard.api import hijack
 from dockyard.api.framing import STDERR, STDOUT, go_json, mux_frame
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
@@ -165,11 +167,34 @@ def attach(ctx: ApiContext, req: Request, resp: Response) -> None:
     tty = engine.is_tty(store, container)
     upgrade = req.head.header("upgrade").lower() == "tcp"
     conn = resp.hijack(upgrade, _content_type(req, tty))
+    if req.qbool("stdin") and req.qbool("stream"):
+        threading.Thread(target=_forward_input, args=(ctx, store, container, conn), daemon=True,
+                         name="attach stdin").start()
     if not req.qbool("stream") and not req.qbool("logs"):
         return
     entries = engine.attach(store, container, stream=req.qbool("stream"), cancel=ctx.stopping)
     _send_logs(conn.send, entries, tty, req.qbool("stdout"), req.qbool("stderr"), False,
                ctx.stopping)
+    hijack.finish(conn)
+
+
+def _forward_input(ctx: ApiContext, store, container: str, conn) -> None:  # noqa: ANN001
+    """The client's stdin to the container (once it runs), and its end (StdinOnce)."""
+    channel = engine.input_channel(store, container, ctx.stopping)
+    if channel is None:
+        return
+    with channel:
+        try:
+            while data := conn.recv():
+                channel.send(data)
+            channel.end()
+        except OSError:
+            pass
+
+
+def resize(ctx: ApiContext, req: Request, resp: Response) -> None:
+    engine.resize(ctx.store(), req.params["id"], req.qint("h", 0) or 0, req.qint("w", 0) or 0)
+    resp.send(200, b"", "text/plain")
 
 
 # -- commit ----------------------------------------------------------------------------------------
@@ -212,6 +237,7 @@ def routes() -> list[Route]:
         route("POST", f"{c}/unpause", unpause, ""),
         route("POST", f"{c}/attach", attach, "detachKeys logs stream stdin stdout stderr"),
         route("POST", f"{c}/wait", wait, "condition"),
+        route("POST", f"{c}/resize", resize, "h w"),
         route("DELETE", c, remove, "v force link"),
         route("POST", "/commit", commit, "container repo tag comment author pause changes"),
     ]

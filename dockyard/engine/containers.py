@@ -20,6 +20,7 @@ from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import parse_time
+from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
 from dockyard.runtime.containers import CreateOptions, all_containers, create, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, exec_in
@@ -181,6 +182,37 @@ def attach(store: Store, name: str, *, stream: bool = True,
     return attach_entries(lookup(store, name), follow=stream, cancel=cancel)
 
 
+def input_channel(store: Store, name: str, cancel: threading.Event | None = None):  # noqa: ANN201
+    """A socket to the container's input (runtime/attach.py frames) once it runs with its stdin
+    open, or None when it ends first; the caller attached before the start, as Docker's do."""
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    if not (record.open_stdin or record.tty):
+        return None
+    first = current_state(cdir)
+    seen_running = [first.status == RUNNING]
+
+    def ended() -> bool:
+        try:
+            state = current_state(cdir)
+        except (FileNotFoundError, NotFound):
+            return True
+        if state.status == RUNNING:
+            seen_running[0] = True
+            return False
+        return seen_running[0] or state.started_at != first.started_at
+    return attach_input.wait_connect(record.id, ended, cancel)
+
+
+def resize(store: Store, name: str, rows: int, cols: int) -> None:
+    """A TTY container's terminal size (docker run -t, docker attach)."""
+    cdir = lookup(store, name)
+    if current_state(cdir).status != RUNNING:
+        raise Conflict(f"Container {cdir.id} is not running")
+    if cdir.read_record().tty:
+        attach_input.resize(cdir.id, rows, cols)
+
+
 def wait(store: Store, name: str, condition: str = "not-running",
          cancel: threading.Event | None = None) -> ContainerState | None:
     """Docker's wait conditions (not-running, next-exit, removed); the state the container
@@ -224,4 +256,5 @@ __all__ = [
     "create", "start", "run_attached", "stop", "restart", "kill", "pause", "unpause", "remove",
     "list_containers", "counts", "inspect", "logs", "attach", "wait", "exec_in", "diff", "export",
     "prune", "commit", "is_tty", "container_id", "create_from_api", "rows",
+    "input_channel", "resize",
 ]

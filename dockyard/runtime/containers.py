@@ -47,6 +47,7 @@ class CreateOptions:
     hostname: str | None = None                      # None: the ID's first 12 characters
     tty: bool = False
     open_stdin: bool = False                         # -i: stdin stays open for attach
+    stdin_once: bool = False                         # closed when the first attacher's input ends
     host: HostConfig = field(default_factory=HostConfig)
 
 
@@ -185,7 +186,7 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
         record = ContainerRecord(
             id=container_id, name=name, image_id=str(image_id), image_name=opts.image,
             created=now_rfc3339(), config=cfg, host=replace(opts.host),
-            tty=opts.tty, open_stdin=opts.open_stdin,
+            tty=opts.tty, open_stdin=opts.open_stdin, stdin_once=opts.stdin_once,
             hostname=opts.hostname or container_id[:12])
         cdir = ContainerDir(_containers_dir(store) / container_id)
         cdir.path.mkdir(mode=0o710)

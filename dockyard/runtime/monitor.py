@@ -21,11 +21,13 @@ runs the same monitor inside the CLI process, with the CLI's stdio attached.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,9 @@ from pathlib import Path
 
 from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
+from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
+from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.logs import LogWriter
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
@@ -120,6 +124,9 @@ class Monitor:
         self._reaping = False            # holds the subreaper flag (start .. exit)
         self.reap_orphans = False        # also reap any other child at exit (own process only)
         self._log: LogWriter | None = None
+        self._stdin_w: int | None = None      # the container's stdin pipe (OpenStdin, no TTY)
+        self._listener: socket.socket | None = None   # attachers' input (runtime/attach.py)
+        self._clients: dict[int, tuple[socket.socket, FrameReader]] = {}
 
     # -- start ----------------------------------------------------------------------------
     def start(self, attach: Attach | None = None) -> int:
@@ -184,14 +191,22 @@ class Monitor:
         if self._attach is not None and self.record.open_stdin and not self.record.tty:
             stdin_fd = self._attach.stdin
         devnull = os.open(os.devnull, os.O_RDWR)
+        stdin_r = None
+        if self._attach is None and self.record.open_stdin and not self.record.tty:
+            stdin_r, self._stdin_w = os.pipe()       # fed by attachers (detached container)
         try:
             if self.record.tty:
                 self._create_tty(pid_file, devnull)
             else:
-                self._create_pipes(pid_file, stdin_fd if stdin_fd is not None else devnull)
+                self._create_pipes(pid_file, stdin_fd if stdin_fd is not None else
+                                   stdin_r if stdin_r is not None else devnull)
         finally:
             os.close(devnull)
+            if stdin_r is not None:
+                os.close(stdin_r)
         self.pid = int(pid_file.read_text().strip())
+        if self._attach is None and (self.record.open_stdin or self.record.tty):
+            self._listener = attach_input.listen(self.record.id)   # input, terminal size
 
     def _create_pipes(self, pid_file: Path, stdin_fd: int) -> None:
         out_r, out_w = os.pipe()
@@ -288,11 +303,20 @@ class Monitor:
         try:
             while self._outputs:
                 watch = list(self._outputs) + ([attach.stdin] if stdin_open and attach else [])
+                if self._listener is not None:
+                    watch += [self._listener.fileno(), *self._clients]
                 try:
                     ready, _, _ = select.select(watch, [], [])
                 except InterruptedError:
                     continue
                 for fd in ready:
+                    if self._listener is not None and fd == self._listener.fileno():
+                        conn, _ = self._listener.accept()
+                        self._clients[conn.fileno()] = (conn, FrameReader())
+                        continue
+                    if fd in self._clients:
+                        self._client_input(fd)
+                        continue
                     if attach is not None and fd == attach.stdin and stdin_open:
                         data = _read_some(fd)
                         if not data:
@@ -314,6 +338,7 @@ class Monitor:
                             pass
             code = self._wait_init()
         finally:
+            self._close_input()
             self._release_subreaper()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
@@ -322,6 +347,43 @@ class Monitor:
                 termios.tcsetattr(attach.stdin, termios.TCSADRAIN, old_term)
         self._finish(code)
         return code
+
+    def _client_input(self, fd: int) -> None:
+        """Frames from an attacher: stdin bytes, end of input, a terminal size."""
+        conn, reader = self._clients[fd]
+        try:
+            data = conn.recv(65536)
+            frames = reader.feed(data) if data else []
+        except (OSError, ValueError):
+            data, frames = b"", []
+        for kind, payload in frames:
+            target = (self._master if self.record.tty else self._stdin_w) if self.record.open_stdin else None
+            try:
+                if kind == b"i" and target is not None:
+                    _write_all(target, payload)
+                elif kind == b"e" and self.record.stdin_once and self._stdin_w is not None:
+                    os.close(self._stdin_w)     # StdinOnce: the first attacher's EOF is the end
+                    self._stdin_w = None
+                elif kind == b"r" and self._master is not None and len(payload) == 4:
+                    rows, cols = struct.unpack(">HH", payload)
+                    fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            except OSError:
+                pass   # the container closed its stdin: its input goes nowhere
+        if not data:
+            del self._clients[fd]
+            conn.close()
+
+    def _close_input(self) -> None:
+        for conn, _ in self._clients.values():
+            conn.close()
+        self._clients = {}
+        if self._listener is not None:
+            self._listener.close()
+            attach_input.socket_path(self.record.id).unlink(missing_ok=True)
+            self._listener = None
+        if self._stdin_w is not None:
+            os.close(self._stdin_w)
+            self._stdin_w = None
 
     def _proxy(self, signum: int, _frame: object) -> None:
         try:

@@ -51,6 +51,7 @@ class ContainerRecord:
     host: HostConfig
     tty: bool = False
     open_stdin: bool = False
+    stdin_once: bool = False      # stdin closes when the first attached client ends its input
     hostname: str = ""
 
     @property
@@ -61,7 +62,8 @@ class ContainerRecord:
         return {"id": self.id, "name": self.name, "image_id": self.image_id,
                 "image_name": self.image_name, "created": self.created,
                 "config": self.config.to_dict(), "host": self.host.to_dict(), "tty": self.tty,
-                "open_stdin": self.open_stdin, "hostname": self.hostname}
+                "open_stdin": self.open_stdin, "stdin_once": self.stdin_once,
+                "hostname": self.hostname}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerRecord":
@@ -69,7 +71,8 @@ class ContainerRecord:
                    image_name=data["image_name"], created=data["created"],
                    config=ContainerConfig.from_dict(data["config"]),
                    host=HostConfig.from_dict(data["host"]), tty=data.get("tty", False),
-                   open_stdin=data.get("open_stdin", False), hostname=data.get("hostname", ""))
+                   open_stdin=data.get("open_stdin", False),
+                   stdin_once=data.get("stdin_once", False), hostname=data.get("hostname", ""))
 
 
 @dataclass
