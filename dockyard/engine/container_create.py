@@ -29,7 +29,6 @@ from dockyard.runtime.network import endpoints, hook
 from dockyard.runtime.state import ContainerRecord
 from dockyard.runtime.users import resolve_in_root
 from dockyard.runtime.volumes import Volume, Volumes
-from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 
@@ -66,8 +65,6 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
     cdir = lookup(store, record.id)
     hook.write_request(cdir.path, network)
     _copy_up(store, record, made)
-    attributes = {"image": record.image_name, "name": record.name, **(record.config.labels or {})}
-    Journal(root).emit("container", "create", record.id, attributes)
     return record
 
 

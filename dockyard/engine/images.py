@@ -16,6 +16,7 @@ from dockyard.image.config import ContainerConfig, History, ImageConfig, parse_t
 from dockyard.image.image import Image
 from dockyard.image.mutate import append
 from dockyard.reference import Reference, parse_reference, parse_repository
+from dockyard.store.events import Journal
 from dockyard.store.store import DeleteReport, Store
 
 ConfigChanger = Callable[[ContainerConfig, list[str]], ContainerConfig]
@@ -102,6 +103,7 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
         image = store.add_image(new.raw_config, [layer])
         if target is not None:
             store.tag(image.id, target)
+    Journal(store.root).emit("image", "import", str(image.id), {"name": str(image.id)})
     return image.id
 
 
@@ -214,7 +216,14 @@ def tag_image(store: Store, source: str, target: str) -> None:
 
 
 def remove_image(store: Store, name: str, *, force: bool = False, prune: bool = True) -> DeleteReport:
-    return store.remove(name, force=force, prune=prune, running=lambda cid: container_running(store, cid))
+    report = store.remove(name, force=force, prune=prune,
+                          running=lambda cid: container_running(store, cid))
+    journal = Journal(store.root)
+    for ref in report.untagged:
+        journal.emit("image", "untag", ref, {"name": ref})
+    for image_id in report.deleted:
+        journal.emit("image", "delete", image_id, {"name": image_id})
+    return report
 
 
 def container_running(store: Store, container_id: str) -> bool:

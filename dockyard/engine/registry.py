@@ -14,6 +14,7 @@ from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.image.manifest import Platform
 from dockyard.reference import DEFAULT_DOMAIN, DEFAULT_REGISTRY_HOST, Reference, parse_normalized, parse_reference
+from dockyard.store.events import Journal
 from dockyard.store.store import Store
 from dockyard.transport.progress import Progress, ProgressSink
 from dockyard.transport.registry.client import RegistryClient
@@ -58,6 +59,8 @@ def pull(store: Store, name: str, access: RegistryAccess, *, platform: str | Non
             changed = changed or result.changed
             pulled.append(one)
     shown = ref.familiar_name if all_tags else refs[0].familiar
+    for one in pulled:
+        Journal(store.root).emit("image", "pull", one.familiar, {"name": one.familiar})
     if changed:
         progress(Progress(f"Status: Downloaded newer image for {shown}"))
     else:
@@ -88,8 +91,11 @@ def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = Fa
             raise NotFound(f"An image does not exist locally with the tag: {one.familiar_name}")
         targets = [(one, image_id)]
     with access.client(ref) as client:
-        return [push_image(client, store, target, image_id, progress=progress, compression=compression)
-                for target, image_id in targets]
+        results = [push_image(client, store, target, image_id, progress=progress,
+                              compression=compression) for target, image_id in targets]
+    for target, _ in targets:
+        Journal(store.root).emit("image", "push", target.familiar, {"name": target.familiar})
+    return results
 
 
 def default_access(env: Mapping[str, str]) -> RegistryAccess:

@@ -7,6 +7,7 @@ from typing import BinaryIO
 from dockyard.digest import Digest
 from dockyard.errors import InvalidArchive, NotFound
 from dockyard.reference import Reference, parse_reference
+from dockyard.store.events import Journal
 from dockyard.store.store import Store
 from dockyard.transport.docker_archive import SaveItem, read_docker_archive, write_docker_archive
 from dockyard.transport.oci_layout import read_oci_layout
@@ -54,6 +55,8 @@ def save_images(store: Store, names: list[str], out: BinaryIO) -> None:
         raise NotFound("no image given to save")
     items = _save_items(store, names)
     write_docker_archive(out, items)
+    for name in names:
+        Journal(store.root).emit("image", "save", name, {"name": name})
 
 
 def load_images(store: Store, stream: BinaryIO) -> list[StoredImage]:
@@ -68,4 +71,7 @@ def load_images(store: Store, stream: BinaryIO) -> list[StoredImage]:
             raise InvalidArchive("invalid image archive: no manifest.json or index.json found")
         if not images:
             raise InvalidArchive("invalid image archive: it holds no image")
-        return store_images(store, images, spool.dir)
+        stored = store_images(store, images, spool.dir)
+    for image in stored:
+        Journal(store.root).emit("image", "load", str(image.image_id), {"name": str(image.image_id)})
+    return stored

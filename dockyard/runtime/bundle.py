@@ -17,6 +17,7 @@ from dockyard.runtime.spec import (
 from dockyard.runtime.resolvconf import resolv_conf
 from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, write_file
 from dockyard.runtime.users import ExecUser, resolve_user
+from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 
@@ -133,11 +134,13 @@ def destroy(store: Store, cdir: ContainerDir) -> None:
     its final state first (ContainerDir.removal)."""
     unmount(cdir)
     try:
+        record = cdir.read_record()
         with cdir.update(durable=False) as state:
             state.removing = True
         with cdir.removal():
             (cdir.path / "container.json").unlink()  # gone for lookups and waiters from here
     except (NotFound, FileNotFoundError):
         return  # removed already (by its monitor, for --rm)
+    Journal(store.root).emit("container", "destroy", record.id, record.event_attributes())
     remove_path(cdir.path, ignore_errors=True)
     store.release(cdir.id)

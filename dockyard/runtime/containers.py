@@ -23,6 +23,7 @@ from dockyard.runtime.state import (
     EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, pid_alive,
 )
 from dockyard.store.locks import flock
+from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 _HEX = set("0123456789abcdef")
@@ -198,4 +199,5 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
         # state.json reads as "created" anyway
         cdir.write_state(ContainerState(), durable=False)
         cdir.write_record(record)  # last: a container is visible only when whole
+    Journal(store.root).emit("container", "create", record.id, record.event_attributes())
     return record

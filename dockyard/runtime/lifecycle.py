@@ -19,7 +19,10 @@ from dockyard.runtime import bundle
 from dockyard.runtime.containers import current_state, lookup, oci_runtime
 from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
 from dockyard.runtime.oci import OciRuntime
-from dockyard.runtime.state import EXITED, RUNNING, ContainerDir, ContainerState, pid_alive
+from dockyard.runtime.state import (
+    EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, pid_alive,
+)
+from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
@@ -42,7 +45,12 @@ def start(store: Store, name: str) -> bool:
         if record.host.auto_remove:
             bundle.destroy(store, cdir)
         raise
+    _event(store, record, "start")
     return True
+
+
+def _event(store: Store, record: ContainerRecord, action: str, **extra: str) -> None:
+    Journal(store.root).emit("container", action, record.id, record.event_attributes(**extra))
 
 
 def run_attached(store: Store, name: str, attach: Attach) -> int:
@@ -55,10 +63,15 @@ def run_attached(store: Store, name: str, attach: Attach) -> int:
         if monitor.record.host.auto_remove:
             bundle.destroy(store, cdir)
         raise
+    _event(store, monitor.record, "start")
     return monitor.serve()
 
 
 # -- signals, pause --------------------------------------------------------------------------------
+def signal_number(name: str) -> int:
+    return int(signal_mod.Signals[name])
+
+
 def signal_name(sig: str) -> str:
     """`KILL`, `SIGKILL` or `9` as the runtime names it (`SIGKILL`)."""
     s = sig.upper().strip()
@@ -83,6 +96,7 @@ def kill(store: Store, name: str, sig: str = "KILL") -> None:
         raise Conflict(f"Cannot kill container: {name}: Container {record.id} is not running")
     runtime = oci_runtime(store, record)
     runtime.kill(record.id, signame)
+    _event(store, record, "kill", signal=str(signal_number(signame)))
     if state.paused and signame == "SIGKILL":
         _resume_quietly(runtime, cdir)
 
@@ -109,17 +123,19 @@ def stop(store: Store, name: str, timeout: int | None = None) -> bool:
     sig = signal_name(record.config.stop_signal or "SIGTERM")
     try:
         runtime.kill(record.id, sig)
+        _event(store, record, "kill", signal=str(signal_number(sig)))
     except DockyardError:
         pass
     if state.paused:
         _resume_quietly(runtime, cdir)
-    if _stopped(cdir, None if wait_for < 0 else wait_for):
-        return True
-    try:
-        runtime.kill(record.id, "SIGKILL")
-    except DockyardError:
-        pass
-    _stopped(cdir)
+    if not _stopped(cdir, None if wait_for < 0 else wait_for):
+        try:
+            runtime.kill(record.id, "SIGKILL")
+            _event(store, record, "kill", signal="9")
+        except DockyardError:
+            pass
+        _stopped(cdir)
+    _event(store, record, "stop")
     return True
 
 
@@ -127,6 +143,7 @@ def restart(store: Store, name: str, timeout: int | None = None) -> None:
     """Stop (if running), then start."""
     stop(store, name, timeout)
     start(store, name)
+    _event(store, lookup(store, name).read_record(), "restart")
 
 
 def pause(store: Store, name: str) -> None:
@@ -142,6 +159,7 @@ def pause(store: Store, name: str) -> None:
         oci_runtime(store, record).pause(record.id)
         state.paused = True
         cdir.write_state(state, durable=False)  # a crash ends the run anyway
+    _event(store, record, "pause")
 
 
 def unpause(store: Store, name: str) -> None:
@@ -154,6 +172,7 @@ def unpause(store: Store, name: str) -> None:
         oci_runtime(store, record).resume(record.id)
         state.paused = False
         cdir.write_state(state, durable=False)  # a crash ends the run anyway
+    _event(store, record, "unpause")
 
 
 # -- wait ------------------------------------------------------------------------------------------

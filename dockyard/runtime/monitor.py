@@ -45,6 +45,7 @@ from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.logs import LogWriter
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
+from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -427,6 +428,9 @@ class Monitor:
                 state.pid = 0
                 state.exit_code = code
                 state.finished_at = now_rfc3339()
+                # before the state is written: whoever waits for the exit (stop) comes after
+                Journal(self.store.root).emit("container", "die", self.record.id,
+                                              self.record.event_attributes(exitCode=str(code)))
             if self.record.host.auto_remove:
                 bundle.destroy(self.store, self.cdir)
 

@@ -54,6 +54,10 @@ class ContainerRecord:
     stdin_once: bool = False      # stdin closes when the first attached client ends its input
     hostname: str = ""
 
+    def event_attributes(self, **extra: str) -> dict[str, str]:
+        """A container event's Actor.Attributes as Docker sends them: its labels, image, name."""
+        return {**(self.config.labels or {}), "image": self.image_name, "name": self.name, **extra}
+
     @property
     def command(self) -> list[str]:
         return list(self.config.entrypoint or []) + list(self.config.cmd or [])

@@ -28,6 +28,7 @@ from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
 from dockyard.store.blobs import BlobStore
+from dockyard.store.events import Journal
 from dockyard.store.images import ImageRecord, ImageRecords
 from dockyard.store.layers import LayerStore, StoredLayer
 from dockyard.store.locks import flock
@@ -138,6 +139,7 @@ class Store:
             if self.tags.get(ref) != image_id:
                 self.tags.set(ref, image_id)
             self._stamp_tag_time(image_id)
+        Journal(self.root).emit("image", "tag", str(image_id), {"name": str(ref)})
 
     def _tag_time_path(self, image_id: Digest) -> Path:
         return self.root / "images" / f".tagged-{image_id.hex}"
