@@ -22,6 +22,7 @@ import dockyard
 from dockyard.runtime.network import endpoints
 from dockyard.runtime.network.endpoints import NetworkRequest
 from dockyard.runtime.resolvconf import resolv_conf
+from dockyard.store.events import Journal
 
 CONFIG_FILE = "netconfig.json"
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -71,6 +72,7 @@ def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
     exposed = list((record.get("config") or {}).get("ExposedPorts") or {})
     state = endpoints.join(root, cdir, container_id, record["name"], request, exposed,
                            _alive(root), pid=pid)
+    _events(root, container_id, state, "connect")
     host = record.get("host") or {}
     hostname = record.get("hostname") or container_id[:12]
     try:
@@ -91,7 +93,17 @@ def leave(root: Path, cdir: Path, container_id: str) -> None:
         name = json.loads((cdir / "container.json").read_bytes())["name"]
     except (FileNotFoundError, ValueError, KeyError):
         name = container_id[:12]
+    state = endpoints.read_state(cdir)
     endpoints.leave(root, cdir, container_id, name)
+    _events(root, container_id, state, "disconnect")
+
+
+def _events(root: Path, container_id: str, state: endpoints.NetworkState | None, action: str) -> None:
+    """dockerd's `network connect`/`disconnect` events of a container's start and stop."""
+    journal = Journal(root)
+    for name, joined in (state.networks.items() if state is not None else []):
+        journal.emit("network", action, joined.network_id,
+                     {"container": container_id, "name": name, "type": "bridge"})
 
 
 def main(argv: list[str]) -> int:
