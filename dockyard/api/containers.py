@@ -192,6 +192,35 @@ def _forward_input(ctx: ApiContext, store, container: str, conn) -> None:  # noq
             pass
 
 
+def stats(ctx: ApiContext, req: Request, resp: Response) -> None:
+    stream = req.qbool("stream", True)
+    messages = engine.stats(ctx.store(), req.params["id"], stream=stream,
+                            one_shot=req.qbool("one-shot"), cancel=ctx.stopping)
+    if not stream:
+        resp.json(next(messages))
+        return
+    write = resp.stream("application/json")
+    for message in messages:
+        write(go_json(message) + b"\n")
+
+
+def top(ctx: ApiContext, req: Request, resp: Response) -> None:
+    resp.json(engine.top(ctx.store(), req.params["id"], req.q("ps_args") or "-ef"))
+
+
+def rename(ctx: ApiContext, req: Request, resp: Response) -> None:
+    engine.rename(ctx.store(), req.params["id"], req.q("name") or "")
+    resp.no_content()
+
+
+def update(ctx: ApiContext, req: Request, resp: Response) -> None:
+    body = req.json(required=True)
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: expected an object")
+    engine.update(ctx.store(), req.params["id"], body)
+    resp.json({"Warnings": []})
+
+
 def resize(ctx: ApiContext, req: Request, resp: Response) -> None:
     engine.resize(ctx.store(), req.params["id"], req.qint("h", 0) or 0, req.qint("w", 0) or 0)
     resp.send(200, b"", "text/plain")
@@ -238,6 +267,10 @@ def routes() -> list[Route]:
         route("POST", f"{c}/attach", attach, "detachKeys logs stream stdin stdout stderr"),
         route("POST", f"{c}/wait", wait, "condition"),
         route("POST", f"{c}/resize", resize, "h w"),
+        route("GET", f"{c}/stats", stats, "stream one-shot"),
+        route("GET", f"{c}/top", top, "ps_args"),
+        route("POST", f"{c}/rename", rename, "name"),
+        route("POST", f"{c}/update", update, ""),
         route("DELETE", c, remove, "v force link"),
         route("POST", "/commit", commit, "container repo tag comment author pause changes"),
     ]

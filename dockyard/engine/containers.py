@@ -18,10 +18,14 @@ from dockyard.engine.commit import commit
 from dockyard.engine import container_views as views
 from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
+from dockyard.engine.create_config import read_update
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import parse_time
 from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
+from dockyard.runtime import stats as usage
+from dockyard.runtime.containers import rename as rename_container
+from dockyard.runtime.containers import update as update_container
 from dockyard.runtime.containers import CreateOptions, all_containers, create, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, exec_in
 from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
@@ -213,6 +217,56 @@ def resize(store: Store, name: str, rows: int, cols: int) -> None:
         attach_input.resize(cdir.id, rows, cols)
 
 
+def stats(store: Store, name: str, *, stream: bool = True, one_shot: bool = False,
+          cancel: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+    """Docker's stats messages: one a second while streaming (each with the previous reading as
+    precpu_stats), else one (after a second's reading for precpu, unless one_shot)."""
+    cdir = lookup(store, name)
+    record = cdir.read_record()
+    previous: dict[str, Any] | None = None
+    while True:
+        state = current_state(cdir)
+        if state.status != RUNNING or not state.pid:
+            sample = usage.empty_sample()
+        else:
+            sample = usage.sample(state.pid)
+        if previous is None and not stream and not one_shot and state.status == RUNNING:
+            previous = sample
+            if not usage.wait_interval(1.0, lambda: cancel is not None and cancel.is_set()):
+                return
+            continue
+        message = {**sample, "precpu_stats": (previous or {}).get("cpu_stats", {"cpu_usage": {
+            "total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {}}), "preread": (previous or {}).get("read", "0001-01-01T00:00:00Z"),
+            "name": "/" + record.name, "id": record.id}
+        yield message
+        if not stream or state.status != RUNNING:
+            return
+        previous = sample
+        if not usage.wait_interval(1.0, lambda: cancel is not None and cancel.is_set()):
+            return
+
+
+def top(store: Store, name: str, ps_args: str = "-ef") -> dict[str, Any]:
+    cdir = lookup(store, name)
+    state = current_state(cdir)
+    if state.status != RUNNING or not state.pid:
+        raise Conflict(f"Container {cdir.id} is not running")
+    return usage.top(state.pid, ps_args)
+
+
+def rename(store: Store, name: str, new_name: str) -> None:
+    if not new_name:
+        raise InvalidParameter("Neither old nor new names may be empty")
+    rename_container(store, name, new_name)
+
+
+def update(store: Store, name: str, body: dict[str, Any]) -> None:
+    record = lookup(store, name).read_record()
+    resources, restart = read_update(body, record.host.resources)
+    update_container(store, name, resources, restart)
+
+
 def wait(store: Store, name: str, condition: str = "not-running",
          cancel: threading.Event | None = None) -> ContainerState | None:
     """Docker's wait conditions (not-running, next-exit, removed); the state the container
@@ -256,5 +310,5 @@ __all__ = [
     "create", "start", "run_attached", "stop", "restart", "kill", "pause", "unpause", "remove",
     "list_containers", "counts", "inspect", "logs", "attach", "wait", "exec_in", "diff", "export",
     "prune", "commit", "is_tty", "container_id", "create_from_api", "rows",
-    "input_channel", "resize",
+    "input_channel", "resize", "stats", "top", "rename", "update",
 ]

@@ -425,3 +425,21 @@ def _tmpfs_options(text: str) -> list[str]:
             raise InvalidParameter(f"invalid tmpfs option [\"{opt}\"]")
         out.append(opt)
     return out
+
+
+_UPDATABLE = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "RestartPolicy"}
+
+
+def read_update(body: dict[str, Any], current: Resources) -> tuple[Resources, RestartPolicy | None]:
+    """POST /containers/{id}/update: the new resources (unchanged fields kept) and policy."""
+    for key, value in body.items():
+        if key not in _UPDATABLE and not _zero(value):
+            raise _unsupported("update", key)
+    merged = {"Memory": current.memory, "MemorySwap": current.memory_swap,
+              "NanoCpus": current.nano_cpus, "CpuShares": current.cpu_shares,
+              "PidsLimit": current.pids_limit or None,
+              "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in current.ulimits]}
+    merged.update({k: v for k, v in body.items() if k in _UPDATABLE and k != "RestartPolicy"
+                   and not (v in (0, None) and k != "PidsLimit")})
+    restart = _restart({"RestartPolicy": body["RestartPolicy"]}) if body.get("RestartPolicy") else None
+    return _resources(merged), restart

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import ContainerConfig, now_rfc3339
-from dockyard.runtime.hostconfig import HostConfig
+from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy
+from dockyard.runtime.spec import resources as oci_resources
 from dockyard.runtime.names import random_name, validate_name
 from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
 from dockyard.runtime.rootfs import make_init_layer
@@ -200,4 +201,44 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
         cdir.write_state(ContainerState(), durable=False)
         cdir.write_record(record)  # last: a container is visible only when whole
     Journal(store.root).emit("container", "create", record.id, record.event_attributes())
+    return record
+
+
+# -- rename / update -------------------------------------------------------------------------------
+def rename(store: Store, name: str, new_name: str) -> ContainerRecord:
+    """`docker rename`: a new unique name (the old one is free at once)."""
+    cdir = lookup(store, name)
+    new = validate_name(new_name)
+    with flock(store.lock_dir / "containers.lock"):
+        record = cdir.read_record()
+        if new == record.name:
+            raise InvalidParameter(f"Renaming a container with the same name as its current name")
+        for other in all_containers(store):
+            if other.id != record.id and other.read_record().name == new:
+                raise Conflict(f'Conflict. The container name "/{new}" is already in use by container '
+                               f'"{other.id}". You have to remove (or rename) that container to be '
+                               "able to reuse that name.")
+        old = record.name
+        record.name = new
+        cdir.write_record(record)
+    Journal(store.root).emit("container", "rename", record.id,
+                             record.event_attributes(oldName="/" + old))
+    return record
+
+
+def update(store: Store, name: str, resources: Resources | None, restart: RestartPolicy | None) -> ContainerRecord:
+    """`docker update`: new limits (applied at once to a running container) and policy."""
+    cdir = lookup(store, name)
+    with cdir.locked():
+        record = cdir.read_record()
+        if resources is not None:
+            record.host.resources = resources
+        if restart is not None:
+            record.host.restart = restart
+        if current_state(cdir).status == RUNNING and resources is not None:
+            limits = oci_resources(record.host)
+            limits.pop("devices", None)
+            oci_runtime(store, record).update(record.id, limits)
+        cdir.write_record(record)
+    Journal(store.root).emit("container", "update", record.id, record.event_attributes())
     return record

@@ -97,6 +97,15 @@ class OciRuntime:
     def delete(self, container_id: str) -> None:
         self._run("delete", "--force", container_id, check=False)
 
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """`update --resources -`: new cgroup limits for a running container."""
+        proc = subprocess.run(self._cmd("update", "--resources", "-", container_id),
+                              input=json.dumps(resources).encode(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            raise RuntimeFailure(clean_message(proc.stderr.decode(errors="replace")) or
+                                 f"{self.name} update failed")
+
     def state(self, container_id: str) -> dict[str, Any] | None:
         proc = self._run("state", container_id, check=False)
         if proc.returncode != 0:

@@ -1,0 +1,34 @@
+"""stats, top, rename, update through Debian's docker CLI 20.10, against dockyard and dockerd."""
+
+from __future__ import annotations
+
+import json
+
+from tests.interop.conftest import Engine
+
+
+def test_stats_top_rename_update(engine: Engine) -> None:
+    name = f"ops-{engine.name}"
+    cid = engine.docker("run", "-d", "--name", name, "-m", "64m", "busybox", "sh", "-c",
+                        "while :; do :; done").stdout.decode().strip()
+    try:
+        row = engine.docker("stats", "--no-stream", "--format",
+                            "{{.Name}} {{.MemUsage}} {{.PIDs}}", name).stdout.decode().split()
+        assert row[0] == name and row[3] == "64MiB" and row[-1] == "1"
+        cpu = engine.docker("stats", "--no-stream", "--format", "{{.CPUPerc}}", name).stdout.decode()
+        assert float(cpu.strip().rstrip("%")) > 1.0        # the loop shows in the cgroup's CPU time
+        top = engine.docker("top", name).stdout.decode().splitlines()
+        assert top[0].split()[:2] == ["UID", "PID"] and "while :; do :; done" in top[1]
+        engine.docker("rename", name, name + "-b")
+        assert engine.docker("inspect", "-f", "{{.Name}}", cid).stdout.decode().strip() == f"/{name}-b"
+        engine.docker("update", "--memory", "128m", "--memory-swap", "256m", cid)
+        info = json.loads(engine.docker("inspect", cid).stdout)[0]["HostConfig"]
+        assert (info["Memory"], info["MemorySwap"]) == (128 << 20, 256 << 20)
+        taken = engine.docker("run", "-d", "--name", name, "busybox", "true").stdout.decode().strip()
+        clash = engine.docker("rename", cid, name, check=False)
+        assert clash.returncode == 1 and b"is already in use" in clash.stderr
+        engine.docker("rm", "-f", taken)
+    finally:
+        engine.docker("rm", "-f", cid)
+    stopped = engine.docker("top", cid, check=False)
+    assert stopped.returncode == 1
