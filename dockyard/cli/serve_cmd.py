@@ -53,7 +53,9 @@ def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.api.router import ApiContext
     from dockyard.api.server import ApiServer, Listener, raise_nofile_limit
 
-    listeners = [Listener.parse(h) for h in (args.host or [DEFAULT_SOCKET])]
+    # `dockyard -H ADDR serve` listens at ADDR, as `dockerd -H ADDR` does (serve's own -H too)
+    hosts = args.host or ([args.daemon_host] if getattr(args, "daemon_host", None) else [DEFAULT_SOCKET])
+    listeners = [Listener.parse(h) for h in hosts]
     tls = _tls(args)
     for listener in listeners:
         if listener.kind == "tcp" and not (tls is not None and tls.verify) and not args.insecure_tcp:

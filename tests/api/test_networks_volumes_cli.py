@@ -93,3 +93,27 @@ def test_dockyard_cli_in_process_and_as_client_print_the_same(server, dockyard) 
     assert bad.returncode == 1 and bad.stderr == "Error: Invalid filter 'x'\n"
     assert dockyard.run("network", "rm", "same", env=client).stdout == "same\n"
     assert "same" not in dockyard("network", "ls").stdout
+
+
+def test_global_host_flag_is_where_serve_listens(dockyard, tmp_path) -> None:
+    """`dockyard -H unix:///PATH serve` listens at PATH (it used to ignore -H)."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    sock = tmp_path / "g.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "--root", str(dockyard.root), "-H",
+                             f"unix://{sock}", "serve"], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert sock.exists()
+        assert docker({"DOCKER_HOST": f"unix://{sock}", "PATH": "/usr/bin:/bin"},
+                      "version", "--format", "{{.Server.Version}}").stdout.strip()
+    finally:
+        proc.terminate()
+        proc.wait(30)
