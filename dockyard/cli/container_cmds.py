@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from dockyard.cli.context import CliContext
+from dockyard.cli.run_flags import add_flags, create_body
 from dockyard.cli.format import ellipsis, write_table
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import since
@@ -19,29 +20,13 @@ if TYPE_CHECKING:
 # The container engine is imported by the commands that use it, not at CLI start-up.
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
-    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
-    p.add_argument("--name", help="Assign a name to the container")
-    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
-    p.add_argument("-w", "--workdir", default=None, help="Working directory inside the container")
-    p.add_argument("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
-    p.add_argument("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
-    p.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume (HOST:CTR[:ro])")
-    p.add_argument("--network", "--net", default="host", help="Connect a container to a network (host|none)")
-    p.add_argument("--rm", action="store_true", help="Automatically remove the container when it exits")
-    p.add_argument("--runtime", default="", help="Runtime to use for this container (crun|runc)")
-    p.add_argument("image", metavar="IMAGE")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
-
-
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Create and run a new container from an image")
     p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
-    _add_run_flags(p)
+    add_flags(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("create", help="Create a new container")
-    _add_run_flags(p)
+    add_flags(p)
     p.set_defaults(func=cmd_create)
     p = sub.add_parser("start", help="Start one or more stopped containers")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
@@ -111,25 +96,10 @@ def _bool(value: str) -> bool:
     raise InvalidParameter(f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
-def _options(args: argparse.Namespace) -> engine.CreateOptions:
-    from dockyard.engine import containers as engine
-
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    entrypoint = None if args.entrypoint is None else [args.entrypoint] if args.entrypoint else []
-    return engine.CreateOptions(
-        image=args.image, cmd=command, entrypoint=entrypoint, env=args.env,
-        workdir=args.workdir, user=args.user, name=args.name, tty=args.tty,
-        open_stdin=args.interactive,
-        host=engine.HostConfig(binds=args.volume, network_mode=args.network,
-                               auto_remove=args.rm, runtime=args.runtime))
-
-
 def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import containers as engine
 
-    record = engine.create(ctx.store, _options(args))
+    record = engine.create_from_api(ctx.store, create_body(args), args.name)
     ctx.stdout.write(record.id + "\n")
     return 0
 
@@ -140,7 +110,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
     try:
-        record = engine.create(ctx.store, _options(args))
+        record = engine.create_from_api(ctx.store, create_body(args), args.name)
     except DockyardError as exc:
         exc.exit_code = 125
         raise

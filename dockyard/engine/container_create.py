@@ -56,14 +56,13 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
         host = replace(opts.host, mounts=mounts, network_mode=network.mode)
         if network.uses_bridge and network.mode != "none":
             host.hooks = hook.hooks_for(root)
-        record = runtime_create(store, replace(opts, host=host))
+        record = runtime_create(store, replace(
+            opts, host=host, extensions={**opts.extensions, hook.EXTENSION: network.to_dict()}))
     except BaseException:
         for volume, _ in made:
             if volume.name not in existing:
                 volumes.remove(volume.name, lambda name: [], force=True)
         raise
-    cdir = lookup(store, record.id)
-    hook.write_request(cdir.path, network)
     _copy_up(store, record, made)
     return record
 

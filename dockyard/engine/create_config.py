@@ -122,6 +122,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
     if not all(isinstance(v, str) for v in labels.values()):
         raise InvalidParameter("invalid Labels: want string values")
     entrypoint = None if body.get("Entrypoint") is None else _strs(body["Entrypoint"], "Entrypoint")
+    if entrypoint == [""]:
+        entrypoint = []          # --entrypoint "": none, the image's reset
     mounts, volumes = _mounts(host)
     network = _network(body, host)
     options = CreateOptions(

@@ -11,6 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import ContainerConfig, now_rfc3339
@@ -50,6 +51,7 @@ class CreateOptions:
     tty: bool = False
     open_stdin: bool = False                         # -i: stdin stays open for attach
     stdin_once: bool = False                         # closed when the first attacher's input ends
+    extensions: dict[str, Any] = field(default_factory=dict)   # kept in the record, opaque here
     host: HostConfig = field(default_factory=HostConfig)
 
 
@@ -189,6 +191,7 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
             id=container_id, name=name, image_id=str(image_id), image_name=opts.image,
             created=now_rfc3339(), config=cfg, host=replace(opts.host),
             tty=opts.tty, open_stdin=opts.open_stdin, stdin_once=opts.stdin_once,
+            extensions=dict(opts.extensions),
             hostname=opts.hostname or container_id[:12])
         cdir = ContainerDir(_containers_dir(store) / container_id)
         cdir.path.mkdir(mode=0o710)

@@ -26,7 +26,7 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -52,6 +52,9 @@ class ContainerRecord:
     tty: bool = False
     open_stdin: bool = False
     stdin_once: bool = False      # stdin closes when the first attached client ends its input
+    # what the layers above keep with the container, opaque here (the network request): written
+    # with the record, as durable as it
+    extensions: dict[str, Any] = field(default_factory=dict)
     hostname: str = ""
 
     def event_attributes(self, **extra: str) -> dict[str, str]:
@@ -67,7 +70,7 @@ class ContainerRecord:
                 "image_name": self.image_name, "created": self.created,
                 "config": self.config.to_dict(), "host": self.host.to_dict(), "tty": self.tty,
                 "open_stdin": self.open_stdin, "stdin_once": self.stdin_once,
-                "hostname": self.hostname}
+                "hostname": self.hostname, "extensions": self.extensions}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerRecord":
@@ -76,7 +79,8 @@ class ContainerRecord:
                    config=ContainerConfig.from_dict(data["config"]),
                    host=HostConfig.from_dict(data["host"]), tty=data.get("tty", False),
                    open_stdin=data.get("open_stdin", False),
-                   stdin_once=data.get("stdin_once", False), hostname=data.get("hostname", ""))
+                   stdin_once=data.get("stdin_once", False), hostname=data.get("hostname", ""),
+                   extensions=dict(data.get("extensions") or {}))
 
 
 @dataclass

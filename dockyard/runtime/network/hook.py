@@ -4,8 +4,8 @@ runtime's `delete`, whoever calls it: the monitor at exit, `rm` after a killed m
 
     python -m dockyard.runtime.network.hook join|leave STORE_ROOT    (the state JSON on stdin)
 
-The container's network request is `<container dir>/netconfig.json` (written at create, changed
-by `network connect/disconnect` of a stopped container); the container dir is the bundle. The
+The container's network request is kept in its record (`extensions.network`: written at create,
+changed by `network connect/disconnect`); the container dir is the bundle. The
 join also rewrites /etc/hosts and /etc/resolv.conf of the container in place (the runtime has
 bind-mounted them already): the container's addresses, aardvark-dns as its name server.
 """
@@ -22,9 +22,10 @@ import dockyard
 from dockyard.runtime.network import endpoints
 from dockyard.runtime.network.endpoints import NetworkRequest
 from dockyard.runtime.resolvconf import resolv_conf
+from dockyard.runtime.state import ContainerDir
 from dockyard.store.events import Journal
 
-CONFIG_FILE = "netconfig.json"
+EXTENSION = "network"   # the key of the network request in the container record's extensions
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -43,16 +44,23 @@ def hooks_for(root: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def write_request(cdir: Path, request: NetworkRequest) -> None:
-    from dockyard.atomic import atomic_write
-
-    atomic_write(cdir / CONFIG_FILE, json.dumps(request.to_dict()).encode())
+    """A container's network request changed (network connect/disconnect): its record keeps it."""
+    container = ContainerDir(cdir)
+    with container.locked():
+        record = container.read_record()
+        record.extensions[EXTENSION] = request.to_dict()
+        container.write_record(record)
 
 
 def read_request(cdir: Path) -> NetworkRequest:
     try:
-        return NetworkRequest.from_dict(json.loads((cdir / CONFIG_FILE).read_bytes()))
+        raw = json.loads((cdir / "container.json").read_bytes())
     except FileNotFoundError:
         return NetworkRequest(mode="host")
+    data = (raw.get("extensions") or {}).get(EXTENSION)
+    if data is None:   # a container made before networks: the host's, as then
+        return NetworkRequest(mode=(raw.get("host") or {}).get("network_mode") or "host")
+    return NetworkRequest.from_dict(data)
 
 
 def _alive(root: Path):  # noqa: ANN202

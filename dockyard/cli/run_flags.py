@@ -1,0 +1,242 @@
+"""`dockyard run`/`create` flags, turned into the Engine API's create body as the docker CLI
+does (cli/command/container/opts.go): the engine then reads one shape whether the command runs
+in process or as a client of `dockyard serve`. Values are parsed here as the docker CLI parses
+them (sizes, ports, ulimits, env files); whether an option is supported is the engine's call."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from typing import Any
+
+from dockyard.errors import InvalidParameter
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def add_flags(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
+    a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    a("--name", help="Assign a name to the container")
+    a("-e", "--env", action="append", default=[], help="Set environment variables")
+    a("--env-file", action="append", default=[], help="Read in a file of environment variables")
+    a("-w", "--workdir", default=None, help="Working directory inside the container")
+    a("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
+    a("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
+    a("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+    a("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    a("--tmpfs", action="append", default=[], help="Mount a tmpfs directory")
+    a("--volumes-from", action="append", default=[], help="Mount volumes from the specified container(s)")
+    a("--network", "--net", default="default", help="Connect a container to a network")
+    a("--network-alias", action="append", default=[], help="Add network-scoped alias for the container")
+    a("--ip", default=None, help="IPv4 address (e.g., 172.30.100.104)")
+    a("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
+    a("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
+    a("--expose", action="append", default=[], help="Expose a port or a range of ports")
+    a("--rm", action="store_true", help="Automatically remove the container when it exits")
+    a("--runtime", default="", help="Runtime to use for this container (crun|runc)")
+    a("-l", "--label", action="append", default=[], help="Set meta data on a container")
+    a("--hostname", default=None, help="Container host name")
+    a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
+    a("-m", "--memory", default=None, help="Memory limit")
+    a("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    a("--cpus", default=None, help="Number of CPUs")
+    a("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
+    a("--pids-limit", type=int, default=None, help="Tune container pids limit (set -1 for unlimited)")
+    a("--restart", default="no", help="Restart policy to apply when a container exits")
+    a("--init", action="store_true", help="Run an init inside the container")
+    a("--privileged", action="store_true", help="Give extended privileges to this container")
+    a("--cap-add", action="append", default=[], help="Add Linux capabilities")
+    a("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
+    a("--security-opt", action="append", default=[], help="Security Options")
+    a("--ulimit", action="append", default=[], help="Ulimit options")
+    a("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
+    a("--dns", action="append", default=[], help="Set custom DNS servers")
+    a("--dns-search", action="append", default=[], help="Set custom DNS search domains")
+    a("--dns-option", action="append", default=[], help="Set DNS options")
+    a("--stop-signal", default=None, help="Signal to stop the container")
+    a("image", metavar="IMAGE")
+    a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: `64m`, `1g`, `512k`, `1024` (binary units)."""
+    m = _SIZE.match(text.strip())
+    if m is None:
+        raise InvalidParameter(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def _key_values(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def _env_files(paths: list[str]) -> list[str]:
+    out = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError as exc:
+            raise InvalidParameter(f"open {path}: {exc.strerror or exc}") from None
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                out.append(line)
+    return out
+
+
+def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
+    """`-p [ip:][hostPort:]containerPort[/proto]` (ranges too) -> (container port key, binding)."""
+    rest, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    parts = rest.rsplit(":", 2)
+    if len(parts) == 3:
+        ip, host, container = parts
+    elif len(parts) == 2:
+        ip, (host, container) = "", parts
+    else:
+        ip, host, container = "", "", parts[0]
+    ip = ip.strip("[]")
+    if not container:
+        raise InvalidParameter(f"No port specified: {spec}<empty>")
+    c_lo, _, c_hi = container.partition("-")
+    h_lo, _, h_hi = host.partition("-")
+    try:
+        c_range = range(int(c_lo), int(c_hi or c_lo) + 1)
+        h_start = int(h_lo) if h_lo else None
+    except ValueError:
+        raise InvalidParameter(f"Invalid containerPort: {container}") from None
+    if h_hi and h_start is not None and int(h_hi) - h_start != len(c_range) - 1 and len(c_range) > 1:
+        raise InvalidParameter(f"Invalid ranges specified for container and host Ports: {container} and {host}")
+    out = []
+    for i, port in enumerate(c_range):
+        host_port = "" if h_start is None else str(h_start + i if len(c_range) > 1 else h_start)
+        if h_hi and len(c_range) == 1:
+            host_port = f"{h_lo}-{h_hi}"
+        out.append((f"{port}/{proto}", {"HostIp": ip, "HostPort": host_port}))
+    return out
+
+
+def _ulimits(items: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for item in items:
+        name, eq, values = item.partition("=")
+        if not eq:
+            raise InvalidParameter(f"invalid ulimit argument: {item}")
+        soft, _, hard = values.partition(":")
+        try:
+            out.append({"Name": name, "Soft": int(soft), "Hard": int(hard or soft)})
+        except ValueError:
+            raise InvalidParameter(f"invalid ulimit argument: {item}") from None
+    return out
+
+
+def _restart(text: str) -> dict[str, Any]:
+    name, _, count = text.partition(":")
+    try:
+        return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
+    except ValueError:
+        raise InvalidParameter(f"invalid restart policy format: maximum retry count must be an integer") from None
+
+
+def _mount(text: str) -> dict[str, Any]:
+    """`--mount type=volume,source=v,target=/p,readonly,volume-nocopy,tmpfs-size=...`"""
+    out: dict[str, Any] = {"Type": "volume"}
+    for field in text.split(","):
+        key, eq, value = field.partition("=")
+        key = key.strip().lower()
+        if key == "type":
+            out["Type"] = value
+        elif key in ("source", "src"):
+            out["Source"] = value
+        elif key in ("target", "destination", "dst"):
+            out["Target"] = value
+        elif key in ("readonly", "ro"):
+            out["ReadOnly"] = value.lower() in ("", "1", "true")
+        elif key == "volume-nocopy":
+            out.setdefault("VolumeOptions", {})["NoCopy"] = value.lower() in ("", "1", "true")
+        elif key == "bind-propagation":
+            out.setdefault("BindOptions", {})["Propagation"] = value
+        elif key == "tmpfs-size":
+            out.setdefault("TmpfsOptions", {})["SizeBytes"] = ram_in_bytes(value)
+        elif key == "tmpfs-mode":
+            out.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+        elif key == "volume-label":
+            k, _, v = value.partition("=")
+            out.setdefault("VolumeOptions", {}).setdefault("Labels", {})[k] = v
+        else:
+            raise InvalidParameter(f"unexpected key '{key}' in '{field}'")
+    return out
+
+
+def create_body(args: argparse.Namespace) -> dict[str, Any]:
+    """Docker's create body (Config + HostConfig + NetworkingConfig) for these flags."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    ports: dict[str, list[dict[str, str]]] = {}
+    exposed: dict[str, dict] = {}
+    for spec in args.publish:
+        for key, binding in parse_publish(spec):
+            ports.setdefault(key, []).append(binding)
+            exposed[key] = {}
+    for spec in args.expose:
+        port, _, proto = spec.partition("/")
+        lo, _, hi = port.partition("-")
+        for p in range(int(lo), int(hi or lo) + 1):
+            exposed[f"{p}/{proto or 'tcp'}"] = {}
+    network = args.network
+    endpoint: dict[str, Any] = {}
+    if args.network_alias:
+        endpoint["Aliases"] = list(args.network_alias)
+    if args.ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": args.ip}
+    interactive = args.interactive
+    attached = not getattr(args, "detach", False)
+    host: dict[str, Any] = {
+        "Binds": list(args.volume) or None, "NetworkMode": network, "PortBindings": ports,
+        "RestartPolicy": _restart(args.restart), "AutoRemove": args.rm,
+        "VolumesFrom": list(args.volumes_from) or None, "CapAdd": args.cap_add or None,
+        "CapDrop": args.cap_drop or None, "Dns": args.dns, "DnsOptions": args.dns_option,
+        "DnsSearch": args.dns_search, "ExtraHosts": args.add_host or None,
+        "Privileged": args.privileged, "PublishAllPorts": args.publish_all,
+        "ReadonlyRootfs": args.read_only, "SecurityOpt": args.security_opt or None,
+        "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,
+        "Runtime": args.runtime or None, "Init": True if args.init else None,
+        "Memory": ram_in_bytes(args.memory) if args.memory else 0,
+        "MemorySwap": -1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap) if args.memory_swap else 0,
+        "NanoCpus": int(round(float(args.cpus) * 1e9)) if args.cpus else 0,
+        "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit,
+        "Ulimits": _ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
+    }
+    entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
+    body: dict[str, Any] = {
+        "Hostname": args.hostname or "", "User": args.user or "", "Tty": args.tty,
+        "OpenStdin": interactive, "StdinOnce": interactive and attached,
+        "AttachStdin": interactive and attached, "AttachStdout": attached, "AttachStderr": attached,
+        "Env": local_env(_env_files(args.env_file) + list(args.env)), "Cmd": command or None,
+        "Image": args.image, "WorkingDir": args.workdir or "", "Entrypoint": entrypoint,
+        "Labels": _key_values(args.label), "ExposedPorts": exposed or None,
+        "StopSignal": args.stop_signal or "", "HostConfig": host,
+        "NetworkingConfig": {"EndpointsConfig": {network: endpoint}} if endpoint else {},
+    }
+    return body
+
+
+def local_env(env: list[str]) -> list[str]:
+    """`-e NAME` takes this process's value (the docker CLI resolves it, not the daemon)."""
+    out = []
+    for item in env:
+        if "=" in item:
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    return out
