@@ -22,16 +22,6 @@ MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 
 # -- create ----------------------------------------------------------------------------------------
-def _str_list(value: Any, what: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise InvalidParameter(f"invalid {what}: want a list of strings")
-
-
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
     body = req.json(required=True)
     if not isinstance(body, dict):

@@ -10,6 +10,7 @@ from typing import Any
 
 from dockyard.cli.backend import for_target
 from dockyard.cli.format import render_template, write_json_indented, write_rows
+from dockyard.cli.run_flags import key_values
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.units import human_size
 
@@ -89,16 +90,6 @@ def _filters(pairs: list[str]) -> list[tuple[str, str]]:
     return [("filters", json.dumps(values))] if values else []
 
 
-def _key_values(pairs: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if not key:
-            raise InvalidParameter(f"invalid {what}: {pair}")
-        out[key] = value
-    return out
-
-
 def _confirm(prompt: str, force: bool) -> bool:
     if force:
         return True
@@ -147,9 +138,9 @@ def cmd_network_create(args: argparse.Namespace, target: Any) -> int:
     elif args.gateway:
         raise InvalidParameter("every ip-range or gateway must have a corresponding subnet")
     body = {"Name": args.name, "CheckDuplicate": True, "Driver": args.driver,
-            "Options": _key_values(args.opt, "option"), "Internal": args.internal,
+            "Options": key_values(args.opt, "option"), "Internal": args.internal,
             "Attachable": args.attachable, "EnableIPv6": args.ipv6,
-            "IPAM": {"Driver": "default", "Config": config}, "Labels": _key_values(args.label, "label")}
+            "IPAM": {"Driver": "default", "Config": config}, "Labels": key_values(args.label, "label")}
     print(for_target(target).call("POST", "/networks/create", body=body)["Id"])
     return 0
 
@@ -190,8 +181,8 @@ def cmd_network_prune(args: argparse.Namespace, target: Any) -> int:
 
 # -- volume ------------------------------------------------------------------------------------
 def cmd_volume_create(args: argparse.Namespace, target: Any) -> int:
-    body = {"Name": args.name or "", "Driver": args.driver, "DriverOpts": _key_values(args.opt, "option"),
-            "Labels": _key_values(args.label, "label")}
+    body = {"Name": args.name or "", "Driver": args.driver, "DriverOpts": key_values(args.opt, "option"),
+            "Labels": key_values(args.label, "label")}
     print(for_target(target).call("POST", "/volumes/create", body=body)["Name"])
     return 0
 

@@ -70,10 +70,13 @@ def ram_in_bytes(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-def _key_values(items: list[str]) -> dict[str, str]:
+def key_values(pairs: list[str], what: str = "label") -> dict[str, str]:
+    """`KEY=VALUE` flags (labels, options) as a map; a value may be empty, a key may not."""
     out = {}
-    for item in items:
-        key, _, value = item.partition("=")
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key:
+            raise InvalidParameter(f"invalid {what}: {pair}")
         out[key] = value
     return out
 
@@ -224,7 +227,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "AttachStdin": interactive and attached, "AttachStdout": attached, "AttachStderr": attached,
         "Env": local_env(_env_files(args.env_file) + list(args.env)), "Cmd": command or None,
         "Image": args.image, "WorkingDir": args.workdir or "", "Entrypoint": entrypoint,
-        "Labels": _key_values(args.label), "ExposedPorts": exposed or None,
+        "Labels": key_values(args.label), "ExposedPorts": exposed or None,
         "StopSignal": args.stop_signal or "", "HostConfig": host,
         "NetworkingConfig": {"EndpointsConfig": {network: endpoint}} if endpoint else {},
     }
