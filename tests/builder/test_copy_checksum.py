@@ -8,7 +8,8 @@ import os
 import stat
 from pathlib import Path
 
-from dockyard.builder.copy import checksum, collect_sources
+from dockyard.builder.copy.checksum import checksum
+from dockyard.builder.copy.match import collect_sources
 
 SIZES = [0, 1, 65535, 65536, 65537, 10, (1 << 20) + 7, 5, 3 << 20, 100]
 

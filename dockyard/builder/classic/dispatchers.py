@@ -4,7 +4,7 @@ in HANDLERS (moby builder/dockerfile/dispatchers.go).
 A handler takes the build (state.ClassicBuild), the stage (state.StageState) and the parsed
 instruction. What the instruction means comes from the shared semantics (builder/stage.py:
 expansion, ARG scope, the run config, RUN's command line and environment, COPY's destination;
-builder/copy.py: COPY/ADD sources and the copy). What is the classic builder's own is here: the
+builder/copy/: COPY/ADD sources, their checksum and the copy). What is the classic builder's own is here: the
 string each step records (history.py), the probe of the image-chain cache with the config it
 would commit, and on a miss the work and the commit.
 """
@@ -12,20 +12,17 @@ would commit, and on a miss the work and the commit.
 from __future__ import annotations
 
 import dataclasses
-import os
-import posixpath
 import secrets
-import tempfile
-import urllib.parse
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, Callable
 
-from dockyard.builder import copy as copying
 from dockyard.builder.classic.history import (
     arg_comment, copy_comment, metadata_comment, nop_cmd, nop_cmd_string, run_cmd,
 )
 from dockyard.builder.classic.state import ClassicBuild, StageState
+from dockyard.builder.copy.checksum import checksum, sources_hash
+from dockyard.builder.copy.match import Source, collect_sources
+from dockyard.builder.copy.sources import TempDirs, instruction_sources
 from dockyard.builder.users import chown_ids
 from dockyard.dockerfile import Stage, parse_trigger
 from dockyard.dockerfile.instructions import (
@@ -129,10 +126,12 @@ def dispatch_workdir(b: ClassicBuild, state: StageState, ins: WorkdirInstruction
     if b.probe(state, probe):
         return
     container_id = _container_lines(b)
-    from dockyard.builder.rootfs import image_root  # mounts (subprocess): a cache miss only
+    # A cache miss only: the image's files (a mount) and the layer writer
+    from dockyard.builder.copy.layer import write_dirs_layer
+    from dockyard.builder.rootfs import image_root
 
     with image_root(b.store, state.diff_ids) as root:
-        layer = write_layer(b.store.layers, lambda out: copying.write_dirs_layer(out, root, workdir))
+        layer = write_layer(b.store.layers, lambda out: write_dirs_layer(out, root, workdir))
     b.commit(state, probe, layer, container_id)
 
 
@@ -143,14 +142,14 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
     ins = state.stage.expand(ins)
     kw = ins.keyword
     is_add = isinstance(ins, AddInstruction)
-    downloads = copying.Downloads()
+    temp = TempDirs()
     try:
         with ExitStack() as stack:
-            sources = _sources(b, ins, downloads, stack)
+            sources = _sources(b, ins, temp, stack)
             for s in sources:
                 if not s.hash:
-                    s.hash = copying.checksum(s)
-            comment = copy_comment(kw, ins.chown, ins.chmod, copying.sources_hash(sources), ins.dest)
+                    s.hash = checksum(s)
+            comment = copy_comment(kw, ins.chown, ins.chmod, sources_hash(sources), ins.dest)
             probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, comment))
             if b.probe(state, probe):
                 return
@@ -162,73 +161,47 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                         raise ValueError
                 except ValueError:
                     raise ins.error(f"invalid chmod parameter: {ins.chmod}") from None
-            from dockyard.builder.rootfs import image_root  # mounts (subprocess): a cache miss only
+            # A cache miss only: the image's files (a mount) and the layer writer
+            from dockyard.builder.copy.entries import CopyPlan
+            from dockyard.builder.copy.layer import write_copy_layer
+            from dockyard.builder.rootfs import image_root
 
             with image_root(b.store, state.diff_ids) as root:
-                plan = copying.CopyPlan(state.stage.copy_dest(ins.dest), chmod=mode,
-                                        extract_archives=is_add)
+                plan = CopyPlan(state.stage.copy_dest(ins.dest), chmod=mode, extract_archives=is_add)
                 if ins.chown:
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
                     plan.chowned = True
                 layer = write_layer(b.store.layers,
-                                    lambda out: copying.write_copy_layer(out, sources, plan, root, kw))
+                                    lambda out: write_copy_layer(out, sources, plan, root, kw))
         b.commit(state, probe, layer)
     finally:
-        downloads.cleanup()
+        temp.cleanup()
 
 
-def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, downloads: copying.Downloads,
-             stack: ExitStack) -> list[copying.Source]:
+def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, temp: TempDirs,
+             stack: ExitStack) -> list[Source]:
     """The sources; `stack` keeps the filesystem of a `--from` image mounted meanwhile."""
-    kw = ins.keyword
     from_ = getattr(ins, "from_", "")
-    heredocs = list(ins.heredoc_sources)
-    if from_:
-        if b.stage_ref(from_, b.current_stage + 1) == b.current_stage:
-            raise InvalidParameter(f"invalid from flag value {from_}: refers to current build stage")
-        ref = b.stage_ref(from_, b.current_stage)
-        if ref is not None:
-            if ref not in b.stage_images:
-                raise InvalidParameter(f"invalid from flag value {from_}: stage {from_} was not built "
-                                       "(it is needed only by an ONBUILD trigger)")
-            image_id = b.stage_images[ref]
-        else:
-            try:
-                image_id = b.resolve_image(from_)
-            except DockyardError as exc:
-                raise InvalidParameter(f"invalid from flag value {from_}: {exc}") from None
-        diff_ids = [] if image_id is None else b.store.image(image_id).config.diff_ids
-        from dockyard.builder.rootfs import image_root
+    if not from_:
+        return instruction_sources(ins, b.context, b.store.tmp, temp)
+    if b.stage_ref(from_, b.current_stage + 1) == b.current_stage:
+        raise InvalidParameter(f"invalid from flag value {from_}: refers to current build stage")
+    ref = b.stage_ref(from_, b.current_stage)
+    if ref is not None:
+        if ref not in b.stage_images:
+            raise InvalidParameter(f"invalid from flag value {from_}: stage {from_} was not built "
+                                   "(it is needed only by an ONBUILD trigger)")
+        image_id = b.stage_images[ref]
+    else:
+        try:
+            image_id = b.resolve_image(from_)
+        except DockyardError as exc:
+            raise InvalidParameter(f"invalid from flag value {from_}: {exc}") from None
+    diff_ids = [] if image_id is None else b.store.image(image_id).config.diff_ids
+    from dockyard.builder.rootfs import image_root  # a mount (subprocess): not on a cached path
 
-        root = stack.enter_context(image_root(b.store, diff_ids))
-        return copying.collect_sources(root, ins.sources, None, kw, in_context=False)
-    sources: list[copying.Source] = []
-    local: list[str] = []
-    for src in ins.sources:
-        if isinstance(ins, AddInstruction) and urllib.parse.urlparse(src).scheme in ("http", "https"):
-            if local:
-                sources += copying.collect_sources(b.context.root, local, b.context.ignore, kw)
-                local = []
-            source = copying.download(src, b.store.tmp, ins.checksum)
-            downloads.dirs.append(source.root)
-            # Docker records a downloaded source's checksum without a `file:` prefix
-            source.hash = copying.checksum(source).split(":", 1)[1]
-            sources.append(source)
-        else:
-            if isinstance(ins, AddInstruction) and ins.checksum:
-                raise ins.error("checksum can't be specified for non-HTTP(S) sources")
-            local.append(src)
-    if local:
-        sources += copying.collect_sources(b.context.root, local, b.context.ignore, kw)
-    if heredocs:
-        work = Path(tempfile.mkdtemp(prefix="build-heredoc-", dir=b.store.tmp))
-        downloads.dirs.append(work)
-        for doc in heredocs:
-            name = posixpath.basename(doc.path)
-            (work / name).write_text(doc.data, errors="surrogateescape")
-            os.chmod(work / name, 0o644)
-            sources.append(copying.Source(work, name, name, os.lstat(work / name)))
-    return sources
+    root = stack.enter_context(image_root(b.store, diff_ids))
+    return collect_sources(root, ins.sources, None, ins.keyword, in_context=False)
 
 
 # --------------------------------------------------------------------------- RUN

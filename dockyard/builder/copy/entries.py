@@ -1,0 +1,148 @@
+"""The entries of a COPY/ADD layer: the tar writer that hashes what it writes (so it knows the
+diff ID at the end), an entry copied from a file, and the parent directories a copy creates
+or changes (existing ones as the image has them, missing ones 0755 and owned by --chown)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.archive.diff import DIR, FIFO, LNK, REG, SYM, Header, encode_header
+from dockyard.archive.scan import ScanResult
+from dockyard.digest import CHUNK, Digest
+from dockyard.errors import InvalidParameter
+
+__all__ = ["CopyPlan", "LayerWriter", "dir_entry", "emit", "image_lstat", "parent_dirs"]
+
+_TYPE_BITS = {REG: 0o100000, LNK: 0o100000, DIR: 0o40000, SYM: 0o120000, FIFO: 0o10000}
+_BLOCK = 512
+
+
+@dataclass
+class CopyPlan:
+    """Where and how the sources land in the image."""
+
+    dest: str                  # absolute, as given after WORKDIR resolution (may end with /)
+    uid: int = 0
+    gid: int = 0
+    chmod: int | None = None
+    chowned: bool = False      # --chown given: new parent dirs get the ids too
+    extract_archives: bool = False
+
+
+class LayerWriter:
+    """Writes a layer tar to a file, hashing it as it goes (the hash is the diff ID)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.content = 0
+        self.entries = 0
+        self.dirs: set[str] = set()
+        self.links: dict[tuple[int, int], str] = {}
+        self._buf = bytearray(CHUNK)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self.hash.update(data)
+        self.out.write(data)
+        self.size += len(data)
+
+    def header(self, h: Header) -> None:
+        # Go's tar.FileInfoHeader (so Docker's layers) keeps the file type bits in the mode field.
+        h.mode = (h.mode & 0o7777) | _TYPE_BITS.get(h.type, 0)
+        self._write(encode_header(h))
+        self.entries += 1
+        if h.type == DIR:
+            self.dirs.add(h.name.rstrip("/"))
+        elif h.type == SYM:
+            self.content += len(h.linkname.encode())
+
+    def body(self, stream: BinaryIO, size: int) -> None:
+        left = size
+        view = memoryview(self._buf)
+        while left > 0:
+            n = stream.readinto(view[: min(left, CHUNK)])  # type: ignore[attr-defined]
+            if not n:
+                break
+            self._write(view[:n])
+            left -= n
+        if left:
+            raise InvalidParameter("a copied file changed size while it was read")
+        if size % _BLOCK:
+            self._write(bytes(_BLOCK - size % _BLOCK))
+        self.content += size
+
+    def finish(self) -> ScanResult:
+        self._write(bytes(2 * _BLOCK))
+        self.out.flush()
+        return ScanResult(Digest("sha256", self.hash.hexdigest()), self.size, self.content, self.entries)
+
+
+def image_lstat(image_root: Path, rel: str) -> os.stat_result | None:
+    try:
+        return os.lstat(image_root / rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def parent_dirs(w: LayerWriter, image_root: Path, rel: str, plan: CopyPlan, now: int) -> None:
+    """Entries for every ancestor of `rel`: existing ones as they are (their mtime changes, as the
+    overlay copy-up shows in Docker's diff), missing ones 0755 owned by the --chown user."""
+    parts = rel.split("/")[:-1]
+    for i in range(len(parts)):
+        d = "/".join(parts[: i + 1])
+        if d in w.dirs:
+            continue
+        dir_entry(w, image_root, d, plan, now)
+
+
+def dir_entry(w: LayerWriter, image_root: Path, d: str, plan: CopyPlan, now: int) -> None:
+    st = image_lstat(image_root, d)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        w.header(Header(d + "/", DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, 0, now))
+    elif st is not None and not stat.S_ISLNK(st.st_mode):
+        # Docker: creating the directory fails on an existing file
+        raise InvalidParameter(f"failed to copy files: mkdir /{d}: not a directory")
+    else:
+        uid, gid = (plan.uid, plan.gid) if plan.chowned else (0, 0)
+        w.header(Header(d + "/", DIR, 0o755, uid, gid, 0, now))
+
+
+def emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyPlan,
+          mtime: int | None = None, mode: int | None = None) -> None:
+    fmt = stat.S_IFMT(st.st_mode)
+    perm = mode if mode is not None else stat.S_IMODE(st.st_mode)
+    if plan.chmod is not None:
+        perm = plan.chmod
+    h = Header(name, REG, perm, plan.uid, plan.gid, 0, int(st.st_mtime) if mtime is None else mtime)
+    if fmt == stat.S_IFREG:
+        if st.st_nlink > 1:  # hard links among the copied files stay hard links (Docker's tar)
+            key = (st.st_dev, st.st_ino)
+            first = w.links.get(key)
+            if first is not None:
+                h.type, h.linkname = LNK, first
+                w.header(h)
+                return
+            w.links[key] = name
+        h.size = st.st_size
+        w.header(h)
+        with open(path, "rb", buffering=0) as f:
+            w.body(f, st.st_size)  # type: ignore[arg-type]
+        return
+    if fmt == stat.S_IFDIR:
+        h.type, h.name = DIR, name.rstrip("/") + "/"
+    elif fmt == stat.S_IFLNK:
+        h.type, h.linkname = SYM, os.readlink(path)
+        if plan.chmod is not None:
+            h.mode = stat.S_IMODE(st.st_mode)
+    elif fmt == stat.S_IFIFO:
+        h.type = FIFO
+    else:
+        return  # devices and sockets are not copied from a context
+    w.header(h)
+

@@ -1,0 +1,97 @@
+"""The layer of one COPY/ADD, written as a tar (no container): the destination resolved in the
+image (its parents' symlinks followed as in the container), each source copied, a directory's
+contents, an archive's entries; and WORKDIR's directories when the image lacks them."""
+
+from __future__ import annotations
+
+import posixpath
+import stat
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from dockyard.archive.scan import ScanResult
+from dockyard.builder.context import resolve_in_context
+from dockyard.builder.copy.entries import CopyPlan, LayerWriter, dir_entry, emit, image_lstat, parent_dirs
+from dockyard.builder.copy.extract import extract_archive, is_local_archive
+from dockyard.builder.copy.match import Source, walk_source
+from dockyard.builder.dockerignore import go_clean
+from dockyard.errors import InvalidParameter
+
+__all__ = ["resolve_dest", "write_copy_layer", "write_dirs_layer"]
+
+
+def resolve_dest(image_root: Path, dest: str) -> tuple[str, bool]:
+    """The destination inside the image with symlinks of its parents followed as in the container
+    (relative, no trailing slash), and whether it names a directory (`/` or an existing dir)."""
+    trailing = dest.endswith("/") or dest.endswith("/.") or dest == "."
+    clean = go_clean("/" + dest).lstrip("/")
+    if not clean:
+        return "", True
+    parent, base = posixpath.split(clean)
+    resolved_parent = resolve_in_context(image_root, parent) if parent else image_root
+    rel = (resolved_parent / base).relative_to(image_root).as_posix()
+    st = image_lstat(image_root, rel)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        target = resolve_in_context(image_root, rel)
+        tst = image_lstat(image_root, target.relative_to(image_root).as_posix())
+        if tst is not None and stat.S_ISDIR(tst.st_mode):
+            return target.relative_to(image_root).as_posix(), True
+    is_dir = trailing or (st is not None and stat.S_ISDIR(st.st_mode))
+    return rel, is_dir
+
+
+
+def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image_root: Path,
+                     kw: str) -> ScanResult:
+    """The layer of one COPY/ADD, written to `out`."""
+    w = LayerWriter(out)
+    now = int(time.time())
+    dest_rel, dest_is_dir = resolve_dest(image_root, plan.dest)
+    if len(sources) > 1 and not plan.dest.endswith("/"):
+        raise InvalidParameter(
+            f"When using {kw} with more than one source file, the destination must be a directory and end with a /")
+    for source in sources:
+        extract = plan.extract_archives and not source.is_dir and source.mtime is None \
+            and is_local_archive(source.path)
+        if source.is_dir or extract:
+            if dest_rel:
+                parent_dirs(w, image_root, dest_rel, plan, now)
+                if dest_rel not in w.dirs:
+                    dir_entry(w, image_root, dest_rel, plan, now)
+            if extract:
+                extract_archive(w, source, dest_rel, plan, image_root, now)
+                continue
+            for rel, st in walk_source(source.root, source.rel, source.ignore):
+                name = f"{dest_rel}/{rel}" if dest_rel else rel
+                emit(w, name, source.path / rel, st, plan)
+            continue
+        target = f"{dest_rel}/{source.name}" if dest_is_dir else dest_rel
+        target = target.lstrip("/")
+        if not target:
+            raise InvalidParameter(f"{kw} failed: cannot copy a file onto /")
+        if dest_is_dir and dest_rel and dest_rel not in w.dirs:
+            parent_dirs(w, image_root, dest_rel, plan, now)
+            dir_entry(w, image_root, dest_rel, plan, now)
+        else:
+            parent_dirs(w, image_root, target, plan, now)
+        emit(w, target, source.path, source.st, plan, source.mtime, source.mode)
+    return w.finish()
+
+
+def write_dirs_layer(out: BinaryIO, image_root: Path, path: str) -> ScanResult | None:
+    """WORKDIR: the directory (and missing parents, 0755 root) when the image lacks it; None
+    when it exists (Docker's commit then has an empty diff)."""
+    rel = go_clean("/" + path).lstrip("/")
+    if not rel:
+        return None
+    target = resolve_in_context(image_root, rel)
+    if target.is_dir():
+        return None
+    rel = target.relative_to(image_root).as_posix()
+    w = LayerWriter(out)
+    now = int(time.time())
+    plan = CopyPlan(dest="/" + rel)
+    parent_dirs(w, image_root, rel, plan, now)
+    dir_entry(w, image_root, rel, plan, now)
+    return w.finish()

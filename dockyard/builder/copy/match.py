@@ -1,0 +1,192 @@
+"""COPY/ADD sources in a filesystem (the context, or an image's for `--from`): a path or a Go
+filepath.Match wildcard -> Source, and the walk of a directory source, parents first, with what
+.dockerignore excludes left out."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from dockyard.builder.context import resolve_in_context
+from dockyard.builder.dockerignore import IgnoreMatcher, MatchInfo, go_clean
+from dockyard.errors import InvalidParameter
+
+__all__ = ["Source", "collect_sources", "walk_source"]
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+@dataclass
+class Source:
+    """One resolved source: a file or directory under `root`."""
+
+    root: Path                 # the filesystem it lives in (context or image root)
+    rel: str                   # resolved path relative to root ("" for the root itself)
+    name: str                  # the name a file source gets in a directory dest
+    st: os.stat_result
+    ignore: IgnoreMatcher | None = None
+    hash: str = ""
+    archive: bool = False      # ADD: a local tar to extract
+    mtime: int | None = None   # override (downloads)
+    mode: int | None = None    # override (downloads)
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.rel if self.rel else self.root
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.st.st_mode)
+
+
+def _go_match_regex(pattern: str) -> re.Pattern[str]:
+    """Go's filepath.Match for one path: `*` and `?` stop at `/`, `[^...]` negates."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            j = pattern.find("]", i + 2)
+            if j < 0:
+                raise InvalidParameter(f"syntax error in pattern: {pattern}")
+            body = pattern[i + 1:j]
+            if body.startswith("^") or body.startswith("!"):
+                body = "^" + body[1:].replace("\\", "\\\\")
+            else:
+                body = body.replace("\\", "\\\\")
+            out.append(f"[{body}]")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _excluded(ignore: IgnoreMatcher | None, rel: str) -> bool:
+    return bool(ignore) and ignore.matches(rel)  # type: ignore[union-attr]
+
+
+def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None) -> Iterator[tuple[str, os.stat_result]]:
+    """Entries below the directory `rel` (relative to it), parents first, names sorted bytewise,
+    skipping what .dockerignore excludes (an excluded directory is entered only when an exception
+    may re-include something inside; it is then listed as a parent of what is included)."""
+    info: MatchInfo | None = None
+    if ignore and rel:
+        parts = rel.split("/")
+        for i in range(len(parts)):
+            _, info = ignore.match_with_parent("/".join(parts[: i + 1]), info)
+    base = root / rel if rel else root
+    stack: list[tuple[str, MatchInfo | None, Iterator[os.DirEntry[str]]]] = []
+
+    def entries(path: Path) -> Iterator[os.DirEntry[str]]:
+        with os.scandir(path) as it:
+            items = sorted(it, key=lambda e: os.fsencode(e.name))
+        return iter(items)
+
+    stack.append(("", info, entries(base)))
+    pending: list[tuple[str, os.stat_result]] = []
+    while stack:
+        sub, dinfo, it = stack[-1]
+        entry = next(it, None)
+        if entry is None:
+            stack.pop()
+            if pending and pending[-1][0] == sub:
+                pending.pop()
+            continue
+        child = f"{sub}/{entry.name}" if sub else entry.name
+        full = f"{rel}/{child}" if rel else child
+        is_dir = entry.is_dir(follow_symlinks=False)
+        excluded, cinfo = (ignore.match_with_parent(full, dinfo) if ignore else (False, None))
+        if excluded:
+            if is_dir and not ignore.can_skip_excluded_dir(full):  # type: ignore[union-attr]
+                pending.append((child, entry.stat(follow_symlinks=False)))
+                stack.append((child, cinfo, entries(base / child)))
+            continue
+        for item in pending:
+            yield item
+        pending.clear()
+        st = entry.stat(follow_symlinks=False)
+        yield child, st
+        if is_dir:
+            stack.append((child, cinfo, entries(base / child)))
+
+
+def _not_found(kw: str, src: str, in_context: bool) -> InvalidParameter:
+    if in_context:
+        return InvalidParameter(f"{kw} failed: file not found in build context or excluded by "
+                                f".dockerignore: stat {src}: file does not exist")
+    return InvalidParameter(f"{kw} failed: stat {src}: file does not exist")
+
+
+def collect_sources(root: Path, patterns: list[str], ignore: IgnoreMatcher | None, kw: str,
+                    in_context: bool = True) -> list[Source]:
+    """Resolve COPY/ADD source arguments (already expanded) to sources, in argument order."""
+    out: list[Source] = []
+    for src in patterns:
+        clean = go_clean(src.lstrip("/")) if src.lstrip("/") else "."
+        if clean == ".." or clean.startswith("../"):
+            raise InvalidParameter(f"{kw} failed: forbidden path outside the build context: {src} ()")
+        if _WILDCARD.search(clean):
+            out += _wildcard(root, clean, ignore)
+            continue
+        path = resolve_in_context(root, clean)
+        rel = path.relative_to(root).as_posix() if path != root else ""
+        if rel == ".":
+            rel = ""
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _not_found(kw, src, in_context) from None
+        if rel and _excluded(ignore, rel):
+            raise _not_found(kw, src, in_context)
+        out.append(Source(root, rel, posixpath.basename(clean) if clean != "." else "", st, ignore))
+    if not out:
+        raise InvalidParameter(f"{kw} failed: no source files were specified")
+    return out
+
+
+def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None) -> list[Source]:
+    depth = pattern.count("/") + 1
+    regex = _go_match_regex(pattern)
+    found: list[Source] = []
+
+    def visit(rel: str, level: int) -> None:
+        base = root / rel if rel else root
+        try:
+            names = sorted(os.listdir(base), key=os.fsencode)
+        except (NotADirectoryError, FileNotFoundError):
+            return
+        for name in names:
+            child = f"{rel}/{name}" if rel else name
+            if _excluded(ignore, child):
+                continue
+            st = os.lstat(root / child)
+            if level == depth:
+                if regex.match(child):
+                    found.append(Source(root, child, name, st, ignore))
+            elif stat.S_ISDIR(st.st_mode):
+                visit(child, level + 1)
+
+    visit("", 1)
+    # A matched symlink is followed (as Docker's copyInfoForFile resolves each match).
+    for item in found:
+        if stat.S_ISLNK(item.st.st_mode):
+            path = resolve_in_context(root, item.rel)
+            try:
+                item.st = os.lstat(path)
+                item.rel = path.relative_to(root).as_posix()
+            except FileNotFoundError:
+                pass
+    return found
+

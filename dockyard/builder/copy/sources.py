@@ -1,0 +1,66 @@
+"""The sources of one COPY/ADD (expanded) that does not name another stage or image: paths in the
+context, ADD's http(s) URLs (downloaded, with the checksum Docker records for them) and heredocs
+(written to files). `COPY --from` sources are paths in that image's filesystem
+(`match.collect_sources(root, ...)`); the build mode finds the image."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.builder.context import BuildContext
+from dockyard.builder.copy.checksum import checksum
+from dockyard.builder.copy.download import download
+from dockyard.builder.copy.match import Source, collect_sources
+from dockyard.dockerfile.instructions import AddInstruction, CopyInstruction
+
+__all__ = ["TempDirs", "instruction_sources"]
+
+
+@dataclass
+class TempDirs:
+    """Temp dirs of downloaded ADD sources and heredocs, removed by `cleanup`."""
+
+    dirs: list[Path] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        while self.dirs:
+            shutil.rmtree(self.dirs.pop(), ignore_errors=True)
+
+
+def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildContext, tmp: Path,
+                        temp: TempDirs) -> list[Source]:
+    """The sources in argument order (heredocs last); temp dirs made under `tmp` go to `temp`."""
+    kw = ins.keyword
+    sources: list[Source] = []
+    local: list[str] = []
+    for src in ins.sources:
+        if isinstance(ins, AddInstruction) and urllib.parse.urlparse(src).scheme in ("http", "https"):
+            if local:
+                sources += collect_sources(context.root, local, context.ignore, kw)
+                local = []
+            source = download(src, tmp, ins.checksum)
+            temp.dirs.append(source.root)
+            # Docker records a downloaded source's checksum without a `file:` prefix
+            source.hash = checksum(source).split(":", 1)[1]
+            sources.append(source)
+        else:
+            if isinstance(ins, AddInstruction) and ins.checksum:
+                raise ins.error("checksum can't be specified for non-HTTP(S) sources")
+            local.append(src)
+    if local:
+        sources += collect_sources(context.root, local, context.ignore, kw)
+    if ins.heredoc_sources:
+        work = Path(tempfile.mkdtemp(prefix="build-heredoc-", dir=tmp))
+        temp.dirs.append(work)
+        for doc in ins.heredoc_sources:
+            name = posixpath.basename(doc.path)
+            (work / name).write_text(doc.data, errors="surrogateescape")
+            os.chmod(work / name, 0o644)
+            sources.append(Source(work, name, name, os.lstat(work / name)))
+    return sources
