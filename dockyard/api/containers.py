@@ -234,8 +234,8 @@ def commit(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 def prune(ctx: ApiContext, req: Request, resp: Response) -> None:
     """`docker container prune`: every container that is not running."""
-    deleted = engine.prune(ctx.store(), req.qjson("filters", {}))
-    resp.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+    deleted, freed = engine.prune(ctx.store(), req.q("filters"))
+    resp.json({"ContainersDeleted": deleted or None, "SpaceReclaimed": freed})
 
 
 def routes() -> list[Route]:

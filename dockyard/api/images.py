@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dockyard import filters
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
@@ -18,62 +19,11 @@ def _unix(value: datetime | None) -> int:
     return int(value.timestamp()) if value else 0
 
 
-def _filters(req: Request) -> dict[str, list[str]]:
-    """`filters` is JSON: {"name": ["v", ...]} or the older {"name": {"v": true}}."""
-    raw = req.qjson("filters", {})
-    if not isinstance(raw, dict):
-        raise InvalidParameter("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            out[key] = [k for k, v in value.items() if v]
-        elif isinstance(value, list):
-            out[key] = [str(v) for v in value]
-        elif isinstance(value, str):
-            out[key] = [value]
-        else:
-            raise InvalidParameter(f"invalid filter {key!r}")
-    return out
-
-
-_IMAGE_FILTERS = {"reference", "dangling", "label"}
-
-
 def list_images(ctx: ApiContext, req: Request, resp: Response) -> None:
-    filters = _filters(req)
-    bad = sorted(set(filters) - _IMAGE_FILTERS)
-    if bad:
-        raise InvalidParameter(f"invalid filter '{bad[0]}'")
-    store = ctx.store()
-    references = filters.get("reference") or [None]
-    seen: dict[str, Any] = {}
-    for reference in references:
-        for s in engine_images.list_images(store, reference=reference, all_images=req.qbool("all")):
-            seen.setdefault(str(s.id), s)
-    summaries = list(seen.values())
-    if "dangling" in filters:
-        want = filters["dangling"][-1].lower() in ("true", "1")
-        summaries = [s for s in summaries if (not s.repo_tags) == want]
-    for label in filters.get("label", []):
-        key, sep, value = label.partition("=")
-        summaries = [s for s in summaries
-                     if key in s.labels and (not sep or s.labels[key] == value)]
-    modern = req.version_at_least("1.44")
-    out = []
-    for s in summaries:
-        # Before API 1.44 Docker marks a dangling image with `<none>` placeholders.
-        dangling = not s.repo_tags and not s.repo_digests
-        tags = s.repo_tags or ([] if modern else (["<none>:<none>"] if dangling else None))
-        digests = s.repo_digests or ([] if modern else (["<none>@<none>"] if dangling else None))
-        item: dict[str, Any] = {
-            "Containers": -1, "Created": _unix(s.created), "Id": str(s.id),
-            "Labels": s.labels or None, "ParentId": str(s.parent) if s.parent else "",
-            "RepoDigests": digests, "RepoTags": tags, "SharedSize": -1, "Size": s.size,
-        }
-        if not modern:
-            item["VirtualSize"] = s.size
-        out.append(item)
-    resp.json(out)
+    rows = engine_images.image_rows(ctx.store(), all_images=req.qbool("all"),
+                                    raw_filters=req.q("filters"),
+                                    placeholders=not req.version_at_least("1.44"))
+    resp.json(rows)
 
 
 def inspect_image(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -169,12 +119,11 @@ def _import(ctx: ApiContext, req: Request, resp: Response, src: str) -> None:
 def prune_images(ctx: ApiContext, req: Request, resp: Response) -> None:
     """`docker image prune`: dangling images; with `dangling=false` (`-a`) every image no
     container uses (engine.images.prune_images)."""
-    filters = _filters(req)
-    bad = sorted(set(filters) - {"dangling"})
-    if bad:
-        raise InvalidParameter(f"invalid filter '{bad[0]}'")
-    dangling_only = (filters.get("dangling") or ["true"])[-1].lower() in ("true", "1")
-    reports, reclaimed = engine_images.prune_images(ctx.store(), dangling_only=dangling_only)
+    f = filters.parse(req.q("filters"), filters.IMAGE_PRUNE)
+    if f.get("until") or f.get("label") or f.get("label!"):
+        raise InvalidParameter("the until and label filters of image prune are not supported yet")
+    dangling = f.bool_value("dangling")
+    reports, reclaimed = engine_images.prune_images(ctx.store(), dangling_only=dangling is not False)
     deleted = [item for r in reports
                for item in [{"Untagged": u} for u in r.untagged] + [{"Deleted": d} for d in r.deleted]]
     resp.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})

@@ -118,6 +118,17 @@ def auth(ctx: ApiContext, req: Request, resp: Response) -> None:
     resp.json(registry.login(ctx, body))
 
 
+def disk_usage(ctx: ApiContext, req: Request, resp: Response) -> None:
+    from dockyard.engine.system import disk_usage as usage
+
+    resp.json(usage(ctx.store()))
+
+
+def build_prune(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """The classic builder keeps no cache apart from images (image prune removes those)."""
+    resp.json({"CachesDeleted": None, "SpaceReclaimed": 0})
+
+
 def routes() -> list[Route]:
     return [
         route("GET", "/_ping", ping, ""),
@@ -125,4 +136,6 @@ def routes() -> list[Route]:
         route("GET", "/info", info, ""),
         route("GET", "/events", events, "since until filters"),
         route("POST", "/auth", auth, ""),
+        route("GET", "/system/df", disk_usage, "type"),
+        route("POST", "/build/prune", build_prune, "all filters keep-storage"),
     ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Iterator
 
+from dockyard.archive.changes import diff_size as overlay_diff_size
 from dockyard.archive.changes import overlay_changes
 from dockyard.archive.diff import write_tree
 from dockyard.engine.commit import commit
@@ -288,20 +289,28 @@ def export(store: Store, name: str, out: BinaryIO) -> None:
         write_tree(rootfs, out)
 
 
-def prune(store: Store, filters: dict[str, Any] | None = None) -> list[str]:
-    """`docker container prune`: removes every container that is not running; their IDs."""
-    if filters:
-        raise InvalidParameter("filters are not supported by container prune")
-    deleted = []
+def prune(store: Store, raw_filters: str | None = None) -> tuple[list[str], int]:
+    """`docker container prune`: every container that is not running (`until`, `label`,
+    `label!` filters as Docker's); their IDs and the bytes of their writable layers."""
+    from dockyard import filters as filters_mod
+    from dockyard.engine.events import parse_time as event_time
+
+    f = filters_mod.parse(raw_filters, filters_mod.CONTAINER_PRUNE)
+    until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
+    deleted, freed = [], 0
     for s in list_containers(store, True):
-        if s.state.status == RUNNING:
+        if s.state.status == RUNNING or not f.match_labels(s.labels):
+            continue
+        if until is not None and (s.created is None or s.created.timestamp() > until):
             continue
         try:
+            size = overlay_diff_size(lookup(store, s.id).upper)
             remove(store, s.id)
         except (NotFound, Conflict):
             continue
         deleted.append(s.id)
-    return deleted
+        freed += size
+    return deleted, freed
 
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.parse
 import urllib.request
@@ -134,6 +135,75 @@ def list_images(store: Store, *, reference: str | None = None, all_images: bool 
             labels=image.config.config.labels or {},
         ))
     out.sort(key=lambda s: (s.created.timestamp() if s.created else 0), reverse=True)
+    return out
+
+
+def image_rows(store: Store, *, all_images: bool = False, raw_filters: str | None = None,
+               placeholders: bool = False) -> list[dict[str, Any]]:
+    """`GET /images/json`: Docker's rows, filtered (before, dangling, label, reference, since,
+    until; anything else is a 400). `placeholders`: before API 1.44 a dangling image shows
+    `<none>:<none>` and `<none>@<none>`."""
+    from dockyard import filters as filters_mod
+
+    f = filters_mod.parse(raw_filters, filters_mod.IMAGES)
+    seen: dict[str, ImageSummary] = {}
+    for reference in f.get("reference") or [None]:
+        for s in list_images(store, reference=reference, all_images=all_images):
+            seen.setdefault(str(s.id), s)
+    created_of = {key: _image_created(store, key) for key in f.get("before") + f.get("since")}
+    before = min((created_of[k] for k in f.get("before")), default=None)
+    since = max((created_of[k] for k in f.get("since")), default=None)
+    until = min((_until(v) for v in f.get("until")), default=None)
+    dangling = f.bool_value("dangling")
+    users = _image_users(store)
+    out = []
+    for s in seen.values():
+        stamp = s.created.timestamp() if s.created else 0.0
+        if (before is not None and stamp >= before) or (since is not None and stamp <= since) \
+                or (until is not None and stamp > until):
+            continue
+        if dangling is not None and (not s.repo_tags) != dangling:
+            continue
+        if not f.match_labels(s.labels):
+            continue
+        none = not s.repo_tags and not s.repo_digests
+        out.append({
+            "Containers": users.get(str(s.id), 0), "Created": int(stamp), "Id": str(s.id),
+            "Labels": s.labels or None, "ParentId": str(s.parent) if s.parent else "",
+            "RepoDigests": s.repo_digests or (["<none>@<none>"] if placeholders and none else
+                                              [] if not placeholders else None),
+            "RepoTags": s.repo_tags or (["<none>:<none>"] if placeholders and none else
+                                        [] if not placeholders else None),
+            "SharedSize": -1, "Size": s.size, **({"VirtualSize": s.size} if placeholders else {}),
+        })
+    return out
+
+
+def _image_created(store: Store, name: str) -> float:
+    created = parse_time(store.image(store.resolve(name)).config.created)
+    return created.timestamp() if created else 0.0
+
+
+def _until(text: str) -> float:
+    from dockyard.engine.events import parse_time as event_time
+
+    ns = event_time(text)
+    return (ns or 0) / 1e9
+
+
+def _image_users(store: Store) -> dict[str, int]:
+    """image ID -> how many containers use it"""
+    out: dict[str, int] = {}
+    try:
+        entries = list((store.root / "containers").iterdir())
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        try:
+            image_id = json.loads((entry / "container.json").read_bytes())["image_id"]
+        except (FileNotFoundError, ValueError, KeyError):
+            continue
+        out[image_id] = out.get(image_id, 0) + 1
     return out
 
 

@@ -32,3 +32,19 @@ def test_stats_top_rename_update(engine: Engine) -> None:
         engine.docker("rm", "-f", cid)
     stopped = engine.docker("top", cid, check=False)
     assert stopped.returncode == 1
+
+
+def test_system_df_and_prune_sizes(engine: Engine) -> None:
+    cid = engine.docker("run", "-d", "busybox", "sh", "-c",
+                        "head -c 100000 /dev/zero > /big; sleep 30").stdout.decode().strip()
+    try:
+        df = engine.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout.decode()
+        assert "Images" in df and "Containers" in df and "Local Volumes" in df
+        bad = engine.docker("images", "--filter", "colour=red", check=False)
+        assert bad.returncode == 1 and b"Invalid filter 'colour'" in bad.stderr
+        assert engine.docker("images", "-q", "--filter", "before=busybox").stdout == b""
+        engine.docker("stop", "-t", "0", cid)
+        pruned = engine.docker("container", "prune", "-f").stdout.decode()
+        assert cid in pruned and "Total reclaimed space: 100kB" in pruned
+    finally:
+        engine.docker("rm", "-f", cid, check=False)
