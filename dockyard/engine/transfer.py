@@ -1,31 +1,36 @@
-"""Moving images between the store and archives: save and load."""
+"""Moving images between the store and archives: save and load, each one `copy`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard.digest import Digest
-from dockyard.errors import InvalidArchive, NotFound
+from dockyard.errors import NotFound
 from dockyard.reference import Reference, parse_reference
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
-from dockyard.transport.docker_archive import SaveItem, read_docker_archive, write_docker_archive
-from dockyard.transport.oci_layout import read_oci_layout
-from dockyard.transport.spool import SpooledArchive
-from dockyard.transport.store_sink import StoredImage, store_images
+from dockyard.transport.archive import ArchiveSource
+from dockyard.transport.copy import copy
+from dockyard.transport.docker_archive import DockerArchiveSink
+from dockyard.transport.store import StoreSink, StoreSource
 
 
-def _save_items(store: Store, names: list[str]) -> list[SaveItem]:
+@dataclass
+class LoadedImage:
+    image_id: Digest
+    tags: list[Reference]
+    messages: list[str]   # what `docker load` prints for it
+
+
+def _save_items(store: Store, names: list[str]) -> list[tuple[Digest, list[Reference]]]:
     """Resolve names as `docker save` does: a repository name alone means all of its tags."""
     by_id: dict[Digest, list[Reference]] = {}
-    order: list[Digest] = []
 
     def add(image_id: Digest, ref: Reference | None) -> None:
-        if image_id not in by_id:
-            by_id[image_id] = []
-            order.append(image_id)
-        if ref is not None and ref not in by_id[image_id]:
-            by_id[image_id].append(ref)
+        refs = by_id.setdefault(image_id, [])
+        if ref is not None and ref not in refs:
+            refs.append(ref)
 
     for name in names:
         ref = None
@@ -47,31 +52,34 @@ def _save_items(store: Store, names: list[str]) -> list[SaveItem]:
             if ref.digest is not None:
                 named = None
         add(image_id, named)
-    return [SaveItem(store.image(i), by_id[i]) for i in order]
+    return list(by_id.items())
 
 
 def save_images(store: Store, names: list[str], out: BinaryIO) -> None:
+    """`docker save`: every name is resolved before a byte is written."""
     if not names:
         raise NotFound("no image given to save")
-    items = _save_items(store, names)
-    write_docker_archive(out, items)
+    source = StoreSource(store, _save_items(store, names))
+    copy(source, DockerArchiveSink(out))
     for name in names:
         Journal(store.root).emit("image", "save", name, {"name": name})
 
 
-def load_images(store: Store, stream: BinaryIO) -> list[StoredImage]:
-    """`docker load`: a docker-archive or OCI layout tar, plain or compressed, from any stream."""
-    with store.ingesting(), SpooledArchive(store.tmp) as spool:
-        spool.read(stream)
-        if spool.has("manifest.json"):
-            images = read_docker_archive(spool)
-        elif spool.has("index.json"):
-            images = read_oci_layout(spool)
-        else:
-            raise InvalidArchive("invalid image archive: no manifest.json or index.json found")
-        if not images:
-            raise InvalidArchive("invalid image archive: it holds no image")
-        stored = store_images(store, images, spool.dir)
-    for image in stored:
-        Journal(store.root).emit("image", "load", str(image.image_id), {"name": str(image.image_id)})
-    return stored
+def load_images(store: Store, stream: BinaryIO) -> list[LoadedImage]:
+    """`docker load`: a docker-archive or OCI layout tar, plain or compressed, from any stream.
+    All or nothing: no layer, image or name appears unless every one of them checks out."""
+    with StoreSink(store) as sink, ArchiveSource(stream, store.tmp) as source:
+        copy(source, sink)
+    loaded = []
+    for stored in sink.stored:
+        messages = []
+        for ref, previous in stored.previous:
+            if previous is not None and previous != stored.image_id:
+                messages.append(f"The image {ref.familiar} already exists, renaming the old one with ID "
+                                f"{previous} to empty string")
+            messages.append(f"Loaded image: {ref.familiar}")
+        if not stored.names:
+            messages.append(f"Loaded image ID: {stored.image_id}")
+        loaded.append(LoadedImage(stored.image_id, stored.names, messages))
+        Journal(store.root).emit("image", "load", str(stored.image_id), {"name": str(stored.image_id)})
+    return loaded

@@ -36,7 +36,9 @@ def check_layers_match_config(image: Image) -> None:
 
 
 def validate_image(image: Image) -> None:
-    """Recompute every digest and size of an image: the conformance check of every transport."""
+    """Recompute every digest and size of an image: the conformance check of every transport.
+    (A layer read from a registry knows no uncompressed size: its size is None, and its stream
+    checks the compressed blob's digest and size as it is read.)"""
     check_layers_match_config(image)
     for layer in image.layers:
         with layer.open() as stream:
@@ -46,7 +48,7 @@ def validate_image(image: Image) -> None:
             raise DigestMismatch(
                 f"layer {layer.diff_id}: content has digest {reader.digest}"
             )
-        if reader.size != layer.size:
+        if layer.size is not None and reader.size != layer.size:
             raise InvalidArchive(
                 f"layer {layer.diff_id}: size {reader.size}, expected {layer.size}"
             )

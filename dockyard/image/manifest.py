@@ -86,7 +86,7 @@ def _descriptor(obj: object) -> Descriptor:
     if not isinstance(annotations, dict):
         annotations = {}
     return Descriptor(str(obj.get("mediaType", "")), digest, size, platform,
-                      {str(k): str(v) for k, v in annotations.items()})
+                      {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)})
 
 
 def parse_manifest(data: bytes, content_type: str = "") -> ImageManifest | ImageIndex:
@@ -95,7 +95,7 @@ def parse_manifest(data: bytes, content_type: str = "") -> ImageManifest | Image
         raise InvalidParameter(f"manifest too large: more than {MAX_MANIFEST} bytes")
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidParameter("invalid manifest: not JSON") from None
     if not isinstance(doc, dict):
         raise InvalidParameter("invalid manifest: not an object")

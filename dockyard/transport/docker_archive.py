@@ -12,84 +12,50 @@ Read: the same, Docker's pre-25 layout (`<id>/layer.tar`, `<id>.json`), and skop
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from dockyard.archive.tarstream import TarWriter
-from dockyard.digest import Digest
 from dockyard.errors import InvalidArchive, InvalidReference
-from dockyard.image import media
 from dockyard.image.image import Image
-from dockyard.image.manifest import Descriptor, oci_index_json, oci_manifest_json
-from dockyard.reference import Reference, parse_loaded_name
-from dockyard.transport.archive_image import ArchiveImage, ArchiveLayer
-from dockyard.transport.spool import SpooledArchive
-
-
-@dataclass(frozen=True)
-class SaveItem:
-    image: Image
-    tags: list[Reference]
+from dockyard.image.manifest import Descriptor
+from dockyard.reference import parse_loaded_name
+from dockyard.transport.adapter import SourceImage
+from dockyard.transport.oci_layout import OciLayoutSink
+from dockyard.transport.spool import ArchiveImage, SpooledArchive, spooled_layer
 
 
 def _json(data: object) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def write_docker_archive(out: BinaryIO, items: list[SaveItem]) -> None:
-    """Stream a `docker save` archive; every blob is written once, bodies are not buffered."""
-    tar = TarWriter(out)
-    tar.add_dir("blobs")
-    tar.add_dir("blobs/sha256")
-    written: set[Digest] = set()
-    manifest_json: list[dict] = []
-    index_entries: list[Descriptor] = []
-    repositories: dict[str, dict[str, str]] = {}
-    for item in items:
-        image = item.image
-        for layer in image.layers:
-            if layer.diff_id in written:
-                continue
-            with layer.open() as stream:
-                tar.add_stream(f"blobs/sha256/{layer.diff_id.hex}", stream, layer.size)
-            written.add(layer.diff_id)
-        if image.id not in written:
-            tar.add_bytes(f"blobs/sha256/{image.id.hex}", image.raw_config)
-            written.add(image.id)
-        manifest = oci_manifest_json(
-            Descriptor(media.OCI_CONFIG, image.id, len(image.raw_config)),
-            [Descriptor(media.OCI_LAYER, layer.diff_id, layer.size) for layer in image.layers])
-        manifest_digest = Digest.of_bytes(manifest)
-        if manifest_digest not in written:
-            tar.add_bytes(f"blobs/sha256/{manifest_digest.hex}", manifest)
-            written.add(manifest_digest)
-        descriptor = Descriptor(media.OCI_MANIFEST, manifest_digest, len(manifest))
-        if item.tags:
-            for ref in item.tags:
-                index_entries.append(replace(descriptor, annotations={
-                    media.ANNOTATION_CONTAINERD_NAME: str(ref),
-                    media.ANNOTATION_REF_NAME: ref.tag or "",
-                }))
-        else:
-            index_entries.append(descriptor)
-        manifest_json.append({
+class DockerArchiveSink(OciLayoutSink):
+    """Writes a `docker save` archive: the OCI layout, then manifest.json and repositories."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        super().__init__(out)
+        self.manifest_json: list[dict] = []
+        self.repositories: dict[str, dict[str, str]] = {}
+
+    def put_image(self, image: SourceImage, raw_config: bytes | None, layers: list[Descriptor],
+                  manifest: bytes | None) -> None:
+        super().put_image(image, raw_config, layers, manifest)
+        self.manifest_json.append({
             "Config": f"blobs/sha256/{image.id.hex}",
-            "RepoTags": [ref.familiar for ref in item.tags] or None,
-            "Layers": [f"blobs/sha256/{layer.diff_id.hex}" for layer in image.layers],
+            "RepoTags": [ref.familiar for ref in image.names] or None,
+            "Layers": [f"blobs/sha256/{layer.digest.hex}" for layer in layers],
         })
-        if image.layers:
-            for ref in item.tags:
-                repositories.setdefault(ref.familiar_name, {})[ref.tag or "latest"] = \
-                    image.layers[-1].diff_id.hex
-    tar.add_bytes("index.json", oci_index_json(index_entries))
-    tar.add_bytes("manifest.json", _json(manifest_json))
-    tar.add_bytes("oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
-    if repositories:
-        tar.add_bytes("repositories", _json(repositories))
-    tar.close()
+        if layers:
+            for ref in image.names:
+                self.repositories.setdefault(ref.familiar_name, {})[ref.tag or "latest"] = layers[-1].digest.hex
+
+    def metadata(self) -> list[tuple[str, bytes]]:
+        index, layout = super().metadata()
+        files = [index, ("manifest.json", _json(self.manifest_json)), layout]
+        if self.repositories:
+            files.append(("repositories", _json(self.repositories)))
+        return files
 
 
-def read_docker_archive(spool: SpooledArchive) -> list[ArchiveImage]:
+def read_docker_archive(spool: SpooledArchive) -> list[SourceImage]:
     """Images of an archive that has a `manifest.json` (every `docker save` since 1.10)."""
     try:
         manifest = json.loads(spool.get("manifest.json").read_small())
@@ -97,12 +63,11 @@ def read_docker_archive(spool: SpooledArchive) -> list[ArchiveImage]:
         raise InvalidArchive(f"invalid manifest.json: {exc}") from None
     if not isinstance(manifest, list):
         raise InvalidArchive("invalid manifest.json: not a list")
-    images = []
+    images: list[SourceImage] = []
     for item in manifest:
         if not isinstance(item, dict) or not isinstance(item.get("Config"), str):
             raise InvalidArchive("invalid manifest.json: an entry has no Config")
-        config_entry = spool.get(item["Config"])
-        raw_config = config_entry.read_small()
+        raw_config = spool.get(item["Config"]).read_small()
         image = Image(raw_config)
         diff_ids = image.config.diff_ids
         paths = item.get("Layers") or []
@@ -111,7 +76,7 @@ def read_docker_archive(spool: SpooledArchive) -> list[ArchiveImage]:
         if len(paths) != len(diff_ids):
             raise InvalidArchive(
                 f"invalid manifest.json: {len(paths)} layers listed, config has {len(diff_ids)}")
-        layers = [ArchiveLayer(spool.get(p), d) for p, d in zip(paths, diff_ids)]
+        layers = [spooled_layer(spool.get(p), d) for p, d in zip(paths, diff_ids)]
         repo_tags = item.get("RepoTags") or []
         if not isinstance(repo_tags, list) or not all(isinstance(t, str) for t in repo_tags):
             raise InvalidArchive("invalid manifest.json: RepoTags is not a list of strings")
@@ -123,5 +88,5 @@ def read_docker_archive(spool: SpooledArchive) -> list[ArchiveImage]:
                 tags.append(parse_loaded_name(text))
             except InvalidReference as exc:
                 raise InvalidArchive(exc.message) from None  # Docker's message, as its load says it
-        images.append(ArchiveImage(raw_config, layers, tags))
+        images.append(ArchiveImage(image.id, raw_config, layers, tags))
     return images

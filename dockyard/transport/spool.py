@@ -4,6 +4,7 @@ Archives arrive in any order (manifest.json may come last) and possibly from std
 is taken as it passes: small files are kept in memory (bounded in total), large ones are written to
 the store's tmp dir while being hashed, and, when they are uncompressed tars, checked entry by
 entry (`archive.scan`) so that a layer can later be adopted by a rename, with no second copy.
+`ArchiveImage` and `spooled_layer` are what the format readers make of the entries.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import os
 import posixpath
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.archive.tarreader import DIR, LNK, REGULAR_TYPES, SYM, BodyStream, Entry as TarEntry, TarReader
 from dockyard.digest import CHUNK, Digest, HashingWriter
 from dockyard.errors import InvalidArchive
+from dockyard.reference import Reference
+from dockyard.transport.adapter import SourceImage, SourceLayer
 
 SMALL = 1 << 20          # entries up to this size may stay in memory...
 MEMORY_BUDGET = 64 << 20  # ...while all of them together stay under this
@@ -176,3 +180,32 @@ def _clean(name: str) -> str:
     if clean == ".." or clean.startswith("../"):
         raise InvalidArchive(f"invalid image archive: entry {name!r} is outside of the archive")
     return clean
+
+
+class ArchiveImage(SourceImage):
+    """An image read from a spooled archive: its config in memory, its layers spooled entries."""
+
+    def __init__(self, image_id: Digest, raw_config: bytes, layers: list[SourceLayer],
+                 names: list[Reference]) -> None:
+        super().__init__(image_id, names=names)
+        self._raw_config, self._layers = raw_config, layers
+
+    def raw_config(self) -> bytes:
+        return self._raw_config
+
+    def layers(self) -> list[SourceLayer]:
+        return self._layers
+
+
+def spooled_layer(entry: Entry, diff_id: Digest) -> SourceLayer:
+    """The layer whose tar (or compressed tar) is `entry`, as the image config names it."""
+    if entry.scan is not None:
+        return SourceLayer(diff_id, entry.scan.tar_size, entry.open, checked=entry.scan,  # type: ignore[arg-type]
+                           tar_file=entry.path, name=entry.name)
+
+    @contextmanager
+    def decompressed() -> Iterator[BinaryIO]:
+        with entry.open() as raw:
+            yield open_decompressed(raw)
+
+    return SourceLayer(diff_id, None, decompressed, name=entry.name)

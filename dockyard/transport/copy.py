@@ -1,0 +1,315 @@
+"""One copy of images between any two transports: `save`, `load`, `pull` and `push` are calls of it.
+
+For each image of the source: skip it when the sink has it; read and check the config; choose
+the registry manifest to keep (a pushed image resends the manifest it was pulled with, byte for
+byte, when every blob of it is at hand); move the layers the sink lacks, up to `PARALLEL` at once
+when the sink takes layers concurrently; then put the image. `finish` makes it all visible.
+
+Every byte from a source that is not trusted (anything but the local store) is verified on the
+way: compressed blobs against their digest and size, uncompressed tars against the diff IDs of
+the config (and checked entry by entry before the store takes them), configs against the image
+ID. Progress is Docker's: a download's statuses when the source is remote, an upload's when the
+sink is, none for archives.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.digest import Digest, verify
+from dockyard.errors import DigestMismatch, InvalidArchive, InvalidParameter
+from dockyard.image import media
+from dockyard.image.config import ImageConfig
+from dockyard.image.manifest import Descriptor, ImageManifest, parse_manifest
+from dockyard.transport.adapter import BlobSink, ImageSink, ImageSource, SourceImage, SourceLayer, \
+    StagingSink, TarSink
+from dockyard.transport.progress import Progress, ProgressSink, throttled
+from dockyard.transport.streams import Checked, Compressing, Relayed, download_scanned
+
+PARALLEL = 3
+LAYER_TYPES = {"gzip": media.DOCKER_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A direction's per-layer statuses, as Docker prints them."""
+
+    queued: str
+    exists: str
+    moving: str
+    done: str
+
+
+_PULL = _Words("Pulling fs layer", "Already exists", "Downloading", "Pull complete")
+_PUSH = _Words("Preparing", "Layer already exists", "Pushing", "Pushed")
+
+
+@dataclass(frozen=True)
+class _Kept:
+    data: bytes
+    manifest: ImageManifest
+
+
+def copy(source: ImageSource, sink: ImageSink, *, progress: ProgressSink | None = None) -> None:
+    """Copy every image of `source` into `sink`."""
+    run = _Copy(source, sink, progress)
+    for image in source.images():
+        run.image(image)
+    sink.finish()
+
+
+class _Copy:
+    def __init__(self, source: ImageSource, sink: ImageSink, progress: ProgressSink | None) -> None:
+        self.source, self.sink = source, sink
+        self.words = _PUSH if sink.remote else _PULL if source.remote else None
+        self._progress = progress
+        self.moved: dict[Digest, Descriptor] = {}  # layers put in this copy, by diff ID
+
+    def emit(self, status: str, short: str = "", current: int | None = None, total: int | None = None) -> None:
+        if self._progress is not None:
+            self._progress(Progress(status, short, current, total))
+
+    def bar(self, short: str, total: int | None) -> Callable[[int], None]:
+        words = self.words
+        if words is None or self._progress is None:
+            return lambda n: None
+        return throttled(lambda n: self.emit(words.moving, short, n, total), total or 0)
+
+    # -- one image ------------------------------------------------------------------------------
+    def image(self, image: SourceImage) -> None:
+        if self.sink.has_image(image.id):
+            self.sink.put_image(image, None, [], None)
+            return
+        raw_config = image.raw_config()
+        if not self.source.trusted:
+            verify(image.id, Digest.of_bytes(raw_config), "image config")
+        config = ImageConfig.parse(raw_config)  # a bad config fails before any layer moves
+        layers = image.layers()
+        if [layer.diff_id for layer in layers] != config.diff_ids:
+            raise InvalidArchive(f"image {image.id.short}: {len(layers)} layers do not match the "
+                                 f"{len(config.diff_ids)} diff IDs of its config")
+        kept = self._kept_manifest(image, layers) if isinstance(self.sink, BlobSink) else None
+        hints = list(kept.manifest.layers) if kept else [None] * len(layers)
+        descriptors = self._layers(layers, hints)
+        self.sink.put_image(image, raw_config, descriptors, kept.data if kept else None)
+
+    def _kept_manifest(self, image: SourceImage, layers: list[SourceLayer]) -> _Kept | None:
+        """The newest registry manifest of the image whose every blob the source can read; with
+        a compression asked for, only one whose layers all are of that compression."""
+        wanted = self.sink.compression  # type: ignore[attr-defined] - a BlobSink
+        for data in reversed(image.manifests()):
+            try:
+                parsed = parse_manifest(data)
+            except InvalidParameter:
+                continue
+            if not isinstance(parsed, ImageManifest) or parsed.config.digest != image.id:
+                continue
+            if len(parsed.layers) != len(layers):
+                continue
+            if not all(self._readable(layer, desc) for layer, desc in zip(layers, parsed.layers)):
+                continue
+            if wanted and any(media.layer_compression(d.media_type) != wanted for d in parsed.layers):
+                return None
+            return _Kept(data, parsed)
+        return None
+
+    def _readable(self, layer: SourceLayer, desc: Descriptor) -> bool:
+        return (self.source.blob_file(layer, desc.digest) is not None
+                or self.source.blob_chunks(layer, desc) is not None)
+
+    # -- its layers -----------------------------------------------------------------------------
+    def _short(self, layer: SourceLayer, hint: Descriptor | None) -> str:
+        """The layer's ID in progress lines: a download shows the blob's digest, an upload the diff ID."""
+        if self.source.remote and not self.sink.remote and layer.forms:
+            return layer.forms[0].digest.short
+        return layer.diff_id.short
+
+    def _layers(self, layers: list[SourceLayer], hints: list[Descriptor | None]) -> list[Descriptor]:
+        sink, words = self.sink, self.words
+        found: dict[Digest, Descriptor] = {}
+        work: dict[Digest, tuple[SourceLayer, Descriptor | None, str]] = {}
+        order = list(zip(layers, hints))
+        if sink.remote:
+            order.reverse()  # Docker lists an upload top layer first
+        for layer, hint in order:
+            short = self._short(layer, hint)
+            have = self.moved.get(layer.diff_id) or sink.has_layer(layer.diff_id)
+            if have is not None:
+                found[layer.diff_id] = have
+                if words:
+                    self.emit(words.exists, short)
+            elif layer.diff_id not in work:
+                work[layer.diff_id] = (layer, hint, short)
+                if words:
+                    self.emit(words.queued, short)
+        if words:
+            for _, _, short in list(work.values())[PARALLEL:]:
+                self.emit("Waiting", short)
+        if sink.parallel and len(work) > 1:
+            with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+                futures: dict[Digest, Future[Descriptor]] = {
+                    d: pool.submit(self._move, *item) for d, item in work.items()}
+                try:
+                    for diff_id, future in futures.items():
+                        found[diff_id] = future.result()
+                except BaseException:
+                    for future in futures.values():
+                        future.cancel()
+                    raise
+        else:
+            for diff_id, item in work.items():
+                found[diff_id] = self._move(*item)
+        self.moved.update({d: found[d] for d in work})
+        return [found[layer.diff_id] for layer in layers]
+
+    def _move(self, layer: SourceLayer, hint: Descriptor | None, short: str) -> Descriptor:
+        if isinstance(self.sink, BlobSink):
+            return self._upload(self.sink, layer, hint, short)
+        if isinstance(self.sink, StagingSink):
+            return self._stage(self.sink, layer, short)
+        assert isinstance(self.sink, TarSink)
+        return self._write_tar(self.sink, layer)
+
+    # -- into an archive ------------------------------------------------------------------------
+    def _write_tar(self, sink: TarSink, layer: SourceLayer) -> Descriptor:
+        if layer.checked is not None:
+            self._check_diff_id(layer, layer.checked.diff_id)
+        if layer.size is not None and (self.source.trusted or layer.checked is not None):
+            with layer.open() as stream:
+                return sink.put_tar(layer.diff_id, stream, layer.size)
+        # Not known good, or of unknown size (a tar header needs it first): spooled and checked.
+        fd, tmp = tempfile.mkstemp(prefix="layer-", dir=sink.tmp)
+        try:
+            with os.fdopen(fd, "w+b") as f:
+                scan = self._scan_into(layer, f)
+                f.seek(0)
+                return sink.put_tar(layer.diff_id, f, scan.tar_size)
+        finally:
+            os.unlink(tmp)
+
+    # -- into the store -------------------------------------------------------------------------
+    def _stage(self, sink: StagingSink, layer: SourceLayer, short: str) -> Descriptor:
+        if layer.checked is not None and layer.tar_file is not None and _same_filesystem(layer.tar_file, sink.staging):
+            self._check_diff_id(layer, layer.checked.diff_id)
+            return sink.stage_tar(layer.tar_file, layer.checked)
+        if sink.keep_compressed and layer.forms:
+            desc = layer.forms[0]
+            chunks = self.source.blob_chunks(layer, desc)
+            if chunks is not None:
+                return self._download(sink, layer, desc, chunks, short)
+        fd, tmp = tempfile.mkstemp(prefix="layer-", dir=sink.staging)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                scan = self._scan_into(layer, f)
+            return sink.stage_tar(Path(tmp), scan)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def _download(self, sink: StagingSink, layer: SourceLayer, desc: Descriptor, chunks: Iterator[bytes],
+                  short: str) -> Descriptor:
+        """A blob downloaded into the staging dir while a second thread scans its content; both
+        checks pass before the sink takes it, the compressed bytes as the layer's content."""
+        if desc.media_type and desc.media_type not in media.LAYERS:
+            raise InvalidParameter(f"unsupported layer media type: {desc.media_type}")
+        fd, tmp = tempfile.mkstemp(prefix="pull-", dir=sink.staging)
+        os.close(fd)
+        try:
+            scan = download_scanned(chunks, desc.digest, desc.size, Path(tmp), self.bar(short, desc.size))
+            if self.words:
+                self.emit("Verifying Checksum", short)
+                self.emit("Download complete", short)
+            verify(layer.diff_id, scan.diff_id, "layer")
+            if desc.digest == layer.diff_id:
+                placed = sink.stage_tar(Path(tmp), scan)
+            else:
+                placed = sink.stage_blob(Path(tmp), desc, scan)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        if self.words:
+            self.emit(self.words.done, short)
+        return placed
+
+    # -- into a registry ------------------------------------------------------------------------
+    def _upload(self, sink: BlobSink, layer: SourceLayer, desc: Descriptor | None, short: str) -> Descriptor:
+        """Skip a blob the registry has, mount it from a repository that has it, send the bytes at
+        hand, else compress the layer while it is sent (and remember what it made). A layer's
+        compressed digest is remembered after its first push (Docker keeps the same "v2
+        metadata"), so a second push finds it with one HEAD and compresses nothing."""
+        kind = sink.compression or "gzip"
+        if desc is None:
+            kinds = _same_kind(LAYER_TYPES[kind])
+            desc = next((f for f in layer.forms if f.media_type in kinds), None)
+        if desc is not None:
+            if sink.has_blob(desc.digest):
+                self.emit(_PUSH.exists, short)
+                return desc
+            for repository in self.source.locations(layer.diff_id, sink.host):
+                if sink.mount(desc.digest, repository):
+                    self.emit(f"Mounted from {repository}", short)
+                    return desc
+            path = self.source.blob_file(layer, desc.digest)
+            if path is not None:
+                sink.put_blob_file(desc, path, self.bar(short, desc.size))
+                self.emit(_PUSH.done, short)
+                return desc
+            if self.source.blob_chunks(layer, desc) is not None:
+                sent = desc
+                sink.put_blob_stream(lambda: Relayed(self.source.blob_chunks(layer, sent) or iter(()),
+                                                     sent.digest, sent.size), self.bar(short, desc.size))
+                self.emit(_PUSH.done, short)
+                return desc
+        blob = sink.put_blob_stream(lambda: Compressing(lambda: self._open(layer), kind),
+                                    self.bar(short, layer.size))
+        made = Descriptor(LAYER_TYPES[kind], blob.digest, blob.size)
+        self.source.note_compressed(layer.diff_id, made)
+        self.emit(_PUSH.done, short)
+        return made
+
+    # -- checks ---------------------------------------------------------------------------------
+    @contextmanager
+    def _open(self, layer: SourceLayer) -> Iterator[BinaryIO]:
+        """The layer's tar; from a source that is not trusted, checked against its diff ID at the end."""
+        with layer.open() as stream:
+            if self.source.trusted or layer.checked is not None:
+                if layer.checked is not None:
+                    self._check_diff_id(layer, layer.checked.diff_id)
+                yield stream
+            else:
+                yield Checked(stream, layer.diff_id, layer.size, f"layer {layer.name or layer.diff_id}")  # type: ignore[misc]
+
+    def _scan_into(self, layer: SourceLayer, out: BinaryIO) -> ScanResult:
+        """Copy the layer's tar into `out`, checking every entry and its diff ID (and size)."""
+        with layer.open() as stream:
+            scan = scan_copy(stream, out)
+        self._check_diff_id(layer, scan.diff_id)
+        if layer.size is not None and scan.tar_size != layer.size:
+            raise DigestMismatch(f"layer {layer.name or layer.diff_id}: {scan.tar_size} bytes, expected {layer.size}")
+        return scan
+
+    @staticmethod
+    def _check_diff_id(layer: SourceLayer, actual: Digest) -> None:
+        if actual != layer.diff_id:
+            raise DigestMismatch(f"layer {layer.name or layer.diff_id}: content has digest {actual}, "
+                                 f"the image config says {layer.diff_id}")
+
+
+def _same_kind(layer_type: str) -> tuple[str, ...]:
+    if layer_type.endswith("zstd"):
+        return (media.OCI_LAYER_ZSTD,)
+    return (media.DOCKER_LAYER_GZIP, media.OCI_LAYER_GZIP)
+
+
+def _same_filesystem(path: Path, directory: Path) -> bool:
+    try:
+        return os.stat(path).st_dev == os.stat(directory).st_dev
+    except OSError:
+        return False

@@ -1,0 +1,182 @@
+"""The local store as a transport: a source of images (save, push) and a sink (load, pull).
+
+The source is trusted (everything in the store was verified on the way in), offers each layer's
+tar as the file it is kept in (save sends it with sendfile), the compressed blobs it knows (kept
+from a pull, or made by an earlier push: their digests alone let a push skip a layer with one
+HEAD) and the registry manifests an image was pulled with.
+
+The sink stages: `copy` fills and checks files in its staging directory (or hands it a file the
+store's filesystem already holds, spooled from an archive); nothing is visible until `finish`,
+which places layers (by rename), then image records, kept manifests, then names. A failure before
+leaves the store as it was. The sink holds the store's ingest lock while open, so garbage
+collection never removes what it wrote before an image refers to it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.archive.scan import ScanResult
+from dockyard.digest import Digest
+from dockyard.image import media
+from dockyard.image.image import Image
+from dockyard.image.manifest import Descriptor
+from dockyard.reference import Reference
+from dockyard.store.layers import CompressedForm, StoredLayer
+from dockyard.store.store import Store
+from dockyard.transport.adapter import ImageSource, SourceImage, SourceLayer, StagingSink
+
+
+class StoreSource(ImageSource):
+    """The images `images` names (ID, names to give them), looked up now: a missing one fails
+    before anything is written. The caller holds the store's ingest lock when the copy may add to
+    the store (a push remembers compressed digests)."""
+
+    trusted = True
+
+    def __init__(self, store: Store, images: list[tuple[Digest, list[Reference]]]) -> None:
+        self.store = store
+        self._layers: dict[Digest, StoredLayer] = {}
+        self._locations: dict[str, dict[Digest, list[str]]] = {}
+        self._lock = threading.Lock()
+        self._images: list[SourceImage] = [_StoredImage(self, i, names) for i, names in images]
+
+    def images(self) -> list[SourceImage]:
+        return self._images
+
+    def layer(self, stored: StoredLayer) -> SourceLayer:
+        self._layers[stored.diff_id] = stored
+        forms = tuple(Descriptor(c.media_type, c.digest, c.size) for c in stored.compressed)
+        return SourceLayer(stored.diff_id, stored.size, stored.open, forms, name=str(stored.diff_id))
+
+    def blob_file(self, layer: SourceLayer, digest: Digest) -> Path | None:
+        stored = self._layers[layer.diff_id]
+        blobs = self.store.blobs
+        if any(c.digest == digest for c in stored.compressed) and blobs.exists(digest):
+            return blobs.path(digest)
+        if digest == stored.diff_id and stored.source is None:
+            return self.store.layers.dir(stored.diff_id) / "layer.tar"
+        return None
+
+    def note_compressed(self, diff_id: Digest, desc: Descriptor) -> None:
+        self.store.layers.add_compressed(diff_id, CompressedForm(desc.digest, desc.size, desc.media_type))
+
+    def locations(self, diff_id: Digest, host: str) -> list[str]:
+        """Repositories of registry `host` whose tagged images have the layer. Worked out on the
+        first layer a registry lacks (reading every such image's config), so a push whose layers
+        are all there reads none."""
+        with self._lock:
+            if host not in self._locations:
+                self._locations[host] = self._repositories_on(host)
+        return self._locations[host].get(diff_id, [])
+
+    def _repositories_on(self, host: str) -> dict[Digest, list[str]]:
+        out: dict[Digest, list[str]] = {}
+        store = self.store
+        for entry in store.tags.entries():
+            ref = entry.reference
+            if ref.registry != host or not store.records.exists(entry.image_id):
+                continue
+            for diff_id in Image(store.blobs.read(entry.image_id)).config.diff_ids:
+                repositories = out.setdefault(diff_id, [])
+                if ref.repository_path not in repositories:
+                    repositories.append(ref.repository_path)
+        return out
+
+
+class _StoredImage(SourceImage):
+    def __init__(self, source: StoreSource, image_id: Digest, names: list[Reference]) -> None:
+        super().__init__(image_id, names=names)
+        self._source = source
+        self._image = source.store.image(image_id)
+
+    def raw_config(self) -> bytes:
+        return self._image.raw_config
+
+    def layers(self) -> list[SourceLayer]:
+        return [self._source.layer(layer) for layer in self._image.layers]  # type: ignore[arg-type]
+
+    def manifests(self) -> list[bytes]:
+        blobs = self._source.store.blobs
+        return [blobs.read(d) for d in self._source.store.manifests(self.id) if blobs.exists(d)]
+
+
+@dataclass
+class StoredImage:
+    """An image `StoreSink` made visible, and what its names pointed at before."""
+
+    image_id: Digest
+    names: list[Reference]
+    previous: list[tuple[Reference, Digest | None]] = field(default_factory=list)  # per name
+
+
+class StoreSink(StagingSink):
+    parallel = True
+
+    def __init__(self, store: Store, *, keep_compressed: bool = False, refresh_tags: bool = True) -> None:
+        """`keep_compressed`: a layer that arrives as a compressed blob keeps it as its content
+        (pulled layers: a push sends the same bytes). `refresh_tags`: names that already point at
+        an image are tagged again, which sets its tag time (load does, pull does not)."""
+        self.store = store
+        self.keep_compressed = keep_compressed
+        self.refresh_tags = refresh_tags
+        self.stored: list[StoredImage] = []
+        self._tars: dict[Digest, tuple[Path, ScanResult]] = {}
+        self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult]] = {}
+        self._images: list[tuple[SourceImage, bytes | None]] = []
+        self._stack = ExitStack()
+
+    def __enter__(self) -> "StoreSink":
+        self._stack.enter_context(self.store.ingesting())
+        self.store.tmp.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix="staging-", dir=self.store.tmp))
+        self._stack.callback(shutil.rmtree, self.staging, True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def has_image(self, image_id: Digest) -> bool:
+        return self.store.records.exists(image_id)
+
+    def has_layer(self, diff_id: Digest) -> Descriptor | None:
+        if not self.store.layers.exists(diff_id):
+            return None
+        return Descriptor(media.OCI_LAYER, diff_id, self.store.layers.get(diff_id).size)
+
+    def stage_tar(self, path: Path, scan: ScanResult) -> Descriptor:
+        self._tars[scan.diff_id] = (path, scan)
+        return Descriptor(media.OCI_LAYER, scan.diff_id, scan.tar_size)
+
+    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult) -> Descriptor:
+        self._blobs[scan.diff_id] = (path, CompressedForm(desc.digest, desc.size, desc.media_type), scan)
+        return desc
+
+    def put_image(self, image: SourceImage, raw_config: bytes | None, layers: list[Descriptor],
+                  manifest: bytes | None) -> None:
+        self._images.append((image, raw_config))
+
+    def finish(self) -> None:
+        store = self.store
+        for path, scan in self._tars.values():
+            store.layers.adopt(path, scan)
+        for path, form, scan in self._blobs.values():
+            store.layers.adopt_compressed(path, form, scan)
+        for image, raw_config in self._images:
+            if raw_config is not None:
+                diff_ids = Image(raw_config).config.diff_ids
+                store.add_image(raw_config, [store.layers.get(d) for d in diff_ids])
+            for data in image.manifests():
+                store.add_manifest(image.id, data)
+            result = StoredImage(image.id, image.names)
+            for name in image.names:
+                previous = store.tags.get(name)
+                result.previous.append((name, previous))
+                if self.refresh_tags or previous != image.id:
+                    store.tag(image.id, name)
+            self.stored.append(result)
