@@ -16,12 +16,14 @@ from dockyard.image.manifest import Platform
 from dockyard.reference import DEFAULT_DOMAIN, DEFAULT_REGISTRY_HOST, Reference, parse_normalized, parse_reference
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
+from dockyard.transport.copy import copy
 from dockyard.transport.progress import Progress, ProgressSink
 from dockyard.transport.registry.client import RegistryClient
 from dockyard.transport.registry.credentials import Credentials, config_key
 from dockyard.transport.registry.hosts import RegistrySettings
-from dockyard.transport.registry.pull import pull_image
-from dockyard.transport.registry.push import PushResult, push_image
+from dockyard.transport.registry.sink import PushResult, RegistrySink
+from dockyard.transport.registry.source import RegistrySource, tag_or_digest
+from dockyard.transport.store import StoreSink, StoreSource
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,14 @@ def pull(store: Store, name: str, access: RegistryAccess, *, platform: str | Non
         pulled = []
         changed = False
         for one in refs:
-            result = pull_image(client, store, one, platform=plat, progress=progress)
-            progress(Progress(f"Digest: {result.digest}"))
-            changed = changed or result.changed
+            source = RegistrySource(client, one, plat)
+            # Docker says this once the manifest is known: a missing image fails before any output.
+            progress(Progress("Pulling from " + one.repository_path, tag_or_digest(one)))
+            with StoreSink(store, keep_compressed=True, refresh_tags=False) as sink:
+                copy(source, sink, progress=progress)
+            progress(Progress(f"Digest: {source.digest}"))
+            stored = sink.stored[0]
+            changed = changed or any(previous != stored.image_id for _, previous in stored.previous)
             pulled.append(one)
     shown = ref.familiar_name if all_tags else refs[0].familiar
     for one in pulled:
@@ -91,11 +98,22 @@ def push(store: Store, name: str, access: RegistryAccess, *, all_tags: bool = Fa
             raise NotFound(f"An image does not exist locally with the tag: {one.familiar_name}")
         targets = [(one, image_id)]
     with access.client(ref) as client:
-        results = [push_image(client, store, target, image_id, progress=progress,
-                              compression=compression) for target, image_id in targets]
+        results = [_push_one(store, client, target, image_id, progress, compression)
+                   for target, image_id in targets]
     for target, _ in targets:
         Journal(store.root).emit("image", "push", target.familiar, {"name": target.familiar})
     return results
+
+
+def _push_one(store: Store, client: RegistryClient, ref: Reference, image_id: Digest,
+              progress: ProgressSink, compression: str | None) -> PushResult:
+    sink = RegistrySink(client, ref, compression)
+    with store.ingesting():  # a push remembers the compressed digests it makes
+        copy(StoreSource(store, [(image_id, [ref])]), sink, progress=progress)
+        result = sink.pushed[0]
+        store.add_repo_digest(image_id, ref, result.manifest)  # the repository digest, as Docker keeps it
+    progress(Progress(f"{result.tag}: digest: {result.digest} size: {result.size}"))
+    return result
 
 
 def default_access(env: Mapping[str, str]) -> RegistryAccess:

@@ -48,9 +48,14 @@ class SourceImage:
     """An image in a source: its ID first; config and layers read when `copy` needs them."""
 
     def __init__(self, image_id: Digest, *, names: list[Reference] | None = None,
-                 manifests: list[bytes] | None = None) -> None:
+                 manifests: list[bytes] | None = None,
+                 repo_digests: list[tuple[Reference, bytes]] | None = None) -> None:
         self.id = image_id
-        self.names = names or []  # what the image is called there (tags, digests)
+        self.names = names or []  # its tags there
+        # Repository digests (Docker's RepoDigests): a repository and the manifest bytes whose
+        # digest pins the image in it. Only a registry gives them: a digest is a promise about
+        # content that only a verified manifest can make, never a name an archive carries.
+        self.repo_digests = repo_digests or []
         self._manifests = manifests or []
 
     def raw_config(self) -> bytes:

@@ -67,10 +67,12 @@ class Pipe:
             yield item  # type: ignore[misc]
 
     def reader(self) -> io.BufferedReader:
-        return io.BufferedReader(_PipeReader(self.chunks()), 1 << 20)
+        return io.BufferedReader(ChunksReader(self.chunks()), 1 << 20)
 
 
-class _PipeReader(io.RawIOBase):
+class ChunksReader(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (a pipe's, a download's)."""
+
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._buf = memoryview(b"")

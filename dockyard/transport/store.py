@@ -111,8 +111,8 @@ class StoredImage:
     """An image `StoreSink` made visible, and what its names pointed at before."""
 
     image_id: Digest
-    names: list[Reference]
-    previous: list[tuple[Reference, Digest | None]] = field(default_factory=list)  # per name
+    names: list[Reference]  # its tags
+    previous: list[tuple[Reference, Digest | None]] = field(default_factory=list)  # per name and repo digest
 
 
 class StoreSink(StagingSink):
@@ -174,6 +174,10 @@ class StoreSink(StagingSink):
             for data in image.manifests():
                 store.add_manifest(image.id, data)
             result = StoredImage(image.id, image.names)
+            for repository, data in image.repo_digests:
+                pinned = repository.trimmed().with_digest(Digest.of_bytes(data))
+                result.previous.append((pinned, store.tags.get(pinned)))
+                store.add_repo_digest(image.id, repository, data)
             for name in image.names:
                 previous = store.tags.get(name)
                 result.previous.append((name, previous))

@@ -156,7 +156,7 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
         raise
     finally:
         scanner.join()
-    if size and sent != size:
+    if sent != size:  # a descriptor's size is mandatory: 0 means an empty blob
         raise DigestMismatch(f"blob {digest}: {sent} bytes, the manifest says {size}")
     if "error" in scanned:
         raise scanned["error"]  # type: ignore[misc]

@@ -169,6 +169,17 @@ def test_huge_manifest_is_refused(store_root: Path, config_dir: Path) -> None:
         server.shutdown()
 
 
+def _downloading(tmp: Path) -> bool:
+    """A pull's download file (in its staging dir under tmp/) has bytes."""
+    for path in tmp.rglob("pull-*"):
+        try:
+            if path.stat().st_size > 0:
+                return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
 def test_pull_killed_midway_leaves_no_image_and_concurrent_pulls_agree(
         store_root: Path, tmp_path: Path, config_dir: Path, busybox_tar: Path, registry) -> None:
     from dockyard.image.image import validate_image
@@ -183,7 +194,7 @@ def test_pull_killed_midway_leaves_no_image_and_concurrent_pulls_agree(
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = store_root / "tmp"
     deadline = time.monotonic() + 30
-    while not any(p.name.startswith("pull-") and p.stat().st_size > 0 for p in tmp.iterdir()):
+    while not _downloading(tmp):
         assert pull.poll() is None and time.monotonic() < deadline, "the pull never started a download"
         time.sleep(0.002)
     pull.kill()

@@ -18,10 +18,11 @@ from urllib.parse import urlencode, urljoin
 import httpx
 
 from dockyard import __version__
-from dockyard.digest import CHUNK, Digest, HashingWriter, verify
+from dockyard.digest import CHUNK, Digest, verify
 from dockyard.errors import DigestMismatch, DockyardError, InvalidParameter, NotFound, Unauthorized, Unavailable
 from dockyard.image import media
 from dockyard.image.manifest import MAX_MANIFEST
+from dockyard.transport.adapter import StreamedBlob
 from dockyard.transport.registry.auth import Authenticator
 from dockyard.transport.registry.challenge import scope_for
 from dockyard.transport.registry.credentials import Credentials
@@ -336,8 +337,8 @@ class RegistryClient:
                 location, offset = self._resume_point(repo, location, scopes)
         self._finish_upload(location, digest, scopes)
 
-    def upload_stream(self, repo: str, start: Callable[[], "StreamedBlob"], *,
-                      on_progress: Callable[[int], None] | None = None) -> "StreamedBlob":
+    def upload_stream(self, repo: str, start: Callable[[], StreamedBlob], *,
+                      on_progress: Callable[[int], None] | None = None) -> StreamedBlob:
         """Bytes made while they are sent (their digest is known only at the end): POST, one
         chunked PATCH, PUT with the digest. A failed attempt starts over with a fresh stream from
         `start()`; the finished stream is returned (digest, size)."""
@@ -439,19 +440,6 @@ class RegistryClient:
             pass
 
 
-class StreamedBlob:
-    """What `upload_stream` needs of a blob made on the fly."""
-
-    digest: Digest
-    size: int
-
-    def chunks(self) -> Iterator[bytes]:
-        raise NotImplementedError
-
-    def cancel(self) -> None:
-        raise NotImplementedError
-
-
 def _once(attempt: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
     def run() -> httpx.Response:
         try:
@@ -496,15 +484,3 @@ def _describe(exc: Exception, url: str = "") -> str:
         host = httpx.URL(url).netloc.decode() if url else ""
         return f"dial tcp {host}: connect: connection refused"
     return text
-
-
-def write_verified(chunks: Iterator[bytes], sink: BinaryIO, expected: Digest,
-                   on_progress: Callable[[int], None] | None = None) -> int:
-    """Copy a blob's chunks into `sink`, hashing; a digest mismatch raises after the copy."""
-    writer = HashingWriter(sink)
-    for chunk in chunks:
-        writer.write(chunk)
-        if on_progress:
-            on_progress(writer.size)
-    verify(expected, writer.digest, "blob")
-    return writer.size
