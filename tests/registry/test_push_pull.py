@@ -87,6 +87,24 @@ def test_second_push_uploads_nothing(dy: Dockyard, busybox: str, registry) -> No
     assert not [r for r in new if r[0] in ("POST", "PATCH", "PUT") and "/blobs/" in r[1]], new
 
 
+def test_second_push_costs_one_head_per_blob(dy: Dockyard, busybox: str, registry) -> None:
+    """The compressed digest a first push made is remembered with the layer: the second push
+    asks the registry with one HEAD per blob (layer and config), then puts the manifest; nothing
+    is compressed or sent again (as Docker's push with its v2 metadata)."""
+    name = f"{registry.host}/dy/onehead:v1"
+    dy("tag", "busybox", name)
+    dy("push", name)
+    before = registry.requests()
+    dy("push", name)
+    new = [(method, path) for method, path, _ in registry.requests()[len(before):]]
+    blobs = [(method, path) for method, path in new if "/blobs/" in path]
+    layer, config = json.loads(dy("image", "inspect", "-f", "{{json .RootFS.Layers}}", name).stdout), busybox
+    assert len(layer) == 1
+    assert sorted(m for m, _ in blobs) == ["HEAD", "HEAD"], new
+    assert any(path.endswith(f"/blobs/{config}") for _, path in blobs), new
+    assert [m for m, path in new if "/manifests/" in path] == ["PUT"], new
+
+
 def test_push_all_tags_and_pull_all_tags(dy: Dockyard, other: Dockyard, busybox: str, registry) -> None:
     repo = f"{registry.host}/dy/multi"
     dy("tag", "busybox", f"{repo}:a")
