@@ -85,7 +85,7 @@ class StoreTransport(Transport):
 
     def source(self, stack: ExitStack, image_id: Digest) -> ImageSource:
         store = Store(self.where)
-        return StoreSource(store, [(image_id, store.references(image_id))])
+        return StoreSource(store, [(image_id, [r for r in store.references(image_id) if r.digest is None])])
 
 
 class _ArchiveTransport(Transport):
