@@ -133,9 +133,10 @@ class Relayed:
 
 def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: Path,
                      on_progress: Callable[[int], None]) -> ScanResult:
-    """Write a compressed (or plain) layer blob to `path`, fsynced, while a second thread
+    """Write a compressed (or plain) layer blob to `path` while a second thread
     decompresses and scans the same bytes. Raises unless the blob matches `digest` and `size`
-    and its content is a safe tar; returns the scan (its diff ID is the caller's to check)."""
+    and its content is a safe tar; returns the scan (its diff ID is the caller's to check).
+    Durability is the store's: it fsyncs what it adopts."""
     pipe = Pipe(depth=8)  # 1 MiB pieces: at most ~8 MiB in flight per layer
     scanned: dict[str, object] = {}
     scanner = threading.Thread(target=_scan, args=(pipe, scanned), name=f"scan-{digest.short}", daemon=True)
@@ -148,8 +149,6 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
                 tee.write(chunk)
                 sent += len(chunk)
                 on_progress(sent)
-            f.flush()
-            os.fsync(f.fileno())
         _close_quietly(pipe)
     except BaseException as exc:
         pipe.fail(exc)
