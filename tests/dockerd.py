@@ -29,6 +29,29 @@ class Bridge:
 
     def __init__(self, name: str, address: str, pool: str) -> None:
         self.name, self.address, self.pool = name, address, pool
+        self._lock: int | None = None
+
+    @classmethod
+    def claim(cls, slots: int = 8) -> "Bridge":
+        """A bridge of its own for this test session: several sessions may run at once on one
+        machine (one per worktree), each needs its own name, address and pool. Slot k (held by
+        an flock until `remove`) is dyrefK on 10.215.K.1/24 with user networks in
+        10.214.(32K).0/19 (from 1: checkouts older than this took dyref0 and 10.214.0.0/16)."""
+        import fcntl
+
+        lock_dir = Path("/run/dockyard-tests")
+        lock_dir.mkdir(exist_ok=True)
+        for k in range(1, slots + 1):
+            fd = os.open(lock_dir / f"ref-bridge-{k}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            bridge = cls(f"dyref{k}", f"10.215.{k}.1/24", f"10.214.{32 * k}.0/19")
+            bridge._lock = fd
+            return bridge
+        raise RuntimeError(f"all {slots} reference bridge slots are taken")
 
     def create(self) -> "Bridge":
         self.remove()
@@ -42,6 +65,13 @@ class Bridge:
 
     def remove(self) -> None:
         subprocess.run(["ip", "link", "del", self.name], capture_output=True)
+
+    def release(self) -> None:
+        """Remove the bridge and give its slot back."""
+        self.remove()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 class DockerDaemon:

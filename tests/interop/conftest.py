@@ -1,7 +1,8 @@
 """Clients people use (docker-compose 1.29, the docker SDK, testcontainers-python, Debian's docker
 CLI 20.10) against `dockyard serve`, and the same tests against the reference: dockerd 20.10 with
 networking on a bridge of its own (never docker0; docker-proxy publishes ports, no iptables
-rules), its user networks taken from a pool apart from dockyard's. Each test takes `engine`,
+rules), its user networks taken from a pool apart from dockyard's (a bridge and a pool per test
+session: sessions of other worktrees may run at once). Each test takes `engine`,
 run once per engine."""
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from tests.api.conftest import start_server
 from tests.dockerd import Bridge, start_dockerd
 
 DOCKER = "/usr/bin/docker"     # Debian's 20.10 client
-REF_BRIDGE = Bridge("dyref0", "10.215.0.1/24", "10.214.0.0/16")
 
 
 @dataclass
@@ -40,17 +40,17 @@ class Engine:
 
 @pytest.fixture(scope="session")
 def reference(busybox_tar: Path):  # noqa: ANN201
-    bridge = REF_BRIDGE.create()
+    bridge = Bridge.claim().create()
     daemon = start_dockerd(bridge)
     if isinstance(daemon, str):
-        bridge.remove()
+        bridge.release()
         pytest.skip(f"reference dockerd unavailable: {daemon}")
     try:
         daemon.docker("import", str(busybox_tar), "busybox:latest")
         yield daemon
     finally:
         daemon.stop()
-        bridge.remove()
+        bridge.release()
 
 
 @pytest.fixture(params=["dockyard", "dockerd"])
