@@ -1,3 +1,3 @@
-from dockyard.cli.main import run
+from dockyard.main import run
 
 run()

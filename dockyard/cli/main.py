@@ -13,13 +13,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from types import ModuleType
+    from typing import Callable
 
     from dockyard.cli.context import CliContext
 
+    # A command module from outside the CLI, given by the program (dockyard/main.py hands it
+    # `serve`, the API server): loaded only when its command runs or the whole parser is built;
+    # such commands run in this process, never as a client of a daemon.
+    Loader = Callable[[], ModuleType]
+
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
-COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "network_cmds", "registry_cmds",
-                   "serve_cmd"]
+COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "network_cmds", "registry_cmds"]
 # The module that alone can parse a command (`image X` for the image group's): `dockyard build`
 # imports and registers build_cmd only (every group with what it imports costs ~30 ms at each
 # start, more than a client-mode build takes). A command not listed builds the whole parser.
@@ -30,10 +35,7 @@ _COMMAND_MODULE = {
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
-    "serve": "serve_cmd",
 }
-# The daemon is the one command that never runs as a client of a daemon.
-_LOCAL_ONLY = {"serve"}
 # Commands whose module reads a plain command line without argparse (`scan_args`): those a
 # client-mode user runs over and over, where argparse's ~7 ms of imports is a third of the time.
 _QUICK = {"build", "image build"}
@@ -78,7 +80,9 @@ def _command_module(name: str) -> ModuleType:
     return sys.modules[f"dockyard.cli.{name}"]
 
 
-def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(modules: list[str] | None = None,
+                 extra: list[ModuleType] | None = None) -> argparse.ArgumentParser:
+    """The parser of the CLI's command modules (all, or those named) and of `extra` ones."""
     parser_class = _parser_class()
     parser = parser_class(prog="dockyard", description="A container image engine compatible with Docker.")
     add_flags(parser, GLOBAL_FLAGS)
@@ -88,6 +92,8 @@ def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
     image_sub = image_group.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=parser_class)
     for name in COMMAND_MODULES if modules is None else modules:
         _command_module(name).register(sub, image_sub)
+    for module in extra or []:
+        module.register(sub, image_sub)
     return parser
 
 
@@ -115,24 +121,26 @@ def quick_args(argv: list[str]) -> argparse.Namespace | None:
     return types.SimpleNamespace(**values)  # type: ignore[return-value]
 
 
-def run() -> None:
-    """The `dockyard` command (console script and `python -m dockyard`): main(), then exit.
-    A command that ran as a client of a daemon leaves with os._exit once its output is flushed:
-    it has no threads, temporary files or atexit work left, and the interpreter's teardown of
-    every module costs ~2-3 ms, a tenth of a cached client-mode build. Commands that ran in this
-    process exit normally (their threads joined, their files closed by finalizers)."""
-    raise SystemExit(main(exit_fast=True))
-
-
-def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
+def main(argv: list[str] | None = None, *, exit_fast: bool = False,
+         extra: dict[str, Loader] | None = None) -> int:
+    """Run one command line. With `exit_fast`, a command that ran as a client of a daemon leaves
+    with os._exit once its output is flushed (see dockyard/main.py). `extra`: commands from
+    outside the CLI, by their word."""
     argv = sys.argv[1:] if argv is None else argv
+    extra = extra or {}
     if argv in (["-v"], ["--version"]):  # what argparse prints, without building every parser
         print(f"dockyard {__version__}")
         return 0
     args = quick_args(argv)
     if args is None:
-        home = _COMMAND_MODULE.get(_command_word(argv) or "")
-        parser = build_parser(None if home is None else [home])
+        word = _command_word(argv) or ""
+        home = _COMMAND_MODULE.get(word)
+        if word in extra:
+            parser = build_parser([], [extra[word]()])
+        elif home is not None:
+            parser = build_parser([home])
+        else:
+            parser = build_parser(None, [load() for load in extra.values()])
         args = parser.parse_args(argv)
         if getattr(args, "func", None) is None:
             parser.print_help()
@@ -140,7 +148,7 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     func = args.func
     host = args.daemon_host or os.environ.get("DOCKYARD_HOST") or None
     try:
-        if host and args.command not in _LOCAL_ONLY:
+        if host and args.command not in extra:
             client = getattr(args, "client", None)
             if client is None:
                 raise InvalidParameter(
@@ -184,7 +192,3 @@ def _local_context(args: argparse.Namespace) -> CliContext:
     from dockyard.store.store import default_root
 
     return CliContext(root=Path(args.root) if args.root else default_root())
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,7 @@
-"""`dockyard serve`: the Docker Engine API on a unix socket (default) or TCP with TLS."""
+"""`dockyard serve`: the Docker Engine API on a unix socket (default) or TCP with TLS, until
+SIGTERM or SIGINT. The command's flags are declared here; dockyard/main.py hands the command to
+the CLI's parser (the CLI itself never imports the API server).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,14 @@ import argparse
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING
-
-from dockyard.cli.context import CliContext
 from dockyard.errors import InvalidParameter
 
 if TYPE_CHECKING:
     from dockyard.api.server import TlsOptions
 
-# The API server is imported when `serve` runs, not at CLI start-up.
+# The server's modules are imported when `serve` runs, not when `--help` lists the command.
 
 DEFAULT_SOCKET = "unix:///run/dockyard.sock"
 
@@ -48,7 +49,8 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
     return None
 
 
-def cmd_serve(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
+    """`ctx`: the CLI's context of an in-process command; only its store root is read."""
     from dockyard.api.app import make_router
     from dockyard.api.router import ApiContext
     from dockyard.api.server import ApiServer, Listener, raise_nofile_limit
