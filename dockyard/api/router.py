@@ -16,7 +16,7 @@ from typing import Any, Callable
 from dockyard.api.framing import BadRequest, RequestHead, error_message, go_json
 from dockyard.api.http import Body, ClientGone, Response
 from dockyard.errors import DockyardError, InvalidParameter
-from dockyard.store.store import Store
+from dockyard.engine.store import Store, open_store
 
 API_VERSION = "1.47"      # the newest Engine API version served
 MIN_API_VERSION = "1.24"  # the oldest a client may ask for (Docker 25+ answers the same)
@@ -38,7 +38,7 @@ class ApiContext:
     log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
 
     def store(self) -> Store:
-        return Store(self.root)
+        return open_store(self.root)
 
 
 @dataclass

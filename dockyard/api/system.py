@@ -13,7 +13,7 @@ from dockyard import __version__
 from dockyard.api.http import Response
 from dockyard.api.framing import go_json
 from dockyard.api.router import API_VERSION, MIN_API_VERSION, ApiContext, Request, Route, route
-from dockyard.engine import containers
+from dockyard.engine import containers, images
 from dockyard.errors import InvalidParameter
 
 
@@ -46,7 +46,7 @@ def info(ctx: ApiContext, req: Request, resp: Response) -> None:
     resp.json({
         "ID": "dockyard", "Containers": total, "ContainersRunning": running,
         "ContainersPaused": paused, "ContainersStopped": stopped,
-        "Images": len(store.image_ids()), "Driver": "overlay2", "DriverStatus": [],
+        "Images": images.image_count(store), "Driver": "overlay2", "DriverStatus": [],
         "DockerRootDir": str(ctx.root), "Plugins": {"Volume": [], "Network": ["host", "none"],
                                                   "Authorization": None, "Log": ["json-file"]},
         "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import BinaryIO, Callable, TextIO
 
 from dockyard.atomic import atomic_file
+from dockyard.engine.store import Store, open_store
 from dockyard.errors import InvalidParameter
-from dockyard.store.store import Store
 
 
 @dataclass
@@ -22,7 +22,7 @@ class CliContext:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.root)
+        return open_store(self.root)
 
     @property
     def stdin_binary(self) -> BinaryIO:

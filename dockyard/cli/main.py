@@ -185,10 +185,10 @@ def _exit_now(code: int) -> None:
 
 
 def _local_context(args: argparse.Namespace) -> CliContext:
-    """The store and streams of an in-process command (the store module is imported here)."""
+    """The store and streams of an in-process command (the store is imported here)."""
     from pathlib import Path
 
     from dockyard.cli.context import CliContext
-    from dockyard.store.store import default_root
+    from dockyard.engine.store import default_root
 
     return CliContext(root=Path(args.root) if args.root else default_root())

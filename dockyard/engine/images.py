@@ -109,6 +109,11 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
 
 
 # -- list ----------------------------------------------------------------------------------------
+def image_count(store: Store) -> int:
+    """How many images the store holds (tagged or not), as /info's Images counts them."""
+    return len(store.image_ids())
+
+
 def list_images(store: Store, *, reference: str | None = None, all_images: bool = False) -> list[ImageSummary]:
     """`docker images`: tagged images and dangling ones; with -a also intermediate images."""
     out = []
