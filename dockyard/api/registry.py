@@ -10,50 +10,42 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
 from dockyard.errors import DockyardError, InvalidParameter, Unauthorized
 
+if TYPE_CHECKING:
+    from dockyard.engine.credentials import AuthConfig
 
-@dataclass
-class RegistryAuth:
-    username: str = ""
-    password: str = ""
-    server: str = ""
-    identity_token: str = ""
-    registry_token: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RegistryAuth":
-        def text(key: str) -> str:
-            value = data.get(key) or data.get(key.lower()) or ""
-            if not isinstance(value, str):
-                raise InvalidParameter(f"invalid registry auth: {key} must be a string")
-            return value
-
-        return cls(text("username"), text("password"), text("serveraddress"),
-                   text("identitytoken"), text("registrytoken"))
-
-    def credentials(self):  # noqa: ANN201 - engine types are imported lazily
-        from dockyard.transport.registry.credentials import Credentials
-
-        return Credentials(self.username, self.password, self.identity_token, self.registry_token)
+# The registry engine (httpx, TLS) is imported by the handlers that use it, not at server start.
 
 
-def decode_auth_header(value: str) -> RegistryAuth:
+def auth_config(data: dict[str, Any]) -> AuthConfig:
+    """Docker's AuthConfig JSON (field names in any case, as Go's decoder takes them)."""
+    from dockyard.engine.credentials import AuthConfig
+
+    def text(key: str) -> str:
+        value = data.get(key) or data.get(key.lower()) or ""
+        if not isinstance(value, str):
+            raise InvalidParameter(f"invalid registry auth: {key} must be a string")
+        return value
+
+    return AuthConfig(text("username"), text("password"), text("serveraddress"),
+                      text("identitytoken"), text("registrytoken"))
+
+
+def decode_auth_header(value: str) -> AuthConfig:
     """`X-Registry-Auth`: base64url (padding optional; some clients send standard base64)."""
     if not value.strip():
-        return RegistryAuth()
+        return auth_config({})
     data = _decode_json_header(value, "X-Registry-Auth")
     if not isinstance(data, dict):
         raise InvalidParameter("invalid X-Registry-Auth header")
-    return RegistryAuth.from_dict(data)
+    return auth_config(data)
 
 
 def _decode_json_header(value: str, name: str) -> Any:
@@ -65,42 +57,26 @@ def _decode_json_header(value: str, name: str) -> Any:
         raise InvalidParameter(f"invalid {name} header") from None
 
 
-def build_puller(ctx: ApiContext, req: Request):  # noqa: ANN201 - build.builder.ImagePuller
+def build_puller(ctx: ApiContext, req: Request):  # noqa: ANN201 - the builder's ImagePuller
     """How a build pulls its base images: with the credentials the docker CLI sends for builds
     in `X-Registry-Config` (base64url JSON: registry -> auth config)."""
-    from dockyard.engine.registry import RegistryAccess, image_puller
-    from dockyard.transport.registry.credentials import config_key
-    from dockyard.transport.registry.hosts import RegistrySettings
+    from dockyard.engine import credentials, registry
 
     header = req.head.header("x-registry-config")
-    by_key = {}
+    auths = {}
     if header.strip():
         doc = _decode_json_header(header, "X-Registry-Config")
         if not isinstance(doc, dict):
             raise InvalidParameter("invalid X-Registry-Config header")
-        for server, entry in doc.items():
-            if isinstance(entry, dict):
-                by_key[config_key(str(server))] = RegistryAuth.from_dict(entry).credentials()
-    access = RegistryAccess(RegistrySettings.load(os.environ), by_key.get)
-    return image_puller(ctx.store(), access)
-
-
-def _access(auth: RegistryAuth):  # noqa: ANN202
-    from dockyard.engine.registry import RegistryAccess
-    from dockyard.transport.registry.hosts import RegistrySettings
-
-    creds = auth.credentials()
-    return RegistryAccess(RegistrySettings.load(os.environ), lambda key: None if creds.empty else creds)
+        auths = {str(server): auth_config(entry) for server, entry in doc.items()
+                 if isinstance(entry, dict)}
+    return registry.image_puller(ctx.store(), credentials.build_access(auths))
 
 
 def login(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
-    from dockyard.engine import registry
-    from dockyard.transport.registry.hosts import RegistrySettings
+    from dockyard.engine import credentials
 
-    auth = RegistryAuth.from_dict(body)
-    status = registry.login(auth.server or "https://index.docker.io/v1/", auth.credentials(),
-                            RegistrySettings.load(os.environ))
-    return {"Status": status, "IdentityToken": ""}
+    return {"Status": credentials.check_login(auth_config(body)), "IdentityToken": ""}
 
 
 class _Progress:
@@ -121,7 +97,7 @@ class _Progress:
 
 
 def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine import registry
+    from dockyard.engine import credentials, registry
 
     auth = decode_auth_header(req.head.header("x-registry-auth"))
     name = req.q("fromImage") or ""
@@ -130,7 +106,7 @@ def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
         name = f"{name}@{tag}" if ":" in tag and tag.split(":")[0] in ("sha256", "sha512") else f"{name}:{tag}"
     progress = _Progress(ctx, resp)
     with _registry_denials():
-        registry.pull(ctx.store(), name, _access(auth), platform=req.q("platform") or None,
+        registry.pull(ctx.store(), name, credentials.request_access(auth), platform=req.q("platform") or None,
                       all_tags=_name_only(name), progress=progress)
     progress.messages  # a pull that said nothing still answers with a (empty) stream
 
@@ -154,14 +130,14 @@ def _name_only(name: str) -> bool:
 
 
 def push(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine import registry
+    from dockyard.engine import credentials, registry
 
     auth = decode_auth_header(req.head.header("x-registry-auth"))
     name = req.params["name"]
     tag = req.q("tag") or ""
     progress = _Progress(ctx, resp)
     with _registry_denials():
-        results = registry.push(ctx.store(), f"{name}:{tag}" if tag else name, _access(auth),
+        results = registry.push(ctx.store(), f"{name}:{tag}" if tag else name, credentials.request_access(auth),
                                 all_tags=_name_only(name) and not tag, progress=progress)
     for result in results:
         progress.messages.aux({"Tag": result.tag, "Digest": str(result.digest), "Size": result.size})

@@ -92,16 +92,9 @@ def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
-def _server(text: str) -> str:
-    return text or "https://index.docker.io/v1/"
-
-
 def cmd_login(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import registry
-    from dockyard.transport.registry.credentials import Credentials, CredentialStore
-    from dockyard.transport.registry.hosts import RegistrySettings
+    from dockyard.engine import credentials
 
-    server = _server(args.server)
     password = args.password
     if password is not None:
         print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", file=ctx.stderr)
@@ -111,15 +104,11 @@ def cmd_login(args: argparse.Namespace, ctx: CliContext) -> int:
         if not args.username:
             raise InvalidParameter("Must provide --username with --password-stdin")
         password = sys.stdin.read().rstrip("\r\n")
-    store = CredentialStore.default(os.environ)
     username = args.username
-    if not username and password is None:
-        stored = store.get(server)
-        if stored is not None and not stored.empty:
-            registry.login(server, stored, RegistrySettings.load(os.environ))
-            print("Authenticating with existing credentials...", file=ctx.stdout)
-            print("Login Succeeded", file=ctx.stdout)
-            return 0
+    if not username and password is None and credentials.login_with_saved(args.server):
+        print("Authenticating with existing credentials...", file=ctx.stdout)
+        print("Login Succeeded", file=ctx.stdout)
+        return 0
     if not username or password is None:
         if not sys.stdin.isatty():
             raise InvalidParameter("Cannot perform an interactive login from a non TTY device")
@@ -131,22 +120,16 @@ def cmd_login(args: argparse.Namespace, ctx: CliContext) -> int:
         raise InvalidParameter("Username is required")
     if not password:
         raise InvalidParameter("Password is required")
-    creds = Credentials(username=username, password=password)
-    status = registry.login(server, creds, RegistrySettings.load(os.environ))
-    store.store(server, creds)
-    print(status, file=ctx.stdout)
+    print(credentials.login(args.server, username, password), file=ctx.stdout)
     return 0
 
 
 def cmd_logout(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.transport.registry.credentials import CredentialStore, config_key
+    from dockyard.engine import credentials
 
-    server = _server(args.server)
-    store = CredentialStore.default(os.environ)
-    key = config_key(server)
-    if store.get(server) is None:
+    key, removed = credentials.logout(args.server)
+    if removed:
+        print(f"Removing login credentials for {key}", file=ctx.stdout)
+    else:
         print(f"Not logged in to {key}", file=ctx.stdout)
-        return 0
-    print(f"Removing login credentials for {key}", file=ctx.stdout)
-    store.erase(server)
     return 0

@@ -102,14 +102,15 @@ def test_registry_auth_header() -> None:
     """Docker's clients send base64url JSON; `e30=` is `{}` (no credentials)."""
     import base64
 
-    from dockyard.api.registry import RegistryAuth, decode_auth_header
+    from dockyard.api.registry import decode_auth_header
+    from dockyard.engine.credentials import AuthConfig
     from dockyard.errors import InvalidParameter
 
-    assert decode_auth_header("e30=") == RegistryAuth()
-    assert decode_auth_header("") == RegistryAuth()
+    assert decode_auth_header("e30=") == AuthConfig()
+    assert decode_auth_header("") == AuthConfig()
     value = base64.urlsafe_b64encode(json.dumps(
         {"username": "u", "password": "p?>", "serveraddress": "localhost:5000"}).encode()).decode()
-    assert decode_auth_header(value.rstrip("=")) == RegistryAuth("u", "p?>", "localhost:5000")
+    assert decode_auth_header(value.rstrip("=")) == AuthConfig("u", "p?>", "localhost:5000")
     for bad in ("!!!", base64.b64encode(b"[1]").decode(), base64.b64encode(b'{"username": 1}').decode()):
         with pytest.raises(InvalidParameter):
             decode_auth_header(bad)
