@@ -104,15 +104,9 @@ def _import(ctx: ApiContext, req: Request, resp: Response, src: str) -> None:
     repository = (f"{repo}:{tag}" if tag else repo) or None
     if src != "-" and not src.startswith(("http://", "https://")):
         raise InvalidParameter(f"fromSrc must be - or an http(s) URL, not {src!r}")
-    changes = req.qlist("changes")
-    changer = None
-    if changes:
-        from dockyard.builder.changes import apply_changes
-
-        changer = apply_changes
     image_id = engine_images.import_image(
         ctx.store(), src, repository=repository, message=req.q("message") or "",
-        changes=changes, apply_changes=changer, stdin=req.body)  # type: ignore[arg-type]
+        changes=req.qlist("changes"), stdin=req.body)  # type: ignore[arg-type]
     JsonMessages(resp.stream("application/json"), ctx.stopping).status(str(image_id))
 
 

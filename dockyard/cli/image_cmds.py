@@ -82,14 +82,9 @@ def _bool_flag(value: str) -> bool:
 def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import images as engine_images
 
-    changer = None
-    if args.change:
-        from dockyard.builder.changes import apply_changes
-
-        changer = apply_changes
     image_id = engine_images.import_image(
         ctx.store, args.source, repository=args.repository, message=args.message,
-        changes=args.change, apply_changes=changer, stdin=ctx.stdin_binary, platform=args.platform)
+        changes=args.change, stdin=ctx.stdin_binary, platform=args.platform)
     ctx.stdout.write(f"{image_id}\n")
     return 0
 

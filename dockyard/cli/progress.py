@@ -7,10 +7,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, TextIO
 
-from dockyard.transport.progress import Progress
-
 if TYPE_CHECKING:
     from rich.progress import TaskID
+
+    from dockyard.engine.registry import Progress  # the events the engine reports
 
 
 class PlainProgress:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
-from dockyard.builder.changes import apply_changes as default_changer
+from dockyard.builder.changes import apply_changes
 from dockyard.digest import Digest
 from dockyard.engine.images import parse_target
 from dockyard.errors import DockyardError
-from dockyard.image.config import ContainerConfig, History
+from dockyard.image.config import History
 from dockyard.image.mutate import append
 from dockyard.runtime.containers import current_state, lookup, oci_runtime
 from dockyard.runtime.state import RUNNING
 from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.store import Store
 
-ConfigChanger = Callable[[ContainerConfig, list[str]], ContainerConfig]
-
 
 def commit(store: Store, name: str, repository: str | None = None, *, pause_container: bool = True,
-           message: str = "", author: str = "", changes: list[str] | None = None,
-           apply_changes: ConfigChanger | None = None) -> Digest:
+           message: str = "", author: str = "", changes: list[str] | None = None) -> Digest:
     """`docker commit`: the container's storage layer on top of its image, as a new image.
 
     Works for stopped containers too (as Docker does). An empty diff adds no layer, only a
@@ -31,8 +26,6 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
     record = cdir.read_record()
     config = record.config
     if changes:
-        if apply_changes is None:
-            apply_changes = default_changer
         config = apply_changes(config, changes)
     base_id = Digest.parse(record.image_id)
     base = store.image(base_id)

@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.digest import Digest
@@ -19,9 +19,6 @@ from dockyard.image.mutate import append
 from dockyard.reference import Reference, parse_reference, parse_repository
 from dockyard.store.events import Journal
 from dockyard.store.store import DeleteReport, Store
-
-ConfigChanger = Callable[[ContainerConfig, list[str]], ContainerConfig]
-
 
 @dataclass
 class ImageSummary:
@@ -76,7 +73,6 @@ def _open_source(source: str, stdin: BinaryIO) -> tuple[BinaryIO, str]:
 
 def import_image(store: Store, source: str, *, repository: str | None = None,
                  message: str = "", changes: list[str] | None = None,
-                 apply_changes: ConfigChanger | None = None,
                  stdin: BinaryIO | None = None, platform: str | None = None) -> Digest:
     """`docker import`: a rootfs tar (any compression) becomes a one-layer image; `--platform`
     sets the config's os/architecture[/variant] as Docker's import does."""
@@ -88,8 +84,8 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
     target = parse_target(repository)
     base_config = ContainerConfig()
     if changes:
-        if apply_changes is None:
-            raise InvalidParameter("--change is not supported here")
+        from dockyard.builder.changes import apply_changes  # the Dockerfile frontend, when needed
+
         base_config = apply_changes(base_config, changes)
     stream, src_name = _open_source(source, stdin if stdin is not None else os.fdopen(0, "rb", closefd=False))
     with store.ingesting():
