@@ -19,6 +19,7 @@ from typing import Iterator
 
 from dockyard.digest import Digest
 from dockyard.errors import RuntimeFailure
+from dockyard.runtime.rootfs import topmost_once
 from dockyard.store.store import Store
 
 
@@ -42,7 +43,7 @@ def layer_dirs(store: Store, diff_ids: list[Digest]) -> list[str]:
     for diff_id in reversed(diff_ids):
         store.layers.unpacked(diff_id)
         names.append(store.layers.link_name(diff_id))
-    return names
+    return topmost_once(names)
 
 
 @contextmanager
@@ -53,7 +54,7 @@ def image_root(store: Store, diff_ids: list[Digest]) -> Iterator[Path]:
     target.mkdir()
     mounted = False
     try:
-        if len(diff_ids) == 1:
+        if len(set(diff_ids)) == 1:  # one layer (perhaps repeated): no overlay needed
             yield store.layers.unpacked(diff_ids[0])
             return
         if diff_ids:

@@ -33,7 +33,7 @@ def lowers(store: Store, cdir: ContainerDir, record: ContainerRecord) -> list[st
     for diff_id in reversed(image.config.diff_ids):
         store.layers.unpacked(diff_id)
         out.append(f"l/{store.layers.link_name(diff_id)}")
-    return out
+    return rootfs.topmost_once(out)
 
 
 def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:

@@ -42,6 +42,20 @@ def make_init_layer(init: Path) -> None:
         os.symlink("/proc/mounts", mtab)
 
 
+def topmost_once(lowers: list[str]) -> list[str]:
+    """A lowerdir list (topmost first) with each layer once, at its topmost place: overlayfs
+    refuses a repeated lower (ELOOP), and an image may hold the same layer twice (two steps that
+    changed the same thing in the same second, as BuildKit's RUNs often do). Dropping the lower
+    copy changes nothing: everything it holds is decided by the copy above it."""
+    seen: set[str] = set()
+    out = []
+    for low in lowers:
+        if low not in seen:
+            seen.add(low)
+            out.append(low)
+    return out
+
+
 def mount_options(store_root: Path, lowers: list[str], upper: Path, work: Path) -> str:
     """The overlay mount data; `lowers` are paths relative to the store root, topmost first."""
     rel_upper = os.path.relpath(upper, store_root)
