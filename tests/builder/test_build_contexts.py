@@ -5,13 +5,13 @@ the context or `-f -` (docker CLI 28 / Docker 20.10 behaviour)."""
 from __future__ import annotations
 
 import gzip
-import http.server
 import io
 import tarfile
 import threading
 from pathlib import Path
 
 from dockyard.store.store import Store
+from tests.httpserve import serve_bytes
 
 
 def context_tar(files: dict[str, str], compress: bool = False) -> bytes:
@@ -78,24 +78,8 @@ def test_dockerfile_outside_context_and_from_stdin(dockyard, busybox, tmp_path: 
 
 
 def test_url_context(dockyard, busybox) -> None:
-    body = context_tar(FILES, compress=True)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        dockyard("build", "-t", "fromurl", f"http://127.0.0.1:{server.server_port}/ctx.tar.gz")
-    finally:
-        server.shutdown()
+    with serve_bytes(context_tar(FILES, compress=True)) as base:
+        dockyard("build", "-t", "fromurl", f"{base}/ctx.tar.gz")
     assert file_in(dockyard.root, "fromurl", "f") == b"from tar\n"
 
 

@@ -8,18 +8,17 @@ the same Dockerfiles on the same busybox rootfs, unless a test says otherwise.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
 
 from dockyard.image.config import ImageConfig
 from dockyard.store.store import Store
+from tests.httpserve import serve_bytes
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -257,30 +256,13 @@ def test_add_archives_and_urls(dockyard, busybox, tmp_path: Path) -> None:
     (ctx / "arch.tgz").write_bytes(buf.getvalue())
     (ctx / "plain.gz").write_bytes(b"\x1f\x8bnot really")
     served = b"served content\n"
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(served)))
-            self.send_header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
-            self.end_headers()
-            self.wfile.write(served)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}/files/remote.txt"
     good = "sha256:" + hashlib.sha256(served).hexdigest()
-    try:
+    with serve_bytes(served, {"Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"}) as base:
+        url = f"{base}/files/remote.txt"
         build(dockyard, ctx, f"FROM busybox\nADD arch.tgz /x/\nADD plain.gz /p/\n"
                              f"ADD --checksum={good} {url} /dl/\n", "-t", "add")
         bad = build(dockyard, ctx, f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {url} /dl/\n",
                     check=False)
-    finally:
-        server.shutdown()
     tar_layer = layer_entries(dockyard, "add", 1)
     assert set(tar_layer) == {"x", "x/inner", "x/inner/f.txt"}
     assert (tar_layer["x/inner/f.txt"].uid, tar_layer["x/inner/f.txt"].mode & 0o7777) == (7, 0o640)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import start_server
 
 DOCKERFILE = """\
 FROM busybox
@@ -30,15 +29,6 @@ RUN echo "$V" > /app/version && ls -a /app/ctx
 LABEL bench=yes
 CMD ["sh"]
 """
-
-
-@pytest.fixture
-def daemon(store_root: Path):  # noqa: ANN201
-    tmp = Path(tempfile.mkdtemp(prefix="dy-cli-", dir="/tmp"))  # short: socket paths <= 107 bytes
-    server = start_server(store_root, tmp)
-    yield server
-    server.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _context(root: Path, dockerfile: str = DOCKERFILE, ignore: str = "*.log\n!keep.log\n") -> Path:
