@@ -28,6 +28,7 @@ from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
 from dockyard.store.blobs import BlobStore
+from dockyard.store.buildcache import BuildCache
 from dockyard.store.events import Journal
 from dockyard.store.images import ImageRecord, ImageRecords
 from dockyard.store.layers import LayerStore, StoredLayer
@@ -68,6 +69,7 @@ class Store:
         self.records = ImageRecords(root / "images")
         self.tags = TagStore(root / "repositories.json")
         self.holds_dir = root / "holds"
+        self.build_cache = BuildCache(root)
         # The two locks a build takes at every step, as strings (no Path join each time).
         self._gc_lock = os.fspath(self.lock_dir / "gc.lock")
         self._meta_lock = os.fspath(self.lock_dir / "meta.lock")
@@ -391,6 +393,7 @@ class Store:
         for image_id in self.held_images():
             if self.blobs.exists(image_id):
                 needed.update(Image(self.blobs.read(image_id)).config.diff_ids)
+        needed.update(self.build_cache.diff_ids())  # BuildKit mode's cache keeps its layers
         for diff_id in self.layers.all():
             if diff_id not in needed:
                 self.layers.delete(diff_id)

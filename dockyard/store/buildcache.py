@@ -1,0 +1,89 @@
+"""The build cache of BuildKit mode, kept in the store: what each build step made, by cache key.
+
+    <root>/buildcache/records/<key hex>.json   {"key", "layer", "created", "description"}
+    <root>/buildcache/mounts/<id hash>/         the directories of `RUN --mount=type=cache`
+
+A record maps a step's cache key (a content digest computed by the builder, see
+dockyard.builder.graph.ops) to the layer the step added (a diff ID in the layer store) and the
+time it was made, which goes into the image's history: a rebuild from cache makes the same
+image ID. Records are small JSON files written atomically; a record whose layer is gone is no
+hit. The layers they name count as used for garbage collection (`Store._gc_layers`), as Docker
+keeps its build cache apart from images. Records are self-contained (key, layer, time), so a
+set of them and their layers can be exported and imported elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from dockyard.digest import Digest
+from dockyard.atomic import atomic_write
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    key: Digest
+    layer: Digest | None        # the diff ID the step added; None: the step adds no layer
+    created: str                # RFC 3339, the history time of that layer
+    description: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps({"key": str(self.key), "layer": str(self.layer) if self.layer else None,
+                           "created": self.created, "description": self.description},
+                          separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "CacheRecord":
+        value = json.loads(data)
+        layer = value.get("layer")
+        return cls(Digest.parse(value["key"]), Digest.parse(layer) if layer else None,
+                   str(value["created"]), str(value.get("description", "")))
+
+
+class BuildCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root / "buildcache"
+        self.records_dir = self.root / "records"
+        self.mounts_dir = self.root / "mounts"
+
+    def _path(self, key: Digest) -> str:
+        return os.path.join(self.records_dir, key.hex + ".json")
+
+    def get(self, key: Digest) -> CacheRecord | None:
+        try:
+            with open(self._path(key), "rb") as f:
+                return CacheRecord.from_json(f.read())
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None  # a damaged record is a miss; the next build replaces it
+
+    def put(self, record: CacheRecord) -> None:
+        atomic_write(Path(self._path(record.key)), record.to_json())
+
+    def records(self) -> Iterator[CacheRecord]:
+        try:
+            names = os.listdir(self.records_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(os.path.join(self.records_dir, name), "rb") as f:
+                    yield CacheRecord.from_json(f.read())
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+
+    def diff_ids(self) -> set[Digest]:
+        """The layers the cache refers to (kept by garbage collection)."""
+        return {r.layer for r in self.records() if r.layer is not None}
+
+    def mount_dir(self, cache_id: str) -> Path:
+        """The directory of a cache mount (not created here); ids of any text map to safe names."""
+        return self.mounts_dir / hashlib.sha256(cache_id.encode("utf-8", "surrogateescape")).hexdigest()
