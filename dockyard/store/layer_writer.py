@@ -43,13 +43,14 @@ def write_layer(layers: LayerStore, produce: LayerProducer) -> StoredLayer | Non
             pass
 
 
-def layer_from_directory(layers: LayerStore, upper: Path) -> StoredLayer | None:
+def layer_from_directory(layers: LayerStore, upper: Path, *, keep_empty: bool = False) -> StoredLayer | None:
     """An overlay upper dir's changes as a layer; None when nothing changed (the empty tar), as
-    Docker commits an empty diff as no layer."""
-    return write_layer(layers, lambda out: _scanned_overlay_diff(upper, out))
+    Docker commits an empty diff as no layer, unless `keep_empty` (BuildKit keeps a step's
+    empty layer)."""
+    return write_layer(layers, lambda out: _scanned_overlay_diff(upper, out, keep_empty))
 
 
-def _scanned_overlay_diff(upper: Path, out: BinaryIO) -> ScanResult | None:
+def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) -> ScanResult | None:
     """The diff's tar streamed through the scanner (checked and hashed while it is copied into
     `out`): the tar is written by a thread into a pipe that the scanner reads."""
     read_fd, write_fd = os.pipe()
@@ -78,4 +79,4 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO) -> ScanResult | None:
             raise errors[0]
     finally:
         worker.join(timeout=5)
-    return None if result.diff_id == EMPTY_TAR_DIFF_ID else result
+    return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result

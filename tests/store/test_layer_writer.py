@@ -14,6 +14,7 @@ import pytest
 
 from dockyard.archive.scan import scan_copy
 from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.image.layer import EMPTY_TAR_DIFF_ID
 from dockyard.store.layer_writer import layer_from_directory, write_layer
 from dockyard.store.store import Store
 
@@ -50,6 +51,9 @@ def test_unchanged_upper_dir_is_no_layer(tmp_path: Path) -> None:
     (tmp_path / "upper").mkdir()
     assert layer_from_directory(store.layers, tmp_path / "upper") is None
     assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
+    # BuildKit mode keeps a step's empty layer: the empty tar (1024 zero bytes)
+    empty = layer_from_directory(store.layers, tmp_path / "upper", keep_empty=True)
+    assert empty is not None and empty.diff_id == EMPTY_TAR_DIFF_ID and empty.size == 1024
 
 
 def test_a_producer_writes_the_layer_or_none(tmp_path: Path) -> None:
