@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from dockyard.builder.gofmt import go_q_list, go_v_list, healthcheck_text
 from dockyard.builder.metadata import shell_of
 from dockyard.dockerfile.args import PROXY_ARGS
 from dockyard.dockerfile.instructions import (
@@ -16,69 +17,7 @@ from dockyard.dockerfile.instructions import (
     OnbuildInstruction, ShellInstruction, StopsignalInstruction, UserInstruction,
     VolumeInstruction,
 )
-from dockyard.dockerfile.shell import go_quote
 from dockyard.image.config import ContainerConfig
-
-
-def go_q_list(items: list[str] | None) -> str:
-    """fmt %q of a []string: `["a" "b"]`."""
-    return "[" + " ".join(go_quote(i) for i in items or []) + "]"
-
-
-def go_v_list(items: list[str] | None) -> str:
-    """fmt %v of a []string: `[a b]`."""
-    return "[" + " ".join(items or []) + "]"
-
-
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String()."""
-    if ns == 0:
-        return "0s"
-    neg = ns < 0
-    ns = abs(ns)
-    if ns < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                text = _frac(ns, size) + unit
-                break
-    else:
-        h, rest = divmod(ns, 3_600_000_000_000)
-        m, rest = divmod(rest, 60_000_000_000)
-        secs = _frac(rest, 1_000_000_000) + "s"
-        text = (f"{h}h{m}m" if h else f"{m}m" if m else "") + secs
-    return ("-" if neg else "") + text
-
-
-def _frac(value: int, unit: int) -> str:
-    whole, rest = divmod(value, unit)
-    if not rest:
-        return str(whole)
-    digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"
-
-
-def go_q_rune(value: int) -> str:
-    """fmt %q of an int: a quoted rune literal ('\\x00' for 0)."""
-    specials = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v",
-                39: "\\'", 92: "\\\\"}
-    if value in specials:
-        return f"'{specials[value]}'"
-    if 32 <= value < 127:
-        return f"'{chr(value)}'"
-    if value < 128:
-        return f"'\\x{value:02x}'"
-    if value < 0x10000:
-        return f"'\\u{value:04x}'"
-    return f"'\\U{value:08x}'"
-
-
-def healthcheck_text(health: dict | None) -> str:
-    """fmt %q of a *HealthConfig (Docker 20.10's fields: Test, Interval, Timeout, StartPeriod, Retries)."""
-    health = health or {}
-    return "&{%s %s %s %s %s}" % (
-        go_q_list(health.get("Test")), go_quote(go_duration(health.get("Interval", 0))),
-        go_quote(go_duration(health.get("Timeout", 0))),
-        go_quote(go_duration(health.get("StartPeriod", 0))), go_q_rune(health.get("Retries", 0)))
 
 
 def nop_cmd(config: ContainerConfig, comment: str) -> list[str]:
