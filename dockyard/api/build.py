@@ -1,13 +1,21 @@
 """`POST /build`: the request body is the context (tar, maybe compressed, or a lone Dockerfile);
 the answer is Docker's JSON message stream, as the classic builder sends it:
 `{"stream": "Step 1/3 : ..."}` ..., `{"aux": {"ID": "sha256:..."}}`, `Successfully built`,
-`Successfully tagged`; a failure is `{"errorDetail": ..., "error": ...}` in the stream."""
+`Successfully tagged`; a failure is `{"errorDetail": ..., "error": ...}` in the stream.
+
+`version=2` without a session is dockyard's own client in BuildKit mode (DOCKER_BUILDKIT=1):
+the stream carries solve statuses (`{"id": "dockyard.buildkit.status", "aux": {...}}`), then
+`{"aux": {"ID": ..., "Metadata": ...}}`; a failed step adds `dockyard.buildkit.error` (the
+step, its last output lines, the Dockerfile excerpt) before the error. The docker CLI's BuildKit
+path (a gRPC session over `/session` and `/grpc`) is refused with an error naming
+DOCKER_BUILDKIT=0."""
 
 from __future__ import annotations
 
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
+from dockyard.builder.graph.wire import REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
 from dockyard.engine.build import BuildOptions, build_image
 from dockyard.engine.images import parse_target
 from dockyard.errors import BuildFailed, InvalidParameter
@@ -18,7 +26,9 @@ from dockyard.reference import Reference
 BUILD_QUERY = ("dockerfile t extrahosts remote q nocache cachefrom pull rm forcerm memory memswap "
                "cpushares cpusetcpus cpusetmems cpuperiod cpuquota buildargs shmsize squash labels "
                "networkmode platform target outputs version session buildid cgroupparent isolation "
-               "ulimits securityopt")
+               "ulimits securityopt nocachefilter allow")
+NO_GRPC = ("the docker CLI's BuildKit builds (a gRPC session) are not supported by dockyard serve: "
+           "set DOCKER_BUILDKIT=0 to use the classic builder, or build with dockyard's own CLI")
 
 
 def _string_map(req: Request, name: str, allow_null: bool) -> dict:
@@ -44,7 +54,7 @@ def options_from_request(req: Request) -> BuildOptions:
     if network not in ("default", "host", "none", "bridge"):
         raise InvalidParameter(f"network mode {network!r} is not supported for RUN (use host or none)")
     if req.q("version") not in (None, "", "1"):
-        raise InvalidParameter("only the classic builder (version=1) is supported")
+        raise InvalidParameter("only the classic builder (version=1) and dockyard's BuildKit mode are supported")
     return BuildOptions(
         tags=_tags(req), build_args=_string_map(req, "buildargs", True), target=req.q("target") or None,
         no_cache=req.qbool("nocache"), labels=_string_map(req, "labels", False),
@@ -75,6 +85,11 @@ class _BuildStream:
 
 
 def build(ctx: ApiContext, req: Request, resp: Response) -> None:
+    if req.q("version") == "2":
+        if req.q("session"):
+            raise InvalidParameter(NO_GRPC)
+        build_buildkit(ctx, req, resp)
+        return
     options = options_from_request(req)
     messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
     out = _BuildStream(messages)
@@ -97,5 +112,73 @@ def build(ctx: ApiContext, req: Request, resp: Response) -> None:
     out.finish(str(result.image_id))
 
 
+def _graph_options(req: Request):  # noqa: ANN202 - builder.graph.build.GraphOptions
+    import base64
+    import json
+
+    from dockyard.builder.graph.build import GraphOptions
+    from dockyard.builder.graph.session import Session, SecretSource, SshSource, parse_allow
+
+    network = req.q("networkmode") or "default"
+    if network not in ("default", "host", "none", "bridge"):
+        raise InvalidParameter(f"network mode {network!r} is not supported for RUN (use host or none)")
+    filters = req.qjson("nocachefilter", []) or []
+    if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
+        raise InvalidParameter("invalid nocachefilter: want a JSON list of stage names")
+    platform = req.q("platform") or "linux/amd64"
+    if platform not in ("linux/amd64", "linux/x86_64"):
+        raise InvalidParameter(f"platform {platform} is not supported here (only linux/amd64)")
+    secrets: dict[str, SecretSource] = {}
+    ssh: dict[str, SshSource] = {}
+    try:
+        header = req.head.header(SECRETS_HEADER.lower())
+        if header.strip():
+            for sid, value in json.loads(base64.b64decode(header)).items():
+                secrets[sid] = SecretSource(sid, value=base64.b64decode(value))
+        header = req.head.header(SSH_HEADER.lower())
+        if header.strip():
+            for sid, paths in json.loads(base64.b64decode(header)).items():
+                ssh[sid] = SshSource(sid, tuple(str(p) for p in paths))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidParameter("invalid secrets or ssh header") from None
+    return GraphOptions(
+        tags=_tags(req), tag_names=req.qlist("t"), build_args=_string_map(req, "buildargs", True),
+        target=req.q("target") or None, no_cache=req.qbool("nocache"), no_cache_filter=filters,
+        labels=_string_map(req, "labels", False), pull=req.qbool("pull"),
+        network="default" if network == "bridge" else network, platform=platform,
+        session=Session(secrets, ssh, parse_allow(req.qlist("allow"))))
+
+
+def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
+    from dockyard.builder.graph.build import SolveFailed
+    from dockyard.builder.graph.progress import CallbackDisplay, Progress
+    from dockyard.engine.build import build_image_buildkit
+
+    options = _graph_options(req)
+    remote = req.q("remote") or ""
+    if remote and not remote.startswith(("http://", "https://")):
+        raise InvalidParameter(f"remote context {remote!r} is not supported (http/https URLs only)")
+    messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
+    progress = Progress(CallbackDisplay(
+        lambda status: messages.message({"id": STATUS_ID, "aux": status.to_dict()})))
+    from dockyard.api.registry import build_puller
+
+    try:
+        result = build_image_buildkit(ctx.store(), remote or req.body, options, progress,  # type: ignore[arg-type]
+                                      dockerfile=req.q("dockerfile") or None, pull=build_puller(ctx, req))
+    except SolveFailed as exc:
+        messages.message({"id": REPORT_ID, "aux": {"step": exc.step, "lines": exc.lines,
+                                                   "excerpt": exc.excerpt}})
+        messages.error(exc.message)
+        return
+    messages.aux({"ID": str(result.image_id), "Metadata": result.metadata})
+
+
+def refuse_grpc(ctx: ApiContext, req: Request, resp: Response) -> None:
+    raise InvalidParameter(NO_GRPC)
+
+
 def routes() -> list[Route]:
-    return [route("POST", "/build", build, BUILD_QUERY)]
+    return [route("POST", "/build", build, BUILD_QUERY),
+            route("POST", "/session", refuse_grpc), route("POST", "/grpc", refuse_grpc),
+            route("GET", "/grpc", refuse_grpc)]

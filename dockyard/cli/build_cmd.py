@@ -42,6 +42,15 @@ FLAGS = (
     Flag(("--network",), "network", VALUE, "Set the networking mode for the RUN instructions during build",
          default="default"),
     Flag(("--pull",), "pull", SWITCH, "Always attempt to pull a newer version of the image"),
+    # BuildKit mode only (DOCKER_BUILDKIT=1); the classic builder refuses them.
+    Flag(("--secret",), "secret", APPEND, "Secret to expose to the build: id=ID,src=FILE or id=ID,env=VAR"),
+    Flag(("--ssh",), "ssh", APPEND, "SSH agent socket or keys to expose to the build: default|ID=SOCKET|KEY[,...]"),
+    Flag(("--progress",), "progress", VALUE, "Type of progress output: auto, plain, tty, quiet, rawjson"),
+    Flag(("-o", "--output"), "output", APPEND, "Output destination: type=docker|oci|tar|local,dest=PATH"),
+    Flag(("--metadata-file",), "metadata_file", VALUE, "Write build result metadata to the file"),
+    Flag(("--no-cache-filter",), "no_cache_filter", APPEND, "Do not cache the given stages"),
+    Flag(("--allow",), "allow", APPEND, "Allow extra privileged entitlement: security.insecure, network.host"),
+    Flag(("--platform",), "platform", VALUE, "Set the target platform (linux/amd64)"),
 )
 POSITIONALS = ("context",)
 
@@ -115,6 +124,11 @@ def _write_iidfile(path: str, image_id: str) -> None:
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.cli import build_buildkit
+
+    if build_buildkit.buildkit_enabled():
+        return build_buildkit.cmd_build(args, ctx)
+    build_buildkit.refuse_buildkit_flags(args)
     from dockyard.engine.build import BuildOptions, build_image
     from dockyard.errors import BuildFailed
 
@@ -226,8 +240,14 @@ def _send_stdin(out: BinaryIO) -> None:
 def client_build(args: argparse.Namespace, host: str) -> int:
     """`dockyard -H unix://... build`: pack the context here, build in the daemon, print its
     stream as the in-process build prints it (the same lines, `Error: ...`, exit status)."""
+    from dockyard.cli import build_buildkit
     from dockyard.cli.remote import Daemon
 
+    graph = None
+    if build_buildkit.buildkit_enabled():
+        graph = build_buildkit.graph_options(args, client=True)
+    else:
+        build_buildkit.refuse_buildkit_flags(args)
     _check_network(args.network)
     _tags(args.tag)
     _bool(args.rm)
@@ -255,10 +275,19 @@ def client_build(args: argparse.Namespace, host: str) -> int:
         body = _context_body(context, added)
         dockerfile = added or name
     headers = [("X-Registry-Config", _registry_config(os.environ))]
+    query = _query(args, dockerfile, remote)
+    if graph is not None:
+        if not graph.output.stores_image:
+            raise InvalidParameter("--output to a file or directory is not supported as a client of "
+                                   "dockyard serve yet: build in this process (without -H)")
+        query = [q for q in query if q[0] != "version"] + build_buildkit.client_query(args, graph)
+        headers += build_buildkit.client_headers(graph)
     try:
-        with daemon.request("POST", "/build", _query(args, dockerfile, remote), body=body,
+        with daemon.request("POST", "/build", query, body=body,
                             content_type="application/x-tar", headers=headers) as reply:
             reply.check()
+            if graph is not None:
+                return build_buildkit.print_stream(reply.json_messages(), args)
             return _print_build_stream(reply.json_messages(), args)
     finally:
         if opened is not None:

@@ -1,7 +1,8 @@
-"""`build`: a Dockerfile and a context in, an image in the store out (the classic builder).
+"""`build`: a Dockerfile and a context in, an image in the store out.
 
-The CLI and the API server both call `build_image`; it opens the context, parses the
-Dockerfile, runs the builder and tags the result. Tag names are validated before any work.
+The CLI and the API server both call `build_image` (Docker's classic builder, the default) or
+`build_image_buildkit` (BuildKit mode, DOCKER_BUILDKIT=1: dockyard.builder.graph); both open the
+context the same way. Tag names are validated before any work.
 """
 
 from __future__ import annotations
@@ -9,18 +10,23 @@ from __future__ import annotations
 import shutil
 import tempfile
 import urllib.parse
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from dockyard.builder.classic.builder import Builder
 from dockyard.builder.classic.state import ClassicBuild
+from dockyard.builder.context import BuildContext, open_context
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
-from dockyard.builder.context import open_context
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import parse
 from dockyard.errors import InvalidParameter, Unavailable
 from dockyard.store.store import Store
+
+if TYPE_CHECKING:
+    from dockyard.builder.graph.build import GraphOptions, GraphResult
+    from dockyard.builder.graph.progress import Progress
 
 
 @dataclass
@@ -44,17 +50,10 @@ def _download_context(url: str, tmp: Path) -> BinaryIO:
     return spool
 
 
-def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
-                dockerfile: str | None = None, stdin: BinaryIO | None = None,
-                cwd: Path | None = None, write: Callable[[bytes], None] | None = None,
-                pull: ImagePuller | None = None) -> BuildResult:
-    """Build from `source`: a directory, `-` (read `stdin`), an http(s) URL of a tarball, or a
-    binary stream holding a context tar or a lone Dockerfile (an Engine API request body).
-    Progress goes to `write` as the classic builder prints it. Images the store lacks are pulled
-    with `pull` (default: from their registries with the credentials of the user's config.json)."""
-    if pull is None:
-        pull = _default_puller(store)
-    out = Output(write or (lambda data: None), options.quiet)
+@contextmanager
+def _opened(store: Store, source: str | BinaryIO, dockerfile: str | None, stdin: BinaryIO | None,
+            cwd: Path | None) -> Iterator[BuildContext]:
+    """The build context of `source` (see build_image), removed afterwards."""
     spool = None
     ctx_source: Path | str | BinaryIO = source
     if not isinstance(source, str):
@@ -67,16 +66,31 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
     try:
         with open_context(ctx_source, dockerfile=dockerfile, stdin=stdin, cwd=cwd,
                           tmp_dir=store.tmp) as context:
-            try:
-                data = context.dockerfile_path.read_bytes()
-            except OSError as exc:
-                raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
-            document = parse(data, "Dockerfile")
-            builder = Builder(ClassicBuild(store, context, document, options, out, pull))
-            image_id = builder.build()
+            yield context
     finally:
         if spool is not None:
             spool.close()
+
+
+def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
+                dockerfile: str | None = None, stdin: BinaryIO | None = None,
+                cwd: Path | None = None, write: Callable[[bytes], None] | None = None,
+                pull: ImagePuller | None = None) -> BuildResult:
+    """Build from `source`: a directory, `-` (read `stdin`), an http(s) URL of a tarball, or a
+    binary stream holding a context tar or a lone Dockerfile (an Engine API request body).
+    Progress goes to `write` as the classic builder prints it. Images the store lacks are pulled
+    with `pull` (default: from their registries with the credentials of the user's config.json)."""
+    if pull is None:
+        pull = _default_puller(store)
+    out = Output(write or (lambda data: None), options.quiet)
+    with _opened(store, source, dockerfile, stdin, cwd) as context:
+        try:
+            data = context.dockerfile_path.read_bytes()
+        except OSError as exc:
+            raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
+        document = parse(data, "Dockerfile")
+        builder = Builder(ClassicBuild(store, context, document, options, out, pull))
+        image_id = builder.build()
     out.line(f"Successfully built {image_id.hex[:12]}")
     tagged = []
     for ref in options.tags:
@@ -84,6 +98,20 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
         tagged.append(ref.familiar)
         out.line(f"Successfully tagged {ref.familiar}")
     return BuildResult(image_id, tagged)
+
+
+def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOptions,
+                         progress: Progress, *, dockerfile: str | None = None,
+                         stdin: BinaryIO | None = None, cwd: Path | None = None,
+                         pull: ImagePuller | None = None) -> GraphResult:
+    """BuildKit mode (DOCKER_BUILDKIT=1): the same sources as build_image; progress as a
+    stream of solve statuses (dockyard.builder.graph)."""
+    from dockyard.builder.graph.build import build_graph
+
+    if pull is None:
+        pull = _default_puller(store)
+    with _opened(store, source, dockerfile, stdin, cwd) as context:
+        return build_graph(store, context, options, progress, pull)
 
 
 def _default_puller(store: Store) -> ImagePuller:
@@ -96,4 +124,4 @@ def _default_puller(store: Store) -> ImagePuller:
     return pull
 
 
-__all__ = ["BuildOptions", "BuildResult", "build_image"]
+__all__ = ["BuildOptions", "BuildResult", "build_image", "build_image_buildkit"]

@@ -79,9 +79,10 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
     return w.finish()
 
 
-def write_dirs_layer(out: BinaryIO, image_root: Path, path: str) -> ScanResult | None:
-    """WORKDIR: the directory (and missing parents, 0755 root) when the image lacks it; None
-    when it exists (Docker's commit then has an empty diff)."""
+def write_dirs_layer(out: BinaryIO, image_root: Path, path: str, owner: tuple[int, int] | None = None
+                     ) -> ScanResult | None:
+    """WORKDIR: the directory (and missing parents, 0755, root or `owner`) when the image lacks
+    it; None when it exists (Docker's commit then has an empty diff)."""
     rel = go_clean("/" + path).lstrip("/")
     if not rel:
         return None
@@ -92,6 +93,9 @@ def write_dirs_layer(out: BinaryIO, image_root: Path, path: str) -> ScanResult |
     w = LayerWriter(out)
     now = int(time.time())
     plan = CopyPlan(dest="/" + rel)
+    if owner is not None:
+        plan.uid, plan.gid = owner
+        plan.chowned = True
     parent_dirs(w, image_root, rel, plan, now)
     dir_entry(w, image_root, rel, plan, now)
     return w.finish()

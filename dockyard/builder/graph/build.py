@@ -1,0 +1,222 @@
+"""One BuildKit-mode build: Dockerfile -> graph -> solve -> export, reported on a Progress.
+
+The steps BuildKit shows around the graph are reported the same way: `[internal] load build
+definition from Dockerfile`, `[internal] load .dockerignore`, `[internal] load metadata for
+IMAGE` (pulling it when the store lacks it), and `exporting to image` (`writing image sha256:...`,
+`naming to docker.io/library/NAME`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dockyard.builder.context import BuildContext
+from dockyard.builder.graph import export
+from dockyard.builder.graph.convert import (
+    BuildGraph, ConvertOptions, ResolvedImage, convert, display_ref, frontend_error,
+)
+from dockyard.builder.graph.image import config_json, normalize_history
+from dockyard.builder.graph.ops import digest_of
+from dockyard.builder.graph.progress import Progress, dockerfile_excerpt
+from dockyard.builder.graph.session import Session
+from dockyard.builder.graph.solver import Context, Result, Solver
+from dockyard.digest import Digest
+from dockyard.dockerfile import parse
+from dockyard.errors import DockerfileError, DockyardError, NotFound
+from dockyard.reference import Reference
+from dockyard.store.store import Store
+
+# Pulls an image by name into the store, reporting status lines; returns the image ID.
+ImagePuller = Callable[[str, Callable[[str], None]], Digest]
+
+
+@dataclass
+class GraphOptions:
+    tags: list[Reference] = field(default_factory=list)
+    tag_names: list[str] = field(default_factory=list)   # -t as written (how progress names them)
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    no_cache_filter: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    pull: bool = False
+    network: str = "default"
+    platform: str = "linux/amd64"
+    output: export.OutputSpec = field(default_factory=lambda: export.OutputSpec("docker"))
+    session: Session = field(default_factory=Session)
+
+
+@dataclass
+class GraphResult:
+    image_id: Digest
+    tagged: list[str]
+    metadata: dict[str, object]
+    stored: bool
+
+
+class SolveFailed(DockyardError):
+    """A step failed: its message, plus what buildx prints about it (the step's name, its last
+    output lines, the Dockerfile lines of its instruction)."""
+
+    def __init__(self, message: str, step: str | None = None, lines: list[str] | None = None,
+                 excerpt: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.lines = lines or []
+        self.excerpt = excerpt or []
+
+
+def _internal(progress: Progress, name: str, status: str | None = None) -> str:
+    digest = str(digest_of({"internal": name}))
+    progress.add(digest, name)
+    progress.start(digest)
+    if status:
+        progress.status(digest, status, done=True)
+    progress.complete(digest)
+    return digest
+
+
+class _Resolver:
+    def __init__(self, store: Store, progress: Progress, pull: ImagePuller | None, always_pull: bool) -> None:
+        self.store = store
+        self.progress = progress
+        self.pull = pull
+        self.always = always_pull
+
+    def __call__(self, name: str) -> ResolvedImage:
+        from dockyard.reference import parse_normalized
+
+        shown = str(parse_normalized(name))
+        digest = str(digest_of({"metadata": shown}))
+        self.progress.add(digest, f"[internal] load metadata for {shown}")
+        self.progress.start(digest)
+        try:
+            image_id = self._resolve(name, digest)
+        except DockyardError as exc:
+            self.progress.complete(digest, error=exc.message)
+            raise
+        self.progress.complete(digest)
+        image = self.store.image(image_id)
+        import json
+
+        return ResolvedImage(image_id, list(image.config.diff_ids), json.loads(image.raw_config))
+
+    def _resolve(self, name: str, digest: str) -> Digest:
+        def line(text: str) -> None:
+            self.progress.log(digest, 1, (text + "\n").encode())
+
+        if self.always and self.pull is not None:
+            return self.pull(name, line)
+        try:
+            return self.store.resolve(name)
+        except NotFound:
+            if self.pull is None:
+                raise
+            return self.pull(name, line)
+
+
+def build_graph(store: Store, context: BuildContext, options: GraphOptions, progress: Progress,
+                pull: ImagePuller | None = None) -> GraphResult:
+    """Build from an opened context; steps and their output go to `progress`."""
+    try:
+        raw = context.dockerfile_path.read_bytes()
+    except OSError as exc:
+        raise DockyardError(f"failed to read dockerfile: {exc.strerror}") from None
+    _internal(progress, "[internal] load build definition from Dockerfile",
+              f"transferring dockerfile: {len(raw)}B")
+    ignore_size = _dockerignore_size(context)
+    _internal(progress, "[internal] load .dockerignore", f"transferring context: {ignore_size}B")
+    try:
+        dockerfile = parse(raw, "Dockerfile")
+    except DockerfileError as exc:
+        raise frontend_error(exc) from None
+    text = raw.decode("utf-8", "replace")
+    resolver = _Resolver(store, progress, pull, options.pull)
+    with store.ingesting():
+        graph = convert(dockerfile, ConvertOptions(
+            build_args=options.build_args, target=options.target, labels=options.labels,
+            no_cache=options.no_cache, no_cache_filter=options.no_cache_filter,
+            platform=options.platform, network=options.network), resolver)
+        solver = Solver(store, Context(context.root, context.ignore, graph.context_paths), progress,
+                        options.session)
+        try:
+            result = solver.solve(graph.target)
+        except DockyardError as exc:
+            raise _failure(exc, solver, progress, text) from None
+        finally:
+            solver.close()
+            options.session.close()
+        return _export(store, graph, result, options, progress)
+
+
+def _dockerignore_size(context: BuildContext) -> int:
+    try:
+        return (Path(context.root) / ".dockerignore").stat().st_size
+    except OSError:
+        return 2  # what BuildKit reports for a missing .dockerignore
+
+
+def _failure(exc: DockyardError, solver: Solver, progress: Progress, text: str) -> SolveFailed:
+    vertex = solver.failed_vertex
+    if vertex is None:
+        return SolveFailed(exc.message)
+    lines = progress.last_lines(str(vertex.digest))
+    excerpt = None
+    if vertex.location is not None:
+        first, last = vertex.location
+        excerpt = dockerfile_excerpt(text, "Dockerfile", first, last)
+    return SolveFailed(exc.message, vertex.name, lines, excerpt)
+
+
+def image_config(graph: BuildGraph, result: Result) -> tuple[bytes, list[Digest]]:
+    history = normalize_history(graph.history, result.times)
+    return config_json(graph.image, result.layers, history), result.layers
+
+
+def _export(store: Store, graph: BuildGraph, result: Result, options: GraphOptions,
+            progress: Progress) -> GraphResult:
+    digest = str(digest_of({"export": "image"}))
+    progress.add(digest, "exporting to image")
+    progress.start(digest)
+    raw, layers = image_config(graph, result)
+    image_id = Digest.of_bytes(raw)
+    metadata: dict[str, object] = {"containerimage.config.digest": str(image_id)}
+    tagged: list[str] = []
+    spec = options.output
+    stored = spec.stores_image
+    try:
+        progress.status(digest, "exporting layers", done=True)
+        if spec.type in ("tar", "local"):
+            progress.status(digest, f"copying files to {spec.dest}")
+            export.write_filesystem(store, layers, spec)
+            progress.status(digest, f"copying files to {spec.dest}", done=True)
+        else:
+            stored_layers = [store.layers.get(d) for d in layers]
+            from dockyard.image.image import Image
+
+            image = Image(raw, tuple(stored_layers))
+            if stored:
+                progress.status(digest, f"writing image {image_id}")
+                store.add_image(raw, stored_layers)
+                progress.status(digest, f"writing image {image_id}", done=True)
+                names = options.tag_names or [str(r) for r in options.tags]
+                for ref, name in zip(options.tags, names):
+                    shown = f"naming to {display_ref(name)}"
+                    progress.status(digest, shown)
+                    store.tag(image_id, ref)
+                    tagged.append(ref.familiar)
+                    progress.status(digest, shown, done=True)
+            else:
+                progress.status(digest, f"exporting to {spec.dest}")
+                manifest = export.write_archive(image, options.tags, spec.dest)
+                metadata["containerimage.digest"] = str(manifest)
+                progress.status(digest, f"exporting to {spec.dest}", done=True)
+        if options.tags:
+            metadata["image.name"] = ",".join(str(r) for r in options.tags)
+    except DockyardError as exc:
+        progress.complete(digest, error=exc.message)
+        raise
+    progress.complete(digest)
+    return GraphResult(image_id, tagged, metadata, stored)

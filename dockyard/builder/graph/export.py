@@ -1,0 +1,133 @@
+"""BuildKit's exporters: where a solved build goes (`--output`), and what it reports.
+
+- (no --output), `type=docker`, `type=image`: the image into the store, tagged with `-t`;
+- `type=docker,dest=FILE`: a `docker save` archive (loadable by `docker load`), not stored;
+- `type=oci,dest=FILE`: an OCI image layout tarball (the same writer: its layout is OCI);
+- `type=tar,dest=FILE`: the final filesystem as one tar;
+- `type=local,dest=DIR`: the final filesystem written into a directory (build artifacts out);
+- `-o DIR` is `type=local,dest=DIR`, `-o -` is `type=tar,dest=-` (stdout).
+`--iidfile` gets the image ID (config digest); `--metadata-file` a JSON object as buildx
+writes it (`containerimage.config.digest`, `image.name`, and `containerimage.digest` when a
+manifest was written).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dockyard.archive.apply import apply_layer
+from dockyard.archive.diff import write_tree
+from dockyard.builder.rootfs import image_root
+from dockyard.digest import Digest
+from dockyard.errors import InvalidParameter, NotImplementedFeature
+from dockyard.image.image import Image
+from dockyard.reference import Reference
+from dockyard.atomic import atomic_write
+from dockyard.store.store import Store
+
+OUTPUT_TYPES = ("docker", "image", "oci", "tar", "local")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    type: str
+    dest: str = ""
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stores_image(self) -> bool:
+        return self.type in ("docker", "image") and not self.dest
+
+
+def parse_output(text: str) -> OutputSpec:
+    if "=" not in text and "," not in text:
+        if text == "-":
+            return OutputSpec("tar", "-")
+        return OutputSpec("local", text)
+    attrs: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise InvalidParameter(f"invalid value {part} for --output")
+        attrs[key.strip().lower()] = value
+    kind = attrs.pop("type", "")
+    if not kind:
+        kind = "local" if "dest" in attrs else ""
+    if kind == "registry":
+        raise NotImplementedFeature("--output type=registry is not supported: build, then `dockyard push`")
+    if kind not in OUTPUT_TYPES:
+        raise InvalidParameter(f"unsupported output type {kind!r} (use docker, oci, tar or local)")
+    dest = attrs.pop("dest", "")
+    for key in list(attrs):
+        if key not in ("name",):
+            raise InvalidParameter(f"unsupported --output attribute {key!r} for type={kind}")
+    if kind in ("oci", "tar", "local") and not dest:
+        raise InvalidParameter(f"dest is required for type={kind} output")
+    return OutputSpec(kind, dest, attrs)
+
+
+def parse_outputs(values: list[str]) -> OutputSpec:
+    if not values:
+        return OutputSpec("docker")
+    if len(values) > 1:
+        raise InvalidParameter("multiple outputs are not supported")
+    return parse_output(values[0])
+
+
+def _open_dest(dest: str) -> tuple[BinaryIO, bool]:
+    if dest == "-":
+        return sys.stdout.buffer, False
+    path = os.path.abspath(dest)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    return open(path, "wb"), True
+
+
+def write_archive(image: Image, tags: list[Reference], dest: str) -> Digest:
+    """`type=docker|oci,dest=`: the image as an archive; returns its manifest's digest."""
+    from dockyard.image import media
+    from dockyard.image.manifest import Descriptor, oci_manifest_json
+    from dockyard.transport.docker_archive import SaveItem, write_docker_archive
+
+    out, close = _open_dest(dest)
+    try:
+        write_docker_archive(out, [SaveItem(image, tags)])
+        out.flush()
+    finally:
+        if close:
+            out.close()
+    return Digest.of_bytes(oci_manifest_json(  # the manifest the archive holds
+        Descriptor(media.OCI_CONFIG, image.id, len(image.raw_config)),
+        [Descriptor(media.OCI_LAYER, layer.diff_id, layer.size) for layer in image.layers]))
+
+
+def write_filesystem(store: Store, layers: list[Digest], spec: OutputSpec) -> None:
+    """`type=tar` / `type=local`: the final filesystem (owners and modes kept)."""
+    with image_root(store, layers) as root:
+        if spec.type == "tar":
+            out, close = _open_dest(spec.dest)
+            try:
+                write_tree(root, out)
+            finally:
+                if close:
+                    out.close()
+            return
+        dest = Path(os.path.abspath(spec.dest))
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=store.tmp) as spool:
+            write_tree(root, spool)  # type: ignore[arg-type]
+            spool.seek(0)
+            apply_layer(spool, dest, whiteout_format="none")  # type: ignore[arg-type]
+
+
+def write_metadata(path: str, data: dict[str, Any]) -> None:
+    atomic_write(Path(os.path.abspath(path)), json.dumps(data, indent=2).encode())
+
+
+def write_iidfile(path: str, image_id: Digest) -> None:
+    atomic_write(Path(os.path.abspath(path)), str(image_id).encode())

@@ -1,0 +1,231 @@
+"""COPY, ADD and WORKDIR in BuildKit mode: the layer written directly (no container), with the
+copy semantics of dockyard.builder.copy and BuildKit's differences (checked against dockerd 20.10):
+- a wildcard that matches nothing copies nothing (no error);
+- `--chown=name` takes the user's uid and primary gid from the target's /etc/passwd, an unknown
+  name is 0:0, `--chown=N` is N:N; new parent directories get that owner;
+- `--link` writes the layer against an empty tree (parents are created, nothing below is read),
+  so the layer is the same whatever the base;
+- WORKDIR makes the directory and its missing parents owned by USER; an existing directory
+  still makes a layer, an empty one.
+The content digest that keys a copy from the context covers names, types, modes, sizes, link
+targets and contents of exactly the selected files (after .dockerignore and --exclude), not
+mtimes or owners.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from dockyard.archive.scan import ScanResult
+from dockyard.builder.copy.checksum import checksum, sources_hash
+from dockyard.builder.copy.entries import CopyPlan, LayerWriter
+from dockyard.builder.copy.layer import write_copy_layer, write_dirs_layer
+from dockyard.builder.copy.match import Source, collect_sources
+from dockyard.builder.dockerignore import IgnoreMatcher
+from dockyard.builder.graph.ops import CopyOp, MkdirOp
+from dockyard.builder.rootfs import image_root
+from dockyard.digest import Digest
+from dockyard.errors import InvalidParameter, NotFound
+from dockyard.runtime.users import read_entries
+from dockyard.store.layer_writer import write_layer
+from dockyard.store.layers import StoredLayer
+from dockyard.store.store import Store
+
+_WILDCARD_CHARS = "*?["
+
+
+@dataclass
+class SourceTree:
+    """Where a copy reads from: a directory (the context, a mounted stage or image, a
+    download), and the .dockerignore matcher that applies to it (the context's)."""
+
+    root: Path
+    ignore: IgnoreMatcher | None = None
+    in_context: bool = False
+
+
+class _Both:
+    """Two matchers as one: excluded when either excludes (.dockerignore and --exclude)."""
+
+    def __init__(self, a: IgnoreMatcher | None, b: IgnoreMatcher) -> None:
+        self.a, self.b = a, b
+
+    def __bool__(self) -> bool:
+        return True
+
+    def matches(self, rel: str) -> bool:
+        return bool(self.a and self.a.matches(rel)) or self.b.matches(rel)
+
+    def match_with_parent(self, rel: str, info: object) -> tuple[bool, object]:
+        ia, ib = info if isinstance(info, tuple) else (None, None)
+        ea, na = self.a.match_with_parent(rel, ia) if self.a else (False, None)
+        eb, nb = self.b.match_with_parent(rel, ib)
+        return ea or eb, (na, nb)
+
+    def can_skip_excluded_dir(self, rel: str) -> bool:
+        return (not self.a or self.a.can_skip_excluded_dir(rel)) and self.b.can_skip_excluded_dir(rel)
+
+
+def buildkit_ids(root: Path | None, spec: str) -> tuple[int, int] | None:
+    """`--chown` / USER for WORKDIR as BuildKit's file operations resolve them."""
+    if not spec:
+        return None
+    user, sep, group = spec.partition(":")
+    uid = gid = 0
+    if user.isdigit():
+        uid = gid = int(user)
+    elif user:
+        for row in read_entries(root, "/etc/passwd") if root else []:
+            if len(row) >= 4 and row[0] == user and row[2].isdigit() and row[3].isdigit():
+                uid, gid = int(row[2]), int(row[3])
+                break
+    if sep and group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            for row in read_entries(root, "/etc/group") if root else []:
+                if len(row) >= 3 and row[0] == group and row[2].isdigit():
+                    gid = int(row[2])
+                    break
+    return uid, gid
+
+
+def _has_wildcard(path: str) -> bool:
+    return any(c in path for c in _WILDCARD_CHARS)
+
+
+def collect(tree: SourceTree, patterns: list[str], exclude: tuple[str, ...], kw: str) -> list[Source]:
+    """The sources of one copy in one tree; a wildcard matching nothing is no source."""
+    out: list[Source] = []
+    for pattern in patterns:
+        try:
+            found = collect_sources(tree.root, [pattern], tree.ignore, kw, in_context=tree.in_context)
+        except InvalidParameter as exc:
+            if _has_wildcard(pattern) and "no source files" in exc.message:
+                continue
+            if "file does not exist" in exc.message:
+                clean = posixpath.normpath("/" + pattern)
+                raise NotFound(f'failed to compute cache key: "{clean}" not found: not found') from None
+            raise
+        out += found
+    if exclude:
+        matcher = IgnoreMatcher(exclude)
+        kept = []
+        for source in out:
+            if source.is_dir:
+                prefixed = IgnoreMatcher([posixpath.join(source.rel, p) if source.rel else p for p in exclude])
+                source.ignore = _Both(source.ignore, prefixed)  # type: ignore[assignment]
+                kept.append(source)
+            elif not matcher.matches(source.name) and not matcher.matches(source.rel):
+                kept.append(source)
+        out = kept
+    return out
+
+
+def content_digest(sources: list[Source]) -> str:
+    """What a copy reads, as one digest (names, types, modes, sizes, links, contents)."""
+    for s in sources:
+        if not s.hash:
+            s.hash = checksum(s)
+    if not sources:
+        return "empty"
+    return sources_hash(sources) if len(sources) > 1 else sources[0].hash
+
+
+def _layer(store: Store, write: Callable[[BinaryIO], ScanResult]) -> StoredLayer:
+    layer = write_layer(store.layers, write)
+    assert layer is not None
+    return layer
+
+
+def _empty_layer(out: BinaryIO) -> ScanResult:
+    return LayerWriter(out).finish()
+
+
+def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: list[Source],
+               kw: str) -> StoredLayer:
+    """The layer of one COPY/ADD over the tree of `dest_layers`."""
+    with ExitStack() as stack:
+        if op.link:
+            root = Path(tempfile.mkdtemp(prefix="bk-link-", dir=store.tmp))
+            stack.callback(_rmtree, root)
+            lookup = stack.enter_context(image_root(store, dest_layers)) if _named(op.chown) else None
+        else:
+            root = stack.enter_context(image_root(store, dest_layers))
+            lookup = root
+        plan = CopyPlan(op.dest, chmod=op.chmod, extract_archives=op.unpack)
+        ids = buildkit_ids(lookup, op.chown)
+        if ids is not None:
+            plan.uid, plan.gid = ids
+            plan.chowned = True
+        if not sources:
+            return _layer(store, _empty_layer)
+        if op.parents:
+            return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw))
+        return _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw))
+
+
+def _parents_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, root: Path,
+                   kw: str) -> ScanResult:
+    """COPY --parents: each source keeps its path (from the tree's root) under the destination.
+    Written as one copy per parent directory into a temporary tree, then one layer."""
+    import shutil
+
+    staging = Path(tempfile.mkdtemp(prefix="bk-parents-"))
+    try:
+        for source in sources:
+            parent = posixpath.dirname(source.rel)
+            target = staging / parent if parent else staging
+            target.mkdir(parents=True, exist_ok=True)
+            if source.is_dir:
+                shutil.copytree(source.path, target / posixpath.basename(source.rel), symlinks=True,
+                                dirs_exist_ok=True)
+            else:
+                shutil.copy2(source.path, target / source.name, follow_symlinks=False)
+        staged = collect_sources(staging, ["."], None, kw, in_context=False)
+        dest = plan.dest if plan.dest.endswith("/") else plan.dest + "/"
+        plan = CopyPlan(dest, plan.uid, plan.gid, plan.chmod, plan.chowned, plan.extract_archives)
+        return write_copy_layer(out, staged, plan, root, kw)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _named(spec: str) -> bool:
+    user, _, group = spec.partition(":")
+    return bool(spec) and (not user.isdigit() or (bool(group) and not group.isdigit()))
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def mkdir_layer(store: Store, op: MkdirOp, layers: list[Digest]) -> StoredLayer:
+    """WORKDIR: the directory and missing parents, owned by USER; an empty layer when it exists."""
+    with image_root(store, layers) as root:
+        owner = buildkit_ids(root, op.user)
+
+        def write(out: BinaryIO) -> ScanResult:
+            result = write_dirs_layer(out, root, op.path, owner)
+            if result is None:
+                out.seek(0)
+                out.truncate()
+                return _empty_layer(out)
+            return result
+
+        return _layer(store, write)
+
+
+def heredoc_source(work: Path, name: str, data: str, mode: int) -> Source:
+    base = posixpath.basename(name)
+    path = work / base
+    path.write_text(data, errors="surrogateescape")
+    os.chmod(path, mode)
+    return Source(work, base, base, os.lstat(path))

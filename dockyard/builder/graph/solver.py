@@ -1,0 +1,392 @@
+"""Solving a build graph: every vertex the target needs, each as soon as its inputs are done, so
+independent stages run at the same time; each step first looks up its cache key.
+
+A vertex runs in its own thread and waits for its inputs' results; steps that do work (RUN,
+COPY, WORKDIR) are limited to `parallel` at once. A step's result is the chain of layers of its
+filesystem: its first input's chain plus the layer it made. The cache key (ops.cache_key) is
+computed from the inputs' keys and, for what a step reads from the context, the content digest
+of exactly those files; a hit in the store's build cache (dockyard.store.buildcache) reuses the
+layer and its time, so a fully cached rebuild makes the same image. `--no-cache` (or the stages
+of `--no-cache-filter`) runs the steps again and replaces their records.
+
+After the first failure no new step starts; the steps already running finish; the failure is
+raised (the first one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from concurrent.futures import Future
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.builder.copy.checksum import checksum
+from dockyard.builder.copy.download import download
+from dockyard.builder.copy.match import Source, collect_sources, walk_source
+from dockyard.builder.graph import execute, files
+from dockyard.builder.graph.ops import (
+    ContextOp, CopyOp, ExecOp, HttpOp, ImageOp, MkdirOp, Vertex, cache_key,
+)
+from dockyard.builder.graph.progress import Progress
+from dockyard.builder.graph.session import Session
+from dockyard.builder.rootfs import image_root
+from dockyard.digest import Digest
+from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.builder.graph.image import go_time
+from dockyard.store.buildcache import CacheRecord
+from dockyard.store.store import Store
+
+
+@dataclass
+class Result:
+    """A filesystem: its layers, and for each the time it was made (None: a base image's)."""
+
+    layers: list[Digest] = field(default_factory=list)
+    times: list[str | None] = field(default_factory=list)
+
+    def plus(self, layer: Digest, created: str) -> "Result":
+        return Result(self.layers + [layer], self.times + [created])
+
+
+SCRATCH = Result()
+
+
+@dataclass
+class Context:
+    """The build context as the solver reads it."""
+
+    root: Path
+    ignore: object | None = None
+    paths: list[str] = field(default_factory=list)   # what the build reads (for its size)
+
+
+class Cancelled(DockyardError):
+    pass
+
+
+@dataclass
+class _Plan:
+    key: Digest | None
+    record: CacheRecord | None = None      # a usable cache hit
+    executes: bool = False
+    sources: list[list[Source] | None] = field(default_factory=list)  # a copy's, by source
+
+
+def _ancestors(v: Vertex) -> list[Vertex]:
+    return [a for a in v.walk() if a is not v]
+
+
+class Solver:
+    def __init__(self, store: Store, context: Context | None, progress: Progress, session: Session,
+                 parallel: int | None = None) -> None:
+        self.store = store
+        self.cache = store.build_cache
+        self.context = context
+        self.progress = progress
+        self.session = session
+        self._futures: dict[Digest, Future] = {}
+        self._lock = threading.Lock()
+        self._work = threading.BoundedSemaphore(parallel or max(4, (os.cpu_count() or 2) * 2))
+        self._failed = threading.Event()
+        self._errors: list[BaseException] = []
+        self.keys: dict[Digest, Digest] = {}
+        self.records: dict[Digest, CacheRecord] = {}
+        self.downloads = Path(tempfile.mkdtemp(prefix="bk-dl-", dir=store.tmp))
+        self.failed_vertex: Vertex | None = None
+        self._http_sources: dict[Digest, Source] = {}
+        self.plans: dict[Digest, _Plan] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self.downloads, ignore_errors=True)
+
+    # -- driving ---------------------------------------------------------------------------
+    def solve(self, target: Vertex | None) -> Result:
+        """Plan (every key and cache lookup, in order), then run what missed, in parallel."""
+        if target is None:
+            return SCRATCH
+        order = target.walk()
+        for v in order:
+            self.progress.add(str(v.digest), v.name, [str(i.digest) for i in v.inputs if i is not None])
+        for v in order:
+            try:
+                self._plan(v)
+            except DockyardError as exc:
+                self.failed_vertex = v
+                self.progress.complete(str(v.digest), error=exc.message)
+                raise
+        self._report_planned(order)
+        future = self._future(target)
+        try:
+            return future.result()
+        except BaseException:
+            # Wait for every started step before reporting, so none runs after the build says
+            # it failed.
+            with self._lock:
+                pending = list(self._futures.values())
+            for f in pending:
+                try:
+                    f.result()
+                except BaseException:
+                    pass
+            if self._errors:
+                raise self._errors[0] from None
+            raise
+
+    def _report_planned(self, order: list[Vertex]) -> None:
+        """Cache hits are known before anything runs: report them (and the base images: DONE
+        when a step that runs needs their files, else CACHED, as BuildKit shows them)."""
+        needed: set[Digest] = set()
+        for v in order:
+            if self.plans[v.digest].executes:
+                needed |= {a.digest for a in _ancestors(v)}
+        for v in order:
+            digest = str(v.digest)
+            plan = self.plans[v.digest]
+            if isinstance(v.op, ImageOp):
+                self.progress.start(digest)
+                self.progress.complete(digest, cached=v.digest not in needed)
+            elif v.adds_layer and not plan.executes:
+                self.progress.start(digest)
+                self.progress.complete(digest, cached=True)
+
+    def _future(self, vertex: Vertex) -> Future:
+        with self._lock:
+            future = self._futures.get(vertex.digest)
+            if future is not None:
+                return future
+            future = Future()
+            self._futures[vertex.digest] = future
+        thread = threading.Thread(target=self._run, args=(vertex, future), daemon=True,
+                                  name=f"vertex-{vertex.digest.hex[:8]}")
+        thread.start()
+        return future
+
+    def _run(self, vertex: Vertex, future: Future) -> None:
+        try:
+            future.set_result(self._result(vertex))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            if not isinstance(exc, Cancelled):
+                with self._lock:
+                    if not self._errors:
+                        self.failed_vertex = vertex
+                    self._errors.append(exc)
+                self._failed.set()
+            future.set_exception(exc)
+
+    # -- planning: keys and cache lookups --------------------------------------------------------
+    def _plan(self, v: Vertex) -> None:
+        op = v.op
+        digest = str(v.digest)
+        if isinstance(op, ContextOp):
+            self.progress.start(digest)
+            size = self._context_size()
+            self.progress.status(digest, f"transferring context: {size}B", done=True)
+            self.progress.complete(digest)
+            self.plans[v.digest] = _Plan(None)
+            return
+        if isinstance(op, ImageOp):
+            self.plans[v.digest] = _Plan(cache_key(v, [], []))
+            return
+        if isinstance(op, HttpOp):
+            self.progress.start(digest)
+            source = download(op.url, self.downloads, op.checksum)
+            self._http_sources[v.digest] = source
+            self.progress.complete(digest)
+            self.plans[v.digest] = _Plan(Digest("sha256", checksum(source).split(":", 1)[1]))
+            return
+        input_keys = [self.plans[i.digest].key if i is not None else None for i in v.inputs]
+        content: list[str] = []
+        plan = _Plan(None)
+        if isinstance(op, CopyOp):
+            plan.sources = self._context_copy_sources(v, op, content)
+            if op.link:
+                input_keys[0] = None
+        elif isinstance(op, ExecOp):
+            for m in op.mounts:
+                if m.input >= 0 and isinstance(_op_of(v, m.input), ContextOp):
+                    content.append(self._context_digest(m.selector))
+        plan.key = cache_key(v, input_keys, content)
+        self.keys[v.digest] = plan.key
+        if not v.ignore_cache:
+            record = self.cache.get(plan.key)
+            if record is not None and (record.layer is None or self.store.layers.exists(record.layer)):
+                plan.record = record
+                self.records[v.digest] = record
+        plan.executes = plan.record is None
+        self.plans[v.digest] = plan
+
+    # -- results ----------------------------------------------------------------------------------
+    def _result(self, v: Vertex) -> Result:
+        op = v.op
+        plan = self.plans[v.digest]
+        if isinstance(op, ImageOp):
+            return Result(list(op.diff_ids), [None] * len(op.diff_ids))
+        if isinstance(op, (ContextOp, HttpOp)):
+            return SCRATCH
+        futures = [self._future(i) if i is not None else None for i in v.inputs]  # all start now
+        inputs = [f.result() if f is not None else SCRATCH for f in futures]
+        base = inputs[0]
+        if not plan.executes:
+            assert plan.record is not None
+            if plan.record.layer is None:
+                return base
+            return base.plus(plan.record.layer, plan.record.created)
+        digest = str(v.digest)
+        with self._work:
+            if self._failed.is_set():
+                raise Cancelled("canceled")
+            self.progress.start(digest)
+            try:
+                with ExitStack() as stack:
+                    layer = self._execute(v, op, base, inputs, plan, stack)
+            except DockyardError as exc:
+                self.progress.complete(digest, error=exc.message)
+                raise
+        assert plan.key is not None
+        record = CacheRecord(plan.key, layer.diff_id, go_time(), v.name)
+        self.cache.put(record)
+        self.records[v.digest] = record
+        self.progress.complete(digest)
+        return base.plus(layer.diff_id, record.created)
+
+    def _execute(self, v: Vertex, op: object, base: Result, inputs: list[Result], plan: "_Plan",
+                 stack: ExitStack):  # noqa: ANN202
+        if isinstance(op, ExecOp):
+            sources: dict[int, execute.MountSource] = {}
+            for m in op.mounts:
+                if m.input < 0 or m.input in sources:
+                    continue
+                if isinstance(_op_of(v, m.input), ContextOp):
+                    sources[m.input] = execute.MountSource(self._context_tree(m.selector, stack))
+                else:
+                    tree = stack.enter_context(image_root(self.store, inputs[m.input].layers))
+                    sources[m.input] = execute.MountSource(tree)
+            digest = str(v.digest)
+            return execute.run_exec(self.store, op, base.layers, sources, self.session,
+                                    lambda stream, data: self.progress.log(digest, stream, data))
+        if isinstance(op, CopyOp):
+            kw = "ADD" if op.unpack else "COPY"
+            sources = self._tree_copy_sources(v, op, inputs, plan, stack)
+            return files.copy_layer(self.store, op, base.layers, sources, kw)
+        if isinstance(op, MkdirOp):
+            return files.mkdir_layer(self.store, op, base.layers)
+        raise InvalidParameter(f"unknown operation {type(op).__name__}")
+
+    # -- what steps read -------------------------------------------------------------------------
+    def _require_context(self) -> Context:
+        if self.context is None:
+            raise InvalidParameter("this build has no context")
+        return self.context
+
+    def _context_size(self) -> int:
+        """The bytes of what the build reads from the context (as BuildKit reports the
+        transfer of the paths it needs)."""
+        ctx = self._require_context()
+        total = 0
+        for path in ctx.paths:
+            rel = path.strip("/") or "."
+            try:
+                sources = collect_sources(ctx.root, [rel], ctx.ignore, "COPY")  # type: ignore[arg-type]
+            except InvalidParameter:
+                continue
+            for source in sources:
+                if source.is_dir:
+                    total += sum(st.st_size for _rel, st in walk_source(source.root, source.rel, source.ignore)
+                                 if stat.S_ISREG(st.st_mode))
+                else:
+                    total += source.st.st_size
+        return total
+
+    def _context_digest(self, selector: str) -> str:
+        ctx = self._require_context()
+        rel = selector.strip("/") or "."
+        try:
+            sources = collect_sources(ctx.root, [rel], ctx.ignore, "RUN")  # type: ignore[arg-type]
+        except InvalidParameter:
+            raise InvalidParameter(f'failed to compute cache key: "{selector}" not found: not found') from None
+        return files.content_digest(sources)
+
+    def _context_tree(self, selector: str, stack: ExitStack) -> Path:
+        """The context (or a path in it) as a directory to bind: the directory itself when
+        nothing is excluded, else a copy of what .dockerignore lets through."""
+        ctx = self._require_context()
+        ignore = ctx.ignore
+        if not ignore:
+            return ctx.root
+        work = Path(tempfile.mkdtemp(prefix="bk-ctx-", dir=self.store.tmp))
+        stack.callback(shutil.rmtree, work, True)
+        rel = selector.strip("/")
+        sources = collect_sources(ctx.root, [rel or "."], ignore, "RUN")  # type: ignore[arg-type]
+        plan_root = work / "tree"
+        plan_root.mkdir()
+        for source in sources:
+            target = plan_root / rel if rel else plan_root
+            if source.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                for sub, st in walk_source(source.root, source.rel, source.ignore):
+                    src = source.path / sub
+                    dst = target / sub
+                    if os.path.isdir(src) and not os.path.islink(src):
+                        dst.mkdir(parents=True, exist_ok=True)
+                    else:
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(src, dst, follow_symlinks=False)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source.path, target, follow_symlinks=False)
+        return plan_root
+
+    def _context_copy_sources(self, v: Vertex, op: CopyOp, content: list[str]) -> list[list[Source] | None]:
+        """At planning, for each source of the copy: what it names in the context, a heredoc or
+        a download (their content digests go into the key), or None for a path in a stage or an
+        image (keyed by that input's key and the path; read at execution)."""
+        kw = "ADD" if op.unpack else "COPY"
+        out: list[list[Source] | None] = []
+        for source in op.sources:
+            if source.heredoc is not None:
+                work = Path(tempfile.mkdtemp(prefix="bk-heredoc-", dir=self.downloads))
+                item = files.heredoc_source(work, source.path, source.heredoc, source.heredoc_mode)
+                content.append(files.content_digest([item]))
+                out.append([item])
+                continue
+            producer = v.inputs[source.input]
+            if producer is not None and isinstance(producer.op, HttpOp):
+                out.append([self._http_sources[producer.digest]])
+                continue
+            if producer is not None and isinstance(producer.op, ContextOp):
+                ctx = self._require_context()
+                tree = files.SourceTree(ctx.root, ctx.ignore, in_context=True)  # type: ignore[arg-type]
+                found = files.collect(tree, [source.path], op.exclude, kw)
+                content.append(files.content_digest(found))
+                out.append(found)
+                continue
+            out.append(None)
+        return out
+
+    def _tree_copy_sources(self, v: Vertex, op: CopyOp, inputs: list[Result], plan: "_Plan",
+                           stack: ExitStack) -> list[Source]:
+        """At execution: the planned sources, and those of stages and images read from their
+        mounted trees."""
+        kw = "ADD" if op.unpack else "COPY"
+        trees: dict[int, files.SourceTree] = {}
+        out: list[Source] = []
+        for source, planned in zip(op.sources, plan.sources):
+            if planned is not None:
+                out += planned
+                continue
+            tree = trees.get(source.input)
+            if tree is None:
+                root = stack.enter_context(image_root(self.store, inputs[source.input].layers))
+                tree = trees[source.input] = files.SourceTree(root)
+            out += files.collect(tree, [source.path], op.exclude, kw)
+        return out
+
+
+def _op_of(v: Vertex, index: int) -> object:
+    producer = v.inputs[index]
+    return producer.op if producer is not None else None

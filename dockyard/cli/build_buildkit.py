@@ -1,0 +1,194 @@
+"""`dockyard build` in BuildKit mode (`DOCKER_BUILDKIT=1`, as the docker CLI selects it): flags
+to GraphOptions, the progress display on stderr, the exporters' files, the error report.
+
+In process the build runs here; as a client of `dockyard serve` the context is packed as in
+classic mode and sent with `version=2`; the daemon streams solve statuses (JSON messages
+`{"id": "dockyard.buildkit.status", "aux": {...}}`) that this side displays as it would its own.
+Secrets travel in a request header (never in the query or the context), SSH agent sockets as
+paths (the daemon runs on this machine).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+
+from dockyard.builder.graph.wire import REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
+from dockyard.errors import DockyardError, InvalidParameter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from dockyard.builder.graph.build import GraphOptions
+    from dockyard.builder.graph.progress import Progress
+    from dockyard.cli.context import CliContext
+
+# Flags that exist only in BuildKit mode: the classic builder refuses them.
+BUILDKIT_FLAGS = {"secret": "--secret", "ssh": "--ssh", "progress": "--progress", "output": "--output",
+                  "metadata_file": "--metadata-file", "no_cache_filter": "--no-cache-filter",
+                  "allow": "--allow", "platform": "--platform"}
+
+
+def buildkit_enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
+    """DOCKER_BUILDKIT as the docker CLI reads it (Go's strconv.ParseBool); unset: classic."""
+    value = (env if env is not None else os.environ).get("DOCKER_BUILDKIT")
+    if value is None or value == "":
+        return False
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise InvalidParameter(f"DOCKER_BUILDKIT environment variable expects boolean value: "
+                           f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def refuse_buildkit_flags(args: argparse.Namespace) -> None:
+    """Classic mode: a BuildKit-only flag is an error, never ignored."""
+    for dest, flag in BUILDKIT_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value not in (None, [], "", False, "auto"):
+            raise InvalidParameter(f"{flag} requires BuildKit: set DOCKER_BUILDKIT=1")
+
+
+def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOptions:
+    from dockyard.builder.graph.build import GraphOptions
+    from dockyard.builder.graph.export import parse_outputs
+    from dockyard.builder.graph.session import Session, parse_allow, parse_secret, parse_ssh
+    from dockyard.cli.build_cmd import _build_args, _check_network, _labels, _tags
+
+    _check_network(args.network)
+    secrets = {}
+    for text in args.secret:
+        source = parse_secret(text)
+        secrets[source.id] = source
+    ssh = {}
+    for text in args.ssh:
+        source = parse_ssh(text)
+        ssh[source.id] = source
+    platform = args.platform or "linux/amd64"
+    if platform not in ("linux/amd64", "linux/x86_64"):
+        raise InvalidParameter(f"platform {platform} is not supported here (only linux/amd64)")
+    return GraphOptions(
+        tags=_tags(args.tag), tag_names=list(args.tag), build_args=_build_args(args.build_arg), target=args.target,
+        no_cache=args.no_cache, no_cache_filter=list(args.no_cache_filter), labels=_labels(args.label),
+        pull=args.pull, network="default" if args.network == "bridge" else args.network,
+        output=parse_outputs(args.output), session=Session(secrets, ssh, parse_allow(args.allow)))
+
+
+def _display(args: argparse.Namespace):  # noqa: ANN202
+    from dockyard.builder.graph.progress import make_display
+
+    mode = "quiet" if args.quiet else (args.progress or "auto")
+    return make_display(mode, sys.stderr)
+
+
+def _report(progress: Progress, step: str | None, lines: list[str], excerpt: list[str], message: str) -> int:
+    from dockyard.builder.graph.progress import VertexInfo
+
+    failed = VertexInfo("", step) if step else None
+    progress.display.error_report(failed, message, excerpt, lines)  # type: ignore[call-arg]
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    return 1
+
+
+def _finish(args: argparse.Namespace, image_id: str, metadata: dict) -> int:
+    from dockyard.builder.graph.export import write_metadata
+
+    if args.quiet:
+        sys.stdout.write(image_id + "\n")
+        sys.stdout.flush()
+    if args.iidfile:
+        from dockyard.cli.build_cmd import _write_iidfile
+
+        _write_iidfile(args.iidfile, image_id)
+    if args.metadata_file:
+        write_metadata(args.metadata_file, metadata)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.builder.graph.build import SolveFailed
+    from dockyard.builder.graph.progress import Progress
+    from dockyard.engine.build import build_image_buildkit
+
+    options = graph_options(args)
+    progress = Progress(_display(args))
+    try:
+        result = build_image_buildkit(ctx.store, args.context, options, progress, dockerfile=args.file,
+                                      stdin=ctx.stdin_binary)
+    except SolveFailed as exc:
+        progress.close()
+        return _report(progress, exc.step, exc.lines, exc.excerpt, exc.message)
+    except BaseException:
+        progress.close()
+        raise
+    progress.close()
+    return _finish(args, str(result.image_id), result.metadata)
+
+
+# --------------------------------------------------------------------------- client mode
+
+
+def client_query(args: argparse.Namespace, options: GraphOptions) -> list[tuple[str, str]]:
+    """The BuildKit-mode parameters of `POST /build` (version=2, no session)."""
+    query: list[tuple[str, str]] = [("version", "2")]
+    if options.no_cache_filter:
+        query.append(("nocachefilter", json.dumps(options.no_cache_filter)))
+    for item in options.session.allow:
+        query.append(("allow", item))
+    if args.platform:
+        query.append(("platform", args.platform))
+    return query
+
+
+def client_headers(options: GraphOptions) -> list[tuple[str, str]]:
+    headers = []
+    if options.session.secrets:
+        values = {sid: base64.b64encode(src.read()).decode() for sid, src in options.session.secrets.items()}
+        headers.append((SECRETS_HEADER, base64.b64encode(json.dumps(values).encode()).decode()))
+    if options.session.ssh:
+        paths = {sid: [os.path.abspath(p) for p in src.paths] for sid, src in options.session.ssh.items()}
+        headers.append((SSH_HEADER, base64.b64encode(json.dumps(paths).encode()).decode()))
+    return headers
+
+
+def print_stream(messages, args: argparse.Namespace) -> int:  # noqa: ANN001
+    """Display the daemon's BuildKit-mode stream as an in-process build displays its own."""
+    from dockyard.builder.graph.progress import Progress, SolveStatus
+
+    progress = Progress(_display(args))
+    image_id = ""
+    metadata: dict = {}
+    report: dict = {}
+    try:
+        for message in messages:
+            aux = message.get("aux")
+            ident = message.get("id")
+            if ident == STATUS_ID and isinstance(aux, dict):
+                progress.feed(SolveStatus.from_dict(aux))
+                continue
+            if ident == REPORT_ID and isinstance(aux, dict):
+                report = aux
+                continue
+            error = message.get("errorDetail") or ({"message": message["error"]} if "error" in message else None)
+            if error is not None:
+                text = str(error.get("message") or message.get("error") or "")
+                progress.close()
+                if report:
+                    return _report(progress, report.get("step"), list(report.get("lines") or []),
+                                   list(report.get("excerpt") or []), text)
+                raise DockyardError(text)
+            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                image_id = aux["ID"]
+                metadata = aux.get("Metadata") or {"containerimage.config.digest": image_id}
+    except BaseException:
+        progress.close()
+        raise
+    progress.close()
+    if not image_id:
+        raise DockyardError("the daemon's build stream ended without an image ID")
+    return _finish(args, image_id, metadata)

@@ -1,0 +1,102 @@
+"""Fixtures for BuildKit mode: the dockyard CLI with DOCKER_BUILDKIT=1, and the reference
+dockerd 20.10 (the shared session fixture of tests/conftest.py) building the same inputs with its
+BuildKit, for comparison.
+
+The reference daemon has no bridge network: its builds use `--network=host`. `busybox` and
+`mini` (busybox without /dev, /proc, /sys) are imported into it and into each test's store.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.builder.graph.shape import ImageShape, read_archive
+from tests.conftest import Dockyard, Result
+from tests.dockerd import DOCKER_CLI, DockerDaemon
+
+
+class ReferenceBuildKit:
+    """dockerd 20.10's BuildKit through the 20.10 CLI (`DOCKER_BUILDKIT=1 docker build`)."""
+
+    def __init__(self, daemon: DockerDaemon) -> None:
+        self.daemon = daemon
+        self.env = {**daemon.env, "DOCKER_BUILDKIT": "1"}
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 300) -> Result:
+        proc = subprocess.run([DOCKER_CLI, *args], capture_output=True, env=self.env, timeout=timeout)
+        result = Result(proc.returncode, proc.stdout.decode(errors="replace"),
+                        proc.stderr.decode(errors="replace"), proc.stdout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}")
+        return result
+
+    def build(self, ctx: Path, *args: str, check: bool = True) -> Result:
+        """`docker build` with BuildKit; its progress (stderr) is in `stderr`."""
+        return self.docker("build", "--network=host", "--progress=plain", *args, str(ctx), check=check)
+
+    def shape(self, name: str) -> ImageShape:
+        return read_archive(self.docker("save", name).stdout_bytes)
+
+
+@pytest.fixture
+def reference(dockerd: DockerDaemon, busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> ReferenceBuildKit:
+    """The shared daemon with `busybox` and `mini` (imported again if another test removed them)."""
+    for name, tar in (("busybox:latest", busybox_tar), ("mini:latest", mini_tar(busybox_tar, tmp_path_factory))):
+        if dockerd("image", "inspect", name, check=False).returncode != 0:
+            dockerd("import", str(tar), name)
+    return ReferenceBuildKit(dockerd)
+
+
+_MINI: dict[str, Path] = {}
+
+
+def mini_tar(busybox_tar: Path, factory: pytest.TempPathFactory) -> Path:
+    """busybox without /dev, /proc, /sys (what the first RUN adds is then visible)."""
+    if "path" not in _MINI:
+        path = factory.mktemp("mini") / "mini.tar"
+        with tarfile.open(busybox_tar) as src, tarfile.open(path, "w") as dst:
+            for m in src:
+                name = m.name.lstrip("./")
+                if name.split("/")[0] in ("dev", "proc", "sys"):
+                    continue
+                dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+        _MINI["path"] = path
+    return _MINI["path"]
+
+
+class BuildKitDockyard(Dockyard):
+    """The dockyard CLI with DOCKER_BUILDKIT=1 (progress as plain text on stderr)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.env = {**self.env, "DOCKER_BUILDKIT": "1"}
+
+    def build(self, ctx: Path, *args: str, check: bool = True, progress: str = "plain") -> Result:
+        return self.run("build", f"--progress={progress}", *args, str(ctx), check=check)
+
+    def shape(self, name: str) -> ImageShape:
+        return read_archive(self.run("save", name).stdout_bytes)
+
+
+@pytest.fixture
+def bk(store_root: Path, busybox: str, busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> BuildKitDockyard:
+    d = BuildKitDockyard(store_root)
+    d("import", str(mini_tar(busybox_tar, tmp_path_factory)), "mini:latest")
+    return d
+
+
+def write_context(ctx: Path, dockerfile: str, files: dict[str, str | bytes] | None = None) -> Path:
+    ctx.mkdir(parents=True, exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for name, content in (files or {}).items():
+        path = ctx / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return ctx

@@ -1,0 +1,162 @@
+"""BuildKit mode's pieces without containers: cache keys, the graph's walk order, history times,
+the image config's bytes, the plain progress printer, and the flag parsers."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from dockyard.builder.graph.export import parse_output, parse_outputs
+from dockyard.builder.graph.image import config_json, go_time, normalize_history
+from dockyard.builder.graph.ops import CopyOp, CopySource, ExecOp, ImageOp, MkdirOp, Vertex, cache_key
+from dockyard.builder.graph.progress import (
+    LogInfo, PlainDisplay, SolveStatus, StatusInfo, VertexInfo, dockerfile_excerpt,
+)
+from dockyard.builder.graph.session import parse_secret, parse_ssh
+from dockyard.digest import Digest
+from dockyard.errors import InvalidParameter
+
+D1 = Digest("sha256", "1" * 64)
+D2 = Digest("sha256", "2" * 64)
+
+
+def _image(image_id: Digest) -> Vertex:
+    return Vertex(ImageOp("busybox", image_id, D1, (D1,)), name="FROM busybox")
+
+
+def test_image_inputs_are_keyed_by_their_layers_not_their_id() -> None:
+    a, b = _image(D1), _image(D2)
+    assert cache_key(a, [], []) == cache_key(b, [], [])
+    assert a.digest != b.digest or True  # vertices may differ; their keys do not
+
+
+def test_keys_change_with_the_operation_the_inputs_and_the_content() -> None:
+    run = Vertex(ExecOp(("/bin/sh", "-c", "make"), ("PATH=/bin",)), (None,))
+    base = cache_key(run, [D1], [])
+    assert cache_key(run, [D2], []) != base
+    assert cache_key(run, [D1], ["file:abc"]) != base
+    other = Vertex(ExecOp(("/bin/sh", "-c", "make"), ("PATH=/bin", "A=1")), (None,))
+    assert cache_key(other, [D1], []) != base
+    proxied = Vertex(ExecOp(("/bin/sh", "-c", "make"), ("PATH=/bin",), proxy_env=("HTTP_PROXY=x",)), (None,))
+    assert cache_key(proxied, [D1], []) == base  # proxies are not part of the key
+    assert base.algorithm == "sha256" and len(base.hex) == 64
+
+
+def test_walk_numbers_inputs_before_their_readers_depth_first() -> None:
+    img = _image(D1)
+    ctx = Vertex(CopyOp((), "/"), name="ctx")  # a stand-in source
+    wd = Vertex(MkdirOp("/app"), (img,), "wd")
+    copy = Vertex(CopyOp((CopySource(1, "a"),), "/app/"), (wd, ctx), "copy")
+    top = Vertex(MkdirOp("/x"), (copy,), "top")
+    assert [v.name for v in top.walk()] == ["FROM busybox", "wd", "ctx", "copy", "top"]
+
+
+def test_history_times_as_buildkit_fills_them() -> None:
+    """Layers get their own time; an entry without a layer the time of the layer before it, or,
+    before the first new layer, of that first new layer (dockerd 20.10's exporter)."""
+    history = [
+        {"created": "base", "comment": "Imported from -"},
+        {"created_by": "ARG A", "empty_layer": True},
+        {"created_by": "RUN x"},
+        {"created_by": "ENV B=c", "empty_layer": True},
+        {"created_by": "RUN y"},
+        {"created_by": "CMD []", "empty_layer": True},
+    ]
+    out = normalize_history(history, [None, "t1", "t2"])
+    assert [h["created"] for h in out] == ["base", "t1", "t1", "t1", "t2", "t2"]
+    only_metadata = normalize_history(history[:2], [None])
+    assert [h["created"] for h in only_metadata] == ["base", "base"]
+
+
+def test_config_bytes_have_buildkits_shape() -> None:
+    image = {"architecture": "amd64", "os": "linux", "author": "me",
+             "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"], "User": "u", "ArgsEscaped": True,
+                        "Labels": {"b": "1", "a": "<&>"}}}
+    raw = config_json(image, [D1], [{"created": "2020-01-01T00:00:00Z", "created_by": "x", "comment": "c"}])
+    data = json.loads(raw)
+    assert list(data) == ["architecture", "author", "config", "created", "history", "os", "rootfs"]
+    assert list(data["config"]) == ["User", "Env", "Cmd", "Labels", "ArgsEscaped", "OnBuild"]
+    assert data["config"]["OnBuild"] is None and list(data["config"]["Labels"]) == ["a", "b"]
+    assert b"\\u003c\\u0026\\u003e" in raw  # Go's escaping
+    assert data["created"] == "2020-01-01T00:00:00Z"
+
+
+def test_go_time_trims_trailing_zeros() -> None:
+    assert go_time(1_600_000_000_123_400_000) == "2020-09-13T12:26:40.1234Z"
+    assert go_time(1_600_000_000_000_000_000) == "2020-09-13T12:26:40Z"
+
+
+def _vertex(d: str, name: str, started: float | None = None, completed: float | None = None,
+            cached: bool = False, error: str = "") -> SolveStatus:
+    return SolveStatus(vertexes=[VertexInfo(d, name, [], started, completed, cached, error)])
+
+
+def test_plain_printer_blocks_interruptions_and_endings() -> None:
+    out = io.StringIO()
+    p = PlainDisplay(out)
+    p.update(_vertex("a", "[1/3] FROM x"))  # announced: nothing printed
+    p.update(_vertex("b", "[2/3] RUN long", 10.0))
+    p.update(SolveStatus(logs=[LogInfo("b", 1, b"partial", 10.5)]))
+    p.update(_vertex("c", "[internal] load build context", 11.0))
+    p.update(SolveStatus(statuses=[StatusInfo("transferring context: 40B", "c", 0, 0, 11.0, 11.0, 11.0)]))
+    p.update(_vertex("c", "[internal] load build context", 11.0, 11.0))
+    p.update(SolveStatus(logs=[LogInfo("b", 1, b" line\nnext\n", 12.25)]))
+    p.update(_vertex("b", "[2/3] RUN long", 10.0, 13.0))
+    p.update(_vertex("d", "[3/3] COPY a /a", 13.0, 13.0, cached=True))
+    p.update(_vertex("e", "[3/3] RUN bad", 14.0, 14.5, error="exit code: 1"))
+    assert out.getvalue().splitlines() == [
+        "#2 [2/3] RUN long",
+        "#2 0.500 partial",
+        "#2 ...",
+        "",
+        "#3 [internal] load build context",
+        "#3 transferring context: 40B done",
+        "#3 DONE 0.0s",
+        "",
+        "#2 [2/3] RUN long",
+        "#2 2.250  line",
+        "#2 2.250 next",
+        "#2 DONE 3.0s",
+        "",
+        "#4 [3/3] COPY a /a",
+        "#4 CACHED",
+        "",
+        "#5 [3/3] RUN bad",
+        "#5 ERROR: exit code: 1",
+    ]
+
+
+def test_dockerfile_excerpt_as_buildx_prints_it() -> None:
+    text = "FROM busybox\nRUN one\nRUN two \\\n  more\nRUN three\n"
+    assert dockerfile_excerpt(text, "Dockerfile", 3, 4) == [
+        "Dockerfile:3-4", "-" * 20,
+        "   1 |     FROM busybox", "   2 |     RUN one", "   3 | >>> RUN two \\", "   4 | >>>   more",
+        "   5 |     RUN three", "-" * 20]
+
+
+def test_secret_and_ssh_specs() -> None:
+    assert parse_secret("id=a,src=/f").path == "/f"
+    assert parse_secret("id=a,source=/f,type=file").path == "/f"
+    assert parse_secret("id=a,env=VAR").env == "VAR"
+    assert parse_secret("type=env,id=VAR").env == "VAR"
+    assert parse_secret("src=/run/x/token").id == "token"
+    with pytest.raises(InvalidParameter):
+        parse_secret("id=a,bogus=1")
+    with pytest.raises(InvalidParameter):
+        parse_secret("justtext")
+    assert parse_ssh("default=/tmp/s,/tmp/k").paths == ("/tmp/s", "/tmp/k")
+
+
+def test_output_specs() -> None:
+    assert parse_outputs([]).stores_image
+    assert parse_output("type=local,dest=out").dest == "out"
+    assert parse_output("out").type == "local"
+    assert parse_output("-") .type == "tar"
+    assert not parse_output("type=docker,dest=x.tar").stores_image
+    for bad in ("type=nope,dest=x", "type=local", "type=tar,dest=x,compression=gzip"):
+        with pytest.raises(InvalidParameter):
+            parse_output(bad)
+    with pytest.raises(InvalidParameter):
+        parse_outputs(["a", "b"])
