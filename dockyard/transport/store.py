@@ -35,16 +35,19 @@ from dockyard.transport.adapter import ImageSource, SourceImage, SourceLayer, St
 class StoreSource(ImageSource):
     """The images `images` names (ID, names to give them), looked up now: a missing one fails
     before anything is written. The caller holds the store's ingest lock when the copy may add to
-    the store (a push remembers compressed digests)."""
+    the store (a push remembers compressed digests). `built` are images whose layers the store
+    holds but whose record it does not (a build exported to an archive only)."""
 
     trusted = True
 
-    def __init__(self, store: Store, images: list[tuple[Digest, list[Reference]]]) -> None:
+    def __init__(self, store: Store, images: list[tuple[Digest, list[Reference]]],
+                 built: list[tuple[Image, list[Reference]]] | None = None) -> None:
         self.store = store
         self._layers: dict[Digest, StoredLayer] = {}
         self._locations: dict[str, dict[Digest, list[str]]] = {}
         self._lock = threading.Lock()
         self._images: list[SourceImage] = [_StoredImage(self, i, names) for i, names in images]
+        self._images += [_StoredImage(self, image.id, names, image) for image, names in built or []]
 
     def images(self) -> list[SourceImage]:
         return self._images
@@ -90,10 +93,11 @@ class StoreSource(ImageSource):
 
 
 class _StoredImage(SourceImage):
-    def __init__(self, source: StoreSource, image_id: Digest, names: list[Reference]) -> None:
+    def __init__(self, source: StoreSource, image_id: Digest, names: list[Reference],
+                 image: Image | None = None) -> None:
         super().__init__(image_id, names=names)
         self._source = source
-        self._image = source.store.image(image_id)
+        self._image = image if image is not None else source.store.image(image_id)
 
     def raw_config(self) -> bytes:
         return self._image.raw_config

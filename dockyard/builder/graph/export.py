@@ -88,15 +88,17 @@ def _open_dest(dest: str) -> tuple[BinaryIO, bool]:
     return open(path, "wb"), True
 
 
-def write_archive(image: Image, tags: list[Reference], dest: str) -> Digest:
+def write_archive(store: Store, image: Image, tags: list[Reference], dest: str) -> Digest:
     """`type=docker|oci,dest=`: the image as an archive; returns its manifest's digest."""
     from dockyard.image import media
     from dockyard.image.manifest import Descriptor, oci_manifest_json
-    from dockyard.transport.docker_archive import SaveItem, write_docker_archive
+    from dockyard.transport.copy import copy
+    from dockyard.transport.docker_archive import DockerArchiveSink
+    from dockyard.transport.store import StoreSource
 
     out, close = _open_dest(dest)
     try:
-        write_docker_archive(out, [SaveItem(image, tags)])
+        copy(StoreSource(store, [], built=[(image, tags)]), DockerArchiveSink(out))
         out.flush()
     finally:
         if close:
