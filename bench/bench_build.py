@@ -154,6 +154,15 @@ def best(cmd: list[str], env: dict, runs: int = 7) -> Timing:
     return min(timings, key=lambda t: t.seconds)
 
 
+def import_busybox(work: Path, env: dict, docker: Docker) -> None:
+    """The same busybox:latest on both sides."""
+    bb = work / "busybox.tar"
+    subprocess.run([str(REPO / "scripts" / "busybox-rootfs.sh"), "-t", str(bb)], check=True)
+    subprocess.run([*DOCKYARD, "import", str(bb), "busybox:latest"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(docker.cmd("import", str(bb), "busybox:latest"), check=True, stdout=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docker-host", default=None)
@@ -171,12 +180,7 @@ def main() -> None:
     env = {**os.environ, "DOCKYARD_ROOT": str(store), "PYTHONPYCACHEPREFIX": str(work / "pyc")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
-        bb = work / "busybox.tar"
-        subprocess.run([str(REPO / "scripts" / "busybox-rootfs.sh"), "-t", str(bb)], check=True)
-        subprocess.run([*DOCKYARD, "import", str(bb), "busybox:latest"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run(docker.cmd("import", str(bb), "busybox:latest"), check=True,
-                       stdout=subprocess.DEVNULL)
+        import_busybox(work, env, docker)
         small, big, runs = work / "small", work / "big", work / "runs"
         make_small(small)
         if not opts.cached_only:

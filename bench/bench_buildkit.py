@@ -23,11 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_build import Serve, make_big, make_runs, make_small  # noqa: E402
+from bench_build import Docker, Serve, best, import_busybox, make_big, make_runs, make_small  # noqa: E402
 from common import DOCKYARD, REPO, Timing, print_table, run_timed  # noqa: E402
 
 CONSOLE_SCRIPT = REPO / ".venv" / "bin" / "dockyard"
@@ -43,42 +42,16 @@ COPY --from=b /b /b
 """
 
 
-class DockerBuildKit:
+class DockerBuildKit(Docker):
+    """bench_build's dockerd, built with BuildKit (Debian's 20.10 CLI speaks it to dockerd 20.10)."""
+
     def __init__(self, host: str | None, work: Path) -> None:
-        self.proc: subprocess.Popen | None = None
-        if host is None:
-            sock = work / "docker.sock"
-            host = f"unix://{sock}"
-            self.proc = subprocess.Popen(
-                ["dockerd", "--iptables=false", "--ip-masq=false", "--bridge=none", "-H", host,
-                 "--data-root", str(work / "data"), "--exec-root", str(work / "exec"),
-                 "--pidfile", str(work / "docker.pid")],
-                stdout=subprocess.DEVNULL, stderr=open(work / "dockerd.log", "wb"))
-            for _ in range(150):
-                if subprocess.run(["/usr/bin/docker", "-H", host, "info"], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.2)
-            else:
-                raise SystemExit("dockerd did not start (see dockerd.log)")
-        self.host = host
+        super().__init__(host, work)
         self.env = {**os.environ, "DOCKER_BUILDKIT": "1"}
 
     def build(self, *args: str) -> list[str]:
-        # Debian's 20.10 CLI speaks BuildKit to dockerd 20.10; no bridge here: host network
+        # no bridge here: host network
         return ["/usr/bin/docker", "-H", self.host, "build", "--network=host", "--progress=plain", *args]
-
-    def cmd(self, *args: str) -> list[str]:
-        return ["/usr/bin/docker", "-H", self.host, *args]
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
-
-
-def best(cmd: list[str], env: dict, runs: int = 7) -> Timing:
-    timings = [run_timed(cmd, env=env) for _ in range(runs)]
-    return min(timings, key=lambda t: t.seconds)
 
 
 def main() -> None:
@@ -95,11 +68,7 @@ def main() -> None:
            "PYTHONPYCACHEPREFIX": str(work / "pyc")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
-        bb = work / "busybox.tar"
-        subprocess.run([str(REPO / "scripts" / "busybox-rootfs.sh"), "-t", str(bb)], check=True)
-        subprocess.run([*DOCKYARD, "import", str(bb), "busybox:latest"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run(docker.cmd("import", str(bb), "busybox:latest"), check=True, stdout=subprocess.DEVNULL)
+        import_busybox(work, env, docker)
         small, big, runs, stages = work / "small", work / "big", work / "runs", work / "stages"
         make_small(small)
         make_big(big)
