@@ -32,6 +32,7 @@ class CopyPlan:
     chmod: int | None = None
     chowned: bool = False      # --chown given: new parent dirs get the ids too
     extract_archives: bool = False
+    keep_owner: bool = False   # without --chown, files keep their owner (BuildKit's copy from a stage)
 
 
 class LayerWriter:
@@ -119,7 +120,8 @@ def emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyPl
     perm = mode if mode is not None else stat.S_IMODE(st.st_mode)
     if plan.chmod is not None:
         perm = plan.chmod
-    h = Header(name, REG, perm, plan.uid, plan.gid, 0, int(st.st_mtime) if mtime is None else mtime)
+    uid, gid = (st.st_uid, st.st_gid) if plan.keep_owner and not plan.chowned else (plan.uid, plan.gid)
+    h = Header(name, REG, perm, uid, gid, 0, int(st.st_mtime) if mtime is None else mtime)
     if fmt == stat.S_IFREG:
         if st.st_nlink > 1:  # hard links among the copied files stay hard links (Docker's tar)
             key = (st.st_dev, st.st_ino)

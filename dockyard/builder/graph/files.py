@@ -1,6 +1,7 @@
 """COPY, ADD and WORKDIR in BuildKit mode: the layer written directly (no container), with the
 copy semantics of dockyard.builder.copy and BuildKit's differences (checked against dockerd 20.10):
 - a wildcard that matches nothing copies nothing (no error);
+- without `--chown`, files from a stage or an image keep their owner, the context's are 0:0;
 - `--chown=name` takes the user's uid and primary gid from the target's /etc/passwd, an unknown
   name is 0:0, `--chown=N` is N:N; new parent directories get that owner;
 - `--link` writes the layer against an empty tree (parents are created, nothing below is read),
@@ -149,8 +150,10 @@ def _empty_layer(out: BinaryIO) -> ScanResult:
 
 
 def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: list[Source],
-               kw: str) -> StoredLayer:
-    """The layer of one COPY/ADD over the tree of `dest_layers`."""
+               kw: str, keep_owner: bool = False) -> StoredLayer:
+    """The layer of one COPY/ADD over the tree of `dest_layers`. `keep_owner`: the sources are a
+    stage's or an image's files, which keep their owner without --chown (the context's are
+    0:0: the docker CLI sends them so)."""
     with ExitStack() as stack:
         if op.link:
             root = Path(tempfile.mkdtemp(prefix="bk-link-", dir=store.tmp))
@@ -159,7 +162,7 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
         else:
             root = stack.enter_context(image_root(store, dest_layers))
             lookup = root
-        plan = CopyPlan(op.dest, chmod=op.chmod, extract_archives=op.unpack)
+        plan = CopyPlan(op.dest, chmod=op.chmod, extract_archives=op.unpack, keep_owner=keep_owner)
         ids = buildkit_ids(lookup, op.chown)
         if ids is not None:
             plan.uid, plan.gid = ids

@@ -272,7 +272,8 @@ class Solver:
         if isinstance(op, CopyOp):
             kw = "ADD" if op.unpack else "COPY"
             sources = self._tree_copy_sources(v, op, inputs, plan, stack)
-            return files.copy_layer(self.store, op, base.layers, sources, kw)
+            from_tree = any(planned is None for planned in plan.sources)  # a stage's or an image's
+            return files.copy_layer(self.store, op, base.layers, sources, kw, keep_owner=from_tree)
         if isinstance(op, MkdirOp):
             return files.mkdir_layer(self.store, op, base.layers)
         raise InvalidParameter(f"unknown operation {type(op).__name__}")

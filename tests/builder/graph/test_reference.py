@@ -143,7 +143,7 @@ FROM busybox AS base
 RUN echo base {mark}
 
 FROM base AS deps
-RUN echo deps > /deps
+RUN echo deps > /deps && mkdir /tree && touch /tree/f && chown -R 5:6 /deps /tree
 
 FROM base AS assets
 RUN echo assets > /assets
@@ -152,11 +152,12 @@ FROM busybox
 COPY --from=deps /deps /p
 COPY --from=assets --chmod=0755 /assets /assets
 COPY --from=1 --chmod=0600 /deps /deps-by-index
+COPY --from=deps /tree /tree
 """
 
 
 def test_multistage_copy_from_chmod_and_progress_names_match_dockerd(reference, bk, tmp_path: Path) -> None:
-    """Stage names in progress (`[deps 1/1]`, `[stage-3 2/4]`), COPY --from a stage (by name or
+    """Stage names in progress (`[deps 1/1]`, `[stage-3 2/5]`), COPY --from a stage (by name or
     index) with --chmod, the final image's layers."""
     ref, got, ref_out, got_out = both(tmp_path, reference, bk, MULTISTAGE.format(mark=_unique()))
     assert_same_image(ref, got)
