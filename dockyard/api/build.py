@@ -15,7 +15,8 @@ from __future__ import annotations
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
-from dockyard.builder.graph.wire import REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
+from dockyard.builder.graph.wire import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, \
+    STATUS_ID
 from dockyard.engine.build import BuildOptions, build_image
 from dockyard.engine.images import parse_target
 from dockyard.errors import BuildFailed, InvalidParameter
@@ -142,11 +143,53 @@ def _graph_options(req: Request):  # noqa: ANN202 - builder.graph.build.GraphOpt
     except (ValueError, TypeError, AttributeError):
         raise InvalidParameter("invalid secrets or ssh header") from None
     return GraphOptions(
+        output=_output(req),
         tags=_tags(req), tag_names=req.qlist("t"), build_args=_string_map(req, "buildargs", True),
         target=req.q("target") or None, no_cache=req.qbool("nocache"), no_cache_filter=filters,
         labels=_string_map(req, "labels", False), pull=req.qbool("pull"),
         network="default" if network == "bridge" else network, platform=platform,
         session=Session(secrets, ssh, parse_allow(req.qlist("allow"))))
+
+
+def _output(req: Request):  # noqa: ANN202 - builder.graph.export.OutputSpec
+    """Docker's `outputs` (`[{"Type": ..., "Attrs": {...}}]`, at most one). One with a `dest`
+    is sent back to the client in the stream (`_OutputMessages`): the daemon never writes a
+    path a request names."""
+    from dockyard.builder.graph.export import parse_outputs
+
+    value = req.qjson("outputs", []) or []
+    if not isinstance(value, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("Type"), str) and isinstance(o.get("Attrs") or {}, dict)
+            for o in value):
+        raise InvalidParameter('invalid outputs: want a JSON list of {"Type": ..., "Attrs": {...}}')
+    texts = [",".join([f"type={o['Type']}", *(f"{k}={v}" for k, v in (o.get("Attrs") or {}).items())])
+             for o in value]
+    return parse_outputs(texts)
+
+
+class _OutputMessages:
+    """An output's bytes as messages of the build stream (`OUTPUT_ID`), in bounded pieces."""
+
+    def __init__(self, messages: JsonMessages) -> None:
+        self.messages = messages
+        self.buf = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.buf += data
+        while len(self.buf) >= OUTPUT_CHUNK:
+            self._send(bytes(self.buf[:OUTPUT_CHUNK]))
+            del self.buf[:OUTPUT_CHUNK]
+        return len(data)
+
+    def flush(self) -> None:
+        if self.buf:
+            self._send(bytes(self.buf))
+            self.buf.clear()
+
+    def _send(self, data: bytes) -> None:
+        import base64
+
+        self.messages.message({"id": OUTPUT_ID, "aux": {"data": base64.b64encode(data).decode()}})
 
 
 def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -161,6 +204,12 @@ def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
     messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
     progress = Progress(CallbackDisplay(
         lambda status: messages.message({"id": STATUS_ID, "aux": status.to_dict()})))
+    output = None
+    if options.output.dest:
+        import dataclasses
+
+        output = _OutputMessages(messages)
+        options.output = dataclasses.replace(options.output, stream=output)
     from dockyard.api.registry import build_puller
 
     try:
@@ -171,6 +220,8 @@ def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
                                                    "excerpt": exc.excerpt}})
         messages.error(exc.message)
         return
+    if output is not None:
+        output.flush()
     messages.aux({"ID": str(result.image_id), "Metadata": result.metadata})
 
 

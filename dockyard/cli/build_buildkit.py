@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from dockyard.builder.graph.wire import REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
+from dockyard.builder.graph.wire import OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
 from dockyard.errors import DockyardError, InvalidParameter
 
 TYPE_CHECKING = False
@@ -142,7 +142,52 @@ def client_query(args: argparse.Namespace, options: GraphOptions) -> list[tuple[
         query.append(("allow", item))
     if args.platform:
         query.append(("platform", args.platform))
+    if args.output:  # the daemon sends a file or directory output back in its stream
+        spec = options.output
+        query.append(("outputs", json.dumps([{"Type": spec.type, "Attrs": {**spec.attrs, "dest": spec.dest}
+                                              if spec.dest else spec.attrs}])))
     return query
+
+
+class _Received:
+    """An output the daemon sends (`OUTPUT_ID` messages): written to its file as it comes, or,
+    for a local directory, spooled and extracted at the end."""
+
+    def __init__(self, options: GraphOptions) -> None:
+        self.spec = options.output
+        self.out = None
+        self.close_out = False
+
+    def write(self, data: bytes) -> None:
+        if self.out is None:
+            if self.spec.type == "local":
+                import tempfile
+
+                self.out, self.close_out = tempfile.TemporaryFile(), True
+            else:
+                from dockyard.builder.graph.export import open_dest
+
+                self.out, self.close_out = open_dest(self.spec.dest)
+        self.out.write(data)
+
+    def finish(self) -> None:
+        if self.out is None:
+            return
+        try:
+            if self.spec.type == "local":
+                from dockyard.builder.graph.export import extract_local
+
+                self.out.seek(0)
+                extract_local(self.out, self.spec.dest)
+            else:
+                self.out.flush()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.out is not None and self.close_out:
+            self.out.close()
+        self.out = None
 
 
 def client_headers(options: GraphOptions) -> list[tuple[str, str]]:
@@ -156,8 +201,16 @@ def client_headers(options: GraphOptions) -> list[tuple[str, str]]:
     return headers
 
 
-def print_stream(messages, args: argparse.Namespace) -> int:  # noqa: ANN001
+def print_stream(messages, args: argparse.Namespace, options: GraphOptions) -> int:  # noqa: ANN001
     """Display the daemon's BuildKit-mode stream as an in-process build displays its own."""
+    received = _Received(options)
+    try:
+        return _print_stream(messages, args, received)
+    finally:
+        received.discard()
+
+
+def _print_stream(messages, args: argparse.Namespace, received: _Received) -> int:  # noqa: ANN001
     from dockyard.builder.graph.progress import Progress, SolveStatus
 
     progress = Progress(_display(args))
@@ -170,6 +223,9 @@ def print_stream(messages, args: argparse.Namespace) -> int:  # noqa: ANN001
             ident = message.get("id")
             if ident == STATUS_ID and isinstance(aux, dict):
                 progress.feed(SolveStatus.from_dict(aux))
+                continue
+            if ident == OUTPUT_ID and isinstance(aux, dict):
+                received.write(base64.b64decode(aux.get("data") or ""))
                 continue
             if ident == REPORT_ID and isinstance(aux, dict):
                 report = aux
@@ -191,4 +247,5 @@ def print_stream(messages, args: argparse.Namespace) -> int:  # noqa: ANN001
     progress.close()
     if not image_id:
         raise DockyardError("the daemon's build stream ended without an image ID")
+    received.finish()
     return _finish(args, image_id, metadata)

@@ -277,9 +277,6 @@ def client_build(args: argparse.Namespace, host: str) -> int:
     headers = [("X-Registry-Config", _registry_config(os.environ))]
     query = _query(args, dockerfile, remote)
     if graph is not None:
-        if not graph.output.stores_image:
-            raise InvalidParameter("--output to a file or directory is not supported as a client of "
-                                   "dockyard serve yet: build in this process (without -H)")
         query = [q for q in query if q[0] != "version"] + build_buildkit.client_query(args, graph)
         headers += build_buildkit.client_headers(graph)
     try:
@@ -287,7 +284,7 @@ def client_build(args: argparse.Namespace, host: str) -> int:
                             content_type="application/x-tar", headers=headers) as reply:
             reply.check()
             if graph is not None:
-                return build_buildkit.print_stream(reply.json_messages(), args)
+                return build_buildkit.print_stream(reply.json_messages(), args, graph)
             return _print_build_stream(reply.json_messages(), args)
     finally:
         if opened is not None:

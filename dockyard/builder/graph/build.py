@@ -210,7 +210,7 @@ def _export(store: Store, graph: BuildGraph, result: Result, options: GraphOptio
                     progress.status(digest, shown, done=True)
             else:
                 progress.status(digest, f"exporting to {spec.dest}")
-                manifest = export.write_archive(store, image, options.tags, spec.dest)
+                manifest = export.write_archive(store, image, options.tags, spec)
                 metadata["containerimage.digest"] = str(manifest)
                 progress.status(digest, f"exporting to {spec.dest}", done=True)
         if options.tags:

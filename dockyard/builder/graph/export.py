@@ -6,6 +6,8 @@
 - `type=tar,dest=FILE`: the final filesystem as one tar;
 - `type=local,dest=DIR`: the final filesystem written into a directory (build artifacts out);
 - `-o DIR` is `type=local,dest=DIR`, `-o -` is `type=tar,dest=-` (stdout).
+As a client of `dockyard serve`, the daemon writes no file: it sends the bytes to the client
+(`OutputSpec.stream`; a local directory travels as a tar), which writes or extracts them here.
 `--iidfile` gets the image ID (config digest); `--metadata-file` a JSON object as buildx
 writes it (`containerimage.config.digest`, `image.name`, and `containerimage.digest` when a
 manifest was written).
@@ -39,6 +41,8 @@ class OutputSpec:
     type: str
     dest: str = ""
     attrs: dict[str, str] = field(default_factory=dict)
+    # set: the bytes go there (to a client of serve; `local` as a tar), `dest` only names them
+    stream: BinaryIO | None = field(default=None, compare=False)
 
     @property
     def stores_image(self) -> bool:
@@ -80,7 +84,14 @@ def parse_outputs(values: list[str]) -> OutputSpec:
     return parse_output(values[0])
 
 
-def _open_dest(dest: str) -> tuple[BinaryIO, bool]:
+def _open_dest(spec: OutputSpec) -> tuple[BinaryIO, bool]:
+    if spec.stream is not None:
+        return spec.stream, False
+    return open_dest(spec.dest)
+
+
+def open_dest(dest: str) -> tuple[BinaryIO, bool]:
+    """The file an archive or tar output goes to (`-`: stdout); True: the caller closes it."""
     if dest == "-":
         return sys.stdout.buffer, False
     path = os.path.abspath(dest)
@@ -88,7 +99,7 @@ def _open_dest(dest: str) -> tuple[BinaryIO, bool]:
     return open(path, "wb"), True
 
 
-def write_archive(store: Store, image: Image, tags: list[Reference], dest: str) -> Digest:
+def write_archive(store: Store, image: Image, tags: list[Reference], spec: OutputSpec) -> Digest:
     """`type=docker|oci,dest=`: the image as an archive; returns its manifest's digest."""
     from dockyard.image import media
     from dockyard.image.manifest import Descriptor, oci_manifest_json
@@ -96,7 +107,7 @@ def write_archive(store: Store, image: Image, tags: list[Reference], dest: str) 
     from dockyard.transport.docker_archive import DockerArchiveSink
     from dockyard.transport.store import StoreSource
 
-    out, close = _open_dest(dest)
+    out, close = _open_dest(spec)
     try:
         copy(StoreSource(store, [], built=[(image, tags)]), DockerArchiveSink(out))
         out.flush()
@@ -109,22 +120,29 @@ def write_archive(store: Store, image: Image, tags: list[Reference], dest: str) 
 
 
 def write_filesystem(store: Store, layers: list[Digest], spec: OutputSpec) -> None:
-    """`type=tar` / `type=local`: the final filesystem (owners and modes kept)."""
+    """`type=tar` / `type=local`: the final filesystem. The tar keeps owners; a local directory's
+    files belong to whoever builds (the docker CLI writes them so), modes kept."""
     with image_root(store, layers) as root:
-        if spec.type == "tar":
-            out, close = _open_dest(spec.dest)
+        if spec.type == "tar" or spec.stream is not None:
+            out, close = _open_dest(spec)
             try:
                 write_tree(root, out)
+                out.flush()
             finally:
                 if close:
                     out.close()
             return
-        dest = Path(os.path.abspath(spec.dest))
-        dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=store.tmp) as spool:
             write_tree(root, spool)  # type: ignore[arg-type]
             spool.seek(0)
-            apply_layer(spool, dest, whiteout_format="none")  # type: ignore[arg-type]
+            extract_local(spool, spec.dest)  # type: ignore[arg-type]
+
+
+def extract_local(tar: BinaryIO, dest: str) -> None:
+    """`type=local`: the filesystem's tar into directory `dest`, owned by whoever builds."""
+    path = Path(os.path.abspath(dest))
+    path.mkdir(parents=True, exist_ok=True)
+    apply_layer(tar, path, whiteout_format="none", owner=(os.getuid(), os.getgid()))
 
 
 def write_metadata(path: str, data: dict[str, Any]) -> None:

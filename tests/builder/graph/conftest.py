@@ -69,14 +69,17 @@ def mini_tar(busybox_tar: Path, factory: pytest.TempPathFactory) -> Path:
 
 
 class BuildKitDockyard(Dockyard):
-    """The dockyard CLI with DOCKER_BUILDKIT=1 (progress as plain text on stderr)."""
+    """The dockyard CLI with DOCKER_BUILDKIT=1 (progress as plain text on stderr); with `host`,
+    its builds go to that `dockyard serve` (`dockyard -H URL build`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host: str = "") -> None:
         super().__init__(root)
         self.env = {**self.env, "DOCKER_BUILDKIT": "1"}
+        self.host = host
 
     def build(self, ctx: Path, *args: str, check: bool = True, progress: str = "plain") -> Result:
-        return self.run("build", f"--progress={progress}", *args, str(ctx), check=check)
+        where = ("-H", self.host) if self.host else ()
+        return self.run(*where, "build", f"--progress={progress}", *args, str(ctx), check=check)
 
     def shape(self, name: str) -> ImageShape:
         return read_archive(self.run("save", name).stdout_bytes)
@@ -87,6 +90,15 @@ def bk(store_root: Path, busybox: str, busybox_tar: Path, tmp_path_factory: pyte
     d = BuildKitDockyard(store_root)
     d("import", str(mini_tar(busybox_tar, tmp_path_factory)), "mini:latest")
     return d
+
+
+@pytest.fixture(params=["in-process", "client"])
+def bk_both(request: pytest.FixtureRequest, bk: BuildKitDockyard) -> BuildKitDockyard:
+    """BuildKit mode in process, and as a client of `dockyard serve` on the same store."""
+    if request.param == "in-process":
+        return bk
+    server = request.getfixturevalue("daemon")
+    return BuildKitDockyard(bk.root, server.url)
 
 
 def write_context(ctx: Path, dockerfile: str, files: dict[str, str | bytes] | None = None) -> Path:

@@ -2,7 +2,8 @@
 content-addressed cache, RUN --mount of every type, secrets that leave no trace, COPY --link,
 --exclude, --parents, heredocs, the exporters and the progress modes. Where dockerd 20.10's
 BuildKit has the feature, test_reference.py compares with it; these are the rest (newer
-Dockerfile syntax, dockyard's own client mode) and the proofs the issue asks for.
+Dockerfile syntax, dockyard's own client mode) and the proofs the issue asks for. Tests taking
+`bk_both` run twice: in process, and as a client of `dockyard serve` on the same store.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _uptimes(bk: BuildKitDockyard, name: str, path: str) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
-def test_independent_stages_run_at_the_same_time(bk, tmp_path: Path) -> None:
+def test_independent_stages_run_at_the_same_time(bk_both, tmp_path: Path) -> None:
     """Two stages that each sleep 2 s overlap in time (their start and end uptimes)."""
     dockerfile = """\
 FROM busybox AS a
@@ -38,9 +39,9 @@ COPY --from=a /t /a
 COPY --from=b /t /b
 """
     ctx = write_context(tmp_path / "ctx", dockerfile)
-    bk.build(ctx, "-t", "par")
-    a = _uptimes(bk, "par", "/a")
-    b = _uptimes(bk, "par", "/b")
+    bk_both.build(ctx, "-t", "par")
+    a = _uptimes(bk_both, "par", "/a")
+    b = _uptimes(bk_both, "par", "/b")
     assert a[0] < b[1] and b[0] < a[1], (a, b)  # the intervals overlap
     assert max(a[1], b[1]) - min(a[0], b[0]) < 3.5  # about 2 s together, not 4
 
@@ -78,7 +79,7 @@ def test_no_cache_and_no_cache_filter(bk, tmp_path: Path) -> None:
     assert bad.returncode != 0 and "nope" in bad.stderr
 
 
-def test_secret_is_in_no_layer_history_config_key_or_output(bk, tmp_path: Path) -> None:
+def test_secret_is_in_no_layer_history_config_key_or_output(bk_both, tmp_path: Path) -> None:
     """The secret reaches RUN (a file 0400 root at /run/secrets/ID, or a path and mode of its
     own, or an environment variable), from a file or from the client's environment, and
     appears nowhere else: not in the saved image (layers, config, history), not in the build
@@ -97,40 +98,40 @@ RUN --mount=type=secret,id=tok,env=TOKEN {check % 'printf %s "$TOKEN"'} && echo 
 """
     ctx = write_context(tmp_path / "ctx", dockerfile, {"s.txt": secret})
     (ctx / ".dockerignore").write_text("s.txt\n")
-    outputs = [bk.build(ctx, "-t", "sec", "--secret", f"id=tok,src={ctx / 's.txt'}")]
-    env_bk = BuildKitDockyard(bk.root)
-    env_bk.env = {**bk.env, "TOK": secret}
+    outputs = [bk_both.build(ctx, "-t", "sec", "--secret", f"id=tok,src={ctx / 's.txt'}")]
+    env_bk = BuildKitDockyard(bk_both.root, bk_both.host)
+    env_bk.env = {**bk_both.env, "TOK": secret}
     outputs.append(env_bk.build(ctx, "-t", "sec-env", "--no-cache", "--secret", "id=tok,env=TOK"))
     for name in ("sec", "sec-env"):
-        shape = bk.shape(name)
+        shape = bk_both.shape(name)
         assert [shape.read(p) for p in ("/mode", "/mode2", "/ok")] == ["400 0 0\n", "440 1 2\n", "ok\n"]
         files = shape.files()
         assert "run/secrets/tok" not in files and "etc/t" not in files and "run/secrets" in files
-        assert secret.encode() not in bk("save", name).stdout_bytes  # layers, config, history
+        assert secret.encode() not in bk_both("save", name).stdout_bytes  # layers, config, history
     for result in outputs:
         assert secret not in result.stdout + result.stderr
-    for path in Path(bk.root, "buildcache").rglob("*"):
+    for path in Path(bk_both.root, "buildcache").rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes()
     # not given: an optional secret is simply not there, a required one is BuildKit's error
     write_context(ctx, "FROM busybox\nRUN --mount=type=secret,id=tok test ! -e /run/secrets/tok\n")
-    bk.build(ctx)
+    bk_both.build(ctx)
     write_context(ctx, "FROM busybox\nRUN --mount=type=secret,id=tok,required cat /run/secrets/tok\n")
-    missing = bk.build(ctx, check=False)
+    missing = bk_both.build(ctx, check=False)
     assert missing.returncode == 1 and missing.stderr.splitlines()[-1] == "secret tok not found: not found"
 
 
-def test_cache_mount_persists_between_builds_and_stays_out_of_the_image(bk, tmp_path: Path) -> None:
+def test_cache_mount_persists_between_builds_and_stays_out_of_the_image(bk_both, tmp_path: Path) -> None:
     dockerfile = """\
 FROM busybox
 RUN --mount=type=cache,target=/root/.cache,id=pip echo {n} >> /root/.cache/runs && cat /root/.cache/runs > /seen
 RUN --mount=type=cache,target=/var/c,uid=1,gid=2,mode=0700,sharing=locked stat -c '%a %u %g' /var/c > /perm
 """
     ctx = write_context(tmp_path / "ctx", dockerfile.format(n=1))
-    bk.build(ctx, "-t", "c1")
+    bk_both.build(ctx, "-t", "c1")
     write_context(ctx, dockerfile.format(n=2))
-    bk.build(ctx, "-t", "c2")
-    c2 = bk.shape("c2")
+    bk_both.build(ctx, "-t", "c2")
+    c2 = bk_both.shape("c2")
     assert c2.read("/seen") == "1\n2\n" and c2.read("/perm") == "700 1 2\n"
     files = c2.files()
     assert files["root/.cache"].type == "dir"  # the mount point stays, empty
@@ -272,25 +273,25 @@ RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $BUILDPLATFORM" > /p
     assert refused.returncode != 0 and "example.com/my/frontend:1" in refused.stderr
 
 
-def test_outputs_iidfile_and_metadata_file(bk, tmp_path: Path) -> None:
+def test_outputs_iidfile_and_metadata_file(bk_both, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", "FROM busybox\nRUN echo artifact > /out.txt\n")
     local = tmp_path / "local"
-    bk.build(ctx, "-o", f"type=local,dest={local}")
+    bk_both.build(ctx, "-o", f"type=local,dest={local}")
     assert (local / "out.txt").read_text() == "artifact\n" and (local / "bin" / "busybox").is_file()
-    bk.build(ctx, "--output", f"type=tar,dest={tmp_path / 'fs.tar'}")
+    bk_both.build(ctx, "--output", f"type=tar,dest={tmp_path / 'fs.tar'}")
     with tarfile.open(tmp_path / "fs.tar") as tar:
         assert "out.txt" in tar.getnames()
-    bk.build(ctx, "--output", f"type=docker,dest={tmp_path / 'img.tar'}", "-t", "exported")
-    bk.build(ctx, "--output", f"type=oci,dest={tmp_path / 'oci.tar'}")
+    bk_both.build(ctx, "--output", f"type=docker,dest={tmp_path / 'img.tar'}", "-t", "exported")
+    bk_both.build(ctx, "--output", f"type=oci,dest={tmp_path / 'oci.tar'}")
     with tarfile.open(tmp_path / "oci.tar") as tar:
         assert {"oci-layout", "index.json"} <= set(tar.getnames())
-    assert bk("images", "-q", "exported", check=False).stdout == ""  # archives are not stored
-    loaded = bk("load", "-i", str(tmp_path / "img.tar"))
+    assert bk_both("images", "-q", "exported", check=False).stdout == ""  # archives are not stored
+    loaded = bk_both("load", "-i", str(tmp_path / "img.tar"))
     assert "exported:latest" in loaded.stdout
     iid, meta = tmp_path / "iid", tmp_path / "meta.json"
-    bk.build(ctx, "-t", "stored", "--iidfile", str(iid), "--metadata-file", str(meta))
+    bk_both.build(ctx, "-t", "stored", "--iidfile", str(iid), "--metadata-file", str(meta))
     image_id = iid.read_text()
-    assert bk("images", "-q", "--no-trunc", "stored").stdout.strip() == image_id
+    assert bk_both("images", "-q", "--no-trunc", "stored").stdout.strip() == image_id
     data = json.loads(meta.read_text())
     assert data["containerimage.config.digest"] == image_id
     assert data["image.name"] == "docker.io/library/stored:latest"
