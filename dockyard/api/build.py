@@ -15,7 +15,7 @@ from __future__ import annotations
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
-from dockyard.builder.graph.wire import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, \
+from dockyard.engine.buildkit import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, \
     STATUS_ID
 from dockyard.engine.build import BuildOptions, build_image
 from dockyard.engine.images import parse_target
@@ -117,8 +117,8 @@ def _graph_options(req: Request):  # noqa: ANN202 - builder.graph.build.GraphOpt
     import base64
     import json
 
-    from dockyard.builder.graph.build import GraphOptions
-    from dockyard.builder.graph.session import Session, SecretSource, SshSource, parse_allow
+    from dockyard.engine.buildkit import GraphOptions
+    from dockyard.engine.buildkit import Session, SecretSource, SshSource, parse_allow
 
     network = req.q("networkmode") or "default"
     if network not in ("default", "host", "none", "bridge"):
@@ -155,7 +155,7 @@ def _output(req: Request):  # noqa: ANN202 - builder.graph.export.OutputSpec
     """Docker's `outputs` (`[{"Type": ..., "Attrs": {...}}]`, at most one). One with a `dest`
     is sent back to the client in the stream (`_OutputMessages`): the daemon never writes a
     path a request names."""
-    from dockyard.builder.graph.export import parse_outputs
+    from dockyard.engine.buildkit import parse_outputs
 
     value = req.qjson("outputs", []) or []
     if not isinstance(value, list) or not all(
@@ -193,8 +193,8 @@ class _OutputMessages:
 
 
 def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.builder.graph.build import SolveFailed
-    from dockyard.builder.graph.progress import CallbackDisplay, Progress
+    from dockyard.engine.buildkit import SolveFailed
+    from dockyard.engine.buildkit import CallbackDisplay, Progress
     from dockyard.engine.build import build_image_buildkit
 
     options = _graph_options(req)

@@ -15,15 +15,14 @@ import json
 import os
 import sys
 
-from dockyard.builder.graph.wire import OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
 from dockyard.errors import DockyardError, InvalidParameter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    from dockyard.builder.graph.build import GraphOptions
-    from dockyard.builder.graph.progress import Progress
+    from dockyard.engine.buildkit import GraphOptions
+    from dockyard.engine.buildkit import Progress
     from dockyard.cli.context import CliContext
 
 # Flags that exist only in BuildKit mode: the classic builder refuses them.
@@ -54,9 +53,9 @@ def refuse_buildkit_flags(args: argparse.Namespace) -> None:
 
 
 def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOptions:
-    from dockyard.builder.graph.build import GraphOptions
-    from dockyard.builder.graph.export import parse_outputs
-    from dockyard.builder.graph.session import Session, parse_allow, parse_secret, parse_ssh
+    from dockyard.engine.buildkit import GraphOptions
+    from dockyard.engine.buildkit import parse_outputs
+    from dockyard.engine.buildkit import Session, parse_allow, parse_secret, parse_ssh
     from dockyard.cli.build_cmd import _build_args, _check_network, _labels, _tags
 
     _check_network(args.network)
@@ -79,14 +78,14 @@ def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOpt
 
 
 def _display(args: argparse.Namespace):  # noqa: ANN202
-    from dockyard.builder.graph.progress import make_display
+    from dockyard.engine.buildkit import make_display
 
     mode = "quiet" if args.quiet else (args.progress or "auto")
     return make_display(mode, sys.stderr)
 
 
 def _report(progress: Progress, step: str | None, lines: list[str], excerpt: list[str], message: str) -> int:
-    from dockyard.builder.graph.progress import VertexInfo
+    from dockyard.engine.buildkit import VertexInfo
 
     failed = VertexInfo("", step) if step else None
     progress.display.error_report(failed, message, excerpt, lines)  # type: ignore[call-arg]
@@ -96,7 +95,7 @@ def _report(progress: Progress, step: str | None, lines: list[str], excerpt: lis
 
 
 def _finish(args: argparse.Namespace, image_id: str, metadata: dict) -> int:
-    from dockyard.builder.graph.export import write_metadata
+    from dockyard.engine.buildkit import write_metadata
 
     if args.quiet:
         sys.stdout.write(image_id + "\n")
@@ -111,8 +110,8 @@ def _finish(args: argparse.Namespace, image_id: str, metadata: dict) -> int:
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.builder.graph.build import SolveFailed
-    from dockyard.builder.graph.progress import Progress
+    from dockyard.engine.buildkit import SolveFailed
+    from dockyard.engine.buildkit import Progress
     from dockyard.engine.build import build_image_buildkit
 
     options = graph_options(args)
@@ -165,7 +164,7 @@ class _Received:
 
                 self.out, self.close_out = tempfile.TemporaryFile(), True
             else:
-                from dockyard.builder.graph.export import open_dest
+                from dockyard.engine.buildkit import open_dest
 
                 self.out, self.close_out = open_dest(self.spec.dest)
         self.out.write(data)
@@ -175,7 +174,7 @@ class _Received:
             return
         try:
             if self.spec.type == "local":
-                from dockyard.builder.graph.export import extract_local
+                from dockyard.engine.buildkit import extract_local
 
                 self.out.seek(0)
                 extract_local(self.out, self.spec.dest)
@@ -191,6 +190,8 @@ class _Received:
 
 
 def client_headers(options: GraphOptions) -> list[tuple[str, str]]:
+    from dockyard.engine.buildkit import SECRETS_HEADER, SSH_HEADER  # a classic build does not load it
+
     headers = []
     if options.session.secrets:
         values = {sid: base64.b64encode(src.read()).decode() for sid, src in options.session.secrets.items()}
@@ -211,7 +212,7 @@ def print_stream(messages, args: argparse.Namespace, options: GraphOptions) -> i
 
 
 def _print_stream(messages, args: argparse.Namespace, received: _Received) -> int:  # noqa: ANN001
-    from dockyard.builder.graph.progress import Progress, SolveStatus
+    from dockyard.engine.buildkit import OUTPUT_ID, REPORT_ID, STATUS_ID, Progress, SolveStatus
 
     progress = Progress(_display(args))
     image_id = ""
