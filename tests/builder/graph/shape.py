@@ -122,12 +122,12 @@ def progress_lines(text: str) -> list[str]:
     return out
 
 
-def steps(text: str) -> dict[str, str]:
-    """Each step of a plain progress output and how it ended: DONE, CACHED or ERROR."""
+def step_lines(text: str) -> list[tuple[str, str]]:
+    """(step name, line) for each later line of a step in a plain progress output (`#N ...`)."""
     import re
 
     names: dict[str, str] = {}
-    state: dict[str, str] = {}
+    out = []
     for line in text.splitlines():
         m = re.match(r"^#(\d+) (.*)$", line)
         if not m:
@@ -135,7 +135,12 @@ def steps(text: str) -> dict[str, str]:
         index, rest = m.groups()
         if index not in names:
             names[index] = rest
-            continue
-        if rest == "CACHED" or rest.startswith("DONE") or rest.startswith("ERROR"):
-            state[names[index]] = rest.split(" ")[0].rstrip(":")
-    return state
+        else:
+            out.append((names[index], rest))
+    return out
+
+
+def steps(text: str) -> dict[str, str]:
+    """Each step of a plain progress output and how it ended: DONE, CACHED or ERROR."""
+    return {name: rest.split(" ")[0].rstrip(":") for name, rest in step_lines(text)
+            if rest == "CACHED" or rest.startswith("DONE") or rest.startswith("ERROR")}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.builder.graph.conftest import BuildKitDockyard, ReferenceBuildKit, write_context
-from tests.builder.graph.shape import steps
+from tests.builder.graph.shape import step_lines, steps
 from tests.builder.graph.test_reference import assert_same_image
 
 pytestmark = pytest.mark.usefixtures("busybox")
@@ -31,19 +31,11 @@ def _unique() -> str:
 
 def run_output(text: str) -> dict[str, list[str]]:
     """What each step printed (`#N 0.123 line`), by step name, without times."""
-    names: dict[str, str] = {}
     out: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        m = re.match(r"^#(\d+) (.*)$", line)
-        if not m:
-            continue
-        index, rest = m.groups()
-        if index not in names:
-            names[index] = rest
-            continue
+    for name, rest in step_lines(text):
         printed = re.match(r"^\d+\.\d+ (.*)$", rest)
         if printed:
-            out.setdefault(names[index], []).append(printed.group(1))
+            out.setdefault(name, []).append(printed.group(1))
     return out
 
 
