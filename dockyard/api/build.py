@@ -151,7 +151,7 @@ def _graph_options(req: Request):  # noqa: ANN202 - builder.graph.build.GraphOpt
         session=Session(secrets, ssh, parse_allow(req.qlist("allow"))))
 
 
-def _output(req: Request):  # noqa: ANN202 - builder.graph.export.OutputSpec
+def _output(req: Request):  # noqa: ANN202 - builder.graph.options.OutputSpec
     """Docker's `outputs` (`[{"Type": ..., "Attrs": {...}}]`, at most one). One with a `dest`
     is sent back to the client in the stream (`_OutputMessages`): the daemon never writes a
     path a request names."""

@@ -53,8 +53,7 @@ def refuse_buildkit_flags(args: argparse.Namespace) -> None:
 
 
 def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOptions:
-    from dockyard.engine.buildkit import GraphOptions
-    from dockyard.engine.buildkit import parse_outputs
+    from dockyard.engine.buildkit import GraphOptions, parse_outputs
     from dockyard.engine.buildkit import Session, parse_allow, parse_secret, parse_ssh
     from dockyard.cli.build_cmd import _build_args, _check_network, _labels, _tags
 
@@ -95,8 +94,6 @@ def _report(progress: Progress, step: str | None, lines: list[str], excerpt: lis
 
 
 def _finish(args: argparse.Namespace, image_id: str, metadata: dict) -> int:
-    from dockyard.engine.buildkit import write_metadata
-
     if args.quiet:
         sys.stdout.write(image_id + "\n")
         sys.stdout.flush()
@@ -105,6 +102,8 @@ def _finish(args: argparse.Namespace, image_id: str, metadata: dict) -> int:
 
         _write_iidfile(args.iidfile, image_id)
     if args.metadata_file:
+        from dockyard.engine.buildkit import write_metadata
+
         write_metadata(args.metadata_file, metadata)
     return 0
 

@@ -8,44 +8,27 @@ IMAGE` (pulling it when the store lacks it), and `exporting to image` (`writing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from dockyard.builder.context import BuildContext
 from dockyard.builder.graph import export
+from dockyard.builder.graph.options import GraphOptions
 from dockyard.builder.graph.convert import (
     BuildGraph, ConvertOptions, ResolvedImage, convert, display_ref, frontend_error,
 )
 from dockyard.builder.graph.image import config_json, normalize_history
 from dockyard.builder.graph.ops import digest_of
 from dockyard.builder.graph.progress import Progress, dockerfile_excerpt
-from dockyard.builder.graph.session import Session
 from dockyard.builder.graph.solver import Context, Result, Solver
 from dockyard.digest import Digest
 from dockyard.dockerfile import parse
 from dockyard.errors import DockerfileError, DockyardError, NotFound
-from dockyard.reference import Reference
 from dockyard.store.store import Store
 
 # Pulls an image by name into the store, reporting status lines; returns the image ID.
 ImagePuller = Callable[[str, Callable[[str], None]], Digest]
-
-
-@dataclass
-class GraphOptions:
-    tags: list[Reference] = field(default_factory=list)
-    tag_names: list[str] = field(default_factory=list)   # -t as written (how progress names them)
-    build_args: dict[str, str | None] = field(default_factory=dict)
-    target: str | None = None
-    no_cache: bool = False
-    no_cache_filter: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    pull: bool = False
-    network: str = "default"
-    platform: str = "linux/amd64"
-    output: export.OutputSpec = field(default_factory=lambda: export.OutputSpec("docker"))
-    session: Session = field(default_factory=Session)
 
 
 @dataclass

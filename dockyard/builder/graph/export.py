@@ -8,7 +8,8 @@
 - `-o DIR` is `type=local,dest=DIR`, `-o -` is `type=tar,dest=-` (stdout).
 As a client of `dockyard serve`, the daemon writes no file: it sends the bytes to the client
 (`OutputSpec.stream`; a local directory travels as a tar), which writes or extracts them here.
-`--iidfile` gets the image ID (config digest); `--metadata-file` a JSON object as buildx
+The imports that writing needs are made when it is done: a client of `dockyard serve` imports
+this module to write what the daemon sends. `--iidfile` gets the image ID (config digest); `--metadata-file` a JSON object as buildx
 writes it (`containerimage.config.digest`, `image.name`, and `containerimage.digest` when a
 manifest was written).
 """
@@ -19,70 +20,18 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dockyard.archive.apply import apply_layer
-from dockyard.archive.diff import write_tree
-from dockyard.builder.rootfs import image_root
-from dockyard.digest import Digest
-from dockyard.errors import InvalidParameter, NotImplementedFeature
-from dockyard.image.image import Image
-from dockyard.reference import Reference
 from dockyard.atomic import atomic_write
-from dockyard.store.store import Store
+from dockyard.builder.graph.options import OutputSpec
+from dockyard.digest import Digest
 
-OUTPUT_TYPES = ("docker", "image", "oci", "tar", "local")
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    type: str
-    dest: str = ""
-    attrs: dict[str, str] = field(default_factory=dict)
-    # set: the bytes go there (to a client of serve; `local` as a tar), `dest` only names them
-    stream: BinaryIO | None = field(default=None, compare=False)
-
-    @property
-    def stores_image(self) -> bool:
-        return self.type in ("docker", "image") and not self.dest
-
-
-def parse_output(text: str) -> OutputSpec:
-    if "=" not in text and "," not in text:
-        if text == "-":
-            return OutputSpec("tar", "-")
-        return OutputSpec("local", text)
-    attrs: dict[str, str] = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise InvalidParameter(f"invalid value {part} for --output")
-        attrs[key.strip().lower()] = value
-    kind = attrs.pop("type", "")
-    if not kind:
-        kind = "local" if "dest" in attrs else ""
-    if kind == "registry":
-        raise NotImplementedFeature("--output type=registry is not supported: build, then `dockyard push`")
-    if kind not in OUTPUT_TYPES:
-        raise InvalidParameter(f"unsupported output type {kind!r} (use docker, oci, tar or local)")
-    dest = attrs.pop("dest", "")
-    for key in list(attrs):
-        if key not in ("name",):
-            raise InvalidParameter(f"unsupported --output attribute {key!r} for type={kind}")
-    if kind in ("oci", "tar", "local") and not dest:
-        raise InvalidParameter(f"dest is required for type={kind} output")
-    return OutputSpec(kind, dest, attrs)
-
-
-def parse_outputs(values: list[str]) -> OutputSpec:
-    if not values:
-        return OutputSpec("docker")
-    if len(values) > 1:
-        raise InvalidParameter("multiple outputs are not supported")
-    return parse_output(values[0])
-
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.image.image import Image
+    from dockyard.reference import Reference
+    from dockyard.store.store import Store
 
 def _open_dest(spec: OutputSpec) -> tuple[BinaryIO, bool]:
     if spec.stream is not None:
@@ -122,6 +71,9 @@ def write_archive(store: Store, image: Image, tags: list[Reference], spec: Outpu
 def write_filesystem(store: Store, layers: list[Digest], spec: OutputSpec) -> None:
     """`type=tar` / `type=local`: the final filesystem. The tar keeps owners; a local directory's
     files belong to whoever builds (the docker CLI writes them so), modes kept."""
+    from dockyard.archive.diff import write_tree
+    from dockyard.builder.rootfs import image_root
+
     with image_root(store, layers) as root:
         if spec.type == "tar" or spec.stream is not None:
             out, close = _open_dest(spec)
@@ -140,6 +92,8 @@ def write_filesystem(store: Store, layers: list[Digest], spec: OutputSpec) -> No
 
 def extract_local(tar: BinaryIO, dest: str) -> None:
     """`type=local`: the filesystem's tar into directory `dest`, owned by whoever builds."""
+    from dockyard.archive.apply import apply_layer
+
     path = Path(os.path.abspath(dest))
     path.mkdir(parents=True, exist_ok=True)
     apply_layer(tar, path, whiteout_format="none", owner=(os.getuid(), os.getgid()))

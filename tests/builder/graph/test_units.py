@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from dockyard.builder.graph.export import parse_output, parse_outputs
+from dockyard.builder.graph.options import parse_output, parse_outputs
 from dockyard.builder.graph.image import config_json, go_time, normalize_history
 from dockyard.builder.graph.ops import CopyOp, CopySource, ExecOp, ImageOp, MkdirOp, Vertex, cache_key
 from dockyard.builder.graph.progress import (
