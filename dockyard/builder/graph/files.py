@@ -8,6 +8,7 @@ copy semantics of dockyard.builder.copy and BuildKit's differences (checked agai
   so the layer is the same whatever the base;
 - WORKDIR makes the directory and its missing parents owned by USER; an existing directory
   still makes a layer, an empty one.
+Writing modules are imported when a step runs: a fully cached build never loads them.
 The content digest that keys a copy from the context covers names, types, modes, sizes, link
 targets and contents of exactly the selected files (after .dockerignore and --exclude), not
 mtimes or owners.
@@ -23,20 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from dockyard.archive.scan import ScanResult
 from dockyard.builder.copy.checksum import checksum, sources_hash
-from dockyard.builder.copy.entries import CopyPlan, LayerWriter
-from dockyard.builder.copy.layer import write_copy_layer, write_dirs_layer
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.builder.dockerignore import IgnoreMatcher
 from dockyard.builder.graph.ops import CopyOp, MkdirOp
-from dockyard.builder.rootfs import image_root
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.runtime.users import read_entries
-from dockyard.store.layer_writer import write_layer
-from dockyard.store.layers import StoredLayer
-from dockyard.store.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.archive.scan import ScanResult
+    from dockyard.builder.copy.entries import CopyPlan
+    from dockyard.store.layers import StoredLayer
+    from dockyard.store.store import Store
 
 _WILDCARD_CHARS = "*?["
 
@@ -77,6 +77,8 @@ def buildkit_ids(root: Path | None, spec: str) -> tuple[int, int] | None:
     """`--chown` / USER for WORKDIR as BuildKit's file operations resolve them."""
     if not spec:
         return None
+    from dockyard.runtime.users import read_entries
+
     user, sep, group = spec.partition(":")
     uid = gid = 0
     if user.isdigit():
@@ -140,12 +142,16 @@ def content_digest(sources: list[Source]) -> str:
 
 
 def _layer(store: Store, write: Callable[[BinaryIO], ScanResult]) -> StoredLayer:
+    from dockyard.store.layer_writer import write_layer
+
     layer = write_layer(store.layers, write)
     assert layer is not None
     return layer
 
 
 def _empty_layer(out: BinaryIO) -> ScanResult:
+    from dockyard.builder.copy.entries import LayerWriter
+
     return LayerWriter(out).finish()
 
 
@@ -154,6 +160,10 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
     """The layer of one COPY/ADD over the tree of `dest_layers`. `keep_owner`: the sources are a
     stage's or an image's files, which keep their owner without --chown (the context's are
     0:0: the docker CLI sends them so)."""
+    from dockyard.builder.copy.entries import CopyPlan
+    from dockyard.builder.copy.layer import write_copy_layer
+    from dockyard.builder.rootfs import image_root
+
     with ExitStack() as stack:
         if op.link:
             root = Path(tempfile.mkdtemp(prefix="bk-link-", dir=store.tmp))
@@ -179,6 +189,9 @@ def _parents_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, root: P
     """COPY --parents: each source keeps its path (from the tree's root) under the destination.
     Written as one copy per parent directory into a temporary tree, then one layer."""
     import shutil
+
+    from dockyard.builder.copy.entries import CopyPlan
+    from dockyard.builder.copy.layer import write_copy_layer
 
     staging = Path(tempfile.mkdtemp(prefix="bk-parents-"))
     try:
@@ -212,6 +225,9 @@ def _rmtree(path: Path) -> None:
 
 def mkdir_layer(store: Store, op: MkdirOp, layers: list[Digest]) -> StoredLayer:
     """WORKDIR: the directory and missing parents, owned by USER; an empty layer when it exists."""
+    from dockyard.builder.copy.layer import write_dirs_layer
+    from dockyard.builder.rootfs import image_root
+
     with image_root(store, layers) as root:
         owner = buildkit_ids(root, op.user)
 

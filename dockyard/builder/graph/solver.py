@@ -26,15 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.builder.copy.checksum import checksum
-from dockyard.builder.copy.download import download
 from dockyard.builder.copy.match import Source, collect_sources, walk_source
-from dockyard.builder.graph import execute, files
+from dockyard.builder.graph import files
 from dockyard.builder.graph.ops import (
     ContextOp, CopyOp, ExecOp, HttpOp, ImageOp, MkdirOp, Vertex, cache_key,
 )
 from dockyard.builder.graph.progress import Progress
 from dockyard.builder.graph.session import Session
-from dockyard.builder.rootfs import image_root
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.builder.graph.image import go_time
@@ -193,6 +191,8 @@ class Solver:
             self.plans[v.digest] = _Plan(cache_key(v, [], []))
             return
         if isinstance(op, HttpOp):
+            from dockyard.builder.copy.download import download
+
             self.progress.start(digest)
             source = download(op.url, self.downloads, op.checksum)
             self._http_sources[v.digest] = source
@@ -256,8 +256,12 @@ class Solver:
 
     def _execute(self, v: Vertex, op: object, base: Result, inputs: list[Result], plan: "_Plan",
                  stack: ExitStack):  # noqa: ANN202
+        from dockyard.builder.rootfs import image_root
+
         if isinstance(op, ExecOp):
-            sources: dict[int, execute.MountSource] = {}
+            from dockyard.builder.graph import execute
+
+            sources: dict[int, "execute.MountSource"] = {}
             for m in op.mounts:
                 if m.input < 0 or m.input in sources:
                     continue
@@ -382,6 +386,8 @@ class Solver:
                 continue
             tree = trees.get(source.input)
             if tree is None:
+                from dockyard.builder.rootfs import image_root
+
                 root = stack.enter_context(image_root(self.store, inputs[source.input].layers))
                 tree = trees[source.input] = files.SourceTree(root)
             out += files.collect(tree, [source.path], op.exclude, kw)
