@@ -229,7 +229,19 @@ def refuse_grpc(ctx: ApiContext, req: Request, resp: Response) -> None:
     raise InvalidParameter(NO_GRPC)
 
 
+def idle_session(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """`POST /session` upgraded to h2c by the docker CLI (DOCKER_BUILDKIT=1): taken, never
+    used, held until the CLI closes it. The CLI runs its session and its `POST /build` side by
+    side and reports whichever fails first: a refused session would hide the build's answer
+    (NO_GRPC, naming DOCKER_BUILDKIT=0) behind `unable to upgrade to h2c`."""
+    if req.head.header("upgrade").lower() != "h2c":
+        raise InvalidParameter(NO_GRPC)
+    conn = resp.hijack(True, "application/octet-stream", "h2c")
+    while conn.recv() and not ctx.stopping.is_set():
+        pass
+
+
 def routes() -> list[Route]:
     return [route("POST", "/build", build, BUILD_QUERY),
-            route("POST", "/session", refuse_grpc), route("POST", "/grpc", refuse_grpc),
+            route("POST", "/session", idle_session), route("POST", "/grpc", refuse_grpc),
             route("GET", "/grpc", refuse_grpc)]

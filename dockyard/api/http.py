@@ -241,14 +241,15 @@ class Response:
             self.streaming = False
 
     # -- hijacked ---------------------------------------------------------------------------
-    def hijack(self, upgrade: bool, content_type: str) -> Connection:
-        """Docker's attach: `101 UPGRADED` (client asked `Upgrade: tcp`) or 200, then raw bytes."""
+    def hijack(self, upgrade: bool, content_type: str, protocol: str = "tcp") -> Connection:
+        """Docker's attach: `101 UPGRADED` (client asked `Upgrade: tcp`) or 200, then raw bytes;
+        `protocol` names another upgrade (`h2c`: the docker CLI's BuildKit session)."""
         assert not self.started
         self.started = self.hijacked = True
         self.keep_alive = False
         if upgrade:
             lines = ["HTTP/1.1 101 UPGRADED", f"Content-Type: {content_type}",
-                     "Connection: Upgrade", "Upgrade: tcp"]
+                     "Connection: Upgrade", f"Upgrade: {protocol}"]
         else:
             lines = ["HTTP/1.1 200 OK", f"Content-Type: {content_type}"]
         self._conn.send(("\r\n".join(lines) + "\r\n\r\n").encode())
