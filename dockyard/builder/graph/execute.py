@@ -181,6 +181,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
         d.mkdir()
     container_id = "buildkit-" + random.token_hex(12)
     code = 0
+    exited = False  # `runc run` returned: it removed the container itself
     try:
         rootfs.mount_overlay(store.root, _lowers(store, root_layers, empty), upper, wdir, merged)
         with ExitStack() as stack:
@@ -196,6 +197,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
             spec = _spec(op, env, user, mounts)
             (work / "config.json").write_text(json.dumps(spec))
             code = _run_runtime(runtime.name, runtime.state_root, work, container_id, output)
+            exited = True
             _remove_stubs(merged, stubs)
         if code != 0:
             raise ExecFailed(op.args, code)
@@ -203,8 +205,9 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
         assert layer is not None
         return layer
     finally:
-        subprocess.run([runtime.name, "--root", str(runtime.state_root), "delete", "--force",
-                        container_id], capture_output=True)
+        if not exited:
+            subprocess.run([runtime.name, "--root", str(runtime.state_root), "delete", "--force",
+                            container_id], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
