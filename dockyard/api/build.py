@@ -3,12 +3,14 @@ the answer is Docker's JSON message stream, as the classic builder sends it:
 `{"stream": "Step 1/3 : ..."}` ..., `{"aux": {"ID": "sha256:..."}}`, `Successfully built`,
 `Successfully tagged`; a failure is `{"errorDetail": ..., "error": ...}` in the stream.
 
+`version=2` with a session is the docker CLI in BuildKit mode (`DOCKER_BUILDKIT=1 docker build`):
+its `POST /session` (h2c) is held for the build, which reads the context, the Dockerfile and
+the secrets over it (dockyard.api.buildkit_session) and answers with BuildKit's progress trace.
 `version=2` without a session is dockyard's own client in BuildKit mode (DOCKER_BUILDKIT=1):
 the stream carries solve statuses (`{"id": "dockyard.buildkit.status", "aux": {...}}`), then
 `{"aux": {"ID": ..., "Metadata": ...}}`; a failed step adds `dockyard.buildkit.error` (the
-step, its last output lines, the Dockerfile excerpt) before the error. The docker CLI's BuildKit
-path (a gRPC session over `/session` and `/grpc`) is refused with an error naming
-DOCKER_BUILDKIT=0."""
+step, its last output lines, the Dockerfile excerpt) before the error. `/grpc` (buildx's
+BuildKit API) is refused with an error naming DOCKER_BUILDKIT=0."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from dockyard.engine.buildkit import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS
     STATUS_ID
 from dockyard.engine.build import BuildOptions, build_image
 from dockyard.engine.images import parse_target
-from dockyard.errors import BuildFailed, InvalidParameter
+from dockyard.errors import BuildFailed, InvalidParameter, NotImplementedFeature
 from dockyard.reference import Reference
 
 # Every parameter Docker's build route reads (daemon/server/router/build), so real clients pass;
@@ -28,8 +30,10 @@ BUILD_QUERY = ("dockerfile t extrahosts remote q nocache cachefrom pull rm force
                "cpushares cpusetcpus cpusetmems cpuperiod cpuquota buildargs shmsize squash labels "
                "networkmode platform target outputs version session buildid cgroupparent isolation "
                "ulimits securityopt nocachefilter allow")
-NO_GRPC = ("the docker CLI's BuildKit builds (a gRPC session) are not supported by dockyard serve: "
-           "set DOCKER_BUILDKIT=0 to use the classic builder, or build with dockyard's own CLI")
+NO_GRPC = ("BuildKit's gRPC API (buildx) is not supported by dockyard serve: set DOCKER_BUILDKIT=0 to "
+           "use the classic builder, or build with the docker CLI's built-in BuildKit or dockyard's own CLI")
+NO_SESSION_OUTPUT = ("--output to a file or a directory goes through the docker CLI's session (FileSend), "
+                     "which dockyard serve does not offer: use DOCKER_BUILDKIT=1 dockyard -H ... build -o ...")
 
 
 def _string_map(req: Request, name: str, allow_null: bool) -> dict:
@@ -88,7 +92,8 @@ class _BuildStream:
 def build(ctx: ApiContext, req: Request, resp: Response) -> None:
     if req.q("version") == "2":
         if req.q("session"):
-            raise InvalidParameter(NO_GRPC)
+            build_cli_session(ctx, req, resp)
+            return
         build_buildkit(ctx, req, resp)
         return
     options = options_from_request(req)
@@ -113,7 +118,7 @@ def build(ctx: ApiContext, req: Request, resp: Response) -> None:
     out.finish(str(result.image_id))
 
 
-def _graph_options(req: Request):  # noqa: ANN202 - builder.graph.build.GraphOptions
+def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builder.graph.options.GraphOptions
     import base64
     import json
 
@@ -143,7 +148,7 @@ def _graph_options(req: Request):  # noqa: ANN202 - builder.graph.build.GraphOpt
     except (ValueError, TypeError, AttributeError):
         raise InvalidParameter("invalid secrets or ssh header") from None
     return GraphOptions(
-        output=_output(req),
+        **({"output": _output(req)} if outputs else {}),
         tags=_tags(req), tag_names=req.qlist("t"), build_args=_string_map(req, "buildargs", True),
         target=req.q("target") or None, no_cache=req.qbool("nocache"), no_cache_filter=filters,
         labels=_string_map(req, "labels", False), pull=req.qbool("pull"),
@@ -229,19 +234,75 @@ def refuse_grpc(ctx: ApiContext, req: Request, resp: Response) -> None:
     raise InvalidParameter(NO_GRPC)
 
 
-def idle_session(ctx: ApiContext, req: Request, resp: Response) -> None:
-    """`POST /session` upgraded to h2c by the docker CLI (DOCKER_BUILDKIT=1): taken, never
-    used, held until the CLI closes it. The CLI runs its session and its `POST /build` side by
-    side and reports whichever fails first: a refused session would hide the build's answer
-    (NO_GRPC, naming DOCKER_BUILDKIT=0) behind `unable to upgrade to h2c`."""
-    if req.head.header("upgrade").lower() != "h2c":
+def session(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """`POST /session` upgraded to h2c by the docker CLI (DOCKER_BUILDKIT=1): the connection
+    is kept for the build that names it (dockyard.api.buildkit_session)."""
+    from dockyard.api import buildkit_session
+
+    uuid = req.head.header(buildkit_session.UUID_HEADER)
+    if req.head.header("upgrade").lower() != "h2c" or not uuid:
         raise InvalidParameter(NO_GRPC)
+    methods = [m.strip() for m in req.head.header(buildkit_session.METHOD_HEADER).split(",") if m.strip()]
     conn = resp.hijack(True, "application/octet-stream", "h2c")
-    while conn.recv() and not ctx.stopping.is_set():
-        pass
+    buildkit_session.hold(uuid, conn, methods, ctx.stopping)
+
+
+def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """The docker CLI's BuildKit build: the context and the Dockerfile come over its session
+    (and the secrets, when a RUN asks), progress goes back as BuildKit's trace messages."""
+    import base64
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from dockyard.api import buildkit_session
+    from dockyard.builder.graph.build import SolveFailed
+    from dockyard.builder.graph.progress import CallbackDisplay, Progress
+    from dockyard.engine.build import build_image_buildkit
+    from dockyard.errors import DockyardError
+
+    if (req.q("remote") or "client-session") != "client-session":
+        raise InvalidParameter(f"remote context {req.q('remote')!r} is not supported with a session")
+    outputs = req.qjson("outputs", []) or []
+    if any(not isinstance(o, dict) or o.get("Type") not in ("docker", "image", "moby") for o in outputs):
+        raise NotImplementedFeature(NO_SESSION_OUTPUT)
+    options = _graph_options(req, outputs=False)
+    name = req.q("dockerfile") or "Dockerfile"
+    if "/" in name or name in (".", ".."):
+        raise InvalidParameter(f"invalid dockerfile name {name!r}")
+    cli = buildkit_session.claim(req.q("session") or "")
+    store = ctx.store()
+    work = Path(tempfile.mkdtemp(prefix="bk-session-", dir=store.tmp))
+    try:
+        messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
+
+        def trace(status) -> None:  # noqa: ANN001
+            data = base64.b64encode(buildkit_session.status_response(status)).decode()
+            messages.message({"id": buildkit_session.TRACE_ID, "aux": data})
+
+        try:
+            (work / "dockerfile").mkdir()
+            (work / "context").mkdir()
+            cli.receive_dir("dockerfile", work / "dockerfile", include=[name])
+            if not (work / "dockerfile" / name).is_file():
+                raise InvalidParameter(f"failed to read dockerfile: open {name}: no such file or directory")
+            cli.receive_dir("context", work / "context")
+            options.session.fetch = cli.secret
+            result = build_image_buildkit(store, str(work / "context"), options, Progress(CallbackDisplay(trace)),
+                                          dockerfile=str(work / "dockerfile" / name))
+        except SolveFailed as exc:
+            messages.error(exc.message)
+            return
+        except DockyardError as exc:
+            messages.error(exc.message)
+            return
+        messages.message({"id": buildkit_session.IMAGE_ID, "aux": {"ID": str(result.image_id)}})
+    finally:
+        cli.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def routes() -> list[Route]:
     return [route("POST", "/build", build, BUILD_QUERY),
-            route("POST", "/session", idle_session), route("POST", "/grpc", refuse_grpc),
+            route("POST", "/session", session), route("POST", "/grpc", refuse_grpc),
             route("GET", "/grpc", refuse_grpc)]

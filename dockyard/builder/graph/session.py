@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from dockyard.errors import InvalidParameter, NotFound
 
@@ -102,11 +103,15 @@ class Session:
     secrets: dict[str, SecretSource] = field(default_factory=dict)
     ssh: dict[str, SshSource] = field(default_factory=dict)
     allow: frozenset[str] = frozenset()
+    # asked for a secret not in `secrets` (the docker CLI's session serves its --secret values)
+    fetch: Callable[[str], bytes | None] | None = field(default=None, repr=False)
     _agents: dict[str, tuple[subprocess.Popen, Path]] = field(default_factory=dict, repr=False)
 
     def secret(self, secret_id: str) -> bytes | None:
         source = self.secrets.get(secret_id)
-        return None if source is None else source.read()
+        if source is None:
+            return self.fetch(secret_id) if self.fetch is not None else None
+        return source.read()
 
     def ssh_socket(self, ssh_id: str) -> str | None:
         """A socket of an agent holding the keys of `ssh_id` (None when not forwarded)."""

@@ -51,20 +51,3 @@ def test_grpc_session_endpoints_name_docker_buildkit_0(daemon) -> None:
         assert head.startswith(b"HTTP/1.1 400")
         assert "DOCKER_BUILDKIT=0" in json.loads(body.split(b"\r\n")[1] if b"\r\n" in body else body)["message"]
 
-
-def test_docker_cli_buildkit_build_is_told_to_use_docker_buildkit_0(daemon, tmp_path: Path) -> None:
-    """`DOCKER_BUILDKIT=1 docker build` (the 20.10 CLI) against dockyard serve: the session's h2c
-    upgrade is taken and left idle, so the CLI reports the build's answer, which names
-    DOCKER_BUILDKIT=0, and exits 1 (before, it said `unable to upgrade to h2c`)."""
-    import os
-    import subprocess
-
-    from tests.dockerd import DOCKER_CLI
-
-    ctx = write_context(tmp_path / "ctx", "FROM busybox\nRUN true\n")
-    env = {**os.environ, "DOCKER_HOST": daemon.url, "DOCKER_BUILDKIT": "1"}
-    proc = subprocess.run([DOCKER_CLI, "build", str(ctx)], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == (
-        "Error response from daemon: the docker CLI's BuildKit builds (a gRPC session) are not supported "
-        "by dockyard serve: set DOCKER_BUILDKIT=0 to use the classic builder, or build with dockyard's own CLI")

@@ -1,0 +1,76 @@
+"""`DOCKER_BUILDKIT=1 docker build` (the 20.10 CLI) against `dockyard serve`: the CLI's BuildKit
+session (h2c, gRPC: the context and the Dockerfile by fsutil's DiffCopy, secrets by GetSecret)
+and BuildKit's progress trace. The same command against the reference dockerd 20.10 gives the
+same RUN output and the same image (config, history, layer files); a failure is reported the
+same way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.builder.graph.conftest import write_context
+from tests.builder.graph.shape import read_archive, steps
+from tests.builder.graph.test_reference import assert_same_image
+from tests.builder.graph.test_reference_mounts import _unique, run_output
+from tests.conftest import Result
+from tests.dockerd import DOCKER_CLI
+
+pytestmark = pytest.mark.usefixtures("busybox")
+
+
+def docker_cli(host: str, *args: str, check: bool = True) -> Result:
+    env = {**os.environ, "DOCKER_HOST": host, "DOCKER_BUILDKIT": "1"}
+    proc = subprocess.run([DOCKER_CLI, *args], env=env, capture_output=True, timeout=300)
+    result = Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
+                    proc.stdout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}")
+    return result
+
+
+DOCKERFILE = """\
+FROM busybox AS base
+RUN --mount=type=secret,id=tok echo {m} secret-bytes=$(wc -c < /run/secrets/tok)
+COPY . /ctx/
+RUN echo {m}; cd /ctx && find . | sort && cat sub/x && readlink lnk && wc -c < big.bin
+FROM busybox
+COPY --from=base /ctx/sub /sub
+CMD ["sh"]
+"""
+
+
+def test_docker_cli_builds_through_serve_as_through_dockerd(reference, bk, daemon, tmp_path: Path) -> None:
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", DOCKERFILE.format(m=m), {
+        "sub/x": "x\n", "ignored.txt": "no\n", ".dockerignore": "ignored.txt\n",
+        "big.bin": os.urandom(3 << 20)})
+    os.symlink("sub/x", ctx / "lnk")
+    (tmp_path / "secret").write_text("s3cr3t-" + m)
+    args = ["build", "--progress=plain", "--secret", f"id=tok,src={tmp_path / 'secret'}", "-t", "cli-" + m, str(ctx)]
+    ref = reference.docker(*args[:1], "--network=host", *args[1:])
+    got = docker_cli(daemon.url, *args)
+    assert run_output(got.stderr) == run_output(ref.stderr)
+    assert any(f"secret-bytes={len('s3cr3t-' + m)}" in line for lines in run_output(got.stderr).values() for line in lines)
+    assert "s3cr3t" not in got.stderr
+    ours = read_archive(docker_cli(daemon.url, "save", "cli-" + m).stdout_bytes)
+    assert_same_image(reference.shape("cli-" + m), ours)
+    # the in-process build of the same context finds every step in the cache the CLI's build filled
+    local = bk.build(ctx, "--secret", f"id=tok,src={tmp_path / 'secret'}", "-t", "local-" + m)
+    done = {k: v for k, v in steps(local.stderr).items() if k.startswith("[") and "FROM" not in k and "internal" not in k}
+    assert set(done.values()) == {"CACHED"}, done
+    assert bk("images", "-q", "--no-trunc", "local-" + m).stdout == bk("images", "-q", "--no-trunc", "cli-" + m).stdout
+
+
+def test_docker_cli_failure_through_serve_as_through_dockerd(reference, daemon, tmp_path: Path) -> None:
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", f"FROM busybox\nRUN echo {m}; exit 3\n")
+    ref = reference.docker("build", "--network=host", "--progress=plain", str(ctx), check=False)
+    got = docker_cli(daemon.url, "build", "--progress=plain", str(ctx), check=False)
+    assert got.returncode == ref.returncode == 1
+    assert got.stderr.strip().splitlines()[-1] == ref.stderr.strip().splitlines()[-1] == (
+        f"executor failed running [/bin/sh -c echo {m}; exit 3]: exit code: 3")
+    assert run_output(got.stderr) == run_output(ref.stderr)
