@@ -122,8 +122,7 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
     import base64
     import json
 
-    from dockyard.engine.buildkit import GraphOptions
-    from dockyard.engine.buildkit import Session, SecretSource, SshSource, parse_allow
+    from dockyard.engine.buildkit import GraphOptions, parse_allow, SecretSource, Session, SshSource
 
     network = req.q("networkmode") or "default"
     if network not in ("default", "host", "none", "bridge"):
@@ -198,8 +197,7 @@ class _OutputMessages:
 
 
 def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine.buildkit import SolveFailed
-    from dockyard.engine.buildkit import CallbackDisplay, Progress
+    from dockyard.engine.buildkit import CallbackDisplay, Progress, SolveFailed
     from dockyard.engine.build import build_image_buildkit
 
     options = _graph_options(req)
@@ -256,8 +254,7 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
     from pathlib import Path
 
     from dockyard.api import buildkit_session
-    from dockyard.builder.graph.build import SolveFailed
-    from dockyard.builder.graph.progress import CallbackDisplay, Progress
+    from dockyard.engine.buildkit import CallbackDisplay, Progress, SolveFailed
     from dockyard.engine.build import build_image_buildkit
     from dockyard.errors import DockyardError
 

@@ -21,8 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    from dockyard.engine.buildkit import GraphOptions
-    from dockyard.engine.buildkit import Progress
+    from dockyard.engine.buildkit import GraphOptions, Progress
     from dockyard.cli.context import CliContext
 
 # Flags that exist only in BuildKit mode: the classic builder refuses them.
@@ -53,8 +52,7 @@ def refuse_buildkit_flags(args: argparse.Namespace) -> None:
 
 
 def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOptions:
-    from dockyard.engine.buildkit import GraphOptions, parse_outputs
-    from dockyard.engine.buildkit import Session, parse_allow, parse_secret, parse_ssh
+    from dockyard.engine.buildkit import GraphOptions, parse_allow, parse_outputs, parse_secret, parse_ssh, Session
     from dockyard.cli.build_cmd import _build_args, _check_network, _labels, _tags
 
     _check_network(args.network)
@@ -109,8 +107,7 @@ def _finish(args: argparse.Namespace, image_id: str, metadata: dict) -> int:
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine.buildkit import SolveFailed
-    from dockyard.engine.buildkit import Progress
+    from dockyard.engine.buildkit import Progress, SolveFailed
     from dockyard.engine.build import build_image_buildkit
 
     options = graph_options(args)

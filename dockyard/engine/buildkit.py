@@ -2,21 +2,22 @@
 `engine.build.build_image_buildkit`: the build's options and its output spec, the session
 (secrets, SSH, entitlements), the progress they display or stream, a failure's report, what
 travels between dockyard's client and `dockyard serve`, and the writing of an output a client
-receives.
+receives. All light: a client of `dockyard serve` imports this and no solver.
 """
 
 from __future__ import annotations
 
-from dockyard.builder.graph.build import SolveFailed
 from dockyard.builder.graph.export import extract_local, open_dest, write_metadata
 from dockyard.builder.graph.options import GraphOptions, OutputSpec, parse_outputs
-from dockyard.builder.graph.progress import CallbackDisplay, Progress, SolveStatus, VertexInfo, make_display
+from dockyard.builder.graph.progress import (
+    CallbackDisplay, Progress, SolveFailed, SolveStatus, VertexInfo, make_display,
+)
 from dockyard.builder.graph.session import SecretSource, Session, SshSource, parse_allow, parse_secret, parse_ssh
 from dockyard.builder.graph.wire import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
 
 __all__ = [
-    "CallbackDisplay", "GraphOptions", "OUTPUT_CHUNK", "OUTPUT_ID", "OutputSpec", "Progress", "REPORT_ID", "SECRETS_HEADER",
-    "SSH_HEADER", "STATUS_ID", "SecretSource", "Session", "SolveFailed", "SolveStatus", "SshSource",
-    "VertexInfo", "extract_local", "make_display", "open_dest", "parse_allow", "parse_outputs", "parse_secret",
-    "parse_ssh", "write_metadata",
+    "CallbackDisplay", "GraphOptions", "OUTPUT_CHUNK", "OUTPUT_ID", "OutputSpec", "Progress", "REPORT_ID",
+    "SECRETS_HEADER", "SSH_HEADER", "STATUS_ID", "SecretSource", "Session", "SolveFailed", "SolveStatus",
+    "SshSource", "VertexInfo", "extract_local", "make_display", "open_dest", "parse_allow", "parse_outputs",
+    "parse_secret", "parse_ssh", "write_metadata",
 ]

@@ -20,7 +20,7 @@ from dockyard.builder.graph.convert import (
 )
 from dockyard.builder.graph.image import config_json, normalize_history
 from dockyard.builder.graph.ops import digest_of
-from dockyard.builder.graph.progress import Progress, dockerfile_excerpt
+from dockyard.builder.graph.progress import Progress, SolveFailed, dockerfile_excerpt
 from dockyard.builder.graph.solver import Context, Result, Solver
 from dockyard.digest import Digest
 from dockyard.dockerfile import parse
@@ -37,18 +37,6 @@ class GraphResult:
     tagged: list[str]
     metadata: dict[str, object]
     stored: bool
-
-
-class SolveFailed(DockyardError):
-    """A step failed: its message, plus what buildx prints about it (the step's name, its last
-    output lines, the Dockerfile lines of its instruction)."""
-
-    def __init__(self, message: str, step: str | None = None, lines: list[str] | None = None,
-                 excerpt: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.step = step
-        self.lines = lines or []
-        self.excerpt = excerpt or []
 
 
 def _internal(progress: Progress, name: str, status: str | None = None) -> str:

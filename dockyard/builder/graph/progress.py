@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter
 
 PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")
 ERROR_LOG_LINES = 10
@@ -148,6 +148,18 @@ class SolveStatus:
         return cls([VertexInfo.from_dict(v) for v in d.get("vertexes") or []],
                    [StatusInfo.from_dict(s) for s in d.get("statuses") or []],
                    [LogInfo.from_dict(l) for l in d.get("logs") or []])
+
+
+class SolveFailed(DockyardError):
+    """A step failed: its message, plus what buildx prints about it (the step's name, its last
+    output lines, the Dockerfile lines of its instruction)."""
+
+    def __init__(self, message: str, step: str | None = None, lines: list[str] | None = None,
+                 excerpt: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.lines = lines or []
+        self.excerpt = excerpt or []
 
 
 class Display:
