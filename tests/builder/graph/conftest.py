@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -25,8 +26,11 @@ class ReferenceBuildKit:
     def __init__(self, daemon: DockerDaemon) -> None:
         self.daemon = daemon
         self.env = {**daemon.env, "DOCKER_BUILDKIT": "1"}
+        self.tags: set[str] = set()  # removed after the test: the daemon is shared by the session
 
     def docker(self, *args: str, check: bool = True, timeout: float = 300) -> Result:
+        if args and args[0] == "build":
+            self.tags.update(args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-t", "--tag"))
         proc = subprocess.run([DOCKER_CLI, *args], capture_output=True, env=self.env, timeout=timeout)
         result = Result(proc.returncode, proc.stdout.decode(errors="replace"),
                         proc.stderr.decode(errors="replace"), proc.stdout)
@@ -43,12 +47,25 @@ class ReferenceBuildKit:
 
 
 @pytest.fixture
-def reference(dockerd: DockerDaemon, busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> ReferenceBuildKit:
-    """The shared daemon with `busybox` and `mini` (imported again if another test removed them)."""
+def reference(dockerd: DockerDaemon, busybox_tar: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceBuildKit]:
+    """The shared daemon with `busybox` and `mini` (imported again if another test removed them);
+    `mini` and every image a test made there are removed after it (other tests compare the
+    daemon's images with dockyard's)."""
+    def images() -> set[str]:
+        return set(dockerd("images", "-aq", "--no-trunc").stdout.split())
+
+    before = images()
     for name, tar in (("busybox:latest", busybox_tar), ("mini:latest", mini_tar(busybox_tar, tmp_path_factory))):
         if dockerd("image", "inspect", name, check=False).returncode != 0:
             dockerd("import", str(tar), name)
-    return ReferenceBuildKit(dockerd)
+    ref = ReferenceBuildKit(dockerd)
+    yield ref
+    dockerd("rmi", "-f", "mini:latest", *sorted(ref.tags), check=False)
+    busybox = dockerd("image", "inspect", "-f", "{{.Id}}", "busybox:latest", check=False).stdout.strip()
+    left = images() - before - {busybox}  # untagged images of rebuilds too; busybox stays
+    if left:
+        dockerd("rmi", "-f", *sorted(left), check=False)
 
 
 _MINI: dict[str, Path] = {}
