@@ -206,18 +206,24 @@ def _clean(path: str) -> str:
     return path
 
 
+def _next(stream) -> tuple[int, Stat | None, int, bytes]:  # noqa: ANN001 - a GrpcStream
+    """The sender's next packet; its end or its error is the transfer's failure."""
+    data = stream.recv()
+    if data is None:
+        raise Unavailable("the client ended the file transfer early")
+    kind, stat, ident, body = parse_packet(data)
+    if kind == ERR:
+        raise Unavailable(f"error from the client: {body.decode('utf-8', 'replace')}")
+    return kind, stat, ident, body
+
+
 def _receive(stream, dest: Path) -> int:  # noqa: ANN001 - a GrpcStream
     dirs = {""}                       # directories this transfer made (relative)
     files: dict[int, tuple[str, Stat]] = {}
     times: list[tuple[str, int]] = []
     index = 0
     while True:  # the tree
-        data = stream.recv()
-        if data is None:
-            raise Unavailable("the client ended the file transfer early")
-        kind, stat, _ident, body = parse_packet(data)
-        if kind == ERR:
-            raise Unavailable(f"error from the client: {body.decode('utf-8', 'replace')}")
+        kind, stat, _ident, _body = _next(stream)
         if kind != STAT:
             raise Unavailable(f"unexpected packet {kind} in the file transfer")
         if stat is None:
@@ -267,12 +273,7 @@ def _receive_data(stream, dest: Path, files: dict) -> int:  # noqa: ANN001
         while remaining:
             while wanted and stream.can_send(16):
                 stream.send(packet(REQ, wanted.pop()))
-            data = stream.recv()
-            if data is None:
-                raise Unavailable("the client ended the file transfer early")
-            kind, _stat, ident, body = parse_packet(data)
-            if kind == ERR:
-                raise Unavailable(f"error from the client: {body.decode('utf-8', 'replace')}")
+            kind, _stat, ident, body = _next(stream)
             if kind != DATA or ident not in remaining:
                 raise Unavailable(f"unexpected packet {kind} (file {ident}) in the file transfer")
             fd = open_files.get(ident)
