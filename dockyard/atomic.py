@@ -43,17 +43,19 @@ def syncfs(path: Path | str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | None = None) -> None:
     """Replace `path` with `data` so that a reader sees the old or the new content, never half."""
-    with atomic_file(path, mode=mode) as f:
+    with atomic_file(path, mode=mode, tmp_dir=tmp_dir) as f:
         f.write(data)
 
 
 @contextmanager
-def atomic_file(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
-    """Stream into a temp file; on success it is fsynced and renamed to `path`."""
+def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None) -> Iterator[BinaryIO]:
+    """Stream into a temp file; on success it is fsynced and renamed to `path`. The temp file is
+    made in `tmp_dir` (on the same file system; the store gives its process's temp folder, so
+    a kill leaves nothing beside `path`), else beside `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=tmp_dir or path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

@@ -12,6 +12,7 @@ from typing import BinaryIO
 from dockyard.atomic import fsync_dir
 from dockyard.digest import CHUNK, Digest, HashingWriter, verify
 from dockyard.errors import NotFound
+from dockyard.store import workspace
 
 
 def is_file(path: str) -> bool:
@@ -25,8 +26,13 @@ def is_file(path: str) -> bool:
 
 @dataclass(frozen=True)
 class BlobStore:
-    root: Path  # .../blobs
-    tmp: Path   # same filesystem, for renames
+    root: Path      # .../blobs
+    tmp_root: Path  # the store's tmp/ (same file system, for renames)
+
+    @property
+    def tmp(self) -> Path:
+        """This process's temp folder (store.workspace)."""
+        return workspace.folder(self.tmp_root)
 
     def path(self, digest: Digest) -> Path:
         return self.root / digest.algorithm / digest.hex
@@ -64,7 +70,6 @@ class BlobStore:
 
     def put_stream(self, stream: BinaryIO, expected: Digest | None = None) -> tuple[Digest, int]:
         """Copy a stream in, hashing while copying; nothing is visible unless the digest checks."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -91,7 +96,6 @@ class BlobStore:
             pass
 
     def _commit(self, digest: Digest, write) -> None:  # noqa: ANN001
-        self.tmp.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as f:

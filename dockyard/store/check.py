@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError
 from dockyard.image.config import ImageConfig
+from dockyard.store import gc, workspace
 from dockyard.store.store import Store
 
 
@@ -25,6 +27,7 @@ class CheckReport:
     images: int = 0
     layers: int = 0
     problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # garbage a collection would remove
     broken_layers: set[Digest] = field(default_factory=set)
     broken_images: set[Digest] = field(default_factory=set)
 
@@ -78,7 +81,29 @@ def check_store(store: Store) -> CheckReport:
     for entry in entries:
         if not store.records.exists(entry.image_id):
             report.problems.append(f"name {entry.reference.familiar}: no image {entry.image_id}")
+    report.leftovers = leftovers(store)
     return report
+
+
+def leftovers(store: Store) -> list[str]:
+    """What crashed processes left: temp folders of dead processes, blobs nothing references,
+    dead short links, older versions' temp files. A start after a crash removes them."""
+    configs, _ = gc.roots(store)
+    live = {os.fspath(f) for f in workspace.live_folders(store.tmp_root)}
+    out = []
+    try:
+        names = os.listdir(store.tmp_root)
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        path = store.tmp_root / name
+        if os.fspath(path) in live or (name.endswith(".lock") and os.fspath(path)[:-5] in live):
+            continue
+        out.append(f"temp {path}")
+    out += [f"blob {p}" for p in gc.unreferenced_blobs(store, configs)]
+    out += [f"link {p}" for p in gc.dead_links(store)]
+    out += [f"leftover {p}" for p in gc.old_leftovers(store)]
+    return out
 
 
 def _image_problem(store: Store, image_id: Digest, broken_layers: set[Digest]) -> str | None:

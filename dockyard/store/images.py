@@ -14,6 +14,7 @@ from pathlib import Path
 from dockyard.atomic import atomic_write
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
+from dockyard.store import workspace
 from dockyard.store.blobs import is_file
 
 
@@ -29,8 +30,9 @@ class ImageRecord:
 
 
 class ImageRecords:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tmp_root: Path) -> None:
         self.root = root
+        self.tmp_root = tmp_root
 
     def path(self, image_id: Digest) -> Path:
         return self.root / f"{image_id.hex}.json"
@@ -52,7 +54,7 @@ class ImageRecords:
         return ImageRecord(image_id, Digest.parse(parent) if parent else None, data.get("added", ""))
 
     def put(self, record: ImageRecord) -> None:
-        atomic_write(self.path(record.id), record.to_json())
+        atomic_write(self.path(record.id), record.to_json(), tmp_dir=workspace.folder(self.tmp_root))
 
     def delete(self, image_id: Digest) -> None:
         try:

@@ -27,7 +27,8 @@ from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.atomic import atomic_write, fsync_dir, fsync_file, syncfs
 from dockyard.digest import Digest, verify
-from dockyard.errors import InvalidArchive, NotFound
+from dockyard.errors import DockyardError, InvalidArchive, NotFound
+from dockyard.store import workspace
 from dockyard.store.blobs import BlobStore, is_file
 from dockyard.store.locks import flock
 
@@ -68,12 +69,17 @@ class StoredLayer:
 
 
 class LayerStore:
-    def __init__(self, root: Path, blobs: BlobStore, tmp: Path, locks: Path) -> None:
+    def __init__(self, root: Path, blobs: BlobStore, tmp_root: Path, locks: Path) -> None:
         self.root = root / "layers"
         self.links = root / "l"
         self.blobs = blobs
-        self.tmp = tmp
+        self.tmp_root = tmp_root
         self.locks = locks
+
+    @property
+    def tmp(self) -> Path:
+        """This process's temp folder (store.workspace), on the store's file system."""
+        return workspace.folder(self.tmp_root)
 
     # -- lookup -------------------------------------------------------------------------------
     def dir(self, diff_id: Digest) -> Path:
@@ -124,20 +130,28 @@ class LayerStore:
     # -- ingestion ----------------------------------------------------------------------------
     def ingest(self, stream: BinaryIO, expected: Digest | None = None) -> StoredLayer:
         """Store an uncompressed layer tar from a stream; verifies it against `expected`."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        path, result = self.receive(stream)
         try:
-            with open(work / "layer.tar", "wb") as f:
+            if expected is not None:
+                verify(expected, result.diff_id, "layer")
+            return self.adopt(path, result)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def receive(self, stream: BinaryIO) -> tuple[Path, ScanResult]:
+        """Write an uncompressed layer tar from a stream into this process's temp folder,
+        checked and hashed on its way, made durable, for `adopt`. Nothing of the store is
+        touched, so no lock is needed while a slow client sends it."""
+        fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=self.tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
                 result = scan_copy(stream, f)
                 f.flush()
                 os.fsync(f.fileno())
-            if expected is not None:
-                verify(expected, result.diff_id, "layer")
-            info = {"diff_id": str(result.diff_id), "size": result.content_size,
-                    "tar_size": result.tar_size, "source": None, "compressed": []}
-            return self._place(work, result.diff_id, info)
-        finally:
-            remove_path(work, ignore_errors=True)
+        except BaseException:
+            os.unlink(name)
+            raise
+        return Path(name), result
 
     def adopt(self, tar_path: Path, result: ScanResult) -> StoredLayer:
         """Take an already scanned layer tar file (in the store's tmp dir) by renaming it."""
@@ -208,7 +222,7 @@ class LayerStore:
             forms = [c for c in info.get("compressed", []) if c["digest"] != str(form.digest)]
             forms.append(form.to_dict())
             info["compressed"] = forms
-            atomic_write(path, json.dumps(info).encode())
+            atomic_write(path, json.dumps(info).encode(), tmp_dir=self.tmp)
 
     # -- unpacked form for containers -------------------------------------------------------
     def unpacked(self, diff_id: Digest) -> Path:
@@ -223,7 +237,9 @@ class LayerStore:
                 return diff
             from dockyard.archive.apply import apply_layer
 
-            work = Path(tempfile.mkdtemp(prefix=".diff-", dir=layer_dir))
+            # Unpacked in this process's temp folder (a kill leaves it there, for the next start
+            # to remove), then renamed into the layer's directory.
+            work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
             link = ""
             try:
                 os.chmod(work, 0o755)
@@ -244,7 +260,7 @@ class LayerStore:
                 if link:
                     (self.links / link).unlink(missing_ok=True)
                 raise
-            atomic_write(layer_dir / "link", link.encode())
+            atomic_write(layer_dir / "link", link.encode(), tmp_dir=self.tmp)
             return diff
 
     def link_name(self, diff_id: Digest) -> str:
@@ -258,25 +274,36 @@ class LayerStore:
                 return name
 
     # -- deletion (under the gc lock) ---------------------------------------------------------
-    def delete(self, diff_id: Digest) -> None:
-        layer_dir = self.dir(diff_id)
-        if not layer_dir.exists():
-            return
-        link_file = layer_dir / "link"
-        if link_file.is_file():
-            try:
-                (self.links / link_file.read_text()).unlink()
-            except FileNotFoundError:
-                pass
+    def detach(self, diff_id: Digest) -> Path | None:
+        """First step of deleting a layer: its directory is moved, whole, into this process's
+        temp folder (one rename: the layer is whole or gone at every instant, and what a kill
+        leaves is removed at the next start). Returns where it went; `dispose` finishes, after
+        the caller has made the renames durable (see store.gc)."""
+        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.tmp))
+        try:
+            os.rename(self.dir(diff_id), trash / "layer")
+        except FileNotFoundError:
+            os.rmdir(trash)
+            return None
+        return trash
+
+    def dispose(self, trash: Path) -> None:
+        """Second step: what lived outside the layer's directory (its compressed blobs, its
+        short link under l/), then the directory itself."""
+        layer_dir = trash / "layer"
+        try:
+            (self.links / (layer_dir / "link").read_text()).unlink(missing_ok=True)
+        except (FileNotFoundError, ValueError):
+            pass
         try:
             info = json.loads((layer_dir / "info.json").read_bytes())
         except (FileNotFoundError, ValueError):
             info = {}
-        for form in info.get("compressed", []):
-            self.blobs.delete(Digest.parse(form["digest"]))
-        # Rename first so a half-deleted layer is never mistaken for a whole one.
-        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.tmp))
-        os.rename(layer_dir, trash / "layer")
+        for form in info.get("compressed", []) if isinstance(info, dict) else []:
+            try:
+                self.blobs.delete(Digest.parse(form["digest"]))
+            except (KeyError, TypeError, ValueError, DockyardError):
+                continue
         remove_path(trash, ignore_errors=True)
 
 

@@ -30,3 +30,22 @@ def flock(path: Path | str, *, shared: bool = False) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def try_flock(path: Path | str) -> Iterator[bool]:
+    """An exclusive lock if it is free now: yields True holding it, False (not waiting) if not."""
+    try:
+        fd = os.open(path, _FLAGS, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(os.fspath(path)), exist_ok=True)
+        fd = os.open(path, _FLAGS, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

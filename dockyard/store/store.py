@@ -5,7 +5,7 @@
     <root>/images/<hex>.json       image records (see images.py)
     <root>/repositories.json       names (see tags.py)
     <root>/holds/<name>            an image kept alive by a user of it (a container)
-    <root>/tmp/                    temp files, same filesystem, cleared on open
+    <root>/tmp/<pid>-<random>/     each process's temp files, same filesystem (see workspace.py)
     <root>/locks/                  flock files (see locks.py)
 """
 
@@ -20,19 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager
 
-from dockyard.archive.fstree import remove_path
-from dockyard.atomic import atomic_write
+from dockyard.atomic import atomic_write, fsync_dir
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
+from dockyard.store import gc, workspace
 from dockyard.store.blobs import BlobStore
 from dockyard.store.buildcache import BuildCache
 from dockyard.store.events import Journal
 from dockyard.store.images import ImageRecord, ImageRecords
 from dockyard.store.layers import LayerStore, StoredLayer
-from dockyard.store.locks import flock
+from dockyard.store.leases import Lease
+from dockyard.store.locks import flock, try_flock
 from dockyard.store.tags import TagStore
 
 _HEX = set("0123456789abcdef")
@@ -62,33 +63,51 @@ class DeleteReport:
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.tmp = root / "tmp"
+        self.tmp_root = root / "tmp"
         self.lock_dir = root / "locks"
-        self.blobs = BlobStore(root / "blobs", self.tmp)
-        self.layers = LayerStore(root, self.blobs, self.tmp, self.lock_dir)
-        self.records = ImageRecords(root / "images")
-        self.tags = TagStore(root / "repositories.json")
+        self.blobs = BlobStore(root / "blobs", self.tmp_root)
+        self.layers = LayerStore(root, self.blobs, self.tmp_root, self.lock_dir)
+        self.records = ImageRecords(root / "images", self.tmp_root)
+        self.tags = TagStore(root / "repositories.json", self.tmp_root)
         self.holds_dir = root / "holds"
         self.build_cache = BuildCache(root)
         # The two locks a build takes at every step, as strings (no Path join each time).
         self._gc_lock = os.fspath(self.lock_dir / "gc.lock")
         self._meta_lock = os.fspath(self.lock_dir / "meta.lock")
-        for d in (root, self.tmp, self.lock_dir, root / "images", root / "layers", root / "l"):
+        for d in (root, self.tmp_root, self.lock_dir, root / "images", root / "layers", root / "l"):
             _ensure_dir(d)
-        self._clear_stale_tmp()
+        if workspace.remove_dead(self.tmp_root) or os.path.exists(self._collect_marker):
+            self._collect_after_crash()
 
-    def _clear_stale_tmp(self) -> None:
-        """Temp files of killed processes: anything older than a day is left over, not in use."""
-        cutoff = time.time() - 86400
-        for entry in self.tmp.iterdir():
+    @property
+    def _collect_marker(self) -> str:
+        return f"{os.fspath(self.lock_dir)}/collect-pending"
+
+    def _collect_after_crash(self) -> None:
+        """A process died mid-way (its temp folder was left): finish what it may have left half
+        done (store.gc). If another process holds the gc lock now, a marker makes the next
+        start try again."""
+        with try_flock(self._gc_lock) as locked:
+            if not locked:
+                open(self._collect_marker, "ab").close()
+                return
+            with self.meta_lock():
+                gc.collect(self, thorough=True)
             try:
-                if entry.lstat().st_mtime < cutoff:
-                    if entry.is_dir() and not entry.is_symlink():
-                        remove_path(entry, ignore_errors=True)
-                    else:
-                        entry.unlink()
+                os.unlink(self._collect_marker)
             except FileNotFoundError:
                 pass
+
+    def collect(self, *, thorough: bool = False) -> list[Digest]:
+        """Run the garbage collector now (store.gc); the layers it deleted."""
+        with flock(self._gc_lock), self.meta_lock():
+            return gc.collect(self, thorough=thorough)
+
+    @property
+    def tmp(self) -> Path:
+        """This process's temp folder, on the store's file system (store.workspace): what a
+        killed process leaves there is removed at the next start."""
+        return workspace.folder(self.tmp_root)
 
     # -- locks --------------------------------------------------------------------------------
     def ingesting(self) -> ContextManager[None]:
@@ -101,15 +120,28 @@ class Store:
     # -- images -------------------------------------------------------------------------------
     def add_image(self, raw_config: bytes, layers: list[StoredLayer],
                   parent: Digest | None = None) -> Image:
-        """Make an image visible; its layers must already be stored. Idempotent."""
+        """Make an image visible; its layers must already be stored. Idempotent. The config
+        blob and the record are written in one hold of the gc lock (shared), in which the layers
+        are checked to be there: a collection cannot come between them, and an image is never
+        recorded without its layers (an operation that used them without a lease may have lost
+        them: it fails rather than leave a broken image)."""
         image = Image(raw_config, tuple(layers))
         if [l.diff_id for l in layers] != image.config.diff_ids:
             raise InvalidParameter("layers do not match the image config's diff IDs")
-        self.blobs.put_bytes(raw_config)
-        with self.meta_lock():
-            if not self.records.exists(image.id):
-                self.records.put(ImageRecord(image.id, parent, now_rfc3339()))
+        with self.ingesting():
+            for layer in layers:
+                if not self.layers.exists(layer.diff_id):
+                    raise NotFound(f"layer {layer.diff_id} was removed while the image was made")
+            self.blobs.put_bytes(raw_config)
+            with self.meta_lock():
+                if not self.records.exists(image.id):
+                    self.records.put(ImageRecord(image.id, parent, now_rfc3339()))
         return image
+
+    def lease(self) -> Lease:
+        """Keep what an operation uses (`with store.lease() as lease: lease.keep_image(id)`)
+        from the collector until the block ends (store.leases)."""
+        return Lease(self)
 
     def image(self, image_id: Digest) -> Image:
         if not self.records.exists(image_id):
@@ -170,12 +202,16 @@ class Store:
 
     def add_manifest(self, image_id: Digest, data: bytes) -> Digest:
         """Keep the exact bytes of a registry manifest whose config is `image_id`."""
+        with self.ingesting():
+            return self._add_manifest(image_id, data)
+
+    def _add_manifest(self, image_id: Digest, data: bytes) -> Digest:
         digest = self.blobs.put_bytes(data)
         with self.meta_lock():
             known = self.manifests(image_id)
             if digest not in known:
                 text = json.dumps([str(d) for d in [*known, digest]])
-                atomic_write(self._manifests_path(image_id), text.encode())
+                atomic_write(self._manifests_path(image_id), text.encode(), tmp_dir=self.tmp)
         return digest
 
     def add_repo_digest(self, image_id: Digest, name: Reference, manifest: bytes) -> Digest:
@@ -255,7 +291,7 @@ class Store:
 
     # -- holds (containers keep their image) ------------------------------------------------
     def hold(self, name: str, image_id: Digest) -> None:
-        atomic_write(self.holds_dir / name, str(image_id).encode())
+        atomic_write(self.holds_dir / name, str(image_id).encode(), tmp_dir=self.tmp)
 
     def release(self, name: str) -> None:
         try:
@@ -318,7 +354,7 @@ class Store:
                         self.tags.delete(r)
                         report.untagged.append(r.familiar)
                 self._delete_image(image_id, report, force=force, prune=prune, quiet=False, running=running)
-            self._gc_layers(report)
+            report.deleted += [str(d) for d in gc.collect(self)]
         return report
 
     def _delete_conflict(self, image_id: Digest, *, force: bool, references: bool,
@@ -363,41 +399,24 @@ class Store:
         self._delete_chain(image_id, report, prune)
 
     def _delete_chain(self, image_id: Digest, report: DeleteReport, prune: bool) -> None:
+        """Delete the image's record (and, with `prune`, its untagged unused parents'); the
+        collector that runs next deletes the blobs and layers nothing needs any more."""
         current: Digest | None = image_id
         while current is not None:
             parent = self.records.get(current).parent
             self.records.delete(current)
-            self.blobs.delete(current)
-            for manifest in self.manifests(current):
-                self.blobs.delete(manifest)
-            try:
-                self._manifests_path(current).unlink()
-            except FileNotFoundError:
-                pass
-            try:
-                self._tag_time_path(current).unlink()
-            except FileNotFoundError:
-                pass
+            for path in (self._manifests_path(current), self._tag_time_path(current)):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
             report.deleted.append(str(current))
             if not prune or parent is None or not self.records.exists(parent):
-                return
+                break
             if self.references(parent) or self.records.children(parent) or self.holders(parent):
-                return
+                break
             current = parent
-
-    def _gc_layers(self, report: DeleteReport) -> None:
-        """Delete layers no image needs. Caller holds gc.lock exclusively."""
-        needed: set[Digest] = set()
-        for image_id in self.records.ids():
-            needed.update(Image(self.blobs.read(image_id)).config.diff_ids)
-        for image_id in self.held_images():
-            if self.blobs.exists(image_id):
-                needed.update(Image(self.blobs.read(image_id)).config.diff_ids)
-        needed.update(self.build_cache.diff_ids())  # BuildKit mode's cache keeps its layers
-        for diff_id in self.layers.all():
-            if diff_id not in needed:
-                self.layers.delete(diff_id)
-                report.deleted.append(str(diff_id))
+        fsync_dir(self.records.root)  # the records are gone for good before their content goes
 
 
 def _ensure_dir(path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from dockyard.atomic import atomic_write
 from dockyard.digest import Digest
 from dockyard.reference import Reference, parse_reference
+from dockyard.store import workspace
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,9 @@ class TagEntry:
 
 
 class TagStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tmp_root: Path) -> None:
         self.path = path
+        self.tmp_root = tmp_root
 
     def _load(self) -> dict[str, dict[str, str]]:
         try:
@@ -34,7 +36,8 @@ class TagStore:
 
     def _save(self, repos: dict[str, dict[str, str]]) -> None:
         repos = {name: refs for name, refs in sorted(repos.items()) if refs}
-        atomic_write(self.path, json.dumps({"Repositories": repos}, indent=None).encode())
+        atomic_write(self.path, json.dumps({"Repositories": repos}, indent=None).encode(),
+                     tmp_dir=workspace.folder(self.tmp_root))
 
     def entries(self) -> list[TagEntry]:
         out = []

@@ -1,0 +1,111 @@
+"""Leases: what a running operation uses is kept by the garbage collector until it is done.
+
+A build uses its base image for minutes; an `rmi -f` of that base meanwhile must not delete the
+layers the build stands on (issue 16.5: the build ended "Successfully built" with an image whose
+layers were gone). As containerd's leases do, an operation takes a lease for its whole run and
+records in it every image it uses or makes; the collector (store.gc) keeps the config and layers
+of every image in a live lease, whether or not the image still has a record.
+
+A lease is a file `lease-*` in its process's temp folder (store.workspace): it lives while the
+`with store.lease()` block runs and, at the latest, while its process lives (a killed process's
+folder, leases included, is void and removed at the next start). Nothing is fsynced: a lease does
+not outlive a crash. An entry is written under the store's gc lock held shared, so the collector
+(which holds it exclusively) sees every entry made before it started, and an image is leased only
+if it still exists at that moment.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockyard.digest import Digest
+from dockyard.errors import InvalidParameter, NotFound
+from dockyard.store import workspace
+
+if TYPE_CHECKING:
+    from dockyard.store.store import Store
+
+PREFIX = "lease-"
+
+
+@dataclass
+class Kept:
+    """What the live leases keep."""
+
+    images: set[Digest] = field(default_factory=set)
+    layers: set[Digest] = field(default_factory=set)
+
+
+class Lease:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        fd, name = tempfile.mkstemp(prefix=PREFIX, dir=store.tmp)
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "a", encoding="ascii")
+        self._images: set[Digest] = set()
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def keep_image(self, image_id: Digest, diff_ids: list[Digest] | None = None) -> None:
+        """Keep the image's config and layers (`diff_ids`, read from its config if not given)
+        while the lease lives; NotFound if the image is gone. Call it under the store's
+        `ingesting` lock, in the same hold that found or made the image."""
+        if image_id in self._images:
+            return
+        if not self._store.records.exists(image_id):
+            raise NotFound(f"No such image: {image_id}")
+        if diff_ids is None:
+            diff_ids = self._store.image(image_id).config.diff_ids
+        self._file.write(" ".join(["image", str(image_id), *map(str, diff_ids)]) + "\n")
+        self._file.flush()
+        self._images.add(image_id)
+
+    def keep_layers(self, diff_ids: list[Digest]) -> None:
+        """Keep layers that no image holds yet (call it under the store's `ingesting` lock,
+        in the same hold that found or made them)."""
+        if diff_ids:
+            self._file.write(" ".join(["layers", *map(str, diff_ids)]) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+
+
+def kept(tmp_root: Path) -> Kept:
+    """What the leases of live processes keep (the caller holds the gc lock exclusively)."""
+    out = Kept()
+    for folder in workspace.live_folders(tmp_root):
+        try:
+            entries = [e for e in os.listdir(folder) if e.startswith(PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                text = (folder / entry).read_text(encoding="ascii", errors="replace")
+            except FileNotFoundError:
+                continue
+            for line in text.splitlines():
+                kind, *values = line.split()
+                try:
+                    digests = [Digest.parse(v) for v in values]
+                except InvalidParameter:
+                    continue
+                if kind == "image" and digests:
+                    out.images.add(digests[0])
+                    out.layers.update(digests[1:])
+                elif kind == "layers":
+                    out.layers.update(digests)
+    return out
+
+
+__all__ = ["Lease", "Kept", "kept"]

@@ -1,0 +1,168 @@
+"""kill -9 at exact points (strace syscall injection, tests/reliability/crash.py) of rmi, load,
+import, commit, build and pull. After every kill the store keeps every promise (each listed
+image whole: every layer hashes to its diff ID), and after the next start of dockyard nothing is
+left behind (no temp folder of a dead process, no unreferenced blob, no dead link). Then the
+operation, run again, succeeds.
+
+Issue 16.4: a kill inside rmi's garbage collection, between deleting a pulled layer's compressed
+blob and moving its directory, left a layer that a later pull took as "Already exists" and that
+could neither run nor save. The figures of each sweep are printed (pytest -s shows them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dockyard.store.check import check_store
+from dockyard.store.store import Store
+from tests.conftest import Dockyard
+from tests.reliability.crash import Tally, copy_store, sweep
+
+FIGURES: dict[str, Tally] = {}
+
+
+def _whole_and_clean(dockyard: Dockyard) -> list[str]:
+    """Check the store after a kill, start dockyard once, check nothing is left; returns the
+    image IDs listed."""
+    report = check_store(Store(dockyard.root))
+    assert report.problems == [], "\n".join(report.problems)
+    listed = dockyard("images", "-aq", "--no-trunc").stdout.split()  # the next start
+    report = check_store(Store(dockyard.root))
+    assert report.problems == [] and report.leftovers == [], "\n".join(report.problems + report.leftovers)
+    return listed
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory):
+    from tests.registry.registryd import RegistryServer
+
+    server = RegistryServer(tmp_path_factory.mktemp("registry")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path, registry) -> dict[str, Path]:
+    """Stores to copy: `local` (busybox imported, plus a stopped container), `pulled` (busybox
+    pulled from the registry: its layer is kept as the compressed blob), and an archive."""
+    base = tmp_path_factory.mktemp("templates")
+    local = Dockyard(base / "local")
+    image = local("import", str(busybox_tar), "busybox:latest").stdout.strip()
+    name = f"{registry.host}/crash/bb:1"
+    local("tag", "busybox", name)
+    local("push", name)
+    local("rmi", name)
+    local("create", "--name", "stopped", "busybox", "sh", "-c", "echo changed > /f")
+    (base / "bb.tar").write_bytes(local("save", "busybox").stdout_bytes)
+    pulled = Dockyard(base / "pulled")
+    pulled("pull", name)
+    empty = Dockyard(base / "empty")
+    empty("images")
+    return {"local": local.root, "pulled": pulled.root, "empty": empty.root, "archive": base / "bb.tar",
+            "name": Path(name), "image": Path(image)}
+
+
+def _fresh(templates: dict[str, Path], which: str, tmp_path: Path):  # noqa: ANN202
+    return lambda i: copy_store(templates[which], tmp_path / f"s{i}")
+
+
+def test_rmi_of_a_pulled_image_killed_anywhere(templates, tmp_path: Path) -> None:
+    name = str(templates["name"])
+
+    runs = []
+
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        listed = _whole_and_clean(dockyard)
+        assert listed in ([], [str(templates["image"])])
+        if not killed:
+            assert listed == []
+        runs.append(1)
+        if len(runs) % 4 == 1:
+            # Pulled again, the image is whole: every layer saves (issue 16.4's layer that
+            # "Already exists" could not).
+            dockyard("pull", name)
+            assert check_store(Store(dockyard.root)).problems == []
+            assert len(dockyard("save", name).stdout_bytes) > 1 << 20
+
+    FIGURES["rmi (pulled)"] = sweep(_fresh(templates, "pulled", tmp_path), ["rmi", name],
+                                    {"rename": 1, "unlink": 1, "fsync": 1, "unlinkat": 0, "rmdir": 0},
+                                    check)
+
+
+def test_load_killed_anywhere(templates, tmp_path: Path) -> None:
+    archive = templates["archive"].read_bytes()
+
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        listed = _whole_and_clean(dockyard)
+        assert listed in ([], [str(templates["image"])])
+        if not killed:
+            assert listed == [str(templates["image"])]
+        else:
+            assert dockyard("load", input=archive).stdout == "Loaded image: busybox:latest\n"
+            assert check_store(Store(dockyard.root)).problems == []
+
+    FIGURES["load"] = sweep(_fresh(templates, "empty", tmp_path), ["load"],
+                            {"rename": 1, "fsync": 3, "mkdir": 0},
+                            check, stdin=archive)
+
+
+def test_import_killed_anywhere(templates, busybox_tar: Path, tmp_path: Path) -> None:
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        listed = _whole_and_clean(dockyard)
+        assert len(listed) == (0 if killed and not listed else 1)
+
+    FIGURES["import"] = sweep(_fresh(templates, "empty", tmp_path), ["import", str(busybox_tar), "imp:1"],
+                              {"rename": 1, "fsync": 0}, check)
+
+
+def test_commit_killed_anywhere(templates, tmp_path: Path) -> None:
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        listed = _whole_and_clean(dockyard)
+        assert len(listed) in (1, 2)
+        if not killed:
+            assert len(listed) == 2
+        # The container is left as it was: it commits again.
+        assert dockyard("commit", "stopped", "snap:2").stdout.startswith("sha256:")
+
+    FIGURES["commit"] = sweep(_fresh(templates, "local", tmp_path), ["commit", "stopped", "snap:1"],
+                              {"rename": 1, "fsync": 0}, check)
+
+
+def test_build_killed_anywhere(templates, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "data").write_bytes(b"x" * 100_000)
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY data /data\nLABEL step=2\nWORKDIR /w\n")
+
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        _whole_and_clean(dockyard)
+        out = dockyard("build", "-q", "-t", "built:1", str(ctx)).stdout.strip()
+        assert dockyard("image", "inspect", "-f", "{{.Id}}", "built:1").stdout.strip() == out
+
+    FIGURES["build"] = sweep(_fresh(templates, "local", tmp_path), ["build", "-t", "built:1", str(ctx)],
+                             {"rename": 4, "fsync": 0}, check)
+
+
+def test_pull_killed_anywhere(templates, tmp_path: Path) -> None:
+    name = str(templates["name"])
+
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        listed = _whole_and_clean(dockyard)
+        assert listed in ([], [str(templates["image"])])
+        dockyard("pull", name)
+        digests = json.loads(dockyard("image", "inspect", "-f", "{{json .RepoDigests}}", name).stdout)
+        assert len(digests) == 1
+        assert check_store(Store(dockyard.root)).problems == []
+
+    FIGURES["pull"] = sweep(_fresh(templates, "empty", tmp_path), ["pull", name],
+                            {"rename": 1, "fsync": 0}, check)
+
+
+def test_zz_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    """The crash points of this module, for the record (runs last)."""
+    with capsys.disabled():
+        total = sum(t.crash_points for t in FIGURES.values())
+        print(f"\ncrash points (strace kill -9): {total}: " + ", ".join(
+            f"{op} {t.crash_points} {t.by_syscall}" for op, t in FIGURES.items()))
