@@ -83,20 +83,22 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
     if pull is None:
         pull = _default_puller(store)
     out = Output(write or (lambda data: None), options.quiet)
-    with _opened(store, source, dockerfile, stdin, cwd) as context:
-        try:
-            data = context.dockerfile_path.read_bytes()
-        except OSError as exc:
-            raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
-        document = parse(data, "Dockerfile")
-        builder = Builder(ClassicBuild(store, context, document, options, out, pull))
-        image_id = builder.build()
-    out.line(f"Successfully built {image_id.hex[:12]}")
-    tagged = []
-    for ref in options.tags:
-        store.tag(image_id, ref)
-        tagged.append(ref.familiar)
-        out.line(f"Successfully tagged {ref.familiar}")
+    # The lease keeps every image the build stands on or makes until it is tagged (store.leases).
+    with store.lease() as lease:
+        with _opened(store, source, dockerfile, stdin, cwd) as context:
+            try:
+                data = context.dockerfile_path.read_bytes()
+            except OSError as exc:
+                raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
+            document = parse(data, "Dockerfile")
+            builder = Builder(ClassicBuild(store, context, document, options, out, pull, lease))
+            image_id = builder.build()
+        out.line(f"Successfully built {image_id.hex[:12]}")
+        tagged = []
+        for ref in options.tags:
+            store.tag(image_id, ref)
+            tagged.append(ref.familiar)
+            out.line(f"Successfully tagged {ref.familiar}")
     return BuildResult(image_id, tagged)
 
 

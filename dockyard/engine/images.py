@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.digest import Digest
-from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound, Unavailable
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, InvalidReference, NotFound, Unavailable
 from dockyard.image.config import ContainerConfig, History, ImageConfig, parse_time
 from dockyard.image.image import Image
 from dockyard.image.mutate import append
@@ -88,12 +88,18 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
 
         base_config = apply_changes(base_config, changes)
     stream, src_name = _open_source(source, stdin if stdin is not None else os.fdopen(0, "rb", closefd=False))
+    try:
+        # Read without any store lock (a slow client must not hold up removals); the lock is
+        # taken to move the checked layer in and reference it.
+        received, scanned = store.layers.receive(open_decompressed(stream))
+    finally:
+        if stream is not stdin:
+            stream.close()
     with store.ingesting():
         try:
-            layer = store.layers.ingest(open_decompressed(stream))
+            layer = store.layers.adopt(received, scanned)
         finally:
-            if stream is not stdin:
-                stream.close()
+            received.unlink(missing_ok=True)
         comment = message or f"Imported from {src_name}"
         base = ImageConfig(architecture=plat.architecture, os=plat.os, variant=plat.variant or None)
         new = append(base, [], layer, History(comment=comment), config=base_config, comment=comment)
@@ -114,7 +120,8 @@ def list_images(store: Store, *, reference: str | None = None, all_images: bool 
     """`docker images`: tagged images and dangling ones; with -a also intermediate images."""
     out = []
     ids = store.image_ids()
-    parents = {store.parent(i) for i in ids}
+    parent_of = {i: _parent_or_none(store, i) for i in ids}
+    parents = set(parent_of.values())
     for image_id in ids:
         refs = store.references(image_id)
         tags = [r for r in refs if r.tag is not None and r.digest is None]
@@ -125,14 +132,17 @@ def list_images(store: Store, *, reference: str | None = None, all_images: bool 
             tags = [r for r in tags if _matches(r, reference)]
             if not tags:
                 continue
-        image = store.image(image_id)
+        try:
+            image = store.image(image_id)
+        except (DockyardError, ValueError):
+            continue  # a broken image (`dockyard system check` says why) hides no other one
         out.append(ImageSummary(
             id=image_id,
             repo_tags=[r.familiar for r in tags],
             repo_digests=[r.familiar for r in digests],
             created=parse_time(image.config.created),
             size=image_size(image),
-            parent=store.parent(image_id),
+            parent=parent_of[image_id],
             labels=image.config.config.labels or {},
         ))
     out.sort(key=lambda s: (s.created.timestamp() if s.created else 0), reverse=True)
@@ -206,6 +216,13 @@ def _image_users(store: Store) -> dict[str, int]:
             continue
         out[image_id] = out.get(image_id, 0) + 1
     return out
+
+
+def _parent_or_none(store: Store, image_id: Digest) -> Digest | None:
+    try:
+        return store.parent(image_id)
+    except (DockyardError, ValueError):
+        return None
 
 
 def _matches(ref: Reference, pattern: str) -> bool:

@@ -68,8 +68,13 @@ def save_images(store: Store, names: list[str], out: BinaryIO) -> None:
 def load_images(store: Store, stream: BinaryIO) -> list[LoadedImage]:
     """`docker load`: a docker-archive or OCI layout tar, plain or compressed, from any stream.
     All or nothing: no layer, image or name appears unless every one of them checks out."""
-    with StoreSink(store) as sink, ArchiveSource(stream, store.tmp) as source:
-        copy(source, sink)
+    with ArchiveSource(stream, store.tmp) as source:
+        # The client's stream is read (spooled and checked) into this process's temp folder
+        # before the sink takes the store's gc lock: a slow client must not hold up removals
+        # (the lock, shared while the sink is open, blocks them) for as long as it drips.
+        source.images()
+        with StoreSink(store) as sink:
+            copy(source, sink)
     loaded = []
     for stored in sink.stored:
         messages = []

@@ -21,6 +21,7 @@ class ArchiveSource(ImageSource):
     def __init__(self, stream: BinaryIO, tmp: Path) -> None:
         self._stream = stream
         self.spool = SpooledArchive(tmp)
+        self._images: list[SourceImage] | None = None
 
     def __enter__(self) -> "ArchiveSource":
         return self
@@ -29,6 +30,13 @@ class ArchiveSource(ImageSource):
         self.spool.cleanup()
 
     def images(self) -> list[SourceImage]:
+        """The archive's images; the first call reads the whole stream (load calls it before
+        it takes any store lock)."""
+        if self._images is None:
+            self._images = self._read()
+        return self._images
+
+    def _read(self) -> list[SourceImage]:
         spool = self.spool.read(self._stream)
         if spool.has("manifest.json"):
             images = read_docker_archive(spool)

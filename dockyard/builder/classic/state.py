@@ -25,6 +25,7 @@ from dockyard.image.config import ContainerConfig, History, ImageConfig
 from dockyard.image.mutate import append
 from dockyard.reference import parse_normalized
 from dockyard.store.layers import StoredLayer
+from dockyard.store.leases import Lease
 from dockyard.store.store import Store
 
 __all__ = ["ClassicBuild", "StageState"]
@@ -57,6 +58,9 @@ class ClassicBuild:
     options: BuildOptions
     out: Output
     pull: ImagePuller | None = None   # how to get an image the store lacks (a registry pull)
+    # Keeps every image a stage stands on from the garbage collector for the whole build (an
+    # `rmi -f` of the base meanwhile must not take its layers away): see store.leases.
+    lease: Lease | None = None
     args: BuildArgs = field(init=False)
     stage_images: dict[int, Digest | None] = field(default_factory=dict)
     current_stage: int = 0
@@ -78,6 +82,11 @@ class ClassicBuild:
             if stage.name is not None and stage.name == text.lower():
                 return stage.index
         return None
+
+    def keep(self, image_id: Digest, diff_ids: list[Digest]) -> None:
+        """Lease the image for the rest of the build (steps run under the store's ingest lock)."""
+        if self.lease is not None:
+            self.lease.keep_image(image_id, diff_ids)
 
     def resolve_image(self, name: str) -> Digest:
         """An image for FROM / COPY --from: from the store, pulled when missing (or always with
@@ -106,6 +115,7 @@ class ClassicBuild:
             image = self.store.image(image_id)
             config = image.config
             layers = list(image.layers)  # type: ignore[arg-type]
+            self.keep(image_id, config.diff_ids)
         stage = StageConfig.from_image(config.config, self.args, self.dockerfile.lex())
         return StageState(name, image_id, config, layers, stage)
 
@@ -122,6 +132,7 @@ class ClassicBuild:
         # The hit's layers: the stage's own where the diff IDs agree (a cached step adds at most
         # one), the store's record of the others (what store.image(hit) would read again).
         known = {layer.diff_id: layer for layer in state.layers}
+        self.keep(hit, config.diff_ids)
         state.image_id = hit
         state.image_config = config
         state.layers = [known.get(d) or self.store.layers.get(d) for d in config.diff_ids]
@@ -152,6 +163,7 @@ class ClassicBuild:
             drop=("container", "container_config", "docker_version", "parent"), extra=step)
         layers = state.layers + ([layer] if layer is not None else [])
         image = self.store.add_image(new.raw_config, layers, parent=state.image_id)
+        self.keep(image.id, [l.diff_id for l in layers])
         self.children.add(state.image_id, image.id)
         state.image_id = image.id
         state.image_config = image.config
