@@ -18,6 +18,7 @@ APT_PACKAGES=(
   netavark aardvark-dns iptables      # bridge networks: podman's network stack (in /usr/lib/podman)
   gcc libc6-dev                       # tests build a static helper for containers (a renameat2 swapper)
   e2fsprogs mount                     # power-cut tests: mkfs.ext4 on a loop-mounted image
+  strace                              # crash tests: kill -9 at exact syscalls (strace -e inject)
 )
 
 missing=()

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
-COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "network_cmds", "registry_cmds"]
+COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "network_cmds", "registry_cmds",
+                   "system_cmds"]
 # The module that alone can parse a command (`image X` for the image group's): `dockyard build`
 # imports and registers build_cmd only (every group with what it imports costs ~30 ms at each
 # start, more than a client-mode build takes). A command not listed builds the whole parser.
@@ -35,6 +36,7 @@ _COMMAND_MODULE = {
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
+    "system": "system_cmds",
 }
 # Commands whose module reads a plain command line without argparse (`scan_args`): those a
 # client-mode user runs over and over, where argparse's ~7 ms of imports is a third of the time.

@@ -1,15 +1,20 @@
-"""`docker system df` for both servers: what images, containers, volumes and the build cache
-take on disk, in Docker's JSON."""
+"""Store-wide views and maintenance for both servers: `docker system df` (what images,
+containers, volumes and the build cache take on disk, in Docker's JSON), `dockyard system check`
+and `dockyard system prune`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dockyard.archive.changes import diff_size
 from dockyard.engine import container_views, volumes as engine_volumes
 from dockyard.engine.images import image_rows
+from dockyard.errors import Conflict, NotFound
 from dockyard.runtime.containers import all_containers, current_state
 from dockyard.runtime.volumes import Volumes
+from dockyard.store.check import CheckReport, check_store
 from dockyard.store.store import Store
 
 
@@ -29,3 +34,46 @@ def disk_usage(store: Store) -> dict[str, Any]:
                                                     "RefCount": len(users(v.name))}})
     return {"LayersSize": sum(layers.values()), "Images": images, "Containers": containers,
             "Volumes": vols, "BuildCache": []}
+
+
+@dataclass
+class PruneReport:
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    images: list[tuple[str, str]] = field(default_factory=list)  # ("untagged"|"deleted", what)
+    reclaimed: int = 0
+
+
+def check(store: Store) -> CheckReport:
+    """Read every image, layer and name back (store.check)."""
+    return check_store(store)
+
+
+def prune(store: Store, root: Path, *, all_images: bool = False, volumes: bool = False) -> PruneReport:
+    """`docker system prune`: stopped containers, networks no container uses, dangling images
+    (every image no container uses with `all_images`), with `volumes` the volumes no container
+    uses; then the store's garbage collection, which also removes what killed processes left
+    (temp folders, blobs nothing references, dead links, older versions' temp files)."""
+    from dockyard.engine import containers, images, networks
+    from dockyard.engine import volumes as engine_volumes
+
+    report = PruneReport()
+    for summary in containers.list_containers(store, True):
+        if summary.state.status == "running":
+            continue
+        try:
+            containers.remove(store, summary.id)
+        except (NotFound, Conflict):
+            continue
+        report.containers.append(summary.id)
+    report.networks = networks.prune(root, None)
+    if volumes:
+        removed, freed = engine_volumes.prune(root, None, api_at_least_1_42=True)
+        report.volumes, report.reclaimed = removed, report.reclaimed + freed
+    deleted, freed = images.prune_images(store, dangling_only=not all_images)
+    report.reclaimed += freed
+    for r in deleted:
+        report.images += [("untagged", u) for u in r.untagged] + [("deleted", d) for d in r.deleted]
+    store.collect(thorough=True)
+    return report

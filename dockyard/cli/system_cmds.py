@@ -1,0 +1,62 @@
+"""`dockyard system check` and `dockyard system prune`: the store as a whole (in process)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dockyard.cli.context import CliContext
+from dockyard.units import human_size
+
+
+def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
+    system = sub.add_parser("system", help="Manage dockyard").add_subparsers(dest="subcommand", metavar="COMMAND")
+    p = system.add_parser("check", help="Read every image, layer and name back; report what is broken or left over")
+    p.set_defaults(func=cmd_check)
+    p = system.add_parser("prune", help="Remove unused data")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--volumes", action="store_true", help="Prune volumes")
+    p.set_defaults(func=cmd_prune)
+
+
+def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import system
+
+    report = system.check(ctx.store)
+    for line in report.problems:
+        print(line)
+    for line in report.leftovers:
+        print(f"left over: {line}")
+    print(f"{report.images} images, {report.layers} layers checked: "
+          f"{len(report.problems)} problems, {len(report.leftovers)} left over")
+    return 1 if report.problems else 0
+
+
+# The docker CLI's words (20.10).
+_WARNING = ["all stopped containers", "all networks not used by at least one container"]
+
+
+def cmd_prune(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import system
+
+    if not args.force:
+        items = list(_WARNING)
+        if args.volumes:
+            items.append("all volumes not used by at least one container")
+        items.append("all images without at least one container associated to them" if args.all
+                     else "all dangling images")
+        items.append("all build cache" if args.all else "all dangling build cache")
+        sys.stdout.write("WARNING! This will remove:\n" + "".join(f"  - {i}\n" for i in items)
+                         + "\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    report = system.prune(ctx.store, ctx.root, all_images=args.all, volumes=args.volumes)
+    for title, items in (("Deleted Containers", report.containers), ("Deleted Networks", report.networks),
+                         ("Deleted Volumes", report.volumes),
+                         ("Deleted Images", [f"{kind}: {what}" for kind, what in report.images])):
+        if items:
+            print(f"{title}:\n" + "".join(f"{i}\n" for i in items))
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0
