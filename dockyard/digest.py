@@ -25,6 +25,8 @@ class Digest:
 
     @classmethod
     def parse(cls, text: str) -> "Digest":
+        if not isinstance(text, str):  # a digest read from a hostile JSON document
+            raise InvalidParameter(f"invalid digest: {text!r}")
         algo, sep, hexpart = text.partition(":")
         pattern = _HEX.get(algo)
         if not sep or pattern is None or not pattern.match(hexpart):

@@ -174,6 +174,13 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
     except PermissionError as exc:
         print(f"Error: permission denied: {exc.filename or exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # The system said no (a full disk, a read-only file system, an I/O error): one line,
+        # as Go's *PathError reads ("open PATH: no space left on device").
+        sys.stdout.flush()
+        what = (exc.strerror or str(exc)).lower()
+        print(f"Error: {exc.filename}: {what}" if exc.filename else f"Error: {what}", file=sys.stderr)
+        return 1
 
 
 def _exit_now(code: int) -> None:
@@ -193,4 +200,6 @@ def _local_context(args: argparse.Namespace) -> CliContext:
     from dockyard.cli.context import CliContext
     from dockyard.engine.store import default_root
 
-    return CliContext(root=Path(args.root) if args.root else default_root())
+    if args.root == "":
+        raise InvalidParameter("--root: the store directory must not be empty")
+    return CliContext(root=Path(args.root) if args.root is not None else default_root())

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.digest import Digest
-from dockyard.errors import InvalidArchive
+from dockyard.errors import InvalidArchive, InvalidParameter
 
 # Docker's container-config keys that the image config carries, in the order Docker writes them.
 _CONTAINER_KEYS = (
@@ -56,6 +56,26 @@ def parse_time(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _object(value: object) -> bool:
+    return isinstance(value, dict)
+
+
+# What each field of an image's container config must be (Go's json.Unmarshal into Docker's
+# container.Config would refuse anything else): a hostile config is refused when it is read.
+_FIELD_TYPES = {
+    "User": lambda v: isinstance(v, str), "ExposedPorts": _object, "Env": _strings,
+    "Entrypoint": lambda v: _strings(v) or isinstance(v, str), "Cmd": lambda v: _strings(v) or isinstance(v, str),
+    "Healthcheck": _object, "ArgsEscaped": lambda v: isinstance(v, bool), "Volumes": _object,
+    "WorkingDir": lambda v: isinstance(v, str),
+    "Labels": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "OnBuild": _strings, "StopSignal": lambda v: isinstance(v, str), "Shell": _strings,
+}
+
+
 @dataclass
 class ContainerConfig:
     """The `config` section of an image: what a container of the image starts with."""
@@ -84,12 +104,18 @@ class ContainerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "ContainerConfig":
+        if data is not None and not isinstance(data, dict):
+            raise InvalidArchive("image config: config is not a JSON object")
         data = dict(data or {})
         kwargs: dict[str, Any] = {}
         for key, attr in cls._FIELDS.items():
             if key in data:
                 value = data.pop(key)
                 if value is not None:
+                    if not _FIELD_TYPES[key](value):
+                        raise InvalidArchive(f"image config: config.{key} has the wrong type")
+                    if isinstance(value, str) and key in ("Entrypoint", "Cmd"):
+                        value = [value]  # Docker's strslice.StrSlice takes a string as one item
                     kwargs[attr] = value
         return cls(**kwargs, extra=data)
 
@@ -161,6 +187,9 @@ class History:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "History":
+        for key in ("created", "created_by", "author", "comment"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise InvalidArchive(f"image config: a history entry's {key} is not a string")
         return cls(
             created=data.get("created"), created_by=data.get("created_by"),
             author=data.get("author"), comment=data.get("comment"),
@@ -195,7 +224,7 @@ class ImageConfig:
     def parse(cls, raw: bytes) -> "ImageConfig":
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidArchive(f"image config is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise InvalidArchive("image config is not a JSON object")
@@ -210,8 +239,11 @@ class ImageConfig:
         try:
             diff_ids = [Digest.parse(d) for d in rootfs.get("diff_ids") or []]
             history = [History.from_dict(h) for h in data.pop("history", None) or []]
-        except (TypeError, AttributeError):
+        except (TypeError, AttributeError, InvalidParameter):
             raise InvalidArchive("image config has a malformed rootfs or history") from None
+        for key in ("architecture", "os", "created", "author", "comment", "variant"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise InvalidArchive(f"image config: {key} is not a string")
         return cls(
             architecture=data.pop("architecture", "") or "",
             os=data.pop("os", "") or "",
