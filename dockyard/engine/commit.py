@@ -10,6 +10,7 @@ from dockyard.image.config import History
 from dockyard.image.mutate import append
 from dockyard.runtime.containers import current_state, lookup, oci_runtime
 from dockyard.runtime.state import RUNNING
+from dockyard.store import workspace
 from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.store import Store
 
@@ -35,9 +36,18 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
     with cdir.locked():
         state = cdir.read_state()
         if pause_container and state.status == RUNNING and not state.paused:
-            runtime.pause(record.id)
+            # Recorded before it is done, with our lock: if we are killed, the next command
+            # finds the pause ownerless and undoes it (runtime.containers.current_state).
             state.paused = paused_here = True
+            state.pause_owner = workspace.owner_lock(store.tmp_root)
             cdir.write_state(state, durable=False)  # a crash ends the run anyway
+            try:
+                runtime.pause(record.id)
+            except BaseException:
+                state.paused = paused_here = False
+                state.pause_owner = ""
+                cdir.write_state(state, durable=False)
+                raise
     try:
         with store.ingesting():
             layer = layer_from_directory(store.layers, cdir.upper)
@@ -57,6 +67,6 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
                 except DockyardError:
                     pass
                 st = cdir.read_state()
-                st.paused = False
+                st.paused, st.pause_owner = False, ""
                 cdir.write_state(st, durable=False)
     return image.id

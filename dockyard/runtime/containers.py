@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.archive.fstree import remove_path
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import ContainerConfig, now_rfc3339
 from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy
 from dockyard.runtime.spec import resources as oci_resources
@@ -24,6 +25,7 @@ from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
     EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, pid_alive,
 )
+from dockyard.store import workspace
 from dockyard.store.locks import flock
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
@@ -99,7 +101,8 @@ def lookup(store: Store, name: str) -> ContainerDir:
 
 
 def current_state(cdir: ContainerDir) -> ContainerState:
-    """The state, corrected when a monitor died without recording the exit (killed -9)."""
+    """The state, corrected when a monitor died without recording the exit (killed -9), and
+    unpaused when a commit that paused it was killed before it could unpause."""
     state = cdir.read_state()
     if state.status == RUNNING and not pid_alive(state.monitor_pid):
         with cdir.update() as st:
@@ -108,6 +111,18 @@ def current_state(cdir: ContainerDir) -> ContainerState:
                 st.exit_code = 255
                 st.error = "container monitor exited unexpectedly"
                 st.finished_at = now_rfc3339()
+            state = replace(st)
+    if state.paused and state.pause_owner and not workspace.alive(state.pause_owner):
+        with cdir.locked():
+            st = cdir.read_state()
+            if st.paused and st.pause_owner and not workspace.alive(st.pause_owner):
+                record = cdir.read_record()
+                try:
+                    for_store(cdir.path.parent.parent, record.host.runtime).resume(record.id)
+                except DockyardError:
+                    pass  # it may have stopped meanwhile
+                st.paused, st.pause_owner = False, ""
+                cdir.write_state(st, durable=False)
             state = replace(st)
     return state
 
@@ -195,14 +210,20 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
             hostname=opts.hostname or container_id[:12])
         cdir = ContainerDir(_containers_dir(store) / container_id)
         cdir.path.mkdir(mode=0o710)
-        for d in (cdir.upper, cdir.work, cdir.merged):
-            d.mkdir(mode=0o755)
-        make_init_layer(cdir.init)
-        store.hold(container_id, image_id)
-        # not fsynced: the record's directory sync below commits its entry, and a missing
-        # state.json reads as "created" anyway
-        cdir.write_state(ContainerState(), durable=False)
-        cdir.write_record(record)  # last: a container is visible only when whole
+        try:
+            for d in (cdir.upper, cdir.work, cdir.merged):
+                d.mkdir(mode=0o755)
+            make_init_layer(cdir.init)
+            store.hold(container_id, image_id)
+            # not fsynced: the record's directory sync below commits its entry, and a missing
+            # state.json reads as "created" anyway
+            cdir.write_state(ContainerState(), durable=False)
+            cdir.write_record(record)  # last: a container is visible only when whole
+        except BaseException:
+            # A full disk (or any failure) leaves no half-made container behind.
+            store.release(container_id)
+            remove_path(cdir.path, ignore_errors=True)
+            raise
     Journal(store.root).emit("container", "create", record.id, record.event_attributes())
     return record
 

@@ -170,7 +170,7 @@ def unpause(store: Store, name: str) -> None:
         if state.status != RUNNING or not state.paused:
             raise Conflict(f"Container {record.id} is not paused")
         oci_runtime(store, record).resume(record.id)
-        state.paused = False
+        state.paused, state.pause_owner = False, ""
         cdir.write_state(state, durable=False)  # a crash ends the run anyway
     _event(store, record, "unpause")
 

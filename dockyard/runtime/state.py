@@ -95,6 +95,9 @@ class ContainerState:
     error: str = ""
     restarting: bool = False
     removing: bool = False         # being removed: waiters take note of the state and let go
+    # A pause made by `commit` (so the files hold still while read) names the committing
+    # process's lock (store.workspace): killed before it could unpause, the next command does.
+    pause_owner: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerState":

@@ -26,7 +26,7 @@ from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFou
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
-from dockyard.store import gc, workspace
+from dockyard.store import gc, reserve, workspace
 from dockyard.store.blobs import BlobStore
 from dockyard.store.buildcache import BuildCache
 from dockyard.store.events import Journal
@@ -78,6 +78,7 @@ class Store:
             _ensure_dir(d)
         if workspace.remove_dead(self.tmp_root) or os.path.exists(self._collect_marker):
             self._collect_after_crash()
+        reserve.ensure(self.lock_dir)
 
     @property
     def _collect_marker(self) -> str:
@@ -322,6 +323,7 @@ class Store:
         the user keeps the name."""
         report = DeleteReport()
         with flock(self._gc_lock), self.meta_lock():
+            reserve.release_if_low(self.lock_dir)  # a full disk: room for the writes below
             image_id = self.resolve(text)
             refs = self.references(image_id)
             if _is_name(text, image_id):
@@ -355,6 +357,7 @@ class Store:
                         report.untagged.append(r.familiar)
                 self._delete_image(image_id, report, force=force, prune=prune, quiet=False, running=running)
             report.deleted += [str(d) for d in gc.collect(self)]
+        reserve.ensure(self.lock_dir)
         return report
 
     def _delete_conflict(self, image_id: Digest, *, force: bool, references: bool,

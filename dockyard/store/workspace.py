@@ -133,6 +133,23 @@ def remove_dead(tmp_root: Path) -> bool:
     return found
 
 
+def owner_lock(tmp_root: Path) -> str:
+    """The lock file that says this process lives (its folder's, made if need be): a mark
+    another process can later test with `alive` (a pause a commit made and must undo)."""
+    return f"{folder(tmp_root)}.lock"
+
+
+def alive(lock: str | Path) -> bool:
+    """Whether the process whose folder lock this is lives."""
+    if not os.path.exists(lock):
+        return False
+    fd = _take(Path(lock), fcntl.LOCK_SH)
+    if fd is None:
+        return os.path.exists(lock)  # held (or removed just now by a cleaner: then dead)
+    os.close(fd)
+    return False
+
+
 def live_folders(tmp_root: Path) -> list[Path]:
     """The folders of the processes that live now (this one's included)."""
     try:

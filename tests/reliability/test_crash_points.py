@@ -166,3 +166,18 @@ def test_zz_figures(capsys: pytest.CaptureFixture[str]) -> None:
         total = sum(t.crash_points for t in FIGURES.values())
         print(f"\ncrash points (strace kill -9): {total}: " + ", ".join(
             f"{op} {t.crash_points} {t.by_syscall}" for op, t in FIGURES.items()))
+
+
+def test_a_killed_commit_leaves_no_container_paused(dockyard: Dockyard, busybox: str) -> None:
+    """Issue 16.13: commit pauses a running container while it reads it; killed before it
+    unpaused, the container stayed frozen. The pause is recorded with the commit's lock, and the
+    next command that looks at the container undoes it."""
+    from tests.reliability.crash import run_killed_at
+
+    dockyard("run", "-d", "--name", "busy", "busybox", "sh", "-c", "while :; do date > /t; sleep 0.1; done")
+    killed = run_killed_at(dockyard, ["commit", "busy", "snap:1"], "rename", 1)
+    assert killed
+    status = dockyard("ps").stdout
+    assert " Up " in status and "(Paused)" not in status, status
+    assert dockyard("exec", "busy", "echo", "alive").stdout == "alive\n"
+    dockyard("rm", "-f", "busy")
