@@ -31,6 +31,13 @@ def disk(tmp_path: Path) -> Iterator[PowerCutDisk]:
         made.close()
 
 
+@pytest.fixture(autouse=True)
+def containers_removed(dockyard: Dockyard) -> Iterator[None]:
+    """Each test's containers are force-removed at its end, even when it fails."""
+    yield
+    remove_containers(dockyard)
+
+
 def remove_containers(dockyard: Dockyard) -> None:
     ids = dockyard("ps", "-aq", "--no-trunc", check=False).stdout.split()
     if ids:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tests.conftest import Dockyard
 
-EXPORTS = 12
-COMMITS = 6
+EXPORTS = 8
+COMMITS = 4
 DIRS = 8
 # The process inside: exchanges each pair of names (a directory and a symlink to the host
 # directory) with renameat2(RENAME_EXCHANGE), as fast as it can: each name is atomically one or
