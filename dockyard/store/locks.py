@@ -18,13 +18,7 @@ _FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
 
 @contextmanager
 def flock(path: Path | str, *, shared: bool = False) -> Iterator[None]:
-    # A build takes a lock at every step: the lock directory is made only when it is missing
-    # (a mkdir that fails with EEXIST each time cost as much as the lock itself).
-    try:
-        fd = os.open(path, _FLAGS, 0o600)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(os.fspath(path)), exist_ok=True)
-        fd = os.open(path, _FLAGS, 0o600)
+    fd = _open(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
@@ -35,11 +29,7 @@ def flock(path: Path | str, *, shared: bool = False) -> Iterator[None]:
 @contextmanager
 def try_flock(path: Path | str) -> Iterator[bool]:
     """An exclusive lock if it is free now: yields True holding it, False (not waiting) if not."""
-    try:
-        fd = os.open(path, _FLAGS, 0o600)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(os.fspath(path)), exist_ok=True)
-        fd = os.open(path, _FLAGS, 0o600)
+    fd = _open(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -49,3 +39,13 @@ def try_flock(path: Path | str) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
+
+
+def _open(path: Path | str) -> int:
+    # A build takes a lock at every step: the lock directory is made only when it is missing
+    # (a mkdir that fails with EEXIST each time cost as much as the lock itself).
+    try:
+        return os.open(path, _FLAGS, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(os.fspath(path)), exist_ok=True)
+        return os.open(path, _FLAGS, 0o600)
