@@ -61,11 +61,12 @@ INDEXES = [
     b'{"manifests": [{"digest": "{cdigest}"}]}',
     b"{" * 100_000,
 ]
-# Malformed only in what a load may ignore: loaded, unnamed (and no traceback either).
+# Malformed only in what a load may ignore: loaded, unnamed (and no traceback either). ({mdesc}:
+# the real manifest's mediaType, digest and size, which a descriptor must have.)
 INDEXES_IGNORED = [
-    b'{"manifests": [{"digest": "{mdigest}", "annotations": 5}]}',
-    b'{"manifests": [{"digest": "{mdigest}", "annotations": {"io.containerd.image.name": 5}}]}',
-    b'{"manifests": [{"digest": "{mdigest}", "annotations": {"org.opencontainers.image.ref.name": [1]}}]}',
+    b'{"manifests": [{{mdesc}, "annotations": 5}]}',
+    b'{"manifests": [{{mdesc}, "annotations": {"io.containerd.image.name": 5}}]}',
+    b'{"manifests": [{{mdesc}, "annotations": {"org.opencontainers.image.ref.name": [1]}}]}',
 ]
 
 
@@ -101,7 +102,7 @@ def saved(dockyard: Dockyard, busybox: str):  # noqa: ANN201
     manifest = json.loads(files["manifest.json"])[0]
     index = json.loads(files["index.json"])
     dockyard("rmi", "busybox")
-    return members, manifest["Config"], manifest["Layers"][0], index["manifests"][0]["digest"]
+    return members, manifest["Config"], manifest["Layers"][0], index["manifests"][0]
 
 
 def _refused(dockyard: Dockyard, archive: bytes, what: str, through_cli: bool = False) -> None:
@@ -120,7 +121,9 @@ def _refused(dockyard: Dockyard, archive: bytes, what: str, through_cli: bool = 
 
 
 def test_hostile_manifests_configs_and_indexes(dockyard: Dockyard, saved) -> None:  # noqa: ANN001
-    members, cfg, layer, mdigest = saved
+    members, cfg, layer, mdesc = saved
+    mdigest = mdesc["digest"]
+    mfields = json.dumps({k: mdesc[k] for k in ("mediaType", "digest", "size")})[1:-1]
     tried = 0
     for i, body in enumerate(MANIFESTS):
         body = body.replace(b"{cfg}", cfg.encode()).replace(b"{layer}", layer.encode())
@@ -139,7 +142,7 @@ def test_hostile_manifests_configs_and_indexes(dockyard: Dockyard, saved) -> Non
                  f"index.json {body[:80]!r}", through_cli=i == 5)
         tried += 1
     for body in INDEXES_IGNORED:
-        body = body.replace(b"{mdigest}", mdigest.encode())
+        body = body.replace(b"{mdesc}", mfields.encode())
         images = transfer.load_images(Store(dockyard.root), io.BytesIO(
             _archive(members, {"manifest.json": None, "index.json": body})))
         assert [i.tags for i in images] == [[]], body
