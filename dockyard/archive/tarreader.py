@@ -127,6 +127,21 @@ def parse_pax(data: bytes) -> dict[str, bytes]:
     return records
 
 
+def is_header(block: bytes) -> bool:
+    """Does `block` hold a tar header: 512 bytes, not all zero, its checksum right and its numeric
+    fields readable (what makes Go's tar.Reader.Next, and so Docker's IsArchive, succeed on a
+    plain entry)?"""
+    if len(block) != BLOCK or not any(block):
+        return False
+    try:
+        TarReader._check_sum(bytes(block), "")
+        for start, end in ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148)):
+            _number(block[start:end], "field")
+    except InvalidArchive:
+        return False
+    return True
+
+
 class TarReader:
     """Iterate entries of a tar stream read strictly sequentially.
 

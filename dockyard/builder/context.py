@@ -19,7 +19,6 @@ import io
 import os
 import shutil
 import stat
-import tarfile
 from dataclasses import dataclass, field
 
 from dockyard.archive.fstree import remove_path
@@ -141,15 +140,11 @@ def is_archive(head: bytes) -> bool:
     """The docker CLI's build.IsArchive: compressed (by magic), or starts with a valid tar header."""
     from dockyard.archive.compression import detect
 
+    from dockyard.archive.tarreader import is_header
+
     if detect(head) != "none":
         return True
-    if len(head) < _TAR_BLOCK:
-        return False
-    try:
-        tarfile.TarInfo.frombuf(head[:_TAR_BLOCK], "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return False
-    return True
+    return is_header(head[:_TAR_BLOCK])
 
 
 def _copy_stream(source: BinaryIO, target: Path, mode: int = 0o644) -> None:

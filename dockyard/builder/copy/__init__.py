@@ -9,8 +9,10 @@ Docker behaviour matched (moby builder/dockerfile copy.go, internals.go performC
   a directory's *contents* go into dest. Several sources need a dest ending in `/`.
 - New parent directories are 0755 and owned by the --chown user; copied entries keep their mode
   and mtime, owner 0:0 (the docker CLI sends the context as root) unless --chown.
-- ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd) into dest; ADD of an http(s)
-  URL downloads to `dest/<last path element>` (mode 0600), verified by `--checksum`.
+- ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd) into dest, read by the
+  project's tar reader with the limits of load and import (whiteout names refused: extract.py);
+  ADD of an http(s) URL downloads to `dest/<last path element>` (mode 0600), verified by
+  `--checksum`.
 - The cache checksum of a source covers names, modes, sizes, types, link targets and contents,
   not mtimes, so a touched but unchanged file still hits (Docker's tarsum-like file hash).
 

@@ -45,6 +45,9 @@ class LayerWriter:
         self.content = 0
         self.entries = 0
         self.dirs: set[str] = set()
+        # Directories of this layer that are not directories of the image below (new, or in
+        # place of a file or symlink): nothing below them exists in the image.
+        self.new_dirs: set[str] = set()
         self.links: dict[tuple[int, int], str] = {}
         self._buf = bytearray(CHUNK)
 
@@ -62,6 +65,11 @@ class LayerWriter:
             self.dirs.add(h.name.rstrip("/"))
         elif h.type == SYM:
             self.content += len(h.linkname.encode())
+
+    def note_dir(self, d: str, st: os.stat_result | None) -> None:
+        """`d` is written as a directory; `st`: what the image has there."""
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            self.new_dirs.add(d)
 
     def body(self, stream: BinaryIO, size: int) -> None:
         left = size
@@ -84,7 +92,12 @@ class LayerWriter:
         return ScanResult(Digest("sha256", self.hash.hexdigest()), self.size, self.content, self.entries)
 
 
-def image_lstat(image_root: Path, rel: str) -> os.stat_result | None:
+def image_lstat(image_root: Path, rel: str, w: LayerWriter | None = None) -> os.stat_result | None:
+    """What the image has at `rel` (a last symlink not followed). With `w`: nothing, below a
+    directory the layer puts where the image has none (looking would follow the image's symlink
+    there, maybe out of the image, to the host)."""
+    if w is not None and rel.rpartition("/")[0] in w.new_dirs:
+        return None
     try:
         return os.lstat(image_root / rel)
     except (FileNotFoundError, NotADirectoryError):
@@ -93,17 +106,20 @@ def image_lstat(image_root: Path, rel: str) -> os.stat_result | None:
 
 def parent_dirs(w: LayerWriter, image_root: Path, rel: str, plan: CopyPlan, now: int) -> None:
     """Entries for every ancestor of `rel`: existing ones as they are (their mtime changes, as the
-    overlay copy-up shows in Docker's diff), missing ones 0755 owned by the --chown user."""
-    parts = rel.split("/")[:-1]
-    for i in range(len(parts)):
-        d = "/".join(parts[: i + 1])
-        if d in w.dirs:
-            continue
+    overlay copy-up shows in Docker's diff), missing ones 0755 owned by the --chown user. The
+    ancestors of a written directory were written before it: only the missing are looked at."""
+    missing = []
+    d = rel.rpartition("/")[0]
+    while d and d not in w.dirs:
+        missing.append(d)
+        d = d.rpartition("/")[0]
+    for d in reversed(missing):
         dir_entry(w, image_root, d, plan, now)
 
 
 def dir_entry(w: LayerWriter, image_root: Path, d: str, plan: CopyPlan, now: int) -> None:
-    st = image_lstat(image_root, d)
+    st = image_lstat(image_root, d, w)
+    w.note_dir(d, st)
     if st is not None and stat.S_ISDIR(st.st_mode):
         w.header(Header(d + "/", DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, 0, now))
     elif st is not None and not stat.S_ISLNK(st.st_mode):
