@@ -42,10 +42,10 @@ def _scenario(env: dict[str, str], ctx: Path) -> list[tuple[int, str]]:
         _run(env, "image", "prune", "-a", "-f"),
         _run(env, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "rmi-t1"),
         _run(env, "images", "-a", "-q", "--no-trunc"),
+        _run(env, "tag", base, "busybox:latest"),         # prune -a untagged the shared base
         _run(env, "rm", "rmi-c1"),
         _run(env, "rmi", "rmi-t1"),                       # no container now: removed
     ]
-    _run(env, "tag", base, "busybox:latest")              # prune -a untagged the shared base
     out = []
     for rc, text in steps:
         for full, name in ((image, "<image>"), (base, "<base>"), (container, "<container>")):
@@ -73,4 +73,5 @@ def test_rmi_and_prune_of_an_image_in_use_match_dockerd(dockerd, server: Server,
                             "forced) - image is being used by stopped container <container>\n")
     assert theirs[6] == (0, "rmi-t1:latest <image>\n")    # prune -a skipped it
     assert "<base>" in theirs[7][1]                        # and its (untagged) parent
+    assert "<base>" not in theirs[-1][1]                   # busybox stays for the other tests
     assert ours == theirs
