@@ -46,7 +46,7 @@ def sweep(fresh: Callable[[int], Dockyard], args: list[str], syscalls: dict[str,
     """For each syscall, kill `dockyard ARGS` at its 1st, 1+stride-th, ... call on a fresh
     store (the store `fresh(i)` returns) until it completes; `check(store, killed)` after each
     run. `syscalls` maps each syscall to its stride (1: every call); a stride of 0 leaves the
-    syscall out of the suite's run. With DOCKYARD_CRASH_SWEEP=full (bench/crash_sweep.sh) every
+    syscall out of the suite's run. With DOCKYARD_CRASH_SWEEP=full (scripts/crash_sweep.sh) every
     call of every syscall is a crash point."""
     tally = Tally()
     i = 0
