@@ -226,42 +226,64 @@ class LayerStore:
 
     # -- unpacked form for containers -------------------------------------------------------
     def unpacked(self, diff_id: Digest) -> Path:
-        """The layer's tree (overlay whiteout format), unpacked on first use; returns diff/."""
+        """The layer's tree (overlay whiteout format), unpacked on first use; returns diff/.
+
+        Unpacked in this process's temp folder (a kill leaves it there, for the next start to
+        remove), then published in three steps, each of which a kill may follow: the `link`
+        file names the layer's short link under l/ (a name chosen once: a second try takes it
+        again, so no link is ever left that no layer names); diff/ comes by a rename; last the
+        short link, whose existence says the tree is whole (it leads to diff/, so it is never
+        dead for the collector to take)."""
         layer_dir = self.dir(diff_id)
         diff = layer_dir / "diff"
-        if (layer_dir / "link").is_file() and diff.is_dir():
+        if self._link_of(layer_dir) is not None:
             return diff
         layer = self.get(diff_id)
         with flock(self.locks / f"unpack-{diff_id.hex}.lock"):
-            if (layer_dir / "link").is_file() and diff.is_dir():
+            if self._link_of(layer_dir) is not None:
                 return diff
             from dockyard.archive.apply import apply_layer
 
-            # Unpacked in this process's temp folder (a kill leaves it there, for the next start
-            # to remove), then renamed into the layer's directory.
             work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
-            link = ""
             try:
                 os.chmod(work, 0o755)
                 with self.open_tar(layer) as stream:
                     apply_layer(stream, work, whiteout_format="overlay")
-                link = self._new_link()
-                self.links.mkdir(parents=True, exist_ok=True)
-                os.symlink(f"../layers/{diff_id.hex}/diff", self.links / link)
-                # The tree's files (and the short link) are durable before diff/ and the `link`
-                # file say the tree is whole (a power cut would leave the files empty): one
-                # syncfs for the whole tree rather than an fsync of each file.
+                # The tree's files are durable before diff/ appears (a power cut would leave
+                # them empty): one syncfs for the whole tree rather than an fsync of each file.
                 syncfs(work)
+                link = self._named_link(layer_dir)
                 if diff.exists():
                     remove_path(diff)
                 os.rename(work, diff)
             except BaseException:
                 remove_path(work, ignore_errors=True)
-                if link:
-                    (self.links / link).unlink(missing_ok=True)
                 raise
-            atomic_write(layer_dir / "link", link.encode(), tmp_dir=self.tmp)
+            self.links.mkdir(parents=True, exist_ok=True)
+            try:
+                os.symlink(f"../layers/{diff_id.hex}/diff", self.links / link)
+            except FileExistsError:
+                pass  # made by a try that was killed after it (the same target)
             return diff
+
+    def _link_of(self, layer_dir: Path) -> str | None:
+        """The short link of an unpacked layer, None while it is not (wholly) unpacked."""
+        try:
+            link = (layer_dir / "link").read_text()
+        except FileNotFoundError:
+            return None
+        return link if link and os.path.isdir(self.links / link) else None
+
+    def _named_link(self, layer_dir: Path) -> str:
+        """The layer's short link name: the one an earlier, killed try chose, or a new one."""
+        try:
+            link = (layer_dir / "link").read_text()
+        except FileNotFoundError:
+            link = ""
+        if not link:
+            link = self._new_link()
+            atomic_write(layer_dir / "link", link.encode(), tmp_dir=self.tmp)
+        return link
 
     def link_name(self, diff_id: Digest) -> str:
         """Short name under l/ of an unpacked layer (call `unpacked` first)."""
