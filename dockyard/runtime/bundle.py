@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -133,14 +135,21 @@ def destroy(store: Store, cdir: ContainerDir) -> None:
     """Remove a stopped container: its rootfs, its files, its hold on the image. Waiters learn
     its final state first (ContainerDir.removal)."""
     unmount(cdir)
+    # The directory goes whole, by one rename into this process's temp folder (a kill after it
+    # leaves nothing in containers/: the folder goes at the next start), with the hold released
+    # in the same hold of the gc lock (a kill between leaves a hold whose holder is gone, which
+    # the collector drops).
+    trash = Path(tempfile.mkdtemp(prefix="container-", dir=store.tmp))
     try:
-        record = cdir.read_record()
-        with cdir.update(durable=False) as state:
-            state.removing = True
-        with cdir.removal():
-            (cdir.path / "container.json").unlink()  # gone for lookups and waiters from here
-    except (NotFound, FileNotFoundError):
-        return  # removed already (by its monitor, for --rm)
-    Journal(store.root).emit("container", "destroy", record.id, record.event_attributes())
-    remove_path(cdir.path, ignore_errors=True)
-    store.release(cdir.id)
+        try:
+            record = cdir.read_record()
+            with cdir.update(durable=False) as state:
+                state.removing = True
+            with cdir.removal(), store.ingesting():
+                os.rename(cdir.path, trash / cdir.id)  # gone for lookups and waiters from here
+                store.release(cdir.id)
+        except (NotFound, FileNotFoundError):
+            return  # removed already (by its monitor, for --rm)
+        Journal(store.root).emit("container", "destroy", record.id, record.event_attributes())
+    finally:
+        remove_path(trash, ignore_errors=True)

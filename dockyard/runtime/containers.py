@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.archive.fstree import remove_path
+from dockyard.atomic import fsync_dir, fsync_file
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import ContainerConfig, now_rfc3339
 from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy
@@ -208,21 +209,30 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
             tty=opts.tty, open_stdin=opts.open_stdin, stdin_once=opts.stdin_once,
             extensions=dict(opts.extensions),
             hostname=opts.hostname or container_id[:12])
-        cdir = ContainerDir(_containers_dir(store) / container_id)
-        cdir.path.mkdir(mode=0o710)
+        # Made whole in this process's temp folder, then moved in by one rename: a kill
+        # leaves nothing in containers/ (the temp folder goes at the next start).
+        made = ContainerDir(store.tmp / container_id)
+        final = _containers_dir(store) / container_id
+        made.path.mkdir(mode=0o710)
         try:
-            for d in (cdir.upper, cdir.work, cdir.merged):
+            for d in (made.upper, made.work, made.merged):
                 d.mkdir(mode=0o755)
-            make_init_layer(cdir.init)
-            store.hold(container_id, image_id)
-            # not fsynced: the record's directory sync below commits its entry, and a missing
-            # state.json reads as "created" anyway
-            cdir.write_state(ContainerState(), durable=False)
-            cdir.write_record(record)  # last: a container is visible only when whole
+            make_init_layer(made.init)
+            # not fsynced: a missing state.json reads as "created" anyway
+            made.write_state(ContainerState(), durable=False)
+            made.write_record(record, durable=False)
+            fsync_file(made.path / "container.json")  # the rename below publishes it
+            # The hold and the container appear in one hold of the gc lock: the hold is void
+            # without its container, and the collector drops it if a kill comes between.
+            with store.ingesting():
+                store.hold(container_id, image_id, holder=final)
+                os.rename(made.path, final)
+            fsync_dir(final.parent)
         except BaseException:
             # A full disk (or any failure) leaves no half-made container behind.
-            store.release(container_id)
-            remove_path(cdir.path, ignore_errors=True)
+            if not final.exists():
+                store.release(container_id)
+            remove_path(made.path, ignore_errors=True)
             raise
     Journal(store.root).emit("container", "create", record.id, record.event_attributes())
     return record

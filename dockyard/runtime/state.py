@@ -147,8 +147,8 @@ class ContainerDir:
     def read_record(self) -> ContainerRecord:
         return ContainerRecord.from_dict(json.loads((self.path / "container.json").read_bytes()))
 
-    def write_record(self, record: ContainerRecord) -> None:
-        atomic_write(self.path / "container.json", json.dumps(record.to_dict()).encode())
+    def write_record(self, record: ContainerRecord, *, durable: bool = True) -> None:
+        write_file(self.path / "container.json", json.dumps(record.to_dict()).encode(), durable=durable)
 
     def read_state(self) -> ContainerState:
         try:

@@ -87,7 +87,8 @@ def check_store(store: Store) -> CheckReport:
 
 def leftovers(store: Store) -> list[str]:
     """What crashed processes left: temp folders of dead processes, blobs nothing references,
-    dead short links, older versions' temp files. A start after a crash removes them."""
+    dead short links, holds whose holder is gone, older versions' temp files. A start after a
+    crash removes them."""
     configs, _ = gc.roots(store)
     live = {os.fspath(f) for f in workspace.live_folders(store.tmp_root)}
     out = []
@@ -102,6 +103,7 @@ def leftovers(store: Store) -> list[str]:
         out.append(f"temp {path}")
     out += [f"blob {p}" for p in gc.unreferenced_blobs(store, configs)]
     out += [f"link {p}" for p in gc.dead_links(store)]
+    out += [f"hold {store.holds_dir / n}" for n in gc.void_holds(store)]
     out += [f"leftover {p}" for p in gc.old_leftovers(store)]
     return out
 

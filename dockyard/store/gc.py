@@ -1,9 +1,9 @@
 """Garbage collection: delete what no image, container or running operation needs.
 
-Roots: image records, holds (containers keep their image), BuildKit mode's cache records
-(store.buildcache) and live leases (store.leases). The collector holds the gc lock exclusively,
-so no content is being added meanwhile (adding holds it shared from the first byte written to the
-record that references it).
+Roots: image records, holds (containers keep their image; a hold whose holder is gone is void and
+dropped first), BuildKit mode's cache records (store.buildcache) and live leases (store.leases).
+The collector holds the gc lock exclusively, so no content is being added meanwhile (adding holds
+it shared from the first byte written to the record that references it).
 
 Every crash point leaves each layer whole or gone (issue 16.4: a kill between deleting a pulled
 layer's compressed blob and moving its directory left a layer that "Already exists" but could
@@ -44,6 +44,8 @@ def collect(store: Store, *, thorough: bool = False) -> list[Digest]:
     layers' diff IDs. The caller holds the gc lock exclusively and the meta lock. `thorough`
     also removes what older versions left beside the store's files."""
     store.tmp  # noqa: B018 - this process's temp folder exists from here: a kill leaves a trace
+    for name in void_holds(store):
+        store.release(name)
     configs, needed = roots(store)
     doomed = [d for d in store.layers.all() if d not in needed]
     moved = [(d, store.layers.detach(d)) for d in doomed]
@@ -109,6 +111,15 @@ def unreferenced_blobs(store: Store, configs: set[Digest]) -> list[Path]:
     except FileNotFoundError:
         return []
     return [folder / n for n in names if Digest("sha256", n) not in referenced]
+
+
+def void_holds(store: Store) -> list[str]:
+    """Holds whose holder is gone: a process killed between taking the hold and making its
+    holder appear (a container being created), or between the holder going and the release
+    (a container being removed). Both happen in one `ingesting` hold, so under the gc lock
+    held exclusively no live process is half way."""
+    return sorted(name for name, (_, holder) in store.holds().items()
+                  if holder is not None and not os.path.lexists(holder))
 
 
 def dead_links(store: Store) -> list[Path]:

@@ -291,8 +291,13 @@ class Store:
         return matches[0] if matches else None
 
     # -- holds (containers keep their image) ------------------------------------------------
-    def hold(self, name: str, image_id: Digest) -> None:
-        atomic_write(self.holds_dir / name, str(image_id).encode(), tmp_dir=self.tmp)
+    def hold(self, name: str, image_id: Digest, holder: Path | None = None) -> None:
+        """Keep `image_id` for `name`. With `holder` (a path under the store's root), the hold
+        is void once that path does not exist: the caller makes the holder appear (and later
+        go, before `release`) in the same `ingesting` hold as the hold itself, so the collector
+        (store.gc) never sees a live one half made, and drops what a killed one left."""
+        text = str(image_id) if holder is None else f"{image_id}\n{holder.relative_to(self.root)}"
+        atomic_write(self.holds_dir / name, text.encode(), tmp_dir=self.tmp)
 
     def release(self, name: str) -> None:
         try:
@@ -300,16 +305,26 @@ class Store:
         except FileNotFoundError:
             pass
 
+    def holds(self) -> dict[str, tuple[Digest, Path | None]]:
+        """Every hold: its name -> (the image, its holder path if it has one)."""
+        try:
+            names = os.listdir(self.holds_dir)
+        except FileNotFoundError:
+            return {}
+        out = {}
+        for name in names:
+            try:
+                image, _, holder = (self.holds_dir / name).read_text().strip().partition("\n")
+            except FileNotFoundError:
+                continue
+            out[name] = (Digest.parse(image), self.root / holder if holder else None)
+        return out
+
     def holders(self, image_id: Digest) -> list[str]:
-        if not self.holds_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.holds_dir.iterdir()
-                      if p.read_text().strip() == str(image_id))
+        return sorted(name for name, (held, _) in self.holds().items() if held == image_id)
 
     def held_images(self) -> set[Digest]:
-        if not self.holds_dir.is_dir():
-            return set()
-        return {Digest.parse(p.read_text().strip()) for p in self.holds_dir.iterdir()}
+        return {held for held, _ in self.holds().values()}
 
     # -- removal ------------------------------------------------------------------------------
     def remove(self, text: str, *, force: bool = False, prune: bool = True,

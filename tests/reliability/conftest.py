@@ -55,6 +55,12 @@ def registry(tmp_path: Path):
         server.stop()
 
 
+def mounts_under(base: Path) -> list[str]:
+    """Mount points below `base` (what a test must not leave)."""
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(f"{base}/")]
+
+
 def assert_whole(root: Path) -> Store:
     """Every image and layer of the store at `root` delivers what it promises."""
     store = Store(root)

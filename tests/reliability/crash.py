@@ -40,22 +40,27 @@ def run_killed_at(dockyard: Dockyard, args: list[str], syscall: str, n: int,
 FULL = os.environ.get("DOCKYARD_CRASH_SWEEP") == "full"
 
 
-def sweep(fresh: Callable[[int], Dockyard], args: list[str], syscalls: dict[str, int],
+def sweep(fresh: Callable[[int], Dockyard], args: list[str], syscalls: dict[str, int | tuple[int, int]],
           check: Callable[[Dockyard, bool], None], stdin: bytes | None = None,
           limit: int = 200) -> Tally:
     """For each syscall, kill `dockyard ARGS` at its 1st, 1+stride-th, ... call on a fresh
     store (the store `fresh(i)` returns) until it completes; `check(store, killed)` after each
     run. `syscalls` maps each syscall to its stride (1: every call); a stride of 0 leaves the
-    syscall out of the suite's run. With DOCKYARD_CRASH_SWEEP=full (scripts/crash_sweep.sh) every
-    call of every syscall is a crash point."""
+    syscall out of the suite's run; (stride, last) stops at the call `last` (the calls after it
+    are another program's: runc's, which strace -f would kill too). With
+    DOCKYARD_CRASH_SWEEP=full (scripts/crash_sweep.sh) every call of every syscall is a crash
+    point."""
     tally = Tally()
     i = 0
-    for syscall, stride in syscalls.items():
+    for syscall, spec in syscalls.items():
+        stride, last = spec if isinstance(spec, tuple) else (spec, limit)
         if FULL:
             stride = 1
         elif stride == 0:
             continue
         for n in range(1, limit + 1, stride):
+            if n > last:
+                break
             dockyard = fresh(i)
             i += 1
             killed = run_killed_at(dockyard, args, syscall, n, stdin)

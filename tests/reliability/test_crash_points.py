@@ -11,6 +11,7 @@ could neither run nor save. The figures of each sweep are printed (pytest -s sho
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from dockyard.store.check import check_store
 from dockyard.store.store import Store
 from tests.conftest import Dockyard
+from tests.reliability.conftest import mounts_under
 from tests.reliability.crash import Tally, copy_store, sweep
 
 FIGURES: dict[str, Tally] = {}
@@ -46,7 +48,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path, registry) -> dict[str, Path]:
     """Stores to copy: `local` (busybox imported, plus a stopped container), `pulled` (busybox
-    pulled from the registry: its layer is kept as the compressed blob), and an archive."""
+    pulled from the registry: its layer is kept as the compressed blob), `imported` (busybox
+    imported, its layer never unpacked), and an archive."""
     base = tmp_path_factory.mktemp("templates")
     local = Dockyard(base / "local")
     image = local("import", str(busybox_tar), "busybox:latest").stdout.strip()
@@ -60,8 +63,10 @@ def templates(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path, regis
     pulled("pull", name)
     empty = Dockyard(base / "empty")
     empty("images")
+    imported = Dockyard(base / "imported")
+    imported("import", str(busybox_tar), "busybox:latest")
     return {"local": local.root, "pulled": pulled.root, "empty": empty.root, "archive": base / "bb.tar",
-            "name": Path(name), "image": Path(image)}
+            "name": Path(name), "image": Path(image), "imported": imported.root}
 
 
 def _fresh(templates: dict[str, Path], which: str, tmp_path: Path):  # noqa: ANN202
@@ -158,6 +163,77 @@ def test_pull_killed_anywhere(templates, tmp_path: Path) -> None:
 
     FIGURES["pull"] = sweep(_fresh(templates, "empty", tmp_path), ["pull", name],
                             {"rename": 2, "fsync": 0}, check)
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder)) if folder.is_dir() else []
+
+
+def _containers_whole(dockyard: Dockyard) -> list[str]:
+    """Every directory under containers/ is a container `ps -a` lists, every hold names one,
+    every short link under l/ is one a layer names; returns the listed IDs."""
+    ids = dockyard("ps", "-aq", "--no-trunc").stdout.split()
+    root = dockyard.root
+    assert _names(root / "containers") == sorted(ids)
+    assert _names(root / "holds") == sorted(ids)
+    store = Store(root)
+    links = [store.layers.dir(d) / "link" for d in store.layers.all()]
+    assert set(_names(root / "l")) <= {p.read_text() for p in links if p.is_file()}
+    return ids
+
+
+def test_create_killed_anywhere(templates, tmp_path: Path) -> None:
+    """A killed `create` left its half-made directory in containers/ (no record: listed by
+    nothing, removed by nothing) and could leave its hold on the image. The container is made in
+    the process's temp folder and moved in by one rename, its hold void without it."""
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        _whole_and_clean(dockyard)
+        ids = _containers_whole(dockyard)
+        assert len(ids) <= 1 and (killed or ids)
+        if ids:
+            dockyard("rm", *ids)
+        assert _containers_whole(dockyard) == []
+        dockyard("rmi", "busybox")  # no hold is left on it
+
+    FIGURES["create"] = sweep(_fresh(templates, "imported", tmp_path),
+                              ["create", "--name", "cc", "busybox", "true"],
+                              {"rename": 2, "mkdir": 5, "fsync": 0}, check)
+
+
+def test_run_killed_anywhere(templates, tmp_path: Path) -> None:
+    """`run --rm` creates, unpacks the image's layer (issue 16.12: a killed unpack left its
+    work tree for ever), mounts, runs and removes. Killed anywhere: the store is whole, nothing
+    is left after the next start but maybe a container that `rm -f` removes, with its mount."""
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        _whole_and_clean(dockyard)
+        ids = dockyard("ps", "-aq", "--no-trunc").stdout.split()
+        if ids:
+            dockyard("rm", "-f", *ids)
+        assert _containers_whole(dockyard) == [] and mounts_under(dockyard.root) == []
+        assert dockyard("run", "--rm", "busybox", "cat", "/etc/hostname").returncode == 0
+        assert _containers_whole(dockyard) == [] and mounts_under(dockyard.root) == []
+        dockyard("rmi", "busybox")
+
+    FIGURES["run"] = sweep(_fresh(templates, "imported", tmp_path),
+                           ["run", "--rm", "--network", "none", "busybox", "true"],
+                           {"rename": 6, "mkdir": 10, "mkdirat": (5, 8), "symlink": 0, "syncfs": 1, "fsync": 0},
+                           check)
+
+
+def test_rm_killed_anywhere(templates, tmp_path: Path) -> None:
+    """A killed `rm` of a stopped container leaves it whole (listed, removable) or gone, with
+    its hold."""
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        _whole_and_clean(dockyard)
+        ids = _containers_whole(dockyard)
+        assert len(ids) <= 1 and (killed or not ids)
+        if ids:
+            dockyard("rm", *ids)
+        dockyard("rmi", "busybox")
+        assert _containers_whole(dockyard) == []
+
+    FIGURES["rm"] = sweep(_fresh(templates, "local", tmp_path), ["rm", "stopped"],
+                          {"rename": 1, "unlink": 1, "fsync": 0}, check)
 
 
 def test_zz_figures(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import Dockyard
-from tests.reliability.conftest import needs_root, remove_containers
+from tests.reliability.conftest import mounts_under, needs_root, remove_containers
 
 pytestmark = needs_root
 
@@ -46,11 +46,6 @@ def _fill(mnt: Path) -> None:
     assert st.f_bavail * st.f_frsize < 8192
 
 
-def _mounts_under(base: Path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(f"{base}/")]
-
-
 def _one_error_line(r, what: str) -> None:  # noqa: ANN001
     assert r.returncode != 0 and r.stdout == "", what
     lines = r.stderr.splitlines()
@@ -77,7 +72,7 @@ def test_removal_works_on_a_full_disk(small_disk: Path, busybox_tar: Path) -> No
     dockyard("rm", "created")
     assert dockyard("rmi", "bb:1").stdout.startswith("Untagged: bb:1\nDeleted: ")
     assert dockyard("ps", "-aq").stdout == "" and dockyard("images", "-q").stdout == ""
-    assert _mounts_under(small_disk) == []
+    assert mounts_under(small_disk) == []
     assert os.listdir(small_disk / "store" / "containers") == []
     assert os.listdir(small_disk / "store" / "tmp") == []
 
