@@ -1,6 +1,7 @@
 """Many dockyard processes on one store at once, and kill -9 at random moments: afterwards the
 store keeps every promise (every listed image whole) and, after the next start, nothing is left
-behind. The figures (operations run, kills) are printed with -s."""
+behind. The figures (operations run, kills) are printed with -s; scripts/crash_sweep.sh runs ten
+times as many concurrent operations."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ from pathlib import Path
 from dockyard.store.check import check_store
 from dockyard.store.store import Store
 from tests.conftest import REPO, Dockyard, Result
+from tests.reliability.crash import FULL
+
+# Rounds of 26 operations: one in the suite, ten in scripts/crash_sweep.sh (260 operations).
+ROUNDS = 10 if FULL else 1
 
 # Exit codes a racing operation may end with: 0, or 1 for a name another removed or a conflict.
 # Never a traceback.
 _FINE = (0, 1)
 
 
-def _context(tmp_path: Path, n: int) -> Path:
+def _context(tmp_path: Path, n: int | str) -> Path:
     ctx = tmp_path / f"ctx{n}"
     ctx.mkdir()
     (ctx / "f").write_text(f"build {n}\n")
@@ -32,13 +37,16 @@ def _context(tmp_path: Path, n: int) -> Path:
 def test_mixed_operations_at_once(dockyard: Dockyard, busybox: str, busybox_tar: Path, tmp_path: Path) -> None:
     archive = dockyard("save", "busybox").stdout_bytes
     ops: list[tuple[list[str], bytes | None]] = []
-    for i in range(3):
-        ops += [(["load"], archive), (["tag", "busybox", f"t{i}:1"], None), (["rmi", f"t{i}:1"], None),
-                (["build", "-q", "-t", f"b{i}:1", str(_context(tmp_path, i))], None),
-                (["rmi", "-f", f"b{i}:1"], None), (["images", "-q"], None)]
-    for i in range(2):
-        ops += [(["import", str(busybox_tar), f"imp{i}:1"], None), (["rmi", f"imp{i}:1"], None),
-                (["save", "-o", str(tmp_path / f"s{i}.tar"), "busybox"], None), (["rmi", "busybox"], None)]
+    for r in range(ROUNDS):
+        for i in range(3):
+            n = f"{r}-{i}"
+            ops += [(["load"], archive), (["tag", "busybox", f"t{n}:1"], None), (["rmi", f"t{n}:1"], None),
+                    (["build", "-q", "-t", f"b{n}:1", str(_context(tmp_path, n))], None),
+                    (["rmi", "-f", f"b{n}:1"], None), (["images", "-q"], None)]
+        for i in range(2):
+            n = f"{r}-{i}"
+            ops += [(["import", str(busybox_tar), f"imp{n}:1"], None), (["rmi", f"imp{n}:1"], None),
+                    (["save", "-o", str(tmp_path / f"s{n}.tar"), "busybox"], None), (["rmi", "busybox"], None)]
     random.Random(16).shuffle(ops)
 
     def run(op: tuple[list[str], bytes | None]) -> Result:
