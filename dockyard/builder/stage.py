@@ -27,8 +27,7 @@ from dockyard.builder.metadata import ConfigState, apply_metadata, command_line,
 from dockyard.dockerfile.args import BuildArgs
 from dockyard.dockerfile.instructions import ArgInstruction, Instruction, RunInstruction
 from dockyard.dockerfile.shell import ShellLex
-from dockyard.image.config import ContainerConfig
-from dockyard.runtime.spec import DEFAULT_PATH
+from dockyard.image.config import DEFAULT_PATH, ContainerConfig
 
 __all__ = ["StageConfig"]
 

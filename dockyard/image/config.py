@@ -16,6 +16,10 @@ from typing import Any
 from dockyard.digest import Digest
 from dockyard.errors import InvalidArchive, InvalidParameter
 
+# The PATH a container gets when its image's config sets none (Docker's system.DefaultPathEnv):
+# the builder adds it to a stage's config, the runtime to a process's environment.
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 # Docker's container-config keys that the image config carries, in the order Docker writes them.
 _CONTAINER_KEYS = (
     "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",

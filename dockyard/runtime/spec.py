@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidParameter
+from dockyard.image.config import DEFAULT_PATH
 from dockyard.runtime.hostconfig import HostConfig, Mount
 from dockyard.runtime.users import ExecUser
 
@@ -42,7 +43,6 @@ ALL_CAPS = DEFAULT_CAPS + [
     "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]
 CFS_PERIOD = 100_000   # microseconds, as Docker's --cpus
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass
