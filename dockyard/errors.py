@@ -1,11 +1,11 @@
 """The one exception tree of dockyard.
 
 Every error a user can cause is a `DockyardError`. The CLI prints `Error: <message>` and exits
-non-zero; the API server maps `http_status` to the response. Those two mappings live only here.
+non-zero; the API server maps `http_status` to the response. Those two mappings live only here,
+and so does `go_quote`, Go's %q, with which Docker's messages quote a name or a word.
 """
 
 from __future__ import annotations
-
 
 class DockyardError(Exception):
     """Base of every error dockyard reports to a user."""
@@ -82,3 +82,24 @@ class BuildFailed(DockyardError):
 
 class NotImplementedFeature(DockyardError):
     http_status = 501
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(s: str) -> str:
+    """Quote like Go's %q, as Docker's messages quote names and words."""
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from dockyard.errors import InvalidReference
+from dockyard.errors import InvalidReference, go_quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -276,8 +276,6 @@ def parse_loaded_name(text: str, *, default_tag: bool = False) -> Reference:
     if ref.digest is None and ref.tag is None and default_tag:
         return Reference(ref.domain, ref.path, DEFAULT_TAG)
     if ref.tag is None or ref.digest is not None:
-        from dockyard.dockerfile.shell import go_quote  # only on this error path: a heavy import
-
         raise InvalidReference(f"invalid tag {go_quote(text)}")
     return ref
 

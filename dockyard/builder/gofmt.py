@@ -4,7 +4,7 @@ time.Duration, a *HealthConfig): the classic builder's `#(nop)` comments and Bui
 
 from __future__ import annotations
 
-from dockyard.dockerfile.shell import go_quote
+from dockyard.errors import go_quote
 
 
 def go_q_list(items: list[str] | None) -> str:

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Callable
 
 from dockyard.digest import CHUNK, Digest
-from dockyard.dockerfile.shell import go_quote
+from dockyard.errors import DockyardError, RuntimeFailure, go_quote
 from dockyard.runtime import containers
 from dockyard.runtime.hostconfig import HostConfig
 from dockyard.runtime.lifecycle import remove, run_attached
-from dockyard.errors import DockyardError, RuntimeFailure
 from dockyard.runtime.monitor import Attach
 from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.layers import StoredLayer

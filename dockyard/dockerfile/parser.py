@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dockyard.dockerfile.shell import GO_SPACE, ShellError, ShellLex, go_quote, go_strip
-from dockyard.errors import DockerfileError
+from dockyard.dockerfile.shell import GO_SPACE, ShellError, ShellLex, go_strip
+from dockyard.errors import DockerfileError, go_quote
 
 __all__ = [
     "Heredoc",

@@ -16,9 +16,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dockyard.errors import DockerfileError
+from dockyard.errors import DockerfileError, go_quote
 
-__all__ = ["ShellError", "ShellLex", "go_quote", "GO_SPACE", "go_strip"]
+__all__ = ["ShellError", "ShellLex", "GO_SPACE", "go_strip"]
 
 # The characters Go's unicode.IsSpace accepts (Python's str.isspace also accepts \x1c-\x1f).
 GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -35,27 +35,6 @@ _SPECIAL_PARAMS = frozenset("@*#?-$!0")
 
 class ShellError(DockerfileError):
     """A word that cannot be expanded (bad substitution, unterminated quote...)."""
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def go_quote(s: str) -> str:
-    """Quote like Go's %q (enough for error messages)."""
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Callable, ContextManager
 
 from dockyard.atomic import atomic_write, fsync_dir
 from dockyard.digest import Digest
-from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound
+from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound, go_quote
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
@@ -345,7 +345,7 @@ class Store:
                 holders = self.holders(image_id)
                 if not force and _single_reference(refs) and holders:
                     raise Conflict(
-                        f"conflict: unable to remove repository reference {_go_quote(text)} (must force) - "
+                        f"conflict: unable to remove repository reference {go_quote(text)} (must force) - "
                         f"container {holders[0][:12]} is using its referenced image {image_id.short}")
                 ref = parse_normalized(text)
                 if ref.digest is None and ref.tag is None:
@@ -462,11 +462,6 @@ def _single_reference(refs: list[Reference]) -> bool:
     if not refs or len(tags) > 1:
         return False
     return len({r.name for r in refs}) == 1
-
-
-def _go_quote(text: str) -> str:
-    """Go's %q of a name (names are printable ASCII; quotes and backslashes are escaped)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class _DeleteConflict(Conflict):
