@@ -64,3 +64,58 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         if found:
             return found
     return None
+
+
+# The floors, top to bottom (#17): a module imports its own package, the floors below its own, and
+# on its own floor only what SIDEWAYS allows. The vocabulary (errors, digests, names, units, list
+# filters, Go's JSON, chunked coding, crash-safe writes, the version) is the bottom floor with the
+# Dockerfile frontend.
+FLOORS = (
+    ("dockyard.__main__",),
+    ("dockyard.main",),
+    ("dockyard.cli", "dockyard.api", "dockyard.client"),
+    ("dockyard.engine",),
+    ("dockyard.builder", "dockyard.runtime", "dockyard.transport"),
+    ("dockyard.store",),
+    ("dockyard.image", "dockyard.archive"),
+    ("dockyard.dockerfile", "dockyard.digest", "dockyard.errors", "dockyard.reference",
+     "dockyard.units", "dockyard.filters", "dockyard.gojson", "dockyard.chunked", "dockyard.atomic",
+     "dockyard"),
+)
+# Imports across one floor: the CLI runs the light client in process (`-H`); a build's RUN runs a
+# container. The bottom floor is one floor of small modules: any may use another (no cycle).
+SIDEWAYS = {
+    ("dockyard.cli", "dockyard.client"),
+    ("dockyard.builder", "dockyard.runtime"),
+}
+
+
+def home(module: str) -> tuple[int, str]:
+    """(floor, package) of a module: the floor's index in FLOORS (0 at the top) and the package
+    of FLOORS it belongs to (the longest that names it or contains it)."""
+    best: tuple[int, str] | None = None
+    for level, packages in enumerate(FLOORS):
+        for package in packages:
+            inside = module == package or (package != "dockyard" and module.startswith(package + "."))
+            if inside and (best is None or len(package) > len(best[1])):
+                best = (level, package)
+    if best is None:
+        raise LookupError(f"{module} is on no floor of tests/import_graph.FLOORS")
+    return best
+
+
+def floor_violations(edges: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(module, import) for every import pointing up, or across a floor where SIDEWAYS does not
+    allow it."""
+    bottom = len(FLOORS) - 1
+    wrong = set()
+    for mod, deps in edges.items():
+        level, package = home(mod)
+        for dep in deps:
+            dep_level, dep_package = home(dep)
+            if dep_level > level or dep_package == package or level == dep_level == bottom:
+                continue
+            if dep_level == level and (package, dep_package) in SIDEWAYS:
+                continue
+            wrong.add((mod, dep))
+    return wrong
