@@ -1,6 +1,6 @@
 """HTTP/1.1 chunked transfer coding, without I/O: `chunk` encodes one chunk, `ChunkedDecoder`
 decodes incrementally. Used by the server for request bodies and responses and by the CLI's
-client (`cli/remote.py`) for its requests and the daemon's answers; it imports nothing heavy."""
+light client (`client/daemon.py`) for its requests and the daemon's answers; it imports nothing heavy."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-TYPE_CHECKING = False  # typing stays out of a client-mode CLI's start-up (cli/remote.py uses this)
+TYPE_CHECKING = False  # the light client loads this module (dockyard/client's budget)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -1,12 +1,15 @@
 """The `dockyard` program (the console script, `python -m dockyard`): the command line
 (dockyard/cli) and, beside it, `dockyard serve`, the Engine API server (dockyard/api/daemon.py).
 The CLI and the API server never import each other; this module, above both, hands the CLI the
-`serve` command.
+`serve` command. A plain client-mode command line (`dockyard -H unix:///PATH build ...`) is run by
+the light client (dockyard/client) without loading the CLI.
 """
 
 from __future__ import annotations
 
-from dockyard.cli.main import main as cli_main
+import sys
+
+from dockyard.client.main import client_command, exit_now, report_errors
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of a client-mode command
 if TYPE_CHECKING:
@@ -14,12 +17,25 @@ if TYPE_CHECKING:
 
 
 def _daemon() -> ModuleType:
-    from dockyard.api import daemon  # imported when `serve` runs, or `--help` lists every command
+    # Not at the top: a client-mode command must not load the API server (the client's budget,
+    # tests/client/test_budget.py), nor should every in-process command
+    from dockyard.api import daemon
 
     return daemon
 
 
 def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = client_command(argv)
+    if command is not None:
+        code = report_errors(command)
+        if exit_fast:
+            exit_now(code)
+        return code
+    # Not at the top: the client's budget (a client-mode build never loads the CLI, its argparse
+    # and its engines)
+    from dockyard.cli.main import main as cli_main
+
     return cli_main(argv, exit_fast=exit_fast, extra={"serve": _daemon})
 
 

@@ -24,10 +24,30 @@ def _is_module(name: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def imports_of(path: Path) -> set[str]:
-    """The dockyard modules `path` imports, wherever its import statements are."""
+def _loading_statements(tree: ast.Module) -> list[ast.AST]:
+    """The statements that run when the module is imported: the module's and its classes' bodies,
+    into if/try/with blocks, but not functions nor `if TYPE_CHECKING:` blocks."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        out.append(node)
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            todo.extend(getattr(node, field, []) or [])
+    return out
+
+
+def imports_of(path: Path, *, at_import: bool = False) -> set[str]:
+    """The dockyard modules `path` imports, wherever its import statements are (`at_import`: only
+    those that run when it is imported, see _loading_statements)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    tree = ast.parse(path.read_text("utf-8"))
+    for node in _loading_statements(tree) if at_import else ast.walk(tree):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("dockyard"))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dockyard"):
@@ -37,10 +57,26 @@ def imports_of(path: Path) -> set[str]:
     return out
 
 
-def graph(package: str = "dockyard") -> dict[str, set[str]]:
-    """module -> the dockyard modules it imports, for every module of `package`."""
+def graph(package: str = "dockyard", *, at_import: bool = False) -> dict[str, set[str]]:
+    """module -> the dockyard modules it imports, for every module of `package` (`at_import`:
+    only the imports that run when it is imported)."""
     base = ROOT.parent.joinpath(*package.split("."))
-    return {module_name(p): imports_of(p) for p in sorted(base.rglob("*.py"))}
+    return {module_name(p): imports_of(p, at_import=at_import) for p in sorted(base.rglob("*.py"))}
+
+
+def loaded_with(module: str, edges: dict[str, set[str]]) -> set[str]:
+    """The dockyard modules importing `module` loads (with `at_import` edges): what it imports,
+    what those import, and the packages (__init__) on the way."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        mod = todo.pop()
+        parts = mod.split(".")
+        for name in [".".join(parts[:i]) for i in range(1, len(parts) + 1)]:
+            if name not in seen and name in edges:
+                seen.add(name)
+                todo.extend(edges[name])
+    return seen
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:

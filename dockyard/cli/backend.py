@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any, Callable, Iterator
 
+from dockyard.client.daemon import Daemon
 from dockyard.errors import NotFound
 
 Query = list[tuple[str, str]]
@@ -22,8 +23,6 @@ Query = list[tuple[str, str]]
 
 class Remote:
     def __init__(self, host: str) -> None:
-        from dockyard.cli.remote import Daemon
-
         self.daemon = Daemon(host)
 
     def call(self, method: str, path: str, query: Query | None = None, body: Any = None) -> Any:

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 
+from dockyard.client.build import build_arg_values, check_network, label_values, tag_references, write_iidfile
 from dockyard.errors import DockyardError, InvalidParameter
 
 TYPE_CHECKING = False
@@ -24,38 +25,10 @@ if TYPE_CHECKING:
     from dockyard.engine.buildkit import GraphOptions, Progress
     from dockyard.cli.context import CliContext
 
-# Flags that exist only in BuildKit mode: the classic builder refuses them.
-BUILDKIT_FLAGS = {"secret": "--secret", "ssh": "--ssh", "progress": "--progress", "output": "--output",
-                  "metadata_file": "--metadata-file", "no_cache_filter": "--no-cache-filter",
-                  "allow": "--allow", "platform": "--platform"}
-
-
-def buildkit_enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
-    """DOCKER_BUILDKIT as the docker CLI reads it (Go's strconv.ParseBool); unset: classic."""
-    value = (env if env is not None else os.environ).get("DOCKER_BUILDKIT")
-    if value is None or value == "":
-        return False
-    if value in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if value in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise InvalidParameter(f"DOCKER_BUILDKIT environment variable expects boolean value: "
-                           f'strconv.ParseBool: parsing "{value}": invalid syntax')
-
-
-def refuse_buildkit_flags(args: argparse.Namespace) -> None:
-    """Classic mode: a BuildKit-only flag is an error, never ignored."""
-    for dest, flag in BUILDKIT_FLAGS.items():
-        value = getattr(args, dest, None)
-        if value not in (None, [], "", False, "auto"):
-            raise InvalidParameter(f"{flag} requires BuildKit: set DOCKER_BUILDKIT=1")
-
-
 def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOptions:
     from dockyard.engine.buildkit import GraphOptions, parse_allow, parse_outputs, parse_secret, parse_ssh, Session
-    from dockyard.cli.build_cmd import _build_args, _check_network, _labels, _tags
 
-    _check_network(args.network)
+    check_network(args.network)
     secrets = {}
     for text in args.secret:
         source = parse_secret(text)
@@ -68,8 +41,8 @@ def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOpt
     if platform not in ("linux/amd64", "linux/x86_64"):
         raise InvalidParameter(f"platform {platform} is not supported here (only linux/amd64)")
     return GraphOptions(
-        tags=_tags(args.tag), tag_names=list(args.tag), build_args=_build_args(args.build_arg), target=args.target,
-        no_cache=args.no_cache, no_cache_filter=list(args.no_cache_filter), labels=_labels(args.label),
+        tags=tag_references(args.tag), tag_names=list(args.tag), build_args=build_arg_values(args.build_arg), target=args.target,
+        no_cache=args.no_cache, no_cache_filter=list(args.no_cache_filter), labels=label_values(args.label),
         pull=args.pull, network="default" if args.network == "bridge" else args.network,
         output=parse_outputs(args.output), session=Session(secrets, ssh, parse_allow(args.allow)))
 
@@ -96,9 +69,7 @@ def _finish(args: argparse.Namespace, image_id: str, metadata: dict) -> int:
         sys.stdout.write(image_id + "\n")
         sys.stdout.flush()
     if args.iidfile:
-        from dockyard.cli.build_cmd import _write_iidfile
-
-        _write_iidfile(args.iidfile, image_id)
+        write_iidfile(args.iidfile, image_id)
     if args.metadata_file:
         from dockyard.engine.buildkit import write_metadata
 
@@ -126,6 +97,25 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 # --------------------------------------------------------------------------- client mode
+
+
+class ClientMode:
+    """What BuildKit mode adds to the light client's build (client/build.py's client_build): its
+    options read from the flags, `version=2` and its parameters, the secrets and SSH headers, and
+    the display of the daemon's solve statuses."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.options = graph_options(args, client=True)
+
+    def query(self, classic: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [q for q in classic if q[0] != "version"] + client_query(self.args, self.options)
+
+    def headers(self) -> list[tuple[str, str]]:
+        return client_headers(self.options)
+
+    def print_stream(self, messages) -> int:  # noqa: ANN001
+        return print_stream(messages, self.args, self.options)
 
 
 def client_query(args: argparse.Namespace, options: GraphOptions) -> list[tuple[str, str]]:

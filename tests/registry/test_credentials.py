@@ -625,7 +625,7 @@ def test_get_all_with_failing_helpers(store: CredentialStore, cfg_dir: Path, hel
 def test_registry_config_header_is_go_s_json() -> None:
     """What the client sends: base64url of Go's json.Marshal (registries sorted, fields in the
     given order, `<`, `>`, `&`, U+2028 escaped, other non-ASCII as UTF-8)."""
-    from dockyard.cli.remote import registry_config_header
+    from dockyard.client.daemon import registry_config_header
 
     header = registry_config_header({"z.example": {"username": "u", "password": "<&>\u2028é"},
                                      "a.example": {}})

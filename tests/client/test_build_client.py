@@ -1,4 +1,4 @@
-"""`dockyard -H unix://... build`: the CLI as a thin client of a real `dockyard serve`.
+"""`dockyard -H unix://... build`: the light client (dockyard/client) of a real `dockyard serve`.
 
 The client packs the context as the docker CLI does (classic builder: `.dockerignore` applied, the
 Dockerfile and .dockerignore always sent, a Dockerfile from outside the context added under a
@@ -191,52 +191,6 @@ def test_commands_without_client_mode_refuse_a_host(dockyard, tmp_path) -> None:
     result = dockyard("-H", f"unix://{tmp_path}/x.sock", "images", check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: `dockyard images` does not run as a client")
-
-
-def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
-    """A client-mode build starts a fresh interpreter each time: it must not load the builder,
-    the store, the engines, the API server or the decompressors (what makes the in-process CLI slow),
-    nor the standard library's modules that only other paths use (hashlib, tempfile, typing,
-    pathlib, argparse, tarfile, dataclasses...), nor socket.py and urllib.parse (the client speaks
-    through `_socket`, encodes its own query).
-    The child runs with -S: the venv's editable-install hook loads pathlib at every start, which
-    a regular install does not (dockyard is imported from the repository, the current directory)."""
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
-    ctx = _context(tmp_path / "ctx")
-    dockyard("build", str(ctx))
-    probe = (
-        "import sys\n"
-        "from dockyard.cli.main import main\n"
-        f"code = main(['-H', {daemon.url!r}, 'build', {str(ctx)!r}])\n"
-        "heavy = ('dockyard.store.store', 'dockyard.engine', 'dockyard.builder.classic', 'dockyard.api',"
-        " 'dockyard.runtime', 'dockyard.archive.compression', 'dockyard.cli.container_cmds', 'zstandard',"
-        " 'isal', 'http.client', 'urllib.request')\n"
-        # stdlib modules only other paths need (~30 ms in all): argparse (with gettext, locale)
-        # is left to command lines the quick scanner does not read, tarfile (with shutil, bz2,
-        # lzma) to the daemon side, dataclasses (with inspect, ast, dis) to the model
-        "unneeded = {'hashlib', '_hashlib', 'tempfile', 'random', 'typing', 'socket', 'selectors',"
-        " 'pathlib', 'urllib.parse', 'ipaddress', 'argparse', 'gettext', 'locale', 'tarfile',"
-        " 'shutil', 'bz2', 'lzma', 'dataclasses', 'inspect', 'importlib.util'}\n"
-        "print(code, sorted(m for m in sys.modules if m.startswith(heavy) or m in unneeded),"
-        " file=sys.stderr)\n"
-    )
-    # Without a config.json the credentials module is not even imported; with one holding
-    # `auths` entries (no helper) it is, and needs none of the modules above.
-    no_config, with_auths = tmp_path / "no-config", tmp_path / "with-auths"
-    no_config.mkdir()
-    with_auths.mkdir()
-    (with_auths / "config.json").write_text('{"auths": {"r.example": {"auth": "dTpw"}}}')
-    probe += "print('dockyard.transport.registry.credentials' in sys.modules, file=sys.stderr)\n"
-    for config_dir, imported in ((no_config, False), (with_auths, True)):
-        env = {**dockyard.env, "DOCKER_CONFIG": str(config_dir)}
-        out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
-                             cwd=REPO, env=env, check=True)
-        assert out.stdout.endswith("Successfully built " + _built(out.stdout).split()[-1] + "\n")
-        assert out.stderr == f"0 []\n{imported}\n", out.stderr
 
 
 def test_command_word_picks_the_one_module_to_register() -> None:
@@ -462,7 +416,7 @@ def test_query_encoding_is_urllib_s() -> None:
     urllib.parse.urlencode writes, which is how Go's url.Values encodes the docker CLI's query."""
     import urllib.parse
 
-    from dockyard.cli.remote import urlencode
+    from dockyard.client.daemon import urlencode
 
     pairs = [("t", "a b:c/d"), ("buildargs", '{"A":"x y/z&=+%?#"}'), ("labels", "ünï€😀"),
              ("empty", ""), ("k y", "~_.-"), ("ctl", "\t\n\x00\x7f"), ("t", "second")]

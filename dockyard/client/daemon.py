@@ -16,13 +16,15 @@ string is encoded here as urllib.parse.urlencode does (that module and ipaddress
 from __future__ import annotations
 
 import _socket
+import base64
 import io
 import json
 
 from dockyard.chunked import ChunkedDecoder, chunk
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, Unavailable
+from dockyard.gojson import go_json
 
-TYPE_CHECKING = False  # typing itself costs ~2 ms at each start: only type checkers import it
+TYPE_CHECKING = False  # typing costs ~2 ms at each start (see the package's docstring)
 if TYPE_CHECKING:
     from typing import BinaryIO, Callable, Iterator
 
@@ -52,10 +54,6 @@ def registry_config_header(configs: dict[str, dict[str, str]]) -> str:
     """`X-Registry-Config` as the docker CLI writes it: URL-safe base64 (padded) of Go's
     json.Marshal of the map registry -> auth config (registries sorted, each config's fields in
     the order given)."""
-    import base64
-
-    from dockyard.gojson import go_json
-
     return base64.urlsafe_b64encode(go_json({server: configs[server] for server in sorted(configs)})).decode("ascii")
 
 

@@ -1,0 +1,86 @@
+"""The light client's start-up budget (dockyard/client's docstring): a client-mode build starts a
+fresh interpreter each time, so what it loads is what it costs. Fenced twice: on the source, the
+modules a client-mode command line loads are the client's and a short list of light ones below
+it (their imports that run at load time, read by tests/import_graph.py); in a real run against
+`dockyard serve`, none of the heavy modules, ours or the standard library's, is loaded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.client.test_build_client import _built, _context
+from tests.conftest import REPO
+from tests.import_graph import graph, loaded_with
+
+# What dockyard/main.py loads before it knows a command line is the client's: the client, and
+# below it the errors, chunked coding, Go's JSON, names (-t is checked before anything is sent),
+# the directory context with its .dockerignore and the tar encoder that packs it. Only these are
+# written light (no typing, dataclasses, pathlib...); a module added here must be too.
+LIGHT = {
+    "dockyard", "dockyard.main", "dockyard.client", "dockyard.client.main", "dockyard.client.flags",
+    "dockyard.client.daemon", "dockyard.client.build",
+    "dockyard.errors", "dockyard.chunked", "dockyard.gojson", "dockyard.reference",
+    "dockyard.builder", "dockyard.builder.directory_context", "dockyard.builder.dockerignore",
+    "dockyard.archive", "dockyard.archive.tarheader", "dockyard.archive.tarstream",
+}
+
+
+def test_the_program_loads_only_the_light_modules_until_the_cli() -> None:
+    edges = graph(at_import=True)
+    assert loaded_with("dockyard.main", edges) == LIGHT
+    # the CLI, the API server and the engines are further away, behind a command line that is
+    # not the client's (dockyard/main.py's lazy imports)
+    assert "dockyard.cli.main" in graph()["dockyard.main"]
+
+
+def test_the_client_imports_nothing_above_it_nor_the_engine() -> None:
+    edges = graph()
+    client = {mod for mod in edges if mod.startswith("dockyard.client")}
+    assert len(client) == 5
+    wrong = {(mod, dep) for mod in client for dep in edges[mod]
+             if dep.startswith(("dockyard.cli.", "dockyard.api.", "dockyard.engine.")) or dep == "dockyard.main"}
+    assert wrong == set()
+
+
+def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
+    """A client-mode build starts a fresh interpreter each time: it must not load the builder,
+    the store, the engines, the API server or the decompressors (what makes the in-process CLI slow),
+    nor the standard library's modules that only other paths use (hashlib, tempfile, typing,
+    pathlib, argparse, tarfile, dataclasses...), nor socket.py and urllib.parse (the client speaks
+    through `_socket`, encodes its own query).
+    The child runs with -S: the venv's editable-install hook loads pathlib at every start, which
+    a regular install does not (dockyard is imported from the repository, the current directory)."""
+    ctx = _context(tmp_path / "ctx")
+    dockyard("build", str(ctx))
+    probe = (
+        "import sys\n"
+        "from dockyard.main import main\n"
+        f"code = main(['-H', {daemon.url!r}, 'build', {str(ctx)!r}])\n"
+        "heavy = ('dockyard.store.store', 'dockyard.engine', 'dockyard.builder.classic', 'dockyard.api',"
+        " 'dockyard.runtime', 'dockyard.archive.compression', 'dockyard.cli.', 'zstandard',"
+        " 'isal', 'http.client', 'urllib.request')\n"
+        # stdlib modules only other paths need (~30 ms in all): argparse (with gettext, locale)
+        # is left to command lines the quick scanner does not read, tarfile (with shutil, bz2,
+        # lzma) to the daemon side, dataclasses (with inspect, ast, dis) to the model
+        "unneeded = {'hashlib', '_hashlib', 'tempfile', 'random', 'typing', 'socket', 'selectors',"
+        " 'pathlib', 'urllib.parse', 'ipaddress', 'argparse', 'gettext', 'locale', 'tarfile',"
+        " 'shutil', 'bz2', 'lzma', 'dataclasses', 'inspect', 'importlib.util'}\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith(heavy) or m in unneeded),"
+        " file=sys.stderr)\n"
+    )
+    # Of ours, the LIGHT modules only; the user's credentials module too when a config.json exists
+    # (loaded by client/build.py then only: written light as well), needing none of the above.
+    no_config, with_auths = tmp_path / "no-config", tmp_path / "with-auths"
+    no_config.mkdir()
+    with_auths.mkdir()
+    (with_auths / "config.json").write_text('{"auths": {"r.example": {"auth": "dTpw"}}}')
+    probe += (f"print(sorted(m for m in sys.modules if m.startswith('dockyard') and m not in {LIGHT!r}),"
+              " file=sys.stderr)\n")
+    credentials = ["dockyard.transport", "dockyard.transport.registry", "dockyard.transport.registry.credentials"]
+    for config_dir, imported in ((no_config, []), (with_auths, credentials)):
+        env = {**dockyard.env, "DOCKER_CONFIG": str(config_dir)}
+        out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
+                             cwd=REPO, env=env, check=True)
+        assert out.stdout.endswith("Successfully built " + _built(out.stdout).split()[-1] + "\n")
+        assert out.stderr == f"0 []\n{imported}\n", out.stderr
