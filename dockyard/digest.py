@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from typing import BinaryIO, Iterator
 
 from dockyard.errors import DigestMismatch, InvalidParameter
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import BinaryIO, Iterator
-
-# hashlib is imported where a hash is made, not here: loading OpenSSL's libcrypto costs ~2.5 ms,
-# and a client-mode CLI imports this module (through dockyard.reference) without hashing anything.
 
 CHUNK = 1 << 20
 _HEX = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9]{128}$")}
@@ -35,8 +30,6 @@ class Digest:
 
     @classmethod
     def of_bytes(cls, data: bytes) -> "Digest":
-        import hashlib
-
         return cls("sha256", hashlib.sha256(data).hexdigest())
 
     @property
@@ -51,8 +44,6 @@ class HashingReader:
     """Wraps a binary stream; hashes and counts every byte read through it."""
 
     def __init__(self, stream: BinaryIO, algorithm: str = "sha256") -> None:
-        import hashlib
-
         self._stream = stream
         self._hash = hashlib.new(algorithm)
         self.algorithm = algorithm
@@ -84,8 +75,6 @@ class HashingWriter:
     """Wraps a binary sink; hashes and counts every byte written through it."""
 
     def __init__(self, sink: BinaryIO, algorithm: str = "sha256") -> None:
-        import hashlib
-
         self._sink = sink
         self._hash = hashlib.new(algorithm)
         self.size = 0

@@ -15,6 +15,7 @@ BuildKit API) is refused with an error naming DOCKER_BUILDKIT=0."""
 from __future__ import annotations
 
 from dockyard.api.http import Response
+from dockyard.api.registry import build_puller
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
 from dockyard.engine.buildkit import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, \
@@ -104,8 +105,6 @@ def build(ctx: ApiContext, req: Request, resp: Response) -> None:
         raise InvalidParameter(f"remote context {remote!r} is not supported (http/https URLs only)")
     source = remote or req.body
     try:
-        from dockyard.api.registry import build_puller
-
         result = build_image(ctx.store(), source, options,  # type: ignore[arg-type]
                              dockerfile=req.q("dockerfile") or None, write=out.write,
                              pull=build_puller(ctx, req))

@@ -9,14 +9,12 @@ import argparse
 import signal
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dockyard.api.app import make_router
+from dockyard.api.router import ApiContext
+from dockyard.api.server import ApiServer, Listener, TlsOptions, raise_nofile_limit
 from dockyard.errors import InvalidParameter
-
-if TYPE_CHECKING:
-    from dockyard.api.server import TlsOptions
-
-# The server's modules are imported when `serve` runs, not when `--help` lists the command.
 
 DEFAULT_SOCKET = "unix:///run/dockyard.sock"
 
@@ -35,8 +33,6 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
 
 
 def _tls(args: argparse.Namespace) -> TlsOptions | None:
-    from dockyard.api.server import TlsOptions
-
     if args.tlscert or args.tlskey:
         if not (args.tlscert and args.tlskey):
             raise InvalidParameter("--tlscert and --tlskey go together")
@@ -51,10 +47,6 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
 
 def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     """`ctx`: the CLI's context of an in-process command; only its store root is read."""
-    from dockyard.api.app import make_router
-    from dockyard.api.router import ApiContext
-    from dockyard.api.server import ApiServer, Listener, raise_nofile_limit
-
     # `dockyard -H ADDR serve` listens at ADDR, as `dockerd -H ADDR` does (serve's own -H too)
     hosts = args.host or ([args.daemon_host] if getattr(args, "daemon_host", None) else [DEFAULT_SOCKET])
     listeners = [Listener.parse(h) for h in hosts]

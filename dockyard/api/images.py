@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from dockyard import filters
+from dockyard.api import registry
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
@@ -91,8 +92,6 @@ def create_image(ctx: ApiContext, req: Request, resp: Response) -> None:
         _import(ctx, req, resp, src)
         return
     if req.q("fromImage"):
-        from dockyard.api import registry
-
         registry.pull(ctx, req, resp)
         return
     raise InvalidParameter("fromImage or fromSrc is required")

@@ -11,23 +11,19 @@ import base64
 import binascii
 import json
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
+from dockyard.engine import credentials, registry
+from dockyard.engine.credentials import AuthConfig
 from dockyard.errors import DockyardError, InvalidParameter, Unauthorized
-
-if TYPE_CHECKING:
-    from dockyard.engine.credentials import AuthConfig
-
-# The registry engine (httpx, TLS) is imported by the handlers that use it, not at server start.
+from dockyard.reference import parse_reference
 
 
 def auth_config(data: dict[str, Any]) -> AuthConfig:
     """Docker's AuthConfig JSON (field names in any case, as Go's decoder takes them)."""
-    from dockyard.engine.credentials import AuthConfig
-
     def text(key: str) -> str:
         value = data.get(key) or data.get(key.lower()) or ""
         if not isinstance(value, str):
@@ -60,8 +56,6 @@ def _decode_json_header(value: str, name: str) -> Any:
 def build_puller(ctx: ApiContext, req: Request):  # noqa: ANN201 - the builder's ImagePuller
     """How a build pulls its base images: with the credentials the docker CLI sends for builds
     in `X-Registry-Config` (base64url JSON: registry -> auth config)."""
-    from dockyard.engine import credentials, registry
-
     header = req.head.header("x-registry-config")
     auths = {}
     if header.strip():
@@ -74,8 +68,6 @@ def build_puller(ctx: ApiContext, req: Request):  # noqa: ANN201 - the builder's
 
 
 def login(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
-    from dockyard.engine import credentials
-
     return {"Status": credentials.check_login(auth_config(body)), "IdentityToken": ""}
 
 
@@ -97,8 +89,6 @@ class _Progress:
 
 
 def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine import credentials, registry
-
     auth = decode_auth_header(req.head.header("x-registry-auth"))
     name = req.q("fromImage") or ""
     tag = req.q("tag") or ""
@@ -124,14 +114,10 @@ def _registry_denials() -> Iterator[None]:
 
 def _name_only(name: str) -> bool:
     """No tag and no digest: the API's way of asking for every tag (as dockerd reads it)."""
-    from dockyard.reference import parse_reference
-
     return parse_reference(name).is_name_only
 
 
 def push(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine import credentials, registry
-
     auth = decode_auth_header(req.head.header("x-registry-auth"))
     name = req.params["name"]
     tag = req.q("tag") or ""

@@ -10,10 +10,13 @@ import socket
 import time
 
 from dockyard import __version__
+from dockyard.api import registry
 from dockyard.api.http import Response
 from dockyard.api.framing import go_json
 from dockyard.api.router import API_VERSION, MIN_API_VERSION, ApiContext, Request, Route, route
 from dockyard.engine import containers, images
+from dockyard.engine import events as engine_events
+from dockyard.engine.system import disk_usage as usage
 from dockyard.errors import InvalidParameter
 
 
@@ -83,8 +86,6 @@ def _mem_total() -> int:
 def events(ctx: ApiContext, req: Request, resp: Response) -> None:
     """The store's events (whichever process made them), filtered, with since/until; without
     `until` the stream stays open until the client leaves or the server stops."""
-    from dockyard.engine import events as engine_events
-
     messages = engine_events.stream(ctx.root, req.q("since"), req.q("until"), req.q("filters"),
                                     lambda: ctx.stopping.is_set())
     write = resp.stream("application/json")
@@ -113,14 +114,11 @@ def auth(ctx: ApiContext, req: Request, resp: Response) -> None:
     body = req.json(required=True)
     if not isinstance(body, dict):
         raise InvalidParameter("invalid JSON: expected an object")
-    from dockyard.api import registry
 
     resp.json(registry.login(ctx, body))
 
 
 def disk_usage(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine.system import disk_usage as usage
-
     resp.json(usage(ctx.store()))
 
 

@@ -16,6 +16,7 @@ import re
 from typing import Any, Callable, Iterator
 
 from dockyard.client.daemon import Daemon
+from dockyard.engine import events, networks, volumes
 from dockyard.errors import NotFound
 
 Query = list[tuple[str, str]]
@@ -52,8 +53,6 @@ class Local:
         raise NotFound(f"{method} {path}: not available in this process")  # pragma: no cover
 
     def stream(self, method: str, path: str, query: Query | None = None) -> Iterator[dict]:
-        from dockyard.engine import events
-
         q = dict(query or [])
         for message in events.stream(self.root, q.get("since"), q.get("until"), q.get("filters"),
                                      lambda: False):
@@ -67,62 +66,42 @@ def for_target(target: Any) -> Local | Remote:
 
 # -- the in-process table: (method, path pattern) -> engine call ---------------------------------
 def _networks(root: Any, q: dict, body: Any) -> Any:
-    from dockyard.engine import networks
-
     return networks.list_networks(root, q.get("filters"))
 
 
 def _network_create(root: Any, q: dict, body: Any) -> Any:
-    from dockyard.engine import networks
-
     return {"Id": networks.create(root, body).id, "Warning": ""}
 
 
 def _network_inspect(root: Any, q: dict, body: Any, ref: str) -> Any:
-    from dockyard.engine import networks
-
     return networks.inspect(root, ref)
 
 
 def _network_remove(root: Any, q: dict, body: Any, ref: str) -> Any:
-    from dockyard.engine import networks
-
     networks.remove(root, ref)
 
 
 def _network_prune(root: Any, q: dict, body: Any) -> Any:
-    from dockyard.engine import networks
-
     return {"NetworksDeleted": networks.prune(root, q.get("filters")) or None}
 
 
 def _volumes(root: Any, q: dict, body: Any) -> Any:
-    from dockyard.engine import volumes
-
     return {"Volumes": volumes.list_volumes(root, q.get("filters")), "Warnings": None}
 
 
 def _volume_create(root: Any, q: dict, body: Any) -> Any:
-    from dockyard.engine import volumes
-
     return volumes.create(root, body or {}).to_docker()
 
 
 def _volume_inspect(root: Any, q: dict, body: Any, name: str) -> Any:
-    from dockyard.engine import volumes
-
     return volumes.inspect(root, name)
 
 
 def _volume_remove(root: Any, q: dict, body: Any, name: str) -> Any:
-    from dockyard.engine import volumes
-
     volumes.remove(root, name, force=q.get("force") == "1")
 
 
 def _volume_prune(root: Any, q: dict, body: Any) -> Any:
-    from dockyard.engine import volumes
-
     removed, freed = volumes.prune(root, q.get("filters"), api_at_least_1_42=True)
     return {"VolumesDeleted": removed or None, "SpaceReclaimed": freed}
 

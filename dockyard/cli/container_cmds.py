@@ -4,20 +4,18 @@ inspect, diff, export, commit. Thin: parse flags, call engine.containers, format
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from dockyard.cli.context import CliContext
+from dockyard.cli.image_cmds import print_inspect
 from dockyard.cli.run_flags import add_flags, create_body
 from dockyard.cli.format import ellipsis, write_table
+from dockyard.engine import containers as engine
+from dockyard.engine import images as engine_images
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import since
-
-if TYPE_CHECKING:
-    from dockyard.engine import containers as engine
-
-# The container engine is imported by the commands that use it, not at CLI start-up.
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
@@ -97,16 +95,12 @@ def _bool(value: str) -> bool:
 
 
 def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     record = engine.create_from_api(ctx.store, create_body(args), args.name)
     ctx.stdout.write(record.id + "\n")
     return 0
 
 
 def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
     try:
@@ -141,44 +135,30 @@ def _each(ctx: CliContext, names: list[str], action, *, print_result: bool = Fal
 
 
 def cmd_start(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     return _each(ctx, args.containers, lambda n: engine.start(ctx.store, n))
 
 
 def cmd_stop(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     return _each(ctx, args.containers, lambda n: engine.stop(ctx.store, n, args.time))
 
 
 def cmd_kill(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     return _each(ctx, args.containers, lambda n: engine.kill(ctx.store, n, args.signal))
 
 
 def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     return _each(ctx, args.containers, lambda n: engine.remove(ctx.store, n, args.force))
 
 
 def cmd_pause(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     return _each(ctx, args.containers, lambda n: engine.pause(ctx.store, n))
 
 
 def cmd_unpause(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     return _each(ctx, args.containers, lambda n: engine.unpause(ctx.store, n))
 
 
 def cmd_wait(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     def wait(name: str) -> int:
         state = engine.wait(ctx.store, name)
         return state.exit_code if state is not None else 0
@@ -187,13 +167,10 @@ def cmd_wait(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_ps(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     items = engine.list_containers(ctx.store, args.all)
     if args.quiet:
         ctx.stdout.write("".join((s.id if args.no_trunc else s.id[:12]) + "\n" for s in items))
         return 0
-    import json
 
     rows = []
     for s in items:
@@ -206,8 +183,6 @@ def cmd_ps(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     ctx.stdout.flush()
     out, err = sys.stdout.buffer, sys.stderr.buffer
     for entry in engine.logs(ctx.store, args.container, follow=args.follow):
@@ -221,8 +196,6 @@ def cmd_logs(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_exec(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -236,11 +209,6 @@ def cmd_exec(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
     """Containers first, then images (as `docker inspect` without --type)."""
-    from dockyard.engine import containers as engine
-
-    from dockyard.cli.image_cmds import print_inspect
-    from dockyard.engine import images as engine_images
-
     objects, errors = [], []
     for name in args.names:
         try:
@@ -259,24 +227,18 @@ def cmd_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     for line in engine.diff(ctx.store, args.container):
         ctx.stdout.write(line + "\n")
     return 0
 
 
 def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     container = engine.container_id(ctx.store, args.container)
     ctx.write_archive(args.output, lambda out: engine.export(ctx.store, container, out))
     return 0
 
 
 def cmd_commit(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import containers as engine
-
     image_id = engine.commit(ctx.store, args.container, args.repository,
                              pause_container=_bool(args.pause), message=args.message,
                              author=args.author, changes=args.change)

@@ -12,10 +12,11 @@ from dockyard.cli.format import (
     ellipsis, go_time, render_template, rfc3339, short_id,
     write_json_indented, write_rows,
 )
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.engine import images as engine_images
+from dockyard.engine import transfer
+from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import human_size, since
 
-# The image engines are imported by the commands that use them, not at CLI start-up.
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     for group, name, aliases in ((sub, "import", []), (image_sub, "import", [])):
@@ -80,8 +81,6 @@ def _bool_flag(value: str) -> bool:
 
 
 def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import images as engine_images
-
     image_id = engine_images.import_image(
         ctx.store, args.source, repository=args.repository, message=args.message,
         changes=args.change, stdin=ctx.stdin_binary, platform=args.platform)
@@ -90,15 +89,11 @@ def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import transfer
-
     ctx.write_archive(args.output, lambda out: transfer.save_images(ctx.store, args.images, out))
     return 0
 
 
 def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import transfer
-
     if args.input:
         try:
             stream = open(args.input, "rb")
@@ -118,8 +113,6 @@ def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import images as engine_images
-
     summaries = engine_images.list_images(ctx.store, reference=args.reference, all_images=args.all)
     if args.quiet:
         seen = []
@@ -154,22 +147,17 @@ def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_tag(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import images as engine_images
-
     engine_images.tag_image(ctx.store, args.source, args.target)
     return 0
 
 
 def cmd_rmi(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import images as engine_images
-
     failed = False
     for name in args.images:
         try:
             report = engine_images.remove_image(ctx.store, name, force=args.force,
                                                 prune=not args.no_prune)
         except (NotFound, Exception) as exc:  # noqa: BLE001 - report each, as docker does
-            from dockyard.errors import DockyardError
 
             if not isinstance(exc, DockyardError):
                 raise
@@ -192,8 +180,6 @@ def print_inspect(ctx: CliContext, objects: list[dict[str, Any]], fmt: str | Non
 
 
 def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import images as engine_images
-
     objects = []
     errors = []
     for name in args.images:
@@ -210,8 +196,6 @@ def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import images as engine_images
-
     human = _bool_flag(args.human)
     items = engine_images.image_history(ctx.store, args.image)
     if args.quiet:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.cli.backend import for_target
@@ -223,8 +224,6 @@ def cmd_volume_prune(args: argparse.Namespace, target: Any) -> int:
 
 # -- events ------------------------------------------------------------------------------------
 def cmd_events(args: argparse.Namespace, target: Any) -> int:
-    from datetime import datetime, timezone
-
     query = [(k, v) for k, v in (("since", args.since), ("until", args.until)) if v]
     query += _filters(args.filter)
     for message in for_target(target).stream("GET", "/events", query):

@@ -5,12 +5,14 @@ progress messages when its output is not a terminal)."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-if TYPE_CHECKING:
-    from rich.progress import TaskID
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, TaskID, TextColumn
+from rich.progress import Progress as RichProgress
+from rich.text import Text
 
-    from dockyard.engine.registry import Progress  # the events the engine reports
+from dockyard.engine.registry import Progress  # the events the engine reports
 
 
 class PlainProgress:
@@ -32,10 +34,6 @@ class LiveProgress:
     """One rich task per layer ID, in the order IDs first appear; status lines print above."""
 
     def __init__(self, out: TextIO) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn
-        from rich.text import Text
-
         class WhileMoving(BarColumn):
             """A bar and byte counts only while bytes move (Docker shows none for a status)."""
 

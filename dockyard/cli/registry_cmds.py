@@ -8,9 +8,11 @@ import os
 import sys
 
 from dockyard.cli.context import CliContext
+from dockyard.cli.progress import progress_for
+from dockyard.engine import credentials, registry
+from dockyard.engine.registry import default_access
 from dockyard.errors import InvalidParameter
-
-# The registry engine (httpx, TLS) is imported by the commands, not at CLI start-up.
+from dockyard.reference import parse_normalized, parse_reference
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
@@ -41,24 +43,17 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.set_defaults(func=cmd_logout)
 
 
-def _access():  # noqa: ANN202 - engine types are imported lazily
-    from dockyard.engine.registry import default_access
-
+def _access():  # noqa: ANN202
     return default_access(os.environ)
 
 
 def _default_tag_note(name: str, ctx: CliContext) -> None:
-    from dockyard.reference import parse_reference
-
     ref = parse_reference(name)
     if ref.is_name_only:
         print("Using default tag: latest", file=ctx.stdout, flush=True)
 
 
 def cmd_pull(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.cli.progress import progress_for
-    from dockyard.engine import registry
-
     if not args.all_tags:
         _default_tag_note(args.name, ctx)
     sink = progress_for(ctx.stdout, args.quiet)
@@ -73,9 +68,6 @@ def cmd_pull(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.cli.progress import progress_for
-    from dockyard.engine import registry
-
     if not args.all_tags:
         _default_tag_note(args.name, ctx)
     sink = progress_for(ctx.stdout, args.quiet)
@@ -85,16 +77,12 @@ def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:
     finally:
         sink.close()
     if args.quiet:
-        from dockyard.reference import parse_normalized
-
         print(parse_normalized(args.name).docker_ref().familiar if not args.all_tags else args.name,
               file=ctx.stdout)
     return 0
 
 
 def cmd_login(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import credentials
-
     password = args.password
     if password is not None:
         print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", file=ctx.stderr)
@@ -125,8 +113,6 @@ def cmd_login(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_logout(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import credentials
-
     key, removed = credentials.logout(args.server)
     if removed:
         print(f"Removing login credentials for {key}", file=ctx.stdout)

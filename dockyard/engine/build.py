@@ -7,6 +7,7 @@ context the same way. Tag names are validated before any work.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import urllib.parse
@@ -37,7 +38,7 @@ class BuildResult:
 
 def _download_context(url: str, tmp: Path) -> BinaryIO:
     """A context tarball over HTTP(S), spooled to a temp file (streamed, bounded memory)."""
-    import urllib.request  # here: ~20 ms of imports (http.client, email, ssl) a local build skips
+    import urllib.request  # a URL context only: see the in-process budget, tests/test_start_up.py
 
     try:
         response = urllib.request.urlopen(url, timeout=60)  # noqa: S310 - the user's URL
@@ -108,7 +109,7 @@ def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOpt
                          pull: ImagePuller | None = None) -> GraphResult:
     """BuildKit mode (DOCKER_BUILDKIT=1): the same sources as build_image; progress as a
     stream of solve statuses (dockyard.builder.graph)."""
-    from dockyard.builder.graph.build import build_graph
+    from dockyard.builder.graph.build import build_graph  # BuildKit mode only: tests/test_start_up.py
 
     if pull is None:
         pull = _default_puller(store)
@@ -118,8 +119,8 @@ def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOpt
 
 def _default_puller(store: Store) -> ImagePuller:
     def pull(name: str, line: Callable[[str], None]) -> Digest:
-        import os
-
+        # The registry client (httpx, TLS) when a FROM image must be pulled only: see the
+        # in-process budget, tests/test_start_up.py
         from dockyard.engine import registry
 
         return registry.image_puller(store, registry.default_access(os.environ))(name, line)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Iterator
 
+from dockyard import filters as filters_mod
 from dockyard.archive.changes import diff_size as overlay_diff_size
 from dockyard.archive.changes import overlay_changes
 from dockyard.archive.diff import write_tree
@@ -20,6 +21,7 @@ from dockyard.engine import container_views as views
 from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
 from dockyard.engine.create_config import read_update
+from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.image.config import parse_time
 from dockyard.runtime import attach as attach_input
@@ -292,9 +294,6 @@ def export(store: Store, name: str, out: BinaryIO) -> None:
 def prune(store: Store, raw_filters: str | None = None) -> tuple[list[str], int]:
     """`docker container prune`: every container that is not running (`until`, `label`,
     `label!` filters as Docker's); their IDs and the bytes of their writable layers."""
-    from dockyard import filters as filters_mod
-    from dockyard.engine.events import parse_time as event_time
-
     f = filters_mod.parse(raw_filters, filters_mod.CONTAINER_PRUNE)
     until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
     deleted, freed = [], 0

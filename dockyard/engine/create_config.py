@@ -18,6 +18,7 @@ from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
+from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
 _UNSUPPORTED_HOST = (
@@ -357,7 +358,6 @@ def parse_bind(spec: str) -> Mount | VolumeUse:
     if source.startswith("/"):
         return Mount("bind", target, source=source, read_only=read_only,
                      options=[propagation] if propagation else [])
-    from dockyard.runtime.volumes import validate_name
 
     validate_name(source)
     return VolumeUse(source, target, read_only, nocopy)
@@ -396,8 +396,6 @@ def _mount_object(m: dict[str, Any]) -> Mount | VolumeUse:
         if vol.get("Subpath"):
             raise InvalidParameter("volume subpaths are not supported by dockyard")
         if source:
-            from dockyard.runtime.volumes import validate_name
-
             validate_name(source)
         return VolumeUse(source, target, read_only, bool(vol.get("NoCopy")),
                          dict(vol.get("Labels") or {}))

@@ -19,7 +19,7 @@ from dockyard.store.store import Store
 from dockyard.transport.copy import copy
 from dockyard.transport.progress import Progress, ProgressSink
 from dockyard.transport.registry.client import RegistryClient
-from dockyard.transport.registry.credentials import Credentials, config_key
+from dockyard.transport.registry.credentials import Credentials, CredentialStore, config_key
 from dockyard.transport.registry.hosts import RegistrySettings
 from dockyard.transport.registry.sink import PushResult, RegistrySink
 from dockyard.transport.registry.source import RegistrySource, tag_or_digest
@@ -118,8 +118,6 @@ def _push_one(store: Store, client: RegistryClient, ref: Reference, image_id: Di
 
 def default_access(env: Mapping[str, str]) -> RegistryAccess:
     """The CLI's way: settings from the daemon config, credentials from docker's config.json."""
-    from dockyard.transport.registry.credentials import CredentialStore
-
     return RegistryAccess(RegistrySettings.load(env), CredentialStore.default(env).get)
 
 

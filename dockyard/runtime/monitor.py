@@ -469,8 +469,6 @@ def _read_available(fd: int) -> bytes:
 
 def _copy_winsize(src: int, dst: int) -> None:
     try:
-        import fcntl
-
         size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
         fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
     except OSError:

@@ -8,6 +8,7 @@ hosts, which crun refuses), else runc. State: `<store root>/runc` (or `/crun`).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -20,8 +21,6 @@ KNOWN = ("crun", "runc")
 
 
 def choose_runtime(store_root: Path, requested: str = "") -> str:
-    import os
-
     name = requested or os.environ.get("DOCKYARD_RUNTIME", "")
     if not name:
         try:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from dockyard.archive.apply import apply_layer
+from dockyard.archive.compression import open_decompressed
 from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.atomic import atomic_write, fsync_dir, fsync_file, syncfs
@@ -122,7 +124,6 @@ class LayerStore:
             with open(self.dir(layer.diff_id) / "layer.tar", "rb") as f:
                 yield f
             return
-        from dockyard.archive.compression import open_decompressed
 
         with self.blobs.open(layer.source.digest) as raw:
             yield open_decompressed(raw)
@@ -169,8 +170,6 @@ class LayerStore:
 
     def ingest_compressed(self, blob: Digest, media_type: str, expected: Digest) -> StoredLayer:
         """Register a layer whose content is a compressed blob already in the blob store."""
-        from dockyard.archive.compression import open_decompressed
-
         form = CompressedForm(blob, self.blobs.size(blob), media_type)
         if self.exists(expected):
             self.add_compressed(expected, form)
@@ -242,7 +241,6 @@ class LayerStore:
         with flock(self.locks / f"unpack-{diff_id.hex}.lock"):
             if self._link_of(layer_dir) is not None:
                 return diff
-            from dockyard.archive.apply import apply_layer
 
             work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
             try:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -42,8 +43,6 @@ def coalesce(chunks: Iterator[bytes], size: int = COALESCE) -> Iterator[bytes]:
 def verified_chunks(chunks: Iterator[bytes], digest: Digest, size: int | None,
                     what: str = "blob") -> Iterator[bytes]:
     """`chunks` passed on; at their end the digest (and the size, when given) must match."""
-    import hashlib
-
     hasher = hashlib.new(digest.algorithm)
     total = 0
     for chunk in chunks:

@@ -21,6 +21,4 @@ walk of a directory source through .dockerignore), checksum.py (the cache checks
 download.py (ADD <url>), sources.py (all the sources of one COPY/ADD: context paths, URLs,
 heredocs), entries.py (the layer's tar writer, copied entries, parent directories), extract.py
 (ADD of a local archive), layer.py (the layer of one COPY/ADD, WORKDIR's directories).
-Writing a layer (entries, extract, layer) is needed on a cache miss only: a build whose COPY
-steps are all cached imports match, checksum, download and sources.
 """

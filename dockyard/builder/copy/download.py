@@ -1,6 +1,5 @@
 """ADD <url>: the file fetched into a private temp dir, hashed while it is written and checked
-against `--checksum`. urllib.request (with http.client, email, ssl: ~15 ms) is imported here,
-when a build adds a URL."""
+against `--checksum`."""
 
 from __future__ import annotations
 
@@ -8,7 +7,11 @@ import hashlib
 import os
 import posixpath
 import shutil
+import tempfile
 import time
+import urllib.parse
+import urllib.request
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from dockyard.builder.copy.match import Source
@@ -21,11 +24,6 @@ __all__ = ["download"]
 def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
     """ADD <url>: fetch into a private temp dir; the source is named after the URL's last path
     element, mode 0600, mtime from Last-Modified (Docker's remote source)."""
-    import tempfile
-    import urllib.parse
-    import urllib.request
-    from email.utils import parsedate_to_datetime
-
     work = Path(tempfile.mkdtemp(prefix="build-url-", dir=tmp_dir))
     name = posixpath.basename(urllib.parse.urlparse(url).path.rstrip("/")) or "__unnamed__"
     target = work / name

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import dockyard
+from dockyard.errors import DockyardError
 from dockyard.runtime.network import endpoints
 from dockyard.runtime.network.endpoints import NetworkRequest
 from dockyard.runtime.resolvconf import resolv_conf
@@ -115,8 +116,6 @@ def _events(root: Path, container_id: str, state: endpoints.NetworkState | None,
 
 
 def main(argv: list[str]) -> int:
-    from dockyard.errors import DockyardError
-
     action, root = argv[0], Path(argv[1])
     state = json.loads(sys.stdin.read() or "{}")
     cdir = Path(state.get("bundle") or root / "containers" / state["id"])

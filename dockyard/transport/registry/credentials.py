@@ -36,6 +36,7 @@ import re
 from contextlib import contextmanager
 
 from dockyard.errors import DockyardError, InvalidParameter, Unavailable
+from dockyard.gojson import go_json
 
 # A client-mode build (`dockyard -H ... build`) imports this module at each start when a
 # config.json exists, to send the credentials along: what only writing, helpers or type checkers
@@ -347,7 +348,6 @@ class CredentialStore:
     def _save(self, doc: dict[str, Any]) -> None:
         from pathlib import Path
 
-        from dockyard.gojson import go_json
         from dockyard.atomic import atomic_file
 
         _make_dirs(self.config_dir)
@@ -458,7 +458,6 @@ class CredentialStore:
         username, secret = creds.username, creds.password
         if creds.identity_token:
             username, secret = TOKEN_USERNAME, creds.identity_token
-        from dockyard.gojson import go_json
 
         payload = {"ServerURL": key, "Username": username, "Secret": secret}
         err, out = self._run(helper, "store", go_json(payload) + b"\n")
