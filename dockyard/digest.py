@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from dockyard.errors import DigestMismatch, InvalidParameter
 
@@ -90,20 +90,6 @@ class HashingWriter:
     @property
     def digest(self) -> Digest:
         return Digest("sha256", self._hash.hexdigest())
-
-
-def digest_stream(stream: BinaryIO) -> tuple[Digest, int]:
-    reader = HashingReader(stream)
-    reader.drain()
-    return reader.digest, reader.size
-
-
-def iter_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
-    while True:
-        data = stream.read(size)
-        if not data:
-            return
-        yield data
 
 
 def verify(expected: Digest, actual: Digest, what: str) -> None:

@@ -129,22 +129,6 @@ def parse(raw: str | None, allowed: frozenset[str]) -> Filters:
     return filters
 
 
-def from_pairs(pairs: Iterable[str], allowed: frozenset[str]) -> Filters:
-    """The CLI's `--filter KEY=VALUE` flags."""
-    values: dict[str, list[str]] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq:
-            raise InvalidParameter(f"bad format of filter (expected name=value): {pair}")
-        values.setdefault(key.strip().lower(), []).append(value)
-    for key in values:
-        if key not in allowed:
-            raise InvalidParameter(f"Invalid filter '{key}'")
-    filters = Filters(values)
-    _check_values(filters)
-    return filters
-
-
 def _check_values(filters: Filters) -> None:
     for value in filters.get("status"):
         if value not in CONTAINER_STATUSES:

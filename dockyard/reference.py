@@ -57,7 +57,6 @@ _REFERENCE_RE = re.compile(
 # The others are compiled on first use (re's cache): most commands never need them, and a
 # client-mode CLI pays for every expression compiled at import.
 _IDENTIFIER = r"[a-f0-9]{64}"
-_IMAGE_ID_LIKE = r"(?:sha256:)?[a-f0-9]{1,64}"
 
 # go-digest: registered algorithms and the exact form of their encoded part.
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -278,47 +277,6 @@ def parse_loaded_name(text: str, *, default_tag: bool = False) -> Reference:
     if ref.tag is None or ref.digest is not None:
         raise InvalidReference(f"invalid tag {go_quote(text)}")
     return ref
-
-
-def parse_name(text: str) -> Reference:
-    """A bare repository name (no tag, no digest), e.g. the `fromImage` of a pull without tag."""
-    ref = parse_reference(text)
-    if not ref.is_name_only:
-        raise InvalidReference(ERR_INVALID_FORMAT)
-    return ref
-
-
-def is_image_id_like(text: str) -> bool:
-    """True for what the daemon may look up as an image ID: a hex prefix or `sha256:<hex prefix>`.
-
-    A name such as `abc` is both a valid name and an ID prefix; Docker tries the name first, then
-    the ID prefix (daemon GetImage), so callers should do the same.
-    """
-    return re.fullmatch(_IMAGE_ID_LIKE, text) is not None
-
-
-def parse_image_id(text: str) -> Digest | None:
-    """The full image ID in `text` (64 hex, or `sha256:` + 64 hex), else None (ParseAnyReference)."""
-    from dockyard.digest import Digest
-
-    if re.fullmatch(_IDENTIFIER, text):
-        return Digest("sha256", text)
-    if text.startswith("sha256:") and re.fullmatch(_IDENTIFIER, text[7:]):
-        return Digest("sha256", text[7:])
-    return None
-
-
-def parse_any(text: str) -> Reference | Digest:
-    """ParseAnyReference: a full image ID / digest, or else a normalized name (no tag added)."""
-    image_id = parse_image_id(text)
-    if image_id is not None:
-        return image_id
-    if re.fullmatch(_DIGEST, text, re.ASCII):
-        try:
-            return _parse_digest(text)
-        except InvalidReference:
-            pass
-    return parse_reference(text)
 
 
 def validate_tag(tag: str) -> str:

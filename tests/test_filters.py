@@ -46,10 +46,3 @@ def test_matching() -> None:
     assert prune.match_labels({}) and not prune.match_labels({"keep": "1"})
     assert filters.port_matches("8000-8080/tcp", [(8080, "tcp")])
     assert not filters.port_matches("80/udp", [(80, "tcp")])
-
-
-def test_cli_pairs() -> None:
-    f = filters.from_pairs(["status=exited", "label=x=y"], filters.CONTAINERS)
-    assert f.get("status") == ["exited"] and f.get("label") == ["x=y"]
-    with pytest.raises(InvalidParameter, match="bad format"):
-        filters.from_pairs(["status"], filters.CONTAINERS)

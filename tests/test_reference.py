@@ -10,10 +10,6 @@ from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, InvalidReference
 from dockyard.reference import (
     Reference,
-    is_image_id_like,
-    parse_any,
-    parse_image_id,
-    parse_name,
     parse_normalized,
     parse_reference,
     parse_repository,
@@ -120,21 +116,3 @@ def test_repository_for_tagging() -> None:
         parse_repository(f"x@sha256:{HEX}")
     with pytest.raises(InvalidReference, match="64-byte hexadecimal"):
         parse_repository(HEX)
-    assert parse_name("a/b") == Reference("docker.io", "a/b")
-    with pytest.raises(InvalidReference):
-        parse_name("a/b:1")
-
-
-def test_image_ids() -> None:
-    # A 64-hex string can't be a repository name, but the daemon looks it up as an image ID;
-    # prefixes and the sha256: form are accepted as IDs too (daemon GetImage / digest set lookup).
-    for text in (HEX, f"sha256:{HEX}", "0123abc", "sha256:01ab", "a"):
-        assert is_image_id_like(text), text
-    for text in ("busybox", "sha256:", "ABCDEF", HEX + "0", "sha512:01", "01ab:tag"):
-        assert not is_image_id_like(text), text
-    assert parse_image_id(HEX) == Digest("sha256", HEX)
-    assert parse_image_id(f"sha256:{HEX}") == Digest("sha256", HEX)
-    assert parse_image_id("0123abc") is None
-    assert parse_any(HEX) == Digest("sha256", HEX)
-    assert parse_any(f"sha256:{HEX}") == Digest("sha256", HEX)
-    assert parse_any("busybox") == Reference("docker.io", "library/busybox")

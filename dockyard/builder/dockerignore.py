@@ -466,10 +466,6 @@ class IgnoreMatcher:
     def patterns(self) -> tuple[Pattern, ...]:
         return self._patterns
 
-    @property
-    def has_exceptions(self) -> bool:
-        return self._exclusions
-
     def __bool__(self) -> bool:
         return bool(self._patterns)
 

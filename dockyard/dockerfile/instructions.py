@@ -10,7 +10,6 @@ time, an `expand(lex, env)` method returning an expanded copy.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
@@ -208,9 +207,6 @@ class MaintainerInstruction(Instruction):
     maintainer: str
 
 
-_PORT = re.compile(r"^(\d+)(?:-(\d+))?$")
-
-
 @dataclass(slots=True, kw_only=True)
 class ExposeInstruction(Instruction):
     keyword: ClassVar[str] = "EXPOSE"
@@ -225,27 +221,6 @@ class ExposeInstruction(Instruction):
             except ShellError as err:
                 raise self.error(err.message) from None
         return dataclasses.replace(self, ports=out)
-
-    def port_specs(self) -> list[str]:
-        """Validated `port/proto` keys for the image config (ranges expanded)."""
-        keys: list[str] = []
-        for spec in self.ports:
-            raw, _, proto = spec.partition("/")
-            proto = proto.lower() if proto else "tcp"
-            if proto not in ("tcp", "udp", "sctp"):
-                raise self.error(f"Invalid proto: {proto}")
-            m = _PORT.match(raw)
-            if not m:
-                raise self.error(f"Invalid containerPort: {raw}")
-            lo = int(m.group(1))
-            hi = int(m.group(2)) if m.group(2) else lo
-            if lo > 65535 or hi > 65535:
-                raise self.error(f"Invalid containerPort: {raw}")
-            if hi < lo:
-                raise self.error(f"Invalid containerPort: {raw}")
-            keys += [f"{p}/{proto}" for p in range(lo, hi + 1)]
-        return keys
-
 
 @dataclass(slots=True, kw_only=True)
 class _SourcesDest(Instruction):

@@ -280,6 +280,3 @@ class ImageConfig:
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()
-
-    def non_empty_history(self) -> list[History]:
-        return [h for h in self.history if not h.empty_layer]

@@ -64,13 +64,6 @@ class OciRuntime:
                                  f"{self.name} {args[0]} failed")
         return proc
 
-    def create_command(self, container_id: str, bundle: Path, pid_file: Path,
-                       console_socket: str | None = None) -> list[str]:
-        args = ["create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
-        if console_socket:
-            args += ["--console-socket", console_socket]
-        return self._cmd(*args, container_id)
-
     def run_detached_command(self, container_id: str, bundle: Path, pid_file: Path,
                              console_socket: str | None = None) -> list[str]:
         """`run --detach`: create and start in one runtime process (one exec fewer than

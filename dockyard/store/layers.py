@@ -168,18 +168,6 @@ class LayerStore:
         finally:
             remove_path(work, ignore_errors=True)
 
-    def ingest_compressed(self, blob: Digest, media_type: str, expected: Digest) -> StoredLayer:
-        """Register a layer whose content is a compressed blob already in the blob store."""
-        form = CompressedForm(blob, self.blobs.size(blob), media_type)
-        if self.exists(expected):
-            self.add_compressed(expected, form)
-            return self.get(expected)
-        with self.blobs.open(blob) as raw:
-            with open(os.devnull, "wb") as null:
-                result = scan_copy(open_decompressed(raw), null)
-        verify(expected, result.diff_id, "layer")
-        return self._place_compressed(form, result)
-
     def adopt_compressed(self, blob_tmp: Path, form: CompressedForm, result: ScanResult) -> StoredLayer:
         """Take a verified compressed blob (a temp file under tmp/) whose content scanned as `result`:
         the blob first, then the layer that points at it (a kill in between leaves a spare blob)."""
@@ -325,8 +313,3 @@ class LayerStore:
             except (KeyError, TypeError, ValueError, DockyardError):
                 continue
         remove_path(trash, ignore_errors=True)
-
-
-def check_diff_ids(layers: list[StoredLayer], diff_ids: list[Digest]) -> None:
-    if [layer.diff_id for layer in layers] != diff_ids:
-        raise InvalidArchive("layers do not match the image config")

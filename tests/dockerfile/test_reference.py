@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockyard.builder.metadata import expose_ports
 from dockyard.dockerfile import parse
 from dockyard.dockerfile.args import BuildArgs
 from dockyard.dockerfile.instructions import (
@@ -72,7 +73,7 @@ def test_config_matches_dockerd() -> None:
         elif isinstance(ins, WorkdirInstruction):
             config["WorkingDir"] = ins.expand(lex, scope).path
         elif isinstance(ins, ExposeInstruction):
-            config["ExposedPorts"].update(ins.expand(lex, scope).port_specs())  # type: ignore[union-attr]
+            config["ExposedPorts"].update(expose_ports(ins.expand(lex, scope).ports))  # type: ignore[union-attr]
         elif isinstance(ins, UserInstruction):
             config["User"] = ins.expand(lex, scope).user
         elif isinstance(ins, StopsignalInstruction):
