@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from dockyard.client.main import client_command, exit_now, report_errors
+from dockyard import __version__
+from dockyard.client.main import client_command
+from dockyard.client.program import exit_now, report_errors
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of a client-mode command
 if TYPE_CHECKING:
@@ -26,6 +28,9 @@ def _daemon() -> ModuleType:
 
 def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv in (["-v"], ["--version"]):  # what the CLI's parser prints, without loading it
+        print(f"dockyard {__version__}")
+        return 0
     command = client_command(argv)
     if command is not None:
         code = report_errors(command)

@@ -39,4 +39,5 @@ def test_cli_and_api_never_import_each_other() -> None:
         ("dockyard.cli.", "dockyard.api.")) and mod != "dockyard.main" for dep in deps
         if dep.startswith(("dockyard.cli.", "dockyard.api."))}
     assert below == set()
-    assert edges["dockyard.main"] == {"dockyard.cli.main", "dockyard.api.daemon", "dockyard.client.main"}
+    assert edges["dockyard.main"] == {"dockyard", "dockyard.cli.main", "dockyard.api.daemon", "dockyard.client.main",
+                                      "dockyard.client.program"}

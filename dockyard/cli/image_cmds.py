@@ -13,7 +13,6 @@ from dockyard.cli.format import (
     write_json_indented, write_rows,
 )
 from dockyard.engine import images as engine_images
-from dockyard.engine import transfer
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import human_size, since
 
@@ -89,11 +88,15 @@ def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import transfer  # save and load only: see tests/test_start_up.py
+
     ctx.write_archive(args.output, lambda out: transfer.save_images(ctx.store, args.images, out))
     return 0
 
 
 def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import transfer  # save and load only: see tests/test_start_up.py
+
     if args.input:
         try:
             stream = open(args.input, "rb")

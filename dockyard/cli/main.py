@@ -13,7 +13,7 @@ from typing import Callable
 from dockyard import __version__
 from dockyard.cli.context import CliContext
 from dockyard.client.flags import add_flags
-from dockyard.client.main import GLOBAL_FLAGS, exit_now, report_errors
+from dockyard.client.program import GLOBAL_FLAGS, exit_now, report_errors
 from dockyard.engine.store import default_root
 from dockyard.errors import InvalidParameter
 
@@ -89,9 +89,6 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
     outside the CLI, by their word."""
     argv = sys.argv[1:] if argv is None else argv
     extra = extra or {}
-    if argv in (["-v"], ["--version"]):  # what argparse prints, without building every parser
-        print(f"dockyard {__version__}")
-        return 0
     word = _command_word(argv) or ""
     home = _COMMAND_MODULE.get(word)
     if word in extra:

@@ -10,7 +10,8 @@ config.json exists), and none of the standard library's heavier modules (typing,
 pathlib, argparse, tarfile, hashlib, socket.py...). Only those modules are written light; the rest
 of dockyard imports what it needs at the top.
 
-- main.py: reads a plain client-mode command line without argparse, runs it, reports errors
+- main.py: reads a plain client-mode command line without argparse and runs it
+- program.py: what the client and the CLI share: the global flags, the one-line error report
 - flags.py: flags declared once, registered with argparse (the CLI) or read by a quick scanner
 - daemon.py: HTTP/1.1 over the daemon's unix socket (requests, replies, JSON message streams)
 - build.py: `build` as a client: the flags, the context packed, the daemon's stream printed

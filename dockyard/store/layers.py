@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from dockyard.archive.apply import apply_layer
-from dockyard.archive.compression import open_decompressed
 from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.atomic import atomic_write, fsync_dir, fsync_file, syncfs
@@ -124,6 +122,10 @@ class LayerStore:
             with open(self.dir(layer.diff_id) / "layer.tar", "rb") as f:
                 yield f
             return
+
+        # The decompressors (isal, zstandard) for a pulled layer only: see the in-process budget,
+        # tests/test_start_up.py
+        from dockyard.archive.compression import open_decompressed
 
         with self.blobs.open(layer.source.digest) as raw:
             yield open_decompressed(raw)
@@ -229,6 +231,8 @@ class LayerStore:
         with flock(self.locks / f"unpack-{diff_id.hex}.lock"):
             if self._link_of(layer_dir) is not None:
                 return diff
+
+            from dockyard.archive.apply import apply_layer  # unpacking only (the in-process budget)
 
             work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
             try:

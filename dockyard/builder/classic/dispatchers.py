@@ -21,12 +21,8 @@ from dockyard.builder.classic.history import (
 )
 from dockyard.builder.classic.state import ClassicBuild, StageState
 from dockyard.builder.copy.checksum import checksum, sources_hash
-from dockyard.builder.copy.entries import CopyPlan
-from dockyard.builder.copy.layer import write_copy_layer, write_dirs_layer
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.builder.copy.sources import TempDirs, instruction_sources
-from dockyard.builder.rootfs import image_root
-from dockyard.builder.run import RunSpec, run_step
 from dockyard.builder.users import chown_ids
 from dockyard.dockerfile import Stage, parse_trigger
 from dockyard.dockerfile.instructions import (
@@ -130,6 +126,11 @@ def dispatch_workdir(b: ClassicBuild, state: StageState, ins: WorkdirInstruction
     if b.probe(state, probe):
         return
     container_id = _container_lines(b)
+    # A cache miss only: the image's files (a mount) and the layer writer. Every lazy import of
+    # this module keeps a cached build to the in-process budget (tests/test_start_up.py).
+    from dockyard.builder.copy.layer import write_dirs_layer
+    from dockyard.builder.rootfs import image_root
+
     with image_root(b.store, state.diff_ids) as root:
         layer = write_layer(b.store.layers, lambda out: write_dirs_layer(out, root, workdir))
     b.commit(state, probe, layer, container_id)
@@ -161,6 +162,11 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                         raise ValueError
                 except ValueError:
                     raise ins.error(f"invalid chmod parameter: {ins.chmod}") from None
+            # A cache miss only: the image's files (a mount) and the layer writer
+            from dockyard.builder.copy.entries import CopyPlan
+            from dockyard.builder.copy.layer import write_copy_layer
+            from dockyard.builder.rootfs import image_root
+
             with image_root(b.store, state.diff_ids) as root:
                 plan = CopyPlan(state.stage.copy_dest(ins.dest), chmod=mode, extract_archives=is_add)
                 if ins.chown:
@@ -193,6 +199,7 @@ def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, temp: TempD
         except DockyardError as exc:
             raise InvalidParameter(f"invalid from flag value {from_}: {exc}") from None
     diff_ids = [] if image_id is None else b.store.image(image_id).config.diff_ids
+    from dockyard.builder.rootfs import image_root  # a mount: not on a cached path
 
     root = stack.enter_context(image_root(b.store, diff_ids))
     return collect_sources(root, ins.sources, None, ins.keyword, in_context=False)
@@ -212,6 +219,9 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
     probe = dataclasses.replace(state.run, cmd=recorded, entrypoint=None if recorded else state.run.entrypoint)
     if b.probe(state, probe):
         return
+    # A cache miss only: RUN's container (the runtime)
+    from dockyard.builder.run import RunSpec, run_step
+
     network = ins.network or b.options.network
     spec = RunSpec(args=cmd, env=state.stage.run_env(), user=state.run.user,
                    workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),

@@ -7,11 +7,7 @@ import hashlib
 import os
 import posixpath
 import shutil
-import tempfile
 import time
-import urllib.parse
-import urllib.request
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from dockyard.builder.copy.match import Source
@@ -24,6 +20,12 @@ __all__ = ["download"]
 def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
     """ADD <url>: fetch into a private temp dir; the source is named after the URL's last path
     element, mode 0600, mtime from Last-Modified (Docker's remote source)."""
+    # An ADD of a URL only (http.client, email, ssl): see the in-process budget, tests/test_start_up.py
+    import tempfile
+    import urllib.parse
+    import urllib.request
+    from email.utils import parsedate_to_datetime
+
     work = Path(tempfile.mkdtemp(prefix="build-url-", dir=tmp_dir))
     name = posixpath.basename(urllib.parse.urlparse(url).path.rstrip("/")) or "__unnamed__"
     target = work / name

@@ -1,0 +1,53 @@
+"""The in-process CLI's start-up budget: every `dockyard COMMAND` without -H is a fresh
+interpreter, so a subsystem a command does not use must not be loaded by it. A fully cached
+build loads neither the registry client (httpx, TLS, the transports: a FROM the store lacks), nor
+urllib.request (URL contexts, ADD <url>), nor the runtime's containers (RUN on a cache miss), nor
+the decompressors and the extracting side (stream contexts, pulled layers); `images` loads
+neither the transports (save, load) nor the Dockerfile frontend (import --change); `--version`
+loads nothing of the CLI. These are the only lazy imports of dockyard besides the light client's
+(tests/client/test_budget.py); each names this test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+_PROBE = """
+import sys, atexit
+heavy = {heavy!r}
+def report():
+    print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)
+atexit.register(report)
+from dockyard.main import main
+sys.exit(main({argv!r}))
+"""
+REGISTRY_AND_URLS = ("httpx", "ssl", "urllib.request", "dockyard.transport", "dockyard.engine.registry")
+RUNTIME = ("dockyard.runtime.lifecycle", "dockyard.runtime.monitor", "dockyard.runtime.containers",
+           "dockyard.builder.run", "dockyard.builder.rootfs")
+EXTRACTING = ("isal", "zstandard", "dockyard.archive.compression", "dockyard.archive.apply")
+
+
+def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...]) -> str:
+    out = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=heavy, argv=argv)],
+                         capture_output=True, text=True, cwd=REPO, env=dockyard.env, check=True)
+    return out.stderr.strip().splitlines()[-1]
+
+
+def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a.txt /a.txt\nRUN true\nWORKDIR /w\nCMD [\"sh\"]\n")
+    first = dockyard("build", str(ctx))
+    assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
+    assert _loaded(dockyard, ["build", str(ctx)], REGISTRY_AND_URLS + RUNTIME + EXTRACTING) == "[]"
+    # the check can fail: a build that misses the cache loads the runtime for its RUN
+    (ctx / "a.txt").write_text("b\n")
+    assert "dockyard.builder.run" in _loaded(dockyard, ["build", str(ctx)], RUNTIME)
+
+
+def test_images_and_version_load_only_what_they_use(dockyard, busybox) -> None:
+    assert _loaded(dockyard, ["images"], REGISTRY_AND_URLS[:1] + ("dockyard.transport", "dockyard.dockerfile")) == "[]"
+    assert _loaded(dockyard, ["--version"], ("dockyard.cli.", "dockyard.store", "argparse")) == "[]"
