@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import tempfile
 from contextlib import contextmanager
@@ -31,6 +30,8 @@ def _fsync(path: Path | str, flags: int) -> None:
 def syncfs(path: Path | str) -> None:
     """Make everything written to the file system holding `path` durable: one call for a tree
     of many files (an unpacked layer) instead of an fsync of each. Falls back to sync(2)."""
+    import ctypes  # unpacking only: see the in-process budget, tests/test_start_up.py
+
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:

@@ -7,10 +7,10 @@ the light client (dockyard/client) without loading the CLI.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from dockyard import __version__
-from dockyard.client.main import client_command
 from dockyard.client.program import exit_now, report_errors
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of a client-mode command
@@ -31,7 +31,12 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     if argv in (["-v"], ["--version"]):  # what the CLI's parser prints, without loading it
         print(f"dockyard {__version__}")
         return 0
-    command = client_command(argv)
+    command = None
+    if any(word.startswith(("-H", "--host")) for word in argv) or os.environ.get("DOCKYARD_HOST"):
+        # Not at the top: an in-process command does not load the client (tests/test_start_up.py)
+        from dockyard.client.main import client_command
+
+        command = client_command(argv)
     if command is not None:
         code = report_errors(command)
         if exit_fast:

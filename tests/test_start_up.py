@@ -3,8 +3,9 @@ interpreter, so a subsystem a command does not use must not be loaded by it. A f
 build loads neither the registry client (httpx, TLS, the transports: a FROM the store lacks), nor
 urllib.request (URL contexts, ADD <url>), nor the runtime's containers (RUN on a cache miss), nor
 the decompressors and the extracting side (stream contexts, pulled layers); `images` loads
-neither the transports (save, load) nor the Dockerfile frontend (import --change); `--version`
-loads nothing of the CLI. These are the only lazy imports of dockyard besides the light client's
+neither the transports (save, load) nor the Dockerfile frontend (import --change), nor does
+`save` load urllib.request (import from a URL); `--version` loads nothing of the CLI, and no
+in-process command loads the light client's build. These are the only lazy imports of dockyard besides the light client's
 (tests/client/test_budget.py); each names this test."""
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     assert "dockyard.builder.run" in _loaded(dockyard, ["build", str(ctx)], RUNTIME)
 
 
-def test_images_and_version_load_only_what_they_use(dockyard, busybox) -> None:
-    assert _loaded(dockyard, ["images"], REGISTRY_AND_URLS[:1] + ("dockyard.transport", "dockyard.dockerfile")) == "[]"
+def test_images_save_and_version_load_only_what_they_use(dockyard, busybox) -> None:
+    others = ("dockyard.client.build", "dockyard.client.daemon", "dockyard.builder", "dockyard.dockerfile", "ctypes")
+    assert _loaded(dockyard, ["images"], REGISTRY_AND_URLS + others) == "[]"
+    assert _loaded(dockyard, ["save", "-o", "/dev/null", busybox], REGISTRY_AND_URLS[:-2] + others + RUNTIME) == "[]"
     assert _loaded(dockyard, ["--version"], ("dockyard.cli.", "dockyard.store", "argparse")) == "[]"

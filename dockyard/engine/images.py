@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -57,8 +56,10 @@ def _open_source(source: str, stdin: BinaryIO) -> tuple[BinaryIO, str]:
         return stdin, "-"
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme in ("http", "https"):
+        from urllib.request import urlopen  # an import from a URL only: see tests/test_start_up.py
+
         try:
-            response = urllib.request.urlopen(source, timeout=60)  # noqa: S310 - user's URL
+            response = urlopen(source, timeout=60)  # noqa: S310 - user's URL
         except OSError as exc:
             raise Unavailable(f"error downloading {source}: {exc}") from None
         return response, source
