@@ -119,10 +119,13 @@ FLOORS = (
      "dockyard"),
 )
 # Imports across one floor: the CLI runs the light client in process (`-H`); a build's RUN runs a
-# container. The bottom floor is one floor of small modules: any may use another (no cycle).
+# container; BuildKit mode's exporters (builder/graph/export.py: --output type=docker|oci) write
+# the built image with the transports' one copy. The bottom floor is one floor of small modules:
+# any may use another (no cycle).
 SIDEWAYS = {
     ("dockyard.cli", "dockyard.client"),
     ("dockyard.builder", "dockyard.runtime"),
+    ("dockyard.builder", "dockyard.transport"),
 }
 
 

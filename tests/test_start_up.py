@@ -28,6 +28,7 @@ REGISTRY_AND_URLS = ("httpx", "ssl", "urllib.request", "dockyard.transport", "do
 RUNTIME = ("dockyard.runtime.lifecycle", "dockyard.runtime.monitor", "dockyard.runtime.containers",
            "dockyard.builder.run", "dockyard.builder.rootfs")
 EXTRACTING = ("isal", "zstandard", "dockyard.archive.compression", "dockyard.archive.apply")
+BUILDKIT = ("dockyard.builder.graph", "dockyard.engine.buildkit")
 
 
 def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...]) -> str:
@@ -43,7 +44,7 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a.txt /a.txt\nRUN true\nWORKDIR /w\nCMD [\"sh\"]\n")
     first = dockyard("build", str(ctx))
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
-    assert _loaded(dockyard, ["build", str(ctx)], REGISTRY_AND_URLS + RUNTIME + EXTRACTING) == "[]"
+    assert _loaded(dockyard, ["build", str(ctx)], REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT) == "[]"
     # the check can fail: a build that misses the cache loads the runtime for its RUN
     (ctx / "a.txt").write_text("b\n")
     assert "dockyard.builder.run" in _loaded(dockyard, ["build", str(ctx)], RUNTIME)
