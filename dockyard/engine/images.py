@@ -7,15 +7,20 @@ import os
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any, BinaryIO
 
+from dockyard import filters as filters_mod
 from dockyard.archive.compression import open_decompressed
 from dockyard.digest import Digest
+from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, InvalidReference, NotFound, Unavailable
 from dockyard.image.config import ContainerConfig, History, ImageConfig, parse_time
 from dockyard.image.image import Image
+from dockyard.image.manifest import DEFAULT_PLATFORM, Platform
 from dockyard.image.mutate import append
 from dockyard.reference import Reference, parse_reference, parse_repository
+from dockyard.runtime.state import RUNNING, ContainerDir, pid_alive
 from dockyard.store.events import Journal
 from dockyard.store.store import DeleteReport, Store
 
@@ -77,8 +82,6 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
                  stdin: BinaryIO | None = None, platform: str | None = None) -> Digest:
     """`docker import`: a rootfs tar (any compression) becomes a one-layer image; `--platform`
     sets the config's os/architecture[/variant] as Docker's import does."""
-    from dockyard.image.manifest import DEFAULT_PLATFORM, Platform
-
     plat = Platform.parse(platform) if platform else DEFAULT_PLATFORM
     if repository is not None and parse_reference(repository).digest is not None:
         raise InvalidReference("cannot import digest reference")  # dockerd's words
@@ -155,8 +158,6 @@ def image_rows(store: Store, *, all_images: bool = False, raw_filters: str | Non
     """`GET /images/json`: Docker's rows, filtered (before, dangling, label, reference, since,
     until; anything else is a 400). `placeholders`: before API 1.44 a dangling image shows
     `<none>:<none>` and `<none>@<none>`."""
-    from dockyard import filters as filters_mod
-
     f = filters_mod.parse(raw_filters, filters_mod.IMAGES)
     seen: dict[str, ImageSummary] = {}
     for reference in f.get("reference") or [None]:
@@ -197,8 +198,6 @@ def _image_created(store: Store, name: str) -> float:
 
 
 def _until(text: str) -> float:
-    from dockyard.engine.events import parse_time as event_time
-
     ns = event_time(text)
     return (ns or 0) / 1e9
 
@@ -228,8 +227,6 @@ def _parent_or_none(store: Store, image_id: Digest) -> Digest | None:
 
 def _matches(ref: Reference, pattern: str) -> bool:
     """`docker images busybox` / `busybox:1.*`: the repository, and the tag if one is given."""
-    from fnmatch import fnmatchcase
-
     name, _, tag = pattern.partition(":") if "/" not in pattern.rpartition(":")[2] else (pattern, "", "")
     try:
         wanted = parse_reference(name).familiar_name
@@ -317,8 +314,6 @@ def remove_image(store: Store, name: str, *, force: bool = False, prune: bool = 
 
 def container_running(store: Store, container_id: str) -> bool:
     """Is the container running (or paused)? A state whose monitor is gone is not running."""
-    from dockyard.runtime.state import RUNNING, ContainerDir, pid_alive
-
     state = ContainerDir(store.root / "containers" / container_id).read_state()
     return state.status == RUNNING and pid_alive(state.monitor_pid)
 

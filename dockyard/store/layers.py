@@ -27,7 +27,7 @@ from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.atomic import atomic_write, fsync_dir, fsync_file, syncfs
 from dockyard.digest import Digest, verify
-from dockyard.errors import DockyardError, InvalidArchive, NotFound
+from dockyard.errors import DockyardError, NotFound
 from dockyard.store import workspace
 from dockyard.store.blobs import BlobStore, is_file
 from dockyard.store.locks import flock
