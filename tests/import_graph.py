@@ -1,5 +1,6 @@
 """The import graph of dockyard's modules, read from the source (function-level imports included,
-so a lazy import cannot hide a dependency): for tests that keep the floors and forbid cycles."""
+so a lazy import cannot hide a dependency; `if TYPE_CHECKING:` blocks left out: they never run):
+for tests that keep the floors and forbid cycles."""
 
 from __future__ import annotations
 
@@ -42,12 +43,31 @@ def _loading_statements(tree: ast.Module) -> list[ast.AST]:
     return out
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def _running_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node but those of `if TYPE_CHECKING:` blocks (annotations for type checkers, never
+    run): an import anywhere else runs, at load or when its function is called."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        if _is_type_checking(node):
+            todo.extend(node.orelse)  # type: ignore[attr-defined]
+            continue
+        out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def imports_of(path: Path, *, at_import: bool = False) -> set[str]:
     """The dockyard modules `path` imports, wherever its import statements are (`at_import`: only
     those that run when it is imported, see _loading_statements)."""
     out: set[str] = set()
     tree = ast.parse(path.read_text("utf-8"))
-    for node in _loading_statements(tree) if at_import else ast.walk(tree):
+    for node in _loading_statements(tree) if at_import else _running_nodes(tree):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("dockyard"))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dockyard"):
