@@ -14,6 +14,7 @@ APT_PACKAGES=(
   skopeo umoci                        # independent readers/writers of image archives
   docker-registry apache2-utils       # the CNCF registry and htpasswd, for registry tests
   docker.io                           # the docker CLI (API tests) and dockerd (benchmark peer)
+  tini                                # /usr/bin/docker-init: `run --init` mounts it as Docker does
   iproute2 util-linux procps          # ip, findmnt, ps; unshare and nsenter (network namespaces)
   netavark aardvark-dns iptables      # bridge networks: podman's network stack (in /usr/lib/podman)
   gcc libc6-dev                       # tests build a static helper for containers (a renameat2 swapper)
@@ -30,6 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# `run --init` looks docker-init up in PATH as dockerd does (docker.io links it to tini-static)
+command -v docker-init >/dev/null || { echo "docker-init (package tini) is missing" >&2; exit 1; }
 # The Debian package starts a registry on :5000 and dockerd as services; tests start their own.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl disable --now docker-registry docker docker.socket >/dev/null 2>&1 || true

@@ -21,6 +21,10 @@ from pathlib import Path
 from tests.conftest import Result
 
 DOCKER_CLI = "/usr/bin/docker"
+RUNTIMES = Path(__file__).resolve().parent / "data" / "runtimes"
+# `--runtime bounded-runc`: runc, with a privileged spec trimmed to this host's capability bounding
+# set (dockerd 20.10 cannot start a privileged container where that set is not full)
+BOUNDED_RUNC = "bounded-runc"
 
 
 class Bridge:
@@ -91,7 +95,7 @@ class DockerDaemon:
             ["dockerd", "--data-root", str(self.base / "root"), "--exec-root", str(self.base / "exec"),
              "--pidfile", str(self.base / "pid"), "-H", f"unix://{self.sock}",
              *(self.network.dockerd_args() if self.network else ["--bridge=none"]),
-             "--iptables=false", "--ip-masq=false"],
+             "--iptables=false", "--ip-masq=false", f"--add-runtime={BOUNDED_RUNC}={RUNTIMES / BOUNDED_RUNC}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
@@ -102,6 +106,14 @@ class DockerDaemon:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"dockerd did not answer within {timeout:.0f}s: {self.log_tail()}")
+
+    def restart(self) -> None:
+        """Stop the daemon as a shutdown does (its containers stopped, not by the user) and
+        start it again on the same data."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(60)
+        self.start()
 
     def log_tail(self) -> str:
         try:

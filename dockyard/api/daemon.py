@@ -45,6 +45,13 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
     return None
 
 
+def _restore(api_ctx) -> None:  # noqa: ANN001 - an ApiContext
+    from dockyard.engine.containers import restore
+
+    for container_id in restore(api_ctx.store()):
+        api_ctx.log(f"restarted container {container_id[:12]} (restart policy)")
+
+
 def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     """`ctx`: the CLI's context of an in-process command; only its store root is read."""
     # `dockyard -H ADDR serve` listens at ADDR, as `dockerd -H ADDR` does (serve's own -H too)
@@ -72,6 +79,8 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # restart policies, as dockerd applies them when it starts (containers a crash stopped)
+    threading.Thread(target=_restore, args=(api_ctx,), name="restart policies", daemon=True).start()
     serving = threading.Thread(target=server.serve, name="serve")
     serving.start()
     while serving.is_alive():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any, Callable, Iterator
 
 from dockyard.client.daemon import Daemon
@@ -41,8 +42,22 @@ class Remote:
 
 
 class Local:
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, ctx: Any = None) -> None:
         self.root = root
+        self.ctx = ctx   # the CliContext (its store), for the container streams
+
+    def attach(self, container: str) -> LocalStreams:
+        """The container's output from its start, and its input (cli/attach.py's Streams)."""
+        return LocalStreams(self.ctx.store, container)
+
+    def wait_async(self, container: str, condition: str) -> Waiter:
+        """Docker's wait, begun now (before a start) and answered by `result()`."""
+        from dockyard.engine import containers as engine
+
+        def wait() -> int:
+            state = engine.wait(self.ctx.store, container, condition)
+            return state.exit_code if state is not None else 0
+        return Waiter(wait)
 
     def call(self, method: str, path: str, query: Query | None = None, body: Any = None) -> Any:
         q = dict(query or [])
@@ -61,7 +76,70 @@ class Local:
 
 
 def for_target(target: Any) -> Local | Remote:
-    return Remote(target) if isinstance(target, str) else Local(target.root)
+    return Remote(target) if isinstance(target, str) else Local(target.root, target)
+
+
+class Waiter:
+    """`func()` in a thread; `result()` its answer (or its exception)."""
+
+    def __init__(self, func: Callable[[], int]) -> None:
+        self._result: list[Any] = []
+        self._thread = threading.Thread(target=self._run, args=(func,), daemon=True, name="wait")
+        self._thread.start()
+
+    def _run(self, func: Callable[[], int]) -> None:
+        try:
+            self._result.append(func())
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._result.append(exc)
+
+    def result(self) -> int:
+        self._thread.join()
+        value = self._result[0]
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+
+class LocalStreams:
+    """cli/attach.py's Streams of a container in this process's store: its output read from
+    its log as the monitor writes it, its input sent to its monitor."""
+
+    def __init__(self, store: Any, container: str) -> None:
+        self._store, self._container = store, container
+        self._channel: Any = None
+        self._opened = False
+
+    def output(self) -> Iterator[tuple[int, bytes]]:
+        from dockyard.engine import containers as engine
+
+        for entry in engine.attach(self._store, self._container, stream=True):
+            yield (2 if entry.stream == "stderr" else 1), entry.data
+
+    def _input(self) -> Any:
+        if not self._opened:
+            from dockyard.engine import containers as engine
+
+            self._opened = True
+            self._channel = engine.input_channel(self._store, self._container)
+        return self._channel
+
+    def send(self, data: bytes) -> None:
+        if (channel := self._input()) is not None:
+            channel.send(data)
+
+    def close_input(self) -> None:
+        if (channel := self._input()) is not None:
+            channel.end()
+
+    def resize(self, rows: int, cols: int) -> None:
+        from dockyard.engine import containers as engine
+        from dockyard.errors import Conflict
+
+        try:
+            engine.resize(self._store, self._container, rows, cols)
+        except Conflict:
+            pass   # not running (yet, or any more)
 
 
 # -- the in-process table: (method, path pattern) -> engine call ---------------------------------

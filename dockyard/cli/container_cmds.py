@@ -60,6 +60,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
     p.add_argument("-w", "--workdir", default=None, help="Working directory inside the container")
     p.add_argument("-u", "--user", default=None, help="Username or UID")
+    p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
     p.set_defaults(func=cmd_exec)
@@ -114,6 +115,17 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         return 0
     ctx.stdout.flush()
     ctx.stderr.flush()
+    if args.restart not in ("", "no"):
+        # its restarts outlive this process: the container runs under its own monitor and
+        # this process attaches to it until its first exit, as `docker run` does
+        from dockyard.cli.attach import pump
+        from dockyard.cli.backend import for_target
+
+        backend = for_target(ctx)
+        waiter = backend.wait_async(record.id, "next-exit")
+        engine.start(ctx.store, record.id)
+        pump(backend.attach(record.id), tty=args.tty, stdin=args.interactive)
+        return waiter.result()
     stdin = 0 if (args.interactive or args.tty) else None
     return engine.run_attached(ctx.store, record.id,
                                engine.Attach(stdin=stdin, stdout=sys.stdout.fileno(),
@@ -204,7 +216,7 @@ def cmd_exec(args: argparse.Namespace, ctx: CliContext) -> int:
     ctx.stdout.flush()
     return engine.exec_in(ctx.store, args.container, engine.ExecOptions(
         cmd=command, interactive=args.interactive, tty=args.tty, env=args.env,
-        workdir=args.workdir, user=args.user))
+        workdir=args.workdir, user=args.user, privileged=args.privileged))
 
 
 def cmd_inspect(args: argparse.Namespace, ctx: CliContext) -> int:

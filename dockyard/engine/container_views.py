@@ -80,6 +80,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "Dns": h.dns, "DnsOptions": h.dns_options, "DnsSearch": h.dns_search,
         "ExtraHosts": h.extra_hosts or None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
         "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": h.privileged,
+        "Init": True if h.init else None,
         "PublishAllPorts": request.publish_all, "ReadonlyRootfs": h.read_only,
         "SecurityOpt": ["no-new-privileges"] if h.no_new_privileges else None,
         "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864,

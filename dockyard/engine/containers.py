@@ -33,7 +33,8 @@ from dockyard.runtime.containers import CreateOptions, all_containers, create, c
 from dockyard.runtime.exec import ExecOptions, exec_in
 from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
 from dockyard.runtime.lifecycle import (
-    WAIT_CONDITIONS, check_wait_condition, kill, pause, remove, restart, run_attached, start, stop, unpause,
+    WAIT_CONDITIONS, check_wait_condition, kill, pause, remove, restart, restore, run_attached, start, stop,
+    unpause,
 )
 from dockyard.runtime.lifecycle import wait as wait_condition
 from dockyard.runtime.logs import LogEntry
@@ -126,7 +127,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
         "Args": cmd[1:],
         "State": {
             "Status": docker_status(state), "Running": state.status == RUNNING,
-            "Paused": state.paused, "Restarting": False, "OOMKilled": False, "Dead": False,
+            "Paused": state.paused, "Restarting": state.restarting, "OOMKilled": False, "Dead": False,
             "Pid": state.pid, "ExitCode": state.exit_code, "Error": state.error,
             "StartedAt": state.started_at or "0001-01-01T00:00:00Z",
             "FinishedAt": state.finished_at or "0001-01-01T00:00:00Z",
@@ -137,7 +138,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
         "HostsPath": str(cdir.path / "hosts"),
         "LogPath": str(cdir.log),
         "Name": "/" + record.name,
-        "RestartCount": 0,
+        "RestartCount": state.restart_count,
         "Driver": "overlay2",
         "Platform": "linux",
         "HostConfig": views.host_config(store, record, request),
@@ -267,6 +268,8 @@ def rename(store: Store, name: str, new_name: str) -> None:
 def update(store: Store, name: str, body: dict[str, Any]) -> None:
     record = lookup(store, name).read_record()
     resources, restart = read_update(body, record.host.resources)
+    if restart is not None and restart.name != "no" and record.host.auto_remove:
+        raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
     update_container(store, name, resources, restart)
 
 
@@ -318,5 +321,5 @@ __all__ = [
     "create", "start", "run_attached", "stop", "restart", "kill", "pause", "unpause", "remove",
     "list_containers", "counts", "inspect", "logs", "attach", "wait", "exec_in", "diff", "export",
     "prune", "commit", "is_tty", "container_id", "create_from_api", "rows",
-    "input_channel", "resize", "stats", "top", "rename", "update",
+    "input_channel", "resize", "stats", "top", "rename", "update", "restore",
 ]

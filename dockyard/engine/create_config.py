@@ -28,8 +28,7 @@ _UNSUPPORTED_HOST = (
     "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus",
     "CpusetMems", "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "OomKillDisable",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
-    "ReadonlyPaths", "StorageOpt", "ShmSize", "Init", "Cgroup", "Annotations",
-    "Privileged",   # host devices, all capabilities, no masked paths: not implemented
+    "ReadonlyPaths", "StorageOpt", "ShmSize", "Cgroup", "Annotations",
 )
 _UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Healthcheck", "StopTimeout", "Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable"), "PidMode": ("", "private"),
@@ -77,6 +76,14 @@ def _int(value: Any, what: str) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameter(f"invalid {what}: want an integer")
+    return value
+
+
+def _bool(value: Any, what: str) -> bool:
+    if value is None:
+        return False     # Init: null is the daemon's default, no init
+    if not isinstance(value, bool):
+        raise InvalidParameter(f"invalid {what}: want a boolean")
     return value
 
 
@@ -144,7 +151,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             no_new_privileges=_security(host.get("SecurityOpt")),
             dns=_ips(host.get("Dns"), "Dns"), dns_search=_strs(host.get("DnsSearch"), "DnsSearch"),
             dns_options=_strs(host.get("DnsOptions"), "DnsOptions"),
-            extra_hosts=_extra_hosts(host.get("ExtraHosts")), restart=_restart(host)))
+            extra_hosts=_extra_hosts(host.get("ExtraHosts")), restart=_restart(host),
+            privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init")))
     for key in options.exposed_ports:
         parse_port_key(key)
     for path in options.volumes:
@@ -289,8 +297,8 @@ def _restart(host: dict[str, Any]) -> RestartPolicy:
         raise InvalidParameter(f"maximum retry count cannot be used with restart policy '{name}'")
     if host.get("AutoRemove") and name != "no":
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
-    if name != "no":
-        raise InvalidParameter(f"restart policy {name} is not supported by dockyard yet")
+    if count < 0:
+        raise InvalidParameter("maximum retry count cannot be negative")
     return RestartPolicy(name, count)
 
 

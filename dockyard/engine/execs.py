@@ -22,8 +22,7 @@ from typing import Any
 from dockyard.atomic import atomic_write
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.containers import all_containers, current_state, lookup
-from dockyard.runtime.exec import ExecOptions, exec_in
-from dockyard.runtime.state import RUNNING
+from dockyard.runtime.exec import ExecOptions, check_exec, exec_in
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
@@ -41,6 +40,7 @@ class ExecInstance:
     user: str = ""
     workdir: str = ""
     detach_keys: str = ""
+    privileged: bool = False
     started: bool = False
     running: bool = False
     exit_code: int | None = None
@@ -52,7 +52,7 @@ class ExecInstance:
             "ExitCode": self.exit_code, "ID": self.id, "OpenStderr": self.attach_stderr,
             "OpenStdin": self.attach_stdin, "OpenStdout": self.attach_stdout,
             "ProcessConfig": {"arguments": self.cmd[1:], "entrypoint": self.cmd[0] if self.cmd else "",
-                              "privileged": False, "tty": self.tty, "user": self.user},
+                              "privileged": self.privileged, "tty": self.tty, "user": self.user},
             "Running": self.running, "Pid": self.pid,
         }
 
@@ -90,16 +90,10 @@ def _strs(value: Any, what: str) -> list[str]:
 def create(store: Store, container: str, body: dict[str, Any]) -> ExecInstance:
     """POST /containers/{id}/exec"""
     cdir = lookup(store, container)
-    state = current_state(cdir)
-    if state.status != RUNNING:
-        raise Conflict(f"Container {cdir.id} is not running")
-    if state.paused:
-        raise Conflict(f"Container {cdir.id} is paused, unpause the container before exec")
+    check_exec(cdir.id, current_state(cdir))
     cmd = _strs(body.get("Cmd"), "Cmd")
     if not cmd:
         raise InvalidParameter("No exec command specified")
-    if body.get("Privileged"):
-        raise InvalidParameter("privileged exec is not supported by dockyard")
     for key in ("User", "WorkingDir", "DetachKeys"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise InvalidParameter(f"invalid {key}: want a string")
@@ -108,7 +102,7 @@ def create(store: Store, container: str, body: dict[str, Any]) -> ExecInstance:
         attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
         attach_stderr=bool(body.get("AttachStderr")), env=_strs(body.get("Env"), "Env"),
         user=body.get("User") or "", workdir=body.get("WorkingDir") or "",
-        detach_keys=body.get("DetachKeys") or "")
+        detach_keys=body.get("DetachKeys") or "", privileged=bool(body.get("Privileged")))
     _write(store, inst)
     Journal(store.root).emit("container", f"exec_create: {' '.join(cmd)}", cdir.id,
                              {"execID": inst.id})
@@ -124,9 +118,7 @@ def claim(store: Store, exec_id: str) -> ExecInstance:
         if inst.started:
             raise Conflict(f"Error: Exec command {exec_id} is already running" if inst.running
                            else f"Error: Exec command {exec_id} has already run")
-        state = current_state(cdir)
-        if state.status != RUNNING:
-            raise Conflict(f"Container {inst.container_id} is not running")
+        check_exec(inst.container_id, current_state(cdir))
         inst.started = inst.running = True
         _write(store, inst)
     return inst
@@ -150,7 +142,7 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
     try:
         code = exec_in(store, inst.container_id, ExecOptions(
             cmd=inst.cmd, interactive=stdin is not None, tty=inst.tty, env=inst.env,
-            workdir=inst.workdir or None, user=inst.user or None),
+            workdir=inst.workdir or None, user=inst.user or None, privileged=inst.privileged),
             stdin=stdin, stdout=stdout if stdout is not None else devnull,
             stderr=stderr if stderr is not None else devnull, started=started)
         return code

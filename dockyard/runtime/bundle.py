@@ -98,7 +98,8 @@ def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
 
 def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str] | None = None,
                  extra_env: list[str] | None = None, workdir: str | None = None,
-                 user: str | None = None, tty: bool | None = None) -> ProcessSpec:
+                 user: str | None = None, tty: bool | None = None,
+                 privileged: bool = False) -> ProcessSpec:
     """The process to run in the (mounted) container; defaults are the container's own."""
     cfg = record.config
     exec_user: ExecUser = resolve_user(cdir.merged, record.config.user if user is None else user)
@@ -106,7 +107,8 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
     env = process_env(cfg.env, extra_env or [], record.hostname, use_tty, exec_user.home)
     return ProcessSpec(args=args if args is not None else record.command, env=env,
                        cwd=(workdir if workdir is not None else cfg.working_dir) or "/",
-                       user=exec_user, terminal=use_tty, capabilities=capabilities(record.host),
+                       user=exec_user, terminal=use_tty,
+                       capabilities=capabilities(record.host, privileged),
                        no_new_privileges=record.host.no_new_privileges,
                        rlimits=rlimits(record.host))
 

@@ -16,7 +16,7 @@ from dockyard.errors import Conflict, InvalidParameter, RuntimeFailure
 from dockyard.runtime import bundle
 from dockyard.runtime.containers import current_state, lookup, merge_env, oci_runtime
 from dockyard.runtime.oci import logged_error
-from dockyard.runtime.state import RUNNING
+from dockyard.runtime.state import RUNNING, ContainerState
 from dockyard.store.store import Store
 
 
@@ -28,6 +28,18 @@ class ExecOptions:
     env: list[str] = field(default_factory=list)
     workdir: str | None = None
     user: str | None = None
+    privileged: bool = False       # every capability (docker exec --privileged)
+
+
+def check_exec(container_id: str, state: ContainerState) -> None:
+    """A process can be added only to a container that runs: not stopped, paused, or between
+    two runs of its restart policy (Docker's wording for each)."""
+    if state.status != RUNNING:
+        raise Conflict(f"Container {container_id} is not running")
+    if state.restarting:
+        raise Conflict(f"Container {container_id} is restarting, wait until the container is running")
+    if state.paused:
+        raise Conflict(f"Container {container_id} is paused, unpause the container before exec")
 
 
 def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = None,
@@ -38,17 +50,13 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     SIGWINCH to a terminal's size: a TTY exec is resized through it)."""
     cdir = lookup(store, name)
     record = cdir.read_record()
-    state = current_state(cdir)
-    if state.status != RUNNING:
-        raise Conflict(f"Container {record.id} is not running")
-    if state.paused:
-        raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
+    check_exec(record.id, current_state(cdir))
     if not opts.cmd:
         raise InvalidParameter("No exec command specified")
     merged_env = merge_env(list(record.config.env or []), opts.env) or []
     proc = bundle.process_spec(cdir, replace(record, config=replace(record.config, env=merged_env)),
                                args=list(opts.cmd), workdir=opts.workdir, user=opts.user,
-                               tty=opts.tty)
+                               tty=opts.tty, privileged=opts.privileged)
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
     log_file = Path(path[:-5] + ".log")
     with os.fdopen(fd, "w") as f:

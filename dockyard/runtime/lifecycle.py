@@ -16,9 +16,10 @@ import time
 
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime import bundle
-from dockyard.runtime.containers import current_state, lookup, oci_runtime
+from dockyard.runtime.containers import all_containers, current_state, lookup, oci_runtime
 from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
 from dockyard.runtime.oci import OciRuntime
+from dockyard.runtime.restart import should_restart
 from dockyard.runtime.state import (
     EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, pid_alive,
 )
@@ -39,6 +40,7 @@ def start(store: Store, name: str) -> bool:
         return False
     if (cdir.path / "init.pid").exists():
         oci_runtime(store, record).delete(record.id)  # leftovers of a previous run
+    _reset_restarts(cdir)
     try:
         spawn_detached(store, record.id)
     except StartError:
@@ -49,6 +51,25 @@ def start(store: Store, name: str) -> bool:
     return True
 
 
+def _reset_restarts(cdir: ContainerDir) -> None:
+    """A start by the user begins the restart policy afresh (Docker's ResetRestartManager)."""
+    with cdir.update(durable=False) as state:
+        state.restart_count = 0
+        state.manually_stopped = state.exit_on_next = False
+
+
+def _stopped_by_user(cdir: ContainerDir, signame: str, stop_signal: str) -> bool:
+    """Docker's kill: the user stopped the container (unless-stopped keeps it stopped), and
+    with SIGKILL, its stop signal, or any signal when it has none, its restarts end
+    (ExitOnNext). True when it is restarting: no process to signal, its monitor records the
+    end."""
+    with cdir.update(durable=False) as state:
+        state.manually_stopped = True
+        if signame == "SIGKILL" or not stop_signal or signame == signal_name(stop_signal):
+            state.exit_on_next = True
+        return state.restarting
+
+
 def _event(store: Store, record: ContainerRecord, action: str, **extra: str) -> None:
     Journal(store.root).emit("container", action, record.id, record.event_attributes(**extra))
 
@@ -56,6 +77,7 @@ def _event(store: Store, record: ContainerRecord, action: str, **extra: str) -> 
 def run_attached(store: Store, name: str, attach: Attach) -> int:
     """Start a container in this process with the caller's stdio; returns its exit code."""
     cdir = lookup(store, name)
+    _reset_restarts(cdir)
     monitor = Monitor(store, cdir.id)
     try:
         monitor.start(attach)
@@ -65,6 +87,27 @@ def run_attached(store: Store, name: str, attach: Attach) -> int:
         raise
     _event(store, monitor.record, "start")
     return monitor.serve()
+
+
+def restore(store: Store) -> list[str]:
+    """What Docker's daemon does with restart policies when it starts: every container that a
+    crash or a reboot stopped (its monitor gone) or that exited, and whose policy says so, is
+    started again (`always`: even one the user stopped; `unless-stopped`: unless the user
+    stopped it; `on-failure`: after a non-zero exit, within its retries). The IDs started."""
+    started = []
+    for cdir in all_containers(store):
+        try:
+            record = cdir.read_record()
+            state = current_state(cdir)
+            if state.status != EXITED or not state.started_at or not should_restart(
+                    record.host.restart, state.exit_code, state.manually_stopped,
+                    state.restart_count):
+                continue
+            if start(store, record.id):
+                started.append(record.id)
+        except (NotFound, FileNotFoundError, StartError):
+            continue   # removed meanwhile, or it cannot start (its state says why)
+    return started
 
 
 # -- signals, pause --------------------------------------------------------------------------------
@@ -94,6 +137,8 @@ def kill(store: Store, name: str, sig: str = "KILL") -> None:
     state = current_state(cdir)
     if state.status != RUNNING:
         raise Conflict(f"Cannot kill container: {name}: Container {record.id} is not running")
+    if _stopped_by_user(cdir, signame, record.config.stop_signal or ""):
+        return
     runtime = oci_runtime(store, record)
     runtime.kill(record.id, signame)
     _event(store, record, "kill", signal=str(signal_number(signame)))
@@ -121,6 +166,10 @@ def stop(store: Store, name: str, timeout: int | None = None) -> bool:
     runtime = oci_runtime(store, record)
     wait_for = 10 if timeout is None else timeout
     sig = signal_name(record.config.stop_signal or "SIGTERM")
+    if _stopped_by_user(cdir, sig, record.config.stop_signal or ""):
+        _stopped(cdir)        # restarting: its monitor records the exit it had
+        _event(store, record, "stop")
+        return True
     try:
         runtime.kill(record.id, sig)
         _event(store, record, "kill", signal=str(signal_number(sig)))
@@ -154,6 +203,8 @@ def pause(store: Store, name: str) -> None:
         state = cdir.read_state()
         if state.status != RUNNING:
             raise Conflict(f"Container {record.id} is not running")
+        if state.restarting:
+            raise Conflict(f"Container {record.id} is restarting, wait until the container is running")
         if state.paused:
             raise Conflict(f"Container {record.id} is already paused")
         oci_runtime(store, record).pause(record.id)
@@ -198,13 +249,15 @@ def check_wait_condition(condition: str) -> None:
 
 
 def wait(cdir: ContainerDir, condition: str = "not-running", *, timeout: float | None = None,
-         cancel: threading.Event | None = None) -> ContainerState | None:
+         cancel: threading.Event | None = None,
+         through_restarts: bool = False) -> ContainerState | None:
     """Docker's wait conditions. `not-running` ends at once for a container that is not
     running; `next-exit` and `removed` wait for an exit after the call (Docker's `run` waits
-    before it starts the container), `removed` also for the container to be gone. The state it
-    ended with; None after `timeout` seconds or when cancelled. While waiting it holds off the container's removal until
-    it has seen the final state (ContainerDir.watching), so the exit code of a container that
-    removes itself (--rm) is known."""
+    before it starts the container), `removed` also for the container to be gone. An exit its
+    restart policy follows with a restart counts, as in Docker, unless `through_restarts`. The
+    state it ended with; None after `timeout` seconds or when cancelled. While waiting it holds
+    off the container's removal until it has seen the final state (ContainerDir.watching), so
+    the exit code of a container that removes itself (--rm) is known."""
     check_wait_condition(condition)
     deadline = None if timeout is None else time.monotonic() + timeout
 
@@ -224,8 +277,12 @@ def wait(cdir: ContainerDir, condition: str = "not-running", *, timeout: float |
             if stop_waiting():
                 return None
             state = current_state(cdir)
-            if state.status == EXITED and (initial.status == RUNNING
-                                           or state.finished_at != initial.finished_at):
+            if state.status == EXITED:
+                ended = initial.status == RUNNING or state.finished_at != initial.finished_at
+            else:
+                ended = state.restarting and not through_restarts \
+                    and state.finished_at != initial.finished_at
+            if ended:
                 if condition != "removed":
                     return state
                 seen = state
@@ -252,7 +309,7 @@ def wait(cdir: ContainerDir, condition: str = "not-running", *, timeout: float |
 def _stopped(cdir: ContainerDir, timeout: float | None = None) -> bool:
     """Wait until the container is not running (or gone); False on timeout."""
     try:
-        return wait(cdir, timeout=timeout) is not None
+        return wait(cdir, timeout=timeout, through_restarts=True) is not None
     except NotFound:
         return True
 
@@ -270,7 +327,8 @@ def remove(store: Store, name: str, force: bool = False) -> None:
                 f'cannot remove container "/{record.name}": container is running: stop the '
                 "container before removing or force remove")
         try:
-            runtime.kill(record.id, "SIGKILL")
+            if not _stopped_by_user(cdir, "SIGKILL", ""):
+                runtime.kill(record.id, "SIGKILL")
         except DockyardError:
             pass
         if state.paused:

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import termios
 import threading
+import time
 import tty as ttymod
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +45,14 @@ from dockyard.runtime import bundle
 from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.logs import LogWriter
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
+from dockyard.runtime.restart import Backoff, should_restart
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
+RESTART_POLL = 0.05   # seconds between looks at a stop while a restart waits
 _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                   signal.SIGUSR2)
 
@@ -128,11 +131,16 @@ class Monitor:
         self._stdin_w: int | None = None      # the container's stdin pipe (OpenStdin, no TTY)
         self._listener: socket.socket | None = None   # attachers' input (runtime/attach.py)
         self._clients: dict[int, tuple[socket.socket, FrameReader]] = {}
+        self.may_restart = False         # apply the restart policy (a monitor of its own only)
+        self.restart_pending = False     # the container exited and its policy restarts it
+        self._backoff = Backoff()
+        self._started = 0.0              # time.monotonic() of the last start
 
     # -- start ----------------------------------------------------------------------------
     def start(self, attach: Attach | None = None) -> int:
         """Create and start the container; returns its pid. Raises StartError."""
         self._attach = attach
+        self.record = self.cdir.read_record()   # a restart runs with what changed meanwhile
         try:
             bundle.prepare(self.store, self.cdir, self.record)
         except DockyardError as exc:
@@ -153,17 +161,21 @@ class Monitor:
             raise
         with self.cdir.update(durable=False) as state:  # a crash ends the run anyway
             state.status = RUNNING
+            state.restarting = False
             state.paused = False
             state.pid = self.pid
             state.monitor_pid = os.getpid()
             state.started_at = now_rfc3339()
-            state.finished_at = ""
             state.exit_code = 0
             state.error = ""
+            stopped_meanwhile = state.exit_on_next   # a restart that a stop or kill overtook
+        self._started = time.monotonic()
         # the log exists once the state says running (a reader that finds the log and then a
         # state that is not running has read everything), and before the starter hears that
         # the container runs (a reader it starts finds the log)
         self._log = LogWriter(self.cdir.log)
+        if stopped_meanwhile:
+            self._proxy(signal.SIGKILL, None)
         return self.pid
 
     def _release_subreaper(self) -> None:
@@ -182,6 +194,7 @@ class Monitor:
     def _fail(self, message: str, code: int) -> None:
         with self.cdir.update() as state:
             state.status = CREATED if not state.started_at else EXITED
+            state.restarting = False
             state.error = message
             state.exit_code = code
         raise StartError(message, code)
@@ -417,13 +430,22 @@ class Monitor:
         return code
 
     def _finish(self, code: int) -> None:
+        """Record the exit: the container exited, or restarts (`restart_pending`) when its
+        policy says so and the user did not stop or kill it."""
         self._delete_runtime_state()
+        self.restart_pending = False
         try:
             bundle.unmount(self.cdir)
         finally:
             # what a kept container reports after a crash; --rm removes it right away
             with self.cdir.update(durable=not self.record.host.auto_remove) as state:
-                state.status = EXITED
+                policy = self.cdir.read_record().host.restart   # `update` may have changed it
+                restart = (self.may_restart and not state.exit_on_next
+                           and should_restart(policy, code, state.manually_stopped,
+                                              state.restart_count))
+                state.status = RUNNING if restart else EXITED
+                state.restarting = restart
+                state.restart_count += 1 if restart else 0
                 state.paused = False
                 state.pid = 0
                 state.exit_code = code
@@ -431,8 +453,23 @@ class Monitor:
                 # before the state is written: whoever waits for the exit (stop) comes after
                 Journal(self.store.root).emit("container", "die", self.record.id,
                                               self.record.event_attributes(exitCode=str(code)))
+            self.restart_pending = restart
             if self.record.host.auto_remove:
                 bundle.destroy(self.store, self.cdir)
+
+    def wait_restart(self) -> bool:
+        """Wait out the policy's delay before a restart; False when a stop or a kill ended the
+        restarts meanwhile (the container is then recorded as exited)."""
+        deadline = time.monotonic() + self._backoff.next(time.monotonic() - self._started)
+        while True:
+            with self.cdir.update(durable=False) as state:
+                if state.exit_on_next or not state.restarting:
+                    state.status, state.restarting = EXITED, False
+                    return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, RESTART_POLL))
 
 
 def _create_error(stderr: str, runtime: str) -> StartError:
@@ -524,7 +561,17 @@ def _main(argv: list[str]) -> int:
     os.close(ready)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
+    monitor.may_restart = True
     monitor.serve()
+    while monitor.restart_pending and monitor.wait_restart():
+        try:
+            monitor.start()
+        except StartError as exc:
+            print(f"restart failed: {exc}", file=sys.stderr, flush=True)
+            return 1
+        Journal(store.root).emit("container", "start", container_id,
+                                 monitor.record.event_attributes())
+        monitor.serve()
     return 0
 
 

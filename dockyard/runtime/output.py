@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from dockyard.errors import NotFound
 from dockyard.runtime.containers import current_state
@@ -16,18 +16,28 @@ from dockyard.runtime.state import RUNNING, ContainerDir
 ATTACH_POLL = 0.001
 
 
-def _running(cdir: ContainerDir) -> bool:
-    try:
-        return current_state(cdir).status == RUNNING
-    except (FileNotFoundError, NotFound):
-        return False
+def _same_run(cdir: ContainerDir) -> Callable[[], bool]:
+    """True while the run of the container seen running at the first call goes on: following
+    ends at its exit, as Docker's does, even when its restart policy starts another run."""
+    first: list[str] = []
+
+    def running() -> bool:
+        try:
+            state = current_state(cdir)
+        except (FileNotFoundError, NotFound):
+            return False
+        if state.status != RUNNING or state.restarting:
+            return False
+        if not first:
+            first.append(state.started_at)
+        return state.started_at == first[0]
+    return running
 
 
 def _entries(cdir: ContainerDir, log: BinaryIO, follow: bool,
              cancel: threading.Event | None) -> Iterator[LogEntry]:
     with log:
-        yield from read_entries(log, more=(lambda: _running(cdir)) if follow else None,
-                                cancel=cancel)
+        yield from read_entries(log, more=_same_run(cdir) if follow else None, cancel=cancel)
 
 
 def log_entries(cdir: ContainerDir, *, follow: bool = False,

@@ -9,7 +9,9 @@ The container's HostConfig is applied on top (daemon/oci_linux.go's WithMounts, 
 WithCapabilities...): its mounts (bind, volume directories, tmpfs), a read-only root, cgroup
 limits (memory and swap, a CFS quota for --cpus, shares, pids), rlimits, capabilities added and
 dropped, no-new-privileges, the OCI hooks a network stack asked for, and a network namespace of
-its own unless the host's (or the one at `netns_path`).
+its own unless the host's (or the one at `netns_path`); `--init` (docker-init as pid 1, mounted at
+/sbin/docker-init) and `--privileged` (every capability, the host's devices, nothing masked, /sys
+and cgroups writable).
 """
 
 from __future__ import annotations
@@ -42,7 +44,20 @@ ALL_CAPS = DEFAULT_CAPS + [
     "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
     "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]
+# Their numbers in the kernel (linux/capability.h), for reading a capability mask.
+CAP_NUMBERS = {name: number for number, name in enumerate([
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+])}
 CFS_PERIOD = 100_000   # microseconds, as Docker's --cpus
+INIT_PATH = "/sbin/docker-init"   # where --init's binary is mounted, as Docker mounts it
+INIT_BINARY = "docker-init"       # looked up in PATH (Debian's docker.io: tini-static)
 
 
 @dataclass
@@ -159,23 +174,50 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         if m.target in taken and m.target not in ("/dev/shm",):
             mounts = [x for x in mounts if x["destination"] != m.target]   # the user's wins
         mounts.append(oci_mount(m))
+    process = inp.process.to_dict()
+    if host.init:
+        process["args"] = [INIT_PATH, "--", *process["args"]]
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary(),
+                       "options": ["bind", "ro"]})
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "cgroupsPath": f"/dockyard/{inp.container_id}",
+        "resources": resources(host),
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
+    }
+    if host.privileged:
+        # daemon/oci_linux.go: the host's devices, any device allowed, /sys and the cgroup
+        # hierarchy writable, nothing masked or read-only (no seccomp profile either way here)
+        from dockyard.runtime.devices import host_devices
+
+        linux["devices"] = host_devices()
+        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+        del linux["maskedPaths"], linux["readonlyPaths"]
+        for m in mounts:
+            if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+                m["options"] = [o for o in m["options"] if o != "ro"]
     spec: dict[str, Any] = {
         "ociVersion": "1.0.2",
-        "process": inp.process.to_dict(),
+        "process": process,
         "root": {"path": "merged", "readonly": host.read_only},
         "hostname": inp.hostname,
         "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "cgroupsPath": f"/dockyard/{inp.container_id}",
-            "resources": resources(host),
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
+        "linux": linux,
     }
     if host.hooks:
         spec["hooks"] = {stage: list(hooks) for stage, hooks in host.hooks.items()}
     return spec
+
+
+def init_binary() -> str:
+    """The host's docker-init (`--init`), found as Docker's daemon finds it: in PATH."""
+    import shutil
+
+    path = shutil.which(INIT_BINARY)
+    if path is None:
+        raise InvalidParameter(f'exec: "{INIT_BINARY}": executable file not found in $PATH')
+    return path
 
 
 def oci_mount(m: Mount) -> dict[str, Any]:
@@ -191,8 +233,23 @@ def oci_mount(m: Mount) -> dict[str, Any]:
     return {"destination": m.target, "type": "bind", "source": m.source, "options": opts}
 
 
-def capabilities(host: HostConfig) -> list[str]:
-    """Docker's default set with --cap-drop then --cap-add applied (`ALL` either way)."""
+def bounding_set() -> list[str]:
+    """The capabilities this process may give (its bounding set), in ALL_CAPS's order."""
+    try:
+        with open("/proc/self/status") as f:
+            bits = int(next(line for line in f if line.startswith("CapBnd:")).split()[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return list(ALL_CAPS)
+    return [cap for cap in ALL_CAPS if bits >> CAP_NUMBERS[cap] & 1]
+
+
+def capabilities(host: HostConfig, privileged: bool = False) -> list[str]:
+    """Docker's default set with --cap-drop then --cap-add applied (`ALL` either way); a
+    privileged container or exec gets every capability there is to give (Docker asks for all it
+    knows and fails where the host's bounding set lacks one; podman gives its bounding set, as
+    here)."""
+    if host.privileged or privileged:
+        return bounding_set()
     add, drop = set(host.cap_add), set(host.cap_drop)
     for cap in add | drop:
         if cap != "ALL" and cap not in ALL_CAPS:

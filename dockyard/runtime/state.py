@@ -93,7 +93,10 @@ class ContainerState:
     finished_at: str = ""
     exit_code: int = 0
     error: str = ""
-    restarting: bool = False
+    restarting: bool = False       # exited, its restart policy restarts it after a delay
+    restart_count: int = 0         # restarts by the policy since the last start by the user
+    manually_stopped: bool = False  # stopped or killed by the user (unless-stopped keeps it so)
+    exit_on_next: bool = False     # the next exit is the last: the user stopped or killed it
     removing: bool = False         # being removed: waiters take note of the state and let go
     # A pause made by `commit` (so the files hold still while read) names the committing
     # process's lock (store.workspace): killed before it could unpause, the next command does.
@@ -106,15 +109,20 @@ class ContainerState:
 
 
 def docker_status(state: ContainerState) -> str:
-    """Docker's State.Status: created, running, paused, exited."""
+    """Docker's State.Status: created, running, paused, restarting, exited."""
     if state.status == RUNNING:
+        if state.restarting:
+            return "restarting"
         return "paused" if state.paused else "running"
     return state.status
 
 
 def status_text(state: ContainerState, now: datetime | None = None) -> str:
-    """Docker's STATUS: `Up 3 seconds`, `Up 3 seconds (Paused)`, `Exited (0) 2 seconds ago`."""
+    """Docker's STATUS: `Up 3 seconds`, `Up 3 seconds (Paused)`, `Exited (0) 2 seconds ago`,
+    `Restarting (1) Less than a second ago`."""
     now = now or datetime.now(timezone.utc)
+    if state.status == RUNNING and state.restarting:
+        return f"Restarting ({state.exit_code}) {since(parse_time(state.finished_at), now)}"
     if state.status == RUNNING:
         started = parse_time(state.started_at) or now
         text = "Up " + human_duration(max(0.0, (now - started).total_seconds()))

@@ -4,8 +4,8 @@ same commands against dockyard serve and the reference dockerd."""
 from __future__ import annotations
 
 import json
-
-import pytest
+import os
+import stat
 
 from tests.interop.conftest import Engine
 
@@ -67,10 +67,57 @@ def test_named_volume_copy_up_and_volumes_from(engine: Engine) -> None:
         engine.docker("volume", "rm", "-f", vol, check=False)
 
 
-@pytest.mark.parametrize("flag", [["--privileged"], ["--restart", "always"], ["--init"]])
-def test_unsupported_options_are_refused(engine: Engine, flag: list[str]) -> None:
-    if engine.name == "dockerd":
-        pytest.skip("dockerd supports these")
-    refused = engine.docker("create", *flag, "busybox", "true", check=False)
-    assert refused.returncode == 1 and b"not supported by dockyard" in refused.stderr
-    assert engine.docker("ps", "-aq").stdout == b""      # nothing was created
+def test_init(engine: Engine) -> None:
+    """--init: Debian's docker-init (tini) is pid 1, mounted read-only at /sbin/docker-init, and
+    reaps the command's orphans; inspect shows Init: true and the command as given."""
+    ps = _run(engine, "--init", "busybox", "ps", "-o", "pid,args")
+    assert ps.split("\n")[1].split() == ["1", "/sbin/docker-init", "--", "ps", "-o", "pid,args"]
+    assert _run(engine, "--init", "busybox", "sh", "-c", "mount | grep docker-init").split()[1:3] == \
+        ["on", "/sbin/docker-init"]
+    cid = engine.docker("create", "--init", "busybox", "sleep", "1").stdout.decode().strip()
+    try:
+        info = json.loads(engine.docker("inspect", cid).stdout)[0]
+        assert (info["HostConfig"]["Init"], info["Path"], info["Args"]) == (True, "sleep", ["1"])
+    finally:
+        engine.docker("rm", cid)
+
+
+_PRIVILEGED_VIEW = (
+    "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; ls /dev;"
+    " mount | grep -E ' on /(proc|sys|dev)( |/fs/cgroup)';"
+    " echo dockyard > /proc/sys/kernel/domainname && echo proc-sys-writable;"
+    " echo timer-list-$(head -c1 /proc/timer_list | wc -c)"   # masked: an empty file
+)
+# Docker 23+ (and dockyard) know three capabilities Docker 20.10 does not: PERFMON, BPF and
+# CHECKPOINT_RESTORE (bits 38-40), which a privileged container gets where the host has them.
+_NEWER_CAPS = 0b111 << 38
+
+
+def test_privileged_sees_what_dockerds_sees(engine: Engine) -> None:
+    """--privileged as daemon/oci_linux.go makes it: every capability (those of this host's
+    bounding set: see tests/data/runtimes/bounded-runc), the host's devices, /sys and the cgroup
+    hierarchy writable, nothing masked or read-only, no seccomp filter."""
+    from tests.dockerd import BOUNDED_RUNC
+
+    runtime = ["--runtime", BOUNDED_RUNC] if engine.name == "dockerd" else []
+    seen = _run(engine, "--privileged", *runtime, "busybox", "sh", "-c", _PRIVILEGED_VIEW).split("\n")
+    status = dict(line.split(":\t") for line in seen[:4])
+    with open("/proc/self/status") as f:
+        host_bounding = int(next(l for l in f if l.startswith("CapBnd:")).split()[1], 16)
+    assert int(status["CapEff"], 16) == int(status["CapBnd"], 16) == host_bounding & (
+        ~_NEWER_CAPS if engine.name == "dockerd" else ~0)
+    assert (status["NoNewPrivs"], status["Seccomp"]) == ("0", "0")
+    devices = seen[4:seen.index(next(l for l in seen if l.startswith("proc on")))]
+    host_devices = {e.name for e in os.scandir("/dev") if e.name != "console"
+                    and stat.S_ISCHR(e.stat(follow_symlinks=False).st_mode)
+                    | stat.S_ISBLK(e.stat(follow_symlinks=False).st_mode)}
+    ours = {"mqueue", "pts", "shm", "fd", "stdin", "stdout", "stderr", "ptmx"}
+    assert set(os.listdir("/dev")) | ours >= set(devices) >= host_devices
+    mounts = [l for l in seen if " on /" in l]
+    assert all("(rw," in line for line in mounts), mounts
+    assert len(mounts) > 4 and "proc-sys-writable" in seen and "timer-list-1" in seen
+    plain = _run(engine, "busybox", "sh", "-c", "ls /dev | wc -l; echo timer-list-$(head -c1 "
+                 "/proc/timer_list | wc -c); echo x > /proc/sys/kernel/domainname 2>/dev/null"
+                 " || echo proc-sys-read-only")
+    assert int(plain.split()[0]) < len(devices)
+    assert plain.split()[1:] == ["timer-list-0", "proc-sys-read-only"]

@@ -272,3 +272,22 @@ def test_killed_monitor_is_noticed_and_cleaned_up(dockyard, busybox):
     merged = str(dockyard.root / "containers" / cid / "merged")
     assert merged not in Path("/proc/self/mountinfo").read_text()
     assert not (dockyard.root / "containers" / cid).exists()
+
+
+def test_foreground_run_with_a_restart_policy(dockyard, busybox):
+    """The restarts outlive the command: the container runs under its own monitor, `run` is
+    attached to its first run (stdin included) and exits with that run's code, as docker run."""
+    ran = dockyard("run", "--name", "again", "--network", "none", "--restart", "on-failure:1",
+                   "busybox", "sh", "-c", "echo y; exit 4", check=False)
+    assert (ran.returncode, ran.stdout) == (4, "y\n")
+    for _ in range(100):
+        state = json.loads(dockyard("inspect", "again").stdout)[0]
+        if state["State"]["Status"] == "exited" and state["RestartCount"] == 1:
+            break
+        time.sleep(0.1)
+    assert (state["State"]["ExitCode"], state["RestartCount"]) == (4, 1)
+    assert dockyard("logs", "again").stdout == "y\ny\n"
+    ran = dockyard("run", "-i", "--name", "input", "--network", "none", "--restart", "always",
+                   "busybox", "sh", "-c", "wc -c; exit 5", input=b"abc", check=False)
+    assert (ran.returncode, ran.stdout.strip()) == (5, "3")
+    dockyard("rm", "-f", "input")

@@ -1,0 +1,177 @@
+"""Restart policies (`--restart`) through Debian's docker CLI 20.10, against dockyard serve and the
+reference dockerd: the container's monitor restarts it as Docker's restart manager does (counts,
+`on-failure:N`, a stop or a kill by the user ends it, an attached `run` returns at the first exit),
+and a daemon that starts again restarts what the policies say (Docker's restore)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.api.conftest import start_server
+from tests.interop.conftest import Engine
+
+
+def _state(engine: Engine, name: str) -> tuple[str, int, int]:
+    info = json.loads(engine.docker("inspect", name).stdout)[0]
+    return info["State"]["Status"], info["State"]["ExitCode"], info["RestartCount"]
+
+
+def _until(check, timeout: float = 30):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def test_policies(engine: Engine) -> None:
+    net = ["--network", "none"]
+    try:
+        # on-failure:2: two restarts, then the exit stays; each run appends to the log
+        engine.docker("run", "-d", *net, "--name", "onf", "--restart", "on-failure:2", "busybox",
+                      "sh", "-c", "echo ran; exit 3")
+        assert _until(lambda: _state(engine, "onf") == ("exited", 3, 2))
+        time.sleep(1)
+        assert _state(engine, "onf") == ("exited", 3, 2)
+        assert engine.docker("logs", "onf").stdout == b"ran\n" * 3
+
+        # always: restarts until `docker stop`, which ends it with the exit it had
+        engine.docker("run", "-d", *net, "--name", "alw", "--restart", "always", "busybox",
+                      "sh", "-c", "exit 1")
+        assert _until(lambda: _state(engine, "alw")[2] >= 2)
+        engine.docker("stop", "alw")
+        status, code, count = _state(engine, "alw")
+        assert (status, code) == ("exited", 1)
+        time.sleep(1)
+        assert _state(engine, "alw") == (status, code, count)
+        info = json.loads(engine.docker("inspect", "alw").stdout)[0]
+        assert info["HostConfig"]["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
+        assert info["State"]["Restarting"] is False
+
+        # a kill by the user ends the restarts too, whatever the signal
+        engine.docker("run", "-d", *net, "--name", "killed", "--restart", "always", "busybox",
+                      "sh", "-c", "trap 'exit 7' USR1; sleep 100 & wait")
+        engine.docker("kill", "-s", "USR1", "killed")
+        assert _until(lambda: _state(engine, "killed")[0] == "exited")
+        time.sleep(1)
+        assert _state(engine, "killed") == ("exited", 7, 0)
+
+        # an attached run returns at the first exit with its code; the policy goes on
+        ran = engine.docker("run", *net, "--name", "att", "--restart", "always", "busybox",
+                            "sh", "-c", "echo y; exit 4", check=False)
+        assert (ran.returncode, ran.stdout) == (4, b"y\n")
+        assert _until(lambda: _state(engine, "att")[2] >= 1)
+
+        # a user's start begins afresh
+        engine.docker("stop", "att")
+        engine.docker("update", "--restart", "no", "att")
+        engine.docker("start", "att")
+        assert _until(lambda: _state(engine, "att")[0] == "exited")
+        assert _state(engine, "att") == ("exited", 4, 0)
+    finally:
+        engine.docker("rm", "-f", "onf", "alw", "killed", "att", check=False)
+
+
+# -- when the daemon starts ------------------------------------------------------------------------
+# Each container (its name says its policy, and whether the user stopped it) exits 143 on the
+# SIGTERM of a stop or of a shutdown.
+_LOOP = ["sh", "-c", "trap 'exit 143' TERM; while :; do sleep 0.1; done"]
+_POLICIES = ("always", "unless-stopped", "on-failure", "no")
+# Docker's restore: `always` whatever happened, `unless-stopped` unless the user stopped it,
+# `on-failure` after a non-zero exit within its retries (fail-once has used its one)
+RESTARTED = {"run-always", "stop-always", "run-unless-stopped", "run-on-failure", "stop-on-failure"}
+
+
+def _policy_matrix(docker) -> None:  # noqa: ANN001
+    for policy in _POLICIES:
+        for kind in ("run", "stop"):
+            docker("run", "-d", "--network", "none", "--name", f"{kind}-{policy}", "--restart",
+                   policy, "busybox", *_LOOP)
+        docker("stop", f"stop-{policy}")
+    docker("run", "-d", "--network", "none", "--name", "fail-once", "--restart", "on-failure:1",
+           "busybox", "sh", "-c", "exit 2")
+
+
+def _running(docker) -> set[str]:  # noqa: ANN001
+    return set(docker("ps", "--format", "{{.Names}}").stdout.split())
+
+
+def test_daemon_start_restarts_by_policy_dockerd(dockerd) -> None:  # noqa: ANN001
+    """The reference: dockerd stops its containers when it shuts down and restarts them by
+    their policies when it starts."""
+    def docker(*args: str):  # noqa: ANN202
+        return dockerd(*args)
+    try:
+        _policy_matrix(docker)
+        assert _until(lambda: json.loads(dockerd("inspect", "fail-once").stdout)[0]["State"]["Status"]
+                      == "exited" and json.loads(dockerd("inspect", "fail-once").stdout)[0]["RestartCount"] == 1)
+        dockerd.restart()
+        assert _until(lambda: _running(docker) == RESTARTED)
+        time.sleep(1)
+        assert _running(docker) == RESTARTED
+    finally:
+        names = [f"{k}-{p}" for k in ("run", "stop") for p in _POLICIES] + ["fail-once"]
+        dockerd("rm", "-f", *names, check=False)
+
+
+def test_daemon_start_restarts_by_policy_dockyard(store_root: Path, busybox: str) -> None:
+    """dockyard's containers outlive `dockyard serve` (its monitors are processes of their own):
+    what stops them all without the user is a crash or a reboot, here every monitor and
+    container killed. The next `dockyard serve` restarts what dockerd's start restarts."""
+    tmp = Path(tempfile.mkdtemp(prefix="dy-rs-", dir="/tmp"))
+    server = start_server(store_root, tmp)
+    env = {**os.environ, "DOCKER_HOST": server.url, "DOCKER_CONFIG": str(tmp / "config")}
+
+    def docker(*args: str, check: bool = True):  # noqa: ANN202
+        proc = subprocess.run(["/usr/bin/docker", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert not check or proc.returncode == 0, proc.stderr
+        return proc
+    try:
+        _policy_matrix(docker)
+        assert _until(lambda: json.loads(docker("inspect", "fail-once").stdout)[0]["RestartCount"] == 1
+                      and json.loads(docker("inspect", "fail-once").stdout)[0]["State"]["Status"] == "exited")
+        server.stop()
+        for cid in (store_root / "containers").iterdir():
+            state = json.loads((cid / "state.json").read_text())
+            if state["status"] == "running":
+                os.kill(state["monitor_pid"], signal.SIGKILL)
+                subprocess.run(["runc", "--root", str(store_root / "runc"), "kill", cid.name, "KILL"],
+                               capture_output=True)
+        server = start_server(store_root, tmp)
+        assert _until(lambda: _running(docker) == RESTARTED)
+        time.sleep(1)
+        assert _running(docker) == RESTARTED
+    finally:
+        for name in docker("ps", "-aq", check=False).stdout.split():
+            docker("rm", "-f", name, check=False)
+        server.stop()
+
+
+def test_restarting_between_runs_and_wait(engine: Engine) -> None:
+    """Between two runs the container is `restarting` (Running too, as Docker counts it); `wait`
+    ends at the next exit though the policy starts it again; `start` sets RestartCount to 0."""
+    cid = engine.docker("run", "-d", "--network", "none", "--restart", "always", "busybox",
+                        "sh", "-c", "sleep 1; exit 4").stdout.decode().strip()
+    try:
+        assert engine.docker("wait", cid).stdout.decode().strip() == "4"
+
+        def restarting() -> dict:
+            info = json.loads(engine.docker("inspect", cid).stdout)[0]
+            return info["State"] if info["State"]["Restarting"] else {}
+        seen = _until(restarting)
+        assert (seen["Status"], seen["Running"], seen["ExitCode"]) == ("restarting", True, 4)
+        assert _until(lambda: _state(engine, cid)[2] >= 2)
+        engine.docker("stop", "-t", "1", cid)
+        assert _state(engine, cid)[0] == "exited"
+        engine.docker("start", cid)
+        assert _state(engine, cid)[2] == 0
+    finally:
+        engine.docker("rm", "-f", cid)
