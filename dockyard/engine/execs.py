@@ -58,6 +58,18 @@ class ExecInstance:
 
 
 _LIVE: dict[str, tuple[int, int]] = {}    # exec ID -> (terminal fd, runtime pid), this process
+SIZE_WAIT = 0.3    # seconds an interactive TTY exec waits for its client's first resize
+
+
+class _Size:
+    """The size of an exec's terminal asked for before the terminal is made."""
+
+    def __init__(self) -> None:
+        self.value: tuple[int, int] | None = None
+        self.given = threading.Event()
+
+
+_SIZES: dict[str, _Size] = {}     # exec ID -> its size, until its runtime starts
 _LIVE_LOCK = threading.Lock()
 
 
@@ -127,7 +139,25 @@ def claim(store: Store, exec_id: str) -> ExecInstance:
 def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | None,
         stderr: int | None, terminal: int | None = None) -> int:
     """Run a claimed instance to its end with these fds (None: /dev/null); its exit code.
-    `terminal`: the master of the pty the fds are the slave of (for resizes)."""
+    `terminal`: the master of the pty the fds are the slave of (for resizes).
+
+    The size of an interactive TTY (`exec -it`) is given to the runtime, which sizes the pty
+    before the command runs: a terminal sized after the command started (the docker CLI sends
+    the size once the exec is started) showed 0x0 to a quick command (`stty size` failed with
+    `stty: standard input`). A size the client sent already is used; else its first resize is
+    waited for, briefly."""
+    size = None
+    if terminal is not None:
+        with _LIVE_LOCK:
+            waiting = _SIZES.setdefault(inst.id, _Size())
+        if inst.attach_stdin:
+            waiting.given.wait(SIZE_WAIT)
+        with _LIVE_LOCK:
+            _LIVE[inst.id] = (terminal, 0)
+            size = _SIZES.pop(inst.id).value
+        if size is not None:
+            set_size(terminal, *size)
+
     def started(pid: int) -> None:
         inst.pid = pid
         _write(store, inst)
@@ -142,7 +172,8 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
     try:
         code = exec_in(store, inst.container_id, ExecOptions(
             cmd=inst.cmd, interactive=stdin is not None, tty=inst.tty, env=inst.env,
-            workdir=inst.workdir or None, user=inst.user or None, privileged=inst.privileged),
+            workdir=inst.workdir or None, user=inst.user or None, privileged=inst.privileged,
+            console_size=size),
             stdin=stdin, stdout=stdout if stdout is not None else devnull,
             stderr=stderr if stderr is not None else devnull, started=started)
         return code
@@ -167,12 +198,18 @@ def resize(store: Store, exec_id: str, rows: int, cols: int) -> None:
     inst = get(store, exec_id)
     with _LIVE_LOCK:
         live = _LIVE.get(inst.id)
+        if live is None and inst.running and inst.tty:
+            waiting = _SIZES.setdefault(inst.id, _Size())   # its terminal is about to be made
+            waiting.value = (rows, cols)
+            waiting.given.set()
     if live is None:
         if not inst.running:
             raise Conflict(f"Exec {exec_id} is not running")
-        return   # running without a terminal here: nothing to resize
+        return
     terminal, pid = live
     set_size(terminal, rows, cols)
+    if not pid:
+        return   # its runtime is starting: it takes the terminal's size as it is now
     try:
         os.kill(pid, signal.SIGWINCH)   # the runtime copies the size into the container's pty
     except ProcessLookupError:

@@ -29,6 +29,7 @@ class ExecOptions:
     workdir: str | None = None
     user: str | None = None
     privileged: bool = False       # every capability (docker exec --privileged)
+    console_size: tuple[int, int] | None = None   # a TTY's (rows, cols) before the command runs
 
 
 def check_exec(container_id: str, state: ContainerState) -> None:
@@ -57,6 +58,7 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     proc = bundle.process_spec(cdir, replace(record, config=replace(record.config, env=merged_env)),
                                args=list(opts.cmd), workdir=opts.workdir, user=opts.user,
                                tty=opts.tty, privileged=opts.privileged)
+    proc.console_size = opts.console_size   # the runtime sizes the pty before the command runs
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
     log_file = Path(path[:-5] + ".log")
     with os.fdopen(fd, "w") as f:

@@ -94,6 +94,7 @@ class ProcessSpec:
     capabilities: list[str] = field(default_factory=lambda: list(DEFAULT_CAPS))
     no_new_privileges: bool = False
     rlimits: list[dict[str, Any]] = field(default_factory=list)
+    console_size: tuple[int, int] | None = None   # (rows, cols) of the terminal from its start
 
     def to_dict(self) -> dict[str, Any]:
         user: dict[str, Any] = {"uid": self.user.uid, "gid": self.user.gid}
@@ -105,6 +106,8 @@ class ProcessSpec:
             "capabilities": {k: list(self.capabilities) for k in ("bounding", "effective", "permitted")},
             "noNewPrivileges": self.no_new_privileges, "oomScoreAdj": 0,
             **({"rlimits": self.rlimits} if self.rlimits else {}),
+            **({"consoleSize": {"height": self.console_size[0], "width": self.console_size[1]}}
+               if self.terminal and self.console_size else {}),
         }
 
 

@@ -45,3 +45,20 @@ def test_exec(engine: Engine) -> None:
         assert tty.returncode == 4 and b"/dev/pts/" in tty.stdout
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_exec_tty_has_the_clients_size(engine: Engine) -> None:
+    """`exec -it` gives the command the client's terminal size, from either CLI (20.10 resizes
+    after the start, 28.x sends it with the start). Before, the 20.10 CLI's resize came before
+    the process and was lost: `stty size` said `stty: standard input: No child processes`. A
+    command that reads it at once gets it from dockyard (dockerd's is 0x0 for a moment)."""
+    cid = engine.docker("run", "-d", "busybox", "sleep", "60").stdout.decode().strip()
+    try:
+        for docker in (DOCKER, "/usr/local/bin/docker"):
+            commands = ["sleep 0.5; stty size"] + (["stty size"] if engine.name == "dockyard" else [])
+            for command in commands:
+                seen = _script(engine, f"stty rows 33 cols 101; {docker} exec -it {cid} sh -c '{command}'",
+                               b"")
+                assert seen.stdout.replace(b"^@", b"").strip() == b"33 101", (docker, command, seen)
+    finally:
+        engine.docker("rm", "-f", cid)
