@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dockyard import filters
 from dockyard.api import registry
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
@@ -112,11 +111,7 @@ def _import(ctx: ApiContext, req: Request, resp: Response, src: str) -> None:
 def prune_images(ctx: ApiContext, req: Request, resp: Response) -> None:
     """`docker image prune`: dangling images; with `dangling=false` (`-a`) every image no
     container uses (engine.images.prune_images)."""
-    f = filters.parse(req.q("filters"), filters.IMAGE_PRUNE)
-    if f.get("until") or f.get("label") or f.get("label!"):
-        raise InvalidParameter("the until and label filters of image prune are not supported yet")
-    dangling = f.bool_value("dangling")
-    reports, reclaimed = engine_images.prune_images(ctx.store(), dangling_only=dangling is not False)
+    reports, reclaimed = engine_images.prune_images(ctx.store(), req.q("filters"))
     deleted = [item for r in reports
                for item in [{"Untagged": u} for u in r.untagged] + [{"Deleted": d} for d in r.deleted]]
     resp.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})

@@ -318,17 +318,30 @@ def container_running(store: Store, container_id: str) -> bool:
     return state.status == RUNNING and pid_alive(state.monitor_pid)
 
 
-def prune_images(store: Store, *, dangling_only: bool = True) -> tuple[list[DeleteReport], int]:
+def prune_images(store: Store, raw_filters: str | None = None) -> tuple[list[DeleteReport], int]:
     """`docker image prune` (daemon/images/image_prune.go): the untagged images that are not a
-    parent of another (with `dangling_only=False`, -a: every image that is not an untagged
-    parent). A named image is removed name by name without force, so an image a container
-    uses keeps its last name (and stays), as `rmi NAME` would refuse. Returns what was removed
-    and the bytes of the layers deleted."""
+    parent of another (with the filter `dangling=false`, -a: every image that is not an untagged
+    parent), created before `until` and matching `label`/`label!` when given. A named image is
+    removed name by name without force, so an image a container uses keeps its last name (and
+    stays), as `rmi NAME` would refuse. Returns what was removed and the bytes of the layers
+    deleted."""
+    from dockyard import filters as filters_mod
+    from dockyard.engine.events import parse_time as event_time
+
+    f = filters_mod.parse(raw_filters, filters_mod.IMAGE_PRUNE)
+    dangling_only = f.bool_value("dangling") is not False
+    until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
     reports: list[DeleteReport] = []
     sizes = {str(d): store.layers.get(d).content_size for d in store.layers.all()}
     for image_id in sorted(store.image_ids(), key=str):
         if not store.records.exists(image_id):
             continue  # deleted as the parent of an image pruned before it
+        config = store.image(image_id).config
+        created = parse_time(config.created)
+        if until is not None and created is not None and created.timestamp() > until:
+            continue
+        if not f.match_labels(config.config.labels or {}):
+            continue
         refs = store.references(image_id)
         children = store.records.children(image_id)
         if children and (dangling_only or not refs):

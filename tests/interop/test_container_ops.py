@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from tests.interop.conftest import Engine
 
@@ -48,3 +49,26 @@ def test_system_df_and_prune_sizes(engine: Engine) -> None:
         assert cid in pruned and "Total reclaimed space: 100kB" in pruned
     finally:
         engine.docker("rm", "-f", cid, check=False)
+
+
+def test_image_prune_until_and_label(engine: Engine) -> None:
+    """image prune -a with `label`, `label!` and `until` (daemon/images/image_prune.go): only
+    the unused images created before `until` whose labels match are removed."""
+    cid = engine.docker("create", "busybox", "true").stdout.decode().strip()
+    try:
+        for tier in ("a", "b"):
+            engine.docker("commit", "-c", f"LABEL tier={tier}", cid, f"pr-{engine.name}-{tier}")
+        time.sleep(1.1)
+        mark = str(int(time.time()))
+        time.sleep(1.1)
+        engine.docker("commit", "-c", "LABEL tier=b", cid, f"pr-{engine.name}-new")
+        out = engine.docker("image", "prune", "-af", "--filter", "label=tier=a").stdout.decode()
+        assert f"untagged: pr-{engine.name}-a:latest" in out and "-b:latest" not in out
+        out = engine.docker("image", "prune", "-af", "--filter", "label!=tier=a", "--filter",
+                            "label=tier", "--filter", f"until={mark}").stdout.decode()
+        assert f"untagged: pr-{engine.name}-b:latest" in out and "-new:latest" not in out
+        left = engine.docker("images", "-q", f"pr-{engine.name}-new").stdout
+        assert left.strip()
+    finally:
+        engine.docker("rm", cid)
+        engine.docker("rmi", f"pr-{engine.name}-new", check=False)
