@@ -262,7 +262,9 @@ def top(store: Store, name: str, ps_args: str = "-ef") -> dict[str, Any]:
 def rename(store: Store, name: str, new_name: str) -> None:
     if not new_name:
         raise InvalidParameter("Neither old nor new names may be empty")
-    rename_container(store, name, new_name)
+    old = lookup(store, name).read_record().name
+    record = rename_container(store, name, new_name)
+    networks.renamed(store, record.id, old, record.name)
 
 
 def update(store: Store, name: str, body: dict[str, Any]) -> None:

@@ -208,6 +208,14 @@ def port_list(request: NetworkRequest, state: NetworkState | None, exposed: list
     return out
 
 
+def renamed(store: Any, container_id: str, old_name: str, new_name: str) -> None:
+    """A running container was renamed: its networks' DNS and endpoints take the new name."""
+    cdir = lookup(store, container_id)
+    with cdir.locked():
+        if current_state(cdir).status == RUNNING:
+            endpoints.rename(store.root, cdir.path, container_id, old_name, new_name)
+
+
 # -- connect / disconnect ----------------------------------------------------------------------
 def connect(store: Any, container: str, network_ref: str, config: EndpointConfig) -> None:
     """`docker network connect`: kept in the container's network request; a running container

@@ -51,6 +51,28 @@ def test_system_df_and_prune_sizes(engine: Engine) -> None:
         engine.docker("rm", "-f", cid, check=False)
 
 
+def test_rename_is_what_the_network_answers(engine: Engine) -> None:
+    """A running container renamed on a user network: its new name resolves, the old one no
+    longer does, its aliases stay, the network shows the new name (Docker's sandbox rename)."""
+    net = f"rn-{engine.name}"
+    engine.docker("network", "create", net)
+    cid = ""
+    try:
+        cid = engine.docker("run", "-d", "--network", net, "--network-alias", "al1", "--name",
+                            "first-name", "busybox", "sleep", "60").stdout.decode().strip()
+        engine.docker("rename", "first-name", "second-name")
+        seen = engine.docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
+                             "for n in second-name first-name al1; do"
+                             " ping -c1 -W2 $n >/dev/null 2>&1 && echo $n=yes || echo $n=no; done")
+        assert seen.stdout.split() == [b"second-name=yes", b"first-name=no", b"al1=yes"]
+        members = json.loads(engine.docker("network", "inspect", net).stdout)[0]["Containers"]
+        assert members[cid]["Name"] == "second-name"
+    finally:
+        if cid:
+            engine.docker("rm", "-f", cid)
+        engine.docker("network", "rm", net)
+
+
 def test_image_prune_until_and_label(engine: Engine) -> None:
     """image prune -a with `label`, `label!` and `until` (daemon/images/image_prune.go): only
     the unused images created before `until` whose labels match are removed."""

@@ -356,6 +356,24 @@ def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
     state_path(cdir).write_bytes(state.to_json())
 
 
+def rename(root: Path, cdir: Path, container_id: str, old_name: str, new_name: str) -> None:
+    """A running container's new name in its networks: what their DNS answers, and the name
+    their endpoints show (network inspect), as Docker's rename of a running container does."""
+    state = read_state(cdir)
+    if state is None or not state.networks:
+        return
+    networks = Networks(root)
+    for joined in state.networks.values():
+        if not joined.network:
+            continue
+        record = NetworkRecord.from_dict(joined.network)
+        for endpoint in networks.endpoints(record):
+            if endpoint.container_id == container_id:
+                endpoint.container_name = new_name
+                networks.add_endpoint(record, endpoint)
+    netavark.rename_dns(config_dir(root), container_id, old_name, new_name)
+
+
 # -- the files the container reads ---------------------------------------------------------
 def hosts_file(current: bytes, state: NetworkState | None, hostname: str) -> bytes:
     """/etc/hosts with the container's name on its addresses (in place of 127.0.0.1)."""

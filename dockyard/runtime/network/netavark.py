@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,38 @@ def setup(config_dir: Path, netns: Path, payload: bytes) -> dict[str, Any]:
 
 def teardown(config_dir: Path, netns: Path, payload: bytes) -> None:
     _run(config_dir, "teardown", netns, payload)
+
+
+def rename_dns(config_dir: Path, container_id: str, old_name: str, new_name: str) -> None:
+    """aardvark-dns answers `new_name` for the container, no longer `old_name` (docker rename of
+    a running container): its entry in each network's file (netavark's `ID IPv4 IPv6
+    NAME,ALIAS...` lines, after the gateway line) gets the new name, and aardvark-dns rereads
+    its files on SIGHUP, as after a netavark setup."""
+    directory = config_dir / "aardvark-dns"
+    with flock(RUN_DIR / "netavark.lock"):
+        changed = False
+        try:
+            files = [f for f in directory.iterdir() if f.name != "aardvark.pid" and not f.name.startswith(".")]
+        except FileNotFoundError:
+            return
+        for path in files:
+            lines = path.read_text().split("\n")
+            for i, line in enumerate(lines):
+                fields = line.split(" ")
+                if len(fields) >= 4 and fields[0] == container_id:
+                    names = [new_name if n == old_name else n for n in fields[3].split(",")]
+                    lines[i] = " ".join([*fields[:3], ",".join(names), *fields[4:]])
+            text = "\n".join(lines)
+            if text != path.read_text():
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                tmp.write_text(text)
+                os.replace(tmp, path)
+                changed = True
+        if changed:
+            try:
+                os.kill(int((directory / "aardvark.pid").read_text().strip()), signal.SIGHUP)
+            except (FileNotFoundError, ValueError, ProcessLookupError):
+                pass   # no aardvark-dns running: it reads the files when it starts
 
 
 def drop_port_chain(network_name: str) -> None:
