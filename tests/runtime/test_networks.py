@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime.network import endpoints, subnets
+from dockyard.runtime.network import endpoints, netavark, subnets
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding
 from dockyard.runtime.network.records import CreateRequest, Networks
 from dockyard.runtime.resolvconf import resolv_conf
@@ -25,6 +25,11 @@ def _links() -> str:
 
 def _nat_rules() -> str:
     return subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+
+
+def _tables() -> dict[str, str]:
+    return {table: subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
+                                  text=True).stdout for table in ("filter", "nat")}
 
 
 def _rules_left(before: str) -> list[str]:
@@ -157,6 +162,8 @@ def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path:
     assert app.interface not in _links()
     assert not nets.endpoints(app) and not list(nets.ips_dir(app).iterdir())
     assert _rules_left(before) == []
+    # netavark's host-wide chains are gone too, unless another network on the host uses them
+    assert netavark.idle_chain_commands(_tables()) == []
     nets.remove("app", lambda cid: False)
 
 
@@ -215,3 +222,71 @@ def test_resolv_conf() -> None:
         b"search example.org\nnameserver 10.213.9.1\noptions ndots:2\n"
     assert resolv_conf(host, ["1.1.1.1"], ["."], ["attempts:1"], own_namespace=True,
                        network_servers=["10.213.9.1"]) == b"nameserver 1.1.1.1\noptions attempts:1\n"
+
+
+# `iptables -S` of a host where netavark set up networks (netavark 1.4, one network with a
+# published port) and of the same host once they left
+_FILTER_IN_USE = """-P INPUT ACCEPT
+-N NETAVARK_FORWARD
+-A FORWARD -m comment --comment "netavark firewall plugin rules" -j NETAVARK_FORWARD
+-A NETAVARK_FORWARD -d 10.213.7.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A NETAVARK_FORWARD -s 10.213.7.0/24 -j ACCEPT
+"""
+_NAT_IN_USE = """-P PREROUTING ACCEPT
+-N NETAVARK-1D8721804F16F
+-N NETAVARK-DN-1D8721804F16F
+-N NETAVARK-HOSTPORT-DNAT
+-N NETAVARK-HOSTPORT-MASQ
+-N NETAVARK-HOSTPORT-SETMARK
+-A PREROUTING -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT
+-A OUTPUT -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT
+-A POSTROUTING -j NETAVARK-HOSTPORT-MASQ
+-A POSTROUTING -s 10.213.7.0/24 -j NETAVARK-1D8721804F16F
+-A NETAVARK-1D8721804F16F -d 10.213.7.0/24 -j ACCEPT
+-A NETAVARK-1D8721804F16F ! -d 224.0.0.0/4 -j MASQUERADE
+-A NETAVARK-DN-1D8721804F16F -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.213.7.2:80
+-A NETAVARK-HOSTPORT-DNAT -p tcp -m tcp --dport 8080 -m comment --comment "dnat name: app id: 0e11" -j NETAVARK-DN-1D8721804F16F
+-A NETAVARK-HOSTPORT-MASQ -m comment --comment "netavark portfw masq mark" -m mark --mark 0x2000/0x2000 -j MASQUERADE
+-A NETAVARK-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000
+"""
+_FILTER_LEFT = """-P INPUT ACCEPT
+-N NETAVARK_FORWARD
+-A FORWARD -m comment --comment "netavark firewall plugin rules" -j NETAVARK_FORWARD
+"""
+_NAT_LEFT = """-P PREROUTING ACCEPT
+-N NETAVARK-DN-1D8721804F16F
+-N NETAVARK-HOSTPORT-DNAT
+-N NETAVARK-HOSTPORT-MASQ
+-N NETAVARK-HOSTPORT-SETMARK
+-A PREROUTING -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT
+-A OUTPUT -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT
+-A POSTROUTING -j NETAVARK-HOSTPORT-MASQ
+-A NETAVARK-HOSTPORT-MASQ -m comment --comment "netavark portfw masq mark" -m mark --mark 0x2000/0x2000 -j MASQUERADE
+-A NETAVARK-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000
+"""
+
+
+def test_what_netavark_leaves_is_removed_once_unused() -> None:
+    """netavark never removes its host-wide chains: once no network is set up they go, with
+    the jumps to them and a port chain it left behind; while one is set up nothing goes."""
+    assert netavark.idle_chain_commands({"filter": _FILTER_IN_USE, "nat": _NAT_IN_USE}) == []
+    # the network left, another one's rules stay in the forward chain: only the empty port
+    # chain goes
+    other = _FILTER_LEFT + "-A NETAVARK_FORWARD -s 10.88.0.0/16 -j ACCEPT\n"
+    assert netavark.idle_chain_commands({"filter": other, "nat": _NAT_LEFT}) == [
+        ["-t", "nat", "-X", "NETAVARK-DN-1D8721804F16F"]]
+    assert netavark.idle_chain_commands({"filter": _FILTER_LEFT, "nat": _NAT_LEFT}) == [
+        ["-t", "nat", "-X", "NETAVARK-DN-1D8721804F16F"],
+        ["-t", "filter", "-D", "FORWARD", "-m", "comment", "--comment",
+         "netavark firewall plugin rules", "-j", "NETAVARK_FORWARD"],
+        ["-t", "filter", "-F", "NETAVARK_FORWARD"], ["-t", "filter", "-X", "NETAVARK_FORWARD"],
+        ["-t", "nat", "-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j",
+         "NETAVARK-HOSTPORT-DNAT"],
+        ["-t", "nat", "-D", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j",
+         "NETAVARK-HOSTPORT-DNAT"],
+        ["-t", "nat", "-D", "POSTROUTING", "-j", "NETAVARK-HOSTPORT-MASQ"],
+        *[["-t", "nat", "-F", c] for c in ("NETAVARK-HOSTPORT-DNAT", "NETAVARK-HOSTPORT-MASQ",
+                                           "NETAVARK-HOSTPORT-SETMARK")],
+        *[["-t", "nat", "-X", c] for c in ("NETAVARK-HOSTPORT-DNAT", "NETAVARK-HOSTPORT-MASQ",
+                                           "NETAVARK-HOSTPORT-SETMARK")]]
+    assert netavark.idle_chain_commands({"filter": "-P INPUT ACCEPT\n", "nat": "-P OUTPUT ACCEPT\n"}) == []

@@ -306,8 +306,8 @@ def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
         ipam.release(networks.ips_dir(record), joined.ip, container_id)
         networks.remove_endpoint(record, container_id)
         networks.deactivate(record)
-        if not networks.endpoints(record):
-            netavark.drop_port_chain(record.name)
+    if state.networks:
+        netavark.drop_unused_chains()
 
 
 def leave(root: Path, cdir: Path, container_id: str, container_name: str) -> None:
@@ -354,6 +354,7 @@ def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
     networks.remove_endpoint(network, container_id)
     networks.deactivate(network)
     state_path(cdir).write_bytes(state.to_json())
+    netavark.drop_unused_chains()
 
 
 def rename(root: Path, cdir: Path, container_id: str, old_name: str, new_name: str) -> None:

@@ -15,10 +15,10 @@ are shared by every store on the host.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
 import shutil
+import shlex
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -195,15 +195,71 @@ def rename_dns(config_dir: Path, container_id: str, old_name: str, new_name: str
                 pass   # no aardvark-dns running: it reads the files when it starts
 
 
-def drop_port_chain(network_name: str) -> None:
-    """netavark 1.4 leaves a network's port-forwarding chain (`NETAVARK-DN-<hash of the name>`)
-    behind when the container that published ports is not the last to leave: once a network has
-    no container left, the chain is empty and is removed here (only when empty: `-X` refuses a
-    chain with rules or references)."""
-    digest = hashlib.sha512(network_name.encode()).hexdigest().upper()[:13]
+# netavark's host-wide chains: made at the first setup on the host, never removed by netavark
+_HOST_CHAINS = {"filter": ("NETAVARK_FORWARD",),
+                "nat": ("NETAVARK-HOSTPORT-DNAT", "NETAVARK-HOSTPORT-MASQ", "NETAVARK-HOSTPORT-SETMARK")}
+
+
+def idle_chain_commands(rules: dict[str, str]) -> list[list[str]]:
+    """The iptables arguments that remove what netavark left unused, given `iptables -t TABLE
+    -S` of the filter and nat tables: a network's chain (NETAVARK-<hash>, NETAVARK-DN-<hash>)
+    that is empty and that nothing jumps to; and the host-wide chains with the jumps to them
+    once no network of any netavark user on the host is set up (no rule in NETAVARK_FORWARD
+    nor in NETAVARK-HOSTPORT-DNAT, no network chain in use)."""
+    parsed = {table: [shlex.split(line) for line in text.splitlines()]
+              for table, text in rules.items()}
+    in_use = False
+    commands: list[list[str]] = []
+    for table, lines in parsed.items():
+        host = _HOST_CHAINS.get(table, ())
+        chains = [w[1] for w in lines if len(w) == 2 and w[0] == "-N" and w[1].startswith("NETAVARK")]
+        with_rules = {w[1] for w in lines if len(w) > 2 and w[0] == "-A"}
+        targets = {w[i + 1] for w in lines if w[:1] == ["-A"] for i in range(len(w) - 1) if w[i] == "-j"}
+        for chain in chains:
+            if chain in host:
+                continue
+            if chain in with_rules or chain in targets:
+                in_use = True
+            else:
+                commands.append(["-t", table, "-X", chain])
+        if with_rules & {"NETAVARK_FORWARD", "NETAVARK-HOSTPORT-DNAT"}:
+            in_use = True
+    if in_use:
+        return commands
+    for table, lines in parsed.items():
+        host = _HOST_CHAINS.get(table, ())
+        present = [c for c in host if ["-N", c] in lines]
+        for w in lines:
+            if len(w) > 3 and w[0] == "-A" and w[1] not in host and w[-2:-1] == ["-j"] and w[-1] in host:
+                commands.append(["-t", table, "-D", *w[1:]])    # a jump to one of them
+        commands += [["-t", table, "-F", c] for c in present]
+        commands += [["-t", table, "-X", c] for c in present]
+    return commands
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["iptables", "-w", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True)
+
+
+def drop_unused_chains() -> None:
+    """What netavark leaves in iptables when containers leave, removed under netavark's lock (a
+    later setup makes again what it needs; idle_chain_commands says what goes): netavark 1.4
+    leaves a network's port-forwarding chain (NETAVARK-DN-<hash>) behind when the container
+    that published ports is not the last to leave, and never removes its host-wide chains
+    (NETAVARK_FORWARD, NETAVARK-HOSTPORT-*) nor the jumps to them from FORWARD, PREROUTING,
+    OUTPUT and POSTROUTING. Once no network is set up on the host, its tables are as they were
+    before the first one. A host where podman's networks run keeps them: their rules are in
+    those chains."""
     with flock(RUN_DIR / "netavark.lock"):
-        subprocess.run(["iptables", "-w", "-t", "nat", "-X", f"NETAVARK-DN-{digest}"],
-                       stdin=subprocess.DEVNULL, capture_output=True)
+        rules = {}
+        for table in _HOST_CHAINS:
+            proc = _iptables("-t", table, "-S")
+            if proc.returncode != 0:
+                return
+            rules[table] = proc.stdout
+        for args in idle_chain_commands(rules):
+            _iptables(*args)
 
 
 # -- the namespace file ------------------------------------------------------------------------
