@@ -3,7 +3,7 @@ process's stdin, its output back raw (a TTY) or in Docker's multiplexed frames (
 
 The output side runs until the process's output ends (every writer closed: the caller closes its
 own copies when the process is done); the input side until the client half-closes or the
-connection goes. Then the connection is shut down, which the client reads as the end.
+connection goes. Then our side is shut down, which the client reads as the end.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ import os
 import select
 import socket
 import threading
+import time
 import tty as tty_mod
 from typing import Callable
 
 from dockyard.api.framing import STDERR, STDOUT, mux_frame
 from dockyard.api.http import ClientGone, Connection
+
+DRAIN_TIMEOUT = 2.0     # seconds a finished stream reads what the client still sends
 
 
 def copy_in(conn: Connection, fd: int, *, close: bool = True) -> threading.Thread:
@@ -67,10 +70,22 @@ def copy_out(conn: Connection, outputs: dict[int, int], *, raw: bool,
 
 
 def finish(conn: Connection) -> None:
-    """End of the stream: the client reads EOF (its stdin side may still be open)."""
+    """End of the stream: the client reads EOF. What it sends after that (stdin the process did
+    not read, `run -i` of a command that reads none) is read and dropped until it closes its
+    side, for DRAIN_TIMEOUT at most: a unix socket closed with unread bytes resets the
+    connection, and the docker CLI then says `read: connection reset by peer` and exits 1
+    instead of with the process's code (dockerd reads stdin to its end)."""
     try:
-        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.sock.shutdown(socket.SHUT_WR)
     except OSError:
+        return
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            conn.sock.settimeout(left)
+            if not conn.sock.recv(65536):
+                break
+    except OSError:     # timed out, or the client is gone
         pass
 
 

@@ -62,3 +62,19 @@ def test_exec_tty_has_the_clients_size(engine: Engine) -> None:
                 assert seen.stdout.replace(b"^@", b"").strip() == b"33 101", (docker, command, seen)
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_stdin_a_command_does_not_read(engine: Engine) -> None:
+    """Input the command never reads: the client still gets the command's exit code and no
+    `read: connection reset by peer` (dockyard closed the connection with the input unread)."""
+    cid = engine.docker("run", "-d", "busybox", "sleep", "60").stdout.decode().strip()
+    try:
+        for args in (["run", "-i", "--rm", "busybox"], ["exec", "-i", cid]):
+            ran = engine.docker(*args, "sh", "-c", "echo out; exit 3", input=b"unread\n" * 1000,
+                                check=False)
+            assert (ran.returncode, ran.stdout, ran.stderr) == (3, b"out\n", b""), args
+        for args in (["run", "-it", "--rm", "busybox"], ["exec", "-it", cid]):
+            tty = _script(engine, f"{DOCKER} {' '.join(args)} sh -c 'exit 3'", b"typed ahead\n")
+            assert tty.returncode == 3 and b"reset" not in tty.stdout, (args, tty)
+    finally:
+        engine.docker("rm", "-f", cid)
