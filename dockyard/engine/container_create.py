@@ -29,6 +29,7 @@ from dockyard.runtime.network import endpoints, hook
 from dockyard.runtime.state import ContainerRecord
 from dockyard.runtime.users import resolve_in_root
 from dockyard.runtime.volumes import Volume, Volumes
+from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 
@@ -51,6 +52,9 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
         for use in uses:
             volume = volumes.create(use.name or None, labels=use.labels)
             made.append((volume, use))
+            # dockerd's volume service reports a create for each volume a container asks for,
+            # one that exists included
+            Journal(root).emit("volume", "create", volume.name, {"driver": "local"})
             mounts.append(Mount("volume", use.target, source=volume.mountpoint, name=volume.name,
                                 read_only=use.read_only, options=["nocopy"] if use.nocopy else []))
         host = replace(opts.host, mounts=mounts, network_mode=network.mode)

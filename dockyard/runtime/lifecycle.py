@@ -130,6 +130,13 @@ def signal_name(sig: str) -> str:
     return s
 
 
+def _signal(store: Store, record: ContainerRecord, runtime: OciRuntime, signame: str) -> None:
+    """Send a signal, journaled as dockerd's `kill` event: first, as the `die` it may cause is
+    journaled by the monitor as soon as the process ends."""
+    _event(store, record, "kill", signal=str(signal_number(signame)))
+    runtime.kill(record.id, signame)
+
+
 def kill(store: Store, name: str, sig: str = "KILL") -> None:
     cdir = lookup(store, name)
     record = cdir.read_record()
@@ -140,8 +147,7 @@ def kill(store: Store, name: str, sig: str = "KILL") -> None:
     if _stopped_by_user(cdir, signame, record.config.stop_signal or ""):
         return
     runtime = oci_runtime(store, record)
-    runtime.kill(record.id, signame)
-    _event(store, record, "kill", signal=str(signal_number(signame)))
+    _signal(store, record, runtime, signame)
     if state.paused and signame == "SIGKILL":
         _resume_quietly(runtime, cdir)
 
@@ -171,16 +177,14 @@ def stop(store: Store, name: str, timeout: int | None = None) -> bool:
         _event(store, record, "stop")
         return True
     try:
-        runtime.kill(record.id, sig)
-        _event(store, record, "kill", signal=str(signal_number(sig)))
+        _signal(store, record, runtime, sig)
     except DockyardError:
         pass
     if state.paused:
         _resume_quietly(runtime, cdir)
     if not _stopped(cdir, None if wait_for < 0 else wait_for):
         try:
-            runtime.kill(record.id, "SIGKILL")
-            _event(store, record, "kill", signal="9")
+            _signal(store, record, runtime, "SIGKILL")
         except DockyardError:
             pass
         _stopped(cdir)
@@ -328,7 +332,7 @@ def remove(store: Store, name: str, force: bool = False) -> None:
                 "container before removing or force remove")
         try:
             if not _stopped_by_user(cdir, "SIGKILL", ""):
-                runtime.kill(record.id, "SIGKILL")
+                _signal(store, record, runtime, "SIGKILL")
         except DockyardError:
             pass
         if state.paused:

@@ -159,6 +159,7 @@ class Monitor:
         except BaseException:
             self._release_subreaper()
             raise
+        self._volume_events("mount")
         with self.cdir.update(durable=False) as state:  # a crash ends the run anyway
             state.status = RUNNING
             state.restarting = False
@@ -177,6 +178,19 @@ class Monitor:
         if stopped_meanwhile:
             self._proxy(signal.SIGKILL, None)
         return self.pid
+
+    def _volume_events(self, action: str) -> None:
+        """dockerd's `volume mount` (at a start, after the networks' connect) and `volume
+        unmount` (after the exit) of each volume the container has, named or anonymous."""
+        journal = Journal(self.store.root)
+        for m in self.record.host.mounts:
+            if m.type != "volume" or not m.name:
+                continue
+            attributes = {"container": self.record.id, "driver": "local"}
+            if action == "mount":
+                attributes.update({"destination": m.target, "propagation": "",
+                                   "read/write": "false" if m.read_only else "true"})
+            journal.emit("volume", action, m.name, attributes)
 
     def _release_subreaper(self) -> None:
         if self._reaping:
@@ -431,11 +445,16 @@ class Monitor:
 
     def _finish(self, code: int) -> None:
         """Record the exit: the container exited, or restarts (`restart_pending`) when its
-        policy says so and the user did not stop or kill it."""
+        policy says so and the user did not stop or kill it. Its events come in dockerd's
+        order: die, then what the clean-up undoes (network disconnect, volume unmount), then
+        the state whoever waits for the exit (stop) reads."""
+        Journal(self.store.root).emit("container", "die", self.record.id,
+                                      self.record.event_attributes(exitCode=str(code)))
         self._delete_runtime_state()
         self.restart_pending = False
         try:
             bundle.unmount(self.cdir)
+            self._volume_events("unmount")
         finally:
             # what a kept container reports after a crash; --rm removes it right away
             with self.cdir.update(durable=not self.record.host.auto_remove) as state:
@@ -450,9 +469,6 @@ class Monitor:
                 state.pid = 0
                 state.exit_code = code
                 state.finished_at = now_rfc3339()
-                # before the state is written: whoever waits for the exit (stop) comes after
-                Journal(self.store.root).emit("container", "die", self.record.id,
-                                              self.record.event_attributes(exitCode=str(code)))
             self.restart_pending = restart
             if self.record.host.auto_remove:
                 bundle.destroy(self.store, self.cdir)

@@ -33,3 +33,45 @@ def test_container_and_image_events(engine: Engine) -> None:
                              "label=k=v", "--filter", "event=die", "--format",
                              "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}").stdout.decode()
     assert labelled.split() == [f"ev-{engine.name}", "137"]
+
+
+def test_network_volume_and_exec_events(engine: Engine) -> None:
+    """A container on a user network with a named volume, exec'd, renamed, updated, restarted
+    and removed by force: dockerd's sequence of container, network and volume events (a
+    container's create reports a create of each volume it asks for, its starts a mount after
+    the networks' connect, its exits die before the network's disconnect and the volume's
+    unmount; rm -f of a running container reports its kill)."""
+    since = f"{time.time():.3f}"
+    net, vol = f"evn-{engine.name}", f"evv-{engine.name}"
+    engine.docker("network", "create", net)
+    engine.docker("volume", "create", vol)
+    cid = ""
+    try:
+        cid = engine.docker("run", "-d", "--network", net, "-v", f"{vol}:/v", "busybox", "sleep",
+                            "30").stdout.decode().strip()
+        engine.docker("exec", cid, "true")
+        engine.docker("rename", cid, f"evr-{engine.name}")
+        engine.docker("update", "--memory", "64m", "--memory-swap", "128m", cid)
+        engine.docker("restart", "-t", "0", cid)
+        engine.docker("rm", "-f", cid)
+        cid = ""
+    finally:
+        if cid:
+            engine.docker("rm", "-f", cid)
+        engine.docker("volume", "rm", vol)
+        engine.docker("network", "rm", net)
+    until = f"{time.time() + 0.5:.3f}"
+    time.sleep(0.6)
+    lines = engine.docker("events", "--since", since, "--until", until, "--format",
+                          "{{.Type}} {{.Action}}").stdout.decode().splitlines()
+    # sleep as PID 1 ignores SIGTERM: a stop kills twice
+    assert lines == [
+        "network create", "volume create", "volume create", "container create",
+        "network connect", "volume mount", "container start",
+        "container exec_create: true ", "container exec_start: true ", "container exec_die",
+        "container rename", "container update",
+        "container kill", "container kill", "container die", "network disconnect",
+        "volume unmount", "container stop",
+        "network connect", "volume mount", "container start", "container restart",
+        "container kill", "container die", "network disconnect", "volume unmount",
+        "container destroy", "volume destroy", "network destroy"]
