@@ -2,25 +2,23 @@
 
 - HTTP/1.1 request heads (`parse_head`); chunked transfer coding lives in `dockyard/chunked.py` (the
   client imports it without the rest);
-- Docker's stdout/stderr multiplexing header for attach/logs without a TTY (`mux_frame`,
-  `demux`): 1 byte stream id, 3 zero bytes, a big-endian uint32 length, then the payload;
+- Docker's stdout/stderr multiplexing for attach/logs without a TTY (`mux_frame`, `demux`: in
+  `dockyard/multiplex.py`, which the client reads them with);
 - the JSON message stream (`stream_message`, `aux_message`, `error_message`): one JSON object
   per line, lines ending in CRLF, `<`, `>` and `&` escaped as Go's encoding/json does.
 """
 
 from __future__ import annotations
 
-import struct
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from dockyard.chunked import BadRequest, ChunkedDecoder, chunk  # noqa: F401 - part of this module's API
+from dockyard.multiplex import STDERR, STDIN, STDOUT, demux, mux_frame  # noqa: F401 - likewise
 from dockyard.gojson import go_json
 
 MAX_HEAD = 64 * 1024
-STDIN, STDOUT, STDERR = 0, 1, 2
-_MUX_HEADER = struct.Struct(">BxxxI")
 
 
 # -- request heads -------------------------------------------------------------------------------
@@ -86,27 +84,6 @@ def parse_head(data: bytes) -> RequestHead:
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return RequestHead(method.upper(), target, version, headers)
-
-
-# -- stdout/stderr multiplexing ------------------------------------------------------------------
-def mux_frame(stream: int, data: bytes) -> bytes:
-    if stream not in (STDIN, STDOUT, STDERR):
-        raise ValueError(f"invalid stream id {stream}")
-    return _MUX_HEADER.pack(stream, len(data)) + data
-
-
-def demux(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """Split a complete multiplexed byte string into (stream, payload) frames."""
-    offset = 0
-    while offset < len(data):
-        if len(data) - offset < _MUX_HEADER.size:
-            raise ValueError("truncated frame header")
-        stream, size = _MUX_HEADER.unpack_from(data, offset)
-        offset += _MUX_HEADER.size
-        if len(data) - offset < size:
-            raise ValueError("truncated frame payload")
-        yield stream, data[offset:offset + size]
-        offset += size
 
 
 # -- JSON -----------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def pump(streams: Streams, *, tty: bool, stdin: bool) -> None:
         import tty as tty_mod
 
         saved = termios.tcgetattr(0)
-        tty_mod.setraw(0)
+        tty_mod.setraw(0, termios.TCSANOW)   # not TCSAFLUSH: what the user typed ahead is kept
     try:
         if tty:
             size = terminal_size(1)

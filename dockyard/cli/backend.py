@@ -40,15 +40,56 @@ class Remote:
             reply.check()
             yield from reply.json_messages()
 
+    def attach(self, container: str, *, stdin: bool = False, tty: bool = False) -> RemoteStreams:
+        """The container's output from its start and its input, over a hijacked attach made
+        before the start (as the docker CLI's `run` attaches)."""
+        query = [("stream", "1"), ("stdout", "1"), ("stderr", "1")] + ([("stdin", "1")] if stdin else [])
+        conn = self.daemon.hijack("POST", f"/containers/{container}/attach", query)
+        return RemoteStreams(self, conn, tty, f"/containers/{container}/resize")
+
+    def wait_async(self, container: str, condition: str) -> Waiter:
+        return Waiter(lambda: int(self.call("POST", f"/containers/{container}/wait",
+                                            [("condition", condition)])["StatusCode"]))
+
+    def exec_streams(self, exec_id: str, *, tty: bool, size: tuple[int, int] | None) -> RemoteStreams:
+        """An exec started attached: its output and input over the hijacked start (the
+        terminal's size given with it, as API 1.42's ConsoleSize)."""
+        body: dict[str, Any] = {"Detach": False, "Tty": tty}
+        if size is not None:
+            body["ConsoleSize"] = list(size)
+        conn = self.daemon.hijack("POST", f"/exec/{exec_id}/start", body=json.dumps(body).encode())
+        return RemoteStreams(self, conn, tty, f"/exec/{exec_id}/resize")
+
+    def logs(self, container: str, follow: bool) -> Iterator[tuple[int, bytes]]:
+        """(1 or 2, bytes) of the container's log: raw for a TTY container, else multiplexed."""
+        from dockyard.multiplex import read_frames
+
+        tty = bool(self.call("GET", f"/containers/{container}/json")["Config"].get("Tty"))
+        query = [("stdout", "1"), ("stderr", "1")] + ([("follow", "1")] if follow else [])
+        with self.daemon.request("GET", f"/containers/{container}/logs", query) as reply:
+            reply.check()
+            if tty:
+                while data := reply.read():
+                    yield 1, data
+                return
+            for stream, data in read_frames(reply.read):
+                yield (2 if stream == 2 else 1), data
+
 
 class Local:
     def __init__(self, root: Any, ctx: Any = None) -> None:
         self.root = root
         self.ctx = ctx   # the CliContext (its store), for the container streams
 
-    def attach(self, container: str) -> LocalStreams:
+    def attach(self, container: str, *, stdin: bool = False, tty: bool = False) -> LocalStreams:
         """The container's output from its start, and its input (cli/attach.py's Streams)."""
         return LocalStreams(self.ctx.store, container)
+
+    def logs(self, container: str, follow: bool) -> Iterator[tuple[int, bytes]]:
+        from dockyard.engine import containers as engine
+
+        for entry in engine.logs(self.ctx.store, container, follow=follow):
+            yield (2 if entry.stream == "stderr" else 1), entry.data
 
     def wait_async(self, container: str, condition: str) -> Waiter:
         """Docker's wait, begun now (before a start) and answered by `result()`."""
@@ -65,6 +106,10 @@ class Local:
             match = re.fullmatch(pattern, path)
             if m == method and match:
                 return handler(self.root, q, body, *match.groups())
+        for (m, pattern), handler in _LOCAL_STORE.items():
+            match = re.fullmatch(pattern, path)
+            if m == method and match:
+                return handler(self.ctx.store, q, body, *match.groups())
         raise NotFound(f"{method} {path}: not available in this process")  # pragma: no cover
 
     def stream(self, method: str, path: str, query: Query | None = None) -> Iterator[dict]:
@@ -142,6 +187,41 @@ class LocalStreams:
             pass   # not running (yet, or any more)
 
 
+class RemoteStreams:
+    """cli/attach.py's Streams over a hijacked connection to the daemon: the output raw (a TTY)
+    or in Docker's multiplexed frames; resizes are requests of their own."""
+
+    def __init__(self, remote: Remote, conn: Any, tty: bool, resize_path: str) -> None:
+        self._remote, self._conn, self._tty, self._resize_path = remote, conn, tty, resize_path
+
+    def output(self) -> Iterator[tuple[int, bytes]]:
+        from dockyard.multiplex import read_frames
+
+        try:
+            if self._tty:
+                while data := self._conn.read():
+                    yield 1, data
+            else:
+                for stream, data in read_frames(self._conn.read):
+                    yield (2 if stream == 2 else 1), data
+        finally:
+            self._conn.close()
+
+    def send(self, data: bytes) -> None:
+        self._conn.send(data)
+
+    def close_input(self) -> None:
+        self._conn.close_input()
+
+    def resize(self, rows: int, cols: int) -> None:
+        from dockyard.errors import DockyardError
+
+        try:
+            self._remote.call("POST", self._resize_path, [("h", str(rows)), ("w", str(cols))])
+        except DockyardError:
+            pass   # not running (yet, or any more)
+
+
 # -- the in-process table: (method, path pattern) -> engine call ---------------------------------
 def _networks(root: Any, q: dict, body: Any) -> Any:
     return networks.list_networks(root, q.get("filters"))
@@ -195,4 +275,90 @@ _LOCAL: dict[tuple[str, str], Callable[..., Any]] = {
     ("POST", "/volumes/prune"): _volume_prune,
     ("GET", "/volumes/([^/]+)"): _volume_inspect,
     ("DELETE", "/volumes/([^/]+)"): _volume_remove,
+}
+
+
+# -- containers: the same routes on this process's store -----------------------------------------
+def _containers(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import containers as engine
+
+    return engine.rows(store, q.get("all") == "1", q.get("filters"))
+
+
+def _container_create(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import containers as engine
+
+    return {"Id": engine.create_from_api(store, body, q.get("name")).id, "Warnings": []}
+
+
+def _container_inspect(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    return engine.inspect(store, name)
+
+
+def _image_inspect(store: Any, q: dict, body: Any, name: str) -> Any:
+    """As the daemon answers the client's API version (1.47: no VirtualSize since 1.44)."""
+    from dockyard.engine import images
+
+    data = images.inspect_image(store, name)
+    data.pop("VirtualSize", None)
+    return data
+
+
+def _container_start(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.start(store, name)
+
+
+def _container_stop(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.stop(store, name, int(q["t"]) if "t" in q else None)
+
+
+def _container_kill(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.kill(store, name, q.get("signal") or "KILL")
+
+
+def _container_remove(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.remove(store, name, q.get("force") == "1")
+
+
+def _container_pause(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.pause(store, name)
+
+
+def _container_unpause(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.unpause(store, name)
+
+
+def _container_wait(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    state = engine.wait(store, name, q.get("condition") or "not-running")
+    return {"StatusCode": state.exit_code if state is not None else 0}
+
+
+_LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
+    ("GET", "/containers/json"): _containers,
+    ("POST", "/containers/create"): _container_create,
+    ("GET", "/containers/([^/]+)/json"): _container_inspect,
+    ("GET", "/images/(.+)/json"): _image_inspect,
+    ("POST", "/containers/([^/]+)/start"): _container_start,
+    ("POST", "/containers/([^/]+)/stop"): _container_stop,
+    ("POST", "/containers/([^/]+)/kill"): _container_kill,
+    ("DELETE", "/containers/([^/]+)"): _container_remove,
+    ("POST", "/containers/([^/]+)/pause"): _container_pause,
+    ("POST", "/containers/([^/]+)/unpause"): _container_unpause,
+    ("POST", "/containers/([^/]+)/wait"): _container_wait,
 }

@@ -1,5 +1,10 @@
 """Container commands: run, create, start, stop, kill, rm, ps, logs, exec, wait, pause, unpause,
-inspect, diff, export, commit. Thin: parse flags, call engine.containers, format."""
+inspect, diff, export, commit. Thin: parse flags, ask the engine (in this process) or a daemon
+(client mode: `-H`/DOCKYARD_HOST) through cli/backend.py with the Engine API's requests, format
+its answers: one code path prints both. `run` and `exec` attached run in this process's own
+monitor in process, and over a hijacked connection (cli/attach.py's pump) as a client.
+diff, export and commit are in process only.
+"""
 
 from __future__ import annotations
 
@@ -7,53 +12,62 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, timezone
+from typing import Any, TextIO
 
+from dockyard.cli.attach import pump, terminal_size
+from dockyard.cli.backend import for_target
 from dockyard.cli.context import CliContext
+from dockyard.cli.format import ellipsis, port_text, write_table
 from dockyard.cli.image_cmds import print_inspect
-from dockyard.cli.run_flags import add_flags, create_body
-from dockyard.cli.format import ellipsis, write_table
+from dockyard.cli.run_flags import add_flags, create_body, filters_query
 from dockyard.engine import containers as engine
-from dockyard.engine import images as engine_images
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import since
+
+
+def _both(p: argparse.ArgumentParser, func: Any) -> None:
+    """The same function in process (a CliContext) and as a client (a host)."""
+    p.set_defaults(func=func, client=func)
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Create and run a new container from an image")
     p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
     add_flags(p)
-    p.set_defaults(func=cmd_run)
+    _both(p, cmd_run)
     p = sub.add_parser("create", help="Create a new container")
     add_flags(p)
-    p.set_defaults(func=cmd_create)
+    _both(p, cmd_create)
     p = sub.add_parser("start", help="Start one or more stopped containers")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p.set_defaults(func=cmd_start)
+    _both(p, cmd_start)
     p = sub.add_parser("stop", help="Stop one or more running containers")
     p.add_argument("-t", "--time", type=int, default=None, help="Seconds to wait before killing the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p.set_defaults(func=cmd_stop)
+    _both(p, cmd_stop)
     p = sub.add_parser("kill", help="Kill one or more running containers")
     p.add_argument("-s", "--signal", default="KILL", help="Signal to send to the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p.set_defaults(func=cmd_kill)
+    _both(p, cmd_kill)
     p = sub.add_parser("rm", help="Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL)")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p.set_defaults(func=cmd_rm)
+    _both(p, cmd_rm)
     for name in ("pause", "unpause", "wait"):
         p = sub.add_parser(name, help=f"{name.capitalize()} one or more containers")
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
-        p.set_defaults(func={"pause": cmd_pause, "unpause": cmd_unpause, "wait": cmd_wait}[name])
+        _both(p, {"pause": cmd_pause, "unpause": cmd_unpause, "wait": cmd_wait}[name])
     p = sub.add_parser("ps", help="List containers")
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
-    p.set_defaults(func=cmd_ps)
+    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    _both(p, cmd_ps)
     p = sub.add_parser("logs", help="Fetch the logs of a container")
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("container", metavar="CONTAINER")
-    p.set_defaults(func=cmd_logs)
+    _both(p, cmd_logs)
     p = sub.add_parser("exec", help="Execute a command in a running container")
     p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
@@ -63,11 +77,11 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
-    p.set_defaults(func=cmd_exec)
+    _both(p, cmd_exec)
     p = sub.add_parser("inspect", help="Return low-level information on containers or images")
     p.add_argument("-f", "--format", default=None, help="Format output using a Go-template-like path")
     p.add_argument("names", nargs="+", metavar="NAME|ID")
-    p.set_defaults(func=cmd_inspect)
+    _both(p, cmd_inspect)
     p = sub.add_parser("diff", help="Inspect changes to files or directories on a container's filesystem")
     p.add_argument("container", metavar="CONTAINER")
     p.set_defaults(func=cmd_diff)
@@ -95,146 +109,178 @@ def _bool(value: str) -> bool:
     raise InvalidParameter(f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
-def cmd_create(args: argparse.Namespace, ctx: CliContext) -> int:
-    record = engine.create_from_api(ctx.store, create_body(args), args.name)
-    ctx.stdout.write(record.id + "\n")
+def _out(target: Any) -> TextIO:
+    return sys.stdout if isinstance(target, str) else target.stdout
+
+
+def _err(target: Any) -> TextIO:
+    return sys.stderr if isinstance(target, str) else target.stderr
+
+
+def _create(args: argparse.Namespace, target: Any) -> str:
+    query = [("name", args.name)] if args.name else []
+    return for_target(target).call("POST", "/containers/create", query, create_body(args))["Id"]
+
+
+def cmd_create(args: argparse.Namespace, target: Any) -> int:
+    _out(target).write(_create(args, target) + "\n")
     return 0
 
 
-def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_run(args: argparse.Namespace, target: Any) -> int:
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
     try:
-        record = engine.create_from_api(ctx.store, create_body(args), args.name)
+        container = _create(args, target)
     except DockyardError as exc:
         exc.exit_code = 125
         raise
+    backend = for_target(target)
     if args.detach:
-        engine.start(ctx.store, record.id)  # a container with --rm that cannot start is removed
-        ctx.stdout.write(record.id + "\n")
+        backend.call("POST", f"/containers/{container}/start")  # with --rm, removed if it cannot start
+        _out(target).write(container + "\n")
         return 0
-    ctx.stdout.flush()
-    ctx.stderr.flush()
-    if args.restart not in ("", "no"):
-        # its restarts outlive this process: the container runs under its own monitor and
-        # this process attaches to it until its first exit, as `docker run` does
-        from dockyard.cli.attach import pump
-        from dockyard.cli.backend import for_target
-
-        backend = for_target(ctx)
-        waiter = backend.wait_async(record.id, "next-exit")
-        engine.start(ctx.store, record.id)
-        pump(backend.attach(record.id), tty=args.tty, stdin=args.interactive)
+    _out(target).flush()
+    _err(target).flush()
+    if isinstance(target, str) or args.restart not in ("", "no"):
+        # a client of a daemon, or a container whose restarts outlive this process: it runs
+        # under its own monitor and this process attaches to it until its first exit, as
+        # `docker run` does (attached before the start, its exit waited for from then on)
+        streams = backend.attach(container, stdin=args.interactive, tty=args.tty)
+        waiter = backend.wait_async(container, "removed" if args.rm else "next-exit")
+        backend.call("POST", f"/containers/{container}/start")
+        pump(streams, tty=args.tty, stdin=args.interactive)
         return waiter.result()
     stdin = 0 if (args.interactive or args.tty) else None
-    return engine.run_attached(ctx.store, record.id,
+    return engine.run_attached(target.store, container,
                                engine.Attach(stdin=stdin, stdout=sys.stdout.fileno(),
                                              stderr=sys.stderr.fileno()))
 
 
-def _each(ctx: CliContext, names: list[str], action, *, print_result: bool = False) -> int:  # noqa: ANN001
+def _each(target: Any, names: list[str], action, *, print_result: bool = False) -> int:  # noqa: ANN001
     """`action` on each name; prints the name (or what the action returns), or the error."""
     failed = False
     for name in names:
         try:
             result = action(name)
         except DockyardError as exc:
-            ctx.stderr.write(f"Error: {exc}\n")
+            _err(target).write(f"Error: {exc}\n")
             failed = True
             continue
-        ctx.stdout.write(f"{result if print_result else name}\n")
+        _out(target).write(f"{result if print_result else name}\n")
     return 1 if failed else 0
 
 
-def cmd_start(args: argparse.Namespace, ctx: CliContext) -> int:
-    return _each(ctx, args.containers, lambda n: engine.start(ctx.store, n))
+def _post_each(args: argparse.Namespace, target: Any, action: str,
+               query: list[tuple[str, str]] | None = None) -> int:
+    backend = for_target(target)
+    return _each(target, args.containers,
+                 lambda n: backend.call("POST", f"/containers/{n}/{action}", query))
 
 
-def cmd_stop(args: argparse.Namespace, ctx: CliContext) -> int:
-    return _each(ctx, args.containers, lambda n: engine.stop(ctx.store, n, args.time))
+def cmd_start(args: argparse.Namespace, target: Any) -> int:
+    return _post_each(args, target, "start")
 
 
-def cmd_kill(args: argparse.Namespace, ctx: CliContext) -> int:
-    return _each(ctx, args.containers, lambda n: engine.kill(ctx.store, n, args.signal))
+def cmd_stop(args: argparse.Namespace, target: Any) -> int:
+    return _post_each(args, target, "stop", [("t", str(args.time))] if args.time is not None else [])
 
 
-def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
-    return _each(ctx, args.containers, lambda n: engine.remove(ctx.store, n, args.force))
+def cmd_kill(args: argparse.Namespace, target: Any) -> int:
+    return _post_each(args, target, "kill", [("signal", args.signal)])
 
 
-def cmd_pause(args: argparse.Namespace, ctx: CliContext) -> int:
-    return _each(ctx, args.containers, lambda n: engine.pause(ctx.store, n))
+def cmd_rm(args: argparse.Namespace, target: Any) -> int:
+    backend = for_target(target)
+    query = [("force", "1")] if args.force else []
+    return _each(target, args.containers, lambda n: backend.call("DELETE", f"/containers/{n}", query))
 
 
-def cmd_unpause(args: argparse.Namespace, ctx: CliContext) -> int:
-    return _each(ctx, args.containers, lambda n: engine.unpause(ctx.store, n))
+def cmd_pause(args: argparse.Namespace, target: Any) -> int:
+    return _post_each(args, target, "pause")
 
 
-def cmd_wait(args: argparse.Namespace, ctx: CliContext) -> int:
-    def wait(name: str) -> int:
-        state = engine.wait(ctx.store, name)
-        return state.exit_code if state is not None else 0
-
-    return _each(ctx, args.containers, wait, print_result=True)
+def cmd_unpause(args: argparse.Namespace, target: Any) -> int:
+    return _post_each(args, target, "unpause")
 
 
-def cmd_ps(args: argparse.Namespace, ctx: CliContext) -> int:
-    items = engine.list_containers(ctx.store, args.all)
+def cmd_wait(args: argparse.Namespace, target: Any) -> int:
+    backend = for_target(target)
+    return _each(target, args.containers,
+                 lambda n: backend.call("POST", f"/containers/{n}/wait")["StatusCode"],
+                 print_result=True)
+
+
+def cmd_ps(args: argparse.Namespace, target: Any) -> int:
+    query = [("all", "1")] if args.all else []
+    items = for_target(target).call("GET", "/containers/json", query + filters_query(args.filter))
+    out = _out(target)
     if args.quiet:
-        ctx.stdout.write("".join((s.id if args.no_trunc else s.id[:12]) + "\n" for s in items))
+        out.write("".join((c["Id"] if args.no_trunc else c["Id"][:12]) + "\n" for c in items))
         return 0
-
     rows = []
-    for s in items:
-        command = s.command if args.no_trunc else ellipsis(s.command, 20)
-        rows.append([s.id if args.no_trunc else s.id[:12], s.image,
-                     json.dumps(command, ensure_ascii=False), since(s.created), s.status_text(),
-                     "", s.name])
-    write_table(ctx.stdout, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+    for c in items:
+        command = c["Command"] if args.no_trunc else ellipsis(c["Command"], 20)
+        created = datetime.fromtimestamp(c["Created"], timezone.utc)
+        names = ",".join(n.lstrip("/") for n in c.get("Names") or [])
+        rows.append([c["Id"] if args.no_trunc else c["Id"][:12], c["Image"],
+                     json.dumps(command, ensure_ascii=False), since(created), c["Status"],
+                     port_text(c.get("Ports") or []), names])
+    write_table(out, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
     return 0
 
 
-def cmd_logs(args: argparse.Namespace, ctx: CliContext) -> int:
-    ctx.stdout.flush()
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    for entry in engine.logs(ctx.store, args.container, follow=args.follow):
-        target = err if entry.stream == "stderr" else out
-        target.write(entry.data)
+def cmd_logs(args: argparse.Namespace, target: Any) -> int:
+    _out(target).flush()
+    streams = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
+    for fd, data in for_target(target).logs(args.container, args.follow):
+        streams[fd].write(data)
         if args.follow:
-            target.flush()
-    out.flush()
-    err.flush()
+            streams[fd].flush()
+    for stream in streams.values():
+        stream.flush()
     return 0
 
 
-def cmd_exec(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_exec(args: argparse.Namespace, target: Any) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
-    ctx.stdout.flush()
-    return engine.exec_in(ctx.store, args.container, engine.ExecOptions(
+    _out(target).flush()
+    if isinstance(target, str):
+        backend = for_target(target)
+        body = {"AttachStdin": args.interactive, "AttachStdout": True, "AttachStderr": True,
+                "Tty": args.tty, "Cmd": command, "Env": args.env, "WorkingDir": args.workdir or "",
+                "User": args.user or "", "Privileged": args.privileged}
+        exec_id = backend.call("POST", f"/containers/{args.container}/exec", None, body)["Id"]
+        size = terminal_size(1) if args.tty else None
+        pump(backend.exec_streams(exec_id, tty=args.tty, size=size), tty=args.tty,
+             stdin=args.interactive)
+        return int(backend.call("GET", f"/exec/{exec_id}/json")["ExitCode"] or 0)
+    return engine.exec_in(target.store, args.container, engine.ExecOptions(
         cmd=command, interactive=args.interactive, tty=args.tty, env=args.env,
         workdir=args.workdir, user=args.user, privileged=args.privileged))
 
 
-def cmd_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_inspect(args: argparse.Namespace, target: Any) -> int:
     """Containers first, then images (as `docker inspect` without --type)."""
+    backend = for_target(target)
     objects, errors = [], []
     for name in args.names:
         try:
-            objects.append(engine.inspect(ctx.store, name))
+            objects.append(backend.call("GET", f"/containers/{name}/json"))
             continue
         except NotFound:
             pass
         try:
-            objects.append(engine_images.inspect_image(ctx.store, name))
+            objects.append(backend.call("GET", f"/images/{name}/json"))
         except NotFound:
             errors.append(f"No such object: {name}")
-    print_inspect(ctx, objects, args.format)
+    print_inspect(_out(target), objects, args.format)
     for e in errors:
-        ctx.stderr.write(f"Error: {e}\n")
+        _err(target).write(f"Error: {e}\n")
     return 1 if errors else 0
 
 

@@ -33,6 +33,19 @@ def ellipsis(text: str, width: int) -> str:
     return text[: width - 1] + "…"
 
 
+def port_text(ports: list[dict[str, Any]]) -> str:
+    """The PORTS column of `ps` from a row's Ports: `0.0.0.0:8080->80/tcp` for a published
+    port, `80/tcp` for an exposed one, in the order of the container's ports, joined by
+    `, ` (the docker CLI also folds runs of consecutive ports into ranges; dockyard does not)."""
+    out = []
+    for p in ports:
+        private = f"{p['PrivatePort']}/{p.get('Type') or 'tcp'}"
+        text = f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{private}" if p.get("PublicPort") else private
+        if text not in out:
+            out.append(text)
+    return ", ".join(out)
+
+
 def write_table(out: TextIO, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Go's tabwriter as the docker CLI sets it up: minwidth 10, padding 3, spaces."""
     all_rows = [list(header)] + [list(r) for r in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import (
@@ -174,12 +174,12 @@ def cmd_rmi(args: argparse.Namespace, ctx: CliContext) -> int:
     return 1 if failed else 0
 
 
-def print_inspect(ctx: CliContext, objects: list[dict[str, Any]], fmt: str | None) -> None:
+def print_inspect(out: TextIO, objects: list[dict[str, Any]], fmt: str | None) -> None:
     if fmt is None or fmt == "json":
-        write_json_indented(ctx.stdout, objects)
+        write_json_indented(out, objects)
     else:
         for obj in objects:
-            ctx.stdout.write(render_template(fmt, obj) + "\n")
+            out.write(render_template(fmt, obj) + "\n")
 
 
 def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -190,7 +190,7 @@ def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
             objects.append(engine_images.inspect_image(ctx.store, name))
         except NotFound as exc:
             errors.append(str(exc))
-    print_inspect(ctx, objects, args.format)  # docker prints `[]` even when nothing was found
+    print_inspect(ctx.stdout, objects, args.format)  # docker prints `[]` even when nothing was found
     if errors:
         for e in errors:
             ctx.stderr.write(f"Error: {e}\n")

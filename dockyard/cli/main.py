@@ -102,11 +102,13 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
         parser.print_help()
         return 0 if args.command is None else 1
     host = args.daemon_host or os.environ.get("DOCKYARD_HOST") or None
-    if not host or args.command in extra:
+    # the command's word from the command line: `args.command` is also the name of run's and
+    # exec's COMMAND argument (a list), which overwrites it
+    if not host or word in extra:
         return report_errors(lambda: args.func(args, _local_context(args)))
     client = getattr(args, "client", None)
     if client is None:
-        return report_errors(_refuse_client_mode(args.command))
+        return report_errors(_refuse_client_mode(word))
     code = report_errors(lambda: client(args, host))
     if exit_fast:
         exit_now(code)

@@ -4,14 +4,13 @@ client mode) in the docker CLI's formats."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.cli.backend import for_target
 from dockyard.cli.format import render_template, write_json_indented, write_rows
-from dockyard.cli.run_flags import key_values
+from dockyard.cli.run_flags import filters_query, key_values
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.units import human_size
 
@@ -80,17 +79,6 @@ def _listing_commands(group: argparse._SubParsersAction, kind: str, ls: Any, ins
     return remove, pruner
 
 
-def _filters(pairs: list[str]) -> list[tuple[str, str]]:
-    """`--filter k=v` flags as the `filters` query (checked by the engine, as the daemon does)."""
-    values: dict[str, dict[str, bool]] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq:
-            raise InvalidParameter(f"bad format of filter (expected name=value): {pair}")
-        values.setdefault(key.strip().lower(), {})[value] = True
-    return [("filters", json.dumps(values))] if values else []
-
-
 def _confirm(prompt: str, force: bool) -> bool:
     if force:
         return True
@@ -147,7 +135,7 @@ def cmd_network_create(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_network_ls(args: argparse.Namespace, target: Any) -> int:
-    networks = for_target(target).call("GET", "/networks", _filters(args.filter))
+    networks = for_target(target).call("GET", "/networks", filters_query(args.filter))
     networks.sort(key=lambda n: n["Name"])
     rows = [{"ID": n["Id"] if args.no_trunc else n["Id"][:12], "Name": n["Name"],
              "Driver": n["Driver"], "Scope": n["Scope"], "Internal": str(n["Internal"]).lower(),
@@ -173,7 +161,7 @@ def cmd_network_prune(args: argparse.Namespace, target: Any) -> int:
     if not _confirm("WARNING! This will remove all custom networks not used by at least one container.",
                     args.force):
         return 0
-    result = for_target(target).call("POST", "/networks/prune", _filters(args.filter))
+    result = for_target(target).call("POST", "/networks/prune", filters_query(args.filter))
     deleted = result.get("NetworksDeleted") or []
     if deleted:
         print("Deleted Networks:\n" + "".join(n + "\n" for n in deleted), end="")
@@ -189,7 +177,7 @@ def cmd_volume_create(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_volume_ls(args: argparse.Namespace, target: Any) -> int:
-    volumes = for_target(target).call("GET", "/volumes", _filters(args.filter))["Volumes"] or []
+    volumes = for_target(target).call("GET", "/volumes", filters_query(args.filter))["Volumes"] or []
     rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
              "Scope": v["Scope"],
              "Labels": ",".join(f"{k}={val}" for k, val in (v.get("Labels") or {}).items())}
@@ -214,7 +202,7 @@ def cmd_volume_prune(args: argparse.Namespace, target: Any) -> int:
                     args.force):
         return 0
     pairs = list(args.filter) + (["all=true"] if args.all else [])
-    result = for_target(target).call("POST", "/volumes/prune", _filters(pairs))
+    result = for_target(target).call("POST", "/volumes/prune", filters_query(pairs))
     deleted = result.get("VolumesDeleted") or []
     if deleted:
         print("Deleted Volumes:\n" + "".join(n + "\n" for n in deleted))
@@ -225,7 +213,7 @@ def cmd_volume_prune(args: argparse.Namespace, target: Any) -> int:
 # -- events ------------------------------------------------------------------------------------
 def cmd_events(args: argparse.Namespace, target: Any) -> int:
     query = [(k, v) for k, v in (("since", args.since), ("until", args.until)) if v]
-    query += _filters(args.filter)
+    query += filters_query(args.filter)
     for message in for_target(target).stream("GET", "/events", query):
         if args.format:
             print(render_template(args.format, message), flush=True)

@@ -6,6 +6,7 @@ them (sizes, ports, ulimits, env files); whether an option is supported is the e
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from typing import Any
@@ -79,6 +80,17 @@ def key_values(pairs: list[str], what: str = "label") -> dict[str, str]:
             raise InvalidParameter(f"invalid {what}: {pair}")
         out[key] = value
     return out
+
+
+def filters_query(pairs: list[str]) -> list[tuple[str, str]]:
+    """`--filter k=v` flags as the `filters` query (checked by the engine, as the daemon does)."""
+    values: dict[str, dict[str, bool]] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            raise InvalidParameter(f"bad format of filter (expected name=value): {pair}")
+        values.setdefault(key.strip().lower(), {})[value] = True
+    return [("filters", json.dumps(values))] if values else []
 
 
 def _env_files(paths: list[str]) -> list[str]:

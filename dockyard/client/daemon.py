@@ -195,8 +195,9 @@ class Reply:
 
     def check(self) -> None:
         """Raise the daemon's error (as the exception the engine raised, by HTTP status) unless
-        the request succeeded."""
-        if 200 <= self.status < 300:
+        the request succeeded (below 400, as the docker client counts: 304 is a start of a
+        running container, a stop of a stopped one)."""
+        if 200 <= self.status < 400:
             return
         error = _ERRORS.get(self.status, DockyardError)
         raise error(self.error_message())
@@ -210,6 +211,34 @@ class Reply:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Hijacked:
+    """A hijacked connection: the process's output (`read`), its input (`send`, `close_input`:
+    the client's half-close, which ends the process's stdin)."""
+
+    def __init__(self, sock: _socket.socket, reader: BinaryIO) -> None:
+        self._sock = sock
+        self._in = reader
+
+    def read(self, size: int = _CHUNK) -> bytes:
+        try:
+            return self._in.read1(size)
+        except ConnectionResetError:
+            return b""
+
+    def send(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def close_input(self) -> None:
+        try:
+            self._sock.shutdown(_socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._in.close()
+        self._sock.close()
 
 
 class Daemon:
@@ -228,6 +257,31 @@ class Daemon:
             raise Unavailable(f"Cannot connect to the dockyard daemon at {self.host}. "
                               "Is the dockyard daemon running?") from None
         return sock
+
+    def hijack(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
+               body: bytes | None = None) -> Hijacked:
+        """Docker's attach and exec start: the request asks to upgrade the connection (`Upgrade:
+        tcp`), and after the daemon's `101 UPGRADED` (or 200) the connection carries the
+        process's output one way and its input the other. Raises the daemon's error."""
+        target = f"/v{API_VERSION}{path}"
+        if query:
+            target += "?" + urlencode(query)
+        head = [f"{method} {target} HTTP/1.1", "Host: dockyard", f"User-Agent: {_USER_AGENT}",
+                "Connection: Upgrade", "Upgrade: tcp"]
+        if body is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        sock = self._connect()
+        reader = io.BufferedReader(_SocketReader(sock), _CHUNK)
+        try:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+            reply = Reply(sock, reader)
+            if reply.status != 101:    # 101 UPGRADED; a daemon that does not upgrade says 200
+                reply.check()
+            return Hijacked(sock, reader)
+        except BaseException:
+            reader.close()
+            sock.close()
+            raise
 
     def request(self, method: str, path: str, query: list[tuple[str, str]] | None = None, *,
                 body: Callable[[BinaryIO], None] | None = None,
