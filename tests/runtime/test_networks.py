@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import socket
@@ -17,6 +18,7 @@ from dockyard.runtime.network import endpoints, netavark, subnets
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding
 from dockyard.runtime.network.records import CreateRequest, Networks
 from dockyard.runtime.resolvconf import resolv_conf
+from dockyard.store.locks import flock
 
 
 def _links() -> str:
@@ -32,12 +34,12 @@ def _tables() -> dict[str, str]:
                                   text=True).stdout for table in ("filter", "nat")}
 
 
-def _rules_left(before: str) -> list[str]:
-    """NAT rules that are new since `before`, netavark's host-wide chains aside (made once, at
-    the first published port, and kept for all networks, as podman keeps them)."""
+def _rules_left(before: str, subnet: str) -> list[str]:
+    """NAT rules of `subnet` that are new since `before`. Only the network's own count: other
+    tests on this host make and remove networks meanwhile, and netavark's shared chains come
+    and go with them (made at a first setup, removed once unused)."""
     old = set(before.splitlines())
-    return [line for line in _nat_rules().splitlines()
-            if line not in old and "NETAVARK-HOSTPORT-" not in line]
+    return [line for line in _nat_rules().splitlines() if line not in old and subnet in line]
 
 
 class Sandbox:
@@ -161,9 +163,13 @@ def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path:
     client.leave()
     assert app.interface not in _links()
     assert not nets.endpoints(app) and not list(nets.ips_dir(app).iterdir())
-    assert _rules_left(before) == []
-    # netavark's host-wide chains are gone too, unless another network on the host uses them
-    assert netavark.idle_chain_commands(_tables()) == []
+    assert _rules_left(before, app.subnet) == []
+    # nothing of the network's is left that nothing uses (its chains; netavark's host-wide ones
+    # go too unless another network uses them: other tests may be running, so only ours count)
+    digest = hashlib.sha512(b"app").hexdigest().upper()[:13]
+    with flock(subnets.RUN_DIR / "netavark.lock"):
+        left = netavark.idle_chain_commands(_tables())
+    assert [args for args in left if digest in args[-1]] == []
     nets.remove("app", lambda cid: False)
 
 
@@ -180,7 +186,7 @@ def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
     nets.remove("busy", lambda cid: False)
     box.leave()
     assert busy.interface not in _links()
-    assert _rules_left(before) == []
+    assert _rules_left(before, busy.subnet) == []
 
 
 def test_default_bridge_and_none(store_root: Path, sandboxes) -> None:
@@ -290,3 +296,37 @@ def test_what_netavark_leaves_is_removed_once_unused() -> None:
         *[["-t", "nat", "-X", c] for c in ("NETAVARK-HOSTPORT-DNAT", "NETAVARK-HOSTPORT-MASQ",
                                            "NETAVARK-HOSTPORT-SETMARK")]]
     assert netavark.idle_chain_commands({"filter": "-P INPUT ACCEPT\n", "nat": "-P OUTPUT ACCEPT\n"}) == []
+
+
+def test_a_deleted_stores_network_is_swept(tmp_path: Path, store_root: Path, sandboxes) -> None:
+    """A killed run: a store deleted while a container (here a sandbox) was on a network with a
+    published port, nothing torn down. The next join on this host (another store) removes what
+    that network left: its namespace mount, its bridge, its rules, its DNS server."""
+    dead_root = tmp_path / "dead-store"
+    nets = Networks(dead_root)
+    app = nets.create(CreateRequest("gone"))
+    box = Sandbox(dead_root, "doomed", ["sleep", "60"])
+    try:
+        state = box.join(NetworkRequest(mode="gone", ports={"80/tcp": [PortBinding("127.0.0.1", "")]}))
+        port = state.ports[0]["host_port"]
+        assert app.interface in _links() and f"--dport {port}" in _nat_rules()
+        box.proc.kill()
+        box.proc.wait()
+        dead_root.rename(tmp_path / "gone-away")   # the store is gone; its netns stays mounted
+        sandboxes("next").join(NetworkRequest())
+        assert app.interface not in _links()
+        assert f"--dport {port}" not in _nat_rules()
+        tables = _tables()
+        reservation = subnets.RUN_DIR / "subnets" / app.subnet.replace("/", "_")
+        try:
+            owner = reservation.read_text()
+        except FileNotFoundError:
+            owner = ""
+        assert str(dead_root) not in owner   # the stale reservation went
+        if not owner:   # (a test elsewhere may take the freed subnet at once: its rules are its own)
+            assert app.subnet not in tables["nat"] + tables["filter"]
+        assert "/gone-away/" not in Path("/proc/self/mountinfo").read_text()
+        dns = subprocess.run(["pgrep", "-f", f"aardvark-dns --config {tmp_path}/"], capture_output=True)
+        assert dns.stdout == b""   # its store's DNS server is stopped
+    finally:   # if the sweep failed: undo it as the sweep would
+        netavark.sweep_network(app.subnet)

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.errors import Conflict, InvalidParameter
-from dockyard.runtime.network import ipam, netavark
+from dockyard.runtime.network import ipam, netavark, subnets
 from dockyard.runtime.network.netavark import Attachment, PortMapping
-from dockyard.runtime.network.records import Endpoint, NetworkRecord, Networks
+from dockyard.runtime.network.records import Endpoint, NetworkRecord, Networks, network_exists
 
 SPECIAL_MODES = ("host", "none")
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -255,6 +255,8 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
 def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             wanted: dict[str, EndpointConfig], state: NetworkState, ports: list[PortMapping],
             alive: Alive) -> None:
+    # what networks of deleted stores left on the host goes first (a killed run's)
+    subnets.sweep_stale(network_exists, lambda subnet: netavark.sweep_network(str(subnet)))
     networks = Networks(root)
     attachments = []
     for name, cfg in wanted.items():

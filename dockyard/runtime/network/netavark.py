@@ -15,6 +15,7 @@ are shared by every store on the host.
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import json
 import os
 import shutil
@@ -203,9 +204,9 @@ _HOST_CHAINS = {"filter": ("NETAVARK_FORWARD",),
 def idle_chain_commands(rules: dict[str, str]) -> list[list[str]]:
     """The iptables arguments that remove what netavark left unused, given `iptables -t TABLE
     -S` of the filter and nat tables: a network's chain (NETAVARK-<hash>, NETAVARK-DN-<hash>)
-    that is empty and that nothing jumps to; and the host-wide chains with the jumps to them
-    once no network of any netavark user on the host is set up (no rule in NETAVARK_FORWARD
-    nor in NETAVARK-HOSTPORT-DNAT, no network chain in use)."""
+    that nothing jumps to; and the host-wide chains with the jumps to them once no network of
+    any netavark user on the host is set up (no rule in NETAVARK_FORWARD nor in
+    NETAVARK-HOSTPORT-DNAT, no network chain in use)."""
     parsed = {table: [shlex.split(line) for line in text.splitlines()]
               for table, text in rules.items()}
     in_use = False
@@ -218,9 +219,10 @@ def idle_chain_commands(rules: dict[str, str]) -> list[list[str]]:
         for chain in chains:
             if chain in host:
                 continue
-            if chain in with_rules or chain in targets:
+            if chain in targets:
                 in_use = True
-            else:
+            else:   # nothing jumps to it: its rules (a masquerade a killed run left) do nothing
+                commands += [["-t", table, "-F", chain]] if chain in with_rules else []
                 commands.append(["-t", table, "-X", chain])
         if with_rules & {"NETAVARK_FORWARD", "NETAVARK-HOSTPORT-DNAT"}:
             in_use = True
@@ -260,6 +262,111 @@ def drop_unused_chains() -> None:
             rules[table] = proc.stdout
         for args in idle_chain_commands(rules):
             _iptables(*args)
+
+
+def subnet_rule_commands(rules: dict[str, str], subnet: str) -> list[list[str]]:
+    """The iptables arguments that delete netavark's rules of one network, given `iptables -t
+    TABLE -S` of the filter and nat tables: its forwarding rules (`-s`/`-d` the subnet), its
+    masquerade jump from POSTROUTING and its rules in the network's chain, and its published
+    ports (a DNAT to an address of the subnet, the marks of its port, the jump to its port
+    chain for that port)."""
+    net = ipaddress.IPv4Network(subnet)
+    commands: list[list[str]] = []
+    ports: set[tuple[str, str]] = set()   # (protocol, host port) of its DNAT rules
+    parsed = {table: [shlex.split(line) for line in text.splitlines()]
+              for table, text in rules.items()}
+
+    def value(words: list[str], flag: str) -> str | None:
+        return words[words.index(flag) + 1] if flag in words[:-1] else None
+
+    def in_net(text: str | None) -> bool:
+        if not text:
+            return False
+        try:
+            if "/" in text:
+                return ipaddress.IPv4Network(text, strict=False).subnet_of(net)
+            return ipaddress.IPv4Address(text.rsplit(":", 1)[0] if "." in text else text) in net
+        except ValueError:
+            return False
+
+    def rule(w: list[str]) -> bool:
+        return w[:1] == ["-A"] and len(w) > 2
+
+    for table, lines in parsed.items():
+        for w in lines:
+            if rule(w) and (w[1].startswith("NETAVARK") or w[-1].startswith("NETAVARK")) and (
+                    in_net(value(w, "-s")) or in_net(value(w, "-d"))
+                    or in_net(value(w, "--to-destination"))):
+                commands.append(["-t", table, "-D", *w[1:]])
+                if value(w, "-j") == "DNAT":
+                    ports.add((value(w, "-p") or "", value(w, "--dport") or ""))
+    for table, lines in parsed.items():   # the same port's other rules: its marks, its jump
+        for w in lines:
+            if rule(w) and (w[1] == "NETAVARK-HOSTPORT-DNAT" or w[1].startswith("NETAVARK-DN-")) \
+                    and (value(w, "-p") or "", value(w, "--dport") or "") in ports \
+                    and ["-t", table, "-D", *w[1:]] not in commands:
+                commands.append(["-t", table, "-D", *w[1:]])
+    return commands
+
+
+def _stop_orphan_dns() -> None:
+    """Stop the aardvark-dns servers whose configuration directory is gone (a deleted store's:
+    one left running answers NXDOMAIN on its gateway address for a network that takes the same
+    subnet later)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [os.fsdecode(a) for a in f.read().split(b"\0")]
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith("aardvark-dns") or "--config" not in argv[:-1]:
+            continue
+        if not os.path.isdir(argv[argv.index("--config") + 1]):
+            try:
+                os.kill(int(entry), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def sweep_network(subnet: str) -> None:
+    """What a network on `subnet` left on the host when its store went with containers still
+    joined (a killed run: nobody tore them down): the network namespaces mounted anywhere
+    that hold an address of the subnet (their veths go with them), the aardvark-dns servers of
+    deleted stores, its bridge (a `dy-` interface with the subnet's gateway), netavark's rules
+    of the subnet, then what netavark leaves unused. For a subnet no network owns
+    (subnets.sweep_stale)."""
+    net = ipaddress.IPv4Network(subnet)
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            mounts = [os.fsdecode(line.split()[4]) for line in f if b" - nsfs " in line]
+    except OSError:
+        mounts = []
+    for mount in mounts:
+        inside = subprocess.run(["nsenter", f"--net={mount}", "ip", "-4", "-o", "addr", "show"],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True).stdout
+        if any(ipaddress.IPv4Interface(f[3]).ip in net for f in map(str.split, inside.splitlines())
+               if len(f) > 3 and f[2] == "inet"):
+            remove_netns(Path(mount))
+    _stop_orphan_dns()
+    gateway = f"{net.network_address + 1}/{net.prefixlen}"
+    listed = subprocess.run(["ip", "-4", "-o", "addr", "show"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True).stdout
+    for fields in map(str.split, listed.splitlines()):
+        if len(fields) > 3 and fields[3] == gateway and fields[1].startswith("dy-"):
+            subprocess.run(["ip", "link", "del", fields[1]], stdin=subprocess.DEVNULL,
+                           capture_output=True)
+    with flock(RUN_DIR / "netavark.lock"):
+        rules = {}
+        for table in _HOST_CHAINS:
+            proc = _iptables("-t", table, "-S")
+            if proc.returncode != 0:
+                return
+            rules[table] = proc.stdout
+        for args in subnet_rule_commands(rules, subnet):
+            _iptables(*args)
+    drop_unused_chains()
 
 
 # -- the namespace file ------------------------------------------------------------------------

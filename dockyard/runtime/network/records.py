@@ -184,7 +184,7 @@ class Networks:
         if any(r.interface == interface for r in records):
             raise Conflict(f"bridge name {interface} is used by another network")
         taken = [r.ipv4_network for r in records if r.subnet]
-        subnet = subnets.reserve(self.root, network_id, _owned, req.subnet, taken)
+        subnet = subnets.reserve(self.root, network_id, network_exists, req.subnet, taken)
         try:
             gateway = _gateway(subnet, req.gateway)
             record = NetworkRecord(
@@ -220,12 +220,12 @@ class Networks:
         with flock(self._lock):
             record = self._read(record.id) or record
             try:
-                subnets.ensure_reserved(self.root, record.id, record.ipv4_network, _owned)
+                subnets.ensure_reserved(self.root, record.id, record.ipv4_network, network_exists)
                 return record
             except Conflict:
                 if record.name != "bridge" or self.endpoints(record):
                     raise
-            subnet = subnets.reserve(self.root, record.id, _owned, None,
+            subnet = subnets.reserve(self.root, record.id, network_exists, None,
                                      [r.ipv4_network for r in self._all_raw()
                                       if r.subnet and r.id != record.id])
             record.subnet, record.gateway = str(subnet), str(subnet.network_address + 1)
@@ -281,7 +281,8 @@ class Networks:
         return out
 
 
-def _owned(root: str, network_id: str) -> bool:
+def network_exists(root: str, network_id: str) -> bool:
+    """Whether the network of a subnet reservation (its store root and ID) still exists."""
     return (Path(root) / "networks" / network_id / "network.json").is_file()
 
 

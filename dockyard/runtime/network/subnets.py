@@ -6,7 +6,7 @@ Docker's rule) nor a subnet another network of any store on this host took. Stor
 `/run/dockyard/subnets/` naming the store and network that own it, made with O_EXCL under a
 host-wide lock. /run is a tmpfs: reservations go with a reboot, as the bridges do; a network
 re-reserves its subnet when it is next used. A reservation whose owner no longer exists is stale
-and taken over.
+and taken over; sweep_stale removes what its network left on the host.
 
 The default pool is 10.213.0.0/16 in /24s: apart from Docker's (172.17-31.0.0/16, 192.168.0.0/16)
 and podman's (10.88.0.0/16, 10.89.0.0/16) defaults, so networks of a dockerd or podman on the same
@@ -119,8 +119,7 @@ def reserve(store_root: Path, network_id: str, owned: Owned, wanted: str | None 
                 continue
             if owned(root, nid):
                 busy.append(subnet)
-            else:
-                (RUN_DIR / "subnets" / _file_name(subnet)).unlink(missing_ok=True)
+            # else stale: free to take (sweep_stale removes what its network left)
         if wanted is not None:
             try:
                 subnet = ipaddress.IPv4Network(wanted, strict=False)
@@ -153,6 +152,18 @@ def ensure_reserved(store_root: Path, network_id: str, subnet: ipaddress.IPv4Net
     except (FileNotFoundError, ValueError, AttributeError):
         pass
     reserve(store_root, network_id, owned, str(subnet))
+
+
+def sweep_stale(owned: Owned, sweep: Callable[[ipaddress.IPv4Network], None]) -> None:
+    """Each reservation whose network no longer exists (its store was deleted with containers
+    still joined: a killed run) is swept: `sweep(subnet)` removes what that network left on the
+    host, then the reservation goes. Under the host-wide lock: no network takes the subnet
+    meanwhile (a new owner's reservation replaces a stale one, which is then not swept)."""
+    with flock(RUN_DIR / "subnets.lock"):
+        for subnet, (root, nid) in _reservations().items():
+            if not owned(root, nid):
+                sweep(subnet)
+                (RUN_DIR / "subnets" / _file_name(subnet)).unlink(missing_ok=True)
 
 
 def release(store_root: Path, network_id: str, subnet: ipaddress.IPv4Network) -> None:
