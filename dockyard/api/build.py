@@ -26,11 +26,12 @@ from dockyard.errors import BuildFailed, InvalidParameter, NotImplementedFeature
 from dockyard.reference import Reference
 
 # Every parameter Docker's build route reads (daemon/server/router/build), so real clients pass;
-# those that tune resources or BuildKit are accepted and have no effect here.
+# those that tune resources or BuildKit are accepted and have no effect here. `explaincache` is
+# dockyard's own (`build --explain-cache`).
 BUILD_QUERY = ("dockerfile t extrahosts remote q nocache cachefrom pull rm forcerm memory memswap "
                "cpushares cpusetcpus cpusetmems cpuperiod cpuquota buildargs shmsize squash labels "
                "networkmode platform target outputs version session buildid cgroupparent isolation "
-               "ulimits securityopt nocachefilter allow")
+               "ulimits securityopt nocachefilter allow explaincache")
 NO_GRPC = ("BuildKit's gRPC API (buildx) is not supported by dockyard serve: set DOCKER_BUILDKIT=0 to "
            "use the classic builder, or build with the docker CLI's built-in BuildKit or dockyard's own CLI")
 NO_SESSION_OUTPUT = ("--output to a file or a directory goes through the docker CLI's session (FileSend), "
@@ -43,6 +44,13 @@ def _string_map(req: Request, name: str, allow_null: bool) -> dict:
             isinstance(k, str) and (isinstance(v, str) or (allow_null and v is None))
             for k, v in value.items()):
         raise InvalidParameter(f"invalid {name}: want a JSON object of strings")
+    return value
+
+
+def _string_list(req: Request, name: str) -> list[str]:
+    value = req.qjson(name, []) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameter(f"invalid {name}: want a JSON list of strings")
     return value
 
 
@@ -65,7 +73,8 @@ def options_from_request(req: Request) -> BuildOptions:
         tags=_tags(req), build_args=_string_map(req, "buildargs", True), target=req.q("target") or None,
         no_cache=req.qbool("nocache"), labels=_string_map(req, "labels", False),
         quiet=req.qbool("q"), rm=req.qbool("rm", True), force_rm=req.qbool("forcerm"),
-        network="default" if network == "bridge" else network, pull=req.qbool("pull"))
+        network="default" if network == "bridge" else network, pull=req.qbool("pull"),
+        cache_from=_string_list(req, "cachefrom"), explain_cache=req.qbool("explaincache"))
 
 
 class _BuildStream:
@@ -151,6 +160,7 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
         target=req.q("target") or None, no_cache=req.qbool("nocache"), no_cache_filter=filters,
         labels=_string_map(req, "labels", False), pull=req.qbool("pull"),
         network="default" if network == "bridge" else network, platform=platform,
+        explain_cache=req.qbool("explaincache"),
         session=Session(secrets, ssh, parse_allow(req.qlist("allow"))))
 
 

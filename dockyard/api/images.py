@@ -1,4 +1,4 @@
-"""Image endpoints: list, inspect, history, tag, remove, get (save), load, create (import; pull
+"""Image endpoints: list, inspect, history, waste (dockyard's own), tag, remove, get (save), load, create (import; pull
 goes to dockyard.api.registry), all through dockyard.engine."""
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ def image_history(ctx: ApiContext, req: Request, resp: Response) -> None:
     items = engine_images.image_history(ctx.store(), req.params["name"])
     resp.json([{"Comment": h.comment, "Created": _unix(h.created), "CreatedBy": h.created_by,
                 "Id": h.id, "Size": h.size, "Tags": h.tags or None} for h in items])
+
+
+def image_waste(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """dockyard's own: the files a layer adds that a later layer deletes or overwrites."""
+    from dockyard.engine.waste import image_waste as waste
+
+    resp.json([item.to_dict() for item in waste(ctx.store(), req.params["name"]).items])
 
 
 def tag_image(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -126,6 +133,7 @@ def routes() -> list[Route]:
         route("POST", "/images/prune", prune_images, "filters"),
         route("GET", "/images/(?P<name>.+)/json", inspect_image, "manifests platform"),
         route("GET", "/images/(?P<name>.+)/history", image_history, "platform"),
+        route("GET", "/images/(?P<name>.+)/waste", image_waste, ""),
         route("GET", "/images/(?P<name>.+)/get", get_image, "platform"),
         route("POST", "/images/(?P<name>.+)/tag", tag_image, "repo tag force"),
         route("DELETE", "/images/(?P<name>.+)", remove_image, "force noprune platforms"),

@@ -27,6 +27,8 @@ class BuildOptions:
     force_rm: bool = False
     network: str = "default"
     pull: bool = False
+    cache_from: list[str] = field(default_factory=list)   # classic: images whose history is cache
+    explain_cache: bool = False   # print why each step that misses the cache missed
 
 
 class Output:

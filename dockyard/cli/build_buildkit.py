@@ -29,6 +29,12 @@ def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOpt
     from dockyard.engine.buildkit import GraphOptions, parse_allow, parse_outputs, parse_secret, parse_ssh, Session
 
     check_network(args.network)
+    if client and args.waste:
+        raise InvalidParameter("--waste in BuildKit mode is not supported as a client of dockyard serve yet: "
+                               "run `dockyard image waste IMAGE` after the build")
+    if client and (args.cache_from or args.cache_to):
+        raise InvalidParameter("--cache-from and --cache-to in BuildKit mode are not supported as a client "
+                               "of dockyard serve yet: build in this process (without -H)")
     secrets = {}
     for text in args.secret:
         source = parse_secret(text)
@@ -40,10 +46,14 @@ def graph_options(args: argparse.Namespace, *, client: bool = False) -> GraphOpt
     platform = args.platform or "linux/amd64"
     if platform not in ("linux/amd64", "linux/x86_64"):
         raise InvalidParameter(f"platform {platform} is not supported here (only linux/amd64)")
+    build_args = build_arg_values(args.build_arg)
+    if "SOURCE_DATE_EPOCH" not in build_args and os.environ.get("SOURCE_DATE_EPOCH"):
+        build_args["SOURCE_DATE_EPOCH"] = os.environ["SOURCE_DATE_EPOCH"]  # as buildx passes it
     return GraphOptions(
-        tags=tag_references(args.tag), tag_names=list(args.tag), build_args=build_arg_values(args.build_arg), target=args.target,
+        tags=tag_references(args.tag), tag_names=list(args.tag), build_args=build_args, target=args.target,
         no_cache=args.no_cache, no_cache_filter=list(args.no_cache_filter), labels=label_values(args.label),
         pull=args.pull, network="default" if args.network == "bridge" else args.network,
+        explain_cache=args.explain_cache,
         output=parse_outputs(args.output), session=Session(secrets, ssh, parse_allow(args.allow)))
 
 
@@ -85,7 +95,8 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
     progress = Progress(_display(args))
     try:
         result = build_image_buildkit(ctx.store, args.context, options, progress, dockerfile=args.file,
-                                      stdin=ctx.stdin_binary)
+                                      stdin=ctx.stdin_binary, cache_from=list(args.cache_from),
+                                      cache_to=list(args.cache_to))
     except SolveFailed as exc:
         progress.close()
         return _report(progress, exc.step, exc.lines, exc.excerpt, exc.message)
@@ -93,7 +104,12 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
         progress.close()
         raise
     progress.close()
-    return _finish(args, str(result.image_id), result.metadata)
+    code = _finish(args, str(result.image_id), result.metadata)
+    if args.waste and result.stored:
+        from dockyard.cli.waste import print_waste
+
+        print_waste(sys.stdout.buffer, ctx.store, str(result.image_id))
+    return code
 
 
 # --------------------------------------------------------------------------- client mode

@@ -10,6 +10,7 @@ import sys
 
 from dockyard.cli import build_buildkit
 from dockyard.cli.context import CliContext
+from dockyard.cli.waste import print_waste
 from dockyard.client.build import (FLAGS, build_arg_values, buildkit_enabled, check_network, client_build,
                                    label_values, refuse_buildkit_flags, rm_value, tag_references,
                                    write_iidfile)
@@ -43,7 +44,7 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
         tags=tag_references(args.tag), build_args=build_arg_values(args.build_arg), target=args.target,
         no_cache=args.no_cache, labels=label_values(args.label), quiet=args.quiet, rm=rm_value(args.rm),
         force_rm=args.force_rm, network="default" if args.network == "bridge" else args.network,
-        pull=args.pull)
+        pull=args.pull, cache_from=list(args.cache_from), explain_cache=args.explain_cache)
     stdout = ctx.stdout_binary
 
     def write(data: bytes) -> None:
@@ -61,4 +62,6 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
         write(f"{result.image_id}\n".encode())
     if args.iidfile:
         write_iidfile(args.iidfile, str(result.image_id))
+    if args.waste:
+        print_waste(stdout, ctx.store, str(result.image_id))
     return 0

@@ -1,4 +1,4 @@
-"""Image commands: import, save, load, images, tag, rmi, image inspect, history."""
+"""Image commands: import, save, load, images, tag, rmi, image inspect, history, image waste."""
 
 from __future__ import annotations
 
@@ -60,6 +60,12 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-f", "--format", default=None, help="Format output using a Go-template-like path ({{.Id}}) or json")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_image_inspect)
+    p = image_sub.add_parser("waste", help="List the files a layer adds that a later layer deletes or overwrites")
+    p.add_argument("--format", default="table", help="Format output: table or json")
+    p.add_argument("image", metavar="IMAGE")
+    from dockyard.cli.waste import client_image_waste, cmd_image_waste
+
+    p.set_defaults(func=cmd_image_waste, client=client_image_waste)
     for group, name in ((sub, "history"), (image_sub, "history")):
         p = group.add_parser(name, help="Show the history of an image")
         p.add_argument("-H", "--human", default="true", nargs="?", const="true",
@@ -220,3 +226,4 @@ def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
     write_rows(ctx.stdout, args.format, rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
                ["ID", created_key, "CreatedBy", "Size", "Comment"])
     return 0
+

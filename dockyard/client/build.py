@@ -50,6 +50,11 @@ FLAGS = (
     Flag(("--network",), "network", VALUE, "Set the networking mode for the RUN instructions during build",
          default="default"),
     Flag(("--pull",), "pull", SWITCH, "Always attempt to pull a newer version of the image"),
+    Flag(("--cache-from",), "cache_from", APPEND, "Images to consider as cache sources (BuildKit mode: "
+         "type=registry,ref=REF or type=local,src=DIR)"),
+    Flag(("--explain-cache",), "explain_cache", SWITCH, "Print why each step that misses the cache missed"),
+    Flag(("--waste",), "waste", SWITCH, "After the build, list the files a layer adds that a later layer "
+         "deletes or overwrites"),
     # BuildKit mode only (DOCKER_BUILDKIT=1); the classic builder refuses them.
     Flag(("--secret",), "secret", APPEND, "Secret to expose to the build: id=ID,src=FILE or id=ID,env=VAR"),
     Flag(("--ssh",), "ssh", APPEND, "SSH agent socket or keys to expose to the build: default|ID=SOCKET|KEY[,...]"),
@@ -59,13 +64,15 @@ FLAGS = (
     Flag(("--no-cache-filter",), "no_cache_filter", APPEND, "Do not cache the given stages"),
     Flag(("--allow",), "allow", APPEND, "Allow extra privileged entitlement: security.insecure, network.host"),
     Flag(("--platform",), "platform", VALUE, "Set the target platform (linux/amd64)"),
+    Flag(("--cache-to",), "cache_to", APPEND, "Cache export destinations (BuildKit): "
+         "type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR[,mode=min|max]"),
 )
 POSITIONALS = ("context",)
 
 # Flags that exist only in BuildKit mode: the classic builder refuses them.
 BUILDKIT_FLAGS = {"secret": "--secret", "ssh": "--ssh", "progress": "--progress", "output": "--output",
                   "metadata_file": "--metadata-file", "no_cache_filter": "--no-cache-filter",
-                  "allow": "--allow", "platform": "--platform"}
+                  "allow": "--allow", "platform": "--platform", "cache_to": "--cache-to"}
 
 
 def buildkit_enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
@@ -164,8 +171,12 @@ def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None)
     build_args = build_arg_values(args.build_arg)
     if build_args:
         query.append(("buildargs", json.dumps(build_args, separators=(",", ":"))))
+    if args.cache_from:
+        query.append(("cachefrom", json.dumps(list(args.cache_from), separators=(",", ":"))))
     if dockerfile:
         query.append(("dockerfile", dockerfile))
+    if args.explain_cache:  # dockyard's own parameter
+        query.append(("explaincache", "1"))
     if args.force_rm:
         query.append(("forcerm", "1"))
     labels = label_values(args.label)
@@ -233,6 +244,9 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
     """`dockyard -H unix://... build`: pack the context here, build in the daemon, print its
     stream as the in-process build prints it (the same lines, `Error: ...`, exit status).
     `mode`: BuildKit mode's additions (cli/build_buildkit.ClientMode); None: classic."""
+    if args.waste:
+        raise InvalidParameter("--waste is not supported as a client of dockyard serve yet: run "
+                               "`dockyard image waste IMAGE` after the build")
     if mode is None:
         refuse_buildkit_flags(args)
     check_network(args.network)

@@ -106,15 +106,83 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
 def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOptions,
                          progress: Progress, *, dockerfile: str | None = None,
                          stdin: BinaryIO | None = None, cwd: Path | None = None,
-                         pull: ImagePuller | None = None) -> GraphResult:
+                         pull: ImagePuller | None = None, cache_from: list[str] | None = None,
+                         cache_to: list[str] | None = None) -> GraphResult:
     """BuildKit mode (DOCKER_BUILDKIT=1): the same sources as build_image; progress as a
-    stream of solve statuses (dockyard.builder.graph)."""
-    from dockyard.builder.graph.build import build_graph  # BuildKit mode only: tests/test_start_up.py
+    stream of solve statuses (dockyard.builder.graph). `cache_from`/`cache_to`: buildx's
+    --cache-from/--cache-to (engine/buildcache.py); a cache that cannot be read is a warning."""
+    import dataclasses
 
+    from dockyard.builder.graph.build import build_graph  # BuildKit mode only: tests/test_start_up.py
+    from dockyard.engine import buildcache
+
+    sources = [buildcache.parse_cache_spec(t, export=False) for t in cache_from or []]
+    targets = [buildcache.parse_cache_spec(t, export=True) for t in cache_to or []]
     if pull is None:
         pull = _default_puller(store)
-    with _opened(store, source, dockerfile, stdin, cwd) as context:
-        return build_graph(store, context, options, progress, pull)
+    client_for = _registry_clients() if any(s.type == "registry" for s in sources + targets) else None
+    imports = []
+    try:
+        for spec in sources:
+            imported = _import_cache(store, spec, client_for, progress)
+            if imported is not None:
+                imports.append(imported)
+        options = dataclasses.replace(options, cache_imports=tuple(imports))
+        with _opened(store, source, dockerfile, stdin, cwd) as context:
+            result = build_graph(store, context, options, progress, pull)
+    finally:
+        for imported in imports:
+            imported.close()
+    for spec in targets:
+        _export_cache(store, result, spec, client_for, progress)
+    return result
+
+
+def _registry_clients() -> Callable:
+    import os
+
+    from dockyard.engine import registry
+
+    return registry.default_access(os.environ).client
+
+
+def _import_cache(store: Store, spec, client_for, progress: Progress):  # noqa: ANN001, ANN202
+    """An opened --cache-from, or None after a warning (a cache not there yet is the common
+    first run of a CI pipeline)."""
+    from dockyard.builder.graph.ops import digest_of
+    from dockyard.engine import buildcache
+    from dockyard.errors import DockyardError
+
+    digest = str(digest_of({"cache-import": spec.describe()}))
+    progress.add(digest, f"importing cache manifest from {spec.describe()}")
+    progress.start(digest)
+    try:
+        opened = buildcache.open_cache(store, spec, client_for)
+    except DockyardError as exc:
+        progress.log(digest, 2, f"WARNING: cache {spec.describe()} not imported: {exc}\n".encode())
+        progress.complete(digest)
+        return None
+    progress.complete(digest)
+    return opened
+
+
+def _export_cache(store: Store, result: GraphResult, spec, client_for, progress: Progress) -> None:  # noqa: ANN001
+    from dockyard.builder.graph.ops import digest_of
+    from dockyard.engine import buildcache
+    from dockyard.errors import DockyardError
+
+    digest = str(digest_of({"cache-export": spec.describe()}))
+    progress.add(digest, f"exporting cache to {spec.type} {spec.describe()}")
+    progress.start(digest)
+    records = result.all_records if spec.mode == "max" else result.final_records
+    try:
+        with store.ingesting():
+            buildcache.export_cache(store, records, spec, client_for,
+                                    lambda text: progress.status(digest, text, done=True))
+    except DockyardError as exc:
+        progress.complete(digest, error=exc.message)
+        raise
+    progress.complete(digest)
 
 
 def _default_puller(store: Store) -> ImagePuller:

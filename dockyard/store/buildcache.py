@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -31,18 +31,25 @@ class CacheRecord:
     layer: Digest | None        # the diff ID the step added; None: the step adds no layer
     created: str                # RFC 3339, the history time of that layer
     description: str = ""
+    # What the key was made of (the builder's: operation, input keys, content digests, the
+    # files a copy read), kept so a later miss can say what changed (`--explain-cache`).
+    parts: dict | None = field(default=None, compare=False)
 
     def to_json(self) -> bytes:
-        return json.dumps({"key": str(self.key), "layer": str(self.layer) if self.layer else None,
-                           "created": self.created, "description": self.description},
-                          separators=(",", ":")).encode()
+        value = {"key": str(self.key), "layer": str(self.layer) if self.layer else None,
+                 "created": self.created, "description": self.description}
+        if self.parts is not None:
+            value["parts"] = self.parts
+        return json.dumps(value, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> "CacheRecord":
         value = json.loads(data)
         layer = value.get("layer")
+        parts = value.get("parts")
         return cls(Digest.parse(value["key"]), Digest.parse(layer) if layer else None,
-                   str(value["created"]), str(value.get("description", "")))
+                   str(value["created"]), str(value.get("description", "")),
+                   parts if isinstance(parts, dict) else None)
 
 
 class BuildCache:

@@ -161,6 +161,14 @@ class Store:
     def parent(self, image_id: Digest) -> Digest | None:
         return self.records.get(image_id).parent
 
+    def set_parent(self, image_id: Digest, parent: Digest | None) -> None:
+        """Make `parent` the image's parent (Docker's SetParent: a classic `--cache-from` build
+        links a pulled image to the chain it rebuilt); its other metadata stays."""
+        with self.meta_lock():
+            record = self.records.get(image_id)
+            if record.parent != parent:
+                self.records.put(ImageRecord(image_id, parent, record.added))
+
     # -- names --------------------------------------------------------------------------------
     def tag(self, image_id: Digest, ref: Reference) -> None:
         """Name the image `ref` (a tag). A name with a digest is refused: see `add_repo_digest`."""
@@ -214,6 +222,21 @@ class Store:
                 text = json.dumps([str(d) for d in [*known, digest]])
                 atomic_write(self._manifests_path(image_id), text.encode(), tmp_dir=self.tmp)
         return digest
+
+    # -- what a build step copied (its sources' file list, for `build --explain-cache`) --------
+    def _step_sources_path(self, image_id: Digest) -> Path:
+        return self.root / "images" / f".sources-{image_id.hex}"
+
+    def put_step_sources(self, image_id: Digest, data: bytes) -> None:
+        """Keep the file list of the sources the step that made `image_id` copied; it goes
+        with the image."""
+        atomic_write(self._step_sources_path(image_id), data)
+
+    def step_sources(self, image_id: Digest) -> bytes | None:
+        try:
+            return self._step_sources_path(image_id).read_bytes()
+        except FileNotFoundError:
+            return None
 
     def add_repo_digest(self, image_id: Digest, name: Reference, manifest: bytes) -> Digest:
         """Record `name@<digest of manifest>` for the image (Docker's RepoDigests), keeping the
@@ -423,7 +446,8 @@ class Store:
         while current is not None:
             parent = self.records.get(current).parent
             self.records.delete(current)
-            for path in (self._manifests_path(current), self._tag_time_path(current)):
+            for path in (self._manifests_path(current), self._tag_time_path(current),
+                         self._step_sources_path(current)):
                 try:
                     path.unlink()
                 except FileNotFoundError:

@@ -76,6 +76,7 @@ class Builder:
             extra = label_instructions if index == target else []
             state = self.run_stage(stage, extra)
             self.build_state.stage_images[index] = state.image_id
+            self.build_state.stage_changed[index] = state.changed_at
             image_id = state.image_id
         if image_id is None:
             raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
@@ -112,6 +113,7 @@ class Builder:
 
     def begin_step(self, original: str) -> None:
         self.step += 1
+        self.build_state.step = self.step
         self.out.line(f"Step {self.step}/{self.total} : {original}")
 
     def end_step(self, state: StageState) -> None:

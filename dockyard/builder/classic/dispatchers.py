@@ -12,6 +12,7 @@ would commit, and on a miss the work and the commit.
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 from contextlib import ExitStack
 from typing import Any, Callable
@@ -62,6 +63,8 @@ def dispatch_from(b: ClassicBuild, stage: Stage) -> StageState:
     else:
         image_id = b.resolve_image(base)
     state = b.base_state(stage.name, image_id)
+    if ref is not None:
+        state.changed_at = b.stage_changed.get(ref)
     triggers = state.stage.take_triggers()
     if triggers:
         b.out.line(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
@@ -152,7 +155,16 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                     s.hash = checksum(s)
             comment = copy_comment(kw, ins.chown, ins.chmod, sources_hash(sources), ins.dest)
             probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, comment))
-            if b.probe(state, probe):
+            listed: list[dict | None] = []
+
+            def file_list() -> dict | None:  # the sources' files, made once, on a miss
+                if not listed:
+                    from dockyard.builder.copy.manifest import source_manifest
+
+                    listed.append(source_manifest(sources))
+                return listed[0]
+
+            if b.probe(state, probe, file_list):
                 return
             mode = None
             if ins.chmod:
@@ -174,7 +186,10 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                     plan.chowned = True
                 layer = write_layer(b.store.layers,
                                     lambda out: write_copy_layer(out, sources, plan, root, kw))
-        b.commit(state, probe, layer)
+            files = file_list()
+        image_id = b.commit(state, probe, layer)
+        if files is not None:
+            b.store.put_step_sources(image_id, json.dumps(files, separators=(",", ":")).encode())
     finally:
         temp.cleanup()
 

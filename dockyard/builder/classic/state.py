@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Callable
 
-from dockyard.builder.classic.cache import ChildIndex, find_cached_config
+from dockyard.builder.classic.cache import CacheFrom, ChildIndex, find_cached_config
 from dockyard.builder.context import BuildContext
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
 from dockyard.builder.stage import StageConfig
@@ -40,6 +41,7 @@ class StageState:
     image_config: ImageConfig
     layers: list[StoredLayer]
     stage: StageConfig
+    changed_at: int | None = None   # the step whose miss made this stage's images new ones
 
     @property
     def run(self) -> ContainerConfig:
@@ -65,11 +67,31 @@ class ClassicBuild:
     stage_images: dict[int, Digest | None] = field(default_factory=dict)
     current_stage: int = 0
     children: ChildIndex = field(init=False)
+    cache_from: CacheFrom | None = field(init=False, default=None)
+    step: int = 0                                  # the step being run (Step n/m)
+    stage_changed: dict[int, int | None] = field(default_factory=dict)  # stage -> its changed_at
 
     def __post_init__(self) -> None:
         self.children = ChildIndex(self.store)
+        if self.options.cache_from and not self.options.no_cache:
+            self.cache_from = CacheFrom(self.store, self.cache_sources())
         self.args = BuildArgs(self.options.build_args, platform_args("linux/amd64"))
         self.args.add_meta_args(self.dockerfile.meta_args, self.dockerfile.lex())
+
+    def cache_sources(self) -> list[Digest]:
+        """The `--cache-from` images of this store. Docker's daemon only logs a name it cannot
+        find; here the build says so in a warning line (its cache is then the other sources')."""
+        found = []
+        for name in self.options.cache_from:
+            try:
+                image_id = self.store.find(name)
+            except DockyardError:
+                image_id = None
+            if image_id is None:
+                self.out.line(f"[Warning] --cache-from {name}: no such image in the store, skipped")
+            elif image_id not in found:
+                found.append(image_id)
+        return found
 
     # -- stages and images ----------------------------------------------------------------------
     def stage_ref(self, text: str, before: int, by_index: bool = True) -> int | None:
@@ -120,13 +142,29 @@ class ClassicBuild:
         return StageState(name, image_id, config, layers, stage)
 
     # -- the image chain ------------------------------------------------------------------------
-    def probe(self, state: StageState, probe: ContainerConfig) -> bool:
-        """A cache hit moves the stage to the cached image and prints `Using cache`."""
+    def probe(self, state: StageState, probe: ContainerConfig,
+              sources: Callable[[], dict | None] | None = None) -> bool:
+        """A cache hit moves the stage to the cached image and prints `Using cache`; a miss
+        marks the stage changed from this step on and, with --explain-cache, prints why
+        (`sources`: the step's file list, for COPY/ADD)."""
+        data = self.container_config_dict(state, probe)
+        found = None
         if self.options.no_cache:
-            return False
-        found = find_cached_config(self.store, state.image_id,
-                                   self.container_config_dict(state, probe), self.children)
+            pass
+        elif self.cache_from is not None:
+            found = self.cache_from.find(state.image_id, data, self.children)
+        else:
+            found = find_cached_config(self.store, state.image_id, data, self.children)
         if found is None:
+            if self.options.explain_cache:
+                from dockyard.builder.classic.explain import explain_miss
+
+                reason = explain_miss(self.store, self.children, state.image_id, data,
+                                      no_cache=self.options.no_cache, changed_at=state.changed_at,
+                                      sources=sources)
+                self.out.line(f" ---> miss: {reason}")
+            if state.changed_at is None:
+                state.changed_at = self.step
             return False
         hit, config = found
         # The hit's layers: the stage's own where the diff IDs agree (a cached step adds at most

@@ -8,7 +8,7 @@ IMAGE` (pulling it when the store lacks it), and `exporting to image` (`writing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,13 +18,14 @@ from dockyard.builder.graph.options import GraphOptions
 from dockyard.builder.graph.convert import (
     BuildGraph, ConvertOptions, ResolvedImage, convert, display_ref, frontend_error,
 )
-from dockyard.builder.graph.image import config_json, normalize_history
+from dockyard.builder.graph.image import config_json, go_time, normalize_history
 from dockyard.builder.graph.ops import digest_of
 from dockyard.builder.graph.progress import Progress, SolveFailed, dockerfile_excerpt
 from dockyard.builder.graph.solver import Context, Result, Solver
 from dockyard.digest import Digest
 from dockyard.dockerfile import parse
-from dockyard.errors import DockerfileError, DockyardError, NotFound
+from dockyard.errors import DockerfileError, DockyardError, InvalidParameter, NotFound
+from dockyard.store.buildcache import CacheRecord
 from dockyard.store.store import Store
 
 # Pulls an image by name into the store, reporting status lines; returns the image ID.
@@ -37,6 +38,10 @@ class GraphResult:
     tagged: list[str]
     metadata: dict[str, object]
     stored: bool
+    # The cache records the build used or made: of the final image's steps (mode=min), of
+    # every step (mode=max), in the order the steps come.
+    final_records: list[CacheRecord] = field(default_factory=list)
+    all_records: list[CacheRecord] = field(default_factory=list)
 
 
 def _internal(progress: Progress, name: str, status: str | None = None) -> str:
@@ -104,14 +109,25 @@ def build_graph(store: Store, context: BuildContext, options: GraphOptions, prog
     except DockerfileError as exc:
         raise frontend_error(exc) from None
     text = raw.decode("utf-8", "replace")
+    source_date_epoch(options.build_args)  # a bad value is refused before any work
     resolver = _Resolver(store, progress, pull, options.pull)
     with store.ingesting():
         graph = convert(dockerfile, ConvertOptions(
             build_args=options.build_args, target=options.target, labels=options.labels,
             no_cache=options.no_cache, no_cache_filter=options.no_cache_filter,
             platform=options.platform, network=options.network), resolver)
+        explain = None
+        if options.explain_cache:
+            def explain(lines: list[str]) -> None:
+                digest = str(digest_of({"internal": "explain cache"}))
+                progress.add(digest, "[internal] explain cache")
+                progress.start(digest)
+                for line in lines:
+                    progress.log(digest, 1, (line + "\n").encode())
+                progress.complete(digest)
         solver = Solver(store, Context(context.root, context.ignore, graph.context_paths), progress,
-                        options.session)
+                        options.session, imports=options.cache_imports, explain=explain,
+                        build_args=frozenset(options.build_args))
         try:
             result = solver.solve(graph.target)
         except DockyardError as exc:
@@ -119,7 +135,21 @@ def build_graph(store: Store, context: BuildContext, options: GraphOptions, prog
         finally:
             solver.close()
             options.session.close()
-        return _export(store, graph, result, options, progress)
+        built = _export(store, graph, result, options, progress)
+        built.final_records, built.all_records = _records(graph, solver)
+        return built
+
+
+def _records(graph: BuildGraph, solver: Solver) -> tuple[list[CacheRecord], list[CacheRecord]]:
+    """The records of the final image's steps (the vertices of its layers) and of every step,
+    each list in the order of the steps."""
+    if graph.target is None:
+        return [], []
+    order = graph.target.walk()
+    final = {v.digest for v in graph.layer_vertices}
+    every = [solver.records[x.digest] for x in order if x.digest in solver.records]
+    mine = [solver.records[x.digest] for x in order if x.digest in solver.records and x.digest in final]
+    return mine, every
 
 
 def _dockerignore_size(context: BuildContext) -> int:
@@ -141,9 +171,47 @@ def _failure(exc: DockyardError, solver: Solver, progress: Progress, text: str) 
     return SolveFailed(exc.message, vertex.name, lines, excerpt)
 
 
-def image_config(graph: BuildGraph, result: Result) -> tuple[bytes, list[Digest]]:
-    history = normalize_history(graph.history, result.times)
-    return config_json(graph.image, result.layers, history), result.layers
+def image_config(graph: BuildGraph, result: Result, epoch: int | None = None,
+                 clamp: Callable[[Digest], Digest] | None = None) -> tuple[bytes, list[Digest]]:
+    """The config and layers of the built image. With SOURCE_DATE_EPOCH (`epoch`) this build's
+    history entries and the image's `created` are that time and its layers go through `clamp`
+    (their tar times clamped); the base image's layers and history stay as they are."""
+    times, layers = result.times, result.layers
+    if epoch is not None:
+        stamp = go_time(epoch * 1_000_000_000)
+        times = [stamp if t is not None else None for t in result.times]
+        if clamp is not None:
+            layers = [clamp(d) if t is not None else d for d, t in zip(result.layers, result.times)]
+    history = normalize_history(graph.history, times)
+    return config_json(graph.image, layers, history), layers
+
+
+def source_date_epoch(build_args: dict[str, str | None]) -> int | None:
+    """SOURCE_DATE_EPOCH (a build arg; the CLI passes the environment's as one, as buildx does):
+    seconds since 1970, or None."""
+    value = build_args.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise InvalidParameter(f"invalid SOURCE_DATE_EPOCH {value!r}: want seconds since 1970")
+    return int(value)
+
+
+def clamped_layer(store: Store, diff_id: Digest, epoch: int) -> Digest:
+    """The layer with its tar times clamped to `epoch`, made once and kept (a build cache
+    record names it: the next build with the same epoch reuses it)."""
+    from dockyard.archive.clamp import clamp_times
+    from dockyard.store.layer_writer import write_layer
+
+    key = digest_of({"clamp-times": str(diff_id), "epoch": epoch})
+    record = store.build_cache.get(key)
+    if record is not None and record.layer is not None and store.layers.exists(record.layer):
+        return record.layer
+    with store.layers.get(diff_id).open() as src:
+        layer = write_layer(store.layers, lambda out: clamp_times(src, out, epoch))
+    assert layer is not None
+    store.build_cache.put(CacheRecord(key, layer.diff_id, go_time(), "SOURCE_DATE_EPOCH"))
+    return layer.diff_id
 
 
 def _export(store: Store, graph: BuildGraph, result: Result, options: GraphOptions,
@@ -151,7 +219,8 @@ def _export(store: Store, graph: BuildGraph, result: Result, options: GraphOptio
     digest = str(digest_of({"export": "image"}))
     progress.add(digest, "exporting to image")
     progress.start(digest)
-    raw, layers = image_config(graph, result)
+    epoch = source_date_epoch(options.build_args)
+    raw, layers = image_config(graph, result, epoch, lambda d: clamped_layer(store, d, epoch))  # type: ignore[arg-type]
     image_id = Digest.of_bytes(raw)
     metadata: dict[str, object] = {"containerimage.config.digest": str(image_id)}
     tagged: list[str] = []

@@ -80,3 +80,6 @@ class GraphOptions:
     platform: str = "linux/amd64"
     output: OutputSpec = field(default_factory=lambda: OutputSpec("docker"))
     session: Session = field(default_factory=Session)
+    # --cache-from, opened by the engine (engine/buildcache.py): solver.CacheImport objects
+    cache_imports: tuple = ()
+    explain_cache: bool = False   # a `miss` line for each step that misses

@@ -23,6 +23,7 @@ import threading
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 from pathlib import Path
 
 from dockyard.builder.copy.checksum import checksum
@@ -67,10 +68,20 @@ class Cancelled(DockyardError):
     pass
 
 
+class CacheImport(Protocol):
+    """A cache from elsewhere (`--cache-from`): records by key, and the layer of one brought
+    into the store (and the record with it) when a step uses it."""
+
+    def get(self, key: Digest) -> CacheRecord | None: ...
+    def fetch(self, record: CacheRecord) -> None: ...
+
+
 @dataclass
 class _Plan:
     key: Digest | None
     record: CacheRecord | None = None      # a usable cache hit
+    imported: CacheImport | None = None    # where the hit's record comes from, when not local
+    parts: dict | None = None              # what the key is made of (kept with the record)
     executes: bool = False
     sources: list[list[Source] | None] = field(default_factory=list)  # a copy's, by source
 
@@ -81,8 +92,13 @@ def _ancestors(v: Vertex) -> list[Vertex]:
 
 class Solver:
     def __init__(self, store: Store, context: Context | None, progress: Progress, session: Session,
-                 parallel: int | None = None) -> None:
+                 parallel: int | None = None, imports: tuple[CacheImport, ...] = (),
+                 explain: Callable[[list[str]], None] | None = None,
+                 build_args: frozenset[str] = frozenset()) -> None:
         self.store = store
+        self.imports = imports
+        self.explain = explain          # --explain-cache: gets one `miss` line per missing step
+        self.build_args = build_args    # the names given with --build-arg (for those lines)
         self.cache = store.build_cache
         self.context = context
         self.progress = progress
@@ -117,6 +133,10 @@ class Solver:
                 self.failed_vertex = v
                 self.progress.complete(str(v.digest), error=exc.message)
                 raise
+        if self.explain is not None:
+            from dockyard.builder.graph.explain import explain_misses
+
+            self.explain(explain_misses(self, order))
         self._report_planned(order)
         future = self._future(target)
         try:
@@ -211,12 +231,22 @@ class Solver:
                 if m.input >= 0 and isinstance(_op_of(v, m.input), ContextOp):
                     content.append(self._context_digest(m.selector))
         plan.key = cache_key(v, input_keys, content)
+        plan.parts = {"kind": op.kind, "op": op.definition(),  # type: ignore[attr-defined]
+                      "inputs": [str(k) if k is not None else None for k in input_keys],
+                      "content": content}
         self.keys[v.digest] = plan.key
         if not v.ignore_cache:
             record = self.cache.get(plan.key)
             if record is not None and (record.layer is None or self.store.layers.exists(record.layer)):
                 plan.record = record
                 self.records[v.digest] = record
+            else:
+                for source in self.imports:
+                    record = source.get(plan.key)
+                    if record is not None:
+                        plan.record, plan.imported = record, source
+                        self.records[v.digest] = record
+                        break
         plan.executes = plan.record is None
         self.plans[v.digest] = plan
 
@@ -233,6 +263,9 @@ class Solver:
         base = inputs[0]
         if not plan.executes:
             assert plan.record is not None
+            if plan.imported is not None:
+                with self._work:
+                    plan.imported.fetch(plan.record)
             if plan.record.layer is None:
                 return base
             return base.plus(plan.record.layer, plan.record.created)
@@ -248,7 +281,13 @@ class Solver:
                 self.progress.complete(digest, error=exc.message)
                 raise
         assert plan.key is not None
-        record = CacheRecord(plan.key, layer.diff_id, go_time(), v.name)
+        parts = plan.parts
+        planned = [s for group in plan.sources if group is not None for s in group]
+        if parts is not None and planned and isinstance(op, CopyOp):
+            from dockyard.builder.copy.manifest import source_manifest
+
+            parts = {**parts, "files": source_manifest(planned)}
+        record = CacheRecord(plan.key, layer.diff_id, go_time(), v.name, parts)
         self.cache.put(record)
         self.records[v.digest] = record
         self.progress.complete(digest)
