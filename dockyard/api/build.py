@@ -106,16 +106,40 @@ def build(ctx: ApiContext, req: Request, resp: Response) -> None:
             return
         build_buildkit(ctx, req, resp)
         return
-    options = options_from_request(req)
-    messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
-    out = _BuildStream(messages)
     remote = req.q("remote") or ""
     if remote and not remote.startswith(("http://", "https://")):
         raise InvalidParameter(f"remote context {remote!r} is not supported (http/https URLs only)")
-    source = remote or req.body
+    _build(ctx, req, resp, remote or req.body, req.q("dockerfile") or None)
+
+
+def build_local(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """dockyard's own `POST /dockyard/build`: Docker's build parameters, and `context` (the
+    client's directory, absolute) with `contextid` (its DEV:INO) instead of a tar body; the
+    directory is read in place once proved to be the client's (api/local_context.py), else 412
+    and the client sends a tar to `POST /build`. `dockerfile`, when given, is absolute."""
+    from dockyard.api.local_context import Declined, parse_identity, shared_directory
+
+    if req.q("remote"):
+        raise InvalidParameter("remote: not with a local context")
+    path, identity = req.q("context") or "", parse_identity(req.q("contextid") or "")
+    dockerfile = req.q("dockerfile") or None
+    if dockerfile is not None and not dockerfile.startswith("/"):
+        raise InvalidParameter(f"invalid dockerfile {dockerfile!r}: want an absolute path")
+    try:
+        directory = shared_directory(resp.connection.sock, path, identity)
+    except Declined as exc:
+        resp.error(412, f"context not shared: {exc}")
+        return
+    _build(ctx, req, resp, directory, dockerfile)
+
+
+def _build(ctx: ApiContext, req: Request, resp: Response, source: object, dockerfile: str | None) -> None:
+    options = options_from_request(req)
+    messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
+    out = _BuildStream(messages)
     try:
         result = build_image(ctx.store(), source, options,  # type: ignore[arg-type]
-                             dockerfile=req.q("dockerfile") or None, write=out.write,
+                             dockerfile=dockerfile, write=out.write,
                              pull=build_puller(ctx, req))
     except BuildFailed as exc:  # RUN failed: Docker sends its exit code in errorDetail
         messages.error(exc.message, exc.exit_code)
@@ -310,5 +334,6 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 def routes() -> list[Route]:
     return [route("POST", "/build", build, BUILD_QUERY),
+            route("POST", "/dockyard/build", build_local, BUILD_QUERY + " context contextid"),
             route("POST", "/session", session), route("POST", "/grpc", refuse_grpc),
             route("GET", "/grpc", refuse_grpc)]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from dockyard.builder.directory_context import DirectoryContext
+    from dockyard.client.daemon import Reply
     from dockyard.reference import Reference
 
     class BuildMode(Protocol):
@@ -281,6 +282,11 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
         query = mode.query(query)
         headers += mode.headers()
     try:
+        if context is not None and opened is None and mode is None:  # classic builds only yet
+            reply = _build_in_place(daemon, args, context, headers)
+            if reply is not None:
+                with reply:
+                    return _print_build_stream(reply.json_messages(), args)
         with daemon.request("POST", "/build", query, body=body,
                             content_type="application/x-tar", headers=headers) as reply:
             reply.check()
@@ -290,6 +296,33 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
     finally:
         if opened is not None:
             opened.cleanup()
+
+
+def _build_in_place(daemon: Daemon, args: argparse.Namespace, context: DirectoryContext,
+                    headers: list[tuple[str, str]]) -> Reply | None:
+    """Ask a `dockyard serve` on this host to read the context directory where it lies
+    (`POST /dockyard/build`, api/local_context.py), instead of receiving it as a tar: the
+    directory's path and DEV:INO, and the Dockerfile as the in-process build finds it (`-f` made
+    absolute here, relative to our current directory). None when the daemon declines (412: it
+    cannot prove it sees our files) or does not know the route (404: dockerd, an older dockyard);
+    the caller then sends the tar as the docker CLI does."""
+    try:
+        st = os.stat(context.root)
+    except OSError:
+        return None
+    dockerfile = os.path.abspath(args.file) if args.file else None
+    query = _query(args, dockerfile, None)
+    query[-1:-1] = [("context", context.root), ("contextid", f"{st.st_dev}:{st.st_ino}")]
+    reply = daemon.request("POST", "/dockyard/build", query, headers=headers)
+    if reply.status in (404, 412):
+        reply.close()
+        return None
+    try:
+        reply.check()
+    except BaseException:
+        reply.close()
+        raise
+    return reply
 
 
 def _registry_config(env: Mapping[str, str]) -> str:
