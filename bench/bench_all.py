@@ -1,0 +1,639 @@
+"""Every row of issue #18 in one side-by-side run: dockyard in-process and as a client of
+`dockyard serve`, next to the peers a user would pick instead (Docker's classic builder and
+BuildKit through a reference dockerd, buildah, skopeo), with the ratio to the best peer.
+
+Run (as root, from a checkout with .venv):
+    .venv/bin/python bench/bench_all.py                   # every row, full sizes (~15 min)
+    .venv/bin/python bench/bench_all.py --quick           # small sizes, 1 run each (~3 min)
+    .venv/bin/python bench/bench_all.py --rows c,d --runs 5 --context-mb 200
+
+Rows (seconds; a median of --runs unless said):
+  a  8-step build, cold (--no-cache)
+  b  the same, fully cached (best of 7: it takes milliseconds)
+  c  a context of --context-files files / --context-mb MB (`COPY . /ctx/`), cold (--no-cache)
+  d  the same after changing one file (the COPY misses; the context is otherwise as before)
+  e  per `RUN true` step: (21 steps - 1 step) / 20, cold
+  f  commit of a container that wrote --image-mb MiB
+  g  save, then load, of an --image-mb MiB image (5 layers, half random, half text)
+  h  push to an empty registry (compresses), pull into an empty store; and the first
+     `run --rm IMAGE true` of the pulled image next to that of the loaded one
+  memory: the peak RSS of dockyard on each row (in-process: the CLI process, wait4; through
+     serve: the server's VmHWM, reset before each row through /proc/PID/clear_refs)
+
+Columns: `dockyard` is the in-process CLI (no daemon). `dy -H` is dockyard as a client of
+`dockyard serve`: the dockyard CLI in client mode for builds (on one host it names its context
+directory instead of sending a tar, api/local_context.py), the docker CLI 28 for the commands the
+dockyard CLI has no client mode for (commit, save, load, push, pull). `docker->dy` is the docker
+CLI 28 (DOCKER_BUILDKIT=0) against `dockyard serve`: the tar protocol every docker client uses.
+Peers: `classic` (DOCKER_BUILDKIT=0) and `buildkit` (DOCKER_BUILDKIT=1) with Debian's docker
+20.10 CLI against one reference dockerd started here on its own paths (--bridge=none
+--iptables=false, stopped by pid); `buildah` (its own --root/--runroot, vfs... overlay storage);
+`skopeo` (docker-archive -> registry, registry -> dir:); the registry is docker-registry on
+127.0.0.1, a fresh one for each push. Builds run with --network=host everywhere, so no engine
+pays for a network namespace.
+
+The last table gives each row's ratio to the best peer and the goal of #18. The floors (what the
+disk, sha256, the compressor and the interpreter cost for the same bytes) are printed with -v.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOCKYARD, REPO, Timing, print_table, run_timed  # noqa: E402
+
+sys.path.insert(0, str(REPO))
+from tests.dockerd import DockerDaemon  # noqa: E402
+from tests.registry.registryd import RegistryServer  # noqa: E402
+
+CLI = str(REPO / ".venv" / "bin" / "dockyard")   # the console script, as installed
+DOCKER20 = "/usr/bin/docker"                     # Debian's 20.10 CLI (classic and BuildKit)
+DOCKER28 = "/usr/local/bin/docker"               # the 28.x CLI, a client of dockyard serve
+
+EIGHT_STEPS = """\
+FROM busybox
+ARG V=1
+ENV APP=/app
+WORKDIR /app
+COPY small/ /app/small/
+RUN echo "$V" > /app/version && ls /app/small > /app/list
+LABEL bench=yes
+CMD ["sh"]
+"""
+BIG = """\
+FROM busybox
+COPY . /ctx/
+RUN test -f /ctx/Dockerfile
+"""
+WRITE = ("mkdir /data; i=0; while [ $i -lt {n} ]; do head -c 10485760 /dev/urandom > /data/f$i; "
+         "i=$((i+1)); done; echo done; sleep 100000")
+COLUMNS = ["dockyard", "dy -H", "docker->dy", "classic", "buildkit", "buildah", "skopeo"]
+PEERS = ("classic", "buildkit", "buildah", "skopeo")
+
+
+# --------------------------------------------------------------------------- inputs
+
+def make_small(root: Path) -> None:
+    (root / "small").mkdir(parents=True)
+    for i in range(20):
+        (root / "small" / f"f{i}.txt").write_text(f"file {i}\n" * 50)
+    (root / "Dockerfile").write_text(EIGHT_STEPS)
+
+
+def make_big(root: Path, files: int, total_mb: int) -> None:
+    size = (total_mb << 20) // files
+    blob = os.urandom(size + 4096)
+    for i in range(files):
+        d = root / f"d{i % 50:02d}" / f"s{i % 7}"
+        d.mkdir(parents=True, exist_ok=True)
+        off = i % 4096
+        (d / f"f{i}.bin").write_bytes(blob[off:off + size])
+    (root / "Dockerfile").write_text(BIG)
+
+
+def make_runs(root: Path, steps: int) -> None:
+    root.mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM busybox\n" + "".join(f"RUN true # {i}\n" for i in range(steps)))
+
+
+def _word_text(size: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    vocab = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 10))) for _ in range(2000)]
+    out, total = [], 0
+    while total < size:
+        line = " ".join(rng.choices(vocab, k=12)) + "\n"
+        out.append(line)
+        total += len(line)
+    return "".join(out).encode()[:size]
+
+
+def make_image_context(ctx: Path, mb: int, layers: int = 5, file_mb: int = 5) -> None:
+    """COPY of `layers` directories of mb/layers MiB: half random bytes, half text (gzip ~3x)."""
+    ctx.mkdir()
+    text = _word_text(8 << 20, 1)
+    files = max(1, mb // layers // file_mb // 2)
+    n = 0
+    for layer in range(layers):
+        d = ctx / f"layer{layer}"
+        d.mkdir()
+        for i in range(files):
+            (d / f"random{i:03d}.bin").write_bytes(os.urandom(file_mb << 20))
+            start = (n * 977_111) % (len(text) - (file_mb << 20))
+            n += 1
+            (d / f"words{i:03d}.txt").write_bytes(f"{layer}/{i}\n".encode() + text[start:start + (file_mb << 20)])
+    lines = ["FROM busybox"] + [f"COPY layer{i} /layer{i}" for i in range(layers)]
+    (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- engines
+
+class Serve:
+    """`dockyard serve` on a private socket over the bench's store; its peak RSS per row."""
+
+    def __init__(self, work: Path, env: dict) -> None:
+        self.sock = work / "dockyard.sock"
+        self.host = f"unix://{self.sock}"
+        self.proc = subprocess.Popen([*DOCKYARD, "-H", self.host, "serve"], env=env, cwd=REPO,
+                                     stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "wb"))
+        deadline = time.monotonic() + 30
+        while not self.sock.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"dockyard serve did not start (see {work / 'serve.log'})")
+            time.sleep(0.05)
+
+    def reset_peak(self) -> None:
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5\n")
+
+    def peak_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+class Buildah:
+    def __init__(self, work: Path) -> None:
+        self.root, self.runroot = work / "root", work / "run"
+        self.base = ["buildah", "--root", str(self.root), "--runroot", str(self.runroot),
+                     "--storage-driver", "overlay"]
+
+    def cmd(self, *args: str) -> list[str]:
+        return [*self.base, *args]
+
+    def stop(self) -> None:
+        subprocess.run(self.cmd("rm", "--all"), capture_output=True)
+        subprocess.run(self.cmd("rmi", "--all", "--force"), capture_output=True)
+        subprocess.run(["umount", "-R", "-l", str(self.root / "overlay")], capture_output=True)
+        subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
+
+
+# --------------------------------------------------------------------------- the run
+
+class Bench:
+    def __init__(self, opts: argparse.Namespace, work: Path) -> None:
+        self.opts, self.work = opts, work
+        self.results: dict[str, dict[str, float]] = {}
+        self.memory: dict[str, dict[str, float]] = {}
+        self.notes: list[str] = []
+        self.env = {**os.environ, "DOCKYARD_ROOT": str(work / "store"),
+                    "PYTHONPYCACHEPREFIX": str(work / "pyc"), "DOCKER_CONFIG": str(work / "docker-config")}
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        (work / "docker-config").mkdir()
+        (work / "docker-config" / "config.json").write_text("{}\n")  # buildah reads it as its authfile
+        self.docker: DockerDaemon | None = None
+        self.serve: Serve | None = None
+        self.buildah: Buildah | None = None
+        self.registries: list[RegistryServer] = []
+
+    # ---- helpers
+    def record(self, row: str, column: str, seconds: float, rss: float | None = None) -> None:
+        self.results.setdefault(row, {})[column] = seconds
+        if rss is not None:
+            self.memory.setdefault(row, {})[column] = max(rss, self.memory.get(row, {}).get(column, 0.0))
+
+    def timed(self, cmd: list[str], env: dict | None = None, quiet: bool = True) -> Timing:
+        return run_timed(cmd, env=env or self.env, stdout=subprocess.DEVNULL if quiet else None)
+
+    def median(self, make_cmd, env: dict | None = None, runs: int | None = None, before=None) -> tuple[float, float]:
+        """Median seconds and peak RSS of `runs` runs of make_cmd(i) (`before(i)` untimed)."""
+        times, peak = [], 0.0
+        for i in range(runs or self.opts.runs):
+            if before is not None:
+                before(i)
+            t = self.timed(make_cmd(i), env)
+            times.append(t.seconds)
+            peak = max(peak, t.peak_rss_mb)
+        return statistics.median(times), peak
+
+    def dy(self, *args: str) -> list[str]:
+        return [CLI, *args]
+
+    def dyc(self, *args: str) -> list[str]:
+        return [CLI, "-H", self.serve.host, *args]
+
+    def docker_dy(self, *args: str) -> list[str]:
+        return [DOCKER28, "-H", self.serve.host, *args]
+
+    def classic(self, *args: str) -> list[str]:
+        return [DOCKER20, *args]
+
+    @property
+    def classic_env(self) -> dict:
+        return {**self.docker.env, "DOCKER_BUILDKIT": "0"}
+
+    @property
+    def buildkit_env(self) -> dict:
+        return {**self.docker.env, "DOCKER_BUILDKIT": "1"}
+
+    @property
+    def docker_dy_env(self) -> dict:
+        return {**self.env, "DOCKER_BUILDKIT": "0"}
+
+    def serve_row(self, row: str, column: str, fn) -> None:  # noqa: ANN001
+        """Run fn() (which records its seconds) with the server's peak RSS measured around it."""
+        self.serve.reset_peak()
+        fn()
+        self.memory.setdefault(row, {})[column] = max(self.serve.peak_mb(),
+                                                      self.memory.get(row, {}).get(column, 0.0))
+
+    def run(self, cmd: list[str], env: dict | None = None) -> str:
+        res = subprocess.run(cmd, env=env or self.env, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr[-2000:]}")
+        return res.stdout
+
+    def log(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    # ---- set-up
+    def start(self) -> None:
+        bb = self.work / "busybox.tar"
+        subprocess.run([str(REPO / "scripts" / "busybox-rootfs.sh"), "-t", str(bb)], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.run(self.dy("import", str(bb), "busybox:latest"))
+        image = self.work / "busybox-image.tar"
+        self.run(self.dy("save", "-o", str(image), "busybox:latest"))
+        subprocess.run([DOCKYARD[0], "-m", "compileall", "-q", str(REPO / "dockyard")], env=self.env,
+                       check=True, stdout=subprocess.DEVNULL)
+        self.serve = Serve(self.work, self.env)
+        if "docker" in self.opts.peers:
+            base = self.work / "dockerd"
+            base.mkdir()
+            (base / "config").mkdir()
+            self.docker = DockerDaemon(base)
+            self.docker.start()
+            self.docker("load", "-i", str(image))
+        if "buildah" in self.opts.peers:
+            self.buildah = Buildah(self.work / "buildah")
+            self.run(self.buildah.cmd("pull", "-q", f"docker-archive:{image}"))
+            self.run(self.buildah.cmd("tag", self.run(self.buildah.cmd("images", "-q")).split()[0],
+                                      "docker.io/library/busybox:latest"))
+
+    def stop(self) -> None:
+        for reg in self.registries:
+            reg.stop()
+        if self.serve is not None:
+            self.serve.stop()
+        if self.docker is not None:
+            self.docker.stop()
+        if self.buildah is not None:
+            self.buildah.stop()
+
+    def registry(self) -> RegistryServer:
+        reg = RegistryServer(self.work / f"registry{len(self.registries)}").start()
+        self.registries.append(reg)
+        return reg
+
+    def drop_registry(self, reg: RegistryServer) -> None:
+        reg.stop()
+        self.registries.remove(reg)
+        shutil.rmtree(reg.root, ignore_errors=True)
+
+    # ---- build rows
+    def build_row(self, row: str, ctx: Path, *, no_cache: bool, runs: int | None = None,
+                  before=None, per: float = 1.0, best: bool = False) -> None:  # noqa: ANN001
+        flags = ["--network=host"] + (["--no-cache"] if no_cache else [])
+        tag = f"bench-{row}"
+        agg = min if best else statistics.median
+
+        def measure(column: str, make, env: dict | None) -> None:  # noqa: ANN001
+            times, peak = [], 0.0
+            for i in range(runs or self.opts.runs):
+                if before is not None:
+                    before(i)
+                t = self.timed(make(), env)
+                times.append(t.seconds)
+                peak = max(peak, t.peak_rss_mb)
+            self.record(row, column, agg(times) / per, peak)
+
+        measure("dockyard", lambda: self.dy("build", *flags, "-t", tag, str(ctx)), None)
+        self.serve_row(row, "dy -H", lambda: measure(
+            "dy -H", lambda: self.dyc("build", *flags, "-t", tag, str(ctx)), None))
+        if self.opts.docker_dy:
+            self.serve_row(row, "docker->dy", lambda: measure(
+                "docker->dy", lambda: self.docker_dy("build", *flags, "-t", tag, str(ctx)), self.docker_dy_env))
+        if self.docker is not None:
+            measure("classic", lambda: self.classic("build", *flags, "-t", tag, str(ctx)), self.classic_env)
+            measure("buildkit", lambda: self.classic("build", "--progress=plain", *flags, "-t", tag, str(ctx)),
+                    self.buildkit_env)
+        if self.buildah is not None and row in ("a", "c", "d", "e"):
+            measure("buildah", lambda: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(ctx)),
+                    None)
+
+    def row_ab(self) -> None:
+        small = self.work / "small"
+        make_small(small)
+        self.log("row a: 8-step build, cold")
+        self.build_row("a", small, no_cache=True)
+        self.log("row b: 8-step build, fully cached (best of 7)")
+        self.build_row("b", small, no_cache=False, runs=7, best=True)
+
+    def row_cd(self) -> None:
+        big = self.work / "big"
+        make_big(big, self.opts.context_files, self.opts.context_mb)
+        self.log(f"row c: {self.opts.context_files} files / {self.opts.context_mb} MB context, cold")
+        self.build_row("c", big, no_cache=True)
+        self.log("row d: the same, one file changed")
+        counter = [0]
+
+        def change(_: int) -> None:
+            counter[0] += 1
+            victim = big / "d07" / "s0" / "f7.bin"
+            data = victim.read_bytes()
+            victim.write_bytes(f"{counter[0]:08d}".encode() + data[8:])
+
+        self.build_row("d", big, no_cache=False, before=change)
+        shutil.rmtree(big)
+
+    def row_e(self) -> None:
+        one, many = self.work / "runs1", self.work / "runs21"
+        make_runs(one, 1)
+        make_runs(many, 21)
+        self.log("row e: per RUN step, (21 steps - 1 step) / 20")
+        self.build_row("e1", one, no_cache=True)
+        self.build_row("e21", many, no_cache=True)
+        e1, e21 = self.results.pop("e1"), self.results.pop("e21")
+        for column in e21:
+            if column in e1:
+                self.record("e", column, (e21[column] - e1[column]) / 20)
+        for column, mb in self.memory.pop("e21", {}).items():
+            self.memory.setdefault("e", {})[column] = max(mb, self.memory.get("e1", {}).get(column, 0.0))
+        self.memory.pop("e1", None)
+
+    # ---- f: commit
+    def row_f(self) -> None:
+        mb = self.opts.image_mb
+        self.log(f"row f: commit of a container that wrote {mb} MiB")
+        script = WRITE.format(n=max(1, mb // 10))
+        cid = self.run(self.dy("run", "-d", "--network", "none", "busybox", "sh", "-c", script)).strip()
+        self._wait_done(self.dy("logs", cid), self.env)
+        counter = [0]
+
+        def tag(_: int) -> str:
+            counter[0] += 1
+            return f"commit-bench:{counter[0]}"
+
+        def dy_commit(column: str, make) -> None:  # noqa: ANN001
+            times, peak = [], 0.0
+            for i in range(self.opts.runs):
+                name = tag(i)
+                t = self.timed(make(name))
+                times.append(t.seconds)
+                peak = max(peak, t.peak_rss_mb)
+                self.run(self.dy("rmi", name))
+            self.record("f", column, statistics.median(times), peak)
+
+        dy_commit("dockyard", lambda name: self.dy("commit", cid, name))
+        self.serve_row("f", "dy -H", lambda: dy_commit("dy -H", lambda name: self.docker_dy("commit", cid, name)))
+        upper = self.work / "store" / "containers" / cid / "upper"
+        if upper.is_dir():
+            floor = run_timed(f"tar -C {upper} -cf - . | sha256sum", shell=True).seconds
+            self.notes.append(f"f floor: tar -c of the upper dir | sha256sum: {floor:.2f} s")
+        self.run(self.dy("rm", "-f", cid))
+        if self.docker is not None:
+            dcid = self.docker("run", "-d", "--network", "none", "busybox", "sh", "-c", script).stdout.strip()
+            self._wait_done([DOCKER20, "logs", dcid], self.docker.env)
+            times = []
+            for i in range(self.opts.runs):
+                name = tag(i)
+                times.append(self.timed(self.classic("commit", dcid, name), self.docker.env).seconds)
+                self.docker("rmi", name)
+            self.record("f", "classic", statistics.median(times))
+            self.docker("rm", "-f", dcid)
+
+    @staticmethod
+    def _wait_done(cmd: list[str], env: dict) -> None:
+        for _ in range(12000):
+            out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+            if b"done" in out:
+                return
+            time.sleep(0.1)
+        raise SystemExit("the container did not finish writing")
+
+    # ---- g and h: a large image
+    def big_image(self) -> Path:
+        archive = self.work / "big-image.tar"
+        if archive.exists():
+            return archive
+        ctx = self.work / "image-ctx"
+        self.log(f"building the {self.opts.image_mb} MiB image for rows g and h")
+        make_image_context(ctx, self.opts.image_mb)
+        self.run(self.dy("build", "-q", "-t", "bench/big:latest", str(ctx)))
+        shutil.rmtree(ctx)
+        self.run(self.dy("save", "-o", str(archive), "bench/big:latest"))
+        return archive
+
+    def row_g(self) -> None:
+        archive = self.big_image()
+        self.log("row g: save and load")
+        out = self.work / "saved.tar"
+
+        def fresh(_: int) -> None:
+            out.unlink(missing_ok=True)
+
+        for column, make, env in (
+            ("dockyard", lambda _: self.dy("save", "-o", str(out), "bench/big:latest"), None),
+            ("dy -H", lambda _: self.docker_dy("save", "-o", str(out), "bench/big:latest"), self.docker_dy_env),
+        ):
+            if column == "dy -H":
+                self.serve_row("g save", column, lambda: self.record("g save", column, *self.median(make, env, before=fresh)))
+            else:
+                self.record("g save", column, *self.median(make, env, before=fresh))
+
+        def unload(_: int) -> None:
+            subprocess.run(self.dy("rmi", "bench/big:latest"), env=self.env, capture_output=True)
+
+        self.record("g load", "dockyard", *self.median(lambda _: self.dy("load", "-q", "-i", str(archive)),
+                                                       before=unload))
+        self.serve_row("g load", "dy -H", lambda: self.record("g load", "dy -H", *self.median(
+            lambda _: self.docker_dy("load", "-q", "-i", str(archive)), self.docker_dy_env, before=unload)))
+        if self.docker is not None:
+            self.docker("load", "-i", str(archive))
+            self.record("g save", "classic", self.median(
+                lambda _: self.classic("save", "-o", str(out), "bench/big:latest"), self.docker.env, before=fresh)[0])
+
+            def docker_unload(_: int) -> None:
+                self.docker("rmi", "bench/big:latest", check=False)
+
+            self.record("g load", "classic", self.median(
+                lambda _: self.classic("load", "-q", "-i", str(archive)), self.docker.env, before=docker_unload)[0])
+        if self.buildah is not None:
+            def buildah_unload(_: int) -> None:
+                subprocess.run(self.buildah.cmd("rmi", "-f", "bench/big:latest"), capture_output=True)
+
+            self.record("g load", "buildah", self.median(
+                lambda _: self.buildah.cmd("pull", "-q", f"docker-archive:{archive}"), before=buildah_unload)[0])
+            self.record("g save", "buildah", self.median(
+                lambda _: self.buildah.cmd("push", "-q", "bench/big:latest", f"docker-archive:{out}"),
+                before=fresh)[0])
+        out.unlink(missing_ok=True)
+
+    def row_h(self) -> None:
+        archive = self.big_image()
+        self.log("row h: push and pull")
+        times: dict[str, list[float]] = {"push": [], "pull": [], "sk push": [], "sk pull": [],
+                                         "dk push": [], "dk pull": [], "run pulled": [], "run loaded": []}
+        peak_push = peak_pull = 0.0
+        for r in range(self.opts.runs):
+            reg = self.registry()
+            ref = f"{reg.host}/big:latest"
+            self.run(self.dy("tag", "bench/big:latest", ref))
+            t = self.timed(self.dy("push", "-q", ref))
+            times["push"].append(t.seconds)
+            peak_push = max(peak_push, t.peak_rss_mb)
+            self.run(self.dy("rmi", ref))
+            # the first run of a loaded image (its layers unpacked on first use)
+            self.run(self.dy("rmi", "bench/big:latest"))
+            self.run(self.dy("load", "-q", "-i", str(archive)))
+            times["run loaded"].append(self.timed(self.dy("run", "--rm", "--network", "none",
+                                                          "bench/big:latest", "true")).seconds)
+            pull_env = {**self.env, "DOCKYARD_ROOT": str(self.work / f"pull-store{r}")}
+            t = self.timed(self.dy("pull", "-q", ref), pull_env)
+            times["pull"].append(t.seconds)
+            peak_pull = max(peak_pull, t.peak_rss_mb)
+            times["run pulled"].append(self.timed(self.dy("run", "--rm", "--network", "none", ref, "true"),
+                                                  pull_env).seconds)
+            subprocess.run(self.dy("rmi", ref), env=pull_env, capture_output=True)
+            shutil.rmtree(self.work / f"pull-store{r}", ignore_errors=True)
+            sk = self.registry()
+            times["sk push"].append(self.timed(["skopeo", "copy", "-q", "--dest-tls-verify=false",
+                                                f"docker-archive:{archive}",
+                                                f"docker://{sk.host}/big:latest"]).seconds)
+            dest = self.work / "skopeo-pull"
+            times["sk pull"].append(self.timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                                                f"docker://{ref}", f"dir:{dest}"]).seconds)
+            shutil.rmtree(dest, ignore_errors=True)
+            self.drop_registry(sk)
+            if self.docker is not None:
+                dk = self.registry()
+                dref = f"{dk.host}/big:latest"
+                self.docker("tag", "bench/big:latest", dref)
+                times["dk push"].append(self.timed(self.classic("push", dref), self.docker.env).seconds)
+                self.docker("rmi", dref)
+                self.docker("rmi", "bench/big:latest")
+                times["dk pull"].append(self.timed(self.classic("pull", ref), self.docker.env).seconds)
+                self.docker("rmi", ref)
+                self.docker("load", "-i", str(archive))
+                self.drop_registry(dk)
+            self.drop_registry(reg)
+        med = {k: statistics.median(v) for k, v in times.items() if v}
+        self.record("h push", "dockyard", med["push"], peak_push)
+        self.record("h pull", "dockyard", med["pull"], peak_pull)
+        self.record("h push", "skopeo", med["sk push"])
+        self.record("h pull", "skopeo", med["sk pull"])
+        if "dk push" in med:
+            self.record("h push", "classic", med["dk push"])
+            self.record("h pull", "classic", med["dk pull"])
+        self.record("h run", "dockyard", med["run pulled"])
+        self.notes.append(f"h: first `run --rm IMAGE true`: {med['run pulled']:.2f} s after pull, "
+                          f"{med['run loaded']:.2f} s after load (goal: pulled <= loaded)")
+        self.results.setdefault("h run", {})["loaded"] = med["run loaded"]
+
+    # ---- report
+    def report(self) -> None:
+        rows = [r for r in ("a", "b", "c", "d", "e", "f", "g save", "g load", "h push", "h pull")
+                if r in self.results]
+        columns = [c for c in COLUMNS if any(c in self.results[r] for r in rows)]
+        table = [[r, *(f"{self.results[r][c]:.3f}" if c in self.results[r] else "" for c in columns)]
+                 for r in rows]
+        print_table(f"seconds (median of {self.opts.runs}; b: best of 7; e: per step)", ["row", *columns], table)
+        goals = {"a": (1.0, 1.0), "b": (1.0, 0.5), "c": (0.5, 0.5), "d": (0.5, 0.5), "e": (0.5, 0.5),
+                 "f": (0.5, 0.5), "g save": (0.5, 0.5), "g load": (0.5, 0.5), "h push": (0.5, 0.5),
+                 "h pull": (0.6, 0.6)}
+        verdicts = []
+        for r in rows:
+            cells = self.results[r]
+            peers = {c: cells[c] for c in PEERS if c in cells}
+            if r in ("a", "c", "d", "e") and "buildkit" in cells:
+                best_name = "buildkit"        # the goal names BuildKit for these rows
+            elif peers:
+                best_name = min(peers, key=peers.get)
+            else:
+                verdicts.append([r, "", "", "", "", "no peer measured", ""])
+                continue
+            best = cells[best_name]
+            goal_in, goal_client = goals[r]
+            mem = self.memory.get(r, {})
+            peak = max((mem.get(c, 0.0) for c in ("dockyard", "dy -H")), default=0.0)
+            row = [r, f"{best_name} {best:.3f}"]
+            ok = True
+            for column, goal in (("dockyard", goal_in), ("dy -H", goal_client)):
+                if column in cells and best > 0:
+                    ratio = cells[column] / best
+                    ok &= ratio <= goal
+                    row.append(f"{ratio:.2f} (<= {goal})")
+                else:
+                    row.append("")
+            row += [f"{peak:.0f}", "ok" if ok and peak < 150 else "MISSED"]
+            verdicts.append(row)
+        print_table("ratio to the best peer (goal of #18), dockyard's peak RSS (goal < 150 MB)",
+                    ["row", "best peer s", "dockyard", "dy -H", "peak MB", ""], verdicts)
+        for note in self.notes:
+            print(note)
+        print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default="a,b,c,d,e,f,g,h", help="rows to run (a..h; c includes d)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--context-files", type=int, default=10_000)
+    parser.add_argument("--context-mb", type=int, default=200)
+    parser.add_argument("--image-mb", type=int, default=500)
+    parser.add_argument("--peers", default="docker,buildah,skopeo",
+                        help="peers to start (docker = classic and BuildKit through one dockerd)")
+    parser.add_argument("--no-docker-dy", dest="docker_dy", action="store_false",
+                        help="skip the docker CLI -> dockyard serve column of the build rows")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 files / 40 MB context, a 100 MiB image, 1 run: a few minutes")
+    parser.add_argument("--work", default=None, help="scratch directory (default: a new one in /var/tmp)")
+    opts = parser.parse_args()
+    if opts.quick:
+        opts.context_files, opts.context_mb, opts.image_mb, opts.runs = 2000, 40, 100, 1
+    opts.peers = set(opts.peers.split(",")) if opts.peers else set()
+    wanted = set(opts.rows.split(","))
+    work = Path(opts.work or tempfile.mkdtemp(prefix="bench-all-", dir="/var/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    bench = Bench(opts, work)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"bench_all: rows {','.join(sorted(wanted))}, runs {opts.runs}, context {opts.context_files} files / "
+          f"{opts.context_mb} MB, image {opts.image_mb} MiB; load average {load}; {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+          flush=True)
+    try:
+        bench.start()
+        if wanted & {"a", "b"}:
+            bench.row_ab()
+        if wanted & {"c", "d"}:
+            bench.row_cd()
+        if "e" in wanted:
+            bench.row_e()
+        if "f" in wanted:
+            bench.row_f()
+        if "g" in wanted:
+            bench.row_g()
+        if "h" in wanted:
+            bench.row_h()
+        bench.report()
+    finally:
+        bench.stop()
+        if opts.work is None:
+            subprocess.run(["umount", "-R", "-l", str(work / "store")], capture_output=True)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
