@@ -9,7 +9,9 @@ modules: no pathlib, tarfile (tar headers come from archive/tarheader.py), datac
 Docker behaviour matched here (docker CLI 28 `docker build`, checked against a recording fake
 daemon):
 - The CLI walks the context in lexical order, skips excluded files without reading them, skips
-  whole excluded directories unless an exception may re-include something inside, and always
+  whole excluded directories unless an exception pattern, as written, starts with the
+  directory's path (`!d/x` enters `d`, `!**/*.keep` does not), never sends an excluded
+  directory itself (what an exception re-includes inside comes without it), and always
   sends the Dockerfile and .dockerignore (TrimBuildFilesFromExcludes); entries are written with
   uid/gid 0 and no user/group names (archive.TarWithOptions with ChownOpts 0:0), mtimes truncated
   to the second, symlinks as symlinks, hard links within the context as hard links.
@@ -73,17 +75,6 @@ class ContextEntry:
         return stat.S_ISLNK(self.stat.st_mode)
 
 
-class _Pending:
-    """An excluded directory the walk entered; yielded before its first included descendant."""
-
-    __slots__ = ("path", "stat", "yielded")
-
-    def __init__(self, path: str, st: os.stat_result) -> None:
-        self.path = path
-        self.stat = st
-        self.yielded = False
-
-
 def _clean_relative(path: str) -> str | None:
     cleaned = go_clean("/" + path.replace(os.sep, "/")).lstrip("/")
     return cleaned or None
@@ -112,11 +103,12 @@ def walk_context(
     under: str = "",
 ) -> Iterator[ContextEntry]:
     """The entries of the context under `root` that .dockerignore lets through, parents first,
-    siblings sorted. Excluded files are neither opened nor stat'ed; excluded directories are not
-    entered when no exception could re-include anything inside (`can_skip_dir`). An excluded
-    directory is still yielded (just before its first included descendant) when something inside
-    it is included, as BuildKit's walker does, so the tar always has the parents.
-    `keep` lists paths sent even when ignored (the Dockerfile, .dockerignore).
+    siblings sorted: what the docker CLI puts in the tar (archive.TarWithOptions). Excluded
+    files are neither opened nor stat'ed; an excluded directory is never an entry, and is entered
+    only when an exception names a path inside it (`cli_enters_excluded_dir`), so what it
+    re-includes arrives without its excluded parents (the daemon makes them, 0755).
+    `keep` lists paths sent even when ignored (the Dockerfile, .dockerignore): the CLI adds an
+    exception for each (TrimBuildFilesFromExcludes).
     `under` restricts the walk to the contents of that directory (a clean path relative to
     `root`, symlinks already resolved, e.g. a COPY source); paths stay relative to `root`."""
     base = _dir_string(root)
@@ -128,19 +120,16 @@ def walk_context(
         excluded = False
         for part in [*(start.rsplit("/", i)[0] for i in range(start.count("/"), 0, -1)), start]:
             excluded, start_info = matcher.match_with_parent(part, start_info)
-        if excluded and start not in kept_dirs and start not in kept and matcher.can_skip_excluded_dir(start):
+        if excluded and start not in kept_dirs and start not in kept and not matcher.cli_enters_excluded_dir(start):
             return
     # Each frame: (relative dir, MatchInfo of that dir, its sorted entries, next index).
     stack: list[tuple[str, MatchInfo | None, list[os.DirEntry[str]], list[int]]] = [
         (start, start_info, _sorted_dir(os.path.join(base, start) if start else base), [0])
     ]
-    pending: list[_Pending] = []  # excluded directories on the current path of the walk
     while stack:
         rel_dir, dir_info, entries, cursor = stack[-1]
         if cursor[0] >= len(entries):
             stack.pop()
-            if pending and pending[-1].path == rel_dir:
-                pending.pop()
             continue
         entry = entries[cursor[0]]
         cursor[0] += 1
@@ -153,18 +142,9 @@ def walk_context(
         if excluded and rel in kept:
             excluded = False
         if excluded:
-            if is_dir and (rel in kept_dirs or not matcher.can_skip_excluded_dir(rel)):
-                try:
-                    dir_stat = entry.stat(follow_symlinks=False)
-                except OSError as err:
-                    raise InvalidParameter(f"error checking context: {err}") from None
-                pending.append(_Pending(rel, dir_stat))
+            if is_dir and (rel in kept_dirs or matcher.cli_enters_excluded_dir(rel)):
                 stack.append((rel, info, _sorted_dir(os.path.join(base, rel)), [0]))
             continue
-        for item in pending:
-            if not item.yielded:
-                item.yielded = True
-                yield ContextEntry(item.path, item.stat)
         try:
             st = entry.stat(follow_symlinks=False)
             target = os.readlink(os.path.join(base, rel)) if stat.S_ISLNK(st.st_mode) else None

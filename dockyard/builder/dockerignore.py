@@ -535,6 +535,17 @@ class IgnoreMatcher:
                 return False
         return True
 
+    def cli_enters_excluded_dir(self, path: str) -> bool:
+        """Does the docker CLI walk into the excluded directory `path` (a clean relative path)
+        when it packs a context? archive.TarWithOptions (docker CLI 20.10 and 28, classic
+        builder) does only when an exception pattern, as written, starts with `path/`: `!d/x`
+        and `!d/*.txt` enter `d`, `!**/*.keep` enters nothing. The directory itself is never
+        sent; what is re-included inside arrives without it (the daemon creates it, 0755)."""
+        if not self._exclusions:
+            return False
+        dir_slash = path + "/"
+        return any(p.exclusion and (p.text + "/").startswith(dir_slash) for p in self._patterns)
+
     @staticmethod
     def _normalize(relpath: str) -> str | None:
         path = go_clean(relpath)

@@ -79,8 +79,10 @@ def _excluded(ignore: IgnoreMatcher | None, rel: str) -> bool:
 
 def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None) -> Iterator[tuple[str, os.stat_result]]:
     """Entries below the directory `rel` (relative to it), parents first, names sorted bytewise,
-    skipping what .dockerignore excludes (an excluded directory is entered only when an exception
-    may re-include something inside; it is then listed as a parent of what is included)."""
+    skipping what .dockerignore excludes, as the daemon sees the context the docker CLI sent: an
+    excluded directory is entered only when an exception names a path inside it
+    (`cli_enters_excluded_dir`); the CLI does not send it, so where something inside is
+    re-included it stands as the daemon's extraction makes it: 0755, owned by root."""
     info: MatchInfo | None = None
     if ignore and rel:
         parts = rel.split("/")
@@ -109,8 +111,8 @@ def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None) -> Iterator[
         is_dir = entry.is_dir(follow_symlinks=False)
         excluded, cinfo = (ignore.match_with_parent(full, dinfo) if ignore else (False, None))
         if excluded:
-            if is_dir and not ignore.can_skip_excluded_dir(full):  # type: ignore[union-attr]
-                pending.append((child, entry.stat(follow_symlinks=False)))
+            if is_dir and ignore.cli_enters_excluded_dir(full):  # type: ignore[union-attr]
+                pending.append((child, _made_by_extraction(entry.stat(follow_symlinks=False))))
                 stack.append((child, cinfo, entries(base / child)))
             continue
         for item in pending:
@@ -120,6 +122,15 @@ def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None) -> Iterator[
         yield child, st
         if is_dir:
             stack.append((child, cinfo, entries(base / child)))
+
+
+def _made_by_extraction(st: os.stat_result) -> os.stat_result:
+    """An excluded directory's stat as the daemon's copy of it has it: the docker CLI leaves it
+    out of the tar and dockerd's untar creates it for what it holds (MkdirAll 0755, root)."""
+    fields = list(st[:10])
+    fields[0], fields[4], fields[5] = stat.S_IFDIR | 0o755, 0, 0
+    return os.stat_result(fields, {name: getattr(st, name) for name in (
+        "st_atime", "st_mtime", "st_ctime", "st_atime_ns", "st_mtime_ns", "st_ctime_ns")})
 
 
 def _not_found(kw: str, src: str, in_context: bool) -> InvalidParameter:
