@@ -121,6 +121,9 @@ def build_local(ctx: ApiContext, req: Request, resp: Response) -> None:
 
     if req.q("remote"):
         raise InvalidParameter("remote: not with a local context")
+    if req.q("version") not in (None, "", "1"):
+        resp.error(412, "context not shared: only the classic builder reads a context in place yet")
+        return
     path, identity = req.q("context") or "", parse_identity(req.q("contextid") or "")
     dockerfile = req.q("dockerfile") or None
     if dockerfile is not None and not dockerfile.startswith("/"):
