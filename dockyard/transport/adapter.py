@@ -132,12 +132,13 @@ class StagingSink(ImageSink):
     visible before `finish`."""
 
     staging: Path
-    keep_compressed = False  # keep a layer's compressed blob as its content (pulled layers)
+    keep_compressed = False  # keep a layer's compressed blob (pulled layers: a push sends it again)
 
     def stage_tar(self, path: Path, scan: ScanResult) -> Descriptor:
         raise NotImplementedError
 
-    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult) -> Descriptor:
+    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tar: Path | None = None) -> Descriptor:
+        """A compressed blob, and `tar`, its content decompressed (when the copy kept it)."""
         raise NotImplementedError
 
 

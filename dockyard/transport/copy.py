@@ -216,23 +216,31 @@ class _Copy:
     def _download(self, sink: StagingSink, layer: SourceLayer, desc: Descriptor, chunks: Iterator[bytes],
                   short: str) -> Descriptor:
         """A blob downloaded into the staging dir while a second thread scans its content; both
-        checks pass before the sink takes it, the compressed bytes as the layer's content."""
+        checks pass before the sink takes it: the compressed bytes (a push sends them again) and
+        the tar the scan decompressed on the way (so the first `run` does not decompress again)."""
         if desc.media_type and desc.media_type not in media.LAYERS:
             raise InvalidParameter(f"unsupported layer media type: {desc.media_type}")
         fd, tmp = tempfile.mkstemp(prefix="pull-", dir=sink.staging)
         os.close(fd)
+        tar: str | None = None
+        if desc.digest != layer.diff_id:  # compressed: keep what the scan decompresses
+            fd, tar = tempfile.mkstemp(prefix="pull-tar-", dir=sink.staging)
+            os.close(fd)
         try:
-            scan = download_scanned(chunks, desc.digest, desc.size, Path(tmp), self.bar(short, desc.size))
+            scan = download_scanned(chunks, desc.digest, desc.size, Path(tmp), self.bar(short, desc.size),
+                                    Path(tar) if tar else None)
             if self.words:
                 self.emit("Verifying Checksum", short)
                 self.emit("Download complete", short)
             verify(layer.diff_id, scan.diff_id, "layer")
-            if desc.digest == layer.diff_id:
+            if tar is None:
                 placed = sink.stage_tar(Path(tmp), scan)
             else:
-                placed = sink.stage_blob(Path(tmp), desc, scan)
+                placed = sink.stage_blob(Path(tmp), desc, scan, Path(tar))
         except BaseException:
-            os.unlink(tmp)
+            for path in (tmp, tar):
+                if path is not None and os.path.exists(path):
+                    os.unlink(path)
             raise
         if self.words:
             self.emit(self.words.done, short)

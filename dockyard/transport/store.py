@@ -123,15 +123,16 @@ class StoreSink(StagingSink):
     parallel = True
 
     def __init__(self, store: Store, *, keep_compressed: bool = False, refresh_tags: bool = True) -> None:
-        """`keep_compressed`: a layer that arrives as a compressed blob keeps it as its content
-        (pulled layers: a push sends the same bytes). `refresh_tags`: names that already point at
-        an image are tagged again, which sets its tag time (load does, pull does not)."""
+        """`keep_compressed`: a layer that arrives as a compressed blob keeps it (pulled layers:
+        a push sends the same bytes), next to the tar decompressed on the way when the copy kept
+        it. `refresh_tags`: names that already point at an image are tagged again, which sets
+        its tag time (load does, pull does not)."""
         self.store = store
         self.keep_compressed = keep_compressed
         self.refresh_tags = refresh_tags
         self.stored: list[StoredImage] = []
         self._tars: dict[Digest, tuple[Path, ScanResult]] = {}
-        self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult]] = {}
+        self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult, Path | None]] = {}
         self._images: list[tuple[SourceImage, bytes | None]] = []
         self._stack = ExitStack()
 
@@ -157,8 +158,8 @@ class StoreSink(StagingSink):
         self._tars[scan.diff_id] = (path, scan)
         return Descriptor(media.OCI_LAYER, scan.diff_id, scan.tar_size)
 
-    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult) -> Descriptor:
-        self._blobs[scan.diff_id] = (path, CompressedForm(desc.digest, desc.size, desc.media_type), scan)
+    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tar: Path | None = None) -> Descriptor:
+        self._blobs[scan.diff_id] = (path, CompressedForm(desc.digest, desc.size, desc.media_type), scan, tar)
         return desc
 
     def put_image(self, image: SourceImage, raw_config: bytes | None, layers: list[Descriptor],
@@ -169,8 +170,15 @@ class StoreSink(StagingSink):
         store = self.store
         for path, scan in self._tars.values():
             store.layers.adopt(path, scan)
-        for path, form, scan in self._blobs.values():
-            store.layers.adopt_compressed(path, form, scan)
+        for path, form, scan, tar in self._blobs.values():
+            if tar is None:
+                store.layers.adopt_compressed(path, form, scan)
+                continue
+            # the blob first, then the layer's tar, then the link between them (a kill in
+            # between leaves a spare blob, or a layer whose next push compresses it again)
+            store.blobs.adopt(path, form.digest)
+            store.layers.adopt(tar, scan)
+            store.layers.add_compressed(scan.diff_id, form)
         for image, raw_config in self._images:
             if raw_config is not None:
                 diff_ids = Image(raw_config).config.diff_ids

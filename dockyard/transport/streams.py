@@ -131,14 +131,16 @@ class Relayed:
 
 
 def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: Path,
-                     on_progress: Callable[[int], None]) -> ScanResult:
+                     on_progress: Callable[[int], None], tar_path: Path | None = None) -> ScanResult:
     """Write a compressed (or plain) layer blob to `path` while a second thread
-    decompresses and scans the same bytes. Raises unless the blob matches `digest` and `size`
-    and its content is a safe tar; returns the scan (its diff ID is the caller's to check).
-    Durability is the store's: it fsyncs what it adopts."""
+    decompresses and scans the same bytes, writing the decompressed tar to `tar_path` when
+    given (so the layer is never decompressed again). Raises unless the blob matches `digest`
+    and `size` and its content is a safe tar; returns the scan (its diff ID is the caller's to
+    check). Durability is the store's: it fsyncs what it adopts."""
     pipe = Pipe(depth=8)  # 1 MiB pieces: at most ~8 MiB in flight per layer
     scanned: dict[str, object] = {}
-    scanner = threading.Thread(target=_scan, args=(pipe, scanned), name=f"scan-{digest.short}", daemon=True)
+    scanner = threading.Thread(target=_scan, args=(pipe, scanned, tar_path), name=f"scan-{digest.short}",
+                               daemon=True)
     scanner.start()
     try:
         with open(path, "wb") as f:
@@ -163,10 +165,10 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
     return result
 
 
-def _scan(pipe: Pipe, out: dict[str, object]) -> None:
+def _scan(pipe: Pipe, out: dict[str, object], tar_path: Path | None) -> None:
     try:
-        with open(os.devnull, "wb") as null:
-            out["result"] = scan_copy(open_decompressed(pipe.reader()), null)
+        with open(tar_path or os.devnull, "wb") as target:
+            out["result"] = scan_copy(open_decompressed(pipe.reader()), target)
     except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
         out["error"] = exc
     finally:

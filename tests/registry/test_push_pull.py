@@ -267,3 +267,28 @@ def test_many_layers_move_three_at_a_time(dy: Dockyard, other: Dockyard, busybox
     store = Store(other.root)
     validate_image(store.image(store.resolve(name)))
     assert other("run", "--rm", name, "sh", "-c", "cat /f4 | wc -c").stdout.strip() == "200004"
+
+
+def test_a_pulled_layer_keeps_its_blob_and_the_tar_decompressed_on_the_way(
+        dy: Dockyard, other: Dockyard, busybox: str, registry) -> None:
+    """The pull decompresses every layer once, to check its diff ID; the tar it decompressed is
+    kept next to the compressed blob, so the first `run` unpacks a plain tar (as after a load)
+    instead of decompressing again, and a push of the pulled image still sends the registry's
+    own blob (the same manifest digest)."""
+    import hashlib
+
+    name = f"{registry.host}/dy/kept:v1"
+    dy("tag", "busybox", name)
+    digest = _pushed_digest(dy("push", name).stdout, "v1")
+    other("pull", name)
+    image = other.store.image(other.store.resolve(name))
+    for layer in image.layers:
+        assert layer.source is None  # the content is a tar, not a blob to decompress
+        tar = other.store.layers.dir(layer.diff_id) / "layer.tar"
+        assert "sha256:" + hashlib.sha256(tar.read_bytes()).hexdigest() == str(layer.diff_id)
+        [form] = layer.compressed  # the registry's blob, byte for byte
+        blob = other.store.blobs.path(form.digest).read_bytes()
+        assert "sha256:" + hashlib.sha256(blob).hexdigest() == str(form.digest)
+    again = f"{registry.host}/dy/kept-again:v1"
+    other("tag", name, again)
+    assert _pushed_digest(other("push", again).stdout, "v1") == digest
