@@ -77,6 +77,26 @@ RUN test -f /ctx/Dockerfile
 """
 WRITE = ("mkdir /data; i=0; while [ $i -lt {n} ]; do head -c 10485760 /dev/urandom > /data/f$i; "
          "i=$((i+1)); done; echo done; sleep 100000")
+PULL_FLOOR = r"""
+import hashlib, sys
+from pathlib import Path
+from isal import igzip
+for blob in Path(sys.argv[1]).rglob("*"):
+    if not blob.is_file():
+        continue
+    h, t = hashlib.sha256(), hashlib.sha256()
+    with open(blob, "rb") as f:
+        head = f.read(2)
+        f.seek(0)
+        if head != b"\x1f\x8b":
+            continue
+        while data := f.read(1 << 20):
+            h.update(data)
+        f.seek(0)
+        with igzip.open(f) as z:
+            while data := z.read(1 << 20):
+                t.update(data)
+"""
 COLUMNS = ["dockyard", "dy -H", "docker->dy", "classic", "buildkit", "buildah", "skopeo"]
 PEERS = ("classic", "buildkit", "buildah", "skopeo")
 
@@ -341,6 +361,11 @@ class Bench:
         self.build_row("a", small, no_cache=True)
         self.log("row b: 8-step build, fully cached (best of 7)")
         self.build_row("b", small, no_cache=False, runs=7, best=True)
+        start = min(run_timed([DOCKYARD[0], "-c", "pass"], env=self.env).seconds for _ in range(7))
+        imports = min(run_timed([DOCKYARD[0], "-c", "import dockyard.engine.build"], env=self.env).seconds
+                      for _ in range(7))
+        self.notes.append(f"b floor: the interpreter starts in {start * 1000:.0f} ms; with the in-process "
+                          f"build's imports (dockyard.engine.build) {imports * 1000:.0f} ms (best of 7)")
 
     def row_cd(self) -> None:
         big = self.work / "big"
@@ -357,6 +382,14 @@ class Bench:
             victim.write_bytes(f"{counter[0]:08d}".encode() + data[8:])
 
         self.build_row("d", big, no_cache=False, before=change)
+        hashing = run_timed(f"tar -C {big} -cf - . | sha256sum", shell=True).seconds
+        copy = self.work / "floor-copy"
+        creating = run_timed(f"mkdir {copy} && tar -C {big} -cf - . | tar -C {copy} -xf - && sync -f {copy}",
+                             shell=True).seconds
+        shutil.rmtree(copy)
+        self.notes.append(f"c/d floor: the context through tar | sha256sum {hashing:.2f} s (what a COPY's "
+                          f"checksum or a layer's diff ID costs), unpacked by tar -x into new files (and "
+                          f"synced) {creating:.2f} s (what a RUN after the COPY needs: its layer's tree)")
         shutil.rmtree(big)
 
     def row_e(self) -> None:
@@ -507,6 +540,12 @@ class Bench:
             peak_pull = max(peak_pull, t.peak_rss_mb)
             times["run pulled"].append(self.timed(self.dy("run", "--rm", "--network", "none", ref, "true"),
                                                   pull_env).seconds)
+            if r == 0:
+                blobs = self.work / f"pull-store{r}" / "blobs"
+                floor = run_timed([DOCKYARD[0], "-c", PULL_FLOOR, str(blobs)], env=self.env).seconds
+                self.notes.append(f"h pull floor: the pulled blobs read back, sha256 of each, decompressed "
+                                  f"(isal) and the tar's sha256 (what checking the diff IDs costs; skopeo's "
+                                  f"pull to dir: checks only the first): {floor:.2f} s")
             subprocess.run(self.dy("rmi", ref), env=pull_env, capture_output=True)
             shutil.rmtree(self.work / f"pull-store{r}", ignore_errors=True)
             sk = self.registry()
