@@ -70,7 +70,10 @@ def test_copy_gives_dockerds_tree(dockerd, dockyard, busybox, daemon, tmp_path) 
     client in another mount namespace (a tar): the same files, modes and owners."""
     ctx = _context(tmp_path / "ctx")
     dockerd("build", "-t", "excl:1", str(ctx))
-    theirs = dockerd("run", "--rm", "--network", "none", "excl:1", "sh", "-c", LISTING).stdout
+    try:
+        theirs = dockerd("run", "--rm", "--network", "none", "excl:1", "sh", "-c", LISTING).stdout
+    finally:  # the reference dockerd serves the whole session: leave it as it was
+        dockerd("rmi", "excl:1", check=False)
     assert "./d 755 0:0 directory" in theirs and "./d/keep 755 0:0 directory" in theirs
     assert "./e 770 0:0 directory" in theirs and "y.keep" not in theirs and "w.log" not in theirs
     for how in ("in-process", "in place", "tar"):
