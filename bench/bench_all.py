@@ -270,6 +270,15 @@ class Bench:
         self.memory.setdefault(row, {})[column] = max(self.serve.peak_mb(),
                                                       self.memory.get(row, {}).get(column, 0.0))
 
+    def peer(self, row: str, column: str, fn) -> None:  # noqa: ANN001
+        """A peer's measurement; its failure (a daemon another process broke...) is a note and
+        an empty cell, not the end of the run."""
+        try:
+            fn()
+        except (SystemExit, AssertionError, RuntimeError, OSError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.notes.append(f"{row} {column}: failed ({first[:200]})")
+
     def run(self, cmd: list[str], env: dict | None = None) -> str:
         res = subprocess.run(cmd, env=env or self.env, capture_output=True, text=True)
         if res.returncode != 0:
@@ -347,12 +356,14 @@ class Bench:
             self.serve_row(row, "docker->dy", lambda: measure(
                 "docker->dy", lambda: self.docker_dy("build", *flags, "-t", tag, str(ctx)), self.docker_dy_env))
         if self.docker is not None:
-            measure("classic", lambda: self.classic("build", *flags, "-t", tag, str(ctx)), self.classic_env)
-            measure("buildkit", lambda: self.classic("build", "--progress=plain", *flags, "-t", tag, str(ctx)),
-                    self.buildkit_env)
+            self.peer(row, "classic", lambda: measure(
+                "classic", lambda: self.classic("build", *flags, "-t", tag, str(ctx)), self.classic_env))
+            self.peer(row, "buildkit", lambda: measure(
+                "buildkit", lambda: self.classic("build", "--progress=plain", *flags, "-t", tag, str(ctx)),
+                self.buildkit_env))
         if self.buildah is not None and row in ("a", "c", "d", "e"):
-            measure("buildah", lambda: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(ctx)),
-                    None)
+            self.peer(row, "buildah", lambda: measure(
+                "buildah", lambda: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(ctx)), None))
 
     def row_ab(self) -> None:
         small = self.work / "small"
@@ -437,16 +448,21 @@ class Bench:
             floor = run_timed(f"tar -C {upper} -cf - . | sha256sum", shell=True).seconds
             self.notes.append(f"f floor: tar -c of the upper dir | sha256sum: {floor:.2f} s")
         self.run(self.dy("rm", "-f", cid))
-        if self.docker is not None:
+        def docker_commit() -> None:
             dcid = self.docker("run", "-d", "--network", "none", "busybox", "sh", "-c", script).stdout.strip()
-            self._wait_done([DOCKER20, "logs", dcid], self.docker.env)
-            times = []
-            for i in range(self.opts.runs):
-                name = tag(i)
-                times.append(self.timed(self.classic("commit", dcid, name), self.docker.env).seconds)
-                self.docker("rmi", name)
-            self.record("f", "classic", statistics.median(times))
-            self.docker("rm", "-f", dcid)
+            try:
+                self._wait_done([DOCKER20, "logs", dcid], self.docker.env)
+                times = []
+                for i in range(self.opts.runs):
+                    name = tag(i)
+                    times.append(self.timed(self.classic("commit", dcid, name), self.docker.env).seconds)
+                    self.docker("rmi", name)
+                self.record("f", "classic", statistics.median(times))
+            finally:
+                self.docker("rm", "-f", dcid, check=False)
+
+        if self.docker is not None:
+            self.peer("f", "classic", docker_commit)
 
     @staticmethod
     def _wait_done(cmd: list[str], env: dict) -> None:
@@ -494,7 +510,7 @@ class Bench:
                                                        before=unload))
         self.serve_row("g load", "dy -H", lambda: self.record("g load", "dy -H", *self.median(
             lambda _: self.docker_dy("load", "-q", "-i", str(archive)), self.docker_dy_env, before=unload)))
-        if self.docker is not None:
+        def docker_rows() -> None:
             self.docker("load", "-i", str(archive))
             self.record("g save", "classic", self.median(
                 lambda _: self.classic("save", "-o", str(out), "bench/big:latest"), self.docker.env, before=fresh)[0])
@@ -504,7 +520,8 @@ class Bench:
 
             self.record("g load", "classic", self.median(
                 lambda _: self.classic("load", "-q", "-i", str(archive)), self.docker.env, before=docker_unload)[0])
-        if self.buildah is not None:
+
+        def buildah_rows() -> None:
             def buildah_unload(_: int) -> None:
                 subprocess.run(self.buildah.cmd("rmi", "-f", "bench/big:latest"), capture_output=True)
 
@@ -513,6 +530,11 @@ class Bench:
             self.record("g save", "buildah", self.median(
                 lambda _: self.buildah.cmd("push", "-q", "bench/big:latest", f"docker-archive:{out}"),
                 before=fresh)[0])
+
+        if self.docker is not None:
+            self.peer("g", "classic", docker_rows)
+        if self.buildah is not None:
+            self.peer("g", "buildah", buildah_rows)
         out.unlink(missing_ok=True)
 
     def row_h(self) -> None:
@@ -558,17 +580,23 @@ class Bench:
             shutil.rmtree(dest, ignore_errors=True)
             self.drop_registry(sk)
             if self.docker is not None:
-                dk = self.registry()
-                dref = f"{dk.host}/big:latest"
-                self.docker("tag", "bench/big:latest", dref)
-                times["dk push"].append(self.timed(self.classic("push", dref), self.docker.env).seconds)
-                self.docker("rmi", dref)
-                self.docker("rmi", "bench/big:latest")
-                times["dk pull"].append(self.timed(self.classic("pull", ref), self.docker.env).seconds)
-                self.docker("rmi", ref)
-                self.docker("load", "-i", str(archive))
-                self.drop_registry(dk)
+                self.peer("h", "classic", lambda: self._docker_push_pull(archive, ref, times))
             self.drop_registry(reg)
+        self._h_report(times, peak_push, peak_pull)
+
+    def _docker_push_pull(self, archive: Path, ref: str, times: dict[str, list[float]]) -> None:
+        dk = self.registry()
+        dref = f"{dk.host}/big:latest"
+        self.docker("tag", "bench/big:latest", dref)
+        times["dk push"].append(self.timed(self.classic("push", dref), self.docker.env).seconds)
+        self.docker("rmi", dref)
+        self.docker("rmi", "bench/big:latest")
+        times["dk pull"].append(self.timed(self.classic("pull", ref), self.docker.env).seconds)
+        self.docker("rmi", ref)
+        self.docker("load", "-i", str(archive))
+        self.drop_registry(dk)
+
+    def _h_report(self, times: dict[str, list[float]], peak_push: float, peak_pull: float) -> None:
         med = {k: statistics.median(v) for k, v in times.items() if v}
         self.record("h push", "dockyard", med["push"], peak_push)
         self.record("h pull", "dockyard", med["pull"], peak_pull)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from dockyard.cli.remote import Daemon
-from tests.builder.test_cli_client import _built, _context, daemon  # noqa: F401 - the fixture
+from tests.builder.test_cli_client import _built, _context
 from tests.conftest import REPO
 
 
