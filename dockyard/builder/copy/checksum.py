@@ -64,7 +64,7 @@ def checksum(source: Source) -> str:
     base = os.fspath(source.path)
     if source.is_dir:
         _entry_digest(h, ".", source.st, base, buffer)
-        for rel, st in walk_source(source.root, source.rel, source.ignore):
+        for rel, st in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
             _entry_digest(h, rel, st, os.path.join(base, rel), buffer)
         return "dir:" + h.hexdigest()
     _entry_digest(h, source.name, source.st, base, buffer)

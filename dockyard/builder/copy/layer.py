@@ -62,7 +62,7 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
             if extract:
                 extract_archive(w, source, dest_rel, plan, image_root, now)
                 continue
-            for rel, st in walk_source(source.root, source.rel, source.ignore):
+            for rel, st in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
                 name = f"{dest_rel}/{rel}" if dest_rel else rel
                 emit(w, name, source.path / rel, st, plan)
             continue

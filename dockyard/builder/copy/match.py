@@ -34,6 +34,7 @@ class Source:
     archive: bool = False      # ADD: a local tar to extract
     mtime: int | None = None   # override (downloads)
     mode: int | None = None    # override (downloads)
+    cli_excludes: bool = False  # the context as the docker CLI sends it (classic builds)
 
     @property
     def path(self) -> Path:
@@ -77,12 +78,15 @@ def _excluded(ignore: IgnoreMatcher | None, rel: str) -> bool:
     return bool(ignore) and ignore.matches(rel)  # type: ignore[union-attr]
 
 
-def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None) -> Iterator[tuple[str, os.stat_result]]:
+def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None,
+                cli: bool = False) -> Iterator[tuple[str, os.stat_result]]:
     """Entries below the directory `rel` (relative to it), parents first, names sorted bytewise,
-    skipping what .dockerignore excludes, as the daemon sees the context the docker CLI sent: an
+    skipping what .dockerignore excludes. An excluded directory is entered only when an
+    exception may re-include something inside; it is then listed as a parent of what is
+    included. `cli`: as dockerd sees the context the docker CLI sent (classic builds): an
     excluded directory is entered only when an exception names a path inside it
-    (`cli_enters_excluded_dir`); the CLI does not send it, so where something inside is
-    re-included it stands as the daemon's extraction makes it: 0755, owned by root."""
+    (`cli_enters_excluded_dir`), and since the CLI does not send it, it stands as the daemon's
+    extraction makes it: 0755, owned by root. Otherwise as BuildKit's context sync has it."""
     info: MatchInfo | None = None
     if ignore and rel:
         parts = rel.split("/")
@@ -111,8 +115,13 @@ def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None) -> Iterator[
         is_dir = entry.is_dir(follow_symlinks=False)
         excluded, cinfo = (ignore.match_with_parent(full, dinfo) if ignore else (False, None))
         if excluded:
-            if is_dir and ignore.cli_enters_excluded_dir(full):  # type: ignore[union-attr]
+            if not is_dir:
+                continue
+            if cli and ignore.cli_enters_excluded_dir(full):  # type: ignore[union-attr]
                 pending.append((child, _made_by_extraction(entry.stat(follow_symlinks=False))))
+                stack.append((child, cinfo, entries(base / child)))
+            elif not cli and not ignore.can_skip_excluded_dir(full):  # type: ignore[union-attr]
+                pending.append((child, entry.stat(follow_symlinks=False)))
                 stack.append((child, cinfo, entries(base / child)))
             continue
         for item in pending:

@@ -33,16 +33,24 @@ class TempDirs:
             shutil.rmtree(self.dirs.pop(), ignore_errors=True)
 
 
+def _from_context(context: BuildContext, patterns: list[str], kw: str) -> list[Source]:
+    found = collect_sources(context.root, patterns, context.ignore, kw)
+    for source in found:
+        source.cli_excludes = True  # dockerd has the context as the docker CLI sent it
+    return found
+
+
 def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildContext, tmp: Path,
                         temp: TempDirs) -> list[Source]:
-    """The sources in argument order (heredocs last); temp dirs made under `tmp` go to `temp`."""
+    """The sources in argument order (heredocs last); temp dirs made under `tmp` go to `temp`.
+    The context's are read as dockerd has the context the docker CLI sent (`cli_excludes`)."""
     kw = ins.keyword
     sources: list[Source] = []
     local: list[str] = []
     for src in ins.sources:
         if isinstance(ins, AddInstruction) and urllib.parse.urlparse(src).scheme in ("http", "https"):
             if local:
-                sources += collect_sources(context.root, local, context.ignore, kw)
+                sources += _from_context(context, local, kw)
                 local = []
             source = download(src, tmp, ins.checksum)
             temp.dirs.append(source.root)
@@ -54,7 +62,7 @@ def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildCon
                 raise ins.error("checksum can't be specified for non-HTTP(S) sources")
             local.append(src)
     if local:
-        sources += collect_sources(context.root, local, context.ignore, kw)
+        sources += _from_context(context, local, kw)
     if ins.heredoc_sources:
         work = Path(tempfile.mkdtemp(prefix="build-heredoc-", dir=tmp))
         temp.dirs.append(work)
