@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builder.test_cli_client import _members, _Recorder
+from tests.client.test_build_client import _members, _Recorder
 
 IGNORE = "d\n!d/keep/x\n!**/*.keep\n*/*.log\n"
 LISTING = "cd /x && find . -exec stat -c '%n %a %u:%g %F' {} + | sort"

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dockyard.cli.remote import Daemon
-from tests.builder.test_cli_client import _built, _context
+from dockyard.client.daemon import Daemon
+from tests.client.test_build_client import _built, _context
 from tests.conftest import REPO
 
 
