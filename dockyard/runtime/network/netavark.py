@@ -343,7 +343,13 @@ def sweep_network(subnet: str) -> None:
             mounts = [os.fsdecode(line.split()[4]) for line in f if b" - nsfs " in line]
     except OSError:
         mounts = []
+    host = os.stat("/proc/self/ns/net").st_ino
     for mount in mounts:
+        try:   # the host's own namespace (a dockerd keeps one at <exec-root>/netns/default) holds
+            if os.stat(mount).st_ino == host:   # the gateway's address: never ours to remove
+                continue
+        except OSError:
+            continue
         inside = subprocess.run(["nsenter", f"--net={mount}", "ip", "-4", "-o", "addr", "show"],
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True).stdout
         if any(ipaddress.IPv4Interface(f[3]).ip in net for f in map(str.split, inside.splitlines())
