@@ -11,7 +11,7 @@ import pytest
 def test_images_table_as_docker_prints_it(dockyard, busybox):
     lines = dockyard("images").stdout.splitlines()
     assert lines[0] == "REPOSITORY   TAG       IMAGE ID       CREATED                  SIZE"
-    assert re.fullmatch(rf"busybox      latest    {busybox[7:19]}   (Less than a second|\d+ seconds) ago\s+1\.98MB",
+    assert re.fullmatch(rf"busybox      latest    {busybox[7:19]}   (Less than a second|\d+ seconds|About a minute|\d+ minutes) ago\s+1\.98MB",
                         lines[1]), lines[1]
 
 
