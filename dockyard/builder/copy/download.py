@@ -59,4 +59,4 @@ def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
             raise DigestMismatch(f"digest mismatch {expected}: {actual}")
     os.chmod(target, 0o600)
     st = os.lstat(target)
-    return Source(work, name, name, st, None, mode=0o600, mtime=mtime)
+    return Source(work, name, name, st, None, mode=0o600, mtime=mtime, origin="download")

@@ -130,8 +130,19 @@ def dir_entry(w: LayerWriter, image_root: Path, d: str, plan: CopyPlan, now: int
         w.header(Header(d + "/", DIR, 0o755, uid, gid, 0, now))
 
 
+def _chowned_file_mode(mode: int) -> int:
+    """A context file's mode as Docker's COPY gives it: the daemon unpacks the context tar it
+    got and chowns each file after setting its mode, and the kernel then drops set-user-ID, and
+    set-group-ID when the group may execute (chown(2)). Directories keep both; files of an image
+    (`COPY --from`) or an archive (ADD) keep them too."""
+    mode &= ~stat.S_ISUID
+    if mode & stat.S_IXGRP:
+        mode &= ~stat.S_ISGID
+    return mode
+
+
 def emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyPlan,
-          mtime: int | None = None, mode: int | None = None) -> None:
+         mtime: int | None = None, mode: int | None = None, origin: str = "context") -> None:
     fmt = stat.S_IFMT(st.st_mode)
     perm = mode if mode is not None else stat.S_IMODE(st.st_mode)
     if plan.chmod is not None:
@@ -139,6 +150,8 @@ def emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyPl
     uid, gid = (st.st_uid, st.st_gid) if plan.keep_owner and not plan.chowned else (plan.uid, plan.gid)
     h = Header(name, REG, perm, uid, gid, 0, int(st.st_mtime) if mtime is None else mtime)
     if fmt == stat.S_IFREG:
+        if origin == "context":
+            h.mode = _chowned_file_mode(h.mode)
         if st.st_nlink > 1:  # hard links among the copied files stay hard links (Docker's tar)
             key = (st.st_dev, st.st_ino)
             first = w.links.get(key)

@@ -4,6 +4,7 @@ contents, an archive's entries; and WORKDIR's directories when the image lacks t
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import stat
 import time
@@ -51,20 +52,35 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
     if len(sources) > 1 and not plan.dest.endswith("/"):
         raise InvalidParameter(
             f"When using {kw} with more than one source file, the destination must be a directory and end with a /")
-    for source in sources:
+    # Several sources may copy to the same name (`COPY a/*/f b/f /d/`): the last one wins, as
+    # on the filesystem Docker's layer is the diff of; the others are not written at all.
+    last: dict[str, int] = {}
+    if len(sources) > 1:
+        for index, source in enumerate(sources):
+            if source.is_dir:
+                for rel, _ in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
+                    last[f"{dest_rel}/{rel}" if dest_rel else rel] = index
+            else:
+                last[(f"{dest_rel}/{source.name}" if dest_is_dir else dest_rel).lstrip("/")] = index
+    for index, source in enumerate(sources):
         extract = plan.extract_archives and not source.is_dir and source.mtime is None \
             and is_local_archive(source.path)
         if source.is_dir or extract:
+            # Docker creates the missing parents of a directory's destination as root (only the
+            # destination itself takes --chown); an archive ADD extracts keeps the archive's
+            # owners and ignores --chown altogether (20.10's classic builder).
+            as_root = dataclasses.replace(plan, uid=0, gid=0, chowned=False)
             if dest_rel:
-                parent_dirs(w, image_root, dest_rel, plan, now)
+                parent_dirs(w, image_root, dest_rel, as_root, now)
                 if dest_rel not in w.dirs:
-                    dir_entry(w, image_root, dest_rel, plan, now)
+                    dir_entry(w, image_root, dest_rel, as_root if extract else plan, now)
             if extract:
-                extract_archive(w, source, dest_rel, plan, image_root, now)
+                extract_archive(w, source, dest_rel, as_root, image_root, now)
                 continue
             for rel, st in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
                 name = f"{dest_rel}/{rel}" if dest_rel else rel
-                emit(w, name, source.path / rel, st, plan)
+                if last.get(name, index) == index:
+                    emit(w, name, source.path / rel, st, plan, origin=source.origin)
             continue
         target = f"{dest_rel}/{source.name}" if dest_is_dir else dest_rel
         target = target.lstrip("/")
@@ -75,7 +91,8 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
             dir_entry(w, image_root, dest_rel, plan, now)
         else:
             parent_dirs(w, image_root, target, plan, now)
-        emit(w, target, source.path, source.st, plan, source.mtime, source.mode)
+        if last.get(target, index) == index:
+            emit(w, target, source.path, source.st, plan, source.mtime, source.mode, source.origin)
     return w.finish()
 
 

@@ -35,6 +35,7 @@ class Source:
     mtime: int | None = None   # override (downloads)
     mode: int | None = None    # override (downloads)
     cli_excludes: bool = False  # the context as the docker CLI sends it (classic builds)
+    origin: str = "context"    # context | image | download: how its hash is taken
 
     @property
     def path(self) -> Path:
@@ -158,7 +159,7 @@ def collect_sources(root: Path, patterns: list[str], ignore: IgnoreMatcher | Non
         if clean == ".." or clean.startswith("../"):
             raise InvalidParameter(f"{kw} failed: forbidden path outside the build context: {src} ()")
         if _WILDCARD.search(clean):
-            out += _wildcard(root, clean, ignore)
+            out += _wildcard(root, clean, ignore, "context" if in_context else "image")
             continue
         path = resolve_in_context(root, clean)
         rel = path.relative_to(root).as_posix() if path != root else ""
@@ -170,13 +171,14 @@ def collect_sources(root: Path, patterns: list[str], ignore: IgnoreMatcher | Non
             raise _not_found(kw, src, in_context) from None
         if rel and _excluded(ignore, rel):
             raise _not_found(kw, src, in_context)
-        out.append(Source(root, rel, posixpath.basename(clean) if clean != "." else "", st, ignore))
+        out.append(Source(root, rel, posixpath.basename(clean) if clean != "." else "", st, ignore,
+                          origin="context" if in_context else "image"))
     if not out:
         raise InvalidParameter(f"{kw} failed: no source files were specified")
     return out
 
 
-def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None) -> list[Source]:
+def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None, origin: str) -> list[Source]:
     depth = pattern.count("/") + 1
     regex = _go_match_regex(pattern)
     found: list[Source] = []
@@ -194,7 +196,7 @@ def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None) -> list[So
             st = os.lstat(root / child)
             if level == depth:
                 if regex.match(child):
-                    found.append(Source(root, child, name, st, ignore))
+                    found.append(Source(root, child, name, st, ignore, origin=origin))
             elif stat.S_ISDIR(st.st_mode):
                 visit(child, level + 1)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.builder.context import BuildContext
-from dockyard.builder.copy.checksum import checksum
+from dockyard.builder.copy.checksum import download_checksum
 from dockyard.builder.copy.download import download
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.dockerfile.instructions import AddInstruction, CopyInstruction
@@ -54,8 +54,7 @@ def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildCon
                 local = []
             source = download(src, tmp, ins.checksum)
             temp.dirs.append(source.root)
-            # Docker records a downloaded source's checksum without a `file:` prefix
-            source.hash = checksum(source).split(":", 1)[1]
+            source.hash = download_checksum(source)
             sources.append(source)
         else:
             if isinstance(ins, AddInstruction) and ins.checksum:
