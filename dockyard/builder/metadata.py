@@ -140,11 +140,10 @@ def apply_metadata(state: ConfigState, ins: Instruction) -> ConfigState:
 
 def health_dict(ins: HealthcheckInstruction, cfg: ContainerConfig) -> dict:
     health = ins.health
-    if health.test == ["NONE"]:
-        return {"Test": ["NONE"]}
     out: dict = {"Test": list(health.test)}
     old = cfg.healthcheck or {}
-    # Durations of 0 inherit from the base image's healthcheck, as Docker does.
+    # Durations of 0 inherit from the base image's healthcheck, as Docker's commit merges them
+    # (`HEALTHCHECK NONE` too: dockerd 20.10 keeps the inherited interval, timeout... with it).
     for key, value in (("Interval", health.interval), ("Timeout", health.timeout),
                        ("StartPeriod", health.start_period),
                        ("StartInterval", health.start_interval), ("Retries", health.retries)):

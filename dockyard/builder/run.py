@@ -4,8 +4,9 @@ container's storage layer as the step's layer.
 
 A thin adapter over the containers API; what it adds for the builder (Docker behaviour matched):
 - VOLUME mount points missing in the image are created in the container before the command runs
-  (Docker's daemon does; they show in the step's diff).
-- The command's stdout and stderr are streamed to the build output as they come.
+  (Docker's daemon does; they show in the step's diff); what the command writes or deletes under
+  a VOLUME path is not in the step's layer (Docker mounts a volume there, then discards it).
+- The command's stdout and stderr are streamed to the build output as they come (stderr in red).
 - The container is removed afterwards unless `keep` (`--rm=false` after a successful step, as
   Docker keeps intermediate containers then); a failed step's container is always removed.
 The container runs attached in this process, on any thread (the monitor puts the caller's
@@ -15,6 +16,7 @@ signal handlers back, and forwards signals only when on the main thread).
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import threading
 from dataclasses import dataclass, field
@@ -79,6 +81,34 @@ def _make_volume_dirs(store: Store, diff_ids: list[Digest], upper: Path, volumes
                 os.chmod(target, 0o755)
 
 
+def _discard_volume_writes(store: Store, diff_ids: list[Digest], upper: Path, volumes: list[str]) -> None:
+    """What the command changed under a VOLUME path is not part of the step's layer: Docker runs
+    the step with a volume mounted there, so its writes and deletions land in the volume, which
+    is thrown away (checked with dockerd 20.10). A mount point the image lacked stays, empty, as
+    Docker creates it in the container's own layer."""
+    for volume in volumes:
+        parts = [p for p in volume.split("/") if p not in ("", ".", "..")]
+        if not parts:
+            continue
+        rel = "/".join(parts)
+        target = upper / rel
+        if not os.path.lexists(target):
+            continue
+        in_image = _lower_stat(store, diff_ids, rel) is not None
+        if in_image or not target.is_dir() or target.is_symlink():
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+            continue
+        for child in os.listdir(target):
+            path = target / child
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
 def _pump(fd: int, output: Callable[[bytes], None]) -> None:
     with os.fdopen(fd, "rb", buffering=0) as reader:
         while True:
@@ -89,15 +119,25 @@ def _pump(fd: int, output: Callable[[bytes], None]) -> None:
 
 
 def _run_attached(store: Store, container_id: str, output: Callable[[bytes], None]) -> int:
-    """Run in this process, the output streamed through a pipe."""
-    read_fd, write_fd = os.pipe()
-    pump = threading.Thread(target=_pump, args=(read_fd, output), daemon=True)
-    pump.start()
+    """Run in this process, stdout and stderr streamed through a pipe each. Docker's classic
+    builder writes what the command prints on stderr in red: each chunk as it comes between
+    `ESC[91m` and `ESC[0m` (moby pkg/streamformatter's stderr formatter)."""
+    def red(data: bytes) -> None:
+        output(b"\x1b[91m" + data + b"\x1b[0m")
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pumps = [threading.Thread(target=_pump, args=(out_r, output), daemon=True),
+             threading.Thread(target=_pump, args=(err_r, red), daemon=True)]
+    for pump in pumps:
+        pump.start()
     try:
-        return run_attached(store, container_id, Attach(None, write_fd, write_fd))
+        return run_attached(store, container_id, Attach(None, out_w, err_w))
     finally:
-        os.close(write_fd)
-        pump.join()
+        os.close(out_w)
+        os.close(err_w)
+        for pump in pumps:
+            pump.join()
 
 
 def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec: RunSpec,
@@ -118,6 +158,7 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         code = _run_attached(store, record.id, output)
         if code != 0:
             return RunResult(record.id, code)
+        _discard_volume_writes(store, diff_ids, cdir.upper, spec.volumes)
         layer = layer_from_directory(store.layers, cdir.upper)
         succeeded = True
         return RunResult(record.id, 0, layer)

@@ -8,6 +8,7 @@ context the same way. Tag names are validated before any work.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import urllib.parse
@@ -21,8 +22,8 @@ from dockyard.builder.classic.state import ClassicBuild
 from dockyard.builder.context import BuildContext, open_context
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
 from dockyard.digest import CHUNK, Digest
-from dockyard.dockerfile import parse
-from dockyard.errors import InvalidParameter, Unavailable
+from dockyard.dockerfile import Dockerfile, parse
+from dockyard.errors import DockerfileError, InvalidParameter, Unavailable
 from dockyard.store.store import Store
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
                 data = context.dockerfile_path.read_bytes()
             except OSError as exc:
                 raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
-            document = parse(data, "Dockerfile")
+            document = _parse_classic(data)
             builder = Builder(ClassicBuild(store, context, document, options, out, pull, lease))
             image_id = builder.build()
         out.line(f"Successfully built {image_id.hex[:12]}")
@@ -101,6 +102,25 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
             tagged.append(ref.familiar)
             out.line(f"Successfully tagged {ref.familiar}")
     return BuildResult(image_id, tagged)
+
+
+# Errors of the Dockerfile's text itself, which dockerd reports as they are; every other error
+# (an instruction that does not parse) it reports as "dockerfile parse error line N: ...".
+_TEXT_ERRORS = ("cannot be empty", "file with no instructions", "dockerfile contains no stages",
+                "is not UTF-8", "is not text", "parser directive")
+_LOCATED = re.compile(r"^Dockerfile:(\d+): (.*)$", re.S)
+
+
+def _parse_classic(data: bytes) -> Dockerfile:
+    """The Dockerfile parsed, with a parse error worded as Docker 20.10's classic builder words
+    it (moby builder/dockerfile/instructions: parseError)."""
+    try:
+        return parse(data, "Dockerfile")
+    except DockerfileError as exc:
+        located = _LOCATED.match(str(exc))
+        if located is None or any(text in located.group(2) for text in _TEXT_ERRORS):
+            raise
+        raise DockerfileError(f"dockerfile parse error line {located.group(1)}: {located.group(2)}") from None
 
 
 def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOptions,

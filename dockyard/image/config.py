@@ -27,6 +27,15 @@ _CONTAINER_KEYS = (
     "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild",
     "Labels", "StopSignal", "StopTimeout", "Shell",
 )
+# The struct's `omitempty` fields; the others are always written, with these zero values for the
+# plain strings and booleans (slices and maps are null when unset).
+_OMITEMPTY = frozenset({"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled",
+                        "MacAddress", "StopSignal", "StopTimeout", "Shell"})
+_ZERO: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Image": "",
+    "WorkingDir": "",
+}
 
 
 def now_rfc3339() -> str:
@@ -124,16 +133,19 @@ class ContainerConfig:
         return cls(**kwargs, extra=data)
 
     def to_dict(self) -> dict[str, Any]:
-        """Docker's shape (omitting empty fields, as Docker 25+ writes image configs)."""
+        """Docker 20.10's shape (the JSON of its container.Config struct): every field, null or
+        false or "" when unset, except the `omitempty` ones (ExposedPorts, Healthcheck,
+        ArgsEscaped, NetworkDisabled, MacAddress, StopSignal, StopTimeout, Shell), which appear
+        only when set. Fields it does not model come from `extra`."""
         values = {key: getattr(self, attr) for key, attr in self._FIELDS.items()}
         out: dict[str, Any] = {}
         for key in _CONTAINER_KEYS:
-            if key in values:
-                value = values[key]
-                if value not in (None, "", False, [], {}):
+            value = values[key] if key in values else self.extra.get(key, _ZERO.get(key))
+            if key in _OMITEMPTY:
+                if value not in (None, "", False, [], {}, 0):
                     out[key] = value
-            elif key in self.extra and self.extra[key] not in (None, "", False):
-                out[key] = self.extra[key]
+            else:
+                out[key] = _ZERO.get(key) if value is None and key in _ZERO else value
         for key, value in self.extra.items():
             if key not in out and key not in _CONTAINER_KEYS and value is not None:
                 out[key] = value

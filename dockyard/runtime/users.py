@@ -2,7 +2,8 @@
 
 Behaviour of runc's libcontainer/user.GetExecUser (what Docker uses): numeric IDs pass through
 (a numeric user absent from passwd gets gid 0 and home "/"), names must exist; the user's
-supplementary groups are the groups of /etc/group that list its name. The files are read inside
+supplementary groups are its primary group and the groups of /etc/group that list its name, or
+the given group alone for `user:group`. The files are read inside
 the rootfs with symlinks resolved against the rootfs, never the host.
 """
 
@@ -88,11 +89,21 @@ def resolve_user(rootfs: Path, user: str) -> ExecUser:
                 raise InvalidParameter(
                     f"unable to find group {group}: no matching entries in group file")
             gid = int(group)
-    extra: list[int] = []
-    if login:
-        for e in groups:
-            if len(e) >= 4 and login in e[3].split(",") and e[2].isdigit():
-                g = int(e[2])
-                if g != gid and g not in extra:
-                    extra.append(g)
-    return ExecUser(uid, gid, tuple(extra), home)
+    return ExecUser(uid, gid, tuple(_supplementary(groups, login, gid, bool(group))), home)
+
+
+def _supplementary(groups: list[list[str]], login: str, gid: int, explicit: bool) -> list[int]:
+    """The process's supplementary groups, as Docker sets them (checked with dockerd 20.10:
+    `id` in a RUN step): with an explicit group (`user:group`) that group alone; else every group
+    of /etc/group, in file order, that is the primary group or lists the user; none found: the
+    primary group. So `id` always shows the primary group among the groups."""
+    if explicit:
+        return [gid]
+    out: list[int] = []
+    for e in groups:
+        if len(e) >= 3 and e[2].isdigit():
+            g = int(e[2])
+            members = e[3].split(",") if len(e) >= 4 else []
+            if (g == gid or (login and login in members)) and g not in out:
+                out.append(g)
+    return out or [gid]

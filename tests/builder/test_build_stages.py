@@ -32,7 +32,7 @@ MULTI = """\
 FROM busybox AS builder
 RUN echo built > /artifact
 FROM busybox AS unused
-RUN false
+RUN echo unused > /unused
 FROM builder AS second
 RUN echo second > /second
 FROM busybox
@@ -49,15 +49,17 @@ def test_copy_from_stages_and_images(dockyard, busybox, tmp_path: Path) -> None:
     assert got["from-name"] == b"built\n" and got["from-index"] == b"built\n"
     assert got["from-second"] == b"second\n"
     assert got["from-image"].startswith(b"root:x:0:")
-    # the unused stage (whose RUN would fail) is not built, and not counted in the steps
-    assert "RUN false" not in result.stdout
-    assert "Step 1/9 : FROM busybox AS builder" in result.stdout
-    assert "Step 3/9 : FROM builder AS second" in result.stdout
+    # Docker's classic builder builds every stage, the unused one too, in order
+    assert "Step 4/11 : RUN echo unused > /unused" in result.stdout
+    assert "Step 1/11 : FROM busybox AS builder" in result.stdout
+    assert "Step 5/11 : FROM builder AS second" in result.stdout
 
 
-def test_target_builds_only_what_it_needs(dockyard, busybox, tmp_path: Path) -> None:
+def test_target_builds_every_stage_up_to_it(dockyard, busybox, tmp_path: Path) -> None:
+    # Docker's classic builder runs the stages before the target, used or not, and none after
     result = build(dockyard, tmp_path, MULTI, "--target", "second", "-t", "tgt")
-    assert result.stdout.splitlines()[0] == "Step 1/4 : FROM busybox AS builder"
+    assert result.stdout.splitlines()[0] == "Step 1/6 : FROM busybox AS builder"
+    assert "Step 4/6 : RUN echo unused > /unused" in result.stdout
     assert "COPY" not in result.stdout
     got = files(dockyard, "tgt")
     assert got == {"artifact": b"built\n", "second": b"second\n"}
@@ -66,7 +68,7 @@ def test_target_builds_only_what_it_needs(dockyard, busybox, tmp_path: Path) -> 
 def test_stages_share_the_cache(dockyard, busybox, tmp_path: Path) -> None:
     build(dockyard, tmp_path, MULTI)
     again = build(dockyard, tmp_path, MULTI)
-    assert again.stdout.count("Using cache") == 6
+    assert again.stdout.count("Using cache") == 7
 
 
 def test_unknown_target_and_current_stage(dockyard, busybox, tmp_path: Path) -> None:

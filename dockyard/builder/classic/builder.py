@@ -1,7 +1,7 @@
 """Docker's classic builder (DOCKER_BUILDKIT=0): stages one after another, steps one after
 another, each step's image the child of the previous one.
 
-For each instruction of each needed stage (`Step n/m : ...`) the handler of its type
+For each instruction of each stage up to the target (`Step n/m : ...`) the handler of its type
 (dispatchers.HANDLERS) expands it, applies it to the stage's config, probes the image-chain cache
 with the config it would commit and, on a miss, does the work (a RUN container, a COPY layer) and
 commits (state.ClassicBuild). This module is the loop and the step output.
@@ -15,8 +15,9 @@ from dockyard.builder.classic.dispatchers import dispatch, dispatch_from
 from dockyard.builder.classic.state import ClassicBuild, StageState
 from dockyard.digest import Digest
 from dockyard.dockerfile import Stage, parse_instruction
-from dockyard.dockerfile.instructions import CopyInstruction, Instruction
-from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.dockerfile.document import format_warnings
+from dockyard.dockerfile.instructions import Instruction
+from dockyard.errors import InvalidParameter
 
 __all__ = ["Builder"]
 
@@ -40,36 +41,22 @@ class Builder:
                 return stage.index
         raise InvalidParameter(f"failed to reach build target {self.options.target} in Dockerfile")
 
-    def needed_stages(self, target: int) -> list[int]:
-        """The target and, transitively, the stages it names in FROM or COPY --from."""
-        needed = {target}
-        b = self.build_state
-        from_env = b.args.from_env()
-        lex = self.dockerfile.lex()
-        for index in range(target, -1, -1):
-            if index not in needed:
-                continue
-            stage = self.dockerfile.stages[index]
-            try:
-                base = stage.from_instruction.expand(lex, from_env).base
-            except DockyardError:
-                base = stage.base
-            ref = b.stage_ref(base, index, by_index=False)
-            if ref is not None:
-                needed.add(ref)
-            for ins in stage.instructions:
-                if isinstance(ins, CopyInstruction) and ins.from_:
-                    ref = b.stage_ref(ins.from_, index)
-                    if ref is not None:
-                        needed.add(ref)
-        return sorted(needed)
-
     def build(self) -> Digest:
         target = self.target_index()
-        stages = self.needed_stages(target)
+        # Docker's classic builder runs every stage up to the target, in order, whether or not
+        # the target uses it (moby builder/dockerfile/builder.go: stages[:targetIx+1]).
+        stages = list(range(target + 1))
         label_instructions = self.label_instructions()
         self.total = sum(1 + len(self.dockerfile.stages[i].instructions) for i in stages)
-        self.total += len(label_instructions)
+        self.total += len(label_instructions) + len(self.dockerfile.meta_args)
+        # The parser's warnings first, as dockerd writes them: on the build's stderr stream,
+        # which the classic builder shows in red.
+        warnings = format_warnings(self.dockerfile.warnings)
+        if warnings:
+            self.out.raw(b"\x1b[91m" + warnings.encode("utf-8", "surrogateescape") + b"\x1b[0m")
+        # ARGs before the first FROM are steps of their own (counted, printed, nothing built).
+        for meta in self.dockerfile.meta_args:
+            self.begin_step(meta.original)
         image_id: Digest | None = None
         for index in stages:
             stage = self.dockerfile.stages[index]

@@ -32,7 +32,7 @@ from dockyard.dockerfile.instructions import (
     MaintainerInstruction, OnbuildInstruction, RunInstruction, ShellInstruction,
     StopsignalInstruction, UserInstruction, VolumeInstruction, WorkdirInstruction,
 )
-from dockyard.errors import BuildFailed, DockyardError, InvalidParameter
+from dockyard.errors import BuildFailed, DockyardError, InvalidParameter, RuntimeFailure
 from dockyard.store.layer_writer import write_layer
 
 __all__ = ["HANDLERS", "dispatch", "dispatch_from"]
@@ -87,7 +87,7 @@ def commit_nop(b: ClassicBuild, state: StageState, comment: str) -> None:
     if b.probe(state, probe):
         return
     container_id = _container_lines(b)
-    b.commit(state, probe, None, container_id)
+    b.commit(state, probe, None, container_id, config_container=True)
 
 
 def _container_lines(b: ClassicBuild) -> str:
@@ -107,6 +107,9 @@ def dispatch_metadata(b: ClassicBuild, state: StageState, ins: Instruction) -> N
     """ENV, LABEL, CMD, ENTRYPOINT, EXPOSE, USER, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL,
     MAINTAINER: the run config changes, the image gets an empty layer."""
     ins = state.stage.expand(ins)
+    previous = (state.run.healthcheck or {}).get("Test") or []
+    if isinstance(ins, HealthcheckInstruction) and previous and previous[0] != "NONE":
+        b.out.line(f"Note: overriding previous HEALTHCHECK: [{' '.join(previous)}]")
     state.stage.apply(ins)
     commit_nop(b, state, metadata_comment(ins, state.run))
 
@@ -136,13 +139,23 @@ def dispatch_workdir(b: ClassicBuild, state: StageState, ins: WorkdirInstruction
 
     with image_root(b.store, state.diff_ids) as root:
         layer = write_layer(b.store.layers, lambda out: write_dirs_layer(out, root, workdir))
-    b.commit(state, probe, layer, container_id)
+    b.commit(state, probe, layer, container_id, config_container=True)
 
 
 # --------------------------------------------------------------------------- COPY / ADD
 
 
+def _requires_buildkit(flag: str) -> InvalidParameter:
+    """Docker 20.10's classic builder refuses the flags only BuildKit has (COPY --chmod, RUN
+    --mount, RUN --security), with this message and no line number."""
+    return InvalidParameter(f"the {flag} option requires BuildKit. Refer to "
+                            "https://docs.docker.com/go/buildkit/ to learn how to build images "
+                            "with BuildKit enabled")
+
+
 def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | AddInstruction) -> None:
+    if ins.chmod:
+        raise _requires_buildkit("--chmod")
     ins = state.stage.expand(ins)
     kw = ins.keyword
     is_add = isinstance(ins, AddInstruction)
@@ -166,21 +179,13 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
 
             if b.probe(state, probe, file_list):
                 return
-            mode = None
-            if ins.chmod:
-                try:
-                    mode = int(ins.chmod, 8)
-                    if not 0 <= mode <= 0o7777:
-                        raise ValueError
-                except ValueError:
-                    raise ins.error(f"invalid chmod parameter: {ins.chmod}") from None
             # A cache miss only: the image's files (a mount) and the layer writer
             from dockyard.builder.copy.entries import CopyPlan
             from dockyard.builder.copy.layer import write_copy_layer
             from dockyard.builder.rootfs import image_root
 
             with image_root(b.store, state.diff_ids) as root:
-                plan = CopyPlan(state.stage.copy_dest(ins.dest), chmod=mode, extract_archives=is_add)
+                plan = CopyPlan(state.stage.copy_dest(ins.dest), extract_archives=is_add)
                 if ins.chown:
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
                     plan.chowned = True
@@ -226,8 +231,7 @@ def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, temp: TempD
 def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> None:
     for flag, used in (("--mount", ins.mount_specs), ("--security", ins.security)):
         if used:
-            # Docker's classic builder: these RUN flags exist only with BuildKit.
-            raise ins.error(f"the {flag} option requires BuildKit")
+            raise _requires_buildkit(flag)
     ins = state.stage.expand(ins)
     cmd = state.stage.run_args(ins)
     recorded = run_cmd(cmd, state.stage.build_arg_env(), b.args.referenced)
@@ -242,8 +246,13 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
                    workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),
                    network="none" if network == "none" else "host")
     keep = not (b.options.rm or b.options.force_rm)
-    result = run_step(b.store, state.image_id, state.diff_ids, spec, b.out.raw,
-                      lambda cid: b.out.line(f" ---> Running in {cid[:12]}"), keep=keep)
+    try:
+        result = run_step(b.store, state.image_id, state.diff_ids, spec, b.out.raw,
+                          lambda cid: b.out.line(f" ---> Running in {cid[:12]}"), keep=keep)
+    except DockyardError as exc:
+        # A step container that cannot start (an unknown USER...) fails the build as any step
+        # does: the message, exit status 1 (dockerd 20.10), not `docker run`'s 125.
+        raise RuntimeFailure(str(exc)) from None
     container_id = result.container_id
     if result.exit_code != 0:
         raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {result.exit_code}",

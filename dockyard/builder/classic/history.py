@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dockyard.builder.gofmt import go_q_list, go_v_list, healthcheck_text
-from dockyard.builder.metadata import shell_of
+from dockyard.builder.metadata import health_dict, shell_of
 from dockyard.dockerfile.args import PROXY_ARGS
 from dockyard.dockerfile.instructions import (
     ArgInstruction, CmdInstruction, EntrypointInstruction, EnvInstruction, ExposeInstruction,
@@ -48,7 +48,8 @@ _METADATA_COMMENTS: dict[type[Instruction], Callable[[Any, ContainerConfig], str
     UserInstruction: lambda ins, run: "USER " + ins.user,
     VolumeInstruction: lambda ins, run: "VOLUME " + go_v_list(ins.volumes),
     StopsignalInstruction: lambda ins, run: "STOPSIGNAL " + ins.signal,
-    HealthcheckInstruction: lambda ins, run: "HEALTHCHECK " + healthcheck_text(run.healthcheck),
+    # the instruction's own values, before the commit merges the inherited ones in (dockerd 20.10)
+    HealthcheckInstruction: lambda ins, run: "HEALTHCHECK " + healthcheck_text(health_dict(ins, ContainerConfig())),
     ShellInstruction: lambda ins, run: "SHELL " + go_v_list(ins.cmd),
     MaintainerInstruction: lambda ins, run: "MAINTAINER " + ins.maintainer,
     OnbuildInstruction: lambda ins, run: "ONBUILD " + ins.expression,

@@ -184,19 +184,31 @@ class ClassicBuild:
         return data
 
     def commit(self, state: StageState, probe: ContainerConfig, layer: StoredLayer | None,
-               container_id: str | None = None) -> Digest:
-        """A new image: the parent's config with this step's run config, history and layer."""
+               container_id: str | None = None, config_container: bool = False) -> Digest:
+        """A new image: the parent's config with this step's run config, history and layer.
+        `config_container`: the step's container was created with the probe config itself (a
+        metadata step or WORKDIR), so its container_config is what the daemon made of it."""
         parent = state.image_config
         run = dataclasses.replace(state.run, extra=dict(state.run.extra))
         if state.image_id is not None:
             run.extra["Image"] = str(state.image_id)
         step: dict[str, object] = {}
+        container_config = self.container_config_dict(state, probe)
         if container_id:
             step["container"] = container_id
-        step["container_config"] = self.container_config_dict(state, probe)
+        if container_id and config_container:
+            # Docker creates the container of a metadata step (and WORKDIR's) with the very config
+            # it then commits as container_config, which the daemon filled in: the hostname is
+            # the container's short ID, labels a map, never null. RUN commits its probe config.
+            container_config["Hostname"] = container_id[:12]
+            if container_config.get("Labels") is None:
+                container_config["Labels"] = {}
+        step["container_config"] = container_config
+        # Docker writes the MAINTAINER (the image's author) into every history entry after it.
         new = append(
             dataclasses.replace(parent, architecture=parent.architecture or "amd64", os=parent.os or "linux"),
-            state.layers, layer, History(created_by=" ".join(probe.cmd or [])),
+            state.layers, layer,
+            History(author=state.stage.meta.author or None, created_by=" ".join(probe.cmd or [])),
             config=run, author=state.stage.meta.author,
             drop=("container", "container_config", "docker_version", "parent"), extra=step)
         layers = state.layers + ([layer] if layer is not None else [])
