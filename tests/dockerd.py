@@ -122,9 +122,12 @@ class DockerDaemon:
             return ""
 
     def docker(self, *args: str, input: bytes | None = None, check: bool = True,
-               timeout: float = 120, cwd: Path | None = None) -> Result:
-        proc = subprocess.run([DOCKER_CLI, *args], input=input, capture_output=True, env=self.env,
-                              timeout=timeout, cwd=cwd)
+               timeout: float = 120, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> Result:
+        """`env` adds to (or overrides) the CLI's environment: {"DOCKER_BUILDKIT": "1"} builds
+        with BuildKit instead of the classic builder."""
+        proc = subprocess.run([DOCKER_CLI, *args], input=input, capture_output=True,
+                              env={**self.env, **(env or {})}, timeout=timeout, cwd=cwd)
         result = Result(proc.returncode, proc.stdout.decode(errors="replace"),
                         proc.stderr.decode(errors="replace"), proc.stdout)
         if check and proc.returncode != 0:
