@@ -93,20 +93,13 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-a", "--author", default="", help="Author")
     p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
     p.add_argument("-m", "--message", default="", help="Commit message")
-    p.add_argument("-p", "--pause", default="true", nargs="?", const="true",
+    p.add_argument("-p", "--pause", action="store_true", default=True,
                    help="Pause container during commit (default true)")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     p.set_defaults(func=cmd_commit)
 
 
-def _bool(value: str) -> bool:
-    low = value.lower()
-    if low in ("true", "1", "t", "yes"):
-        return True
-    if low in ("false", "0", "f", "no"):
-        return False
-    raise InvalidParameter(f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
 def _out(target: Any) -> TextIO:
@@ -298,7 +291,7 @@ def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_commit(args: argparse.Namespace, ctx: CliContext) -> int:
     image_id = engine.commit(ctx.store, args.container, args.repository,
-                             pause_container=_bool(args.pause), message=args.message,
+                             pause_container=args.pause, message=args.message,
                              author=args.author, changes=args.change)
     ctx.stdout.write(f"{image_id}\n")
     return 0

@@ -12,6 +12,7 @@ from typing import Callable
 
 from dockyard import __version__
 from dockyard.cli.context import CliContext
+from dockyard.cli.pflag import PflagBool, prepare
 from dockyard.client.flags import add_flags
 from dockyard.client.program import GLOBAL_FLAGS, exit_now, report_errors
 from dockyard.engine.store import default_root
@@ -41,6 +42,15 @@ _COMMAND_MODULE = {
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        # every `action="store_true"` is a boolean as the docker CLI reads it (cli/pflag.py)
+        self.register("action", "store_true", PflagBool)
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN202
+        words = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(prepare(self, words), namespace)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # one line, exit 125 like the docker CLI's flag errors
         self.exit(125, f"Error: {message}\nSee '{self.prog} --help'.\n")

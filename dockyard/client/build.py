@@ -12,7 +12,7 @@ import sys
 
 from dockyard.builder.directory_context import DOCKERIGNORE, find_directory_context, write_context_tar
 from dockyard.client.daemon import Daemon, registry_config_header
-from dockyard.client.flags import APPEND, OPTIONAL, SWITCH, VALUE, Flag, scan
+from dockyard.client.flags import APPEND, SWITCH, VALUE, Flag, scan
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.reference import parse_repository
 
@@ -45,8 +45,8 @@ FLAGS = (
     Flag(("--label",), "label", APPEND, "Set metadata for an image"),
     Flag(("-q", "--quiet"), "quiet", SWITCH, "Suppress the build output and print image ID on success"),
     Flag(("--iidfile",), "iidfile", VALUE, "Write the image ID to the file"),
-    Flag(("--rm",), "rm", OPTIONAL, "Remove intermediate containers after a successful build (default true)",
-         default="true", const="true"),
+    Flag(("--rm",), "rm", SWITCH, "Remove intermediate containers after a successful build (default true)",
+         default=True),
     Flag(("--force-rm",), "force_rm", SWITCH, "Always remove intermediate containers"),
     Flag(("--network",), "network", VALUE, "Set the networking mode for the RUN instructions during build",
          default="default"),
@@ -114,7 +114,9 @@ def run(values: dict[str, object], host: str) -> int:
     return client_build(_Values(values), host)  # type: ignore[arg-type]
 
 
-def rm_value(value: str) -> bool:
+def rm_value(value: bool | str) -> bool:
+    if isinstance(value, bool):  # a pflag bool (cli/pflag.py, client/flags.py)
+        return value
     low = value.lower()
     if low in ("true", "1", "t"):
         return True

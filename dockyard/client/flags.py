@@ -2,7 +2,7 @@
 
 A command's flags are a table of `Flag`s. `add_flags` registers them on an argparse parser (help,
 errors, every spelling argparse accepts). `scan` reads only the plain spellings: `--name value`,
-`--name=value`, `-n value`, switches, positionals. It gives up (returns None) on anything else:
+`--name=value`, `-n value`, booleans (`--flag`, `--flag=false`), positionals. It gives up (returns None) on anything else:
 an unknown or abbreviated option, `-h`, `--`, grouped short options, a value that looks like an
 option, too many or too few positionals. The caller then runs argparse, so a command line means
 the same whichever reader handled it, and argparse alone writes the errors.
@@ -19,38 +19,43 @@ if TYPE_CHECKING:
 
 VALUE = "value"  # `--file F`: the last one given wins; default when absent
 APPEND = "append"  # `--tag T`, repeatable: a list, [] when absent
-SWITCH = "switch"  # `--quiet`: True when given
-OPTIONAL = "optional"  # `--rm[=V]`: `const` when given bare
+SWITCH = "switch"  # a boolean (pflag): `--quiet` or `--quiet=false`; `default` when absent
+
+# strconv.ParseBool's spellings, which pflag takes for a boolean flag's value
+_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+          **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
+
+
+def parse_bool(text: str) -> bool | None:
+    """Go's strconv.ParseBool: True, False, or None for anything else."""
+    return _BOOLS.get(text)
 
 
 class Flag:
     """One option of a command: its spellings, where its value goes, how it takes a value."""
 
-    __slots__ = ("names", "dest", "kind", "default", "const", "help", "metavar")
+    __slots__ = ("names", "dest", "kind", "default", "help", "metavar")
 
     def __init__(self, names: tuple[str, ...], dest: str, kind: str, help: str, *,  # noqa: A002
-                 default: object = None, const: object = None, metavar: str | None = None) -> None:
+                 default: object = None, metavar: str | None = None) -> None:
         self.names = names
         self.metavar = metavar
         self.dest = dest
         self.kind = kind
         self.help = help
-        self.default = [] if kind == APPEND else False if kind == SWITCH else default
-        self.const = const
+        self.default = [] if kind == APPEND else bool(default) if kind == SWITCH else default
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: tuple[Flag, ...]) -> None:
     """Register `flags` with argparse, each as `scan` reads it."""
     for flag in flags:
         extra = {} if flag.metavar is None else {"metavar": flag.metavar}
-        if flag.kind == SWITCH:
-            parser.add_argument(*flag.names, dest=flag.dest, action="store_true", help=flag.help)
+        if flag.kind == SWITCH:  # a pflag bool: the parser registers its action as store_true
+            parser.add_argument(*flag.names, dest=flag.dest, action="store_true",
+                                default=flag.default, help=flag.help)
         elif flag.kind == APPEND:
             parser.add_argument(*flag.names, dest=flag.dest, action="append", default=[],
                                 help=flag.help, **extra)
-        elif flag.kind == OPTIONAL:
-            parser.add_argument(*flag.names, dest=flag.dest, nargs="?", const=flag.const,
-                                default=flag.default, help=flag.help, **extra)
         else:
             parser.add_argument(*flag.names, dest=flag.dest, default=flag.default, help=flag.help,
                                 **extra)
@@ -106,16 +111,13 @@ def _read(words: list[str], flags: tuple[Flag, ...],
         if flag is None or (eq and not name.startswith("--")):
             return None  # unknown, abbreviated, `-h`, `--`, `-abc`, `-f=x`: argparse's business
         if flag.kind == SWITCH:
-            if eq:
-                return None
-            values[flag.dest] = True
+            value = parse_bool(attached) if eq else True
+            if value is None:
+                return None  # not a bool: argparse writes pflag's error
+            values[flag.dest] = value
             continue
         if eq:
             value = attached
-        elif flag.kind == OPTIONAL:
-            if i < n and _is_value(words[i]):
-                return None  # `--rm X`: argparse decides whether X is the value or a positional
-            value = flag.const  # type: ignore[assignment]
         elif i < n and _is_value(words[i]):
             value = words[i]
             i += 1

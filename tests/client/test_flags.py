@@ -38,6 +38,7 @@ READ_QUICKLY = [
     ["build", "--rm=false", "--force-rm", "--no-cache", "--pull", "--network", "host", "."],
     ["build", "--rm", "--target", "stage", "--iidfile", "/tmp/iid", "."],
     ["build", "--tag=", "."],
+    ["build", "--quiet=1", "--no-cache=true", "--pull=False", "--force-rm=T", "--rm=0", "."],
     ["build", "-t", "", "."],
     ["build", "", ],
 ]
@@ -47,9 +48,10 @@ LEFT_TO_ARGPARSE = [
     ["build", "--ta", "x", "."],  # an abbreviation argparse accepts
     ["build", "-qt", "x", "."],  # grouped short options
     ["build", "-tx", "."], ["build", "-f=x", "."],
-    ["build", "--rm", "false", "."],  # is `false` --rm's value or the context? argparse decides
+    ["build", "--rm", "false", "."],  # a bool takes no next word: two contexts, argparse's error
+    ["build", "--rm=maybe", "."],  # not a bool: argparse writes pflag's error
     ["build", "--", "."], ["build", ".", "extra"], ["build", "-t"], ["build", "-t", "-x", "."],
-    ["build", "--quiet=1", "."], ["build", "-t", "-1", "."], ["build", "-t", "-a b", "."],
+    ["build", "-t", "-1", "."], ["build", "-t", "-a b", "."],
     ["-H"], ["--bogus", "build", "."], ["image"], ["image", "ls"], ["build", "-H", "x", "."],
 ]
 
