@@ -241,7 +241,8 @@ def parse_reference(text: str) -> Reference:
     domain, remainder = _split_docker_domain(text)
     remote = remainder.split(":", 1)[0]
     if remote.lower() != remote:
-        raise InvalidReference(f"{ERR_INVALID_FORMAT}: repository name ({remote}) must be lowercase")
+        # distribution/reference as Docker 20.10 vendors it: no name in the message
+        raise InvalidReference(f"{ERR_INVALID_FORMAT}: {ERR_NAME_UPPERCASE}")
     return _parse_raw(domain + "/" + remainder)
 
 

@@ -68,21 +68,13 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.set_defaults(func=cmd_image_waste, client=client_image_waste)
     for group, name in ((sub, "history"), (image_sub, "history")):
         p = group.add_parser(name, help="Show the history of an image")
-        p.add_argument("-H", "--human", default="true", nargs="?", const="true",
+        p.add_argument("-H", "--human", action="store_true", default=True,
                        help="Print sizes and dates in human readable format (default true)")
         p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
         p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
         p.add_argument("--format", default="table", help="Format output: table or json")
         p.add_argument("image", metavar="IMAGE")
         p.set_defaults(func=cmd_history)
-
-
-def _bool_flag(value: str) -> bool:
-    if value.lower() in ("true", "1", "t", "yes"):
-        return True
-    if value.lower() in ("false", "0", "f", "no"):
-        return False
-    raise InvalidParameter(f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
 def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -123,14 +115,6 @@ def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
     summaries = engine_images.list_images(ctx.store, reference=args.reference, all_images=args.all)
-    if args.quiet:
-        seen = []
-        for s in summaries:
-            text = str(s.id) if args.no_trunc else s.id.short
-            if text not in seen:
-                seen.append(text)
-        ctx.stdout.write("".join(f"{t}\n" for t in seen))
-        return 0
     rows: list[dict[str, str]] = []
     for s in summaries:
         pairs = []
@@ -149,6 +133,9 @@ def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
                 "Repository": repo, "SharedSize": "N/A", "Size": human_size(s.size),
                 "Tag": tag, "UniqueSize": "N/A", "VirtualSize": human_size(s.size),
             })
+    if args.quiet:  # the docker CLI prints an ID per row: once per tag of the image
+        ctx.stdout.write("".join(f"{row['ID']}\n" for row in rows))
+        return 0
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     keys = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
     write_rows(ctx.stdout, args.format, rows, header, keys)
@@ -156,6 +143,13 @@ def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_tag(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.reference import parse_repository
+
+    try:
+        parse_repository(args.target)  # the docker CLI checks the name before it asks the daemon
+    except InvalidParameter as exc:
+        raise InvalidParameter(f'Error parsing reference: "{args.target}" is not a valid '
+                               f"repository/tag: {exc}") from None
     engine_images.tag_image(ctx.store, args.source, args.target)
     return 0
 
@@ -205,7 +199,7 @@ def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
-    human = _bool_flag(args.human)
+    human = args.human
     items = engine_images.image_history(ctx.store, args.image)
     if args.quiet:
         for item in items:

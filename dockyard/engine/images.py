@@ -7,7 +7,6 @@ import os
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any, BinaryIO
 
 from dockyard import filters as filters_mod
@@ -16,6 +15,7 @@ from dockyard.digest import Digest
 from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, InvalidReference, NotFound, Unavailable
 from dockyard.image.config import ContainerConfig, History, ImageConfig, parse_time
+from dockyard.gopath import match
 from dockyard.image.image import Image
 from dockyard.image.manifest import DEFAULT_PLATFORM, Platform
 from dockyard.image.mutate import append
@@ -106,7 +106,9 @@ def import_image(store: Store, source: str, *, repository: str | None = None,
             received.unlink(missing_ok=True)
         comment = message or f"Imported from {src_name}"
         base = ImageConfig(architecture=plat.architecture, os=plat.os, variant=plat.variant or None)
-        new = append(base, [], layer, History(comment=comment), config=base_config, comment=comment)
+        # Docker 20.10's import writes an empty container_config (its zero container.Config)
+        new = append(base, [], layer, History(comment=comment), config=base_config, comment=comment,
+                     extra={"container_config": ContainerConfig().to_dict()})
         image = store.add_image(new.raw_config, [layer])
         if target is not None:
             store.tag(image.id, target)
@@ -134,7 +136,8 @@ def list_images(store: Store, *, reference: str | None = None, all_images: bool 
             continue  # an intermediate image (a parent of another): shown only with -a
         if reference is not None:
             tags = [r for r in tags if _matches(r, reference)]
-            if not tags:
+            digests = [r for r in digests if _matches(r, reference)]
+            if not tags and not digests:
                 continue
         try:
             image = store.image(image_id)
@@ -226,15 +229,10 @@ def _parent_or_none(store: Store, image_id: Digest) -> Digest | None:
 
 
 def _matches(ref: Reference, pattern: str) -> bool:
-    """`docker images busybox` / `busybox:1.*`: the repository, and the tag if one is given."""
-    name, _, tag = pattern.partition(":") if "/" not in pattern.rpartition(":")[2] else (pattern, "", "")
-    try:
-        wanted = parse_reference(name).familiar_name
-    except InvalidParameter:
-        wanted = name
-    if not fnmatchcase(ref.familiar_name, wanted):
-        return False
-    return not tag or fnmatchcase(ref.tag or "", tag)
+    """Docker's `reference=` filter (`docker images PATTERN`; distribution's FamiliarMatch): Go's
+    path.Match of the pattern against the familiar reference (`busybox:latest`,
+    `127.0.0.1:5000/app:1`, `app@sha256:...`), else against its familiar name (`busybox`)."""
+    return match(pattern, ref.familiar) or match(pattern, ref.familiar_name)
 
 
 # -- inspect -------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def test_import_from_url(dockyard, busybox_tar):
 
 @pytest.mark.parametrize("name,message", [
     # As the docker 28 CLI words it.
-    ("Foo:bar", "invalid reference format: repository name (library/Foo) must be lowercase"),
+    ("Foo:bar", "invalid reference format: repository name must be lowercase"),
     ("a::b", "invalid reference format"),
     ("x:" + "t" * 129, "invalid reference format"),
 ])

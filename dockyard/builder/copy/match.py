@@ -15,6 +15,7 @@ from typing import Iterator
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.dockerignore import IgnoreMatcher, MatchInfo, go_clean
 from dockyard.errors import InvalidParameter
+from dockyard.gopath import compile_pattern
 
 __all__ = ["Source", "collect_sources", "walk_source"]
 
@@ -44,35 +45,6 @@ class Source:
     @property
     def is_dir(self) -> bool:
         return stat.S_ISDIR(self.st.st_mode)
-
-
-def _go_match_regex(pattern: str) -> re.Pattern[str]:
-    """Go's filepath.Match for one path: `*` and `?` stop at `/`, `[^...]` negates."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            j = pattern.find("]", i + 2)
-            if j < 0:
-                raise InvalidParameter(f"syntax error in pattern: {pattern}")
-            body = pattern[i + 1:j]
-            if body.startswith("^") or body.startswith("!"):
-                body = "^" + body[1:].replace("\\", "\\\\")
-            else:
-                body = body.replace("\\", "\\\\")
-            out.append(f"[{body}]")
-            i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
 
 
 def _excluded(ignore: IgnoreMatcher | None, rel: str) -> bool:
@@ -180,7 +152,7 @@ def collect_sources(root: Path, patterns: list[str], ignore: IgnoreMatcher | Non
 
 def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None, origin: str) -> list[Source]:
     depth = pattern.count("/") + 1
-    regex = _go_match_regex(pattern)
+    regex = compile_pattern(pattern)
     found: list[Source] = []
 
     def visit(rel: str, level: int) -> None:

@@ -1,0 +1,186 @@
+"""Command sequences through the docker CLI + dockerd 20.10 and through dockyard: tag/images/rmi,
+commit, save/load across the two, export/import, history. Each compares what a user sees (the
+output with time-derived IDs normalised, errors, exit status) and the images made (config,
+history, files)."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.differential.harness import (
+    Pair, diff_images, layer_entries, normalise_config, normalise_error, read_saved,
+)
+
+NAMES = ["127.0.0.1:5000/app:1", "127.0.0.1:5000/app:2", "localhost/team/tool:v1.2",
+         "plain:1", "registry.example:443/ns/deep/img:latest", "busybox:extra"]
+# Docker's reference filter (`docker images PATTERN`) on every form a name takes
+PATTERNS = ["127.0.0.1:5000/app:1", "127.0.0.1:5000/app", "127.0.0.1:5000/*", "*/app:1",
+            "127.0.0.1:5000/app:[12]", "plain:1", "plain", "pla*", "busybox", "busybox:extra",
+            "library/busybox", "docker.io/library/busybox", "*/*/tool:*", "localhost/team/tool",
+            "registry.example:443/ns/*/img", "registry.example:443/ns/**", "app", "nothing:1",
+            "*", "*:1", "b?sybox:latest"]
+
+
+def _rows(text: str) -> list[tuple[str, str]]:
+    """(REPOSITORY, TAG) of each row of an `images` table."""
+    return sorted(tuple(re.split(r"\s{2,}", line.strip())[:2]) for line in text.splitlines()[1:]
+                  if line.strip())
+
+
+def test_images_reference_filter(pair: Pair) -> None:
+    for name in NAMES:
+        pair.both(lambda: pair.run_docker("tag", "busybox:latest", name),
+                  lambda: pair.run_dockyard("tag", "busybox:latest", name))
+    try:
+        problems = []
+        for pattern in PATTERNS:
+            d, y = pair.both(lambda: pair.run_docker("images", pattern),
+                             lambda: pair.run_dockyard("images", pattern))
+            if (_rows(d.stdout), d.returncode) != (_rows(y.stdout), y.returncode):
+                problems.append(f"images {pattern}: docker {_rows(d.stdout)} ({d.returncode}), "
+                                f"dockyard {_rows(y.stdout)} ({y.returncode}) {y.stderr.strip()}")
+            dq, yq = pair.both(lambda: pair.run_docker("images", "-q", pattern),
+                               lambda: pair.run_dockyard("images", "-q", pattern))
+            if dq.stdout != yq.stdout:
+                problems.append(f"images -q {pattern}: docker {dq.stdout!r}, dockyard {yq.stdout!r}")
+        assert not problems, "\n".join(problems)
+    finally:
+        for name in NAMES:
+            pair.both(lambda: pair.run_docker("rmi", name), lambda: pair.run_dockyard("rmi", name))
+
+
+def test_tag_and_rmi(pair: Pair) -> None:
+    steps = [("tag", "busybox:latest", "seq-tag:1"), ("tag", "busybox", "seq-tag:2"),
+             ("rmi", "seq-tag:1"), ("rmi", "seq-tag:1"), ("tag", "nosuch:1", "x:1"),
+             ("rmi", "nosuch:9"), ("tag", "busybox", "Bad:Name"), ("rmi", "seq-tag:2")]
+    problems = []
+    for step in steps:
+        d, y = pair.both(lambda: pair.run_docker(*step), lambda: pair.run_dockyard(*step))
+        got = [(r.returncode, r.stdout.strip(), normalise_error(r.stderr)) for r in (d, y)]
+        if got[0] != got[1]:
+            problems.append(f"{' '.join(step)}:\n  docker:   {got[0]}\n  dockyard: {got[1]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_save_and_load_across(pair: Pair, tmp_path: Path) -> None:
+    """An image built by one engine, saved, loads into the other with the same ID, tags and
+    config: `docker load` reads dockyard's archive and dockyard reads `docker save`'s."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY f /f\nENV X=1\nRUN echo hi > /g\n")
+    (ctx / "f").write_text("f\n")
+    pair.build("docker", ctx, [], "seq-from-docker:1")
+    pair.build("dockyard", ctx, [], "seq-from-dockyard:1")
+    from_docker, from_dockyard = tmp_path / "d.tar", tmp_path / "y.tar"
+    pair.docker("save", "-o", str(from_docker), "seq-from-docker:1")
+    pair.dockyard("save", "-o", str(from_dockyard), "seq-from-dockyard:1")
+    d, y = pair.both(lambda: pair.run_dockyard("load", "-i", str(from_docker)),
+                     lambda: pair.run_docker("load", "-i", str(from_dockyard)))
+    assert (d.returncode, y.returncode) == (0, 0), (d.stderr, y.stderr)
+    assert d.stdout.strip().splitlines()[-1] == "Loaded image: seq-from-docker:1"
+    assert y.stdout.strip().splitlines()[-1] == "Loaded image: seq-from-dockyard:1"
+    for name in ("seq-from-docker:1", "seq-from-dockyard:1"):
+        ids = [pair.docker("image", "inspect", "--format", "{{.Id}}", name).stdout.strip(),
+               pair.dockyard("image", "inspect", "--format", "{{.Id}}", name).stdout.strip()]
+        assert ids[0] == ids[1], (name, ids)
+        a, b = pair.snapshot("docker", name), pair.snapshot("dockyard", name)
+        assert not diff_images(a, b), diff_images(a, b)
+
+
+@pytest.mark.xfail(strict=True, reason="dockyard's commit writes the run config alone, where "
+                   "Docker 20.10 writes the container's (Hostname, Attach*, Image as given, Labels "
+                   "{}) and container/container_config: engine/containers.py is being moved by "
+                   "runtime-shape (#17)")
+def test_commit(pair: Pair) -> None:
+    script = "mkdir -p /app && echo data > /app/f && rm /etc/group && chmod 600 /etc/passwd"
+    names = _ran(pair, "seq-commit", script)
+    try:
+        args = ["-a", "Jane <j@example.org>", "-m", "a message", "-c", "ENV MODE=prod",
+                "-c", 'CMD ["sh"]', "-c", "EXPOSE 8080"]
+        d, y = pair.both(lambda: pair.run_docker("commit", *args, names["docker"], "seq-committed:1"),
+                         lambda: pair.run_dockyard("commit", *args, names["dockyard"], "seq-committed:1"))
+        assert (d.returncode, y.returncode) == (0, 0), (d.stderr, y.stderr)
+        a, b = pair.snapshot("docker", "seq-committed:1"), pair.snapshot("dockyard", "seq-committed:1")
+        problems = diff_images(a, b)
+        assert not problems, "\n".join(problems)
+    finally:
+        pair.both(lambda: pair.run_docker("rm", "-f", names["docker"]),
+                  lambda: pair.run_dockyard("rm", "-f", names["dockyard"]))
+
+
+def _export_entries(path: Path) -> list[tuple]:
+    return layer_entries(path.read_bytes())
+
+
+def _ran(pair: Pair, prefix: str, script: str) -> dict[str, str]:
+    """A stopped container on each side that ran `script`: {side: name}."""
+    names = {}
+    for side, run in (("docker", pair.run_docker), ("dockyard", pair.run_dockyard)):
+        created = run("run", "--network", "none", "--name", f"{prefix}-{side}", "busybox", "sh", "-c", script)
+        assert created.returncode == 0, created.stderr
+        names[side] = f"{prefix}-{side}"
+    return names
+
+
+@pytest.mark.xfail(strict=True, reason="dockyard's export lacks the files of Docker's init layer "
+                   "(/.dockerenv, /dev/console, /etc/hostname, /etc/hosts, /etc/resolv.conf, "
+                   "empty): export's walk of a container tree is rel-store's (#16)")
+def test_export(pair: Pair, tmp_path: Path) -> None:
+    names = _ran(pair, "seq-export", "mkdir -p /app && echo data > /app/f && rm /etc/group")
+    try:
+        d_tar, y_tar = tmp_path / "d.tar", tmp_path / "y.tar"
+        pair.both(lambda: pair.docker("export", "-o", str(d_tar), names["docker"]),
+                  lambda: pair.dockyard("export", "-o", str(y_tar), names["dockyard"]))
+        a, b = set(_export_entries(d_tar)), set(_export_entries(y_tar))
+        assert (sorted(a - b), sorted(b - a)) == ([], [])
+    finally:
+        pair.both(lambda: pair.run_docker("rm", "-f", names["docker"]),
+                  lambda: pair.run_dockyard("rm", "-f", names["dockyard"]))
+
+
+def test_import(pair: Pair, tmp_path: Path) -> None:
+    """The same rootfs tar imported by both, with --change and --message: the same image."""
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        for name, data in (("app/f", b"data\n"), ("bin/tool", b"#!/bin/sh\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o755, 1_600_000_000
+            tar.addfile(info, io.BytesIO(data))
+    args = ["-c", "ENV A=1", "-c", "WORKDIR /app", "-c", 'CMD ["/bin/tool"]', "-m", "imported",
+            str(rootfs), "seq-imported:1"]
+    d, y = pair.both(lambda: pair.run_docker("import", *args), lambda: pair.run_dockyard("import", *args))
+    assert (d.returncode, y.returncode) == (0, 0), (d.stderr, y.stderr)
+    saved_a, saved_b = tmp_path / "ia.tar", tmp_path / "ib.tar"
+    pair.docker("save", "-o", str(saved_a), "seq-imported:1")
+    pair.dockyard("save", "-o", str(saved_b), "seq-imported:1")
+    ia, ib = read_saved(saved_a, 0), read_saved(saved_b, 0)
+    ia.config, ib.config = normalise_config(ia.config, ""), normalise_config(ib.config, "")
+    problems = diff_images(ia, ib)
+    assert not problems, "\n".join(problems)
+
+
+def test_history_output(pair: Pair, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nLABEL a=b\nCOPY f /f\nRUN echo x > /x\nENV LONG=" + "y" * 80 + "\n")
+    (ctx / "f").write_text("f\n")
+    for side in ("docker", "dockyard"):
+        pair.build(side, ctx, [], "seq-history:1")
+    problems = []
+    for flags in ([], ["--no-trunc"], ["-H=false"]):
+        d, y = pair.both(lambda: pair.run_docker("history", *flags, "seq-history:1"),
+                         lambda: pair.run_dockyard("history", *flags, "seq-history:1"))
+        cols = []
+        for r in (d, y):
+            rows = [re.split(r"\s{2,}", line.strip()) for line in r.stdout.splitlines()]
+            # IMAGE (time-derived IDs) and CREATED (times) vary; CREATED BY, SIZE, COMMENT stay
+            cols.append([row[2:] for row in rows])
+        if cols[0] != cols[1]:
+            problems.append(f"history {' '.join(flags)}:\n  docker:   {cols[0]}\n  dockyard: {cols[1]}")
+    assert not problems, "\n".join(problems)
