@@ -184,3 +184,40 @@ def test_history_output(pair: Pair, tmp_path: Path) -> None:
         if cols[0] != cols[1]:
             problems.append(f"history {' '.join(flags)}:\n  docker:   {cols[0]}\n  dockyard: {cols[1]}")
     assert not problems, "\n".join(problems)
+
+
+def test_add_url(pair: Pair, tmp_path: Path) -> None:
+    """ADD <url>: the downloaded file (mode 0600, mtime from Last-Modified) and its hash in
+    history, which Docker writes without a `file:` prefix, from the file's own stat."""
+    import http.server
+    import threading
+
+    served = tmp_path / "srv"
+    served.mkdir()
+    (served / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        url = f"http://127.0.0.1:{server.server_address[1]}/tool.sh"
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nADD {url} /opt/\nADD {url} /renamed\n")
+        d, y = pair.both(lambda: pair.build("docker", ctx, [], "seq-add-url:1"),
+                         lambda: pair.build("dockyard", ctx, [], "seq-add-url:1"))
+        assert (d.returncode, d.error) == (y.returncode, y.error)
+        assert d.output == y.output
+        assert d.image is not None and y.image is not None, d.error
+        problems = diff_images(d.image, y.image)
+        assert not problems, "\n".join(problems)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -204,7 +204,8 @@ def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, temp: TempD
     """The sources; `stack` keeps the filesystem of a `--from` image mounted meanwhile."""
     from_ = getattr(ins, "from_", "")
     if not from_:
-        return instruction_sources(ins, b.context, b.store.tmp, temp)
+        # dockerd 20.10 writes an empty line after each download
+        return instruction_sources(ins, b.context, b.store.tmp, temp, lambda: b.out.line(""))
     if b.stage_ref(from_, b.current_stage + 1) == b.current_stage:
         raise InvalidParameter(f"invalid from flag value {from_}: refers to current build stage")
     ref = b.stage_ref(from_, b.current_stage)

@@ -12,6 +12,7 @@ import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from dockyard.builder.context import BuildContext
 from dockyard.builder.copy.checksum import download_checksum
@@ -41,9 +42,10 @@ def _from_context(context: BuildContext, patterns: list[str], kw: str) -> list[S
 
 
 def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildContext, tmp: Path,
-                        temp: TempDirs) -> list[Source]:
-    """The sources in argument order (heredocs last); temp dirs made under `tmp` go to `temp`.
-    The context's are read as dockerd has the context the docker CLI sent (`cli_excludes`)."""
+                        temp: TempDirs, downloaded: Callable[[], None] | None = None) -> list[Source]:
+    """The sources in argument order (heredocs last); temp dirs made under `tmp` go to `temp`;
+    `downloaded` is called after each URL is fetched (a build mode's progress output). The
+    context's are read as dockerd has the context the docker CLI sent (`cli_excludes`)."""
     kw = ins.keyword
     sources: list[Source] = []
     local: list[str] = []
@@ -54,6 +56,8 @@ def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildCon
                 local = []
             source = download(src, tmp, ins.checksum)
             temp.dirs.append(source.root)
+            if downloaded is not None:
+                downloaded()
             source.hash = download_checksum(source)
             sources.append(source)
         else:
