@@ -20,6 +20,9 @@ Docker behaviour matched (moby builder/dockerfile/copy.go, builder/remotecontext
   the hash of what it points to inside the root; a path the source has no hash for (a dangling
   link, a directory the context holds only as the parent of re-included files) contributes the
   path itself.
+- A file of the context with several names inside it: the docker CLI sends it once, at the name
+  its walk meets first, and each other name as a hard link to that one (typeflag 1, size 0, no
+  content), so those hash as links.
 - Several sources: `multi:` + sha256 of their hashes joined by `,`; one source: its own hash.
 - ADD <url>: the downloaded file's hash without a prefix.
 """
@@ -32,6 +35,7 @@ import stat
 
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.copy.match import Source, walk_source
+from dockyard.builder.directory_context import walk_context
 from dockyard.digest import CHUNK
 
 __all__ = ["checksum", "download_checksum", "sources_hash"]
@@ -84,6 +88,19 @@ class _Hasher:
         self.owners = source.origin != "context"
         self.ignore = source.ignore if source.origin == "context" else None
         self.buffer = _ReadBuffer()
+        self._first_links: dict[tuple[int, int], str] | None = None
+
+    def _first_link(self, st: os.stat_result) -> str | None:
+        """Where the docker CLI's walk of the context (parents first, names sorted) first meets
+        this inode: it sends the file there, and every later name of it as a hard link to it."""
+        if self._first_links is None:
+            from dockyard.builder.dockerignore import IgnoreMatcher
+
+            self._first_links = {}
+            for found in walk_context(self.root, self.ignore or IgnoreMatcher()):
+                if found.is_file and found.stat.st_nlink > 1:
+                    self._first_links.setdefault((found.stat.st_dev, found.stat.st_ino), found.path)
+        return self._first_links.get((st.st_dev, st.st_ino))
 
     def entry(self, rel: str, st: os.stat_result | None = None) -> str:
         """The hex hash of the entry at `rel` (from the root) itself, not following it."""
@@ -100,6 +117,10 @@ class _Hasher:
         major, minor = ((os.major(st.st_rdev), os.minor(st.st_rdev))
                         if fmt in (stat.S_IFCHR, stat.S_IFBLK) else (0, 0))
         mode = stat.S_IMODE(st.st_mode) | fmt
+        if fmt == stat.S_IFREG and st.st_nlink > 1 and not self.owners:
+            first = self._first_link(st)
+            if first is not None and first != rel:  # a hard link header: no size, no content
+                typeflag, link, size, fmt = "1", first, 0, -1
         header = (f"name{name}mode{mode}uid{uid}gid{gid}size{size}typeflag{typeflag}"
                   f"linkname{link}uname{uname}gname{gname}devmajor{major}devminor{minor}")
         h = hashlib.sha256(header.encode("utf-8", "surrogateescape"))
