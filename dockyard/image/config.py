@@ -170,8 +170,9 @@ class ContainerConfig:
             base["StopSignal"] = self.stop_signal
         if self.shell:
             base["Shell"] = self.shell
-        for key, value in self.extra.items():
-            base.setdefault(key, value)
+        # what the config itself holds wins over the defaults: Hostname, Attach*, and Image (the
+        # parent image's ID in a built image, which `docker inspect` shows as .Config.Image)
+        base.update(self.extra)
         return base
 
     def env_map(self) -> dict[str, str]:

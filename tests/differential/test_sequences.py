@@ -6,6 +6,7 @@ history, files)."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import tarfile
 from pathlib import Path
@@ -223,3 +224,21 @@ def test_add_url(pair: Pair, tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_inspect_config_image(pair: Pair, tmp_path: Path) -> None:
+    """`image inspect`'s .Config.Image of a built image is its parent's ID (issue 12 item 9), and
+    the inspected Config equals Docker's."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV A=1\nCMD [\"sh\"]\n")
+    for side in ("docker", "dockyard"):
+        pair.build(side, ctx, [], "seq-inspect:1")
+    got = []
+    for run in (pair.run_docker, pair.run_dockyard):
+        image, parent, config = run("image", "inspect", "--format",
+                                    "{{.Config.Image}}|{{.Parent}}|{{json .Config}}",
+                                    "seq-inspect:1").stdout.strip().split("|", 2)
+        assert image == parent and image.startswith("sha256:")
+        got.append(json.loads(config.replace(parent, "<parent>")))
+    assert got[0] == got[1]
