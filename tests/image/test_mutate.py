@@ -35,6 +35,12 @@ BASE = ImageConfig.parse(json.dumps({
 }).encode())
 
 
+# Docker 20.10 writes a config as its container.Config struct: every field but the omitempty ones
+FULL_START = (b'{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,'
+              b'"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,')
+FULL_END = b'"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":null}'
+
+
 def test_build_step_bytes() -> None:
     # The classic builder's commit: the base's container fields and parent replaced, docker_version last.
     probe = {"Cmd": ["/bin/sh", "-c", "echo hi"], "Image": "sha256:" + "1" * 64}
@@ -43,7 +49,8 @@ def test_build_step_bytes() -> None:
                    drop=("container", "container_config", "docker_version", "parent"),
                    extra={"container": "c1", "container_config": probe}, created=T)
     assert image.raw_config == (
-        b'{"architecture":"amd64","author":"me","config":{"Env":["PATH=/bin"],"Cmd":["sh"]},'
+        b'{"architecture":"amd64","author":"me","config":' + FULL_START + b'"Env":["PATH=/bin"],'
+        b'"Cmd":["sh"],' + FULL_END + b','
         b'"created":"2024-05-06T07:08:09.123456789Z","x-unknown":1,"container":"c1",'
         b'"container_config":{"Cmd":["/bin/sh","-c","echo hi"],"Image":"sha256:' + b"1" * 64 + b'"},'
         b'"docker_version":"dockyard-0.1.0","history":[{"created":"2020-01-01T00:00:00Z",'
@@ -79,7 +86,8 @@ def test_import_from_an_empty_base() -> None:
                    History(comment="Imported from -"), config=ContainerConfig(), comment="Imported from -",
                    created=T)
     assert image.raw_config == (
-        b'{"architecture":"arm64","comment":"Imported from -","config":{},'
+        b'{"architecture":"arm64","comment":"Imported from -","config":' + FULL_START
+        + b'"Env":null,"Cmd":null,' + FULL_END + b','
         b'"created":"2024-05-06T07:08:09.123456789Z","docker_version":"dockyard-0.1.0",'
         b'"history":[{"created":"2024-05-06T07:08:09.123456789Z","comment":"Imported from -"}],'
         b'"os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:' + b"a" * 64 + b'"]},'
