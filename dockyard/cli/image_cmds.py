@@ -143,10 +143,10 @@ def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_tag(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.reference import parse_repository
+    from dockyard.reference import parse_reference
 
     try:
-        parse_repository(args.target)  # the docker CLI checks the name before it asks the daemon
+        parse_reference(args.target)  # the docker CLI parses the name before it asks the daemon
     except InvalidParameter as exc:
         raise InvalidParameter(f'Error parsing reference: "{args.target}" is not a valid '
                                f"repository/tag: {exc}") from None
