@@ -228,7 +228,7 @@ def commit(ctx: ApiContext, req: Request, resp: Response) -> None:
     repository = (f"{repo}:{tag}" if tag else repo) or None
     image_id = engine.commit(ctx.store(), container, repository,
                              pause_container=req.qbool("pause", True), message=req.q("comment") or "",
-                             author=req.q("author") or "", changes=req.qlist("changes"))
+                             author=req.q("author") or "", changes=req.qlist("changes"), config=body)
     resp.json({"Id": str(image_id)}, 201)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dockyard.builder.changes import apply_changes
 from dockyard.digest import Digest
+from dockyard.engine.container_views import docker_config
 from dockyard.engine.images import parse_target
-from dockyard.errors import DockyardError
-from dockyard.image.config import History
+from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.image.config import ContainerConfig, History, merge_config
 from dockyard.image.mutate import append
 from dockyard.runtime.containers import current_state, lookup, oci_runtime
 from dockyard.runtime.state import RUNNING
@@ -15,19 +18,67 @@ from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.store import Store
 
 
+_LISTS = ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild")
+_STRSLICES = ("Cmd", "Entrypoint", "Shell")
+_MAPS = ("ExposedPorts", "Volumes", "Labels", "Healthcheck")
+_STRINGS = ("Hostname", "Domainname", "User", "Image", "WorkingDir", "MacAddress", "StopSignal")
+_BOOLS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce",
+          "ArgsEscaped", "NetworkDisabled")
+_GO_TYPES = {"Env": "[]string", "OnBuild": "[]string", "Cmd": "strslice.StrSlice",
+             "Entrypoint": "strslice.StrSlice", "Shell": "strslice.StrSlice",
+             "ExposedPorts": "nat.PortSet", "Volumes": "map[string]struct {}",
+             "Labels": "map[string]string", "Healthcheck": "container.HealthConfig",
+             "StopTimeout": "int", **{k: "bool" for k in _BOOLS}}
+
+
+def _request_config(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /commit's body, a container.Config: its fields checked as Go's JSON decoder would
+    (a wrong type is refused); fields container.Config lacks are dropped, as that decoder does."""
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if value is None:
+            continue
+        if key in _STRSLICES and isinstance(value, str):
+            value = [value]  # Docker's strslice takes one string for a list of one
+        ok = (isinstance(value, list) and all(isinstance(v, str) for v in value) if key in _LISTS
+              else isinstance(value, dict) if key in _MAPS
+              else isinstance(value, str) if key in _STRINGS
+              else isinstance(value, bool) if key in _BOOLS
+              else isinstance(value, int) and not isinstance(value, bool) if key == "StopTimeout"
+              else None)
+        if ok is None:
+            continue
+        if not ok or (key == "Labels" and not all(isinstance(v, str) for v in value.values())):
+            got = ("bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float))
+                   else "string" if isinstance(value, str) else "array" if isinstance(value, list)
+                   else "object")
+            raise InvalidParameter(f"json: cannot unmarshal {got} into Go struct field "
+                                   f"ContainerConfigWrapper.{key} of type {_GO_TYPES.get(key, 'string')}")
+        out[key] = value
+    return out
+
+
 def commit(store: Store, name: str, repository: str | None = None, *, pause_container: bool = True,
-           message: str = "", author: str = "", changes: list[str] | None = None) -> Digest:
+           message: str = "", author: str = "", changes: list[str] | None = None,
+           config: dict[str, Any] | None = None) -> Digest:
     """`docker commit`: the container's storage layer on top of its image, as a new image.
 
     Works for stopped containers too (as Docker does). An empty diff adds no layer, only a
-    history entry with `empty_layer` (as Docker does).
+    history entry with `empty_layer` (as Docker does). The config is Docker's: `config` (the
+    request's, or the container's) with the changes, `container` and `container_config` the
+    container's.
     """
     target = parse_target(repository)
     cdir = lookup(store, name)
     record = cdir.read_record()
-    config = record.config
+    # Docker 20.10 (daemon/commit.go): the request's config (POST /commit's body), else the
+    # container's, with the changes applied and completed from the container's by the merge of
+    # create, is the image's run config; the container's own config is its container_config
+    container_config = docker_config(record)
+    own = ContainerConfig.from_dict(_request_config(config) if config else container_config)
     if changes:
-        config = apply_changes(config, changes)
+        own = apply_changes(own, changes)
+    new_config = merge_config(own, ContainerConfig.from_dict(container_config))
     base_id = Digest.parse(record.image_id)
     base = store.image(base_id)
     runtime = oci_runtime(store, record)
@@ -53,8 +104,11 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
             layer = layer_from_directory(store.layers, cdir.upper)
             new = append(
                 base.config, base.layers, layer,
-                History(created_by=" ".join(record.command), author=author or None, comment=message or None),
-                config=config, author=author or None, drop=("container", "container_config"))
+                # Docker's created_by is the container's Cmd (not its entrypoint)
+                History(created_by=" ".join(record.config.cmd or []) or None, author=author or None,
+                        comment=message or None),
+                config=new_config, author=author or None,
+                extra={"container": record.id, "container_config": container_config})
             layers = list(base.layers) + ([layer] if layer is not None else [])
             image = store.add_image(new.raw_config, layers, parent=base_id)
             if target is not None:

@@ -5,6 +5,7 @@ becomes a container with its volumes and networks.
   for every mount point of the request or the image (`VOLUME`) that nothing else mounts,
   `--volumes-from` copies another container's mounts; an empty volume gets the image's content at
   its mount point (Docker's copy-up, unless `nocopy`).
+- The config's working directory is made when the image lacks it, as Docker's create does.
 - Networks: the request is checked against the store's networks and kept in the container's
   directory; a container on bridge networks gets the OCI hooks that join and leave them
   (runtime/network/hook.py).
@@ -24,6 +25,7 @@ from dockyard.errors import InvalidParameter
 from dockyard.runtime import bundle
 from dockyard.runtime.containers import create as runtime_create
 from dockyard.runtime.containers import lookup
+from dockyard.runtime.lifecycle import remove
 from dockyard.runtime.hostconfig import Mount
 from dockyard.runtime.network import endpoints, hook
 from dockyard.runtime.state import ContainerRecord
@@ -63,12 +65,44 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
         record = runtime_create(store, replace(
             opts, host=host, extensions={**opts.extensions, hook.EXTENSION: network.to_dict()}))
     except BaseException:
-        for volume, _ in made:
-            if volume.name not in existing:
-                volumes.remove(volume.name, lambda name: [], force=True)
+        _remove_new(volumes, made, existing)
         raise
-    _copy_up(store, record, made)
+    try:
+        _copy_up(store, record, made)
+        _working_directory(store, record)
+    except BaseException:
+        remove(store, record.id, force=True)
+        _remove_new(volumes, made, existing)
+        raise
     return record
+
+
+def _remove_new(volumes: Volumes, made: list[tuple[Volume, VolumeUse]], existing: set[str]) -> None:
+    for volume, _ in made:
+        if volume.name not in existing:
+            volumes.remove(volume.name, lambda name: [], force=True)
+
+
+def _working_directory(store: Store, record: ContainerRecord) -> None:
+    """Docker's create makes the config's WorkingDir in the container's filesystem when it is
+    missing (0755, root's: container.SetupWorkingDirectory), so a container never started has
+    it in its diff, its export and its commit too."""
+    workdir = record.config.working_dir
+    if not workdir or workdir == "/":
+        return
+    with bundle.mounted(store, lookup(store, record.id)) as rootfs:
+        target = resolve_in_root(rootfs, workdir)
+        if target is None:
+            return
+        missing = []
+        while not os.path.lexists(target):
+            missing.append(target)
+            target = target.parent
+        if not target.is_dir():
+            raise InvalidParameter(f"Cannot mkdir: {workdir} is not a directory")
+        for path in reversed(missing):
+            os.mkdir(path, 0o755)
+            os.chmod(path, 0o755)
 
 
 def _targets(mounts: list[Mount], uses: list[VolumeUse]) -> set[str]:

@@ -1,5 +1,5 @@
 """What both servers show of containers, in Docker's shapes: the rows of `GET /containers/json`
-(with every filter Docker documents), and the HostConfig, Mounts and NetworkSettings of
+(with every filter Docker documents), and the Config, HostConfig, Mounts and NetworkSettings of
 `docker inspect`."""
 
 from __future__ import annotations
@@ -24,6 +24,20 @@ from dockyard.store.store import Store
 def command_string(args: list[str]) -> str:
     """The COMMAND column as Docker shows it: arguments with spaces in single quotes."""
     return " ".join(f"'{a}'" if (not a or any(c.isspace() for c in a)) else a for a in args)
+
+
+def docker_config(record: ContainerRecord) -> dict[str, Any]:
+    """The container's `Config` as Docker 20.10 shows it (`docker inspect`) and commits it
+    (`container_config`): the record's config in container.Config's JSON shape, with its
+    Hostname, Attach flags and Image as the user named it."""
+    data = record.config.to_dict()
+    if "Hostname" not in record.config.extra:  # a record written before its config held these
+        data.update(Hostname=record.hostname, Image=record.image_name, Tty=record.tty,
+                     OpenStdin=record.open_stdin, StdinOnce=record.stdin_once,
+                     AttachStdin=record.open_stdin)
+    if data.get("Labels") is None:
+        data["Labels"] = {}  # Docker's create always makes the map
+    return data
 
 
 def network_view(cdir: ContainerDir, state: ContainerState) -> tuple[NetworkRequest, NetworkState | None]:

@@ -115,10 +115,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
     state = current_state(cdir)
     request, net_state = views.network_view(cdir, state)
     cmd = record.command
-    cfg = record.config.to_docker_api()
-    cfg.update({"Hostname": record.hostname, "Image": record.image_name, "Tty": record.tty,
-                "OpenStdin": record.open_stdin, "StdinOnce": record.open_stdin,
-                "AttachStdin": record.open_stdin})
+    cfg = views.docker_config(record)
     lower = cdir.lower_file.read_text() if cdir.lower_file.exists() else ""
     return {
         "Id": record.id,

@@ -140,7 +140,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         user=body.get("User") or None, labels=dict(labels),
         stop_signal=body.get("StopSignal") or None, name=name or None, hostname=hostname,
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
-        stdin_once=bool(body.get("StdinOnce")),
+        stdin_once=bool(body.get("StdinOnce")), attach_stdin=bool(body.get("AttachStdin")),
+        attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
         exposed_ports=list(_dict(body.get("ExposedPorts"), "ExposedPorts")),
         volumes=list(_dict(body.get("Volumes"), "Volumes")),
         host=HostConfig(

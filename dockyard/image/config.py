@@ -194,6 +194,44 @@ class ContainerConfig:
         return replace(self, env=env)
 
 
+def merge_config(own: ContainerConfig, defaults: ContainerConfig) -> ContainerConfig:
+    """Docker's merge of a container's config over defaults (moby daemon/commit.go `merge`, used
+    by create over the image's config and by commit over the container's): what `own` leaves
+    empty comes from `defaults` for these fields only: User, WorkingDir, StopSignal; ExposedPorts,
+    Volumes (added to own's); Env and Labels (the names own lacks, after its own; Labels is
+    never null); Cmd with ArgsEscaped (when own has neither entrypoint nor command) and
+    Entrypoint (when own's is unset, None); Healthcheck (its unset parts). Nothing else: the
+    defaults' OnBuild, Shell, Hostname or Image are not taken."""
+    out = replace(own, extra=dict(own.extra))
+    out.user = own.user or defaults.user
+    out.working_dir = own.working_dir or defaults.working_dir
+    out.stop_signal = own.stop_signal or defaults.stop_signal
+    out.exposed_ports = ({**own.exposed_ports, **(defaults.exposed_ports or {})} if own.exposed_ports
+                         else defaults.exposed_ports)
+    out.volumes = {**own.volumes, **(defaults.volumes or {})} if own.volumes else defaults.volumes
+    if own.env:
+        named = {e.partition("=")[0] for e in own.env}
+        out.env = list(own.env) + [e for e in defaults.env or [] if e.partition("=")[0] not in named]
+    else:
+        out.env = defaults.env
+    labels = dict(own.labels or {})
+    for key, value in (defaults.labels or {}).items():
+        labels.setdefault(key, value)
+    out.labels = labels
+    if not own.entrypoint:
+        if not own.cmd:
+            out.cmd, out.args_escaped = defaults.cmd, defaults.args_escaped
+        if own.entrypoint is None:
+            out.entrypoint = defaults.entrypoint
+    if defaults.healthcheck:
+        if own.healthcheck is None:
+            out.healthcheck = defaults.healthcheck
+        else:
+            out.healthcheck = {**{k: v for k, v in defaults.healthcheck.items()},
+                               **{k: v for k, v in own.healthcheck.items() if v}}
+    return out
+
+
 @dataclass
 class History:
     created: str | None = None

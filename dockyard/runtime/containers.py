@@ -16,7 +16,7 @@ from typing import Any
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import fsync_dir, fsync_file
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
-from dockyard.image.config import ContainerConfig, now_rfc3339
+from dockyard.image.config import ContainerConfig, merge_config, now_rfc3339
 from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy
 from dockyard.runtime.spec import resources as oci_resources
 from dockyard.runtime.names import random_name, validate_name
@@ -54,6 +54,9 @@ class CreateOptions:
     tty: bool = False
     open_stdin: bool = False                         # -i: stdin stays open for attach
     stdin_once: bool = False                         # closed when the first attacher's input ends
+    attach_stdin: bool = False                       # what the client meant to attach (recorded
+    attach_stdout: bool = False                      # in the config, as Docker's AttachStdin...)
+    attach_stderr: bool = False
     extensions: dict[str, Any] = field(default_factory=dict)   # kept in the record, opaque here
     host: HostConfig = field(default_factory=HostConfig)
 
@@ -147,31 +150,30 @@ def merge_env(base: list[str] | None, extra: list[str]) -> list[str] | None:
     return env or None
 
 
-def _container_config(image_config: ContainerConfig, opts: CreateOptions) -> ContainerConfig:
-    cfg = replace(image_config)
-    if opts.entrypoint is not None:
-        cfg.entrypoint = list(opts.entrypoint) or None
-        cfg.cmd = None
-    if opts.cmd:
-        cfg.cmd = list(opts.cmd)
-    cfg.env = merge_env(cfg.env, opts.env)
-    if opts.workdir is not None:
-        if opts.workdir and not opts.workdir.startswith("/"):
-            raise InvalidParameter(
-                f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
-        cfg.working_dir = opts.workdir
-    if opts.user is not None:
-        cfg.user = opts.user
-    if opts.labels:
-        cfg.labels = {**(cfg.labels or {}), **opts.labels}
-    if opts.exposed_ports:
-        cfg.exposed_ports = {**(cfg.exposed_ports or {}), **{p: {} for p in opts.exposed_ports}}
-    if opts.volumes:
-        cfg.volumes = {**(cfg.volumes or {}), **{v: {} for v in opts.volumes}}
-    if opts.stop_signal is not None:
-        cfg.stop_signal = opts.stop_signal
+def _container_config(image: ContainerConfig, opts: CreateOptions, hostname: str) -> ContainerConfig:
+    """The container's config as dockerd 20.10 makes it: the request's, completed from the
+    image's by Docker's merge (image.config.merge_config: not the image's OnBuild or Shell).
+    Hostname, Domainname, the Attach flags, Tty, OpenStdin, StdinOnce and Image (as the user
+    named it) are in it too: what `docker inspect` shows and `commit` writes."""
+    if opts.workdir and not opts.workdir.startswith("/"):
+        raise InvalidParameter(
+            f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
+    own = ContainerConfig(
+        user=opts.user or "", working_dir=opts.workdir or "", stop_signal=opts.stop_signal or "",
+        env=merge_env(None, opts.env), labels=dict(opts.labels),
+        exposed_ports={p: {} for p in opts.exposed_ports} or None,
+        volumes={v: {} for v in opts.volumes} or None, cmd=list(opts.cmd) or None,
+        # an entrypoint given empty (`--entrypoint ""`, Docker's [""]) drops the image's command
+        entrypoint=None if opts.entrypoint is None else list(opts.entrypoint) or [""])
+    cfg = merge_config(own, image)
+    if cfg.entrypoint == [""]:
+        cfg.entrypoint = None
     if not (cfg.entrypoint or cfg.cmd):
         raise InvalidParameter("No command specified")
+    cfg.extra = {"Hostname": hostname, "Domainname": "", "AttachStdin": opts.attach_stdin,
+                 "AttachStdout": opts.attach_stdout, "AttachStderr": opts.attach_stderr,
+                 "Tty": opts.tty, "OpenStdin": opts.open_stdin, "StdinOnce": opts.stdin_once,
+                 "Image": opts.image}
     return cfg
 
 
@@ -188,8 +190,9 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
     """A new container, stopped; visible once whole. Bad options change nothing on disk."""
     _check_host(store, opts.host)
     image_id = store.resolve(opts.image)
-    cfg = _container_config(store.image(image_id).config.config, opts)
     container_id = secrets.token_hex(32)
+    hostname = opts.hostname or container_id[:12]
+    cfg = _container_config(store.image(image_id).config.config, opts, hostname)
     with flock(store.lock_dir / "containers.lock"):
         names = {c.read_record().name: c.id for c in all_containers(store)}
         if opts.name:
@@ -208,7 +211,7 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
             created=now_rfc3339(), config=cfg, host=replace(opts.host),
             tty=opts.tty, open_stdin=opts.open_stdin, stdin_once=opts.stdin_once,
             extensions=dict(opts.extensions),
-            hostname=opts.hostname or container_id[:12])
+            hostname=hostname)
         # Made whole in this process's temp folder, then moved in by one rename: a kill
         # leaves nothing in containers/ (the temp folder goes at the next start).
         made = ContainerDir(store.tmp / container_id)
