@@ -12,7 +12,9 @@ working directory untouched (an in-process chdir would race with threads of an A
 
 The init layer is Docker's "-init" layer: empty files and directories where the runtime mounts
 /proc, /sys, /dev, /etc/hosts, /etc/hostname, /etc/resolv.conf, so that creating those mount
-points never lands in the storage layer (they would show in `diff` and in commits).
+points never lands in the storage layer (they would show in `diff` and in commits). Its entries
+are Docker 20.10's (daemon/initlayer): directories 0755, empty files 0755 (/dev/console among
+them), /etc/mtab a link to /proc/mounts, all root's; `export` shows them as dockerd's does.
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ from dockyard.errors import RuntimeFailure
 MNT_DETACH = 2
 MOUNT_DATA_MAX = 4096  # one page: the kernel copies at most this much of mount(2) data
 _INIT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "etc")
-_INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv")
+_INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "dev/console")
 
 
 def make_init_layer(init: Path) -> None:
     init.mkdir(mode=0o755, exist_ok=True)
     for d in _INIT_DIRS:
         (init / d).mkdir(mode=0o755, exist_ok=True)
+        os.chmod(init / d, 0o755)  # whatever the umask
     for f in _INIT_FILES:
-        (init / f).touch(mode=0o644)
+        (init / f).touch()
+        os.chmod(init / f, 0o755)
     mtab = init / "etc" / "mtab"
     if not mtab.is_symlink():
         os.symlink("/proc/mounts", mtab)
