@@ -311,3 +311,40 @@ def test_inspect_config_image(pair: Pair, tmp_path: Path) -> None:
         assert image == parent and image.startswith("sha256:")
         got.append(json.loads(config.replace(parent, "<parent>")))
     assert got[0] == got[1]
+
+
+def test_rmi_in_use(pair: Pair, tmp_path: Path) -> None:
+    """`rmi` of an image a stopped container uses (issue 12 item 4), through the docker CLI and
+    through dockyard's: the image's only name is refused and kept (`conflict: unable to remove
+    repository reference "NAME" (must force) - container <id> is using its referenced image
+    <id>`), a second name is untagged, the ID is refused (`must be forced`); once the container
+    is gone the name goes with the image. Each side's own IDs are placeholders."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nLABEL seq=rmi-in-use\n")
+    pair.both(lambda: pair.build("docker", ctx, [], "seq-rmi:1"),
+              lambda: pair.build("dockyard", ctx, [], "seq-rmi:1"))
+    outcomes: dict[str, list[tuple]] = {}
+
+    def scenario(side: str) -> None:
+        run = pair.run_docker if side == "docker" else pair.run_dockyard
+        image = run("image", "inspect", "-f", "{{.Id}}", "seq-rmi:1").stdout.strip()
+        container = run("create", "--name", f"seq-rmi-{side}", "seq-rmi:1", "true").stdout.strip()
+        steps = [("rmi", "seq-rmi:1"), ("images", "-q", "seq-rmi"), ("tag", "seq-rmi:1", "seq-rmi:2"),
+                 ("rmi", "seq-rmi:2"), ("rmi", image.removeprefix("sha256:")[:12]),
+                 ("rm", f"seq-rmi-{side}"), ("rmi", "seq-rmi:1")]
+        got = []
+        for step in steps:
+            r = run(*step)
+            text = f"{' '.join(step)}|{r.stdout.strip()}|{normalise_error(r.stderr)}"
+            for full, name in ((image.removeprefix("sha256:"), "<image>"), (container, "<container>")):
+                text = text.replace(full, name).replace(full[:12], name)
+            label, rest = text.replace(side, "<side>").split("|", 1)
+            got.append((label, r.returncode, rest))
+        outcomes[side] = got
+
+    pair.both(lambda: scenario("docker"), lambda: scenario("dockyard"))
+    problems = [f"{d[0]}:\n  docker:   {d[1:]}\n  dockyard: {y[1:]}"
+                for d, y in zip(outcomes["docker"], outcomes["dockyard"]) if d != y]
+    assert not problems, "\n".join(problems)
+    assert "must force" in outcomes["docker"][0][2]
