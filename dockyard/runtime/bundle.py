@@ -102,7 +102,7 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
                  privileged: bool = False) -> ProcessSpec:
     """The process to run in the (mounted) container; defaults are the container's own."""
     cfg = record.config
-    exec_user: ExecUser = resolve_user(cdir.merged, record.config.user if user is None else user)
+    exec_user: ExecUser = resolve_user(cdir.merged, record.config.user if user is None else user, daemon=True)
     use_tty = record.tty if tty is None else tty
     env = process_env(cfg.env, extra_env or [], record.hostname, use_tty, exec_user.home)
     return ProcessSpec(args=args if args is not None else record.command, env=env,

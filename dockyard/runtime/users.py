@@ -1,10 +1,12 @@
 """`USER name[:group]` resolved in the container's own /etc/passwd and /etc/group.
 
 Behaviour of runc's libcontainer/user.GetExecUser (what Docker uses): numeric IDs pass through
-(a numeric user absent from passwd gets gid 0 and home "/"), names must exist; the user's
-supplementary groups are its primary group and the groups of /etc/group that list its name, or
-the given group alone for `user:group`. The files are read inside
-the rootfs with symlinks resolved against the rootfs, never the host.
+(a numeric user absent from passwd gets gid 0 and home "/"), names must exist. The user's
+supplementary groups: as runc's GetExecUser gives them (the groups of /etc/group that list its
+name, the primary one left out: BuildKit's RUN), or with `daemon` as dockerd sets them for its
+containers (docker run, the classic builder's RUN): its primary group and the groups that list
+its name, or the given group alone for `user:group`. The files are read inside the rootfs with
+symlinks resolved against the rootfs, never the host.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def read_entries(root: Path, path: str) -> list[list[str]]:
     return out
 
 
-def resolve_user(rootfs: Path, user: str) -> ExecUser:
+def resolve_user(rootfs: Path, user: str, *, daemon: bool = False) -> ExecUser:
     user = user.strip()
     name, _, group = user.partition(":")
     passwd = read_entries(rootfs, "/etc/passwd")
@@ -89,14 +91,24 @@ def resolve_user(rootfs: Path, user: str) -> ExecUser:
                 raise InvalidParameter(
                     f"unable to find group {group}: no matching entries in group file")
             gid = int(group)
-    return ExecUser(uid, gid, tuple(_supplementary(groups, login, gid, bool(group))), home)
+    if daemon:
+        return ExecUser(uid, gid, tuple(_daemon_groups(groups, login, gid, bool(group))), home)
+    extra: list[int] = []
+    if login:
+        for e in groups:
+            if len(e) >= 4 and login in e[3].split(",") and e[2].isdigit():
+                g = int(e[2])
+                if g != gid and g not in extra:
+                    extra.append(g)
+    return ExecUser(uid, gid, tuple(extra), home)
 
 
-def _supplementary(groups: list[list[str]], login: str, gid: int, explicit: bool) -> list[int]:
-    """The process's supplementary groups, as Docker sets them (checked with dockerd 20.10:
-    `id` in a RUN step): with an explicit group (`user:group`) that group alone; else every group
-    of /etc/group, in file order, that is the primary group or lists the user; none found: the
-    primary group. So `id` always shows the primary group among the groups."""
+def _daemon_groups(groups: list[list[str]], login: str, gid: int, explicit: bool) -> list[int]:
+    """The process's supplementary groups, as dockerd sets them (checked with dockerd 20.10:
+    `id` in a classic RUN step and in docker run): with an explicit group (`user:group`) that
+    group alone; else every group of /etc/group, in file order, that is the primary group or
+    lists the user; none found: the primary group. So `id` always shows the primary group among
+    the groups."""
     if explicit:
         return [gid]
     out: list[int] = []

@@ -24,17 +24,32 @@ def rootfs(tmp_path: Path) -> Path:
 
 
 def test_names_and_numbers(rootfs: Path) -> None:
-    # Docker (dockerd 20.10, `id` in a RUN step): the supplementary groups are the primary group
-    # and the groups listing the user, in /etc/group's order; `user:group` gives that group alone.
-    assert resolve_user(rootfs, "") == ExecUser(0, 0, (0,), "/root")
-    assert resolve_user(rootfs, "app") == ExecUser(1000, 1000, (1000, 10, 50), "/home/app")
-    assert resolve_user(rootfs, "1000") == ExecUser(1000, 1000, (1000, 10, 50), "/home/app")
-    assert resolve_user(rootfs, "app:wheel") == ExecUser(1000, 10, (10,), "/home/app")
-    assert resolve_user(rootfs, "app:77") == ExecUser(1000, 77, (77,), "/home/app")
+    # runc's GetExecUser (BuildKit's RUN): the groups listing the user, the primary one left out
+    assert resolve_user(rootfs, "") == ExecUser(0, 0, (), "/root")
+    assert resolve_user(rootfs, "app") == ExecUser(1000, 1000, (10, 50), "/home/app")
+    assert resolve_user(rootfs, "1000") == ExecUser(1000, 1000, (10, 50), "/home/app")
+    assert resolve_user(rootfs, "app:wheel").gid == 10
+    assert resolve_user(rootfs, "app:77").gid == 77
+    # a numeric user absent from passwd passes through with gid 0 (runc)
+    assert resolve_user(rootfs, "4242") == ExecUser(4242, 0, (), "/")
+
+
+def test_daemon_groups(rootfs: Path) -> None:
+    # dockerd 20.10 (`id` in a classic RUN step, docker run --user): the supplementary groups are
+    # the primary group and the groups listing the user, in /etc/group's order; `user:group`
+    # gives that group alone
+    def daemon(user: str) -> ExecUser:
+        return resolve_user(rootfs, user, daemon=True)
+
+    assert daemon("") == ExecUser(0, 0, (0,), "/root")
+    assert daemon("app") == ExecUser(1000, 1000, (1000, 10, 50), "/home/app")
+    assert daemon("1000") == ExecUser(1000, 1000, (1000, 10, 50), "/home/app")
+    assert daemon("app:wheel") == ExecUser(1000, 10, (10,), "/home/app")
+    assert daemon("app:77") == ExecUser(1000, 77, (77,), "/home/app")
     # a numeric user absent from passwd passes through with gid 0 (runc), in group root
-    assert resolve_user(rootfs, "4242") == ExecUser(4242, 0, (0,), "/")
+    assert daemon("4242") == ExecUser(4242, 0, (0,), "/")
     # ids with no entries anywhere: `uid=1234 gid=1234 groups=1234` in Docker
-    assert resolve_user(rootfs, "1234:1234") == ExecUser(1234, 1234, (1234,), "/")
+    assert daemon("1234:1234") == ExecUser(1234, 1234, (1234,), "/")
 
 
 def test_unknown_names_have_dockers_messages(rootfs: Path) -> None:
@@ -50,7 +65,7 @@ def test_passwd_symlink_resolves_inside_the_rootfs(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "passwd").write_text("svc:x:7:8::/srv:/bin/sh\n")
     os.symlink("/elsewhere/passwd", tmp_path / "etc" / "passwd")
-    assert resolve_user(tmp_path, "svc") == ExecUser(7, 8, (8,), "/srv")
+    assert resolve_user(tmp_path, "svc", daemon=True) == ExecUser(7, 8, (8,), "/srv")
     os.unlink(tmp_path / "etc" / "passwd")
     os.symlink("../../../../../../etc/passwd", tmp_path / "etc" / "passwd")
     with pytest.raises(InvalidParameter):  # the host's root user must not be found through ..

@@ -185,7 +185,7 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
             from dockyard.builder.rootfs import image_root
 
             with image_root(b.store, state.diff_ids) as root:
-                plan = CopyPlan(state.stage.copy_dest(ins.dest), extract_archives=is_add)
+                plan = CopyPlan(state.stage.copy_dest(ins.dest), extract_archives=is_add, classic_owners=True)
                 if ins.chown:
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
                     plan.chowned = True

@@ -33,6 +33,9 @@ class CopyPlan:
     chowned: bool = False      # --chown given: new parent dirs get the ids too
     extract_archives: bool = False
     keep_owner: bool = False   # without --chown, files keep their owner (BuildKit's copy from a stage)
+    # the classic builder's (dockerd 20.10): a directory's new parents are root's (only the
+    # destination takes --chown), an extracted archive keeps its owners (--chown ignored)
+    classic_owners: bool = False
 
 
 class LayerWriter:

@@ -66,16 +66,17 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
         extract = plan.extract_archives and not source.is_dir and source.mtime is None \
             and is_local_archive(source.path)
         if source.is_dir or extract:
-            # Docker creates the missing parents of a directory's destination as root (only the
-            # destination itself takes --chown); an archive ADD extracts keeps the archive's
-            # owners and ignores --chown altogether (20.10's classic builder).
-            as_root = dataclasses.replace(plan, uid=0, gid=0, chowned=False)
+            # The classic builder creates the missing parents of a directory's destination as
+            # root (only the destination itself takes --chown); an archive ADD extracts keeps the
+            # archive's owners and ignores --chown altogether (dockerd 20.10). BuildKit's parents
+            # take --chown.
+            outer = dataclasses.replace(plan, uid=0, gid=0, chowned=False) if plan.classic_owners else plan
             if dest_rel:
-                parent_dirs(w, image_root, dest_rel, as_root, now)
+                parent_dirs(w, image_root, dest_rel, outer, now)
                 if dest_rel not in w.dirs:
-                    dir_entry(w, image_root, dest_rel, as_root if extract else plan, now)
+                    dir_entry(w, image_root, dest_rel, outer if extract else plan, now)
             if extract:
-                extract_archive(w, source, dest_rel, as_root, image_root, now)
+                extract_archive(w, source, dest_rel, outer, image_root, now)
                 continue
             for rel, st in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
                 name = f"{dest_rel}/{rel}" if dest_rel else rel
