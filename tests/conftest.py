@@ -52,6 +52,28 @@ class Dockyard:
         return Store(self.root)
 
 
+def _mount_points_under(prefix: str) -> list[str]:
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        points = [line.split()[4].encode().decode("unicode_escape") for line in f]
+    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_mounted(request: pytest.FixtureRequest):  # noqa: ANN201
+    """Nothing leaked: after a test and all its fixtures are torn down, nothing stays mounted in
+    its temporary folder (a container's rootfs, a build step's overlay, a netns). Set up before
+    any other fixture of the test, so it is torn down after all of them."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path")
+    if tmp is None:
+        return
+    left = _mount_points_under(str(tmp))
+    for point in sorted(left, key=len, reverse=True):   # leave the host clean for the next test
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    if left:
+        pytest.fail(f"the test left mounted: {left}", pytrace=False)
+
+
 @pytest.fixture
 def store_root(tmp_path: Path) -> Path:
     root = tmp_path / "store"
