@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     add_flags(p)
     _both(p, cmd_create)
     p = sub.add_parser("start", help="Start one or more stopped containers")
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     _both(p, cmd_start)
     p = sub.add_parser("stop", help="Stop one or more running containers")
@@ -172,7 +174,47 @@ def _post_each(args: argparse.Namespace, target: Any, action: str,
 
 
 def cmd_start(args: argparse.Namespace, target: Any) -> int:
-    return _post_each(args, target, "start")
+    if not (args.attach or args.interactive):
+        return _post_each(args, target, "start")
+    if isinstance(target, str):
+        # dockyard serve's attach replays a container's earlier output, where Docker's shows
+        # only what it writes from this start on: refused rather than printing other output
+        raise InvalidParameter("start -a/-i is not supported as a client of a daemon (-H): "
+                               "run it in process, or use run / logs -f")
+    if len(args.containers) > 1:
+        raise DockyardError("you cannot start and attach multiple containers at once")
+    return _start_attached(target, args.containers[0], args.interactive)
+
+
+def _start_attached(ctx: CliContext, name: str, interactive: bool) -> int:
+    """`docker start -a/-i` (docker CLI 20.10): the container's output from this start on, its
+    input with -i when it was created with -i, and its exit status as ours; it prints no name.
+    A container that runs already is attached to (its new output, then its exit status); one
+    that cannot start is exit status 1, as the CLI reports the daemon's error."""
+    info = engine.inspect(ctx.store, name)
+    config = info["Config"]
+    stdin = 0 if interactive and config.get("OpenStdin") else None
+    ctx.stdout.flush()
+    ctx.stderr.flush()
+    if info["State"]["Running"]:
+        if stdin is not None:
+            raise InvalidParameter("attaching the input of a running container is not supported: "
+                                   "start it with -a only")
+        out, err = sys.stdout.buffer, sys.stderr.buffer
+        for entry in engine.attach_running(ctx.store, info["Id"]):
+            stream = err if entry.stream == "stderr" else out
+            stream.write(entry.data)
+            stream.flush()
+        state = engine.wait(ctx.store, info["Id"])
+        return state.exit_code if state is not None else 0
+    if stdin is not None and config.get("Tty") and not os.isatty(0):
+        raise InvalidParameter("the input device is not a TTY")
+    try:
+        return engine.run_attached(ctx.store, info["Id"], engine.Attach(
+            stdin=stdin, stdout=sys.stdout.fileno(), stderr=sys.stderr.fileno()))
+    except DockyardError as exc:
+        exc.exit_code = 1
+        raise
 
 
 def cmd_stop(args: argparse.Namespace, target: Any) -> int:

@@ -40,7 +40,7 @@ from dockyard.runtime.lifecycle import wait as wait_condition
 from dockyard.runtime.logs import LogEntry
 from dockyard.runtime.monitor import Attach, StartError
 from dockyard.runtime.oci import choose_runtime
-from dockyard.runtime.output import attach_entries, log_entries
+from dockyard.runtime.output import attach_entries, log_entries, new_entries
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import RUNNING, ContainerState, docker_status, status_text
 from dockyard.store.store import Store
@@ -187,6 +187,11 @@ def attach(store: Store, name: str, *, stream: bool = True,
     return attach_entries(lookup(store, name), follow=stream, cancel=cancel)
 
 
+def attach_running(store: Store, name: str, cancel: threading.Event | None = None) -> Iterator[LogEntry]:
+    """What a running container writes from now on, until it stops (none of its past output)."""
+    return new_entries(lookup(store, name), cancel=cancel)
+
+
 def input_channel(store: Store, name: str, cancel: threading.Event | None = None):  # noqa: ANN201
     """A socket to the container's input (runtime/attach.py frames) once it runs with its stdin
     open, or None when it ends first; the caller attached before the start, as Docker's do."""
@@ -318,7 +323,7 @@ __all__ = [
     "CreateOptions", "ExecOptions", "HostConfig", "Mount", "Resources", "RestartPolicy", "Ulimit",
     "ContainerSummary", "ContainerState", "LogEntry", "Attach", "StartError", "WAIT_CONDITIONS", "check_wait_condition",
     "create", "start", "run_attached", "stop", "restart", "kill", "pause", "unpause", "remove",
-    "list_containers", "counts", "inspect", "logs", "attach", "wait", "exec_in", "diff", "export",
+    "list_containers", "counts", "inspect", "logs", "attach", "attach_running", "wait", "exec_in", "diff", "export",
     "prune", "commit", "is_tty", "container_id", "create_from_api", "rows",
     "input_channel", "resize", "stats", "top", "rename", "update", "restore",
 ]

@@ -4,13 +4,14 @@ container starts."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import BinaryIO, Callable, Iterator
 
 from dockyard.errors import NotFound
 from dockyard.runtime.containers import current_state
-from dockyard.runtime.logs import LogEntry, read_entries
+from dockyard.runtime.logs import FOLLOW_POLL, LogEntry, read_entries
 from dockyard.runtime.state import RUNNING, ContainerDir
 
 ATTACH_POLL = 0.001
@@ -67,3 +68,29 @@ def attach_entries(cdir: ContainerDir, *, follow: bool = True,
                 return iter(())
             time.sleep(ATTACH_POLL)
     return _entries(cdir, log, follow, cancel)
+
+
+def new_entries(cdir: ContainerDir, *, cancel: threading.Event | None = None) -> Iterator[LogEntry]:
+    """What a running container writes from now on, until it stops (Docker's attach to a running
+    container, without its logs: `docker start -a` of one that runs)."""
+    try:
+        log = open(cdir.log, "rb")
+    except FileNotFoundError:
+        return iter(())
+    return _from_now(cdir, log, cancel)
+
+
+def _from_now(cdir: ContainerDir, log: BinaryIO, cancel: threading.Event | None) -> Iterator[LogEntry]:
+    running = _same_run(cdir)
+    with log:
+        end = log.seek(0, os.SEEK_END)
+        if end:
+            log.seek(end - 1)
+            within = log.read(1) != b"\n"
+            while within:  # the writer is inside an entry: the rest of it is not ours
+                within = not log.readline().endswith(b"\n")
+                if within:
+                    if not running() or (cancel is not None and cancel.is_set()):
+                        return
+                    time.sleep(FOLLOW_POLL)
+        yield from read_entries(log, more=running, cancel=cancel)

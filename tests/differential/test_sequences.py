@@ -9,6 +9,7 @@ import io
 import json
 import re
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -351,3 +352,63 @@ def test_rmi_in_use(pair: Pair, tmp_path: Path) -> None:
                 for d, y in zip(outcomes["docker"], outcomes["dockyard"]) if d != y]
     assert not problems, "\n".join(problems)
     assert "must force" in outcomes["docker"][0][2]
+
+
+def _outcome(r) -> tuple:  # noqa: ANN001
+    return r.returncode, r.stdout, normalise_error(r.stderr)
+
+
+def test_start_attach(pair: Pair) -> None:
+    """`docker start -a/-i` (docker CLI 20.10): the container's stdout and stderr from this start
+    on (the second start shows only its own run), its exit status as the command's, no name
+    printed; -i feeds stdin to a container created with -i and nothing to one without;
+    `-a=false` is a plain start; two containers are refused; a running container is attached to
+    (only what it writes after). Each outcome equals dockerd's."""
+    import time
+
+    script = "echo out; echo err >&2; exit 3"
+    creates = {"seq-start-a": ["busybox", "sh", "-c", script],
+               "seq-start-i": ["-i", "busybox", "sh", "-c", "cat; exit 2"],
+               "seq-start-noi": ["busybox", "sh", "-c", "cat; echo done"]}
+    steps = [(("start", "-a", "seq-start-a"), None), (("start", "-a", "seq-start-a"), None),
+             (("start", "-a=false", "seq-start-a"), None),
+             (("start", "-a", "seq-start-a", "seq-start-i"), None),
+             (("start", "-a", "seq-start-nosuch"), None),
+             (("start", "-ai", "seq-start-i"), b"hello\n"),
+             (("start", "-i", "seq-start-noi"), b"hello\n")]
+    problems = []
+    try:
+        for name, args in creates.items():
+            d, y = pair.both(lambda: pair.run_docker("create", "--network", "none", "--name", name, *args),
+                             lambda: pair.run_dockyard("create", "--network", "none", "--name", name, *args))
+            assert (d.returncode, y.returncode) == (0, 0), (d.stderr, y.stderr)
+        for step, data in steps:
+            d, y = pair.both(lambda: pair.run_docker(*step, input=data),
+                             lambda: pair.run_dockyard(*step, input=data))
+            if _outcome(d) != _outcome(y):
+                problems.append(f"{' '.join(step)}:\n  docker:   {_outcome(d)}\n  dockyard: {_outcome(y)}")
+        # a running container: start -a attaches to it; what it wrote before is not shown. It
+        # writes the rest once /tmp/go exists, made by an exec after the attach has begun
+        running = ["run", "-d", "--network", "none", "--name", "seq-start-running", "busybox", "sh", "-c",
+                   "echo before; until [ -e /tmp/go ]; do sleep 0.1; done; echo after; echo gone >&2; exit 4"]
+        pair.both(lambda: pair.run_docker(*running), lambda: pair.run_dockyard(*running))
+        for run in (pair.run_docker, pair.run_dockyard):
+            deadline = time.monotonic() + 10
+            while "before" not in run("logs", "seq-start-running").stdout and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        def attached(run) -> tuple:  # noqa: ANN001
+            with ThreadPoolExecutor(1) as pool:
+                started = pool.submit(run, "start", "-a", "seq-start-running")
+                time.sleep(3)
+                run("exec", "seq-start-running", "touch", "/tmp/go")
+                return _outcome(started.result())
+
+        d, y = pair.both(lambda: attached(pair.run_docker), lambda: attached(pair.run_dockyard))
+        if d != y:
+            problems.append(f"start -a (running):\n  docker:   {d}\n  dockyard: {y}")
+        assert d == (4, "after\n", "gone"), d
+    finally:
+        names = [*creates, "seq-start-running"]
+        pair.both(lambda: pair.run_docker("rm", "-f", *names), lambda: pair.run_dockyard("rm", "-f", *names))
+    assert not problems, "\n".join(problems)
