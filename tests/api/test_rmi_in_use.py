@@ -28,6 +28,14 @@ def _run(env: dict[str, str], *args: str, cwd: Path | None = None) -> tuple[int,
     return proc.returncode, (proc.stdout + proc.stderr).decode()
 
 
+def _sorted(result: tuple[int, str]) -> tuple[int, str]:
+    """Lines in sorted order: images are listed newest first by their Created second, and
+    Docker's sort is not stable, so two images made in one second come in either order (the
+    base imported by the test and the image built on it often are; seen failing both ways)."""
+    rc, text = result
+    return rc, "".join(sorted(text.splitlines(keepends=True)))
+
+
 def _scenario(env: dict[str, str], ctx: Path) -> list[tuple[int, str]]:
     """The commands, with this side's IDs replaced by <image>, <base>, <container>."""
     base = _run(env, "image", "inspect", "-f", "{{.Id}}", "busybox")[1].strip()
@@ -41,7 +49,7 @@ def _scenario(env: dict[str, str], ctx: Path) -> list[tuple[int, str]]:
         _run(env, "rmi", image[7:19]),                    # by ID: a stopped container uses it
         _run(env, "image", "prune", "-a", "-f"),
         _run(env, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "rmi-t1"),
-        _run(env, "images", "-a", "-q", "--no-trunc"),
+        _run(env, "images", "-a", "-q", "--no-trunc"),   # compared as a set: see _sorted
         _run(env, "tag", base, "busybox:latest"),         # prune -a untagged the shared base
         _run(env, "rm", "rmi-c1"),
         _run(env, "rmi", "rmi-t1"),                       # no container now: removed
@@ -52,6 +60,7 @@ def _scenario(env: dict[str, str], ctx: Path) -> list[tuple[int, str]]:
             text = text.replace(full, name).replace(full[7:19] if full.startswith("sha256:")
                                                     else full[:12], name)
         out.append((rc, text))
+    out[7] = _sorted(out[7])
     return out
 
 
