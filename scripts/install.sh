@@ -20,7 +20,11 @@ APT_PACKAGES=(
   gcc libc6-dev                       # tests build a static helper for containers (a renameat2 swapper)
   e2fsprogs mount                     # power-cut tests: mkfs.ext4 on a loop-mounted image
   strace                              # crash tests: kill -9 at exact syscalls (strace -e inject)
+  docker-compose                      # tests/interop: compose 1.29 drives dockyard serve and dockerd
 )
+# bench/ only (not the tests): the peers of bench_all.py, installed with `scripts/install.sh --bench`
+BENCH_PACKAGES=(buildah)
+[ "${1:-}" = "--bench" ] && APT_PACKAGES+=("${BENCH_PACKAGES[@]}")
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
