@@ -71,7 +71,8 @@ def prune(store: Store, root: Path, *, all_images: bool = False, volumes: bool =
     if volumes:
         removed, freed = engine_volumes.prune(root, None, api_at_least_1_42=True)
         report.volumes, report.reclaimed = removed, report.reclaimed + freed
-    deleted, freed = images.prune_images(store, dangling_only=not all_images)
+    # -a is `dangling=false` in the filters, as the docker CLI's system prune sends it
+    deleted, freed = images.prune_images(store, '{"dangling":["false"]}' if all_images else None)
     report.reclaimed += freed
     for r in deleted:
         report.images += [("untagged", u) for u in r.untagged] + [("deleted", d) for d in r.deleted]

@@ -93,3 +93,7 @@ def test_system_prune(dockyard: Dockyard, busybox: str, busybox_tar: Path) -> No
     assert report.problems == [] and report.leftovers == []
     assert dockyard("images", "-q", "--no-trunc").stdout.split() == [busybox]
     assert dockyard("system", "prune", "-f").stdout == "Total reclaimed space: 0B\n"
+    # -a: every image no container uses goes too (the docker CLI's `dangling=false`)
+    out = dockyard("system", "prune", "-a", "-f").stdout
+    assert out.startswith("Deleted Images:\nuntagged: busybox:latest\n")
+    assert dockyard("images", "-q").stdout == ""
