@@ -24,7 +24,7 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dockyard.errors import RuntimeFailure, Unavailable
 from dockyard.runtime.network.records import NetworkRecord
@@ -253,6 +253,12 @@ def drop_unused_chains() -> None:
     OUTPUT and POSTROUTING. Once no network is set up on the host, its tables are as they were
     before the first one. A host where podman's networks run keeps them: their rules are in
     those chains."""
+    _edit_tables(idle_chain_commands)
+
+
+def _edit_tables(commands_for: Callable[[dict[str, str]], list[list[str]]]) -> None:
+    """Under netavark's lock: list the filter and nat tables (`iptables -t TABLE -S`) and run
+    the iptables commands `commands_for` makes of that listing (nothing if one cannot be read)."""
     with flock(RUN_DIR / "netavark.lock"):
         rules = {}
         for table in _HOST_CHAINS:
@@ -260,7 +266,7 @@ def drop_unused_chains() -> None:
             if proc.returncode != 0:
                 return
             rules[table] = proc.stdout
-        for args in idle_chain_commands(rules):
+        for args in commands_for(rules):
             _iptables(*args)
 
 
@@ -363,15 +369,7 @@ def sweep_network(subnet: str) -> None:
         if len(fields) > 3 and fields[3] == gateway and fields[1].startswith("dy-"):
             subprocess.run(["ip", "link", "del", fields[1]], stdin=subprocess.DEVNULL,
                            capture_output=True)
-    with flock(RUN_DIR / "netavark.lock"):
-        rules = {}
-        for table in _HOST_CHAINS:
-            proc = _iptables("-t", table, "-S")
-            if proc.returncode != 0:
-                return
-            rules[table] = proc.stdout
-        for args in subnet_rule_commands(rules, subnet):
-            _iptables(*args)
+    _edit_tables(lambda rules: subnet_rule_commands(rules, subnet))
     drop_unused_chains()
 
 
