@@ -316,21 +316,14 @@ def _mounts(host: dict[str, Any]) -> tuple[list[Mount], list[VolumeUse]]:
             raise InvalidParameter(f"Duplicate mount point: {target}")
         targets.add(target)
 
+    def place(kind: Mount | VolumeUse) -> None:   # a bind or a volume, from Binds or Mounts
+        claim(kind.target)
+        (mounts if isinstance(kind, Mount) else volumes).append(kind)
+
     for spec in _strs(host.get("Binds"), "Binds"):
-        kind = parse_bind(spec)
-        claim(kind.target)
-        if isinstance(kind, Mount):
-            mounts.append(kind)
-        else:
-            volumes.append(kind)
+        place(parse_bind(spec))
     for m in host.get("Mounts") or []:
-        m = _dict(m, "Mounts")
-        kind = _mount_object(m)
-        claim(kind.target)
-        if isinstance(kind, Mount):
-            mounts.append(kind)
-        else:
-            volumes.append(kind)
+        place(_mount_object(_dict(m, "Mounts")))
     for target, opts in _dict(host.get("Tmpfs"), "Tmpfs").items():
         claim(target)
         mounts.append(Mount("tmpfs", target, options=_tmpfs_options(str(opts or ""))))
