@@ -40,39 +40,12 @@ from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime import rootfs
 from dockyard.runtime.oci import for_store
-from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS
+from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, bounding_set
 from dockyard.runtime.users import resolve_user
 from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.layers import StoredLayer
 from dockyard.store.locks import flock
 from dockyard.store.store import Store
-
-# Every capability, in kernel order (bit N is the N-th): `--security=insecure` gets those the
-# host's bounding set has.
-CAP_NAMES = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-]
-
-
-def _all_caps() -> list[str]:
-    bounding = 0
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapBnd:"):
-                    bounding = int(line.split()[1], 16)
-    except OSError:
-        pass
-    return [name for bit, name in enumerate(CAP_NAMES) if bounding >> bit & 1]
-
 
 HOSTS = "127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
@@ -299,7 +272,7 @@ def _mounts(store: Store, op: ExecOp, sources: dict[int, MountSource], session: 
 
 def _spec(op: ExecOp, env: list[str], user, mounts: list[dict]) -> dict:  # noqa: ANN001
     insecure = op.security == "insecure"
-    caps = _all_caps() if insecure else DEFAULT_CAPS
+    caps = bounding_set() if insecure else DEFAULT_CAPS
     namespaces = [{"type": t} for t in ("mount", "pid", "ipc", "uts")]
     if op.network == "none":
         namespaces.append({"type": "network"})
