@@ -31,9 +31,9 @@ EXTRACTING = ("isal", "zstandard", "dockyard.archive.compression", "dockyard.arc
 BUILDKIT = ("dockyard.builder.graph", "dockyard.engine.buildkit")
 
 
-def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...]) -> str:
+def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...], env: dict[str, str] | None = None) -> str:
     out = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=heavy, argv=argv)],
-                         capture_output=True, text=True, cwd=REPO, env=dockyard.env, check=True)
+                         capture_output=True, text=True, cwd=REPO, env={**dockyard.env, **(env or {})}, check=True)
     return out.stderr.strip().splitlines()[-1]
 
 
@@ -48,6 +48,25 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     # the check can fail: a build that misses the cache loads the runtime for its RUN
     (ctx / "a.txt").write_text("b\n")
     assert "dockyard.builder.run" in _loaded(dockyard, ["build", str(ctx)], RUNTIME)
+
+
+def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> None:
+    # BuildKit mode loads neither the classic builder, nor the exporters' writers (an --output),
+    # nor the cache import/export (--cache-from/--cache-to), nor concurrent.futures (with logging)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a.txt /a.txt\nRUN true\nWORKDIR /w\n")
+    bk = {"DOCKER_BUILDKIT": "1"}
+    dockyard("build", str(ctx), env=bk)
+    unused = ("dockyard.builder.classic", "dockyard.builder.graph.export", "dockyard.engine.buildcache",
+              "concurrent", "logging")
+    argv = ["build", "--progress=plain", str(ctx)]
+    assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + unused, bk) == "[]"
+    # the check can fail: an --output loads the exporters, a cache miss the steps' root file systems
+    (ctx / "a.txt").write_text("b\n")
+    loaded = _loaded(dockyard, [*argv[:-1], "-o", str(tmp_path / "out"), str(ctx)], unused + RUNTIME, bk)
+    assert "dockyard.builder.graph.export" in loaded and "dockyard.builder.rootfs" in loaded
 
 
 def test_images_save_and_version_load_only_what_they_use(dockyard, busybox) -> None:

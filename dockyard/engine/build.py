@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
-from dockyard.builder.classic.builder import Builder
-from dockyard.builder.classic.state import ClassicBuild
 from dockyard.builder.context import BuildContext, open_context
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
 from dockyard.digest import CHUNK, Digest
@@ -27,7 +25,8 @@ from dockyard.errors import DockerfileError, InvalidParameter, Unavailable
 from dockyard.store.store import Store
 
 if TYPE_CHECKING:
-    from dockyard.builder.graph.build import GraphOptions, GraphResult
+    from dockyard.builder.graph.build import GraphResult
+    from dockyard.builder.graph.options import GraphOptions
     from dockyard.builder.graph.progress import Progress
 
 
@@ -93,6 +92,11 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
             except OSError as exc:
                 raise InvalidParameter(f"unable to read the Dockerfile: {exc.strerror}") from None
             document = _parse_classic(data)
+            # the classic builder for a classic build only: BuildKit mode does not load it
+            # (the in-process budget, tests/test_start_up.py)
+            from dockyard.builder.classic.builder import Builder
+            from dockyard.builder.classic.state import ClassicBuild
+
             builder = Builder(ClassicBuild(store, context, document, options, out, pull, lease))
             image_id = builder.build()
         out.line(f"Successfully built {image_id.hex[:12]}")
@@ -134,10 +138,13 @@ def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOpt
     import dataclasses
 
     from dockyard.builder.graph.build import build_graph  # BuildKit mode only: tests/test_start_up.py
-    from dockyard.engine import buildcache
 
-    sources = [buildcache.parse_cache_spec(t, export=False) for t in cache_from or []]
-    targets = [buildcache.parse_cache_spec(t, export=True) for t in cache_to or []]
+    sources, targets = [], []
+    if cache_from or cache_to:  # not loaded without them (the in-process budget)
+        from dockyard.engine import buildcache
+
+        sources = [buildcache.parse_cache_spec(t, export=False) for t in cache_from or []]
+        targets = [buildcache.parse_cache_spec(t, export=True) for t in cache_to or []]
     if pull is None:
         pull = _default_puller(store)
     client_for = _registry_clients() if any(s.type == "registry" for s in sources + targets) else None

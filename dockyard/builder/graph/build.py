@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 from dockyard.builder.context import BuildContext
-from dockyard.builder.graph import export
 from dockyard.builder.graph.options import GraphOptions
 from dockyard.builder.graph.convert import (
     BuildGraph, ConvertOptions, ResolvedImage, convert, display_ref, frontend_error,
@@ -229,6 +228,8 @@ def _export(store: Store, graph: BuildGraph, result: Result, options: GraphOptio
     try:
         progress.status(digest, "exporting layers", done=True)
         if spec.type in ("tar", "local"):
+            from dockyard.builder.graph import export  # an --output only (the in-process budget)
+
             progress.status(digest, f"copying files to {spec.dest}")
             export.write_filesystem(store, layers, spec)
             progress.status(digest, f"copying files to {spec.dest}", done=True)
@@ -250,6 +251,8 @@ def _export(store: Store, graph: BuildGraph, result: Result, options: GraphOptio
                     progress.status(digest, shown, done=True)
             else:
                 progress.status(digest, f"exporting to {spec.dest}")
+                from dockyard.builder.graph import export  # an --output only (the in-process budget)
+
                 manifest = export.write_archive(store, image, options.tags, spec)
                 metadata["containerimage.digest"] = str(manifest)
                 progress.status(digest, f"exporting to {spec.dest}", done=True)
