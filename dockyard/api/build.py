@@ -113,7 +113,8 @@ def build(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def build_local(ctx: ApiContext, req: Request, resp: Response) -> None:
-    """dockyard's own `POST /dockyard/build`: Docker's build parameters, and `context` (the
+    """dockyard's own `POST /dockyard/build`, for both builders (`version=2`: BuildKit mode, as
+    on `POST /build` without a session): Docker's build parameters, and `context` (the
     client's directory, absolute) with `contextid` (its DEV:INO) instead of a tar body; the
     directory is read in place once proved to be the client's (api/local_context.py), else 412
     and the client sends a tar to `POST /build`. `dockerfile`, when given, is absolute."""
@@ -121,8 +122,11 @@ def build_local(ctx: ApiContext, req: Request, resp: Response) -> None:
 
     if req.q("remote"):
         raise InvalidParameter("remote: not with a local context")
-    if req.q("version") not in (None, "", "1"):
-        resp.error(412, "context not shared: only the classic builder reads a context in place yet")
+    if req.q("session"):
+        raise InvalidParameter("session: not with a local context")
+    version = req.q("version") or "1"
+    if version not in ("1", "2"):
+        resp.error(412, f"context not shared: builder version {version} does not read a context in place")
         return
     path, identity = req.q("context") or "", parse_identity(req.q("contextid") or "")
     dockerfile = req.q("dockerfile") or None
@@ -132,6 +136,9 @@ def build_local(ctx: ApiContext, req: Request, resp: Response) -> None:
         directory = shared_directory(resp.connection.sock, path, identity)
     except Declined as exc:
         resp.error(412, f"context not shared: {exc}")
+        return
+    if version == "2":  # BuildKit mode (DOCKER_BUILDKIT=1 dockyard -H ... build)
+        _build_buildkit(ctx, req, resp, _graph_options(req), directory, dockerfile)
         return
     _build(ctx, req, resp, directory, dockerfile)
 
@@ -233,13 +240,20 @@ class _OutputMessages:
 
 
 def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
-    from dockyard.engine.buildkit import CallbackDisplay, Progress, SolveFailed
-    from dockyard.engine.build import build_image_buildkit
-
     options = _graph_options(req)
     remote = req.q("remote") or ""
     if remote and not remote.startswith(("http://", "https://")):
         raise InvalidParameter(f"remote context {remote!r} is not supported (http/https URLs only)")
+    _build_buildkit(ctx, req, resp, options, remote or req.body, req.q("dockerfile") or None)
+
+
+def _build_buildkit(ctx: ApiContext, req: Request, resp: Response, options, source: object,  # noqa: ANN001
+                    dockerfile: str | None) -> None:
+    """A BuildKit-mode build of `source` (a context tar stream, a URL, or a directory read in
+    place), streamed as solve statuses."""
+    from dockyard.engine.buildkit import CallbackDisplay, Progress, SolveFailed
+    from dockyard.engine.build import build_image_buildkit
+
     messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
     progress = Progress(CallbackDisplay(
         lambda status: messages.message({"id": STATUS_ID, "aux": status.to_dict()})))
@@ -252,8 +266,8 @@ def build_buildkit(ctx: ApiContext, req: Request, resp: Response) -> None:
     from dockyard.api.registry import build_puller
 
     try:
-        result = build_image_buildkit(ctx.store(), remote or req.body, options, progress,  # type: ignore[arg-type]
-                                      dockerfile=req.q("dockerfile") or None, pull=build_puller(ctx, req))
+        result = build_image_buildkit(ctx.store(), source, options, progress,  # type: ignore[arg-type]
+                                      dockerfile=dockerfile, pull=build_puller(ctx, req))
     except SolveFailed as exc:
         messages.message({"id": REPORT_ID, "aux": {"step": exc.step, "lines": exc.lines,
                                                    "excerpt": exc.excerpt}})

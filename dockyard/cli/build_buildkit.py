@@ -1,8 +1,9 @@
 """`dockyard build` in BuildKit mode (`DOCKER_BUILDKIT=1`, as the docker CLI selects it): flags
 to GraphOptions, the progress display on stderr, the exporters' files, the error report.
 
-In process the build runs here; as a client of `dockyard serve` the context is packed as in
-classic mode and sent with `version=2`; the daemon streams solve statuses (JSON messages
+In process the build runs here; as a client of `dockyard serve` the request is classic mode's
+with `version=2` (the context read in place by a daemon on this host, else sent as a tar); the
+daemon streams solve statuses (JSON messages
 `{"id": "dockyard.buildkit.status", "aux": {...}}`) that this side displays as it would its own.
 Secrets travel in a request header (never in the query or the context), SSH agent sockets as
 paths (the daemon runs on this machine).

@@ -284,10 +284,12 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
         query = mode.query(query)
         headers += mode.headers()
     try:
-        if context is not None and opened is None and mode is None:  # classic builds only yet
-            reply = _build_in_place(daemon, args, context, headers)
+        if context is not None and opened is None:
+            reply = _build_in_place(daemon, args, context, headers, mode)
             if reply is not None:
                 with reply:
+                    if mode is not None:
+                        return mode.print_stream(reply.json_messages())
                     return _print_build_stream(reply.json_messages(), args)
         with daemon.request("POST", "/build", query, body=body,
                             content_type="application/x-tar", headers=headers) as reply:
@@ -301,13 +303,13 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
 
 
 def _build_in_place(daemon: Daemon, args: argparse.Namespace, context: DirectoryContext,
-                    headers: list[tuple[str, str]]) -> Reply | None:
+                    headers: list[tuple[str, str]], mode: BuildMode | None) -> Reply | None:
     """Ask a `dockyard serve` on this host to read the context directory where it lies
     (`POST /dockyard/build`, api/local_context.py), instead of receiving it as a tar: the
     directory's path and DEV:INO, and the Dockerfile as the in-process build finds it (`-f` made
     absolute here, relative to our current directory). None when the daemon declines (412: it
     cannot prove it sees our files) or does not know the route (404: dockerd, an older dockyard);
-    the caller then sends the tar as the docker CLI does."""
+    the caller then sends the tar as the docker CLI does. Both builders (`mode`: BuildKit's)."""
     try:
         st = os.stat(context.root)
     except OSError:
@@ -315,6 +317,8 @@ def _build_in_place(daemon: Daemon, args: argparse.Namespace, context: Directory
     dockerfile = os.path.abspath(args.file) if args.file else None
     query = _query(args, dockerfile, None)
     query[-1:-1] = [("context", context.root), ("contextid", f"{st.st_dev}:{st.st_ino}")]
+    if mode is not None:  # BuildKit mode: version=2 and its parameters, as with a tar
+        query = mode.query(query)
     reply = daemon.request("POST", "/dockyard/build", query, headers=headers)
     if reply.status in (404, 412):
         reply.close()

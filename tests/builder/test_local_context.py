@@ -7,9 +7,12 @@ always do. Either way the image is the one the in-process build makes of the cli
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from dockyard.client.daemon import Daemon
 from tests.client.test_build_client import _built, _context
@@ -31,6 +34,26 @@ def test_the_daemon_reads_the_clients_directory_in_place(dockyard, busybox, daem
     assert f"context={str(ctx).replace('/', '%2F')}" in posts[0]
 
 
+def test_buildkit_mode_reads_the_clients_directory_in_place(dockyard, busybox, daemon, tmp_path) -> None:
+    """DOCKER_BUILDKIT=1 takes the same route (`version=2`) with the same proof, and its build
+    reads the directory as the in-process BuildKit-mode build does: the same image, every step
+    cached after the in-process build."""
+    ctx = _context(tmp_path / "ctx")
+    bk = {"DOCKER_BUILDKIT": "1"}
+    local = dockyard("build", "--progress=plain", "-t", "app:1", str(ctx), env=bk)
+    client = dockyard("-H", daemon.url, "build", "--progress=plain", "-t", "app:1", str(ctx), env=bk)
+
+    def image(stderr: str) -> str:
+        return [line.split()[3] for line in stderr.splitlines() if " writing image sha256:" in line][0]
+
+    assert image(client.stderr) == image(local.stderr)
+    steps = re.findall(r"^#(\d+) \[\d+/\d+\] ", client.stderr, re.M)
+    assert len(steps) >= 4 and re.findall(r"^#(\d+) CACHED$", client.stderr, re.M) == steps
+    posts = _posts(daemon)
+    assert len(posts) == 1 and posts[0].startswith("POST /v1.47/dockyard/build?") and posts[0].endswith(" -> 200")
+    assert f"context={str(ctx).replace('/', '%2F')}" in posts[0] and "&version=2" in posts[0]
+
+
 def test_a_dockerfile_flag_is_relative_to_the_clients_directory(dockyard, busybox, daemon, tmp_path) -> None:
     """`-f` names a file from the client's current directory (as the docker CLI reads it), not
     the daemon's: the client sends it absolute."""
@@ -46,17 +69,21 @@ def test_a_dockerfile_flag_is_relative_to_the_clients_directory(dockyard, busybo
     assert "dockerfile=" + str(tmp_path / "other" / "Dockerfile.alt").replace("/", "%2F") in _posts(daemon)[0]
 
 
-def test_a_client_that_sees_other_files_sends_a_tar(dockyard, busybox, daemon, tmp_path) -> None:
+@pytest.mark.parametrize("buildkit", ["0", "1"])
+def test_a_client_that_sees_other_files_sends_a_tar(dockyard, busybox, daemon, tmp_path, buildkit) -> None:
     """A client in a mount namespace of its own (here: a tmpfs over part of its context that the
     daemon cannot see) is declined with 412; it then sends its tar, and the image has the
-    client's files, not the daemon's."""
+    client's files, not the daemon's. In both build modes."""
     ctx = _context(tmp_path / "ctx", dockerfile="FROM busybox\nCOPY sub/b.txt /b.txt\nRUN cat /b.txt\n")
     script = (f"mount -t tmpfs none {ctx}/sub && echo private > {ctx}/sub/b.txt && "
-              f"exec {sys.executable} -m dockyard -H {daemon.url} build {ctx}")
+              f"exec {sys.executable} -m dockyard -H {daemon.url} build --progress=plain {ctx}")
+    if buildkit == "0":
+        script = script.replace(" --progress=plain", "")
     out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                         env=dockyard.env, cwd=REPO, capture_output=True, text=True, timeout=120)
+                         env={**dockyard.env, "DOCKER_BUILDKIT": buildkit}, cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "\nprivate\n" in out.stdout
+    assert "\nprivate\n" in out.stdout or " private\n" in out.stderr  # RUN's output, as each mode shows it
     assert (ctx / "sub" / "b.txt").read_text() == "b\n"  # the daemon's view, unchanged
     first, second = _posts(daemon)
     assert first.startswith("POST /v1.47/dockyard/build?") and first.endswith(" -> 412")
