@@ -1,14 +1,13 @@
 """`dockyard build`: flags as `docker build` takes them; the work is in dockyard.engine.build
 (classic) or cli/build_buildkit.py (DOCKER_BUILDKIT=1), in this process or, in client mode
-(`-H`/`DOCKYARD_HOST`), in a running `dockyard serve` that gets the packed context as the docker
-CLI sends it (dockyard/client/build.py, which declares the flags and reads them for both)."""
+(`-H`/`DOCKYARD_HOST`), in a running `dockyard serve` (dockyard/client/build.py, which declares
+the flags and reads them for both, and client/build_buildkit.py for BuildKit mode)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dockyard.cli import build_buildkit
 from dockyard.cli.context import CliContext
 from dockyard.cli.waste import print_waste
 from dockyard.client.build import (FLAGS, build_arg_values, buildkit_enabled, check_network, client_build,
@@ -28,15 +27,19 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
 
 
 def client_build_either(args: argparse.Namespace, host: str) -> int:
-    """A client-mode build in either mode: BuildKit's options, query, headers and display come
-    from cli/build_buildkit.py; the packing and the request are the light client's."""
+    """A client-mode build in either mode (a command line the light client's scanner does not
+    read): the light client's, BuildKit mode's from client/build_buildkit.py."""
     if buildkit_enabled():
-        return client_build(args, host, build_buildkit.ClientMode(args))
+        from dockyard.client.build_buildkit import ClientMode
+
+        return client_build(args, host, ClientMode(args))
     return client_build(args, host)
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
     if buildkit_enabled():
+        from dockyard.cli import build_buildkit  # BuildKit mode only (the in-process budget)
+
         return build_buildkit.cmd_build(args, ctx)
     refuse_buildkit_flags(args)
     check_network(args.network)

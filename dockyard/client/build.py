@@ -102,7 +102,7 @@ def scan_args(words: list[str]) -> dict[str, object] | None:
     return scan(words, FLAGS, POSITIONALS)
 
 
-class _Values:
+class Values:
     """A command line's values as attributes, as argparse's Namespace holds them."""
 
     def __init__(self, values: dict[str, object]) -> None:
@@ -111,7 +111,7 @@ class _Values:
 
 def run(values: dict[str, object], host: str) -> int:
     """The build `values` (read by client/main.py) in the daemon at `host`."""
-    return client_build(_Values(values), host)  # type: ignore[arg-type]
+    return client_build(Values(values), host)  # type: ignore[arg-type]
 
 
 def rm_value(value: bool | str) -> bool:
@@ -246,7 +246,7 @@ def _send_stdin(out: BinaryIO) -> None:
 def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = None) -> int:
     """`dockyard -H unix://... build`: pack the context here, build in the daemon, print its
     stream as the in-process build prints it (the same lines, `Error: ...`, exit status).
-    `mode`: BuildKit mode's additions (cli/build_buildkit.ClientMode); None: classic."""
+    `mode`: BuildKit mode's additions (client/build_buildkit.ClientMode); None: classic."""
     if args.waste:
         raise InvalidParameter("--waste is not supported as a client of dockyard serve yet: run "
                                "`dockyard image waste IMAGE` after the build")

@@ -50,10 +50,13 @@ def client_command(argv: list[str]) -> Callable[[], int] | None:
     host = values["daemon_host"] or os.environ.get("DOCKYARD_HOST")
     if not host:
         return None
+    module = QUICK_COMMANDS[" ".join(w for w in (values["command"], values.get("subcommand")) if w)]
     try:
-        if build.buildkit_enabled():
-            return None  # BuildKit mode: the CLI runs it, with cli/build_buildkit.py's display
+        buildkit = module is build and build.buildkit_enabled()
     except InvalidParameter:
         return None  # the CLI reports the bad DOCKER_BUILDKIT value
-    module = QUICK_COMMANDS[" ".join(w for w in (values["command"], values.get("subcommand")) if w)]
+    if buildkit:  # BuildKit mode's build: its flags, parameters and display (loaded for it only)
+        from dockyard.client import build_buildkit
+
+        return lambda: build_buildkit.run(values, host)
     return lambda: module.run(values, host)

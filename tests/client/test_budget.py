@@ -26,6 +26,11 @@ LIGHT = {
 }
 
 
+# What BuildKit mode's client adds to LIGHT (loaded by client/build.py's run when DOCKER_BUILDKIT=1).
+BUILDKIT_LIGHT = ["dockyard.builder.graph", "dockyard.builder.graph.progress", "dockyard.builder.graph.wire",
+                  "dockyard.client.build_buildkit"]
+
+
 def test_the_program_loads_only_the_light_modules_until_the_cli() -> None:
     edges = graph(at_import=True)
     # dockyard/main.py loads the client's reader when a daemon is named (-H, DOCKYARD_HOST)
@@ -38,7 +43,7 @@ def test_the_program_loads_only_the_light_modules_until_the_cli() -> None:
 def test_the_client_imports_nothing_above_it_nor_the_engine() -> None:
     edges = graph()
     client = {mod for mod in edges if mod.startswith("dockyard.client")}
-    assert len(client) == 6
+    assert len(client) == 7
     wrong = {(mod, dep) for mod in client for dep in edges[mod]
              if dep.startswith(("dockyard.cli.", "dockyard.api.", "dockyard.engine.")) or dep == "dockyard.main"}
     assert wrong == set()
@@ -85,3 +90,10 @@ def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
                              cwd=REPO, env=env, check=True)
         assert out.stdout.endswith("Successfully built " + _built(out.stdout).split()[-1] + "\n")
         assert out.stderr == f"0 []\n{imported}\n", out.stderr
+    # BuildKit mode (DOCKER_BUILDKIT=1) too: besides, its own client module and the displays of
+    # solve statuses, written light as well (the flags' parsers and the exporters stay unloaded)
+    env = {**dockyard.env, "DOCKER_CONFIG": str(no_config), "DOCKER_BUILDKIT": "1"}
+    out = subprocess.run([sys.executable, "-S", "-c", probe.replace("'build', ", "'build', '--progress=plain', ")],
+                         capture_output=True, text=True, cwd=REPO, env=env, check=True)
+    status, outside = out.stderr.splitlines()[-2:]
+    assert " writing image sha256:" in out.stderr and (status, outside) == ("0 []", str(BUILDKIT_LIGHT)), out.stderr

@@ -21,44 +21,70 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, TextIO
 
 from dockyard.errors import DockyardError, InvalidParameter
+
+# Light (no dataclasses, typing, datetime, shutil): a client of `dockyard serve` displays the
+# daemon's statuses with this module, at every start (tests/client/test_budget.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, TextIO
 
 PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")
 ERROR_LOG_LINES = 10
 
 
 def _ts(value: float | None) -> str | None:
+    """A time as BuildKit's statuses carry it (RFC 3339 in UTC, nanoseconds), to the
+    microsecond rounded half to even, as datetime.fromtimestamp rounds it."""
     if value is None:
         return None
-    dt = datetime.fromtimestamp(value, timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}" + "000Z"
+    seconds = int(value) if value >= 0 else int(value) - 1
+    micro = round((value - seconds) * 1e6)
+    if micro >= 1_000_000:
+        seconds, micro = seconds + 1, micro - 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{micro:06d}" + "000Z"
 
 
 def _parse_ts(text: str | None) -> float | None:
+    """The seconds since 1970 of a time _ts wrote (`Z`, any fraction)."""
     if not text:
         return None
     head, _, frac = text.rstrip("Z").partition(".")
-    dt = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+    date, sep, clock = head.partition("T")
+    ymd, hms = date.split("-"), clock.split(":")
+    if not sep or len(ymd) != 3 or len(hms) != 3 or not all(p.isdigit() for p in ymd + hms):
+        raise ValueError(f"time data {text!r} does not match format '%Y-%m-%dT%H:%M:%S'")
+    year, month, day = (int(p) for p in ymd)
+    hour, minute, second = (int(p) for p in hms)
+    # days from 1970-01-01 to the date (proleptic Gregorian: the civil-from-days inverse)
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return float(days * 86400 + hour * 3600 + minute * 60 + second) + (float("0." + frac) if frac else 0.0)
 
 
-@dataclass
 class VertexInfo:
-    digest: str
-    name: str
-    inputs: list[str] = field(default_factory=list)
-    started: float | None = None
-    completed: float | None = None
-    cached: bool = False
-    error: str = ""
+    def __init__(self, digest: str, name: str, inputs: list[str] | None = None, started: float | None = None,
+                 completed: float | None = None, cached: bool = False, error: str = "") -> None:
+        self.digest = digest
+        self.name = name
+        self.inputs = [] if inputs is None else inputs
+        self.started = started
+        self.completed = completed
+        self.cached = cached
+        self.error = error
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"VertexInfo({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"digest": self.digest, "name": self.name}
@@ -81,15 +107,22 @@ class VertexInfo:
                    bool(d.get("cached")), str(d.get("error") or ""))
 
 
-@dataclass
 class StatusInfo:
-    id: str
-    vertex: str
-    current: int = 0
-    total: int = 0
-    timestamp: float = 0.0
-    started: float | None = None
-    completed: float | None = None
+    def __init__(self, id: str, vertex: str, current: int = 0, total: int = 0, timestamp: float = 0.0,  # noqa: A002
+                 started: float | None = None, completed: float | None = None) -> None:
+        self.id = id
+        self.vertex = vertex
+        self.current = current
+        self.total = total
+        self.timestamp = timestamp
+        self.started = started
+        self.completed = completed
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"StatusInfo({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "vertex": self.vertex, "timestamp": _ts(self.timestamp)}
@@ -110,12 +143,18 @@ class StatusInfo:
                    _parse_ts(d.get("started")), _parse_ts(d.get("completed")))
 
 
-@dataclass
 class LogInfo:
-    vertex: str
-    stream: int
-    data: bytes
-    timestamp: float
+    def __init__(self, vertex: str, stream: int, data: bytes, timestamp: float) -> None:
+        self.vertex = vertex
+        self.stream = stream
+        self.data = data
+        self.timestamp = timestamp
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"LogInfo({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"vertex": self.vertex, "stream": self.stream,
@@ -127,11 +166,18 @@ class LogInfo:
                    base64.b64decode(d.get("data") or ""), _parse_ts(d.get("timestamp")) or 0.0)
 
 
-@dataclass
 class SolveStatus:
-    vertexes: list[VertexInfo] = field(default_factory=list)
-    statuses: list[StatusInfo] = field(default_factory=list)
-    logs: list[LogInfo] = field(default_factory=list)
+    def __init__(self, vertexes: list[VertexInfo] | None = None, statuses: list[StatusInfo] | None = None,
+                 logs: list[LogInfo] | None = None) -> None:
+        self.vertexes = [] if vertexes is None else vertexes
+        self.statuses = [] if statuses is None else statuses
+        self.logs = [] if logs is None else logs
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"SolveStatus({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -277,13 +323,13 @@ def _human_bytes(n: int) -> str:
     return f"{n}B"
 
 
-@dataclass
 class _PlainVertex:
-    index: int
-    info: VertexInfo
-    partial: bytes = b""
-    partial_ts: float = 0.0
-    printed_statuses: dict[str, float] = field(default_factory=dict)
+    def __init__(self, index: int, info: VertexInfo) -> None:
+        self.index = index
+        self.info = info
+        self.partial = b""
+        self.partial_ts = 0.0
+        self.printed_statuses: dict[str, float] = {}
 
 
 class PlainDisplay(Display):
@@ -438,12 +484,12 @@ class CallbackDisplay(Display):
         self.send(status)
 
 
-@dataclass
 class _TtyVertex:
-    info: VertexInfo
-    statuses: dict[str, StatusInfo] = field(default_factory=dict)
-    tail: list[str] = field(default_factory=list)
-    partial: str = ""
+    def __init__(self, info: VertexInfo) -> None:
+        self.info = info
+        self.statuses: dict[str, StatusInfo] = {}
+        self.tail: list[str] = []
+        self.partial = ""
 
 
 class TtyDisplay(Display):
@@ -522,6 +568,8 @@ class TtyDisplay(Display):
 
     def _draw(self) -> None:
         with self._lock:
+            import shutil  # a terminal's view only
+
             width = shutil.get_terminal_size((80, 24)).columns
             lines = self._lines(width)
             out = []
