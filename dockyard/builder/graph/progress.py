@@ -69,7 +69,17 @@ def _parse_ts(text: str | None) -> float | None:
     return float(days * 86400 + hour * 3600 + minute * 60 + second) + (float("0." + frac) if frac else 0.0)
 
 
-class VertexInfo:
+class _Record:
+    """Equality and repr by attributes, as dataclasses would give them (not loaded here)."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({vars(self)!r})"
+
+
+class VertexInfo(_Record):
     def __init__(self, digest: str, name: str, inputs: list[str] | None = None, started: float | None = None,
                  completed: float | None = None, cached: bool = False, error: str = "") -> None:
         self.digest = digest
@@ -79,12 +89,6 @@ class VertexInfo:
         self.completed = completed
         self.cached = cached
         self.error = error
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(self) == vars(other)
-
-    def __repr__(self) -> str:
-        return f"VertexInfo({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"digest": self.digest, "name": self.name}
@@ -107,7 +111,7 @@ class VertexInfo:
                    bool(d.get("cached")), str(d.get("error") or ""))
 
 
-class StatusInfo:
+class StatusInfo(_Record):
     def __init__(self, id: str, vertex: str, current: int = 0, total: int = 0, timestamp: float = 0.0,  # noqa: A002
                  started: float | None = None, completed: float | None = None) -> None:
         self.id = id
@@ -117,12 +121,6 @@ class StatusInfo:
         self.timestamp = timestamp
         self.started = started
         self.completed = completed
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(self) == vars(other)
-
-    def __repr__(self) -> str:
-        return f"StatusInfo({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "vertex": self.vertex, "timestamp": _ts(self.timestamp)}
@@ -143,18 +141,12 @@ class StatusInfo:
                    _parse_ts(d.get("started")), _parse_ts(d.get("completed")))
 
 
-class LogInfo:
+class LogInfo(_Record):
     def __init__(self, vertex: str, stream: int, data: bytes, timestamp: float) -> None:
         self.vertex = vertex
         self.stream = stream
         self.data = data
         self.timestamp = timestamp
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(self) == vars(other)
-
-    def __repr__(self) -> str:
-        return f"LogInfo({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"vertex": self.vertex, "stream": self.stream,
@@ -166,18 +158,12 @@ class LogInfo:
                    base64.b64decode(d.get("data") or ""), _parse_ts(d.get("timestamp")) or 0.0)
 
 
-class SolveStatus:
+class SolveStatus(_Record):
     def __init__(self, vertexes: list[VertexInfo] | None = None, statuses: list[StatusInfo] | None = None,
                  logs: list[LogInfo] | None = None) -> None:
         self.vertexes = [] if vertexes is None else vertexes
         self.statuses = [] if statuses is None else statuses
         self.logs = [] if logs is None else logs
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(self) == vars(other)
-
-    def __repr__(self) -> str:
-        return f"SolveStatus({vars(self)!r})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

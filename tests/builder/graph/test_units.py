@@ -160,3 +160,24 @@ def test_output_specs() -> None:
             parse_output(bad)
     with pytest.raises(InvalidParameter):
         parse_outputs(["a", "b"])
+
+
+def test_status_times_are_what_datetime_makes_of_them() -> None:
+    """progress.py writes and reads RFC 3339 times without datetime (a client loads it at every
+    start): the same strings as datetime's, microseconds rounded half to even, and back."""
+    import random
+    from datetime import datetime, timezone
+
+    from dockyard.builder.graph.progress import _parse_ts, _ts
+
+    rng = random.Random(7)
+    values = [0.0, 1.5, 1.0000005, 1.9999995, 1.9999996, 951782400.0, 4102444800.25, 1600000000.1234565]
+    values += [rng.uniform(0, 4e9) for _ in range(20000)]
+    for value in values:
+        dt = datetime.fromtimestamp(value, timezone.utc)
+        text = dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
+        assert _ts(value) == text
+        assert _parse_ts(text) == dt.replace(microsecond=0).timestamp() + float(f"0.{dt.microsecond:06d}000")
+    assert _parse_ts("2020-02-29T12:00:00Z") == datetime(2020, 2, 29, 12, tzinfo=timezone.utc).timestamp()
+    with pytest.raises(ValueError):
+        _parse_ts("2020-02-29 12:00:00Z")
