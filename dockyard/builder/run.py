@@ -25,7 +25,7 @@ from typing import Callable
 
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, RuntimeFailure, go_quote
-from dockyard.runtime import containers
+from dockyard.runtime import containers, oneshot
 from dockyard.runtime.hostconfig import HostConfig
 from dockyard.runtime.lifecycle import remove, run_attached
 from dockyard.runtime.monitor import Attach
@@ -144,12 +144,17 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
              output: Callable[[bytes], None], announce: Callable[[str], None],
              keep: bool = False) -> RunResult:
     """Run `spec` in a new container of `image_id`; `announce(container_id)` is called once it
-    exists. The storage layer becomes a layer in the store when the command succeeds."""
+    exists. The storage layer becomes a layer in the store when the command succeeds. The
+    container is a one-shot one (runtime/oneshot.py: nothing durable, one runtime process)
+    unless it is to be `keep`t, as a container of the store's."""
     if image_id is None:
         raise RuntimeFailure(f"failed to run {go_quote(spec.args[0])}: the image is empty (FROM scratch)")
-    record = containers.create(store, containers.CreateOptions(
+    options = containers.CreateOptions(
         image=str(image_id), cmd=list(spec.args), entrypoint=[], env=list(spec.env),
-        workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network)))
+        workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network))
+    if not keep:
+        return _run_once(store, diff_ids, spec, options, output, announce)
+    record = containers.create(store, options)
     announce(record.id)
     cdir = containers.lookup(store, record.id)
     succeeded = False
@@ -163,8 +168,26 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         succeeded = True
         return RunResult(record.id, 0, layer)
     finally:
-        if not (keep and succeeded):
+        if not succeeded:
             try:
                 remove(store, record.id, force=True)
             except DockyardError:
                 pass
+
+
+def _run_once(store: Store, diff_ids: list[Digest], spec: RunSpec,
+              options: containers.CreateOptions, output: Callable[[bytes], None],
+              announce: Callable[[str], None]) -> RunResult:
+    """The step in a one-shot container: its stdout and stderr into the build output as they
+    come, stderr in red (see _run_attached)."""
+    def red(data: bytes) -> None:
+        output(b"\x1b[91m" + data + b"\x1b[0m")
+
+    with oneshot.made(store, options) as shot:
+        announce(shot.id)
+        _make_volume_dirs(store, diff_ids, shot.upper, spec.volumes)
+        code = shot.run(output, red)
+        if code != 0:
+            return RunResult(shot.id, code)
+        _discard_volume_writes(store, diff_ids, shot.upper, spec.volumes)
+        return RunResult(shot.id, 0, layer_from_directory(store.layers, shot.upper))

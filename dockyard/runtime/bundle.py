@@ -29,8 +29,11 @@ def layer_dirs(store: Store, image_id: str) -> list[Path]:
     return [store.layers.unpacked(d) for d in reversed(image.config.diff_ids)]
 
 
-def lowers(store: Store, cdir: ContainerDir, record: ContainerRecord) -> list[str]:
-    out = [str(cdir.init.relative_to(store.root))]
+def lowers(store: Store, cdir: ContainerDir, record: ContainerRecord,
+           init: Path | None = None) -> list[str]:
+    """The overlay's lower directories, relative to the store root: the init layer (the
+    container's own, or `init`), then the image's layers, topmost first."""
+    out = [str((init or cdir.init).relative_to(store.root))]
     image = store.image(Digest.parse(record.image_id))
     for diff_id in reversed(image.config.diff_ids):
         store.layers.unpacked(diff_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import fsync_dir, fsync_file
+from dockyard.digest import Digest
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import ContainerConfig, merge_config, now_rfc3339
 from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy
@@ -186,13 +187,25 @@ def _check_host(store: Store, host: HostConfig) -> None:
     choose_runtime(store.root, host.runtime)
 
 
-def create(store: Store, opts: CreateOptions) -> ContainerRecord:
-    """A new container, stopped; visible once whole. Bad options change nothing on disk."""
+def new_record(store: Store, opts: CreateOptions, name: str = "") -> ContainerRecord:
+    """The record of a new container (a fresh ID, Docker's config), made in memory: the
+    options are checked, nothing is written."""
     _check_host(store, opts.host)
     image_id = store.resolve(opts.image)
     container_id = secrets.token_hex(32)
     hostname = opts.hostname or container_id[:12]
     cfg = _container_config(store.image(image_id).config.config, opts, hostname)
+    return ContainerRecord(
+        id=container_id, name=name, image_id=str(image_id), image_name=opts.image,
+        created=now_rfc3339(), config=cfg, host=replace(opts.host),
+        tty=opts.tty, open_stdin=opts.open_stdin, stdin_once=opts.stdin_once,
+        extensions=dict(opts.extensions), hostname=hostname)
+
+
+def create(store: Store, opts: CreateOptions) -> ContainerRecord:
+    """A new container, stopped; visible once whole. Bad options change nothing on disk."""
+    record = new_record(store, opts)
+    container_id, image_id = record.id, Digest.parse(record.image_id)
     with flock(store.lock_dir / "containers.lock"):
         names = {c.read_record().name: c.id for c in all_containers(store)}
         if opts.name:
@@ -206,12 +219,7 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
             name = random_name()
             while name in names:
                 name = random_name()
-        record = ContainerRecord(
-            id=container_id, name=name, image_id=str(image_id), image_name=opts.image,
-            created=now_rfc3339(), config=cfg, host=replace(opts.host),
-            tty=opts.tty, open_stdin=opts.open_stdin, stdin_once=opts.stdin_once,
-            extensions=dict(opts.extensions),
-            hostname=hostname)
+        record.name = name
         # Made whole in this process's temp folder, then moved in by one rename: a kill
         # leaves nothing in containers/ (the temp folder goes at the next start).
         made = ContainerDir(store.tmp / container_id)

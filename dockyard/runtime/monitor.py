@@ -250,7 +250,7 @@ class Monitor:
         if proc.returncode != 0:
             message = _read_available(err_r) + _read_available(out_r)
             self._close_outputs()
-            raise _create_error(message.decode(errors="replace"), self.runtime.name)
+            raise create_error(message.decode(errors="replace"), self.runtime.name)
 
     def _create_tty(self, pid_file: Path, devnull: int) -> None:
         sock_dir = tempfile.mkdtemp(prefix="dy-")
@@ -284,7 +284,7 @@ class Monitor:
             if rc != 0:
                 if master is not None:
                     os.close(master)
-                raise _create_error(message.decode(errors="replace"), self.runtime.name)
+                raise create_error(message.decode(errors="replace"), self.runtime.name)
             if master is None:
                 raise StartError("the runtime sent no console", 125)
             self._master = master
@@ -488,7 +488,7 @@ class Monitor:
             time.sleep(min(left, RESTART_POLL))
 
 
-def _create_error(stderr: str, runtime: str) -> StartError:
+def create_error(stderr: str, runtime: str) -> StartError:
     message = clean_message(stderr) or f"{runtime} create failed"
     # started with `run --detach`; its failures are create's (Docker's message names create)
     run_failed = f"{runtime} run failed: "

@@ -82,10 +82,15 @@ def _absolute_options(store_root: Path, lowers: list[str], upper: Path, work: Pa
     return opts if len(opts) < MOUNT_DATA_MAX else None
 
 
-def mount_overlay(store_root: Path, lowers: list[str], upper: Path, work: Path, target: Path) -> None:
-    opts = mount_options(store_root, lowers, upper, work)
+def mount_overlay(store_root: Path, lowers: list[str], upper: Path, work: Path, target: Path,
+                  volatile: bool = False) -> None:
+    """`volatile` (Linux 5.10): the mount never syncs its upper file system, as it otherwise
+    does when unmounted (for an upper directory nobody needs after a crash)."""
+    opts = mount_options(store_root, lowers, upper, work) + (",volatile" if volatile else "")
     target.mkdir(exist_ok=True)
     data = _absolute_options(store_root, lowers, upper, work)
+    if data is not None and volatile:
+        data = data + b",volatile" if len(data) + 9 < MOUNT_DATA_MAX else None
     if data is not None:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.mount(b"overlay", os.fsencode(target), b"overlay", ctypes.c_ulong(0), data) != 0:

@@ -286,6 +286,9 @@ class Store:
     def find(self, text: str) -> Digest | None:
         if text.startswith("sha256:"):
             hexpart = text[7:]
+            if len(hexpart) == 64 and set(hexpart) <= _HEX:  # a full ID: no listing of all
+                d = Digest("sha256", hexpart)
+                return d if self.records.exists(d) else None
             return self._by_prefix(hexpart) if hexpart and set(hexpart) <= _HEX else None
         if len(text) == 64 and set(text) <= _HEX:
             d = Digest("sha256", text)

@@ -122,4 +122,5 @@ def test_engine_build_off_the_main_thread(store, busybox_tar) -> None:
     assert not isinstance(results[0], BaseException), results[0]
     assert b"\nout\n" in b"".join(chunks)
     assert file_in(store.root, results[0].image_id.hex, "t") == b"from-thread\n"  # type: ignore[union-attr]
-    assert not any((store.root / "containers").iterdir())
+    containers = store.root / "containers"  # a one-shot container (runtime/oneshot.py) makes none
+    assert not containers.exists() or not any(containers.iterdir())

@@ -1,5 +1,7 @@
 """RUN in BuildKit mode: one process over an overlay of the input's layers, with its mounts, run
 by the OCI runtime (runc/crun, dockyard.runtime), and the overlay's upper directory as the layer.
+It is a one-shot container as runtime/oneshot.py makes them (in the temp folder, the overlay
+volatile, the runtime's name one that runtime/owned.py sweeps), with BuildKit's spec.
 
 What the process sees, as BuildKit's executor gives it (checked against dockerd 20.10):
 - the environment is exactly the step's (image ENV and the declared ARGs), plus HOME from the
@@ -38,7 +40,7 @@ from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime import rootfs
+from dockyard.runtime import owned, rootfs
 from dockyard.runtime.oci import for_store
 from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, bounding_set
 from dockyard.runtime.users import resolve_user
@@ -152,11 +154,13 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
     upper, wdir, merged, empty = work / "upper", work / "work", work / "merged", work / "empty"
     for d in (upper, wdir, merged, empty):
         d.mkdir()
-    container_id = "buildkit-" + random.token_hex(12)
+    owned.sweep(store)
+    container_id = owned.runtime_id(store)
     code = 0
     exited = False  # `runc run` returned: it removed the container itself
     try:
-        rootfs.mount_overlay(store.root, _lowers(store, root_layers, empty), upper, wdir, merged)
+        rootfs.mount_overlay(store.root, _lowers(store, root_layers, empty), upper, wdir, merged,
+                             volatile=True)
         with ExitStack() as stack:
             stack.callback(rootfs.unmount, merged)
             try:

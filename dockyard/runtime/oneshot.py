@@ -1,0 +1,240 @@
+"""A one-shot container: made, run once in the foreground and removed by the one caller that
+needs it for seconds (a build step's RUN), at the cost of the OCI runtime and little more.
+
+A full container (runtime/containers.py) is made to be listed, started, stopped and inspected
+by other processes: a durable record, a hold on its image, a state file updated at each change, a
+monitor, and a removal that renames it away. A build step's container is none of that to anyone
+but its builder, so here:
+- nothing is written outside this process's temp folder (store.workspace): its directory (the
+  bundle: upper, work, init, merged, the spec, hosts/hostname/resolv.conf) is made there, and
+  nothing of it is fsynced: a kill leaves it where the next start removes it, mounts detached
+  first; it is never visible in `ps`;
+- the image is kept from the collector by the caller (a build's lease), not by a hold;
+- `runc run` runs it in the foreground, one runtime process (no `run --detach` plus `delete`,
+  no monitor): the runtime reaps the process, removes its own state and cgroup, and exits with
+  the process's exit status;
+- the overlay is mounted `volatile`: overlayfs otherwise syncs the whole upper file system when
+  it is unmounted (the store's, with whatever else is being written on it). What the caller keeps
+  of the upper directory (a layer) is written and made durable by the layer store.
+A runtime killed mid-run (a kill of the process group) leaves its state: the runtime's name for
+the container says whose it is, and the next one-shot container of any process deletes it
+(runtime/owned.py). BuildKit mode's RUN (builder/graph/execute.py, its own spec) names its
+runtime containers and mounts its overlay the same way.
+
+The container is Docker's as `create` would make it (runtime/bundle.py writes the same spec and
+files from the same record); the container events (create, start, die, destroy) are journaled as
+dockerd's builder causes them. The record has the name of a container (a random one) but the
+name is not reserved: no other container can see or want it in the seconds it lives.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from dockyard.archive.fstree import remove_path
+from dockyard.digest import CHUNK
+from dockyard.errors import DockyardError
+from dockyard.runtime import bundle, owned, rootfs
+from dockyard.runtime.containers import CreateOptions, new_record
+from dockyard.runtime.monitor import StartError, create_error
+from dockyard.runtime.names import random_name
+from dockyard.runtime.oci import OciRuntime, for_store, logged_error
+from dockyard.runtime.state import ContainerDir, ContainerRecord
+from dockyard.store.events import Journal
+from dockyard.store.store import Store
+
+_PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                  signal.SIGUSR2)
+_HOLD_POLL = 0.005   # seconds between looks for the pid file while stderr is held
+
+
+class OneShot:
+    """A made, not yet run, one-shot container (see `made`)."""
+
+    def __init__(self, store: Store, record: ContainerRecord, cdir: ContainerDir) -> None:
+        self.store = store
+        self.record = record
+        self.cdir = cdir
+        self.runtime: OciRuntime = for_store(store.root, record.host.runtime)
+        self.runtime_id = owned.runtime_id(store)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.mounted = False
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def upper(self) -> Path:
+        return self.cdir.upper
+
+    def _event(self, action: str, **extra: str) -> None:
+        Journal(self.store.root).emit("container", action, self.record.id,
+                                      self.record.event_attributes(**extra))
+
+    def run(self, stdout: Callable[[bytes], None], stderr: Callable[[bytes], None]) -> int:
+        """Run the container's command; its output goes to `stdout` and `stderr` as it comes.
+        Its exit status (128+N for a signal); StartError when it could not start (the
+        runtime's message as dockerd words a create failure, nothing of it in the output).
+
+        The runtime's own errors come on the same stderr as the process's: what comes on
+        stderr before the runtime writes the pid file (the process started) is held, and is the
+        runtime's error if it ends without one. On the main thread, the caller's signals are
+        forwarded to the container (through the runtime) while it runs."""
+        try:
+            lowers = bundle.lowers(self.store, self.cdir, self.record, _init_layer(self.store))
+            rootfs.mount_overlay(self.store.root, lowers,
+                                 self.cdir.upper, self.cdir.work, self.cdir.merged, volatile=True)
+            self.mounted = True
+            bundle.write_files(self.cdir, self.record)
+            bundle.write_spec(self.cdir, self.record)
+        except DockyardError as exc:
+            raise StartError(str(exc), 125) from None
+        pid_file = self.cdir.path / "init.pid"
+        log_file = self.cdir.path / "runtime.log"
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [self.runtime.name, "--root", str(self.runtime.state_root), "--log", str(log_file),
+                 "--log-format", "json", "run", "--bundle", str(self.cdir.path),
+                 "--pid-file", str(pid_file), self.runtime_id],
+                stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self._proc = proc
+        held: list[bytes] = []
+        announced = threading.Event()
+
+        def started() -> None:
+            announced.set()
+            self._event("start")
+
+        pumps = [threading.Thread(target=_pump, args=(out_r, stdout), daemon=True),
+                 threading.Thread(target=_pump, args=(err_r, stderr, held, pid_file, started),
+                                  daemon=True)]
+        for pump in pumps:
+            pump.start()
+        handlers: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in _PROXY_SIGNALS:
+                handlers[sig] = signal.signal(sig, lambda signum, _f: proc.send_signal(signum))
+        try:
+            code = proc.wait()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._proc = None
+        for pump in pumps:
+            pump.join()
+        if not pid_file.exists():
+            message = logged_error(log_file) or b"".join(held).decode(errors="replace")
+            raise create_error(message, self.runtime.name)
+        if not announced.is_set():  # it ran and ended before the pump saw the pid file
+            started()
+            if held:
+                _pump_held(held, stderr)
+        self._event("die", exitCode=str(code))
+        return code
+
+    def kill(self) -> None:
+        """End a run that is still going (the caller gave up on it): the runtime's container is
+        deleted by force, which kills its processes, and the runtime is waited for."""
+        proc = self._proc
+        if proc is None:
+            return
+        subprocess.run([self.runtime.name, "--root", str(self.runtime.state_root), "delete",
+                        "--force", self.runtime_id], capture_output=True)
+        proc.wait()
+        self._proc = None
+
+
+def _pump(fd: int, output: Callable[[bytes], None], held: list[bytes] | None = None,
+          pid_file: Path | None = None, started: Callable[[], None] | None = None) -> None:
+    """Copy a pipe to `output` as it comes; with `held`, what comes is held there until
+    `pid_file` exists, then `started()` (what is held when the pipe ends is left to the
+    caller). Once `output` fails (the client of a build went away), the rest is read and
+    dropped: the process must never block on a full pipe."""
+    def give(data: bytes) -> None:
+        nonlocal output
+        try:
+            output(data)
+        except Exception:  # noqa: BLE001 - the caller learns at its own next write
+            output = _drop
+
+    with os.fdopen(fd, "rb", buffering=0) as reader:
+        while held is not None and pid_file is not None:
+            ready, _, _ = select.select([fd], [], [], _HOLD_POLL)
+            if pid_file.exists():
+                if started is not None:
+                    started()
+                if held:
+                    give(b"".join(held))
+                    held.clear()
+                break
+            if ready:
+                data = reader.read(CHUNK)
+                if not data:
+                    return
+                held.append(data)
+        while data := reader.read(CHUNK):
+            give(data)
+
+
+def _drop(data: bytes) -> None:
+    pass
+
+
+def _pump_held(held: list[bytes], output: Callable[[bytes], None]) -> None:
+    try:
+        output(b"".join(held))
+    except Exception:  # noqa: BLE001 - as _pump: the caller learns at its own next write
+        pass
+
+
+@contextmanager
+def made(store: Store, opts: CreateOptions) -> Iterator[OneShot]:
+    """A one-shot container for the time of the block: made, run by the caller (`OneShot.run`:
+    mounted then), then killed if it still runs, unmounted and removed."""
+    owned.sweep(store)
+    record = new_record(store, opts, random_name())
+    cdir = ContainerDir(store.tmp / record.id)
+    cdir.path.mkdir(mode=0o710)
+    shot = OneShot(store, record, cdir)
+    try:
+        for d in (cdir.upper, cdir.work, cdir.merged):
+            d.mkdir(mode=0o755)
+        shot._event("create")
+        yield shot
+    finally:
+        try:
+            shot.kill()
+        finally:
+            if shot.mounted:
+                rootfs.unmount(cdir.merged)
+            remove_path(cdir.path, ignore_errors=True)
+            shot._event("destroy")
+
+
+def _init_layer(store: Store) -> Path:
+    """The init layer (runtime/rootfs.py) of this process's one-shot containers: the same for
+    every container and never written (a lower directory), so made once, in the temp folder."""
+    init = store.tmp / "oneshot-init"
+    if not init.is_dir():
+        fresh = Path(tempfile.mkdtemp(prefix="init-", dir=store.tmp))
+        os.chmod(fresh, 0o755)
+        rootfs.make_init_layer(fresh)
+        try:
+            os.rename(fresh, init)
+        except OSError:  # made meanwhile by another thread
+            remove_path(fresh, ignore_errors=True)
+    return init

@@ -1,0 +1,47 @@
+"""The OCI runtime's names for the containers that live only as long as the process that runs
+them (a build step's, runtime/oneshot.py and BuildKit mode's RUN), and the sweep of those whose
+process died.
+
+Such a container has no record in the store: if its runtime is killed with its owner (a kill of
+the process group), the runtime's state (and the container's cgroup) would stay for ever. So its
+runtime name carries the owner's temp folder name (store.workspace: `<pid>-<random>`, whose lock
+says whether that process lives), and the first one-shot container of any process deletes the
+runtime containers whose owner is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from dockyard.runtime.oci import for_store
+from dockyard.store import workspace
+from dockyard.store.store import Store
+
+PREFIX = "oneshot-"
+_swept: set[str] = set()
+
+
+def runtime_id(store: Store) -> str:
+    """A new runtime name for a container this process runs and removes itself."""
+    return f"{PREFIX}{store.tmp.name}-{secrets.token_hex(8)}"
+
+
+def sweep(store: Store) -> None:
+    """Delete the runtime containers of dead owners (once per process and store): `runtime
+    delete --force` kills what still runs of them and removes their state and cgroups."""
+    key = os.fspath(store.root)
+    if key in _swept:
+        return
+    _swept.add(key)
+    runtime = for_store(store.root)
+    try:
+        names = os.listdir(runtime.state_root)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if not name.startswith(PREFIX):
+            continue
+        owner = name[len(PREFIX):].rsplit("-", 1)[0]
+        if not workspace.alive(store.tmp_root / f"{owner}.lock"):
+            runtime.delete(name)

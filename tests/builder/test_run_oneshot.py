@@ -1,0 +1,99 @@
+"""The classic builder's RUN in a one-shot container (runtime/oneshot.py): nothing durable, one
+runtime process, and still nothing left behind, by a step that ends, fails, or is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def _build(dockyard, tmp_path: Path, dockerfile: str, *args: str, check: bool = True):  # noqa: ANN001, ANN202
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    return dockyard("build", *args, str(ctx), check=check)
+
+
+def _left(root: Path) -> dict[str, list[str]]:
+    """What a build may leave: containers, the runtime's containers, temp folders, mounts."""
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if line.split()[4].startswith(f"{root}/")]
+    listed = {d: sorted(os.listdir(root / d)) if (root / d).is_dir() else []
+              for d in ("containers", "runc", "tmp")}
+    return {**listed, "mounts": mounts}
+
+
+NOTHING = {"containers": [], "runc": [], "tmp": [], "mounts": []}
+
+
+def test_a_run_step_leaves_nothing_and_journals_its_container(dockyard, busybox, tmp_path: Path) -> None:
+    out = _build(dockyard, tmp_path, "FROM busybox\nRUN echo out; echo err >&2; touch /made\n")
+    assert "out\n" in out.stdout and "\x1b[91merr\n\x1b[0m" in out.stdout  # in either order
+    cid = next(l.split()[-1] for l in out.stdout.splitlines() if l.startswith(" ---> Running in "))
+    assert f"Removing intermediate container {cid}" in out.stdout
+    assert _left(dockyard.root) == NOTHING
+    # the events dockerd's classic builder causes for its step container, in its order
+    events = [json.loads(line) for line in (dockyard.root / "events" / "journal").read_text().splitlines()]
+    mine = [e for e in events if e["Type"] == "container" and e["id"].startswith(cid)]
+    assert [e["Action"] for e in mine] == ["create", "start", "die", "destroy"]
+    assert mine[2]["Actor"]["Attributes"]["exitCode"] == "0"
+    assert mine[0]["Actor"]["Attributes"]["image"] == busybox
+    assert dockyard("run", "--rm", out.stdout.split()[-1], "ls", "/made").stdout == "/made\n"
+
+
+def test_a_step_that_fails_or_cannot_start_leaves_nothing(dockyard, busybox, tmp_path: Path) -> None:
+    failed = _build(dockyard, tmp_path, "FROM busybox\nRUN echo before; exit 3\n", check=False)
+    assert failed.returncode == 3 and "before\n" in failed.stdout
+    assert "The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3" in failed.stderr
+    assert _left(dockyard.root) == NOTHING
+    # The runtime's own error (it writes it on the stderr the process would have had) is the
+    # build's error, as dockerd words a create failure, and not part of the step's output.
+    missing = _build(dockyard, tmp_path, 'FROM busybox\nRUN ["nope"]\n', check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        "Error: failed to create task for container: OCI runtime create failed: runc create "
+        'failed: unable to start container process: exec: "nope": executable file not found '
+        "in $PATH")
+    assert "not found" not in missing.stdout and missing.stdout.rstrip().endswith(" ---> Running in "
+                                                                                   + missing.stdout.split()[-1])
+    assert _left(dockyard.root) == NOTHING
+
+
+def test_a_step_killed_with_its_runtime_leaves_nothing_after_the_next_steps(dockyard, busybox,
+                                                                             tmp_path: Path) -> None:
+    """kill -9 of the build's process group (the CLI and the runtime) while RUN runs: the
+    overlay stays mounted in the dead process's temp folder and the runtime keeps its state.
+    The next start detaches and removes the folder; the next one-shot container deletes the
+    dead runtime container (its cgroup with it)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo started; sleep 60\n")
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "build", str(ctx)], cwd=REPO,
+                            env=dockyard.env, stdout=subprocess.PIPE, start_new_session=True)
+    seen = b""
+    assert proc.stdout is not None
+    while b"started\n" not in seen:
+        data = proc.stdout.read1(4096)
+        assert data, seen
+        seen += data
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = _left(dockyard.root)
+    assert len(left["runc"]) == 1 and left["runc"][0].startswith("oneshot-") and left["mounts"]
+    cgroups = list(Path("/sys/fs/cgroup").glob(f"*/dockyard/{seen.split(b'Running in ')[1][:12].decode()}*"))
+    dockyard("images")  # the next start: the dead folder goes, its mount detached first
+    left = _left(dockyard.root)
+    assert left["tmp"] == [] and left["mounts"] == []
+    _build(dockyard, tmp_path, "FROM busybox\nRUN true\n")
+    assert _left(dockyard.root) == NOTHING
+    deadline = time.monotonic() + 5
+    while any(c.exists() for c in cgroups) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [c for c in cgroups if c.exists()] == []
