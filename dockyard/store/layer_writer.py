@@ -9,6 +9,7 @@ pull) enter through `LayerStore.ingest` and the transports instead.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import threading
@@ -17,6 +18,7 @@ from typing import BinaryIO, Callable
 
 from dockyard.archive.diff import write_overlay_diff
 from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.atomic import start_writeback
 from dockyard.errors import DockyardError
 from dockyard.image.layer import EMPTY_TAR_DIFF_ID
 from dockyard.store.layers import LayerStore, StoredLayer
@@ -51,32 +53,85 @@ def layer_from_directory(layers: LayerStore, upper: Path, *, keep_empty: bool = 
 
 
 def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) -> ScanResult | None:
-    """The diff's tar streamed through the scanner (checked and hashed while it is copied into
-    `out`): the tar is written by a thread into a pipe that the scanner reads."""
-    read_fd, write_fd = os.pipe()
-    errors: list[BaseException] = []
+    """The diff's tar written straight into `out` (file bodies by sendfile(2): the kernel copies
+    them, no byte passes through Python), while a second thread reads the same file back behind
+    the writer and scans it (every entry checked, every byte hashed: the diff ID of exactly what
+    was stored). Writing and hashing run on two cores; the hash, not a copy through a pipe, sets
+    the pace."""
+    fd = out.fileno()
+    trailing = _Trailing(fd)
+    found: dict[str, object] = {}
 
-    def produce() -> None:
+    def scan() -> None:
         try:
-            with os.fdopen(write_fd, "wb", buffering=1 << 20) as w:
-                write_overlay_diff(upper, w)
+            found["result"] = scan_copy(io.BufferedReader(trailing, 1 << 16), _NULL)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            errors.append(exc)
+            found["error"] = exc
+        finally:
+            trailing.stopped = True
 
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
+    scanner = threading.Thread(target=scan, name="scan-diff", daemon=True)
+    scanner.start()
     try:
-        try:
-            with os.fdopen(read_fd, "rb") as r:
-                result = scan_copy(r, out)
-        except DockyardError:
-            worker.join()  # the read end is closed: a blocked writer fails and ends
-            if errors:
-                raise errors[0] from None
-            raise
-        worker.join()
-        if errors:
-            raise errors[0]
+        write_overlay_diff(upper, out)
+        out.flush()
+    except BaseException:
+        trailing.abort()
+        raise
     finally:
-        worker.join(timeout=5)
+        trailing.finish()
+        scanner.join()
+    if "error" in found:
+        raise found["error"]  # type: ignore[misc]
+    result = found["result"]
+    assert isinstance(result, ScanResult)
     return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
+
+
+class _Trailing(io.RawIOBase):
+    """The bytes of a file another thread is appending to, read from the start as they land
+    (a write is readable through the page cache once it returns); EOF once the writer says it
+    is done and everything was read. Written data is sent to the disk as it is read
+    (`start_writeback`), so the fsync that publishes the layer has little left to wait for."""
+
+    _WRITEBACK = 8 << 20
+
+    def __init__(self, fd: int) -> None:
+        self._fd, self._pos, self._flushed = fd, 0, 0
+        self._done = threading.Event()
+        self._aborted = False
+        self.stopped = False
+
+    def readable(self) -> bool:
+        return True
+
+    def finish(self) -> None:
+        self._done.set()
+
+    def abort(self) -> None:
+        self._aborted = True
+        self._done.set()
+
+    def readinto(self, buf) -> int:  # noqa: ANN001 - buffer protocol
+        while True:
+            if self._aborted:
+                raise DockyardError("the layer's writer failed")
+            done = self._done.is_set()
+            n = os.preadv(self._fd, [buf], self._pos)
+            if n:
+                self._pos += n
+                if self._pos - self._flushed >= self._WRITEBACK:
+                    start_writeback(self._fd, self._flushed, self._pos - self._flushed)
+                    self._flushed = self._pos
+                return n
+            if done:
+                return 0
+            self._done.wait(0.001)
+
+
+class _NullSink:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+_NULL = _NullSink()

@@ -91,3 +91,57 @@ def test_a_directory_that_cannot_be_read_is_an_error_not_a_layer(tmp_path: Path)
     with pytest.raises(DockyardError, match="is not a directory"):
         layer_from_directory(store.layers, tmp_path / "missing")
     assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
+
+
+def test_a_large_upper_dir_is_hashed_as_written(tmp_path: Path) -> None:
+    """The tar goes straight to its file (bodies by sendfile) while a second thread reads it back
+    behind the writer and hashes it: the diff ID is the stored bytes' sha256, the sizes add up,
+    across many writeback ranges and across small files between large ones."""
+    store = Store(tmp_path / "store")
+    upper = tmp_path / "upper"
+    (upper / "data").mkdir(parents=True)
+    sizes = {}
+    for i in range(6):
+        body = os.urandom(3 << 20) + bytes([i]) * (i * 1000 + 1)  # not a multiple of 512
+        (upper / "data" / f"big{i}").write_bytes(body)
+        (upper / "data" / f"small{i}").write_bytes(b"s" * i)
+        sizes[f"data/big{i}"], sizes[f"data/small{i}"] = len(body), i
+    layer = layer_from_directory(store.layers, upper)
+    assert layer is not None
+    members = tar_members(layer)  # checks sha256(stored tar) == diff ID
+    assert {name: members[name].size for name in sizes} == sizes
+    assert layer.content_size == sum(sizes.values())
+    with layer.open() as f:
+        assert len(f.read()) == layer.size
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_a_refused_entry_fails_the_layer_and_leaves_nothing(tmp_path: Path) -> None:
+    """The read-back scan still checks every entry: a symlink climbing out of the root is refused
+    at the store's door, as for any layer, and nothing is kept."""
+    store = Store(tmp_path / "store")
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "big").write_bytes(os.urandom(9 << 20))
+    (upper / "up").symlink_to("../../etc/passwd")
+    with pytest.raises(DockyardError, match="outside of the root"):
+        layer_from_directory(store.layers, upper)
+    assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
+
+
+def test_a_writer_that_fails_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault we cannot cause for real (the disk failing mid-tar): the writer's error is the one
+    raised, the scanner reading behind it stops, and no layer or temp file is left."""
+    from dockyard.store import layer_writer
+
+    def half(upper, out):  # noqa: ANN001, ANN202
+        out.write(b"\0" * (10 << 20))
+        out.flush()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(layer_writer, "write_overlay_diff", half)
+    store = Store(tmp_path / "store")
+    (tmp_path / "upper").mkdir()
+    with pytest.raises(OSError, match="No space left"):
+        layer_from_directory(store.layers, tmp_path / "upper")
+    assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
