@@ -82,6 +82,33 @@ class ChunkedDecoder:
                 break
         return bytes(out)
 
+    def room(self) -> int:
+        """Payload bytes of the current chunk a reader may receive straight into its own buffer,
+        bypassing `feed` (then `took` them): nonzero only inside a chunk's data with nothing
+        buffered here."""
+        return self._remaining if self._state == "data" and not self._buf else 0
+
+    def took(self, n: int) -> None:
+        """`n` payload bytes of the current chunk were received directly (at most `room()`)."""
+        self._remaining -= n
+        if self._remaining == 0:
+            self._state = "data_crlf"
+
+    def framing(self, peeked: bytes) -> int:
+        """How many bytes at the head of `peeked` are framing only, up to the next chunk's data:
+        the CRLF ending a chunk's data and the next size line (0: not all of it is there, or the
+        decoder is not between chunks). `feed` them, and the data that follows can be received
+        directly."""
+        if self._buf or self._state not in ("data_crlf", "size"):
+            return 0
+        lines = 2 if self._state == "data_crlf" else 1
+        end = -1
+        for _ in range(lines):
+            end = peeked.find(b"\n", end + 1)
+            if end < 0:
+                return 0
+        return end + 1
+
     def leftover(self) -> bytes:
         """Bytes received after the end of the body (a pipelined next request)."""
         return bytes(self._buf) if self.done else b""

@@ -42,6 +42,24 @@ class Connection:
         except (ConnectionResetError, TimeoutError):
             return b""
 
+    def recv_into(self, view: memoryview) -> int:
+        """Receive straight into the caller's buffer (nothing pushed back may be pending)."""
+        try:
+            return self.sock.recv_into(view)
+        except (ConnectionResetError, TimeoutError):
+            return 0
+
+    def peek(self, size: int) -> bytes:
+        """What the next `recv` would return, left unread (nothing pushed back may be pending)."""
+        try:
+            return self.sock.recv(size, socket.MSG_PEEK)
+        except (ConnectionResetError, TimeoutError):
+            return b""
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
     def unread(self, data: bytes) -> None:
         self._pending[:0] = data
 
@@ -106,9 +124,51 @@ class Body:
         return data
 
     def readinto(self, target: bytearray | memoryview) -> int:
-        data = self.read(len(target))
-        target[: len(data)] = data
+        """Large bodies (a `docker load`: 32 KiB chunks) are received straight into `target`,
+        framing aside, instead of through three buffers (~5 copies of every byte)."""
+        view = memoryview(target).cast("B")
+        if not self._buf and not self.finished and not self.broken and view and not self._conn.pending:
+            n = self._direct(view)
+            if n:
+                return n
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)
+
+    def _direct(self, view: memoryview) -> int:
+        """Bytes received into `view` without a copy; 0 when the next bytes are not plain payload
+        (the caller then takes the buffered way)."""
+        dec = self._chunked
+        if dec is None:
+            room = self._remaining
+        else:
+            room = dec.room()
+            if not room:
+                framing = dec.framing(self._conn.peek(64))
+                if not framing:
+                    return 0
+                head = self._conn.recv(framing)  # exactly the peeked framing
+                if len(head) != framing:
+                    self.broken = True
+                    raise ClientGone("connection closed inside a chunked body")
+                try:
+                    dec.feed(head)  # framing only: no payload comes out
+                except BadRequest:
+                    self.broken = True
+                    raise
+                room = dec.room()
+                if not room:
+                    return 0  # the last chunk: its trailer is read the buffered way
+        n = self._conn.recv_into(view[: min(len(view), room)])
+        if not n:
+            self.broken = True
+            raise ClientGone("connection closed inside a request body")
+        if dec is None:
+            self._remaining -= n
+            self.finished = self._remaining == 0
+        else:
+            dec.took(n)
+        return n
 
     def readable(self) -> bool:
         return True
