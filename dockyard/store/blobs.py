@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.atomic import fsync_dir
+from dockyard.atomic import WritebackFile, fsync_dir
 from dockyard.digest import CHUNK, Digest, HashingWriter, verify
 from dockyard.errors import NotFound
 from dockyard.store import workspace
@@ -73,7 +73,7 @@ class BlobStore:
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as f:
-                writer = HashingWriter(f)
+                writer = HashingWriter(WritebackFile(f))  # type: ignore[arg-type]
                 while chunk := stream.read(CHUNK):
                     writer.write(chunk)
             digest = writer.digest

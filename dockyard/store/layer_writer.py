@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable
 
 from dockyard.archive.diff import write_overlay_diff
 from dockyard.archive.scan import ScanResult, scan_copy
-from dockyard.atomic import start_writeback
+from dockyard.atomic import Writeback
 from dockyard.errors import DockyardError
 from dockyard.image.layer import EMPTY_TAR_DIFF_ID
 from dockyard.store.layers import LayerStore, StoredLayer
@@ -91,13 +91,13 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
 class _Trailing(io.RawIOBase):
     """The bytes of a file another thread is appending to, read from the start as they land
     (a write is readable through the page cache once it returns); EOF once the writer says it
-    is done and everything was read. Written data is sent to the disk as it is read
-    (`start_writeback`), so the fsync that publishes the layer has little left to wait for."""
-
-    _WRITEBACK = 8 << 20
+    is done and everything was read. What was read is sent to the disk (`Writeback`), so the
+    writer is never throttled for dirty pages and the fsync that publishes the layer has little
+    left to wait for."""
 
     def __init__(self, fd: int) -> None:
-        self._fd, self._pos, self._flushed = fd, 0, 0
+        self._fd, self._pos = fd, 0
+        self._writeback = Writeback(fd)
         self._done = threading.Event()
         self._aborted = False
         self.stopped = False
@@ -120,9 +120,7 @@ class _Trailing(io.RawIOBase):
             n = os.preadv(self._fd, [buf], self._pos)
             if n:
                 self._pos += n
-                if self._pos - self._flushed >= self._WRITEBACK:
-                    start_writeback(self._fd, self._flushed, self._pos - self._flushed)
-                    self._flushed = self._pos
+                self._writeback.advance(self._pos)
                 return n
             if done:
                 return 0

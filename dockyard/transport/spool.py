@@ -22,6 +22,7 @@ from typing import BinaryIO, Iterator
 from dockyard.archive.compression import open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.archive.tarreader import DIR, LNK, REGULAR_TYPES, SYM, BodyStream, Entry as TarEntry, TarReader
+from dockyard.atomic import WritebackFile
 from dockyard.digest import CHUNK, Digest, HashingWriter
 from dockyard.errors import InvalidArchive
 from dockyard.reference import Reference
@@ -154,7 +155,8 @@ class SpooledArchive:
             self.entries[name] = Entry(name, len(data), Digest.of_bytes(data), data=data)
             return
         fd, path = tempfile.mkstemp(prefix="entry-", dir=self.dir)
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as raw:
+            out = WritebackFile(raw)  # to the disk as it comes: the store fsyncs it later
             head = body.read(512)
             scan: ScanResult | None = None
             if _looks_like_tar(head):

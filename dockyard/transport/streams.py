@@ -18,6 +18,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from dockyard.archive.compression import compressing_writer, open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.atomic import WritebackFile
 from dockyard.digest import CHUNK, Digest, HashingReader, HashingWriter, verify
 from dockyard.errors import DigestMismatch
 from dockyard.transport.pipe import Pipe, PipeClosed
@@ -144,7 +145,7 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
     scanner.start()
     try:
         with open(path, "wb") as f:
-            tee = _Tee(f, pipe)
+            tee = _Tee(WritebackFile(f), pipe)  # type: ignore[arg-type]
             sent = 0
             for chunk in verified_chunks(coalesce(chunks), digest, None):
                 tee.write(chunk)
@@ -168,7 +169,8 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
 def _scan(pipe: Pipe, out: dict[str, object], tar_path: Path | None) -> None:
     try:
         with open(tar_path or os.devnull, "wb") as target:
-            out["result"] = scan_copy(open_decompressed(pipe.reader()), target)
+            out["result"] = scan_copy(open_decompressed(pipe.reader()),
+                                      WritebackFile(target) if tar_path else target)  # type: ignore[arg-type]
     except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
         out["error"] = exc
     finally:
