@@ -37,6 +37,16 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
         from dockyard.client.main import client_command
 
         command = client_command(argv)
+    elif "build" in argv:
+        # A plain command line of `build` in this process: read by the client's scanner, run
+        # without building the CLI's argparse parser (the in-process budget, tests/test_start_up.py)
+        from dockyard.client.main import read_command_line
+
+        values = read_command_line(argv)
+        if values is not None:
+            from dockyard.cli.build_cmd import run_local
+
+            return run_local(values)
     if command is not None:
         code = report_errors(command)
         if exit_fast:

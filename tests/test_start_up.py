@@ -5,7 +5,8 @@ urllib.request (URL contexts, ADD <url>), nor the runtime's containers (RUN on a
 the decompressors and the extracting side (stream contexts, pulled layers); `images` loads
 neither the transports (save, load) nor the Dockerfile frontend (import --change), nor does
 `save` load urllib.request (import from a URL); `--version` loads nothing of the CLI, and no
-in-process command loads the light client's build. These are the only lazy imports of dockyard besides the light client's
+in-process command but `build` loads the light client's build (a plain command line of `build` is
+read by its scanner, without argparse). These are the only lazy imports of dockyard besides the light client's
 (tests/client/test_budget.py); each names this test."""
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a.txt /a.txt\nRUN true\nWORKDIR /w\nCMD [\"sh\"]\n")
     first = dockyard("build", str(ctx))
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
-    assert _loaded(dockyard, ["build", str(ctx)], REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT) == "[]"
+    # nor argparse: a plain command line of `build` is read by the client's scanner (dockyard/main.py)
+    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + ("argparse", "dockyard.cli.main")
+    assert _loaded(dockyard, ["build", str(ctx)], unused) == "[]"
+    assert "argparse" in _loaded(dockyard, ["build", "--help"], ("argparse",))  # the CLI's parser for the rest
     # the check can fail: a build that misses the cache loads the runtime for its RUN
     (ctx / "a.txt").write_text("b\n")
     assert "dockyard.builder.run" in _loaded(dockyard, ["build", str(ctx)], RUNTIME)
@@ -60,7 +64,7 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
     bk = {"DOCKER_BUILDKIT": "1"}
     dockyard("build", str(ctx), env=bk)
     unused = ("dockyard.builder.classic", "dockyard.builder.graph.export", "dockyard.engine.buildcache",
-              "concurrent", "logging")
+              "concurrent", "logging", "argparse")
     argv = ["build", "--progress=plain", str(ctx)]
     assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + unused, bk) == "[]"
     # the check can fail: an --output loads the exporters, a cache miss the steps' root file systems

@@ -5,17 +5,21 @@ the flags and reads them for both, and client/build_buildkit.py for BuildKit mod
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from dockyard.cli.context import CliContext
+from dockyard.cli.context import CliContext, local_context
 from dockyard.cli.waste import print_waste
-from dockyard.client.build import (FLAGS, build_arg_values, buildkit_enabled, check_network, client_build,
-                                   label_values, refuse_buildkit_flags, rm_value, tag_references,
+from dockyard.client.build import (FLAGS, Values, build_arg_values, buildkit_enabled, check_network,
+                                   client_build, label_values, refuse_buildkit_flags, rm_value, tag_references,
                                    write_iidfile)
 from dockyard.client.flags import add_flags
 from dockyard.engine.build import BuildOptions, build_image
+from dockyard.client.program import report_errors
 from dockyard.errors import BuildFailed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
@@ -24,6 +28,14 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         add_flags(p, FLAGS)
         p.add_argument("context", metavar="PATH | URL | -")
         p.set_defaults(func=cmd_build, client=client_build_either)
+
+
+def run_local(values: dict[str, object]) -> int:
+    """A plain command line of `build` in this process, read by the light client's scanner as
+    argparse reads it (dockyard/main.py): the CLI's parser (argparse, ~8 ms of every start) is
+    not built (the in-process budget, tests/test_start_up.py)."""
+    args = Values(values)
+    return report_errors(lambda: cmd_build(args, local_context(args.root)))  # type: ignore[arg-type]
 
 
 def client_build_either(args: argparse.Namespace, host: str) -> int:

@@ -10,8 +10,15 @@ from pathlib import Path
 from typing import BinaryIO, Callable, TextIO
 
 from dockyard.atomic import atomic_file
-from dockyard.engine.store import Store, open_store
+from dockyard.engine.store import Store, default_root, open_store
 from dockyard.errors import InvalidParameter
+
+
+def local_context(root: str | None) -> CliContext:
+    """The store (`--root`, else DOCKYARD_ROOT or the default) and streams of an in-process command."""
+    if root == "":
+        raise InvalidParameter("--root: the store directory must not be empty")
+    return CliContext(root=Path(root) if root is not None else default_root())
 
 
 @dataclass

@@ -6,16 +6,14 @@ import argparse
 import importlib
 import os
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
 from dockyard import __version__
-from dockyard.cli.context import CliContext
+from dockyard.cli.context import CliContext, local_context
 from dockyard.cli.pflag import PflagBool, prepare
 from dockyard.client.flags import add_flags
 from dockyard.client.program import GLOBAL_FLAGS, exit_now, report_errors
-from dockyard.engine.store import default_root
 from dockyard.errors import InvalidParameter
 
 # A command module from outside the CLI, given by the program (dockyard/main.py hands it `serve`,
@@ -134,6 +132,4 @@ def _refuse_client_mode(command: str) -> Callable[[], int]:
 
 def _local_context(args: argparse.Namespace) -> CliContext:
     """The store and streams of an in-process command."""
-    if args.root == "":
-        raise InvalidParameter("--root: the store directory must not be empty")
-    return CliContext(root=Path(args.root) if args.root is not None else default_root())
+    return local_context(args.root)
