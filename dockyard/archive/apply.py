@@ -19,6 +19,14 @@ Behaviour follows moby/go-archive `UnpackLayer` + `createTarFile`:
   committed layer). That is the layer "Size" summed by `docker images`. The stream is read to its
   end so that a digest computed by a wrapping reader covers the whole tar.
 
+With `like` (the tree of another layer, unpacked the same way: the layer a build's COPY made
+last time), a regular file whose mode, owner, mtime, size, xattrs and content are those of the
+file at the same path there becomes a hard link to that file instead of a copy: the content is
+compared byte for byte as the body is read, so only a file found equal is shared. Both trees are
+read-only overlay lower dirs, so nothing changes the shared inode, and removing one tree leaves
+the other whole. The one thing a container can see is the link count (`stat -c %h`), 2 instead
+of 1; atimes are not compared (the reads of a relatime mount move them anyway).
+
 Every file operation is relative to a directory descriptor (`fstree.DirCursor`: openat with
 O_NOFOLLOW, one descriptor held at a time), never a path from the root: an entry costs the same
 at any depth, so unpacking is linear in the tar's size (paths from the root made 2,000 nested
@@ -58,6 +66,7 @@ def apply_layer(
     allow_devices: bool | None = None,
     owner: tuple[int, int] | None = None,
     check: Callable[[Entry], None] | None = None,
+    like: Path | str | None = None,
 ) -> int:
     """Extract the (decompressed) layer tar `stream` into the existing directory `dest`.
 
@@ -69,6 +78,8 @@ def apply_layer(
     `owner`: (uid, gid) given to every entry instead of the header's (ADD --chown).
     `check`: called with each entry before it is applied; raises to refuse it (stricter rules
     of a caller, e.g. build contexts).
+    `like`: another layer's tree whose equal files are hard-linked rather than written (see
+    the module's docstring); a hint only: whatever is there, the result is the same tree.
     Raises `InvalidArchive` naming the entry on bad input.
     Never writes outside `dest`. Returns the layer size as Docker counts it (file bytes plus
     symlink target lengths).
@@ -81,7 +92,13 @@ def apply_layer(
         raise DockyardError(f"extraction target {dest} is not a directory")
     with DirCursor(os.fspath(dest)) as cursor:
         applier = _Applier(cursor, Policy(allow_devices=allow_devices), whiteout_format, owner, check)
-        return applier.run(TarReader(stream))
+        if like is None:
+            return applier.run(TarReader(stream))
+        applier.like = _Alike(os.fspath(like))
+        try:
+            return applier.run(TarReader(stream))
+        finally:
+            applier.like.close()
 
 
 class _Applier:
@@ -97,6 +114,7 @@ class _Applier:
         self.dir_times: list[tuple[str, str, int, int]] = []
         self.written: set[str] = set()  # real relative paths written by this layer (naive opaque)
         self.size = 0
+        self.like: _Alike | None = None
 
     def run(self, reader: TarReader) -> int:
         for entry in reader:
@@ -230,7 +248,8 @@ class _Applier:
                 if not self._make_room(pfd, base, True):
                     os.mkdir(base, 0o700, dir_fd=pfd)
         elif entry.type == REG:
-            self._write_file(pfd, base, entry, reader)
+            if self.like is None or not self._link_alike(pfd, parent, base, entry, reader):
+                self._write_file(pfd, base, entry, reader)
             return
         elif entry.type == SYM:
             try:
@@ -274,31 +293,84 @@ class _Applier:
             os.unlink(base, dir_fd=pfd)
         return False
 
+    def _create(self, pfd: int, base: str) -> int:
+        try:
+            return os.open(base, _CREATE, 0o600, dir_fd=pfd)
+        except FileExistsError:
+            self._make_room(pfd, base, False)
+            return os.open(base, _CREATE, 0o600, dir_fd=pfd)
+
     def _write_file(self, pfd: int, base: str, entry: Entry, reader: TarReader) -> None:
         """A regular file: content, then owner, xattrs, mode and times, all through the file
         descriptor the content was written with."""
+        fd = self._create(pfd, base)
         try:
-            fd = os.open(base, _CREATE, 0o600, dir_fd=pfd)
-        except FileExistsError:
-            self._make_room(pfd, base, False)
-            fd = os.open(base, _CREATE, 0o600, dir_fd=pfd)
+            self._fill(fd, entry, reader)
+        finally:
+            os.close(fd)
+
+    def _fill(self, fd: int, entry: Entry, reader: TarReader) -> None:
+        """The rest of the body into `fd`, then the file's owner, xattrs, mode and times."""
+        while True:
+            chunk = reader.read_body()
+            if not chunk:
+                break
+            _write_all(fd, chunk)
+        uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
+        os.fchown(fd, uid, gid)
+        for key, value in sorted(entry.xattrs.items()):
+            self._setxattr(fd, key, value)
+        os.fchmod(fd, entry.mode)
+        atime = entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns
+        os.utime(fd, ns=(atime, entry.mtime_ns))
+
+    def _link_alike(self, pfd: int, parent: str, base: str, entry: Entry, reader: TarReader) -> bool:
+        """`like`'s file at this path, when its header is the entry's: the body is compared with
+        it as it is read; equal, the name becomes a hard link to it (True); different from some
+        offset, the file is written from the equal prefix and the rest of the body (True). False,
+        with nothing of the body read, when there is no such file."""
+        like = self.like
+        assert like is not None
+        sfd = like.open_file(parent, base)
+        if sfd < 0:
+            return False
         try:
+            uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
+            if not like.same_header(sfd, entry, uid, gid):
+                return False
+            same = 0
             while True:
                 chunk = reader.read_body()
                 if not chunk:
                     break
-                while chunk:
-                    n = os.write(fd, chunk)
-                    chunk = chunk[n:]
-            uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
-            os.fchown(fd, uid, gid)
-            for key, value in sorted(entry.xattrs.items()):
-                self._setxattr(fd, key, value)
-            os.fchmod(fd, entry.mode)
-            atime = entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns
-            os.utime(fd, ns=(atime, entry.mtime_ns))
+                if _read_exactly(sfd, len(chunk)) != chunk.tobytes():  # bytes: one memcmp
+                    fd = self._create(pfd, base)
+                    try:
+                        _copy_prefix(sfd, fd, same)
+                        _write_all(fd, chunk)
+                        self._fill(fd, entry, reader)
+                    finally:
+                        os.close(fd)
+                    return True
+                same += len(chunk)
+            try:
+                os.link(f"/proc/self/fd/{sfd}", base, dst_dir_fd=pfd, follow_symlinks=True)
+            except FileExistsError:
+                self._make_room(pfd, base, False)
+                os.link(f"/proc/self/fd/{sfd}", base, dst_dir_fd=pfd, follow_symlinks=True)
+            except OSError:
+                # gone meanwhile, too many links, another file system: a copy of what was compared
+                fd = self._create(pfd, base)
+                try:
+                    _copy_prefix(sfd, fd, same)
+                    self._fill(fd, entry, reader)
+                finally:
+                    os.close(fd)
+                return True
+            like.linked += 1
+            return True
         finally:
-            os.close(fd)
+            os.close(sfd)
 
     def _hardlink(self, rel: str, entry: Entry) -> None:
         target_rel = clean_hardlink_target(entry.name, entry.linkname)
@@ -389,3 +461,110 @@ class _Applier:
                     remove_tree(fd, name)
                 elif stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                     todo.append(path)
+
+
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    """The next `n` bytes of `fd` (fewer only at its end)."""
+    data = os.read(fd, n)
+    if len(data) == n or not data:
+        return data
+    parts = [data]
+    left = n - len(data)
+    while left:
+        more = os.read(fd, left)
+        if not more:
+            break
+        parts.append(more)
+        left -= len(more)
+    return b"".join(parts)
+
+
+def _copy_prefix(src: int, dst: int, n: int) -> None:
+    """The first `n` bytes of `src` to the start of `dst` (in the kernel)."""
+    done = 0
+    while done < n:
+        k = os.copy_file_range(src, dst, n - done, done, done)
+        if k <= 0:
+            raise DockyardError("a layer tree changed while it was read")
+        done += k
+    os.lseek(dst, n, os.SEEK_SET)
+
+
+_LIKE_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+class _Alike:
+    """The tree of another layer, looked into at the paths being unpacked: its directories are
+    opened one component at a time without following a symlink (a path that is not all
+    directories there has no file to share)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.linked = 0
+        self._dir: tuple[str, int] | None = None
+
+    def _open_dir(self, parent: str) -> int:
+        if self._dir is not None:
+            if self._dir[0] == parent:
+                return self._dir[1]
+            os.close(self._dir[1])
+            self._dir = None
+        try:
+            fd = os.open(self.root, _DIR_OPEN)
+        except OSError:
+            return -1
+        for comp in parent.split("/") if parent else ():
+            try:
+                nfd = os.open(comp, _DIR_OPEN, dir_fd=fd)
+            except OSError:
+                os.close(fd)
+                return -1
+            os.close(fd)
+            fd = nfd
+        self._dir = (parent, fd)
+        return fd
+
+    def open_file(self, parent: str, base: str) -> int:
+        """A descriptor of the regular file `parent/base` there, or -1."""
+        dfd = self._open_dir(parent)
+        if dfd < 0:
+            return -1
+        try:
+            fd = os.open(base, _LIKE_FILE, dir_fd=dfd)
+        except OSError:
+            return -1
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return -1
+        return fd
+
+    @staticmethod
+    def same_header(fd: int, entry: Entry, uid: int, gid: int) -> bool:
+        """What the unpacked entry would be given (mode, owner, mtime, size, xattrs) is what the
+        file has."""
+        st = os.fstat(fd)
+        if (st.st_size, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns) != \
+                (entry.size, stat.S_IMODE(entry.mode), uid, gid, entry.mtime_ns):
+            return False
+        try:
+            names = os.listxattr(fd)
+        except OSError:
+            return False
+        wanted = {k: v for k, v in entry.xattrs.items() if not k.startswith("trusted.overlay.")}
+        if sorted(names) != sorted(wanted):
+            return False
+        try:
+            return all(os.getxattr(fd, k) == v for k, v in wanted.items())
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self._dir is not None:
+            os.close(self._dir[1])
+            self._dir = None

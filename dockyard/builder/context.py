@@ -112,6 +112,11 @@ class BuildContext:
     def walk(self) -> Iterator[ContextEntry]:
         return walk_context(self.root, self.ignore)
 
+    @property
+    def in_place(self) -> bool:
+        """The user's own directory, read where it is (not a tar extracted for this build)."""
+        return self.root not in self.temporary
+
     def resolve(self, relpath: str) -> Path:
         return resolve_in_context(self.root, relpath)
 

@@ -29,7 +29,7 @@ from dockyard.atomic import fsync_dir
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.image.config import ImageConfig
-from dockyard.store import leases
+from dockyard.store import filesums, leases
 
 if TYPE_CHECKING:
     from dockyard.store.store import Store
@@ -60,6 +60,7 @@ def collect(store: Store, *, thorough: bool = False) -> list[Digest]:
         path.unlink(missing_ok=True)
     for path in dead_links(store):
         path.unlink(missing_ok=True)
+    filesums.trim(store.root)  # the per-file checksums of build contexts that are gone
     if thorough:
         for path in old_leftovers(store):
             if path.is_dir() and not path.is_symlink():

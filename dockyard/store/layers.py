@@ -214,8 +214,11 @@ class LayerStore:
             atomic_write(path, json.dumps(info).encode(), tmp_dir=self.tmp)
 
     # -- unpacked form for containers -------------------------------------------------------
-    def unpacked(self, diff_id: Digest) -> Path:
+    def unpacked(self, diff_id: Digest, like: Digest | None = None) -> Path:
         """The layer's tree (overlay whiteout format), unpacked on first use; returns diff/.
+        `like`: a layer whose tree, when it is unpacked, probably holds many of this one's files
+        (the last layer the same COPY made): those found equal are hard-linked from it
+        (archive/apply.py) rather than written again.
 
         Unpacked in this process's temp folder (a kill leaves it there, for the next start to
         remove), then published in three steps, each of which a kill may follow: the `link`
@@ -237,8 +240,10 @@ class LayerStore:
             work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
             try:
                 os.chmod(work, 0o755)
+                alike = self.dir(like) / "diff" if like is not None and like != diff_id and \
+                    self.is_unpacked(like) else None
                 with self.open_tar(layer) as stream:
-                    apply_layer(stream, work, whiteout_format="overlay")
+                    apply_layer(stream, work, whiteout_format="overlay", like=alike)
                 # The tree's files are durable before diff/ appears (a power cut would leave
                 # them empty): one syncfs for the whole tree rather than an fsync of each file.
                 syncfs(work)
@@ -255,6 +260,10 @@ class LayerStore:
             except FileExistsError:
                 pass  # made by a try that was killed after it (the same target)
             return diff
+
+    def is_unpacked(self, diff_id: Digest) -> bool:
+        """The layer's tree is there, whole."""
+        return self._link_of(self.dir(diff_id)) is not None
 
     def _link_of(self, layer_dir: Path) -> str | None:
         """The short link of an unpacked layer, None while it is not (wholly) unpacked."""

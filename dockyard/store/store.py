@@ -36,6 +36,10 @@ from dockyard.store.leases import Lease
 from dockyard.store.locks import flock, try_flock
 from dockyard.store.tags import TagStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.filesums import FileSums
+
 _HEX = set("0123456789abcdef")
 # The tag time as older stores wrote it into the stamp file (now_rfc3339: UTC, nanoseconds, `Z`).
 _TAG_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z")
@@ -109,6 +113,12 @@ class Store:
         """This process's temp folder, on the store's file system (store.workspace): what a
         killed process leaves there is removed at the next start."""
         return workspace.folder(self.tmp_root)
+
+    def file_sums(self, context: Path) -> "FileSums":
+        """The per-file checksums kept for the context directory `context` (store/filesums.py)."""
+        from dockyard.store.filesums import FileSums
+
+        return FileSums(self.root, os.fspath(context))
 
     # -- locks --------------------------------------------------------------------------------
     def ingesting(self) -> ContextManager[None]:

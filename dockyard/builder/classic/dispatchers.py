@@ -163,9 +163,10 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
     try:
         with ExitStack() as stack:
             sources = _sources(b, ins, temp, stack)
+            sums = b.file_sums()
             for s in sources:
                 if not s.hash:
-                    s.hash = checksum(s)
+                    s.hash = checksum(s, sums)
             comment = copy_comment(kw, ins.chown, ins.chmod, sources_hash(sources), ins.dest)
             probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, comment))
             listed: list[dict | None] = []
@@ -174,14 +175,16 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                 if not listed:
                     from dockyard.builder.copy.manifest import source_manifest
 
-                    listed.append(source_manifest(sources))
+                    listed.append(source_manifest(sources, sums))
                 return listed[0]
 
             if b.probe(state, probe, file_list):
+                if sums is not None:
+                    sums.save()
                 return
             # A cache miss only: the image's files (a mount) and the layer writer
             from dockyard.builder.copy.entries import CopyPlan
-            from dockyard.builder.copy.layer import write_copy_layer
+            from dockyard.builder.copy.layer import unpack_like_last, write_copy_layer
             from dockyard.builder.rootfs import image_root
 
             with image_root(b.store, state.diff_ids) as root:
@@ -192,6 +195,10 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                 layer = write_layer(b.store.layers,
                                     lambda out: write_copy_layer(out, sources, plan, root, kw))
             files = file_list()
+            if layer is not None:
+                unpack_like_last(b.store.layers, sums, kw, plan.dest, sources, layer)
+            if sums is not None:
+                sums.save()
         image_id = b.commit(state, probe, layer)
         if files is not None:
             b.store.put_step_sources(image_id, json.dumps(files, separators=(",", ":")).encode())

@@ -29,6 +29,10 @@ from dockyard.store.layers import StoredLayer
 from dockyard.store.leases import Lease
 from dockyard.store.store import Store
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.filesums import FileSums
+
 __all__ = ["ClassicBuild", "StageState"]
 
 
@@ -70,6 +74,7 @@ class ClassicBuild:
     cache_from: CacheFrom | None = field(init=False, default=None)
     step: int = 0                                  # the step being run (Step n/m)
     stage_changed: dict[int, int | None] = field(default_factory=dict)  # stage -> its changed_at
+    _sums: list = field(default_factory=list)      # the context's FileSums, once loaded
 
     def __post_init__(self) -> None:
         self.children = ChildIndex(self.store)
@@ -92,6 +97,13 @@ class ClassicBuild:
             elif image_id not in found:
                 found.append(image_id)
         return found
+
+    def file_sums(self) -> FileSums | None:
+        """The per-file checksums kept for the context directory (store/filesums.py); None for
+        a context extracted from a tar for this build (its files are new each time)."""
+        if not self._sums:
+            self._sums.append(self.store.file_sums(self.context.root) if self.context.in_place else None)
+        return self._sums[0]
 
     # -- stages and images ----------------------------------------------------------------------
     def stage_ref(self, text: str, before: int, by_index: bool = True) -> int | None:

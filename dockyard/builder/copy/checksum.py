@@ -25,6 +25,9 @@ Docker behaviour matched (moby builder/dockerfile/copy.go, builder/remotecontext
   content), so those hash as links.
 - Several sources: `multi:` + sha256 of their hashes joined by `,`; one source: its own hash.
 - ADD <url>: the downloaded file's hash without a prefix.
+
+With the context's FileSums (store/filesums.py), a file whose stat is what it was when an
+earlier build read it is not read again: its recorded hash for the same header is used.
 """
 
 from __future__ import annotations
@@ -32,11 +35,16 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import time
 
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.copy.match import Source, walk_source
 from dockyard.builder.directory_context import walk_context
 from dockyard.digest import CHUNK
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.filesums import FileSums
 
 __all__ = ["checksum", "download_checksum", "sources_hash"]
 
@@ -83,10 +91,11 @@ def _name(kind: str, ident: int) -> str:
 
 
 class _Hasher:
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, sums: FileSums | None = None) -> None:
         self.root = source.root
         self.owners = source.origin != "context"
         self.ignore = source.ignore if source.origin == "context" else None
+        self.sums = sums if source.origin == "context" and sums is not None and sums.covers(self.root) else None
         self.buffer = _ReadBuffer()
         self._first_links: dict[tuple[int, int], str] | None = None
 
@@ -123,24 +132,48 @@ class _Hasher:
                 typeflag, link, size, fmt = "1", first, 0, -1
         header = (f"name{name}mode{mode}uid{uid}gid{gid}size{size}typeflag{typeflag}"
                   f"linkname{link}uname{uname}gname{gname}devmajor{major}devminor{minor}")
-        h = hashlib.sha256(header.encode("utf-8", "surrogateescape"))
+        encoded = header.encode("utf-8", "surrogateescape")
+        sums = self.sums if fmt == stat.S_IFREG else None
+        if sums is not None:
+            # an xattr set or removed moves the ctime: the record misses
+            header_key = hashlib.sha256(encoded).hexdigest()[:32]
+            known = sums.checksum(rel, st, header_key)
+            if known is not None:
+                return known
+        h = hashlib.sha256(encoded)
         if fmt in (stat.S_IFREG, stat.S_IFDIR):
             try:
                 h.update(_XATTR.encode() + os.getxattr(path, _XATTR, follow_symlinks=False))
             except OSError:
                 pass
         if fmt == stat.S_IFREG:
-            self._content(h, path, size)
+            if sums is None:
+                self._content(h, path, size)
+            else:
+                content = hashlib.sha256()
+                read_at = time.time_ns()
+                after = self._content(h, path, size, content)
+                if after is not None and _same(after, st):
+                    sums.record(rel, st, read_at, content.hexdigest(), header_key, h.hexdigest())
         return h.hexdigest()
 
-    def _content(self, h: "hashlib._Hash", path: str, size: int) -> None:
+    def _content(self, h: "hashlib._Hash", path: str, size: int,
+                 also: "hashlib._Hash | None" = None) -> os.stat_result | None:
+        """Hash the file's content into `h` (and `also`); with `also`, the file's stat after
+        the read."""
         buf, view = self.buffer.get(size)
         # os.open/readv into the shared buffer: no file object per file (a context's files are
         # mostly small, and an io.open costs more than reading one of them).
         fd = os.open(path, _READ)
         try:
+            if also is None:
+                while n := os.readv(fd, (buf,)):
+                    h.update(view[:n])
+                return None
             while n := os.readv(fd, (buf,)):
                 h.update(view[:n])
+                also.update(view[:n])
+            return os.fstat(fd)
         finally:
             os.close(fd)
 
@@ -158,9 +191,17 @@ class _Hasher:
         return self.entry(resolved, st)
 
 
-def checksum(source: Source) -> str:
-    """`file:<hex>` or `dir:<hex>` of one COPY/ADD source (see the module's docstring)."""
-    hasher = _Hasher(source)
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    """The same file, unchanged (what a FileSums record is keyed by)."""
+    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_mode, a.st_uid,
+            a.st_gid) == (b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_mode,
+                          b.st_uid, b.st_gid)
+
+
+def checksum(source: Source, sums: FileSums | None = None) -> str:
+    """`file:<hex>` or `dir:<hex>` of one COPY/ADD source (see the module's docstring); `sums`:
+    the records of the context directory the source is in (store/filesums.py)."""
+    hasher = _Hasher(source, sums)
     if not source.is_dir:
         return "file:" + hasher.entry(source.rel, source.st)
     hashes = [hasher.followed(source.rel)] if source.rel else []

@@ -1,6 +1,8 @@
 """The layer of one COPY/ADD, written as a tar (no container): the destination resolved in the
 image (its parents' symlinks followed as in the container), each source copied, a directory's
-contents, an archive's entries; and WORKDIR's directories when the image lacks them."""
+contents, an archive's entries; and WORKDIR's directories when the image lacks them. A COPY of
+the build context has its tree unpacked from the tree of the layer the same COPY made last time
+where files are equal (`unpack_like_last`)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,12 @@ from dockyard.builder.copy.match import Source, walk_source
 from dockyard.builder.dockerignore import go_clean
 from dockyard.errors import InvalidParameter
 
-__all__ = ["resolve_dest", "write_copy_layer", "write_dirs_layer"]
+__all__ = ["resolve_dest", "unpack_like_last", "write_copy_layer", "write_dirs_layer"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.filesums import FileSums
+    from dockyard.store.layers import LayerStore, StoredLayer
 
 
 def resolve_dest(image_root: Path, dest: str) -> tuple[str, bool]:
@@ -117,3 +124,22 @@ def write_dirs_layer(out: BinaryIO, image_root: Path, path: str, owner: tuple[in
     parent_dirs(w, image_root, rel, plan, now)
     dir_entry(w, image_root, rel, plan, now)
     return w.finish()
+
+
+def unpack_like_last(layers: LayerStore, sums: FileSums | None, kw: str, dest: str,
+                     sources: list[Source], layer: StoredLayer) -> None:
+    """After a COPY of context files made `layer`: when the same COPY (keyword, destination,
+    source paths) made another layer last time and that one's tree is unpacked, this one's is
+    unpacked now, its equal files hard-linked from that tree (store/layers.py: a RUN after the
+    COPY then finds it there); the layer is remembered as the last one either way."""
+    if sums is None or not sources or not all(s.origin == "context" and sums.covers(s.root) for s in sources):
+        return
+    copy = "\n".join([kw, dest, *(s.rel for s in sources)])
+    last = sums.last_layer(copy, layer.diff_id.hex)
+    if last is None or last == layer.diff_id.hex:
+        return
+    from dockyard.digest import Digest
+
+    like = Digest("sha256", last)
+    if layers.is_unpacked(like) and not layers.is_unpacked(layer.diff_id):
+        layers.unpacked(layer.diff_id, like=like)

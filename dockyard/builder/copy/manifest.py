@@ -4,7 +4,8 @@ under the sources, its path (relative to the context, or to the `--from` image),
 owner, size and content digest (a link: its target). `changes(old, new)` names what differs.
 
 The cache checksum (checksum.py) folds all of this into one hash; this list is made only on a
-miss (the step does the copy then anyway) or when a miss is explained."""
+miss (the step does the copy then anyway) or when a miss is explained. A context file the
+context's FileSums (store/filesums.py) has a record of is not read again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from typing import Any
 from dockyard.builder.copy.match import Source, walk_source
 from dockyard.digest import CHUNK
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.filesums import FileSums
+
 __all__ = ["MAX_ENTRIES", "changes", "source_manifest"]
 
 MAX_ENTRIES = 100_000   # beyond this many entries the list is not kept (a miss is then unexplained)
@@ -24,9 +29,12 @@ SHOWN = 10              # changes named in one explanation; the rest are counted
 Entry = list[Any]       # [type, mode, uid, gid, size, digest or link target]
 
 
-def _entry(path: str, st: os.stat_result) -> Entry:
+def _entry(path: str, st: os.stat_result, sums: FileSums | None = None, rel: str = "") -> Entry:
     mode = st.st_mode
     if stat.S_ISREG(mode):
+        known = sums.content(rel, st) if sums is not None else None
+        if known is not None:
+            return ["f", stat.S_IMODE(mode), st.st_uid, st.st_gid, st.st_size, known]
         h = hashlib.sha256()
         with open(path, "rb", buffering=0) as f:
             while data := f.read(CHUNK):
@@ -36,17 +44,20 @@ def _entry(path: str, st: os.stat_result) -> Entry:
     return [kind, stat.S_IMODE(mode), st.st_uid, st.st_gid, 0, os.readlink(path) if kind == "l" else ""]
 
 
-def source_manifest(sources: list[Source]) -> dict[str, Entry] | None:
-    """path -> entry for everything the sources copy; None when there are too many entries."""
+def source_manifest(sources: list[Source], sums: FileSums | None = None) -> dict[str, Entry] | None:
+    """path -> entry for everything the sources copy; None when there are too many entries.
+    `sums`: the records of the context directory (for its sources only)."""
     out: dict[str, Entry] = {}
     for source in sources:
         base = os.fspath(source.path)
         top = source.rel or "."
-        out[top] = _entry(base, source.st)
+        known = sums if source.origin == "context" and sums is not None and sums.covers(source.root) else None
+        out[top] = _entry(base, source.st, known, source.rel)
         if not source.is_dir:
             continue
         for rel, st in walk_source(source.root, source.rel, source.ignore):
-            out[f"{source.rel}/{rel}" if source.rel else rel] = _entry(os.path.join(base, rel), st)
+            path = f"{source.rel}/{rel}" if source.rel else rel
+            out[path] = _entry(os.path.join(base, rel), st, known, path)
             if len(out) > MAX_ENTRIES:
                 return None
     return out

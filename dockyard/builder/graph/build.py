@@ -124,7 +124,8 @@ def build_graph(store: Store, context: BuildContext, options: GraphOptions, prog
                 for line in lines:
                     progress.log(digest, 1, (line + "\n").encode())
                 progress.complete(digest)
-        solver = Solver(store, Context(context.root, context.ignore, graph.context_paths), progress,
+        sums = store.file_sums(context.root) if context.in_place else None
+        solver = Solver(store, Context(context.root, context.ignore, graph.context_paths, sums), progress,
                         options.session, imports=options.cache_imports, explain=explain,
                         build_args=frozenset(options.build_args))
         try:
@@ -134,6 +135,8 @@ def build_graph(store: Store, context: BuildContext, options: GraphOptions, prog
         finally:
             solver.close()
             options.session.close()
+            if sums is not None:
+                sums.save()
         built = _export(store, graph, result, options, progress)
         built.final_records, built.all_records = _records(graph, solver)
         return built

@@ -35,6 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.archive.scan import ScanResult
     from dockyard.builder.copy.entries import CopyPlan
+    from dockyard.store.filesums import FileSums
     from dockyard.store.layers import StoredLayer
     from dockyard.store.store import Store
 
@@ -131,11 +132,12 @@ def collect(tree: SourceTree, patterns: list[str], exclude: tuple[str, ...], kw:
     return out
 
 
-def content_digest(sources: list[Source]) -> str:
-    """What a copy reads, as one digest (names, types, modes, sizes, links, contents)."""
+def content_digest(sources: list[Source], sums: FileSums | None = None) -> str:
+    """What a copy reads, as one digest (names, types, modes, sizes, links, contents); `sums`:
+    the context directory's per-file checksums (store/filesums.py)."""
     for s in sources:
         if not s.hash:
-            s.hash = checksum(s)
+            s.hash = checksum(s, sums)
     if not sources:
         return "empty"
     return sources_hash(sources) if len(sources) > 1 else sources[0].hash
@@ -156,12 +158,13 @@ def _empty_layer(out: BinaryIO) -> ScanResult:
 
 
 def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: list[Source],
-               kw: str, keep_owner: bool = False) -> StoredLayer:
+               kw: str, keep_owner: bool = False, sums: FileSums | None = None) -> StoredLayer:
     """The layer of one COPY/ADD over the tree of `dest_layers`. `keep_owner`: the sources are a
     stage's or an image's files, which keep their owner without --chown (the context's are
-    0:0: the docker CLI sends them so)."""
+    0:0: the docker CLI sends them so). `sums`: the context's records (store/filesums.py), whose
+    last layer of the same COPY lends its equal files to this one's tree."""
     from dockyard.builder.copy.entries import CopyPlan
-    from dockyard.builder.copy.layer import write_copy_layer
+    from dockyard.builder.copy.layer import unpack_like_last, write_copy_layer
     from dockyard.builder.rootfs import image_root
 
     with ExitStack() as stack:
@@ -181,7 +184,9 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
             return _layer(store, _empty_layer)
         if op.parents:
             return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw))
-        return _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw))
+        layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw))
+    unpack_like_last(store.layers, sums, kw, op.dest, sources, layer)
+    return layer
 
 
 def _parents_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, root: Path,

@@ -39,6 +39,10 @@ from dockyard.builder.graph.image import go_time
 from dockyard.store.buildcache import CacheRecord
 from dockyard.store.store import Store
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.filesums import FileSums
+
 
 @dataclass
 class Result:
@@ -61,6 +65,7 @@ class Context:
     root: Path
     ignore: object | None = None
     paths: list[str] = field(default_factory=list)   # what the build reads (for its size)
+    sums: FileSums | None = None   # its per-file checksums kept in the store (store/filesums.py)
 
 
 class Cancelled(DockyardError):
@@ -341,7 +346,8 @@ class Solver:
             kw = "ADD" if op.unpack else "COPY"
             sources = self._tree_copy_sources(v, op, inputs, plan, stack)
             from_tree = any(planned is None for planned in plan.sources)  # a stage's or an image's
-            return files.copy_layer(self.store, op, base.layers, sources, kw, keep_owner=from_tree)
+            return files.copy_layer(self.store, op, base.layers, sources, kw, keep_owner=from_tree,
+                                    sums=self.context.sums if self.context is not None else None)
         if isinstance(op, MkdirOp):
             return files.mkdir_layer(self.store, op, base.layers)
         raise InvalidParameter(f"unknown operation {type(op).__name__}")
@@ -378,7 +384,7 @@ class Solver:
             sources = collect_sources(ctx.root, [rel], ctx.ignore, "RUN")  # type: ignore[arg-type]
         except InvalidParameter:
             raise InvalidParameter(f'failed to compute cache key: "{selector}" not found: not found') from None
-        return files.content_digest(sources)
+        return files.content_digest(sources, ctx.sums)
 
     def _context_tree(self, selector: str, stack: ExitStack) -> Path:
         """The context (or a path in it) as a directory to bind: the directory itself when
@@ -431,7 +437,7 @@ class Solver:
                 ctx = self._require_context()
                 tree = files.SourceTree(ctx.root, ctx.ignore, in_context=True)  # type: ignore[arg-type]
                 found = files.collect(tree, [source.path], op.exclude, kw)
-                content.append(files.content_digest(found))
+                content.append(files.content_digest(found, ctx.sums))
                 out.append(found)
                 continue
             out.append(None)
