@@ -144,8 +144,12 @@ class Solver:
         self.failed_vertex: Vertex | None = None
         self._http_sources: dict[Digest, Source] = {}
         self.plans: dict[Digest, _Plan] = {}
+        self._read_as_trees: set[Digest] = set()   # vertices whose files a step that runs reads
+        self._unpacking: list[threading.Thread] = []
 
     def close(self) -> None:
+        for thread in self._unpacking:
+            thread.join()
         shutil.rmtree(self.downloads, ignore_errors=True)
 
     # -- driving ---------------------------------------------------------------------------
@@ -163,6 +167,8 @@ class Solver:
                 self.failed_vertex = v
                 self.progress.complete(str(v.digest), error=exc.message)
                 raise
+        self._read_as_trees = {i.digest for v in order if self.plans[v.digest].executes for i in v.inputs
+                               if i is not None}
         if self.explain is not None:
             from dockyard.builder.graph.explain import explain_misses
 
@@ -310,6 +316,8 @@ class Solver:
             except DockyardError as exc:
                 self.progress.complete(digest, error=exc.message)
                 raise
+        if v.digest in self._read_as_trees:
+            self._unpack_ahead(layer.diff_id)
         assert plan.key is not None
         parts = plan.parts
         planned = [s for group in plan.sources if group is not None for s in group]
@@ -351,6 +359,22 @@ class Solver:
         if isinstance(op, MkdirOp):
             return files.mkdir_layer(self.store, op, base.layers)
         raise InvalidParameter(f"unknown operation {type(op).__name__}")
+
+    def _unpack_ahead(self, diff_id: Digest) -> None:
+        """Unpack a layer that a later step will read as a tree (its root, a COPY --from, a
+        mount) while this step writes its cache record and other steps run: two stages' RUNs
+        end together, and the second's layer is unpacked while the first is copied from.
+        store.layers.unpacked takes a lock per layer, so the step that needs it waits for this or
+        unpacks it itself (and reports what fails); close() waits for these threads."""
+        def unpack() -> None:
+            try:
+                self.store.layers.unpacked(diff_id)
+            except BaseException:  # noqa: BLE001 - the step that reads the layer reports it
+                pass
+
+        thread = threading.Thread(target=unpack, daemon=True, name=f"unpack-{diff_id.hex[:8]}")
+        thread.start()
+        self._unpacking.append(thread)
 
     # -- what steps read -------------------------------------------------------------------------
     def _require_context(self) -> Context:

@@ -181,3 +181,27 @@ def test_status_times_are_what_datetime_makes_of_them() -> None:
     assert _parse_ts("2020-02-29T12:00:00Z") == datetime(2020, 2, 29, 12, tzinfo=timezone.utc).timestamp()
     with pytest.raises(ValueError):
         _parse_ts("2020-02-29 12:00:00Z")
+
+
+def test_a_layer_a_later_step_reads_is_unpacked_ahead_and_no_other(store, busybox, tmp_path) -> None:
+    """The solver unpacks a step's layer while that step finishes when a later step that runs
+    reads it as a tree (here COPY --from a stage), and waits for that before the build returns;
+    the final step's layer, which nothing reads, is not unpacked."""
+    import threading
+
+    from dockyard.engine.build import build_image_buildkit
+    from dockyard.engine.buildkit import GraphOptions, Progress, make_display
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("f\n")
+    (ctx / "Dockerfile").write_text("FROM busybox AS a\nCOPY f /f\nFROM busybox\nCOPY --from=a /f /g\n")
+    result = build_image_buildkit(store, str(ctx), GraphOptions(), Progress(make_display("quiet")))
+    first, last = [r.layer for r in result.all_records]
+    assert first is not None and last is not None
+
+    def unpacked(diff_id: Digest) -> bool:
+        return (store.layers.dir(diff_id) / "diff").is_dir()
+
+    assert unpacked(first) and not unpacked(last)
+    assert not [t for t in threading.enumerate() if t.name.startswith("unpack-")]
