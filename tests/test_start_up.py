@@ -78,3 +78,23 @@ def test_images_save_and_version_load_only_what_they_use(dockyard, busybox) -> N
     assert _loaded(dockyard, ["images"], REGISTRY_AND_URLS + others) == "[]"
     assert _loaded(dockyard, ["save", "-o", "/dev/null", busybox], REGISTRY_AND_URLS[:-2] + others + RUNTIME) == "[]"
     assert _loaded(dockyard, ["--version"], ("dockyard.cli.", "dockyard.store", "argparse")) == "[]"
+
+
+def test_the_collector_is_off_while_the_program_loads_and_on_for_the_command(dockyard, busybox) -> None:
+    # run() starts with the cyclic collector off (loading the modules makes objects that live
+    # until the end); the command itself runs with it on, the loaded objects set aside (frozen)
+    probe = ("import gc, sys\n"
+             "import dockyard.cli.image_cmds as cmds\n"
+             "real = cmds.cmd_images\n"
+             "def spy(*a):\n"
+             "    print('during', gc.isenabled(), gc.get_freeze_count() > 1000, file=sys.stderr)\n"
+             "    return real(*a)\n"
+             "cmds.cmd_images = spy\n"
+             "sys.argv = ['dockyard', 'images']\n"
+             "from dockyard.main import run\n"
+             "print('before', gc.isenabled(), file=sys.stderr)\n"
+             "run()\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
+                         env=dockyard.env)
+    assert out.returncode == 0 and "busybox" in out.stdout, out.stderr
+    assert out.stderr.splitlines()[-2:] == ["before True", "during True True"]
