@@ -61,23 +61,24 @@ def _range_syncer():  # noqa: ANN202 - a ctypes function or None
 
 class Writeback:
     """Sends a large file to the disk while it is written (sync_file_range(2)): each new step
-    of `STEP` bytes is started, and the step before it waited for. The file's dirty pages stay
-    a few MiB, so the kernel never throttles the writer for them (on this project's machines a
-    500 MiB write left to the flusher took 1.2-1.4 s, written back as it went 0.37 s), and the
-    fsync that publishes the file finds little left to do. Durability still needs that fsync.
-    `advance(pos)`: the file's bytes up to `pos` are written. Does nothing where the call is
-    missing, and failures only lose the head start."""
+    of `STEP` bytes is started at once; with `wait`, the writer also waits for the step `LAG`
+    steps back (long since started: seldom a wait), so the file never holds more than
+    `LAG` steps not yet on the disk and the kernel never throttles its writer for dirty pages
+    (on this project's machines a 500 MiB write left to the flusher took 1.2-1.4 s, flushed
+    every 32 MiB 0.37 s). The fsync that publishes the file finds little left to do;
+    durability still needs it. `advance(pos)`: the file's bytes up to `pos` are written. Does
+    nothing where the call is missing; a failure only loses the head start."""
 
     STEP = 8 << 20
+    LAG = 4
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._started = 0   # writeback started up to here
-        self._waited = 0    # and finished up to here
+    def __init__(self, fd: int, *, wait: bool = True) -> None:
+        self._fd, self._wait = fd, wait
+        self._steps: list[int] = [0]  # where the started steps end, the oldest not waited for first
 
     def due(self, pos: int) -> bool:
         """Is a step written since the last `advance`?"""
-        return pos - self._started >= self.STEP
+        return pos - self._steps[-1] >= self.STEP
 
     def advance(self, pos: int) -> None:
         if not self.due(pos):
@@ -85,12 +86,15 @@ class Writeback:
         fn = _range_syncer()
         if fn is None:
             return
-        fn(self._fd, self._started, pos - self._started, _SYNC_FILE_RANGE_WRITE)
-        if self._started > self._waited:  # the step before this one: on the disk by now, mostly
-            fn(self._fd, self._waited, self._started - self._waited,
-               _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
-            self._waited = self._started
-        self._started = pos
+        steps = self._steps
+        fn(self._fd, steps[-1], pos - steps[-1], _SYNC_FILE_RANGE_WRITE)
+        steps.append(pos)
+        if len(steps) > self.LAG + 1:
+            start, end = steps[0], steps[1]
+            if self._wait:
+                fn(self._fd, start, end - start,
+                   _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
+            del steps[0]
 
 
 class WritebackFile:

@@ -18,7 +18,6 @@ from typing import BinaryIO, Callable
 
 from dockyard.archive.diff import write_overlay_diff
 from dockyard.archive.scan import ScanResult, scan_copy
-from dockyard.atomic import Writeback
 from dockyard.errors import DockyardError
 from dockyard.image.layer import EMPTY_TAR_DIFF_ID
 from dockyard.store.layers import LayerStore, StoredLayer
@@ -67,8 +66,6 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
             found["result"] = scan_copy(io.BufferedReader(trailing, 1 << 16), _NULL)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             found["error"] = exc
-        finally:
-            trailing.stopped = True
 
     scanner = threading.Thread(target=scan, name="scan-diff", daemon=True)
     scanner.start()
@@ -91,16 +88,13 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
 class _Trailing(io.RawIOBase):
     """The bytes of a file another thread is appending to, read from the start as they land
     (a write is readable through the page cache once it returns); EOF once the writer says it
-    is done and everything was read. What was read is sent to the disk (`Writeback`), so the
-    writer is never throttled for dirty pages and the fsync that publishes the layer has little
-    left to wait for."""
+    is done and everything was read. (Sending the file to the disk while it is written, as a
+    pull does, made this slower, from this thread or the writer's: A/B of 5-8 runs each.)"""
 
     def __init__(self, fd: int) -> None:
         self._fd, self._pos = fd, 0
-        self._writeback = Writeback(fd)
         self._done = threading.Event()
         self._aborted = False
-        self.stopped = False
 
     def readable(self) -> bool:
         return True
@@ -120,7 +114,6 @@ class _Trailing(io.RawIOBase):
             n = os.preadv(self._fd, [buf], self._pos)
             if n:
                 self._pos += n
-                self._writeback.advance(self._pos)
                 return n
             if done:
                 return 0

@@ -1,6 +1,6 @@
 """atomic.Writeback: a large file goes to the disk while it is written (sync_file_range(2):
-each new 8 MiB step started, the one before it waited for), its bytes unchanged; a small file
-asks for nothing."""
+each new 8 MiB step started, the step LAG steps back waited for, or, for a reader that must not
+stall, only started), its bytes unchanged; a small file asks for nothing."""
 
 from __future__ import annotations
 
@@ -39,10 +39,24 @@ def test_a_large_file_is_written_back_step_by_step(tmp_path: Path, calls) -> Non
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 12).digest()
     started = [(o, n) for o, n, flags in calls if flags == 2]
     waited = [(o, n) for o, n, flags in calls if flags == 7]
-    # contiguous steps of at least 8 MiB from the start, each waited for once the next began
+    # contiguous steps of at least 8 MiB from the start, each waited for LAG steps later
     assert started[0][0] == 0 and all(n >= Writeback.STEP for _, n in started)
     assert all(a[0] + a[1] == b[0] for a, b in zip(started, started[1:]))
-    assert waited == started[:len(waited)] and len(waited) == len(started) - 1
+    assert waited == started[:len(waited)] and len(waited) == len(started) - Writeback.LAG
+    order = [(o, flags) for o, _, flags in calls]
+    for i, (offset, _) in enumerate(waited):  # step i is waited for once step i+LAG was started
+        assert order.index((offset, 7)) > order.index((started[i + Writeback.LAG][0], 2))
+
+
+def test_without_wait_steps_are_only_started(tmp_path: Path, calls) -> None:  # noqa: ANN001
+    with open(tmp_path / "big", "wb") as f:
+        f.write(os.urandom(40 << 20))
+        f.flush()
+        writeback = Writeback(f.fileno(), wait=False)
+        for pos in range(1 << 20, 40 << 20, 1 << 20):
+            writeback.advance(pos)
+    assert calls and all(flags == 2 for _, _, flags in calls)
+    assert [o for o, _, _ in calls] == [0, 8 << 20, 16 << 20, 24 << 20]
 
 
 def test_a_small_file_asks_nothing(tmp_path: Path, calls) -> None:  # noqa: ANN001
