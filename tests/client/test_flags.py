@@ -1,5 +1,6 @@
 """The quick flag scanner (client/flags.py, read by client/main.py) against argparse: a command line it reads must mean
-exactly what argparse makes of it, and everything else must be left to argparse."""
+exactly what argparse makes of it, and everything else must be left to argparse. Both build modes, in process
+(dockyard/main.py: a plain `build` line skips argparse) and as a client of serve, take what it reads."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ READ_QUICKLY = [
     ["build", "--quiet=1", "--no-cache=true", "--pull=False", "--force-rm=T", "--rm=0", "."],
     ["build", "-t", "", "."],
     ["build", "", ],
+    # BuildKit mode's flags (DOCKER_BUILDKIT=1: read by the same scanner in process and as a client)
+    ["build", "--progress=plain", "--secret", "id=a,src=/f", "--ssh=default", "-o", "type=tar,dest=-", "."],
+    ["build", "--output=/tmp/out", "--metadata-file", "/tmp/m.json", "--no-cache-filter", "a", "."],
+    ["build", "--allow", "security.insecure", "--platform=linux/amd64", "--cache-to", "type=local,dest=/c",
+     "--cache-from=type=local,src=/c", "--explain-cache", "--waste", "."],
 ]
 
 LEFT_TO_ARGPARSE = [
@@ -74,7 +80,8 @@ def test_random_command_lines_mean_the_same_to_both_readers() -> None:
     words = ["-t", "--tag", "--tag=x", "-f", "--file", "--file=-", "-q", "--quiet", "--rm",
              "--rm=0", "--no-cache", "--build-arg", "A=1", "--label", "--network", "none",
              "--target", "--iidfile", "--pull", "--force-rm", ".", "-", "ctx", "x:1", "",
-             "-x", "--", "-h", "--no", "-qf", "-H", "unix:///s"]
+             "-x", "--", "-h", "--no", "-qf", "-H", "unix:///s", "--progress", "plain", "-o",
+             "--output=-", "--secret", "id=a", "--no-cache-filter", "--allow", "--platform"]
     rng = random.Random(1234)
     answered = 0
     for _ in range(3000):
