@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class Instruction:
     """Common fields. `original` is the instruction's logical line (continuations joined)."""
 
@@ -59,6 +59,20 @@ class Instruction:
     start_line: int = field(default=0, compare=False)
     end_line: int = field(default=0, compare=False)
     filename: str = field(default="Dockerfile", compare=False, repr=False)
+
+    # One __eq__ and __repr__ for every instruction, as dataclasses writes them (the fields with
+    # compare=True, with repr=True), instead of one generated (exec'd) per class: ~4 ms of every
+    # start that parses a Dockerfile (the in-process budget, tests/test_start_up.py).
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in dataclasses.fields(self) if f.compare)
+
+    __hash__ = None  # type: ignore[assignment]  # as a dataclass with eq and not frozen
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
+        return f"{self.__class__.__qualname__}({shown})"
 
     def __str__(self) -> str:
         return self.original
@@ -113,7 +127,7 @@ class HealthConfig:
 # -- the instructions -------------------------------------------------------------------
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class FromInstruction(Instruction):
     keyword: ClassVar[str] = "FROM"
     base: str
@@ -130,13 +144,13 @@ class FromInstruction(Instruction):
         return dataclasses.replace(self, base=base, platform=platform)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class _CommandLine(Instruction):
     cmd: list[str]
     prepend_shell: bool  # True for shell form: the builder runs SHELL + [cmd[0]]
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class RunInstruction(_CommandLine):
     keyword: ClassVar[str] = "RUN"
     mounts: list[Mount] = field(default_factory=list)
@@ -163,17 +177,17 @@ class RunInstruction(_CommandLine):
         return dataclasses.replace(self, mounts=mounts)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class CmdInstruction(_CommandLine):
     keyword: ClassVar[str] = "CMD"
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class EntrypointInstruction(_CommandLine):
     keyword: ClassVar[str] = "ENTRYPOINT"
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ShellInstruction(_CommandLine):
     keyword: ClassVar[str] = "SHELL"
 
@@ -182,7 +196,7 @@ def _expand_pairs(pairs: list[KeyValue], ex: Expander) -> list[KeyValue]:
     return [KeyValue(ex(p.key), ex(p.value), p.delim) for p in pairs]
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class LabelInstruction(Instruction):
     keyword: ClassVar[str] = "LABEL"
     pairs: list[KeyValue]
@@ -191,7 +205,7 @@ class LabelInstruction(Instruction):
         return dataclasses.replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class EnvInstruction(Instruction):
     keyword: ClassVar[str] = "ENV"
     pairs: list[KeyValue]
@@ -201,13 +215,13 @@ class EnvInstruction(Instruction):
         return dataclasses.replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class MaintainerInstruction(Instruction):
     keyword: ClassVar[str] = "MAINTAINER"
     maintainer: str
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ExposeInstruction(Instruction):
     keyword: ClassVar[str] = "EXPOSE"
     ports: list[str]
@@ -222,7 +236,7 @@ class ExposeInstruction(Instruction):
                 raise self.error(err.message) from None
         return dataclasses.replace(self, ports=out)
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class _SourcesDest(Instruction):
     sources: list[str]
     dest: str
@@ -256,7 +270,7 @@ class _SourcesDest(Instruction):
         )
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class CopyInstruction(_SourcesDest):
     keyword: ClassVar[str] = "COPY"
     parents: bool = False
@@ -266,7 +280,7 @@ class CopyInstruction(_SourcesDest):
         return self._expand_common(lex, env)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class AddInstruction(_SourcesDest):
     keyword: ClassVar[str] = "ADD"
     checksum: str = ""
@@ -278,7 +292,7 @@ class AddInstruction(_SourcesDest):
         return self._expand_common(lex, env, checksum=self.checksum)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class VolumeInstruction(Instruction):
     keyword: ClassVar[str] = "VOLUME"
     volumes: list[str]
@@ -288,7 +302,7 @@ class VolumeInstruction(Instruction):
         return dataclasses.replace(self, volumes=[ex(v) for v in self.volumes])
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class UserInstruction(Instruction):
     keyword: ClassVar[str] = "USER"
     user: str
@@ -306,7 +320,7 @@ class UserInstruction(Instruction):
         return dataclasses.replace(self, user=self._expander(lex, env)(self.user))
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class WorkdirInstruction(Instruction):
     keyword: ClassVar[str] = "WORKDIR"
     path: str
@@ -315,7 +329,7 @@ class WorkdirInstruction(Instruction):
         return dataclasses.replace(self, path=self._expander(lex, env)(self.path))
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ArgInstruction(Instruction):
     keyword: ClassVar[str] = "ARG"
     args: list[ArgDef]
@@ -327,7 +341,7 @@ class ArgInstruction(Instruction):
         )
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class OnbuildInstruction(Instruction):
     """`expression` is stored untouched in the image's OnBuild list; `trigger` is the parsed
     inner instruction, or None when it would only fail once triggered (Docker does not check
@@ -339,7 +353,7 @@ class OnbuildInstruction(Instruction):
     trigger_error: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class StopsignalInstruction(Instruction):
     keyword: ClassVar[str] = "STOPSIGNAL"
     signal: str
@@ -348,7 +362,7 @@ class StopsignalInstruction(Instruction):
         return dataclasses.replace(self, signal=self._expander(lex, env)(self.signal))
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class HealthcheckInstruction(Instruction):
     keyword: ClassVar[str] = "HEALTHCHECK"
     health: HealthConfig
