@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -54,8 +54,24 @@ class Op:
     def definition(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # One __eq__, __hash__ and __repr__ for every operation, as dataclasses writes them for a
+    # frozen class (the fields with compare=, hash=, repr=), instead of three exec'd per class
+    # (the in-process budget, tests/test_start_up.py).
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.compare)  # type: ignore[arg-type]
 
-@dataclass(frozen=True)
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in fields(self)  # type: ignore[arg-type]
+                          if (f.compare if f.hash is None else f.hash)))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)  # type: ignore[arg-type]
+        return f"{self.__class__.__qualname__}({shown})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class ImageOp(Op):
     ref: str                        # as the user named it (for messages)
     image_id: Digest
@@ -67,7 +83,7 @@ class ImageOp(Op):
         return {"chain": str(self.chain_id) if self.chain_id else None}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ContextOp(Op):
     name: str = "context"
     kind = "context"
@@ -76,7 +92,7 @@ class ContextOp(Op):
         return {"name": self.name}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class HttpOp(Op):
     url: str
     filename: str
@@ -114,7 +130,7 @@ class Mount:
                 "env": self.env}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ExecOp(Op):
     args: tuple[str, ...]
     env: tuple[str, ...]             # the whole environment (image ENV, declared ARGs)
@@ -141,7 +157,7 @@ class CopySource:
     heredoc_mode: int = 0o644
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CopyOp(Op):
     sources: tuple[CopySource, ...]
     dest: str                        # absolute; a trailing "/" means a directory
@@ -160,7 +176,7 @@ class CopyOp(Op):
                 "parents": self.parents}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class MkdirOp(Op):
     path: str
     mode: int = 0o755
