@@ -120,17 +120,23 @@ class WritebackFile:
         return self._f.fileno()
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | None = None) -> None:
-    """Replace `path` with `data` so that a reader sees the old or the new content, never half."""
-    with atomic_file(path, mode=mode, tmp_dir=tmp_dir) as f:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | None = None,
+                 publish: bool = True) -> None:
+    """Replace `path` with `data` so that a reader sees the old or the new content, never half.
+    `publish=False`: see atomic_file."""
+    with atomic_file(path, mode=mode, tmp_dir=tmp_dir, publish=publish) as f:
         f.write(data)
 
 
 @contextmanager
-def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None) -> Iterator[BinaryIO]:
+def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None,
+                publish: bool = True) -> Iterator[BinaryIO]:
     """Stream into a temp file; on success it is fsynced and renamed to `path`. The temp file is
     made in `tmp_dir` (on the same file system; the store gives its process's temp folder, so
-    a kill leaves nothing beside `path`), else beside `path`."""
+    a kill leaves nothing beside `path`), else beside `path`. `publish=False` leaves out the
+    fsync of the directory: the file is whole whenever it is there, but may be gone after a crash
+    of the host until the caller fsyncs the directory (or anything else on the file system
+    commits the rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=tmp_dir or path.parent)
     try:
@@ -143,7 +149,8 @@ def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None) -
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    fsync_dir(path.parent)
+    if publish:
+        fsync_dir(path.parent)
 
 
 def _unlink_quietly(path: str) -> None:

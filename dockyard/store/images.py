@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.atomic import atomic_write
+from dockyard.atomic import atomic_write, fsync_dir
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
 from dockyard.store import workspace
@@ -53,8 +53,13 @@ class ImageRecords:
         parent = data.get("parent")
         return ImageRecord(image_id, Digest.parse(parent) if parent else None, data.get("added", ""))
 
-    def put(self, record: ImageRecord) -> None:
-        atomic_write(self.path(record.id), record.to_json(), tmp_dir=workspace.folder(self.tmp_root))
+    def put(self, record: ImageRecord, publish: bool = True) -> None:
+        """`publish=False`: the directory is not fsynced (atomic.atomic_file): `publish_dir`."""
+        atomic_write(self.path(record.id), record.to_json(), tmp_dir=workspace.folder(self.tmp_root),
+                     publish=publish)
+
+    def publish_dir(self) -> None:
+        fsync_dir(self.root)
 
     def delete(self, image_id: Digest) -> None:
         try:

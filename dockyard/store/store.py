@@ -130,12 +130,19 @@ class Store:
 
     # -- images -------------------------------------------------------------------------------
     def add_image(self, raw_config: bytes, layers: list[StoredLayer],
-                  parent: Digest | None = None) -> Image:
+                  parent: Digest | None = None, publish: bool = True) -> Image:
         """Make an image visible; its layers must already be stored. Idempotent. The config
         blob and the record are written in one hold of the gc lock (shared), in which the layers
         are checked to be there: a collection cannot come between them, and an image is never
         recorded without its layers (an operation that used them without a lease may have lost
-        them: it fails rather than leave a broken image)."""
+        them: it fails rather than leave a broken image). With `publish=False` the image is
+        visible and whole, but a crash of the host may lose it (its record: the config blob is
+        durable before the record is written) until `publish_images`: for the images a build
+        makes at each step, published once when the build ends. A name made durable publishes
+        first (`tag`, `add_repo_digest`); a child's durable record is in the same directory,
+        which its fsync publishes. (A container made from a step image while its build runs
+        holds it without publishing it: after a crash of the host in that window its record may
+        be gone, as after `rmi -f`; the hold keeps its config and layers.)"""
         image = Image(raw_config, tuple(layers))
         if [l.diff_id for l in layers] != image.config.diff_ids:
             raise InvalidParameter("layers do not match the image config's diff IDs")
@@ -146,8 +153,13 @@ class Store:
             self.blobs.put_bytes(raw_config)
             with self.meta_lock():
                 if not self.records.exists(image.id):
-                    self.records.put(ImageRecord(image.id, parent, now_rfc3339()))
+                    self.records.put(ImageRecord(image.id, parent, now_rfc3339()), publish=publish)
         return image
+
+    def publish_images(self) -> None:
+        """Make the images added with `publish=False` (by any process) durable: one fsync of
+        the records' directory."""
+        self.records.publish_dir()
 
     def lease(self) -> Lease:
         """Keep what an operation uses (`with store.lease() as lease: lease.keep_image(id)`)
@@ -190,6 +202,7 @@ class Store:
             # A name that already points at the image (a rebuild) leaves repositories.json as it
             # is: no rewrite, no fsync. The tag time is set either way, as Docker's TagImage does.
             if self.tags.get(ref) != image_id:
+                self.publish_images()  # the name is durable: the image it names first (add_image)
                 self.tags.set(ref, image_id)
             self._stamp_tag_time(image_id)
         Journal(self.root).emit("image", "tag", str(image_id), {"name": str(ref)})
@@ -260,6 +273,7 @@ class Store:
         ref = name.trimmed().with_digest(digest)
         with self.meta_lock():
             if self.tags.get(ref) != image_id:
+                self.publish_images()  # as tag
                 self.tags.set(ref, image_id)
         return digest
 

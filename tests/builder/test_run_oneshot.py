@@ -97,3 +97,13 @@ def test_a_step_killed_with_its_runtime_leaves_nothing_after_the_next_steps(dock
     while any(c.exists() for c in cgroups) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [c for c in cgroups if c.exists()] == []
+
+
+def test_the_steps_before_a_failed_one_are_cache(dockyard, busybox, tmp_path: Path) -> None:
+    """A step's image is published at the end of the build (store.publish_images), failed or
+    not: the steps before the failed one are cache for the next build, as dockerd keeps them."""
+    failed = _build(dockyard, tmp_path, "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nRUN exit 5\n",
+                    check=False)
+    assert failed.returncode == 5
+    again = _build(dockyard, tmp_path, "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nRUN true\n")
+    assert again.stdout.count(" ---> Using cache") == 2 and again.stdout.count("Running in") == 1

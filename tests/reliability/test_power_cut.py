@@ -58,8 +58,16 @@ def test_build(disk, busybox_tar: Path, tmp_path: Path) -> None:
     (ctx / "data").write_bytes(b"copied\n" * 1000)
     (ctx / "Dockerfile").write_text("FROM base:1\nRUN echo ran > /ran\nCOPY data /data\n")
     image = on("build", "-q", "-t", "built:1", str(ctx)).stdout.strip()
+    # An untagged build whose last step is a metadata step: nothing written after the image
+    # record but what the build itself makes durable (the classic builder publishes the images
+    # of its steps once, at its end: store.publish_images).
+    (ctx / "Dockerfile").write_text("FROM base:1\nRUN echo ran > /ran\nCOPY data /data\nENV LAST=1\n")
+    untagged = on("build", "-q", str(ctx)).stdout.strip()
+    chain = on("history", "-q", "--no-trunc", untagged).stdout.split()
     after = _after_cut(disk)
     assert image in _ids(after)
+    listed = after("images", "-aq", "--no-trunc").stdout.split()
+    assert untagged in listed and set(chain) - {"<missing>"} <= set(listed)
     assert_whole(after.root)
     assert after("run", "--rm", "built:1", "cat", "/ran").stdout == "ran\n"
 

@@ -42,6 +42,18 @@ class Builder:
         raise InvalidParameter(f"failed to reach build target {self.options.target} in Dockerfile")
 
     def build(self) -> Digest:
+        """Run the build; its image. Each step's image is recorded without publishing it
+        (store.add_image): it is a cache entry, and the last one the result; all are published
+        once, here, when the build ends, whether it made its image or failed on the way (the
+        steps before are cache for the next build, as dockerd keeps them). Until then a crash of
+        the host may lose a step's record, never tear it, and nothing durable refers to it."""
+        try:
+            return self._build()
+        finally:
+            if self.build_state.unpublished:
+                self.build_state.store.publish_images()
+
+    def _build(self) -> Digest:
         target = self.target_index()
         # Docker's classic builder runs every stage up to the target, in order, whether or not
         # the target uses it (moby builder/dockerfile/builder.go: stages[:targetIx+1]).

@@ -75,6 +75,7 @@ class ClassicBuild:
     step: int = 0                                  # the step being run (Step n/m)
     stage_changed: dict[int, int | None] = field(default_factory=dict)  # stage -> its changed_at
     _sums: list = field(default_factory=list)      # the context's FileSums, once loaded
+    unpublished: bool = False                      # images made that a crash of the host may lose
 
     def __post_init__(self) -> None:
         self.children = ChildIndex(self.store)
@@ -224,7 +225,10 @@ class ClassicBuild:
             config=run, author=state.stage.meta.author,
             drop=("container", "container_config", "docker_version", "parent"), extra=step)
         layers = state.layers + ([layer] if layer is not None else [])
-        image = self.store.add_image(new.raw_config, layers, parent=state.image_id)
+        # Not published one by one (store.add_image): Builder.build publishes them all once the
+        # build has made its image.
+        image = self.store.add_image(new.raw_config, layers, parent=state.image_id, publish=False)
+        self.unpublished = True
         self.keep(image.id, [l.diff_id for l in layers])
         self.children.add(state.image_id, image.id)
         state.image_id = image.id
