@@ -122,7 +122,8 @@ def write_spec(cdir: ContainerDir, record: ContainerRecord) -> None:
         container_id=record.id, hostname=record.hostname, process=proc,
         files_dir=str(cdir.path), binds=[Bind.parse(b) for b in record.host.binds],
         host=record.host))
-    write_file(cdir.spec, json.dumps(spec, indent=1).encode(), durable=False)
+    # compact: json's C encoder (indent= takes the pure-Python one, ~2.5 ms a spec)
+    write_file(cdir.spec, json.dumps(spec, separators=(",", ":")).encode(), durable=False)
 
 
 def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
