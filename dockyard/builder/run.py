@@ -183,11 +183,14 @@ def _run_once(store: Store, diff_ids: list[Digest], spec: RunSpec,
     def red(data: bytes) -> None:
         output(b"\x1b[91m" + data + b"\x1b[0m")
 
-    with oneshot.made(store, options) as shot:
+    with oneshot.made(store, options, diff_ids) as shot:
         announce(shot.id)
         _make_volume_dirs(store, diff_ids, shot.upper, spec.volumes)
         code = shot.run(output, red)
         if code != 0:
             return RunResult(shot.id, code)
         _discard_volume_writes(store, diff_ids, shot.upper, spec.volumes)
+        with os.scandir(shot.upper) as entries:
+            if next(entries, None) is None:  # nothing changed: no layer (no tar to make)
+                return RunResult(shot.id, 0)
         return RunResult(shot.id, 0, layer_from_directory(store.layers, shot.upper))

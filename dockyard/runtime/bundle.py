@@ -30,12 +30,14 @@ def layer_dirs(store: Store, image_id: str) -> list[Path]:
 
 
 def lowers(store: Store, cdir: ContainerDir, record: ContainerRecord,
-           init: Path | None = None) -> list[str]:
+           init: Path | None = None, diff_ids: list[Digest] | None = None) -> list[str]:
     """The overlay's lower directories, relative to the store root: the init layer (the
-    container's own, or `init`), then the image's layers, topmost first."""
+    container's own, or `init`), then the image's layers (its `diff_ids`, when the caller has
+    them), topmost first."""
     out = [str((init or cdir.init).relative_to(store.root))]
-    image = store.image(Digest.parse(record.image_id))
-    for diff_id in reversed(image.config.diff_ids):
+    if diff_ids is None:
+        diff_ids = store.image(Digest.parse(record.image_id)).config.diff_ids
+    for diff_id in reversed(diff_ids):
         store.layers.unpacked(diff_id)
         out.append(f"l/{store.layers.link_name(diff_id)}")
     return rootfs.topmost_once(out)

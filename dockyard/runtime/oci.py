@@ -29,12 +29,28 @@ def choose_runtime(store_root: Path, requested: str = "") -> str:
             name = ""
     if not name:
         order = ("runc", "crun") if _hybrid_cgroups() else KNOWN
-        name = next((n for n in order if shutil.which(n)), "runc")
+        name = next((n for n in order if _installed(n)), "runc")
     if name not in KNOWN:
         raise InvalidParameter(f"unknown or invalid runtime name: {name}")
-    if shutil.which(name) is None:
+    if not _installed(name):
         raise InvalidParameter(f"runtime {name} is not installed")
     return name
+
+
+_FOUND: set[tuple[str, str]] = set()   # (name, PATH) of runtimes found installed
+
+
+def _installed(name: str) -> bool:
+    """Whether `name` is on PATH; a runtime once found is not looked for again (a PATH search
+    is ~10 stats, and every container, a build's RUN steps too, asks twice). One not found is
+    looked for each time: it may be installed meanwhile."""
+    key = (name, os.environ.get("PATH", ""))
+    if key in _FOUND:
+        return True
+    if shutil.which(name) is None:
+        return False
+    _FOUND.add(key)
+    return True
 
 
 def _hybrid_cgroups() -> bool:

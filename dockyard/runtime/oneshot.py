@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from dockyard.archive.fstree import remove_path
-from dockyard.digest import CHUNK
+from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError
 from dockyard.runtime import bundle, owned, rootfs
 from dockyard.runtime.containers import CreateOptions, new_record
@@ -59,8 +59,10 @@ _HOLD_POLL = 0.005   # seconds between looks for the pid file while stderr is he
 class OneShot:
     """A made, not yet run, one-shot container (see `made`)."""
 
-    def __init__(self, store: Store, record: ContainerRecord, cdir: ContainerDir) -> None:
+    def __init__(self, store: Store, record: ContainerRecord, cdir: ContainerDir,
+                 diff_ids: list[Digest] | None) -> None:
         self.store = store
+        self.diff_ids = diff_ids
         self.record = record
         self.cdir = cdir
         self.runtime: OciRuntime = for_store(store.root, record.host.runtime)
@@ -90,7 +92,8 @@ class OneShot:
         runtime's error if it ends without one. On the main thread, the caller's signals are
         forwarded to the container (through the runtime) while it runs."""
         try:
-            lowers = bundle.lowers(self.store, self.cdir, self.record, _init_layer(self.store))
+            lowers = bundle.lowers(self.store, self.cdir, self.record, _init_layer(self.store),
+                                   self.diff_ids)
             rootfs.mount_overlay(self.store.root, lowers,
                                  self.cdir.upper, self.cdir.work, self.cdir.merged, volatile=True)
             self.mounted = True
@@ -202,14 +205,16 @@ def _pump_held(held: list[bytes], output: Callable[[bytes], None]) -> None:
 
 
 @contextmanager
-def made(store: Store, opts: CreateOptions) -> Iterator[OneShot]:
+def made(store: Store, opts: CreateOptions,
+         diff_ids: list[Digest] | None = None) -> Iterator[OneShot]:
     """A one-shot container for the time of the block: made, run by the caller (`OneShot.run`:
-    mounted then), then killed if it still runs, unmounted and removed."""
+    mounted then), then killed if it still runs, unmounted and removed. `diff_ids`: the image's
+    layers, when the caller has them (it is not read again)."""
     owned.sweep(store)
     record = new_record(store, opts, random_name())
     cdir = ContainerDir(store.tmp / record.id)
     cdir.path.mkdir(mode=0o710)
-    shot = OneShot(store, record, cdir)
+    shot = OneShot(store, record, cdir, diff_ids)
     try:
         for d in (cdir.upper, cdir.work, cdir.merged):
             d.mkdir(mode=0o755)
