@@ -40,6 +40,7 @@ disk, sha256, the compressor and the interpreter cost for the same bytes) are pr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -97,6 +98,43 @@ for blob in Path(sys.argv[1]).rglob("*"):
         with igzip.open(f) as z:
             while data := z.read(1 << 20):
                 t.update(data)
+"""
+RUNC_FLOOR = r"""
+# What a RUN step cannot go below: the runtime. busybox's layers (from the store) under an overlay,
+# `runc spec`'s bundle running `true`: mount, runc run, umount; best of N, milliseconds.
+import ctypes, json, os, subprocess, sys, tempfile, time
+from pathlib import Path
+from dockyard.store.store import Store
+store = Store(Path(os.environ["DOCKYARD_ROOT"]))
+image = store.image(store.resolve("busybox"))
+lowers = ":".join(str(store.layers.unpacked(d)) for d in reversed(image.config.diff_ids))
+libc = ctypes.CDLL(None, use_errno=True)
+best = {"runc run": 1e9, "overlay mount+umount": 1e9}
+with tempfile.TemporaryDirectory(dir=store.root / "tmp") as work:
+    w = Path(work)
+    subprocess.run(["runc", "spec"], cwd=w, check=True)
+    spec = json.loads((w / "config.json").read_text())
+    spec["process"].update(terminal=False, args=["true"])
+    spec["root"] = {"path": str(w / "merged"), "readonly": False}
+    spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
+    (w / "config.json").write_text(json.dumps(spec))
+    for i in range(int(sys.argv[1])):
+        for d in ("upper", "work", "merged"):
+            (w / d).mkdir()
+        data = f"lowerdir={lowers},upperdir={w}/upper,workdir={w}/work,volatile".encode()
+        t0 = time.perf_counter()
+        assert libc.mount(b"overlay", str(w / "merged").encode(), b"overlay", 0, data) == 0
+        t1 = time.perf_counter()
+        subprocess.run(["runc", "--root", str(w / "state"), "run", "--bundle", str(w), f"floor{i}"],
+                       check=True, stdin=subprocess.DEVNULL)
+        t2 = time.perf_counter()
+        assert libc.umount2(str(w / "merged").encode(), 0) == 0
+        t3 = time.perf_counter()
+        best["runc run"] = min(best["runc run"], t2 - t1)
+        best["overlay mount+umount"] = min(best["overlay mount+umount"], t1 - t0 + t3 - t2)
+        for d in ("upper", "work", "merged"):
+            subprocess.run(["rm", "-rf", str(w / d)], check=True)
+print(json.dumps({k: round(v * 1000, 1) for k, v in best.items()}))
 """
 COLUMNS = ["dockyard", "dy -H", "docker->dy", "classic", "buildkit", "buildah", "skopeo"]
 PEERS = ("classic", "buildkit", "buildah", "skopeo")
@@ -422,6 +460,10 @@ class Bench:
         for column, mb in self.memory.pop("e21", {}).items():
             self.memory.setdefault("e", {})[column] = max(mb, self.memory.get("e1", {}).get(column, 0.0))
         self.memory.pop("e1", None)
+        floor = json.loads(subprocess.run([DOCKYARD[0], "-c", RUNC_FLOOR, "10"], env=self.env, check=True,
+                                          capture_output=True, text=True, cwd=REPO).stdout)
+        self.notes.append(f"e floor: `runc run` of a prepared busybox bundle running `true` {floor['runc run']:.1f} ms, "
+                          f"its overlay's mount+umount {floor['overlay mount+umount']:.1f} ms (best of 10)")
 
     # ---- f: commit
     def row_f(self) -> None:
