@@ -85,7 +85,8 @@ def _absolute_options(store_root: Path, lowers: list[str], upper: Path, work: Pa
 def mount_overlay(store_root: Path, lowers: list[str], upper: Path, work: Path, target: Path,
                   volatile: bool = False) -> None:
     """`volatile` (Linux 5.10): the mount never syncs its upper file system, as it otherwise
-    does when unmounted (for an upper directory nobody needs after a crash)."""
+    does when unmounted (for an upper directory nobody needs after a crash); a kernel without
+    it mounts without."""
     opts = mount_options(store_root, lowers, upper, work) + (",volatile" if volatile else "")
     target.mkdir(exist_ok=True)
     data = _absolute_options(store_root, lowers, upper, work)
@@ -95,11 +96,15 @@ def mount_overlay(store_root: Path, lowers: list[str], upper: Path, work: Path, 
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.mount(b"overlay", os.fsencode(target), b"overlay", ctypes.c_ulong(0), data) != 0:
             err = ctypes.get_errno()
+            if volatile and err == errno.EINVAL:
+                return mount_overlay(store_root, lowers, upper, work, target)
             raise RuntimeFailure(f"error mounting the container's root filesystem: "
                                  f"mount overlay on {target}: {os.strerror(err)}")
         return
     proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(target)],
                           cwd=store_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode != 0 and volatile:
+        return mount_overlay(store_root, lowers, upper, work, target)
     if proc.returncode != 0:
         raise RuntimeFailure(
             f"error mounting the container's root filesystem: {proc.stderr.decode().strip()}")
