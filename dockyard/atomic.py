@@ -153,6 +153,21 @@ def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None,
         fsync_dir(path.parent)
 
 
+def replace_file(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that a reader sees the old or the new content, but not
+    durably: nothing is fsynced, and a crash of the host may lose or tear it (for files made
+    again at every use, or that are only hints)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(f.fileno(), mode)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
 def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)

@@ -24,14 +24,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from dockyard.atomic import atomic_write
+from dockyard.atomic import atomic_write, replace_file
 from dockyard.errors import NotFound
 from dockyard.image.config import ContainerConfig, parse_time
 from dockyard.runtime.hostconfig import HostConfig
@@ -218,19 +217,8 @@ def write_file(path: Path, data: bytes, *, durable: bool, mode: int = 0o644) -> 
     """Replace `path` atomically; `durable` also fsyncs the file and its directory."""
     if durable:
         atomic_write(path, data, mode=mode)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            os.fchmod(f.fileno(), mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    else:
+        replace_file(path, data, mode=mode)
 
 
 def pid_alive(pid: int) -> bool:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from dockyard.atomic import replace_file
 from dockyard.digest import Digest
 
 
@@ -75,17 +75,7 @@ class BuildCache:
         (which is durable first); one a crash of the host loses or damages is a miss (`get`),
         which costs a rebuild of that step and nothing else. Two fsyncs fewer per RUN step."""
         os.makedirs(self.records_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".record-", dir=self.records_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(record.to_json())
-            os.replace(tmp, self._path(record.key))
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        replace_file(Path(self._path(record.key)), record.to_json())
 
     def records(self) -> Iterator[CacheRecord]:
         try:
