@@ -22,7 +22,9 @@ Behaviour follows moby/go-archive `UnpackLayer` + `createTarFile`:
 With `like` (the tree of another layer, unpacked the same way: the layer a build's COPY made
 last time), a regular file whose mode, owner, mtime, size, xattrs and content are those of the
 file at the same path there becomes a hard link to that file instead of a copy: the content is
-compared byte for byte as the body is read, so only a file found equal is shared. Both trees are
+compared byte for byte as the body is read, so only a file found equal is shared; or, with
+`sums` (the sha256 of each file's content in this layer and in the other one, as their writer
+knew them), the digests are compared and the body is skipped unread. Both trees are
 read-only overlay lower dirs, so nothing changes the shared inode, and removing one tree leaves
 the other whole. The one thing a container can see is the link count (`stat -c %h`), 2 instead
 of 1; atimes are not compared (the reads of a relatime mount move them anyway).
@@ -41,7 +43,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Mapping
 
 from dockyard.archive.fstree import DirCursor, remove_tree
 from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader
@@ -67,6 +69,7 @@ def apply_layer(
     owner: tuple[int, int] | None = None,
     check: Callable[[Entry], None] | None = None,
     like: Path | str | None = None,
+    sums: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
 ) -> int:
     """Extract the (decompressed) layer tar `stream` into the existing directory `dest`.
 
@@ -80,6 +83,8 @@ def apply_layer(
     of a caller, e.g. build contexts).
     `like`: another layer's tree whose equal files are hard-linked rather than written (see
     the module's docstring); a hint only: whatever is there, the result is the same tree.
+    `sums`: (this layer's, like's) content digests by entry path (cleaned, as the tree has it),
+    trusted as they are: only a layer's own writer gives them.
     Raises `InvalidArchive` naming the entry on bad input.
     Never writes outside `dest`. Returns the layer size as Docker counts it (file bytes plus
     symlink target lengths).
@@ -95,8 +100,10 @@ def apply_layer(
         if like is None:
             return applier.run(TarReader(stream))
         applier.like = _Alike(os.fspath(like))
+        if sums is not None:
+            applier.mine, applier.theirs = sums
         try:
-            return applier.run(TarReader(stream))
+            return applier.run(TarReader(stream, seek_bodies=sums is not None))
         finally:
             applier.like.close()
 
@@ -115,6 +122,8 @@ class _Applier:
         self.written: set[str] = set()  # real relative paths written by this layer (naive opaque)
         self.size = 0
         self.like: _Alike | None = None
+        self.mine: Mapping[str, str] = {}     # with `like`: content digests of this layer...
+        self.theirs: Mapping[str, str] = {}   # ... and of like's files, by path
 
     def run(self, reader: TarReader) -> int:
         for entry in reader:
@@ -248,7 +257,7 @@ class _Applier:
                 if not self._make_room(pfd, base, True):
                     os.mkdir(base, 0o700, dir_fd=pfd)
         elif entry.type == REG:
-            if self.like is None or not self._link_alike(pfd, parent, base, entry, reader):
+            if self.like is None or not self._link_alike(pfd, parent, base, entry, reader, rel):
                 self._write_file(pfd, base, entry, reader)
             return
         elif entry.type == SYM:
@@ -324,9 +333,11 @@ class _Applier:
         atime = entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns
         os.utime(fd, ns=(atime, entry.mtime_ns))
 
-    def _link_alike(self, pfd: int, parent: str, base: str, entry: Entry, reader: TarReader) -> bool:
-        """`like`'s file at this path, when its header is the entry's: the body is compared with
-        it as it is read; equal, the name becomes a hard link to it (True); different from some
+    def _link_alike(self, pfd: int, parent: str, base: str, entry: Entry, reader: TarReader,
+                    rel: str) -> bool:
+        """`like`'s file at this path, when its header is the entry's: with both digests known
+        and equal, the name becomes a hard link to it and the body is skipped (True); else the
+        body is compared with it as it is read; equal, a hard link (True); different from some
         offset, the file is written from the equal prefix and the rest of the body (True). False,
         with nothing of the body read, when there is no such file."""
         like = self.like
@@ -338,6 +349,12 @@ class _Applier:
             uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
             if not like.same_header(sfd, entry, uid, gid):
                 return False
+            known = self.mine.get(rel)
+            if known is not None and known == self.theirs.get(rel):
+                if self._link_to(sfd, pfd, base):
+                    like.linked += 1
+                    return True
+                # not linked after all: the body, compared as below, is what is written
             same = 0
             while True:
                 chunk = reader.read_body()
@@ -353,12 +370,7 @@ class _Applier:
                         os.close(fd)
                     return True
                 same += len(chunk)
-            try:
-                os.link(f"/proc/self/fd/{sfd}", base, dst_dir_fd=pfd, follow_symlinks=True)
-            except FileExistsError:
-                self._make_room(pfd, base, False)
-                os.link(f"/proc/self/fd/{sfd}", base, dst_dir_fd=pfd, follow_symlinks=True)
-            except OSError:
+            if not self._link_to(sfd, pfd, base):
                 # gone meanwhile, too many links, another file system: a copy of what was compared
                 fd = self._create(pfd, base)
                 try:
@@ -393,6 +405,21 @@ class _Applier:
             os.link(tbase, base, src_dir_fd=target_dir, dst_dir_fd=pfd, follow_symlinks=False)
         finally:
             os.close(target_dir)
+
+    def _link_to(self, sfd: int, pfd: int, base: str) -> bool:
+        """`base` in the directory `pfd` made a hard link to the open file `sfd`; False when the
+        kernel refuses (the file was removed, has too many links, is on another file system)."""
+        try:
+            os.link(f"/proc/self/fd/{sfd}", base, dst_dir_fd=pfd, follow_symlinks=True)
+        except FileExistsError:
+            self._make_room(pfd, base, False)
+            try:
+                os.link(f"/proc/self/fd/{sfd}", base, dst_dir_fd=pfd, follow_symlinks=True)
+            except OSError:
+                return False
+        except OSError:
+            return False
+        return True
 
     def _set_xattrs_at(self, pfd: int, base: str, entry: Entry) -> None:
         """xattrs of a directory (through its descriptor) or of a symlink, device or FIFO (by a

@@ -23,6 +23,8 @@ whatever its compression.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -149,8 +151,18 @@ class TarReader:
     unread is skipped before the next header. `consumed` counts bytes read from the stream.
     """
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, *, seek_bodies: bool = False) -> None:
+        """`seek_bodies`: bodies left unread are skipped by seeking, when `stream` is a file
+        (a stored layer's tar; the end of the file is checked, so a truncated body is still an
+        error); otherwise they are read and dropped."""
         self._stream = stream
+        self._end: int | None = None
+        if seek_bodies:
+            try:
+                if stream.seekable():
+                    self._end = os.fstat(stream.fileno()).st_size
+            except (AttributeError, OSError, ValueError):
+                self._end = None
         self._buf = bytearray(CHUNK)
         self._view = memoryview(self._buf)
         self.consumed = 0
@@ -186,6 +198,11 @@ class TarReader:
         return bytes(out)
 
     def _skip(self, n: int, what: str) -> None:
+        if self._end is not None and n > 0:
+            if self._stream.seek(n, os.SEEK_CUR) > self._end:
+                raise InvalidArchive(f"truncated tar: unexpected end of data in {what}")
+            self.consumed += n
+            return
         while n > 0:
             k = min(n, CHUNK)
             if self._read_into(self._view[:k]) != k:

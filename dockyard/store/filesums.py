@@ -37,7 +37,7 @@ from pathlib import Path
 
 from dockyard.store import workspace
 
-__all__ = ["FileSums", "TRUST_AFTER", "trim"]
+__all__ = ["FileSums", "TRUST_AFTER", "same_stat", "trim"]
 
 TRUST_AFTER = 2_000_000_000   # ns: files changed this close to their read are not recorded
 MAX_RECORDS = 500_000
@@ -49,6 +49,11 @@ _DIR = "filesums"
 def _key(st: os.stat_result) -> list[int]:
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode,
             st.st_uid, st.st_gid]
+
+
+def same_stat(a: os.stat_result, b: os.stat_result) -> bool:
+    """The same file, unchanged (all that a record is keyed by is equal)."""
+    return _key(a) == _key(b)
 
 
 class FileSums:
@@ -78,6 +83,12 @@ class FileSums:
         if rec is None or rec[:8] != _key(st):
             return None
         return rec
+
+    def content_at(self, path: str | os.PathLike[str], st: os.stat_result) -> str | None:
+        """`content` of the file at the absolute `path`, when it is inside the context."""
+        path = os.fspath(path)
+        prefix = self.context + "/"
+        return self.content(path[len(prefix):], st) if path.startswith(prefix) else None
 
     def content(self, rel: str, st: os.stat_result) -> str | None:
         """The sha256 (hex) of the content of the file at `rel`, if a record of it matches `st`."""

@@ -4,6 +4,7 @@
     layers/<hex>/layer.tar   the uncompressed tar, byte for byte what came in (sha256 = diff ID)
     layers/<hex>/diff/       the unpacked tree with overlayfs whiteouts (made on first use)
     layers/<hex>/link        the short name of diff/ under l/ (overlay's mount options are short)
+    layers/<hex>/sums        the content digests of its files its writer knew (`put_sums`)
     l/<short> -> ../layers/<hex>/diff
 
 A layer directory appears by one rename of a fully written temp directory, so a killed process
@@ -13,6 +14,7 @@ keeps that blob instead of layer.tar and decompresses it on demand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -214,11 +216,44 @@ class LayerStore:
             atomic_write(path, json.dumps(info).encode(), tmp_dir=self.tmp)
 
     # -- unpacked form for containers -------------------------------------------------------
-    def unpacked(self, diff_id: Digest, like: Digest | None = None) -> Path:
+    def put_sums(self, diff_id: Digest, digests: dict[str, str]) -> None:
+        """Keep the sha256 of the content of the layer's files (by path in the layer) as the
+        layer's writer knew them, for `unpacked(like=)` of a later layer. The sha256 of the body
+        heads the file: a torn or damaged one is no digests; no fsync (a lost one is none)."""
+        body = json.dumps(digests, separators=(",", ":")).encode()
+        fd, tmp = tempfile.mkstemp(prefix="sums-", dir=self.tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+            os.rename(tmp, self.dir(diff_id) / "sums")
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def sums(self, diff_id: Digest) -> dict[str, str]:
+        """What `put_sums` kept for the layer ({} when nothing, or nothing whole)."""
+        try:
+            data = (self.dir(diff_id) / "sums").read_bytes()
+        except OSError:
+            return {}
+        digest, _, body = data.partition(b"\n")
+        if hashlib.sha256(body).hexdigest().encode() != digest:
+            return {}
+        try:
+            found = json.loads(body)
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def unpacked(self, diff_id: Digest, like: Digest | None = None,
+                 sums: tuple[dict[str, str], dict[str, str]] | None = None) -> Path:
         """The layer's tree (overlay whiteout format), unpacked on first use; returns diff/.
         `like`: a layer whose tree, when it is unpacked, probably holds many of this one's files
         (the last layer the same COPY made): those found equal are hard-linked from it
-        (archive/apply.py) rather than written again.
+        (archive/apply.py) rather than written again; `sums`: both layers' content digests
+        (`put_sums`), so that equal digests need no comparing.
 
         Unpacked in this process's temp folder (a kill leaves it there, for the next start to
         remove), then published in three steps, each of which a kill may follow: the `link`
@@ -243,7 +278,8 @@ class LayerStore:
                 alike = self.dir(like) / "diff" if like is not None and like != diff_id and \
                     self.is_unpacked(like) else None
                 with self.open_tar(layer) as stream:
-                    apply_layer(stream, work, whiteout_format="overlay", like=alike)
+                    apply_layer(stream, work, whiteout_format="overlay", like=alike,
+                                sums=sums if alike is not None else None)
                 # The tree's files are durable before diff/ appears (a power cut would leave
                 # them empty): one syncfs for the whole tree rather than an fsync of each file.
                 syncfs(work)

@@ -10,7 +10,10 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from dockyard.archive.apply import apply_layer
+from dockyard.errors import InvalidArchive
 
 from .conftest import snapshot
 
@@ -108,3 +111,36 @@ def test_only_regular_files_inside_the_tree_are_shared(tmp_path: Path) -> None:
     assert os.lstat(tree / "d" / "e").st_ino != os.lstat(outside / "e").st_ino
     assert os.lstat(tree / "g").st_ino == os.lstat(tree / "h").st_ino
     assert os.lstat(tree / "g").st_nlink == 2
+
+
+def test_equal_digests_are_linked_unread_and_others_compared(tmp_path: Path) -> None:
+    """With `sums`, a file whose two digests are equal is linked without its body being read or
+    compared (the digests are its writer's word: here they claim equal for a body that is not,
+    and the tree takes like's file); unequal or unknown digests fall back to comparing."""
+    old = {"a": (b"A" * 100, 0o644, MTIME, {}), "b": (b"B" * 100, 0o644, MTIME, {}),
+           "c": (b"C" * 100, 0o644, MTIME, {})}
+    new = {"a": (b"a" * 100, 0o644, MTIME, {}), "b": (b"b" * 100, 0o644, MTIME, {}),
+           "c": (b"C" * 100, 0o644, MTIME, {})}
+    like = _unpack(_tar(old), tmp_path / "like")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(_tar(new))
+    with open(layer, "rb") as f:
+        apply_layer(f, tree, like=like, sums=({"a": "1", "b": "2"}, {"a": "1", "b": "3"}))
+    assert os.lstat(tree / "a").st_ino == os.lstat(like / "a").st_ino     # taken on the digests' word
+    assert (tree / "b").read_bytes() == b"b" * 100                          # compared: different
+    assert os.lstat(tree / "c").st_ino == os.lstat(like / "c").st_ino     # compared: equal
+
+
+def test_a_truncated_body_skipped_by_seeking_is_an_error(tmp_path: Path) -> None:
+    """The body of a file linked on its digests is skipped by a seek: past the end of the tar
+    file that is still truncation."""
+    like = _unpack(_tar({"a": (b"A" * 5000, 0o644, MTIME, {})}), tmp_path / "like")
+    layer = tmp_path / "layer.tar"
+    data = _tar({"a": (b"A" * 5000, 0o644, MTIME, {})})
+    cut = data.index(b"A" * 5000) + 100   # inside the body of `a`, which is linked, not read
+    layer.write_bytes(data[:cut])
+    (tmp_path / "tree").mkdir()
+    with open(layer, "rb") as f, pytest.raises(InvalidArchive, match="truncated"):
+        apply_layer(f, tmp_path / "tree", like=like, sums=({"a": "1", "b": "2"}, {"a": "1", "b": "2"}))

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
+import pytest
+
 from dockyard.digest import Digest
+from dockyard.store import filesums
 from dockyard.store.store import Store
 from tests.conftest import Dockyard
 
@@ -38,11 +42,20 @@ def _copy_layer(cli: Dockyard) -> str:
     return diff_id
 
 
-def test_a_changed_context_reuses_the_last_tree(dockyard: Dockyard, busybox: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("recorded", [False, True], ids=["compared", "by-digest"])
+def test_a_changed_context_reuses_the_last_tree(dockyard: Dockyard, busybox: str, tmp_path: Path,
+                                                 recorded: bool) -> None:
+    """`compared`: files younger than filesums.TRUST_AFTER have no records, so the bodies are
+    compared; `by-digest`: old enough, both layers keep their files' digests and equal ones are
+    linked unread."""
     ctx = _context(tmp_path / "ctx")
+    if recorded:
+        time.sleep(filesums.TRUST_AFTER / 1e9 + 0.1)
     env = {"DOCKER_BUILDKIT": "1", "SOURCE_DATE_EPOCH": EPOCH}
     dockyard("build", "-q", "-t", "app:1", str(ctx), env=env)
     first = _copy_layer(dockyard)
+    kept = Store(dockyard.root).layers.sums(Digest("sha256", first))
+    assert (len(kept) == 21) if recorded else not kept   # d/f0..f19 and Dockerfile
     # one file changed with its size and mtime kept (compared, found different, written), one added
     st = os.lstat(ctx / "d" / "f3")
     (ctx / "d" / "f3").write_bytes(b"\xff" * st.st_size)

@@ -192,11 +192,12 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                 if ins.chown:
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
                     plan.chowned = True
+                digests: dict[str, str] = {}
                 layer = write_layer(b.store.layers,
-                                    lambda out: write_copy_layer(out, sources, plan, root, kw))
+                                    lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests))
             files = file_list()
             if layer is not None:
-                unpack_like_last(b.store.layers, sums, kw, plan.dest, sources, layer)
+                unpack_like_last(b.store.layers, sums, kw, plan.dest, sources, layer, digests)
             if sums is not None:
                 sums.save()
         image_id = b.commit(state, probe, layer)

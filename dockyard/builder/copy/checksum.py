@@ -41,6 +41,7 @@ from dockyard.builder.context import resolve_in_context
 from dockyard.builder.copy.match import Source, walk_source
 from dockyard.builder.directory_context import walk_context
 from dockyard.digest import CHUNK
+from dockyard.store.filesums import same_stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class _Hasher:
                 content = hashlib.sha256()
                 read_at = time.time_ns()
                 after = self._content(h, path, size, content)
-                if after is not None and _same(after, st):
+                if after is not None and same_stat(after, st):
                     sums.record(rel, st, read_at, content.hexdigest(), header_key, h.hexdigest())
         return h.hexdigest()
 
@@ -189,13 +190,6 @@ class _Hasher:
         if resolved == "." or (self.ignore and stat.S_ISDIR(st.st_mode) and self.ignore.matches(resolved)):
             return rel if not self.owners else resolved
         return self.entry(resolved, st)
-
-
-def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    """The same file, unchanged (what a FileSums record is keyed by)."""
-    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_mode, a.st_uid,
-            a.st_gid) == (b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_mode,
-                          b.st_uid, b.st_gid)
 
 
 def checksum(source: Source, sums: FileSums | None = None) -> str:

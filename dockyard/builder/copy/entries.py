@@ -15,6 +15,11 @@ from dockyard.archive.diff import DIR, FIFO, LNK, REG, SYM, Header, encode_heade
 from dockyard.archive.scan import ScanResult
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import InvalidParameter
+from dockyard.store.filesums import same_stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.filesums import FileSums
 
 __all__ = ["CopyPlan", "LayerWriter", "dir_entry", "emit", "image_lstat", "parent_dirs"]
 
@@ -53,6 +58,11 @@ class LayerWriter:
         self.new_dirs: set[str] = set()
         self.links: dict[tuple[int, int], str] = {}
         self._buf = bytearray(CHUNK)
+        # The context's records (store/filesums.py) and, filled as files are written, the
+        # sha256 of a file's content by entry name where a record says it and the file did not
+        # change from before it was looked up to after it was read (for unpacked(like=)).
+        self.sums: FileSums | None = None
+        self.digests: dict[str, str] = {}
 
     def _write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
@@ -165,8 +175,11 @@ def emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyPl
             w.links[key] = name
         h.size = st.st_size
         w.header(h)
+        known = w.sums.content_at(path, st) if w.sums is not None and origin == "context" else None
         with open(path, "rb", buffering=0) as f:
             w.body(f, st.st_size)  # type: ignore[arg-type]
+            if known is not None and same_stat(os.fstat(f.fileno()), st):
+                w.digests[name] = known
         return
     if fmt == stat.S_IFDIR:
         h.type, h.name = DIR, name.rstrip("/") + "/"

@@ -51,9 +51,14 @@ def resolve_dest(image_root: Path, dest: str) -> tuple[str, bool]:
 
 
 def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image_root: Path,
-                     kw: str) -> ScanResult:
-    """The layer of one COPY/ADD, written to `out`."""
+                     kw: str, sums: FileSums | None = None, digests: dict[str, str] | None = None
+                     ) -> ScanResult:
+    """The layer of one COPY/ADD, written to `out`. With the context's `sums`, `digests` gets the
+    content digest of each file whose record held while it was read, by entry name."""
     w = LayerWriter(out)
+    w.sums = sums
+    if digests is not None:
+        w.digests = digests
     now = int(time.time())
     dest_rel, dest_is_dir = resolve_dest(image_root, plan.dest)
     if len(sources) > 1 and not plan.dest.endswith("/"):
@@ -127,13 +132,16 @@ def write_dirs_layer(out: BinaryIO, image_root: Path, path: str, owner: tuple[in
 
 
 def unpack_like_last(layers: LayerStore, sums: FileSums | None, kw: str, dest: str,
-                     sources: list[Source], layer: StoredLayer) -> None:
-    """After a COPY of context files made `layer`: when the same COPY (keyword, destination,
-    source paths) made another layer last time and that one's tree is unpacked, this one's is
-    unpacked now, its equal files hard-linked from that tree (store/layers.py: a RUN after the
-    COPY then finds it there); the layer is remembered as the last one either way."""
+                     sources: list[Source], layer: StoredLayer, digests: dict[str, str]) -> None:
+    """After a COPY of context files made `layer` (its files' content `digests`, as
+    write_copy_layer gave them, kept with it): when the same COPY (keyword, destination, source
+    paths) made another layer last time and that one's tree is unpacked, this one's is unpacked
+    now, its equal files hard-linked from that tree (store/layers.py: a RUN after the COPY then
+    finds it there); the layer is remembered as the last one either way."""
     if sums is None or not sources or not all(s.origin == "context" and sums.covers(s.root) for s in sources):
         return
+    if digests:
+        layers.put_sums(layer.diff_id, digests)
     copy = "\n".join([kw, dest, *(s.rel for s in sources)])
     last = sums.last_layer(copy, layer.diff_id.hex)
     if last is None or last == layer.diff_id.hex:
@@ -142,4 +150,4 @@ def unpack_like_last(layers: LayerStore, sums: FileSums | None, kw: str, dest: s
 
     like = Digest("sha256", last)
     if layers.is_unpacked(like) and not layers.is_unpacked(layer.diff_id):
-        layers.unpacked(layer.diff_id, like=like)
+        layers.unpacked(layer.diff_id, like=like, sums=(digests, layers.sums(like)))

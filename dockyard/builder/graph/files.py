@@ -184,8 +184,9 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
             return _layer(store, _empty_layer)
         if op.parents:
             return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw))
-        layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw))
-    unpack_like_last(store.layers, sums, kw, op.dest, sources, layer)
+        digests: dict[str, str] = {}
+        layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests))
+    unpack_like_last(store.layers, sums, kw, op.dest, sources, layer, digests)
     return layer
 
 
