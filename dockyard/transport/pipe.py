@@ -66,8 +66,10 @@ class Pipe:
                 raise item
             yield item  # type: ignore[misc]
 
-    def reader(self) -> io.BufferedReader:
-        return io.BufferedReader(ChunksReader(self.chunks()), 1 << 20)
+    def reader(self) -> "ChunksReader":
+        """The chunks as a raw stream (unbuffered: its reader, a decompressor, buffers already;
+        a BufferedReader here copied every byte once more)."""
+        return ChunksReader(self.chunks())
 
 
 class ChunksReader(io.RawIOBase):

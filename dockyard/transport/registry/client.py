@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
 from urllib.parse import urlencode, urljoin
 
+import httpcore
 import httpx
 
 from dockyard import __version__
@@ -35,6 +36,7 @@ MAX_CONFIG = 16 * 1024 * 1024
 RETRIES = 5
 BACKOFF = 0.25   # seconds, doubled per attempt
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+READ_SIZE = 1 << 20  # bytes asked of the socket per read of a response (see RegistryClient._client)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ class RegistryClient:
         self.close()
 
     def _client(self, ep: Endpoint) -> httpx.Client:
+        # httpcore reads a response 64 KiB at a time (HTTP11Connection.READ_NUM_BYTES), each
+        # piece through h11 and ~15 Python calls: the 500 MiB bench pull made ~5600 reads. Up
+        # to 1 MiB a read (h11 takes whatever a read returns): 4 interleaved pulls each under
+        # load, 5.84-6.31 s -> 4.95-5.65 s, CPU 2.81-2.87 -> 2.69-2.85 s.
+        httpcore.HTTP11Connection.READ_NUM_BYTES = READ_SIZE
         return httpx.Client(verify=ep.verify, timeout=TIMEOUT, follow_redirects=True,
                             headers={"User-Agent": f"dockyard/{__version__}"},
                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
