@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -153,11 +154,12 @@ def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None,
         fsync_dir(path.parent)
 
 
-def replace_file(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def replace_file(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | None = None) -> None:
     """Replace `path` with `data` so that a reader sees the old or the new content, but not
     durably: nothing is fsynced, and a crash of the host may lose or tear it (for files made
-    again at every use, or that are only hints)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    again at every use, or that are only hints). The temp file is made in `tmp_dir` (on the same
+    file system), else beside `path`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=tmp_dir or path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -166,6 +168,23 @@ def replace_file(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def replace_checked(path: Path, body: bytes, *, tmp_dir: Path | None = None) -> None:
+    """`replace_file` of `body` headed by its sha256 and a newline: what a host crash tears,
+    `read_checked` tells (for hints kept without an fsync)."""
+    replace_file(path, hashlib.sha256(body).hexdigest().encode() + b"\n" + body, tmp_dir=tmp_dir)
+
+
+def read_checked(path: Path | str) -> bytes | None:
+    """The body `replace_checked` wrote, or None: no file, or not whole."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    digest, _, body = data.partition(b"\n")
+    return body if hashlib.sha256(body).hexdigest().encode() == digest else None
 
 
 def _unlink_quietly(path: str) -> None:

@@ -14,9 +14,9 @@ misses. A file whose times are not older than its read by TRUST_AFTER is not rec
 times come from a coarse clock, so a second change in the same tick would leave the stat as
 the record has it (git's "racily clean" entries).
 
-The file is the sha256 of its body, a newline, then the body (JSON): a torn, truncated or
-foreign file is no file, every lookup misses. It is written in the process's temp folder
-(store.workspace) and replaces the old one by a rename, without an fsync (a record lost to a
+The file is the sha256 of its body, a newline, then the body (JSON; atomic.replace_checked): a
+torn, truncated or foreign file is no file, every lookup misses. It is written in the process's
+temp folder (store.workspace) and replaces the old one by a rename, without an fsync (a record lost to a
 power cut is a miss, never a wrong answer). Two builds of one context may each
 replace it: the last one's records stay, the other's are misses next time. Bounded: at most
 MAX_RECORDS records per context and MAX_CONTEXTS contexts (the least recently saved go first),
@@ -31,10 +31,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 
+from dockyard.atomic import read_checked, replace_checked
 from dockyard.store import workspace
 
 __all__ = ["FileSums", "TRUST_AFTER", "same_stat", "trim"]
@@ -135,27 +135,15 @@ class FileSums:
         folder = os.path.dirname(self._path)
         try:
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix="filesums-", dir=workspace.folder(self.store_root / "tmp"))
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-                os.replace(tmp, self._path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            replace_checked(Path(self._path), body, tmp_dir=workspace.folder(self.store_root / "tmp"))
         except OSError:
             return
         _bound(folder)
 
 
 def _read(path: str, context: str) -> tuple[dict[str, list], dict[str, str]]:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return {}, {}
-    digest, _, body = data.partition(b"\n")
-    if hashlib.sha256(body).hexdigest().encode() != digest:
+    body = read_checked(path)
+    if body is None:
         return {}, {}
     try:
         parsed = json.loads(body)

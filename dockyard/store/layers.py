@@ -14,7 +14,6 @@ keeps that blob instead of layer.tar and decompresses it on demand.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -27,7 +26,7 @@ from typing import BinaryIO, Iterator
 
 from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
-from dockyard.atomic import atomic_write, fsync_dir, fsync_file, syncfs
+from dockyard.atomic import atomic_write, fsync_dir, fsync_file, read_checked, replace_checked, syncfs
 from dockyard.digest import Digest, verify
 from dockyard.errors import DockyardError, NotFound
 from dockyard.store import workspace
@@ -220,26 +219,16 @@ class LayerStore:
         """Keep the sha256 of the content of the layer's files (by path in the layer) as the
         layer's writer knew them, for `unpacked(like=)` of a later layer. The sha256 of the body
         heads the file: a torn or damaged one is no digests; no fsync (a lost one is none)."""
-        body = json.dumps(digests, separators=(",", ":")).encode()
-        fd, tmp = tempfile.mkstemp(prefix="sums-", dir=self.tmp)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-            os.rename(tmp, self.dir(diff_id) / "sums")
+            replace_checked(self.dir(diff_id) / "sums", json.dumps(digests, separators=(",", ":")).encode(),
+                            tmp_dir=self.tmp)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass
 
     def sums(self, diff_id: Digest) -> dict[str, str]:
         """What `put_sums` kept for the layer ({} when nothing, or nothing whole)."""
-        try:
-            data = (self.dir(diff_id) / "sums").read_bytes()
-        except OSError:
-            return {}
-        digest, _, body = data.partition(b"\n")
-        if hashlib.sha256(body).hexdigest().encode() != digest:
+        body = read_checked(self.dir(diff_id) / "sums")
+        if body is None:
             return {}
         try:
             found = json.loads(body)
