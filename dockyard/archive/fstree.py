@@ -11,8 +11,11 @@ directory on its path was opened by it without following a symlink.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
+import queue
+import threading
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -181,3 +184,33 @@ def remove_path(path: str | os.PathLike[str], *, ignore_errors: bool = False) ->
             raise
     finally:
         os.close(parent)
+
+
+_later: "queue.SimpleQueue[str | None]" = queue.SimpleQueue()
+_remover: list[threading.Thread] = []
+_remover_lock = threading.Lock()
+
+
+def remove_later(path: str | os.PathLike[str]) -> None:
+    """`remove_path(path, ignore_errors=True)` in a background thread, for a tree nobody uses
+    any more whose removal need not hold up the caller (a build step's container directory, a
+    dozen rmdirs and unlinks: 1.5 ms on a quiet disk, 6-8 on a busy one). The process waits
+    for the remover at exit, before its other exit handlers (atexit runs the last registered
+    first: the store's temp folder, where these trees live, goes after)."""
+    _later.put(os.fspath(path))
+    with _remover_lock:
+        if not _remover:
+            thread = threading.Thread(target=_remove_queued, name="remove_later", daemon=True)
+            _remover.append(thread)
+            thread.start()
+            atexit.register(_finish_removals, thread)
+
+
+def _remove_queued() -> None:
+    while (path := _later.get()) is not None:
+        remove_path(path, ignore_errors=True)
+
+
+def _finish_removals(thread: threading.Thread) -> None:
+    _later.put(None)
+    thread.join(30)

@@ -29,9 +29,7 @@ name is not reserved: no other container can see or want it in the seconds it li
 
 from __future__ import annotations
 
-import atexit
 import os
-import queue
 import select
 import signal
 import subprocess
@@ -41,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from dockyard.archive.fstree import remove_path
+from dockyard.archive.fstree import remove_later, remove_path
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError
 from dockyard.runtime import bundle, owned, rootfs
@@ -228,38 +226,8 @@ def made(store: Store, opts: CreateOptions,
         finally:
             if shot.mounted:
                 rootfs.unmount(cdir.merged)
-            _discard(cdir.path)
+            remove_later(cdir.path)  # a dozen rmdirs and unlinks: not before the next step
             shot._event("destroy")
-
-
-_trash: "queue.SimpleQueue[Path | None]" = queue.SimpleQueue()
-_remover: list[threading.Thread] = []
-_remover_lock = threading.Lock()
-
-
-def _discard(path: Path) -> None:
-    """Remove a container's directory (unmounted) in the background: a dozen rmdirs and unlinks,
-    ~1.5 ms on a quiet disk and several on a busy one, that need not hold up the next build
-    step. The directory is in the temp folder; the process waits for the remover at exit, before
-    its folder goes (atexit runs last-registered first), and a kill leaves the rest to the next
-    start."""
-    _trash.put(path)
-    with _remover_lock:
-        if not _remover:
-            thread = threading.Thread(target=_remove_discarded, name="oneshot remover", daemon=True)
-            _remover.append(thread)
-            thread.start()
-            atexit.register(_finish_removals, thread)
-
-
-def _remove_discarded() -> None:
-    while (path := _trash.get()) is not None:
-        remove_path(path, ignore_errors=True)
-
-
-def _finish_removals(thread: threading.Thread) -> None:
-    _trash.put(None)
-    thread.join(30)
 
 
 def _init_layer(store: Store) -> Path:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from dockyard.archive.fstree import remove_later
 from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
 from dockyard.digest import CHUNK, Digest
@@ -185,7 +186,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
         if not exited:
             subprocess.run([runtime.name, "--root", str(runtime.state_root), "delete", "--force",
                             container_id], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_later(work)  # unmounted: not before the next step
 
 
 def _mounts(store: Store, op: ExecOp, sources: dict[int, MountSource], session: Session,
