@@ -5,6 +5,7 @@
     layers/<hex>/diff/       the unpacked tree with overlayfs whiteouts (made on first use)
     layers/<hex>/link        the short name of diff/ under l/ (overlay's mount options are short)
     layers/<hex>/sums        the content digests of its files its writer knew (`put_sums`)
+    layers/<hex>/unsynced    the boot ID of the host that unpacked diff/ without syncing it
     l/<short> -> ../layers/<hex>/diff
 
 A layer directory appears by one rename of a fully written temp directory, so a killed process
@@ -67,6 +68,20 @@ class StoredLayer:
     def open(self) -> Iterator[BinaryIO]:
         with self.store.open_tar(self) as stream:
             yield stream
+
+
+_boot: list[str | None] = []
+
+
+def boot_id() -> str | None:
+    """This boot of the host (the kernel's random boot_id), None where it cannot be read."""
+    if not _boot:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+                _boot.append(f.read().decode().strip() or None)
+        except OSError:
+            _boot.append(None)
+    return _boot[0]
 
 
 class LayerStore:
@@ -249,7 +264,13 @@ class LayerStore:
         file names the layer's short link under l/ (a name chosen once: a second try takes it
         again, so no link is ever left that no layer names); diff/ comes by a rename; last the
         short link, whose existence says the tree is whole (it leads to diff/, so it is never
-        dead for the collector to take)."""
+        dead for the collector to take).
+
+        The tree is not synced: it is made again from layer.tar (durable) whenever it may be
+        torn. Before diff/ appears, `unsynced` durably records the host's boot ID; a tree whose
+        record names another boot (the host went down since: what was not yet written back
+        may be lost) counts as not unpacked, and is unpacked again. Within one boot, the page
+        cache holds whatever a killed process wrote. Without a boot ID, one syncfs instead."""
         layer_dir = self.dir(diff_id)
         diff = layer_dir / "diff"
         if self._link_of(layer_dir) is not None:
@@ -269,12 +290,15 @@ class LayerStore:
                 with self.open_tar(layer) as stream:
                     apply_layer(stream, work, whiteout_format="overlay", like=alike,
                                 sums=sums if alike is not None else None)
-                # The tree's files are durable before diff/ appears (a power cut would leave
-                # them empty): one syncfs for the whole tree rather than an fsync of each file.
-                syncfs(work)
                 link = self._named_link(layer_dir)
                 if diff.exists():
-                    remove_path(diff)
+                    remove_path(diff)   # (an older boot's) first: never a stale diff/ with a new record
+                boot = boot_id()
+                if boot is None:
+                    syncfs(work)        # the files are durable before diff/ appears
+                    (layer_dir / "unsynced").unlink(missing_ok=True)
+                else:
+                    atomic_write(layer_dir / "unsynced", boot.encode(), tmp_dir=self.tmp)
                 os.rename(work, diff)
             except BaseException:
                 remove_path(work, ignore_errors=True)
@@ -296,7 +320,14 @@ class LayerStore:
             link = (layer_dir / "link").read_text()
         except FileNotFoundError:
             return None
-        return link if link and os.path.isdir(self.links / link) else None
+        if not link or not os.path.isdir(self.links / link):
+            return None
+        try:
+            with open(f"{os.fspath(layer_dir)}/unsynced", "rb") as f:
+                unpacked_in = f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return link                  # synced
+        return link if unpacked_in == boot_id() else None
 
     def _named_link(self, layer_dir: Path) -> str:
         """The layer's short link name: the one an earlier, killed try chose, or a new one."""
