@@ -2,6 +2,19 @@
 
 The record is written last, after the config blob and every layer are in place, so a process
 killed while adding an image leaves at most unreferenced content for GC, never a half image.
+
+The parents' index: beside each record an empty file `<hex>.parent-<parent hex>` (`.parent-none`
+for an image without a parent) names the record's parent, so one listing of the directory tells
+every image's children without reading a record (the classic build cache asks at every build;
+a store with many images would otherwise read them all). It can tell more than is true, never
+less, and is checked against the listing of the records it comes with:
+- an entry is made before its record is written (and, for a new parent, made durable before
+  the record is rewritten: `reparent`), and removed after its record is deleted: a crash or a
+  concurrent writer leaves at most an entry without a record (no image: ignored) or a second
+  entry of a reparented record (two entries: the record is read);
+- a record without an entry (a store written before the index, or a crash of the host that kept
+  the record's rename but not the entry) is read, and its entry made then.
+Writers hold the store's meta lock; readers take none.
 """
 
 from __future__ import annotations
@@ -13,7 +26,7 @@ from pathlib import Path
 
 from dockyard.atomic import atomic_write, fsync_dir
 from dockyard.digest import Digest
-from dockyard.errors import NotFound
+from dockyard.errors import DockyardError, NotFound
 from dockyard.store import workspace
 from dockyard.store.blobs import is_file
 
@@ -27,6 +40,11 @@ class ImageRecord:
     def to_json(self) -> bytes:
         return json.dumps({"parent": str(self.parent) if self.parent else None,
                            "added": self.added}).encode()
+
+
+_JSON = ".json"
+_PARENT = ".parent-"
+_NONE = "none"
 
 
 class ImageRecords:
@@ -54,18 +72,80 @@ class ImageRecords:
         return ImageRecord(image_id, Digest.parse(parent) if parent else None, data.get("added", ""))
 
     def put(self, record: ImageRecord, publish: bool = True) -> None:
-        """`publish=False`: the directory is not fsynced (atomic.atomic_file): `publish_dir`."""
+        """Write a new record (its parent's entry first). `publish=False`: the directory is not
+        fsynced (atomic.atomic_file): `publish_dir`."""
+        self._mark(record.id, record.parent)
         atomic_write(self.path(record.id), record.to_json(), tmp_dir=workspace.folder(self.tmp_root),
                      publish=publish)
+
+    def reparent(self, record: ImageRecord, old: Digest | None) -> None:
+        """Rewrite an existing record whose parent was `old`: the new parent's entry is durable
+        before the record changes (one entry alone is trusted), the old one goes after."""
+        self._mark(record.id, record.parent)
+        fsync_dir(self.root)
+        atomic_write(self.path(record.id), record.to_json(), tmp_dir=workspace.folder(self.tmp_root))
+        self._unmark(record.id, old)
 
     def publish_dir(self) -> None:
         fsync_dir(self.root)
 
-    def delete(self, image_id: Digest) -> None:
+    def delete(self, image_id: Digest, parent: Digest | None) -> None:
+        """Delete the record whose parent is `parent`, then its entry."""
         try:
             os.unlink(self.path(image_id))
         except FileNotFoundError:
             pass
+        self._unmark(image_id, parent)
+
+    def _entry(self, image_id: Digest, parent: Digest | None) -> str:
+        return f"{os.fspath(self.root)}/{image_id.hex}{_PARENT}{parent.hex if parent else _NONE}"
+
+    def _mark(self, image_id: Digest, parent: Digest | None) -> None:
+        os.close(os.open(self._entry(image_id, parent), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+    def _unmark(self, image_id: Digest, parent: Digest | None) -> None:
+        try:
+            os.unlink(self._entry(image_id, parent))
+        except FileNotFoundError:
+            pass
+
+    def parents(self) -> dict[str, list[str]]:
+        """parent hex ("" for none) -> children's hexes of every image whose record exists now
+        (the index: see above). Hexes, not Digests: a store of 500 images costs 3x the time
+        in making Digests the caller asks for a few of."""
+        try:
+            names = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        records: list[str] = []
+        entries: dict[str, list[str]] = {}
+        for name in names:
+            if len(name) == 69 and name.endswith(_JSON):
+                records.append(name[:64])
+            elif name[64:72] == _PARENT and len(name) in (76, 136):
+                entries.setdefault(name[:64], []).append(name[72:])
+        out: dict[str, list[str]] = {}
+        for hex_ in records:
+            marked = entries.get(hex_)
+            if marked is not None and len(marked) == 1:
+                parent = "" if marked[0] == _NONE else marked[0]
+            else:
+                image_id = Digest("sha256", hex_)
+                try:
+                    record = self.get(image_id)
+                except (DockyardError, ValueError):
+                    continue  # deleted meanwhile (or unreadable: no image to build on)
+                parent = record.parent.hex if record.parent else ""
+                if not marked:
+                    try:
+                        self._mark(image_id, record.parent)
+                    except OSError:
+                        pass  # a store this process may only read: the record is read each time
+            if parent in out:
+                out[parent].append(hex_)
+            else:
+                out[parent] = [hex_]
+        return out
 
     def ids(self) -> list[Digest]:
         try:
@@ -73,7 +153,7 @@ class ImageRecords:
         except (FileNotFoundError, NotADirectoryError):
             return []
         return [Digest("sha256", name[:-5]) for name in names
-                if name.endswith(".json") and len(name) == 69]
+                if name.endswith(_JSON) and len(name) == 69]
 
     def children(self, image_id: Digest) -> list[Digest]:
-        return [r for r in self.ids() if self.get(r).parent == image_id]
+        return [Digest("sha256", h) for h in self.parents().get(image_id.hex, ())]

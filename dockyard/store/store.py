@@ -189,7 +189,7 @@ class Store:
         with self.meta_lock():
             record = self.records.get(image_id)
             if record.parent != parent:
-                self.records.put(ImageRecord(image_id, parent, record.added))
+                self.records.reparent(ImageRecord(image_id, parent, record.added), record.parent)
 
     # -- names --------------------------------------------------------------------------------
     def tag(self, image_id: Digest, ref: Reference) -> None:
@@ -472,7 +472,7 @@ class Store:
         current: Digest | None = image_id
         while current is not None:
             parent = self.records.get(current).parent
-            self.records.delete(current)
+            self.records.delete(current, parent)
             for path in (self._manifests_path(current), self._tag_time_path(current),
                          self._step_sources_path(current)):
                 try:

@@ -51,27 +51,25 @@ def same_config(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
 
 
 class ChildIndex:
-    """parent -> children of the store's images, read once per build (the store keeps only each
-    image's parent), then kept current with the images the build commits."""
+    """parent -> children of the store's images, read once per build (from the records' index:
+    one listing of the records' directory, store/images.py), then kept current with the images
+    the build commits."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._children: dict[Digest | None, list[Digest]] | None = None
+        self._children: dict[str, list[str]] | None = None  # parent hex ("" for none) -> hexes
 
     def children(self, parent: Digest | None) -> list[Digest]:
         if self._children is None:
-            self._children = {}
-            for image_id in self.store.image_ids():
-                try:
-                    key = self.store.parent(image_id)
-                except Exception:  # noqa: BLE001 - removed meanwhile
-                    continue
-                self._children.setdefault(key, []).append(image_id)
-        return [c for c in self._children.get(parent, []) if self.store.records.exists(c)]
+            self._children = self.store.records.parents()
+        found = (Digest("sha256", h) for h in self._children.get(parent.hex if parent else "", ()))
+        return [c for c in found if self.store.records.exists(c)]
 
     def add(self, parent: Digest | None, child: Digest) -> None:
-        if self._children is not None and child not in self._children.setdefault(parent, []):
-            self._children[parent].append(child)
+        if self._children is not None:
+            known = self._children.setdefault(parent.hex if parent else "", [])
+            if child.hex not in known:
+                known.append(child.hex)
 
 
 def find_cached_config(store: Store, parent: Digest | None, probe: dict[str, Any],
