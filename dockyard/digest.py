@@ -15,6 +15,8 @@ _HEX = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9
 
 @dataclass(frozen=True, order=True)
 class Digest:
+    """A content digest: `algorithm:hex` (sha256 or sha512)."""
+
     algorithm: str
     hex: str
 

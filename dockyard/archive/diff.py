@@ -55,6 +55,8 @@ REG, LNK, SYM, CHR, BLK, DIR, FIFO = b"0", b"1", b"2", b"3", b"4", b"5", b"6"
 
 @dataclass
 class Header:
+    """A tar member the diff writer emits."""
+
     name: str
     type: bytes
     mode: int = 0

@@ -23,6 +23,8 @@ from dockyard.errors import InvalidArchive
 
 @dataclass(frozen=True)
 class ScanResult:
+    """What a layer tar holds: its diff ID and sizes."""
+
     diff_id: Digest
     tar_size: int       # bytes of the tar stream
     content_size: int   # file bytes + symlink target lengths: what Docker reports as a layer's size

@@ -47,6 +47,8 @@ REGULAR_TYPES = (REG, AREG, CONTREG)
 
 @dataclass
 class Entry:
+    """One member of a tar stream, as the reader found it."""
+
     name: str                     # as stored (after PAX/GNU overrides), not yet normalized
     type: bytes                   # one of REG, LNK, SYM, CHR, BLK, DIR, FIFO
     mode: int

@@ -29,6 +29,8 @@ MAX_SYMLINKS = 40  # like Linux's MAXSYMLINKS
 
 @dataclass(frozen=True)
 class Policy:
+    """What an extraction allows beyond regular files, directories and links."""
+
     allow_devices: bool = False
 
 

@@ -24,6 +24,8 @@ DEFAULT_SHELL = ["/bin/sh", "-c"]
 
 @dataclass
 class ConfigState:
+    """The run config a stage builds up, with MAINTAINER and whether it set a CMD."""
+
     config: ContainerConfig
     author: str | None = None
     cmd_set: bool = False  # a CMD was given in this stage (an ENTRYPOINT then keeps it)

@@ -17,6 +17,8 @@ ImagePuller = Callable[[str, Callable[[str], None]], Digest]
 
 @dataclass
 class BuildOptions:
+    """The options of a build, as `docker build` takes them."""
+
     tags: list[Reference] = field(default_factory=list)
     build_args: dict[str, str | None] = field(default_factory=dict)
     target: str | None = None

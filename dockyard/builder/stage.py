@@ -36,6 +36,8 @@ I = TypeVar("I", bound=Instruction)
 
 @dataclass
 class StageConfig:
+    """What a stage's metadata instructions read and change."""
+
     meta: ConfigState          # the run config, MAINTAINER, whether this stage set a CMD
     args: BuildArgs            # the build's ARGs (the stage's scope since args.new_stage())
     lex: ShellLex              # the Dockerfile's escape character

@@ -23,6 +23,8 @@ def local_context(root: str | None) -> CliContext:
 
 @dataclass
 class CliContext:
+    """What a CLI command runs with: the store root and its output streams."""
+
     root: Path
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)

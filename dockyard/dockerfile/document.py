@@ -28,6 +28,8 @@ class Stage:
 
 @dataclass(slots=True)
 class Dockerfile:
+    """A parsed Dockerfile: its directives, meta ARGs (before the first FROM) and stages."""
+
     directives: dict[str, str]
     escape: str
     meta_args: list[ArgInstruction]

@@ -92,6 +92,8 @@ class Instruction:
 
 @dataclass(slots=True)
 class KeyValue:
+    """One `key=value` of LABEL or ENV."""
+
     key: str
     value: str
     delim: bool = True  # False for the old `ENV key value` form
@@ -99,6 +101,8 @@ class KeyValue:
 
 @dataclass(slots=True)
 class ArgDef:
+    """One name of ARG, with its default."""
+
     key: str
     value: str | None = None  # None: declared without a default
 
@@ -129,6 +133,8 @@ class HealthConfig:
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class FromInstruction(Instruction):
+    """`FROM [--platform=P] image [AS name]`."""
+
     keyword: ClassVar[str] = "FROM"
     base: str
     stage_name: str | None = None
@@ -146,12 +152,16 @@ class FromInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class _CommandLine(Instruction):
+    """An instruction holding a command: `cmd` as written, shell or exec form."""
+
     cmd: list[str]
     prepend_shell: bool  # True for shell form: the builder runs SHELL + [cmd[0]]
 
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class RunInstruction(_CommandLine):
+    """`RUN [--mount=...] [--network=...] [--security=...] command`."""
+
     keyword: ClassVar[str] = "RUN"
     mounts: list[Mount] = field(default_factory=list)
     mount_specs: list[str] = field(default_factory=list)
@@ -179,16 +189,22 @@ class RunInstruction(_CommandLine):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class CmdInstruction(_CommandLine):
+    """`CMD command`."""
+
     keyword: ClassVar[str] = "CMD"
 
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class EntrypointInstruction(_CommandLine):
+    """`ENTRYPOINT command`."""
+
     keyword: ClassVar[str] = "ENTRYPOINT"
 
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ShellInstruction(_CommandLine):
+    """`SHELL ["executable", "parameters"]`."""
+
     keyword: ClassVar[str] = "SHELL"
 
 
@@ -198,6 +214,8 @@ def _expand_pairs(pairs: list[KeyValue], ex: Expander) -> list[KeyValue]:
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class LabelInstruction(Instruction):
+    """`LABEL key=value...`."""
+
     keyword: ClassVar[str] = "LABEL"
     pairs: list[KeyValue]
 
@@ -207,6 +225,8 @@ class LabelInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class EnvInstruction(Instruction):
+    """`ENV key=value...` (or the old `ENV key value`)."""
+
     keyword: ClassVar[str] = "ENV"
     pairs: list[KeyValue]
 
@@ -217,12 +237,16 @@ class EnvInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class MaintainerInstruction(Instruction):
+    """`MAINTAINER name` (deprecated: the image's `author`)."""
+
     keyword: ClassVar[str] = "MAINTAINER"
     maintainer: str
 
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ExposeInstruction(Instruction):
+    """`EXPOSE port[/proto]...`."""
+
     keyword: ClassVar[str] = "EXPOSE"
     ports: list[str]
 
@@ -238,6 +262,8 @@ class ExposeInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class _SourcesDest(Instruction):
+    """COPY and ADD: sources, heredoc sources, a destination and their flags."""
+
     sources: list[str]
     dest: str
     heredoc_sources: list[HeredocSource] = field(default_factory=list)
@@ -272,6 +298,8 @@ class _SourcesDest(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class CopyInstruction(_SourcesDest):
+    """`COPY [--from=...] [--chown=...] [--chmod=...] [--link] src... dest`."""
+
     keyword: ClassVar[str] = "COPY"
     parents: bool = False
 
@@ -282,6 +310,8 @@ class CopyInstruction(_SourcesDest):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class AddInstruction(_SourcesDest):
+    """`ADD [--chown=...] [--chmod=...] [--checksum=...] src... dest`."""
+
     keyword: ClassVar[str] = "ADD"
     checksum: str = ""
     keep_git_dir: bool | None = None
@@ -294,6 +324,8 @@ class AddInstruction(_SourcesDest):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class VolumeInstruction(Instruction):
+    """`VOLUME path...`."""
+
     keyword: ClassVar[str] = "VOLUME"
     volumes: list[str]
 
@@ -304,6 +336,8 @@ class VolumeInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class UserInstruction(Instruction):
+    """`USER user[:group]`."""
+
     keyword: ClassVar[str] = "USER"
     user: str
 
@@ -322,6 +356,8 @@ class UserInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class WorkdirInstruction(Instruction):
+    """`WORKDIR path`."""
+
     keyword: ClassVar[str] = "WORKDIR"
     path: str
 
@@ -331,6 +367,8 @@ class WorkdirInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ArgInstruction(Instruction):
+    """`ARG name[=default]...`."""
+
     keyword: ClassVar[str] = "ARG"
     args: list[ArgDef]
 
@@ -355,6 +393,8 @@ class OnbuildInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class StopsignalInstruction(Instruction):
+    """`STOPSIGNAL signal`."""
+
     keyword: ClassVar[str] = "STOPSIGNAL"
     signal: str
 
@@ -364,6 +404,8 @@ class StopsignalInstruction(Instruction):
 
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class HealthcheckInstruction(Instruction):
+    """`HEALTHCHECK [options] CMD command` or `HEALTHCHECK NONE`."""
+
     keyword: ClassVar[str] = "HEALTHCHECK"
     health: HealthConfig
 

@@ -73,6 +73,8 @@ class Node:
 
 @dataclass(slots=True)
 class ParseResult:
+    """The parser's output: the instruction nodes, the directives and the escape character."""
+
     nodes: list[Node]
     directives: dict[str, str]
     escape: str

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class BuildResult:
+    """What a build made: the image and the names it got."""
+
     image_id: Digest
     tagged: list[str]
 

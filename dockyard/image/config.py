@@ -234,6 +234,8 @@ def merge_config(own: ContainerConfig, defaults: ContainerConfig) -> ContainerCo
 
 @dataclass
 class History:
+    """One entry of an image config's `history`."""
+
     created: str | None = None
     created_by: str | None = None
     author: str | None = None
@@ -264,6 +266,8 @@ class History:
 
 @dataclass
 class ImageConfig:
+    """An image config (the OCI / Docker image JSON), with the fields it does not model kept in `extra`."""
+
     architecture: str = "amd64"
     os: str = "linux"
     created: str | None = None

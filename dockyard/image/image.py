@@ -13,6 +13,8 @@ from dockyard.image.layer import Layer
 
 @dataclass(frozen=True)
 class Image:
+    """An image: its config as stored (its digest is the image ID) and its layers."""
+
     raw_config: bytes
     layers: tuple[Layer, ...] = field(default_factory=tuple)
 

@@ -20,6 +20,8 @@ from dockyard.errors import InvalidParameter
 
 @dataclass(frozen=True)
 class ExecUser:
+    """The user a process runs as: uid, gid, supplementary groups, home."""
+
     uid: int
     gid: int
     additional_gids: tuple[int, ...] = field(default_factory=tuple)

@@ -26,6 +26,8 @@ def is_file(path: str) -> bool:
 
 @dataclass(frozen=True)
 class BlobStore:
+    """Content-addressed blobs: `<root>/sha256/<hex>`."""
+
     root: Path      # .../blobs
     tmp_root: Path  # the store's tmp/ (same file system, for renames)
 

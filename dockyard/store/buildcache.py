@@ -27,6 +27,8 @@ from dockyard.digest import Digest
 
 @dataclass(frozen=True)
 class CacheRecord:
+    """One step of BuildKit mode's build cache: its key and the layer it made."""
+
     key: Digest
     layer: Digest | None        # the diff ID the step added; None: the step adds no layer
     created: str                # RFC 3339, the history time of that layer

@@ -28,6 +28,8 @@ POLL = 0.05
 
 @dataclass(frozen=True)
 class Event:
+    """One entry of the events journal (`docker events`)."""
+
     type: str                   # container | image | network | volume | daemon
     action: str                 # create, start, die, destroy, pull, tag, connect...
     actor: str                  # the object's ID (an image's name for pull/push/tag)

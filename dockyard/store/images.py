@@ -33,6 +33,8 @@ from dockyard.store.blobs import is_file
 
 @dataclass(frozen=True)
 class ImageRecord:
+    """An image's record: its ID, its parent (the classic builder's chain) and when it was added."""
+
     id: Digest
     parent: Digest | None
     added: str  # RFC 3339: when it entered this store (Docker's "LastTagTime"-like metadata)

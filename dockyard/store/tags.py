@@ -18,6 +18,8 @@ from dockyard.store import workspace
 
 @dataclass(frozen=True)
 class TagEntry:
+    """One name of an image (a tag or a digest reference)."""
+
     reference: Reference
     image_id: Digest
 

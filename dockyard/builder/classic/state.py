@@ -58,6 +58,8 @@ class StageState:
 
 @dataclass
 class ClassicBuild:
+    """One classic build: its store, context, Dockerfile, options and cache state."""
+
     store: Store
     context: BuildContext
     dockerfile: Dockerfile

@@ -33,6 +33,8 @@ ImagePuller = Callable[[str, Callable[[str], None]], Digest]
 
 @dataclass
 class GraphResult:
+    """What a BuildKit-mode build made."""
+
     image_id: Digest
     tagged: list[str]
     metadata: dict[str, object]

@@ -70,6 +70,8 @@ ImageResolver = Callable[[str], ResolvedImage]
 
 @dataclass
 class ConvertOptions:
+    """What converting a Dockerfile into a graph needs of the build's options."""
+
     build_args: dict[str, str | None] = field(default_factory=dict)
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
@@ -89,6 +91,8 @@ class LayerRef:
 
 @dataclass
 class BuildGraph:
+    """A Dockerfile converted: the target vertex and the image config around it."""
+
     target: Vertex | None                 # the final filesystem (None: scratch, untouched)
     image: dict[str, Any]                 # the image config (see builder.graph.image)
     history: list[dict[str, Any]]         # base history entries then this build's
@@ -102,6 +106,8 @@ class BuildGraph:
 
 @dataclass
 class _StageState:
+    """A stage while it is converted."""
+
     index: int
     stage: Stage
     display_name: str

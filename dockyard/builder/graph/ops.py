@@ -73,6 +73,8 @@ class Op:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ImageOp(Op):
+    """A base image's file system."""
+
     ref: str                        # as the user named it (for messages)
     image_id: Digest
     chain_id: Digest | None          # of its layers; None for an image without layers
@@ -85,6 +87,8 @@ class ImageOp(Op):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ContextOp(Op):
+    """The build context (or a named context)."""
+
     name: str = "context"
     kind = "context"
 
@@ -94,6 +98,8 @@ class ContextOp(Op):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class HttpOp(Op):
+    """A file fetched from a URL (ADD https://...)."""
+
     url: str
     filename: str
     checksum: str = ""
@@ -132,6 +138,8 @@ class Mount:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ExecOp(Op):
+    """A command run on its input's file system (RUN)."""
+
     args: tuple[str, ...]
     env: tuple[str, ...]             # the whole environment (image ENV, declared ARGs)
     cwd: str = "/"
@@ -151,6 +159,8 @@ class ExecOp(Op):
 
 @dataclass(frozen=True)
 class CopySource:
+    """One source of a CopyOp: an input and a path in it, or inline content."""
+
     input: int                       # index into the vertex inputs
     path: str                        # as written (may hold wildcards); "" for a whole HttpOp
     heredoc: str | None = None       # inline file content (COPY <<EOF)
@@ -159,6 +169,8 @@ class CopySource:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CopyOp(Op):
+    """Files copied from inputs onto the first input (COPY, ADD)."""
+
     sources: tuple[CopySource, ...]
     dest: str                        # absolute; a trailing "/" means a directory
     chown: str = ""                  # user[:group] as written (resolved in the target tree)
@@ -178,6 +190,8 @@ class CopyOp(Op):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class MkdirOp(Op):
+    """Directories made on the input (WORKDIR)."""
+
     path: str
     mode: int = 0o755
     user: str = ""                   # the owner of the directories it makes (USER)

@@ -20,6 +20,8 @@ OUTPUT_TYPES = ("docker", "image", "oci", "tar", "local")
 
 @dataclass(frozen=True)
 class OutputSpec:
+    """`--output type=...,dest=...`: one exporter."""
+
     type: str
     dest: str = ""
     attrs: dict[str, str] = field(default_factory=dict)
@@ -68,6 +70,8 @@ def parse_outputs(values: list[str]) -> OutputSpec:
 
 @dataclass
 class GraphOptions:
+    """The options of a BuildKit-mode build."""
+
     tags: list[Reference] = field(default_factory=list)
     tag_names: list[str] = field(default_factory=list)   # -t as written (how progress names them)
     build_args: dict[str, str | None] = field(default_factory=dict)

@@ -27,6 +27,8 @@ ENTITLEMENTS = ("security.insecure", "network.host")
 
 @dataclass(frozen=True)
 class SecretSource:
+    """`--secret id=...`: where the secret's value comes from."""
+
     id: str
     path: str = ""           # a file of the client
     env: str = ""            # or an environment variable of the client
@@ -80,6 +82,8 @@ def parse_secret(text: str) -> SecretSource:
 
 @dataclass(frozen=True)
 class SshSource:
+    """`--ssh id=...`: the agent sockets or keys forwarded."""
+
     id: str
     paths: tuple[str, ...]   # agent sockets or private key files
 
@@ -100,6 +104,8 @@ def parse_ssh(text: str) -> SshSource:
 
 @dataclass
 class Session:
+    """What a build's client provides: secrets, ssh agents, entitlements."""
+
     secrets: dict[str, SecretSource] = field(default_factory=dict)
     ssh: dict[str, SshSource] = field(default_factory=dict)
     allow: frozenset[str] = frozenset()

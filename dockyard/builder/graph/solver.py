@@ -108,6 +108,8 @@ class CacheImport(Protocol):
 
 @dataclass
 class _Plan:
+    """What the solver decided for a vertex: its cache key, a hit or a run."""
+
     key: Digest | None
     record: CacheRecord | None = None      # a usable cache hit
     imported: CacheImport | None = None    # where the hit's record comes from, when not local
