@@ -30,6 +30,9 @@ RUNTIME = ("dockyard.runtime.lifecycle", "dockyard.runtime.monitor", "dockyard.r
            "dockyard.builder.run", "dockyard.builder.rootfs")
 EXTRACTING = ("isal", "zstandard", "dockyard.archive.compression", "dockyard.archive.apply")
 BUILDKIT = ("dockyard.builder.graph", "dockyard.engine.buildkit")
+# a step's layer writer (and what it uses: the diff writer, the users' files of a COPY --chown),
+# process control (RUN, --ssh agents) and signal names (STOPSIGNAL): a cache miss's
+WRITING = ("dockyard.store.layer_writer", "dockyard.archive.diff", "dockyard.runtime", "subprocess", "signal")
 
 
 def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...], env: dict[str, str] | None = None) -> str:
@@ -46,12 +49,13 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     first = dockyard("build", str(ctx))
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
     # nor argparse: a plain command line of `build` is read by the client's scanner (dockyard/main.py)
-    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + ("argparse", "dockyard.cli.main")
+    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + ("argparse", "dockyard.cli.main")
     assert _loaded(dockyard, ["build", str(ctx)], unused) == "[]"
     assert "argparse" in _loaded(dockyard, ["build", "--help"], ("argparse",))  # the CLI's parser for the rest
     # the check can fail: a build that misses the cache loads the runtime for its RUN
     (ctx / "a.txt").write_text("b\n")
-    assert "dockyard.builder.run" in _loaded(dockyard, ["build", str(ctx)], RUNTIME)
+    loaded = _loaded(dockyard, ["build", str(ctx)], RUNTIME + WRITING)
+    assert "dockyard.builder.run" in loaded and "dockyard.store.layer_writer" in loaded
 
 
 def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> None:
@@ -66,11 +70,12 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
     unused = ("dockyard.builder.classic", "dockyard.builder.graph.export", "dockyard.engine.buildcache",
               "concurrent", "logging", "argparse")
     argv = ["build", "--progress=plain", str(ctx)]
-    assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + unused, bk) == "[]"
+    assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + WRITING + unused, bk) == "[]"
     # the check can fail: an --output loads the exporters, a cache miss the steps' root file systems
     (ctx / "a.txt").write_text("b\n")
-    loaded = _loaded(dockyard, [*argv[:-1], "-o", str(tmp_path / "out"), str(ctx)], unused + RUNTIME, bk)
+    loaded = _loaded(dockyard, [*argv[:-1], "-o", str(tmp_path / "out"), str(ctx)], unused + RUNTIME + WRITING, bk)
     assert "dockyard.builder.graph.export" in loaded and "dockyard.builder.rootfs" in loaded
+    assert "subprocess" in loaded  # the RUN
 
 
 def test_images_save_and_version_load_only_what_they_use(dockyard, busybox) -> None:

@@ -7,7 +7,6 @@ Instructions reach here already expanded (`instruction.expand(lex, env)`).
 from __future__ import annotations
 
 import posixpath
-import signal
 from dataclasses import dataclass, replace
 
 from dockyard.dockerfile.instructions import (
@@ -68,6 +67,8 @@ def check_signal(text: str) -> None:
         if 0 < int(name) < 65:
             return
     else:
+        import signal  # STOPSIGNAL only: its enum of signals costs a build's start (tests/test_start_up.py)
+
         short = name[3:] if name.startswith("SIG") else name
         if hasattr(signal, "SIG" + short) or short.startswith("RTMIN") or short.startswith("RTMAX"):
             return

@@ -24,7 +24,6 @@ from dockyard.builder.classic.state import ClassicBuild, StageState
 from dockyard.builder.copy.checksum import checksum, sources_hash
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.builder.copy.sources import TempDirs, instruction_sources
-from dockyard.builder.users import chown_ids
 from dockyard.dockerfile import Stage, parse_trigger
 from dockyard.dockerfile.instructions import (
     AddInstruction, ArgInstruction, CmdInstruction, CopyInstruction, EntrypointInstruction,
@@ -33,7 +32,6 @@ from dockyard.dockerfile.instructions import (
     StopsignalInstruction, UserInstruction, VolumeInstruction, WorkdirInstruction,
 )
 from dockyard.errors import BuildFailed, DockyardError, InvalidParameter, RuntimeFailure
-from dockyard.store.layer_writer import write_layer
 
 __all__ = ["HANDLERS", "dispatch", "dispatch_from"]
 
@@ -136,6 +134,7 @@ def dispatch_workdir(b: ClassicBuild, state: StageState, ins: WorkdirInstruction
     # this module keeps a cached build to the in-process budget (tests/test_start_up.py).
     from dockyard.builder.copy.layer import write_dirs_layer
     from dockyard.builder.rootfs import image_root
+    from dockyard.store.layer_writer import write_layer
 
     with image_root(b.store, state.diff_ids) as root:
         layer = write_layer(b.store.layers, lambda out: write_dirs_layer(out, root, workdir))
@@ -186,6 +185,8 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
             from dockyard.builder.copy.entries import CopyPlan
             from dockyard.builder.copy.layer import unpack_like_last, write_copy_layer
             from dockyard.builder.rootfs import image_root
+            from dockyard.builder.users import chown_ids
+            from dockyard.store.layer_writer import write_layer
 
             with image_root(b.store, state.diff_ids) as root:
                 plan = CopyPlan(state.stage.copy_dest(ins.dest), extract_archives=is_add, classic_owners=True)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import stat
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from dockyard.errors import InvalidParameter, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 ENTITLEMENTS = ("security.insecure", "network.host")
 
@@ -132,6 +134,8 @@ class Session:
         return self._start_agent(ssh_id, source)
 
     def _start_agent(self, ssh_id: str, source: SshSource) -> str:
+        import subprocess  # --ssh with key files only: a build's start loads none (tests/test_start_up.py)
+
         if shutil.which("ssh-agent") is None:
             raise InvalidParameter("--ssh with key files needs ssh-agent (openssh-client)")
         work = Path(tempfile.mkdtemp(prefix="dockyard-ssh-"))
@@ -155,6 +159,11 @@ class Session:
         return str(sock)
 
     def close(self) -> None:
+        if not self._agents:
+            return
+        import signal
+        import subprocess
+
         for agent, work in self._agents.values():
             try:
                 agent.send_signal(signal.SIGTERM)
