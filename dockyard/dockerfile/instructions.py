@@ -48,7 +48,17 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+# The instructions' dataclass: fields, replace() and fields() as dataclasses has them; the
+# __init__ (keyword-only), __eq__ and __repr__ are Instruction's, one for all, as dataclasses
+# writes them: generated and exec'd per class they cost ~0.25 ms each of every start that
+# parses a Dockerfile (the in-process budget, tests/test_start_up.py;
+# tests/dockerfile/test_instruction_classes.py proves them equal to the generated ones).
+_instruction = dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
+# class -> its fields as __init__ takes them: (name, default, default_factory)
+_INIT: dict[type, tuple[tuple[str, object, object], ...]] = {}
+
+
+@_instruction
 class Instruction:
     """Common fields. `original` is the instruction's logical line (continuations joined)."""
 
@@ -60,9 +70,26 @@ class Instruction:
     end_line: int = field(default=0, compare=False)
     filename: str = field(default="Dockerfile", compare=False, repr=False)
 
-    # One __eq__ and __repr__ for every instruction, as dataclasses writes them (the fields with
-    # compare=True, with repr=True), instead of one generated (exec'd) per class: ~4 ms of every
-    # start that parses a Dockerfile (the in-process budget, tests/test_start_up.py).
+    def __init__(self, **values: object) -> None:
+        cls = self.__class__
+        spec = _INIT.get(cls)
+        if spec is None:
+            spec = _INIT[cls] = tuple((f.name, f.default, f.default_factory)
+                                      for f in dataclasses.fields(cls) if f.init)
+        for name, default, factory in spec:
+            if name in values:
+                value = values.pop(name)
+            elif factory is not dataclasses.MISSING:
+                value = factory()  # type: ignore[operator]
+            elif default is not dataclasses.MISSING:
+                value = default
+            else:
+                raise TypeError(f"{cls.__qualname__}.__init__() missing 1 required keyword-only argument: '{name}'")
+            setattr(self, name, value)
+        if values:
+            raise TypeError(f"{cls.__qualname__}.__init__() got an unexpected keyword argument '{next(iter(values))}'")
+
+    # The fields with compare=True, with repr=True, as dataclasses writes them.
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
@@ -131,7 +158,7 @@ class HealthConfig:
 # -- the instructions -------------------------------------------------------------------
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class FromInstruction(Instruction):
     """`FROM [--platform=P] image [AS name]`."""
 
@@ -150,7 +177,7 @@ class FromInstruction(Instruction):
         return dataclasses.replace(self, base=base, platform=platform)
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class _CommandLine(Instruction):
     """An instruction holding a command: `cmd` as written, shell or exec form."""
 
@@ -158,7 +185,7 @@ class _CommandLine(Instruction):
     prepend_shell: bool  # True for shell form: the builder runs SHELL + [cmd[0]]
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class RunInstruction(_CommandLine):
     """`RUN [--mount=...] [--network=...] [--security=...] command`."""
 
@@ -187,21 +214,21 @@ class RunInstruction(_CommandLine):
         return dataclasses.replace(self, mounts=mounts)
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class CmdInstruction(_CommandLine):
     """`CMD command`."""
 
     keyword: ClassVar[str] = "CMD"
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class EntrypointInstruction(_CommandLine):
     """`ENTRYPOINT command`."""
 
     keyword: ClassVar[str] = "ENTRYPOINT"
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class ShellInstruction(_CommandLine):
     """`SHELL ["executable", "parameters"]`."""
 
@@ -212,7 +239,7 @@ def _expand_pairs(pairs: list[KeyValue], ex: Expander) -> list[KeyValue]:
     return [KeyValue(ex(p.key), ex(p.value), p.delim) for p in pairs]
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class LabelInstruction(Instruction):
     """`LABEL key=value...`."""
 
@@ -223,7 +250,7 @@ class LabelInstruction(Instruction):
         return dataclasses.replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class EnvInstruction(Instruction):
     """`ENV key=value...` (or the old `ENV key value`)."""
 
@@ -235,7 +262,7 @@ class EnvInstruction(Instruction):
         return dataclasses.replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class MaintainerInstruction(Instruction):
     """`MAINTAINER name` (deprecated: the image's `author`)."""
 
@@ -243,7 +270,7 @@ class MaintainerInstruction(Instruction):
     maintainer: str
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class ExposeInstruction(Instruction):
     """`EXPOSE port[/proto]...`."""
 
@@ -260,7 +287,7 @@ class ExposeInstruction(Instruction):
                 raise self.error(err.message) from None
         return dataclasses.replace(self, ports=out)
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class _SourcesDest(Instruction):
     """COPY and ADD: sources, heredoc sources, a destination and their flags."""
 
@@ -296,7 +323,7 @@ class _SourcesDest(Instruction):
         )
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class CopyInstruction(_SourcesDest):
     """`COPY [--from=...] [--chown=...] [--chmod=...] [--link] src... dest`."""
 
@@ -308,7 +335,7 @@ class CopyInstruction(_SourcesDest):
         return self._expand_common(lex, env)
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class AddInstruction(_SourcesDest):
     """`ADD [--chown=...] [--chmod=...] [--checksum=...] src... dest`."""
 
@@ -322,7 +349,7 @@ class AddInstruction(_SourcesDest):
         return self._expand_common(lex, env, checksum=self.checksum)
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class VolumeInstruction(Instruction):
     """`VOLUME path...`."""
 
@@ -334,7 +361,7 @@ class VolumeInstruction(Instruction):
         return dataclasses.replace(self, volumes=[ex(v) for v in self.volumes])
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class UserInstruction(Instruction):
     """`USER user[:group]`."""
 
@@ -354,7 +381,7 @@ class UserInstruction(Instruction):
         return dataclasses.replace(self, user=self._expander(lex, env)(self.user))
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class WorkdirInstruction(Instruction):
     """`WORKDIR path`."""
 
@@ -365,7 +392,7 @@ class WorkdirInstruction(Instruction):
         return dataclasses.replace(self, path=self._expander(lex, env)(self.path))
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class ArgInstruction(Instruction):
     """`ARG name[=default]...`."""
 
@@ -379,7 +406,7 @@ class ArgInstruction(Instruction):
         )
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class OnbuildInstruction(Instruction):
     """`expression` is stored untouched in the image's OnBuild list; `trigger` is the parsed
     inner instruction, or None when it would only fail once triggered (Docker does not check
@@ -391,7 +418,7 @@ class OnbuildInstruction(Instruction):
     trigger_error: str | None = None
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class StopsignalInstruction(Instruction):
     """`STOPSIGNAL signal`."""
 
@@ -402,7 +429,7 @@ class StopsignalInstruction(Instruction):
         return dataclasses.replace(self, signal=self._expander(lex, env)(self.signal))
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@_instruction
 class HealthcheckInstruction(Instruction):
     """`HEALTHCHECK [options] CMD command` or `HEALTHCHECK NONE`."""
 
