@@ -30,9 +30,10 @@ RUNTIME = ("dockyard.runtime.lifecycle", "dockyard.runtime.monitor", "dockyard.r
            "dockyard.builder.run", "dockyard.builder.rootfs")
 EXTRACTING = ("isal", "zstandard", "dockyard.archive.compression", "dockyard.archive.apply")
 BUILDKIT = ("dockyard.builder.graph", "dockyard.engine.buildkit")
-# a step's layer writer (and what it uses: the diff writer, the users' files of a COPY --chown),
-# process control (RUN, --ssh agents) and signal names (STOPSIGNAL): a cache miss's
-WRITING = ("dockyard.store.layer_writer", "dockyard.archive.diff", "dockyard.runtime", "subprocess", "signal")
+# a step's layer writer (and what it uses: the diff writer, the tar checks, the users' files of a
+# COPY --chown), process control (RUN, --ssh agents) and signal names (STOPSIGNAL): a cache miss's
+WRITING = ("dockyard.store.layer_writer", "dockyard.archive.diff", "dockyard.archive.scan",
+           "dockyard.archive.tarreader", "dockyard.runtime", "subprocess", "signal")
 
 
 def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...], env: dict[str, str] | None = None) -> str:
