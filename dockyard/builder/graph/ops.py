@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -46,6 +46,13 @@ def digest_of(value: Any) -> Digest:
     return Digest("sha256", hashlib.sha256(canonical(value)).hexdigest())
 
 
+# The operations' dataclass: fields, replace() and fields() as dataclasses has them, frozen;
+# the methods are Op's (below).
+_op = dataclass(init=False, eq=False, repr=False)
+# class -> its fields as __init__ takes them: (name, default, default_factory)
+_INIT: dict[type, tuple[tuple[str, object, object], ...]] = {}
+
+
 class Op:
     """An operation; `definition()` is everything about it that its result depends on."""
 
@@ -54,9 +61,41 @@ class Op:
     def definition(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # One __eq__, __hash__ and __repr__ for every operation, as dataclasses writes them for a
-    # frozen class (the fields with compare=, hash=, repr=), instead of three exec'd per class
-    # (the in-process budget, tests/test_start_up.py).
+    # One __init__, __setattr__/__delattr__ (frozen), __eq__, __hash__ and __repr__ for every
+    # operation, as dataclasses writes them for a frozen class (the fields with compare=, hash=,
+    # repr=), instead of six exec'd per class (the in-process budget, tests/test_start_up.py;
+    # tests/builder/graph/test_op_classes.py proves them equal to the generated ones).
+    def __init__(self, *args: object, **values: object) -> None:
+        cls = self.__class__
+        spec = _INIT.get(cls)
+        if spec is None:
+            spec = _INIT[cls] = tuple((f.name, f.default, f.default_factory) for f in fields(cls) if f.init)  # type: ignore[arg-type]
+        if len(args) > len(spec):
+            raise TypeError(f"{cls.__qualname__}.__init__() takes {len(spec) + 1} positional arguments "
+                            f"but {len(args) + 1} were given")
+        for i, (name, default, factory) in enumerate(spec):
+            if i < len(args):
+                if name in values:
+                    raise TypeError(f"{cls.__qualname__}.__init__() got multiple values for argument '{name}'")
+                value = args[i]
+            elif name in values:
+                value = values.pop(name)
+            elif factory is not MISSING:
+                value = factory()  # type: ignore[operator]
+            elif default is not MISSING:
+                value = default
+            else:
+                raise TypeError(f"{cls.__qualname__}.__init__() missing 1 required positional argument: '{name}'")
+            object.__setattr__(self, name, value)
+        if values:
+            raise TypeError(f"{cls.__qualname__}.__init__() got an unexpected keyword argument '{next(iter(values))}'")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
@@ -71,7 +110,7 @@ class Op:
         return f"{self.__class__.__qualname__}({shown})"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_op
 class ImageOp(Op):
     """A base image's file system."""
 
@@ -85,7 +124,7 @@ class ImageOp(Op):
         return {"chain": str(self.chain_id) if self.chain_id else None}
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_op
 class ContextOp(Op):
     """The build context (or a named context)."""
 
@@ -96,7 +135,7 @@ class ContextOp(Op):
         return {"name": self.name}
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_op
 class HttpOp(Op):
     """A file fetched from a URL (ADD https://...)."""
 
@@ -136,7 +175,7 @@ class Mount:
                 "env": self.env}
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_op
 class ExecOp(Op):
     """A command run on its input's file system (RUN)."""
 
@@ -167,7 +206,7 @@ class CopySource:
     heredoc_mode: int = 0o644
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_op
 class CopyOp(Op):
     """Files copied from inputs onto the first input (COPY, ADD)."""
 
@@ -188,7 +227,7 @@ class CopyOp(Op):
                 "parents": self.parents}
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_op
 class MkdirOp(Op):
     """Directories made on the input (WORKDIR)."""
 
