@@ -11,6 +11,7 @@ import pytest
 
 from dockyard.dockerfile import instructions
 from dockyard.dockerfile.instructions import Instruction
+from tests.dataclass_twin import generated_twin
 
 
 def _classes() -> list[type]:
@@ -25,19 +26,6 @@ def _classes() -> list[type]:
     return sorted(out, key=lambda c: c.__qualname__)
 
 
-def _reference(cls: type) -> type:
-    """The same fields through dataclasses' own generated methods."""
-    specs = []
-    for f in dataclasses.fields(cls):
-        kw: dict[str, object] = {"compare": f.compare, "repr": f.repr}
-        if f.default is not dataclasses.MISSING:
-            kw["default"] = f.default
-        if f.default_factory is not dataclasses.MISSING:
-            kw["default_factory"] = f.default_factory
-        specs.append((f.name, f.type, dataclasses.field(**kw)))  # type: ignore[call-overload]
-    return dataclasses.make_dataclass(cls.__qualname__, specs, kw_only=True)
-
-
 CLASSES = _classes()
 
 
@@ -50,7 +38,7 @@ def test_every_instruction_class_is_covered() -> None:
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
 def test_same_behaviour_as_the_generated_methods(cls: type) -> None:
-    ref = _reference(cls)
+    ref = generated_twin(cls, kw_only=True)
     fields = dataclasses.fields(cls)
     required = {f.name: f"v-{f.name}" for f in fields
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}

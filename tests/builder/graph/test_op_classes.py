@@ -12,22 +12,10 @@ import pytest
 
 from dockyard.builder.graph import ops
 from dockyard.builder.graph.ops import Op
+from tests.dataclass_twin import generated_twin
 
 CLASSES = sorted((c for c in Op.__subclasses__() if getattr(ops, c.__qualname__, None) is c),
                  key=lambda c: c.__qualname__)
-
-
-def _reference(cls: type) -> type:
-    """The same fields through dataclasses' own generated methods (frozen, eq)."""
-    specs = []
-    for f in dataclasses.fields(cls):
-        kw: dict[str, object] = {"compare": f.compare, "repr": f.repr, "hash": f.hash}
-        if f.default is not dataclasses.MISSING:
-            kw["default"] = f.default
-        if f.default_factory is not dataclasses.MISSING:
-            kw["default_factory"] = f.default_factory
-        specs.append((f.name, f.type, dataclasses.field(**kw)))  # type: ignore[call-overload]
-    return dataclasses.make_dataclass(cls.__qualname__, specs, frozen=True)
 
 
 def test_every_operation_class_is_covered() -> None:
@@ -36,7 +24,7 @@ def test_every_operation_class_is_covered() -> None:
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
 def test_same_behaviour_as_the_generated_methods(cls: type) -> None:
-    ref = _reference(cls)
+    ref = generated_twin(cls, frozen=True)
     fields = dataclasses.fields(cls)
     required = [f"v-{f.name}" for f in fields
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
