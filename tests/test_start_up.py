@@ -34,6 +34,8 @@ BUILDKIT = ("dockyard.builder.graph", "dockyard.engine.buildkit")
 # COPY --chown), process control (RUN, --ssh agents) and signal names (STOPSIGNAL): a cache miss's
 WRITING = ("dockyard.store.layer_writer", "dockyard.archive.diff", "dockyard.archive.scan",
            "dockyard.archive.tarreader", "dockyard.runtime", "subprocess", "signal")
+# times are written (a new image's) or shown (images, history, --waste): not by a cached build
+TIMES = ("datetime", "dockyard.cli.format", "dockyard.units")
 
 
 def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...], env: dict[str, str] | None = None) -> str:
@@ -50,7 +52,7 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     first = dockyard("build", str(ctx))
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
     # nor argparse: a plain command line of `build` is read by the client's scanner (dockyard/main.py)
-    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + ("argparse", "dockyard.cli.main")
+    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + TIMES + ("argparse", "dockyard.cli.main")
     assert _loaded(dockyard, ["build", str(ctx)], unused) == "[]"
     assert "argparse" in _loaded(dockyard, ["build", "--help"], ("argparse",))  # the CLI's parser for the rest
     # the check can fail: a build that misses the cache loads the runtime for its RUN
@@ -71,7 +73,7 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
     unused = ("dockyard.builder.classic", "dockyard.builder.graph.export", "dockyard.engine.buildcache",
               "concurrent", "logging", "argparse")
     argv = ["build", "--progress=plain", str(ctx)]
-    assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + WRITING + unused, bk) == "[]"
+    assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + WRITING + TIMES + unused, bk) == "[]"
     # the check can fail: an --output loads the exporters, a cache miss the steps' root file systems
     (ctx / "a.txt").write_text("b\n")
     loaded = _loaded(dockyard, [*argv[:-1], "-o", str(tmp_path / "out"), str(ctx)], unused + RUNTIME + WRITING, bk)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 
 from dockyard.cli.context import CliContext, local_context
-from dockyard.cli.waste import print_waste
 from dockyard.client.build import (FLAGS, Values, build_arg_values, buildkit_enabled, check_network,
                                    client_build, label_values, refuse_buildkit_flags, rm_value, tag_references,
                                    write_iidfile)
@@ -78,5 +77,7 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.iidfile:
         write_iidfile(args.iidfile, str(result.image_id))
     if args.waste:
+        from dockyard.cli.waste import print_waste  # --waste only (tests/test_start_up.py)
+
         print_waste(stdout, ctx.store, str(result.image_id))
     return 0

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.digest import Digest
 from dockyard.errors import InvalidArchive, InvalidParameter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
 
 # The PATH a container gets when its image's config sets none (Docker's system.DefaultPathEnv):
 # the builder adds it to a stage's config, the runtime to a process's environment.
@@ -46,6 +49,8 @@ def now_rfc3339() -> str:
 
 def rfc3339_ns(ns: int) -> str:
     """A time in nanoseconds since the epoch as Docker writes times (RFC 3339, UTC, `Z`)."""
+    from datetime import datetime, timezone  # a time written: not a cached build's start
+
     seconds, fraction = divmod(ns, 1_000_000_000)
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{fraction:09d}Z"
 
@@ -53,6 +58,8 @@ def rfc3339_ns(ns: int) -> str:
 def parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
+    from datetime import datetime, timezone  # a time read: not a cached build's start
+
     t = text.strip()
     if t.endswith("Z"):
         t = t[:-1] + "+00:00"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.digest import Digest
@@ -36,6 +35,8 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def go_time(ns: int | None = None) -> str:
     """A time as Go's RFC3339Nano writes it (BuildKit's history times): UTC, nanoseconds
     without trailing zeros."""
+    from datetime import datetime, timezone  # a time written: not a cached build's start
+
     if ns is None:
         ns = time.time_ns()
     seconds, fraction = divmod(ns, 1_000_000_000)
