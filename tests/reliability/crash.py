@@ -6,10 +6,13 @@ every kill: every state a crash at one of those calls can leave is checked."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -37,6 +40,23 @@ def run_killed_at(dockyard: Dockyard, args: list[str], syscall: str, n: int,
     return proc.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL)
 
 
+def most_calls(dockyard: Dockyard, args: list[str], syscalls: list[str], stdin: bytes | None = None,
+               timeout: float = 120) -> dict[str, int]:
+    """Run `dockyard ARGS` to its end under strace; for each syscall, the most calls of it one
+    tracee (process or thread) made: strace counts injections per syscall and per tracee, so
+    `when=N` kills the command for N up to that figure and lets it end beyond."""
+    with tempfile.NamedTemporaryFile(prefix="strace-", suffix=".txt") as trace:
+        cmd = ["strace", "-f", "-qq", "-o", trace.name, "-e", f"trace={','.join(syscalls)}",
+               sys.executable, "-m", "dockyard", *args]
+        subprocess.run(cmd, input=stdin, capture_output=True, env=dockyard.env, cwd=REPO, timeout=timeout)
+        calls = Counter(m.groups() for m in map(re.compile(r"(\d+) +(\w+)\(").match,
+                                                   Path(trace.name).read_text().splitlines()) if m)
+    most: dict[str, int] = {}
+    for (_, name), n in calls.items():
+        most[name] = max(most.get(name, 0), n)
+    return most
+
+
 FULL = os.environ.get("DOCKYARD_CRASH_SWEEP") == "full"
 
 
@@ -49,15 +69,32 @@ def sweep(fresh: Callable[[int], Dockyard], args: list[str], syscalls: dict[str,
     syscall out of the suite's run; (stride, last) stops at the call `last` (the calls after it
     are another program's: runc's, which strace -f would kill too). With
     DOCKYARD_CRASH_SWEEP=full (scripts/crash_sweep.sh) every call of every syscall is a crash
-    point."""
+    point, and each syscall's sweep goes on until a run completes.
+
+    The suite's run (sampled) first runs the command once to its end, counting the calls
+    (most_calls; that run is the one completed run `check` sees), and kills only at the sampled
+    calls below the count: the same points as trying 1, 1+stride, ... until a run completes,
+    without one completed run per syscall. A count that changed from run to run ends that
+    syscall's sweep at the first run that completes, as the full sweep does."""
     tally = Tally()
     i = 0
+    counted: dict[str, int] = {}
+    if not FULL:
+        dockyard = fresh(i)
+        i += 1
+        counted = most_calls(dockyard, args, [s for s, spec in syscalls.items() if spec != 0], stdin)
+        check(dockyard, False)
+        tally.completed += 1
     for syscall, spec in syscalls.items():
         stride, last = spec if isinstance(spec, tuple) else (spec, limit)
         if FULL:
             stride = 1
         elif stride == 0:
             continue
+        else:
+            if counted.get(syscall, 0) > limit:
+                raise AssertionError(f"{args[0]} makes {counted[syscall]} calls of {syscall} (over {limit})")
+            last = min(last, counted.get(syscall, 0))
         for n in range(1, limit + 1, stride):
             if n > last:
                 break
