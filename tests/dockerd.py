@@ -139,8 +139,9 @@ class DockerDaemon:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            for c in self.docker("ps", "-aq", check=False).stdout.split():
-                self.docker("rm", "-f", c, check=False)
+            left = self.docker("ps", "-aq", check=False).stdout.split()
+            if left:  # (one command: the build containers of failed builds are often many)
+                self.docker("rm", "-f", *left, check=False)
             os.kill(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(30)
