@@ -226,3 +226,31 @@ def test_builds_keep_and_use_records(dockyard, busybox: str, tmp_path: Path) -> 
     os.utime(ctx / "d" / "a", ns=(st.st_atime_ns, st.st_mtime_ns))
     changed = dockyard("build", "--progress=plain", "-t", "bk", str(ctx), env=env).stderr
     assert "COPY . /ctx/" in changed and not _copy_cached(changed)
+
+
+def test_the_layer_writer_gives_digests_only_of_unchanged_recorded_files(tmp_path: Path) -> None:
+    """The COPY layer's writer takes a file's digest from its record only when the file did not
+    change from the lookup to the end of its read, and gives none at all for a layer holding a
+    symlink (a later entry's name could lead through it to another file of the tree)."""
+    import io
+
+    from dockyard.builder.copy.entries import CopyPlan
+    from dockyard.builder.copy.layer import write_copy_layer
+
+    ctx = _context(tmp_path)
+    sums = _loaded(tmp_path / "store", ctx)
+    _sum(ctx, sums)
+    image = tmp_path / "image"
+    image.mkdir()
+
+    def digests() -> dict[str, str]:
+        [source] = collect_sources(ctx, ["."], None, "COPY")
+        out: dict[str, str] = {}
+        write_copy_layer(io.BytesIO(), [source], CopyPlan("/ctx/"), image, "COPY", sums, out)
+        return out
+
+    assert digests() == {f"ctx/{rel}": sums._records[rel][8] for rel in ("c", "d/a", "d/b")}
+    (ctx / "c").write_bytes(b"other\n")       # no record matches it now
+    assert set(digests()) == {"ctx/d/a", "ctx/d/b"}
+    os.symlink("d", ctx / "link")
+    assert digests() == {}

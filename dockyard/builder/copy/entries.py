@@ -63,6 +63,7 @@ class LayerWriter:
         # change from before it was looked up to after it was read (for unpacked(like=)).
         self.sums: FileSums | None = None
         self.digests: dict[str, str] = {}
+        self.symlinks = False   # a symlink among the entries: a later name may lead through it
 
     def _write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
@@ -78,6 +79,7 @@ class LayerWriter:
             self.dirs.add(h.name.rstrip("/"))
         elif h.type == SYM:
             self.content += len(h.linkname.encode())
+            self.symlinks = True
 
     def note_dir(self, d: str, st: os.stat_result | None) -> None:
         """`d` is written as a directory; `st`: what the image has there."""

@@ -54,7 +54,8 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
                      kw: str, sums: FileSums | None = None, digests: dict[str, str] | None = None
                      ) -> ScanResult:
     """The layer of one COPY/ADD, written to `out`. With the context's `sums`, `digests` gets the
-    content digest of each file whose record held while it was read, by entry name."""
+    content digest of each file whose record held while it was read, by entry name; none when
+    the layer holds a symlink (an entry's name could then lead to another file of its tree)."""
     w = LayerWriter(out)
     w.sums = sums
     if digests is not None:
@@ -106,6 +107,8 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
             parent_dirs(w, image_root, target, plan, now)
         if last.get(target, index) == index:
             emit(w, target, source.path, source.st, plan, source.mtime, source.mode, source.origin)
+    if w.symlinks:
+        w.digests.clear()
     return w.finish()
 
 
