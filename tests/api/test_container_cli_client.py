@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.conftest import REPO
 
@@ -34,10 +35,12 @@ def test_container_commands_as_a_client(server, dockyard, busybox) -> None:  # n
     try:
         client = {"DOCKYARD_HOST": server.url}
 
-        def both(*args: str, **kwargs):  # noqa: ANN003, ANN202
-            local = dockyard.run(*args, check=False, **kwargs)
-            remote = dockyard.run(*args, env=client, check=False, **kwargs)
-            return local, remote
+        def both(*args: str):  # noqa: ANN202
+            # (the two at once: each command given here only reads, or fails)
+            with ThreadPoolExecutor(2) as pool:
+                local = pool.submit(dockyard.run, *args, check=False)
+                remote = pool.submit(dockyard.run, *args, env=client, check=False)
+                return local.result(), remote.result()
 
         cid = dockyard.run("run", "-d", "--name", "web", "-l", "role=web", "-p", "127.0.0.1::80",
                            "busybox", "sh", "-c", "echo out; echo err >&2; sleep 60",
