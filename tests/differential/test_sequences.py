@@ -35,23 +35,27 @@ def _rows(text: str) -> list[tuple[str, str]]:
                   if line.strip())
 
 
+def _read_on_both(pair: Pair, commands: list[tuple[str, ...]]) -> list[tuple]:
+    """(command, docker's result, dockyard's) of commands that only read, several at once."""
+    with ThreadPoolExecutor(4) as pool:
+        runs = [(c, pool.submit(pair.run_docker, *c), pool.submit(pair.run_dockyard, *c)) for c in commands]
+        return [(c, d.result(), y.result()) for c, d, y in runs]
+
+
 def test_images_reference_filter(pair: Pair) -> None:
     for name in NAMES:
         pair.both(lambda: pair.run_docker("tag", "busybox:latest", name),
                   lambda: pair.run_dockyard("tag", "busybox:latest", name))
     try:
         problems = []
-        for pattern in PATTERNS:
-            d, y = pair.both(lambda: pair.run_docker("images", pattern),
-                             lambda: pair.run_dockyard("images", pattern))
+        for command, d, y in _read_on_both(pair, [("images", pattern) for pattern in PATTERNS]):
             if (_rows(d.stdout), d.returncode) != (_rows(y.stdout), y.returncode):
-                problems.append(f"images {pattern}: docker {_rows(d.stdout)} ({d.returncode}), "
+                problems.append(f"{' '.join(command)}: docker {_rows(d.stdout)} ({d.returncode}), "
                                 f"dockyard {_rows(y.stdout)} ({y.returncode}) {y.stderr.strip()}")
-        for pattern in ("127.0.0.1:5000/app", "busybox"):  # -q: an ID per row
-            dq, yq = pair.both(lambda: pair.run_docker("images", "-q", pattern),
-                               lambda: pair.run_dockyard("images", "-q", pattern))
+        quiet = [("images", "-q", pattern) for pattern in ("127.0.0.1:5000/app", "busybox")]
+        for command, dq, yq in _read_on_both(pair, quiet):  # -q: an ID per row
             if dq.stdout != yq.stdout:
-                problems.append(f"images -q {pattern}: docker {dq.stdout!r}, dockyard {yq.stdout!r}")
+                problems.append(f"{' '.join(command)}: docker {dq.stdout!r}, dockyard {yq.stdout!r}")
         assert not problems, "\n".join(problems)
     finally:
         for name in NAMES:
