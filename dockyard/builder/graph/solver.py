@@ -176,6 +176,13 @@ class Solver:
 
             self.explain(explain_misses(self, order))
         self._report_planned(order)
+        if not any(self.plans[v.digest].executes or self.plans[v.digest].imported for v in order):
+            # Every step hits the local cache: each result follows from its inputs' in order,
+            # here, without a thread per vertex (nothing runs, nothing is fetched, none can fail).
+            done: dict[Digest, Result] = {}
+            for v in order:
+                done[v.digest] = self._hit(v, [done[i.digest] if i is not None else SCRATCH for i in v.inputs])
+            return done[target.digest]
         future = self._future(target)
         try:
             return future.result()
@@ -289,24 +296,33 @@ class Solver:
         self.plans[v.digest] = plan
 
     # -- results ----------------------------------------------------------------------------------
-    def _result(self, v: Vertex) -> Result:
+    def _hit(self, v: Vertex, inputs: list[Result]) -> Result:
+        """The result of a vertex that does not run (a source, or a cache hit) from its inputs'."""
         op = v.op
-        plan = self.plans[v.digest]
         if isinstance(op, ImageOp):
             return Result(list(op.diff_ids), [None] * len(op.diff_ids))
         if isinstance(op, (ContextOp, HttpOp)):
             return SCRATCH
+        plan = self.plans[v.digest]
+        assert plan.record is not None
+        if plan.imported is not None:
+            with self._work:
+                plan.imported.fetch(plan.record)
+        base = inputs[0]
+        if plan.record.layer is None:
+            return base
+        return base.plus(plan.record.layer, plan.record.created)
+
+    def _result(self, v: Vertex) -> Result:
+        op = v.op
+        plan = self.plans[v.digest]
+        if isinstance(op, (ImageOp, ContextOp, HttpOp)):
+            return self._hit(v, [])
         futures = [self._future(i) if i is not None else None for i in v.inputs]  # all start now
         inputs = [f.result() if f is not None else SCRATCH for f in futures]
         base = inputs[0]
         if not plan.executes:
-            assert plan.record is not None
-            if plan.imported is not None:
-                with self._work:
-                    plan.imported.fetch(plan.record)
-            if plan.record.layer is None:
-                return base
-            return base.plus(plan.record.layer, plan.record.created)
+            return self._hit(v, inputs)
         digest = str(v.digest)
         with self._work:
             if self._failed.is_set():

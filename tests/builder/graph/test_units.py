@@ -205,3 +205,37 @@ def test_a_layer_a_later_step_reads_is_unpacked_ahead_and_no_other(store, busybo
 
     assert unpacked(first) and not unpacked(last)
     assert not [t for t in threading.enumerate() if t.name.startswith("unpack-")]
+
+
+def test_a_fully_cached_build_runs_in_one_thread(store, busybox, tmp_path, monkeypatch) -> None:
+    """When every step hits the local cache the solver composes the results in order itself (no
+    thread per vertex): the same image as the threaded path; a build where a step runs still
+    starts its vertices' threads."""
+    import threading
+
+    from dockyard.engine.build import build_image_buildkit
+    from dockyard.engine.buildkit import GraphOptions, Progress, make_display
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("f\n")
+    (ctx / "Dockerfile").write_text("FROM busybox AS a\nCOPY f /f\nENV A=1\nFROM busybox\nCOPY --from=a /f /g\n"
+                                    "WORKDIR /w\n")
+
+    def build() -> tuple[object, list[str]]:
+        started: list[str] = []
+        start = threading.Thread.start
+        monkeypatch.setattr(threading.Thread, "start", lambda t: (started.append(t.name), start(t))[1])
+        result = build_image_buildkit(store, str(ctx), GraphOptions(), Progress(make_display("quiet")))
+        monkeypatch.undo()
+        return result, started
+
+    first, threads = build()
+    assert any(n.startswith("vertex-") for n in threads)
+    again, threads = build()
+    assert not [n for n in threads if n.startswith("vertex-")]
+    assert again.image_id == first.image_id
+    assert [r.key for r in again.all_records] == [r.key for r in first.all_records]
+    (ctx / "f").write_text("g\n")
+    changed, threads = build()
+    assert changed.image_id != first.image_id and any(n.startswith("vertex-") for n in threads)
