@@ -62,6 +62,7 @@ def collect(store: Store, *, thorough: bool = False) -> list[Digest]:
         path.unlink(missing_ok=True)
     filesums.trim(store.root)  # the per-file checksums of build contexts that are gone
     if thorough:
+        store.records.drop_stray_entries()  # a writer killed between a record's entry and it
         for path in old_leftovers(store):
             if path.is_dir() and not path.is_symlink():
                 remove_path(path, ignore_errors=True)

@@ -13,7 +13,8 @@ less, and is checked against the listing of the records it comes with:
   concurrent writer leaves at most an entry without a record (no image: ignored) or a second
   entry of a reparented record (two entries: the record is read);
 - a record without an entry (a store written before the index, or a crash of the host that kept
-  the record's rename but not the entry) is read, and its entry made then.
+  the record's rename but not the entry) is read, and its entry made then;
+- the collector's thorough pass (after a crash) drops the entries without a record.
 Writers hold the store's meta lock; readers take none.
 """
 
@@ -110,6 +111,24 @@ class ImageRecords:
             os.unlink(self._entry(image_id, parent))
         except FileNotFoundError:
             pass
+
+    def drop_stray_entries(self) -> int:
+        """Remove the entries whose record is gone (a writer killed between the two, a reader's
+        late heal): the caller holds the meta lock, so no record is being written. How many."""
+        try:
+            names = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        records = {name[:64] for name in names if len(name) == 69 and name.endswith(_JSON)}
+        dropped = 0
+        for name in names:
+            if name[64:72] == _PARENT and len(name) in (76, 136) and name[:64] not in records:
+                try:
+                    os.unlink(f"{os.fspath(self.root)}/{name}")
+                    dropped += 1
+                except FileNotFoundError:
+                    pass
+        return dropped
 
     def parents(self) -> dict[str, list[str]]:
         """parent hex ("" for none) -> children's hexes of every image whose record exists now

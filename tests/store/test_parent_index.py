@@ -105,6 +105,12 @@ def test_an_entry_without_a_record_is_no_child(chains) -> None:  # noqa: ANN001
     assert ghost.hex not in store.records.parents()[bb.hex]
     assert _index(store) == _truth(store)
     assert ghost not in cache.ChildIndex(store).children(bb)
+    # the collector's pass after a crash drops it, and only it
+    entries = _entries(store)
+    assert any(n.startswith(ghost.hex) for n in entries)
+    store.collect(thorough=True)
+    assert _entries(store) == [n for n in entries if not n.startswith(ghost.hex)]
+    assert _index(store) == _truth(store)
 
 
 def test_a_reparented_record_moves_and_two_entries_are_read(chains, monkeypatch) -> None:  # noqa: ANN001
