@@ -47,7 +47,7 @@ class Dockyard:
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
             timeout: float = 120, stdout=subprocess.PIPE, env: dict[str, str] | None = None) -> Result:
         proc = subprocess.run(
-            [sys.executable, "-m", "dockyard", *args], input=input, stdout=stdout,
+            self.argv(*args), input=input, stdout=stdout,
             stderr=subprocess.PIPE, env={**self.env, **(env or {})}, timeout=timeout, cwd=REPO,
         )
         out = proc.stdout or b""
@@ -57,6 +57,9 @@ class Dockyard:
             raise AssertionError(
                 f"dockyard {' '.join(args)} failed ({proc.returncode}):\n{result.stderr}{result.stdout}")
         return result
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "dockyard", *args]
 
     def __call__(self, *args: str, **kwargs) -> Result:  # noqa: ANN003
         return self.run(*args, **kwargs)

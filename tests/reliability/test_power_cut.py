@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 from dockyard.digest import Digest
@@ -19,8 +20,27 @@ from tests.reliability.conftest import assert_whole, needs_root, on_disk
 pytestmark = needs_root
 
 
+class NextBoot(Dockyard):
+    """The CLI as the boot after the cut runs it: with another kernel boot ID (what store/layers
+    trusts an unsynced unpacked tree by), bind-mounted over /proc/sys/kernel/random/boot_id in
+    a mount namespace of the command's own. A real power cut changes the boot ID; the simulated
+    one (disk.py) cannot reboot the host."""
+
+    def __init__(self, root: Path, boot_id: Path) -> None:
+        super().__init__(root)
+        self.boot_id = boot_id
+
+    def argv(self, *args: str) -> list[str]:
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                'mount --bind "$0" /proc/sys/kernel/random/boot_id && exec "$@"', str(self.boot_id),
+                *super().argv(*args)]
+
+
 def _after_cut(disk, name: str = "after") -> Dockyard:  # noqa: ANN001
-    return Dockyard(disk.cut(name) / "store")
+    at = disk.cut(name)
+    boot_id = disk.folder / f"{name}.boot_id"
+    boot_id.write_text(f"{uuid.uuid4()}\n")
+    return NextBoot(at / "store", boot_id)
 
 
 def _ids(dockyard: Dockyard) -> list[str]:
