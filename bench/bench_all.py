@@ -53,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DOCKYARD, REPO, Timing, print_table, run_timed  # noqa: E402
+from inputs import make_big, make_runs, make_small  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 from tests.dockerd import DockerDaemon  # noqa: E402
@@ -62,21 +63,6 @@ CLI = str(REPO / ".venv" / "bin" / "dockyard")   # the console script, as instal
 DOCKER20 = "/usr/bin/docker"                     # Debian's 20.10 CLI (classic and BuildKit)
 DOCKER28 = "/usr/local/bin/docker"               # the 28.x CLI, a client of dockyard serve
 
-EIGHT_STEPS = """\
-FROM busybox
-ARG V=1
-ENV APP=/app
-WORKDIR /app
-COPY small/ /app/small/
-RUN echo "$V" > /app/version && ls /app/small > /app/list
-LABEL bench=yes
-CMD ["sh"]
-"""
-BIG = """\
-FROM busybox
-COPY . /ctx/
-RUN test -f /ctx/Dockerfile
-"""
 WRITE = ("mkdir /data; i=0; while [ $i -lt {n} ]; do head -c 10485760 /dev/urandom > /data/f$i; "
          "i=$((i+1)); done; echo done; sleep 100000")
 # Row b's store grown by 500 images (100 other builds of 5 steps on busybox): the classic cache
@@ -160,29 +146,6 @@ PEERS = ("classic", "buildkit", "buildah", "skopeo")
 
 
 # --------------------------------------------------------------------------- inputs
-
-def make_small(root: Path) -> None:
-    (root / "small").mkdir(parents=True)
-    for i in range(20):
-        (root / "small" / f"f{i}.txt").write_text(f"file {i}\n" * 50)
-    (root / "Dockerfile").write_text(EIGHT_STEPS)
-
-
-def make_big(root: Path, files: int, total_mb: int) -> None:
-    size = (total_mb << 20) // files
-    blob = os.urandom(size + 4096)
-    for i in range(files):
-        d = root / f"d{i % 50:02d}" / f"s{i % 7}"
-        d.mkdir(parents=True, exist_ok=True)
-        off = i % 4096
-        (d / f"f{i}.bin").write_bytes(blob[off:off + size])
-    (root / "Dockerfile").write_text(BIG)
-
-
-def make_runs(root: Path, steps: int) -> None:
-    root.mkdir(parents=True)
-    (root / "Dockerfile").write_text("FROM busybox\n" + "".join(f"RUN true # {i}\n" for i in range(steps)))
-
 
 def _word_text(size: int, seed: int) -> bytes:
     rng = random.Random(seed)

@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_build import Docker, Serve, best, import_busybox, make_big, make_runs, make_small  # noqa: E402
+from bench_build import Docker, Serve, best, import_busybox  # noqa: E402
+from inputs import make_big, make_runs, make_small  # noqa: E402
 from common import DOCKYARD, REPO, Timing, print_table, run_timed  # noqa: E402
 
 CONSOLE_SCRIPT = REPO / ".venv" / "bin" / "dockyard"
