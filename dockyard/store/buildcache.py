@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from dockyard.atomic import replace_file
+from dockyard.atomic import read_checked, replace_checked
 from dockyard.digest import Digest
 
 
@@ -64,20 +64,15 @@ class BuildCache:
         return os.path.join(self.records_dir, key.hex + ".json")
 
     def get(self, key: Digest) -> CacheRecord | None:
-        try:
-            with open(self._path(key), "rb") as f:
-                return CacheRecord.from_json(f.read())
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError):
-            return None  # a damaged record is a miss; the next build replaces it
+        return _read(self._path(key))
 
     def put(self, record: CacheRecord) -> None:
         """Written whole by a rename, but not fsynced: a record is a hint, after its layer
-        (which is durable first); one a crash of the host loses or damages is a miss (`get`),
-        which costs a rebuild of that step and nothing else. Two fsyncs fewer per RUN step."""
+        (which is durable first); one a crash of the host loses or tears is a miss (`get`: the
+        file is headed by its body's sha256, atomic.replace_checked), which costs a rebuild of
+        that step and nothing else. Two fsyncs fewer per RUN step."""
         os.makedirs(self.records_dir, exist_ok=True)
-        replace_file(Path(self._path(record.key)), record.to_json())
+        replace_checked(Path(self._path(record.key)), record.to_json())
 
     def records(self) -> Iterator[CacheRecord]:
         try:
@@ -85,13 +80,8 @@ class BuildCache:
         except FileNotFoundError:
             return
         for name in names:
-            if not name.endswith(".json"):
-                continue
-            try:
-                with open(os.path.join(self.records_dir, name), "rb") as f:
-                    yield CacheRecord.from_json(f.read())
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+            if name.endswith(".json") and (record := _read(os.path.join(self.records_dir, name))):
+                yield record
 
     def diff_ids(self) -> set[Digest]:
         """The layers the cache refers to (kept by garbage collection)."""
@@ -100,3 +90,15 @@ class BuildCache:
     def mount_dir(self, cache_id: str) -> Path:
         """The directory of a cache mount (not created here); ids of any text map to safe names."""
         return self.mounts_dir / hashlib.sha256(cache_id.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _read(path: str) -> CacheRecord | None:
+    """The record at `path`; None when it is missing, torn or damaged (a miss, which the next
+    build's put replaces)."""
+    body = read_checked(path)
+    if body is None:
+        return None
+    try:
+        return CacheRecord.from_json(body)
+    except (ValueError, KeyError, TypeError):
+        return None
