@@ -222,6 +222,9 @@ def write_file(path: Path, data: bytes, *, durable: bool, mode: int = 0o644) -> 
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not). A process gone at any point is not alive:
+    one reaped between the open of /proc/PID/stat and its read makes the read answer ESRCH
+    (a monitor that `dockyard serve` reaps while `rm -f` waits for it to end)."""
     if pid <= 0:
         return False
     try:
@@ -233,5 +236,5 @@ def pid_alive(pid: int) -> bool:
     try:  # a zombie is not alive
         with open(f"/proc/{pid}/stat", "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (FileNotFoundError, IndexError):
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
