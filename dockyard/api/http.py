@@ -8,6 +8,7 @@ can still answer with a JSON error and a proper status.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from email.utils import formatdate
@@ -68,6 +69,21 @@ class Connection:
             self.sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise ClientGone(str(exc)) from None
+
+    def send_file(self, fd: int, offset: int, count: int) -> None:
+        """`count` bytes of the file `fd` from `offset`, by sendfile(2) (the socket blocks while a
+        response is written): the kernel copies them from the page cache, none passes through
+        Python. A file shorter than that raises OSError."""
+        out = self.sock.fileno()
+        while count:
+            try:
+                sent = os.sendfile(out, fd, offset, min(count, 1 << 30))
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise ClientGone(str(exc)) from None
+            if sent == 0:
+                raise OSError(f"short file: {count} bytes missing")
+            offset += sent
+            count -= sent
 
     def read_head(self) -> RequestHead | None:
         """The next request's head; None when the client closed the connection between requests."""
@@ -293,6 +309,20 @@ class Response:
             out += chunk(data)
         if out:
             self._conn.send(out)
+
+    def send_file(self, fd: int, offset: int, count: int) -> None:
+        """`count` bytes of the file `fd` from `offset` as one chunk of the streamed body, sent
+        by the kernel (Connection.send_file)."""
+        assert self.streaming
+        if count <= 0:
+            return
+        out = b"%x\r\n" % count
+        if not self.started:
+            self.started = True
+            out = self._head(self.status, self._stream_head) + out
+        self._conn.send(out)
+        self._conn.send_file(fd, offset, count)
+        self._conn.send(b"\r\n")
 
     def finish(self) -> None:
         if self.streaming and not self.hijacked:

@@ -65,7 +65,7 @@ def remove_image(ctx: ApiContext, req: Request, resp: Response) -> None:
 def _save(ctx: ApiContext, names: list[str], resp: Response) -> None:
     store = ctx.store()  # save_images resolves every name before writing: errors stay 404s
     write = resp.stream("application/x-tar")
-    out = binary_writer(write, ctx.stopping)
+    out = binary_writer(write, ctx.stopping, resp.send_file)  # layer tars go by sendfile
     transfer.save_images(store, names, out)
     out.flush()
 

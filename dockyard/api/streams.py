@@ -28,8 +28,28 @@ class _RawWriter(io.RawIOBase):
         return len(data)
 
 
-def binary_writer(write: Callable[[bytes], None], stopping: threading.Event) -> io.BufferedWriter:
-    """A file object that sends what is written as chunks of up to 64 KiB."""
+class _BodyWriter(io.BufferedWriter):
+    """A buffered body that can also take a range of a file, sent by the kernel
+    (`send_file_range`: archive.tarstream uses it for file bodies)."""
+
+    def __init__(self, raw: _RawWriter, send_file: Callable[[int, int, int], None]) -> None:
+        super().__init__(raw, CHUNK)
+        self._send_file = send_file
+        self._stopping = raw._stopping
+
+    def send_file_range(self, fd: int, offset: int, count: int) -> None:
+        self.flush()
+        if self._stopping.is_set():
+            raise Unavailable("the server is shutting down")
+        self._send_file(fd, offset, count)
+
+
+def binary_writer(write: Callable[[bytes], None], stopping: threading.Event,
+                  send_file: Callable[[int, int, int], None] | None = None) -> io.BufferedWriter:
+    """A file object that sends what is written as chunks of up to 64 KiB; with `send_file`
+    (Response.send_file), ranges of files go by sendfile(2) (`send_file_range`)."""
+    if send_file is not None:
+        return _BodyWriter(_RawWriter(write, stopping), send_file)
     return io.BufferedWriter(_RawWriter(write, stopping), CHUNK)
 
 

@@ -1,7 +1,8 @@
 """A streaming tar writer with fast bodies: headers byte for byte as `tarfile` writes them in PAX
 format (by dockyard.archive.tarheader, which does not import tarfile: ~5 ms of a client-mode CLI's
-start-up), bodies copied in big chunks (or by the kernel with sendfile when both ends are files).
-Works on pipes (no seeking).
+start-up), bodies copied in big chunks, or by the kernel with sendfile when the body is a file and
+the output a file or a writer that takes file ranges (`send_file_range(fd, offset, count)`: the
+API server's response body). Works on pipes (no seeking).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class TarWriter:
                 self._out_fd = None
         except (AttributeError, OSError, ValueError):
             self._out_fd = None
+        self._send_range = getattr(out, "send_file_range", None)
 
     def _info(self, name: str, size: int = 0, mode: int = 0o644, kind: bytes = REGTYPE) -> TarHeader:
         return TarHeader(name, size=size, mode=mode, mtime=self.mtime, type=kind)
@@ -62,7 +64,13 @@ class TarWriter:
     def copy_body(self, stream: BinaryIO, size: int) -> None:
         remaining = size
         in_fd = _real_file_fd(stream)
-        if in_fd is not None and self._out_fd is not None:
+        if in_fd is not None and self._out_fd is None and self._send_range is not None:
+            pos = stream.tell()
+            self._send_range(in_fd, pos, size)  # exactly `size` bytes, or it raises
+            stream.seek(pos + size)
+            self.offset += size
+            remaining = 0
+        elif in_fd is not None and self._out_fd is not None:
             self.out.flush()
             pos = stream.tell()
             while remaining:
