@@ -5,14 +5,12 @@ progress messages when its output is not a terminal)."""
 from __future__ import annotations
 
 import threading
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, TaskID, TextColumn
-from rich.progress import Progress as RichProgress
-from rich.text import Text
+from typing import TYPE_CHECKING, TextIO
 
 from dockyard.engine.registry import Progress  # the events the engine reports
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class PlainProgress:
@@ -34,6 +32,13 @@ class LiveProgress:
     """One rich task per layer ID, in the order IDs first appear; status lines print above."""
 
     def __init__(self, out: TextIO) -> None:
+        # rich only for a terminal: a push or pull to a pipe or with -q does not load it (~30 ms
+        # of its start; tests/test_start_up.py)
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, TextColumn
+        from rich.progress import Progress as RichProgress
+        from rich.text import Text
+
         class WhileMoving(BarColumn):
             """A bar and byte counts only while bytes move (Docker shows none for a status)."""
 
