@@ -25,6 +25,7 @@ from typing import Callable
 
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, RuntimeFailure, go_quote
+from dockyard.image.config import ContainerConfig
 from dockyard.runtime import containers, oneshot
 from dockyard.runtime.hostconfig import HostConfig
 from dockyard.runtime.lifecycle import remove, run_attached
@@ -142,18 +143,22 @@ def _run_attached(store: Store, container_id: str, output: Callable[[bytes], Non
 
 def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec: RunSpec,
              output: Callable[[bytes], None], announce: Callable[[str], None],
-             keep: bool = False) -> RunResult:
+             keep: bool = False, image_config: ContainerConfig | None = None,
+             running: Callable[[], None] | None = None) -> RunResult:
     """Run `spec` in a new container of `image_id`; `announce(container_id)` is called once it
     exists. The storage layer becomes a layer in the store when the command succeeds. The
     container is a one-shot one (runtime/oneshot.py: nothing durable, one runtime process)
-    unless it is to be `keep`t, as a container of the store's."""
+    unless it is to be `keep`t, as a container of the store's. `image_config`: the image's
+    config (a one-shot container then does not read the image from the store, where a build's
+    step image may still be being written); `running()` is called once the runtime runs the
+    one-shot container (the builder's work behind it starts then)."""
     if image_id is None:
         raise RuntimeFailure(f"failed to run {go_quote(spec.args[0])}: the image is empty (FROM scratch)")
     options = containers.CreateOptions(
         image=str(image_id), cmd=list(spec.args), entrypoint=[], env=list(spec.env),
         workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network))
     if not keep:
-        return _run_once(store, diff_ids, spec, options, output, announce)
+        return _run_once(store, diff_ids, spec, options, output, announce, image_config, running)
     record = containers.create(store, options)
     announce(record.id)
     cdir = containers.lookup(store, record.id)
@@ -177,16 +182,17 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
 
 def _run_once(store: Store, diff_ids: list[Digest], spec: RunSpec,
               options: containers.CreateOptions, output: Callable[[bytes], None],
-              announce: Callable[[str], None]) -> RunResult:
+              announce: Callable[[str], None], image_config: ContainerConfig | None,
+              running: Callable[[], None] | None) -> RunResult:
     """The step in a one-shot container: its stdout and stderr into the build output as they
     come, stderr in red (see _run_attached)."""
     def red(data: bytes) -> None:
         output(b"\x1b[91m" + data + b"\x1b[0m")
 
-    with oneshot.made(store, options, diff_ids) as shot:
+    with oneshot.made(store, options, diff_ids, image_config) as shot:
         announce(shot.id)
         _make_volume_dirs(store, diff_ids, shot.upper, spec.volumes)
-        code = shot.run(output, red)
+        code = shot.run(output, red, running)
         if code != 0:
             return RunResult(shot.id, code)
         _discard_volume_writes(store, diff_ids, shot.upper, spec.volumes)

@@ -187,14 +187,21 @@ def _check_host(store: Store, host: HostConfig) -> None:
     choose_runtime(store.root, host.runtime)
 
 
-def new_record(store: Store, opts: CreateOptions, name: str = "") -> ContainerRecord:
+def new_record(store: Store, opts: CreateOptions, name: str = "",
+               image_config: ContainerConfig | None = None) -> ContainerRecord:
     """The record of a new container (a fresh ID, Docker's config), made in memory: the
-    options are checked, nothing is written."""
+    options are checked, nothing is written. `image_config`: the config of the image
+    `opts.image` (its full ID) when the caller has it; the store is then not read (a build
+    step's image may still be being written: builder/classic/state.py)."""
     _check_host(store, opts.host)
-    image_id = store.resolve(opts.image)
+    if image_config is None:
+        image_id = store.resolve(opts.image)
+        image_config = store.image(image_id).config.config
+    else:
+        image_id = Digest.parse(opts.image)
     container_id = secrets.token_hex(32)
     hostname = opts.hostname or container_id[:12]
-    cfg = _container_config(store.image(image_id).config.config, opts, hostname)
+    cfg = _container_config(image_config, opts, hostname)
     return ContainerRecord(
         id=container_id, name=name, image_id=str(image_id), image_name=opts.image,
         created=now_rfc3339(), config=cfg, host=replace(opts.host),

@@ -42,6 +42,7 @@ from typing import Callable, Iterator
 from dockyard.archive.fstree import remove_later, remove_path
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError
+from dockyard.image.config import ContainerConfig
 from dockyard.runtime import bundle, owned, rootfs
 from dockyard.runtime.containers import CreateOptions, new_record
 from dockyard.runtime.monitor import StartError, create_error
@@ -82,8 +83,10 @@ class OneShot:
         Journal(self.store.root).emit("container", action, self.record.id,
                                       self.record.event_attributes(**extra))
 
-    def run(self, stdout: Callable[[bytes], None], stderr: Callable[[bytes], None]) -> int:
-        """Run the container's command; its output goes to `stdout` and `stderr` as it comes.
+    def run(self, stdout: Callable[[bytes], None], stderr: Callable[[bytes], None],
+            running: Callable[[], None] | None = None) -> int:
+        """Run the container's command; its output goes to `stdout` and `stderr` as it comes;
+        `running()` is called once the runtime is started (the caller's work behind it).
         Its exit status (128+N for a signal); StartError when it could not start (the
         runtime's message as dockerd words a create failure, nothing of it in the output).
 
@@ -115,6 +118,8 @@ class OneShot:
             os.close(out_w)
             os.close(err_w)
         self._proc = proc
+        if running is not None:
+            running()
         held: list[bytes] = []
         announced = threading.Event()
 
@@ -205,13 +210,14 @@ def _pump_held(held: list[bytes], output: Callable[[bytes], None]) -> None:
 
 
 @contextmanager
-def made(store: Store, opts: CreateOptions,
-         diff_ids: list[Digest] | None = None) -> Iterator[OneShot]:
+def made(store: Store, opts: CreateOptions, diff_ids: list[Digest] | None = None,
+         image_config: ContainerConfig | None = None) -> Iterator[OneShot]:
     """A one-shot container for the time of the block: made, run by the caller (`OneShot.run`:
-    mounted then), then killed if it still runs, unmounted and removed. `diff_ids`: the image's
-    layers, when the caller has them (it is not read again)."""
+    mounted then), then killed if it still runs, unmounted and removed. `diff_ids` and
+    `image_config`: the image's layers and config, when the caller has them (the image is then
+    not read from the store: a build's step image may still be being written)."""
     owned.sweep(store)
-    record = new_record(store, opts, random_name())
+    record = new_record(store, opts, random_name(), image_config)
     cdir = ContainerDir(store.tmp / record.id)
     cdir.path.mkdir(mode=0o710)
     shot = OneShot(store, record, cdir, diff_ids)

@@ -150,6 +150,25 @@ def test_build_killed_anywhere(templates, tmp_path: Path) -> None:
                              {"rename": 6, "fsync": 0}, check)
 
 
+def test_build_with_runs_killed_anywhere(templates, tmp_path: Path) -> None:
+    """A classic RUN step's image is written by a worker thread behind the next RUN's container
+    (builder/classic/state.py): killed at any of either's calls, the store is whole, nothing is
+    left mounted after the next start, and the next build makes the image."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nRUN echo c > /c\n")
+
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        _whole_and_clean(dockyard)
+        assert mounts_under(dockyard.root) == []
+        out = dockyard("build", "-q", "-t", "built:1", str(ctx)).stdout.strip()
+        assert dockyard("image", "inspect", "-f", "{{.Id}}", "built:1").stdout.strip() == out
+        assert dockyard("run", "--rm", "built:1", "cat", "/a", "/b", "/c").stdout == "a\nb\nc\n"
+
+    FIGURES["build RUN"] = sweep(_fresh(templates, "local", tmp_path), ["build", "-t", "built:1", str(ctx)],
+                                 {"rename": 2, "fsync": 1}, check)
+
+
 def test_pull_killed_anywhere(templates, tmp_path: Path) -> None:
     name = str(templates["name"])
 

@@ -47,11 +47,21 @@ class Builder:
         once, here, when the build ends, whether it made its image or failed on the way (the
         steps before are cache for the next build, as dockerd keeps them). Until then a crash of
         the host may lose a step's record, never tear it, and nothing durable refers to it."""
+        b = self.build_state
         try:
-            return self._build()
+            try:
+                image_id = self._build()
+            except BaseException:
+                try:
+                    b.settle()  # the steps made before are cache for the next build
+                except BaseException:  # noqa: BLE001 - the step's own error is the build's
+                    pass
+                raise
+            b.settle()  # the last step's image is in the store before anyone names it
+            return image_id
         finally:
-            if self.build_state.unpublished:
-                self.build_state.store.publish_images()
+            if b.unpublished:
+                b.store.publish_images()
 
     def _build(self) -> Digest:
         target = self.target_index()

@@ -223,6 +223,7 @@ def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, temp: TempD
             raise InvalidParameter(f"invalid from flag value {from_}: stage {from_} was not built "
                                    "(it is needed only by an ONBUILD trigger)")
         image_id = b.stage_images[ref]
+        b.settle()  # read from the store below
     else:
         try:
             image_id = b.resolve_image(from_)
@@ -246,7 +247,7 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
     cmd = state.stage.run_args(ins)
     recorded = run_cmd(cmd, state.stage.build_arg_env(), b.args.referenced)
     probe = dataclasses.replace(state.run, cmd=recorded, entrypoint=None if recorded else state.run.entrypoint)
-    if b.probe(state, probe):
+    if b.probe(state, probe, behind=True):
         return
     # A cache miss only: RUN's container (the runtime)
     from dockyard.builder.run import RunSpec, run_step
@@ -256,9 +257,12 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
                    workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),
                    network="none" if network == "none" else "host")
     keep = not (b.options.rm or b.options.force_rm)
+    if keep:
+        b.settle()  # a container of the store's: its image is read from the store
     try:
         result = run_step(b.store, state.image_id, state.diff_ids, spec, b.out.raw,
-                          lambda cid: b.out.line(f" ---> Running in {cid[:12]}"), keep=keep)
+                          lambda cid: b.out.line(f" ---> Running in {cid[:12]}"), keep=keep,
+                          image_config=state.image_config.config, running=b.write_behind)
     except DockyardError as exc:
         # A step container that cannot start (an unknown USER...) fails the build as any step
         # does: the message, exit status 1 (dockerd 20.10), not `docker run`'s 125.

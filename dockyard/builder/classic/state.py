@@ -6,11 +6,29 @@
   output, the ARGs, the images of the stages built so far; image lookups for FROM and
   `COPY --from`; and `probe` (the image-chain cache: a child of this image made from the same
   config) and `commit` (this step's image), as moby's builder/dockerfile/internals.go.
+
+A step's image is written to the store (its config blob and record, each fsynced) by a worker
+thread while the next step's RUN container runs (`StepWrite`, started by `write_behind` once the
+runtime runs): the image's ID and config are known in memory the moment it is made, and nothing
+a RUN needs before its commit reads its parent's record (the container's config comes from the
+builder, runtime/oneshot.py). Its probe cannot hit on the parent being written: an image just
+made has no children (its ID is new: its config holds a new container ID and the time), as
+Docker's classic builder misses every step after a miss; the local cache lookup reads only the
+children index, which needs no record of the parent. Everything else waits for the write first
+(`settle`): any other step at its probe (it would only wait at its commit: nothing runs behind
+it), a `--cache-from` or `--explain-cache` probe (they read the parent), a hit (its lease), the
+next commit (one write at a time: a parent's record before its child's), a later stage's FROM
+or `COPY --from`, a container kept with `--rm=false`, and the end of the build (before the
+images are published and the result is named). The step's new layer is leased at once, under
+the step's ingest hold, so the collector cannot take it before the image holds it. A write that
+fails fails the build with its own error (message and exit status), raised where the build
+waits for it: after the RUN behind which it was written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +41,7 @@ from dockyard.dockerfile import Dockerfile
 from dockyard.dockerfile.args import BuildArgs, platform_args
 from dockyard.errors import DockyardError, NotFound
 from dockyard.image.config import ContainerConfig, History, ImageConfig
+from dockyard.image.image import Image
 from dockyard.image.mutate import append
 from dockyard.reference import parse_normalized
 from dockyard.store.layers import StoredLayer
@@ -56,6 +75,35 @@ class StageState:
         return [layer.diff_id for layer in self.layers]
 
 
+class StepWrite:
+    """A step's image to be written to the store by a worker thread (see the module's doc),
+    started by `start` (once the next step's container runs: the write's Python work then
+    takes no time from the step's own), at the latest by `wait`."""
+
+    def __init__(self, image_id: Digest, write: Callable[[], None]) -> None:
+        self.image_id = image_id
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(write,), daemon=True,
+                                        name=f"commit-{image_id.hex[:12]}")
+
+    def start(self) -> None:
+        if self._thread.ident is None:
+            self._thread.start()
+
+    def _run(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except BaseException as exc:  # noqa: BLE001 - raised by wait(), in the build's thread
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the image is written; the write's error, if it failed."""
+        self.start()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 @dataclass
 class ClassicBuild:
     """One classic build: its store, context, Dockerfile, options and cache state."""
@@ -78,6 +126,7 @@ class ClassicBuild:
     stage_changed: dict[int, int | None] = field(default_factory=dict)  # stage -> its changed_at
     _sums: list = field(default_factory=list)      # the context's FileSums, once loaded
     unpublished: bool = False                      # images made that a crash of the host may lose
+    writing: StepWrite | None = field(default=None, init=False)  # the last step's image, being written
 
     def __post_init__(self) -> None:
         self.children = ChildIndex(self.store)
@@ -120,6 +169,18 @@ class ClassicBuild:
                 return stage.index
         return None
 
+    def settle(self) -> None:
+        """Wait until the last step's image is in the store (see the module's doc); its
+        write's error, if it failed."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            writing.wait()
+
+    def write_behind(self) -> None:
+        """Start writing the last step's image (a RUN calls it once its container runs)."""
+        if self.writing is not None:
+            self.writing.start()
+
     def keep(self, image_id: Digest, diff_ids: list[Digest]) -> None:
         """Lease the image for the rest of the build (steps run under the store's ingest lock)."""
         if self.lease is not None:
@@ -149,6 +210,7 @@ class ClassicBuild:
             config = ImageConfig(architecture="amd64", os="linux")
             layers: list[StoredLayer] = []
         else:
+            self.settle()  # an earlier stage's image: read from the store
             image = self.store.image(image_id)
             config = image.config
             layers = list(image.layers)  # type: ignore[arg-type]
@@ -158,12 +220,15 @@ class ClassicBuild:
 
     # -- the image chain ------------------------------------------------------------------------
     def probe(self, state: StageState, probe: ContainerConfig,
-              sources: Callable[[], dict | None] | None = None) -> bool:
+              sources: Callable[[], dict | None] | None = None, behind: bool = False) -> bool:
         """A cache hit moves the stage to the cached image and prints `Using cache`; a miss
         marks the stage changed from this step on and, with --explain-cache, prints why
-        (`sources`: the step's file list, for COPY/ADD)."""
+        (`sources`: the step's file list, for COPY/ADD). `behind`: a RUN, whose container the
+        last step's image is written behind; any other step waits for that write first."""
         data = self.container_config_dict(state, probe)
         found = None
+        if not behind or self.cache_from is not None or self.options.explain_cache:
+            self.settle()  # nothing to write behind; or they read the parent from the store
         if self.options.no_cache:
             pass
         elif self.cache_from is not None:
@@ -182,6 +247,7 @@ class ClassicBuild:
                 state.changed_at = self.step
             return False
         hit, config = found
+        self.settle()  # the lease file is written by one thread at a time
         # The hit's layers: the stage's own where the diff IDs agree (a cached step adds at most
         # one), the store's record of the others (what store.image(hit) would read again).
         known = {layer.diff_id: layer for layer in state.layers}
@@ -227,12 +293,24 @@ class ClassicBuild:
             config=run, author=state.stage.meta.author,
             drop=("container", "container_config", "docker_version", "parent"), extra=step)
         layers = state.layers + ([layer] if layer is not None else [])
-        # Not published one by one (store.add_image): Builder.build publishes them all once the
-        # build has made its image.
-        image = self.store.add_image(new.raw_config, layers, parent=state.image_id, publish=False)
+        image = Image(new.raw_config, tuple(layers))
+        self.settle()  # one image written at a time: a parent's record before its child's
+        if layer is not None and self.lease is not None:
+            # under this step's ingest hold: the collector keeps the layer until the image does
+            self.lease.keep_layers([layer.diff_id])
+        parent_id = state.image_id
+        diff_ids = [l.diff_id for l in layers]
+
+        def write() -> None:
+            # Not published one by one (store.add_image): Builder.build publishes them all once
+            # the build has made its image.
+            with self.store.ingesting():
+                self.store.add_image(image.raw_config, layers, parent=parent_id, publish=False)
+                self.keep(image.id, diff_ids)
+
         self.unpublished = True
-        self.keep(image.id, [l.diff_id for l in layers])
-        self.children.add(state.image_id, image.id)
+        self.writing = StepWrite(image.id, write)
+        self.children.add(parent_id, image.id)
         state.image_id = image.id
         state.image_config = image.config
         state.layers = layers
