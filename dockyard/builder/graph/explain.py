@@ -9,6 +9,10 @@ step, `miss [stage-1 3/6] RUN ...: REASON`, found once the plan is made (every k
   that changed (from the file list kept with the record), the build arg or ENV value a RUN
   sees that changed (old and new), or the command that changed (what it was);
 - else the step was never built on these inputs (`not built before on this parent`).
+
+A step whose key waits for a stage to run (a COPY --from keyed by the content it copies, and
+the steps after it: solver's module doc) may still hit: `maybe [step]: ...` names the stage step
+that runs first.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ def explain_misses(solver: Solver, order: list[Vertex]) -> list[str]:
     for v in order:
         plan = solver.plans.get(v.digest)
         if plan is None or not plan.executes or not v.adds_layer:
+            continue
+        if plan.deferred:
+            cause = next((a for a in v.walk() if a is not v and a.adds_layer
+                          and solver.plans[a.digest].executes and not solver.plans[a.digest].deferred), None)
+            after = f" once {cause.name} has run" if cause is not None else " when its sources are read"
+            lines.append(f"maybe {v.name}: keyed by the content of files a stage makes, known{after}")
             continue
         if earlier is None:
             earlier = _records_by_inputs(solver)
@@ -55,7 +65,7 @@ def _first_cause(solver: Solver, v: Vertex) -> Vertex | None:
     current = v
     while True:
         missing = [i for i in current.inputs if i is not None and i.adds_layer
-                   and solver.plans[i.digest].executes]
+                   and solver.plans[i.digest].executes and not solver.plans[i.digest].deferred]
         if not missing:
             return cause
         cause = current = missing[0]

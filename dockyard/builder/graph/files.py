@@ -11,7 +11,8 @@ copy semantics of dockyard.builder.copy and BuildKit's differences (checked agai
 Writing modules are imported when a step runs: a fully cached build never loads them.
 The content digest that keys a copy from the context covers names, types, modes, sizes, link
 targets and contents of exactly the selected files (after .dockerignore and --exclude), not
-mtimes or owners.
+mtimes or owners; a copy from a stage or an image is keyed by the same digest of what it copies
+with the owners too (they are copied; solver.py's module doc).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def collect(tree: SourceTree, patterns: list[str], exclude: tuple[str, ...], kw:
             if _has_wildcard(pattern) and "no source files" in exc.message:
                 continue
             if "file does not exist" in exc.message:
-                clean = posixpath.normpath("/" + pattern)
+                clean = posixpath.normpath("/" + pattern.lstrip("/"))  # "//x" stays "//x"
                 raise NotFound(f'failed to compute cache key: "{clean}" not found: not found') from None
             raise
         out += found

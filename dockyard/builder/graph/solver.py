@@ -9,6 +9,15 @@ of exactly those files; a hit in the store's build cache (dockyard.store.buildca
 layer and its time, so a fully cached rebuild makes the same image. `--no-cache` (or the stages
 of `--no-cache-filter`) runs the steps again and replaces their records.
 
+A copy from a stage or an image (COPY --from) is keyed, as BuildKit keys it, by the content of
+what it copies (names, types, modes, owners, sizes, links, contents; not mtimes), not by the
+key of the stage it reads: a stage that runs again and makes the same files leaves the copy and
+the steps after it cached. That content is known once the stage is done, so such a copy's key is
+*deferred*: found in its own thread when its inputs are done (then looked up, and CACHED or run),
+and so are the keys of the steps that read it. An alias record keyed by what the copy selects in
+its sources' layer chains (diff IDs: what the stage's files are) keeps the content digests found,
+so a rebuild whose stages hit the cache knows every key when it plans, without reading a file.
+
 After the first failure no new step starts; the steps already running finish; the failure is
 raised (the first one).
 """
@@ -29,7 +38,7 @@ from dockyard.builder.copy.checksum import checksum
 from dockyard.builder.copy.match import Source, collect_sources, walk_source
 from dockyard.builder.graph import files
 from dockyard.builder.graph.ops import (
-    ContextOp, CopyOp, ExecOp, HttpOp, ImageOp, MkdirOp, Vertex, cache_key,
+    KEY_VERSION, ContextOp, CopyOp, ExecOp, HttpOp, ImageOp, MkdirOp, Vertex, cache_key, digest_of,
 )
 from dockyard.builder.graph.progress import Progress
 from dockyard.builder.graph.session import Session
@@ -116,6 +125,8 @@ class _Plan:
     parts: dict | None = None              # what the key is made of (kept with the record)
     executes: bool = False
     sources: list[list[Source] | None] = field(default_factory=list)  # a copy's, by source
+    deferred: bool = False                 # the key waits for the inputs' results (module doc)
+    content: list[str] = field(default_factory=list)  # the content digests known at planning
 
 
 def _ancestors(v: Vertex) -> list[Vertex]:
@@ -148,6 +159,7 @@ class Solver:
         self.plans: dict[Digest, _Plan] = {}
         self._read_as_trees: set[Digest] = set()   # vertices whose files a step that runs reads
         self._unpacking: list[threading.Thread] = []
+        self._planned: dict[Digest, Result | None] = {}   # results known at planning (hits)
 
     def close(self) -> None:
         for thread in self._unpacking:
@@ -254,6 +266,7 @@ class Solver:
             return
         if isinstance(op, ImageOp):
             self.plans[v.digest] = _Plan(cache_key(v, [], []))
+            self._planned[v.digest] = Result(list(op.diff_ids), [None] * len(op.diff_ids))
             return
         if isinstance(op, HttpOp):
             from dockyard.builder.copy.download import download
@@ -264,17 +277,51 @@ class Solver:
             self.progress.complete(digest)
             self.plans[v.digest] = _Plan(Digest("sha256", checksum(source).split(":", 1)[1]))
             return
-        input_keys = [self.plans[i.digest].key if i is not None else None for i in v.inputs]
         content: list[str] = []
         plan = _Plan(None)
         if isinstance(op, CopyOp):
             plan.sources = self._context_copy_sources(v, op, content)
-            if op.link:
-                input_keys[0] = None
         elif isinstance(op, ExecOp):
             for m in op.mounts:
                 if m.input >= 0 and isinstance(_op_of(v, m.input), ContextOp):
                     content.append(self._context_digest(m.selector))
+        plan.content = content
+        self.plans[v.digest] = plan
+        input_keys, trees = self._input_keys(v, plan)
+        if any(self.plans[v.inputs[n].digest].deferred for n in _used(v, trees)):
+            plan.deferred = plan.executes = True     # an input's key is found when it is done
+            self._planned[v.digest] = None
+            return
+        if trees:
+            results = [self._planned.get(i.digest) if i is not None else SCRATCH for i in v.inputs]
+            known = None
+            if all(results[n] is not None for n in trees):
+                alias = self.cache.get(_alias_key(v.op, plan, results))  # type: ignore[arg-type]
+                known = alias.parts if alias is not None and alias.parts else None
+            if known is None or not isinstance(known.get("trees"), list):
+                plan.deferred = plan.executes = True   # keyed by the files, read once they are there
+                self._planned[v.digest] = None
+                return
+            content = content + [str(t) for t in known["trees"]]
+        self._keyed(v, plan, input_keys, content)
+        self._planned[v.digest] = self._planned_result(v, plan)
+
+    def _input_keys(self, v: Vertex, plan: _Plan) -> tuple[list[Digest | None], list[int]]:
+        """The inputs' keys as the step's key takes them, and the inputs a copy reads as trees
+        (a stage's or an image's files: keyed by their content, so their keys are left out)."""
+        input_keys = [self.plans[i.digest].key if i is not None else None for i in v.inputs]
+        trees: list[int] = []
+        if isinstance(v.op, CopyOp):
+            if v.op.link:
+                input_keys[0] = None
+            trees = sorted({s.input for s, planned in zip(v.op.sources, plan.sources) if planned is None})
+            for n in trees:
+                input_keys[n] = None
+        return input_keys, trees
+
+    def _keyed(self, v: Vertex, plan: _Plan, input_keys: list[Digest | None], content: list[str]) -> None:
+        """Set the step's key and look it up (the local cache, then --cache-from's)."""
+        op = v.op
         plan.key = cache_key(v, input_keys, content)
         plan.parts = {"kind": op.kind, "op": op.definition(),  # type: ignore[attr-defined]
                       "inputs": [str(k) if k is not None else None for k in input_keys],
@@ -293,7 +340,49 @@ class Solver:
                         self.records[v.digest] = record
                         break
         plan.executes = plan.record is None
-        self.plans[v.digest] = plan
+
+    def _planned_result(self, v: Vertex, plan: _Plan) -> Result | None:
+        """The result of a step that hits, known at planning from the records (None: it runs)."""
+        if plan.record is None:
+            return None
+        base = self._planned.get(v.inputs[0].digest) if v.inputs and v.inputs[0] is not None else SCRATCH
+        if base is None or plan.record.layer is None:
+            return base
+        return base.plus(plan.record.layer, plan.record.created)
+
+    def _resolve(self, v: Vertex, inputs: list[Result], plan: _Plan) -> None:
+        """The key of a deferred step, once its inputs are done: a copy's sources from stages
+        and images read and digested (their content is the key), the alias record written
+        (the next build knows the key when it plans), then the lookup."""
+        input_keys, trees = self._input_keys(v, plan)
+        content = plan.content
+        if trees:
+            op = v.op
+            assert isinstance(op, CopyOp)
+            digests = self._tree_digests(op, inputs, plan)
+            self.cache.put(CacheRecord(_alias_key(op, plan, inputs), None, "",  # type: ignore[arg-type]
+                                       "alias: " + v.name, {"trees": digests}))
+            content = content + digests
+        self._keyed(v, plan, input_keys, content)
+
+    def _tree_digests(self, op: CopyOp, inputs: list[Result], plan: _Plan) -> list[str]:
+        """The content digest of what each source from a stage or an image names (owners
+        included: they are copied)."""
+        from dockyard.builder.rootfs import image_root
+
+        kw = "ADD" if op.unpack else "COPY"
+        out: list[str] = []
+        with ExitStack() as stack:
+            trees: dict[int, files.SourceTree] = {}
+            for source, planned in zip(op.sources, plan.sources):
+                if planned is not None:
+                    continue
+                tree = trees.get(source.input)
+                if tree is None:
+                    root = stack.enter_context(image_root(self.store, inputs[source.input].layers))
+                    tree = trees[source.input] = files.SourceTree(root)
+                out.append(files.content_digest(files.collect(tree, [source.path], op.exclude, kw)))
+        return out
 
     # -- results ----------------------------------------------------------------------------------
     def _hit(self, v: Vertex, inputs: list[Result]) -> Result:
@@ -321,9 +410,24 @@ class Solver:
         futures = [self._future(i) if i is not None else None for i in v.inputs]  # all start now
         inputs = [f.result() if f is not None else SCRATCH for f in futures]
         base = inputs[0]
+        digest = str(v.digest)
+        if plan.deferred:
+            if self._failed.is_set():
+                raise Cancelled("canceled")
+            try:
+                with self._work:
+                    self._resolve(v, inputs, plan)
+            except DockyardError as exc:
+                self.progress.start(digest)
+                self.progress.complete(digest, error=exc.message)
+                raise
+            if not plan.executes:
+                hit = self._hit(v, inputs)
+                self.progress.start(digest)
+                self.progress.complete(digest, cached=True)
+                return hit
         if not plan.executes:
             return self._hit(v, inputs)
-        digest = str(v.digest)
         with self._work:
             if self._failed.is_set():
                 raise Cancelled("canceled")
@@ -504,6 +608,30 @@ class Solver:
                 tree = trees[source.input] = files.SourceTree(root)
             out += files.collect(tree, [source.path], op.exclude, kw)
         return out
+
+
+def _used(v: Vertex, trees: list[int]) -> list[int]:
+    """The inputs whose keys the step's key takes (not a --link copy's base, not the trees a
+    copy reads: their content is taken)."""
+    link = isinstance(v.op, CopyOp) and v.op.link
+    return [n for n, i in enumerate(v.inputs)
+            if i is not None and n not in trees and not (n == 0 and link)]
+
+
+def _alias_key(op: CopyOp, plan: _Plan, results: list[Result | None]) -> Digest:
+    """The key of a copy's alias record: what it selects in stages and images (each source's
+    path in its tree, named by the tree's chain of layers: diff IDs, its files exactly; the
+    excludes; COPY or ADD), not where it copies to nor onto what: the same selection of the
+    same files has the same content digests on any base."""
+    chains = {}
+    for n in {s.input for s, planned in zip(op.sources, plan.sources) if planned is None}:
+        result = results[n]
+        assert result is not None
+        chains[n] = [str(d) for d in result.layers]
+    return digest_of({"v": KEY_VERSION, "alias": "copied content",
+                      "sources": [[s.path, chains[s.input]] for s, planned in zip(op.sources, plan.sources)
+                                  if planned is None],
+                      "exclude": list(op.exclude), "unpack": op.unpack})
 
 
 def _op_of(v: Vertex, index: int) -> object:

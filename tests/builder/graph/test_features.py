@@ -67,6 +67,38 @@ def test_a_change_in_one_stage_does_not_invalidate_another(bk, tmp_path: Path) -
     assert got["[stage-2 2/3] COPY --from=a /a /a"] == "DONE"
 
 
+def test_copy_from_is_keyed_by_content_through_a_chain_of_stages(bk, tmp_path: Path) -> None:
+    """A stage that runs again to the same files leaves every COPY --from of them cached, and
+    the steps after each, through a stage that copies from it (its key, found once `a` ran, is
+    that of the first build); --explain-cache says those steps wait for `a` (`maybe`) instead
+    of calling them misses. The next build plans every key from the alias records (no `maybe`)."""
+    dockerfile = "FROM busybox AS a\nARG V\nRUN echo $V > /v && echo same > /s\n" \
+                 "FROM busybox AS b\nCOPY --from=a /s /s\nRUN cat /s > /t\n" \
+                 "FROM busybox\nCOPY --from=b /t /t\nRUN cat /t\n"
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    first = bk.build(ctx, "-t", "c1", "--build-arg", "V=1")
+    assert set(_stage_steps(first.stderr).values()) == {"DONE"}
+    again = bk.build(ctx, "-t", "c2", "--build-arg", "V=2", "--explain-cache").stderr
+    got = _stage_steps(again)
+    assert got.pop("[a 2/2] RUN echo 2 > /v && echo same > /s") == "DONE"
+    assert got == {
+        "[b 2/3] COPY --from=a /s /s": "CACHED", "[b 3/3] RUN cat /s > /t": "CACHED",
+        "[stage-2 2/3] COPY --from=b /t /t": "CACHED", "[stage-2 3/3] RUN cat /t": "CACHED"}
+    maybe = [line.split("maybe ", 1)[1].split(":")[0] for line in again.splitlines() if " maybe [" in line]
+    assert maybe == ["[b 2/3] COPY --from=a /s /s", "[b 3/3] RUN cat /s > /t",
+                     "[stage-2 2/3] COPY --from=b /t /t", "[stage-2 3/3] RUN cat /t"]
+    assert bk.shape("c1").diff_ids[1:] == bk.shape("c2").diff_ids[1:]
+    cached = bk.build(ctx, "--build-arg", "V=2", "--explain-cache").stderr
+    assert set(_stage_steps(cached).values()) == {"CACHED"} and " maybe [" not in cached and " miss [" not in cached
+    (ctx / "Dockerfile").write_text(dockerfile.replace("echo same", "echo other"))
+    assert set(_stage_steps(bk.build(ctx, "--build-arg", "V=2").stderr).values()) == {"DONE"}
+
+
+def _stage_steps(progress: str) -> dict[str, str]:
+    return {k: v for k, v in steps(progress).items() if k.startswith("[") and "]" in k
+            and not k.startswith("[internal]") and " FROM " not in k}
+
+
 def test_no_cache_and_no_cache_filter(bk, tmp_path: Path) -> None:
     dockerfile = "FROM busybox AS a\nRUN echo a\nFROM busybox AS b\nRUN echo b\nFROM b\nCOPY --from=a /etc/passwd /p\n"
     ctx = write_context(tmp_path / "ctx", dockerfile)

@@ -278,10 +278,68 @@ def test_arg_reaches_only_later_runs_matches_dockerd(reference, bk, tmp_path: Pa
     assert got[f"[4/4] RUN echo {mark} three"] == "DONE"
 
 
+COPY_FROM_CONTENT = """\
+FROM busybox AS src
+ARG V
+ARG C=same
+ARG M=644
+ARG O=0
+RUN echo {mark} $V > /other && mkdir /out && echo $C > /out/f && chmod $M /out/f && chown $O /out/f \\
+    && touch -d @$((1000+${{#V}})) /out/f
+FROM busybox
+RUN echo {mark} base
+COPY --from=src /out /out
+RUN cat /out/f > /g
+"""
+
+
+def test_copy_from_is_keyed_by_the_content_it_copies_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
+    """COPY --from=<stage> is cached by the content of what it copies, not by the stage's key:
+    the stage runs again (another build arg) and makes the same /out/f (another mtime, and
+    another file outside /out): the COPY and the RUN after it stay CACHED, and the image is
+    dockerd's; another content or mode of /out/f runs them again.
+    Deliberate difference: dockerd 20.10's BuildKit keeps the COPY cached when only the owner
+    of a copied file changed, and its image then has the old owner (0 where the stage made 5);
+    dockyard keys owners too (COPY --from keeps them), so its COPY runs and has owner 5."""
+    mark = _unique()
+    ctx = write_context(tmp_path / "ctx", COPY_FROM_CONTENT.format(mark=mark))
+    tag = "content-" + mark
+    copy, after = "[stage-1 3/4] COPY --from=src /out /out", "[stage-1 4/4] RUN cat /out/f > /g"
+
+    def round_(*args: str) -> tuple[dict[str, str], dict[str, str]]:
+        build_args = [a for arg in args for a in ("--build-arg", arg)]
+        ref = steps(reference.build(ctx, "-t", tag, *build_args).stderr)
+        got = steps(bk.build(ctx, "-t", tag, *build_args).stderr)
+        keep = lambda d: {k: v for k, v in d.items() if k.startswith("[") and "FROM" not in k}  # noqa: E731
+        return keep(ref), keep(got)
+
+    round_("V=a")
+    ref, got = round_("V=bb")                       # the same /out/f, another mtime
+    assert got == ref
+    assert (got[copy], got[after]) == ("CACHED", "CACHED")
+    assert [v for k, v in got.items() if k.startswith("[src")] == ["DONE"]
+    assert_same_image(reference.shape(tag), bk.shape(tag))
+    ref, got = round_("V=ccc", "C=x")               # another content
+    assert got == ref and (got[copy], got[after]) == ("DONE", "DONE")
+    ref, got = round_("V=dddd", "C=x", "M=600")     # another mode
+    assert got == ref and (got[copy], got[after]) == ("DONE", "DONE")
+    ref, got = round_("V=eeeee", "C=x", "M=600")    # the same again: cached
+    assert got == ref and (got[copy], got[after]) == ("CACHED", "CACHED")
+    ref, got = round_("V=ffffff", "C=x", "M=600", "O=5")   # another owner only
+    assert (ref[copy], ref[after]) == ("CACHED", "CACHED")
+    assert (got[copy], got[after]) == ("DONE", "DONE")
+    assert reference.shape(tag).files()["out/f"].uid == 0      # dockerd's stale owner
+    assert bk.shape(tag).files()["out/f"].uid == 5
+    ref, got = round_("V=ggggggg", "C=x", "M=600", "O=5")  # the same again: cached on both
+    assert got == ref and (got[copy], got[after]) == ("CACHED", "CACHED")
+
+
 @pytest.mark.parametrize("dockerfile, message", [
     ("FROM busybox\nRUN echo {m}; exit 3\n", "executor failed running [/bin/sh -c echo {m}; exit 3]: exit code: 3"),
     ("FROM busybox\nRUN --mount=type=secret,id={m},required echo hi\n", "secret {m} not found: not found"),
     ("FROM busybox\nCOPY {m} /x\n", 'failed to compute cache key: "/{m}" not found: not found'),
+    ("FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=a /{m} /x\n",
+     'failed to compute cache key: "/{m}" not found: not found'),
     ("FROM busybox\nRUN --mount=type=bind,source={m},target=/z true\n",
      'failed to compute cache key: "/{m}" not found: not found'),
     ("FROM busybox\nFOO {m}\n",
