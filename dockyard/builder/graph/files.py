@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from dockyard.builder.copy.checksum import checksum, sources_hash
-from dockyard.builder.copy.match import Source, collect_sources
+from dockyard.builder.copy.match import Source, collect_sources, walk_source
 from dockyard.builder.dockerignore import IgnoreMatcher
 from dockyard.builder.graph.ops import CopyOp, MkdirOp
 from dockyard.digest import Digest
@@ -184,7 +184,7 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
         if not sources:
             return _layer(store, _empty_layer)
         if op.parents:
-            return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw))
+            return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw, store.tmp))
         digests: dict[str, str] = {}
         layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests))
     unpack_like_last(store.layers, sums, kw, op.dest, sources, layer, digests)
@@ -192,31 +192,98 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
 
 
 def _parents_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, root: Path,
-                   kw: str) -> ScanResult:
-    """COPY --parents: each source keeps its path (from the tree's root) under the destination.
-    Written as one copy per parent directory into a temporary tree, then one layer."""
+                   kw: str, tmp: Path) -> ScanResult:
+    """COPY --parents: each source keeps its path from its tree's root under the destination
+    (BuildKit's copy with include patterns, whose parent directories are made as the source
+    tree has them). The sources are staged as that tree, then written as one plain copy of it.
+    The staging lives in the store's temporary folder `tmp` (the collector removes what a crash
+    leaves) and keeps what a plain COPY keeps: owners, modes, times, hard links, symlinks,
+    fifos, the parent directories' own; what .dockerignore and --exclude leave out stays out."""
+    import dataclasses
     import shutil
 
-    from dockyard.builder.copy.entries import CopyPlan
     from dockyard.builder.copy.layer import write_copy_layer
 
-    staging = Path(tempfile.mkdtemp(prefix="bk-parents-"))
+    staging = Path(tempfile.mkdtemp(prefix="bk-parents-", dir=tmp))
     try:
+        stager = _Stager(staging)
         for source in sources:
             parent = posixpath.dirname(source.rel)
-            target = staging / parent if parent else staging
-            target.mkdir(parents=True, exist_ok=True)
-            if source.is_dir:
-                shutil.copytree(source.path, target / posixpath.basename(source.rel), symlinks=True,
-                                dirs_exist_ok=True)
-            else:
-                shutil.copy2(source.path, target / source.name, follow_symlinks=False)
+            stager.parents(source.root, parent)
+            if not source.is_dir:
+                stager.entry(source.path, source.st, posixpath.join(parent, source.name))
+                continue
+            if source.rel:
+                stager.entry(source.path, source.st, source.rel)
+            for rel, st in walk_source(source.root, source.rel, source.ignore):
+                stager.entry(source.path / rel, st, posixpath.join(source.rel, rel))
+        stager.finish()
         staged = collect_sources(staging, ["."], None, kw, in_context=False)
+        for item in staged:
+            item.origin = sources[0].origin   # a context file's mode rules stay the context's
         dest = plan.dest if plan.dest.endswith("/") else plan.dest + "/"
-        plan = CopyPlan(dest, plan.uid, plan.gid, plan.chmod, plan.chowned, plan.extract_archives)
-        return write_copy_layer(out, staged, plan, root, kw)
+        return write_copy_layer(out, staged, dataclasses.replace(plan, dest=dest), root, kw)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+class _Stager:
+    """A tree made of copies of other trees' entries with their metadata (COPY --parents)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dirs: list[tuple[Path, os.stat_result]] = []   # their times are set last
+        self.links: dict[tuple[int, int], Path] = {}        # (dev, ino) -> staged first name
+
+    def parents(self, tree: Path, rel: str) -> None:
+        """The directories of `rel` in `tree`, outermost first, each made once."""
+        parts = [p for p in rel.split("/") if p]
+        for i in range(len(parts)):
+            sub = "/".join(parts[: i + 1])
+            if not os.path.lexists(self.root / sub):
+                self.entry(tree / sub, os.lstat(tree / sub), sub)
+
+    def entry(self, src: Path, st: os.stat_result, rel: str) -> None:
+        import shutil
+        import stat
+
+        dst = self.root / rel
+        fmt = stat.S_IFMT(st.st_mode)
+        if os.path.lexists(dst):
+            if fmt == stat.S_IFDIR and dst.is_dir() and not dst.is_symlink():
+                return                      # a parent of an earlier source
+            if dst.is_dir() and not dst.is_symlink():
+                shutil.rmtree(dst)
+            else:
+                dst.unlink()                # two sources to one name: the last one wins
+        key = (st.st_dev, st.st_ino)
+        if fmt == stat.S_IFDIR:
+            os.mkdir(dst)
+            self.dirs.append((dst, st))
+        elif fmt == stat.S_IFREG:
+            first = self.links.get(key) if st.st_nlink > 1 else None
+            if first is not None and os.path.exists(first):
+                os.link(first, dst)         # hard links stay hard links (one inode, its metadata)
+                return
+            shutil.copyfile(src, dst, follow_symlinks=False)
+            if st.st_nlink > 1:
+                self.links[key] = dst
+        elif fmt == stat.S_IFLNK:
+            os.symlink(os.readlink(src), dst)
+        elif fmt == stat.S_IFIFO:
+            os.mkfifo(dst)
+        else:
+            return                          # devices and sockets are not copied
+        os.lchown(dst, st.st_uid, st.st_gid)
+        if fmt != stat.S_IFLNK:
+            os.chmod(dst, stat.S_IMODE(st.st_mode))   # after the chown, which drops set-user-ID
+        if fmt != stat.S_IFDIR:
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+    def finish(self) -> None:
+        """The directories' times, innermost first (making their entries changed them)."""
+        for dst, st in reversed(self.dirs):
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 def _named(spec: str) -> bool:

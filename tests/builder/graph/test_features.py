@@ -238,6 +238,46 @@ EOF
     assert run("/h1") == "one\ntwo\n"
 
 
+PARENTS_FROM = """\
+# syntax=docker/dockerfile:1.7-labs
+FROM busybox AS src
+RUN mkdir -p /srv/a/b /srv/d && echo c > /srv/a/b/c.txt && echo e > /srv/d/e.txt \\
+    && ln /srv/a/b/c.txt /srv/a/b/hard && ln -s c.txt /srv/a/b/sym && mkfifo /srv/a/b/fifo \\
+    && echo l > /srv/a/b/skip.log && chown -R 5:6 /srv/a && chown 3:4 /srv && chmod 0711 /srv \\
+    && chmod 0750 /srv/a/b && chmod 4755 /srv/a/b/c.txt && chown 7:8 /srv/d/e.txt \\
+    && chmod 0604 /srv/d/e.txt && touch -d @1000 /srv/a/b/c.txt /srv/d/e.txt \\
+    && touch -h -d @1500 /srv/a/b/sym && touch -d @2000 /srv/a/b /srv/a /srv/d /srv
+FROM busybox
+COPY --parents --exclude=**/*.log --from=src /srv/a/b /srv/d/e.txt /out/
+COPY --exclude=**/*.log --from=src /srv /plain/srv/
+"""
+
+
+def test_copy_parents_from_a_stage_keeps_what_a_plain_copy_keeps(bk, tmp_path: Path) -> None:
+    """COPY --parents --from=<stage> (BuildKit's Dockerfile reference, dockerfile:1.7-labs: each
+    source keeps its path from the stage's root; BuildKit's copier makes the parent directories
+    as the source tree has them). dockerd 20.10's frontend does not know the flag (`dockerfile
+    parse error line 4: Unknown flag: parents`), so this is checked against a plain COPY --from
+    of the same files in the same image: owners (kept without --chown), modes (set-user-ID
+    too), mtimes, hard links, symlinks, a fifo, --exclude; the parents srv/ and srv/a/ are the
+    stage's (3:4 0711, 5:6), not new 0755 root directories (test_units: staged in the store)."""
+    ctx = write_context(tmp_path / "ctx", PARENTS_FROM)
+    bk.build(ctx, "-t", "parents")
+    listing = bk("run", "--rm", "parents", "sh", "-c",
+                 "cd /out && find srv | sort | xargs stat -c '%n %F %a %u:%g %Y %h %N' && echo --- && "
+                 "cd /plain && find srv -mindepth 1 | sort | xargs stat -c '%n %F %a %u:%g %Y %h %N'").stdout
+    out, plain = listing.split("---\n")
+    out_lines = out.splitlines()
+    assert out_lines[0] == "srv directory 711 3:4 2000 4 srv"
+    assert out_lines[1:] == plain.splitlines()
+    got = {line.split()[0]: line for line in out_lines}
+    assert got["srv/a/b/c.txt"].split()[1:6] == ["regular", "file", "4755", "5:6", "1000"]
+    assert got["srv/a/b/c.txt"].split()[6] == "2"       # c.txt and hard: one inode
+    assert got["srv/a/b/fifo"].split()[1:4] == ["fifo", "644", "5:6"]
+    assert "srv/a/b/skip.log" not in got and "srv/d/e.txt" in got
+    assert got["srv/d"].split()[2:5] == ["755", "0:0", "2000"]
+
+
 def test_run_network_and_security(bk, tmp_path: Path) -> None:
     dockerfile = """\
 FROM busybox

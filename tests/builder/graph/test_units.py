@@ -239,3 +239,24 @@ def test_a_fully_cached_build_runs_in_one_thread(store, busybox, tmp_path, monke
     (ctx / "f").write_text("g\n")
     changed, threads = build()
     assert changed.image_id != first.image_id and any(n.startswith("vertex-") for n in threads)
+
+
+def test_copy_parents_stages_its_tree_in_the_store(store, busybox, tmp_path, monkeypatch) -> None:
+    """COPY --parents stages its sources in the store's temporary folder (the same file system
+    as the layers; the collector removes what a crash leaves there), never in the system's: the
+    build works with no usable system temporary directory, and leaves nothing staged."""
+    import tempfile
+
+    from dockyard.engine.build import build_image_buildkit
+    from dockyard.engine.buildkit import GraphOptions, Progress, make_display
+
+    ctx = tmp_path / "ctx"
+    (ctx / "a" / "b").mkdir(parents=True)
+    (ctx / "a" / "b" / "c.txt").write_text("c\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --parents a/b/c.txt /out/\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+    result = build_image_buildkit(store, str(ctx), GraphOptions(), Progress(make_display("quiet")))
+    layer = result.all_records[-1].layer
+    assert layer is not None
+    assert (store.layers.unpacked(layer) / "out" / "a" / "b" / "c.txt").read_text() == "c\n"
+    assert not [p for p in store.tmp.rglob("bk-parents-*")]
