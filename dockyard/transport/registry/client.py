@@ -10,6 +10,7 @@ here (manifests); nothing is trusted because a registry said so.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
@@ -64,6 +65,7 @@ class RegistryClient:
         self._endpoint: Endpoint | None = None
         self._http: httpx.Client | None = None
         self._auth: Authenticator | None = None
+        self._pinging = threading.Lock()
 
     # -- connection ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -87,9 +89,16 @@ class RegistryClient:
                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
 
     def ping(self) -> None:
-        """`GET /v2/` on the first endpoint that speaks the API; learns the auth challenge."""
+        """`GET /v2/` on the first endpoint that speaks the API; learns the auth challenge. Once:
+        a push's layer threads all start here (each pinged and made its own client before: three
+        pings, two clients and their connections left behind)."""
         if self._http is not None:
             return
+        with self._pinging:
+            if self._http is None:
+                self._ping()
+
+    def _ping(self) -> None:
         last: Exception | None = None
         for ep in self.settings.endpoints(self.host):
             http = self._client(ep)
@@ -103,10 +112,11 @@ class RegistryClient:
                 http.close()
                 last = Unavailable(f"{ep.url}/v2/ answered {resp.status_code}: not a registry")
                 continue
-            self._endpoint, self._http = ep, http
-            self._auth = Authenticator(http, self.credentials)
+            auth = Authenticator(http, self.credentials)
             if resp.status_code == 401:
-                self._auth.learn(resp.headers.get("www-authenticate", ""))
+                auth.learn(resp.headers.get("www-authenticate", ""))
+            self._endpoint, self._auth = ep, auth
+            self._http = http  # last: `ping` reads it without the lock
             return
         raise Unavailable(str(last) if last else f"cannot reach registry {self.host}")
 
