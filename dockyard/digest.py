@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from typing import BinaryIO
 
+from dockyard.dataclass import dataclass
 from dockyard.errors import DigestMismatch, InvalidParameter
 
 CHUNK = 1 << 20

@@ -124,7 +124,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 # The floors, top to bottom (#17): a module imports its own package, the floors below its own, and
 # on its own floor only what SIDEWAYS allows. The vocabulary (errors, digests, names, units, list
-# filters, Go's JSON, chunked coding, crash-safe writes, the version) is the bottom floor with the
+# filters, Go's JSON, chunked coding, crash-safe writes, cheap dataclasses, the version) is the bottom floor with the
 # Dockerfile frontend.
 FLOORS = (
     ("dockyard.__main__",),
@@ -134,7 +134,7 @@ FLOORS = (
     ("dockyard.builder", "dockyard.runtime", "dockyard.transport"),
     ("dockyard.store",),
     ("dockyard.image", "dockyard.archive"),
-    ("dockyard.dockerfile", "dockyard.digest", "dockyard.errors", "dockyard.reference",
+    ("dockyard.dockerfile", "dockyard.digest", "dockyard.errors", "dockyard.dataclass", "dockyard.reference",
      "dockyard.units", "dockyard.filters", "dockyard.gojson", "dockyard.chunked", "dockyard.atomic",
      "dockyard.multiplex", "dockyard.gopath", "dockyard"),
 )

@@ -12,11 +12,11 @@ target climbs out of the root are refused, as the project's bad-input rules ask.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard.archive.tarreader import DIR, SYM, TarReader, Entry, REGULAR_TYPES, LNK, CHR, BLK, FIFO
 from dockyard.archive.tarsafe import clean_hardlink_target, clean_name
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest, HashingWriter
 from dockyard.errors import InvalidArchive
 

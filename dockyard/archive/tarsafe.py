@@ -19,9 +19,9 @@ What Docker (moby/go-archive `Unpack`/`UnpackLayer`) does, and we match:
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 
 from dockyard.archive.tarreader import BLK, CHR, FIFO, Entry
+from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidArchive
 
 MAX_SYMLINKS = 40  # like Linux's MAXSYMLINKS

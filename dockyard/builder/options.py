@@ -3,9 +3,10 @@ the API fill BuildOptions; engine/build.py hands them to the builder)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
 
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.reference import Reference
 

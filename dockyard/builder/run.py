@@ -19,10 +19,11 @@ import os
 import shutil
 import stat
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Callable
 
+from dockyard.dataclass import dataclass
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, RuntimeFailure, go_quote
 from dockyard.image.config import ContainerConfig
@@ -37,6 +38,8 @@ from dockyard.store.store import Store
 
 @dataclass
 class RunSpec:
+    """What a RUN step runs: its command, environment, user, directory, network."""
+
     args: list[str]
     env: list[str]                   # the step's Env plus the build args
     user: str = ""
@@ -47,6 +50,8 @@ class RunSpec:
 
 @dataclass
 class RunResult:
+    """A finished RUN step: its container, exit code and layer."""
+
     container_id: str
     exit_code: int
     layer: StoredLayer | None = None  # None: the command changed nothing (an empty layer)

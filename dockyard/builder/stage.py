@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from dataclasses import dataclass
 from typing import TypeVar
 
 from dockyard.builder.metadata import ConfigState, apply_metadata, command_line, shell_of
+from dockyard.dataclass import dataclass
 from dockyard.dockerfile.args import BuildArgs
 from dockyard.dockerfile.instructions import ArgInstruction, Instruction, RunInstruction
 from dockyard.dockerfile.shell import ShellLex

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from dockyard.dataclass import dataclass
 
 __all__ = ["Expander", "Mount", "parse_mount"]
 

@@ -13,12 +13,12 @@ import shutil
 import tempfile
 import urllib.parse
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from dockyard.builder.context import BuildContext, open_context
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
+from dockyard.dataclass import dataclass
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import Dockerfile, parse
 from dockyard.errors import DockerfileError, InvalidParameter, Unavailable

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest, HashingReader
 from dockyard.errors import DigestMismatch, InvalidArchive
 from dockyard.image.config import ImageConfig

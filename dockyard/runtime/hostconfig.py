@@ -12,9 +12,10 @@ path, OCI hooks, a mount's source directory; the runtime knows nothing of networ
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, fields
 from typing import Any
 
+from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
@@ -45,6 +46,8 @@ class Mount:
 
 @dataclass
 class Ulimit:
+    """One --ulimit: a resource limit's soft and hard values."""
+
     name: str      # nofile, nproc, core... (RLIMIT_ + upper case in the OCI spec)
     soft: int
     hard: int
@@ -64,6 +67,8 @@ class Resources:
 
 @dataclass
 class RestartPolicy:
+    """--restart: when the container is started again after it exits."""
+
     name: str = "no"             # no | always | unless-stopped | on-failure
     maximum_retry_count: int = 0  # on-failure only; 0 = no limit
 
@@ -78,6 +83,8 @@ class RestartPolicy:
 
 @dataclass
 class HostConfig:
+    """How the host runs the container (docker's HostConfig): mounts, network, limits, privileges."""
+
     binds: list[str] = field(default_factory=list)      # -v HOST:CTR[:ro], as the user gave them
     mounts: list[Mount] = field(default_factory=list)   # --mount, --tmpfs, resolved volumes
     network_mode: str = "host"                          # host | none | a network's name

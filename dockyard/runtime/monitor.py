@@ -35,9 +35,9 @@ import termios
 import threading
 import time
 import tty as ttymod
-from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.dataclass import dataclass
 from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime import attach as attach_input

@@ -11,10 +11,10 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter, RuntimeFailure
 
 KNOWN = ("crun", "runc")
@@ -66,6 +66,8 @@ def for_store(store_root: Path, requested: str = "") -> "OciRuntime":
 
 @dataclass(frozen=True)
 class OciRuntime:
+    """An OCI runtime binary (crun or runc) with its own state root."""
+
     name: str        # crun | runc
     state_root: Path  # --root
 

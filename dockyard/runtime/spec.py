@@ -16,9 +16,10 @@ and cgroups writable).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter
 from dockyard.image.config import DEFAULT_PATH
 from dockyard.runtime.hostconfig import HostConfig, Mount
@@ -62,6 +63,8 @@ INIT_BINARY = "docker-init"       # looked up in PATH (Debian's docker.io: tini-
 
 @dataclass
 class Bind:
+    """A bind mount given as `-v HOST:CTR[:ro]`."""
+
     source: str
     destination: str
     readonly: bool = False
@@ -86,6 +89,8 @@ class Bind:
 
 @dataclass
 class ProcessSpec:
+    """The OCI spec's `process`: what runs, as whom, where, with which capabilities."""
+
     args: list[str]
     env: list[str]
     cwd: str
@@ -113,6 +118,8 @@ class ProcessSpec:
 
 @dataclass
 class SpecInput:
+    """What the container's OCI spec is made from."""
+
     container_id: str
     hostname: str
     process: ProcessSpec

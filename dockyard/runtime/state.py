@@ -25,12 +25,13 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 from dockyard.atomic import atomic_write, replace_file
+from dockyard.dataclass import dataclass
 from dockyard.errors import NotFound
 from dockyard.image.config import ContainerConfig, parse_time
 from dockyard.runtime.hostconfig import HostConfig
@@ -41,6 +42,8 @@ CREATED, RUNNING, EXITED = "created", "running", "exited"
 
 @dataclass
 class ContainerRecord:
+    """A container as created: what `inspect` shows of its configuration."""
+
     id: str
     name: str
     image_id: str                 # sha256:...
@@ -84,6 +87,8 @@ class ContainerRecord:
 
 @dataclass
 class ContainerState:
+    """A container's changing state: running or exited, its pids, times, exit code."""
+
     status: str = CREATED          # created | running | exited
     paused: bool = False
     pid: int = 0                   # the container's init, host pid namespace

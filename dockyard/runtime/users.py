@@ -12,9 +12,10 @@ symlinks resolved against the rootfs, never the host.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter
 
 

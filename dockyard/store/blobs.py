@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.atomic import WritebackFile, fsync_dir
+from dockyard.dataclass import dataclass
 from dockyard.digest import CHUNK, Digest, HashingWriter, verify
 from dockyard.errors import NotFound
 from dockyard.store import workspace

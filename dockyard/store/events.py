@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from dockyard.dataclass import dataclass
 from dockyard.store.locks import flock
 
 MAX_JOURNAL = 1 << 20

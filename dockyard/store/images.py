@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.atomic import atomic_write, fsync_dir
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError, NotFound
 from dockyard.store import workspace

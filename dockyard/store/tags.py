@@ -7,10 +7,10 @@ does. Read-modify-write happens under the store's `meta` lock; the file is repla
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.atomic import atomic_write
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.reference import Reference, parse_reference
 from dockyard.store import workspace

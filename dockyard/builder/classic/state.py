@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
 
 from dockyard.builder.classic.cache import CacheFrom, ChildIndex, find_cached_config
 from dockyard.builder.context import BuildContext
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
 from dockyard.builder.stage import StageConfig
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.dockerfile import Dockerfile
 from dockyard.dockerfile.args import BuildArgs, platform_args

@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.archive.diff import DIR, FIFO, LNK, REG, SYM, Header, encode_header
 from dockyard.archive.scan import ScanResult
+from dockyard.dataclass import dataclass
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import InvalidParameter
 from dockyard.store.filesums import same_stat

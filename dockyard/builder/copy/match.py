@@ -8,12 +8,12 @@ import os
 import posixpath
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.dockerignore import IgnoreMatcher, MatchInfo, go_clean
+from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter
 from dockyard.gopath import compile_pattern
 
