@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOCKYARD, REPO, Timing, print_table, run_timed  # noqa: E402
+from common import DOCKYARD, REPO, Timing, cpu_of, print_table, run_timed  # noqa: E402
 from inputs import make_big, make_runs, make_small  # noqa: E402
 
 sys.path.insert(0, str(REPO))
@@ -103,6 +103,18 @@ for blob in Path(sys.argv[1]).rglob("*"):
         with igzip.open(f) as z:
             while data := z.read(1 << 20):
                 t.update(data)
+"""
+PUSH_FLOOR = r"""
+# What a push of these layer tars cannot go below in dockyard: ISA-L level 2 deflate in the 1 MiB
+# blocks a push feeds it, and the sha256 of what it makes (the blob's digest).
+import hashlib, sys
+from isal import isal_zlib
+for path in sys.argv[1:]:
+    c, h = isal_zlib.compressobj(2, isal_zlib.DEFLATED, 31), hashlib.sha256()
+    with open(path, "rb") as f:
+        while data := f.read(1 << 20):
+            h.update(c.compress(data))
+    h.update(c.flush())
 """
 RUNC_FLOOR = r"""
 # What a RUN step cannot go below: the runtime. busybox's layers (from the store) under an overlay,
@@ -582,14 +594,19 @@ class Bench:
         archive = self.big_image()
         self.log("row h: push and pull")
         times: dict[str, list[float]] = {"push": [], "pull": [], "sk push": [], "sk pull": [],
-                                         "dk push": [], "dk pull": [], "run pulled": [], "run loaded": []}
+                                         "dk push": [], "dk pull": [], "run pulled": [], "run loaded": [],
+                                         "push cpu": [], "push registry cpu": [], "pull cpu": [],
+                                         "pull registry cpu": [], "push floor cpu": [], "pull floor cpu": []}
         peak_push = peak_pull = 0.0
         for r in range(self.opts.runs):
             reg = self.registry()
             ref = f"{reg.host}/big:latest"
             self.run(self.dy("tag", "bench/big:latest", ref))
+            reg_cpu = cpu_of(reg.proc.pid)
             t = self.timed(self.dy("push", "-q", ref))
             times["push"].append(t.seconds)
+            times["push cpu"].append(t.cpu)
+            times["push registry cpu"].append(cpu_of(reg.proc.pid) - reg_cpu)
             peak_push = max(peak_push, t.peak_rss_mb)
             self.run(self.dy("rmi", ref))
             # the first run of a loaded image (its layers unpacked on first use), in a fresh
@@ -600,17 +617,26 @@ class Bench:
                                                           "bench/big:latest", "true"), load_env).seconds)
             shutil.rmtree(self.work / f"load-store{r}", ignore_errors=True)
             pull_env = {**self.env, "DOCKYARD_ROOT": str(self.work / f"pull-store{r}")}
+            reg_cpu = cpu_of(reg.proc.pid)
             t = self.timed(self.dy("pull", "-q", ref), pull_env)
             times["pull"].append(t.seconds)
+            times["pull cpu"].append(t.cpu)
+            times["pull registry cpu"].append(cpu_of(reg.proc.pid) - reg_cpu)
             peak_pull = max(peak_pull, t.peak_rss_mb)
             times["run pulled"].append(self.timed(self.dy("run", "--rm", "--network", "none", ref, "true"),
                                                   pull_env).seconds)
             if r == 0:
                 blobs = self.work / f"pull-store{r}" / "blobs"
-                floor = run_timed([DOCKYARD[0], "-c", PULL_FLOOR, str(blobs)], env=self.env).seconds
+                floor = run_timed([DOCKYARD[0], "-c", PULL_FLOOR, str(blobs)], env=self.env)
                 self.notes.append(f"h pull floor: the pulled blobs read back, sha256 of each, decompressed "
                                   f"(isal) and the tar's sha256 (what checking the diff IDs costs; skopeo's "
-                                  f"pull to dir: checks only the first): {floor:.2f} s")
+                                  f"pull to dir: checks only the first): {floor.seconds:.2f} s "
+                                  f"({floor.cpu:.2f} s CPU)")
+                times["pull floor cpu"].append(floor.cpu)
+                tars = [str(self.work / "store" / "layers" / d.split(":", 1)[1] / "layer.tar")
+                        for d in json.loads(self.run(self.dy("image", "inspect", "-f", "{{json .RootFS.Layers}}",
+                                                             "bench/big:latest")))]
+                times["push floor cpu"].append(run_timed([DOCKYARD[0], "-c", PUSH_FLOOR, *tars], env=self.env).cpu)
             subprocess.run(self.dy("rmi", ref), env=pull_env, capture_output=True)
             shutil.rmtree(self.work / f"pull-store{r}", ignore_errors=True)
             sk = self.registry()
@@ -652,6 +678,16 @@ class Bench:
         self.notes.append(f"h: first `run --rm IMAGE true`: {med['run pulled']:.2f} s after pull, "
                           f"{med['run loaded']:.2f} s after load (goal: pulled <= loaded)")
         self.results.setdefault("h run", {})["loaded"] = med["run loaded"]
+        # Both directions are CPU-bound here: dockyard's CPU and the registry's share 2 cores.
+        cores = os.cpu_count() or 1
+        for way, floor_of in (("push", "deflate + sha256 of the blobs"), ("pull", "the floor above")):
+            if f"{way} floor cpu" in med:
+                ours, registry, floor = med[f"{way} cpu"], med[f"{way} registry cpu"], med[f"{way} floor cpu"]
+                self.notes.append(
+                    f"h {way}: dockyard's CPU {ours:.2f} s, the registry's {registry:.2f} s; on {cores} cores "
+                    f"at least ({floor_of} {floor:.2f} + the registry's {registry:.2f}) / {cores} = "
+                    f"{(floor + registry) / cores:.2f} s, all of it ({ours:.2f} + {registry:.2f}) / {cores} = "
+                    f"{(ours + registry) / cores:.2f} s")
 
     # ---- report
     def report(self) -> None:

@@ -16,6 +16,7 @@ DOCKYARD = [str(REPO / ".venv" / "bin" / "python"), "-m", "dockyard"]
 class Timing:
     seconds: float
     peak_rss_mb: float
+    cpu: float = 0.0  # user + system seconds of the process (its threads and waited children)
 
 
 def run_timed(cmd: list[str] | str, *, env: dict | None = None, stdin=None, stdout=None,
@@ -30,7 +31,13 @@ def run_timed(cmd: list[str] | str, *, env: dict | None = None, stdin=None, stdo
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {cmd}\n{err}")
-    return Timing(elapsed, usage.ru_maxrss / 1024)
+    return Timing(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+def cpu_of(pid: int) -> float:
+    """User + system seconds a running process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drop_caches() -> None:
