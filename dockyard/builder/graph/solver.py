@@ -127,6 +127,7 @@ class _Plan:
     sources: list[list[Source] | None] = field(default_factory=list)  # a copy's, by source
     deferred: bool = False                 # the key waits for the inputs' results (module doc)
     content: list[str] = field(default_factory=list)  # the content digests known at planning
+    found: dict[int, list[Source]] | None = None  # a deferred copy's stage sources, by source index
 
 
 def _ancestors(v: Vertex) -> list[Vertex]:
@@ -350,39 +351,48 @@ class Solver:
             return base
         return base.plus(plan.record.layer, plan.record.created)
 
-    def _resolve(self, v: Vertex, inputs: list[Result], plan: _Plan) -> None:
+    def _resolve(self, v: Vertex, inputs: list[Result], plan: _Plan, held: ExitStack) -> None:
         """The key of a deferred step, once its inputs are done: a copy's sources from stages
-        and images read and digested (their content is the key), the alias record written
-        (the next build knows the key when it plans), then the lookup."""
+        and images read and digested (their content is the key; the trees stay mounted in
+        `held` and what was found is kept for the copy), the alias record written (the next
+        build knows the key when it plans), then the lookup."""
         input_keys, trees = self._input_keys(v, plan)
         content = plan.content
         if trees:
             op = v.op
             assert isinstance(op, CopyOp)
-            digests = self._tree_digests(op, inputs, plan)
+            digests = self._tree_digests(op, inputs, plan, held)
             self.cache.put(CacheRecord(_alias_key(op, plan, inputs), None, "",  # type: ignore[arg-type]
                                        "alias: " + v.name, {"trees": digests}))
             content = content + digests
         self._keyed(v, plan, input_keys, content)
 
-    def _tree_digests(self, op: CopyOp, inputs: list[Result], plan: _Plan) -> list[str]:
+    def _tree_digests(self, op: CopyOp, inputs: list[Result], plan: _Plan, held: ExitStack) -> list[str]:
         """The content digest of what each source from a stage or an image names (owners
-        included: they are copied)."""
-        from dockyard.builder.rootfs import image_root
-
+        included: they are copied); what they name is kept in `plan.found` for the copy."""
         kw = "ADD" if op.unpack else "COPY"
         out: list[str] = []
-        with ExitStack() as stack:
-            trees: dict[int, files.SourceTree] = {}
-            for source, planned in zip(op.sources, plan.sources):
-                if planned is not None:
-                    continue
-                tree = trees.get(source.input)
-                if tree is None:
-                    root = stack.enter_context(image_root(self.store, inputs[source.input].layers))
-                    tree = trees[source.input] = files.SourceTree(root)
-                out.append(files.content_digest(files.collect(tree, [source.path], op.exclude, kw)))
+        plan.found = {}
+        trees: dict[int, files.SourceTree] = {}
+        for index, (source, planned) in enumerate(zip(op.sources, plan.sources)):
+            if planned is not None:
+                continue
+            found = files.collect(self._source_tree(trees, source.input, inputs, held), [source.path],
+                                  op.exclude, kw)
+            plan.found[index] = found
+            out.append(files.content_digest(found))
         return out
+
+    def _source_tree(self, trees: dict[int, files.SourceTree], index: int, inputs: list[Result],
+                     stack: ExitStack) -> files.SourceTree:
+        """Input `index`'s files (a stage's or an image's), mounted once per step."""
+        tree = trees.get(index)
+        if tree is None:
+            from dockyard.builder.rootfs import image_root
+
+            root = stack.enter_context(image_root(self.store, inputs[index].layers))
+            tree = trees[index] = files.SourceTree(root)
+        return tree
 
     # -- results ----------------------------------------------------------------------------------
     def _hit(self, v: Vertex, inputs: list[Result]) -> Result:
@@ -409,6 +419,11 @@ class Solver:
             return self._hit(v, [])
         futures = [self._future(i) if i is not None else None for i in v.inputs]  # all start now
         inputs = [f.result() if f is not None else SCRATCH for f in futures]
+        with ExitStack() as held:   # a deferred copy's source trees: mounted once, for its key and its copy
+            return self._step(v, plan, inputs, held)
+
+    def _step(self, v: Vertex, plan: _Plan, inputs: list[Result], held: ExitStack) -> Result:
+        op = v.op
         base = inputs[0]
         digest = str(v.digest)
         if plan.deferred:
@@ -416,7 +431,7 @@ class Solver:
                 raise Cancelled("canceled")
             try:
                 with self._work:
-                    self._resolve(v, inputs, plan)
+                    self._resolve(v, inputs, plan, held)
             except DockyardError as exc:
                 self.progress.start(digest)
                 self.progress.complete(digest, error=exc.message)
@@ -596,17 +611,14 @@ class Solver:
         kw = "ADD" if op.unpack else "COPY"
         trees: dict[int, files.SourceTree] = {}
         out: list[Source] = []
-        for source, planned in zip(op.sources, plan.sources):
+        for index, (source, planned) in enumerate(zip(op.sources, plan.sources)):
             if planned is not None:
                 out += planned
-                continue
-            tree = trees.get(source.input)
-            if tree is None:
-                from dockyard.builder.rootfs import image_root
-
-                root = stack.enter_context(image_root(self.store, inputs[source.input].layers))
-                tree = trees[source.input] = files.SourceTree(root)
-            out += files.collect(tree, [source.path], op.exclude, kw)
+            elif plan.found is not None:
+                out += plan.found[index]       # read for the key (its trees are still mounted)
+            else:
+                out += files.collect(self._source_tree(trees, source.input, inputs, stack), [source.path],
+                                     op.exclude, kw)
         return out
 
 
