@@ -1,7 +1,7 @@
-"""The classic builder writes a step's image (config blob and record) behind the next step's RUN
-container (builder/classic/state.py, StepWrite): the chain is whole when the build returns, a
-write that fails fails the build with its message and exit status, and every step that reads the
-store waits for it. The store's add_image is wrapped (in the CLI's own process) only to see on
+"""The classic builder writes a step's image (config blob and record) in a worker thread while
+the build goes on (builder/classic/state.py, StepWrite): the chain is whole when the build
+returns, a write that fails fails the build with its message and exit status, and every step
+that reads the store waits for it. The store's add_image is wrapped (in the CLI's own process) only to see on
 which thread it runs and to fail it: a full disk at that very write cannot be caused otherwise."""
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def test_a_step_image_is_written_behind_the_next_run_and_whole_when_the_build_re
                              "COPY f /f\nRUN cat /a /b /f\n")
     proc, threads, _ = _wrapped(dockyard, tmp_path, "build", "-t", "behind:1", str(ctx))
     assert proc.returncode == 0, proc.stderr
-    # Each step's image is written by a worker thread (started behind the next RUN's
-    # container, or waited for by the step after it)
+    # Each step's image is written by a worker thread, in order, while the build goes on
+    # (held while a RUN prepares its container)
     assert len(threads) == 5 and all(t.startswith("commit-") for t in threads), threads
     assert "a\nb\nf\n" in proc.stdout
     # the chain is in the store, whole, when the build returns: every step image and its parent
@@ -116,6 +116,10 @@ def test_steps_that_read_the_store_wait_for_the_write(dockyard, busybox, tmp_pat
     cached, _, _ = _wrapped(dockyard, tmp_path, "build", "-q", "--cache-from", "probe:1", str(probe), slow=0.3)
     assert cached.returncode == 0, cached.stderr
     assert cached.stdout.strip() != first  # the first RUN hit, the changed one and the last missed
+    # a new stage waits for the writes of the stage before: its probes see every image made
+    scratch = _context(tmp_path / "scratch", "FROM scratch\nCOPY f /f\nFROM scratch\nCOPY f /f\n")
+    twice, _, _ = _wrapped(dockyard, tmp_path, "build", str(scratch), slow=0.3)
+    assert twice.returncode == 0 and twice.stdout.count(" ---> Using cache") == 1, twice.stdout
     assert "Using cache" not in dockyard("build", "--cache-from", "probe:1", str(probe)).stdout.split("Step 3/4")[1]
     report = check_store(Store(dockyard.root))
     assert report.problems == [], report.problems

@@ -201,9 +201,8 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                 unpack_like_last(b.store.layers, sums, kw, plan.dest, sources, layer, digests)
             if sums is not None:
                 sums.save()
-        image_id = b.commit(state, probe, layer)
-        if files is not None:
-            b.store.put_step_sources(image_id, json.dumps(files, separators=(",", ":")).encode())
+        b.commit(state, probe, layer,
+                 step_sources=None if files is None else json.dumps(files, separators=(",", ":")).encode())
     finally:
         temp.cleanup()
 
@@ -223,7 +222,6 @@ def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, temp: TempD
             raise InvalidParameter(f"invalid from flag value {from_}: stage {from_} was not built "
                                    "(it is needed only by an ONBUILD trigger)")
         image_id = b.stage_images[ref]
-        b.settle()  # read from the store below
     else:
         try:
             image_id = b.resolve_image(from_)
@@ -247,8 +245,9 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
     cmd = state.stage.run_args(ins)
     recorded = run_cmd(cmd, state.stage.build_arg_env(), b.args.referenced)
     probe = dataclasses.replace(state.run, cmd=recorded, entrypoint=None if recorded else state.run.entrypoint)
-    if b.probe(state, probe, behind=True):
+    if b.probe(state, probe):
         return
+    b.hold_writes()  # until its container runs (b.write_behind)
     # A cache miss only: RUN's container (the runtime)
     from dockyard.builder.run import RunSpec, run_step
 

@@ -8,21 +8,24 @@
   config) and `commit` (this step's image), as moby's builder/dockerfile/internals.go.
 
 A step's image is written to the store (its config blob and record, each fsynced) by a worker
-thread while the next step's RUN container runs (`StepWrite`, started by `write_behind` once the
-runtime runs): the image's ID and config are known in memory the moment it is made, and nothing
-a RUN needs before its commit reads its parent's record (the container's config comes from the
-builder, runtime/oneshot.py). Its probe cannot hit on the parent being written: an image just
-made has no children (its ID is new: its config holds a new container ID and the time), as
-Docker's classic builder misses every step after a miss; the local cache lookup reads only the
-children index, which needs no record of the parent. Everything else waits for the write first
-(`settle`): any other step at its probe (it would only wait at its commit: nothing runs behind
-it), a `--cache-from` or `--explain-cache` probe (they read the parent), a hit (its lease), the
-next commit (one write at a time: a parent's record before its child's), a later stage's FROM
-or `COPY --from`, a container kept with `--rm=false`, and the end of the build (before the
-images are published and the result is named). The step's new layer is leased at once, under
-the step's ingest hold, so the collector cannot take it before the image holds it. A write that
-fails fails the build with its own error (message and exit status), raised where the build
-waits for it: after the RUN behind which it was written.
+thread while the build goes on (`StepWrite`): the image's ID and config are known in memory the
+moment it is made, and no later step of its stage needs its record. The writes run one after the
+other, in the order the images were made (a parent's record before its child's); while a RUN
+prepares its container they wait, and start again once the runtime runs (their Python work then
+takes no time from the step's own). A RUN's container gets its config from the builder
+(runtime/oneshot.py). A probe cannot hit on an image being written: the images being written
+are the stage's own chain, ancestors of the image it probes (a new stage waits for them all),
+never its children; and an image just made has a new ID (its config holds a new container ID
+and the time), with no children of its own, as Docker's classic builder misses every step after
+a miss; the local cache lookup reads only the children index, which needs no record of the
+parent. What reads these images from the store waits for their writes (`settle`): a
+`--cache-from` or `--explain-cache` probe (they read the parent), a hit (its lease), a new stage
+(its FROM, its `COPY --from`), a container kept with `--rm=false`, and the end of the build
+(before the images are published and the result is named). A step's new layer is leased at
+once, under the step's ingest hold, so the collector cannot take it before the image holds it.
+A write that fails fails the build with its own error (message and exit status), raised where
+the build next waits for the writes; the images after it are not written (none has a record
+without its parent's).
 """
 
 from __future__ import annotations
@@ -77,32 +80,34 @@ class StageState:
 
 
 class StepWrite:
-    """A step's image to be written to the store by a worker thread (see the module's doc),
-    started by `start` (once the next step's container runs: the write's Python work then
-    takes no time from the step's own), at the latest by `wait`."""
+    """A step's image being written to the store by a worker thread, after the write of the
+    image made before it (`after`) and while `go` is set (see the module's doc)."""
 
-    def __init__(self, image_id: Digest, write: Callable[[], None]) -> None:
+    def __init__(self, image_id: Digest, write: Callable[[], None], after: "StepWrite | None",
+                 go: threading.Event) -> None:
         self.image_id = image_id
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(write,), daemon=True,
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(write, after, go), daemon=True,
                                         name=f"commit-{image_id.hex[:12]}")
+        self._thread.start()
 
-    def start(self) -> None:
-        if self._thread.ident is None:
-            self._thread.start()
-
-    def _run(self, write: Callable[[], None]) -> None:
+    def _run(self, write: Callable[[], None], after: "StepWrite | None", go: threading.Event) -> None:
+        if after is not None:
+            after._thread.join()
+            if after.error is not None:
+                self.error = after.error  # not written: its parent's record would be missing
+                return
+        go.wait()
         try:
             write()
         except BaseException as exc:  # noqa: BLE001 - raised by wait(), in the build's thread
-            self._error = exc
+            self.error = exc
 
     def wait(self) -> None:
-        """Until the image is written; the write's error, if it failed."""
-        self.start()
+        """Until this image and the ones before it are written; the first write's error."""
         self._thread.join()
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
 
 
 @dataclass
@@ -127,10 +132,13 @@ class ClassicBuild:
     stage_changed: dict[int, int | None] = field(default_factory=dict)  # stage -> its changed_at
     _sums: list = field(default_factory=list)      # the context's FileSums, once loaded
     unpublished: bool = False                      # images made that a crash of the host may lose
-    writing: StepWrite | None = field(default=None, init=False)  # the last step's image, being written
+    writing: StepWrite | None = field(default=None, init=False)  # the last image being written
+    _go: threading.Event = field(default_factory=threading.Event, init=False)  # writes may run
+    _leasing: threading.Lock = field(default_factory=threading.Lock, init=False)  # one lease writer
 
     def __post_init__(self) -> None:
         self.children = ChildIndex(self.store)
+        self._go.set()
         if self.options.cache_from and not self.options.no_cache:
             self.cache_from = CacheFrom(self.store, self.cache_sources())
         self.args = BuildArgs(self.options.build_args, platform_args("linux/amd64"))
@@ -171,21 +179,27 @@ class ClassicBuild:
         return None
 
     def settle(self) -> None:
-        """Wait until the last step's image is in the store (see the module's doc); its
-        write's error, if it failed."""
-        writing, self.writing = self.writing, None
+        """Wait until the images this build made are in the store (see the module's doc); the
+        first write's error, if one failed."""
+        writing = self.writing
         if writing is not None:
+            self._go.set()
             writing.wait()
+            self.writing = None
+
+    def hold_writes(self) -> None:
+        """A RUN prepares its container: the writes wait (`write_behind`, or `settle`)."""
+        self._go.clear()
 
     def write_behind(self) -> None:
-        """Start writing the last step's image (a RUN calls it once its container runs)."""
-        if self.writing is not None:
-            self.writing.start()
+        """The RUN's container runs: the writes go on meanwhile."""
+        self._go.set()
 
     def keep(self, image_id: Digest, diff_ids: list[Digest]) -> None:
         """Lease the image for the rest of the build (steps run under the store's ingest lock)."""
         if self.lease is not None:
-            self.lease.keep_image(image_id, diff_ids)
+            with self._leasing:
+                self.lease.keep_image(image_id, diff_ids)
 
     def resolve_image(self, name: str) -> Digest:
         """An image for FROM / COPY --from: from the store, pulled when missing (or always with
@@ -207,11 +221,11 @@ class ClassicBuild:
 
     def base_state(self, name: str | None, image_id: Digest | None) -> StageState:
         """A stage starting from `image_id` (None: scratch)."""
+        self.settle()  # its FROM may read an image of the stage before; its probes see them all
         if image_id is None:
             config = ImageConfig(architecture="amd64", os="linux")
             layers: list[StoredLayer] = []
         else:
-            self.settle()  # an earlier stage's image: read from the store
             image = self.store.image(image_id)
             config = image.config
             layers = list(image.layers)  # type: ignore[arg-type]
@@ -221,15 +235,14 @@ class ClassicBuild:
 
     # -- the image chain ------------------------------------------------------------------------
     def probe(self, state: StageState, probe: ContainerConfig,
-              sources: Callable[[], dict | None] | None = None, behind: bool = False) -> bool:
+              sources: Callable[[], dict | None] | None = None) -> bool:
         """A cache hit moves the stage to the cached image and prints `Using cache`; a miss
         marks the stage changed from this step on and, with --explain-cache, prints why
-        (`sources`: the step's file list, for COPY/ADD). `behind`: a RUN, whose container the
-        last step's image is written behind; any other step waits for that write first."""
+        (`sources`: the step's file list, for COPY/ADD)."""
         data = self.container_config_dict(state, probe)
         found = None
-        if not behind or self.cache_from is not None or self.options.explain_cache:
-            self.settle()  # nothing to write behind; or they read the parent from the store
+        if self.cache_from is not None or self.options.explain_cache:
+            self.settle()  # they read the parent from the store
         if self.options.no_cache:
             pass
         elif self.cache_from is not None:
@@ -248,7 +261,7 @@ class ClassicBuild:
                 state.changed_at = self.step
             return False
         hit, config = found
-        self.settle()  # the lease file is written by one thread at a time
+        self.settle()  # (none is being written but in a race: a hit is an image of the store)
         # The hit's layers: the stage's own where the diff IDs agree (a cached step adds at most
         # one), the store's record of the others (what store.image(hit) would read again).
         known = {layer.diff_id: layer for layer in state.layers}
@@ -266,10 +279,12 @@ class ClassicBuild:
         return data
 
     def commit(self, state: StageState, probe: ContainerConfig, layer: StoredLayer | None,
-               container_id: str | None = None, config_container: bool = False) -> Digest:
+               container_id: str | None = None, config_container: bool = False,
+               step_sources: bytes | None = None) -> Digest:
         """A new image: the parent's config with this step's run config, history and layer.
         `config_container`: the step's container was created with the probe config itself (a
-        metadata step or WORKDIR), so its container_config is what the daemon made of it."""
+        metadata step or WORKDIR), so its container_config is what the daemon made of it.
+        `step_sources`: a COPY's file list, kept with the image (store.put_step_sources)."""
         parent = state.image_config
         run = dataclasses.replace(state.run, extra=dict(state.run.extra))
         if state.image_id is not None:
@@ -295,10 +310,10 @@ class ClassicBuild:
             drop=("container", "container_config", "docker_version", "parent"), extra=step)
         layers = state.layers + ([layer] if layer is not None else [])
         image = Image(new.raw_config, tuple(layers))
-        self.settle()  # one image written at a time: a parent's record before its child's
         if layer is not None and self.lease is not None:
             # under this step's ingest hold: the collector keeps the layer until the image does
-            self.lease.keep_layers([layer.diff_id])
+            with self._leasing:
+                self.lease.keep_layers([layer.diff_id])
         parent_id = state.image_id
         diff_ids = [l.diff_id for l in layers]
 
@@ -308,9 +323,11 @@ class ClassicBuild:
             with self.store.ingesting():
                 self.store.add_image(image.raw_config, layers, parent=parent_id, publish=False)
                 self.keep(image.id, diff_ids)
+            if step_sources is not None:
+                self.store.put_step_sources(image.id, step_sources)
 
         self.unpublished = True
-        self.writing = StepWrite(image.id, write)
+        self.writing = StepWrite(image.id, write, self.writing, self._go)
         self.children.add(parent_id, image.id)
         state.image_id = image.id
         state.image_config = image.config
