@@ -156,17 +156,17 @@ def test_build_with_runs_killed_anywhere(templates, tmp_path: Path) -> None:
     left mounted after the next start, and the next build makes the image."""
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nRUN echo c > /c\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n")
 
     def check(dockyard: Dockyard, killed: bool) -> None:
         _whole_and_clean(dockyard)
         assert mounts_under(dockyard.root) == []
         out = dockyard("build", "-q", "-t", "built:1", str(ctx)).stdout.strip()
         assert dockyard("image", "inspect", "-f", "{{.Id}}", "built:1").stdout.strip() == out
-        assert dockyard("run", "--rm", "built:1", "cat", "/a", "/b", "/c").stdout == "a\nb\nc\n"
+        assert dockyard("run", "--rm", "built:1", "cat", "/a", "/b").stdout == "a\nb\n"
 
     FIGURES["build RUN"] = sweep(_fresh(templates, "local", tmp_path), ["build", "-t", "built:1", str(ctx)],
-                                 {"rename": 2, "fsync": 1}, check)
+                                 {"rename": 2, "fsync": 2}, check)
 
 
 def test_pull_killed_anywhere(templates, tmp_path: Path) -> None:
