@@ -12,8 +12,6 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 from tests.differential.harness import (
     Pair, diff_images, layer_entries, normalise_config, normalise_error, read_saved,
 )
@@ -133,9 +131,6 @@ CMD ["x"]
 """
 
 
-@pytest.mark.xfail(strict=False, reason="the Env order of `create -e Q=2 -e P=3` from dockyard's "
-                   "CLI depends on what ran before in the session (passes alone, fails after "
-                   "tests/test_pflag.py) since the container commands became API clients: to be found")
 def test_commit_configs(pair: Pair, tmp_path: Path) -> None:
     """A container's config is Docker's merge of the request over the image's (the image's
     ONBUILD and SHELL are not the container's, its env comes after the request's) and keeps
