@@ -38,6 +38,9 @@ RETRIES = 5
 BACKOFF = 0.25   # seconds, doubled per attempt
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 READ_SIZE = 1 << 20  # bytes asked of the socket per read of a response (see RegistryClient._client)
+# A blob body at least this large is read past h11 (_body): the copies it saves (~4 x its size)
+# outweigh opening a connection for the next request
+DIRECT_BODY = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -467,15 +470,16 @@ def _once(attempt: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]
 
 
 def _body(resp: httpx.Response) -> Iterator[bytes]:
-    """A blob response's body. With a Content-Length over HTTP/1.1, the first piece comes through
-    h11 (whatever it read with the head: that drains its buffer) and the rest straight from the
-    connection's stream (httpcore's `network_stream` extension), READ_SIZE a read: h11 copied
-    every byte three times (into its buffer, out twice) and httpcore once more. The connection is
-    not reused after (h11 did not see the body end: closing the response closes it)."""
+    """A blob response's body. A large one (a Content-Length of DIRECT_BODY or more, over
+    HTTP/1.1): the first piece comes through h11 (whatever it read with the head: that drains its
+    buffer) and the rest straight from the connection's stream (httpcore's `network_stream`
+    extension), READ_SIZE a read: h11 copied every byte three times (into its buffer, out twice)
+    and httpcore once more. That connection is not reused (h11 did not see the body end: closing
+    the response closes it), so a small blob keeps the plain way and its connection."""
     length = resp.headers.get("content-length", "")
     stream = resp.extensions.get("network_stream")
     if (stream is None or resp.http_version != "HTTP/1.1" or not length.isdigit()
-            or "transfer-encoding" in resp.headers):
+            or int(length) < DIRECT_BODY or "transfer-encoding" in resp.headers):
         yield from resp.iter_raw()
         return
     remaining = int(length)
