@@ -1,40 +1,116 @@
-"""`dataclass`: dataclasses.dataclass with the same behaviour, minus the cost of making a class.
+"""`dataclass`, `field`, `fields`, `replace`: the standard library's dataclasses, minus what it
+costs a program to start with them.
 
 dataclasses writes every class's `__init__`, `__repr__`, `__eq__` (and, as asked, the order
-methods, `__hash__`, the frozen `__setattr__`/`__delattr__`) as source text and compiles it
-when the class is made: ~0.2-0.6 ms a class, at every start of the program (an in-process build
-makes ~60-80 classes: 15-28 ms of a 70-180 ms command). This decorator lets dataclasses do the
-rest (fields, defaults, slots, `__match_args__`, `fields()`/`replace()`/`asdict()`) and gives
-the class those methods as closures over its fields, made without compiling anything, that
-behave as the generated ones do: the same arguments, defaults, fresh `default_factory` values,
-`__post_init__`, TypeErrors, compare=/repr=/hash= of each field, identity-first comparison of
-field tuples, `FrozenInstanceError`, recursive repr, `__dataclass_params__`
-(tests/test_dataclass.py proves it class by class against the generated twin).
+methods, `__hash__`, the frozen `__setattr__`/`__delattr__`) as source text and compiles it when
+the class is made: 0.2-0.6 ms a class, at every start of the program (an in-process build makes
+~60-80 classes: 15-28 ms of a 70-180 ms command); and importing it loads inspect, ast, dis and
+tokenize (~8 ms). This module makes the same classes without either: it reads the fields as
+dataclasses reads them (annotations in order, inherited fields first, ClassVar left out, defaults
+and `field()` specs, kw_only, slots, `__match_args__`) and gives the class those methods as
+closures over its fields, made without compiling anything, behaving as the generated ones do:
+the same arguments, defaults, fresh `default_factory` values, `__post_init__`, TypeErrors,
+compare=/repr=/hash= of each field, identity-first comparison of field tuples, FrozenInstanceError,
+recursive repr. What dataclasses keeps about a class (`__dataclass_fields__`,
+`__dataclass_params__`) is made when first read, so dataclasses.fields(), replace(), asdict(),
+is_dataclass() and dataclass subclasses work on these classes as on its own.
+tests/test_dataclass.py proves it class by class against the twin dataclasses makes.
 
-What it does not take (InitVar fields, a class without a docstring, whose docstring dataclasses
-writes from the generated __init__'s signature, unsafe_hash, frozen with slots, an order method
-or a frozen __setattr__ written by hand) goes to dataclasses.dataclass unchanged. What differs:
-`inspect.signature` of the `__init__` is `(self, *args, **kwargs)`.
+What it does not take (InitVar and KW_ONLY annotations, a class without a docstring, whose
+docstring dataclasses writes from the generated __init__'s signature, unsafe_hash, frozen with
+slots, weakref_slot, an order method or a frozen __setattr__ written by hand, a base made by
+dataclasses itself) goes to dataclasses.dataclass unchanged. What differs: `inspect.signature`
+of the `__init__` is `(self, *args, **kwargs)`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import abc
+import re
+import sys
 from _thread import get_ident
-from dataclasses import MISSING, FrozenInstanceError
 from operator import attrgetter
+from types import MappingProxyType, MemberDescriptorType
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 MADE: list[type] = []  # the classes made here, for tests/test_dataclass.py
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()  # no default (dataclasses.MISSING in what dataclasses reads)
+
+
+class Field:
+    """A field as dataclasses.Field describes it (`classvar`: a ClassVar, which is no field)."""
+
+    __slots__ = ("name", "type", "default", "default_factory", "init", "repr", "hash", "compare", "metadata",
+                 "kw_only", "classvar")
+
+    def __init__(self, default: object, default_factory: object, init: bool, repr: bool,  # noqa: A002
+                 hash: bool | None, compare: bool, metadata: Mapping | None, kw_only: object) -> None:  # noqa: A002
+        self.name: str = ""
+        self.type: object = None
+        self.default, self.default_factory = default, default_factory
+        self.init, self.repr, self.hash, self.compare, self.kw_only = init, repr, hash, compare, kw_only
+        self.metadata = metadata
+        self.classvar = False
+
+
+def field(*, default: object = MISSING, default_factory: object = MISSING, init: bool = True,
+          repr: bool = True, hash: bool | None = None, compare: bool = True,  # noqa: A002
+          metadata: Mapping | None = None, kw_only: object = MISSING) -> object:
+    """dataclasses.field()."""
+    if default is not MISSING and default_factory is not MISSING:
+        raise ValueError("cannot specify both default and default_factory")
+    return Field(default, default_factory, init, repr, hash, compare, metadata, kw_only)
+
+
+def fields(class_or_instance: object) -> tuple[Field, ...]:
+    """dataclasses.fields(): the fields of a class made here, or of any dataclass (as this
+    module's Field, its MISSING for no default)."""
+    cls = class_or_instance if isinstance(class_or_instance, type) else type(class_or_instance)
+    ours = cls.__dict__.get("__dockyard_fields__")
+    if ours is not None:
+        return ours  # type: ignore[no-any-return]
+    import dataclasses
+
+    out = []
+    for spec in dataclasses.fields(class_or_instance):  # type: ignore[arg-type]
+        f = _our_field(spec)
+        f.name, f.type = spec.name, spec.type
+        out.append(f)
+    return tuple(out)
+
+
+def replace(obj: object, /, **changes: object) -> object:
+    """dataclasses.replace(): a copy of obj with `changes` (init=False fields cannot change)."""
+    ours = type(obj).__dict__.get("__dockyard_fields__")
+    if ours is None:
+        import dataclasses
+
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    for f in ours:
+        if not f.init:
+            if f.name in changes:
+                raise ValueError(f"field {f.name} is declared with init=False, it cannot be specified with replace()")
+        elif f.name not in changes:
+            changes[f.name] = getattr(obj, f.name)
+    return obj.__class__(**changes)
 
 
 def dataclass(cls: type | None = None, /, *, init: bool = True, repr: bool = True, eq: bool = True,  # noqa: A002
               order: bool = False, unsafe_hash: bool = False, frozen: bool = False, match_args: bool = True,
               kw_only: bool = False, slots: bool = False) -> Callable[[type], type] | type:
-    """dataclasses.dataclass(cls, ...) with the methods made as closures (see the module)."""
+    """dataclasses.dataclass(cls, ...), made as the module says."""
     params = {"init": init, "repr": repr, "eq": eq, "order": order, "unsafe_hash": unsafe_hash,
               "frozen": frozen, "match_args": match_args, "kw_only": kw_only, "slots": slots}
 
@@ -45,31 +121,34 @@ def dataclass(cls: type | None = None, /, *, init: bool = True, repr: bool = Tru
 
 
 _ORDER = ("__lt__", "__le__", "__gt__", "__ge__")
+_IDENTIFIER = re.compile(r"^(?:\s*(\w+)\s*\.)?\s*(\w+)")  # dataclasses' reading of a string annotation
 
 
 def _make(cls: type, params: dict[str, bool]) -> type:
-    own = cls.__dict__
-    # frozen= of the dataclasses it inherits from (dataclasses checks they agree with this one's)
-    bases_frozen = {base.__dict__["__dataclass_params__"].frozen for base in cls.__mro__[1:]
-                    if "__dataclass_params__" in base.__dict__}
-    if (not own.get("__doc__") or params["unsafe_hash"] or (params["frozen"] and params["slots"])
-            or (params["order"] and (not params["eq"] or any(name in own for name in _ORDER)))
-            or (params["frozen"] and ("__setattr__" in own or "__delattr__" in own))
-            or (bases_frozen and (params["frozen"] or True in bases_frozen)) or _has_initvar(cls)):
+    found = _fields(cls, params)
+    if found is None:
+        import dataclasses
+
+        for name, value in list(cls.__dict__.items()):  # field() specs as dataclasses reads them
+            if isinstance(value, Field):
+                setattr(cls, name, _real_field(dataclasses, value))
         return dataclasses.dataclass(cls, **params)  # type: ignore[call-overload,no-any-return]
-    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, order=False,  # type: ignore[call-overload]
-                                unsafe_hash=False, frozen=False, match_args=params["match_args"],
-                                kw_only=params["kw_only"], slots=params["slots"])
-    # the parameters as dataclasses records them (subclasses read frozen=)
-    for name in ("init", "repr", "eq", "order", "unsafe_hash", "frozen"):
-        setattr(cls.__dataclass_params__, name, params[name])
-    fields = dataclasses.fields(cls)
-    own = cls.__dict__
+    every, own = found
+    frozen = params["frozen"]
+    cls.__dockyard_every__ = every  # type: ignore[attr-defined]  # ClassVars too, for subclasses
+    fields = cls.__dockyard_fields__ = tuple(f for f in every.values() if not f.classvar)  # type: ignore[attr-defined]
+    cls.__dockyard_params__ = dict(params)  # type: ignore[attr-defined]
+    for f in own:  # the class attribute is the default (a field() without one: none)
+        if isinstance(cls.__dict__.get(f.name), Field):
+            if f.default is MISSING:
+                delattr(cls, f.name)
+            else:
+                setattr(cls, f.name, f.default)
     # dataclasses' rule: an explicit __hash__, not the None that a class body's __eq__ implies
-    class_hash = own.get("__hash__", MISSING)
-    explicit_hash = not (class_hash is MISSING or (class_hash is None and "__eq__" in own))
+    class_hash = cls.__dict__.get("__hash__", MISSING)
+    explicit_hash = not (class_hash is MISSING or (class_hash is None and "__eq__" in cls.__dict__))
     if params["init"]:
-        _set(cls, "__init__", _init(cls, fields, params["frozen"], params["slots"]))
+        _set(cls, "__init__", _init(cls, fields, frozen, params["slots"]))
     if params["repr"]:
         _set(cls, "__repr__", _repr(tuple(f.name for f in fields if f.repr)))
     if params["eq"]:
@@ -78,21 +157,204 @@ def _make(cls: type, params: dict[str, bool]) -> type:
         names = tuple(f.name for f in fields if f.compare)
         for method in _ORDER:
             _set(cls, method, _compare(method, names))
-    if params["frozen"]:
+    if frozen:
         _frozen(cls, tuple(f.name for f in fields))
     if params["eq"] and not explicit_hash:
-        if params["frozen"]:
+        if frozen:
             hashed = _getter(tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))
             _set(cls, "__hash__", _hash(hashed), replace=True)
         else:
             cls.__hash__ = None  # type: ignore[assignment]
+    if params["match_args"] and "__match_args__" not in cls.__dict__:
+        cls.__match_args__ = tuple(f.name for f in fields if f.init and not f.kw_only)  # type: ignore[attr-defined]
+    if params["slots"]:
+        cls = _add_slots(cls, fields)
+    cls.__dataclass_fields__ = _Later(cls, _real_fields)  # type: ignore[attr-defined]
+    cls.__dataclass_params__ = _Later(cls, _real_params)  # type: ignore[attr-defined]
+    abc.update_abstractmethods(cls)
     MADE.append(cls)
     return cls
 
 
-def _has_initvar(cls: type) -> bool:
-    annotations = cls.__dict__.get("__annotations__", {})
-    return any("InitVar" in str(kind) for kind in annotations.values())
+def _fields(cls: type, params: dict[str, bool]) -> tuple[dict[str, Field], list[Field]] | None:
+    """(every field by name, inherited first, ClassVars too; this class's own), as dataclasses
+    finds them, with its checks; None for what this module does not take."""
+    body = cls.__dict__
+    if (not body.get("__doc__") or params["unsafe_hash"] or (params["frozen"] and params["slots"])
+            or (params["order"] and any(name in body for name in _ORDER))
+            or (params["frozen"] and ("__setattr__" in body or "__delattr__" in body))):
+        return None
+    every: dict[str, Field] = {}
+    frozen_bases = []
+    for base in cls.__mro__[-1:0:-1]:
+        inherited = base.__dict__.get("__dockyard_every__")
+        if inherited is None:
+            if "__dataclass_fields__" in base.__dict__:
+                return None  # made by dataclasses
+            continue
+        every.update(inherited)
+        frozen_bases.append(base.__dict__["__dockyard_params__"]["frozen"])
+    annotations = body.get("__annotations__", {})
+    if any(isinstance(kind, str) and ("InitVar" in kind or "KW_ONLY" in kind) or
+           getattr(kind, "__module__", None) == "dataclasses" or type(kind).__module__ == "dataclasses"
+           for kind in annotations.values()):
+        return None
+    own = []
+    for name, kind in annotations.items():
+        default = getattr(cls, name, MISSING)
+        if type(default).__name__ == "Field" and type(default).__module__ == "dataclasses":  # its field()
+            default = _our_field(default)
+            if name in body:
+                setattr(cls, name, default)
+        if isinstance(default, Field):
+            f = default
+        else:
+            if isinstance(default, MemberDescriptorType):  # a slot: no default
+                default = MISSING
+            f = Field(default, MISSING, True, True, None, True, None, MISSING)
+        f.name, f.type = name, kind
+        f.classvar = _is_classvar(cls, kind)
+        if f.classvar:
+            if f.default_factory is not MISSING:
+                raise TypeError(f"field {f.name} cannot have a default factory")
+            if f.kw_only is not MISSING:
+                raise TypeError(f"field {f.name} is a ClassVar but specifies kw_only")
+        else:
+            if f.kw_only is MISSING:
+                f.kw_only = params["kw_only"]
+            if f.default.__class__.__hash__ is None:
+                raise ValueError(f"mutable default {type(f.default)} for field {f.name} is not allowed: "
+                                 "use default_factory")
+        own.append(f)
+        every[name] = f
+    for name, value in body.items():
+        if isinstance(value, Field) and name not in annotations:
+            raise TypeError(f"{name!r} is a field but has no type annotation")
+    if frozen_bases:
+        if True in frozen_bases and not params["frozen"]:
+            raise TypeError("cannot inherit non-frozen dataclass from a frozen one")
+        if True not in frozen_bases and params["frozen"]:
+            raise TypeError("cannot inherit frozen dataclass from a non-frozen one")
+    if params["order"] and not params["eq"]:
+        raise ValueError("eq must be true if order is true")
+    return every, own
+
+
+def _is_classvar(cls: type, kind: object) -> bool:
+    """dataclasses' test: typing.ClassVar, or a string naming it in the class's module."""
+    typing = sys.modules.get("typing")
+    if typing is None:
+        return False
+    if kind is typing.ClassVar or (type(kind) is typing._GenericAlias and kind.__origin__ is typing.ClassVar):  # type: ignore[attr-defined]
+        return True
+    if not isinstance(kind, str):
+        return False
+    match = _IDENTIFIER.match(kind)
+    if not match:
+        return False
+    module = sys.modules.get(cls.__module__)
+    namespace = None
+    if not match[1]:
+        namespace = module.__dict__ if module else None
+    elif module and module.__dict__.get(match[1]) is typing:
+        namespace = typing.__dict__
+    found = namespace.get(match[2]) if namespace else None
+    return found is typing.ClassVar or (type(found) is typing._GenericAlias  # type: ignore[attr-defined]
+                                        and found.__origin__ is typing.ClassVar)
+
+
+def _slots_of(cls: type) -> tuple[str, ...]:
+    match cls.__dict__.get("__slots__"):
+        case None:
+            return ()
+        case str(slot):
+            return (slot,)
+        case iterable if not hasattr(iterable, "__next__"):
+            return tuple(iterable)
+        case _:
+            raise TypeError(f"Slots of '{cls.__name__}' cannot be determined")
+
+
+def _add_slots(cls: type, fields: tuple[Field, ...]) -> type:
+    """The class again, with a slot per field (a class cannot be given __slots__ once made)."""
+    if "__slots__" in cls.__dict__:
+        raise TypeError(f"{cls.__name__} already specifies __slots__")
+    body = dict(cls.__dict__)
+    names = tuple(f.name for f in fields)
+    inherited = {slot for base in cls.__mro__[1:-1] for slot in _slots_of(base)}
+    body["__slots__"] = tuple(name for name in names if name not in inherited)
+    for name in names:
+        body.pop(name, None)
+    body.pop("__dict__", None)
+    body.pop("__weakref__", None)
+    qualname = cls.__qualname__
+    cls = type(cls)(cls.__name__, cls.__bases__, body)
+    cls.__qualname__ = qualname
+    return cls
+
+
+class _Later:
+    """A class attribute made when first read (then stored on the class in its place)."""
+
+    def __init__(self, owner: type, make: Callable[[type], object]) -> None:
+        self.owner, self.make = owner, make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        pass
+
+    def __get__(self, obj: object, objtype: type | None = None) -> object:
+        for name, value in self.owner.__dict__.items():
+            if value is self:
+                made = self.make(self.owner)
+                type.__setattr__(self.owner, name, made)
+                return made
+        raise AttributeError("__dataclass_fields__")
+
+
+def _real_fields(cls: type) -> dict:
+    """__dataclass_fields__ as dataclasses makes it (dataclasses.Field, its MISSING)."""
+    import dataclasses
+
+    out = {}
+    for f in cls.__dockyard_every__.values():  # type: ignore[attr-defined]
+        real = _real_field(dataclasses, f)
+        real.name, real.type = f.name, f.type
+        real._field_type = dataclasses._FIELD_CLASSVAR if f.classvar else dataclasses._FIELD  # type: ignore[attr-defined]
+        out[f.name] = real
+    return out
+
+
+def _real_field(dataclasses, f: Field) -> object:  # noqa: ANN001 - the module
+    """dataclasses.field() of the same spec."""
+    def real(value: object) -> object:
+        return dataclasses.MISSING if value is MISSING else value
+
+    return dataclasses.field(default=real(f.default), default_factory=real(f.default_factory), init=f.init,
+                             repr=f.repr, hash=f.hash, compare=f.compare, metadata=f.metadata,
+                             kw_only=real(f.kw_only))
+
+
+def _our_field(spec) -> Field:  # noqa: ANN001 - a dataclasses.Field
+    """A dataclasses.field() spec as this module's."""
+    import dataclasses
+
+    def ours(value: object) -> object:
+        return MISSING if value is dataclasses.MISSING else value
+
+    metadata = None if spec.metadata is dataclasses._EMPTY_METADATA else spec.metadata  # type: ignore[attr-defined]
+    return Field(ours(spec.default), ours(spec.default_factory), spec.init, spec.repr, spec.hash, spec.compare,
+                 metadata, ours(spec.kw_only))
+
+
+def _real_params(cls: type) -> object:
+    """__dataclass_params__ as dataclasses makes it."""
+    import dataclasses
+
+    kind = dataclasses._DataclassParams  # type: ignore[attr-defined]
+    made = object.__new__(kind)
+    for name in kind.__slots__:
+        setattr(made, name, cls.__dockyard_params__.get(name, False))  # type: ignore[attr-defined]
+    return made
 
 
 def _set(cls: type, name: str, fn: Callable, *, replace: bool = False) -> None:
@@ -113,7 +375,7 @@ def _getter(names: tuple[str, ...]) -> Callable[[object], tuple]:
     return attrgetter(*names)
 
 
-def _init(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool, slots: bool) -> Callable[..., None]:
+def _init(cls: type, fields: tuple[Field, ...], frozen: bool, slots: bool) -> Callable[..., None]:
     qualname = cls.__qualname__
     positional = tuple(f.name for f in fields if f.init and not f.kw_only)
     keyword = tuple(f.name for f in fields if f.init and f.kw_only)
@@ -129,17 +391,14 @@ def _init(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool, slots:
                 seen_default = True
     # per field, in order: (name, takes an argument, default, factory); a field that neither
     # takes an argument nor has a factory (nor a default with slots) is left to the class attribute
-    plan = []
-    for f in fields:
-        if f.init or f.default_factory is not MISSING or (slots and f.default is not MISSING):
-            plan.append((f.name, f.init, f.default, f.default_factory))
-    plan = tuple(plan)  # type: ignore[assignment]
+    plan = tuple((f.name, f.init, f.default, f.default_factory) for f in fields
+                 if f.init or f.default_factory is not MISSING or (slots and f.default is not MISSING))
     assign = object.__setattr__ if frozen else setattr
     post_init = hasattr(cls, "__post_init__")
     n = len(positional)
     defaults = sum(1 for f in fields if f.init and not f.kw_only
                    and (f.default is not MISSING or f.default_factory is not MISSING))
-    # every field is given positionally: a call with all of them only assigns (LogEntry per line)
+    # every field is given positionally: a call with all of them only assigns
     only_positional = len(plan) == n
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003,N807
@@ -243,11 +502,15 @@ def _hash(values: Callable[[object], tuple]) -> Callable[[object], int]:
 def _frozen(cls: type, names: tuple[str, ...]) -> None:
     def __setattr__(self, name, value):  # noqa: ANN001,ANN202,N807
         if type(self) is cls or name in names:
+            from dataclasses import FrozenInstanceError
+
             raise FrozenInstanceError(f"cannot assign to field {name!r}")
         super(cls, self).__setattr__(name, value)
 
     def __delattr__(self, name):  # noqa: ANN001,ANN202,N807
         if type(self) is cls or name in names:
+            from dataclasses import FrozenInstanceError
+
             raise FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)
 

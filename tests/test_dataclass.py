@@ -14,6 +14,7 @@ import importlib
 import pickle
 import pkgutil
 from dataclasses import field
+from typing import ClassVar
 
 import pytest
 
@@ -27,6 +28,7 @@ _GENERATED = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__de
 
 
 _ATTRS = ("__match_args__", "__dict__", "__weakref__")
+_RECORDS = ("__dataclass_", "__dockyard_")
 
 
 def _ours(value: object) -> bool:
@@ -39,7 +41,7 @@ def twin(cls: type) -> type:
     own = cls.__dict__.get("__annotations__", {})
     slots = "__slots__" in cls.__dict__
     body = {k: v for k, v in cls.__dict__.items()
-            if not (k in _GENERATED and (v is None or _ours(v) or k.startswith("__dataclass") or k in _ATTRS))
+            if not (k in _GENERATED and (v is None or _ours(v) or k in _ATTRS)) and not k.startswith(_RECORDS)
             and not (slots and k in cls.__slots__) and k != "__slots__"}
     for f in dataclasses.fields(cls):
         if f.name in own:
@@ -251,7 +253,15 @@ class Nothing:
     a: int = 0
 
 
-@pytest.mark.parametrize("cls", [Plain, Ordered, FrozenNoEq, Slotted, Mixed, Own, Empty, Nothing],
+@dataclass
+class WithClassVar:
+    """A ClassVar: no field."""
+
+    kind: ClassVar[str] = "k"
+    a: int = 0
+
+
+@pytest.mark.parametrize("cls", [Plain, Ordered, FrozenNoEq, Slotted, Mixed, Own, Empty, Nothing, WithClassVar],
                          ids=lambda c: c.__qualname__)
 def test_each_feature_behaves_as_dataclasses_makes_it(cls: type) -> None:
     assert cls in dc.MADE
@@ -317,12 +327,43 @@ def test_subclasses_and_pickle() -> None:
     assert pickle.loads(pickle.dumps(Plain(1))) == Plain(1)
 
 
+def test_dataclasses_reads_these_classes_as_its_own() -> None:
+    # what dataclasses keeps about a class is made when first read, from the same fields
+    @dataclass
+    class Fresh:
+        """Nothing read yet."""
+
+        a: int = 0
+
+    assert isinstance(Fresh.__dict__["__dataclass_fields__"], dc._Later)
+    assert dataclasses.is_dataclass(Fresh) and isinstance(Fresh.__dict__["__dataclass_fields__"], dict)
+    generated = twin(Plain)
+    assert [(f.name, f.type, f.default, f.default_factory, f.init, f.repr, f.hash, f.compare, f.kw_only)
+            for f in dataclasses.fields(Plain)] == \
+           [(f.name, f.type, f.default, f.default_factory, f.init, f.repr, f.hash, f.compare, f.kw_only)
+            for f in dataclasses.fields(generated)]
+    # this module's fields() and replace() answer as dataclasses' do, for its classes and others
+    for cls in (Plain, Ordered, Slotted, generated):
+        assert [f.name for f in dc.fields(cls)] == [f.name for f in dataclasses.fields(cls)]
+    assert dc.replace(Plain(1), b=2) == Plain(1, 2) == dataclasses.replace(Plain(1), b=2)
+    assert dc.replace(generated(1), b=2) == generated(1, 2)
+    for replace in (dc.replace, dataclasses.replace):
+        with pytest.raises(ValueError, match="field f is declared with init=False"):
+            replace(Plain(1), f=[])
+    assert dataclasses.asdict(Ordered("sha256", "ab")) == {"algorithm": "sha256", "hex": "ab", "note": "", "weight": 0}
+    # a ClassVar is no field, for either
+    assert [f.name for f in dc.fields(WithClassVar)] == ["a"] == [f.name for f in dataclasses.fields(WithClassVar)]
+    assert WithClassVar.kind == "k" and WithClassVar(1).a == 1
+
+
 def test_what_it_does_not_take_goes_to_dataclasses() -> None:
     @dataclass
     class NoDoc:
         a: int = 0
+        b: list = dc.field(default_factory=list)  # this module's field() too
 
     assert NoDoc not in dc.MADE and NoDoc.__doc__.startswith("NoDoc(a: ")
+    assert NoDoc().b == [] and NoDoc().b is not NoDoc().b
     with pytest.raises(ValueError, match="eq must be true if order is true"):
         @dataclass(order=True, eq=False)
         class Bad:

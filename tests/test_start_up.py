@@ -6,7 +6,9 @@ the decompressors and the extracting side (stream contexts, pulled layers); `ima
 neither the transports (save, load) nor the Dockerfile frontend (import --change), nor does
 `save` load urllib.request (import from a URL); `--version` loads nothing of the CLI, and no
 in-process command but `build` loads the light client's build (a plain command line of `build` is
-read by its scanner, without argparse); push and pull load rich only to draw bars on a terminal. These are the only lazy imports of dockyard besides the light client's
+read by its scanner, without argparse); push and pull load rich only to draw bars on a terminal;
+nor does a cached build load dataclasses (dockyard/dataclass.py makes the same classes without
+it). These are the only lazy imports of dockyard besides the light client's
 (tests/client/test_budget.py); each names this test."""
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
     # nor argparse: a plain command line of `build` is read by the client's scanner (dockyard/main.py)
     unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + TIMES + ("argparse", "dockyard.cli.main")
+    # nor dataclasses (with inspect, ast, dis: dockyard.dataclass makes the classes)
+    unused += ("dataclasses", "inspect", "ast", "dis")
     assert _loaded(dockyard, ["build", str(ctx)], unused) == "[]"
     assert "argparse" in _loaded(dockyard, ["build", "--help"], ("argparse",))  # the CLI's parser for the rest
     # the check can fail: a build that misses the cache loads the runtime for its RUN

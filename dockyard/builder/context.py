@@ -19,14 +19,13 @@ import io
 import os
 import shutil
 import stat
-from dataclasses import field
 
 from dockyard.archive.fstree import remove_path
 from dockyard.builder.directory_context import (DEFAULT_DOCKERFILE, DOCKERIGNORE, context_directory,
                                               find_directory_context, walk_context,
                                               write_context_tar)
 from dockyard.builder.dockerignore import IgnoreMatcher, go_clean
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import DockyardError, InvalidArchive, InvalidParameter
 
 TYPE_CHECKING = False

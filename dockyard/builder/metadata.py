@@ -7,9 +7,8 @@ Instructions reach here already expanded (`instruction.expand(lex, env)`).
 from __future__ import annotations
 
 import posixpath
-from dataclasses import replace
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, replace
 from dockyard.dockerfile.instructions import (
     CmdInstruction, EntrypointInstruction, EnvInstruction, ExposeInstruction,
     HealthcheckInstruction, Instruction, LabelInstruction, MaintainerInstruction,

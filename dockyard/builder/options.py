@@ -3,10 +3,9 @@ the API fill BuildOptions; engine/build.py hands them to the builder)."""
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Callable
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.reference import Reference
 

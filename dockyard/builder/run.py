@@ -19,11 +19,10 @@ import os
 import shutil
 import stat
 import threading
-from dataclasses import field
 from pathlib import Path
 from typing import Callable
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, RuntimeFailure, go_quote
 from dockyard.image.config import ContainerConfig

@@ -18,12 +18,11 @@ and how it runs belong to the build mode.
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 from typing import TypeVar
 
 from dockyard.builder.metadata import ConfigState, apply_metadata, command_line, shell_of
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, replace
 from dockyard.dockerfile.args import BuildArgs
 from dockyard.dockerfile.instructions import ArgInstruction, Instruction, RunInstruction
 from dockyard.dockerfile.shell import ShellLex
@@ -46,11 +45,11 @@ class StageConfig:
     def from_image(cls, config: ContainerConfig, args: BuildArgs, lex: ShellLex) -> "StageConfig":
         """The run config a stage starts with: its base image's, without the container-only
         fields, and with Docker's default PATH when the image has none."""
-        run = dataclasses.replace(config, extra=dict(config.extra))
+        run = replace(config, extra=dict(config.extra))
         for key in ("Image", "OpenStdin", "StdinOnce"):
             run.extra.pop(key, None)
         if "PATH" not in run.env_map():
-            run = dataclasses.replace(run, env=list(run.env or []) + [DEFAULT_PATH])
+            run = replace(run, env=list(run.env or []) + [DEFAULT_PATH])
         return cls(ConfigState(run), args, lex)
 
     @property
@@ -62,7 +61,7 @@ class StageConfig:
         them); the caller runs each (`parse_trigger`) right after FROM."""
         triggers = list(self.config.on_build or [])
         if triggers:
-            self.meta = dataclasses.replace(self.meta, config=dataclasses.replace(self.config, on_build=None))
+            self.meta = replace(self.meta, config=replace(self.config, on_build=None))
         return triggers
 
     # -- variables ----------------------------------------------------------------------------

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, Callable, TextIO
 
 from dockyard.atomic import atomic_file
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.engine.store import Store, default_root, open_store
 from dockyard.errors import InvalidParameter
 

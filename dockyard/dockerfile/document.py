@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import field
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.dockerfile.instruction_parser import instruction_from_node
 from dockyard.dockerfile.instructions import ArgInstruction, FromInstruction, Instruction, OnbuildInstruction
 from dockyard.dockerfile.parser import MAX_FILE_BYTES, decode_dockerfile, parse_nodes

@@ -9,12 +9,10 @@ time, an `expand(lex, env)` method returning an expanded copy.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import field
 from typing import ClassVar, Self
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import MISSING, dataclass, field, fields, replace
 from dockyard.dockerfile.mounts import Expander, Mount, parse_mount
 from dockyard.dockerfile.parser import Heredoc
 from dockyard.dockerfile.shell import ShellError, ShellLex
@@ -76,13 +74,13 @@ class Instruction:
         spec = _INIT.get(cls)
         if spec is None:
             spec = _INIT[cls] = tuple((f.name, f.default, f.default_factory)
-                                      for f in dataclasses.fields(cls) if f.init)
+                                      for f in fields(cls) if f.init)
         for name, default, factory in spec:
             if name in values:
                 value = values.pop(name)
-            elif factory is not dataclasses.MISSING:
+            elif factory is not MISSING:
                 value = factory()  # type: ignore[operator]
-            elif default is not dataclasses.MISSING:
+            elif default is not MISSING:
                 value = default
             else:
                 raise TypeError(f"{cls.__qualname__}.__init__() missing 1 required keyword-only argument: '{name}'")
@@ -94,12 +92,12 @@ class Instruction:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(getattr(self, f.name) == getattr(other, f.name) for f in dataclasses.fields(self) if f.compare)
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.compare)
 
     __hash__ = None  # type: ignore[assignment]  # as a dataclass with eq and not frozen
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
         return f"{self.__class__.__qualname__}({shown})"
 
     def __str__(self) -> str:
@@ -175,7 +173,7 @@ class FromInstruction(Instruction):
         if base == "":
             raise self.error(f"base name ({self.base}) should not be blank")
         platform = ex(self.platform) if self.platform is not None else None
-        return dataclasses.replace(self, base=base, platform=platform)
+        return replace(self, base=base, platform=platform)
 
 
 @_instruction
@@ -212,7 +210,7 @@ class RunInstruction(_CommandLine):
                 mounts.append(parse_mount(spec, ex))
             except ValueError as err:
                 raise self.error(str(err)) from None
-        return dataclasses.replace(self, mounts=mounts)
+        return replace(self, mounts=mounts)
 
 
 @_instruction
@@ -248,7 +246,7 @@ class LabelInstruction(Instruction):
     pairs: list[KeyValue]
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
-        return dataclasses.replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
+        return replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
 
 
 @_instruction
@@ -260,7 +258,7 @@ class EnvInstruction(Instruction):
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
         """All pairs see the env as it was before this instruction (as Docker)."""
-        return dataclasses.replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
+        return replace(self, pairs=_expand_pairs(self.pairs, self._expander(lex, env)))
 
 
 @_instruction
@@ -286,7 +284,7 @@ class ExposeInstruction(Instruction):
                 out += lex.process_words(port, env)
             except ShellError as err:
                 raise self.error(err.message) from None
-        return dataclasses.replace(self, ports=out)
+        return replace(self, ports=out)
 
 @_instruction
 class _SourcesDest(Instruction):
@@ -313,7 +311,7 @@ class _SourcesDest(Instruction):
                     raise self.error(err.message) from None
                 src = HeredocSource(src.path, data, True)
             contents.append(src)
-        return dataclasses.replace(
+        return replace(
             self,
             sources=[ex(s) for s in self.sources],
             dest=ex(self.dest),
@@ -359,7 +357,7 @@ class VolumeInstruction(Instruction):
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
         ex = self._expander(lex, env)
-        return dataclasses.replace(self, volumes=[ex(v) for v in self.volumes])
+        return replace(self, volumes=[ex(v) for v in self.volumes])
 
 
 @_instruction
@@ -379,7 +377,7 @@ class UserInstruction(Instruction):
         return group if sep else None
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
-        return dataclasses.replace(self, user=self._expander(lex, env)(self.user))
+        return replace(self, user=self._expander(lex, env)(self.user))
 
 
 @_instruction
@@ -390,7 +388,7 @@ class WorkdirInstruction(Instruction):
     path: str
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
-        return dataclasses.replace(self, path=self._expander(lex, env)(self.path))
+        return replace(self, path=self._expander(lex, env)(self.path))
 
 
 @_instruction
@@ -402,7 +400,7 @@ class ArgInstruction(Instruction):
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
         ex = self._expander(lex, env)
-        return dataclasses.replace(
+        return replace(
             self, args=[ArgDef(ex(a.key), ex(a.value) if a.value is not None else None) for a in self.args]
         )
 
@@ -427,7 +425,7 @@ class StopsignalInstruction(Instruction):
     signal: str
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
-        return dataclasses.replace(self, signal=self._expander(lex, env)(self.signal))
+        return replace(self, signal=self._expander(lex, env)(self.signal))
 
 
 @_instruction

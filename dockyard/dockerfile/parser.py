@@ -15,9 +15,8 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import field
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.dockerfile.shell import GO_SPACE, ShellError, ShellLex, go_strip
 from dockyard.errors import DockerfileError, go_quote
 

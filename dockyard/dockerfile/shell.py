@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import field
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import DockerfileError, go_quote
 
 __all__ = ["ShellError", "ShellLex", "GO_SPACE", "go_strip"]

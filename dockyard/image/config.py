@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import field, replace
 from typing import Any
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import Digest
 from dockyard.errors import InvalidArchive, InvalidParameter
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import field
 from functools import cached_property
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, HashingReader
 from dockyard.errors import DigestMismatch, InvalidArchive
 from dockyard.image.config import ImageConfig

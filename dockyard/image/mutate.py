@@ -9,9 +9,9 @@ business (`Store.add_image(image.raw_config, list(image.layers), parent=...)`).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
+from dockyard.dataclass import replace
 from dockyard.image.config import ContainerConfig, History, ImageConfig, now_rfc3339
 from dockyard.image.image import Image
 from dockyard.image.layer import Layer

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import fsync_dir, fsync_file
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import ContainerConfig, merge_config, now_rfc3339

@@ -16,10 +16,9 @@ and cgroups writable).
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter
 from dockyard.image.config import DEFAULT_PATH
 from dockyard.runtime.hostconfig import HostConfig, Mount

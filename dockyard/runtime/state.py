@@ -25,13 +25,13 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 from dockyard.atomic import atomic_write, replace_file
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import NotFound
 from dockyard.image.config import ContainerConfig, parse_time
 from dockyard.runtime.hostconfig import HostConfig

@@ -12,10 +12,9 @@ symlinks resolved against the rootfs, never the host.
 from __future__ import annotations
 
 import os
-from dataclasses import field
 from pathlib import Path
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter
 
 

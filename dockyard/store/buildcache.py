@@ -17,12 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import field
 from pathlib import Path
 from typing import Iterator
 
 from dockyard.atomic import read_checked, replace_checked
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 
 

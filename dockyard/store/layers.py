@@ -21,13 +21,12 @@ import secrets
 import string
 import tempfile
 from contextlib import contextmanager
-from dataclasses import field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import atomic_write, fsync_dir, fsync_file, read_checked, replace_checked, syncfs
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, verify
 from dockyard.errors import DockyardError, NotFound
 from dockyard.store import workspace

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.store import workspace

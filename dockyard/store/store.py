@@ -16,12 +16,11 @@ import os
 import re
 import stat
 import time
-from dataclasses import field
 from pathlib import Path
 from typing import Callable, ContextManager
 
 from dockyard.atomic import atomic_write, fsync_dir
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound, go_quote
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns

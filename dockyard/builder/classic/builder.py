@@ -9,10 +9,10 @@ commits (state.ClassicBuild). This module is the loop and the step output.
 
 from __future__ import annotations
 
-import dataclasses
 
 from dockyard.builder.classic.dispatchers import dispatch, dispatch_from
 from dockyard.builder.classic.state import ClassicBuild, StageState
+from dockyard.dataclass import replace
 from dockyard.digest import Digest
 from dockyard.dockerfile import Stage, parse_instruction
 from dockyard.dockerfile.document import format_warnings
@@ -100,7 +100,7 @@ class Builder:
         for key in sorted(self.options.labels):
             value = self.options.labels[key]
             ins = parse_instruction(f"LABEL {_quote_label(key)}={_quote_label(value)}", "label")
-            out.append(dataclasses.replace(ins, original=f"LABEL {key}={value}"))
+            out.append(replace(ins, original=f"LABEL {key}={value}"))
         return out
 
     def run_stage(self, stage: Stage, extra: list[Instruction]) -> StageState:

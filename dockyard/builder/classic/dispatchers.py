@@ -11,7 +11,6 @@ would commit, and on a miss the work and the commit.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import secrets
 from contextlib import ExitStack
@@ -24,6 +23,7 @@ from dockyard.builder.classic.state import ClassicBuild, StageState
 from dockyard.builder.copy.checksum import checksum, sources_hash
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.builder.copy.sources import TempDirs, instruction_sources
+from dockyard.dataclass import replace
 from dockyard.dockerfile import Stage, parse_trigger
 from dockyard.dockerfile.instructions import (
     AddInstruction, ArgInstruction, CmdInstruction, CopyInstruction, EntrypointInstruction,
@@ -81,7 +81,7 @@ def dispatch_from(b: ClassicBuild, stage: Stage) -> StageState:
 def commit_nop(b: ClassicBuild, state: StageState, comment: str) -> None:
     """A metadata step: probe, else commit the run config with an empty layer (Docker creates
     and removes a container for it: the same lines are printed)."""
-    probe = dataclasses.replace(state.run, cmd=nop_cmd(state.run, comment))
+    probe = replace(state.run, cmd=nop_cmd(state.run, comment))
     if b.probe(state, probe):
         return
     container_id = _container_lines(b)
@@ -126,7 +126,7 @@ def dispatch_workdir(b: ClassicBuild, state: StageState, ins: WorkdirInstruction
     """WORKDIR: the run config, and a layer with the directory when the image lacks it."""
     state.stage.apply(state.stage.expand(ins))
     workdir = state.run.working_dir
-    probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, "WORKDIR " + workdir))
+    probe = replace(state.run, cmd=nop_cmd_string(state.run, "WORKDIR " + workdir))
     if b.probe(state, probe):
         return
     container_id = _container_lines(b)
@@ -167,7 +167,7 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                 if not s.hash:
                     s.hash = checksum(s, sums)
             comment = copy_comment(kw, ins.chown, ins.chmod, sources_hash(sources), ins.dest)
-            probe = dataclasses.replace(state.run, cmd=nop_cmd_string(state.run, comment))
+            probe = replace(state.run, cmd=nop_cmd_string(state.run, comment))
             listed: list[dict | None] = []
 
             def file_list() -> dict | None:  # the sources' files, made once, on a miss
@@ -244,7 +244,7 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
     ins = state.stage.expand(ins)
     cmd = state.stage.run_args(ins)
     recorded = run_cmd(cmd, state.stage.build_arg_env(), b.args.referenced)
-    probe = dataclasses.replace(state.run, cmd=recorded, entrypoint=None if recorded else state.run.entrypoint)
+    probe = replace(state.run, cmd=recorded, entrypoint=None if recorded else state.run.entrypoint)
     if b.probe(state, probe):
         return
     b.hold_writes()  # until its container runs (b.write_behind)

@@ -30,16 +30,14 @@ without its parent's).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from dataclasses import field
 from typing import Callable
 
 from dockyard.builder.classic.cache import CacheFrom, ChildIndex, find_cached_config
 from dockyard.builder.context import BuildContext
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
 from dockyard.builder.stage import StageConfig
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import Digest
 from dockyard.dockerfile import Dockerfile
 from dockyard.dockerfile.args import BuildArgs, platform_args
@@ -286,7 +284,7 @@ class ClassicBuild:
         metadata step or WORKDIR), so its container_config is what the daemon made of it.
         `step_sources`: a COPY's file list, kept with the image (store.put_step_sources)."""
         parent = state.image_config
-        run = dataclasses.replace(state.run, extra=dict(state.run.extra))
+        run = replace(state.run, extra=dict(state.run.extra))
         if state.image_id is not None:
             run.extra["Image"] = str(state.image_id)
         step: dict[str, object] = {}
@@ -303,7 +301,7 @@ class ClassicBuild:
         step["container_config"] = container_config
         # Docker writes the MAINTAINER (the image's author) into every history entry after it.
         new = append(
-            dataclasses.replace(parent, architecture=parent.architecture or "amd64", os=parent.os or "linux"),
+            replace(parent, architecture=parent.architecture or "amd64", os=parent.os or "linux"),
             state.layers, layer,
             History(author=state.stage.meta.author or None, created_by=" ".join(probe.cmd or [])),
             config=run, author=state.stage.meta.author,

@@ -6,7 +6,6 @@ where files are equal (`unpack_like_last`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import stat
 import time
@@ -19,6 +18,7 @@ from dockyard.builder.copy.entries import CopyPlan, LayerWriter, dir_entry, emit
 from dockyard.builder.copy.extract import extract_archive, is_local_archive
 from dockyard.builder.copy.match import Source, walk_source
 from dockyard.builder.dockerignore import go_clean
+from dockyard.dataclass import replace
 from dockyard.errors import InvalidParameter
 
 __all__ = ["resolve_dest", "unpack_like_last", "write_copy_layer", "write_dirs_layer"]
@@ -83,7 +83,7 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
             # root (only the destination itself takes --chown); an archive ADD extracts keeps the
             # archive's owners and ignores --chown altogether (dockerd 20.10). BuildKit's parents
             # take --chown.
-            outer = dataclasses.replace(plan, uid=0, gid=0, chowned=False) if plan.classic_owners else plan
+            outer = replace(plan, uid=0, gid=0, chowned=False) if plan.classic_owners else plan
             if dest_rel:
                 parent_dirs(w, image_root, dest_rel, outer, now)
                 if dest_rel not in w.dirs:

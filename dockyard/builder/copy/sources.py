@@ -10,7 +10,6 @@ import posixpath
 import shutil
 import tempfile
 import urllib.parse
-from dataclasses import field
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +17,7 @@ from dockyard.builder.context import BuildContext
 from dockyard.builder.copy.checksum import download_checksum
 from dockyard.builder.copy.download import download
 from dockyard.builder.copy.match import Source, collect_sources
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, field
 from dockyard.dockerfile.instructions import AddInstruction, CopyInstruction
 
 __all__ = ["TempDirs", "instruction_sources"]
