@@ -35,14 +35,15 @@ def _ours(value: object) -> bool:
     return getattr(getattr(value, "__code__", None), "co_filename", None) == dc.__file__
 
 
-def twin(cls: type) -> type:
-    """The class dataclasses.dataclass makes from cls's body and parameters."""
+def twin(cls: type, *, own_init: bool = True) -> type:
+    """The class dataclasses.dataclass makes from cls's body and parameters (without an __init__
+    the body wrote: own_init=False)."""
     params = cls.__dataclass_params__
     own = cls.__dict__.get("__annotations__", {})
     slots = "__slots__" in cls.__dict__
     body = {k: v for k, v in cls.__dict__.items()
             if not (k in _GENERATED and (v is None or _ours(v) or k in _ATTRS)) and not k.startswith(_RECORDS)
-            and not (slots and k in cls.__slots__) and k != "__slots__"}
+            and not (slots and k in cls.__slots__) and k != "__slots__" and (own_init or k != "__init__")}
     for f in dataclasses.fields(cls):
         if f.name in own:
             kw = {"init": f.init, "repr": f.repr, "hash": f.hash, "compare": f.compare, "kw_only": f.kw_only,
@@ -98,9 +99,9 @@ def _calls(cls: type, values: dict) -> list[tuple[tuple, dict]]:
     return calls
 
 
-def assert_same(cls: type, values: dict | None = None) -> bool:
+def assert_same(cls: type, values: dict | None = None, *, own_init: bool = True) -> bool:
     """cls behaves as its twin; True if instances could be made to compare their methods."""
-    ref = twin(cls)
+    ref = twin(cls, own_init=own_init)
     fields = dataclasses.fields(cls)
     values = {f.name: f"v-{f.name}" for f in fields} | (values or {})
     assert [(f.name, f.init, f.repr, f.compare, f.hash, f.kw_only) for f in fields] == \
@@ -167,6 +168,7 @@ def _same_methods(cls: type, ref: type, args: tuple, kwargs: dict, a: object, b:
     if all(f.init for f in dataclasses.fields(cls)):
         assert _outcome(lambda: _state(dataclasses.replace(a))) == _outcome(lambda: _state(dataclasses.replace(b)))
     assert _outcome(lambda: _plain(dataclasses.asdict(a))) == _outcome(lambda: _plain(dataclasses.asdict(b)))
+    assert _outcome(lambda: _plain(dc.asdict(a))) == _outcome(lambda: _plain(dataclasses.asdict(b)))
 
 
 # ---------------------------------------------------------------------------- each feature
@@ -351,6 +353,11 @@ def test_dataclasses_reads_these_classes_as_its_own() -> None:
         with pytest.raises(ValueError, match="field f is declared with init=False"):
             replace(Plain(1), f=[])
     assert dataclasses.asdict(Ordered("sha256", "ab")) == {"algorithm": "sha256", "hex": "ab", "note": "", "weight": 0}
+    nested = Plain([Ordered("a", "b"), {"k": (Ordered("c", "d"),)}])
+    assert dc.asdict(nested) == dataclasses.asdict(nested)
+    assert dc.asdict(nested)["c"] is not nested.c
+    with pytest.raises(TypeError, match="asdict"):
+        dc.asdict(Plain)
     # a ClassVar is no field, for either
     assert [f.name for f in dc.fields(WithClassVar)] == ["a"] == [f.name for f in dataclasses.fields(WithClassVar)]
     assert WithClassVar.kind == "k" and WithClassVar(1).a == 1
@@ -393,6 +400,17 @@ PACKAGE = _package_classes()
 @pytest.mark.parametrize("cls", PACKAGE, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
 def test_every_class_of_the_package_behaves_as_dataclasses_makes_it(cls: type) -> None:
     assert_same(cls)
+
+
+def test_an_init_written_by_hand_is_the_generated_one() -> None:
+    # the tar entries (one per member) write their __init__ as dataclasses would
+    from dockyard.archive.diff import Header
+    from dockyard.archive.tarreader import Entry
+    from dockyard.runtime.logs import LogEntry
+
+    for cls in (Entry, Header, LogEntry):
+        assert not _ours(cls.__dict__["__init__"])
+        assert assert_same(cls, own_init=False)
 
 
 def test_the_package_classes_are_covered() -> None:

@@ -24,10 +24,9 @@ whatever its compression.
 from __future__ import annotations
 
 import os
-
-from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
+from dockyard.dataclass import FRESH, dataclass, field
 from dockyard.errors import InvalidArchive
 
 BLOCK = 512
@@ -61,6 +60,23 @@ class Entry:
     devmajor: int = 0
     devminor: int = 0
     xattrs: dict[str, bytes] = field(default_factory=dict)
+
+    # one per tar member: written here, as dataclasses writes it (a closure's is slower a call)
+    def __init__(self, name: str, type: bytes, mode: int, uid: int, gid: int, size: int, mtime_ns: int,  # noqa: A002
+                 atime_ns: int | None = None, linkname: str = "", devmajor: int = 0, devminor: int = 0,
+                 xattrs: dict[str, bytes] = FRESH) -> None:  # type: ignore[assignment]
+        self.name = name
+        self.type = type
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.mtime_ns = mtime_ns
+        self.atime_ns = atime_ns
+        self.linkname = linkname
+        self.devmajor = devmajor
+        self.devminor = devminor
+        self.xattrs = {} if xattrs is FRESH else xattrs
 
 
 def _decode(raw: bytes) -> str:

@@ -12,10 +12,9 @@ path, OCI hooks, a mount's source directory; the runtime knows nothing of networ
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
-from dockyard.dataclass import dataclass, field, fields
+from dockyard.dataclass import asdict, dataclass, field, fields
 from dockyard.errors import InvalidParameter
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs")

@@ -25,13 +25,12 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 from dockyard.atomic import atomic_write, replace_file
-from dockyard.dataclass import dataclass, field
+from dockyard.dataclass import asdict, dataclass, field, fields
 from dockyard.errors import NotFound
 from dockyard.image.config import ContainerConfig, parse_time
 from dockyard.runtime.hostconfig import HostConfig
@@ -108,7 +107,8 @@ class ContainerState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerState":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
         return cls(**known)
 
 
