@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 from dockyard.builder.context import BuildContext, open_context
 from dockyard.builder.options import BuildOptions, ImagePuller, Output
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, replace
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import Dockerfile, parse
 from dockyard.errors import DockerfileError, InvalidParameter, Unavailable
@@ -137,8 +137,6 @@ def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOpt
     """BuildKit mode (DOCKER_BUILDKIT=1): the same sources as build_image; progress as a
     stream of solve statuses (dockyard.builder.graph). `cache_from`/`cache_to`: buildx's
     --cache-from/--cache-to (engine/buildcache.py); a cache that cannot be read is a warning."""
-    import dataclasses
-
     from dockyard.builder.graph.build import build_graph  # BuildKit mode only: tests/test_start_up.py
 
     sources, targets = [], []
@@ -156,7 +154,7 @@ def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOpt
             imported = _import_cache(store, spec, client_for, progress)
             if imported is not None:
                 imports.append(imported)
-        options = dataclasses.replace(options, cache_imports=tuple(imports))
+        options = replace(options, cache_imports=tuple(imports))
         with _opened(store, source, dockerfile, stdin, cwd) as context:
             result = build_graph(store, context, options, progress, pull)
     finally:

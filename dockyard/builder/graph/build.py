@@ -8,7 +8,6 @@ IMAGE` (pulling it when the store lacks it), and `exporting to image` (`writing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +20,7 @@ from dockyard.builder.graph.image import config_json, go_time, normalize_history
 from dockyard.builder.graph.ops import digest_of
 from dockyard.builder.graph.progress import Progress, SolveFailed, dockerfile_excerpt
 from dockyard.builder.graph.solver import Context, Result, Solver
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.dockerfile import parse
 from dockyard.errors import DockerfileError, DockyardError, InvalidParameter, NotFound

@@ -21,12 +21,10 @@ Semantics matched with dockerd 20.10's BuildKit frontend (tests/builder/graph/te
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import posixpath
 import re
 import urllib.parse
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from dockyard.builder.gofmt import go_q_list, go_v_list, healthcheck_text
@@ -35,6 +33,7 @@ from dockyard.builder.graph.ops import (
     ContextOp, CopyOp, CopySource, ExecOp, HttpOp, ImageOp, MkdirOp, Mount, Vertex,
 )
 from dockyard.builder.metadata import check_signal, expose_ports
+from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import Digest
 from dockyard.dockerfile import Dockerfile, Stage, parse_trigger
 from dockyard.dockerfile.args import PROXY_ARGS, env_to_dict as _env_map, platform_args
@@ -577,7 +576,7 @@ class Converter:
             mount = self._mount(st, ins, m, inputs)
             if mount.type == "ssh":
                 if not mount.target:  # BuildKit's default socket path, and SSH_AUTH_SOCK
-                    mount = dataclasses.replace(mount, target=f"/run/buildkit/ssh_agent.{ssh_index}")
+                    mount = replace(mount, target=f"/run/buildkit/ssh_agent.{ssh_index}")
                 if ssh_index == 0 and "SSH_AUTH_SOCK" not in _env_map(run_env):
                     run_env.append(f"SSH_AUTH_SOCK={mount.target}")
                 ssh_index += 1

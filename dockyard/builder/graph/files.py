@@ -21,7 +21,6 @@ import os
 import posixpath
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -29,6 +28,7 @@ from dockyard.builder.copy.checksum import checksum, sources_hash
 from dockyard.builder.copy.match import Source, collect_sources, walk_source
 from dockyard.builder.dockerignore import IgnoreMatcher
 from dockyard.builder.graph.ops import CopyOp, MkdirOp
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
 

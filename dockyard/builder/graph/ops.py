@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
+from dockyard.dataclass import MISSING, dataclass, field, fields
 from dockyard.digest import Digest
 
 KEY_VERSION = 1
@@ -91,9 +91,13 @@ class Op:
             raise TypeError(f"{cls.__qualname__}.__init__() got an unexpected keyword argument '{next(iter(values))}'")
 
     def __setattr__(self, name: str, value: object) -> None:
+        from dataclasses import FrozenInstanceError  # only on a mistake
+
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
     def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError  # only on a mistake
+
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __eq__(self, other: object) -> bool:

@@ -5,10 +5,10 @@ writes: a client of `dockyard serve` imports it to check its flags before it sen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dockyard.builder.graph.session import Session
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter, NotImplementedFeature
 
 TYPE_CHECKING = False

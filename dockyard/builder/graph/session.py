@@ -14,10 +14,10 @@ import os
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter, NotFound
 
 TYPE_CHECKING = False

@@ -30,7 +30,6 @@ import stat
 import tempfile
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from typing import Callable, Protocol
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from dockyard.builder.graph.ops import (
 )
 from dockyard.builder.graph.progress import Progress
 from dockyard.builder.graph.session import Session
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.builder.graph.image import go_time
