@@ -43,11 +43,30 @@ class CliContext:
         return sys.stdout.buffer
 
     def write_archive(self, output: str | None, write: Callable[[BinaryIO], None]) -> None:
-        """`-o FILE` (written atomically: a failure leaves no file) or stdout, never a terminal."""
+        """`-o FILE` (written atomically: a failure leaves no file) or stdout, never a terminal.
+        A FILE that is not a regular file (`-o /dev/null`, `/dev/stdout`, a fifo) is written
+        into, as the docker 20.10 CLI does: a rename over it would put a regular file in place
+        of the device, for every process on the host."""
         if output:
-            with atomic_file(Path(os.path.abspath(output))) as f:
+            path = Path(os.path.abspath(output))
+            if _special(path):
+                with open(path, "wb") as f:
+                    write(f)
+                return
+            with atomic_file(path) as f:
                 write(f)
             return
         if os.isatty(sys.stdout.fileno()):
             raise InvalidParameter("cowardly refusing to save to a terminal. Use the -o flag or redirect")
         write(self.stdout_binary)
+
+
+def _special(path: Path) -> bool:
+    """Whether `path` (symlinks followed) is there and neither a regular file nor a directory."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))

@@ -100,6 +100,33 @@ def test_save_unknown_image_writes_nothing(dockyard, busybox, tmp_path):
     assert not out.exists()
 
 
+def test_save_and_export_into_a_device_or_a_fifo_keep_it(dockyard, busybox, tmp_path):
+    """`-o` naming a device or a fifo (`save -o /dev/null`) writes into it, as the docker 20.10
+    CLI does; it was replaced by a regular file (the atomic write's rename), which for the
+    host's /dev/null broke every process that reads or writes it."""
+    import os
+    import stat
+    import threading
+
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    dockyard("save", "-o", str(null), "busybox")
+    cid = dockyard("create", "busybox", "true").stdout.strip()
+    dockyard("export", "-o", str(null), cid)
+    dockyard("rm", cid)
+    assert stat.S_ISCHR(os.stat(null).st_mode) and os.stat(null).st_rdev == os.makedev(1, 3)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = bytearray()
+    reader = threading.Thread(target=lambda: got.extend(fifo.read_bytes()))
+    reader.start()
+    dockyard("save", "-o", str(fifo), "busybox")
+    reader.join(60)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert bytes(got) == dockyard("save", "busybox").stdout_bytes
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_load_docker_pre25_layout(dockyard, busybox_tar):
     """The layout Docker 1.10-24 writes: <v1 id>/layer.tar, <id>.json, manifest.json, repositories."""
     layer = busybox_tar.read_bytes()
