@@ -70,13 +70,22 @@ class MountSource:
     path: Path
 
 
-def _lowers(store: Store, layers: list[Digest], empty: Path) -> list[str]:
+def _lowers(store: Store, layers: list[Digest], empty: Path, links: dict[Digest, str] | None = None) -> list[str]:
+    """The overlay's lower dirs (relative to the store root), topmost first. `links`: the short
+    links of the layers this build has already found unpacked (it holds the store's ingest
+    lock, so no collection removes a tree meanwhile): a RUN chain's n-th step looked up each of
+    its n layers again, two file reads each."""
     if not layers:
         return [os.path.relpath(empty, store.root)]
     out = []
     for diff_id in reversed(layers):
-        store.layers.unpacked(diff_id)
-        out.append(f"l/{store.layers.link_name(diff_id)}")
+        link = links.get(diff_id) if links is not None else None
+        if link is None:
+            store.layers.unpacked(diff_id)
+            link = store.layers.link_name(diff_id)
+            if links is not None:
+                links[diff_id] = link
+        out.append(f"l/{link}")
     return rootfs.topmost_once(out)
 
 
@@ -146,8 +155,9 @@ def _cache_dir(store: Store, m: Mount, source: MountSource | None, stack: ExitSt
 
 
 def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[int, MountSource],
-             session: Session, output: Output) -> StoredLayer | None:
-    """Run `op` over `root_layers`; the layer of what it changed (None: nothing changed)."""
+             session: Session, output: Output, links: dict[Digest, str] | None = None) -> StoredLayer | None:
+    """Run `op` over `root_layers`; the layer of what it changed (None: nothing changed).
+    `links`: the build's known unpacked layers (see _lowers)."""
     if op.security == "insecure" and "security.insecure" not in session.allow:
         raise InvalidParameter("security.insecure is not allowed")
     runtime = for_store(store.root)
@@ -160,7 +170,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
     code = 0
     exited = False  # `runc run` returned: it removed the container itself
     try:
-        rootfs.mount_overlay(store.root, _lowers(store, root_layers, empty), upper, wdir, merged,
+        rootfs.mount_overlay(store.root, _lowers(store, root_layers, empty, links), upper, wdir, merged,
                              volatile=True)
         with ExitStack() as stack:
             stack.callback(rootfs.unmount, merged)

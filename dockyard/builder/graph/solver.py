@@ -161,6 +161,7 @@ class Solver:
         self._read_as_trees: set[Digest] = set()   # vertices whose files a step that runs reads
         self._unpacking: list[threading.Thread] = []
         self._planned: dict[Digest, Result | None] = {}   # results known at planning (hits)
+        self._links: dict[Digest, str] = {}   # layers found unpacked: their short links (execute._lowers)
 
     def close(self) -> None:
         for thread in self._unpacking:
@@ -486,7 +487,7 @@ class Solver:
                     sources[m.input] = execute.MountSource(tree)
             digest = str(v.digest)
             return execute.run_exec(self.store, op, base.layers, sources, self.session,
-                                    lambda stream, data: self.progress.log(digest, stream, data))
+                                    lambda stream, data: self.progress.log(digest, stream, data), self._links)
         if isinstance(op, CopyOp):
             kw = "ADD" if op.unpack else "COPY"
             sources = self._tree_copy_sources(v, op, inputs, plan, stack)

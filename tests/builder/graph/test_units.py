@@ -260,3 +260,32 @@ def test_copy_parents_stages_its_tree_in_the_store(store, busybox, tmp_path, mon
     assert layer is not None
     assert (store.layers.unpacked(layer) / "out" / "a" / "b" / "c.txt").read_text() == "c\n"
     assert not [p for p in store.tmp.rglob("bk-parents-*")]
+
+
+def test_a_run_chain_looks_each_layer_up_once_per_build(store, busybox, tmp_path, monkeypatch) -> None:
+    """A RUN's lower dirs: each layer's short link is read from the store once per build (the
+    build holds the ingest lock, so no tree goes meanwhile), not once per RUN above it; a
+    tree that went between two builds is unpacked again by the next."""
+    import shutil
+
+    from dockyard.engine.build import build_image_buildkit
+    from dockyard.engine.buildkit import GraphOptions, Progress, make_display
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nRUN cat /a /b > /c\n"
+                                    "RUN test \"$(cat /c)\" = \"$(printf 'a\\nb')\"\n")
+    looked: list[Digest] = []
+    link_name = type(store.layers).link_name
+    monkeypatch.setattr(type(store.layers), "link_name", lambda self, d: (looked.append(d), link_name(self, d))[1])
+    first = build_image_buildkit(store, str(ctx), GraphOptions(no_cache=True), Progress(make_display("quiet")))
+    layers = [r.layer for r in first.all_records]
+    assert len(looked) == len(set(looked)) and set(layers[:-1]) <= set(looked)
+    # the base layer's tree goes (its link and diff/): the next build unpacks it again
+    base = store.image(store.resolve("busybox")).config.diff_ids[-1]
+    (store.layers.links / link_name(store.layers, base)).unlink()
+    shutil.rmtree(store.layers.dir(base) / "diff")
+    looked.clear()
+    again = build_image_buildkit(store, str(ctx), GraphOptions(no_cache=True), Progress(make_display("quiet")))
+    assert again.image_id != first.image_id  # built: its last RUN checked what it saw
+    assert base in looked and (store.layers.dir(base) / "diff").is_dir()
