@@ -43,10 +43,10 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO, Callable, Mapping
+from typing import BinaryIO, Callable, Mapping, Protocol
 
 from dockyard.archive.fstree import DirCursor, remove_tree
-from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader
+from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader, check_fields
 from dockyard.archive.tarsafe import MAX_SYMLINKS, Policy, check_entry, clean_hardlink_target, clean_name
 from dockyard.errors import DockyardError, InvalidArchive
 
@@ -108,6 +108,88 @@ def apply_layer(
             applier.like.close()
 
 
+class _Body(Protocol):
+    def read_body(self) -> memoryview:
+        """The next chunk of the current entry's body; empty at its end."""
+
+
+class LayerTree:
+    """A layer's tree made entry by entry while its tar is written (`add` each entry as its
+    header is written, a regular file with a reader of the body that the writer sends on to
+    the tar): the tree `apply_layer(tar, dest, whiteout_format="overlay")` makes of that tar
+    (the same code applies each entry), without reading the tar back or parsing its headers.
+    `like` and `theirs` as apply_layer's `like` and the second of its `sums`; a file's own
+    digest comes with it to `add`."""
+
+    def __init__(self, dest: Path | str, *, like: Path | str | None = None,
+                 theirs: Mapping[str, str] | None = None) -> None:
+        if not os.path.isdir(dest):
+            raise DockyardError(f"extraction target {dest} is not a directory")
+        self._cursor: DirCursor | None = DirCursor(os.fspath(dest))
+        self._applier = _Applier(self._cursor, Policy(allow_devices=os.geteuid() == 0), "overlay", None)
+        if like is not None:
+            self._applier.like = _Alike(os.fspath(like))
+            self._applier.theirs = theirs or {}
+
+    def add(self, entry: Entry, body: _Body | None = None, known: str | None = None) -> bool:
+        """Apply `entry` (a regular file's body read from `body` as far as it needs: the caller
+        reads the rest); True when the file is a link to like's, its body left unread, because
+        its digest `known` is like's file's."""
+        applier = self._applier
+        applier.linked_unread = False
+        applier.apply(entry, body if body is not None else _NO_BODY, known)
+        return applier.linked_unread
+
+    @property
+    def linked(self) -> int:
+        """The files shared with like."""
+        return self._applier.like.linked if self._applier.like is not None else 0
+
+    def finish(self) -> int:
+        """The directories' times; the layer size as apply_layer returns it."""
+        return self._applier.finish()
+
+    def close(self) -> None:
+        """Its descriptors (once)."""
+        if self._cursor is None:
+            return
+        if self._applier.like is not None:
+            self._applier.like.close()
+        self._cursor.close()
+        self._cursor = None
+
+
+class _NoBody:
+    @staticmethod
+    def read_body() -> memoryview:
+        return memoryview(b"")
+
+
+_NO_BODY = _NoBody()
+
+
+def entry_of(name: str, type: bytes, mode: int, uid: int, gid: int, size: int, mtime: int,
+             linkname: str = "", devmajor: int = 0, devminor: int = 0,
+             xattrs: dict[str, bytes] | None = None) -> Entry:
+    """The entry a TarReader reads back from the header archive.diff.encode_header writes for
+    these fields (its Header's): the mode without its type bits, the size of a regular file
+    only, the device numbers of a device only (0 where ustar cannot hold them), whole seconds;
+    refused where the reader refuses it."""
+    if type not in (CHR, BLK):
+        devmajor = devminor = 0
+    else:
+        devmajor = devmajor if 0 <= devmajor < 8 ** 7 else 0
+        devminor = devminor if 0 <= devminor < 8 ** 7 else 0
+    if type != REG:
+        size = 0
+    mtime_ns = mtime * 1_000_000_000
+    check_fields(os.fsencode(name), uid, gid, devmajor, devminor, mtime_ns, None, size)
+    if not name:
+        raise InvalidArchive("invalid tar header: empty entry name")
+    return Entry(name, type, mode & 0o7777, uid, gid, size, mtime_ns, None, linkname, devmajor,
+                 devminor, dict(xattrs) if xattrs else {})
+
+
 class _Applier:
     def __init__(self, cursor: DirCursor, policy: Policy, whiteout_format: str,
                  owner: tuple[int, int] | None, check: Callable[[Entry], None] | None = None) -> None:
@@ -124,20 +206,30 @@ class _Applier:
         self.like: _Alike | None = None
         self.mine: Mapping[str, str] = {}     # with `like`: content digests of this layer...
         self.theirs: Mapping[str, str] = {}   # ... and of like's files, by path
+        self.linked_unread = False            # the last file was linked from like, its body unread
 
     def run(self, reader: TarReader) -> int:
         for entry in reader:
             if self.check is not None:
                 self.check(entry)
-            try:
-                self._apply(entry, reader)
-            except InvalidArchive:
-                raise
-            except OSError as e:
-                if e.errno in _HOST_ERRNOS:
-                    raise DockyardError(f"cannot extract {entry.name!r}: {e.strerror}") from None
-                raise InvalidArchive(f"cannot extract {entry.name!r}: {e.strerror or e}") from None
+            self.apply(entry, reader)
         reader.drain()
+        return self.finish()
+
+    def apply(self, entry: Entry, reader: _Body, known: str | None = None) -> None:
+        """One entry, its body (a regular file's) read from `reader`; `known`: its content's
+        digest (as `mine` has them)."""
+        try:
+            self._apply(entry, reader, known)
+        except InvalidArchive:
+            raise
+        except OSError as e:
+            if e.errno in _HOST_ERRNOS:
+                raise DockyardError(f"cannot extract {entry.name!r}: {e.strerror}") from None
+            raise InvalidArchive(f"cannot extract {entry.name!r}: {e.strerror or e}") from None
+
+    def finish(self) -> int:
+        """The directories' times, last (their entries are written into them); the size."""
         cursor = self.cursor
         for parent, name, atime, mtime in reversed(self.dir_times):
             try:
@@ -224,7 +316,7 @@ class _Applier:
         return cursor.fd if len(real) == len(cursor.parts) else cursor.goto("/".join(real))
 
     # -- one entry -------------------------------------------------------------------------
-    def _apply(self, entry: Entry, reader: TarReader) -> None:
+    def _apply(self, entry: Entry, reader: _Body, known: str | None = None) -> None:
         if entry.type == REG:
             self.size += entry.size
         elif entry.type == SYM:
@@ -257,7 +349,8 @@ class _Applier:
                 if not self._make_room(pfd, base, True):
                     os.mkdir(base, 0o700, dir_fd=pfd)
         elif entry.type == REG:
-            if self.like is None or not self._link_alike(pfd, parent, base, entry, reader, rel):
+            if self.like is None or not self._link_alike(
+                    pfd, parent, base, entry, reader, rel, known if known is not None else self.mine.get(rel)):
                 self._write_file(pfd, base, entry, reader)
             return
         elif entry.type == SYM:
@@ -333,10 +426,11 @@ class _Applier:
         atime = entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns
         os.utime(fd, ns=(atime, entry.mtime_ns))
 
-    def _link_alike(self, pfd: int, parent: str, base: str, entry: Entry, reader: TarReader,
-                    rel: str) -> bool:
-        """`like`'s file at this path, when its header is the entry's: with both digests known
-        and equal, the name becomes a hard link to it and the body is skipped (True); else the
+    def _link_alike(self, pfd: int, parent: str, base: str, entry: Entry, reader: _Body,
+                    rel: str, known: str | None) -> bool:
+        """`like`'s file at this path, when its header is the entry's: with this file's digest
+        `known` equal to like's, the name becomes a hard link to it and the body is left unread
+        (True, and `linked_unread` is set); else the
         body is compared with it as it is read; equal, a hard link (True); different from some
         offset, the file is written from the equal prefix and the rest of the body (True). False,
         with nothing of the body read, when there is no such file."""
@@ -349,10 +443,10 @@ class _Applier:
             uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
             if not like.same_header(sfd, entry, uid, gid):
                 return False
-            known = self.mine.get(rel)
             if known is not None and known == self.theirs.get(rel):
                 if self._link_to(sfd, pfd, base):
                     like.linked += 1
+                    self.linked_unread = True
                     return True
                 # not linked after all: the body, compared as below, is what is written
             same = 0

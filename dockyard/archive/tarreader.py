@@ -125,6 +125,21 @@ def _check_range(name: bytes, what: str, value: int, low: int, high: int) -> Non
         raise InvalidArchive(f"{_decode(name)!r}: {what} {value} out of range ({low} to {high})")
 
 
+def check_fields(name: bytes, uid: int, gid: int, devmajor: int, devminor: int, mtime_ns: int,
+                 atime_ns: int | None, size: int) -> None:
+    """The ranges an entry's numbers must be in (a reader refuses the entry otherwise)."""
+    _check_range(name, "uid", uid, 0, MAX_ID)
+    _check_range(name, "gid", gid, 0, MAX_ID)
+    _check_range(name, "device major", devmajor, 0, MAX_DEVICE)
+    _check_range(name, "device minor", devminor, 0, MAX_DEVICE)
+    limit = MAX_SECONDS * 1_000_000_000
+    _check_range(name, "mtime (ns)", mtime_ns, -limit, limit)
+    if atime_ns is not None:
+        _check_range(name, "atime (ns)", atime_ns, -limit, limit)
+    if size > MAX_SECONDS:
+        raise InvalidArchive(f"{_decode(name)!r}: size {size} out of range")
+
+
 def parse_pax(data: bytes) -> dict[str, bytes]:
     """PAX records `"%d %s=%s\\n"`; values stay bytes (xattr values are binary)."""
     records: dict[str, bytes] = {}
@@ -388,16 +403,7 @@ class TarReader:
             raise InvalidArchive("invalid tar header: empty entry name")
         devmajor = _number(hdr[329:337], "devmajor") if typ in (CHR, BLK) else 0
         devminor = _number(hdr[337:345], "devminor") if typ in (CHR, BLK) else 0
-        _check_range(name, "uid", uid, 0, MAX_ID)
-        _check_range(name, "gid", gid, 0, MAX_ID)
-        _check_range(name, "device major", devmajor, 0, MAX_DEVICE)
-        _check_range(name, "device minor", devminor, 0, MAX_DEVICE)
-        limit = MAX_SECONDS * 1_000_000_000
-        _check_range(name, "mtime (ns)", mtime_ns, -limit, limit)
-        if atime_ns is not None:
-            _check_range(name, "atime (ns)", atime_ns, -limit, limit)
-        if size > MAX_SECONDS:
-            raise InvalidArchive(f"{_decode(name)!r}: size {size} out of range")
+        check_fields(name, uid, gid, devmajor, devminor, mtime_ns, atime_ns, size)
         return Entry(
             name=_decode(name),
             type=typ,

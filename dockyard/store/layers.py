@@ -296,25 +296,55 @@ class LayerStore:
                 with self.open_tar(layer) as stream:
                     apply_layer(stream, work, whiteout_format="overlay", like=alike,
                                 sums=sums if alike is not None else None)
-                link = self._named_link(layer_dir)
-                if diff.exists():
-                    remove_path(diff)   # (an older boot's) first: never a stale diff/ with a new record
-                boot = boot_id()
-                if boot is None:
-                    syncfs(work)        # the files are durable before diff/ appears
-                    (layer_dir / "unsynced").unlink(missing_ok=True)
-                else:
-                    atomic_write(layer_dir / "unsynced", boot.encode(), tmp_dir=self.tmp)
-                os.rename(work, diff)
             except BaseException:
                 remove_path(work, ignore_errors=True)
                 raise
-            self.links.mkdir(parents=True, exist_ok=True)
-            try:
-                os.symlink(f"../layers/{diff_id.hex}/diff", self.links / link)
-            except FileExistsError:
-                pass  # made by a try that was killed after it (the same target)
+            self._publish_tree(diff_id, work)
             return diff
+
+    def new_tree(self) -> Path:
+        """An empty directory in this process's temp folder, for a layer's tree made while its
+        tar is written (archive.apply.LayerTree); `adopt_tree` publishes it."""
+        work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
+        os.chmod(work, 0o755)
+        return work
+
+    def adopt_tree(self, diff_id: Digest, work: Path) -> Path:
+        """The layer's tree from `work` (`new_tree`, made whole as the layer's tar was written:
+        the tree `unpacked` would make of it), published as `unpacked` publishes one; when the
+        layer is unpacked already, `work` is removed. Returns diff/."""
+        layer_dir = self.dir(diff_id)
+        diff = layer_dir / "diff"
+        with flock(self.locks / f"unpack-{diff_id.hex}.lock"):
+            if self._link_of(layer_dir) is not None:
+                remove_path(work, ignore_errors=True)
+                return diff
+            self._publish_tree(diff_id, work)
+        return diff
+
+    def _publish_tree(self, diff_id: Digest, work: Path) -> None:
+        """`work`, a whole unpacked tree, becomes the layer's diff/ (under the unpack lock)."""
+        layer_dir = self.dir(diff_id)
+        diff = layer_dir / "diff"
+        try:
+            link = self._named_link(layer_dir)
+            if diff.exists():
+                remove_path(diff)   # (an older boot's) first: never a stale diff/ with a new record
+            boot = boot_id()
+            if boot is None:
+                syncfs(work)        # the files are durable before diff/ appears
+                (layer_dir / "unsynced").unlink(missing_ok=True)
+            else:
+                atomic_write(layer_dir / "unsynced", boot.encode(), tmp_dir=self.tmp)
+            os.rename(work, diff)
+        except BaseException:
+            remove_path(work, ignore_errors=True)
+            raise
+        self.links.mkdir(parents=True, exist_ok=True)
+        try:
+            os.symlink(f"../layers/{diff_id.hex}/diff", self.links / link)
+        except FileExistsError:
+            pass  # made by a try that was killed after it (the same target)
 
     def is_unpacked(self, diff_id: Digest) -> bool:
         """The layer's tree is there, whole."""

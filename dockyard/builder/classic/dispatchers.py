@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from typing import Any, Callable
 
 from dockyard.builder.classic.history import (
@@ -183,7 +183,7 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                 return
             # A cache miss only: the image's files (a mount) and the layer writer
             from dockyard.builder.copy.entries import CopyPlan
-            from dockyard.builder.copy.layer import unpack_like_last, write_copy_layer
+            from dockyard.builder.copy.layer import CopyTree, write_copy_layer
             from dockyard.builder.rootfs import image_root
             from dockyard.builder.users import chown_ids
             from dockyard.store.layer_writer import write_layer
@@ -194,11 +194,11 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
                     plan.chowned = True
                 digests: dict[str, str] = {}
+                tree = stack.enter_context(closing(CopyTree(b.store.layers, sums, kw, plan.dest, sources)))
                 layer = write_layer(b.store.layers,
-                                    lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests))
+                                    lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree))
+            tree.publish(layer, digests)
             files = file_list()
-            if layer is not None:
-                unpack_like_last(b.store.layers, sums, kw, plan.dest, sources, layer, digests)
             if sums is not None:
                 sums.save()
         b.commit(state, probe, layer,

@@ -19,6 +19,8 @@ from dockyard.store.filesums import same_stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard.archive.apply import LayerTree
+    from dockyard.archive.tarreader import Entry
     from dockyard.store.filesums import FileSums
 
 __all__ = ["CopyPlan", "LayerWriter", "dir_entry", "emit", "image_lstat", "parent_dirs"]
@@ -44,9 +46,12 @@ class CopyPlan:
 
 
 class LayerWriter:
-    """Writes a layer tar to a file, hashing it as it goes (the hash is the diff ID)."""
+    """Writes a layer tar to a file, hashing it as it goes (the hash is the diff ID); with a
+    `tree` (archive.apply.LayerTree), the layer's unpacked tree too, in the same pass: each
+    entry is applied as its header is written, a file's body sent on to the tree as it is
+    written to the tar."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, tree: LayerTree | None = None) -> None:
         self.out = out
         self.hash = hashlib.sha256()
         self.size = 0
@@ -64,6 +69,8 @@ class LayerWriter:
         self.sums: FileSums | None = None
         self.digests: dict[str, str] = {}
         self.symlinks = False   # a symlink among the entries: a later name may lead through it
+        self.tree = tree
+        self._pending: Entry | None = None  # a regular file's entry, applied with its body
 
     def _write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
@@ -73,6 +80,8 @@ class LayerWriter:
     def header(self, h: Header) -> None:
         # Go's tar.FileInfoHeader (so Docker's layers) keeps the file type bits in the mode field.
         h.mode = (h.mode & 0o7777) | _TYPE_BITS.get(h.type, 0)
+        if self.tree is not None:
+            self._to_tree(h)
         self._write(encode_header(h))
         self.entries += 1
         if h.type == DIR:
@@ -81,30 +90,101 @@ class LayerWriter:
             self.content += len(h.linkname.encode())
             self.symlinks = True
 
+    def _to_tree(self, h: Header) -> None:
+        from dockyard.archive.apply import entry_of
+
+        if self._pending is not None:  # a file written without a body: an empty one
+            self.tree.add(self._pending)  # type: ignore[union-attr]
+            self._pending = None
+        entry = entry_of(h.name, h.type, h.mode, h.uid, h.gid, h.size, h.mtime, h.linkname,
+                         h.devmajor, h.devminor, h.xattrs)
+        if h.type == REG:
+            self._pending = entry
+        else:
+            self.tree.add(entry)  # type: ignore[union-attr]
+
     def note_dir(self, d: str, st: os.stat_result | None) -> None:
         """`d` is written as a directory; `st`: what the image has there."""
         if st is None or not stat.S_ISDIR(st.st_mode):
             self.new_dirs.add(d)
 
-    def body(self, stream: BinaryIO, size: int) -> None:
-        left = size
-        view = memoryview(self._buf)
-        while left > 0:
-            n = stream.readinto(view[: min(left, CHUNK)])  # type: ignore[attr-defined]
-            if not n:
-                break
-            self._write(view[:n])
-            left -= n
-        if left:
-            raise InvalidParameter("a copied file changed size while it was read")
+    def body(self, stream: BinaryIO, size: int, known: str | None = None) -> bool:
+        """The body of the file whose header was written last, `size` bytes read from `stream`;
+        `known`: its content digest as a record says (the tree may link like's file by it).
+        True when the tree took the file from like's by that digest, before it was read."""
+        body = _Body(self, stream, size)
+        linked = False
+        entry, self._pending = self._pending, None
+        if entry is not None:
+            linked = self.tree.add(entry, body, None if self.symlinks else known)  # type: ignore[union-attr]
+        while body.read_body():
+            pass
         if size % _BLOCK:
             self._write(bytes(_BLOCK - size % _BLOCK))
         self.content += size
+        return linked
+
+    def rewrite_in_tree(self, h: Header) -> None:
+        """The tree's file of `h` (the file whose body was written last) made again from that
+        body as the tar has it: the tree had linked like's file by a digest the file turned out
+        not to keep while it was read."""
+        from dockyard.archive.apply import entry_of
+
+        self.out.flush()
+        end = self.size - (-h.size % _BLOCK)
+        fd = os.open(f"/proc/self/fd/{self.out.fileno()}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.tree.add(entry_of(h.name, REG, h.mode, h.uid, h.gid, h.size, h.mtime),  # type: ignore[union-attr]
+                          _Stored(fd, end - h.size, h.size))
+        finally:
+            os.close(fd)
 
     def finish(self) -> ScanResult:
+        if self._pending is not None:
+            self.tree.add(self._pending)  # type: ignore[union-attr]
+            self._pending = None
         self._write(bytes(2 * _BLOCK))
         self.out.flush()
         return ScanResult(Digest("sha256", self.hash.hexdigest()), self.size, self.content, self.entries)
+
+
+class _Body:
+    """A file's body as the tree reads it: each chunk is read from the source and written to the
+    tar on its way (what the tree does not read is read by the writer after it)."""
+
+    def __init__(self, w: LayerWriter, stream: BinaryIO, size: int) -> None:
+        self._w, self._stream, self._left = w, stream, size
+        self._view = memoryview(w._buf)
+
+    def read_body(self) -> memoryview:
+        k = min(self._left, CHUNK)
+        if k <= 0:
+            return self._view[:0]
+        n = self._stream.readinto(self._view[:k])  # type: ignore[attr-defined]
+        if not n:
+            raise InvalidParameter("a copied file changed size while it was read")
+        chunk = self._view[:n]
+        self._w._write(chunk)
+        self._left -= n
+        return chunk
+
+
+class _Stored:
+    """A body already in the tar file `fd` at `offset`, read back by pread."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self._fd, self._pos, self._left = fd, offset, size
+
+    def read_body(self) -> memoryview:
+        k = min(self._left, CHUNK)
+        if k <= 0:
+            return memoryview(b"")
+        data = os.pread(self._fd, k, self._pos)
+        if not data:
+            raise InvalidParameter("the layer's tar was cut short while it was written")
+        self._pos += len(data)
+        self._left -= len(data)
+        return memoryview(data)
 
 
 def image_lstat(image_root: Path, rel: str, w: LayerWriter | None = None) -> os.stat_result | None:
@@ -179,9 +259,12 @@ def emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyPl
         w.header(h)
         known = w.sums.content_at(path, st) if w.sums is not None and origin == "context" else None
         with open(path, "rb", buffering=0) as f:
-            w.body(f, st.st_size)  # type: ignore[arg-type]
-            if known is not None and same_stat(os.fstat(f.fileno()), st):
-                w.digests[name] = known
+            linked = w.body(f, st.st_size, known)  # type: ignore[arg-type]
+            if known is not None:
+                if same_stat(os.fstat(f.fileno()), st):
+                    w.digests[name] = known
+                elif linked:  # changed while it was read: the tree has what the tar has
+                    w.rewrite_in_tree(h)
         return
     if fmt == stat.S_IFDIR:
         h.type, h.name = DIR, name.rstrip("/") + "/"

@@ -2,7 +2,7 @@
 image (its parents' symlinks followed as in the container), each source copied, a directory's
 contents, an archive's entries; and WORKDIR's directories when the image lacks them. A COPY of
 the build context has its tree unpacked from the tree of the layer the same COPY made last time
-where files are equal (`unpack_like_last`)."""
+where files are equal (`CopyTree`), made as the tar is written."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from dockyard.builder.dockerignore import go_clean
 from dockyard.dataclass import replace
 from dockyard.errors import InvalidParameter
 
-__all__ = ["resolve_dest", "unpack_like_last", "write_copy_layer", "write_dirs_layer"]
+__all__ = ["CopyTree", "resolve_dest", "write_copy_layer", "write_dirs_layer"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard.archive.apply import LayerTree
     from dockyard.store.filesums import FileSums
     from dockyard.store.layers import LayerStore, StoredLayer
 
@@ -51,12 +52,13 @@ def resolve_dest(image_root: Path, dest: str) -> tuple[str, bool]:
 
 
 def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image_root: Path,
-                     kw: str, sums: FileSums | None = None, digests: dict[str, str] | None = None
-                     ) -> ScanResult:
+                     kw: str, sums: FileSums | None = None, digests: dict[str, str] | None = None,
+                     tree: LayerTree | None = None) -> ScanResult:
     """The layer of one COPY/ADD, written to `out`. With the context's `sums`, `digests` gets the
     content digest of each file whose record held while it was read, by entry name; none when
-    the layer holds a symlink (an entry's name could then lead to another file of its tree)."""
-    w = LayerWriter(out)
+    the layer holds a symlink (an entry's name could then lead to another file of its tree).
+    With `tree`, the layer's tree is made in the same pass (CopyTree)."""
+    w = LayerWriter(out, tree)
     w.sums = sums
     if digests is not None:
         w.digests = digests
@@ -134,23 +136,59 @@ def write_dirs_layer(out: BinaryIO, image_root: Path, path: str, owner: tuple[in
     return w.finish()
 
 
-def unpack_like_last(layers: LayerStore, sums: FileSums | None, kw: str, dest: str,
-                     sources: list[Source], layer: StoredLayer, digests: dict[str, str]) -> None:
-    """After a COPY of context files made `layer` (its files' content `digests`, as
-    write_copy_layer gave them, kept with it): when the same COPY (keyword, destination, source
-    paths) made another layer last time and that one's tree is unpacked, this one's is unpacked
-    now, its equal files hard-linked from that tree (store/layers.py: a RUN after the COPY then
-    finds it there); the layer is remembered as the last one either way."""
-    if sums is None or not sources or not all(s.origin == "context" and sums.covers(s.root) for s in sources):
-        return
-    if digests:
-        layers.put_sums(layer.diff_id, digests)
-    copy = "\n".join([kw, dest, *(s.rel for s in sources)])
-    last = sums.last_layer(copy, layer.diff_id.hex)
-    if last is None or last == layer.diff_id.hex:
-        return
-    from dockyard.digest import Digest
+class CopyTree:
+    """The unpacked tree of a COPY's layer, made while the layer's tar is written (the tar is
+    never read back): a RUN after the COPY, or a container, finds it there. A COPY of context
+    files hard-links the files equal to those of the layer the same COPY (keyword, destination,
+    source paths) made last time, when that one's tree is unpacked (by content digest where
+    both writers knew it, else comparing bytes as they are read: archive/apply.py), and the
+    new layer is remembered as the last one. Use: `open`, write the layer with it, `publish`
+    the layer; `close` always (it removes an unpublished tree)."""
 
-    like = Digest("sha256", last)
-    if layers.is_unpacked(like) and not layers.is_unpacked(layer.diff_id):
-        layers.unpacked(layer.diff_id, like=like, sums=(digests, layers.sums(like)))
+    def __init__(self, layers: LayerStore, sums: FileSums | None, kw: str, dest: str,
+                 sources: list[Source]) -> None:
+        from dockyard.archive.apply import LayerTree
+
+        self.layers, self.sums = layers, sums
+        self.copy: str | None = None
+        like, theirs = None, None
+        if sums is not None and sources and all(s.origin == "context" and sums.covers(s.root) for s in sources):
+            self.copy = "\n".join([kw, dest, *(s.rel for s in sources)])
+            last = sums.last_layer(self.copy)
+            if last is not None:
+                from dockyard.digest import Digest
+
+                last_id = Digest("sha256", last)
+                if layers.is_unpacked(last_id):
+                    like, theirs = layers.dir(last_id) / "diff", layers.sums(last_id)
+        self.work: Path | None = layers.new_tree()
+        try:
+            self.tree = LayerTree(self.work, like=like, theirs=theirs)
+        except BaseException:
+            self.close()
+            raise
+
+    def publish(self, layer: StoredLayer | None, digests: dict[str, str]) -> None:
+        """`layer` (what the tar became; None: no layer) gets the tree, and its files' digests
+        are kept with it for the next layer of the same COPY."""
+        self.tree.finish()
+        self.tree.close()
+        if layer is None:
+            return
+        work, self.work = self.work, None
+        assert work is not None
+        self.layers.adopt_tree(layer.diff_id, work)
+        if self.copy is not None and self.sums is not None:
+            if digests:
+                self.layers.put_sums(layer.diff_id, digests)
+            self.sums.last_layer(self.copy, layer.diff_id.hex)
+
+    def close(self) -> None:
+        tree = getattr(self, "tree", None)
+        if tree is not None:
+            tree.close()
+        if self.work is not None:
+            from dockyard.archive.fstree import remove_path
+
+            remove_path(self.work, ignore_errors=True)
+            self.work = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -165,7 +165,7 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
     0:0: the docker CLI sends them so). `sums`: the context's records (store/filesums.py), whose
     last layer of the same COPY lends its equal files to this one's tree."""
     from dockyard.builder.copy.entries import CopyPlan
-    from dockyard.builder.copy.layer import unpack_like_last, write_copy_layer
+    from dockyard.builder.copy.layer import CopyTree, write_copy_layer
     from dockyard.builder.rootfs import image_root
 
     with ExitStack() as stack:
@@ -186,8 +186,9 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
         if op.parents:
             return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw, store.tmp))
         digests: dict[str, str] = {}
-        layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests))
-    unpack_like_last(store.layers, sums, kw, op.dest, sources, layer, digests)
+        tree = stack.enter_context(closing(CopyTree(store.layers, sums, kw, op.dest, sources)))
+        layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree))
+        tree.publish(layer, digests)
     return layer
 
 
