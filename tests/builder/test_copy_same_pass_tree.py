@@ -287,3 +287,29 @@ def test_a_build_publishes_the_copy_tree_its_tar_unpacks_to(dockyard, busybox: s
     fresh("build", "-q", "-t", "app:2", str(ctx), env=env)
     assert json.loads(fresh("image", "inspect", "app:2").stdout)[0]["Id"] == \
         json.loads(dockyard("image", "inspect", "app:2").stdout)[0]["Id"]
+
+
+@pytest.mark.parametrize("mode", ["classic", "buildkit"])
+def test_no_tree_for_a_copy_no_later_step_reads(dockyard, busybox: str, tmp_path: Path, mode: str) -> None:  # noqa: ANN001
+    """A COPY whose files no later step reads (the last step; no tree of the same COPY to lend
+    files) makes no tree: the layer is unpacked when a container first needs it. After a
+    RUN-less step such as CMD too; a WORKDIR after it reads the image."""
+    import json
+
+    from dockyard.digest import Digest
+    from dockyard.store.store import Store
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a").write_text("a\n")
+    (ctx / "b").write_text("b\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a /a\nWORKDIR /w\nCOPY b /b\nCMD [\"sh\"]\n")
+    env = {"DOCKER_BUILDKIT": "1" if mode == "buildkit" else "0"}
+    dockyard("build", "-q", "-t", "app:1", str(ctx), env=env)
+    store = Store(dockyard.root)
+    image = store.image(Digest.parse(json.loads(dockyard("image", "inspect", "app:1").stdout)[0]["Id"]))
+    *_, copy_a, workdir, copy_b = image.config.diff_ids
+    assert store.layers.is_unpacked(copy_a)
+    assert not store.layers.is_unpacked(copy_b)
+    assert dockyard("run", "--rm", "app:1", "cat", "/a", "/b").stdout == "a\nb\n"
+    assert store.layers.is_unpacked(copy_b)

@@ -16,7 +16,9 @@ from dockyard.dataclass import replace
 from dockyard.digest import Digest
 from dockyard.dockerfile import Stage, parse_instruction
 from dockyard.dockerfile.document import format_warnings
-from dockyard.dockerfile.instructions import Instruction
+from dockyard.dockerfile.instructions import (
+    AddInstruction, CopyInstruction, Instruction, RunInstruction, WorkdirInstruction,
+)
 from dockyard.errors import InvalidParameter
 
 __all__ = ["Builder"]
@@ -113,8 +115,13 @@ class Builder:
         with b.store.ingesting():
             state = dispatch_from(b, stage)
         self.end_step(state)
-        for ins in [*stage.instructions, *extra]:
+        steps = [*stage.instructions, *extra]
+        last_stage = stage.index == self.target_index()
+        for i, ins in enumerate(steps):
             self.begin_step(ins.original)
+            b.tree_read_later = not last_stage or any(
+                isinstance(later, (RunInstruction, CopyInstruction, AddInstruction, WorkdirInstruction))
+                for later in steps[i + 1:])
             with b.store.ingesting():
                 dispatch(b, state, ins)
             self.end_step(state)

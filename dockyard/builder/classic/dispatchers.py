@@ -194,7 +194,8 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                     plan.uid, plan.gid = chown_ids(root, ins.chown)
                     plan.chowned = True
                 digests: dict[str, str] = {}
-                tree = stack.enter_context(closing(CopyTree(b.store.layers, sums, kw, plan.dest, sources)))
+                tree = stack.enter_context(closing(CopyTree(b.store.layers, sums, kw, plan.dest, sources,
+                                                              b.tree_read_later)))
                 layer = write_layer(b.store.layers,
                                     lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree))
             tree.publish(layer, digests)

@@ -142,14 +142,19 @@ class CopyTree:
     files hard-links the files equal to those of the layer the same COPY (keyword, destination,
     source paths) made last time, when that one's tree is unpacked (by content digest where
     both writers knew it, else comparing bytes as they are read: archive/apply.py), and the
-    new layer is remembered as the last one. Use: `open`, write the layer with it, `publish`
-    the layer; `close` always (it removes an unpublished tree)."""
+    new layer is remembered as the last one. The tree is made when `wanted` (a later step
+    reads the layer's files) or when the last tree lends files (as cheap as links); otherwise
+    the layer is unpacked when first used (LayerStore.unpacked), and `tree` is None. Use:
+    write the layer with `tree`, `publish` the layer; `close` always (it removes an
+    unpublished tree)."""
 
     def __init__(self, layers: LayerStore, sums: FileSums | None, kw: str, dest: str,
-                 sources: list[Source]) -> None:
+                 sources: list[Source], wanted: bool = True) -> None:
         from dockyard.archive.apply import LayerTree
 
         self.layers, self.sums = layers, sums
+        self.tree: LayerTree | None = None
+        self.work: Path | None = None
         self.copy: str | None = None
         like, theirs = None, None
         if sums is not None and sources and all(s.origin == "context" and sums.covers(s.root) for s in sources):
@@ -161,7 +166,9 @@ class CopyTree:
                 last_id = Digest("sha256", last)
                 if layers.is_unpacked(last_id):
                     like, theirs = layers.dir(last_id) / "diff", layers.sums(last_id)
-        self.work: Path | None = layers.new_tree()
+        if not wanted and like is None:
+            return
+        self.work = layers.new_tree()
         try:
             self.tree = LayerTree(self.work, like=like, theirs=theirs)
         except BaseException:
@@ -171,22 +178,22 @@ class CopyTree:
     def publish(self, layer: StoredLayer | None, digests: dict[str, str]) -> None:
         """`layer` (what the tar became; None: no layer) gets the tree, and its files' digests
         are kept with it for the next layer of the same COPY."""
-        self.tree.finish()
-        self.tree.close()
         if layer is None:
             return
-        work, self.work = self.work, None
-        assert work is not None
-        self.layers.adopt_tree(layer.diff_id, work)
+        if self.tree is not None:
+            self.tree.finish()
+            self.tree.close()
+            work, self.work = self.work, None
+            assert work is not None
+            self.layers.adopt_tree(layer.diff_id, work)
         if self.copy is not None and self.sums is not None:
             if digests:
                 self.layers.put_sums(layer.diff_id, digests)
             self.sums.last_layer(self.copy, layer.diff_id.hex)
 
     def close(self) -> None:
-        tree = getattr(self, "tree", None)
-        if tree is not None:
-            tree.close()
+        if self.tree is not None:
+            self.tree.close()
         if self.work is not None:
             from dockyard.archive.fstree import remove_path
 

@@ -159,11 +159,13 @@ def _empty_layer(out: BinaryIO) -> ScanResult:
 
 
 def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: list[Source],
-               kw: str, keep_owner: bool = False, sums: FileSums | None = None) -> StoredLayer:
+               kw: str, keep_owner: bool = False, sums: FileSums | None = None,
+               make_tree: bool = True) -> StoredLayer:
     """The layer of one COPY/ADD over the tree of `dest_layers`. `keep_owner`: the sources are a
     stage's or an image's files, which keep their owner without --chown (the context's are
     0:0: the docker CLI sends them so). `sums`: the context's records (store/filesums.py), whose
-    last layer of the same COPY lends its equal files to this one's tree."""
+    last layer of the same COPY lends its equal files to this one's tree. `make_tree`: a later
+    step reads the layer's files (its tree is made as its tar is written)."""
     from dockyard.builder.copy.entries import CopyPlan
     from dockyard.builder.copy.layer import CopyTree, write_copy_layer
     from dockyard.builder.rootfs import image_root
@@ -186,7 +188,7 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
         if op.parents:
             return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw, store.tmp))
         digests: dict[str, str] = {}
-        tree = stack.enter_context(closing(CopyTree(store.layers, sums, kw, op.dest, sources)))
+        tree = stack.enter_context(closing(CopyTree(store.layers, sums, kw, op.dest, sources, make_tree)))
         layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree))
         tree.publish(layer, digests)
     return layer

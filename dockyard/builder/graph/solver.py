@@ -493,7 +493,8 @@ class Solver:
             sources = self._tree_copy_sources(v, op, inputs, plan, stack)
             from_tree = any(planned is None for planned in plan.sources)  # a stage's or an image's
             return files.copy_layer(self.store, op, base.layers, sources, kw, keep_owner=from_tree,
-                                    sums=self.context.sums if self.context is not None else None)
+                                    sums=self.context.sums if self.context is not None else None,
+                                    make_tree=v.digest in self._read_as_trees)
         if isinstance(op, MkdirOp):
             return files.mkdir_layer(self.store, op, base.layers)
         raise InvalidParameter(f"unknown operation {type(op).__name__}")
