@@ -119,10 +119,18 @@ class LayerTree:
     the tar): the tree `apply_layer(tar, dest, whiteout_format="overlay")` makes of that tar
     (the same code applies each entry), without reading the tar back or parsing its headers.
     `like` and `theirs` as apply_layer's `like` and the second of its `sums`; a file's own
-    digest comes with it to `add`."""
+    digest comes with it to `add`.
+
+    `threaded`: the entries are applied by a thread of the tree's own, in order, while the
+    writer goes on (creating, filling and closing files is most of the kernel's work; the
+    writer's reading, hashing and writing of the tar is the rest: two cores). Entries and body
+    chunks wait in a bounded queue (QUEUED items of at most one read chunk each); what the
+    thread fails on is raised by the next `add`, or `finish`."""
+
+    QUEUED = 16
 
     def __init__(self, dest: Path | str, *, like: Path | str | None = None,
-                 theirs: Mapping[str, str] | None = None) -> None:
+                 theirs: Mapping[str, str] | None = None, threaded: bool = False) -> None:
         if not os.path.isdir(dest):
             raise DockyardError(f"extraction target {dest} is not a directory")
         self._cursor: DirCursor | None = DirCursor(os.fspath(dest))
@@ -130,15 +138,74 @@ class LayerTree:
         if like is not None:
             self._applier.like = _Alike(os.fspath(like))
             self._applier.theirs = theirs or {}
+        self._thread = None
+        self._error: BaseException | None = None
+        if threaded:
+            import queue
+            import threading
+
+            self._queue: queue.Queue = queue.Queue(self.QUEUED)
+            self._thread = threading.Thread(target=self._work, name="layer-tree", daemon=True)
+            self._thread.start()
+
+    @property
+    def own_chunks(self) -> bool:
+        """Chunks given to `add` must stay as they are (the thread reads them later)."""
+        return self._thread is not None
 
     def add(self, entry: Entry, body: _Body | None = None, known: str | None = None) -> bool:
         """Apply `entry` (a regular file's body read from `body` as far as it needs: the caller
         reads the rest); True when the file is a link to like's, its body left unread, because
-        its digest `known` is like's file's."""
+        its digest `known` is like's file's (threaded: when it may be, the body read whole)."""
+        if self._thread is not None:
+            return self._add_queued(entry, body, known)
         applier = self._applier
         applier.linked_unread = False
         applier.apply(entry, body if body is not None else _NO_BODY, known)
         return applier.linked_unread
+
+    def _add_queued(self, entry: Entry, body: _Body | None, known: str | None) -> bool:
+        if self._error is not None:
+            raise self._error
+        put = self._queue.put
+        first = body.read_body() if body is not None else b""
+        second = body.read_body() if first else b""  # type: ignore[union-attr]
+        if not second:
+            put((entry, first, False, known))  # the whole body in one item (most files)
+        else:
+            put((entry, first, True, known))
+            put(second)
+            while chunk := body.read_body():   # type: ignore[union-attr]
+                put(chunk)
+            put(_END)
+        return known is not None and self._applier.like is not None
+
+    def _work(self) -> None:
+        get = self._queue.get
+        applier = self._applier
+        try:
+            while True:
+                item = get()
+                if item is _FINISH:
+                    return
+                if item is _ABORT:
+                    return
+                entry, first, more, known = item
+                reader = _QueuedBody(get, first, more)
+                applier.apply(entry, reader, known)
+                reader.drain()
+        except _Aborted:
+            return
+        except BaseException as exc:  # noqa: BLE001 - raised in the writer's thread
+            self._error = exc
+            while get() not in (_FINISH, _ABORT):   # the writer never waits on a full queue
+                pass
+
+    def _stop(self, how: object) -> None:
+        if self._thread is not None:
+            self._queue.put(how)
+            self._thread.join()
+            self._thread = None
 
     @property
     def linked(self) -> int:
@@ -147,16 +214,54 @@ class LayerTree:
 
     def finish(self) -> int:
         """The directories' times; the layer size as apply_layer returns it."""
+        self._stop(_FINISH)
+        if self._error is not None:
+            raise self._error
         return self._applier.finish()
 
     def close(self) -> None:
-        """Its descriptors (once)."""
+        """Its thread stopped, its descriptors closed (once)."""
+        self._stop(_ABORT)
         if self._cursor is None:
             return
         if self._applier.like is not None:
             self._applier.like.close()
         self._cursor.close()
         self._cursor = None
+
+
+_END, _FINISH, _ABORT = object(), object(), object()
+
+
+class _Aborted(Exception):
+    """The writer stopped in the middle of a body."""
+
+
+class _QueuedBody:
+    """A body as the tree's thread reads it: its first chunk, then (`more`) chunks from the
+    queue up to _END."""
+
+    def __init__(self, get: Callable[[], object], first: bytes | memoryview, more: bool) -> None:
+        self._get, self._next, self._more = get, first, more
+
+    def read_body(self) -> memoryview | bytes:
+        chunk = self._next
+        if chunk:
+            self._next = b""
+            return chunk
+        if not self._more:
+            return b""
+        item = self._get()
+        if item is _END:
+            self._more = False
+            return b""
+        if item is _FINISH or item is _ABORT:
+            raise _Aborted()
+        return item  # type: ignore[return-value]
+
+    def drain(self) -> None:
+        while self.read_body():
+            pass
 
 
 class _NoBody:
@@ -454,7 +559,7 @@ class _Applier:
                 chunk = reader.read_body()
                 if not chunk:
                     break
-                if _read_exactly(sfd, len(chunk)) != chunk.tobytes():  # bytes: one memcmp
+                if _read_exactly(sfd, len(chunk)) != bytes(chunk):  # bytes: one memcmp
                     fd = self._create(pfd, base)
                     try:
                         _copy_prefix(sfd, fd, same)

@@ -87,13 +87,13 @@ def _image(root: Path) -> Path:
 
 def _write(tmp: Path, plan: CopyPlan, patterns: list[str], ctx: Path, image: Path,
            like: Path | None = None, theirs: dict | None = None, sums: object = None,
-           kw: str = "COPY") -> tuple[Path, Path, dict[str, str]]:
+           kw: str = "COPY", threaded: bool = False) -> tuple[Path, Path, dict[str, str]]:
     """The layer's tar (written with its tree) and the tree; the digests the writer kept."""
     tar, tree = tmp / "layer.tar", tmp / "tree"
     tree.mkdir()
     sources = collect_sources(ctx, patterns, None, kw)
     digests: dict[str, str] = {}
-    lt = LayerTree(tree, like=like, theirs=theirs)
+    lt = LayerTree(tree, like=like, theirs=theirs, threaded=threaded)
     try:
         with open(tar, "wb") as out:
             write_copy_layer(out, sources, plan, image, kw, sums, digests, lt)  # type: ignore[arg-type]
@@ -116,10 +116,11 @@ def _unpacked(tar: Path, dest: Path) -> Path:
     CopyPlan("/new/deep/", uid=5, gid=6, chowned=True, chmod=0o640),
     CopyPlan("/srv/", keep_owner=True, classic_owners=True),
 ], ids=["existing-parent", "through-symlink-chown", "new-parents-chmod", "keep-owner"])
-def test_the_tree_is_the_unpacked_tar(tmp_path: Path, plan: CopyPlan) -> None:
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "threaded"])
+def test_the_tree_is_the_unpacked_tar(tmp_path: Path, plan: CopyPlan, threaded: bool) -> None:
     ctx = _context(tmp_path / "ctx")
     image = _image(tmp_path / "image")
-    tar, tree, _ = _write(tmp_path, plan, ["."], ctx, image)
+    tar, tree, _ = _write(tmp_path, plan, ["."], ctx, image, threaded=threaded)
     want = _full_snapshot(_unpacked(tar, tmp_path / "want"))
     assert len(want) > 12
     assert _full_snapshot(tree) == want
@@ -176,7 +177,8 @@ def _plain_context(root: Path) -> Path:
     return root
 
 
-def test_like_files_are_linked_by_digest_and_the_tree_is_the_tar(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "threaded"])
+def test_like_files_are_linked_by_digest_and_the_tree_is_the_tar(tmp_path: Path, threaded: bool) -> None:
     ctx = _plain_context(tmp_path / "ctx")
     image = _image(tmp_path / "image")
     (first := tmp_path / "first").mkdir()
@@ -187,7 +189,7 @@ def test_like_files_are_linked_by_digest_and_the_tree_is_the_tar(tmp_path: Path)
     os.utime(ctx / "d" / "f2", ns=(st.st_atime_ns, st.st_mtime_ns))
     (second := tmp_path / "second").mkdir()
     tar, tree, digests = _write(second, CopyPlan("/srv/"), ["."], ctx, image, like=old_tree,
-                                theirs=old_digests, sums=_Sums(_digests(ctx)))
+                                theirs=old_digests, sums=_Sums(_digests(ctx)), threaded=threaded)
     shared = {p.name for p in (tree / "srv" / "d").iterdir()
               if os.lstat(p).st_ino == os.lstat(old_tree / "srv" / "d" / p.name).st_ino}
     assert shared == {f"f{i}" for i in range(6)} - {"f2"}
@@ -196,7 +198,9 @@ def test_like_files_are_linked_by_digest_and_the_tree_is_the_tar(tmp_path: Path)
     assert strip(_full_snapshot(tree)) == strip(_full_snapshot(_unpacked(tar, second / "want")))
 
 
-def test_a_file_changed_while_read_is_rewritten_from_the_tar(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("threaded", [False, True], ids=["inline", "threaded"])
+def test_a_file_changed_while_read_is_rewritten_from_the_tar(tmp_path: Path, monkeypatch,  # noqa: ANN001
+                                                             threaded: bool) -> None:
     """Its record's digest said "like's file" (so the tree linked it before reading), but the
     file was not the same once read (fstat differs: here a fault injected into the stat check,
     a race otherwise): the tree's file is made again from the body the tar got, and no digest
@@ -210,7 +214,7 @@ def test_a_file_changed_while_read_is_rewritten_from_the_tar(tmp_path: Path, mon
     monkeypatch.setattr(entries, "same_stat", lambda a, b: False)
     (second := tmp_path / "second").mkdir()
     tar, tree, digests = _write(second, CopyPlan("/srv/"), ["."], ctx, image, like=old_tree,
-                                theirs=old_digests, sums=stale)
+                                theirs=old_digests, sums=stale, threaded=threaded)
     assert digests == {}
     assert (tree / "srv" / "d" / "f4").read_bytes() == b"\x01" * 3004
     assert os.lstat(tree / "srv" / "d" / "f4").st_nlink == 1
@@ -313,3 +317,44 @@ def test_no_tree_for_a_copy_no_later_step_reads(dockyard, busybox: str, tmp_path
     assert not store.layers.is_unpacked(copy_b)
     assert dockyard("run", "--rm", "app:1", "cat", "/a", "/b").stdout == "a\nb\n"
     assert store.layers.is_unpacked(copy_b)
+
+
+def test_the_trees_thread_reports_what_it_fails_on(tmp_path: Path) -> None:
+    """Threaded: an entry the tree refuses (a hard link to nothing) is raised by a later `add`
+    or by `finish`, in the writer's thread; nothing hangs, and close() stops the thread."""
+    import threading
+
+    tree = LayerTree(tmp_path, threaded=True)
+    try:
+        tree.add(entry_of("h", LNK, 0o644, 0, 0, 0, 0, linkname="missing"))
+        with pytest.raises(InvalidArchive, match="does not exist"):
+            for i in range(100):
+                tree.add(entry_of(f"f{i}", REG, 0o644, 0, 0, 0, 0))
+            tree.finish()
+    finally:
+        tree.close()
+    assert not [t for t in threading.enumerate() if t.name == "layer-tree"]
+
+
+def test_a_writer_failing_in_a_body_leaves_no_thread(tmp_path: Path) -> None:
+    """The writer stops in the middle of a file's body (the source shrank): close() ends the
+    thread that waits for the rest of it."""
+    import threading
+
+    class Failing:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def read_body(self) -> bytes:
+            self.n += 1
+            if self.n > 2:
+                raise OSError("the source went away")
+            return b"x" * (1 << 20)
+
+    tree = LayerTree(tmp_path, threaded=True)
+    try:
+        with pytest.raises(OSError, match="went away"):
+            tree.add(entry_of("big", REG, 0o644, 0, 0, 5 << 20, 0), Failing())
+    finally:
+        tree.close()
+    assert not [t for t in threading.enumerate() if t.name == "layer-tree"]

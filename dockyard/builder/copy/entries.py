@@ -155,15 +155,21 @@ class _Body:
     def __init__(self, w: LayerWriter, stream: BinaryIO, size: int) -> None:
         self._w, self._stream, self._left = w, stream, size
         self._view = memoryview(w._buf)
+        # a tree that reads the chunks later (in its thread) gets bytes of their own
+        self._own = w.tree is not None and w.tree.own_chunks
 
-    def read_body(self) -> memoryview:
+    def read_body(self) -> memoryview | bytes:
         k = min(self._left, CHUNK)
         if k <= 0:
             return self._view[:0]
-        n = self._stream.readinto(self._view[:k])  # type: ignore[attr-defined]
+        if self._own:
+            chunk = self._stream.read(k)
+            n = len(chunk)
+        else:
+            n = self._stream.readinto(self._view[:k])  # type: ignore[attr-defined]
+            chunk = self._view[:n]
         if not n:
             raise InvalidParameter("a copied file changed size while it was read")
-        chunk = self._view[:n]
         self._w._write(chunk)
         self._left -= n
         return chunk

@@ -170,7 +170,10 @@ class CopyTree:
             return
         self.work = layers.new_tree()
         try:
-            self.tree = LayerTree(self.work, like=like, theirs=theirs)
+            # a thread of its own makes the tree of a directory (many files) while the tar is
+            # written; one file is made in this thread
+            self.tree = LayerTree(self.work, like=like, theirs=theirs,
+                                  threaded=any(s.is_dir for s in sources))
         except BaseException:
             self.close()
             raise
