@@ -358,3 +358,30 @@ def test_a_writer_failing_in_a_body_leaves_no_thread(tmp_path: Path) -> None:
     finally:
         tree.close()
     assert not [t for t in threading.enumerate() if t.name == "layer-tree"]
+
+
+def test_a_sources_walk_is_kept_for_its_next_reader(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """source_walk: the first whole walk is kept with the source and given again (the same
+    entries a new walk finds, stats included); not when it is cut short, longer than
+    WALK_KEPT, or asked for the other way (.dockerignore's excluded directories)."""
+    from dockyard.builder.copy import match
+    from dockyard.builder.dockerignore import IgnoreMatcher
+
+    ctx = _plain_context(tmp_path / "ctx")
+    [source] = collect_sources(ctx, ["."], None, "COPY")
+    walk = match.source_walk(source)
+    next(iter(walk))
+    assert source.walked is None                                   # cut short: nothing kept
+    first = list(match.source_walk(source))
+    assert source.walked is not None and match.source_walk(source) is source.walked
+    key = lambda walk: [(rel, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns) for rel, st in walk]  # noqa: E731
+    assert key(first) == key(match.walk_source(ctx, "", None)) == key(source.walked)
+    monkeypatch.setattr(match, "WALK_KEPT", 3)
+    [other] = collect_sources(ctx, ["."], None, "COPY")
+    assert len(list(match.source_walk(other))) == 7 and other.walked is None
+    ignore = IgnoreMatcher(["d", "!d/f1"])
+    [ignored] = collect_sources(ctx, ["."], ignore, "COPY")
+    ignored.cli_excludes = True
+    cli = list(match.source_walk(ignored))
+    assert ignored.walked == cli
+    assert match.source_walk(ignored, cli=False) is not ignored.walked

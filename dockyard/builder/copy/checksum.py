@@ -38,7 +38,7 @@ import stat
 import time
 
 from dockyard.builder.context import resolve_in_context
-from dockyard.builder.copy.match import Source, walk_source
+from dockyard.builder.copy.match import Source, source_walk
 from dockyard.builder.directory_context import walk_context
 from dockyard.digest import CHUNK
 from dockyard.store.filesums import same_stat
@@ -200,7 +200,7 @@ def checksum(source: Source, sums: FileSums | None = None) -> str:
         return "file:" + hasher.entry(source.rel, source.st)
     hashes = [hasher.followed(source.rel)] if source.rel else []
     prefix = source.rel + "/" if source.rel else ""
-    for rel, st in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
+    for rel, st in source_walk(source):
         full = prefix + rel
         if stat.S_ISLNK(st.st_mode):
             hashes.append(hasher.followed(full))

@@ -242,7 +242,7 @@ def _chowned_file_mode(mode: int) -> int:
     return mode
 
 
-def emit(w: LayerWriter, name: str, path: Path, st: os.stat_result, plan: CopyPlan,
+def emit(w: LayerWriter, name: str, path: str | os.PathLike[str], st: os.stat_result, plan: CopyPlan,
          mtime: int | None = None, mode: int | None = None, origin: str = "context") -> None:
     fmt = stat.S_IFMT(st.st_mode)
     perm = mode if mode is not None else stat.S_IMODE(st.st_mode)

@@ -6,6 +6,7 @@ where files are equal (`CopyTree`), made as the tar is written."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 import stat
 import time
@@ -16,7 +17,7 @@ from dockyard.archive.scan import ScanResult
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.copy.entries import CopyPlan, LayerWriter, dir_entry, emit, image_lstat, parent_dirs
 from dockyard.builder.copy.extract import extract_archive, is_local_archive
-from dockyard.builder.copy.match import Source, walk_source
+from dockyard.builder.copy.match import Source, source_walk
 from dockyard.builder.dockerignore import go_clean
 from dockyard.dataclass import replace
 from dockyard.errors import InvalidParameter
@@ -73,7 +74,7 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
     if len(sources) > 1:
         for index, source in enumerate(sources):
             if source.is_dir:
-                for rel, _ in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
+                for rel, _ in source_walk(source):
                     last[f"{dest_rel}/{rel}" if dest_rel else rel] = index
             else:
                 last[(f"{dest_rel}/{source.name}" if dest_is_dir else dest_rel).lstrip("/")] = index
@@ -93,10 +94,11 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
             if extract:
                 extract_archive(w, source, dest_rel, outer, image_root, now)
                 continue
-            for rel, st in walk_source(source.root, source.rel, source.ignore, source.cli_excludes):
+            base = os.fspath(source.path)
+            for rel, st in source_walk(source):
                 name = f"{dest_rel}/{rel}" if dest_rel else rel
                 if last.get(name, index) == index:
-                    emit(w, name, source.path / rel, st, plan, origin=source.origin)
+                    emit(w, name, f"{base}/{rel}", st, plan, origin=source.origin)
             continue
         target = f"{dest_rel}/{source.name}" if dest_is_dir else dest_rel
         target = target.lstrip("/")

@@ -14,7 +14,7 @@ import os
 import stat
 from typing import Any
 
-from dockyard.builder.copy.match import Source, walk_source
+from dockyard.builder.copy.match import Source, source_walk
 from dockyard.digest import CHUNK
 
 TYPE_CHECKING = False
@@ -55,7 +55,7 @@ def source_manifest(sources: list[Source], sums: FileSums | None = None) -> dict
         out[top] = _entry(base, source.st, known, source.rel)
         if not source.is_dir:
             continue
-        for rel, st in walk_source(source.root, source.rel, source.ignore):
+        for rel, st in source_walk(source, cli=False):
             path = f"{source.rel}/{rel}" if source.rel else rel
             out[path] = _entry(os.path.join(base, rel), st, known, path)
             if len(out) > MAX_ENTRIES:

@@ -9,7 +9,7 @@ import posixpath
 import re
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.dockerignore import IgnoreMatcher, MatchInfo, go_clean
@@ -17,7 +17,7 @@ from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter
 from dockyard.gopath import compile_pattern
 
-__all__ = ["Source", "collect_sources", "walk_source"]
+__all__ = ["Source", "collect_sources", "source_walk", "walk_source"]
 
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -37,6 +37,7 @@ class Source:
     mode: int | None = None    # override (downloads)
     cli_excludes: bool = False  # the context as the docker CLI sends it (classic builds)
     origin: str = "context"    # context | image | download: how its hash is taken
+    walked: list | None = None  # a directory's walk, kept by source_walk
 
     @property
     def path(self) -> Path:
@@ -104,6 +105,37 @@ def walk_source(root: Path, rel: str, ignore: IgnoreMatcher | None,
         yield child, st
         if is_dir:
             stack.append((child, cinfo, entries(base / child)))
+
+
+WALK_KEPT = 100_000   # entries of a directory source whose walk is kept for the next reader
+
+
+def source_walk(source: Source, cli: bool | None = None) -> Iterable[tuple[str, os.stat_result]]:
+    """walk_source of the directory `source` (`cli`: as the docker CLI sends it; default: the
+    source's own cli_excludes). A COPY reads its sources' entries three times (its checksum,
+    its layer, its file list): the first whole walk of up to WALK_KEPT entries is kept with the
+    source and given to the others, the stats it took included (a file changed since is read
+    as it is then: the layer's body check and the records' stat check see it). The two ways
+    to walk differ only where .dockerignore excludes a directory."""
+    cli = source.cli_excludes if cli is None else cli
+    if source.walked is not None and (cli == source.cli_excludes or not source.ignore):
+        return source.walked
+    walk = walk_source(source.root, source.rel, source.ignore, cli)
+    if cli != source.cli_excludes:
+        return walk
+    return _kept(source, walk)
+
+
+def _kept(source: Source, walk: Iterator[tuple[str, os.stat_result]]) -> Iterator[tuple[str, os.stat_result]]:
+    kept: list | None = []
+    for item in walk:
+        if kept is not None:
+            kept.append(item)
+            if len(kept) > WALK_KEPT:
+                kept = None
+        yield item
+    if kept is not None:
+        source.walked = kept
 
 
 def _made_by_extraction(st: os.stat_result) -> os.stat_result:
