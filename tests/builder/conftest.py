@@ -19,3 +19,17 @@ def daemon(store_root: Path):  # noqa: ANN201
     yield server
     server.stop()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fresh_store_image_id(dockyard, tmp_path: Path, ctx: Path, tag: str, env: dict[str, str]) -> str:  # noqa: ANN001
+    """`tag` built from `ctx` in a fresh store holding only `dockyard`'s busybox: its image ID
+    (a reproducible build gives the same one whatever the first store reused)."""
+    import json
+
+    from tests.conftest import Dockyard
+
+    fresh = Dockyard(tmp_path / "fresh")
+    dockyard("save", "-o", str(tmp_path / "base.tar"), "busybox:latest")
+    fresh("load", "-i", str(tmp_path / "base.tar"))
+    fresh("build", "-q", "-t", tag, str(ctx), env=env)
+    return json.loads(fresh("image", "inspect", tag).stdout)[0]["Id"]

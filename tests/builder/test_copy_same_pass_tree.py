@@ -261,7 +261,7 @@ def test_a_build_publishes_the_copy_tree_its_tar_unpacks_to(dockyard, busybox: s
     import json
 
     from dockyard.store.store import Store
-    from tests.conftest import Dockyard
+    from tests.builder.conftest import fresh_store_image_id
 
     ctx = _context(tmp_path / "ctx")
     os.unlink(ctx / "fifo")   # the docker CLI refuses to send one; keep the two modes alike
@@ -285,11 +285,7 @@ def test_a_build_publishes_the_copy_tree_its_tar_unpacks_to(dockyard, busybox: s
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     (ctx / "a.txt").write_bytes(b"changed\n")
     dockyard("build", "-q", "-t", "app:2", str(ctx), env=env)
-    fresh = Dockyard(tmp_path / "fresh")
-    dockyard("save", "-o", str(tmp_path / "base.tar"), "busybox:latest")
-    fresh("load", "-i", str(tmp_path / "base.tar"))
-    fresh("build", "-q", "-t", "app:2", str(ctx), env=env)
-    assert json.loads(fresh("image", "inspect", "app:2").stdout)[0]["Id"] == \
+    assert fresh_store_image_id(dockyard, tmp_path, ctx, "app:2", env) == \
         json.loads(dockyard("image", "inspect", "app:2").stdout)[0]["Id"]
 
 

@@ -14,6 +14,7 @@ import pytest
 from dockyard.digest import Digest
 from dockyard.store import filesums
 from dockyard.store.store import Store
+from tests.builder.conftest import fresh_store_image_id
 from tests.conftest import Dockyard
 
 EPOCH = "1700000000"
@@ -72,11 +73,7 @@ def test_a_changed_context_reuses_the_last_tree(dockyard: Dockyard, busybox: str
               and os.lstat(p).st_ino == os.lstat(old / p.name).st_ino}
     assert shared == {f"f{i}" for i in range(20)} - {"f3"}
     assert (tree / "f3").read_bytes() == b"\xff" * st.st_size
-    fresh = Dockyard(tmp_path / "fresh")
-    dockyard("save", "-o", str(tmp_path / "base.tar"), "busybox:latest")
-    fresh("load", "-i", str(tmp_path / "base.tar"))
-    fresh("build", "-q", "-t", "app:2", str(ctx), env=env)
-    assert json.loads(fresh("image", "inspect", "app:2").stdout)[0]["Id"] == \
+    assert fresh_store_image_id(dockyard, tmp_path, ctx, "app:2", env) == \
         json.loads(dockyard("image", "inspect", "app:2").stdout)[0]["Id"]
     # the first layer goes (as the collector removes it): the second one's tree stays whole
     store = Store(dockyard.root)
