@@ -43,7 +43,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO, Callable, Mapping, Protocol
+from typing import BinaryIO, Callable, Iterator, Mapping, Protocol
 
 from dockyard.archive.fstree import DirCursor, remove_tree
 from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader, check_fields
@@ -124,10 +124,13 @@ class LayerTree:
     `threaded`: the entries are applied by a thread of the tree's own, in order, while the
     writer goes on (creating, filling and closing files is most of the kernel's work; the
     writer's reading, hashing and writing of the tar is the rest: two cores). Entries and body
-    chunks wait in a bounded queue (QUEUED items of at most one read chunk each); what the
+    chunks go to it in batches (BATCH items or BATCH_BYTES, so that the queue's locks are taken
+    once per batch, not per file) through a queue of QUEUED batches (bounded memory); what the
     thread fails on is raised by the next `add`, or `finish`."""
 
-    QUEUED = 16
+    BATCH = 64
+    BATCH_BYTES = 1 << 20
+    QUEUED = 8
 
     def __init__(self, dest: Path | str, *, like: Path | str | None = None,
                  theirs: Mapping[str, str] | None = None, threaded: bool = False) -> None:
@@ -140,6 +143,8 @@ class LayerTree:
             self._applier.theirs = theirs or {}
         self._thread = None
         self._error: BaseException | None = None
+        self._batch: list = []
+        self._batch_bytes = 0
         if threaded:
             import queue
             import threading
@@ -167,42 +172,59 @@ class LayerTree:
     def _add_queued(self, entry: Entry, body: _Body | None, known: str | None) -> bool:
         if self._error is not None:
             raise self._error
-        put = self._queue.put
         first = body.read_body() if body is not None else b""
         second = body.read_body() if first else b""  # type: ignore[union-attr]
         if not second:
-            put((entry, first, False, known))  # the whole body in one item (most files)
+            self._put((entry, first, False, known), len(first))  # the whole body: most files
         else:
-            put((entry, first, True, known))
-            put(second)
+            self._put((entry, first, True, known), len(first))
+            self._put(second, len(second))
             while chunk := body.read_body():   # type: ignore[union-attr]
-                put(chunk)
-            put(_END)
+                self._put(chunk, len(chunk))
+            self._put(_END, 0)
         return known is not None and self._applier.like is not None
 
-    def _work(self) -> None:
+    def _put(self, item: object, size: int) -> None:
+        batch = self._batch
+        batch.append(item)
+        self._batch_bytes += size
+        if len(batch) >= self.BATCH or self._batch_bytes >= self.BATCH_BYTES:
+            self._queue.put(batch)
+            self._batch, self._batch_bytes = [], 0
+
+    def _items(self) -> Iterator[object]:
         get = self._queue.get
+        while True:
+            batch = get()
+            if batch is _FINISH or batch is _ABORT:
+                yield batch
+                return
+            yield from batch
+
+    def _work(self) -> None:
+        items = self._items()
         applier = self._applier
         try:
-            while True:
-                item = get()
-                if item is _FINISH:
+            for item in items:
+                if item is _FINISH or item is _ABORT:
                     return
-                if item is _ABORT:
-                    return
-                entry, first, more, known = item
-                reader = _QueuedBody(get, first, more)
+                entry, first, more, known = item  # type: ignore[misc]
+                reader = _QueuedBody(items, first, more)
                 applier.apply(entry, reader, known)
                 reader.drain()
         except _Aborted:
             return
         except BaseException as exc:  # noqa: BLE001 - raised in the writer's thread
             self._error = exc
-            while get() not in (_FINISH, _ABORT):   # the writer never waits on a full queue
-                pass
+            for item in items:   # the writer never waits on a full queue
+                if item is _FINISH or item is _ABORT:
+                    return
 
     def _stop(self, how: object) -> None:
         if self._thread is not None:
+            if how is _FINISH and self._batch:
+                self._queue.put(self._batch)
+            self._batch = []
             self._queue.put(how)
             self._thread.join()
             self._thread = None
@@ -238,11 +260,11 @@ class _Aborted(Exception):
 
 
 class _QueuedBody:
-    """A body as the tree's thread reads it: its first chunk, then (`more`) chunks from the
-    queue up to _END."""
+    """A body as the tree's thread reads it: its first chunk, then (`more`) the chunks that
+    follow it in the queue up to _END."""
 
-    def __init__(self, get: Callable[[], object], first: bytes | memoryview, more: bool) -> None:
-        self._get, self._next, self._more = get, first, more
+    def __init__(self, items: Iterator[object], first: bytes | memoryview, more: bool) -> None:
+        self._items, self._next, self._more = items, first, more
 
     def read_body(self) -> memoryview | bytes:
         chunk = self._next
@@ -251,7 +273,7 @@ class _QueuedBody:
             return chunk
         if not self._more:
             return b""
-        item = self._get()
+        item = next(self._items)
         if item is _END:
             self._more = False
             return b""
