@@ -12,6 +12,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from dockyard.builder.copy.checksum import checksum, sources_hash
 from dockyard.builder.copy.match import collect_sources
 
@@ -94,3 +96,35 @@ def test_several_sources(tmp_path: Path) -> None:
     joined = ",".join(s.hash for s in sources)
     assert sources_hash(sources) == "multi:" + hashlib.sha256(joined.encode()).hexdigest()
     assert sources_hash(sources[:1]) == sources[0].hash
+
+
+def test_a_second_thread_hashes_every_other_file_to_the_same_sum(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Files of 4 KiB or more that must be read are shared with a second thread: the dir: hash
+    is the one hashing them all in order gives; an error in that thread is raised by checksum
+    and leaves no thread."""
+    import threading
+
+    from dockyard.builder.copy import checksum as module
+
+    for i in range(150):
+        (tmp_path / f"d{i % 7}").mkdir(exist_ok=True)
+        (tmp_path / f"d{i % 7}" / f"f{i}").write_bytes(bytes([i]) * (4096 + 37 * i))
+    (tmp_path / "small").write_text("x")
+    [source] = collect_sources(tmp_path, ["."], None, "COPY")
+    shared = checksum(source)
+    monkeypatch.setattr(module, "_HELPED", 1 << 62)
+    [alone] = collect_sources(tmp_path, ["."], None, "COPY")
+    assert checksum(alone) == shared
+    monkeypatch.setattr(module, "_HELPED", 4096)
+    real = module._Hasher.entry
+
+    def failing(self, rel: str, st=None) -> str:  # noqa: ANN001
+        if threading.current_thread().name == "checksum":
+            raise OSError("unreadable")
+        return real(self, rel, st)
+
+    monkeypatch.setattr(module._Hasher, "entry", failing)
+    [again] = collect_sources(tmp_path, ["."], None, "COPY")
+    with pytest.raises(OSError, match="unreadable"):
+        checksum(again)
+    assert not [t for t in threading.enumerate() if t.name == "checksum"]

@@ -200,16 +200,87 @@ def checksum(source: Source, sums: FileSums | None = None) -> str:
         return "file:" + hasher.entry(source.rel, source.st)
     hashes = [hasher.followed(source.rel)] if source.rel else []
     prefix = source.rel + "/" if source.rel else ""
-    for rel, st in source_walk(source):
-        full = prefix + rel
-        if stat.S_ISLNK(st.st_mode):
-            hashes.append(hasher.followed(full))
-        elif stat.S_ISDIR(st.st_mode) and hasher.ignore and hasher.ignore.matches(full):
-            hashes.append(full)  # only a parent of re-included files: the CLI sent no entry
-        else:
-            hashes.append(hasher.entry(full, st))
+    helper: _Helper | None = None
+    turn = False
+    sums = hasher.sums
+    try:
+        for rel, st in source_walk(source):
+            full = prefix + rel
+            if stat.S_ISLNK(st.st_mode):
+                hashes.append(hasher.followed(full))
+            elif stat.S_ISDIR(st.st_mode) and hasher.ignore and hasher.ignore.matches(full):
+                hashes.append(full)  # only a parent of re-included files: the CLI sent no entry
+            elif stat.S_ISREG(st.st_mode) and st.st_size >= _HELPED and (turn := not turn) and \
+                    (sums is None or sums.content(full, st) is None):
+                # every other file to be read goes to a second thread (hashlib and reads
+                # release the GIL: two cores); the hashes are sorted, so their order is free
+                if helper is None:
+                    helper = _Helper(_Hasher(source, sums))
+                helper.put(full, st)
+            else:
+                hashes.append(hasher.entry(full, st))
+        if helper is not None:
+            hashes += helper.results()
+    finally:
+        if helper is not None:
+            helper.stop()
     hashes.sort()
     return "dir:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
+
+
+_HELPED = 4096   # files this big or bigger may be hashed by the second thread
+
+
+class _Helper:
+    """A second thread hashing files with a hasher of its own; files go to it in batches."""
+
+    BATCH = 32
+    QUEUED = 8
+
+    def __init__(self, hasher: _Hasher) -> None:
+        import queue
+        import threading
+
+        self._hasher = hasher
+        self._queue: queue.Queue = queue.Queue(self.QUEUED)
+        self._batch: list[tuple[str, os.stat_result]] = []
+        self._hashes: list[str] = []
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = threading.Thread(target=self._work, name="checksum", daemon=True)
+        self._thread.start()
+
+    def put(self, rel: str, st: os.stat_result) -> None:
+        if self._error is not None:
+            raise self._error
+        self._batch.append((rel, st))
+        if len(self._batch) >= self.BATCH:
+            self._queue.put(self._batch)
+            self._batch = []
+
+    def _work(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # failed: the rest is only taken off the queue
+            try:
+                self._hashes += [self._hasher.entry(rel, st) for rel, st in batch]
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                self._error = exc
+
+    def results(self) -> list[str]:
+        """The hashes of every file put, once the thread has hashed them all."""
+        if self._batch:
+            self._queue.put(self._batch)
+            self._batch = []
+        self.stop()
+        if self._error is not None:
+            raise self._error
+        return self._hashes
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
 
 def download_checksum(source: Source) -> str:
