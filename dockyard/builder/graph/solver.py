@@ -298,7 +298,7 @@ class Solver:
             results = [self._planned.get(i.digest) if i is not None else SCRATCH for i in v.inputs]
             known = None
             if all(results[n] is not None for n in trees):
-                alias = self.cache.get(_alias_key(v.op, plan, results))  # type: ignore[arg-type]
+                alias = self.cache.get(_alias_key(v, plan, results))
                 known = alias.parts if alias is not None and alias.parts else None
             if known is None or not isinstance(known.get("trees"), list):
                 plan.deferred = plan.executes = True   # keyed by the files, read once they are there
@@ -309,16 +309,15 @@ class Solver:
         self._planned[v.digest] = self._planned_result(v, plan)
 
     def _input_keys(self, v: Vertex, plan: _Plan) -> tuple[list[Digest | None], list[int]]:
-        """The inputs' keys as the step's key takes them, and the inputs a copy reads as trees
-        (a stage's or an image's files: keyed by their content, so their keys are left out)."""
+        """The inputs' keys as the step's key takes them, and the inputs read as trees (a
+        stage's or an image's files that a copy copies or a bind mount shows: keyed by their
+        content, so their keys are left out)."""
         input_keys = [self.plans[i.digest].key if i is not None else None for i in v.inputs]
-        trees: list[int] = []
-        if isinstance(v.op, CopyOp):
-            if v.op.link:
-                input_keys[0] = None
-            trees = sorted({s.input for s, planned in zip(v.op.sources, plan.sources) if planned is None})
-            for n in trees:
-                input_keys[n] = None
+        if isinstance(v.op, CopyOp) and v.op.link:
+            input_keys[0] = None
+        trees = _trees(v, plan)
+        for n in trees:
+            input_keys[n] = None
         return input_keys, trees
 
     def _keyed(self, v: Vertex, plan: _Plan, input_keys: list[Digest | None], content: list[str]) -> None:
@@ -360,26 +359,24 @@ class Solver:
         input_keys, trees = self._input_keys(v, plan)
         content = plan.content
         if trees:
-            op = v.op
-            assert isinstance(op, CopyOp)
-            digests = self._tree_digests(op, inputs, plan, held)
-            self.cache.put(CacheRecord(_alias_key(op, plan, inputs), None, "",  # type: ignore[arg-type]
-                                       "alias: " + v.name, {"trees": digests}))
+            digests = self._tree_digests(v, inputs, plan, held)
+            self.cache.put(CacheRecord(_alias_key(v, plan, inputs), None, "", "alias: " + v.name,
+                                       {"trees": digests}))
             content = content + digests
         self._keyed(v, plan, input_keys, content)
 
-    def _tree_digests(self, op: CopyOp, inputs: list[Result], plan: _Plan, held: ExitStack) -> list[str]:
-        """The content digest of what each source from a stage or an image names (owners
-        included: they are copied); what they name is kept in `plan.found` for the copy."""
-        kw = "ADD" if op.unpack else "COPY"
+    def _tree_digests(self, v: Vertex, inputs: list[Result], plan: _Plan, held: ExitStack) -> list[str]:
+        """The content digest of what each selection in a stage or an image names (owners
+        included: a copy keeps them, a mount shows them); what a copy's sources name is kept in
+        `plan.found` for the copy."""
+        op = v.op
+        kw = "ADD" if isinstance(op, CopyOp) and op.unpack else "COPY"
+        exclude = op.exclude if isinstance(op, CopyOp) else ()
         out: list[str] = []
         plan.found = {}
         trees: dict[int, files.SourceTree] = {}
-        for index, (source, planned) in enumerate(zip(op.sources, plan.sources)):
-            if planned is not None:
-                continue
-            found = files.collect(self._source_tree(trees, source.input, inputs, held), [source.path],
-                                  op.exclude, kw)
+        for index, (n, path) in _selections(v, plan):
+            found = files.collect(self._source_tree(trees, n, inputs, held), [path], exclude, kw)
             plan.found[index] = found
             out.append(files.content_digest(found))
         return out
@@ -624,28 +621,53 @@ class Solver:
         return out
 
 
+def _selections(v: Vertex, plan: _Plan) -> list[tuple[int, tuple[int, str]]]:
+    """What a step reads from stages and images by content, in order: (its index among the
+    copy's sources or the RUN's mounts, (the input, the path in it)). A copy's sources from a
+    stage or an image; a RUN's bind mounts of a stage or an image, read-only or writable (their
+    writes are discarded: dockerd 20.10's BuildKit keys both by content; the root and a cache
+    mount's `from` by the key)."""
+    op = v.op
+    if isinstance(op, CopyOp):
+        return [(i, (s.input, s.path)) for i, (s, planned) in enumerate(zip(op.sources, plan.sources))
+                if planned is None]
+    if isinstance(op, ExecOp):
+        # an input the RUN also needs whole (its root, a cache mount's from) keeps its key
+        whole = {0} | {m.input for m in op.mounts if m.input >= 0 and m.type != "bind"}
+        return [(i, (m.input, m.selector)) for i, m in enumerate(op.mounts)
+                if m.type == "bind" and m.input not in whole
+                and isinstance(_op_of(v, m.input), (ImageOp, ExecOp, CopyOp, MkdirOp))]
+    return []
+
+
+def _trees(v: Vertex, plan: _Plan) -> list[int]:
+    """The inputs a step reads only by content (_selections)."""
+    return sorted({n for _, (n, _path) in _selections(v, plan)})
+
+
 def _used(v: Vertex, trees: list[int]) -> list[int]:
     """The inputs whose keys the step's key takes (not a --link copy's base, not the trees a
-    copy reads: their content is taken)."""
+    step reads by content: their content is taken)."""
     link = isinstance(v.op, CopyOp) and v.op.link
     return [n for n, i in enumerate(v.inputs)
             if i is not None and n not in trees and not (n == 0 and link)]
 
 
-def _alias_key(op: CopyOp, plan: _Plan, results: list[Result | None]) -> Digest:
-    """The key of a copy's alias record: what it selects in stages and images (each source's
-    path in its tree, named by the tree's chain of layers: diff IDs, its files exactly; the
-    excludes; COPY or ADD), not where it copies to nor onto what: the same selection of the
-    same files has the same content digests on any base."""
-    chains = {}
-    for n in {s.input for s, planned in zip(op.sources, plan.sources) if planned is None}:
+def _alias_key(v: Vertex, plan: _Plan, results: list[Result | None]) -> Digest:
+    """The key of an alias record: what a step selects in stages and images (each path in its
+    tree, the tree named by its chain of layers: diff IDs, its files exactly; a copy's excludes
+    and COPY or ADD), not where it copies to nor onto what: the same selection of the same
+    files has the same content digests on any base."""
+    op = v.op
+    sources = []
+    for _, (n, path) in _selections(v, plan):
         result = results[n]
         assert result is not None
-        chains[n] = [str(d) for d in result.layers]
-    return digest_of({"v": KEY_VERSION, "alias": "copied content",
-                      "sources": [[s.path, chains[s.input]] for s, planned in zip(op.sources, plan.sources)
-                                  if planned is None],
-                      "exclude": list(op.exclude), "unpack": op.unpack})
+        sources.append([path, [str(d) for d in result.layers]])
+    copy = op if isinstance(op, CopyOp) else None
+    return digest_of({"v": KEY_VERSION, "alias": "copied content" if copy else "mounted content",
+                      "sources": sources, "exclude": list(copy.exclude) if copy else [],
+                      "unpack": copy.unpack if copy else False})
 
 
 def _op_of(v: Vertex, index: int) -> object:

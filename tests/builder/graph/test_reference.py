@@ -334,6 +334,42 @@ def test_copy_from_is_keyed_by_the_content_it_copies_as_in_dockerd(reference, bk
     assert got == ref and (got[copy], got[after]) == ("CACHED", "CACHED")
 
 
+BIND_FROM_CONTENT = """\
+FROM busybox AS src
+ARG V
+ARG C=same
+RUN echo {mark} $V > /other && mkdir /out && echo $C > /out/f
+FROM busybox
+RUN --mount=type=bind,from=src,source=/out,target=/m cat /m/f > /g
+RUN --mount=type=bind,from=src,source=/out,target=/w,rw cat /w/f > /h
+RUN echo {mark} after
+"""
+
+
+def test_run_bind_mount_of_a_stage_is_keyed_by_its_content_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
+    """A RUN with a bind mount of a stage, read-only or writable (its writes are discarded), is
+    cached by the content of what it mounts (BuildKit's content checksum of the mount's
+    selector), not by the stage's key: the stage runs again to the same /out: both RUNs and
+    the step after them stay CACHED, as on dockerd; another /out/f runs them again."""
+    mark = _unique()
+    ctx = write_context(tmp_path / "ctx", BIND_FROM_CONTENT.format(mark=mark))
+    ro = "[stage-1 2/4] RUN --mount=type=bind,from=src,source=/out,target=/m cat /m/f > /g"
+
+    def round_(*args: str) -> tuple[dict[str, str], dict[str, str]]:
+        build_args = [a for arg in args for a in ("--build-arg", arg)]
+        ref = steps(reference.build(ctx, *build_args).stderr)
+        got = steps(bk.build(ctx, *build_args).stderr)
+        keep = lambda d: {k: v for k, v in d.items() if k.startswith("[") and "FROM" not in k}  # noqa: E731
+        return keep(ref), keep(got)
+
+    round_("V=a")
+    ref, got = round_("V=b")
+    assert got == ref and got[ro] == "CACHED"
+    assert [v for k, v in got.items() if k.startswith("[stage-1")] == ["CACHED"] * 3
+    ref, got = round_("V=c", "C=x")
+    assert got == ref and got[ro] == "DONE"
+
+
 @pytest.mark.parametrize("dockerfile, message", [
     ("FROM busybox\nRUN echo {m}; exit 3\n", "executor failed running [/bin/sh -c echo {m}; exit 3]: exit code: 3"),
     ("FROM busybox\nRUN --mount=type=secret,id={m},required echo hi\n", "secret {m} not found: not found"),
