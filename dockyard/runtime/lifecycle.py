@@ -147,7 +147,14 @@ def kill(store: Store, name: str, sig: str = "KILL") -> None:
     if _stopped_by_user(cdir, signame, record.config.stop_signal or ""):
         return
     runtime = oci_runtime(store, record)
-    _signal(store, record, runtime, signame)
+    try:
+        _signal(store, record, runtime, signame)
+    except DockyardError:
+        # the runtime found no process: one that ended since the check above is not running,
+        # as Docker answers (its monitor records the exit at once); anything else is a failure
+        if _stopped(cdir, 5):
+            raise Conflict(f"Cannot kill container: {name}: Container {record.id} is not running") from None
+        raise
     if state.paused and signame == "SIGKILL":
         _resume_quietly(runtime, cdir)
 

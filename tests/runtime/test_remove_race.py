@@ -1,5 +1,8 @@
-"""`rm -f` of a container whose monitor ends at that moment: a process gone is not an error
-(Docker's rm -f removes it). The race, made to happen for real: a process that started the
+"""Signals to a container whose process ends at that moment. `rm -f`: a process gone is not an
+error (Docker's rm -f removes it); `kill`: it is Docker's "is not running" (409), not the
+runtime's failure.
+
+`rm -f`: The race, made to happen for real: a process that started the
 container's monitor and reaps it when it ends (as `dockyard serve` does, by a thread) runs
 `remove(force=True)` under strace, which delays every read of the monitor's /proc/PID/stat by
 0.3 s (as a loaded machine may). The monitor ends and is reaped inside that delay, between the
@@ -81,3 +84,21 @@ def test_rm_f_of_a_container_whose_monitor_is_reaped_meanwhile(store_root: Path,
     assert not (store_root / "containers" / cid).exists()
     assert containers.all_containers(Store(store_root)) == []
 
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_kill_of_a_container_that_ends_meanwhile_is_not_running(dockyard, busybox: str) -> None:
+    """`kill` checks that the container runs, then runs the runtime's kill; strace holds the
+    runtime's exec for 1.5 s, the container's `sleep 0.3` ends and its monitor records the exit
+    and deletes the runtime's state: the runtime answers "container does not exist", which
+    `kill` printed. Docker (dockerd 20.10, checked by hand): `Error response from daemon:
+    Cannot kill container: NAME: Container ID is not running`, exit status 1."""
+    cid = dockyard("run", "-d", "busybox", "sleep", "0.3").stdout.strip()
+    runtimes = [p for p in (shutil.which("runc"), shutil.which("crun")) if p]
+    paths = [a for p in runtimes for a in ("-P", os.path.realpath(p))]
+    killed = subprocess.run(
+        ["strace", "-f", "-qq", "-o", "/dev/null", *paths, "-e", "trace=execve",
+         "-e", "inject=execve:delay_enter=1500000", *dockyard.argv("kill", cid)],
+        cwd=REPO, env=dockyard.env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == 1, killed.stderr
+    assert killed.stderr.strip() == f"Error: Cannot kill container: {cid}: Container {cid} is not running"
+    assert dockyard("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "exited"
