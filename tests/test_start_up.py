@@ -56,8 +56,9 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
     # nor argparse: a plain command line of `build` is read by the client's scanner (dockyard/main.py)
     unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + TIMES + ("argparse", "dockyard.cli.main")
-    # nor dataclasses (with inspect, ast, dis: dockyard.dataclass makes the classes)
-    unused += ("dataclasses", "inspect", "ast", "dis")
+    # nor dataclasses (with inspect, ast, dis: dockyard.dataclass makes the classes), nor typing
+    # (its names are imported for type checkers only)
+    unused += ("dataclasses", "inspect", "ast", "dis", "typing")
     assert _loaded(dockyard, ["build", str(ctx)], unused) == "[]"
     assert "argparse" in _loaded(dockyard, ["build", "--help"], ("argparse",))  # the CLI's parser for the rest
     # the check can fail: a build that misses the cache loads the runtime for its RUN

@@ -3,7 +3,7 @@ the API fill BuildOptions; engine/build.py hands them to the builder)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest

@@ -10,13 +10,16 @@ time, an `expand(lex, env)` method returning an expanded copy.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Self
 
 from dockyard.dataclass import MISSING, dataclass, field, fields, replace
 from dockyard.dockerfile.mounts import Expander, Mount, parse_mount
 from dockyard.dockerfile.parser import Heredoc
 from dockyard.dockerfile.shell import ShellError, ShellLex
 from dockyard.errors import DockerfileError
+
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
+if TYPE_CHECKING:
+    from typing import Self
 
 __all__ = [
     "AddInstruction",
@@ -61,7 +64,7 @@ _INIT: dict[type, tuple[tuple[str, object, object], ...]] = {}
 class Instruction:
     """Common fields. `original` is the instruction's logical line (continuations joined)."""
 
-    keyword: ClassVar[str] = ""
+    keyword = ""
     original: str
     heredocs: list[Heredoc] = field(default_factory=list)
     line: str = field(default="", compare=False, repr=False)  # the joined line, unstripped
@@ -161,7 +164,7 @@ class HealthConfig:
 class FromInstruction(Instruction):
     """`FROM [--platform=P] image [AS name]`."""
 
-    keyword: ClassVar[str] = "FROM"
+    keyword = "FROM"
     base: str
     stage_name: str | None = None
     platform: str | None = None
@@ -188,7 +191,7 @@ class _CommandLine(Instruction):
 class RunInstruction(_CommandLine):
     """`RUN [--mount=...] [--network=...] [--security=...] command`."""
 
-    keyword: ClassVar[str] = "RUN"
+    keyword = "RUN"
     mounts: list[Mount] = field(default_factory=list)
     mount_specs: list[str] = field(default_factory=list)
     network: str | None = None
@@ -217,21 +220,21 @@ class RunInstruction(_CommandLine):
 class CmdInstruction(_CommandLine):
     """`CMD command`."""
 
-    keyword: ClassVar[str] = "CMD"
+    keyword = "CMD"
 
 
 @_instruction
 class EntrypointInstruction(_CommandLine):
     """`ENTRYPOINT command`."""
 
-    keyword: ClassVar[str] = "ENTRYPOINT"
+    keyword = "ENTRYPOINT"
 
 
 @_instruction
 class ShellInstruction(_CommandLine):
     """`SHELL ["executable", "parameters"]`."""
 
-    keyword: ClassVar[str] = "SHELL"
+    keyword = "SHELL"
 
 
 def _expand_pairs(pairs: list[KeyValue], ex: Expander) -> list[KeyValue]:
@@ -242,7 +245,7 @@ def _expand_pairs(pairs: list[KeyValue], ex: Expander) -> list[KeyValue]:
 class LabelInstruction(Instruction):
     """`LABEL key=value...`."""
 
-    keyword: ClassVar[str] = "LABEL"
+    keyword = "LABEL"
     pairs: list[KeyValue]
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -253,7 +256,7 @@ class LabelInstruction(Instruction):
 class EnvInstruction(Instruction):
     """`ENV key=value...` (or the old `ENV key value`)."""
 
-    keyword: ClassVar[str] = "ENV"
+    keyword = "ENV"
     pairs: list[KeyValue]
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -265,7 +268,7 @@ class EnvInstruction(Instruction):
 class MaintainerInstruction(Instruction):
     """`MAINTAINER name` (deprecated: the image's `author`)."""
 
-    keyword: ClassVar[str] = "MAINTAINER"
+    keyword = "MAINTAINER"
     maintainer: str
 
 
@@ -273,7 +276,7 @@ class MaintainerInstruction(Instruction):
 class ExposeInstruction(Instruction):
     """`EXPOSE port[/proto]...`."""
 
-    keyword: ClassVar[str] = "EXPOSE"
+    keyword = "EXPOSE"
     ports: list[str]
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -326,7 +329,7 @@ class _SourcesDest(Instruction):
 class CopyInstruction(_SourcesDest):
     """`COPY [--from=...] [--chown=...] [--chmod=...] [--link] src... dest`."""
 
-    keyword: ClassVar[str] = "COPY"
+    keyword = "COPY"
     parents: bool = False
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -338,7 +341,7 @@ class CopyInstruction(_SourcesDest):
 class AddInstruction(_SourcesDest):
     """`ADD [--chown=...] [--chmod=...] [--checksum=...] src... dest`."""
 
-    keyword: ClassVar[str] = "ADD"
+    keyword = "ADD"
     checksum: str = ""
     keep_git_dir: bool | None = None
     unpack: bool | None = None
@@ -352,7 +355,7 @@ class AddInstruction(_SourcesDest):
 class VolumeInstruction(Instruction):
     """`VOLUME path...`."""
 
-    keyword: ClassVar[str] = "VOLUME"
+    keyword = "VOLUME"
     volumes: list[str]
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -364,7 +367,7 @@ class VolumeInstruction(Instruction):
 class UserInstruction(Instruction):
     """`USER user[:group]`."""
 
-    keyword: ClassVar[str] = "USER"
+    keyword = "USER"
     user: str
 
     @property
@@ -384,7 +387,7 @@ class UserInstruction(Instruction):
 class WorkdirInstruction(Instruction):
     """`WORKDIR path`."""
 
-    keyword: ClassVar[str] = "WORKDIR"
+    keyword = "WORKDIR"
     path: str
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -395,7 +398,7 @@ class WorkdirInstruction(Instruction):
 class ArgInstruction(Instruction):
     """`ARG name[=default]...`."""
 
-    keyword: ClassVar[str] = "ARG"
+    keyword = "ARG"
     args: list[ArgDef]
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -411,7 +414,7 @@ class OnbuildInstruction(Instruction):
     inner instruction, or None when it would only fail once triggered (Docker does not check
     it at ONBUILD time; `trigger_error` says why)."""
 
-    keyword: ClassVar[str] = "ONBUILD"
+    keyword = "ONBUILD"
     expression: str
     trigger: Instruction | None = None
     trigger_error: str | None = None
@@ -421,7 +424,7 @@ class OnbuildInstruction(Instruction):
 class StopsignalInstruction(Instruction):
     """`STOPSIGNAL signal`."""
 
-    keyword: ClassVar[str] = "STOPSIGNAL"
+    keyword = "STOPSIGNAL"
     signal: str
 
     def expand(self, lex: ShellLex, env: Mapping[str, str]) -> Self:
@@ -432,7 +435,7 @@ class StopsignalInstruction(Instruction):
 class HealthcheckInstruction(Instruction):
     """`HEALTHCHECK [options] CMD command` or `HEALTHCHECK NONE`."""
 
-    keyword: ClassVar[str] = "HEALTHCHECK"
+    keyword = "HEALTHCHECK"
     health: HealthConfig
 
 

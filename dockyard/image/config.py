@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import Digest
@@ -17,6 +16,7 @@ from dockyard.errors import InvalidArchive, InvalidParameter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from datetime import datetime
 
 # The PATH a container gets when its image's config sets none (Docker's system.DefaultPathEnv):

@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from dockyard.atomic import read_checked, replace_checked
 from dockyard.dataclass import dataclass, field

@@ -22,7 +22,6 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import fsync_dir
@@ -31,6 +30,7 @@ from dockyard.errors import DockyardError
 from dockyard.image.config import ImageConfig
 from dockyard.store import filesums, leases
 
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
     from dockyard.store.store import Store
 

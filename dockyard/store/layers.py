@@ -20,9 +20,9 @@ import os
 import secrets
 import string
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import atomic_write, fsync_dir, fsync_file, read_checked, replace_checked, syncfs
@@ -35,6 +35,7 @@ from dockyard.store.locks import flock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
     from dockyard.archive.scan import ScanResult
 
 _LINK_ALPHABET = string.ascii_uppercase + string.digits

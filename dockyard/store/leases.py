@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.store import workspace
 
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
     from dockyard.store.store import Store
 

@@ -16,8 +16,8 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, ContextManager
 
 from dockyard.atomic import atomic_write, fsync_dir
 from dockyard.dataclass import dataclass, field
@@ -38,6 +38,7 @@ from dockyard.store.tags import TagStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import ContextManager
     from dockyard.store.filesums import FileSums
 
 _HEX = set("0123456789abcdef")

@@ -31,7 +31,7 @@ without its parent's).
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from dockyard.builder.classic.cache import CacheFrom, ChildIndex, find_cached_config
 from dockyard.builder.context import BuildContext

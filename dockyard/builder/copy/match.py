@@ -8,8 +8,8 @@ import os
 import posixpath
 import re
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.dockerignore import IgnoreMatcher, MatchInfo, go_clean

@@ -10,8 +10,8 @@ import posixpath
 import shutil
 import tempfile
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from dockyard.builder.context import BuildContext
 from dockyard.builder.copy.checksum import download_checksum
