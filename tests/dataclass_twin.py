@@ -1,6 +1,6 @@
-"""A twin of a dataclass whose methods dataclasses generates, for tests that prove hand-written
-methods equal to the generated ones (dockerfile/instructions.py's Instruction, builder/graph/ops.py's
-Op)."""
+"""A twin of a dataclass whose methods dataclasses generates, for tests that prove the methods
+dockyard.dataclass makes equal to the generated ones (dockerfile/instructions.py's instructions,
+builder/graph/ops.py's operations; tests/test_dataclass.py twins every class of the package)."""
 
 from __future__ import annotations
 

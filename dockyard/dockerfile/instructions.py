@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dockyard.dataclass import MISSING, dataclass, field, fields, replace
+from dockyard.dataclass import dataclass, field, replace
 from dockyard.dockerfile.mounts import Expander, Mount, parse_mount
 from dockyard.dockerfile.parser import Heredoc
 from dockyard.dockerfile.shell import ShellError, ShellLex
@@ -50,14 +50,9 @@ __all__ = [
 ]
 
 
-# The instructions' dataclass: fields, replace() and fields() as dataclasses has them; the
-# __init__ (keyword-only), __eq__ and __repr__ are Instruction's, one for all, as dataclasses
-# writes them: generated and exec'd per class they cost ~0.25 ms each of every start that
-# parses a Dockerfile (the in-process budget, tests/test_start_up.py;
-# tests/dockerfile/test_instruction_classes.py proves them equal to the generated ones).
-_instruction = dataclass(slots=True, kw_only=True, init=False, repr=False, eq=False)
-# class -> its fields as __init__ takes them: (name, default, default_factory)
-_INIT: dict[type, tuple[tuple[str, object, object], ...]] = {}
+# The instructions' dataclass: keyword-only fields, slots; dockyard.dataclass makes the
+# methods (tests/dockerfile/test_instruction_classes.py: as the generated ones).
+_instruction = dataclass(slots=True, kw_only=True)
 
 
 @_instruction
@@ -71,37 +66,6 @@ class Instruction:
     start_line: int = field(default=0, compare=False)
     end_line: int = field(default=0, compare=False)
     filename: str = field(default="Dockerfile", compare=False, repr=False)
-
-    def __init__(self, **values: object) -> None:
-        cls = self.__class__
-        spec = _INIT.get(cls)
-        if spec is None:
-            spec = _INIT[cls] = tuple((f.name, f.default, f.default_factory)
-                                      for f in fields(cls) if f.init)
-        for name, default, factory in spec:
-            if name in values:
-                value = values.pop(name)
-            elif factory is not MISSING:
-                value = factory()  # type: ignore[operator]
-            elif default is not MISSING:
-                value = default
-            else:
-                raise TypeError(f"{cls.__qualname__}.__init__() missing 1 required keyword-only argument: '{name}'")
-            setattr(self, name, value)
-        if values:
-            raise TypeError(f"{cls.__qualname__}.__init__() got an unexpected keyword argument '{next(iter(values))}'")
-
-    # The fields with compare=True, with repr=True, as dataclasses writes them.
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.compare)
-
-    __hash__ = None  # type: ignore[assignment]  # as a dataclass with eq and not frozen
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
-        return f"{self.__class__.__qualname__}({shown})"
 
     def __str__(self) -> str:
         return self.original

@@ -1,7 +1,8 @@
-"""The instruction classes share one __init__, __eq__ and __repr__ (dockerfile/instructions.py)
-instead of the ones dataclasses generates per class: for every instruction class they behave as
-the generated ones of the same fields would (defaults, fresh default_factory values, keyword-only
-arguments, errors, compare= and repr= of each field, unhashable, dataclasses.replace/fields)."""
+"""The instruction classes' __init__, __eq__ and __repr__ are made by dockyard.dataclass (closures
+over the fields) instead of the ones dataclasses generates per class: for every instruction class
+they behave as the generated ones of the same fields would (defaults, fresh default_factory values,
+keyword-only arguments, errors, compare= and repr= of each field, unhashable,
+dataclasses.replace/fields)."""
 
 from __future__ import annotations
 

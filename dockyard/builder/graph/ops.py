@@ -30,7 +30,7 @@ import json
 from functools import cached_property
 from typing import Any
 
-from dockyard.dataclass import MISSING, dataclass, field, fields
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 
 KEY_VERSION = 1
@@ -46,11 +46,9 @@ def digest_of(value: Any) -> Digest:
     return Digest("sha256", hashlib.sha256(canonical(value)).hexdigest())
 
 
-# The operations' dataclass: fields, replace() and fields() as dataclasses has them, frozen;
-# the methods are Op's (below).
-_op = dataclass(init=False, eq=False, repr=False)
-# class -> its fields as __init__ takes them: (name, default, default_factory)
-_INIT: dict[type, tuple[tuple[str, object, object], ...]] = {}
+# The operations' dataclass: frozen; dockyard.dataclass makes the methods
+# (tests/builder/graph/test_op_classes.py: as the generated ones).
+_op = dataclass(frozen=True)
 
 
 class Op:
@@ -60,58 +58,6 @@ class Op:
 
     def definition(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    # One __init__, __setattr__/__delattr__ (frozen), __eq__, __hash__ and __repr__ for every
-    # operation, as dataclasses writes them for a frozen class (the fields with compare=, hash=,
-    # repr=), instead of six exec'd per class (the in-process budget, tests/test_start_up.py;
-    # tests/builder/graph/test_op_classes.py proves them equal to the generated ones).
-    def __init__(self, *args: object, **values: object) -> None:
-        cls = self.__class__
-        spec = _INIT.get(cls)
-        if spec is None:
-            spec = _INIT[cls] = tuple((f.name, f.default, f.default_factory) for f in fields(cls) if f.init)  # type: ignore[arg-type]
-        if len(args) > len(spec):
-            raise TypeError(f"{cls.__qualname__}.__init__() takes {len(spec) + 1} positional arguments "
-                            f"but {len(args) + 1} were given")
-        for i, (name, default, factory) in enumerate(spec):
-            if i < len(args):
-                if name in values:
-                    raise TypeError(f"{cls.__qualname__}.__init__() got multiple values for argument '{name}'")
-                value = args[i]
-            elif name in values:
-                value = values.pop(name)
-            elif factory is not MISSING:
-                value = factory()  # type: ignore[operator]
-            elif default is not MISSING:
-                value = default
-            else:
-                raise TypeError(f"{cls.__qualname__}.__init__() missing 1 required positional argument: '{name}'")
-            object.__setattr__(self, name, value)
-        if values:
-            raise TypeError(f"{cls.__qualname__}.__init__() got an unexpected keyword argument '{next(iter(values))}'")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        from dataclasses import FrozenInstanceError  # only on a mistake
-
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        from dataclasses import FrozenInstanceError  # only on a mistake
-
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.compare)  # type: ignore[arg-type]
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, f.name) for f in fields(self)  # type: ignore[arg-type]
-                          if (f.compare if f.hash is None else f.hash)))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)  # type: ignore[arg-type]
-        return f"{self.__class__.__qualname__}({shown})"
 
 
 @_op

@@ -1,8 +1,8 @@
-"""The operation classes share one __init__, __setattr__/__delattr__, __eq__, __hash__ and
-__repr__ (builder/graph/ops.py's Op) instead of the ones dataclasses generates per frozen class:
-for every operation class they behave as the generated ones of the same fields would (positional
-and keyword arguments, defaults, errors, frozen, compare=/hash=/repr= of each field,
-dataclasses.replace/fields)."""
+"""The operation classes' __init__, __setattr__/__delattr__ (frozen), __eq__, __hash__ and __repr__
+are made by dockyard.dataclass (closures over the fields) instead of the ones dataclasses generates
+per frozen class: for every operation class they behave as the generated ones of the same fields
+would (positional and keyword arguments, defaults, errors, frozen, compare=/hash=/repr= of each
+field, dataclasses.replace/fields)."""
 
 from __future__ import annotations
 
