@@ -14,8 +14,7 @@ compare=/repr=/hash= of each field, identity-first comparison of field tuples, F
 recursive repr. What dataclasses keeps about a class (`__dataclass_fields__`,
 `__dataclass_params__`) is made when first read, so dataclasses.fields(), replace(), asdict(),
 is_dataclass() and dataclass subclasses work on these classes as on its own. A class made in
-great numbers (a tar entry per file) may write its own `__init__`, as dataclasses would
-(`FRESH` stands for a default_factory's value): a closure's is ~0.6 us slower a call.
+great numbers (a tar member, a log line) asks for its `__init__` compiled (`compiled_init=True`).
 tests/test_dataclass.py proves it class by class against the twin dataclasses makes.
 
 What it does not take (InitVar and KW_ONLY annotations, a class without a docstring, whose
@@ -58,7 +57,7 @@ class _Fresh:
         return "<factory>"
 
 
-FRESH = _Fresh()  # the default of a default_factory field in an __init__ written by hand (as dataclasses'
+FRESH = _Fresh()  # a default_factory field's default in a compiled __init__ (dataclasses' _HAS_DEFAULT_FACTORY)
 
 
 class Field:
@@ -147,13 +146,18 @@ def _asdict(obj: object) -> object:
 
 def dataclass(cls: type | None = None, /, *, init: bool = True, repr: bool = True, eq: bool = True,  # noqa: A002
               order: bool = False, unsafe_hash: bool = False, frozen: bool = False, match_args: bool = True,
-              kw_only: bool = False, slots: bool = False) -> Callable[[type], type] | type:
-    """dataclasses.dataclass(cls, ...), made as the module says."""
+              kw_only: bool = False, slots: bool = False, compiled_init: bool = False) -> Callable[[type], type] | type:
+    """dataclasses.dataclass(cls, ...), made as the module says. `compiled_init`: the __init__
+    is compiled as dataclasses compiles it (~0.1 ms once), for a class made in great numbers (a
+    tar member, a log line: the closure's takes 2-4 us a call, a compiled one 0.3-0.5)."""
     params = {"init": init, "repr": repr, "eq": eq, "order": order, "unsafe_hash": unsafe_hash,
               "frozen": frozen, "match_args": match_args, "kw_only": kw_only, "slots": slots}
 
     def wrap(cls: type) -> type:
-        return _make(cls, params)
+        made = _make(cls, params)
+        if compiled_init and init and made in MADE:
+            _set(made, "__init__", _compiled_init(made, made.__dockyard_fields__), replace=True)  # type: ignore[attr-defined]
+        return made
 
     return wrap if cls is None else wrap(cls)
 
@@ -436,40 +440,75 @@ def _init(cls: type, fields: tuple[Field, ...], frozen: bool, slots: bool) -> Ca
     n = len(positional)
     defaults = sum(1 for f in fields if f.init and not f.kw_only
                    and (f.default is not MISSING or f.default_factory is not MISSING))
-    # every field is given positionally: a call with all of them only assigns
-    only_positional = len(plan) == n
+    required = frozenset(name for name, takes, default, factory in plan
+                         if takes and default is MISSING and factory is MISSING)
+    # the values go straight into the instance's __dict__ (as assignments would, in field order)
+    # unless a slot, a descriptor or a __setattr__ of a class above must see them
+    plain = not slots and not any(hasattr(type(getattr(cls, f.name, None)), "__set__") for f in fields)
+    setter = object.__setattr__
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003,N807
-        if only_positional and not kwargs and len(args) == n:
-            for name, value in zip(positional, args):
-                assign(self, name, value)
-            if post_init:
-                self.__post_init__()
-            return
-        if kwargs:
-            for name in kwargs:
-                if name not in accepted:
-                    raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument '{name}'")
-                if name in positional[:len(args)]:
-                    raise TypeError(f"{qualname}.__init__() got multiple values for argument '{name}'")
-        if len(args) > n:
-            _too_many(qualname, len(args), positional, defaults, sum(name in kwargs for name in keyword))
-        given = dict(zip(positional, args))
-        given.update(kwargs)
-        if len(given) < len(accepted):
+        if args:
+            if kwargs:
+                for name in kwargs:
+                    if name not in accepted:
+                        raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument '{name}'")
+                    if name in positional[:len(args)]:
+                        raise TypeError(f"{qualname}.__init__() got multiple values for argument '{name}'")
+            if len(args) > n:
+                _too_many(qualname, len(args), positional, defaults, sum(name in kwargs for name in keyword))
+            given = dict(zip(positional, args))
+            if kwargs:
+                given.update(kwargs)
+        else:
+            given = kwargs
+            if not given.keys() <= accepted:
+                name = next(name for name in given if name not in accepted)
+                raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument '{name}'")
+        if not required <= given.keys():
             _check_missing(qualname, given, plan, positional, keyword)
+        values = {}
         for name, takes, default, factory in plan:
             if takes and name in given:
-                value = given[name]
+                values[name] = given[name]
             elif factory is not MISSING:
-                value = factory()
+                values[name] = factory()
             else:
-                value = default
-            assign(self, name, value)
+                values[name] = default
+        if plain and (frozen or type(self).__setattr__ is setter):
+            self.__dict__.update(values)
+        else:
+            for name, value in values.items():
+                assign(self, name, value)
         if post_init:
             self.__post_init__()
 
     return __init__
+
+
+def _compiled_init(cls: type, fields: tuple[Field, ...]) -> Callable[..., None]:
+    """cls's __init__ compiled from source, as dataclasses writes it (for a class that is not
+    frozen, has no slots, keyword-only fields or __post_init__: the callers' classes)."""
+    if (cls.__dockyard_params__["frozen"] or cls.__dockyard_params__["slots"]  # type: ignore[attr-defined]
+            or hasattr(cls, "__post_init__") or any(f.kw_only or not f.init for f in fields)):
+        raise TypeError(f"{cls.__qualname__}: compiled_init takes a plain class")
+    namespace: dict[str, object] = {"FRESH": FRESH}
+    params, body = ["self"], []
+    for f in fields:
+        if f.default_factory is not MISSING:
+            namespace[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=FRESH")
+            body.append(f"    self.{f.name} = _factory_{f.name}() if {f.name} is FRESH else {f.name}")
+        elif f.default is not MISSING:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+            body.append(f"    self.{f.name} = {f.name}")
+        else:
+            params.append(f.name)
+            body.append(f"    self.{f.name} = {f.name}")
+    source = f"def __init__({', '.join(params)}):\n" + ("\n".join(body) or "    pass") + "\n"
+    exec(source, namespace)  # noqa: S102 - the fields' names, as dataclasses does
+    return namespace["__init__"]  # type: ignore[return-value]
 
 
 def _too_many(qualname: str, given: int, positional: tuple[str, ...], defaults: int, kw_given: int) -> None:

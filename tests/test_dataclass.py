@@ -402,15 +402,22 @@ def test_every_class_of_the_package_behaves_as_dataclasses_makes_it(cls: type) -
     assert_same(cls)
 
 
-def test_an_init_written_by_hand_is_the_generated_one() -> None:
-    # the tar entries (one per member) write their __init__ as dataclasses would
+def test_a_compiled_init_is_the_generated_one() -> None:
+    # the tar members and log lines (made in great numbers) have their __init__ compiled
     from dockyard.archive.diff import Header
     from dockyard.archive.tarreader import Entry
     from dockyard.runtime.logs import LogEntry
 
     for cls in (Entry, Header, LogEntry):
-        assert not _ours(cls.__dict__["__init__"])
+        assert cls.__dict__["__init__"].__code__.co_filename == "<string>"
+        assert cls.__dict__["__init__"].__qualname__ == f"{cls.__qualname__}.__init__"
         assert assert_same(cls, own_init=False)
+    with pytest.raises(TypeError, match="compiled_init takes a plain class"):
+        @dataclass(frozen=True, compiled_init=True)
+        class Frozen:
+            """Frozen: not taken."""
+
+            a: int = 0
 
 
 def test_the_package_classes_are_covered() -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.archive.treewalk import Node, walk
-from dockyard.dataclass import FRESH, dataclass, field
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import DockyardError
 
 BLOCK = 512
@@ -53,7 +53,7 @@ _GO_TYPE_BITS = {stat.S_IFREG: 0o100000, stat.S_IFDIR: 0o40000, stat.S_IFLNK: 0o
 REG, LNK, SYM, CHR, BLK, DIR, FIFO = b"0", b"1", b"2", b"3", b"4", b"5", b"6"
 
 
-@dataclass
+@dataclass(compiled_init=True)  # one per member
 class Header:
     """A tar member the diff writer emits."""
 
@@ -68,22 +68,6 @@ class Header:
     devmajor: int = 0
     devminor: int = 0
     xattrs: dict[str, bytes] = field(default_factory=dict)
-
-    # one per tar member: written here, as dataclasses writes it (a closure's is slower a call)
-    def __init__(self, name: str, type: bytes, mode: int = 0, uid: int = 0, gid: int = 0, size: int = 0,  # noqa: A002
-                 mtime: int = 0, linkname: str = "", devmajor: int = 0, devminor: int = 0,
-                 xattrs: dict[str, bytes] = FRESH) -> None:  # type: ignore[assignment]
-        self.name = name
-        self.type = type
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
-        self.size = size
-        self.mtime = mtime
-        self.linkname = linkname
-        self.devmajor = devmajor
-        self.devminor = devminor
-        self.xattrs = {} if xattrs is FRESH else xattrs
 
 
 def _enc(text: str) -> bytes:

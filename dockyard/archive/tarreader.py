@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Iterator
 
-from dockyard.dataclass import FRESH, dataclass, field
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidArchive
 
 BLOCK = 512
@@ -44,7 +44,7 @@ PAX_LOCAL, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK = b"x", b"g", b"L", b"K"
 REGULAR_TYPES = (REG, AREG, CONTREG)
 
 
-@dataclass
+@dataclass(compiled_init=True)  # one per member
 class Entry:
     """One member of a tar stream, as the reader found it."""
 
@@ -60,23 +60,6 @@ class Entry:
     devmajor: int = 0
     devminor: int = 0
     xattrs: dict[str, bytes] = field(default_factory=dict)
-
-    # one per tar member: written here, as dataclasses writes it (a closure's is slower a call)
-    def __init__(self, name: str, type: bytes, mode: int, uid: int, gid: int, size: int, mtime_ns: int,  # noqa: A002
-                 atime_ns: int | None = None, linkname: str = "", devmajor: int = 0, devminor: int = 0,
-                 xattrs: dict[str, bytes] = FRESH) -> None:  # type: ignore[assignment]
-        self.name = name
-        self.type = type
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
-        self.size = size
-        self.mtime_ns = mtime_ns
-        self.atime_ns = atime_ns
-        self.linkname = linkname
-        self.devmajor = devmajor
-        self.devminor = devminor
-        self.xattrs = {} if xattrs is FRESH else xattrs
 
 
 def _decode(raw: bytes) -> str:
