@@ -218,9 +218,20 @@ def pause(store: Store, name: str) -> None:
             raise Conflict(f"Container {record.id} is restarting, wait until the container is running")
         if state.paused:
             raise Conflict(f"Container {record.id} is already paused")
-        oci_runtime(store, record).pause(record.id)
-        state.paused = True
-        cdir.write_state(state, durable=False)  # a crash ends the run anyway
+        try:
+            oci_runtime(store, record).pause(record.id)
+        except DockyardError as exc:
+            failed: DockyardError | None = exc
+        else:
+            failed = None
+            state.paused = True
+            cdir.write_state(state, durable=False)  # a crash ends the run anyway
+    if failed is not None:
+        # as kill: a process that ended since the check is not running (once the lock is free,
+        # its monitor records the exit)
+        if _stopped(cdir, 5):
+            raise Conflict(f"Container {record.id} is not running") from None
+        raise failed
     _event(store, record, "pause")
 
 

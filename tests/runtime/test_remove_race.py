@@ -85,6 +85,27 @@ def test_rm_f_of_a_container_whose_monitor_is_reaped_meanwhile(store_root: Path,
     assert containers.all_containers(Store(store_root)) == []
 
 
+def _held_runtime(dockyard, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+    """`dockyard ARGS` with every exec of the OCI runtime held 1.5 s by strace."""
+    runtimes = [p for p in (shutil.which("runc"), shutil.which("crun")) if p]
+    paths = [a for p in runtimes for a in ("-P", os.path.realpath(p))]
+    return subprocess.run(
+        ["strace", "-f", "-qq", "-o", "/dev/null", *paths, "-e", "trace=execve",
+         "-e", "inject=execve:delay_enter=1500000", *dockyard.argv(*args)],
+        cwd=REPO, env=dockyard.env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_pause_of_a_container_that_ends_meanwhile_is_not_running(dockyard, busybox: str) -> None:
+    """As below for `pause` (it checks under the container's lock, then runs the runtime's
+    pause): Docker's `Container ID is not running`, exit status 1, not the runtime's error."""
+    cid = dockyard("run", "-d", "busybox", "sleep", "0.3").stdout.strip()
+    paused = _held_runtime(dockyard, "pause", cid)
+    assert paused.returncode == 1, paused.stderr
+    assert paused.stderr.strip() == f"Error: Container {cid} is not running"
+    assert dockyard("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", cid).stdout.strip() == "exited false"
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_kill_of_a_container_that_ends_meanwhile_is_not_running(dockyard, busybox: str) -> None:
     """`kill` checks that the container runs, then runs the runtime's kill; strace holds the
@@ -93,12 +114,7 @@ def test_kill_of_a_container_that_ends_meanwhile_is_not_running(dockyard, busybo
     `kill` printed. Docker (dockerd 20.10, checked by hand): `Error response from daemon:
     Cannot kill container: NAME: Container ID is not running`, exit status 1."""
     cid = dockyard("run", "-d", "busybox", "sleep", "0.3").stdout.strip()
-    runtimes = [p for p in (shutil.which("runc"), shutil.which("crun")) if p]
-    paths = [a for p in runtimes for a in ("-P", os.path.realpath(p))]
-    killed = subprocess.run(
-        ["strace", "-f", "-qq", "-o", "/dev/null", *paths, "-e", "trace=execve",
-         "-e", "inject=execve:delay_enter=1500000", *dockyard.argv("kill", cid)],
-        cwd=REPO, env=dockyard.env, capture_output=True, text=True, timeout=120)
+    killed = _held_runtime(dockyard, "kill", cid)
     assert killed.returncode == 1, killed.stderr
     assert killed.stderr.strip() == f"Error: Cannot kill container: {cid}: Container {cid} is not running"
     assert dockyard("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "exited"
