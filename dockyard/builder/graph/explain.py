@@ -36,7 +36,7 @@ def explain_misses(solver: Solver, order: list[Vertex]) -> list[str]:
         plan = solver.plans.get(v.digest)
         if plan is None or not plan.executes or not v.adds_layer:
             continue
-        if plan.deferred:
+        if plan.deferred and not v.ignore_cache:
             cause = next((a for a in v.walk() if a is not v and a.adds_layer
                           and solver.plans[a.digest].executes and not solver.plans[a.digest].deferred), None)
             after = f" once {cause.name} has run" if cause is not None else " when its sources are read"

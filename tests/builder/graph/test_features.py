@@ -90,6 +90,9 @@ def test_copy_from_is_keyed_by_content_through_a_chain_of_stages(bk, tmp_path: P
     assert bk.shape("c1").diff_ids[1:] == bk.shape("c2").diff_ids[1:]
     cached = bk.build(ctx, "--build-arg", "V=2", "--explain-cache").stderr
     assert set(_stage_steps(cached).values()) == {"CACHED"} and " maybe [" not in cached and " miss [" not in cached
+    rebuilt = bk.build(ctx, "--build-arg", "V=2", "--explain-cache", "--no-cache").stderr
+    assert " maybe [" not in rebuilt                       # every step misses: --no-cache
+    assert len([line for line in rebuilt.splitlines() if line.endswith(": --no-cache")]) == 5
     (ctx / "Dockerfile").write_text(dockerfile.replace("echo same", "echo other"))
     assert set(_stage_steps(bk.build(ctx, "--build-arg", "V=2").stderr).values()) == {"DONE"}
 
