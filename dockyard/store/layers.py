@@ -336,7 +336,9 @@ class LayerStore:
                 syncfs(work)        # the files are durable before diff/ appears
                 (layer_dir / "unsynced").unlink(missing_ok=True)
             else:
-                atomic_write(layer_dir / "unsynced", boot.encode(), tmp_dir=self.tmp)
+                atomic_write(layer_dir / "unsynced", boot.encode(), tmp_dir=self.tmp, publish=False)
+            # `link` and `unsynced` durable (one fsync of their directory for both) before diff/
+            fsync_dir(layer_dir)
             os.rename(work, diff)
         except BaseException:
             remove_path(work, ignore_errors=True)
@@ -374,7 +376,7 @@ class LayerStore:
             link = ""
         if not link:
             link = self._new_link()
-            atomic_write(layer_dir / "link", link.encode(), tmp_dir=self.tmp)
+            atomic_write(layer_dir / "link", link.encode(), tmp_dir=self.tmp, publish=False)  # see _publish_tree
         return link
 
     def link_name(self, diff_id: Digest) -> str:
