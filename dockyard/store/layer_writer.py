@@ -22,7 +22,7 @@ from dockyard.errors import DockyardError
 from dockyard.image.layer import EMPTY_TAR_DIFF_ID
 from dockyard.store.layers import LayerStore, StoredLayer
 
-__all__ = ["layer_from_directory", "write_layer"]
+__all__ = ["HashBehind", "layer_from_directory", "write_layer"]
 
 # Writes a layer tar to the file it is given; returns the tar's ScanResult, or None for no layer.
 LayerProducer = Callable[[BinaryIO], "ScanResult | None"]
@@ -83,6 +83,51 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
     result = found["result"]
     assert isinstance(result, ScanResult)
     return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
+
+
+class HashBehind:
+    """The sha256 of a file this process is writing, taken by a thread of its own that reads
+    the file back behind the writer (from the page cache: hashlib releases the GIL, so the
+    hash runs on another core than the writer's work). `finish` once everything is written
+    (and flushed) gives the hex digest; `abort` if the writer fails."""
+
+    def __init__(self, fd: int) -> None:
+        import hashlib
+
+        from dockyard.digest import CHUNK
+
+        self._fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)  # the writer's may be write-only
+        self._trailing = _Trailing(self._fd)
+        self._hash = hashlib.sha256()
+        self._chunk = CHUNK
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = threading.Thread(target=self._run, name="hash-behind", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        view = memoryview(bytearray(self._chunk))
+        try:
+            while n := self._trailing.readinto(view):
+                self._hash.update(view[:n])
+        except BaseException as exc:  # noqa: BLE001 - raised by finish
+            self._error = exc
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            os.close(self._fd)
+
+    def finish(self) -> str:
+        self._trailing.finish()
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        return self._hash.hexdigest()
+
+    def abort(self) -> None:
+        self._trailing.abort()
+        self._stop()
 
 
 class _Trailing(io.RawIOBase):

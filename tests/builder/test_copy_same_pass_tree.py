@@ -381,3 +381,29 @@ def test_a_sources_walk_is_kept_for_its_next_reader(tmp_path: Path, monkeypatch)
     cli = list(match.source_walk(ignored))
     assert ignored.walked == cli
     assert match.source_walk(ignored, cli=False) is not ignored.walked
+
+
+def test_the_diff_id_hashed_behind_the_writer_is_the_tars(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A COPY of a directory hashes its tar in a thread reading it back behind the writer: the
+    diff ID is the sha256 of the file written (and what hashing in the writer gives); a writer
+    that fails leaves no hashing thread."""
+    import threading
+
+    from dockyard.builder.copy import entries
+
+    ctx = _context(tmp_path / "ctx")
+    image = _image(tmp_path / "image")
+    sources = collect_sources(ctx, ["."], None, "COPY")
+    with open(tmp_path / "a.tar", "wb") as out:
+        behind = write_copy_layer(out, sources, CopyPlan("/srv/"), image, "COPY")
+    data = (tmp_path / "a.tar").read_bytes()
+    assert behind.diff_id.hex == hashlib.sha256(data).hexdigest() and behind.tar_size == len(data)
+    w = entries.LayerWriter(io.BytesIO(), hash_behind=False)
+    w._write(data[:-1024])
+    assert w.finish().diff_id == behind.diff_id
+    from dockyard.builder.copy import layer
+
+    monkeypatch.setattr(layer, "emit", lambda *a, **k: (_ for _ in ()).throw(OSError("source gone")))
+    with open(tmp_path / "b.tar", "wb") as out, pytest.raises(OSError, match="source gone"):
+        write_copy_layer(out, collect_sources(ctx, ["."], None, "COPY"), CopyPlan("/srv/"), image, "COPY")
+    assert not [t for t in threading.enumerate() if t.name == "hash-behind"]

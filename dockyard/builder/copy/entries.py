@@ -20,6 +20,7 @@ from dockyard.store.filesums import same_stat
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.archive.apply import LayerTree
+    from dockyard.store.layer_writer import HashBehind
     from dockyard.archive.tarreader import Entry
     from dockyard.store.filesums import FileSums
 
@@ -51,9 +52,18 @@ class LayerWriter:
     entry is applied as its header is written, a file's body sent on to the tree as it is
     written to the tar."""
 
-    def __init__(self, out: BinaryIO, tree: LayerTree | None = None) -> None:
+    def __init__(self, out: BinaryIO, tree: LayerTree | None = None, hash_behind: bool = False) -> None:
         self.out = out
-        self.hash = hashlib.sha256()
+        # `hash_behind`: a thread hashes the tar, reading it back behind the writer (a layer of
+        # many files: the writer's core has their reading, writing and the tree's queue)
+        self.hash: hashlib._Hash | None = None
+        self._behind: HashBehind | None = None
+        if hash_behind:
+            from dockyard.store.layer_writer import HashBehind
+
+            self._behind = HashBehind(out.fileno())
+        else:
+            self.hash = hashlib.sha256()
         self.size = 0
         self.content = 0
         self.entries = 0
@@ -73,7 +83,8 @@ class LayerWriter:
         self._pending: Entry | None = None  # a regular file's entry, applied with its body
 
     def _write(self, data: bytes | memoryview) -> None:
-        self.hash.update(data)
+        if self.hash is not None:
+            self.hash.update(data)
         self.out.write(data)
         self.size += len(data)
 
@@ -145,7 +156,17 @@ class LayerWriter:
             self._pending = None
         self._write(bytes(2 * _BLOCK))
         self.out.flush()
-        return ScanResult(Digest("sha256", self.hash.hexdigest()), self.size, self.content, self.entries)
+        if self._behind is not None:
+            digest, self._behind = self._behind.finish(), None
+        else:
+            digest = self.hash.hexdigest()  # type: ignore[union-attr]
+        return ScanResult(Digest("sha256", digest), self.size, self.content, self.entries)
+
+    def abort(self) -> None:
+        """The writer failed: the hashing thread stops."""
+        if self._behind is not None:
+            self._behind.abort()
+            self._behind = None
 
 
 class _Body:

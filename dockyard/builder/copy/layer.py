@@ -59,7 +59,16 @@ def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image
     content digest of each file whose record held while it was read, by entry name; none when
     the layer holds a symlink (an entry's name could then lead to another file of its tree).
     With `tree`, the layer's tree is made in the same pass (CopyTree)."""
-    w = LayerWriter(out, tree)
+    w = LayerWriter(out, tree, hash_behind=any(s.is_dir for s in sources))
+    try:
+        return _write_copy_layer(w, sources, plan, image_root, kw, sums, digests)
+    except BaseException:
+        w.abort()
+        raise
+
+
+def _write_copy_layer(w: LayerWriter, sources: list[Source], plan: CopyPlan, image_root: Path,
+                      kw: str, sums: FileSums | None, digests: dict[str, str] | None) -> ScanResult:
     w.sums = sums
     if digests is not None:
         w.digests = digests
