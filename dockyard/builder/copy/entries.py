@@ -55,13 +55,15 @@ class LayerWriter:
     def __init__(self, out: BinaryIO, tree: LayerTree | None = None, hash_behind: bool = False) -> None:
         self.out = out
         # `hash_behind`: a thread hashes the tar, reading it back behind the writer (a layer of
-        # many files: the writer's core has their reading, writing and the tree's queue)
+        # many files: the writer's core has their reading, writing and the tree's queue); only
+        # into a file (not a stream)
         self.hash: hashlib._Hash | None = None
         self._behind: HashBehind | None = None
-        if hash_behind:
+        fd = _file_descriptor(out) if hash_behind else None
+        if fd is not None:
             from dockyard.store.layer_writer import HashBehind
 
-            self._behind = HashBehind(out.fileno())
+            self._behind = HashBehind(fd)
         else:
             self.hash = hashlib.sha256()
         self.size = 0
@@ -167,6 +169,15 @@ class LayerWriter:
         if self._behind is not None:
             self._behind.abort()
             self._behind = None
+
+
+def _file_descriptor(out: BinaryIO) -> int | None:
+    """The descriptor of `out` when it is a regular file."""
+    try:
+        fd = out.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 class _Body:
