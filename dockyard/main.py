@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
             from dockyard.cli.build_cmd import run_local
 
             _loaded()
-            return run_local(values)
+            code = run_local(values)
+            if exit_fast:
+                _leave(code)
+            return code
     if command is not None:
         _loaded()
         code = report_errors(command)
@@ -74,11 +77,31 @@ def _loaded() -> None:
         gc.enable()
 
 
+def _leave(code: int) -> None:
+    """Leave after an in-process build as the interpreter leaves, minus its teardown of every
+    module and object (~2 ms of CPU of a cached build, ~5 of a cold one): the command's threads
+    are joined (as the interpreter joins non-daemon threads), the atexit handlers run (the
+    store's workspace and tree removals, temporary directories' finalizers) and the output is
+    flushed; memory, descriptors and locks the kernel frees. The build closes every file it
+    writes before it returns (atomic writes, leases, layers)."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        main_thread = threading.main_thread()
+        for thread in threading.enumerate():
+            if thread is not main_thread and not thread.daemon:
+                thread.join()
+    atexit._run_exitfuncs()  # what the interpreter runs at exit, in the same order
+    exit_now(code)
+
+
 def run() -> None:
     """main(), then exit. A command that ran as a client of a daemon leaves with os._exit once
     its output is flushed: it has no threads, temporary files or atexit work left, and the
     interpreter's teardown of every module costs ~2-3 ms, a tenth of a cached client-mode build.
-    Commands that ran in this process exit normally (their threads joined, their files closed by
-    finalizers)."""
+    An in-process build leaves the same way once its threads are joined and the atexit
+    handlers ran (_leave). Other commands that ran in this process exit normally (their threads
+    joined, their files closed by finalizers)."""
     gc.disable()  # until the command's modules are loaded: see _loaded
     raise SystemExit(main(exit_fast=True))

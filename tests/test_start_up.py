@@ -132,3 +132,44 @@ def test_transfer_progress_loads_rich_only_for_a_terminal() -> None:
         os.close(main)
         os.close(terminal)
     assert "rich.progress" in tty.stderr
+
+
+def test_an_in_process_build_leaves_without_the_teardown(dockyard, busybox, tmp_path) -> None:
+    # run() leaves an in-process build by os._exit once its threads are joined, the atexit
+    # handlers ran and its output is flushed (dockyard/main.py _leave): no teardown of the modules
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a.txt /a.txt\nRUN true\n")
+    probe = ("import atexit, sys, threading, time\n"
+             "class Teardown:\n"
+             "    def __del__(self):\n"
+             "        print('teardown', file=sys.stderr, flush=True)\n"
+             "sys.modules['probe_teardown'] = type(sys)('probe_teardown')\n"
+             "sys.modules['probe_teardown'].obj = Teardown()\n"
+             "atexit.register(lambda: print('atexit', file=sys.stderr, flush=True))\n"
+             "def late():\n"
+             "    time.sleep(0.3)\n"
+             "    print('thread done', file=sys.stderr, flush=True)\n"
+             "threading.Thread(target=late).start()\n"
+             "sys.argv = ['dockyard'] + sys.argv[1:]\n"
+             "from dockyard.main import run\n"
+             "run()\n")
+    for _ in range(2):  # the first build runs its steps, the second is cached
+        out = subprocess.run([sys.executable, "-c", probe, "build", "-q", str(ctx)], capture_output=True, text=True,
+                             cwd=REPO, env=dockyard.env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("sha256:")  # flushed to the pipe before leaving
+        assert out.stderr.splitlines()[-2:] == ["thread done", "atexit"]  # joined, then the handlers
+        assert "teardown" not in out.stderr
+        assert list((dockyard.root / "tmp").iterdir()) == []  # its workspace removed (an atexit handler)
+    # a failed build leaves the same way, with its status and its one error line
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    out = subprocess.run([sys.executable, "-c", probe, "build", "-q", str(ctx)], capture_output=True, text=True,
+                         cwd=REPO, env=dockyard.env)
+    assert out.returncode != 0 and "teardown" not in out.stderr
+    assert out.stderr.splitlines()[-2:] == ["thread done", "atexit"]
+    # the check can fail: another in-process command ends with the interpreter's teardown
+    out = subprocess.run([sys.executable, "-c", probe, "images"], capture_output=True, text=True, cwd=REPO,
+                         env=dockyard.env)
+    assert out.returncode == 0 and "teardown" in out.stderr
