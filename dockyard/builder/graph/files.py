@@ -251,6 +251,10 @@ class _Stager:
         import stat
 
         dst = self.root / rel
+        parent, root = os.path.realpath(dst.parent), os.path.realpath(self.root)
+        if parent != root and not parent.startswith(root + os.sep):
+            # never through a staged symlink: its target may be any path of the host
+            raise InvalidParameter(f"COPY --parents: {rel} is below a symbolic link of the copy")
         fmt = stat.S_IFMT(st.st_mode)
         if os.path.lexists(dst):
             if fmt == stat.S_IFDIR and dst.is_dir() and not dst.is_symlink():

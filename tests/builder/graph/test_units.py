@@ -289,3 +289,24 @@ def test_a_run_chain_looks_each_layer_up_once_per_build(store, busybox, tmp_path
     again = build_image_buildkit(store, str(ctx), GraphOptions(no_cache=True), Progress(make_display("quiet")))
     assert again.image_id != first.image_id  # built: its last RUN checked what it saw
     assert base in looked and (store.layers.dir(base) / "diff").is_dir()
+
+
+def test_copy_parents_staging_never_writes_through_a_staged_symlink(tmp_path) -> None:
+    """The --parents stager writes below its root only: an entry whose parent is a staged
+    symlink (to any host path) is refused, and nothing is written where the link points."""
+    import os
+
+    from dockyard.builder.graph.files import _Stager
+    from dockyard.errors import InvalidParameter
+
+    tree, staging, outside = tmp_path / "tree", tmp_path / "staging", tmp_path / "outside"
+    for d in (tree / "a", staging, outside):
+        d.mkdir(parents=True)
+    (tree / "a" / "l").symlink_to(outside)
+    (tree / "f").write_text("f")
+    stager = _Stager(staging)
+    stager.entry(tree / "a", os.lstat(tree / "a"), "a")
+    stager.entry(tree / "a" / "l", os.lstat(tree / "a" / "l"), "a/l")
+    with pytest.raises(InvalidParameter):
+        stager.entry(tree / "f", os.lstat(tree / "f"), "a/l/f")
+    assert list(outside.iterdir()) == []
