@@ -86,12 +86,13 @@ def test_rm_f_of_a_container_whose_monitor_is_reaped_meanwhile(store_root: Path,
 
 
 def _held_runtime(dockyard, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
-    """`dockyard ARGS` with every exec of the OCI runtime held 1.5 s by strace."""
+    """`dockyard ARGS` with every exec of the OCI runtime held 3 s by strace (the container's
+    `sleep 0.3` ends well within it, even on a loaded machine)."""
     runtimes = [p for p in (shutil.which("runc"), shutil.which("crun")) if p]
     paths = [a for p in runtimes for a in ("-P", os.path.realpath(p))]
     return subprocess.run(
         ["strace", "-f", "-qq", "-o", "/dev/null", *paths, "-e", "trace=execve",
-         "-e", "inject=execve:delay_enter=1500000", *dockyard.argv(*args)],
+         "-e", "inject=execve:delay_enter=3000000", *dockyard.argv(*args)],
         cwd=REPO, env=dockyard.env, capture_output=True, text=True, timeout=120)
 
 
@@ -109,7 +110,7 @@ def test_pause_of_a_container_that_ends_meanwhile_is_not_running(dockyard, busyb
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_kill_of_a_container_that_ends_meanwhile_is_not_running(dockyard, busybox: str) -> None:
     """`kill` checks that the container runs, then runs the runtime's kill; strace holds the
-    runtime's exec for 1.5 s, the container's `sleep 0.3` ends and its monitor records the exit
+    runtime's exec for 3 s, the container's `sleep 0.3` ends and its monitor records the exit
     and deletes the runtime's state: the runtime answers "container does not exist", which
     `kill` printed. Docker (dockerd 20.10, checked by hand): `Error response from daemon:
     Cannot kill container: NAME: Container ID is not running`, exit status 1."""
