@@ -148,21 +148,23 @@ def _run_attached(store: Store, container_id: str, output: Callable[[bytes], Non
 def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec: RunSpec,
              output: Callable[[bytes], None], announce: Callable[[str], None],
              keep: bool = False, image_config: ContainerConfig | None = None,
-             running: Callable[[], None] | None = None) -> RunResult:
+             running: Callable[[], None] | None = None,
+             links: dict[Digest, str] | None = None) -> RunResult:
     """Run `spec` in a new container of `image_id`; `announce(container_id)` is called once it
     exists. The storage layer becomes a layer in the store when the command succeeds. The
     container is a one-shot one (runtime/oneshot.py: nothing durable, one runtime process)
     unless it is to be `keep`t, as a container of the store's. `image_config`: the image's
     config (a one-shot container then does not read the image from the store, where a build's
     step image may still be being written); `running()` is called once the runtime runs the
-    one-shot container (the builder's work behind it starts then)."""
+    one-shot container (the builder's work behind it starts then); `links`: the build's table of
+    layers found unpacked (runtime/bundle.lower_dirs; the build's lease keeps them)."""
     if image_id is None:
         raise RuntimeFailure(f"failed to run {go_quote(spec.args[0])}: the image is empty (FROM scratch)")
     options = containers.CreateOptions(
         image=str(image_id), cmd=list(spec.args), entrypoint=[], env=list(spec.env),
         workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network))
     if not keep:
-        return _run_once(store, diff_ids, spec, options, output, announce, image_config, running)
+        return _run_once(store, diff_ids, spec, options, output, announce, image_config, running, links)
     record = containers.create(store, options)
     announce(record.id)
     cdir = containers.lookup(store, record.id)
@@ -187,13 +189,13 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
 def _run_once(store: Store, diff_ids: list[Digest], spec: RunSpec,
               options: containers.CreateOptions, output: Callable[[bytes], None],
               announce: Callable[[str], None], image_config: ContainerConfig | None,
-              running: Callable[[], None] | None) -> RunResult:
+              running: Callable[[], None] | None, links: dict[Digest, str] | None) -> RunResult:
     """The step in a one-shot container: its stdout and stderr into the build output as they
     come, stderr in red (see _run_attached)."""
     def red(data: bytes) -> None:
         output(b"\x1b[91m" + data + b"\x1b[0m")
 
-    with oneshot.made(store, options, diff_ids, image_config) as shot:
+    with oneshot.made(store, options, diff_ids, image_config, links) as shot:
         announce(shot.id)
         _make_volume_dirs(store, diff_ids, shot.upper, spec.volumes)
         code = shot.run(output, red, running)

@@ -30,17 +30,33 @@ def layer_dirs(store: Store, image_id: str) -> list[Path]:
 
 
 def lowers(store: Store, cdir: ContainerDir, record: ContainerRecord,
-           init: Path | None = None, diff_ids: list[Digest] | None = None) -> list[str]:
+           init: Path | None = None, diff_ids: list[Digest] | None = None,
+           links: dict[Digest, str] | None = None) -> list[str]:
     """The overlay's lower directories, relative to the store root: the init layer (the
     container's own, or `init`), then the image's layers (its `diff_ids`, when the caller has
-    them), topmost first."""
+    them), topmost first. `links`: see lower_dirs."""
     out = [str((init or cdir.init).relative_to(store.root))]
     if diff_ids is None:
         diff_ids = store.image(Digest.parse(record.image_id)).config.diff_ids
+    return rootfs.topmost_once(out + lower_dirs(store, diff_ids, links))
+
+
+def lower_dirs(store: Store, diff_ids: list[Digest], links: dict[Digest, str] | None = None) -> list[str]:
+    """The layers' unpacked trees (unpacked on first use) as overlay lower dirs relative to the
+    store root (their short links, `l/<link>`), topmost first. `links`: the short links of the
+    layers a build has already found unpacked, filled here; only for a caller whose lease or
+    ingest hold keeps the layers from the collector meanwhile (a build: the n-th step of a RUN
+    chain looked each of its n layers up again, two file reads each)."""
+    out = []
     for diff_id in reversed(diff_ids):
-        store.layers.unpacked(diff_id)
-        out.append(f"l/{store.layers.link_name(diff_id)}")
-    return rootfs.topmost_once(out)
+        link = links.get(diff_id) if links is not None else None
+        if link is None:
+            store.layers.unpacked(diff_id)
+            link = store.layers.link_name(diff_id)
+            if links is not None:
+                links[diff_id] = link
+        out.append(f"l/{link}")
+    return out
 
 
 def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:

@@ -61,9 +61,10 @@ class OneShot:
     """A made, not yet run, one-shot container (see `made`)."""
 
     def __init__(self, store: Store, record: ContainerRecord, cdir: ContainerDir,
-                 diff_ids: list[Digest] | None) -> None:
+                 diff_ids: list[Digest] | None, links: dict[Digest, str] | None = None) -> None:
         self.store = store
         self.diff_ids = diff_ids
+        self.links = links
         self.record = record
         self.cdir = cdir
         self.runtime: OciRuntime = for_store(store.root, record.host.runtime)
@@ -96,7 +97,7 @@ class OneShot:
         forwarded to the container (through the runtime) while it runs."""
         try:
             lowers = bundle.lowers(self.store, self.cdir, self.record, _init_layer(self.store),
-                                   self.diff_ids)
+                                   self.diff_ids, self.links)
             rootfs.mount_overlay(self.store.root, lowers,
                                  self.cdir.upper, self.cdir.work, self.cdir.merged, volatile=True)
             self.mounted = True
@@ -211,16 +212,18 @@ def _pump_held(held: list[bytes], output: Callable[[bytes], None]) -> None:
 
 @contextmanager
 def made(store: Store, opts: CreateOptions, diff_ids: list[Digest] | None = None,
-         image_config: ContainerConfig | None = None) -> Iterator[OneShot]:
+         image_config: ContainerConfig | None = None,
+         links: dict[Digest, str] | None = None) -> Iterator[OneShot]:
     """A one-shot container for the time of the block: made, run by the caller (`OneShot.run`:
     mounted then), then killed if it still runs, unmounted and removed. `diff_ids` and
     `image_config`: the image's layers and config, when the caller has them (the image is then
-    not read from the store: a build's step image may still be being written)."""
+    not read from the store: a build's step image may still be being written); `links`: the
+    caller's table of layers found unpacked (bundle.lower_dirs)."""
     owned.sweep(store)
     record = new_record(store, opts, random_name(), image_config)
     cdir = ContainerDir(store.tmp / record.id)
     cdir.path.mkdir(mode=0o710)
-    shot = OneShot(store, record, cdir, diff_ids)
+    shot = OneShot(store, record, cdir, diff_ids, links)
     try:
         for d in (cdir.upper, cdir.work, cdir.merged):
             d.mkdir(mode=0o755)

@@ -107,3 +107,45 @@ def test_the_steps_before_a_failed_one_are_cache(dockyard, busybox, tmp_path: Pa
     assert failed.returncode == 5
     again = _build(dockyard, tmp_path, "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nRUN true\n")
     assert again.stdout.count(" ---> Using cache") == 2 and again.stdout.count("Running in") == 1
+
+
+COUNTED = r'''
+import sys, atexit
+import dockyard.store.layers as layers
+real = layers.LayerStore.link_name
+seen = []
+def link_name(self, diff_id):
+    seen.append(diff_id.hex)
+    return real(self, diff_id)
+layers.LayerStore.link_name = link_name
+atexit.register(lambda: sys.stderr.write("looked up: " + ",".join(seen) + "\n"))
+from dockyard.main import run
+sys.argv = ["dockyard", *sys.argv[1:]]
+run()
+'''
+
+
+def test_a_run_chain_looks_each_layer_up_once_per_build(dockyard, busybox, tmp_path: Path) -> None:
+    """A RUN's lower dirs: each layer's tree is looked up in the store once per build (the
+    build's lease keeps every layer it uses, tree and all), not once per RUN above it; a tree
+    removed between two builds is unpacked again by the next."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nRUN cat /a /b > /c\n"
+                                    "RUN test \"$(cat /c)\" = \"$(printf 'a\\nb')\"\n")
+    script = tmp_path / "counted.py"
+    script.write_text(COUNTED)
+
+    def build() -> list[str]:
+        proc = subprocess.run([sys.executable, str(script), "build", "--no-cache", str(ctx)], cwd=REPO,
+                              env=dockyard.env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stderr.strip().split("\n")[-1].removeprefix("looked up: ").split(",")
+
+    looked = build()
+    assert len(looked) == len(set(looked)) == 4, looked  # busybox's layer and three RUN layers (10 without)
+    base = json.loads(dockyard("image", "inspect", "-f", "{{json .RootFS.Layers}}", "busybox").stdout)[0]
+    layer = dockyard.root / "layers" / base.removeprefix("sha256:")
+    (dockyard.root / "l" / (layer / "link").read_text()).unlink()
+    subprocess.run(["rm", "-rf", str(layer / "diff")], check=True)
+    assert base.removeprefix("sha256:") in build() and (layer / "diff").is_dir()

@@ -266,7 +266,8 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
     try:
         result = run_step(b.store, state.image_id, state.diff_ids, spec, b.out.raw,
                           lambda cid: b.out.line(f" ---> Running in {cid[:12]}"), keep=keep,
-                          image_config=state.image_config.config, running=b.write_behind)
+                          image_config=state.image_config.config, running=b.write_behind,
+                          links=b.links if b.lease is not None else None)
     except DockyardError as exc:
         # A step container that cannot start (an unknown USER...) fails the build as any step
         # does: the message, exit status 1 (dockerd 20.10), not `docker run`'s 125.

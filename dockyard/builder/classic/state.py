@@ -133,6 +133,9 @@ class ClassicBuild:
     writing: StepWrite | None = field(default=None, init=False)  # the last image being written
     _go: threading.Event = field(default_factory=threading.Event, init=False)  # writes may run
     _leasing: threading.Lock = field(default_factory=threading.Lock, init=False)  # one lease writer
+    # the layers found unpacked, by their short links (runtime/bundle.lower_dirs): the lease
+    # keeps every layer the build uses, with its tree, from the collector
+    links: dict[Digest, str] = field(default_factory=dict, init=False)
     # a later step of the build may read the image's files (RUN, COPY, ADD, WORKDIR in this
     # stage; any step of a later stage): a COPY then makes its layer's tree as it writes the tar
     tree_read_later: bool = True

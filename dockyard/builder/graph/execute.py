@@ -41,7 +41,7 @@ from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime import owned, rootfs
+from dockyard.runtime import bundle, owned, rootfs
 from dockyard.runtime.oci import for_store
 from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, bounding_set
 from dockyard.runtime.users import resolve_user
@@ -72,21 +72,11 @@ class MountSource:
 
 def _lowers(store: Store, layers: list[Digest], empty: Path, links: dict[Digest, str] | None = None) -> list[str]:
     """The overlay's lower dirs (relative to the store root), topmost first. `links`: the short
-    links of the layers this build has already found unpacked (it holds the store's ingest
-    lock, so no collection removes a tree meanwhile): a RUN chain's n-th step looked up each of
-    its n layers again, two file reads each."""
+    links of the layers this build has already found unpacked (runtime/bundle.lower_dirs; the
+    build holds the store's ingest lock, so no collection removes a tree meanwhile)."""
     if not layers:
         return [os.path.relpath(empty, store.root)]
-    out = []
-    for diff_id in reversed(layers):
-        link = links.get(diff_id) if links is not None else None
-        if link is None:
-            store.layers.unpacked(diff_id)
-            link = store.layers.link_name(diff_id)
-            if links is not None:
-                links[diff_id] = link
-        out.append(f"l/{link}")
-    return rootfs.topmost_once(out)
+    return rootfs.topmost_once(bundle.lower_dirs(store, layers, links))
 
 
 def _inside(root: Path, target: str) -> Path:
