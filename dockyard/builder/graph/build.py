@@ -8,8 +8,8 @@ IMAGE` (pulling it when the store lacks it), and `exporting to image` (`writing 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from dockyard.builder.context import BuildContext
 from dockyard.builder.graph.options import GraphOptions

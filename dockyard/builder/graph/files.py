@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import BinaryIO, Callable
 
 from dockyard.builder.copy.checksum import checksum, sources_hash
 from dockyard.builder.copy.match import Source, collect_sources, walk_source
@@ -34,6 +34,7 @@ from dockyard.errors import InvalidParameter, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
     from dockyard.archive.scan import ScanResult
     from dockyard.builder.copy.entries import CopyPlan
     from dockyard.store.filesums import FileSums

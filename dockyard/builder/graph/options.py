@@ -5,7 +5,6 @@ writes: a client of `dockyard serve` imports it to check its flags before it sen
 
 from __future__ import annotations
 
-from typing import BinaryIO
 
 from dockyard.builder.graph.session import Session
 from dockyard.dataclass import dataclass, field
@@ -13,6 +12,7 @@ from dockyard.errors import InvalidParameter, NotImplementedFeature
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
     from dockyard.reference import Reference
 
 OUTPUT_TYPES = ("docker", "image", "oci", "tar", "local")

@@ -14,8 +14,8 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter, NotFound

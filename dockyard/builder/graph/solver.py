@@ -29,8 +29,8 @@ import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Callable, Protocol
 from pathlib import Path
 
 from dockyard.builder.copy.checksum import checksum
@@ -50,7 +50,17 @@ from dockyard.store.store import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from dockyard.store.filesums import FileSums
+
+    # for type checkers only: the engine's --cache-from objects (engine/buildcache.py)
+    class CacheImport(Protocol):
+        """A cache from elsewhere (`--cache-from`): records by key, and the layer of one brought
+        into the store (and the record with it) when a step uses it."""
+
+        def get(self, key: Digest) -> CacheRecord | None: ...
+        def fetch(self, record: CacheRecord) -> None: ...
 
 
 @dataclass
@@ -105,14 +115,6 @@ class Future:
             raise self._error
         assert self._value is not None
         return self._value
-
-
-class CacheImport(Protocol):
-    """A cache from elsewhere (`--cache-from`): records by key, and the layer of one brought
-    into the store (and the record with it) when a step uses it."""
-
-    def get(self, key: Digest) -> CacheRecord | None: ...
-    def fetch(self, record: CacheRecord) -> None: ...
 
 
 @dataclass
