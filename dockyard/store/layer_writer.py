@@ -32,7 +32,9 @@ def write_layer(layers: LayerStore, produce: LayerProducer) -> StoredLayer | Non
     """The layer `produce` writes, stored; None when it writes none."""
     fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=layers.tmp)
     try:
-        with os.fdopen(fd, "wb") as out:
+        # a 1 MiB buffer: a layer of many small files is written in 1 MiB writes, not two or
+        # three per file (its header, its body, its padding)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as out:
             result = produce(out)
             if result is None:
                 return None

@@ -171,6 +171,22 @@ class LayerWriter:
             self._behind = None
 
 
+_READ = os.O_RDONLY | os.O_CLOEXEC
+
+
+class _FdReader:
+    """An open file read by its descriptor (no file object per copied file)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self, n: int) -> bytes:
+        return os.read(self._fd, n)
+
+    def readinto(self, view: memoryview) -> int:
+        return os.readv(self._fd, (view,))
+
+
 def _file_descriptor(out: BinaryIO) -> int | None:
     """The descriptor of `out` when it is a regular file."""
     try:
@@ -296,13 +312,16 @@ def emit(w: LayerWriter, name: str, path: str | os.PathLike[str], st: os.stat_re
         h.size = st.st_size
         w.header(h)
         known = w.sums.content_at(path, st) if w.sums is not None and origin == "context" else None
-        with open(path, "rb", buffering=0) as f:
-            linked = w.body(f, st.st_size, known)  # type: ignore[arg-type]
+        fd = os.open(path, _READ)
+        try:
+            linked = w.body(_FdReader(fd), st.st_size, known)  # type: ignore[arg-type]
             if known is not None:
-                if same_stat(os.fstat(f.fileno()), st):
+                if same_stat(os.fstat(fd), st):
                     w.digests[name] = known
                 elif linked:  # changed while it was read: the tree has what the tar has
                     w.rewrite_in_tree(h)
+        finally:
+            os.close(fd)
         return
     if fmt == stat.S_IFDIR:
         h.type, h.name = DIR, name.rstrip("/") + "/"
