@@ -391,19 +391,47 @@ def test_the_diff_id_hashed_behind_the_writer_is_the_tars(tmp_path: Path, monkey
 
     from dockyard.builder.copy import entries
 
+    from dockyard.builder.copy import layer
+    from dockyard.store import layer_writer
+
+    monkeypatch.setattr(layer, "MANY_FILES", 1)   # this small context too
+    started = []
+    monkeypatch.setattr(layer_writer.HashBehind, "_run", lambda self, real=layer_writer.HashBehind._run:
+                        (started.append(1), real(self))[1])
     ctx = _context(tmp_path / "ctx")
     image = _image(tmp_path / "image")
     sources = collect_sources(ctx, ["."], None, "COPY")
     with open(tmp_path / "a.tar", "wb") as out:
         behind = write_copy_layer(out, sources, CopyPlan("/srv/"), image, "COPY")
+    assert started
     data = (tmp_path / "a.tar").read_bytes()
     assert behind.diff_id.hex == hashlib.sha256(data).hexdigest() and behind.tar_size == len(data)
     w = entries.LayerWriter(io.BytesIO(), hash_behind=False)
     w._write(data[:-1024])
     assert w.finish().diff_id == behind.diff_id
-    from dockyard.builder.copy import layer
-
     monkeypatch.setattr(layer, "emit", lambda *a, **k: (_ for _ in ()).throw(OSError("source gone")))
     with open(tmp_path / "b.tar", "wb") as out, pytest.raises(OSError, match="source gone"):
         write_copy_layer(out, collect_sources(ctx, ["."], None, "COPY"), CopyPlan("/srv/"), image, "COPY")
     assert not [t for t in threading.enumerate() if t.name == "hash-behind"]
+
+
+def test_threads_only_for_many_files(tmp_path: Path) -> None:
+    """many_files: a directory walked whole with few small files is made inline; many entries,
+    many bytes, or a walk not kept, use the threads."""
+    from dockyard.builder.copy import layer
+    from dockyard.builder.copy.match import source_walk
+
+    ctx = _plain_context(tmp_path / "ctx")
+    [source] = collect_sources(ctx, ["."], None, "COPY")
+    assert layer.many_files([source])                     # not walked yet
+    list(source_walk(source))
+    assert not layer.many_files([source])                 # 7 entries, 18 KB
+    (ctx / "big").write_bytes(b"\0" * layer.MANY_BYTES)
+    [bigger] = collect_sources(ctx, ["."], None, "COPY")
+    list(source_walk(bigger))
+    assert layer.many_files([bigger])
+    for i in range(layer.MANY_FILES):
+        (ctx / "d" / f"n{i}").write_bytes(b"")
+    [more] = collect_sources(ctx, ["d"], None, "COPY")
+    list(source_walk(more))
+    assert layer.many_files([more])
