@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +141,7 @@ def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None,
     fsync of the directory: the file is whole whenever it is there, but may be gone after a crash
     of the host until the caller fsyncs the directory (or anything else on the file system
     commits the rename)."""
+    import tempfile
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=tmp_dir or path.parent)
     try:
@@ -163,6 +163,7 @@ def replace_file(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | 
     durably: nothing is fsynced, and a crash of the host may lose or tear it (for files made
     again at every use, or that are only hints). The temp file is made in `tmp_dir` (on the same
     file system), else beside `path`."""
+    import tempfile
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=tmp_dir or path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

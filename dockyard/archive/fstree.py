@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import errno
 import os
-import queue
 import threading
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -186,7 +185,7 @@ def remove_path(path: str | os.PathLike[str], *, ignore_errors: bool = False) ->
         os.close(parent)
 
 
-_later: "queue.SimpleQueue[str | None]" = queue.SimpleQueue()
+_later: list = []  # the remover's queue.SimpleQueue, made with it (queue is not loaded before)
 _remover: list[threading.Thread] = []
 _remover_lock = threading.Lock()
 
@@ -197,20 +196,22 @@ def remove_later(path: str | os.PathLike[str]) -> None:
     dozen rmdirs and unlinks: 1.5 ms on a quiet disk, 6-8 on a busy one). The process waits
     for the remover at exit, before its other exit handlers (atexit runs the last registered
     first: the store's temp folder, where these trees live, goes after)."""
-    _later.put(os.fspath(path))
     with _remover_lock:
         if not _remover:
+            import queue
+            _later.append(queue.SimpleQueue())
             thread = threading.Thread(target=_remove_queued, name="remove_later", daemon=True)
             _remover.append(thread)
             thread.start()
             atexit.register(_finish_removals, thread)
+    _later[0].put(os.fspath(path))
 
 
 def _remove_queued() -> None:
-    while (path := _later.get()) is not None:
+    while (path := _later[0].get()) is not None:
         remove_path(path, ignore_errors=True)
 
 
 def _finish_removals(thread: threading.Thread) -> None:
-    _later.put(None)
+    _later[0].put(None)
     thread.join(30)

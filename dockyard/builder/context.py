@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
 
 from dockyard.archive.fstree import remove_path
@@ -153,6 +152,7 @@ def is_archive(head: bytes) -> bool:
 
 
 def _copy_stream(source: BinaryIO, target: Path, mode: int = 0o644) -> None:
+    import shutil
     from dockyard.digest import CHUNK
 
     with open(target, "wb") as out:
@@ -282,6 +282,7 @@ def _unpack_context(head: bytes, replay: BinaryIO, dockerfile: str | None,
 def _remove_ignored_build_files(context: BuildContext, tmp_dir: Path | None) -> None:
     """moby remotecontext removeDockerfile: when the context's .dockerignore lists .dockerignore
     or the Dockerfile, they are removed from the context (after the Dockerfile is kept aside)."""
+    import shutil
     ignore_file = context.root / DOCKERIGNORE
     if not ignore_file.is_file() or ignore_file.is_symlink():
         return

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +40,8 @@ class BuildResult:
 
 def _download_context(url: str, tmp: Path) -> BinaryIO:
     """A context tarball over HTTP(S), spooled to a temp file (streamed, bounded memory)."""
+    import shutil
+    import tempfile
     import urllib.request  # a URL context only: see the in-process budget, tests/test_start_up.py
 
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from dockyard.atomic import WritebackFile, fsync_dir
@@ -75,6 +74,7 @@ class BlobStore:
 
     def put_stream(self, stream: BinaryIO, expected: Digest | None = None) -> tuple[Digest, int]:
         """Copy a stream in, hashing while copying; nothing is visible unless the digest checks."""
+        import tempfile
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -101,6 +101,7 @@ class BlobStore:
             pass
 
     def _commit(self, digest: Digest, write) -> None:  # noqa: ANN001
+        import tempfile
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as f:

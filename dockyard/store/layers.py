@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import string
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +35,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
     from dockyard.archive.scan import ScanResult
 
-_LINK_ALPHABET = string.ascii_uppercase + string.digits
+_LINK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"  # string.ascii_uppercase + digits
 
 
 @dataclass(frozen=True)
@@ -166,6 +163,7 @@ class LayerStore:
         checked and hashed on its way, made durable, for `adopt`. Nothing of the store is
         touched, so no lock is needed while a slow client sends it."""
         # the tar reader's checks: a layer written, not a store opened (tests/test_start_up.py)
+        import tempfile
         from dockyard.archive.scan import scan_copy
 
         fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=self.tmp)
@@ -181,6 +179,7 @@ class LayerStore:
 
     def adopt(self, tar_path: Path, result: ScanResult) -> StoredLayer:
         """Take an already scanned layer tar file (in the store's tmp dir) by renaming it."""
+        import tempfile
         if self.exists(result.diff_id):
             return self.get(result.diff_id)
         fsync_file(tar_path)  # whoever wrote it: the data is durable before it is published
@@ -203,6 +202,7 @@ class LayerStore:
         return self._place_compressed(form, result)
 
     def _place_compressed(self, form: CompressedForm, result: ScanResult) -> StoredLayer:
+        import tempfile
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
             info = {"diff_id": str(result.diff_id), "size": result.content_size,
@@ -278,6 +278,7 @@ class LayerStore:
         record names another boot (the host went down since: what was not yet written back
         may be lost) counts as not unpacked, and is unpacked again. Within one boot, the page
         cache holds whatever a killed process wrote. Without a boot ID, one syncfs instead."""
+        import tempfile
         layer_dir = self.dir(diff_id)
         diff = layer_dir / "diff"
         if self._link_of(layer_dir) is not None:
@@ -306,6 +307,7 @@ class LayerStore:
     def new_tree(self) -> Path:
         """An empty directory in this process's temp folder, for a layer's tree made while its
         tar is written (archive.apply.LayerTree); `adopt_tree` publishes it."""
+        import tempfile
         work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
         os.chmod(work, 0o755)
         return work
@@ -384,6 +386,7 @@ class LayerStore:
         return (self.dir(diff_id) / "link").read_text()
 
     def _new_link(self) -> str:
+        import secrets
         while True:
             name = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(26))
             if not (self.links / name).exists():
@@ -395,6 +398,7 @@ class LayerStore:
         temp folder (one rename: the layer is whole or gone at every instant, and what a kill
         leaves is removed at the next start). Returns where it went; `dispose` finishes, after
         the caller has made the renames durable (see store.gc)."""
+        import tempfile
         trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.tmp))
         try:
             os.rename(self.dir(diff_id), trash / "layer")

@@ -17,7 +17,6 @@ if it still exists at that moment.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from dockyard.dataclass import dataclass, field
@@ -42,6 +41,7 @@ class Kept:
 
 class Lease:
     def __init__(self, store: Store) -> None:
+        import tempfile
         self._store = store
         fd, name = tempfile.mkstemp(prefix=PREFIX, dir=store.tmp)
         self.path = Path(name)

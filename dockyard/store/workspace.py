@@ -23,7 +23,6 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import threading
 import time
 from pathlib import Path
@@ -61,7 +60,7 @@ def _make(tmp_root: Path) -> Path:
     dir_fd = os.open(tmp_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         while True:
-            name = f"{pid}-{secrets.token_hex(4)}"
+            name = f"{pid}-{os.urandom(4).hex()}"  # secrets.token_hex(4), without loading secrets+random
             try:
                 _name_lock(fd, dir_fd, f"{name}.lock")
                 break

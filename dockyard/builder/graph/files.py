@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -167,6 +166,7 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
     0:0: the docker CLI sends them so). `sums`: the context's records (store/filesums.py), whose
     last layer of the same COPY lends its equal files to this one's tree. `make_tree`: a later
     step reads the layer's files (its tree is made as its tar is written)."""
+    import tempfile
     from dockyard.builder.copy.entries import CopyPlan
     from dockyard.builder.copy.layer import CopyTree, write_copy_layer
     from dockyard.builder.rootfs import image_root
@@ -203,6 +203,7 @@ def _parents_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, root: P
     The staging lives in the store's temporary folder `tmp` (the collector removes what a crash
     leaves) and keeps what a plain COPY keeps: owners, modes, times, hard links, symlinks,
     fifos, the parent directories' own; what .dockerignore and --exclude leave out stays out."""
+    import tempfile
     import dataclasses
     import shutil
 

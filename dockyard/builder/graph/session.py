@@ -11,9 +11,7 @@ or starts a private ssh-agent holding the given private keys for the build.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -134,6 +132,8 @@ class Session:
         return self._start_agent(ssh_id, source)
 
     def _start_agent(self, ssh_id: str, source: SshSource) -> str:
+        import shutil
+        import tempfile
         import subprocess  # --ssh with key files only: a build's start loads none (tests/test_start_up.py)
 
         if shutil.which("ssh-agent") is None:
@@ -161,6 +161,7 @@ class Session:
     def close(self) -> None:
         if not self._agents:
             return
+        import shutil
         import signal
         import subprocess
 

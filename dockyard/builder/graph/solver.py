@@ -25,9 +25,7 @@ raised (the first one).
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -156,7 +154,7 @@ class Solver:
         self._errors: list[BaseException] = []
         self.keys: dict[Digest, Digest] = {}
         self.records: dict[Digest, CacheRecord] = {}
-        self.downloads = Path(tempfile.mkdtemp(prefix="bk-dl-", dir=store.tmp))
+        self._downloads: Path | None = None
         self.failed_vertex: Vertex | None = None
         self._http_sources: dict[Digest, Source] = {}
         self.plans: dict[Digest, _Plan] = {}
@@ -165,10 +163,21 @@ class Solver:
         self._planned: dict[Digest, Result | None] = {}   # results known at planning (hits)
         self._links: dict[Digest, str] = {}   # layers found unpacked: their short links (execute._lowers)
 
+    @property
+    def downloads(self) -> Path:
+        """The build's folder for downloaded sources and heredocs, made when first used (a
+        cached build makes none, and loads no tempfile)."""
+        if self._downloads is None:
+            import tempfile
+            self._downloads = Path(tempfile.mkdtemp(prefix="bk-dl-", dir=self.store.tmp))
+        return self._downloads
+
     def close(self) -> None:
         for thread in self._unpacking:
             thread.join()
-        shutil.rmtree(self.downloads, ignore_errors=True)
+        if self._downloads is not None:
+            import shutil
+            shutil.rmtree(self._downloads, ignore_errors=True)
 
     # -- driving ---------------------------------------------------------------------------
     def solve(self, target: Vertex | None) -> Result:
@@ -551,6 +560,8 @@ class Solver:
     def _context_tree(self, selector: str, stack: ExitStack) -> Path:
         """The context (or a path in it) as a directory to bind: the directory itself when
         nothing is excluded, else a copy of what .dockerignore lets through."""
+        import shutil
+        import tempfile
         ctx = self._require_context()
         ignore = ctx.ignore
         if not ignore:
@@ -586,6 +597,7 @@ class Solver:
         out: list[list[Source] | None] = []
         for source in op.sources:
             if source.heredoc is not None:
+                import tempfile
                 work = Path(tempfile.mkdtemp(prefix="bk-heredoc-", dir=self.downloads))
                 item = files.heredoc_source(work, source.path, source.heredoc, source.heredoc_mode)
                 content.append(files.content_digest([item]))
