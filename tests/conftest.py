@@ -45,10 +45,11 @@ class Dockyard:
         self.env = {**os.environ, "DOCKYARD_ROOT": str(root)}
 
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
-            timeout: float = 120, stdout=subprocess.PIPE, env: dict[str, str] | None = None) -> Result:
+            timeout: float = 120, stdout=subprocess.PIPE, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> Result:
         proc = subprocess.run(
             self.argv(*args), input=input, stdout=stdout,
-            stderr=subprocess.PIPE, env={**self.env, **(env or {})}, timeout=timeout, cwd=REPO,
+            stderr=subprocess.PIPE, env={**self.env, **(env or {})}, timeout=timeout, cwd=cwd or REPO,
         )
         out = proc.stdout or b""
         result = Result(proc.returncode, out.decode(errors="replace"),

@@ -52,6 +52,10 @@ class CliContext:
         into, as the docker 20.10 CLI does: a rename over it would put a regular file in place
         of the device, for every process on the host."""
         if output:
+            parent = os.path.dirname(os.path.normpath(output))
+            if parent and not os.path.exists(parent):
+                # the docker 20.10 CLI's check, before anything is read or written
+                raise InvalidParameter(f'invalid output path: directory "{parent}" does not exist')
             path = Path(os.path.abspath(output))
             if _special(path):
                 with open(path, "wb") as f:

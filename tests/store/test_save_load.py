@@ -100,6 +100,24 @@ def test_save_unknown_image_writes_nothing(dockyard, busybox, tmp_path):
     assert not out.exists()
 
 
+def test_output_into_a_missing_directory_is_refused_as_docker_does(dockyard, busybox, tmp_path):
+    """`save -o nodir/x.tar` and `export -o ...`: the docker 20.10 CLI checks the directory before
+    it asks the daemon for anything (so it answers the same with no daemon at all) and creates
+    nothing; dockyard made the missing directories and wrote the file."""
+    cid = dockyard("create", "busybox", "true").stdout.strip()
+    for cmd, what in (("save", "busybox"), ("export", cid)):
+        for out in (str(tmp_path / "nodir" / "x.tar"), "nodir/x.tar"):
+            docker = subprocess.run(["/usr/bin/docker", "-H", f"unix://{tmp_path}/no.sock", cmd, "-o", out, what],
+                                    cwd=tmp_path, capture_output=True, text=True)
+            ours = dockyard(cmd, "-o", out, what, check=False, cwd=tmp_path)
+            assert docker.returncode == 1 and ours.returncode != 0
+            reason = docker.stderr.strip().split(": ", 1)[1]  # after "failed to save image: "
+            assert reason.startswith("invalid output path: directory ")
+            assert ours.stderr.strip() == f"Error: {reason}"
+            assert not (tmp_path / "nodir").exists()
+    dockyard("rm", cid)
+
+
 def test_save_and_export_into_a_device_or_a_fifo_keep_it(dockyard, busybox, tmp_path):
     """`-o` naming a device or a fifo (`save -o /dev/null`) writes into it, as the docker 20.10
     CLI does; it was replaced by a regular file (the atomic write's rename), which for the
