@@ -5,7 +5,8 @@
     layers/<hex>/diff/       the unpacked tree with overlayfs whiteouts (made on first use)
     layers/<hex>/link        the short name of diff/ under l/ (overlay's mount options are short)
     layers/<hex>/sums        the content digests of its files its writer knew (`put_sums`)
-    layers/<hex>/unsynced    the boot ID of the host that unpacked diff/ without syncing it
+    layers/<hex>/tree        how diff/ was made: the boot ID of the host that unpacked it without
+                             syncing it, or `synced` (older versions: `unsynced`, the boot ID)
     l/<short> -> ../layers/<hex>/diff
 
 A layer directory appears by one rename of a fully written temp directory, so a killed process
@@ -22,7 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
-from dockyard.atomic import atomic_write, fsync_dir, fsync_file, read_checked, replace_checked, syncfs
+from dockyard.atomic import (
+    atomic_write, fsync_dir, fsync_file, read_checked, replace_checked, replace_file, syncfs,
+)
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, verify
 from dockyard.errors import DockyardError, NotFound
@@ -36,6 +39,29 @@ if TYPE_CHECKING:
     from dockyard.archive.scan import ScanResult
 
 _LINK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"  # string.ascii_uppercase + digits
+_SYNCED = "synced"   # a tree record's word for a tree made durable (no boot ID to trust it by)
+
+
+def _read_link(layer_dir: Path) -> str:
+    """The short link name a layer's `link` file holds, "" when none (or not whole: not written
+    with an fsync, a power cut may leave it empty)."""
+    try:
+        with open(f"{os.fspath(layer_dir)}/link", "rb") as f:
+            link = f.read().decode("ascii", "replace")
+    except FileNotFoundError:
+        return ""
+    return link if len(link) == 26 and all(c in _LINK_ALPHABET for c in link) else ""
+
+
+def short_link(diff_id: Digest) -> str:
+    """The name of a layer's tree under l/: 26 characters of A-Z0-9 (as Docker's overlay2 names
+    them) made from the diff ID (134 of its bits), so a try after a crash names the same."""
+    n = int(diff_id.hex[:34], 16)
+    out = []
+    for _ in range(26):
+        n, r = divmod(n, 36)
+        out.append(_LINK_ALPHABET[r])
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -274,10 +300,14 @@ class LayerStore:
         dead for the collector to take).
 
         The tree is not synced: it is made again from layer.tar (durable) whenever it may be
-        torn. Before diff/ appears, `unsynced` durably records the host's boot ID; a tree whose
+        torn. Before diff/ appears, the `tree` record names the host's boot ID; a tree whose
         record names another boot (the host went down since: what was not yet written back
         may be lost) counts as not unpacked, and is unpacked again. Within one boot, the page
-        cache holds whatever a killed process wrote. Without a boot ID, one syncfs instead."""
+        cache holds whatever a killed process wrote. Without a boot ID, one syncfs instead, and
+        the record says `synced`. Nothing here is fsynced: the records are only trusted whole
+        (their sha256 heads them) and a tree without a whole record counts as not unpacked, so
+        what a power cut loses of them is a tree made again; the link's name follows from the
+        diff ID, so a lost `link` names the same short link again."""
         import tempfile
         layer_dir = self.dir(diff_id)
         diff = layer_dir / "diff"
@@ -336,11 +366,9 @@ class LayerStore:
             boot = boot_id()
             if boot is None:
                 syncfs(work)        # the files are durable before diff/ appears
-                (layer_dir / "unsynced").unlink(missing_ok=True)
-            else:
-                atomic_write(layer_dir / "unsynced", boot.encode(), tmp_dir=self.tmp, publish=False)
-            # `link` and `unsynced` durable (one fsync of their directory for both) before diff/
-            fsync_dir(layer_dir)
+            (layer_dir / "unsynced").unlink(missing_ok=True)   # an older version's record
+            # before diff/ appears; not fsynced: a tree whose record is lost or torn is not trusted
+            replace_checked(layer_dir / "tree", (boot or _SYNCED).encode(), tmp_dir=self.tmp)
             os.rename(work, diff)
         except BaseException:
             remove_path(work, ignore_errors=True)
@@ -357,40 +385,31 @@ class LayerStore:
 
     def _link_of(self, layer_dir: Path) -> str | None:
         """The short link of an unpacked layer, None while it is not (wholly) unpacked."""
-        try:
-            link = (layer_dir / "link").read_text()
-        except FileNotFoundError:
-            return None
+        link = _read_link(layer_dir)
         if not link or not os.path.isdir(self.links / link):
             return None
-        try:
-            with open(f"{os.fspath(layer_dir)}/unsynced", "rb") as f:
-                unpacked_in = f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return link                  # synced
-        return link if unpacked_in == boot_id() else None
+        made = read_checked(f"{os.fspath(layer_dir)}/tree")
+        if made is None:
+            try:                         # an older version's record: the boot ID, fsynced
+                with open(f"{os.fspath(layer_dir)}/unsynced", "rb") as f:
+                    made = f.read()
+            except FileNotFoundError:
+                return None              # no whole record: not trusted
+        made_in = made.decode(errors="replace")
+        return link if made_in == _SYNCED or made_in == boot_id() else None
 
     def _named_link(self, layer_dir: Path) -> str:
-        """The layer's short link name: the one an earlier, killed try chose, or a new one."""
-        try:
-            link = (layer_dir / "link").read_text()
-        except FileNotFoundError:
-            link = ""
+        """The layer's short link name: the one an earlier try (or an older version) chose, or
+        the one its diff ID gives."""
+        link = _read_link(layer_dir)
         if not link:
-            link = self._new_link()
-            atomic_write(layer_dir / "link", link.encode(), tmp_dir=self.tmp, publish=False)  # see _publish_tree
+            link = short_link(Digest("sha256", layer_dir.name))
+            replace_file(layer_dir / "link", link.encode(), tmp_dir=self.tmp)  # see unpacked
         return link
 
     def link_name(self, diff_id: Digest) -> str:
         """Short name under l/ of an unpacked layer (call `unpacked` first)."""
-        return (self.dir(diff_id) / "link").read_text()
-
-    def _new_link(self) -> str:
-        import secrets
-        while True:
-            name = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(26))
-            if not (self.links / name).exists():
-                return name
+        return _read_link(self.dir(diff_id))
 
     # -- deletion (under the gc lock) ---------------------------------------------------------
     def detach(self, diff_id: Digest) -> Path | None:
