@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from dockyard.digest import small_sha256
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def replace_file(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | 
 def replace_checked(path: Path, body: bytes, *, tmp_dir: Path | None = None) -> None:
     """`replace_file` of `body` headed by its sha256 and a newline: what a host crash tears,
     `read_checked` tells (for hints kept without an fsync)."""
-    replace_file(path, hashlib.sha256(body).hexdigest().encode() + b"\n" + body, tmp_dir=tmp_dir)
+    replace_file(path, small_sha256(body).hexdigest().encode() + b"\n" + body, tmp_dir=tmp_dir)
 
 
 def read_checked(path: Path | str) -> bytes | None:
@@ -189,7 +190,7 @@ def read_checked(path: Path | str) -> bytes | None:
     except OSError:
         return None
     digest, _, body = data.partition(b"\n")
-    return body if hashlib.sha256(body).hexdigest().encode() == digest else None
+    return body if small_sha256(body).hexdigest().encode() == digest else None
 
 
 def _unlink_quietly(path: str) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from dockyard.digest import Digest
+from dockyard.digest import Digest, small_sha256
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
@@ -37,7 +35,7 @@ def chain_ids(diff_ids: Iterable[Digest]) -> list[Digest]:
             out.append(diff_id)
         else:
             text = f"{out[-1]} {diff_id}".encode()
-            out.append(Digest("sha256", hashlib.sha256(text).hexdigest()))
+            out.append(Digest("sha256", small_sha256(text).hexdigest()))
     return out
 
 

@@ -14,7 +14,6 @@ set of them and their layers can be exported and imported elsewhere.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from dockyard.atomic import read_checked, replace_checked
 from dockyard.dataclass import dataclass, field
-from dockyard.digest import Digest
+from dockyard.digest import Digest, small_sha256
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class BuildCache:
 
     def mount_dir(self, cache_id: str) -> Path:
         """The directory of a cache mount (not created here); ids of any text map to safe names."""
-        return self.mounts_dir / hashlib.sha256(cache_id.encode("utf-8", "surrogateescape")).hexdigest()
+        return self.mounts_dir / small_sha256(cache_id.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _read(path: str) -> CacheRecord | None:

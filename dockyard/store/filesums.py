@@ -28,13 +28,13 @@ ever used as the tree to hard-link equal files from when the next one is unpacke
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from pathlib import Path
 
 from dockyard.atomic import read_checked, replace_checked
+from dockyard.digest import small_sha256
 from dockyard.store import workspace
 
 __all__ = ["FileSums", "TRUST_AFTER", "same_stat", "trim"]
@@ -70,7 +70,7 @@ class FileSums:
         self._dirty = False
         self._lock = threading.Lock()   # a build's steps may run at the same time
         if store_root is not None:
-            name = hashlib.sha256(os.fsencode(context)).hexdigest()
+            name = small_sha256(os.fsencode(context)).hexdigest()
             self._path = f"{os.fspath(store_root)}/{_DIR}/{name}"
             self._records, self._layers = _read(self._path, context)
 

@@ -32,7 +32,6 @@ earlier build read it is not read again: its recorded hash for the same header i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import time
@@ -40,11 +39,13 @@ import time
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.copy.match import Source, source_walk
 from dockyard.builder.directory_context import walk_context
-from dockyard.digest import CHUNK
+from dockyard.digest import CHUNK, small_sha256
 from dockyard.store.filesums import same_stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import hashlib
+
     from dockyard.store.filesums import FileSums
 
 __all__ = ["checksum", "download_checksum", "sources_hash"]
@@ -137,11 +138,16 @@ class _Hasher:
         sums = self.sums if fmt == stat.S_IFREG else None
         if sums is not None:
             # an xattr set or removed moves the ctime: the record misses
-            header_key = hashlib.sha256(encoded).hexdigest()[:32]
+            header_key = small_sha256(encoded).hexdigest()[:32]
             known = sums.checksum(rel, st, header_key)
             if known is not None:
                 return known
-        h = hashlib.sha256(encoded)
+        if fmt == stat.S_IFREG:
+            import hashlib  # a file's content, of any size (see digest.small_sha256)
+
+            h = hashlib.sha256(encoded)
+        else:
+            h = small_sha256(encoded)
         if fmt in (stat.S_IFREG, stat.S_IFDIR):
             try:
                 h.update(_XATTR.encode() + os.getxattr(path, _XATTR, follow_symlinks=False))
@@ -225,7 +231,7 @@ def checksum(source: Source, sums: FileSums | None = None) -> str:
         if helper is not None:
             helper.stop()
     hashes.sort()
-    return "dir:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
+    return "dir:" + small_sha256(",".join(hashes).encode()).hexdigest()
 
 
 _HELPED = 4096   # files this big or bigger may be hashed by the second thread
@@ -292,4 +298,4 @@ def sources_hash(sources: list[Source]) -> str:
     """One source: its own hash; several: `multi:` + sha256 of the hashes joined by commas."""
     if len(sources) == 1:
         return sources[0].hash
-    return "multi:" + hashlib.sha256(",".join(s.hash for s in sources).encode()).hexdigest()
+    return "multi:" + small_sha256(",".join(s.hash for s in sources).encode()).hexdigest()

@@ -25,12 +25,11 @@ Two digests per vertex:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import cached_property
 
 from dockyard.dataclass import dataclass, field
-from dockyard.digest import Digest
+from dockyard.digest import Digest, small_sha256
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ def canonical(value: Any) -> bytes:
 
 
 def digest_of(value: Any) -> Digest:
-    return Digest("sha256", hashlib.sha256(canonical(value)).hexdigest())
+    return Digest("sha256", small_sha256(canonical(value)).hexdigest())
 
 
 # The operations' dataclass: frozen; dockyard.dataclass makes the methods
