@@ -159,13 +159,21 @@ def test_an_in_process_build_leaves_without_the_teardown(dockyard, busybox, tmp_
              "sys.modules['probe_teardown'] = type(sys)('probe_teardown')\n"
              "sys.modules['probe_teardown'].obj = Teardown()\n"
              "atexit.register(lambda: print('atexit', file=sys.stderr, flush=True))\n"
+             # a thread that ends only after the build has returned (whatever the machine's load):
+             # _leave must wait for it
+             "import dockyard.main\n"
+             "leaving, real_leave = threading.Event(), dockyard.main._leave\n"
+             "def leave(code):\n"
+             "    leaving.set()\n"
+             "    real_leave(code)\n"
+             "dockyard.main._leave = leave\n"
              "def late():\n"
-             "    time.sleep(0.3)\n"
+             "    leaving.wait(60 if 'build' in sys.argv else 0)\n"
+             "    time.sleep(0.2)\n"
              "    print('thread done', file=sys.stderr, flush=True)\n"
              "threading.Thread(target=late).start()\n"
              "sys.argv = ['dockyard'] + sys.argv[1:]\n"
-             "from dockyard.main import run\n"
-             "run()\n")
+             "dockyard.main.run()\n")
     for _ in range(2):  # the first build runs its steps, the second is cached
         out = subprocess.run([sys.executable, "-c", probe, "build", "-q", str(ctx)], capture_output=True, text=True,
                              cwd=REPO, env=dockyard.env)
