@@ -41,6 +41,9 @@ WRITING = ("dockyard.store.layer_writer", "dockyard.archive.diff", "dockyard.arc
            "dockyard.archive.tarreader", "dockyard.runtime", "subprocess", "signal")
 # times are written (a new image's) or shown (images, history, --waste): not by a cached build
 TIMES = ("datetime", "dockyard.cli.format", "dockyard.units")
+# an in-process build reads its command line with the light client's build (client/build.py) but
+# talks to no daemon: not the daemon's client, nor what it speaks with
+DAEMON = ("dockyard.client.daemon", "dockyard.chunked", "_socket")
 
 
 def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...], env: dict[str, str] | None = None) -> str:
@@ -57,7 +60,8 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     first = dockyard("build", str(ctx))
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
     # nor argparse: a plain command line of `build` is read by the client's scanner (dockyard/main.py)
-    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + TIMES + ("argparse", "dockyard.cli.main")
+    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + TIMES + DAEMON + ("argparse",
+                                                                                          "dockyard.cli.main")
     # nor dataclasses (with inspect, ast, dis: dockyard.dataclass makes the classes), nor typing
     # (its names are imported for type checkers only)
     unused += ("dataclasses", "inspect", "ast", "dis", "typing")
@@ -87,7 +91,11 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
               "tempfile", "shutil", "secrets", "random", "queue", "string",
               # nor hashlib (OpenSSL's libcrypto): its few KiB of keys and records are hashed by
               # the interpreter's own sha256 (dockyard.digest.small_sha256)
-              "hashlib", "_hashlib")
+              "hashlib", "_hashlib",
+              # nor base64 (with struct: a log's bytes on the wire), nor copy (named by the weakref
+              # it loads, as copyreg shares its name: a base image's config is JSON, copied by
+              # builder/graph/image.json_copy)
+              "base64", "struct", "weakref") + DAEMON
     argv = ["build", "--progress=plain", str(ctx)]
     assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + WRITING + TIMES + unused, bk) == "[]"
     # the check can fail: an --output loads the exporters, a cache miss the steps' root file systems

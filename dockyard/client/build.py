@@ -11,7 +11,6 @@ import os
 import sys
 
 from dockyard.builder.directory_context import DOCKERIGNORE, find_directory_context, write_context_tar
-from dockyard.client.daemon import Daemon, registry_config_header
 from dockyard.client.flags import APPEND, SWITCH, VALUE, Flag, scan
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.reference import parse_repository
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from dockyard.builder.directory_context import DirectoryContext
-    from dockyard.client.daemon import Reply
+    from dockyard.client.daemon import Daemon, Reply
     from dockyard.reference import Reference
 
     class BuildMode(Protocol):
@@ -255,6 +254,10 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
     check_network(args.network)
     tag_references(args.tag)
     rm_value(args.rm)
+    # Not at the top: an in-process build reads its command line with this module and talks to
+    # no daemon (the daemon client loads _socket, base64, struct: tests/test_start_up.py)
+    from dockyard.client.daemon import Daemon
+
     daemon = Daemon(host)
     context: DirectoryContext | BuildContext | None = None
     opened: BuildContext | None = None  # holds temporary files (`-f -`): removed at the end
@@ -341,6 +344,7 @@ def _registry_config(env: Mapping[str, str]) -> str:
     config_dir = env.get("DOCKER_CONFIG") or (env.get("HOME") and os.path.join(env["HOME"], ".docker"))
     if config_dir and not os.path.exists(os.path.join(config_dir, "config.json")):
         return "e30="  # base64url of {}
+    from dockyard.client.daemon import registry_config_header
     from dockyard.transport.registry.credentials import CredentialStore
 
     def warn(message: str) -> None:

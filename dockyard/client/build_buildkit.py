@@ -13,7 +13,6 @@ and shows its progress and errors with the same functions (display, report, fini
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -140,6 +139,8 @@ class ClientMode:
         return query
 
     def headers(self) -> list[tuple[str, str]]:
+        import base64  # a client's only (an in-process build reads its flags here: no base64, struct)
+
         headers = []
         if self.flags.secrets:
             values = {sid: base64.b64encode(src.read()).decode() for sid, src in self.flags.secrets.items()}
@@ -202,6 +203,8 @@ class _Received:
 
 
 def _print_stream(messages: Iterator[dict], args: argparse.Namespace, received: _Received) -> int:
+    import base64  # as in ClientMode.headers
+
     progress = Progress(display(args))
     image_id = ""
     metadata: dict = {}

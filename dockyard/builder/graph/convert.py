@@ -28,7 +28,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from dockyard.builder.gofmt import go_q_list, go_v_list, healthcheck_text
-from dockyard.builder.graph.image import HISTORY_COMMENT, empty_image, from_image_config
+from dockyard.builder.graph.image import HISTORY_COMMENT, empty_image, from_image_config, json_copy
 from dockyard.builder.graph.ops import (
     ContextOp, CopyOp, CopySource, ExecOp, HttpOp, ImageOp, MkdirOp, Mount, Vertex,
 )
@@ -386,7 +386,7 @@ class Converter:
             if not base.done:
                 self._dispatch_stage(base)
             st.vertex = base.vertex
-            st.image = _clone_image(base.image)
+            st.image = json_copy(base.image)
             st.base_layers = list(base.base_layers)
             st.layer_vertices = list(base.layer_vertices)
         elif st.base_name.lower() == "scratch":
@@ -711,11 +711,6 @@ class Converter:
         words = [*ins.sources, *(f"<<{d.path}" for d in ins.heredoc_sources)]
         self._history(st, f"{'ADD' if is_add else 'COPY'} {' '.join(words)} {ins.dest} # buildkit", vertex)
 
-
-def _clone_image(image: dict[str, Any]) -> dict[str, Any]:
-    import copy
-
-    return copy.deepcopy(image)
 
 
 def _tag_name_only(ref: str) -> str:

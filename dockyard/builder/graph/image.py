@@ -16,7 +16,6 @@ Go's JSON encoding (`<`, `>`, `&` escaped) via dockyard.gojson.
 
 from __future__ import annotations
 
-import copy
 import time
 
 from dockyard.digest import Digest
@@ -54,6 +53,24 @@ def empty_image(os_: str = "linux", arch: str = "amd64", variant: str = "") -> d
             "config": {"Env": [f"PATH={DEFAULT_PATH}"], "WorkingDir": "/"}, "history": []}
 
 
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists, tuples of them; strings, numbers, booleans and
+    None are kept), as copy.deepcopy makes it, without loading copy (with weakref) at each
+    build's start; anything else is deepcopy's."""
+    kind = type(value)
+    if kind is dict:
+        return {k: json_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [json_copy(v) for v in value]
+    if kind is tuple:
+        return tuple(json_copy(v) for v in value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    import copy
+
+    return copy.deepcopy(value)
+
+
 def from_image_config(raw: dict[str, Any]) -> dict[str, Any]:
     """A base image's config as the frontend reads it into its own struct (unknown fields go)."""
     cfg = raw.get("config") or {}
@@ -63,7 +80,7 @@ def from_image_config(raw: dict[str, Any]) -> dict[str, Any]:
         if key == "Healthcheck" and isinstance(value, dict):
             value = {k: value[k] for k in HEALTH_KEYS if value.get(k)}
         if value not in (None, "", False, [], {}):
-            config[key] = copy.deepcopy(value)
+            config[key] = json_copy(value)
     history = []
     for item in raw.get("history") or []:
         if isinstance(item, dict):

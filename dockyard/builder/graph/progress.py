@@ -18,7 +18,6 @@ On failure `error_report` writes buildx's summary: the failed step's last output
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -149,11 +148,15 @@ class LogInfo(_Record):
         self.timestamp = timestamp
 
     def to_dict(self) -> dict[str, Any]:
+        import base64  # a log's bytes on the wire (rawjson, serve): base64 loads struct too
+
         return {"vertex": self.vertex, "stream": self.stream,
                 "data": base64.b64encode(self.data).decode(), "timestamp": _ts(self.timestamp)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LogInfo":
+        import base64  # as in to_dict
+
         return cls(str(d.get("vertex", "")), int(d.get("stream") or 1),
                    base64.b64decode(d.get("data") or ""), _parse_ts(d.get("timestamp")) or 0.0)
 
