@@ -17,7 +17,7 @@ _UNITS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
-_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
+_DURATION_PART = r"([0-9]*)(?:\.([0-9]*))?"  # compiled when first used (re's cache), not at each start
 _MAX_INT64 = (1 << 63) - 1
 
 
@@ -35,7 +35,7 @@ def parse_go_duration(text: str) -> int:
         raise ValueError(f"time: invalid duration {quoted}")
     total = 0
     while s:
-        m = _DURATION_PART.match(s)
+        m = re.match(_DURATION_PART, s)
         assert m is not None
         whole, frac = m.group(1), m.group(2)
         if whole == "" and not frac:

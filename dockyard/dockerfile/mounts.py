@@ -38,7 +38,7 @@ class Mount:
 
 _MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 _SHARING = ("shared", "private", "locked")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)$", re.IGNORECASE)
+_SIZE = r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)$"  # compiled when first used (re's cache), not at each start
 
 
 def _parse_bool(value: str) -> bool:
@@ -185,7 +185,7 @@ def _set_raw(m: Mount, key: str, value: str) -> None:
 
 
 def _ram_bytes(value: str) -> int:
-    m = _SIZE.match(value.strip())
+    m = re.match(_SIZE, value.strip(), re.IGNORECASE)
     if not m:
         raise ValueError(value)
     mult = 1024 ** " kmgtp".index(m.group(2).lower() or " ")

@@ -40,7 +40,8 @@ MAX_FILE_BYTES = 32 * 1024 * 1024
 
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
-_DIRECTIVE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$")
+# compiled when first used (re's cache): not at each start of a Dockerfile without directives
+_DIRECTIVE = r"^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$"
 _SPACE_SET = frozenset(GO_SPACE)
 _HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
 
@@ -131,7 +132,7 @@ class _Directives:
         if not line.startswith("#"):
             self.done = True
             return
-        m = _DIRECTIVE.match(line[1:].lstrip(GO_SPACE))
+        m = re.match(_DIRECTIVE, line[1:].lstrip(GO_SPACE))
         if not m:
             self.done = True
             return

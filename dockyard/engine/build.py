@@ -116,7 +116,7 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
 # (an instruction that does not parse) it reports as "dockerfile parse error line N: ...".
 _TEXT_ERRORS = ("cannot be empty", "file with no instructions", "dockerfile contains no stages",
                 "is not UTF-8", "is not text", "parser directive")
-_LOCATED = re.compile(r"^Dockerfile:(\d+): (.*)$", re.S)
+_LOCATED = r"^Dockerfile:(\d+): (.*)$"  # compiled when first used (re's cache): on an error
 
 
 def _parse_classic(data: bytes) -> Dockerfile:
@@ -125,7 +125,7 @@ def _parse_classic(data: bytes) -> Dockerfile:
     try:
         return parse(data, "Dockerfile")
     except DockerfileError as exc:
-        located = _LOCATED.match(str(exc))
+        located = re.match(_LOCATED, str(exc), re.S)
         if located is None or any(text in located.group(2) for text in _TEXT_ERRORS):
             raise
         raise DockerfileError(f"dockerfile parse error line {located.group(1)}: {located.group(2)}") from None

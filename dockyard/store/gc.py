@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from dockyard.store.store import Store
 
 # The temp file of an atomic write made beside its target by older versions (`.NAME.XXXXXXXX`).
-_ATOMIC_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\Z")
+_ATOMIC_TEMP = r"\..+\.[a-z0-9_]{8}\Z"  # compiled when first used (re's cache), not at each start
 _STALE = 60  # seconds: older temp files of that kind belong to no running write
 
 
@@ -150,7 +150,7 @@ def old_leftovers(store: Store) -> list[Path]:
         except (FileNotFoundError, NotADirectoryError):
             continue
         for name in names:
-            if not (_ATOMIC_TEMP.match(name) or name.startswith(".diff-")):
+            if not (re.match(_ATOMIC_TEMP, name) or name.startswith(".diff-")):
                 continue
             try:
                 if (folder / name).lstat().st_mtime <= now - _STALE:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 _HEX = set("0123456789abcdef")
 # The tag time as older stores wrote it into the stamp file (now_rfc3339: UTC, nanoseconds, `Z`).
-_TAG_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z")
+_TAG_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z"  # compiled when first used (re's cache), not at each start
 _STAMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -296,7 +296,7 @@ class Store:
             text = path.read_bytes().decode("ascii")
         except (FileNotFoundError, UnicodeDecodeError):
             return None
-        return text if _TAG_TIME.match(text) else None
+        return text if re.match(_TAG_TIME, text) else None
 
     def references(self, image_id: Digest) -> list[Reference]:
         return self.tags.references_to(image_id)

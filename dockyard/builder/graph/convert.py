@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 FRONTEND_ERROR = "failed to solve with frontend dockerfile.v0: failed to create LLB definition: "
-_BUILTIN_FRONTENDS = re.compile(
-    r"^(?:docker\.io/)?docker/dockerfile(?:-upstream)?(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?$")
+# compiled when first used (re's cache): not at each start of a build without `# syntax=`
+_BUILTIN_FRONTENDS = r"^(?:docker\.io/)?docker/dockerfile(?:-upstream)?(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?$"
 
 
 @dataclass
@@ -137,7 +137,7 @@ def check_syntax(dockerfile: Dockerfile) -> None:
     syntax = dockerfile.directives.get("syntax")
     if syntax is None:
         return
-    if not _BUILTIN_FRONTENDS.match(syntax.strip()):
+    if not re.match(_BUILTIN_FRONTENDS, syntax.strip()):
         raise InvalidParameter(
             f"failed to solve: unsupported frontend {syntax.strip()!r}: only the built-in Dockerfile "
             "frontend (docker/dockerfile) is available; frontend images are not run")
