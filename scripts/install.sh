@@ -52,4 +52,7 @@ fi
 # finder is imported by site at every interpreter start (pathlib, re, enum: ~10 ms on each
 # `dockyard` command, more than a cached client-mode build takes).
 .venv/bin/pip install -q --no-deps -e . --config-settings editable_mode=compat
+# The command: pip's console script without the interpreter's `site` (~1 ms of every start; see
+# scripts/write_launcher.py)
+.venv/bin/python scripts/write_launcher.py >/dev/null
 echo "dockyard installed: $(.venv/bin/dockyard --version)"

@@ -200,3 +200,31 @@ def test_an_in_process_build_leaves_without_the_teardown(dockyard, busybox, tmp_
     out = subprocess.run([sys.executable, "-c", probe, "images"], capture_output=True, text=True, cwd=REPO,
                          env=dockyard.env)
     assert out.returncode == 0 and "teardown" in out.stderr
+
+
+def test_the_installed_command_starts_without_site(dockyard, busybox, tmp_path) -> None:
+    # scripts/install.sh's command (scripts/write_launcher.py): the venv's interpreter with -S,
+    # sys.path and sys.prefix set as site sets them for the venv; the program, its dependencies
+    # (httpx for a pull) and its errors are what `python -m dockyard` gives
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from write_launcher import write_launcher
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    command = write_launcher(sys.prefix, str(tmp_path / "dockyard"))
+    assert open(command).readline().rstrip().endswith(" -S")
+    for argv in (["--version"], ["images", "-q"], ["pull", "localhost:1/none"], ["nosuch"]):
+        launched = subprocess.run([command, *argv], capture_output=True, text=True, env=dockyard.env)
+        module = subprocess.run([sys.executable, "-m", "dockyard", *argv], capture_output=True, text=True,
+                                env=dockyard.env)
+        assert (launched.returncode, launched.stdout, launched.stderr) == \
+            (module.returncode, module.stdout, module.stderr), argv
+        if argv[0] == "pull":  # the registry client ran (httpx, from site-packages) and failed to connect
+            assert launched.returncode == 1 and launched.stderr.splitlines()[-1].startswith("Error: ")
+            assert "connection refused" in launched.stderr
+    # the check can fail: site is not loaded by the launcher, it is by the interpreter's default start
+    probe = {**dockyard.env, "PYTHONPROFILEIMPORTTIME": "1"}
+    loaded = subprocess.run([command, "--version"], capture_output=True, text=True, env=probe, check=True).stderr
+    assert "dockyard.main" in loaded and not any(line.endswith("| site") for line in loaded.splitlines())
+    loaded = subprocess.run([sys.executable, "-c", "pass"], capture_output=True, text=True, env=probe).stderr
+    assert any(line.endswith("| site") for line in loaded.splitlines())
