@@ -11,7 +11,8 @@
 
 A layer directory appears by one rename of a fully written temp directory, so a killed process
 leaves either nothing or a whole layer. A layer whose content came as a compressed blob (a pull)
-keeps that blob instead of layer.tar and decompresses it on demand.
+keeps that blob instead of layer.tar and decompresses it on demand (a pull unpacks its tree on the
+way: copy.py).
 """
 
 from __future__ import annotations

@@ -137,9 +137,14 @@ class StagingSink(ImageSink):
     def stage_tar(self, path: Path, scan: ScanResult) -> Descriptor:
         raise NotImplementedError
 
-    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tar: Path | None = None) -> Descriptor:
-        """A compressed blob, and `tar`, its content decompressed (when the copy kept it)."""
+    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tree: Path | None = None) -> Descriptor:
+        """A compressed blob, and `tree`, its content unpacked (a `new_tree` the copy filled)."""
         raise NotImplementedError
+
+    def new_tree(self) -> Path | None:
+        """An empty directory to unpack a layer into while it downloads (None: the sink keeps
+        no trees)."""
+        return None
 
 
 class StreamedBlob(Protocol):

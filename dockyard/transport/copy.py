@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.digest import Digest, verify
 from dockyard.errors import DigestMismatch, InvalidArchive, InvalidParameter
@@ -217,30 +218,28 @@ class _Copy:
                   short: str) -> Descriptor:
         """A blob downloaded into the staging dir while a second thread scans its content; both
         checks pass before the sink takes it: the compressed bytes (a push sends them again) and
-        the tar the scan decompressed on the way (so the first `run` does not decompress again)."""
+        the tar the scan decompressed on the way, unpacked as it goes into the layer's tree (so
+        the first `run` neither decompresses nor unpacks again, as dockerd unpacks a pull)."""
         if desc.media_type and desc.media_type not in media.LAYERS:
             raise InvalidParameter(f"unsupported layer media type: {desc.media_type}")
         fd, tmp = tempfile.mkstemp(prefix="pull-", dir=sink.staging)
         os.close(fd)
-        tar: str | None = None
-        if desc.digest != layer.diff_id:  # compressed: keep what the scan decompresses
-            fd, tar = tempfile.mkstemp(prefix="pull-tar-", dir=sink.staging)
-            os.close(fd)
+        tree = sink.new_tree() if desc.digest != layer.diff_id else None  # compressed: unpack it
         try:
-            scan = download_scanned(chunks, desc.digest, desc.size, Path(tmp), self.bar(short, desc.size),
-                                    Path(tar) if tar else None)
+            scan = download_scanned(chunks, desc.digest, desc.size, Path(tmp), self.bar(short, desc.size), tree)
             if self.words:
                 self.emit("Verifying Checksum", short)
                 self.emit("Download complete", short)
             verify(layer.diff_id, scan.diff_id, "layer")
-            if tar is None:
+            if desc.digest == layer.diff_id:
                 placed = sink.stage_tar(Path(tmp), scan)
             else:
-                placed = sink.stage_blob(Path(tmp), desc, scan, Path(tar))
+                placed = sink.stage_blob(Path(tmp), desc, scan, tree)
         except BaseException:
-            for path in (tmp, tar):
-                if path is not None and os.path.exists(path):
-                    os.unlink(path)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if tree is not None:
+                remove_path(tree, ignore_errors=True)
             raise
         if self.words:
             self.emit(self.words.done, short)

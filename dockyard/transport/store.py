@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult
 from dockyard.digest import Digest
 from dockyard.image import media
@@ -124,15 +125,14 @@ class StoreSink(StagingSink):
 
     def __init__(self, store: Store, *, keep_compressed: bool = False, refresh_tags: bool = True) -> None:
         """`keep_compressed`: a layer that arrives as a compressed blob keeps it (pulled layers:
-        a push sends the same bytes), next to the tar decompressed on the way when the copy kept
-        it. `refresh_tags`: names that already point at an image are tagged again, which sets
+        a push sends the same bytes) as its content, with the tree the copy unpacked on the way. `refresh_tags`: names that already point at an image are tagged again, which sets
         its tag time (load does, pull does not)."""
         self.store = store
         self.keep_compressed = keep_compressed
         self.refresh_tags = refresh_tags
         self.stored: list[StoredImage] = []
         self._tars: dict[Digest, tuple[Path, ScanResult]] = {}
-        self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult, Path | None]] = {}
+        self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult, Path | None]] = {}  # + tree
         self._images: list[tuple[SourceImage, bytes | None]] = []
         self._stack = ExitStack()
 
@@ -158,9 +158,14 @@ class StoreSink(StagingSink):
         self._tars[scan.diff_id] = (path, scan)
         return Descriptor(media.OCI_LAYER, scan.diff_id, scan.tar_size)
 
-    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tar: Path | None = None) -> Descriptor:
-        self._blobs[scan.diff_id] = (path, CompressedForm(desc.digest, desc.size, desc.media_type), scan, tar)
+    def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tree: Path | None = None) -> Descriptor:
+        self._blobs[scan.diff_id] = (path, CompressedForm(desc.digest, desc.size, desc.media_type), scan, tree)
         return desc
+
+    def new_tree(self) -> Path | None:
+        tree = self.store.layers.new_tree()
+        self._stack.callback(remove_path, tree, ignore_errors=True)  # unless `finish` publishes it
+        return tree
 
     def put_image(self, image: SourceImage, raw_config: bytes | None, layers: list[Descriptor],
                   manifest: bytes | None) -> None:
@@ -170,15 +175,13 @@ class StoreSink(StagingSink):
         store = self.store
         for path, scan in self._tars.values():
             store.layers.adopt(path, scan)
-        for path, form, scan, tar in self._blobs.values():
-            if tar is None:
-                store.layers.adopt_compressed(path, form, scan)
-                continue
-            # the blob first, then the layer's tar, then the link between them (a kill in
-            # between leaves a spare blob, or a layer whose next push compresses it again)
-            store.blobs.adopt(path, form.digest)
-            store.layers.adopt(tar, scan)
-            store.layers.add_compressed(scan.diff_id, form)
+        for path, form, scan, tree in self._blobs.values():
+            # the blob (durable), the layer that points at it, then its tree, unsynced as any
+            # unpacked tree (a kill in between leaves a spare blob, or a layer unpacked again
+            # from its blob when first used)
+            store.layers.adopt_compressed(path, form, scan)
+            if tree is not None:
+                store.layers.adopt_tree(scan.diff_id, tree)
         for image, raw_config in self._images:
             if raw_config is not None:
                 diff_ids = Image(raw_config).config.diff_ids

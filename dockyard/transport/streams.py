@@ -5,7 +5,8 @@
   known at the end), optionally checking the diff ID of what it reads;
 - `Relayed`: a blob read from one source and sent on, verified on the way;
 - `download_scanned`: a blob written to a file while a second thread decompresses and scans the
-  same bytes (the diff ID and the tar's safety), so the two stages run on two cores.
+  same bytes (the diff ID and the tar's safety), so the two stages run on two cores; the scan
+  can unpack the layer's tree on its way.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from dockyard.archive.compression import compressing_writer, open_decompressed
-from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.archive.scan import ScanResult, check_entry, scan_copy
+from dockyard.archive.tarreader import REGULAR_TYPES, SYM, Entry
 from dockyard.atomic import WritebackFile
 from dockyard.digest import CHUNK, Digest, HashingReader, HashingWriter, verify
-from dockyard.errors import DigestMismatch
+from dockyard.errors import DigestMismatch, InvalidArchive
 from dockyard.transport.pipe import Pipe, PipeClosed
 
 COALESCE = 1 << 20
@@ -132,15 +134,17 @@ class Relayed:
 
 
 def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: Path,
-                     on_progress: Callable[[int], None], tar_path: Path | None = None) -> ScanResult:
+                     on_progress: Callable[[int], None], tree: Path | None = None) -> ScanResult:
     """Write a compressed (or plain) layer blob to `path` while a second thread
-    decompresses and scans the same bytes, writing the decompressed tar to `tar_path` when
-    given (so the layer is never decompressed again). Raises unless the blob matches `digest`
-    and `size` and its content is a safe tar; returns the scan (its diff ID is the caller's to
-    check). Durability is the store's: it fsyncs what it adopts."""
+    decompresses and scans the same bytes, unpacking the layer's tree (overlay whiteouts, as
+    the store's `unpacked` makes it) into the empty directory `tree` when given, so the layer
+    is never decompressed again for its first container. Raises unless the blob matches
+    `digest` and `size` and its content is a safe tar; returns the scan (its diff ID is the
+    caller's to check: until then `tree` is only a temp folder's). Durability is the store's:
+    it fsyncs what it adopts."""
     pipe = Pipe(depth=8)  # 1 MiB pieces: at most ~8 MiB in flight per layer
     scanned: dict[str, object] = {}
-    scanner = threading.Thread(target=_scan, args=(pipe, scanned, tar_path), name=f"scan-{digest.short}",
+    scanner = threading.Thread(target=_scan, args=(pipe, scanned, tree), name=f"scan-{digest.short}",
                                daemon=True)
     scanner.start()
     try:
@@ -166,15 +170,43 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
     return result
 
 
-def _scan(pipe: Pipe, out: dict[str, object], tar_path: Path | None) -> None:
+def _scan(pipe: Pipe, out: dict[str, object], tree: Path | None) -> None:
     try:
-        with open(tar_path or os.devnull, "wb") as target:
-            out["result"] = scan_copy(open_decompressed(pipe.reader()),
-                                      WritebackFile(target) if tar_path else target)  # type: ignore[arg-type]
+        content = open_decompressed(pipe.reader())
+        if tree is None:
+            with open(os.devnull, "wb") as target:
+                out["result"] = scan_copy(content, target)  # type: ignore[arg-type]
+        else:
+            out["result"] = scan_unpack(content, tree)
     except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
         out["error"] = exc
     finally:
         pipe.cancel()
+
+
+def scan_unpack(stream: BinaryIO, tree: Path) -> ScanResult:
+    """`scan_copy`'s checks and result for the layer tar `stream`, its entries applied into the
+    directory `tree` (what the store's `unpacked` makes of the layer) instead of copied: each
+    entry is checked before it is applied, every byte hashed on the way (the trailing
+    padding too: the diff ID is the whole stream's)."""
+    from dockyard.archive.apply import apply_layer  # a pull's only (the in-process budget)
+
+    reader = HashingReader(stream)
+    counts = [0, 0]  # entries, content size as scan_copy counts it
+
+    def check(entry: Entry) -> None:
+        check_entry(entry)
+        counts[0] += 1
+        if entry.type in REGULAR_TYPES:
+            counts[1] += entry.size
+        elif entry.type == SYM:
+            counts[1] += len(entry.linkname.encode("utf-8", "surrogateescape"))
+
+    apply_layer(reader, tree, whiteout_format="overlay", check=check)  # type: ignore[arg-type]
+    reader.drain()  # apply read to the end of the archive; anything after is the layer's too
+    if reader.size == 0:
+        raise InvalidArchive("invalid tar archive: empty input")
+    return ScanResult(reader.digest, reader.size, counts[1], counts[0])
 
 
 class _Tee:

@@ -42,6 +42,27 @@ def _image_id(d: Dockyard, name: str) -> str:
     return d("image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
 
 
+def _tree(root: Path) -> list[tuple]:
+    """Every entry of a tree below `root`: its path, type and mode, owner, times, xattrs, and
+    its content (a file's sha256, a link's target, a device's numbers)."""
+    out = []
+    for dirpath, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if os.path.islink(path):
+                content = os.readlink(path)
+            elif os.path.isfile(path):
+                content = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            else:
+                content = st.st_rdev
+            xattrs = sorted((k, os.getxattr(path, k, follow_symlinks=False))
+                            for k in os.listxattr(path, follow_symlinks=False))
+            out.append((os.path.relpath(path, root), st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns,
+                        xattrs, content))
+    return sorted(out)
+
+
 def _pushed_digest(out: str, tag: str) -> str:
     m = re.search(rf"^{re.escape(tag)}: digest: (sha256:[0-9a-f]{{64}}) size: \d+$", out, re.M)
     assert m, out
@@ -269,13 +290,16 @@ def test_many_layers_move_three_at_a_time(dy: Dockyard, other: Dockyard, busybox
     assert other("run", "--rm", name, "sh", "-c", "cat /f4 | wc -c").stdout.strip() == "200004"
 
 
-def test_a_pulled_layer_keeps_its_blob_and_the_tar_decompressed_on_the_way(
+def test_a_pulled_layer_keeps_its_blob_and_the_tree_unpacked_on_the_way(
         dy: Dockyard, other: Dockyard, busybox: str, registry) -> None:
-    """The pull decompresses every layer once, to check its diff ID; the tar it decompressed is
-    kept next to the compressed blob, so the first `run` unpacks a plain tar (as after a load)
-    instead of decompressing again, and a push of the pulled image still sends the registry's
-    own blob (the same manifest digest)."""
+    """The pull decompresses every layer once, to check its diff ID, and unpacks it on the way:
+    the layer's content is the registry's blob, byte for byte (a push of the pulled image sends
+    it again: the same manifest digest), and its tree is there before the first `run`, made as
+    `unpacked` makes it from the blob (as dockerd unpacks a pull); no tar is written."""
     import hashlib
+    import os
+
+    from dockyard.archive.compression import open_decompressed
 
     name = f"{registry.host}/dy/kept:v1"
     dy("tag", "busybox", name)
@@ -283,12 +307,25 @@ def test_a_pulled_layer_keeps_its_blob_and_the_tar_decompressed_on_the_way(
     other("pull", name)
     image = other.store.image(other.store.resolve(name))
     for layer in image.layers:
-        assert layer.source is None  # the content is a tar, not a blob to decompress
-        tar = other.store.layers.dir(layer.diff_id) / "layer.tar"
-        assert "sha256:" + hashlib.sha256(tar.read_bytes()).hexdigest() == str(layer.diff_id)
         [form] = layer.compressed  # the registry's blob, byte for byte
-        blob = other.store.blobs.path(form.digest).read_bytes()
-        assert "sha256:" + hashlib.sha256(blob).hexdigest() == str(form.digest)
+        assert layer.source == form
+        blob = other.store.blobs.path(form.digest)
+        assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == str(form.digest)
+        with open(blob, "rb") as f:
+            tar = open_decompressed(f).read()
+        assert "sha256:" + hashlib.sha256(tar).hexdigest() == str(layer.diff_id)
+        assert not (other.store.layers.dir(layer.diff_id) / "layer.tar").exists()
+        assert other.store.layers.is_unpacked(layer.diff_id)
+    # the tree the pull made is the one the store makes from the blob
+    [layer] = image.layers
+    pulled = other.store.layers.dir(layer.diff_id) / "diff"
+    made = other.store.layers.dir(layer.diff_id) / "made"
+    os.rename(pulled, made)
+    try:
+        other.store.layers.unpacked(layer.diff_id)
+        assert _tree(pulled) == _tree(made)
+    finally:
+        subprocess.run(["rm", "-rf", str(made)], check=True)
     again = f"{registry.host}/dy/kept-again:v1"
     other("tag", name, again)
     assert _pushed_digest(other("push", again).stdout, "v1") == digest
