@@ -22,6 +22,7 @@ from pathlib import Path
 from dockyard.atomic import read_checked, replace_checked
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, small_sha256
+from dockyard.store import workspace
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,11 @@ class CacheRecord:
 
 
 class BuildCache:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tmp_root: Path | None = None) -> None:
         self.root = root / "buildcache"
         self.records_dir = self.root / "records"
         self.mounts_dir = self.root / "mounts"
+        self.tmp_root = tmp_root   # the store's temp space (store.workspace), for the records' temp files
 
     def _path(self, key: Digest) -> str:
         return os.path.join(self.records_dir, key.hex + ".json")
@@ -71,7 +73,10 @@ class BuildCache:
         file is headed by its body's sha256, atomic.replace_checked), which costs a rebuild of
         that step and nothing else. Two fsyncs fewer per RUN step."""
         os.makedirs(self.records_dir, exist_ok=True)
-        replace_checked(Path(self._path(record.key)), record.to_json())
+        # the temp file in this process's folder: what a kill leaves is removed at the next start
+        # (beside the records nothing removed it), and it is made where inodes are quick to make
+        tmp = workspace.folder(self.tmp_root) if self.tmp_root is not None else None
+        replace_checked(Path(self._path(record.key)), record.to_json(), tmp_dir=tmp)
 
     def records(self) -> Iterator[CacheRecord]:
         try:

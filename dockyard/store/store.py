@@ -75,7 +75,7 @@ class Store:
         self.records = ImageRecords(root / "images", self.tmp_root)
         self.tags = TagStore(root / "repositories.json", self.tmp_root)
         self.holds_dir = root / "holds"
-        self.build_cache = BuildCache(root)
+        self.build_cache = BuildCache(root, self.tmp_root)
         # The two locks a build takes at every step, as strings (no Path join each time).
         self._gc_lock = os.fspath(self.lock_dir / "gc.lock")
         self._meta_lock = os.fspath(self.lock_dir / "meta.lock")
