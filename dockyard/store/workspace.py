@@ -239,8 +239,7 @@ def _remove_tree(path: Path) -> bool:
             points = [line.split()[4] for line in f]
     except OSError:
         points = []
-    mounted = sorted((_unescape(p) for p in points if _unescape(p).startswith(prefix)),
-                     key=len, reverse=True)
+    mounted = sorted((p for p in map(_unescape, points) if p.startswith(prefix)), key=len, reverse=True)
     for point in mounted:
         if _umount_detach(point) != 0:
             return False
@@ -250,6 +249,8 @@ def _remove_tree(path: Path) -> bool:
 
 def _unescape(field: str) -> str:
     """mountinfo's octal escapes (\\040 for a space...)."""
+    if "\\" not in field:  # (most: no expression compiled at each exit of a build)
+        return field
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
