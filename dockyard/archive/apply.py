@@ -58,6 +58,7 @@ WHITEOUT_FORMATS = ("overlay", "naive", "none")
 _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1 << 20
 
 
 def apply_layer(
@@ -184,6 +185,22 @@ class LayerTree:
             self._put(_END, 0)
         return known is not None and self._applier.like is not None
 
+    def add_stored(self, entry: Entry, fd: int, offset: int, size: int, known: str | None,
+                   of_like: bool = False) -> None:
+        """Apply the regular file `entry` whose body is already in the file `fd` (`size` bytes
+        at `offset`: another tar's member), read from there only if the tree needs it (not when
+        `known`, its digest, lets it link like's file); `fd` stays open until `finish`.
+        `of_like`: the entry's header and body are, byte for byte, a member of the tar whose
+        tree like is; like's file at the entry's path, made from that member, is then linked
+        as it is when `known` is like's digest there (no header to compare)."""
+        body = StoredBody(fd, offset, size, of_like)
+        if self._thread is None:
+            self._applier.apply(entry, body, known)
+            return
+        if self._error is not None:
+            raise self._error
+        self._put((entry, body, _STORED, known), 0)
+
     def _put(self, item: object, size: int) -> None:
         batch = self._batch
         batch.append(item)
@@ -209,6 +226,9 @@ class LayerTree:
                 if item is _FINISH or item is _ABORT:
                     return
                 entry, first, more, known = item  # type: ignore[misc]
+                if more is _STORED:
+                    applier.apply(entry, first, known)   # read (by pread) as far as it needs
+                    continue
                 reader = _QueuedBody(items, first, more)
                 applier.apply(entry, reader, known)
                 reader.drain()
@@ -252,7 +272,7 @@ class LayerTree:
         self._cursor = None
 
 
-_END, _FINISH, _ABORT = object(), object(), object()
+_END, _FINISH, _ABORT, _STORED = object(), object(), object(), object()
 
 
 class _Aborted(Exception):
@@ -284,6 +304,26 @@ class _QueuedBody:
     def drain(self) -> None:
         while self.read_body():
             pass
+
+
+class StoredBody:
+    """A body already in the file `fd` at `offset`, read by pread as far as it is read;
+    `of_like`: see LayerTree.add_stored."""
+
+    def __init__(self, fd: int, offset: int, size: int, of_like: bool = False) -> None:
+        self._fd, self._pos, self._left = fd, offset, size
+        self.of_like = of_like
+
+    def read_body(self) -> memoryview:
+        k = min(self._left, _CHUNK)
+        if k <= 0:
+            return memoryview(b"")
+        data = os.pread(self._fd, k, self._pos)
+        if not data:
+            raise DockyardError("a file's body was cut short in the tar it is read from")
+        self._pos += len(data)
+        self._left -= len(data)
+        return memoryview(data)
 
 
 class _NoBody:
@@ -563,6 +603,12 @@ class _Applier:
         with nothing of the body read, when there is no such file."""
         like = self.like
         assert like is not None
+        if known is not None and isinstance(reader, StoredBody) and reader.of_like and \
+                known == self.theirs.get(rel) and like.link_from(parent, base, pfd):
+            # the very member like's file was made from: the same header, the same content
+            like.linked += 1
+            self.linked_unread = True
+            return True
         sfd = like.open_file(parent, base)
         if sfd < 0:
             return False
@@ -777,6 +823,18 @@ class _Alike:
             fd = nfd
         self._dir = (parent, fd)
         return fd
+
+    def link_from(self, parent: str, base: str, pfd: int) -> bool:
+        """`base` in the directory `pfd` made a hard link to the file `parent/base` there;
+        False (nothing made) when it cannot be."""
+        dfd = self._open_dir(parent)
+        if dfd < 0:
+            return False
+        try:
+            os.link(base, base, src_dir_fd=dfd, dst_dir_fd=pfd, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
 
     def open_file(self, parent: str, base: str) -> int:
         """A descriptor of the regular file `parent/base` there, or -1."""

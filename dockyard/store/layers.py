@@ -5,6 +5,7 @@
     layers/<hex>/diff/       the unpacked tree with overlayfs whiteouts (made on first use)
     layers/<hex>/link        the short name of diff/ under l/ (overlay's mount options are short)
     layers/<hex>/sums        the content digests of its files its writer knew (`put_sums`)
+    layers/<hex>/members     where its tar has each file it took from a build context (`put_members`)
     layers/<hex>/tree        how diff/ was made: the boot ID of the host that unpacked it without
                              syncing it, or `synced` (older versions: `unsynced`, the boot ID)
     l/<short> -> ../layers/<hex>/diff
@@ -268,15 +269,31 @@ class LayerStore:
         """Keep the sha256 of the content of the layer's files (by path in the layer) as the
         layer's writer knew them, for `unpacked(like=)` of a later layer. The sha256 of the body
         heads the file: a torn or damaged one is no digests; no fsync (a lost one is none)."""
+        self._put_hint(diff_id, "sums", digests)
+
+    def sums(self, diff_id: Digest) -> dict[str, str]:
+        """What `put_sums` kept for the layer ({} when nothing, or nothing whole)."""
+        return self._hint(diff_id, "sums")
+
+    def put_members(self, diff_id: Digest, members: dict[str, list]) -> None:
+        """Keep where the layer's tar has the members of the context files its writer knew
+        (name -> [offset, length, key]: builder/copy/reuse.py), for a later layer of the same
+        COPY to copy them from layer.tar byte for byte; kept as `put_sums` keeps digests."""
+        self._put_hint(diff_id, "members", members)
+
+    def members(self, diff_id: Digest) -> dict[str, list]:
+        """What `put_members` kept for the layer ({} when nothing, or nothing whole)."""
+        return self._hint(diff_id, "members")
+
+    def _put_hint(self, diff_id: Digest, name: str, value: dict) -> None:
         try:
-            replace_checked(self.dir(diff_id) / "sums", json.dumps(digests, separators=(",", ":")).encode(),
+            replace_checked(self.dir(diff_id) / name, json.dumps(value, separators=(",", ":")).encode(),
                             tmp_dir=self.tmp)
         except OSError:
             pass
 
-    def sums(self, diff_id: Digest) -> dict[str, str]:
-        """What `put_sums` kept for the layer ({} when nothing, or nothing whole)."""
-        body = read_checked(self.dir(diff_id) / "sums")
+    def _hint(self, diff_id: Digest, name: str) -> dict:
+        body = read_checked(self.dir(diff_id) / name)
         if body is None:
             return {}
         try:

@@ -201,7 +201,8 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                 tree = stack.enter_context(closing(CopyTree(b.store.layers, sums, kw, plan.dest, sources,
                                                               b.tree_read_later)))
                 layer = write_layer(b.store.layers,
-                                    lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree))
+                                    lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree,
+                                                                  tree.members))
             tree.publish(layer, digests)
             files = file_list()
             if sums is not None:

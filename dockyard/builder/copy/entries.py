@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from dockyard.archive.diff import DIR, FIFO, LNK, REG, SYM, Header, encode_header
 from dockyard.archive.scan import ScanResult
+from dockyard.builder.copy.reuse import member_key
 from dockyard.dataclass import dataclass
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import InvalidParameter
@@ -20,6 +21,7 @@ from dockyard.store.filesums import same_stat
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.archive.apply import LayerTree
+    from dockyard.builder.copy.reuse import Members
     from dockyard.store.layer_writer import HashBehind
     from dockyard.archive.tarreader import Entry
     from dockyard.store.filesums import FileSums
@@ -52,7 +54,8 @@ class LayerWriter:
     entry is applied as its header is written, a file's body sent on to the tree as it is
     written to the tar."""
 
-    def __init__(self, out: BinaryIO, tree: LayerTree | None = None, hash_behind: bool = False) -> None:
+    def __init__(self, out: BinaryIO, tree: LayerTree | None = None, hash_behind: bool = False,
+                 members: Members | None = None) -> None:
         self.out = out
         # `hash_behind`: a thread hashes the tar, reading it back behind the writer (a layer of
         # many files: the writer's core has their reading, writing and the tree's queue); only
@@ -83,25 +86,98 @@ class LayerWriter:
         self.symlinks = False   # a symlink among the entries: a later name may lead through it
         self.tree = tree
         self._pending: Entry | None = None  # a regular file's entry, applied with its body
+        # The members of the last layer's tar this one may copy (builder/copy/reuse.py; only
+        # into a file hashed behind the writer, which hashes what is copied too), and this
+        # tar's index of them; `_run`: the last tar's bytes [start, end) still to copy.
+        self.members = members if members is not None and self._behind is not None else None
+        self._run: list[int] | None = None
 
     def _write(self, data: bytes | memoryview) -> None:
+        if self._run is not None:
+            self._copy_run()
         if self.hash is not None:
             self.hash.update(data)
         self.out.write(data)
         self.size += len(data)
 
-    def header(self, h: Header) -> None:
+    def header(self, h: Header) -> bytes:
+        """Write `h`'s header; returns its bytes. A member that is its header alone (all but a
+        regular file's) is copied from the last layer's tar when that has it."""
         # Go's tar.FileInfoHeader (so Docker's layers) keeps the file type bits in the mode field.
         h.mode = (h.mode & 0o7777) | _TYPE_BITS.get(h.type, 0)
         if self.tree is not None:
             self._to_tree(h)
-        self._write(encode_header(h))
+        data = encode_header(h)
+        members = self.members
+        if members is not None and h.type != REG:
+            key = member_key(data, "")
+            members.new[h.name] = [self.size, len(data), key]
+            start = members.find(h.name, key, len(data))
+            if start is not None:
+                self._copy_later(start, len(data))
+            else:
+                self._write(data)
+        else:
+            self._write(data)
         self.entries += 1
         if h.type == DIR:
             self.dirs.add(h.name.rstrip("/"))
         elif h.type == SYM:
             self.content += len(h.linkname.encode())
             self.symlinks = True
+        return data
+
+    def copied_member(self, h: Header, known: str, path: str | os.PathLike[str], st: os.stat_result) -> bool:
+        """The member of the regular file `h` (`known`: its content's digest, by its record)
+        taken from the last layer's tar when that has it byte for byte and the file at `path`
+        is still as `st` says; False, with nothing written, when it cannot be."""
+        members = self.members
+        assert members is not None
+        h.mode = (h.mode & 0o7777) | _TYPE_BITS[REG]
+        data = encode_header(h)
+        key = member_key(data, known)
+        length = len(data) + h.size + (-h.size % _BLOCK)
+        start = members.find(h.name, key, length)
+        if start is None:
+            return False
+        try:
+            if not same_stat(os.lstat(path), st):
+                return False
+        except OSError:
+            return False
+        if self.tree is not None:
+            self._to_tree(h)
+            entry, self._pending = self._pending, None
+            self.tree.add_stored(entry, members.fd, start + len(data), h.size,  # type: ignore[arg-type]
+                                 None if self.symlinks else known, members.of_like)
+        members.new[h.name] = [self.size, length, key]
+        self._copy_later(start, length)
+        self.entries += 1
+        self.content += h.size
+        return True
+
+    def _copy_later(self, start: int, length: int) -> None:
+        """The last tar's member at `start` is this tar's next: copied with the adjacent ones."""
+        run = self._run
+        if run is not None and run[1] == start:
+            run[1] += length
+        else:
+            if run is not None:
+                self._copy_run()
+            self._run = [start, start + length]
+        self.size += length
+
+    def index_member(self, name: str, offset: int, header: bytes, known: str, size: int) -> None:
+        """The member of the file `name` written at `offset` (its `header`'s bytes, `size`
+        bytes of content whose digest is `known`) goes into this tar's index."""
+        if self.members is not None:
+            self.members.new[name] = [offset, len(header) + size + (-size % _BLOCK), member_key(header, known)]
+
+    def _copy_run(self) -> None:
+        start, end = self._run  # type: ignore[misc]
+        self._run = None
+        self.out.flush()
+        self.members.copy(self.out.fileno(), start, end)  # type: ignore[union-attr]
 
     def _to_tree(self, h: Header) -> None:
         from dockyard.archive.apply import entry_of
@@ -141,18 +217,20 @@ class LayerWriter:
         """The tree's file of `h` (the file whose body was written last) made again from that
         body as the tar has it: the tree had linked like's file by a digest the file turned out
         not to keep while it was read."""
-        from dockyard.archive.apply import entry_of
+        from dockyard.archive.apply import StoredBody, entry_of
 
         self.out.flush()
         end = self.size - (-h.size % _BLOCK)
         fd = os.open(f"/proc/self/fd/{self.out.fileno()}", os.O_RDONLY | os.O_CLOEXEC)
         try:
             self.tree.add(entry_of(h.name, REG, h.mode, h.uid, h.gid, h.size, h.mtime),  # type: ignore[union-attr]
-                          _Stored(fd, end - h.size, h.size))
+                          StoredBody(fd, end - h.size, h.size))
         finally:
             os.close(fd)
 
     def finish(self) -> ScanResult:
+        if self._run is not None:
+            self._copy_run()
         if self._pending is not None:
             self.tree.add(self._pending)  # type: ignore[union-attr]
             self._pending = None
@@ -221,24 +299,6 @@ class _Body:
         self._w._write(chunk)
         self._left -= n
         return chunk
-
-
-class _Stored:
-    """A body already in the tar file `fd` at `offset`, read back by pread."""
-
-    def __init__(self, fd: int, offset: int, size: int) -> None:
-        self._fd, self._pos, self._left = fd, offset, size
-
-    def read_body(self) -> memoryview:
-        k = min(self._left, CHUNK)
-        if k <= 0:
-            return memoryview(b"")
-        data = os.pread(self._fd, k, self._pos)
-        if not data:
-            raise InvalidParameter("the layer's tar was cut short while it was written")
-        self._pos += len(data)
-        self._left -= len(data)
-        return memoryview(data)
 
 
 def image_lstat(image_root: Path, rel: str, w: LayerWriter | None = None) -> os.stat_result | None:
@@ -310,14 +370,19 @@ def emit(w: LayerWriter, name: str, path: str | os.PathLike[str], st: os.stat_re
                 return
             w.links[key] = name
         h.size = st.st_size
-        w.header(h)
         known = w.sums.content_at(path, st) if w.sums is not None and origin == "context" else None
+        if known is not None and w.members is not None and w.copied_member(h, known, path, st):
+            w.digests[name] = known
+            return
+        offset = w.size
+        header = w.header(h)
         fd = os.open(path, _READ)
         try:
             linked = w.body(_FdReader(fd), st.st_size, known)  # type: ignore[arg-type]
             if known is not None:
                 if same_stat(os.fstat(fd), st):
                     w.digests[name] = known
+                    w.index_member(name, offset, header, known, st.st_size)
                 elif linked:  # changed while it was read: the tree has what the tar has
                     w.rewrite_in_tree(h)
         finally:

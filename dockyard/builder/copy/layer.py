@@ -27,6 +27,7 @@ __all__ = ["CopyTree", "many_files", "resolve_dest", "write_copy_layer", "write_
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.archive.apply import LayerTree
+    from dockyard.builder.copy.reuse import Members
     from dockyard.store.filesums import FileSums
     from dockyard.store.layers import LayerStore, StoredLayer
 
@@ -75,12 +76,14 @@ def many_files(sources: list[Source]) -> bool:
 
 def write_copy_layer(out: BinaryIO, sources: list[Source], plan: CopyPlan, image_root: Path,
                      kw: str, sums: FileSums | None = None, digests: dict[str, str] | None = None,
-                     tree: LayerTree | None = None) -> ScanResult:
+                     tree: LayerTree | None = None, members: Members | None = None) -> ScanResult:
     """The layer of one COPY/ADD, written to `out`. With the context's `sums`, `digests` gets the
     content digest of each file whose record held while it was read, by entry name; none when
     the layer holds a symlink (an entry's name could then lead to another file of its tree).
-    With `tree`, the layer's tree is made in the same pass (CopyTree)."""
-    w = LayerWriter(out, tree, hash_behind=many_files(sources))
+    With `tree`, the layer's tree is made in the same pass (CopyTree). With `members`
+    (CopyTree.members), the files' members the last layer's tar has are copied from it, and
+    this tar's are indexed (builder/copy/reuse.py)."""
+    w = LayerWriter(out, tree, hash_behind=many_files(sources), members=members)
     try:
         return _write_copy_layer(w, sources, plan, image_root, kw, sums, digests)
     except BaseException:
@@ -176,9 +179,11 @@ class CopyTree:
     both writers knew it, else comparing bytes as they are read: archive/apply.py), and the
     new layer is remembered as the last one. The tree is made when `wanted` (a later step
     reads the layer's files) or when the last tree lends files (as cheap as links); otherwise
-    the layer is unpacked when first used (LayerStore.unpacked), and `tree` is None. Use:
-    write the layer with `tree`, `publish` the layer; `close` always (it removes an
-    unpublished tree)."""
+    the layer is unpacked when first used (LayerStore.unpacked), and `tree` is None. The
+    last layer's tar lends its members of unchanged files to the new tar (`members`,
+    builder/copy/reuse.py), and the new tar's are indexed for the next. Use: write the layer
+    with `tree` and `members`, `publish` the layer; `close` always (it removes an unpublished
+    tree)."""
 
     def __init__(self, layers: LayerStore, sums: FileSums | None, kw: str, dest: str,
                  sources: list[Source], wanted: bool = True) -> None:
@@ -188,16 +193,22 @@ class CopyTree:
         self.tree: LayerTree | None = None
         self.work: Path | None = None
         self.copy: str | None = None
+        self.members: Members | None = None
         like, theirs = None, None
         if sums is not None and sources and all(s.origin == "context" and sums.covers(s.root) for s in sources):
+            from dockyard.builder.copy.reuse import Members
+
             self.copy = "\n".join([kw, dest, *(s.rel for s in sources)])
             last = sums.last_layer(self.copy)
+            self.members = Members()
             if last is not None:
                 from dockyard.digest import Digest
 
                 last_id = Digest("sha256", last)
+                self.members = Members.of_tar(f"{os.fspath(layers.dir(last_id))}/layer.tar", layers.members(last_id))
                 if layers.is_unpacked(last_id):
                     like, theirs = layers.dir(last_id) / "diff", layers.sums(last_id)
+                    self.members.of_like = True
         if not wanted and like is None:
             return
         self.work = layers.new_tree()
@@ -222,11 +233,15 @@ class CopyTree:
         if self.copy is not None and self.sums is not None:
             if digests:
                 self.layers.put_sums(layer.diff_id, digests)
+            if self.members is not None and self.members.new:
+                self.layers.put_members(layer.diff_id, self.members.new)
             self.sums.last_layer(self.copy, layer.diff_id.hex)
 
     def close(self) -> None:
         if self.tree is not None:
             self.tree.close()
+        if self.members is not None:
+            self.members.close()   # after the tree's thread, which may read it
         if self.work is not None:
             from dockyard.archive.fstree import remove_path
 

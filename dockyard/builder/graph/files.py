@@ -190,7 +190,8 @@ def copy_layer(store: Store, op: CopyOp, dest_layers: list[Digest], sources: lis
             return _layer(store, lambda out: _parents_layer(out, sources, plan, root, kw, store.tmp))
         digests: dict[str, str] = {}
         tree = stack.enter_context(closing(CopyTree(store.layers, sums, kw, op.dest, sources, make_tree)))
-        layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree))
+        layer = _layer(store, lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree,
+                                                           tree.members))
         tree.publish(layer, digests)
     return layer
 
