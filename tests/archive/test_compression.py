@@ -65,6 +65,20 @@ def test_gzip_header_has_no_mtime_and_no_name() -> None:
     assert blob[4:8] == b"\0\0\0\0", "mtime must be 0 (like Go's gzip.Writer used by docker push)"
 
 
+def test_gzip_stores_incompressible_blocks() -> None:
+    """Random bytes are stored, not deflated: the blob is the data plus the stored blocks'
+    5-byte heads (one per 65535 bytes of each MiB the writer compresses at a time), gzip's 18
+    bytes of head and trailer and the empty final block (isal deflated them to 1,145 bytes
+    more); the compressible blocks around them are deflated; gzip(1) reads it all back."""
+    noise = os.urandom(3 << 20)
+    assert len(compress(noise, "gzip")) == len(noise) + 5 * 3 * -(-(1 << 20) // 65535) + 18 + 5
+    mixed = b"text " * 300_000 + noise + b"text " * 300_000 + noise[:1000]
+    blob = compress(mixed, "gzip", chunks=3)
+    assert len(blob) < len(noise) + 100_000
+    assert gzip.decompress(blob) == mixed
+    assert subprocess.run(["gzip", "-dc"], input=blob, capture_output=True, check=True).stdout == mixed
+
+
 def test_decompress_without_seek_from_tiny_reads() -> None:
     blob = compress(DATA[:300_000], "gzip")
     assert open_decompressed(OneByteReader(blob)).read() == DATA[:300_000]  # type: ignore[arg-type]

@@ -226,6 +226,32 @@ def test_skopeo_pulls_what_dockyard_pushed(dy: Dockyard, busybox: str, registry,
     assert (out / busybox[7:]).is_file()  # the config, named by its digest: the same image ID
 
 
+def test_go_decompresses_a_pushed_layer_of_stored_and_deflated_blocks(
+        dy: Dockyard, busybox: str, registry, tmp_path: Path) -> None:
+    """A layer of random bytes between text is pushed as stored blocks between deflated runs
+    (archive/compression._StoringGzip): Go's gzip reader (skopeo's --dest-decompress) reads
+    it back to the tar of the layer's diff ID."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "random.bin").write_bytes(os.urandom(3 << 20))
+    (ctx / "text.txt").write_bytes(b"some text of a layer\n" * 200_000)
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /data/\n")
+    name = f"{registry.host}/dy/mixed:v1"
+    dy("build", "-q", "-t", name, str(ctx))
+    dy("push", name)
+    out = tmp_path / "dir"
+    subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", "--dest-decompress",
+                    f"docker://{name}", f"dir:{out}"], check=True)
+    diff_id = json.loads(dy("image", "inspect", "-f", "{{json .RootFS.Layers}}", name).stdout)[-1]
+    manifest = json.loads((out / "manifest.json").read_bytes())
+    layer = out / manifest["layers"][-1]["digest"].split(":", 1)[1]
+    assert "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest() == diff_id
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{name}"],
+                         check=True, capture_output=True).stdout
+    pushed = json.loads(raw)["layers"][-1]["size"]
+    assert (3 << 20) < pushed < (3 << 20) + 100_000  # the random stored, the text deflated
+
+
 def test_dockyard_pulls_what_skopeo_pushed_and_pushes_it_back_byte_identical(
         dy: Dockyard, other: Dockyard, busybox: str, registry, tmp_path: Path) -> None:
     archive = tmp_path / "bb.tar"
