@@ -44,6 +44,8 @@ TIMES = ("datetime", "dockyard.cli.format", "dockyard.units")
 # an in-process build reads its command line with the light client's build (client/build.py) but
 # talks to no daemon: not the daemon's client, nor what it speaks with
 DAEMON = ("dockyard.client.daemon", "dockyard.chunked", "_socket")
+# what only some Dockerfiles need (RUN --mount, HEALTHCHECK's durations), and the collector
+UNUSED_PARTS = ("dockyard.dockerfile.mounts", "dockyard.dockerfile.durations", "dockyard.store.gc")
 
 
 def _loaded(dockyard, argv: list[str], heavy: tuple[str, ...], env: dict[str, str] | None = None) -> str:
@@ -60,8 +62,8 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     first = dockyard("build", str(ctx))
     assert "Running in" in first.stdout  # the first build ran RUN: the probe's build is cached
     # nor argparse: a plain command line of `build` is read by the client's scanner (dockyard/main.py)
-    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + TIMES + DAEMON + ("argparse",
-                                                                                          "dockyard.cli.main")
+    unused = REGISTRY_AND_URLS + RUNTIME + EXTRACTING + BUILDKIT + WRITING + TIMES + DAEMON + UNUSED_PARTS + (
+        "argparse", "dockyard.cli.main")
     # nor dataclasses (with inspect, ast, dis: dockyard.dataclass makes the classes), nor typing
     # (its names are imported for type checkers only)
     unused += ("dataclasses", "inspect", "ast", "dis", "typing")
@@ -95,7 +97,9 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
               # nor base64 (with struct: a log's bytes on the wire), nor copy (named by the weakref
               # it loads, as copyreg shares its name: a base image's config is JSON, copied by
               # builder/graph/image.json_copy)
-              "base64", "struct", "weakref") + DAEMON
+              "base64", "struct", "weakref",
+              # nor the classic builder's config rules (EXPOSE, STOPSIGNAL), nor the leases
+              "dockyard.builder.metadata", "dockyard.store.leases") + DAEMON + UNUSED_PARTS
     argv = ["build", "--progress=plain", str(ctx)]
     assert _loaded(dockyard, argv, REGISTRY_AND_URLS + RUNTIME + EXTRACTING + WRITING + TIMES + unused, bk) == "[]"
     # the check can fail: an --output loads the exporters, a cache miss the steps' root file systems
@@ -104,6 +108,13 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
     assert "dockyard.builder.graph.export" in loaded and "dockyard.builder.rootfs" in loaded
     assert "subprocess" in loaded  # the RUN
     assert "hashlib" in loaded  # the changed file's content (and the new layer's)
+    # and a Dockerfile that uses them loads RUN --mount's reader, HEALTHCHECK's durations and
+    # EXPOSE's rules
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=tmpfs,target=/t true\n"
+                                    "HEALTHCHECK --interval=5s CMD true\nEXPOSE 80\n")
+    loaded = _loaded(dockyard, argv, UNUSED_PARTS + ("dockyard.builder.metadata",), bk)
+    assert loaded == str(sorted(["dockyard.builder.metadata", "dockyard.dockerfile.durations",
+                                 "dockyard.dockerfile.mounts"]))
 
 
 def test_images_save_and_version_load_only_what_they_use(dockyard, busybox) -> None:

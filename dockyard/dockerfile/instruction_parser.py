@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from dockyard.dockerfile.durations import parse_go_duration
 from dockyard.dockerfile.flags import BOOL, NO_FLAGS, STRING, STRINGS, Flags, parse_flags
 from dockyard.dockerfile.instructions import (
     AddInstruction, ArgDef, ArgInstruction, CmdInstruction, CopyInstruction,
@@ -20,7 +19,6 @@ from dockyard.dockerfile.instructions import (
     MaintainerInstruction, OnbuildInstruction, RunInstruction, ShellInstruction,
     StopsignalInstruction, UserInstruction, VolumeInstruction, WorkdirInstruction,
 )
-from dockyard.dockerfile.mounts import parse_mount
 from dockyard.dockerfile.parser import Heredoc, Node, decode_dockerfile, parse_heredoc_word, parse_nodes
 from dockyard.dockerfile.shell import ShellError, go_strip
 from dockyard.errors import DockerfileError
@@ -244,6 +242,8 @@ def _build_run(node: Node, common: dict) -> Instruction:
     f = parse_flags(node.flags, _RUN_FLAGS)
     specs = f.strings("mount")
     mounts = []
+    if specs:  # not at the top: loaded by a Dockerfile with a RUN --mount (tests/test_start_up.py)
+        from dockyard.dockerfile.mounts import parse_mount
     for spec in specs:
         try:
             mounts.append(parse_mount(spec))
@@ -275,6 +275,10 @@ def _interval(flags: Flags, name: str) -> int:
     text = flags.string(name)
     if text == "":
         return 0
+    # Not at the top: HEALTHCHECK's durations are read by a Dockerfile that has one
+    # (tests/test_start_up.py)
+    from dockyard.dockerfile.durations import parse_go_duration
+
     try:
         d = parse_go_duration(text)
     except ValueError as err:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dockyard.dataclass import dataclass, field, replace
-from dockyard.dockerfile.mounts import Expander, Mount, parse_mount
 from dockyard.dockerfile.parser import Heredoc
 from dockyard.dockerfile.shell import ShellError, ShellLex
 from dockyard.errors import DockerfileError
@@ -20,6 +19,8 @@ from dockyard.errors import DockerfileError
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
     from typing import Self
+
+    from dockyard.dockerfile.mounts import Expander, Mount
 
 __all__ = [
     "AddInstruction",
@@ -38,7 +39,6 @@ __all__ = [
     "KeyValue",
     "LabelInstruction",
     "MaintainerInstruction",
-    "Mount",
     "OnbuildInstruction",
     "RunInstruction",
     "ShellInstruction",
@@ -170,6 +170,10 @@ class RunInstruction(_CommandLine):
         """Only the --mount values are expanded; the command is left to the shell."""
         if not self.mount_specs:
             return self
+        # Not at the top: RUN --mount's reader is loaded by a Dockerfile that has one
+        # (tests/test_start_up.py)
+        from dockyard.dockerfile.mounts import parse_mount
+
         ex = self._expander(lex, env)
         mounts = []
         for spec in self.mount_specs:

@@ -26,13 +26,12 @@ from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFou
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
-from dockyard.store import gc, reserve, workspace
+from dockyard.store import reserve, workspace
 from dockyard.store.blobs import BlobStore
 from dockyard.store.buildcache import BuildCache
 from dockyard.store.events import Journal
 from dockyard.store.images import ImageRecord, ImageRecords
 from dockyard.store.layers import LayerStore, StoredLayer
-from dockyard.store.leases import Lease
 from dockyard.store.locks import flock, try_flock
 from dockyard.store.tags import TagStore
 
@@ -40,6 +39,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import ContextManager
     from dockyard.store.filesums import FileSums
+    from dockyard.store.leases import Lease
 
 _HEX = set("0123456789abcdef")
 # The tag time as older stores wrote it into the stamp file (now_rfc3339: UTC, nanoseconds, `Z`).
@@ -97,6 +97,8 @@ class Store:
             if not locked:
                 open(self._collect_marker, "ab").close()
                 return
+            from dockyard.store import gc  # see collect
+
             with self.meta_lock():
                 gc.collect(self, thorough=True)
             try:
@@ -106,6 +108,10 @@ class Store:
 
     def collect(self, *, thorough: bool = False) -> list[Digest]:
         """Run the garbage collector now (store.gc); the layers it deleted."""
+        # Not at the top: the collector (with the leases' reader) is loaded where it runs, not by
+        # every command that opens the store (a cached build: tests/test_start_up.py)
+        from dockyard.store import gc
+
         with flock(self._gc_lock), self.meta_lock():
             return gc.collect(self, thorough=thorough)
 
@@ -165,6 +171,8 @@ class Store:
     def lease(self) -> Lease:
         """Keep what an operation uses (`with store.lease() as lease: lease.keep_image(id)`)
         from the collector until the block ends (store.leases)."""
+        from dockyard.store.leases import Lease  # see collect
+
         return Lease(self)
 
     def image(self, image_id: Digest) -> Image:
@@ -422,6 +430,8 @@ class Store:
                         self.tags.delete(r)
                         report.untagged.append(r.familiar)
                 self._delete_image(image_id, report, force=force, prune=prune, quiet=False, running=running)
+            from dockyard.store import gc  # see collect
+
             report.deleted += [str(d) for d in gc.collect(self)]
         reserve.ensure(self.lock_dir)
         return report

@@ -32,7 +32,6 @@ from dockyard.builder.graph.image import HISTORY_COMMENT, empty_image, from_imag
 from dockyard.builder.graph.ops import (
     ContextOp, CopyOp, CopySource, ExecOp, HttpOp, ImageOp, MkdirOp, Mount, Vertex,
 )
-from dockyard.builder.metadata import check_signal, expose_ports
 from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import Digest
 from dockyard.dockerfile import Dockerfile, Stage, parse_trigger
@@ -489,6 +488,10 @@ class Converter:
             cfg["Healthcheck"] = {k: v for k, v in health.items() if v}
             self._history(st, "HEALTHCHECK " + healthcheck_text(health))
         elif isinstance(ins, ExposeInstruction):
+            # Not at the top: the classic builder's config rules (EXPOSE's ports, STOPSIGNAL's
+            # names) are loaded by a Dockerfile that uses them (tests/test_start_up.py)
+            from dockyard.builder.metadata import expose_ports
+
             try:
                 ports = expose_ports(ins.ports)
             except InvalidParameter as exc:
@@ -512,6 +515,8 @@ class Converter:
             cfg["Volumes"] = volumes
             self._history(st, "VOLUME " + go_v_list(ins.volumes))
         elif isinstance(ins, StopsignalInstruction):
+            from dockyard.builder.metadata import check_signal  # as EXPOSE's
+
             try:
                 check_signal(ins.signal)
             except InvalidParameter as exc:
