@@ -150,6 +150,16 @@ def test_build_killed_anywhere(templates, tmp_path: Path) -> None:
                              {"rename": 6, "fsync": 0}, check)
 
 
+def _built_again(dockyard: Dockyard, ctx: Path, files: str) -> None:
+    """After a kill of a build of RUN steps: the store whole, nothing left mounted after the next
+    start, and the next build makes the image, whose /a and /b are `files`."""
+    _whole_and_clean(dockyard)
+    assert mounts_under(dockyard.root) == []
+    out = dockyard("build", "-q", "-t", "built:1", str(ctx)).stdout.strip()
+    assert dockyard("image", "inspect", "-f", "{{.Id}}", "built:1").stdout.strip() == out
+    assert dockyard("run", "--rm", "built:1", "cat", "/a", "/b").stdout == files
+
+
 def test_build_with_runs_killed_anywhere(templates, tmp_path: Path) -> None:
     """A classic RUN step's image is written by a worker thread behind the next RUN's container
     (builder/classic/state.py): killed at any of either's calls, the store is whole, nothing is
@@ -159,14 +169,33 @@ def test_build_with_runs_killed_anywhere(templates, tmp_path: Path) -> None:
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n")
 
     def check(dockyard: Dockyard, killed: bool) -> None:
-        _whole_and_clean(dockyard)
-        assert mounts_under(dockyard.root) == []
-        out = dockyard("build", "-q", "-t", "built:1", str(ctx)).stdout.strip()
-        assert dockyard("image", "inspect", "-f", "{{.Id}}", "built:1").stdout.strip() == out
-        assert dockyard("run", "--rm", "built:1", "cat", "/a", "/b").stdout == "a\nb\n"
+        _built_again(dockyard, ctx, "a\nb\n")
 
     FIGURES["build RUN"] = sweep(_fresh(templates, "local", tmp_path), ["build", "-t", "built:1", str(ctx)],
                                  {"rename": 2, "fsync": 2}, check)
+
+
+def test_buildkit_runs_killed_anywhere(templates, tmp_path: Path) -> None:
+    """BuildKit mode's RUN chain: a RUN's layer is its tar, written and synced, and its tree is
+    the step's overlay upper dir, moved into the layer when a later step stands on it
+    (builder/graph/execute.py): killed at any of the build's renames, symlinks or fsyncs, the
+    store is whole, nothing is left mounted after the next start, and the next build runs on
+    the trees it finds (or unpacks again)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a && mkdir /d && echo d > /d/f\n"
+                                    "RUN cat /a /d/f > /b\n")
+
+    def fresh(i: int) -> Dockyard:
+        dockyard = copy_store(templates["local"], tmp_path / f"s{i}")
+        dockyard.env = {**dockyard.env, "DOCKER_BUILDKIT": "1"}
+        return dockyard
+
+    def check(dockyard: Dockyard, killed: bool) -> None:
+        _built_again(dockyard, ctx, "a\na\nd\n")
+
+    FIGURES["build RUN (BuildKit)"] = sweep(fresh, ["build", "-t", "built:1", str(ctx)],
+                                            {"rename": 1, "symlink": 1, "fsync": 1}, check)
 
 
 def test_pull_killed_anywhere(templates, tmp_path: Path) -> None:

@@ -145,9 +145,11 @@ def _cache_dir(store: Store, m: Mount, source: MountSource | None, stack: ExitSt
 
 
 def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[int, MountSource],
-             session: Session, output: Output, links: dict[Digest, str] | None = None) -> StoredLayer | None:
+             session: Session, output: Output, links: dict[Digest, str] | None = None,
+             make_tree: bool = False) -> StoredLayer | None:
     """Run `op` over `root_layers`; the layer of what it changed (None: nothing changed).
-    `links`: the build's known unpacked layers (see _lowers)."""
+    `links`: the build's known unpacked layers (see _lowers). `make_tree`: a later step reads
+    the layer as a tree (the root of the next RUN...): the overlay's upper dir becomes it."""
     if op.security == "insecure" and "security.insecure" not in session.allow:
         raise InvalidParameter("security.insecure is not allowed")
     runtime = for_store(store.root)
@@ -181,6 +183,19 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
             raise ExecFailed(op.args, code)
         layer = layer_from_directory(store.layers, upper, keep_empty=True)
         assert layer is not None
+        if make_tree and not store.layers.is_unpacked(layer.diff_id):
+            # The upper dir is the layer's tree, as BuildKit's snapshot of the step is the next
+            # one's lower: the files its tar was just written from (whiteouts and opaque dirs in
+            # the overlay's own format, which an unpacked tree has), to the nanosecond of their
+            # mtimes (the tar keeps seconds). Not unpacked from the tar again: no file written
+            # twice. Published as an unpacked tree is (its record ties it to this boot; the tar
+            # is the durable copy), and an unpacked tree's root is 0755. Should that fail, the
+            # step that reads the tree unpacks the tar, as before.
+            try:
+                os.chmod(upper, 0o755)
+                store.layers.adopt_tree(layer.diff_id, upper)
+            except OSError:
+                pass
         return layer
     finally:
         if not exited:

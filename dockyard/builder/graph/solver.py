@@ -462,7 +462,7 @@ class Solver:
             except DockyardError as exc:
                 self.progress.complete(digest, error=exc.message)
                 raise
-        if v.digest in self._read_as_trees:
+        if v.digest in self._read_as_trees and not self.store.layers.is_unpacked(layer.diff_id):
             self._unpack_ahead(layer.diff_id)
         assert plan.key is not None
         parts = plan.parts
@@ -495,7 +495,8 @@ class Solver:
                     sources[m.input] = execute.MountSource(tree)
             digest = str(v.digest)
             return execute.run_exec(self.store, op, base.layers, sources, self.session,
-                                    lambda stream, data: self.progress.log(digest, stream, data), self._links)
+                                    lambda stream, data: self.progress.log(digest, stream, data), self._links,
+                                    make_tree=v.digest in self._read_as_trees)
         if isinstance(op, CopyOp):
             kw = "ADD" if op.unpack else "COPY"
             sources = self._tree_copy_sources(v, op, inputs, plan, stack)

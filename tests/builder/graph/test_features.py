@@ -421,3 +421,50 @@ def dockyard_cmd() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "dockyard"]
+
+
+def _tree(root: Path) -> dict[str, tuple]:
+    """Every entry under `root` as a layer's tree holds it: type, mode, owner, whole-second mtime,
+    content or link target, device, overlay opacity, hard links."""
+    out: dict[str, tuple] = {}
+    inodes: dict[int, str] = {}
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            rel = os.path.relpath(path, root)
+            st = os.lstat(path)
+            body: object = None
+            if os.path.islink(path):
+                body = os.readlink(path)
+            elif os.path.isfile(path):
+                body = Path(path).read_bytes()
+            opaque = os.path.isdir(path) and not os.path.islink(path) and \
+                "trusted.overlay.opaque" in os.listxattr(path)
+            linked = inodes.setdefault(st.st_ino, rel) if st.st_nlink > 1 and not os.path.isdir(path) else None
+            out[rel] = (st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime), body, st.st_rdev, opaque,
+                        linked)
+    return out
+
+
+def test_a_run_layer_tree_is_what_its_tar_unpacks_to(bk, tmp_path: Path) -> None:
+    """The tree of a RUN's layer that the next RUN stands on is the step's overlay upper dir, not
+    its tar unpacked again: the same tree as unpacking makes (whiteouts, an opaque directory,
+    hard and symbolic links, owners), published as unpacked trees are (tied to this boot: the
+    tar is the durable copy)."""
+    from dockyard.archive.apply import apply_layer
+
+    ctx = write_context(tmp_path / "ctx", "FROM busybox\nRUN mkdir -p /d/e && echo a > /d/a && ln /d/a /d/h && "
+                        "ln -s /d/a /s && chown 5:6 /d/e && chmod 0750 /d/e && rm /bin/vi && rm -rf /var && "
+                        "mkdir -p /var/n && touch /var/n/f\nRUN cat /d/h\n")
+    bk.build(ctx, "-t", "tree")
+    diff_id = json.loads(bk("image", "inspect", "-f", "{{json .RootFS.Layers}}", "tree").stdout)[1]
+    layer = bk.root / "layers" / diff_id.removeprefix("sha256:")
+    assert (layer / "tree").is_file() and (bk.root / "l" / (layer / "link").read_text()).is_dir()
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    with open(layer / "layer.tar", "rb") as stream:
+        apply_layer(stream, unpacked, whiteout_format="overlay")
+    tree = _tree(layer / "diff")
+    assert tree == _tree(unpacked)
+    assert tree["var"][6] and os.major(tree["bin/vi"][5]) == 0 and tree["d/h"][7] in ("d/a", "d/h")
+    assert os.stat(layer / "diff").st_mode & 0o777 == 0o755

@@ -138,6 +138,33 @@ RUN echo {mark}; id
     assert "HOSTNAME" not in got.stderr
 
 
+def test_a_run_sees_the_files_of_the_run_before_as_written_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
+    """The next RUN stands on what the last one wrote as it was written (BuildKit's snapshot of
+    the step is the next one's lower; dockyard's is the step's overlay upper dir): mtimes to the
+    nanosecond (a layer's tar keeps seconds), deleted files and replaced directories gone, hard
+    links linked, many files."""
+    mark = _unique()
+    dockerfile = f"""\
+FROM busybox
+RUN echo {mark}; mkdir /data && for i in $(seq 1 300); do echo $i > /data/f$i; done; \\
+    ln /data/f1 /data/hard; rm /bin/vi; rm -rf /var && mkdir -p /var/new && touch /var/new/n; \\
+    touch -d '2001-02-03 04:05:06' /data/old
+RUN echo {mark}; ls /data | wc -l; cat /data/f300; stat -c '%h %n' /data/f1; ls /bin/vi 2>&1; \\
+    find /var | sort; stat -c '%y' /data/old; \\
+    stat -c '%y' /data/f2 | grep -q '\\.000000000 ' && echo whole-seconds || echo sub-second
+"""
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    ref = reference.build(ctx)
+    got = bk.build(ctx)
+
+    def output(text: str) -> list[str]:
+        return [line.split(" ", 2)[2] for line in text.splitlines()
+                if re.match(r"^#\d+ \d+\.\d+ ", line)]
+
+    assert output(got.stderr) == output(ref.stderr)
+    assert output(got.stderr)[-1] == "sub-second"
+
+
 MULTISTAGE = """\
 FROM busybox AS base
 RUN echo base {mark}
