@@ -239,3 +239,28 @@ def test_the_installed_command_starts_without_site(dockyard, busybox, tmp_path) 
     assert "dockyard.main" in loaded and not any(line.endswith("| site") for line in loaded.splitlines())
     loaded = subprocess.run([sys.executable, "-c", "pass"], capture_output=True, text=True, env=probe).stderr
     assert any(line.endswith("| site") for line in loaded.splitlines())
+
+
+def test_a_build_of_a_directory_makes_no_temp_folder(dockyard, busybox, tmp_path) -> None:
+    # a directory context writes nothing aside: the process's folder under the store's tmp/ (a
+    # lock file, a directory, their removal at exit) is not made by a cached BuildKit build
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV A=1\n")
+    probe = ("import atexit, sys\n"
+             "def report():\n"
+             "    print('folders', len(sys.modules['dockyard.store.workspace']._folders), file=sys.stderr)\n"
+             "atexit.register(report)\n"
+             "from dockyard.main import main\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+    bk = {**dockyard.env, "DOCKER_BUILDKIT": "1"}
+    for _ in range(2):  # the first build makes the image, the second is cached
+        out = subprocess.run([sys.executable, "-c", probe, "build", "-q", str(ctx)], capture_output=True, text=True,
+                             cwd=REPO, env=bk)
+        assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines()[-1] == "folders 0"
+    # the check can fail: a Dockerfile from stdin is kept in the folder
+    out = subprocess.run([sys.executable, "-c", probe, "build", "-q", "-f", "-", str(ctx)], capture_output=True,
+                         text=True, cwd=REPO, env=bk, input="FROM busybox\nENV A=1\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines()[-1] == "folders 1"

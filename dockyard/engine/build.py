@@ -68,9 +68,13 @@ def _opened(store: Store, source: str | BinaryIO, dockerfile: str | None, stdin:
         ctx_source = spool
     elif source != "-":
         ctx_source = Path(source)
+    # the process's temp folder (store.workspace) only for what is written there: a stream's
+    # unpacked context, a Dockerfile from stdin; a directory context writes nothing, and a
+    # cached build then makes no folder, lock file or exit-time removal
+    aside = not isinstance(ctx_source, Path) or dockerfile == "-"
     try:
         with open_context(ctx_source, dockerfile=dockerfile, stdin=stdin, cwd=cwd,
-                          tmp_dir=store.tmp) as context:
+                          tmp_dir=store.tmp if aside else None) as context:
             yield context
     finally:
         if spool is not None:
