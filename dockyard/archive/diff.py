@@ -89,25 +89,30 @@ def _pax_record(key: str, value: bytes) -> bytes:
     return str(n).encode() + body
 
 
+_ZERO8, _ZERO12 = b"0000000\0", b"00000000000\0"
+_MAX8, _MAX12 = 8 ** 7, 8 ** 11           # the first numbers 8 and 12 byte octal fields cannot hold
+_MAGIC = b"ustar\x0000" + bytes(64)      # magic, version, empty uname and gname
+_NO_DEV = bytes(16)                       # a PAX header's devmajor and devminor: NUL
+_REST = bytes(BLOCK - 345)                # prefix and padding
+_SPACES_MAGIC = 8 * 32 + sum(_MAGIC)      # the checksum's own field (8 spaces) and the magic
+
+
 def _ustar_block(name: bytes, typ: bytes, mode: int, uid: int, gid: int, size: int, mtime: int,
                  linkname: bytes, devmajor: int, devminor: int) -> bytes:
-    blk = bytearray(BLOCK)
-    blk[0:100] = name[:100].ljust(100, b"\0")
-    blk[100:108] = _octal(mode, 8) or _octal(0, 8)  # type: ignore[assignment]
-    blk[108:116] = _octal(uid, 8) or _octal(0, 8)  # type: ignore[assignment]
-    blk[116:124] = _octal(gid, 8) or _octal(0, 8)  # type: ignore[assignment]
-    blk[124:136] = _octal(size, 12) or _octal(0, 12)  # type: ignore[assignment]
-    blk[136:148] = _octal(mtime, 12) or _octal(0, 12)  # type: ignore[assignment]
-    blk[148:156] = b" " * 8
-    blk[156:157] = typ
-    blk[157:257] = linkname[:100].ljust(100, b"\0")
-    blk[257:263] = b"ustar\0"
-    blk[263:265] = b"00"
-    if typ not in (b"x", b"g"):  # Go leaves them NUL in PAX extended headers
-        blk[329:337] = _octal(devmajor, 8) or _octal(0, 8)  # type: ignore[assignment]
-        blk[337:345] = _octal(devminor, 8) or _octal(0, 8)  # type: ignore[assignment]
-    blk[148:155] = b"%06o\0" % sum(blk)
-    return bytes(blk)
+    """One ustar header block (a number that does not fit is written as 0: a PAX record holds
+    it). Built by joining its fields; the checksum is the sum of its bytes with the checksum
+    field counted as 8 spaces, written as Go writes it: 6 octal digits, NUL, space."""
+    if 0 <= mode < _MAX8 and 0 <= uid < _MAX8 and 0 <= gid < _MAX8 and 0 <= size < _MAX12 and 0 <= mtime < _MAX12:
+        numbers = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode, uid, gid, size, mtime)
+    else:
+        numbers = b"".join((_octal(mode, 8) or _ZERO8, _octal(uid, 8) or _ZERO8, _octal(gid, 8) or _ZERO8,
+                            _octal(size, 12) or _ZERO12, _octal(mtime, 12) or _ZERO12))
+    dev = _NO_DEV if typ in (b"x", b"g") else \
+        (_octal(devmajor, 8) or _ZERO8) + (_octal(devminor, 8) or _ZERO8)  # Go leaves them NUL in PAX headers
+    name, linkname = name[:100], linkname[:100]
+    checksum = sum(name) + sum(numbers) + _SPACES_MAGIC + typ[0] + sum(linkname) + sum(dev)
+    return b"".join((name.ljust(100, b"\0"), numbers, b"%06o\0 " % checksum, typ, linkname.ljust(100, b"\0"),
+                     _MAGIC, dev, _REST))
 
 
 def encode_header(h: Header) -> bytes:
@@ -118,18 +123,22 @@ def encode_header(h: Header) -> bytes:
         pax["path"] = name
     if len(link) > 100 or not link.isascii():
         pax["linkpath"] = link
-    for key, value, width in (("uid", h.uid, 8), ("gid", h.gid, 8), ("size", h.size, 12), ("mtime", h.mtime, 12)):
-        if _octal(value, width) is None:
-            pax[key] = str(value).encode()
-    for key, value in h.xattrs.items():
-        pax["SCHILY.xattr." + key] = value
+    uid, gid, size, mtime = h.uid, h.gid, h.size, h.mtime
+    if not (0 <= uid < _MAX8 and 0 <= gid < _MAX8 and 0 <= size < _MAX12 and 0 <= mtime < _MAX12):
+        for key, value, limit in (("uid", uid, _MAX8), ("gid", gid, _MAX8), ("size", size, _MAX12),
+                                  ("mtime", mtime, _MAX12)):
+            if not 0 <= value < limit:   # what _octal cannot write
+                pax[key] = str(value).encode()
+    if h.xattrs:
+        for key, value in h.xattrs.items():
+            pax["SCHILY.xattr." + key] = value
     out = b""
     if pax:
         data = b"".join(_pax_record(k, pax[k]) for k in sorted(pax))
         head, base = posixpath.split(h.name)  # Go: path.Join(dir, "PaxHeaders.0", file)
         pax_name = _enc(posixpath.normpath(posixpath.join(head, "PaxHeaders.0", base)))
         out = _ustar_block(pax_name, b"x", 0, 0, 0, len(data), 0, b"", 0, 0) + data + bytes(-len(data) % BLOCK)
-    return out + _ustar_block(name, h.type, h.mode, h.uid, h.gid, h.size, h.mtime, link, h.devmajor, h.devminor)
+    return out + _ustar_block(name, h.type, h.mode, uid, gid, size, mtime, link, h.devmajor, h.devminor)
 
 
 def _xattrs(node: Node, fd: int | None = None) -> dict[str, bytes]:
