@@ -43,7 +43,9 @@ WRITING = ("dockyard.store.layer_writer", "dockyard.archive.diff", "dockyard.arc
 TIMES = ("datetime", "dockyard.cli.format", "dockyard.units")
 # an in-process build reads its command line with the light client's build (client/build.py) but
 # talks to no daemon: not the daemon's client, nor what it speaks with
-DAEMON = ("dockyard.client.daemon", "dockyard.chunked", "_socket")
+DAEMON = ("dockyard.client.daemon", "dockyard.chunked", "_socket",
+          # nor the tar encoder that packs a context for a daemon
+          "dockyard.archive.tarheader", "dockyard.archive.tarstream")
 # what only some Dockerfiles need (RUN --mount, HEALTHCHECK's durations), and the collector
 UNUSED_PARTS = ("dockyard.dockerfile.mounts", "dockyard.dockerfile.durations", "dockyard.store.gc")
 

@@ -30,16 +30,16 @@ import os
 import stat
 import time
 
-from dockyard.archive.tarheader import (BLKTYPE, CHRTYPE, DIRTYPE, FIFOTYPE, LNKTYPE, REGTYPE,
-                                        SYMTYPE, TarHeader)
-from dockyard.archive.tarstream import TarWriter
 from dockyard.builder.dockerignore import IgnoreMatcher, go_clean
 from dockyard.errors import InvalidParameter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import BinaryIO, Iterator
 
+    from dockyard.archive.tarheader import TarHeader
+    from dockyard.archive.tarstream import TarWriter
     from dockyard.builder.dockerignore import MatchInfo
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -158,31 +158,32 @@ def walk_context(
 # --------------------------------------------------------------------------- writing the tar
 
 
-def _tar_info(entry: ContextEntry, hardlinks: dict[tuple[int, int], str]) -> TarHeader | None:
+def _tar_info(entry: ContextEntry, hardlinks: dict[tuple[int, int], str], tar: ModuleType) -> TarHeader | None:
+    """The entry's tar header; `tar`: archive/tarheader (see write_context_tar)."""
     st = entry.stat
     mode = st.st_mode
     # uid/gid 0 and no user or group names: ChownOpts 0:0, as the docker CLI sends the context
-    info = TarHeader(name=entry.path + "/" if stat.S_ISDIR(mode) else entry.path,
-                     mode=stat.S_IMODE(mode), mtime=int(st.st_mtime))
+    info = tar.TarHeader(name=entry.path + "/" if stat.S_ISDIR(mode) else entry.path,
+                         mode=stat.S_IMODE(mode), mtime=int(st.st_mtime))
     if stat.S_ISDIR(mode):
-        info.type = DIRTYPE
+        info.type = tar.DIRTYPE
     elif stat.S_ISLNK(mode):
-        info.type = SYMTYPE
+        info.type = tar.SYMTYPE
         info.linkname = entry.link_target or ""
     elif stat.S_ISREG(mode):
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and key in hardlinks:
-            info.type = LNKTYPE
+            info.type = tar.LNKTYPE
             info.linkname = hardlinks[key]
         else:
             if st.st_nlink > 1:
                 hardlinks[key] = entry.path
-            info.type = REGTYPE
+            info.type = tar.REGTYPE
             info.size = st.st_size
     elif stat.S_ISFIFO(mode):
-        info.type = FIFOTYPE
+        info.type = tar.FIFOTYPE
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        info.type = CHRTYPE if stat.S_ISCHR(mode) else BLKTYPE
+        info.type = tar.CHRTYPE if stat.S_ISCHR(mode) else tar.BLKTYPE
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     else:
         return None  # sockets: Go's archive/tar cannot represent them; the CLI skips them
@@ -202,17 +203,22 @@ def write_context_tar(
     `replace` maps top-level names to small contents sent instead of the context's file of that
     name, or after the walk when there is none (mode 0600): how the docker CLI adds a Dockerfile
     from outside the context and extends .dockerignore (AddDockerfileToBuildContext)."""
+    # Not at the top: the tar encoder is loaded where a context is packed (a client's build, a
+    # context sent on), not by an in-process build that reads the directory (tests/test_start_up.py)
+    from dockyard.archive import tarheader as tar
+    from dockyard.archive.tarstream import TarWriter
+
     base = _dir_string(root)
     writer = TarWriter(out)
     hardlinks: dict[tuple[int, int], str] = {}
     pending = dict(replace or {})
     for entry in walk_context(base, matcher, keep=keep):
-        info = _tar_info(entry, hardlinks)
+        info = _tar_info(entry, hardlinks, tar)
         if info is None:
             continue
-        if entry.path in pending and info.type in (REGTYPE, LNKTYPE):
+        if entry.path in pending and info.type in (tar.REGTYPE, tar.LNKTYPE):
             _add_small(writer, info, pending.pop(entry.path))
-        elif info.type == REGTYPE:
+        elif info.type == tar.REGTYPE:
             path = os.path.join(base, entry.path)
             try:
                 handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
@@ -231,7 +237,7 @@ def write_context_tar(
         else:
             writer.add_header(info)
     for name, data in pending.items():
-        _add_small(writer, TarHeader(name=name, mode=0o600, mtime=int(time.time())), data)
+        _add_small(writer, tar.TarHeader(name=name, mode=0o600, mtime=int(time.time())), data)
     writer.close()
 
 
@@ -243,6 +249,8 @@ def _dir_string(root: str | os.PathLike[str]) -> str:
 
 
 def _add_small(writer: TarWriter, info: TarHeader, data: bytes) -> None:
+    from dockyard.archive.tarheader import REGTYPE  # loaded by write_context_tar already
+
     info.type = REGTYPE
     info.linkname = ""
     info.size = len(data)

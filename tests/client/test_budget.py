@@ -25,8 +25,10 @@ LIGHT = {
     "dockyard.archive", "dockyard.archive.tarheader", "dockyard.archive.tarstream",
 }
 # Of LIGHT, what client/build.py's client_build loads when it runs, not at import: an in-process
-# build reads its command line with client/build.py and talks to no daemon (tests/test_start_up.py)
-AT_RUN = {"dockyard.client.daemon", "dockyard.chunked", "dockyard.gojson"}
+# build reads its command line with client/build.py, talks to no daemon and packs no context tar
+# (directory_context.write_context_tar loads the tar encoder: tests/test_start_up.py)
+AT_RUN = {"dockyard.client.daemon", "dockyard.chunked", "dockyard.gojson",
+          "dockyard.archive", "dockyard.archive.tarheader", "dockyard.archive.tarstream"}
 
 
 # What BuildKit mode's client adds to LIGHT (loaded by client/build.py's run when DOCKER_BUILDKIT=1).
@@ -39,7 +41,8 @@ def test_the_program_loads_only_the_light_modules_until_the_cli() -> None:
     # dockyard/main.py loads the client's reader when a daemon is named (-H, DOCKYARD_HOST)
     at_import = loaded_with("dockyard.main", edges) | loaded_with("dockyard.client.main", edges)
     assert at_import == LIGHT - AT_RUN
-    assert at_import | loaded_with("dockyard.client.daemon", edges) == LIGHT
+    assert at_import | loaded_with("dockyard.client.daemon", edges) | loaded_with("dockyard.archive.tarstream",
+                                                                                 edges) == LIGHT
     # the CLI, the API server and the engines are further away, behind a command line that is
     # not the client's (dockyard/main.py's lazy imports)
     assert "dockyard.cli.main" in graph()["dockyard.main"]
