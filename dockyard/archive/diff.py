@@ -165,7 +165,7 @@ class _TarOut:
                 self.fd = fd
         except (AttributeError, OSError, ValueError):
             self.fd = None
-        self._buf = bytearray(CHUNK)
+        self._buf: bytearray | None = None  # made when a body is read, not sent: zeroing 1 MiB took ~0.5 ms
         self.written = 0
 
     def write(self, data: bytes) -> None:
@@ -184,7 +184,9 @@ class _TarOut:
                     break
                 offset += n
                 left -= n
-        view = memoryview(self._buf)
+        if left > 0 and self._buf is None:
+            self._buf = bytearray(CHUNK)
+        view = memoryview(self._buf or b"")
         while left > 0:
             n = os.preadv(src, [view[: min(left, CHUNK)]], offset)  # where sendfile stopped
             if n == 0:

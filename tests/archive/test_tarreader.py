@@ -142,3 +142,34 @@ def test_end_right_after_the_last_body_is_accepted_partial_padding_is_not() -> N
             reader = TarReader(io.BytesIO(data[:cut]))
             for _ in reader:
                 reader.body().read()
+
+
+def test_bodies_larger_than_the_first_buffer_read_whole() -> None:
+    """The reader starts with a 64 KiB buffer and grows it when a read wants more: a small
+    entry, then bodies of 3 MiB + 7 and 64 KiB + 1 read in one call each as far as CHUNK allows,
+    and skipped unread, come back byte for byte (and the skip consumes exactly the body)."""
+    import os as _os
+
+    from dockyard.archive.tarreader import CHUNK
+
+    bodies = {"small": b"s" * 100, "big": _os.urandom((3 << 20) + 7), "mid": _os.urandom((64 << 10) + 1),
+              "skipped": _os.urandom(2 << 20), "last": b"end"}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, body in bodies.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    reader = TarReader(io.BytesIO(buf.getvalue()))
+    got = {}
+    for e in reader:
+        if e.name == "skipped":
+            continue
+        parts = []
+        while chunk := reader.read_body(CHUNK):
+            assert len(chunk) == min(CHUNK, e.size - sum(map(len, parts)))
+            parts.append(bytes(chunk))
+        got[e.name] = b"".join(parts)
+    reader.drain()
+    assert got == {k: v for k, v in bodies.items() if k != "skipped"}
+    assert reader.consumed == len(buf.getvalue())
