@@ -61,6 +61,15 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
     the pace."""
     fd = out.fileno()
     trailing = _Trailing(fd)
+    if _is_small(upper):
+        # A step that changed little (`RUN true` leaves a few directories): the tar is a few
+        # KiB, written and then scanned on this thread; a scan thread would cost more to start
+        # than the whole scan.
+        write_overlay_diff(upper, out)
+        out.flush()
+        trailing.finish()
+        result = scan_copy(io.BufferedReader(trailing, 1 << 16), _NULL)
+        return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
     found: dict[str, object] = {}
 
     def scan() -> None:
@@ -85,6 +94,35 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
     result = found["result"]
     assert isinstance(result, ScanResult)
     return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
+
+
+# An upper dir whose tar is scanned inline: at most this many entries, this many file bytes.
+_SMALL_ENTRIES = 64
+_SMALL_BYTES = 256 << 10
+
+
+def _is_small(upper: Path) -> bool:
+    """Whether the upper dir holds at most _SMALL_ENTRIES entries and _SMALL_BYTES of file
+    content: a walk that stops at the first entry beyond either bound. What cannot be read is
+    left to the writer to report (False)."""
+    entries = size = 0
+    pending = [os.fspath(upper)]
+    try:
+        while pending:
+            with os.scandir(pending.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entries > _SMALL_ENTRIES:
+                        return False
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        size += entry.stat(follow_symlinks=False).st_size
+                        if size > _SMALL_BYTES:
+                            return False
+    except OSError:
+        return False
+    return True
 
 
 class HashBehind:

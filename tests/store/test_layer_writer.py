@@ -129,9 +129,11 @@ def test_a_refused_entry_fails_the_layer_and_leaves_nothing(tmp_path: Path) -> N
     assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
 
 
-def test_a_writer_that_fails_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("small", [True, False])
+def test_a_writer_that_fails_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   small: bool) -> None:
     """A fault we cannot cause for real (the disk failing mid-tar): the writer's error is the one
-    raised, the scanner reading behind it stops, and no layer or temp file is left."""
+    raised, the scanner reading behind it (a large upper) stops, and no layer or temp file is left."""
     from dockyard.store import layer_writer
 
     def half(upper, out):  # noqa: ANN001, ANN202
@@ -142,6 +144,46 @@ def test_a_writer_that_fails_midway_leaves_nothing(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(layer_writer, "write_overlay_diff", half)
     store = Store(tmp_path / "store")
     (tmp_path / "upper").mkdir()
+    if not small:
+        (tmp_path / "upper" / "big").write_bytes(b"b" * (layer_writer._SMALL_BYTES + 1))
+    assert layer_writer._is_small(tmp_path / "upper") is small
     with pytest.raises(OSError, match="No space left"):
         layer_from_directory(store.layers, tmp_path / "upper")
+    assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
+
+
+def test_a_small_upper_dir_is_the_same_layer_as_through_the_scan_thread(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small upper dir (a `RUN true`'s few directories, a config file) is scanned after it is
+    written, on the caller's thread: the same layer, byte for byte, as the trailing scan thread
+    makes of it; every entry is still checked; the bounds on entries and bytes each make an
+    upper dir large."""
+    from dockyard.store import layer_writer
+
+    upper = tmp_path / "upper"
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc" / "conf").write_bytes(b"c" * 5000)
+    (upper / "dev").mkdir()
+    os.mknod(upper / "gone", 0o600 | 0o020000, os.makedev(0, 0))
+    assert layer_writer._is_small(upper)
+    inline = layer_from_directory(Store(tmp_path / "a").layers, upper)
+    monkeypatch.setattr(layer_writer, "_SMALL_ENTRIES", 0)
+    assert not layer_writer._is_small(upper)
+    threaded = layer_from_directory(Store(tmp_path / "b").layers, upper)
+    assert inline is not None and threaded is not None and inline.diff_id == threaded.diff_id
+    with inline.open() as f, threaded.open() as g:
+        assert f.read() == g.read()
+    monkeypatch.undo()
+    (upper / "etc" / "more").write_bytes(b"m" * layer_writer._SMALL_BYTES)
+    assert not layer_writer._is_small(upper)
+    (upper / "etc" / "more").unlink()
+    for i in range(layer_writer._SMALL_ENTRIES):
+        (upper / "dev" / f"e{i}").touch()
+    assert not layer_writer._is_small(upper)
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "up").symlink_to("../../etc/passwd")
+    store = Store(tmp_path / "c")
+    with pytest.raises(DockyardError, match="outside of the root"):
+        layer_from_directory(store.layers, small)
     assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
