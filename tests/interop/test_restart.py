@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -153,6 +154,7 @@ def test_daemon_start_restarts_by_policy_dockyard(store_root: Path, busybox: str
         for name in docker("ps", "-aq", check=False).stdout.split():
             docker("rm", "-f", name, check=False)
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the socket's short folder (and serve.log) in /tmp
 
 
 def test_restarting_between_runs_and_wait(engine: Engine) -> None:
