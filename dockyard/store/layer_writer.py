@@ -59,8 +59,7 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
     the writer and scans it (every entry checked, every byte hashed: the diff ID of exactly what
     was stored). Writing and hashing run on two cores; the hash, not a copy through a pipe, sets
     the pace."""
-    fd = out.fileno()
-    trailing = _Trailing(fd)
+    trailing = _Trailing(out.fileno())
     if _is_small(upper):
         # A step that changed little (`RUN true` leaves a few directories): the tar is a few
         # KiB, written and then scanned on this thread; a scan thread would cost more to start
@@ -69,7 +68,13 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
         out.flush()
         trailing.finish()
         result = scan_copy(io.BufferedReader(trailing, 1 << 16), _NULL)
-        return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
+    else:
+        result = _written_with_scan_behind(upper, out, trailing)
+    return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
+
+
+def _written_with_scan_behind(upper: Path, out: BinaryIO, trailing: _Trailing) -> ScanResult:
+    """write_overlay_diff into `out` while a thread scans what `trailing` reads back."""
     found: dict[str, object] = {}
 
     def scan() -> None:
@@ -93,7 +98,7 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
         raise found["error"]  # type: ignore[misc]
     result = found["result"]
     assert isinstance(result, ScanResult)
-    return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
+    return result
 
 
 # An upper dir whose tar is scanned inline: at most this many entries, this many file bytes.
