@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from dockyard.store.filesums import TRUST_AFTER
+from dockyard.store.filesums import trust_margin
 from tests.conftest import REPO
 
 _PROBE = """
@@ -85,8 +85,9 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
     (ctx / "a.txt").write_text("a\n")
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a.txt /a.txt\nRUN true\nWORKDIR /w\n")
     # the first build records a.txt's checksum (as a context's files are, once older than
-    # TRUST_AFTER), so the cached build reads no file's content
-    time.sleep(max(0.0, (ctx / "a.txt").stat().st_ctime + TRUST_AFTER / 1e9 + 0.1 - time.time()))
+    # their margin, filesums.trust_margin), so the cached build reads no file's content
+    st = (ctx / "a.txt").stat()
+    time.sleep(max(0.0, st.st_ctime + trust_margin(st) / 1e9 + 0.1 - time.time()))
     bk = {"DOCKER_BUILDKIT": "1"}
     dockyard("build", str(ctx), env=bk)
     unused = ("dockyard.builder.classic", "dockyard.builder.graph.export", "dockyard.engine.buildcache",

@@ -10,9 +10,16 @@ sum]`: the sha256 of the file's content, and the checksum a COPY's cache key tak
 used only while everything stat says of the file is what it was when the file was read:
 device, inode, size, mtime, ctime (which no user can set: a write, chmod, chown, a new xattr, a
 link or a rename all move it), mode and owner. A file changed, or another one renamed over it,
-misses. A file whose times are not older than its read by TRUST_AFTER is not recorded: file
+misses. A file whose times are not older than its read by a margin is not recorded: file
 times come from a coarse clock, so a second change in the same tick would leave the stat as
-the record has it (git's "racily clean" entries).
+the record has it (git's "racily clean" entries). The margin is LOCAL_TRUST_AFTER (100 ms) on
+a local file system that stamps times from this kernel's clock to the nanosecond (its tick is
+at most 10 ms: HZ >= 100), told by the type /proc/self/mountinfo gives the file's device and by
+the file's ctime having a fraction of a second (an ext2/3 inode of 128 bytes keeps whole
+seconds); anywhere else (NFS, FUSE, FAT, a device not found) TRUST_AFTER (2 s), the coarsest
+tick of a file system and the clock skew a network one may add. A file written just before a
+build is then read again by the next one only if it was written less than 100 ms before its
+read, not 2 s.
 
 The file is the sha256 of its body, a newline, then the body (JSON; atomic.replace_checked): a
 torn, truncated or foreign file is no file, every lookup misses. It is written in the process's
@@ -37,9 +44,13 @@ from dockyard.atomic import read_checked, replace_checked
 from dockyard.digest import small_sha256
 from dockyard.store import workspace
 
-__all__ = ["FileSums", "TRUST_AFTER", "same_stat", "trim"]
+__all__ = ["FileSums", "LOCAL_TRUST_AFTER", "TRUST_AFTER", "same_stat", "trim", "trust_margin"]
 
 TRUST_AFTER = 2_000_000_000   # ns: files changed this close to their read are not recorded
+LOCAL_TRUST_AFTER = 100_000_000   # ns: the same, on a local file system with nanosecond times
+# File systems whose times are stamped by this kernel's clock (current_time()), kept to the
+# nanosecond when the inode has room: the only ones that get the short margin.
+_KERNEL_STAMPED = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "overlay"})
 MAX_RECORDS = 500_000
 MAX_CONTEXTS = 32
 MAX_LAYERS = 64
@@ -60,10 +71,10 @@ class FileSums:
     """The records of one context directory, loaded once per build; `save` writes what was
     added."""
 
-    def __init__(self, store_root: Path | None, context: str, trust_after: int = TRUST_AFTER) -> None:
+    def __init__(self, store_root: Path | None, context: str, trust_after: int | None = None) -> None:
         self.store_root = store_root
         self.context = context
-        self.trust_after = trust_after
+        self.trust_after = trust_after   # None: by the file's file system (trust_margin)
         self._path: str | None = None
         self._records: dict[str, list] = {}
         self._layers: dict[str, str] = {}
@@ -104,7 +115,8 @@ class FileSums:
                header: str = "", checksum: str = "") -> None:
         """Remember the file at `rel`, read (from `read_at`, time.time_ns()) with stat `st`,
         unless it changed too close to that read to be told apart from a later change."""
-        if max(st.st_mtime_ns, st.st_ctime_ns) >= read_at - self.trust_after:
+        margin = self.trust_after if self.trust_after is not None else trust_margin(st)
+        if max(st.st_mtime_ns, st.st_ctime_ns) >= read_at - margin:
             return
         self._records[rel] = [*_key(st), content, header, checksum]
         self._dirty = True
@@ -139,6 +151,33 @@ class FileSums:
         except OSError:
             return
         _bound(folder)
+
+
+_stamped_by_kernel: dict[int, bool] = {}
+
+
+def trust_margin(st: os.stat_result) -> int:
+    """How much older than its read a file's times must be for its record to be kept (ns)."""
+    if not st.st_ctime_ns % 1_000_000_000:
+        return TRUST_AFTER                # whole seconds: a tick of 1 s (or a fraction of 0)
+    local = _stamped_by_kernel.get(st.st_dev)
+    if local is None:
+        local = _stamped_by_kernel[st.st_dev] = _fs_type(st.st_dev) in _KERNEL_STAMPED
+    return LOCAL_TRUST_AFTER if local else TRUST_AFTER
+
+
+def _fs_type(dev: int) -> str:
+    """The type of the file system mounted from device `dev` ("" if none is found)."""
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == wanted and " - " in line:
+                    return line.split(" - ", 1)[1].split()[0]
+    except OSError:
+        pass
+    return ""
 
 
 def _read(path: str, context: str) -> tuple[dict[str, list], dict[str, str]]:

@@ -33,3 +33,16 @@ def fresh_store_image_id(dockyard, tmp_path: Path, ctx: Path, tag: str, env: dic
     fresh("load", "-i", str(tmp_path / "base.tar"))
     fresh("build", "-q", "-t", tag, str(ctx), env=env)
     return json.loads(fresh("image", "inspect", tag).stdout)[0]["Id"]
+
+
+@pytest.fixture
+def ramfs(tmp_path: Path):  # noqa: ANN201
+    """A ramfs mounted at tmp_path/ramfs: a file system whose times store/filesums.py does not
+    know to be stamped by this kernel's clock, so its files keep the long margin (TRUST_AFTER)."""
+    import subprocess
+
+    point = tmp_path / "ramfs"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(point)], check=True)
+    yield point
+    subprocess.run(["umount", "-l", str(point)], check=False)

@@ -45,13 +45,13 @@ def _copy_layer(cli: Dockyard) -> str:
 
 @pytest.mark.parametrize("recorded", [False, True], ids=["compared", "by-digest"])
 def test_a_changed_context_reuses_the_last_tree(dockyard: Dockyard, busybox: str, tmp_path: Path,
-                                                 recorded: bool) -> None:
-    """`compared`: files younger than filesums.TRUST_AFTER have no records, so the bodies are
-    compared; `by-digest`: old enough, both layers keep their files' digests and equal ones are
-    linked unread."""
-    ctx = _context(tmp_path / "ctx")
+                                                 recorded: bool, request: pytest.FixtureRequest) -> None:
+    """`compared`: files on a ramfs younger than filesums.TRUST_AFTER have no records, so the
+    bodies are compared; `by-digest`: old enough, both layers keep their files' digests and equal
+    ones are linked unread."""
+    ctx = _context((tmp_path if recorded else request.getfixturevalue("ramfs")) / "ctx")
     if recorded:
-        time.sleep(filesums.TRUST_AFTER / 1e9 + 0.1)
+        time.sleep(filesums.trust_margin(os.lstat(ctx / "Dockerfile")) / 1e9 + 0.1)
     env = {"DOCKER_BUILDKIT": "1", "SOURCE_DATE_EPOCH": EPOCH}
     dockyard("build", "-q", "-t", "app:1", str(ctx), env=env)
     first = _copy_layer(dockyard)

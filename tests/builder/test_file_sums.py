@@ -6,7 +6,8 @@ first plants a wrong checksum in the record of the file as it was (proving the r
 the unchanged file gives the planted value), then changes the file one way (content with size
 and mtime put back, mode, owner, an xattr, another inode renamed over it) and shows the planted
 value is no longer used. Records are made here with trust_after=0 (files written by the test
-are younger than the default 2 s); one test shows the default refuses such a young file."""
+are younger than the margins); one test shows a margin refuses such a young file, others which
+margin a file system gets."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def test_a_changed_file_misses(tmp_path: Path, change: str) -> None:
 
 def test_a_file_changed_just_before_its_read_is_not_recorded(tmp_path: Path) -> None:
     ctx = _context(tmp_path)
-    sums = FileSums(tmp_path / "store", os.fspath(ctx))   # the default: 2 s
+    sums = FileSums(tmp_path / "store", os.fspath(ctx), trust_after=filesums.TRUST_AFTER)
     _sum(ctx, sums)
     assert not sums._records
     st = os.lstat(ctx / "c")
@@ -116,6 +117,36 @@ def test_a_file_changed_just_before_its_read_is_not_recorded(tmp_path: Path) -> 
     os.utime(ctx / "c", ns=(old, old))    # the ctime is still now: not recorded either
     _sum(ctx, sums)
     assert "c" not in sums._records
+
+
+def test_the_margin_is_short_only_where_times_come_from_this_kernel_in_nanoseconds(
+        tmp_path: Path, ramfs: Path) -> None:
+    """A file written 0.3 s before its read is recorded on the test's ext4 (or tmpfs), whose
+    times the kernel stamps to the nanosecond; not on a ramfs (a type not known to do so) nor
+    on an ext2 with 128-byte inodes (whole seconds), where a second change in the same tick
+    could keep the stat: those keep TRUST_AFTER."""
+    import subprocess
+
+    image, ext2 = tmp_path / "ext2.img", tmp_path / "ext2"
+    subprocess.run(["mkfs.ext2", "-q", "-F", "-I", "128", str(image), "4M"], check=True)
+    ext2.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(ext2)], check=True)
+    try:
+        contexts = {"local": _context(tmp_path / "local"), "ramfs": _context(ramfs / "ctx"),
+                    "ext2": _context(ext2 / "ctx")}
+        margins = {name: filesums.trust_margin(os.lstat(ctx / "c")) for name, ctx in contexts.items()}
+        assert margins == {"local": filesums.LOCAL_TRUST_AFTER, "ramfs": filesums.TRUST_AFTER,
+                           "ext2": filesums.TRUST_AFTER}
+        assert os.lstat(contexts["ext2"] / "c").st_ctime_ns % 1_000_000_000 == 0
+        time.sleep(filesums.LOCAL_TRUST_AFTER / 1e9 + 0.2)
+        recorded = {}
+        for name, ctx in contexts.items():
+            sums = FileSums(tmp_path / "store", os.fspath(ctx))
+            _sum(ctx, sums)
+            recorded[name] = sorted(sums._records)
+        assert recorded == {"local": ["c", "d/a", "d/b"], "ramfs": [], "ext2": []}
+    finally:
+        subprocess.run(["umount", str(ext2)], check=False)
 
 
 def test_torn_or_foreign_records_are_misses(tmp_path: Path) -> None:
@@ -201,7 +232,7 @@ def test_builds_keep_and_use_records(dockyard, busybox: str, tmp_path: Path) -> 
     misses its cache."""
     ctx = _context(tmp_path)
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\n")
-    time.sleep(filesums.TRUST_AFTER / 1e9 + 0.1)   # the files are old enough to be recorded
+    time.sleep(filesums.trust_margin(os.lstat(ctx / "Dockerfile")) / 1e9 + 0.1)   # old enough to be recorded
     truth = _sum(ctx, None)
     dockyard("build", "-q", "-t", "one", str(ctx))
     assert _copy_hash(dockyard, "one") == truth
