@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass, field
+from dockyard.dataclass import dataclass, field
 from threading import Lock
 from typing import Callable
 
@@ -29,6 +29,8 @@ MAX_TOKEN_RESPONSE = 1 << 20
 
 @dataclass
 class _Token:
+    """A bearer token and when it expires (on the authenticator's clock)."""
+
     value: str
     expires: float
 
@@ -42,7 +44,7 @@ class Authenticator:
     clock: Callable[[], float] = time.monotonic
     challenge: Challenge | None = None
     _tokens: dict[tuple[str, ...], _Token] = field(default_factory=dict)
-    _lock: Lock = field(default_factory=Lock)
+    _lock: Lock = field(default_factory=Lock, repr=False)  # (its repr is its address)
 
     def learn(self, www_authenticate: str) -> bool:
         """Take the challenge of a 401; False when it offers nothing we can answer."""

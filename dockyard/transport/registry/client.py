@@ -13,7 +13,7 @@ import json
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dockyard.dataclass import dataclass
 from typing import BinaryIO, Callable, Iterator
 from urllib.parse import urlencode, urljoin
 
@@ -79,6 +79,8 @@ DIRECT_BODY = 16 << 20
 
 @dataclass(frozen=True)
 class FetchedManifest:
+    """A manifest as the registry sent it."""
+
     data: bytes          # the exact bytes; their sha256 is the digest
     media_type: str
     digest: Digest

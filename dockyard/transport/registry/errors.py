@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dockyard.dataclass import dataclass
 
 from dockyard.errors import DockyardError, Forbidden, NotFound, Unauthorized, Unavailable
 
@@ -12,6 +12,8 @@ MAX_ERROR_BODY = 64 * 1024
 
 @dataclass(frozen=True)
 class RegistryError:
+    """One entry of a registry's error body."""
+
     code: str
     message: str
 

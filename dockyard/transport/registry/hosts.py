@@ -19,7 +19,7 @@ import ipaddress
 import json
 import socket
 import ssl
-from dataclasses import dataclass, field
+from dockyard.dataclass import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -44,6 +44,8 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class RegistrySettings:
+    """Which registries are insecure, and where their certificates are."""
+
     insecure: tuple[str, ...] = (LOOPBACK,)
     certs_dirs: tuple[Path, ...] = DEFAULT_CERTS_DIRS
     _contexts: dict = field(default_factory=dict, compare=False, repr=False)

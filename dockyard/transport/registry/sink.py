@@ -5,7 +5,7 @@ the registry stopped, or as they are made); then the config and the manifest und
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dockyard.dataclass import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +23,8 @@ COMPRESSIONS = ("gzip", "zstd")
 
 @dataclass(frozen=True)
 class PushResult:
+    """A pushed tag: its manifest's digest and size."""
+
     tag: str
     digest: Digest
     size: int
