@@ -30,7 +30,6 @@ name is not reserved: no other container can see or want it in the seconds it li
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import tempfile
@@ -40,10 +39,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from dockyard.archive.fstree import remove_later, remove_path
-from dockyard.digest import CHUNK, Digest
+from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.image.config import ContainerConfig
-from dockyard.runtime import bundle, owned, rootfs
+from dockyard.runtime import bundle, owned, pipes, rootfs
 from dockyard.runtime.containers import CreateOptions, new_record
 from dockyard.runtime.monitor import StartError, create_error
 from dockyard.runtime.names import random_name
@@ -54,7 +53,6 @@ from dockyard.store.store import Store
 
 _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                   signal.SIGUSR2)
-_HOLD_POLL = 0.005   # seconds between looks for the pid file while stderr is held
 
 
 class OneShot:
@@ -122,33 +120,45 @@ class OneShot:
         if running is not None:
             running()
         held: list[bytes] = []
-        announced = threading.Event()
+        announced = False
 
         def started() -> None:
-            announced.set()
+            nonlocal announced
+            announced = True
             self._event("start")
 
-        pumps = [threading.Thread(target=_pump, args=(out_r, stdout), daemon=True),
-                 threading.Thread(target=_pump, args=(err_r, stderr, held, pid_file, started),
-                                  daemon=True)]
-        for pump in pumps:
-            pump.start()
+        def errors(data: bytes) -> None:
+            if announced:
+                stderr(data)
+            else:
+                held.append(data)
+
+        def look() -> bool:
+            """Whether the process started (the runtime wrote the pid file); the stderr held
+            until then is its own, and goes out now."""
+            if not pid_file.exists():
+                return False
+            started()
+            if held:
+                _pump_held(held, stderr)
+                held.clear()
+            return True
+
         handlers: dict[int, object] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in _PROXY_SIGNALS:
                 handlers[sig] = signal.signal(sig, lambda signum, _f: proc.send_signal(signum))
         try:
+            pipes.drain({out_r: stdout, err_r: errors}, until=look)
             code = proc.wait()
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
         self._proc = None
-        for pump in pumps:
-            pump.join()
         if not pid_file.exists():
             message = logged_error(log_file) or b"".join(held).decode(errors="replace")
             raise create_error(message, self.runtime.name)
-        if not announced.is_set():  # it ran and ended before the pump saw the pid file
+        if not announced:  # it ran and ended before the pid file was seen
             started()
             if held:
                 _pump_held(held, stderr)
@@ -165,42 +175,6 @@ class OneShot:
                         "--force", self.runtime_id], capture_output=True)
         proc.wait()
         self._proc = None
-
-
-def _pump(fd: int, output: Callable[[bytes], None], held: list[bytes] | None = None,
-          pid_file: Path | None = None, started: Callable[[], None] | None = None) -> None:
-    """Copy a pipe to `output` as it comes; with `held`, what comes is held there until
-    `pid_file` exists, then `started()` (what is held when the pipe ends is left to the
-    caller). Once `output` fails (the client of a build went away), the rest is read and
-    dropped: the process must never block on a full pipe."""
-    def give(data: bytes) -> None:
-        nonlocal output
-        try:
-            output(data)
-        except Exception:  # noqa: BLE001 - the caller learns at its own next write
-            output = _drop
-
-    with os.fdopen(fd, "rb", buffering=0) as reader:
-        while held is not None and pid_file is not None:
-            ready, _, _ = select.select([fd], [], [], _HOLD_POLL)
-            if pid_file.exists():
-                if started is not None:
-                    started()
-                if held:
-                    give(b"".join(held))
-                    held.clear()
-                break
-            if ready:
-                data = reader.read(CHUNK)
-                if not data:
-                    return
-                held.append(data)
-        while data := reader.read(CHUNK):
-            give(data)
-
-
-def _drop(data: bytes) -> None:
-    pass
 
 
 def _pump_held(held: list[bytes], output: Callable[[bytes], None]) -> None:

@@ -30,7 +30,6 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +38,9 @@ from typing import Callable
 from dockyard.archive.fstree import remove_later
 from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
-from dockyard.digest import CHUNK, Digest
+from dockyard.digest import Digest
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime import bundle, owned, rootfs
+from dockyard.runtime import bundle, owned, pipes, rootfs
 from dockyard.runtime.oci import for_store
 from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, bounding_set
 from dockyard.runtime.users import resolve_user
@@ -328,27 +327,24 @@ def _spec(op: ExecOp, env: list[str], user, mounts: list[dict]) -> dict:  # noqa
             "hostname": op.hostname, "mounts": base_mounts + mounts, "linux": linux}
 
 
-def _pump(stream, kind: int, output: Output) -> None:  # noqa: ANN001
-    while True:
-        data = stream.read1(CHUNK) if hasattr(stream, "read1") else stream.read(CHUNK)
-        if not data:
-            return
-        output(kind, data)
-
-
 def _run_runtime(name: str, state_root: Path, bundle: Path, container_id: str, output: Output) -> int:
     """`runc run` in the foreground; its own errors (a missing executable...) come on its
-    stderr, as BuildKit shows them in the step's output."""
-    proc = subprocess.Popen([name, "--root", str(state_root), "run", "--bundle", str(bundle), container_id],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    threads = [threading.Thread(target=_pump, args=(proc.stdout, 1, output), daemon=True),
-               threading.Thread(target=_pump, args=(proc.stderr, 2, output), daemon=True)]
-    for t in threads:
-        t.start()
-    code = proc.wait()
-    for t in threads:
-        t.join()
-    return code
+    stderr, as BuildKit shows them in the step's output. Both pipes are read on this thread
+    (runtime/pipes.py)."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        proc = subprocess.Popen([name, "--root", str(state_root), "run", "--bundle", str(bundle), container_id],
+                                stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    pipes.drain({out_r: lambda data: output(1, data), err_r: lambda data: output(2, data)})
+    return proc.wait()
 
 
 def _remove_stubs(merged: Path, stubs: list[str]) -> None:
