@@ -7,7 +7,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from dockyard.archive.fstree import remove_path
 from dockyard.digest import Digest
@@ -89,10 +89,33 @@ def mounted(store: Store, cdir: ContainerDir) -> Iterator[Path]:
                     unmount(cdir)
 
 
-def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
-    """/etc/hostname, /etc/hosts, /etc/resolv.conf of the container (bind mounted by the runtime)."""
+def _writer(fresh: bool) -> Callable[[Path, bytes], None]:
+    """How a container's files are written: replaced atomically (a container's directory that
+    others read, where a file may exist from an earlier start), or, `fresh`, created in place (a
+    one-shot container's new directory, read by nobody before its runtime: a temp file and a
+    rename per file bought nothing there)."""
+    if not fresh:
+        return lambda path, data: write_file(path, data, durable=False)
+    return _create
+
+
+def _create(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)  # whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def write_files(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False) -> None:
+    """/etc/hostname, /etc/hosts, /etc/resolv.conf of the container (bind mounted by the
+    runtime); `fresh`: see _writer."""
+    write = _writer(fresh)
     host = record.hostname
-    write_file(cdir.path / "hostname", f"{host}\n".encode(), durable=False)
+    write(cdir.path / "hostname", f"{host}\n".encode())
     hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
              "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
              "ff02::2\tip6-allrouters\n")
@@ -106,7 +129,7 @@ def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
     for entry in record.host.extra_hosts:      # --add-host NAME:IP
         name, _, ip = entry.partition(":")
         hosts += f"{ip}\t{name}\n"
-    write_file(cdir.path / "hosts", hosts.encode(), durable=False)
+    write(cdir.path / "hosts", hosts.encode())
     try:
         resolv = Path("/etc/resolv.conf").read_bytes()
     except OSError:
@@ -114,7 +137,7 @@ def write_files(cdir: ContainerDir, record: ContainerRecord) -> None:
     h = record.host
     resolv = b"" if h.network_mode == "none" else resolv_conf(
         resolv, h.dns, h.dns_search, h.dns_options, own_namespace=h.network_mode != "host")
-    write_file(cdir.path / "resolv.conf", resolv, durable=False)
+    write(cdir.path / "resolv.conf", resolv)
 
 
 def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str] | None = None,
@@ -134,14 +157,15 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
                        rlimits=rlimits(record.host))
 
 
-def write_spec(cdir: ContainerDir, record: ContainerRecord) -> None:
+def write_spec(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False) -> None:
+    """The container's config.json; `fresh`: see _writer."""
     proc = process_spec(cdir, record)
     spec = build_spec(SpecInput(
         container_id=record.id, hostname=record.hostname, process=proc,
         files_dir=str(cdir.path), binds=[Bind.parse(b) for b in record.host.binds],
         host=record.host))
     # compact: json's C encoder (indent= takes the pure-Python one, ~2.5 ms a spec)
-    write_file(cdir.spec, json.dumps(spec, separators=(",", ":")).encode(), durable=False)
+    _writer(fresh)(cdir.spec, json.dumps(spec, separators=(",", ":")).encode())
 
 
 def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:

@@ -99,8 +99,8 @@ class OneShot:
             rootfs.mount_overlay(self.store.root, lowers,
                                  self.cdir.upper, self.cdir.work, self.cdir.merged, volatile=True)
             self.mounted = True
-            bundle.write_files(self.cdir, self.record)
-            bundle.write_spec(self.cdir, self.record)
+            bundle.write_files(self.cdir, self.record, fresh=True)
+            bundle.write_spec(self.cdir, self.record, fresh=True)
         except DockyardError as exc:
             raise StartError(str(exc), 125) from None
         pid_file = self.cdir.path / "init.pid"
