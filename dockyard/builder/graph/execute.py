@@ -38,7 +38,7 @@ from typing import Callable
 from dockyard.archive.fstree import remove_later
 from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
-from dockyard.digest import Digest
+from dockyard.digest import Digest, small_sha256
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime import bundle, owned, pipes, rootfs
 from dockyard.runtime.oci import for_store
@@ -69,11 +69,14 @@ class MountSource:
     path: Path
 
 
-def _lowers(store: Store, layers: list[Digest], empty: Path, links: dict[Digest, str] | None = None) -> list[str]:
-    """The overlay's lower dirs (relative to the store root), topmost first. `links`: the short
-    links of the layers this build has already found unpacked (runtime/bundle.lower_dirs; the
-    build holds the store's ingest lock, so no collection removes a tree meanwhile)."""
+def _lowers(store: Store, layers: list[Digest], work: Path, links: dict[Digest, str] | None = None) -> list[str]:
+    """The overlay's lower dirs (relative to the store root), topmost first: an empty directory
+    made in `work` for no layers (scratch). `links`: the short links of the layers this build
+    has already found unpacked (runtime/bundle.lower_dirs; the build holds the store's ingest
+    lock, so no collection removes a tree meanwhile)."""
     if not layers:
+        empty = work / "empty"
+        empty.mkdir()
         return [os.path.relpath(empty, store.root)]
     return rootfs.topmost_once(bundle.lower_dirs(store, layers, links))
 
@@ -153,15 +156,15 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
         raise InvalidParameter("security.insecure is not allowed")
     runtime = for_store(store.root)
     work = Path(tempfile.mkdtemp(prefix="bk-exec-", dir=store.tmp))
-    upper, wdir, merged, empty = work / "upper", work / "work", work / "merged", work / "empty"
-    for d in (upper, wdir, merged, empty):
+    upper, wdir, merged = work / "upper", work / "work", work / "merged"
+    for d in (upper, wdir, merged):
         d.mkdir()
     owned.sweep(store)
     container_id = owned.runtime_id(store)
     code = 0
     exited = False  # `runc run` returned: it removed the container itself
     try:
-        rootfs.mount_overlay(store.root, _lowers(store, root_layers, empty, links), upper, wdir, merged,
+        rootfs.mount_overlay(store.root, _lowers(store, root_layers, work, links), upper, wdir, merged,
                              volatile=True)
         with ExitStack() as stack:
             stack.callback(rootfs.unmount, merged)
@@ -203,20 +206,44 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
         remove_later(work)  # unmounted: not before the next step
 
 
+def _network_files(store: Store, hosts: bytes, resolv: bytes, work: Path | None) -> Path:
+    """The directory of the step's /etc/hosts and /etc/resolv.conf (bound read-only): made once
+    per process for each content, in its temp folder, and shared by its steps (two files made
+    and removed per step otherwise). An `insecure` step (every capability: it could remount
+    them writable) gets its own, in `work`."""
+    if work is None:
+        key = small_sha256(hosts + b"\0" + resolv).hexdigest()[:16]
+        shared = store.tmp / f"bk-files-{key}"
+        if shared.is_dir():
+            return shared
+        files = Path(tempfile.mkdtemp(prefix="bk-files-", dir=store.tmp))
+        os.chmod(files, 0o755)
+    else:
+        files = work / "files"
+        files.mkdir()
+    (files / "hosts").write_bytes(hosts)
+    (files / "resolv.conf").write_bytes(resolv)
+    if work is not None:
+        return files
+    try:
+        os.rename(files, shared)
+    except OSError:  # made meanwhile by another step
+        remove_later(files)
+    return shared
+
+
 def _mounts(store: Store, op: ExecOp, sources: dict[int, MountSource], session: Session,
             merged: Path, work: Path, stack: ExitStack, env: list[str]) -> tuple[list[dict], list[str]]:
     specs: list[tuple[str, dict]] = []
     stubs = [t for t in ("/etc/hosts", "/etc/resolv.conf") if not os.path.lexists(_inside(merged, t))]
-    files = work / "files"
-    files.mkdir()
-    (files / "hosts").write_text(HOSTS.format(host=op.hostname))
     resolv = b""
     if op.network != "none":
         try:
             resolv = Path("/etc/resolv.conf").read_bytes()
         except OSError:
             resolv = b""
-    (files / "resolv.conf").write_bytes(resolv)
+    files = _network_files(store, HOSTS.format(host=op.hostname).encode(), resolv,
+                           work if op.security == "insecure" else None)
     for name in ("hosts", "resolv.conf"):
         specs.append((f"/etc/{name}", {"destination": f"/etc/{name}", "type": "bind",
                                        "source": str(files / name), "options": ["rbind", "ro"]}))

@@ -300,6 +300,22 @@ RUN --network=host ip -o link | wc -l > /host-links
     assert bk.shape("ins").read("/caps").split()[1] == host[0]  # every capability the host has
 
 
+def test_network_files_are_read_only_and_an_insecure_step_changes_only_its_own(bk, tmp_path: Path) -> None:
+    """A process's steps share one copy of /etc/hosts and /etc/resolv.conf (bound read-only);
+    a step with every capability could remount them writable, so it gets its own copy."""
+    dockerfile = """\
+FROM busybox
+RUN (echo x >> /etc/hosts) 2>/dev/null && echo writable > /first || echo read-only > /first
+RUN --security=insecure mount -o remount,rw,bind /etc/hosts && echo tampered >> /etc/hosts
+RUN cat /etc/hosts > /seen
+"""
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    bk.build(ctx, "--allow", "security.insecure", "-t", "netfiles")
+    image = bk.shape("netfiles")
+    assert image.read("/first") == "read-only\n"
+    assert image.read("/seen") == "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
 def test_ssh_mount_forwards_an_agent_socket(bk, tmp_path: Path) -> None:
     sock_path = tmp_path / "agent.sock"
     server = socket.socket(socket.AF_UNIX)
