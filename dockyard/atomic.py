@@ -1,4 +1,5 @@
-"""Crash-safe file writes: write to a temp file in the same directory tree, fsync, rename."""
+"""File writes: crash-safe ones (write to a temp file in the same directory tree, fsync, rename),
+and the two primitives under them (`write_all`, `create_file`)."""
 
 from __future__ import annotations
 
@@ -123,6 +124,25 @@ class WritebackFile:
 
     def fileno(self) -> int:
         return self._f.fileno()
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write every byte of `data` to `fd` (os.write may write fewer than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def create_file(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
+    """Make `path` a new file (never an existing one) holding `data`, written in place, with
+    `mode` whatever the umask; nothing is fsynced. For a new directory that nobody reads before
+    it is whole, where a temp file and a rename buy nothing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)
+        write_all(fd, data)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | None = None,

@@ -18,6 +18,7 @@ from typing import Callable
 
 from dockyard.api.framing import STDERR, STDOUT, mux_frame
 from dockyard.api.http import ClientGone, Connection
+from dockyard.atomic import write_all
 
 DRAIN_TIMEOUT = 2.0     # seconds a finished stream reads what the client still sends
 
@@ -30,9 +31,7 @@ def copy_in(conn: Connection, fd: int, *, close: bool = True) -> threading.Threa
                 data = conn.recv()
                 if not data:
                     break
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
         except OSError:
             pass
         finally:

@@ -48,6 +48,7 @@ from typing import BinaryIO, Callable, Iterator, Mapping, Protocol
 from dockyard.archive.fstree import DirCursor, remove_tree
 from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader, check_fields
 from dockyard.archive.tarsafe import MAX_SYMLINKS, Policy, check_entry, clean_hardlink_target, clean_name
+from dockyard.atomic import write_all
 from dockyard.errors import DockyardError, InvalidArchive
 
 WHITEOUT_PREFIX = ".wh."
@@ -584,7 +585,7 @@ class _Applier:
             chunk = reader.read_body()
             if not chunk:
                 break
-            _write_all(fd, chunk)
+            write_all(fd, chunk)
         uid, gid = self.owner if self.owner is not None else (entry.uid, entry.gid)
         os.fchown(fd, uid, gid)
         for key, value in sorted(entry.xattrs.items()):
@@ -631,7 +632,7 @@ class _Applier:
                     fd = self._create(pfd, base)
                     try:
                         _copy_prefix(sfd, fd, same)
-                        _write_all(fd, chunk)
+                        write_all(fd, chunk)
                         self._fill(fd, entry, reader)
                     finally:
                         os.close(fd)
@@ -755,12 +756,6 @@ class _Applier:
                     remove_tree(fd, name)
                 elif stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                     todo.append(path)
-
-
-def _write_all(fd: int, data: memoryview | bytes) -> None:
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
 
 
 def _read_exactly(fd: int, n: int) -> bytes:

@@ -14,6 +14,8 @@ import signal
 import sys
 import threading
 
+from dockyard.atomic import write_all
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterator, Protocol
@@ -77,9 +79,7 @@ def pump(streams: Streams, *, tty: bool, stdin: bool) -> None:
             threading.Thread(target=_copy_input, args=(streams, 0), daemon=True,
                              name="stdin").start()
         for fd, data in streams.output():
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
     finally:
         if resize_handler is not None:
             signal.signal(signal.SIGWINCH, resize_handler)

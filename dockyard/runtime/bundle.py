@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from dockyard.archive.fstree import remove_path
+from dockyard.atomic import create_file
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
 from dockyard.runtime import rootfs
@@ -96,18 +97,7 @@ def _writer(fresh: bool) -> Callable[[Path, bytes], None]:
     rename per file bought nothing there)."""
     if not fresh:
         return lambda path, data: write_file(path, data, durable=False)
-    return _create
-
-
-def _create(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        os.fchmod(fd, 0o644)  # whatever the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
+    return create_file
 
 
 def write_files(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False) -> None:

@@ -37,6 +37,7 @@ import time
 import tty as ttymod
 from pathlib import Path
 
+from dockyard.atomic import write_all
 from dockyard.dataclass import dataclass
 from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
@@ -106,13 +107,6 @@ class _Subreaper:
 
 
 _SUBREAPER = _Subreaper()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 class Monitor:
@@ -350,7 +344,7 @@ class Monitor:
                         if not data:
                             stdin_open = False
                         elif self._master is not None:
-                            _write_all(self._master, data)
+                            write_all(self._master, data)
                         continue
                     data = _read_some(fd)
                     if not data:
@@ -361,7 +355,7 @@ class Monitor:
                     log.write(stream, data)
                     if attach is not None:
                         try:
-                            _write_all(attach.stdout if stream == "stdout" else attach.stderr, data)
+                            write_all(attach.stdout if stream == "stdout" else attach.stderr, data)
                         except OSError:
                             pass
             code = self._wait_init()
@@ -388,7 +382,7 @@ class Monitor:
             target = (self._master if self.record.tty else self._stdin_w) if self.record.open_stdin else None
             try:
                 if kind == b"i" and target is not None:
-                    _write_all(target, payload)
+                    write_all(target, payload)
                 elif kind == b"e" and self.record.stdin_once and self._stdin_w is not None:
                     os.close(self._stdin_w)     # StdinOnce: the first attacher's EOF is the end
                     self._stdin_w = None
