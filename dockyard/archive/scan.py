@@ -12,12 +12,13 @@ target climbs out of the root are refused, as the project's bad-input rules ask.
 from __future__ import annotations
 
 import posixpath
+from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.archive.tarreader import DIR, SYM, TarReader, Entry, REGULAR_TYPES, LNK, CHR, BLK, FIFO
 from dockyard.archive.tarsafe import clean_hardlink_target, clean_name
 from dockyard.dataclass import dataclass
-from dockyard.digest import Digest, HashingWriter
+from dockyard.digest import Digest, HashingReader, HashingWriter
 from dockyard.errors import InvalidArchive
 
 
@@ -77,21 +78,49 @@ def check_entry(entry: Entry, *, allow_devices: bool = True) -> None:
         raise InvalidArchive(f"tar entry {name!r}: unsupported type {entry.type!r}")
 
 
+class _Tally:
+    """Each entry checked (check_entry), then counted as a ScanResult counts it."""
+
+    def __init__(self, allow_devices: bool = True) -> None:
+        self.allow_devices = allow_devices
+        self.entries = 0
+        self.content = 0
+
+    def __call__(self, entry: Entry) -> None:
+        check_entry(entry, allow_devices=self.allow_devices)
+        self.entries += 1
+        if entry.type in REGULAR_TYPES:
+            self.content += entry.size
+        elif entry.type == SYM:
+            self.content += len(entry.linkname.encode("utf-8", "surrogateescape"))
+
+    def result(self, digest: Digest, size: int) -> ScanResult:
+        if size == 0:
+            raise InvalidArchive("invalid tar archive: empty input")
+        return ScanResult(digest, size, self.content, self.entries)
+
+
 def scan_copy(source: BinaryIO, sink: BinaryIO, *, allow_devices: bool = True) -> ScanResult:
     """Copy the tar `source` into `sink` byte for byte, checking each entry on the way."""
     writer = HashingWriter(sink)
     reader = TarReader(_Tee(source, writer))  # type: ignore[arg-type]
-    content = 0
-    entries = 0
+    tally = _Tally(allow_devices)
     for entry in reader:
-        check_entry(entry, allow_devices=allow_devices)
-        entries += 1
-        if entry.type in REGULAR_TYPES:
-            content += entry.size
-        elif entry.type == SYM:
-            content += len(entry.linkname.encode("utf-8", "surrogateescape"))
+        tally(entry)
     # The padding after the end-of-archive marker belongs to the layer's bytes too.
     reader.drain()
-    if writer.size == 0:
-        raise InvalidArchive("invalid tar archive: empty input")
-    return ScanResult(writer.digest, writer.size, content, entries)
+    return tally.result(writer.digest, writer.size)
+
+
+def scan_unpack(stream: BinaryIO, tree: Path) -> ScanResult:
+    """`scan_copy`'s checks and result for the layer tar `stream`, its entries applied into the
+    directory `tree` (what the store's `unpacked` makes of the layer: overlay whiteouts) instead
+    of copied: each entry is checked before it is applied, every byte hashed on the way (the
+    trailing padding too: the diff ID is the whole stream's)."""
+    from dockyard.archive.apply import apply_layer  # a pull's only (the in-process budget)
+
+    reader = HashingReader(stream)
+    tally = _Tally()
+    apply_layer(reader, tree, whiteout_format="overlay", check=tally)  # type: ignore[arg-type]
+    reader.drain()  # apply read to the end of the archive; anything after is the layer's too
+    return tally.result(reader.digest, reader.size)

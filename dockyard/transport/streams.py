@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from dockyard.archive.compression import compressing_writer, open_decompressed
-from dockyard.archive.scan import ScanResult, check_entry, scan_copy
-from dockyard.archive.tarreader import REGULAR_TYPES, SYM, Entry
+from dockyard.archive.scan import ScanResult, scan_copy, scan_unpack
 from dockyard.atomic import WritebackFile
 from dockyard.digest import CHUNK, Digest, HashingReader, HashingWriter, verify
-from dockyard.errors import DigestMismatch, InvalidArchive
+from dockyard.errors import DigestMismatch
 from dockyard.transport.pipe import Pipe, PipeClosed
 
 COALESCE = 1 << 20
@@ -182,31 +181,6 @@ def _scan(pipe: Pipe, out: dict[str, object], tree: Path | None) -> None:
         out["error"] = exc
     finally:
         pipe.cancel()
-
-
-def scan_unpack(stream: BinaryIO, tree: Path) -> ScanResult:
-    """`scan_copy`'s checks and result for the layer tar `stream`, its entries applied into the
-    directory `tree` (what the store's `unpacked` makes of the layer) instead of copied: each
-    entry is checked before it is applied, every byte hashed on the way (the trailing
-    padding too: the diff ID is the whole stream's)."""
-    from dockyard.archive.apply import apply_layer  # a pull's only (the in-process budget)
-
-    reader = HashingReader(stream)
-    counts = [0, 0]  # entries, content size as scan_copy counts it
-
-    def check(entry: Entry) -> None:
-        check_entry(entry)
-        counts[0] += 1
-        if entry.type in REGULAR_TYPES:
-            counts[1] += entry.size
-        elif entry.type == SYM:
-            counts[1] += len(entry.linkname.encode("utf-8", "surrogateescape"))
-
-    apply_layer(reader, tree, whiteout_format="overlay", check=check)  # type: ignore[arg-type]
-    reader.drain()  # apply read to the end of the archive; anything after is the layer's too
-    if reader.size == 0:
-        raise InvalidArchive("invalid tar archive: empty input")
-    return ScanResult(reader.digest, reader.size, counts[1], counts[0])
 
 
 class _Tee:
