@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False) -> int:
     from dockyard.cli.main import main as cli_main
 
     _loaded()
-    return cli_main(argv, exit_fast=exit_fast, extra={"serve": _daemon})
+    return cli_main(argv, exit_fast=exit_fast, extra={"serve": _daemon},
+                    leave=_leave if exit_fast else None)
 
 
 def _loaded() -> None:
@@ -78,12 +79,13 @@ def _loaded() -> None:
 
 
 def _leave(code: int) -> None:
-    """Leave after an in-process build as the interpreter leaves, minus its teardown of every
-    module and object (~2 ms of CPU of a cached build, ~5 of a cold one): the command's threads
-    are joined (as the interpreter joins non-daemon threads), the atexit handlers run (the
-    store's workspace and tree removals, temporary directories' finalizers) and the output is
-    flushed; memory, descriptors and locks the kernel frees. The build closes every file it
-    writes before it returns (atomic writes, leases, layers)."""
+    """Leave after an in-process build (or pull or push: cli.main.LEAVE_FAST) as the interpreter
+    leaves, minus its teardown of every module and object (~2 ms of CPU of a cached build, ~5 of
+    a cold one, ~20 ms of a pull's end): the command's threads are joined (as the interpreter
+    joins non-daemon threads), the atexit handlers run (the store's workspace and tree removals,
+    temporary directories' finalizers) and the output is flushed; memory, descriptors and locks
+    the kernel frees. The build, pull and push close every file they write before they return
+    (atomic writes, leases, layers, blobs, trees)."""
     import atexit
 
     threading = sys.modules.get("threading")
@@ -100,8 +102,8 @@ def run() -> None:
     """main(), then exit. A command that ran as a client of a daemon leaves with os._exit once
     its output is flushed: it has no threads, temporary files or atexit work left, and the
     interpreter's teardown of every module costs ~2-3 ms, a tenth of a cached client-mode build.
-    An in-process build leaves the same way once its threads are joined and the atexit
-    handlers ran (_leave). Other commands that ran in this process exit normally (their threads
-    joined, their files closed by finalizers)."""
+    An in-process build, pull or push leaves the same way once its threads are joined and the
+    atexit handlers ran (_leave). Other commands that ran in this process exit normally (their
+    threads joined, their files closed by finalizers)."""
     gc.disable()  # until the command's modules are loaded: see _loaded
     raise SystemExit(main(exit_fast=True))

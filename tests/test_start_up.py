@@ -190,7 +190,7 @@ def test_an_in_process_build_leaves_without_the_teardown(dockyard, busybox, tmp_
              "    real_leave(code)\n"
              "dockyard.main._leave = leave\n"
              "def late():\n"
-             "    leaving.wait(60 if 'build' in sys.argv else 0)\n"
+             "    leaving.wait(60 if {'build', 'push', 'pull'} & set(sys.argv) else 0)\n"
              "    time.sleep(0.2)\n"
              "    print('thread done', file=sys.stderr, flush=True)\n"
              "threading.Thread(target=late).start()\n"
@@ -210,6 +210,25 @@ def test_an_in_process_build_leaves_without_the_teardown(dockyard, busybox, tmp_
                          cwd=REPO, env=dockyard.env)
     assert out.returncode != 0 and "teardown" not in out.stderr
     assert out.stderr.splitlines()[-2:] == ["thread done", "atexit"]
+    # push and pull (LEAVE_FAST) leave the same way, with the pulled image whole in the store
+    from tests.registry.registryd import RegistryServer
+
+    registry = RegistryServer(tmp_path / "registry").start()
+    try:
+        ref = f"{registry.host}/leaving/busybox:1"
+        dockyard("tag", "busybox", ref)
+        pulled = {**dockyard.env, "DOCKYARD_ROOT": str(tmp_path / "pulled")}
+        for env, argv in ((dockyard.env, ["push", "-q", ref]), (pulled, ["pull", "-q", ref])):
+            out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=REPO,
+                                 env=env)
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.strip() == ref  # flushed before leaving
+            assert out.stderr.splitlines()[-2:] == ["thread done", "atexit"] and "teardown" not in out.stderr
+        image_id = dockyard("image", "inspect", "-f", "{{.Id}}", "busybox").stdout
+        assert dockyard("image", "inspect", "-f", "{{.Id}}", ref, env=pulled).stdout == image_id
+        assert list((tmp_path / "pulled" / "tmp").iterdir()) == []
+    finally:
+        registry.stop()
     # the check can fail: another in-process command ends with the interpreter's teardown
     out = subprocess.run([sys.executable, "-c", probe, "images"], capture_output=True, text=True, cwd=REPO,
                          env=dockyard.env)

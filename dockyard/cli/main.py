@@ -37,6 +37,9 @@ _COMMAND_MODULE = {
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
     "system": "system_cmds",
 }
+# In-process commands that close every file they write and join every thread they start before
+# they return: the program may leave them without the interpreter's teardown (`leave` below)
+LEAVE_FAST = frozenset(["pull", "push", "image pull", "image push"])
 
 
 class Parser(argparse.ArgumentParser):
@@ -91,10 +94,11 @@ def build_parser(modules: list[str] | None = None,
 
 
 def main(argv: list[str] | None = None, *, exit_fast: bool = False,
-         extra: dict[str, Loader] | None = None) -> int:
+         extra: dict[str, Loader] | None = None, leave: Callable[[int], None] | None = None) -> int:
     """Run one command line. With `exit_fast`, a command that ran as a client of a daemon leaves
     with os._exit once its output is flushed (see dockyard/main.py). `extra`: commands from
-    outside the CLI, by their word."""
+    outside the CLI, by their word. `leave`: called with the status of a LEAVE_FAST command that
+    ran in this process (it does not return)."""
     argv = sys.argv[1:] if argv is None else argv
     extra = extra or {}
     word = _command_word(argv) or ""
@@ -113,7 +117,10 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
     # the command's word from the command line: `args.command` is also the name of run's and
     # exec's COMMAND argument (a list), which overwrites it
     if not host or word in extra:
-        return report_errors(lambda: args.func(args, _local_context(args)))
+        code = report_errors(lambda: args.func(args, _local_context(args)))
+        if leave is not None and word in LEAVE_FAST:
+            leave(code)
+        return code
     client = getattr(args, "client", None)
     if client is None:
         return report_errors(_refuse_client_mode(word))
