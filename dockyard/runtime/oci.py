@@ -37,31 +37,47 @@ def choose_runtime(store_root: Path, requested: str = "") -> str:
     return name
 
 
-_FOUND: set[tuple[str, str]] = set()   # (name, PATH) of runtimes found installed
+_FOUND: dict[tuple[str, str], str] = {}   # (name, PATH) of runtimes found installed -> path
 
 
 def _installed(name: str) -> bool:
     """Whether `name` is on PATH; a runtime once found is not looked for again (a PATH search
     is ~10 stats, and every container, a build's RUN steps too, asks twice). One not found is
     looked for each time: it may be installed meanwhile."""
+    return _path_of(name) is not None
+
+
+def _path_of(name: str) -> str | None:
+    """Where `name` is on PATH (see _installed), None when it is not."""
     key = (name, os.environ.get("PATH", ""))
-    if key in _FOUND:
-        return True
-    if shutil.which(name) is None:
-        return False
-    _FOUND.add(key)
-    return True
+    path = _FOUND.get(key)
+    if path is None:
+        path = shutil.which(name)
+        if path is None:
+            return None
+        _FOUND[key] = os.path.abspath(path)
+    return _FOUND[key]
+
+
+_HYBRID: list[bool] = []   # the answer of _hybrid_cgroups, once known
 
 
 def _hybrid_cgroups() -> bool:
-    """cgroup v1 controllers with a v2 hierarchy beside them: crun refuses that, runc copes."""
-    return Path("/sys/fs/cgroup/unified/cgroup.controllers").exists()
+    """cgroup v1 controllers with a v2 hierarchy beside them: crun refuses that, runc copes.
+    The host's layout, fixed while it runs: looked at once per process (a stat in cgroupfs per
+    container otherwise, twice per build step)."""
+    if not _HYBRID:
+        _HYBRID.append(Path("/sys/fs/cgroup/unified/cgroup.controllers").exists())
+    return _HYBRID[0]
 
 
 def for_store(store_root: Path, requested: str = "") -> "OciRuntime":
-    """The runtime of a container; each runtime keeps its state in its own dir under the store."""
+    """The runtime of a container; each runtime keeps its state in its own dir under the store.
+    Run by its path as found on PATH (what exec would find by its name): a process that runs
+    many (a build's RUN steps) does not search PATH again at every start, one failed exec per
+    directory before the runtime's."""
     name = choose_runtime(store_root, requested)
-    return OciRuntime(name, store_root / name)
+    return OciRuntime(name, store_root / name, _path_of(name) or name)
 
 
 @dataclass(frozen=True)
@@ -70,9 +86,15 @@ class OciRuntime:
 
     name: str        # crun | runc
     state_root: Path  # --root
+    path: str = ""   # the binary to run (its path, found once); "" for `name` on PATH
+
+    @property
+    def exe(self) -> str:
+        """What to exec: the binary's path, else its name."""
+        return self.path or self.name
 
     def _cmd(self, *args: str) -> list[str]:
-        return [self.name, "--root", str(self.state_root), *args]
+        return [self.exe, "--root", str(self.state_root), *args]
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         proc = subprocess.run(self._cmd(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -127,7 +149,7 @@ class OciRuntime:
 
     def exec_command(self, container_id: str, process_file: Path, log_file: Path) -> list[str]:
         """`exec` with the runtime's own errors going to `log_file` (JSON lines), not stderr."""
-        return [self.name, "--root", str(self.state_root), "--log", str(log_file),
+        return [self.exe, "--root", str(self.state_root), "--log", str(log_file),
                 "--log-format", "json", "exec", "--process", str(process_file), container_id]
 
 

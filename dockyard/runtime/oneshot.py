@@ -109,7 +109,7 @@ class OneShot:
         err_r, err_w = os.pipe()
         try:
             proc = subprocess.Popen(
-                [self.runtime.name, "--root", str(self.runtime.state_root), "--log", str(log_file),
+                [self.runtime.exe, "--root", str(self.runtime.state_root), "--log", str(log_file),
                  "--log-format", "json", "run", "--bundle", str(self.cdir.path),
                  "--pid-file", str(pid_file), self.runtime_id],
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
@@ -171,7 +171,7 @@ class OneShot:
         proc = self._proc
         if proc is None:
             return
-        subprocess.run([self.runtime.name, "--root", str(self.runtime.state_root), "delete",
+        subprocess.run([self.runtime.exe, "--root", str(self.runtime.state_root), "delete",
                         "--force", self.runtime_id], capture_output=True)
         proc.wait()
         self._proc = None

@@ -178,7 +178,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
             mounts, stubs = _mounts(store, op, sources, session, merged, work, stack, env)
             spec = _spec(op, env, user, mounts)
             (work / "config.json").write_text(json.dumps(spec))
-            code = _run_runtime(runtime.name, runtime.state_root, work, container_id, output)
+            code = _run_runtime(runtime.exe, runtime.state_root, work, container_id, output)
             exited = True
             _remove_stubs(merged, stubs)
         if code != 0:
@@ -201,7 +201,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
         return layer
     finally:
         if not exited:
-            subprocess.run([runtime.name, "--root", str(runtime.state_root), "delete", "--force",
+            subprocess.run([runtime.exe, "--root", str(runtime.state_root), "delete", "--force",
                             container_id], capture_output=True)
         remove_later(work)  # unmounted: not before the next step
 
