@@ -38,11 +38,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from dockyard.archive.fstree import remove_later, remove_path
+from dockyard.archive.fstree import remove_path
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.image.config import ContainerConfig
-from dockyard.runtime import bundle, owned, pipes, rootfs
+from dockyard.runtime import bundle, leftover, owned, pipes, rootfs
 from dockyard.runtime.containers import CreateOptions, new_record
 from dockyard.runtime.monitor import StartError, create_error
 from dockyard.runtime.names import random_name
@@ -117,6 +117,7 @@ class OneShot:
             os.close(out_w)
             os.close(err_w)
         self._proc = proc
+        leftover.release()
         if running is not None:
             running()
         held: list[bytes] = []
@@ -209,7 +210,7 @@ def made(store: Store, opts: CreateOptions, diff_ids: list[Digest] | None = None
         finally:
             if shot.mounted:
                 rootfs.unmount(cdir.merged)
-            remove_later(cdir.path)  # a dozen rmdirs and unlinks: not before the next step
+            leftover.leave(cdir.path)  # a dozen rmdirs and unlinks: while the next step's runtime runs
             shot._event("destroy")
 
 

@@ -40,7 +40,7 @@ from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
 from dockyard.digest import Digest, small_sha256
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime import bundle, owned, pipes, rootfs
+from dockyard.runtime import bundle, leftover, owned, pipes, rootfs
 from dockyard.runtime.oci import for_store
 from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, bounding_set
 from dockyard.runtime.users import resolve_user
@@ -203,7 +203,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
         if not exited:
             subprocess.run([runtime.exe, "--root", str(runtime.state_root), "delete", "--force",
                             container_id], capture_output=True)
-        remove_later(work)  # unmounted: not before the next step
+        leftover.leave(work)  # unmounted: removed while the next step's runtime runs
 
 
 def _network_files(store: Store, hosts: bytes, resolv: bytes, work: Path | None) -> Path:
@@ -370,6 +370,7 @@ def _run_runtime(name: str, state_root: Path, bundle: Path, container_id: str, o
     finally:
         os.close(out_w)
         os.close(err_w)
+    leftover.release()
     pipes.drain({out_r: lambda data: output(1, data), err_r: lambda data: output(2, data)})
     return proc.wait()
 
