@@ -78,34 +78,73 @@ class StageState:
 
 
 class StepWrite:
-    """A step's image being written to the store by a worker thread, after the write of the
-    image made before it (`after`) and while `go` is set (see the module's doc)."""
+    """A step's image being written to the store by the build's writer thread (`Writer`), after
+    the write of the image made before it (`after`) and while `go` is set (see the module's
+    doc)."""
 
     def __init__(self, image_id: Digest, write: Callable[[], None], after: "StepWrite | None",
-                 go: threading.Event) -> None:
+                 go: threading.Event, writer: "Writer") -> None:
         self.image_id = image_id
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(write, after, go), daemon=True,
-                                        name=f"commit-{image_id.hex[:12]}")
-        self._thread.start()
+        self._done = threading.Event()
+        writer.submit(lambda: self._run(write, after, go))
 
     def _run(self, write: Callable[[], None], after: "StepWrite | None", go: threading.Event) -> None:
-        if after is not None:
-            after._thread.join()
-            if after.error is not None:
-                self.error = after.error  # not written: its parent's record would be missing
-                return
-        go.wait()
         try:
-            write()
-        except BaseException as exc:  # noqa: BLE001 - raised by wait(), in the build's thread
-            self.error = exc
+            if after is not None:
+                after._done.wait()  # done already: the writer runs the writes in order
+                if after.error is not None:
+                    self.error = after.error  # not written: its parent's record would be missing
+                    return
+            go.wait()
+            try:
+                write()
+            except BaseException as exc:  # noqa: BLE001 - raised by wait(), in the build's thread
+                self.error = exc
+        finally:
+            self._done.set()
 
     def wait(self) -> None:
         """Until this image and the ones before it are written; the first write's error."""
-        self._thread.join()
+        self._done.wait()
         if self.error is not None:
             raise self.error
+
+
+class Writer:
+    """The thread that runs a build's writes one after the other, in the order they come; it
+    ends once it had nothing to do for `IDLE` seconds, and the next write starts another. A
+    thread per step cost the step's own thread its start: Thread.start waits until the new
+    thread runs, on cores busy with the step's runtime (0.3-2.6 ms a step)."""
+
+    IDLE = 2.0
+
+    def __init__(self) -> None:
+        from collections import deque
+
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._cond = threading.Condition()
+        self._running = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._running:
+                self._cond.notify()
+                return
+            self._running = True
+        threading.Thread(target=self._run, daemon=True, name="commit-writes").start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._jobs:
+                    self._cond.wait(self.IDLE)
+                if not self._jobs:
+                    self._running = False
+                    return
+                job = self._jobs.popleft()
+            job()
 
 
 @dataclass
@@ -132,6 +171,7 @@ class ClassicBuild:
     unpublished: bool = False                      # images made that a crash of the host may lose
     writing: StepWrite | None = field(default=None, init=False)  # the last image being written
     _go: threading.Event = field(default_factory=threading.Event, init=False)  # writes may run
+    _writer: Writer = field(default_factory=Writer, init=False)          # runs them
     _leasing: threading.Lock = field(default_factory=threading.Lock, init=False)  # one lease writer
     # the layers found unpacked, by their short links (runtime/bundle.lower_dirs): the lease
     # keeps every layer the build uses, with its tree, from the collector
@@ -331,7 +371,7 @@ class ClassicBuild:
                 self.store.put_step_sources(image.id, step_sources)
 
         self.unpublished = True
-        self.writing = StepWrite(image.id, write, self.writing, self._go)
+        self.writing = StepWrite(image.id, write, self.writing, self._go, self._writer)
         self.children.add(parent_id, image.id)
         state.image_id = image.id
         state.image_config = image.config
