@@ -94,6 +94,18 @@ class BlobStore:
         """Move an already written and verified temp file into place (made durable first)."""
         self._place(str(tmp_path), digest)
 
+    def publish(self, synced: list[tuple[Path, Digest]]) -> None:
+        """Move written and verified temp files that `make_durable` synced into place: every
+        rename, then each folder's fsync once (a batch: a pull's layers)."""
+        folders: dict[Path, None] = {}
+        for tmp, digest in synced:
+            dest = self.path(digest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            folders[dest.parent] = None
+        for folder in folders:
+            fsync_dir(folder)
+
     def delete(self, digest: Digest) -> None:
         try:
             self.path(digest).unlink()
@@ -114,13 +126,16 @@ class BlobStore:
     def _place(self, tmp: str, digest: Digest) -> None:
         """Publish a written temp file: its mode and data durable first (whoever wrote it),
         then the rename, then the directory."""
-        dest = self.path(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fchmod(fd, 0o644)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
+        make_durable(tmp)
+        self.publish([(Path(tmp), digest)])
+
+
+def make_durable(tmp: Path | str) -> None:
+    """A written blob's temp file with a blob's mode and its data durable (whoever wrote it),
+    before `BlobStore.publish` renames it."""
+    fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, 0o644)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -32,7 +32,7 @@ from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, verify
 from dockyard.errors import DockyardError, NotFound
 from dockyard.store import workspace
-from dockyard.store.blobs import BlobStore, is_file
+from dockyard.store.blobs import BlobStore, is_file, make_durable
 from dockyard.store.locks import flock
 
 TYPE_CHECKING = False
@@ -220,39 +220,57 @@ class LayerStore:
         finally:
             remove_path(work, ignore_errors=True)
 
-    def adopt_compressed(self, blob_tmp: Path, form: CompressedForm, result: ScanResult) -> StoredLayer:
-        """Take a verified compressed blob (a temp file under tmp/) whose content scanned as `result`:
-        the blob first, then the layer that points at it (a kill in between leaves a spare blob)."""
-        self.blobs.adopt(blob_tmp, form.digest)
-        if self.exists(result.diff_id):
-            self.add_compressed(result.diff_id, form)
-            return self.get(result.diff_id)
-        return self._place_compressed(form, result)
-
-    def _place_compressed(self, form: CompressedForm, result: ScanResult) -> StoredLayer:
+    def prepare_compressed(self, blob_tmp: Path, form: CompressedForm, result: ScanResult) -> Path:
+        """What publishing a verified compressed blob (a temp file under tmp/) whose content
+        scanned as `result` needs durable, made so ahead (by a pull's layer thread, while other
+        layers still download): the blob's data, and the layer's folder with its info.json, in
+        this process's temp folder. Returns that folder, for `publish_compressed` (or the
+        caller's removal)."""
         import tempfile
+        make_durable(blob_tmp)
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
-            info = {"diff_id": str(result.diff_id), "size": result.content_size,
-                    "tar_size": result.tar_size, "source": form.to_dict(),
-                    "compressed": [form.to_dict()]}
-            return self._place(work, result.diff_id, info)
-        finally:
+            atomic_write(work / "info.json", json.dumps(
+                {"diff_id": str(result.diff_id), "size": result.content_size, "tar_size": result.tar_size,
+                 "source": form.to_dict(), "compressed": [form.to_dict()]}).encode())
+        except BaseException:
             remove_path(work, ignore_errors=True)
+            raise
+        return work
+
+    def publish_compressed(self, prepared: list[tuple[Path, CompressedForm, ScanResult, Path]]) -> None:
+        """Layers `prepare_compressed` made (blob temp file, its form, its scan, the layer's
+        folder) published in a batch, with one fsync per folder: every blob renamed into place,
+        then their folder synced; then every layer that points at one, then the layers' folder
+        synced (a kill in between leaves spare blobs). A layer stored already (by another
+        process) gets the blob as one more compressed form."""
+        self.blobs.publish([(blob_tmp, form.digest) for blob_tmp, form, _, _ in prepared])
+        placed = []
+        for _, form, result, work in prepared:
+            if self.exists(result.diff_id):
+                self.add_compressed(result.diff_id, form)
+            elif self._rename(work, result.diff_id):
+                placed.append(result.diff_id)
+        if placed:
+            fsync_dir(self.root)
 
     def _place(self, work: Path, diff_id: Digest, info: dict) -> StoredLayer:
         atomic_write(work / "info.json", json.dumps(info).encode())
-        dest = self.dir(diff_id)
+        if self._rename(work, diff_id):
+            fsync_dir(self.root)
+        return self.get(diff_id)
+
+    def _rename(self, work: Path, diff_id: Digest) -> bool:
+        """`work` becomes the layer's folder; False when another process stored the same layer
+        first (the content is identical)."""
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            os.rename(work, dest)
+            os.rename(work, self.dir(diff_id))
         except OSError:
             if not self.exists(diff_id):
                 raise
-            # Another process stored the same layer first: the content is identical.
-        else:
-            fsync_dir(self.root)
-        return self.get(diff_id)
+            return False
+        return True
 
     def add_compressed(self, diff_id: Digest, form: CompressedForm) -> None:
         """Remember a compressed blob of a layer (so a second push compresses nothing)."""

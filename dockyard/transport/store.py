@@ -132,7 +132,8 @@ class StoreSink(StagingSink):
         self.refresh_tags = refresh_tags
         self.stored: list[StoredImage] = []
         self._tars: dict[Digest, tuple[Path, ScanResult]] = {}
-        self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult, Path | None]] = {}  # + tree
+        # blob temp file, form, scan, tree, the layer's prepared folder
+        self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult, Path | None, Path]] = {}
         self._images: list[tuple[SourceImage, bytes | None]] = []
         self._stack = ExitStack()
 
@@ -159,7 +160,11 @@ class StoreSink(StagingSink):
         return Descriptor(media.OCI_LAYER, scan.diff_id, scan.tar_size)
 
     def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tree: Path | None = None) -> Descriptor:
-        self._blobs[scan.diff_id] = (path, CompressedForm(desc.digest, desc.size, desc.media_type), scan, tree)
+        """Made durable here (a pull's layer thread, while others download), published by `finish`."""
+        form = CompressedForm(desc.digest, desc.size, desc.media_type)
+        work = self.store.layers.prepare_compressed(path, form, scan)
+        self._stack.callback(remove_path, work, ignore_errors=True)  # unless `finish` publishes it
+        self._blobs[scan.diff_id] = (path, form, scan, tree, work)
         return desc
 
     def new_tree(self) -> Path | None:
@@ -175,11 +180,12 @@ class StoreSink(StagingSink):
         store = self.store
         for path, scan in self._tars.values():
             store.layers.adopt(path, scan)
-        for path, form, scan, tree in self._blobs.values():
-            # the blob (durable), the layer that points at it, then its tree, unsynced as any
-            # unpacked tree (a kill in between leaves a spare blob, or a layer unpacked again
-            # from its blob when first used)
-            store.layers.adopt_compressed(path, form, scan)
+        # the blobs (durable), the layers that point at them, then their trees, unsynced as any
+        # unpacked tree (a kill in between leaves spare blobs, or layers unpacked again from their
+        # blobs when first used); one fsync per folder for the batch (a pull: 5 per layer before)
+        blobs = list(self._blobs.values())
+        store.layers.publish_compressed([(path, form, scan, work) for path, form, scan, _, work in blobs])
+        for _, _, scan, tree, _ in blobs:
             if tree is not None:
                 store.layers.adopt_tree(scan.diff_id, tree)
         for image, raw_config in self._images:
