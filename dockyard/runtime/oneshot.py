@@ -208,9 +208,9 @@ def made(store: Store, opts: CreateOptions, diff_ids: list[Digest] | None = None
         try:
             shot.kill()
         finally:
-            if shot.mounted:
-                rootfs.unmount(cdir.merged)
-            leftover.leave(cdir.path)  # a dozen rmdirs and unlinks: while the next step's runtime runs
+            # unmounted and removed while the next step's runtime runs (its upper dir was read
+            # in place; no later mount stands on it)
+            leftover.leave(cdir.path, cdir.merged if shot.mounted else None)
             shot._event("destroy")
 
 
