@@ -150,13 +150,16 @@ class _Copy:
                 work[layer.diff_id] = (layer, hint, short)
                 if words:
                     self.emit(words.queued, short)
+        queue = list(work.items())
+        if self.source.remote and sink.parallel:
+            queue.sort(key=lambda item: -_download_size(item[1][0]))
         if words:
-            for _, _, short in list(work.values())[PARALLEL:]:
+            for _, (_, _, short) in queue[PARALLEL:]:
                 self.emit("Waiting", short)
         if sink.parallel and len(work) > 1:
             with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
                 futures: dict[Digest, Future[Descriptor]] = {
-                    d: pool.submit(self._move, *item) for d, item in work.items()}
+                    d: pool.submit(self._move, *item) for d, item in queue}
                 try:
                     for diff_id, future in futures.items():
                         found[diff_id] = future.result()
@@ -307,6 +310,13 @@ class _Copy:
         if actual != layer.diff_id:
             raise DigestMismatch(f"layer {layer.name or layer.diff_id}: content has digest {actual}, "
                                  f"the image config says {layer.diff_id}")
+
+
+def _download_size(layer: SourceLayer) -> int:
+    """What a layer's download moves, to start the largest first (the longest jobs first: the
+    last to start are the small ones, so no large layer is left to finish alone at the end,
+    its scan on one core with the other idle, as when a small first layer let one start late)."""
+    return layer.forms[0].size if layer.forms else layer.size or 0
 
 
 def _same_kind(layer_type: str) -> tuple[str, ...]:

@@ -297,7 +297,7 @@ def test_many_layers_move_three_at_a_time(dy: Dockyard, other: Dockyard, busybox
     ctx.mkdir()
     lines = ["FROM busybox"]
     for i in range(5):
-        (ctx / f"f{i}").write_bytes(os.urandom(200_000 + i))
+        (ctx / f"f{i}").write_bytes(os.urandom(100_000 * (i + 1)))  # blobs of five sizes
         lines.append(f"COPY f{i} /f{i}")
     (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
     name = f"{registry.host}/dy/layers:v1"
@@ -307,13 +307,20 @@ def test_many_layers_move_three_at_a_time(dy: Dockyard, other: Dockyard, busybox
     assert len(re.findall(r"^[0-9a-f]{12}: Waiting$", out, re.M)) == 3, out  # six layers, three at once
     out = other("pull", name).stdout
     assert len(re.findall(r"^[0-9a-f]{12}: Pull complete$", out, re.M)) == 6, out
+    # a download starts the largest blobs first: the three smallest wait (not the last three: the
+    # largest COPY layers)
+    manifest = httpx.get(f"http://{registry.host}/v2/dy/layers/manifests/v1",
+                         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}).json()
+    by_size = sorted(manifest["layers"], key=lambda layer: layer["size"])
+    assert set(re.findall(r"^([0-9a-f]{12}): Waiting$", out, re.M)) == \
+        {layer["digest"][7:19] for layer in by_size[:3]}, out
     assert _image_id(other, name) == image_id
     from dockyard.image.image import validate_image
     from dockyard.store.store import Store
 
     store = Store(other.root)
     validate_image(store.image(store.resolve(name)))
-    assert other("run", "--rm", name, "sh", "-c", "cat /f4 | wc -c").stdout.strip() == "200004"
+    assert other("run", "--rm", name, "sh", "-c", "cat /f4 | wc -c").stdout.strip() == "500000"
 
 
 def test_a_pulled_layer_keeps_its_blob_and_the_tree_unpacked_on_the_way(
