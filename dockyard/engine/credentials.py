@@ -6,8 +6,8 @@ build's base images)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from dockyard.dataclass import dataclass
 from dockyard.engine.registry import RegistryAccess, login as check_credentials
 from dockyard.transport.registry.credentials import Credentials, CredentialStore, config_key
 from dockyard.transport.registry.hosts import RegistrySettings

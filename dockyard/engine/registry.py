@@ -7,9 +7,9 @@ Messages follow Docker's: `latest: Pulling from library/busybox`, per-layer stat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.image.manifest import Platform
@@ -39,6 +39,8 @@ class RegistryAccess:
 
 @dataclass(frozen=True)
 class PullOutcome:
+    """What a pull did."""
+
     references: list[Reference]   # what was pulled, fully qualified (the CLI prints them)
 
 

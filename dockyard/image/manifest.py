@@ -4,9 +4,9 @@ and writing them the way Docker writes them. Every transport reads and writes ma
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.gojson import go_json
@@ -17,6 +17,8 @@ MAX_MANIFEST = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Platform:
+    """An image's os/architecture[/variant], as an index entry or `--platform` names it."""
+
     os: str
     architecture: str
     variant: str = ""
@@ -37,6 +39,8 @@ DEFAULT_PLATFORM = Platform("linux", "amd64")
 
 @dataclass(frozen=True)
 class Descriptor:
+    """What a manifest or index points at: media type, digest, size (and platform, annotations)."""
+
     media_type: str
     digest: Digest
     size: int
@@ -57,6 +61,8 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class ImageManifest:
+    """One image's manifest: its config and layers."""
+
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
@@ -64,6 +70,8 @@ class ImageManifest:
 
 @dataclass(frozen=True)
 class ImageIndex:
+    """A manifest list or OCI index: one manifest per platform."""
+
     media_type: str
     manifests: tuple[Descriptor, ...]
 

@@ -17,11 +17,11 @@ adapters only read and write their format.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Protocol
 
 from dockyard.archive.scan import ScanResult
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.image.manifest import Descriptor
 from dockyard.reference import Reference

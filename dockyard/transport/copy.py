@@ -18,12 +18,12 @@ import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult, scan_copy
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest, verify
 from dockyard.errors import DigestMismatch, InvalidArchive, InvalidParameter
 from dockyard.image import media
@@ -54,6 +54,8 @@ _PUSH = _Words("Preparing", "Layer already exists", "Pushing", "Pushed")
 
 @dataclass(frozen=True)
 class _Kept:
+    """The registry manifest a push sends again, byte for byte, and its parsed form."""
+
     data: bytes
     manifest: ImageManifest
 

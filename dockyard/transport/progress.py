@@ -4,12 +4,15 @@ lines without an ID ("Digest: ..."). The CLI draws them; the API streams them as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
+
+from dockyard.dataclass import dataclass
 
 
 @dataclass(frozen=True)
 class Progress:
+    """One progress event of a transfer: a status line, or a layer's status and byte count."""
+
     status: str
     id: str = ""                 # a layer's short ID; empty for a status line
     current: int | None = None   # bytes done, while moving bytes

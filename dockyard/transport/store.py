@@ -18,11 +18,11 @@ import shutil
 import tempfile
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
 from dockyard.archive.scan import ScanResult
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.image import media
 from dockyard.image.image import Image
