@@ -122,9 +122,11 @@ for path in sys.argv[1:]:
 """
 RUNC_FLOOR = r"""
 # What a RUN step cannot go below: the runtime. busybox's layers (from the store) under an overlay,
-# `runc spec`'s bundle running `true`: mount, runc run, umount; best of N, milliseconds.
+# `runc spec`'s bundle running `true` under Docker's default seccomp profile (as a step runs, and
+# as Docker's steps run): mount, runc run, umount; best of N, milliseconds.
 import ctypes, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
+from dockyard.runtime.seccomp import oci_seccomp
 from dockyard.store.store import Store
 store = Store(Path(os.environ["DOCKYARD_ROOT"]))
 image = store.image(store.resolve("busybox"))
@@ -137,6 +139,7 @@ with tempfile.TemporaryDirectory(dir=store.root / "tmp") as work:
     subprocess.run(["runc", "spec"], cwd=w, check=True)
     spec = json.loads((w / "config.json").read_text())
     spec["process"].update(terminal=False, args=["true"])
+    spec["linux"]["seccomp"] = oci_seccomp("", spec["process"]["capabilities"]["bounding"])
     spec["root"] = {"path": str(w / "merged"), "readonly": False}
     spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
     (w / "config.json").write_text(json.dumps(spec))

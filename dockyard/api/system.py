@@ -67,7 +67,7 @@ def info(ctx: ApiContext, req: Request, resp: Response) -> None:
         "Runtimes": {"runc": {"path": "runc"}}, "DefaultRuntime": "runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                   "ControlAvailable": False, "Error": "", "RemoteManagers": None},
-        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "SecurityOptions": [],
+        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "SecurityOptions": ["name=seccomp,profile=default"],
         "Warnings": None,
     })
 

@@ -140,6 +140,29 @@ def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+def _security_opts(items: list[str]) -> list[str]:
+    """--security-opt as the docker CLI sends it: `seccomp=FILE` becomes `seccomp=` and the
+    file's JSON (compacted), `seccomp=unconfined` and the other options go as given."""
+    out = []
+    for opt in items:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "seccomp" and sep and value and value != "unconfined":
+            try:
+                with open(value, "rb") as f:
+                    text = f.read()
+            except OSError as e:
+                raise InvalidParameter(f"opening seccomp profile ({value}) failed: {e.strerror}") from None
+            try:
+                profile = json.loads(text)
+            except ValueError as e:
+                raise InvalidParameter(f"compacting json for seccomp profile ({value}) failed: {e}") from None
+            opt = "seccomp=" + json.dumps(profile, separators=(",", ":"))
+        out.append(opt)
+    return out
+
+
 def _ulimits(items: list[str]) -> list[dict[str, Any]]:
     out = []
     for item in items:
@@ -223,7 +246,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "CapDrop": args.cap_drop or None, "Dns": args.dns, "DnsOptions": args.dns_option,
         "DnsSearch": args.dns_search, "ExtraHosts": args.add_host or None,
         "Privileged": args.privileged, "PublishAllPorts": args.publish_all,
-        "ReadonlyRootfs": args.read_only, "SecurityOpt": args.security_opt or None,
+        "ReadonlyRootfs": args.read_only, "SecurityOpt": _security_opts(args.security_opt) or None,
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,
         "Runtime": args.runtime or None, "Init": True if args.init else None,
         "Memory": ram_in_bytes(args.memory) if args.memory else 0,

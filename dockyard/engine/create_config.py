@@ -18,6 +18,7 @@ from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
+from dockyard.runtime.seccomp import UNCONFINED, parse_profile
 from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
@@ -149,7 +150,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             runtime=host.get("Runtime") or "", read_only=bool(host.get("ReadonlyRootfs")),
             resources=_resources(host), cap_add=_caps(host.get("CapAdd"), "CapAdd"),
             cap_drop=_caps(host.get("CapDrop"), "CapDrop"),
-            no_new_privileges=_security(host.get("SecurityOpt")),
+            **_security(host.get("SecurityOpt")),
             dns=_ips(host.get("Dns"), "Dns"), dns_search=_strs(host.get("DnsSearch"), "DnsSearch"),
             dns_options=_strs(host.get("DnsOptions"), "DnsOptions"),
             extra_hosts=_extra_hosts(host.get("ExtraHosts")), restart=_restart(host),
@@ -244,17 +245,24 @@ def _caps(value: Any, what: str) -> list[str]:
     return out
 
 
-def _security(value: Any) -> bool:
-    no_new = False
+def _security(value: Any) -> dict[str, Any]:
+    """SecurityOpt as HostConfig fields: no-new-privileges, and seccomp= `unconfined` or a
+    profile's JSON (the CLI sends a file's content). A profile is checked here, at create, so a
+    broken one is refused before anything is made (Docker's daemon finds out at start)."""
+    out: dict[str, Any] = {"no_new_privileges": False, "seccomp": ""}
     for opt in _strs(value, "SecurityOpt"):
         key, sep, val = opt.replace("=", ":", 1).partition(":")
         if key == "no-new-privileges" and val in ("", "true"):
-            no_new = True
+            out["no_new_privileges"] = True
         elif key == "no-new-privileges" and val == "false":
-            no_new = False
+            out["no_new_privileges"] = False
+        elif key == "seccomp" and val:
+            if val != UNCONFINED:
+                parse_profile(val)
+            out["seccomp"] = val
         else:
             raise InvalidParameter(f"security option {opt} is not supported by dockyard")
-    return no_new
+    return out
 
 
 def _resources(host: dict[str, Any]) -> Resources:

@@ -4,7 +4,7 @@ into the OCI spec at every start (runtime/spec.py); a field at its default chang
 
 The shapes follow the Engine API's HostConfig, so the API server and the CLI map their flags onto
 it one to one (`--mount`, `--tmpfs`, `-v`, `--read-only`, `--memory`, `--cpus`, `--pids-limit`,
-`--ulimit`, `--cap-add/--cap-drop`, `--privileged`, `--security-opt no-new-privileges`, `--dns`,
+`--ulimit`, `--cap-add/--cap-drop`, `--privileged`, `--security-opt no-new-privileges` and `seccomp=`, `--dns`,
 `--add-host`, `--restart`, `--init`). What a network stack or a volume driver decides before the start
 (a network namespace to join, a volume's directory) arrives here as plain host facts: a namespace
 path, OCI hooks, a mount's source directory; the runtime knows nothing of networks or volumes.
@@ -97,6 +97,7 @@ class HostConfig:
     privileged: bool = False     # every capability, the host's devices, no masked paths
     init: bool = False           # docker-init (tini) as the container's pid 1 (--init)
     no_new_privileges: bool = False
+    seccomp: str = ""            # "" Docker's default profile, "unconfined", or a profile's JSON
     dns: list[str] = field(default_factory=list)          # resolv.conf nameservers (none: host's)
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)

@@ -3,15 +3,15 @@
 Defaults follow moby's oci/defaults.go and daemon/oci_linux.go: namespaces (mount, pid, ipc, uts,
 and network unless the host's), the 14 default capabilities, /proc /dev /dev/pts /sys
 /sys/fs/cgroup /dev/mqueue /dev/shm, masked and read-only paths, and a deny-all device rule (the
-runtime adds the standard allowed devices). No seccomp profile (not implemented).
+runtime adds the standard allowed devices), and Docker's default seccomp profile (runtime/seccomp.py).
 
 The container's HostConfig is applied on top (daemon/oci_linux.go's WithMounts, WithResources,
 WithCapabilities...): its mounts (bind, volume directories, tmpfs), a read-only root, cgroup
 limits (memory and swap, a CFS quota for --cpus, shares, pids), rlimits, capabilities added and
-dropped, no-new-privileges, the OCI hooks a network stack asked for, and a network namespace of
+dropped, no-new-privileges, a seccomp profile or none (`seccomp=unconfined`), the OCI hooks a network stack asked for, and a network namespace of
 its own unless the host's (or the one at `netns_path`); `--init` (docker-init as pid 1, mounted at
 /sbin/docker-init) and `--privileged` (every capability, the host's devices, nothing masked, /sys
-and cgroups writable).
+and cgroups writable, no seccomp filter).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter
 from dockyard.image.config import DEFAULT_PATH
 from dockyard.runtime.hostconfig import HostConfig, Mount
+from dockyard.runtime.seccomp import oci_seccomp
 from dockyard.runtime.users import ExecUser
 
 DEFAULT_CAPS = [
@@ -197,7 +198,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
     }
     if host.privileged:
         # daemon/oci_linux.go: the host's devices, any device allowed, /sys and the cgroup
-        # hierarchy writable, nothing masked or read-only (no seccomp profile either way here)
+        # hierarchy writable, nothing masked or read-only, no seccomp filter
         from dockyard.runtime.devices import host_devices
 
         linux["devices"] = host_devices()
@@ -206,6 +207,10 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         for m in mounts:
             if m["destination"] in ("/sys", "/sys/fs/cgroup"):
                 m["options"] = [o for o in m["options"] if o != "ro"]
+    else:
+        seccomp = oci_seccomp(host.seccomp, inp.process.capabilities)
+        if seccomp is not None:
+            linux["seccomp"] = seccomp
     spec: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": process,

@@ -7,8 +7,8 @@ What the process sees, as BuildKit's executor gives it (checked against dockerd 
 - the environment is exactly the step's (image ENV and the declared ARGs), plus HOME from the
   user's /etc/passwd entry when unset; no HOSTNAME; hostname `buildkitsandbox`, /etc/hosts with
   `127.0.0.1 localhost buildkitsandbox`, the host's /etc/resolv.conf (both read-only binds);
-- the default capabilities, masked and read-only /proc paths; `--security=insecure`: every
-  capability, nothing masked, /sys writable;
+- the default capabilities, masked and read-only /proc paths, Docker's default seccomp profile;
+  `--security=insecure`: every capability, nothing masked, /sys writable, no seccomp filter;
 - network: the host's for `default` and `host`, a namespace with only loopback for `none`;
 - mounts (sorted by target): bind (context, stage or image; read-only unless `rw`, whose writes
   go to a throw-away upper), cache (a directory of the store, kept between builds; `locked`
@@ -43,6 +43,7 @@ from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFa
 from dockyard.runtime import bundle, leftover, owned, pipes, rootfs
 from dockyard.runtime.oci import for_store
 from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, bounding_set
+from dockyard.runtime.seccomp import oci_seccomp
 from dockyard.runtime.users import resolve_user
 from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.layers import StoredLayer
@@ -350,6 +351,7 @@ def _spec(op: ExecOp, env: list[str], user, mounts: list[dict]) -> dict:  # noqa
     if not insecure:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
+        linux["seccomp"] = oci_seccomp("", caps)
     return {"ociVersion": "1.0.2", "process": process, "root": {"path": "merged", "readonly": False},
             "hostname": op.hostname, "mounts": base_mounts + mounts, "linux": linux}
 
