@@ -19,6 +19,7 @@ from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
+from dockyard.runtime.spec import ALL_CAPS
 from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
@@ -236,11 +237,15 @@ def _extra_hosts(value: Any) -> list[str]:
 
 # -- security, resources, restart --------------------------------------------------------------
 def _caps(value: Any, what: str) -> list[str]:
+    """CapAdd/CapDrop normalized (`net_admin` -> CAP_NET_ADMIN) and checked at create, as
+    dockerd does: an unknown one is refused before the container exists, not at its start."""
     out = []
     for cap in _strs(value, what):
         c = cap.upper()
         if c != "ALL" and not c.startswith("CAP_"):
             c = "CAP_" + c
+        if c != "ALL" and c not in ALL_CAPS:
+            raise InvalidParameter(f'invalid {what}: unknown capability: "{c}"')
         out.append(c)
     return out
 

@@ -121,3 +121,23 @@ def test_privileged_sees_what_dockerds_sees(engine: Engine) -> None:
                  " || echo proc-sys-read-only")
     assert int(plain.split()[0]) < len(devices)
     assert plain.split()[1:] == ["timer-list-0", "proc-sys-read-only"]
+
+
+def test_seccomp_and_capabilities_as_dockerd(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    # the default seccomp profile: no user namespace (EPERM), unless unconfined
+    refused = engine.docker("run", "--rm", "busybox", "unshare", "-U", "true", check=False)
+    assert refused.returncode == 1 and b"Operation not permitted" in refused.stderr, refused
+    assert _run(engine, "--security-opt", "seccomp=unconfined", "busybox", "unshare", "-U", "true") == ""
+    # a profile file: the 20.10 CLI reads it and sends its JSON; mkdir fails with its errno (EACCES)
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
+    made = engine.docker("run", "--rm", "--security-opt", f"seccomp={profile}", "busybox", "mkdir", "/x", check=False)
+    assert made.returncode == 1 and b"Permission denied" in made.stderr, made
+    info = json.loads(engine.docker("info", "--format", "{{json .SecurityOptions}}").stdout)
+    assert info == ["name=seccomp,profile=default"]
+    # an unknown capability is refused at create, with dockerd's words
+    for flag, field in (("--cap-add", "CapAdd"), ("--cap-drop", "CapDrop")):
+        bad = engine.docker("create", flag, "nope", "busybox", "true", check=False)
+        assert bad.returncode == 1, bad
+        assert f'invalid {field}: unknown capability: "CAP_NOPE"'.encode() in bad.stderr, bad
