@@ -88,13 +88,18 @@ def test_a_user_namespace_is_refused_as_by_docker(dockyard: Dockyard, busybox: s
         assert side("run", "--rm", "--security-opt", "seccomp=unconfined", *argv).returncode == 0
 
 
-def test_build_steps_are_filtered_in_both_modes(dockyard: Dockyard, busybox: str, tmp_path: Path) -> None:
+def test_build_steps_are_filtered_in_both_modes(dockyard: Dockyard, busybox: str, dockerd: DockerDaemon,
+                                                tmp_path: Path) -> None:
     # dockerd's classic builder runs a RUN as a container (the default profile); BuildKit's
-    # executor applies the default profile unless the step is `--security=insecure`
+    # executor applies the default profile unless the step is `--security=insecure`. (The
+    # reference dockerd has no bridge: its BuildKit steps take the host's network.)
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN busybox unshare -U true\n")
     for env in ({"DOCKER_BUILDKIT": "0"}, {"DOCKER_BUILDKIT": "1"}):
         result = dockyard("build", "--no-cache", str(tmp_path), env=env, check=False)
         assert result.returncode != 0 and "Operation not permitted" in result.stdout + result.stderr, result
+        theirs = dockerd("build", "--network", "host", "--no-cache", str(tmp_path), env=env, check=False)
+        assert theirs.returncode != 0 and "exit code: 1" in theirs.stdout + theirs.stderr.replace(
+            "returned a non-zero code: 1", "exit code: 1"), theirs
     (tmp_path / "Dockerfile").write_text(
         "# syntax=docker/dockerfile:1\nFROM busybox\nRUN --security=insecure busybox unshare -U true\n")
     dockyard("build", "--no-cache", "--allow", "security.insecure", str(tmp_path), env={"DOCKER_BUILDKIT": "1"})
