@@ -96,8 +96,10 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": h.privileged,
         "Init": True if h.init else None,
         "PublishAllPorts": request.publish_all, "ReadonlyRootfs": h.read_only,
+        # as dockerd keeps them, with the label=disable it adds for a privileged container
         "SecurityOpt": ((["no-new-privileges"] if h.no_new_privileges else [])
-                        + ([f"seccomp={h.seccomp}"] if h.seccomp else [])) or None,
+                        + ([f"seccomp={h.seccomp}"] if h.seccomp else [])
+                        + (["label=disable"] if h.privileged else [])) or None,
         "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864,
         "Runtime": choose_runtime(store.root, h.runtime), "Isolation": "",
         "CpuShares": r.cpu_shares, "Memory": r.memory, "NanoCpus": r.nano_cpus, "CgroupParent": "",

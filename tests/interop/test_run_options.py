@@ -136,6 +136,14 @@ def test_seccomp_and_capabilities_as_dockerd(engine: Engine, tmp_path) -> None: 
     assert made.returncode == 1 and b"Permission denied" in made.stderr, made
     info = json.loads(engine.docker("info", "--format", "{{json .SecurityOptions}}").stdout)
     assert info == ["name=seccomp,profile=default"]
+    for options, shown in (((), None), (("--privileged",), ["label=disable"]),
+                           (("--security-opt", "no-new-privileges", "--security-opt", "seccomp=unconfined"),
+                            ["no-new-privileges", "seccomp=unconfined"])):
+        cid = engine.docker("create", *options, "busybox", "true").stdout.decode().strip()
+        try:
+            assert json.loads(engine.docker("inspect", cid).stdout)[0]["HostConfig"]["SecurityOpt"] == shown
+        finally:
+            engine.docker("rm", cid)
     # an unknown capability is refused at create, with dockerd's words
     for flag, field in (("--cap-add", "CapAdd"), ("--cap-drop", "CapDrop")):
         bad = engine.docker("create", flag, "nope", "busybox", "true", check=False)
