@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,7 +107,10 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
             from dockyard.builder.classic.state import ClassicBuild
 
             builder = Builder(ClassicBuild(store, context, document, options, out, pull, lease))
-            image_id = builder.build()
+            try:
+                image_id = builder.build()
+            finally:
+                _release_leftovers()
         out.line(f"Successfully built {image_id.hex[:12]}")
         tagged = []
         for ref in options.tags:
@@ -162,13 +166,25 @@ def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOpt
                 imports.append(imported)
         options = replace(options, cache_imports=tuple(imports))
         with _opened(store, source, dockerfile, stdin, cwd) as context:
-            result = build_graph(store, context, options, progress, pull)
+            try:
+                result = build_graph(store, context, options, progress, pull)
+            finally:
+                _release_leftovers()
     finally:
         for imported in imports:
             imported.close()
     for spec in targets:
         _export_cache(store, result, spec, client_for, progress)
     return result
+
+
+def _release_leftovers() -> None:
+    """What the build's last RUN step left to be undone while a next runtime runs (its overlay,
+    its directory: runtime/leftover.py) goes now, when the build ends: a long-running serve keeps
+    nothing mounted between builds. Not loaded: no step ran, nothing was left."""
+    leftover = sys.modules.get("dockyard.runtime.leftover")
+    if leftover is not None:
+        leftover.release()
 
 
 def _registry_clients() -> Callable:

@@ -202,3 +202,16 @@ def test_stop_restart_kill(client: docker.DockerClient) -> None:
         c.kill()
     assert info.value.status_code == 409  # not running
     c.remove()
+
+
+def test_nothing_stays_mounted_after_a_build(client: docker.DockerClient, busybox: str, store_root) -> None:  # noqa: ANN001
+    # a RUN step's overlay is unmounted while the next step's runtime runs (runtime/leftover.py);
+    # the last one's when the build ends, not at serve's next build or exit
+    def mounts() -> list[str]:
+        with open("/proc/self/mountinfo") as f:
+            return [line.split()[4] for line in f if line.split()[4].startswith(str(store_root))]
+
+    ctx = _context("FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n")
+    logs = list(client.api.build(fileobj=ctx, custom_context=True, rm=True, decode=True))
+    assert any("Successfully built" in item.get("stream", "") for item in logs), logs
+    assert mounts() == []
