@@ -145,6 +145,7 @@ class Writer:
                     return
                 job = self._jobs.popleft()
             job()
+            del job  # what it holds (a step's image, config, sources) is not kept while idle
 
 
 @dataclass
