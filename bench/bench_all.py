@@ -17,7 +17,8 @@ Rows (seconds; a median of --runs unless said):
      paid for writing the container's dirty pages; in-process ran first and took 0.8 s more)
   g  save, then load, of an --image-mb MiB image (5 layers, half random, half text)
   h  push to an empty registry (compresses), pull into an empty store; and the first
-     `run --rm IMAGE true` of the pulled image next to that of the loaded one
+     `run --rm IMAGE true` of the pulled image next to that of the loaded one (each transfer,
+     every tool's, after a `sync`: none pays for the dirty pages of the command before it)
   memory: the peak RSS of dockyard on each row (in-process: the CLI process, wait4; through
      serve: the server's VmHWM, reset before each row through /proc/PID/clear_refs)
 
@@ -617,6 +618,7 @@ class Bench:
             reg = self.registry()
             ref = f"{reg.host}/big:latest"
             self.run(self.dy("tag", "bench/big:latest", ref))
+            os.sync()  # every transfer starts with no other's dirty pages to write back (as row f)
             reg_cpu = cpu_of(reg.proc.pid)
             t = self.timed(self.dy("push", "-q", ref))
             times["push"].append(t.seconds)
@@ -632,6 +634,7 @@ class Bench:
                                                           "bench/big:latest", "true"), load_env).seconds)
             shutil.rmtree(self.work / f"load-store{r}", ignore_errors=True)
             pull_env = {**self.env, "DOCKYARD_ROOT": str(self.work / f"pull-store{r}")}
+            os.sync()  # the load just before wrote ~1 GB: its write-back is not the pull's work
             reg_cpu = cpu_of(reg.proc.pid)
             t = self.timed(self.dy("pull", "-q", ref), pull_env)
             times["pull"].append(t.seconds)
@@ -655,10 +658,12 @@ class Bench:
             subprocess.run(self.dy("rmi", ref), env=pull_env, capture_output=True)
             shutil.rmtree(self.work / f"pull-store{r}", ignore_errors=True)
             sk = self.registry()
+            os.sync()
             times["sk push"].append(self.timed(["skopeo", "copy", "-q", "--dest-tls-verify=false",
                                                 f"docker-archive:{archive}",
                                                 f"docker://{sk.host}/big:latest"]).seconds)
             dest = self.work / "skopeo-pull"
+            os.sync()
             times["sk pull"].append(self.timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
                                                 f"docker://{ref}", f"dir:{dest}"]).seconds)
             shutil.rmtree(dest, ignore_errors=True)
@@ -672,9 +677,11 @@ class Bench:
         dk = self.registry()
         dref = f"{dk.host}/big:latest"
         self.docker("tag", "bench/big:latest", dref)
+        os.sync()
         times["dk push"].append(self.timed(self.classic("push", dref), self.docker.env).seconds)
         self.docker("rmi", dref)
         self.docker("rmi", "bench/big:latest")
+        os.sync()
         times["dk pull"].append(self.timed(self.classic("pull", ref), self.docker.env).seconds)
         self.docker("rmi", ref)
         self.docker("load", "-i", str(archive))
