@@ -157,8 +157,8 @@ def parse_profile(text: str) -> dict[str, Any] | None:
         raise InvalidParameter("decoding seccomp profile failed: the profile has no defaultAction")
     for rule in syscalls:
         names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
-        if not all(isinstance(n, str) and n for n in names):
-            raise InvalidParameter("decoding seccomp profile failed: a syscall's name is not a string")
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise InvalidParameter("decoding seccomp profile failed: names is a list of syscalls' names")
         if not isinstance(rule.get("action"), str):
             raise InvalidParameter("decoding seccomp profile failed: a rule has no action")
     return profile

@@ -147,6 +147,8 @@ def test_profile_rules_follow_capabilities_arch_and_kernel() -> None:
     kept = {n for r in oci_seccomp(text, ["CAP_CHOWN"])["syscalls"] for n in r["names"]}
     assert kept == {"d"}
     assert oci_seccomp("{}", ["CAP_CHOWN"]) is None
-    for bad in ("[]", '{"defaultAction": 1}', '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["x"]}]}'):
+    for bad in ("[]", '{"defaultAction": 1}', '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["x"]}]}',
+                # dockerd: cannot unmarshal a string into names ([]string), not one name per letter
+                '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "mkdir", "action": "SCMP_ACT_ERRNO"}]}'):
         with pytest.raises(InvalidParameter):
             parse_profile(bad)
