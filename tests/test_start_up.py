@@ -290,25 +290,28 @@ def test_a_build_of_a_directory_makes_no_temp_folder(dockyard, busybox, tmp_path
 
 def test_the_registry_client_loads_neither_http2_nor_async_io(dockyard) -> None:
     # httpcore imports h2 (HTTP/2, installed for serve's gRPC) and anyio at its import when they
-    # are installed; the registry client speaks HTTP/1.1 synchronously and imports httpcore
-    # without them (transport/registry/client.py: ~10 ms of a pull's start). A pull that ran its
-    # client (and failed to connect) loaded neither; h2 is found as usual afterwards
-    other = ("h2", "hpack", "hyperframe", "anyio", "trio", "sniffio")
+    # are installed, httpx imports zstandard (and it platform); the registry client speaks
+    # HTTP/1.1 synchronously, reads bodies raw, and imports both without them
+    # (transport/registry/http.py: ~10 ms of a pull's start, and 29M instructions). A pull that
+    # ran its client (and failed to connect) loaded none; h2 is found as usual afterwards
+    other = ("h2", "hpack", "hyperframe", "anyio", "trio", "sniffio", "zstandard", "platform")
     probe = ("import atexit, sys\n"
              "def report():\n"
              f"    print(sorted(m for m in sys.modules if m.split('.')[0] in {other!r}), file=sys.stderr)\n"
              "    http2 = 'httpcore._sync.http2' in sys.modules\n"
              "    import h2.connection\n"
-             "    print(http2, [type(f).__name__ for f in sys.meta_path].count('_Refused'), file=sys.stderr)\n"
+             "    zstd = sys.modules['httpx._decoders'].zstandard is not None\n"
+             "    print(http2, zstd, [type(f).__name__ for f in sys.meta_path].count('_Refused'), file=sys.stderr)\n"
              "atexit.register(report)\n"
              "from dockyard.main import main\n"
              "sys.exit(main(sys.argv[1:]))\n")
     out = subprocess.run([sys.executable, "-c", probe, "pull", "localhost:1/none"], capture_output=True, text=True,
                          cwd=REPO, env=dockyard.env)
     assert out.returncode == 1 and "connection refused" in out.stderr
-    assert out.stderr.splitlines()[-2:] == ["[]", "False 0"]  # its finder is gone
-    # the check can fail: where h2 is loaded already, httpcore takes it
-    loaded_first = probe.replace("from dockyard.main import main\n", "import h2.connection\nfrom dockyard.main import main\n")
+    assert out.stderr.splitlines()[-2:] == ["[]", "False False 0"]  # its finder is gone
+    # the check can fail: where h2 and zstandard are loaded already, httpcore and httpx take them
+    loaded_first = probe.replace("from dockyard.main import main\n",
+                                 "import h2.connection, zstandard\nfrom dockyard.main import main\n")
     out = subprocess.run([sys.executable, "-c", loaded_first, "pull", "localhost:1/none"], capture_output=True,
                          text=True, cwd=REPO, env=dockyard.env)
-    assert out.stderr.splitlines()[-1] == "True 0"
+    assert out.stderr.splitlines()[-1] == "True True 0"

@@ -22,7 +22,6 @@ import lzma
 import zlib
 from typing import BinaryIO, Callable
 
-import zstandard
 from isal import isal_zlib
 from isal.isal_zlib import _GzipReader  # igzip.IGzipFile's reader (pinned isal: requirements-ci.txt)
 
@@ -30,6 +29,15 @@ from dockyard.errors import InvalidArchive
 
 CHUNK = 1 << 20
 SMALL_READS = 64 << 10
+def _zstd():  # noqa: ANN202 - the module
+    """zstandard, imported for zstd data only: it imports `platform` (regular expressions
+    compiled at its import) to pick its backend, ~29M instructions that a gzip pull, push,
+    load or save paid at its start for nothing."""
+    import zstandard
+
+    return zstandard
+
+
 KINDS = ("gzip", "bzip2", "xz", "zstd", "none")
 DEFAULT_LEVELS = {"gzip": 2, "zstd": 3, "bzip2": 9, "xz": 6}
 
@@ -206,6 +214,7 @@ class _Guarded(io.RawIOBase):
         self._kind = kind
         self._at_end = at_end
         self._done = False
+        self._more_errors = (_zstd().ZstdError,) if kind == "zstd" else ()
 
     def readable(self) -> bool:
         return True
@@ -222,7 +231,7 @@ class _Guarded(io.RawIOBase):
         except InvalidArchive:
             raise
         except (EOFError, OSError, ValueError, zlib.error, isal_zlib.error, lzma.LZMAError,
-                zstandard.ZstdError) as e:
+                *self._more_errors) as e:
             if isinstance(e, EOFError):
                 raise InvalidArchive(f"truncated {self._kind} data: {e}") from None
             raise InvalidArchive(f"corrupt {self._kind} data: {e}") from None
@@ -283,7 +292,7 @@ def open_decompressed(stream: BinaryIO) -> BinaryIO:
             if not checker.at_boundary or checker.frames == 0:
                 raise InvalidArchive("truncated zstd data: input ended inside a frame")
 
-        inner = zstandard.ZstdDecompressor().stream_reader(  # type: ignore[assignment]
+        inner = _zstd().ZstdDecompressor().stream_reader(  # type: ignore[assignment]
             _ZstdCheckedSource(source, checker), read_size=CHUNK, read_across_frames=True
         )
     # A small buffer for small reads (tar headers); reads larger than it (a tar body's MiB) go
@@ -408,7 +417,7 @@ class _StoringGzip:
 class _ZstdWriter(io.RawIOBase):
     def __init__(self, sink: BinaryIO, level: int) -> None:
         # write_checksum: like klauspost/compress (containerd, buildkit), so corruption is caught.
-        self._writer = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(
+        self._writer = _zstd().ZstdCompressor(level=level, write_checksum=True).stream_writer(
             sink, closefd=False, write_return_read=True
         )
         self._sink = sink

@@ -15,12 +15,11 @@ from dockyard.dataclass import dataclass, field
 from threading import Lock
 from typing import Callable
 
-import httpx
-
 from dockyard.errors import Unauthorized, Unavailable
 from dockyard.transport.registry.challenge import Challenge, parse_challenges
 from dockyard.transport.registry.credentials import Credentials
 from dockyard.transport.registry.errors import parse_error_body
+from dockyard.transport.registry.http import httpx
 
 MIN_TOKEN_LIFETIME = 60      # seconds; what Docker assumes when the server says less or nothing
 EXPIRY_MARGIN = 5            # refresh this many seconds early

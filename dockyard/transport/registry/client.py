@@ -10,14 +10,11 @@ here (manifests); nothing is trusted because a registry said so.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from dockyard.dataclass import dataclass
 from typing import BinaryIO, Callable, Iterator
 from urllib.parse import urlencode, urljoin
-
-import httpx  # (it imports httpcore only when a client is made: below, httpcore comes first)
 
 from dockyard import __version__
 from dockyard.digest import CHUNK, Digest, verify
@@ -30,40 +27,9 @@ from dockyard.transport.registry.challenge import scope_for
 from dockyard.transport.registry.credentials import Credentials
 from dockyard.transport.registry.errors import error_for
 from dockyard.transport.registry.hosts import Endpoint, RegistrySettings
+from dockyard.transport.registry.http import httpcore, httpx
 
 
-class _Refused:
-    """An import finder that refuses some top-level packages to one thread, while it is on
-    sys.meta_path: what that thread imports then goes without them if it can."""
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.names, self.thread = names, threading.get_ident()
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.partition(".")[0] in self.names and threading.get_ident() == self.thread:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
-def _import_httpcore():  # noqa: ANN202 - the module
-    """httpcore without what it imports for protocols this client never speaks: HTTP/2 (h2,
-    installed for serve's gRPC) and async I/O (anyio, trio). httpcore imports them at its import
-    when they are installed and stands in a class that refuses HTTP/2 when they are not; httpx
-    asks for neither (no http2=True here). ~10 ms of every pull's, push's and login's start, on
-    the one core it runs on before the first request (callgrind, `import httpx, httpcore`:
-    485M -> 420M instructions). Only this thread is refused, only during this import: another
-    thread, or a later import here (serve's gRPC), finds h2 as usual; where h2 is loaded already,
-    httpcore takes it."""
-    refused = _Refused(tuple(name for name in ("h2", "anyio", "trio") if name not in sys.modules))
-    sys.meta_path.insert(0, refused)
-    try:
-        import httpcore  # here, to refuse it h2 and anyio (tests/test_start_up.py)
-    finally:
-        sys.meta_path.remove(refused)
-    return httpcore
-
-
-httpcore = _import_httpcore()
 
 MANIFEST_ACCEPT = ", ".join((media.OCI_INDEX, media.DOCKER_MANIFEST_LIST, media.OCI_MANIFEST,
                              media.DOCKER_MANIFEST))
