@@ -76,15 +76,12 @@ def _fresh(templates: dict[str, Path], which: str, tmp_path: Path):  # noqa: ANN
 def test_rmi_of_a_pulled_image_killed_anywhere(templates, tmp_path: Path) -> None:
     name = str(templates["name"])
 
-    runs = []
-
     def check(dockyard: Dockyard, killed: bool) -> None:
         listed = _whole_and_clean(dockyard)
         assert listed in ([], [str(templates["image"])])
         if not killed:
             assert listed == []
-        runs.append(1)
-        if len(runs) % 4 == 1:
+        if int(dockyard.root.name[1:]) % 4 == 0:  # every 4th run (store s0, s4, ...: _fresh)
             # Pulled again, the image is whole: every layer saves (issue 16.4's layer that
             # "Already exists" could not).
             dockyard("pull", name)
