@@ -15,6 +15,7 @@ from dockyard.api.app import make_router
 from dockyard.api.router import ApiContext
 from dockyard.api.server import ApiServer, Listener, TlsOptions, raise_nofile_limit
 from dockyard.errors import InvalidParameter
+from dockyard.heap import give_back_freed
 
 DEFAULT_SOCKET = "unix:///run/dockyard.sock"
 
@@ -54,6 +55,7 @@ def _restore(api_ctx) -> None:  # noqa: ANN001 - an ApiContext
 
 def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     """`ctx`: the CLI's context of an in-process command; only its store root is read."""
+    give_back_freed()  # a long-running process: what a request freed is not kept (dockyard/heap.py)
     # `dockyard -H ADDR serve` listens at ADDR, as `dockerd -H ADDR` does (serve's own -H too)
     hosts = args.host or ([args.daemon_host] if getattr(args, "daemon_host", None) else [DEFAULT_SOCKET])
     listeners = [Listener.parse(h) for h in hosts]

@@ -19,6 +19,7 @@ from dockyard.api.framing import BadRequest, RequestHead
 from dockyard.api.http import Body, ClientGone, Connection, Response
 from dockyard.api.router import API_VERSION, ApiContext, Router, dispatch
 from dockyard.errors import Conflict, InvalidParameter
+from dockyard.heap import trim
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Listener:
 # wait in the listen backlog until one ends. dockerd has no such cap, but a Go connection costs a
 # few KiB where a Python thread costs its stack.
 MAX_CONNECTIONS = 512
+TRIM_AFTER = 0.5  # s: a request this long gives back what it freed when it ends (heap.trim)
 # accept() failing (out of descriptors or memory: EMFILE, ENFILE, ENOBUFS, ENOMEM) is retried
 # after a pause that doubles from 5 ms up to 1 s, as Go's net/http server does; the server never
 # stops accepting.
@@ -286,6 +288,7 @@ class ApiServer:
                 _reject(conn, head, exc)
                 return
             response = Response(conn, head, API_VERSION)
+            started = time.monotonic()
             try:
                 dispatch(self.router, self.ctx, head, body, response)
             except ClientGone:
@@ -294,6 +297,9 @@ class ApiServer:
             except OSError as exc:
                 self.ctx.log(f"{head.method} {head.target}: connection error: {exc}")
                 return
+            finally:
+                if time.monotonic() - started >= TRIM_AFTER:
+                    trim()  # its response is sent: what it freed goes back (the client waits not)
             self.ctx.log(f"{head.method} {head.target} -> {response.status or 101}")
             if response.hijacked or not response.keep_alive:
                 return

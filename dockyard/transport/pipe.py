@@ -10,6 +10,8 @@ import queue
 import threading
 from typing import Iterator
 
+from dockyard.heap import keep_freed_chunks
+
 _END = object()
 
 
@@ -17,33 +19,9 @@ class PipeClosed(Exception):
     """The reader went away; the writer should stop producing."""
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt(3) parameters
-_KEPT: list[bool] = []
-
-
-def _keep_freed_chunks() -> None:
-    """Once per process, when its first pipe is made: malloc keeps what a transfer frees for the
-    next chunk instead of giving it back to the kernel. A pipe's MiB chunks are made by one
-    thread (a socket read, a compressor's block) and freed by the other; glibc mmaps a chunk over
-    its threshold (128 KiB until a free raises it) and trims a thread's arena once 2 MiB at its
-    top are free, so chunks kept landing on fresh pages: a fault and a zeroed page per 4 KiB, and
-    an munmap (a TLB shootdown on the other cores) per chunk. Chunks up to 4 MiB now come from
-    the arenas, which keep up to 64 MiB free: the peak is still what the transfer holds at once.
-    Where there is no glibc, nothing changes."""
-    if _KEPT:
-        return
-    _KEPT.append(True)
-    import ctypes  # transfers only: see the in-process budget, tests/test_start_up.py
-
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, 4 << 20)
-        mallopt(_M_TRIM_THRESHOLD, 64 << 20)
-
-
 class Pipe:
     def __init__(self, depth: int = 16) -> None:
-        _keep_freed_chunks()
+        keep_freed_chunks()  # a transfer's process keeps what it frees (not a server's)
         self._q: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._cancelled = threading.Event()
         self._closed = False
