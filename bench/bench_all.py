@@ -166,6 +166,7 @@ print(json.dumps({k: round(v * 1000, 1) for k, v in best.items()}))
 """
 COLUMNS = ["dockyard", "dy -H", "docker->dy", "classic", "buildkit", "buildah", "skopeo"]
 PEERS = ("classic", "buildkit", "buildah", "skopeo")
+SERVE_COLUMNS = ("dy -H", "docker->dy")  # dockyard serve does their work
 
 
 # --------------------------------------------------------------------------- inputs
@@ -219,8 +220,15 @@ class Serve:
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5\n")
 
     def peak_mb(self) -> float:
+        return self._status_mb("VmHWM")
+
+    def rss_mb(self) -> float:
+        """What the server holds now (between rows: what it kept of the requests before)."""
+        return self._status_mb("VmRSS")
+
+    def _status_mb(self, field: str) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         return 0.0
 
@@ -252,6 +260,7 @@ class Bench:
         self.opts, self.work = opts, work
         self.results: dict[str, dict[str, float]] = {}
         self.memory: dict[str, dict[str, float]] = {}
+        self.serve_held: dict[tuple[str, str], float] = {}  # (row, column) -> serve's RSS when it began
         self.notes: list[str] = []
         self.env = {**os.environ, "DOCKYARD_ROOT": str(work / "store"),
                     "PYTHONPYCACHEPREFIX": str(work / "pyc"), "DOCKER_CONFIG": str(work / "docker-config")}
@@ -309,10 +318,13 @@ class Bench:
 
     def serve_row(self, row: str, column: str, fn) -> None:  # noqa: ANN001
         """Run fn() (which records its seconds) with the server's peak RSS measured around it."""
+        held = self.serve.rss_mb()
         self.serve.reset_peak()
         fn()
-        self.memory.setdefault(row, {})[column] = max(self.serve.peak_mb(),
-                                                      self.memory.get(row, {}).get(column, 0.0))
+        peak = self.serve.peak_mb()
+        if peak > self.memory.get(row, {}).get(column, 0.0):
+            self.memory.setdefault(row, {})[column] = peak
+            self.serve_held[(row, column)] = held
 
     def peer(self, row: str, column: str, fn) -> None:  # noqa: ANN001
         """A peer's measurement; its failure (a daemon another process broke...) is a note and
@@ -474,6 +486,9 @@ class Bench:
                 self.record("e", column, (e21[column] - e1[column]) / 20)
         for column, mb in self.memory.pop("e21", {}).items():
             self.memory.setdefault("e", {})[column] = max(mb, self.memory.get("e1", {}).get(column, 0.0))
+            part = "e21" if mb >= self.memory.get("e1", {}).get(column, 0.0) else "e1"
+            if (part, column) in self.serve_held:
+                self.serve_held[("e", column)] = self.serve_held[(part, column)]
         self.memory.pop("e1", None)
         floor = json.loads(subprocess.run([DOCKYARD[0], "-c", RUNC_FLOOR, "10"], env=self.env, check=True,
                                           capture_output=True, text=True, cwd=REPO).stdout)
@@ -711,6 +726,23 @@ class Bench:
                     f"{(floor + registry) / cores:.2f} s, all of it ({ours:.2f} + {registry:.2f}) / {cores} = "
                     f"{(ours + registry) / cores:.2f} s")
 
+    def _memory_note(self) -> None:
+        """Which process peaked, on which row: the in-process CLI (wait4) or the server (its VmHWM
+        over the row, every column through it, docker->dy included), with what the server held
+        when that row began and holds at the end (what it kept of the requests it served)."""
+        peaks = [(mb, row, column) for row, cells in self.memory.items() for column, mb in cells.items()]
+        parts = []
+        for who, columns in (("the in-process CLI", ("dockyard",)), ("dockyard serve", SERVE_COLUMNS)):
+            mine = [p for p in peaks if p[2] in columns]
+            if mine:
+                mb, row, column = max(mine)
+                held = self.serve_held.get((row, column))
+                parts.append(f"{who} {mb:.0f} MB on row {row}" + (f" ({column}; it held {held:.0f} MB when the "
+                                                                  f"row began)" if held is not None else ""))
+        if parts:
+            end = f"; serve holds {self.serve.rss_mb():.0f} MB at the end" if self.serve is not None else ""
+            self.notes.append(f"memory: highest peak of {', of '.join(parts)}{end}")
+
     # ---- report
     def report(self) -> None:
         rows = [r for r in ("a", "b", "c", "d", "e", "f", "g save", "g load", "h push", "h pull")
@@ -750,6 +782,7 @@ class Bench:
             verdicts.append(row)
         print_table("ratio to the best peer (goal of #18), dockyard's peak RSS (goal < 150 MB)",
                     ["row", "best peer s", "dockyard", "dy -H", "peak MB", ""], verdicts)
+        self._memory_note()
         for note in self.notes:
             print(note)
         print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
