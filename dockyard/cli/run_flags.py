@@ -59,6 +59,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--dns-search", action="append", default=[], help="Set custom DNS search domains")
     a("--dns-option", action="append", default=[], help="Set DNS options")
     a("--stop-signal", default=None, help="Signal to stop the container")
+    a("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -264,6 +265,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "Image": args.image, "WorkingDir": args.workdir or "", "Entrypoint": entrypoint,
         "Labels": key_values(args.label), "ExposedPorts": exposed or None,
         "StopSignal": args.stop_signal or "", "HostConfig": host,
+        **({"StopTimeout": args.stop_timeout} if args.stop_timeout is not None else {}),
         "NetworkingConfig": {"EndpointsConfig": {network: endpoint}} if endpoint else {},
     }
     return body

@@ -32,7 +32,7 @@ _UNSUPPORTED_HOST = (
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
     "ReadonlyPaths", "StorageOpt", "ShmSize", "Cgroup", "Annotations",
 )
-_UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Healthcheck", "StopTimeout", "Shell", "OnBuild")
+_UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Healthcheck", "Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable"), "PidMode": ("", "private"),
                   "UTSMode": ("", "private"), "UsernsMode": ("", "private"),
                   "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
@@ -97,6 +97,11 @@ def _dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _stop_timeout(value: Any) -> int | None:
+    """Config.StopTimeout: seconds (a Go *int: absent or null is the daemon's default, 10)."""
+    return None if value is None else _int(value, "StopTimeout")
+
+
 def _unsupported(section: str, key: str) -> InvalidParameter:
     return InvalidParameter(f"{section}.{key} is not supported by dockyard")
 
@@ -140,7 +145,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         image=image, cmd=_strs(body.get("Cmd"), "Cmd"), entrypoint=entrypoint,
         env=_strs(body.get("Env"), "Env"), workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, labels=dict(labels),
-        stop_signal=body.get("StopSignal") or None, name=name or None, hostname=hostname,
+        stop_signal=body.get("StopSignal") or None, stop_timeout=_stop_timeout(body.get("StopTimeout")),
+        name=name or None, hostname=hostname,
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
         stdin_once=bool(body.get("StdinOnce")), attach_stdin=bool(body.get("AttachStdin")),
         attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),

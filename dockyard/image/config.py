@@ -148,7 +148,10 @@ class ContainerConfig:
         out: dict[str, Any] = {}
         for key in _CONTAINER_KEYS:
             value = values[key] if key in values else self.extra.get(key, _ZERO.get(key))
-            if key in _OMITEMPTY:
+            if key == "StopTimeout":     # a Go *int: omitted only when nil (0 is shown)
+                if value is not None:
+                    out[key] = value
+            elif key in _OMITEMPTY:
                 if value not in (None, "", False, [], {}, 0):
                     out[key] = value
             else:

@@ -50,6 +50,7 @@ class CreateOptions:
     exposed_ports: list[str] = field(default_factory=list)  # "80/tcp", added to the image's
     volumes: list[str] = field(default_factory=list)        # mount points, added to the image's
     stop_signal: str | None = None
+    stop_timeout: int | None = None                  # seconds; None: the default (10)
     name: str | None = None                          # None: a random adjective_surname
     hostname: str | None = None                      # None: the ID's first 12 characters
     tty: bool = False
@@ -175,6 +176,8 @@ def _container_config(image: ContainerConfig, opts: CreateOptions, hostname: str
                  "AttachStdout": opts.attach_stdout, "AttachStderr": opts.attach_stderr,
                  "Tty": opts.tty, "OpenStdin": opts.open_stdin, "StdinOnce": opts.stdin_once,
                  "Image": opts.image}
+    if opts.stop_timeout is not None:
+        cfg.extra["StopTimeout"] = opts.stop_timeout   # the container's own, never the image's
     return cfg
 
 

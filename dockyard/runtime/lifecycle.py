@@ -168,16 +168,23 @@ def _resume_quietly(runtime: OciRuntime, cdir: ContainerDir) -> None:
         st.paused = False
 
 
+def stop_timeout(record: ContainerRecord) -> int:
+    """The seconds a stop without `t` waits before its SIGKILL: Config.StopTimeout, else 10."""
+    value = record.config.extra.get("StopTimeout")
+    return 10 if value is None else value
+
+
 def stop(store: Store, name: str, timeout: int | None = None) -> bool:
-    """The stop signal, then SIGKILL after `timeout` seconds (10; negative waits forever).
-    False when the container was not running (a no-op, as Docker's)."""
+    """The stop signal, then SIGKILL after `timeout` seconds (None: the container's
+    StopTimeout, else 10; negative waits forever). False when the container was not running
+    (a no-op, as Docker's)."""
     cdir = lookup(store, name)
     record = cdir.read_record()
     state = current_state(cdir)
     if state.status != RUNNING:
         return False
     runtime = oci_runtime(store, record)
-    wait_for = 10 if timeout is None else timeout
+    wait_for = stop_timeout(record) if timeout is None else timeout
     sig = signal_name(record.config.stop_signal or "SIGTERM")
     if _stopped_by_user(cdir, sig, record.config.stop_signal or ""):
         _stopped(cdir)        # restarting: its monitor records the exit it had
