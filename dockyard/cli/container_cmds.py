@@ -114,7 +114,12 @@ def _err(target: Any) -> TextIO:
 
 def _create(args: argparse.Namespace, target: Any) -> str:
     query = [("name", args.name)] if args.name else []
-    return for_target(target).call("POST", "/containers/create", query, create_body(args))["Id"]
+    try:
+        body = create_body(args)
+    except DockyardError as exc:
+        exc.exit_code = 125  # a flag's value the CLI cannot parse: docker create and run say 125
+        raise
+    return for_target(target).call("POST", "/containers/create", query, body)["Id"]
 
 
 def cmd_create(args: argparse.Namespace, target: Any) -> int:

@@ -127,9 +127,14 @@ def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
     h_lo, _, h_hi = host.partition("-")
     try:
         c_range = range(int(c_lo), int(c_hi or c_lo) + 1)
-        h_start = int(h_lo) if h_lo else None
     except ValueError:
         raise InvalidParameter(f"Invalid containerPort: {container}") from None
+    try:
+        h_start = int(h_lo) if h_lo else None
+        if h_hi:
+            int(h_hi)
+    except ValueError:
+        raise InvalidParameter(f"Invalid hostPort: {host}") from None
     if h_hi and h_start is not None and int(h_hi) - h_start != len(c_range) - 1 and len(c_range) > 1:
         raise InvalidParameter(f"Invalid ranges specified for container and host Ports: {container} and {host}")
     out = []
@@ -186,6 +191,17 @@ def _restart(text: str) -> dict[str, Any]:
         raise InvalidParameter(f"invalid restart policy format: maximum retry count must be an integer") from None
 
 
+def _nano_cpus(text: str) -> int:
+    try:
+        cpus = float(text)
+    except ValueError:
+        cpus = float("nan")
+    if cpus != cpus or cpus in (float("inf"), float("-inf")):
+        raise InvalidParameter(f'invalid argument "{text}" for "--cpus" flag: '
+                               f"failed to parse {text} as a rational number")
+    return int(round(cpus * 1e9))
+
+
 def _mount(text: str) -> dict[str, Any]:
     """`--mount type=volume,source=v,target=/p,readonly,volume-nocopy,tmpfs-size=...`"""
     out: dict[str, Any] = {"Type": "volume"}
@@ -205,9 +221,15 @@ def _mount(text: str) -> dict[str, Any]:
         elif key == "bind-propagation":
             out.setdefault("BindOptions", {})["Propagation"] = value
         elif key == "tmpfs-size":
-            out.setdefault("TmpfsOptions", {})["SizeBytes"] = ram_in_bytes(value)
+            try:
+                out.setdefault("TmpfsOptions", {})["SizeBytes"] = ram_in_bytes(value)
+            except InvalidParameter:
+                raise InvalidParameter(f"invalid value for tmpfs-size: {value}") from None
         elif key == "tmpfs-mode":
-            out.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+            try:
+                out.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+            except ValueError:
+                raise InvalidParameter(f"invalid value for tmpfs-mode: {value}") from None
         elif key == "volume-label":
             k, _, v = value.partition("=")
             out.setdefault("VolumeOptions", {}).setdefault("Labels", {})[k] = v
@@ -230,7 +252,11 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     for spec in args.expose:
         port, _, proto = spec.partition("/")
         lo, _, hi = port.partition("-")
-        for p in range(int(lo), int(hi or lo) + 1):
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise InvalidParameter(f"invalid range format for --expose: {spec}") from None
+        for p in range(first, last + 1):
             exposed[f"{p}/{proto or 'tcp'}"] = {}
     network = args.network
     endpoint: dict[str, Any] = {}
@@ -252,7 +278,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "Runtime": args.runtime or None, "Init": True if args.init else None,
         "Memory": ram_in_bytes(args.memory) if args.memory else 0,
         "MemorySwap": -1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap) if args.memory_swap else 0,
-        "NanoCpus": int(round(float(args.cpus) * 1e9)) if args.cpus else 0,
+        "NanoCpus": _nano_cpus(args.cpus) if args.cpus else 0,
         "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit,
         "Ulimits": _ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
     }

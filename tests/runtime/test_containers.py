@@ -206,6 +206,42 @@ def test_errors_are_clear(dockyard, busybox):
     assert dockyard("wait", cid).stdout == "1\n"
 
 
+# flag values the CLI cannot parse, and the text of the docker CLI's error for each (20.10,
+# cli/command/container/opts.go): both CLIs refuse them before asking the engine, with 125
+_BAD_RUN_FLAGS = [
+    (["--cpus", "x"], 'invalid argument "x" for "--cpus" flag: failed to parse x as a rational number'),
+    (["--expose", "abc"], "invalid range format for --expose: abc"),
+    (["--expose", "80-x"], "invalid range format for --expose: 80-x"),
+    (["-p", "80-x:80"], "Invalid hostPort: 80-x"),
+    (["-p", "80:x"], "Invalid containerPort: x"),
+    (["-p", "1-2:80-85"], "Invalid ranges specified for container and host Ports: 80-85 and 1-2"),
+    (["--memory-swap", "abc"], "invalid size: 'abc'"),
+    (["--mount", "type=tmpfs,target=/t,tmpfs-mode=zz"], "invalid value for tmpfs-mode: zz"),
+    (["--mount", "type=tmpfs,target=/t,tmpfs-size=zz"], "invalid value for tmpfs-size: zz"),
+    (["--mount", "bogus=1"], "unexpected key 'bogus' in 'bogus=1'"),
+    (["--ulimit", "nofile=a"], None),
+    (["--restart", "on-failure:x"], "maximum retry count must be an integer"),
+    (["--env-file", "/nonexistent/env"], "open /nonexistent/env"),
+]
+
+
+def test_unparsable_flag_values_are_refused_as_the_docker_cli_does(dockyard, tmp_path):
+    """Matched against the docker 20.10 CLI, which parses these before it talks to a daemon
+    (pointed at a socket that does not exist, it still answers): exit 125 and the same reason,
+    for create and run alike; never a traceback, and no container made."""
+    for flags, reason in _BAD_RUN_FLAGS:
+        for command in ("create", "run"):
+            docker = subprocess.run(["/usr/bin/docker", "-H", f"unix://{tmp_path}/none.sock",
+                                     command, *flags, "busybox", "true"],
+                                    capture_output=True, text=True)
+            ours = dockyard(command, *flags, "busybox", "true", check=False)
+            assert docker.returncode == ours.returncode == 125, (flags, docker.stderr, ours.stderr)
+            assert ours.stderr.startswith("Error: ") and "Traceback" not in ours.stderr, ours.stderr
+            if reason is not None:
+                assert reason in docker.stderr and reason in ours.stderr, (reason, docker.stderr, ours.stderr)
+    assert dockyard("ps", "-aq").stdout == ""
+
+
 def test_image_with_many_layers(dockyard, busybox, tmp_path):
     """110 layers: the mount options stay under a page thanks to the short l/ links."""
     store = dockyard.store
