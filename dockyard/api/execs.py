@@ -9,17 +9,13 @@ from dockyard.api import hijack
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.engine import execs as engine
-from dockyard.errors import InvalidParameter
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 
 def _body(req: Request) -> dict:
-    body = req.json() or {}
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: expected an object")
-    return body
+    return req.json_object() or {}
 
 
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:

@@ -6,14 +6,7 @@ from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.engine import networks as engine
 from dockyard.engine.create_config import endpoint_config
-from dockyard.errors import InvalidParameter
-
-
-def _body(req: Request) -> dict:
-    body = req.json(required=True)
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: expected an object")
-    return body
+from dockyard.engine.request_types import NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT
 
 
 def list_networks(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -25,7 +18,7 @@ def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
-    record = engine.create(ctx.root, _body(req))
+    record = engine.create(ctx.root, req.json_object(NETWORK_CREATE, required=True))
     resp.json({"Id": record.id, "Warning": ""}, 201)
 
 
@@ -39,17 +32,15 @@ def prune(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def connect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    body = _body(req)
+    body = req.json_object(NETWORK_CONNECT, required=True)
     config = body.get("EndpointConfig") or {}
-    if not isinstance(config, dict):
-        raise InvalidParameter("invalid EndpointConfig: want an object")
     engine.connect(ctx.store(), str(body.get("Container") or ""), req.params["id"],
                    endpoint_config(config))
     resp.send(200, b"", "text/plain")
 
 
 def disconnect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    body = _body(req)
+    body = req.json_object(NETWORK_DISCONNECT, required=True)
     engine.disconnect(ctx.store(), str(body.get("Container") or ""), req.params["id"])
     resp.send(200, b"", "text/plain")
 

@@ -15,8 +15,10 @@ from typing import Any, Callable
 
 from dockyard.api.framing import BadRequest, RequestHead, error_message, go_json
 from dockyard.api.http import Body, ClientGone, Response
+from dockyard import gotypes
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.engine.store import Store, open_store
+from dockyard.gotypes import GoStruct
 
 API_VERSION = "1.47"      # the newest Engine API version served
 MIN_API_VERSION = "1.24"  # the oldest a client may ask for (Docker 25+ answers the same)
@@ -102,6 +104,18 @@ class Request:
             return json.loads(data)
         except ValueError as exc:
             raise InvalidParameter(f"invalid JSON: {exc}") from None
+
+    def json_object(self, struct: GoStruct | None = None, *, required: bool = False) -> dict[str, Any] | None:
+        """The JSON body as an object (None when missing and not `required`), its values checked
+        against the Go `struct` dockerd decodes it into: a value of the wrong type is Go's error."""
+        body = self.json(required=required)
+        if body is None:
+            return {} if required else None   # `null`: Go decodes it into the zero struct
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid JSON: expected an object")
+        if struct is not None:
+            gotypes.check(body, struct)
+        return body
 
     def version_at_least(self, text: str) -> bool:
         return version_tuple(self.version) >= version_tuple(text)

@@ -17,7 +17,6 @@ from dockyard.api.router import API_VERSION, MIN_API_VERSION, ApiContext, Reques
 from dockyard.engine import containers, images
 from dockyard.engine import events as engine_events
 from dockyard.engine.system import disk_usage as usage
-from dockyard.errors import InvalidParameter
 
 
 def ping(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -111,11 +110,7 @@ def _client_closed(resp: Response, wait: float = 0.5) -> bool:
 
 
 def auth(ctx: ApiContext, req: Request, resp: Response) -> None:
-    body = req.json(required=True)
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: expected an object")
-
-    resp.json(registry.login(ctx, body))
+    resp.json(registry.login(ctx, req.json_object(required=True)))
 
 
 def disk_usage(ctx: ApiContext, req: Request, resp: Response) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.engine import volumes as engine
-from dockyard.errors import InvalidParameter
+from dockyard.engine.request_types import VOLUME_CREATE
 
 
 def list_volumes(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -13,9 +13,7 @@ def list_volumes(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
-    body = req.json() or {}
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: expected an object")
+    body = req.json_object(VOLUME_CREATE) or {}
     resp.json(engine.create(ctx.root, body).to_docker(), 201)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.builder.changes import apply_changes
+from dockyard import gotypes
 from dockyard.digest import Digest
 from dockyard.engine.container_views import docker_config
 from dockyard.engine.images import parse_target
-from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.engine.request_types import CONFIG_FIELDS, CONTAINER_CREATE
+from dockyard.errors import DockyardError
 from dockyard.image.config import ContainerConfig, History, merge_config
 from dockyard.image.mutate import append
 from dockyard.runtime.containers import current_state, lookup, oci_runtime
@@ -18,42 +20,20 @@ from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.store import Store
 
 
-_LISTS = ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild")
 _STRSLICES = ("Cmd", "Entrypoint", "Shell")
-_MAPS = ("ExposedPorts", "Volumes", "Labels", "Healthcheck")
-_STRINGS = ("Hostname", "Domainname", "User", "Image", "WorkingDir", "MacAddress", "StopSignal")
-_BOOLS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce",
-          "ArgsEscaped", "NetworkDisabled")
-_GO_TYPES = {"Env": "[]string", "OnBuild": "[]string", "Cmd": "strslice.StrSlice",
-             "Entrypoint": "strslice.StrSlice", "Shell": "strslice.StrSlice",
-             "ExposedPorts": "nat.PortSet", "Volumes": "map[string]struct {}",
-             "Labels": "map[string]string", "Healthcheck": "container.HealthConfig",
-             "StopTimeout": "int", **{k: "bool" for k in _BOOLS}}
 
 
 def _request_config(body: dict[str, Any]) -> dict[str, Any]:
-    """POST /commit's body, a container.Config: its fields checked as Go's JSON decoder would
-    (a wrong type is refused); fields container.Config lacks are dropped, as that decoder does."""
+    """POST /commit's body, a container.Config decoded as dockerd decodes it (into the create
+    request's wrapper): a value of the wrong type is Go's error; fields container.Config lacks
+    are dropped, as that decoder does."""
+    gotypes.check(body, CONTAINER_CREATE)
     out: dict[str, Any] = {}
     for key, value in body.items():
-        if value is None:
+        if value is None or key not in CONFIG_FIELDS:
             continue
         if key in _STRSLICES and isinstance(value, str):
             value = [value]  # Docker's strslice takes one string for a list of one
-        ok = (isinstance(value, list) and all(isinstance(v, str) for v in value) if key in _LISTS
-              else isinstance(value, dict) if key in _MAPS
-              else isinstance(value, str) if key in _STRINGS
-              else isinstance(value, bool) if key in _BOOLS
-              else isinstance(value, int) and not isinstance(value, bool) if key == "StopTimeout"
-              else None)
-        if ok is None:
-            continue
-        if not ok or (key == "Labels" and not all(isinstance(v, str) for v in value.values())):
-            got = ("bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float))
-                   else "string" if isinstance(value, str) else "array" if isinstance(value, list)
-                   else "object")
-            raise InvalidParameter(f"json: cannot unmarshal {got} into Go struct field "
-                                   f"ContainerConfigWrapper.{key} of type {_GO_TYPES.get(key, 'string')}")
         out[key] = value
     return out
 

@@ -89,6 +89,14 @@ def _bool(value: Any, what: str) -> bool:
     return value
 
 
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidParameter(f"invalid {what}: want a list")
+    return value
+
+
 def _dict(value: Any, what: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -193,7 +201,7 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
     ports: dict[str, list[PortBinding]] = {}
     for key, bindings in _dict(host.get("PortBindings"), "PortBindings").items():
         out = []
-        for b in bindings or []:
+        for b in _list(bindings, "PortBindings"):
             b = _dict(b, "PortBindings")
             out.append(PortBinding(b.get("HostIp") or "", str(b.get("HostPort") or "")))
         ports[key] = out
@@ -278,7 +286,7 @@ def _security(value: Any) -> dict[str, Any]:
 
 def _resources(host: dict[str, Any]) -> Resources:
     ulimits = []
-    for u in host.get("Ulimits") or []:
+    for u in _list(host.get("Ulimits"), "Ulimits"):
         u = _dict(u, "Ulimits")
         name = u.get("Name")
         if not isinstance(name, str) or not name:
@@ -341,7 +349,7 @@ def _mounts(host: dict[str, Any]) -> tuple[list[Mount], list[VolumeUse]]:
 
     for spec in _strs(host.get("Binds"), "Binds"):
         place(parse_bind(spec))
-    for m in host.get("Mounts") or []:
+    for m in _list(host.get("Mounts"), "Mounts"):
         place(_mount_object(_dict(m, "Mounts")))
     for target, opts in _dict(host.get("Tmpfs"), "Tmpfs").items():
         claim(target)

@@ -70,6 +70,7 @@ def create(root: Path, body: dict[str, Any]) -> NetworkRecord:
         raise InvalidParameter("dockyard networks have one IPv4 subnet")
     subnet = gateway = None
     for cfg in configs:
+        cfg = cfg or {}   # null: Go's zero IPAMConfig
         if cfg.get("IPRange") or cfg.get("AuxiliaryAddresses"):
             raise InvalidParameter("ip-range and aux-address are not supported")
         subnet, gateway = cfg.get("Subnet") or None, cfg.get("Gateway") or None

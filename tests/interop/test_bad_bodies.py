@@ -1,0 +1,117 @@
+"""Request bodies with a value of the wrong type, sent to dockyard serve and to dockerd 20.10:
+both refuse them with Go's encoding/json message (`json: cannot unmarshal ... into Go struct
+field ... of type ...`) and make nothing. dockyard failed inside its handlers on many of these
+(500, `internal error: TypeError`), passed a number too large for Go to runc, or took a string
+for a list (`"Env": "A=1"`)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+
+from tests.interop.conftest import Engine
+
+
+class _Unix(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=60)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self._path)
+
+
+def _post(engine: Engine, path: str, body: bytes) -> tuple[int, str]:
+    conn = _Unix(engine.host.removeprefix("unix://"))
+    try:
+        conn.request("POST", "/v1.41" + path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}").get("message", "")
+    finally:
+        conn.close()
+
+
+# (path, body, dockerd 20.10's message: each seen from it, and checked again below)
+_U = "json: cannot unmarshal "
+_CASES = [
+    ("/networks/create", {"Name": "badnet", "Labels": "x"},
+     _U + "string into Go struct field NetworkCreateRequest.Labels of type map[string]string"),
+    ("/networks/create", {"Name": "badnet", "Labels": {"a": 1}},
+     _U + "number into Go struct field NetworkCreateRequest.Labels of type string"),
+    ("/networks/create", {"Name": "badnet", "Options": [1]},
+     _U + "array into Go struct field NetworkCreateRequest.Options of type map[string]string"),
+    ("/networks/create", {"Name": "badnet", "IPAM": {"Config": 5}},
+     _U + "number into Go struct field IPAM.IPAM.Config of type []network.IPAMConfig"),
+    ("/networks/create", {"Name": "badnet", "IPAM": {"Config": [5]}},
+     _U + "number into Go struct field IPAM.IPAM.Config of type network.IPAMConfig"),
+    ("/networks/create", {"Name": "badnet", "IPAM": {"Config": [{"Subnet": 5}]}},
+     _U + "number into Go struct field IPAMConfig.IPAM.Config.Subnet of type string"),
+    ("/networks/create", {"Name": 5},
+     _U + "number into Go struct field NetworkCreateRequest.Name of type string"),
+    ("/volumes/create", {"Name": "badvol", "Labels": "x"},
+     _U + "string into Go struct field VolumeCreateBody.Labels of type map[string]string"),
+    ("/volumes/create", {"Name": "badvol", "DriverOpts": 1.5},
+     _U + "number into Go struct field VolumeCreateBody.DriverOpts of type map[string]string"),
+    ("/volumes/create", {"Name": True},
+     _U + "bool into Go struct field VolumeCreateBody.Name of type string"),
+    ("/containers/{id}/update", {"Memory": 12345678901234567890123},
+     _U + "number 12345678901234567890123 into Go struct field UpdateConfig.Memory of type int64"),
+    ("/containers/{id}/update", {"Memory": 1.5},
+     _U + "number 1.5 into Go struct field UpdateConfig.Memory of type int64"),
+    ("/containers/{id}/update", {"PidsLimit": "x"},
+     _U + "string into Go struct field UpdateConfig.PidsLimit of type int64"),
+    ("/containers/{id}/update", {"RestartPolicy": 5},
+     _U + "number into Go struct field UpdateConfig.RestartPolicy of type container.RestartPolicy"),
+    ("/containers/{id}/update", {"RestartPolicy": {"Name": 5}},
+     _U + "number into Go struct field RestartPolicy.RestartPolicy.Name of type string"),
+    ("/containers/create", {"Image": "busybox", "Env": "A=1"},
+     _U + "string into Go struct field ContainerConfigWrapper.Env of type []string"),
+    ("/containers/create", {"Image": "busybox", "Cmd": [5]},
+     _U + "array into Go struct field ContainerConfigWrapper.Cmd of type string"),
+    ("/containers/create", {"Image": "busybox", "ExposedPorts": {"80/tcp": 5}},
+     _U + "number into Go struct field ContainerConfigWrapper.ExposedPorts of type struct {}"),
+    ("/containers/create", {"Image": "busybox", "Healthcheck": {"Interval": 1.5}},
+     _U + "number 1.5 into Go struct field HealthConfig.Healthcheck.Interval of type time.Duration"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"Ulimits": 5}},
+     _U + "number into Go struct field HostConfig.HostConfig.Ulimits of type []*units.Ulimit"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": "x"}]}},
+     _U + "string into Go struct field Ulimit.HostConfig.Ulimits.Soft of type int64"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"Mounts": [{"Type": 5}]}},
+     _U + "number into Go struct field Mount.HostConfig.Mounts.Type of type mount.Type"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [5]}}},
+     _U + "number into Go struct field HostConfig.HostConfig.PortBindings of type nat.PortBinding"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"NetworkMode": 5}},
+     _U + "number into Go struct field HostConfig.HostConfig.NetworkMode of type container.NetworkMode"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"CapAdd": 5}},
+     _U + "number into Go struct field HostConfig.HostConfig.CapAdd of type string"),
+    ("/containers/create", {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"n": {"Aliases": "x"}}}},
+     _U + "string into Go struct field EndpointSettings.NetworkingConfig.EndpointsConfig.Aliases of type []string"),
+    ("/commit?container={id}", {"Env": "A=1"},
+     _U + "string into Go struct field ContainerConfigWrapper.Env of type []string"),
+    ("/networks/badnet-none/connect", {"Container": 5},
+     _U + "number into Go struct field NetworkConnect.Container of type string"),
+    ("/networks/badnet-none/connect", {"Container": "x", "EndpointConfig": {"Aliases": "a"}},
+     _U + "string into Go struct field EndpointSettings.EndpointConfig.Aliases of type []string"),
+    ("/networks/badnet-none/disconnect", {"Container": 5},
+     _U + "number into Go struct field NetworkDisconnect.Container of type string"),
+]
+
+
+def test_wrong_types_are_gos_errors(engine: Engine) -> None:
+    cid = engine.docker("create", "busybox", "true").stdout.decode().strip()
+    try:
+        for path, body, expected in _CASES:
+            status, message = _post(engine, path.format(id=cid), json.dumps(body).encode())
+            assert message == expected, (engine.name, path, body, message)
+            # dockerd 20.10 answers the decoding errors of the container bodies (create,
+            # update, commit) with 500, Docker 23 on with 400
+            container_body = path.startswith(("/containers/", "/commit"))
+            want = 500 if engine.name == "dockerd" and container_body else 400
+            assert status == want, (engine.name, path, body, status, message)
+        assert b"badnet" not in engine.docker("network", "ls").stdout
+        assert b"badvol" not in engine.docker("volume", "ls").stdout
+        assert engine.docker("ps", "-aq").stdout.decode().split() == [cid[:12]]
+    finally:
+        engine.docker("rm", "-f", cid)
