@@ -208,7 +208,8 @@ class _TarOut:
             flush()
 
 
-def _write(root: Path, out: BinaryIO, overlay: bool, name: str | None = None) -> None:
+def _write(root: Path, out: BinaryIO, overlay: bool, name: str | None = None,
+           opaque_devices: frozenset[int] = frozenset()) -> None:
     """The tree under `root` (or the entry `root` named `name`, and its tree), read through
     directory descriptors (archive.treewalk): a container changing its tree while we read it can
     never make us read a host file."""
@@ -217,7 +218,7 @@ def _write(root: Path, out: BinaryIO, overlay: bool, name: str | None = None) ->
         raise DockyardError(f"{root} is not a directory")
     tar = _TarOut(out)
     seen: dict[tuple[int, int], str] = {}
-    for node in walk(root_s, name=name):
+    for node in walk(root_s, name=name, opaque_devices=opaque_devices):
         st, rel = node.st, node.rel
         fmt = stat.S_IFMT(st.st_mode)
         if fmt == stat.S_IFSOCK:
@@ -287,7 +288,9 @@ def write_tree(root: Path, out: BinaryIO) -> None:
     _write(root, out, overlay=False)
 
 
-def write_resource(path: Path, name: str, out: BinaryIO) -> None:
+def write_resource(path: Path, name: str, out: BinaryIO,
+                   opaque_devices: frozenset[int] = frozenset()) -> None:
     """Tar of one file or directory (with its tree), its entries named `name` and `name/...`
-    (`docker cp` out of a container: the archive API's GET)."""
-    _write(path, out, overlay=False, name=name)
+    (`docker cp` out of a container: the archive API's GET); a directory on one of
+    `opaque_devices` goes in without its entries."""
+    _write(path, out, overlay=False, name=name, opaque_devices=opaque_devices)

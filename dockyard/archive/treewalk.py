@@ -115,11 +115,12 @@ class Node:
 class _Frame:
     __slots__ = ("rel", "name", "fd", "names", "next", "ident", "root")
 
-    def __init__(self, rel: str, name: str, fd: int, ident: tuple[int, int], root: bool = False) -> None:
+    def __init__(self, rel: str, name: str, fd: int, ident: tuple[int, int], root: bool = False,
+                 opaque: bool = False) -> None:
         self.rel = rel
         self.name = name
         self.fd: int | None = fd
-        self.names = _sorted_names(fd, rel)
+        self.names = [] if opaque else _sorted_names(fd, rel)
         self.next = 0
         self.ident = ident
         self.root = root  # the walk's root: its descriptor stays open to the end
@@ -132,11 +133,13 @@ def _sorted_names(fd: int, rel: str) -> list[str]:
         raise DockyardError(f"cannot read directory /{rel}: {e.strerror}") from None
 
 
-def walk(root: str | os.PathLike[str], *, name: str | None = None) -> Iterator[Node]:
+def walk(root: str | os.PathLike[str], *, name: str | None = None,
+         opaque_devices: frozenset[int] = frozenset()) -> Iterator[Node]:
     """Every entry under the directory `root`, whose own path the tree's owner must not be able
     to change (the store's path of a container's upper or merged dir). With `name`, `root` is
     one entry (a symlink is not followed) yielded first, named `name`, then, for a directory,
-    its entries named `name/...` (`docker cp`'s resource)."""
+    its entries named `name/...` (`docker cp`'s resource). A directory on one of
+    `opaque_devices` is yielded, its entries are not."""
     root = os.fspath(root)
     if name is not None:
         st = os.lstat(root)
@@ -151,20 +154,21 @@ def walk(root: str | os.PathLike[str], *, name: str | None = None) -> Iterator[N
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         st = os.fstat(root_fd)
-        stack = [_Frame(name or "", "", root_fd, (st.st_dev, st.st_ino), root=True)]
+        stack = [_Frame(name or "", "", root_fd, (st.st_dev, st.st_ino), root=True,
+                        opaque=st.st_dev in opaque_devices)]
     except BaseException:
         os.close(root_fd)
         raise
     try:
         if name is not None:
             yield Node(name, os.path.basename(root), -1, st, root_fd)
-        yield from _descend(stack)
+        yield from _descend(stack, opaque_devices)
     finally:
         for frame in stack:
             _close(frame, force=True)
 
 
-def _descend(stack: list[_Frame]) -> Iterator[Node]:
+def _descend(stack: list[_Frame], opaque_devices: frozenset[int]) -> Iterator[Node]:
     while stack:
         frame = stack[-1]
         if frame.next >= len(frame.names):
@@ -194,7 +198,8 @@ def _descend(stack: list[_Frame]) -> Iterator[Node]:
             raise
         try:
             st = os.fstat(fd)
-            stack.append(_Frame(rel, name, fd, (st.st_dev, st.st_ino)))
+            stack.append(_Frame(rel, name, fd, (st.st_dev, st.st_ino),
+                                opaque=st.st_dev in opaque_devices))
         except BaseException:
             os.close(fd)
             raise

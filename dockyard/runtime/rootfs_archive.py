@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def _stat(path: str) -> dict[str, Any]:
             "mtime": _go_time(st.st_mtime), "linkTarget": target}
 
 
-def _get(path: str, out: BinaryIO) -> None:
+def _get(path: str, out: BinaryIO, opaque: list[str]) -> None:
     _stat(path)
     if path.endswith("/."):
         resource, name = path[:-2] or "/", "."
@@ -91,7 +92,15 @@ def _get(path: str, out: BinaryIO) -> None:
         name = os.path.basename(resource) or "."
         if path.endswith("/") and not os.path.isdir(resource):
             raise InvalidParameter(f"not a directory: {path}")
-    write_resource(Path(resource), name, out)
+    devices = set()
+    for mount_point in opaque:
+        try:
+            st = os.lstat(mount_point)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            devices.add(st.st_dev)
+    write_resource(Path(resource), name, out, opaque_devices=frozenset(devices))
 
 
 def _put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
@@ -133,7 +142,7 @@ def child_main(argv: list[str]) -> int:
         if action == "stat":
             sys.stdout.write(json.dumps(_stat(path)))
         elif action == "get":
-            _get(path, sys.stdout.buffer)
+            _get(path, sys.stdout.buffer, [a[len("--opaque="):] for a in argv[3:] if a.startswith("--opaque=")])
             sys.stdout.buffer.flush()
         elif action == "put":
             _put(path, sys.stdin.buffer, "--no-overwrite-dir-non-dir" in argv[3:])
@@ -171,9 +180,35 @@ def stat_path(root: Path, path: str) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+# the kernel's file systems a running container has mounted (its /proc, /sys, cgroups, /dev/pts,
+# /dev/mqueue): dockerd archives the container's rootfs and volumes as mounted in its own mount
+# namespace, where these are the rootfs's empty directories; so are they in dockyard's tar
+_KERNEL_FS = frozenset({"proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "securityfs",
+                        "debugfs", "tracefs", "bpf", "pstore", "configfs", "fusectl"})
+
+
+def _kernel_mounts(root: Path) -> list[str]:
+    """The mount points of kernel file systems in the mount namespace of /proc/PID/root."""
+    if root.parent.parent != Path("/proc"):
+        return []
+    try:
+        with open(root.parent / "mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        fields, _, rest = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) >= 5 and rest.split(" ", 1)[0] in _KERNEL_FS:
+            out.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[4]))
+    return out
+
+
 def get_archive(root: Path, path: str, out: BinaryIO) -> None:
     """The tar of `path` into `out`, streamed (the child's stdout is read in 64 KiB pieces)."""
-    proc = subprocess.Popen(_command("get", root, path), stdin=subprocess.DEVNULL,
+    command = _command("get", root, path) + [f"--opaque={m}" for m in _kernel_mounts(root)]
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
     assert proc.stdout is not None and proc.stderr is not None
     try:
