@@ -7,12 +7,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pytest
 
 from dockyard.store.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -68,6 +70,17 @@ class Dockyard:
     @property
     def store(self) -> Store:
         return Store(self.root)
+
+
+def at_once(*calls: Callable[[], T]) -> tuple[T, ...]:
+    """Each call in a thread of its own, side by side (two engines' builds of the same input:
+    a reference daemon's and dockyard's share no store, process or state), their results in
+    order; the first call's error is raised once all have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+    return tuple(f.result() for f in futures)
 
 
 def _mount_points_under(prefix: str) -> list[str]:

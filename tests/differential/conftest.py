@@ -28,6 +28,4 @@ def pair(dockerd: DockerDaemon, busybox_tar: Path, tmp_path_factory: pytest.Temp
     assert "Loaded image: busybox:latest" in loaded, loaded
     inspected = dockerd.docker("image", "inspect", "--format", "{{.Id}}", "busybox:latest").stdout.strip()
     assert inspected == base_id, (inspected, base_id)
-    p = Pair(dockerd, dockyard, base_id, work)
-    yield p
-    p.close()
+    return Pair(dockerd, dockyard, base_id, work)

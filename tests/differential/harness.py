@@ -30,12 +30,11 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tests.conftest import Dockyard, Result
+from tests.conftest import Dockyard, Result, at_once
 from tests.dockerd import DockerDaemon
 
 _HEX12 = r"[0-9a-f]{12}"
@@ -177,7 +176,6 @@ class Pair:
         self.base_id = base_id
         self.work = work
         self.base_layers = 1
-        self._pool = ThreadPoolExecutor(2)
 
     # each side runs a CLI: `docker` against dockerd, `dockyard` in-process on its store
     def run_docker(self, *args: str, cwd: Path | None = None, input: bytes | None = None) -> Result:
@@ -188,9 +186,7 @@ class Pair:
 
     def both(self, docker: Callable[[], Any], dockyard: Callable[[], Any]) -> tuple[Any, Any]:
         """Run the two sides at once (separate processes and stores: nothing shared)."""
-        a = self._pool.submit(docker)
-        b = self._pool.submit(dockyard)
-        return a.result(), b.result()
+        return at_once(docker, dockyard)
 
     def snapshot(self, side: str, ref: str) -> ImageSnapshot:
         path = Path(tempfile.mkstemp(dir=self.work, suffix=".tar")[1])
@@ -212,10 +208,6 @@ class Pair:
         if r.returncode == 0:
             outcome.image = self.snapshot(side, tag)
         return outcome
-
-    def close(self) -> None:
-        self._pool.shutdown()
-
 
 def copy_case(src: Path, dest: Path, prepare: str | None) -> Path:
     """The case's context, copied (symlinks as symlinks), then its `prepare` script run in it:

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from tests.conftest import Dockyard
+from tests.conftest import Dockyard, at_once
 
 DOCKERFILE = """\
 FROM {base}
@@ -113,15 +113,14 @@ def test_cache_from_a_pulled_image_matches_dockerd(machine, busybox_tar: Path, r
     def dy_run(*args: str) -> str:
         return current[0](*args).stdout
 
-    ours = scenario(dy_build, dy_fresh, dy_run, ctx, f"{registry.host}/cf/dockyard:1")
+    def ours() -> dict[str, object]:
+        return scenario(dy_build, dy_fresh, dy_run, ctx, f"{registry.host}/cf/dockyard:1")
 
     # dockerd: one daemon; a "fresh machine" is the daemon with the build removed (rmi takes
     # the untagged intermediate images with it), the base image kept
     # The reference daemon is shared by the test session: a base of this test's own (a distinct
     # image ID), so no image another test built from busybox counts as local cache here.
     dbase = f"{registry.host}/cf/dbase:1"
-    dockerd("import", "-c", f"LABEL test.cache-from={uuid.uuid4().hex}", str(busybox_tar), dbase)
-    dockerd("push", dbase)
     dctx = make_context(tmp_path / "ctx-docker", dbase)
     image = f"{registry.host}/cf/docker:1"
 
@@ -135,13 +134,19 @@ def test_cache_from_a_pulled_image_matches_dockerd(machine, busybox_tar: Path, r
     def dd_run(*args: str) -> str:
         return dockerd(*args).stdout
 
-    try:
-        theirs = scenario(dd_build, dd_fresh, dd_run, dctx, image)
-    finally:
-        dockerd("rmi", "-f", image, dbase, check=False)
-        dockerd("image", "prune", "-f", check=False)
-    assert theirs == EXPECTED
-    assert ours == EXPECTED
+    def theirs() -> dict[str, object]:
+        try:
+            dockerd("import", "-c", f"LABEL test.cache-from={uuid.uuid4().hex}", str(busybox_tar), dbase)
+            dockerd("push", dbase)
+            return scenario(dd_build, dd_fresh, dd_run, dctx, image)
+        finally:
+            dockerd("rmi", "-f", image, dbase, check=False)
+            dockerd("image", "prune", "-f", check=False)
+
+    # The two engines share nothing here (stores, daemon, repositories): their scenarios run at once.
+    seen_ours, seen_theirs = at_once(ours, theirs)
+    assert seen_theirs == EXPECTED
+    assert seen_ours == EXPECTED
 
 
 def test_cache_from_through_serve(machine, busybox_tar: Path, registry, tmp_path: Path) -> None:

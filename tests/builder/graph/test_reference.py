@@ -24,6 +24,7 @@ import pytest
 
 from tests.builder.graph.conftest import BuildKitDockyard, ReferenceBuildKit, write_context
 from tests.builder.graph.shape import ImageShape, progress_lines, steps, without_times
+from tests.conftest import at_once
 
 pytestmark = pytest.mark.usefixtures("busybox")
 
@@ -37,8 +38,7 @@ def both(tmp_path: Path, reference: ReferenceBuildKit, bk: BuildKitDockyard, doc
          files: dict[str, str | bytes] | None = None, *args: str) -> tuple[ImageShape, ImageShape, str, str]:
     ctx = write_context(tmp_path / "ctx", dockerfile, files)
     tag = "cmp-" + _unique()
-    ref = reference.build(ctx, "-t", tag, *args)
-    got = bk.build(ctx, "-t", tag, *args)
+    ref, got = at_once(lambda: reference.build(ctx, "-t", tag, *args), lambda: bk.build(ctx, "-t", tag, *args))
     return reference.shape(tag), bk.shape(tag), ref.stderr, got.stderr
 
 
@@ -107,8 +107,8 @@ RUN --mount=type=bind,source=sub,target=/b,rw echo w > /b/new
     ctx = write_context(tmp_path / "ctx", dockerfile, ctx_files)
     tag = "mounts-" + _unique()
     secret = f"id=tok,src={ctx / 'secret.txt'}"
-    reference.build(ctx, "-t", tag, "--secret", secret)
-    bk.build(ctx, "-t", tag, "--secret", secret)
+    at_once(lambda: reference.build(ctx, "-t", tag, "--secret", secret),
+            lambda: bk.build(ctx, "-t", tag, "--secret", secret))
     assert_same_image(reference.shape(tag), bk.shape(tag))
 
 
@@ -127,8 +127,8 @@ USER daemon:nogroup
 RUN echo {mark}; id
 """
     ctx = write_context(tmp_path / "ctx", dockerfile)
-    ref = reference.build(ctx, "--build-arg", "A1=one")
-    got = bk.build(ctx, "--build-arg", "A1=one")
+    ref, got = at_once(lambda: reference.build(ctx, "--build-arg", "A1=one"),
+                       lambda: bk.build(ctx, "--build-arg", "A1=one"))
 
     def output(text: str) -> list[str]:
         return [line.split(" ", 2)[2] for line in text.splitlines()
@@ -154,8 +154,7 @@ RUN echo {mark}; ls /data | wc -l; cat /data/f300; stat -c '%h %n' /data/f1; ls 
     stat -c '%y' /data/f2 | grep -q '\\.000000000 ' && echo whole-seconds || echo sub-second
 """
     ctx = write_context(tmp_path / "ctx", dockerfile)
-    ref = reference.build(ctx)
-    got = bk.build(ctx)
+    ref, got = at_once(lambda: reference.build(ctx), lambda: bk.build(ctx))
 
     def output(text: str) -> list[str]:
         return [line.split(" ", 2)[2] for line in text.splitlines()
@@ -207,8 +206,8 @@ def test_progress_plain_matches_dockerd(reference, bk, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", dockerfile, {"f": mark})
     tag = "prog-" + mark
     for _ in range(2):  # cold, then fully cached
-        ref = progress_lines(reference.build(ctx, "-t", tag).stderr)
-        got = progress_lines(bk.build(ctx, "-t", tag).stderr)
+        ref, got = (progress_lines(r.stderr) for r in at_once(lambda: reference.build(ctx, "-t", tag),
+                                                               lambda: bk.build(ctx, "-t", tag)))
         ref = [re.sub(r"sha256:[0-9a-f]{64}", "sha256:ID", l) for l in ref]
         got = [re.sub(r"sha256:[0-9a-f]{64}", "sha256:ID", l) for l in got]
         # the base image: dockerd has seen it in earlier tests (CACHED), a fresh store unpacks it
@@ -264,8 +263,7 @@ def test_cache_after_changes_matches_dockerd(reference, bk, tmp_path: Path) -> N
 
     def round_(path: Path) -> tuple[list[str], list[str], ImageShape, ImageShape]:
         tag = "cache-" + mark
-        r = reference.build(path, "-t", tag).stderr
-        g = bk.build(path, "-t", tag).stderr
+        r, g = (b.stderr for b in at_once(lambda: reference.build(path, "-t", tag), lambda: bk.build(path, "-t", tag)))
         return cached(r), cached(g), reference.shape(tag), bk.shape(tag)
 
     round_(ctx)
@@ -295,8 +293,8 @@ def test_arg_reaches_only_later_runs_matches_dockerd(reference, bk, tmp_path: Pa
     dockerfile = f"FROM busybox\nRUN echo {mark} one\nARG V\nRUN echo {mark} two $V\nRUN echo {mark} three\n"
     ctx = write_context(tmp_path / "ctx", dockerfile)
     for value in ("a", "b"):
-        ref = steps(reference.build(ctx, "--build-arg", f"V={value}").stderr)
-        got = steps(bk.build(ctx, "--build-arg", f"V={value}").stderr)
+        ref, got = (steps(b.stderr) for b in at_once(lambda: reference.build(ctx, "--build-arg", f"V={value}"),
+                                                      lambda: bk.build(ctx, "--build-arg", f"V={value}")))
     ref = {k: v for k, v in ref.items() if k.startswith("[")}
     got = {k: v for k, v in got.items() if k.startswith("[")}
     assert got == ref
@@ -335,8 +333,8 @@ def test_copy_from_is_keyed_by_the_content_it_copies_as_in_dockerd(reference, bk
 
     def round_(*args: str) -> tuple[dict[str, str], dict[str, str]]:
         build_args = [a for arg in args for a in ("--build-arg", arg)]
-        ref = steps(reference.build(ctx, "-t", tag, *build_args).stderr)
-        got = steps(bk.build(ctx, "-t", tag, *build_args).stderr)
+        ref, got = (steps(b.stderr) for b in at_once(lambda: reference.build(ctx, "-t", tag, *build_args),
+                                                      lambda: bk.build(ctx, "-t", tag, *build_args)))
         keep = lambda d: {k: v for k, v in d.items() if k.startswith("[") and "FROM" not in k}  # noqa: E731
         return keep(ref), keep(got)
 
@@ -384,8 +382,8 @@ def test_run_bind_mount_of_a_stage_is_keyed_by_its_content_as_in_dockerd(referen
 
     def round_(*args: str) -> tuple[dict[str, str], dict[str, str]]:
         build_args = [a for arg in args for a in ("--build-arg", arg)]
-        ref = steps(reference.build(ctx, *build_args).stderr)
-        got = steps(bk.build(ctx, *build_args).stderr)
+        ref, got = (steps(b.stderr) for b in at_once(lambda: reference.build(ctx, *build_args),
+                                                      lambda: bk.build(ctx, *build_args)))
         keep = lambda d: {k: v for k, v in d.items() if k.startswith("[") and "FROM" not in k}  # noqa: E731
         return keep(ref), keep(got)
 
@@ -412,8 +410,7 @@ def test_run_bind_mount_of_a_stage_is_keyed_by_its_content_as_in_dockerd(referen
 def test_errors_are_worded_as_dockerd_buildkit(reference, bk, tmp_path: Path, dockerfile: str, message: str) -> None:
     m = _unique()
     ctx = write_context(tmp_path / "ctx", dockerfile.format(m=m))
-    ref = reference.build(ctx, check=False)
-    got = bk.build(ctx, check=False)
+    ref, got = at_once(lambda: reference.build(ctx, check=False), lambda: bk.build(ctx, check=False))
     assert ref.returncode == got.returncode == 1
     assert ref.stderr.rstrip("\n").splitlines()[-1] == message.format(m=m)
     assert got.stderr.rstrip("\n").splitlines()[-1].removeprefix("Error: ") == message.format(m=m)

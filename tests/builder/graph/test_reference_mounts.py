@@ -21,6 +21,7 @@ import pytest
 from tests.builder.graph.conftest import BuildKitDockyard, ReferenceBuildKit, write_context
 from tests.builder.graph.shape import step_lines, steps
 from tests.builder.graph.test_reference import assert_same_image
+from tests.conftest import at_once
 
 pytestmark = pytest.mark.usefixtures("busybox")
 
@@ -42,8 +43,7 @@ def run_output(text: str) -> dict[str, list[str]]:
 def both_outputs(tmp_path: Path, reference: ReferenceBuildKit, bk: BuildKitDockyard, dockerfile: str,
                  files: dict[str, str | bytes] | None = None, *args: str) -> tuple[dict, dict]:
     ctx = write_context(tmp_path / "ctx", dockerfile, files)
-    ref = reference.build(ctx, *args)
-    got = bk.build(ctx, *args)
+    ref, got = at_once(lambda: reference.build(ctx, *args), lambda: bk.build(ctx, *args))
     return run_output(ref.stderr), run_output(got.stderr)
 
 
@@ -88,8 +88,9 @@ RUN --mount=type=cache,target=/var/cache/{m} echo $N >> /var/cache/{m}/runs; cat
     ctx = write_context(tmp_path / "ctx", dockerfile)
     tag = "cache-mounts-" + m
     for n in ("1", "2"):
-        ref = run_output(reference.build(ctx, "-t", tag, "--build-arg", f"N={n}").stderr)
-        got = run_output(bk_both.build(ctx, "-t", tag, "--build-arg", f"N={n}").stderr)
+        ref, got = (run_output(b.stderr) for b in at_once(
+            lambda: reference.build(ctx, "-t", tag, "--build-arg", f"N={n}"),
+            lambda: bk_both.build(ctx, "-t", tag, "--build-arg", f"N={n}")))
         assert got == ref
     runs = [v for k, v in got.items() if "id=c-" in k]
     assert runs == [["1", "2", "755 0 0"]]  # the first build's line is still there
