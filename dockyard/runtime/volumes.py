@@ -14,6 +14,7 @@ links, xattrs kept).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -60,6 +61,8 @@ def validate_name(name: str) -> str:
             f'create {name}: "{name}" includes invalid characters for a local volume name, only '
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
             "use absolute path")
+    if len(name.encode()) > 255:   # a volume is a folder of that name (dockerd's mkdir fails, 500)
+        raise InvalidParameter(f"create {name}: file name too long")
     return name
 
 
@@ -77,6 +80,10 @@ class Volumes:
             raw = json.loads((self.dir / name / "volume.json").read_bytes())
         except (FileNotFoundError, NotADirectoryError, ValueError):
             return None
+        except OSError as e:
+            if e.errno == errno.ENAMETOOLONG:   # no volume has such a name
+                return None
+            raise
         known = {k: v for k, v in raw.items() if k in Volume.__dataclass_fields__}
         volume = Volume(**known)
         volume.mountpoint = str(self.data(name))

@@ -28,6 +28,12 @@ def test_create_inspect_list_remove(store_root: Path) -> None:
     with pytest.raises(NotFound, match='plugin "nfs" not found'):
         vols.create("x", driver="nfs")
     assert not (store_root / "volumes" / "x").exists()
+    long = "a" * 300   # longer than a file name may be: refused (dockerd fails its mkdir, 500)
+    with pytest.raises(InvalidParameter, match="file name too long"):
+        vols.create(long)
+    with pytest.raises(NotFound, match="no such volume"):   # was OSError ENAMETOOLONG (500)
+        vols.get(long)
+    vols.remove(long, lambda name: [], force=True)
     with pytest.raises(Conflict, match=r"remove data: volume is in use - \[abc\]"):
         vols.remove("data", lambda name: ["abc"])
     vols.remove("data", lambda name: [])
