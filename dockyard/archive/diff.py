@@ -247,7 +247,7 @@ def _write(root: Path, out: BinaryIO, overlay: bool, name: str | None = None,
             finally:
                 os.close(fd)
         elif fmt == stat.S_IFDIR:
-            tar.write(encode_header(_header(rel + "/", st, DIR, xattrs=_xattrs(node))))
+            tar.write(encode_header(_header(rel.rstrip("/") + "/", st, DIR, xattrs=_xattrs(node))))
             if overlay and node.getxattr(OPAQUE_XATTR) == b"y":
                 marker = Header(name=rel + "/.wh..wh..opq", type=REG, mode=stat.S_IMODE(st.st_mode) & 0o777,
                                 uid=st.st_uid, gid=st.st_gid, mtime=0)

@@ -180,7 +180,7 @@ def _descend(stack: list[_Frame], opaque_devices: frozenset[int]) -> Iterator[No
         dir_fd = frame.fd if frame.fd is not None else _reopen(stack)
         if dir_fd is None:
             continue  # the directory was moved away while we were below it
-        rel = f"{frame.rel}/{name}" if frame.rel else name
+        rel = f"{frame.rel.rstrip('/')}/{name}" if frame.rel else name   # under "/": "/bin"
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError as e:

@@ -89,7 +89,10 @@ def _get(path: str, out: BinaryIO, opaque: list[str]) -> None:
         resource, name = path[:-2] or "/", "."
     else:
         resource = path.rstrip("/") or "/"
-        name = os.path.basename(resource) or "."
+        # the root is named "/" and its entries "/bin"..., as dockerd names them (the docker CLI
+        # rebases the entries from the stat's name, "/": named "./bin", they landed beside the
+        # destination, in DEST. and the like)
+        name = os.path.basename(resource) or "/"
         if path.endswith("/") and not os.path.isdir(resource):
             raise InvalidParameter(f"not a directory: {path}")
     devices = set()

@@ -67,12 +67,13 @@ def test_sdk_archive(engine: Engine) -> None:
         c.remove(force=True)
 
 
-def test_cp_of_a_running_containers_root(engine: Engine) -> None:
+def test_cp_of_a_running_containers_root(engine: Engine, tmp_path: Path) -> None:
     """`docker cp CONTAINER:/ -` of a running container: the whole tree, with the container's
     /proc and /sys as empty directories. dockerd reads the rootfs as mounted in its own mount
     namespace, where the kernel's file systems the container mounted are not; dockyard reads
     /proc/PID/root and does not go into them (it failed halfway through /proc before, its
-    chunked reply cut off). Not compared: /dev, dockerd's holds its init layer's placeholders,
+    chunked reply cut off), and `docker cp CONTAINER:/ DEST` (its entries were named `./bin`,
+    and the CLI put them in `DEST.`). Not compared: /dev, dockerd's holds its init layer's placeholders,
     dockyard's the container's device nodes."""
     cid = engine.docker("run", "-d", "busybox", "sh", "-c",
                         "echo hi > /marker && exec sleep 60").stdout.decode().strip()
@@ -80,11 +81,20 @@ def test_cp_of_a_running_containers_root(engine: Engine) -> None:
         engine.docker("exec", cid, "test", "-f", "/marker")
         data = engine.docker("cp", f"{cid}:/", "-").stdout
         with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-            members = {m.name.lstrip("./").lstrip("/"): m for m in tf.getmembers()}
+            names = tf.getnames()
+            # dockerd names the root "/" and its entries "/bin"...: the CLI rebases them so
+            assert names[1] == "/.dockerenv" and "/bin/busybox" in names, names[:5]   # tarfile: "/" is ""
+            members = {m.name.lstrip("/"): m for m in tf.getmembers()}
             assert tf.extractfile(members["marker"]).read() == b"hi\n"
         for kernel_dir in ("proc", "sys"):
             assert members[kernel_dir].isdir(), kernel_dir
             assert not [n for n in members if n.startswith(kernel_dir + "/")], kernel_dir
         assert members["bin/busybox"].isfile() and members["etc/hostname"].isfile()
+        out = tmp_path / "out"
+        out.mkdir()
+        engine.docker("cp", f"{cid}:/", str(out / "dest"))   # into a new folder, as the CLI does
+        assert (out / "dest" / "marker").read_text() == "hi\n"
+        assert (out / "dest" / "bin" / "busybox").is_file()
+        assert sorted(p.name for p in out.iterdir()) == ["dest"]   # nothing beside it
     finally:
         engine.docker("rm", "-f", cid)
