@@ -254,13 +254,15 @@ def peek(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
 
 
 def _read_head(stream: BinaryIO, n: int) -> bytes:
-    head = bytearray()  # grown in place: a head of megabytes arrives in many small reads
-    while len(head) < n:
-        chunk = stream.read(n - len(head))
+    # grown in place (a head of megabytes arrives in many small reads) and handed over without a
+    # copy: BytesIO.getvalue() returns its own buffer, where bytes(bytearray) held the head twice
+    head, size = io.BytesIO(), 0
+    while size < n:
+        chunk = stream.read(n - size)
         if not chunk:
             break
-        head += chunk
-    return bytes(head)
+        size += head.write(chunk)
+    return head.getvalue()
 
 
 def open_decompressed(stream: BinaryIO) -> BinaryIO:
