@@ -59,6 +59,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--dns-search", action="append", default=[], help="Set custom DNS search domains")
     a("--dns-option", action="append", default=[], help="Set DNS options")
     a("--stop-signal", default=None, help="Signal to stop the container")
+    a("--shm-size", default=None, help="Size of /dev/shm")
+    a("--oom-score-adj", type=int, default=0, help="Tune host's OOM preferences (-1000 to 1000)")
+    a("--sysctl", action="append", default=[], help="Sysctl options")
     a("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
@@ -191,6 +194,30 @@ def _restart(text: str) -> dict[str, Any]:
         raise InvalidParameter(f"invalid restart policy format: maximum retry count must be an integer") from None
 
 
+def _flag_size(flag: str, text: str) -> int:
+    try:
+        return ram_in_bytes(text)
+    except InvalidParameter as e:
+        raise InvalidParameter(f'invalid argument "{text}" for "{flag}" flag: {e}') from None
+
+
+# the docker CLI's list (opts/opts.go ValidateSysctl): what a container's own namespaces hold
+_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+            "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+_SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
+
+
+def _sysctls(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not (key in _SYSCTLS or key.startswith(_SYSCTL_PREFIXES)):
+            raise InvalidParameter(f'invalid argument "{item}" for "--sysctl" flag: '
+                                   f"sysctl '{item}' is not whitelisted")
+        out[key] = value
+    return out
+
+
 def _nano_cpus(text: str) -> int:
     try:
         cpus = float(text)
@@ -281,6 +308,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "NanoCpus": _nano_cpus(args.cpus) if args.cpus else 0,
         "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit,
         "Ulimits": _ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
+        "ShmSize": _flag_size("--shm-size", args.shm_size) if args.shm_size else 0,
+        "OomScoreAdj": args.oom_score_adj, "Sysctls": _sysctls(args.sysctl) or None,
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
-from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
+from dockyard.runtime.hostconfig import DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
 from dockyard.runtime.spec import ALL_CAPS
@@ -24,13 +24,13 @@ from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
 _UNSUPPORTED_HOST = (
-    "ContainerIDFile", "Links", "OomScoreAdj", "Sysctls", "GroupAdd", "Devices",
+    "ContainerIDFile", "Links", "GroupAdd", "Devices",
     "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus",
     "CpusetMems", "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "OomKillDisable",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
-    "ReadonlyPaths", "StorageOpt", "ShmSize", "Cgroup", "Annotations",
+    "ReadonlyPaths", "StorageOpt", "Cgroup", "Annotations",
 )
 _UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Healthcheck", "Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable"), "PidMode": ("", "private"),
@@ -110,6 +110,28 @@ def _stop_timeout(value: Any) -> int | None:
     return None if value is None else _int(value, "StopTimeout")
 
 
+def _shm_size(value: Any) -> int:
+    """HostConfig.ShmSize in bytes; 0 or absent is dockerd's default (64 MiB)."""
+    size = _int(value, "ShmSize")
+    if size < 0:
+        raise InvalidParameter("SHM size can not be less than 0")
+    return size or DEFAULT_SHM_SIZE
+
+
+def _oom_score_adj(value: Any) -> int:
+    adj = _int(value, "OomScoreAdj")
+    if not -1000 <= adj <= 1000:
+        raise InvalidParameter(f"Invalid value {adj}, range for oom score adj is [-1000, 1000]")
+    return adj
+
+
+def _string_map(value: Any, what: str) -> dict[str, str]:
+    out = _dict(value, what)
+    if not all(isinstance(v, str) for v in out.values()):
+        raise InvalidParameter(f"invalid {what}: want strings")
+    return dict(out)
+
+
 def _unsupported(section: str, key: str) -> InvalidParameter:
     return InvalidParameter(f"{section}.{key} is not supported by dockyard")
 
@@ -169,7 +191,9 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             dns=_ips(host.get("Dns"), "Dns"), dns_search=_strs(host.get("DnsSearch"), "DnsSearch"),
             dns_options=_strs(host.get("DnsOptions"), "DnsOptions"),
             extra_hosts=_extra_hosts(host.get("ExtraHosts")), restart=_restart(host),
-            privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init")))
+            privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init"),
+            shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
+            sysctls=_string_map(host.get("Sysctls"), "Sysctls")))
     for key in options.exposed_ports:
         parse_port_key(key)
     for path in options.volumes:

@@ -4,7 +4,7 @@ into the OCI spec at every start (runtime/spec.py); a field at its default chang
 
 The shapes follow the Engine API's HostConfig, so the API server and the CLI map their flags onto
 it one to one (`--mount`, `--tmpfs`, `-v`, `--read-only`, `--memory`, `--cpus`, `--pids-limit`,
-`--ulimit`, `--cap-add/--cap-drop`, `--privileged`, `--security-opt no-new-privileges` and `seccomp=`, `--dns`,
+`--ulimit`, `--shm-size`, `--oom-score-adj`, `--sysctl`, `--cap-add/--cap-drop`, `--privileged`, `--security-opt no-new-privileges` and `seccomp=`, `--dns`,
 `--add-host`, `--restart`, `--init`). What a network stack or a volume driver decides before the start
 (a network namespace to join, a volume's directory) arrives here as plain host facts: a namespace
 path, OCI hooks, a mount's source directory; the runtime knows nothing of networks or volumes.
@@ -19,6 +19,7 @@ from dockyard.errors import InvalidParameter
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+DEFAULT_SHM_SIZE = 64 << 20   # dockerd's default /dev/shm size
 
 
 @dataclass
@@ -104,6 +105,9 @@ class HostConfig:
     extra_hosts: list[str] = field(default_factory=list)  # NAME:IP lines added to /etc/hosts
     hooks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # OCI hooks by stage
     restart: RestartPolicy = field(default_factory=RestartPolicy)
+    shm_size: int = DEFAULT_SHM_SIZE   # bytes of the /dev/shm tmpfs (--shm-size)
+    oom_score_adj: int = 0             # the process's oom_score_adj (--oom-score-adj)
+    sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

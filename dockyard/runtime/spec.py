@@ -171,7 +171,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={host.shm_size // 1024}k"]},
     ]
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
@@ -185,6 +185,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
             mounts = [x for x in mounts if x["destination"] != m.target]   # the user's wins
         mounts.append(oci_mount(m))
     process = inp.process.to_dict()
+    process["oomScoreAdj"] = host.oom_score_adj
     if host.init:
         process["args"] = [INIT_PATH, "--", *process["args"]]
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary(),
@@ -196,6 +197,8 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
     }
+    if host.sysctls:
+        linux["sysctl"] = dict(host.sysctls)   # runc refuses one that is not namespaced, at start
     if host.privileged:
         # daemon/oci_linux.go: the host's devices, any device allowed, /sys and the cgroup
         # hierarchy writable, nothing masked or read-only, no seccomp filter

@@ -149,3 +149,53 @@ def test_seccomp_and_capabilities_as_dockerd(engine: Engine, tmp_path) -> None: 
         bad = engine.docker("create", flag, "nope", "busybox", "true", check=False)
         assert bad.returncode == 1, bad
         assert f'invalid {field}: unknown capability: "CAP_NOPE"'.encode() in bad.stderr, bad
+
+
+def test_shm_size_oom_score_adj_and_sysctls(engine: Engine) -> None:
+    """--shm-size, --oom-score-adj and --sysctl (compose's shm_size, oom_score_adj, sysctls),
+    seen inside and in inspect as dockerd shows them; the bad values refused as dockerd does."""
+    assert _run(engine, "--shm-size", "16m", "busybox", "df", "-k", "/dev/shm").split()[-5] == "16384"
+    assert _run(engine, "busybox", "df", "-k", "/dev/shm").split()[-5] == "65536"   # the default
+    assert _run(engine, "--oom-score-adj", "500", "busybox", "cat", "/proc/self/oom_score_adj") == "500\n"
+    assert _run(engine, "--network", "none", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl",
+                "kernel.shmmax=1000000", "busybox", "cat", "/proc/sys/net/ipv4/ip_forward",
+                "/proc/sys/kernel/shmmax") == "1\n1000000\n"
+    set_ = engine.docker("create", "--shm-size", "16m", "--oom-score-adj", "5", "--sysctl",
+                         "net.ipv4.ip_forward=1", "busybox", "true").stdout.decode().strip()
+    unset = engine.docker("create", "busybox", "true").stdout.decode().strip()
+    try:
+        host = json.loads(engine.docker("inspect", set_).stdout)[0]["HostConfig"]
+        assert (host["ShmSize"], host["OomScoreAdj"], host["Sysctls"]) == (16 << 20, 5, {"net.ipv4.ip_forward": "1"})
+        host = json.loads(engine.docker("inspect", unset).stdout)[0]["HostConfig"]
+        assert (host["ShmSize"], host["OomScoreAdj"], "Sysctls" in host) == (64 << 20, 0, False)
+    finally:
+        engine.docker("rm", set_, unset)
+    bad = engine.docker("create", "--oom-score-adj", "5000", "busybox", "true", check=False)
+    assert bad.returncode == 1 and b"Invalid value 5000, range for oom score adj is [-1000, 1000]" in bad.stderr
+    bad = engine.docker("create", "--sysctl", "kernel.foo=1", "busybox", "true", check=False)   # the CLI's own check
+    assert bad.returncode == 125 and b"is not whitelisted" in bad.stderr
+    # a net.* setting in the host's network namespace: runc refuses it at the start, for both
+    bad = engine.docker("run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1",
+                        "busybox", "true", check=False)
+    assert bad.returncode == 125 and b'sysctl "net.ipv4.ip_forward" not allowed in host network namespace' in bad.stderr
+    status, message = _create_body(engine, {"Image": "busybox", "HostConfig": {"ShmSize": -1}})
+    assert (status, message) == (400, "SHM size can not be less than 0")
+
+
+def _create_body(engine: Engine, body: dict) -> tuple[int, str]:
+    import http.client
+    import socket
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(engine.host.removeprefix("unix://"))
+
+    conn = Unix("localhost", timeout=60)
+    try:
+        conn.request("POST", "/v1.41/containers/create", body=json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read()).get("message", "")
+    finally:
+        conn.close()
