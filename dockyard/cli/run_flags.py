@@ -45,6 +45,11 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("-m", "--memory", default=None, help="Memory limit")
     a("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
     a("--cpus", default=None, help="Number of CPUs")
+    a("--cpu-period", type=int, default=0, help="Limit CPU CFS (Completely Fair Scheduler) period")
+    a("--cpu-quota", type=int, default=0, help="Limit CPU CFS (Completely Fair Scheduler) quota")
+    a("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
+    a("--cpuset-mems", default="", help="MEMs in which to allow execution (0-3, 0,1)")
+    a("--memory-reservation", default=None, help="Memory soft limit")
     a("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
     a("--pids-limit", type=int, default=None, help="Tune container pids limit (set -1 for unlimited)")
     a("--restart", default="no", help="Restart policy to apply when a container exits")
@@ -309,7 +314,9 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit,
         "Ulimits": _ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
         "ShmSize": _flag_size("--shm-size", args.shm_size) if args.shm_size else 0,
-        "OomScoreAdj": args.oom_score_adj, "Sysctls": _sysctls(args.sysctl) or None,
+        "OomScoreAdj": args.oom_score_adj, "CpuPeriod": args.cpu_period, "CpuQuota": args.cpu_quota,
+        "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,
+        "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {

@@ -104,8 +104,9 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         **({"Sysctls": dict(h.sysctls)} if h.sysctls else {}),   # omitempty, as dockerd's
         "Runtime": choose_runtime(store.root, h.runtime), "Isolation": "",
         "CpuShares": r.cpu_shares, "Memory": r.memory, "NanoCpus": r.nano_cpus, "CgroupParent": "",
-        "BlkioWeight": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "",
-        "Devices": [], "MemoryReservation": 0, "MemorySwap": r.memory_swap,
+        "BlkioWeight": 0, "CpuPeriod": r.cpu_period, "CpuQuota": r.cpu_quota,
+        "CpusetCpus": r.cpuset_cpus, "CpusetMems": r.cpuset_mems,
+        "Devices": [], "MemoryReservation": r.memory_reservation, "MemorySwap": r.memory_swap,
         "MemorySwappiness": None, "OomKillDisable": False,
         "PidsLimit": r.pids_limit or None,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in r.ulimits] or None,

@@ -27,8 +27,7 @@ _UNSUPPORTED_HOST = (
     "ContainerIDFile", "Links", "GroupAdd", "Devices",
     "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
-    "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus",
-    "CpusetMems", "KernelMemory", "KernelMemoryTCP", "MemoryReservation", "OomKillDisable",
+    "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP", "OomKillDisable",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
     "ReadonlyPaths", "StorageOpt", "Cgroup", "Annotations",
 )
@@ -334,9 +333,61 @@ def _resources(host: dict[str, Any]) -> Resources:
     if host.get("MemorySwappiness") not in (None, -1):
         raise InvalidParameter("HostConfig.MemorySwappiness is not supported by dockyard")
     pids = host.get("PidsLimit")
+    period, quota = _int(host.get("CpuPeriod"), "CpuPeriod"), _int(host.get("CpuQuota"), "CpuQuota")
+    if nano and period:
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano and quota:
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if 0 < quota < 1000:
+        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    reservation = _int(host.get("MemoryReservation"), "MemoryReservation")
+    if reservation and reservation < 6 * 1024 * 1024:
+        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
+    if memory and reservation and memory < reservation:
+        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage")
     return Resources(memory=memory, memory_swap=swap, nano_cpus=nano,
                      cpu_shares=_int(host.get("CpuShares"), "CpuShares"),
-                     pids_limit=max(0, _int(pids, "PidsLimit")), ulimits=ulimits)
+                     pids_limit=max(0, _int(pids, "PidsLimit")), ulimits=ulimits,
+                     cpu_period=period, cpu_quota=quota, memory_reservation=reservation,
+                     cpuset_cpus=_cpuset(host.get("CpusetCpus"), "cpus", "CPUs", "/sys/devices/system/cpu/online"),
+                     cpuset_mems=_cpuset(host.get("CpusetMems"), "mems", "memory nodes",
+                                         "/sys/devices/system/node/online"))
+
+
+def _cpuset_ids(text: str) -> set[int] | None:
+    """A cpuset list (`0-2,4`) as its numbers; None if it is not one."""
+    out: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            return None
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            return None
+        out.update(range(first, last + 1))
+    return out
+
+
+def _cpuset(value: Any, what: str, things: str, online: str) -> str:
+    """CpusetCpus / CpusetMems, checked as dockerd checks them: a list, of what the host has."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise InvalidParameter(f"invalid Cpuset{what.capitalize()}: want a string")
+    wanted = _cpuset_ids(value)
+    if wanted is None:
+        raise InvalidParameter(f"Invalid value {value} for cpuset {what}: invalid format: {value}")
+    try:
+        with open(online, encoding="ascii") as f:
+            available_text = f.read().strip()
+    except OSError:
+        available_text = "0"
+    if not wanted <= (_cpuset_ids(available_text) or set()):
+        raise InvalidParameter(f"Requested {things} are not available - requested {value}, "
+                               f"available: {available_text}")
+    return value
 
 
 def _restart(host: dict[str, Any]) -> RestartPolicy:
@@ -480,7 +531,8 @@ def _tmpfs_options(text: str) -> list[str]:
     return out
 
 
-_UPDATABLE = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "RestartPolicy"}
+_UPDATABLE = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "RestartPolicy",
+              "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "MemoryReservation"}
 
 
 def read_update(body: dict[str, Any], current: Resources) -> tuple[Resources, RestartPolicy | None]:
@@ -490,9 +542,11 @@ def read_update(body: dict[str, Any], current: Resources) -> tuple[Resources, Re
             raise _unsupported("update", key)
     merged = {"Memory": current.memory, "MemorySwap": current.memory_swap,
               "NanoCpus": current.nano_cpus, "CpuShares": current.cpu_shares,
-              "PidsLimit": current.pids_limit or None,
+              "PidsLimit": current.pids_limit or None, "CpuPeriod": current.cpu_period,
+              "CpuQuota": current.cpu_quota, "CpusetCpus": current.cpuset_cpus,
+              "CpusetMems": current.cpuset_mems, "MemoryReservation": current.memory_reservation,
               "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in current.ulimits]}
     merged.update({k: v for k, v in body.items() if k in _UPDATABLE and k != "RestartPolicy"
-                   and not (v in (0, None) and k != "PidsLimit")})
+                   and not (v in (0, None, "") and k != "PidsLimit")})
     restart = _restart({"RestartPolicy": body["RestartPolicy"]}) if body.get("RestartPolicy") else None
     return _resources(merged), restart

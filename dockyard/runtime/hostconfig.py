@@ -62,6 +62,11 @@ class Resources:
     nano_cpus: int = 0           # CPUs x 10^9 (--cpus): a CFS quota over a 100 ms period
     cpu_shares: int = 0          # relative weight (--cpu-shares)
     pids_limit: int = 0          # --pids-limit
+    cpu_period: int = 0          # µs of a CFS period (--cpu-period; not with --cpus)
+    cpu_quota: int = 0           # µs of CPU per period (--cpu-quota; -1 unlimited)
+    cpuset_cpus: str = ""        # CPUs the container may use (--cpuset-cpus: "0-1,3")
+    cpuset_mems: str = ""        # memory nodes (--cpuset-mems)
+    memory_reservation: int = 0  # bytes: the soft limit (--memory-reservation)
     ulimits: list[Ulimit] = field(default_factory=list)
 
 

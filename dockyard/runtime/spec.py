@@ -289,15 +289,28 @@ def resources(host: HostConfig) -> dict[str, Any]:
     """linux.resources: the device rule, and the limits HostConfig asks for."""
     r = host.resources
     out: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    memory: dict[str, Any] = {}
     if r.memory:
-        out["memory"] = {"limit": r.memory}
+        memory["limit"] = r.memory
         if r.memory_swap:
-            out["memory"]["swap"] = r.memory_swap
+            memory["swap"] = r.memory_swap
+    if r.memory_reservation:
+        memory["reservation"] = r.memory_reservation
+    if memory:
+        out["memory"] = memory
     cpu: dict[str, Any] = {}
     if r.nano_cpus:
         cpu.update(period=CFS_PERIOD, quota=r.nano_cpus * CFS_PERIOD // 1_000_000_000)
+    if r.cpu_period:
+        cpu["period"] = r.cpu_period
+    if r.cpu_quota:
+        cpu["quota"] = r.cpu_quota
     if r.cpu_shares:
         cpu["shares"] = r.cpu_shares
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if r.cpuset_mems:
+        cpu["mems"] = r.cpuset_mems
     if cpu:
         out["cpu"] = cpu
     if r.pids_limit:

@@ -199,3 +199,39 @@ def _create_body(engine: Engine, body: dict) -> tuple[int, str]:
         return resp.status, json.loads(resp.read()).get("message", "")
     finally:
         conn.close()
+
+
+def test_cpu_period_quota_cpuset_and_memory_reservation(engine: Engine) -> None:
+    """--cpu-period/--cpu-quota, --cpuset-cpus/--cpuset-mems and --memory-reservation (compose's
+    cpu_period, cpu_quota, cpuset, mem_reservation): in the container's cgroups (v1 on this host),
+    in inspect, changed by `docker update`, and refused as dockerd refuses them."""
+    cid = engine.docker("run", "-d", "--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-cpus", "1",
+                        "--cpuset-mems", "0", "--memory-reservation", "32m", "busybox",
+                        "sleep", "60").stdout.decode().strip()
+    files = ["/sys/fs/cgroup/cpu/cpu.cfs_period_us", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+             "/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/cpuset/cpuset.mems",
+             "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes"]
+    try:
+        assert engine.docker("exec", cid, "cat", *files).stdout.split() == \
+            [b"50000", b"25000", b"1", b"0", str(32 << 20).encode()]
+        host = json.loads(engine.docker("inspect", cid).stdout)[0]["HostConfig"]
+        assert [host[k] for k in ("CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "MemoryReservation")] == \
+            [50000, 25000, "1", "0", 32 << 20]
+        engine.docker("update", "--cpu-quota", "40000", "--memory-reservation", "16m", cid)
+        assert engine.docker("exec", cid, "cat", *files).stdout.split() == \
+            [b"50000", b"40000", b"1", b"0", str(16 << 20).encode()]
+    finally:
+        engine.docker("rm", "-f", cid)
+    cpus = os.cpu_count() or 1
+    for flags, message in [
+        (["--cpu-period", "500"], "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"),
+        (["--cpu-quota", "500"], "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+        (["--cpus", "1", "--cpu-period", "100000"], "Conflicting options: Nano CPUs and CPU Period cannot both be set"),
+        (["--cpuset-cpus", f"0-{cpus + 1}"], f"Requested CPUs are not available - requested 0-{cpus + 1}"),
+        (["--cpuset-cpus", "zz"], "Invalid value zz for cpuset cpus: invalid format: zz"),
+        (["--memory-reservation", "1m"], "Minimum memory reservation allowed is 6MB"),
+        (["--memory", "10m", "--memory-reservation", "20m"],
+         "Minimum memory limit can not be less than memory reservation limit, see usage"),
+    ]:
+        bad = engine.docker("create", *flags, "busybox", "true", check=False)
+        assert bad.returncode == 1 and message.encode() in bad.stderr, (flags, bad.stderr)
