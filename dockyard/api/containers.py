@@ -76,7 +76,9 @@ def wait(ctx: ApiContext, req: Request, resp: Response) -> None:
     if state is None:
         return
     body: dict[str, Any] = {"StatusCode": state.exit_code}
-    if state.error:
+    # dockerd's "removed" condition answers with the removal's error, not the container's (a
+    # start that failed): the CLI's `run --rm` then reports that failure once, not twice
+    if state.error and condition != "removed":
         body["Error"] = {"Message": state.error}
     write(go_json(body) + b"\n")
 

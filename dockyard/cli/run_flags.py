@@ -67,6 +67,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--shm-size", default=None, help="Size of /dev/shm")
     a("--oom-score-adj", type=int, default=0, help="Tune host's OOM preferences (-1000 to 1000)")
     a("--sysctl", action="append", default=[], help="Sysctl options")
+    a("--group-add", action="append", default=[], help="Add additional groups to join")
     a("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
@@ -317,6 +318,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "OomScoreAdj": args.oom_score_adj, "CpuPeriod": args.cpu_period, "CpuQuota": args.cpu_quota,
         "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,
         "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
+        "GroupAdd": list(args.group_add) or None,
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {

@@ -92,7 +92,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "AutoRemove": h.auto_remove, "VolumeDriver": "", "VolumesFrom": None,
         "CapAdd": h.cap_add or None, "CapDrop": h.cap_drop or None, "CgroupnsMode": "host",
         "Dns": h.dns, "DnsOptions": h.dns_options, "DnsSearch": h.dns_search,
-        "ExtraHosts": h.extra_hosts or None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
+        "ExtraHosts": h.extra_hosts or None, "GroupAdd": list(h.group_add) or None, "IpcMode": "private", "Cgroup": "",
         "Links": None, "OomScoreAdj": h.oom_score_adj, "PidMode": "", "Privileged": h.privileged,
         "Init": True if h.init else None,
         "PublishAllPorts": request.publish_all, "ReadonlyRootfs": h.read_only,

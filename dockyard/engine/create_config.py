@@ -24,7 +24,7 @@ from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
 _UNSUPPORTED_HOST = (
-    "ContainerIDFile", "Links", "GroupAdd", "Devices",
+    "ContainerIDFile", "Links", "Devices",
     "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP", "OomKillDisable",
@@ -192,7 +192,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             extra_hosts=_extra_hosts(host.get("ExtraHosts")), restart=_restart(host),
             privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init"),
             shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
-            sysctls=_string_map(host.get("Sysctls"), "Sysctls")))
+            sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
+            group_add=_strs(host.get("GroupAdd"), "GroupAdd")))
     for key in options.exposed_ports:
         parse_port_key(key)
     for path in options.volumes:

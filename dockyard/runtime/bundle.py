@@ -19,7 +19,7 @@ from dockyard.runtime.spec import (
 )
 from dockyard.runtime.resolvconf import resolv_conf
 from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, write_file
-from dockyard.runtime.users import ExecUser, resolve_user
+from dockyard.runtime.users import ExecUser, additional_groups, resolve_user
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
@@ -137,6 +137,9 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
     """The process to run in the (mounted) container; defaults are the container's own."""
     cfg = record.config
     exec_user: ExecUser = resolve_user(cdir.merged, record.config.user if user is None else user, daemon=True)
+    if record.host.group_add:   # the container's, for its process and every exec, as dockerd's
+        exec_user = ExecUser(exec_user.uid, exec_user.gid, exec_user.additional_gids
+                             + additional_groups(cdir.merged, record.host.group_add), exec_user.home)
     use_tty = record.tty if tty is None else tty
     env = process_env(cfg.env, extra_env or [], record.hostname, use_tty, exec_user.home)
     return ProcessSpec(args=args if args is not None else record.command, env=env,

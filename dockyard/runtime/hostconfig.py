@@ -112,6 +112,7 @@ class HostConfig:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     shm_size: int = DEFAULT_SHM_SIZE   # bytes of the /dev/shm tmpfs (--shm-size)
     oom_score_adj: int = 0             # the process's oom_score_adj (--oom-score-adj)
+    group_add: list[str] = field(default_factory=list)   # supplementary groups (--group-add)
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)
 
     def to_dict(self) -> dict[str, Any]:

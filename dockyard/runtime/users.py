@@ -105,6 +105,23 @@ def resolve_user(rootfs: Path, user: str, *, daemon: bool = False) -> ExecUser:
     return ExecUser(uid, gid, tuple(extra), home)
 
 
+def additional_groups(rootfs: Path, wanted: list[str]) -> tuple[int, ...]:
+    """--group-add: each a group of the container's /etc/group by name or number, or else a
+    number (dockerd's GetAdditionalGroups)."""
+    groups = read_entries(rootfs, "/etc/group")
+    out: list[int] = []
+    for name in wanted:
+        match = next((e for e in groups if len(e) >= 3 and e[2].isdigit()
+                      and (e[0] == name or e[2] == name)), None)
+        if match is not None:
+            out.append(int(match[2]))
+        elif name.isdigit():
+            out.append(int(name))
+        else:
+            raise InvalidParameter(f"Unable to find group {name}: no matching entries in group file")
+    return tuple(out)
+
+
 def _daemon_groups(groups: list[list[str]], login: str, gid: int, explicit: bool) -> list[int]:
     """The process's supplementary groups, as dockerd sets them (checked with dockerd 20.10:
     `id` in a classic RUN step and in docker run): with an explicit group (`user:group`) that

@@ -235,3 +235,21 @@ def test_cpu_period_quota_cpuset_and_memory_reservation(engine: Engine) -> None:
     ]:
         bad = engine.docker("create", *flags, "busybox", "true", check=False)
         assert bad.returncode == 1 and message.encode() in bad.stderr, (flags, bad.stderr)
+
+
+def test_group_add(engine: Engine) -> None:
+    """--group-add (compose's group_add): by name from the container's /etc/group or by number,
+    for the container's process and its execs; an unknown name fails the start."""
+    assert _run(engine, "--group-add", "1234", "--group-add", "daemon", "busybox", "id") == \
+        "uid=0(root) gid=0(root) groups=0(root),1(daemon),1234\n"
+    assert _run(engine, "-u", "1000:1000", "--group-add", "5", "busybox", "id") == "uid=1000 gid=1000 groups=5,1000\n"
+    cid = engine.docker("run", "-d", "--group-add", "77", "busybox", "sleep", "60").stdout.decode().strip()
+    try:
+        assert engine.docker("exec", "-u", "1000", cid, "id").stdout == b"uid=1000 gid=0(root) groups=0(root),77\n"
+        assert json.loads(engine.docker("inspect", cid).stdout)[0]["HostConfig"]["GroupAdd"] == ["77"]
+    finally:
+        engine.docker("rm", "-f", cid)
+    bad = engine.docker("run", "--rm", "--group-add", "zzz", "busybox", "true", check=False)
+    # one line: the CLI's wait for the removal reports no error of its own (it did on dockyard)
+    assert bad.returncode == 125 and bad.stderr.decode().strip().splitlines() == [
+        "docker: Error response from daemon: Unable to find group zzz: no matching entries in group file."]
