@@ -17,33 +17,6 @@ def go_v_list(items: list[str] | None) -> str:
     return "[" + " ".join(items or []) + "]"
 
 
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String()."""
-    if ns == 0:
-        return "0s"
-    neg = ns < 0
-    ns = abs(ns)
-    if ns < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                text = _frac(ns, size) + unit
-                break
-    else:
-        h, rest = divmod(ns, 3_600_000_000_000)
-        m, rest = divmod(rest, 60_000_000_000)
-        secs = _frac(rest, 1_000_000_000) + "s"
-        text = (f"{h}h{m}m" if h else f"{m}m" if m else "") + secs
-    return ("-" if neg else "") + text
-
-
-def _frac(value: int, unit: int) -> str:
-    whole, rest = divmod(value, unit)
-    if not rest:
-        return str(whole)
-    digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"
-
-
 def go_q_rune(value: int) -> str:
     """fmt %q of an int: a quoted rune literal ('\\x00' for 0)."""
     specials = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v",
@@ -61,6 +34,8 @@ def go_q_rune(value: int) -> str:
 
 def healthcheck_text(health: dict | None) -> str:
     """fmt %q of a *HealthConfig (Docker 20.10's fields: Test, Interval, Timeout, StartPeriod, Retries)."""
+    from dockyard.dockerfile.durations import go_duration   # only a HEALTHCHECK's build needs it
+
     health = health or {}
     return "&{%s %s %s %s %s}" % (
         go_q_list(health.get("Test")), go_quote(go_duration(health.get("Interval", 0))),

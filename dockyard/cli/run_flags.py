@@ -69,6 +69,13 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--sysctl", action="append", default=[], help="Sysctl options")
     a("--group-add", action="append", default=[], help="Add additional groups to join")
     a("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container")
+    a("--health-cmd", default="", help="Command to run to check health")
+    a("--health-interval", default="", help="Time between running the check (ms|s|m|h) (default 0s)")
+    a("--health-timeout", default="", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    a("--health-start-period", default="",
+      help="Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
+    a("--health-retries", type=int, default=0, help="Consecutive failures needed to report unhealthy")
+    a("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -271,6 +278,38 @@ def _mount(text: str) -> dict[str, Any]:
     return out
 
 
+def _healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The docker CLI's HealthConfig from the --health-* flags (cli/command/container/opts.go):
+    none when no flag is given, `NONE` for --no-healthcheck."""
+    durations = {}
+    for key, flag in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start_period")):
+        text = getattr(args, f"health_{flag}")
+        if text:
+            from dockyard.dockerfile.durations import parse_go_duration
+
+            name = "--health-" + flag.replace("_", "-")
+            try:
+                durations[key] = parse_go_duration(text)
+            except ValueError as exc:
+                raise InvalidParameter(f'invalid argument "{text}" for "{name}" flag: {exc}') from None
+            if durations[key] < 0:
+                raise InvalidParameter(f"{name} cannot be negative")
+    given = bool(args.health_cmd or args.health_retries or any(durations.values()))
+    if args.no_healthcheck:
+        if given:
+            raise InvalidParameter("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    if args.health_retries < 0:
+        raise InvalidParameter("--health-retries cannot be negative")
+    out: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd]} if args.health_cmd else {}
+    out.update({k: v for k, v in durations.items() if v})
+    if args.health_retries:
+        out["Retries"] = args.health_retries
+    return out
+
+
 def create_body(args: argparse.Namespace) -> dict[str, Any]:
     """Docker's create body (Config + HostConfig + NetworkingConfig) for these flags."""
     command = list(args.command)
@@ -330,6 +369,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "Labels": key_values(args.label), "ExposedPorts": exposed or None,
         "StopSignal": args.stop_signal or "", "HostConfig": host,
         **({"StopTimeout": args.stop_timeout} if args.stop_timeout is not None else {}),
+        **({"Healthcheck": health} if (health := _healthcheck(args)) is not None else {}),
         "NetworkingConfig": {"EndpointsConfig": {network: endpoint}} if endpoint else {},
     }
     return body

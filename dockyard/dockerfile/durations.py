@@ -1,11 +1,12 @@
 """Go's time.ParseDuration, for HEALTHCHECK's --interval, --timeout, --start-period and
---start-interval (Docker parses them with it): text -> nanoseconds, errors worded as Go's."""
+--start-interval (Docker parses them with it): text -> nanoseconds, errors worded as Go's; and
+time.Duration.String(), nanoseconds -> text (history comments, health check messages)."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["parse_go_duration"]
+__all__ = ["go_duration", "parse_go_duration"]
 
 _UNITS = {
     "ns": 1,
@@ -58,3 +59,30 @@ def parse_go_duration(text: str) -> int:
         if total > _MAX_INT64 + (1 if neg else 0):
             raise ValueError(f"time: invalid duration {quoted}")
     return -total if neg else total
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String()."""
+    if ns == 0:
+        return "0s"
+    neg = ns < 0
+    ns = abs(ns)
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                text = _frac(ns, size) + unit
+                break
+    else:
+        h, rest = divmod(ns, 3_600_000_000_000)
+        m, rest = divmod(rest, 60_000_000_000)
+        secs = _frac(rest, 1_000_000_000) + "s"
+        text = (f"{h}h{m}m" if h else f"{m}m" if m else "") + secs
+    return ("-" if neg else "") + text
+
+
+def _frac(value: int, unit: int) -> str:
+    whole, rest = divmod(value, unit)
+    if not rest:
+        return str(whole)
+    digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}"

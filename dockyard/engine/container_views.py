@@ -205,8 +205,8 @@ def _matches(store: Store, f: filters_mod.Filters, record: ContainerRecord, stat
         ids = [j.network_id for j in (net_state.networks.values() if net_state else [])]
         if not f.match("network", nets + ids, "prefix"):
             return False
-    if f.get("health") and "none" not in f.get("health"):
-        return False             # no container has a health check here
+    if not f.match("health", [(state.health or {}).get("Status") or "none"]):
+        return False
     if f.bool_value("is-task"):
         return False
     published = [(p["host_port"], p["protocol"]) for p in (net_state.ports if net_state else [])]

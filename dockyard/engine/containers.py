@@ -128,6 +128,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
             "Pid": state.pid, "ExitCode": state.exit_code, "Error": state.error,
             "StartedAt": state.started_at or "0001-01-01T00:00:00Z",
             "FinishedAt": state.finished_at or "0001-01-01T00:00:00Z",
+            **({"Health": state.health} if state.health is not None else {}),
         },
         "Image": record.image_id,
         "ResolvConfPath": str(cdir.path / "resolv.conf"),

@@ -16,6 +16,7 @@ from typing import Any
 
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
+from dockyard.runtime.health import validate as validate_healthcheck
 from dockyard.runtime.hostconfig import DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
@@ -31,7 +32,7 @@ _UNSUPPORTED_HOST = (
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
     "ReadonlyPaths", "StorageOpt", "Cgroup", "Annotations",
 )
-_UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Healthcheck", "Shell", "OnBuild")
+_UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable"), "PidMode": ("", "private"),
                   "UTSMode": ("", "private"), "UsernsMode": ("", "private"),
                   "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
@@ -131,6 +132,17 @@ def _string_map(value: Any, what: str) -> dict[str, str]:
     return dict(out)
 
 
+def _healthcheck(value: Any) -> dict[str, Any] | None:
+    """Config.Healthcheck, checked as dockerd checks it; its zero fields dropped (they come from
+    the image's at the merge, and Docker's HealthConfig omits them)."""
+    if value is None:
+        return None
+    value = _dict(value, "Healthcheck")
+    validate_healthcheck(value)
+    return {key: value[key] for key in ("Test", "Interval", "Timeout", "StartPeriod", "Retries")
+            if value.get(key)}
+
+
 def _unsupported(section: str, key: str) -> InvalidParameter:
     return InvalidParameter(f"{section}.{key} is not supported by dockyard")
 
@@ -175,6 +187,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         env=_strs(body.get("Env"), "Env"), workdir=body.get("WorkingDir") or None,
         user=body.get("User") or None, labels=dict(labels),
         stop_signal=body.get("StopSignal") or None, stop_timeout=_stop_timeout(body.get("StopTimeout")),
+        healthcheck=_healthcheck(body.get("Healthcheck")),
         name=name or None, hostname=hostname,
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
         stdin_once=bool(body.get("StdinOnce")), attach_stdin=bool(body.get("AttachStdin")),

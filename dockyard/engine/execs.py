@@ -22,7 +22,7 @@ from typing import Any
 from dockyard.atomic import atomic_write
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.containers import all_containers, current_state, lookup
-from dockyard.runtime.exec import ExecOptions, check_exec, exec_in
+from dockyard.runtime.exec import ExecOptions, check_exec, command_text, exec_in
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
@@ -73,12 +73,6 @@ _SIZES: dict[str, _Size] = {}     # exec ID -> its size, until its runtime start
 _LIVE_LOCK = threading.Lock()
 
 
-def _command_text(cmd: list[str]) -> str:
-    """An exec's command in its events, as dockerd writes it: the program, a space, the
-    arguments joined by spaces (`exec_create: true ` for a command without arguments)."""
-    return f"{cmd[0]} {' '.join(cmd[1:])}"
-
-
 def _path(container_dir: Path, exec_id: str) -> Path:
     return container_dir / "execs" / f"{exec_id}.json"
 
@@ -122,7 +116,7 @@ def create(store: Store, container: str, body: dict[str, Any]) -> ExecInstance:
         user=body.get("User") or "", workdir=body.get("WorkingDir") or "",
         detach_keys=body.get("DetachKeys") or "", privileged=bool(body.get("Privileged")))
     _write(store, inst)
-    Journal(store.root).emit("container", f"exec_create: {_command_text(cmd)}", cdir.id,
+    Journal(store.root).emit("container", f"exec_create: {command_text(cmd)}", cdir.id,
                              {"execID": inst.id})
     return inst
 
@@ -172,7 +166,7 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
                 _LIVE[inst.id] = (terminal, pid)
 
     devnull = os.open(os.devnull, os.O_RDWR)
-    Journal(store.root).emit("container", f"exec_start: {_command_text(inst.cmd)}", inst.container_id,
+    Journal(store.root).emit("container", f"exec_start: {command_text(inst.cmd)}", inst.container_id,
                              {"execID": inst.id})
     code = 126
     try:

@@ -25,7 +25,7 @@ from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
 from dockyard.runtime.rootfs import make_init_layer
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
-    EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, pid_alive,
+    EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, health_after_exit, pid_alive,
 )
 from dockyard.store import workspace
 from dockyard.store.locks import flock
@@ -51,6 +51,7 @@ class CreateOptions:
     volumes: list[str] = field(default_factory=list)        # mount points, added to the image's
     stop_signal: str | None = None
     stop_timeout: int | None = None                  # seconds; None: the default (10)
+    healthcheck: dict[str, Any] | None = None        # Docker's HealthConfig; None: the image's
     name: str | None = None                          # None: a random adjective_surname
     hostname: str | None = None                      # None: the ID's first 12 characters
     tty: bool = False
@@ -114,6 +115,7 @@ def current_state(cdir: ContainerDir) -> ContainerState:
         with cdir.update() as st:
             if st.status == RUNNING and not pid_alive(st.monitor_pid):
                 st.status, st.paused, st.pid = EXITED, False, 0
+                st.health = health_after_exit(st.health)
                 st.exit_code = 255
                 st.error = "container monitor exited unexpectedly"
                 st.finished_at = now_rfc3339()
@@ -165,6 +167,7 @@ def _container_config(image: ContainerConfig, opts: CreateOptions, hostname: str
         env=merge_env(None, opts.env), labels=dict(opts.labels),
         exposed_ports={p: {} for p in opts.exposed_ports} or None,
         volumes={v: {} for v in opts.volumes} or None, cmd=list(opts.cmd) or None,
+        healthcheck=dict(opts.healthcheck) if opts.healthcheck is not None else None,
         # an entrypoint given empty (`--entrypoint ""`, Docker's [""]) drops the image's command
         entrypoint=None if opts.entrypoint is None else list(opts.entrypoint) or [""])
     cfg = merge_config(own, image)

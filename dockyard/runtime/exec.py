@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from dockyard.errors import Conflict, InvalidParameter, RuntimeFailure
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, RuntimeFailure
 from dockyard.runtime import bundle
 from dockyard.runtime.containers import current_state, lookup, merge_env, oci_runtime
 from dockyard.runtime.oci import logged_error
@@ -32,6 +33,16 @@ class ExecOptions:
     console_size: tuple[int, int] | None = None   # a TTY's (rows, cols) before the command runs
 
 
+class ExecTimeout(DockyardError):
+    """The process ran past its timeout and was killed (a health check's probe)."""
+
+
+def command_text(cmd: list[str]) -> str:
+    """An exec's command in its events, as dockerd writes it: the program, a space, the
+    arguments joined by spaces (`exec_create: true ` for a command without arguments)."""
+    return f"{cmd[0]} {' '.join(cmd[1:])}"
+
+
 def check_exec(container_id: str, state: ContainerState) -> None:
     """A process can be added only to a container that runs: not stopped, paused, or between
     two runs of its restart policy (Docker's wording for each)."""
@@ -45,10 +56,12 @@ def check_exec(container_id: str, state: ContainerState) -> None:
 
 def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = None,
             stdout: int | None = None, stderr: int | None = None,
-            started: Callable[[int], None] | None = None) -> int:
+            started: Callable[[int], None] | None = None, timeout: float | None = None) -> int:
     """Run `opts.cmd` in the container until it exits; its exit code. The stdio fds default to
     this process's own. `started` is told the pid of the runtime's process (which forwards
-    SIGWINCH to a terminal's size: a TTY exec is resized through it)."""
+    SIGWINCH to a terminal's size: a TTY exec is resized through it). After `timeout` seconds
+    the process is killed (SIGKILL, not through the runtime, which cannot forward it) and
+    ExecTimeout raised."""
     cdir = lookup(store, name)
     record = cdir.read_record()
     check_exec(record.id, current_state(cdir))
@@ -61,16 +74,21 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     proc.console_size = opts.console_size   # the runtime sizes the pty before the command runs
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
     log_file = Path(path[:-5] + ".log")
+    pid_file = Path(path[:-5] + ".pid") if timeout is not None else None
     with os.fdopen(fd, "w") as f:
         json.dump(proc.to_dict(), f)
     try:
         runtime = oci_runtime(store, record)
-        result = subprocess.Popen(runtime.exec_command(record.id, Path(path), log_file),
+        result = subprocess.Popen(runtime.exec_command(record.id, Path(path), log_file, pid_file),
                                   stdin=stdin if opts.interactive else subprocess.DEVNULL,
                                   stdout=stdout, stderr=stderr)
         if started is not None:
             started(result.pid)
-        result.wait()
+        try:
+            result.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _kill_exec(result, pid_file)
+            raise ExecTimeout(f"exec ran past {timeout} s") from None
         if result.returncode == 255:
             message = logged_error(log_file)
             if message:
@@ -81,8 +99,21 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
         return result.returncode
     finally:
         os.unlink(path)
-        try:
-            log_file.unlink()
-        except FileNotFoundError:
-            pass
+        for leftover in (log_file, pid_file):
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
+
+
+def _kill_exec(runtime_proc: subprocess.Popen, pid_file: Path | None) -> None:
+    """Kill an exec'd process by the pid its runtime wrote (the runtime then exits with its
+    status); the runtime itself when it has written none yet."""
+    try:
+        pid = int(pid_file.read_text()) if pid_file is not None else 0
+    except (OSError, ValueError):
+        pid = 0
+    try:
+        os.kill(pid or runtime_proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    runtime_proc.wait()
 

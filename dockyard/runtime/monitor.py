@@ -43,11 +43,12 @@ from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
+from dockyard.runtime import health as health_mod
 from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.logs import LogWriter
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.restart import Backoff, should_restart
-from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir
+from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir, health_after_exit
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
@@ -129,6 +130,7 @@ class Monitor:
         self.restart_pending = False     # the container exited and its policy restarts it
         self._backoff = Backoff()
         self._started = 0.0              # time.monotonic() of the last start
+        self._health: health_mod.Checker | None = None   # this run's health check
 
     # -- start ----------------------------------------------------------------------------
     def start(self, attach: Attach | None = None) -> int:
@@ -154,8 +156,11 @@ class Monitor:
             self._release_subreaper()
             raise
         self._volume_events("mount")
+        check = health_mod.check_of(self.record.config.healthcheck)
         with self.cdir.update(durable=False) as state:  # a crash ends the run anyway
             state.status = RUNNING
+            if check is not None:
+                state.health = health_mod.starting(state.health)
             state.restarting = False
             state.paused = False
             state.pid = self.pid
@@ -171,6 +176,9 @@ class Monitor:
         self._log = LogWriter(self.cdir.log)
         if stopped_meanwhile:
             self._proxy(signal.SIGKILL, None)
+        elif check is not None:
+            self._health = health_mod.Checker(self.store, self.cdir, self.record, check)
+            self._health.start()
         return self.pid
 
     def _volume_events(self, action: str) -> None:
@@ -360,6 +368,7 @@ class Monitor:
                             pass
             code = self._wait_init()
         finally:
+            self._stop_health()
             self._close_input()
             self._release_subreaper()
             for sig, handler in handlers.items():
@@ -413,6 +422,12 @@ class Monitor:
         except DockyardError:
             pass
 
+    def _stop_health(self) -> None:
+        """No probe once the container exited (before the exit is recorded)."""
+        if self._health is not None:
+            self._health.stop()
+            self._health = None
+
     def _wait_init(self) -> int:
         code = 255
         while True:
@@ -426,6 +441,7 @@ class Monitor:
             if code < 0:
                 code = 128 - code
             break
+        self._stop_health()     # its probe's runtime is a child: waited for before any reaping
         if self.reap_orphans:
             # reap any other orphans without blocking (a monitor in its own process only)
             while True:
@@ -462,6 +478,7 @@ class Monitor:
                 state.paused = False
                 state.pid = 0
                 state.exit_code = code
+                state.health = health_after_exit(state.health)
                 state.finished_at = now_rfc3339()
             self.restart_pending = restart
             if self.record.host.auto_remove:

@@ -147,10 +147,13 @@ class OciRuntime:
         except ValueError:
             return None
 
-    def exec_command(self, container_id: str, process_file: Path, log_file: Path) -> list[str]:
-        """`exec` with the runtime's own errors going to `log_file` (JSON lines), not stderr."""
+    def exec_command(self, container_id: str, process_file: Path, log_file: Path,
+                     pid_file: Path | None = None) -> list[str]:
+        """`exec` with the runtime's own errors going to `log_file` (JSON lines), not stderr;
+        `pid_file` gets the (host) pid of the process it runs."""
         return [self.exe, "--root", str(self.state_root), "--log", str(log_file),
-                "--log-format", "json", "exec", "--process", str(process_file), container_id]
+                "--log-format", "json", "exec", "--process", str(process_file),
+                *(["--pid-file", str(pid_file)] if pid_file is not None else []), container_id]
 
 
 def logged_error(log_file: Path) -> str:

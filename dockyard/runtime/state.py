@@ -104,12 +104,21 @@ class ContainerState:
     # A pause made by `commit` (so the files hold still while read) names the committing
     # process's lock (store.workspace): killed before it could unpause, the next command does.
     pause_owner: str = ""
+    # Docker's State.Health ({Status, FailingStreak, Log}) while a health check runs, and as it
+    # was left after the run (runtime/health.py); None for a container without one
+    health: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerState":
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in data.items() if k in names}
         return cls(**known)
+
+
+def health_after_exit(health: dict[str, Any] | None) -> dict[str, Any] | None:
+    """State.Health once the container exited: unhealthy, its log kept (dockerd 20.10's
+    SetStopped); None stays None (no health check)."""
+    return None if health is None else {**health, "Status": "unhealthy"}
 
 
 def docker_status(state: ContainerState) -> str:
@@ -130,7 +139,12 @@ def status_text(state: ContainerState, now: datetime | None = None) -> str:
     if state.status == RUNNING:
         started = parse_time(state.started_at) or now
         text = "Up " + human_duration(max(0.0, (now - started).total_seconds()))
-        return text + " (Paused)" if state.paused else text
+        if state.paused:
+            return text + " (Paused)"
+        status = (state.health or {}).get("Status")
+        if status:
+            return text + (" (health: starting)" if status == "starting" else f" ({status})")
+        return text
     if state.status == EXITED:
         return f"Exited ({state.exit_code}) {since(parse_time(state.finished_at), now)}"
     return "Created"
