@@ -76,6 +76,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
       help="Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
     a("--health-retries", type=int, default=0, help="Consecutive failures needed to report unhealthy")
     a("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
+    a("--log-driver", default="", help="Logging driver for the container")
+    a("--log-opt", action="append", default=[], help="Log driver options")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -231,6 +233,14 @@ def _sysctls(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _log_config(driver: str, options: list[str]) -> dict[str, Any]:
+    """--log-driver and --log-opt KEY=VALUE (a KEY alone has an empty value), as the CLI sends them."""
+    config = {key: value for key, _, value in (o.partition("=") for o in options)}
+    if driver == "none" and config:
+        raise InvalidParameter("invalid logging opts for driver none")
+    return {"Type": driver, "Config": config}
+
+
 def _nano_cpus(text: str) -> int:
     try:
         cpus = float(text)
@@ -358,6 +368,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,
         "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
         "GroupAdd": list(args.group_add) or None,
+        "LogConfig": _log_config(args.log_driver, args.log_opt),
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {

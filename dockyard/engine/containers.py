@@ -8,6 +8,7 @@ Containers themselves (create, start, attach, wait, remove, logs, exec) live in 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Iterator
@@ -178,7 +179,7 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
         raise InvalidParameter(f"invalid tail value: {tail!r}") from None
     if follow:
         raise InvalidParameter("tail with follow is not supported")
-    return iter(list(log_entries(cdir))[-n:] if n > 0 else [])
+    return iter(deque(log_entries(cdir), maxlen=n) if n > 0 else [])
 
 
 def attach(store: Store, name: str, *, stream: bool = True,

@@ -18,6 +18,7 @@ from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.health import validate as validate_healthcheck
 from dockyard.runtime.hostconfig import DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit
+from dockyard.runtime.logs import rotation
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
 from dockyard.runtime.spec import ALL_CAPS
@@ -164,8 +165,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
     log = _dict(host.get("LogConfig"), "LogConfig")
     if (log.get("Type") or "json-file") != "json-file":
         raise InvalidParameter(f"logging driver {log['Type']} is not supported by dockyard (json-file only)")
-    if log.get("Config"):
-        raise InvalidParameter("log options are not supported by dockyard")
+    log_opts = _dict(log.get("Config"), "LogConfig.Config")
+    rotation(log_opts)
     if host.get("VolumeDriver") not in (None, "", "local"):
         raise InvalidParameter(f"volume driver {host['VolumeDriver']} is not supported")
     for key in ("WorkingDir", "User", "Hostname", "StopSignal"):
@@ -206,7 +207,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init"),
             shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
-            group_add=_strs(host.get("GroupAdd"), "GroupAdd")))
+            group_add=_strs(host.get("GroupAdd"), "GroupAdd"),
+            log_opts=dict(log_opts)))
     for key in options.exposed_ports:
         parse_port_key(key)
     for path in options.volumes:

@@ -114,6 +114,7 @@ class HostConfig:
     oom_score_adj: int = 0             # the process's oom_score_adj (--oom-score-adj)
     group_add: list[str] = field(default_factory=list)   # supplementary groups (--group-add)
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)
+    log_opts: dict[str, str] = field(default_factory=dict)  # json-file's options (--log-opt)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,14 +1,25 @@
 """A container's log in Docker's json-file format: written by the container's monitor, read by
 `logs` and `attach`, here and nowhere else.
 
-One JSON object per line: `{"log": "text\\n", "stream": "stdout", "time": "...Z"}` with the time
-in RFC 3339 and nanoseconds. A line of output is one entry; a partial line waits for its end, or
+One JSON object per line, compact as dockerd writes it (entry sizes, and so where rotation
+falls, are dockerd's): `{"log":"text\\n","stream":"stdout","time":"...Z"}` with the time in
+RFC 3339 and nanoseconds. A line of output is one entry; a partial line waits for its end, or
 is written as it is once it reaches 16 KiB (as Docker splits long lines).
+
+Rotation, as dockerd 20.10's json-file driver does it (`--log-opt max-size=10m max-file=3`): an
+entry about to be written to a file that has reached max-size first rotates the log (so a file
+passes max-size by at most one entry): `<log>.<max-file - 1>` is removed, each `<log>.<i>` becomes
+`<log>.<i + 1>`, `<log>` becomes `<log>.1` and a new `<log>` is begun. With max-file 1 the old log
+is still kept as `<log>.1` on disk, as dockerd keeps it, but only `<log>` is read. Readers walk the
+files oldest first; a reader that reaches the end of a file the writer rotated away goes on with
+the file written after it, found by its inode wherever the renames have moved it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -16,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from dockyard.dataclass import dataclass
+from dockyard.errors import InvalidParameter
 
 PARTIAL_FLUSH = 16 * 1024
 READ_SIZE = 64 * 1024
@@ -36,11 +48,86 @@ def log_time() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
 
 
+# -- options ---------------------------------------------------------------------------------------
+_HUMAN_SIZE = re.compile(r"(\d+(\.\d+)*) ?([kmgtp])?i?b?", re.IGNORECASE | re.ASCII)
+_DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_GO_FALSE = {"0", "f", "F", "false", "FALSE", "False"}     # strconv.ParseBool's false
+# the json-file driver's options dockerd knows (dockyard implements max-size and max-file, and
+# takes compress=false as the no-op it is)
+_KNOWN = {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"}
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """json-file's max-size (bytes, -1: unlimited) and max-file (the files `logs` reads)."""
+
+    max_size: int = -1
+    max_file: int = 1
+
+
+def _init_error(reason: str) -> InvalidParameter:
+    return InvalidParameter(f"failed to initialize logging driver: {reason}")
+
+
+def _human_size(text: str) -> int:
+    """go-units FromHumanSize: decimal units (`10m` is 10,000,000 bytes), a fraction truncated."""
+    m = _HUMAN_SIZE.fullmatch(text)
+    if m is None:
+        raise _init_error(f"invalid size: '{text}'")
+    try:
+        size = float(m.group(1))
+    except ValueError:   # 1.2.3
+        raise _init_error(f'strconv.ParseFloat: parsing "{m.group(1)}": invalid syntax') from None
+    return int(size * _DECIMAL[(m.group(3) or "").lower()])
+
+
+def _atoi(text: str) -> int:
+    if _INT.fullmatch(text) is None:
+        raise _init_error(f'strconv.Atoi: parsing "{text}": invalid syntax')
+    value = int(text)
+    if not -(1 << 63) <= value < 1 << 63:
+        raise _init_error(f'strconv.Atoi: parsing "{text}": value out of range')
+    return value
+
+
+def rotation(options: dict[str, str]) -> Rotation:
+    """The json-file options (a container's LogConfig.Config), checked with dockerd's messages;
+    options dockyard does not implement (compress, labels, env, tag...) are refused."""
+    for key in options:
+        if key not in _KNOWN:
+            raise InvalidParameter(f"unknown log opt '{key}' for json-file log driver")
+    max_size, max_file = -1, 1
+    if "max-size" in options:
+        max_size = _human_size(options["max-size"])
+        if max_size <= 0:
+            raise _init_error("max-size must be a positive number")
+    if "max-file" in options:
+        max_file = _atoi(options["max-file"])
+        if max_file < 1:
+            raise _init_error("max-file cannot be less than 1")
+    for key in sorted(options):
+        if key in ("max-size", "max-file") or (key == "compress" and options[key] in _GO_FALSE):
+            continue
+        raise InvalidParameter(f"log option {key} is not supported by dockyard "
+                               "(json-file's max-size and max-file only)")
+    return Rotation(max_size, max_file)
+
+
+def rotated(path: Path, n: int) -> Path:
+    """The n-th newest rotated file of a log (`<log>.1` is the one before `<log>`)."""
+    return path.with_name(f"{path.name}.{n}")
+
+
+# -- writer ----------------------------------------------------------------------------------------
 class LogWriter:
     """json-file: one entry per line of output; a partial line waits for its end (or 16 KiB)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: Rotation = Rotation()) -> None:
+        self._path = path
+        self._limits = limits
         self._f: BinaryIO = open(path, "ab")
+        self._size = os.fstat(self._f.fileno()).st_size
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
 
     def write(self, stream: str, data: bytes) -> None:
@@ -59,14 +146,102 @@ class LogWriter:
 
     def _entry(self, stream: str, data: bytes) -> None:
         line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
-                           "time": log_time()}, ensure_ascii=False)
-        self._f.write(line.encode() + b"\n")
+                           "time": log_time()}, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        if 0 < self._limits.max_size <= self._size:
+            self._rotate()
+        self._f.write(line)
+        self._size += len(line)
+
+    def _rotate(self) -> None:
+        """dockerd's order: the oldest removed, the others shifted, the log renamed `.1` (readers
+        holding it read it to its end), then a new log. Each step is one rename: a crash leaves
+        the files each reader can still walk (a name missing is skipped)."""
+        self._f.close()
+        last = self._limits.max_file - 1
+        if last >= 1:
+            rotated(self._path, last).unlink(missing_ok=True)
+            for i in range(last, 1, -1):
+                _rename(rotated(self._path, i - 1), rotated(self._path, i))
+        _rename(self._path, rotated(self._path, 1))
+        self._f = open(self._path, "wb")
+        self._size = 0
 
     def close(self) -> None:
         for stream, buf in self._partial.items():
             if buf:
                 self._entry(stream, buf)
         self._f.close()
+
+
+def _rename(src: Path, dst: Path) -> None:
+    try:
+        os.rename(src, dst)
+    except FileNotFoundError:
+        pass
+
+
+# -- readers ---------------------------------------------------------------------------------------
+def _ident(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _path_ident(path: Path) -> tuple[int, int] | None:
+    try:
+        return _ident(os.stat(path))
+    except FileNotFoundError:
+        return None
+
+
+class LogFiles:
+    """A log's files as readers walk them: the rotated ones oldest first, then the current one.
+    A file the reader holds keeps its inode (no reuse while open), so it is found again by it."""
+
+    def __init__(self, path: Path, limits: Rotation = Rotation()) -> None:
+        self.path = path
+        self._readable = limits.max_file - 1        # rotated files `logs` reads
+        self._kept = max(self._readable, 1)         # rotated files on disk
+
+    def open_oldest(self) -> BinaryIO | None:
+        for n in range(self._readable, 0, -1):
+            try:
+                return open(rotated(self.path, n), "rb")
+            except FileNotFoundError:
+                continue
+        try:
+            return open(self.path, "rb")
+        except FileNotFoundError:
+            return None
+
+    def is_current(self, log: BinaryIO) -> bool:
+        return _path_ident(self.path) == _ident(os.fstat(log.fileno()))
+
+    def exists(self) -> bool:
+        return self.path.exists() or any(rotated(self.path, n).exists() for n in range(1, self._kept + 1))
+
+    def successor(self, log: BinaryIO) -> BinaryIO | None:
+        """The file begun right after `log` was rotated away (`log` is complete then: the writer
+        closed it before the rename), or None while that is not known (a rotation under way).
+        Renames go oldest first, so while `log` is `<log>.n` its successor is `<log>.n-1` (or
+        `<log>`): checked before and after opening it. A `log` removed meanwhile (the reader
+        fell max-file rotations behind; its successors may be gone too) goes on with the oldest."""
+        me = _ident(os.fstat(log.fileno()))
+        for n in range(1, self._kept + 1):   # ascending: `log` only moves up, it cannot be passed
+            if _path_ident(rotated(self.path, n)) != me:
+                continue
+            try:
+                nxt = open(rotated(self.path, n - 1) if n > 1 else self.path, "rb")
+            except FileNotFoundError:
+                return None
+            if _path_ident(rotated(self.path, n)) == me:
+                return nxt
+            nxt.close()
+            return None
+        if self._readable < 1:           # max-file 1: only `<log>` is read
+            try:
+                return open(self.path, "rb")
+            except FileNotFoundError:
+                return None
+        return self.open_oldest()
 
 
 def _parse(line: bytes) -> LogEntry:
@@ -76,28 +251,52 @@ def _parse(line: bytes) -> LogEntry:
                     entry.get("time", ""))
 
 
-def read_entries(log: BinaryIO, *, more: Callable[[], bool] | None = None,
+def read_entries(files: LogFiles, log: BinaryIO, *, more: Callable[[], bool] | None = None,
                  cancel: threading.Event | None = None) -> Iterator[LogEntry]:
-    """The entries of an open log. With `more` (true while the writer may still write, i.e. the
-    container runs), new entries are waited for; once `more()` is false what is left is read and
-    the iteration ends. `cancel` ends it at once (a server that stops). Holding the open file
-    keeps the entries readable after the container is removed."""
+    """The entries of an open log file and of the files written after it. With `more` (true
+    while the writer may still write, i.e. the container runs), new entries are waited for;
+    once `more()` is false what is left is read and the iteration ends. `cancel` ends it at once
+    (a server that stops). Holding the open file keeps the entries readable after the container
+    is removed. Closes the files it opened; the caller closes `log`."""
     pending = b""
-    while True:
-        data = log.read(READ_SIZE)
-        if data:
-            pending += data
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield _parse(line)
-            continue
-        if more is None or (cancel is not None and cancel.is_set()):
-            return
-        if not more():
-            data = log.read()
+    first = log
+    try:
+        while True:
+            data = log.read(READ_SIZE)
             if data:
                 pending += data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield _parse(line)
                 continue
-            return
-        time.sleep(FOLLOW_POLL)
+            if cancel is not None and cancel.is_set():
+                return
+            if not files.is_current(log):
+                if (data := log.read()):      # rotated away: complete, read to its end
+                    pending += data
+                    continue
+                nxt = files.successor(log)
+                if nxt is not None:
+                    if log is not first:
+                        log.close()
+                    log, pending = nxt, b""
+                    continue
+                if not files.exists():
+                    return
+                time.sleep(FOLLOW_POLL)       # a rotation under way
+                continue
+            if more is None:
+                return
+            if not more():
+                data = log.read()
+                if data:
+                    pending += data
+                    continue
+                if files.is_current(log):
+                    return
+                continue                      # rotated after all: go on with the next file
+            time.sleep(FOLLOW_POLL)
+    finally:
+        if log is not first:
+            log.close()

@@ -45,7 +45,7 @@ from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
 from dockyard.runtime import health as health_mod
 from dockyard.runtime.attach import FrameReader
-from dockyard.runtime.logs import LogWriter
+from dockyard.runtime.logs import LogWriter, rotation
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.restart import Backoff, should_restart
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir, health_after_exit
@@ -173,7 +173,7 @@ class Monitor:
         # the log exists once the state says running (a reader that finds the log and then a
         # state that is not running has read everything), and before the starter hears that
         # the container runs (a reader it starts finds the log)
-        self._log = LogWriter(self.cdir.log)
+        self._log = LogWriter(self.cdir.log, rotation(self.record.host.log_opts))
         if stopped_meanwhile:
             self._proxy(signal.SIGKILL, None)
         elif check is not None:

@@ -1,6 +1,7 @@
 """A container's output as its log holds it (the monitor owns the container's stdio and writes
 everything there): read it, follow it while the container runs, or attach to it before the
-container starts."""
+container starts. A log the monitor rotated (json-file's max-size) is read through its files, oldest
+first (runtime/logs.py walks them)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from dockyard.errors import NotFound
 from dockyard.runtime.containers import current_state
-from dockyard.runtime.logs import FOLLOW_POLL, LogEntry, read_entries
+from dockyard.runtime.logs import FOLLOW_POLL, LogEntry, LogFiles, read_entries, rotation
 from dockyard.runtime.state import RUNNING, ContainerDir
 
 ATTACH_POLL = 0.001
@@ -35,21 +36,29 @@ def _same_run(cdir: ContainerDir) -> Callable[[], bool]:
     return running
 
 
-def _entries(cdir: ContainerDir, log: BinaryIO, follow: bool,
+def _files(cdir: ContainerDir) -> LogFiles:
+    try:
+        options = cdir.read_record().host.log_opts
+    except FileNotFoundError:     # removed meanwhile: the open log is read to its end
+        options = {}
+    return LogFiles(cdir.log, rotation(options))
+
+
+def _entries(cdir: ContainerDir, files: LogFiles, log: BinaryIO, follow: bool,
              cancel: threading.Event | None) -> Iterator[LogEntry]:
     with log:
-        yield from read_entries(log, more=_same_run(cdir) if follow else None, cancel=cancel)
+        yield from read_entries(files, log, more=_same_run(cdir) if follow else None, cancel=cancel)
 
 
 def log_entries(cdir: ContainerDir, *, follow: bool = False,
                 cancel: threading.Event | None = None) -> Iterator[LogEntry]:
-    """The container's log so far; with `follow`, then what comes until it stops. A container
-    that never wrote has an empty log."""
-    try:
-        log = open(cdir.log, "rb")
-    except FileNotFoundError:
+    """The container's log so far, its rotated files first; with `follow`, then what comes
+    until it stops. A container that never wrote has an empty log."""
+    files = _files(cdir)
+    log = files.open_oldest()
+    if log is None:
         return iter(())
-    return _entries(cdir, log, follow, cancel)
+    return _entries(cdir, files, log, follow, cancel)
 
 
 def attach_entries(cdir: ContainerDir, *, follow: bool = True,
@@ -57,6 +66,7 @@ def attach_entries(cdir: ContainerDir, *, follow: bool = True,
     """The output of a container that may not have started yet (Docker's `run` attaches before
     it starts the container): waits for the log to appear and holds it open from then on, so
     nothing is lost when the container exits and is removed (--rm) at once."""
+    files = _files(cdir)
     log = None
     while log is None:
         if cancel is not None and cancel.is_set():
@@ -67,20 +77,22 @@ def attach_entries(cdir: ContainerDir, *, follow: bool = True,
             if not cdir.exists():
                 return iter(())
             time.sleep(ATTACH_POLL)
-    return _entries(cdir, log, follow, cancel)
+    return _entries(cdir, files, log, follow, cancel)
 
 
 def new_entries(cdir: ContainerDir, *, cancel: threading.Event | None = None) -> Iterator[LogEntry]:
     """What a running container writes from now on, until it stops (Docker's attach to a running
     container, without its logs: `docker start -a` of one that runs)."""
+    files = _files(cdir)
     try:
         log = open(cdir.log, "rb")
     except FileNotFoundError:
         return iter(())
-    return _from_now(cdir, log, cancel)
+    return _from_now(cdir, files, log, cancel)
 
 
-def _from_now(cdir: ContainerDir, log: BinaryIO, cancel: threading.Event | None) -> Iterator[LogEntry]:
+def _from_now(cdir: ContainerDir, files: LogFiles, log: BinaryIO,
+              cancel: threading.Event | None) -> Iterator[LogEntry]:
     running = _same_run(cdir)
     with log:
         end = log.seek(0, os.SEEK_END)
@@ -93,4 +105,4 @@ def _from_now(cdir: ContainerDir, log: BinaryIO, cancel: threading.Event | None)
                     if not running() or (cancel is not None and cancel.is_set()):
                         return
                     time.sleep(FOLLOW_POLL)
-        yield from read_entries(log, more=running, cancel=cancel)
+        yield from read_entries(files, log, more=running, cancel=cancel)
