@@ -68,6 +68,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--oom-score-adj", type=int, default=0, help="Tune host's OOM preferences (-1000 to 1000)")
     a("--sysctl", action="append", default=[], help="Sysctl options")
     a("--group-add", action="append", default=[], help="Add additional groups to join")
+    a("--device", action="append", default=[], help="Add a host device to the container")
     a("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container")
     a("--health-cmd", default="", help="Command to run to check health")
     a("--health-interval", default="", help="Time between running the check (ms|s|m|h) (default 0s)")
@@ -241,6 +242,24 @@ def _log_config(driver: str, options: list[str]) -> dict[str, Any]:
     return {"Type": driver, "Config": config}
 
 
+def _device(text: str) -> dict[str, str]:
+    """`--device HOST[:CONTAINER][:PERMISSIONS]` as the docker CLI reads it (parseDevice)."""
+    parts = text.split(":")
+    on_host, in_container, perms = parts[0], parts[0], "rwm"
+    if len(parts) == 3:
+        in_container, perms = parts[1], parts[2]
+        if not perms or not set(perms) <= set("rwm"):
+            raise InvalidParameter(f"bad mode specified: {perms}")
+    elif len(parts) == 2:
+        if parts[1] and set(parts[1]) <= set("rwm"):
+            perms = parts[1]
+        else:
+            in_container = parts[1]
+    elif len(parts) > 3:
+        raise InvalidParameter(f"invalid device specification: {text}")
+    return {"PathOnHost": on_host, "PathInContainer": in_container, "CgroupPermissions": perms}
+
+
 def _nano_cpus(text: str) -> int:
     try:
         cpus = float(text)
@@ -367,7 +386,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "OomScoreAdj": args.oom_score_adj, "CpuPeriod": args.cpu_period, "CpuQuota": args.cpu_quota,
         "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,
         "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
-        "GroupAdd": list(args.group_add) or None,
+        "GroupAdd": list(args.group_add) or None, "Devices": [_device(d) for d in args.device] or None,
         "LogConfig": _log_config(args.log_driver, args.log_opt),
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])

@@ -106,7 +106,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "CpuShares": r.cpu_shares, "Memory": r.memory, "NanoCpus": r.nano_cpus, "CgroupParent": "",
         "BlkioWeight": 0, "CpuPeriod": r.cpu_period, "CpuQuota": r.cpu_quota,
         "CpusetCpus": r.cpuset_cpus, "CpusetMems": r.cpuset_mems,
-        "Devices": [], "MemoryReservation": r.memory_reservation, "MemorySwap": r.memory_swap,
+        "Devices": [dict(d) for d in h.devices], "MemoryReservation": r.memory_reservation, "MemorySwap": r.memory_swap,
         "MemorySwappiness": None, "OomKillDisable": False,
         "PidsLimit": r.pids_limit or None,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in r.ulimits] or None,

@@ -26,7 +26,7 @@ from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
 _UNSUPPORTED_HOST = (
-    "ContainerIDFile", "Links", "Devices",
+    "ContainerIDFile", "Links",
     "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP", "OomKillDisable",
@@ -144,6 +144,25 @@ def _healthcheck(value: Any) -> dict[str, Any] | None:
             if value.get(key)}
 
 
+def _devices(value: Any) -> list[dict[str, str]]:
+    """HostConfig.Devices. dockerd takes any permissions and path here and leaves them to runc
+    (a relative path or `zz` even start); dockyard refuses them at create, as the docker CLI does."""
+    out = []
+    for d in _list(value, "Devices"):
+        d = _dict(d, "Devices")
+        on_host = d.get("PathOnHost")
+        if not isinstance(on_host, str) or not on_host.startswith("/"):
+            raise InvalidParameter(f"invalid device: PathOnHost {on_host!r} is not an absolute path")
+        in_container = d.get("PathInContainer") or on_host
+        perms = d.get("CgroupPermissions") or "rwm"
+        if not isinstance(in_container, str) or not in_container.startswith("/"):
+            raise InvalidParameter(f"{in_container} is not an absolute path")
+        if not isinstance(perms, str) or not set(perms) <= set("rwm"):
+            raise InvalidParameter(f"bad mode specified: {perms}")
+        out.append({"PathOnHost": on_host, "PathInContainer": in_container, "CgroupPermissions": perms})
+    return out
+
+
 def _unsupported(section: str, key: str) -> InvalidParameter:
     return InvalidParameter(f"{section}.{key} is not supported by dockyard")
 
@@ -207,7 +226,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init"),
             shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
-            group_add=_strs(host.get("GroupAdd"), "GroupAdd"),
+            group_add=_strs(host.get("GroupAdd"), "GroupAdd"), devices=_devices(host.get("Devices")),
             log_opts=dict(log_opts)))
     for key in options.exposed_ports:
         parse_port_key(key)

@@ -210,7 +210,16 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         for m in mounts:
             if m["destination"] in ("/sys", "/sys/fs/cgroup"):
                 m["options"] = [o for o in m["options"] if o != "ro"]
-    else:
+    if host.devices:
+        from dockyard.runtime.devices import mapped_devices
+
+        for d in host.devices:
+            for dev in mapped_devices(d["PathOnHost"], d["PathInContainer"]):
+                linux.setdefault("devices", []).append(dev)
+                linux["resources"]["devices"].append(
+                    {"allow": True, "type": dev["type"], "major": dev["major"], "minor": dev["minor"],
+                     "access": d["CgroupPermissions"]})
+    if not host.privileged:
         seccomp = oci_seccomp(host.seccomp, inp.process.capabilities)
         if seccomp is not None:
             linux["seccomp"] = seccomp

@@ -253,3 +253,22 @@ def test_group_add(engine: Engine) -> None:
     # one line: the CLI's wait for the removal reports no error of its own (it did on dockyard)
     assert bad.returncode == 125 and bad.stderr.decode().strip().splitlines() == [
         "docker: Error response from daemon: Unable to find group zzz: no matching entries in group file."]
+
+
+def test_devices(engine: Engine) -> None:
+    """--device (compose's devices): a host device at another path, with its cgroup access, a
+    folder of devices, inspect's Devices; a device that is not there fails the start."""
+    assert _run(engine, "--device", "/dev/null:/dev/mynull", "busybox", "sh", "-c",
+                "stat -c '%t,%T %a' /dev/mynull && echo hi > /dev/mynull && echo ok") == "1,3 666\nok\n"
+    assert "tun" in _run(engine, "--device", "/dev/net:/dev/n", "busybox", "ls", "/dev/n")
+    cid = engine.docker("create", "--device", "/dev/null:/dev/mynull:rw", "busybox", "true").stdout.decode().strip()
+    try:
+        assert json.loads(engine.docker("inspect", cid).stdout)[0]["HostConfig"]["Devices"] == [
+            {"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "rw"}]
+    finally:
+        engine.docker("rm", cid)
+    bad = engine.docker("run", "--rm", "--device", "/dev/nonexistent", "busybox", "true", check=False)
+    assert bad.returncode == 127 and b'error gathering device information while adding custom device ' \
+        b'"/dev/nonexistent": no such file or directory' in bad.stderr, bad.stderr
+    bad = engine.docker("create", "--device", "/dev/null:/dev/x:zz", "busybox", "true", check=False)
+    assert bad.returncode == 125 and b"bad mode specified: zz" in bad.stderr   # the CLI's own check
