@@ -38,7 +38,7 @@ from dockyard.runtime.lifecycle import (
     unpause,
 )
 from dockyard.runtime.lifecycle import wait as wait_condition
-from dockyard.runtime.logs import LogEntry
+from dockyard.runtime.logs import LogEntry, since_time
 from dockyard.runtime.monitor import Attach, StartError
 from dockyard.runtime.oci import choose_runtime
 from dockyard.runtime.output import attach_entries, log_entries, new_entries
@@ -168,9 +168,14 @@ def is_tty(store: Store, name: str) -> bool:
 
 
 def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
-         cancel: threading.Event | None = None) -> Iterator[LogEntry]:
-    """The container's log; `tail` keeps the last N entries ("all" or None: every one)."""
+         cancel: threading.Event | None = None, since: str | None = None) -> Iterator[LogEntry]:
+    """The container's log; `tail` keeps the last N entries ("all" or None: every one), `since`
+    those written at or after it (the API's SECONDS[.NANOSECONDS]; "" or 0: every one)."""
     cdir = lookup(store, name)
+    if since not in (None, "", "0"):
+        after = since_time(since)
+        entries = logs(store, name, follow=follow, tail=tail, cancel=cancel)
+        return (e for e in entries if e.time >= after)
     if tail in (None, "", "all"):
         return log_entries(cdir, follow=follow, cancel=cancel)
     try:

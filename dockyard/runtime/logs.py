@@ -48,6 +48,16 @@ def log_time() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
 
 
+def since_time(value: str) -> str:
+    """The API's `since` (the docker CLI sends `SECONDS[.NANOSECONDS]`) as a log time: entries
+    whose time is not before it are kept (their times have one width, so they compare as text)."""
+    sec, _, frac = value.partition(".")
+    if not sec.isdigit() or not (frac.isdigit() or not frac) or len(frac) > 9:
+        raise InvalidParameter(f"invalid value for since: {value!r}")
+    when = datetime.fromtimestamp(int(sec), timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{frac:0<9}Z"
+
+
 # -- options ---------------------------------------------------------------------------------------
 _HUMAN_SIZE = re.compile(r"(\d+(\.\d+)*) ?([kmgtp])?i?b?", re.IGNORECASE | re.ASCII)
 _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}

@@ -145,3 +145,23 @@ def test_compose_logging_section(engine: Engine) -> None:
     finally:
         compose(engine, "logrot", tmp, "down", check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_since_reads_rotated_files(engine: Engine) -> None:
+    """`logs --since` the time of one line (from `logs -t`): that line and the ones after it,
+    from the rotated files on; with --tail, the since of the last lines."""
+    name = "rot-since"
+    try:
+        engine.docker("run", "-d", "--network", "none", "--name", name, "--log-opt", "max-size=200",
+                      "--log-opt", "max-file=9", "busybox", "sh", "-c",
+                      "for i in $(seq 10 29); do echo line-$i; sleep 0.01; done")
+        engine.docker("wait", name)
+        stamped = [line.split() for line in engine.docker("logs", "-t", name).stdout.decode().splitlines()]
+        assert [text for _, text in stamped] == [f"line-{i}" for i in range(10, 30)]
+        since = stamped[3][0]      # line-13's time, in a rotated file (2 entries a file)
+        assert engine.docker("logs", "--since", since, name).stdout.decode().split() == [
+            f"line-{i}" for i in range(13, 30)]
+        assert engine.docker("logs", "--since", since, "--tail", "2", name).stdout.decode().split() == [
+            "line-28", "line-29"]
+    finally:
+        engine.docker("rm", "-f", name, check=False)
