@@ -9,11 +9,12 @@ from __future__ import annotations
 from tests.import_graph import graph
 
 # Small modules every floor may use: the version, the errors, names and digests, Docker's units and
-# list filters, Go's JSON, chunked encoding, Docker's stdout/stderr multiplexing, crash-safe file
-# writes, dataclasses made cheaper.
+# list filters, Go's JSON and its type errors, Go's durations, chunked encoding, Docker's
+# stdout/stderr multiplexing, crash-safe file writes, dataclasses made cheaper, malloc's choices.
 VOCABULARY = {"dockyard", "dockyard.errors", "dockyard.reference", "dockyard.digest",
-              "dockyard.units", "dockyard.filters", "dockyard.gojson", "dockyard.chunked",
-              "dockyard.multiplex", "dockyard.atomic", "dockyard.dataclass"}
+              "dockyard.units", "dockyard.filters", "dockyard.gojson", "dockyard.gotypes",
+              "dockyard.dockerfile.durations", "dockyard.chunked", "dockyard.multiplex",
+              "dockyard.atomic", "dockyard.dataclass", "dockyard.heap"}
 def _reaches(edges: dict[str, set[str]], package: str, *also: str) -> set[tuple[str, str]]:
     """(module, what it imports) for the modules of `package` importing past the engine (and the
     packages `also`)."""
