@@ -69,6 +69,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--sysctl", action="append", default=[], help="Sysctl options")
     a("--group-add", action="append", default=[], help="Add additional groups to join")
     a("--device", action="append", default=[], help="Add a host device to the container")
+    a("--pid", default="", help="PID namespace to use")
+    a("--ipc", default="", help="IPC mode to use")
+    a("--uts", default="", help="UTS namespace to use")
     a("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container")
     a("--health-cmd", default="", help="Command to run to check health")
     a("--health-interval", default="", help="Time between running the check (ms|s|m|h) (default 0s)")
@@ -388,6 +391,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
         "GroupAdd": list(args.group_add) or None, "Devices": [_device(d) for d in args.device] or None,
         "LogConfig": _log_config(args.log_driver, args.log_opt),
+        "PidMode": args.pid, "IpcMode": args.ipc, "UTSMode": args.uts,
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {

@@ -92,15 +92,15 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "AutoRemove": h.auto_remove, "VolumeDriver": "", "VolumesFrom": None,
         "CapAdd": h.cap_add or None, "CapDrop": h.cap_drop or None, "CgroupnsMode": "host",
         "Dns": h.dns, "DnsOptions": h.dns_options, "DnsSearch": h.dns_search,
-        "ExtraHosts": h.extra_hosts or None, "GroupAdd": list(h.group_add) or None, "IpcMode": "private", "Cgroup": "",
-        "Links": None, "OomScoreAdj": h.oom_score_adj, "PidMode": "", "Privileged": h.privileged,
+        "ExtraHosts": h.extra_hosts or None, "GroupAdd": list(h.group_add) or None, "IpcMode": h.ipc_mode or "private", "Cgroup": "",
+        "Links": None, "OomScoreAdj": h.oom_score_adj, "PidMode": h.pid_mode, "Privileged": h.privileged,
         "Init": True if h.init else None,
         "PublishAllPorts": request.publish_all, "ReadonlyRootfs": h.read_only,
         # as dockerd keeps them, with the label=disable it adds for a privileged container
         "SecurityOpt": ((["no-new-privileges"] if h.no_new_privileges else [])
                         + ([f"seccomp={h.seccomp}"] if h.seccomp else [])
                         + (["label=disable"] if h.privileged else [])) or None,
-        "UTSMode": "", "UsernsMode": "", "ShmSize": h.shm_size,
+        "UTSMode": h.uts_mode, "UsernsMode": "", "ShmSize": h.shm_size,
         **({"Sysctls": dict(h.sysctls)} if h.sysctls else {}),   # omitempty, as dockerd's
         "Runtime": choose_runtime(store.root, h.runtime), "Isolation": "",
         "CpuShares": r.cpu_shares, "Memory": r.memory, "NanoCpus": r.nano_cpus, "CgroupParent": "",

@@ -34,8 +34,8 @@ _UNSUPPORTED_HOST = (
     "ReadonlyPaths", "StorageOpt", "Cgroup", "Annotations",
 )
 _UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Shell", "OnBuild")
-_MODES_PRIVATE = {"IpcMode": ("", "private", "shareable"), "PidMode": ("", "private"),
-                  "UTSMode": ("", "private"), "UsernsMode": ("", "private"),
+_MODES_PRIVATE = {"IpcMode": ("", "private", "shareable", "host"), "PidMode": ("", "private", "host"),
+                  "UTSMode": ("", "private", "host"), "UsernsMode": ("", "private"),
                   "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
 _PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
@@ -192,6 +192,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         if body.get(key) is not None and not isinstance(body.get(key), str):
             raise InvalidParameter(f"invalid {key}: want a string")
     hostname = body.get("Hostname") or None
+    if hostname is not None and host.get("UTSMode") == "host":
+        raise InvalidParameter("conflicting options: hostname and the UTS mode")
     if hostname is not None and (len(hostname) > 63 or not all(c.isalnum() or c in "-." for c in hostname)):
         raise InvalidParameter(f"invalid hostname format: {hostname}")
     labels = _dict(body.get("Labels"), "Labels")
@@ -227,7 +229,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
             group_add=_strs(host.get("GroupAdd"), "GroupAdd"), devices=_devices(host.get("Devices")),
-            log_opts=dict(log_opts)))
+            log_opts=dict(log_opts), pid_mode=host.get("PidMode") or "",
+            ipc_mode=host.get("IpcMode") or "", uts_mode=host.get("UTSMode") or ""))
     for key in options.exposed_ports:
         parse_port_key(key)
     for path in options.volumes:

@@ -113,6 +113,9 @@ class HostConfig:
     shm_size: int = DEFAULT_SHM_SIZE   # bytes of the /dev/shm tmpfs (--shm-size)
     oom_score_adj: int = 0             # the process's oom_score_adj (--oom-score-adj)
     group_add: list[str] = field(default_factory=list)   # supplementary groups (--group-add)
+    pid_mode: str = ""           # "" (its own pid namespace) or "host" (--pid host)
+    ipc_mode: str = ""           # "", private, shareable (its own) or host (--ipc host)
+    uts_mode: str = ""           # "" (its own hostname) or "host" (--uts host)
     # --device: {"PathOnHost", "PathInContainer", "CgroupPermissions"} as the Engine API has them
     devices: list[dict[str, str]] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)

@@ -155,7 +155,9 @@ def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tt
 
 def build_spec(inp: SpecInput) -> dict[str, Any]:
     host = inp.host
-    namespaces: list[dict[str, str]] = [{"type": t} for t in ("mount", "pid", "ipc", "uts")]
+    # --pid/--ipc/--uts host: the host's namespace, not one of its own
+    shared = {"pid": host.pid_mode == "host", "ipc": host.ipc_mode == "host", "uts": host.uts_mode == "host"}
+    namespaces: list[dict[str, str]] = [{"type": t} for t in ("mount", "pid", "ipc", "uts") if not shared.get(t)]
     if host.netns_path:
         namespaces.append({"type": "network", "path": host.netns_path})
     elif host.network_mode != "host":
@@ -171,7 +173,9 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={host.shm_size // 1024}k"]},
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={host.shm_size // 1024}k"]}
+        if not shared["ipc"] else   # the host's IPC: its /dev/shm too, as dockerd binds it
+        {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]},
     ]
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
@@ -227,7 +231,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "merged", "readonly": host.read_only},
-        "hostname": inp.hostname,
+        **({} if shared["uts"] else {"hostname": inp.hostname}),   # runc: no hostname without its own UTS
         "mounts": mounts,
         "linux": linux,
     }

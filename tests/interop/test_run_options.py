@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 
 from tests.interop.conftest import Engine
 
@@ -272,3 +273,30 @@ def test_devices(engine: Engine) -> None:
         b'"/dev/nonexistent": no such file or directory' in bad.stderr, bad.stderr
     bad = engine.docker("create", "--device", "/dev/null:/dev/x:zz", "busybox", "true", check=False)
     assert bad.returncode == 125 and b"bad mode specified: zz" in bad.stderr   # the CLI's own check
+
+
+def test_host_pid_ipc_and_uts(engine: Engine) -> None:
+    """--pid host, --ipc host and --uts host (compose's pid: host, ipc: host): the host's
+    namespaces (and its /dev/shm), the host's hostname with the container's /etc/hostname kept,
+    as dockerd does; --hostname with --uts host refused with its message; a container with the
+    host's pids stops and leaves nothing running."""
+    host_ipc = os.readlink("/proc/self/ns/ipc")
+    assert int(_run(engine, "--pid", "host", "busybox", "sh", "-c", "ps | wc -l")) > 20   # the host's
+    assert _run(engine, "--ipc", "host", "busybox", "readlink", "/proc/self/ns/ipc") == host_ipc + "\n"
+    host_shm = os.statvfs("/dev/shm")
+    df = _run(engine, "--ipc", "host", "busybox", "df", "-k", "/dev/shm").split()
+    assert int(df[-5]) == host_shm.f_blocks * host_shm.f_frsize // 1024
+    lines = _run(engine, "--uts", "host", "busybox", "sh", "-c", "hostname; cat /etc/hostname").split()
+    assert lines[0] == os.uname().nodename and lines[1] != lines[0]
+    bad = engine.docker("run", "--rm", "--uts", "host", "--hostname", "foo", "busybox", "true", check=False)
+    assert bad.returncode == 125 and b"conflicting options: hostname and the UTS mode" in bad.stderr
+    cid = engine.docker("create", "--pid", "host", "--ipc", "host", "--uts", "host", "busybox",
+                        "sleep", "1234").stdout.decode().strip()
+    try:
+        host = json.loads(engine.docker("inspect", cid).stdout)[0]["HostConfig"]
+        assert (host["PidMode"], host["IpcMode"], host["UTSMode"]) == ("host", "host", "host")
+        engine.docker("start", cid)
+        engine.docker("stop", "-t", "1", cid)
+        assert b"sleep 1234" not in subprocess.run(["ps", "-eo", "args"], capture_output=True).stdout
+    finally:
+        engine.docker("rm", "-f", cid)
