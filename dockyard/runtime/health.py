@@ -6,8 +6,10 @@ failures within StartPeriod of the start do not count while it is still starting
 
 The state is Docker's State.Health ({Status, FailingStreak, Log: the last 5 probes}), kept in
 the container's state.json (runtime/state.py), so any process's inspect sees it. The checker is
-a thread of the container's monitor (runtime/monitor.py): the monitor starts it once the
-container runs and stops it (killing a probe under way) when the container exits.
+a thread of the container's monitor (runtime/monitor.py) when that monitor is a process of its
+own (a detached container: `run -d`, `start`, anything through `dockyard serve`; not a
+foreground `dockyard run` or a build's RUN, whose monitor shares its process): the monitor
+starts it once the container runs and stops it when the container exits.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import select
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from dockyard.dataclass import dataclass
@@ -31,6 +34,7 @@ DEFAULT_RETRIES = 3
 MIN_DURATION = 1_000_000                             # ns: dockerd refuses less (but 0)
 MAX_LOG = 5                                          # probes kept in Health.Log
 MAX_OUTPUT = 4096                                    # bytes of a probe's output kept
+REAP_EVERY = 0.5                                     # seconds between reaps while waiting
 
 
 @dataclass
@@ -81,8 +85,10 @@ def starting(previous: dict[str, Any] | None) -> dict[str, Any]:
 class Checker:
     """The probes of one run of a container, in a thread of its monitor."""
 
-    def __init__(self, store: Store, cdir: ContainerDir, record: ContainerRecord, check: Check) -> None:
+    def __init__(self, store: Store, cdir: ContainerDir, record: ContainerRecord, check: Check,
+                 init_pid: int) -> None:
         self.store, self.cdir, self.record, self.check = store, cdir, record, check
+        self.init_pid = init_pid       # the container's init: its monitor waits for it
         self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"health {record.id[:12]}", daemon=True)
@@ -97,12 +103,24 @@ class Checker:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.check.interval / 1e9):
+        while self._wait(self.check.interval / 1e9):
             began = time.monotonic()
             result = self._probe()
+            reap_orphans(self.init_pid)
             if self._stop.is_set():
                 return
             self._record(result, counts=(began - self._started) * 1e9 >= self.check.start_period)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep until the next probe, reaping orphans meanwhile; False once stopped."""
+        deadline = time.monotonic() + seconds
+        while True:
+            reap_orphans(self.init_pid)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return not self._stop.is_set()
+            if self._stop.wait(min(left, REAP_EVERY)):
+                return False
 
     def _probe(self) -> dict[str, Any]:
         """One probe as Docker runs it: an exec, with its events; stdout and stderr together,
@@ -159,6 +177,25 @@ class Checker:
         if health["Status"] != old:
             Journal(self.store.root).emit("container", f"health_status: {health['Status']}",
                                           self.record.id, self.record.event_attributes())
+
+
+def reap_orphans(keep: int) -> None:
+    """Reap this process's exited children but `keep`. A monitor is a child subreaper, so it
+    inherits the runtime's intermediate processes of every exec it runs (and a killed probe's):
+    left as zombies they would pile up (one or two per probe), and those in the container's pid
+    namespace hold its init's exit (the kernel waits for them to be reaped). Only a monitor in a
+    process of its own runs health checks: every other child there is a finished probe's."""
+    for children in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids = [int(p) for p in children.read_text().split()]
+        except OSError:
+            continue
+        for pid in pids:
+            if pid != keep:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
 
 
 class _Output:

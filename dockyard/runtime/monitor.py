@@ -156,7 +156,8 @@ class Monitor:
             self._release_subreaper()
             raise
         self._volume_events("mount")
-        check = health_mod.check_of(self.record.config.healthcheck)
+        # health checks reap the orphans their execs leave: only in a monitor's own process
+        check = health_mod.check_of(self.record.config.healthcheck) if self.reap_orphans else None
         with self.cdir.update(durable=False) as state:  # a crash ends the run anyway
             state.status = RUNNING
             if check is not None:
@@ -177,7 +178,7 @@ class Monitor:
         if stopped_meanwhile:
             self._proxy(signal.SIGKILL, None)
         elif check is not None:
-            self._health = health_mod.Checker(self.store, self.cdir, self.record, check)
+            self._health = health_mod.Checker(self.store, self.cdir, self.record, check, self.pid)
             self._health.start()
         return self.pid
 

@@ -34,6 +34,21 @@ def _until_status(engine: Engine, name: str, status: str, timeout: float = 60) -
         time.sleep(0.1)
 
 
+def _zombies_beside(engine: Engine, name: str) -> int:
+    """Zombie children of the process that started the container's init (its monitor, dockerd's
+    shim)."""
+    pid = json.loads(engine.docker("inspect", name).stdout)[0]["State"]["Pid"]
+    parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    count = 0
+    for children in Path(f"/proc/{parent}/task").glob("*/children"):
+        for child in children.read_text().split():
+            try:
+                count += Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+            except FileNotFoundError:
+                pass
+    return count
+
+
 def _ps(engine: Engine, *args: str) -> list[str]:
     return engine.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}", *args).stdout.decode().splitlines()
 
@@ -83,6 +98,13 @@ def test_health_states_ps_and_events(engine: Engine) -> None:
         bogus = engine.docker("ps", "--filter", "health=bogus", check=False)
         assert bogus.returncode == 1 and b"Unrecognised filter value for health: bogus" in bogus.stderr
 
+        # what the probes' execs leave behind is reaped as they go (dockyard's monitor is a
+        # subreaper; dockerd's shim too): no zombies pile up beside the container's init, and
+        # a container whose probes were killed stops (its pid namespace's end waits for them)
+        for name in ("hc-ok", "hc-slow"):
+            assert _zombies_beside(engine, name) <= 2, name
+        engine.docker("stop", "-t", "0", "hc-slow", timeout=60)
+        assert json.loads(engine.docker("inspect", "hc-slow").stdout)[0]["State"]["Status"] == "exited"
         # a stop leaves it unhealthy (dockerd 20.10), a start begins again at starting
         engine.docker("stop", "-t", "0", "hc-idle")
         assert _health(engine, "hc-idle")["Status"] == "unhealthy"
