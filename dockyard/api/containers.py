@@ -144,7 +144,7 @@ def logs(ctx: ApiContext, req: Request, resp: Response) -> None:
     store = ctx.store()
     tty = engine.is_tty(store, req.params["id"])
     entries = engine.logs(store, req.params["id"], follow=req.qbool("follow"), tail=req.q("tail"),
-                          cancel=ctx.stopping, since=req.q("since"))
+                          cancel=ctx.stopping, since=req.q("since"), until=req.q("until"))
     write = resp.stream(_content_type(req, tty))
     write(b"")
     _send_logs(write, entries, tty, want_out, want_err, req.qbool("timestamps"), ctx.stopping)

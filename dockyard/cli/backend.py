@@ -17,10 +17,22 @@ import threading
 from typing import Any, Callable, Iterator
 
 from dockyard.client.daemon import Daemon
+from dockyard.dataclass import dataclass
 from dockyard.engine import events, networks, volumes
 from dockyard.errors import NotFound
 
 Query = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """`logs` flags: --tail (N or "all"), --since/--until (the API's SECONDS.NANOSECONDS, "" for
+    none), --timestamps."""
+
+    tail: str = "all"
+    since: str = ""
+    until: str = ""
+    timestamps: bool = False
 
 
 class Remote:
@@ -60,12 +72,15 @@ class Remote:
         conn = self.daemon.hijack("POST", f"/exec/{exec_id}/start", body=json.dumps(body).encode())
         return RemoteStreams(self, conn, tty, f"/exec/{exec_id}/resize")
 
-    def logs(self, container: str, follow: bool) -> Iterator[tuple[int, bytes]]:
+    def logs(self, container: str, follow: bool, options: LogOptions = LogOptions()) -> Iterator[tuple[int, bytes]]:
         """(1 or 2, bytes) of the container's log: raw for a TTY container, else multiplexed."""
         from dockyard.multiplex import read_frames
 
         tty = bool(self.call("GET", f"/containers/{container}/json")["Config"].get("Tty"))
         query = [("stdout", "1"), ("stderr", "1")] + ([("follow", "1")] if follow else [])
+        query += [(k, v) for k, v in (("tail", options.tail), ("since", options.since),
+                                      ("until", options.until)) if v and v != "all"]
+        query += [("timestamps", "1")] if options.timestamps else []
         with self.daemon.request("GET", f"/containers/{container}/logs", query) as reply:
             reply.check()
             if tty:
@@ -85,11 +100,13 @@ class Local:
         """The container's output from its start, and its input (cli/attach.py's Streams)."""
         return LocalStreams(self.ctx.store, container)
 
-    def logs(self, container: str, follow: bool) -> Iterator[tuple[int, bytes]]:
+    def logs(self, container: str, follow: bool, options: LogOptions = LogOptions()) -> Iterator[tuple[int, bytes]]:
         from dockyard.engine import containers as engine
 
-        for entry in engine.logs(self.ctx.store, container, follow=follow):
-            yield (2 if entry.stream == "stderr" else 1), entry.data
+        for entry in engine.logs(self.ctx.store, container, follow=follow, tail=options.tail,
+                                 since=options.since or None, until=options.until or None):
+            stamp = f"{entry.time} ".encode() if options.timestamps else b""
+            yield (2 if entry.stream == "stderr" else 1), stamp + entry.data
 
     def wait_async(self, container: str, condition: str) -> Waiter:
         """Docker's wait, begun now (before a start) and answered by `result()`."""

@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from dockyard.cli.attach import pump, terminal_size
-from dockyard.cli.backend import for_target
+from dockyard.cli.backend import LogOptions, for_target
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import ellipsis, port_text, write_table
 from dockyard.cli.image_cmds import print_inspect
 from dockyard.cli.run_flags import add_flags, create_body, filters_query
 from dockyard.engine import containers as engine
+from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import since
 
@@ -68,6 +69,10 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     _both(p, cmd_ps)
     p = sub.add_parser("logs", help="Fetch the logs of a container")
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
+    p.add_argument("-n", "--tail", default="all", help="Number of lines to show from the end of the logs")
+    p.add_argument("--since", default="", help="Show logs since timestamp or relative (e.g. 42m)")
+    p.add_argument("--until", default="", help="Show logs before a timestamp or relative (e.g. 42m)")
+    p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
     p.add_argument("container", metavar="CONTAINER")
     _both(p, cmd_logs)
     p = sub.add_parser("exec", help="Execute a command in a running container")
@@ -270,10 +275,21 @@ def cmd_ps(args: argparse.Namespace, target: Any) -> int:
     return 0
 
 
+def _api_time(text: str) -> str:
+    """--since/--until as the docker CLI sends them: a time, a Unix time or a duration before
+    now, as SECONDS.NANOSECONDS."""
+    if not text:
+        return ""
+    ns = event_time(text)
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}" if ns is not None else ""
+
+
 def cmd_logs(args: argparse.Namespace, target: Any) -> int:
     _out(target).flush()
     streams = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
-    for fd, data in for_target(target).logs(args.container, args.follow):
+    options = LogOptions(tail=args.tail, since=_api_time(args.since), until=_api_time(args.until),
+                         timestamps=args.timestamps)
+    for fd, data in for_target(target).logs(args.container, args.follow, options):
         streams[fd].write(data)
         if args.follow:
             streams[fd].flush()

@@ -7,6 +7,7 @@ Containers themselves (create, start, attach, wait, remove, logs, exec) live in 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -168,9 +169,17 @@ def is_tty(store: Store, name: str) -> bool:
 
 
 def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
-         cancel: threading.Event | None = None, since: str | None = None) -> Iterator[LogEntry]:
+         cancel: threading.Event | None = None, since: str | None = None,
+         until: str | None = None) -> Iterator[LogEntry]:
     """The container's log; `tail` keeps the last N entries ("all" or None: every one), `since`
-    those written at or after it (the API's SECONDS[.NANOSECONDS]; "" or 0: every one)."""
+    those written at or after it, `until` those written at or before it (the API's
+    SECONDS[.NANOSECONDS]; "" or 0: every one)."""
+    if until not in (None, "", "0"):
+        if follow:
+            raise InvalidParameter("until with follow is not supported by dockyard")
+        before = since_time(until, "until")
+        return itertools.takewhile(lambda e: e.time <= before,
+                                   logs(store, name, tail=tail, cancel=cancel, since=since))
     cdir = lookup(store, name)
     if since not in (None, "", "0"):
         after = since_time(since)

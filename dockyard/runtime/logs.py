@@ -48,12 +48,12 @@ def log_time() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
 
 
-def since_time(value: str) -> str:
-    """The API's `since` (the docker CLI sends `SECONDS[.NANOSECONDS]`) as a log time: entries
-    whose time is not before it are kept (their times have one width, so they compare as text)."""
+def since_time(value: str, what: str = "since") -> str:
+    """The API's `since` or `until` (the docker CLI sends `SECONDS[.NANOSECONDS]`) as a log
+    time: log times have one width, so they compare with it as text."""
     sec, _, frac = value.partition(".")
     if not sec.isdigit() or not (frac.isdigit() or not frac) or len(frac) > 9:
-        raise InvalidParameter(f"invalid value for since: {value!r}")
+        raise InvalidParameter(f"invalid value for {what}: {value!r}")
     when = datetime.fromtimestamp(int(sec), timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{frac:0<9}Z"
 

@@ -123,6 +123,26 @@ def test_foreground_run_streams_and_exit_codes(dockyard, busybox):
     assert dockyard("ps", "-aq").stdout == ""   # --rm removed them all
 
 
+def test_logs_tail_since_until_and_timestamps(dockyard, busybox):
+    """`logs --tail/--since/--until/-t`, in process (the flags did not exist) as the docker CLI
+    reads them: a count, a duration before now or a Unix time; the API's `until` was ignored."""
+    cid = dockyard("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done").stdout.strip()
+    dockyard("wait", cid)
+    log = (dockyard.root / "containers" / cid / f"{cid}-json.log").read_text().splitlines()
+    times = [json.loads(line)["time"] for line in log]
+    assert dockyard("logs", "--tail", "2", cid).stdout == "line4\nline5\n"
+    assert dockyard("logs", "-t", "--tail", "1", cid).stdout == f"{times[-1]} line5\n"
+    assert dockyard("logs", "--since", "1h", cid).stdout.count("line") == 5
+    assert dockyard("logs", "--until", "1h", cid).stdout == ""
+    assert dockyard("logs", "--since", str(int(time.time()) + 60), cid).stdout == ""
+    assert dockyard("logs", "--until", str(int(time.time()) + 60), cid).stdout.count("line") == 5
+    for flags, message in [(["--tail", "x"], "invalid tail value"),
+                           (["--since", "zz"], 'failed to parse value as time or duration: "zz"'),
+                           (["-f", "--until", "1s"], "until with follow is not supported")]:
+        r = dockyard("logs", *flags, cid, check=False)
+        assert r.returncode == 1 and message in r.stderr, (flags, r.stderr)
+
+
 def test_detached_logs_wait_and_status(dockyard, busybox):
     cid = dockyard("run", "-d", "--name", "web", "busybox", "sh", "-c",
                    "echo out; echo err >&2; exit 5").stdout.strip()
