@@ -205,9 +205,11 @@ class Store:
         """Name the image `ref` (a tag). A name with a digest is refused: see `add_repo_digest`."""
         if ref.digest is not None:
             raise InvalidReference("refusing to create a tag with a digest reference")
-        if not self.records.exists(image_id):
-            raise NotFound(f"No such image: {image_id}")
         with self.meta_lock():
+            # checked under the lock an image's deletion holds: checked before it, a concurrent
+            # rmi could delete the image in between, and the name would point at nothing
+            if not self.records.exists(image_id):
+                raise NotFound(f"No such image: {image_id}")
             # A name that already points at the image (a rebuild) leaves repositories.json as it
             # is: no rewrite, no fsync. The tag time is set either way, as Docker's TagImage does.
             if self.tags.get(ref) != image_id:
@@ -249,6 +251,8 @@ class Store:
     def _add_manifest(self, image_id: Digest, data: bytes) -> Digest:
         digest = self.blobs.put_bytes(data)
         with self.meta_lock():
+            if not self.records.exists(image_id):   # deleted meanwhile: its file would be left
+                raise NotFound(f"No such image: {image_id}")
             known = self.manifests(image_id)
             if digest not in known:
                 text = json.dumps([str(d) for d in [*known, digest]])
@@ -281,6 +285,8 @@ class Store:
         digest = self.add_manifest(image_id, manifest)
         ref = name.trimmed().with_digest(digest)
         with self.meta_lock():
+            if not self.records.exists(image_id):   # as in tag: deleted meanwhile
+                raise NotFound(f"No such image: {image_id}")
             if self.tags.get(ref) != image_id:
                 self.publish_images()  # as tag
                 self.tags.set(ref, image_id)
