@@ -78,6 +78,8 @@ def go_value(value: Any) -> str:
     """A value as Go's text/template prints it: `[a b]`, `map[k:v]`, `<nil>`, `true`."""
     if value is None:
         return "<nil>"
+    if value is _NO_VALUE:
+        return "<no value>"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -87,12 +89,21 @@ def go_value(value: Any) -> str:
     return str(value)
 
 
+class _NoValue:
+    """A key a map lacks, as Go's text/template has it: printed `<no value>`, `null` as JSON."""
+
+
+_NO_VALUE = _NoValue()
+
+
 def _lookup(values: Any, path: str) -> Any:
     for part in path.split(".")[1:]:
         if not part:
             continue
-        if isinstance(values, dict) and part in values:
-            values = values[part]
+        if isinstance(values, dict):
+            values = values.get(part, _NO_VALUE)
+        elif values is None or values is _NO_VALUE:
+            raise InvalidParameter(f"template: nil pointer evaluating interface {{}}.{part}")
         else:
             raise InvalidParameter(f"template: can't evaluate field {part}")
     return values
@@ -107,7 +118,7 @@ def render_template(template: str, values: dict[str, Any]) -> str:
         func, path = match.group(1), match.group(2)
         value = _lookup(values, path)
         if func == "json":
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            return json.dumps(None if value is _NO_VALUE else value, separators=(",", ":"), ensure_ascii=False)
         if func in ("upper", "lower"):
             return getattr(go_value(value), func)()
         return go_value(value)

@@ -1,0 +1,38 @@
+"""`--format` templates over the JSON a command prints (inspect, ps, images): a key the object
+lacks is what Go's text/template gives for a map without that key (the docker CLI formats the
+decoded JSON, a map[string]interface{}): printed `<no value>`, `null` through json, and an error
+only when a field of it is asked for. `inspect -f '{{json .State.Health}}'` of a container without
+a health check printed an error where the docker CLI prints null."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard.cli.format import render_template
+from dockyard.errors import InvalidParameter
+
+STATE = {"State": {"Status": "running", "Health": None, "Pid": 7}, "Name": "/web", "Tags": ["a", "b"]}
+
+
+@pytest.mark.parametrize("template, output", [
+    ("{{.State.Status}} {{.Name}}", "running /web"),
+    ("{{.State.Missing}}", "<no value>"),
+    ("{{json .State.Missing}}", "null"),
+    ("{{.State.Health}}", "<nil>"),
+    ("{{json .State.Health}}", "null"),
+    ("{{.Tags}}", "[a b]"),
+    ("{{json .Tags}}", '["a","b"]'),
+    ("{{upper .State.Status}}", "RUNNING"),
+])
+def test_as_go_text_template(template: str, output: str) -> None:
+    assert render_template(template, STATE) == output
+
+
+@pytest.mark.parametrize("template, error", [
+    ("{{.State.Missing.Status}}", "nil pointer evaluating interface {}.Status"),
+    ("{{.State.Health.Status}}", "nil pointer evaluating interface {}.Status"),
+    ("{{.Name.Foo}}", "can't evaluate field Foo"),
+])
+def test_errors(template: str, error: str) -> None:
+    with pytest.raises(InvalidParameter, match=error.replace("{", r"\{").replace("}", r"\}")):
+        render_template(template, STATE)
