@@ -107,7 +107,7 @@ def parse(raw: str | None, allowed: frozenset[str]) -> Filters:
         return Filters()
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidParameter(f"invalid filter: {raw}") from None
     if not isinstance(data, dict):
         raise InvalidParameter(f"invalid filter: {raw}")

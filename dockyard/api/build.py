@@ -186,7 +186,7 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
         if header.strip():
             for sid, paths in json.loads(base64.b64decode(header)).items():
                 ssh[sid] = SshSource(sid, tuple(str(p) for p in paths))
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         raise InvalidParameter("invalid secrets or ssh header") from None
     return GraphOptions(
         **({"output": _output(req)} if outputs else {}),

@@ -49,7 +49,7 @@ def _decode_json_header(value: str, name: str) -> Any:
     padded = text + "=" * (-len(text) % 4)
     try:
         return json.loads(base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_")))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InvalidParameter(f"invalid {name} header") from None
 
 

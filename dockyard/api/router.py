@@ -86,7 +86,7 @@ class Request:
             return default
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:   # RecursionError: nested past the parser's depth
             raise InvalidParameter(f"invalid JSON in parameter {name}: {exc}") from None
 
     def json(self, *, required: bool = False) -> Any:
@@ -102,7 +102,7 @@ class Request:
             return None
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:   # RecursionError: nested past the parser's depth
             raise InvalidParameter(f"invalid JSON: {exc}") from None
 
     def json_object(self, struct: GoStruct | None = None, *, required: bool = False) -> dict[str, Any] | None:

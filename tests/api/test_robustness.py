@@ -5,6 +5,7 @@ out of descriptors does not stop it accepting; connections are capped."""
 from __future__ import annotations
 
 import io
+import base64
 import json
 import os
 import shutil
@@ -84,6 +85,20 @@ def test_bad_json_and_unknown_parameters(server: Server, busybox: str) -> None:
     status, message = _error(server, "POST", "/v1.47/containers/create?name=dup",
                               b'{"Image": "busybox", "Cmd": ["true"]}')
     assert status == 409 and "already in use" in message
+    _ping(server)
+
+
+def test_json_nested_past_the_parsers_depth(server: Server) -> None:
+    """JSON nested deeper than the parser goes (in a body, a filters parameter, an auth header) is
+    a 400 like any bad JSON; it was a 500 (internal error: RecursionError)."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    status, message = _error(server, "POST", "/v1.47/containers/create", b'{"Image": "busybox", "Env": ' + deep + b"}")
+    assert status == 400 and message.startswith("invalid JSON")
+    assert _error(server, "POST", "/v1.47/networks/create", deep)[0] == 400
+    assert _error(server, "GET", "/v1.47/containers/json?filters=" + "%5B" * 3000 + "%5D" * 3000)[0] == 400
+    auth = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
+    assert _error(server, "POST", "/v1.47/images/create?fromImage=127.0.0.1:1/x",
+                  headers=f"X-Registry-Auth: {auth}\r\n") == (400, "invalid X-Registry-Auth header")
     _ping(server)
 
 
