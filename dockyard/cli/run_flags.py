@@ -41,6 +41,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--runtime", default="", help="Runtime to use for this container (crun|runc)")
     a("-l", "--label", action="append", default=[], help="Set meta data on a container")
     a("--hostname", default=None, help="Container host name")
+    a("--domainname", default=None, help="Container NIS domain name")
+    a("--oom-kill-disable", action="store_true", help="Disable OOM Killer")
     a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
     a("-m", "--memory", default=None, help="Memory limit")
     a("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
@@ -386,7 +388,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit,
         "Ulimits": _ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
         "ShmSize": _flag_size("--shm-size", args.shm_size) if args.shm_size else 0,
-        "OomScoreAdj": args.oom_score_adj, "CpuPeriod": args.cpu_period, "CpuQuota": args.cpu_quota,
+        "OomScoreAdj": args.oom_score_adj, "OomKillDisable": args.oom_kill_disable, "CpuPeriod": args.cpu_period, "CpuQuota": args.cpu_quota,
         "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,
         "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
         "GroupAdd": list(args.group_add) or None, "Devices": [_device(d) for d in args.device] or None,
@@ -395,7 +397,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {
-        "Hostname": args.hostname or "", "User": args.user or "", "Tty": args.tty,
+        "Hostname": args.hostname or "", "Domainname": args.domainname or "", "User": args.user or "", "Tty": args.tty,
         "OpenStdin": interactive, "StdinOnce": interactive and attached,
         "AttachStdin": interactive and attached, "AttachStdout": attached, "AttachStderr": attached,
         "Env": local_env(_env_files(args.env_file) + list(args.env)), "Cmd": command or None,

@@ -107,7 +107,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "BlkioWeight": 0, "CpuPeriod": r.cpu_period, "CpuQuota": r.cpu_quota,
         "CpusetCpus": r.cpuset_cpus, "CpusetMems": r.cpuset_mems,
         "Devices": [dict(d) for d in h.devices], "MemoryReservation": r.memory_reservation, "MemorySwap": r.memory_swap,
-        "MemorySwappiness": None, "OomKillDisable": False,
+        "MemorySwappiness": None, "OomKillDisable": r.oom_kill_disable,
         "PidsLimit": r.pids_limit or None,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in r.ulimits] or None,
         "Mounts": [_api_mount(m) for m in h.mounts] or None,

@@ -29,11 +29,11 @@ _UNSUPPORTED_HOST = (
     "ContainerIDFile", "Links",
     "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
-    "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP", "OomKillDisable",
+    "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
     "ReadonlyPaths", "StorageOpt", "Cgroup", "Annotations",
 )
-_UNSUPPORTED_CONFIG = ("Domainname", "MacAddress", "Shell", "OnBuild")
+_UNSUPPORTED_CONFIG = ("MacAddress", "Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable", "host"), "PidMode": ("", "private", "host"),
                   "UTSMode": ("", "private", "host"), "UsernsMode": ("", "private"),
                   "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
@@ -210,7 +210,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         user=body.get("User") or None, labels=dict(labels),
         stop_signal=body.get("StopSignal") or None, stop_timeout=_stop_timeout(body.get("StopTimeout")),
         healthcheck=_healthcheck(body.get("Healthcheck")),
-        name=name or None, hostname=hostname,
+        name=name or None, hostname=hostname, domainname=body.get("Domainname") or "",
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
         stdin_once=bool(body.get("StdinOnce")), attach_stdin=bool(body.get("AttachStdin")),
         attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
@@ -389,6 +389,7 @@ def _resources(host: dict[str, Any]) -> Resources:
                      cpu_shares=_int(host.get("CpuShares"), "CpuShares"),
                      pids_limit=max(0, _int(pids, "PidsLimit")), ulimits=ulimits,
                      cpu_period=period, cpu_quota=quota, memory_reservation=reservation,
+                     oom_kill_disable=_bool(host.get("OomKillDisable"), "OomKillDisable"),
                      cpuset_cpus=_cpuset(host.get("CpusetCpus"), "cpus", "CPUs", "/sys/devices/system/cpu/online"),
                      cpuset_mems=_cpuset(host.get("CpusetMems"), "mems", "memory nodes",
                                          "/sys/devices/system/node/online"))
@@ -583,6 +584,7 @@ def read_update(body: dict[str, Any], current: Resources) -> tuple[Resources, Re
               "PidsLimit": current.pids_limit or None, "CpuPeriod": current.cpu_period,
               "CpuQuota": current.cpu_quota, "CpusetCpus": current.cpuset_cpus,
               "CpusetMems": current.cpuset_mems, "MemoryReservation": current.memory_reservation,
+              "OomKillDisable": current.oom_kill_disable,
               "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in current.ulimits]}
     merged.update({k: v for k, v in body.items() if k in _UPDATABLE and k != "RestartPolicy"
                    and not (v in (0, None, "") and k != "PidsLimit")})

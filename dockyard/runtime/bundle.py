@@ -156,7 +156,7 @@ def write_spec(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = Fal
     spec = build_spec(SpecInput(
         container_id=record.id, hostname=record.hostname, process=proc,
         files_dir=str(cdir.path), binds=[Bind.parse(b) for b in record.host.binds],
-        host=record.host))
+        host=record.host, domainname=record.config.extra.get("Domainname") or ""))
     # compact: json's C encoder (indent= takes the pure-Python one, ~2.5 ms a spec)
     _writer(fresh)(cdir.spec, json.dumps(spec, separators=(",", ":")).encode())
 

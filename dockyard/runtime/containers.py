@@ -54,6 +54,7 @@ class CreateOptions:
     healthcheck: dict[str, Any] | None = None        # Docker's HealthConfig; None: the image's
     name: str | None = None                          # None: a random adjective_surname
     hostname: str | None = None                      # None: the ID's first 12 characters
+    domainname: str = ""                             # the UTS namespace's NIS domain name
     tty: bool = False
     open_stdin: bool = False                         # -i: stdin stays open for attach
     stdin_once: bool = False                         # closed when the first attacher's input ends
@@ -175,7 +176,7 @@ def _container_config(image: ContainerConfig, opts: CreateOptions, hostname: str
         cfg.entrypoint = None
     if not (cfg.entrypoint or cfg.cmd):
         raise InvalidParameter("No command specified")
-    cfg.extra = {"Hostname": hostname, "Domainname": "", "AttachStdin": opts.attach_stdin,
+    cfg.extra = {"Hostname": hostname, "Domainname": opts.domainname, "AttachStdin": opts.attach_stdin,
                  "AttachStdout": opts.attach_stdout, "AttachStderr": opts.attach_stderr,
                  "Tty": opts.tty, "OpenStdin": opts.open_stdin, "StdinOnce": opts.stdin_once,
                  "Image": opts.image}

@@ -67,6 +67,7 @@ class Resources:
     cpuset_cpus: str = ""        # CPUs the container may use (--cpuset-cpus: "0-1,3")
     cpuset_mems: str = ""        # memory nodes (--cpuset-mems)
     memory_reservation: int = 0  # bytes: the soft limit (--memory-reservation)
+    oom_kill_disable: bool = False   # --oom-kill-disable: the OOM killer spares the container
     ulimits: list[Ulimit] = field(default_factory=list)
 
 

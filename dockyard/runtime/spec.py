@@ -126,6 +126,7 @@ class SpecInput:
     files_dir: str          # where hosts/hostname/resolv.conf of the container live (absolute)
     binds: list[Bind] = field(default_factory=list)
     host: HostConfig = field(default_factory=HostConfig)
+    domainname: str = ""    # Config.Domainname (--domainname)
 
 
 def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tty: bool,
@@ -201,8 +202,17 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
     }
-    if host.sysctls:
-        linux["sysctl"] = dict(host.sysctls)   # runc refuses one that is not namespaced, at start
+    sysctl: dict[str, str] = {}
+    if any(ns["type"] == "network" for ns in namespaces):
+        # dockerd 20.10's defaults in a network namespace of the container's own: a process of any
+        # user may bind a port under 1024 and ping
+        sysctl.update({"net.ipv4.ip_unprivileged_port_start": "0",
+                       "net.ipv4.ping_group_range": "0 2147483647"})
+    if inp.domainname and not shared["uts"]:
+        sysctl["kernel.domainname"] = inp.domainname   # as dockerd sets it (runc 1.1 has no field)
+    sysctl.update(host.sysctls)   # the user's win; runc refuses one that is not namespaced, at start
+    if sysctl:
+        linux["sysctl"] = sysctl
     if host.privileged:
         # daemon/oci_linux.go: the host's devices, any device allowed, /sys and the cgroup
         # hierarchy writable, nothing masked or read-only, no seccomp filter
@@ -309,6 +319,8 @@ def resources(host: HostConfig) -> dict[str, Any]:
             memory["swap"] = r.memory_swap
     if r.memory_reservation:
         memory["reservation"] = r.memory_reservation
+    if r.oom_kill_disable:
+        memory["disableOOMKiller"] = True
     if memory:
         out["memory"] = memory
     cpu: dict[str, Any] = {}

@@ -300,3 +300,29 @@ def test_host_pid_ipc_and_uts(engine: Engine) -> None:
         assert b"sleep 1234" not in subprocess.run(["ps", "-eo", "args"], capture_output=True).stdout
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_domainname_oom_kill_disable_and_default_sysctls(engine: Engine) -> None:
+    """--domainname (as dockerd sets it: the kernel.domainname sysctl), --oom-kill-disable, and
+    dockerd 20.10's default sysctls in a network namespace of the container's own: a user may
+    bind a port under 1024 and ping (unprivileged_port_start 0, ping_group_range open); the user's
+    --sysctl wins over them, and the host's network keeps the host's values."""
+    assert _run(engine, "--domainname", "ex.org", "busybox", "cat", "/proc/sys/kernel/domainname") == "ex.org\n"
+    assert _run(engine, "--network", "none", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+                "/proc/sys/net/ipv4/ping_group_range") == "0\n0\t2147483647\n"
+    assert "LISTEN" in _run(engine, "-u", "1000", "busybox", "sh", "-c",
+                            "nc -l -p 80 & sleep 0.5; netstat -ltn | grep :80; kill %1")
+    assert _run(engine, "--network", "none", "--sysctl", "net.ipv4.ip_unprivileged_port_start=1024", "busybox",
+                "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start") == "1024\n"
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+        host_start = f.read()
+    assert _run(engine, "--network", "host", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start") == host_start
+    cid = engine.docker("run", "-d", "--domainname", "ex.org", "--oom-kill-disable", "--memory", "64m",
+                        "busybox", "sleep", "60").stdout.decode().strip()
+    try:
+        assert engine.docker("exec", cid, "head", "-1", "/sys/fs/cgroup/memory/memory.oom_control").stdout == \
+            b"oom_kill_disable 1\n"
+        info = json.loads(engine.docker("inspect", cid).stdout)[0]
+        assert (info["Config"]["Domainname"], info["HostConfig"]["OomKillDisable"]) == ("ex.org", True)
+    finally:
+        engine.docker("rm", "-f", cid)
