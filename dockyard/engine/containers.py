@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Iterator
@@ -175,11 +174,11 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
     those written at or after it, `until` those written at or before it (the API's
     SECONDS[.NANOSECONDS]; "" or 0: every one)."""
     if until not in (None, "", "0"):
-        if follow:
-            raise InvalidParameter("until with follow is not supported by dockyard")
+        # following ends at the first entry written after `until` (or at the container's exit),
+        # as dockerd's does: no timer ends it before
         before = since_time(until, "until")
         return itertools.takewhile(lambda e: e.time <= before,
-                                   logs(store, name, tail=tail, cancel=cancel, since=since))
+                                   logs(store, name, follow=follow, tail=tail, cancel=cancel, since=since))
     cdir = lookup(store, name)
     if since not in (None, "", "0"):
         after = since_time(since)
@@ -189,11 +188,9 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
         return log_entries(cdir, follow=follow, cancel=cancel)
     try:
         n = int(tail)
-    except ValueError:
-        raise InvalidParameter(f"invalid tail value: {tail!r}") from None
-    if follow:
-        raise InvalidParameter("tail with follow is not supported")
-    return iter(deque(log_entries(cdir), maxlen=n) if n > 0 else [])
+    except ValueError:   # dockerd takes a tail it cannot parse for "all" (strconv.Atoi's error: -1)
+        n = -1
+    return log_entries(cdir, follow=follow, cancel=cancel, tail=n if n >= 0 else None)
 
 
 def attach(store: Store, name: str, *, stream: bool = True,

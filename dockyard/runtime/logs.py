@@ -22,6 +22,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -262,14 +263,17 @@ def _parse(line: bytes) -> LogEntry:
 
 
 def read_entries(files: LogFiles, log: BinaryIO, *, more: Callable[[], bool] | None = None,
-                 cancel: threading.Event | None = None) -> Iterator[LogEntry]:
+                 cancel: threading.Event | None = None, tail: int | None = None) -> Iterator[LogEntry]:
     """The entries of an open log file and of the files written after it. With `more` (true
     while the writer may still write, i.e. the container runs), new entries are waited for;
     once `more()` is false what is left is read and the iteration ends. `cancel` ends it at once
-    (a server that stops). Holding the open file keeps the entries readable after the container
-    is removed. Closes the files it opened; the caller closes `log`."""
+    (a server that stops). `tail` keeps only the last N of the entries there when the reading
+    first reaches the end, then passes on every new one (`docker logs -f --tail N`). Holding the
+    open file keeps the entries readable after the container is removed. Closes the files it
+    opened; the caller closes `log`."""
     pending = b""
     first = log
+    held = deque(maxlen=tail) if tail is not None else None
     try:
         while True:
             data = log.read(READ_SIZE)
@@ -277,8 +281,12 @@ def read_entries(files: LogFiles, log: BinaryIO, *, more: Callable[[], bool] | N
                 pending += data
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    if line.strip():
+                    if not line.strip():
+                        continue
+                    if held is None:
                         yield _parse(line)
+                    else:
+                        held.append(line)    # parsed once kept: N entries, not the whole log
                 continue
             if cancel is not None and cancel.is_set():
                 return
@@ -293,9 +301,12 @@ def read_entries(files: LogFiles, log: BinaryIO, *, more: Callable[[], bool] | N
                     log, pending = nxt, b""
                     continue
                 if not files.exists():
-                    return
+                    break
                 time.sleep(FOLLOW_POLL)       # a rotation under way
                 continue
+            if held is not None:             # the end as it was: the tail, then what comes
+                yield from map(_parse, held)
+                held = None
             if more is None:
                 return
             if not more():
@@ -307,6 +318,8 @@ def read_entries(files: LogFiles, log: BinaryIO, *, more: Callable[[], bool] | N
                     return
                 continue                      # rotated after all: go on with the next file
             time.sleep(FOLLOW_POLL)
+        if held:                              # the files went (the container was removed)
+            yield from map(_parse, held)
     finally:
         if log is not first:
             log.close()

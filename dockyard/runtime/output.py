@@ -45,20 +45,22 @@ def _files(cdir: ContainerDir) -> LogFiles:
 
 
 def _entries(cdir: ContainerDir, files: LogFiles, log: BinaryIO, follow: bool,
-             cancel: threading.Event | None) -> Iterator[LogEntry]:
+             cancel: threading.Event | None, tail: int | None = None) -> Iterator[LogEntry]:
     with log:
-        yield from read_entries(files, log, more=_same_run(cdir) if follow else None, cancel=cancel)
+        yield from read_entries(files, log, more=_same_run(cdir) if follow else None, cancel=cancel,
+                                tail=tail)
 
 
-def log_entries(cdir: ContainerDir, *, follow: bool = False,
-                cancel: threading.Event | None = None) -> Iterator[LogEntry]:
-    """The container's log so far, its rotated files first; with `follow`, then what comes
-    until it stops. A container that never wrote has an empty log."""
+def log_entries(cdir: ContainerDir, *, follow: bool = False, cancel: threading.Event | None = None,
+                tail: int | None = None) -> Iterator[LogEntry]:
+    """The container's log so far, its rotated files first (only its last `tail` entries when
+    given); with `follow`, then what comes until it stops. A container that never wrote has an
+    empty log."""
     files = _files(cdir)
     log = files.open_oldest()
     if log is None:
         return iter(())
-    return _entries(cdir, files, log, follow, cancel)
+    return _entries(cdir, files, log, follow, cancel, tail)
 
 
 def attach_entries(cdir: ContainerDir, *, follow: bool = True,

@@ -136,11 +136,12 @@ def test_logs_tail_since_until_and_timestamps(dockyard, busybox):
     assert dockyard("logs", "--until", "1h", cid).stdout == ""
     assert dockyard("logs", "--since", str(int(time.time()) + 60), cid).stdout == ""
     assert dockyard("logs", "--until", str(int(time.time()) + 60), cid).stdout.count("line") == 5
-    for flags, message in [(["--tail", "x"], "invalid tail value"),
-                           (["--since", "zz"], 'failed to parse value as time or duration: "zz"'),
-                           (["-f", "--until", "1s"], "until with follow is not supported")]:
-        r = dockyard("logs", *flags, cid, check=False)
-        assert r.returncode == 1 and message in r.stderr, (flags, r.stderr)
+    # dockerd reads a tail it cannot parse, or a negative one, as "all"
+    assert dockyard("logs", "--tail", "x", cid).stdout.count("line") == 5
+    assert dockyard("logs", "--tail", "-2", cid).stdout.count("line") == 5
+    assert dockyard("logs", "-f", "--tail", "1", cid).stdout == "line5\n"
+    r = dockyard("logs", "--since", "zz", cid, check=False)
+    assert r.returncode == 1 and 'failed to parse value as time or duration: "zz"' in r.stderr, r.stderr
 
 
 def test_detached_logs_wait_and_status(dockyard, busybox):

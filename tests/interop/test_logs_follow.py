@@ -1,0 +1,69 @@
+"""`docker logs -f` with `--tail` and `--until`, through Debian's docker CLI 20.10 against dockyard
+serve and the reference dockerd (dockyard refused both combinations until now):
+
+- `-f --tail N` prints the last N lines there are, at once, then each new line until the
+  container exits; `-f --tail 0` only the new ones;
+- `-f --until T` ends at the first line written after T, while the container still runs
+  (dockerd 20.10 has no timer: it ends there or at the container's exit);
+- a negative or unreadable `--tail` means every line (dockerd reads it with strconv.Atoi and
+  takes a failure for -1, "all")."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tests.interop.conftest import DOCKER, Engine
+
+SCRIPT = ("for i in 1 2 3 4 5; do echo line-$i; done; "
+          "while [ ! -e /t/go ]; do sleep 0.05; done; echo late-1; "
+          "while [ ! -e /t/end ]; do sleep 0.05; done; echo late-2")
+
+
+def _follow(engine: Engine, *flags: str) -> subprocess.Popen:
+    return subprocess.Popen([DOCKER, "logs", "-f", *flags, "lf"], env=engine.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_follow_with_tail_and_until(engine: Engine) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="logs-tail-", dir="/tmp"))
+    followers: list[subprocess.Popen] = []
+    try:
+        engine.docker("run", "-d", "--network", "none", "--name", "lf", "-v", f"{tmp}:/t",
+                      "busybox", "sh", "-c", SCRIPT)
+        while engine.docker("logs", "lf").stdout.count(b"\n") < 5:
+            time.sleep(0.05)
+        assert engine.docker("logs", "--tail", "-1", "lf").stdout.decode().split() == [
+            f"line-{i}" for i in range(1, 6)]
+        assert engine.docker("logs", "--tail", "abc", "lf").stdout.decode().split() == [
+            f"line-{i}" for i in range(1, 6)]
+        tail2, tail0 = _follow(engine, "--tail", "2"), _follow(engine, "--tail", "0")
+        until = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        before = _follow(engine, "--until", until)
+        followers += [tail2, tail0, before]
+        assert tail2.stdout is not None and before.stdout is not None
+        # the tail comes at once, before any new line is written
+        assert [tail2.stdout.readline() for _ in range(2)] == [b"line-4\n", b"line-5\n"]
+        assert [before.stdout.readline() for _ in range(5)] == [f"line-{i}\n".encode() for i in range(1, 6)]
+        (tmp / "go").touch()
+        assert tail2.stdout.readline() == b"late-1\n"
+        # late-1 was written after `until`: that follower ends, the container still runs
+        out, err = before.communicate(timeout=30)
+        assert (before.returncode, out) == (0, b""), err
+        assert engine.docker("inspect", "-f", "{{.State.Running}}", "lf").stdout == b"true\n"
+        (tmp / "end").touch()
+        out, err = tail2.communicate(timeout=30)
+        assert (tail2.returncode, out) == (0, b"late-2\n"), err
+        out, err = tail0.communicate(timeout=30)
+        assert (tail0.returncode, out) == (0, b"late-1\nlate-2\n"), err
+    finally:
+        for proc in followers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        engine.docker("rm", "-f", "lf", check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
