@@ -92,11 +92,12 @@ def remove(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 # -- list / inspect / changes ----------------------------------------------------------------------
 def list_containers(ctx: ApiContext, req: Request, resp: Response) -> None:
-    resp.json(engine.rows(ctx.store(), req.qbool("all"), req.q("filters"), req.qint("limit", -1)))
+    resp.json(engine.rows(ctx.store(), req.qbool("all"), req.q("filters"), req.qint("limit", -1),
+                          size=req.qbool("size")))
 
 
 def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    resp.json(engine.inspect(ctx.store(), req.params["id"]))
+    resp.json(engine.inspect(ctx.store(), req.params["id"], size=req.qbool("size")))
 
 
 _KINDS = {"C": 0, "A": 1, "D": 2}

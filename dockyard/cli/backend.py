@@ -299,7 +299,8 @@ _LOCAL: dict[tuple[str, str], Callable[..., Any]] = {
 def _containers(store: Any, q: dict, body: Any) -> Any:
     from dockyard.engine import containers as engine
 
-    return engine.rows(store, q.get("all") == "1", q.get("filters"))
+    return engine.rows(store, q.get("all") == "1", q.get("filters"), int(q.get("limit", -1)),
+                       size=q.get("size") == "1")
 
 
 def _container_create(store: Any, q: dict, body: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
@@ -18,13 +19,13 @@ from typing import Any, TextIO
 from dockyard.cli.attach import pump, terminal_size
 from dockyard.cli.backend import LogOptions, for_target
 from dockyard.cli.context import CliContext
-from dockyard.cli.format import ellipsis, port_text, write_table
+from dockyard.cli.format import ellipsis, go_time, port_text, write_rows
 from dockyard.cli.image_cmds import print_inspect
 from dockyard.cli.run_flags import add_flags, create_body, filters_query
 from dockyard.engine import containers as engine
 from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
-from dockyard.units import since
+from dockyard.units import human_size, since
 
 
 def _both(p: argparse.ArgumentParser, func: Any) -> None:
@@ -66,6 +67,10 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("--format", default="", help="Pretty-print containers using a Go template")
+    p.add_argument("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states)")
+    p.add_argument("-l", "--latest", action="store_true", help="Show the latest created container (includes all states)")
+    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
     _both(p, cmd_ps)
     p = sub.add_parser("logs", help="Fetch the logs of a container")
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
@@ -256,22 +261,54 @@ def cmd_wait(args: argparse.Namespace, target: Any) -> int:
                  print_result=True)
 
 
+_PS_HEADERS = {"CreatedAt": "CREATED AT", "State": "STATE", "Size": "SIZE", "Labels": "LABELS",
+               "Mounts": "MOUNTS", "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
+
+
+def _ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    """A row of `docker ps` as the docker CLI's container context has it (its `--format` fields,
+    and `{{json .}}`)."""
+    created = datetime.fromtimestamp(c["Created"], timezone.utc)
+    command = c["Command"] if no_trunc else ellipsis(c["Command"], 20)
+    mounts = [m.get("Name") or m.get("Source") or "" for m in c.get("Mounts") or []]
+    size = ""
+    if "SizeRw" in c:
+        size = f"{human_size(c['SizeRw'])} (virtual {human_size(c.get('SizeRootFs') or 0)})"
+    return {
+        "Command": json.dumps(command, ensure_ascii=False), "CreatedAt": go_time(created),
+        "ID": c["Id"] if no_trunc else c["Id"][:12], "Image": c["Image"],
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted((c.get("Labels") or {}).items())),
+        "LocalVolumes": str(sum(1 for m in c.get("Mounts") or [] if m.get("Driver") == "local")),
+        "Mounts": ",".join(m if no_trunc else ellipsis(m, 15) for m in mounts),
+        "Names": ",".join(n.lstrip("/") for n in c.get("Names") or []),
+        "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}))),
+        "Platform": None, "Ports": port_text(c.get("Ports") or []), "RunningFor": since(created),
+        "Size": size, "State": c["State"], "Status": c["Status"],
+    }
+
+
 def cmd_ps(args: argparse.Namespace, target: Any) -> int:
     query = [("all", "1")] if args.all else []
+    last = 1 if args.latest else args.last
+    if last > 0:
+        query.append(("limit", str(last)))
+    # the docker CLI asks for sizes when -s is given or its template shows them (`{{json .}}`
+    # shows every field)
+    if args.size or re.search(r"\.Size\b|json\s+\.\s*}}", args.format):
+        query.append(("size", "1"))
     items = for_target(target).call("GET", "/containers/json", query + filters_query(args.filter))
     out = _out(target)
     if args.quiet:
         out.write("".join((c["Id"] if args.no_trunc else c["Id"][:12]) + "\n" for c in items))
         return 0
-    rows = []
-    for c in items:
-        command = c["Command"] if args.no_trunc else ellipsis(c["Command"], 20)
-        created = datetime.fromtimestamp(c["Created"], timezone.utc)
-        names = ",".join(n.lstrip("/") for n in c.get("Names") or [])
-        rows.append([c["Id"] if args.no_trunc else c["Id"][:12], c["Image"],
-                     json.dumps(command, ensure_ascii=False), since(created), c["Status"],
-                     port_text(c.get("Ports") or []), names])
-    write_table(out, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+    rows = [_ps_row(c, args.no_trunc) for c in items]
+    labels = {id(r): c.get("Labels") or {} for r, c in zip(rows, items)}
+    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    if args.size:
+        header, keys = header + ["SIZE"], keys + ["Size"]
+    write_rows(out, args.format, rows, header, keys, _PS_HEADERS,
+               lambda row: {"Label": lambda key: labels.get(id(row), {}).get(key, "")})
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from typing import Any, Sequence, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 from dockyard.errors import InvalidParameter
 
@@ -61,7 +61,7 @@ def write_table(out: TextIO, header: Sequence[str], rows: Sequence[Sequence[str]
                 parts.append(cell.ljust(max(widths[i] + 3, 10)))
             else:
                 parts.append(cell)
-        out.write("".join(parts).rstrip() + "\n" if row[-1] == "" else "".join(parts) + "\n")
+        out.write("".join(parts) + "\n")   # an empty last cell keeps the padding before it, as Go's
 
 
 def write_json_lines(out: TextIO, objects: Sequence[dict[str, Any]]) -> None:
@@ -109,13 +109,20 @@ def _lookup(values: Any, path: str) -> Any:
     return values
 
 
-def render_template(template: str, values: dict[str, Any]) -> str:
+def render_template(template: str, values: dict[str, Any],
+                    methods: dict[str, Callable[[str], str]] | None = None) -> str:
     """The subset of Go templates the docker CLI's --format is used with: `{{.A.B}}`,
-    `{{json .A}}`, `{{json .}}`, and `table` / `\\t` conveniences."""
+    `{{json .A}}`, `{{json .}}`, `\\t` and `\\n`, and a row's methods called with one string
+    (`ps`' `{{.Label "com.example"}}`)."""
     template = template.replace("\\t", "\t").replace("\\n", "\n")
 
     def substitute(match: "re.Match[str]") -> str:
-        func, path = match.group(1), match.group(2)
+        func, path, argument = match.group(1), match.group(2), match.group(3)
+        if argument is not None:
+            name = path[1:]
+            if func is not None or methods is None or name not in methods:
+                raise InvalidParameter(f"template: can't evaluate field {name}")
+            return methods[name](json.loads(argument))
         value = _lookup(values, path)
         if func == "json":
             return json.dumps(None if value is _NO_VALUE else value, separators=(",", ":"), ensure_ascii=False)
@@ -123,15 +130,26 @@ def render_template(template: str, values: dict[str, Any]) -> str:
             return getattr(go_value(value), func)()
         return go_value(value)
 
-    return re.sub(r"\{\{\s*(?:(json|upper|lower)\s+)?(\.[\w.]*)\s*\}\}", substitute, template)
+    return re.sub(r'\{\{\s*(?:(json|upper|lower)\s+)?(\.[\w.]*)(?:\s+("(?:[^"\\]|\\.)*"))?\s*\}\}',
+                  substitute, template)
 
 
 def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str],
-               keys: Sequence[str]) -> None:
-    """`--format`: `table` (the default columns), `json` (one object per line), or a template."""
+               keys: Sequence[str], headers: dict[str, str] | None = None,
+               methods: Callable[[dict[str, Any]], dict[str, Callable[[str], str]]] | None = None) -> None:
+    """`--format`: `table` (the default columns), `json` (one object per line), a template, or
+    `table TEMPLATE`: the template's cells (split at tabs) under a header made of the columns'
+    names (`headers`: field -> name, beyond the default columns'; a method's header is its
+    argument, as the docker CLI's), aligned as a table. `methods(row)` gives a row's methods."""
     if fmt == "json":
         write_json_lines(out, rows)
-    elif fmt in ("table", ""):
+    elif fmt.strip() in ("table", ""):
         write_table(out, header, [[str(r[k]) for k in keys] for r in rows])
+    elif fmt.startswith("table"):
+        template = fmt[len("table"):].strip()
+        names = {**dict(zip(keys, header)), **(headers or {})}
+        title = render_template(template, names, {m: (lambda arg: arg) for m in (methods({}) if methods else {})})
+        cells = [render_template(template, r, methods(r) if methods else None).split("\t") for r in rows]
+        write_table(out, title.split("\t"), cells)
     else:
-        out.write("".join(render_template(fmt, r) + "\n" for r in rows))
+        out.write("".join(render_template(fmt, r, methods(r) if methods else None) + "\n" for r in rows))

@@ -9,8 +9,10 @@ from typing import Any
 
 from dockyard import filters as filters_mod
 from dockyard.digest import Digest
+from dockyard.archive.changes import diff_size
 from dockyard.engine import networks as engine_networks
-from dockyard.errors import NotFound
+from dockyard.engine.images import image_size
+from dockyard.errors import DockyardError, NotFound
 from dockyard.image.config import parse_time
 from dockyard.runtime.containers import all_containers, current_state, lookup
 from dockyard.runtime.hostconfig import Mount
@@ -150,8 +152,19 @@ def _created_of(store: Store, ref: str) -> float:
     return created.timestamp() if created else 0.0
 
 
+def sizes(store: Store, cdir: ContainerDir, image_id: str) -> dict[str, int]:
+    """What `size=1` adds to a container's row and inspect (`docker ps -s`, `docker system df`):
+    the bytes of its writable layer, and those plus its image's."""
+    size_rw = diff_size(cdir.upper)
+    try:
+        image = image_size(store.image(Digest.parse(image_id)))
+    except (DockyardError, ValueError):    # its image went (rmi -f): the layer alone
+        image = 0
+    return {"SizeRw": size_rw, "SizeRootFs": size_rw + image}
+
+
 def rows(store: Store, *, all_: bool = False, raw_filters: str | None = None,
-         limit: int | None = None) -> list[dict[str, Any]]:
+         limit: int | None = None, size: bool = False) -> list[dict[str, Any]]:
     f = filters_mod.parse(raw_filters, filters_mod.CONTAINERS)
     ancestors = _ancestors(store, f.get("ancestor"))
     before = min((_created_of(store, r) for r in f.get("before")), default=None)
@@ -174,12 +187,13 @@ def rows(store: Store, *, all_: bool = False, raw_filters: str | None = None,
         request, net_state = network_view(cdir, state)
         if not _matches(store, f, record, state, request, net_state, ancestors):
             continue
-        items.append((stamp, record, state, request, net_state))
+        items.append((stamp, cdir, record, state, request, net_state))
     items.sort(key=lambda i: i[0], reverse=True)
     if limit is not None and limit > 0:
         items = items[:limit]
-    return [_row(store, record, state, request, net_state)
-            for _, record, state, request, net_state in items]
+    return [{**_row(store, record, state, request, net_state),
+             **(sizes(store, cdir, record.image_id) if size else {})}
+            for _, cdir, record, state, request, net_state in items]
 
 
 def _matches(store: Store, f: filters_mod.Filters, record: ContainerRecord, state: ContainerState,

@@ -110,7 +110,8 @@ def counts(store: Store) -> tuple[int, int, int, int]:
     return len(items), running, paused, len(items) - running - paused
 
 
-def inspect(store: Store, name: str) -> dict[str, Any]:
+def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
+    """`docker inspect` of a container; with `size`, its SizeRw and SizeRootFs too."""
     cdir = lookup(store, name)
     record = cdir.read_record()
     state = current_state(cdir)
@@ -147,13 +148,15 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
         "Mounts": views.mounts(record),
         "Config": cfg,
         "NetworkSettings": networks.settings(store.root, record.id, request, net_state),
+        **(views.sizes(store, cdir, record.image_id) if size else {}),
     }
 
 
 def rows(store: Store, all_: bool = False, filters: str | None = None,
-         limit: int | None = None) -> list[dict[str, Any]]:
-    """`GET /containers/json`: Docker's rows, newest first, filtered."""
-    return views.rows(store, all_=all_, raw_filters=filters, limit=limit)
+         limit: int | None = None, size: bool = False) -> list[dict[str, Any]]:
+    """`GET /containers/json`: Docker's rows, newest first, filtered (with `size`, each
+    container's SizeRw and SizeRootFs)."""
+    return views.rows(store, all_=all_, raw_filters=filters, limit=limit, size=size)
 
 
 def container_id(store: Store, name: str) -> str:

@@ -1,0 +1,40 @@
+"""The in-process `dockyard ps --format/-s/-n/-l` against the docker CLI's own formatting of the
+same store through `dockyard serve` (the docker CLI is the reference formatter)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.api.test_docker_cli import docker
+
+TEMPLATES = ["{{json .}}", "{{.ID}} {{.Names}} {{.Command}} {{.State}} {{.Labels}} {{.Networks}}",
+             'table {{.Names}}\t{{.Image}}\t{{.Label "a"}}\t{{.LocalVolumes}}\t{{.Mounts}}',
+             "table", "{{.CreatedAt}} {{.Size}}"]
+
+
+def test_in_process_ps_formats_as_the_docker_cli(server, cli_env, dockyard, busybox) -> None:  # noqa: ANN001
+    """The in-process `dockyard ps` (no flags for --format, -s, -n, -l until now) prints what the
+    docker CLI prints from the same store through serve."""
+    dockyard("run", "-d", "--name", "one", "-l", "a=1", "-l", "b=2", "-v", "data:/data",
+             "busybox", "sleep", "100")
+    dockyard("create", "--name", "two", "busybox", "sh", "-c", "echo a long command line here")
+    try:
+        _compare(cli_env, dockyard)
+    finally:
+        dockyard("rm", "-f", "one", "two")
+
+
+def _compare(cli_env, dockyard) -> None:  # noqa: ANN001
+    for flags in (["-a"], ["-s"], ["-l"]):
+        for template in TEMPLATES:
+            args = ["ps", *flags, "--format", template]
+            mine = dockyard(*args).stdout
+            theirs = docker(cli_env, *args).stdout.decode()
+            if "Size" in template or "-s" in flags:    # the container's log grows meanwhile
+                mine, theirs = mine.split("B (virtual")[-1], theirs.split("B (virtual")[-1]
+            mine, theirs = (re.sub(r"\b(\d+ seconds?|Less than a second)\b", "<t>", text)
+                            for text in (mine, theirs))    # the two calls a second apart
+            assert mine == theirs, (args, mine, theirs)
+    assert dockyard("ps", "-s").stdout.splitlines()[0].endswith("NAMES     SIZE")
+    r = dockyard("ps", "--format", '{{.Nope "x"}}', check=False)
+    assert r.returncode != 0 and "can't evaluate field Nope" in r.stderr

@@ -1,0 +1,31 @@
+"""`docker ps` beyond the default table, through Debian's docker CLI 20.10 against dockyard serve
+and the reference dockerd: sizes (`-s`, `inspect -s`: the API's `size=1`, which dockyard took and
+ignored, so the CLI printed `0B (virtual 0B)`), `-n`/`-l`, and `--format` templates with a
+`table` header and the `.Label` method."""
+
+from __future__ import annotations
+
+
+from tests.interop.conftest import Engine
+
+
+def test_sizes_last_and_templates(engine: Engine) -> None:
+    try:
+        engine.docker("run", "-d", "--network", "none", "--name", "ps-old", "busybox", "true")
+        engine.docker("run", "-d", "--network", "none", "--name", "ps-new", "-l", "tier=web",
+                      "busybox", "sh", "-c", "head -c 3000 /dev/zero > /big; sleep 100")
+        engine.docker("exec", "ps-new", "sh", "-c", "while [ ! -s /big ]; do sleep 0.05; done")
+        size = engine.docker("ps", "-s", "--format", "{{.Names}} {{.Size}}").stdout.decode()
+        assert size.startswith("ps-new 3kB (virtual 1.9") and size.endswith("MB)\n"), size
+        # the CLI asks for sizes itself when the template shows them
+        assert engine.docker("ps", "--format", "{{.Size}}").stdout.decode().startswith("3kB (virtual")
+        assert engine.docker("inspect", "-s", "-f", "{{.SizeRw}}", "ps-new").stdout == b"3000\n"
+        assert engine.docker("inspect", "-f", "{{.SizeRw}}", "ps-new").stdout == b"<nil>\n"
+        assert engine.docker("ps", "-n", "2", "--format", "{{.Names}}").stdout == b"ps-new\nps-old\n"
+        assert engine.docker("ps", "-l", "-q").stdout.decode().strip() == \
+            engine.docker("inspect", "-f", "{{.Id}}", "ps-new").stdout.decode()[:12]
+        table = engine.docker("ps", "-a", "--format", 'table {{.Names}}\t{{.Label "tier"}}\t{{.State}}')
+        assert table.stdout.decode().splitlines() == [
+            "NAMES     tier      STATE", "ps-new    web       running", "ps-old              exited"]
+    finally:
+        engine.docker("rm", "-f", "ps-old", "ps-new", check=False)
