@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
@@ -54,5 +56,8 @@ def human_duration(seconds: float) -> str:
 def since(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return "N/A"
-    now = now or datetime.now(timezone.utc)
+    if now is None:
+        from datetime import datetime, timezone  # a time shown: not a build's (tests/test_start_up.py)
+
+        now = datetime.now(timezone.utc)
     return human_duration(max(0.0, (now - moment).total_seconds())) + " ago"

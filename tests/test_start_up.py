@@ -77,6 +77,27 @@ def test_a_cached_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> 
     assert "dockyard.builder.run" in loaded and "dockyard.store.layer_writer" in loaded
 
 
+def test_a_cold_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> None:
+    # A build that misses every step (bench_all's row a: WORKDIR, COPY, RUN) runs its RUN in a
+    # one-shot container: not the monitor of the store's containers (sockets, ttys, logs, health
+    # checks), nor the lifecycle that drives them; nor typing (names for type checkers only),
+    # platform (the seccomp profile's arch is os.uname's), datetime (a new image's time is
+    # written with time.strftime), nor argparse
+    ctx = tmp_path / "ctx"
+    (ctx / "small").mkdir(parents=True)
+    (ctx / "small" / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV A=1\nWORKDIR /app\nCOPY small/ /app/small/\n"
+                                    "RUN ls /app/small > /app/list\nCMD [\"sh\"]\n")
+    unused = ("dockyard.runtime.monitor", "dockyard.runtime.lifecycle", "dockyard.runtime.attach",
+              "dockyard.runtime.logs", "dockyard.runtime.health", "socket", "_socket", "termios",
+              "typing", "platform", "datetime", "argparse", "dataclasses", "inspect") + BUILDKIT + REGISTRY_AND_URLS
+    loaded = _loaded(dockyard, ["build", "--no-cache", str(ctx)], unused + ("dockyard.builder.run",))
+    assert loaded == str(["dockyard.builder.run"])  # it ran the RUN, without them
+    # the check can fail: a container kept with --rm=false is one of the store's, run by the monitor
+    loaded = _loaded(dockyard, ["build", "--no-cache", "--rm=false", str(ctx)], ("dockyard.runtime.monitor",))
+    assert loaded == str(["dockyard.runtime.monitor"])
+
+
 def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> None:
     # BuildKit mode loads neither the classic builder, nor the exporters' writers (an --output),
     # nor the cache import/export (--cache-from/--cache-to), nor concurrent.futures (with logging)

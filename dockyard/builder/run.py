@@ -20,7 +20,6 @@ import shutil
 import stat
 import threading
 from pathlib import Path
-from typing import Callable
 
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import CHUNK, Digest
@@ -28,11 +27,13 @@ from dockyard.errors import DockyardError, RuntimeFailure, go_quote
 from dockyard.image.config import ContainerConfig
 from dockyard.runtime import containers, oneshot
 from dockyard.runtime.hostconfig import HostConfig
-from dockyard.runtime.lifecycle import remove, run_attached
-from dockyard.runtime.monitor import Attach
 from dockyard.store.layer_writer import layer_from_directory
 from dockyard.store.layers import StoredLayer
 from dockyard.store.store import Store
+
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 @dataclass
@@ -127,6 +128,9 @@ def _run_attached(store: Store, container_id: str, output: Callable[[bytes], Non
     """Run in this process, stdout and stderr streamed through a pipe each. Docker's classic
     builder writes what the command prints on stderr in red: each chunk as it comes between
     `ESC[91m` and `ESC[0m` (moby pkg/streamformatter's stderr formatter)."""
+    from dockyard.runtime.lifecycle import run_attached  # a kept container only: see tests/test_start_up.py
+    from dockyard.runtime.monitor import Attach
+
     def red(data: bytes) -> None:
         output(b"\x1b[91m" + data + b"\x1b[0m")
 
@@ -180,6 +184,8 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         return RunResult(record.id, 0, layer)
     finally:
         if not succeeded:
+            from dockyard.runtime.lifecycle import remove  # a kept container only: see tests/test_start_up.py
+
             try:
                 remove(store, record.id, force=True)
             except DockyardError:

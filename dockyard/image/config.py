@@ -49,9 +49,12 @@ def now_rfc3339() -> str:
 
 def rfc3339_ns(ns: int) -> str:
     """A time in nanoseconds since the epoch as Docker writes times (RFC 3339, UTC, `Z`)."""
-    from datetime import datetime, timezone  # a time written: not a cached build's start
-
     seconds, fraction = divmod(ns, 1_000_000_000)
+    when = time.gmtime(seconds)
+    if 1000 <= when.tm_year <= 9999:  # as datetime writes it, without its import (a cold build's start)
+        return time.strftime("%Y-%m-%dT%H:%M:%S.", when) + f"{fraction:09d}Z"
+    from datetime import datetime, timezone  # its zero-padded year (tests/test_start_up.py)
+
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{fraction:09d}Z"
 
 

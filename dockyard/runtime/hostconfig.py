@@ -12,10 +12,13 @@ path, OCI hooks, a mount's source directory; the runtime knows nothing of networ
 
 from __future__ import annotations
 
-from typing import Any
 
 from dockyard.dataclass import asdict, dataclass, field, fields
 from dockyard.errors import InvalidParameter
+
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
+if TYPE_CHECKING:
+    from typing import Any
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")

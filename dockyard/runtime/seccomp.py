@@ -24,10 +24,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-import platform
-from typing import Any
 
 from dockyard.errors import InvalidParameter
+
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
+if TYPE_CHECKING:
+    from typing import Any
 
 ALLOW, ERRNO = "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO"
 ENOSYS = 38
@@ -180,7 +182,8 @@ def _oci_json(profile: str, capabilities: tuple[str, ...]) -> str:
 
 
 def _oci(profile: dict[str, Any], caps: set[str]) -> dict[str, Any]:
-    arch = _GOARCH.get(platform.machine(), platform.machine())
+    machine = os.uname().machine  # what platform.machine() reads, without its ~1 ms import
+    arch = _GOARCH.get(machine, machine)
     kernel = _kernel_version()
     out: dict[str, Any] = {"defaultAction": profile["defaultAction"]}
     if "defaultErrnoRet" in profile:

@@ -8,7 +8,6 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 from dockyard.archive.diff import DIR, FIFO, LNK, REG, SYM, Header, encode_header
 from dockyard.archive.scan import ScanResult
@@ -20,6 +19,7 @@ from dockyard.store.filesums import same_stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
     from dockyard.archive.apply import LayerTree
     from dockyard.builder.copy.reuse import Members
     from dockyard.store.layer_writer import HashBehind

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 
 from dockyard.archive.diff import DIR, FIFO, LNK, REG, SYM, Header
 from dockyard.builder.copy.entries import CopyPlan, LayerWriter, image_lstat, parent_dirs

@@ -11,7 +11,6 @@ import posixpath
 import stat
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 from dockyard.archive.scan import ScanResult
 from dockyard.builder.context import resolve_in_context
@@ -26,6 +25,7 @@ __all__ = ["CopyTree", "many_files", "resolve_dest", "write_copy_layer", "write_
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
     from dockyard.archive.apply import LayerTree
     from dockyard.builder.copy.reuse import Members
     from dockyard.store.filesums import FileSums

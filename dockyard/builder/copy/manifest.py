@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from typing import Any
 
 from dockyard.builder.copy.match import Source, source_walk
 from dockyard.digest import CHUNK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from dockyard.store.filesums import FileSums
 
 __all__ = ["MAX_ENTRIES", "changes", "source_manifest"]
@@ -26,7 +26,8 @@ __all__ = ["MAX_ENTRIES", "changes", "source_manifest"]
 MAX_ENTRIES = 100_000   # beyond this many entries the list is not kept (a miss is then unexplained)
 SHOWN = 10              # changes named in one explanation; the rest are counted
 
-Entry = list[Any]       # [type, mode, uid, gid, size, digest or link target]
+if TYPE_CHECKING:
+    Entry = list[Any]   # [type, mode, uid, gid, size, digest or link target]
 
 
 def _entry(path: str, st: os.stat_result, sums: FileSums | None = None, rel: str = "") -> Entry:
