@@ -14,20 +14,24 @@ BuildKit API) is refused with an error naming DOCKER_BUILDKIT=0."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dockyard.api.http import Response
 from dockyard.api.registry import build_puller
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
 from dockyard.engine.buildkit import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, \
     STATUS_ID
+from dockyard.engine import create_config
 from dockyard.engine.build import BuildOptions, build_image
 from dockyard.engine.images import parse_target
 from dockyard.errors import BuildFailed, InvalidParameter, NotImplementedFeature
 from dockyard.reference import Reference
 
-# Every parameter Docker's build route reads (daemon/server/router/build), so real clients pass;
-# those that tune resources or BuildKit are accepted and have no effect here. `explaincache` is
-# dockyard's own (`build --explain-cache`).
+# Every parameter Docker's build route reads (daemon/server/router/build), so real clients pass:
+# those for RUN's containers (memory, shmsize, ulimits, extrahosts...) are applied by the classic
+# builder and refused in BuildKit mode; cgroupparent, securityopt, squash are refused (_run_host).
+# `explaincache` is dockyard's own (`build --explain-cache`).
 BUILD_QUERY = ("dockerfile t extrahosts remote q nocache cachefrom pull rm forcerm memory memswap "
                "cpushares cpusetcpus cpusetmems cpuperiod cpuquota buildargs shmsize squash labels "
                "networkmode platform target outputs version session buildid cgroupparent isolation "
@@ -63,6 +67,31 @@ def _tags(req: Request) -> list[Reference]:
     return refs
 
 
+# the build parameters dockerd's classic builder gives its RUN containers: HostConfig's fields
+_RUN_HOST = {"memory": "Memory", "memswap": "MemorySwap", "cpushares": "CpuShares", "cpuperiod": "CpuPeriod",
+             "cpuquota": "CpuQuota", "shmsize": "ShmSize"}
+_RUN_HOST_TEXT = {"cpusetcpus": "CpusetCpus", "cpusetmems": "CpusetMems"}
+
+
+def _run_host(req: Request) -> dict[str, Any]:
+    """The HostConfig fields a build's parameters set for RUN's containers (only those given:
+    the docker CLI sends none it was not given). `cgroupparent`, `securityopt` and `squash`
+    (experimental in dockerd) are refused: dockyard does not apply them."""
+    for name, given in (("cgroupparent", req.q("cgroupparent")), ("squash", req.qbool("squash")),
+                        ("securityopt", req.qlist("securityopt"))):
+        if given:
+            raise InvalidParameter(f"build parameter {name} is not supported by dockyard")
+    if req.q("isolation") not in (None, "", "default"):
+        raise InvalidParameter(f"invalid isolation: {req.q('isolation')!r} (linux has only default)")
+    host: dict[str, Any] = {field: req.qint(name) for name, field in _RUN_HOST.items() if req.q(name)}
+    host.update({field: req.q(name) for name, field in _RUN_HOST_TEXT.items() if req.q(name)})
+    if req.qjson("ulimits"):
+        host["Ulimits"] = req.qjson("ulimits")
+    if req.qlist("extrahosts"):
+        host["ExtraHosts"] = [h for text in req.qlist("extrahosts") for h in text.split(",") if h]
+    return host
+
+
 def options_from_request(req: Request) -> BuildOptions:
     network = req.q("networkmode") or "default"
     if network not in ("default", "host", "none", "bridge"):
@@ -74,7 +103,8 @@ def options_from_request(req: Request) -> BuildOptions:
         no_cache=req.qbool("nocache"), labels=_string_map(req, "labels", False),
         quiet=req.qbool("q"), rm=req.qbool("rm", True), force_rm=req.qbool("forcerm"),
         network="default" if network == "bridge" else network, pull=req.qbool("pull"),
-        cache_from=_string_list(req, "cachefrom"), explain_cache=req.qbool("explaincache"))
+        cache_from=_string_list(req, "cachefrom"), explain_cache=req.qbool("explaincache"),
+        run_host=create_config.run_host(host) if (host := _run_host(req)) else {})
 
 
 class _BuildStream:
@@ -169,6 +199,10 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
     network = req.q("networkmode") or "default"
     if network not in ("default", "host", "none", "bridge"):
         raise InvalidParameter(f"network mode {network!r} is not supported for RUN (use host or none)")
+    given = _run_host(req)
+    if given:
+        raise InvalidParameter(f"build parameters for RUN's containers ({', '.join(sorted(given))}) are not "
+                               "supported in BuildKit mode: build with the classic builder (DOCKER_BUILDKIT=0)")
     filters = req.qjson("nocachefilter", []) or []
     if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
         raise InvalidParameter("invalid nocachefilter: want a JSON list of stage names")

@@ -31,6 +31,9 @@ class BuildOptions:
     pull: bool = False
     cache_from: list[str] = field(default_factory=list)   # classic: images whose history is cache
     explain_cache: bool = False   # print why each step that misses the cache missed
+    # HostConfig's keyword arguments for RUN's containers beyond the network (resources,
+    # shm_size, extra_hosts: docker build --memory, --shm-size, --ulimit, --add-host...)
+    run_host: dict[str, object] = field(default_factory=dict)
 
 
 class Output:

@@ -46,6 +46,7 @@ class RunSpec:
     workdir: str = ""
     volumes: list[str] = field(default_factory=list)
     network: str = "host"            # host | none
+    host: dict[str, object] = field(default_factory=dict)   # more HostConfig (BuildOptions.run_host)
 
 
 @dataclass
@@ -166,7 +167,7 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         raise RuntimeFailure(f"failed to run {go_quote(spec.args[0])}: the image is empty (FROM scratch)")
     options = containers.CreateOptions(
         image=str(image_id), cmd=list(spec.args), entrypoint=[], env=list(spec.env),
-        workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network))
+        workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network, **spec.host))  # type: ignore[arg-type]
     if not keep:
         return _run_once(store, diff_ids, spec, options, output, announce, image_config, running, links)
     record = containers.create(store, options)

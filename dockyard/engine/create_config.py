@@ -574,6 +574,14 @@ _UPDATABLE = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "Res
               "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "MemoryReservation"}
 
 
+def run_host(host: dict[str, Any]) -> dict[str, Any]:
+    """What a classic build gives its RUN containers beyond the network (`docker build --memory,
+    --memory-swap, --cpu-*, --cpuset-*, --shm-size, --ulimit, --add-host`), from HostConfig's
+    fields as dockerd's builder fills them, checked as at create: HostConfig's keyword arguments."""
+    return {"resources": _resources(host), "shm_size": _shm_size(host.get("ShmSize")),
+            "extra_hosts": _extra_hosts(host.get("ExtraHosts"))}
+
+
 def read_update(body: dict[str, Any], current: Resources) -> tuple[Resources, RestartPolicy | None]:
     """POST /containers/{id}/update: the new resources (unchanged fields kept) and policy."""
     for key, value in body.items():

@@ -260,7 +260,7 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
     network = ins.network or b.options.network
     spec = RunSpec(args=cmd, env=state.stage.run_env(), user=state.run.user,
                    workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),
-                   network="none" if network == "none" else "host")
+                   network="none" if network == "none" else "host", host=b.options.run_host)
     keep = not (b.options.rm or b.options.force_rm)
     if keep:
         b.settle()  # a container of the store's: its image is read from the store
