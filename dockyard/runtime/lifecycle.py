@@ -155,8 +155,15 @@ def kill(store: Store, name: str, sig: str = "KILL") -> None:
         if _stopped(cdir, 5):
             raise Conflict(f"Cannot kill container: {name}: Container {record.id} is not running") from None
         raise
-    if state.paused and signame == "SIGKILL":
+    if signame != "SIGKILL":
+        return
+    if state.paused:
         _resume_quietly(runtime, cdir)
+    # dockerd's Kill: a SIGKILL returns once the container is not running (its exit recorded),
+    # so an inspect or a start right after it sees the container exited; other signals do not wait
+    if not _stopped(cdir, 10):
+        raise RuntimeFailure(f"Cannot kill container: {name}: tried to kill container, but did not "
+                             "receive an exit event")
 
 
 def _resume_quietly(runtime: OciRuntime, cdir: ContainerDir) -> None:

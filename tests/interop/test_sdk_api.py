@@ -1,0 +1,37 @@
+"""Behaviours the docker SDK relies on, found by running docker-py's own integration tests
+against dockyard serve and dockerd: each checked here through the SDK (docker 7.1) on both."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from tests.interop.conftest import Engine
+
+
+@pytest.fixture
+def client(engine: Engine):  # noqa: ANN201
+    api = docker.APIClient(base_url=engine.host, version="1.41")
+    made: list[str] = []
+    api.made = made
+    yield api
+    for cid in made:
+        api.remove_container(cid, force=True)
+    api.close()
+
+
+def _create(client, *args, **kwargs) -> str:  # noqa: ANN001, ANN002, ANN003
+    cid = client.create_container(*args, **kwargs)["Id"]
+    client.made.append(cid)
+    return cid
+
+
+def test_kill_returns_once_the_container_exited(client) -> None:  # noqa: ANN001
+    """A kill (SIGKILL) answers when the container is no longer running: the inspect right after
+    it sees it exited with 137 (the SDK's `kill(); inspect_container()`)."""
+    cid = _create(client, "busybox", ["sleep", "9999"])
+    client.start(cid)
+    client.kill(cid)
+    state = client.inspect_container(cid)["State"]
+    assert (state["Running"], state["Status"], state["ExitCode"]) == (False, "exited", 137)
+
