@@ -21,7 +21,7 @@ from dockyard.cli.backend import LogOptions, for_target
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import ellipsis, go_time, port_text, write_rows
 from dockyard.cli.image_cmds import print_inspect
-from dockyard.cli.run_flags import add_flags, create_body, filters_query
+from dockyard.cli.run_flags import add_flags, create_body, filters_query, local_env
 from dockyard.engine import containers as engine
 from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
@@ -342,10 +342,11 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
     _out(target).flush()
+    env = local_env(args.env)
     if isinstance(target, str):
         backend = for_target(target)
         body = {"AttachStdin": args.interactive, "AttachStdout": True, "AttachStderr": True,
-                "Tty": args.tty, "Cmd": command, "Env": args.env, "WorkingDir": args.workdir or "",
+                "Tty": args.tty, "Cmd": command, "Env": env, "WorkingDir": args.workdir or "",
                 "User": args.user or "", "Privileged": args.privileged}
         exec_id = backend.call("POST", f"/containers/{args.container}/exec", None, body)["Id"]
         size = terminal_size(1) if args.tty else None
@@ -353,7 +354,7 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
              stdin=args.interactive)
         return int(backend.call("GET", f"/exec/{exec_id}/json")["ExitCode"] or 0)
     return engine.exec_in(target.store, args.container, engine.ExecOptions(
-        cmd=command, interactive=args.interactive, tty=args.tty, env=args.env,
+        cmd=command, interactive=args.interactive, tty=args.tty, env=env,
         workdir=args.workdir, user=args.user, privileged=args.privileged))
 
 

@@ -412,11 +412,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def local_env(env: list[str]) -> list[str]:
-    """`-e NAME` takes this process's value (the docker CLI resolves it, not the daemon)."""
-    out = []
-    for item in env:
-        if "=" in item:
-            out.append(item)
-        elif item in os.environ:
-            out.append(f"{item}={os.environ[item]}")
-    return out
+    """`-e NAME` takes this process's value (the docker CLI resolves it, not the daemon); a NAME
+    this process lacks is sent bare, as the docker CLI sends it (the container then lacks it)."""
+    return [f"{item}={os.environ[item]}" if "=" not in item and item in os.environ else item
+            for item in env]

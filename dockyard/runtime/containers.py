@@ -141,15 +141,12 @@ def current_state(cdir: ContainerDir) -> ContainerState:
 
 # -- create ----------------------------------------------------------------------------------------
 def merge_env(base: list[str] | None, extra: list[str]) -> list[str] | None:
-    """`extra` over `base` by name; a bare NAME takes this process's value, or is dropped
-    (docker -e NAME)."""
+    """`extra` over `base` by name. A bare NAME stays as it is (Docker's config keeps it; the
+    process's environment then lacks NAME: runtime/spec.process_env): the client resolves
+    `-e NAME` from its own environment, never the daemon from its own."""
     env = list(base or [])
     for item in extra:
-        key, eq, _ = item.partition("=")
-        if not eq:
-            if key not in os.environ:
-                continue
-            item = f"{key}={os.environ[key]}"
+        key = item.partition("=")[0]
         idx = [i for i, e in enumerate(env) if e.partition("=")[0] == key]
         if idx:
             env[idx[0]] = item

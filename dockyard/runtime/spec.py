@@ -133,12 +133,17 @@ class SpecInput:
 
 def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tty: bool,
                 home: str) -> list[str]:
-    """Docker's container env: PATH default, HOSTNAME, TERM with a tty, image env, -e, HOME."""
+    """Docker's container env: PATH default, HOSTNAME, TERM with a tty, image env, -e, HOME.
+    A bare NAME (no `=`) unsets NAME, as dockerd's ReplaceOrAppendEnvValues does."""
     env: dict[str, str] = {}
     order: list[str] = []
 
     def put(item: str) -> None:
-        key, _, _ = item.partition("=")
+        key, eq, _ = item.partition("=")
+        if not eq:
+            if env.pop(key, None) is not None:
+                order.remove(key)
+            return
         if key not in env:
             order.append(key)
         env[key] = item

@@ -35,3 +35,21 @@ def test_kill_returns_once_the_container_exited(client) -> None:  # noqa: ANN001
     state = client.inspect_container(cid)["State"]
     assert (state["Running"], state["Status"], state["ExitCode"]) == (False, "exited", 137)
 
+
+def test_env_names_without_value_unset(client) -> None:  # noqa: ANN001
+    """Env entries without `=` stay in Config.Env as given and unset the name in the process
+    (dockerd's ReplaceOrAppendEnvValues: PATH, HOSTNAME, TERM and the container's own), HOME
+    is then the user's home; the daemon never fills them from its own environment (PATH is in
+    serve's), for a container and for an exec."""
+    env = {"PATH": None, "HOSTNAME": None, "TERM": None, "Foo": None, "Blank": "", "Other": "one"}
+    cid = _create(client, "busybox", ["/bin/env"], tty=True, environment=env)
+    assert client.inspect_container(cid)["Config"]["Env"] == ["PATH", "HOSTNAME", "TERM", "Foo", "Blank=",
+                                                             "Other=one"]
+    client.start(cid)
+    client.wait(cid)
+    assert client.logs(cid).split() == [b"Blank=", b"Other=one", b"HOME=/root"]
+    cid = _create(client, "busybox", ["sleep", "60"], environment={"Foo": "1", "Bar": "2"})
+    client.start(cid)
+    run = client.exec_create(cid, ["/bin/env"], environment=["HOSTNAME", "Foo", "PATH", "Baz"])
+    assert client.exec_start(run).split() == [b"Bar=2", b"HOME=/root"]
+
