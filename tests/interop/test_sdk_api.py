@@ -53,3 +53,22 @@ def test_env_names_without_value_unset(client) -> None:  # noqa: ANN001
     run = client.exec_create(cid, ["/bin/env"], environment=["HOSTNAME", "Foo", "PATH", "Baz"])
     assert client.exec_start(run).split() == [b"Bar=2", b"HOME=/root"]
 
+
+def test_no_swarm(client, engine: Engine) -> None:  # noqa: ANN001
+    """A daemon in no swarm: the swarm's objects are 503 "not a swarm manager", leaving is 503
+    "not part of a swarm", which the SDK's leave_swarm(force=True) takes as done (its network
+    tests call it around each test)."""
+    assert client.leave_swarm(force=True) is True
+    for call in (client.inspect_swarm, client.nodes, client.services, client.tasks, client.secrets,
+                 client.configs, lambda: client.inspect_service("x")):
+        with pytest.raises(docker.errors.APIError) as err:
+            call()
+        assert err.value.status_code == 503
+        assert err.value.explanation.startswith("This node is not a swarm manager.")
+    with pytest.raises(docker.errors.APIError) as err:
+        client.leave_swarm()
+    assert (err.value.status_code, err.value.explanation) == (503, "This node is not part of a swarm")
+    if engine.name == "dockyard":          # (dockerd would make one)
+        with pytest.raises(docker.errors.APIError) as err:
+            client.init_swarm()
+        assert (err.value.status_code, err.value.explanation) == (501, "swarm mode is not supported by dockyard")
