@@ -22,7 +22,7 @@ from typing import Any
 
 from dockyard.engine.create_config import ContainerRequest, VolumeUse, read
 from dockyard.errors import InvalidParameter
-from dockyard.runtime import bundle
+from dockyard.runtime import bundle, joined
 from dockyard.runtime.containers import create as runtime_create
 from dockyard.runtime.containers import lookup
 from dockyard.runtime.lifecycle import remove
@@ -59,7 +59,9 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
             Journal(root).emit("volume", "create", volume.name, {"driver": "local"})
             mounts.append(Mount("volume", use.target, source=volume.mountpoint, name=volume.name,
                                 read_only=use.read_only, options=["nocopy"] if use.nocopy else []))
-        host = replace(opts.host, mounts=mounts, network_mode=network.mode)
+        # container:NAME modes name the other container by its full ID from here on
+        host, mode = joined.resolve(store, replace(opts.host, mounts=mounts), network.mode)
+        host.network_mode = network.mode = mode
         if network.uses_bridge and network.mode != "none":
             host.hooks = hook.hooks_for(root)
         record = runtime_create(store, replace(

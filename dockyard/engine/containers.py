@@ -32,7 +32,7 @@ from dockyard.runtime.containers import rename as rename_container
 from dockyard.runtime.containers import update as update_container
 from dockyard.runtime.containers import CreateOptions, all_containers, create, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, exec_in
-from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit
+from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit, joined_container
 from dockyard.runtime.lifecycle import (
     WAIT_CONDITIONS, check_wait_condition, kill, pause, remove, restart, restore, run_attached, start, stop,
     unpause,
@@ -133,9 +133,7 @@ def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
             **({"Health": state.health} if state.health is not None else {}),
         },
         "Image": record.image_id,
-        "ResolvConfPath": str(cdir.path / "resolv.conf"),
-        "HostnamePath": str(cdir.path / "hostname"),
-        "HostsPath": str(cdir.path / "hosts"),
+        **_files_paths(store, record, state, cdir),
         "LogPath": str(cdir.log),
         "Name": "/" + record.name,
         "RestartCount": state.restart_count,
@@ -150,6 +148,18 @@ def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
         "NetworkSettings": networks.settings(store.root, record.id, request, net_state),
         **(views.sizes(store, cdir, record.image_id) if size else {}),
     }
+
+
+def _files_paths(store: Store, record: Any, state: Any, cdir: Any) -> dict[str, str]:
+    """ResolvConfPath, HostnamePath, HostsPath: the container's own files, or for one joining
+    another's network (container:<id>) the other's, from its first start on (dockerd's: none
+    before it)."""
+    other = joined_container(record.host.network_mode)
+    if other and not state.started_at:
+        return {"ResolvConfPath": "", "HostnamePath": "", "HostsPath": ""}
+    folder = store.root / "containers" / other if other else cdir.path
+    return {"ResolvConfPath": str(folder / "resolv.conf"), "HostnamePath": str(folder / "hostname"),
+            "HostsPath": str(folder / "hosts")}
 
 
 def rows(store: Store, all_: bool = False, filters: str | None = None,

@@ -17,7 +17,9 @@ from typing import Any
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.health import validate as validate_healthcheck
-from dockyard.runtime.hostconfig import DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit
+from dockyard.runtime.hostconfig import (
+    CONTAINER_MODE, DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit, joined_container,
+)
 from dockyard.runtime.logs import rotation
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
@@ -172,6 +174,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
     if not isinstance(image, str) or not image:
         raise InvalidParameter("config.Image is required")
     host = _dict(body.get("HostConfig"), "HostConfig")
+    _container_network(body, host)
     for key in _UNSUPPORTED_CONFIG:
         if not _zero(body.get(key)):
             raise _unsupported("Config", key)
@@ -179,6 +182,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         if not _zero(host.get(key)):
             raise _unsupported("HostConfig", key)
     for key, allowed in _MODES_PRIVATE.items():
+        if key in ("IpcMode", "PidMode") and isinstance(host.get(key), str) and joined_container(host[key]):
+            continue   # container:NAME, resolved by the create (runtime/joined.py)
         if (host.get(key) or "") not in allowed:
             raise InvalidParameter(f"HostConfig.{key}={host[key]} is not supported by dockyard")
     log = _dict(host.get("LogConfig"), "LogConfig")
@@ -242,6 +247,36 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
 
 
 # -- network -----------------------------------------------------------------------------------
+def _container_network(body: dict[str, Any], host: dict[str, Any]) -> None:
+    """What dockerd 20.10 refuses with a container:NAME network mode (runconfig's
+    validateNetContainerMode, in its order and words): what the other container's network
+    decides (hostname, links, DNS, hosts, MAC address, ports)."""
+    mode = host.get("NetworkMode")
+    if not isinstance(mode, str) or not mode.startswith(CONTAINER_MODE):
+        if mode == "host" and body.get("MacAddress"):
+            raise InvalidParameter("conflicting options: mac-address and the network mode")
+        return
+    if mode == CONTAINER_MODE:
+        raise InvalidParameter("Invalid network mode: invalid container format container:<name|id>")
+    if body.get("Hostname"):
+        raise InvalidParameter("conflicting options: hostname and the network mode")
+    if host.get("Links"):
+        raise InvalidParameter("conflicting options: container type network can't be used with "
+                               "links. This would result in undefined behavior")
+    if host.get("Dns"):
+        raise InvalidParameter("conflicting options: dns and the network mode")
+    if host.get("ExtraHosts"):
+        raise InvalidParameter("conflicting options: custom host-to-IP mapping and the network mode")
+    if body.get("MacAddress"):
+        raise InvalidParameter("conflicting options: mac-address and the network mode")
+    if host.get("PortBindings") or host.get("PublishAllPorts"):
+        raise InvalidParameter("conflicting options: port publishing and the container type "
+                               "network mode")
+    if body.get("ExposedPorts"):
+        raise InvalidParameter("conflicting options: port exposing and the container type "
+                               "network mode")
+
+
 def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
     mode = host.get("NetworkMode") or "default"
     if body.get("NetworkDisabled"):

@@ -225,7 +225,7 @@ def connect(store: Any, container: str, network_ref: str, config: EndpointConfig
     record = cdir.read_record()
     network = Networks(store.root).get(network_ref)
     request = hook.read_request(cdir.path)
-    if request.mode in ("host", "none") or not network.is_bridge:
+    if not request.uses_bridge or not network.is_bridge:
         raise InvalidParameter("container sharing network namespace with another container or "
                                "host cannot be connected to any other network")
     if network.name in request.networks:

@@ -26,6 +26,8 @@ TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
     from typing import Callable, Iterator
 
+    from dockyard.runtime.joined import Joined
+
 
 def layer_dirs(store: Store, image_id: str) -> list[Path]:
     """The unpacked layer directories of an image, topmost first (unpacking on first use)."""
@@ -73,6 +75,7 @@ def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
 
 def unmount(cdir: ContainerDir) -> None:
     rootfs.unmount(cdir.merged)
+    rootfs.unmount(cdir.shm)    # a shareable IPC's /dev/shm (joiners keep their own binds)
 
 
 @contextmanager
@@ -153,26 +156,55 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
                        rlimits=rlimits(record.host))
 
 
-def write_spec(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False) -> None:
-    """The container's config.json; `fresh`: see _writer."""
+def write_spec(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False,
+               joins: "Joined | None" = None, shm: str = "") -> None:
+    """The container's config.json; `fresh`: see _writer; `joins`: the namespaces (and files)
+    it takes from other containers; `shm`: the host's tmpfs bound at its /dev/shm."""
     proc = process_spec(cdir, record)
     spec = build_spec(SpecInput(
         container_id=record.id, hostname=record.hostname, process=proc,
-        files_dir=str(cdir.path), binds=[Bind.parse(b) for b in record.host.binds],
-        host=record.host, domainname=record.config.extra.get("Domainname") or ""))
+        files_dir=(joins and joins.files_dir) or str(cdir.path),
+        binds=[Bind.parse(b) for b in record.host.binds],
+        host=record.host, domainname=record.config.extra.get("Domainname") or "",
+        joined=dict(joins.namespaces) if joins else {}, shm_source=(joins and joins.shm) or shm))
     # compact: json's C encoder (indent= takes the pure-Python one, ~2.5 ms a spec)
     _writer(fresh)(cdir.spec, json.dumps(spec, separators=(",", ":")).encode())
 
 
 def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
-    """Mount the rootfs and write the spec; on failure nothing stays mounted."""
+    """Mount the rootfs and write the spec; on failure nothing stays mounted. A container that
+    joins another's namespaces (runtime/joined.py) fails first when that one does not run."""
+    from dockyard.runtime.joined import at_start
+
+    joins = at_start(store, record)
+    if joins is not None and joins.files_dir:
+        _take_hostname(cdir, record, joins)
     mount(store, cdir, record)
     try:
-        write_files(cdir, record)
-        write_spec(cdir, record)  # the runtime creates a missing working directory
+        shm = ""
+        if record.host.ipc_mode == "shareable":   # on the host, where joiners find it
+            rootfs.unmount(cdir.shm)
+            rootfs.mount_tmpfs(cdir.shm, f"mode=1777,size={record.host.shm_size // 1024}k")
+            shm = str(cdir.shm)
+        if joins is None or not joins.files_dir:   # a joined network's are the other's
+            write_files(cdir, record)
+        write_spec(cdir, record, joins=joins, shm=shm)  # the runtime makes a missing workdir
     except BaseException:
         unmount(cdir)
         raise
+
+
+def _take_hostname(cdir: ContainerDir, record: ContainerRecord, joins: "Joined") -> None:
+    """A container joining another's network takes its hostname and domain name, kept in its
+    config as dockerd keeps them (Config.Hostname is the other's from the first start on)."""
+    if (record.hostname, record.config.extra.get("Domainname") or "") == (joins.hostname, joins.domainname):
+        return
+    with cdir.locked():
+        current = cdir.read_record()
+        for r in (record, current):
+            r.hostname = joins.hostname
+            r.config.extra.update(Hostname=joins.hostname, Domainname=joins.domainname)
+        cdir.write_record(current)
 
 
 def destroy(store: Store, cdir: ContainerDir) -> None:

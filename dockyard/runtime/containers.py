@@ -17,7 +17,7 @@ from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import ContainerConfig, merge_config, now_rfc3339
-from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy
+from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy, joined_container
 from dockyard.runtime.spec import resources as oci_resources
 from dockyard.runtime.names import random_name, validate_name
 from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
@@ -186,8 +186,10 @@ def _container_config(image: ContainerConfig, opts: CreateOptions, hostname: str
 
 
 def _check_host(store: Store, host: HostConfig) -> None:
-    if host.network_mode not in ("host", "none") and not (host.netns_path or host.hooks):
-        # a network's namespace is given, or set up by the hooks of a network stack
+    if (host.network_mode not in ("host", "none") and not joined_container(host.network_mode)
+            and not (host.netns_path or host.hooks)):
+        # a network's namespace is given, set up by the hooks of a network stack, or another
+        # container's (runtime/joined.py)
         raise InvalidParameter(f"network {host.network_mode} not found")
     for b in host.binds:
         Bind.parse(b)

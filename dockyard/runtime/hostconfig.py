@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 DEFAULT_SHM_SIZE = 64 << 20   # dockerd's default /dev/shm size
+CONTAINER_MODE = "container:"   # a network, pid or IPC mode naming another container's namespace
+
+
+def joined_container(mode: str) -> str:
+    """The container a `container:NAME` mode names ("" for any other mode): runtime/joined.py."""
+    return mode[len(CONTAINER_MODE):] if mode.startswith(CONTAINER_MODE) else ""
 
 
 @dataclass
@@ -96,7 +102,7 @@ class HostConfig:
 
     binds: list[str] = field(default_factory=list)      # -v HOST:CTR[:ro], as the user gave them
     mounts: list[Mount] = field(default_factory=list)   # --mount, --tmpfs, resolved volumes
-    network_mode: str = "host"                          # host | none | a network's name
+    network_mode: str = "host"                          # host | none | a network's name | container:<id>
     netns_path: str = ""                                # join this network namespace ("" = per mode)
     auto_remove: bool = False
     runtime: str = ""                                   # crun | runc ("" = default)
@@ -117,8 +123,8 @@ class HostConfig:
     shm_size: int = DEFAULT_SHM_SIZE   # bytes of the /dev/shm tmpfs (--shm-size)
     oom_score_adj: int = 0             # the process's oom_score_adj (--oom-score-adj)
     group_add: list[str] = field(default_factory=list)   # supplementary groups (--group-add)
-    pid_mode: str = ""           # "" (its own pid namespace) or "host" (--pid host)
-    ipc_mode: str = ""           # "", private, shareable (its own) or host (--ipc host)
+    pid_mode: str = ""           # "" (its own pid namespace), "host" (--pid host) or container:<id>
+    ipc_mode: str = ""           # "", private, shareable (its own), host (--ipc host) or container:<id>
     uts_mode: str = ""           # "" (its own hostname) or "host" (--uts host)
     # --device: {"PathOnHost", "PathInContainer", "CgroupPermissions"} as the Engine API has them
     devices: list[dict[str, str]] = field(default_factory=list)

@@ -110,6 +110,17 @@ def mount_overlay(store_root: Path, lowers: list[str], upper: Path, work: Path, 
             f"error mounting the container's root filesystem: {proc.stderr.decode().strip()}")
 
 
+def mount_tmpfs(target: Path, options: str) -> None:
+    """A tmpfs at `target` (made if missing), nosuid, nodev, noexec: a container's /dev/shm
+    that others may bind (--ipc shareable)."""
+    target.mkdir(exist_ok=True)
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = 0x2 | 0x4 | 0x8   # MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if libc.mount(b"shm", os.fsencode(target), b"tmpfs", ctypes.c_ulong(flags), options.encode()) != 0:
+        err = ctypes.get_errno()
+        raise RuntimeFailure(f"mount tmpfs on {target}: {os.strerror(err)}")
+
+
 def is_mounted(target: Path) -> bool:
     want = os.fsencode(os.path.realpath(target))
     with open("/proc/self/mountinfo", "rb") as f:

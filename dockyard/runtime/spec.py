@@ -129,6 +129,9 @@ class SpecInput:
     binds: list[Bind] = field(default_factory=list)
     host: HostConfig = field(default_factory=HostConfig)
     domainname: str = ""    # Config.Domainname (--domainname)
+    # namespaces joined from another container (runtime/joined.py): OCI type -> /proc/PID/ns/...
+    joined: dict[str, str] = field(default_factory=dict)
+    shm_source: str = ""    # a host tmpfs bound at /dev/shm: a shareable or a joined IPC's
 
 
 def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tty: bool,
@@ -165,8 +168,12 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
     host = inp.host
     # --pid/--ipc/--uts host: the host's namespace, not one of its own
     shared = {"pid": host.pid_mode == "host", "ipc": host.ipc_mode == "host", "uts": host.uts_mode == "host"}
-    namespaces: list[dict[str, str]] = [{"type": t} for t in ("mount", "pid", "ipc", "uts") if not shared.get(t)]
-    if host.netns_path:
+    namespaces: list[dict[str, str]] = [
+        {"type": t, **({"path": inp.joined[t]} if t in inp.joined else {})}
+        for t in ("mount", "pid", "ipc", "uts") if not shared.get(t)]
+    if "network" in inp.joined:
+        namespaces.append({"type": "network", "path": inp.joined["network"]})
+    elif host.netns_path:
         namespaces.append({"type": "network", "path": host.netns_path})
     elif host.network_mode != "host":
         namespaces.append({"type": "network"})
@@ -182,8 +189,9 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={host.shm_size // 1024}k"]}
-        if not shared["ipc"] else   # the host's IPC: its /dev/shm too, as dockerd binds it
-        {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]},
+        if not (shared["ipc"] or inp.shm_source) else   # the host's IPC, a shareable or joined one
+        {"destination": "/dev/shm", "type": "bind", "source": inp.shm_source or "/dev/shm",
+         "options": ["rbind", "rprivate"]},
     ]
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
@@ -210,9 +218,9 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "readonlyPaths": list(READONLY_PATHS),
     }
     sysctl: dict[str, str] = {}
-    if any(ns["type"] == "network" for ns in namespaces):
+    if any(ns["type"] == "network" for ns in namespaces) and "network" not in inp.joined:
         # dockerd 20.10's defaults in a network namespace of the container's own: a process of any
-        # user may bind a port under 1024 and ping
+        # user may bind a port under 1024 and ping (not in one joined from another container)
         sysctl.update({"net.ipv4.ip_unprivileged_port_start": "0",
                        "net.ipv4.ping_group_range": "0 2147483647"})
     if inp.domainname and not shared["uts"]:

@@ -7,6 +7,7 @@
     <root>/containers/<id>/init/            mount points for /proc, /etc/hosts... (Docker's -init layer)
     <root>/containers/<id>/merged/          the rootfs mount point
     <root>/containers/<id>/hosts, hostname, resolv.conf
+    <root>/containers/<id>/shm/             /dev/shm of a shareable IPC, mounted while it runs
     <root>/containers/<id>/<id>-json.log    the logs, Docker's json-file format
     <root>/containers/<id>/state.lock       flock guarding read-modify-write of state.json
     <root>/containers/<id>/wait.lock        flock: waiters (shared) hold off the removal (exclusive)
@@ -170,6 +171,9 @@ class ContainerDir:
     spec = property(lambda self: self.path / "config.json")
     log = property(lambda self: self.path / f"{self.id}-json.log")
     lower_file = property(lambda self: self.path / "lower")
+    # the /dev/shm of a container with a shareable IPC (--ipc shareable): a tmpfs on the host
+    # while it runs, which containers joining its IPC bind too (runtime/joined.py)
+    shm = property(lambda self: self.path / "shm")
 
     def exists(self) -> bool:
         """Whether the container exists: its record appears last at create, goes first at

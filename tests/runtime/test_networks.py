@@ -215,8 +215,12 @@ def test_validate_requests(store_root: Path) -> None:
         endpoints.validate(store_root, NetworkRequest(networks={"bridge": EndpointConfig(["a"])}))
     with pytest.raises(InvalidParameter, match="invalid proto"):
         endpoints.validate(store_root, NetworkRequest(ports={"80/foo": []}))
-    with pytest.raises(InvalidParameter, match="not supported"):
-        endpoints.validate(store_root, NetworkRequest(mode="container:abc"))
+    # another container's namespace: nothing of its own (runtime/joined.py joins it at start)
+    joiner = endpoints.validate(store_root, NetworkRequest(mode="container:abc"))
+    assert (joiner.mode, joiner.networks, joiner.uses_bridge) == ("container:abc", {}, False)
+    with pytest.raises(InvalidParameter, match="network-scoped aliases"):
+        endpoints.validate(store_root, NetworkRequest(mode="container:abc", networks={
+            "container:abc": EndpointConfig(["a"])}))
     host = endpoints.validate(store_root, NetworkRequest(mode="host", ports={"80/tcp": []}))
     assert host.ports == {}
 

@@ -8,7 +8,7 @@ exits, `rm` again for a monitor that was killed.
 
 Network modes, as Docker's: `bridge` (the default network), a network's name or ID, `host` (the
 host's namespace), `none` (a namespace with only loopback), `container:<id>` (the namespace of a
-running container: not supported here, refused at create).
+running container, joined by the runtime: runtime/joined.py; nothing of its own here).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.errors import Conflict, InvalidParameter
+from dockyard.runtime.hostconfig import CONTAINER_MODE
 from dockyard.runtime.network import ipam, netavark, subnets
 from dockyard.runtime.network.netavark import Attachment, PortMapping
 from dockyard.runtime.network.records import Endpoint, NetworkRecord, Networks, network_exists
@@ -54,7 +55,7 @@ class NetworkRequest:
 
     @property
     def uses_bridge(self) -> bool:
-        return self.mode not in SPECIAL_MODES
+        return self.mode not in SPECIAL_MODES and not self.mode.startswith(CONTAINER_MODE)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,16 +129,23 @@ def validate(root: Path, request: NetworkRequest) -> NetworkRequest:
     mode = request.mode or "bridge"
     if mode == "default":
         mode = "bridge"
-    if mode.startswith("container:"):
-        raise InvalidParameter("network mode container:<id> is not supported by dockyard")
     networks = Networks(root)
-    if mode in SPECIAL_MODES:
+    if mode in SPECIAL_MODES or mode.startswith(CONTAINER_MODE):
         if request.ports and mode == "host":
             pass  # Docker: published ports are discarded in host mode (with a warning)
         extra = [n for n in request.networks if n not in (mode,)]
         if extra:
             raise InvalidParameter(f"container cannot be connected to network {extra[0]} "
                                    f"with network mode {mode}")
+        if mode.startswith(CONTAINER_MODE):
+            # the docker CLI refuses these itself; dockerd would take them and not use them
+            if any(cfg.aliases for cfg in request.networks.values()):
+                raise InvalidParameter("network-scoped aliases are only supported for "
+                                       "user-defined networks")
+            if any(cfg.ipv4_address for cfg in request.networks.values()):
+                raise InvalidParameter("an IP address needs a network of the container's own, "
+                                       f"not network mode {mode}")
+            return NetworkRequest(mode=mode)
         return NetworkRequest(mode=mode, ports={} if mode == "host" else request.ports,
                               publish_all=request.publish_all and mode != "host")
     primary = networks.get(mode)
