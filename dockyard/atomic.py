@@ -73,13 +73,19 @@ class Writeback:
     (on this project's machines a 500 MiB write left to the flusher took 1.2-1.4 s, flushed
     every 32 MiB 0.37 s). The fsync that publishes the file finds little left to do;
     durability still needs it. `advance(pos)`: the file's bytes up to `pos` are written. Does
-    nothing where the call is missing; a failure only loses the head start."""
+    nothing where the call is missing; a failure only loses the head start.
+
+    `drop` (with `wait`), for a file its writer will not read again: each step, once on the
+    disk, leaves the page cache (POSIX_FADV_DONTNEED), so its pages are free again, still warm,
+    for the writer's next writes. On these VMs a page the kernel has not used for a while
+    costs a host fault at its first touch (free page reporting): 400 MiB written into new
+    pages took 0.09 s of system time when they had just been freed, 0.39-0.66 s when not."""
 
     STEP = 8 << 20
     LAG = 4
 
-    def __init__(self, fd: int, *, wait: bool = True) -> None:
-        self._fd, self._wait = fd, wait
+    def __init__(self, fd: int, *, wait: bool = True, drop: bool = False) -> None:
+        self._fd, self._wait, self._drop = fd, wait, drop and wait
         self._steps: list[int] = [0]  # where the started steps end, the oldest not waited for first
 
     def due(self, pos: int) -> bool:
@@ -100,16 +106,18 @@ class Writeback:
             if self._wait:
                 fn(self._fd, start, end - start,
                    _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
+                if self._drop:
+                    os.posix_fadvise(self._fd, start, end - start, os.POSIX_FADV_DONTNEED)
             del steps[0]
 
 
 class WritebackFile:
     """A binary file being written whose data goes to the disk as it is written (`Writeback`)."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO, *, drop: bool = False) -> None:
         self._f = f
         self._pos = 0
-        self._writeback = Writeback(f.fileno())
+        self._writeback = Writeback(f.fileno(), drop=drop)
 
     def write(self, data) -> int:  # noqa: ANN001 - any bytes-like
         n = self._f.write(data)

@@ -130,12 +130,15 @@ class BlobStore:
         self.publish([(Path(tmp), digest)])
 
 
-def make_durable(tmp: Path | str) -> None:
+def make_durable(tmp: Path | str, *, drop: bool = False) -> None:
     """A written blob's temp file with a blob's mode and its data durable (whoever wrote it),
-    before `BlobStore.publish` renames it."""
+    before `BlobStore.publish` renames it. `drop`: its pages leave the page cache once durable
+    (a pulled blob, not read again by the pull: see atomic.Writeback)."""
     fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fchmod(fd, 0o644)
         os.fsync(fd)
+        if drop:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)

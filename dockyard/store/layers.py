@@ -227,7 +227,7 @@ class LayerStore:
         this process's temp folder. Returns that folder, for `publish_compressed` (or the
         caller's removal)."""
         import tempfile
-        make_durable(blob_tmp)
+        make_durable(blob_tmp, drop=True)
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
             atomic_write(work / "info.json", json.dumps(

@@ -148,7 +148,9 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
     scanner.start()
     try:
         with open(path, "wb") as f:
-            tee = _Tee(WritebackFile(f), pipe)  # type: ignore[arg-type]
+            # the blob's pages leave the cache once on the disk: the scan has its bytes, nothing
+            # here reads them again, and the tree's writes reuse the pages (see Writeback)
+            tee = _Tee(WritebackFile(f, drop=True), pipe)  # type: ignore[arg-type]
             sent = 0
             for chunk in verified_chunks(coalesce(chunks), digest, None):
                 tee.write(chunk)

@@ -343,6 +343,10 @@ def test_a_pulled_layer_keeps_its_blob_and_the_tree_unpacked_on_the_way(
         [form] = layer.compressed  # the registry's blob, byte for byte
         assert layer.source == form
         blob = other.store.blobs.path(form.digest)
+        # durable, and out of the page cache: the pull reads it never (atomic.Writeback's drop)
+        resident = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(blob)],
+                                  check=True, capture_output=True, text=True).stdout
+        assert int(resident) == 0
         assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == str(form.digest)
         with open(blob, "rb") as f:
             tar = open_decompressed(f).read()

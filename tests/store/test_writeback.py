@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,23 @@ def test_a_small_file_asks_nothing(tmp_path: Path, calls) -> None:  # noqa: ANN0
         WritebackFile(f).write(b"x" * (1 << 20))
     assert calls == []
     assert (tmp_path / "small").stat().st_size == 1 << 20
+
+
+def _resident(path: Path) -> int:
+    """Bytes of the file in the page cache (util-linux fincore)."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.strip())
+
+
+def test_drop_leaves_each_step_out_of_the_cache_once_on_the_disk(tmp_path: Path, calls) -> None:  # noqa: ANN001
+    piece = os.urandom(1 << 20)
+    path = tmp_path / "big"
+    with open(path, "wb") as f:
+        out = WritebackFile(f, drop=True)
+        for _ in range(64):
+            out.write(piece)
+        f.flush()
+        # the steps waited for left the cache; what is not yet waited for may stay
+        assert _resident(path) <= (Writeback.LAG + 1) * Writeback.STEP
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 64).digest()
