@@ -179,3 +179,7 @@ class BlobSink(ImageSink):
                         on_progress: Callable[[int], None]) -> StreamedBlob:
         """Send a blob made while it is sent; `start` makes a fresh stream for each attempt."""
         raise NotImplementedError
+
+    def put_config(self, image_id: Digest, raw_config: bytes) -> None:
+        """Send an image's config blob unless the sink has it (`put_image` then skips it)."""
+        raise NotImplementedError

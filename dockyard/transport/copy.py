@@ -100,7 +100,11 @@ class _Copy:
                                  f"{len(config.diff_ids)} diff IDs of its config")
         kept = self._kept_manifest(image, layers) if isinstance(self.sink, BlobSink) else None
         hints = list(kept.manifest.layers) if kept else [None] * len(layers)
-        descriptors = self._layers(layers, hints)
+        sink = self.sink
+        # a registry's config goes beside the layers, not after them: its four round trips
+        # (HEAD, POST, PATCH, PUT) were the push's serial end
+        early = (lambda: sink.put_config(image.id, raw_config)) if isinstance(sink, BlobSink) else None
+        descriptors = self._layers(layers, hints, early)
         self.sink.put_image(image, raw_config, descriptors, kept.data if kept else None)
 
     def _kept_manifest(self, image: SourceImage, layers: list[SourceLayer]) -> _Kept | None:
@@ -134,7 +138,10 @@ class _Copy:
             return layer.forms[0].digest.short
         return layer.diff_id.short
 
-    def _layers(self, layers: list[SourceLayer], hints: list[Descriptor | None]) -> list[Descriptor]:
+    def _layers(self, layers: list[SourceLayer], hints: list[Descriptor | None],
+                early: Callable[[], None] | None = None) -> list[Descriptor]:
+        """Move the layers the sink lacks; `early`, a job of the sink's own (a registry's
+        config), runs beside them on a thread of its own when they move in parallel."""
         sink, words = self.sink, self.words
         found: dict[Digest, Descriptor] = {}
         work: dict[Digest, tuple[SourceLayer, Descriptor | None, str]] = {}
@@ -159,12 +166,15 @@ class _Copy:
             for _, (_, _, short) in queue[PARALLEL:]:
                 self.emit("Waiting", short)
         if sink.parallel and len(work) > 1:
-            with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            with ThreadPoolExecutor(max_workers=PARALLEL) as pool, ThreadPoolExecutor(max_workers=1) as aside:
+                side = aside.submit(early) if early is not None else None
                 futures: dict[Digest, Future[Descriptor]] = {
                     d: pool.submit(self._move, *item) for d, item in queue}
                 try:
                     for diff_id, future in futures.items():
                         found[diff_id] = future.result()
+                    if side is not None:
+                        side.result()
                 except BaseException:
                     for future in futures.values():
                         future.cancel()

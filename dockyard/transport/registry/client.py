@@ -363,13 +363,15 @@ class RegistryClient:
                       on_progress: Callable[[int], None] | None = None) -> StreamedBlob:
         """Bytes made while they are sent (their digest is known only at the end): POST, one
         chunked PATCH, PUT with the digest. A failed attempt starts over with a fresh stream from
-        `start()`; the finished stream is returned (digest, size)."""
+        `start()`; the finished stream is returned (digest, size). The stream starts before the
+        POST: its first bytes are made during the POST's round trip (a slot's idle time between
+        two layers of a push, behind the registry's answer)."""
         scopes = _push_scopes(repo)
         delay = BACKOFF
         for attempt in range(RETRIES):
-            location = self._start_upload(repo)  # retried inside; a registry still down ends here
             blob = start()
             try:
+                location = self._start_upload(repo)  # retried inside; a registry still down ends here
                 location = self._patch(location, scopes, blob.chunks(), 0, on_progress=on_progress)
             except _Retryable as exc:
                 blob.cancel()

@@ -44,6 +44,7 @@ class RegistrySink(BlobSink):
         self.repository = ref.repository_path
         self.tag = ref.tag or "latest"
         self.pushed: list[PushResult] = []
+        self._configs: set[Digest] = set()  # configs the registry has now (put_config)
 
     def has_blob(self, digest: Digest) -> bool:
         return self.client.blob_size(self.repository, digest, push=True) is not None
@@ -61,12 +62,18 @@ class RegistrySink(BlobSink):
                         on_progress: Callable[[int], None]) -> StreamedBlob:
         return self.client.upload_stream(self.repository, start, on_progress=on_progress)
 
+    def put_config(self, image_id: Digest, raw_config: bytes) -> None:
+        if image_id in self._configs:
+            return
+        if not self.has_blob(image_id):
+            self.client.upload_blob(self.repository, image_id, len(raw_config),
+                                    lambda offset: BytesAt(raw_config, offset))
+        self._configs.add(image_id)
+
     def put_image(self, image: SourceImage, raw_config: bytes | None, layers: list[Descriptor],
                   manifest: bytes | None) -> None:
         assert raw_config is not None
-        if not self.has_blob(image.id):
-            self.client.upload_blob(self.repository, image.id, len(raw_config),
-                                    lambda offset: BytesAt(raw_config, offset))
+        self.put_config(image.id, raw_config)  # done already when copy sent it beside the layers
         if manifest is not None:
             data, media_type = manifest, parse_manifest(manifest).media_type
         else:
