@@ -20,9 +20,13 @@ import re
 from typing import Any, Callable
 
 from dockyard.builder.classic.cache import ChildIndex
-from dockyard.builder.copy.manifest import Entry, changes
+from dockyard.builder.copy.manifest import changes
 from dockyard.digest import Digest
 from dockyard.store.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.builder.copy.manifest import Entry   # a type checker's name only (manifest.py)
 
 __all__ = ["explain_miss"]
 
