@@ -30,6 +30,7 @@ CONTAINER_PRUNE = frozenset({"label", "label!", "until"})
 IMAGE_PRUNE = frozenset({"dangling", "label", "label!", "until"})
 NETWORK_PRUNE = frozenset({"label", "label!", "until"})
 VOLUME_PRUNE = frozenset({"label", "label!", "all"})
+BUILD_CACHE_PRUNE = frozenset({"until"})
 _PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$")
 
 

@@ -118,8 +118,13 @@ def disk_usage(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def build_prune(ctx: ApiContext, req: Request, resp: Response) -> None:
-    """The classic builder keeps no cache apart from images (image prune removes those)."""
-    resp.json({"CachesDeleted": None, "SpaceReclaimed": 0})
+    """`docker builder prune` (and the last step of `docker system prune`): BuildKit mode's
+    cache (engine/build_cache.py); the classic builder's cache is images (image prune)."""
+    from dockyard.engine import build_cache
+
+    removed, freed = build_cache.prune(ctx.store(), all_=req.qbool("all"), raw_filters=req.q("filters"),
+                                       keep_storage=req.qint("keep-storage", 0) or 0)
+    resp.json({"CachesDeleted": removed or None, "SpaceReclaimed": freed})
 
 
 def routes() -> list[Route]:

@@ -18,6 +18,13 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--volumes", action="store_true", help="Prune volumes")
     p.set_defaults(func=cmd_prune)
+    builder = sub.add_parser("builder", help="Manage builds").add_subparsers(dest="subcommand", metavar="COMMAND")
+    p = builder.add_parser("prune", help="Remove build cache")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused build cache, not just dangling ones")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'until=24h')")
+    p.add_argument("--keep-storage", default="0", help="Amount of disk space to keep for cache")
+    p.set_defaults(func=cmd_builder_prune)
 
 
 def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -55,8 +62,29 @@ def cmd_prune(args: argparse.Namespace, ctx: CliContext) -> int:
     report = system.prune(ctx.store, ctx.root, all_images=args.all, volumes=args.volumes)
     for title, items in (("Deleted Containers", report.containers), ("Deleted Networks", report.networks),
                          ("Deleted Volumes", report.volumes),
-                         ("Deleted Images", [f"{kind}: {what}" for kind, what in report.images])):
+                         ("Deleted Images", [f"{kind}: {what}" for kind, what in report.images]),
+                         ("Deleted build cache objects", report.build_cache)):
         if items:
             print(f"{title}:\n" + "".join(f"{i}\n" for i in items))
     print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0
+
+
+def cmd_builder_prune(args: argparse.Namespace, ctx: CliContext) -> int:
+    """`docker builder prune`: BuildKit mode's cache (engine/build_cache.py)."""
+    from dockyard.cli.run_flags import filters_query
+    from dockyard.engine import build_cache
+
+    if not args.force:
+        sys.stdout.write("WARNING! This will remove all " + ("" if args.all else "dangling ")
+                         + "build cache. Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    raw = dict(filters_query(args.filter)).get("filters")
+    removed, freed = build_cache.prune(ctx.store, all_=args.all, raw_filters=raw,
+                                       keep_storage=0 if args.keep_storage.strip() in ("", "0") else 1)
+    if removed:
+        print("Deleted build cache objects:\n" + "".join(f"{i}\n" for i in removed))
+    print(f"Total:\t{human_size(freed)}")
     return 0

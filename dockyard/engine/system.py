@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.engine import container_views, volumes as engine_volumes
+from dockyard.engine import build_cache, container_views, volumes as engine_volumes
 from dockyard.engine.images import image_rows
 from dockyard.errors import Conflict, NotFound
 from dockyard.runtime.volumes import Volumes
@@ -25,8 +25,10 @@ def disk_usage(store: Store) -> dict[str, Any]:
     for v in Volumes(store.root).all():
         vols.append({**v.to_docker(), "UsageData": {"Size": Volumes(store.root).size(v.name),
                                                     "RefCount": len(users(v.name))}})
+    cache = build_cache.usage(store)
     return {"LayersSize": sum(layers.values()), "Images": images, "Containers": containers,
-            "Volumes": vols, "BuildCache": []}
+            "Volumes": vols, "BuildCache": cache,
+            "BuilderSize": sum(c["Size"] for c in cache if not c["Shared"])}
 
 
 @dataclass
@@ -35,6 +37,7 @@ class PruneReport:
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)  # ("untagged"|"deleted", what)
+    build_cache: list[str] = field(default_factory=list)
     reclaimed: int = 0
 
 
@@ -46,7 +49,7 @@ def check(store: Store) -> CheckReport:
 def prune(store: Store, root: Path, *, all_images: bool = False, volumes: bool = False) -> PruneReport:
     """`docker system prune`: stopped containers, networks no container uses, dangling images
     (every image no container uses with `all_images`), with `volumes` the volumes no container
-    uses; then the store's garbage collection, which also removes what killed processes left
+    uses, the build cache (engine/build_cache.py: all of it with `all_images`); then the store's garbage collection, which also removes what killed processes left
     (temp folders, blobs nothing references, dead links, older versions' temp files)."""
     from dockyard.engine import containers, images, networks
     from dockyard.engine import volumes as engine_volumes
@@ -69,5 +72,7 @@ def prune(store: Store, root: Path, *, all_images: bool = False, volumes: bool =
     report.reclaimed += freed
     for r in deleted:
         report.images += [("untagged", u) for u in r.untagged] + [("deleted", d) for d in r.deleted]
+    report.build_cache, freed = build_cache.prune(store, all_=all_images)   # as the docker CLI's last step
+    report.reclaimed += freed
     store.collect(thorough=True)
     return report

@@ -14,6 +14,7 @@ set of them and their layers can be exported and imported elsewhere.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -90,6 +91,49 @@ class BuildCache:
     def diff_ids(self) -> set[Digest]:
         """The layers the cache refers to (kept by garbage collection)."""
         return {r.layer for r in self.records() if r.layer is not None}
+
+    def record_time(self, key: Digest) -> float | None:
+        """When the record was last written (its last use: a hit does not rewrite it)."""
+        try:
+            return os.stat(self._path(key)).st_mtime
+        except FileNotFoundError:
+            return None
+
+    def remove(self, key: Digest) -> None:
+        """Forget a record (its layer goes at the next garbage collection unless an image or
+        another record needs it)."""
+        try:
+            os.unlink(self._path(key))
+        except FileNotFoundError:
+            pass
+
+    def mounts(self) -> list[Path]:
+        """The directories of the cache mounts made so far."""
+        try:
+            return [self.mounts_dir / name for name in sorted(os.listdir(self.mounts_dir))]
+        except FileNotFoundError:
+            return []
+
+    def empty_mount(self, base: Path) -> bool:
+        """Empty a cache mount's directory unless a build uses it now (it holds the mount's
+        lock; the next user makes it again, graph/execute._cache_dir); whether it was emptied."""
+        data = base / "data"
+        fd = os.open(base / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            if not data.is_dir():
+                return False
+            import shutil   # a prune's only (a cached build loads this module: test_start_up)
+
+            trash = base / f"gone-{os.getpid()}-{os.urandom(4).hex()}"
+            os.rename(data, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            return True
+        finally:
+            os.close(fd)
 
     def mount_dir(self, cache_id: str) -> Path:
         """The directory of a cache mount (not created here); ids of any text map to safe names."""

@@ -109,26 +109,16 @@ def _mount_tmpfs(path: Path, options: str) -> None:
 
 def _cache_dir(store: Store, m: Mount, source: MountSource | None, stack: ExitStack,
                work: Path, index: int) -> Path:
-    """The directory of a cache mount: made on first use (owner and mode from the mount, the
-    content of `from=` when given), kept in the store; locked or private as the mount says."""
+    """The directory of a cache mount: kept in the store, locked or private as the mount says,
+    and made (owner and mode from the mount, the content of `from=` when given) once its lock is
+    held: a prune empties it only under that lock (store.buildcache.empty_mount)."""
     base = store.build_cache.mount_dir(m.cache_id)
     data = base / "data"
     lock = base / "lock"
     base.mkdir(parents=True, exist_ok=True)
-    with flock(base / "create.lock"):
-        if not data.is_dir():
-            fresh = base / f"new-{random.token_hex(4)}"
-            if source is not None and source.path.is_dir():
-                shutil.copytree(source.path, fresh, symlinks=True)
-            else:
-                fresh.mkdir()
-            os.chown(fresh, m.uid or 0, m.gid or 0)
-            os.chmod(fresh, m.mode if m.mode is not None else 0o755)
-            os.rename(fresh, data)
     if m.sharing == "locked":
         stack.enter_context(flock(lock))
-        return data
-    if m.sharing == "private":
+    elif m.sharing == "private":
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         import fcntl
 
@@ -142,8 +132,18 @@ def _cache_dir(store: Store, m: Mount, source: MountSource | None, stack: ExitSt
             os.chmod(private, m.mode if m.mode is not None else 0o755)
             return private
         stack.callback(os.close, fd)
-        return data
-    stack.enter_context(flock(lock, shared=True))
+    else:
+        stack.enter_context(flock(lock, shared=True))
+    with flock(base / "create.lock"):
+        if not data.is_dir():
+            fresh = base / f"new-{random.token_hex(4)}"
+            if source is not None and source.path.is_dir():
+                shutil.copytree(source.path, fresh, symlinks=True)
+            else:
+                fresh.mkdir()
+            os.chown(fresh, m.uid or 0, m.gid or 0)
+            os.chmod(fresh, m.mode if m.mode is not None else 0o755)
+            os.rename(fresh, data)
     return data
 
 

@@ -1,0 +1,49 @@
+"""BuildKit mode's build cache through the docker CLI 20.10 against dockyard serve: `docker system
+df` lists it (it showed none), `docker builder prune` removes it (it answered "0B" and removed
+nothing, so the cache grew without end), and `docker system prune -a` ends with it, as dockerd's
+do. Without -a a prune keeps the records whose layer an image still uses (removing them would free
+nothing) and empties every cache mount; a rebuild after a prune runs its steps again."""
+
+from __future__ import annotations
+
+import re
+
+from tests.api.test_docker_cli import docker
+
+DOCKERFILE = """FROM busybox
+RUN --mount=type=cache,target=/c echo hi >> /c/f; cat /c/f | wc -l; head -c 100000 /dev/urandom > /big
+RUN echo two > /two
+"""
+
+
+def _cache_row(cli_env) -> list[str]:  # noqa: ANN001
+    line = next(l for l in docker(cli_env, "system", "df").stdout.decode().splitlines()
+                if l.startswith("Build Cache"))
+    return line.split()[2:]
+
+
+def test_system_df_and_builder_prune(server, cli_env, dockyard, busybox, tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    build = ["build", "--progress=plain", "-t", "cached", str(tmp_path)]
+    dockyard(*build, env={"DOCKER_BUILDKIT": "1"})
+    assert _cache_row(cli_env)[:2] == ["3", "0"]          # two step records and the cache mount
+    verbose = docker(cli_env, "system", "df", "-v").stdout.decode()
+    assert "exec.cachemount" in verbose and verbose.count("regular") == 2
+    # the image still uses both layers: only the cache mount goes
+    out = docker(cli_env, "builder", "prune", "-f").stdout.decode()
+    assert out.count("\n") >= 2 and _cache_row(cli_env)[:1] == ["2"]
+    rebuilt = dockyard(*build, env={"DOCKER_BUILDKIT": "1"}).stderr
+    hits = rebuilt.count("CACHED")                        # the records still hit (and FROM)
+    assert hits >= 2
+    docker(cli_env, "rmi", "cached")
+    assert _cache_row(cli_env)[2].endswith("kB")          # the layers are the cache's alone now
+    out = docker(cli_env, "builder", "prune", "-f").stdout.decode()
+    assert "Total reclaimed space: 100" in out and _cache_row(cli_env)[:1] == ["0"]
+    assert len(dockyard.store.layers.all()) == 1          # busybox's: the steps' layers went
+    rebuilt = dockyard(*build, env={"DOCKER_BUILDKIT": "1"}).stderr
+    # both steps ran again, and the cache mount held no file: the line counted is the first
+    assert rebuilt.count("CACHED") <= hits - 2 and re.search(r"#\d+ [\d.]+ 1\n", rebuilt), rebuilt
+    out = docker(cli_env, "system", "prune", "-a", "-f").stdout.decode()
+    assert "Deleted build cache objects:" in out and _cache_row(cli_env)[:1] == ["0"]
+    r = docker(cli_env, "builder", "prune", "-f", "--filter", "type=regular", check=False)
+    assert r.returncode != 0 and b"Invalid filter 'type'" in r.stderr
