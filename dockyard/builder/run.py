@@ -55,7 +55,9 @@ class RunResult:
 
     container_id: str
     exit_code: int
-    layer: StoredLayer | None = None  # None: the command changed nothing (an empty layer)
+    # None: the command changed nothing (an empty layer). Not yet published (LayerStore.adopt's
+    # publish=False): the builder fsyncs layers/ before the step's image record names it.
+    layer: StoredLayer | None = None
 
 
 def _lower_stat(store: Store, diff_ids: list[Digest], rel: str) -> os.stat_result | None:
@@ -180,7 +182,7 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         if code != 0:
             return RunResult(record.id, code)
         _discard_volume_writes(store, diff_ids, cdir.upper, spec.volumes)
-        layer = layer_from_directory(store.layers, cdir.upper)
+        layer = layer_from_directory(store.layers, cdir.upper, publish=False)
         succeeded = True
         return RunResult(record.id, 0, layer)
     finally:
@@ -212,4 +214,4 @@ def _run_once(store: Store, diff_ids: list[Digest], spec: RunSpec,
         with os.scandir(shot.upper) as entries:
             if next(entries, None) is None:  # nothing changed: no layer (no tar to make)
                 return RunResult(shot.id, 0)
-        return RunResult(shot.id, 0, layer_from_directory(store.layers, shot.upper))
+        return RunResult(shot.id, 0, layer_from_directory(store.layers, shot.upper, publish=False))

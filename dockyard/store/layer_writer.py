@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["HashBehind", "layer_from_directory", "write_layer"]
 
 
-def write_layer(layers: LayerStore, produce: LayerProducer) -> StoredLayer | None:
-    """The layer `produce` writes, stored; None when it writes none."""
+def write_layer(layers: LayerStore, produce: LayerProducer, *, publish: bool = True) -> StoredLayer | None:
+    """The layer `produce` writes, stored; None when it writes none. `publish`: see
+    LayerStore.adopt."""
     fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=layers.tmp)
     try:
         # a 1 MiB buffer: a layer of many small files is written in 1 MiB writes, not two or
@@ -41,7 +42,7 @@ def write_layer(layers: LayerStore, produce: LayerProducer) -> StoredLayer | Non
             result = produce(out)
             if result is None:
                 return None
-        return layers.adopt(Path(name), result)  # fsyncs it first, unless the layer is known
+        return layers.adopt(Path(name), result, publish=publish)  # fsyncs it first, unless the layer is known
     finally:
         try:
             os.unlink(name)
@@ -49,11 +50,12 @@ def write_layer(layers: LayerStore, produce: LayerProducer) -> StoredLayer | Non
             pass
 
 
-def layer_from_directory(layers: LayerStore, upper: Path, *, keep_empty: bool = False) -> StoredLayer | None:
+def layer_from_directory(layers: LayerStore, upper: Path, *, keep_empty: bool = False,
+                         publish: bool = True) -> StoredLayer | None:
     """An overlay upper dir's changes as a layer; None when nothing changed (the empty tar), as
     Docker commits an empty diff as no layer, unless `keep_empty` (BuildKit keeps a step's
-    empty layer)."""
-    return write_layer(layers, lambda out: _scanned_overlay_diff(upper, out, keep_empty))
+    empty layer). `publish`: see LayerStore.adopt."""
+    return write_layer(layers, lambda out: _scanned_overlay_diff(upper, out, keep_empty), publish=publish)
 
 
 def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) -> ScanResult | None:

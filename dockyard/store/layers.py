@@ -26,7 +26,7 @@ from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import (
-    atomic_write, fsync_dir, fsync_file, read_checked, replace_checked, replace_file, syncfs,
+    atomic_write, create_file, fsync_dir, fsync_file, read_checked, replace_checked, replace_file, syncfs,
 )
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, verify
@@ -205,20 +205,32 @@ class LayerStore:
             raise
         return Path(name), result
 
-    def adopt(self, tar_path: Path, result: ScanResult) -> StoredLayer:
-        """Take an already scanned layer tar file (in the store's tmp dir) by renaming it."""
+    def adopt(self, tar_path: Path, result: ScanResult, *, publish: bool = True) -> StoredLayer:
+        """Take an already scanned layer tar file (in the store's tmp dir) by renaming it. The
+        tar and its info.json are durable, by name, in the layer's folder before that folder is
+        renamed into layers/. `publish=False` leaves out the fsync of layers/ after the rename
+        (as atomic_file's): the layer is there and whole, but a crash of the host may lose it
+        until `publish_dir` (or any fsync of layers/), which the caller must call before
+        anything durable names the layer (a classic build's writer calls it before the step's
+        image record). A layer found stored already is made durable here when `publish`:
+        another process may have renamed it in without that fsync yet."""
         import tempfile
         if self.exists(result.diff_id):
+            if publish:
+                fsync_dir(self.root)
             return self.get(result.diff_id)
-        fsync_file(tar_path)  # whoever wrote it: the data is durable before it is published
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
             os.rename(tar_path, work / "layer.tar")
             info = {"diff_id": str(result.diff_id), "size": result.content_size,
                     "tar_size": result.tar_size, "source": None, "compressed": []}
-            return self._place(work, result.diff_id, info)
+            return self._place(work, result.diff_id, info, publish)
         finally:
             remove_path(work, ignore_errors=True)
+
+    def publish_dir(self) -> None:
+        """Make the layers `adopt(publish=False)` renamed in (by any process) durable."""
+        fsync_dir(self.root)
 
     def prepare_compressed(self, blob_tmp: Path, form: CompressedForm, result: ScanResult) -> Path:
         """What publishing a verified compressed blob (a temp file under tmp/) whose content
@@ -254,9 +266,26 @@ class LayerStore:
         if placed:
             fsync_dir(self.root)
 
-    def _place(self, work: Path, diff_id: Digest, info: dict) -> StoredLayer:
-        atomic_write(work / "info.json", json.dumps(info).encode())
-        if self._rename(work, diff_id):
+    def _place(self, work: Path, diff_id: Digest, info: dict, publish: bool = True) -> StoredLayer:
+        """`work` (this process's new folder holding layer.tar, whoever wrote it) with its
+        info.json becomes the layer's folder once both files and their names are durable. The
+        info.json is written in place (no reader sees the folder before it is renamed) and its
+        writeback is started before the tar's fsync, so the one journal commit that fsync makes
+        takes the info's blocks too and the fsyncs after it find little or nothing left to do
+        (three commits a layer were two: A/B in the commit's message)."""
+        info_path = work / "info.json"
+        create_file(info_path, json.dumps(info).encode())
+        fd = os.open(info_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            # POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then drops
+            # the clean ones: a few bytes read once more by `get`)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            fsync_file(work / "layer.tar")  # whoever wrote it: the data is durable before it is published
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(work)
+        if self._rename(work, diff_id) and publish:
             fsync_dir(self.root)
         return self.get(diff_id)
 

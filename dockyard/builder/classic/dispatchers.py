@@ -141,7 +141,7 @@ def dispatch_workdir(b: ClassicBuild, state: StageState, ins: WorkdirInstruction
     from dockyard.store.layer_writer import write_layer
 
     with image_root(b.store, state.diff_ids) as root:
-        layer = write_layer(b.store.layers, lambda out: write_dirs_layer(out, root, workdir))
+        layer = write_layer(b.store.layers, lambda out: write_dirs_layer(out, root, workdir), publish=False)
     b.commit(state, probe, layer, container_id, config_container=True)
 
 
@@ -202,7 +202,7 @@ def dispatch_copy(b: ClassicBuild, state: StageState, ins: CopyInstruction | Add
                                                               b.tree_read_later)))
                 layer = write_layer(b.store.layers,
                                     lambda out: write_copy_layer(out, sources, plan, root, kw, sums, digests, tree.tree,
-                                                                  tree.members))
+                                                                  tree.members), publish=False)
             tree.publish(layer, digests)
             files = file_list()
             if sums is not None:

@@ -7,8 +7,8 @@
   `COPY --from`; and `probe` (the image-chain cache: a child of this image made from the same
   config) and `commit` (this step's image), as moby's builder/dockerfile/internals.go.
 
-A step's image is written to the store (its config blob and record, each fsynced) by a worker
-thread while the build goes on (`StepWrite`): the image's ID and config are known in memory the
+A step's image is written to the store (the fsync of layers/ that makes its new layer durable,
+then its config blob and record, each fsynced) by a worker thread while the build goes on (`StepWrite`): the image's ID and config are known in memory the
 moment it is made, and no later step of its stage needs its record. The writes run one after the
 other, in the order the images were made (a parent's record before its child's); while a RUN
 prepares its container they wait, and start again once the runtime runs (their Python work then
@@ -364,7 +364,11 @@ class ClassicBuild:
 
         def write() -> None:
             # Not published one by one (store.add_image): Builder.build publishes them all once
-            # the build has made its image.
+            # the build has made its image. The step's layer was renamed into layers/ without
+            # the fsync of that folder (LayerStore.adopt's publish=False: it was on the step's
+            # own path, three per build): made durable here, before the record that names it.
+            if layer is not None:
+                self.store.layers.publish_dir()
             with self.store.ingesting():
                 self.store.add_image(image.raw_config, layers, parent=parent_id, publish=False)
                 self.keep(image.id, diff_ids)
