@@ -157,10 +157,22 @@ class Store:
             for layer in layers:
                 if not self.layers.exists(layer.diff_id):
                     raise NotFound(f"layer {layer.diff_id} was removed while the image was made")
-            self.blobs.put_bytes(raw_config)
-            with self.meta_lock():
-                if not self.records.exists(image.id):
-                    self.records.put(ImageRecord(image.id, parent, now_rfc3339()), publish=publish)
+            record = ImageRecord(image.id, parent, now_rfc3339())
+            # the record's file is written before the blob is made durable: one journal commit
+            # takes both (ImageRecords.prepare); it is renamed into place only after the blob
+            prepared = None if self.records.exists(image.id) else self.records.prepare(record)
+            try:
+                self.blobs.put_bytes(raw_config)
+                with self.meta_lock():
+                    if not self.records.exists(image.id):
+                        self.records.put(record, publish=publish, prepared=prepared)
+                        prepared = None
+            finally:
+                if prepared is not None:
+                    try:
+                        os.unlink(prepared)
+                    except FileNotFoundError:  # renamed into place before a later failure
+                        pass
         return image
 
     def publish_images(self) -> None:
