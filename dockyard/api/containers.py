@@ -86,7 +86,7 @@ def wait(ctx: ApiContext, req: Request, resp: Response) -> None:
 def remove(ctx: ApiContext, req: Request, resp: Response) -> None:
     if req.qbool("link"):
         raise InvalidParameter("links are not supported")
-    engine.remove(ctx.store(), req.params["id"], force=req.qbool("force"))
+    engine.remove(ctx.store(), req.params["id"], force=req.qbool("force"), volumes=req.qbool("v"))
     resp.no_content()
 
 

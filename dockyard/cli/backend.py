@@ -345,7 +345,7 @@ def _container_kill(store: Any, q: dict, body: Any, name: str) -> Any:
 def _container_remove(store: Any, q: dict, body: Any, name: str) -> Any:
     from dockyard.engine import containers as engine
 
-    engine.remove(store, name, q.get("force") == "1")
+    engine.remove(store, name, q.get("force") == "1", volumes=q.get("v") == "1")
 
 
 def _container_pause(store: Any, q: dict, body: Any, name: str) -> Any:

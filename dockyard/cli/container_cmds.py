@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     _both(p, cmd_kill)
     p = sub.add_parser("rm", help="Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL)")
+    p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes associated with the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     _both(p, cmd_rm)
     for name in ("pause", "unpause", "wait"):
@@ -242,7 +243,7 @@ def cmd_kill(args: argparse.Namespace, target: Any) -> int:
 
 def cmd_rm(args: argparse.Namespace, target: Any) -> int:
     backend = for_target(target)
-    query = [("force", "1")] if args.force else []
+    query = ([("force", "1")] if args.force else []) + ([("v", "1")] if args.volumes else [])
     return _each(target, args.containers, lambda n: backend.call("DELETE", f"/containers/{n}", query))
 
 

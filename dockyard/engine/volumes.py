@@ -9,31 +9,13 @@ from typing import Any
 from dockyard import filters as filters_mod
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.state import ContainerDir
-from dockyard.runtime.volumes import Volume, Volumes
+from dockyard.runtime.volumes import Volume, Volumes, users_of
 from dockyard.store.events import Journal
 
 
-def _volume_names(cdir: ContainerDir) -> list[str]:
-    try:
-        record = cdir.read_record()
-    except (FileNotFoundError, ValueError):
-        return []
-    return [m.name for m in getattr(record.host, "mounts", []) if m.type == "volume" and m.name]
-
-
 def users(root: Path):  # noqa: ANN201 - Callable[[str], list[str]]
-    """volume name -> IDs of the containers that mount it"""
-    def of(name: str) -> list[str]:
-        out = []
-        try:
-            entries = sorted((root / "containers").iterdir())
-        except FileNotFoundError:
-            return out
-        for entry in entries:
-            if name in _volume_names(ContainerDir(entry)):
-                out.append(entry.name)
-        return out
-    return of
+    """volume name -> IDs of the containers that mount it (runtime/volumes.users_of)"""
+    return users_of(root)
 
 
 def create(root: Path, body: dict[str, Any]) -> Volume:

@@ -207,9 +207,10 @@ def _take_hostname(cdir: ContainerDir, record: ContainerRecord, joins: "Joined")
         cdir.write_record(current)
 
 
-def destroy(store: Store, cdir: ContainerDir) -> None:
-    """Remove a stopped container: its rootfs, its files, its hold on the image. Waiters learn
-    its final state first (ContainerDir.removal)."""
+def destroy(store: Store, cdir: ContainerDir, volumes: bool = False) -> None:
+    """Remove a stopped container: its rootfs, its files, its hold on the image; with `volumes`
+    (`docker rm -v`, and --rm's removal, as dockerd's AutoRemove) its anonymous volumes too.
+    Waiters learn its final state first (ContainerDir.removal)."""
     unmount(cdir)
     # The directory goes whole, by one rename into this process's temp folder (a kill after it
     # leaves nothing in containers/: the folder goes at the next start), with the hold released
@@ -229,3 +230,7 @@ def destroy(store: Store, cdir: ContainerDir) -> None:
         Journal(store.root).emit("container", "destroy", record.id, record.event_attributes())
     finally:
         remove_path(trash, ignore_errors=True)
+    if volumes:
+        from dockyard.runtime.volumes import Volumes   # not a build's RUN (tests/test_start_up.py)
+
+        Volumes(store.root).remove_anonymous([m.name for m in record.host.mounts if m.type == "volume"])

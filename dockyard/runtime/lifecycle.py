@@ -45,7 +45,7 @@ def start(store: Store, name: str) -> bool:
         spawn_detached(store, record.id)
     except StartError:
         if record.host.auto_remove:
-            bundle.destroy(store, cdir)
+            bundle.destroy(store, cdir, volumes=True)
         raise
     _event(store, record, "start")
     return True
@@ -83,7 +83,7 @@ def run_attached(store: Store, name: str, attach: Attach) -> int:
         monitor.start(attach)
     except StartError:
         if monitor.record.host.auto_remove:
-            bundle.destroy(store, cdir)
+            bundle.destroy(store, cdir, volumes=True)
         raise
     _event(store, monitor.record, "start")
     return monitor.serve()
@@ -351,8 +351,9 @@ def _stopped(cdir: ContainerDir, timeout: float | None = None) -> bool:
 
 
 # -- remove ----------------------------------------------------------------------------------------
-def remove(store: Store, name: str, force: bool = False) -> None:
-    """Remove a container; a running one only with `force` (killed first)."""
+def remove(store: Store, name: str, force: bool = False, volumes: bool = False) -> None:
+    """Remove a container; a running one only with `force` (killed first); with `volumes` its
+    anonymous volumes too (`docker rm -v`)."""
     cdir = lookup(store, name)
     record = cdir.read_record()
     state = current_state(cdir)
@@ -377,4 +378,4 @@ def remove(store: Store, name: str, force: bool = False) -> None:
         # the monitor deletes the runtime's state and this marker when the container exits;
         # a marker left means a monitor that died before it could (killed -9)
         runtime.delete(record.id)
-    bundle.destroy(store, cdir)
+    bundle.destroy(store, cdir, volumes=volumes)

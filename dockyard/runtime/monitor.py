@@ -483,7 +483,7 @@ class Monitor:
                 state.finished_at = now_rfc3339()
             self.restart_pending = restart
             if self.record.host.auto_remove:
-                bundle.destroy(self.store, self.cdir)
+                bundle.destroy(self.store, self.cdir, volumes=True)
 
     def wait_restart(self) -> bool:
         """Wait out the policy's delay before a restart; False when a stop or a kill ended the

@@ -28,6 +28,7 @@ from typing import Callable
 from dockyard.errors import Conflict, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.image.config import now_rfc3339
 from dockyard.atomic import atomic_write
+from dockyard.runtime.state import ContainerDir
 from dockyard.store.locks import flock
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -64,6 +65,26 @@ def validate_name(name: str) -> str:
     if len(name.encode()) > 255:   # a volume is a folder of that name (dockerd's mkdir fails, 500)
         raise InvalidParameter(f"create {name}: file name too long")
     return name
+
+
+def users_of(root: Path) -> Users:
+    """volume name -> IDs of the containers whose record mounts it (running or not, as Docker
+    counts)."""
+    def of(name: str) -> list[str]:
+        out = []
+        try:
+            entries = sorted((root / "containers").iterdir())
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            try:
+                record = ContainerDir(entry).read_record()
+            except (FileNotFoundError, ValueError):
+                continue
+            if any(m.type == "volume" and m.name == name for m in record.host.mounts):
+                out.append(entry.name)
+        return out
+    return of
 
 
 class Volumes:
@@ -139,6 +160,19 @@ class Volumes:
             # the record first: a crash in the middle leaves no half volume visible
             (self.dir / name / "volume.json").unlink()
             shutil.rmtree(self.dir / name, ignore_errors=True)
+
+    def remove_anonymous(self, names: list[str]) -> None:
+        """Remove the anonymous ones of a removed container's volumes (`docker rm -v`, `run
+        --rm`), unless another container mounts one (--volumes-from): dockerd leaves those."""
+        users = users_of(self.root)
+        for name in names:
+            volume = self._read(name)
+            if volume is None or not volume.anonymous:
+                continue
+            try:
+                self.remove(name, users)
+            except (Conflict, NotFound):
+                continue
 
     def prune(self, users: Users, *, anonymous_only: bool,
               keep: Callable[[Volume], bool] = lambda v: False) -> tuple[list[str], int]:
