@@ -121,7 +121,7 @@ def export(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 # -- logs / attach ---------------------------------------------------------------------------------
 def _send_logs(write, entries, tty: bool, want_out: bool, want_err: bool,  # noqa: ANN001
-               timestamps: bool, stopping) -> None:  # noqa: ANN001
+               timestamps: bool, stopping, details: bool = False) -> None:  # noqa: ANN001
     for entry in entries:
         if stopping.is_set():
             return
@@ -129,6 +129,8 @@ def _send_logs(write, entries, tty: bool, want_out: bool, want_err: bool,  # noq
         if (stream == STDOUT and not want_out) or (stream == STDERR and not want_err):
             continue
         data = entry.data
+        if details:     # the entry's attributes (none: dockyard takes no labels/env log-opts), a space
+            data = b" " + data
         if timestamps:
             data = f"{entry.time} ".encode() + data
         write(data if tty else mux_frame(stream, data))
@@ -148,7 +150,8 @@ def logs(ctx: ApiContext, req: Request, resp: Response) -> None:
                           cancel=ctx.stopping, since=req.q("since"), until=req.q("until"))
     write = resp.stream(_content_type(req, tty))
     write(b"")
-    _send_logs(write, entries, tty, want_out, want_err, req.qbool("timestamps"), ctx.stopping)
+    _send_logs(write, entries, tty, want_out, want_err, req.qbool("timestamps"), ctx.stopping,
+               req.qbool("details"))
 
 
 def attach(ctx: ApiContext, req: Request, resp: Response) -> None:

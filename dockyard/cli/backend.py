@@ -27,12 +27,13 @@ Query = list[tuple[str, str]]
 @dataclass(frozen=True)
 class LogOptions:
     """`logs` flags: --tail (N or "all"), --since/--until (the API's SECONDS.NANOSECONDS, "" for
-    none), --timestamps."""
+    none), --timestamps, --details."""
 
     tail: str = "all"
     since: str = ""
     until: str = ""
     timestamps: bool = False
+    details: bool = False
 
 
 class Remote:
@@ -81,6 +82,7 @@ class Remote:
         query += [(k, v) for k, v in (("tail", options.tail), ("since", options.since),
                                       ("until", options.until)) if v and v != "all"]
         query += [("timestamps", "1")] if options.timestamps else []
+        query += [("details", "1")] if options.details else []
         with self.daemon.request("GET", f"/containers/{container}/logs", query) as reply:
             reply.check()
             if tty:
@@ -106,7 +108,8 @@ class Local:
         for entry in engine.logs(self.ctx.store, container, follow=follow, tail=options.tail,
                                  since=options.since or None, until=options.until or None):
             stamp = f"{entry.time} ".encode() if options.timestamps else b""
-            yield (2 if entry.stream == "stderr" else 1), stamp + entry.data
+            # --details: the entry's attributes (none: no labels/env log-opts) and a space
+            yield (2 if entry.stream == "stderr" else 1), stamp + (b" " if options.details else b"") + entry.data
 
     def wait_async(self, container: str, condition: str) -> Waiter:
         """Docker's wait, begun now (before a start) and answered by `result()`."""

@@ -79,6 +79,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("--since", default="", help="Show logs since timestamp or relative (e.g. 42m)")
     p.add_argument("--until", default="", help="Show logs before a timestamp or relative (e.g. 42m)")
     p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    p.add_argument("--details", action="store_true", help="Show extra details provided to logs")
     p.add_argument("container", metavar="CONTAINER")
     _both(p, cmd_logs)
     p = sub.add_parser("exec", help="Execute a command in a running container")
@@ -326,7 +327,7 @@ def cmd_logs(args: argparse.Namespace, target: Any) -> int:
     _out(target).flush()
     streams = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
     options = LogOptions(tail=args.tail, since=_api_time(args.since), until=_api_time(args.until),
-                         timestamps=args.timestamps)
+                         timestamps=args.timestamps, details=args.details)
     for fd, data in for_target(target).logs(args.container, args.follow, options):
         streams[fd].write(data)
         if args.follow:

@@ -6,7 +6,8 @@ serve and the reference dockerd (dockyard refused both combinations until now):
 - `-f --until T` ends at the first line written after T, while the container still runs
   (dockerd 20.10 has no timer: it ends there or at the container's exit);
 - a negative or unreadable `--tail` means every line (dockerd reads it with strconv.Atoi and
-  takes a failure for -1, "all")."""
+  takes a failure for -1, "all");
+- `--details` puts each line after its attributes and a space (dockyard ignored it)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def test_follow_with_tail_and_until(engine: Engine) -> None:
             f"line-{i}" for i in range(1, 6)]
         assert engine.docker("logs", "--tail", "abc", "lf").stdout.decode().split() == [
             f"line-{i}" for i in range(1, 6)]
+        # --details: each line after its attributes (none here) and a space; the time first
+        assert engine.docker("logs", "--details", "--tail", "1", "lf").stdout == b" line-5\n"
+        stamped = engine.docker("logs", "-t", "--details", "--tail", "1", "lf").stdout.decode()
+        assert stamped.endswith("Z  line-5\n"), stamped
         tail2, tail0 = _follow(engine, "--tail", "2"), _follow(engine, "--tail", "0")
         until = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         before = _follow(engine, "--until", until)
