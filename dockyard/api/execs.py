@@ -34,7 +34,11 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
         return
     size = body.get("ConsoleSize") or None
     tty = inst.tty
-    content_type = RAW_STREAM if tty or not req.version_at_least("1.42") else MULTIPLEXED_STREAM
+    # dockerd frames the output by the start's Tty, not the exec's: an exec made with a TTY and
+    # started without (the SDK's exec_start default) is multiplexed, all of it on stdout; one
+    # made without and started with is raw, its stderr dropped
+    raw = body.get("Tty") is True
+    content_type = RAW_STREAM if raw or not req.version_at_least("1.42") else MULTIPLEXED_STREAM
     conn = resp.hijack(req.head.header("upgrade").lower() == "tcp", content_type)
 
     def run(fds: dict) -> None:
@@ -42,10 +46,10 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
             engine.set_size(fds["terminal"], int(size[0]), int(size[1]))
         engine.run(store, inst, stdin=fds["stdin"],
                    stdout=fds["stdout"] if inst.attach_stdout or tty else None,
-                   stderr=fds["stderr"] if inst.attach_stderr or tty else None,
+                   stderr=fds["stderr"] if tty or (inst.attach_stderr and not raw) else None,
                    terminal=fds.get("terminal"))
 
-    hijack.run_attached(conn, tty=tty, stdin=inst.attach_stdin, run=run, stopping=ctx.stopping)
+    hijack.run_attached(conn, tty=tty, stdin=inst.attach_stdin, run=run, stopping=ctx.stopping, raw=raw)
 
 
 def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:

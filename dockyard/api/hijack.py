@@ -89,9 +89,10 @@ def finish(conn: Connection) -> None:
 
 
 def run_attached(conn: Connection, *, tty: bool, stdin: bool, run: Callable[[dict], None],
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: threading.Event | None = None, raw: bool | None = None) -> None:
     """Run `run(fds)` (it blocks until the process ends) with pipes or a pty wired to `conn`.
-    `fds` has "stdin", "stdout", "stderr" (and "terminal" with a TTY): the process's ends."""
+    `fds` has "stdin", "stdout", "stderr" (and "terminal" with a TTY): the process's ends.
+    The output goes `raw` or multiplexed (None: raw with a TTY)."""
     ours: list[int] = []        # our copies of the process's ends, closed when it is done
     if tty:
         master, slave = os.openpty()
@@ -127,7 +128,7 @@ def run_attached(conn: Connection, *, tty: bool, stdin: bool, run: Callable[[dic
     t = threading.Thread(target=worker, daemon=True, name="hijacked process")
     t.start()
     try:
-        copy_out(conn, outputs, raw=tty, stopping=stopping)
+        copy_out(conn, outputs, raw=tty if raw is None else raw, stopping=stopping)
     finally:
         t.join()
         for fd in outputs:

@@ -72,3 +72,20 @@ def test_no_swarm(client, engine: Engine) -> None:  # noqa: ANN001
         with pytest.raises(docker.errors.APIError) as err:
             client.init_swarm()
         assert (err.value.status_code, err.value.explanation) == (501, "swarm mode is not supported by dockyard")
+
+
+def test_exec_output_framed_by_the_start_tty(client) -> None:  # noqa: ANN001
+    """An exec's output is framed by its start's Tty, not its own: made with a TTY and started
+    without (exec_start's default) it is multiplexed, all on stdout; made without and started
+    with, it is raw and its stderr is dropped (dockerd's exec start)."""
+    cid = _create(client, "busybox", "cat", detach=True, stdin_open=True)
+    client.start(cid)
+    both = 'sh -c "echo hello out; echo hello err >&2"'
+    run = client.exec_create(cid, both, tty=True)
+    assert client.exec_start(run, demux=True) == (b"hello out\r\nhello err\r\n", None)
+    run = client.exec_create(cid, both, tty=True)
+    assert client.exec_start(run, tty=True) == b"hello out\r\nhello err\r\n"
+    run = client.exec_create(cid, both)
+    assert client.exec_start(run, tty=True) == b"hello out\n"
+    run = client.exec_create(cid, both)
+    assert client.exec_start(run, demux=True) == (b"hello out\n", b"hello err\n")
