@@ -11,37 +11,44 @@ from typing import Any, BinaryIO, Iterator
 from dockyard.errors import InvalidParameter
 from dockyard.runtime import bundle, rootfs_archive
 from dockyard.runtime.containers import current_state, lookup
+from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import RUNNING
 from dockyard.store.store import Store
 
 
 @contextmanager
-def _root(store: Store, name: str) -> Iterator[Path]:
+def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.Volume]]]:
+    """The root to copy from or into, and the volumes and binds the archive's child mounts there
+    (none for a running container: its root has them)."""
     cdir = lookup(store, name)
     state = current_state(cdir)
     if state.status == RUNNING and state.pid:
-        yield Path(f"/proc/{state.pid}/root")
+        yield Path(f"/proc/{state.pid}/root"), []
         return
+    host = cdir.read_record().host
+    volumes = [(m.source, m.target, m.read_only) for m in host.mounts if m.type in ("bind", "volume")]
+    volumes += [(b.source, b.destination, b.readonly) for b in map(Bind.parse, host.binds)]
     with bundle.mounted(store, cdir) as rootfs:
-        yield rootfs
+        yield rootfs, volumes
 
 
 def stat(store: Store, name: str, path: str) -> dict[str, Any]:
-    with _root(store, name) as root:
-        return rootfs_archive.stat_path(root, path)
+    with _root(store, name) as (root, volumes):
+        return rootfs_archive.stat_path(root, path, volumes)
 
 
 def get(store: Store, name: str, path: str, start: Any) -> None:
     """`start(stat)` is called with the path's stat before the tar is written to what it
     returns (the API sends the stat as a header, before the body)."""
-    with _root(store, name) as root:
-        out: BinaryIO = start(rootfs_archive.stat_path(root, path))
-        rootfs_archive.get_archive(root, path, out)
+    with _root(store, name) as (root, volumes):
+        out: BinaryIO = start(rootfs_archive.stat_path(root, path, volumes))
+        rootfs_archive.get_archive(root, path, out, volumes)
 
 
 def put(store: Store, name: str, path: str, source: BinaryIO, *,
         no_overwrite_dir_non_dir: bool = False) -> None:
     if lookup(store, name).read_record().host.read_only:
         raise InvalidParameter("container rootfs is marked read-only")
-    with _root(store, name) as root:
-        rootfs_archive.put_archive(root, path, source, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+    with _root(store, name) as (root, volumes):
+        rootfs_archive.put_archive(root, path, source, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+                                   volumes=volumes)

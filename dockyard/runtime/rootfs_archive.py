@@ -4,15 +4,20 @@ a directory swapped for a link while the copy runs) can lead outside it (moby's 
 after CVE-2018-15664).
 
     python -m dockyard.runtime.rootfs_archive stat|get|put ROOT PATH [--no-overwrite-dir-non-dir]
+        [--volumes=JSON]
 
 ROOT is `/proc/PID/root` of a running container (its mounts, volumes included, as it sees them)
-or its mounted rootfs. `stat` prints Docker's PathStat JSON; `get` writes a tar of PATH (entries
+or its mounted rootfs, where the child first bind mounts the container's volumes and binds
+(`--volumes`: [source, target, read-only] each) in a mount namespace of its own, as dockerd
+mounts them to copy from or into a stopped container; each target is resolved inside the chroot,
+so a link in the rootfs cannot place a mount outside it. `stat` prints Docker's PathStat JSON; `get` writes a tar of PATH (entries
 named after PATH's last element) to stdout; `put` extracts the tar on stdin into the directory
 PATH. Failures exit 2 (no such path) or 3 (bad request), with the message on stderr.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -21,7 +26,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Sequence
 
 # Imported before the chroot: nothing may be imported after it.
 from dockyard.archive.apply import apply_layer
@@ -33,6 +38,7 @@ from dockyard.errors import DockyardError, InvalidParameter, NotFound
 _GO_MODE = {stat.S_IFDIR: 1 << 31, stat.S_IFLNK: 1 << 27, stat.S_IFBLK: 1 << 26,
             stat.S_IFIFO: 1 << 25, stat.S_IFSOCK: 1 << 24, stat.S_IFCHR: (1 << 26) | (1 << 21)}
 NOT_FOUND, BAD = 2, 3
+_CLONE_NEWNS, _MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20000, 1, 32, 4096, 16384, 1 << 18
 
 
 def go_file_mode(mode: int) -> int:
@@ -137,10 +143,51 @@ def _put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
                 check=check if no_overwrite_dir_non_dir else None)
 
 
+def _libc_call(name: str, *args: Any) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _mount_volumes(root: str, volumes: list[list[Any]]) -> None:
+    """Bind mount each [source, target, read_only] at its target inside `root`, shallow targets
+    first, in this process's own mount namespace; leaves the process chrooted into `root`. Each
+    target is resolved (and made when missing, a directory or an empty file as its source is,
+    as dockerd makes it) while chrooted, the mount made from outside the chroot."""
+    _libc_call("unshare", _CLONE_NEWNS)
+    _libc_call("mount", None, b"/", None, _MS_REC | _MS_PRIVATE, None)
+    outside = os.open("/", os.O_PATH | os.O_DIRECTORY)
+    dirs = {source: os.path.isdir(source) for source, _, _ in volumes}
+    os.chroot(root)
+    for source, target, read_only in sorted(volumes, key=lambda v: _clean(v[1]).count("/")):
+        os.chdir("/")
+        where = os.path.realpath(_clean(target))
+        if not os.path.lexists(where):
+            if dirs[source]:
+                os.makedirs(where, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(where), exist_ok=True)
+                os.close(os.open(where, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o755))
+            where = os.path.realpath(where)
+        os.fchdir(outside)
+        os.chroot(".")
+        point = os.path.join(root, where.lstrip("/")).encode()
+        _libc_call("mount", source.encode(), point, None, _MS_BIND | _MS_REC, None)
+        if read_only:
+            _libc_call("mount", None, point, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_REC, None)
+        os.chroot(root)
+    os.close(outside)
+
+
 def child_main(argv: list[str]) -> int:
     action, root, path = argv[0], argv[1], _clean(argv[2])
     try:
-        os.chroot(root)
+        volumes = [json.loads(a[len("--volumes="):]) for a in argv[3:] if a.startswith("--volumes=")]
+        if volumes and volumes[0]:
+            _mount_volumes(root, volumes[0])
+        else:
+            os.chroot(root)
         os.chdir("/")
         if action == "stat":
             sys.stdout.write(json.dumps(_stat(path)))
@@ -164,8 +211,12 @@ def child_main(argv: list[str]) -> int:
 
 
 # -- the caller's side -------------------------------------------------------------------------
-def _command(action: str, root: Path, path: str) -> list[str]:
-    return [sys.executable, "-m", __name__, action, str(root), path]
+Volume = tuple[str, str, bool]     # source on the host, target in the container, read-only
+
+
+def _command(action: str, root: Path, path: str, volumes: Sequence[Volume]) -> list[str]:
+    return [sys.executable, "-m", __name__, action, str(root), path,
+            *([f"--volumes={json.dumps(list(volumes))}"] if volumes else [])]
 
 
 def _raise(code: int, message: bytes) -> None:
@@ -175,8 +226,8 @@ def _raise(code: int, message: bytes) -> None:
     raise InvalidParameter(text or f"archive helper failed ({code})")
 
 
-def stat_path(root: Path, path: str) -> dict[str, Any]:
-    proc = subprocess.run(_command("stat", root, path), stdin=subprocess.DEVNULL,
+def stat_path(root: Path, path: str, volumes: Sequence[Volume] = ()) -> dict[str, Any]:
+    proc = subprocess.run(_command("stat", root, path, volumes), stdin=subprocess.DEVNULL,
                           capture_output=True, cwd="/")
     if proc.returncode != 0:
         _raise(proc.returncode, proc.stderr)
@@ -208,9 +259,9 @@ def _kernel_mounts(root: Path) -> list[str]:
     return out
 
 
-def get_archive(root: Path, path: str, out: BinaryIO) -> None:
+def get_archive(root: Path, path: str, out: BinaryIO, volumes: Sequence[Volume] = ()) -> None:
     """The tar of `path` into `out`, streamed (the child's stdout is read in 64 KiB pieces)."""
-    command = _command("get", root, path) + [f"--opaque={m}" for m in _kernel_mounts(root)]
+    command = _command("get", root, path, volumes) + [f"--opaque={m}" for m in _kernel_mounts(root)]
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
     assert proc.stdout is not None and proc.stderr is not None
@@ -225,10 +276,10 @@ def get_archive(root: Path, path: str, out: BinaryIO) -> None:
         _raise(code, err)
 
 
-def put_archive(root: Path, path: str, source: BinaryIO, *,
-                no_overwrite_dir_non_dir: bool = False) -> None:
+def put_archive(root: Path, path: str, source: BinaryIO, *, no_overwrite_dir_non_dir: bool = False,
+                volumes: Sequence[Volume] = ()) -> None:
     """Extract the tar read from `source` into directory `path`, streamed into the child."""
-    command = _command("put", root, path) + (["--no-overwrite-dir-non-dir"] if no_overwrite_dir_non_dir else [])
+    command = _command("put", root, path, volumes) + (["--no-overwrite-dir-non-dir"] if no_overwrite_dir_non_dir else [])
     proc = subprocess.Popen(command, stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
     assert proc.stdin is not None and proc.stderr is not None
