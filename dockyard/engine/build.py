@@ -106,7 +106,8 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
             from dockyard.builder.classic.builder import Builder
             from dockyard.builder.classic.state import ClassicBuild
 
-            builder = Builder(ClassicBuild(store, context, document, options, out, pull, lease))
+            builder = Builder(ClassicBuild(store, context, document, options, out, pull, lease,
+                                           steps_done=_release_leftovers))
             try:
                 image_id = builder.build()
             finally:

@@ -149,3 +149,38 @@ def test_a_run_chain_looks_each_layer_up_once_per_build(dockyard, busybox, tmp_p
     (dockyard.root / "l" / (layer / "link").read_text()).unlink()
     subprocess.run(["rm", "-rf", str(layer / "diff")], check=True)
     assert base.removeprefix("sha256:") in build() and (layer / "diff").is_dir()
+
+
+SETTLED = r'''
+import sys, atexit
+import dockyard.builder.classic.state as state
+real = state.ClassicBuild.settle
+mounted = []
+def settle(self):
+    root = str(self.store.root.resolve()) + "/"
+    with open("/proc/self/mountinfo") as f:
+        mounted.append(sum(1 for line in f if line.split()[4].startswith(root)))
+    return real(self)
+state.ClassicBuild.settle = settle
+atexit.register(lambda: sys.stderr.write("mounted at settle: " + ",".join(map(str, mounted)) + "\n"))
+from dockyard.main import run
+sys.argv = ["dockyard", *sys.argv[1:]]
+run()
+'''
+
+
+def test_the_last_run_is_undone_before_the_build_waits_for_its_images(dockyard, busybox, tmp_path: Path) -> None:
+    """The last RUN's overlay (and its directory) is left for a next runtime to undo it behind
+    (runtime/leftover.py); there is none, and the build's end waits for its images' writes: it
+    goes first (ClassicBuild.steps_done), so its unmount and removal run meanwhile."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo a > /a\nLABEL a=b\nCMD [\"sh\"]\n")
+    script = tmp_path / "settled.py"
+    script.write_text(SETTLED)
+    proc = subprocess.run([sys.executable, str(script), "build", "--no-cache", str(ctx)], cwd=REPO,
+                          env=dockyard.env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mounted = proc.stderr.strip().split("\n")[-1].removeprefix("mounted at settle: ").split(",")
+    assert mounted[-1] == "0", mounted  # the last settle, the build's end (1 without: the RUN's overlay)
+    assert _left(dockyard.root) == NOTHING

@@ -53,6 +53,8 @@ class Builder:
         try:
             try:
                 image_id = self._build()
+                if b.steps_done is not None:
+                    b.steps_done()
             except BaseException:
                 try:
                     b.settle()  # the steps made before are cache for the next build

@@ -180,6 +180,9 @@ class ClassicBuild:
     # a later step of the build may read the image's files (RUN, COPY, ADD, WORKDIR in this
     # stage; any step of a later stage): a COPY then makes its layer's tree as it writes the tar
     tree_read_later: bool = True
+    # called when the last step has ended, before the build waits for its images' writes: what
+    # the last RUN left to undo (its overlay, its directory: runtime/leftover.py) goes meanwhile
+    steps_done: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.children = ChildIndex(self.store)
