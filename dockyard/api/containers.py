@@ -25,7 +25,7 @@ MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 # -- create ----------------------------------------------------------------------------------------
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
     body = req.json_object(CONTAINER_CREATE, required=True)
-    record = engine.create_from_api(ctx.store(), body, req.q("name"))
+    record = engine.create_from_api(ctx.store(), body, req.q("name"), req.q("platform"))
     resp.json({"Id": record.id, "Warnings": []}, 201)
 
 

@@ -21,7 +21,8 @@ from dataclasses import replace
 from typing import Any
 
 from dockyard.engine.create_config import ContainerRequest, VolumeUse, read
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, NotFound
+from dockyard.image.manifest import Platform
 from dockyard.runtime import bundle, joined
 from dockyard.runtime.containers import create as runtime_create
 from dockyard.runtime.containers import lookup
@@ -35,9 +36,18 @@ from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 
-def create(store: Store, body: dict[str, Any], name: str | None = None) -> ContainerRecord:
-    """A container from Docker's create JSON (Config + HostConfig + NetworkingConfig)."""
-    return create_from_request(store, read(body, name))
+def create(store: Store, body: dict[str, Any], name: str | None = None,
+           platform: str | None = None) -> ContainerRecord:
+    """A container from Docker's create JSON (Config + HostConfig + NetworkingConfig); with a
+    `platform` (the API's parameter), its image must be of that os/architecture, as dockerd's."""
+    request = read(body, name)
+    if platform:
+        wanted = Platform.parse_specifier(platform)
+        config = store.image(store.resolve(request.options.image)).config
+        if (config.os, config.architecture) != (wanted.os, wanted.architecture):
+            raise NotFound(f"image with reference {request.options.image} was found but does not match "
+                           f"the specified platform: wanted {wanted}, actual: {config.os}/{config.architecture}")
+    return create_from_request(store, request)
 
 
 def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:

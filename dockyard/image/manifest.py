@@ -30,8 +30,28 @@ class Platform:
             raise InvalidParameter(f"invalid platform: {text!r} (expected os/arch[/variant])")
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 
+    @classmethod
+    def parse_specifier(cls, text: str) -> "Platform":
+        """A `--platform` as containerd's platforms.Parse reads it: `os`, `os/arch` or
+        `os/arch/variant`, case-insensitive, the kernel's arch names taken for Go's
+        (`x86_64` is amd64, `aarch64` arm64), an os alone on this host's arch."""
+        parts = text.strip().lower().split("/")
+        if not 1 <= len(parts) <= 3 or parts[0] not in _KNOWN_OS or (
+                len(parts) > 1 and _ARCH_ALIASES.get(parts[1], parts[1]) not in _KNOWN_ARCH):
+            raise InvalidParameter(f'"{text}": unknown operating system or architecture: invalid argument')
+        arch = _ARCH_ALIASES.get(parts[1], parts[1]) if len(parts) > 1 else "amd64"
+        return cls(parts[0], arch, parts[2] if len(parts) == 3 else "")
+
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+_KNOWN_OS = frozenset({"aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js",
+                       "linux", "netbsd", "openbsd", "plan9", "solaris", "windows"})
+_KNOWN_ARCH = frozenset({"386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le",
+                         "mipsle", "ppc64", "ppc64le", "riscv64", "s390x", "wasm"})
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "i386": "386", "aarch64": "arm64",
+                 "armhf": "arm", "armel": "arm"}
 
 
 DEFAULT_PLATFORM = Platform("linux", "amd64")

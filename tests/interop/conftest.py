@@ -7,8 +7,11 @@ run once per engine."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,11 +25,31 @@ from tests.dockerd import Bridge, start_dockerd
 DOCKER = "/usr/bin/docker"     # Debian's 20.10 client
 
 
+class _Unix(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=60)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self._path)
+
+
 @dataclass
 class Engine:
     name: str                  # dockyard | dockerd
     env: dict[str, str]        # DOCKER_HOST and a private DOCKER_CONFIG
     host: str
+
+    def post(self, path: str, body: bytes) -> tuple[int, dict]:
+        """A raw `POST /v1.41{path}` with a JSON body to the engine: (status, the JSON answer)."""
+        conn = _Unix(self.host.removeprefix("unix://"))
+        try:
+            conn.request("POST", "/v1.41" + path, body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read() or b"{}")
+        finally:
+            conn.close()
 
     def docker(self, *args: str, check: bool = True, cwd: Path | None = None,
                input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -13,24 +13,9 @@ import socket
 from tests.interop.conftest import Engine
 
 
-class _Unix(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(self._path)
-
-
 def _post(engine: Engine, path: str, body: bytes) -> tuple[int, str]:
-    conn = _Unix(engine.host.removeprefix("unix://"))
-    try:
-        conn.request("POST", "/v1.41" + path, body=body, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read() or b"{}").get("message", "")
-    finally:
-        conn.close()
+    status, answer = engine.post(path, body)
+    return status, answer.get("message", "")
 
 
 # (path, body, dockerd 20.10's message: each seen from it, and checked again below)

@@ -184,22 +184,8 @@ def test_shm_size_oom_score_adj_and_sysctls(engine: Engine) -> None:
 
 
 def _create_body(engine: Engine, body: dict) -> tuple[int, str]:
-    import http.client
-    import socket
-
-    class Unix(http.client.HTTPConnection):
-        def connect(self) -> None:
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(engine.host.removeprefix("unix://"))
-
-    conn = Unix("localhost", timeout=60)
-    try:
-        conn.request("POST", "/v1.41/containers/create", body=json.dumps(body),
-                     headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read()).get("message", "")
-    finally:
-        conn.close()
+    status, answer = engine.post("/containers/create", json.dumps(body).encode())
+    return status, answer.get("message", "")
 
 
 def test_cpu_period_quota_cpuset_and_memory_reservation(engine: Engine) -> None:
@@ -326,3 +312,21 @@ def test_domainname_oom_kill_disable_and_default_sysctls(engine: Engine) -> None
         assert (info["Config"]["Domainname"], info["HostConfig"]["OomKillDisable"]) == ("ex.org", True)
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_platform_of_create(engine: Engine) -> None:
+    """`docker create --platform` (the API's `platform`, which dockyard ignored): an image of
+    another os/architecture is not that image (dockerd answers 404, so the CLI tries a pull),
+    names are read as containerd reads them (case, x86_64, an os alone), bad ones refused."""
+    for platform, code in [("linux/arm64", 404), ("linux/arm64/v8", 404), ("linux", 201),
+                           ("Linux/x86_64", 201), ("bogus", 400)]:
+        status, body = engine.post(f"/containers/create?platform={platform}",
+                                   json.dumps({"Image": "busybox", "Cmd": ["true"]}).encode())
+        assert status == code, (platform, status, body)
+        if code == 404:
+            assert body["message"] == ("image with reference busybox was found but does not match the "
+                                       f"specified platform: wanted {platform}, actual: linux/amd64"), body
+        if code == 400:
+            assert body["message"] == '"bogus": unknown operating system or architecture: invalid argument'
+        if code == 201:
+            engine.docker("rm", body["Id"])
