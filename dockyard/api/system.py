@@ -114,7 +114,7 @@ def auth(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def disk_usage(ctx: ApiContext, req: Request, resp: Response) -> None:
-    resp.json(usage(ctx.store()))
+    resp.json(usage(ctx.store(), req.qlist("type") or None))
 
 
 def build_prune(ctx: ApiContext, req: Request, resp: Response) -> None:

@@ -10,25 +10,37 @@ from typing import Any
 
 from dockyard.engine import build_cache, container_views, volumes as engine_volumes
 from dockyard.engine.images import image_rows
-from dockyard.errors import Conflict, NotFound
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.volumes import Volumes
 from dockyard.store.check import CheckReport, check_store
 from dockyard.store.store import Store
 
 
-def disk_usage(store: Store) -> dict[str, Any]:
-    images = image_rows(store, all_images=True)
-    layers = {str(d): store.layers.get(d).content_size for d in store.layers.all()}
-    containers = container_views.rows(store, all_=True, size=True)
-    users = engine_volumes.users(store.root)
-    vols = []
-    for v in Volumes(store.root).all():
-        vols.append({**v.to_docker(), "UsageData": {"Size": Volumes(store.root).size(v.name),
-                                                    "RefCount": len(users(v.name))}})
-    cache = build_cache.usage(store)
-    return {"LayersSize": sum(layers.values()), "Images": images, "Containers": containers,
-            "Volumes": vols, "BuildCache": cache,
-            "BuilderSize": sum(c["Size"] for c in cache if not c["Shared"])}
+DISK_USAGE_TYPES = ("container", "image", "volume", "build-cache")
+
+
+def disk_usage(store: Store, types: list[str] | None = None) -> dict[str, Any]:
+    """`docker system df`: what images, containers, volumes and BuildKit mode's cache take; with
+    `types` (API 1.42's `type`), only those sections, the others absent as in dockerd's answer."""
+    for kind in types or []:
+        if kind not in DISK_USAGE_TYPES:
+            raise InvalidParameter(f"unknown object type: {kind}")
+    wanted = set(types or DISK_USAGE_TYPES)
+    out: dict[str, Any] = {}
+    if "image" in wanted:
+        out["LayersSize"] = sum(store.layers.get(d).content_size for d in store.layers.all())
+        out["Images"] = image_rows(store, all_images=True)
+    if "container" in wanted:
+        out["Containers"] = container_views.rows(store, all_=True, size=True)
+    if "volume" in wanted:
+        users = engine_volumes.users(store.root)
+        volumes = Volumes(store.root)
+        out["Volumes"] = [{**v.to_docker(), "UsageData": {"Size": volumes.size(v.name), "RefCount": len(users(v.name))}}
+                          for v in volumes.all()]
+    if "build-cache" in wanted:
+        out["BuildCache"] = build_cache.usage(store)
+        out["BuilderSize"] = sum(c["Size"] for c in out["BuildCache"] if not c["Shared"])
+    return out
 
 
 @dataclass

@@ -6,6 +6,7 @@ nothing) and empties every cache mount; a rebuild after a prune runs its steps a
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.api.test_docker_cli import docker
@@ -45,5 +46,9 @@ def test_system_df_and_builder_prune(server, cli_env, dockyard, busybox, tmp_pat
     assert rebuilt.count("CACHED") <= hits - 2 and re.search(r"#\d+ [\d.]+ 1\n", rebuilt), rebuilt
     out = docker(cli_env, "system", "prune", "-a", "-f").stdout.decode()
     assert "Deleted build cache objects:" in out and _cache_row(cli_env)[:1] == ["0"]
+    # API 1.42's `type`: only the sections asked for (dockyard answered every section)
+    reply = server.raw(b"GET /v1.42/system/df?type=volume&type=build-cache HTTP/1.0\r\nHost: x\r\n\r\n")
+    assert sorted(json.loads(reply.partition(b"\r\n\r\n")[2])) == ["BuildCache", "BuilderSize", "Volumes"], reply
+    assert b" 400 " in server.raw(b"GET /v1.42/system/df?type=nope HTTP/1.0\r\nHost: x\r\n\r\n").split(b"\r\n")[0]
     r = docker(cli_env, "builder", "prune", "-f", "--filter", "type=regular", check=False)
     assert r.returncode != 0 and b"Invalid filter 'type'" in r.stderr
