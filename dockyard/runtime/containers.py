@@ -8,7 +8,6 @@ runtime/logs.py. The builder's RUN and the engine (for both servers) use these.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
@@ -208,7 +207,7 @@ def new_record(store: Store, opts: CreateOptions, name: str = "",
         image_config = store.image(image_id).config.config
     else:
         image_id = Digest.parse(opts.image)
-    container_id = secrets.token_hex(32)
+    container_id = os.urandom(32).hex()  # secrets.token_hex(32), without secrets' hmac and OpenSSL
     hostname = opts.hostname or container_id[:12]
     cfg = _container_config(image_config, opts, hostname)
     return ContainerRecord(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import secrets
+from random import SystemRandom  # secrets.choice's, without secrets' hmac and OpenSSL
 
 from dockyard.errors import InvalidParameter
 
@@ -24,7 +24,8 @@ _SURNAMES = (
 
 
 def random_name() -> str:
-    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_SURNAMES)}"
+    pick = SystemRandom().choice
+    return f"{pick(_ADJECTIVES)}_{pick(_SURNAMES)}"
 
 
 def validate_name(name: str) -> str:

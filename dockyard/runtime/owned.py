@@ -12,7 +12,6 @@ runtime containers whose owner is gone.
 from __future__ import annotations
 
 import os
-import secrets
 
 from dockyard.runtime.oci import for_store
 from dockyard.store import workspace
@@ -24,7 +23,7 @@ _swept: set[str] = set()
 
 def runtime_id(store: Store) -> str:
     """A new runtime name for a container this process runs and removes itself."""
-    return f"{PREFIX}{store.tmp.name}-{secrets.token_hex(8)}"
+    return f"{PREFIX}{store.tmp.name}-{os.urandom(8).hex()}"
 
 
 def sweep(store: Store) -> None:

@@ -12,7 +12,7 @@ would commit, and on a miss the work and the commit.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from collections.abc import Callable
 from contextlib import ExitStack, closing
 
@@ -94,7 +94,7 @@ def commit_nop(b: ClassicBuild, state: StageState, comment: str) -> None:
 
 def _container_lines(b: ClassicBuild) -> str:
     """The container Docker creates (and removes) for a step that runs nothing here."""
-    container_id = secrets.token_hex(32)
+    container_id = os.urandom(32).hex()  # secrets.token_hex(32), without secrets' hmac and OpenSSL
     b.out.line(f" ---> Running in {container_id[:12]}")
     if b.options.rm or b.options.force_rm:
         b.out.line(f"Removing intermediate container {container_id[:12]}")

@@ -3,7 +3,6 @@ against `--checksum`."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import shutil
@@ -21,6 +20,7 @@ def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
     """ADD <url>: fetch into a private temp dir; the source is named after the URL's last path
     element, mode 0600, mtime from Last-Modified (Docker's remote source)."""
     # An ADD of a URL only (http.client, email, ssl): see the in-process budget, tests/test_start_up.py
+    import hashlib
     import tempfile
     import urllib.parse
     import urllib.request
