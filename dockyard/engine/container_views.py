@@ -91,8 +91,8 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "PortBindings": {k: [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in v]
                          for k, v in request.ports.items()},
         "RestartPolicy": {"Name": h.restart.name, "MaximumRetryCount": h.restart.maximum_retry_count},
-        "AutoRemove": h.auto_remove, "VolumeDriver": "", "VolumesFrom": None,
-        "CapAdd": h.cap_add or None, "CapDrop": h.cap_drop or None, "CgroupnsMode": "host",
+        "AutoRemove": h.auto_remove, "VolumeDriver": "", "VolumesFrom": list(h.volumes_from) or None,
+        "CapAdd": h.cap_add or None, "CapDrop": h.cap_drop or None, "CgroupnsMode": h.cgroupns_mode or "host",
         "Dns": h.dns, "DnsOptions": h.dns_options, "DnsSearch": h.dns_search,
         "ExtraHosts": h.extra_hosts or None, "GroupAdd": list(h.group_add) or None, "IpcMode": h.ipc_mode or "private", "Cgroup": "",
         "Links": None, "OomScoreAdj": h.oom_score_adj, "PidMode": h.pid_mode, "Privileged": h.privileged,
@@ -104,7 +104,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
                         + (["label=disable"] if h.privileged else [])) or None,
         "UTSMode": h.uts_mode, "UsernsMode": "", "ShmSize": h.shm_size,
         **({"Sysctls": dict(h.sysctls)} if h.sysctls else {}),   # omitempty, as dockerd's
-        "Runtime": choose_runtime(store.root, h.runtime), "Isolation": "",
+        "Runtime": choose_runtime(store.root, h.runtime), "Isolation": h.isolation,
         "CpuShares": r.cpu_shares, "Memory": r.memory, "NanoCpus": r.nano_cpus, "CgroupParent": "",
         "BlkioWeight": 0, "CpuPeriod": r.cpu_period, "CpuQuota": r.cpu_quota,
         "CpusetCpus": r.cpuset_cpus, "CpusetMems": r.cpuset_mems,

@@ -235,7 +235,9 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
             group_add=_strs(host.get("GroupAdd"), "GroupAdd"), devices=_devices(host.get("Devices")),
             log_opts=dict(log_opts), pid_mode=host.get("PidMode") or "",
-            ipc_mode=host.get("IpcMode") or "", uts_mode=host.get("UTSMode") or ""))
+            ipc_mode=host.get("IpcMode") or "", uts_mode=host.get("UTSMode") or "",
+            cgroupns_mode=host.get("CgroupnsMode") or "", isolation=host.get("Isolation") or "",
+            volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom")))
     for key in options.exposed_ports:
         parse_port_key(key)
     for path in options.volumes:

@@ -126,6 +126,9 @@ class HostConfig:
     pid_mode: str = ""           # "" (its own pid namespace), "host" (--pid host) or container:<id>
     ipc_mode: str = ""           # "", private, shareable (its own), host (--ipc host) or container:<id>
     uts_mode: str = ""           # "" (its own hostname) or "host" (--uts host)
+    cgroupns_mode: str = ""      # "" or "host" (the host's cgroup namespace), "private" (its own)
+    isolation: str = ""          # "" or "default", as the request gave it (shown by inspect)
+    volumes_from: list[str] = field(default_factory=list)   # --volumes-from ID[:ro|rw], as given
     # --device: {"PathOnHost", "PathInContainer", "CgroupPermissions"} as the Engine API has them
     devices: list[dict[str, str]] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)

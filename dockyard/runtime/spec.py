@@ -171,6 +171,8 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
     namespaces: list[dict[str, str]] = [
         {"type": t, **({"path": inp.joined[t]} if t in inp.joined else {})}
         for t in ("mount", "pid", "ipc", "uts") if not shared.get(t)]
+    if host.cgroupns_mode == "private":     # (dockerd 20.10's default on cgroup v1 is the host's)
+        namespaces.append({"type": "cgroup"})
     if "network" in inp.joined:
         namespaces.append({"type": "network", "path": inp.joined["network"]})
     elif host.netns_path:

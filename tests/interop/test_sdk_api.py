@@ -143,3 +143,24 @@ def test_archive_of_a_stopped_container_reaches_its_volumes(client, tmp_path) ->
     assert (bound / "back").read_bytes() == b"in\n" and not Path("/srv/bound").exists()
     client.remove_container(cid, force=True)
     client.remove_image("sdk-linked:1")
+
+
+def test_host_config_kept_as_given(client) -> None:  # noqa: ANN001
+    """HostConfig's VolumesFrom, Isolation and CgroupnsMode are what the request gave (dockyard
+    showed None, "" and "host"), and CgroupnsMode private is honoured: the container's cgroups
+    are the roots of a namespace of its own, where with the host's they are its cgroup's path."""
+    source = _create(client, "busybox", "true", volumes=["/v"])
+    host = client.create_host_config(volumes_from=[source], isolation="default", cgroupns="private")
+    cid = _create(client, "busybox", ["cat", "/proc/self/cgroup"], host_config=host)
+    config = client.inspect_container(cid)["HostConfig"]
+    assert (config["VolumesFrom"], config["Isolation"], config["CgroupnsMode"]) == ([source], "default", "private")
+    client.start(cid)
+    client.wait(cid)
+    lines = client.logs(cid).decode().split()
+    assert lines and all(line.endswith(":/") for line in lines), lines
+    plain = _create(client, "busybox", ["cat", "/proc/self/cgroup"])
+    config = client.inspect_container(plain)["HostConfig"]
+    assert (config["VolumesFrom"], config["Isolation"], config["CgroupnsMode"]) == (None, "", "host")
+    client.start(plain)
+    client.wait(plain)
+    assert any(plain in line for line in client.logs(plain).decode().split())
