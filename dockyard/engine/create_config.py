@@ -39,6 +39,9 @@ _UNSUPPORTED_CONFIG = ("MacAddress", "Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable", "host"), "PidMode": ("", "private", "host"),
                   "UTSMode": ("", "private", "host"), "UsernsMode": ("", "private"),
                   "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
+# the logging drivers dockerd 20.10 has on Linux (daemon/logdrivers_linux.go)
+_LOG_DRIVERS = ("none", "local", "json-file", "syslog", "journald", "gelf", "fluentd", "awslogs",
+                "splunk", "gcplogs", "logentries")
 _PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
 
@@ -187,8 +190,11 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         if (host.get(key) or "") not in allowed:
             raise InvalidParameter(f"HostConfig.{key}={host[key]} is not supported by dockyard")
     log = _dict(host.get("LogConfig"), "LogConfig")
-    if (log.get("Type") or "json-file") != "json-file":
-        raise InvalidParameter(f"logging driver {log['Type']} is not supported by dockyard (json-file only)")
+    driver = log.get("Type") or "json-file"
+    if driver not in _LOG_DRIVERS:     # dockerd looks a name it lacks up as a plugin
+        raise InvalidParameter(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
+    if driver != "json-file":
+        raise InvalidParameter(f"logging driver {driver} is not supported by dockyard (json-file only)")
     log_opts = _dict(log.get("Config"), "LogConfig.Config")
     rotation(log_opts)
     if host.get("VolumeDriver") not in (None, "", "local"):

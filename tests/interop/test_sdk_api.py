@@ -164,3 +164,17 @@ def test_host_config_kept_as_given(client) -> None:  # noqa: ANN001
     client.start(plain)
     client.wait(plain)
     assert any(plain in line for line in client.logs(plain).decode().split())
+
+
+def test_unknown_log_driver(client, engine: Engine) -> None:  # noqa: ANN001
+    """A logging driver dockerd does not have is looked up as a plugin, and not found; one it
+    has and dockyard does not is refused by dockyard, never ignored."""
+    for driver in ("asdf", "etwlogs"):   # (etwlogs: Windows only)
+        with pytest.raises(docker.errors.APIError) as err:
+            _create(client, "busybox", "true", host_config=client.create_host_config(log_config={"Type": driver}))
+        assert (err.value.status_code, err.value.explanation) == (
+            400, f'error looking up logging plugin {driver}: plugin "{driver}" not found')
+    if engine.name == "dockyard":
+        with pytest.raises(docker.errors.APIError) as err:
+            _create(client, "busybox", "true", host_config=client.create_host_config(log_config={"Type": "syslog"}))
+        assert err.value.explanation == "logging driver syslog is not supported by dockyard (json-file only)"
