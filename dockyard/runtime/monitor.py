@@ -45,6 +45,7 @@ from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
 from dockyard.runtime import health as health_mod
 from dockyard.runtime.attach import FrameReader
+from dockyard.runtime.hostconfig import joined_container
 from dockyard.runtime.logs import LogWriter, rotation
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.restart import Backoff, should_restart
@@ -331,16 +332,26 @@ class Monitor:
                 ttymod.setraw(attach.stdin)
         stdin_open = (attach is not None and self.record.tty and self.record.open_stdin
                       and attach.stdin is not None)
+        init_exit = self._init_exit_watch()
         try:
             while self._outputs:
                 watch = list(self._outputs) + ([attach.stdin] if stdin_open and attach else [])
                 if self._listener is not None:
                     watch += [self._listener.fileno(), *self._clients]
+                if init_exit is not None:
+                    watch.append(init_exit)
                 try:
                     ready, _, _ = select.select(watch, [], [])
                 except InterruptedError:
                     continue
                 for fd in ready:
+                    if fd == init_exit:
+                        # what the init left in a pid namespace it shares ends with it (containerd's
+                        # shim kills them all then): else they would hold the output open
+                        self.runtime.kill_all(self.record.id, "SIGKILL")
+                        os.close(init_exit)
+                        init_exit = None
+                        continue
                     if self._listener is not None and fd == self._listener.fileno():
                         conn, _ = self._listener.accept()
                         self._clients[conn.fileno()] = (conn, FrameReader())
@@ -369,6 +380,8 @@ class Monitor:
                             pass
             code = self._wait_init()
         finally:
+            if init_exit is not None:
+                os.close(init_exit)
             self._stop_health()
             self._close_input()
             self._release_subreaper()
@@ -379,6 +392,17 @@ class Monitor:
                 termios.tcsetattr(attach.stdin, termios.TCSADRAIN, old_term)
         self._finish(code)
         return code
+
+    def _init_exit_watch(self) -> int | None:
+        """A pidfd readable once the init exits, for a container without a pid namespace of its
+        own (--pid host, --pid container:NAME); None otherwise (its namespace ends with its init)."""
+        mode = self.record.host.pid_mode
+        if mode != "host" and not joined_container(mode):
+            return None
+        try:
+            return os.pidfd_open(self.pid)
+        except OSError:    # gone already: its exit is waited for below
+            return None
 
     def _client_input(self, fd: int) -> None:
         """Frames from an attacher: stdin bytes, end of input, a terminal size."""

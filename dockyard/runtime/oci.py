@@ -123,6 +123,10 @@ class OciRuntime:
     def kill(self, container_id: str, signal: str) -> None:
         self._run("kill", container_id, signal)
 
+    def kill_all(self, container_id: str, signal: str) -> None:
+        """Every process of the container's cgroup, its init ended or not (`kill --all`)."""
+        self._run("kill", "--all", container_id, signal, check=False)
+
     def pause(self, container_id: str) -> None:
         self._run("pause", container_id)
 

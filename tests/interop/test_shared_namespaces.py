@@ -163,11 +163,31 @@ def test_pid_and_ipc_of_another_container(engine: Engine) -> None:
         assert _out(engine, "exec", donor, "cat", "/dev/shm/nm") == "shared\n"
         # its /dev/shm is the donor's size, not a tmpfs of its own
         assert _out(engine, "exec", joiner, "df", "-k", "/dev/shm").split()[-5] == "65536"
+        # a joiner's init that ends takes what it started with it (else they would keep its
+        # output open and its stop would hang), as dockerd's shim kills them all
+        parent = _started(engine, "--pid", f"container:{donor}", "busybox", "sh", "-c",
+                          "sleep 1243 & exec sleep 1244")
+        made.append(parent)
+        assert "sleep 1243" in _out(engine, "exec", donor, "ps", "-o", "args")
+        engine.docker("stop", "-t", "1", parent)
+        assert _inspect(engine, parent)["State"]["ExitCode"] == 143
+        assert "sleep 1243" not in _out(engine, "exec", donor, "ps", "-o", "args")
         # the donor's init ends its pid namespace: the joiner is killed with it
         engine.docker("stop", "-t", "1", donor)
         assert _out(engine, "wait", joiner).strip() == "137"
     finally:
         _rm(engine, *made)
+
+
+def test_host_pid_container_stops_with_its_init(engine: Engine) -> None:
+    """--pid host: what the init started ends with it too (it hung the stop, and rm -f)."""
+    cid = _started(engine, "--pid", "host", "busybox", "sh", "-c", "sleep 1245 & exec sleep 1246")
+    try:
+        engine.docker("stop", "-t", "1", cid)
+        assert _inspect(engine, cid)["State"]["ExitCode"] == 143
+        assert b"sleep 1245" not in subprocess.run(["ps", "-eo", "args"], capture_output=True).stdout
+    finally:
+        _rm(engine, cid)
 
 
 def test_compose_network_mode_service(engine: Engine, tmp_path: Path) -> None:
