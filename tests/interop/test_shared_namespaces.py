@@ -197,17 +197,17 @@ def test_compose_network_mode_service(engine: Engine, tmp_path: Path) -> None:
 
     (tmp_path / "docker-compose.yml").write_text(
         "version: '2.4'\nservices:\n"
-        "  web:\n    image: busybox\n    command: sleep 1239\n"
+        "  web:\n    image: busybox\n    command: sleep 1239\n    ipc: shareable\n"
         "  side:\n    image: busybox\n    command: sleep 1240\n"
-        "    network_mode: service:web\n    pid: service:web\n")
+        "    network_mode: service:web\n    pid: service:web\n    ipc: service:web\n")
     project = f"nm{engine.name}"
     try:
         compose(engine, project, tmp_path, "up", "-d")
         web = _out(engine, "ps", "-q", "--no-trunc", "--filter", f"name={project}_web_1").strip()
         side = _inspect(engine, f"{project}_side_1")
         assert side["HostConfig"]["NetworkMode"] == f"container:{web}"
-        assert side["HostConfig"]["PidMode"] == f"container:{web}"
-        ns = "readlink /proc/self/ns/net; readlink /proc/self/ns/pid"
+        assert side["HostConfig"]["PidMode"] == side["HostConfig"]["IpcMode"] == f"container:{web}"
+        ns = "readlink /proc/self/ns/net; readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc"
         assert _out(engine, "exec", side["Id"], "sh", "-c", ns) == _out(engine, "exec", web, "sh", "-c", ns)
     finally:
         compose(engine, project, tmp_path, "down", "-t", "1", check=False)
