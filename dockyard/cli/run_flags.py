@@ -62,6 +62,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--security-opt", action="append", default=[], help="Security Options")
     a("--ulimit", action="append", default=[], help="Ulimit options")
     a("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
+    a("--link", action="append", default=[], help="Add link to another container (NAME[:ALIAS])")
     a("--dns", action="append", default=[], help="Set custom DNS servers")
     a("--dns-search", action="append", default=[], help="Set custom DNS search domains")
     a("--dns-option", action="append", default=[], help="Set DNS options")
@@ -377,7 +378,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "RestartPolicy": _restart(args.restart), "AutoRemove": args.rm,
         "VolumesFrom": list(args.volumes_from) or None, "CapAdd": args.cap_add or None,
         "CapDrop": args.cap_drop or None, "Dns": args.dns, "DnsOptions": args.dns_option,
-        "DnsSearch": args.dns_search, "ExtraHosts": args.add_host or None,
+        "DnsSearch": args.dns_search, "ExtraHosts": args.add_host or None, "Links": args.link or None,
         "Privileged": args.privileged, "PublishAllPorts": args.publish_all,
         "ReadonlyRootfs": args.read_only, "SecurityOpt": _security_opts(args.security_opt) or None,
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,

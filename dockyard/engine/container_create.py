@@ -69,6 +69,13 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
             Journal(root).emit("volume", "create", volume.name, {"driver": "local"})
             mounts.append(Mount("volume", use.target, source=volume.mountpoint, name=volume.name,
                                 read_only=use.read_only, options=["nocopy"] if use.nocopy else []))
+        for link in opts.host.links:      # dockerd checks a link's container at create
+            target = link.partition(":")[0]
+            try:
+                lookup(store, target)
+            except NotFound:
+                # a 400 as dockerd's (a 404 would send the docker CLI to pull the image)
+                raise InvalidParameter(f"could not get container for {target}: No such container: {target}") from None
         # container:NAME modes name the other container by its full ID from here on
         host, mode = joined.resolve(store, replace(opts.host, mounts=mounts), network.mode)
         host.network_mode = network.mode = mode

@@ -28,7 +28,7 @@ from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
 _UNSUPPORTED_HOST = (
-    "ContainerIDFile", "Links",
+    "ContainerIDFile",
     "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP",
@@ -235,7 +235,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             **_security(host.get("SecurityOpt")),
             dns=_ips(host.get("Dns"), "Dns"), dns_search=_strs(host.get("DnsSearch"), "DnsSearch"),
             dns_options=_strs(host.get("DnsOptions"), "DnsOptions"),
-            extra_hosts=_extra_hosts(host.get("ExtraHosts")), restart=_restart(host),
+            extra_hosts=_extra_hosts(host.get("ExtraHosts")), links=_links(host.get("Links"), body),
+            restart=_restart(host),
             privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init"),
             shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
@@ -263,6 +264,9 @@ def _container_network(body: dict[str, Any], host: dict[str, Any]) -> None:
     if not isinstance(mode, str) or not mode.startswith(CONTAINER_MODE):
         if mode == "host" and body.get("MacAddress"):
             raise InvalidParameter("conflicting options: mac-address and the network mode")
+        if mode == "host" and host.get("Links"):
+            raise InvalidParameter("conflicting options: host type networking can't be used with links. "
+                                   "This would result in undefined behavior")
         return
     if mode == CONTAINER_MODE:
         raise InvalidParameter("Invalid network mode: invalid container format container:<name|id>")
@@ -297,7 +301,7 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
     networking = _dict(body.get("NetworkingConfig"), "NetworkingConfig")
     for net, cfg in _dict(networking.get("EndpointsConfig"), "EndpointsConfig").items():
         cfg = _dict(cfg, f"EndpointsConfig.{net}")
-        endpoints["bridge" if net == "default" else net] = endpoint_config(cfg)
+        endpoints["bridge" if net == "default" else net] = endpoint_config(cfg, links_allowed=True)
     if len(endpoints) > 1:
         # Docker's error: a container is created on one network, the others are connected later
         raise InvalidParameter("Container cannot be connected to network endpoints: "
@@ -313,13 +317,15 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
                           publish_all=bool(host.get("PublishAllPorts")))
 
 
-def endpoint_config(cfg: dict[str, Any]) -> EndpointConfig:
-    """An EndpointSettings object (create's NetworkingConfig, network connect's body)."""
+def endpoint_config(cfg: dict[str, Any], links_allowed: bool = False) -> EndpointConfig:
+    """An EndpointSettings object (create's NetworkingConfig, network connect's body). Links
+    (the docker CLI sends --link there on a user network) are the container's: `read` takes them
+    at create; a connect's are refused."""
     ipam = _dict(cfg.get("IPAMConfig"), "IPAMConfig")
     if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
         raise InvalidParameter("IPv6 and link-local addresses are not supported by dockyard")
-    if cfg.get("Links"):
-        raise InvalidParameter("links are not supported by dockyard")
+    if cfg.get("Links") and not links_allowed:
+        raise InvalidParameter("links of a network connect are not supported by dockyard")
     if cfg.get("DriverOpts") or cfg.get("MacAddress"):
         raise InvalidParameter("endpoint driver options and MAC addresses are not supported")
     return EndpointConfig(aliases=_strs(cfg.get("Aliases"), "Aliases"),
@@ -351,6 +357,25 @@ def _extra_hosts(value: Any) -> list[str]:
             raise InvalidParameter("add-host's host-gateway is not supported by dockyard")
         out.append(item)
     return out
+
+
+def _links(value: Any, body: dict[str, Any]) -> list[str]:
+    """Links (`--link NAME[:ALIAS]`, compose's links and the one-off containers of `compose run`),
+    HostConfig's and the endpoints' (where the docker CLI puts them on a user network), as
+    `NAME:ALIAS`; a name may come as the API's `/name` (inspect's form)."""
+    given = _strs(value, "Links")
+    networking = body.get("NetworkingConfig") if isinstance(body.get("NetworkingConfig"), dict) else {}
+    for cfg in (networking.get("EndpointsConfig") or {}).values():
+        if isinstance(cfg, dict):
+            given += _strs(cfg.get("Links"), "Links")
+    out = []
+    for item in given:
+        name, _, alias = item.partition(":")
+        name, alias = name.lstrip("/"), alias.rsplit("/", 1)[-1] or name.lstrip("/")
+        if not name:
+            raise InvalidParameter(f"invalid link: {item!r} (NAME[:ALIAS])")
+        out.append(f"{name}:{alias}")
+    return list(dict.fromkeys(out))   # the docker CLI sends them in both places
 
 
 # -- security, resources, restart --------------------------------------------------------------

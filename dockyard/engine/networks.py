@@ -145,11 +145,12 @@ def prune(root: Path, raw_filters: str | None) -> list[str]:
 
 # -- a container's view ------------------------------------------------------------------------
 def settings(root: Path, container_id: str, request: NetworkRequest,
-             state: NetworkState | None) -> dict[str, Any]:
+             state: NetworkState | None, links: list[str] | None = None) -> dict[str, Any]:
     """A container's NetworkSettings (inspect): per network its endpoint while it runs, empty
     addresses while it does not; published ports from the running state."""
     networks = Networks(root)
     out_networks: dict[str, Any] = {}
+    links = [link.removesuffix(":" + link.partition(":")[0]) for link in links or []]   # NAME:NAME as NAME
     names = [request.mode] if request.mode in ("host", "none") else list(request.networks)
     for name in names:
         try:
@@ -160,7 +161,9 @@ def settings(root: Path, container_id: str, request: NetworkRequest,
         cfg = request.networks.get(name)
         out_networks[name] = {
             "IPAMConfig": ({"IPv4Address": cfg.ipv4_address} if cfg and cfg.ipv4_address else None),
-            "Links": None, "Aliases": (list(cfg.aliases) if cfg and cfg.aliases else None),
+            # dockerd moves a container's links to its endpoints on user networks
+            "Links": (list(links) if links and name not in ("bridge", "host", "none") else None),
+            "Aliases": (list(cfg.aliases) if cfg and cfg.aliases else None),
             "NetworkID": record.id if record else "",
             "EndpointID": joined.endpoint_id if joined else "",
             "Gateway": joined.gateway if joined else "", "IPAddress": joined.ip if joined else "",

@@ -118,6 +118,7 @@ class HostConfig:
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
     extra_hosts: list[str] = field(default_factory=list)  # NAME:IP lines added to /etc/hosts
+    links: list[str] = field(default_factory=list)  # --link: "NAME[:ALIAS]" as given (create resolves NAME)
     hooks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # OCI hooks by stage
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     shm_size: int = DEFAULT_SHM_SIZE   # bytes of the /dev/shm tmpfs (--shm-size)

@@ -386,12 +386,31 @@ def rename(root: Path, cdir: Path, container_id: str, old_name: str, new_name: s
 
 
 # -- the files the container reads ---------------------------------------------------------
-def hosts_file(current: bytes, state: NetworkState | None, hostname: str) -> bytes:
-    """/etc/hosts with the container's name on its addresses (in place of 127.0.0.1)."""
+def hosts_file(current: bytes, state: NetworkState | None, hostname: str,
+               links: list[tuple[str, NetworkState | None]] = ()) -> bytes:  # type: ignore[assignment]
+    """/etc/hosts with the container's name on its addresses (in place of 127.0.0.1), and each
+    link's alias on its container's address in a network the two share (`links`: alias and that
+    container's network state; dockerd resolves a link's alias by its DNS on a user network, as
+    an /etc/hosts line on the default bridge)."""
     if state is None or not state.networks:
         return current
     lines = [line for line in current.decode(errors="replace").splitlines()
              if line.split() != ["127.0.0.1", hostname]]
     lines += [f"{j.ip}\t{hostname}" for j in state.networks.values()]
+    for alias, other in links:
+        shared = [j.ip for name, j in (other.networks.items() if other else []) if name in state.networks]
+        if shared:
+            lines.append(f"{shared[0]}\t{alias}")
     return ("\n".join(lines) + "\n").encode()
+
+
+def container_dir(root: Path, name: str) -> Path | None:
+    """The folder of the container with that name or full ID (a hook has no store to look it up)."""
+    for entry in (root / "containers").iterdir():
+        try:
+            if entry.name == name or json.loads((entry / "container.json").read_bytes()).get("name") == name:
+                return entry
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            continue
+    return None
 

@@ -94,7 +94,12 @@ def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
             host_resolv, host.get("dns") or [], host.get("dns_search") or [],
             host.get("dns_options") or [], own_namespace=True, network_servers=servers))
     if (cdir / "hosts").exists():
-        _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname))
+        links = []
+        for link in host.get("links") or []:
+            target, _, alias = link.partition(":")
+            other = endpoints.container_dir(root, target)
+            links.append((alias or target, endpoints.read_state(other) if other is not None else None))
+        _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname, links))
 
 
 def leave(root: Path, cdir: Path, container_id: str) -> None:
