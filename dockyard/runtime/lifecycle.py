@@ -17,6 +17,7 @@ import time
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime import bundle
 from dockyard.runtime.containers import all_containers, current_state, lookup, oci_runtime
+from dockyard.runtime.hostconfig import joined_container
 from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
 from dockyard.runtime.oci import OciRuntime
 from dockyard.runtime.restart import should_restart
@@ -94,20 +95,48 @@ def restore(store: Store) -> list[str]:
     crash or a reboot stopped (its monitor gone) or that exited, and whose policy says so, is
     started again (`always`: even one the user stopped; `unless-stopped`: unless the user
     stopped it; `on-failure`: after a non-zero exit, within its retries). The IDs started."""
-    started = []
+    due = []
     for cdir in all_containers(store):
         try:
             record = cdir.read_record()
             state = current_state(cdir)
-            if state.status != EXITED or not state.started_at or not should_restart(
-                    record.host.restart, state.exit_code, state.manually_stopped,
-                    state.restart_count):
-                continue
+        except (NotFound, FileNotFoundError):
+            continue   # removed meanwhile
+        if state.status == EXITED and state.started_at and should_restart(
+                record.host.restart, state.exit_code, state.manually_stopped, state.restart_count):
+            due.append(record)
+    started = []
+    for record in _dependencies_first(due):
+        try:
             if start(store, record.id):
                 started.append(record.id)
         except (NotFound, FileNotFoundError, StartError):
             continue   # removed meanwhile, or it cannot start (its state says why)
     return started
+
+
+def _dependencies_first(records: list[ContainerRecord]) -> list[ContainerRecord]:
+    """The containers in an order where each comes after those it needs running (the targets of
+    its container:NAME modes, its links' containers), as dockerd's start waits for them; else in
+    the order given. A cycle is broken where it is met."""
+    by_key = {key: r for r in records for key in (r.id, r.name)}
+    out: list[ContainerRecord] = []
+    placed: set[str] = set()
+
+    def place(record: ContainerRecord, visiting: set[str]) -> None:
+        if record.id in placed or record.id in visiting:
+            return
+        visiting.add(record.id)
+        h = record.host
+        needs = [joined_container(m) for m in (h.network_mode, h.pid_mode, h.ipc_mode)]
+        for key in needs + [link.partition(":")[0] for link in h.links]:
+            if key in by_key:
+                place(by_key[key], visiting)
+        placed.add(record.id)
+        out.append(record)
+    for record in records:
+        place(record, set())
+    return out
 
 
 # -- signals, pause --------------------------------------------------------------------------------
