@@ -14,6 +14,7 @@ from dockyard.errors import DockyardError
 from dockyard.image.config import ContainerConfig, History, merge_config
 from dockyard.image.mutate import append
 from dockyard.runtime.containers import current_state, lookup, oci_runtime
+from dockyard.runtime.lifecycle import wait
 from dockyard.runtime.state import RUNNING
 from dockyard.store import workspace
 from dockyard.store.layer_writer import layer_from_directory
@@ -63,6 +64,7 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
     base = store.image(base_id)
     runtime = oci_runtime(store, record)
     paused_here = False
+    pause_failed: DockyardError | None = None
     current_state(cdir)
     with cdir.locked():
         state = cdir.read_state()
@@ -74,11 +76,18 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
             cdir.write_state(state, durable=False)  # a crash ends the run anyway
             try:
                 runtime.pause(record.id)
-            except BaseException:
+            except BaseException as exc:
                 state.paused = paused_here = False
                 state.pause_owner = ""
                 cdir.write_state(state, durable=False)
-                raise
+                if not isinstance(exc, DockyardError):
+                    raise
+                pause_failed = exc
+    # a process that ended since the check cannot be paused, and needs no pause: its layer is
+    # committed as it is, as dockerd commits a container that exits meanwhile (once the lock
+    # is free, its monitor records the exit); any other failure is one
+    if pause_failed is not None and wait(cdir, timeout=5, through_restarts=True) is None:
+        raise pause_failed
     try:
         with store.ingesting():
             layer = layer_from_directory(store.layers, cdir.upper)

@@ -178,3 +178,18 @@ def test_unknown_log_driver(client, engine: Engine) -> None:  # noqa: ANN001
         with pytest.raises(docker.errors.APIError) as err:
             _create(client, "busybox", "true", host_config=client.create_host_config(log_config={"Type": "syslog"}))
         assert err.value.explanation == "logging driver syslog is not supported by dockyard (json-file only)"
+
+
+def test_commit_of_a_container_that_exits_meanwhile(client) -> None:  # noqa: ANN001
+    """A commit (pause=True) right after the start of a short command: the container may exit
+    between the commit's look at it and its pause, and is committed as it is then (dockyard
+    answered 500 container not running / does not exist from the runtime's pause)."""
+    base = client.inspect_image("busybox")["Id"]
+    for _ in range(8):
+        cid = _create(client, "busybox", ["touch", "/test"])
+        client.start(cid)
+        image = client.commit(cid)["Id"]
+        client.wait(cid)
+        assert client.inspect_image(image)["Parent"] == base
+        client.remove_container(cid)
+        client.remove_image(image)
