@@ -31,6 +31,7 @@ IMAGE_PRUNE = frozenset({"dangling", "label", "label!", "until"})
 NETWORK_PRUNE = frozenset({"label", "label!", "until"})
 VOLUME_PRUNE = frozenset({"label", "label!", "all"})
 BUILD_CACHE_PRUNE = frozenset({"until"})
+PLUGINS = frozenset({"capability", "enabled"})
 _PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$")
 
 

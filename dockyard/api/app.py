@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dockyard.api import archive, build, containers, execs, images, networks, registry, swarm, system, volumes
+from dockyard.api import archive, build, containers, execs, images, networks, plugins, registry, swarm, system, \
+    volumes
 from dockyard.api.router import Router
 
 
@@ -10,4 +11,4 @@ def make_router() -> Router:
     # registry's push route comes before images' catch-all DELETE/POST name patterns.
     return Router(system.routes() + registry.routes() + build.routes() + images.routes()
                   + containers.routes() + archive.routes() + execs.routes() + networks.routes() + volumes.routes()
-                  + swarm.routes())
+                  + swarm.routes() + plugins.routes())
