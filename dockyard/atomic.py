@@ -187,6 +187,43 @@ def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None,
         fsync_dir(path.parent)
 
 
+def prepare_write(data: bytes, tmp_dir: Path, name: str, *, mode: int = 0o644) -> str:
+    """`data` in a new temp file of `tmp_dir` (named after `name`) with its writeback started,
+    not fsynced, for `commit_prepared` once what must be durable before it is. Written before
+    that fsync (of anything on the file system), the fsync's journal commit takes its blocks
+    too, and its own fsync then has nothing left to commit: one commit fewer than atomic_write
+    after it. The caller removes the file if it is not committed."""
+    import tempfile
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=tmp_dir)
+    try:
+        write_all(fd, data)
+        os.fchmod(fd, mode)
+        # POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then drops the
+        # clean ones: none yet)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def commit_prepared(tmp: str, path: Path, *, publish: bool = True) -> None:
+    """Replace `path` with the file `prepare_write` made, as atomic_write replaces it: its data
+    durable, the rename, and (`publish`) the directory's fsync."""
+    fsync_file(tmp)
+    os.replace(tmp, path)
+    if publish:
+        fsync_dir(path.parent)
+
+
+def discard_prepared(tmp: str | None) -> None:
+    """A file `prepare_write` made that was not committed (or was: then there is none)."""
+    if tmp is not None:
+        _unlink_quietly(tmp)
+
+
 def replace_file(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | None = None) -> None:
     """Replace `path` with `data` so that a reader sees the old or the new content, but not
     durably: nothing is fsynced, and a crash of the host may lose or tear it (for files made

@@ -24,7 +24,7 @@ import json
 import os
 from pathlib import Path
 
-from dockyard.atomic import atomic_write, fsync_dir, fsync_file, write_all
+from dockyard.atomic import atomic_write, commit_prepared, fsync_dir, prepare_write
 from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError, NotFound
@@ -78,22 +78,9 @@ class ImageRecords:
         """`record` written to a temp file of this process's folder with its writeback started,
         not fsynced, for `put(record, prepared=)` (the caller removes it if it is not put).
         Written before the image's config blob is made durable, the blob's fsync commits the
-        record's blocks in the same journal commit, and the record's own fsync then has nothing
-        left to commit: two commits an image instead of three. Nothing of the store changes."""
-        import tempfile
-        fd, tmp = tempfile.mkstemp(prefix=f".{record.id.hex}.json.", dir=workspace.folder(self.tmp_root))
-        try:
-            write_all(fd, record.to_json())
-            os.fchmod(fd, 0o644)
-            # POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then drops
-            # the clean ones: none yet)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        return tmp
+        record's blocks too (atomic.prepare_write): two commits an image instead of three.
+        Nothing of the store changes."""
+        return prepare_write(record.to_json(), workspace.folder(self.tmp_root), f"{record.id.hex}.json")
 
     def put(self, record: ImageRecord, publish: bool = True, prepared: str | None = None) -> None:
         """Write a new record (its parent's entry first), from the temp file `prepare` made of
@@ -104,10 +91,7 @@ class ImageRecords:
             atomic_write(self.path(record.id), record.to_json(), tmp_dir=workspace.folder(self.tmp_root),
                          publish=publish)
             return
-        fsync_file(prepared)
-        os.replace(prepared, self.path(record.id))
-        if publish:
-            fsync_dir(self.root)
+        commit_prepared(prepared, self.path(record.id), publish=publish)
 
     def reparent(self, record: ImageRecord, old: Digest | None) -> None:
         """Rewrite an existing record whose parent was `old`: the new parent's entry is durable

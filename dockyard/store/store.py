@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.atomic import atomic_write, fsync_dir
+from dockyard.atomic import atomic_write, discard_prepared, fsync_dir
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound, go_quote
@@ -168,11 +168,7 @@ class Store:
                         self.records.put(record, publish=publish, prepared=prepared)
                         prepared = None
             finally:
-                if prepared is not None:
-                    try:
-                        os.unlink(prepared)
-                    except FileNotFoundError:  # renamed into place before a later failure
-                        pass
+                discard_prepared(prepared)
         return image
 
     def publish_images(self) -> None:
@@ -225,8 +221,15 @@ class Store:
             # A name that already points at the image (a rebuild) leaves repositories.json as it
             # is: no rewrite, no fsync. The tag time is set either way, as Docker's TagImage does.
             if self.tags.get(ref) != image_id:
-                self.publish_images()  # the name is durable: the image it names first (add_image)
-                self.tags.set(ref, image_id)
+                # the new names are written before the fsync that publishes the image, whose
+                # journal commit then takes their blocks too (atomic.prepare_write)
+                prepared = self.tags.prepare_set(ref, image_id)
+                try:
+                    self.publish_images()  # the name is durable: the image it names first (add_image)
+                    self.tags.commit(prepared)
+                    prepared = None
+                finally:
+                    discard_prepared(prepared)
             self._stamp_tag_time(image_id)
         Journal(self.root).emit("image", "tag", str(image_id), {"name": str(ref)})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dockyard.atomic import atomic_write
+from dockyard.atomic import atomic_write, commit_prepared, prepare_write
 from dockyard.dataclass import dataclass
 from dockyard.digest import Digest
 from dockyard.reference import Reference, parse_reference
@@ -37,9 +37,12 @@ class TagStore:
         return data.get("Repositories", {})
 
     def _save(self, repos: dict[str, dict[str, str]]) -> None:
+        atomic_write(self.path, self._encode(repos), tmp_dir=workspace.folder(self.tmp_root))
+
+    @staticmethod
+    def _encode(repos: dict[str, dict[str, str]]) -> bytes:
         repos = {name: refs for name, refs in sorted(repos.items()) if refs}
-        atomic_write(self.path, json.dumps({"Repositories": repos}, indent=None).encode(),
-                     tmp_dir=workspace.folder(self.tmp_root))
+        return json.dumps({"Repositories": repos}, indent=None).encode()
 
     def entries(self) -> list[TagEntry]:
         out = []
@@ -61,6 +64,16 @@ class TagStore:
         refs[str(ref)] = str(image_id)
         self._save(repos)
         return Digest.parse(old) if old else None
+
+    def prepare_set(self, ref: Reference, image_id: Digest) -> str:
+        """`set`'s new file, written (atomic.prepare_write) but not yet in place: `commit` it,
+        under the same hold of the meta lock."""
+        repos = self._load()
+        repos.setdefault(ref.name, {})[str(ref)] = str(image_id)
+        return prepare_write(self._encode(repos), workspace.folder(self.tmp_root), self.path.name)
+
+    def commit(self, prepared: str) -> None:
+        commit_prepared(prepared, self.path)
 
     def delete(self, ref: Reference) -> bool:
         repos = self._load()

@@ -44,3 +44,27 @@ def test_a_record_is_written_after_its_blob_and_leaves_no_temp_file(tmp_path: Pa
         store.add_image(_config(3), [])
     assert _leftovers(store) == []
     assert sorted(store.image_ids()) == sorted([parent.id, child.id])
+
+
+def test_a_tag_is_written_before_the_images_fsync_and_put_after_it(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Store.tag writes the new repositories.json (atomic.prepare_write) before the fsync that
+    publishes the image, and puts it in place only after it: a failed publish leaves the names
+    as they were and no temp file."""
+    from dockyard.reference import parse_normalized
+
+    store = Store(tmp_path / "store")
+    image = store.add_image(_config(1), [], publish=False)
+    store.tag(image.id, parse_normalized("app:1"))
+    assert store.tags.get(parse_normalized("app:1")) == image.id
+
+    def fail(*_a: object, **_k: object) -> None:  # the disk fails at the publishing fsync
+        raise OSError(5, "Input/output error")
+
+    other = store.add_image(_config(2), [], publish=False)
+    monkeypatch.setattr(type(store), "publish_images", fail)
+    with pytest.raises(OSError):
+        store.tag(other.id, parse_normalized("app:2"))
+    assert store.tags.get(parse_normalized("app:2")) is None
+    assert store.tags.get(parse_normalized("app:1")) == image.id
+    assert [n for n in os.listdir(workspace.folder(store.tmp_root)) if n.startswith(".")] == []
