@@ -4,13 +4,15 @@ and `dockyard system prune`."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dockyard.engine import build_cache, container_views, volumes as engine_volumes
 from dockyard.engine.images import image_rows
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.digest import Digest
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
 from dockyard.runtime.volumes import Volumes
 from dockyard.store.check import CheckReport, check_store
 from dockyard.store.store import Store
@@ -29,7 +31,7 @@ def disk_usage(store: Store, types: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "image" in wanted:
         out["LayersSize"] = sum(store.layers.get(d).content_size for d in store.layers.all())
-        out["Images"] = image_rows(store, all_images=True)
+        out["Images"] = _with_shared_sizes(store, image_rows(store, all_images=True))
     if "container" in wanted:
         out["Containers"] = container_views.rows(store, all_=True, size=True)
     if "volume" in wanted:
@@ -41,6 +43,21 @@ def disk_usage(store: Store, types: list[str] | None = None) -> dict[str, Any]:
         out["BuildCache"] = build_cache.usage(store)
         out["BuilderSize"] = sum(c["Size"] for c in out["BuildCache"] if not c["Shared"])
     return out
+
+
+def _with_shared_sizes(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The image rows as dockerd's df gives them: SharedSize, the bytes of the image's layers
+    that another image has too (what removing it alone would not free), and VirtualSize."""
+    layers: dict[str, list[Digest]] = {}
+    for row in rows:
+        try:
+            layers[row["Id"]] = list(store.image(Digest.parse(row["Id"])).config.diff_ids)
+        except (DockyardError, ValueError):
+            layers[row["Id"]] = []
+    users = Counter(d for diff_ids in layers.values() for d in set(diff_ids))
+    sizes = {d: store.layers.get(d).content_size for d in users}
+    return [{**row, "VirtualSize": row["Size"],
+             "SharedSize": sum(sizes[d] for d in set(layers[row["Id"]]) if users[d] > 1)} for row in rows]
 
 
 @dataclass
