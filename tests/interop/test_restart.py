@@ -104,9 +104,11 @@ def _running(docker) -> set[str]:  # noqa: ANN001
     return set(docker("ps", "--format", "{{.Names}}").stdout.split())
 
 
-def test_daemon_start_restarts_by_policy_dockerd(dockerd) -> None:  # noqa: ANN001
+def test_daemon_start_restarts_by_policy_dockerd(own_dockerd) -> None:  # noqa: ANN001
     """The reference: dockerd stops its containers when it shuts down and restarts them by
-    their policies when it starts."""
+    their policies when it starts (a daemon of the test's own: it is restarted)."""
+    dockerd = own_dockerd
+
     def docker(*args: str):  # noqa: ANN202
         return dockerd(*args)
     try:
