@@ -10,9 +10,9 @@ import time
 
 from tests.interop.conftest import Engine
 
-# On SIGTERM: say so, then take 8 s to exit with 3. A stop that waits its 1 s StopTimeout kills
+# On SIGTERM: say so, then take 4 s to exit with 3. A stop that waits its 1 s StopTimeout kills
 # it first (137); one that waited the default 10 s would see it exit 3.
-SLOW_EXIT = ("trap 'echo term; sleep 8; exit 3' TERM; echo up; "
+SLOW_EXIT = ("trap 'echo term; sleep 4; exit 3' TERM; echo up; "
              "while :; do sleep 0.1; done")
 
 
