@@ -64,44 +64,67 @@ SHELL_TEXT = st.text(alphabet="abc $&|;'\"(){}=/\\-", min_size=1, max_size=30).f
 JSON_ARGS = st.lists(st.text(max_size=10), max_size=4).map(lambda a: json.dumps(a, ensure_ascii=False))
 
 
+# Every strategy is made once, here: one made inside a composite is made again, and validated
+# again, at each draw, which was most of the tests' time (same draws, same examples either way).
+KINDS = st.sampled_from(["RUN", "CMD", "ENTRYPOINT", "COPY", "ADD", "ENV", "LABEL", "ARG", "EXPOSE",
+                         "WORKDIR", "USER", "VOLUME", "HEALTHCHECK", "ONBUILD", "STOPSIGNAL", "SHELL",
+                         "HEREDOC"])  # fmt: skip
+COMMAND = st.one_of(SHELL_TEXT, JSON_ARGS)
+COPY_FLAGS = st.lists(st.sampled_from(["--chown=1:1", "--chmod=644", "--link"]), max_size=2, unique=True)
+COPY_WORDS = st.lists(WORD, min_size=2, max_size=4)
+PAIRS = st.lists(st.tuples(NAME, WORD), min_size=1, max_size=3)
+ARG_DEFAULT = st.sampled_from(["", "=1", "=a b".replace(" ", "_")])
+PORT = st.integers(1, 65535)
+PROTOCOL = st.sampled_from(["", "/udp", "/tcp"])
+VOLUMES = st.one_of(WORD, st.lists(WORD, min_size=1, max_size=3).map(json.dumps))
+HEALTH = st.sampled_from(["NONE", "--interval=5s CMD true", 'CMD ["a"]'])
+HEREDOC_BODY = st.lists(st.text(alphabet="abc $\t\"'", max_size=10), max_size=3)
+ESCAPE = st.sampled_from(["\\", "`"])
+BLANK = st.sampled_from(["", "# a comment", "   "])
+CUTS = st.lists(st.integers(0, 50), max_size=2)
+_KEYWORDS: dict[str, st.SearchStrategy[str]] = {}
+
+
 def keyword(kw: str) -> st.SearchStrategy[str]:
-    return st.sampled_from([kw, kw.lower(), kw.capitalize()])
+    if kw not in _KEYWORDS:
+        _KEYWORDS[kw] = st.sampled_from([kw, kw.lower(), kw.capitalize()])
+    return _KEYWORDS[kw]
 
 
 @st.composite
-def instruction(draw: st.DrawFn) -> str:
-    kind = draw(st.sampled_from(["RUN", "CMD", "ENTRYPOINT", "COPY", "ADD", "ENV", "LABEL", "ARG",
-                                 "EXPOSE", "WORKDIR", "USER", "VOLUME", "HEALTHCHECK", "ONBUILD",
-                                 "STOPSIGNAL", "SHELL", "HEREDOC"]))  # fmt: skip
+def _instruction(draw: st.DrawFn) -> str:
+    kind = draw(KINDS)
     kw = draw(keyword(kind if kind != "HEREDOC" else "RUN"))
     if kind in ("RUN", "CMD", "ENTRYPOINT"):
-        return f"{kw} {draw(st.one_of(SHELL_TEXT, JSON_ARGS))}"
+        return f"{kw} {draw(COMMAND)}"
     if kind in ("COPY", "ADD"):
-        flags = draw(st.lists(st.sampled_from(["--chown=1:1", "--chmod=644", "--link"]), max_size=2, unique=True))
-        words = draw(st.lists(WORD, min_size=2, max_size=4))
+        flags = draw(COPY_FLAGS)
+        words = draw(COPY_WORDS)
         return " ".join([kw, *flags, *words])
     if kind in ("ENV", "LABEL"):
-        pairs = draw(st.lists(st.tuples(NAME, WORD), min_size=1, max_size=3))
+        pairs = draw(PAIRS)
         return kw + " " + " ".join(f'{k}="{v}"' for k, v in pairs)
     if kind == "ARG":
-        return f"{kw} {draw(NAME)}" + draw(st.sampled_from(["", "=1", "=a b".replace(" ", "_")]))
+        return f"{kw} {draw(NAME)}" + draw(ARG_DEFAULT)
     if kind == "EXPOSE":
-        return f"{kw} {draw(st.integers(1, 65535))}" + draw(st.sampled_from(["", "/udp", "/tcp"]))
+        return f"{kw} {draw(PORT)}" + draw(PROTOCOL)
     if kind in ("WORKDIR", "USER", "STOPSIGNAL"):
         return f"{kw} {draw(WORD)}"
     if kind == "VOLUME":
-        vols = st.lists(WORD, min_size=1, max_size=3).map(json.dumps)
-        return f"{kw} {draw(st.one_of(WORD, vols))}"
+        return f"{kw} {draw(VOLUMES)}"
     if kind == "HEALTHCHECK":
-        return draw(st.sampled_from([f"{kw} NONE", f"{kw} --interval=5s CMD true", f'{kw} CMD ["a"]']))
+        return f"{kw} {draw(HEALTH)}"
     if kind == "ONBUILD":
         return f"{kw} RUN {draw(SHELL_TEXT)}"
     if kind == "SHELL":
         return f'{kw} ["/bin/sh", "-c"]'
-    body = draw(st.lists(st.text(alphabet="abc $\t\"'", max_size=10), max_size=3))
+    body = draw(HEREDOC_BODY)
     chomp = draw(st.booleans())
     lines = "".join(("\t" if chomp else "") + b + "\n" for b in body)
     return f"{kw} <<{'-' if chomp else ''}EOF\n{lines}EOF"
+
+
+INSTRUCTIONS = st.lists(_instruction(), max_size=6)
 
 
 def split_continuations(line: str, cuts: list[int], escape: str = "\\") -> str:
@@ -119,18 +142,18 @@ def dockerfile(draw: st.DrawFn) -> str:
     out = []
     if draw(st.booleans()):
         out.append("# syntax=docker/dockerfile:1")
-    escape = draw(st.sampled_from(["\\", "`"]))
+    escape = draw(ESCAPE)
     if escape == "`":
         out.append("# escape=`")
     for _ in range(draw(st.integers(0, 2))):
         out.append(f"ARG {draw(NAME)}=x")
     for s in range(draw(st.integers(1, 3))):
         out.append(f"{draw(keyword('FROM'))} busybox AS s{s}")
-        for ins in draw(st.lists(instruction(), max_size=6)):
-            cuts = draw(st.lists(st.integers(0, 50), max_size=2))
+        for ins in draw(INSTRUCTIONS):
+            cuts = draw(CUTS)
             out.append(split_continuations(ins, cuts, escape))
             if draw(st.booleans()):
-                out.append(draw(st.sampled_from(["", "# a comment", "   "])))
+                out.append(draw(BLANK))
     return "\n".join(out) + "\n"
 
 
