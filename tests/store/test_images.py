@@ -8,7 +8,10 @@ import re
 import pytest
 
 
-def test_images_table_as_docker_prints_it(dockyard, busybox):
+def test_images_table_as_docker_prints_it(dockyard, busybox_tar):
+    # imported here, not copied (the busybox fixture): the CREATED column's width is the one of
+    # an image made a moment ago (Less than a second ago)
+    busybox = dockyard("import", str(busybox_tar), "busybox:latest").stdout.strip()
     lines = dockyard("images").stdout.splitlines()
     assert lines[0] == "REPOSITORY   TAG       IMAGE ID       CREATED                  SIZE"
     assert re.fullmatch(rf"busybox      latest    {busybox[7:19]}   (Less than a second|\d+ seconds|About a minute|\d+ minutes) ago\s+1\.98MB",

@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from tests.builder.graph.shape import ImageShape, read_archive
-from tests.conftest import Dockyard, Result
+from tests.conftest import Dockyard, Imported, Result
 from tests.dockerd import DOCKER_CLI, DockerDaemon
 
 
@@ -103,9 +103,11 @@ class BuildKitDockyard(Dockyard):
 
 
 @pytest.fixture
-def bk(store_root: Path, busybox: str, busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> BuildKitDockyard:
+def bk(store_root: Path, busybox: str, busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory,
+       imported: Imported) -> BuildKitDockyard:
+    """busybox:latest and mini:latest imported (a copy of a store they were imported in)."""
     d = BuildKitDockyard(store_root)
-    d("import", str(mini_tar(busybox_tar, tmp_path_factory)), "mini:latest")
+    imported.into(store_root, (mini_tar(busybox_tar, tmp_path_factory), "mini:latest"))
     return d
 
 
