@@ -1,4 +1,5 @@
-"""`dockyard system check` and `dockyard system prune`: the store as a whole (in process)."""
+"""`dockyard system check`, `system df`, `system prune` and `builder prune`: the store as a whole
+(in process)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     system = sub.add_parser("system", help="Manage dockyard").add_subparsers(dest="subcommand", metavar="COMMAND")
     p = system.add_parser("check", help="Read every image, layer and name back; report what is broken or left over")
     p.set_defaults(func=cmd_check)
+    p = system.add_parser("df", help="Show dockyard disk usage")
+    p.set_defaults(func=cmd_df)
     p = system.add_parser("prune", help="Remove unused data")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
@@ -87,4 +90,40 @@ def cmd_builder_prune(args: argparse.Namespace, ctx: CliContext) -> int:
     if removed:
         print("Deleted build cache objects:\n" + "".join(f"{i}\n" for i in removed))
     print(f"Total:\t{human_size(freed)}")
+    return 0
+
+
+def _part(amount: int, total: int, percent: bool = True) -> str:
+    """The docker CLI's RECLAIMABLE: a size (4 digits, go-units' HumanSize), and its share of the
+    total in whole percent (Go's integer division) when there is a total."""
+    text = human_size(amount, 4)
+    return f"{text} ({amount * 100 // total}%)" if percent and total > 0 else text
+
+
+def cmd_df(args: argparse.Namespace, ctx: CliContext) -> int:
+    """`docker system df`, as the docker CLI 20.10 formats the daemon's answer."""
+    from dockyard.cli.format import write_table
+    from dockyard.engine import system
+
+    du = system.disk_usage(ctx.store)
+    images, containers = du["Images"], du["Containers"]
+    volumes, cache = du["Volumes"], du["BuildCache"]
+    used = sum(i["VirtualSize"] - i["SharedSize"] for i in images if i["Containers"] and i["SharedSize"] != -1)
+    active = [c for c in containers if c["State"] in ("running", "paused", "restarting")]
+    container_size = sum(c["SizeRw"] for c in containers)
+    sized = [v for v in volumes if v["UsageData"]["Size"] != -1]
+    volume_size = sum(v["UsageData"]["Size"] for v in sized)
+    rows = [
+        ["Images", str(len(images)), str(sum(1 for i in images if i["Containers"] > 0)),
+         human_size(du["LayersSize"], 4), _part(du["LayersSize"] - used, du["LayersSize"])],
+        ["Containers", str(len(containers)), str(len(active)), human_size(container_size, 4),
+         _part(container_size - sum(c["SizeRw"] for c in active), container_size)],
+        ["Local Volumes", str(len(volumes)), str(sum(1 for v in volumes if v["UsageData"]["RefCount"] > 0)),
+         human_size(volume_size, 4),
+         _part(sum(v["UsageData"]["Size"] for v in sized if v["UsageData"]["RefCount"] == 0), volume_size)],
+        ["Build Cache", str(len(cache)), str(sum(1 for c in cache if c["InUse"])),
+         human_size(sum(c["Size"] for c in cache if not c["Shared"]), 4),
+         _part(sum(c["Size"] for c in cache if not c["InUse"] and not c["Shared"]), 0, percent=False)],
+    ]
+    write_table(sys.stdout, ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows)
     return 0

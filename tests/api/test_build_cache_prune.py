@@ -28,6 +28,13 @@ def test_system_df_and_builder_prune(server, cli_env, dockyard, busybox, tmp_pat
     build = ["build", "--progress=plain", "-t", "cached", str(tmp_path)]
     dockyard(*build, env={"DOCKER_BUILDKIT": "1"})
     assert _cache_row(cli_env)[:2] == ["3", "0"]          # two step records and the cache mount
+    # the in-process `dockyard system df` prints what the docker CLI prints from the same store
+    dockyard("run", "-d", "--name", "df-user", "-v", "df-vol:/v", "busybox", "sh", "-c",
+             "head -c 20000 /dev/zero > /v/f; head -c 30000 /dev/zero > /f; sleep 100")
+    dockyard("run", "--name", "df-done", "-v", "df-other:/v", "busybox", "sh", "-c", "head -c 7000 /dev/zero > /v/f")
+    dockyard("exec", "df-user", "sh", "-c", "while [ ! -s /f ] || [ ! -s /v/f ]; do sleep 0.05; done")
+    assert dockyard("system", "df").stdout == docker(cli_env, "system", "df").stdout.decode()
+    dockyard("rm", "-f", "df-user", "df-done")
     verbose = docker(cli_env, "system", "df", "-v").stdout.decode()
     assert "exec.cachemount" in verbose and verbose.count("regular") == 2
     # the image still uses both layers: only the cache mount goes
