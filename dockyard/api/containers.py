@@ -14,7 +14,7 @@ from dockyard.api.framing import STDERR, STDOUT, go_json, mux_frame
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import binary_writer
-from dockyard.engine import containers as engine
+from dockyard.engine import containers as engine, create_config
 from dockyard.errors import InvalidParameter
 from dockyard.engine.request_types import CONTAINER_CREATE, UPDATE
 
@@ -26,7 +26,7 @@ MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
     body = req.json_object(CONTAINER_CREATE, required=True)
     record = engine.create_from_api(ctx.store(), body, req.q("name"), req.q("platform"))
-    resp.json({"Id": record.id, "Warnings": []}, 201)
+    resp.json({"Id": record.id, "Warnings": create_config.warnings(body)}, 201)
 
 
 # -- lifecycle -------------------------------------------------------------------------------------

@@ -309,7 +309,9 @@ def _containers(store: Any, q: dict, body: Any) -> Any:
 def _container_create(store: Any, q: dict, body: Any) -> Any:
     from dockyard.engine import containers as engine
 
-    return {"Id": engine.create_from_api(store, body, q.get("name")).id, "Warnings": []}
+    from dockyard.engine.create_config import warnings
+
+    return {"Id": engine.create_from_api(store, body, q.get("name")).id, "Warnings": warnings(body)}
 
 
 def _container_inspect(store: Any, q: dict, body: Any, name: str) -> Any:

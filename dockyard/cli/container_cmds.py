@@ -131,7 +131,10 @@ def _create(args: argparse.Namespace, target: Any) -> str:
     except DockyardError as exc:
         exc.exit_code = 125  # a flag's value the CLI cannot parse: docker create and run say 125
         raise
-    return for_target(target).call("POST", "/containers/create", query, body)["Id"]
+    answer = for_target(target).call("POST", "/containers/create", query, body)
+    for warning in answer.get("Warnings") or []:     # as the docker CLI prints them
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return answer["Id"]
 
 
 def cmd_create(args: argparse.Namespace, target: Any) -> int:

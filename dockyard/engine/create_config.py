@@ -642,6 +642,19 @@ _UPDATABLE = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "Res
               "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "MemoryReservation"}
 
 
+def warnings(body: dict[str, Any]) -> list[str]:
+    """What dockerd 20.10's create warns of (the docker CLI prints each as `WARNING: ...`) for a
+    body it accepts: ports published on the host's network, the OOM killer off without a limit."""
+    host = body.get("HostConfig") if isinstance(body.get("HostConfig"), dict) else {}
+    out = []
+    if host.get("NetworkMode") == "host" and (host.get("PortBindings") or host.get("PublishAllPorts")):
+        out.append("Published ports are discarded when using host network mode")
+    if host.get("OomKillDisable") and not host.get("Memory"):
+        out.append("OOM killer is disabled for the container, but no memory limit is set, this can "
+                   "result in the system running out of resources.")
+    return out
+
+
 def run_host(host: dict[str, Any]) -> dict[str, Any]:
     """What a classic build gives its RUN containers beyond the network (`docker build --memory,
     --memory-swap, --cpu-*, --cpuset-*, --shm-size, --ulimit, --add-host`), from HostConfig's

@@ -330,3 +330,17 @@ def test_platform_of_create(engine: Engine) -> None:
             assert body["message"] == '"bogus": unknown operating system or architecture: invalid argument'
         if code == 201:
             engine.docker("rm", body["Id"])
+
+
+def test_create_warnings(engine: Engine) -> None:
+    """dockerd's create answers Warnings the docker CLI prints (dockyard's were always empty)."""
+    for args, warning in [(["--network", "host", "-p", "8080:80"],
+                           b"WARNING: Published ports are discarded when using host network mode\n"),
+                          (["--oom-kill-disable"],
+                           b"WARNING: OOM killer is disabled for the container, but no memory limit is "
+                           b"set, this can result in the system running out of resources.\n"),
+                          (["--memory", "64m", "--oom-kill-disable"], b"")]:
+        proc = engine.docker("create", *args, "busybox", "true")
+        # (the CLI adds its own warning before the daemon's for --oom-kill-disable alone)
+        assert proc.stderr.endswith(warning) if warning else proc.stderr == b"", (args, proc.stderr)
+        engine.docker("rm", proc.stdout.decode().strip())
