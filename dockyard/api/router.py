@@ -59,8 +59,11 @@ class Request:
         return self.head.query
 
     def q(self, name: str, default: str | None = None) -> str | None:
+        """A parameter given more than once is its first value, as Go's FormValue reads it (the
+        docker SDK sends `dockerfile` twice for a Dockerfile outside the context: its name in
+        the tar, then its text)."""
         values = self.query.get(name)
-        return values[-1] if values else default
+        return values[0] if values else default
 
     def qlist(self, name: str) -> list[str]:
         return list(self.query.get(name, []))

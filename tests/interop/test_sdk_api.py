@@ -193,3 +193,20 @@ def test_commit_of_a_container_that_exits_meanwhile(client) -> None:  # noqa: AN
         assert client.inspect_image(image)["Parent"] == base
         client.remove_container(cid)
         client.remove_image(image)
+
+
+def test_build_with_a_dockerfile_outside_the_context(client, tmp_path) -> None:  # noqa: ANN001
+    """The SDK puts a Dockerfile from outside the context into the context's tar and names it
+    twice in the query (its name there, then its text): the first is the one (Go's FormValue)."""
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "file").write_text("in the context\n")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /src\nWORKDIR /src\n")
+    lines = list(client.build(path=str(tmp_path / "ctx"), dockerfile=str(tmp_path / "Dockerfile"),
+                              tag="sdk-outside:1", decode=True))
+    assert any("Successfully tagged sdk-outside:1" in line.get("stream", "") for line in lines), lines
+    cid = _create(client, "sdk-outside:1", ["ls", "-a"])
+    client.start(cid)
+    client.wait(cid)
+    assert "file" in client.logs(cid).decode().split()
+    client.remove_container(cid)
+    client.remove_image("sdk-outside:1")
