@@ -19,6 +19,7 @@ from dockyard.runtime.hostconfig import Mount
 from dockyard.runtime.network import endpoints, hook
 from dockyard.runtime.network.endpoints import NetworkRequest, NetworkState
 from dockyard.runtime.oci import choose_runtime
+from dockyard.runtime.spec import MASKED_PATHS, READONLY_PATHS
 from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, ContainerState, docker_status, status_text
 from dockyard.store.store import Store
 
@@ -114,6 +115,14 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in r.ulimits] or None,
         "Mounts": [_api_mount(m) for m in h.mounts] or None,
         "Tmpfs": {m.target: ",".join(m.options) for m in h.mounts if m.type == "tmpfs"} or None,
+        # what dockyard applies (runtime/spec; none when privileged), and the fields it takes only
+        # at their zero value (create_config's _UNSUPPORTED_HOST), as dockerd shows them
+        "MaskedPaths": None if h.privileged else list(MASKED_PATHS),
+        "ReadonlyPaths": None if h.privileged else list(READONLY_PATHS),
+        "ConsoleSize": [0, 0], "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuCount": 0, "CpuPercent": 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": None, "DeviceRequests": None,
+        "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "KernelMemory": 0, "KernelMemoryTCP": 0,
     }
 
 

@@ -119,6 +119,8 @@ def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
     cmd = record.command
     cfg = views.docker_config(record)
     lower = cdir.lower_file.read_text() if cdir.lower_file.exists() else ""
+    from dockyard.engine.execs import pending_ids   # inspect's only (the exec machinery's imports)
+
     return {
         "Id": record.id,
         "Created": record.created,
@@ -139,6 +141,8 @@ def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
         "RestartCount": state.restart_count,
         "Driver": "overlay2",
         "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": pending_ids(cdir.path),
         "HostConfig": views.host_config(store, record, request),
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(str(store.root / p) for p in lower.split(":")) if lower else "",

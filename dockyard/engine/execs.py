@@ -81,6 +81,19 @@ def _write(store: Store, inst: ExecInstance) -> None:
     atomic_write(_path(lookup(store, inst.container_id).path, inst.id), json.dumps(asdict(inst)).encode())
 
 
+def pending_ids(container_dir: Path) -> list[str] | None:
+    """The IDs of a container's execs that have not ended (created or running), as inspect's
+    ExecIDs lists them (null for none, as dockerd's)."""
+    ids = []
+    for path in sorted((container_dir / "execs").glob("*.json")):
+        try:
+            if json.loads(path.read_bytes()).get("exit_code") is None:
+                ids.append(path.stem)
+        except (FileNotFoundError, ValueError):
+            continue
+    return ids or None
+
+
 def get(store: Store, exec_id: str) -> ExecInstance:
     if exec_id and all(c in "0123456789abcdef" for c in exec_id):
         for cdir in all_containers(store):

@@ -1,0 +1,40 @@
+"""Fields of a container's inspect that clients read and dockyard left out (an SDK's
+`attrs["ExecIDs"]`, a template's `.HostConfig.MaskedPaths` failed on a missing key): ExecIDs
+(the execs not yet ended, null when none), the masked and read-only paths applied, and the
+HostConfig fields dockyard takes only at their zero value, shown at it. Through Debian's docker
+CLI 20.10 on dockyard serve and the reference dockerd."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.interop.conftest import Engine
+
+ZERO = {"ConsoleSize": [0, 0], "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "CpuCount": 0,
+        "CpuRealtimePeriod": 0, "DeviceCgroupRules": None, "DeviceRequests": None, "IOMaximumIOps": 0,
+        "KernelMemory": 0, "KernelMemoryTCP": 0}
+
+
+def _inspect(engine: Engine, name: str) -> dict:
+    return json.loads(engine.docker("inspect", name).stdout)[0]
+
+
+def test_exec_ids_and_host_config_fields(engine: Engine) -> None:
+    try:
+        engine.docker("run", "-d", "--name", "insp", "--network", "none", "busybox", "sleep", "100")
+        assert _inspect(engine, "insp")["ExecIDs"] is None
+        engine.docker("exec", "-d", "insp", "sleep", "1")
+        assert len(_inspect(engine, "insp")["ExecIDs"]) == 1
+        deadline = time.monotonic() + 10
+        while _inspect(engine, "insp")["ExecIDs"] is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        info = _inspect(engine, "insp")
+        assert info["ExecIDs"] is None
+        assert (info["MountLabel"], info["ProcessLabel"]) == ("", "")
+        host = info["HostConfig"]
+        # dockerd echoes an empty list the client sent as [] or null: either is the zero value
+        assert all(host[k] in (v, None) for k, v in ZERO.items()), {k: host[k] for k in ZERO}
+        assert "/proc/kcore" in host["MaskedPaths"] and "/proc/sys" in host["ReadonlyPaths"]
+    finally:
+        engine.docker("rm", "-f", "insp", check=False)
