@@ -16,6 +16,7 @@ from dockyard.api.framing import go_json
 from dockyard.api.router import API_VERSION, MIN_API_VERSION, ApiContext, Request, Route, route
 from dockyard.engine import containers, images
 from dockyard.engine import events as engine_events
+from dockyard.engine import system as engine_system
 from dockyard.engine.system import disk_usage as usage
 
 
@@ -49,25 +50,32 @@ def info(ctx: ApiContext, req: Request, resp: Response) -> None:
         "ID": "dockyard", "Containers": total, "ContainersRunning": running,
         "ContainersPaused": paused, "ContainersStopped": stopped,
         "Images": images.image_count(store), "Driver": "overlay2", "DriverStatus": [],
-        "DockerRootDir": str(ctx.root), "Plugins": {"Volume": [], "Network": ["host", "none"],
+        "DockerRootDir": str(ctx.root), "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                                                   "Authorization": None, "Log": ["json-file"]},
-        "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,
-        "CPUShares": False, "CPUSet": False, "PidsLimit": False, "IPv4Forwarding": False,
-        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
+        # what the host's cgroups offer (dockyard applies each through runc); kernel memory
+        # limits, which dockyard does not apply, false
+        **engine_system.host_features(), "KernelMemory": False, "KernelMemoryTCP": False,
+        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
-        "LoggingDriver": "json-file", "CgroupDriver": "none", "CgroupVersion": "2",
+        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
         "NEventsListener": 0, "KernelVersion": uname.release, "OperatingSystem": "dockyard",
         "OSVersion": "", "OSType": "linux", "Architecture": uname.machine,
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": {
             "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [], "IndexConfigs": {"docker.io": {
+                "Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True}}},
         "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "Name": uname.nodename,
         "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
         "Runtimes": {"runc": {"path": "runc"}}, "DefaultRuntime": "runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                   "ControlAvailable": False, "Error": "", "RemoteManagers": None},
-        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "SecurityOptions": ["name=seccomp,profile=default"],
-        "Warnings": None,
+        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "docker-init",
+        "SecurityOptions": ["name=seccomp,profile=default"], "Warnings": None, "GenericResources": None,
+        "HttpProxy": os.environ.get("HTTP_PROXY") or os.environ.get("http_proxy") or "",
+        "HttpsProxy": os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or "",
+        "NoProxy": os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or "",
+        "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
     })
 
 

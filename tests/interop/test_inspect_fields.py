@@ -7,6 +7,7 @@ CLI 20.10 on dockyard serve and the reference dockerd."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from tests.interop.conftest import Engine
@@ -38,3 +39,16 @@ def test_exec_ids_and_host_config_fields(engine: Engine) -> None:
         assert "/proc/kcore" in host["MaskedPaths"] and "/proc/sys" in host["ReadonlyPaths"]
     finally:
         engine.docker("rm", "-f", "insp", check=False)
+
+
+def test_info_reports_the_limits_the_host_offers(engine: Engine) -> None:
+    """/info's cgroup features are the host's (dockyard applies each through runc): dockyard
+    reported every limit unsupported and cgroup version 2 on this host's v1 controllers, so
+    `docker info` warned of no memory, swap, CFS, cpuset or pids limit support."""
+    info = json.loads(engine.docker("info", "--format", "{{json .}}").stdout)
+    v1 = os.path.isdir("/sys/fs/cgroup/memory")
+    assert (info["CgroupDriver"], info["CgroupVersion"]) == ("cgroupfs", "1" if v1 else "2")
+    for key in ("MemoryLimit", "CpuCfsPeriod", "CpuCfsQuota", "CPUShares", "CPUSet", "PidsLimit"):
+        assert info[key] is True, key
+    assert info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"] is True
+    assert "Volume" in info["Plugins"] and "local" in info["Plugins"]["Volume"]
