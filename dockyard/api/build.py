@@ -82,7 +82,7 @@ def _run_host(req: Request) -> dict[str, Any]:
         if given:
             raise InvalidParameter(f"build parameter {name} is not supported by dockyard")
     if req.q("isolation") not in (None, "", "default"):
-        raise InvalidParameter(f"invalid isolation: {req.q('isolation')!r} (linux has only default)")
+        raise InvalidParameter(f'Unsupported isolation: "{req.q("isolation")}"')   # dockerd's words
     host: dict[str, Any] = {field: req.qint(name) for name, field in _RUN_HOST.items() if req.q(name)}
     host.update({field: req.q(name) for name, field in _RUN_HOST_TEXT.items() if req.q(name)})
     if req.qjson("ulimits"):

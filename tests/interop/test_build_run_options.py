@@ -27,6 +27,8 @@ def test_run_steps_get_the_build_options(engine: Engine) -> None:
         assert seen[0] == "1.2.3.4\ta" and seen[1] == "10485760", seen
         assert seen[2] in ("20971520", "no-swap-accounting"), seen
         assert seen[3].split()[:2] == ["shm", "8192"] and seen[4:] == ["100", "200"], seen
+        r = engine.docker("build", "--isolation", "hyperv", tmp, check=False)
+        assert r.returncode != 0 and b'Unsupported isolation: "hyperv"' in r.stderr, r.stderr
         if engine.name == "dockyard":
             # not applied by dockyard, so refused rather than ignored (dockerd applies them)
             for flags in (["--cgroup-parent", "x"], ["--security-opt", "seccomp=unconfined"]):
