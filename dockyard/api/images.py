@@ -12,7 +12,7 @@ from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
 from dockyard.engine import images as engine_images
 from dockyard.engine import transfer
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidArchive, InvalidParameter
 
 
 def _unix(value: datetime | None) -> int:
@@ -82,9 +82,14 @@ def get_images(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def load_images(ctx: ApiContext, req: Request, resp: Response) -> None:
-    """Docker answers 200 and reports a bad archive inside the JSON stream; so do we, except
-    that nothing is written before the archive is read, so a bad archive is a plain 400."""
-    results = transfer.load_images(ctx.store(), req.body)
+    """Docker answers 200 and reports a load's failure inside the JSON stream (the SDK's
+    images.load raises ImageLoadError from it, the CLI prints it); so do we: nothing is written
+    before the archive is read, and a bad archive is then the stream's one message."""
+    try:
+        results = transfer.load_images(ctx.store(), req.body)
+    except InvalidArchive as exc:   # (a body the HTTP layer cannot read stays its 400)
+        JsonMessages(resp.stream("application/json"), ctx.stopping).error(str(exc))
+        return
     messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
     for result in results:
         for message in result.messages:

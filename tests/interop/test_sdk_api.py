@@ -213,3 +213,14 @@ def test_build_with_a_dockerfile_outside_the_context(client, tmp_path) -> None: 
     assert "file" in client.logs(cid).decode().split()
     client.remove_container(cid)
     client.remove_image("sdk-outside:1")
+
+
+def test_load_of_a_bad_archive_fails_in_the_stream(engine: Engine) -> None:
+    """A load of what is not an image archive answers 200 with the failure in its JSON stream,
+    as dockerd does: the SDK's images.load raises ImageLoadError, the docker CLI exits 1 with it."""
+    sdk = docker.DockerClient(base_url=engine.host, version="1.41")
+    with pytest.raises(docker.errors.ImageLoadError):
+        sdk.images.load(b"abc")
+    sdk.close()
+    proc = engine.docker("load", input=b"abc", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip() and b"Error response from daemon" not in proc.stderr
