@@ -39,18 +39,67 @@ def terminal_size(fd: int) -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
-def _copy_input(streams: Streams, fd: int) -> None:
+DETACH_KEYS = b"\x10\x11"    # ctrl-p ctrl-q, the docker CLI's default detach sequence
+
+
+class _Escape:
+    """The docker CLI's escape proxy: bytes typed on a terminal go on to the container unless they
+    are the detach sequence; a partial match is held until the next byte tells (then sent)."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(what to send, whether the whole sequence was typed)."""
+        out = bytearray()
+        for byte in data:
+            if byte == self.keys[len(self.held)]:
+                self.held += bytes([byte])
+                if self.held == self.keys:
+                    return bytes(out), True
+                continue
+            out += self.held
+            self.held = b""
+            if byte == self.keys[0]:
+                self.held = bytes([byte])
+            else:
+                out.append(byte)
+        return bytes(out), False
+
+
+def _copy_input(streams: Streams, fd: int, escape: _Escape | None = None,
+                detached: threading.Event | None = None) -> None:
     try:
         while data := os.read(fd, 65536):
-            streams.send(data)
+            if escape is not None:
+                data, leave = escape.feed(data)
+                if leave:
+                    if data:
+                        streams.send(data)
+                    assert detached is not None
+                    detached.set()
+                    return
+            if data:
+                streams.send(data)
         streams.close_input()
     except OSError:
         pass
 
 
-def pump(streams: Streams, *, tty: bool, stdin: bool) -> None:
+def _copy_output(streams: Streams, done: threading.Event) -> None:
+    try:
+        for fd, data in streams.output():
+            write_all(fd, data)
+    finally:
+        done.set()
+
+
+def pump(streams: Streams, *, tty: bool, stdin: bool) -> bool:
     """Copy until the container's output ends (its stdin copy runs on in a daemon thread: the
-    docker CLI leaves too once the output ends, whatever its stdin holds)."""
+    docker CLI leaves too once the output ends, whatever its stdin holds), or until the user
+    types the detach sequence (ctrl-p ctrl-q) on a terminal, as the docker CLI's: whether the
+    user detached (the container runs on)."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = None
@@ -75,11 +124,22 @@ def pump(streams: Streams, *, tty: bool, stdin: bool) -> None:
                             except Exception:  # noqa: BLE001 - the container may be gone
                                 pass
                     resize_handler = signal.signal(signal.SIGWINCH, on_winch)
+        ended = threading.Event()
         if stdin:
-            threading.Thread(target=_copy_input, args=(streams, 0), daemon=True,
+            escape = _Escape(DETACH_KEYS) if saved is not None else None
+            threading.Thread(target=_copy_input, args=(streams, 0, escape, ended), daemon=True,
                              name="stdin").start()
-        for fd, data in streams.output():
-            write_all(fd, data)
+        if saved is None:   # no terminal: no detach sequence, the output alone ends it
+            _copy_output(streams, ended)
+            return False
+        output_done = threading.Event()
+
+        def copy_output() -> None:
+            _copy_output(streams, output_done)
+            ended.set()
+        threading.Thread(target=copy_output, daemon=True, name="output").start()
+        ended.wait()
+        return not output_done.is_set()
     finally:
         if resize_handler is not None:
             signal.signal(signal.SIGWINCH, resize_handler)

@@ -157,14 +157,16 @@ def cmd_run(args: argparse.Namespace, target: Any) -> int:
         return 0
     _out(target).flush()
     _err(target).flush()
-    if isinstance(target, str) or args.restart not in ("", "no"):
-        # a client of a daemon, or a container whose restarts outlive this process: it runs
-        # under its own monitor and this process attaches to it until its first exit, as
-        # `docker run` does (attached before the start, its exit waited for from then on)
+    if isinstance(target, str) or args.restart not in ("", "no") or (args.interactive and args.tty):
+        # a client of a daemon, a container whose restarts outlive this process, or a terminal
+        # session the user may leave with ctrl-p ctrl-q (the container runs on): it runs under
+        # its own monitor and this process attaches to it until its first exit, as `docker run`
+        # does (attached before the start, its exit waited for from then on)
         streams = backend.attach(container, stdin=args.interactive, tty=args.tty)
         waiter = backend.wait_async(container, "removed" if args.rm else "next-exit")
         backend.call("POST", f"/containers/{container}/start")
-        pump(streams, tty=args.tty, stdin=args.interactive)
+        if pump(streams, tty=args.tty, stdin=args.interactive):
+            return 0    # detached: the docker CLI leaves at once, with status 0
         return waiter.result()
     stdin = 0 if (args.interactive or args.tty) else None
     return engine.run_attached(target.store, container,
@@ -355,8 +357,11 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
                 "User": args.user or "", "Privileged": args.privileged}
         exec_id = backend.call("POST", f"/containers/{args.container}/exec", None, body)["Id"]
         size = terminal_size(1) if args.tty else None
-        pump(backend.exec_streams(exec_id, tty=args.tty, size=size), tty=args.tty,
-             stdin=args.interactive)
+        if pump(backend.exec_streams(exec_id, tty=args.tty, size=size), tty=args.tty,
+                stdin=args.interactive):
+            # detached (ctrl-p ctrl-q): the exec runs on; the docker CLI's words and status
+            _err(target).write("read escape sequence\n")
+            return 1
         return int(backend.call("GET", f"/exec/{exec_id}/json")["ExitCode"] or 0)
     return engine.exec_in(target.store, args.container, engine.ExecOptions(
         cmd=command, interactive=args.interactive, tty=args.tty, env=env,

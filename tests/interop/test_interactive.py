@@ -4,7 +4,11 @@ dockyard serve and dockerd."""
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
+import time
 
 from tests.interop.conftest import DOCKER, Engine
 
@@ -78,3 +82,53 @@ def test_stdin_a_command_does_not_read(engine: Engine) -> None:
             assert tty.returncode == 3 and b"reset" not in tty.stdout, (args, tty)
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes) -> tuple[int, bytes]:
+    """`argv` on a pseudo-terminal of its own: once the container's shell greets (the CLI has
+    put the terminal in raw mode by then), `keys` are typed; (exit status, what it printed)."""
+    pid, fd = pty.fork()
+    if pid == 0:   # the child: the CLI
+        os.execvpe(argv[0], argv, env)
+    out, typed, deadline = b"", False, time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status), out
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    continue
+            if not typed and b"built-in commands" in out:    # ash's banner: it reads from now on
+                time.sleep(0.5)
+                os.write(fd, keys)
+                typed = True
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"{argv} did not end: {out!r}")
+    finally:
+        os.close(fd)
+
+
+def test_detach_keys(engine: Engine, dockyard) -> None:  # noqa: ANN001
+    """ctrl-p ctrl-q on a terminal leaves a `run -it` (status 0, nothing printed) or an `exec -it`
+    (`read escape sequence`, status 1) with the container running on, as the docker CLI does;
+    dockyard's own CLI sent the keys on to the container (ctrl-p is the shell's history). Its
+    `run -it` in process runs the container under its own monitor for it."""
+    def running(name: str) -> bool:
+        return engine.docker("inspect", "-f", "{{.State.Running}}", name).stdout == b"true\n"
+    clis = [("cli", [DOCKER, "run", "-it", "--name", "dt-cli", "busybox", "sh"], engine.env)]
+    if engine.name == "dockyard":
+        clis.append(("own", dockyard.argv("run", "-it", "--name", "dt-own", "busybox", "sh"), dockyard.env))
+    try:
+        for name, argv, env in clis:
+            code, out = _typed_after_prompt(argv, env, b"echo hi\r\x10\x11")
+            assert code == 0 and b"read escape sequence" not in out, (name, code, out)
+            assert running(f"dt-{name}"), name
+        code, out = _typed_after_prompt([DOCKER, "exec", "-it", "dt-cli", "sh"], engine.env, b"\x10\x11")
+        assert code == 1 and b"read escape sequence" in out, (code, out)
+        assert running("dt-cli")
+    finally:
+        engine.docker("rm", "-f", "dt-cli", "dt-own", check=False)
