@@ -220,7 +220,8 @@ class Networks:
         with flock(self._lock):
             record = self._read(record.id) or record
             try:
-                subnets.ensure_reserved(self.root, record.id, record.ipv4_network, network_exists)
+                subnets.ensure_reserved(self.root, record.id, record.ipv4_network, network_exists,
+                                        record.interface)
                 return record
             except Conflict:
                 if record.name != "bridge" or self.endpoints(record):

@@ -61,15 +61,16 @@ def pools(store_root: Path) -> list[Pool]:
     return out
 
 
-def host_routes() -> list[ipaddress.IPv4Network]:
-    """The IPv4 routes of the host (from /proc/net/route), the default route left out."""
+def host_routes(but: str = "") -> list[ipaddress.IPv4Network]:
+    """The IPv4 routes of the host (from /proc/net/route), the default route left out, and those
+    of the interface `but` (a network's own bridge: its route is not another's)."""
     out = []
     try:
         with open("/proc/net/route", encoding="ascii") as f:
             next(f, None)
             for line in f:
                 fields = line.split()
-                if len(fields) < 8:
+                if len(fields) < 8 or (but and fields[0] == but):
                     continue
                 dest = int(fields[1], 16).to_bytes(4, "little")
                 mask = int(fields[7], 16).to_bytes(4, "little")
@@ -110,10 +111,12 @@ def _write_reservation(subnet: ipaddress.IPv4Network, store_root: Path, network_
 
 
 def reserve(store_root: Path, network_id: str, owned: Owned, wanted: str | None = None,
-            taken_here: list[ipaddress.IPv4Network] | None = None) -> ipaddress.IPv4Network:
-    """Reserve `wanted` (a CIDR) or the first free subnet of the pools for a network."""
+            taken_here: list[ipaddress.IPv4Network] | None = None,
+            interface: str = "") -> ipaddress.IPv4Network:
+    """Reserve `wanted` (a CIDR) or the first free subnet of the pools for a network
+    (`interface`: its bridge, whose own route does not make its subnet busy)."""
     with flock(RUN_DIR / "subnets.lock"):
-        busy = host_routes() + list(taken_here or [])
+        busy = host_routes(interface) + list(taken_here or [])
         for subnet, (root, nid) in _reservations().items():
             if (root, nid) == (str(store_root), network_id):
                 continue
@@ -141,9 +144,11 @@ def reserve(store_root: Path, network_id: str, owned: Owned, wanted: str | None 
 
 
 def ensure_reserved(store_root: Path, network_id: str, subnet: ipaddress.IPv4Network,
-                    owned: Owned) -> None:
-    """Before a network is used: its reservation is there (a reboot clears /run), or a clear
-    error when another network took its subnet meanwhile."""
+                    owned: Owned, interface: str = "") -> None:
+    """Before a network is used: its reservation is there (a reboot clears /run; the default
+    bridge's goes while no container uses it, and may have gone while one was joining it, its
+    bridge up: `interface`'s route is its own), or a clear error when another network took its
+    subnet meanwhile."""
     path = RUN_DIR / "subnets" / _file_name(subnet)
     try:
         owner = json.loads(path.read_text())
@@ -151,7 +156,7 @@ def ensure_reserved(store_root: Path, network_id: str, subnet: ipaddress.IPv4Net
             return
     except (FileNotFoundError, ValueError, AttributeError):
         pass
-    reserve(store_root, network_id, owned, str(subnet))
+    reserve(store_root, network_id, owned, str(subnet), interface=interface)
 
 
 def sweep_stale(owned: Owned, sweep: Callable[[ipaddress.IPv4Network], None]) -> None:
