@@ -83,13 +83,12 @@ def _run_host(req: Request) -> dict[str, Any]:
             raise InvalidParameter(f"build parameter {name} is not supported by dockyard")
     if req.q("isolation") not in (None, "", "default"):
         raise InvalidParameter(f'Unsupported isolation: "{req.q("isolation")}"')   # dockerd's words
-    host: dict[str, Any] = {field: req.qint(name) for name, field in _RUN_HOST.items() if req.q(name)}
-    host.update({field: req.q(name) for name, field in _RUN_HOST_TEXT.items() if req.q(name)})
-    if req.qjson("ulimits"):
-        host["Ulimits"] = req.qjson("ulimits")
-    if req.qlist("extrahosts"):
-        host["ExtraHosts"] = [h for text in req.qlist("extrahosts") for h in text.split(",") if h]
-    return host
+    host: dict[str, Any] = {field: req.qint(name) for name, field in _RUN_HOST.items()}
+    host.update({field: req.q(name) for name, field in _RUN_HOST_TEXT.items()})
+    host["Ulimits"] = req.qjson("ulimits")
+    host["ExtraHosts"] = [h for text in req.qlist("extrahosts") for h in text.split(",") if h]
+    # a client in BuildKit mode (the docker CLI's) sends every one of them, at zero when not given
+    return {field: value for field, value in host.items() if value}
 
 
 def options_from_request(req: Request) -> BuildOptions:
