@@ -91,13 +91,35 @@ def remove(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 # -- list / inspect / changes ----------------------------------------------------------------------
+def _endpoints_for(req: Request, container: dict[str, Any], hostname: str = "") -> dict[str, Any]:
+    """A container's endpoints as the request's API version has them: the engine answers as
+    dockerd 20.10 (API 1.41), whose Aliases on a user network hold the container's short ID too.
+    From 1.44 DNSNames lists the names it answers to (name, aliases, short ID, hostname). The
+    Aliases keep the short ID at every version: docker-compose 1.29, which negotiates 1.47 with
+    dockyard, takes an endpoint without it for one to make again (API 1.45's Aliases are the
+    given ones only), and disconnects and reconnects every network of each new container."""
+    if not req.version_at_least("1.44"):
+        return container
+    short = container["Id"][:12]
+    name = (container.get("Name") or (container.get("Names") or [""])[0]).lstrip("/")
+    for net, endpoint in ((container.get("NetworkSettings") or {}).get("Networks") or {}).items():
+        if net in ("bridge", "host", "none"):
+            endpoint["DNSNames"] = None
+            continue
+        given = [a for a in endpoint.get("Aliases") or [] if a != short]
+        endpoint["DNSNames"] = list(dict.fromkeys(n for n in (name, *given, short, hostname) if n))
+    return container
+
+
 def list_containers(ctx: ApiContext, req: Request, resp: Response) -> None:
-    resp.json(engine.rows(ctx.store(), req.qbool("all"), req.q("filters"), req.qint("limit", -1),
-                          size=req.qbool("size")))
+    rows = engine.rows(ctx.store(), req.qbool("all"), req.q("filters"), req.qint("limit", -1),
+                       size=req.qbool("size"))
+    resp.json([_endpoints_for(req, row) for row in rows])
 
 
 def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    resp.json(engine.inspect(ctx.store(), req.params["id"], size=req.qbool("size")))
+    container = engine.inspect(ctx.store(), req.params["id"], size=req.qbool("size"))
+    resp.json(_endpoints_for(req, container, container["Config"].get("Hostname") or ""))
 
 
 _KINDS = {"C": 0, "A": 1, "D": 2}

@@ -122,7 +122,7 @@ def auth(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def disk_usage(ctx: ApiContext, req: Request, resp: Response) -> None:
-    resp.json(usage(ctx.store(), req.qlist("type") or None))
+    resp.json(usage(ctx.store(), req.qlist("type") or None, placeholders=not req.version_at_least("1.44")))
 
 
 def build_prune(ctx: ApiContext, req: Request, resp: Response) -> None:

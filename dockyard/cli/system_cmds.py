@@ -108,7 +108,8 @@ def cmd_df(args: argparse.Namespace, ctx: CliContext) -> int:
     du = system.disk_usage(ctx.store)
     images, containers = du["Images"], du["Containers"]
     volumes, cache = du["Volumes"], du["BuildCache"]
-    used = sum(i["VirtualSize"] - i["SharedSize"] for i in images if i["Containers"] and i["SharedSize"] != -1)
+    used = sum(i.get("VirtualSize", i["Size"]) - i["SharedSize"] for i in images
+               if i["Containers"] and i["SharedSize"] != -1)
     active = [c for c in containers if c["State"] in ("running", "paused", "restarting")]
     container_size = sum(c["SizeRw"] for c in containers)
     sized = [v for v in volumes if v["UsageData"]["Size"] != -1]

@@ -228,6 +228,9 @@ def connect(store: Any, container: str, network_ref: str, config: EndpointConfig
     record = cdir.read_record()
     network = Networks(store.root).get(network_ref)
     request = hook.read_request(cdir.path)
+    if request.mode == "none":
+        raise InvalidParameter("container cannot be connected to multiple networks with one of the "
+                               "networks in private (none) mode")
     if not request.uses_bridge or not network.is_bridge:
         raise InvalidParameter("container sharing network namespace with another container or "
                                "host cannot be connected to any other network")
@@ -255,8 +258,11 @@ def disconnect(store: Any, container: str, network_ref: str) -> None:
     if current_state(cdir).status == RUNNING:
         endpoints.disconnect(store.root, cdir.path, record.id, record.name, network)
     del request.networks[network.name]
-    if request.mode == network.name:
-        request.mode = next(iter(request.networks), "none")
+    if request.mode == network.name and request.networks:
+        request.mode = next(iter(request.networks))
+    # the last one gone, the mode stays (dockerd's NetworkMode does): the container starts with
+    # its loopback alone, and a connect gives it a network again (compose 1.29 disconnects and
+    # reconnects a new container's networks when their aliases lack its short ID)
     hook.write_request(cdir.path, request)
     Journal(store.root).emit("network", "disconnect", network.id,
                              {"container": record.id, "name": network.name, "type": "bridge"})

@@ -27,9 +27,10 @@ def host_features() -> dict[str, object]:
 DISK_USAGE_TYPES = ("container", "image", "volume", "build-cache")
 
 
-def disk_usage(store: Store, types: list[str] | None = None) -> dict[str, Any]:
+def disk_usage(store: Store, types: list[str] | None = None, *, placeholders: bool = True) -> dict[str, Any]:
     """`docker system df`: what images, containers, volumes and BuildKit mode's cache take; with
-    `types` (API 1.42's `type`), only those sections, the others absent as in dockerd's answer."""
+    `types` (API 1.42's `type`), only those sections, the others absent as in dockerd's answer;
+    `placeholders`: the image rows' fields before API 1.44 (engine.images.image_rows)."""
     for kind in types or []:
         if kind not in DISK_USAGE_TYPES:
             raise InvalidParameter(f"unknown object type: {kind}")
@@ -37,7 +38,7 @@ def disk_usage(store: Store, types: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "image" in wanted:
         out["LayersSize"] = sum(store.layers.get(d).content_size for d in store.layers.all())
-        out["Images"] = _with_shared_sizes(store, image_rows(store, all_images=True))
+        out["Images"] = _with_shared_sizes(store, image_rows(store, all_images=True, placeholders=placeholders))
     if "container" in wanted:
         out["Containers"] = container_views.rows(store, all_=True, size=True)
     if "volume" in wanted:
@@ -53,7 +54,7 @@ def disk_usage(store: Store, types: list[str] | None = None) -> dict[str, Any]:
 
 def _with_shared_sizes(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The image rows as dockerd's df gives them: SharedSize, the bytes of the image's layers
-    that another image has too (what removing it alone would not free), and VirtualSize."""
+    that another image has too (what removing it alone would not free)."""
     layers: dict[str, list[Digest]] = {}
     for row in rows:
         try:
@@ -62,8 +63,7 @@ def _with_shared_sizes(store: Store, rows: list[dict[str, Any]]) -> list[dict[st
             layers[row["Id"]] = []
     users = Counter(d for diff_ids in layers.values() for d in set(diff_ids))
     sizes = {d: store.layers.get(d).content_size for d in users}
-    return [{**row, "VirtualSize": row["Size"],
-             "SharedSize": sum(sizes[d] for d in set(layers[row["Id"]]) if users[d] > 1)} for row in rows]
+    return [{**row, "SharedSize": sum(sizes[d] for d in set(layers[row["Id"]]) if users[d] > 1)} for row in rows]
 
 
 @dataclass
