@@ -91,23 +91,14 @@ def remove(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 # -- list / inspect / changes ----------------------------------------------------------------------
-def _endpoints_for(req: Request, container: dict[str, Any], hostname: str = "") -> dict[str, Any]:
-    """A container's endpoints as the request's API version has them: the engine answers as
-    dockerd 20.10 (API 1.41), whose Aliases on a user network hold the container's short ID too.
-    From 1.44 DNSNames lists the names it answers to (name, aliases, short ID, hostname). The
-    Aliases keep the short ID at every version: docker-compose 1.29, which negotiates 1.47 with
-    dockyard, takes an endpoint without it for one to make again (API 1.45's Aliases are the
-    given ones only), and disconnects and reconnects every network of each new container."""
+def _endpoints_for(req: Request, container: dict[str, Any]) -> dict[str, Any]:
+    """A container's endpoints as the request's API version has them: DNSNames came with 1.44.
+    The Aliases keep the short ID at every version (dockerd 20.10's, API 1.41): docker-compose
+    1.29, which negotiates 1.47 with dockyard, takes an endpoint without it (1.45's Aliases are
+    the given ones only) for one to make again, and reconnects every network of each container."""
     if not req.version_at_least("1.44"):
-        return container
-    short = container["Id"][:12]
-    name = (container.get("Name") or (container.get("Names") or [""])[0]).lstrip("/")
-    for net, endpoint in ((container.get("NetworkSettings") or {}).get("Networks") or {}).items():
-        if net in ("bridge", "host", "none"):
-            endpoint["DNSNames"] = None
-            continue
-        given = [a for a in endpoint.get("Aliases") or [] if a != short]
-        endpoint["DNSNames"] = list(dict.fromkeys(n for n in (name, *given, short, hostname) if n))
+        for endpoint in ((container.get("NetworkSettings") or {}).get("Networks") or {}).values():
+            endpoint.pop("DNSNames", None)
     return container
 
 
@@ -118,8 +109,7 @@ def list_containers(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:
-    container = engine.inspect(ctx.store(), req.params["id"], size=req.qbool("size"))
-    resp.json(_endpoints_for(req, container, container["Config"].get("Hostname") or ""))
+    resp.json(_endpoints_for(req, engine.inspect(ctx.store(), req.params["id"], size=req.qbool("size"))))
 
 
 _KINDS = {"C": 0, "A": 1, "D": 2}

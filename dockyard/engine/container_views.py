@@ -244,7 +244,8 @@ def _matches(store: Store, f: filters_mod.Filters, record: ContainerRecord, stat
 def _row(store: Store, record: ContainerRecord, state: ContainerState, request: NetworkRequest,
          net_state: NetworkState | None) -> dict[str, Any]:
     created = parse_time(record.created)
-    settings = engine_networks.settings(store.root, record.id, request, net_state)
+    settings = engine_networks.settings(store.root, record.id, request, net_state, container_name=record.name,
+                                        hostname=record.hostname)
     return {
         "Id": record.id, "Names": ["/" + record.name], "Image": record.image_name,
         "ImageID": record.image_id, "Command": command_string(record.command),

@@ -149,7 +149,8 @@ def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
             "MergedDir": str(cdir.merged), "UpperDir": str(cdir.upper), "WorkDir": str(cdir.work)}},
         "Mounts": views.mounts(record),
         "Config": cfg,
-        "NetworkSettings": networks.settings(store.root, record.id, request, net_state, record.host.links),
+        "NetworkSettings": networks.settings(store.root, record.id, request, net_state, record.host.links,
+                                             container_name=record.name, hostname=cfg.get("Hostname") or ""),
         **(views.sizes(store, cdir, record.image_id) if size else {}),
     }
 

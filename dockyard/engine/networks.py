@@ -145,9 +145,12 @@ def prune(root: Path, raw_filters: str | None) -> list[str]:
 
 # -- a container's view ------------------------------------------------------------------------
 def settings(root: Path, container_id: str, request: NetworkRequest,
-             state: NetworkState | None, links: list[str] | None = None) -> dict[str, Any]:
+             state: NetworkState | None, links: list[str] | None = None, *,
+             container_name: str = "", hostname: str = "") -> dict[str, Any]:
     """A container's NetworkSettings (inspect): per network its endpoint while it runs, empty
-    addresses while it does not; published ports from the running state."""
+    addresses while it does not; published ports from the running state. An endpoint's
+    DNSNames (API 1.44: the container's name, aliases, short ID, hostname on a user network)
+    are the API's to drop for older versions (api/containers)."""
     networks = Networks(root)
     out_networks: dict[str, Any] = {}
     links = [link.removesuffix(":" + link.partition(":")[0]) for link in links or []]   # NAME:NAME as NAME
@@ -171,9 +174,12 @@ def settings(root: Path, container_id: str, request: NetworkRequest,
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": joined.mac if joined else "", "DriverOpts": None,
         }
+        out_networks[name]["DNSNames"] = None
         if name not in ("bridge", "host", "none"):   # Docker 20.10 adds the short ID on user networks
-            out_networks[name]["Aliases"] = list(dict.fromkeys(
-                [*(cfg.aliases if cfg else []), container_id[:12]]))
+            given = list(cfg.aliases if cfg else [])
+            out_networks[name]["Aliases"] = list(dict.fromkeys([*given, container_id[:12]]))
+            out_networks[name]["DNSNames"] = list(dict.fromkeys(
+                n for n in (container_name, *given, container_id[:12], hostname) if n))
     primary = out_networks.get("bridge") if request.mode == "bridge" else None
     ports: dict[str, Any] = {}
     if state is not None:
