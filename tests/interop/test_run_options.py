@@ -237,8 +237,13 @@ def test_group_add(engine: Engine) -> None:
     finally:
         engine.docker("rm", "-f", cid)
     bad = engine.docker("run", "--rm", "--group-add", "zzz", "busybox", "true", check=False)
-    # one line: the CLI's wait for the removal reports no error of its own (it did on dockyard)
-    assert bad.returncode == 125 and bad.stderr.decode().strip().splitlines() == [
+    # one line: the CLI's wait for the removal reports no error of its own (it did on dockyard);
+    # against dockerd the docker CLI 20.10 sometimes adds its own 'error waiting for container:
+    # context canceled' (a race of its own, seen in 1 CI of 4), which is not the daemon's answer
+    lines = bad.stderr.decode().strip().splitlines()
+    if engine.name == "dockerd":
+        lines = [line for line in lines if "error waiting for container: context canceled" not in line]
+    assert bad.returncode == 125 and lines == [
         "docker: Error response from daemon: Unable to find group zzz: no matching entries in group file."]
 
 
