@@ -8,6 +8,7 @@ Containers themselves (create, start, attach, wait, remove, logs, exec) live in 
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -208,7 +209,8 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
         n = int(tail)
     except ValueError:   # dockerd takes a tail it cannot parse for "all" (strconv.Atoi's error: -1)
         n = -1
-    return log_entries(cdir, follow=follow, cancel=cancel, tail=n if n >= 0 else None)
+    # a tail past any log's length (beyond what a deque can hold) is every entry, as "all"
+    return log_entries(cdir, follow=follow, cancel=cancel, tail=n if 0 <= n < sys.maxsize else None)
 
 
 def attach(store: Store, name: str, *, stream: bool = True,

@@ -139,6 +139,7 @@ def test_logs_tail_since_until_and_timestamps(dockyard, busybox):
     # dockerd reads a tail it cannot parse, or a negative one, as "all"
     assert dockyard("logs", "--tail", "x", cid).stdout.count("line") == 5
     assert dockyard("logs", "--tail", "-2", cid).stdout.count("line") == 5
+    assert dockyard("logs", "--tail", "9" * 30, cid).stdout.count("line") == 5   # was a traceback
     assert dockyard("logs", "-f", "--tail", "1", cid).stdout == "line5\n"
     r = dockyard("logs", "--since", "zz", cid, check=False)
     assert r.returncode == 1 and 'failed to parse value as time or duration: "zz"' in r.stderr, r.stderr
