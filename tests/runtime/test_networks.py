@@ -189,6 +189,23 @@ def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
     assert _rules_left(before, busy.subnet) == []
 
 
+def test_names_that_are_no_file_name_stay_in_the_store(store_root: Path, sandboxes) -> None:
+    """Docker takes any network name; netavark names each network's aardvark-dns file after the
+    name it is given: '../../etc' wrote <root>/etc (any host path, a few '..' more), and a name
+    longer than a file name's 255 bytes failed every join (File name too long)."""
+    nets = Networks(store_root)
+    dns_dir = store_root / "netavark" / "aardvark-dns"
+    for name in ("../../etc", "y" * 300, ".hidden"):
+        record = nets.create(CreateRequest(name))
+        box = sandboxes(f"box{len(name)}")
+        state = box.join(NetworkRequest(mode=name))
+        assert state.networks[name].ip
+        assert not (store_root / "etc").exists()
+        assert box.id in (dns_dir / record.id).read_text()   # its DNS entries, in the store
+        box.leave()
+        nets.remove(record.id, lambda cid: False)
+
+
 def test_default_bridge_and_none(store_root: Path, sandboxes) -> None:
     box = sandboxes("plain")
     state = box.join(NetworkRequest())

@@ -75,6 +75,19 @@ class PortMapping:
                 "host_port": self.host_port, "protocol": self.protocol, "range": self.range}
 
 
+def netavark_name(network: NetworkRecord) -> str:
+    """The network's name as netavark is told it. netavark names the network's aardvark-dns file
+    after it (`<config>/aardvark-dns/NAME`), and Docker takes any name: one that is not a plain
+    file name of that folder ('../../etc' wrote <root>/etc, 'a/b', '..', a hidden or the pid
+    file's name, one longer than a file name may be: 'File name too long' at every start) is
+    given as the network's ID, which always is. Setup and teardown both take it from here."""
+    name = network.name
+    if (len(name.encode()) > 128 or name.startswith(".") or name == "aardvark.pid"
+            or "/" in name or "\0" in name):
+        return network.id
+    return name
+
+
 def options_json(container_id: str, container_name: str, attachments: list[Attachment],
                  ports: list[PortMapping], dns_servers: list[str] | None = None) -> bytes:
     networks: dict[str, Any] = {}
@@ -86,12 +99,13 @@ def options_json(container_id: str, container_name: str, attachments: list[Attac
             per["aliases"] = list(a.aliases)
         if a.mac:
             per["static_mac"] = a.mac
-        networks[n.name] = per
+        name = netavark_name(n)
+        networks[name] = per
         options: dict[str, str] = {}
         if n.mtu:
             options["mtu"] = str(n.mtu)
-        info[n.name] = {
-            "name": n.name, "id": n.id, "driver": "bridge", "network_interface": n.interface,
+        info[name] = {
+            "name": name, "id": n.id, "driver": "bridge", "network_interface": n.interface,
             "subnets": [{"subnet": n.subnet, "gateway": n.gateway}],
             "ipv6_enabled": False, "internal": n.internal, "dns_enabled": n.dns_enabled,
             "options": options or None,
