@@ -110,7 +110,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "BlkioWeight": 0, "CpuPeriod": r.cpu_period, "CpuQuota": r.cpu_quota,
         "CpusetCpus": r.cpuset_cpus, "CpusetMems": r.cpuset_mems,
         "Devices": [dict(d) for d in h.devices], "MemoryReservation": r.memory_reservation, "MemorySwap": r.memory_swap,
-        "MemorySwappiness": None, "OomKillDisable": r.oom_kill_disable,
+        "MemorySwappiness": r.memory_swappiness, "OomKillDisable": r.oom_kill_disable,
         "PidsLimit": r.pids_limit or None,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in r.ulimits] or None,
         "Mounts": [_api_mount(m) for m in h.mounts] or None,
@@ -121,7 +121,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "ReadonlyPaths": None if h.privileged else list(READONLY_PATHS),
         "ConsoleSize": [0, 0], "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
         "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuCount": 0, "CpuPercent": 0,
-        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": None, "DeviceRequests": None,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": list(h.device_cgroup_rules) or None, "DeviceRequests": None,
         "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "KernelMemory": 0, "KernelMemoryTCP": 0,
     }
 

@@ -20,16 +20,17 @@ from dockyard.runtime.health import validate as validate_healthcheck
 from dockyard.runtime.hostconfig import (
     CONTAINER_MODE, DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit, joined_container,
 )
+from dockyard.runtime import host_support
 from dockyard.runtime.logs import rotation
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
-from dockyard.runtime.spec import ALL_CAPS
+from dockyard.runtime.spec import ALL_CAPS, device_rule
 from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
 _UNSUPPORTED_HOST = (
     "ContainerIDFile",
-    "DeviceCgroupRules", "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
+    "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
@@ -168,6 +169,26 @@ def _devices(value: Any) -> list[dict[str, str]]:
     return out
 
 
+def _device_cgroup_rules(value: Any) -> list[str]:
+    """HostConfig.DeviceCgroupRules, each checked at create (dockerd finds a bad one at start,
+    in the same words)."""
+    rules = _strs(value, "DeviceCgroupRules")
+    for rule in rules:
+        device_rule(rule)
+    return rules
+
+
+def _memory_swappiness(value: Any) -> int | None:
+    """HostConfig.MemorySwappiness: 0-100, or -1 / null for the kernel's; dropped where the host
+    cannot set it (cgroup v2: dockerd warns, see `warnings`)."""
+    if value is None or value == -1:
+        return None
+    swappiness = _int(value, "MemorySwappiness")
+    if not 0 <= swappiness <= 100:
+        raise InvalidParameter(f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
+    return swappiness if host_support.memory_swappiness() else None
+
+
 def _unsupported(section: str, key: str) -> InvalidParameter:
     return InvalidParameter(f"{section}.{key} is not supported by dockyard")
 
@@ -241,6 +262,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
             group_add=_strs(host.get("GroupAdd"), "GroupAdd"), devices=_devices(host.get("Devices")),
+            device_cgroup_rules=_device_cgroup_rules(host.get("DeviceCgroupRules")),
             log_opts=dict(log_opts), pid_mode=host.get("PidMode") or "",
             ipc_mode=host.get("IpcMode") or "", uts_mode=host.get("UTSMode") or "",
             cgroupns_mode=host.get("CgroupnsMode") or "", isolation=host.get("Isolation") or "",
@@ -436,8 +458,6 @@ def _resources(host: dict[str, Any]) -> Resources:
     if nano and (nano < 10_000_000 or nano > (os.cpu_count() or 1) * 1_000_000_000):
         raise InvalidParameter(f"Range of CPUs is from 0.01 to {float(os.cpu_count() or 1):.2f}, "
                                "as there are only {} CPUs available".format(os.cpu_count() or 1))
-    if host.get("MemorySwappiness") not in (None, -1):
-        raise InvalidParameter("HostConfig.MemorySwappiness is not supported by dockyard")
     pids = host.get("PidsLimit")
     period, quota = _int(host.get("CpuPeriod"), "CpuPeriod"), _int(host.get("CpuQuota"), "CpuQuota")
     if nano and period:
@@ -458,6 +478,7 @@ def _resources(host: dict[str, Any]) -> Resources:
                      pids_limit=max(0, _int(pids, "PidsLimit")), ulimits=ulimits,
                      cpu_period=period, cpu_quota=quota, memory_reservation=reservation,
                      oom_kill_disable=_bool(host.get("OomKillDisable"), "OomKillDisable"),
+                     memory_swappiness=_memory_swappiness(host.get("MemorySwappiness")),
                      cpuset_cpus=_cpuset(host.get("CpusetCpus"), "cpus", "CPUs", "/sys/devices/system/cpu/online"),
                      cpuset_mems=_cpuset(host.get("CpusetMems"), "mems", "memory nodes",
                                          "/sys/devices/system/node/online"))
@@ -649,6 +670,9 @@ def warnings(body: dict[str, Any]) -> list[str]:
     out = []
     if host.get("NetworkMode") == "host" and (host.get("PortBindings") or host.get("PublishAllPorts")):
         out.append("Published ports are discarded when using host network mode")
+    if host.get("MemorySwappiness") not in (None, -1) and not host_support.memory_swappiness():
+        out.append("Your kernel does not support memory swappiness capabilities or the cgroup is "
+                   "not mounted. Memory swappiness discarded.")
     if host.get("OomKillDisable") and not host.get("Memory"):
         out.append("OOM killer is disabled for the container, but no memory limit is set, this can "
                    "result in the system running out of resources.")
@@ -673,7 +697,7 @@ def read_update(body: dict[str, Any], current: Resources) -> tuple[Resources, Re
               "PidsLimit": current.pids_limit or None, "CpuPeriod": current.cpu_period,
               "CpuQuota": current.cpu_quota, "CpusetCpus": current.cpuset_cpus,
               "CpusetMems": current.cpuset_mems, "MemoryReservation": current.memory_reservation,
-              "OomKillDisable": current.oom_kill_disable,
+              "OomKillDisable": current.oom_kill_disable, "MemorySwappiness": current.memory_swappiness,
               "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in current.ulimits]}
     merged.update({k: v for k, v in body.items() if k in _UPDATABLE and k != "RestartPolicy"
                    and not (v in (0, None, "") and k != "PidsLimit")})

@@ -48,3 +48,9 @@ def features() -> dict[str, object]:
                       "BridgeNfIp6tables": _flag("/proc/sys/net/bridge/bridge-nf-call-ip6tables")})
         _KNOWN.update(found)
     return dict(_KNOWN)
+
+
+def memory_swappiness() -> bool:
+    """Whether a container's memory.swappiness can be set: a v1 memory controller's file (v2 has
+    none; dockerd then discards the setting with a warning)."""
+    return _v1("memory", "memory.swappiness")

@@ -77,6 +77,7 @@ class Resources:
     cpuset_mems: str = ""        # memory nodes (--cpuset-mems)
     memory_reservation: int = 0  # bytes: the soft limit (--memory-reservation)
     oom_kill_disable: bool = False   # --oom-kill-disable: the OOM killer spares the container
+    memory_swappiness: int | None = None   # 0-100 (--memory-swappiness); None: the kernel's
     ulimits: list[Ulimit] = field(default_factory=list)
 
 
@@ -132,6 +133,7 @@ class HostConfig:
     volumes_from: list[str] = field(default_factory=list)   # --volumes-from ID[:ro|rw], as given
     # --device: {"PathOnHost", "PathInContainer", "CgroupPermissions"} as the Engine API has them
     devices: list[dict[str, str]] = field(default_factory=list)
+    device_cgroup_rules: list[str] = field(default_factory=list)   # `c 42:* rmw` (--device-cgroup-rule)
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)
     log_opts: dict[str, str] = field(default_factory=dict)  # json-file's options (--log-opt)
 

@@ -250,6 +250,8 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
                 linux["resources"]["devices"].append(
                     {"allow": True, "type": dev["type"], "major": dev["major"], "minor": dev["minor"],
                      "access": d["CgroupPermissions"]})
+    for rule in host.device_cgroup_rules:     # after the devices': dockerd's order
+        linux["resources"]["devices"].append(device_rule(rule))
     if not host.privileged:
         seccomp = oci_seccomp(host.seccomp, inp.process.capabilities)
         if seccomp is not None:
@@ -325,6 +327,30 @@ def rlimits(host: HostConfig) -> list[dict[str, Any]]:
     return out
 
 
+def _device_number(text: str) -> int | None:
+    return None if text == "*" else int(text)
+
+
+def device_rule(rule: str) -> dict[str, Any]:
+    """One --device-cgroup-rule (`c 42:* rmw`: type, major:minor, access) as an OCI device
+    rule; refused in dockerd's words when it is not one (its `^([acb]) ([0-9]+|\*):([0-9]+|\*)
+    ([rwm]{1,3})$`)."""
+    parts = rule.split(" ")
+    numbers = parts[1].split(":") if len(parts) == 3 else []
+    if len(parts) != 3 or parts[0] not in ("a", "b", "c") or len(numbers) != 2 \
+            or not all(n == "*" or (n.isascii() and n.isdigit()) for n in numbers) \
+            or not 1 <= len(parts[2]) <= 3 or not set(parts[2]) <= set("rwm"):
+        raise InvalidParameter(f"invalid device cgroup rule format: '{rule}'")
+    out: dict[str, Any] = {"allow": True, "type": parts[0]}
+    major, minor = _device_number(numbers[0]), _device_number(numbers[1])
+    if major is not None:
+        out["major"] = major
+    if minor is not None:
+        out["minor"] = minor
+    out["access"] = parts[2]
+    return out
+
+
 def resources(host: HostConfig) -> dict[str, Any]:
     """linux.resources: the device rule, and the limits HostConfig asks for."""
     r = host.resources
@@ -338,6 +364,8 @@ def resources(host: HostConfig) -> dict[str, Any]:
         memory["reservation"] = r.memory_reservation
     if r.oom_kill_disable:
         memory["disableOOMKiller"] = True
+    if r.memory_swappiness is not None:
+        memory["swappiness"] = r.memory_swappiness
     if memory:
         out["memory"] = memory
     cpu: dict[str, Any] = {}

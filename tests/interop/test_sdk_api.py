@@ -225,3 +225,28 @@ def test_load_of_a_bad_archive_fails_in_the_stream(engine: Engine) -> None:
     sdk.close()
     proc = engine.docker("load", input=b"abc", check=False)
     assert proc.returncode == 1 and proc.stderr.strip() and b"Error response from daemon" not in proc.stderr
+
+
+def test_memory_swappiness_and_device_cgroup_rules(client) -> None:  # noqa: ANN001
+    """HostConfig.MemorySwappiness (compose's mem_swappiness) and DeviceCgroupRules are honoured
+    on this host's v1 cgroups and shown by inspect (dockyard refused both); -1 is the kernel's
+    (null); a bad rule is refused in dockerd's words (dockerd at the start, dockyard at create)."""
+    host = client.create_host_config(mem_swappiness=30, device_cgroup_rules=["c 42:* rmw", "b 7:0 r"])
+    cid = _create(client, "busybox", ["cat", "/sys/fs/cgroup/memory/memory.swappiness",
+                                      "/sys/fs/cgroup/devices/devices.list"], host_config=host)
+    config = client.inspect_container(cid)["HostConfig"]
+    assert (config["MemorySwappiness"], config["DeviceCgroupRules"]) == (30, ["c 42:* rmw", "b 7:0 r"])
+    client.start(cid)
+    assert client.wait(cid)["StatusCode"] == 0
+    lines = client.logs(cid).decode().splitlines()
+    assert lines[0] == "30" and {"c 42:* rwm", "b 7:0 r"} <= set(lines[1:]), lines
+    plain = _create(client, "busybox", "true", host_config=client.create_host_config(mem_swappiness=-1))
+    config = client.inspect_container(plain)["HostConfig"]
+    assert (config["MemorySwappiness"], config["DeviceCgroupRules"]) == (None, None)
+    with pytest.raises(docker.errors.APIError) as err:
+        _create(client, "busybox", "true", host_config=client.create_host_config(mem_swappiness=101))
+    assert err.value.explanation == "Invalid value: 101, valid memory swappiness range is 0-100"
+    with pytest.raises(docker.errors.APIError) as err:
+        client.start(_create(client, "busybox", "true",
+                             host_config=client.create_host_config(device_cgroup_rules=["x 1:2 r"])))
+    assert err.value.explanation == "invalid device cgroup rule format: 'x 1:2 r'"
