@@ -28,12 +28,66 @@ def small_sha256(data: bytes = b"") -> _Hash:
     (~2.5 ms, 11M instructions: a twentieth of a cached build, which hashes ~15 KB in all). The
     same digests; OpenSSL's is ~4x faster per byte (0.9 against 3.5 us a KiB), so more data than
     SMALL, or a program that loaded hashlib anyway (to hash a stream, a file's content, a layer),
-    gets hashlib's. Data is hashed by hashlib (imported where it is read) when it may be large."""
+    gets hashlib's. Bytes that come in pieces, as many as may come, go to `Sha256`."""
     if _builtin_sha256 is not None and len(data) <= SMALL and "hashlib" not in sys.modules:
         return _builtin_sha256(data)
     import hashlib
 
     return hashlib.sha256(data)
+
+
+class Sha256:
+    """A sha256 object for bytes that come in pieces, as many as may come (a layer's tar, a
+    file's content): small_sha256's choice made when the length is known. The pieces are held
+    while they stay within SMALL bytes, and a digest of them is the interpreter's own; the first
+    piece past SMALL loads hashlib (OpenSSL, ~4x faster a byte, and it releases the GIL), which
+    hashes what was held and everything after. A program that loaded hashlib already uses it
+    from the start. So a cold build's small layers and files (a WORKDIR's, a COPY of a few KiB,
+    a RUN's few files) load no libcrypto (~11M instructions), and large ones are hashed as
+    before. The same digests; at most SMALL bytes held."""
+
+    __slots__ = ("_held", "_hash", "update")
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._held: bytearray | None = None
+        self._hash: _Hash | None = None
+        if _builtin_sha256 is None or "hashlib" in sys.modules:
+            import hashlib
+
+            self._hash = hashlib.sha256()
+            self.update = self._hash.update
+        else:
+            self._held = bytearray()
+            self.update = self._hold
+        if data:
+            self.update(data)
+
+    def _hold(self, data: bytes) -> None:
+        """update() while the bytes are held; hashlib's own update() once they are not (what
+        took `update` before that still comes here)."""
+        held = self._held
+        if held is None:
+            self._hash.update(data)  # type: ignore[union-attr]
+        elif len(held) + len(data) <= SMALL:
+            held += data
+        else:
+            import hashlib
+
+            self._hash = hashlib.sha256(held)
+            self._held = None
+            self.update = self._hash.update
+            self._hash.update(data)
+
+    def _final(self) -> _Hash:
+        if self._held is None:
+            return self._hash  # type: ignore[return-value]
+        return _builtin_sha256(self._held)  # type: ignore[misc]
+
+    def hexdigest(self) -> str:
+        return self._final().hexdigest()
+
+    def digest(self) -> bytes:
+        return self._final().digest()
 _HEX = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9]{128}$")}
 
 
@@ -66,14 +120,20 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
 
+def _stream_hash(algorithm: str) -> Sha256 | _Hash:
+    if algorithm == "sha256":
+        return Sha256()
+    import hashlib  # sha512: a stream's bytes
+
+    return hashlib.new(algorithm)
+
+
 class HashingReader:
     """Wraps a binary stream; hashes and counts every byte read through it."""
 
     def __init__(self, stream: BinaryIO, algorithm: str = "sha256") -> None:
-        import hashlib  # a stream's bytes (see small_sha256)
-
         self._stream = stream
-        self._hash = hashlib.new(algorithm)
+        self._hash = _stream_hash(algorithm)
         self.algorithm = algorithm
         self.size = 0
 
@@ -103,10 +163,8 @@ class HashingWriter:
     """Wraps a binary sink; hashes and counts every byte written through it."""
 
     def __init__(self, sink: BinaryIO, algorithm: str = "sha256") -> None:
-        import hashlib  # a stream's bytes (see small_sha256)
-
         self._sink = sink
-        self._hash = hashlib.new(algorithm)
+        self._hash = _stream_hash(algorithm)
         self.size = 0
 
     def write(self, data: bytes) -> int:

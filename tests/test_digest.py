@@ -1,6 +1,7 @@
 """dockyard.digest.small_sha256: the same digests as hashlib's sha256, from the interpreter's own
 sha256 for a few KiB while nothing loaded hashlib (and OpenSSL's libcrypto with it: a cached
-build's ~2.5 ms), from hashlib for more data or once hashlib is loaded."""
+build's ~2.5 ms), from hashlib for more data or once hashlib is loaded. dockyard.digest.Sha256:
+the same for bytes that come in pieces (a layer's tar, a file's content), whatever their sizes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hashlib
 import subprocess
 import sys
 
-from dockyard.digest import SMALL, Digest, small_sha256
+from dockyard.digest import SMALL, Digest, HashingWriter, Sha256, small_sha256
 from tests.conftest import REPO
 
 
@@ -33,3 +34,41 @@ def test_small_data_is_hashed_without_loading_hashlib() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     # the check can fail: more than SMALL loads hashlib, and then a small piece goes to it too
     assert out.stdout.split() == ["_sha256", "[]", "_hashlib", "_hashlib"]
+
+
+def test_sha256_of_pieces_gives_hashlibs_digests() -> None:
+    data = bytes(range(256)) * (3 * SMALL // 256) + b"tail"
+    for size in (0, 1, 1000, SMALL - 1, SMALL, SMALL + 1, 2 * SMALL, len(data)):
+        whole = data[:size]
+        expected = hashlib.sha256(whole).hexdigest()
+        for piece in (1, 511, 512, 4096, SMALL, SMALL + 1, 1 << 20):
+            if size // piece > 300:
+                continue
+            h = Sha256(whole[:piece // 2])
+            update = h.update  # taken before the pieces pass SMALL, as HashBehind takes it
+            for at in range(piece // 2, size, piece):
+                update(memoryview(bytearray(whole[at:at + piece])))  # a buffer used again
+            assert h.hexdigest() == expected, (size, piece)
+            assert h.digest() == bytes.fromhex(expected)
+            h.update(b"more")  # a digest ends nothing, as with hashlib's
+            assert h.hexdigest() == hashlib.sha256(whole + b"more").hexdigest()
+    sink = open("/dev/null", "wb")
+    with sink:
+        writer = HashingWriter(sink)
+        for at in range(0, len(data), 5000):
+            writer.write(data[at:at + 5000])
+        assert writer.digest == Digest("sha256", hashlib.sha256(data).hexdigest())
+
+
+def test_pieces_load_hashlib_only_past_small() -> None:
+    probe = ("import sys\n"
+             "from dockyard.digest import SMALL, Sha256\n"
+             "h = Sha256(b'x' * (SMALL - 1))\n"
+             "h.update(b'y')\n"
+             "h.hexdigest()\n"
+             "loaded = [m for m in ('hashlib', '_hashlib') if m in sys.modules]\n"
+             "h.update(b'z')\n"
+             "print(loaded, 'hashlib' in sys.modules, type(Sha256()._hash).__module__)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    # the check can fail: the byte past SMALL loads hashlib, and a new hash then starts with it
+    assert out.stdout.split() == ["[]", "True", "_hashlib"]

@@ -90,7 +90,9 @@ def test_a_cold_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> No
     # checks), nor the lifecycle that drives them; nor typing (names for type checkers only),
     # platform (the seccomp profile's arch is os.uname's), datetime (a new image's time is
     # written with time.strftime), secrets with hmac and base64 (random IDs and names are
-    # os.urandom's), queue with heapq (the remover's SimpleQueue is _queue's), nor argparse
+    # os.urandom's), queue with heapq (the remover's SimpleQueue is _queue's), nor argparse, nor
+    # hashlib (OpenSSL's libcrypto): its small layers, files and records are hashed by the
+    # interpreter's own sha256 (dockyard.digest.Sha256, small_sha256)
     ctx = tmp_path / "ctx"
     (ctx / "small").mkdir(parents=True)
     (ctx / "small" / "a.txt").write_text("a\n")
@@ -99,7 +101,7 @@ def test_a_cold_build_loads_only_what_it_uses(dockyard, busybox, tmp_path) -> No
     unused = ("dockyard.runtime.monitor", "dockyard.runtime.lifecycle", "dockyard.runtime.attach",
               "dockyard.runtime.logs", "dockyard.runtime.health", "socket", "_socket", "termios",
               "typing", "platform", "datetime", "secrets", "hmac", "base64", "queue", "heapq", "argparse",
-              "dataclasses", "inspect") + BUILDKIT + REGISTRY_AND_URLS
+              "dataclasses", "inspect", "hashlib", "_hashlib") + BUILDKIT + REGISTRY_AND_URLS
     loaded = _loaded(dockyard, ["build", "--no-cache", str(ctx)], unused + ("dockyard.builder.run",))
     assert loaded == str(["dockyard.builder.run"])  # it ran the RUN, without them
     # the check can fail: a container kept with --rm=false is one of the store's, run by the monitor

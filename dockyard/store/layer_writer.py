@@ -144,12 +144,10 @@ class HashBehind:
     flushed) gives the hex digest; `abort` if the writer fails."""
 
     def __init__(self, fd: int) -> None:
-        import hashlib
-
-        from dockyard.digest import CHUNK
+        from dockyard.digest import CHUNK, Sha256
 
         self._fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)  # the writer's may be write-only
-        self._hash = hashlib.sha256()
+        self._hash = Sha256()
         self._chunk = CHUNK
         self._done = threading.Event()
         self._aborted = False

@@ -39,12 +39,12 @@ import time
 from dockyard.builder.context import resolve_in_context
 from dockyard.builder.copy.match import Source, source_walk
 from dockyard.builder.directory_context import walk_context
-from dockyard.digest import CHUNK, small_sha256
+from dockyard.digest import CHUNK, Sha256, small_sha256
 from dockyard.store.filesums import same_stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import hashlib
+    from hashlib import _Hash
 
     from dockyard.store.filesums import FileSums
 
@@ -143,9 +143,7 @@ class _Hasher:
             if known is not None:
                 return known
         if fmt == stat.S_IFREG:
-            import hashlib  # a file's content, of any size (see digest.small_sha256)
-
-            h = hashlib.sha256(encoded)
+            h = Sha256(encoded)  # a file's content, of any size
         else:
             h = small_sha256(encoded)
         if fmt in (stat.S_IFREG, stat.S_IFDIR):
@@ -157,15 +155,15 @@ class _Hasher:
             if sums is None:
                 self._content(h, path, size)
             else:
-                content = hashlib.sha256()
+                content = Sha256()
                 read_at = time.time_ns()
                 after = self._content(h, path, size, content)
                 if after is not None and same_stat(after, st):
                     sums.record(rel, st, read_at, content.hexdigest(), header_key, h.hexdigest())
         return h.hexdigest()
 
-    def _content(self, h: "hashlib._Hash", path: str, size: int,
-                 also: "hashlib._Hash | None" = None) -> os.stat_result | None:
+    def _content(self, h: Sha256 | _Hash, path: str, size: int,
+                 also: Sha256 | None = None) -> os.stat_result | None:
         """Hash the file's content into `h` (and `also`); with `also`, the file's stat after
         the read."""
         buf, view = self.buffer.get(size)

@@ -4,7 +4,6 @@ or changes (existing ones as the image has them, missing ones 0755 and owned by 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -13,7 +12,7 @@ from dockyard.archive.diff import DIR, FIFO, LNK, REG, SYM, Header, encode_heade
 from dockyard.archive.scan import ScanResult
 from dockyard.builder.copy.reuse import member_key
 from dockyard.dataclass import dataclass
-from dockyard.digest import CHUNK, Digest
+from dockyard.digest import CHUNK, Digest, Sha256
 from dockyard.errors import InvalidParameter
 from dockyard.store.filesums import same_stat
 
@@ -60,7 +59,7 @@ class LayerWriter:
         # `hash_behind`: a thread hashes the tar, reading it back behind the writer (a layer of
         # many files: the writer's core has their reading, writing and the tree's queue); only
         # into a file (not a stream)
-        self.hash: hashlib._Hash | None = None
+        self.hash: Sha256 | None = None
         self._behind: HashBehind | None = None
         fd = _file_descriptor(out) if hash_behind else None
         if fd is not None:
@@ -68,7 +67,7 @@ class LayerWriter:
 
             self._behind = HashBehind(fd)
         else:
-            self.hash = hashlib.sha256()
+            self.hash = Sha256()  # a small layer loads no libcrypto
         self.size = 0
         self.content = 0
         self.entries = 0

@@ -9,12 +9,11 @@ context's FileSums (store/filesums.py) has a record of is not read again."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 
 from dockyard.builder.copy.match import Source, source_walk
-from dockyard.digest import CHUNK
+from dockyard.digest import CHUNK, Sha256
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def _entry(path: str, st: os.stat_result, sums: FileSums | None = None, rel: str
         known = sums.content(rel, st) if sums is not None else None
         if known is not None:
             return ["f", stat.S_IMODE(mode), st.st_uid, st.st_gid, st.st_size, known]
-        h = hashlib.sha256()
+        h = Sha256()
         with open(path, "rb", buffering=0) as f:
             while data := f.read(CHUNK):
                 h.update(data)

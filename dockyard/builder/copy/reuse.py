@@ -13,9 +13,9 @@ was read) are indexed."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 
+from dockyard.digest import small_sha256
 from dockyard.errors import DockyardError
 
 __all__ = ["Members", "member_key"]
@@ -23,7 +23,7 @@ __all__ = ["Members", "member_key"]
 
 def member_key(header: bytes, content: str) -> str:
     """What identifies a file's member: its header's bytes and its content's sha256 (hex)."""
-    return hashlib.sha256(header + content.encode()).hexdigest()[:32]
+    return small_sha256(header + content.encode()).hexdigest()[:32]
 
 
 class Members:
