@@ -8,7 +8,8 @@ Run (as root, from a checkout with .venv):
     .venv/bin/python bench/bench_all.py --rows c,d --runs 5 --context-mb 200
 
 Rows (seconds; a median of --runs unless said):
-  a  8-step build, cold (--no-cache)
+  a  8-step build, cold (--no-cache): a median of at least 7, each run building once with every
+     column in turn (a burst of the shared machine's load then falls on all columns alike)
   b  the same, fully cached (best of 7: it takes milliseconds)
   c  a context of --context-files files / --context-mb MB (`COPY . /ctx/`), cold (--no-cache)
   d  the same after changing one file (the COPY misses; the context is otherwise as before)
@@ -167,6 +168,7 @@ print(json.dumps({k: round(v * 1000, 1) for k, v in best.items()}))
 COLUMNS = ["dockyard", "dy -H", "docker->dy", "classic", "buildkit", "buildah", "skopeo"]
 PEERS = ("classic", "buildkit", "buildah", "skopeo")
 SERVE_COLUMNS = ("dy -H", "docker->dy")  # dockyard serve does their work
+PEER_FAILURES = (SystemExit, AssertionError, RuntimeError, OSError)  # a peer's: a note and an empty cell
 
 
 # --------------------------------------------------------------------------- inputs
@@ -331,9 +333,12 @@ class Bench:
         an empty cell, not the end of the run."""
         try:
             fn()
-        except (SystemExit, AssertionError, RuntimeError, OSError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            self.notes.append(f"{row} {column}: failed ({first[:200]})")
+        except PEER_FAILURES as exc:
+            self.failed(row, column, exc)
+
+    def failed(self, row: str, column: str, exc: BaseException) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        self.notes.append(f"{row} {column}: failed ({first[:200]})")
 
     def run(self, cmd: list[str], env: dict | None = None) -> str:
         res = subprocess.run(cmd, env=env or self.env, capture_output=True, text=True)
@@ -390,10 +395,28 @@ class Bench:
 
     # ---- build rows
     def build_row(self, row: str, ctx: Path, *, no_cache: bool, runs: int | None = None,
-                  before=None, per: float = 1.0, best: bool = False) -> None:  # noqa: ANN001
+                  before=None, per: float = 1.0, best: bool = False, interleave: bool = False) -> None:  # noqa: ANN001
+        """Each column's builds; `interleave`: every run builds once with each column in turn."""
         flags = ["--network=host"] + (["--no-cache"] if no_cache else [])
         tag = f"bench-{row}"
         agg = min if best else statistics.median
+        # (column, command, env, run by serve, a peer)
+        columns = [("dockyard", lambda: self.dy("build", *flags, "-t", tag, str(ctx)), None, False, False),
+                   ("dy -H", lambda: self.dyc("build", *flags, "-t", tag, str(ctx)), None, True, False)]
+        if self.opts.docker_dy:
+            columns.append(("docker->dy", lambda: self.docker_dy("build", *flags, "-t", tag, str(ctx)),
+                            self.docker_dy_env, True, False))
+        if self.docker is not None:
+            columns.append(("classic", lambda: self.classic("build", *flags, "-t", tag, str(ctx)),
+                            self.classic_env, False, True))
+            columns.append(("buildkit", lambda: self.classic("build", "--progress=plain", *flags, "-t", tag, str(ctx)),
+                            self.buildkit_env, False, True))
+        if self.buildah is not None and row in ("a", "c", "d", "e"):
+            columns.append(("buildah", lambda: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(ctx)),
+                            None, False, True))
+        if interleave:
+            self.interleaved(row, columns, runs or self.opts.runs, agg, per)
+            return
 
         def measure(column: str, make, env: dict | None) -> None:  # noqa: ANN001
             times, peak = [], 0.0
@@ -405,27 +428,55 @@ class Bench:
                 peak = max(peak, t.peak_rss_mb)
             self.record(row, column, agg(times) / per, peak)
 
-        measure("dockyard", lambda: self.dy("build", *flags, "-t", tag, str(ctx)), None)
-        self.serve_row(row, "dy -H", lambda: measure(
-            "dy -H", lambda: self.dyc("build", *flags, "-t", tag, str(ctx)), None))
-        if self.opts.docker_dy:
-            self.serve_row(row, "docker->dy", lambda: measure(
-                "docker->dy", lambda: self.docker_dy("build", *flags, "-t", tag, str(ctx)), self.docker_dy_env))
-        if self.docker is not None:
-            self.peer(row, "classic", lambda: measure(
-                "classic", lambda: self.classic("build", *flags, "-t", tag, str(ctx)), self.classic_env))
-            self.peer(row, "buildkit", lambda: measure(
-                "buildkit", lambda: self.classic("build", "--progress=plain", *flags, "-t", tag, str(ctx)),
-                self.buildkit_env))
-        if self.buildah is not None and row in ("a", "c", "d", "e"):
-            self.peer(row, "buildah", lambda: measure(
-                "buildah", lambda: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(ctx)), None))
+        for column, make, env, served, peer in columns:
+            def one(column: str = column, make=make, env: dict | None = env) -> None:  # noqa: ANN001
+                measure(column, make, env)
+            if served:
+                self.serve_row(row, column, one)
+            elif peer:
+                self.peer(row, column, one)
+            else:
+                one()
+
+    def interleaved(self, row: str, columns: list, runs: int, agg, per: float) -> None:  # noqa: ANN001
+        """Every run times each column once, their order turning by one each run: a burst of
+        the shared machine's load (another process's disk flush, its tests) then falls on the
+        columns alike instead of on one column's runs, which a ratio of medians of 3 taken one
+        column after the other swung with (row a's in-process time: 0.123 and 0.162 s in two
+        quiet runs of the same code, BuildKit 0.143 and 0.144)."""
+        times: dict[str, list[float]] = {column: [] for column, *_ in columns}
+        peaks = dict.fromkeys(times, 0.0)
+        held = self.serve.rss_mb()
+        self.serve.reset_peak()
+        for i in range(runs):
+            turn = i % len(columns)
+            for column, make, env, _served, peer in columns[turn:] + columns[:turn]:
+                if column not in times:
+                    continue  # a peer that failed
+                try:
+                    t = self.timed(make(), env)
+                except PEER_FAILURES as exc:
+                    if not peer:
+                        raise
+                    del times[column]
+                    self.failed(row, column, exc)
+                    continue
+                times[column].append(t.seconds)
+                peaks[column] = max(peaks[column], t.peak_rss_mb)
+        serve_peak = self.serve.peak_mb()
+        for column, make, env, served, peer in columns:
+            if column in times:
+                self.record(row, column, agg(times[column]) / per, serve_peak if served else peaks[column])
+                if served:
+                    self.serve_held[(row, column)] = held
+        spread = ", ".join(f"{column} {min(t):.3f}-{max(t):.3f}" for column, t in times.items())
+        self.notes.append(f"{row}: median of {runs} runs, the columns taking turns in each run (min-max s: {spread})")
 
     def row_ab(self) -> None:
         small = self.work / "small"
         make_small(small)
         self.log("row a: 8-step build, cold")
-        self.build_row("a", small, no_cache=True)
+        self.build_row("a", small, no_cache=True, runs=max(self.opts.runs, 7), interleave=True)
         self.log("row b: 8-step build, fully cached (best of 7)")
         self.build_row("b", small, no_cache=False, runs=7, best=True)
         start = min(run_timed([DOCKYARD[0], "-c", "pass"], env=self.env).seconds for _ in range(7))
