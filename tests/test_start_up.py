@@ -155,6 +155,9 @@ def test_a_cached_buildkit_mode_build_loads_only_what_it_uses(dockyard, busybox,
 def test_images_save_and_version_load_only_what_they_use(dockyard, busybox) -> None:
     others = ("dockyard.client.build", "dockyard.client.daemon", "dockyard.builder", "dockyard.dockerfile", "ctypes")
     assert _loaded(dockyard, ["images"], REGISTRY_AND_URLS + others) == "[]"
+    # nor does `image ls` (or `image inspect`...): the image group's own commands parse without
+    # the other groups (cli/main._COMMAND_MODULE), so without pull's and push's registry client
+    assert _loaded(dockyard, ["image", "ls"], REGISTRY_AND_URLS + others + ("dockyard.cli.container_cmds",)) == "[]"
     assert _loaded(dockyard, ["save", "-o", "/dev/null", busybox], REGISTRY_AND_URLS[:-2] + others + RUNTIME) == "[]"
     assert _loaded(dockyard, ["--version"], ("dockyard.cli.", "dockyard.store", "argparse")) == "[]"
 

@@ -29,13 +29,15 @@ COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "network_cmds", 
 # imports and registers build_cmd only, and so only the engines a build uses (each group imports
 # its own). A command not listed builds the whole parser.
 _COMMAND_MODULE = {
-    **dict.fromkeys(["import", "save", "load", "images", "tag", "rmi", "history"], "image_cmds"),
+    **dict.fromkeys(["import", "save", "load", "images", "tag", "rmi", "history", "image import", "image save",
+                     "image load", "image ls", "image list", "image tag", "image rm", "image remove",
+                     "image inspect", "image waste", "image history"], "image_cmds"),
     **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
                      "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
-    "system": "system_cmds",
+    **dict.fromkeys(["system", "builder"], "system_cmds"),
 }
 # In-process commands that close every file they write and join every thread they start before
 # they return: the program may leave them without the interpreter's teardown (`leave` below)
