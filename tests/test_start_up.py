@@ -158,6 +158,12 @@ def test_images_save_and_version_load_only_what_they_use(dockyard, busybox) -> N
     # nor does `image ls` (or `image inspect`...): the image group's own commands parse without
     # the other groups (cli/main._COMMAND_MODULE), so without pull's and push's registry client
     assert _loaded(dockyard, ["image", "ls"], REGISTRY_AND_URLS + others + ("dockyard.cli.container_cmds",)) == "[]"
+    # nor do `images` and `network ls` load dataclasses (with inspect, ast, dis): their classes,
+    # the engine's and the networks' records, are dockyard.dataclass's (the store's first network
+    # command writes the default networks' records, whose asdict reads dataclasses' view of them)
+    assert _loaded(dockyard, ["images"], ("dataclasses", "inspect")) == "[]"
+    dockyard("network", "ls")
+    assert _loaded(dockyard, ["network", "ls"], ("dataclasses", "inspect")) == "[]"
     assert _loaded(dockyard, ["save", "-o", "/dev/null", busybox], REGISTRY_AND_URLS[:-2] + others + RUNTIME) == "[]"
     assert _loaded(dockyard, ["--version"], ("dockyard.cli.", "dockyard.store", "argparse")) == "[]"
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import replace
 from typing import Any
 
+from dockyard.dataclass import replace
 from dockyard.engine.create_config import ContainerRequest, VolumeUse, read
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.image.manifest import Platform

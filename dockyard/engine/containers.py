@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Iterator
 
@@ -18,6 +17,7 @@ from dockyard import filters as filters_mod
 from dockyard.archive.changes import diff_size as overlay_diff_size
 from dockyard.archive.changes import overlay_changes
 from dockyard.archive.diff import write_tree
+from dockyard.dataclass import dataclass
 from dockyard.engine.commit import commit
 from dockyard.engine import container_views as views
 from dockyard.engine import networks

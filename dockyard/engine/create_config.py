@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.health import validate as validate_healthcheck
@@ -59,6 +59,8 @@ class VolumeUse:
 
 @dataclass
 class ContainerRequest:
+    """A container create's request, read: its options, networks and volumes."""
+
     options: CreateOptions
     network: NetworkRequest
     volumes: list[VolumeUse] = field(default_factory=list)

@@ -15,11 +15,11 @@ import signal
 import struct
 import termios
 import threading
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dockyard.atomic import atomic_write
+from dockyard.dataclass import asdict, dataclass, field
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.containers import all_containers, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, check_exec, command_text, exec_in
@@ -29,6 +29,8 @@ from dockyard.store.store import Store
 
 @dataclass
 class ExecInstance:
+    """An exec instance (POST /containers/ID/exec), until it is started and ends."""
+
     id: str
     container_id: str
     cmd: list[str]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
 from dockyard import filters as filters_mod
 from dockyard.archive.compression import open_decompressed
+from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, InvalidReference, NotFound, Unavailable
@@ -26,6 +26,8 @@ from dockyard.store.store import DeleteReport, Store
 
 @dataclass
 class ImageSummary:
+    """An image as listed (images, GET /images/json)."""
+
     id: Digest
     repo_tags: list[str]
     repo_digests: list[str]
@@ -37,6 +39,8 @@ class ImageSummary:
 
 @dataclass
 class HistoryItem:
+    """One row of an image's history."""
+
     id: str            # image ID or "<missing>"
     created: datetime | None
     created_by: str

@@ -9,10 +9,10 @@ import os
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from dockyard.dataclass import dataclass, field, replace
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, RuntimeFailure
 from dockyard.runtime import bundle
 from dockyard.runtime.containers import current_state, lookup, merge_env, oci_runtime
@@ -23,6 +23,8 @@ from dockyard.store.store import Store
 
 @dataclass
 class ExecOptions:
+    """A process to run in a running container."""
+
     cmd: list[str]
     interactive: bool = False      # stdin connected (else /dev/null)
     tty: bool = False

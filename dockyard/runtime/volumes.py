@@ -21,10 +21,10 @@ import re
 import secrets
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from dockyard.dataclass import asdict, dataclass, field, fields
 from dockyard.errors import Conflict, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.image.config import now_rfc3339
 from dockyard.atomic import atomic_write
@@ -37,6 +37,8 @@ Users = Callable[[str], list[str]]   # volume name -> IDs of the containers that
 
 @dataclass
 class Volume:
+    """A volume's record (volumes/NAME.json)."""
+
     name: str
     created: str
     driver: str = "local"
@@ -105,7 +107,8 @@ class Volumes:
             if e.errno == errno.ENAMETOOLONG:   # no volume has such a name
                 return None
             raise
-        known = {k: v for k, v in raw.items() if k in Volume.__dataclass_fields__}
+        names = {f.name for f in fields(Volume)}
+        known = {k: v for k, v in raw.items() if k in names}
         volume = Volume(**known)
         volume.mountpoint = str(self.data(name))
         return volume

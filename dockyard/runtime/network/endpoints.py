@@ -18,10 +18,10 @@ import json
 import os
 import secrets
 import socket
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dockyard.dataclass import asdict, dataclass, field
 from dockyard.errors import Conflict, InvalidParameter
 from dockyard.runtime.hostconfig import CONTAINER_MODE
 from dockyard.runtime.network import ipam, netavark, subnets
@@ -34,12 +34,16 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 
 @dataclass
 class EndpointConfig:
+    """A network's endpoint settings a create asks for (aliases, a fixed address)."""
+
     aliases: list[str] = field(default_factory=list)
     ipv4_address: str = ""
 
 
 @dataclass
 class PortBinding:
+    """Where a published port is bound on the host."""
+
     host_ip: str = ""
     host_port: str = ""
 
@@ -72,6 +76,8 @@ class NetworkRequest:
 
 @dataclass
 class JoinedNetwork:
+    """A network the container joined: its endpoint and addresses."""
+
     network_id: str
     endpoint_id: str
     interface: str
@@ -86,6 +92,8 @@ class JoinedNetwork:
 
 @dataclass
 class NetworkState:
+    """A running container's networks: its namespace, the networks it joined, its published ports."""
+
     netns: str
     networks: dict[str, JoinedNetwork] = field(default_factory=dict)   # by network name
     ports: list[dict[str, Any]] = field(default_factory=list)          # PortMapping JSON

@@ -22,10 +22,10 @@ import shutil
 import shlex
 import signal
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dockyard.dataclass import dataclass, field
 from dockyard.errors import RuntimeFailure, Unavailable
 from dockyard.runtime.network.records import NetworkRecord
 from dockyard.runtime.network.subnets import RUN_DIR
@@ -64,6 +64,8 @@ class Attachment:
 
 @dataclass
 class PortMapping:
+    """One published port (range: how many ports from container_port and host_port)."""
+
     container_port: int
     protocol: str                       # tcp | udp | sctp
     host_ip: str                        # "" = every address

@@ -16,10 +16,10 @@ import json
 import os
 import secrets
 import shutil
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dockyard.dataclass import asdict, dataclass, field, fields
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime.network import subnets
@@ -39,6 +39,8 @@ AliveCheck = Callable[[str], bool]   # does the container with this ID exist (an
 
 @dataclass
 class NetworkRecord:
+    """A network's record (networks/ID.json)."""
+
     id: str
     name: str
     driver: str                    # bridge | host | null
@@ -67,12 +69,15 @@ class NetworkRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "NetworkRecord":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
         return cls(**known)
 
 
 @dataclass
 class CreateRequest:
+    """What a network's create asks for."""
+
     name: str
     driver: str = "bridge"
     subnet: str | None = None
@@ -86,6 +91,8 @@ class CreateRequest:
 
 @dataclass
 class Endpoint:
+    """A container's endpoint on a network (its record in the network's folder)."""
+
     container_id: str
     container_name: str
     endpoint_id: str

@@ -19,10 +19,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from dockyard.dataclass import dataclass
 from dockyard.errors import Conflict, InvalidParameter
 from dockyard.store.locks import flock
 
@@ -34,6 +34,8 @@ Owned = Callable[[str, str], bool]   # (store root, network id) -> does that net
 
 @dataclass(frozen=True)
 class Pool:
+    """A pool of subnets: `base` cut into subnets of prefix length `size`."""
+
     base: ipaddress.IPv4Network
     size: int
 
