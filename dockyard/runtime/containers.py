@@ -20,7 +20,7 @@ from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy, jo
 from dockyard.runtime.spec import resources as oci_resources
 from dockyard.runtime.names import random_name, validate_name
 from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
-from dockyard.runtime.rootfs import make_init_layer
+from dockyard.runtime.rootfs import make_init_layer, unmount
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
     EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, health_after_exit, pid_alive,
@@ -110,6 +110,20 @@ def lookup(store: Store, name: str) -> ContainerDir:
     raise NotFound(f"No such container: {name}")
 
 
+def _end_orphan(cdir: ContainerDir) -> None:
+    """What a dead monitor left (killed -9): its container's processes go, as containerd ends a
+    task whose shim died, with its network (the runtime's poststop hooks) and its mounts: the
+    state says exited, and `stop`/`kill` refuse an exited container, so they would run on with
+    its address and its rootfs until a start or rm. `init.pid` marks what the runtime may
+    still know (the monitor removes it when it deletes the runtime's state)."""
+    if (cdir.path / "init.pid").exists():
+        record = cdir.read_record()
+        for_store(cdir.path.parent.parent, record.host.runtime).delete(record.id)
+        (cdir.path / "init.pid").unlink(missing_ok=True)
+    unmount(cdir.merged)
+    unmount(cdir.shm)
+
+
 def current_state(cdir: ContainerDir) -> ContainerState:
     """The state, corrected when a monitor died without recording the exit (killed -9), and
     unpaused when a commit that paused it was killed before it could unpause."""
@@ -122,6 +136,7 @@ def current_state(cdir: ContainerDir) -> ContainerState:
                 st.exit_code = 255
                 st.error = "container monitor exited unexpectedly"
                 st.finished_at = now_rfc3339()
+                _end_orphan(cdir)
             state = replace(st)
     if state.paused and state.pause_owner and not workspace.alive(state.pause_owner):
         with cdir.locked():

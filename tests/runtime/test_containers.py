@@ -312,7 +312,8 @@ def test_foreground_run_proxies_signals(dockyard, busybox):
 
 
 def test_killed_monitor_is_noticed_and_cleaned_up(dockyard, busybox):
-    """A monitor killed with SIGKILL: the container shows as exited (255) and rm -f unmounts it."""
+    """A monitor killed with SIGKILL: the container shows as exited (255), its processes and
+    mounts gone with it, and rm -f removes it."""
     import os
     import signal
 
@@ -326,8 +327,15 @@ def test_killed_monitor_is_noticed_and_cleaned_up(dockyard, busybox):
             break
         time.sleep(0.02)
     assert "Exited (255)" in dockyard("ps", "-a").stdout
-    dockyard("rm", "-f", cid)
+    # exited means ended: its process and its rootfs's mount did not outlive the monitor
+    # (`stop` and `kill` refuse an exited container: they ran on until a start or rm)
+    try:   # gone, or a zombie its new parent has yet to reap
+        assert Path(f"/proc/{state['pid']}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        pass
     merged = str(dockyard.root / "containers" / cid / "merged")
+    assert merged not in Path("/proc/self/mountinfo").read_text()
+    dockyard("rm", "-f", cid)
     assert merged not in Path("/proc/self/mountinfo").read_text()
     assert not (dockyard.root / "containers" / cid).exists()
 
