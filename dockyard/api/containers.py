@@ -72,7 +72,7 @@ def wait(ctx: ApiContext, req: Request, resp: Response) -> None:
     # Docker sends the head at once, the body when the container stops.
     write = resp.stream("application/json")
     write(b"")
-    state = engine.wait(store, container, condition, cancel=ctx.stopping)
+    state = engine.wait(store, container, condition, cancel=resp.cancel(ctx.stopping))
     if state is None:
         return
     body: dict[str, Any] = {"StatusCode": state.exit_code}
@@ -159,7 +159,7 @@ def logs(ctx: ApiContext, req: Request, resp: Response) -> None:
     store = ctx.store()
     tty = engine.is_tty(store, req.params["id"])
     entries = engine.logs(store, req.params["id"], follow=req.qbool("follow"), tail=req.q("tail"),
-                          cancel=ctx.stopping, since=req.q("since"), until=req.q("until"))
+                          cancel=resp.cancel(ctx.stopping), since=req.q("since"), until=req.q("until"))
     write = resp.stream(_content_type(req, tty))
     write(b"")
     _send_logs(write, entries, tty, want_out, want_err, req.qbool("timestamps"), ctx.stopping,

@@ -9,7 +9,9 @@ can still answer with a JSON error and a proper status.
 from __future__ import annotations
 
 import os
+import select
 import socket
+import threading
 import time
 from email.utils import formatdate
 from http import HTTPStatus
@@ -237,6 +239,20 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
+class Cancel:
+    """Set once the server stops or the client of a response has gone. A stream that may wait
+    long between writes (`logs -f` or `wait` of a quiet container, events) asks it as it waits:
+    otherwise it learns of the client's leaving only at its next write, and its thread, its
+    socket and what it holds open (the log, wait.lock) stay in serve as long as the container
+    keeps quiet, one more each time a `docker logs -f` is left with ctrl-c."""
+
+    def __init__(self, stopping: threading.Event, response: "Response") -> None:
+        self._stopping, self._response = stopping, response
+
+    def is_set(self) -> bool:
+        return self._stopping.is_set() or self._response.client_closed()
+
+
 class Response:
     """What a handler writes to. Exactly one of: `send`/`json`, a stream, or `hijack`."""
 
@@ -254,6 +270,25 @@ class Response:
     @property
     def connection(self) -> Connection:
         return self._conn
+
+    def client_closed(self, wait: float = 0.0) -> bool:
+        """True once the client has closed its side or the connection broke (waits up to `wait`
+        seconds for a sign). Data it sent meanwhile is left to be read."""
+        poller = select.poll()
+        poller.register(self._conn.sock, select.POLLIN | select.POLLRDHUP)
+        try:
+            events = poller.poll(wait * 1000)
+            if not events:
+                return False
+            if events[0][1] & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                return True
+            return self._conn.sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def cancel(self, stopping: threading.Event) -> "Cancel":
+        """What a long stream's waits ask (`is_set`): the server stops, or the client left."""
+        return Cancel(stopping, self)
 
     def _head(self, status: int, headers: list[tuple[str, str]]) -> bytes:
         lines = [f"HTTP/1.1 {status} {_reason(status)}"]

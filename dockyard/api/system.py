@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import platform
-import select
-import socket
 import time
 
 from dockyard import __version__
@@ -93,6 +91,7 @@ def _mem_total() -> int:
 def events(ctx: ApiContext, req: Request, resp: Response) -> None:
     """The store's events (whichever process made them), filtered, with since/until; without
     `until` the stream stays open until the client leaves or the server stops."""
+    cancel = resp.cancel(ctx.stopping)
     messages = engine_events.stream(ctx.root, req.q("since"), req.q("until"), req.q("filters"),
                                     lambda: ctx.stopping.is_set())
     write = resp.stream("application/json")
@@ -100,21 +99,10 @@ def events(ctx: ApiContext, req: Request, resp: Response) -> None:
     write(b"")
     for message in itertools.chain([first], messages):
         if message is None:
-            if ctx.stopping.is_set() or _client_closed(resp, 0):
+            if cancel.is_set():
                 return
             continue
         write(go_json(message) + b"\n")
-
-
-def _client_closed(resp: Response, wait: float = 0.5) -> bool:
-    sock = resp.connection.sock
-    try:
-        readable, _, _ = select.select([sock], [], [], wait)
-        if not readable:
-            return False
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
 
 
 def auth(ctx: ApiContext, req: Request, resp: Response) -> None:

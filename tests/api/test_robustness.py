@@ -159,6 +159,53 @@ def test_client_leaves_mid_build(server: Server, busybox: str, store_root) -> No
     _ping(server)
 
 
+def test_followers_end_when_their_client_leaves(server: Server, busybox: str, store_root) -> None:  # noqa: ANN001
+    """`logs -f` and `wait` of a container that stays quiet, and events, end when their client
+    leaves, not at the container's next write or exit: each left a thread, its socket and the
+    log or wait.lock open in serve (ctrl-c on `docker logs -f` of a quiet container, again and
+    again)."""
+    status, _, body = _split(server.raw(_request(
+        "POST", "/v1.47/containers/create?name=quiet", json.dumps(
+            {"Image": "busybox", "Cmd": ["sleep", "1000"], "HostConfig": {"NetworkMode": "none"}}).encode(),
+        "Content-Type: application/json\r\n")))
+    assert status == 201, body
+    assert _split(server.raw(_request("POST", "/v1.47/containers/quiet/start")))[0] == 204
+    cdir = store_root / "containers" / json.loads(body)["Id"]
+
+    def held() -> list[str]:   # what serve has open in the container's folder
+        targets = []
+        for fd in Path(f"/proc/{server.proc.pid}/fd").iterdir():
+            try:
+                targets.append(os.readlink(fd))
+            except FileNotFoundError:
+                continue   # closed meanwhile
+        return [t for t in targets if str(cdir) in t]
+
+    before = len(held())
+    clients = []
+    for path in ["/v1.47/containers/quiet/logs?follow=1&stdout=1"] * 3 + ["/v1.47/events"]:
+        clients.append(socket.socket(socket.AF_UNIX))
+        clients[-1].connect(str(server.socket))
+        clients[-1].sendall(f"GET {path} HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+    for _ in range(3):
+        clients.append(socket.socket(socket.AF_UNIX))
+        clients[-1].connect(str(server.socket))
+        clients[-1].sendall(_request("POST", "/v1.47/containers/quiet/wait").replace(b"Connection: close\r\n", b""))
+    for c in clients:
+        assert c.recv(12) == b"HTTP/1.1 200"   # each is under way
+    deadline = time.monotonic() + 20
+    while len(held()) < before + 6 and time.monotonic() < deadline:   # each log and wait.lock open
+        time.sleep(0.05)
+    assert len(held()) >= before + 6
+    for c in clients:
+        c.close()
+    deadline = time.monotonic() + 20
+    while len(held()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(held()) == before, held()
+    assert _split(server.raw(_request("DELETE", "/v1.47/containers/quiet?force=1")))[0] == 204
+
+
 def test_client_leaves_mid_upload(server: Server) -> None:
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(server.socket))
