@@ -20,13 +20,7 @@ from dockyard.store.store import Store
 
 
 def _image_layers(store: Store) -> set[Digest]:
-    out: set[Digest] = set()
-    for image_id in store.image_ids():
-        try:
-            out.update(store.image(image_id).config.diff_ids)
-        except (DockyardError, ValueError):
-            continue    # a broken image (`dockyard system check` says why)
-    return out
+    return {d for image_id in store.image_ids() for d in store.diff_ids(image_id) or ()}
 
 
 def _layer_size(store: Store, layer: Digest | None) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 from dockyard.engine import build_cache, container_views, volumes as engine_volumes
 from dockyard.engine.images import image_rows
 from dockyard.digest import Digest
-from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime import host_support
 from dockyard.runtime.volumes import Volumes
 from dockyard.store.check import CheckReport, check_store
@@ -55,12 +55,7 @@ def disk_usage(store: Store, types: list[str] | None = None, *, placeholders: bo
 def _with_shared_sizes(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The image rows as dockerd's df gives them: SharedSize, the bytes of the image's layers
     that another image has too (what removing it alone would not free)."""
-    layers: dict[str, list[Digest]] = {}
-    for row in rows:
-        try:
-            layers[row["Id"]] = list(store.image(Digest.parse(row["Id"])).config.diff_ids)
-        except (DockyardError, ValueError):
-            layers[row["Id"]] = []
+    layers = {row["Id"]: store.diff_ids(Digest.parse(row["Id"])) or [] for row in rows}
     users = Counter(d for diff_ids in layers.values() for d in set(diff_ids))
     sizes = {d: store.layers.get(d).content_size for d in users}
     return [{**row, "SharedSize": sum(sizes[d] for d in set(layers[row["Id"]]) if users[d] > 1)} for row in rows]

@@ -27,7 +27,6 @@ from dockyard.archive.fstree import remove_path
 from dockyard.atomic import fsync_dir
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
-from dockyard.image.config import ImageConfig
 from dockyard.store import filesums, leases
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
@@ -79,18 +78,11 @@ def roots(store: Store) -> tuple[set[Digest], set[Digest]]:
     needed: set[Digest] = set(kept.layers)
     needed.update(store.build_cache.diff_ids())  # BuildKit mode's cache keeps its layers
     for image_id in [*store.records.ids(), *store.held_images()]:
-        diff_ids = _diff_ids(store, image_id)
+        diff_ids = store.diff_ids(image_id)
         if diff_ids is not None:
             configs.add(image_id)
             needed.update(diff_ids)
     return configs, needed
-
-
-def _diff_ids(store: Store, image_id: Digest) -> list[Digest] | None:
-    try:
-        return ImageConfig.parse(store.blobs.read(image_id)).diff_ids
-    except (DockyardError, ValueError):
-        return None  # a record whose config is gone or broken: `system check` reports it
 
 
 def unreferenced_blobs(store: Store, configs: set[Digest]) -> list[Path]:

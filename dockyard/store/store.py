@@ -22,7 +22,7 @@ from pathlib import Path
 from dockyard.atomic import atomic_write, discard_prepared, fsync_dir
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
-from dockyard.errors import Conflict, InvalidParameter, InvalidReference, NotFound, go_quote
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, InvalidReference, NotFound, go_quote
 from dockyard.image.config import ImageConfig, now_rfc3339, rfc3339_ns
 from dockyard.image.image import Image
 from dockyard.reference import Reference, parse_normalized, parse_reference
@@ -196,6 +196,15 @@ class Store:
 
     def image_ids(self) -> list[Digest]:
         return self.records.ids()
+
+    def diff_ids(self, image_id: Digest) -> list[Digest] | None:
+        """The layers an image's config names, or None when its config is gone or broken
+        (`dockyard system check` says why): what the collector, df and the build cache's
+        accounting count an image by."""
+        try:
+            return ImageConfig.parse(self.blobs.read(image_id)).diff_ids
+        except (DockyardError, ValueError):
+            return None
 
     def parent(self, image_id: Digest) -> Digest | None:
         return self.records.get(image_id).parent
