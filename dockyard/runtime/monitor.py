@@ -24,6 +24,7 @@ import ctypes
 import fcntl
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -524,8 +525,17 @@ class Monitor:
             time.sleep(min(left, RESTART_POLL))
 
 
+_HOOK_FAILED = re.compile(r"error running hook #\d+: error running hook: exit status \d+, stdout: .*?, stderr: (.*)$")
+
+
 def create_error(stderr: str, runtime: str) -> StartError:
     message = clean_message(stderr) or f"{runtime} create failed"
+    hook = _HOOK_FAILED.search(message)
+    if hook and hook.group(1).strip():
+        # our network hook's own error (a port already allocated, a subnet taken): dockerd
+        # meets these before its task exists and says them alone, as the hook does
+        text = hook.group(1).replace("\\n", "\n").strip()
+        return StartError(text.splitlines()[-1], 125)
     # started with `run --detach`; its failures are create's (Docker's message names create)
     run_failed = f"{runtime} run failed: "
     if message.startswith(run_failed):

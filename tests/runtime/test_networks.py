@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import ipaddress
 import os
 import socket
@@ -375,3 +376,30 @@ def test_a_deleted_stores_network_is_swept(tmp_path: Path, store_root: Path, san
         assert dns.stdout == b""   # its store's DNS server is stopped
     finally:   # if the sweep failed: undo it as the sweep would
         netavark.sweep_network(app.subnet)
+
+
+def test_a_host_port_reservation_of_a_gone_container_is_taken_over(tmp_path: Path) -> None:
+    """A port reserved by a container that no longer exists (its store deleted by a killed run)
+    does not block the port, and its file goes; a live container's reservation blocks it."""
+    from dockyard.runtime.network import host_ports
+    from dockyard.runtime.network.netavark import PortMapping
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    for root, cid in ((mine, "c1"), (other, "c2")):
+        (root / "containers" / cid).mkdir(parents=True)
+        (root / "containers" / cid / "container.json").write_text("{}")
+    wanted = [(PortMapping(80, "tcp", "127.0.0.1", port), port)]
+    try:
+        assert host_ports.reserve(other, "c2", "two", wanted)[0].host_port == port
+        with pytest.raises(RuntimeFailure, match=f"Bind for 127.0.0.1:{port} failed: port is already allocated"):
+            host_ports.reserve(mine, "c1", "one", wanted)
+        (other / "containers" / "c2" / "container.json").unlink()    # its store went
+        assert host_ports.reserve(mine, "c1", "one", wanted)[0].host_port == port
+        owners = [p.read_text() for p in (subnets.RUN_DIR / "ports").glob(f"tcp_{port}_*")]
+        assert owners == [json.dumps({"root": str(mine), "id": "c1"})]
+    finally:
+        host_ports.release(mine, "c1", [m for m, _ in wanted])
+    assert not list((subnets.RUN_DIR / "ports").glob(f"tcp_{port}_*"))

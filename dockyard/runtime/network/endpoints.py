@@ -17,14 +17,13 @@ import ipaddress
 import json
 import os
 import secrets
-import socket
 from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.dataclass import asdict, dataclass, field
 from dockyard.errors import Conflict, InvalidParameter
 from dockyard.runtime.hostconfig import CONTAINER_MODE
-from dockyard.runtime.network import ipam, netavark, subnets
+from dockyard.runtime.network import host_ports, ipam, netavark, subnets
 from dockyard.runtime.network.netavark import Attachment, PortMapping
 from dockyard.runtime.network.records import Endpoint, NetworkRecord, Networks, network_exists
 
@@ -207,16 +206,10 @@ def parse_port_key(key: str) -> tuple[int, str]:
     return number, proto
 
 
-def _free_port(host_ip: str, proto: str) -> int:
-    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host_ip or "0.0.0.0", 0))
-        return s.getsockname()[1]
-
-
-def port_mappings(request: NetworkRequest, exposed: list[str]) -> list[PortMapping]:
-    """The host ports of a container about to start: bound ones, and a free port for each
-    binding without one (and for every exposed port with publish-all)."""
+def port_mappings(request: NetworkRequest, exposed: list[str]) -> list[tuple[PortMapping, int]]:
+    """The host ports a container about to start asks for, each with the last port of its range
+    (host_ports.reserve chooses): bound ones, and an ephemeral port (0) for each binding
+    without one (and for every exposed port with publish-all)."""
     wanted = {k: list(v) for k, v in request.ports.items()}
     if request.publish_all:
         for key in exposed:
@@ -226,11 +219,9 @@ def port_mappings(request: NetworkRequest, exposed: list[str]) -> list[PortMappi
         port, proto = parse_port_key(key)
         for b in bindings or [PortBinding()]:
             host_ip = b.host_ip if b.host_ip not in ("0.0.0.0",) else ""
-            if b.host_port and b.host_port != "0":
-                host_port = int(b.host_port.partition("-")[0])
-            else:
-                host_port = _free_port(host_ip, proto)
-            out.append(PortMapping(port, proto, host_ip, host_port))
+            first, _, last = (b.host_port if b.host_port != "0" else "").partition("-")
+            host_port = int(first) if first else 0
+            out.append((PortMapping(port, proto, host_ip, host_port), int(last) if last else host_port))
     return out
 
 
@@ -257,7 +248,7 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
         state_path(cdir).write_bytes(state.to_json())
         return state
     try:
-        ports = port_mappings(request, exposed)
+        ports = host_ports.reserve(root, container_id, container_name, port_mappings(request, exposed))
         state.ports = [p.to_json() for p in ports]
         _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive)
     except BaseException:
@@ -316,6 +307,7 @@ def _attachments(state: NetworkState, only: str | None = None) -> list[Attachmen
 
 
 def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
+    host_ports.release(root, container_id, [PortMapping(**p) for p in state.ports])
     networks = Networks(root)
     for joined in state.networks.values():
         if not joined.network:
