@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from dockyard import detach
 from dockyard.api import hijack
 from dockyard.api.framing import STDERR, STDOUT, go_json, mux_frame
 from dockyard.api.http import Response
@@ -167,32 +168,56 @@ def logs(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def attach(ctx: ApiContext, req: Request, resp: Response) -> None:
-    """Hijack the connection and stream the container's output until it exits (stdin is not
-    forwarded)."""
+    """Hijack the connection and stream the container's output until it exits, its input to
+    it. A TTY container's input is watched for the detach keys (detachKeys, or ctrl-p ctrl-q),
+    as dockerd watches it: they end the stream (the client reads its end), the container runs
+    on."""
+    keys = detach.parse_for_attach(req.q("detachKeys") or "")
     store = ctx.store()
     container = engine.container_id(store, req.params["id"])
     tty = engine.is_tty(store, container)
     upgrade = req.head.header("upgrade").lower() == "tcp"
     conn = resp.hijack(upgrade, _content_type(req, tty))
+    ended = _Ended(ctx.stopping)
     if req.qbool("stdin") and req.qbool("stream"):
-        threading.Thread(target=_forward_input, args=(ctx, store, container, conn), daemon=True,
-                         name="attach stdin").start()
+        escape = detach.Escape(keys) if tty else None
+        threading.Thread(target=_forward_input, args=(ended, store, container, conn, escape),
+                         daemon=True, name="attach stdin").start()
     if not req.qbool("stream") and not req.qbool("logs"):
         return
-    entries = engine.attach(store, container, stream=req.qbool("stream"), cancel=ctx.stopping)
-    _send_logs(conn.send, entries, tty, req.qbool("stdout"), req.qbool("stderr"), False,
-               ctx.stopping)
+    entries = engine.attach(store, container, stream=req.qbool("stream"), cancel=ended)
+    _send_logs(conn.send, entries, tty, req.qbool("stdout"), req.qbool("stderr"), False, ended)
     hijack.finish(conn)
 
 
-def _forward_input(ctx: ApiContext, store, container: str, conn) -> None:  # noqa: ANN001
-    """The client's stdin to the container (once it runs), and its end (StdinOnce)."""
-    channel = engine.input_channel(store, container, ctx.stopping)
+class _Ended:
+    """An attach's end before the container's: the server stopping, or the user detaching."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self.stopping = stopping
+        self.detached = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.detached.is_set() or self.stopping.is_set()
+
+
+def _forward_input(ended: _Ended, store, container: str, conn, escape) -> None:  # noqa: ANN001
+    """The client's stdin to the container (once it runs), and its end (StdinOnce); with
+    `escape`, until the detach keys (what came before them is sent, the input stays open)."""
+    channel = engine.input_channel(store, container, ended)
     if channel is None:
         return
     with channel:
         try:
             while data := conn.recv():
+                if escape is not None:
+                    data, leave = escape.feed(data)
+                    if data:
+                        channel.send(data)
+                    if leave:
+                        ended.detached.set()
+                        return
+                    continue
                 channel.send(data)
             channel.end()
         except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+from dockyard import detach
 from dockyard.api import hijack
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
@@ -12,6 +13,7 @@ from dockyard.engine import execs as engine
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+DETACHED = b"exec attach failed: error on attach stdin: read escape sequence\r\n"   # dockerd 20.10's
 
 
 def _body(req: Request) -> dict:
@@ -49,7 +51,11 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
                    stderr=fds["stderr"] if tty or (inst.attach_stderr and not raw) else None,
                    terminal=fds.get("terminal"))
 
-    hijack.run_attached(conn, tty=tty, stdin=inst.attach_stdin, run=run, stopping=ctx.stopping, raw=raw)
+    # dockerd watches a TTY exec's stdin for the detach keys (its create's DetachKeys or
+    # ctrl-p ctrl-q), and ends the stream with the error its detach is
+    escape = detach.Escape(detach.parse(inst.detach_keys)) if tty and inst.attach_stdin else None
+    hijack.run_attached(conn, tty=tty, stdin=inst.attach_stdin, run=run, stopping=ctx.stopping, raw=raw,
+                        escape=escape, detach_message=DETACHED)
 
 
 def inspect(ctx: ApiContext, req: Request, resp: Response) -> None:

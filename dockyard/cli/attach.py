@@ -15,6 +15,7 @@ import sys
 import threading
 
 from dockyard.atomic import write_all
+from dockyard.detach import DEFAULT, Escape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,36 +40,7 @@ def terminal_size(fd: int) -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
-DETACH_KEYS = b"\x10\x11"    # ctrl-p ctrl-q, the docker CLI's default detach sequence
-
-
-class _Escape:
-    """The docker CLI's escape proxy: bytes typed on a terminal go on to the container unless they
-    are the detach sequence; a partial match is held until the next byte tells (then sent)."""
-
-    def __init__(self, keys: bytes) -> None:
-        self.keys = keys
-        self.held = b""
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """(what to send, whether the whole sequence was typed)."""
-        out = bytearray()
-        for byte in data:
-            if byte == self.keys[len(self.held)]:
-                self.held += bytes([byte])
-                if self.held == self.keys:
-                    return bytes(out), True
-                continue
-            out += self.held
-            self.held = b""
-            if byte == self.keys[0]:
-                self.held = bytes([byte])
-            else:
-                out.append(byte)
-        return bytes(out), False
-
-
-def _copy_input(streams: Streams, fd: int, escape: _Escape | None = None,
+def _copy_input(streams: Streams, fd: int, escape: Escape | None = None,
                 detached: threading.Event | None = None) -> None:
     try:
         while data := os.read(fd, 65536):
@@ -95,11 +67,13 @@ def _copy_output(streams: Streams, done: threading.Event) -> None:
         done.set()
 
 
-def pump(streams: Streams, *, tty: bool, stdin: bool) -> bool:
+def pump(streams: Streams, *, tty: bool, stdin: bool, detach_keys: bytes = DEFAULT) -> bool:
     """Copy until the container's output ends (its stdin copy runs on in a daemon thread: the
     docker CLI leaves too once the output ends, whatever its stdin holds), or until the user
-    types the detach sequence (ctrl-p ctrl-q) on a terminal, as the docker CLI's: whether the
-    user detached (the container runs on)."""
+    types the detach sequence (`detach_keys`) on a terminal, as the docker CLI's: whether the
+    user detached (the container runs on). As the docker CLI, it watches for them on its side
+    even through a daemon (which is told them too, and watches for them as dockerd does): the
+    keys it recognises are never sent, so the two never both detect them."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = None
@@ -126,7 +100,7 @@ def pump(streams: Streams, *, tty: bool, stdin: bool) -> bool:
                     resize_handler = signal.signal(signal.SIGWINCH, on_winch)
         ended = threading.Event()
         if stdin:
-            escape = _Escape(DETACH_KEYS) if saved is not None else None
+            escape = Escape(detach_keys) if saved is not None else None
             threading.Thread(target=_copy_input, args=(streams, 0, escape, ended), daemon=True,
                              name="stdin").start()
         if saved is None:   # no terminal: no detach sequence, the output alone ends it

@@ -53,10 +53,12 @@ class Remote:
             reply.check()
             yield from reply.json_messages()
 
-    def attach(self, container: str, *, stdin: bool = False, tty: bool = False) -> RemoteStreams:
+    def attach(self, container: str, *, stdin: bool = False, tty: bool = False,
+               detach_keys: str = "") -> RemoteStreams:
         """The container's output from its start and its input, over a hijacked attach made
-        before the start (as the docker CLI's `run` attaches)."""
+        before the start (as the docker CLI's `run` attaches), with the user's detach keys."""
         query = [("stream", "1"), ("stdout", "1"), ("stderr", "1")] + ([("stdin", "1")] if stdin else [])
+        query += [("detachKeys", detach_keys)] if detach_keys else []
         conn = self.daemon.hijack("POST", f"/containers/{container}/attach", query)
         return RemoteStreams(self, conn, tty, f"/containers/{container}/resize")
 
@@ -98,7 +100,8 @@ class Local:
         self.root = root
         self.ctx = ctx   # the CliContext (its store), for the container streams
 
-    def attach(self, container: str, *, stdin: bool = False, tty: bool = False) -> LocalStreams:
+    def attach(self, container: str, *, stdin: bool = False, tty: bool = False,
+               detach_keys: str = "") -> LocalStreams:
         """The container's output from its start, and its input (cli/attach.py's Streams)."""
         return LocalStreams(self.ctx.store, container)
 

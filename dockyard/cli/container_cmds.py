@@ -16,6 +16,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from dockyard import detach
 from dockyard.cli.attach import pump, terminal_size
 from dockyard.cli.backend import LogOptions, for_target
 from dockyard.cli.context import CliContext
@@ -36,6 +37,7 @@ def _both(p: argparse.ArgumentParser, func: Any) -> None:
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Create and run a new container from an image")
     p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+    p.add_argument("--detach-keys", default="", help="Override the key sequence for detaching a container")
     add_flags(p)
     _both(p, cmd_run)
     p = sub.add_parser("create", help="Create a new container")
@@ -89,6 +91,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-w", "--workdir", default=None, help="Working directory inside the container")
     p.add_argument("-u", "--user", default=None, help="Username or UID")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
+    p.add_argument("--detach-keys", default="", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
     _both(p, cmd_exec)
@@ -145,6 +148,7 @@ def cmd_create(args: argparse.Namespace, target: Any) -> int:
 def cmd_run(args: argparse.Namespace, target: Any) -> int:
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
+    keys = detach.parse_for_attach(args.detach_keys)
     try:
         container = _create(args, target)
     except DockyardError as exc:
@@ -162,10 +166,11 @@ def cmd_run(args: argparse.Namespace, target: Any) -> int:
         # session the user may leave with ctrl-p ctrl-q (the container runs on): it runs under
         # its own monitor and this process attaches to it until its first exit, as `docker run`
         # does (attached before the start, its exit waited for from then on)
-        streams = backend.attach(container, stdin=args.interactive, tty=args.tty)
+        streams = backend.attach(container, stdin=args.interactive, tty=args.tty,
+                                 detach_keys=args.detach_keys)
         waiter = backend.wait_async(container, "removed" if args.rm else "next-exit")
         backend.call("POST", f"/containers/{container}/start")
-        if pump(streams, tty=args.tty, stdin=args.interactive):
+        if pump(streams, tty=args.tty, stdin=args.interactive, detach_keys=keys):
             return 0    # detached: the docker CLI leaves at once, with status 0
         return waiter.result()
     stdin = 0 if (args.interactive or args.tty) else None
@@ -354,15 +359,16 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
         backend = for_target(target)
         body = {"AttachStdin": args.interactive, "AttachStdout": True, "AttachStderr": True,
                 "Tty": args.tty, "Cmd": command, "Env": env, "WorkingDir": args.workdir or "",
-                "User": args.user or "", "Privileged": args.privileged}
+                "User": args.user or "", "Privileged": args.privileged, "DetachKeys": args.detach_keys}
         exec_id = backend.call("POST", f"/containers/{args.container}/exec", None, body)["Id"]
         size = terminal_size(1) if args.tty else None
         if pump(backend.exec_streams(exec_id, tty=args.tty, size=size), tty=args.tty,
-                stdin=args.interactive):
+                stdin=args.interactive, detach_keys=detach.parse(args.detach_keys)):
             # detached (ctrl-p ctrl-q): the exec runs on; the docker CLI's words and status
             _err(target).write("read escape sequence\n")
             return 1
         return int(backend.call("GET", f"/exec/{exec_id}/json")["ExitCode"] or 0)
+    detach.check_for_exec(args.detach_keys)
     return engine.exec_in(target.store, args.container, engine.ExecOptions(
         cmd=command, interactive=args.interactive, tty=args.tty, env=env,
         workdir=args.workdir, user=args.user, privileged=args.privileged))

@@ -20,6 +20,7 @@ from typing import Any
 
 from dockyard.atomic import atomic_write
 from dockyard.dataclass import asdict, dataclass, field
+from dockyard.detach import check_for_exec
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.containers import all_containers, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, check_exec, command_text, exec_in
@@ -118,12 +119,15 @@ def create(store: Store, container: str, body: dict[str, Any]) -> ExecInstance:
     """POST /containers/{id}/exec"""
     cdir = lookup(store, container)
     check_exec(cdir.id, current_state(cdir))
+    if "DetachKeys" not in body:   # Go's decoding takes a key in any case: the SDK sends detachKeys
+        body = {**body, "DetachKeys": next((v for k, v in body.items() if k.lower() == "detachkeys"), None)}
     cmd = _strs(body.get("Cmd"), "Cmd")
     if not cmd:
         raise InvalidParameter("No exec command specified")
     for key in ("User", "WorkingDir", "DetachKeys"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise InvalidParameter(f"invalid {key}: want a string")
+    check_for_exec(body.get("DetachKeys") or "")
     inst = ExecInstance(
         id=secrets.token_hex(32), container_id=cdir.id, cmd=cmd, tty=bool(body.get("Tty")),
         attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),

@@ -94,7 +94,15 @@ def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes) -> tu
     try:
         while time.monotonic() < deadline:
             done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
+            if done:    # what it printed last may still be unread
+                while select.select([fd], [], [], 0)[0]:
+                    try:
+                        data = os.read(fd, 4096)
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    out += data
                 return os.waitstatus_to_exitcode(status), out
             if select.select([fd], [], [], 0.1)[0]:
                 try:
