@@ -87,7 +87,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
                              for m in h.mounts if m.type != "tmpfs"]
     return {
         "Binds": binds or None, "ContainerIDFile": "",
-        "LogConfig": {"Type": "json-file", "Config": dict(h.log_opts)},
+        "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_opts)},
         "NetworkMode": request.mode if request.mode else h.network_mode,
         "PortBindings": {k: [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in v]
                          for k, v in request.ports.items()},

@@ -24,7 +24,7 @@ from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
 from dockyard.engine.create_config import read_update
 from dockyard.engine.events import parse_time as event_time
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import Conflict, InvalidParameter, NotFound, NotImplementedFeature
 from dockyard.image.config import parse_time
 from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
@@ -39,7 +39,7 @@ from dockyard.runtime.lifecycle import (
     unpause,
 )
 from dockyard.runtime.lifecycle import wait as wait_condition
-from dockyard.runtime.logs import LogEntry, since_time
+from dockyard.runtime.logs import NO_LOG, LogEntry, since_time
 from dockyard.runtime.monitor import Attach, StartError
 from dockyard.runtime.oci import choose_runtime
 from dockyard.runtime.output import attach_entries, log_entries, new_entries
@@ -137,7 +137,7 @@ def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
         },
         "Image": record.image_id,
         **_files_paths(store, record, state, cdir),
-        "LogPath": str(cdir.log),
+        "LogPath": "" if record.host.log_driver == NO_LOG else str(cdir.log),
         "Name": "/" + record.name,
         "RestartCount": state.restart_count,
         "Driver": "overlay2",
@@ -199,6 +199,8 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
         return itertools.takewhile(lambda e: e.time <= before,
                                    logs(store, name, follow=follow, tail=tail, cancel=cancel, since=since))
     cdir = lookup(store, name)
+    if cdir.read_record().host.log_driver == NO_LOG:
+        raise NotImplementedFeature("configured logging driver does not support reading")
     if since not in (None, "", "0"):
         after = since_time(since)
         entries = logs(store, name, follow=follow, tail=tail, cancel=cancel)
@@ -216,8 +218,12 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
 def attach(store: Store, name: str, *, stream: bool = True,
            cancel: threading.Event | None = None) -> Iterator[LogEntry]:
     """The container's output from its start (it may not have started yet); with `stream`,
-    until it stops."""
-    return attach_entries(lookup(store, name), follow=stream, cancel=cancel)
+    until it stops. Without `stream`, its past output: none for the none driver's (dockerd's
+    attach then fails in its stream: nothing of it is kept)."""
+    cdir = lookup(store, name)
+    if not stream and cdir.read_record().host.log_driver == NO_LOG:
+        return iter(())
+    return attach_entries(cdir, follow=stream, cancel=cancel)
 
 
 def attach_running(store: Store, name: str, cancel: threading.Event | None = None) -> Iterator[LogEntry]:

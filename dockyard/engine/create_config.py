@@ -21,7 +21,7 @@ from dockyard.runtime.hostconfig import (
     CONTAINER_MODE, DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit, joined_container,
 )
 from dockyard.runtime import host_support
-from dockyard.runtime.logs import rotation
+from dockyard.runtime.logs import NO_LOG, rotation
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
 from dockyard.runtime.spec import ALL_CAPS, device_rule
@@ -216,9 +216,11 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
     driver = log.get("Type") or "json-file"
     if driver not in _LOG_DRIVERS:     # dockerd looks a name it lacks up as a plugin
         raise InvalidParameter(f'error looking up logging plugin {driver}: plugin "{driver}" not found')
-    if driver != "json-file":
-        raise InvalidParameter(f"logging driver {driver} is not supported by dockyard (json-file only)")
+    if driver not in ("json-file", NO_LOG):
+        raise InvalidParameter(f"logging driver {driver} is not supported by dockyard (json-file and none only)")
     log_opts = _dict(log.get("Config"), "LogConfig.Config")
+    if driver == NO_LOG and log_opts:
+        raise InvalidParameter("invalid logging opts for driver none")
     rotation(log_opts)
     if host.get("VolumeDriver") not in (None, "", "local"):
         raise InvalidParameter(f"volume driver {host['VolumeDriver']} is not supported")
@@ -265,7 +267,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
             group_add=_strs(host.get("GroupAdd"), "GroupAdd"), devices=_devices(host.get("Devices")),
             device_cgroup_rules=_device_cgroup_rules(host.get("DeviceCgroupRules")),
-            log_opts=dict(log_opts), pid_mode=host.get("PidMode") or "",
+            log_driver=driver, log_opts=dict(log_opts), pid_mode=host.get("PidMode") or "",
             ipc_mode=host.get("IpcMode") or "", uts_mode=host.get("UTSMode") or "",
             cgroupns_mode=host.get("CgroupnsMode") or "", isolation=host.get("Isolation") or "",
             volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom")))

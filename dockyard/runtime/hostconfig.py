@@ -135,6 +135,7 @@ class HostConfig:
     devices: list[dict[str, str]] = field(default_factory=list)
     device_cgroup_rules: list[str] = field(default_factory=list)   # `c 42:* rmw` (--device-cgroup-rule)
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)
+    log_driver: str = "json-file"   # or "none": no log kept (runtime/logs.limits)
     log_opts: dict[str, str] = field(default_factory=dict)  # json-file's options (--log-opt)
 
     def to_dict(self) -> dict[str, Any]:

@@ -125,6 +125,25 @@ def rotation(options: dict[str, str]) -> Rotation:
     return Rotation(max_size, max_file)
 
 
+NO_LOG = "none"
+# the `none` driver's log is only the stream attachers follow (attach reads the log): at most two
+# files of 1 MiB (an attacher more than a file behind loses what it skipped), replaced at each
+# start (remove_files), never read by `logs` (refused, as dockerd's)
+_STREAM_ONLY = Rotation(max_size=1 << 20, max_file=2)
+
+
+def limits(driver: str, options: dict[str, str]) -> Rotation:
+    """How a container's log files rotate: its json-file options, or the none driver's bounds."""
+    return _STREAM_ONLY if driver == NO_LOG else rotation(options)
+
+
+def remove_files(path: Path, bounds: Rotation) -> None:
+    """A log's files gone (the none driver's, at a start); readers holding one read on."""
+    for n in range(max(bounds.max_file - 1, 1), 0, -1):
+        rotated(path, n).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+
+
 def rotated(path: Path, n: int) -> Path:
     """The n-th newest rotated file of a log (`<log>.1` is the one before `<log>`)."""
     return path.with_name(f"{path.name}.{n}")

@@ -47,7 +47,7 @@ from dockyard.runtime import bundle
 from dockyard.runtime import health as health_mod
 from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.hostconfig import joined_container
-from dockyard.runtime.logs import LogWriter, rotation
+from dockyard.runtime.logs import NO_LOG, LogWriter, limits, remove_files
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.restart import Backoff, should_restart
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir, health_after_exit
@@ -176,7 +176,10 @@ class Monitor:
         # the log exists once the state says running (a reader that finds the log and then a
         # state that is not running has read everything), and before the starter hears that
         # the container runs (a reader it starts finds the log)
-        self._log = LogWriter(self.cdir.log, rotation(self.record.host.log_opts))
+        bounds = limits(self.record.host.log_driver, self.record.host.log_opts)
+        if self.record.host.log_driver == NO_LOG:    # the last run's stream goes
+            remove_files(self.cdir.log, bounds)
+        self._log = LogWriter(self.cdir.log, bounds)
         if stopped_meanwhile:
             self._proxy(signal.SIGKILL, None)
         elif check is not None:

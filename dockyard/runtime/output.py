@@ -12,7 +12,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from dockyard.errors import NotFound
 from dockyard.runtime.containers import current_state
-from dockyard.runtime.logs import FOLLOW_POLL, LogEntry, LogFiles, read_entries, rotation
+from dockyard.runtime.logs import FOLLOW_POLL, LogEntry, LogFiles, limits, read_entries, rotation
 from dockyard.runtime.state import RUNNING, ContainerDir
 
 ATTACH_POLL = 0.001
@@ -38,10 +38,10 @@ def _same_run(cdir: ContainerDir) -> Callable[[], bool]:
 
 def _files(cdir: ContainerDir) -> LogFiles:
     try:
-        options = cdir.read_record().host.log_opts
+        host = cdir.read_record().host
     except FileNotFoundError:     # removed meanwhile: the open log is read to its end
-        options = {}
-    return LogFiles(cdir.log, rotation(options))
+        return LogFiles(cdir.log, rotation({}))
+    return LogFiles(cdir.log, limits(host.log_driver, host.log_opts))
 
 
 def _entries(cdir: ContainerDir, files: LogFiles, log: BinaryIO, follow: bool,

@@ -181,7 +181,7 @@ def test_unknown_log_driver(client, engine: Engine) -> None:  # noqa: ANN001
     if engine.name == "dockyard":
         with pytest.raises(docker.errors.APIError) as err:
             _create(client, "busybox", "true", host_config=client.create_host_config(log_config={"Type": "syslog"}))
-        assert err.value.explanation == "logging driver syslog is not supported by dockyard (json-file only)"
+        assert err.value.explanation == "logging driver syslog is not supported by dockyard (json-file and none only)"
 
 
 def test_commit_of_a_container_that_exits_meanwhile(client) -> None:  # noqa: ANN001
@@ -250,3 +250,28 @@ def test_memory_swappiness_and_device_cgroup_rules(client) -> None:  # noqa: ANN
         client.start(_create(client, "busybox", "true",
                              host_config=client.create_host_config(device_cgroup_rules=["x 1:2 r"])))
     assert err.value.explanation == "invalid device cgroup rule format: 'x 1:2 r'"
+
+
+def test_log_driver_none(client, engine: Engine) -> None:  # noqa: ANN001
+    """`logging: driver: none` (compose) / LogConfig Type none: the container runs and its output
+    reaches an attached client (the SDK's run, docker run), inspect shows the driver and no
+    LogPath, and `logs` is refused in dockerd's words (dockyard refused the driver)."""
+    proc = engine.docker("run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "hi")
+    client.made.append("quiet")
+    assert proc.stdout == b"hi\n"
+    info = client.inspect_container("quiet")
+    assert (info["HostConfig"]["LogConfig"], info["LogPath"]) == ({"Type": "none", "Config": {}}, "")
+    with pytest.raises(docker.errors.APIError) as err:
+        client.logs("quiet")
+    assert (err.value.status_code, err.value.explanation) == (
+        501, "configured logging driver does not support reading")
+    sdk = docker.DockerClient(base_url=engine.host, version="1.41")
+    try:
+        assert sdk.containers.run("busybox", "echo hello", log_config={"type": "none"}, remove=True) is None
+    finally:
+        sdk.close()
+    if engine.name == "dockyard":   # (dockerd takes options for none and ignores them; its CLI refuses)
+        with pytest.raises(docker.errors.APIError) as err:
+            _create(client, "busybox", "true",
+                    host_config=client.create_host_config(log_config={"Type": "none", "Config": {"max-size": "1k"}}))
+        assert err.value.explanation == "invalid logging opts for driver none"
