@@ -130,8 +130,17 @@ def render_template(template: str, values: dict[str, Any],
             return getattr(go_value(value), func)()
         return go_value(value)
 
-    return re.sub(r'\{\{\s*(?:(json|upper|lower)\s+)?(\.[\w.]*)(?:\s+("(?:[^"\\]|\\.)*"))?\s*\}\}',
-                  substitute, template)
+    for action in re.findall(r"\{\{.*?\}\}", template, re.DOTALL):
+        if not _ACTION.fullmatch(action):
+            # printed as it stood or half-evaluated ({{range .Config.Env}}{{.}}{{end}} gave the
+            # whole object), where the docker CLI runs it: refused, not a wrong answer
+            raise InvalidParameter(f"template: {action} is not supported by dockyard's --format "
+                                   "(a path, json, upper, lower); the docker CLI through "
+                                   "`dockyard serve` takes every Go template")
+    return _ACTION.sub(substitute, template)
+
+
+_ACTION = re.compile(r'\{\{\s*(?:(json|upper|lower)\s+)?(\.[\w.]*)(?:\s+("(?:[^"\\]|\\.)*"))?\s*\}\}')
 
 
 def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str],
