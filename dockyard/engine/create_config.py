@@ -22,7 +22,7 @@ from dockyard.runtime.hostconfig import (
 )
 from dockyard.runtime import host_support
 from dockyard.runtime.logs import NO_LOG, rotation
-from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_port_key
+from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding, parse_mac, parse_port_key
 from dockyard.runtime.seccomp import UNCONFINED, parse_profile
 from dockyard.runtime.spec import ALL_CAPS, device_rule
 from dockyard.runtime.volumes import validate_name
@@ -36,7 +36,7 @@ _UNSUPPORTED_HOST = (
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
     "ReadonlyPaths", "StorageOpt", "Cgroup", "Annotations",
 )
-_UNSUPPORTED_CONFIG = ("MacAddress", "Shell", "OnBuild")
+_UNSUPPORTED_CONFIG = ("Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable", "host"), "PidMode": ("", "private", "host"),
                   "UTSMode": ("", "private", "host"), "UsernsMode": ("", "private"),
                   "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
@@ -247,6 +247,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
         stop_signal=body.get("StopSignal") or None, stop_timeout=_stop_timeout(body.get("StopTimeout")),
         healthcheck=_healthcheck(body.get("Healthcheck")),
         name=name or None, hostname=hostname, domainname=body.get("Domainname") or "",
+        mac_address=body.get("MacAddress") or "",
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
         stdin_once=bool(body.get("StdinOnce")), attach_stdin=bool(body.get("AttachStdin")),
         attach_stdout=bool(body.get("AttachStdout")), attach_stderr=bool(body.get("AttachStderr")),
@@ -328,6 +329,13 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
     for net, cfg in _dict(networking.get("EndpointsConfig"), "EndpointsConfig").items():
         cfg = _dict(cfg, f"EndpointsConfig.{net}")
         endpoints["bridge" if net == "default" else net] = endpoint_config(cfg, links_allowed=True)
+    mac = body.get("MacAddress") or ""
+    if not isinstance(mac, str):
+        raise InvalidParameter("invalid MacAddress: want a string")
+    if mac:   # the container's MAC is its endpoint's on the network of its mode (dockerd 20.10)
+        primary = endpoints.setdefault(mode if mode in endpoints or len(endpoints) != 1 else next(iter(endpoints)),
+                                       EndpointConfig())
+        primary.mac_address = primary.mac_address or parse_mac(mac)
     if len(endpoints) > 1:
         # Docker's error: a container is created on one network, the others are connected later
         raise InvalidParameter("Container cannot be connected to network endpoints: "
@@ -352,10 +360,13 @@ def endpoint_config(cfg: dict[str, Any], links_allowed: bool = False) -> Endpoin
         raise InvalidParameter("IPv6 and link-local addresses are not supported by dockyard")
     if cfg.get("Links") and not links_allowed:
         raise InvalidParameter("links of a network connect are not supported by dockyard")
-    if cfg.get("DriverOpts") or cfg.get("MacAddress"):
-        raise InvalidParameter("endpoint driver options and MAC addresses are not supported")
+    mac = cfg.get("MacAddress") or ""
+    if not isinstance(mac, str):
+        raise InvalidParameter("invalid MacAddress: want a string")
     return EndpointConfig(aliases=_strs(cfg.get("Aliases"), "Aliases"),
-                          ipv4_address=ipam.get("IPv4Address") or "")
+                          ipv4_address=ipam.get("IPv4Address") or "",
+                          mac_address=parse_mac(mac) if mac else "",
+                          driver_opts=_string_map(cfg.get("DriverOpts"), "DriverOpts"))
 
 
 def _ips(value: Any, what: str) -> list[str]:

@@ -172,7 +172,8 @@ def settings(root: Path, container_id: str, request: NetworkRequest,
             "Gateway": joined.gateway if joined else "", "IPAddress": joined.ip if joined else "",
             "IPPrefixLen": joined.prefix if joined else 0, "IPv6Gateway": "",
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": joined.mac if joined else "", "DriverOpts": None,
+            "MacAddress": joined.mac if joined else "",
+            "DriverOpts": dict(cfg.driver_opts) if cfg and cfg.driver_opts else None,
         }
         out_networks[name]["DNSNames"] = None
         if name not in ("bridge", "host", "none"):   # Docker 20.10 adds the short ID on user networks

@@ -57,6 +57,7 @@ class CreateOptions:
     name: str | None = None                          # None: a random adjective_surname
     hostname: str | None = None                      # None: the ID's first 12 characters
     domainname: str = ""                             # the UTS namespace's NIS domain name
+    mac_address: str = ""                            # Config.MacAddress, as given (the network's to apply)
     tty: bool = False
     open_stdin: bool = False                         # -i: stdin stays open for attach
     stdin_once: bool = False                         # closed when the first attacher's input ends
@@ -194,6 +195,8 @@ def _container_config(image: ContainerConfig, opts: CreateOptions, hostname: str
                  "AttachStdout": opts.attach_stdout, "AttachStderr": opts.attach_stderr,
                  "Tty": opts.tty, "OpenStdin": opts.open_stdin, "StdinOnce": opts.stdin_once,
                  "Image": opts.image}
+    if opts.mac_address:
+        cfg.extra["MacAddress"] = opts.mac_address
     if opts.stop_timeout is not None:
         cfg.extra["StopTimeout"] = opts.stop_timeout   # the container's own, never the image's
     return cfg

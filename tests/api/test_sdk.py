@@ -215,3 +215,29 @@ def test_nothing_stays_mounted_after_a_build(client: docker.DockerClient, busybo
     logs = list(client.api.build(fileobj=ctx, custom_context=True, rm=True, decode=True))
     assert any("Successfully built" in item.get("stream", "") for item in logs), logs
     assert mounts() == []
+
+
+def test_endpoint_mac_addresses(client: docker.DockerClient) -> None:
+    """An endpoint's own MacAddress (API 1.44: `docker run --network N --mac-address`, the SDK's
+    endpoint config) and a connect's give the container's interfaces those MACs, shown by
+    inspect (dockerd 20.10 ignores both; 25+ honours them, as here)."""
+    net = client.networks.create("macs")
+    try:
+        api = client.api
+        networking = api.create_networking_config({"macs": api.create_endpoint_config(mac_address="02:aa:bb:cc:dd:01")})
+        cid = api.create_container("busybox", ["sleep", "60"], networking_config=networking,
+                                   host_config=api.create_host_config(network_mode="macs"))["Id"]
+        api.start(cid)
+        client.networks.get("bridge").connect(cid, mac_address="02:aa:bb:cc:dd:02")
+        out = api.exec_start(api.exec_create(cid, ["cat", "/sys/class/net/eth0/address",
+                                                   "/sys/class/net/eth1/address"]))
+        assert out == b"02:aa:bb:cc:dd:01\n02:aa:bb:cc:dd:02\n"
+        networks = api.inspect_container(cid)["NetworkSettings"]["Networks"]
+        assert (networks["macs"]["MacAddress"], networks["bridge"]["MacAddress"]) == (
+            "02:aa:bb:cc:dd:01", "02:aa:bb:cc:dd:02")
+        with pytest.raises(docker.errors.APIError, match="address zz: invalid MAC address"):
+            client.networks.get("bridge").connect(cid, mac_address="zz")
+    finally:
+        for c in client.containers.list(all=True):
+            c.remove(force=True)
+        net.remove()

@@ -275,3 +275,42 @@ def test_log_driver_none(client, engine: Engine) -> None:  # noqa: ANN001
             _create(client, "busybox", "true",
                     host_config=client.create_host_config(log_config={"Type": "none", "Config": {"max-size": "1k"}}))
         assert err.value.explanation == "invalid logging opts for driver none"
+
+
+def test_mac_address_and_endpoint_driver_opts(client, engine: Engine) -> None:  # noqa: ANN001
+    """Config.MacAddress is the MAC of the container's interface on the network of its mode
+    (inspect shows it there and in Config), an endpoint's DriverOpts are kept and shown (dockerd's
+    bridge ignores those it does not know), a bad MAC is refused in Go's words (dockerd at the
+    start, dockyard at create). An endpoint's own MacAddress (API 1.44) and a connect's are
+    honoured by dockyard; dockerd 20.10 ignores them (checked in tests/api/test_sdk)."""
+    net = client.create_network(f"macnet-{engine.name}")["Id"]
+    try:
+        networking = client.create_networking_config({
+            f"macnet-{engine.name}": client.create_endpoint_config(driver_opt={"foo": "bar"})})
+        cid = _create(client, "busybox", ["cat", "/sys/class/net/eth0/address"], mac_address="02:11:22:33:44:55",
+                      host_config=client.create_host_config(network_mode=f"macnet-{engine.name}"),
+                      networking_config=networking)
+        client.start(cid)
+        client.wait(cid)
+        assert client.logs(cid) == b"02:11:22:33:44:55\n"
+        info = client.inspect_container(cid)
+        assert info["Config"]["MacAddress"] == "02:11:22:33:44:55"
+        assert info["NetworkSettings"]["Networks"][f"macnet-{engine.name}"]["DriverOpts"] == {"foo": "bar"}
+        client.remove_container(cid)
+        cid = _create(client, "busybox", ["sleep", "60"], mac_address="02:11:22:33:44:56")
+        client.start(cid)
+        info = client.inspect_container(cid)
+        assert (info["NetworkSettings"]["MacAddress"],
+                info["NetworkSettings"]["Networks"]["bridge"]["MacAddress"]) == ("02:11:22:33:44:56",) * 2
+        client.remove_container(cid, force=True)
+        with pytest.raises(docker.errors.APIError) as err:
+            client.start(_create(client, "busybox", "true", mac_address="02:11:22:33:44"))
+        assert err.value.explanation == "address 02:11:22:33:44: invalid MAC address"
+    finally:
+        for cid in client.made:
+            try:
+                client.remove_container(cid, force=True)
+            except docker.errors.NotFound:
+                pass
+        client.made.clear()
+        client.remove_network(net)

@@ -37,6 +37,17 @@ class EndpointConfig:
 
     aliases: list[str] = field(default_factory=list)
     ipv4_address: str = ""
+    mac_address: str = ""       # the interface's; "" Docker's 02:42 + the IPv4 address
+    driver_opts: dict[str, str] = field(default_factory=dict)   # kept and shown, as dockerd's bridge
+
+
+def parse_mac(text: str) -> str:
+    """A MAC address as given (`02:42:ac:11:00:02`, or with dashes), lower case with colons;
+    refused in Go's words (net.ParseMAC) when it is not one."""
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
+        raise InvalidParameter(f"address {text}: invalid MAC address")
+    return ":".join(parts).lower()
 
 
 @dataclass
@@ -276,7 +287,7 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
         if record.dns_enabled:
             aliases = list(dict.fromkeys([*cfg.aliases, container_id[:12]]))
         joined = JoinedNetwork(record.id, secrets.token_hex(32), interface, str(ip),
-                               record.ipv4_network.prefixlen, record.gateway, _mac(str(ip)),
+                               record.ipv4_network.prefixlen, record.gateway, cfg.mac_address or _mac(str(ip)),
                                list(cfg.aliases), asdict(record))
         state.networks[record.name] = joined
         attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
