@@ -43,10 +43,10 @@ def parse_for_attach(text: str) -> bytes:
         raise InvalidParameter(f"Invalid detach keys ({text}) provided") from None
 
 
-def check_for_exec(text: str) -> None:
+def parse_for_exec(text: str) -> bytes:
     """An exec's DetachKeys, checked at its create (dockerd 20.10's words, and its 500)."""
     try:
-        parse(text)
+        return parse(text)
     except ValueError:
         raise DockyardError(f"Invalid escape keys ({text}) provided") from None
 

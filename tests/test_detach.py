@@ -18,7 +18,7 @@ def test_parse() -> None:
     with pytest.raises(InvalidParameter, match=r"^Invalid detach keys \(ctrl-1\) provided$"):
         detach.parse_for_attach("ctrl-1")
     with pytest.raises(DockyardError, match=r"^Invalid escape keys \(x,\) provided$") as failed:
-        detach.check_for_exec("x,")
+        detach.parse_for_exec("x,")
     assert failed.value.http_status == 500
 
 

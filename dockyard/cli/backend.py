@@ -210,6 +210,78 @@ class LocalStreams:
             pass   # not running (yet, or any more)
 
 
+class LocalExecStreams:
+    """cli/attach.py's Streams of an `exec -it` run by this process: the exec's terminal is a
+    pty of ours (the runtime copies the container's pty to it), so the user can leave it with
+    the detach keys as through a daemon; the exec runs on in its runtime process."""
+
+    def __init__(self, store: Any, container: str, opts: Any) -> None:
+        import os
+        import tty as tty_mod
+
+        from dockyard.engine import containers as engine
+
+        self._master, slave = os.openpty()
+        tty_mod.setraw(slave)    # the container's pty translates; this one passes bytes as they are
+        self._pid = 0
+        self._result: list[Any] = []
+
+        def started(pid: int) -> None:
+            self._pid = pid
+
+        def run() -> None:
+            try:
+                self._result.append(engine.exec_in(store, container, opts, stdin=slave, stdout=slave,
+                                                   stderr=slave, started=started))
+            except BaseException as exc:  # noqa: BLE001 - raised again by result()
+                self._result.append(exc)
+            finally:
+                os.close(slave)
+        self._thread = threading.Thread(target=run, daemon=True, name="exec")
+        self._thread.start()
+
+    def output(self) -> Iterator[tuple[int, bytes]]:
+        import os
+
+        while True:
+            try:
+                data = os.read(self._master, 65536)
+            except OSError:     # EIO: the exec's end closed the last slave
+                return
+            if not data:
+                return
+            yield 1, data
+
+    def send(self, data: bytes) -> None:
+        from dockyard.atomic import write_all
+
+        write_all(self._master, data)
+
+    def close_input(self) -> None:
+        pass     # a terminal's input has no end of its own (ctrl-d is a byte)
+
+    def resize(self, rows: int, cols: int) -> None:
+        import os
+        import signal
+
+        from dockyard.engine.execs import set_size
+
+        set_size(self._master, rows, cols)
+        if self._pid:
+            try:
+                os.kill(self._pid, signal.SIGWINCH)   # the runtime copies it into the container's pty
+            except ProcessLookupError:
+                pass
+
+    def result(self) -> int:
+        """The exec's exit code once its output ended (its error raised again)."""
+        self._thread.join()
+        outcome = self._result[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return int(outcome)
+
+
 class RemoteStreams:
     """cli/attach.py's Streams over a hijacked connection to the daemon: the output raw (a TTY)
     or in Docker's multiplexed frames; resizes are requests of their own."""

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from dockyard import detach
 from dockyard.cli.attach import pump, terminal_size
-from dockyard.cli.backend import LogOptions, for_target
+from dockyard.cli.backend import LocalExecStreams, LogOptions, for_target
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import ellipsis, go_time, port_text, write_rows
 from dockyard.cli.image_cmds import print_inspect
@@ -355,6 +355,7 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
         raise InvalidParameter("the input device is not a TTY")
     _out(target).flush()
     env = local_env(args.env)
+    keys = detach.parse_for_exec(args.detach_keys)
     if isinstance(target, str):
         backend = for_target(target)
         body = {"AttachStdin": args.interactive, "AttachStdout": True, "AttachStderr": True,
@@ -362,16 +363,22 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
                 "User": args.user or "", "Privileged": args.privileged, "DetachKeys": args.detach_keys}
         exec_id = backend.call("POST", f"/containers/{args.container}/exec", None, body)["Id"]
         size = terminal_size(1) if args.tty else None
-        if pump(backend.exec_streams(exec_id, tty=args.tty, size=size), tty=args.tty,
-                stdin=args.interactive, detach_keys=detach.parse(args.detach_keys)):
-            # detached (ctrl-p ctrl-q): the exec runs on; the docker CLI's words and status
-            _err(target).write("read escape sequence\n")
-            return 1
-        return int(backend.call("GET", f"/exec/{exec_id}/json")["ExitCode"] or 0)
-    detach.check_for_exec(args.detach_keys)
-    return engine.exec_in(target.store, args.container, engine.ExecOptions(
-        cmd=command, interactive=args.interactive, tty=args.tty, env=env,
-        workdir=args.workdir, user=args.user, privileged=args.privileged))
+        if not pump(backend.exec_streams(exec_id, tty=args.tty, size=size), tty=args.tty,
+                    stdin=args.interactive, detach_keys=keys):
+            return int(backend.call("GET", f"/exec/{exec_id}/json")["ExitCode"] or 0)
+    else:
+        session = args.interactive and args.tty    # a terminal the user may leave with the keys
+        opts = engine.ExecOptions(cmd=command, interactive=args.interactive, tty=args.tty, env=env,
+                                  workdir=args.workdir, user=args.user, privileged=args.privileged,
+                                  console_size=terminal_size(1) if session else None)
+        if not session:
+            return engine.exec_in(target.store, args.container, opts)
+        streams = LocalExecStreams(target.store, args.container, opts)
+        if not pump(streams, tty=True, stdin=True, detach_keys=keys):
+            return streams.result()
+    # detached (the detach keys): the exec runs on; the docker CLI's words and status
+    _err(target).write("read escape sequence\n")
+    return 1
 
 
 def cmd_inspect(args: argparse.Namespace, target: Any) -> int:

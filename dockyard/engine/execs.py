@@ -20,7 +20,7 @@ from typing import Any
 
 from dockyard.atomic import atomic_write
 from dockyard.dataclass import asdict, dataclass, field
-from dockyard.detach import check_for_exec
+from dockyard.detach import parse_for_exec
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.containers import all_containers, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, check_exec, command_text, exec_in
@@ -127,7 +127,7 @@ def create(store: Store, container: str, body: dict[str, Any]) -> ExecInstance:
     for key in ("User", "WorkingDir", "DetachKeys"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise InvalidParameter(f"invalid {key}: want a string")
-    check_for_exec(body.get("DetachKeys") or "")
+    parse_for_exec(body.get("DetachKeys") or "")
     inst = ExecInstance(
         id=secrets.token_hex(32), container_id=cdir.id, cmd=cmd, tty=bool(body.get("Tty")),
         attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),

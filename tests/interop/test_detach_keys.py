@@ -126,9 +126,9 @@ def test_invalid_keys(client) -> None:  # noqa: ANN001
 
 
 def test_docker_cli_on_a_terminal(engine: Engine, dockyard) -> None:  # noqa: ANN001
-    """--detach-keys on the docker CLI's run -it, attach and exec -it, and dockyard's own CLI
-    through the daemon: each leaves with the docker CLI's status (0 for run, 1 and `read escape
-    sequence` for attach and exec), the container running on."""
+    """--detach-keys on the docker CLI's run -it and exec -it, and dockyard's own CLI through
+    the daemon and in process (its exec -it could not be left): each leaves with the docker
+    CLI's status (0 for run, 1 and `read escape sequence` for exec), the container running on."""
     def running(name: str) -> bool:
         return engine.docker("inspect", "-f", "{{.State.Running}}", name).stdout == b"true\n"
     argv = [DOCKER, "run", "-it", "--detach-keys", "ctrl-a,b", "--name", "dk-cli", "busybox", "sh"]
@@ -141,12 +141,15 @@ def test_docker_cli_on_a_terminal(engine: Engine, dockyard) -> None:  # noqa: AN
             code, out = _typed_after_prompt(argv, env, b"\x01b")
             assert code == 0 and b"read escape sequence" not in out, (name, code, out)
             assert running(f"dk-{name}"), name
-        execs = [[DOCKER, "exec", "-it", "--detach-keys", "ctrl-x", "dk-cli", "sh"]]
-        if engine.name == "dockyard":
-            execs.append(dockyard.argv("-H", engine.host, "exec", "-it", "--detach-keys", "ctrl-x",
-                                       "dk-cli", "sh"))
-        for argv in execs:
-            code, out = _typed_after_prompt(argv, engine.env if argv[0] == DOCKER else dockyard.env, b"\x18")
+        execs = [([DOCKER, "exec", "-it", "--detach-keys", "ctrl-x", "dk-cli", "sh"], engine.env, b"\x18")]
+        if engine.name == "dockyard":   # through the daemon, and in process (the exec our child)
+            execs += [(dockyard.argv("-H", engine.host, "exec", "-it", "--detach-keys", "ctrl-x", "dk-cli", "sh"),
+                       dockyard.env, b"\x18"),
+                      (dockyard.argv("exec", "-it", "--detach-keys", "ctrl-x", "dk-cli", "sh"), dockyard.env,
+                       b"\x18"),
+                      (dockyard.argv("exec", "-it", "dk-cli", "sh"), dockyard.env, b"\x10\x11")]
+        for argv, env, keys in execs:
+            code, out = _typed_after_prompt(argv, env, keys)
             assert code == 1 and b"read escape sequence" in out, (argv, code, out)
         assert running("dk-cli")
     finally:
