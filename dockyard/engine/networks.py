@@ -42,7 +42,10 @@ def to_docker(root: Path, record: NetworkRecord, *, with_containers: bool = True
     options = dict(record.options)
     if record.name == "bridge":
         options.setdefault("com.docker.network.bridge.name", record.interface)
-    config = [{"Subnet": record.subnet, "Gateway": record.gateway}] if record.subnet else []
+    config = [{"Subnet": record.subnet, **({"IPRange": record.ip_range} if record.ip_range else {}),
+               "Gateway": record.gateway,
+               **({"AuxiliaryAddresses": dict(record.aux_addresses)} if record.aux_addresses else {})}
+              ] if record.subnet else []
     return {
         "Name": record.name, "Id": record.id, "Created": record.created, "Scope": "local",
         "Driver": record.driver, "EnableIPv6": False,
@@ -68,14 +71,18 @@ def create(root: Path, body: dict[str, Any]) -> NetworkRecord:
     configs = ipam.get("Config") or []
     if len(configs) > 1:
         raise InvalidParameter("dockyard networks have one IPv4 subnet")
-    subnet = gateway = None
+    subnet = gateway = ip_range = None
+    aux: dict[str, str] = {}
     for cfg in configs:
         cfg = cfg or {}   # null: Go's zero IPAMConfig
-        if cfg.get("IPRange") or cfg.get("AuxiliaryAddresses"):
-            raise InvalidParameter("ip-range and aux-address are not supported")
         subnet, gateway = cfg.get("Subnet") or None, cfg.get("Gateway") or None
-        if gateway and not subnet:
-            raise InvalidParameter("gateway without a subnet is not supported")
+        ip_range, aux = cfg.get("IPRange") or None, cfg.get("AuxiliaryAddresses") or {}
+        if (gateway or ip_range) and not subnet:
+            raise InvalidParameter("every ip-range or gateway must have a corresponding subnet")
+        if not isinstance(aux, dict) or not all(isinstance(v, str) for v in aux.values()):
+            raise InvalidParameter("invalid AuxiliaryAddresses: want an object of strings")
+        if aux and not subnet:
+            raise InvalidParameter("no matching subnet for aux-address")
     for flag in ("Ingress", "ConfigOnly"):
         if body.get(flag):
             raise InvalidParameter(f"{flag} networks are not supported")
@@ -87,7 +94,7 @@ def create(root: Path, body: dict[str, Any]) -> NetworkRecord:
         name=name, driver=body.get("Driver") or "bridge", subnet=subnet, gateway=gateway,
         internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
         labels=dict(body.get("Labels") or {}), options=dict(body.get("Options") or {}),
-        ipv6=bool(body.get("EnableIPv6"))))
+        ipv6=bool(body.get("EnableIPv6")), ip_range=ip_range, aux_addresses=dict(aux)))
     Journal(root).emit("network", "create", record.id, {"name": record.name, "type": "bridge"})
     return record
 

@@ -241,3 +241,33 @@ def test_endpoint_mac_addresses(client: docker.DockerClient) -> None:
         for c in client.containers.list(all=True):
             c.remove(force=True)
         net.remove()
+
+
+def test_ip_range_and_aux_addresses_checked(client: docker.DockerClient) -> None:
+    """A network's IP range and auxiliary addresses are checked at create, in dockerd's (or its
+    CLI's) words, and a refused network leaves no subnet reservation behind."""
+    from pathlib import Path
+
+    def refused(message: str, **pool: object) -> None:
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(**pool)])
+        with pytest.raises(docker.errors.APIError) as err:
+            client.networks.create("checked", ipam=ipam)
+        assert err.value.explanation == message
+
+    subnet = "172.29.253.0/24"
+    refused("no matching subnet for range 172.29.254.0/25", subnet=subnet, iprange="172.29.254.0/25")
+    refused("every ip-range or gateway must have a corresponding subnet", iprange="172.29.254.0/25")
+    refused('failed to parse pool request for address space "LocalDefault" pool "172.29.253.0/24" '
+            'subpool "zz": Invalid Address SubPool', subnet=subnet, iprange="zz")
+    refused("auxiliary address: (a:172.29.254.1) must belong to the master pool: 172.29.253.0/24",
+            subnet=subnet, aux_addresses={"a": "172.29.254.1"})
+    refused("failed to allocate secondary ip address (a:172.29.253.1): Address already in use",
+            subnet=subnet, aux_addresses={"a": "172.29.253.1"})
+    assert not Path("/run/dockyard/subnets/172.29.253.0_24").exists()
+    # the gateway is the range's first address, as dockerd's IPAM gives it
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, iprange="172.29.253.64/26")])
+    net = client.networks.create("ranged", ipam=ipam)
+    try:
+        assert net.attrs["IPAM"]["Config"][0]["Gateway"] == "172.29.253.64"
+    finally:
+        net.remove()

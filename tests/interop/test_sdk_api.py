@@ -314,3 +314,35 @@ def test_mac_address_and_endpoint_driver_opts(client, engine: Engine) -> None:  
                 pass
         client.made.clear()
         client.remove_network(net)
+
+
+def test_ip_range_and_aux_addresses(client, engine: Engine) -> None:  # noqa: ANN001
+    """A network's IPAM IPRange and AuxiliaryAddresses (`--ip-range`, `--aux-address`): inspect
+    shows them, containers get addresses from the range only and never an auxiliary one; a
+    fixed address may be anywhere in the subnet, an auxiliary one is in use (dockyard refused
+    both options). (A subnet per engine: both may have their bridge up at once.)"""
+    net = "172.29.251" if engine.name == "dockyard" else "172.29.252"
+    pool = docker.types.IPAMPool(subnet=f"{net}.0/24", iprange=f"{net}.128/25", gateway=f"{net}.254",
+                                 aux_addresses={"a": f"{net}.128", "b": f"{net}.129"})
+    nid = client.create_network("ranged", ipam=docker.types.IPAMConfig(pool_configs=[pool]))["Id"]
+    try:
+        assert client.inspect_network(nid)["IPAM"]["Config"] == [{
+            "Subnet": f"{net}.0/24", "IPRange": f"{net}.128/25", "Gateway": f"{net}.254",
+            "AuxiliaryAddresses": {"a": f"{net}.128", "b": f"{net}.129"}}]
+        cid = _create(client, "busybox", ["sleep", "60"], host_config=client.create_host_config(network_mode="ranged"))
+        client.start(cid)
+        assert client.inspect_container(cid)["NetworkSettings"]["Networks"]["ranged"]["IPAddress"] == f"{net}.130"
+        fixed = _create(client, "busybox", ["sleep", "60"])
+        client.connect_container_to_network(fixed, nid, ipv4_address=f"{net}.5")
+        client.start(fixed)
+        assert client.inspect_container(fixed)["NetworkSettings"]["Networks"]["ranged"]["IPAddress"] == f"{net}.5"
+        aux = _create(client, "busybox", ["sleep", "60"])
+        client.start(aux)
+        with pytest.raises(docker.errors.APIError) as err:
+            client.connect_container_to_network(aux, nid, ipv4_address=f"{net}.129")
+        assert "Address already in use" in err.value.explanation
+    finally:
+        for cid in client.made:
+            client.remove_container(cid, force=True)
+        client.made.clear()
+        client.remove_network(nid)

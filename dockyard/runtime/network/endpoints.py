@@ -281,7 +281,9 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
         record = networks.activate(networks.get(name))
         ip = ipam.allocate(networks.ips_dir(record), record.ipv4_network,
                            ipaddress.IPv4Address(record.gateway), container_id, alive,
-                           cfg.ipv4_address or None)
+                           cfg.ipv4_address or None,
+                           ipaddress.IPv4Network(record.ip_range) if record.ip_range else None,
+                           frozenset(map(ipaddress.IPv4Address, record.aux_addresses.values())))
         interface = f"eth{_next_interface(state)}"
         aliases = []
         if record.dns_enabled:

@@ -38,8 +38,12 @@ def _take(directory: Path, ip: ipaddress.IPv4Address, owner: str, alive: Alive) 
 
 
 def allocate(directory: Path, subnet: ipaddress.IPv4Network, gateway: ipaddress.IPv4Address,
-             owner: str, alive: Alive, wanted: str | None = None) -> ipaddress.IPv4Address:
-    """An address of `subnet` for container `owner`: `wanted`, or the lowest free one."""
+             owner: str, alive: Alive, wanted: str | None = None,
+             pool: ipaddress.IPv4Network | None = None,
+             reserved: frozenset[ipaddress.IPv4Address] = frozenset()) -> ipaddress.IPv4Address:
+    """An address of `subnet` for container `owner`: `wanted` (anywhere in the subnet, as
+    dockerd's), or the lowest free one of `pool` (the network's IP range; the subnet when
+    none). `reserved` (auxiliary addresses) are never given."""
     directory.mkdir(parents=True, exist_ok=True)
     if wanted:
         try:
@@ -48,11 +52,14 @@ def allocate(directory: Path, subnet: ipaddress.IPv4Network, gateway: ipaddress.
             raise InvalidParameter(f"invalid IPv4 address: {wanted}") from None
         if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address, gateway):
             raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {ip}")
-        if not _take(directory, ip, owner, alive):
-            raise Conflict(f"Address already in use: {ip}")
+        if ip in reserved or not _take(directory, ip, owner, alive):
+            raise Conflict("Address already in use")
         return ip
-    for ip in subnet.hosts():
-        if ip == gateway:
+    pool = pool or subnet
+    first, last = int(pool.network_address), int(pool.broadcast_address)
+    for n in range(first, last + 1):    # a range's own first and last are given out, as dockerd's
+        ip = ipaddress.IPv4Address(n)
+        if ip in (subnet.network_address, subnet.broadcast_address, gateway) or ip in reserved:
             continue
         if _take(directory, ip, owner, alive):
             return ip

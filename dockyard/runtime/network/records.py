@@ -54,6 +54,8 @@ class NetworkRecord:
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     mtu: int = 0
+    ip_range: str = ""             # CIDR in the subnet containers' addresses come from ("" all of it)
+    aux_addresses: dict[str, str] = field(default_factory=dict)   # name -> address never given out
 
     @property
     def builtin(self) -> bool:
@@ -87,6 +89,8 @@ class CreateRequest:
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     ipv6: bool = False
+    ip_range: str | None = None
+    aux_addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,13 +197,16 @@ class Networks:
         taken = [r.ipv4_network for r in records if r.subnet]
         subnet = subnets.reserve(self.root, network_id, network_exists, req.subnet, taken)
         try:
-            gateway = _gateway(subnet, req.gateway)
+            ip_range = _ip_range(subnet, req.ip_range)
+            gateway = _gateway(subnet, req.gateway, ip_range)
+            aux = _aux_addresses(subnet, gateway, req.aux_addresses)
             record = NetworkRecord(
                 id=network_id, name=req.name, driver="bridge", created=now_rfc3339(),
                 subnet=str(subnet), gateway=str(gateway), interface=interface,
                 internal=req.internal, attachable=req.attachable, dns_enabled=dns,
                 labels=dict(req.labels), options=dict(req.options),
-                mtu=int(req.options.get(MTU_OPTION) or 0))
+                mtu=int(req.options.get(MTU_OPTION) or 0),
+                ip_range=str(ip_range) if ip_range else "", aux_addresses=aux)
             self._write(record)
         except BaseException:
             subnets.release(self.root, network_id, subnet)
@@ -294,7 +301,42 @@ def network_exists(root: str, network_id: str) -> bool:
     return (Path(root) / "networks" / network_id / "network.json").is_file()
 
 
-def _gateway(subnet: ipaddress.IPv4Network, wanted: str | None) -> ipaddress.IPv4Address:
+def _ip_range(subnet: ipaddress.IPv4Network, wanted: str | None) -> ipaddress.IPv4Network | None:
+    """IPAM's IPRange (--ip-range): a CIDR within the subnet (host bits allowed, as Go's)."""
+    if not wanted:
+        return None
+    try:
+        pool = ipaddress.IPv4Network(wanted, strict=False)
+    except ValueError:
+        raise InvalidParameter(f'failed to parse pool request for address space "LocalDefault" pool '
+                               f'"{subnet}" subpool "{wanted}": Invalid Address SubPool') from None
+    if not pool.subnet_of(subnet):
+        raise InvalidParameter(f"no matching subnet for range {wanted}")
+    return pool
+
+
+def _aux_addresses(subnet: ipaddress.IPv4Network, gateway: ipaddress.IPv4Address,
+                   wanted: dict[str, str]) -> dict[str, str]:
+    """IPAM's AuxiliaryAddresses (--aux-address NAME=IP): addresses of the subnet no container
+    gets, checked in dockerd's words."""
+    taken = {subnet.network_address, subnet.broadcast_address, gateway}
+    for name, text in wanted.items():
+        try:
+            ip = ipaddress.IPv4Address(text)
+        except ValueError:
+            raise InvalidParameter(f"invalid auxiliary address {name}={text}") from None
+        if ip not in subnet:
+            raise InvalidParameter(f"auxiliary address: ({name}:{text}) must belong to the master pool: {subnet}")
+        if ip in taken:
+            raise InvalidParameter(f"failed to allocate secondary ip address ({name}:{text}): Address already in use")
+        taken.add(ip)
+    return dict(wanted)
+
+
+def _gateway(subnet: ipaddress.IPv4Network, wanted: str | None,
+             ip_range: ipaddress.IPv4Network | None = None) -> ipaddress.IPv4Address:
+    """The given gateway, else the first address containers could get (of the IP range when
+    there is one, as dockerd's IPAM gives it out first)."""
     if wanted:
         try:
             gw = ipaddress.IPv4Address(wanted)
@@ -303,7 +345,8 @@ def _gateway(subnet: ipaddress.IPv4Network, wanted: str | None) -> ipaddress.IPv
         if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
             raise InvalidParameter(f"gateway address {gw} is not in subnet {subnet}")
         return gw
-    return subnet.network_address + 1
+    first = (ip_range or subnet).network_address
+    return first + 1 if first == subnet.network_address else first
 
 
 def _validate_create(req: CreateRequest) -> None:
