@@ -42,6 +42,22 @@ def test_create_inspect_list_remove(store_root: Path) -> None:
     vols.remove("data", lambda name: [], force=True)
 
 
+def test_a_removal_cut_short_leaves_nothing_to_a_new_volume(store_root: Path) -> None:
+    """A `volume rm` killed midway (after its record, before the last file) left the rest of
+    the volume under its name: a later create of that name took it up, old files and all."""
+    vols = Volumes(store_root)
+    vols.create("data")
+    (vols.data("data") / "old").write_text("the old volume's")
+    (store_root / "volumes" / "data" / "volume.json").unlink()   # where the kill -9 came
+    assert [v.name for v in vols.all()] == []
+    assert list(vols.data(vols.create("data").name).iterdir()) == []
+    # a removal's folder a crash left renamed goes with the next removal
+    (store_root / "volumes" / ".discarded-0123").mkdir()
+    (store_root / "volumes" / ".discarded-0123" / "f").write_text("x")
+    vols.remove("data", lambda name: [])
+    assert list((store_root / "volumes").iterdir()) == []
+
+
 def test_prune(store_root: Path) -> None:
     vols = Volumes(store_root)
     named, used, anon = vols.create("named"), vols.create("used"), vols.create()
