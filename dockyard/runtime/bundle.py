@@ -222,6 +222,14 @@ def destroy(store: Store, cdir: ContainerDir, volumes: bool = False) -> None:
             record = cdir.read_record()
             with cdir.update(durable=False) as state:
                 state.removing = True
+            if volumes:
+                # before the folder goes, which ends the waits for its removal (docker run
+                # --rm's): dockerd removes them first too, and the CLI's next `volume ls` saw
+                # one still there
+                from dockyard.runtime.volumes import Volumes   # not a build's RUN (tests/test_start_up.py)
+
+                Volumes(store.root).remove_anonymous(
+                    [m.name for m in record.host.mounts if m.type == "volume"], leaving=cdir.id)
             with cdir.removal(), store.ingesting():
                 os.rename(cdir.path, trash / cdir.id)  # gone for lookups and waiters from here
                 store.release(cdir.id)
@@ -230,7 +238,3 @@ def destroy(store: Store, cdir: ContainerDir, volumes: bool = False) -> None:
         Journal(store.root).emit("container", "destroy", record.id, record.event_attributes())
     finally:
         remove_path(trash, ignore_errors=True)
-    if volumes:
-        from dockyard.runtime.volumes import Volumes   # not a build's RUN (tests/test_start_up.py)
-
-        Volumes(store.root).remove_anonymous([m.name for m in record.host.mounts if m.type == "volume"])

@@ -182,10 +182,14 @@ class Volumes:
             return
         shutil.rmtree(trash, ignore_errors=True)
 
-    def remove_anonymous(self, names: list[str]) -> None:
+    def remove_anonymous(self, names: list[str], leaving: str = "") -> None:
         """Remove the anonymous ones of a removed container's volumes (`docker rm -v`, `run
-        --rm`), unless another container mounts one (--volumes-from): dockerd leaves those."""
-        users = users_of(self.root)
+        --rm`), unless another container mounts one (--volumes-from): dockerd leaves those.
+        `leaving`: the container being removed, which does not count as a user."""
+        counted = users_of(self.root)
+
+        def users(name: str) -> list[str]:
+            return [c for c in counted(name) if c != leaving]
         for name in names:
             volume = self._read(name)
             if volume is None or not volume.anonymous:

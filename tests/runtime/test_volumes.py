@@ -89,3 +89,28 @@ def test_copy_up_only_into_an_empty_volume(store_root: Path, tmp_path: Path) -> 
     (data / "sub" / "file").write_text("changed")
     vols.copy_up("vol", src)           # not empty any more: nothing is copied
     assert (data / "sub" / "file").read_text() == "changed"
+
+
+def test_anonymous_volumes_go_before_the_container_does(dockyard, busybox, monkeypatch) -> None:  # noqa: ANN001
+    """`run --rm -v /data` through serve: the CLI's wait for the removal ended when the
+    container's folder went, and its volumes were removed after that, so the next `volume ls`
+    could still list one (tests/interop/test_anonymous_volumes failed so). dockerd removes
+    them first; so does dockyard now: the folder is still there when they go."""
+    from dockyard.runtime import bundle
+    from dockyard.runtime.containers import lookup
+    from dockyard.store.store import Store
+
+    cid = dockyard("create", "--network", "none", "-v", "/data", "busybox", "true").stdout.strip()
+    store = Store(dockyard.root)
+    cdir = lookup(store, cid)
+    seen = []
+    original = Volumes.remove_anonymous
+
+    def remove_anonymous(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append(cdir.path.exists())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Volumes, "remove_anonymous", remove_anonymous)
+    bundle.destroy(store, cdir, volumes=True)
+    assert seen == [True]
+    assert Volumes(dockyard.root).all() == [] and not cdir.path.exists()
