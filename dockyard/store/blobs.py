@@ -14,6 +14,7 @@ from dockyard.store import workspace
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO
 
 
@@ -64,12 +65,19 @@ class BlobStore:
         with self.open(digest) as f:
             return f.read()
 
-    def put_bytes(self, data: bytes, expected: Digest | None = None) -> Digest:
+    def put_bytes(self, data: bytes, expected: Digest | None = None,
+                  durable_first: Callable[[], None] | None = None) -> Digest:
+        """The blob of `data`. `durable_first`: what must be durable before it (Store.add_image),
+        called once the blob's file is written with its writeback started and before its fsync:
+        the journal commit of its own fsync then takes the blob's blocks too, and the blob's
+        fsync has nothing left to commit (called as well when the blob is there already)."""
         digest = Digest.of_bytes(data)
         if expected is not None:
             verify(expected, digest, "blob")
         if not self.exists(digest):
-            self._commit(digest, lambda f: f.write(data))
+            self._commit(digest, lambda f: f.write(data), durable_first)
+        elif durable_first is not None:
+            durable_first()
         return digest
 
     def put_stream(self, stream: BinaryIO, expected: Digest | None = None) -> tuple[Digest, int]:
@@ -112,12 +120,20 @@ class BlobStore:
         except FileNotFoundError:
             pass
 
-    def _commit(self, digest: Digest, write) -> None:  # noqa: ANN001
+    def _commit(self, digest: Digest, write, durable_first: Callable[[], None] | None = None) -> None:  # noqa: ANN001
         import tempfile
         fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
+                if durable_first is not None:
+                    f.flush()
+                    # its mode now, and its writeback started (its blocks allocated): the next
+                    # journal commit takes them, and make_durable changes nothing after it
+                    os.fchmod(f.fileno(), 0o644)
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            if durable_first is not None:
+                durable_first()
             self._place(tmp, digest)  # fsyncs
         finally:
             if os.path.exists(tmp):
@@ -136,7 +152,8 @@ def make_durable(tmp: Path | str, *, drop: bool = False) -> None:
     (a pulled blob, not read again by the pull: see atomic.Writeback)."""
     fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.fchmod(fd, 0o644)
+        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o644:
+            os.fchmod(fd, 0o644)  # (a chmod to the same mode would still change the inode: a commit)
         os.fsync(fd)
         if drop:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)

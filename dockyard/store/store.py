@@ -37,6 +37,7 @@ from dockyard.store.tags import TagStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import ContextManager
     from dockyard.store.filesums import FileSums
     from dockyard.store.leases import Lease
@@ -137,7 +138,8 @@ class Store:
 
     # -- images -------------------------------------------------------------------------------
     def add_image(self, raw_config: bytes, layers: list[StoredLayer],
-                  parent: Digest | None = None, publish: bool = True) -> Image:
+                  parent: Digest | None = None, publish: bool = True,
+                  durable_first: Callable[[], None] | None = None) -> Image:
         """Make an image visible; its layers must already be stored. Idempotent. The config
         blob and the record are written in one hold of the gc lock (shared), in which the layers
         are checked to be there: a collection cannot come between them, and an image is never
@@ -149,7 +151,10 @@ class Store:
         first (`tag`, `add_repo_digest`); a child's durable record is in the same directory,
         which its fsync publishes. (A container made from a step image while its build runs
         holds it without publishing it: after a crash of the host in that window its record may
-        be gone, as after `rmi -f`; the hold keeps its config and layers.)"""
+        be gone, as after `rmi -f`; the hold keeps its config and layers.) `durable_first`: what
+        must be durable before the image (a step's new layer's folder name: LayerStore.publish_dir),
+        called once the image's files are written and before their fsyncs, so that one journal
+        commit takes them all (BlobStore.put_bytes)."""
         image = Image(raw_config, tuple(layers))
         if [l.diff_id for l in layers] != image.config.diff_ids:
             raise InvalidParameter("layers do not match the image config's diff IDs")
@@ -162,7 +167,7 @@ class Store:
             # takes both (ImageRecords.prepare); it is renamed into place only after the blob
             prepared = None if self.records.exists(image.id) else self.records.prepare(record)
             try:
-                self.blobs.put_bytes(raw_config)
+                self.blobs.put_bytes(raw_config, durable_first=durable_first)
                 with self.meta_lock():
                     if not self.records.exists(image.id):
                         self.records.put(record, publish=publish, prepared=prepared)

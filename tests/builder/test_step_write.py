@@ -24,12 +24,12 @@ calls = []
 fail_at = int(os.environ.get("FAIL_AT", "0"))
 slow = float(os.environ.get("SLOW", "0"))
 
-def add_image(self, raw_config, layers, parent=None, publish=True):
+def add_image(self, raw_config, layers, parent=None, publish=True, **kw):
     calls.append(threading.current_thread().name)
     time.sleep(slow)
     if len(calls) == fail_at:
         raise NotFound("layer sha256:0 was removed while the image was made")
-    return real(self, raw_config, layers, parent=parent, publish=publish)
+    return real(self, raw_config, layers, parent=parent, publish=publish, **kw)
 
 store_module.Store.add_image = add_image
 import atexit

@@ -369,11 +369,12 @@ class ClassicBuild:
             # Not published one by one (store.add_image): Builder.build publishes them all once
             # the build has made its image. The step's layer was renamed into layers/ without
             # the fsync of that folder (LayerStore.adopt's publish=False: it was on the step's
-            # own path, three per build): made durable here, before the record that names it.
-            if layer is not None:
-                self.store.layers.publish_dir()
+            # own path, three per build): made durable here, before the record that names it,
+            # once the image's config blob and record are written, so that its journal commit
+            # takes them too (the blob's fsync then commits nothing: one commit fewer a layer).
             with self.store.ingesting():
-                self.store.add_image(image.raw_config, layers, parent=parent_id, publish=False)
+                self.store.add_image(image.raw_config, layers, parent=parent_id, publish=False,
+                                     durable_first=self.store.layers.publish_dir if layer is not None else None)
                 self.keep(image.id, diff_ids)
             if step_sources is not None:
                 self.store.put_step_sources(image.id, step_sources)
