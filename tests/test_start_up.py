@@ -14,6 +14,8 @@ it). These are the only lazy imports of dockyard besides the light client's
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -186,6 +188,40 @@ def test_the_collector_is_off_while_the_program_loads_and_on_for_the_command(doc
                          env=dockyard.env)
     assert out.returncode == 0 and "busybox" in out.stdout, out.stderr
     assert out.stderr.splitlines()[-2:] == ["before True", "during True True"]
+
+
+def test_serve_starts_without_the_registry_client(dockyard, tmp_path) -> None:
+    # `dockyard serve` (started ~250 times by the suite, each API test's own) loads the registry
+    # client (httpx with h11 and httpcore, urllib.request, the registry transport) when a request
+    # needs it (api/registry._engine): pull, push, login, a build's base images
+    heavy = ("httpx", "h11", "httpcore", "urllib.request", "dockyard.transport.registry", "dockyard.engine.registry")
+    sock = tmp_path / "d.sock"
+
+    def serve(request: bytes | None) -> str:
+        argv = ["--root", str(dockyard.root), "serve", "-H", f"unix://{sock}"]
+        proc = subprocess.Popen([sys.executable, "-c", _PROBE.format(heavy=heavy, argv=argv)], cwd=REPO,
+                                env=dockyard.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            while not sock.exists():
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.02)
+            if request is not None:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(sock))
+                    s.sendall(request)
+                    while s.recv(65536):
+                        pass
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        return err.strip().splitlines()[-1]
+
+    assert serve(None) == "[]"
+    # the check can fail: a login (to a registry nobody listens on) loads them
+    body = b'{"serveraddress": "127.0.0.1:9", "username": "u", "password": "p"}'
+    login = b"POST /auth HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nConnection: close\r\n" + \
+        b"Content-Length: %d\r\n\r\n" % len(body) + body
+    assert "httpx" in serve(login)
 
 
 def test_transfer_progress_loads_rich_only_for_a_terminal() -> None:

@@ -16,10 +16,14 @@ from typing import Any, Iterator
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages
-from dockyard.engine import credentials, registry
-from dockyard.engine.credentials import AuthConfig
 from dockyard.errors import DockyardError, InvalidParameter, Unauthorized
 from dockyard.reference import parse_reference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from dockyard.engine.credentials import AuthConfig
 
 
 def auth_config(data: dict[str, Any]) -> AuthConfig:
@@ -29,6 +33,8 @@ def auth_config(data: dict[str, Any]) -> AuthConfig:
         if not isinstance(value, str):
             raise InvalidParameter(f"invalid registry auth: {key} must be a string")
         return value
+
+    from dockyard.engine.credentials import AuthConfig  # not at the top: see _engine
 
     return AuthConfig(text("username"), text("password"), text("serveraddress"),
                       text("identitytoken"), text("registrytoken"))
@@ -42,6 +48,16 @@ def decode_auth_header(value: str) -> AuthConfig:
     if not isinstance(data, dict):
         raise InvalidParameter("invalid X-Registry-Auth header")
     return auth_config(data)
+
+
+def _engine() -> tuple[ModuleType, ModuleType]:
+    """engine.credentials and engine.registry, imported when a request needs them: at the top
+    they loaded the registry client (httpx, h11, httpcore, urllib.request: ~100 ms of CPU) into
+    every `dockyard serve` at its start, though most serve no pull, push, login or build
+    (tests/test_start_up.py)."""
+    from dockyard.engine import credentials, registry
+
+    return credentials, registry
 
 
 def _decode_json_header(value: str, name: str) -> Any:
@@ -64,10 +80,12 @@ def build_puller(ctx: ApiContext, req: Request):  # noqa: ANN201 - the builder's
             raise InvalidParameter("invalid X-Registry-Config header")
         auths = {str(server): auth_config(entry) for server, entry in doc.items()
                  if isinstance(entry, dict)}
+    credentials, registry = _engine()
     return registry.image_puller(ctx.store(), credentials.build_access(auths))
 
 
 def login(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
+    credentials, _ = _engine()
     return {"Status": credentials.check_login(auth_config(body)), "IdentityToken": ""}
 
 
@@ -95,6 +113,7 @@ def pull(ctx: ApiContext, req: Request, resp: Response) -> None:
     if tag:
         name = f"{name}@{tag}" if ":" in tag and tag.split(":")[0] in ("sha256", "sha512") else f"{name}:{tag}"
     progress = _Progress(ctx, resp)
+    credentials, registry = _engine()
     with _registry_denials():
         registry.pull(ctx.store(), name, credentials.request_access(auth), platform=req.q("platform") or None,
                       all_tags=_name_only(name), progress=progress)
@@ -122,6 +141,7 @@ def push(ctx: ApiContext, req: Request, resp: Response) -> None:
     name = req.params["name"]
     tag = req.q("tag") or ""
     progress = _Progress(ctx, resp)
+    credentials, registry = _engine()
     with _registry_denials():
         results = registry.push(ctx.store(), f"{name}:{tag}" if tag else name, credentials.request_access(auth),
                                 all_tags=_name_only(name) and not tag, progress=progress)
