@@ -85,8 +85,10 @@ def wait(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def remove(ctx: ApiContext, req: Request, resp: Response) -> None:
-    if req.qbool("link"):
-        raise InvalidParameter("links are not supported")
+    if req.qbool("link"):     # DELETE /containers/PARENT/ALIAS?link=1: a link, not a container
+        engine.remove_link(ctx.store(), req.params["id"])
+        resp.no_content()
+        return
     engine.remove(ctx.store(), req.params["id"], force=req.qbool("force"), volumes=req.qbool("v"))
     resp.no_content()
 
@@ -301,5 +303,7 @@ def routes() -> list[Route]:
         route("POST", f"{c}/rename", rename, "name"),
         route("POST", f"{c}/update", update, ""),
         route("DELETE", c, remove, "v force link"),
+        # a link's name, PARENT/ALIAS (`docker rm --link /PARENT/ALIAS`)
+        route("DELETE", "/containers/(?P<id>[^/]+/[^/]+)", remove, "v force link"),
         route("POST", "/commit", commit, "container repo tag comment author pause changes"),
     ]

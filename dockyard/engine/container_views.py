@@ -96,7 +96,9 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "CapAdd": h.cap_add or None, "CapDrop": h.cap_drop or None, "CgroupnsMode": h.cgroupns_mode or "host",
         "Dns": h.dns, "DnsOptions": h.dns_options, "DnsSearch": h.dns_search,
         "ExtraHosts": h.extra_hosts or None, "GroupAdd": list(h.group_add) or None, "IpcMode": h.ipc_mode or "private", "Cgroup": "",
-        "Links": None, "OomScoreAdj": h.oom_score_adj, "PidMode": h.pid_mode, "Privileged": h.privileged,
+        # legacy links (the default bridge's) as dockerd shows them: /CHILD:/PARENT/ALIAS
+        "Links": [f"/{link.partition(':')[0]}:/{record.name}/{link.partition(':')[2]}" for link in h.links]
+        if h.links and h.network_mode == "bridge" else None, "OomScoreAdj": h.oom_score_adj, "PidMode": h.pid_mode, "Privileged": h.privileged,
         "Init": True if h.init else None,
         "PublishAllPorts": request.publish_all, "ReadonlyRootfs": h.read_only,
         # as dockerd keeps them, with the label=disable it adds for a privileged container

@@ -29,6 +29,7 @@ from dockyard.image.config import parse_time
 from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
 from dockyard.runtime import stats as usage
+from dockyard.runtime.containers import remove_link
 from dockyard.runtime.containers import rename as rename_container
 from dockyard.runtime.containers import update as update_container
 from dockyard.runtime.containers import CreateOptions, all_containers, create, current_state, lookup

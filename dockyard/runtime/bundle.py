@@ -139,15 +139,16 @@ def write_files(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = Fa
 def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str] | None = None,
                  extra_env: list[str] | None = None, workdir: str | None = None,
                  user: str | None = None, tty: bool | None = None,
-                 privileged: bool = False) -> ProcessSpec:
-    """The process to run in the (mounted) container; defaults are the container's own."""
+                 privileged: bool = False, linked: list[str] = ()) -> ProcessSpec:  # type: ignore[assignment]
+    """The process to run in the (mounted) container; defaults are the container's own.
+    `linked`: the variables of its links (runtime/links.py)."""
     cfg = record.config
     exec_user: ExecUser = resolve_user(cdir.merged, record.config.user if user is None else user, daemon=True)
     if record.host.group_add:   # the container's, for its process and every exec, as dockerd's
         exec_user = ExecUser(exec_user.uid, exec_user.gid, exec_user.additional_gids
                              + additional_groups(cdir.merged, record.host.group_add), exec_user.home)
     use_tty = record.tty if tty is None else tty
-    env = process_env(cfg.env, extra_env or [], record.hostname, use_tty, exec_user.home)
+    env = process_env(cfg.env, extra_env or [], record.hostname, use_tty, exec_user.home, linked)
     return ProcessSpec(args=args if args is not None else record.command, env=env,
                        cwd=(workdir if workdir is not None else cfg.working_dir) or "/",
                        user=exec_user, terminal=use_tty,
@@ -157,10 +158,11 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
 
 
 def write_spec(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False,
-               joins: "Joined | None" = None, shm: str = "") -> None:
+               joins: "Joined | None" = None, shm: str = "", linked: list[str] = ()) -> None:  # type: ignore[assignment]
     """The container's config.json; `fresh`: see _writer; `joins`: the namespaces (and files)
-    it takes from other containers; `shm`: the host's tmpfs bound at its /dev/shm."""
-    proc = process_spec(cdir, record)
+    it takes from other containers; `shm`: the host's tmpfs bound at its /dev/shm; `linked`:
+    its links' variables."""
+    proc = process_spec(cdir, record, linked=linked)
     spec = build_spec(SpecInput(
         container_id=record.id, hostname=record.hostname, process=proc,
         files_dir=(joins and joins.files_dir) or str(cdir.path),
@@ -175,8 +177,10 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
     """Mount the rootfs and write the spec; on failure nothing stays mounted. A container that
     joins another's namespaces (runtime/joined.py) fails first when that one does not run."""
     from dockyard.runtime.joined import at_start
+    from dockyard.runtime.links import environment
 
     joins = at_start(store, record)
+    linked = environment(store, record) if record.host.links else []
     if joins is not None and joins.files_dir:
         _take_hostname(cdir, record, joins)
     mount(store, cdir, record)
@@ -188,7 +192,7 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
             shm = str(cdir.shm)
         if joins is None or not joins.files_dir:   # a joined network's are the other's
             write_files(cdir, record)
-        write_spec(cdir, record, joins=joins, shm=shm)  # the runtime makes a missing workdir
+        write_spec(cdir, record, joins=joins, shm=shm, linked=linked)  # the runtime makes a missing workdir
     except BaseException:
         unmount(cdir)
         raise

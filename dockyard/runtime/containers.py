@@ -304,6 +304,28 @@ def rename(store: Store, name: str, new_name: str) -> ContainerRecord:
     return record
 
 
+def remove_link(store: Store, link_name: str) -> None:
+    """`docker rm --link /PARENT/ALIAS`: the parent no longer links to ALIAS (from its next
+    start on; a running one keeps what it has, as dockerd's). dockerd's names and words: a
+    link is a name of its own, `PARENT/ALIAS`."""
+    name = link_name.strip("/")
+    parent, slash, alias = name.rpartition("/")
+    if not slash:
+        lookup(store, name)
+        raise Conflict("Conflict, cannot remove the default link name of the container")
+    try:
+        cdir = lookup(store, parent)
+    except NotFound:
+        raise NotFound(f"No such container: {name}") from None
+    with cdir.locked():
+        record = cdir.read_record()
+        kept = [link for link in record.host.links if link.partition(":")[2] != alias]
+        if len(kept) == len(record.host.links):
+            raise NotFound(f"No such container: {name}")
+        record.host.links = kept
+        cdir.write_record(record)
+
+
 def update(store: Store, name: str, resources: Resources | None, restart: RestartPolicy | None) -> ContainerRecord:
     """`docker update`: new limits (applied at once to a running container) and policy."""
     cdir = lookup(store, name)

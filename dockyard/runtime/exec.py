@@ -70,9 +70,15 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     if not opts.cmd:
         raise InvalidParameter("No exec command specified")
     merged_env = merge_env(list(record.config.env or []), opts.env) or []
+    linked: list[str] = []
+    if record.host.links:    # its links' variables, as at its start (dockerd's exec has them)
+        from dockyard.runtime.links import environment
+
+        linked = environment(store, record)
     proc = bundle.process_spec(cdir, replace(record, config=replace(record.config, env=merged_env)),
                                args=list(opts.cmd), workdir=opts.workdir, user=opts.user,
-                               tty=opts.tty, privileged=opts.privileged)
+                               tty=opts.tty, privileged=opts.privileged,
+                               linked=linked)
     proc.console_size = opts.console_size   # the runtime sizes the pty before the command runs
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
     log_file = Path(path[:-5] + ".log")

@@ -135,8 +135,9 @@ class SpecInput:
 
 
 def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tty: bool,
-                home: str) -> list[str]:
-    """Docker's container env: PATH default, HOSTNAME, TERM with a tty, image env, -e, HOME.
+                home: str, linked: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    """Docker's container env: PATH default, HOSTNAME, TERM with a tty, its links' variables
+    (`linked`: runtime/links.py), image env, -e, HOME.
     A bare NAME (no `=`) unsets NAME, as dockerd's ReplaceOrAppendEnvValues does."""
     env: dict[str, str] = {}
     order: list[str] = []
@@ -155,6 +156,8 @@ def process_env(image_env: list[str] | None, extra: list[str], hostname: str, tt
     put(f"HOSTNAME={hostname}")
     if tty:
         put("TERM=xterm")
+    for item in linked:
+        put(item)
     for item in image_env or []:
         put(item)
     for item in extra:

@@ -346,3 +346,43 @@ def test_ip_range_and_aux_addresses(client, engine: Engine) -> None:  # noqa: AN
             client.remove_container(cid, force=True)
         client.made.clear()
         client.remove_network(nid)
+
+
+def test_legacy_link_variables_and_link_removal(client) -> None:  # noqa: ANN001
+    """Links on the default bridge give dockerd's variables (alias_NAME, _PORT..., a _START/_END
+    set for consecutive ports, _ENV_...; docker-py's test_create_with_links), to the container
+    and its execs; a link to a container that does not run fails the start in dockerd's words;
+    DELETE /containers/PARENT/ALIAS?link=1 removes the link (dockyard refused it)."""
+    target = _create(client, "busybox", ["sleep", "60"], environment={"FOO": "1"},
+                     ports=[80, 81, 82, (53, "udp")])
+    client.start(target)
+    ip = client.inspect_container(target)["NetworkSettings"]["IPAddress"]
+    name = client.inspect_container(target)["Name"][1:]
+    cid = _create(client, "busybox", ["sleep", "60"], host_config=client.create_host_config(
+        links={name: "my-link"}, network_mode="bridge"))
+    client.start(cid)
+    parent = client.inspect_container(cid)["Name"][1:]
+    assert client.inspect_container(cid)["HostConfig"]["Links"] == [f"/{name}:/{parent}/my-link"]
+    seen = client.exec_start(client.exec_create(cid, ["env"])).decode().split()
+    expected = [f"MY_LINK_ENV_FOO=1", f"MY_LINK_NAME=/{parent}/my-link", f"MY_LINK_PORT=udp://{ip}:53",
+                f"MY_LINK_PORT_80_TCP_START=tcp://{ip}:80", f"MY_LINK_PORT_80_TCP_PORT_START=80",
+                f"MY_LINK_PORT_80_TCP_END=tcp://{ip}:82", f"MY_LINK_PORT_80_TCP_PORT_END=82"]
+    for port, proto in ((53, "udp"), (80, "tcp"), (81, "tcp"), (82, "tcp")):
+        head = f"MY_LINK_PORT_{port}_{proto.upper()}"
+        expected += [f"{head}={proto}://{ip}:{port}", f"{head}_ADDR={ip}", f"{head}_PORT={port}",
+                     f"{head}_PROTO={proto}"]
+    assert sorted(v for v in seen if v.startswith("MY_LINK")) == sorted(expected)
+    client.remove_container(f"{parent}/my-link", link=True)
+    assert client.inspect_container(cid)["HostConfig"]["Links"] is None
+    with pytest.raises(docker.errors.NotFound) as err:
+        client.remove_container(f"{parent}/my-link", link=True)
+    assert err.value.explanation == f"No such container: {parent}/my-link"
+    stopped = _create(client, "busybox", "true")
+    client.start(stopped)
+    client.wait(stopped)
+    other = _create(client, "busybox", "true", host_config=client.create_host_config(links={stopped: "gone"}))
+    with pytest.raises(docker.errors.APIError) as err:
+        client.start(other)
+    assert err.value.explanation == (f"Cannot link to a non running container: "
+                                     f"{client.inspect_container(stopped)['Name']} AS "
+                                     f"{client.inspect_container(other)['Name']}/gone")
