@@ -134,10 +134,37 @@ def _create(args: argparse.Namespace, target: Any) -> str:
     except DockyardError as exc:
         exc.exit_code = 125  # a flag's value the CLI cannot parse: docker create and run say 125
         raise
-    answer = for_target(target).call("POST", "/containers/create", query, body)
+    cidfile = _cidfile(args.cidfile)
+    try:
+        answer = for_target(target).call("POST", "/containers/create", query, body)
+        if cidfile is not None:
+            cidfile.write(answer["Id"])
+            cidfile.close()
+    except BaseException:
+        if cidfile is not None:   # the docker CLI's: no file names a container not made
+            cidfile.close()
+            os.unlink(args.cidfile)
+        raise
     for warning in answer.get("Warnings") or []:     # as the docker CLI prints them
         print(f"WARNING: {warning}", file=sys.stderr)
     return answer["Id"]
+
+
+def _cidfile(path: str) -> TextIO | None:
+    """--cidfile, made before the create as the docker CLI makes it: an existing one refused."""
+    if not path:
+        return None
+    try:
+        if os.path.exists(path):
+            raise InvalidParameter(f"container ID file found, make sure the other container isn't running "
+                                   f"or delete {path}")
+        try:
+            return open(path, "x")
+        except OSError as exc:
+            raise InvalidParameter(f"failed to create the container ID file: {exc}") from None
+    except InvalidParameter as exc:
+        exc.exit_code = 125
+        raise
 
 
 def cmd_create(args: argparse.Namespace, target: Any) -> int:

@@ -85,6 +85,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     a("--log-driver", default="", help="Logging driver for the container")
     a("--log-opt", action="append", default=[], help="Log driver options")
+    a("--cidfile", default="", help="Write the container ID to the file")
+    a("--userns", default="", help="User namespace to use")
+    a("--blkio-weight", type=int, default=0, help="Block IO (relative weight), between 10 and 1000, or 0 to disable")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -394,7 +397,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
         "GroupAdd": list(args.group_add) or None, "Devices": [_device(d) for d in args.device] or None,
         "LogConfig": _log_config(args.log_driver, args.log_opt),
-        "PidMode": args.pid, "IpcMode": args.ipc, "UTSMode": args.uts,
+        "PidMode": args.pid, "IpcMode": args.ipc, "UTSMode": args.uts, "UsernsMode": args.userns,
+        "ContainerIDFile": args.cidfile, "BlkioWeight": args.blkio_weight,
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {

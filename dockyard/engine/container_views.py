@@ -86,7 +86,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
                              + (":ro" if m.read_only else "")
                              for m in h.mounts if m.type != "tmpfs"]
     return {
-        "Binds": binds or None, "ContainerIDFile": "",
+        "Binds": binds or None, "ContainerIDFile": h.container_id_file,
         "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_opts)},
         "NetworkMode": request.mode if request.mode else h.network_mode,
         "PortBindings": {k: [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in v]
@@ -104,8 +104,9 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         # as dockerd keeps them, with the label=disable it adds for a privileged container
         "SecurityOpt": ((["no-new-privileges"] if h.no_new_privileges else [])
                         + ([f"seccomp={h.seccomp}"] if h.seccomp else [])
-                        + (["label=disable"] if h.privileged else [])) or None,
-        "UTSMode": h.uts_mode, "UsernsMode": "", "ShmSize": h.shm_size,
+                        + (["label=disable"] if h.privileged and "label=disable" not in h.security_labels else [])
+                        + list(h.security_labels)) or None,
+        "UTSMode": h.uts_mode, "UsernsMode": h.userns_mode, "ShmSize": h.shm_size,
         **({"Sysctls": dict(h.sysctls)} if h.sysctls else {}),   # omitempty, as dockerd's
         "Runtime": choose_runtime(store.root, h.runtime), "Isolation": h.isolation,
         "CpuShares": r.cpu_shares, "Memory": r.memory, "NanoCpus": r.nano_cpus, "CgroupParent": "",

@@ -18,7 +18,8 @@ from dockyard.errors import InvalidParameter
 from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.health import validate as validate_healthcheck
 from dockyard.runtime.hostconfig import (
-    CONTAINER_MODE, DEFAULT_SHM_SIZE, HostConfig, Mount, Resources, RestartPolicy, Ulimit, joined_container,
+    CONTAINER_MODE, DEFAULT_SHM_SIZE, HOST_GATEWAY, HostConfig, Mount, Resources, RestartPolicy, Ulimit,
+    joined_container,
 )
 from dockyard.runtime import host_support
 from dockyard.runtime.logs import NO_LOG, rotation
@@ -29,8 +30,7 @@ from dockyard.runtime.volumes import validate_name
 
 # Fields dockyard does not implement: accepted only at their zero value.
 _UNSUPPORTED_HOST = (
-    "ContainerIDFile",
-    "DeviceRequests", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
+    "DeviceRequests", "CgroupParent", "BlkioWeightDevice",
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
@@ -38,7 +38,7 @@ _UNSUPPORTED_HOST = (
 )
 _UNSUPPORTED_CONFIG = ("Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable", "host"), "PidMode": ("", "private", "host"),
-                  "UTSMode": ("", "private", "host"), "UsernsMode": ("", "private"),
+                  "UTSMode": ("", "private", "host"), "UsernsMode": ("", "private", "host"),
                   "CgroupnsMode": ("", "private", "host"), "Isolation": ("", "default")}
 # the logging drivers dockerd 20.10 has on Linux (daemon/logdrivers_linux.go)
 _LOG_DRIVERS = ("none", "local", "json-file", "syslog", "journald", "gelf", "fluentd", "awslogs",
@@ -207,6 +207,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
     for key in _UNSUPPORTED_HOST:
         if not _zero(host.get(key)):
             raise _unsupported("HostConfig", key)
+    if not _zero(host.get("BlkioWeight")) and host_support.blkio_weight():
+        raise _unsupported("HostConfig", "BlkioWeight")   # else discarded with dockerd's warning
     for key, allowed in _MODES_PRIVATE.items():
         if key in ("IpcMode", "PidMode") and isinstance(host.get(key), str) and joined_container(host[key]):
             continue   # container:NAME, resolved by the create (runtime/joined.py)
@@ -271,6 +273,8 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             log_driver=driver, log_opts=dict(log_opts), pid_mode=host.get("PidMode") or "",
             ipc_mode=host.get("IpcMode") or "", uts_mode=host.get("UTSMode") or "",
             cgroupns_mode=host.get("CgroupnsMode") or "", isolation=host.get("Isolation") or "",
+            container_id_file="".join(_strs(host.get("ContainerIDFile"), "ContainerIDFile")[:1]),
+            userns_mode=host.get("UsernsMode") or "",
             volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom")))
     for key in options.exposed_ports:
         parse_port_key(key)
@@ -385,13 +389,11 @@ def _extra_hosts(value: Any) -> list[str]:
         name, sep, ip = item.partition(":")
         if not sep or not name:
             raise InvalidParameter(f"bad format for add-host: {item!r}")
-        if ip != "host-gateway":
+        if ip != HOST_GATEWAY:
             try:
                 ipaddress.ip_address(ip)
             except ValueError:
                 raise InvalidParameter(f'invalid IP address in add-host: "{ip}"') from None
-        else:
-            raise InvalidParameter("add-host's host-gateway is not supported by dockyard")
         out.append(item)
     return out
 
@@ -434,9 +436,17 @@ def _security(value: Any) -> dict[str, Any]:
     """SecurityOpt as HostConfig fields: no-new-privileges, and seccomp= `unconfined` or a
     profile's JSON (the CLI sends a file's content). A profile is checked here, at create, so a
     broken one is refused before anything is made (Docker's daemon finds out at start)."""
-    out: dict[str, Any] = {"no_new_privileges": False, "seccomp": ""}
+    out: dict[str, Any] = {"no_new_privileges": False, "seccomp": "", "security_labels": []}
     for opt in _strs(value, "SecurityOpt"):
         key, sep, val = opt.replace("=", ":", 1).partition(":")
+        if key in ("label", "apparmor") and val:
+            # no confinement is what dockyard gives; a profile only where the host has no such
+            # module (dockerd takes it there, to no effect)
+            if (key, val) not in (("label", "disable"), ("apparmor", "unconfined")) \
+                    and host_support.security_module("selinux" if key == "label" else "apparmor"):
+                raise InvalidParameter(f"security option {opt} is not supported by dockyard")
+            out["security_labels"].append(opt)
+            continue
         if key == "no-new-privileges" and val in ("", "true"):
             out["no_new_privileges"] = True
         elif key == "no-new-privileges" and val == "false":
@@ -688,6 +698,9 @@ def warnings(body: dict[str, Any]) -> list[str]:
     if host.get("MemorySwappiness") not in (None, -1) and not host_support.memory_swappiness():
         out.append("Your kernel does not support memory swappiness capabilities or the cgroup is "
                    "not mounted. Memory swappiness discarded.")
+    if not _zero(host.get("BlkioWeight")) and not host_support.blkio_weight():
+        out.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. "
+                   "Weight discarded.")
     if host.get("OomKillDisable") and not host.get("Memory"):
         out.append("OOM killer is disabled for the container, but no memory limit is set, this can "
                    "result in the system running out of resources.")

@@ -13,6 +13,7 @@ from dockyard.atomic import create_file
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
 from dockyard.runtime import rootfs
+from dockyard.runtime.hostconfig import HOST_GATEWAY
 from dockyard.runtime.spec import (
     Bind, ProcessSpec, SpecInput, build_spec, capabilities, process_env, rlimits,
 )
@@ -124,6 +125,10 @@ def write_files(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = Fa
             pass
     for entry in record.host.extra_hosts:      # --add-host NAME:IP
         name, _, ip = entry.partition(":")
+        if ip == HOST_GATEWAY:
+            if record.host.network_mode != "host":
+                continue    # the network hook names its network's gateway at join (none: no host)
+            ip = "127.0.0.1"
         hosts += f"{ip}\t{name}\n"
     write(cdir.path / "hosts", hosts.encode())
     try:

@@ -54,3 +54,25 @@ def memory_swappiness() -> bool:
     """Whether a container's memory.swappiness can be set: a v1 memory controller's file (v2 has
     none; dockerd then discards the setting with a warning)."""
     return _v1("memory", "memory.swappiness")
+
+
+def blkio_weight() -> bool:
+    """Whether a container's block I/O weight can be set (v1 blkio.weight or blkio.bfq.weight;
+    v2 io.weight); where not, dockerd discards the setting with a warning."""
+    if (CGROUP / "blkio").is_dir():
+        return _v1("blkio", "blkio.weight") or _v1("blkio", "blkio.bfq.weight")
+    try:
+        return "io" in (CGROUP / "cgroup.controllers").read_text().split()
+    except OSError:
+        return False
+
+
+def security_module(kind: str) -> bool:
+    """Whether the host runs the Linux security module `kind` ("apparmor" or "selinux"): where it
+    does not, dockerd takes a container's apparmor=/label= options and they have no effect."""
+    if kind == "apparmor":
+        try:
+            return Path("/sys/module/apparmor/parameters/enabled").read_text().strip() == "Y"
+        except OSError:
+            return False
+    return Path("/sys/fs/selinux/enforce").exists()

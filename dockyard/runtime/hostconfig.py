@@ -24,6 +24,9 @@ MOUNT_TYPES = ("bind", "volume", "tmpfs")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 DEFAULT_SHM_SIZE = 64 << 20   # dockerd's default /dev/shm size
 CONTAINER_MODE = "container:"   # a network, pid or IPC mode naming another container's namespace
+# --add-host NAME:host-gateway: the host's address as the container reaches it (the network hook's
+# gateway of its first network; 127.0.0.1 with the host's network)
+HOST_GATEWAY = "host-gateway"
 
 
 def joined_container(mode: str) -> str:
@@ -130,6 +133,11 @@ class HostConfig:
     uts_mode: str = ""           # "" (its own hostname) or "host" (--uts host)
     cgroupns_mode: str = ""      # "" or "host" (the host's cgroup namespace), "private" (its own)
     isolation: str = ""          # "" or "default", as the request gave it (shown by inspect)
+    # label=/apparmor= security options as given: no confinement (label=disable,
+    # apparmor=unconfined), or a profile on a host without that module (shown by inspect)
+    security_labels: list[str] = field(default_factory=list)
+    container_id_file: str = ""  # --cidfile: the client writes it; shown by inspect
+    userns_mode: str = ""        # "" or "host": no user namespace either way (shown by inspect)
     volumes_from: list[str] = field(default_factory=list)   # --volumes-from ID[:ro|rw], as given
     # --device: {"PathOnHost", "PathInContainer", "CgroupPermissions"} as the Engine API has them
     devices: list[dict[str, str]] = field(default_factory=list)

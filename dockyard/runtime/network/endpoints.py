@@ -400,15 +400,21 @@ def rename(root: Path, cdir: Path, container_id: str, old_name: str, new_name: s
 
 # -- the files the container reads ---------------------------------------------------------
 def hosts_file(current: bytes, state: NetworkState | None, hostname: str,
-               links: list[tuple[str, NetworkState | None]] = ()) -> bytes:  # type: ignore[assignment]
-    """/etc/hosts with the container's name on its addresses (in place of 127.0.0.1), and each
+               links: list[tuple[str, NetworkState | None]] = (),  # type: ignore[assignment]
+               gateway_names: list[str] = ()) -> bytes:  # type: ignore[assignment]
+    """/etc/hosts with the container's name on its addresses (in place of 127.0.0.1), each
     link's alias on its container's address in a network the two share (`links`: alias and that
     container's network state; dockerd resolves a link's alias by its DNS on a user network, as
-    an /etc/hosts line on the default bridge)."""
+    an /etc/hosts line on the default bridge), and `--add-host NAME:host-gateway`'s names on the
+    gateway of its first network: the host's address on the bridge the container is on (dockerd
+    names docker0's, which its routes reach from any of its networks; a bridge of dockyard's
+    is up only while in use)."""
     if state is None or not state.networks:
         return current
     lines = [line for line in current.decode(errors="replace").splitlines()
              if line.split() != ["127.0.0.1", hostname]]
+    first = next(iter(state.networks.values()))
+    lines += [f"{first.gateway}\t{name}" for name in gateway_names]
     lines += [f"{j.ip}\t{hostname}" for j in state.networks.values()]
     for alias, other in links:
         shared = [j.ip for name, j in (other.networks.items() if other else []) if name in state.networks]

@@ -20,6 +20,7 @@ from typing import Any
 
 import dockyard
 from dockyard.errors import DockyardError
+from dockyard.runtime.hostconfig import HOST_GATEWAY
 from dockyard.runtime.network import endpoints
 from dockyard.runtime.network.endpoints import NetworkRequest
 from dockyard.runtime.resolvconf import resolv_conf
@@ -99,7 +100,10 @@ def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
             target, _, alias = link.partition(":")
             other = endpoints.container_dir(root, target)
             links.append((alias or target, endpoints.read_state(other) if other is not None else None))
-        _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname, links))
+        gateway_names = [name for name, _, ip in (e.partition(":") for e in host.get("extra_hosts") or [])
+                         if ip == HOST_GATEWAY]
+        _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname, links,
+                                                      gateway_names))
 
 
 def leave(root: Path, cdir: Path, container_id: str) -> None:
