@@ -10,11 +10,12 @@ from tests.import_graph import graph
 
 # Small modules every floor may use: the version, the errors, names and digests, Docker's units and
 # list filters, Go's JSON and its type errors, Go's durations, chunked encoding, Docker's
-# stdout/stderr multiplexing, crash-safe file writes, dataclasses made cheaper, malloc's choices.
+# stdout/stderr multiplexing, crash-safe file writes, dataclasses made cheaper, malloc's choices,
+# Docker's detach keys.
 VOCABULARY = {"dockyard", "dockyard.errors", "dockyard.reference", "dockyard.digest",
               "dockyard.units", "dockyard.filters", "dockyard.gojson", "dockyard.gotypes",
               "dockyard.dockerfile.durations", "dockyard.chunked", "dockyard.multiplex",
-              "dockyard.atomic", "dockyard.dataclass", "dockyard.heap"}
+              "dockyard.atomic", "dockyard.dataclass", "dockyard.heap", "dockyard.detach"}
 def _reaches(edges: dict[str, set[str]], package: str, *also: str) -> set[tuple[str, str]]:
     """(module, what it imports) for the modules of `package` importing past the engine (and the
     packages `also`)."""
