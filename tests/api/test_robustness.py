@@ -181,29 +181,31 @@ def test_followers_end_when_their_client_leaves(server: Server, busybox: str, st
                 continue   # closed meanwhile
         return [t for t in targets if str(cdir) in t]
 
-    before = len(held())
-    clients = []
-    for path in ["/v1.47/containers/quiet/logs?follow=1&stdout=1"] * 3 + ["/v1.47/events"]:
-        clients.append(socket.socket(socket.AF_UNIX))
-        clients[-1].connect(str(server.socket))
-        clients[-1].sendall(f"GET {path} HTTP/1.1\r\nHost: d\r\n\r\n".encode())
-    for _ in range(3):
-        clients.append(socket.socket(socket.AF_UNIX))
-        clients[-1].connect(str(server.socket))
-        clients[-1].sendall(_request("POST", "/v1.47/containers/quiet/wait").replace(b"Connection: close\r\n", b""))
-    for c in clients:
-        assert c.recv(12) == b"HTTP/1.1 200"   # each is under way
-    deadline = time.monotonic() + 20
-    while len(held()) < before + 6 and time.monotonic() < deadline:   # each log and wait.lock open
-        time.sleep(0.05)
-    assert len(held()) >= before + 6
-    for c in clients:
-        c.close()
-    deadline = time.monotonic() + 20
-    while len(held()) > before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(held()) == before, held()
-    assert _split(server.raw(_request("DELETE", "/v1.47/containers/quiet?force=1")))[0] == 204
+    try:
+        before = len(held())
+        clients = []
+        for path in ["/v1.47/containers/quiet/logs?follow=1&stdout=1"] * 3 + ["/v1.47/events"]:
+            clients.append(socket.socket(socket.AF_UNIX))
+            clients[-1].connect(str(server.socket))
+            clients[-1].sendall(f"GET {path} HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+        for _ in range(3):
+            clients.append(socket.socket(socket.AF_UNIX))
+            clients[-1].connect(str(server.socket))
+            clients[-1].sendall(_request("POST", "/v1.47/containers/quiet/wait").replace(b"Connection: close\r\n", b""))
+        for c in clients:
+            assert c.recv(12) == b"HTTP/1.1 200"   # each is under way
+        deadline = time.monotonic() + 20
+        while len(held()) < before + 6 and time.monotonic() < deadline:   # each log and wait.lock open
+            time.sleep(0.05)
+        assert len(held()) >= before + 6
+        for c in clients:
+            c.close()
+        deadline = time.monotonic() + 20
+        while len(held()) > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(held()) == before, held()
+    finally:   # a failure must not leave it running after the store is deleted
+        assert _split(server.raw(_request("DELETE", "/v1.47/containers/quiet?force=1")))[0] == 204
 
 
 def test_client_leaves_mid_upload(server: Server) -> None:
