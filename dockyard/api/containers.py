@@ -187,7 +187,8 @@ def attach(ctx: ApiContext, req: Request, resp: Response) -> None:
                          daemon=True, name="attach stdin").start()
     if not req.qbool("stream") and not req.qbool("logs"):
         return
-    entries = engine.attach(store, container, stream=req.qbool("stream"), cancel=ended)
+    entries = engine.attach(store, container, stream=req.qbool("stream"), logs=req.qbool("logs"),
+                            cancel=ended)
     _send_logs(conn.send, entries, tty, req.qbool("stdout"), req.qbool("stderr"), False, ended)
     hijack.finish(conn)
 

@@ -216,14 +216,18 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
     return log_entries(cdir, follow=follow, cancel=cancel, tail=n if 0 <= n < sys.maxsize else None)
 
 
-def attach(store: Store, name: str, *, stream: bool = True,
+def attach(store: Store, name: str, *, stream: bool = True, logs: bool = True,
            cancel: threading.Event | None = None) -> Iterator[LogEntry]:
     """The container's output from its start (it may not have started yet); with `stream`,
     until it stops. Without `stream`, its past output: none for the none driver's (dockerd's
-    attach then fails in its stream: nothing of it is kept)."""
+    attach then fails in its stream: nothing of it is kept). Without `logs` (the API's attach
+    without logs=1, as `docker attach` asks), a running container's output from now on, as
+    dockerd's attach gives it."""
     cdir = lookup(store, name)
     if not stream and cdir.read_record().host.log_driver == NO_LOG:
         return iter(())
+    if stream and not logs and current_state(cdir).status == RUNNING:
+        return new_entries(cdir, cancel=cancel)
     return attach_entries(cdir, follow=stream, cancel=cancel)
 
 

@@ -154,3 +154,20 @@ def test_docker_cli_on_a_terminal(engine: Engine, dockyard) -> None:  # noqa: AN
         assert running("dk-cli")
     finally:
         engine.docker("rm", "-f", "dk-cli", "dk-own", check=False)
+
+
+def test_attach_to_a_running_container_from_now_on(client) -> None:  # noqa: ANN001
+    """An attach without logs=1 (`docker attach`, the SDK's attach) to a running container gets
+    what it writes from then on, not its earlier output: dockyard replayed a shell's banner (in
+    its log) to each `docker attach`."""
+    cid = client.create_container("busybox", "sh", stdin_open=True, tty=True, labels=["detach-test"])["Id"]
+    client.start(cid)
+    while b"built-in commands" not in client.logs(cid):
+        time.sleep(0.1)
+    sock = _raw(client.attach_socket(cid, {"stdin": 1, "stdout": 1, "stream": 1}))
+    try:
+        sock.sendall(b"echo late-$((40+2))\n")
+        seen = _read_until(sock, b"late-42")
+    finally:
+        sock.close()
+    assert b"BusyBox" not in seen, seen
