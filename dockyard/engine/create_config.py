@@ -332,7 +332,10 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
     networking = _dict(body.get("NetworkingConfig"), "NetworkingConfig")
     for net, cfg in _dict(networking.get("EndpointsConfig"), "EndpointsConfig").items():
         cfg = _dict(cfg, f"EndpointsConfig.{net}")
-        endpoints["bridge" if net == "default" else net] = endpoint_config(cfg, links_allowed=True)
+        # (links given here are the container's: `read` takes them into HostConfig's)
+        endpoint = endpoint_config(cfg)
+        endpoint.links = []
+        endpoints["bridge" if net == "default" else net] = endpoint
     mac = body.get("MacAddress") or ""
     if not isinstance(mac, str):
         raise InvalidParameter("invalid MacAddress: want a string")
@@ -355,22 +358,21 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> NetworkRequest:
                           publish_all=bool(host.get("PublishAllPorts")))
 
 
-def endpoint_config(cfg: dict[str, Any], links_allowed: bool = False) -> EndpointConfig:
+def endpoint_config(cfg: dict[str, Any]) -> EndpointConfig:
     """An EndpointSettings object (create's NetworkingConfig, network connect's body). Links
-    (the docker CLI sends --link there on a user network) are the container's: `read` takes them
-    at create; a connect's are refused."""
+    (the docker CLI sends --link there on a user network) are the container's at create; a
+    connect's are that network's (`docker network connect --link`)."""
     ipam = _dict(cfg.get("IPAMConfig"), "IPAMConfig")
     if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
         raise InvalidParameter("IPv6 and link-local addresses are not supported by dockyard")
-    if cfg.get("Links") and not links_allowed:
-        raise InvalidParameter("links of a network connect are not supported by dockyard")
     mac = cfg.get("MacAddress") or ""
     if not isinstance(mac, str):
         raise InvalidParameter("invalid MacAddress: want a string")
     return EndpointConfig(aliases=_strs(cfg.get("Aliases"), "Aliases"),
                           ipv4_address=ipam.get("IPv4Address") or "",
                           mac_address=parse_mac(mac) if mac else "",
-                          driver_opts=_string_map(cfg.get("DriverOpts"), "DriverOpts"))
+                          driver_opts=_string_map(cfg.get("DriverOpts"), "DriverOpts"),
+                          links=_link_list(_strs(cfg.get("Links"), "Links")))
 
 
 def _ips(value: Any, what: str) -> list[str]:
@@ -407,6 +409,11 @@ def _links(value: Any, body: dict[str, Any]) -> list[str]:
     for cfg in (networking.get("EndpointsConfig") or {}).values():
         if isinstance(cfg, dict):
             given += _strs(cfg.get("Links"), "Links")
+    return _link_list(given)   # the docker CLI sends them in both places
+
+
+def _link_list(given: list[str]) -> list[str]:
+    """Links as `NAME:ALIAS`, once each."""
     out = []
     for item in given:
         name, _, alias = item.partition(":")
@@ -414,7 +421,7 @@ def _links(value: Any, body: dict[str, Any]) -> list[str]:
         if not name:
             raise InvalidParameter(f"invalid link: {item!r} (NAME[:ALIAS])")
         out.append(f"{name}:{alias}")
-    return list(dict.fromkeys(out))   # the docker CLI sends them in both places
+    return list(dict.fromkeys(out))
 
 
 # -- security, resources, restart --------------------------------------------------------------

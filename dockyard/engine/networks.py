@@ -172,7 +172,8 @@ def settings(root: Path, container_id: str, request: NetworkRequest,
         out_networks[name] = {
             "IPAMConfig": ({"IPv4Address": cfg.ipv4_address} if cfg and cfg.ipv4_address else None),
             # dockerd moves a container's links to its endpoints on user networks
-            "Links": (list(links) if links and name not in ("bridge", "host", "none") else None),
+            "Links": (list(links) if links and name not in ("bridge", "host", "none") else None)
+            if not (cfg and cfg.links) else [link.removesuffix(":" + link.partition(":")[0]) for link in cfg.links],
             "Aliases": (list(cfg.aliases) if cfg and cfg.aliases else None),
             "NetworkID": record.id if record else "",
             "EndpointID": joined.endpoint_id if joined else "",
@@ -253,6 +254,8 @@ def connect(store: Any, container: str, network_ref: str, config: EndpointConfig
     if network.name == "bridge" and config.aliases:
         raise InvalidParameter("network-scoped alias is supported only for containers in user "
                                "defined networks")
+    if network.name == "bridge" and config.links:
+        raise InvalidParameter("links of a connect to the default bridge are not supported by dockyard")
     if current_state(cdir).status == RUNNING:
         endpoints.connect(store.root, cdir.path, record.id, record.name, network, config,
                           running(store.root))

@@ -41,6 +41,30 @@ def test_link_alias_and_refusals(engine: Engine) -> None:
         engine.docker("network", "rm", "lk-net", check=False)
 
 
+def test_network_connect_with_a_link(engine: Engine) -> None:
+    """`docker network connect --link NAME:ALIAS` (dockyard refused links of a connect): the alias
+    reaches NAME's address on that network, for a running container at once and for a created
+    one from its start; the endpoint shows the link."""
+    try:
+        engine.docker("network", "create", "lkc-net")
+        engine.docker("run", "-d", "--name", "lkc-target", "--network", "lkc-net", *SLEEPER)
+        target_ip = engine.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"lkc-net\").IPAddress}}",
+                                  "lkc-target").stdout.decode().strip()
+        engine.docker("run", "-d", "--name", "lkc-running", *SLEEPER)
+        engine.docker("create", "--name", "lkc-created", *SLEEPER)
+        for name in ("lkc-running", "lkc-created"):
+            engine.docker("network", "connect", "--link", "lkc-target:al", "lkc-net", name)
+            info = json.loads(engine.docker("inspect", name).stdout)[0]
+            assert info["NetworkSettings"]["Networks"]["lkc-net"]["Links"] == ["lkc-target:al"]
+        engine.docker("start", "lkc-created")
+        for name in ("lkc-running", "lkc-created"):
+            seen = engine.docker("exec", name, "ping", "-c", "1", "-W", "2", "al").stdout.decode()
+            assert f"PING al ({target_ip})" in seen, (name, seen)
+    finally:
+        engine.docker("rm", "-f", "lkc-target", "lkc-running", "lkc-created", check=False)
+        engine.docker("network", "rm", "lkc-net", check=False)
+
+
 COMPOSE = """version: "3.7"
 services:
   side:

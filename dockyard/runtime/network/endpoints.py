@@ -39,6 +39,7 @@ class EndpointConfig:
     ipv4_address: str = ""
     mac_address: str = ""       # the interface's; "" Docker's 02:42 + the IPv4 address
     driver_opts: dict[str, str] = field(default_factory=dict)   # kept and shown, as dockerd's bridge
+    links: list[str] = field(default_factory=list)   # NAME:ALIAS a connect gave (--link): /etc/hosts lines
 
 
 def parse_mac(text: str) -> str:
@@ -360,6 +361,16 @@ def connect(root: Path, cdir: Path, container_id: str, container_name: str, netw
     if network.name in state.networks:
         raise Conflict(f"endpoint with name {container_name} already exists in network {network.name}")
     _attach(root, cdir, container_id, container_name, {network.name: cfg}, state, [], alive)
+    lines = []
+    for link in cfg.links:   # `network connect --link`: the alias on the linked container's address
+        target, _, alias = link.partition(":")
+        other = container_dir(root, target)
+        joined = (read_state(other) or NetworkState("")).networks.get(network.name) if other else None
+        if joined is not None:
+            lines.append(f"{joined.ip}\t{alias}\n")
+    if lines and (cdir / "hosts").exists():
+        with open(cdir / "hosts", "a") as f:   # in place: the runtime bind-mounted this inode
+            f.write("".join(lines))
 
 
 def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,

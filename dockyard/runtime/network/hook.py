@@ -96,7 +96,7 @@ def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
             host.get("dns_options") or [], own_namespace=True, network_servers=servers))
     if (cdir / "hosts").exists():
         links = []
-        for link in host.get("links") or []:
+        for link in [*(host.get("links") or []), *(l for cfg in request.networks.values() for l in cfg.links)]:
             target, _, alias = link.partition(":")
             other = endpoints.container_dir(root, target)
             links.append((alias or target, endpoints.read_state(other) if other is not None else None))
