@@ -136,7 +136,7 @@ def _create(args: argparse.Namespace, target: Any) -> str:
         raise
     cidfile = _cidfile(args.cidfile)
     try:
-        answer = for_target(target).call("POST", "/containers/create", query, body)
+        answer = _create_pulling(args.image, args.pull, target, query, body)
         if cidfile is not None:
             cidfile.write(answer["Id"])
             cidfile.close()
@@ -148,6 +148,46 @@ def _create(args: argparse.Namespace, target: Any) -> str:
     for warning in answer.get("Warnings") or []:     # as the docker CLI prints them
         print(f"WARNING: {warning}", file=sys.stderr)
     return answer["Id"]
+
+
+def _create_pulling(image: str, pull: str, target: Any, query: list, body: dict) -> dict:
+    """The create, with the docker CLI's pull: first with --pull always; when the image is not
+    here (`Unable to find image 'NAME' locally`) unless --pull never; then the create again."""
+    backend = for_target(target)
+    if pull == "always":
+        _pull(image, target)
+    try:
+        return backend.call("POST", "/containers/create", query, body)
+    except NotFound as exc:
+        if pull == "never" or not str(exc).startswith("No such image"):
+            raise
+    from dockyard.reference import parse_normalized
+
+    print(f"Unable to find image '{parse_normalized(image).docker_ref().familiar}' locally", file=_err(target),
+          flush=True)
+    _pull(image, target)
+    return backend.call("POST", "/containers/create", query, body)
+
+
+def _pull(image: str, target: Any) -> None:
+    """The image pulled, its progress on stderr (the docker CLI's for run and create)."""
+    if isinstance(target, str):    # a daemon pulls it: its status lines, as they come
+        from dockyard.reference import parse_normalized
+
+        ref = parse_normalized(image)
+        name = ref.docker_ref()
+        query = [("fromImage", name.familiar.rsplit(":", 1)[0] if name.tag and not name.digest else name.familiar)]
+        query += [("tag", name.tag)] if name.tag and not name.digest else []
+        for message in for_target(target).stream("POST", "/images/create", query):
+            if message.get("error"):
+                raise DockyardError(str(message["error"]))
+            if message.get("status") and not message.get("progressDetail"):
+                prefix = f"{message['id']}: " if message.get("id") else ""
+                print(prefix + str(message["status"]), file=sys.stderr, flush=True)
+        return
+    from dockyard.cli.registry_cmds import pull_to
+
+    pull_to(target, image, _err(target))
 
 
 def _cidfile(path: str) -> TextIO | None:

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+from typing import TextIO
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.progress import progress_for
@@ -65,6 +66,15 @@ def cmd_pull(args: argparse.Namespace, ctx: CliContext) -> int:
     for ref in outcome.references:
         print(str(ref), file=ctx.stdout)
     return 0
+
+
+def pull_to(ctx: CliContext, name: str, out: TextIO) -> None:
+    """A pull whose progress goes to `out` (run's and create's pull of an image not here)."""
+    sink = progress_for(out, False)
+    try:
+        registry.pull(ctx.store, name, _access(), progress=sink)
+    finally:
+        sink.close()
 
 
 def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:

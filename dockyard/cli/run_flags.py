@@ -86,6 +86,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--log-driver", default="", help="Logging driver for the container")
     a("--log-opt", action="append", default=[], help="Log driver options")
     a("--cidfile", default="", help="Write the container ID to the file")
+    a("--pull", default="missing", choices=("always", "missing", "never"),
+      help='Pull image before running ("always", "missing", "never")')
     a("--userns", default="", help="User namespace to use")
     a("--blkio-weight", type=int, default=0, help="Block IO (relative weight), between 10 and 1000, or 0 to disable")
     a("image", metavar="IMAGE")

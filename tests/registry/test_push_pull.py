@@ -366,3 +366,22 @@ def test_a_pulled_layer_keeps_its_blob_and_the_tree_unpacked_on_the_way(
     again = f"{registry.host}/dy/kept-again:v1"
     other("tag", name, again)
     assert _pushed_digest(other("push", again).stdout, "v1") == digest
+
+
+def test_run_pulls_an_image_not_here(dy: Dockyard, busybox: str, registry, tmp_path: Path) -> None:  # noqa: ANN001
+    """`run`/`create` of an image the store lacks pull it first, as the docker CLI does (`Unable to
+    find image 'NAME' locally` and the pull's progress on stderr, then the create); --pull never
+    does not; --pull always pulls an image that is here (`Status: Image is up to date`)."""
+    name = f"{registry.host}/runpull:1"
+    dy("tag", "busybox", name)
+    dy("push", "-q", name)
+    dy("rmi", name)
+    never = dy("run", "--rm", "--pull", "never", name, "true", check=False)
+    assert never.returncode == 125 and never.stderr == f"Error: No such image: {name}\n"
+    ran = dy("run", "--rm", name, "echo", "ran")
+    assert ran.stdout == "ran\n"
+    lines = ran.stderr.splitlines()
+    assert lines[0] == f"Unable to find image '{name}' locally"
+    assert lines[1] == "1: Pulling from runpull" and lines[-1] == f"Status: Downloaded newer image for {name}"
+    again = dy("create", "--pull", "always", name, "true")
+    assert again.stderr.splitlines()[-1] == f"Status: Image is up to date for {name}"
