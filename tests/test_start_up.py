@@ -190,6 +190,21 @@ def test_the_collector_is_off_while_the_program_loads_and_on_for_the_command(doc
     assert out.stderr.splitlines()[-2:] == ["before True", "during True True"]
 
 
+def test_container_commands_load_only_what_they_use(dockyard, busybox) -> None:
+    # a container command (ps, inspect, logs, rm...) loads neither commit's Dockerfile frontend and
+    # config rules (engine/containers.commit imports engine/commit when it runs), nor secrets with
+    # hmac and hashlib (OpenSSL's libcrypto: the random IDs of networks, endpoints, volumes and
+    # execs are os.urandom's)
+    unused = ("dockyard.engine.commit", "dockyard.dockerfile", "dockyard.builder", "secrets", "hmac", "hashlib",
+              "_hashlib")
+    assert _loaded(dockyard, ["ps", "-a"], unused) == "[]"
+    assert _loaded(dockyard, ["inspect", busybox], unused) == "[]"
+    # the check can fail: a commit loads them
+    dockyard("create", "--name", "committed", "--network", "none", busybox, "true")
+    loaded = _loaded(dockyard, ["commit", "committed"], ("dockyard.engine.commit", "dockyard.dockerfile"))
+    assert "dockyard.engine.commit" in loaded and "dockyard.dockerfile" in loaded
+
+
 def test_serve_starts_without_the_registry_client(dockyard, tmp_path) -> None:
     # `dockyard serve` (started ~250 times by the suite, each API test's own) loads the registry
     # client (httpx with h11 and httpcore, urllib.request, the registry transport) when a request

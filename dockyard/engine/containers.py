@@ -18,7 +18,6 @@ from dockyard.archive.changes import diff_size as overlay_diff_size
 from dockyard.archive.changes import overlay_changes
 from dockyard.archive.diff import write_tree
 from dockyard.dataclass import dataclass
-from dockyard.engine.commit import commit
 from dockyard.engine import container_views as views
 from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
@@ -47,6 +46,15 @@ from dockyard.runtime.output import attach_entries, log_entries, new_entries
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import RUNNING, ContainerState, docker_status, status_text
 from dockyard.store.store import Store
+
+
+def commit(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - engine/commit.commit's
+    """engine/commit.py's commit, imported when a commit runs: with it the Dockerfile frontend
+    and the builder's config rules (--change) were loaded by every container command's start
+    (tests/test_start_up.py)."""
+    from dockyard.engine.commit import commit as run
+
+    return run(*args, **kwargs)
 
 
 @dataclass

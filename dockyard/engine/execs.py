@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import signal
 import struct
 import termios
@@ -129,7 +128,7 @@ def create(store: Store, container: str, body: dict[str, Any]) -> ExecInstance:
             raise InvalidParameter(f"invalid {key}: want a string")
     parse_for_exec(body.get("DetachKeys") or "")
     inst = ExecInstance(
-        id=secrets.token_hex(32), container_id=cdir.id, cmd=cmd, tty=bool(body.get("Tty")),
+        id=os.urandom(32).hex(), container_id=cdir.id, cmd=cmd, tty=bool(body.get("Tty")),
         attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
         attach_stderr=bool(body.get("AttachStderr")), env=_strs(body.get("Env"), "Env"),
         user=body.get("User") or "", workdir=body.get("WorkingDir") or "",

@@ -18,7 +18,6 @@ import errno
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -125,7 +124,7 @@ class Volumes:
             raise InvalidParameter("options of the local volume driver (type, device, o) are not "
                                    "supported by dockyard")
         anonymous = not name
-        name = name or secrets.token_hex(32)
+        name = name or os.urandom(32).hex()
         validate_name(name)
         with flock(self._lock):
             existing = self._read(name)
@@ -175,7 +174,7 @@ class Volumes:
         midway left what it had not yet deleted under the name, and a later create of that
         name took it up, the old volume's files in the new one (57,643 of 60,000 after a kill
         -9 of `volume rm`). Called under the lock; names never begin with a dot."""
-        trash = self.dir / f"{_DISCARDED}{secrets.token_hex(8)}"
+        trash = self.dir / f"{_DISCARDED}{os.urandom(8).hex()}"
         try:
             os.rename(self.dir / name, trash)
         except FileNotFoundError:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -289,7 +288,7 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
         aliases = []
         if record.dns_enabled:
             aliases = list(dict.fromkeys([*cfg.aliases, container_id[:12]]))
-        joined = JoinedNetwork(record.id, secrets.token_hex(32), interface, str(ip),
+        joined = JoinedNetwork(record.id, os.urandom(32).hex(), interface, str(ip),
                                record.ipv4_network.prefixlen, record.gateway, cfg.mac_address or _mac(str(ip)),
                                list(cfg.aliases), asdict(record))
         state.networks[record.name] = joined

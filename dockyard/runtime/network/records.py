@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -157,7 +156,7 @@ class Networks:
                     # reserved only while in use: every store has one (see activate)
                     subnets.release(self.root, record.id, record.ipv4_network)
                 else:
-                    record = NetworkRecord(secrets.token_hex(32), name,
+                    record = NetworkRecord(os.urandom(32).hex(), name,
                                            "host" if name == "host" else "null", now_rfc3339())
                     self._write(record)
 
@@ -190,7 +189,7 @@ class Networks:
         records = self._all_raw()
         if any(r.name == req.name for r in records):
             raise Conflict(f"network with name {req.name} already exists")
-        network_id = secrets.token_hex(32)
+        network_id = os.urandom(32).hex()
         interface = req.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"
         if any(r.interface == interface for r in records):
             raise Conflict(f"bridge name {interface} is used by another network")
