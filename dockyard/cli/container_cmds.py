@@ -207,6 +207,16 @@ def _cidfile(path: str) -> TextIO | None:
         raise
 
 
+def _detach_keys(args: argparse.Namespace) -> str:
+    """--detach-keys, else the client config's detachKeys (as the docker CLI), for a terminal
+    session (-i -t): "" for the default."""
+    if args.detach_keys or not (args.interactive and args.tty):
+        return args.detach_keys
+    from dockyard.engine.credentials import client_detach_keys
+
+    return client_detach_keys()
+
+
 def cmd_create(args: argparse.Namespace, target: Any) -> int:
     _out(target).write(_create(args, target) + "\n")
     return 0
@@ -215,7 +225,8 @@ def cmd_create(args: argparse.Namespace, target: Any) -> int:
 def cmd_run(args: argparse.Namespace, target: Any) -> int:
     if args.interactive and args.tty and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
-    keys = detach.parse_for_attach(args.detach_keys)
+    keys_text = _detach_keys(args)
+    keys = detach.parse_for_attach(keys_text)
     try:
         container = _create(args, target)
     except DockyardError as exc:
@@ -234,7 +245,7 @@ def cmd_run(args: argparse.Namespace, target: Any) -> int:
         # its own monitor and this process attaches to it until its first exit, as `docker run`
         # does (attached before the start, its exit waited for from then on)
         streams = backend.attach(container, stdin=args.interactive, tty=args.tty,
-                                 detach_keys=args.detach_keys)
+                                 detach_keys=keys_text)
         waiter = backend.wait_async(container, "removed" if args.rm else "next-exit")
         backend.call("POST", f"/containers/{container}/start")
         if pump(streams, tty=args.tty, stdin=args.interactive, detach_keys=keys):
@@ -422,12 +433,13 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
         raise InvalidParameter("the input device is not a TTY")
     _out(target).flush()
     env = local_env(args.env)
-    keys = detach.parse_for_exec(args.detach_keys)
+    keys_text = _detach_keys(args)
+    keys = detach.parse_for_exec(keys_text)
     if isinstance(target, str):
         backend = for_target(target)
         body = {"AttachStdin": args.interactive, "AttachStdout": True, "AttachStderr": True,
                 "Tty": args.tty, "Cmd": command, "Env": env, "WorkingDir": args.workdir or "",
-                "User": args.user or "", "Privileged": args.privileged, "DetachKeys": args.detach_keys}
+                "User": args.user or "", "Privileged": args.privileged, "DetachKeys": keys_text}
         exec_id = backend.call("POST", f"/containers/{args.container}/exec", None, body)["Id"]
         size = terminal_size(1) if args.tty else None
         if not pump(backend.exec_streams(exec_id, tty=args.tty, size=size), tty=args.tty,

@@ -61,6 +61,11 @@ def login_with_saved(server: str) -> bool:
     return True
 
 
+def client_detach_keys() -> str:
+    """The config's detachKeys, the client's detach keys when --detach-keys is not given ("")."""
+    return CredentialStore.default(os.environ).detach_keys()
+
+
 def login(server: str, username: str, password: str) -> str:
     """Check the credentials against the registry, then save them; Docker's status line."""
     server = server or DEFAULT_SERVER

@@ -171,3 +171,27 @@ def test_attach_to_a_running_container_from_now_on(client) -> None:  # noqa: ANN
     finally:
         sock.close()
     assert b"BusyBox" not in seen, seen
+
+
+def test_the_client_configs_detach_keys(engine: Engine, dockyard, tmp_path) -> None:  # noqa: ANN001
+    """A client config's detachKeys are the keys when --detach-keys is not given: the docker CLI
+    sends them to the daemon, dockyard's own CLI too, and uses them in process."""
+    (tmp_path / "config.json").write_text('{"detachKeys": "ctrl-x,x"}')
+    cli_env = {**engine.env, "DOCKER_CONFIG": str(tmp_path)}
+    own_env = {**dockyard.env, "DOCKER_CONFIG": str(tmp_path)}
+    engine.docker("run", "-d", "-it", "--name", "dk-cfg", "busybox", "sh")
+    try:
+        execs = [([DOCKER, "exec", "-it", "dk-cfg", "sh"], cli_env)]
+        if engine.name == "dockyard":
+            execs += [(dockyard.argv("-H", engine.host, "exec", "-it", "dk-cfg", "sh"), own_env),
+                      (dockyard.argv("exec", "-it", "dk-cfg", "sh"), own_env)]
+        for argv, env in execs:
+            code, out = _typed_after_prompt(argv, env, b"\x10\x11\x18x")  # the default passes on
+            assert code == 1 and b"read escape sequence" in out, (argv, code, out)
+        if engine.name == "dockyard":
+            code, out = _typed_after_prompt(dockyard.argv("run", "-it", "--name", "dk-cfg-own", "busybox", "sh"),
+                                            own_env, b"\x18x")
+            assert code == 0, (code, out)
+            assert engine.docker("inspect", "-f", "{{.State.Running}}", "dk-cfg-own").stdout == b"true\n"
+    finally:
+        engine.docker("rm", "-f", "dk-cfg", "dk-cfg-own", check=False)

@@ -200,6 +200,12 @@ class CredentialStore:
 
         return Path(self._file)
 
+    def detach_keys(self) -> str:
+        """The file's detachKeys: the docker CLI's detach keys when --detach-keys is not given
+        ("" when unset)."""
+        value = self._load().get("detachKeys")
+        return value if isinstance(value, str) else ""
+
     def helper_for(self, server: str) -> str | None:
         """The helper name that keeps `server`'s credentials, None when the file does."""
         return self._helper(self._load(), config_key(server))
