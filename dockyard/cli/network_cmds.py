@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
     p.add_argument("--subnet", action="append", default=[], help="Subnet in CIDR format")
     p.add_argument("--gateway", action="append", default=[], help="IPv4 Gateway for the master subnet")
+    p.add_argument("--ip-range", action="append", default=[], help="Allocate container ip from a sub-range")
+    p.add_argument("--aux-address", action="append", default=[],
+                   help="Auxiliary IPv4 addresses used by Network driver (NAME=IP)")
     p.add_argument("--internal", action="store_true", help="Restrict external access to the network")
     p.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
     p.add_argument("--ipv6", action="store_true", help="Enable IPv6 networking")
@@ -119,12 +122,15 @@ def _remove_each(target: Any, kind: str, names: list[str], query: list[tuple[str
 
 # -- network -----------------------------------------------------------------------------------
 def cmd_network_create(args: argparse.Namespace, target: Any) -> int:
-    if len(args.subnet) > 1 or len(args.gateway) > 1:
+    if len(args.subnet) > 1 or len(args.gateway) > 1 or len(args.ip_range) > 1:
         raise InvalidParameter("dockyard networks have one IPv4 subnet")
     config = []
+    aux = key_values(args.aux_address, "aux-address")
     if args.subnet:
-        config.append({"Subnet": args.subnet[0], **({"Gateway": args.gateway[0]} if args.gateway else {})})
-    elif args.gateway:
+        config.append({"Subnet": args.subnet[0], **({"IPRange": args.ip_range[0]} if args.ip_range else {}),
+                       **({"Gateway": args.gateway[0]} if args.gateway else {}),
+                       **({"AuxiliaryAddresses": aux} if aux else {})})
+    elif args.gateway or args.ip_range or aux:
         raise InvalidParameter("every ip-range or gateway must have a corresponding subnet")
     body = {"Name": args.name, "CheckDuplicate": True, "Driver": args.driver,
             "Options": key_values(args.opt, "option"), "Internal": args.internal,

@@ -46,6 +46,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
     a("-m", "--memory", default=None, help="Memory limit")
     a("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    a("--memory-swappiness", type=int, default=-1, help="Tune container memory swappiness (0 to 100)")
+    a("--device-cgroup-rule", action="append", default=[], help="Add a rule to the cgroup allowed devices list")
+    a("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     a("--cpus", default=None, help="Number of CPUs")
     a("--cpu-period", type=int, default=0, help="Limit CPU CFS (Completely Fair Scheduler) period")
     a("--cpu-quota", type=int, default=0, help="Limit CPU CFS (Completely Fair Scheduler) quota")
@@ -398,6 +401,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,
         "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
         "GroupAdd": list(args.group_add) or None, "Devices": [_device(d) for d in args.device] or None,
+        "MemorySwappiness": None if args.memory_swappiness == -1 else args.memory_swappiness,
+        "DeviceCgroupRules": list(args.device_cgroup_rule) or None,
         "LogConfig": _log_config(args.log_driver, args.log_opt),
         "PidMode": args.pid, "IpcMode": args.ipc, "UTSMode": args.uts, "UsernsMode": args.userns,
         "ContainerIDFile": args.cidfile, "BlkioWeight": args.blkio_weight,
@@ -410,7 +415,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "Env": local_env(_env_files(args.env_file) + list(args.env)), "Cmd": command or None,
         "Image": args.image, "WorkingDir": args.workdir or "", "Entrypoint": entrypoint,
         "Labels": key_values(args.label), "ExposedPorts": exposed or None,
-        "StopSignal": args.stop_signal or "", "HostConfig": host,
+        "StopSignal": args.stop_signal or "", "MacAddress": args.mac_address, "HostConfig": host,
         **({"StopTimeout": args.stop_timeout} if args.stop_timeout is not None else {}),
         **({"Healthcheck": health} if (health := _healthcheck(args)) is not None else {}),
         "NetworkingConfig": {"EndpointsConfig": {network: endpoint}} if endpoint else {},

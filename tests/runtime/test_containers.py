@@ -357,3 +357,22 @@ def test_foreground_run_with_a_restart_policy(dockyard, busybox):
                    "busybox", "sh", "-c", "wc -c; exit 5", input=b"abc", check=False)
     assert (ran.returncode, ran.stdout.strip()) == (5, "3")
     dockyard("rm", "-f", "input")
+
+
+def test_swappiness_device_rule_mac_and_ip_range_flags(dockyard, busybox):
+    """dockyard's own CLI sends what the docker CLI sends for --memory-swappiness,
+    --device-cgroup-rule, --mac-address and network create's --ip-range / --aux-address."""
+    out = dockyard("run", "--rm", "--memory-swappiness", "20", "--device-cgroup-rule", "c 42:* rmw",
+                   "--mac-address", "02:00:00:00:00:07", "busybox", "cat", "/sys/fs/cgroup/memory/memory.swappiness",
+                   "/sys/class/net/eth0/address", "/sys/fs/cgroup/devices/devices.list").stdout.split("\n")
+    assert out[:2] == ["20", "02:00:00:00:00:07"] and "c 42:* rwm" in out, out
+    dockyard("network", "create", "--subnet", "172.29.241.0/24", "--ip-range", "172.29.241.64/26",
+             "--aux-address", "x=172.29.241.65", "ranged")
+    try:
+        config = json.loads(dockyard("network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged").stdout)
+        assert config == [{"Subnet": "172.29.241.0/24", "IPRange": "172.29.241.64/26", "Gateway": "172.29.241.64",
+                           "AuxiliaryAddresses": {"x": "172.29.241.65"}}]
+        out = dockyard("run", "--rm", "--network", "ranged", "busybox", "ip", "-4", "addr", "show", "eth0").stdout
+        assert "inet 172.29.241.66/24" in out, out
+    finally:
+        dockyard("network", "rm", "ranged")
