@@ -376,3 +376,19 @@ def test_swappiness_device_rule_mac_and_ip_range_flags(dockyard, busybox):
         assert "inet 172.29.241.66/24" in out, out
     finally:
         dockyard("network", "rm", "ranged")
+
+
+def test_log_driver_none_keeps_only_a_bounded_stream(dockyard, busybox):
+    """--log-driver none: the output reaches the attached run, `logs` is refused in dockerd's
+    words, and what stays on disk is the attachers' stream only, two files of about 1 MiB at most
+    (5 MB written), not a log."""
+    assert dockyard("run", "--rm", "--log-driver", "none", "busybox", "echo", "hi").stdout == "hi\n"
+    dockyard("run", "-d", "--name", "quiet", "--log-driver", "none", "busybox", "sh", "-c",
+             "yes 0123456789012345678901234567890123456789 | head -c 5002000")
+    assert dockyard("wait", "quiet").stdout == "0\n"
+    refused = dockyard("logs", "quiet", check=False)
+    assert (refused.returncode, refused.stderr.strip()) == (1, "Error: configured logging driver does not support reading")
+    cid = dockyard("inspect", "-f", "{{.Id}}", "quiet").stdout.strip()
+    files = sorted((dockyard.root / "containers" / cid).glob("*-json.log*"))
+    assert len(files) <= 2 and all(f.stat().st_size < (1 << 20) + 4096 for f in files), files
+    dockyard("rm", "quiet")
