@@ -104,6 +104,10 @@ class ImageSink:
     def has_image(self, image_id: Digest) -> bool:
         return False
 
+    def names_image(self, name: Reference, image_id: Digest) -> bool:
+        """Whether the sink's `name` is that image already (a pull of a tag that is up to date)."""
+        return False
+
     def has_layer(self, diff_id: Digest) -> Descriptor | None:
         """What the sink has of the layer already (it is not moved again), or None."""
         return None

@@ -88,6 +88,11 @@ class _Copy:
     # -- one image ------------------------------------------------------------------------------
     def image(self, image: SourceImage) -> None:
         if self.sink.has_image(image.id):
+            # dockerd's pull of an image it has under another name: each layer's line (none
+            # for a tag that is that image already: "Image is up to date")
+            if self.words is _PULL and not all(self.sink.names_image(n, image.id) for n in image.names):
+                for layer in image.layers():
+                    self.emit(_PULL.exists, self._short(layer, None))
             self.sink.put_image(image, None, [], None)
             return
         raw_config = image.raw_config()

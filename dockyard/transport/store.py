@@ -150,6 +150,9 @@ class StoreSink(StagingSink):
     def has_image(self, image_id: Digest) -> bool:
         return self.store.records.exists(image_id)
 
+    def names_image(self, name: Reference, image_id: Digest) -> bool:
+        return self.store.tags.get(name) == image_id
+
     def has_layer(self, diff_id: Digest) -> Descriptor | None:
         if not self.store.layers.exists(diff_id):
             return None

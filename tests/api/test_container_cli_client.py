@@ -75,7 +75,7 @@ def test_container_commands_as_a_client(server, dockyard, busybox) -> None:  # n
         assert (ran.returncode, ran.stdout.strip(), ran.stderr) == (5, "5", "e\n")
         tty = _tty({**dockyard.env, **client}, ["run", "--rm", "-it", "busybox", "sh"], b"echo hi-$((1+2))\nexit 4\n")
         assert tty.returncode == 4 and b"hi-3\r\n" in tty.stdout, (tty.returncode, tty.stdout)
-        missing = dockyard.run("run", "no-such-image", env=client, check=False)
+        missing = dockyard.run("run", "--pull", "never", "no-such-image", env=client, check=False)
         assert missing.returncode == 125 and missing.stderr.startswith("Error: ")
 
         # start -a/-i as a client is refused with one line (serve's attach would replay the

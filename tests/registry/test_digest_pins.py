@@ -105,7 +105,7 @@ def test_an_archive_cannot_pin_a_digest(pinned, tmp_path: Path) -> None:
         assert snapshot(victim.root) == before, f"{name}: the refused load changed the store"
     # The pin names nothing here until the real image is pulled; then it runs that one, and
     # FROM of the pin builds on it.
-    r = victim("run", "--rm", f"{real}@{digest}", "cat", "/owner", check=False)
+    r = victim("run", "--rm", "--pull", "never", f"{real}@{digest}", "cat", "/owner", check=False)
     assert (r.returncode, r.stderr) == (125, f"Error: No such image: {real}@{digest}\n")
     victim("pull", f"{real}@{digest}")
     out = victim("run", "--rm", f"{real}@{digest}", "cat", "/owner")
@@ -124,8 +124,8 @@ def test_an_archive_loaded_first_does_not_answer_the_pin(pinned, tmp_path: Path)
     victim = Dockyard(tmp_path / "victim")
     victim("load", input=evil)
     assert victim("images", "--digests", "--format", "{{.Digest}}").stdout.split() == ["<none>"]
-    assert victim("run", "--rm", f"{real}@{digest}", "cat", "/owner", check=False).returncode == 125
-    victim("pull", f"{real}@{digest}")
+    assert victim("run", "--rm", "--pull", "never", f"{real}@{digest}", "cat", "/owner", check=False).returncode == 125
+    # without --pull never, run pulls what the pin names: the real image, never the loaded one
     assert victim("run", "--rm", f"{real}@{digest}", "cat", "/owner").stdout == "real\n"
 
 

@@ -211,7 +211,7 @@ def test_errors_are_clear(dockyard, busybox):
     r = dockyard("run", "busybox", "nope", check=False)
     assert r.returncode == 127 and 'exec: "nope": executable file not found in $PATH' in r.stderr
     assert "Traceback" not in r.stderr
-    r = dockyard("run", "--rm", "nosuchimage", check=False)
+    r = dockyard("run", "--rm", "--pull", "never", "nosuchimage", check=False)
     assert r.returncode == 125 and "No such image: nosuchimage:latest" in r.stderr
     for cmd in (["logs", "ghost"], ["rm", "ghost"], ["commit", "ghost"], ["stop", "ghost"],
                 ["diff", "ghost"], ["export", "-o", "/dev/null", "ghost"]):
