@@ -180,7 +180,8 @@ def settings(root: Path, container_id: str, request: NetworkRequest,
             "Gateway": joined.gateway if joined else "", "IPAddress": joined.ip if joined else "",
             "IPPrefixLen": joined.prefix if joined else 0, "IPv6Gateway": "",
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": joined.mac if joined else "",
+            # the MAC given while not joined (docker-py's connect of a created container)
+            "MacAddress": joined.mac if joined else (cfg.mac_address if cfg else ""),
             "DriverOpts": dict(cfg.driver_opts) if cfg and cfg.driver_opts else None,
         }
         out_networks[name]["DNSNames"] = None

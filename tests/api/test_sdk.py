@@ -227,6 +227,8 @@ def test_endpoint_mac_addresses(client: docker.DockerClient) -> None:
         networking = api.create_networking_config({"macs": api.create_endpoint_config(mac_address="02:aa:bb:cc:dd:01")})
         cid = api.create_container("busybox", ["sleep", "60"], networking_config=networking,
                                    host_config=api.create_host_config(network_mode="macs"))["Id"]
+        # shown as given before the start (docker-py's test_connect_with_mac_address)
+        assert api.inspect_container(cid)["NetworkSettings"]["Networks"]["macs"]["MacAddress"] == "02:aa:bb:cc:dd:01"
         api.start(cid)
         client.networks.get("bridge").connect(cid, mac_address="02:aa:bb:cc:dd:02")
         out = api.exec_start(api.exec_create(cid, ["cat", "/sys/class/net/eth0/address",
