@@ -12,7 +12,7 @@ from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
 from dockyard.engine import images as engine_images
 from dockyard.engine import transfer
-from dockyard.errors import InvalidArchive, InvalidParameter
+from dockyard.errors import InvalidArchive, InvalidParameter, NotImplementedFeature
 
 
 def _unix(value: datetime | None) -> int:
@@ -129,8 +129,16 @@ def prune_images(ctx: ApiContext, req: Request, resp: Response) -> None:
     resp.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
+def search_images(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """`docker search`: dockerd asks a registry's v1 search (Docker Hub's index); registries of
+    the distribution API (v2) have none, and dockyard reaches no index."""
+    raise NotImplementedFeature("search is not supported by dockyard: registries of the OCI "
+                                "distribution API have no search (list a repository's tags with its /v2/ API)")
+
+
 def routes() -> list[Route]:
     return [
+        route("GET", "/images/search", search_images, "term limit filters"),
         route("GET", "/images/json", list_images, "all filters shared-size digests manifests identity only_ids filter"),
         route("POST", "/images/create", create_image, "fromImage fromSrc repo tag message changes platform"),
         route("POST", "/images/load", load_images, "quiet platform"),

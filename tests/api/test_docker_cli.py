@@ -58,6 +58,10 @@ def test_images_history_tag_rmi(cli_env: dict[str, str], busybox: str) -> None:
     missing = docker(cli_env, "rmi", "nope", check=False)
     assert missing.returncode == 1
     assert "No such image: nope" in missing.stderr.decode()
+    # `docker search` has no v2 registry to ask: one clear line (it was "method not allowed")
+    search = docker(cli_env, "search", "busybox", check=False)
+    assert search.returncode == 1 and search.stderr.decode().startswith(
+        "Error response from daemon: search is not supported by dockyard"), search.stderr
 
 
 def test_run_ps_pause_commit_export_import(cli_env: dict[str, str], busybox: str, tmp_path: Path) -> None:
