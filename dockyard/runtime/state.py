@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 
+
+_HELD = threading.local()   # the state locks this thread holds (ContainerDir.locked)
 
 @dataclass
 class ContainerRecord:
@@ -214,9 +217,21 @@ class ContainerDir:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Guards read-modify-write of the state."""
-        with self._flock("state.lock"):
+        """Guards read-modify-write of the state. Re-entrant within a thread: a caller under it
+        may read the current state (current_state records a dead monitor's end under it), which
+        took a second flock of the same file and waited for itself: `docker rename` or `update`
+        of a container whose monitor was killed hung, holding the lock, and every later `ps`
+        with it."""
+        held = _HELD.__dict__.setdefault("paths", set())
+        if self.path in held:
             yield
+            return
+        with self._flock("state.lock"):
+            held.add(self.path)
+            try:
+                yield
+            finally:
+                held.discard(self.path)
 
     @contextmanager
     def watching(self) -> Iterator[None]:

@@ -340,6 +340,36 @@ def test_killed_monitor_is_noticed_and_cleaned_up(dockyard, busybox):
     assert not (dockyard.root / "containers" / cid).exists()
 
 
+def test_a_dead_monitor_noticed_under_the_state_lock(dockyard, busybox):
+    """rename and update of a running container read its current state under the container's
+    lock; when its monitor had been killed that read records the end under the same lock, and
+    waited for itself: `docker rename` hung through serve, holding the lock, and every `docker
+    ps` after it (found renaming a container whose monitor was killed -9)."""
+    import subprocess
+    import threading
+
+    from dockyard.runtime.containers import current_state
+    from dockyard.runtime.state import ContainerDir
+
+    cid = dockyard("create", "--network", "none", "busybox", "sleep", "100").stdout.strip()
+    cdir = ContainerDir(dockyard.root / "containers" / cid)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with cdir.update() as state:       # as a running container whose monitor was killed
+        state.status, state.monitor_pid, state.pid = "running", gone.pid, 0
+    seen = []
+
+    def read_under_the_lock() -> None:
+        with cdir.locked():
+            seen.append(current_state(cdir).status)
+
+    reader = threading.Thread(target=read_under_the_lock, daemon=True)
+    reader.start()
+    reader.join(30)   # not a timing: a deadlock never ends
+    assert seen == ["exited"]
+    dockyard("rm", cid)
+
+
 def test_foreground_run_with_a_restart_policy(dockyard, busybox):
     """The restarts outlive the command: the container runs under its own monitor, `run` is
     attached to its first run (stdin included) and exits with that run's code, as docker run."""
