@@ -178,6 +178,9 @@ def _container_config(image: ContainerConfig, opts: CreateOptions, hostname: str
     if opts.workdir and not opts.workdir.startswith("/"):
         raise InvalidParameter(
             f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
+    for item in opts.env:
+        if item.startswith("="):   # no name: runc refused it at each start (a 500)
+            raise InvalidParameter(f"invalid environment variable: {item}")
     own = ContainerConfig(
         user=opts.user or "", working_dir=opts.workdir or "", stop_signal=opts.stop_signal or "",
         env=merge_env(None, opts.env), labels=dict(opts.labels),

@@ -100,3 +100,13 @@ def test_wrong_types_are_gos_errors(engine: Engine) -> None:
         assert engine.docker("ps", "-aq").stdout.decode().split() == [cid[:12]]
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_an_environment_variable_without_a_name(engine: Engine) -> None:
+    """`Env: ["=x"]` is refused at create with dockerd's 400; dockyard made the container and
+    every start of it failed in runc (a 500)."""
+    before = engine.docker("ps", "-aq").stdout
+    status, message = _post(engine, "/containers/create", json.dumps(
+        {"Image": "busybox", "Cmd": ["true"], "Env": ["A=1", "=x"]}).encode())
+    assert (status, message) == (400, "invalid environment variable: =x")
+    assert engine.docker("ps", "-aq").stdout == before
