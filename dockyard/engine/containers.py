@@ -42,7 +42,7 @@ from dockyard.runtime.lifecycle import wait as wait_condition
 from dockyard.runtime.logs import NO_LOG, LogEntry, since_time
 from dockyard.runtime.monitor import Attach, StartError
 from dockyard.runtime.oci import choose_runtime
-from dockyard.runtime.output import attach_entries, log_entries, new_entries
+from dockyard.runtime.output import attach_entries, log_entries, new_entries, next_run_entries
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import RUNNING, ContainerState, docker_status, status_text
 from dockyard.store.store import Store
@@ -229,13 +229,16 @@ def attach(store: Store, name: str, *, stream: bool = True, logs: bool = True,
     """The container's output from its start (it may not have started yet); with `stream`,
     until it stops. Without `stream`, its past output: none for the none driver's (dockerd's
     attach then fails in its stream: nothing of it is kept). Without `logs` (the API's attach
-    without logs=1, as `docker attach` asks), a running container's output from now on, as
-    dockerd's attach gives it."""
+    without logs=1, as `docker attach` and `docker start -a` ask), a running container's output
+    from now on, a stopped one's from its next start, as dockerd's attach gives them."""
     cdir = lookup(store, name)
     if not stream and cdir.read_record().host.log_driver == NO_LOG:
         return iter(())
-    if stream and not logs and current_state(cdir).status == RUNNING:
-        return new_entries(cdir, cancel=cancel)
+    if stream and not logs:
+        if current_state(cdir).status == RUNNING:
+            return new_entries(cdir, cancel=cancel)
+        if cdir.log.exists():     # it ran before: its next run's (`docker start -a`)
+            return next_run_entries(cdir, cancel=cancel)
     return attach_entries(cdir, follow=stream, cancel=cancel)
 
 

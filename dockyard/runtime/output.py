@@ -82,6 +82,48 @@ def attach_entries(cdir: ContainerDir, *, follow: bool = True,
     return _entries(cdir, files, log, follow, cancel)
 
 
+def next_run_entries(cdir: ContainerDir, *, cancel: threading.Event | None = None) -> Iterator[LogEntry]:
+    """What a stopped container writes in its next run, from that run's start to its end
+    (Docker's attach to a stopped container without its logs: `docker start -a` attaches, then
+    starts): the log's end and the last run are taken now, the run after it is waited for."""
+    try:
+        before = current_state(cdir).started_at
+        offset = os.path.getsize(cdir.log)
+    except (FileNotFoundError, NotFound):
+        return iter(())
+    return _next_run(cdir, _files(cdir), before, offset, cancel)
+
+
+def _next_run(cdir: ContainerDir, files: LogFiles, before: str, offset: int,
+              cancel: threading.Event | None) -> Iterator[LogEntry]:
+    while True:
+        if cancel is not None and cancel.is_set():
+            return
+        try:
+            state = current_state(cdir)
+        except (FileNotFoundError, NotFound):
+            return
+        if state.started_at != before:
+            break
+        time.sleep(FOLLOW_POLL)
+    try:
+        log = open(cdir.log, "rb")
+    except FileNotFoundError:
+        return
+    with log:
+        if os.fstat(log.fileno()).st_size >= offset:   # else rewritten since: all of it is new
+            log.seek(offset)
+        run = state.started_at
+
+        def same_run() -> bool:
+            try:
+                now = current_state(cdir)
+            except (FileNotFoundError, NotFound):
+                return False
+            return now.status == RUNNING and not now.restarting and now.started_at == run
+        yield from read_entries(files, log, more=same_run, cancel=cancel)
+
+
 def new_entries(cdir: ContainerDir, *, cancel: threading.Event | None = None) -> Iterator[LogEntry]:
     """What a running container writes from now on, until it stops (Docker's attach to a running
     container, without its logs: `docker start -a` of one that runs)."""

@@ -140,3 +140,16 @@ def test_detach_keys(engine: Engine, dockyard) -> None:  # noqa: ANN001
         assert running("dt-cli")
     finally:
         engine.docker("rm", "-f", "dt-cli", "dt-own", check=False)
+
+
+def test_start_attached_shows_its_new_run(engine: Engine) -> None:
+    """`docker start -a` of a stopped container prints what this run writes, and only that:
+    through dockyard serve it printed the previous run's output and left before the new one's."""
+    name = "sa-again"
+    try:
+        first = engine.docker("run", "--name", name, "busybox", "cat", "/proc/sys/kernel/random/uuid").stdout
+        again = engine.docker("start", "-a", name).stdout
+        assert len(again) == len(first) == 37 and again != first, (first, again)
+        assert engine.docker("logs", name).stdout == first + again
+    finally:
+        engine.docker("rm", "-f", name, check=False)
