@@ -16,9 +16,7 @@ import re
 import threading
 from typing import Any, Callable, Iterator
 
-from dockyard.client.daemon import Daemon
 from dockyard.dataclass import dataclass
-from dockyard.engine import events, networks, volumes
 from dockyard.errors import NotFound
 
 Query = list[tuple[str, str]]
@@ -38,6 +36,9 @@ class LogOptions:
 
 class Remote:
     def __init__(self, host: str) -> None:
+        # as a client only: an in-process command talks to no daemon (tests/test_start_up.py)
+        from dockyard.client.daemon import Daemon
+
         self.daemon = Daemon(host)
 
     def call(self, method: str, path: str, query: Query | None = None, body: Any = None) -> Any:
@@ -136,6 +137,8 @@ class Local:
         raise NotFound(f"{method} {path}: not available in this process")  # pragma: no cover
 
     def stream(self, method: str, path: str, query: Query | None = None) -> Iterator[dict]:
+        from dockyard.engine import events
+
         q = dict(query or [])
         for message in events.stream(self.root, q.get("since"), q.get("until"), q.get("filters"),
                                      lambda: False):
@@ -318,43 +321,65 @@ class RemoteStreams:
 
 
 # -- the in-process table: (method, path pattern) -> engine call ---------------------------------
+# Each handler imports its engine as it runs: the image commands use this table too, and
+# `images` loads no network or volume engine, nor the runtime behind them (tests/test_start_up.py)
 def _networks(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import networks
+
     return networks.list_networks(root, q.get("filters"))
 
 
 def _network_create(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import networks
+
     return {"Id": networks.create(root, body).id, "Warning": ""}
 
 
 def _network_inspect(root: Any, q: dict, body: Any, ref: str) -> Any:
+    from dockyard.engine import networks
+
     return networks.inspect(root, ref)
 
 
 def _network_remove(root: Any, q: dict, body: Any, ref: str) -> Any:
+    from dockyard.engine import networks
+
     networks.remove(root, ref)
 
 
 def _network_prune(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import networks
+
     return {"NetworksDeleted": networks.prune(root, q.get("filters")) or None}
 
 
 def _volumes(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import volumes
+
     return {"Volumes": volumes.list_volumes(root, q.get("filters")), "Warnings": None}
 
 
 def _volume_create(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import volumes
+
     return volumes.create(root, body or {}).to_docker()
 
 
 def _volume_inspect(root: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import volumes
+
     return volumes.inspect(root, name)
 
 
 def _volume_remove(root: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import volumes
+
     volumes.remove(root, name, force=q.get("force") == "1")
 
 
 def _volume_prune(root: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import volumes
+
     removed, freed = volumes.prune(root, q.get("filters"), api_at_least_1_42=True)
     return {"VolumesDeleted": removed or None, "SpaceReclaimed": freed}
 
@@ -404,6 +429,27 @@ def _image_inspect(store: Any, q: dict, body: Any, name: str) -> Any:
     return data
 
 
+def _images(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import images
+
+    return images.image_rows(store, all_images=q.get("all") == "1", raw_filters=q.get("filters"))
+
+
+def _image_tag(store: Any, q: dict, body: Any, name: str) -> Any:
+    """As the daemon: the target given as repo and tag (no tag: latest)."""
+    from dockyard.engine import images
+
+    repo, tag = q.get("repo") or "", q.get("tag") or ""
+    images.tag_image(store, name, f"{repo}:{tag}" if tag else repo)
+
+
+def _image_remove(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import images
+
+    report = images.remove_image(store, name, force=q.get("force") == "1", prune=q.get("noprune") != "1")
+    return [{"Untagged": u} for u in report.untagged] + [{"Deleted": d} for d in report.deleted]
+
+
 def _container_start(store: Any, q: dict, body: Any, name: str) -> Any:
     from dockyard.engine import containers as engine
 
@@ -451,7 +497,10 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("GET", "/containers/json"): _containers,
     ("POST", "/containers/create"): _container_create,
     ("GET", "/containers/([^/]+)/json"): _container_inspect,
+    ("GET", "/images/json"): _images,
     ("GET", "/images/(.+)/json"): _image_inspect,
+    ("POST", "/images/(.+)/tag"): _image_tag,
+    ("DELETE", "/images/(.+)"): _image_remove,
     ("POST", "/containers/([^/]+)/start"): _container_start,
     ("POST", "/containers/([^/]+)/stop"): _container_stop,
     ("POST", "/containers/([^/]+)/kill"): _container_kill,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from dockyard.cli.context import CliContext
@@ -44,22 +46,22 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p.add_argument("--digests", action="store_true", help="Show digests")
         p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
         p.add_argument("--format", default="table", help="Format output: table or json")
-        p.set_defaults(func=cmd_images)
+        p.set_defaults(func=cmd_images, client=cmd_images)
     for group, name in ((sub, "tag"), (image_sub, "tag")):
         p = group.add_parser(name, help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
         p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
         p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
-        p.set_defaults(func=cmd_tag)
+        p.set_defaults(func=cmd_tag, client=cmd_tag)
     for group, name, aliases in ((sub, "rmi", []), (image_sub, "rm", ["remove"])):
         p = group.add_parser(name, aliases=aliases, help="Remove one or more images")
         p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
         p.add_argument("--no-prune", action="store_true", help="Do not delete untagged parents")
         p.add_argument("images", nargs="+", metavar="IMAGE")
-        p.set_defaults(func=cmd_rmi)
+        p.set_defaults(func=cmd_rmi, client=cmd_rmi)
     p = image_sub.add_parser("inspect", help="Display detailed information on one or more images")
     p.add_argument("-f", "--format", default=None, help="Format output using a Go-template-like path ({{.Id}}) or json")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.set_defaults(func=cmd_image_inspect)
+    p.set_defaults(func=cmd_image_inspect, client=cmd_image_inspect)
     p = image_sub.add_parser("waste", help="List the files a layer adds that a later layer deletes or overwrites")
     p.add_argument("--format", default="table", help="Format output: table or json")
     p.add_argument("image", metavar="IMAGE")
@@ -113,64 +115,88 @@ def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
-def cmd_images(args: argparse.Namespace, ctx: CliContext) -> int:
-    summaries = engine_images.list_images(ctx.store, reference=args.reference, all_images=args.all)
+def _out(target: Any) -> TextIO:
+    """The command's output: this process's (a client of a daemon) or the context's."""
+    return sys.stdout if isinstance(target, str) else target.stdout
+
+
+def _err(target: Any) -> TextIO:
+    return sys.stderr if isinstance(target, str) else target.stderr
+
+
+def _backend(target: Any) -> Any:
+    from dockyard.cli.backend import for_target  # as the command runs: see tests/test_start_up.py
+
+    return for_target(target)
+
+
+def _moment(unix: int) -> datetime | None:
+    """The API's Created (Unix seconds; 0 for an image without one) as the table shows it."""
+    return datetime.fromtimestamp(unix, timezone.utc) if unix else None
+
+
+def cmd_images(args: argparse.Namespace, target: Any) -> int:
+    """`docker images`: the daemon's `GET /images/json` rows (or the engine's same rows in
+    process), formatted as the docker CLI formats them."""
+    query = [("all", "1")] if args.all else []
+    if args.reference:   # the docker CLI sends the argument as a reference filter
+        query.append(("filters", json.dumps({"reference": {args.reference: True}})))
     rows: list[dict[str, str]] = []
-    for s in summaries:
-        pairs = []
-        for tag in s.repo_tags or [None]:
-            if tag is None:
-                pairs.append(("<none>", "<none>"))
-            else:
-                repo, _, t = tag.rpartition(":")
-                pairs.append((repo, t))
-        digest = s.repo_digests[0].rpartition("@")[2] if s.repo_digests else "<none>"
-        for repo, tag in pairs:
+    for image in _backend(target).call("GET", "/images/json", query):
+        created = _moment(image.get("Created") or 0)
+        tags = image.get("RepoTags") or []
+        pairs = [(t.rpartition(":")[0], t.rpartition(":")[2]) for t in tags if t != "<none>:<none>"]
+        digests = [d for d in image.get("RepoDigests") or [] if d != "<none>@<none>"]
+        digest = digests[0].rpartition("@")[2] if digests else "<none>"
+        image_id = image["Id"]
+        for repo, tag in pairs or [("<none>", "<none>")]:
             rows.append({
-                "Containers": "N/A", "CreatedAt": go_time(s.created),
-                "CreatedSince": since(s.created), "Digest": digest,
-                "ID": str(s.id) if args.no_trunc else s.id.short,
-                "Repository": repo, "SharedSize": "N/A", "Size": human_size(s.size),
-                "Tag": tag, "UniqueSize": "N/A", "VirtualSize": human_size(s.size),
+                "Containers": "N/A", "CreatedAt": go_time(created),
+                "CreatedSince": since(created), "Digest": digest,
+                "ID": image_id if args.no_trunc else short_id(image_id),
+                "Repository": repo, "SharedSize": "N/A", "Size": human_size(image["Size"]),
+                "Tag": tag, "UniqueSize": "N/A", "VirtualSize": human_size(image["Size"]),
             })
+    out = _out(target)
     if args.quiet:  # the docker CLI prints an ID per row: once per tag of the image
-        ctx.stdout.write("".join(f"{row['ID']}\n" for row in rows))
+        out.write("".join(f"{row['ID']}\n" for row in rows))
         return 0
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     keys = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
-    write_rows(ctx.stdout, args.format, rows, header, keys)
+    write_rows(out, args.format, rows, header, keys)
     return 0
 
 
-def cmd_tag(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_tag(args: argparse.Namespace, target: Any) -> int:
     from dockyard.reference import parse_reference
 
     try:
-        parse_reference(args.target)  # the docker CLI parses the name before it asks the daemon
+        # the docker CLI parses the name before it asks the daemon, and sends it as repo and tag
+        ref = parse_reference(args.target)
     except InvalidParameter as exc:
         raise InvalidParameter(f'Error parsing reference: "{args.target}" is not a valid '
                                f"repository/tag: {exc}") from None
-    engine_images.tag_image(ctx.store, args.source, args.target)
+    if ref.digest is not None:
+        raise InvalidParameter("refusing to create a tag with a digest reference")
+    _backend(target).call("POST", f"/images/{args.source}/tag",
+                          [("repo", ref.familiar_name), ("tag", ref.tag or "")])
     return 0
 
 
-def cmd_rmi(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_rmi(args: argparse.Namespace, target: Any) -> int:
+    backend = _backend(target)
+    out, err = _out(target), _err(target)
     failed = False
     for name in args.images:
+        query = ([("force", "1")] if args.force else []) + ([("noprune", "1")] if args.no_prune else [])
         try:
-            report = engine_images.remove_image(ctx.store, name, force=args.force,
-                                                prune=not args.no_prune)
-        except (NotFound, Exception) as exc:  # noqa: BLE001 - report each, as docker does
-
-            if not isinstance(exc, DockyardError):
-                raise
-            ctx.stderr.write(f"Error: {exc}\n")
+            items = backend.call("DELETE", f"/images/{name}", query)
+        except DockyardError as exc:  # report each, as docker does
+            err.write(f"Error: {exc}\n")
             failed = True
             continue
-        for tag in report.untagged:
-            ctx.stdout.write(f"Untagged: {tag}\n")
-        for deleted in report.deleted:
-            ctx.stdout.write(f"Deleted: {deleted}\n")
+        for item in items:
+            out.write("".join(f"{key}: {value}\n" for key, value in item.items()))
     return 1 if failed else 0
 
 
@@ -182,18 +208,20 @@ def print_inspect(out: TextIO, objects: list[dict[str, Any]], fmt: str | None) -
             out.write(render_template(fmt, obj) + "\n")
 
 
-def cmd_image_inspect(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_image_inspect(args: argparse.Namespace, target: Any) -> int:
+    backend = _backend(target)
     objects = []
     errors = []
     for name in args.images:
         try:
-            objects.append(engine_images.inspect_image(ctx.store, name))
+            objects.append(backend.call("GET", f"/images/{name}/json"))
         except NotFound as exc:
             errors.append(str(exc))
-    print_inspect(ctx.stdout, objects, args.format)  # docker prints `[]` even when nothing was found
+    print_inspect(_out(target), objects, args.format)  # docker prints `[]` even when nothing was found
     if errors:
+        err = _err(target)
         for e in errors:
-            ctx.stderr.write(f"Error: {e}\n")
+            err.write(f"Error: {e}\n")
         return 1
     return 0
 
