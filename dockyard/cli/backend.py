@@ -450,6 +450,20 @@ def _image_remove(store: Any, q: dict, body: Any, name: str) -> Any:
     return [{"Untagged": u} for u in report.untagged] + [{"Deleted": d} for d in report.deleted]
 
 
+def _disk_usage(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import system
+
+    return system.disk_usage(store, placeholders=False)
+
+
+def _build_prune(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import build_cache
+
+    removed, freed = build_cache.prune(store, all_=q.get("all") == "1", raw_filters=q.get("filters"),
+                                       keep_storage=int(q.get("keep-storage") or 0))
+    return {"CachesDeleted": removed or None, "SpaceReclaimed": freed}
+
+
 def _container_start(store: Any, q: dict, body: Any, name: str) -> Any:
     from dockyard.engine import containers as engine
 
@@ -501,6 +515,8 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("GET", "/images/(.+)/json"): _image_inspect,
     ("POST", "/images/(.+)/tag"): _image_tag,
     ("DELETE", "/images/(.+)"): _image_remove,
+    ("GET", "/system/df"): _disk_usage,
+    ("POST", "/build/prune"): _build_prune,
     ("POST", "/containers/([^/]+)/start"): _container_start,
     ("POST", "/containers/([^/]+)/stop"): _container_stop,
     ("POST", "/containers/([^/]+)/kill"): _container_kill,

@@ -1,10 +1,11 @@
 """`dockyard system check`, `system df`, `system prune` and `builder prune`: the store as a whole
-(in process)."""
+(df and builder prune also as a client of a daemon, through cli/backend)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from dockyard.cli.context import CliContext
 from dockyard.units import human_size
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p = system.add_parser("check", help="Read every image, layer and name back; report what is broken or left over")
     p.set_defaults(func=cmd_check)
     p = system.add_parser("df", help="Show dockyard disk usage")
-    p.set_defaults(func=cmd_df)
+    p.set_defaults(func=cmd_df, client=cmd_df)
     p = system.add_parser("prune", help="Remove unused data")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'until=24h')")
     p.add_argument("--keep-storage", default="0", help="Amount of disk space to keep for cache")
-    p.set_defaults(func=cmd_builder_prune)
+    p.set_defaults(func=cmd_builder_prune, client=cmd_builder_prune)
 
 
 def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -73,23 +74,25 @@ def cmd_prune(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
-def cmd_builder_prune(args: argparse.Namespace, ctx: CliContext) -> int:
-    """`docker builder prune`: BuildKit mode's cache (engine/build_cache.py)."""
-    from dockyard.cli.run_flags import filters_query
-    from dockyard.engine import build_cache
+def cmd_builder_prune(args: argparse.Namespace, target: Any) -> int:
+    """`docker builder prune`: BuildKit mode's cache (engine/build_cache.py), `POST /build/prune`."""
+    from dockyard.cli.backend import for_target
+    from dockyard.cli.run_flags import filters_query, ram_in_bytes
 
+    # the docker CLI reads --keep-storage (bytes, go-units' RAMInBytes) before it asks
+    keep = 0 if args.keep_storage.strip() in ("", "0") else ram_in_bytes(args.keep_storage.strip())
     if not args.force:
         sys.stdout.write("WARNING! This will remove all " + ("" if args.all else "dangling ")
                          + "build cache. Are you sure you want to continue? [y/N] ")
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    raw = dict(filters_query(args.filter)).get("filters")
-    removed, freed = build_cache.prune(ctx.store, all_=args.all, raw_filters=raw,
-                                       keep_storage=0 if args.keep_storage.strip() in ("", "0") else 1)
-    if removed:
-        print("Deleted build cache objects:\n" + "".join(f"{i}\n" for i in removed))
-    print(f"Total:\t{human_size(freed)}")
+    query = ([("all", "1")] if args.all else []) + filters_query(args.filter) + \
+        ([("keep-storage", str(keep))] if keep else [])
+    report = for_target(target).call("POST", "/build/prune", query)
+    if report["CachesDeleted"]:
+        print("Deleted build cache objects:\n" + "".join(f"{i}\n" for i in report["CachesDeleted"]))
+    print(f"Total:\t{human_size(report['SpaceReclaimed'])}")
     return 0
 
 
@@ -100,12 +103,12 @@ def _part(amount: int, total: int, percent: bool = True) -> str:
     return f"{text} ({amount * 100 // total}%)" if percent and total > 0 else text
 
 
-def cmd_df(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_df(args: argparse.Namespace, target: Any) -> int:
     """`docker system df`, as the docker CLI 20.10 formats the daemon's answer."""
+    from dockyard.cli.backend import for_target
     from dockyard.cli.format import write_table
-    from dockyard.engine import system
 
-    du = system.disk_usage(ctx.store)
+    du = for_target(target).call("GET", "/system/df")
     images, containers = du["Images"], du["Containers"]
     volumes, cache = du["Volumes"], du["BuildCache"]
     used = sum(i.get("VirtualSize", i["Size"]) - i["SharedSize"] for i in images

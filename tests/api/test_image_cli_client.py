@@ -54,3 +54,23 @@ def test_image_commands_as_a_client(server, dockyard, busybox) -> None:  # noqa:
     removed = dockyard.run("rmi", "-f", busybox, env=client)
     assert removed.stdout.startswith("Untagged: ") and f"Deleted: {busybox}\n" in removed.stdout, removed.stdout
     assert dockyard("images", "-q").stdout == ""
+
+
+def test_system_df_and_builder_prune_as_a_client(server, dockyard, busybox, tmp_path) -> None:  # noqa: ANN001
+    client = {"DOCKYARD_HOST": server.url}
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=cache,target=/c echo hi > /c/f\n"
+                                         "RUN echo layer > /l\n")
+    bk = {"DOCKER_BUILDKIT": "1"}
+    for args in (["system", "df"], ["builder", "prune", "-f", "--keep-storage", "1g"],
+                 ["builder", "prune", "-f", "--filter", "colour=red"]):
+        local = dockyard.run(*args, check=False)
+        remote = dockyard.run(*args, env=client, check=False)
+        assert (local.returncode, local.stdout, local.stderr) == (remote.returncode, remote.stdout, remote.stderr), args
+    # the same cache made twice (its records are keyed by content): pruned once each way
+    pruned = []
+    for env in ({}, client):
+        dockyard("build", "-q", str(tmp_path), env=bk)
+        df = [dockyard.run("system", "df", env=e).stdout for e in ({}, client)]
+        assert df[0] == df[1] and "Build Cache" in df[0]
+        pruned.append(dockyard.run("builder", "prune", "-a", "-f", env=env))
+    assert pruned[0].stdout == pruned[1].stdout and "Deleted build cache objects:" in pruned[0].stdout, pruned
