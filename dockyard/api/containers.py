@@ -26,8 +26,24 @@ MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 # -- create ----------------------------------------------------------------------------------------
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
     body = req.json_object(CONTAINER_CREATE, required=True)
+    _older_api(req, body)
     record = engine.create_from_api(ctx.store(), body, req.q("name"), req.q("platform"))
     resp.json({"Id": record.id, "Warnings": create_config.warnings(body)}, 201)
+
+
+def _older_api(req: Request, body: dict) -> None:
+    """What a client of an older API version may not ask for, as moby's create route answers it
+    (api/server/router/container/container_routes.go): HostConfig.Annotations came with 1.43 and
+    is ignored before; a volume's Subpath came with 1.45 and is refused before."""
+    host = body.get("HostConfig")
+    if not isinstance(host, dict):
+        return
+    if not req.version_at_least("1.43"):
+        host.pop("Annotations", None)
+    if not req.version_at_least("1.45"):
+        for m in host.get("Mounts") or []:
+            if isinstance(m, dict) and isinstance(m.get("VolumeOptions"), dict) and m["VolumeOptions"].get("Subpath"):
+                raise InvalidParameter("VolumeOptions.Subpath needs API v1.45 or newer")
 
 
 # -- lifecycle -------------------------------------------------------------------------------------
@@ -108,6 +124,9 @@ def _endpoints_for(req: Request, container: dict[str, Any]) -> dict[str, Any]:
 def list_containers(ctx: ApiContext, req: Request, resp: Response) -> None:
     rows = engine.rows(ctx.store(), req.qbool("all"), req.q("filters"), req.qint("limit", -1),
                        size=req.qbool("size"))
+    if not req.version_at_least("1.46"):      # a row's HostConfig.Annotations came with 1.46
+        for row in rows:
+            row["HostConfig"].pop("Annotations", None)
     resp.json([_endpoints_for(req, row) for row in rows])
 
 

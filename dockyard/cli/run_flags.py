@@ -40,6 +40,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--rm", action="store_true", help="Automatically remove the container when it exits")
     a("--runtime", default="", help="Runtime to use for this container (crun|runc)")
     a("-l", "--label", action="append", default=[], help="Set meta data on a container")
+    a("--annotation", action="append", default=[],
+      help="Add an annotation to the container (passed through to the OCI runtime)")
     a("--hostname", default=None, help="Container host name")
     a("--domainname", default=None, help="Container NIS domain name")
     a("--oom-kill-disable", action="store_true", help="Disable OOM Killer")
@@ -285,6 +287,12 @@ def _nano_cpus(text: str) -> int:
     return int(round(cpus * 1e9))
 
 
+def _annotations(items: list[str]) -> dict[str, str]:
+    """`--annotation KEY=VALUE` as the docker CLI reads it (a map option: `KEY` alone is an empty
+    value, the last of a key wins)."""
+    return {k: v for k, _, v in (item.partition("=") for item in items)}
+
+
 def _mount(text: str) -> dict[str, Any]:
     """`--mount type=volume,source=v,target=/p,readonly,volume-nocopy,tmpfs-size=...`"""
     out: dict[str, Any] = {"Type": "volume"}
@@ -313,6 +321,8 @@ def _mount(text: str) -> dict[str, Any]:
                 out.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
             except ValueError:
                 raise InvalidParameter(f"invalid value for tmpfs-mode: {value}") from None
+        elif key == "volume-subpath":
+            out.setdefault("VolumeOptions", {})["Subpath"] = value
         elif key == "volume-label":
             k, _, v = value.partition("=")
             out.setdefault("VolumeOptions", {}).setdefault("Labels", {})[k] = v
@@ -406,6 +416,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "LogConfig": _log_config(args.log_driver, args.log_opt),
         "PidMode": args.pid, "IpcMode": args.ipc, "UTSMode": args.uts, "UsernsMode": args.userns,
         "ContainerIDFile": args.cidfile, "BlkioWeight": args.blkio_weight,
+        "Annotations": _annotations(args.annotation) or None,
     }
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [""])
     body: dict[str, Any] = {

@@ -68,7 +68,8 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
             # one that exists included
             Journal(root).emit("volume", "create", volume.name, {"driver": "local"})
             mounts.append(Mount("volume", use.target, source=volume.mountpoint, name=volume.name,
-                                read_only=use.read_only, options=["nocopy"] if use.nocopy else []))
+                                read_only=use.read_only, options=["nocopy"] if use.nocopy else [],
+                                subpath=use.subpath))
         for link in opts.host.links:      # dockerd checks a link's container at create
             target = link.partition(":")[0]
             try:
@@ -160,7 +161,9 @@ def _volumes_from(store: Store, req: ContainerRequest, taken: set[str]) -> list[
 
 def _copy_up(store: Store, record: ContainerRecord, made: list[tuple[Volume, VolumeUse]]) -> None:
     """What the image has at a new volume's mount point goes into the volume when it is empty."""
-    wanted = [(v, u) for v, u in made if not u.nocopy and not any(os.scandir(v.mountpoint))]
+    # (not into a subpath's: what it names may not exist until the start, which checks it)
+    wanted = [(v, u) for v, u in made
+              if not u.nocopy and not u.subpath and not any(os.scandir(v.mountpoint))]
     if not wanted:
         return
     volumes = Volumes(store.root)

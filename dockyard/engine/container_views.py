@@ -76,6 +76,8 @@ def _api_mount(m: Mount) -> dict[str, Any]:
                            "Target": m.target}
     if m.read_only:
         out["ReadOnly"] = True
+    if m.subpath:
+        out["VolumeOptions"] = {"Subpath": m.subpath}
     return out
 
 
@@ -108,6 +110,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
                         + list(h.security_labels)) or None,
         "UTSMode": h.uts_mode, "UsernsMode": h.userns_mode, "ShmSize": h.shm_size,
         **({"Sysctls": dict(h.sysctls)} if h.sysctls else {}),   # omitempty, as dockerd's
+        **({"Annotations": dict(h.annotations)} if h.annotations else {}),   # (API 1.43's)
         "Runtime": choose_runtime(store.root, h.runtime), "Isolation": h.isolation,
         "CpuShares": r.cpu_shares, "Memory": r.memory, "NanoCpus": r.nano_cpus, "CgroupParent": "",
         "BlkioWeight": 0, "CpuPeriod": r.cpu_period, "CpuQuota": r.cpu_quota,
@@ -255,6 +258,8 @@ def _row(store: Store, record: ContainerRecord, state: ContainerState, request: 
         "Created": int(created.timestamp()) if created else 0,
         "Ports": engine_networks.port_list(request, net_state, list(record.config.exposed_ports or {})),
         "Labels": dict(record.config.labels or {}), "State": docker_status(state),
-        "Status": status_text(state), "HostConfig": {"NetworkMode": request.mode},
+        "Status": status_text(state), "HostConfig": {
+            "NetworkMode": request.mode,
+            **({"Annotations": dict(record.host.annotations)} if record.host.annotations else {})},
         "NetworkSettings": {"Networks": settings["Networks"]}, "Mounts": mounts(record),
     }

@@ -34,7 +34,7 @@ _UNSUPPORTED_HOST = (
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory", "KernelMemoryTCP",
     "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "MaskedPaths",
-    "ReadonlyPaths", "StorageOpt", "Cgroup", "Annotations",
+    "ReadonlyPaths", "StorageOpt", "Cgroup",
 )
 _UNSUPPORTED_CONFIG = ("Shell", "OnBuild")
 _MODES_PRIVATE = {"IpcMode": ("", "private", "shareable", "host"), "PidMode": ("", "private", "host"),
@@ -55,6 +55,7 @@ class VolumeUse:
     read_only: bool = False
     nocopy: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    subpath: str = ""     # the path inside the volume mounted (API 1.45's VolumeOptions.Subpath)
 
 
 @dataclass
@@ -139,6 +140,15 @@ def _string_map(value: Any, what: str) -> dict[str, str]:
     if not all(isinstance(v, str) for v in out.values()):
         raise InvalidParameter(f"invalid {what}: want strings")
     return dict(out)
+
+
+def _annotations(value: Any) -> dict[str, str]:
+    """HostConfig.Annotations (API 1.43), the OCI spec's at each start; moby refuses an empty
+    key (daemon/container.go, beside its restart policy and capability checks), in its words."""
+    out = _string_map(value, "Annotations")
+    if "" in out:
+        raise InvalidParameter("invalid Annotations: the empty string is not permitted as an annotation key")
+    return out
 
 
 def _healthcheck(value: Any) -> dict[str, Any] | None:
@@ -268,6 +278,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             privileged=_bool(host.get("Privileged"), "Privileged"), init=_bool(host.get("Init"), "Init"),
             shm_size=_shm_size(host.get("ShmSize")), oom_score_adj=_oom_score_adj(host.get("OomScoreAdj")),
             sysctls=_string_map(host.get("Sysctls"), "Sysctls"),
+            annotations=_annotations(host.get("Annotations")),
             group_add=_strs(host.get("GroupAdd"), "GroupAdd"), devices=_devices(host.get("Devices")),
             device_cgroup_rules=_device_cgroup_rules(host.get("DeviceCgroupRules")),
             log_driver=driver, log_opts=dict(log_opts), pid_mode=host.get("PidMode") or "",
@@ -657,12 +668,11 @@ def _mount_object(m: dict[str, Any]) -> Mount | VolumeUse:
         if (vol.get("DriverConfig") or {}).get("Name") not in (None, "", "local") or \
                 (vol.get("DriverConfig") or {}).get("Options"):
             raise InvalidParameter("volume driver options are not supported by dockyard")
-        if vol.get("Subpath"):
-            raise InvalidParameter("volume subpaths are not supported by dockyard")
+        subpath = _subpath(vol.get("Subpath"), source)
         if source:
             validate_name(source)
         return VolumeUse(source, target, read_only, bool(vol.get("NoCopy")),
-                         dict(vol.get("Labels") or {}))
+                         dict(vol.get("Labels") or {}), subpath)
     if kind == "tmpfs":
         if source:
             raise InvalidParameter("invalid mount config for type \"tmpfs\": Source must not be specified")
@@ -674,6 +684,25 @@ def _mount_object(m: dict[str, Any]) -> Mount | VolumeUse:
             opts.append(f"mode={_int(tmpfs['Mode'], 'Mode'):o}")
         return Mount("tmpfs", target, read_only=read_only, options=opts)
     raise InvalidParameter(f"mount type unknown: {kind!r}" if kind else "invalid mount config: type is required")
+
+
+def _subpath(value: Any, source: str) -> str:
+    """VolumeOptions.Subpath (API 1.45: "Source path inside the volume. Must be relative without
+    any back traversals"), refused at create in moby's words (volume/mounts/linux_parser.go:
+    Go's filepath.IsLocal after Clean; a named volume only). Whether it exists, and where its
+    links lead, is the start's question (runtime/volumes.subpath_source)."""
+    if not value:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidParameter("invalid VolumeOptions.Subpath: want a string")
+    if not source:
+        raise InvalidParameter('invalid mount config for type "volume": '
+                               "must not set Subpath when using anonymous volumes")
+    clean = os.path.normpath(value)
+    if value.startswith("/") or clean == ".." or clean.startswith("../") or "\x00" in value:
+        raise InvalidParameter('invalid mount config for type "volume": '
+                               "subpath must be a relative path within the volume")
+    return value
 
 
 _TMPFS_OPTIONS = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"}

@@ -13,7 +13,7 @@ from dockyard.atomic import create_file
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
 from dockyard.runtime import rootfs
-from dockyard.runtime.hostconfig import HOST_GATEWAY
+from dockyard.runtime.hostconfig import HOST_GATEWAY, HostConfig
 from dockyard.runtime.spec import (
     Bind, ProcessSpec, SpecInput, build_spec, capabilities, process_env, rlimits,
 )
@@ -77,6 +77,7 @@ def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
 def unmount(cdir: ContainerDir) -> None:
     rootfs.unmount(cdir.merged)
     rootfs.unmount(cdir.shm)    # a shareable IPC's /dev/shm (joiners keep their own binds)
+    rootfs.unmount_each(cdir.subpaths)
 
 
 @contextmanager
@@ -163,16 +164,17 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
 
 
 def write_spec(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False,
-               joins: "Joined | None" = None, shm: str = "", linked: list[str] = ()) -> None:  # type: ignore[assignment]
+               joins: "Joined | None" = None, shm: str = "", linked: list[str] = (),  # type: ignore[assignment]
+               host: HostConfig | None = None) -> None:
     """The container's config.json; `fresh`: see _writer; `joins`: the namespaces (and files)
     it takes from other containers; `shm`: the host's tmpfs bound at its /dev/shm; `linked`:
-    its links' variables."""
+    its links' variables; `host`: the record's, with what the start resolved (subpaths)."""
     proc = process_spec(cdir, record, linked=linked)
     spec = build_spec(SpecInput(
         container_id=record.id, hostname=record.hostname, process=proc,
         files_dir=(joins and joins.files_dir) or str(cdir.path),
         binds=[Bind.parse(b) for b in record.host.binds],
-        host=record.host, domainname=record.config.extra.get("Domainname") or "",
+        host=host or record.host, domainname=record.config.extra.get("Domainname") or "",
         joined=dict(joins.namespaces) if joins else {}, shm_source=(joins and joins.shm) or shm))
     # compact: json's C encoder (indent= takes the pure-Python one, ~2.5 ms a spec)
     _writer(fresh)(cdir.spec, json.dumps(spec, separators=(",", ":")).encode())
@@ -197,7 +199,16 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
             shm = str(cdir.shm)
         if joins is None or not joins.files_dir:   # a joined network's are the other's
             write_files(cdir, record)
-        write_spec(cdir, record, joins=joins, shm=shm, linked=linked)  # the runtime makes a missing workdir
+        host = record.host
+        if any(m.subpath for m in host.mounts):   # checked and bound at each start, as moby's
+            from dockyard.dataclass import replace
+            from dockyard.runtime.volumes import subpath_source   # not a build's RUN (tests/test_start_up.py)
+
+            rootfs.unmount_each(cdir.subpaths)   # an earlier start's, if its stop left them
+            host = replace(host, mounts=[
+                replace(m, source=subpath_source(m.source, m.subpath, cdir.subpaths / str(i))) if m.subpath else m
+                for i, m in enumerate(host.mounts)])
+        write_spec(cdir, record, joins=joins, shm=shm, linked=linked, host=host)  # the runtime makes a missing workdir
     except BaseException:
         unmount(cdir)
         raise

@@ -20,7 +20,7 @@ from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy, jo
 from dockyard.runtime.spec import resources as oci_resources
 from dockyard.runtime.names import random_name, validate_name
 from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
-from dockyard.runtime.rootfs import make_init_layer, unmount
+from dockyard.runtime.rootfs import make_init_layer, unmount, unmount_each
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
     EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, health_after_exit, pid_alive,
@@ -123,6 +123,7 @@ def _end_orphan(cdir: ContainerDir) -> None:
         (cdir.path / "init.pid").unlink(missing_ok=True)
     unmount(cdir.merged)
     unmount(cdir.shm)
+    unmount_each(cdir.subpaths)
 
 
 def current_state(cdir: ContainerDir) -> ContainerState:

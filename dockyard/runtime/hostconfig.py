@@ -46,6 +46,7 @@ class Mount:
     name: str = ""
     read_only: bool = False
     options: list[str] = field(default_factory=list)
+    subpath: str = ""    # a volume's: the path inside it mounted instead (API 1.45's Subpath)
 
     def __post_init__(self) -> None:
         if self.type not in MOUNT_TYPES:
@@ -145,6 +146,7 @@ class HostConfig:
     sysctls: dict[str, str] = field(default_factory=dict)   # namespaced kernel settings (--sysctl)
     log_driver: str = "json-file"   # or "none": no log kept (runtime/logs.limits)
     log_opts: dict[str, str] = field(default_factory=dict)  # json-file's options (--log-opt)
+    annotations: dict[str, str] = field(default_factory=dict)  # the OCI spec's (--annotation, API 1.43)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

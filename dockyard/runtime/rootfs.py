@@ -28,6 +28,7 @@ from pathlib import Path
 from dockyard.errors import RuntimeFailure
 
 MNT_DETACH = 2
+MS_BIND = 4096
 MOUNT_DATA_MAX = 4096  # one page: the kernel copies at most this much of mount(2) data
 _INIT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "etc")
 _INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "dev/console")
@@ -119,6 +120,29 @@ def mount_tmpfs(target: Path, options: str) -> None:
     if libc.mount(b"shm", os.fsencode(target), b"tmpfs", ctypes.c_ulong(flags), options.encode()) != 0:
         err = ctypes.get_errno()
         raise RuntimeFailure(f"mount tmpfs on {target}: {os.strerror(err)}")
+
+
+def bind_descriptor(fd: int, target: Path) -> None:
+    """Bind what the open descriptor `fd` (O_PATH) names at `target` (a file or folder of its
+    kind), not a path: whatever the path's components became since it was opened."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(f"/proc/self/fd/{fd}".encode(), os.fsencode(target), None, ctypes.c_ulong(MS_BIND), None) != 0:
+        err = ctypes.get_errno()
+        raise RuntimeFailure(f"bind mount on {target}: {os.strerror(err)}")
+
+
+def unmount_each(folder: Path) -> None:
+    """Unmount each entry of `folder` (binds of runtime/volumes.subpath_source), then remove it."""
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        unmount(entry)
+        if entry.is_dir() and not entry.is_symlink():
+            entry.rmdir()
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def is_mounted(target: Path) -> bool:

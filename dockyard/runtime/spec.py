@@ -267,6 +267,8 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "mounts": mounts,
         "linux": linux,
     }
+    if host.annotations:   # HostConfig.Annotations (API 1.43): "provided to the runtime"
+        spec["annotations"] = dict(host.annotations)
     if host.hooks:
         spec["hooks"] = {stage: list(hooks) for stage, hooks in host.hooks.items()}
     return spec

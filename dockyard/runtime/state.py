@@ -177,6 +177,9 @@ class ContainerDir:
     # the /dev/shm of a container with a shareable IPC (--ipc shareable): a tmpfs on the host
     # while it runs, which containers joining its IPC bind too (runtime/joined.py)
     shm = property(lambda self: self.path / "shm")
+    # its volume subpaths (API 1.45), each bound here from its checked descriptor while it runs,
+    # which the runtime binds in turn (runtime/volumes.subpath_source)
+    subpaths = property(lambda self: self.path / "subpaths")
 
     def exists(self) -> bool:
         """Whether the container exists: its record appears last at create, goes first at

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -66,6 +67,53 @@ def validate_name(name: str) -> str:
     if len(name.encode()) > 255:   # a volume is a folder of that name (dockerd's mkdir fails, 500)
         raise InvalidParameter(f"create {name}: file name too long")
     return name
+
+
+def subpath_source(mountpoint: str, subpath: str, staging: Path) -> str:
+    """Where a volume mount with a subpath (API 1.45's VolumeOptions.Subpath) is bound from, at
+    each start: `staging`, a bind of that path inside the volume, which must exist, and never of
+    a path outside it, whatever links the volume holds. Refused in moby's words (its
+    internal/safepath): the host's resolution of the path must exist ("cannot access path") and
+    stay in the volume ("path ... escapes base ..."). What is bound is resolved inside the
+    volume's root as a container's paths are (runtime/users.resolve_in_root: a link is followed
+    as if the volume were `/`), opened (O_PATH, the last component not followed), checked again
+    by the descriptor's own path, and bound by the descriptor: a container writing the volume
+    that swaps a folder for a link meanwhile cannot send the runtime's bind out of it, as moby
+    binds its descriptor too."""
+    from dockyard.runtime.rootfs import bind_descriptor
+    from dockyard.runtime.users import resolve_in_root
+
+    base = os.path.realpath(mountpoint)
+    combined = os.path.join(base, subpath)
+    try:
+        plain = os.path.realpath(combined, strict=True)
+    except OSError as exc:
+        raise NotFound(f"cannot access path {combined}: lstat {combined}: "
+                       f"{os.strerror(exc.errno or errno.ENOENT).lower()}") from None
+    if not _inside(plain, base):
+        raise InvalidParameter(f"path {subpath} escapes base {base}")
+    source = resolve_in_root(Path(base), subpath)
+    try:
+        fd = os.open(str(source), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (OSError, TypeError):
+        raise NotFound(f"cannot access path {combined}: lstat {combined}: no such file or directory") from None
+    try:
+        kind = os.fstat(fd).st_mode
+        if stat.S_ISLNK(kind) or not _inside(os.readlink(f"/proc/self/fd/{fd}"), base):
+            raise InvalidParameter(f"path {subpath} escapes base {base}")
+        staging.parent.mkdir(exist_ok=True)
+        if stat.S_ISDIR(kind):
+            staging.mkdir(exist_ok=True)
+        else:
+            staging.touch()
+        bind_descriptor(fd, staging)
+    finally:
+        os.close(fd)
+    return str(staging)
+
+
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
 
 
 def users_of(root: Path) -> Users:
