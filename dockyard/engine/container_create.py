@@ -160,14 +160,17 @@ def _volumes_from(store: Store, req: ContainerRequest, taken: set[str]) -> list[
 
 
 def _copy_up(store: Store, record: ContainerRecord, made: list[tuple[Volume, VolumeUse]]) -> None:
-    """What the image has at a new volume's mount point goes into the volume when it is empty."""
-    # (not into a subpath's: what it names may not exist until the start, which checks it)
+    """What the image has at a new volume's mount point goes into the volume when it is empty;
+    with a subpath, into that folder of it when empty (moby's populateVolume: the subpath is
+    checked then as at a start, so a missing one fails the create when the image has the
+    mount point)."""
     wanted = [(v, u) for v, u in made
-              if not u.nocopy and not u.subpath and not any(os.scandir(v.mountpoint))]
+              if not u.nocopy and (u.subpath or not any(os.scandir(v.mountpoint)))]
     if not wanted:
         return
     volumes = Volumes(store.root)
-    with bundle.mounted(store, lookup(store, record.id)) as rootfs:
+    cdir = lookup(store, record.id)
+    with bundle.mounted(store, cdir) as rootfs:
         for volume, use in wanted:
             source = resolve_in_root(rootfs, use.target)
             if source is None:
@@ -176,5 +179,7 @@ def _copy_up(store: Store, record: ContainerRecord, made: list[tuple[Volume, Vol
                 st = os.lstat(source)
             except FileNotFoundError:
                 continue
-            if stat.S_ISDIR(st.st_mode):
+            if use.subpath:
+                volumes.copy_up_subpath(volume.name, use.subpath, source, cdir.subpaths / "copy-up")
+            elif stat.S_ISDIR(st.st_mode):
                 volumes.copy_up(volume.name, source)

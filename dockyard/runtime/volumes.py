@@ -278,16 +278,38 @@ class Volumes:
 
     def copy_up(self, name: str, source: Path) -> None:
         """The image's content at a mount point into an empty volume (first use)."""
-        target = self.data(name)
         with flock(self._lock):
-            if any(target.iterdir()) or not source.is_dir() or source.is_symlink():
-                return
-            proc = subprocess.run(["cp", "-a", "--", f"{source}/.", f"{target}/"],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE)
-            if proc.returncode != 0:
-                raise RuntimeFailure(f"copying the image's content into volume {name}: "
-                                     + proc.stderr.decode(errors="replace").strip())
-            st = source.stat()
-            os.chown(target, st.st_uid, st.st_gid)
-            os.chmod(target, st.st_mode & 0o7777)
+            self._copy_into(name, source, self.data(name))
+
+    def copy_up_subpath(self, name: str, subpath: str, source: Path, staging: Path) -> None:
+        """copy_up into the folder `subpath` of the volume when it is empty, through a bind of it
+        at `staging` (subpath_source: checked, and refused, as at a start)."""
+        from dockyard.runtime.rootfs import unmount
+
+        with flock(self._lock):
+            try:
+                target = Path(subpath_source(str(self.data(name)), subpath, staging))
+            except NotFound as exc:     # not a 404 at create: the docker CLI would pull the image
+                raise InvalidParameter(str(exc)) from None
+            try:
+                if target.is_dir():
+                    self._copy_into(name, source, target)
+            finally:
+                unmount(target)
+                if target.is_dir():
+                    target.rmdir()
+                else:
+                    target.unlink()
+
+    def _copy_into(self, name: str, source: Path, target: Path) -> None:
+        if any(target.iterdir()) or not source.is_dir() or source.is_symlink():
+            return
+        proc = subprocess.run(["cp", "-a", "--", f"{source}/.", f"{target}/"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            raise RuntimeFailure(f"copying the image's content into volume {name}: "
+                                 + proc.stderr.decode(errors="replace").strip())
+        st = source.stat()
+        os.chown(target, st.st_uid, st.st_gid)
+        os.chmod(target, st.st_mode & 0o7777)

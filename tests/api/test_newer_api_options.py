@@ -12,7 +12,10 @@ cannot be the reference: each test names the spec text or moby behaviour it matc
   back traversals"): moby refuses it below 1.45 ("VolumeOptions.Subpath needs API v1.45 or
   newer"), at create an absolute or `..` one and one of an anonymous volume (volume/mounts'
   linux parser), and at start one that does not exist ("cannot access path ...") or whose links
-  lead out of the volume ("path ... escapes base ...", internal/safepath).
+  lead out of the volume ("path ... escapes base ...", internal/safepath). The image's content
+  at the mount point goes into an empty subpath at create (moby's populateVolume sets the mount
+  up, the subpath checked, then copies as into an empty volume), and a missing subpath then
+  fails the create.
 """
 
 from __future__ import annotations
@@ -130,3 +133,25 @@ def test_own_cli_in_process(dockyard, store_root, busybox) -> None:  # noqa: ANN
     cid = dockyard("inspect", "-f", "{{.Id}}", "own").stdout.strip()
     assert json.loads((store_root / "containers" / cid / "config.json").read_text())["annotations"] == {"k": "v"}
     dockyard("rm", "own")
+
+
+def test_volume_subpath_copy_up(cli_env, busybox) -> None:  # noqa: ANN001
+    _docker(cli_env, "volume", "create", "v3")
+    data = Path(_docker(cli_env, "volume", "inspect", "-f", "{{.Mountpoint}}", "v3").stdout.strip())
+    (data / "empty").mkdir()
+    (data / "full").mkdir()
+    (data / "full" / "mine").write_text("kept\n")
+    (data / "top").write_text("volume root\n")
+
+    def run(subpath: str) -> subprocess.CompletedProcess:
+        return _docker(cli_env, "run", "--rm", "--mount", f"type=volume,src=v3,dst=/etc,volume-subpath={subpath}",
+                       "busybox", "true", check=False)
+
+    assert run("empty").returncode == 0
+    assert (data / "empty" / "passwd").read_text().startswith("root:")
+    assert run("full").returncode == 0
+    assert sorted(p.name for p in (data / "full").iterdir()) == ["mine"]
+    assert not (data / "passwd").exists()            # the volume's root is not copied into
+    missing = run("nope")
+    assert missing.returncode != 0 and f"cannot access path {data}/nope" in missing.stderr, missing.stderr
+    assert _docker(cli_env, "ps", "-aq").stdout == ""   # the failed create left no container
