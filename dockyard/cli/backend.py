@@ -49,8 +49,13 @@ class Remote:
             raw = b"".join(iter(lambda: reply.read(), b""))
         return json.loads(raw) if raw.strip() else None
 
-    def stream(self, method: str, path: str, query: Query | None = None) -> Iterator[dict]:
-        with self.daemon.request(method, path, query) as reply:
+    def stream(self, method: str, path: str, query: Query | None = None, *,
+               headers: list[tuple[str, str]] | None = None, body: Any = None,
+               content_type: str = "application/json") -> Iterator[dict]:
+        """The JSON messages of a request; `body`, when given, writes the request's body (cli
+        `load`: the archive, streamed)."""
+        with self.daemon.request(method, path, query, headers=headers, body=body,
+                                 content_type=content_type) as reply:
             reply.check()
             yield from reply.json_messages()
 

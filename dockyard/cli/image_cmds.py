@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p = group.add_parser(name, help="Load an image from a tar archive or STDIN")
         p.add_argument("-i", "--input", help="Read from tar archive file, instead of STDIN")
         p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
-        p.set_defaults(func=cmd_load)
+        p.set_defaults(func=cmd_load, client=client_load)
     for group, name, aliases in ((sub, "images", []), (image_sub, "ls", ["list"])):
         p = group.add_parser(name, aliases=aliases, help="List images")
         p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
@@ -97,16 +97,7 @@ def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_load(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import transfer  # save and load only: see tests/test_start_up.py
 
-    if args.input:
-        try:
-            stream = open(args.input, "rb")
-        except FileNotFoundError:
-            raise NotFound(f"open {args.input}: no such file or directory") from None
-    else:
-        if os.isatty(sys.stdin.fileno()):
-            raise InvalidParameter("requested load from stdin, but stdin is empty")
-        stream = ctx.stdin_binary
-    with stream:
+    with _load_input(args) as stream:
         results = transfer.load_images(ctx.store, stream)
     if not args.quiet:
         for result in results:
@@ -133,6 +124,35 @@ def _backend(target: Any) -> Any:
 def _moment(unix: int) -> datetime | None:
     """The API's Created (Unix seconds; 0 for an image without one) as the table shows it."""
     return datetime.fromtimestamp(unix, timezone.utc) if unix else None
+
+
+def client_load(args: argparse.Namespace, host: str) -> int:
+    """`load` through a daemon: the archive streamed as `POST /images/load`'s body, the daemon's
+    messages printed as the docker CLI prints them."""
+    import shutil
+
+    from dockyard.cli.backend import Remote
+    from dockyard.cli.messages import print_messages
+
+    stream = _load_input(args)
+    with stream:
+        messages = Remote(host).stream("POST", "/images/load", [("quiet", "1")] if args.quiet else [],
+                                       body=lambda out: shutil.copyfileobj(stream, out, 1 << 20),
+                                       content_type="application/x-tar")
+        print_messages(messages, sys.stdout, args.quiet)
+    return 0
+
+
+def _load_input(args: argparse.Namespace) -> Any:
+    """-i FILE, else stdin (never a terminal)."""
+    if args.input:
+        try:
+            return open(args.input, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"open {args.input}: no such file or directory") from None
+    if os.isatty(sys.stdin.fileno()):
+        raise InvalidParameter("requested load from stdin, but stdin is empty")
+    return sys.stdin.buffer
 
 
 def cmd_images(args: argparse.Namespace, target: Any) -> int:

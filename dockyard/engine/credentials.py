@@ -28,6 +28,12 @@ class AuthConfig:
     def credentials(self) -> Credentials:
         return Credentials(self.username, self.password, self.identity_token, self.registry_token)
 
+    def to_docker(self) -> dict[str, str]:
+        """As the docker CLI sends it (X-Registry-Auth, `POST /auth`): empty fields left out."""
+        config = {"username": self.username, "password": self.password, "serveraddress": self.server,
+                  "identitytoken": self.identity_token, "registrytoken": self.registry_token}
+        return {key: value for key, value in config.items() if value}
+
 
 def _settings() -> RegistrySettings:
     return RegistrySettings.load(os.environ)
@@ -61,6 +67,22 @@ def login_with_saved(server: str) -> bool:
     return True
 
 
+def request_auth(name: str) -> str:
+    """`X-Registry-Auth` as the docker CLI sends it with a pull or push of `name` through a
+    daemon: the saved credentials of its registry (URL-safe base64 of Docker's AuthConfig JSON),
+    "" when there are none (the daemon then goes anonymously)."""
+    import base64
+    import json
+
+    from dockyard.reference import parse_reference
+
+    domain = parse_reference(name).domain
+    saved = saved_login(DEFAULT_SERVER if domain == "docker.io" else domain)
+    if saved is None:
+        return ""
+    return base64.urlsafe_b64encode(json.dumps(saved.to_docker()).encode()).decode("ascii")
+
+
 def client_detach_keys() -> str:
     """The config's detachKeys, the client's detach keys when --detach-keys is not given ("")."""
     return CredentialStore.default(os.environ).detach_keys()
@@ -69,10 +91,27 @@ def client_detach_keys() -> str:
 def login(server: str, username: str, password: str) -> str:
     """Check the credentials against the registry, then save them; Docker's status line."""
     server = server or DEFAULT_SERVER
-    creds = Credentials(username=username, password=password)
-    status = check_credentials(server, creds, _settings())
-    CredentialStore.default(os.environ).store(server, creds)
+    status = check_credentials(server, Credentials(username=username, password=password), _settings())
+    save_login(server, username, password)
     return status
+
+
+def saved_login(server: str) -> AuthConfig | None:
+    """The saved credentials of `server` as a request sends them (a client's login without a
+    user: the daemon checks them), None if there are none."""
+    server = server or DEFAULT_SERVER
+    saved = CredentialStore.default(os.environ).get(server)
+    if saved is None or saved.empty:
+        return None
+    return AuthConfig(saved.username, saved.password, server, saved.identity_token, saved.registry_token)
+
+
+def save_login(server: str, username: str, password: str, identity_token: str = "") -> None:
+    """Keep credentials a daemon checked (a client's login: `POST /auth` answered), as the
+    docker CLI keeps them: an identity token instead of the password when the daemon gave one."""
+    creds = Credentials(username=username, password="" if identity_token else password,
+                        identity_token=identity_token)
+    CredentialStore.default(os.environ).store(server or DEFAULT_SERVER, creds)
 
 
 def logout(server: str) -> tuple[str, bool]:

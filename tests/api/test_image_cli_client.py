@@ -74,3 +74,68 @@ def test_system_df_and_builder_prune_as_a_client(server, dockyard, busybox, tmp_
         assert df[0] == df[1] and "Build Cache" in df[0]
         pruned.append(dockyard.run("builder", "prune", "-a", "-f", env=env))
     assert pruned[0].stdout == pruned[1].stdout and "Deleted build cache objects:" in pruned[0].stdout, pruned
+
+
+def test_push_pull_and_load_as_a_client(server, dockyard, busybox, registry, tmp_path) -> None:  # noqa: ANN001
+    # each way on its own names of the same image, printing the same lines (the daemon's JSON
+    # messages as the docker CLI prints them on a pipe)
+    client = {"DOCKYARD_HOST": server.url}
+    ways = {"l": {}, "r": client}
+    for way in ways:
+        dockyard("tag", "busybox", f"{registry}/{way}:1")
+    out = {}
+    for way, env in ways.items():
+        out[way] = dockyard.run("push", f"{registry}/{way}:1", env=env, check=False)
+    for way, env in ways.items():
+        dockyard("rmi", f"{registry}/{way}:1")
+    for way, env in ways.items():   # nothing of it left in the store: pulled in full each time
+        dockyard("rmi", "busybox", check=False)
+        pulled = dockyard.run("pull", f"{registry}/{way}:1", env=env, check=False)
+        dockyard("save", "-o", str(tmp_path / f"{way}.tar"), f"{registry}/{way}:1")
+        dockyard("rmi", f"{registry}/{way}:1")
+        loaded = dockyard.run("load", "-i", str(tmp_path / f"{way}.tar"), env=env, check=False)
+        missing = dockyard.run("pull", f"{registry}/{way}-none", env=env, check=False)
+        bad = dockyard.run("load", env=env, input=b"not a tar" * 100, check=False)
+        dockyard("rmi", f"{registry}/{way}:1")
+        out[way] = [out[way], pulled, loaded, missing, bad]
+        assert pulled.returncode == 0 and loaded.returncode == 0, (pulled, loaded)
+    # (the second push's layer is mounted from the first's repository in the registry)
+    def same_names(text: str, way: str) -> str:
+        return re.sub(rf"(/|from ){way}\b", r"\1W", re.sub(r"Mounted from l$", "Pushed", text, flags=re.M))
+
+    local, remote = ([(r.returncode, same_names(r.stdout, way), same_names(r.stderr, way)) for r in out[way]]
+                     for way in ways)
+    assert local == remote
+    assert "Pull complete" in local[1][1] and "Loaded image: " in local[2][1] and local[3][0] == 1
+
+
+def test_login_push_pull_logout_as_a_client(server, dockyard, busybox, tmp_path) -> None:  # noqa: ANN001
+    # as the docker CLI: the daemon checks the credentials (POST /auth), the client keeps them in
+    # its config.json and sends them with a push or pull (X-Registry-Auth)
+    from tests.registry.registryd import RegistryServer
+
+    registry = RegistryServer(tmp_path / "registry", htpasswd=("bob", "pa55-word")).start()
+    try:
+        client = {"DOCKYARD_HOST": server.url, "DOCKER_CONFIG": str(tmp_path / "config")}
+        host = registry.host
+        bad = dockyard.run("login", "-u", "bob", "--password-stdin", host, input=b"nope\n", env=client, check=False)
+        assert bad.returncode == 1 and "401 Unauthorized" in bad.stderr and bad.stderr.count("\n") == 1, bad
+        assert not (tmp_path / "config" / "config.json").exists()
+        good = dockyard.run("login", "-u", "bob", "--password-stdin", host, input=b"pa55-word\n", env=client)
+        assert good.stdout == "Login Succeeded\n"
+        again = dockyard.run("login", host, env=client)
+        assert again.stdout == "Authenticating with existing credentials...\nLogin Succeeded\n"
+        name = f"{host}/private/bb:v1"
+        dockyard("tag", "busybox", name)
+        assert "v1: digest: sha256:" in dockyard.run("push", name, env=client).stdout
+        dockyard("rmi", name)
+        dockyard("rmi", "busybox")
+        assert dockyard.run("pull", name, env=client).stdout.endswith(f"\n{name}\n")
+        assert dockyard("image", "inspect", "-f", "{{.Id}}", name).stdout.strip() == busybox
+        out = dockyard.run("logout", host, env=client).stdout
+        assert out == f"Removing login credentials for {host}\n"
+        dockyard("rmi", name)
+        denied = dockyard.run("pull", name, env=client, check=False)
+        assert denied.returncode == 1 and "no basic auth credentials" in denied.stderr, denied
+    finally:
+        registry.cleanup()
