@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p = sub.add_parser("start", help="Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
     p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("--detach-keys", default="", help="Override the key sequence for detaching a container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     _both(p, cmd_start)
     p = sub.add_parser("stop", help="Stop one or more running containers")
@@ -207,10 +208,10 @@ def _cidfile(path: str) -> TextIO | None:
         raise
 
 
-def _detach_keys(args: argparse.Namespace) -> str:
+def _detach_keys(args: argparse.Namespace, tty: bool | None = None) -> str:
     """--detach-keys, else the client config's detachKeys (as the docker CLI), for a terminal
-    session (-i -t): "" for the default."""
-    if args.detach_keys or not (args.interactive and args.tty):
+    session (-i and a TTY: -t, or the container's own): "" for the default."""
+    if args.detach_keys or not (args.interactive and (args.tty if tty is None else tty)):
         return args.detach_keys
     from dockyard.engine.credentials import client_detach_keys
 
@@ -281,14 +282,36 @@ def _post_each(args: argparse.Namespace, target: Any, action: str,
 def cmd_start(args: argparse.Namespace, target: Any) -> int:
     if not (args.attach or args.interactive):
         return _post_each(args, target, "start")
-    if isinstance(target, str):
-        # dockyard serve's attach replays a container's earlier output, where Docker's shows
-        # only what it writes from this start on: refused rather than printing other output
-        raise InvalidParameter("start -a/-i is not supported as a client of a daemon (-H): "
-                               "run it in process, or use run / logs -f")
     if len(args.containers) > 1:
         raise DockyardError("you cannot start and attach multiple containers at once")
+    if isinstance(target, str):
+        return _start_attached_client(target, args.containers[0], args)
     return _start_attached(target, args.containers[0], args.interactive)
+
+
+def _start_attached_client(host: str, name: str, args: argparse.Namespace) -> int:
+    """`docker start -a/-i` through a daemon, as the docker CLI does it: attached (from this
+    start on: the daemon's attach without logs), the exit waited for, then the start (none for
+    a running container); the detach keys leave it with status 0, the container running on."""
+    backend = for_target(host)
+    info = backend.call("GET", f"/containers/{name}/json")
+    tty = bool(info["Config"].get("Tty"))
+    stdin = args.interactive and bool(info["Config"].get("OpenStdin"))
+    if stdin and tty and not os.isatty(0):
+        raise InvalidParameter("the input device is not a TTY")
+    keys_text = _detach_keys(args, tty)
+    keys = detach.parse_for_attach(keys_text)
+    streams = backend.attach(info["Id"], stdin=stdin, tty=tty, detach_keys=keys_text)
+    waiter = backend.wait_async(info["Id"], "next-exit")
+    if not info["State"]["Running"]:
+        try:
+            backend.call("POST", f"/containers/{info['Id']}/start")
+        except DockyardError as exc:
+            exc.exit_code = 1
+            raise
+    if pump(streams, tty=tty, stdin=stdin, detach_keys=keys):
+        return 0
+    return waiter.result()
 
 
 def _start_attached(ctx: CliContext, name: str, interactive: bool) -> int:

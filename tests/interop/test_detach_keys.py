@@ -195,3 +195,23 @@ def test_the_client_configs_detach_keys(engine: Engine, dockyard, tmp_path) -> N
             assert engine.docker("inspect", "-f", "{{.State.Running}}", "dk-cfg-own").stdout == b"true\n"
     finally:
         engine.docker("rm", "-f", "dk-cfg", "dk-cfg-own", check=False)
+
+
+def test_start_attached_on_a_terminal(engine: Engine, dockyard) -> None:  # noqa: ANN001
+    """`start -ai` of a `-it` container left with the detach keys: status 0, the container
+    running on; then attached again and ended by its shell (its status), from the docker CLI
+    and dockyard's own CLI through the daemon."""
+    engine.docker("create", "-it", "--name", "dk-start", "busybox", "sh")
+    clis = [([DOCKER], engine.env)] + ([(dockyard.argv("-H", engine.host), dockyard.env)]
+                                        if engine.name == "dockyard" else [])
+    try:
+        for cli, env in clis:
+            engine.docker("kill", "dk-start", check=False)    # a new start: its shell greets
+            code, out = _typed_after_prompt([*cli, "start", "-ai", "dk-start"], env, b"\x10\x11")
+            assert code == 0 and b"read escape sequence" not in out, (cli, code, out)
+            assert engine.docker("inspect", "-f", "{{.State.Running}}", "dk-start").stdout == b"true\n"
+        code, out = _typed_after_prompt(["sh", "-c", f"echo 'built-in commands'; exec {' '.join(clis[-1][0])} "
+                                         "start -ai dk-start"], clis[-1][1], b"exit 3\r")
+        assert code == 3, (code, out)
+    finally:
+        engine.docker("rm", "-f", "dk-start", check=False)

@@ -142,14 +142,21 @@ def test_detach_keys(engine: Engine, dockyard) -> None:  # noqa: ANN001
         engine.docker("rm", "-f", "dt-cli", "dt-own", check=False)
 
 
-def test_start_attached_shows_its_new_run(engine: Engine) -> None:
+def test_start_attached_shows_its_new_run(engine: Engine, dockyard) -> None:  # noqa: ANN001
     """`docker start -a` of a stopped container prints what this run writes, and only that:
-    through dockyard serve it printed the previous run's output and left before the new one's."""
+    through dockyard serve it printed the previous run's output and left before the new one's.
+    dockyard's own CLI as a client does it too (it refused start -a/-i through a daemon)."""
     name = "sa-again"
     try:
         first = engine.docker("run", "--name", name, "busybox", "cat", "/proc/sys/kernel/random/uuid").stdout
         again = engine.docker("start", "-a", name).stdout
         assert len(again) == len(first) == 37 and again != first, (first, again)
-        assert engine.docker("logs", name).stdout == first + again
+        runs = first + again
+        if engine.name == "dockyard":
+            own = subprocess.run(dockyard.argv("-H", engine.host, "start", "-a", name), env=dockyard.env,
+                                 capture_output=True, timeout=60)
+            assert own.returncode == 0 and len(own.stdout) == 37 and own.stdout not in runs, own
+            runs += own.stdout
+        assert engine.docker("logs", name).stdout == runs
     finally:
         engine.docker("rm", "-f", name, check=False)
