@@ -139,7 +139,7 @@ def limits(driver: str, options: dict[str, str]) -> Rotation:
 
 def remove_files(path: Path, bounds: Rotation) -> None:
     """A log's files gone (the none driver's, at a start); readers holding one read on."""
-    for n in range(max(bounds.max_file - 1, 1), 0, -1):
+    for n in range(min(max(bounds.max_file - 1, 1), _highest_rotated(path)), 0, -1):
         rotated(path, n).unlink(missing_ok=True)
     path.unlink(missing_ok=True)
 
@@ -147,6 +147,22 @@ def remove_files(path: Path, bounds: Rotation) -> None:
 def rotated(path: Path, n: int) -> Path:
     """The n-th newest rotated file of a log (`<log>.1` is the one before `<log>`)."""
     return path.with_name(f"{path.name}.{n}")
+
+
+def _highest_rotated(path: Path) -> int:
+    """The highest n of the log's rotated files there are (0: none). The walks over `<log>.n`
+    stop there, not at max-file, which may be 99999999999: each `logs` and each rotation tried
+    that many names, a serve thread spinning for hours, and the monitor too once the log
+    rotated (the container's output then stopped). dockerd 20.10 does the same; its files are
+    the same, only the names that cannot be there are no longer tried."""
+    prefix = path.name + "."
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return 0
+    found = [int(n[len(prefix):]) for n in names
+             if n.startswith(prefix) and n[len(prefix):].isascii() and n[len(prefix):].isdigit()]
+    return max(found, default=0)
 
 
 # -- writer ----------------------------------------------------------------------------------------
@@ -190,7 +206,7 @@ class LogWriter:
         last = self._limits.max_file - 1
         if last >= 1:
             rotated(self._path, last).unlink(missing_ok=True)
-            for i in range(last, 1, -1):
+            for i in range(min(last, _highest_rotated(self._path) + 1), 1, -1):
                 _rename(rotated(self._path, i - 1), rotated(self._path, i))
         _rename(self._path, rotated(self._path, 1))
         self._f = open(self._path, "wb")
@@ -232,7 +248,7 @@ class LogFiles:
         self._kept = max(self._readable, 1)         # rotated files on disk
 
     def open_oldest(self) -> BinaryIO | None:
-        for n in range(self._readable, 0, -1):
+        for n in range(min(self._readable, _highest_rotated(self.path)), 0, -1):
             try:
                 return open(rotated(self.path, n), "rb")
             except FileNotFoundError:
@@ -246,7 +262,8 @@ class LogFiles:
         return _path_ident(self.path) == _ident(os.fstat(log.fileno()))
 
     def exists(self) -> bool:
-        return self.path.exists() or any(rotated(self.path, n).exists() for n in range(1, self._kept + 1))
+        return self.path.exists() or any(rotated(self.path, n).exists()
+                                         for n in range(1, min(self._kept, _highest_rotated(self.path)) + 1))
 
     def successor(self, log: BinaryIO) -> BinaryIO | None:
         """The file begun right after `log` was rotated away (`log` is complete then: the writer
@@ -255,7 +272,9 @@ class LogFiles:
         `<log>`): checked before and after opening it. A `log` removed meanwhile (the reader
         fell max-file rotations behind; its successors may be gone too) goes on with the oldest."""
         me = _ident(os.fstat(log.fileno()))
-        for n in range(1, self._kept + 1):   # ascending: `log` only moves up, it cannot be passed
+        # ascending: `log` only moves up, it cannot be passed (one past the highest there is: it
+        # may move up once while this looks)
+        for n in range(1, min(self._kept, _highest_rotated(self.path) + 1) + 1):
             if _path_ident(rotated(self.path, n)) != me:
                 continue
             try:
