@@ -20,6 +20,8 @@ from dockyard.dataclass import dataclass
 from dockyard.errors import NotFound
 
 Query = list[tuple[str, str]]
+# the query parameters the API reads as lists (`changes=A&changes=B`): in process, lists too
+_LISTS = frozenset({"changes"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class Remote:
             reply.check()
             raw = b"".join(iter(lambda: reply.read(), b""))
         return json.loads(raw) if raw.strip() else None
+
+    def copy(self, method: str, path: str, out: Any) -> None:
+        """The answer's body (a tar: export) written to `out` as it comes."""
+        with self.daemon.request(method, path) as reply:
+            reply.check()
+            while data := reply.read():
+                out.write(data)
 
     def stream(self, method: str, path: str, query: Query | None = None, *,
                headers: list[tuple[str, str]] | None = None, body: Any = None,
@@ -130,7 +139,9 @@ class Local:
         return Waiter(wait)
 
     def call(self, method: str, path: str, query: Query | None = None, body: Any = None) -> Any:
-        q = dict(query or [])
+        q: dict[str, Any] = dict(query or [])
+        for key in _LISTS & q.keys():
+            q[key] = [v for k, v in query or [] if k == key]
         for (m, pattern), handler in _LOCAL.items():
             match = re.fullmatch(pattern, path)
             if m == method and match:
@@ -469,6 +480,22 @@ def _build_prune(store: Any, q: dict, body: Any) -> Any:
     return {"CachesDeleted": removed or None, "SpaceReclaimed": freed}
 
 
+def _container_changes(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    return [{"Path": line[2:], "Kind": "CAD".index(line[0])} for line in engine.diff(store, name)] or None
+
+
+def _commit(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import containers as engine
+
+    repo, tag = q.get("repo") or "", q.get("tag") or ""
+    image_id = engine.commit(store, q["container"], (f"{repo}:{tag}" if tag else repo) or None,
+                             pause_container=q.get("pause") != "0", message=q.get("comment") or "",
+                             author=q.get("author") or "", changes=q.get("changes") or [])
+    return {"Id": str(image_id)}
+
+
 def _container_start(store: Any, q: dict, body: Any, name: str) -> Any:
     from dockyard.engine import containers as engine
 
@@ -522,6 +549,8 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("DELETE", "/images/(.+)"): _image_remove,
     ("GET", "/system/df"): _disk_usage,
     ("POST", "/build/prune"): _build_prune,
+    ("GET", "/containers/([^/]+)/changes"): _container_changes,
+    ("POST", "/commit"): _commit,
     ("POST", "/containers/([^/]+)/start"): _container_start,
     ("POST", "/containers/([^/]+)/stop"): _container_stop,
     ("POST", "/containers/([^/]+)/kill"): _container_kill,

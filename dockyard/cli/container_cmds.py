@@ -3,7 +3,6 @@ inspect, diff, export, commit. Thin: parse flags, ask the engine (in this proces
 (client mode: `-H`/DOCKYARD_HOST) through cli/backend.py with the Engine API's requests, format
 its answers: one code path prints both. `run` and `exec` attached run in this process's own
 monitor in process, and over a hijacked connection (cli/attach.py's pump) as a client.
-diff, export and commit are in process only.
 """
 
 from __future__ import annotations
@@ -102,11 +101,11 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     _both(p, cmd_inspect)
     p = sub.add_parser("diff", help="Inspect changes to files or directories on a container's filesystem")
     p.add_argument("container", metavar="CONTAINER")
-    p.set_defaults(func=cmd_diff)
+    _both(p, cmd_diff)
     p = sub.add_parser("export", help="Export a container's filesystem as a tar archive")
     p.add_argument("-o", "--output", default=None, help="Write to a file, instead of STDOUT")
     p.add_argument("container", metavar="CONTAINER")
-    p.set_defaults(func=cmd_export)
+    _both(p, cmd_export)
     p = sub.add_parser("commit", help="Create a new image from a container's changes")
     p.add_argument("-a", "--author", default="", help="Author")
     p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
@@ -115,7 +114,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
                    help="Pause container during commit (default true)")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
-    p.set_defaults(func=cmd_commit)
+    _both(p, cmd_commit)
 
 
 
@@ -503,21 +502,36 @@ def cmd_inspect(args: argparse.Namespace, target: Any) -> int:
     return 1 if errors else 0
 
 
-def cmd_diff(args: argparse.Namespace, ctx: CliContext) -> int:
-    for line in engine.diff(ctx.store, args.container):
-        ctx.stdout.write(line + "\n")
+def cmd_diff(args: argparse.Namespace, target: Any) -> int:
+    """`GET /containers/{id}/changes`, printed as the docker CLI prints it: `C|A|D PATH`."""
+    changes = for_target(target).call("GET", f"/containers/{args.container}/changes") or []
+    _out(target).write("".join(f"{'CAD'[c['Kind']]} {c['Path']}\n" for c in changes))
     return 0
 
 
-def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
-    container = engine.container_id(ctx.store, args.container)
-    ctx.write_archive(args.output, lambda out: engine.export(ctx.store, container, out))
+def cmd_export(args: argparse.Namespace, target: Any) -> int:
+    if isinstance(target, str):   # the daemon's `GET /containers/{id}/export`, under the same -o rules
+        from dockyard.cli.context import local_context
+
+        local_context(None).write_archive(
+            args.output, lambda out: for_target(target).copy("GET", f"/containers/{args.container}/export", out))
+        return 0
+    container = engine.container_id(target.store, args.container)
+    target.write_archive(args.output, lambda out: engine.export(target.store, container, out))
     return 0
 
 
-def cmd_commit(args: argparse.Namespace, ctx: CliContext) -> int:
-    image_id = engine.commit(ctx.store, args.container, args.repository,
-                             pause_container=args.pause, message=args.message,
-                             author=args.author, changes=args.change)
-    ctx.stdout.write(f"{image_id}\n")
+def cmd_commit(args: argparse.Namespace, target: Any) -> int:
+    """`POST /commit`: the repository parsed first and sent as repo and tag, as the docker CLI."""
+    from dockyard.reference import parse_reference
+
+    query = [("container", args.container), ("comment", args.message), ("author", args.author),
+             ("pause", "1" if args.pause else "0")] + [("changes", c) for c in args.change]
+    if args.repository:
+        ref = parse_reference(args.repository)
+        if ref.digest is not None:
+            raise InvalidParameter("refusing to create a tag with a digest reference")
+        query += [("repo", ref.familiar_name), ("tag", ref.tag or "")]
+    answer = for_target(target).call("POST", "/commit", query)
+    _out(target).write(f"{answer['Id']}\n")
     return 0

@@ -3,6 +3,7 @@ prints what it prints in process on the same store, exit codes and one-line erro
 
 from __future__ import annotations
 
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -139,3 +140,34 @@ def test_login_push_pull_logout_as_a_client(server, dockyard, busybox, tmp_path)
         assert denied.returncode == 1 and "no basic auth credentials" in denied.stderr, denied
     finally:
         registry.cleanup()
+
+
+def test_diff_export_and_commit_as_a_client(server, dockyard, busybox, tmp_path) -> None:  # noqa: ANN001
+    import tarfile
+
+    client = {"DOCKYARD_HOST": server.url}
+    dockyard("run", "--name", "ct", "--network", "none", "busybox", "sh", "-c",
+             "mkdir /new && echo x > /new/f && rm /bin/true && echo y >> /etc/passwd")
+    try:
+        for args in (["diff", "ct"], ["diff", "nothing-here"], ["export", "nothing-here"],
+                     ["commit", "nothing-here"], ["commit", "ct", "Bad:Name"], ["commit", "ct", "x@sha256:" + "0" * 64]):
+            local = dockyard.run(*args, check=False)
+            remote = dockyard.run(*args, env=client, check=False)
+            assert (local.returncode, local.stdout, local.stderr) == (remote.returncode, remote.stdout, remote.stderr), args
+        assert "A /new/f\n" in dockyard("diff", "ct", env=client).stdout
+        for way, env in (("l", {}), ("r", client)):
+            dockyard("export", "-o", str(tmp_path / f"{way}.tar"), "ct", env=env)
+        assert (tmp_path / "l.tar").read_bytes() == (tmp_path / "r.tar").read_bytes()
+        with tarfile.open(tmp_path / "r.tar") as tar:
+            assert tar.extractfile("new/f").read() == b"x\n"
+        # the same commit (the same config, layer and time: its ID) both ways
+        ids = [dockyard.run("commit", "-m", "msg", "-a", "me", "-c", "ENV A=1", "-c", "LABEL b=2", "ct", f"{way}:1",
+                            env=env).stdout for way, env in (("l", {}), ("r", client))]
+        local, remote = (json.loads(dockyard("image", "inspect", f"{way}:1").stdout)[0] for way in "lr")
+        assert (remote["Author"], remote["Config"]["Labels"], "A=1" in remote["Config"]["Env"]) == ("me", {"b": "2"}, True)
+        for key in ("Author", "Comment", "Config", "RootFS", "Parent"):
+            assert local[key] == remote[key], key
+        history = [dockyard("history", "--format", "{{.Comment}}", f"{way}:1").stdout for way in "lr"]
+        assert history[0] == history[1] and history[0].startswith("msg\n"), history
+    finally:
+        dockyard("rm", "-f", "ct", check=False)
