@@ -3,6 +3,7 @@ dockyard.engine.execs."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 from dockyard import detach
@@ -10,6 +11,7 @@ from dockyard.api import hijack
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.engine import execs as engine
+from dockyard.errors import InvalidParameter, NotFound
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
@@ -46,10 +48,15 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
     def run(fds: dict) -> None:
         if "terminal" in fds and isinstance(size, list) and len(size) == 2 and all(size):
             engine.set_size(fds["terminal"], int(size[0]), int(size[1]))
-        engine.run(store, inst, stdin=fds["stdin"],
-                   stdout=fds["stdout"] if inst.attach_stdout or tty else None,
-                   stderr=fds["stderr"] if tty or (inst.attach_stderr and not raw) else None,
-                   terminal=fds.get("terminal"))
+        try:
+            engine.run(store, inst, stdin=fds["stdin"],
+                       stdout=fds["stdout"] if inst.attach_stdout or tty else None,
+                       stderr=fds["stderr"] if tty or (inst.attach_stderr and not raw) else None,
+                       terminal=fds.get("terminal"))
+        except (InvalidParameter, NotFound) as exc:
+            # refused before the runtime ran (`exec -u nosuchuser`): dockerd writes the error
+            # into the stream, and the client prints it (exit code 126, as the exec's)
+            os.write(fds["stdout"], f"{exc}\r\n".encode())
 
     # dockerd watches a TTY exec's stdin for the detach keys (its create's DetachKeys or
     # ctrl-p ctrl-q), and ends the stream with the error its detach is
