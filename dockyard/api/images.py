@@ -3,7 +3,6 @@ goes to dockyard.api.registry), all through dockyard.engine."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from dockyard.api import registry
@@ -13,10 +12,6 @@ from dockyard.api.streams import JsonMessages, binary_writer
 from dockyard.engine import images as engine_images
 from dockyard.engine import transfer
 from dockyard.errors import InvalidArchive, InvalidParameter, NotImplementedFeature
-
-
-def _unix(value: datetime | None) -> int:
-    return int(value.timestamp()) if value else 0
 
 
 def list_images(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -34,9 +29,7 @@ def inspect_image(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def image_history(ctx: ApiContext, req: Request, resp: Response) -> None:
-    items = engine_images.image_history(ctx.store(), req.params["name"])
-    resp.json([{"Comment": h.comment, "Created": _unix(h.created), "CreatedBy": h.created_by,
-                "Id": h.id, "Size": h.size, "Tags": h.tags or None} for h in items])
+    resp.json([h.to_docker() for h in engine_images.image_history(ctx.store(), req.params["name"])])
 
 
 def image_waste(ctx: ApiContext, req: Request, resp: Response) -> None:

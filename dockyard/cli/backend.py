@@ -451,6 +451,12 @@ def _images(store: Any, q: dict, body: Any) -> Any:
     return images.image_rows(store, all_images=q.get("all") == "1", raw_filters=q.get("filters"))
 
 
+def _image_history(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import images
+
+    return [h.to_docker() for h in images.image_history(store, name)]
+
+
 def _image_tag(store: Any, q: dict, body: Any, name: str) -> Any:
     """As the daemon: the target given as repo and tag (no tag: latest)."""
     from dockyard.engine import images
@@ -545,6 +551,7 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("GET", "/containers/([^/]+)/json"): _container_inspect,
     ("GET", "/images/json"): _images,
     ("GET", "/images/(.+)/json"): _image_inspect,
+    ("GET", "/images/(.+)/history"): _image_history,
     ("POST", "/images/(.+)/tag"): _image_tag,
     ("DELETE", "/images/(.+)"): _image_remove,
     ("GET", "/system/df"): _disk_usage,

@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
         p.add_argument("--format", default="table", help="Format output: table or json")
         p.add_argument("image", metavar="IMAGE")
-        p.set_defaults(func=cmd_history)
+        p.set_defaults(func=cmd_history, client=cmd_history)
 
 
 def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -246,26 +246,29 @@ def cmd_image_inspect(args: argparse.Namespace, target: Any) -> int:
     return 0
 
 
-def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
+def cmd_history(args: argparse.Namespace, target: Any) -> int:
+    """`GET /images/{name}/history`, formatted as the docker CLI formats it."""
     human = args.human
-    items = engine_images.image_history(ctx.store, args.image)
+    items = _backend(target).call("GET", f"/images/{args.image}/history")
+    out = _out(target)
+
+    def shown_id(item: dict[str, Any]) -> str:
+        return item["Id"] if args.no_trunc or item["Id"] == "<missing>" else short_id(item["Id"])
     if args.quiet:
-        for item in items:
-            ctx.stdout.write((item.id if args.no_trunc or item.id == "<missing>" else short_id(item.id)) + "\n")
+        out.write("".join(shown_id(item) + "\n" for item in items))
         return 0
     rows = []
     for item in items:
-        created_by = item.created_by if args.no_trunc else ellipsis(item.created_by, 45)
+        created = _moment(item.get("Created") or 0)
         rows.append({
-            "Comment": item.comment,
-            "CreatedAt": rfc3339(item.created),
-            "CreatedBy": created_by,
-            "CreatedSince": since(item.created),
-            "ID": item.id if (args.no_trunc or item.id == "<missing>") else short_id(item.id),
-            "Size": human_size(item.size) if human else str(item.size),
+            "Comment": item["Comment"],
+            "CreatedAt": rfc3339(created),
+            "CreatedBy": item["CreatedBy"] if args.no_trunc else ellipsis(item["CreatedBy"], 45),
+            "CreatedSince": since(created),
+            "ID": shown_id(item),
+            "Size": human_size(item["Size"]) if human else str(item["Size"]),
         })
     created_key = "CreatedSince" if human else "CreatedAt"
-    write_rows(ctx.stdout, args.format, rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+    write_rows(out, args.format, rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
                ["ID", created_key, "CreatedBy", "Size", "Comment"])
     return 0
-

@@ -48,6 +48,11 @@ class HistoryItem:
     comment: str
     tags: list[str]
 
+    def to_docker(self) -> dict[str, Any]:
+        """As `GET /images/{name}/history` answers it (Created in Unix seconds, 0 for none)."""
+        return {"Comment": self.comment, "Created": int(self.created.timestamp()) if self.created else 0,
+                "CreatedBy": self.created_by, "Id": self.id, "Size": self.size, "Tags": self.tags or None}
+
 
 def image_size(image: Image) -> int:
     return sum(getattr(layer, "content_size", layer.size) for layer in image.layers)

@@ -1,4 +1,4 @@
-"""`dockyard images/image inspect/tag/rmi` as clients of `dockyard serve` (`DOCKYARD_HOST`): each
+"""`dockyard images/image inspect/history/tag/rmi` (and the registry, system and container-file commands) as clients of `dockyard serve` (`DOCKYARD_HOST`): each
 prints what it prints in process on the same store, exit codes and one-line errors included."""
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ def test_image_commands_as_a_client(server, dockyard, busybox) -> None:  # noqa:
     dockyard("tag", "busybox", "localhost:5000/one/two:three")
     dockyard("tag", "busybox", "dangling-soon")
     dockyard("tag", "busybox", "dangling-soon:2")
-    for args in (["images"], ["images", "-a"], ["images", "-q"], ["images", "--digests", "--no-trunc"],
+    for args in (["history", "busybox"], ["history", "--no-trunc", "-q", "busybox"],
+                 ["image", "history", "--human=false", "busybox"], ["history", "--format", "json", "busybox"],
+                 ["history", "nothing-here"], ["images"], ["images", "-a"], ["images", "-q"],
+                 ["images", "--digests", "--no-trunc"],
                  ["images", "--format", "json"], ["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
                  ["images", "busybox"], ["images", "localhost:5000/*/*"], ["images", "nothing"],
                  ["image", "ls", "-q", "--no-trunc"],
