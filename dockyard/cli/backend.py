@@ -51,9 +51,9 @@ class Remote:
             raw = b"".join(iter(lambda: reply.read(), b""))
         return json.loads(raw) if raw.strip() else None
 
-    def copy(self, method: str, path: str, out: Any) -> None:
-        """The answer's body (a tar: export) written to `out` as it comes."""
-        with self.daemon.request(method, path) as reply:
+    def copy(self, method: str, path: str, out: Any, query: Query | None = None) -> None:
+        """The answer's body (a tar: export, save) written to `out` as it comes."""
+        with self.daemon.request(method, path, query) as reply:
             reply.check()
             while data := reply.read():
                 out.write(data)

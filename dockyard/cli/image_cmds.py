@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p = group.add_parser(name, help="Save one or more images to a tar archive (streamed to STDOUT by default)")
         p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
         p.add_argument("images", nargs="+", metavar="IMAGE")
-        p.set_defaults(func=cmd_save)
+        p.set_defaults(func=cmd_save, client=client_save)
     for group, name in ((sub, "load"), (image_sub, "load")):
         p = group.add_parser(name, help="Load an image from a tar archive or STDIN")
         p.add_argument("-i", "--input", help="Read from tar archive file, instead of STDIN")
@@ -91,6 +91,16 @@ def cmd_save(args: argparse.Namespace, ctx: CliContext) -> int:
     from dockyard.engine import transfer  # save and load only: see tests/test_start_up.py
 
     ctx.write_archive(args.output, lambda out: transfer.save_images(ctx.store, args.images, out))
+    return 0
+
+
+def client_save(args: argparse.Namespace, host: str) -> int:
+    """`save` through a daemon: `GET /images/get?names=...` copied under the same -o rules."""
+    from dockyard.cli.backend import Remote
+    from dockyard.cli.context import local_context
+
+    query = [("names", name) for name in args.images]
+    local_context(None).write_archive(args.output, lambda out: Remote(host).copy("GET", "/images/get", out, query))
     return 0
 
 

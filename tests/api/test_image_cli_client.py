@@ -52,6 +52,13 @@ def test_image_commands_as_a_client(server, dockyard, busybox) -> None:  # noqa:
         assert (a.returncode, a.stdout.replace("l1", "r1").replace("/l:", "/r:"), a.stderr) == \
             (b.returncode, b.stdout, b.stderr), (local, remote)
     assert "r1" not in dockyard("images").stdout
+    # save: the same archive both ways, to a file and to a pipe; a missing image fails alike
+    for args in (["save", "busybox", "localhost:5000/one/two:three"], ["save", "-o", "/dev/stdout", "busybox"],
+                 ["save", "busybox", "nothing-here"]):
+        local = dockyard.run(*args, check=False)
+        remote = dockyard.run(*args, env=client, check=False)
+        assert (local.returncode, local.stdout_bytes, local.stderr) == \
+            (remote.returncode, remote.stdout_bytes, remote.stderr), args
     # removing an image: its untags and deletes, in order
     dockyard("tag", "busybox", "gone:1")
     same("rmi", busybox)   # in use by tags: refused the same way
