@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p.add_argument("--platform", default=None, help="Set platform if server is multi-platform capable")
         p.add_argument("source", metavar="file|URL|-")
         p.add_argument("repository", metavar="REPOSITORY[:TAG]", nargs="?")
-        p.set_defaults(func=cmd_import)
+        p.set_defaults(func=cmd_import, client=client_import)
     for group, name in ((sub, "save"), (image_sub, "save")):
         p = group.add_parser(name, help="Save one or more images to a tar archive (streamed to STDOUT by default)")
         p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
@@ -84,6 +84,39 @@ def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.store, args.source, repository=args.repository, message=args.message,
         changes=args.change, stdin=ctx.stdin_binary, platform=args.platform)
     ctx.stdout.write(f"{image_id}\n")
+    return 0
+
+
+def client_import(args: argparse.Namespace, host: str) -> int:
+    """`import` through a daemon, as the docker CLI sends it: a URL for the daemon to fetch
+    (fromSrc=URL), else the file's or stdin's bytes as the body (fromSrc=-); REPOSITORY[:TAG] as
+    `repo`. The daemon's message is the new image's ID."""
+    import shutil
+
+    from dockyard.cli.backend import Remote
+    from dockyard.cli.messages import print_messages
+
+    query = [("fromSrc", args.source if args.source.startswith(("http://", "https://")) else "-")]
+    query += [("repo", args.repository)] if args.repository else []
+    query += [("message", args.message)] if args.message else []
+    query += [("changes", change) for change in args.change]
+    query += [("platform", args.platform)] if args.platform else []
+    if query[0][1] != "-":
+        print_messages(Remote(host).stream("POST", "/images/create", query), sys.stdout)
+        return 0
+    if args.source == "-":
+        stream = sys.stdin.buffer
+    else:
+        try:
+            stream = open(args.source, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"open {args.source}: no such file or directory") from None
+        except IsADirectoryError:
+            raise InvalidParameter(f"{args.source} is a directory, not a tar archive") from None
+    with stream:
+        print_messages(Remote(host).stream("POST", "/images/create", query,
+                                           body=lambda out: shutil.copyfileobj(stream, out, 1 << 20),
+                                           content_type="application/x-tar"), sys.stdout)
     return 0
 
 

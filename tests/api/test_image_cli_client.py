@@ -67,6 +67,20 @@ def test_image_commands_as_a_client(server, dockyard, busybox) -> None:  # noqa:
     assert dockyard("images", "-q").stdout == ""
 
 
+def test_import_as_a_client(server, dockyard, busybox_tar, tmp_path) -> None:  # noqa: ANN001
+    client = {"DOCKYARD_HOST": server.url}
+    for args in (["import", str(tmp_path / "none.tar")], ["import", str(tmp_path)]):
+        local, remote = (dockyard.run(*args, env=env, check=False) for env in ({}, client))
+        assert (local.returncode, local.stdout, local.stderr) == (remote.returncode, remote.stdout, remote.stderr), args
+    ids = [dockyard.run("import", "-m", "hi", "-c", "ENV A=1", str(busybox_tar), "imported:r", env=client).stdout,
+           dockyard.run("import", "-", "imported:s", env=client, input=busybox_tar.read_bytes()).stdout]
+    for image_id, name in zip(ids, ("imported:r", "imported:s")):
+        assert image_id == dockyard("image", "inspect", "-f", "{{.Id}}", name).stdout, (image_id, name)
+    info = json.loads(dockyard("image", "inspect", "imported:r").stdout)[0]
+    assert "A=1" in info["Config"]["Env"] and info["RootFS"] == json.loads(
+        dockyard("image", "inspect", "imported:s").stdout)[0]["RootFS"]
+
+
 def test_system_df_and_builder_prune_as_a_client(server, dockyard, busybox, tmp_path) -> None:  # noqa: ANN001
     client = {"DOCKYARD_HOST": server.url}
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=cache,target=/c echo hi > /c/f\n"

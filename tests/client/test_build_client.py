@@ -188,9 +188,9 @@ def test_no_daemon_is_a_clear_error(dockyard, tmp_path) -> None:
 
 
 def test_commands_without_client_mode_refuse_a_host(dockyard, tmp_path) -> None:
-    result = dockyard("-H", f"unix://{tmp_path}/x.sock", "import", "-", check=False)
+    result = dockyard("-H", f"unix://{tmp_path}/x.sock", "system", "check", check=False)
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: `dockyard import` does not run as a client")
+    assert result.stderr.startswith("Error: `dockyard system` does not run as a client")
     # images runs as a client: it goes to the daemon, here none
     result = dockyard("-H", f"unix://{tmp_path}/x.sock", "images", check=False)
     assert (result.returncode, result.stderr.startswith("Error: Cannot connect to the dockyard daemon")) == (1, True)
