@@ -233,7 +233,16 @@ def _blocks(lines: list[str]) -> list[tuple[str, ...]]:
             continue  # dockerd shows a status before it is done when it takes a refresh tick
         else:
             blocks[-1].append(line)
-    out = [tuple(b) for b in blocks if b]
+    # a step's lines may come in two blocks (its header printed again when a status of its came
+    # after another step's lines: dockerd's under load): one block per step, its end last
+    merged: dict[str, list[str]] = {}
+    for b in blocks:
+        if b:
+            lines_of = merged.setdefault(b[0], [])
+            lines_of += [line for line in b[1:] if line not in lines_of]
+    ends = ("# DONE", "# CACHED")
+    out = [(head, *[l for l in rest if l not in ends], *[l for l in rest if l in ends])
+           for head, rest in merged.items()]
     # the base image's lines were removed above: its DONE/CACHED line stays orphaned
     return sorted(b for b in out if b[0].startswith("# [") or b[0].startswith("# exporting"))
 
