@@ -200,14 +200,19 @@ def attach(ctx: ApiContext, req: Request, resp: Response) -> None:
     upgrade = req.head.header("upgrade").lower() == "tcp"
     conn = resp.hijack(upgrade, _content_type(req, tty))
     ended = _Ended(ctx.stopping)
+    # where the output is read from is fixed before the client's input can reach the container
+    # (for one not started yet, once its log is there): what the input makes it write is never
+    # before that point (under load it was, and lost)
+    entries = None
+    if req.qbool("stream") or req.qbool("logs"):
+        entries = engine.attach(store, container, stream=req.qbool("stream"), logs=req.qbool("logs"),
+                                cancel=ended)
     if req.qbool("stdin") and req.qbool("stream"):
         escape = detach.Escape(keys) if tty else None
         threading.Thread(target=_forward_input, args=(ended, store, container, conn, escape),
                          daemon=True, name="attach stdin").start()
-    if not req.qbool("stream") and not req.qbool("logs"):
+    if entries is None:
         return
-    entries = engine.attach(store, container, stream=req.qbool("stream"), logs=req.qbool("logs"),
-                            cancel=ended)
     _send_logs(conn.send, entries, tty, req.qbool("stdout"), req.qbool("stderr"), False, ended)
     hijack.finish(conn)
 

@@ -132,14 +132,15 @@ def new_entries(cdir: ContainerDir, *, cancel: threading.Event | None = None) ->
         log = open(cdir.log, "rb")
     except FileNotFoundError:
         return iter(())
-    return _from_now(cdir, files, log, cancel)
+    # "now" is this call, not the first read: an attach wires the client's input after it,
+    # and output its input caused must not come before the point it reads from
+    end = log.seek(0, os.SEEK_END)
+    return _from_now(cdir, files, log, end, _same_run(cdir), cancel)
 
 
-def _from_now(cdir: ContainerDir, files: LogFiles, log: BinaryIO,
+def _from_now(cdir: ContainerDir, files: LogFiles, log: BinaryIO, end: int, running: Callable[[], bool],
               cancel: threading.Event | None) -> Iterator[LogEntry]:
-    running = _same_run(cdir)
     with log:
-        end = log.seek(0, os.SEEK_END)
         if end:
             log.seek(end - 1)
             within = log.read(1) != b"\n"
