@@ -338,7 +338,7 @@ def _device_number(text: str) -> int | None:
 
 def device_rule(rule: str) -> dict[str, Any]:
     """One --device-cgroup-rule (`c 42:* rmw`: type, major:minor, access) as an OCI device
-    rule; refused in dockerd's words when it is not one (its `^([acb]) ([0-9]+|\*):([0-9]+|\*)
+    rule; refused in dockerd's words when it is not one (its `^([acb]) ([0-9]+|[*]):([0-9]+|[*])
     ([rwm]{1,3})$`)."""
     parts = rule.split(" ")
     numbers = parts[1].split(":") if len(parts) == 3 else []
