@@ -20,6 +20,16 @@ except ImportError:  # a Python built without it: hashlib's
 
 CHUNK = 1 << 20
 SMALL = 1 << 16
+# What the interpreter's sha256 hashes in all before hashlib takes over for good: OpenSSL's saves
+# ~2.6 us a KiB, which pays its import (~2.5 ms) back at about 1 MiB. A context of 10,000 small
+# files (20 KiB each, issue #18 row c) was hashed twice over at the slow rate: +0.4 s.
+BUDGET = 1 << 20
+_spent = [0]
+
+
+def _builtin_may_take(n: int) -> bool:
+    _spent[0] += n
+    return _spent[0] <= BUDGET
 
 
 def small_sha256(data: bytes = b"") -> _Hash:
@@ -29,7 +39,8 @@ def small_sha256(data: bytes = b"") -> _Hash:
     same digests; OpenSSL's is ~4x faster per byte (0.9 against 3.5 us a KiB), so more data than
     SMALL, or a program that loaded hashlib anyway (to hash a stream, a file's content, a layer),
     gets hashlib's. Bytes that come in pieces, as many as may come, go to `Sha256`."""
-    if _builtin_sha256 is not None and len(data) <= SMALL and "hashlib" not in sys.modules:
+    if _builtin_sha256 is not None and len(data) <= SMALL and "hashlib" not in sys.modules \
+            and _builtin_may_take(len(data)):
         return _builtin_sha256(data)
     import hashlib
 
@@ -42,9 +53,10 @@ class Sha256:
     while they stay within SMALL bytes, and a digest of them is the interpreter's own; the first
     piece past SMALL loads hashlib (OpenSSL, ~4x faster a byte, and it releases the GIL), which
     hashes what was held and everything after. A program that loaded hashlib already uses it
-    from the start. So a cold build's small layers and files (a WORKDIR's, a COPY of a few KiB,
-    a RUN's few files) load no libcrypto (~11M instructions), and large ones are hashed as
-    before. The same digests; at most SMALL bytes held."""
+    from the start, as does one whose small pieces came to BUDGET bytes in all. So a cold
+    build's small layers and files (a WORKDIR's, a COPY of a few KiB, a RUN's few files) load no
+    libcrypto (~11M instructions), and large ones, or many small ones, are hashed as before.
+    The same digests; at most SMALL bytes held."""
 
     __slots__ = ("_held", "_hash", "update")
 
@@ -68,7 +80,7 @@ class Sha256:
         held = self._held
         if held is None:
             self._hash.update(data)  # type: ignore[union-attr]
-        elif len(held) + len(data) <= SMALL:
+        elif len(held) + len(data) <= SMALL and _builtin_may_take(len(data)):
             held += data
         else:
             import hashlib
