@@ -170,21 +170,8 @@ def _create_pulling(image: str, pull: str, target: Any, query: list, body: dict)
 
 
 def _pull(image: str, target: Any) -> None:
-    """The image pulled, its progress on stderr (the docker CLI's for run and create)."""
-    if isinstance(target, str):    # a daemon pulls it: its status lines, as they come
-        from dockyard.reference import parse_normalized
-
-        ref = parse_normalized(image)
-        name = ref.docker_ref()
-        query = [("fromImage", name.familiar.rsplit(":", 1)[0] if name.tag and not name.digest else name.familiar)]
-        query += [("tag", name.tag)] if name.tag and not name.digest else []
-        for message in for_target(target).stream("POST", "/images/create", query):
-            if message.get("error"):
-                raise DockyardError(str(message["error"]))
-            if message.get("status") and not message.get("progressDetail"):
-                prefix = f"{message['id']}: " if message.get("id") else ""
-                print(prefix + str(message["status"]), file=sys.stderr, flush=True)
-        return
+    """The image pulled, its progress on stderr (the docker CLI's for run and create), in this
+    process or by the daemon (registry_cmds.pull_to)."""
     from dockyard.cli.registry_cmds import pull_to
 
     pull_to(target, image, _err(target))

@@ -58,22 +58,28 @@ def _default_tag_note(name: str, out: TextIO) -> None:
 def cmd_pull(args: argparse.Namespace, ctx: CliContext) -> int:
     if not args.all_tags:
         _default_tag_note(args.name, ctx.stdout)
-    sink = progress_for(ctx.stdout, args.quiet)
-    try:
-        outcome = registry.pull(ctx.store, args.name, _access(), platform=args.platform,
-                                all_tags=args.all_tags, progress=sink)
-    finally:
-        sink.close()
-    for ref in outcome.references:
+    for ref in pull_to(ctx, args.name, ctx.stdout, quiet=args.quiet, all_tags=args.all_tags,
+                       platform=args.platform):
         print(str(ref), file=ctx.stdout)
     return 0
 
 
-def pull_to(ctx: CliContext, name: str, out: TextIO) -> None:
-    """A pull whose progress goes to `out` (run's and create's pull of an image not here)."""
-    sink = progress_for(out, False)
+def pull_to(target: CliContext | str, name: str, out: TextIO, *, quiet: bool = False,
+            all_tags: bool = False, platform: str | None = None) -> list:
+    """A pull whose progress goes to `out`: in this process (a CliContext), or by the daemon at
+    `target` (its messages printed as the docker CLI prints them, the client's credentials sent).
+    `pull`'s, and run's and create's of an image not here. The references pulled in process."""
+    if isinstance(target, str):
+        from dockyard.cli.backend import Remote
+
+        query = _pull_query(name, all_tags) + ([("platform", platform)] if platform else [])
+        print_messages(Remote(target).stream("POST", "/images/create", query, headers=_auth_headers(name)),
+                       out, quiet)
+        return []
+    sink = progress_for(out, quiet)
     try:
-        registry.pull(ctx.store, name, _access(), progress=sink)
+        return registry.pull(target.store, name, _access(), platform=platform, all_tags=all_tags,
+                             progress=sink).references
     finally:
         sink.close()
 
@@ -110,13 +116,9 @@ def _auth_headers(name: str) -> list[tuple[str, str]]:
 
 def client_pull(args: argparse.Namespace, host: str) -> int:
     """`pull` through a daemon: its progress messages, then the name pulled (as the docker CLI)."""
-    from dockyard.cli.backend import Remote
-
     if not args.all_tags:
         _default_tag_note(args.name, sys.stdout)
-    query = _pull_query(args.name, args.all_tags) + ([("platform", args.platform)] if args.platform else [])
-    print_messages(Remote(host).stream("POST", "/images/create", query, headers=_auth_headers(args.name)),
-                   sys.stdout, args.quiet)
+    pull_to(host, args.name, sys.stdout, quiet=args.quiet, all_tags=args.all_tags, platform=args.platform)
     # the name pulled, as the in-process pull and the docker CLI print it (-a: without a tag)
     print(str(parse_reference(args.name) if args.all_tags else parse_normalized(args.name).docker_ref()))
     return 0
