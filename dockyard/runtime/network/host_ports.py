@@ -95,6 +95,9 @@ def reserve(store_root: Path, container_id: str, endpoint: str,
     host_port 0 for an ephemeral one). Returns the mappings with their ports; on a conflict
     nothing stays reserved and the error says what dockerd's says (`endpoint`: the container's
     name)."""
+    wanted = list(wanted)
+    if not wanted:
+        return []   # no lock, no listing on a start that publishes nothing (most of them)
     done: list[PortMapping] = []
     with flock(_LOCK):
         _DIR.mkdir(parents=True, exist_ok=True)
