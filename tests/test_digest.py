@@ -23,6 +23,11 @@ def test_small_sha256_gives_hashlibs_digests() -> None:
     assert str(Digest.of_bytes(b"")) == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
+def _run_probe(probe: str) -> subprocess.CompletedProcess:
+    """The probe in a fresh interpreter (which modules it loads is what the tests look at)."""
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+
+
 def test_small_data_is_hashed_without_loading_hashlib() -> None:
     probe = ("import sys\n"
              "from dockyard.digest import SMALL, small_sha256\n"
@@ -31,7 +36,7 @@ def test_small_data_is_hashed_without_loading_hashlib() -> None:
              "big = type(small_sha256(b'x' * (SMALL + 1))).__module__\n"
              "after = type(small_sha256(b'x')).__module__\n"
              "print(small, loaded, big, after)\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    out = _run_probe(probe)
     # the check can fail: more than SMALL loads hashlib, and then a small piece goes to it too
     assert out.stdout.split() == ["_sha256", "[]", "_hashlib", "_hashlib"]
 
@@ -69,7 +74,7 @@ def test_pieces_load_hashlib_only_past_small() -> None:
              "loaded = [m for m in ('hashlib', '_hashlib') if m in sys.modules]\n"
              "h.update(b'z')\n"
              "print(loaded, 'hashlib' in sys.modules, type(Sha256()._hash).__module__)\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    out = _run_probe(probe)
     # the check can fail: the byte past SMALL loads hashlib, and a new hash then starts with it
     assert out.stdout.split() == ["[]", "True", "_hashlib"]
 
@@ -86,6 +91,6 @@ def test_many_small_pieces_load_hashlib_past_the_budget() -> None:
              "before = 'hashlib' in sys.modules\n"
              "Sha256(piece).hexdigest()\n"
              "print(before, 'hashlib' in sys.modules, type(Sha256()._hash).__module__)\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    out = _run_probe(probe)
     # the check can fail: one piece past BUDGET loads hashlib, and new hashes start with it
     assert out.stdout.split() == ["False", "True", "_hashlib"]
