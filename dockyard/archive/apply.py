@@ -48,7 +48,7 @@ from dockyard.archive.fstree import DirCursor, remove_tree
 from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader, check_fields
 from dockyard.archive.tarsafe import MAX_SYMLINKS, Policy, check_entry, clean_hardlink_target, clean_name
 from dockyard.atomic import write_all
-from dockyard.errors import DockyardError, InvalidArchive
+from dockyard.errors import DockyardError, InvalidArchive, InvalidParameter
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
@@ -63,6 +63,28 @@ _HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
+
+
+def no_overwrite_dir_non_dir(dest: str) -> Callable[[Entry], None]:
+    """Docker's NoOverwriteDirNonDir, as an `apply_layer` check of an extraction into `dest`: an
+    entry does not replace a directory by a non-directory, nor the other way round (docker cp
+    both ways: the archive API's PUT, the docker CLI's extraction on the host)."""
+
+    def check(entry: Entry) -> None:
+        rel = clean_name(entry.name)
+        if rel is None:
+            return
+        try:
+            existing = os.lstat(os.path.join(dest, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if stat.S_ISDIR(existing.st_mode) and entry.type != DIR:
+            raise InvalidParameter(f"cannot overwrite directory \"{os.path.join(dest, rel)}\" "
+                                   f"with non-directory \"{entry.name}\"")
+        if not stat.S_ISDIR(existing.st_mode) and entry.type == DIR:
+            raise InvalidParameter(f"cannot overwrite non-directory \"{os.path.join(dest, rel)}\" "
+                                   f"with directory \"{entry.name}\"")
+    return check
 
 
 def apply_layer(
@@ -85,7 +107,7 @@ def apply_layer(
     skips them when it cannot create them).
     `owner`: (uid, gid) given to every entry instead of the header's (ADD --chown).
     `check`: called with each entry before it is applied; raises to refuse it (stricter rules
-    of a caller, e.g. build contexts).
+    of a caller, e.g. build contexts), or renames it (docker cp's rebase of its entries).
     `like`: another layer's tree whose equal files are hard-linked rather than written (see
     the module's docstring); a hint only: whatever is there, the result is the same tree.
     `sums`: (this layer's, like's) content digests by entry path (cleaned, as the tree has it),

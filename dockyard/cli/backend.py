@@ -110,6 +110,35 @@ class Remote:
                 yield (2 if stream == 2 else 1), data
 
 
+    # -- docker cp: the archive API ------------------------------------------------------------
+    def path_stat(self, container: str, path: str) -> dict:
+        """`HEAD /containers/{id}/archive`: the path's stat (its header); a 404 (no such
+        container or path) has no body to read."""
+        with self.daemon.request("HEAD", f"/containers/{container}/archive", [("path", path)]) as reply:
+            if reply.status == 404:
+                raise NotFound(f"No such container:path: {container}:{path}")
+            if reply.status >= 400:
+                from dockyard.errors import DockyardError
+
+                raise DockyardError(f"the daemon answered {reply.status} to the stat of {container}:{path}")
+            return _path_stat(reply.headers.get(_STAT_HEADER, ""))
+
+    def get_archive(self, container: str, path: str, consume: Callable[[dict, Any], None]) -> None:
+        """`GET /containers/{id}/archive`: `consume(stat, reader)` reads the tar as it comes."""
+        with self.daemon.request("GET", f"/containers/{container}/archive", [("path", path)]) as reply:
+            reply.check()
+            consume(_path_stat(reply.headers.get(_STAT_HEADER, "")), reply)
+
+    def put_archive(self, container: str, path: str, write: Callable[[Any], None], *,
+                    copy_uid_gid: bool = False) -> None:
+        """`PUT /containers/{id}/archive`: the tar `write(out)` writes, streamed as the body, as
+        the docker CLI sends it (noOverwriteDirNonDir, copyUIDGID with -a)."""
+        query = [("path", path), ("noOverwriteDirNonDir", "true")] + ([("copyUIDGID", "true")] if copy_uid_gid else [])
+        with self.daemon.request("PUT", f"/containers/{container}/archive", query, body=write,
+                                 content_type="application/x-tar") as reply:
+            reply.check()
+
+
 class Local:
     def __init__(self, root: Any, ctx: Any = None) -> None:
         self.root = root
@@ -162,6 +191,78 @@ class Local:
                 yield message
 
 
+    # -- docker cp: engine/container_files, as the archive API calls it ---------------------------
+    def path_stat(self, container: str, path: str) -> dict:
+        from dockyard.engine import container_files
+
+        return container_files.stat(self.ctx.store, container, path)
+
+    def get_archive(self, container: str, path: str, consume: Callable[[dict, Any], None]) -> None:
+        """The engine writes the tar into a pipe in a thread; `consume(stat, reader)` reads it
+        here as it comes (bounded: the pipe's buffer)."""
+        import os
+
+        from dockyard.engine import container_files
+
+        read_fd, write_fd = os.pipe()
+        reader, writer = open(read_fd, "rb"), open(write_fd, "wb")
+        stat: list[dict] = []
+        ready = threading.Event()
+
+        def start(found: dict) -> Any:
+            stat.append(found)
+            ready.set()
+            return writer
+
+        def produce() -> int:
+            try:
+                container_files.get(self.ctx.store, container, path, start)
+                writer.flush()
+            finally:
+                ready.set()
+                _close_quietly(writer)
+            return 0
+        waiter = Waiter(produce)
+        try:
+            ready.wait()
+            if stat:
+                consume(stat[0], reader)
+        except BaseException:
+            reader.close()         # the engine's next write fails: it stops
+            _join_quietly(waiter)
+            raise
+        reader.close()
+        waiter.result()
+
+    def put_archive(self, container: str, path: str, write: Callable[[Any], None], *,
+                    copy_uid_gid: bool = False) -> None:
+        """The tar `write(out)` writes, made in a thread into a pipe the engine reads here
+        (copyUIDGID maps owners through user namespaces' ID maps: none here, as the API)."""
+        import os
+
+        from dockyard.engine import container_files
+
+        read_fd, write_fd = os.pipe()
+        reader, writer = open(read_fd, "rb"), open(write_fd, "wb")
+
+        def produce() -> int:
+            try:
+                write(writer)
+                writer.flush()
+            finally:
+                _close_quietly(writer)
+            return 0
+        waiter = Waiter(produce)
+        try:
+            container_files.put(self.ctx.store, container, path, reader, no_overwrite_dir_non_dir=True)
+        except BaseException:
+            reader.close()
+            _join_quietly(waiter)
+            raise
+        reader.close()
+        waiter.result()
+
+
 def for_target(target: Any) -> Local | Remote:
     return Remote(target) if isinstance(target, str) else Local(target.root, target)
 
@@ -186,6 +287,33 @@ class Waiter:
         if isinstance(value, BaseException):
             raise value
         return value
+
+
+_STAT_HEADER = "x-docker-container-path-stat"
+
+
+def _path_stat(header: str) -> dict:
+    """The archive API's stat header: base64 of the path's JSON stat."""
+    import base64
+
+    try:
+        return json.loads(base64.b64decode(header)) if header else {}
+    except ValueError:
+        return {}
+
+
+def _close_quietly(f: Any) -> None:
+    try:
+        f.close()
+    except OSError:
+        pass    # its reader went away: the copy stopped there
+
+
+def _join_quietly(waiter: Waiter) -> None:
+    try:
+        waiter.result()
+    except BaseException:  # noqa: BLE001 - the reader's own error is the one raised
+        pass
 
 
 class LocalStreams:

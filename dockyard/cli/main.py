@@ -23,7 +23,7 @@ Loader = Callable[[], ModuleType]
 
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
-COMMAND_MODULES = ["image_cmds", "container_cmds", "build_cmd", "network_cmds", "registry_cmds",
+COMMAND_MODULES = ["image_cmds", "container_cmds", "cp_cmd", "build_cmd", "network_cmds", "registry_cmds",
                    "system_cmds"]
 # The module that alone can parse a command (`image X` for the image group's): `dockyard build`
 # imports and registers build_cmd only, and so only the engines a build uses (each group imports
@@ -34,6 +34,7 @@ _COMMAND_MODULE = {
                      "image inspect", "image waste", "image history"], "image_cmds"),
     **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
                      "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
+    "cp": "cp_cmd",
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),

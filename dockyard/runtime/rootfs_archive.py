@@ -29,10 +29,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
 # Imported before the chroot: nothing may be imported after it.
-from dockyard.archive.apply import apply_layer
+from dockyard.archive.apply import apply_layer, no_overwrite_dir_non_dir as refuse_dir_swaps
 from dockyard.archive.diff import write_resource
-from dockyard.archive.tarreader import DIR, Entry
-from dockyard.archive.tarsafe import clean_name
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 
 _GO_MODE = {stat.S_IFDIR: 1 << 31, stat.S_IFLNK: 1 << 27, stat.S_IFBLK: 1 << 26,
@@ -120,27 +118,10 @@ def _put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidParameter("extraction point is not a directory")
 
-    def check(entry: Entry) -> None:
-        """Docker's noOverwriteDirNonDir: a directory is not replaced by a non-directory, nor
-        the other way round."""
-        rel = clean_name(entry.name)
-        if rel is None:
-            return
-        try:
-            existing = os.lstat(os.path.join(path, rel))
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        if stat.S_ISDIR(existing.st_mode) and entry.type != DIR:
-            raise InvalidParameter(f"cannot overwrite directory \"{os.path.join(path, rel)}\" "
-                                   f"with non-directory \"{entry.name}\"")
-        if not stat.S_ISDIR(existing.st_mode) and entry.type == DIR:
-            raise InvalidParameter(f"cannot overwrite non-directory \"{os.path.join(path, rel)}\" "
-                                   f"with directory \"{entry.name}\"")
-
     # owners as the tar has them (dockerd keeps them with or without copyUIDGID, which only maps
     # them through a user namespace's ID maps: none here)
     apply_layer(source, Path(path), whiteout_format="none",
-                check=check if no_overwrite_dir_non_dir else None)
+                check=refuse_dir_swaps(path) if no_overwrite_dir_non_dir else None)
 
 
 def _libc_call(name: str, *args: Any) -> None:

@@ -1,0 +1,155 @@
+"""dockyard's own container commands that the docker CLI has (cp, restart, version, info, port,
+rename, top, attach, update, stats) and its unknown-command line: each scenario run three ways,
+the docker CLI 20.10 (/usr/bin/docker) against the reference dockerd, dockyard in process, and
+dockyard as a client of `dockyard serve` on the same store; what they print (container IDs,
+names of temporary folders and the daemon's error prefix aside) and their exit codes compared."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+DOCKER = "/usr/bin/docker"   # Debian's 20.10 client
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+def _docker(env: dict[str, str]) -> Run:
+    def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
+        proc = subprocess.run([DOCKER, *args], env=env, input=input, capture_output=True, timeout=120)
+        return proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    return run
+
+
+def _dockyard(dockyard, env: dict[str, str]) -> Run:  # noqa: ANN001
+    def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
+        result = dockyard.run(*args, input=input, env=env, check=False)
+        return result.returncode, result.stdout, result.stderr
+    return run
+
+
+def _errors(text: str) -> str:
+    """Error lines as dockyard prints them: the docker CLI prints the daemon's errors as 'Error
+    response from daemon: ...' and its own without a prefix; dockyard's are 'Error: ...'."""
+    lines = []
+    for line in text.splitlines():
+        line = line.removeprefix("Error response from daemon: ").removeprefix("Error: ")
+        lines.append(f"Error: {line}")
+    return "\n".join(lines)
+
+
+def _ways(dockerd, server, dockyard) -> dict[str, Run]:  # noqa: ANN001
+    return {"dockerd": _docker(dockerd.env), "in process": _dockyard(dockyard, {}),
+            "client": _dockyard(dockyard, {"DOCKYARD_HOST": server.url})}
+
+
+def _tree(root: Path) -> list[str]:
+    """Each path under `root`: its type, and a file's content or a link's target."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_symlink():
+            out.append(f"{rel} -> {os.readlink(path)}")
+        elif path.is_dir():
+            out.append(f"{rel}/")
+        else:
+            out.append(f"{rel}: {path.read_bytes()!r}")
+    return out
+
+
+def _cp_scenario(run: Run, tmp: Path) -> list[object]:
+    out: list[object] = []
+
+    def step(*args: str, input: bytes | None = None) -> None:
+        code, stdout, stderr = run(*args, input=input)
+        stdout = stdout if args[-1] != "-" else f"{len(stdout)} bytes"   # a tar: its entries compared below
+        out.append((" ".join(args).replace(str(tmp), "<tmp>"), code, stdout, _errors(stderr).replace(str(tmp), "<tmp>")))
+
+    code, cid, err = run("run", "-d", "--name", "cpc", "busybox", "sh", "-c",
+                         "mkdir -p /data/sub && echo one > /data/sub/f && ln -s /data/sub/f /data/link && "
+                         "ln -s / /data/root && touch /ready && exec sleep 60")
+    assert code == 0, err
+    try:
+        while run("exec", "cpc", "test", "-e", "/ready")[0] != 0:
+            pass
+        host = tmp / "host"
+        host.mkdir()
+        (host / "up").mkdir()
+        (host / "up" / "new.txt").write_text("from host\n")
+        os.symlink("up/new.txt", host / "uplink")
+        for args in (["cpc:/data/sub/f", "out/f"], ["cpc:/data", "out/data"], ["cpc:/data/link", "out/link"],
+                     ["-L", "cpc:/data/link", "out/followed"], ["cpc:/data/sub/f", "out/"],
+                     ["cpc:/data/root/etc/hostname", "out/hn"], ["cpc:/data/.", "out/dot"],
+                     ["cpc:/nope", "out/x"], ["nope:/data", "out/x"], ["cpc:/data", "out/f"],
+                     ["cpc:/data/sub/f", "out/newdir/"], ["cpc:/data/sub/f", "out/missing/x"],
+                     ["out/f", "out/g"], ["cpc:/a", "cpc:/b"],
+                     ["host/up", "cpc:/data/"], ["host/up/new.txt", "cpc:/data/h2"], ["-L", "host/uplink", "cpc:/data/"],
+                     ["host/uplink", "cpc:/tmp/"], ["host/nope", "cpc:/data/"], ["host/up/new.txt", "cpc:/nodir/x"],
+                     ["host/up/new.txt", "cpc:/nodir/"], ["host/up", "cpc:/data/sub/f"], ["host/up/new.txt", "cpc:/data/root/tmp/"]):
+            step("cp", *[a if ":" in a or a.startswith("-") else str(tmp / a) for a in args])
+        (tmp / "out").mkdir(exist_ok=True)
+        code, tar_out, _ = run("cp", "cpc:/data/sub", "-")
+        out.append(("tar out", code, sorted(re.findall(r"sub(?:/f)?", tar_out))))
+        tar = subprocess.run(["tar", "cf", "-", "-C", str(host), "up"], capture_output=True, check=True).stdout
+        step("cp", "-", "cpc:/tmp", input=tar)
+        step("cp", "-", "cpc:/tmp/up/new.txt", input=tar)
+        out.append(run("exec", "cpc", "sh", "-c", "cd /; ls -lnR data tmp | grep -v '^total' | "
+                                                   "sed 's/ [A-Z][a-z][a-z] .[0-9] [0-9:]* / /'")[:2])
+        out.append([line.replace(cid.strip()[:12], "<id>") for line in _tree(tmp / "out")])
+    finally:
+        run("rm", "-f", "cpc")
+    return out
+
+
+def test_cp_as_docker(dockerd, server, dockyard, busybox, tmp_path: Path) -> None:  # noqa: ANN001
+    results = {}
+    for way, run in _ways(dockerd, server, dockyard).items():
+        (tmp_path / way).mkdir()
+        (tmp_path / way / "out").mkdir()
+        results[way] = _cp_scenario(run, tmp_path / way)
+    _same(results)
+
+
+def _same(results: dict[str, list[object]]) -> None:
+    for way in ("in process", "client"):
+        for ours, theirs in zip(results[way], results["dockerd"], strict=True):
+            assert ours == theirs, way
+
+
+def test_a_hostile_tar_from_a_daemon_stays_in_the_destination(tmp_path: Path) -> None:
+    # what the host's side of cp extracts (a daemon's answer) goes through archive/apply's checks:
+    # a name that climbs out, or a path through a link the tar made, never leaves the destination
+    import io
+    import tarfile
+
+    from dockyard.engine import host_files
+    from dockyard.errors import InvalidArchive
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+
+    def tar(*members: tuple[str, bytes, str]) -> io.BytesIO:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tf:
+            for name, body, link in members:
+                info = tarfile.TarInfo(name)
+                if link:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                else:
+                    info.size = len(body)
+                tf.addfile(info, io.BytesIO(body))
+        data.seek(0)
+        return data
+
+    with pytest.raises(InvalidArchive):
+        host_files.extract(tar(("f", b"x", ""), ("f/../../escaped", b"x", "")), str(dest), ("f", "g"))
+    assert not (tmp_path / "escaped").exists()
+    host_files.extract(tar(("f", b"", str(tmp_path)), ("f/through", b"x", "")), str(dest), ("f", "g"))
+    assert not (tmp_path / "through").exists() and (dest / "g").is_symlink()
+    assert (dest / str(tmp_path).lstrip("/") / "through").read_bytes() == b"x"   # inside, as in a chroot
+
