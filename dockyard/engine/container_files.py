@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, NotFound
 from dockyard.runtime import bundle, rootfs_archive
 from dockyard.runtime.containers import current_state, lookup
 from dockyard.runtime.spec import Bind
@@ -22,14 +22,21 @@ def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.V
     (none for a running container: its root has them)."""
     cdir = lookup(store, name)
     state = current_state(cdir)
-    if state.status == RUNNING and state.pid:
-        yield Path(f"/proc/{state.pid}/root"), []
-        return
-    host = cdir.read_record().host
-    volumes = [(m.source, m.target, m.read_only) for m in host.mounts if m.type in ("bind", "volume")]
-    volumes += [(b.source, b.destination, b.readonly) for b in map(Bind.parse, host.binds)]
-    with bundle.mounted(store, cdir) as rootfs:
-        yield rootfs, volumes
+    try:
+        if state.status == RUNNING and state.pid:
+            yield Path(f"/proc/{state.pid}/root"), []
+            return
+        host = cdir.read_record().host
+        volumes = [(m.source, m.target, m.read_only) for m in host.mounts if m.type in ("bind", "volume")]
+        volumes += [(b.source, b.destination, b.readonly) for b in map(Bind.parse, host.binds)]
+        with bundle.mounted(store, cdir) as rootfs:
+            yield rootfs, volumes
+    except NotFound as err:
+        # dockerd names the container as the client did: "Could not find the file /x in
+        # container c1"
+        if str(err).endswith(" in container"):
+            raise NotFound(f"{err} {name}") from None
+        raise
 
 
 def stat(store: Store, name: str, path: str) -> dict[str, Any]:

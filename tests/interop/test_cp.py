@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import docker
+import pytest
 
 from tests.interop.conftest import Engine
 
@@ -63,6 +64,9 @@ def test_sdk_archive(engine: Engine) -> None:
         assert stat["name"] == "hello.txt" and stat["size"] == 6
         got = tarfile.open(fileobj=io.BytesIO(b"".join(chunks)))
         assert got.extractfile("hello.txt").read() == b"hello\n"
+        # dockerd names the container as the request did (dockyard left the name out)
+        with pytest.raises(docker.errors.NotFound, match=f"Could not find the file /nope in container {c.id}"):
+            c.get_archive("/nope")
     finally:
         c.remove(force=True)
 
