@@ -294,7 +294,7 @@ def _annotations(items: list[str]) -> dict[str, str]:
 
 
 def _mount(text: str) -> dict[str, Any]:
-    """`--mount type=volume,source=v,target=/p,readonly,volume-nocopy,tmpfs-size=...`"""
+    """`--mount type=volume,source=v,target=/p,readonly,volume-nocopy,volume-opt=o=bind,tmpfs-size=...`"""
     out: dict[str, Any] = {"Type": "volume"}
     for field in text.split(","):
         key, eq, value = field.partition("=")
@@ -326,6 +326,12 @@ def _mount(text: str) -> dict[str, Any]:
         elif key == "volume-label":
             k, _, v = value.partition("=")
             out.setdefault("VolumeOptions", {}).setdefault("Labels", {})[k] = v
+        elif key == "volume-driver":
+            out.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})["Name"] = value
+        elif key == "volume-opt":
+            k, _, v = value.partition("=")
+            driver = out.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})
+            driver.setdefault("Options", {})[k] = v
         else:
             raise InvalidParameter(f"unexpected key '{key}' in '{field}'")
     return out

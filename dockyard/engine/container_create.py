@@ -62,7 +62,7 @@ def create_from_request(store: Store, req: ContainerRequest) -> ContainerRecord:
     try:
         mounts = list(opts.host.mounts) + _volumes_from(store, req, _targets(opts.host.mounts, uses))
         for use in uses:
-            volume = volumes.create(use.name or None, labels=use.labels)
+            volume = volumes.create(use.name or None, labels=use.labels, options=use.options)
             made.append((volume, use))
             # dockerd's volume service reports a create for each volume a container asks for,
             # one that exists included

@@ -56,6 +56,7 @@ class VolumeUse:
     nocopy: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     subpath: str = ""     # the path inside the volume mounted (API 1.45's VolumeOptions.Subpath)
+    options: dict[str, str] = field(default_factory=dict)   # the local driver's, for a new volume
 
 
 @dataclass
@@ -665,14 +666,15 @@ def _mount_object(m: dict[str, Any]) -> Mount | VolumeUse:
                      options=[propagation] if propagation else [])
     if kind == "volume":
         vol = _dict(m.get("VolumeOptions"), "VolumeOptions")
-        if (vol.get("DriverConfig") or {}).get("Name") not in (None, "", "local") or \
-                (vol.get("DriverConfig") or {}).get("Options"):
-            raise InvalidParameter("volume driver options are not supported by dockyard")
+        driver = _dict(vol.get("DriverConfig"), "DriverConfig")
+        if driver.get("Name") not in (None, "", "local"):
+            raise InvalidParameter("volume drivers other than local are not supported by dockyard")
         subpath = _subpath(vol.get("Subpath"), source)
         if source:
             validate_name(source)
         return VolumeUse(source, target, read_only, bool(vol.get("NoCopy")),
-                         dict(vol.get("Labels") or {}), subpath)
+                         dict(vol.get("Labels") or {}), subpath,
+                         {str(k): str(v) for k, v in _dict(driver.get("Options"), "Options").items()})
     if kind == "tmpfs":
         if source:
             raise InvalidParameter("invalid mount config for type \"tmpfs\": Source must not be specified")

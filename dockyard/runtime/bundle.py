@@ -192,6 +192,7 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
         _take_hostname(cdir, record, joins)
     mount(store, cdir, record)
     try:
+        hold_volumes(store, cdir, record)
         shm = ""
         if record.host.ipc_mode == "shareable":   # on the host, where joiners find it
             rootfs.unmount(cdir.shm)
@@ -211,7 +212,25 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
         write_spec(cdir, record, joins=joins, shm=shm, linked=linked, host=host)  # the runtime makes a missing workdir
     except BaseException:
         unmount(cdir)
+        release_volumes(store, cdir, record)
         raise
+
+
+def hold_volumes(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
+    """What the container's volumes made with driver options mount, mounted for its run
+    (runtime/volumes.Volumes.hold)."""
+    if any(m.type == "volume" for m in record.host.mounts):
+        from dockyard.runtime.volumes import hold_all, names_in   # not a build's RUN (tests/test_start_up.py)
+
+        hold_all(store.root, cdir.id, names_in(record.host.mounts))
+
+
+def release_volumes(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
+    """The run ended: its volumes' mounts go when no other container holds them."""
+    if any(m.type == "volume" for m in record.host.mounts):
+        from dockyard.runtime.volumes import names_in, release_all   # not a build's RUN (tests/test_start_up.py)
+
+        release_all(store.root, cdir.id, names_in(record.host.mounts))
 
 
 def _take_hostname(cdir: ContainerDir, record: ContainerRecord, joins: "Joined") -> None:

@@ -124,6 +124,14 @@ def _end_orphan(cdir: ContainerDir) -> None:
     unmount(cdir.merged)
     unmount(cdir.shm)
     unmount_each(cdir.subpaths)
+    try:
+        mounts = cdir.read_record().host.mounts
+    except FileNotFoundError:
+        return
+    if any(m.type == "volume" for m in mounts):
+        from dockyard.runtime.volumes import names_in, release_all
+
+        release_all(cdir.path.parent.parent, cdir.id, names_in(mounts))
 
 
 def current_state(cdir: ContainerDir) -> ContainerState:

@@ -152,6 +152,7 @@ class Monitor:
             self._release_subreaper()
             self._close_outputs()
             bundle.unmount(self.cdir)
+            bundle.release_volumes(self.store, self.cdir, self.record)
             code = exc.code if isinstance(exc, StartError) else 125
             self._fail(str(exc), code)
         except BaseException:
@@ -493,6 +494,7 @@ class Monitor:
         self.restart_pending = False
         try:
             bundle.unmount(self.cdir)
+            bundle.release_volumes(self.store, self.cdir, self.record)
             self._volume_events("unmount")
         finally:
             # what a kept container reports after a crash; --rm removes it right away

@@ -131,6 +131,55 @@ def bind_descriptor(fd: int, target: Path) -> None:
         raise RuntimeFailure(f"bind mount on {target}: {os.strerror(err)}")
 
 
+# mount(8)'s option words as flags (moby/sys/mount's ParseOptions reads them so): the word sets
+# the flag, or clears it (True); any other word goes to the file system as data
+_OPTION_FLAGS = {
+    "defaults": (False, 0), "ro": (False, 0x1), "rw": (True, 0x1), "nosuid": (False, 0x2),
+    "suid": (True, 0x2), "nodev": (False, 0x4), "dev": (True, 0x4), "noexec": (False, 0x8),
+    "exec": (True, 0x8), "sync": (False, 0x10), "async": (True, 0x10), "remount": (False, 0x20),
+    "mand": (False, 0x40), "nomand": (True, 0x40), "dirsync": (False, 0x80),
+    "noatime": (False, 0x400), "atime": (True, 0x400), "nodiratime": (False, 0x800),
+    "diratime": (True, 0x800), "bind": (False, MS_BIND), "rbind": (False, MS_BIND | 0x4000),
+    "relatime": (False, 0x200000), "norelatime": (True, 0x200000),
+    "strictatime": (False, 0x1000000), "nostrictatime": (True, 0x1000000),
+}
+# propagation words: a mount call of their own after the mount itself
+_PROPAGATION = {"unbindable": 1 << 17, "runbindable": 1 << 17 | 0x4000, "private": 1 << 18,
+                "rprivate": 1 << 18 | 0x4000, "slave": 1 << 19, "rslave": 1 << 19 | 0x4000,
+                "shared": 1 << 20, "rshared": 1 << 20 | 0x4000}
+
+
+def mount_with_options(device: str, target: Path, fstype: str, options: str) -> None:
+    """mount(2) as mount(8) and moby's mount.Mount do it from an option string (`bind,ro`,
+    `size=1m,uid=1000`): flags from the known words, the rest as data; a read-only bind is
+    remounted read-only, propagation set after. Failures in moby's words: `mount
+    DEVICE:TARGET, flags: 0x1000, data: x: no such file or directory`."""
+    flags, data, propagation = 0, [], 0
+    for word in filter(None, options.split(",")):
+        if word in _PROPAGATION:
+            propagation |= _PROPAGATION[word]
+        elif word in _OPTION_FLAGS:
+            clear, flag = _OPTION_FLAGS[word]
+            flags = flags & ~flag if clear else flags | flag
+        else:
+            data.append(word)
+    text = ",".join(data)
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def call(op: str, source: str, kind: str, bits: int, extra: str) -> None:
+        if libc.mount(source.encode() or None, os.fsencode(target), kind.encode() or None,
+                      ctypes.c_ulong(bits), extra.encode() or None) != 0:
+            err = os.strerror(ctypes.get_errno())
+            where = f"{source}:{target}" if source else str(target)
+            raise RuntimeFailure(f"{op} {where}" + (f", flags: {bits:#x}" if bits else "")
+                                 + (f", data: {extra}" if extra else "") + f": {err[:1].lower()}{err[1:]}")
+    call("mount", device, fstype, flags, text)
+    if propagation:
+        call("mount", "", "", propagation, "")
+    if flags & (MS_BIND | 0x1) == MS_BIND | 0x1:   # a bind is made read-only by a remount
+        call("remount-ro", "", "", flags | 0x20, "")
+
+
 def unmount_each(folder: Path) -> None:
     """Unmount each entry of `folder` (binds of runtime/volumes.subpath_source), then remove it."""
     try:

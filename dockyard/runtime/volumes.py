@@ -10,6 +10,13 @@ volume is the containers' business: removing and pruning take the users from the
 On its first use by a container, an empty volume gets the content the image has at the mount
 point (Docker's copy-up; `nocopy` turns it off), copied with `cp -a` (owners, modes, times,
 links, xattrs kept).
+
+A volume made with the local driver's options (`--opt type=tmpfs --opt device=tmpfs`, `--opt
+type=none --opt o=bind --opt device=/srv/data`, compose's `driver_opts`) is what they mount at
+its _data, as dockerd's local driver: mounted when a container using it starts (and for its
+copy-up), unmounted when the last one holding it stops. Who holds it are files named after the
+containers in <name>/holders: a holder killed before its release is dropped once its container
+is gone, and the volume's removal unmounts it first, whatever the holders said.
 """
 
 from __future__ import annotations
@@ -67,6 +74,24 @@ def validate_name(name: str) -> str:
     if len(name.encode()) > 255:   # a volume is a folder of that name (dockerd's mkdir fails, 500)
         raise InvalidParameter(f"create {name}: file name too long")
     return name
+
+
+_OPTIONS = ("type", "device", "o", "size")
+_NEEDS = (("type", "device"), ("device", "type"), ("o", "device"))   # moby's mandatoryOpts
+
+
+def check_options(name: str, options: dict[str, str]) -> None:
+    """The local driver's options, refused in dockerd's words (its volume/local validateOpts):
+    only type, device, o; type and device each with the other, o with device; no size (a
+    quota, which needs an xfs store with project quotas)."""
+    for key in options:
+        if key not in _OPTIONS:
+            raise InvalidParameter(f'create {name}: invalid option: "{key}"')
+    if "size" in options:
+        raise InvalidParameter(f"create {name}: quota size requested but no quota support")
+    for key, needed in _NEEDS:
+        if key in options and needed not in options:
+            raise InvalidParameter(f'create {name}: missing required option: "{needed}"')
 
 
 def subpath_source(mountpoint: str, subpath: str, staging: Path) -> str:
@@ -136,6 +161,26 @@ def users_of(root: Path) -> Users:
     return of
 
 
+def names_in(mounts: list) -> list[str]:   # noqa: ANN001 - a record's host.mounts
+    """The names of the volumes among a container's mounts."""
+    return [m.name for m in mounts if m.type == "volume" and m.name]
+
+
+def hold_all(root: Path, holder: str, names: list[str]) -> None:
+    """A container starts: Volumes.hold of each of its volumes."""
+    volumes = Volumes(root)
+    for name in names:
+        volumes.hold(name, holder)
+
+
+def release_all(root: Path, holder: str, names: list[str]) -> None:
+    """A container's run ended (or its killed monitor's was cleaned): Volumes.release of each."""
+    volumes = Volumes(root)
+    containers = root / "containers"
+    for name in names:
+        volumes.release(name, holder, lambda other: (containers / other).is_dir())
+
+
 _DISCARDED = ".discarded-"   # a removed volume's folder while it is deleted
 
 
@@ -168,18 +213,17 @@ class Volumes:
         """A new volume, or the existing one of that name (Docker's create is idempotent)."""
         if driver not in ("", "local"):
             raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
-        if options:
-            raise InvalidParameter("options of the local volume driver (type, device, o) are not "
-                                   "supported by dockyard")
         anonymous = not name
         name = name or os.urandom(32).hex()
         validate_name(name)
+        check_options(name, options or {})
         with flock(self._lock):
             existing = self._read(name)
             if existing is not None:
                 return existing
             self._discard(name)   # a folder without its record: what a crash in rm left
-            volume = Volume(name, now_rfc3339(), labels=dict(labels or {}), anonymous=anonymous)
+            volume = Volume(name, now_rfc3339(), labels=dict(labels or {}), options=dict(options or {}),
+                            anonymous=anonymous)
             self.data(name).mkdir(parents=True, exist_ok=True)
             os.chmod(self.data(name), 0o755)
             record = asdict(volume)
@@ -213,9 +257,57 @@ class Volumes:
                 raise Conflict(f"remove {name}: volume is in use - [{', '.join(using)}]")
             # the record first: a crash in the middle leaves no half volume visible
             (self.dir / name / "volume.json").unlink()
+            self._unmount(name)   # never the files of what its options mounted
             self._discard(name)
             for left in self.dir.glob(f"{_DISCARDED}*"):   # what a crash left of earlier ones
                 shutil.rmtree(left, ignore_errors=True)
+
+    def hold(self, name: str, holder: str) -> None:
+        """A container starting with the volume: what its options mount is mounted (if it is
+        not yet), and `holder` counted until its release. Nothing for a plain volume."""
+        volume = self._read(name)
+        if volume is None or not volume.options:
+            return
+        with flock(self._lock):
+            self._mount(volume)
+            holders = self.dir / name / "holders"
+            holders.mkdir(exist_ok=True)
+            (holders / holder).touch()
+
+    def release(self, name: str, holder: str, exists: Callable[[str], bool]) -> None:
+        """`holder` stopped: the volume is unmounted when no holder is left (holders whose
+        container no longer `exists` are dropped: a holder killed before its release)."""
+        holders = self.dir / name / "holders"
+        if not holders.is_dir():
+            return
+        with flock(self._lock):
+            left = False
+            for entry in list(holders.iterdir()):
+                if entry.name == holder or not exists(entry.name):
+                    entry.unlink(missing_ok=True)
+                else:
+                    left = True
+            if not left:
+                self._unmount(name)
+
+    def _mount(self, volume: Volume) -> None:
+        """Mount what the volume's options say at its _data, unless mounted (under the lock)."""
+        from dockyard.runtime.rootfs import is_mounted, mount_with_options
+
+        target = self.data(volume.name)
+        if is_mounted(target):
+            return
+        options = volume.options
+        try:
+            mount_with_options(options["device"], target, options["type"], options.get("o", ""))
+        except RuntimeFailure as exc:
+            raise RuntimeFailure(f"error while mounting volume '{target}': failed to mount local "
+                                 f"volume: {exc}") from None
+
+    def _unmount(self, name: str) -> None:
+        from dockyard.runtime.rootfs import unmount
+
+        unmount(self.data(name))
 
     def _discard(self, name: str) -> None:
         """A volume's folder renamed out of its name (one step), then removed: a removal killed
@@ -278,8 +370,19 @@ class Volumes:
 
     def copy_up(self, name: str, source: Path) -> None:
         """The image's content at a mount point into an empty volume (first use)."""
+        volume = self._read(name)
         with flock(self._lock):
-            self._copy_into(name, source, self.data(name))
+            if volume is None or not volume.options:
+                self._copy_into(name, source, self.data(name))
+                return
+            # into what the options mount, as moby's copy-up mounts the volume for it
+            mounted_here = not (self.dir / name / "holders").is_dir() or not any((self.dir / name / "holders").iterdir())
+            self._mount(volume)
+            try:
+                self._copy_into(name, source, self.data(name))
+            finally:
+                if mounted_here:
+                    self._unmount(name)
 
     def copy_up_subpath(self, name: str, subpath: str, source: Path, staging: Path) -> None:
         """copy_up into the folder `subpath` of the volume when it is empty, through a bind of it
