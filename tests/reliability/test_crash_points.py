@@ -154,7 +154,7 @@ def _built_again(dockyard: Dockyard, ctx: Path, files: str) -> None:
     assert mounts_under(dockyard.root) == []
     out = dockyard("build", "-q", "-t", "built:1", str(ctx)).stdout.strip()
     assert dockyard("image", "inspect", "-f", "{{.Id}}", "built:1").stdout.strip() == out
-    assert dockyard("run", "--rm", "built:1", "cat", "/a", "/b").stdout == files
+    assert dockyard("run", "--rm", "--network", "none", "built:1", "cat", "/a", "/b").stdout == files
 
 
 def test_build_with_runs_killed_anywhere(templates, tmp_path: Path) -> None:
@@ -255,7 +255,7 @@ def test_run_killed_anywhere(templates, tmp_path: Path) -> None:
         if ids:
             dockyard("rm", "-f", *ids)
         assert _containers_whole(dockyard) == [] and mounts_under(dockyard.root) == []
-        assert dockyard("run", "--rm", "busybox", "cat", "/etc/hostname").returncode == 0
+        assert dockyard("run", "--rm", "--network", "none", "busybox", "cat", "/etc/hostname").returncode == 0
         assert _containers_whole(dockyard) == [] and mounts_under(dockyard.root) == []
         dockyard("rmi", "busybox")
 
