@@ -673,6 +673,18 @@ def _container_wait(store: Any, q: dict, body: Any, name: str) -> Any:
     return {"StatusCode": state.exit_code if state is not None else 0}
 
 
+def _container_restart(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.restart(store, name, int(q["t"]) if "t" in q else None)
+
+
+def _container_rename(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.rename(store, name, q.get("name") or "")
+
+
 _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("GET", "/containers/json"): _containers,
     ("POST", "/containers/create"): _container_create,
@@ -693,4 +705,6 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("POST", "/containers/([^/]+)/pause"): _container_pause,
     ("POST", "/containers/([^/]+)/unpause"): _container_unpause,
     ("POST", "/containers/([^/]+)/wait"): _container_wait,
+    ("POST", "/containers/([^/]+)/restart"): _container_restart,
+    ("POST", "/containers/([^/]+)/rename"): _container_rename,
 }

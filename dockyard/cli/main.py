@@ -23,8 +23,8 @@ Loader = Callable[[], ModuleType]
 
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
-COMMAND_MODULES = ["image_cmds", "container_cmds", "cp_cmd", "build_cmd", "network_cmds", "registry_cmds",
-                   "system_cmds"]
+COMMAND_MODULES = ["image_cmds", "container_cmds", "cp_cmd", "lifecycle_cmds", "build_cmd", "network_cmds",
+                   "registry_cmds", "system_cmds"]
 # The module that alone can parse a command (`image X` for the image group's): `dockyard build`
 # imports and registers build_cmd only, and so only the engines a build uses (each group imports
 # its own). A command not listed builds the whole parser.
@@ -34,7 +34,7 @@ _COMMAND_MODULE = {
                      "image inspect", "image waste", "image history"], "image_cmds"),
     **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
                      "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
-    "cp": "cp_cmd",
+    "cp": "cp_cmd", **dict.fromkeys(["restart", "rename"], "lifecycle_cmds"),
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
@@ -87,6 +87,7 @@ def build_parser(modules: list[str] | None = None,
     add_flags(parser, GLOBAL_FLAGS)
     parser.add_argument("-v", "--version", action="version", version=f"dockyard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    parser.commands = sub.choices   # type: ignore[attr-defined] - the command words (main: an unknown one)
     image_group = sub.add_parser("image", help="Manage images")
     image_sub = image_group.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
     for name in COMMAND_MODULES if modules is None else modules:
@@ -112,6 +113,11 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
         parser = build_parser([home])
     else:
         parser = build_parser(None, [load() for load in extra.values()])
+    if word and " " not in word and home is None and word not in extra \
+            and word not in parser.commands:  # type: ignore[attr-defined]
+        # the docker CLI's words and status, not argparse's list of the choices
+        sys.stderr.write(f"dockyard: '{word}' is not a dockyard command.\nSee 'dockyard --help'\n")
+        return 1
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

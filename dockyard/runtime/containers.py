@@ -298,14 +298,19 @@ def create(store: Store, opts: CreateOptions) -> ContainerRecord:
 def rename(store: Store, name: str, new_name: str) -> ContainerRecord:
     """`docker rename`: a new unique name (the old one is free at once)."""
     cdir = lookup(store, name)
-    new = validate_name(new_name)
+    # dockerd's words: the new name is reserved as "/NAME", its errors said to be the allocation's
+    try:
+        new = validate_name("/" + new_name.lstrip("/"))
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"Error when allocating new name: {exc}") from None
     with flock(store.lock_dir / "containers.lock"):
         record = cdir.read_record()
         if new == record.name:
             raise InvalidParameter(f"Renaming a container with the same name as its current name")
         for other in all_containers(store):
             if other.id != record.id and other.read_record().name == new:
-                raise Conflict(f'Conflict. The container name "/{new}" is already in use by container '
+                raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new}" is '
+                               f'already in use by container '
                                f'"{other.id}". You have to remove (or rename) that container to be '
                                "able to reuse that name.")
         old = record.name

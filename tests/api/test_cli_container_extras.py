@@ -153,3 +153,42 @@ def test_a_hostile_tar_from_a_daemon_stays_in_the_destination(tmp_path: Path) ->
     assert not (tmp_path / "through").exists() and (dest / "g").is_symlink()
     assert (dest / str(tmp_path).lstrip("/") / "through").read_bytes() == b"x"   # inside, as in a chroot
 
+
+
+def _ids_out(text: str) -> str:
+    return re.sub(r"\b[0-9a-f]{64}\b", "<id>", re.sub(r"\b[0-9a-f]{12}\b", "<id>", text))
+
+
+def _steps(run: Run, *commands: list[str]) -> list[tuple[str, int, str, str]]:
+    out = []
+    for args in commands:
+        code, stdout, stderr = run(*args)
+        out.append((" ".join(args), code, _ids_out(stdout), _ids_out(_errors(stderr))))
+    return out
+
+
+def test_restart_and_rename_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
+    results = {}
+    for way, run in _ways(dockerd, server, dockyard).items():
+        assert run("run", "-d", "--name", "rr1", "busybox", "sleep", "60")[0] == 0
+        assert run("create", "--name", "rr2", "busybox", "true")[0] == 0
+        try:
+            results[way] = _steps(
+                run, ["restart", "-t", "1", "rr1", "rr2", "nope", "nope2"], ["restart", "--time", "0", "rr1"],
+                ["inspect", "-f", "{{.State.Running}} {{.RestartCount}}", "rr1"],
+                ["rename", "rr2", "rr3"], ["rename", "rr3", "rr1"], ["rename", "nope", "x"], ["rename", "rr3", "rr3"],
+                ["rename", "rr3", "bad name"], ["rename", "rr3", "  "], ["rename", "rr3", "rr2"],
+                ["ps", "-a", "--format", "{{.Names}}", "--filter", "name=rr"])
+        finally:
+            run("rm", "-f", "rr1", "rr2", "rr3")
+    _same(results)
+
+
+def test_an_unknown_command_is_named(dockyard) -> None:  # noqa: ANN001
+    # the docker CLI's words ('docker: 'foo' is not a docker command.'), stderr and status 1
+    for args in (["foo"], ["--root", "/nowhere", "foo", "bar"]):
+        result = dockyard.run(*args, check=False)
+        assert (result.returncode, result.stdout, result.stderr) == \
+            (1, "", "dockyard: 'foo' is not a dockyard command.\nSee 'dockyard --help'\n")
+    docker = subprocess.run([DOCKER, "foo"], capture_output=True, text=True)
+    assert (docker.returncode, docker.stderr) == (1, "docker: 'foo' is not a docker command.\nSee 'docker --help'\n")
