@@ -32,3 +32,23 @@ def test_disconnect_the_last_network_and_connect_again(engine: Engine) -> None:
     finally:
         engine.docker("rm", "-f", "rc-1", "rc-2", check=False)
         engine.docker("network", "rm", "rc-net", check=False)
+
+
+def test_a_network_made_after_the_container(engine: Engine) -> None:
+    """dockerd's create takes a network that does not exist; its start fails with "network X not
+    found" (a 404) until the network is made. dockyard refused the create with that 404, and the
+    docker CLI read it as a missing image: "Unable to find image 'busybox:latest' locally" and a
+    pull from Docker Hub."""
+    try:
+        made = engine.docker("create", "--name", "rc-late", "--network", "rc-late-net", "busybox", "true")
+        assert made.stderr == b"" and len(made.stdout.strip()) == 64
+        failed = engine.docker("start", "rc-late", check=False)
+        assert failed.returncode == 1 and failed.stderr.decode().splitlines()[0] == \
+            "Error response from daemon: network rc-late-net not found"
+        engine.docker("network", "create", "rc-late-net")
+        engine.docker("start", "-a", "rc-late")
+        assert engine.docker("inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.NetworkMode}}",
+                             "rc-late").stdout == b"0 rc-late-net\n"
+    finally:
+        engine.docker("rm", "-f", "rc-late", check=False)
+        engine.docker("network", "rm", "rc-late-net", check=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.dataclass import asdict, dataclass, field
-from dockyard.errors import Conflict, InvalidParameter
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.runtime.hostconfig import CONTAINER_MODE
 from dockyard.runtime.network import host_ports, ipam, netavark, subnets
 from dockyard.runtime.network.netavark import Attachment, PortMapping
@@ -166,20 +166,23 @@ def validate(root: Path, request: NetworkRequest) -> NetworkRequest:
             return NetworkRequest(mode=mode)
         return NetworkRequest(mode=mode, ports={} if mode == "host" else request.ports,
                               publish_all=request.publish_all and mode != "host")
-    primary = networks.get(mode)
-    if primary.driver != "bridge":
+    # a network that does not exist (yet) is the start's error, as dockerd's: its create takes
+    # it, and a 404 at create sent the docker CLI to pull the image ("Unable to find image")
+    primary = _known(networks, mode)
+    if primary is not None and primary.driver != "bridge":
         raise InvalidParameter(f"container cannot be connected to network {primary.name}")
     out: dict[str, EndpointConfig] = {}
     for name, cfg in request.networks.items():
-        record = networks.get(name)
-        if record.driver != "bridge":
+        record = _known(networks, name)
+        if record is not None and record.driver != "bridge":
             raise InvalidParameter(f"container cannot be connected to network {record.name} "
                                    "and to a bridge network")
-        if record.name == "bridge" and cfg.aliases:
+        if record is not None and record.name == "bridge" and cfg.aliases:
             raise InvalidParameter("network-scoped alias is supported only for containers in "
                                    "user defined networks")
-        out[record.name] = cfg
-    out.setdefault(primary.name, EndpointConfig())
+        out[name if record is None else record.name] = cfg
+    primary_name = mode if primary is None else primary.name
+    out.setdefault(primary_name, EndpointConfig())
     for key, bindings in request.ports.items():
         parse_port_key(key)
         for b in bindings:
@@ -190,8 +193,15 @@ def validate(root: Path, request: NetworkRequest) -> NetworkRequest:
                     raise InvalidParameter(f"invalid IP address: {b.host_ip}") from None
             if b.host_port and not _port_or_range(b.host_port):
                 raise InvalidParameter(f"invalid port specification: {b.host_port!r}")
-    return NetworkRequest(mode=primary.name, networks=out, ports=request.ports,
+    return NetworkRequest(mode=primary_name, networks=out, ports=request.ports,
                           publish_all=request.publish_all)
+
+
+def _known(networks: Networks, name: str) -> NetworkRecord | None:
+    try:
+        return networks.get(name)
+    except NotFound:
+        return None
 
 
 def _port_or_range(text: str) -> bool:
