@@ -1,4 +1,4 @@
-"""Docker's human units (go-units): sizes in SI units, durations, "... ago"."""
+"""Docker's human units (go-units): sizes in SI and binary units, durations, "... ago"."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ def human_size(size: float, precision: int = 3) -> str:
         size /= 1000.0
         i += 1
     return f"{_go_g(size, precision)}{_UNITS[i]}"
+
+
+_BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, `%.4g` (docker info's Total Memory, docker stats)."""
+    i = 0
+    while size >= 1024.0 and i < len(_BINARY_UNITS) - 1:
+        size /= 1024.0
+        i += 1
+    return f"{_go_g(size, 4)}{_BINARY_UNITS[i]}"
 
 
 def human_duration(seconds: float) -> str:

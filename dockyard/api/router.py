@@ -17,11 +17,10 @@ from dockyard.api.framing import BadRequest, RequestHead, error_message, go_json
 from dockyard.api.http import Body, ClientGone, Response
 from dockyard import gotypes
 from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.engine.daemon_info import API_VERSION, MIN_API_VERSION  # the versions served (its home)
 from dockyard.engine.store import Store, open_store
 from dockyard.gotypes import GoStruct
 
-API_VERSION = "1.47"      # the newest Engine API version served
-MIN_API_VERSION = "1.24"  # the oldest a client may ask for (Docker 25+ answers the same)
 MAX_JSON_BODY = 16 << 20
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 

@@ -685,6 +685,18 @@ def _container_rename(store: Any, q: dict, body: Any, name: str) -> Any:
     engine.rename(store, name, q.get("name") or "")
 
 
+def _version(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import daemon_info
+
+    return daemon_info.version()
+
+
+def _info(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import daemon_info
+
+    return daemon_info.info(store, store.root)
+
+
 _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("GET", "/containers/json"): _containers,
     ("POST", "/containers/create"): _container_create,
@@ -707,4 +719,6 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("POST", "/containers/([^/]+)/wait"): _container_wait,
     ("POST", "/containers/([^/]+)/restart"): _container_restart,
     ("POST", "/containers/([^/]+)/rename"): _container_rename,
+    ("GET", "/version"): _version,
+    ("GET", "/info"): _info,
 }

@@ -13,15 +13,9 @@ from dockyard.engine import build_cache, container_views, volumes as engine_volu
 from dockyard.engine.images import image_rows
 from dockyard.digest import Digest
 from dockyard.errors import Conflict, InvalidParameter, NotFound
-from dockyard.runtime import host_support
 from dockyard.runtime.volumes import Volumes
 from dockyard.store.check import CheckReport, check_store
 from dockyard.store.store import Store
-
-
-def host_features() -> dict[str, object]:
-    """What /info says of the host's limits, forwarding and cgroups (runtime/host_support)."""
-    return host_support.features()
 
 
 DISK_USAGE_TYPES = ("container", "image", "volume", "build-cache")

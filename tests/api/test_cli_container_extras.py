@@ -192,3 +192,46 @@ def test_an_unknown_command_is_named(dockyard) -> None:  # noqa: ANN001
             (1, "", "dockyard: 'foo' is not a dockyard command.\nSee 'dockyard --help'\n")
     docker = subprocess.run([DOCKER, "foo"], capture_output=True, text=True)
     assert (docker.returncode, docker.stderr) == (1, "docker: 'foo' is not a docker command.\nSee 'docker --help'\n")
+
+
+def _labels(text: str) -> list[str]:
+    return [line.split(":")[0] for line in text.splitlines()]
+
+
+def test_version_and_info_as_docker(dockerd, server, dockyard, cli_env) -> None:  # noqa: ANN001
+    # the engine's part as the docker CLI prints serve's answers (byte for byte), the same lines
+    # as it prints for dockerd's (its other components aside); the client's part is dockyard's
+    ours = {way: [run(*args) for args in (["version"], ["info"], ["version", "-f", "{{.Server.Version}}"],
+                                           ["info", "--format", "{{.Images}} {{json .Plugins}}"])]
+            for way, run in _ways(dockerd, server, dockyard).items() if way != "dockerd"}
+    assert ours["in process"] == ours["client"]
+    (_, version, _), (_, info, _), short, formatted = ours["client"]
+    docker = _docker(cli_env)
+    theirs_version = docker("version")[1]
+    assert version.split("\n\n")[1] == theirs_version.split("\n\n")[1]
+    assert version.split("\n\n")[0].replace("Client: dockyard", "Client:").splitlines()[0] == "Client:"
+    assert _labels(version.split("\n\n")[0])[1:] == _labels(theirs_version.split("\n\n")[0])[1:]
+    assert info == docker("info")[1]
+    assert short == (0, "0.1.0\n", "") and formatted == (0, docker("info", "-f", "{{.Images}} {{json .Plugins}}")[1], "")
+    reference = _docker(dockerd.env)
+    engine = reference("version")[1].split("\n\n")[1].split(" containerd:")[0]
+    assert _labels(engine)[1:] == _labels(version.split("\n\n")[1])[1:]
+    assert [label for label in _labels(reference("info")[1]) if not label.startswith("  ")][:12] == \
+        [label for label in _labels(info) if not label.startswith("  ")][:12]
+
+
+def test_each_command_loads_only_its_own_module(dockyard, server) -> None:  # noqa: ANN001
+    # cli/main._COMMAND_MODULE: a command's module alone is imported and registered (before it,
+    # `dockyard -H ... version` built the whole parser: 438 modules, now 144)
+    from tests.test_start_up import _loaded
+
+    others = tuple(f"dockyard.cli.{m}" for m in ("image_cmds", "container_cmds", "network_cmds", "registry_cmds",
+                                                 "system_cmds", "build_cmd", "cp_cmd", "lifecycle_cmds",
+                                                 "version_cmds"))
+    for argv, own in ((["-H", server.url, "version"], "version_cmds"), (["info", "--help"], "version_cmds"),
+                      (["cp", "--help"], "cp_cmd"), (["-H", server.url, "restart", "--help"], "lifecycle_cmds")):
+        try:
+            loaded = _loaded(dockyard, argv, others)
+        except subprocess.CalledProcessError as exc:   # --help leaves with 0; an error would not
+            raise AssertionError(exc.stderr) from None
+        assert loaded == str([f"dockyard.cli.{own}"]), argv
