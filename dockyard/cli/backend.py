@@ -697,6 +697,19 @@ def _info(store: Any, q: dict, body: Any) -> Any:
     return daemon_info.info(store, store.root)
 
 
+def _container_top(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    return engine.top(store, name, q.get("ps_args") or "-ef")
+
+
+def _container_stats(store: Any, q: dict, body: Any, name: str) -> Any:
+    """One message (stream=0): the CLI's --no-stream."""
+    from dockyard.engine import containers as engine
+
+    return next(engine.stats(store, name, stream=False, one_shot=q.get("one-shot") == "1"))
+
+
 _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("GET", "/containers/json"): _containers,
     ("POST", "/containers/create"): _container_create,
@@ -719,6 +732,8 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("POST", "/containers/([^/]+)/wait"): _container_wait,
     ("POST", "/containers/([^/]+)/restart"): _container_restart,
     ("POST", "/containers/([^/]+)/rename"): _container_rename,
+    ("GET", "/containers/([^/]+)/top"): _container_top,
+    ("GET", "/containers/([^/]+)/stats"): _container_stats,
     ("GET", "/version"): _version,
     ("GET", "/info"): _info,
 }

@@ -48,6 +48,23 @@ def _ways(dockerd, server, dockyard) -> dict[str, Run]:  # noqa: ANN001
             "client": _dockyard(dockyard, {"DOCKYARD_HOST": server.url})}
 
 
+def _three_ways(dockerd, server, dockyard, scenario: Callable[[Run, str], list[object]]) -> None:  # noqa: ANN001
+    """`scenario(run, suffix)` run the three ways at once, each on its own names (NAME + suffix,
+    the suffix taken out of what they print), and compared with dockerd's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def way(run: Run, suffix: str) -> list[object]:
+        def suffixed(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
+            code, out, err = run(*args, input=input)
+            return code, out.replace(suffix, ""), err.replace(suffix, "")
+        return [repr(step).replace(suffix, "") for step in scenario(suffixed, suffix)]
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = {name: pool.submit(way, run, f"-w{i}")
+                   for i, (name, run) in enumerate(_ways(dockerd, server, dockyard).items())}
+        _same({name: future.result() for name, future in futures.items()})
+
+
 def _tree(root: Path) -> list[str]:
     """Each path under `root`: its type, and a file's content or a link's target."""
     out = []
@@ -62,7 +79,7 @@ def _tree(root: Path) -> list[str]:
     return out
 
 
-def _cp_scenario(run: Run, tmp: Path) -> list[object]:
+def _cp_scenario(run: Run, tmp: Path, sfx: str) -> list[object]:
     out: list[object] = []
 
     def step(*args: str, input: bytes | None = None) -> None:
@@ -70,13 +87,12 @@ def _cp_scenario(run: Run, tmp: Path) -> list[object]:
         stdout = stdout if args[-1] != "-" else f"{len(stdout)} bytes"   # a tar: its entries compared below
         out.append((" ".join(args).replace(str(tmp), "<tmp>"), code, stdout, _errors(stderr).replace(str(tmp), "<tmp>")))
 
-    code, cid, err = run("run", "-d", "--name", "cpc", "busybox", "sh", "-c",
-                         "mkdir -p /data/sub && echo one > /data/sub/f && ln -s /data/sub/f /data/link && "
-                         "ln -s / /data/root && touch /ready && exec sleep 60")
+    code, cid, err = run("run", "-d", "--name", "cpc" + sfx, "busybox", "sleep", "60")
     assert code == 0, err
     try:
-        while run("exec", "cpc", "test", "-e", "/ready")[0] != 0:
-            pass
+        code, _, err = run("exec", "cpc" + sfx, "sh", "-c", "mkdir -p /data/sub && echo one > /data/sub/f && "
+                           "ln -s /data/sub/f /data/link && ln -s / /data/root")
+        assert code == 0, err
         host = tmp / "host"
         host.mkdir()
         (host / "up").mkdir()
@@ -91,28 +107,27 @@ def _cp_scenario(run: Run, tmp: Path) -> list[object]:
                      ["host/up", "cpc:/data/"], ["host/up/new.txt", "cpc:/data/h2"], ["-L", "host/uplink", "cpc:/data/"],
                      ["host/uplink", "cpc:/tmp/"], ["host/nope", "cpc:/data/"], ["host/up/new.txt", "cpc:/nodir/x"],
                      ["host/up/new.txt", "cpc:/nodir/"], ["host/up", "cpc:/data/sub/f"], ["host/up/new.txt", "cpc:/data/root/tmp/"]):
-            step("cp", *[a if ":" in a or a.startswith("-") else str(tmp / a) for a in args])
+            step("cp", *[a.replace("cpc:", f"cpc{sfx}:") if ":" in a or a.startswith("-") else str(tmp / a)
+                         for a in args])
         (tmp / "out").mkdir(exist_ok=True)
-        code, tar_out, _ = run("cp", "cpc:/data/sub", "-")
+        code, tar_out, _ = run("cp", f"cpc{sfx}:/data/sub", "-")
         out.append(("tar out", code, sorted(re.findall(r"sub(?:/f)?", tar_out))))
         tar = subprocess.run(["tar", "cf", "-", "-C", str(host), "up"], capture_output=True, check=True).stdout
-        step("cp", "-", "cpc:/tmp", input=tar)
-        step("cp", "-", "cpc:/tmp/up/new.txt", input=tar)
-        out.append(run("exec", "cpc", "sh", "-c", "cd /; ls -lnR data tmp | grep -v '^total' | "
+        step("cp", "-", f"cpc{sfx}:/tmp", input=tar)
+        step("cp", "-", f"cpc{sfx}:/tmp/up/new.txt", input=tar)
+        out.append(run("exec", "cpc" + sfx, "sh", "-c", "cd /; ls -lnR data tmp | grep -v '^total' | "
                                                    "sed 's/ [A-Z][a-z][a-z] .[0-9] [0-9:]* / /'")[:2])
         out.append([line.replace(cid.strip()[:12], "<id>") for line in _tree(tmp / "out")])
     finally:
-        run("rm", "-f", "cpc")
+        run("rm", "-f", "cpc" + sfx)
     return out
 
 
 def test_cp_as_docker(dockerd, server, dockyard, busybox, tmp_path: Path) -> None:  # noqa: ANN001
-    results = {}
-    for way, run in _ways(dockerd, server, dockyard).items():
-        (tmp_path / way).mkdir()
-        (tmp_path / way / "out").mkdir()
-        results[way] = _cp_scenario(run, tmp_path / way)
-    _same(results)
+    def scenario(run: Run, sfx: str) -> list[object]:
+        (tmp_path / sfx / "out").mkdir(parents=True)
+        return _cp_scenario(run, tmp_path / sfx, sfx)
+    _three_ways(dockerd, server, dockyard, scenario)
 
 
 def _same(results: dict[str, list[object]]) -> None:
@@ -168,20 +183,21 @@ def _steps(run: Run, *commands: list[str]) -> list[tuple[str, int, str, str]]:
 
 
 def test_restart_and_rename_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
-    results = {}
-    for way, run in _ways(dockerd, server, dockyard).items():
-        assert run("run", "-d", "--name", "rr1", "busybox", "sleep", "60")[0] == 0
-        assert run("create", "--name", "rr2", "busybox", "true")[0] == 0
+    def scenario(run: Run, sfx: str) -> list[object]:
+        one, two, three = (f"rr{i}{sfx}" for i in (1, 2, 3))
+        # (a shell that leaves on TERM: each restart's stop takes no timeout)
+        assert run("run", "-d", "--name", one, "busybox", "sh", "-c", "trap 'exit 0' TERM; sleep 60 & wait")[0] == 0
+        assert run("create", "--name", two, "busybox", "true")[0] == 0
         try:
-            results[way] = _steps(
-                run, ["restart", "-t", "1", "rr1", "rr2", "nope", "nope2"], ["restart", "--time", "0", "rr1"],
-                ["inspect", "-f", "{{.State.Running}} {{.RestartCount}}", "rr1"],
-                ["rename", "rr2", "rr3"], ["rename", "rr3", "rr1"], ["rename", "nope", "x"], ["rename", "rr3", "rr3"],
-                ["rename", "rr3", "bad name"], ["rename", "rr3", "  "], ["rename", "rr3", "rr2"],
-                ["ps", "-a", "--format", "{{.Names}}", "--filter", "name=rr"])
+            return _steps(
+                run, ["restart", "-t", "1", one, two, "nope", "nope2"], ["restart", "--time", "0", one],
+                ["inspect", "-f", "{{.State.Running}} {{.RestartCount}}", one],
+                ["rename", two, three], ["rename", three, one], ["rename", "nope", "x"], ["rename", three, three],
+                ["rename", three, "bad name"], ["rename", three, "  "], ["rename", three, two],
+                ["ps", "-a", "--format", "{{.Names}}", "--filter", f"name={two}"])
         finally:
-            run("rm", "-f", "rr1", "rr2", "rr3")
-    _same(results)
+            run("rm", "-f", one, two, three)
+    _three_ways(dockerd, server, dockyard, scenario)
 
 
 def test_an_unknown_command_is_named(dockyard) -> None:  # noqa: ANN001
@@ -227,11 +243,53 @@ def test_each_command_loads_only_its_own_module(dockyard, server) -> None:  # no
 
     others = tuple(f"dockyard.cli.{m}" for m in ("image_cmds", "container_cmds", "network_cmds", "registry_cmds",
                                                  "system_cmds", "build_cmd", "cp_cmd", "lifecycle_cmds",
-                                                 "version_cmds"))
+                                                 "version_cmds", "observe_cmds"))
     for argv, own in ((["-H", server.url, "version"], "version_cmds"), (["info", "--help"], "version_cmds"),
-                      (["cp", "--help"], "cp_cmd"), (["-H", server.url, "restart", "--help"], "lifecycle_cmds")):
+                      (["cp", "--help"], "cp_cmd"), (["-H", server.url, "restart", "--help"], "lifecycle_cmds"),
+                      (["port", "--help"], "observe_cmds"), (["-H", server.url, "stats", "--help"], "observe_cmds")):
         try:
             loaded = _loaded(dockyard, argv, others)
         except subprocess.CalledProcessError as exc:   # --help leaves with 0; an error would not
             raise AssertionError(exc.stderr) from None
         assert loaded == str([f"dockyard.cli.{own}"]), argv
+
+
+def _shape(text: str) -> str:
+    """A reading's numbers as N (CPU, memory, I/O change between two readings)."""
+    return re.sub(r" {2,}", "  ", re.sub(r"\d+(\.\d+)?", "N", text))
+
+
+def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
+    # what they print of a running container: as the docker CLI prints serve's answers (the same
+    # container); their errors: as the docker CLI prints dockerd's
+    ways = _ways(dockerd, server, dockyard)
+    docker = _docker(cli_env)
+    assert dockyard.run("run", "-d", "--name", "obs", "-p", "127.0.0.1::80", "-p", "127.0.0.1::53/udp",
+                        "busybox", "sleep", "60").returncode == 0
+    try:
+        for args in (["port", "obs"], ["port", "obs", "80"], ["port", "obs", "53/udp"], ["top", "obs"],
+                     ["top", "obs", "-o", "pid,args"],
+                     ["stats", "--no-stream", "--format", "{{.Name}} {{.Container}} {{.ID}} {{.PIDs}}", "obs"]):
+            theirs = docker(*args)
+            assert theirs[0] == 0 and theirs[1], (args, theirs)
+            for way in ("in process", "client"):
+                assert ways[way](*args) == theirs, (way, args)
+        theirs = docker("stats", "--no-stream", "obs")
+        for way in ("in process", "client"):
+            ours = ways[way]("stats", "--no-stream", "obs")
+            assert (ours[0], _shape(ours[1]), ours[2]) == (theirs[0], _shape(theirs[1]), theirs[2]), way
+            assert ours[1].count("\n") == 2 and " obs " in ours[1]
+    finally:
+        dockyard("rm", "-f", "obs")
+
+    def scenario(run: Run, sfx: str) -> list[object]:
+        idle = "idle" + sfx
+        assert run("create", "--name", idle, "busybox", "true")[0] == 0
+        try:
+            return _steps(run, ["port", idle], ["port", idle, "81"], ["port", idle, "81/udp"], ["port", idle, "abc"],
+                          ["port", idle, "99999"], ["port", "nope"], ["top", idle], ["top", "nope"],
+                          ["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", idle],
+                          ["stats", "--no-stream", "nope", "nope2"])
+        finally:
+            run("rm", "-f", idle)
+    _three_ways(dockerd, server, dockyard, scenario)
