@@ -234,6 +234,39 @@ def test_the_default_bridge_takes_its_subnet_back_while_its_bridge_is_up(store_r
     assert bridge.subnet.replace("/", "_") in [p.name for p in (subnets.RUN_DIR / "subnets").iterdir()]
 
 
+def _chain_of(subnet: str) -> str:
+    """The nat chain netavark's jump of `subnet` leads to ("" when none)."""
+    for line in _nat_rules().splitlines():
+        words = line.split()
+        if words[:4] == ["-A", "POSTROUTING", "-s", subnet] and words[-2] == "-j":
+            return words[-1]
+    return ""
+
+
+def test_same_named_networks_of_two_stores_keep_their_own_rules(tmp_path: Path, store_root: Path,
+                                                                sandboxes) -> None:
+    """netavark names a network's nat chain after the hash of the name it is given, and every
+    store has a `bridge` (tests' stores have their `app`s too): their networks shared one chain,
+    NETAVARK-7D24D33E39064, whose masquerade rule is the same line for all. The first to leave
+    removed it (the other's containers lost their way out), the second's teardown then failed
+    on it and left its jump and its rule in iptables for ever, its reservation gone (the NAT
+    chain of 10.213.8.0/24 found on this host). Each network is netavark's under its own ID."""
+    other = Sandbox(tmp_path / "other", "other", ["sleep", "60"])
+    try:
+        mine = sandboxes("mine")
+        ours = mine.join(NetworkRequest()).networks["bridge"].network["subnet"]
+        theirs = other.join(NetworkRequest()).networks["bridge"].network["subnet"]
+        assert ours != theirs and _chain_of(ours) != _chain_of(theirs)
+        mine.leave()
+        chain = _chain_of(theirs)
+        assert chain and f"-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE" in _nat_rules()
+        assert ours not in _nat_rules()
+    finally:
+        other.leave()
+    rules = _nat_rules()
+    assert ours not in rules and theirs not in rules
+
+
 def test_the_host_namespace_is_never_configured(store_root: Path, tmp_path: Path) -> None:
     with pytest.raises(RuntimeFailure, match="host's network namespace"):
         endpoints.join(store_root, tmp_path, "f" * 64, "hostile", NetworkRequest(), [],

@@ -98,6 +98,8 @@ class JoinedNetwork:
     aliases: list[str] = field(default_factory=list)
     network: dict[str, Any] = field(default_factory=dict)   # the record as joined: leaving
                                                              # works after the network is gone
+    by_id: bool = False      # netavark knows the network by its ID (netavark_name); False: a
+                             # state written before, set up under the network's name
 
 
 @dataclass
@@ -300,7 +302,7 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             aliases = list(dict.fromkeys([*cfg.aliases, container_id[:12]]))
         joined = JoinedNetwork(record.id, os.urandom(32).hex(), interface, str(ip),
                                record.ipv4_network.prefixlen, record.gateway, cfg.mac_address or _mac(str(ip)),
-                               list(cfg.aliases), asdict(record))
+                               list(cfg.aliases), asdict(record), by_id=True)
         state.networks[record.name] = joined
         attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
     payload = netavark.options_json(container_id, container_name, attachments, ports)
@@ -325,7 +327,8 @@ def _attachments(state: NetworkState, only: str | None = None) -> list[Attachmen
     for name, joined in state.networks.items():
         if (only is None or name == only) and joined.network:
             out.append(Attachment(NetworkRecord.from_dict(joined.network), joined.interface,
-                                  joined.ip, list(joined.aliases), joined.mac))
+                                  joined.ip, list(joined.aliases), joined.mac,
+                                  legacy_name=not joined.by_id))
     return out
 
 

@@ -60,6 +60,7 @@ class Attachment:
     ip: str                             # the address ipam gave
     aliases: list[str] = field(default_factory=list)
     mac: str = ""
+    legacy_name: bool = False           # joined before netavark knew networks by ID (netavark_name)
 
 
 @dataclass
@@ -77,12 +78,22 @@ class PortMapping:
                 "host_port": self.host_port, "protocol": self.protocol, "range": self.range}
 
 
-def netavark_name(network: NetworkRecord) -> str:
-    """The network's name as netavark is told it. netavark names the network's aardvark-dns file
-    after it (`<config>/aardvark-dns/NAME`), and Docker takes any name: one that is not a plain
-    file name of that folder ('../../etc' wrote <root>/etc, 'a/b', '..', a hidden or the pid
-    file's name, one longer than a file name may be: 'File name too long' at every start) is
-    given as the network's ID, which always is. Setup and teardown both take it from here."""
+def netavark_name(network: NetworkRecord, legacy: bool = False) -> str:
+    """The network's name as netavark is told it: its ID. netavark names two things after it:
+    the network's nat chain (NETAVARK-<hash of the name>), which is host-wide, and its
+    aardvark-dns file (`<config>/aardvark-dns/NAME`). Docker's names are a store's own: every
+    store has its `bridge`, two stores may each have an `app`. Told their names, such networks
+    shared one chain, whose masquerade rule is the same line for all: the first network to be
+    torn down removed it (the other's containers lost their way out) and the last one's
+    teardown failed on it, leaving its jump and rule in iptables with no reservation left
+    (NETAVARK-7D24D33E39064, every default bridge's). A name that is no plain file name
+    ('../../etc', 'a/b', 300 characters) wrote outside the store or failed every join. The ID
+    is unique, a plain file name, and fixed for the network's life.
+
+    `legacy`: the name a container that joined before this was set up with, which its
+    teardown must give again (the user's name, else the ID as above)."""
+    if not legacy:
+        return network.id
     name = network.name
     if (len(name.encode()) > 128 or name.startswith(".") or name == "aardvark.pid"
             or "/" in name or "\0" in name):
@@ -101,7 +112,7 @@ def options_json(container_id: str, container_name: str, attachments: list[Attac
             per["aliases"] = list(a.aliases)
         if a.mac:
             per["static_mac"] = a.mac
-        name = netavark_name(n)
+        name = netavark_name(n, a.legacy_name)
         networks[name] = per
         options: dict[str, str] = {}
         if n.mtu:
