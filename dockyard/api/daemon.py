@@ -48,7 +48,9 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
 
 def _restore(api_ctx) -> None:  # noqa: ANN001 - an ApiContext
     from dockyard.engine.containers import restore
+    from dockyard.engine.networks import reconcile
 
+    reconcile(api_ctx.root)   # what networks that are gone left on the host, as dockerd's start
     for container_id in restore(api_ctx.store()):
         api_ctx.log(f"restarted container {container_id[:12]} (restart policy)")
 
@@ -81,7 +83,8 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # restart policies, as dockerd applies them when it starts (containers a crash stopped)
+    # networks' leftovers, then restart policies, as dockerd applies them when it starts
+    # (containers a crash stopped)
     threading.Thread(target=_restore, args=(api_ctx,), name="restart policies", daemon=True).start()
     serving = threading.Thread(target=server.serve, name="serve")
     serving.start()

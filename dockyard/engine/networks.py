@@ -127,8 +127,16 @@ def inspect(root: Path, ref: str) -> dict[str, Any]:
 
 
 def remove(root: Path, ref: str) -> None:
-    record = Networks(root).remove(ref, running(root))
+    """`network rm`: the network, what it left on the host, and what networks that no longer
+    exist left (endpoints.reconcile)."""
+    record = Networks(root).remove(ref, running(root), endpoints.sweep_subnet)
     Journal(root).emit("network", "destroy", record.id, {"name": record.name, "type": "bridge"})
+    endpoints.reconcile(root)
+
+
+def reconcile(root: Path) -> None:
+    """At serve's start: what networks that are gone left on the host (endpoints.reconcile)."""
+    endpoints.reconcile(root)
 
 
 def prune(root: Path, raw_filters: str | None) -> list[str]:

@@ -9,6 +9,7 @@ import ipaddress
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path:
     assert _rules_left(before, app.subnet) == []
     # nothing of the network's is left that nothing uses (its chains; netavark's host-wide ones
     # go too unless another network uses them: other tests may be running, so only ours count)
-    digest = hashlib.sha512(b"app").hexdigest().upper()[:13]
+    digest = hashlib.sha512(app.id.encode()).hexdigest().upper()[:13]   # its chains: netavark_name
     with flock(subnets.RUN_DIR / "netavark.lock"):
         left = netavark.idle_chain_commands(_tables())
     assert [args for args in left if digest in args[-1]] == []
@@ -265,6 +266,72 @@ def test_same_named_networks_of_two_stores_keep_their_own_rules(tmp_path: Path, 
         other.leave()
     rules = _nat_rules()
     assert ours not in rules and theirs not in rules
+
+
+def test_rules_no_reservation_holds_are_reconciled(tmp_path: Path, store_root: Path, sandboxes) -> None:
+    """What a network left in iptables once its reservation went (a teardown that failed, a
+    kill) stayed for ever. As dockerd reconciles its iptables when it starts, serve's start and
+    `network rm` remove netavark's rules of a subnet of the store's pools that no reservation
+    holds; a subnet another store holds, and one outside the pools (podman's), are left alone."""
+    def leave_rules(subnet: str, chain: str) -> None:
+        for args in (["-N", chain], ["-A", chain, "-d", subnet, "-j", "ACCEPT"],
+                     ["-A", chain, "!", "-d", "224.0.0.0/4", "-j", "MASQUERADE"],
+                     ["-A", "POSTROUTING", "-s", subnet, "-j", chain]):
+            subprocess.run(["iptables", "-w", "-t", "nat", *args], check=True)
+
+    taken = {p.name for p in (subnets.RUN_DIR / "subnets").iterdir()}
+    lost = next(f"10.213.{n}.0/24" for n in range(250, 200, -1) if f"10.213.{n}.0_24" not in taken)
+    podman = "10.89.213.0/24"
+    other = Sandbox(tmp_path / "other", "other", ["sleep", "60"])
+    try:
+        Networks(other.root).create(CreateRequest("kept"))
+        held = other.join(NetworkRequest(mode="kept")).networks["kept"].network["subnet"]
+        leave_rules(lost, "NETAVARK-LEAKS0000000A")
+        leave_rules(podman, "NETAVARK-LEAKS0000000B")
+        endpoints.reconcile(store_root)
+        rules = _nat_rules()
+        assert lost not in rules and "NETAVARK-LEAKS0000000A" not in rules
+        assert f"-A POSTROUTING -s {held} -j {_chain_of(held)}" in rules
+        assert f"-A {_chain_of(held)} ! -d 224.0.0.0/4 -j MASQUERADE" in rules
+        assert f"-A POSTROUTING -s {podman} -j NETAVARK-LEAKS0000000B" in rules
+    finally:
+        other.leave()
+        Networks(other.root).remove("kept", lambda cid: False)
+        netavark.sweep_leftovers(lost)
+        netavark.sweep_leftovers(podman)
+        netavark.drop_unused_chains()
+    assert podman not in _nat_rules()
+
+
+def test_a_join_killed_after_netavark_setup_is_undone_by_its_leave(tmp_path: Path, store_root: Path) -> None:
+    """The join recorded the container's networks after netavark had set them up: killed in
+    between (the hook, the runtime), nothing said what to tear down, and the container's
+    leave (runc's poststop, rm) left its veth and its network's rules in iptables for ever.
+    Recorded first, the leave undoes it."""
+    record = Networks(store_root).create(CreateRequest("app"))
+    killer = tmp_path / "netavark"
+    killer.write_text(f'#!/bin/sh\n{netavark._binary("netavark")} "$@"; rc=$?\n'
+                      f'case " $* " in *" setup "*) kill -9 $PPID;; esac\nexit $rc\n')
+    killer.chmod(0o755)
+    box = Sandbox(store_root, "killed", ["sleep", "60"])
+    try:
+        joined = subprocess.run(
+            [sys.executable, "-c", "import sys; from pathlib import Path; "
+             "from dockyard.runtime.network import endpoints; "
+             "from dockyard.runtime.network.endpoints import NetworkRequest; "
+             "root, cdir = Path(sys.argv[1]), Path(sys.argv[2]); "
+             "endpoints.join(root, cdir, sys.argv[3], 'killed', endpoints.validate(root, "
+             "NetworkRequest(mode='app')), [], lambda cid: True, pid=int(sys.argv[4]))",
+             str(store_root), str(box.cdir), box.id, str(box.proc.pid)],
+            env={**os.environ, "DOCKYARD_NETAVARK": str(killer)}, cwd=Path(__file__).parents[2])
+        assert joined.returncode == -9
+        assert record.subnet in _nat_rules()           # set up, then killed
+        box.leave()
+        assert record.subnet not in _nat_rules()
+        assert not list(Networks(store_root).ips_dir(record).glob("*.*.*.*"))
+    finally:
+        box.leave()
+        Networks(store_root).remove("app", lambda cid: False, endpoints.sweep_subnet)
 
 
 def test_the_host_namespace_is_never_configured(store_root: Path, tmp_path: Path) -> None:

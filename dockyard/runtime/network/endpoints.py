@@ -305,12 +305,45 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
                                list(cfg.aliases), asdict(record), by_id=True)
         state.networks[record.name] = joined
         attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
-    payload = netavark.options_json(container_id, container_name, attachments, ports)
-    netavark.setup(config_dir(root), Path(state.netns), payload)
+    # Written before netavark sets anything up: a kill from here on (of the hook, of the
+    # runtime) leaves a state that `leave` undoes (teardown, addresses, the reservation's
+    # sweep); written after, a kill between left netavark's rules and veth to nobody. The
+    # endpoints too: the default bridge keeps its reservation while a container joins it.
     for a in attachments:
         joined = state.networks[a.network.name]
         networks.add_endpoint(a.network, Endpoint(container_id, container_name, joined.endpoint_id,
                                                   joined.mac, f"{joined.ip}/{joined.prefix}"))
+    state_path(cdir).write_bytes(state.to_json())
+    payload = netavark.options_json(container_id, container_name, attachments, ports)
+    try:
+        netavark.setup(config_dir(root), Path(state.netns), payload)
+    except BaseException:
+        _undo(root, cdir, container_id, container_name, state, [a.network.name for a in attachments])
+        raise
+
+
+def _undo(root: Path, cdir: Path, container_id: str, container_name: str, state: NetworkState,
+          names: list[str], strict: bool = False) -> None:
+    """Networks `names` of a running container go (a disconnect; `strict`: a teardown that
+    fails is the caller's error), or their setup failed: what netavark made of them is torn
+    down, their addresses and endpoints released, the state written without them."""
+    attachments = [a for a in _attachments(state) if a.network.name in names]
+    try:
+        if attachments:
+            netavark.teardown(config_dir(root), Path(state.netns),
+                              netavark.options_json(container_id, container_name, attachments, []))
+    except Exception:  # noqa: BLE001 - a failed setup may have made nothing: release the rest
+        if strict:
+            raise
+    networks = Networks(root)
+    for name in names:
+        joined = state.networks.pop(name)
+        if not joined.network:
+            continue
+        record = NetworkRecord.from_dict(joined.network)
+        ipam.release(networks.ips_dir(record), joined.ip, container_id)
+        networks.remove_endpoint(record, container_id)
+        networks.deactivate(record, sweep_subnet)
     state_path(cdir).write_bytes(state.to_json())
 
 
@@ -332,6 +365,21 @@ def _attachments(state: NetworkState, only: str | None = None) -> list[Attachmen
     return out
 
 
+def sweep_subnet(subnet: ipaddress.IPv4Network) -> None:
+    """What a network that lets `subnet` go left on the host (subnets.release's sweep)."""
+    netavark.sweep_leftovers(str(subnet))
+
+
+def reconcile(root: Path) -> None:
+    """What networks left on the host that no network holds any more goes, as dockerd
+    reconciles its iptables when it starts: the subnets of deleted stores' networks
+    (sweep_stale), then netavark's rules of this store's pools that no reservation holds
+    (subnets.sweep_unclaimed). At serve's start and at `network rm`."""
+    subnets.sweep_stale(network_exists, lambda subnet: netavark.sweep_network(str(subnet)))
+    subnets.sweep_unclaimed(root, netavark.listed_subnets, sweep_subnet)
+    netavark.drop_unused_chains()
+
+
 def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
     host_ports.release(root, container_id, [PortMapping(**p) for p in state.ports])
     networks = Networks(root)
@@ -341,7 +389,7 @@ def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
         record = NetworkRecord.from_dict(joined.network)
         ipam.release(networks.ips_dir(record), joined.ip, container_id)
         networks.remove_endpoint(record, container_id)
-        networks.deactivate(record)
+        networks.deactivate(record, sweep_subnet)
     if state.networks:
         netavark.drop_unused_chains()
 
@@ -390,16 +438,7 @@ def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
     state = read_state(cdir)
     if state is None or network.name not in state.networks:
         return
-    attachments = _attachments(state, network.name)
-    if attachments:
-        payload = netavark.options_json(container_id, container_name, attachments, [])
-        netavark.teardown(config_dir(root), Path(state.netns), payload)
-    joined = state.networks.pop(network.name)
-    networks = Networks(root)
-    ipam.release(networks.ips_dir(network), joined.ip, container_id)
-    networks.remove_endpoint(network, container_id)
-    networks.deactivate(network)
-    state_path(cdir).write_bytes(state.to_json())
+    _undo(root, cdir, container_id, container_name, state, [network.name], strict=True)
     netavark.drop_unused_chains()
 
 

@@ -342,6 +342,28 @@ def subnet_rule_commands(rules: dict[str, str], subnet: str) -> list[list[str]]:
     return commands
 
 
+def rule_subnets(rules: dict[str, str]) -> set[ipaddress.IPv4Network]:
+    """The subnets netavark's rules are for, given `iptables -t TABLE -S` of the filter and nat
+    tables: the source of each jump from POSTROUTING to a network's chain."""
+    out = set()
+    for line in rules.get("nat", "").splitlines():
+        w = shlex.split(line)
+        if w[:2] == ["-A", "POSTROUTING"] and w[-2:-1] == ["-j"] and w[-1].startswith("NETAVARK-") \
+                and "-s" in w[:-1] and not w[-1].startswith("NETAVARK-HOSTPORT"):
+            try:
+                out.add(ipaddress.IPv4Network(w[w.index("-s") + 1], strict=False))
+            except ValueError:
+                continue
+    return out
+
+
+def listed_subnets() -> set[ipaddress.IPv4Network]:
+    """rule_subnets of the host's tables now."""
+    found: set[ipaddress.IPv4Network] = set()
+    _edit_tables(lambda rules: found.update(rule_subnets(rules)) or [])
+    return found
+
+
 def _stop_orphan_dns() -> None:
     """Stop the aardvark-dns servers whose configuration directory is gone (a deleted store's:
     one left running answers NXDOMAIN on its gateway address for a network that takes the same
@@ -389,6 +411,18 @@ def sweep_network(subnet: str) -> None:
                if len(f) > 3 and f[2] == "inet"):
             remove_netns(Path(mount))
     _stop_orphan_dns()
+    sweep_leftovers(subnet)
+    drop_unused_chains()
+
+
+def sweep_leftovers(subnet: str) -> None:
+    """What netavark left on the host of a network on `subnet` once no container is on it: its
+    bridge (a `dy-` interface with the subnet's gateway) and its rules (the chains then unused
+    are the caller's to drop: drop_unused_chains, once for many). Its teardown leaves them when
+    it fails (a kill in it, a chain shared with another network: see netavark_name). For a
+    subnet that its network lets go, or that no network holds (subnets.release,
+    sweep_unclaimed)."""
+    net = ipaddress.IPv4Network(subnet)
     gateway = f"{net.network_address + 1}/{net.prefixlen}"
     listed = subprocess.run(["ip", "-4", "-o", "addr", "show"], stdin=subprocess.DEVNULL,
                             capture_output=True, text=True).stdout
@@ -397,7 +431,6 @@ def sweep_network(subnet: str) -> None:
             subprocess.run(["ip", "link", "del", fields[1]], stdin=subprocess.DEVNULL,
                            capture_output=True)
     _edit_tables(lambda rules: subnet_rule_commands(rules, subnet))
-    drop_unused_chains()
 
 
 # -- the namespace file ------------------------------------------------------------------------

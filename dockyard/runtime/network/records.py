@@ -34,6 +34,7 @@ _KNOWN_OPTIONS = {BRIDGE_NAME_OPTION, MTU_OPTION, "com.docker.network.bridge.def
 _TRUE_ONLY = ("com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade")
 _HEX = set("0123456789abcdef")
 AliveCheck = Callable[[str], bool]   # does the container with this ID exist (and run)
+Sweep = Callable[[ipaddress.IPv4Network], None]   # removes what a network left on the host
 
 
 @dataclass
@@ -212,7 +213,8 @@ class Networks:
             raise
         return record
 
-    def remove(self, ref: str, alive: AliveCheck) -> NetworkRecord:
+    def remove(self, ref: str, alive: AliveCheck, sweep: Sweep | None = None) -> NetworkRecord:
+        """`sweep(subnet)`: what the network left on the host goes with its reservation."""
         record = self.get(ref)
         if record.builtin:
             raise Forbidden(f"{record.name} is a pre-defined network and cannot be removed")
@@ -222,7 +224,7 @@ class Networks:
                                f"{record.id} has active endpoints")
             shutil.rmtree(self.dir / record.id, ignore_errors=True)
             if record.subnet:
-                subnets.release(self.root, record.id, record.ipv4_network)
+                subnets.release(self.root, record.id, record.ipv4_network, sweep)
         return record
 
     # -- use --------------------------------------------------------------------------------
@@ -246,13 +248,14 @@ class Networks:
             self._write(record)
             return record
 
-    def deactivate(self, record: NetworkRecord) -> None:
-        """After a container left: the default bridge lets its subnet go when unused."""
+    def deactivate(self, record: NetworkRecord, sweep: Sweep | None = None) -> None:
+        """After a container left: the default bridge lets its subnet go when unused
+        (`sweep(subnet)`: with what it left on the host)."""
         if record.name != "bridge":
             return
         with flock(self._lock):
             if not self.endpoints(record):
-                subnets.release(self.root, record.id, record.ipv4_network)
+                subnets.release(self.root, record.id, record.ipv4_network, sweep)
 
     # -- endpoints --------------------------------------------------------------------------
     def ips_dir(self, record: NetworkRecord) -> Path:

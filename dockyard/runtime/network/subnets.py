@@ -20,7 +20,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from dockyard.dataclass import dataclass
 from dockyard.errors import Conflict, InvalidParameter
@@ -173,7 +173,26 @@ def sweep_stale(owned: Owned, sweep: Callable[[ipaddress.IPv4Network], None]) ->
                 (RUN_DIR / "subnets" / _file_name(subnet)).unlink(missing_ok=True)
 
 
-def release(store_root: Path, network_id: str, subnet: ipaddress.IPv4Network) -> None:
+def sweep_unclaimed(store_root: Path, found: Callable[[], Iterable[ipaddress.IPv4Network]],
+                    sweep: Callable[[ipaddress.IPv4Network], None]) -> None:
+    """dockerd reconciles its iptables when it starts: here each subnet of this store's pools
+    that netavark's rules on the host are for (`found()`) and no reservation holds is swept
+    (`sweep(subnet)`: what a network that is gone left there). Under the host-wide lock: a
+    network reserves its subnet before netavark sets it up and lets it go after its teardown,
+    so a subnet without a reservation is no network's, of any store. Subnets of other pools
+    (podman's, another store's daemon.json) are never touched."""
+    bases = [p.base for p in pools(store_root)]
+    with flock(RUN_DIR / "subnets.lock"):
+        held = list(_reservations())
+        for subnet in found():
+            if any(subnet.subnet_of(b) for b in bases) and not any(subnet.overlaps(h) for h in held):
+                sweep(subnet)
+
+
+def release(store_root: Path, network_id: str, subnet: ipaddress.IPv4Network,
+            sweep: Callable[[ipaddress.IPv4Network], None] | None = None) -> None:
+    """The network lets its subnet go; `sweep(subnet)` first removes what it left on the host
+    (under the lock: no network can have taken the subnet meanwhile)."""
     with flock(RUN_DIR / "subnets.lock"):
         path = RUN_DIR / "subnets" / _file_name(subnet)
         try:
@@ -181,4 +200,6 @@ def release(store_root: Path, network_id: str, subnet: ipaddress.IPv4Network) ->
         except (FileNotFoundError, ValueError):
             return
         if (owner.get("root"), owner.get("id")) == (str(store_root), network_id):
+            if sweep is not None:
+                sweep(subnet)
             path.unlink(missing_ok=True)
