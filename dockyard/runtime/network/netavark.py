@@ -83,12 +83,11 @@ def netavark_name(network: NetworkRecord, legacy: bool = False) -> str:
     the network's nat chain (NETAVARK-<hash of the name>), which is host-wide, and its
     aardvark-dns file (`<config>/aardvark-dns/NAME`). Docker's names are a store's own: every
     store has its `bridge`, two stores may each have an `app`. Told their names, such networks
-    shared one chain, whose masquerade rule is the same line for all: the first network to be
-    torn down removed it (the other's containers lost their way out) and the last one's
-    teardown failed on it, leaving its jump and rule in iptables with no reservation left
-    (NETAVARK-7D24D33E39064, every default bridge's). A name that is no plain file name
-    ('../../etc', 'a/b', 300 characters) wrote outside the store or failed every join. The ID
-    is unique, a plain file name, and fixed for the network's life.
+    shared one chain (NETAVARK-7D24D33E39064: every default bridge's, the chain found left on
+    this host), whose masquerade rule is the same line for all: the first network to be torn
+    down removed it, and the others' containers lost their way out. A name that is no plain
+    file name ('../../etc', 'a/b', 300 characters) wrote outside the store or failed every
+    join. The ID is unique, a plain file name, and fixed for the network's life.
 
     `legacy`: the name a container that joined before this was set up with, which its
     teardown must give again (the user's name, else the ID as above)."""
