@@ -12,7 +12,7 @@ from dockyard.archive.fstree import remove_path
 from dockyard.atomic import create_file
 from dockyard.digest import Digest
 from dockyard.errors import NotFound
-from dockyard.runtime import rootfs
+from dockyard.runtime import cgroups, rootfs
 from dockyard.runtime.hostconfig import HOST_GATEWAY, HostConfig
 from dockyard.runtime.spec import (
     Bind, ProcessSpec, SpecInput, build_spec, capabilities, process_env, rlimits,
@@ -251,6 +251,7 @@ def destroy(store: Store, cdir: ContainerDir, volumes: bool = False) -> None:
     (`docker rm -v`, and --rm's removal, as dockerd's AutoRemove) its anonymous volumes too.
     Waiters learn its final state first (ContainerDir.removal)."""
     unmount(cdir)
+    cgroups.remove_left(cdir.id)   # before the folder: a kill between, the next rm does it
     # The directory goes whole, by one rename into this process's temp folder (a kill after it
     # leaves nothing in containers/: the folder goes at the next start), with the hold released
     # in the same hold of the gc lock (a kill between leaves a hold whose holder is gone, which

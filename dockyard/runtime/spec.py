@@ -19,6 +19,7 @@ from __future__ import annotations
 from dockyard.dataclass import dataclass, field
 from dockyard.errors import InvalidParameter
 from dockyard.image.config import DEFAULT_PATH
+from dockyard.runtime import cgroups
 from dockyard.runtime.hostconfig import HostConfig, Mount
 from dockyard.runtime.seccomp import oci_seccomp
 from dockyard.runtime.users import ExecUser
@@ -217,7 +218,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
                        "options": ["bind", "ro"]})
     linux: dict[str, Any] = {
         "namespaces": namespaces,
-        "cgroupsPath": f"/dockyard/{inp.container_id}",
+        "cgroupsPath": cgroups.path_of(inp.container_id),
         "resources": resources(host),
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),

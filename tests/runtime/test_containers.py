@@ -340,6 +340,36 @@ def test_killed_monitor_is_noticed_and_cleaned_up(dockyard, busybox):
     assert not (dockyard.root / "containers" / cid).exists()
 
 
+def test_cgroups_a_killed_runtime_left_go_with_the_container(dockyard, busybox):
+    """runc makes the container's cgroups (/dockyard/ID in every hierarchy) before it saves the
+    container's state: killed in between (a kill -9 of `start`, `run` or the monitor then), its
+    `delete` knows no such container and the empty cgroups stayed for ever (~80 found on this
+    host after the crash sweeps). rm removes them, and only its own: another store's
+    container's cgroup stays."""
+    import sys
+
+    def left(container_id: str) -> list[Path]:
+        return list(Path("/sys/fs/cgroup").glob(f"*/dockyard/{container_id}")) + \
+            list(Path("/sys/fs/cgroup").glob(f"dockyard/{container_id}"))
+
+    cid = dockyard("create", "--network", "none", "busybox", "true").stdout.strip()
+    others = Path("/sys/fs/cgroup/pids/dockyard") / ("e" * 64)   # (a v1 controller on this host)
+    others.mkdir(parents=True)
+    try:
+        # runc killed as it makes the memory controller's (after others)
+        subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=mkdirat",
+                        "-P", f"/sys/fs/cgroup/memory/dockyard/{cid}",
+                        "-e", "inject=mkdirat:signal=KILL:when=1",
+                        sys.executable, "-m", "dockyard", "start", cid],
+                       env=dockyard.env, capture_output=True, timeout=60)
+        assert left(cid)   # what the killed runtime made
+        dockyard("rm", "-f", cid)
+        assert left(cid) == []
+        assert others.is_dir()
+    finally:
+        others.rmdir()
+
+
 def test_a_dead_monitor_noticed_under_the_state_lock(dockyard, busybox):
     """rename and update of a running container read its current state under the container's
     lock; when its monitor had been killed that read records the end under the same lock, and
