@@ -175,6 +175,35 @@ def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path:
     nets.remove("app", lambda cid: False)
 
 
+def test_a_killed_network_create_leaves_nothing_after_the_next(store_root: Path) -> None:
+    """`network create` killed at each of its renames (kill -9 by strace): a kill between the
+    network's folder and its record left the folder for ever (listed by nothing, removed by
+    nothing), and one at its reservation's rename a `.SUBNET.PID` temp file in the host-wide
+    /run/dockyard/subnets. The next create removes record-less folders; a reservation is
+    written in place."""
+    from tests.conftest import REPO, Dockyard
+
+    dockyard = Dockyard(store_root)
+    dockyard("network", "ls")
+    for n in (1, 2):
+        subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename",
+                        "-e", f"inject=rename:signal=KILL:when={n}",
+                        sys.executable, "-m", "dockyard", "network", "create", f"killed{n}"],
+                       env=dockyard.env, cwd=REPO, capture_output=True, timeout=60)
+    temps = [p for p in (subnets.RUN_DIR / "subnets").glob(".*") if str(store_root) in p.read_text()]
+    assert temps == []
+    dockyard("network", "create", "next")
+    names = dockyard("network", "ls", "--format", "{{.Name}}").stdout.split()
+    try:
+        assert [p.name for p in (store_root / "networks").iterdir()
+                if not (p / "network.json").exists()] == []
+        assert len(list((store_root / "networks").iterdir())) == len(names)
+    finally:
+        for name in names:
+            if name not in ("bridge", "host", "none"):
+                dockyard("network", "rm", name)
+
+
 def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
     before = _nat_rules()
     nets = Networks(store_root)

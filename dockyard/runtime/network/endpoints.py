@@ -337,14 +337,19 @@ def _undo(root: Path, cdir: Path, container_id: str, container_name: str, state:
             raise
     networks = Networks(root)
     for name in names:
-        joined = state.networks.pop(name)
-        if not joined.network:
-            continue
-        record = NetworkRecord.from_dict(joined.network)
-        ipam.release(networks.ips_dir(record), joined.ip, container_id)
-        networks.remove_endpoint(record, container_id)
-        networks.deactivate(record, sweep_subnet)
+        _release(networks, container_id, state.networks.pop(name))
     state_path(cdir).write_bytes(state.to_json())
+
+
+def _release(networks: Networks, container_id: str, joined: JoinedNetwork) -> None:
+    """The container's address and endpoint on a network it left; the default bridge's
+    reservation with its last container (with what it left on the host)."""
+    if not joined.network:
+        return
+    record = NetworkRecord.from_dict(joined.network)
+    ipam.release(networks.ips_dir(record), joined.ip, container_id)
+    networks.remove_endpoint(record, container_id)
+    networks.deactivate(record, sweep_subnet)
 
 
 def _next_interface(state: NetworkState) -> int:
@@ -384,12 +389,7 @@ def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
     host_ports.release(root, container_id, [PortMapping(**p) for p in state.ports])
     networks = Networks(root)
     for joined in state.networks.values():
-        if not joined.network:
-            continue
-        record = NetworkRecord.from_dict(joined.network)
-        ipam.release(networks.ips_dir(record), joined.ip, container_id)
-        networks.remove_endpoint(record, container_id)
-        networks.deactivate(record, sweep_subnet)
+        _release(networks, container_id, joined)
     if state.networks:
         netavark.drop_unused_chains()
 

@@ -187,6 +187,7 @@ class Networks:
             return self._create_locked(req, dns=True)
 
     def _create_locked(self, req: CreateRequest, *, dns: bool) -> NetworkRecord:
+        self._remove_unrecorded()
         records = self._all_raw()
         if any(r.name == req.name for r in records):
             raise Conflict(f"network with name {req.name} already exists")
@@ -212,6 +213,20 @@ class Networks:
             subnets.release(self.root, network_id, subnet)
             raise
         return record
+
+    def _remove_unrecorded(self) -> None:
+        """Under the lock: the folders without a record go. A create killed between its folder
+        and its record left one for ever (listed by nothing, removed by nothing; its
+        reservation names a network that does not exist: sweep_stale's); a join racing a
+        network's removal may make one again (its ips/, endpoints/). Creates and removals
+        hold the lock: none is half done now."""
+        try:
+            entries = list(self.dir.iterdir())
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.is_dir() and not (entry / "network.json").exists():
+                shutil.rmtree(entry, ignore_errors=True)
 
     def remove(self, ref: str, alive: AliveCheck, sweep: Sweep | None = None) -> NetworkRecord:
         """`sweep(subnet)`: what the network left on the host goes with its reservation."""
