@@ -97,7 +97,7 @@ def list_containers(store: Store, all_containers_: bool = False,
         try:
             record = cdir.read_record()
             state = current_state(cdir)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotFound):   # removed meanwhile, or now (--rm)
             continue
         if statuses:
             if docker_status(state) not in statuses:

@@ -1,18 +1,15 @@
-"""Make a container runnable (rootfs mounted, OCI spec written) and tear it down again."""
+"""Make a container runnable (rootfs mounted, OCI spec written); runtime/removal.py takes it
+down and away."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from dockyard.archive.fstree import remove_path
 from dockyard.atomic import create_file
 from dockyard.digest import Digest
-from dockyard.errors import NotFound
-from dockyard.runtime import cgroups, rootfs
+from dockyard.runtime import removal, rootfs
 from dockyard.runtime.hostconfig import HOST_GATEWAY, HostConfig
 from dockyard.runtime.spec import (
     Bind, ProcessSpec, SpecInput, build_spec, capabilities, process_env, rlimits,
@@ -20,7 +17,6 @@ from dockyard.runtime.spec import (
 from dockyard.runtime.resolvconf import resolv_conf
 from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, write_file
 from dockyard.runtime.users import ExecUser, additional_groups, resolve_user
-from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
@@ -74,12 +70,6 @@ def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
     rootfs.mount_overlay(store.root, low, cdir.upper, cdir.work, cdir.merged)
 
 
-def unmount(cdir: ContainerDir) -> None:
-    rootfs.unmount(cdir.merged)
-    rootfs.unmount(cdir.shm)    # a shareable IPC's /dev/shm (joiners keep their own binds)
-    rootfs.unmount_each(cdir.subpaths)
-
-
 @contextmanager
 def mounted(store: Store, cdir: ContainerDir) -> Iterator[Path]:
     """The container's root filesystem, mounted for the time of the block (a stopped
@@ -95,7 +85,7 @@ def mounted(store: Store, cdir: ContainerDir) -> Iterator[Path]:
         if mounted_here:
             with cdir.locked():
                 if cdir.read_state().status != RUNNING:
-                    unmount(cdir)
+                    removal.unmount(cdir)
 
 
 def _writer(fresh: bool) -> Callable[[Path, bytes], None]:
@@ -211,7 +201,7 @@ def prepare(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
                 for i, m in enumerate(host.mounts)])
         write_spec(cdir, record, joins=joins, shm=shm, linked=linked, host=host)  # the runtime makes a missing workdir
     except BaseException:
-        unmount(cdir)
+        removal.unmount(cdir)
         release_volumes(store, cdir, record)
         raise
 
@@ -244,37 +234,3 @@ def _take_hostname(cdir: ContainerDir, record: ContainerRecord, joins: "Joined")
             r.hostname = joins.hostname
             r.config.extra.update(Hostname=joins.hostname, Domainname=joins.domainname)
         cdir.write_record(current)
-
-
-def destroy(store: Store, cdir: ContainerDir, volumes: bool = False) -> None:
-    """Remove a stopped container: its rootfs, its files, its hold on the image; with `volumes`
-    (`docker rm -v`, and --rm's removal, as dockerd's AutoRemove) its anonymous volumes too.
-    Waiters learn its final state first (ContainerDir.removal)."""
-    unmount(cdir)
-    cgroups.remove_left(cdir.id)   # before the folder: a kill between, the next rm does it
-    # The directory goes whole, by one rename into this process's temp folder (a kill after it
-    # leaves nothing in containers/: the folder goes at the next start), with the hold released
-    # in the same hold of the gc lock (a kill between leaves a hold whose holder is gone, which
-    # the collector drops).
-    trash = Path(tempfile.mkdtemp(prefix="container-", dir=store.tmp))
-    try:
-        try:
-            record = cdir.read_record()
-            with cdir.update(durable=False) as state:
-                state.removing = True
-            if volumes:
-                # before the folder goes, which ends the waits for its removal (docker run
-                # --rm's): dockerd removes them first too, and the CLI's next `volume ls` saw
-                # one still there
-                from dockyard.runtime.volumes import Volumes   # not a build's RUN (tests/test_start_up.py)
-
-                Volumes(store.root).remove_anonymous(
-                    [m.name for m in record.host.mounts if m.type == "volume"], leaving=cdir.id)
-            with cdir.removal(), store.ingesting():
-                os.rename(cdir.path, trash / cdir.id)  # gone for lookups and waiters from here
-                store.release(cdir.id)
-        except (NotFound, FileNotFoundError):
-            return  # removed already (by its monitor, for --rm)
-        Journal(store.root).emit("container", "destroy", record.id, record.event_attributes())
-    finally:
-        remove_path(trash, ignore_errors=True)

@@ -5,7 +5,7 @@ controller's and the v2 one) when it creates the container, and removes them at 
 Killed while it made them (a kill of `start`, of `run`, of its monitor at that moment), it has
 not saved the container's state yet: its `delete` then knows no such container and the empty
 cgroups stay for ever (~80 found on this host after the crash sweeps). The container's removal
-takes them away (bundle.destroy): only those of its own ID, only when empty (rmdir of a cgroup
+takes them away (removal.destroy): only those of its own ID, only when empty (rmdir of a cgroup
 that has processes fails).
 """
 

@@ -20,7 +20,8 @@ from dockyard.runtime.hostconfig import HostConfig, Resources, RestartPolicy, jo
 from dockyard.runtime.spec import resources as oci_resources
 from dockyard.runtime.names import random_name, validate_name
 from dockyard.runtime.oci import OciRuntime, choose_runtime, for_store
-from dockyard.runtime.rootfs import make_init_layer, unmount, unmount_each
+from dockyard.runtime import removal
+from dockyard.runtime.rootfs import make_init_layer
 from dockyard.runtime.spec import Bind
 from dockyard.runtime.state import (
     EXITED, RUNNING, ContainerDir, ContainerRecord, ContainerState, health_after_exit, pid_alive,
@@ -121,9 +122,7 @@ def _end_orphan(cdir: ContainerDir) -> None:
         record = cdir.read_record()
         for_store(cdir.path.parent.parent, record.host.runtime).delete(record.id)
         (cdir.path / "init.pid").unlink(missing_ok=True)
-    unmount(cdir.merged)
-    unmount(cdir.shm)
-    unmount_each(cdir.subpaths)
+    removal.unmount(cdir)
     try:
         mounts = cdir.read_record().host.mounts
     except FileNotFoundError:
@@ -134,9 +133,28 @@ def _end_orphan(cdir: ContainerDir) -> None:
         release_all(cdir.path.parent.parent, cdir.id, names_in(mounts))
 
 
+ORPHANED = "container monitor exited unexpectedly"   # the error of a run whose monitor died
+
+
+def _auto_remove(cdir: ContainerDir) -> None:
+    """A container with AutoRemove (--rm) whose monitor died is removed, as dockerd's daemon
+    removes it whatever happened to its client: an in-process `run --rm` (its monitor is the
+    CLI) killed left it Exited (255) for ever. NotFound once removed. Never by a thread that
+    waits for it (its removal waits for the waiters): that one's next look after its wait."""
+    try:
+        record = cdir.read_record()
+    except FileNotFoundError:
+        raise NotFound(f"No such container: {cdir.id}") from None
+    if not record.host.auto_remove or cdir.watched_here():
+        return
+    removal.destroy(Store(cdir.path.parent.parent), cdir, volumes=True)
+    raise NotFound(f"No such container: {cdir.id}")
+
+
 def current_state(cdir: ContainerDir) -> ContainerState:
     """The state, corrected when a monitor died without recording the exit (killed -9), and
-    unpaused when a commit that paused it was killed before it could unpause."""
+    unpaused when a commit that paused it was killed before it could unpause. A container
+    with AutoRemove whose monitor died is removed then (NotFound)."""
     state = cdir.read_state()
     if state.status == RUNNING and not pid_alive(state.monitor_pid):
         with cdir.update() as st:
@@ -144,10 +162,12 @@ def current_state(cdir: ContainerDir) -> ContainerState:
                 st.status, st.paused, st.pid = EXITED, False, 0
                 st.health = health_after_exit(st.health)
                 st.exit_code = 255
-                st.error = "container monitor exited unexpectedly"
+                st.error = ORPHANED
                 st.finished_at = now_rfc3339()
                 _end_orphan(cdir)
             state = replace(st)
+    if state.status == EXITED and state.error == ORPHANED:
+        _auto_remove(cdir)
     if state.paused and state.pause_owner and not workspace.alive(state.pause_owner):
         with cdir.locked():
             st = cdir.read_state()

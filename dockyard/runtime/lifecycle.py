@@ -15,7 +15,7 @@ import threading
 import time
 
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime import bundle
+from dockyard.runtime import removal
 from dockyard.runtime.containers import all_containers, current_state, lookup, oci_runtime
 from dockyard.runtime.hostconfig import joined_container
 from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
@@ -46,7 +46,7 @@ def start(store: Store, name: str) -> bool:
         spawn_detached(store, record.id)
     except StartError:
         if record.host.auto_remove:
-            bundle.destroy(store, cdir, volumes=True)
+            removal.destroy(store, cdir, volumes=True)
         raise
     _event(store, record, "start")
     return True
@@ -84,7 +84,7 @@ def run_attached(store: Store, name: str, attach: Attach) -> int:
         monitor.start(attach)
     except StartError:
         if monitor.record.host.auto_remove:
-            bundle.destroy(store, cdir, volumes=True)
+            removal.destroy(store, cdir, volumes=True)
         raise
     _event(store, monitor.record, "start")
     return monitor.serve()
@@ -361,11 +361,16 @@ def wait(cdir: ContainerDir, condition: str = "not-running", *, timeout: float |
             else:
                 time.sleep(delay)
             delay = min(delay * 2, 0.05 if state.status == RUNNING else 0.02)
-    # condition "removed": the exit is seen; now the removal (no longer held off by us)
+    # condition "removed": the exit is seen; now the removal (no longer held off by us), which
+    # a look at the state makes when the monitor that would have made it died (--rm)
     delay = 0.001
     while cdir.exists():
         if stop_waiting():
             return None
+        try:
+            current_state(cdir)
+        except (NotFound, FileNotFoundError):
+            break
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
     return seen
@@ -407,4 +412,4 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
         # the monitor deletes the runtime's state and this marker when the container exits;
         # a marker left means a monitor that died before it could (killed -9)
         runtime.delete(record.id)
-    bundle.destroy(store, cdir, volumes=volumes)
+    removal.destroy(store, cdir, volumes=volumes)

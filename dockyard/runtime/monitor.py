@@ -43,7 +43,7 @@ from dockyard.dataclass import dataclass
 from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime import attach as attach_input
-from dockyard.runtime import bundle
+from dockyard.runtime import bundle, removal
 from dockyard.runtime import health as health_mod
 from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.hostconfig import joined_container
@@ -151,7 +151,7 @@ class Monitor:
             self._delete_runtime_state()
             self._release_subreaper()
             self._close_outputs()
-            bundle.unmount(self.cdir)
+            removal.unmount(self.cdir)
             bundle.release_volumes(self.store, self.cdir, self.record)
             code = exc.code if isinstance(exc, StartError) else 125
             self._fail(str(exc), code)
@@ -493,7 +493,7 @@ class Monitor:
         self._delete_runtime_state()
         self.restart_pending = False
         try:
-            bundle.unmount(self.cdir)
+            removal.unmount(self.cdir)
             bundle.release_volumes(self.store, self.cdir, self.record)
             self._volume_events("unmount")
         finally:
@@ -513,7 +513,7 @@ class Monitor:
                 state.finished_at = now_rfc3339()
             self.restart_pending = restart
             if self.record.host.auto_remove:
-                bundle.destroy(self.store, self.cdir, volumes=True)
+                removal.destroy(self.store, self.cdir, volumes=True)
 
     def wait_restart(self) -> bool:
         """Wait out the policy's delay before a restart; False when a stop or a kill ended the

@@ -240,8 +240,18 @@ class ContainerDir:
     def watching(self) -> Iterator[None]:
         """Held (shared) by whoever waits for the container: its removal waits until every
         waiter has seen the final state (see `removal`)."""
+        watched = _HELD.__dict__.setdefault("watched", [])
         with self._flock("wait.lock", shared=True):
-            yield
+            watched.append(self.path)
+            try:
+                yield
+            finally:
+                watched.remove(self.path)
+
+    def watched_here(self) -> bool:
+        """Whether this thread waits for the container (`watching`): a removal by this thread
+        would wait for itself."""
+        return self.path in _HELD.__dict__.get("watched", ())
 
     @contextmanager
     def removal(self) -> Iterator[None]:

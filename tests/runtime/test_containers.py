@@ -370,6 +370,32 @@ def test_cgroups_a_killed_runtime_left_go_with_the_container(dockyard, busybox):
         others.rmdir()
 
 
+def test_a_killed_in_process_run_rm_is_removed(dockyard, busybox):
+    """`run --rm` in process: its monitor is the CLI. Killed -9, the container stayed Exited
+    (255) for ever; dockerd's AutoRemove is the daemon's, the container goes whatever happens
+    to its client (as through serve, where the docker CLI's `run --rm` waits for `removed`).
+    The next look at it removes it: ps lists nothing, its folder and mounts are gone."""
+    import os
+    import signal
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "run", "--rm", "--name", "doomed",
+                             "busybox", "sh", "-c", "echo up; sleep 100"],
+                            stdout=subprocess.PIPE, env=dockyard.env)
+    try:
+        assert proc.stdout.readline() == b"up\n"
+        cid = dockyard("ps", "-q", "--no-trunc").stdout.split()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert dockyard("ps", "-a", "-q").stdout == ""
+        assert len(cid) == 1 and not (dockyard.root / "containers" / cid[0]).exists()
+        assert str(dockyard.root) not in Path("/proc/self/mountinfo").read_text()
+        assert "No such container" in dockyard("rm", "-f", "doomed", check=False).stderr
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_dead_monitor_noticed_under_the_state_lock(dockyard, busybox):
     """rename and update of a running container read its current state under the container's
     lock; when its monitor had been killed that read records the end under the same lock, and

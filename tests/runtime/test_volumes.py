@@ -96,7 +96,7 @@ def test_anonymous_volumes_go_before_the_container_does(dockyard, busybox, monke
     container's folder went, and its volumes were removed after that, so the next `volume ls`
     could still list one (tests/interop/test_anonymous_volumes failed so). dockerd removes
     them first; so does dockyard now: the folder is still there when they go."""
-    from dockyard.runtime import bundle
+    from dockyard.runtime import removal
     from dockyard.runtime.containers import lookup
     from dockyard.store.store import Store
 
@@ -111,6 +111,6 @@ def test_anonymous_volumes_go_before_the_container_does(dockyard, busybox, monke
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Volumes, "remove_anonymous", remove_anonymous)
-    bundle.destroy(store, cdir, volumes=True)
+    removal.destroy(store, cdir, volumes=True)
     assert seen == [True]
     assert Volumes(dockyard.root).all() == [] and not cdir.path.exists()
