@@ -35,7 +35,7 @@ from dockyard.runtime.containers import CreateOptions, all_containers, create, c
 from dockyard.runtime.exec import ExecOptions, exec_in
 from dockyard.runtime.hostconfig import HostConfig, Mount, Resources, RestartPolicy, Ulimit, joined_container
 from dockyard.runtime.lifecycle import (
-    WAIT_CONDITIONS, check_wait_condition, kill, pause, remove, restart, restore, run_attached, start, stop,
+    WAIT_CONDITIONS, check_wait_condition, kill, pause, remove, restart, restore, revive, run_attached, start, stop,
     unpause,
 )
 from dockyard.runtime.lifecycle import wait as wait_condition
@@ -380,5 +380,5 @@ __all__ = [
     "create", "start", "run_attached", "stop", "restart", "kill", "pause", "unpause", "remove",
     "list_containers", "counts", "inspect", "logs", "attach", "attach_running", "wait", "exec_in", "diff", "export",
     "prune", "commit", "is_tty", "container_id", "create_from_api", "rows",
-    "input_channel", "resize", "stats", "top", "rename", "update", "restore",
+    "input_channel", "resize", "stats", "top", "rename", "update", "restore", "revive",
 ]

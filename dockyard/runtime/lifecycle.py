@@ -16,7 +16,7 @@ import time
 
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime import removal
-from dockyard.runtime.containers import all_containers, current_state, lookup, oci_runtime
+from dockyard.runtime.containers import ORPHANED, all_containers, current_state, lookup, oci_runtime
 from dockyard.runtime.hostconfig import joined_container
 from dockyard.runtime.monitor import Attach, Monitor, StartError, spawn_detached
 from dockyard.runtime.oci import OciRuntime
@@ -112,6 +112,31 @@ def restore(store: Store) -> list[str]:
                 started.append(record.id)
         except (NotFound, FileNotFoundError, StartError):
             continue   # removed meanwhile, or it cannot start (its state says why)
+    return started
+
+
+def revive(store: Store) -> list[str]:
+    """What dockerd does when a container's shim dies: the exit is recorded (255) and the
+    restart policy applied at once. `dockyard serve` calls this every second: a container
+    whose monitor was killed under it was restarted only at serve's next start (`restore`).
+    Only runs that ended so (ORPHANED), whoever noticed it first (a `ps` may have); never one
+    the user stopped. The IDs started."""
+    started = []
+    for cdir in all_containers(store):
+        try:
+            state = cdir.read_state()
+            if state.status == RUNNING and pid_alive(state.monitor_pid):
+                continue
+            if state.status == RUNNING:
+                state = current_state(cdir)   # records the end, ends what the monitor left
+            if state.status != EXITED or state.error != ORPHANED:
+                continue
+            record = cdir.read_record()
+            if should_restart(record.host.restart, state.exit_code, state.manually_stopped,
+                              state.restart_count) and start(store, record.id):
+                started.append(record.id)
+        except (NotFound, FileNotFoundError, StartError):
+            continue   # removed meanwhile (--rm), or it cannot start (its state says why)
     return started
 
 
