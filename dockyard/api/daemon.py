@@ -49,7 +49,7 @@ def _tls(args: argparse.Namespace) -> TlsOptions | None:
 REVIVE_EVERY = 1.0   # seconds between serve's looks for containers whose monitor died
 
 
-def _restore(api_ctx, stopping: threading.Event) -> None:  # noqa: ANN001 - an ApiContext
+def _restore(api_ctx) -> None:  # noqa: ANN001 - an ApiContext
     from dockyard.engine.containers import restore, revive
     from dockyard.engine.networks import reconcile
 
@@ -57,7 +57,7 @@ def _restore(api_ctx, stopping: threading.Event) -> None:  # noqa: ANN001 - an A
     for container_id in restore(api_ctx.store()):
         api_ctx.log(f"restarted container {container_id[:12]} (restart policy)")
     # then, as dockerd when a container's shim dies: its restart policy at once
-    while not stopping.wait(REVIVE_EVERY):
+    while not api_ctx.stopping.wait(REVIVE_EVERY):
         try:
             revived = revive(api_ctx.store())
         except Exception as exc:  # noqa: BLE001 - the next look tries again
@@ -97,13 +97,10 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     signal.signal(signal.SIGINT, on_signal)
     # networks' leftovers, then restart policies, as dockerd applies them when it starts
     # (containers a crash stopped)
-    stopping = threading.Event()
-    threading.Thread(target=_restore, args=(api_ctx, stopping), name="restart policies",
-                     daemon=True).start()
+    threading.Thread(target=_restore, args=(api_ctx,), name="restart policies", daemon=True).start()
     serving = threading.Thread(target=server.serve, name="serve")
     serving.start()
     while serving.is_alive():
         serving.join(0.5)
-    stopping.set()
     api_ctx.log("stopped")
     return 0
