@@ -710,6 +710,13 @@ def _container_stats(store: Any, q: dict, body: Any, name: str) -> Any:
     return next(engine.stats(store, name, stream=False, one_shot=q.get("one-shot") == "1"))
 
 
+def _container_update(store: Any, q: dict, body: Any, name: str) -> Any:
+    from dockyard.engine import containers as engine
+
+    engine.update(store, name, body or {})
+    return {"Warnings": []}
+
+
 _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("GET", "/containers/json"): _containers,
     ("POST", "/containers/create"): _container_create,
@@ -732,6 +739,7 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("POST", "/containers/([^/]+)/wait"): _container_wait,
     ("POST", "/containers/([^/]+)/restart"): _container_restart,
     ("POST", "/containers/([^/]+)/rename"): _container_rename,
+    ("POST", "/containers/([^/]+)/update"): _container_update,
     ("GET", "/containers/([^/]+)/top"): _container_top,
     ("GET", "/containers/([^/]+)/stats"): _container_stats,
     ("GET", "/version"): _version,

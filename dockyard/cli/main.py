@@ -34,7 +34,7 @@ _COMMAND_MODULE = {
                      "image inspect", "image waste", "image history"], "image_cmds"),
     **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
                      "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
-    "cp": "cp_cmd", **dict.fromkeys(["restart", "rename"], "lifecycle_cmds"),
+    "cp": "cp_cmd", **dict.fromkeys(["restart", "rename", "update"], "lifecycle_cmds"),
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),

@@ -218,7 +218,7 @@ def _ulimits(items: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _restart(text: str) -> dict[str, Any]:
+def restart_policy(text: str) -> dict[str, Any]:
     name, _, count = text.partition(":")
     try:
         return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
@@ -226,7 +226,7 @@ def _restart(text: str) -> dict[str, Any]:
         raise InvalidParameter(f"invalid restart policy format: maximum retry count must be an integer") from None
 
 
-def _flag_size(flag: str, text: str) -> int:
+def flag_size(flag: str, text: str) -> int:
     try:
         return ram_in_bytes(text)
     except InvalidParameter as e:
@@ -276,7 +276,7 @@ def _device(text: str) -> dict[str, str]:
     return {"PathOnHost": on_host, "PathInContainer": in_container, "CgroupPermissions": perms}
 
 
-def _nano_cpus(text: str) -> int:
+def nano_cpus(text: str) -> int:
     try:
         cpus = float(text)
     except ValueError:
@@ -399,7 +399,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     attached = not getattr(args, "detach", False)
     host: dict[str, Any] = {
         "Binds": list(args.volume) or None, "NetworkMode": network, "PortBindings": ports,
-        "RestartPolicy": _restart(args.restart), "AutoRemove": args.rm,
+        "RestartPolicy": restart_policy(args.restart), "AutoRemove": args.rm,
         "VolumesFrom": list(args.volumes_from) or None, "CapAdd": args.cap_add or None,
         "CapDrop": args.cap_drop or None, "Dns": args.dns, "DnsOptions": args.dns_option,
         "DnsSearch": args.dns_search, "ExtraHosts": args.add_host or None, "Links": args.link or None,
@@ -407,15 +407,15 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "ReadonlyRootfs": args.read_only, "SecurityOpt": _security_opts(args.security_opt) or None,
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,
         "Runtime": args.runtime or None, "Init": True if args.init else None,
-        "Memory": _flag_size("--memory", args.memory) if args.memory else 0,
-        "MemorySwap": -1 if args.memory_swap == "-1" else _flag_size("--memory-swap", args.memory_swap) if args.memory_swap else 0,
-        "NanoCpus": _nano_cpus(args.cpus) if args.cpus else 0,
+        "Memory": flag_size("--memory", args.memory) if args.memory else 0,
+        "MemorySwap": -1 if args.memory_swap == "-1" else flag_size("--memory-swap", args.memory_swap) if args.memory_swap else 0,
+        "NanoCpus": nano_cpus(args.cpus) if args.cpus else 0,
         "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit,
         "Ulimits": _ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
-        "ShmSize": _flag_size("--shm-size", args.shm_size) if args.shm_size else 0,
+        "ShmSize": flag_size("--shm-size", args.shm_size) if args.shm_size else 0,
         "OomScoreAdj": args.oom_score_adj, "OomKillDisable": args.oom_kill_disable, "CpuPeriod": args.cpu_period, "CpuQuota": args.cpu_quota,
         "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,
-        "MemoryReservation": _flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
+        "MemoryReservation": flag_size("--memory-reservation", args.memory_reservation) if args.memory_reservation else 0, "Sysctls": _sysctls(args.sysctl) or None,
         "GroupAdd": list(args.group_add) or None, "Devices": [_device(d) for d in args.device] or None,
         "MemorySwappiness": None if args.memory_swappiness == -1 else args.memory_swappiness,
         "DeviceCgroupRules": list(args.device_cgroup_rule) or None,

@@ -327,8 +327,10 @@ def rename(store: Store, name: str, new_name: str) -> None:
 def update(store: Store, name: str, body: dict[str, Any]) -> None:
     record = lookup(store, name).read_record()
     resources, restart = read_update(body, record.host.resources)
+    # what dockerd's update itself refuses, in its words (the settings' checks above are not)
     if restart is not None and restart.name != "no" and record.host.auto_remove:
-        raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        raise InvalidParameter(f"Cannot update container {record.id}: Restart policy cannot be updated because "
+                               "AutoRemove is enabled for the container")
     update_container(store, name, resources, restart)
 
 

@@ -39,6 +39,7 @@ def _errors(text: str) -> str:
     lines = []
     for line in text.splitlines():
         line = line.removeprefix("Error response from daemon: ").removeprefix("Error: ")
+        line = line.replace("See 'docker ", "See 'dockyard ")
         lines.append(f"Error: {line}")
     return "\n".join(lines)
 
@@ -292,4 +293,23 @@ def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_en
                           ["stats", "--no-stream", "nope", "nope2"])
         finally:
             run("rm", "-f", idle)
+    _three_ways(dockerd, server, dockyard, scenario)
+
+
+def test_update_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
+    def scenario(run: Run, sfx: str) -> list[object]:
+        one, gone = "up1" + sfx, "up2" + sfx
+        assert run("run", "-d", "--name", one, "busybox", "sleep", "60")[0] == 0
+        assert run("run", "-d", "--rm", "--name", gone, "busybox", "sleep", "60")[0] == 0
+        try:
+            return _steps(
+                run, ["update", "--restart", "always", one], ["update", "--cpus", "0.5", one, "nope"],
+                ["update", "--memory", "64m", "--memory-swap", "128m", one], ["update", one],
+                ["update", "--memory", "xx", one], ["update", "--cpus", "abc", one], ["update", "--restart", "always", gone],
+                ["update", "--pids-limit", "50", "-c", "512", "--cpuset-cpus", "0", one],
+                ["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} "
+                 "{{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} "
+                 "{{.HostConfig.CpusetCpus}}", one])
+        finally:
+            run("rm", "-f", one, gone)
     _three_ways(dockerd, server, dockyard, scenario)
