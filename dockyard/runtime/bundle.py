@@ -155,13 +155,15 @@ def process_spec(cdir: ContainerDir, record: ContainerRecord, *, args: list[str]
 
 def write_spec(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = False,
                joins: "Joined | None" = None, shm: str = "", linked: list[str] = (),  # type: ignore[assignment]
-               host: HostConfig | None = None) -> None:
+               host: HostConfig | None = None, runtime_id: str = "") -> None:
     """The container's config.json; `fresh`: see _writer; `joins`: the namespaces (and files)
     it takes from other containers; `shm`: the host's tmpfs bound at its /dev/shm; `linked`:
-    its links' variables; `host`: the record's, with what the start resolved (subpaths)."""
+    its links' variables; `host`: the record's, with what the start resolved (subpaths);
+    `runtime_id`: the runtime's name for it when that is not its ID (a one-shot container's,
+    which says its owner: its cgroups are named so, runtime/owned.py)."""
     proc = process_spec(cdir, record, linked=linked)
     spec = build_spec(SpecInput(
-        container_id=record.id, hostname=record.hostname, process=proc,
+        container_id=runtime_id or record.id, hostname=record.hostname, process=proc,
         files_dir=(joins and joins.files_dir) or str(cdir.path),
         binds=[Bind.parse(b) for b in record.host.binds],
         host=host or record.host, domainname=record.config.extra.get("Domainname") or "",

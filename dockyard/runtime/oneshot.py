@@ -102,7 +102,7 @@ class OneShot:
                                  self.cdir.upper, self.cdir.work, self.cdir.merged, volatile=True)
             self.mounted = True
             bundle.write_files(self.cdir, self.record, fresh=True)
-            bundle.write_spec(self.cdir, self.record, fresh=True)
+            bundle.write_spec(self.cdir, self.record, fresh=True, runtime_id=self.runtime_id)
         except DockyardError as exc:
             from dockyard.runtime.monitor import StartError  # a failure only: see tests/test_start_up.py
 

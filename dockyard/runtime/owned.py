@@ -6,13 +6,16 @@ Such a container has no record in the store: if its runtime is killed with its o
 the process group), the runtime's state (and the container's cgroup) would stay for ever. So its
 runtime name carries the owner's temp folder name (store.workspace: `<pid>-<random>`, whose lock
 says whether that process lives), and the first one-shot container of any process deletes the
-runtime containers whose owner is gone.
+runtime containers whose owner is gone. Their cgroups are named after that name too
+(`/dockyard/oneshot-...`), so those a runtime killed mid-create left go as well.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
+from dockyard.runtime import cgroups
 from dockyard.runtime.oci import for_store
 from dockyard.store import workspace
 from dockyard.store.store import Store
@@ -44,3 +47,8 @@ def sweep(store: Store) -> None:
         owner = name[len(PREFIX):].rsplit("-", 1)[0]
         if not workspace.alive(store.tmp_root / f"{owner}.lock"):
             runtime.delete(name)
+            # a runtime killed while it made the container (its cgroups made, its state not yet
+            # saved) left a state folder its delete does not know, and empty cgroups: named
+            # after the runtime's name, this store's, they go with it
+            cgroups.remove_left(name)
+            shutil.rmtree(runtime.state_root / name, ignore_errors=True)

@@ -87,7 +87,8 @@ def test_a_step_killed_with_its_runtime_leaves_nothing_after_the_next_steps(dock
     proc.wait()
     left = _left(dockyard.root)
     assert len(left["runc"]) == 1 and left["runc"][0].startswith("oneshot-") and left["mounts"]
-    cgroups = list(Path("/sys/fs/cgroup").glob(f"*/dockyard/{seen.split(b'Running in ')[1][:12].decode()}*"))
+    cgroups = list(Path("/sys/fs/cgroup").glob(f"*/dockyard/{left['runc'][0]}"))   # named so
+    assert cgroups
     dockyard("images")  # the next start: the dead folder goes, its mount detached first
     left = _left(dockyard.root)
     assert left["tmp"] == [] and left["mounts"] == []
@@ -97,6 +98,31 @@ def test_a_step_killed_with_its_runtime_leaves_nothing_after_the_next_steps(dock
     while any(c.exists() for c in cgroups) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [c for c in cgroups if c.exists()] == []
+
+
+def test_cgroups_a_runtime_killed_mid_create_left_go_with_the_next_step(dockyard, busybox,
+                                                                         tmp_path: Path) -> None:
+    """A step's runtime killed while it made the container (its cgroups made, its state not
+    yet saved: the crash sweeps' kills of builds) left a state folder its `delete` does not know
+    and empty cgroups that nothing could tie to a store (they were named after a random ID).
+    Named after the runtime's name, which says its owner, they go with the dead owner's runtime
+    container at the next step; another store's stay."""
+    dead = "oneshot-1-deadbeef-0123456789abcdef"      # pid 1's folder is no store's: its owner is gone
+    mine = dockyard.root / "runc" / dead
+    mine.mkdir(parents=True)
+    hierarchies = [p for p in Path("/sys/fs/cgroup").iterdir() if (p / "dockyard").is_dir()]
+    made = [h / "dockyard" / dead for h in hierarchies]
+    theirs = hierarchies[0] / "dockyard" / "oneshot-1-feedface-0123456789abcdef"
+    try:
+        for path in (*made, theirs):
+            path.mkdir()
+        _build(dockyard, tmp_path, "FROM busybox\nRUN true\n")
+        assert [p for p in made if p.exists()] == [] and not mine.exists()
+        assert theirs.is_dir()
+    finally:
+        for path in (*made, theirs):
+            if path.exists():
+                path.rmdir()
 
 
 def test_the_steps_before_a_failed_one_are_cache(dockyard, busybox, tmp_path: Path) -> None:

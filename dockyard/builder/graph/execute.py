@@ -40,7 +40,7 @@ from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
 from dockyard.digest import Digest, small_sha256
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime import bundle, leftover, owned, pipes, rootfs
+from dockyard.runtime import bundle, cgroups, leftover, owned, pipes, rootfs
 from dockyard.runtime.oci import for_store
 from dockyard.runtime.spec import DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS, bounding_set
 from dockyard.runtime.seccomp import oci_seccomp
@@ -177,7 +177,7 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={user.home or '/'}")
             mounts, stubs = _mounts(store, op, sources, session, merged, work, stack, env)
-            spec = _spec(op, env, user, mounts)
+            spec = _spec(op, env, user, mounts, container_id)
             (work / "config.json").write_text(json.dumps(spec))
             code = _run_runtime(runtime.exe, runtime.state_root, work, container_id, output)
             exited = True
@@ -317,7 +317,7 @@ def _mounts(store: Store, op: ExecOp, sources: dict[int, MountSource], session: 
     return [s for _t, s in specs], stubs
 
 
-def _spec(op: ExecOp, env: list[str], user, mounts: list[dict]) -> dict:  # noqa: ANN001
+def _spec(op: ExecOp, env: list[str], user, mounts: list[dict], container_id: str) -> dict:  # noqa: ANN001
     insecure = op.security == "insecure"
     caps = bounding_set() if insecure else DEFAULT_CAPS
     namespaces = [{"type": t} for t in ("mount", "pid", "ipc", "uts")]
@@ -345,7 +345,7 @@ def _spec(op: ExecOp, env: list[str], user, mounts: list[dict]) -> dict:  # noqa
     }
     linux: dict = {
         "namespaces": namespaces,
-        "cgroupsPath": f"/dockyard-build/{random.token_hex(8)}",
+        "cgroupsPath": cgroups.path_of(container_id),   # its owner's (runtime/owned.py)
         "resources": {"devices": [{"allow": insecure, "access": "rwm"}]},
     }
     if not insecure:
