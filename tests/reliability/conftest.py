@@ -39,6 +39,9 @@ def containers_removed(dockyard: Dockyard) -> Iterator[None]:
 
 
 def remove_containers(dockyard: Dockyard) -> None:
+    folder = dockyard.root / "containers"
+    if not (folder.is_dir() and any(folder.iterdir())):  # no container: no CLI start to list them
+        return
     ids = dockyard("ps", "-aq", "--no-trunc", check=False).stdout.split()
     if ids:
         dockyard("rm", "-f", *ids, check=False)
