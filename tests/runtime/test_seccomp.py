@@ -14,7 +14,7 @@ import pytest
 
 from dockyard.errors import InvalidParameter
 from dockyard.runtime.seccomp import oci_seccomp, parse_profile
-from tests.conftest import Dockyard
+from tests.conftest import Dockyard, at_once
 from tests.dockerd import DockerDaemon
 
 # every capability the default profile has a rule for, added at once (one container for all)
@@ -70,7 +70,8 @@ def test_the_section_is_dockerds(dockyard: Dockyard, busybox: str, dockerd: Dock
     profile.write_text(json.dumps(PROFILE, indent=2))
     empty.write_text("{}")   # dockerd: no default action and no rule is no filter
     options = tuple(o.replace("PROFILE", str(profile)).replace("EMPTY", str(empty)) for o in options)
-    ours, theirs = _dockyard_section(dockyard, *options), _dockerd_section(dockerd, *options)
+    ours, theirs = at_once(lambda: _dockyard_section(dockyard, *options),   # the engines share nothing
+                           lambda: _dockerd_section(dockerd, *options))
     assert _rules(ours) == _rules(theirs)
     if "unconfined" in " ".join(options) or "empty" in " ".join(options):
         assert ours is None
@@ -82,10 +83,13 @@ def test_a_user_namespace_is_refused_as_by_docker(dockyard: Dockyard, busybox: s
     # without the filter any container could make a user namespace (and in it, mount, and reach
     # more of the kernel): dockerd's default profile refuses clone/unshare with namespace flags
     argv = ("busybox:latest", "busybox", "unshare", "-U", "true")
-    for side in (dockyard, dockerd):
+
+    def both_ways(side) -> None:  # noqa: ANN001 - dockyard or dockerd
         refused = side("run", "--rm", *argv, check=False)
         assert refused.returncode == 1 and "Operation not permitted" in refused.stderr, refused
         assert side("run", "--rm", "--security-opt", "seccomp=unconfined", *argv).returncode == 0
+
+    at_once(lambda: both_ways(dockyard), lambda: both_ways(dockerd))  # the engines share nothing
 
 
 def test_build_steps_are_filtered_in_both_modes(dockyard: Dockyard, busybox: str, dockerd: DockerDaemon,
@@ -95,9 +99,10 @@ def test_build_steps_are_filtered_in_both_modes(dockyard: Dockyard, busybox: str
     # reference dockerd has no bridge: its BuildKit steps take the host's network.)
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN busybox unshare -U true\n")
     for env in ({"DOCKER_BUILDKIT": "0"}, {"DOCKER_BUILDKIT": "1"}):
-        result = dockyard("build", "--no-cache", str(tmp_path), env=env, check=False)
+        result, theirs = at_once(lambda: dockyard("build", "--no-cache", str(tmp_path), env=env, check=False),
+                                 lambda: dockerd("build", "--network", "host", "--no-cache", str(tmp_path),
+                                                 env=env, check=False))
         assert result.returncode != 0 and "Operation not permitted" in result.stdout + result.stderr, result
-        theirs = dockerd("build", "--network", "host", "--no-cache", str(tmp_path), env=env, check=False)
         assert theirs.returncode != 0 and "exit code: 1" in theirs.stdout + theirs.stderr.replace(
             "returned a non-zero code: 1", "exit code: 1"), theirs
     (tmp_path / "Dockerfile").write_text(
