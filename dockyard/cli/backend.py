@@ -69,9 +69,11 @@ class Remote:
             yield from reply.json_messages()
 
     def attach(self, container: str, *, stdin: bool = False, tty: bool = False,
-               detach_keys: str = "") -> RemoteStreams:
+               detach_keys: str = "", logs: bool = True) -> RemoteStreams:
         """The container's output from its start and its input, over a hijacked attach made
-        before the start (as the docker CLI's `run` attaches), with the user's detach keys."""
+        before the start (as the docker CLI's `run` attaches), with the user's detach keys
+        (the daemon's attach has no logs=1: a running container's output from now on, whatever
+        `logs` says)."""
         query = [("stream", "1"), ("stdout", "1"), ("stderr", "1")] + ([("stdin", "1")] if stdin else [])
         query += [("detachKeys", detach_keys)] if detach_keys else []
         conn = self.daemon.hijack("POST", f"/containers/{container}/attach", query)
@@ -145,9 +147,10 @@ class Local:
         self.ctx = ctx   # the CliContext (its store), for the container streams
 
     def attach(self, container: str, *, stdin: bool = False, tty: bool = False,
-               detach_keys: str = "") -> LocalStreams:
-        """The container's output from its start, and its input (cli/attach.py's Streams)."""
-        return LocalStreams(self.ctx.store, container)
+               detach_keys: str = "", logs: bool = True) -> LocalStreams:
+        """The container's output from its start (without `logs`: a running one's from now
+        on, as the daemon's attach without logs=1), and its input (cli/attach.py's Streams)."""
+        return LocalStreams(self.ctx.store, container, logs)
 
     def logs(self, container: str, follow: bool, options: LogOptions = LogOptions()) -> Iterator[tuple[int, bytes]]:
         from dockyard.engine import containers as engine
@@ -320,15 +323,23 @@ class LocalStreams:
     """cli/attach.py's Streams of a container in this process's store: its output read from
     its log as the monitor writes it, its input sent to its monitor."""
 
-    def __init__(self, store: Any, container: str) -> None:
+    def __init__(self, store: Any, container: str, logs: bool = True) -> None:
         self._store, self._container = store, container
         self._channel: Any = None
         self._opened = False
+        self._entries: Any = None
+        if not logs:   # a running container's output from now: before its input can reach it
+            from dockyard.engine import containers as engine
+
+            self._entries = engine.attach(store, container, stream=True, logs=False)
 
     def output(self) -> Iterator[tuple[int, bytes]]:
         from dockyard.engine import containers as engine
 
-        for entry in engine.attach(self._store, self._container, stream=True):
+        entries = self._entries
+        if entries is None:
+            entries = engine.attach(self._store, self._container, stream=True)
+        for entry in entries:
             yield (2 if entry.stream == "stderr" else 1), entry.data
 
     def _input(self) -> Any:

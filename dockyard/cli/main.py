@@ -24,7 +24,7 @@ Loader = Callable[[], ModuleType]
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
 COMMAND_MODULES = ["image_cmds", "container_cmds", "cp_cmd", "lifecycle_cmds", "build_cmd", "network_cmds",
-                   "registry_cmds", "system_cmds", "version_cmds", "observe_cmds"]
+                   "registry_cmds", "system_cmds", "version_cmds", "observe_cmds", "attach_cmd"]
 # The module that alone can parse a command (`image X` for the image group's): `dockyard build`
 # imports and registers build_cmd only, and so only the engines a build uses (each group imports
 # its own). A command not listed builds the whole parser.
@@ -40,7 +40,7 @@ _COMMAND_MODULE = {
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
     **dict.fromkeys(["system", "builder"], "system_cmds"),
     **dict.fromkeys(["version", "info"], "version_cmds"),
-    **dict.fromkeys(["port", "top", "stats"], "observe_cmds"),
+    **dict.fromkeys(["port", "top", "stats"], "observe_cmds"), "attach": "attach_cmd",
 }
 # In-process commands that close every file they write and join every thread they start before
 # they return: the program may leave them without the interpreter's teardown (`leave` below)

@@ -244,10 +244,11 @@ def test_each_command_loads_only_its_own_module(dockyard, server) -> None:  # no
 
     others = tuple(f"dockyard.cli.{m}" for m in ("image_cmds", "container_cmds", "network_cmds", "registry_cmds",
                                                  "system_cmds", "build_cmd", "cp_cmd", "lifecycle_cmds",
-                                                 "version_cmds", "observe_cmds"))
+                                                 "version_cmds", "observe_cmds", "attach_cmd"))
     for argv, own in ((["-H", server.url, "version"], "version_cmds"), (["info", "--help"], "version_cmds"),
                       (["cp", "--help"], "cp_cmd"), (["-H", server.url, "restart", "--help"], "lifecycle_cmds"),
-                      (["port", "--help"], "observe_cmds"), (["-H", server.url, "stats", "--help"], "observe_cmds")):
+                      (["port", "--help"], "observe_cmds"), (["-H", server.url, "stats", "--help"], "observe_cmds"),
+                      (["attach", "--help"], "attach_cmd")):
         try:
             loaded = _loaded(dockyard, argv, others)
         except subprocess.CalledProcessError as exc:   # --help leaves with 0; an error would not
@@ -313,3 +314,53 @@ def test_update_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: 
         finally:
             run("rm", "-f", one, gone)
     _three_ways(dockerd, server, dockyard, scenario)
+
+
+def test_attach_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
+    # output from the attach on (the line before it is not replayed), input to a container made
+    # with -i, its exit status as ours; a stopped, paused or missing one refused. dockerd 20.10
+    # drops what its attach's input makes the container write at once (its stdout joins after
+    # the input is forwarded): of the attached run, its status alone is compared with it
+    results = {}
+
+    def scenario(run: Run, sfx: str) -> list[object]:
+        live, idle, paused = (f"{n}{sfx}" for n in ("at1", "at2", "at3"))
+        for args in (["run", "-d", "-i", "--name", live, "busybox", "sh", "-c",
+                      "echo before; read x; echo got $x; echo err >&2; exit 3"],
+                     ["create", "--name", idle, "busybox", "true"],
+                     ["run", "-d", "--name", paused, "busybox", "sleep", "60"], ["pause", paused]):
+            assert run(*args)[0] == 0, args
+        try:
+            while "before" not in run("logs", live)[1]:
+                pass
+            attached = run("attach", live, input=b"hello\n")
+            results[sfx] = attached
+            return [attached[0], *_steps(run, ["attach", idle], ["attach", paused], ["attach", "nope"])]
+        finally:
+            run("rm", "-f", live, idle, paused)
+    _three_ways(dockerd, server, dockyard, scenario)
+    assert results["-w1"] == results["-w2"] == (3, "got hello\n", "err\n")
+
+
+def test_attach_a_terminal(server, dockyard, busybox) -> None:  # noqa: ANN001
+    # a TTY container's shell on a pseudo-terminal: its answers, its exit status as ours;
+    # ctrl-p ctrl-q leaves it running, with the docker CLI's line and status (each typed once the
+    # shell answered a line: the CLI reads the terminal, in raw mode, by then)
+    from tests.interop.test_interactive import _typed_after_prompt
+
+    def _on_a_terminal(argv: list[str], env: dict[str, str], keys: bytes) -> tuple[int, bytes]:
+        return _typed_after_prompt(argv, env, keys, first=b"echo $((40+2))\n", ready=b"42\r\n")
+
+    for way, env in (("l", {}), ("r", {"DOCKYARD_HOST": server.url})):
+        name = f"tty-{way}"
+        dockyard("create", "-it", "--name", name, "busybox", "sh")
+        dockyard("start", name)
+        try:
+            argv, full_env = dockyard.argv("attach", name), {**dockyard.env, **env}
+            code, out = _on_a_terminal(argv, full_env, b"\x10\x11")
+            assert code == 1 and b"read escape sequence" in out, (way, code, out)
+            assert dockyard("inspect", "-f", "{{.State.Running}}", name).stdout == "true\n"
+            code, out = _on_a_terminal(argv, full_env, b"echo hi-$((1+2))\nexit 4\n")
+            assert code == 4 and b"hi-3\r\n" in out, (way, code, out)
+        finally:
+            dockyard("rm", "-f", name)

@@ -84,12 +84,17 @@ def test_stdin_a_command_does_not_read(engine: Engine) -> None:
         engine.docker("rm", "-f", cid)
 
 
-def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes) -> tuple[int, bytes]:
-    """`argv` on a pseudo-terminal of its own: once the container's shell greets (the CLI has
-    put the terminal in raw mode by then), `keys` are typed; (exit status, what it printed)."""
+def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes, *, first: bytes = b"",
+                        ready: bytes = b"built-in commands") -> tuple[int, bytes]:
+    """`argv` on a pseudo-terminal of its own: once the container's shell greets (`ready`: ash's
+    banner; the CLI has put the terminal in raw mode by then), `keys` are typed; (exit status,
+    what it printed). `first`: typed at once (a line the shell answers with `ready`, for a
+    shell that greets no more: `docker attach`)."""
     pid, fd = pty.fork()
     if pid == 0:   # the child: the CLI
         os.execvpe(argv[0], argv, env)
+    if first:
+        os.write(fd, first)
     out, typed, deadline = b"", False, time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
@@ -109,7 +114,7 @@ def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes) -> tu
                     out += os.read(fd, 4096)
                 except OSError:
                     continue
-            if not typed and b"built-in commands" in out:    # ash's banner: it reads from now on
+            if not typed and ready in out:    # the shell reads from now on
                 time.sleep(0.5)
                 os.write(fd, keys)
                 typed = True
