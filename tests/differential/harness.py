@@ -47,6 +47,7 @@ _LINE_RULES = [
 _REMOVING = re.compile(rf"Removing intermediate container {_HEX12}$")
 _SENDING = re.compile(r"^Sending build context to Docker daemon\s")
 _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+_BUILT = re.compile(rf"^Successfully built ({_HEX12})$", re.MULTILINE)
 # Docker writes each chunk a RUN prints on stderr between ESC[91m and ESC[0m; where one chunk ends
 # and the next begins depends on how the writes and reads met in time, so the boundaries between
 # two stderr chunks in a row are dropped (what was printed, and that it was red, stay compared).
@@ -176,6 +177,10 @@ class Pair:
         self.base_id = base_id
         self.work = work
         self.base_layers = 1
+        # a build's image snapshot by side and image ID, taken once: a build that makes an image
+        # the side has made before (each case's second build, all cache hits) has that one's
+        # snapshot, as an image ID is the digest of its config, which holds its layers' diff IDs
+        self._snapshots: dict[tuple[str, str], ImageSnapshot] = {}
 
     # each side runs a CLI: `docker` against dockerd, `dockyard` in-process on its store
     def run_docker(self, *args: str, cwd: Path | None = None, input: bytes | None = None) -> Result:
@@ -206,7 +211,13 @@ class Pair:
         r = run("build", "-t", tag, *args, str(context))
         outcome = Outcome(r.returncode, normalise_output(r.stdout), normalise_error(r.stderr))
         if r.returncode == 0:
-            outcome.image = self.snapshot(side, tag)
+            built = _BUILT.search(r.stdout)
+            key = (side, built.group(1)) if built else None
+            outcome.image = self._snapshots.get(key) if key else None
+            if outcome.image is None:
+                outcome.image = self.snapshot(side, tag)
+                if key:
+                    self._snapshots[key] = outcome.image
         return outcome
 
 def copy_case(src: Path, dest: Path, prepare: str | None) -> Path:
