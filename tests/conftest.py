@@ -83,7 +83,7 @@ def at_once(*calls: Callable[[], T]) -> tuple[T, ...]:
     return tuple(f.result() for f in futures)
 
 
-def _mount_points_under(prefix: str) -> list[str]:
+def mount_points_under(prefix: str) -> list[str]:
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
         points = [line.split()[4].encode().decode("unicode_escape") for line in f]
     return [p for p in points if p == prefix or p.startswith(prefix + "/")]
@@ -98,7 +98,7 @@ def _nothing_left_mounted(request: pytest.FixtureRequest):  # noqa: ANN201
     tmp = request.node.funcargs.get("tmp_path")
     if tmp is None:
         return
-    left = _mount_points_under(str(tmp))
+    left = mount_points_under(str(tmp))
     for point in sorted(left, key=len, reverse=True):   # leave the host clean for the next test
         subprocess.run(["umount", "-l", point], capture_output=True)
     if left:

@@ -125,10 +125,11 @@ def test_invalid_keys(client) -> None:  # noqa: ANN001
     assert reply.status_code == 400 and b"Invalid detach keys (ctrl-A) provided" in reply.content
 
 
-def test_docker_cli_on_a_terminal(engine: Engine, dockyard) -> None:  # noqa: ANN001
+def test_docker_cli_on_a_terminal(engine: Engine) -> None:
     """--detach-keys on the docker CLI's run -it and exec -it, and dockyard's own CLI through
     the daemon and in process (its exec -it could not be left): each leaves with the docker
     CLI's status (0 for run, 1 and `read escape sequence` for exec), the container running on."""
+    dockyard = engine.own_cli if engine.name == "dockyard" else None
     def running(name: str) -> bool:
         return engine.docker("inspect", "-f", "{{.State.Running}}", name).stdout == b"true\n"
     argv = [DOCKER, "run", "-it", "--detach-keys", "ctrl-a,b", "--name", "dk-cli", "busybox", "sh"]
@@ -173,12 +174,13 @@ def test_attach_to_a_running_container_from_now_on(client) -> None:  # noqa: ANN
     assert b"BusyBox" not in seen, seen
 
 
-def test_the_client_configs_detach_keys(engine: Engine, dockyard, tmp_path) -> None:  # noqa: ANN001
+def test_the_client_configs_detach_keys(engine: Engine, tmp_path) -> None:  # noqa: ANN001
     """A client config's detachKeys are the keys when --detach-keys is not given: the docker CLI
     sends them to the daemon, dockyard's own CLI too, and uses them in process."""
+    dockyard = engine.own_cli if engine.name == "dockyard" else None
     (tmp_path / "config.json").write_text('{"detachKeys": "ctrl-x,x"}')
     cli_env = {**engine.env, "DOCKER_CONFIG": str(tmp_path)}
-    own_env = {**dockyard.env, "DOCKER_CONFIG": str(tmp_path)}
+    own_env = {**dockyard.env, "DOCKER_CONFIG": str(tmp_path)} if dockyard else {}
     engine.docker("run", "-d", "-it", "--name", "dk-cfg", "busybox", "sh")
     try:
         execs = [([DOCKER, "exec", "-it", "dk-cfg", "sh"], cli_env)]
@@ -197,10 +199,11 @@ def test_the_client_configs_detach_keys(engine: Engine, dockyard, tmp_path) -> N
         engine.docker("rm", "-f", "dk-cfg", "dk-cfg-own", check=False)
 
 
-def test_start_attached_on_a_terminal(engine: Engine, dockyard) -> None:  # noqa: ANN001
+def test_start_attached_on_a_terminal(engine: Engine) -> None:
     """`start -ai` of a `-it` container left with the detach keys: status 0, the container
     running on; then attached again and ended by its shell (its status), from the docker CLI
     and dockyard's own CLI through the daemon."""
+    dockyard = engine.own_cli if engine.name == "dockyard" else None
     engine.docker("create", "-it", "--name", "dk-start", "busybox", "sh")
     clis = [([DOCKER], engine.env)] + ([(dockyard.argv("-H", engine.host), dockyard.env)]
                                         if engine.name == "dockyard" else [])

@@ -125,11 +125,12 @@ def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes, *, fi
         os.close(fd)
 
 
-def test_detach_keys(engine: Engine, dockyard) -> None:  # noqa: ANN001
+def test_detach_keys(engine: Engine) -> None:
     """ctrl-p ctrl-q on a terminal leaves a `run -it` (status 0, nothing printed) or an `exec -it`
     (`read escape sequence`, status 1) with the container running on, as the docker CLI does;
     dockyard's own CLI sent the keys on to the container (ctrl-p is the shell's history). Its
     `run -it` in process runs the container under its own monitor for it."""
+    dockyard = engine.own_cli if engine.name == "dockyard" else None
     def running(name: str) -> bool:
         return engine.docker("inspect", "-f", "{{.State.Running}}", name).stdout == b"true\n"
     clis = [("cli", [DOCKER, "run", "-it", "--name", "dt-cli", "busybox", "sh"], engine.env)]
@@ -147,10 +148,11 @@ def test_detach_keys(engine: Engine, dockyard) -> None:  # noqa: ANN001
         engine.docker("rm", "-f", "dt-cli", "dt-own", check=False)
 
 
-def test_start_attached_shows_its_new_run(engine: Engine, dockyard) -> None:  # noqa: ANN001
+def test_start_attached_shows_its_new_run(engine: Engine) -> None:
     """`docker start -a` of a stopped container prints what this run writes, and only that:
     through dockyard serve it printed the previous run's output and left before the new one's.
     dockyard's own CLI as a client does it too (it refused start -a/-i through a daemon)."""
+    dockyard = engine.own_cli if engine.name == "dockyard" else None
     name = "sa-again"
     try:
         first = engine.docker("run", "--name", name, "busybox", "cat", "/proc/sys/kernel/random/uuid").stdout

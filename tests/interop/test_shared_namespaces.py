@@ -213,12 +213,13 @@ def test_compose_network_mode_service(engine: Engine, tmp_path: Path) -> None:
         compose(engine, project, tmp_path, "down", "-t", "1", check=False)
 
 
-def test_nothing_left_after_removal(engine: Engine, store_root: Path) -> None:
+def test_nothing_left_after_removal(engine: Engine) -> None:
     """dockyard only (the host's view of its store): a target, a joiner of its network, pid and
     IPC, both monitors killed -9, then both removed: no mount, no namespace file, no runtime
     state, no address left; and the same with monitors alive."""
     if engine.name != "dockyard":
         pytest.skip("the host's view of dockyard's store")
+    store_root = engine.root
     for kill_monitors in (False, True):
         target = _started(engine, "--ipc", "shareable", "busybox", "sleep", "1241")
         joiner = _started(engine, "--network", f"container:{target}", "--pid", f"container:{target}",
