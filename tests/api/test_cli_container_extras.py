@@ -275,7 +275,10 @@ def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_en
             theirs = docker(*args)
             assert theirs[0] == 0 and theirs[1], (args, theirs)
             for way in ("in process", "client"):
-                assert ways[way](*args) == theirs, (way, args)
+                ours = ways[way](*args)
+                if args == ["port", "obs"]:   # the docker CLI 20.10 lists its map's random order
+                    ours, theirs = (r[:1] + ("".join(sorted(r[1].splitlines(True))),) + r[2:] for r in (ours, theirs))
+                assert ours == theirs, (way, args)
         theirs = docker("stats", "--no-stream", "obs")
         for way in ("in process", "client"):
             ours = ways[way]("stats", "--no-stream", "obs")
