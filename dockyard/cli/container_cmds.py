@@ -210,7 +210,8 @@ def cmd_create(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace, target: Any) -> int:
-    if args.interactive and args.tty and not os.isatty(0):
+    # detached, nothing reads this terminal (`run -dit` in a script): the docker CLI checks none
+    if args.interactive and args.tty and not args.detach and not os.isatty(0):
         raise InvalidParameter("the input device is not a TTY")
     keys_text = _detach_keys(args)
     keys = detach.parse_for_attach(keys_text)

@@ -356,8 +356,7 @@ def test_attach_a_terminal(server, dockyard, busybox) -> None:  # noqa: ANN001
 
     for way, env in (("l", {}), ("r", {"DOCKYARD_HOST": server.url})):
         name = f"tty-{way}"
-        dockyard("create", "-it", "--name", name, "busybox", "sh")
-        dockyard("start", name)
+        dockyard("run", "-dit", "--name", name, "busybox", "sh")   # (its stdin is no terminal)
         try:
             argv, full_env = dockyard.argv("attach", name), {**dockyard.env, **env}
             code, out = _on_a_terminal(argv, full_env, b"\x10\x11")
@@ -367,3 +366,16 @@ def test_attach_a_terminal(server, dockyard, busybox) -> None:  # noqa: ANN001
             assert code == 4 and b"hi-3\r\n" in out, (way, code, out)
         finally:
             dockyard("rm", "-f", name)
+
+
+def test_run_detached_with_a_tty_from_a_script(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
+    # `run -dit` whose stdin is no terminal: the docker CLI checks none for a detached run (it
+    # said 'the input device is not a TTY'); attached, it refuses
+    def scenario(run: Run, sfx: str) -> list[object]:
+        try:
+            return [run("run", "-dit", "--name", "dt" + sfx, "busybox", "sh")[0],
+                    *_steps(run, ["inspect", "-f", "{{.State.Running}} {{.Config.Tty}}", "dt" + sfx],
+                            ["run", "-it", "--rm", "busybox", "true"])]
+        finally:
+            run("rm", "-f", "dt" + sfx)
+    _three_ways(dockerd, server, dockyard, scenario)
