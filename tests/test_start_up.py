@@ -194,15 +194,17 @@ def test_container_commands_load_only_what_they_use(dockyard, busybox) -> None:
     # a container command (ps, inspect, logs, rm...) loads neither commit's Dockerfile frontend and
     # config rules (engine/containers.commit imports engine/commit when it runs), nor secrets with
     # hmac and hashlib (OpenSSL's libcrypto: the random IDs of networks, endpoints, volumes and
-    # execs are os.urandom's)
+    # execs are os.urandom's), nor archive/changes with the stdlib's dataclasses, inspect and ast
+    # (diff, prune and a size ask for them)
     unused = ("dockyard.engine.commit", "dockyard.dockerfile", "dockyard.builder", "secrets", "hmac", "hashlib",
-              "_hashlib")
+              "_hashlib", "dockyard.archive.changes", "dataclasses", "inspect", "ast")
     assert _loaded(dockyard, ["ps", "-a"], unused) == "[]"
     assert _loaded(dockyard, ["inspect", busybox], unused) == "[]"
-    # the check can fail: a commit loads them
+    # the check can fail: a commit loads them, a diff loads archive/changes
     dockyard("create", "--name", "committed", "--network", "none", busybox, "true")
     loaded = _loaded(dockyard, ["commit", "committed"], ("dockyard.engine.commit", "dockyard.dockerfile"))
     assert "dockyard.engine.commit" in loaded and "dockyard.dockerfile" in loaded
+    assert "dockyard.archive.changes" in _loaded(dockyard, ["diff", "committed"], ("dockyard.archive.changes",))
 
 
 def test_serve_starts_without_the_registry_client(dockyard, tmp_path) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from dockyard import filters as filters_mod
 from dockyard.digest import Digest
-from dockyard.archive.changes import diff_size
 from dockyard.engine import networks as engine_networks
 from dockyard.engine.images import image_size
 from dockyard.errors import DockyardError, NotFound
@@ -170,6 +169,8 @@ def _created_of(store: Store, ref: str) -> float:
 def sizes(store: Store, cdir: ContainerDir, image_id: str) -> dict[str, int]:
     """What `size=1` adds to a container's row and inspect (`docker ps -s`, `docker system df`):
     the bytes of its writable layer, and those plus its image's."""
+    from dockyard.archive.changes import diff_size  # here: a container command without -s loads no dataclasses
+
     size_rw = diff_size(cdir.upper)
     try:
         image = image_size(store.image(Digest.parse(image_id)))

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any, BinaryIO, Iterator
 
 from dockyard import filters as filters_mod
-from dockyard.archive.changes import diff_size as overlay_diff_size
-from dockyard.archive.changes import overlay_changes
 from dockyard.archive.diff import write_tree
 from dockyard.dataclass import dataclass
 from dockyard.engine import container_views as views
@@ -346,6 +344,8 @@ def diff(store: Store, name: str) -> list[str]:
     cdir = lookup(store, name)
     record = cdir.read_record()
     lowers = [cdir.init] + bundle.layer_dirs(store, record.image_id)
+    from dockyard.archive.changes import overlay_changes  # here: its dataclasses (inspect, ast) for diff only
+
     return [str(c) for c in overlay_changes(cdir.upper, lowers)]
 
 
@@ -360,6 +360,8 @@ def prune(store: Store, raw_filters: str | None = None) -> tuple[list[str], int]
     `label!` filters as Docker's); their IDs and the bytes of their writable layers."""
     f = filters_mod.parse(raw_filters, filters_mod.CONTAINER_PRUNE)
     until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
+    from dockyard.archive.changes import diff_size as overlay_diff_size
+
     deleted, freed = [], 0
     for s in list_containers(store, True):
         if s.state.status == RUNNING or not f.match_labels(s.labels):
