@@ -161,7 +161,9 @@ def current_state(cdir: ContainerDir) -> ContainerState:
             if st.status == RUNNING and not pid_alive(st.monitor_pid):
                 st.status, st.paused, st.pid = EXITED, False, 0
                 st.health = health_after_exit(st.health)
-                st.exit_code = 255
+                # what dockerd reports for a container whose shim died: its process killed
+                # (SIGKILL, 128 + 9; _end_orphan kills it so) (tests/interop/test_restart)
+                st.exit_code = 137
                 st.error = ORPHANED
                 st.finished_at = now_rfc3339()
                 _end_orphan(cdir)

@@ -31,17 +31,22 @@ WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 
 
 # -- start -----------------------------------------------------------------------------------------
-def start(store: Store, name: str) -> bool:
+def start(store: Store, name: str, *, by_policy: bool = False) -> bool:
     """Start a container detached, under its own monitor process; False when it was running
     already (a no-op, as Docker's). Raises StartError; a container with AutoRemove that cannot
-    start is removed (as Docker's daemon does)."""
+    start is removed (as Docker's daemon does). `by_policy`: a restart of its policy (one more
+    of its restarts), not a start by the user (which begins them afresh)."""
     cdir = lookup(store, name)
     record = cdir.read_record()
     if current_state(cdir).status == RUNNING:
         return False
     if (cdir.path / "init.pid").exists():
         oci_runtime(store, record).delete(record.id)  # leftovers of a previous run
-    _reset_restarts(cdir)
+    if by_policy:
+        with cdir.update(durable=False) as state:
+            state.restart_count += 1
+    else:
+        _reset_restarts(cdir)
     try:
         spawn_detached(store, record.id)
     except StartError:
@@ -116,7 +121,7 @@ def restore(store: Store) -> list[str]:
 
 
 def revive(store: Store) -> list[str]:
-    """What dockerd does when a container's shim dies: the exit is recorded (255) and the
+    """What dockerd does when a container's shim dies: the exit is recorded (137: killed) and the
     restart policy applied at once. `dockyard serve` calls this every second: a container
     whose monitor was killed under it was restarted only at serve's next start (`restore`).
     Only runs that ended so (ORPHANED), whoever noticed it first (a `ps` may have); never one
@@ -133,7 +138,7 @@ def revive(store: Store) -> list[str]:
                 continue
             record = cdir.read_record()
             if should_restart(record.host.restart, state.exit_code, state.manually_stopped,
-                              state.restart_count) and start(store, record.id):
+                              state.restart_count) and start(store, record.id, by_policy=True):
                 started.append(record.id)
         except (NotFound, FileNotFoundError, StartError):
             continue   # removed meanwhile (--rm), or it cannot start (its state says why)

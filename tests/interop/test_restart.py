@@ -205,8 +205,11 @@ def _shim_of(engine: Engine, store_root: Path, cid: str) -> int:
 
 def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engine: Engine, store_root: Path) -> None:
     """dockerd restarts a container whose shim died, by its restart policy, at once; dockyard
-    serve restarted one whose monitor was killed only at its next start (restore)."""
-    cid = engine.docker("run", "-d", "--network", "none", "--restart", "always", "busybox",
+    serve restarted one whose monitor was killed only at its next start (restore). It counts as
+    one of the policy's restarts: `on-failure:1` restarts it once, not each time (dockyard's
+    restart began the count afresh, as a user's start does). Its exit code: 137, the process
+    killed (dockyard said 255)."""
+    cid = engine.docker("run", "-d", "--network", "none", "--restart", "on-failure:1", "busybox",
                         "sleep", "1000").stdout.decode().strip()
     try:
         first = json.loads(engine.docker("inspect", cid).stdout)[0]["State"]["Pid"]
@@ -216,5 +219,14 @@ def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engine: Engin
             info = json.loads(engine.docker("inspect", cid).stdout)[0]
             return info["State"]["Running"] and info["State"]["Pid"] not in (0, first)
         assert _until(restarted)
+        assert json.loads(engine.docker("inspect", cid).stdout)[0]["RestartCount"] == 1
+        os.kill(_shim_of(engine, store_root, cid), signal.SIGKILL)
+
+        def exited() -> bool:
+            return not json.loads(engine.docker("inspect", cid).stdout)[0]["State"]["Running"]
+        assert _until(exited)
+        time.sleep(2)     # serve looks each second: it would have restarted it by now
+        state = json.loads(engine.docker("inspect", cid).stdout)[0]
+        assert (state["State"]["Status"], state["State"]["ExitCode"], state["RestartCount"]) == ("exited", 137, 1)
     finally:
         engine.docker("rm", "-f", cid, check=False)
