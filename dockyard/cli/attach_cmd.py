@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("--detach-keys", default="", help="Override the key sequence for detaching a container")
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", action="store_true", default=True,
-                   help="Proxy all received signals to the process (default true)")
+                   help="Proxy all received signals to the process (default true; not for a TTY)")
     p.add_argument("container", metavar="CONTAINER")
     p.set_defaults(func=cmd_attach, client=cmd_attach)
 
@@ -54,8 +54,35 @@ def cmd_attach(args: argparse.Namespace, target: Any) -> int:
     keys = detach.parse_for_attach(keys_text)
     waiter = backend.wait_async(info["Id"], "not-running")
     streams = backend.attach(info["Id"], stdin=stdin, tty=tty, detach_keys=keys_text, logs=False)
+    if args.sig_proxy and not tty:
+        _forward_signals(backend, info["Id"])
     if pump(streams, tty=tty, stdin=stdin, detach_keys=keys):
         # detached: the container runs on; the docker CLI's words and status
         sys.stderr.write("read escape sequence\n")
         return 1
     return waiter.result()
+
+
+def _forward_signals(backend: Any, container: str) -> None:
+    """--sig-proxy: each signal this process gets is sent to the container (POST
+    /containers/{id}/kill?signal=N, from a thread: a handler must not wait on the daemon), as
+    the docker CLI's ForwardAllSignals; not SIGCHLD, SIGPIPE, SIGURG, nor SIGWINCH (a TTY's)."""
+    import signal
+    import threading
+
+    def send(number: int) -> None:
+        try:
+            backend.call("POST", f"/containers/{container}/kill", [("signal", str(number))])
+        except DockyardError:
+            pass    # it stopped meanwhile
+
+    def forward(number: int, frame: object) -> None:
+        threading.Thread(target=send, args=(number,), daemon=True, name="signal").start()
+
+    skipped = {signal.SIGCHLD, signal.SIGPIPE, signal.SIGURG, signal.SIGWINCH, signal.SIGKILL, signal.SIGSTOP}
+    for number in signal.valid_signals():
+        if number not in skipped and number < signal.SIGRTMIN:
+            try:
+                signal.signal(number, forward)
+            except (OSError, ValueError):
+                pass    # not catchable here

@@ -379,3 +379,34 @@ def test_run_detached_with_a_tty_from_a_script(dockerd, server, dockyard, busybo
         finally:
             run("rm", "-f", "dt" + sfx)
     _three_ways(dockerd, server, dockyard, scenario)
+
+
+def test_attach_forwards_signals(server, dockyard, busybox) -> None:  # noqa: ANN001
+    # --sig-proxy (the default, without a TTY): a signal to the CLI reaches the container, whose
+    # trap answers and ends it; the CLI ends with its status. (Sent once the container answered
+    # a line typed through the attach: the CLI's handlers are set by then.)
+    import signal
+
+    from tests.conftest import REPO
+
+    for way, env in (("l", {}), ("r", {"DOCKYARD_HOST": server.url})):
+        name = f"sig-{way}"
+        dockyard("run", "-d", "-i", "--name", name, "busybox", "sh", "-c",
+                 "trap 'echo got; exit 7' TERM; read x; echo ready-$x; while :; do sleep 0.1; done")
+        proc = subprocess.Popen(dockyard.argv("attach", name), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env={**dockyard.env, **env}, cwd=REPO)
+        try:
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+            import select
+
+            assert select.select([proc.stdout], [], [], 60)[0], way   # a guard: a hung CLI fails
+            assert proc.stdout.readline() == b"ready-go\n"
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=60)
+            assert (proc.returncode, out) == (7, b"got\n"), way
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            dockyard("rm", "-f", name)
