@@ -58,8 +58,43 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(prepare(self, words), namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("the following arguments are required") and (arity := self._arity()):
+            # too few arguments: the docker CLI's lines (cobra's ExactArgs, RequiresMinArgs,
+            # RequiresRangeArgs) and status 1
+            usage = " ".join([self.prog] + self._use_line())
+            short = f"\n{self.short}\n" if getattr(self, "short", "") else ""
+            self.exit(1, f'Error: "{self.prog}" requires {arity}.\nSee \'{self.prog} --help\'.\n\n'
+                         f"Usage:  {usage}\n{short}")
         # one line, exit 125 like the docker CLI's flag errors
         self.exit(125, f"Error: {message}\nSee '{self.prog} --help'.\n")
+
+    def _use_line(self) -> list[str]:
+        """The arguments of the docker CLI's use line: `[OPTIONS] CONTAINER [CONTAINER...]`."""
+        words = ["[OPTIONS]"] if any(a.option_strings and a.dest != "help" for a in self._actions) else []
+        for action in self._actions:
+            if not action.option_strings:
+                name = action.metavar or action.dest.upper()
+                words.append({None: name, "?": f"[{name}]", "+": f"{name} [{name}...]", "*": f"[{name}...]",
+                              argparse.REMAINDER: f"[{name}] [ARG...]"}.get(action.nargs, name))  # type: ignore[arg-type]
+        return words
+
+    def _arity(self) -> str:
+        """How many arguments the command takes, in the docker CLI's words ('' for a group)."""
+        least, most = 0, 0
+        for action in self._actions:
+            if action.option_strings:
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                return ""
+            low, high = {None: (1, 1), "?": (0, 1), "+": (1, None), "*": (0, None),
+                         argparse.REMAINDER: (0, None)}.get(action.nargs, (1, 1))  # type: ignore[arg-type]
+            least += low
+            most = None if most is None or high is None else most + high
+        if least == most:
+            return f"exactly {least} argument{'s' if least != 1 else ''}"
+        if most is None:
+            return f"at least {least} argument{'s' if least != 1 else ''}"
+        return f"at least {least} and at most {most} arguments"
 
 
 def _command_word(argv: list[str]) -> str | None:
@@ -96,6 +131,9 @@ def build_parser(modules: list[str] | None = None,
         _command_module(name).register(sub, image_sub)
     for module in extra or []:
         module.register(sub, image_sub)
+    for group in (sub, image_sub):   # a command's line of help, for its arguments' error
+        for choice in group._choices_actions:
+            group.choices[choice.dest].short = choice.help
     return parser
 
 

@@ -410,3 +410,14 @@ def test_attach_forwards_signals(server, dockyard, busybox) -> None:  # noqa: AN
                 proc.kill()
                 proc.wait()
             dockyard("rm", "-f", name)
+
+
+def test_too_few_arguments_as_docker(dockerd, dockyard) -> None:  # noqa: ANN001
+    # cobra's arity errors of the docker CLI: '"docker rename" requires exactly 2 arguments.',
+    # the help's line, status 1 (argparse said 'the following arguments are required', 125)
+    docker = _docker(dockerd.env)
+    for args in (["rename", "x"], ["port"], ["restart"], ["cp", "x"], ["attach"], ["update"], ["top"], ["run"],
+                 ["tag", "x"], ["network", "create"]):
+        theirs, ours = docker(*args), dockyard.run(*args, check=False)
+        theirs_head = _errors(theirs[2].replace('"docker ', '"dockyard ')).splitlines()[:2]
+        assert (ours.returncode, _errors(ours.stderr).splitlines()[:2]) == (theirs[0], theirs_head), args
