@@ -11,7 +11,7 @@ from dockyard.api import hijack
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.engine import execs as engine
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import DockyardError
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
@@ -36,7 +36,6 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
                          kwargs={"stdin": None, "stdout": None, "stderr": None}).start()
         resp.send(200, b"", "application/json")
         return
-    size = body.get("ConsoleSize") or None
     tty = inst.tty
     # dockerd frames the output by the start's Tty, not the exec's: an exec made with a TTY and
     # started without (the SDK's exec_start default) is multiplexed, all of it on stdout; one
@@ -45,17 +44,20 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
     content_type = RAW_STREAM if raw or not req.version_at_least("1.42") else MULTIPLEXED_STREAM
     conn = resp.hijack(req.head.header("upgrade").lower() == "tcp", content_type)
 
+    size = body.get("ConsoleSize") or None
+    console_size = (size[0], size[1]) if (tty and isinstance(size, list) and len(size) == 2 and all(
+        isinstance(v, int) and v > 0 for v in size)) else None
+
     def run(fds: dict) -> None:
-        if "terminal" in fds and isinstance(size, list) and len(size) == 2 and all(size):
-            engine.set_size(fds["terminal"], int(size[0]), int(size[1]))
         try:
             engine.run(store, inst, stdin=fds["stdin"],
                        stdout=fds["stdout"] if inst.attach_stdout or tty else None,
                        stderr=fds["stderr"] if tty or (inst.attach_stderr and not raw) else None,
-                       terminal=fds.get("terminal"))
-        except (InvalidParameter, NotFound) as exc:
-            # refused before the runtime ran (`exec -u nosuchuser`): dockerd writes the error
-            # into the stream, and the client prints it (exit code 126, as the exec's)
+                       size=console_size)
+        except DockyardError as exc:
+            # refused before the process ran (`exec -u nosuchuser`, a missing executable):
+            # dockerd writes the error into the stream, and the client prints it (exit code
+            # 126, as the exec's)
             os.write(fds["stdout"], f"{exc}\r\n".encode())
 
     # dockerd watches a TTY exec's stdin for the detach keys (its create's DetachKeys or

@@ -13,7 +13,6 @@ import select
 import socket
 import threading
 import time
-import tty as tty_mod
 from typing import Callable
 
 from dockyard.api.framing import STDERR, STDOUT, mux_frame
@@ -75,7 +74,7 @@ def copy_out(conn: Connection, outputs: dict[int, int], *, raw: bool,
             for fd in ready:
                 try:
                     data = os.read(fd, 65536)
-                except OSError:     # EIO: a pty whose last slave is closed
+                except OSError:
                     data = b""
                 if not data:
                     del open_fds[fd]
@@ -111,8 +110,8 @@ def run_attached(conn: Connection, *, tty: bool, stdin: bool, run: Callable[[dic
                  stopping: threading.Event | None = None, raw: bool | None = None,
                  escape: Escape | None = None, detach_message: bytes = b"") -> None:
     """Run `run(fds)` (it blocks until the process ends) with pipes or a pty wired to `conn`.
-    `fds` has "stdin", "stdout", "stderr" (and "terminal" with a TTY): the process's ends.
-    The output goes `raw` or multiplexed (None: raw with a TTY).
+    `fds` has "stdin", "stdout", "stderr": the process's ends (with a TTY, one pipe for both
+    outputs). The output goes `raw` or multiplexed (None: raw with a TTY).
 
     With `escape` (a TTY with stdin: dockerd watches only those), the detach keys typed by the
     client end the stream at once, `detach_message` its last bytes (on stdout), while the
@@ -129,26 +128,21 @@ def run_attached(conn: Connection, *, tty: bool, stdin: bool, run: Callable[[dic
             if wake_w is not None and not ending.is_set():
                 os.write(wake_w, b"x")
     ending = threading.Event()     # the pipe is about to be closed
-    if tty:
-        master, slave = os.openpty()
-        tty_mod.setraw(slave)    # the container's own pty translates; this one passes bytes as they are
-        fds = {"stdin": slave if stdin else None, "stdout": slave, "stderr": slave,
-               "terminal": master}
-        ours.append(slave)
-        outputs = {master: STDOUT}
-        if stdin:
-            copy_in(conn, os.dup(master), escape=escape, detached=detached)
+    out_r, out_w = os.pipe()
+    if tty:     # the process's terminal is its own (runtime/console): one stream of it comes here
+        fds = {"stdin": None, "stdout": out_w, "stderr": out_w}
+        ours.append(out_w)
+        outputs = {out_r: STDOUT}
     else:
-        out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         fds = {"stdin": None, "stdout": out_w, "stderr": err_w}
         ours += [out_w, err_w]
         outputs = {out_r: STDOUT, err_r: STDERR}
-        if stdin:
-            in_r, in_w = os.pipe()
-            fds["stdin"] = in_r
-            ours.append(in_r)
-            copy_in(conn, in_w, escape=escape, detached=detached)
+    if stdin:
+        in_r, in_w = os.pipe()
+        fds["stdin"] = in_r
+        ours.append(in_r)
+        copy_in(conn, in_w, escape=escape, detached=detached)
 
     def worker() -> None:
         try:

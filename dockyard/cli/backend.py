@@ -369,32 +369,32 @@ class LocalStreams:
 
 
 class LocalExecStreams:
-    """cli/attach.py's Streams of an `exec -it` run by this process: the exec's terminal is a
-    pty of ours (the runtime copies the container's pty to it), so the user can leave it with
-    the detach keys as through a daemon; the exec runs on in its runtime process."""
+    """cli/attach.py's Streams of an `exec -it` run by this process: the exec's terminal is its
+    own (the engine copies it to and from pipes of ours), so the user can leave it with the
+    detach keys as through a daemon; the exec runs on."""
 
     def __init__(self, store: Any, container: str, opts: Any) -> None:
         import os
-        import tty as tty_mod
 
         from dockyard.engine import containers as engine
+        from dockyard.engine.execs import Console
 
-        self._master, slave = os.openpty()
-        tty_mod.setraw(slave)    # the container's pty translates; this one passes bytes as they are
-        self._pid = 0
+        self._console = Console()
+        if opts.console_size is not None:
+            self._console.resize(*opts.console_size)
+        in_r, self._input = os.pipe()
+        self._output, out_w = os.pipe()
         self._result: list[Any] = []
-
-        def started(pid: int) -> None:
-            self._pid = pid
 
         def run() -> None:
             try:
-                self._result.append(engine.exec_in(store, container, opts, stdin=slave, stdout=slave,
-                                                   stderr=slave, started=started))
+                self._result.append(engine.exec_in(store, container, opts, stdin=in_r, stdout=out_w,
+                                                   stderr=out_w, console=self._console))
             except BaseException as exc:  # noqa: BLE001 - raised again by result()
                 self._result.append(exc)
             finally:
-                os.close(slave)
+                os.close(out_w)
+                os.close(in_r)
         self._thread = threading.Thread(target=run, daemon=True, name="exec")
         self._thread.start()
 
@@ -402,34 +402,25 @@ class LocalExecStreams:
         import os
 
         while True:
-            try:
-                data = os.read(self._master, 65536)
-            except OSError:     # EIO: the exec's end closed the last slave
-                return
-            if not data:
+            data = os.read(self._output, 65536)
+            if not data:     # the exec ended
                 return
             yield 1, data
 
     def send(self, data: bytes) -> None:
         from dockyard.atomic import write_all
 
-        write_all(self._master, data)
+        write_all(self._input, data)
 
     def close_input(self) -> None:
         pass     # a terminal's input has no end of its own (ctrl-d is a byte)
 
     def resize(self, rows: int, cols: int) -> None:
-        import os
-        import signal
+        self._console.resize(rows, cols)
 
-        from dockyard.engine.execs import set_size
-
-        set_size(self._master, rows, cols)
-        if self._pid:
-            try:
-                os.kill(self._pid, signal.SIGWINCH)   # the runtime copies it into the container's pty
-            except ProcessLookupError:
-                pass
+    def leave(self) -> None:
+        """The user detached: the exec runs on after this process exits."""
+        self._console.leave()
 
     def result(self) -> int:
         """The exec's exit code once its output ended (its error raised again)."""

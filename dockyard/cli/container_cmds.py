@@ -465,6 +465,7 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
         streams = LocalExecStreams(target.store, args.container, opts)
         if not pump(streams, tty=True, stdin=True, detach_keys=keys):
             return streams.result()
+        streams.leave()
     # detached (the detach keys): the exec runs on; the docker CLI's words and status
     _err(target).write("read escape sequence\n")
     return 1

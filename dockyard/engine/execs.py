@@ -2,17 +2,13 @@
 caller's streams or detached), inspected, resized, as the Engine API's /exec endpoints.
 
 An instance is `<container dir>/execs/<id>.json` (so any process sees it, and it goes with its
-container); while it runs, this process knows its terminal and runtime pid for resizes.
+container); while it runs, this process knows its terminal for resizes.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import signal
-import struct
-import termios
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ from dockyard.atomic import atomic_write
 from dockyard.dataclass import asdict, dataclass, field
 from dockyard.detach import parse_for_exec
 from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.runtime.console import Console
 from dockyard.runtime.containers import all_containers, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, check_exec, command_text, exec_in
 from dockyard.store.events import Journal
@@ -59,7 +56,7 @@ class ExecInstance:
         }
 
 
-_LIVE: dict[str, tuple[int, int]] = {}    # exec ID -> (terminal fd, runtime pid), this process
+_LIVE: dict[str, Console] = {}    # exec ID -> its terminal, while it runs in this process
 SIZE_WAIT = 0.3    # seconds an interactive TTY exec waits for its client's first resize
 
 
@@ -155,33 +152,31 @@ def claim(store: Store, exec_id: str) -> ExecInstance:
 
 
 def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | None,
-        stderr: int | None, terminal: int | None = None) -> int:
+        stderr: int | None, size: tuple[int, int] | None = None) -> int:
     """Run a claimed instance to its end with these fds (None: /dev/null); its exit code.
-    `terminal`: the master of the pty the fds are the slave of (for resizes).
+    `size`: a TTY's (rows, cols) as the start asked.
 
     The size of an interactive TTY (`exec -it`) is given to the runtime, which sizes the pty
     before the command runs: a terminal sized after the command started (the docker CLI sends
     the size once the exec is started) showed 0x0 to a quick command (`stty size` failed with
     `stty: standard input`). A size the client sent already is used; else its first resize is
     waited for, briefly."""
-    size = None
-    if terminal is not None:
+    console = None
+    if inst.tty:
         with _LIVE_LOCK:
             waiting = _SIZES.setdefault(inst.id, _Size())
         if inst.attach_stdin:
             waiting.given.wait(SIZE_WAIT)
+        console = Console()
         with _LIVE_LOCK:
-            _LIVE[inst.id] = (terminal, 0)
-            size = _SIZES.pop(inst.id).value
+            _LIVE[inst.id] = console
+            size = _SIZES.pop(inst.id).value or size
         if size is not None:
-            set_size(terminal, *size)
+            console.resize(*size)
 
     def started(pid: int) -> None:
         inst.pid = pid
         _write(store, inst)
-        if terminal is not None:
-            with _LIVE_LOCK:
-                _LIVE[inst.id] = (terminal, pid)
 
     devnull = os.open(os.devnull, os.O_RDWR)
     Journal(store.root).emit("container", f"exec_start: {command_text(inst.cmd)}", inst.container_id,
@@ -193,7 +188,7 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
             workdir=inst.workdir or None, user=inst.user or None, privileged=inst.privileged,
             console_size=size),
             stdin=stdin, stdout=stdout if stdout is not None else devnull,
-            stderr=stderr if stderr is not None else devnull, started=started)
+            stderr=stderr if stderr is not None else devnull, started=started, console=console)
         return code
     finally:
         os.close(devnull)
@@ -208,10 +203,6 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
                                  {"execID": inst.id, "exitCode": str(code)})
 
 
-def set_size(fd: int, rows: int, cols: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
 def resize(store: Store, exec_id: str, rows: int, cols: int) -> None:
     inst = get(store, exec_id)
     with _LIVE_LOCK:
@@ -224,11 +215,4 @@ def resize(store: Store, exec_id: str, rows: int, cols: int) -> None:
         if not inst.running:
             raise Conflict(f"Exec {exec_id} is not running")
         return
-    terminal, pid = live
-    set_size(terminal, rows, cols)
-    if not pid:
-        return   # its runtime is starting: it takes the terminal's size as it is now
-    try:
-        os.kill(pid, signal.SIGWINCH)   # the runtime copies the size into the container's pty
-    except ProcessLookupError:
-        pass
+    live.resize(rows, cols)   # the kernel signals the container's terminal (SIGWINCH)

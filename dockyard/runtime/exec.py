@@ -1,23 +1,29 @@
 """An extra process in a running container (`docker exec`): its OCI process spec is the
 container's own (env, user, working directory) with the caller's changes, run by `runtime exec`
-with the caller's stdio."""
+with the caller's stdio, or with a TTY on a pty whose master the runtime hands us (see
+runtime/console): we copy it to and from the caller's stdio and wait for the process ourselves."""
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
+from dockyard.atomic import write_all
 from dockyard.dataclass import dataclass, field, replace
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, RuntimeFailure
 from dockyard.runtime import bundle
+from dockyard.runtime.console import Console, ConsoleSocket
 from dockyard.runtime.containers import current_state, lookup, merge_env, oci_runtime
-from dockyard.runtime.oci import logged_error
+from dockyard.runtime.oci import OciRuntime, logged_error
 from dockyard.runtime.state import RUNNING, ContainerState
+from dockyard.runtime.subreaper import SUBREAPER
 from dockyard.store.store import Store
 
 
@@ -58,12 +64,13 @@ def check_exec(container_id: str, state: ContainerState) -> None:
 
 def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = None,
             stdout: int | None = None, stderr: int | None = None,
-            started: Callable[[int], None] | None = None, timeout: float | None = None) -> int:
+            started: Callable[[int], None] | None = None, timeout: float | None = None,
+            console: Console | None = None) -> int:
     """Run `opts.cmd` in the container until it exits; its exit code. The stdio fds default to
-    this process's own. `started` is told the pid of the runtime's process (which forwards
-    SIGWINCH to a terminal's size: a TTY exec is resized through it). After `timeout` seconds
-    the process is killed (SIGKILL, not through the runtime, which cannot forward it) and
-    ExecTimeout raised."""
+    this process's own. `started` is told the pid of the runtime's process (with a TTY: of the
+    process itself). A TTY exec's terminal is `console` while it runs (its resizes). After
+    `timeout` seconds the process is killed (SIGKILL, not through the runtime, which cannot
+    forward it) and ExecTimeout raised."""
     cdir = lookup(store, name)
     record = cdir.read_record()
     check_exec(record.id, current_state(cdir))
@@ -82,11 +89,17 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     proc.console_size = opts.console_size   # the runtime sizes the pty before the command runs
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
     log_file = Path(path[:-5] + ".log")
-    pid_file = Path(path[:-5] + ".pid") if timeout is not None else None
+    pid_file = Path(path[:-5] + ".pid") if timeout is not None or opts.tty else None
     with os.fdopen(fd, "w") as f:
         json.dump(proc.to_dict(), f)
     try:
         runtime = oci_runtime(store, record)
+        if opts.tty:
+            assert pid_file is not None
+            return _exec_tty(runtime, record.id, Path(path), log_file, pid_file,
+                             stdin=(0 if stdin is None else stdin) if opts.interactive else None,
+                             stdout=stdout if stdout is not None else 1, started=started,
+                             timeout=timeout, console=console or Console())
         result = subprocess.Popen(runtime.exec_command(record.id, Path(path), log_file, pid_file),
                                   stdin=stdin if opts.interactive else subprocess.DEVNULL,
                                   stdout=stdout, stderr=stderr)
@@ -100,10 +113,7 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
         if result.returncode == 255:
             message = logged_error(log_file)
             if message:
-                # docker exec (20.10): "OCI runtime exec failed: ...: unknown", exit code 126
-                error = RuntimeFailure(f"OCI runtime exec failed: {message}: unknown")
-                error.exit_code = 126
-                raise error
+                raise _exec_failed(message)
         return result.returncode
     finally:
         os.unlink(path)
@@ -125,3 +135,115 @@ def _kill_exec(runtime_proc: subprocess.Popen, pid_file: Path | None) -> None:
         pass
     runtime_proc.wait()
 
+
+
+def _exec_failed(message: str) -> RuntimeFailure:
+    """docker exec's (20.10) words for a process the runtime could not start, exit code 126."""
+    error = RuntimeFailure(f"OCI runtime exec failed: {message}: unknown")
+    error.exit_code = 126
+    return error
+
+
+def _exec_tty(runtime: OciRuntime, container_id: str, process_file: Path, log_file: Path,
+              pid_file: Path, *, stdin: int | None, stdout: int,
+              started: Callable[[int], None] | None, timeout: float | None, console: Console) -> int:
+    """A TTY exec as containerd's shim runs it: `exec --detach --console-socket`, the pty's
+    master received, the process (ours once the runtime returns: a subreaper's orphan) waited
+    for by its pid while its terminal is copied to `stdout` and `stdin` to its terminal."""
+    SUBREAPER.acquire()
+    try:
+        with ConsoleSocket() as sock:
+            proc = subprocess.Popen(runtime.exec_command(container_id, process_file, log_file,
+                                                         pid_file, sock.path),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            master = sock.receive(proc)
+            rc = proc.wait()
+        if rc != 0 or master is None:
+            if master is not None:
+                os.close(master)
+            raise _exec_failed(logged_error(log_file) or f"{runtime.name} exec failed")
+        try:
+            pid = int(pid_file.read_text())
+            if started is not None:
+                started(pid)
+            console.hold(master, pid)
+            return _copy_until_exit(master, pid, stdin, stdout, timeout)
+        finally:
+            console.hold(None)
+            os.close(master)
+    finally:
+        SUBREAPER.release()
+
+
+def _copy_until_exit(master: int, pid: int, stdin: int | None, stdout: int,
+                     timeout: float | None) -> int:
+    """Copy the terminal's output to `stdout` and `stdin` into it until the process exits
+    (what it wrote before is read too); its exit code. Input is taken only once the last is
+    written, so a process that reads none cannot block its output. Output nobody can take any
+    more (the reader left) is read and dropped."""
+    os.set_blocking(master, False)
+    pidfd = os.pidfd_open(pid)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pending = b""
+    reading: int | None = master
+    try:
+        while True:
+            readers = [pidfd] + ([reading] if reading is not None else [])
+            if stdin is not None and not pending:
+                readers.append(stdin)
+            writers = [master] if pending else []
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, writable, _ = select.select(readers, writers, [], wait)
+            if not ready and not writable:
+                os.kill(pid, signal.SIGKILL)
+                _wait_pid(pid)
+                raise ExecTimeout(f"exec ran past {timeout} s")
+            if reading in ready and not _copy_out(master, stdout):
+                reading = None      # every slave closed: nothing more to read
+            if stdin is not None and stdin in ready:
+                pending = os.read(stdin, 65536)
+                if not pending:
+                    stdin = None
+            if pending and master in writable:
+                try:
+                    pending = pending[os.write(master, pending):]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    pending, stdin = b"", None    # the terminal is gone: input goes nowhere
+            if pidfd in ready:
+                code = _wait_pid(pid)
+                if reading is not None:
+                    _copy_out(master, stdout)
+                return code
+    finally:
+        os.close(pidfd)
+
+
+def _copy_out(master: int, stdout: int) -> bool:
+    """What the terminal has now, to `stdout`; False once it has no writer left (EIO)."""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        try:
+            write_all(stdout, data)
+        except OSError:
+            pass
+
+
+def _wait_pid(pid: int) -> int:
+    """The exit code of our child `pid` (128 + N for a signal N, as a shell reports it)."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except InterruptedError:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        return 128 - code if code < 0 else code

@@ -7,8 +7,8 @@ reparented to it, so it can waitpid() it like its own child
 (containerd's shim does the same). The container has its own pid namespace, so its init is the
 only process that comes back to us; the monitor waits for that pid only, never for "any child"
 (a monitor in a thread of a server must not reap the children of other threads).
-The subreaper flag is process-wide: it is counted (several monitors may run in threads of one
-process) and put back as it was when the last monitor is done.
+The subreaper flag is process-wide: runtime/subreaper counts its users (several monitors and
+TTY execs may run in threads of one process).
 The container's stdout/stderr are pipes (or a pty whose master comes over `--console-socket`)
 read here and written to `<id>-json.log` in Docker's json-file format, one JSON object per line.
 
@@ -20,7 +20,6 @@ runs the same monitor inside the CLI process, with the CLI's stdio attached.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import json
 import os
@@ -31,7 +30,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
@@ -46,16 +44,16 @@ from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle, removal
 from dockyard.runtime import health as health_mod
 from dockyard.runtime.attach import FrameReader
+from dockyard.runtime.console import ConsoleSocket
 from dockyard.runtime.hostconfig import joined_container
 from dockyard.runtime.logs import NO_LOG, LogWriter, limits, remove_files
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.restart import Backoff, should_restart
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir, health_after_exit
+from dockyard.runtime.subreaper import SUBREAPER as _SUBREAPER
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
 RESTART_POLL = 0.05   # seconds between looks at a stop while a restart waits
 _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                   signal.SIGUSR2)
@@ -79,37 +77,6 @@ class Attach:
     stderr: int
 
 
-class _Subreaper:
-    """The process's child-subreaper flag, held while at least one monitor needs it.
-
-    The flag belongs to the whole process, so its users are counted here (the one piece of
-    process-wide state in this module: it mirrors a process-wide kernel attribute).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._was_set = False
-        self._libc = ctypes.CDLL(None, use_errno=True)
-
-    def acquire(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                current = ctypes.c_int(0)
-                self._libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(current), 0, 0, 0)
-                self._was_set = current.value != 0
-                if not self._was_set:
-                    self._libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-            self._users += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and not self._was_set:
-                self._libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-
-
-_SUBREAPER = _Subreaper()
 
 
 class Monitor:
@@ -262,31 +229,14 @@ class Monitor:
             raise create_error(message.decode(errors="replace"), self.runtime.name)
 
     def _create_tty(self, pid_file: Path, devnull: int) -> None:
-        sock_dir = tempfile.mkdtemp(prefix="dy-")
-        sock_path = os.path.join(sock_dir, "console.sock")
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            server.bind(sock_path)
-            server.listen(1)
-            server.settimeout(0.05)
+        with ConsoleSocket() as console:
             err_r, err_w = os.pipe()
             proc = subprocess.Popen(
                 self.runtime.run_detached_command(self.record.id, self.cdir.path, pid_file,
-                                                  sock_path),
+                                                  console.path),
                 stdin=devnull, stdout=devnull, stderr=err_w)
             os.close(err_w)
-            master = None
-            while master is None:
-                try:
-                    conn, _ = server.accept()
-                except socket.timeout:
-                    if proc.poll() is not None:
-                        break
-                    continue
-                with conn:
-                    conn.settimeout(10)
-                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
-                    master = fds[0] if fds else None
+            master = console.receive(proc)
             rc = proc.wait()
             message = _read_available(err_r)
             os.close(err_r)
@@ -300,13 +250,6 @@ class Monitor:
             self._outputs = {master: "stdout"}
             if self._attach is not None:
                 _copy_winsize(self._attach.stdout, master)
-        finally:
-            server.close()
-            try:
-                os.unlink(sock_path)
-                os.rmdir(sock_dir)
-            except OSError:
-                pass
 
     def _close_outputs(self) -> None:
         for fd in list(self._outputs):
