@@ -4,7 +4,6 @@ dockyard.engine.execs."""
 from __future__ import annotations
 
 import os
-import threading
 
 from dockyard import detach
 from dockyard.api import hijack
@@ -32,8 +31,7 @@ def start(ctx: ApiContext, req: Request, resp: Response) -> None:
     store = ctx.store()
     inst = engine.claim(store, req.params["id"])
     if body.get("Detach"):
-        threading.Thread(target=engine.run, args=(store, inst), daemon=True,
-                         kwargs={"stdin": None, "stdout": None, "stderr": None}).start()
+        engine.start_detached(store, inst)
         resp.send(200, b"", "application/json")
         return
     tty = inst.tty

@@ -2,16 +2,20 @@
 caller's streams or detached), inspected, resized, as the Engine API's /exec endpoints.
 
 An instance is `<container dir>/execs/<id>.json` (so any process sees it, and it goes with its
-container); while it runs, this process knows its terminal for resizes.
+container); while it runs, this process knows its terminal for resizes, and holds an flock on
+`<id>.runner`: a record that says running while nobody holds that lock lost its runner (a
+serve stopped or killed while the exec ran, which then never recorded its end), and shows as
+not running, as dockerd forgets its execs when it stops.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dockyard.atomic import atomic_write
 from dockyard.dataclass import asdict, dataclass, field
@@ -76,6 +80,49 @@ def _path(container_dir: Path, exec_id: str) -> Path:
     return container_dir / "execs" / f"{exec_id}.json"
 
 
+_HELD: dict[str, tuple[int, Path]] = {}     # exec ID -> its runner lock (fd, path), this process
+
+
+def _runner(container_dir: Path, exec_id: str) -> Path:
+    return container_dir / "execs" / f"{exec_id}.runner"
+
+
+def _hold(container_dir: Path, exec_id: str) -> None:
+    path = _runner(container_dir, exec_id)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    with _LIVE_LOCK:
+        _HELD[exec_id] = (fd, path)
+
+
+def _release(exec_id: str) -> None:
+    with _LIVE_LOCK:
+        held = _HELD.pop(exec_id, None)
+    if held is not None:
+        held[1].unlink(missing_ok=True)
+        os.close(held[0])
+
+
+def _runs(container_dir: Path, exec_id: str, data: dict[str, Any]) -> bool:
+    """Whether an instance runs: its record says so and its runner is alive (holds its lock)."""
+    if not data.get("running"):
+        return False
+    with _LIVE_LOCK:
+        if exec_id in _HELD:
+            return True
+    try:
+        fd = os.open(_runner(container_dir, exec_id), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def _write(store: Store, inst: ExecInstance) -> None:
     atomic_write(_path(lookup(store, inst.container_id).path, inst.id), json.dumps(asdict(inst)).encode())
 
@@ -86,10 +133,11 @@ def pending_ids(container_dir: Path) -> list[str] | None:
     ids = []
     for path in sorted((container_dir / "execs").glob("*.json")):
         try:
-            if json.loads(path.read_bytes()).get("exit_code") is None:
-                ids.append(path.stem)
+            data = json.loads(path.read_bytes())
         except (FileNotFoundError, ValueError):
             continue
+        if data.get("exit_code") is None and (not data.get("started") or _runs(container_dir, path.stem, data)):
+            ids.append(path.stem)
     return ids or None
 
 
@@ -97,7 +145,8 @@ def get(store: Store, exec_id: str) -> ExecInstance:
     if exec_id and all(c in "0123456789abcdef" for c in exec_id):
         for cdir in all_containers(store):
             try:
-                return ExecInstance(**json.loads(_path(cdir.path, exec_id).read_bytes()))
+                data = json.loads(_path(cdir.path, exec_id).read_bytes())
+                return ExecInstance(**{**data, "running": _runs(cdir.path, exec_id, data)})
             except (FileNotFoundError, ValueError, TypeError):
                 continue
     raise NotFound(f"No such exec instance: {exec_id}")
@@ -147,14 +196,17 @@ def claim(store: Store, exec_id: str) -> ExecInstance:
                            else f"Error: Exec command {exec_id} has already run")
         check_exec(inst.container_id, current_state(cdir))
         inst.started = inst.running = True
+        _hold(cdir.path, inst.id)    # before the record says running
         _write(store, inst)
     return inst
 
 
 def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | None,
-        stderr: int | None, size: tuple[int, int] | None = None) -> int:
+        stderr: int | None, size: tuple[int, int] | None = None, detached: bool = False,
+        on_start: Callable[[], None] | None = None) -> int:
     """Run a claimed instance to its end with these fds (None: /dev/null); its exit code.
-    `size`: a TTY's (rows, cols) as the start asked.
+    `size`: a TTY's (rows, cols) as the start asked. `detached`: nobody reads its output,
+    `on_start` is called once the process runs.
 
     The size of an interactive TTY (`exec -it`) is given to the runtime, which sizes the pty
     before the command runs: a terminal sized after the command started (the docker CLI sends
@@ -177,6 +229,8 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
     def started(pid: int) -> None:
         inst.pid = pid
         _write(store, inst)
+        if on_start is not None:
+            on_start()
 
     devnull = os.open(os.devnull, os.O_RDWR)
     Journal(store.root).emit("container", f"exec_start: {command_text(inst.cmd)}", inst.container_id,
@@ -186,7 +240,7 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
         code = exec_in(store, inst.container_id, ExecOptions(
             cmd=inst.cmd, interactive=stdin is not None, tty=inst.tty, env=inst.env,
             workdir=inst.workdir or None, user=inst.user or None, privileged=inst.privileged,
-            console_size=size),
+            console_size=size, detached=detached),
             stdin=stdin, stdout=stdout if stdout is not None else devnull,
             stderr=stderr if stderr is not None else devnull, started=started, console=console)
         return code
@@ -199,8 +253,29 @@ def run(store: Store, inst: ExecInstance, *, stdin: int | None, stdout: int | No
             _write(store, inst)
         except NotFound:
             pass   # the container was removed meanwhile
+        _release(inst.id)
         Journal(store.root).emit("container", "exec_die", inst.container_id,
                                  {"execID": inst.id, "exitCode": str(code)})
+
+
+def start_detached(store: Store, inst: ExecInstance) -> None:
+    """A claimed instance started with Detach: it runs on in a thread of this process; this
+    returns once its process runs (its Pid known, as dockerd answers), or raises why it could
+    not start (dockerd's 400 for the runtime's refusal)."""
+    ready = threading.Event()
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run(store, inst, stdin=None, stdout=None, stderr=None, detached=True, on_start=ready.set)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+            failed.append(exc)
+        finally:
+            ready.set()
+    threading.Thread(target=work, daemon=True, name=f"exec {inst.id[:12]}").start()
+    ready.wait()
+    if failed:
+        raise failed[0]
 
 
 def resize(store: Store, exec_id: str, rows: int, cols: int) -> None:

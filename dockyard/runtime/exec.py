@@ -39,6 +39,7 @@ class ExecOptions:
     user: str | None = None
     privileged: bool = False       # every capability (docker exec --privileged)
     console_size: tuple[int, int] | None = None   # a TTY's (rows, cols) before the command runs
+    detached: bool = False         # nobody attached (docker exec -d): started() once it runs
 
 
 class ExecTimeout(DockyardError):
@@ -89,17 +90,18 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     proc.console_size = opts.console_size   # the runtime sizes the pty before the command runs
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
     log_file = Path(path[:-5] + ".log")
-    pid_file = Path(path[:-5] + ".pid") if timeout is not None or opts.tty else None
+    pid_file = Path(path[:-5] + ".pid") if timeout is not None or opts.tty or opts.detached else None
     with os.fdopen(fd, "w") as f:
         json.dump(proc.to_dict(), f)
     try:
         runtime = oci_runtime(store, record)
-        if opts.tty:
+        if opts.tty or opts.detached:
             assert pid_file is not None
-            return _exec_tty(runtime, record.id, Path(path), log_file, pid_file,
+            return _exec_own(runtime, record.id, Path(path), log_file, pid_file,
                              stdin=(0 if stdin is None else stdin) if opts.interactive else None,
-                             stdout=stdout if stdout is not None else 1, started=started,
-                             timeout=timeout, console=console or Console())
+                             stdout=stdout if stdout is not None else 1,
+                             stderr=stderr if stderr is not None else 2, started=started,
+                             timeout=timeout, console=(console or Console()) if opts.tty else None)
         result = subprocess.Popen(runtime.exec_command(record.id, Path(path), log_file, pid_file),
                                   stdin=stdin if opts.interactive else subprocess.DEVNULL,
                                   stdout=stdout, stderr=stderr)
@@ -141,32 +143,42 @@ def _exec_failed(message: str) -> RuntimeFailure:
     """docker exec's (20.10) words for a process the runtime could not start, exit code 126."""
     error = RuntimeFailure(f"OCI runtime exec failed: {message}: unknown")
     error.exit_code = 126
+    error.http_status = 400    # dockerd's answer to a detached start of it
     return error
 
 
-def _exec_tty(runtime: OciRuntime, container_id: str, process_file: Path, log_file: Path,
-              pid_file: Path, *, stdin: int | None, stdout: int,
-              started: Callable[[int], None] | None, timeout: float | None, console: Console) -> int:
-    """A TTY exec as containerd's shim runs it: `exec --detach --console-socket`, the pty's
-    master received, the process (ours once the runtime returns: a subreaper's orphan) waited
-    for by its pid while its terminal is copied to `stdout` and `stdin` to its terminal."""
+def _exec_own(runtime: OciRuntime, container_id: str, process_file: Path, log_file: Path,
+              pid_file: Path, *, stdin: int | None, stdout: int, stderr: int,
+              started: Callable[[int], None] | None, timeout: float | None,
+              console: Console | None) -> int:
+    """An exec as containerd's shim runs it: `exec --detach` (with a TTY, `--console-socket`
+    and the pty's master received), the process (ours once the runtime returns: a subreaper's
+    orphan) waited for by its pid, `started` told once it runs. A terminal is copied to
+    `stdout`, and `stdin` to it; without one the process has the stdio fds themselves."""
     SUBREAPER.acquire()
     try:
-        with ConsoleSocket() as sock:
-            proc = subprocess.Popen(runtime.exec_command(container_id, process_file, log_file,
-                                                         pid_file, sock.path),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            master = sock.receive(proc)
-            rc = proc.wait()
-        if rc != 0 or master is None:
+        master = None
+        command = runtime.exec_command(container_id, process_file, log_file, pid_file, detach=True)
+        if console is not None:
+            with ConsoleSocket() as sock:
+                proc = subprocess.Popen(command[:-1] + ["--console-socket", sock.path, container_id],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+                master = sock.receive(proc)
+                rc = proc.wait()
+        else:
+            rc = subprocess.run(command, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                stdout=stdout, stderr=stderr).returncode
+        if rc != 0 or (console is not None and master is None):
             if master is not None:
                 os.close(master)
             raise _exec_failed(logged_error(log_file) or f"{runtime.name} exec failed")
+        pid = int(pid_file.read_text())
+        if started is not None:
+            started(pid)
+        if master is None:
+            return _copy_until_exit(None, pid, None, stdout, timeout)
         try:
-            pid = int(pid_file.read_text())
-            if started is not None:
-                started(pid)
             console.hold(master, pid)
             return _copy_until_exit(master, pid, stdin, stdout, timeout)
         finally:
@@ -176,17 +188,18 @@ def _exec_tty(runtime: OciRuntime, container_id: str, process_file: Path, log_fi
         SUBREAPER.release()
 
 
-def _copy_until_exit(master: int, pid: int, stdin: int | None, stdout: int,
+def _copy_until_exit(master: int | None, pid: int, stdin: int | None, stdout: int,
                      timeout: float | None) -> int:
     """Copy the terminal's output to `stdout` and `stdin` into it until the process exits
     (what it wrote before is read too); its exit code. Input is taken only once the last is
     written, so a process that reads none cannot block its output. Output nobody can take any
     more (the reader left) is read and dropped."""
-    os.set_blocking(master, False)
+    if master is not None:
+        os.set_blocking(master, False)
     pidfd = os.pidfd_open(pid)
     deadline = None if timeout is None else time.monotonic() + timeout
     pending = b""
-    reading: int | None = master
+    reading = master
     try:
         while True:
             readers = [pidfd] + ([reading] if reading is not None else [])
@@ -199,13 +212,13 @@ def _copy_until_exit(master: int, pid: int, stdin: int | None, stdout: int,
                 os.kill(pid, signal.SIGKILL)
                 _wait_pid(pid)
                 raise ExecTimeout(f"exec ran past {timeout} s")
-            if reading in ready and not _copy_out(master, stdout):
+            if reading is not None and reading in ready and not _copy_out(reading, stdout):
                 reading = None      # every slave closed: nothing more to read
             if stdin is not None and stdin in ready:
                 pending = os.read(stdin, 65536)
                 if not pending:
                     stdin = None
-            if pending and master in writable:
+            if pending and master is not None and master in writable:
                 try:
                     pending = pending[os.write(master, pending):]
                 except BlockingIOError:
@@ -215,7 +228,7 @@ def _copy_until_exit(master: int, pid: int, stdin: int | None, stdout: int,
             if pidfd in ready:
                 code = _wait_pid(pid)
                 if reading is not None:
-                    _copy_out(master, stdout)
+                    _copy_out(reading, stdout)
                 return code
     finally:
         os.close(pidfd)

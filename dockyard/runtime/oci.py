@@ -155,15 +155,14 @@ class OciRuntime:
             return None
 
     def exec_command(self, container_id: str, process_file: Path, log_file: Path,
-                     pid_file: Path | None = None, console_socket: str | None = None) -> list[str]:
+                     pid_file: Path | None = None, detach: bool = False) -> list[str]:
         """`exec` with the runtime's own errors going to `log_file` (JSON lines), not stderr;
-        `pid_file` gets the (host) pid of the process it runs. With `console_socket` (a TTY's
-        master sent there) the runtime returns once the process runs (`--detach`)."""
+        `pid_file` gets the (host) pid of the process it runs. `detach`: the runtime returns
+        once the process runs. The container ID comes last."""
         return [self.exe, "--root", str(self.state_root), "--log", str(log_file),
                 "--log-format", "json", "exec", "--process", str(process_file),
                 *(["--pid-file", str(pid_file)] if pid_file is not None else []),
-                *(["--detach", "--console-socket", console_socket] if console_socket else []),
-                container_id]
+                *(["--detach"] if detach else []), container_id]
 
 
 def logged_error(log_file: Path) -> str:

@@ -1,0 +1,33 @@
+"""A detached exec (`docker exec -d`, the API's exec start with Detach): dockerd answers once
+its process runs (the exec's Pid known), or refuses the start with the runtime's error (a 400;
+the docker CLI prints it and exits 1), and inspect shows its end once it ended. dockyard
+answered 200 at once, before the runtime ran: a missing command was a silent success, and
+the exec's Pid was 0. Both engines, through Debian's docker CLI 20.10 and the SDK."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+
+from tests.interop.conftest import Engine
+
+
+def test_detached_exec(engine: Engine) -> None:
+    try:
+        engine.docker("run", "-d", "--name", "exec-d", "busybox", "sleep", "100")
+        missing = engine.docker("exec", "-d", "exec-d", "nosuchcmd", check=False)
+        assert missing.returncode == 1
+        assert b'exec: "nosuchcmd": executable file not found in $PATH' in missing.stderr
+        api = docker.APIClient(base_url=engine.host, version="1.41")
+        exec_id = api.exec_create("exec-d", ["sh", "-c", "sleep 1; exit 3"])["Id"]
+        api.exec_start(exec_id, detach=True)
+        assert api.exec_inspect(exec_id)["Pid"] > 0
+        deadline = time.monotonic() + 60
+        while (state := api.exec_inspect(exec_id))["Running"]:
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+        assert state["ExitCode"] == 3
+        assert api.inspect_container("exec-d")["ExecIDs"] is None
+    finally:
+        engine.docker("rm", "-f", "exec-d", check=False)
