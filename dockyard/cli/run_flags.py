@@ -233,6 +233,36 @@ def flag_size(flag: str, text: str) -> int:
         raise InvalidParameter(f'invalid argument "{text}" for "{flag}" flag: {e}') from None
 
 
+# the docker CLI's check of a search domain (opts/opts.go ValidateDNSSearch, its regular
+# expression as written there, `(:?` groups included); dockerd takes any value
+_DOMAIN = re.compile(r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
+                     r"(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$")
+
+
+def _dns_search(text: str) -> str:
+    """--dns-search as the docker CLI takes it: spaces trimmed, "." (no search) as it is, else a
+    domain with a letter, sent without its final dot."""
+    value = text.strip(" ")
+    if value == ".":
+        return value
+    match = _DOMAIN.match(value) if re.search(r"[a-zA-Z]", value) else None
+    if match is None or len(match.group(1)) >= 255:
+        raise InvalidParameter(f'invalid argument "{text}" for "--dns-search" flag: '
+                               f"{value} is not a valid domain")
+    return match.group(1)
+
+
+def _dns(text: str) -> str:
+    """--dns as the docker CLI takes it (opts.ValidateIPAddress): an IP address, sent in its
+    canonical form."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise InvalidParameter(f'invalid argument "{text}" for "--dns" flag: {text} is not an ip address') from None
+
+
 # the docker CLI's list (opts/opts.go ValidateSysctl): what a container's own namespaces hold
 _SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
             "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
@@ -401,8 +431,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "Binds": list(args.volume) or None, "NetworkMode": network, "PortBindings": ports,
         "RestartPolicy": restart_policy(args.restart), "AutoRemove": args.rm,
         "VolumesFrom": list(args.volumes_from) or None, "CapAdd": args.cap_add or None,
-        "CapDrop": args.cap_drop or None, "Dns": args.dns, "DnsOptions": args.dns_option,
-        "DnsSearch": args.dns_search, "ExtraHosts": args.add_host or None, "Links": args.link or None,
+        "CapDrop": args.cap_drop or None, "Dns": [_dns(v) for v in args.dns],
+        "DnsOptions": args.dns_option, "DnsSearch": [_dns_search(v) for v in args.dns_search], "ExtraHosts": args.add_host or None, "Links": args.link or None,
         "Privileged": args.privileged, "PublishAllPorts": args.publish_all,
         "ReadonlyRootfs": args.read_only, "SecurityOpt": _security_opts(args.security_opt) or None,
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs} or None,

@@ -1,0 +1,39 @@
+"""--dns-search and --dns as the docker CLI takes them (opts.ValidateDNSSearch,
+ValidateIPAddress: the CLI refuses, dockerd takes any value): dockyard's own CLI sent any
+search domain. The refusals print the docker CLI's words (one `Error:` line); the values taken
+are sent as it sends them (spaces trimmed, a final dot dropped, an address in its canonical
+form). Debian's docker CLI 20.10 against both engines, dockyard's own CLI as a client of serve."""
+
+from __future__ import annotations
+
+from tests.interop.conftest import Engine
+
+BAD = [("--dns-search", "-bad"), ("--dns-search", "a..b"), ("--dns-search", "123"),
+       ("--dns-search", "a_b"), ("--dns-search", "a" * 260), ("--dns", "notanip"), ("--dns", "1.2.3.4 5")]
+GOOD = [("--dns-search", " x "), ("--dns-search", "example.com."), ("--dns-search", "."),
+        ("--dns-search", ":a"), ("--dns", " 1.2.3.4"), ("--dns", "::0001")]
+
+
+def test_dns_flags(engine: Engine, dockyard) -> None:  # noqa: ANN001
+    own = dockyard.argv("-H", engine.host) if engine.name == "dockyard" else None
+    for flag, value in BAD:
+        docker = engine.docker("create", f"{flag}={value}", "busybox", "true", check=False)
+        assert docker.returncode != 0
+        if own:
+            r = dockyard.run("-H", engine.host, "create", f"{flag}={value}", "busybox", "true", check=False)
+            assert r.returncode != 0
+            assert r.stderr == f"Error: {docker.stderr.decode().splitlines()[0]}\n"
+    created = []
+    try:
+        for flag, value in GOOD:
+            cid = engine.docker("create", f"{flag}={value}", "busybox", "true").stdout.decode().strip()
+            created.append(cid)
+            key = "{{json .HostConfig.DnsSearch}} {{json .HostConfig.Dns}}"
+            sent = engine.docker("inspect", "-f", key, cid).stdout
+            if own:
+                cid = dockyard.run("-H", engine.host, "create", f"{flag}={value}", "busybox", "true").stdout.strip()
+                created.append(cid)
+                assert engine.docker("inspect", "-f", key, cid).stdout == sent, (flag, value)
+    finally:
+        if created:
+            engine.docker("rm", *created, check=False)
