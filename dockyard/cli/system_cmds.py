@@ -1,5 +1,6 @@
 """`dockyard system check`, `system df`, `system prune` and `builder prune`: the store as a whole
-(df and builder prune also as a client of a daemon, through cli/backend)."""
+(df, prune and builder prune also as a client of a daemon, through cli/backend; check has no
+Engine API counterpart)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--volumes", action="store_true", help="Prune volumes")
-    p.set_defaults(func=cmd_prune)
+    p.set_defaults(func=cmd_prune, client=cmd_prune)
     builder = sub.add_parser("builder", help="Manage builds").add_subparsers(dest="subcommand", metavar="COMMAND")
     p = builder.add_parser("prune", help="Remove build cache")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused build cache, not just dangling ones")
@@ -48,9 +49,7 @@ def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
 _WARNING = ["all stopped containers", "all networks not used by at least one container"]
 
 
-def cmd_prune(args: argparse.Namespace, ctx: CliContext) -> int:
-    from dockyard.engine import system
-
+def cmd_prune(args: argparse.Namespace, target: Any) -> int:
     if not args.force:
         items = list(_WARNING)
         if args.volumes:
@@ -63,7 +62,12 @@ def cmd_prune(args: argparse.Namespace, ctx: CliContext) -> int:
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    report = system.prune(ctx.store, ctx.root, all_images=args.all, volumes=args.volumes)
+    if isinstance(target, str):
+        report = _prune_through(target, all_images=args.all, volumes=args.volumes)
+    else:
+        from dockyard.engine import system
+
+        report = system.prune(target.store, target.root, all_images=args.all, volumes=args.volumes)
     for title, items in (("Deleted Containers", report.containers), ("Deleted Networks", report.networks),
                          ("Deleted Volumes", report.volumes),
                          ("Deleted Images", [f"{kind}: {what}" for kind, what in report.images]),
@@ -72,6 +76,30 @@ def cmd_prune(args: argparse.Namespace, ctx: CliContext) -> int:
             print(f"{title}:\n" + "".join(f"{i}\n" for i in items))
     print(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0
+
+
+def _prune_through(host: str, *, all_images: bool, volumes: bool) -> Any:
+    """`system prune` by a daemon, as the docker CLI asks it: the prune of each kind in its
+    order (the images' -a as `dangling=false`), their answers as the engine's one report."""
+    from dockyard.cli.backend import for_target
+    from dockyard.engine.system import PruneReport
+
+    backend = for_target(host)
+    report = PruneReport()
+    answers = [backend.call("POST", "/containers/prune"), backend.call("POST", "/networks/prune")]
+    report.containers = answers[0].get("ContainersDeleted") or []
+    report.networks = answers[1].get("NetworksDeleted") or []
+    if volumes:
+        answers.append(backend.call("POST", "/volumes/prune"))
+        report.volumes = answers[-1].get("VolumesDeleted") or []
+    answers.append(backend.call("POST", "/images/prune",
+                                [("filters", '{"dangling":["false"]}')] if all_images else []))
+    report.images = [(kind.lower(), what) for item in answers[-1].get("ImagesDeleted") or []
+                     for kind, what in item.items()]
+    answers.append(backend.call("POST", "/build/prune", [("all", "1")] if all_images else []))
+    report.build_cache = answers[-1].get("CachesDeleted") or []
+    report.reclaimed = sum(answer.get("SpaceReclaimed") or 0 for answer in answers)
+    return report
 
 
 def cmd_builder_prune(args: argparse.Namespace, target: Any) -> int:
