@@ -370,31 +370,31 @@ class LocalStreams:
 
 class LocalExecStreams:
     """cli/attach.py's Streams of an `exec -it` run by this process: the exec's terminal is its
-    own (the engine copies it to and from pipes of ours), so the user can leave it with the
-    detach keys as through a daemon; the exec runs on."""
+    own (the engine copies its output to a pipe of ours, the input is written into it), so the
+    user can leave it with the detach keys as through a daemon; the exec runs on."""
 
     def __init__(self, store: Any, container: str, opts: Any) -> None:
         import os
 
+        from dockyard.dataclass import replace
         from dockyard.engine import containers as engine
         from dockyard.engine.execs import Console
 
         self._console = Console()
         if opts.console_size is not None:
             self._console.resize(*opts.console_size)
-        in_r, self._input = os.pipe()
         self._output, out_w = os.pipe()
         self._result: list[Any] = []
+        opts = replace(opts, interactive=False)     # its input is written into its terminal by send()
 
         def run() -> None:
             try:
-                self._result.append(engine.exec_in(store, container, opts, stdin=in_r, stdout=out_w,
-                                                   stderr=out_w, console=self._console))
+                self._result.append(engine.exec_in(store, container, opts, stdout=out_w, stderr=out_w,
+                                                   console=self._console))
             except BaseException as exc:  # noqa: BLE001 - raised again by result()
                 self._result.append(exc)
             finally:
                 os.close(out_w)
-                os.close(in_r)
         self._thread = threading.Thread(target=run, daemon=True, name="exec")
         self._thread.start()
 
@@ -408,9 +408,7 @@ class LocalExecStreams:
             yield 1, data
 
     def send(self, data: bytes) -> None:
-        from dockyard.atomic import write_all
-
-        write_all(self._input, data)
+        self._console.write(data)
 
     def close_input(self) -> None:
         pass     # a terminal's input has no end of its own (ctrl-d is a byte)

@@ -76,6 +76,8 @@ class Console:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self._pending = b""     # input written before the master came
+        self._gone = False
         self.size: tuple[int, int] | None = None
 
     def resize(self, rows: int, cols: int) -> None:
@@ -92,11 +94,25 @@ class Console:
         closed)."""
         with self._lock:
             self._fd, self._pid = fd, pid
+            self._gone = fd is None
             if fd is not None and self.size is not None:
                 try:
                     set_size(fd, *self.size)
                 except OSError:
                     pass
+            if fd is not None and self._pending:
+                _write_input(fd, self._pending)
+                self._pending = b""
+
+    def write(self, data: bytes) -> None:
+        """Input typed into the terminal, at once (kept until the master comes, dropped once it
+        is gone): what was typed before a detach reaches the process before this process
+        leaves."""
+        with self._lock:
+            if self._fd is not None:
+                _write_input(self._fd, data)
+            elif not self._gone:
+                self._pending += data
 
     def leave(self) -> None:
         """Its reader leaves this process for good (the detach keys in process): a process of
@@ -105,6 +121,17 @@ class Console:
         with self._lock:
             if self._fd is not None:
                 _hold_in_own_process(self._fd, self._pid)
+
+
+def _write_input(fd: int, data: bytes) -> None:
+    """All of `data` into a (non-blocking) master; nothing once its terminal is gone."""
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+        except OSError:
+            return
 
 
 def _hold_in_own_process(master: int, pid: int) -> None:
