@@ -13,6 +13,7 @@ Rows (seconds; a median of --runs unless said):
   b  the same, fully cached (best of 7: it takes milliseconds)
   c  a context of --context-files files / --context-mb MB (`COPY . /ctx/`), cold (--no-cache)
   d  the same after changing one file (the COPY misses; the context is otherwise as before)
+  (a, c, d: each run builds once with every column in turn, the first column turning each run)
   e  per `RUN true` step: (21 steps - 1 step) / 20, cold
   f  commit of a container that wrote --image-mb MiB (after a `sync`: whichever commit ran first
      paid for writing the container's dirty pages; in-process ran first and took 0.8 s more)
@@ -415,7 +416,7 @@ class Bench:
             columns.append(("buildah", lambda: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(ctx)),
                             None, False, True))
         if interleave:
-            self.interleaved(row, columns, runs or self.opts.runs, agg, per)
+            self.interleaved(row, columns, runs or self.opts.runs, agg, per, before)
             return
 
         def measure(column: str, make, env: dict | None) -> None:  # noqa: ANN001
@@ -438,12 +439,13 @@ class Bench:
             else:
                 one()
 
-    def interleaved(self, row: str, columns: list, runs: int, agg, per: float) -> None:  # noqa: ANN001
+    def interleaved(self, row: str, columns: list, runs: int, agg, per: float, before=None) -> None:  # noqa: ANN001
         """Every run times each column once, their order turning by one each run: a burst of
         the shared machine's load (another process's disk flush, its tests) then falls on the
         columns alike instead of on one column's runs, which a ratio of medians of 3 taken one
         column after the other swung with (row a's in-process time: 0.123 and 0.162 s in two
-        quiet runs of the same code, BuildKit 0.143 and 0.144)."""
+        quiet runs of the same code, BuildKit 0.143 and 0.144). `before(i)` (untimed) comes
+        before each build: row d's change of one file."""
         times: dict[str, list[float]] = {column: [] for column, *_ in columns}
         peaks = dict.fromkeys(times, 0.0)
         held = self.serve.rss_mb()
@@ -453,6 +455,8 @@ class Bench:
             for column, make, env, _served, peer in columns[turn:] + columns[:turn]:
                 if column not in times:
                     continue  # a peer that failed
+                if before is not None:
+                    before(i)
                 try:
                     t = self.timed(make(), env)
                 except PEER_FAILURES as exc:
@@ -503,7 +507,7 @@ class Bench:
         make_big(big, self.opts.context_files, self.opts.context_mb)
         os.sync()  # the context on disk before a build is timed (a build's syncfs would write it)
         self.log(f"row c: {self.opts.context_files} files / {self.opts.context_mb} MB context, cold")
-        self.build_row("c", big, no_cache=True)
+        self.build_row("c", big, no_cache=True, interleave=True)
         self.log("row d: the same, one file changed")
         counter = [0]
 
@@ -513,7 +517,7 @@ class Bench:
             data = victim.read_bytes()
             victim.write_bytes(f"{counter[0]:08d}".encode() + data[8:])
 
-        self.build_row("d", big, no_cache=False, before=change)
+        self.build_row("d", big, no_cache=False, before=change, interleave=True)
         hashing = run_timed(f"tar -C {big} -cf - . | sha256sum", shell=True).seconds
         copy = self.work / "floor-copy"
         creating = run_timed(f"mkdir {copy} && tar -C {big} -cf - . | tar -C {copy} -xf - && sync -f {copy}",
