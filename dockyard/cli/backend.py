@@ -131,6 +131,10 @@ class Remote:
             reply.check()
             consume(_path_stat(reply.headers.get(_STAT_HEADER, "")), reply)
 
+    def stats_stream(self, container: str) -> Iterator[dict]:
+        """`GET /containers/{id}/stats?stream=1`: a message each second, until it stops."""
+        return self.stream("GET", f"/containers/{container}/stats", [("stream", "1")])
+
     def put_archive(self, container: str, path: str, write: Callable[[Any], None], *,
                     copy_uid_gid: bool = False) -> None:
         """`PUT /containers/{id}/archive`: the tar `write(out)` writes, streamed as the body, as
@@ -193,6 +197,11 @@ class Local:
             if message is not None:
                 yield message
 
+
+    def stats_stream(self, container: str) -> Iterator[dict]:
+        from dockyard.engine import containers as engine
+
+        return engine.stats(self.ctx.store, container, stream=True)
 
     # -- docker cp: engine/container_files, as the archive API calls it ---------------------------
     def path_stat(self, container: str, path: str) -> dict:

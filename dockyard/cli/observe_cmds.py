@@ -130,14 +130,16 @@ def stats_row(container: str, s: dict[str, Any], no_trunc: bool) -> dict[str, st
 
 def cmd_stats(args: argparse.Namespace, target: Any) -> int:
     """--no-stream: one reading of each container (its CPU over a second, as the daemon gives
-    it), the errors after the table."""
-    if not args.no_stream:
-        raise InvalidParameter("dockyard stats streams only through the docker CLI: give --no-stream")
+    it), errors instead of the table. Else each container's stream, the table drawn again every
+    half second after the CLI's clear-screen codes, until interrupted (the containers named, or
+    those there are at the start: the CLI 20.10 follows starts and stops by events too)."""
     backend = for_target(target)
     names = list(args.containers)
     if not names:
         query = [("all", "1")] if args.all else []
         names = [c["Id"][:12] for c in backend.call("GET", "/containers/json", query)]
+    if not args.no_stream:
+        return _stream_stats(target, backend, names, args)
     rows, errors = [], []
     for name in names:
         try:
@@ -149,3 +151,39 @@ def cmd_stats(args: argparse.Namespace, target: Any) -> int:
         raise DockyardError("\n".join(errors).replace("\n", "\nError: "))
     write_rows(_out(target), args.format, rows, _STATS_HEADER, _STATS_KEYS, _STATS_NAMES)
     return 0
+
+
+def _stream_stats(target: Any, backend: Any, names: list[str], args: argparse.Namespace) -> int:
+    import threading
+    import time
+
+    rows: dict[str, dict[str, str]] = {}
+    errors: list[str] = []
+    first = threading.Semaphore(0)
+
+    def follow(name: str) -> None:
+        started = False
+        try:
+            for message in backend.stats_stream(name):
+                rows[name] = stats_row(name, message, args.no_trunc)
+                if not started:
+                    started = True
+                    first.release()
+        except DockyardError as exc:
+            if not started:
+                errors.append(str(exc))
+        finally:
+            if not started:
+                first.release()
+    for name in names:
+        threading.Thread(target=follow, args=(name,), daemon=True, name="stats").start()
+    for _ in names:
+        first.acquire()
+    if errors:
+        raise DockyardError("\n".join(errors).replace("\n", "\nError: "))
+    out = _out(target)
+    while True:
+        out.write("\033[2J\033[H")
+        write_rows(out, args.format, [rows[n] for n in names if n in rows], _STATS_HEADER, _STATS_KEYS, _STATS_NAMES)
+        out.flush()
+        time.sleep(0.5)

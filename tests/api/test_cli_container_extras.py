@@ -257,8 +257,8 @@ def test_each_command_loads_only_its_own_module(dockyard, server) -> None:  # no
 
 
 def _shape(text: str) -> str:
-    """A reading's numbers as N (CPU, memory, I/O change between two readings)."""
-    return re.sub(r" {2,}", "  ", re.sub(r"\d+(\.\d+)?", "N", text))
+    """A reading's numbers and sizes as N (CPU, memory, I/O change between two readings)."""
+    return re.sub(r" {2,}", "  ", re.sub(r"\d+(\.\d+)?([kKMGTP]i?)?B?\b", "N", text))
 
 
 def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
@@ -278,6 +278,8 @@ def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_en
                 ours = ways[way](*args)
                 if args == ["port", "obs"]:   # the docker CLI 20.10 lists its map's random order
                     ours, theirs = (r[:1] + ("".join(sorted(r[1].splitlines(True))),) + r[2:] for r in (ours, theirs))
+                if args == ["top", "obs"]:    # ps' C (CPU use) and times move between two calls
+                    ours, theirs = (r[:1] + (_shape(r[1]),) + r[2:] for r in (ours, theirs))
                 assert ours == theirs, (way, args)
         theirs = docker("stats", "--no-stream", "obs")
         for way in ("in process", "client"):
@@ -421,3 +423,38 @@ def test_too_few_arguments_as_docker(dockerd, dockyard) -> None:  # noqa: ANN001
         theirs, ours = docker(*args), dockyard.run(*args, check=False)
         theirs_head = _errors(theirs[2].replace('"docker ', '"dockyard ')).splitlines()[:2]
         assert (ours.returncode, _errors(ours.stderr).splitlines()[:2]) == (theirs[0], theirs_head), args
+
+
+def test_stats_streams_as_docker(server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
+    # without --no-stream: the table again and again after the CLI's clear-screen codes, until
+    # interrupted; each frame shaped as the docker CLI's through serve (numbers aside)
+    import select
+    import signal
+    import time
+
+    from tests.conftest import REPO
+
+    def frames(argv: list[str], env: dict[str, str]) -> tuple[list[str], int]:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+        out, deadline = b"", time.monotonic() + 60     # a guard: a hung CLI fails, not the suite
+        try:
+            while out.count(b"\x1b[2J\x1b[H") < 3 and time.monotonic() < deadline:
+                if select.select([proc.stdout], [], [], 1)[0]:
+                    out += os.read(proc.stdout.fileno(), 65536)
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        return [_shape(f) for f in out.decode().split("\x1b[2J\x1b[H")[1:3]], proc.returncode
+
+    dockyard("run", "-d", "--name", "st", "busybox", "sleep", "60")
+    try:
+        theirs, _ = frames([DOCKER, "stats", "st"], cli_env)
+        for env in ({}, {"DOCKYARD_HOST": server.url}):
+            ours, code = frames(dockyard.argv("stats", "st"), {**dockyard.env, **env})
+            assert (ours, code) == (theirs, 130), env
+        assert theirs[0].startswith("CONTAINER ID") and " st " in theirs[0]
+    finally:
+        dockyard("rm", "-f", "st")
