@@ -151,6 +151,8 @@ def engine(request: pytest.FixtureRequest):  # noqa: ANN201
         daemon = request.getfixturevalue("reference")
         yield Engine("dockerd", dict(daemon.env), daemon.env["DOCKER_HOST"])
         return
+    taken = {"store_root", "dockyard", "busybox"} & set(request.fixturenames)
+    assert not taken, f"{taken}: a test's own store is not the engine's (engine.root, engine.own_cli)"
     engine, fresh = request.getfixturevalue("dockyard_serve")
     yield engine
     _clean(engine, fresh)

@@ -14,8 +14,9 @@ GOOD = [("--dns-search", " x "), ("--dns-search", "example.com."), ("--dns-searc
         ("--dns-search", ":a"), ("--dns", " 1.2.3.4"), ("--dns", "::0001")]
 
 
-def test_dns_flags(engine: Engine, dockyard) -> None:  # noqa: ANN001
-    own = dockyard.argv("-H", engine.host) if engine.name == "dockyard" else None
+def test_dns_flags(engine: Engine) -> None:
+    dockyard = engine.own_cli if engine.name == "dockyard" else None
+    own = dockyard.argv("-H", engine.host) if dockyard else None
     for flag, value in BAD:
         docker = engine.docker("create", f"{flag}={value}", "busybox", "true", check=False)
         assert docker.returncode != 0

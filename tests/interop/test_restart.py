@@ -188,11 +188,11 @@ def test_restarting_between_runs_and_wait(engine: Engine) -> None:
         engine.docker("rm", "-f", cid)
 
 
-def _shim_of(engine: Engine, store_root: Path, cid: str) -> int:
+def _shim_of(engine: Engine, cid: str) -> int:
     """The process that watches the container for its engine: dockyard's monitor, dockerd's
     containerd shim (`containerd-shim-runc-v2 ... -id ID`)."""
     if engine.name == "dockyard":
-        return json.loads((store_root / "containers" / cid / "state.json").read_text())["monitor_pid"]
+        return json.loads((engine.root / "containers" / cid / "state.json").read_text())["monitor_pid"]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -203,7 +203,7 @@ def _shim_of(engine: Engine, store_root: Path, cid: str) -> int:
     raise AssertionError(f"no shim of {cid}")
 
 
-def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engine: Engine, store_root: Path) -> None:
+def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engine: Engine) -> None:
     """dockerd restarts a container whose shim died, by its restart policy, at once; dockyard
     serve restarted one whose monitor was killed only at its next start (restore). It counts as
     one of the policy's restarts: `on-failure:1` restarts it once, not each time (dockyard's
@@ -213,14 +213,14 @@ def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engine: Engin
                         "sleep", "1000").stdout.decode().strip()
     try:
         first = json.loads(engine.docker("inspect", cid).stdout)[0]["State"]["Pid"]
-        os.kill(_shim_of(engine, store_root, cid), signal.SIGKILL)
+        os.kill(_shim_of(engine, cid), signal.SIGKILL)
 
         def restarted() -> bool:
             info = json.loads(engine.docker("inspect", cid).stdout)[0]
             return info["State"]["Running"] and info["State"]["Pid"] not in (0, first)
         assert _until(restarted)
         assert json.loads(engine.docker("inspect", cid).stdout)[0]["RestartCount"] == 1
-        os.kill(_shim_of(engine, store_root, cid), signal.SIGKILL)
+        os.kill(_shim_of(engine, cid), signal.SIGKILL)
 
         def exited() -> bool:
             return not json.loads(engine.docker("inspect", cid).stdout)[0]["State"]["Running"]
