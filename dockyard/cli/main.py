@@ -57,13 +57,26 @@ class Parser(argparse.ArgumentParser):
         words = sys.argv[1:] if args is None else list(args)
         return super().parse_known_args(prepare(self, words), namespace)
 
+    def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN202
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra and not any(word.startswith("-") for word in extra):
+            # too many arguments (no flag among them): the command's arity error, as the docker CLI's
+            chosen = getattr(self, "commands", {}).get(getattr(parsed, "command", None))
+            while isinstance(chosen, Parser) and (group := chosen._group()) is not None:
+                chosen = group.choices.get(getattr(parsed, group.dest, None))
+            if isinstance(chosen, Parser) and chosen._arity():
+                chosen.error("the following arguments are required")
+        if extra:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
     def error(self, message: str) -> None:  # type: ignore[override]
         if message.startswith("the following arguments are required") and (arity := self._arity()):
             # too few arguments: the docker CLI's lines (cobra's ExactArgs, RequiresMinArgs,
             # RequiresRangeArgs) and status 1
             usage = " ".join([self.prog] + self._use_line())
             short = f"\n{self.short}\n" if getattr(self, "short", "") else ""
-            self.exit(1, f'Error: "{self.prog}" requires {arity}.\nSee \'{self.prog} --help\'.\n\n'
+            self.exit(1, f'Error: "{self.prog}" {arity}.\nSee \'{self.prog} --help\'.\n\n'
                          f"Usage:  {usage}\n{short}")
         # one line, exit 125 like the docker CLI's flag errors
         self.exit(125, f"Error: {message}\nSee '{self.prog} --help'.\n")
@@ -78,6 +91,10 @@ class Parser(argparse.ArgumentParser):
                               argparse.REMAINDER: f"[{name}] [ARG...]"}.get(action.nargs, name))  # type: ignore[arg-type]
         return words
 
+    def _group(self) -> argparse._SubParsersAction | None:
+        """The subcommands of a group (`image`, `network`...), or None."""
+        return next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+
     def _arity(self) -> str:
         """How many arguments the command takes, in the docker CLI's words ('' for a group)."""
         least, most = 0, 0
@@ -90,11 +107,15 @@ class Parser(argparse.ArgumentParser):
                          argparse.REMAINDER: (0, None)}.get(action.nargs, (1, 1))  # type: ignore[arg-type]
             least += low
             most = None if most is None or high is None else most + high
+        if least == most == 0:
+            return "accepts no arguments"
         if least == most:
-            return f"exactly {least} argument{'s' if least != 1 else ''}"
+            return f"requires exactly {least} argument{'s' if least != 1 else ''}"
         if most is None:
-            return f"at least {least} argument{'s' if least != 1 else ''}"
-        return f"at least {least} and at most {most} arguments"
+            return f"requires at least {least} argument{'s' if least != 1 else ''}"
+        if least == 0:
+            return f"requires at most {most} argument{'s' if most != 1 else ''}"
+        return f"requires at least {least} and at most {most} arguments"
 
 
 def _command_word(argv: list[str]) -> str | None:

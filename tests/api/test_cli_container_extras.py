@@ -414,12 +414,15 @@ def test_attach_forwards_signals(server, dockyard, busybox) -> None:  # noqa: AN
             dockyard("rm", "-f", name)
 
 
-def test_too_few_arguments_as_docker(dockerd, dockyard) -> None:  # noqa: ANN001
+def test_too_few_or_too_many_arguments_as_docker(dockerd, dockyard) -> None:  # noqa: ANN001
     # cobra's arity errors of the docker CLI: '"docker rename" requires exactly 2 arguments.',
     # the help's line, status 1 (argparse said 'the following arguments are required', 125)
     docker = _docker(dockerd.env)
     for args in (["rename", "x"], ["port"], ["restart"], ["cp", "x"], ["attach"], ["update"], ["top"], ["run"],
-                 ["tag", "x"], ["network", "create"]):
+                 ["tag", "x"], ["network", "create"],
+                 # and too many (no flag among them): the same lines, 'accepts no arguments' where none is taken
+                 ["rename", "a", "b", "c"], ["port", "a", "80", "x"], ["images", "a", "b"], ["ps", "a"],
+                 ["network", "create", "a", "b"], ["image", "tag", "a", "b", "c"]):
         theirs, ours = docker(*args), dockyard.run(*args, check=False)
         theirs_head = _errors(theirs[2].replace('"docker ', '"dockyard ')).splitlines()[:2]
         assert (ours.returncode, _errors(ours.stderr).splitlines()[:2]) == (theirs[0], theirs_head), args
