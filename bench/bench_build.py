@@ -87,12 +87,14 @@ class Docker:
 
 
 class Serve:
-    """`dockyard serve` on a private socket, over the bench's store."""
+    """`dockyard serve` on a private socket, over the bench's store (`checkout`: another
+    checkout's, with its own .venv)."""
 
-    def __init__(self, work: Path, env: dict) -> None:
+    def __init__(self, work: Path, env: dict, checkout: Path = REPO) -> None:
         self.sock = work / "dockyard.sock"
         self.host = f"unix://{self.sock}"
-        self.proc = subprocess.Popen([*DOCKYARD, "serve", "-H", self.host], env=env, cwd=REPO,
+        dockyard = [str(checkout / ".venv" / "bin" / "python"), "-m", "dockyard"]
+        self.proc = subprocess.Popen([*dockyard, "serve", "-H", self.host], env=env, cwd=checkout,
                                      stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "wb"))
         for _ in range(200):
             if self.sock.exists():
