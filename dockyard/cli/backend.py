@@ -623,6 +623,22 @@ def _build_prune(store: Any, q: dict, body: Any) -> Any:
     return {"CachesDeleted": removed or None, "SpaceReclaimed": freed}
 
 
+def _container_prune(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import containers as engine
+
+    deleted, freed = engine.prune(store, q.get("filters"))
+    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": freed}
+
+
+def _image_prune(store: Any, q: dict, body: Any) -> Any:
+    from dockyard.engine import images
+
+    reports, freed = images.prune_images(store, q.get("filters"))
+    return {"ImagesDeleted": [item for r in reports for item in
+                              [{"Untagged": u} for u in r.untagged] + [{"Deleted": d} for d in r.deleted]] or None,
+            "SpaceReclaimed": freed}
+
+
 def _container_changes(store: Any, q: dict, body: Any, name: str) -> Any:
     from dockyard.engine import containers as engine
 
@@ -737,6 +753,8 @@ _LOCAL_STORE: dict[tuple[str, str], Callable[..., Any]] = {
     ("DELETE", "/images/(.+)"): _image_remove,
     ("GET", "/system/df"): _disk_usage,
     ("POST", "/build/prune"): _build_prune,
+    ("POST", "/containers/prune"): _container_prune,
+    ("POST", "/images/prune"): _image_prune,
     ("GET", "/containers/([^/]+)/changes"): _container_changes,
     ("POST", "/commit"): _commit,
     ("POST", "/containers/([^/]+)/start"): _container_start,

@@ -34,7 +34,7 @@ def _both(p: argparse.ArgumentParser, func: Any) -> None:
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="Create and run a new container from an image")
+    p = sub.add_parser("run", help="Run a command in a new container")
     p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
     p.add_argument("--detach-keys", default="", help="Override the key sequence for detaching a container")
     add_flags(p)
@@ -61,8 +61,10 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes associated with the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     _both(p, cmd_rm)
-    for name in ("pause", "unpause", "wait"):
-        p = sub.add_parser(name, help=f"{name.capitalize()} one or more containers")
+    for name, text in (("pause", "Pause all processes within one or more containers"),
+                       ("unpause", "Unpause all processes within one or more containers"),
+                       ("wait", "Block until one or more containers stop, then print their exit codes")):
+        p = sub.add_parser(name, help=text)
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         _both(p, {"pause": cmd_pause, "unpause": cmd_unpause, "wait": cmd_wait}[name])
     p = sub.add_parser("ps", help="List containers")
@@ -84,7 +86,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("--details", action="store_true", help="Show extra details provided to logs")
     p.add_argument("container", metavar="CONTAINER")
     _both(p, cmd_logs)
-    p = sub.add_parser("exec", help="Execute a command in a running container")
+    p = sub.add_parser("exec", help="Run a command in a running container")
     p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
     p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
@@ -472,15 +474,19 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace, target: Any) -> int:
-    """Containers first, then images (as `docker inspect` without --type)."""
+    """Containers first, then images (as `docker inspect` without --type); containers only as
+    `docker container inspect` (its `only`: cli/main's container group)."""
     backend = for_target(target)
     objects, errors = [], []
+    containers_only = getattr(args, "only", None) == "container"
     for name in args.names:
         try:
             objects.append(backend.call("GET", f"/containers/{name}/json"))
             continue
         except NotFound:
-            pass
+            if containers_only:
+                errors.append(f"No such container: {name}")
+                continue
         try:
             objects.append(backend.call("GET", f"/images/{name}/json"))
         except NotFound:

@@ -24,7 +24,25 @@ Loader = Callable[[], ModuleType]
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
 COMMAND_MODULES = ["image_cmds", "container_cmds", "cp_cmd", "lifecycle_cmds", "build_cmd", "network_cmds",
-                   "registry_cmds", "system_cmds", "version_cmds", "observe_cmds", "attach_cmd"]
+                   "registry_cmds", "system_cmds", "version_cmds", "observe_cmds", "attach_cmd", "prune_cmds"]
+# `dockyard container COMMAND`, docker's management group: each of its commands but prune (the
+# group's own, prune_cmds') is made of a flat command's own parser (argparse's parents: the same
+# arguments, defaults and functions) under the group's word. A row: the group's word, the flat
+# command's, the group's aliases and, where the group's command differs, its help and defaults
+# (docker's `container inspect` looks at containers only)
+CONTAINER_GROUP: list[tuple[str, str, list[str], dict[str, object]]] = [
+    ("attach", "attach", [], {}), ("commit", "commit", [], {}), ("cp", "cp", [], {}),
+    ("create", "create", [], {}), ("diff", "diff", [], {}), ("exec", "exec", [], {}),
+    ("export", "export", [], {}),
+    ("inspect", "inspect", [], {"help": "Display detailed information on one or more containers",
+                                "only": "container"}),
+    ("kill", "kill", [], {}), ("logs", "logs", [], {}), ("ls", "ps", ["list", "ps"], {"help": "List containers"}),
+    ("pause", "pause", [], {}), ("port", "port", [], {}), ("rename", "rename", [], {}),
+    ("restart", "restart", [], {}), ("rm", "rm", ["remove"], {}), ("run", "run", [], {}),
+    ("start", "start", [], {}), ("stats", "stats", [], {}), ("stop", "stop", [], {}), ("top", "top", [], {}),
+    ("unpause", "unpause", [], {}), ("update", "update", [], {}), ("wait", "wait", [], {}),
+]
+_GROUP_WORDS = {"image": "Manage images", "container": "Manage containers"}
 # The module that alone can parse a command (`image X` for the image group's): `dockyard build`
 # imports and registers build_cmd only, and so only the engines a build uses (each group imports
 # its own). A command not listed builds the whole parser.
@@ -35,6 +53,7 @@ _COMMAND_MODULE = {
     **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
                      "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
     "cp": "cp_cmd", **dict.fromkeys(["restart", "rename", "update"], "lifecycle_cmds"),
+    **dict.fromkeys(["image prune", "container prune"], "prune_cmds"),
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),
     **dict.fromkeys(["network", "volume", "events"], "network_cmds"),
@@ -42,6 +61,9 @@ _COMMAND_MODULE = {
     **dict.fromkeys(["version", "info"], "version_cmds"),
     **dict.fromkeys(["port", "top", "stats"], "observe_cmds"), "attach": "attach_cmd",
 }
+# a container group's command is parsed by its flat command's module
+_COMMAND_MODULE.update({f"container {name}": _COMMAND_MODULE[flat]
+                        for word, flat, aliases, _ in CONTAINER_GROUP for name in (word, *aliases)})
 # In-process commands that close every file they write and join every thread they start before
 # they return: the program may leave them without the interpreter's teardown (`leave` below)
 LEAVE_FAST = frozenset(["pull", "push", "image pull", "image push"])
@@ -52,6 +74,17 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         # every `action="store_true"` is a boolean as the docker CLI reads it (cli/pflag.py)
         self.register("action", "store_true", PflagBool)
+        # a management group's (`image`, `container`): its commands, where modules add theirs
+        self.group: argparse._SubParsersAction | None = None
+
+    def format_help(self) -> str:
+        if self.group is None:
+            return super().format_help()
+        # a group's help as the docker CLI prints it: its commands by name, no aliases
+        rows = sorted((a.dest, a.help or "") for a in self.group._choices_actions)
+        return (f"\nUsage:  {self.prog} COMMAND\n\n{self.description}\n\nCommands:\n"
+                + "".join(f"  {name:<11} {text}\n" for name, text in rows)
+                + f"\nRun '{self.prog} COMMAND --help' for more information on a command.\n")
 
     def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN202
         words = sys.argv[1:] if args is None else list(args)
@@ -126,9 +159,9 @@ def _command_word(argv: list[str]) -> str | None:
             next(words, None)
         elif word.startswith("-"):
             continue
-        elif word == "image":
+        elif word in _GROUP_WORDS:
             sub = next((w for w in words if not w.startswith("-")), None)
-            return None if sub is None else f"image {sub}"
+            return word if sub is None else f"{word} {sub}"
         else:
             return word
     return None
@@ -138,21 +171,33 @@ def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"dockyard.cli.{name}")
 
 
-def build_parser(modules: list[str] | None = None,
-                 extra: list[ModuleType] | None = None) -> argparse.ArgumentParser:
-    """The parser of the CLI's command modules (all, or those named) and of `extra` ones."""
+def build_parser(modules: list[str] | None = None, extra: list[ModuleType] | None = None,
+                 container: frozenset[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of the CLI's command modules (all, or those named) and of `extra` ones, with the
+    container group's commands of their flat commands (all, or those named in `container`: a
+    flat command's start makes none, each copy of a parser costs ~1 ms)."""
     parser = Parser(prog="dockyard", description="A container image engine compatible with Docker.")
     add_flags(parser, GLOBAL_FLAGS)
     parser.add_argument("-v", "--version", action="version", version=f"dockyard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     parser.commands = sub.choices   # type: ignore[attr-defined] - the command words (main: an unknown one)
-    image_group = sub.add_parser("image", help="Manage images")
-    image_sub = image_group.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
+    groups = {}
+    for word, text in _GROUP_WORDS.items():
+        group = sub.add_parser(word, help=text, description=text)
+        group.group = groups[word] = group.add_subparsers(dest="subcommand", metavar="COMMAND",
+                                                          parser_class=Parser)
     for name in COMMAND_MODULES if modules is None else modules:
-        _command_module(name).register(sub, image_sub)
+        _command_module(name).register(sub, groups["image"])
     for module in extra or []:
-        module.register(sub, image_sub)
-    for group in (sub, image_sub):   # a command's line of help, for its arguments' error
+        module.register(sub, groups["image"])
+    flat = {action.dest: action.help for action in sub._choices_actions}
+    for word, flat_word, aliases, own in CONTAINER_GROUP:
+        if flat_word in sub.choices and (container is None or not container.isdisjoint([word, *aliases])):
+            command = groups["container"].add_parser(
+                word, aliases=aliases, help=own.get("help", flat[flat_word]), add_help=False,
+                parents=[sub.choices[flat_word]])
+            command.set_defaults(**{k: v for k, v in own.items() if k != "help"})
+    for group in (sub, *groups.values()):   # a command's line of help, for its arguments' error
         for choice in group._choices_actions:
             group.choices[choice.dest].short = choice.help
     return parser
@@ -169,9 +214,10 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
     word = _command_word(argv) or ""
     home = _COMMAND_MODULE.get(word)
     if word in extra:
-        parser = build_parser([], [extra[word]()])
+        parser = build_parser([], [extra[word]()], frozenset())
     elif home is not None:
-        parser = build_parser([home])
+        parser = build_parser([home], container=frozenset([word.partition(" ")[2]] if word.startswith("container ")
+                                                          else []))
     else:
         parser = build_parser(None, [load() for load in extra.values()])
     if word and " " not in word and home is None and word not in extra \
@@ -179,8 +225,17 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
         # the docker CLI's words and status, not argparse's list of the choices
         sys.stderr.write(f"dockyard: '{word}' is not a dockyard command.\nSee 'dockyard --help'\n")
         return 1
+    group = parser.commands.get(word.partition(" ")[0])  # type: ignore[attr-defined]
+    if group is not None and group.group is not None and " " in word \
+            and word.partition(" ")[2] not in group.group.choices:
+        # a group's unknown command: the group's help on stderr and 1, as the docker CLI's
+        sys.stderr.write(group.format_help())
+        return 1
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
+        if group is not None and group.group is not None:   # a group alone: its help on stderr, 0
+            sys.stderr.write(group.format_help())
+            return 0
         parser.print_help()
         return 0 if args.command is None else 1
     host = args.daemon_host or os.environ.get("DOCKYARD_HOST") or None

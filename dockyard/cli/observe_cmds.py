@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="ps OPTIONS")
     p.set_defaults(func=cmd_top, client=cmd_top)
-    p = sub.add_parser("stats", help="Display container(s) resource usage statistics")
+    p = sub.add_parser("stats", help="Display a live stream of container(s) resource usage statistics")
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("--format", default="", help="Pretty-print images using a Go template")
     p.add_argument("--no-stream", action="store_true", help="Disable streaming stats and only pull the first result")

@@ -19,14 +19,14 @@ from dockyard.reference import parse_normalized, parse_reference
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     for group, name in ((sub, "pull"), (image_sub, "pull")):
-        p = group.add_parser(name, help="Download an image from a registry")
+        p = group.add_parser(name, help="Pull an image or a repository from a registry")
         p.add_argument("-a", "--all-tags", action="store_true", help="Download all tagged images in the repository")
         p.add_argument("--platform", default=None, help="Set platform if server is multi-platform capable")
         p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
         p.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
         p.set_defaults(func=cmd_pull, client=client_pull)
     for group, name in ((sub, "push"), (image_sub, "push")):
-        p = group.add_parser(name, help="Upload an image to a registry")
+        p = group.add_parser(name, help="Push an image or a repository to a registry")
         p.add_argument("-a", "--all-tags", action="store_true", help="Push all tags of an image to the repository")
         p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
         p.add_argument("--compression", choices=("gzip", "zstd"), default=None,

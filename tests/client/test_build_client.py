@@ -214,8 +214,10 @@ def test_command_word_picks_the_one_module_to_register() -> None:
 
     def commands(parser: argparse.ArgumentParser) -> set[str]:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        image = next(a for a in sub.choices["image"]._actions if isinstance(a, argparse._SubParsersAction))
-        return {w for w in sub.choices if w != "image"} | {f"image {w}" for w in image.choices}
+        groups = {g: next(a for a in sub.choices[g]._actions if isinstance(a, argparse._SubParsersAction))
+                  for g in ("image", "container")}
+        return {w for w in sub.choices if w not in groups} | \
+            {f"{g} {w}" for g, group in groups.items() for w in group.choices}
 
     for word, module in _COMMAND_MODULE.items():
         assert module in COMMAND_MODULES, word
