@@ -10,6 +10,7 @@ from typing import Any
 
 from dockyard.cli.backend import for_target
 from dockyard.cli.format import render_template, write_json_indented, write_rows
+from dockyard.cli.prompt import confirm
 from dockyard.cli.run_flags import filters_query, key_values
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.units import human_size
@@ -80,14 +81,6 @@ def _listing_commands(group: argparse._SubParsersAction, kind: str, ls: Any, ins
     pruner.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     _both(pruner, prune)
     return remove, pruner
-
-
-def _confirm(prompt: str, force: bool) -> bool:
-    if force:
-        return True
-    sys.stdout.write(prompt + "\nAre you sure you want to continue? [y/N] ")
-    sys.stdout.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _inspect(target: Any, kind: str, names: list[str], fmt: str | None) -> int:
@@ -164,13 +157,13 @@ def cmd_network_rm(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_network_prune(args: argparse.Namespace, target: Any) -> int:
-    if not _confirm("WARNING! This will remove all custom networks not used by at least one container.",
-                    args.force):
+    if not confirm("WARNING! This will remove all custom networks not used by at least one container.\n"
+                   "Are you sure you want to continue?", args.force):
         return 0
     result = for_target(target).call("POST", "/networks/prune", filters_query(args.filter))
     deleted = result.get("NetworksDeleted") or []
     if deleted:
-        print("Deleted Networks:\n" + "".join(n + "\n" for n in deleted), end="")
+        print("Deleted Networks:\n" + "".join(n + "\n" for n in deleted))
     return 0
 
 
@@ -204,15 +197,16 @@ def cmd_volume_rm(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_volume_prune(args: argparse.Namespace, target: Any) -> int:
-    if not _confirm("WARNING! This will remove all local volumes not used by at least one container.",
-                    args.force):
-        return 0
-    pairs = list(args.filter) + (["all=true"] if args.all else [])
-    result = for_target(target).call("POST", "/volumes/prune", filters_query(pairs))
-    deleted = result.get("VolumesDeleted") or []
-    if deleted:
-        print("Deleted Volumes:\n" + "".join(n + "\n" for n in deleted))
-    print(f"Total reclaimed space: {human_size(result.get('SpaceReclaimed') or 0)}")
+    reclaimed = 0
+    if confirm("WARNING! This will remove all local volumes not used by at least one container.\n"
+               "Are you sure you want to continue?", args.force):
+        pairs = list(args.filter) + (["all=true"] if args.all else [])
+        result = for_target(target).call("POST", "/volumes/prune", filters_query(pairs))
+        deleted = result.get("VolumesDeleted") or []
+        if deleted:
+            print("Deleted Volumes:\n" + "".join(n + "\n" for n in deleted))
+            reclaimed = result.get("SpaceReclaimed") or 0
+    print(f"Total reclaimed space: {human_size(reclaimed, 4)}")
     return 0
 
 

@@ -73,6 +73,17 @@ def _prunes(run: Run) -> list[object]:
         out.append(_step(run, "image", "prune", "-a", "-f", "--filter", "label=pr=1"))
         out.append(_step(run, "image", "prune", "-a", "-f", "--filter", "label!=pr"))
         out.append(_step(run, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"))
+        # network prune and volume prune, asked and printed alike (a named volume: the 20.10 CLI's
+        # API 1.41 prunes named ones, dockyard's CLI with -a, as the CLIs since 23.0)
+        for args in (["network", "create", "pn1"], ["network", "create", "--label", "pr=1", "pn2"],
+                     ["volume", "create", "pv1"]):
+            assert run(*args)[0] == 0, args
+        out.append(_step(run, "network", "prune", "-f", "--filter", "label=pr=1"))
+        out.append(_step(run, "network", "prune", input=b"n\n"))
+        out.append(_step(run, "network", "prune", input=b"y\n"))
+        out.append(_step(run, "network", "prune", "-f"))
+        out.append(_step(run, "volume", "prune", input=b"n\n"))
+        out.append(_step(run, "volume", "prune", "-f", "--filter", "label=pr=1"))
     finally:
         run("rm", "-f", "pc1", "pc2", "pc3")
         run("tag", "pi:2", "busybox:latest")   # (untagged by the last prune: the next way's)
