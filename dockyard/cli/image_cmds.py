@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
         p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
         p.set_defaults(func=cmd_tag, client=cmd_tag)
-    for group, name, aliases in ((sub, "rmi", []), (image_sub, "rm", ["remove"])):
+    for group, name, aliases in ((sub, "rmi", []), (image_sub, "rm", ["rmi", "remove"])):
         p = group.add_parser(name, aliases=aliases, help="Remove one or more images")
         p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
         p.add_argument("--no-prune", action="store_true", help="Do not delete untagged parents")

@@ -48,7 +48,7 @@ _GROUP_WORDS = {"image": "Manage images", "container": "Manage containers"}
 # its own). A command not listed builds the whole parser.
 _COMMAND_MODULE = {
     **dict.fromkeys(["import", "save", "load", "images", "tag", "rmi", "history", "image import", "image save",
-                     "image load", "image ls", "image list", "image tag", "image rm", "image remove",
+                     "image load", "image ls", "image list", "image tag", "image rm", "image rmi", "image remove",
                      "image inspect", "image waste", "image history"], "image_cmds"),
     **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
                      "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),

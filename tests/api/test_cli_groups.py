@@ -120,7 +120,8 @@ def test_the_container_group_as_docker(fresh_dockerd, server, dockyard, busybox)
                          ["container", "start", "-a", "gc1"], ["container", "wait", "gc1"],
                          ["container", "logs", "gc1"], ["container", "diff", "gc1"],
                          ["container", "rename", "gc1", "gc2"], ["container", "port", "gc2"],
-                         ["container", "rm", "gc2"], ["container", "rm", "gc2"]):
+                         ["container", "rm", "gc2"], ["container", "rm", "gc2"],
+                         ["tag", "busybox", "gi:1"], ["image", "rmi", "gi:1"], ["image", "rmi", "gi:1"]):
                 out.append(_step(run, *args))
         finally:
             run("rm", "-f", "gc1", "gc2")
