@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+from typing import Callable
 
 import pytest
 
 from tests.api.test_cli_container_extras import Run, _docker, _dockyard, _errors
-from tests.conftest import _reference_dockerd
+from tests.conftest import _reference_dockerd, at_once
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,14 @@ def _step(run: Run, *args: str, input: bytes | None = None) -> tuple[str, int, s
 def _ways(dockerd, server, dockyard) -> dict[str, Run]:  # noqa: ANN001
     return {"dockerd": _docker(dockerd.env), "in process": _dockyard(dockyard, {}),
             "client": _dockyard(dockyard, {"DOCKYARD_HOST": server.url})}
+
+
+def _each_way(dockerd, server, dockyard, scenario: Callable[[Run], list[object]]) -> dict[str, list[object]]:  # noqa: ANN001
+    """`scenario` on dockerd beside dockyard's two ways, which share a store: one after the other."""
+    ways = _ways(dockerd, server, dockyard)
+    theirs, ours = at_once(lambda: scenario(ways["dockerd"]),
+                           lambda: [scenario(ways["in process"]), scenario(ways["client"])])
+    return {"dockerd": theirs, "in process": ours[0], "client": ours[1]}
 
 
 def _compare(results: dict[str, list[object]]) -> None:
@@ -94,7 +103,7 @@ def _prunes(run: Run) -> list[object]:
 def test_container_and_image_prune_as_docker(fresh_dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
     # one way after the other: a prune takes every container or image of its daemon or store
     # (in process and the client share one)
-    results = {way: _prunes(run) for way, run in _ways(fresh_dockerd, server, dockyard).items()}
+    results = _each_way(fresh_dockerd, server, dockyard, _prunes)
     _compare(results)
 
 
@@ -126,7 +135,7 @@ def test_the_container_group_as_docker(fresh_dockerd, server, dockyard, busybox)
         finally:
             run("rm", "-f", "gc1", "gc2")
         return out
-    results = {way: steps(run) for way, run in _ways(fresh_dockerd, server, dockyard).items()}
+    results = _each_way(fresh_dockerd, server, dockyard, steps)
     # `container remove`, the alias docker CLIs have since 23.0 (not 20.10)
     assert dockyard("container", "create", "--name", "gc3", "busybox", "true").returncode == 0
     assert dockyard("container", "remove", "gc3").stdout == "gc3\n"
