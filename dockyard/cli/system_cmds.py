@@ -57,10 +57,10 @@ def cmd_prune(args: argparse.Namespace, target: Any) -> int:
         items.append("all images without at least one container associated to them" if args.all
                      else "all dangling images")
         items.append("all build cache" if args.all else "all dangling build cache")
-        sys.stdout.write("WARNING! This will remove:\n" + "".join(f"  - {i}\n" for i in items)
-                         + "\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        from dockyard.cli.prompt import confirm
+
+        if not confirm("WARNING! This will remove:\n" + "".join(f"  - {i}\n" for i in items)
+                       + "\nAre you sure you want to continue?", False):
             return 0
     if isinstance(target, str):
         report = _prune_through(target, all_images=args.all, volumes=args.volumes)
@@ -109,12 +109,11 @@ def cmd_builder_prune(args: argparse.Namespace, target: Any) -> int:
 
     # the docker CLI reads --keep-storage (bytes, go-units' RAMInBytes) before it asks
     keep = 0 if args.keep_storage.strip() in ("", "0") else ram_in_bytes(args.keep_storage.strip())
-    if not args.force:
-        sys.stdout.write("WARNING! This will remove all " + ("" if args.all else "dangling ")
-                         + "build cache. Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    from dockyard.cli.prompt import confirm
+
+    if not confirm("WARNING! This will remove all " + ("" if args.all else "dangling ")
+                   + "build cache. Are you sure you want to continue?", args.force):
+        return 0
     query = ([("all", "1")] if args.all else []) + filters_query(args.filter) + \
         ([("keep-storage", str(keep))] if keep else [])
     report = for_target(target).call("POST", "/build/prune", query)
