@@ -52,7 +52,7 @@ def tag_image(ctx: ApiContext, req: Request, resp: Response) -> None:
 def remove_image(ctx: ApiContext, req: Request, resp: Response) -> None:
     report = engine_images.remove_image(ctx.store(), req.params["name"], force=req.qbool("force"),
                                         prune=not req.qbool("noprune"))
-    resp.json([{"Untagged": u} for u in report.untagged] + [{"Deleted": d} for d in report.deleted])
+    resp.json(report.to_docker())
 
 
 def _save(ctx: ApiContext, names: list[str], resp: Response) -> None:
@@ -117,8 +117,7 @@ def prune_images(ctx: ApiContext, req: Request, resp: Response) -> None:
     """`docker image prune`: dangling images; with `dangling=false` (`-a`) every image no
     container uses (engine.images.prune_images)."""
     reports, reclaimed = engine_images.prune_images(ctx.store(), req.q("filters"))
-    deleted = [item for r in reports
-               for item in [{"Untagged": u} for u in r.untagged] + [{"Deleted": d} for d in r.deleted]]
+    deleted = [item for r in reports for item in r.to_docker()]
     resp.json({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 

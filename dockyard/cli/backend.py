@@ -606,7 +606,7 @@ def _image_remove(store: Any, q: dict, body: Any, name: str) -> Any:
     from dockyard.engine import images
 
     report = images.remove_image(store, name, force=q.get("force") == "1", prune=q.get("noprune") != "1")
-    return [{"Untagged": u} for u in report.untagged] + [{"Deleted": d} for d in report.deleted]
+    return report.to_docker()
 
 
 def _disk_usage(store: Any, q: dict, body: Any) -> Any:
@@ -634,9 +634,7 @@ def _image_prune(store: Any, q: dict, body: Any) -> Any:
     from dockyard.engine import images
 
     reports, freed = images.prune_images(store, q.get("filters"))
-    return {"ImagesDeleted": [item for r in reports for item in
-                              [{"Untagged": u} for u in r.untagged] + [{"Deleted": d} for d in r.deleted]] or None,
-            "SpaceReclaimed": freed}
+    return {"ImagesDeleted": [item for r in reports for item in r.to_docker()] or None, "SpaceReclaimed": freed}
 
 
 def _container_changes(store: Any, q: dict, body: Any, name: str) -> Any:

@@ -65,6 +65,10 @@ class DeleteReport:
     untagged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
 
+    def to_docker(self) -> list[dict[str, str]]:
+        """The Engine API's items (DELETE /images/NAME, a prune's ImagesDeleted)."""
+        return [{"Untagged": u} for u in self.untagged] + [{"Deleted": d} for d in self.deleted]
+
 
 class Store:
     def __init__(self, root: Path) -> None:
