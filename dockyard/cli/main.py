@@ -88,20 +88,36 @@ class Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN202
         words = sys.argv[1:] if args is None else list(args)
+        self._words = words   # parse_args finds the command a flag error is about
         return super().parse_known_args(prepare(self, words), namespace)
 
     def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN202
         parsed, extra = self.parse_known_args(args, namespace)
-        if extra and not any(word.startswith("-") for word in extra):
-            # too many arguments (no flag among them): the command's arity error, as the docker CLI's
-            chosen = getattr(self, "commands", {}).get(getattr(parsed, "command", None))
-            while isinstance(chosen, Parser) and (group := chosen._group()) is not None:
-                chosen = group.choices.get(getattr(parsed, group.dest, None))
-            if isinstance(chosen, Parser) and chosen._arity():
-                chosen.error("the following arguments are required")
-        if extra:
-            self.error(f"unrecognized arguments: {' '.join(extra)}")
-        return parsed
+        if not extra:
+            return parsed
+        flag = next((word for word in extra if word.startswith("-") and word != "-"), None)
+        # the parser of the command the flag (or the extra word) was given to, from the words
+        # (run's COMMAND argument is also `parsed.command`)
+        at: Parser = self
+        words = iter(self._words)
+        for word in words:
+            if word == flag:
+                break
+            if word in ("--root", "-H", "--host"):
+                next(words, None)
+            elif not word.startswith("-"):
+                group = at._group()
+                below = group.choices.get(word) if group is not None else None
+                if not isinstance(below, Parser):
+                    break
+                at = below
+        if flag is not None:   # pflag's words, and the command's own help named
+            at.error(f"unknown flag: {flag.split('=', 1)[0]}" if flag.startswith("--")
+                     else f"unknown shorthand flag: {flag[1:2]!r} in {flag}")
+        if at._arity():
+            # too many arguments: the command's arity error, as the docker CLI's
+            at.error("the following arguments are required")
+        self.error(f"unrecognized arguments: {' '.join(extra)}")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         if message.startswith("the following arguments are required") and (arity := self._arity()):
@@ -111,6 +127,13 @@ class Parser(argparse.ArgumentParser):
             short = f"\n{self.short}\n" if getattr(self, "short", "") else ""
             self.exit(1, f'Error: "{self.prog}" {arity}.\nSee \'{self.prog} --help\'.\n\n'
                          f"Usage:  {usage}\n{short}")
+        explicit = ": ignored explicit argument '"
+        if message.startswith("argument ") and explicit in message:
+            # `-az` where -a takes no value and no -z exists: pflag's unknown shorthand
+            # (pflag names the shorthands left from the unknown one on: "'z' in -z")
+            rest = message.split(explicit, 1)[1][:-1]
+            if rest:
+                message = f"unknown shorthand flag: {rest[0]!r} in -{rest}"
         # one line, exit 125 like the docker CLI's flag errors
         self.exit(125, f"Error: {message}\nSee '{self.prog} --help'.\n")
 

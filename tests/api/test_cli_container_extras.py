@@ -428,6 +428,19 @@ def test_too_few_or_too_many_arguments_as_docker(dockerd, dockyard) -> None:  # 
         assert (ours.returncode, _errors(ours.stderr).splitlines()[:2]) == (theirs[0], theirs_head), args
 
 
+def test_an_unknown_flag_is_named_as_docker(dockerd, dockyard) -> None:  # noqa: ANN001
+    # pflag's words, the command's own help named, status 125: 'unknown flag: --bad' and
+    # "unknown shorthand flag: 'z' in -z" for -az, the shorthands left (argparse said 'unrecognized arguments: --bad' and
+    # named the top command's help, or 'argument -a: ignored explicit argument 'z'')
+    docker = _docker(dockerd.env)
+    for args in (["ps", "--bad"], ["ps", "--bad=1"], ["ps", "-az"], ["ps", "-azq"], ["images", "-z"], ["images", "-zq"],
+                 ["network", "ls", "--nope"], ["image", "ls", "-qz"], ["volume", "create", "--zz", "v"],
+                 ["run", "--bogus", "busybox"], ["build", "-Q", "."]):
+        theirs, ours = docker(*args), dockyard.run(*args, check=False)
+        assert (ours.returncode, _errors(ours.stderr).splitlines()[:2]) == \
+            (theirs[0], _errors(theirs[2]).splitlines()[:2]), args
+
+
 def test_stats_streams_as_docker(server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
     # without --no-stream: the table again and again after the CLI's clear-screen codes, until
     # interrupted; each frame shaped as the docker CLI's through serve (numbers aside)
