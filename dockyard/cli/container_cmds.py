@@ -87,6 +87,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("container", metavar="CONTAINER")
     _both(p, cmd_logs)
     p = sub.add_parser("exec", help="Run a command in a running container")
+    p.add_argument("-d", "--detach", action="store_true", help="Detached mode: run command in the background")
     p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
     p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
@@ -441,12 +442,14 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    if args.interactive and args.tty and not os.isatty(0):
-        raise InvalidParameter("the input device is not a TTY")
-    _out(target).flush()
     env = local_env(args.env)
     keys_text = _detach_keys(args)
     keys = detach.parse_for_exec(keys_text)
+    if args.detach:   # nothing attached: no terminal checked (the docker CLI's order)
+        return _exec_detached(args, target, command, env, keys_text)
+    if args.interactive and args.tty and not os.isatty(0):
+        raise InvalidParameter("the input device is not a TTY")
+    _out(target).flush()
     if isinstance(target, str):
         backend = for_target(target)
         body = {"AttachStdin": args.interactive, "AttachStdout": True, "AttachStderr": True,
@@ -471,6 +474,23 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
     # detached (the detach keys): the exec runs on; the docker CLI's words and status
     _err(target).write("read escape sequence\n")
     return 1
+
+
+def _exec_detached(args: argparse.Namespace, target: Any, command: list[str], env: list[str],
+                   keys_text: str) -> int:
+    """`exec -d`: the docker CLI's requests (nothing attached, started with Detach); nothing
+    printed. In process, the exec runs on in a child of its own once this process leaves."""
+    body = {"User": args.user or "", "Privileged": args.privileged, "Tty": args.tty, "Cmd": command,
+            "Env": env, "WorkingDir": args.workdir or "", "Detach": True, "DetachKeys": keys_text}
+    if isinstance(target, str):
+        backend = for_target(target)
+        exec_id = backend.call("POST", f"/containers/{args.container}/exec", None, body)["Id"]
+        backend.call("POST", f"/exec/{exec_id}/start", None, {"Detach": True, "Tty": args.tty})
+        return 0
+    from dockyard.engine import execs
+
+    execs.start_in_child(target.store, execs.claim(target.store, execs.create(target.store, args.container, body).id))
+    return 0
 
 
 def cmd_inspect(args: argparse.Namespace, target: Any) -> int:

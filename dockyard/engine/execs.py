@@ -20,7 +20,7 @@ from typing import Any, Callable
 from dockyard.atomic import atomic_write
 from dockyard.dataclass import asdict, dataclass, field
 from dockyard.detach import parse_for_exec
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime.console import Console
 from dockyard.runtime.containers import all_containers, current_state, lookup
 from dockyard.runtime.exec import ExecOptions, check_exec, command_text, exec_in
@@ -276,6 +276,47 @@ def start_detached(store: Store, inst: ExecInstance) -> None:
     ready.wait()
     if failed:
         raise failed[0]
+
+
+def start_in_child(store: Store, inst: ExecInstance) -> None:
+    """A claimed instance started with Detach by a process about to leave (the CLI's `exec -d`
+    in process): a forked child of its own session runs it as a daemon's thread would (it
+    waits for it and records its end); this returns once its process runs, or raises why it
+    could not start."""
+    report_r, report_w = os.pipe()
+    child = os.fork()
+    if child == 0:   # pragma: no cover - the child's lines; its report is what the tests see
+        status = 0
+        try:
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            keep = sorted({2, report_w, _HELD[inst.id][0]})   # none of the caller's other files
+            for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
+                os.closerange(low + 1, high)
+            os.chdir("/")
+
+            def started() -> None:
+                os.write(report_w, b"{}")
+                os.close(report_w)
+            run(store, inst, stdin=None, stdout=None, stderr=None, detached=True, on_start=started)
+        except DockyardError as exc:
+            os.write(report_w, json.dumps({"error": str(exc)}).encode())
+        except BaseException:  # noqa: BLE001 - a child never returns into its parent's code
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(report_w)
+    with _LIVE_LOCK:     # the child holds the runner's lock from now on
+        held = _HELD.pop(inst.id, None)
+    if held is not None:
+        os.close(held[0])
+    with os.fdopen(report_r, "rb") as f:
+        report = json.loads(f.read() or b'{"error": "exec failed to start"}')
+    if "error" in report:
+        os.waitpid(child, 0)
+        raise RuntimeFailure(report["error"])
 
 
 def resize(store: Store, exec_id: str, rows: int, cols: int) -> None:

@@ -474,3 +474,23 @@ def test_stats_streams_as_docker(server, dockyard, busybox, cli_env) -> None:  #
         assert theirs[0].startswith("CONTAINER ID") and " st " in theirs[0]
     finally:
         dockyard("rm", "-f", "st")
+
+
+def test_exec_detached_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
+    # `exec -d`: nothing printed, 0, the command runs on (its file read by a later exec); no
+    # terminal checked (-dit from a script); its refusals as dockerd's, status 1
+    def scenario(run: Run, sfx: str) -> list[object]:
+        live, idle = "xd1" + sfx, "xd2" + sfx
+        assert run("run", "-d", "--name", live, "busybox", "sleep", "60")[0] == 0
+        assert run("create", "--name", idle, "busybox", "true")[0] == 0
+        try:
+            steps = [run("exec", "-d", live, "sh", "-c", "sleep 0.2; echo ran > /tmp/x"),
+                     run("exec", "-dit", live, "true", input=b"")]
+            return steps + _steps(
+                run, ["exec", live, "sh", "-c", "until [ -e /tmp/x ]; do usleep 20000; done; cat /tmp/x"],
+                ["exec", "-d", live, "nosuchcmd"], ["exec", "-d", "-u", "nosuch", live, "true"],
+                ["exec", "-d", "--detach-keys", "foo", live, "true"], ["exec", "-d", idle, "true"],
+                ["exec", "-d", "nope", "true"])
+        finally:
+            run("rm", "-f", live, idle)
+    _three_ways(dockerd, server, dockyard, scenario)
