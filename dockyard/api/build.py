@@ -92,16 +92,13 @@ def _run_host(req: Request) -> dict[str, Any]:
 
 
 def options_from_request(req: Request) -> BuildOptions:
-    network = req.q("networkmode") or "default"
-    if network not in ("default", "host", "none", "bridge"):
-        raise InvalidParameter(f"network mode {network!r} is not supported for RUN (use host or none)")
     if req.q("version") not in (None, "", "1"):
         raise InvalidParameter("only the classic builder (version=1) and dockyard's BuildKit mode are supported")
     return BuildOptions(
         tags=_tags(req), build_args=_string_map(req, "buildargs", True), target=req.q("target") or None,
         no_cache=req.qbool("nocache"), labels=_string_map(req, "labels", False),
         quiet=req.qbool("q"), rm=req.qbool("rm", True), force_rm=req.qbool("forcerm"),
-        network="default" if network == "bridge" else network, pull=req.qbool("pull"),
+        network=req.q("networkmode") or "default", pull=req.qbool("pull"),
         cache_from=_string_list(req, "cachefrom"), explain_cache=req.qbool("explaincache"),
         run_host=create_config.run_host(host) if (host := _run_host(req)) else {})
 
@@ -193,11 +190,10 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
     import base64
     import json
 
-    from dockyard.engine.buildkit import GraphOptions, parse_allow, SecretSource, Session, SshSource
+    from dockyard.engine.buildkit import GraphOptions, check_network, parse_allow, SecretSource, Session, SshSource
 
     network = req.q("networkmode") or "default"
-    if network not in ("default", "host", "none", "bridge"):
-        raise InvalidParameter(f"network mode {network!r} is not supported for RUN (use host or none)")
+    check_network(network)
     given = _run_host(req)
     if given:
         raise InvalidParameter(f"build parameters for RUN's containers ({', '.join(sorted(given))}) are not "
@@ -226,7 +222,7 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
         tags=_tags(req), tag_names=req.qlist("t"), build_args=_string_map(req, "buildargs", True),
         target=req.q("target") or None, no_cache=req.qbool("nocache"), no_cache_filter=filters,
         labels=_string_map(req, "labels", False), pull=req.qbool("pull"),
-        network="default" if network == "bridge" else network, platform=platform,
+        network=network, platform=platform,
         explain_cache=req.qbool("explaincache"),
         session=Session(secrets, ssh, parse_allow(req.qlist("allow"))))
 

@@ -27,6 +27,8 @@ class BuildOptions:
     quiet: bool = False
     rm: bool = True
     force_rm: bool = False
+    # RUN's network: default (the host's), host, none, bridge, a network's name or ID, or
+    # container:NAME (the classic builder's; BuildKit mode takes default, host and none)
     network: str = "default"
     pull: bool = False
     cache_from: list[str] = field(default_factory=list)   # classic: images whose history is cache

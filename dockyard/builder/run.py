@@ -9,6 +9,9 @@ A thin adapter over the containers API; what it adds for the builder (Docker beh
 - The command's stdout and stderr are streamed to the build output as they come (stderr in red).
 - The container is removed afterwards unless `keep` (`--rm=false` after a successful step, as
   Docker keeps intermediate containers then); a failed step's container is always removed.
+- On a network of the store's or in another container's (`build --network NAME|container:NAME`)
+  the container joins it as `docker run --network`'s does (`_joining`); on the host's network
+  or none it is a one-shot container (runtime/oneshot.py) unless kept.
 The container runs attached in this process, on any thread (the monitor puts the caller's
 signal handlers back, and forwards signals only when on the main thread).
 """
@@ -21,7 +24,7 @@ import stat
 import threading
 from pathlib import Path
 
-from dockyard.dataclass import dataclass, field
+from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, RuntimeFailure, go_quote
 from dockyard.image.config import ContainerConfig
@@ -45,8 +48,15 @@ class RunSpec:
     user: str = ""
     workdir: str = ""
     volumes: list[str] = field(default_factory=list)
-    network: str = "host"            # host | none
+    # host | none | a network of the store's (bridge, a name or ID) | container:NAME
+    network: str = "host"
     host: dict[str, object] = field(default_factory=dict)   # more HostConfig (BuildOptions.run_host)
+
+    @property
+    def joins(self) -> bool:
+        """Whether the container joins a network of the store's or another container's: it is
+        then a container of the store's, as `docker run --network`'s (see `_joining`)."""
+        return self.network not in ("host", "none")
 
 
 @dataclass
@@ -170,9 +180,9 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
     options = containers.CreateOptions(
         image=str(image_id), cmd=list(spec.args), entrypoint=[], env=list(spec.env),
         workdir=spec.workdir or None, user=spec.user, host=HostConfig(network_mode=spec.network, **spec.host))  # type: ignore[arg-type]
-    if not keep:
+    if not keep and not spec.joins:
         return _run_once(store, diff_ids, spec, options, output, announce, image_config, running, links)
-    record = containers.create(store, options)
+    record = containers.create(store, _joining(store, options) if spec.joins else options)
     announce(record.id)
     cdir = containers.lookup(store, record.id)
     succeeded = False
@@ -186,13 +196,31 @@ def run_step(store: Store, image_id: Digest | None, diff_ids: list[Digest], spec
         succeeded = True
         return RunResult(record.id, 0, layer)
     finally:
-        if not succeeded:
+        if not (succeeded and keep):
             from dockyard.runtime.lifecycle import remove  # a kept container only: see tests/test_start_up.py
 
             try:
                 remove(store, record.id, force=True)
             except DockyardError:
                 pass
+
+
+def _joining(store: Store, options: containers.CreateOptions) -> containers.CreateOptions:
+    """RUN on a network (`build --network NAME`): its container joins it as a container of
+    `docker run --network NAME` does, through the runtime's network code (the request checked,
+    kept in the record, the hooks that join and leave it at the start and the exit; a
+    container: mode by the target's full ID), as dockerd's builder makes a container in the
+    network for the step. A network that does not exist is the start's error, as dockerd's
+    (`network NAME not found`, after `Running in`)."""
+    from dockyard.runtime import joined
+    from dockyard.runtime.network import endpoints, hook
+
+    request = endpoints.validate(store.root, endpoints.NetworkRequest(mode=options.host.network_mode))
+    host, mode = joined.resolve(store, options.host, request.mode)
+    host.network_mode = request.mode = mode
+    if request.uses_bridge:
+        host.hooks = hook.hooks_for(store.root)
+    return replace(options, host=host, extensions={**options.extensions, hook.EXTENSION: request.to_dict()})
 
 
 def _run_once(store: Store, diff_ids: list[Digest], spec: RunSpec,

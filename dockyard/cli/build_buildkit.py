@@ -31,7 +31,7 @@ def graph_options(args: argparse.Namespace) -> GraphOptions:
     return GraphOptions(
         tags=tag_references(args.tag), tag_names=list(args.tag), build_args=build_args, target=args.target,
         no_cache=args.no_cache, no_cache_filter=list(args.no_cache_filter), labels=label_values(args.label),
-        pull=args.pull, network="default" if args.network == "bridge" else args.network,
+        pull=args.pull, network=args.network,
         explain_cache=args.explain_cache, output=flags.output or OutputSpec("docker"),
         session=Session(flags.secrets, flags.ssh, flags.allow))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from dockyard.cli.context import CliContext, local_context
-from dockyard.client.build import (FLAGS, Values, build_arg_values, buildkit_enabled, check_network,
+from dockyard.client.build import (FLAGS, Values, build_arg_values, buildkit_enabled,
                                    client_build, label_values, refuse_buildkit_flags, rm_value, tag_references,
                                    write_iidfile)
 from dockyard.client.flags import add_flags
@@ -53,11 +53,10 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
 
         return build_buildkit.cmd_build(args, ctx)
     refuse_buildkit_flags(args)
-    check_network(args.network)
     options = BuildOptions(
         tags=tag_references(args.tag), build_args=build_arg_values(args.build_arg), target=args.target,
         no_cache=args.no_cache, labels=label_values(args.label), quiet=args.quiet, rm=rm_value(args.rm),
-        force_rm=args.force_rm, network="default" if args.network == "bridge" else args.network,
+        force_rm=args.force_rm, network=args.network,
         pull=args.pull, cache_from=list(args.cache_from), explain_cache=args.explain_cache)
     stdout = ctx.stdout_binary
 

@@ -152,11 +152,6 @@ def tag_references(values: list[str]) -> list[Reference]:
     return refs
 
 
-def check_network(network: str) -> None:
-    if network not in ("default", "host", "none", "bridge"):
-        raise InvalidParameter(f"network mode {network!r} is not supported for RUN (use host or none)")
-
-
 def write_iidfile(path: str, image_id: str) -> None:
     # Not at the top: atomic writes bring pathlib, tempfile and typing, and only --iidfile needs them
     from pathlib import Path
@@ -251,7 +246,6 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
                                "`dockyard image waste IMAGE` after the build")
     if mode is None:
         refuse_buildkit_flags(args)
-    check_network(args.network)
     tag_references(args.tag)
     rm_value(args.rm)
     # Not at the top: an in-process build reads its command line with this module and talks to

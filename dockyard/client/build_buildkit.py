@@ -19,7 +19,8 @@ import sys
 
 from dockyard.builder.graph.progress import Progress, SolveStatus, VertexInfo, make_display
 from dockyard.builder.graph.wire import OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
-from dockyard.client.build import Values, check_network, client_build, write_iidfile
+from dockyard.builder.graph.options import check_network
+from dockyard.client.build import Values, client_build, write_iidfile
 from dockyard.errors import DockyardError, InvalidParameter
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start (see the package's docstring)

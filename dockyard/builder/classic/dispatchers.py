@@ -260,9 +260,9 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
     network = ins.network or b.options.network
     spec = RunSpec(args=cmd, env=state.stage.run_env(), user=state.run.user,
                    workdir=state.run.working_dir, volumes=list((state.run.volumes or {}).keys()),
-                   network="none" if network == "none" else "host", host=b.options.run_host)
+                   network="host" if network == "default" else network, host=b.options.run_host)
     keep = not (b.options.rm or b.options.force_rm)
-    if keep:
+    if keep or spec.joins:
         b.settle()  # a container of the store's: its image is read from the store
     try:
         result = run_step(b.store, state.image_id, state.diff_ids, spec, b.out.raw,

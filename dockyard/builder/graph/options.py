@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dockyard.builder.graph.session import Session
 from dockyard.dataclass import dataclass, field
-from dockyard.errors import InvalidParameter, NotImplementedFeature
+from dockyard.errors import DockyardError, InvalidParameter, NotImplementedFeature, go_quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +31,14 @@ class OutputSpec:
     @property
     def stores_image(self) -> bool:
         return self.type in ("docker", "image") and not self.dest
+
+
+def check_network(mode: str) -> None:
+    """`--network` (the API's `networkmode`) in BuildKit mode: `default`, `host` or `none`. Any
+    other (`bridge`, a network's name, `container:NAME`) is refused in dockerd 20.10's words, a
+    500 before anything is built (its builder-next; the classic builder joins them)."""
+    if mode not in ("", "default", "host", "none"):
+        raise DockyardError(f"network mode {go_quote(mode)} not supported by buildkit")
 
 
 def parse_output(text: str) -> OutputSpec:
