@@ -337,15 +337,24 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
     from dockyard.engine.build import build_image_buildkit
     from dockyard.errors import DockyardError
 
-    if (req.q("remote") or "client-session") != "client-session":
-        raise InvalidParameter(f"remote context {req.q('remote')!r} is not supported with a session")
-    outputs = req.qjson("outputs", []) or []
-    if any(not isinstance(o, dict) or o.get("Type") not in ("docker", "image", "moby") for o in outputs):
-        raise NotImplementedFeature(NO_SESSION_OUTPUT)
-    options = _graph_options(req, outputs=False)
-    name = req.q("dockerfile") or "Dockerfile"
-    if "/" in name or name in (".", ".."):
-        raise InvalidParameter(f"invalid dockerfile name {name!r}")
+    try:
+        if (req.q("remote") or "client-session") != "client-session":
+            raise InvalidParameter(f"remote context {req.q('remote')!r} is not supported with a session")
+        outputs = req.qjson("outputs", []) or []
+        if any(not isinstance(o, dict) or o.get("Type") not in ("docker", "image", "moby") for o in outputs):
+            raise NotImplementedFeature(NO_SESSION_OUTPUT)
+        options = _graph_options(req, outputs=False)
+        name = req.q("dockerfile") or "Dockerfile"
+        if "/" in name or name in (".", ".."):
+            raise InvalidParameter(f"invalid dockerfile name {name!r}")
+    except DockyardError:
+        # refused before it builds: the CLI waits for its session to end (10 s), which
+        # dockerd ends at once
+        try:
+            buildkit_session.claim(req.q("session") or "", timeout=1).close()
+        except DockyardError:
+            pass
+        raise
     cli = buildkit_session.claim(req.q("session") or "")
     store = ctx.store()
     work = Path(tempfile.mkdtemp(prefix="bk-session-", dir=store.tmp))

@@ -12,6 +12,7 @@ for dockyard (dockerd's is the default bridge)."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -119,3 +120,23 @@ def test_build_joins_a_user_network(reference, dockyard_serve) -> None:  # noqa:
         theirs.docker("network", "rm", "bn-net", check=False)
         shutil.rmtree(tmp, ignore_errors=True)
         _clean(ours, fresh)
+
+
+def test_a_refused_session_build_ends_the_session(dockyard_serve) -> None:  # noqa: ANN001
+    """The docker CLI's BuildKit build refused before it builds (the network, as dockerd's 500):
+    the daemon ends the CLI's session, which the CLI waits for before it exits (dockyard held
+    it, unclaimed, for a minute: the CLI waited 10 s; dockerd ends it at once)."""
+    ours, _fresh = dockyard_serve
+    path = ours.host.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX) as held:
+        held.settimeout(30)
+        held.connect(path)
+        held.sendall(b"POST /session HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+                     b"X-Docker-Expose-Session-Uuid: bn-session\r\n"
+                     b"X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.FileSync/DiffCopy\r\n\r\n")
+        assert held.recv(4096).startswith(b"HTTP/1.1 101 ")
+        status, answer = ours.request("POST", "/build?version=2&session=bn-session&remote=client-session"
+                                              "&networkmode=bn-net")
+        assert (status, answer) == (500, {"message": 'network mode "bn-net" not supported by buildkit'})
+        while held.recv(65536):   # to the end: the daemon closed it (a timeout fails the test)
+            pass
