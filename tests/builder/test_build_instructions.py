@@ -334,19 +334,26 @@ def test_image_is_loadable_json(dockyard, busybox, tmp_path: Path) -> None:
 
 def test_rm_flags_and_network(dockyard, busybox, tmp_path: Path) -> None:
     """--rm=false keeps Docker's output without `Removing intermediate container`; --network
-    none gives RUN only a loopback interface, host the host's interfaces."""
+    none gives RUN only a loopback interface, host the host's interfaces, bridge the default
+    bridge network's."""
     kept = build(dockyard, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n",
                  "--rm=false", "--network", "none", "-t", "netnone")
     assert "Running in" in kept.stdout and "Removing intermediate container" not in kept.stdout
     running_in = [l.split()[-1] for l in kept.stdout.splitlines() if l.startswith(" ---> Running in ")]
     assert [c[:12] for c in dockyard("ps", "-a", "-q").stdout.split()] == running_in  # kept, as Docker
     assert layer_file(dockyard, "netnone", "nets") == b"lo\n"
+    before = set(os.listdir("/sys/class/net"))
     host = build(dockyard, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n",
                  "--no-cache", "--network", "host", "-t", "nethost")
     assert "Removing intermediate container" in host.stdout
     assert len(dockyard("ps", "-a", "-q").stdout.split()) == 1  # only the --rm=false one
-    assert set(layer_file(dockyard, "nethost", "nets").split()) == set(
-        n.encode() for n in os.listdir("/sys/class/net"))
+    # the host's interfaces (those of other tests' containers and networks come and go)
+    assert before & set(os.listdir("/sys/class/net")) <= set(layer_file(dockyard, "nethost", "nets").decode().split())
+    # bridge: the default bridge network, as dockerd's classic builder (default stays the host's)
+    build(dockyard, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n", "--no-cache", "--network", "bridge",
+          "-t", "netbridge")
+    assert layer_file(dockyard, "netbridge", "nets") == b"eth0\nlo\n"
+    assert len(dockyard("ps", "-a", "-q").stdout.split()) == 1
 
 
 def test_layers_match_docker_headers(dockyard, busybox, tmp_path: Path) -> None:
