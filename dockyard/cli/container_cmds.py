@@ -465,11 +465,19 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
         opts = engine.ExecOptions(cmd=command, interactive=args.interactive, tty=args.tty, env=env,
                                   workdir=args.workdir, user=args.user, privileged=args.privileged,
                                   console_size=terminal_size(1) if session else None)
-        if not session:
-            return engine.exec_in(target.store, args.container, opts)
-        streams = LocalExecStreams(target.store, args.container, opts)
-        if not pump(streams, tty=True, stdin=True, detach_keys=keys):
-            return streams.result()
+        try:
+            if not session:
+                return engine.exec_in(target.store, args.container, opts)
+            streams = LocalExecStreams(target.store, args.container, opts)
+            if not pump(streams, tty=True, stdin=True, detach_keys=keys):
+                return streams.result()
+        except DockyardError as exc:
+            if exc.exit_code != 126:
+                raise
+            # a process that could not start: dockerd writes why into the exec's stream, which
+            # the docker CLI prints on stdout (no 'Error:'), and its status is the exec's
+            _out(target).write(f"{exc}\r\n")
+            return 126
         streams.leave()
     # detached (the detach keys): the exec runs on; the docker CLI's words and status
     _err(target).write("read escape sequence\n")

@@ -22,7 +22,7 @@ from dockyard.runtime import bundle
 from dockyard.runtime.console import Console, ConsoleSocket
 from dockyard.runtime.containers import current_state, lookup, merge_env, oci_runtime
 from dockyard.runtime.oci import OciRuntime, logged_error
-from dockyard.runtime.state import RUNNING, ContainerState
+from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, ContainerState
 from dockyard.runtime.subreaper import SUBREAPER
 from dockyard.store.store import Store
 
@@ -77,6 +77,19 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     check_exec(record.id, current_state(cdir))
     if not opts.cmd:
         raise InvalidParameter("No exec command specified")
+    try:
+        return _exec(store, cdir, record, opts, stdin=stdin, stdout=stdout, stderr=stderr, started=started,
+                     timeout=timeout, console=console)
+    except ExecTimeout:
+        raise
+    except DockyardError as exc:   # the process could not start (its user, the runtime's refusal)
+        exc.exit_code = 126        # dockerd's status of such an exec, whose stream carries the words
+        raise
+
+
+def _exec(store: Store, cdir: ContainerDir, record: ContainerRecord, opts: ExecOptions, *,
+          stdin: int | None, stdout: int | None, stderr: int | None, started: Callable[[int], None] | None,
+          timeout: float | None, console: Console | None) -> int:
     merged_env = merge_env(list(record.config.env or []), opts.env) or []
     linked: list[str] = []
     if record.host.links:    # its links' variables, as at its start (dockerd's exec has them)
@@ -90,58 +103,30 @@ def exec_in(store: Store, name: str, opts: ExecOptions, *, stdin: int | None = N
     proc.console_size = opts.console_size   # the runtime sizes the pty before the command runs
     fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=cdir.path)
     log_file = Path(path[:-5] + ".log")
-    pid_file = Path(path[:-5] + ".pid") if timeout is not None or opts.tty or opts.detached else None
+    pid_file = Path(path[:-5] + ".pid")
     with os.fdopen(fd, "w") as f:
         json.dump(proc.to_dict(), f)
     try:
-        runtime = oci_runtime(store, record)
-        if opts.tty or opts.detached:
-            assert pid_file is not None
-            return _exec_own(runtime, record.id, Path(path), log_file, pid_file,
-                             stdin=(0 if stdin is None else stdin) if opts.interactive else None,
-                             stdout=stdout if stdout is not None else 1,
-                             stderr=stderr if stderr is not None else 2, started=started,
-                             timeout=timeout, console=(console or Console()) if opts.tty else None)
-        result = subprocess.Popen(runtime.exec_command(record.id, Path(path), log_file, pid_file),
-                                  stdin=stdin if opts.interactive else subprocess.DEVNULL,
-                                  stdout=stdout, stderr=stderr)
-        if started is not None:
-            started(result.pid)
-        try:
-            result.wait(timeout)
-        except subprocess.TimeoutExpired:
-            _kill_exec(result, pid_file)
-            raise ExecTimeout(f"exec ran past {timeout} s") from None
-        if result.returncode == 255:
-            message = logged_error(log_file)
-            if message:
-                raise _exec_failed(message)
-        return result.returncode
+        return _exec_own(oci_runtime(store, record), record.id, Path(path), log_file, pid_file,
+                         stdin=(0 if stdin is None else stdin) if opts.interactive else None,
+                         stdout=stdout if stdout is not None else 1,
+                         stderr=stderr if stderr is not None else 2, started=started,
+                         timeout=timeout, console=(console or Console()) if opts.tty else None,
+                         attached=not opts.detached)
     finally:
         os.unlink(path)
         for leftover in (log_file, pid_file):
-            if leftover is not None:
-                leftover.unlink(missing_ok=True)
-
-
-def _kill_exec(runtime_proc: subprocess.Popen, pid_file: Path | None) -> None:
-    """Kill an exec'd process by the pid its runtime wrote (the runtime then exits with its
-    status); the runtime itself when it has written none yet."""
-    try:
-        pid = int(pid_file.read_text()) if pid_file is not None else 0
-    except (OSError, ValueError):
-        pid = 0
-    try:
-        os.kill(pid or runtime_proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    runtime_proc.wait()
-
+            leftover.unlink(missing_ok=True)
 
 
 def _exec_failed(message: str) -> RuntimeFailure:
     """docker exec's (20.10) words for a process the runtime could not start, exit code 126."""
-    error = RuntimeFailure(f"OCI runtime exec failed: {message}: unknown")
+    if "not a directory" in message:   # dockerd's hint for ENOTDIR (translateContainerdStartErr)
+        message += (": unknown: Are you trying to mount a directory onto a file (or vice-versa)? "
+                    "Check if the specified host path exists and is the expected type")
+    else:
+        message += ": unknown"
+    error = RuntimeFailure(f"OCI runtime exec failed: {message}")
     error.exit_code = 126
     error.http_status = 400    # dockerd's answer to a detached start of it
     return error
@@ -150,14 +135,20 @@ def _exec_failed(message: str) -> RuntimeFailure:
 def _exec_own(runtime: OciRuntime, container_id: str, process_file: Path, log_file: Path,
               pid_file: Path, *, stdin: int | None, stdout: int, stderr: int,
               started: Callable[[int], None] | None, timeout: float | None,
-              console: Console | None) -> int:
+              console: Console | None, attached: bool) -> int:
     """An exec as containerd's shim runs it: `exec --detach` (with a TTY, `--console-socket`
     and the pty's master received), the process (ours once the runtime returns: a subreaper's
     orphan) waited for by its pid, `started` told once it runs. A terminal is copied to
-    `stdout`, and `stdin` to it; without one the process has the stdio fds themselves."""
+    `stdout`, and `stdin` to it. Without one, an `attached` process's stderr is a pipe of ours,
+    copied to `stderr` once the runtime started it: the runtime writes its refusal there too
+    (`exec failed: ...`), which dockerd never shows (containerd reads an exec's pipes once it
+    started); its stdin and stdout are the caller's fds, or pipes of ours where those are
+    terminals (a process without -t has none, as dockerd's: `ls` in columns, or not)."""
     SUBREAPER.acquire()
     try:
         master = None
+        outputs: dict[int, int] = {}         # our end of a pipe the process writes -> where it goes
+        feed: tuple[int, int] | None = None  # the caller's stdin -> our end of the process's
         command = runtime.exec_command(container_id, process_file, log_file, pid_file, detach=True)
         if console is not None:
             with ConsoleSocket() as sock:
@@ -167,17 +158,36 @@ def _exec_own(runtime: OciRuntime, container_id: str, process_file: Path, log_fi
                 master = sock.receive(proc)
                 rc = proc.wait()
         else:
-            rc = subprocess.run(command, stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                stdout=stdout, stderr=stderr).returncode
+            given = [stdin, stdout, stderr]        # the process's stdio
+            if attached:
+                for i, fd in enumerate(given):
+                    if fd is not None and (i == 2 or os.isatty(fd)):
+                        read_end, write_end = os.pipe()
+                        if i == 0:
+                            feed, given[0] = (fd, write_end), read_end
+                        else:
+                            outputs[read_end], given[i] = fd, write_end
+            theirs = [fd for fd, was in zip(given, (stdin, stdout, stderr)) if fd != was]
+            try:
+                rc = subprocess.run(command, stdin=given[0] if given[0] is not None else subprocess.DEVNULL,
+                                    stdout=given[1], stderr=given[2]).returncode
+            finally:
+                for fd in theirs:
+                    os.close(fd)
+            if rc != 0:     # its refusal's words come from its log; its own line is dropped
+                _close([*outputs, feed[1] if feed else None])
         if rc != 0 or (console is not None and master is None):
-            if master is not None:
-                os.close(master)
+            _close([master])
             raise _exec_failed(logged_error(log_file) or f"{runtime.name} exec failed")
-        pid = int(pid_file.read_text())
-        if started is not None:
-            started(pid)
+        try:
+            pid = int(pid_file.read_text())
+            if started is not None:
+                started(pid)
+        except BaseException:
+            _close([master, *outputs, feed[1] if feed else None])
+            raise
         if master is None:
-            return _copy_until_exit(None, pid, None, stdout, timeout)
+            return _copy_pipes(pid, outputs, feed, timeout)
         try:
             console.hold(master, pid)
             return _copy_until_exit(master, pid, stdin, stdout, timeout)
@@ -186,6 +196,71 @@ def _exec_own(runtime: OciRuntime, container_id: str, process_file: Path, log_fi
             os.close(master)
     finally:
         SUBREAPER.release()
+
+
+def _close(fds: list[int | None]) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
+
+
+def _copy_pipes(pid: int, outputs: dict[int, int], feed: tuple[int, int] | None,
+                timeout: float | None) -> int:
+    """Until the process exits and every pipe it writes is closed (by it, and by a child it
+    left: as the runtime's own copy waited), copy each of `outputs` (read end -> destination)
+    and, while it runs, `feed` (the caller's stdin -> the process's); its exit code. After
+    `timeout` seconds the process is killed and ExecTimeout raised. Output nobody can take any
+    more is dropped."""
+    pidfd = os.pidfd_open(pid)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    code: int | None = None
+    pending = b""
+    if feed is not None:
+        os.set_blocking(feed[1], False)
+    try:
+        while outputs or code is None:
+            readers = list(outputs) + ([] if code is not None else [pidfd])
+            if feed is not None and code is None and not pending:
+                readers.append(feed[0])
+            writers = [feed[1]] if feed is not None and pending else []
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, writable, _ = select.select(readers, writers, [], wait)
+            if not ready and not writable:
+                os.kill(pid, signal.SIGKILL)
+                if code is None:
+                    _wait_pid(pid)
+                raise ExecTimeout(f"exec ran past {timeout} s")
+            for fd in ready:
+                if fd == pidfd:
+                    code = _wait_pid(pid)
+                elif fd in outputs:
+                    data = os.read(fd, 65536)
+                    if not data:
+                        os.close(fd)
+                        del outputs[fd]
+                        continue
+                    try:
+                        write_all(outputs[fd], data)
+                    except OSError:
+                        pass
+                elif feed is not None:
+                    pending = os.read(feed[0], 65536)
+                    if not pending:
+                        os.close(feed[1])
+                        feed = None
+            if feed is not None and pending and writable:
+                try:
+                    pending = pending[os.write(feed[1], pending):]
+                except BlockingIOError:
+                    pass
+                except OSError:     # it closed its stdin: input goes nowhere
+                    os.close(feed[1])
+                    feed, pending = None, b""
+        assert code is not None
+        return code
+    finally:
+        os.close(pidfd)
+        _close([*outputs, feed[1] if feed is not None else None])
 
 
 def _copy_until_exit(master: int | None, pid: int, stdin: int | None, stdout: int,

@@ -494,3 +494,20 @@ def test_exec_detached_as_docker(dockerd, server, dockyard, busybox) -> None:  #
         finally:
             run("rm", "-f", live, idle)
     _three_ways(dockerd, server, dockyard, scenario)
+
+
+def test_exec_that_cannot_start_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
+    # a process the runtime cannot start: dockerd's line alone, on stdout ('\r\n', from the
+    # exec's stream), status 126; runc's own 'exec failed: ...' on stderr was printed too. A
+    # chdir into a file has dockerd's hint; a started process' stdout, stderr and status are its own
+    def scenario(run: Run, sfx: str) -> list[object]:
+        live = "xe1" + sfx
+        assert run("run", "-d", "--name", live, "busybox", "sleep", "60")[0] == 0
+        try:
+            return [run(*args, input=b"in\n") for args in (
+                ["exec", live, "nosuchcmd"], ["exec", "-i", live, "/etc"], ["exec", "-t", live, "nosuchcmd"],
+                ["exec", "-u", "nosuch", live, "true"], ["exec", "-w", "/etc/passwd", live, "true"],
+                ["exec", "-i", live, "sh", "-c", "cat; echo err >&2; exit 3"])]
+        finally:
+            run("rm", "-f", live)
+    _three_ways(dockerd, server, dockyard, scenario)
