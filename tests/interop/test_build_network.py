@@ -2,12 +2,12 @@
 network (dockyard refused every mode but default, host, none and bridge). Through Debian's docker
 CLI 20.10 on dockyard serve and the reference dockerd side by side (conftest.at_once), one
 network and one httpd container on it per engine: dockerd's classic builder makes RUN's container
-in the network, where it resolves and reaches the httpd container by its name, and
-`container:NAME` runs it in that container's namespace; an unknown network fails the step (after
-`Running in`) with `network NAME not found`, status 1, and only at a RUN that misses the cache;
-BuildKit mode refuses every mode but default, host and none before it builds (a 500). dockyard's
-own CLI, in process and as a client of serve, says the same. `default` stays the host's network
-for dockyard (dockerd's is the default bridge)."""
+in the network, where it resolves and reaches the httpd container by its name; `container:NAME`
+runs it in that container's namespace, `bridge` on the default bridge; an unknown network fails
+the step (after `Running in`) with `network NAME not found`, status 1, and only at a RUN that
+misses the cache; BuildKit mode refuses every mode but default, host and none before it builds
+(a 500). dockyard's own CLI, in process and as a client of serve, says the same. `default` stays
+the host's network for dockyard (dockerd's is the default bridge)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def _scenario(engine: Engine, ctx: Path) -> dict[str, object]:
     seen["net"] = (web_seen, own == running_in)
     joined = _build(engine, ctx, "--no-cache", "--network", "container:bn-web")
     seen["container"] = (joined.returncode, _saw(joined.stdout)[:2])
+    (ctx / "Dockerfile.ls").write_text("FROM busybox\nRUN ls /sys/class/net\n")
+    bridge = _build(engine, ctx, "--no-cache", "--network", "bridge", "-f", str(ctx / "Dockerfile.ls"))
+    seen["bridge"] = _saw(bridge.stdout)[:2]
     # a cached RUN does not look at the network; a miss fails in its container's start
     seen["cached"] = _build(engine, ctx, "--network", "bn-nosuch").returncode
     for mode in ("bn-nosuch", "container:bn-nosuch"):
@@ -75,7 +78,7 @@ def _scenario(engine: Engine, ctx: Path) -> dict[str, object]:
 
 
 def _expected(web: str) -> dict[str, object]:
-    return {"web": web, "net": (web, True), "container": (0, (web, web)), "cached": 0,
+    return {"web": web, "net": (web, True), "container": (0, (web, web)), "bridge": ("eth0", "lo"), "cached": 0,
             "bn-nosuch": (1, "network bn-nosuch not found", True),
             "container:bn-nosuch": (1, "No such container: bn-nosuch", True),
             "buildkit": (1, 'Error response from daemon: network mode "bn-net" not supported by buildkit\n'),
