@@ -511,3 +511,36 @@ def test_exec_that_cannot_start_as_docker(dockerd, server, dockyard, busybox) ->
         finally:
             run("rm", "-f", live)
     _three_ways(dockerd, server, dockyard, scenario)
+
+
+def test_cp_ownership_as_docker(dockerd, server, dockyard, busybox, tmp_path: Path) -> None:  # noqa: ANN001
+    # dockerd 20.10 keeps the tar's uid/gid in the container with or without -a (its docs' "root
+    # without -a" is not what it does), for a container with a USER too; out of one, the files
+    # are the invoking user's, -a or not. (Not compared: -a into a container with a USER, which
+    # dockerd looks up in the host's passwd, moby#34142: 'getent unable to find entry'.)
+    def scenario(run: Run, sfx: str) -> list[object]:
+        host = tmp_path / sfx
+        (host / "d").mkdir(parents=True)
+        (host / "d" / "f").write_text("a\n")
+        (host / "g").write_text("b\n")
+        for path, ids in ((host / "d", (1234, 5678)), (host / "d" / "f", (1234, 5678)), (host / "g", (4321, 8765))):
+            os.chown(path, *ids)
+        plain, user = "ow1" + sfx, "ow2" + sfx
+        assert run("run", "-d", "--name", plain, "busybox", "sleep", "60")[0] == 0
+        assert run("run", "-d", "-u", "1000:1001", "--name", user, "busybox", "sleep", "60")[0] == 0
+        try:
+            out = [run("cp", *args) for args in (
+                [str(host / "d"), f"{plain}:/tmp/d1"], ["-a", str(host / "d"), f"{plain}:/tmp/d2"],
+                [str(host / "g"), f"{plain}:/tmp/g1"], ["-a", str(host / "g"), f"{plain}:/tmp/g2"],
+                [str(host / "d"), f"{user}:/tmp/d1"], [str(host / "g"), f"{user}:/tmp/g1"])]
+            out.append(run("exec", plain, "sh", "-c", "stat -c '%u:%g %n' /tmp/d1 /tmp/d1/f /tmp/d2 /tmp/d2/f "
+                           "/tmp/g1 /tmp/g2; mkdir /o; echo x > /o/f; chown -R 1234:5678 /o"))
+            out.append(run("exec", user, "stat", "-c", "%u:%g %n", "/tmp/d1", "/tmp/d1/f", "/tmp/g1"))
+            out += [run("cp", *args) for args in ([f"{plain}:/o", str(host / "o1")],
+                                                   ["-a", f"{plain}:/o", str(host / "o2")])]
+            out.append([(str(p.relative_to(host)), p.stat().st_uid, p.stat().st_gid)
+                        for o in sorted(host.glob("o*")) for p in (o, *sorted(o.rglob("*")))])
+            return out
+        finally:
+            run("rm", "-f", plain, user)
+    _three_ways(dockerd, server, dockyard, scenario)
