@@ -544,3 +544,34 @@ def test_cp_ownership_as_docker(dockerd, server, dockyard, busybox, tmp_path: Pa
         finally:
             run("rm", "-f", plain, user)
     _three_ways(dockerd, server, dockyard, scenario)
+
+
+def _mounts_of(word: str) -> list[str]:
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        return [line.split()[4] for line in f if f"/{word}/" in line.split()[4]]
+
+
+def test_cp_with_a_stopped_containers_tmpfs_volume_as_docker(dockerd, server, dockyard, busybox,  # noqa: ANN001
+                                                             tmp_path: Path) -> None:
+    # a volume made with driver options (a tmpfs) is mounted for a cp of its stopped container,
+    # then unmounted, as dockerd does: what went in is gone at its run, and a cp out of it shows
+    # a fresh tmpfs (dockyard wrote into the folder under it, which the cp out showed and the
+    # run never did); shared with a running container, the cp goes into the running one's
+    host_file = tmp_path / "f"
+    host_file.write_text("from host\n")
+
+    def scenario(run: Run, sfx: str) -> list[object]:
+        vol, stopped, live = "tv" + sfx, "vs" + sfx, "vr" + sfx
+        out = tmp_path / sfx
+        assert run("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", vol)[0] == 0
+        assert run("create", "--name", stopped, "-v", f"{vol}:/data", "busybox", "ls", "-A", "/data")[0] == 0
+        try:
+            steps: list[object] = [run("cp", str(host_file), f"{stopped}:/data/in"), _mounts_of(vol),
+                                   run("cp", f"{stopped}:/data", str(out)), _tree(out), _mounts_of(vol),
+                                   run("start", "-a", stopped)]
+            assert run("run", "-d", "--name", live, "-v", f"{vol}:/data", "busybox", "sleep", "60")[0] == 0
+            return steps + [run("cp", str(host_file), f"{stopped}:/data/in"), run("exec", live, "cat", "/data/in")]
+        finally:
+            run("rm", "-f", live, stopped)
+            run("volume", "rm", vol)
+    _three_ways(dockerd, server, dockyard, scenario)
