@@ -14,7 +14,9 @@ Rows (seconds; a median of --runs unless said):
   c  a context of --context-files files / --context-mb MB (`COPY . /ctx/`), cold (--no-cache)
   d  the same after changing one file (the COPY misses; the context is otherwise as before)
   (a, c, d: each run builds once with every column in turn, the first column turning each run)
-  e  per `RUN true` step: (21 steps - 1 step) / 20, cold
+  e  per `RUN true` step: (21 steps - 1 step) / 20, cold; each run, every column in turn builds
+     the 1-step Dockerfile then at once the 21-step one; a note gives runc's floor (`runc run` of a
+     step's own bundle, 20 times) and how far each dockyard column is above it
   f  commit of a container that wrote --image-mb MiB (after a `sync`: whichever commit ran first
      paid for writing the container's dirty pages; in-process ran first and took 0.8 s more)
   g  save, then load, of an --image-mb MiB image (5 layers, half random, half text)
@@ -124,47 +126,56 @@ for path in sys.argv[1:]:
     out.close()
 """
 RUNC_FLOOR = r"""
-# What a RUN step cannot go below: the runtime. busybox's layers (from the store) under an overlay,
-# `runc spec`'s bundle running `true` under Docker's default seccomp profile (as a step runs, and
-# as Docker's steps run): mount, runc run, umount; best of N, milliseconds.
-import ctypes, json, os, subprocess, sys, tempfile, time
+# What a RUN step cannot go below: the runtime. The bundle a classic `RUN true` step runs (its
+# spec as runtime/bundle writes it for a one-shot container: Docker's mounts, masked paths,
+# default seccomp profile, cgroups; busybox's layers and the init layer under a volatile
+# overlay), prepared once, then `runc run` of it N times with the arguments a step passes
+# (--log, --log-format json, --pid-file), each to its end; wall (ms) and CPU (runc and its
+# children, RUSAGE_CHILDREN) per run: best and median. And the overlay's mount+umount alone.
+import json, os, resource, statistics, subprocess, sys, time
 from pathlib import Path
-from dockyard.runtime.seccomp import oci_seccomp
+from dockyard.runtime import bundle, leftover, oneshot, rootfs
+from dockyard.runtime.containers import CreateOptions
+from dockyard.runtime.hostconfig import HostConfig
 from dockyard.store.store import Store
 store = Store(Path(os.environ["DOCKYARD_ROOT"]))
 image = store.image(store.resolve("busybox"))
-lowers = ":".join(str(store.layers.unpacked(d)) for d in reversed(image.config.diff_ids))
-libc = ctypes.CDLL(None, use_errno=True)
-best = {"runc run": 1e9, "overlay mount+umount": 1e9}
-runs = []
-with tempfile.TemporaryDirectory(dir=store.root / "tmp") as work:
-    w = Path(work)
-    subprocess.run(["runc", "spec"], cwd=w, check=True)
-    spec = json.loads((w / "config.json").read_text())
-    spec["process"].update(terminal=False, args=["true"])
-    spec["linux"]["seccomp"] = oci_seccomp("", spec["process"]["capabilities"]["bounding"])
-    spec["root"] = {"path": str(w / "merged"), "readonly": False}
-    spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
-    (w / "config.json").write_text(json.dumps(spec))
-    for i in range(int(sys.argv[1])):
-        for d in ("upper", "work", "merged"):
-            (w / d).mkdir()
-        data = f"lowerdir={lowers},upperdir={w}/upper,workdir={w}/work,volatile".encode()
+opts = CreateOptions(image=str(image.id), cmd=["/bin/sh", "-c", "true"], entrypoint=[], env=[],
+                     host=HostConfig(network_mode="host"))
+walls, cpus, mounts = [], [], []
+with oneshot.made(store, opts, image.config.diff_ids, image.config.config) as shot:
+    cdir = shot.cdir
+    lowers = bundle.lowers(store, cdir, shot.record, oneshot._init_layer(store), image.config.diff_ids, None)
+    for i in range(5):   # a fresh upper and work dir each (a volatile mount's work dir is not reused)
+        d = [cdir.path / f"m{i}-{n}" for n in ("upper", "work")]
+        for x in d:
+            x.mkdir()
         t0 = time.perf_counter()
-        assert libc.mount(b"overlay", str(w / "merged").encode(), b"overlay", 0, data) == 0
-        t1 = time.perf_counter()
-        subprocess.run(["runc", "--root", str(w / "state"), "run", "--bundle", str(w), f"floor{i}"],
-                       check=True, stdin=subprocess.DEVNULL)
-        t2 = time.perf_counter()
-        assert libc.umount2(str(w / "merged").encode(), 0) == 0
-        t3 = time.perf_counter()
-        runs.append(t2 - t1)
-        best["runc run"] = min(best["runc run"], t2 - t1)
-        best["overlay mount+umount"] = min(best["overlay mount+umount"], t1 - t0 + t3 - t2)
-        for d in ("upper", "work", "merged"):
-            subprocess.run(["rm", "-rf", str(w / d)], check=True)
-best["runc run median"] = sorted(runs)[len(runs) // 2]
-print(json.dumps({k: round(v * 1000, 1) for k, v in best.items()}))
+        rootfs.mount_overlay(store.root, lowers, d[0], d[1], cdir.merged, volatile=True)
+        rootfs.unmount(cdir.merged)
+        mounts.append(time.perf_counter() - t0)
+    rootfs.mount_overlay(store.root, lowers, cdir.upper, cdir.work, cdir.merged, volatile=True)
+    shot.mounted = True
+    bundle.write_files(cdir, shot.record, fresh=True)
+    bundle.write_spec(cdir, shot.record, fresh=True, runtime_id=shot.runtime_id)
+    rt = shot.runtime
+    for i in range(int(sys.argv[1])):
+        pid_file = cdir.path / "init.pid"
+        pid_file.unlink(missing_ok=True)
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([rt.exe, "--root", str(rt.state_root), "--log", str(cdir.path / "runtime.log"),
+                        "--log-format", "json", "run", "--bundle", str(cdir.path), "--pid-file",
+                        str(pid_file), shot.runtime_id], check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+leftover.release()
+ms = lambda x: round(x * 1000, 1)
+print(json.dumps({"runc run": ms(min(walls)), "runc run median": ms(statistics.median(walls)),
+                  "runc cpu median": ms(statistics.median(cpus)), "overlay mount+umount": ms(min(mounts)),
+                  "runs": len(walls)}))
 """
 COLUMNS = ["dockyard", "dy -H", "docker->dy", "classic", "buildkit", "buildah", "skopeo"]
 PEERS = ("classic", "buildkit", "buildah", "skopeo")
@@ -396,27 +407,30 @@ class Bench:
 
     # ---- build rows
     def build_row(self, row: str, ctx: Path, *, no_cache: bool, runs: int | None = None,
-                  before=None, per: float = 1.0, best: bool = False, interleave: bool = False) -> None:  # noqa: ANN001
-        """Each column's builds; `interleave`: every run builds once with each column in turn."""
+                  before=None, per: float = 1.0, best: bool = False, interleave: bool = False,
+                  then: Path | None = None) -> None:  # noqa: ANN001
+        """Each column's builds; `interleave`: every run builds once with each column in turn;
+        `then` (with interleave): each column builds `ctx`, then at once `then`, and the run's
+        time is the second's minus the first's (row e: one step, then 21)."""
         flags = ["--network=host"] + (["--no-cache"] if no_cache else [])
         tag = f"bench-{row}"
         agg = min if best else statistics.median
         # (column, command, env, run by serve, a peer)
-        columns = [("dockyard", lambda: self.dy("build", *flags, "-t", tag, str(ctx)), None, False, False),
-                   ("dy -H", lambda: self.dyc("build", *flags, "-t", tag, str(ctx)), None, True, False)]
+        columns = [("dockyard", lambda c=ctx: self.dy("build", *flags, "-t", tag, str(c)), None, False, False),
+                   ("dy -H", lambda c=ctx: self.dyc("build", *flags, "-t", tag, str(c)), None, True, False)]
         if self.opts.docker_dy:
-            columns.append(("docker->dy", lambda: self.docker_dy("build", *flags, "-t", tag, str(ctx)),
+            columns.append(("docker->dy", lambda c=ctx: self.docker_dy("build", *flags, "-t", tag, str(c)),
                             self.docker_dy_env, True, False))
         if self.docker is not None:
-            columns.append(("classic", lambda: self.classic("build", *flags, "-t", tag, str(ctx)),
+            columns.append(("classic", lambda c=ctx: self.classic("build", *flags, "-t", tag, str(c)),
                             self.classic_env, False, True))
-            columns.append(("buildkit", lambda: self.classic("build", "--progress=plain", *flags, "-t", tag, str(ctx)),
+            columns.append(("buildkit", lambda c=ctx: self.classic("build", "--progress=plain", *flags, "-t", tag, str(c)),
                             self.buildkit_env, False, True))
         if self.buildah is not None and row in ("a", "c", "d", "e"):
-            columns.append(("buildah", lambda: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(ctx)),
+            columns.append(("buildah", lambda c=ctx: self.buildah.cmd("bud", "-q", "--layers", *flags, "-t", tag, str(c)),
                             None, False, True))
         if interleave:
-            self.interleaved(row, columns, runs or self.opts.runs, agg, per, before)
+            self.interleaved(row, columns, runs or self.opts.runs, agg, per, before, then)
             return
 
         def measure(column: str, make, env: dict | None) -> None:  # noqa: ANN001
@@ -439,7 +453,8 @@ class Bench:
             else:
                 one()
 
-    def interleaved(self, row: str, columns: list, runs: int, agg, per: float, before=None) -> None:  # noqa: ANN001
+    def interleaved(self, row: str, columns: list, runs: int, agg, per: float, before=None,  # noqa: ANN001
+                    then: Path | None = None) -> None:
         """Every run times each column once, their order turning by one each run: a burst of
         the shared machine's load (another process's disk flush, its tests) then falls on the
         columns alike instead of on one column's runs, which a ratio of medians of 3 taken one
@@ -459,21 +474,22 @@ class Bench:
                     before(i)
                 try:
                     t = self.timed(make(), env)
+                    t2 = self.timed(make(then), env) if then is not None else None
                 except PEER_FAILURES as exc:
                     if not peer:
                         raise
                     del times[column]
                     self.failed(row, column, exc)
                     continue
-                times[column].append(t.seconds)
-                peaks[column] = max(peaks[column], t.peak_rss_mb)
+                times[column].append(t.seconds if t2 is None else t2.seconds - t.seconds)
+                peaks[column] = max(peaks[column], t.peak_rss_mb, t2.peak_rss_mb if t2 else 0.0)
         serve_peak = self.serve.peak_mb()
         for column, make, env, served, peer in columns:
             if column in times:
                 self.record(row, column, agg(times[column]) / per, serve_peak if served else peaks[column])
                 if served:
                     self.serve_held[(row, column)] = held
-        spread = ", ".join(f"{column} {min(t):.3f}-{max(t):.3f}" for column, t in times.items())
+        spread = ", ".join(f"{column} {min(t) / per:.3f}-{max(t) / per:.3f}" for column, t in times.items())
         self.notes.append(f"{row}: median of {runs} runs, the columns taking turns in each run (min-max s: {spread})")
 
     def row_ab(self) -> None:
@@ -533,24 +549,24 @@ class Bench:
         make_runs(one, 1)
         make_runs(many, 21)
         self.log("row e: per RUN step, (21 steps - 1 step) / 20")
-        self.build_row("e1", one, no_cache=True)
-        self.build_row("e21", many, no_cache=True)
-        e1, e21 = self.results.pop("e1"), self.results.pop("e21")
-        for column in e21:
-            if column in e1:
-                self.record("e", column, (e21[column] - e1[column]) / 20)
-        for column, mb in self.memory.pop("e21", {}).items():
-            self.memory.setdefault("e", {})[column] = max(mb, self.memory.get("e1", {}).get(column, 0.0))
-            part = "e21" if mb >= self.memory.get("e1", {}).get(column, 0.0) else "e1"
-            if (part, column) in self.serve_held:
-                self.serve_held[("e", column)] = self.serve_held[(part, column)]
-        self.memory.pop("e1", None)
-        floor = json.loads(subprocess.run([DOCKYARD[0], "-c", RUNC_FLOOR, "10"], env=self.env, check=True,
+        # each run: every column builds the 1-step Dockerfile then at once the 21-step one, the
+        # columns taking turns: the two builds a difference is made of see the same load (one
+        # column's 1-step builds and its 21-step builds minutes apart made its step swing by
+        # 10-15 ms on a loaded machine)
+        self.build_row("e", one, no_cache=True, per=20, interleave=True, then=many)
+        runs = 20
+        floor = json.loads(subprocess.run([DOCKYARD[0], "-c", RUNC_FLOOR, str(runs)], env=self.env, check=True,
                                           capture_output=True, text=True, cwd=REPO).stdout)
-        self.notes.append(f"e floor: `runc run` of a prepared busybox bundle running `true` {floor['runc run']:.1f} ms "
-                          f"(best of 10; median {floor['runc run median']:.1f} ms), its overlay's mount+umount "
-                          f"{floor['overlay mount+umount']:.1f} ms (best of 10)")
-        buildkit = self.results.get("e", {}).get("buildkit")
+        self.notes.append(f"e floor: `runc run` of a RUN true step's own bundle (its spec as dockyard writes it, "
+                          f"Docker's seccomp profile, cgroups and mounts) x{runs}: median {floor['runc run median']:.1f} ms "
+                          f"(best {floor['runc run']:.1f}; CPU median {floor['runc cpu median']:.1f} ms), its overlay's "
+                          f"mount+umount {floor['overlay mount+umount']:.1f} ms (best of 5)")
+        cells = self.results.get("e", {})
+        above = ", ".join(f"{c} {(cells[c] * 1000 - floor['runc run median']):+.1f} ms" for c in ("dockyard", "dy -H")
+                          if c in cells)
+        if above:
+            self.notes.append(f"e: above runc's floor (the step minus runc's median): {above}")
+        buildkit = cells.get("buildkit")
         if buildkit:
             self.notes.append(f"e floor: runc's median alone is {floor['runc run median'] / 1000 / buildkit:.2f} x "
                               f"BuildKit's step ({buildkit * 1000:.0f} ms), before any work of dockyard's")
