@@ -109,6 +109,9 @@ class OneShot:
             raise StartError(str(exc), 125) from None
         pid_file = self.cdir.path / "init.pid"
         log_file = self.cdir.path / "runtime.log"
+        # a name new in the bundle's folder wakes the look for the pid file (made before the
+        # runtime runs: none of its names is missed)
+        watch = pipes.new_names(self.cdir.path)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -117,6 +120,12 @@ class OneShot:
                  "--log-format", "json", "run", "--bundle", str(self.cdir.path),
                  "--pid-file", str(pid_file), self.runtime_id],
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            if watch is not None:
+                os.close(watch)
+            raise
         finally:
             os.close(out_w)
             os.close(err_w)
@@ -154,9 +163,11 @@ class OneShot:
             for sig in _PROXY_SIGNALS:
                 handlers[sig] = signal.signal(sig, lambda signum, _f: proc.send_signal(signum))
         try:
-            pipes.drain({out_r: stdout, err_r: errors}, until=look)
+            pipes.drain({out_r: stdout, err_r: errors}, until=look, wake=watch)
             code = proc.wait()
         finally:
+            if watch is not None:
+                os.close(watch)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
         self._proc = None

@@ -62,3 +62,46 @@ def test_until_is_asked_until_it_is_true() -> None:
     pipes.drain({out_r: lambda d: None, err_r: lambda d: None}, until=until, interval=0.01)
     assert proc.wait() == 0
     assert len(asked) == 3   # asked at the start, then at each tick until true, then no more
+
+
+MAKES_A_FILE = """
+import os, select, sys
+folder = sys.argv[1]
+with open(os.path.join(folder, ".made"), "w") as f:   # as runc writes its pid file
+    f.write("1")
+os.rename(os.path.join(folder, ".made"), os.path.join(folder, "made"))
+ready, _, _ = select.select([0], [], [], 20)           # until the parent answers (or gives up)
+sys.exit(0 if ready and os.read(0, 1) == b"y" else 1)
+"""
+
+
+def test_until_is_asked_when_a_name_appears_in_the_watched_folder(tmp_path) -> None:
+    # The one-shot container's look for its runtime's pid file: with a `new_names` descriptor,
+    # drain asks `until` again when a name appears in the folder, not every `interval` (an hour
+    # here). The process waits for the answer that only `until` gives once it saw the file: had
+    # drain waited for the interval, the process would give up after 20 s and exit 1.
+    watch = pipes.new_names(tmp_path)
+    assert watch is not None
+    answer_r, answer_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", MAKES_A_FILE, str(tmp_path)], stdin=answer_r,
+                            stdout=out_w, stderr=err_w)
+    for fd in (answer_r, out_w, err_w):
+        os.close(fd)
+    seen: list[bool] = []
+
+    def until() -> bool:
+        seen.append((tmp_path / "made").exists())
+        if seen[-1]:
+            os.write(answer_w, b"y")
+        return seen[-1]
+
+    try:
+        pipes.drain({out_r: lambda d: None, err_r: lambda d: None}, until=until, interval=3600,
+                    wake=watch)
+    finally:
+        os.close(watch)
+        os.close(answer_w)
+    assert proc.wait() == 0
+    assert seen[0] is False and seen[-1] is True and seen.count(True) == 1   # then no more asked
