@@ -31,3 +31,26 @@ def test_a_huge_max_file_walks_only_the_files_there_are(tmp_path: Path) -> None:
     worker.join(60)   # not a timing: without the bound it tries 10^11 names
     assert read == [b"line-%d\n" % i for i in range(30)]
     assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_lines_are_json_file_entries(tmp_path: Path) -> None:
+    """Each line is dockerd's json-file entry, json.dumps's bytes (written out by hand: the
+    dict's encoder and a strftime per line were most of `run`'s cost for a chatty command):
+    lines split across writes, escapes, invalid UTF-8, a partial last line, rising times."""
+    import json
+
+    path = tmp_path / "c-json.log"
+    writer = LogWriter(path)
+    data = b"".join(b"%d\n" % i for i in range(3000)) + 'é\t"\\\x01\u2028 <>&'.encode() + b"\xff\nend"
+    for start in range(0, len(data), 1000):
+        writer.write("stderr", data[start:start + 1000])
+    writer.close()
+    lines = path.read_bytes().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert "".join(e["log"] for e in entries) == data.decode("utf-8", "replace")
+    assert [e["log"] for e in entries[-2:]] == ['é\t"\\\x01\u2028 <>&\ufffd\n', "end"]
+    for line, entry in zip(lines, entries):
+        assert line == json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
+        assert entry["stream"] == "stderr" and len(entry["time"]) == len("2026-01-02T03:04:05.123456000Z")
+    times = [e["time"] for e in entries]
+    assert times == sorted(times)
