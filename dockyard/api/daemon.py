@@ -98,9 +98,15 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     # networks' leftovers, then restart policies, as dockerd applies them when it starts
     # (containers a crash stopped)
     threading.Thread(target=_restore, args=(api_ctx,), name="restart policies", daemon=True).start()
-    serving = threading.Thread(target=server.serve, name="serve")
-    serving.start()
-    while serving.is_alive():
-        serving.join(0.5)
+    from dockyard.engine.networks import hold_default_bridge
+
+    bridge = hold_default_bridge(api_ctx.root)
+    try:
+        serving = threading.Thread(target=server.serve, name="serve")
+        serving.start()
+        while serving.is_alive():
+            serving.join(0.5)
+    finally:
+        bridge.release()
     api_ctx.log("stopped")
     return 0

@@ -139,6 +139,11 @@ def reconcile(root: Path) -> None:
     endpoints.reconcile(root)
 
 
+def hold_default_bridge(root: Path) -> endpoints.BridgeHold:
+    """serve keeps the default bridge up while it runs, as dockerd keeps docker0 (release() at its stop)."""
+    return endpoints.BridgeHold(root)
+
+
 def prune(root: Path, raw_filters: str | None) -> list[str]:
     f = filters_mod.parse(raw_filters, filters_mod.NETWORK_PRUNE)
     if f.get("until"):

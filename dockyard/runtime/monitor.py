@@ -37,7 +37,7 @@ import tty as ttymod
 from pathlib import Path
 
 from dockyard.atomic import write_all
-from dockyard.dataclass import dataclass
+from dockyard.dataclass import dataclass, replace
 from dockyard.errors import DockyardError
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime import attach as attach_input
@@ -53,6 +53,10 @@ from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir, healt
 from dockyard.runtime.subreaper import SUBREAPER as _SUBREAPER
 from dockyard.store.events import Journal
 from dockyard.store.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.runtime.network.hook import Starting
 
 RESTART_POLL = 0.05   # seconds between looks at a stop while a restart waits
 _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
@@ -106,14 +110,17 @@ class Monitor:
         """Create and start the container; returns its pid. Raises StartError."""
         self._attach = attach
         self.record = self.cdir.read_record()   # a restart runs with what changed meanwhile
+        network = self._network()
         try:
-            bundle.prepare(self.store, self.cdir, self.record)
+            bundle.prepare(self.store, self.cdir, self.record if network is None else replace(
+                self.record, host=replace(self.record.host, netns_path=str(network.netns),
+                                          hooks=network.hooks())))
         except DockyardError as exc:
             self._fail(str(exc), 125)
         _SUBREAPER.acquire()
         self._reaping = True
         try:
-            self._create()  # created and started (`run --detach`)
+            self._create(network)  # created and started (`run --detach`)
         except DockyardError as exc:
             self._delete_runtime_state()
             self._release_subreaper()
@@ -189,7 +196,37 @@ class Monitor:
             state.exit_code = code
         raise StartError(message, code)
 
-    def _create(self) -> None:
+    def _network(self) -> "Starting | None":
+        """The container's networks, joined here while the runtime creates it (hook.Starting),
+        for a container on bridge networks (its record has the network hooks)."""
+        if not self.record.host.hooks:
+            return None
+        from dockyard.runtime.network.hook import Starting, is_network_hooks   # bridge runs only
+
+        if not is_network_hooks(self.record.host.hooks):
+            return None
+        return Starting(self.store.root, self.cdir.path, self.record.id)
+
+    def _leave_networks(self) -> None:
+        """Before the runtime's delete, whose poststop hook then has nothing left to undo."""
+        network = self._network()
+        if network is not None:
+            from dockyard.runtime.network.hook import leave
+
+            leave(self.store.root, self.cdir.path, self.record.id)
+
+    def _create(self, network: "Starting | None" = None) -> None:
+        if network is not None:
+            network.begin()
+        started = False
+        try:
+            self._create_container()
+            started = True
+        finally:
+            if network is not None:
+                network.end(started)
+
+    def _create_container(self) -> None:
         pid_file = self.cdir.path / "init.pid"
         stdin_fd = None
         if self._attach is not None and self.record.open_stdin and not self.record.tty:
@@ -433,6 +470,7 @@ class Monitor:
         the state whoever waits for the exit (stop) reads."""
         Journal(self.store.root).emit("container", "die", self.record.id,
                                       self.record.event_attributes(exitCode=str(code)))
+        self._leave_networks()
         self._delete_runtime_state()
         self.restart_pending = False
         try:

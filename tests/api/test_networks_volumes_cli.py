@@ -117,3 +117,39 @@ def test_global_host_flag_is_where_serve_listens(dockyard, tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_serve_holds_the_default_bridge_while_it_runs(store_root, busybox, tmp_path) -> None:  # noqa: ANN001
+    """As dockerd keeps docker0: serve's default bridge, made by its first container, stays up
+    (an anchor port, its rules, its subnet) while serve runs, so a `docker run --rm` neither
+    makes nor removes it. Stopped, serve lets it go; killed -9, its watcher does."""
+    import signal
+    import tempfile
+    from pathlib import Path
+
+    from dockyard.runtime.network.records import Networks
+    from tests.api.conftest import start_server
+
+    def left() -> list[str]:
+        names = [record.interface, "dz-" + record.interface[3:]]
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        return [n for n in names if Path(f"/sys/class/net/{n}").exists()] + \
+            [line for line in rules.splitlines() if f"{record.subnet} " in line + " "]
+
+    for stop in ("SIGTERM", "SIGKILL"):
+        sock_dir = Path(tempfile.mkdtemp(prefix="dy-hold-", dir="/tmp"))
+        server = start_server(store_root, sock_dir)
+        try:
+            env = {"DOCKER_HOST": server.url, "PATH": "/usr/bin:/bin"}
+            docker(env, "run", "--rm", "busybox", "true")
+            record = Networks(store_root).get("bridge")
+            assert len(left()) > 2   # bridge, anchor, rules: kept after the container went
+            server.proc.send_signal(getattr(signal, stop))
+            server.proc.wait(30)
+            deadline = time.monotonic() + 60   # SIGKILL: the watcher's Python settles it
+            while left() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert left() == []
+        finally:
+            server.stop()
+            subprocess.run(["rm", "-rf", str(sock_dir)])

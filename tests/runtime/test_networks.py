@@ -532,3 +532,105 @@ def test_a_host_port_reservation_of_a_gone_container_is_taken_over(tmp_path: Pat
     finally:
         host_ports.release(mine, "c1", [m for m, _ in wanted])
     assert not list((subnets.RUN_DIR / "ports").glob(f"tcp_{port}_*"))
+
+
+def _anchor(interface: str) -> str:
+    return "dz-" + interface[3:]
+
+
+def _default_bridge_left(root: Path, record) -> list[str]:  # noqa: ANN001
+    """What the default bridge `record` of store `root` has on the host: its bridge, its anchor,
+    its reservation, its rules."""
+    left = [name for name in (record.interface, _anchor(record.interface)) if Path(f"/sys/class/net/{name}").exists()]
+    reservation = subnets.RUN_DIR / "subnets" / record.subnet.replace("/", "_")
+    if reservation.exists() and str(root) in reservation.read_text():
+        left.append(str(reservation))
+    tables = _tables()
+    return left + [line for line in (tables["nat"] + tables["filter"]).splitlines() if f"{record.subnet} " in line + " "]
+
+
+def test_serve_keeps_the_default_bridge_up_until_it_lets_go(store_root: Path, sandboxes) -> None:
+    """serve holds its default bridge, as dockerd keeps docker0: netavark made the bridge and
+    its rules at each first container and removed them at each last one (a `docker run --rm`
+    made and unmade them every time). Held, the last container's leave keeps the bridge (an
+    anchor port on it), its rules and its subnet; the release takes them all away."""
+    hold = endpoints.BridgeHold(store_root)
+    released = False
+    try:
+        first = sandboxes("first")
+        first.join(NetworkRequest())
+        bridge = Networks(store_root).get("bridge")
+        first.leave()
+        kept = _default_bridge_left(store_root, bridge)
+        assert bridge.interface in kept and _anchor(bridge.interface) in kept
+        assert any("MASQUERADE" in line or "POSTROUTING" in line for line in kept)
+        second = sandboxes("second")   # on the bridge kept up, at the same subnet
+        assert second.join(NetworkRequest()).networks["bridge"].network["subnet"] == bridge.subnet
+        assert "eth0" in second.run("ip", "-br", "addr").stdout
+        hold.release()
+        released = True
+        assert _anchor(bridge.interface) not in _default_bridge_left(store_root, bridge)
+        second.leave()   # the last container: nothing held, everything goes
+        assert _default_bridge_left(store_root, bridge) == []
+    finally:
+        if not released:
+            hold.release()
+
+
+def test_a_killed_holder_lets_the_default_bridge_go(store_root: Path, tmp_path: Path) -> None:
+    """A serve killed -9 cannot release its hold: its watcher (a shell reading serve's pipe)
+    settles it, and with no container on it the bridge, its anchor, rules and subnet go. A hold
+    whose holder and watcher were both killed goes at the next look (a leave, serve's start)."""
+    holder = tmp_path / "holder.py"
+    holder.write_text(
+        "import sys, time\nfrom pathlib import Path\n"
+        "from dockyard.runtime.network import endpoints\n"
+        "from dockyard.runtime.network.endpoints import NetworkRequest\n"
+        "root, cdir, pid = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])\n"
+        "hold = endpoints.BridgeHold(root)\n"
+        "endpoints.join(root, cdir, 'a' * 64, 'held', NetworkRequest(mode='bridge', "
+        "networks={'bridge': endpoints.EndpointConfig()}), [], lambda cid: True, pid=pid)\n"
+        "endpoints.leave(root, cdir, 'a' * 64, 'held')\n"
+        "print(hold._watcher.pid, flush=True)\ntime.sleep(600)\n")
+    for kill_watcher in (False, True):
+        box = Sandbox(store_root, f"held{kill_watcher}", ["sleep", "60"])
+        proc = subprocess.Popen([sys.executable, str(holder), str(store_root), str(box.cdir), str(box.proc.pid)],
+                                stdout=subprocess.PIPE, cwd=Path(__file__).parents[2])
+        try:
+            watcher = int(proc.stdout.readline())
+            bridge = Networks(store_root).get("bridge")
+            assert _anchor(bridge.interface) in _default_bridge_left(store_root, bridge)   # held
+            if kill_watcher:
+                os.kill(watcher, 9)
+            proc.kill()
+            proc.wait()
+            if kill_watcher:
+                endpoints.reconcile(store_root)    # serve's next start
+            else:
+                deadline = time.monotonic() + 60   # the watcher's Python settles it
+                while _default_bridge_left(store_root, bridge) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            assert _default_bridge_left(store_root, bridge) == []
+        finally:
+            proc.kill()
+            proc.wait()
+            box.leave()
+
+
+def test_a_killed_monitors_container_leaves_its_network_at_rm(dockyard, busybox) -> None:
+    """The monitor joins and leaves the networks itself (the runtime's hooks only wait for it,
+    and find nothing left at its delete): a monitor killed -9 leaves its container's network
+    to the runtime's poststop hook, which `rm -f` runs: no namespace, address or rule stays."""
+    import signal
+
+    cid = dockyard("run", "-d", "busybox", "sleep", "100").stdout.strip()
+    cdir = dockyard.root / "containers" / cid
+    state = json.loads((cdir / "state.json").read_text())
+    joined = endpoints.read_state(cdir)
+    assert joined is not None and str(cdir / "netns") in Path("/proc/self/mountinfo").read_text()
+    record = Networks(dockyard.root).get("bridge")
+    assert record.subnet in _nat_rules()
+    os.kill(state["monitor_pid"], signal.SIGKILL)
+    dockyard("rm", "-f", cid)
+    assert str(cdir) not in Path("/proc/self/mountinfo").read_text()
+    assert _default_bridge_left(dockyard.root, record) == []

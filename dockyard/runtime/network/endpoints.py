@@ -255,16 +255,16 @@ def _mac(ip: str) -> str:
 
 def join(root: Path, cdir: Path, container_id: str, container_name: str,
          request: NetworkRequest, exposed: list[str], alive: Alive,
-         pid: int | None = None) -> NetworkState | None:
-    """Keep the namespace of process `pid` (else a new one) and attach it to the container's
-    networks; None for host mode. On failure nothing stays (addresses released, namespace
-    file removed)."""
+         pid: int | None = None, made: bool = False) -> NetworkState | None:
+    """Keep the namespace of process `pid` (else a new one; `made`: the caller's, at
+    netns_path, which it removes) and attach it to the container's networks; None for host
+    mode. On failure nothing stays (addresses released, namespace file removed)."""
     if request.mode == "host":
         return None
     netns = netns_path(cdir)
     if pid is not None:
         netavark.bind_netns(f"/proc/{pid}/ns/net", netns)
-    else:
+    elif not made:
         netavark.make_netns(netns)
     state = NetworkState(netns=str(netns))
     if request.mode == "none":
@@ -276,7 +276,8 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
         _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive)
     except BaseException:
         _release_all(root, container_id, state)
-        netavark.remove_netns(netns)
+        if not made:   # the runtime may not have opened it yet
+            netavark.remove_netns(netns)
         state_path(cdir).unlink(missing_ok=True)
         raise
     return state
@@ -320,6 +321,8 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
     except BaseException:
         _undo(root, cdir, container_id, container_name, state, [a.network.name for a in attachments])
         raise
+    for a in attachments:   # serve keeps its default bridge up (BridgeHold)
+        networks.anchor_if_held(a.network, lambda bridge=a.network.interface: netavark.add_anchor(bridge))
 
 
 def _undo(root: Path, cdir: Path, container_id: str, container_name: str, state: NetworkState,
@@ -341,15 +344,16 @@ def _undo(root: Path, cdir: Path, container_id: str, container_name: str, state:
     state_path(cdir).write_bytes(state.to_json())
 
 
-def _release(networks: Networks, container_id: str, joined: JoinedNetwork) -> None:
+def _release(networks: Networks, container_id: str, joined: JoinedNetwork) -> bool:
     """The container's address and endpoint on a network it left; the default bridge's
-    reservation with its last container (with what it left on the host)."""
+    reservation with its last container (with what it left on the host) unless serve holds it.
+    Whether the network is now unused."""
     if not joined.network:
-        return
+        return False
     record = NetworkRecord.from_dict(joined.network)
     ipam.release(networks.ips_dir(record), joined.ip, container_id)
     networks.remove_endpoint(record, container_id)
-    networks.deactivate(record, sweep_subnet)
+    return networks.deactivate(record, sweep_subnet, unanchor=lambda: netavark.remove_anchor(record.interface))
 
 
 def _next_interface(state: NetworkState) -> int:
@@ -381,6 +385,7 @@ def reconcile(root: Path) -> None:
     (sweep_stale), then netavark's rules of this store's pools that no reservation holds
     (subnets.sweep_unclaimed). At serve's start and at `network rm`."""
     subnets.sweep_stale(network_exists, lambda subnet: netavark.sweep_network(str(subnet)))
+    settle(root)    # a killed serve's hold of the default bridge
     subnets.sweep_unclaimed(root, netavark.listed_subnets, sweep_subnet)
     netavark.drop_unused_chains()
 
@@ -388,9 +393,67 @@ def reconcile(root: Path) -> None:
 def _release_all(root: Path, container_id: str, state: NetworkState) -> None:
     host_ports.release(root, container_id, [PortMapping(**p) for p in state.ports])
     networks = Networks(root)
-    for joined in state.networks.values():
-        _release(networks, container_id, joined)
-    if state.networks:
+    unused = [_release(networks, container_id, joined) for joined in state.networks.values()]
+    if any(unused) or (state.ports and state.networks):
+        # a network still in use keeps its chains; a port's chain netavark may have left
+        netavark.drop_unused_chains()
+
+
+class BridgeHold:
+    """`dockyard serve` keeps its store's default bridge up while it runs, as dockerd keeps
+    docker0: netavark made the bridge and its network's rules at each first container's setup
+    and tore them down at each last one's teardown, ~20 iptables runs of a `docker run --rm`'s
+    ~35 on the default bridge. A hold (Networks.hold) keeps the subnet reserved; a join then
+    puts the anchor on the bridge (netavark.add_anchor), so no teardown removes it.
+
+    The hold ends with `release` (serve's stop), or with serve itself: its hold names serve's
+    live-process lock, and a watcher (a shell reading a pipe serve holds) runs `hook unhold`
+    when serve dies without releasing. Each later leave, serve's next start and the sweeps of a
+    deleted store's subnet (sweep_leftovers) also end a dead process's hold. Then, as after a
+    last container: no anchor, and without containers the subnet goes with its bridge and
+    rules."""
+
+    def __init__(self, root: Path) -> None:
+        import subprocess
+        import sys
+
+        from dockyard.store.workspace import owner_lock
+
+        self.root = root
+        networks = Networks(root)
+        self.record = networks.get("bridge")
+        self.path = networks.hold(self.record, owner_lock(root / "tmp"))   # the store's tmp_root
+        package_parent = str(Path(__file__).resolve().parents[3])
+        self._watcher = subprocess.Popen(
+            ["/bin/sh", "-c", _WATCH, "sh", sys.executable, "-m", "dockyard.runtime.network.hook",
+             "unhold", str(root)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, "PYTHONPATH": package_parent})
+
+    def release(self) -> None:
+        settle(self.root, self.path)
+        assert self._watcher.stdin is not None
+        try:
+            self._watcher.stdin.write(b"done\n")
+            self._watcher.stdin.close()
+        except OSError:
+            pass
+        self._watcher.wait()
+
+
+# the watcher: nothing when serve says it is done; else (its end) the Python settle
+_WATCH = 'read -r word; [ "$word" = done ] && exit 0; exec "$@"'
+
+
+def settle(root: Path, unhold: Path | None = None) -> None:
+    """The default bridge without the hold `unhold` (and those of dead processes): unused, its
+    anchor goes, and its subnet with what it left on the host when no container is on it."""
+    if not (root / "networks").is_dir():
+        return   # a store deleted meanwhile: its subnet is a stale reservation (sweep_stale)
+    networks = Networks(root)
+    record = networks.get("bridge")
+    if networks.deactivate(record, sweep_subnet, unhold=unhold,
+                           unanchor=lambda: netavark.remove_anchor(record.interface)):
         netavark.drop_unused_chains()
 
 

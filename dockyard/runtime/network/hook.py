@@ -3,6 +3,14 @@ made the container's namespaces, its process has not started), `poststop` leaves
 runtime's `delete`, whoever calls it: the monitor at exit, `rm` after a killed monitor).
 
     python -m dockyard.runtime.network.hook join|leave STORE_ROOT    (the state JSON on stdin)
+    python -m dockyard.runtime.network.hook unhold STORE_ROOT        (endpoints.BridgeHold's end)
+
+A container's monitor does both itself (`Starting`): it makes the namespace before the runtime
+runs and sets it up while the runtime creates the container, whose `createRuntime` hook only
+waits for it (a shell reading a FIFO); it leaves before the runtime's `delete`, whose
+`poststop` hook then finds nothing to undo and ends at once. Each hook in Python was an
+interpreter's start and dockyard's imports (~0.1-0.2 s wall at load 5) before netavark ran; the
+hook of a run whose monitor was killed still leaves in Python (network.json is there).
 
 The container's network request is kept in its record (`extensions.network`: written at create,
 changed by `network connect/disconnect`); the container dir is the bundle. The
@@ -15,13 +23,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import dockyard
 from dockyard.errors import DockyardError
 from dockyard.runtime.hostconfig import HOST_GATEWAY
-from dockyard.runtime.network import endpoints
+from dockyard.runtime.network import endpoints, netavark
 from dockyard.runtime.network.endpoints import NetworkRequest
 from dockyard.runtime.resolvconf import resolv_conf
 from dockyard.runtime.state import ContainerDir
@@ -43,6 +52,80 @@ def hooks_for(root: Path) -> dict[str, list[dict[str, Any]]]:
                 "env": env, "timeout": 60}
 
     return {"createRuntime": [hook("join")], "poststop": [hook("leave")]}
+
+
+# createRuntime of a monitor's start: one line from the FIFO $1, "ok" or the join's error
+_WAIT = ('read -r line < "$1"; [ "$line" = ok ] && exit 0; '
+         'printf "%s\\n" "${line:-the container monitor ended before its network was set up}" >&2; exit 1')
+# poststop: the Python leave only when something is left to undo (a killed monitor's)
+_LEAVE_LEFT = 'if [ -e "$1" ] || [ -e "$2" ]; then shift 2; exec "$@"; fi'
+
+
+def is_network_hooks(hooks: dict[str, list[dict[str, Any]]]) -> bool:
+    """Whether `hooks` (a container record's) are hooks_for's: the container is on bridge networks."""
+    return any(__name__ in h.get("args", ()) for h in hooks.get("createRuntime", ()))
+
+
+class Starting:
+    """A container's networks, joined by its monitor while the runtime creates the container.
+
+    `begin` makes the namespace (the spec names it: `netns`), then sets it up in a thread; the
+    runtime's createRuntime hook (`hooks`) waits for the thread's word on the FIFO `ready`, so
+    the container's process starts on its networks, or the runtime fails with the join's error.
+    The monitor opens the FIFO read-write: its line waits there for the hook, and the hook sees
+    an end of file if the monitor dies. `end` waits for the thread; a start that failed leaves."""
+
+    def __init__(self, root: Path, cdir: Path, container_id: str) -> None:
+        self.root, self.cdir, self.container_id = root, cdir, container_id
+        self.netns = endpoints.netns_path(cdir)
+        self.ready = cdir / "network.ready"
+        self._fd: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def hooks(self) -> dict[str, list[dict[str, Any]]]:
+        leave_hook = hooks_for(self.root)["poststop"][0]
+        return {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", _WAIT, "sh", str(self.ready)],
+                                   "timeout": 60}],
+                "poststop": [{**leave_hook, "path": "/bin/sh",
+                              "args": ["sh", "-c", _LEAVE_LEFT, "sh", str(endpoints.state_path(self.cdir)),
+                                       str(self.netns), *leave_hook["args"]]}]}
+
+    def begin(self) -> None:
+        self.ready.unlink(missing_ok=True)
+        os.mkfifo(self.ready, 0o600)
+        self._fd = os.open(self.ready, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            netavark.make_netns(self.netns)
+        except BaseException:
+            self._close()
+            raise
+        self._thread = threading.Thread(target=self._join, name=f"network {self.container_id[:12]}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _join(self) -> None:
+        try:
+            join(self.root, self.cdir, self.container_id)
+            word = "ok"
+        except BaseException as exc:  # noqa: BLE001 - the runtime's hook says it, as its own did
+            word = " ".join(str(exc).split()) or type(exc).__name__
+        assert self._fd is not None
+        os.write(self._fd, f"{word}\n".encode())
+
+    def end(self, started: bool) -> None:
+        """The runtime returned: the join is over; `started` false, what it set up goes."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._close()
+        if not started:
+            leave(self.root, self.cdir, self.container_id)
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.ready.unlink(missing_ok=True)
 
 
 def write_request(cdir: Path, request: NetworkRequest) -> None:
@@ -76,12 +159,14 @@ def _rewrite(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def join(root: Path, cdir: Path, container_id: str, pid: int) -> None:
+def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> None:
+    """Join the container's networks: the namespace of its process `pid` (the runtime's hook),
+    else the one Starting made at endpoints.netns_path (its to remove)."""
     record = json.loads((cdir / "container.json").read_bytes())
     request = read_request(cdir)
     exposed = list((record.get("config") or {}).get("ExposedPorts") or {})
     state = endpoints.join(root, cdir, container_id, record["name"], request, exposed,
-                           _alive(root), pid=pid)
+                           _alive(root), pid=pid, made=pid is None)
     _events(root, container_id, state, "connect")
     host = record.get("host") or {}
     hostname = record.get("hostname") or container_id[:12]
@@ -126,6 +211,9 @@ def _events(root: Path, container_id: str, state: endpoints.NetworkState | None,
 
 def main(argv: list[str]) -> int:
     action, root = argv[0], Path(argv[1])
+    if action == "unhold":   # serve ended without letting its default bridge go (BridgeHold)
+        endpoints.settle(root)
+        return 0
     state = json.loads(sys.stdin.read() or "{}")
     cdir = Path(state.get("bundle") or root / "containers" / state["id"])
     try:

@@ -427,9 +427,36 @@ def sweep_leftovers(subnet: str) -> None:
                             capture_output=True, text=True).stdout
     for fields in map(str.split, listed.splitlines()):
         if len(fields) > 3 and fields[3] == gateway and fields[1].startswith("dy-"):
+            remove_anchor(fields[1])
             subprocess.run(["ip", "link", "del", fields[1]], stdin=subprocess.DEVNULL,
                            capture_output=True)
     _edit_tables(lambda rules: subnet_rule_commands(rules, subnet))
+
+
+# -- the anchor: what keeps a bridge up --------------------------------------------------------
+def _anchor_names(bridge: str) -> tuple[str, str]:
+    """The anchor's veth pair of bridge `dy-X`: dz-X (the bridge's port) and its peer dx-X."""
+    return f"dz-{bridge[3:]}", f"dx-{bridge[3:]}"
+
+
+def add_anchor(bridge: str) -> None:
+    """A port that keeps `bridge` up: netavark deletes a bridge, and tears its network's rules
+    down, when a teardown leaves it with no port. The port is one end of a veth pair on the host
+    (the kernel here has no dummy links), down. Nothing when it is there, or the bridge is not."""
+    port, peer = _anchor_names(bridge)
+    if not bridge.startswith("dy-") or os.path.exists(f"/sys/class/net/{port}") \
+            or not os.path.exists(f"/sys/class/net/{bridge}"):
+        return
+    subprocess.run(["ip", "link", "add", port, "master", bridge, "type", "veth", "peer", "name", peer],
+                   stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def remove_anchor(bridge: str) -> None:
+    """The anchor of `bridge` goes (its pair with it): its next teardown with no container
+    left removes the bridge."""
+    port, _ = _anchor_names(bridge)
+    if bridge.startswith("dy-") and os.path.exists(f"/sys/class/net/{port}"):
+        subprocess.run(["ip", "link", "del", port], stdin=subprocess.DEVNULL, capture_output=True)
 
 
 # -- the namespace file ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     <root>/networks/<id>/network.json          NetworkRecord (fixed at create)
     <root>/networks/<id>/ips/<address>         an address and the container that holds it
     <root>/networks/<id>/endpoints/<cid>.json  a running container attached to the network
+    <root>/networks/<id>/held/<pid>            a process keeping the default bridge up (serve)
 
 Three networks always exist, as in Docker: `bridge` (the default network of containers, a bridge
 without DNS), `host` and `none`; they are made on first use and cannot be removed. Names are
@@ -23,6 +24,7 @@ from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime.network import subnets
 from dockyard.atomic import atomic_write
+from dockyard.store import workspace
 from dockyard.store.locks import flock
 
 BUILTIN = ("bridge", "host", "none")
@@ -263,14 +265,60 @@ class Networks:
             self._write(record)
             return record
 
-    def deactivate(self, record: NetworkRecord, sweep: Sweep | None = None) -> None:
-        """After a container left: the default bridge lets its subnet go when unused
-        (`sweep(subnet)`: with what it left on the host)."""
+    def deactivate(self, record: NetworkRecord, sweep: Sweep | None = None, *,
+                   unhold: Path | None = None, unanchor: Callable[[], None] | None = None) -> bool:
+        """After a container left, or its hold `unhold` went: whether the network is now unused
+        (no endpoint, no live hold). The default bridge then lets its subnet go (`sweep(subnet)`:
+        with what it left on the host); `unanchor()` first, once no live process holds it."""
         if record.name != "bridge":
-            return
+            return not self.endpoints(record)
         with flock(self._lock):
-            if not self.endpoints(record):
-                subnets.release(self.root, record.id, record.ipv4_network, sweep)
+            if unhold is not None:
+                unhold.unlink(missing_ok=True)
+            if self._held(record):
+                return False
+            if unanchor is not None:
+                unanchor()
+            if self.endpoints(record):
+                return False
+            subnets.release(self.root, record.id, record.ipv4_network, sweep)
+            return True
+
+    # -- holds: the default bridge kept up while a process (serve) runs -------------------------
+    def hold(self, record: NetworkRecord, owner_lock: str) -> Path:
+        """This process keeps the network up until `deactivate(unhold=...)` or its end;
+        `owner_lock`: the lock that says it lives (store.workspace.owner_lock)."""
+        directory = self.dir / record.id / "held"
+        with flock(self._lock):
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / str(os.getpid())
+            path.write_text(owner_lock)
+        return path
+
+    def anchor_if_held(self, record: NetworkRecord, anchor: Callable[[], None]) -> None:
+        """After a join: `anchor()` (what keeps the bridge up) while a live process holds it."""
+        if record.name == "bridge" and (self.dir / record.id / "held").is_dir():
+            with flock(self._lock):
+                if self._held(record):
+                    anchor()
+
+    def _held(self, record: NetworkRecord) -> bool:
+        """(Under the lock) whether a live process holds the network; the holds of dead ones go."""
+        live = False
+        try:
+            entries = list((self.dir / record.id / "held").iterdir())
+        except FileNotFoundError:
+            return False
+        for entry in entries:
+            try:
+                lock = entry.read_text()
+            except OSError:
+                continue
+            if lock and workspace.alive(lock):
+                live = True
+            else:
+                entry.unlink(missing_ok=True)
+        return live
 
     # -- endpoints --------------------------------------------------------------------------
     def ips_dir(self, record: NetworkRecord) -> Path:
