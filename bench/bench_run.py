@@ -9,8 +9,11 @@ Each round runs every column once, in turn (dockyard, base, dockerd; none then b
 see the same load; printed: the median and min wall time of the CLI's run over the rounds.
 Each serve has a store of its own under a temp dir (the same busybox imported); dockerd is the
 tests' reference daemon (tests/dockerd.py: a bridge of its own, no iptables, so its bridge
-column has no NAT rules to make: dockyard's netavark makes them). Say the load when you quote
-it: the machine is shared.
+column has no NAT rules to make: dockyard's netavark makes them). serve keeps its default
+bridge up while it runs, as dockerd keeps its own (runtime/network/endpoints.BridgeHold): the
+first run of each column, not counted, makes it, so the bridge column is a container's own cost
+(a `--base` from before the hold made and removed the bridge in every run). Say the load when
+you quote it: the machine is shared.
 """
 
 from __future__ import annotations
