@@ -114,8 +114,7 @@ def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes, *, fi
                     out += os.read(fd, 4096)
                 except OSError:
                     continue
-            if not typed and ready in out:    # the shell reads from now on
-                time.sleep(0.5)
+            if not typed and ready in out:    # the CLI reads the terminal, raw, from now on
                 os.write(fd, keys)
                 typed = True
         os.kill(pid, 9)
