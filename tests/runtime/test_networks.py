@@ -634,3 +634,15 @@ def test_a_killed_monitors_container_leaves_its_network_at_rm(dockyard, busybox)
     dockyard("rm", "-f", cid)
     assert str(cdir) not in Path("/proc/self/mountinfo").read_text()
     assert _default_bridge_left(dockyard.root, record) == []
+
+
+def test_an_anchor_whose_bridge_went_is_swept() -> None:
+    """An anchor is made with its bridge as master; one without (its bridge deleted by a
+    dockyard from before anchors, or by hand) goes at the next sweep."""
+    subprocess.run(["ip", "link", "add", "dz-lostanchor", "type", "veth", "peer", "name", "dx-lostanchor"],
+                   check=True)
+    try:
+        netavark.sweep_leftovers("192.0.2.0/24")   # TEST-NET-1: nobody's
+        assert "dz-lostanchor" not in _links() and "dx-lostanchor" not in _links()
+    finally:
+        subprocess.run(["ip", "link", "del", "dz-lostanchor"], capture_output=True)

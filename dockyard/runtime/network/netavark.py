@@ -430,6 +430,7 @@ def sweep_leftovers(subnet: str) -> None:
             remove_anchor(fields[1])
             subprocess.run(["ip", "link", "del", fields[1]], stdin=subprocess.DEVNULL,
                            capture_output=True)
+    _remove_lost_anchors()
     _edit_tables(lambda rules: subnet_rule_commands(rules, subnet))
 
 
@@ -449,6 +450,18 @@ def add_anchor(bridge: str) -> None:
         return
     subprocess.run(["ip", "link", "add", port, "master", bridge, "type", "veth", "peer", "name", peer],
                    stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def _remove_lost_anchors() -> None:
+    """Anchors whose bridge went without them (deleted by a dockyard from before anchors, or by
+    hand): a port made with its master in one request has one until its bridge goes."""
+    try:
+        names = [n for n in os.listdir("/sys/class/net") if n.startswith("dz-")]
+    except OSError:
+        return
+    for name in names:
+        if not os.path.exists(f"/sys/class/net/{name}/master"):
+            subprocess.run(["ip", "link", "del", name], stdin=subprocess.DEVNULL, capture_output=True)
 
 
 def remove_anchor(bridge: str) -> None:
