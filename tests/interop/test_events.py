@@ -18,8 +18,8 @@ def test_container_and_image_events(engine: Engine) -> None:
     engine.docker("rm", cid)
     engine.docker("tag", "busybox", f"evtag-{engine.name}")
     engine.docker("rmi", f"evtag-{engine.name}")
-    until = f"{time.time() + 0.5:.3f}"
-    time.sleep(0.6)
+    until = f"{time.time() + 0.05:.3f}"
+    time.sleep(0.1)
     lines = engine.docker("events", "--since", since, "--until", until, "--format",
                           "{{.Type}} {{.Action}}").stdout.decode().splitlines()
     containers = [line.split(" ", 1)[1] for line in lines if line.startswith("container ")]
@@ -60,8 +60,8 @@ def test_network_volume_and_exec_events(engine: Engine) -> None:
             engine.docker("rm", "-f", cid)
         engine.docker("volume", "rm", vol)
         engine.docker("network", "rm", net)
-    until = f"{time.time() + 0.5:.3f}"
-    time.sleep(0.6)
+    until = f"{time.time() + 0.05:.3f}"
+    time.sleep(0.1)
     lines = engine.docker("events", "--since", since, "--until", until, "--format",
                           "{{.Type}} {{.Action}}").stdout.decode().splitlines()
     # sleep as PID 1 ignores SIGTERM: a stop kills twice
