@@ -131,15 +131,13 @@ def stats_row(container: str, s: dict[str, Any], no_trunc: bool) -> dict[str, st
 def cmd_stats(args: argparse.Namespace, target: Any) -> int:
     """--no-stream: one reading of each container (its CPU over a second, as the daemon gives
     it), errors instead of the table. Else each container's stream, the table drawn again every
-    half second after the CLI's clear-screen codes, until interrupted (the containers named, or
-    those there are at the start: the CLI 20.10 follows starts and stops by events too)."""
+    half second after the CLI's clear-screen codes, until interrupted. Without names, as the
+    docker CLI 20.10: those there are at the start and, by the daemon's events, those that
+    start after (with -a, those created), less those that die (without -a)."""
     backend = for_target(target)
-    names = list(args.containers)
-    if not names:
-        query = [("all", "1")] if args.all else []
-        names = [c["Id"][:12] for c in backend.call("GET", "/containers/json", query)]
     if not args.no_stream:
-        return _stream_stats(target, backend, names, args)
+        return _stream_stats(target, backend, args)
+    names = list(args.containers) or _listed(backend, args)
     rows, errors = [], []
     for name in names:
         try:
@@ -153,37 +151,106 @@ def cmd_stats(args: argparse.Namespace, target: Any) -> int:
     return 0
 
 
-def _stream_stats(target: Any, backend: Any, names: list[str], args: argparse.Namespace) -> int:
+def _listed(backend: Any, args: argparse.Namespace) -> list[str]:
+    return [c["Id"][:12] for c in backend.call("GET", "/containers/json", [("all", "1")] if args.all else [])]
+
+
+class _Followed:
+    """The containers a streaming `stats` shows, in the order they came, each with its last
+    reading (from its first on) and the stream that gives them: one stream a container, from
+    its add to its removal (a stream still running once its container is removed writes no
+    more; an add after that starts another)."""
+
+    def __init__(self, backend: Any, no_trunc: bool) -> None:
+        import threading
+
+        self.backend, self.no_trunc = backend, no_trunc
+        self.lock = threading.Lock()
+        self.order: list[str] = []
+        self.rows: dict[str, dict[str, str]] = {}
+        self.streams: dict[str, object] = {}    # name -> the token of its current stream
+
+    def add(self, name: str, first: Any = None, errors: list[str] | None = None) -> bool:
+        """False when it is shown already; else `first` (a semaphore) is released once its
+        first reading came or its stream failed (why in `errors`)."""
+        import threading
+
+        with self.lock:
+            if name in self.streams:
+                return False
+            token = self.streams[name] = object()
+            self.order.append(name)
+        threading.Thread(target=self._follow, args=(name, token, first, errors), daemon=True, name="stats").start()
+        return True
+
+    def remove(self, name: str) -> None:
+        with self.lock:
+            if self.streams.pop(name, None) is not None:
+                self.order.remove(name)
+                self.rows.pop(name, None)
+
+    def shown(self) -> list[dict[str, str]]:
+        with self.lock:
+            return [self.rows[n] for n in self.order if n in self.rows]
+
+    def _follow(self, name: str, token: object, first: Any, errors: list[str] | None) -> None:
+        started = False
+        try:
+            for message in self.backend.stats_stream(name):
+                row = stats_row(name, message, self.no_trunc)
+                with self.lock:
+                    if self.streams.get(name) is not token:
+                        return
+                    self.rows[name] = row
+                if not started and first is not None:
+                    first.release()
+                started = True
+        except DockyardError as exc:
+            if not started and errors is not None:
+                errors.append(str(exc))
+        finally:
+            if not started and first is not None:
+                first.release()
+
+    def watch(self, all_: bool, since: str) -> None:
+        """Add and remove by the daemon's container events from `since` on (a thread's)."""
+        import json
+
+        query = [("since", since), ("filters", json.dumps({"type": ["container"]}))]
+        try:
+            for event in self.backend.stream("GET", "/events", query):
+                action, ident = event.get("Action") or event.get("status") or "", (event.get("id") or "")[:12]
+                if action == "start" or (action == "create" and all_):
+                    self.add(ident)
+                elif action == "die" and not all_:
+                    self.remove(ident)
+        except DockyardError:
+            pass    # the daemon went away: the table stays as it was
+
+
+def _stream_stats(target: Any, backend: Any, args: argparse.Namespace) -> int:
     import threading
     import time
 
-    rows: dict[str, dict[str, str]] = {}
+    followed = _Followed(backend, args.no_trunc)
+    if args.containers:
+        names = list(args.containers)
+    else:
+        # the events from before the list on: a container that starts or dies meanwhile is
+        # seen by one or both (an add is once)
+        now = time.time_ns()
+        since = f"{now // 1_000_000_000}.{now % 1_000_000_000:09d}"
+        threading.Thread(target=followed.watch, args=(args.all, since), daemon=True, name="stats events").start()
+        names = _listed(backend, args)
     errors: list[str] = []
     first = threading.Semaphore(0)
-
-    def follow(name: str) -> None:
-        started = False
-        try:
-            for message in backend.stats_stream(name):
-                rows[name] = stats_row(name, message, args.no_trunc)
-                if not started:
-                    started = True
-                    first.release()
-        except DockyardError as exc:
-            if not started:
-                errors.append(str(exc))
-        finally:
-            if not started:
-                first.release()
-    for name in names:
-        threading.Thread(target=follow, args=(name,), daemon=True, name="stats").start()
-    for _ in names:
+    for _ in [name for name in names if followed.add(name, first, errors)]:
         first.acquire()
-    if errors:
+    if errors and args.containers:
         raise DockyardError("\n".join(errors).replace("\n", "\nError: "))
     out = _out(target)
     while True:
         out.write("\033[2J\033[H")
-        write_rows(out, args.format, [rows[n] for n in names if n in rows], _STATS_HEADER, _STATS_KEYS, _STATS_NAMES)
+        write_rows(out, args.format, followed.shown(), _STATS_HEADER, _STATS_KEYS, _STATS_NAMES)
         out.flush()
         time.sleep(0.5)

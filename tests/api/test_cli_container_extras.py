@@ -441,29 +441,36 @@ def test_an_unknown_flag_is_named_as_docker(dockerd, dockyard) -> None:  # noqa:
             (theirs[0], _errors(theirs[2]).splitlines()[:2]), args
 
 
-def test_stats_streams_as_docker(server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
-    # without --no-stream: the table again and again after the CLI's clear-screen codes, until
-    # interrupted; each frame shaped as the docker CLI's through serve (numbers aside)
+def _until_interrupted(argv: list[str], env: dict[str, str], enough: Callable[[bytes], bool]) -> tuple[bytes, int]:
+    """A streaming command's output, read until `enough(output)` (60 s at most: a guard, a hung
+    CLI fails, not the suite), then interrupted (SIGINT) as by a user; and its exit status."""
     import select
     import signal
     import time
 
     from tests.conftest import REPO
 
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    out, deadline = b"", time.monotonic() + 60
+    try:
+        while not enough(out) and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 1)[0]:
+                out += os.read(proc.stdout.fileno(), 65536)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out, proc.returncode
+
+
+def test_stats_streams_as_docker(server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
+    # without --no-stream: the table again and again after the CLI's clear-screen codes, until
+    # interrupted; each frame shaped as the docker CLI's through serve (numbers aside)
     def frames(argv: list[str], env: dict[str, str]) -> tuple[list[str], int]:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
-        out, deadline = b"", time.monotonic() + 60     # a guard: a hung CLI fails, not the suite
-        try:
-            while out.count(b"\x1b[2J\x1b[H") < 3 and time.monotonic() < deadline:
-                if select.select([proc.stdout], [], [], 1)[0]:
-                    out += os.read(proc.stdout.fileno(), 65536)
-            proc.send_signal(signal.SIGINT)
-            proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        return [_shape(f) for f in out.decode().split("\x1b[2J\x1b[H")[1:3]], proc.returncode
+        out, code = _until_interrupted(argv, env, lambda out: out.count(b"\x1b[2J\x1b[H") >= 3)
+        return [_shape(f) for f in out.decode().split("\x1b[2J\x1b[H")[1:3]], code
 
     dockyard("run", "-d", "--name", "st", "busybox", "sleep", "60")
     try:
@@ -575,3 +582,40 @@ def test_cp_with_a_stopped_containers_tmpfs_volume_as_docker(dockerd, server, do
             run("rm", "-f", live, stopped)
             run("volume", "rm", vol)
     _three_ways(dockerd, server, dockyard, scenario)
+
+
+def test_stats_of_all_follows_starts_and_dies_as_docker(server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
+    # `stats` without names (the docker CLI 20.10's showAll): those running at its start, then by
+    # the daemon's events a container started after it (dockyard's kept its first list), until
+    # it dies. The frames in turn (each once), the docker CLI through serve and dockyard's
+    from tests.conftest import at_once
+
+    def frames(argv: list[str], env: dict[str, str], late: str) -> tuple[list[str], int]:
+        steps: list[str] = []
+
+        def enough(out: bytes) -> bool:   # each new frame: the late one started, then killed
+            whole = ["".join(line for line in f.splitlines(True) if line.startswith(("base ", late + " ")))
+                     for f in out.decode().split("\x1b[2J\x1b[H")[1:-1]]    # (the last may be cut)
+            seen = len(steps)
+            steps[:] = [re.sub(r" \w{12}\n", "\n", f) for i, f in enumerate(whole) if not i or f != whole[i - 1]]
+            if len(steps) > seen and len(steps) < 3:
+                dockyard(*(["run", "-d", "--name", late, "busybox", "sleep", "60"] if len(steps) == 1 else ["kill", late]))
+            return len(steps) >= 3
+        try:
+            _, code = _until_interrupted(argv, env, enough)
+        finally:
+            dockyard("rm", "-f", late)
+        return [s.replace(late, "late") for s in steps], code
+
+    dockyard("run", "-d", "--name", "base", "busybox", "sleep", "60")
+    try:
+        # the three at once, each its own late container (the others' rows left out)
+        argv = ["stats", "--format", "{{.Name}} {{.Container}}"]
+        theirs, ours, client = at_once(
+            lambda: frames([DOCKER, *argv], cli_env, "late-d"),
+            lambda: frames(dockyard.argv(*argv), dockyard.env, "late-l"),
+            lambda: frames(dockyard.argv(*argv), {**dockyard.env, "DOCKYARD_HOST": server.url}, "late-r"))
+        assert theirs[0] == ["base\n", "base\nlate\n", "base\n"]
+        assert ours == client == (theirs[0], 130)
+    finally:
+        dockyard("rm", "-f", "base")
