@@ -1,24 +1,44 @@
 """dockyard's `container` management group and its `container prune` and `image prune`, as the
 docker CLI 20.10 (/usr/bin/docker) prints them against a reference dockerd of this module's own (a
 prune removes what the whole daemon holds: the session's dockerd is every other test's), compared
-with dockyard in process and as a client of `dockyard serve` on the same store; container and
-image IDs, sizes of layers aside, are compared as <id>."""
+with dockyard in process and as a client of `dockyard serve` on a store of its own, the three at
+once; container and image IDs, sizes of layers aside, are compared as <id>."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from tests.api.test_cli_container_extras import Run, _docker, _dockyard, _errors
+from dockyard.store.store import Store
+from tests.api.conftest import start_server
 from tests.conftest import _reference_dockerd, at_once
 
 
 @pytest.fixture(scope="module")
 def fresh_dockerd(busybox_tar):  # noqa: ANN001, ANN201
     yield from _reference_dockerd(busybox_tar)
+
+
+@pytest.fixture
+def client_server(imported, tmp_path: Path):  # noqa: ANN001, ANN201
+    """`dockyard serve` on a store of its own holding busybox alone (as the test's store, which
+    the in-process way has), so that the client's way runs beside it: a prune takes a whole
+    store. One after the other on one store they took ~20 s a test at load 6."""
+    root = tmp_path / "client-store"
+    Store(root)
+    imported.into(root)
+    folder = Path(tempfile.mkdtemp(prefix="dy-grp-", dir="/tmp"))   # short: a socket's path
+    server = start_server(root, folder)
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ids(text: str) -> str:
@@ -40,11 +60,11 @@ def _ways(dockerd, server, dockyard) -> dict[str, Run]:  # noqa: ANN001
 
 
 def _each_way(dockerd, server, dockyard, scenario: Callable[[Run], list[object]]) -> dict[str, list[object]]:  # noqa: ANN001
-    """`scenario` on dockerd beside dockyard's two ways, which share a store: one after the other."""
+    """`scenario` the three ways at once: each has a daemon or store of its own (`server` is the
+    client_server fixture's, not on dockyard's store)."""
     ways = _ways(dockerd, server, dockyard)
-    theirs, ours = at_once(lambda: scenario(ways["dockerd"]),
-                           lambda: [scenario(ways["in process"]), scenario(ways["client"])])
-    return {"dockerd": theirs, "in process": ours[0], "client": ours[1]}
+    results = at_once(*(lambda run=run: scenario(run) for run in ways.values()))
+    return dict(zip(ways, results, strict=True))
 
 
 def _compare(results: dict[str, list[object]]) -> None:
@@ -100,14 +120,13 @@ def _prunes(run: Run) -> list[object]:
     return out
 
 
-def test_container_and_image_prune_as_docker(fresh_dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
-    # one way after the other: a prune takes every container or image of its daemon or store
-    # (in process and the client share one)
-    results = _each_way(fresh_dockerd, server, dockyard, _prunes)
+def test_container_and_image_prune_as_docker(fresh_dockerd, client_server, dockyard, busybox) -> None:  # noqa: ANN001
+    # a prune takes every container or image of its daemon or store: each way has its own
+    results = _each_way(fresh_dockerd, client_server, dockyard, _prunes)
     _compare(results)
 
 
-def test_the_container_group_as_docker(fresh_dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
+def test_the_container_group_as_docker(fresh_dockerd, client_server, dockyard, busybox) -> None:  # noqa: ANN001
     def steps(run: Run) -> list[object]:
         out: list[object] = []
         code, help_out, help_err = run("container", "--help")
@@ -135,7 +154,7 @@ def test_the_container_group_as_docker(fresh_dockerd, server, dockyard, busybox)
         finally:
             run("rm", "-f", "gc1", "gc2")
         return out
-    results = _each_way(fresh_dockerd, server, dockyard, steps)
+    results = _each_way(fresh_dockerd, client_server, dockyard, steps)
     # `container remove`, the alias docker CLIs have since 23.0 (not 20.10)
     assert dockyard("container", "create", "--name", "gc3", "busybox", "true").returncode == 0
     assert dockyard("container", "remove", "gc3").stdout == "gc3\n"
