@@ -93,14 +93,20 @@ def cmd_info(args: argparse.Namespace, target: Any) -> int:
     if args.format:
         out.write(render_template(args.format, info) + "\n")
         return 0
-    out.write("Client:\n Context:    default\n Debug Mode: false\n\nServer:\n" + _server_info(info))
+    username = ""
+    if info.get("IndexServerAddress"):   # the client's config's user there (no helper asked)
+        from dockyard.engine.credentials import client_username
+
+        username = client_username(info["IndexServerAddress"])
+    out.write("Client:\n Context:    default\n Debug Mode: false\n\nServer:\n" + _server_info(info, username))
     for warning in info.get("Warnings") or []:
         sys.stderr.write(f"{warning}\n")
     return 0
 
 
-def _server_info(info: dict[str, Any]) -> str:
-    """prettyPrintServerInfo of the docker CLI 20.10 (its lines and their order)."""
+def _server_info(info: dict[str, Any], username: str) -> str:
+    """prettyPrintServerInfo of the docker CLI 20.10 (its lines and their order); `username`:
+    the client's login at the index server."""
     from dockyard.units import bytes_size
 
     lines: list[str] = []
@@ -165,7 +171,9 @@ def _server_info(info: dict[str, Any]) -> str:
     line(" HTTP Proxy:", info.get("HttpProxy"), always=False)
     line(" HTTPS Proxy:", info.get("HttpsProxy"), always=False)
     line(" No Proxy:", info.get("NoProxy"), always=False)
-    line(" Registry:", info.get("IndexServerAddress", ""))
+    if info.get("IndexServerAddress"):
+        line(" Username:", username, always=False)
+        line(" Registry:", info["IndexServerAddress"])
     if info.get("Labels") is not None:
         lines.append(" Labels:")
         lines += [f"  {label}" for label in info["Labels"]]

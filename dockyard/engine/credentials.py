@@ -9,6 +9,7 @@ import os
 
 from dockyard.dataclass import dataclass
 from dockyard.engine.registry import RegistryAccess, login as check_credentials
+from dockyard.errors import DockyardError
 from dockyard.transport.registry.credentials import Credentials, CredentialStore, config_key
 from dockyard.transport.registry.hosts import RegistrySettings
 
@@ -86,6 +87,15 @@ def request_auth(name: str) -> str:
 def client_detach_keys() -> str:
     """The config's detachKeys, the client's detach keys when --detach-keys is not given ("")."""
     return CredentialStore.default(os.environ).detach_keys()
+
+
+def client_username(server: str) -> str:
+    """The config file's user of `server` as the docker CLI's `info` shows it ("" for none, or
+    for a file it cannot read: the docker CLI warns and goes on)."""
+    try:
+        return CredentialStore.default(os.environ).file_username(server)
+    except DockyardError:
+        return ""
 
 
 def login(server: str, username: str, password: str) -> str:

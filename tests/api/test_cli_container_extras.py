@@ -619,3 +619,30 @@ def test_stats_of_all_follows_starts_and_dies_as_docker(server, dockyard, busybo
         assert ours == client == (theirs[0], 130)
     finally:
         dockyard("rm", "-f", "base")
+
+
+def test_info_fields_of_the_host_and_the_login_as_docker(dockerd, server, dockyard, cli_env, tmp_path: Path) -> None:  # noqa: ANN001
+    # what dockyard knows as dockerd does: the host's OS (os-release), runc's commit, the store's
+    # file system; the client's login at the index server ('Username:', from config.json, as the
+    # docker CLI 20.10 prints it); a store's own engine ID, kept
+    import base64
+    import json
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps(
+        {"auths": {"https://index.docker.io/v1/": {"auth": base64.b64encode(b"someone:pw").decode()}}}))
+    env = {"DOCKER_CONFIG": str(config)}
+    ours = {way: dockyard.run("info", env={**env, **extra}, check=False)
+            for way, extra in (("in process", {}), ("client", {"DOCKYARD_HOST": server.url}))}
+    through_serve = _docker({**cli_env, **env})("info")
+    theirs = _docker({**dockerd.env, **env})("info")
+    for result in ours.values():
+        assert (result.returncode, result.stdout, result.stderr) == through_serve
+    wanted = (" Username:", " Registry:", " Operating System:", " runc version:", "  Backing Filesystem:",
+              " Kernel Version:", " OSType:")
+    assert [line for line in through_serve[1].splitlines() if line.startswith(wanted)] == \
+        [line for line in theirs[1].splitlines() if line.startswith(wanted)]
+    assert " Username: someone\n Registry: https://index.docker.io/v1/\n" in through_serve[1]
+    ids = {dockyard.run("info", "-f", "{{.ID}}", env=extra).stdout for extra in ({}, {"DOCKYARD_HOST": server.url})}
+    assert len(ids) == 1 and re.fullmatch(r"[0-9a-f-]{36}\n", ids.pop())

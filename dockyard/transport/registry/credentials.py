@@ -206,6 +206,13 @@ class CredentialStore:
         value = self._load().get("detachKeys")
         return value if isinstance(value, str) else ""
 
+    def file_username(self, key: str) -> str:
+        """The user of the file's `auths` entry under exactly `key` (its `auth` decoded), no
+        helper asked: the docker CLI 20.10's ConfigFile().AuthConfigs[key].Username, which its
+        `info` prints ("" when there is none)."""
+        auths = _auths(self._load(), self._file)
+        return _decode_entry(self._file, key, auths[key]).username if key in auths else ""
+
     def helper_for(self, server: str) -> str | None:
         """The helper name that keeps `server`'s credentials, None when the file does."""
         return self._helper(self._load(), config_key(server))
