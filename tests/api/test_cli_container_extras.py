@@ -263,27 +263,31 @@ def _shape(text: str) -> str:
 
 def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_env) -> None:  # noqa: ANN001
     # what they print of a running container: as the docker CLI prints serve's answers (the same
-    # container); their errors: as the docker CLI prints dockerd's
+    # container; the three asked at once, nothing of it changes); their errors: as the docker CLI
+    # prints dockerd's
+    from tests.conftest import at_once
+
     ways = _ways(dockerd, server, dockyard)
     docker = _docker(cli_env)
+
+    def asked(*args: str) -> tuple:  # noqa: ANN202 - the docker CLI's, in process, as a client
+        return at_once(lambda: docker(*args), lambda: ways["in process"](*args), lambda: ways["client"](*args))
     assert dockyard.run("run", "-d", "--name", "obs", "-p", "127.0.0.1::80", "-p", "127.0.0.1::53/udp",
                         "busybox", "sleep", "60").returncode == 0
     try:
         for args in (["port", "obs"], ["port", "obs", "80"], ["port", "obs", "53/udp"], ["top", "obs"],
                      ["top", "obs", "-o", "pid,args"],
                      ["stats", "--no-stream", "--format", "{{.Name}} {{.Container}} {{.ID}} {{.PIDs}}", "obs"]):
-            theirs = docker(*args)
+            theirs, *both = asked(*args)
             assert theirs[0] == 0 and theirs[1], (args, theirs)
-            for way in ("in process", "client"):
-                ours = ways[way](*args)
+            for way, ours in zip(("in process", "client"), both, strict=True):
                 if args == ["port", "obs"]:   # the docker CLI 20.10 lists its map's random order
                     ours, theirs = (r[:1] + ("".join(sorted(r[1].splitlines(True))),) + r[2:] for r in (ours, theirs))
                 if args == ["top", "obs"]:    # ps' C (CPU use) and times move between two calls
                     ours, theirs = (r[:1] + (_shape(r[1]),) + r[2:] for r in (ours, theirs))
                 assert ours == theirs, (way, args)
-        theirs = docker("stats", "--no-stream", "obs")
-        for way in ("in process", "client"):
-            ours = ways[way]("stats", "--no-stream", "obs")
+        theirs, *both = asked("stats", "--no-stream", "obs")
+        for way, ours in zip(("in process", "client"), both, strict=True):
             assert (ours[0], _shape(ours[1]), ours[2]) == (theirs[0], _shape(theirs[1]), theirs[2]), way
             assert ours[1].count("\n") == 2 and " obs " in ours[1]
     finally:
