@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from dockyard.cli.context import CliContext
 
 def graph_options(args: argparse.Namespace) -> GraphOptions:
-    from dockyard.engine.buildkit import GraphOptions, OutputSpec, Session
+    from dockyard.engine.buildkit import GraphOptions, OutputSpec, Session, check_network
 
+    check_network(args.network)   # as a client, serve refuses it (the light client loads no graph options)
     flags = read_flags(args)
     build_args = build_arg_values(args.build_arg)
     if "SOURCE_DATE_EPOCH" not in build_args and os.environ.get("SOURCE_DATE_EPOCH"):

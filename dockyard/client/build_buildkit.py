@@ -19,7 +19,6 @@ import sys
 
 from dockyard.builder.graph.progress import Progress, SolveStatus, VertexInfo, make_display
 from dockyard.builder.graph.wire import OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, STATUS_ID
-from dockyard.builder.graph.options import check_network
 from dockyard.client.build import Values, client_build, write_iidfile
 from dockyard.errors import DockyardError, InvalidParameter
 
@@ -47,7 +46,6 @@ class Flags:
 def read_flags(args: argparse.Namespace, *, client: bool = False) -> Flags:
     """The checks and readings of BuildKit mode's flags, in process and as a client (`client`:
     what the client cannot do yet is refused)."""
-    check_network(args.network)
     if client and args.waste:
         raise InvalidParameter("--waste in BuildKit mode is not supported as a client of dockyard serve yet: "
                                "run `dockyard image waste IMAGE` after the build")
