@@ -41,6 +41,7 @@ def _required(parser_words: tuple[str, ...]) -> list[str]:
         if not action.option_strings and not isinstance(action, argparse._SubParsersAction):
             if action.nargs in (None, "+", 1):
                 out.append("x")
+            out += ["x"] * getattr(action, "least", 0)   # exec's COMMAND
     return out
 
 

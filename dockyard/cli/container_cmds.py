@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("--detach-keys", default="", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND").least = 1  # type: ignore[attr-defined]
     _both(p, cmd_exec)
     p = sub.add_parser("inspect", help="Return low-level information on containers or images")
     p.add_argument("-f", "--format", default=None, help="Format output using a Go-template-like path")

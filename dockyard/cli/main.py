@@ -89,7 +89,11 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN202
         words = sys.argv[1:] if args is None else list(args)
         self._words = words   # parse_args finds the command a flag error is about
-        return super().parse_known_args(prepare(self, words), namespace)
+        parsed, extra = super().parse_known_args(prepare(self, words), namespace)
+        for action in self._actions:   # a REMAINDER that must hold words (exec's COMMAND)
+            if (least := getattr(action, "least", 0)) and least > len(getattr(parsed, action.dest) or ()):
+                self.error("the following arguments are required")
+        return parsed, extra
 
     def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN202
         parsed, extra = self.parse_known_args(args, namespace)
@@ -144,7 +148,8 @@ class Parser(argparse.ArgumentParser):
             if not action.option_strings:
                 name = action.metavar or action.dest.upper()
                 words.append({None: name, "?": f"[{name}]", "+": f"{name} [{name}...]", "*": f"[{name}...]",
-                              argparse.REMAINDER: f"[{name}] [ARG...]"}.get(action.nargs, name))  # type: ignore[arg-type]
+                              argparse.REMAINDER: f"{name} [ARG...]" if getattr(action, "least", 0)
+                              else f"[{name}] [ARG...]"}.get(action.nargs, name))  # type: ignore[arg-type]
         return words
 
     def _group(self) -> argparse._SubParsersAction | None:
@@ -160,7 +165,7 @@ class Parser(argparse.ArgumentParser):
             if isinstance(action, argparse._SubParsersAction):
                 return ""
             low, high = {None: (1, 1), "?": (0, 1), "+": (1, None), "*": (0, None),
-                         argparse.REMAINDER: (0, None)}.get(action.nargs, (1, 1))  # type: ignore[arg-type]
+                         argparse.REMAINDER: (getattr(action, "least", 0), None)}.get(action.nargs, (1, 1))  # type: ignore[arg-type]
             least += low
             most = None if most is None or high is None else most + high
         if least == most == 0:

@@ -423,7 +423,7 @@ def test_too_few_or_too_many_arguments_as_docker(dockerd, dockyard) -> None:  # 
     # the help's line, status 1 (argparse said 'the following arguments are required', 125)
     docker = _docker(dockerd.env)
     for args in (["rename", "x"], ["port"], ["restart"], ["cp", "x"], ["attach"], ["update"], ["top"], ["run"],
-                 ["tag", "x"], ["network", "create"],
+                 ["tag", "x"], ["network", "create"], ["exec", "x"], ["exec"],
                  # and too many (no flag among them): the same lines, 'accepts no arguments' where none is taken
                  ["rename", "a", "b", "c"], ["port", "a", "80", "x"], ["images", "a", "b"], ["ps", "a"],
                  ["network", "create", "a", "b"], ["image", "tag", "a", "b", "c"]):
