@@ -4,7 +4,10 @@
 One JSON object per line, compact as dockerd writes it (entry sizes, and so where rotation
 falls, are dockerd's): `{"log":"text\\n","stream":"stdout","time":"...Z"}` with the time in
 RFC 3339 and nanoseconds. A line of output is one entry; a partial line waits for its end, or
-is written as it is once it reaches 16 KiB (as Docker splits long lines).
+is written as it is once it reaches 16 KiB (as Docker splits long lines), or once the output
+pauses (PARTIAL_IDLE): `attach` reads this log, and a prompt (`/ # `, `Name: `) must reach the
+attached user before its line ends. dockerd's attach is a stream of its own, its json-file
+waits for the newline; the bytes `logs` prints are the same, only `-t` shows the extra entry.
 
 Rotation, as dockerd 20.10's json-file driver does it (`--log-opt max-size=10m max-file=3`): an
 entry about to be written to a file that has reached max-size first rotates the log (so a file
@@ -32,6 +35,7 @@ from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter
 
 PARTIAL_FLUSH = 16 * 1024
+PARTIAL_IDLE = 0.05   # s of silence after which a partial line is written as it is
 READ_SIZE = 64 * 1024
 FOLLOW_POLL = 0.02
 
@@ -201,6 +205,19 @@ class LogWriter:
         self._partial[stream] = buf
         self._f.flush()
 
+    def pending(self) -> bool:
+        """A partial line waits that flush_partial() would write."""
+        return any(_whole(buf) for buf in self._partial.values())
+
+    def flush_partial(self) -> None:
+        """The output paused: the partial lines written as they are (a UTF-8 character cut at
+        the end waits for its other bytes)."""
+        for stream, buf in self._partial.items():
+            if cut := _whole(buf):
+                self._entry(stream, buf[:cut])
+                self._partial[stream] = buf[cut:]
+        self._f.flush()
+
     def _entry(self, stream: str, data: bytes) -> None:
         # json.dumps({"log": ..., "stream": ..., "time": ...}, ensure_ascii=False, compact), its
         # bytes written out: the dict's encoder cost as much again as the line's own encoding
@@ -230,6 +247,17 @@ class LogWriter:
             if buf:
                 self._entry(stream, buf)
         self._f.close()
+
+
+def _whole(buf: bytes) -> int:
+    """The length of `buf` without a UTF-8 character cut at its end."""
+    for back in range(1, min(4, len(buf)) + 1):
+        byte = buf[-back]
+        if byte < 0x80:
+            return len(buf)
+        if byte >= 0xC0:   # the character's first byte: how long it is
+            return len(buf) if back >= (2 if byte < 0xE0 else 3 if byte < 0xF0 else 4) else len(buf) - back
+    return len(buf)   # no first byte within 4: not UTF-8, written as it is
 
 
 def _rename(src: Path, dst: Path) -> None:

@@ -46,7 +46,7 @@ from dockyard.runtime import health as health_mod
 from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.console import ConsoleSocket
 from dockyard.runtime.hostconfig import joined_container
-from dockyard.runtime.logs import NO_LOG, LogWriter, limits, remove_files
+from dockyard.runtime.logs import NO_LOG, PARTIAL_IDLE, LogWriter, limits, remove_files
 from dockyard.runtime.oci import clean_message, exit_code_for, for_store
 from dockyard.runtime.restart import Backoff, should_restart
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir, health_after_exit
@@ -326,8 +326,11 @@ class Monitor:
                 if init_exit is not None:
                     watch.append(init_exit)
                 try:
-                    ready, _, _ = select.select(watch, [], [])
+                    ready, _, _ = select.select(watch, [], [], PARTIAL_IDLE if log.pending() else None)
                 except InterruptedError:
+                    continue
+                if not ready:   # the output paused with a partial line (a prompt): logged for attach
+                    log.flush_partial()
                     continue
                 for fd in ready:
                     if fd == init_exit:

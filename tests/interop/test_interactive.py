@@ -124,6 +124,19 @@ def _typed_after_prompt(argv: list[str], env: dict[str, str], keys: bytes, *, fi
         os.close(fd)
 
 
+def test_the_shell_prompt_shows_before_a_key_is_typed(engine: Engine) -> None:
+    """`run -it busybox sh`: ash's prompt (`/ # `, a line without its end) is on the terminal
+    before anything is typed, as dockerd shows it. dockyard's attach reads the json-file log,
+    which kept a partial line until its newline: the user saw the banner and no prompt."""
+    clis = [(DOCKER, "run", "-it", "--rm", "--network", "none", "busybox", "sh")]
+    if engine.name == "dockyard":
+        clis.append(tuple(engine.own_cli.argv("run", "-it", "--rm", "--network", "none", "busybox", "sh")))
+    for argv in clis:
+        env = engine.env if argv[0] == DOCKER else engine.own_cli.env
+        code, out = _typed_after_prompt(list(argv), env, b"exit 4\r", ready=b"/ # ")
+        assert code == 4 and b"/ # " in out, (argv, code, out)
+
+
 def test_detach_keys(engine: Engine) -> None:
     """ctrl-p ctrl-q on a terminal leaves a `run -it` (status 0, nothing printed) or an `exec -it`
     (`read escape sequence`, status 1) with the container running on, as the docker CLI does;

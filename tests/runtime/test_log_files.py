@@ -54,3 +54,19 @@ def test_lines_are_json_file_entries(tmp_path: Path) -> None:
         assert entry["stream"] == "stderr" and len(entry["time"]) == len("2026-01-02T03:04:05.123456000Z")
     times = [e["time"] for e in entries]
     assert times == sorted(times)
+
+
+def test_a_paused_partial_line_is_written_whole_characters_only(tmp_path: Path) -> None:
+    """The monitor writes a partial line once the output pauses (a prompt, for attach): as it
+    is, but a UTF-8 character cut at its end waits for its other bytes; then the line's rest."""
+    import json
+
+    path = tmp_path / "c-json.log"
+    writer = LogWriter(path)
+    writer.write("stdout", "/ # \u00e9".encode()[:-1])
+    assert writer.pending()
+    writer.flush_partial()
+    assert not writer.pending()   # only the cut character's first byte waits
+    writer.write("stdout", "\u00e9".encode()[1:] + b"x\ny")
+    writer.close()
+    assert [json.loads(line)["log"] for line in path.read_bytes().splitlines()] == ["/ # ", "\u00e9x\n", "y"]
