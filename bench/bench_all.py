@@ -877,6 +877,10 @@ def main() -> None:
     if opts.quick:
         opts.context_files, opts.context_mb, opts.image_mb, opts.runs = 2000, 40, 100, 1
     opts.peers = set(opts.peers.split(",")) if opts.peers else set()
+    tools = {"docker": "dockerd", "buildah": "buildah", "skopeo": "skopeo"}
+    if missing := sorted(tools[p] for p in opts.peers & tools.keys() if shutil.which(tools[p]) is None):
+        raise SystemExit(f"bench_all: {', '.join(missing)} not installed: `scripts/install.sh --bench` "
+                         "installs the peers, or leave them out with --peers")
     wanted = set(opts.rows.split(","))
     work = Path(opts.work or tempfile.mkdtemp(prefix="bench-all-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)
