@@ -157,7 +157,10 @@ def current_state(cdir: ContainerDir) -> ContainerState:
     with AutoRemove whose monitor died is removed then (NotFound)."""
     state = cdir.read_state()
     if state.status == RUNNING and not pid_alive(state.monitor_pid):
-        with cdir.update() as st:
+        # written only when changed: a removal that went between the two reads leaves no state
+        # (update() would write the default state back into the removed container's folder)
+        with cdir.locked():
+            st = cdir.read_state()
             if st.status == RUNNING and not pid_alive(st.monitor_pid):
                 st.status, st.paused, st.pid = EXITED, False, 0
                 st.health = health_after_exit(st.health)
@@ -167,6 +170,7 @@ def current_state(cdir: ContainerDir) -> ContainerState:
                 st.error = ORPHANED
                 st.finished_at = now_rfc3339()
                 _end_orphan(cdir)
+                cdir.write_state(st)
             state = replace(st)
     if state.status == EXITED and state.error == ORPHANED:
         _auto_remove(cdir)
