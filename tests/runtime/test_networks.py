@@ -18,7 +18,7 @@ import pytest
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime.network import endpoints, netavark, subnets
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding
-from dockyard.runtime.network.records import CreateRequest, Networks
+from dockyard.runtime.network.records import CreateRequest, Endpoint, Networks
 from dockyard.runtime.resolvconf import resolv_conf
 from dockyard.store.locks import flock
 
@@ -262,6 +262,40 @@ def test_the_default_bridge_takes_its_subnet_back_while_its_bridge_is_up(store_r
     assert list(second.join(NetworkRequest()).networks) == ["bridge"]
     assert Networks(store_root).get("bridge").subnet == bridge.subnet
     assert bridge.subnet.replace("/", "_") in [p.name for p in (subnets.RUN_DIR / "subnets").iterdir()]
+
+
+def test_a_leave_never_lets_the_subnet_go_under_a_join(store_root: Path, sandboxes) -> None:
+    """The last container leaving the default bridge lets its subnet go (and sweeps its bridge)
+    when no endpoint is left; a join reserved the subnet, then took its address and wrote its
+    endpoint: a leave between the two released the reservation under the joiner (its setup then
+    raced the sweep of its own bridge). A join now reserves and writes its endpoint under one
+    hold of the networks' lock (Networks.joining), and a leave's release waits for it."""
+    import threading
+
+    first = sandboxes("first")
+    first.join(NetworkRequest())
+    networks = Networks(store_root)
+    bridge = networks.get("bridge")
+    reservation = subnets.RUN_DIR / "subnets" / bridge.subnet.replace("/", "_")
+    first_endpoint = networks.endpoints_dir(bridge) / f"{first.id}.json"
+    second = "5" * 64
+    with networks.joining() as activate:              # a second container's join, midway
+        assert activate(bridge).subnet == bridge.subnet
+        leaving = threading.Thread(target=first.leave)
+        leaving.start()
+        while first_endpoint.exists():               # the leave reached its release
+            assert leaving.is_alive()
+            time.sleep(0.005)
+        assert reservation.exists()
+        subnet = ipaddress.ip_network(bridge.subnet)
+        networks.add_endpoint(bridge, Endpoint(second, "second", "e" * 64, "02:42:ac:11:00:03",
+                                               f"{subnet[3]}/{subnet.prefixlen}"))
+    leaving.join(timeout=30)
+    assert not leaving.is_alive()
+    assert reservation.exists(), "the leave let the subnet go under the join"
+    networks.remove_endpoint(bridge, second)
+    assert networks.deactivate(bridge, endpoints.sweep_subnet)
+    assert not reservation.exists()
 
 
 def _chain_of(subnet: str) -> str:

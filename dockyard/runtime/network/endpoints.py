@@ -289,31 +289,32 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
     # what networks of deleted stores left on the host goes first (a killed run's)
     subnets.sweep_stale(network_exists, lambda subnet: netavark.sweep_network(str(subnet)))
     networks = Networks(root)
+    records = {name: networks.get(name) for name in wanted}   # get may make the built-ins, locked
     attachments = []
-    for name, cfg in wanted.items():
-        record = networks.activate(networks.get(name))
-        ip = ipam.allocate(networks.ips_dir(record), record.ipv4_network,
-                           ipaddress.IPv4Address(record.gateway), container_id, alive,
-                           cfg.ipv4_address or None,
-                           ipaddress.IPv4Network(record.ip_range) if record.ip_range else None,
-                           frozenset(map(ipaddress.IPv4Address, record.aux_addresses.values())))
-        interface = f"eth{_next_interface(state)}"
-        aliases = []
-        if record.dns_enabled:
-            aliases = list(dict.fromkeys([*cfg.aliases, container_id[:12]]))
-        joined = JoinedNetwork(record.id, os.urandom(32).hex(), interface, str(ip),
-                               record.ipv4_network.prefixlen, record.gateway, cfg.mac_address or _mac(str(ip)),
-                               list(cfg.aliases), asdict(record), by_id=True)
-        state.networks[record.name] = joined
-        attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
-    # Written before netavark sets anything up: a kill from here on (of the hook, of the
-    # runtime) leaves a state that `leave` undoes (teardown, addresses, the reservation's
-    # sweep); written after, a kill between left netavark's rules and veth to nobody. The
-    # endpoints too: the default bridge keeps its reservation while a container joins it.
-    for a in attachments:
-        joined = state.networks[a.network.name]
-        networks.add_endpoint(a.network, Endpoint(container_id, container_name, joined.endpoint_id,
-                                                  joined.mac, f"{joined.ip}/{joined.prefix}"))
+    # Each network activated, its address taken and its endpoint written under one hold of the
+    # networks' lock (Networks.joining): a leave then never lets a subnet go between the two.
+    # The endpoints are written before netavark sets anything up: a kill from here on (of the
+    # hook, of the runtime) leaves a state that `leave` undoes (teardown, addresses, the
+    # reservation's sweep); written after, a kill between left netavark's rules and veth to nobody.
+    with networks.joining() as activate:
+        for name, cfg in wanted.items():
+            record = activate(records[name])
+            ip = ipam.allocate(networks.ips_dir(record), record.ipv4_network,
+                               ipaddress.IPv4Address(record.gateway), container_id, alive,
+                               cfg.ipv4_address or None,
+                               ipaddress.IPv4Network(record.ip_range) if record.ip_range else None,
+                               frozenset(map(ipaddress.IPv4Address, record.aux_addresses.values())))
+            interface = f"eth{_next_interface(state)}"
+            aliases = []
+            if record.dns_enabled:
+                aliases = list(dict.fromkeys([*cfg.aliases, container_id[:12]]))
+            joined = JoinedNetwork(record.id, os.urandom(32).hex(), interface, str(ip),
+                                   record.ipv4_network.prefixlen, record.gateway, cfg.mac_address or _mac(str(ip)),
+                                   list(cfg.aliases), asdict(record), by_id=True)
+            state.networks[record.name] = joined
+            attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
+            networks.add_endpoint(record, Endpoint(container_id, container_name, joined.endpoint_id,
+                                                   joined.mac, f"{joined.ip}/{joined.prefix}"))
     state_path(cdir).write_bytes(state.to_json())
     payload = netavark.options_json(container_id, container_name, attachments, ports)
     try:

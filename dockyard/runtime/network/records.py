@@ -17,7 +17,8 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from dockyard.dataclass import asdict, dataclass, field, fields
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
@@ -245,25 +246,34 @@ class Networks:
         return record
 
     # -- use --------------------------------------------------------------------------------
-    def activate(self, record: NetworkRecord) -> NetworkRecord:
+    @contextmanager
+    def joining(self) -> Iterator[Callable[[NetworkRecord], NetworkRecord]]:
+        """A container's join, under one hold of the lock: each network activated (the callable
+        given), its address taken and its endpoint added before the lock goes. A leave's
+        `deactivate` looks for endpoints under the same lock, so it never lets the default
+        bridge's subnet go (and sweeps its bridge) between a join's reservation and its
+        endpoint: the joiner found its subnet unreserved, its bridge swept under its setup."""
+        with flock(self._lock):
+            yield self._activate_locked
+
+    def _activate_locked(self, record: NetworkRecord) -> NetworkRecord:
         """Before a container joins: the network's subnet is reserved host-wide. The default
         `bridge` of a store holds its subnet only while containers use it (every store, every
         test's too, has one): if another network took it meanwhile, it moves to a free one."""
-        with flock(self._lock):
-            record = self._read(record.id) or record
-            try:
-                subnets.ensure_reserved(self.root, record.id, record.ipv4_network, network_exists,
-                                        record.interface)
-                return record
-            except Conflict:
-                if record.name != "bridge" or self.endpoints(record):
-                    raise
-            subnet = subnets.reserve(self.root, record.id, network_exists, None,
-                                     [r.ipv4_network for r in self._all_raw()
-                                      if r.subnet and r.id != record.id])
-            record.subnet, record.gateway = str(subnet), str(subnet.network_address + 1)
-            self._write(record)
+        record = self._read(record.id) or record
+        try:
+            subnets.ensure_reserved(self.root, record.id, record.ipv4_network, network_exists,
+                                    record.interface)
             return record
+        except Conflict:
+            if record.name != "bridge" or self.endpoints(record):
+                raise
+        subnet = subnets.reserve(self.root, record.id, network_exists, None,
+                                 [r.ipv4_network for r in self._all_raw()
+                                  if r.subnet and r.id != record.id])
+        record.subnet, record.gateway = str(subnet), str(subnet.network_address + 1)
+        self._write(record)
+        return record
 
     def deactivate(self, record: NetworkRecord, sweep: Sweep | None = None, *,
                    unhold: Path | None = None, unanchor: Callable[[], None] | None = None) -> bool:
