@@ -84,9 +84,28 @@ def go_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return "[" + " ".join(go_value(v) for v in value) + "]"
+    if isinstance(value, GoStruct):
+        return "{" + " ".join(go_value(value.field(name)) for name, _, _ in value.fields) + "}"
     if isinstance(value, dict):
         return "map[" + " ".join(f"{k}:{go_value(v)}" for k, v in sorted(value.items())) + "]"
     return str(value)
+
+
+class GoStruct(dict):
+    """A Go struct as the docker CLI's template sees it where it formats a struct (`version`):
+    its JSON form is what `{{json}}` prints, its fields go by their Go names (`APIVersion`, whose
+    JSON key is `ApiVersion`), a name it lacks is an error (not `<no value>` as a map's), and
+    it prints as `{v1 v2 ...}`. `fields`: (Go name, JSON key, zero value) in the struct's order."""
+
+    def __init__(self, type_name: str, fields: Sequence[tuple[str, str, Any]], data: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.type_name, self.fields = type_name, fields
+
+    def field(self, name: str) -> Any:
+        for go_name, key, zero in self.fields:
+            if go_name == name:
+                return self.get(key, zero)
+        raise InvalidParameter(f"template: can't evaluate field {name} in type {self.type_name}")
 
 
 class _NoValue:
@@ -100,7 +119,9 @@ def _lookup(values: Any, path: str) -> Any:
     for part in path.split(".")[1:]:
         if not part:
             continue
-        if isinstance(values, dict):
+        if isinstance(values, GoStruct):
+            values = values.field(part)
+        elif isinstance(values, dict):
             values = values.get(part, _NO_VALUE)
         elif values is None or values is _NO_VALUE:
             raise InvalidParameter(f"template: nil pointer evaluating interface {{}}.{part}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from dockyard import __version__
 from dockyard.cli.backend import for_target
-from dockyard.cli.format import render_template
+from dockyard.cli.format import GoStruct, render_template
 from dockyard.errors import DockyardError
 
 
@@ -53,7 +53,8 @@ def cmd_version(args: argparse.Namespace, target: Any) -> int:
         server, error = None, exc
     out = _out(target)
     if args.format:
-        out.write(render_template(args.format, {"Client": client, "Server": server}) + "\n")
+        out.write(render_template(args.format, {"Client": _client_struct(client),
+                                                "Server": _server_struct(server)}) + "\n")
     else:
         out.write(f"Client: {client['Platform']['Name']}\n" + _tabbed([
             (" Version:", client["Version"]), (" API version:", client["ApiVersion"]),
@@ -65,6 +66,42 @@ def cmd_version(args: argparse.Namespace, target: Any) -> int:
     if error is not None:
         raise error
     return 0
+
+
+_PLATFORM = (("Name", "Name", ""),)
+_STRINGS = ("Version", "ApiVersion", "DefaultAPIVersion", "MinAPIVersion", "GitCommit", "GoVersion",
+            "Os", "Arch", "KernelVersion", "BuildTime", "Context")
+# the docker CLI 20.10's structs (cli/command/system/version.go, api/types.Version), whose Go
+# field names a --format template uses: APIVersion where the JSON says ApiVersion
+_CLIENT_FIELDS = ("Platform", "Version", "APIVersion", "DefaultAPIVersion", "GitCommit", "GoVersion",
+                  "Os", "Arch", "BuildTime", "Context", "Experimental")
+_SERVER_FIELDS = ("Platform", "Components", "Version", "APIVersion", "MinAPIVersion", "GitCommit",
+                  "GoVersion", "Os", "Arch", "KernelVersion", "Experimental", "BuildTime")
+
+
+def _struct(type_name: str, names: tuple[str, ...], data: dict[str, Any]) -> GoStruct:
+    fields = []
+    for name in names:
+        key = "ApiVersion" if name == "APIVersion" else name
+        zero: Any = "" if key in _STRINGS else False if name == "Experimental" else None
+        if name == "Platform":
+            data = {**data, key: GoStruct("struct { Name string }", _PLATFORM, data.get(key) or {})}
+            zero = GoStruct("struct { Name string }", _PLATFORM, {})
+        fields.append((name, key, zero))
+    return GoStruct(type_name, fields, data)
+
+
+def _client_struct(client: dict[str, Any]) -> GoStruct:
+    return _struct("system.clientVersion", _CLIENT_FIELDS, client)
+
+
+def _server_struct(server: dict[str, Any] | None) -> GoStruct | None:
+    if server is None:
+        return None
+    components = [GoStruct("types.ComponentVersion", (("Name", "Name", ""), ("Version", "Version", ""),
+                                                      ("Details", "Details", {})), c)
+                  for c in server.get("Components") or []]
+    return _struct("*types.Version", _SERVER_FIELDS, {**server, "Components": components})
 
 
 def _server_version(server: dict[str, Any]) -> str:
