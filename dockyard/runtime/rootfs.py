@@ -61,11 +61,37 @@ def topmost_once(lowers: list[str]) -> list[str]:
     return out
 
 
+OVERLAY_PARAMETERS = Path("/sys/module/overlay/parameters")
+_diffable: str | None = None
+
+
+def diffable_options(parameters: Path = OVERLAY_PARAMETERS) -> str:
+    """What keeps the upper directory a whole diff on a kernel whose overlay defaults say
+    otherwise: with redirect_dir on, a directory of a lower layer renamed in the container is an
+    upper directory holding only what changed (an xattr points at the rest, down in the lower
+    layer); with metacopy on, a chown copies up a file without its data. Read as a layer (commit,
+    a build step) either loses files. Docker's overlay2 then stops diffing the upper directory
+    ("Native Overlay Diff: false"); dockyard mounts with those features off (`mv` of such a
+    directory then copies it, as on kernels where they are off by default, Debian's)."""
+    words = []
+    for name in ("redirect_dir", "metacopy"):
+        try:
+            value = (parameters / name).read_text().strip()
+        except OSError:
+            continue    # a kernel without the feature
+        if value not in ("N", "off", "nofollow"):
+            words.append(f",{name}=off")
+    return "".join(words)
+
+
 def mount_options(store_root: Path, lowers: list[str], upper: Path, work: Path) -> str:
     """The overlay mount data; `lowers` are paths relative to the store root, topmost first."""
+    global _diffable
+    if _diffable is None:
+        _diffable = diffable_options()
     rel_upper = os.path.relpath(upper, store_root)
     rel_work = os.path.relpath(work, store_root)
-    opts = f"lowerdir={':'.join(lowers)},upperdir={rel_upper},workdir={rel_work}"
+    opts = f"lowerdir={':'.join(lowers)},upperdir={rel_upper},workdir={rel_work}{_diffable}"
     if len(opts) >= MOUNT_DATA_MAX:
         raise RuntimeFailure(f"image has too many layers to mount ({len(lowers) - 1})")
     return opts
@@ -79,7 +105,7 @@ def _absolute_options(store_root: Path, lowers: list[str], upper: Path, work: Pa
         return None
     lows = ":".join(os.path.join(root, low) for low in lowers)
     opts = os.fsencode(f"lowerdir={lows},upperdir={os.path.abspath(upper)},"
-                       f"workdir={os.path.abspath(work)}")
+                       f"workdir={os.path.abspath(work)}{_diffable or ''}")
     return opts if len(opts) < MOUNT_DATA_MAX else None
 
 
