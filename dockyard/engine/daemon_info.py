@@ -44,7 +44,11 @@ def info(store: Store, root: Path) -> dict[str, Any]:
         "ID": _engine_id(root), "Containers": total, "ContainersRunning": running,
         "ContainersPaused": paused, "ContainersStopped": stopped,
         "Images": images.image_count(store), "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", _fs_name(root)]],
+        # overlay2's lines: d_type as the root's file system gives it; dockyard's mounts keep
+        # the upper directory a whole diff (runtime/rootfs.diffable_options), so its diff is
+        # the native one; as root in the host's user namespace, no userxattr
+        "DriverStatus": [["Backing Filesystem", _fs_name(root)], ["Supports d_type", _go_bool(_d_type(root))],
+                         ["Native Overlay Diff", "true"], ["userxattr", "false"]],
         "DockerRootDir": str(root), "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                                                 "Authorization": None, "Log": ["json-file"]},
         # what the host's cgroups offer (dockyard applies each through runc); kernel memory
@@ -131,6 +135,33 @@ def _fs_name(root: Path) -> str:
     if ctypes.CDLL(None, use_errno=True).statfs(os.fsencode(root), buf) != 0:
         return "<unknown>"
     return _FS_NAMES.get(ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF, "<unknown>")
+
+
+def _d_type(root: Path) -> bool:
+    """Whether the file system of `root` fills readdir's d_type (xfs made with ftype=0 does
+    not; overlayfs needs it), as dockerd's overlay2 checks it: the type of the root's entries."""
+    import ctypes
+
+    class Dirent(ctypes.Structure):
+        _fields_ = [("d_ino", ctypes.c_uint64), ("d_off", ctypes.c_int64), ("d_reclen", ctypes.c_ushort),
+                    ("d_type", ctypes.c_ubyte), ("d_name", ctypes.c_char * 256)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.opendir.restype = ctypes.c_void_p
+    libc.readdir.restype = ctypes.POINTER(Dirent)
+    libc.readdir.argtypes = libc.closedir.argtypes = [ctypes.c_void_p]
+    handle = libc.opendir(os.fsencode(root))
+    if not handle:
+        return False
+    try:
+        entry = libc.readdir(handle)
+        return bool(entry) and entry.contents.d_type != 0   # DT_UNKNOWN
+    finally:
+        libc.closedir(handle)
+
+
+def _go_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _operating_system() -> dict[str, str]:

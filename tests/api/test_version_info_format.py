@@ -1,9 +1,10 @@
-"""`version --format`: the docker CLI formats a Go struct there, not a map, so a template names
+"""`version --format` and `info`'s storage lines. `version --format`: the docker CLI formats a Go struct there, not a map, so a template names
 its fields by their Go names and prints a struct as `{a b}`. Compared with Debian's docker 20.10
 CLI against the reference dockerd (values differ between the engines; the shape must not)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 # (template, the output's pattern on both engines, or None where both refuse it)
@@ -36,3 +37,16 @@ def test_version_format_takes_go_field_names(dockyard, dockerd) -> None:
         assert theirs.returncode == ours.returncode == 0, (template, theirs, ours)
         for out in (theirs.stdout, ours.stdout):
             assert re.fullmatch(pattern + "\n", out), (template, out)
+
+
+def test_info_has_overlay2s_lines(dockyard, dockerd) -> None:
+    """dockerd's overlay2 says its backing file system, d_type, whether it diffs the upper
+    directory natively, userxattr: the same names, in its order; the same values on one host."""
+    theirs = json.loads(dockerd("info", "-f", "{{json .DriverStatus}}").stdout)
+    ours = json.loads(dockyard("info", "-f", "{{json .DriverStatus}}").stdout)
+    assert [k for k, _ in ours] == [k for k, _ in theirs] == [
+        "Backing Filesystem", "Supports d_type", "Native Overlay Diff", "userxattr"]
+    assert ours == theirs
+    lines = dockyard("info").stdout.splitlines()
+    at = lines.index(" Storage Driver: overlay2")
+    assert lines[at + 1:at + 5] == [f"  {k}: {v}" for k, v in theirs]
