@@ -154,24 +154,26 @@ def create_file(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, tmp_dir: Path | None = None,
-                 publish: bool = True) -> None:
+                 publish: bool = True, parents: bool = True) -> None:
     """Replace `path` with `data` so that a reader sees the old or the new content, never half.
-    `publish=False`: see atomic_file."""
-    with atomic_file(path, mode=mode, tmp_dir=tmp_dir, publish=publish) as f:
+    `publish=False`, `parents=False`: see atomic_file."""
+    with atomic_file(path, mode=mode, tmp_dir=tmp_dir, publish=publish, parents=parents) as f:
         f.write(data)
 
 
 @contextmanager
 def atomic_file(path: Path, *, mode: int = 0o644, tmp_dir: Path | None = None,
-                publish: bool = True) -> Iterator[BinaryIO]:
+                publish: bool = True, parents: bool = True) -> Iterator[BinaryIO]:
     """Stream into a temp file; on success it is fsynced and renamed to `path`. The temp file is
     made in `tmp_dir` (on the same file system; the store gives its process's temp folder, so
     a kill leaves nothing beside `path`), else beside `path`. `publish=False` leaves out the
     fsync of the directory: the file is whole whenever it is there, but may be gone after a crash
     of the host until the caller fsyncs the directory (or anything else on the file system
-    commits the rename)."""
+    commits the rename). `parents=False`: a missing directory is FileNotFoundError, not made
+    (a removed container's folder)."""
     import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=tmp_dir or path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

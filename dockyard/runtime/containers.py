@@ -157,8 +157,8 @@ def current_state(cdir: ContainerDir) -> ContainerState:
     with AutoRemove whose monitor died is removed then (NotFound)."""
     state = cdir.read_state()
     if state.status == RUNNING and not pid_alive(state.monitor_pid):
-        # written only when changed: a removal that went between the two reads leaves no state
-        # (update() would write the default state back into the removed container's folder)
+        # written only when changed; a removal that went between the two reads makes the lock
+        # NotFound (ContainerDir.locked)
         with cdir.locked():
             st = cdir.read_state()
             if st.status == RUNNING and not pid_alive(st.monitor_pid):

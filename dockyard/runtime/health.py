@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.dataclass import dataclass
-from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime.state import ContainerDir, ContainerRecord
 from dockyard.store.events import Journal
@@ -163,17 +163,20 @@ class Checker:
         """The result into the container's Health (moby's handleProbeResult); an event when the
         status changes. `counts`: the probe began after the start period (a failure before it
         does not count while the container is still starting)."""
-        with self.cdir.update(durable=False) as state:   # a crash ends the run anyway
-            health = state.health or starting(None)
-            old = health["Status"]
-            health["Log"] = (list(health.get("Log") or []) + [result])[-MAX_LOG:]
-            if result["ExitCode"] == 0:
-                health["FailingStreak"], health["Status"] = 0, HEALTHY
-            elif counts or old != STARTING:
-                health["FailingStreak"] = health.get("FailingStreak", 0) + 1
-                if health["FailingStreak"] >= self.check.retries:
-                    health["Status"] = UNHEALTHY
-            state.health = health
+        try:
+            with self.cdir.update(durable=False) as state:   # a crash ends the run anyway
+                health = state.health or starting(None)
+                old = health["Status"]
+                health["Log"] = (list(health.get("Log") or []) + [result])[-MAX_LOG:]
+                if result["ExitCode"] == 0:
+                    health["FailingStreak"], health["Status"] = 0, HEALTHY
+                elif counts or old != STARTING:
+                    health["FailingStreak"] = health.get("FailingStreak", 0) + 1
+                    if health["FailingStreak"] >= self.check.retries:
+                        health["Status"] = UNHEALTHY
+                state.health = health
+        except NotFound:
+            return   # removed while the probe ran (rm -f): nothing to record
         if health["Status"] != old:
             Journal(self.store.root).emit("container", f"health_status: {health['Status']}",
                                           self.record.id, self.record.event_attributes())

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from dockyard.atomic import write_all
 from dockyard.dataclass import dataclass, replace
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, NotFound
 from dockyard.image.config import now_rfc3339
 from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle, removal
@@ -482,19 +482,22 @@ class Monitor:
             self._volume_events("unmount")
         finally:
             # what a kept container reports after a crash; --rm removes it right away
-            with self.cdir.update(durable=not self.record.host.auto_remove) as state:
-                policy = self.cdir.read_record().host.restart   # `update` may have changed it
-                restart = (self.may_restart and not state.exit_on_next
-                           and should_restart(policy, code, state.manually_stopped,
-                                              state.restart_count))
-                state.status = RUNNING if restart else EXITED
-                state.restarting = restart
-                state.restart_count += 1 if restart else 0
-                state.paused = False
-                state.pid = 0
-                state.exit_code = code
-                state.health = health_after_exit(state.health)
-                state.finished_at = now_rfc3339()
+            try:
+                with self.cdir.update(durable=not self.record.host.auto_remove) as state:
+                    policy = self.cdir.read_record().host.restart   # `update` may have changed it
+                    restart = (self.may_restart and not state.exit_on_next
+                               and should_restart(policy, code, state.manually_stopped,
+                                                  state.restart_count))
+                    state.status = RUNNING if restart else EXITED
+                    state.restarting = restart
+                    state.restart_count += 1 if restart else 0
+                    state.paused = False
+                    state.pid = 0
+                    state.exit_code = code
+                    state.health = health_after_exit(state.health)
+                    state.finished_at = now_rfc3339()
+            except NotFound:
+                restart = False   # removed meanwhile: nothing to record, nothing to restart
             self.restart_pending = restart
             if self.record.host.auto_remove:
                 removal.destroy(self.store, self.cdir, volumes=True)
@@ -504,10 +507,13 @@ class Monitor:
         restarts meanwhile (the container is then recorded as exited)."""
         deadline = time.monotonic() + self._backoff.next(time.monotonic() - self._started)
         while True:
-            with self.cdir.update(durable=False) as state:
-                if state.exit_on_next or not state.restarting:
-                    state.status, state.restarting = EXITED, False
-                    return False
+            try:
+                with self.cdir.update(durable=False) as state:
+                    if state.exit_on_next or not state.restarting:
+                        state.status, state.restarting = EXITED, False
+                        return False
+            except NotFound:
+                return False   # removed while it waited (rm -f of a restarting container)
             left = deadline - time.monotonic()
             if left <= 0:
                 return True

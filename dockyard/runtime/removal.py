@@ -49,7 +49,10 @@ def destroy(store: Store, cdir: ContainerDir, volumes: bool = False) -> None:
 
                 Volumes(store.root).remove_anonymous(
                     [m.name for m in record.host.mounts if m.type == "volume"], leaving=cdir.id)
-            with cdir.removal(), store.ingesting():
+            # under the state lock too: whoever holds it (a monitor recording the exit, a
+            # health probe's result, current_state) finishes first, whoever waits for it finds
+            # the container gone (NotFound), never writes its state into a folder made again
+            with cdir.removal(), cdir.locked(), store.ingesting():
                 os.rename(cdir.path, trash / cdir.id)  # gone for lookups and waiters from here
                 store.release(cdir.id)
         except (NotFound, FileNotFoundError):

@@ -202,7 +202,11 @@ class ContainerDir:
                                   error="container state lost when the host stopped")
 
     def write_state(self, state: ContainerState, *, durable: bool = True) -> None:
-        write_file(self.path / "state.json", json.dumps(asdict(state)).encode(), durable=durable)
+        """NotFound, never a new folder, for a container removed meanwhile."""
+        try:
+            write_file(self.path / "state.json", json.dumps(asdict(state)).encode(), durable=durable)
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {self.id}") from None
 
     @contextmanager
     def _flock(self, name: str, shared: bool = False) -> Iterator[None]:
@@ -224,12 +228,17 @@ class ContainerDir:
         may read the current state (current_state records a dead monitor's end under it), which
         took a second flock of the same file and waited for itself: `docker rename` or `update`
         of a container whose monitor was killed hung, holding the lock, and every later `ps`
-        with it."""
+        with it. NotFound once the container is removed, whenever the locker came."""
         held = _HELD.__dict__.setdefault("paths", set())
         if self.path in held:
             yield
             return
         with self._flock("state.lock"):
+            # A removal takes the folder away under this lock (runtime/removal.destroy): a
+            # locker that opened the lock file before it and got the lock after finds no record,
+            # and the container stays whole while the lock is held.
+            if not self.exists():
+                raise NotFound(f"No such container: {self.id}")
             held.add(self.path)
             try:
                 yield
@@ -263,7 +272,9 @@ class ContainerDir:
 
     @contextmanager
     def update(self, *, durable: bool = True) -> Iterator[ContainerState]:
-        """Read-modify-write of the state under the container's lock."""
+        """Read-modify-write of the state under the container's lock; NotFound (nothing yielded,
+        nothing written) for a container removed before the lock was had. A missing state.json
+        of a container that exists is its default state (`create` writes it without an fsync)."""
         with self.locked():
             state = self.read_state()
             yield state
@@ -271,9 +282,11 @@ class ContainerDir:
 
 
 def write_file(path: Path, data: bytes, *, durable: bool, mode: int = 0o644) -> None:
-    """Replace `path` atomically; `durable` also fsyncs the file and its directory."""
+    """Replace `path` atomically; `durable` also fsyncs the file and its directory. The
+    directory must exist (FileNotFoundError): a write never makes a removed container's
+    folder again."""
     if durable:
-        atomic_write(path, data, mode=mode)
+        atomic_write(path, data, mode=mode, parents=False)
     else:
         replace_file(path, data, mode=mode)
 
