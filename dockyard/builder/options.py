@@ -39,16 +39,42 @@ class BuildOptions:
 
 
 class Output:
-    """The build's progress stream (text lines and RUN's raw bytes); silent with -q."""
+    """The build's progress stream (text lines and RUN's raw bytes). With -q it is held back (in
+    memory up to HELD_IN_MEMORY bytes, then in a temp file): a build that fails writes it then
+    (`release`), before its error, as dockerd sends a quiet build's output when it fails (and
+    the docker CLI prints it to stderr); one that succeeds drops it (`discard`)."""
+
+    HELD_IN_MEMORY = 1 << 20
 
     def __init__(self, write: Callable[[bytes], None], quiet: bool = False) -> None:
         self._write = write
         self.quiet = quiet
+        self._held = None   # a SpooledTemporaryFile, from the first byte held
 
     def line(self, text: str) -> None:
-        if not self.quiet:
-            self._write((text + "\n").encode("utf-8", "surrogateescape"))
+        self.raw((text + "\n").encode("utf-8", "surrogateescape"))
 
     def raw(self, data: bytes) -> None:
         if not self.quiet:
             self._write(data)
+            return
+        if self._held is None:
+            import tempfile  # a quiet build only
+
+            self._held = tempfile.SpooledTemporaryFile(self.HELD_IN_MEMORY)
+        self._held.write(data)
+
+    def release(self) -> None:
+        """A quiet build failed: what it held back, written now."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        with held:
+            held.seek(0)
+            while chunk := held.read(64 * 1024):
+                self._write(chunk)
+
+    def discard(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()

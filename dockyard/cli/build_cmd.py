@@ -59,10 +59,13 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
         force_rm=args.force_rm, network=args.network,
         pull=args.pull, cache_from=list(args.cache_from), explain_cache=args.explain_cache)
     stdout = ctx.stdout_binary
+    # -q: the output comes only from a build that failed, before its error, and goes to stderr
+    # (the docker CLI prints what dockerd sent it there)
+    progress = sys.stderr.buffer if args.quiet else stdout
 
     def write(data: bytes) -> None:
-        stdout.write(data)
-        stdout.flush()
+        progress.write(data)
+        progress.flush()
 
     try:
         result = build_image(ctx.store, args.context, options, dockerfile=args.file,
@@ -72,7 +75,8 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
         print(exc.message, file=sys.stderr)
         return exc.exit_code
     if args.quiet:
-        write(f"{result.image_id}\n".encode())
+        stdout.write(f"{result.image_id}\n".encode())
+        stdout.flush()
     if args.iidfile:
         write_iidfile(args.iidfile, str(result.image_id))
     if args.waste:

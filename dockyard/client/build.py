@@ -353,8 +353,11 @@ def _registry_config(env: Mapping[str, str]) -> str:
 
 
 def _print_build_stream(messages: Iterator[dict], args: argparse.Namespace) -> int:
-    """Write the daemon's build messages as the in-process build writes them."""
+    """Write the daemon's build messages as the in-process build writes them. With -q the
+    daemon (dockyard's or dockerd) sends its output only when the build fails, before the
+    error: it goes to stderr, as the docker CLI prints it; the image ID to stdout."""
     stdout = sys.stdout.buffer
+    progress = sys.stderr.buffer if args.quiet else stdout
     image_id = ""
     for message in messages:
         error = message.get("errorDetail") or ({"message": message["error"]} if "error" in message else None)
@@ -373,8 +376,11 @@ def _print_build_stream(messages: Iterator[dict], args: argparse.Namespace) -> i
         if isinstance(text, str):
             if args.quiet and text.startswith("sha256:"):
                 image_id = text.strip()
-            stdout.write(text.encode())
-            stdout.flush()
+                stdout.write(text.encode())
+                stdout.flush()
+                continue
+            progress.write(text.encode())
+            progress.flush()
     if not image_id:
         raise DockyardError("the daemon's build stream ended without an image ID")
     if args.iidfile:

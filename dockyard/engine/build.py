@@ -20,7 +20,7 @@ from dockyard.builder.options import BuildOptions, ImagePuller, Output
 from dockyard.dataclass import dataclass, replace
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import Dockerfile, parse
-from dockyard.errors import DockerfileError, InvalidParameter, Unavailable
+from dockyard.errors import DockerfileError, DockyardError, InvalidParameter, Unavailable
 from dockyard.store.store import Store
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
@@ -93,6 +93,18 @@ def build_image(store: Store, source: str | BinaryIO, options: BuildOptions, *,
     if pull is None:
         pull = _default_puller(store)
     out = Output(write or (lambda data: None), options.quiet)
+    try:
+        return _build_classic(store, source, options, out, dockerfile, stdin, cwd, pull)
+    except DockyardError:
+        out.release()   # -q: the output held back, before the error (as dockerd sends it)
+        raise
+    finally:
+        out.discard()
+
+
+def _build_classic(store: Store, source: str | BinaryIO, options: BuildOptions, out: Output,
+                   dockerfile: str | None, stdin: BinaryIO | None, cwd: Path | None,
+                   pull: ImagePuller) -> BuildResult:
     # The lease keeps every image the build stands on or makes until it is tagged (store.leases).
     with store.lease() as lease:
         with _opened(store, source, dockerfile, stdin, cwd) as context:

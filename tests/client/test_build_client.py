@@ -11,12 +11,17 @@ in-process one of the same context must hit the cache at every step and give the
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import Result, at_once
+from tests.dockerd import DOCKER_CLI
 
 
 DOCKERFILE = """\
@@ -147,6 +152,48 @@ def test_failing_run_same_message_and_status(dockyard, busybox, daemon, tmp_path
     assert client.stderr == local.stderr == "The command '/bin/sh -c echo before && exit 3' returned a non-zero code: 3\n"
     assert _same_ids(client.stdout) == _same_ids(local.stdout)
     assert "before\n" in client.stdout
+
+
+def _quiet_failure(result) -> tuple[int, str, list[str]]:  # noqa: ANN001 - a Result
+    """A failed `build -q` as compared with dockerd's: its status, its stdout, its stderr's
+    lines with IDs normalised (tests/differential/harness.py: the docker CLI's `Sending build
+    context` line goes), the error's line without the CLI's prefix."""
+    from tests.differential.harness import normalise_error, normalise_output
+
+    lines = normalise_output(result.stderr)
+    return result.returncode, result.stdout, lines[:-1] + [normalise_error(lines[-1])]
+
+
+def test_quiet_build_that_fails_prints_its_output_to_stderr_as_docker(dockyard, busybox, daemon,
+                                                                     dockerd, tmp_path) -> None:
+    """dockerd 20.10 holds a quiet build's output back and sends it when the build fails, before
+    the error; the docker CLI prints it to stderr, then the error, nothing to stdout, and exits
+    with RUN's status (1 for any other error). dockyard in process, its client of serve and the
+    docker CLI on serve must print the same."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    docker_on_serve = {"DOCKER_HOST": daemon.url, "DOCKER_BUILDKIT": "0",
+                       "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    cases = {
+        # (one stream each: how RUN's stdout and stderr interleave is a race in dockerd too)
+        "RUN fails": "FROM busybox\nRUN echo out\nRUN echo err >&2; exit 3\n",
+        "COPY fails": "FROM busybox\nRUN echo hi\nCOPY missing /x\n",
+    }
+    for case, text in cases.items():
+        (ctx / "Dockerfile").write_text(text)
+        args = ("build", "-q", "--no-cache", str(ctx))
+        reference, local, client = at_once(
+            lambda: dockerd(*args, check=False),
+            lambda: dockyard(*args, check=False),
+            lambda: dockyard("-H", daemon.url, *args, check=False))
+        proc = subprocess.run([DOCKER_CLI, *args], env={**os.environ, **docker_on_serve},
+                              capture_output=True, timeout=120)
+        cli = Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode(), proc.stdout)
+        expected = _quiet_failure(reference)
+        assert expected[0] == (3 if case == "RUN fails" else 1), reference
+        assert "Step 2/3 : " in reference.stderr, reference   # the held output came
+        for ours in (local, client, cli):
+            assert _quiet_failure(ours) == expected, (case, ours)
 
 
 def test_errors_are_the_same_error_lines(dockyard, busybox, daemon, tmp_path) -> None:
