@@ -63,13 +63,25 @@ _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, 
                   signal.SIGUSR2)
 
 
+# what dockerd 20.10 adds to a start error that says ENOTDIR (translateContainerdStartErr): a
+# file bound onto a directory of the image, or a directory onto a file
+ENOTDIR_HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
+                "specified host path exists and is the expected type")
+
+
 class StartError(DockyardError):
-    """The container could not be started; `code` is docker run's exit code for it."""
+    """The container could not be started; `code` is docker run's exit code for it,
+    `container_code` the container's State.ExitCode: the same, but for ENOTDIR (the hint
+    added), where dockerd records 127 and answers 400 (the user's configuration) while the
+    docker CLI's run exits 125."""
 
     def __init__(self, message: str, code: int = 125) -> None:
         super().__init__(message)
         self.code = code
         self.exit_code = code
+        self.container_code = code
+        if message.endswith(ENOTDIR_HINT):
+            self.container_code, self.http_status = 127, 400
 
 
 @dataclass
@@ -128,7 +140,7 @@ class Monitor:
             removal.unmount(self.cdir)
             bundle.release_volumes(self.store, self.cdir, self.record)
             code = exc.code if isinstance(exc, StartError) else 125
-            self._fail(str(exc), code)
+            self._fail(str(exc), code, exc.container_code if isinstance(exc, StartError) else code)
         except BaseException:
             self._release_subreaper()
             raise
@@ -188,12 +200,12 @@ class Monitor:
         except FileNotFoundError:
             pass
 
-    def _fail(self, message: str, code: int) -> None:
+    def _fail(self, message: str, code: int, container_code: int | None = None) -> None:
         with self.cdir.update() as state:
             state.status = CREATED if not state.started_at else EXITED
             state.restarting = False
             state.error = message
-            state.exit_code = code
+            state.exit_code = code if container_code is None else container_code
         raise StartError(message, code)
 
     def _network(self) -> "Starting | None":
@@ -535,8 +547,10 @@ def create_error(stderr: str, runtime: str) -> StartError:
     run_failed = f"{runtime} run failed: "
     if message.startswith(run_failed):
         message = f"{runtime} create failed: " + message[len(run_failed):]
-    return StartError(f"failed to create task for container: OCI runtime create failed: {message}",
-                      exit_code_for(message))
+    text = f"failed to create task for container: OCI runtime create failed: {message}"
+    if "not a directory" in message.lower():   # ENOTDIR, as dockerd words it
+        return StartError(f"{text}: {ENOTDIR_HINT}", 125)
+    return StartError(text, exit_code_for(message))
 
 
 def _read_some(fd: int) -> bytes:

@@ -99,3 +99,36 @@ def test_image_prune_until_and_label(engine: Engine) -> None:
     finally:
         engine.docker("rm", cid)
         engine.docker("rmi", f"pr-{engine.name}-new", check=False)
+
+
+HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified "
+        "host path exists and is the expected type")
+
+
+def test_a_bind_of_a_file_onto_a_directory_or_the_reverse(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    """dockerd 20.10 (translateContainerdStartErr): a start that fails with ENOTDIR gets the hint
+    after the runtime's error, the container's exit code 127, a 400 answer; the docker CLI's
+    run exits 125, its start 1."""
+    afile, adir = tmp_path / "afile", tmp_path / "adir"
+    afile.write_text("x\n")
+    adir.mkdir()
+    run = engine.docker("run", "--rm", "-v", f"{afile}:/etc", "busybox", "true", check=False)
+    assert run.returncode == 125
+    text = run.stderr.decode()
+    # (dockerd's message has containerd's ": unknown" before the hint; dockyard's runtime error
+    # has no containerd in it)
+    assert "not a directory: " in text and text.endswith(f"{HINT}.\n"), text
+    cid = engine.docker("create", "-v", f"{adir}:/etc/passwd", "busybox", "true").stdout.decode().strip()
+    try:
+        start = engine.docker("start", cid, check=False)
+        assert start.returncode == 1
+        lines = start.stderr.decode().splitlines()
+        assert "not a directory: " in lines[0] and lines[0].endswith(HINT), lines
+        assert lines[1:] == [f"Error: failed to start containers: {cid}"], lines
+        state = json.loads(engine.docker("inspect", cid).stdout)[0]["State"]
+        assert (state["Status"], state["ExitCode"]) == ("created", 127)
+        assert state["Error"].endswith(HINT)
+        status, answer = engine.post(f"/containers/{cid}/start", b"")
+        assert status == 400 and answer["message"].endswith(HINT), (status, answer)
+    finally:
+        engine.docker("rm", "-f", cid)
