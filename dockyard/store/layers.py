@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,6 +53,27 @@ def _read_link(layer_dir: Path) -> str:
     except FileNotFoundError:
         return ""
     return link if len(link) == 26 and all(c in _LINK_ALPHABET for c in link) else ""
+
+
+def _durable_info(work: Path, info: dict, make_data_durable: Callable[[], None]) -> None:
+    """The layer's info.json written in `work` (this process's new folder: written in place, no
+    reader sees the folder before it is renamed), then the layer's data made durable
+    (`make_data_durable`: its fsync), then the info and the folder. The info's writeback is
+    started before the data's fsync, so the one journal commit that fsync makes takes the
+    info's blocks and the folder's names too, and the fsyncs after it find little or nothing
+    left to do (three commits a layer were two: A/B in that commit's message)."""
+    info_path = work / "info.json"
+    create_file(info_path, json.dumps(info).encode())
+    fd = os.open(info_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        # POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then drops
+        # the clean ones: a few bytes read once more by `get`)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        make_data_durable()
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(work)
 
 
 def short_link(diff_id: Digest) -> str:
@@ -236,15 +257,16 @@ class LayerStore:
         """What publishing a verified compressed blob (a temp file under tmp/) whose content
         scanned as `result` needs durable, made so ahead (by a pull's layer thread, while other
         layers still download): the blob's data, and the layer's folder with its info.json, in
-        this process's temp folder. Returns that folder, for `publish_compressed` (or the
-        caller's removal)."""
+        this process's temp folder, in one journal commit (`_durable_info`; an info.json
+        written atomically after the blob's fsync made three). Returns that folder, for
+        `publish_compressed` (or the caller's removal)."""
         import tempfile
-        make_durable(blob_tmp, drop=True)
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
-            atomic_write(work / "info.json", json.dumps(
-                {"diff_id": str(result.diff_id), "size": result.content_size, "tar_size": result.tar_size,
-                 "source": form.to_dict(), "compressed": [form.to_dict()]}).encode())
+            _durable_info(work, {"diff_id": str(result.diff_id), "size": result.content_size,
+                                 "tar_size": result.tar_size, "source": form.to_dict(),
+                                 "compressed": [form.to_dict()]},
+                          lambda: make_durable(blob_tmp, drop=True))
         except BaseException:
             remove_path(work, ignore_errors=True)
             raise
@@ -268,23 +290,10 @@ class LayerStore:
 
     def _place(self, work: Path, diff_id: Digest, info: dict, publish: bool = True) -> StoredLayer:
         """`work` (this process's new folder holding layer.tar, whoever wrote it) with its
-        info.json becomes the layer's folder once both files and their names are durable. The
-        info.json is written in place (no reader sees the folder before it is renamed) and its
-        writeback is started before the tar's fsync, so the one journal commit that fsync makes
-        takes the info's blocks too and the fsyncs after it find little or nothing left to do
-        (three commits a layer were two: A/B in the commit's message)."""
-        info_path = work / "info.json"
-        create_file(info_path, json.dumps(info).encode())
-        fd = os.open(info_path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            # POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then drops
-            # the clean ones: a few bytes read once more by `get`)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            fsync_file(work / "layer.tar")  # whoever wrote it: the data is durable before it is published
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(work)
+        info.json becomes the layer's folder once both files and their names are durable
+        (`_durable_info`)."""
+        # whoever wrote the tar: its data is durable before it is published
+        _durable_info(work, info, lambda: fsync_file(work / "layer.tar"))
         if self._rename(work, diff_id) and publish:
             fsync_dir(self.root)
         return self.get(diff_id)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -171,26 +172,59 @@ class _Copy:
             for _, (_, _, short) in queue[PARALLEL:]:
                 self.emit("Waiting", short)
         if sink.parallel and len(work) > 1:
-            with ThreadPoolExecutor(max_workers=PARALLEL) as pool, ThreadPoolExecutor(max_workers=1) as aside:
+            # a download's slot is free once its bytes are in (what is left, `_download`'s rest,
+            # runs on `after`); at most 2 x PARALLEL layers are under way at once, each holding
+            # at most its pipe's MiBs (`live`)
+            live = threading.BoundedSemaphore(2 * PARALLEL)
+            failed = threading.Event()  # a job that waited for `live` starts nothing after a failure
+
+            def job(item: tuple[SourceLayer, Descriptor | None, str]) -> Descriptor | Future[Descriptor]:
+                live.acquire()
+                try:
+                    if failed.is_set():
+                        raise CancelledError()
+                    moved = self._move(*item)
+                except BaseException:
+                    live.release()
+                    raise
+                if not callable(moved):
+                    live.release()
+                    return moved
+
+                def rest() -> Descriptor:
+                    try:
+                        return moved()
+                    finally:
+                        live.release()
+                return after.submit(rest)
+
+            # `after` is shut down last: the pool's jobs submit to it until they end
+            with ThreadPoolExecutor(max_workers=2 * PARALLEL) as after, \
+                    ThreadPoolExecutor(max_workers=PARALLEL) as pool, ThreadPoolExecutor(max_workers=1) as aside:
                 side = aside.submit(early) if early is not None else None
-                futures: dict[Digest, Future[Descriptor]] = {
-                    d: pool.submit(self._move, *item) for d, item in queue}
+                futures: dict[Digest, Future[Descriptor | Future[Descriptor]]] = {
+                    d: pool.submit(job, item) for d, item in queue}
                 try:
                     for diff_id, future in futures.items():
-                        found[diff_id] = future.result()
+                        done = future.result()
+                        found[diff_id] = done.result() if isinstance(done, Future) else done
                     if side is not None:
                         side.result()
                 except BaseException:
+                    failed.set()
                     for future in futures.values():
                         future.cancel()
                     raise
         else:
             for diff_id, item in work.items():
-                found[diff_id] = self._move(*item)
+                moved = self._move(*item)
+                found[diff_id] = moved() if callable(moved) else moved
         self.moved.update({d: found[d] for d in work})
         return [found[layer.diff_id] for layer in layers]
 
-    def _move(self, layer: SourceLayer, hint: Descriptor | None, short: str) -> Descriptor:
+    def _move(self, layer: SourceLayer, hint: Descriptor | None, short: str) -> Descriptor | Callable[[], Descriptor]:
+        """The layer moved; or, from a download into the store, its download done and what is
+        left to do (see `_download`)."""
         if isinstance(self.sink, BlobSink):
             return self._upload(self.sink, layer, hint, short)
         if isinstance(self.sink, StagingSink):
@@ -216,7 +250,7 @@ class _Copy:
             os.unlink(tmp)
 
     # -- into the store -------------------------------------------------------------------------
-    def _stage(self, sink: StagingSink, layer: SourceLayer, short: str) -> Descriptor:
+    def _stage(self, sink: StagingSink, layer: SourceLayer, short: str) -> Descriptor | Callable[[], Descriptor]:
         if layer.checked is not None and layer.tar_file is not None and _same_filesystem(layer.tar_file, sink.staging):
             self._check_diff_id(layer, layer.checked.diff_id)
             return sink.stage_tar(layer.tar_file, layer.checked)
@@ -235,35 +269,51 @@ class _Copy:
             raise
 
     def _download(self, sink: StagingSink, layer: SourceLayer, desc: Descriptor, chunks: Iterator[bytes],
-                  short: str) -> Descriptor:
+                  short: str) -> Callable[[], Descriptor]:
         """A blob downloaded into the staging dir while a second thread scans its content; both
         checks pass before the sink takes it: the compressed bytes (a push sends them again) and
         the tar the scan decompressed on the way, unpacked as it goes into the layer's tree (so
-        the first `run` neither decompresses nor unpacks again, as dockerd unpacks a pull)."""
+        the first `run` neither decompresses nor unpacks again, as dockerd unpacks a pull).
+        Returns once the download is over and verified, with what is left (the scan's end, its
+        diff ID checked, the sink's staging), which `_layers` runs off the download's slot: the
+        next layer's download starts at once, as dockerd's does, instead of after this one's
+        scan and fsyncs."""
         if desc.media_type and desc.media_type not in media.LAYERS:
             raise InvalidParameter(f"unsupported layer media type: {desc.media_type}")
         fd, tmp = tempfile.mkstemp(prefix="pull-", dir=sink.staging)
         os.close(fd)
         tree = sink.new_tree() if desc.digest != layer.diff_id else None  # compressed: unpack it
-        try:
-            scan = download_scanned(chunks, desc.digest, desc.size, Path(tmp), self.bar(short, desc.size), tree)
-            if self.words:
-                self.emit("Verifying Checksum", short)
-                self.emit("Download complete", short)
-            verify(layer.diff_id, scan.diff_id, "layer")
-            if desc.digest == layer.diff_id:
-                placed = sink.stage_tar(Path(tmp), scan)
-            else:
-                placed = sink.stage_blob(Path(tmp), desc, scan, tree)
-        except BaseException:
+
+        def discard() -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             if tree is not None:
                 remove_path(tree, ignore_errors=True)
+
+        try:
+            scanning = download_scanned(chunks, desc.digest, desc.size, Path(tmp), self.bar(short, desc.size), tree)
+        except BaseException:
+            discard()
             raise
         if self.words:
-            self.emit(self.words.done, short)
-        return placed
+            self.emit("Verifying Checksum", short)
+            self.emit("Download complete", short)
+
+        def rest() -> Descriptor:
+            try:
+                scan = scanning.result()
+                verify(layer.diff_id, scan.diff_id, "layer")
+                if desc.digest == layer.diff_id:
+                    placed = sink.stage_tar(Path(tmp), scan)
+                else:
+                    placed = sink.stage_blob(Path(tmp), desc, scan, tree)
+            except BaseException:
+                discard()
+                raise
+            if self.words:
+                self.emit(self.words.done, short)
+            return placed
+        return rest
 
     # -- into a registry ------------------------------------------------------------------------
     def _upload(self, sink: BlobSink, layer: SourceLayer, desc: Descriptor | None, short: str) -> Descriptor:

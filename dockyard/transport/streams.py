@@ -6,7 +6,7 @@
 - `Relayed`: a blob read from one source and sent on, verified on the way;
 - `download_scanned`: a blob written to a file while a second thread decompresses and scans the
   same bytes (the diff ID and the tar's safety), so the two stages run on two cores; the scan
-  can unpack the layer's tree on its way.
+  can unpack the layer's tree on its way, and may end after the download (`Scanning`).
 """
 
 from __future__ import annotations
@@ -132,15 +132,34 @@ class Relayed:
             close()
 
 
+class Scanning:
+    """The scan of a downloaded blob, which may still be on its last MiBs (at most the pipe's
+    depth) when the download is over: `result` waits for it."""
+
+    def __init__(self, thread: threading.Thread, out: dict[str, object]) -> None:
+        self._thread, self._out = thread, out
+
+    def result(self) -> ScanResult:
+        """The scan's result; raises its error (a bad tar, a decompression error)."""
+        self._thread.join()
+        if "error" in self._out:
+            raise self._out["error"]  # type: ignore[misc]
+        result = self._out["result"]
+        assert isinstance(result, ScanResult)
+        return result
+
+
 def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: Path,
-                     on_progress: Callable[[int], None], tree: Path | None = None) -> ScanResult:
+                     on_progress: Callable[[int], None], tree: Path | None = None) -> Scanning:
     """Write a compressed (or plain) layer blob to `path` while a second thread
     decompresses and scans the same bytes, unpacking the layer's tree (overlay whiteouts, as
     the store's `unpacked` makes it) into the empty directory `tree` when given, so the layer
-    is never decompressed again for its first container. Raises unless the blob matches
-    `digest` and `size` and its content is a safe tar; returns the scan (its diff ID is the
-    caller's to check: until then `tree` is only a temp folder's). Durability is the store's:
-    it fsyncs what it adopts."""
+    is never decompressed again for its first container. Returns once the blob is whole and
+    matches `digest` and `size` (else raises, the scan stopped), its scan perhaps still on the
+    last MiBs the pipe holds: the caller's `result()` waits for it and raises unless the
+    content is a safe tar (its diff ID is the caller's to check: until then `tree` is only a
+    temp folder's). So the download's slot is free for the next layer while this one's scan
+    ends and the store makes it durable. Durability is the store's: it fsyncs what it adopts."""
     pipe = Pipe(depth=8)  # 1 MiB pieces: at most ~8 MiB in flight per layer
     scanned: dict[str, object] = {}
     scanner = threading.Thread(target=_scan, args=(pipe, scanned, tree), name=f"scan-{digest.short}",
@@ -156,19 +175,14 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
                 tee.write(chunk)
                 sent += len(chunk)
                 on_progress(sent)
+        if sent != size:  # a descriptor's size is mandatory: 0 means an empty blob
+            raise DigestMismatch(f"blob {digest}: {sent} bytes, the manifest says {size}")
         _close_quietly(pipe)
     except BaseException as exc:
         pipe.fail(exc)
-        raise
-    finally:
         scanner.join()
-    if sent != size:  # a descriptor's size is mandatory: 0 means an empty blob
-        raise DigestMismatch(f"blob {digest}: {sent} bytes, the manifest says {size}")
-    if "error" in scanned:
-        raise scanned["error"]  # type: ignore[misc]
-    result = scanned["result"]
-    assert isinstance(result, ScanResult)
-    return result
+        raise
+    return Scanning(scanner, scanned)
 
 
 def _scan(pipe: Pipe, out: dict[str, object], tree: Path | None) -> None:
