@@ -25,19 +25,17 @@ from __future__ import annotations
 
 import json
 import os
-import secrets as random
 import shutil
 import stat
 import subprocess
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from dockyard.archive.fstree import remove_later
 from dockyard.builder.graph.ops import ExecOp, Mount
 from dockyard.builder.graph.session import Session
+from dockyard.dataclass import dataclass
 from dockyard.digest import Digest, small_sha256
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, RuntimeFailure
 from dockyard.runtime import bundle, cgroups, leftover, owned, pipes, rootfs
@@ -52,7 +50,11 @@ from dockyard.store.store import Store
 
 HOSTS = "127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
-Output = Callable[[int, bytes], None]
+TYPE_CHECKING = False  # typing: for type checkers only (a cold build's start, tests/test_start_up.py)
+if TYPE_CHECKING:
+    from typing import Callable
+
+    Output = Callable[[int, bytes], None]
 
 
 class ExecFailed(DockyardError):
@@ -136,7 +138,7 @@ def _cache_dir(store: Store, m: Mount, source: MountSource | None, stack: ExitSt
         stack.enter_context(flock(lock, shared=True))
     with flock(base / "create.lock"):
         if not data.is_dir():
-            fresh = base / f"new-{random.token_hex(4)}"
+            fresh = base / f"new-{os.urandom(4).hex()}"  # not secrets: hmac and OpenSSL
             if source is not None and source.path.is_dir():
                 shutil.copytree(source.path, fresh, symlinks=True)
             else:

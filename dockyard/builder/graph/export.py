@@ -21,14 +21,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from dockyard.atomic import atomic_write
 from dockyard.builder.graph.options import OutputSpec
 from dockyard.digest import Digest
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing too: for type checkers only (tests/test_start_up.py)
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from dockyard.image.image import Image
     from dockyard.reference import Reference
     from dockyard.store.store import Store

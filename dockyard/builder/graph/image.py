@@ -37,12 +37,16 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def go_time(ns: int | None = None) -> str:
     """A time as Go's RFC3339Nano writes it (BuildKit's history times): UTC, nanoseconds
     without trailing zeros."""
-    from datetime import datetime, timezone  # a time written: not a cached build's start
-
     if ns is None:
         ns = time.time_ns()
     seconds, fraction = divmod(ns, 1_000_000_000)
-    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    when = time.gmtime(seconds)
+    if 1000 <= when.tm_year <= 9999:  # as datetime writes it, without its import (a cold build's start)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", when)
+    else:
+        from datetime import datetime, timezone  # its zero-padded year
+
+        text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     digits = f"{fraction:09d}".rstrip("0")
     return text + (f".{digits}" if digits else "") + "Z"
 
