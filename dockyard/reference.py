@@ -14,8 +14,6 @@ docker CLI 28; each error message below is the one `docker pull <ref>` prints fo
 
 from __future__ import annotations
 
-import re
-
 from dockyard.errors import InvalidReference, go_quote
 
 TYPE_CHECKING = False
@@ -61,7 +59,6 @@ _TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 # go-digest: registered algorithms and the exact form of their encoded part.
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
-_LOWER_HEX = r"[a-f0-9]+"
 
 ERR_INVALID_FORMAT = "invalid reference format"
 ERR_NAME_UPPERCASE = "repository name must be lowercase"
@@ -165,6 +162,8 @@ class Reference:
 
     def with_digest(self, digest: Digest) -> "Reference":
         """Same repository (and tag, as WithDigest keeps it) pinned to `digest`."""
+        import re  # see _parse_raw
+
         if not re.fullmatch(_DIGEST, str(digest), re.ASCII):
             raise InvalidReference("invalid digest format")
         return Reference(self.domain, self.path, self.tag, digest)
@@ -190,7 +189,7 @@ def _parse_digest(text: str) -> Digest:
         raise InvalidReference(ERR_DIGEST_UNSUPPORTED)
     if len(encoded) != size:
         raise InvalidReference(ERR_DIGEST_LENGTH)
-    if not re.fullmatch(_LOWER_HEX, encoded):
+    if not all(c in _HEX_DIGITS for c in encoded):  # [a-f0-9]+ (its size is above)
         raise InvalidReference(ERR_DIGEST_FORMAT)
     from dockyard.digest import Digest
 
@@ -203,6 +202,10 @@ def _parse_raw(text: str) -> Reference:
         raise InvalidReference(ERR_NAME_EMPTY)
     parts = _split_plain(text)
     if parts is None:
+        # re is imported here, for a name _split_plain does not split: re (with enum) was a
+        # fifth of a client-mode build's start, which checks `-t` names with this module
+        import re
+
         match = re.fullmatch(_REFERENCE, text, re.ASCII)
         if match is None:
             lowered = text.lower()
@@ -310,6 +313,8 @@ def parse_loaded_name(text: str, *, default_tag: bool = False) -> Reference:
 
 def validate_tag(tag: str) -> str:
     """A tag alone (`docker push --all-tags`, API `tag=`): same rule as in a reference."""
+    import re  # see _parse_raw
+
     if not re.fullmatch(_TAG, tag, re.ASCII):
         raise InvalidReference(ERR_TAG_FORMAT)
     return tag

@@ -18,14 +18,12 @@ keeps its regular-expression meaning (`\\d` matches a digit).
 
 from __future__ import annotations
 
-import re
-from enum import Enum
-
 from dockyard.errors import InvalidParameter
 
 TYPE_CHECKING = False  # typing and pathlib stay out of a client-mode CLI's start-up (~3 ms)
 if TYPE_CHECKING:
     import os
+    import re
     from typing import Iterable
 
 # Go's unicode.IsSpace set, which strings.TrimSpace uses (Python's str.strip differs slightly).
@@ -132,11 +130,26 @@ def _check_match_syntax(pattern: str) -> None:
             i += 1
 
 
-class _Kind(Enum):
-    EXACT = 1
-    PREFIX = 2
-    SUFFIX = 3
-    REGEXP = 4
+class _Kind:
+    """How a pattern is matched (patternmatcher's matchType): four named constants, not an
+    Enum, and re imported only where a pattern becomes a regular expression: a client-mode
+    CLI loads this module at every start, and enum with re cost it a fifth of its start."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<_Kind.{self.name}>"
+
+    EXACT: _Kind
+    PREFIX: _Kind
+    SUFFIX: _Kind
+    REGEXP: _Kind
+
+
+_Kind.EXACT, _Kind.PREFIX, _Kind.SUFFIX, _Kind.REGEXP = (_Kind(n) for n in ("EXACT", "PREFIX", "SUFFIX", "REGEXP"))
 
 
 def _escape_next(ch: str) -> str:
@@ -149,6 +162,8 @@ def _escape_next(ch: str) -> str:
         raise ValueError(f"unsupported escape \\{ch}")
     if not ch.isascii():
         raise ValueError(f"invalid escape \\{ch}")
+    import re
+
     return re.escape(ch)
 
 
@@ -226,6 +241,26 @@ def _glob_tokens(text: str) -> tuple[_Token, ...] | None:
 _ClassArg = tuple[bool, tuple[tuple[str, str], ...]]
 
 
+def _ranges_ordered(tokens: tuple[_Token, ...]) -> bool:
+    """Whether every range of the tokens' classes goes up (`[a-z]`, not `[z-a]`)."""
+    return all(low <= high for kind, arg in tokens if kind == _CLASS
+               for low, high in arg[1])  # type: ignore[index]
+
+
+def _compile(source: str) -> re.Pattern[str]:
+    """A translated pattern's expression, compiled; re's error as ValueError."""
+    import re
+    import warnings
+
+    with warnings.catch_warnings():
+        # Go reads `[a[b]` or `[a--b]` literally; Python agrees but warns about it.
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            return re.compile(source, re.ASCII)
+        except re.error as err:
+            raise ValueError(str(err)) from None
+
+
 def _class_matches(arg: object, ch: str) -> bool:
     negated, ranges = arg  # type: ignore[misc]  # a _ClassArg
     inside = any(lo <= ch <= hi for lo, hi in ranges)
@@ -295,18 +330,26 @@ class Pattern:
     dataclass because a client-mode CLI imports this module at every start and dataclasses costs
     ~8 ms to import."""
 
-    __slots__ = ("text", "exclusion", "kind", "regexp", "tokens")
+    __slots__ = ("text", "exclusion", "kind", "source", "tokens", "_regexp")
 
-    def __init__(self, text: str, exclusion: bool, kind: _Kind, regexp: re.Pattern[str] | None,
-                 tokens: tuple[_Token, ...] | None = None) -> None:
+    def __init__(self, text: str, exclusion: bool, kind: _Kind, source: str | None,
+                 tokens: tuple[_Token, ...] | None = None, regexp: re.Pattern[str] | None = None) -> None:
         self.text = text  # the cleaned pattern without its `!`
         self.exclusion = exclusion  # True for a `!` exception
         self.kind = kind
-        self.regexp = regexp
-        self.tokens = tokens  # linear-time form of `regexp`, when it has one
+        self.source = source  # the regular expression a REGEXP pattern translates to
+        self.tokens = tokens  # linear-time form of that expression, when it has one
+        self._regexp = regexp
+
+    @property
+    def regexp(self) -> re.Pattern[str] | None:
+        """The compiled expression (compiled when first asked for, where `tokens` match instead)."""
+        if self._regexp is None and self.source is not None:
+            self._regexp = _compile(self.source)
+        return self._regexp
 
     def _parts(self) -> tuple[object, ...]:
-        return (self.text, self.exclusion, self.kind, self.regexp, self.tokens)
+        return (self.text, self.exclusion, self.kind, self.source, self.tokens)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Pattern:
@@ -365,16 +408,16 @@ class Pattern:
             else:
                 out += ch
             token += 1
-        regexp = None
-        if kind is _Kind.REGEXP:
-            import warnings
-
-            with warnings.catch_warnings():
-                # Go reads `[a[b]` or `[a--b]` literally; Python agrees but warns about it.
-                warnings.simplefilter("ignore", FutureWarning)
-                regexp = re.compile(out + r"\Z", re.ASCII)
-        tokens = _glob_tokens(text) if regexp is not None else None
-        return cls(text, exclusion, kind, regexp, tokens)
+        if kind is not _Kind.REGEXP:
+            return cls(text, exclusion, kind, None)
+        source = out + r"\Z"
+        tokens = _glob_tokens(text)
+        # Tokens match it; its expression is compiled only when it has none, or to raise re's
+        # error (which the tokens do not check): `[z-a]`, a class's range backwards, is the one
+        # expression of the token subset that fails (test_dockerignore.py: the translation
+        # compiles whenever the pattern does). So `*.log` loads no re (with enum).
+        regexp = _compile(source) if tokens is None or not _ranges_ordered(tokens) else None
+        return cls(text, exclusion, kind, source, tokens, regexp)
 
     def match(self, path: str) -> bool:
         if self.kind is _Kind.EXACT:
@@ -433,7 +476,7 @@ class IgnoreMatcher:
             try:
                 _check_match_syntax(text)
                 compiled.append(Pattern.compile(text, exclusion))
-            except (ValueError, re.error) as err:
+            except ValueError as err:
                 detail = str(err) or "syntax error in pattern"
                 raise InvalidParameter(
                     f"invalid .dockerignore pattern {raw!r}: {detail}"

@@ -6,7 +6,6 @@ argparse and builds in process with the same readings (cli/build_cmd.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -161,15 +160,23 @@ def write_iidfile(path: str, image_id: str) -> None:
     atomic_write(Path(os.path.abspath(path)), image_id.encode())
 
 
+def _compact(value: object) -> str:
+    """JSON as the docker CLI sends a map or a list in the query; json is imported for one
+    given only (its import loads re: client/daemon.loads)."""
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None) -> list[tuple[str, str]]:
     """`POST /build`'s parameters as the docker CLI (classic builder) sends them: defaults are
     left out (`rm` only as `rm=0`), maps as JSON, booleans as `1`."""
     query: list[tuple[str, str]] = []
     build_args = build_arg_values(args.build_arg)
     if build_args:
-        query.append(("buildargs", json.dumps(build_args, separators=(",", ":"))))
+        query.append(("buildargs", _compact(build_args)))
     if args.cache_from:
-        query.append(("cachefrom", json.dumps(list(args.cache_from), separators=(",", ":"))))
+        query.append(("cachefrom", _compact(list(args.cache_from))))
     if dockerfile:
         query.append(("dockerfile", dockerfile))
     if args.explain_cache:  # dockyard's own parameter
@@ -178,7 +185,7 @@ def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None)
         query.append(("forcerm", "1"))
     labels = label_values(args.label)
     if labels:
-        query.append(("labels", json.dumps(labels, separators=(",", ":"))))
+        query.append(("labels", _compact(labels)))
     if args.network != "default":
         query.append(("networkmode", args.network))
     if args.no_cache:

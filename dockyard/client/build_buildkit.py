@@ -13,7 +13,6 @@ and shows its progress and errors with the same functions (display, report, fini
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -125,6 +124,8 @@ class ClientMode:
         """The BuildKit-mode parameters of `POST /build` (version=2, no session)."""
         args, flags = self.args, self.flags
         query = [q for q in classic if q[0] != "version"] + [("version", "2")]
+        if args.no_cache_filter or flags.output is not None:
+            import json  # given only: json loads re (client/daemon.loads)
         if args.no_cache_filter:
             query.append(("nocachefilter", json.dumps(list(args.no_cache_filter))))
         for item in sorted(flags.allow):
@@ -138,9 +139,14 @@ class ClientMode:
         return query
 
     def headers(self) -> list[tuple[str, str]]:
-        import base64  # a client's only (an in-process build reads its flags here: no base64, struct)
+        headers: list[tuple[str, str]] = []
+        if not (self.flags.secrets or self.flags.ssh):
+            return headers
+        # a client's, given only (an in-process build reads its flags here: no base64, struct;
+        # base64 and json load re: client/daemon.loads)
+        import base64
+        import json
 
-        headers = []
         if self.flags.secrets:
             values = {sid: base64.b64encode(src.read()).decode() for sid, src in self.flags.secrets.items()}
             headers.append((SECRETS_HEADER, base64.b64encode(json.dumps(values).encode()).decode()))
@@ -202,8 +208,6 @@ class _Received:
 
 
 def _print_stream(messages: Iterator[dict], args: argparse.Namespace, received: _Received) -> int:
-    import base64  # as in ClientMode.headers
-
     progress = Progress(display(args))
     image_id = ""
     metadata: dict = {}
@@ -216,7 +220,9 @@ def _print_stream(messages: Iterator[dict], args: argparse.Namespace, received: 
                 progress.feed(SolveStatus.from_dict(aux))
                 continue
             if ident == OUTPUT_ID and isinstance(aux, dict):
-                received.write(base64.b64decode(aux.get("data") or ""))
+                import binascii  # base64's decoder, without base64 (see progress.LogInfo)
+
+                received.write(binascii.a2b_base64(aux.get("data") or ""))
                 continue
             if ident == REPORT_ID and isinstance(aux, dict):
                 failure = aux

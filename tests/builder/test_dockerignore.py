@@ -141,21 +141,45 @@ def test_linear_matcher_agrees_with_the_regexp() -> None:
     from dockyard.builder.dockerignore import Pattern, _check_match_syntax, _match_tokens
 
     rnd = random.Random(7)
-    compared = 0
+    compared = backwards = 0
     for _ in range(4000):
         text = "".join(rnd.choice("ab/*?.[]-^\\!+\n") for _ in range(rnd.randint(1, 8)))
         try:
             _check_match_syntax(text)
             pattern = Pattern.compile(text, False)
-        except Exception:  # noqa: BLE001 - invalid random patterns are simply skipped
+        except Exception as exc:  # noqa: BLE001 - invalid random patterns are simply skipped
+            backwards += "bad character range" in str(exc)
             continue
+        # Pattern.compile compiles the expression only where tokens cannot match, or a class
+        # range goes backwards (re's error): whatever it accepts compiles (no error deferred)
+        assert pattern.source is None or pattern.regexp is not None, text
         if pattern.regexp is None or pattern.tokens is None:
             continue
         for _ in range(6):
             path = "".join(rnd.choice("ab/.-^!*[]\n+") for _ in range(rnd.randint(0, 8)))
             assert _match_tokens(pattern.tokens, path) == (pattern.regexp.match(path) is not None), (text, path)
             compared += 1
-    assert compared > 5000
+    assert compared > 5000 and backwards >= 1
+    # and every class range of two of these characters (escaped too, but `\\a` is a control
+    # character), either way round: the backwards ones are refused with re's error, the others
+    # compile (lazily where tokens match)
+    checked = 0
+    for lo in "!+./ab^]":
+        for hi in "!+./ab^]":
+            escaped = [] if lo.isalnum() or hi.isalnum() else [f"[\\{lo}-\\{hi}]"]
+            for text in [f"[{lo}-{hi}]", f"x[^{lo}-{hi}a]*", *escaped]:
+                try:
+                    _check_match_syntax(text)
+                except ValueError:
+                    continue
+                checked += 1
+                try:
+                    pattern = Pattern.compile(text, False)
+                except ValueError as exc:
+                    assert lo > hi and "bad character range" in str(exc), text
+                    continue
+                assert lo <= hi and pattern.tokens is not None and pattern.regexp is not None, text
+    assert checked > 100
 
 
 def test_pathological_pattern_is_fast() -> None:

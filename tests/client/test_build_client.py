@@ -482,3 +482,27 @@ def test_query_encoding_is_urllib_s() -> None:
     pairs = [("t", "a b:c/d"), ("buildargs", '{"A":"x y/z&=+%?#"}'), ("labels", "ünï€😀"),
              ("empty", ""), ("k y", "~_.-"), ("ctl", "\t\n\x00\x7f"), ("t", "second")]
     assert urlencode(pairs) == urllib.parse.urlencode(pairs)
+
+
+def test_json_reading_is_json_loads() -> None:
+    """The client reads the daemon's JSON with json's C scanner, without importing json
+    (client/daemon.loads): the same values as json.loads, and a ValueError where it refuses."""
+    import json
+    import math
+
+    from dockyard.client.daemon import loads
+
+    documents = ['{"stream":"Step 1/8 : FROM busybox\\n"}', ' {"aux": {"ID": "sha256:ab"}} \r\n',
+                 '{"a": [1, -2, 3.5e3, 1E-2, true, false, null, "\\u003e\\u00e9\\ud83d\\ude00", {}]}',
+                 '"\u00e9\u2028"', "[]", "0", '{"n": 12345678901234567890123, "f": -0.0}',
+                 '{"dup": 1, "dup": 2}', '{"s": "tab\\t quote\\" backslash\\\\ slash\\/"}']
+    for text in documents:
+        assert loads(text.encode()) == json.loads(text.encode()), text
+    for constant in ("NaN", "Infinity", "-Infinity"):  # what Go never writes; json.loads reads them
+        value, expected = loads(constant.encode()), json.loads(constant)
+        assert (math.isnan(value) and math.isnan(expected)) or value == expected
+    for bad in (b"", b"  ", b"{", b'{"a":}', b'{"a":1} x', b"[1,]", b'{"a":1}{}', b'"\x01"', b"\xff", b"tru"):
+        with pytest.raises(ValueError):
+            json.loads(bad)
+        with pytest.raises(ValueError):
+            loads(bad)

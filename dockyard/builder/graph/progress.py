@@ -18,7 +18,6 @@ On failure `error_report` writes buildx's summary: the failed step's last output
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -148,17 +147,20 @@ class LogInfo(_Record):
         self.timestamp = timestamp
 
     def to_dict(self) -> dict[str, Any]:
-        import base64  # a log's bytes on the wire (rawjson, serve): base64 loads struct too
+        # a log's bytes on the wire (rawjson, serve) in base64, by binascii, what base64's
+        # b64encode and b64decode call: base64 itself loads struct and re (with enum), which a
+        # client-mode build's start then paid (tests/client/test_budget.py)
+        import binascii
 
         return {"vertex": self.vertex, "stream": self.stream,
-                "data": base64.b64encode(self.data).decode(), "timestamp": _ts(self.timestamp)}
+                "data": binascii.b2a_base64(self.data, newline=False).decode(), "timestamp": _ts(self.timestamp)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LogInfo":
-        import base64  # as in to_dict
+        import binascii  # as in to_dict
 
         return cls(str(d.get("vertex", "")), int(d.get("stream") or 1),
-                   base64.b64decode(d.get("data") or ""), _parse_ts(d.get("timestamp")) or 0.0)
+                   binascii.a2b_base64(d.get("data") or ""), _parse_ts(d.get("timestamp")) or 0.0)
 
 
 class SolveStatus(_Record):
@@ -454,12 +456,15 @@ class RawJsonDisplay(Display):
     """Each SolveStatus as one line of JSON (buildx --progress=rawjson)."""
 
     def __init__(self, out: TextIO) -> None:
+        import json  # for this display only: the light client's other displays load no json (nor re)
+
         self.out = out
         self._lock = threading.Lock()
+        self._dumps = json.dumps
 
     def update(self, status: SolveStatus) -> None:
         with self._lock:
-            self.out.write(json.dumps(status.to_dict(), separators=(",", ":")) + "\n")
+            self.out.write(self._dumps(status.to_dict(), separators=(",", ":")) + "\n")
             self.out.flush()
 
 
