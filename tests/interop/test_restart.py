@@ -1,7 +1,12 @@
 """Restart policies (`--restart`) through Debian's docker CLI 20.10, against dockyard serve and the
 reference dockerd: the container's monitor restarts it as Docker's restart manager does (counts,
 `on-failure:N`, a stop or a kill by the user ends it, an attached `run` returns at the first exit),
-and a daemon that starts again restarts what the policies say (Docker's restore)."""
+and a daemon that starts again restarts what the policies say (Docker's restore).
+
+Each scenario runs on the two engines at once (`engines`: the module's serve and the session's
+dockerd share nothing): its time is mostly waits (restart delays, a second in which nothing may
+happen), which overlap so. Each engine's outcome is asserted on its own, as when each was a
+parametrized test of its own."""
 
 from __future__ import annotations
 
@@ -13,9 +18,34 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
+
+import pytest
 
 from tests.api.conftest import start_server
-from tests.interop.conftest import Engine
+from tests.conftest import at_once
+from tests.interop.conftest import Engine, _clean
+
+
+@pytest.fixture
+def engines(request: pytest.FixtureRequest):  # noqa: ANN201
+    """The two engines `engine` gives one test each, for one test: dockyard's (the module's
+    serve, cleaned after the test as `engine` cleans it) and the reference dockerd's."""
+    daemon = request.getfixturevalue("reference")
+    dockyard, fresh = request.getfixturevalue("dockyard_serve")
+    yield dockyard, Engine("dockerd", dict(daemon.env), daemon.env["DOCKER_HOST"])
+    _clean(dockyard, fresh)
+
+
+def _on_both(engines: tuple[Engine, Engine], scenario: Callable[[Engine], None]) -> None:
+    """`scenario` on dockyard's engine and on dockerd's at once; the first error is raised once
+    both have ended (at_once), its message naming the engine."""
+    def named(engine: Engine) -> None:
+        try:
+            scenario(engine)
+        except AssertionError as exc:
+            raise AssertionError(f"[{engine.name}] {exc}") from exc
+    at_once(*(lambda engine=engine: named(engine) for engine in engines))
 
 
 def _state(engine: Engine, name: str) -> tuple[str, int, int]:
@@ -32,7 +62,11 @@ def _until(check, timeout: float = 30):  # noqa: ANN001, ANN202
         time.sleep(0.1)
 
 
-def test_policies(engine: Engine) -> None:
+def test_policies(engines: tuple[Engine, Engine]) -> None:
+    _on_both(engines, _policies)
+
+
+def _policies(engine: Engine) -> None:
     net = ["--network", "none"]
     try:
         # on-failure:2: two restarts, then the exit stays; each run appends to the log
@@ -90,23 +124,31 @@ RESTARTED = {"run-always", "stop-always", "run-unless-stopped", "run-on-failure"
 
 
 def _policy_matrix(docker) -> None:  # noqa: ANN001
-    for policy in _POLICIES:
+    """The containers of each policy made at once (one sequence per policy and fail-once's:
+    they depend on nothing of each other)."""
+    def of(policy: str) -> None:
         for kind in ("run", "stop"):
             docker("run", "-d", "--network", "none", "--name", f"{kind}-{policy}", "--restart",
                    policy, "busybox", *_LOOP)
         docker("stop", f"stop-{policy}")
-    docker("run", "-d", "--network", "none", "--name", "fail-once", "--restart", "on-failure:1",
-           "busybox", "sh", "-c", "exit 2")
+    at_once(*(lambda policy=policy: of(policy) for policy in _POLICIES),
+            lambda: docker("run", "-d", "--network", "none", "--name", "fail-once", "--restart", "on-failure:1",
+                           "busybox", "sh", "-c", "exit 2"))
 
 
 def _running(docker) -> set[str]:  # noqa: ANN001
     return set(docker("ps", "--format", "{{.Names}}").stdout.split())
 
 
-def test_daemon_start_restarts_by_policy_dockerd(own_dockerd) -> None:  # noqa: ANN001
+def test_daemon_start_restarts_by_policy(own_dockerd, store_root: Path, busybox: str) -> None:  # noqa: ANN001
+    """The reference's and dockyard's (below), at once: they share no daemon, store or process."""
+    at_once(lambda: _daemon_start_restarts_by_policy_dockerd(own_dockerd),
+            lambda: _daemon_start_restarts_by_policy_dockyard(store_root))
+
+
+def _daemon_start_restarts_by_policy_dockerd(dockerd) -> None:  # noqa: ANN001
     """The reference: dockerd stops its containers when it shuts down and restarts them by
     their policies when it starts (a daemon of the test's own: it is restarted)."""
-    dockerd = own_dockerd
 
     def docker(*args: str):  # noqa: ANN202
         return dockerd(*args)
@@ -123,7 +165,7 @@ def test_daemon_start_restarts_by_policy_dockerd(own_dockerd) -> None:  # noqa: 
         dockerd("rm", "-f", *names, check=False)
 
 
-def test_daemon_start_restarts_by_policy_dockyard(store_root: Path, busybox: str) -> None:
+def _daemon_start_restarts_by_policy_dockyard(store_root: Path) -> None:
     """dockyard's containers outlive `dockyard serve` (its monitors are processes of their own):
     what stops them all without the user is a crash or a reboot, here every monitor and
     container killed. The next `dockyard serve` restarts what dockerd's start restarts."""
@@ -137,13 +179,13 @@ def test_daemon_start_restarts_by_policy_dockyard(store_root: Path, busybox: str
         assert not check or proc.returncode == 0, proc.stderr
         return proc
     try:
-        _policy_matrix(docker)
         # containers that join another's network (compose's network_mode: service:web) start
         # after it (in directory order one would come first 4 times in 5 and fail to start)
-        docker("run", "-d", "--name", "web", "--network", "none", "--restart", "always", "busybox", "sleep", "1000")
-        for n in range(4):
-            docker("run", "-d", "--name", f"side-{n}", "--network", "container:web", "--restart", "always",
-                   "busybox", "sleep", "1000")
+        def joining() -> None:
+            docker("run", "-d", "--name", "web", "--network", "none", "--restart", "always", "busybox", "sleep", "1000")
+            at_once(*(lambda n=n: docker("run", "-d", "--name", f"side-{n}", "--network", "container:web",
+                                         "--restart", "always", "busybox", "sleep", "1000") for n in range(4)))
+        at_once(lambda: _policy_matrix(docker), joining)   # (they share nothing)
         assert _until(lambda: json.loads(docker("inspect", "fail-once").stdout)[0]["RestartCount"] == 1
                       and json.loads(docker("inspect", "fail-once").stdout)[0]["State"]["Status"] == "exited")
         server.stop()
@@ -165,9 +207,13 @@ def test_daemon_start_restarts_by_policy_dockyard(store_root: Path, busybox: str
         shutil.rmtree(tmp, ignore_errors=True)  # the socket's short folder (and serve.log) in /tmp
 
 
-def test_restarting_between_runs_and_wait(engine: Engine) -> None:
+def test_restarting_between_runs_and_wait(engines: tuple[Engine, Engine]) -> None:
     """Between two runs the container is `restarting` (Running too, as Docker counts it); `wait`
     ends at the next exit though the policy starts it again; `start` sets RestartCount to 0."""
+    _on_both(engines, _restarting_between_runs_and_wait)
+
+
+def _restarting_between_runs_and_wait(engine: Engine) -> None:
     cid = engine.docker("run", "-d", "--network", "none", "--restart", "always", "busybox",
                         "sh", "-c", "sleep 1; exit 4").stdout.decode().strip()
     try:
@@ -202,12 +248,16 @@ def _shim_of(engine: Engine, cid: str) -> int:
     raise AssertionError(f"no shim of {cid}")
 
 
-def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engine: Engine) -> None:
+def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engines: tuple[Engine, Engine]) -> None:
     """dockerd restarts a container whose shim died, by its restart policy, at once; dockyard
     serve restarted one whose monitor was killed only at its next start (restore). It counts as
     one of the policy's restarts: `on-failure:1` restarts it once, not each time (dockyard's
     restart began the count afresh, as a user's start does). Its exit code: 137, the process
     killed (dockyard said 255)."""
+    _on_both(engines, _monitor_died)
+
+
+def _monitor_died(engine: Engine) -> None:
     cid = engine.docker("run", "-d", "--network", "none", "--restart", "on-failure:1", "busybox",
                         "sleep", "1000").stdout.decode().strip()
     try:
