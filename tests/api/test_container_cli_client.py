@@ -10,7 +10,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.conftest import REPO
+from tests.conftest import REPO, at_once
 
 
 def _tty(env: dict[str, str], args: list[str], typed: bytes) -> subprocess.CompletedProcess:
@@ -34,6 +34,8 @@ def _moments(text: str) -> str:
 def test_container_commands_as_a_client(server, dockyard, busybox) -> None:  # noqa: ANN001
     try:
         client = {"DOCKYARD_HOST": server.url}
+        # (web lives until its stop below: with `sleep 60` it had ended before the first ps
+        # at load 20)
 
         def both(*args: str):  # noqa: ANN202
             # (the two at once: each command given here only reads, or fails)
@@ -43,7 +45,7 @@ def test_container_commands_as_a_client(server, dockyard, busybox) -> None:  # n
                 return local.result(), remote.result()
 
         cid = dockyard.run("run", "-d", "--name", "web", "-l", "role=web", "-p", "127.0.0.1::80",
-                           "busybox", "sh", "-c", "echo out; echo err >&2; sleep 60",
+                           "busybox", "sh", "-c", "echo out; echo err >&2; sleep 600",
                            env=client).stdout.strip()
         assert len(cid) == 64
         dockyard("create", "--name", "idle", "busybox", "true")
@@ -63,27 +65,34 @@ def test_container_commands_as_a_client(server, dockyard, busybox) -> None:  # n
         assert (bad.returncode, bad.stderr) == (1, "Error: Invalid filter 'colour'\n")
 
         # exec: codes, stdin, stderr, env; a TTY with the client's size
-        ran = dockyard.run("exec", "-i", "-e", "X=1", "web", "sh", "-c", "echo $X; wc -c; echo e >&2; exit 7",
-                           input=b"abcd", env=client, check=False)
-        assert (ran.returncode, ran.stdout, ran.stderr) == (7, "1\n4\n", "e\n")
-        tty = _tty({**dockyard.env, **client}, ["exec", "-it", "web", "sh", "-c", "'stty size; tty; exit 3'"], b"")
-        assert tty.returncode == 3 and re.search(rb"33 101\r+\n/dev/pts/", tty.stdout), tty
+        def exec_in_web() -> None:
+            ran = dockyard.run("exec", "-i", "-e", "X=1", "web", "sh", "-c", "echo $X; wc -c; echo e >&2; exit 7",
+                               input=b"abcd", env=client, check=False)
+            assert (ran.returncode, ran.stdout, ran.stderr) == (7, "1\n4\n", "e\n")
+            tty = _tty({**dockyard.env, **client}, ["exec", "-it", "web", "sh", "-c", "'stty size; tty; exit 3'"], b"")
+            assert tty.returncode == 3 and re.search(rb"33 101\r+\n/dev/pts/", tty.stdout), tty
 
         # run attached: output, stdin, exit code, --rm
-        ran = dockyard.run("run", "--rm", "-i", "busybox", "sh", "-c", "wc -c; echo e >&2; exit 5",
-                           input=b"hello", env=client, check=False)
-        assert (ran.returncode, ran.stdout.strip(), ran.stderr) == (5, "5", "e\n")
-        tty = _tty({**dockyard.env, **client}, ["run", "--rm", "-it", "busybox", "sh"], b"echo hi-$((1+2))\nexit 4\n")
-        assert tty.returncode == 4 and b"hi-3\r\n" in tty.stdout, (tty.returncode, tty.stdout)
-        missing = dockyard.run("run", "--pull", "never", "no-such-image", env=client, check=False)
-        assert missing.returncode == 125 and missing.stderr.startswith("Error: ")
+        def run_attached() -> None:
+            ran = dockyard.run("run", "--rm", "-i", "busybox", "sh", "-c", "wc -c; echo e >&2; exit 5",
+                               input=b"hello", env=client, check=False)
+            assert (ran.returncode, ran.stdout.strip(), ran.stderr) == (5, "5", "e\n")
+            tty = _tty({**dockyard.env, **client}, ["run", "--rm", "-it", "busybox", "sh"], b"echo hi-$((1+2))\nexit 4\n")
+            assert tty.returncode == 4 and b"hi-3\r\n" in tty.stdout, (tty.returncode, tty.stdout)
+            missing = dockyard.run("run", "--pull", "never", "no-such-image", env=client, check=False)
+            assert missing.returncode == 125 and missing.stderr.startswith("Error: ")
 
         # start -a/-i as a client: the container's output from this start, its status as ours
-        # (it was refused while serve's attach replayed the container's earlier output)
-        for flag in ("-a", "-i"):
-            started = dockyard.run("start", flag, "idle", env=client, check=False)
-            assert (started.returncode, started.stdout, started.stderr) == (0, "", ""), started
-        assert dockyard("inspect", "-f", "{{.State.Status}}", "idle").stdout == "exited\n"
+        def start_attached() -> None:
+            # (it was refused while serve's attach replayed the container's earlier output)
+            for flag in ("-a", "-i"):
+                started = dockyard.run("start", flag, "idle", env=client, check=False)
+                assert (started.returncode, started.stdout, started.stderr) == (0, "", ""), started
+            assert dockyard("inspect", "-f", "{{.State.Status}}", "idle").stdout == "exited\n"
+
+        # the three at once: they share no container (exec into web, containers of their own,
+        # the idle one) and their time is mostly waits on attached streams and terminals
+        at_once(exec_in_web, run_attached, start_attached)
 
         # the life cycle, each step printing what it prints in process
         for args, out in ((["pause", "web"], "web\n"), (["unpause", "web"], "web\n"),
