@@ -94,18 +94,24 @@ EXPECTED = {
 
 def test_cache_from_a_pulled_image_matches_dockerd(machine, busybox_tar: Path, registry, dockerd,
                                                     tmp_path: Path) -> None:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     base = f"{registry.host}/cf/base:1"
-    # dockyard: machine a builds and pushes; b and c are fresh machines that pull
+    # dockyard: machine a builds and pushes; b and c are fresh machines that pull (the base
+    # pulled into them from the start, beside a's builds: a fresh machine's first step, taken
+    # before the scenario needs it)
     a = machine("a")
-    a("import", str(busybox_tar), base)
-    a("push", base)
     ctx = make_context(tmp_path / "ctx-dy", base)
     current: list[Dockyard] = [a]
-    fresh_stores = iter([machine("b"), machine("c")])
+    pool = ThreadPoolExecutor(1)
+    fresh_stores: list[Future] = []
 
     def dy_fresh() -> None:
-        current[0] = next(fresh_stores)
-        current[0]("pull", base)
+        current[0] = fresh_stores.pop(0).result()
+
+    def pulled_base(store: Dockyard) -> Dockyard:
+        store("pull", base)
+        return store
 
     def dy_build(*args: str) -> str:
         return current[0]("build", *args, str(ctx)).stdout
@@ -114,7 +120,13 @@ def test_cache_from_a_pulled_image_matches_dockerd(machine, busybox_tar: Path, r
         return current[0](*args).stdout
 
     def ours() -> dict[str, object]:
-        return scenario(dy_build, dy_fresh, dy_run, ctx, f"{registry.host}/cf/dockyard:1")
+        a("import", str(busybox_tar), base)
+        a("push", base)
+        fresh_stores.extend(pool.submit(pulled_base, machine(name)) for name in ("b", "c"))
+        try:
+            return scenario(dy_build, dy_fresh, dy_run, ctx, f"{registry.host}/cf/dockyard:1")
+        finally:
+            pool.shutdown()
 
     # dockerd: one daemon; a "fresh machine" is the daemon with the build removed (rmi takes
     # the untagged intermediate images with it), the base image kept
@@ -143,7 +155,8 @@ def test_cache_from_a_pulled_image_matches_dockerd(machine, busybox_tar: Path, r
             dockerd("rmi", "-f", image, dbase, check=False)
             dockerd("image", "prune", "-f", check=False)
 
-    # The two engines share nothing here (stores, daemon, repositories): their scenarios run at once.
+    # The two engines share nothing here (stores, daemon, repositories): their scenarios, each
+    # from its base's import and push, run at once.
     seen_ours, seen_theirs = at_once(ours, theirs)
     assert seen_theirs == EXPECTED
     assert seen_ours == EXPECTED
