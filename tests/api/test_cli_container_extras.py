@@ -88,7 +88,9 @@ def _cp_scenario(run: Run, tmp: Path, sfx: str) -> list[object]:
         stdout = stdout if args[-1] != "-" else f"{len(stdout)} bytes"   # a tar: its entries compared below
         out.append((" ".join(args).replace(str(tmp), "<tmp>"), code, stdout, _errors(stderr).replace(str(tmp), "<tmp>")))
 
-    code, cid, err = run("run", "-d", "--name", "cpc" + sfx, "busybox", "sleep", "60")
+    # (600 s, as each container here that sleeps: it lives until its rm -f; at load 13-20 a
+    # scenario took over 60 s, and its last steps found it gone)
+    code, cid, err = run("run", "-d", "--name", "cpc" + sfx, "busybox", "sleep", "600")
     assert code == 0, err
     try:
         code, _, err = run("exec", "cpc" + sfx, "sh", "-c", "mkdir -p /data/sub && echo one > /data/sub/f && "
@@ -272,26 +274,28 @@ def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_en
 
     def asked(*args: str) -> tuple:  # noqa: ANN202 - the docker CLI's, in process, as a client
         return at_once(lambda: docker(*args), lambda: ways["in process"](*args), lambda: ways["client"](*args))
-    assert dockyard.run("run", "-d", "--name", "obs", "-p", "127.0.0.1::80", "-p", "127.0.0.1::53/udp",
-                        "busybox", "sleep", "60").returncode == 0
-    try:
-        for args in (["port", "obs"], ["port", "obs", "80"], ["port", "obs", "53/udp"], ["top", "obs"],
-                     ["top", "obs", "-o", "pid,args"],
-                     ["stats", "--no-stream", "--format", "{{.Name}} {{.Container}} {{.ID}} {{.PIDs}}", "obs"]):
-            theirs, *both = asked(*args)
-            assert theirs[0] == 0 and theirs[1], (args, theirs)
+
+    def running() -> None:   # of a running container
+        assert dockyard.run("run", "-d", "--name", "obs", "-p", "127.0.0.1::80", "-p", "127.0.0.1::53/udp",
+                            "busybox", "sleep", "600").returncode == 0
+        try:
+            for args in (["port", "obs"], ["port", "obs", "80"], ["port", "obs", "53/udp"], ["top", "obs"],
+                         ["top", "obs", "-o", "pid,args"],
+                         ["stats", "--no-stream", "--format", "{{.Name}} {{.Container}} {{.ID}} {{.PIDs}}", "obs"]):
+                theirs, *both = asked(*args)
+                assert theirs[0] == 0 and theirs[1], (args, theirs)
+                for way, ours in zip(("in process", "client"), both, strict=True):
+                    if args == ["port", "obs"]:   # the docker CLI 20.10 lists its map's random order
+                        ours, theirs = (r[:1] + ("".join(sorted(r[1].splitlines(True))),) + r[2:] for r in (ours, theirs))
+                    if args == ["top", "obs"]:    # ps' C (CPU use) and times move between two calls
+                        ours, theirs = (r[:1] + (_shape(r[1]),) + r[2:] for r in (ours, theirs))
+                    assert ours == theirs, (way, args)
+            theirs, *both = asked("stats", "--no-stream", "obs")
             for way, ours in zip(("in process", "client"), both, strict=True):
-                if args == ["port", "obs"]:   # the docker CLI 20.10 lists its map's random order
-                    ours, theirs = (r[:1] + ("".join(sorted(r[1].splitlines(True))),) + r[2:] for r in (ours, theirs))
-                if args == ["top", "obs"]:    # ps' C (CPU use) and times move between two calls
-                    ours, theirs = (r[:1] + (_shape(r[1]),) + r[2:] for r in (ours, theirs))
-                assert ours == theirs, (way, args)
-        theirs, *both = asked("stats", "--no-stream", "obs")
-        for way, ours in zip(("in process", "client"), both, strict=True):
-            assert (ours[0], _shape(ours[1]), ours[2]) == (theirs[0], _shape(theirs[1]), theirs[2]), way
-            assert ours[1].count("\n") == 2 and " obs " in ours[1]
-    finally:
-        dockyard("rm", "-f", "obs")
+                assert (ours[0], _shape(ours[1]), ours[2]) == (theirs[0], _shape(theirs[1]), theirs[2]), way
+                assert ours[1].count("\n") == 2 and " obs " in ours[1]
+        finally:
+            dockyard("rm", "-f", "obs")
 
     def scenario(run: Run, sfx: str) -> list[object]:
         idle = "idle" + sfx
@@ -303,14 +307,16 @@ def test_port_top_and_stats_as_docker(dockerd, server, dockyard, busybox, cli_en
                           ["stats", "--no-stream", "nope", "nope2"])
         finally:
             run("rm", "-f", idle)
-    _three_ways(dockerd, server, dockyard, scenario)
+    # the running container's part and the idle one's at once (stats --no-stream waits for a
+    # second reading: their waits overlap; they share no container)
+    at_once(running, lambda: _three_ways(dockerd, server, dockyard, scenario))
 
 
 def test_update_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
     def scenario(run: Run, sfx: str) -> list[object]:
         one, gone = "up1" + sfx, "up2" + sfx
-        assert run("run", "-d", "--name", one, "busybox", "sleep", "60")[0] == 0
-        assert run("run", "-d", "--rm", "--name", gone, "busybox", "sleep", "60")[0] == 0
+        assert run("run", "-d", "--name", one, "busybox", "sleep", "600")[0] == 0
+        assert run("run", "-d", "--rm", "--name", gone, "busybox", "sleep", "600")[0] == 0
         try:
             return _steps(
                 run, ["update", "--restart", "always", one], ["update", "--cpus", "0.5", one, "nope"],
@@ -337,7 +343,7 @@ def test_attach_as_docker(dockerd, server, dockyard, busybox) -> None:  # noqa: 
         for args in (["run", "-d", "-i", "--name", live, "busybox", "sh", "-c",
                       "echo before; read x; echo got $x; echo err >&2; exit 3"],
                      ["create", "--name", idle, "busybox", "true"],
-                     ["run", "-d", "--name", paused, "busybox", "sleep", "60"], ["pause", paused]):
+                     ["run", "-d", "--name", paused, "busybox", "sleep", "600"], ["pause", paused]):
             assert run(*args)[0] == 0, args
         try:
             while "before" not in run("logs", live)[1]:
@@ -355,12 +361,13 @@ def test_attach_a_terminal(server, dockyard, busybox) -> None:  # noqa: ANN001
     # a TTY container's shell on a pseudo-terminal: its answers, its exit status as ours;
     # ctrl-p ctrl-q leaves it running, with the docker CLI's line and status (each typed once the
     # shell answered a line: the CLI reads the terminal, in raw mode, by then)
+    from tests.conftest import at_once
     from tests.interop.test_interactive import _typed_after_prompt
 
     def _on_a_terminal(argv: list[str], env: dict[str, str], keys: bytes) -> tuple[int, bytes]:
         return _typed_after_prompt(argv, env, keys, first=b"echo $((40+2))\n", ready=b"42\r\n")
 
-    for way, env in (("l", {}), ("r", {"DOCKYARD_HOST": server.url})):
+    def way(way: str, env: dict[str, str]) -> None:
         name = f"tty-{way}"
         dockyard("run", "-dit", "--name", name, "busybox", "sh")   # (its stdin is no terminal)
         try:
@@ -372,6 +379,9 @@ def test_attach_a_terminal(server, dockyard, busybox) -> None:  # noqa: ANN001
             assert code == 4 and b"hi-3\r\n" in out, (way, code, out)
         finally:
             dockyard("rm", "-f", name)
+    # in process and as a client at once (each its own container and terminal: their waits for
+    # the shell's answers overlap)
+    at_once(lambda: way("l", {}), lambda: way("r", {"DOCKYARD_HOST": server.url}))
 
 
 def test_run_detached_with_a_tty_from_a_script(dockerd, server, dockyard, busybox) -> None:  # noqa: ANN001
@@ -393,9 +403,9 @@ def test_attach_forwards_signals(server, dockyard, busybox) -> None:  # noqa: AN
     # a line typed through the attach: the CLI's handlers are set by then.)
     import signal
 
-    from tests.conftest import REPO
+    from tests.conftest import REPO, at_once
 
-    for way, env in (("l", {}), ("r", {"DOCKYARD_HOST": server.url})):
+    def way(way: str, env: dict[str, str]) -> None:
         name = f"sig-{way}"
         dockyard("run", "-d", "-i", "--name", name, "busybox", "sh", "-c",
                  "trap 'echo got; exit 7' TERM; read x; echo ready-$x; while :; do sleep 0.1; done")
@@ -416,6 +426,16 @@ def test_attach_forwards_signals(server, dockyard, busybox) -> None:  # noqa: AN
                 proc.kill()
                 proc.wait()
             dockyard("rm", "-f", name)
+    # in process and as a client at once, each its own container
+    at_once(lambda: way("l", {}), lambda: way("r", {"DOCKYARD_HOST": server.url}))
+
+
+def _asked_both(docker: Run, dockyard, args: list[str]) -> tuple:  # noqa: ANN001
+    """The docker CLI's and dockyard's answers to `args`, the two at once (nothing of either
+    changes: a parser's refusal)."""
+    from tests.conftest import at_once
+
+    return at_once(lambda: docker(*args), lambda: dockyard.run(*args, check=False))
 
 
 def test_too_few_or_too_many_arguments_as_docker(dockerd, dockyard) -> None:  # noqa: ANN001
@@ -427,7 +447,7 @@ def test_too_few_or_too_many_arguments_as_docker(dockerd, dockyard) -> None:  # 
                  # and too many (no flag among them): the same lines, 'accepts no arguments' where none is taken
                  ["rename", "a", "b", "c"], ["port", "a", "80", "x"], ["images", "a", "b"], ["ps", "a"],
                  ["network", "create", "a", "b"], ["image", "tag", "a", "b", "c"]):
-        theirs, ours = docker(*args), dockyard.run(*args, check=False)
+        theirs, ours = _asked_both(docker, dockyard, args)
         theirs_head = _errors(theirs[2].replace('"docker ', '"dockyard ')).splitlines()[:2]
         assert (ours.returncode, _errors(ours.stderr).splitlines()[:2]) == (theirs[0], theirs_head), args
 
@@ -440,7 +460,7 @@ def test_an_unknown_flag_is_named_as_docker(dockerd, dockyard) -> None:  # noqa:
     for args in (["ps", "--bad"], ["ps", "--bad=1"], ["ps", "-az"], ["ps", "-azq"], ["images", "-z"], ["images", "-zq"],
                  ["network", "ls", "--nope"], ["image", "ls", "-qz"], ["volume", "create", "--zz", "v"],
                  ["run", "--bogus", "busybox"], ["build", "-Q", "."]):
-        theirs, ours = docker(*args), dockyard.run(*args, check=False)
+        theirs, ours = _asked_both(docker, dockyard, args)
         assert (ours.returncode, _errors(ours.stderr).splitlines()[:2]) == \
             (theirs[0], _errors(theirs[2]).splitlines()[:2]), args
 
@@ -476,12 +496,16 @@ def test_stats_streams_as_docker(server, dockyard, busybox, cli_env) -> None:  #
         out, code = _until_interrupted(argv, env, lambda out: out.count(b"\x1b[2J\x1b[H") >= 3)
         return [_shape(f) for f in out.decode().split("\x1b[2J\x1b[H")[1:3]], code
 
-    dockyard("run", "-d", "--name", "st", "busybox", "sleep", "60")
+    from tests.conftest import at_once
+
+    dockyard("run", "-d", "--name", "st", "busybox", "sleep", "600")
     try:
-        theirs, _ = frames([DOCKER, "stats", "st"], cli_env)
-        for env in ({}, {"DOCKYARD_HOST": server.url}):
-            ours, code = frames(dockyard.argv("stats", "st"), {**dockyard.env, **env})
-            assert (ours, code) == (theirs, 130), env
+        # the three at once (a frame a second each: their waits overlap)
+        (theirs, _), *ours = at_once(lambda: frames([DOCKER, "stats", "st"], cli_env),
+                                     *(lambda env=env: frames(dockyard.argv("stats", "st"), {**dockyard.env, **env})
+                                       for env in ({}, {"DOCKYARD_HOST": server.url})))
+        for env, (frames_of, code) in zip(({}, {"DOCKYARD_HOST": server.url}), ours, strict=True):
+            assert (frames_of, code) == (theirs, 130), env
         assert theirs[0].startswith("CONTAINER ID") and " st " in theirs[0]
     finally:
         dockyard("rm", "-f", "st")
@@ -492,7 +516,7 @@ def test_exec_detached_as_docker(dockerd, server, dockyard, busybox) -> None:  #
     # terminal checked (-dit from a script); its refusals as dockerd's, status 1
     def scenario(run: Run, sfx: str) -> list[object]:
         live, idle = "xd1" + sfx, "xd2" + sfx
-        assert run("run", "-d", "--name", live, "busybox", "sleep", "60")[0] == 0
+        assert run("run", "-d", "--name", live, "busybox", "sleep", "600")[0] == 0
         assert run("create", "--name", idle, "busybox", "true")[0] == 0
         try:
             steps = [run("exec", "-d", live, "sh", "-c", "sleep 0.2; echo ran > /tmp/x"),
@@ -513,7 +537,7 @@ def test_exec_that_cannot_start_as_docker(dockerd, server, dockyard, busybox) ->
     # chdir into a file has dockerd's hint; a started process' stdout, stderr and status are its own
     def scenario(run: Run, sfx: str) -> list[object]:
         live = "xe1" + sfx
-        assert run("run", "-d", "--name", live, "busybox", "sleep", "60")[0] == 0
+        assert run("run", "-d", "--name", live, "busybox", "sleep", "600")[0] == 0
         try:
             return [run(*args, input=b"in\n") for args in (
                 ["exec", live, "nosuchcmd"], ["exec", "-i", live, "/etc"], ["exec", "-t", live, "nosuchcmd"],
@@ -537,8 +561,8 @@ def test_cp_ownership_as_docker(dockerd, server, dockyard, busybox, tmp_path: Pa
         for path, ids in ((host / "d", (1234, 5678)), (host / "d" / "f", (1234, 5678)), (host / "g", (4321, 8765))):
             os.chown(path, *ids)
         plain, user = "ow1" + sfx, "ow2" + sfx
-        assert run("run", "-d", "--name", plain, "busybox", "sleep", "60")[0] == 0
-        assert run("run", "-d", "-u", "1000:1001", "--name", user, "busybox", "sleep", "60")[0] == 0
+        assert run("run", "-d", "--name", plain, "busybox", "sleep", "600")[0] == 0
+        assert run("run", "-d", "-u", "1000:1001", "--name", user, "busybox", "sleep", "600")[0] == 0
         try:
             out = [run("cp", *args) for args in (
                 [str(host / "d"), f"{plain}:/tmp/d1"], ["-a", str(host / "d"), f"{plain}:/tmp/d2"],
@@ -580,7 +604,7 @@ def test_cp_with_a_stopped_containers_tmpfs_volume_as_docker(dockerd, server, do
             steps: list[object] = [run("cp", str(host_file), f"{stopped}:/data/in"), _mounts_of(vol),
                                    run("cp", f"{stopped}:/data", str(out)), _tree(out), _mounts_of(vol),
                                    run("start", "-a", stopped)]
-            assert run("run", "-d", "--name", live, "-v", f"{vol}:/data", "busybox", "sleep", "60")[0] == 0
+            assert run("run", "-d", "--name", live, "-v", f"{vol}:/data", "busybox", "sleep", "600")[0] == 0
             return steps + [run("cp", str(host_file), f"{stopped}:/data/in"), run("exec", live, "cat", "/data/in")]
         finally:
             run("rm", "-f", live, stopped)
@@ -603,7 +627,7 @@ def test_stats_of_all_follows_starts_and_dies_as_docker(server, dockyard, busybo
             seen = len(steps)
             steps[:] = [re.sub(r" \w{12}\n", "\n", f) for i, f in enumerate(whole) if not i or f != whole[i - 1]]
             if len(steps) > seen and len(steps) < 3:
-                dockyard(*(["run", "-d", "--name", late, "busybox", "sleep", "60"] if len(steps) == 1 else ["kill", late]))
+                dockyard(*(["run", "-d", "--name", late, "busybox", "sleep", "600"] if len(steps) == 1 else ["kill", late]))
             return len(steps) >= 3
         try:
             _, code = _until_interrupted(argv, env, enough)
@@ -611,7 +635,7 @@ def test_stats_of_all_follows_starts_and_dies_as_docker(server, dockyard, busybo
             dockyard("rm", "-f", late)
         return [s.replace(late, "late") for s in steps], code
 
-    dockyard("run", "-d", "--name", "base", "busybox", "sleep", "60")
+    dockyard("run", "-d", "--name", "base", "busybox", "sleep", "600")
     try:
         # the three at once, each its own late container (the others' rows left out)
         argv = ["stats", "--format", "{{.Name}} {{.Container}}"]
