@@ -644,12 +644,12 @@ def _container_changes(store: Any, q: dict, body: Any, name: str) -> Any:
 
 
 def _commit(store: Any, q: dict, body: Any) -> Any:
-    from dockyard.engine import containers as engine
+    from dockyard.engine.commit import commit  # not engine.containers: tests/test_start_up.py
 
     repo, tag = q.get("repo") or "", q.get("tag") or ""
-    image_id = engine.commit(store, q["container"], (f"{repo}:{tag}" if tag else repo) or None,
-                             pause_container=q.get("pause") != "0", message=q.get("comment") or "",
-                             author=q.get("author") or "", changes=q.get("changes") or [])
+    image_id = commit(store, q["container"], (f"{repo}:{tag}" if tag else repo) or None,
+                      pause_container=q.get("pause") != "0", message=q.get("comment") or "",
+                      author=q.get("author") or "", changes=q.get("changes") or [])
     return {"Id": str(image_id)}
 
 

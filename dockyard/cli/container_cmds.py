@@ -1,8 +1,9 @@
 """Container commands: run, create, start, stop, kill, rm, ps, logs, exec, wait, pause, unpause,
-inspect, diff, export, commit. Thin: parse flags, ask the engine (in this process) or a daemon
-(client mode: `-H`/DOCKYARD_HOST) through cli/backend.py with the Engine API's requests, format
-its answers: one code path prints both. `run` and `exec` attached run in this process's own
-monitor in process, and over a hijacked connection (cli/attach.py's pump) as a client.
+inspect, diff, export (commit is cli/commit_cmd's). Thin: parse flags, ask the engine (in this
+process) or a daemon (client mode: `-H`/DOCKYARD_HOST) through cli/backend.py with the Engine
+API's requests, format its answers: one code path prints both. `run` and `exec` attached run in
+this process's own monitor in process, and over a hijacked connection (cli/attach.py's pump) as a
+client.
 """
 
 from __future__ import annotations
@@ -109,17 +110,6 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-o", "--output", default=None, help="Write to a file, instead of STDOUT")
     p.add_argument("container", metavar="CONTAINER")
     _both(p, cmd_export)
-    p = sub.add_parser("commit", help="Create a new image from a container's changes")
-    p.add_argument("-a", "--author", default="", help="Author")
-    p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
-    p.add_argument("-m", "--message", default="", help="Commit message")
-    p.add_argument("-p", "--pause", action="store_true", default=True,
-                   help="Pause container during commit (default true)")
-    p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
-    _both(p, cmd_commit)
-
-
 
 
 def _out(target: Any) -> TextIO:
@@ -541,20 +531,4 @@ def cmd_export(args: argparse.Namespace, target: Any) -> int:
         return 0
     container = engine.container_id(target.store, args.container)
     target.write_archive(args.output, lambda out: engine.export(target.store, container, out))
-    return 0
-
-
-def cmd_commit(args: argparse.Namespace, target: Any) -> int:
-    """`POST /commit`: the repository parsed first and sent as repo and tag, as the docker CLI."""
-    from dockyard.reference import parse_reference
-
-    query = [("container", args.container), ("comment", args.message), ("author", args.author),
-             ("pause", "1" if args.pause else "0")] + [("changes", c) for c in args.change]
-    if args.repository:
-        ref = parse_reference(args.repository)
-        if ref.digest is not None:
-            raise InvalidParameter("refusing to create a tag with a digest reference")
-        query += [("repo", ref.familiar_name), ("tag", ref.tag or "")]
-    answer = for_target(target).call("POST", "/commit", query)
-    _out(target).write(f"{answer['Id']}\n")
     return 0

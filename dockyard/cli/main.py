@@ -23,7 +23,7 @@ Loader = Callable[[], ModuleType]
 
 # Each module (dockyard.cli.<name>) adds its commands to the parser; order is the order `--help`
 # lists them. Modules are imported when the parser is built.
-COMMAND_MODULES = ["image_cmds", "container_cmds", "cp_cmd", "lifecycle_cmds", "build_cmd", "network_cmds",
+COMMAND_MODULES = ["image_cmds", "container_cmds", "commit_cmd", "cp_cmd", "lifecycle_cmds", "build_cmd", "network_cmds",
                    "registry_cmds", "system_cmds", "version_cmds", "observe_cmds", "attach_cmd", "prune_cmds"]
 # `dockyard container COMMAND`, docker's management group: each of its commands but prune (the
 # group's own, prune_cmds') is made of a flat command's own parser (argparse's parents: the same
@@ -51,8 +51,8 @@ _COMMAND_MODULE = {
                      "image load", "image ls", "image list", "image tag", "image rm", "image rmi", "image remove",
                      "image inspect", "image waste", "image history"], "image_cmds"),
     **dict.fromkeys(["run", "create", "start", "stop", "kill", "rm", "pause", "unpause", "wait",
-                     "ps", "logs", "exec", "inspect", "diff", "export", "commit"], "container_cmds"),
-    "cp": "cp_cmd", **dict.fromkeys(["restart", "rename", "update"], "lifecycle_cmds"),
+                     "ps", "logs", "exec", "inspect", "diff", "export"], "container_cmds"),
+    "commit": "commit_cmd", "cp": "cp_cmd", **dict.fromkeys(["restart", "rename", "update"], "lifecycle_cmds"),
     **dict.fromkeys(["image prune", "container prune"], "prune_cmds"),
     "build": "build_cmd", "image build": "build_cmd",
     **dict.fromkeys(["pull", "push", "login", "logout", "image pull", "image push"], "registry_cmds"),

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.builder.changes import apply_changes
 from dockyard import gotypes
 from dockyard.digest import Digest
-from dockyard.engine.container_views import docker_config
-from dockyard.engine.images import parse_target
+from dockyard.engine.container_config import docker_config
 from dockyard.engine.request_types import CONFIG_FIELDS, CONTAINER_CREATE
 from dockyard.errors import DockyardError
 from dockyard.image.config import ContainerConfig, History, merge_config
 from dockyard.image.mutate import append
+from dockyard.reference import parse_repository
 from dockyard.runtime.containers import current_state, lookup, oci_runtime
-from dockyard.runtime.lifecycle import wait
 from dockyard.runtime.state import RUNNING
 from dockyard.store import workspace
 from dockyard.store.layer_writer import layer_from_directory
@@ -49,7 +47,7 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
     request's, or the container's) with the changes, `container` and `container_config` the
     container's.
     """
-    target = parse_target(repository)
+    target = None if repository is None else parse_repository(repository)
     cdir = lookup(store, name)
     record = cdir.read_record()
     # Docker 20.10 (daemon/commit.go): the request's config (POST /commit's body), else the
@@ -58,6 +56,10 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
     container_config = docker_config(record)
     own = ContainerConfig.from_dict(_request_config(config) if config else container_config)
     if changes:
+        # the Dockerfile frontend and the builder's config rules, for --change only (the
+        # in-process budget, tests/test_start_up.py)
+        from dockyard.builder.changes import apply_changes
+
         own = apply_changes(own, changes)
     new_config = merge_config(own, ContainerConfig.from_dict(container_config))
     base_id = Digest.parse(record.image_id)
@@ -86,8 +88,12 @@ def commit(store: Store, name: str, repository: str | None = None, *, pause_cont
     # a process that ended since the check cannot be paused, and needs no pause: its layer is
     # committed as it is, as dockerd commits a container that exits meanwhile (once the lock
     # is free, its monitor records the exit); any other failure is one
-    if pause_failed is not None and wait(cdir, timeout=5, through_restarts=True) is None:
-        raise pause_failed
+    if pause_failed is not None:
+        # the monitor's side, for a failed pause only (the in-process budget, tests/test_start_up.py)
+        from dockyard.runtime.lifecycle import wait
+
+        if wait(cdir, timeout=5, through_restarts=True) is None:
+            raise pause_failed
     try:
         with store.ingesting():
             layer = layer_from_directory(store.layers, cdir.upper)

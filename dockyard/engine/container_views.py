@@ -28,20 +28,6 @@ def command_string(args: list[str]) -> str:
     return " ".join(f"'{a}'" if (not a or any(c.isspace() for c in a)) else a for a in args)
 
 
-def docker_config(record: ContainerRecord) -> dict[str, Any]:
-    """The container's `Config` as Docker 20.10 shows it (`docker inspect`) and commits it
-    (`container_config`): the record's config in container.Config's JSON shape, with its
-    Hostname, Attach flags and Image as the user named it."""
-    data = record.config.to_dict()
-    if "Hostname" not in record.config.extra:  # a record written before its config held these
-        data.update(Hostname=record.hostname, Image=record.image_name, Tty=record.tty,
-                     OpenStdin=record.open_stdin, StdinOnce=record.stdin_once,
-                     AttachStdin=record.open_stdin)
-    if data.get("Labels") is None:
-        data["Labels"] = {}  # Docker's create always makes the map
-    return data
-
-
 def network_view(cdir: ContainerDir, state: ContainerState) -> tuple[NetworkRequest, NetworkState | None]:
     request = hook.read_request(cdir.path)
     return request, endpoints.read_state(cdir.path) if state.status == RUNNING else None

@@ -17,6 +17,7 @@ from dockyard import filters as filters_mod
 from dockyard.archive.diff import write_tree
 from dockyard.dataclass import dataclass
 from dockyard.engine import container_views as views
+from dockyard.engine.container_config import docker_config
 from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
 from dockyard.engine.create_config import read_update
@@ -125,7 +126,7 @@ def inspect(store: Store, name: str, size: bool = False) -> dict[str, Any]:
     state = current_state(cdir)
     request, net_state = views.network_view(cdir, state)
     cmd = record.command
-    cfg = views.docker_config(record)
+    cfg = docker_config(record)
     lower = cdir.lower_file.read_text() if cdir.lower_file.exists() else ""
     from dockyard.engine.execs import pending_ids   # inspect's only (the exec machinery's imports)
 
