@@ -65,6 +65,17 @@ def _range_syncer():  # noqa: ANN202 - a ctypes function or None
     return _sync_file_range[0]
 
 
+def write_back(fd: int) -> None:
+    """The file's dirty pages sent to the disk and waited for (sync_file_range(2) over the whole
+    file), without the journal commit of an fsync: the fsync that must follow (durability needs
+    it: the file's size and blocks) then has little left to write, and commits this file's
+    metadata with whatever else is written by then in one journal commit. Does nothing where
+    the call is missing; a failure only loses the head start."""
+    fn = _range_syncer()
+    if fn is not None:
+        fn(fd, 0, 0, _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
+
+
 class Writeback:
     """Sends a large file to the disk while it is written (sync_file_range(2)): each new step
     of `STEP` bytes is started at once; with `wait`, the writer also waits for the step `LAG`

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from dockyard.archive.diff import write_overlay_diff
+from dockyard.atomic import write_back
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.errors import DockyardError
 from dockyard.image.layer import EMPTY_TAR_DIFF_ID
@@ -51,14 +52,18 @@ def write_layer(layers: LayerStore, produce: LayerProducer, *, publish: bool = T
 
 
 def layer_from_directory(layers: LayerStore, upper: Path, *, keep_empty: bool = False,
-                         publish: bool = True) -> StoredLayer | None:
+                         publish: bool = True, read: Callable[[], None] | None = None) -> StoredLayer | None:
     """An overlay upper dir's changes as a layer; None when nothing changed (the empty tar), as
     Docker commits an empty diff as no layer, unless `keep_empty` (BuildKit keeps a step's
-    empty layer). `publish`: see LayerStore.adopt."""
-    return write_layer(layers, lambda out: _scanned_overlay_diff(upper, out, keep_empty), publish=publish)
+    empty layer). `publish`: see LayerStore.adopt. `read`: called once the upper dir has been
+    read whole (its tar written), before the tar is hashed to its end and made durable (a
+    commit resumes the container it paused there)."""
+    return write_layer(layers, lambda out: _scanned_overlay_diff(upper, out, keep_empty, read),
+                       publish=publish)
 
 
-def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) -> ScanResult | None:
+def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False,
+                          read: Callable[[], None] | None = None) -> ScanResult | None:
     """The diff's tar written straight into `out` (file bodies by sendfile(2): the kernel copies
     them, no byte passes through Python), while a second thread reads the same file back behind
     the writer and scans it (every entry checked, every byte hashed: the diff ID of exactly what
@@ -72,14 +77,20 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False) 
         write_overlay_diff(upper, out)
         out.flush()
         trailing.finish()
+        if read is not None:
+            read()
         result = scan_copy(io.BufferedReader(trailing, 1 << 16), _NULL)
     else:
-        result = _written_with_scan_behind(upper, out, trailing)
+        result = _written_with_scan_behind(upper, out, trailing, read)
     return None if result.diff_id == EMPTY_TAR_DIFF_ID and not keep_empty else result
 
 
-def _written_with_scan_behind(upper: Path, out: BinaryIO, trailing: _Trailing) -> ScanResult:
-    """write_overlay_diff into `out` while a thread scans what `trailing` reads back."""
+def _written_with_scan_behind(upper: Path, out: BinaryIO, trailing: _Trailing,
+                              read: Callable[[], None] | None = None) -> ScanResult:
+    """write_overlay_diff into `out` while a thread scans what `trailing` reads back. Once the
+    tar is written, and while the scan finishes, this thread sends it to the disk (without the
+    journal commit: LayerStore.adopt's fsync makes it, with the layer's info.json): the disk
+    starts on the layer while the hash catches up, and adopt's fsync then waits for little."""
     found: dict[str, object] = {}
 
     def scan() -> None:
@@ -95,9 +106,14 @@ def _written_with_scan_behind(upper: Path, out: BinaryIO, trailing: _Trailing) -
         out.flush()
     except BaseException:
         trailing.abort()
+        scanner.join()
         raise
+    trailing.finish()
+    try:
+        if read is not None:
+            read()
+        write_back(out.fileno())
     finally:
-        trailing.finish()
         scanner.join()
     if "error" in found:
         raise found["error"]  # type: ignore[misc]

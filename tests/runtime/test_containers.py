@@ -70,6 +70,46 @@ def test_seed_scenario_commit_and_export(dockyard, busybox, tmp_path):
     assert dockyard("ps", "-aq").stdout == ""
 
 
+def test_commit_resumes_the_container_once_its_layer_is_read(dockyard, busybox, monkeypatch):
+    """A commit pauses a running container while it reads its upper dir, and resumes it once the
+    layer's tar is written whole: the runtime's resume runs while the layer is hashed to its end
+    and made durable (before, only once the image was recorded)."""
+    import threading
+
+    from dockyard.engine import commit as engine_commit
+    from dockyard.runtime.containers import lookup, oci_runtime
+    from dockyard.runtime.oci import OciRuntime
+    from dockyard.store.layers import LayerStore
+
+    cid = dockyard("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                   "head -c 9437184 /dev/urandom > /big; echo done; sleep 1000").stdout.strip()
+    for _ in range(500):
+        if "done" in dockyard("logs", cid).stdout:
+            break
+        time.sleep(0.02)
+    resumed, seen = threading.Event(), []
+    resume, adopt = OciRuntime.resume, LayerStore.adopt
+
+    def resuming(self, container_id):  # noqa: ANN001, ANN202
+        resumed.set()
+        return resume(self, container_id)
+
+    def adopting(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        # the layer is not durable yet: the resume has begun (a guard against a hang, not a timing)
+        seen.append(resumed.wait(60))
+        return adopt(self, *args, **kwargs)
+
+    monkeypatch.setattr(OciRuntime, "resume", resuming)
+    monkeypatch.setattr(LayerStore, "adopt", adopting)
+    store = Store(dockyard.root)
+    image_id = engine_commit.commit(store, cid, "resumed:1")
+    assert seen == [True]
+    cdir = lookup(store, cid)
+    assert not cdir.read_state().paused and oci_runtime(store, cdir.read_record()).state(cid)["status"] == "running"
+    assert _layer_members(dockyard.store, str(image_id))["big"].size == 9437184
+    dockyard("rm", "-f", cid)
+
+
 def test_commit_translates_overlay_whiteouts_and_keeps_metadata(dockyard, busybox):
     script = ("rm -rf /root && mkdir /root && echo n > /root/new; "
               "echo data > /a; chown 1:1 /a; chmod 4750 /a; ln /a /hard; ln -s /a /sym; "

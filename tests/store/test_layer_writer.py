@@ -187,3 +187,23 @@ def test_a_small_upper_dir_is_the_same_layer_as_through_the_scan_thread(tmp_path
     with pytest.raises(DockyardError, match="outside of the root"):
         layer_from_directory(store.layers, small)
     assert store.layers.all() == [] and list(store.tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_read_is_called_once_the_upper_dir_is_read_whole(tmp_path: Path, small: bool) -> None:
+    """`read` (a commit resumes the container it paused there) comes once the tar is written
+    whole, before the layer is hashed to its end, made durable and stored."""
+    store = Store(tmp_path / "store")
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "f").write_bytes(os.urandom(100 if small else 9 << 20))
+    seen = []
+
+    def read() -> None:
+        (tar,) = [p for p in store.tmp.iterdir() if p.name.startswith("layer-")]
+        seen.append((tar.stat().st_size, store.layers.all()))
+
+    layer = layer_from_directory(store.layers, upper, read=read)
+    assert layer is not None
+    assert seen == [(layer.size, [])]   # the whole tar, and no layer yet
+    assert store.layers.exists(layer.diff_id)
