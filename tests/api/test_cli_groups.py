@@ -127,7 +127,7 @@ def test_container_and_image_prune_as_docker(fresh_dockerd, client_server, docky
 
 
 def test_the_container_group_as_docker(fresh_dockerd, client_server, dockyard, busybox) -> None:  # noqa: ANN001
-    def steps(run: Run) -> list[object]:
+    def parsed(run: Run) -> list[object]:   # the CLI's own answers: no container touched
         out: list[object] = []
         code, help_out, help_err = run("container", "--help")
         out.append((code, _dockyard_words(help_out), help_err))
@@ -138,6 +138,10 @@ def test_the_container_group_as_docker(fresh_dockerd, client_server, dockyard, b
         out.append(run("container", "ls", "--bad")[0])
         code, _, err = run("container", "rm")   # main.Parser's arity: the CLI's first two lines
         out.append((code, _errors(err.replace('"docker ', '"dockyard ')).splitlines()[:2]))
+        return out
+
+    def on_a_container(run: Run) -> list[object]:
+        out: list[object] = []
         assert run("container", "create", "--name", "gc1", "busybox", "true")[0] == 0
         try:
             for args in (["container", "ls", "-a", "--format", "{{.Names}} {{.Status}}"],
@@ -154,8 +158,14 @@ def test_the_container_group_as_docker(fresh_dockerd, client_server, dockyard, b
         finally:
             run("rm", "-f", "gc1", "gc2")
         return out
+
+    def steps(run: Run) -> list[object]:   # the two parts of a way at once, in their order
+        first, then = at_once(lambda: parsed(run), lambda: on_a_container(run))
+        return first + then
+
     results = _each_way(fresh_dockerd, client_server, dockyard, steps)
-    # `container remove`, the alias docker CLIs have since 23.0 (not 20.10)
+    # `container remove`, the alias docker CLIs have since 23.0 (not 20.10) (after: the in-process
+    # way's ls lists its store's containers)
     assert dockyard("container", "create", "--name", "gc3", "busybox", "true").returncode == 0
     assert dockyard("container", "remove", "gc3").stdout == "gc3\n"
     # docker's group help, with its words
