@@ -79,7 +79,7 @@ def _prunes(run: Run) -> list[object]:
     code, _, err = run("run", "--name", "pc1", "busybox", "sh", "-c", "echo hi > /f")
     assert code == 0, err
     assert run("container", "create", "--label", "pr=1", "--name", "pc2", "busybox", "true")[0] == 0
-    assert run("container", "run", "-d", "--name", "pc3", "busybox", "sleep", "60")[0] == 0
+    assert run("container", "run", "-d", "--name", "pc3", "busybox", "sleep", "600")[0] == 0
     try:
         out.append(_step(run, "container", "prune", "-f", "--filter", "label=pr=1"))
         out.append(_step(run, "container", "prune", input=b"n\n"))
