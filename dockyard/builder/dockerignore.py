@@ -143,6 +143,17 @@ class _Kind:
     def __repr__(self) -> str:
         return f"<_Kind.{self.name}>"
 
+    # one object per kind, as an Enum's members are (patterns compare kinds with `is`): copies
+    # and pickles of a pattern keep it
+    def __reduce__(self) -> tuple[object, tuple[type, str]]:
+        return getattr, (_Kind, self.name)
+
+    def __copy__(self) -> _Kind:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Kind:
+        return self
+
     EXACT: _Kind
     PREFIX: _Kind
     SUFFIX: _Kind

@@ -190,3 +190,15 @@ def test_pathological_pattern_is_fast() -> None:
     assert not matcher.matches("a" * 255)
     assert matcher.matches("a" * 254 + "b")
     assert time.perf_counter() - start < 0.5
+
+
+def test_patterns_survive_copies_and_pickles() -> None:
+    # a pattern's kind is one object per kind (compared with `is`, as the Enum it replaced)
+    import copy
+    import pickle
+
+    matcher = IgnoreMatcher(["*.log", "!keep.log", "a/**", "**/b"])
+    for other in (copy.deepcopy(matcher), pickle.loads(pickle.dumps(matcher))):
+        assert [p.kind for p in other.patterns] == [p.kind for p in matcher.patterns]
+        assert all(a.kind is b.kind for a, b in zip(other.patterns, matcher.patterns))
+        assert [other.matches(p) for p in ("x.log", "keep.log", "a/c", "d/b")] == [True, False, True, True]
