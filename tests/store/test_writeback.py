@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,32 @@ def test_drop_leaves_each_step_out_of_the_cache_once_on_the_disk(tmp_path: Path,
         # the steps waited for left the cache; what is not yet waited for may stay
         assert _resident(path) <= (Writeback.LAG + 1) * Writeback.STEP
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 64).digest()
+
+
+def test_background_writeback_starts_what_another_thread_writes(tmp_path: Path, calls) -> None:  # noqa: ANN001
+    """atomic.BackgroundWriteback: from a thread of its own, each STEP the file grew by is
+    started (SYNC_FILE_RANGE_WRITE only: it never waits for the disk), in order, without gaps;
+    write_back then sends the rest and waits for it; the bytes are unchanged."""
+    from dockyard.atomic import BackgroundWriteback, write_back
+
+    step = BackgroundWriteback.STEP
+    data = os.urandom(1 << 20) * (3 * step // (1 << 20) + 1)
+    path = tmp_path / "big"
+    with open(path, "wb", buffering=0) as f:
+        background = BackgroundWriteback(f.fileno())
+        for i in range(0, len(data), 1 << 20):
+            f.write(data[i:i + (1 << 20)])
+            if (i + (1 << 20)) % step == 0:   # the thread sees each whole step before the next
+                for _ in range(2000):
+                    if calls and calls[-1][0] + calls[-1][1] >= i + (1 << 20):
+                        break
+                    os.sched_yield()
+                    time.sleep(0.001)
+        background.stop()
+        started = list(calls)
+        write_back(f.fileno())
+    assert [flags for _, _, flags in started] == [2] * len(started) and len(started) >= 3
+    assert started[0][0] == 0 and all(a[0] + a[1] == b[0] for a, b in zip(started, started[1:]))
+    assert all(length >= step for _, length, _ in started)
+    assert calls[len(started):] == [(0, 0, 7)]   # wait before, write, wait after: the whole file
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
