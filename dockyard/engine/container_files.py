@@ -12,7 +12,7 @@ from dockyard.errors import InvalidParameter, NotFound
 from dockyard.runtime import bundle, rootfs_archive
 from dockyard.runtime.containers import current_state, lookup
 from dockyard.runtime.spec import Bind
-from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord
+from dockyard.runtime.state import RUNNING
 from dockyard.store.store import Store
 
 
@@ -30,7 +30,7 @@ def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.V
         host = record.host
         volumes = [(m.source, m.target, m.read_only) for m in host.mounts if m.type in ("bind", "volume")]
         volumes += [(b.source, b.destination, b.readonly) for b in map(Bind.parse, host.binds)]
-        with bundle.mounted(store, cdir) as rootfs, _volumes_held(store, cdir, record):
+        with bundle.mounted(store, cdir, volumes=True) as rootfs:
             yield rootfs, volumes
     except NotFound as err:
         # dockerd names the container as the client did: "Could not find the file /x in
@@ -38,21 +38,6 @@ def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.V
         if str(err).endswith(" in container"):
             raise NotFound(f"{err} {name}") from None
         raise
-
-
-@contextmanager
-def _volumes_held(store: Store, cdir: ContainerDir, record: ContainerRecord) -> Iterator[None]:
-    """A stopped container's volumes made with driver options (a tmpfs, an NFS export), mounted
-    as for its run for the time of the copy, as dockerd mounts them for it (a copy into one
-    went into the folder under it, which its run never shows); released after, unless it
-    started meanwhile (its run holds them under the same name)."""
-    bundle.hold_volumes(store, cdir, record)
-    try:
-        yield
-    finally:
-        with cdir.locked():
-            if current_state(cdir).status != RUNNING:
-                bundle.release_volumes(store, cdir, record)
 
 
 def stat(store: Store, name: str, path: str) -> dict[str, Any]:

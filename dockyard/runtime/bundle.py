@@ -71,21 +71,31 @@ def mount(store: Store, cdir: ContainerDir, record: ContainerRecord) -> None:
 
 
 @contextmanager
-def mounted(store: Store, cdir: ContainerDir) -> Iterator[Path]:
-    """The container's root filesystem, mounted for the time of the block (a stopped
-    container's is mounted here and unmounted after, unless it started meanwhile)."""
+def mounted(store: Store, cdir: ContainerDir, *, volumes: bool = False) -> Iterator[Path]:
+    """The container's root filesystem, mounted for the time of the block: a stopped
+    container's is mounted by the first of the blocks that use it at once (two `cp` into it,
+    a `cp` and an `export`) and unmounted by the last, unless it started meanwhile (the first
+    one's unmount pulled the rootfs from under the second, whose copy then found an empty
+    folder). `volumes`: its volumes made with driver options (a tmpfs, an NFS export) too,
+    mounted as for its run, as dockerd mounts them for a copy (a copy into one went into the
+    folder under it, which its run never shows); released with the rootfs."""
     record = cdir.read_record()
     with cdir.locked():
-        mounted_here = not rootfs.is_mounted(cdir.merged)
-        if mounted_here:
+        share = cdir.share_rootfs()
+        try:
             mount(store, cdir, record)
+        except BaseException:
+            cdir.last_rootfs_user(share)
+            raise
     try:
+        if volumes:
+            hold_volumes(store, cdir, record)
         yield cdir.merged
     finally:
-        if mounted_here:
-            with cdir.locked():
-                if cdir.read_state().status != RUNNING:
-                    removal.unmount(cdir)
+        with cdir.locked():
+            if cdir.last_rootfs_user(share) and cdir.read_state().status != RUNNING:
+                release_volumes(store, cdir, record)   # unless it started: its run holds them
+                removal.unmount(cdir)
 
 
 def _writer(fresh: bool) -> Callable[[Path, bytes], None]:

@@ -11,6 +11,8 @@
     <root>/containers/<id>/<id>-json.log    the logs, Docker's json-file format
     <root>/containers/<id>/state.lock       flock guarding read-modify-write of state.json
     <root>/containers/<id>/wait.lock        flock: waiters (shared) hold off the removal (exclusive)
+    <root>/containers/<id>/rootfs.lock      flock: each user of a stopped container's rootfs
+                                            mounted for it holds a share (bundle.mounted)
 
 Every write is atomic (temp file + rename), so a reader sees the old or the new state, never
 half. Only what a crash of the host must not falsify is also made durable (fsync of the file and
@@ -269,6 +271,28 @@ class ContainerDir:
         container that is gone (as Docker's daemon does from memory)."""
         with self._flock("wait.lock"):
             yield
+
+    def share_rootfs(self) -> int:
+        """A share of rootfs.lock (a shared flock on the fd returned), held by a user of the
+        container's rootfs mounted for it while it does not run (a cp, an export): taken
+        under `locked()`, given back with `last_rootfs_user`. A process that dies gives its
+        share back with it."""
+        fd = os.open(self.path / "rootfs.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+
+    @staticmethod
+    def last_rootfs_user(fd: int) -> bool:
+        """Give the share back (under `locked()`, so that no user comes meanwhile); True when
+        no other user held one: the rootfs is the last user's to unmount."""
+        alone = True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # our share made exclusive: no other
+        except BlockingIOError:
+            alone = False
+        finally:
+            os.close(fd)
+        return alone
 
     @contextmanager
     def update(self, *, durable: bool = True) -> Iterator[ContainerState]:
