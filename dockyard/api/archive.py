@@ -45,7 +45,8 @@ def get(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 def put(ctx: ApiContext, req: Request, resp: Response) -> None:
     engine.put(ctx.store(), req.params["id"], _path(req), req.body,
-               no_overwrite_dir_non_dir=req.qbool("noOverwriteDirNonDir"))   # copyUIDGID: no ID maps here
+               no_overwrite_dir_non_dir=req.qbool("noOverwriteDirNonDir"),
+               copy_uid_gid=req.qbool("copyUIDGID"))
     resp.send(200, b"", "text/plain")
 
 

@@ -248,8 +248,7 @@ class Local:
 
     def put_archive(self, container: str, path: str, write: Callable[[Any], None], *,
                     copy_uid_gid: bool = False) -> None:
-        """The tar `write(out)` writes, made in a thread into a pipe the engine reads here
-        (copyUIDGID maps owners through user namespaces' ID maps: none here, as the API)."""
+        """The tar `write(out)` writes, made in a thread into a pipe the engine reads here."""
         import os
 
         from dockyard.engine import container_files
@@ -266,7 +265,8 @@ class Local:
             return 0
         waiter = Waiter(produce)
         try:
-            container_files.put(self.ctx.store, container, path, reader, no_overwrite_dir_non_dir=True)
+            container_files.put(self.ctx.store, container, path, reader, no_overwrite_dir_non_dir=True,
+                                copy_uid_gid=copy_uid_gid)
         except BaseException:
             reader.close()
             _join_quietly(waiter)

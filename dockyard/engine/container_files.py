@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import DockyardError, InvalidParameter, NotFound, go_quote
 from dockyard.runtime import bundle, rootfs_archive
 from dockyard.runtime.containers import current_state, lookup
 from dockyard.runtime.spec import Bind
@@ -54,9 +54,32 @@ def get(store: Store, name: str, path: str, start: Any) -> None:
 
 
 def put(store: Store, name: str, path: str, source: BinaryIO, *,
-        no_overwrite_dir_non_dir: bool = False) -> None:
-    if lookup(store, name).read_record().host.read_only:
+        no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
+    """`copy_uid_gid` (`docker cp -a`, the API's copyUIDGID): the owners as the tar has them,
+    but every entry the container's user's when it has one (dockerd's tarCopyOptions)."""
+    record = lookup(store, name).read_record()
+    if record.host.read_only:
         raise InvalidParameter("container rootfs is marked read-only")
+    owner = _host_user(record.config.user) if copy_uid_gid and record.config.user else None
     with _root(store, name) as (root, volumes):
         rootfs_archive.put_archive(root, path, source, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
-                                   volumes=volumes)
+                                   volumes=volumes, owner=owner)
+
+
+def _host_user(user: str) -> tuple[int, int]:
+    """The uid and gid dockerd 20.10 gives what `cp -a` copies into a container with a USER:
+    the whole USER string (`name`, `uid`, even `uid:gid`) looked up in the *host's* passwd
+    database (idtools.LookupUser: by name, then `getent passwd`, which takes a uid too), the
+    entry's primary group; an entry the host lacks is an error (moby#34142, as 20.10 has it)."""
+    import pwd  # cp -a only
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        try:
+            entry = pwd.getpwuid(int(user)) if user.isdigit() else None
+        except (KeyError, OverflowError):
+            entry = None
+    if entry is None:
+        raise DockyardError(f"getent unable to find entry {go_quote(user)} in passwd database")
+    return entry.pw_uid, entry.pw_gid

@@ -4,6 +4,7 @@ a directory swapped for a link while the copy runs) can lead outside it (moby's 
 after CVE-2018-15664).
 
     python -m dockyard.runtime.rootfs_archive stat|get|put ROOT PATH [--no-overwrite-dir-non-dir]
+        [--owner=UID:GID]
         [--volumes=JSON]
 
 ROOT is `/proc/PID/root` of a running container (its mounts, volumes included, as it sees them)
@@ -110,7 +111,8 @@ def _get(path: str, out: BinaryIO, opaque: list[str]) -> None:
     write_resource(Path(resource), name, out, opaque_devices=frozenset(devices))
 
 
-def _put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
+def _put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool,
+         owner: tuple[int, int] | None = None) -> None:
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -118,9 +120,9 @@ def _put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidParameter("extraction point is not a directory")
 
-    # owners as the tar has them (dockerd keeps them with or without copyUIDGID, which only maps
-    # them through a user namespace's ID maps: none here)
-    apply_layer(source, Path(path), whiteout_format="none",
+    # owners as the tar has them, or `owner` for every entry (`cp -a` into a container with a
+    # USER: engine/container_files.put)
+    apply_layer(source, Path(path), whiteout_format="none", owner=owner,
                 check=refuse_dir_swaps(path) if no_overwrite_dir_non_dir else None)
 
 
@@ -176,7 +178,9 @@ def child_main(argv: list[str]) -> int:
             _get(path, sys.stdout.buffer, [a[len("--opaque="):] for a in argv[3:] if a.startswith("--opaque=")])
             sys.stdout.buffer.flush()
         elif action == "put":
-            _put(path, sys.stdin.buffer, "--no-overwrite-dir-non-dir" in argv[3:])
+            owner = [a[len("--owner="):] for a in argv[3:] if a.startswith("--owner=")]
+            _put(path, sys.stdin.buffer, "--no-overwrite-dir-non-dir" in argv[3:],
+                 tuple(map(int, owner[0].split(":"))) if owner else None)  # type: ignore[arg-type]
         else:
             raise InvalidParameter(f"unknown action {action}")
     except NotFound as exc:
@@ -258,9 +262,12 @@ def get_archive(root: Path, path: str, out: BinaryIO, volumes: Sequence[Volume] 
 
 
 def put_archive(root: Path, path: str, source: BinaryIO, *, no_overwrite_dir_non_dir: bool = False,
-                volumes: Sequence[Volume] = ()) -> None:
-    """Extract the tar read from `source` into directory `path`, streamed into the child."""
+                volumes: Sequence[Volume] = (), owner: tuple[int, int] | None = None) -> None:
+    """Extract the tar read from `source` into directory `path`, streamed into the child;
+    `owner`: (uid, gid) of every entry instead of the tar's."""
     command = _command("put", root, path, volumes) + (["--no-overwrite-dir-non-dir"] if no_overwrite_dir_non_dir else [])
+    if owner is not None:
+        command.append(f"--owner={owner[0]}:{owner[1]}")
     proc = subprocess.Popen(command, stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
     assert proc.stdin is not None and proc.stderr is not None

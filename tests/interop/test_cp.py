@@ -102,3 +102,49 @@ def test_cp_of_a_running_containers_root(engine: Engine, tmp_path: Path) -> None
         assert sorted(p.name for p in out.iterdir()) == ["dest"]   # nothing beside it
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def test_cp_a_into_a_container_with_a_user(engine: Engine, tmp_path: Path) -> None:
+    """`docker cp -a` into a container whose image sets USER: dockerd 20.10 gives every copied
+    file the uid and primary gid of that USER looked up whole in the *host's* passwd database
+    (moby#34142), and refuses a USER the host does not know (`uid:gid` included); without USER,
+    or without -a, the owners are the tar's (the host files')."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "f").write_text("f\n")
+    (src / "d" / "g").write_text("g\n")
+    os.chown(src / "f", 4321, 8765)
+    os.chown(src / "d", 111, 222)
+    engine.docker("build", "-q", "-t", "cp-user:1", "-", input=b"FROM busybox\nUSER daemon\n")
+    cids = []
+    try:
+        def owners(cid: str, *paths: str) -> list[str]:
+            out = engine.docker("exec", "-u", "0", cid, "stat", "-c", "%u:%g %n", *paths).stdout.decode()
+            return out.splitlines()
+
+        cid = engine.docker("run", "-d", "cp-user:1", "sleep", "60").stdout.decode().strip()
+        cids.append(cid)
+        engine.docker("cp", "-a", str(src / "f"), f"{cid}:/tmp/f")
+        engine.docker("cp", "-a", str(src / "d"), f"{cid}:/tmp/d")
+        engine.docker("cp", str(src / "f"), f"{cid}:/tmp/plain")
+        assert owners(cid, "/tmp/f", "/tmp/d", "/tmp/d/g", "/tmp/plain") == [
+            "1:1 /tmp/f", "1:1 /tmp/d", "1:1 /tmp/d/g", "4321:8765 /tmp/plain"]
+        if engine.name == "dockyard":   # the in-process CLI on serve's store: the same owner
+            engine.own_cli("cp", "-a", str(src / "f"), f"{cid}:/tmp/own")
+            assert owners(cid, "/tmp/own") == ["1:1 /tmp/own"]
+        # a USER the host lacks, given at run: refused, nothing copied
+        other = engine.docker("run", "-d", "--user", "4242:4343", "busybox", "sleep", "60").stdout.decode().strip()
+        cids.append(other)
+        refused = engine.docker("cp", "-a", str(src / "f"), f"{other}:/tmp/f", check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.decode() == ('Error response from daemon: getent unable to find entry '
+                                           '"4242:4343" in passwd database\n')
+        assert engine.docker("exec", other, "ls", "/tmp").stdout == b""
+        # no USER: the tar's owners
+        root = engine.docker("run", "-d", "busybox", "sleep", "60").stdout.decode().strip()
+        cids.append(root)
+        engine.docker("cp", "-a", str(src / "f"), f"{root}:/tmp/f")
+        assert owners(root, "/tmp/f") == ["4321:8765 /tmp/f"]
+    finally:
+        engine.docker("rm", "-f", *cids, check=False)
+        engine.docker("rmi", "cp-user:1", check=False)
