@@ -156,7 +156,8 @@ COMMIT_FLOOR = r"""
 # What a commit of an upper dir cannot go below, each measured apart (the file bodies only; the
 # upper dir's pages are in the cache, as the commit finds them after the bench's sync): the copy
 # into one new file on the store's file system (sendfile, as the diff writer copies) with its
-# fsync, and the sha256 of the same bytes (hashlib, the diff ID's hash). A commit overlaps them.
+# fsync, and the sha256 of the same bytes (hashlib, the diff ID's hash). A commit overlaps them
+# (the disk writes back while the tar is written and hashed: atomic.BackgroundWriteback).
 import hashlib, json, os, sys, time
 upper, tmp = sys.argv[1], sys.argv[2]
 files = []
@@ -669,7 +670,7 @@ class Bench:
                                               check=True, stdout=subprocess.PIPE).stdout)
             self.notes.append(f"f floor, apart: the upper dir's bytes copied into a new file {parts['copy']:.2f} s, "
                               f"fsynced {parts['copy+fsync']:.2f} s; their sha256 {parts['sha256']:.2f} s (a "
-                              f"commit overlaps the hash with the copy: floor ~ the larger + the fsync's rest)")
+                              f"commit overlaps all three: floor ~ the larger of copy+fsync and sha256)")
         self.run(self.dy("rm", "-f", cid))
         def docker_commit() -> None:
             dcid = self.docker("run", "-d", "--network", "none", "busybox", "sh", "-c", script).stdout.strip()
