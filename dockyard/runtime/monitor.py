@@ -73,7 +73,8 @@ class StartError(DockyardError):
     """The container could not be started; `code` is docker run's exit code for it,
     `container_code` the container's State.ExitCode: the same, but for ENOTDIR (the hint
     added), where dockerd records 127 and answers 400 (the user's configuration) while the
-    docker CLI's run exits 125."""
+    docker CLI's run exits 125. A command not found (127) or not runnable (126, EACCES) is
+    the user's configuration as well: 400."""
 
     def __init__(self, message: str, code: int = 125) -> None:
         super().__init__(message)
@@ -82,6 +83,8 @@ class StartError(DockyardError):
         self.container_code = code
         if message.endswith(ENOTDIR_HINT):
             self.container_code, self.http_status = 127, 400
+        elif code == 127 or (code == 126 and "permission denied" in message):
+            self.http_status = 400   # dockerd's too: a command not found or not runnable (EACCES)
 
 
 @dataclass
