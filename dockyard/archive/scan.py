@@ -5,8 +5,11 @@ home unchanged (so its sha256 stays the diff ID) while each header is read and c
 hostile or corrupt tar is refused before anything becomes visible.
 
 The rules at the door are stricter than what extraction tolerates (`tarsafe`): besides names and
-hard links that escape the root, an entry with an absolute name and a relative symlink whose
-target climbs out of the root are refused, as the project's bad-input rules ask.
+hard links that escape the root, an entry with an absolute name is refused, as the project's
+bad-input rules ask. A symlink is a layer's data, whatever its target: dockerd commits, saves,
+loads and pulls `up -> ../../etc/passwd` (its chrooted unpack resolves it inside the root, as the
+kernel does in the container, and as dockyard's extraction resolves every link); a build
+context refuses one whose target climbs out of the context (`climbing_links=False`).
 """
 
 from __future__ import annotations
@@ -60,8 +63,9 @@ class _Tee:
         return n
 
 
-def check_entry(entry: Entry, *, allow_devices: bool = True) -> None:
-    """Refuse entries that would escape the root or that are not allowed at the store's door."""
+def check_entry(entry: Entry, *, allow_devices: bool = True, climbing_links: bool = True) -> None:
+    """Refuse entries that would escape the root or that are not allowed at the store's door;
+    `climbing_links`: whether a relative symlink may climb above the root (a layer's may)."""
     name = entry.name
     if name.startswith("/"):
         raise InvalidArchive(f"tar entry {name!r}: absolute path")
@@ -69,7 +73,7 @@ def check_entry(entry: Entry, *, allow_devices: bool = True) -> None:
     if entry.type == LNK:
         clean_hardlink_target(name, entry.linkname)
     elif entry.type == SYM:
-        if not entry.linkname.startswith("/"):
+        if not climbing_links and not entry.linkname.startswith("/"):
             joined = posixpath.normpath(posixpath.join(posixpath.dirname(clean), entry.linkname))
             if joined == ".." or joined.startswith("../"):
                 raise InvalidArchive(

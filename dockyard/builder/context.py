@@ -169,7 +169,7 @@ def _check_context_entry(entry: TarEntry) -> None:
     from dockyard.archive.scan import check_entry
 
     try:
-        check_entry(entry, allow_devices=False)
+        check_entry(entry, allow_devices=False, climbing_links=False)
     except InvalidArchive as exc:
         raise _bad(str(exc)) from None
 

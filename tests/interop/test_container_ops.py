@@ -153,3 +153,23 @@ def test_a_command_that_cannot_start(engine: Engine) -> None:  # noqa: ANN001
             assert (state["Status"], state["ExitCode"]) == ("created", code), (command, state)
         finally:
             engine.docker("rm", "-f", cid)
+
+
+def test_a_symlink_climbing_above_the_root_commits_saves_and_loads(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    """`ln -s ../../etc/passwd /up`: the link resolves inside the container (the kernel stops
+    `..` at its root). dockerd 20.10 commits it, saves it, loads it back (its chrooted unpack
+    resolves the link inside the layer's root); dockyard refused the layer at its door."""
+    name, image = f"climb-{engine.name}", f"climb-{engine.name}:v1"
+    engine.docker("run", "--name", name, "busybox", "ln", "-s", "../../etc/passwd", "/up")
+    try:
+        engine.docker("commit", name, image)
+        assert engine.docker("run", "--rm", image, "readlink", "/up").stdout == b"../../etc/passwd\n"
+        assert engine.docker("run", "--rm", image, "head", "-1", "/up").stdout.startswith(b"root:x:0:0:")
+        engine.docker("save", "-o", str(tmp_path / "climb.tar"), image)
+        engine.docker("rmi", image)
+        loaded = engine.docker("load", "-i", str(tmp_path / "climb.tar"))
+        assert loaded.stdout == f"Loaded image: {image}\n".encode()
+        assert engine.docker("run", "--rm", image, "readlink", "/up").stdout == b"../../etc/passwd\n"
+    finally:
+        engine.docker("rm", "-f", name)
+        engine.docker("rmi", image, check=False)
