@@ -5,6 +5,7 @@ attached ones (`run`, `exec`) carry stdin, stdout, stderr and a TTY over the hij
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,10 +15,19 @@ from tests.conftest import REPO, at_once
 
 
 def _tty(env: dict[str, str], args: list[str], typed: bytes) -> subprocess.CompletedProcess:
-    """`dockyard ARGS` on a pseudo-terminal (script(1)) of 33 rows and 101 columns."""
+    """`dockyard ARGS` on a pseudo-terminal (script(1)) of 33 rows and 101 columns, `typed` on
+    it. script's input stays open until the command ends: at its end script types the terminal's
+    EOF character, which the client (raw mode) passed on as a byte the container's terminal
+    echoed in the middle of the output ('33 101\r\n^@/dev/pts/0', seen under -n 2)."""
     command = " ".join([sys.executable, "-m", "dockyard", *args])
-    return subprocess.run(["script", "-qec", f"stty rows 33 cols 101; {command}", "/dev/null"],
-                          input=typed, env=env, capture_output=True, timeout=60, cwd=REPO)
+    keys, keyboard = os.pipe()
+    try:
+        os.write(keyboard, typed)
+        return subprocess.run(["script", "-qec", f"stty rows 33 cols 101; {command}", "/dev/null"],
+                              stdin=keys, env=env, capture_output=True, timeout=60, cwd=REPO)
+    finally:
+        os.close(keys)
+        os.close(keyboard)
 
 
 def _moment_free(text: str) -> str:
