@@ -24,11 +24,40 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     a .pyc, so each compiled its ~90 modules from source again (0.1-0.3 s of CPU per command).
     compileall writes regardless, and only what is missing or older than its source; a module
     edited during the session is still read from its source (the .pyc records the source's
-    mtime and size)."""
+    mtime and size).
+
+    pytest imports each test module as its own rewrite of it (asserts that explain themselves),
+    cached as a .pyc of its own only where bytecode may be written: under
+    PYTHONDONTWRITEBYTECODE every pytest process rewrote all ~300 test modules again, ~14 s of
+    CPU to collect the suite (measured with --collect-only), paid by each pytest-xdist worker.
+    This process may write them (as compileall does for the rest)."""
     import compileall
 
+    sys.dont_write_bytecode = False
+    if hasattr(session.config, "workerinput"):   # a pytest-xdist worker: its controller compiled
+        return
     for folder in ("dockyard", "tests"):
         compileall.compile_dir(REPO / folder, quiet=1)
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the mark into the node ID
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On 2 workers (scripts/test.sh: pytest-xdist, `--dist loadgroup`) each test is scheduled
+    alone, where a free worker is, except a module's tests that share something of the module
+    (xdist_group: they run on one worker, one after the other, as they do serially):
+    - a module-scoped fixture: a daemon, a registry or stores made once for the module's tests
+      would otherwise be made once on each worker;
+    - the `engine` of tests/interop: the dockyard side is one serve per module (requested
+      by the fixture, not by the test), and a test's two sides (`[dockyard]`, `[dockerd]`)
+      run the same commands, which a check of every process (`ps -eo args`) would see from
+      the other side running at the same time on the other worker."""
+    if not getattr(config.option, "loadgroup", False):   # (set on xdist's workers alone)
+        return
+    for item in items:
+        defs = getattr(item, "_fixtureinfo", None)
+        scopes = {d.scope for ds in (defs.name2fixturedefs.values() if defs else ()) for d in ds}
+        if scopes & {"module", "package", "class"} or "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @dataclass

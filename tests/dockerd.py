@@ -36,11 +36,12 @@ class Bridge:
         self._lock: int | None = None
 
     @classmethod
-    def claim(cls, slots: int = 8) -> "Bridge":
+    def claim(cls, slots: int = 7) -> "Bridge":
         """A bridge of its own for this test session: several sessions may run at once on one
-        machine (one per worktree), each needs its own name, address and pool. Slot k (held by
-        an flock until `remove`) is dyrefK on 10.215.K.1/24 with user networks in
-        10.214.(32K).0/19 (from 1: checkouts older than this took dyref0 and 10.214.0.0/16)."""
+        machine (one per worktree, and one per pytest-xdist worker of scripts/test.sh), each
+        needs its own name, address and pool. Slot k (held by an flock until `remove`) is
+        dyrefK on 10.215.K.1/24 with user networks in 10.214.(32K).0/19 (from 1: checkouts
+        older than this took dyref0 and 10.214.0.0/16; 7 is the last whose pool is an address)."""
         import fcntl
 
         lock_dir = Path("/run/dockyard-tests")

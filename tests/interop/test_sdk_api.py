@@ -180,8 +180,9 @@ def _dockerd_etwlogs(request: pytest.FixtureRequest):  # noqa: ANN202
     when the module starts (when test_unknown_log_driver[dockerd] is to run): dockerd looks the
     driver up as a plugin for ~15 s (pkg/plugins retries 1, 2, 4 and 8 s apart), an idle wait
     the module's other tests run beside instead of after. The test reads the answer."""
-    wanted = f"{__name__.replace('.', '/')}.py::test_unknown_log_driver[dockerd]"
-    if not any(item.nodeid.endswith(wanted) for item in request.session.items):
+    wanted = (Path(request.module.__file__), "test_unknown_log_driver[dockerd]")   # (not the node
+    # ID: under pytest-xdist's loadgroup it ends in "@" and the module's group)
+    if not any((item.path, item.name) == wanted for item in request.session.items):
         yield None
         return
     reference = request.getfixturevalue("reference")
