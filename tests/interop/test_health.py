@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import Engine
+from tests.interop.conftest import DOCKER, Engine
 from tests.interop.test_compose import compose
 
 NET = ["--network", "none"]
@@ -53,9 +55,40 @@ def _ps(engine: Engine, *args: str) -> list[str]:
     return engine.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}", *args).stdout.decode().splitlines()
 
 
+def _follow_events(engine: Engine, since: str, name: str) -> subprocess.Popen:
+    """`docker events` of container `name` from `since` on, as a live stream. Read back at the
+    end with --since/--until, dockerd answers from the last 256 events it keeps in memory: the
+    probes of the test's containers (3 events every 200 ms each) had pushed hc-ok's
+    health_status out of them where the test ran 41 s (load 20, two pytest-xdist workers)."""
+    return subprocess.Popen([DOCKER, "events", "--since", since, "--filter", f"container={name}",
+                             "--format", "{{.Time}}|{{.Action}}|{{.Actor.Attributes.name}}"],
+                            env=engine.env, stdout=subprocess.PIPE)
+
+
+def _events_until(stream: subprocess.Popen, until: int) -> list[str]:
+    """The stream's events up to the first one after `until` (hc-ok is probed every 200 ms);
+    the stream is ended there, or after 60 s without one (then the check fails)."""
+    watchdog = threading.Timer(60, stream.kill)
+    watchdog.start()
+    events, past = [], False
+    assert stream.stdout is not None
+    for line in stream.stdout:
+        when, event = line.decode().rstrip("\n").split("|", 1)
+        if int(when) > until:
+            past = True
+            break
+        events.append(event)
+    watchdog.cancel()
+    stream.kill()
+    stream.wait()
+    assert past, f"no event after {until}: {events}"
+    return events
+
+
 def test_health_states_ps_and_events(engine: Engine) -> None:
     since = engine.docker("version", "-f", "{{.Server.Version}}") and str(int(time.time()) - 1)
     names = ["hc-ok", "hc-bad", "hc-slow", "hc-none", "hc-idle"]
+    stream = _follow_events(engine, since, "hc-ok")
     try:
         engine.docker("run", "-d", *NET, "--name", "hc-ok", "--health-cmd", "echo hi", *FAST,
                       "busybox", "sleep", "120")
@@ -111,17 +144,22 @@ def test_health_states_ps_and_events(engine: Engine) -> None:
         engine.docker("start", "hc-idle")
         assert _health(engine, "hc-idle")["Status"] == "starting"
 
-        events = engine.docker("events", "--since", since, "--until", str(int(time.time()) + 1),
-                               "--filter", "container=hc-ok", "--format",
-                               "{{.Action}}|{{.Actor.Attributes.name}}").stdout.decode().splitlines()
+        events = _events_until(stream, int(time.time()))
         assert "exec_create: /bin/sh -c echo hi|hc-ok" in events
         assert "exec_start: /bin/sh -c echo hi|hc-ok" in events
         assert "exec_die|hc-ok" in events
         assert events.count("health_status: healthy|hc-ok") == 1
-        first = events.index("exec_create: /bin/sh -c echo hi|hc-ok")
-        assert events[first:first + 3] == ["exec_create: /bin/sh -c echo hi|hc-ok",
+        # a probe's three events in order; the container's `start` may come between them (both
+        # engines start probing before they send it: dockerd's containerStart calls
+        # initHealthMonitor, then LogContainerEvent "start"; at load 20 dockyard's came after
+        # the first probe's exec_start)
+        probes = [event for event in events if event.startswith("exec_")]
+        first = probes.index("exec_create: /bin/sh -c echo hi|hc-ok")
+        assert probes[first:first + 3] == ["exec_create: /bin/sh -c echo hi|hc-ok",
                                            "exec_start: /bin/sh -c echo hi|hc-ok", "exec_die|hc-ok"]
     finally:
+        stream.kill()
+        stream.wait()
         for name in names:
             engine.docker("rm", "-f", name, check=False)
 
