@@ -84,14 +84,19 @@ def diffable_options(parameters: Path = OVERLAY_PARAMETERS) -> str:
     return "".join(words)
 
 
-def mount_options(store_root: Path, lowers: list[str], upper: Path, work: Path) -> str:
-    """The overlay mount data; `lowers` are paths relative to the store root, topmost first."""
+def _diffable_once() -> str:
+    """diffable_options of this kernel, read once per process."""
     global _diffable
     if _diffable is None:
         _diffable = diffable_options()
+    return _diffable
+
+
+def mount_options(store_root: Path, lowers: list[str], upper: Path, work: Path) -> str:
+    """The overlay mount data; `lowers` are paths relative to the store root, topmost first."""
     rel_upper = os.path.relpath(upper, store_root)
     rel_work = os.path.relpath(work, store_root)
-    opts = f"lowerdir={':'.join(lowers)},upperdir={rel_upper},workdir={rel_work}{_diffable}"
+    opts = f"lowerdir={':'.join(lowers)},upperdir={rel_upper},workdir={rel_work}{_diffable_once()}"
     if len(opts) >= MOUNT_DATA_MAX:
         raise RuntimeFailure(f"image has too many layers to mount ({len(lowers) - 1})")
     return opts
@@ -105,7 +110,7 @@ def _absolute_options(store_root: Path, lowers: list[str], upper: Path, work: Pa
         return None
     lows = ":".join(os.path.join(root, low) for low in lowers)
     opts = os.fsencode(f"lowerdir={lows},upperdir={os.path.abspath(upper)},"
-                       f"workdir={os.path.abspath(work)}{_diffable or ''}")
+                       f"workdir={os.path.abspath(work)}{_diffable_once()}")
     return opts if len(opts) < MOUNT_DATA_MAX else None
 
 
