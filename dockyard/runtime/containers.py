@@ -140,14 +140,17 @@ def _auto_remove(cdir: ContainerDir) -> None:
     """A container with AutoRemove (--rm) whose monitor died is removed, as dockerd's daemon
     removes it whatever happened to its client: an in-process `run --rm` (its monitor is the
     CLI) killed left it Exited (255) for ever. NotFound once removed. Never by a thread that
-    waits for it (its removal waits for the waiters): that one's next look after its wait."""
+    waits for it (its removal waits for the waiters): that one's next look after its wait. A
+    thread under the container's state lock (`update`) removes it once it lets the lock go: the
+    removal takes wait.lock, which comes before (runtime/state.py); NotFound for it at once."""
     try:
         record = cdir.read_record()
     except FileNotFoundError:
         raise NotFound(f"No such container: {cdir.id}") from None
     if not record.host.auto_remove or cdir.watched_here():
         return
-    removal.destroy(Store(cdir.path.parent.parent), cdir, volumes=True)
+    store = Store(cdir.path.parent.parent)
+    cdir.when_unlocked(lambda: removal.destroy(store, cdir, volumes=True))
     raise NotFound(f"No such container: {cdir.id}")
 
 

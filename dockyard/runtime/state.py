@@ -14,6 +14,15 @@
     <root>/containers/<id>/rootfs.lock      flock: each user of a stopped container's rootfs
                                             mounted for it holds a share (bundle.mounted)
 
+The container's locks are taken in one order: wait.lock, then state.lock, then rootfs.lock (and
+the store's own locks, the gc lock of a removal, after them). A waiter holds wait.lock shared
+while it reads the state, and may take the state lock to record a dead monitor's end; a
+removal takes wait.lock exclusively, then the state lock. So a thread that holds the state lock
+never takes wait.lock (`watching` and `removal` refuse to): a removal it comes to (the current
+state of a --rm container whose monitor died, read under the lock by `update`) runs once it
+lets the state lock go (`when_unlocked`). Taken the other way round, the two waited for each
+other for ever (tests/runtime/test_lock_order.py).
+
 Every write is atomic (temp file + rename), so a reader sees the old or the new state, never
 half. Only what a crash of the host must not falsify is also made durable (fsync of the file and
 its directory): the record (a container that exists is whole), the state a stopped container
@@ -41,7 +50,7 @@ from dockyard.units import human_duration, since
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
     from datetime import datetime
-    from typing import Any, Iterator
+    from typing import Any, Callable, Iterator
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 
@@ -235,22 +244,44 @@ class ContainerDir:
         if self.path in held:
             yield
             return
-        with self._flock("state.lock"):
-            # A removal takes the folder away under this lock (runtime/removal.destroy): a
-            # locker that opened the lock file before it and got the lock after finds no record,
-            # and the container stays whole while the lock is held.
-            if not self.exists():
-                raise NotFound(f"No such container: {self.id}")
-            held.add(self.path)
-            try:
-                yield
-            finally:
-                held.discard(self.path)
+        try:
+            with self._flock("state.lock"):
+                # A removal takes the folder away under this lock (runtime/removal.destroy): a
+                # locker that opened the lock file before it and got the lock after finds no
+                # record, and the container stays whole while the lock is held.
+                if not self.exists():
+                    raise NotFound(f"No such container: {self.id}")
+                held.add(self.path)
+                try:
+                    yield
+                finally:
+                    held.discard(self.path)
+        finally:
+            for action in _HELD.__dict__.get("after", {}).pop(self.path, ()):
+                action()
+
+    def held_here(self) -> bool:
+        """Whether this thread holds the container's state lock (`locked`)."""
+        return self.path in _HELD.__dict__.get("paths", ())
+
+    def when_unlocked(self, action: Callable[[], None]) -> None:
+        """`action` once this thread has let the state lock go, at once when it does not hold
+        it: what takes a lock that comes before the state lock (a removal takes wait.lock),
+        reached by a caller under it."""
+        if not self.held_here():
+            action()
+            return
+        _HELD.__dict__.setdefault("after", {}).setdefault(self.path, []).append(action)
+
+    def _before_state_lock(self, name: str) -> None:
+        if self.held_here():   # a bug of ours: it would wait for a waiter that waits for us
+            raise RuntimeError(f"lock order: {name} taken under the state lock of {self.id}")
 
     @contextmanager
     def watching(self) -> Iterator[None]:
         """Held (shared) by whoever waits for the container: its removal waits until every
         waiter has seen the final state (see `removal`)."""
+        self._before_state_lock("wait.lock")
         watched = _HELD.__dict__.setdefault("watched", [])
         with self._flock("wait.lock", shared=True):
             watched.append(self.path)
@@ -269,6 +300,7 @@ class ContainerDir:
         """Held (exclusive) to take the container away, after its state says `removing`:
         waiters read that state and let go first, so they can report the exit code of a
         container that is gone (as Docker's daemon does from memory)."""
+        self._before_state_lock("wait.lock")
         with self._flock("wait.lock"):
             yield
 

@@ -65,7 +65,7 @@ def _thread(target: Callable[[], Any], out: dict[str, Any], key: str) -> threadi
 def _race(store: Store, cdir: ContainerDir, caller: Callable[[], Any]) -> Any:
     """Removal of `cdir` racing `caller` (see the module's docstring); the caller's outcome
     (its result or its exception)."""
-    with cdir.locked(), cdir.watching():   # the lock files exist from here
+    with cdir.watching(), cdir.locked():   # the lock files exist from here (in the lock order)
         pass
     state_lock, wait_lock = (os.stat(cdir.path / name).st_ino for name in ("state.lock", "wait.lock"))
     out: dict[str, Any] = {}
