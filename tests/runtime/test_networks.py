@@ -498,10 +498,24 @@ def test_what_netavark_leaves_is_removed_once_unused() -> None:
     assert netavark.idle_chain_commands({"filter": "-P INPUT ACCEPT\n", "nat": "-P OUTPUT ACCEPT\n"}) == []
 
 
+def _port_reservations_of(root: Path) -> list[str]:
+    """The host port reservations (/run/dockyard/ports) a store's containers hold."""
+    out = []
+    for entry in (subnets.RUN_DIR / "ports").glob("*"):
+        try:
+            if json.loads(entry.read_text()).get("root") == str(root):
+                out.append(entry.name)
+        except (OSError, ValueError, AttributeError):
+            continue   # another's, gone meanwhile
+    return out
+
+
 def test_a_deleted_stores_network_is_swept(tmp_path: Path, store_root: Path, sandboxes) -> None:
     """A killed run: a store deleted while a container (here a sandbox) was on a network with a
     published port, nothing torn down. The next join on this host (another store) removes what
-    that network left: its namespace mount, its bridge, its rules, its DNS server."""
+    that network left: its namespace mount, its bridge, its rules, its DNS server, and the port
+    reservation of its container (it stayed in /run/dockyard/ports until the next join that
+    published a port)."""
     dead_root = tmp_path / "dead-store"
     nets = Networks(dead_root)
     app = nets.create(CreateRequest("gone"))
@@ -525,6 +539,7 @@ def test_a_deleted_stores_network_is_swept(tmp_path: Path, store_root: Path, san
             subprocess.run(["umount", str(host_ns)], capture_output=True)
         assert app.interface not in _links()
         assert f"--dport {port}" not in _nat_rules()
+        assert _port_reservations_of(dead_root) == []
         tables = _tables()
         reservation = subnets.RUN_DIR / "subnets" / app.subnet.replace("/", "_")
         try:

@@ -286,8 +286,7 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
 def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             wanted: dict[str, EndpointConfig], state: NetworkState, ports: list[PortMapping],
             alive: Alive) -> None:
-    # what networks of deleted stores left on the host goes first (a killed run's)
-    subnets.sweep_stale(network_exists, lambda subnet: netavark.sweep_network(str(subnet)))
+    sweep_deleted_stores()   # first: what a killed run left on the host
     networks = Networks(root)
     records = {name: networks.get(name) for name in wanted}   # get may make the built-ins, locked
     attachments = []
@@ -380,12 +379,21 @@ def sweep_subnet(subnet: ipaddress.IPv4Network) -> None:
     netavark.sweep_leftovers(str(subnet))
 
 
+def sweep_deleted_stores() -> None:
+    """What the networks of deleted stores (a killed run's) left on the host goes: each one's
+    namespace, bridge, rules and DNS server (subnets.sweep_stale), and once one was found, the
+    port reservations of containers that are gone with it (their rules went with the network;
+    the reservation files stayed until the next published port on the host)."""
+    if subnets.sweep_stale(network_exists, lambda subnet: netavark.sweep_network(str(subnet))):
+        host_ports.drop_stale()
+
+
 def reconcile(root: Path) -> None:
     """What networks left on the host that no network holds any more goes, as dockerd
     reconciles its iptables when it starts: the subnets of deleted stores' networks
-    (sweep_stale), then netavark's rules of this store's pools that no reservation holds
-    (subnets.sweep_unclaimed). At serve's start and at `network rm`."""
-    subnets.sweep_stale(network_exists, lambda subnet: netavark.sweep_network(str(subnet)))
+    (sweep_deleted_stores), then netavark's rules of this store's pools that no reservation
+    holds (subnets.sweep_unclaimed). At serve's start and at `network rm`."""
+    sweep_deleted_stores()
     settle(root)    # a killed serve's hold of the default bridge
     subnets.sweep_unclaimed(root, netavark.listed_subnets, sweep_subnet)
     netavark.drop_unused_chains()

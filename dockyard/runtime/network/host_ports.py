@@ -154,6 +154,13 @@ def _choose(mapping: PortMapping, last: int, taken: dict, store_root: Path, cont
     raise RuntimeFailure(f"driver failed programming external connectivity on endpoint {endpoint}: {error}")
 
 
+def drop_stale() -> None:
+    """The reservations of containers that no longer exist go (a deleted store's: the sweep of
+    its networks, endpoints.sweep_deleted_stores), not only at the next reservation."""
+    with flock(_LOCK):
+        _reservations()
+
+
 def release(store_root: Path, container_id: str, mappings: Iterable[PortMapping]) -> None:
     """The container's reservations go (its leave; idempotent)."""
     with flock(_LOCK):

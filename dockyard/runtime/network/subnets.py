@@ -163,16 +163,20 @@ def ensure_reserved(store_root: Path, network_id: str, subnet: ipaddress.IPv4Net
     reserve(store_root, network_id, owned, str(subnet), interface=interface)
 
 
-def sweep_stale(owned: Owned, sweep: Callable[[ipaddress.IPv4Network], None]) -> None:
+def sweep_stale(owned: Owned, sweep: Callable[[ipaddress.IPv4Network], None]) -> bool:
     """Each reservation whose network no longer exists (its store was deleted with containers
     still joined: a killed run) is swept: `sweep(subnet)` removes what that network left on the
     host, then the reservation goes. Under the host-wide lock: no network takes the subnet
-    meanwhile (a new owner's reservation replaces a stale one, which is then not swept)."""
+    meanwhile (a new owner's reservation replaces a stale one, which is then not swept).
+    Whether any was."""
+    swept = False
     with flock(RUN_DIR / "subnets.lock"):
         for subnet, (root, nid) in _reservations().items():
             if not owned(root, nid):
                 sweep(subnet)
                 (RUN_DIR / "subnets" / _file_name(subnet)).unlink(missing_ok=True)
+                swept = True
+    return swept
 
 
 def sweep_unclaimed(store_root: Path, found: Callable[[], Iterable[ipaddress.IPv4Network]],
