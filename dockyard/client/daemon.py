@@ -7,7 +7,7 @@ CLI streams a build context) and returns a `Reply` to read the status, an error 
 Docker's JSON message stream.
 
 A client-mode command starts a fresh interpreter each time, so this module imports only small
-parts of the standard library (the `_socket` C module, json's C scanner `_json`; no HTTP
+parts of the standard library (the `_socket` C module, json's C parts `_json`; no HTTP
 library, no engine, no store). socket.py's wrapper of `_socket` brings selectors, enum conversions and makefile, ~2 ms
 at every start for nothing this client uses: a unix stream socket, sendall, recv_into. The query
 string is encoded here as urllib.parse.urlencode does (that module and ipaddress: ~2 ms more).
@@ -20,6 +20,8 @@ import io
 
 from dockyard.chunked import ChunkedDecoder, chunk
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, Unavailable
+from dockyard.gojson import go_json
+from dockyard.gojson import loads as json_loads
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start (see the package's docstring)
 if TYPE_CHECKING:
@@ -50,48 +52,20 @@ def urlencode(query: list[tuple[str, str]]) -> str:
 def registry_config_header(configs: dict[str, dict[str, str]]) -> str:
     """`X-Registry-Config` as the docker CLI writes it: URL-safe base64 (padded) of Go's
     json.Marshal of the map registry -> auth config (registries sorted, each config's fields in
-    the order given)."""
-    import base64  # with a config.json only (base64 loads re: see `loads`)
+    the order given). base64.urlsafe_b64encode's own steps, without base64 (which loads re)."""
+    import binascii
 
-    from dockyard.gojson import go_json
-
-    return base64.urlsafe_b64encode(go_json({server: configs[server] for server in sorted(configs)})).decode("ascii")
-
-
-class _Decoding:
-    """What json's C scanner reads from the decoder it serves: json.loads' defaults."""
-
-    strict = True
-    object_hook = object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = float  # NaN, Infinity, -Infinity: float() reads them as json.loads maps them
+    data = go_json({server: configs[server] for server in sorted(configs)})
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).decode("ascii")
 
 
-_scanner: list = []
-_WHITESPACE = " \t\n\r"
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def loads(data: bytes | bytearray) -> object:
-    """json.loads of one UTF-8 JSON document, read by the C scanner json.loads itself uses
-    (`_json.make_scanner`), without importing json: its import compiles six regular expressions
-    and loads re, with enum, functools and collections, which the client has no other use for
-    (a cached client-mode build ran 70.3M instructions, 27.7M of them the bare interpreter's;
-    without json, re and base64 42.3M, by callgrind). The same values; what json.loads refuses
-    raises ValueError here too."""
-    if not _scanner:
-        import _json
-
-        _scanner.append(_json.make_scanner(_Decoding()))
-    text = bytes(data).decode("utf-8", "surrogatepass")
-    start = len(text) - len(text.lstrip(_WHITESPACE))
-    try:
-        value, end = _scanner[0](text, start)
-    except StopIteration as err:
-        raise ValueError(f"Expecting value: char {err.value}") from None
-    if text[end:].strip(_WHITESPACE):
-        raise ValueError(f"Extra data: char {end}")
-    return value
+    """json.loads of one UTF-8 JSON document (a message of the daemon), without importing json
+    (dockyard/gojson.loads): the same values; what json.loads refuses raises ValueError here too."""
+    return json_loads(bytes(data).decode("utf-8", "surrogatepass"))
 
 
 def socket_path(host: str) -> str:
