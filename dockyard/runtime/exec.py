@@ -21,7 +21,7 @@ from dockyard.errors import Conflict, DockyardError, InvalidParameter, RuntimeFa
 from dockyard.runtime import bundle
 from dockyard.runtime.console import Console, ConsoleSocket
 from dockyard.runtime.containers import current_state, lookup, merge_env, oci_runtime
-from dockyard.runtime.oci import OciRuntime, logged_error
+from dockyard.runtime.oci import OciRuntime, as_containerd_says, logged_error
 from dockyard.runtime.state import RUNNING, ContainerDir, ContainerRecord, ContainerState
 from dockyard.runtime.subreaper import SUBREAPER
 from dockyard.store.store import Store
@@ -121,12 +121,7 @@ def _exec(store: Store, cdir: ContainerDir, record: ContainerRecord, opts: ExecO
 
 def _exec_failed(message: str) -> RuntimeFailure:
     """docker exec's (20.10) words for a process the runtime could not start, exit code 126."""
-    if "not a directory" in message:   # dockerd's hint for ENOTDIR (translateContainerdStartErr)
-        message += (": unknown: Are you trying to mount a directory onto a file (or vice-versa)? "
-                    "Check if the specified host path exists and is the expected type")
-    else:
-        message += ": unknown"
-    error = RuntimeFailure(f"OCI runtime exec failed: {message}")
+    error = RuntimeFailure(f"OCI runtime exec failed: {as_containerd_says(message)}")
     error.exit_code = 126
     error.http_status = 400    # dockerd's answer to a detached start of it
     return error

@@ -47,7 +47,7 @@ from dockyard.runtime.attach import FrameReader
 from dockyard.runtime.console import ConsoleSocket
 from dockyard.runtime.hostconfig import joined_container
 from dockyard.runtime.logs import NO_LOG, PARTIAL_IDLE, LogWriter, limits, remove_files
-from dockyard.runtime.oci import clean_message, exit_code_for, for_store
+from dockyard.runtime.oci import ENOTDIR_HINT, as_containerd_says, clean_message, exit_code_for, for_store
 from dockyard.runtime.restart import Backoff, should_restart
 from dockyard.runtime.state import CREATED, EXITED, RUNNING, ContainerDir, health_after_exit
 from dockyard.runtime.subreaper import SUBREAPER as _SUBREAPER
@@ -62,11 +62,6 @@ RESTART_POLL = 0.05   # seconds between looks at a stop while a restart waits
 _PROXY_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                   signal.SIGUSR2)
 
-
-# what dockerd 20.10 adds to a start error that says ENOTDIR (translateContainerdStartErr): a
-# file bound onto a directory of the image, or a directory onto a file
-ENOTDIR_HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
-                "specified host path exists and is the expected type")
 
 
 class StartError(DockyardError):
@@ -550,9 +545,11 @@ def create_error(stderr: str, runtime: str) -> StartError:
     run_failed = f"{runtime} run failed: "
     if message.startswith(run_failed):
         message = f"{runtime} create failed: " + message[len(run_failed):]
-    text = f"failed to create task for container: OCI runtime create failed: {message}"
-    if "not a directory" in message.lower():   # ENOTDIR, as dockerd words it
-        return StartError(f"{text}: {ENOTDIR_HINT}", 125)
+    # dockerd 20.10 with containerd 1.6: `failed to create shim task: OCI runtime create failed:
+    # runc create failed: ...: unknown`, and its hint for ENOTDIR
+    text = "failed to create shim task: " + as_containerd_says(f"OCI runtime create failed: {message}")
+    if "not a directory" in message.lower():
+        return StartError(text, 125)
     return StartError(text, exit_code_for(message))
 
 

@@ -196,6 +196,21 @@ def clean_message(stderr: str) -> str:
     return line
 
 
+# what dockerd 20.10 adds to a start error that says ENOTDIR (translateContainerdStartErr): a
+# file bound onto a directory of the image, or a directory onto a file
+ENOTDIR_HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
+                "specified host path exists and is the expected type")
+
+
+def as_containerd_says(message: str) -> str:
+    """The runtime's error as dockerd 20.10 passes it on from containerd 1.6: the gRPC code's
+    name (`unknown`) after it, and for ENOTDIR dockerd's hint after that."""
+    message += ": unknown"
+    if "not a directory" in message.lower():
+        message += f": {ENOTDIR_HINT}"
+    return message
+
+
 def exit_code_for(message: str) -> int:
     """docker run's exit codes for a process that cannot start: 127 not found, 126 not runnable."""
     low = message.lower()

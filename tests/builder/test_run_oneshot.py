@@ -58,9 +58,9 @@ def test_a_step_that_fails_or_cannot_start_leaves_nothing(dockyard, busybox, tmp
     missing = _build(dockyard, tmp_path, 'FROM busybox\nRUN ["nope"]\n', check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
-        "Error: failed to create task for container: OCI runtime create failed: runc create "
+        "Error: failed to create shim task: OCI runtime create failed: runc create "
         'failed: unable to start container process: exec: "nope": executable file not found '
-        "in $PATH")
+        "in $PATH: unknown")
     assert "not found" not in missing.stdout and missing.stdout.rstrip().endswith(" ---> Running in "
                                                                                    + missing.stdout.split()[-1])
     assert _left(dockyard.root) == NOTHING

@@ -103,6 +103,8 @@ def test_image_prune_until_and_label(engine: Engine) -> None:
 
 HINT = ("Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified "
         "host path exists and is the expected type")
+# dockerd 20.10 with containerd 1.6 around runc's error of a start that failed
+SHIM_TASK = "failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: "
 
 
 def test_a_bind_of_a_file_onto_a_directory_or_the_reverse(engine: Engine, tmp_path) -> None:  # noqa: ANN001
@@ -118,15 +120,17 @@ def test_a_bind_of_a_file_onto_a_directory_or_the_reverse(engine: Engine, tmp_pa
     # whose start failed: 'level=error msg="error waiting for container: context canceled"')
     text = "".join(line for line in run.stderr.decode().splitlines(keepends=True)
                    if "error waiting for container" not in line)
-    # (dockerd's message has containerd's ": unknown" before the hint; dockyard's runtime error
-    # has no containerd in it)
-    assert "not a directory: " in text and text.endswith(f"{HINT}.\n"), text
+    # containerd's words around runc's (its gRPC code's name, ": unknown", before the hint)
+    assert text.startswith(f"docker: Error response from daemon: {SHIM_TASK}error during container "
+                           "init: error mounting "), text
+    assert text.endswith(f": not a directory: unknown: {HINT}.\n"), text
     cid = engine.docker("create", "-v", f"{adir}:/etc/passwd", "busybox", "true").stdout.decode().strip()
     try:
         start = engine.docker("start", cid, check=False)
         assert start.returncode == 1
         lines = start.stderr.decode().splitlines()
-        assert "not a directory: " in lines[0] and lines[0].endswith(HINT), lines
+        assert lines[0].startswith(f"Error response from daemon: {SHIM_TASK}") and \
+            lines[0].endswith(f": not a directory: unknown: {HINT}"), lines
         assert lines[1:] == [f"Error: failed to start containers: {cid}"], lines
         state = json.loads(engine.docker("inspect", cid).stdout)[0]["State"]
         assert (state["Status"], state["ExitCode"]) == ("created", 127)
@@ -141,16 +145,23 @@ def test_a_command_that_cannot_start(engine: Engine) -> None:  # noqa: ANN001
     """dockerd 20.10 (translateContainerdStartErr): a command not found records the container's
     exit code 127, one not runnable (EACCES) 126, and the start answers 400 (the user's
     configuration, as an SDK's client sees it), not 500; the docker CLI's run exits with the
-    same code, its start 1."""
-    for command, code in (("nosuchcmd", 127), ("/etc/passwd", 126)):
+    same code, its start 1. The message is containerd's around runc's, word for word: `failed to
+    create shim task: ...: unknown` (dockyard said `failed to create task for container: ...`)."""
+    for command, code, why in (("nosuchcmd", 127, "executable file not found in $PATH"),
+                               ("/etc/passwd", 126, "permission denied")):
+        message = f'{SHIM_TASK}exec: "{command}": {why}: unknown'
         run = engine.docker("run", "--rm", "busybox", command, check=False)
         assert run.returncode == code, (command, run)
+        assert run.stderr.decode().startswith(f"docker: Error response from daemon: {message}"), run
         cid = engine.docker("create", "busybox", command).stdout.decode().strip()
         try:
+            start = engine.docker("start", cid, check=False)
+            assert start.stderr.decode().splitlines() == [f"Error response from daemon: {message}",
+                                                          f"Error: failed to start containers: {cid}"]
             status, answer = engine.post(f"/containers/{cid}/start", b"")
-            assert status == 400, (command, status, answer)
+            assert (status, answer) == (400, {"message": message}), command
             state = json.loads(engine.docker("inspect", cid).stdout)[0]["State"]
-            assert (state["Status"], state["ExitCode"]) == ("created", code), (command, state)
+            assert (state["Status"], state["ExitCode"], state["Error"]) == ("created", code, message)
         finally:
             engine.docker("rm", "-f", cid)
 
