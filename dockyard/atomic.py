@@ -4,6 +4,7 @@ and the two primitives under them (`write_all`, `create_file`)."""
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,26 +166,61 @@ class Writeback:
 
 
 class WritebackFile:
-    """A binary file being written whose data goes to the disk as it is written (`Writeback`)."""
+    """A binary file being written whose data goes to the disk as it is written (`Writeback`).
 
-    def __init__(self, f: BinaryIO, *, drop: bool = False) -> None:
+    `background`: the writeback's calls are made by a thread of its own, each step handed to
+    it as the file passes it, so the writer never waits for the disk: with `drop`, its waits
+    for older steps (and the queue of a busy disk: the block layer throttles the writeback a
+    sync_file_range starts) were a pull's download thread's, and the layer's scan behind it
+    starved. `close` (the writer's, once it is done) hands over what is left and waits for
+    the thread; the file stays open."""
+
+    def __init__(self, f: BinaryIO, *, drop: bool = False, background: bool = False) -> None:
         self._f = f
         self._pos = 0
         self._writeback = Writeback(f.fileno(), drop=drop)
+        self._handed = 0
+        self._steps: queue.SimpleQueue[int | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._steps = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._work, name="writeback", daemon=True)
+            self._thread.start()
 
     def write(self, data) -> int:  # noqa: ANN001 - any bytes-like
         n = self._f.write(data)
         self._pos += len(data)
-        if self._writeback.due(self._pos):
+        if self._steps is not None:
+            if self._pos - self._handed >= Writeback.STEP:
+                self._f.flush()
+                self._handed = self._pos
+                self._steps.put(self._pos)
+        elif self._writeback.due(self._pos):
             self._f.flush()
             self._writeback.advance(self._pos)
         return n
+
+    def _work(self) -> None:
+        assert self._steps is not None
+        try:
+            while (pos := self._steps.get()) is not None:
+                self._writeback.advance(pos)
+        except OSError:
+            while self._steps.get() is not None:  # only the head start is lost
+                pass
 
     def flush(self) -> None:
         self._f.flush()
 
     def fileno(self) -> int:
         return self._f.fileno()
+
+    def close(self) -> None:
+        """The writer is done: the background thread, if any, is told and waited for."""
+        if self._thread is not None and self._steps is not None:
+            self._steps.put(None)
+            self._thread.join()
+            self._thread = None
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

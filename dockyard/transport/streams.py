@@ -168,13 +168,18 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
     try:
         with open(path, "wb") as f:
             # the blob's pages leave the cache once on the disk: the scan has its bytes, nothing
-            # here reads them again, and the tree's writes reuse the pages (see Writeback)
-            tee = _Tee(WritebackFile(f, drop=True), pipe)  # type: ignore[arg-type]
-            sent = 0
-            for chunk in verified_chunks(coalesce(chunks), digest, None):
-                tee.write(chunk)
-                sent += len(chunk)
-                on_progress(sent)
+            # here reads them again, and the tree's writes reuse the pages (see Writeback); the
+            # waits for the disk are a thread's of its own, not this one's (the scan's feeder)
+            blob = WritebackFile(f, drop=True, background=True)
+            try:
+                tee = _Tee(blob, pipe)  # type: ignore[arg-type]
+                sent = 0
+                for chunk in verified_chunks(coalesce(chunks), digest, None):
+                    tee.write(chunk)
+                    sent += len(chunk)
+                    on_progress(sent)
+            finally:
+                blob.close()
         if sent != size:  # a descriptor's size is mandatory: 0 means an empty blob
             raise DigestMismatch(f"blob {digest}: {sent} bytes, the manifest says {size}")
         _close_quietly(pipe)

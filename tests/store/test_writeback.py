@@ -115,3 +115,38 @@ def test_background_writeback_starts_what_another_thread_writes(tmp_path: Path, 
     assert all(length >= step for _, length, _ in started)
     assert calls[len(started):] == [(0, 0, 7)]   # wait before, write, wait after: the whole file
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+def test_background_writeback_file_waits_for_the_disk_on_a_thread_of_its_own(tmp_path: Path,  # noqa: ANN001
+                                                                                   monkeypatch) -> None:
+    """WritebackFile(background=True): the same steps as the writer's own (each 8 MiB started,
+    the step LAG back waited for and, with drop, left out of the cache), every call made by
+    another thread than the writer's; close() waits for it; the bytes are unchanged."""
+    import threading
+
+    real = atomic._range_syncer()
+    seen: list[tuple[int, int, int, int]] = []
+
+    def record(fd: int, offset: int, length: int, flags: int) -> int:
+        seen.append((threading.get_ident(), offset, length, flags))
+        return real(fd, offset, length, flags)
+
+    monkeypatch.setattr(atomic, "_sync_file_range", [record])
+    piece = os.urandom(1 << 20)
+    path = tmp_path / "big"
+    with open(path, "wb") as f:
+        out = WritebackFile(f, drop=True, background=True)
+        for _ in range(64):
+            out.write(piece)
+        out.close()
+        assert out._thread is None
+        f.flush()
+        assert _resident(path) <= (Writeback.LAG + 1) * Writeback.STEP
+    assert seen and threading.get_ident() not in {who for who, _, _, _ in seen}
+    started = [(o, n) for _, o, n, flags in seen if flags == 2]
+    waited = [(o, n) for _, o, n, flags in seen if flags == 7]
+    assert started[0][0] == 0 and all(a[0] + a[1] == b[0] for a, b in zip(started, started[1:]))
+    assert sum(n for _, n in started) == 64 << 20
+    assert waited == started[:len(waited)] and len(waited) == len(started) - Writeback.LAG
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 64).digest()
+
