@@ -67,6 +67,39 @@ def _range_syncer():  # noqa: ANN202 - a ctypes function or None
     return _sync_file_range[0]
 
 
+_fallocate: list = []  # as _sync_file_range: [libc's fallocate, or None]
+_FALLOC_FL_KEEP_SIZE = 1
+PREALLOCATE_MIN = 64 << 10
+PREALLOCATE_MAX = 128 << 20
+
+
+def preallocate(fd: int, size: int) -> None:
+    """Reserve the blocks of a new file about to be written with `size` bytes (fallocate(2),
+    FALLOC_FL_KEEP_SIZE: the file's size still grows with its writes), so its buffered writes
+    find them in place instead of reserving and mapping each page as it comes (ext4's delayed
+    allocation). 100 files of 5 MiB written in 1 MiB writes (a pulled layer's tree), system
+    time, medians of three interleaved sets at load 3-10: 0.16 -> 0.11, 0.18 -> 0.15, 0.20 ->
+    0.16 s (fallocate of each 1 MiB before its write saved nothing: 0.21). Files under
+    PREALLOCATE_MIN ask nothing (a call for a few pages saves less than it costs). Only the
+    Linux call, never glibc's posix_fallocate, which writes zeros where the file system lacks
+    it; a failure (no such call, not supported, no space yet: the writes will say) is ignored.
+    Never more than PREALLOCATE_MAX: `size` is a tar header's or a manifest's word, and a lie
+    reserves no more than that until the file is removed."""
+    if size < PREALLOCATE_MIN:
+        return
+    if not _fallocate:
+        import ctypes  # large writes only: see the in-process budget, tests/test_start_up.py
+
+        fn = getattr(ctypes.CDLL(None, use_errno=True), "fallocate", None)
+        if fn is not None:
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+            fn.restype = ctypes.c_int
+        _fallocate.append(fn)
+    fn = _fallocate[0]
+    if fn is not None:
+        fn(fd, _FALLOC_FL_KEEP_SIZE, 0, min(size, PREALLOCATE_MAX))
+
+
 def write_back(fd: int) -> None:
     """The file's dirty pages sent to the disk and waited for (sync_file_range(2) over the whole
     file), without the journal commit of an fsync: the fsync that must follow (durability needs

@@ -47,7 +47,7 @@ from pathlib import Path
 from dockyard.archive.fstree import DirCursor, remove_tree
 from dockyard.archive.tarreader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, Entry, TarReader, check_fields
 from dockyard.archive.tarsafe import MAX_SYMLINKS, Policy, check_entry, clean_hardlink_target, clean_name
-from dockyard.atomic import write_all
+from dockyard.atomic import preallocate, write_all
 from dockyard.errors import DockyardError, InvalidArchive, InvalidParameter
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
@@ -607,6 +607,7 @@ class _Applier:
 
     def _fill(self, fd: int, entry: Entry, reader: TarReader) -> None:
         """The rest of the body into `fd`, then the file's owner, xattrs, mode and times."""
+        preallocate(fd, entry.size)
         while True:
             chunk = reader.read_body()
             if not chunk:

@@ -19,7 +19,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from dockyard.archive.compression import compressing_writer, open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy, scan_unpack
-from dockyard.atomic import WritebackFile
+from dockyard.atomic import WritebackFile, preallocate
 from dockyard.digest import CHUNK, Digest, HashingReader, HashingWriter, verify
 from dockyard.errors import DigestMismatch
 from dockyard.transport.pipe import Pipe, PipeClosed
@@ -167,6 +167,7 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
     scanner.start()
     try:
         with open(path, "wb") as f:
+            preallocate(f.fileno(), size)
             # the blob's pages leave the cache once on the disk: the scan has its bytes, nothing
             # here reads them again, and the tree's writes reuse the pages (see Writeback); the
             # waits for the disk are a thread's of its own, not this one's (the scan's feeder)

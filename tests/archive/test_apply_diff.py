@@ -396,3 +396,33 @@ def test_untar_mode_keeps_wh_files_and_owner_override(tmp_path: Path) -> None:
     assert (dest / "d" / ".wh..wh..opq").exists()
     st = os.lstat(dest / "owned")
     assert (st.st_uid, st.st_gid) == (1000, 1001)
+
+
+def test_large_files_are_preallocated_as_big_as_their_entries(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """apply_layer reserves a file's blocks from its header's size before its body is written
+    (atomic.preallocate: one fallocate(2), FALLOC_FL_KEEP_SIZE, for each file of at least
+    PREALLOCATE_MIN, none for a smaller one); the tree is the same."""
+    from dockyard import atomic
+
+    upper, dest = tmp_path / "upper", tmp_path / "dest"
+    upper.mkdir()
+    dest.mkdir()
+    (upper / "small").write_bytes(os.urandom(atomic.PREALLOCATE_MIN - 1))
+    (upper / "large").write_bytes(os.urandom(3 << 20))
+    (upper / "edge").write_bytes(os.urandom(atomic.PREALLOCATE_MIN))
+    with open(tmp_path / "t.tar", "wb") as f:
+        write_tree(upper, f)
+    with open(tmp_path / "first", "wb") as f:
+        atomic.preallocate(f.fileno(), atomic.PREALLOCATE_MIN)  # loads the call
+    real = atomic._fallocate[0]
+    seen: list[tuple[int, int, int]] = []
+
+    def record(fd: int, mode: int, offset: int, length: int) -> int:
+        seen.append((mode, offset, length))
+        return real(fd, mode, offset, length)
+
+    monkeypatch.setattr(atomic, "_fallocate", [record])
+    with open(tmp_path / "t.tar", "rb") as f:
+        apply_layer(f, dest)  # type: ignore[arg-type]
+    assert sorted(seen) == [(1, 0, atomic.PREALLOCATE_MIN), (1, 0, 3 << 20)]
+    assert snapshot(dest) == snapshot(upper)

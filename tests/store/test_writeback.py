@@ -150,3 +150,30 @@ def test_background_writeback_file_waits_for_the_disk_on_a_thread_of_its_own(tmp
     assert waited == started[:len(waited)] and len(waited) == len(started) - Writeback.LAG
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 64).digest()
 
+
+def test_preallocate_reserves_a_large_file_without_changing_its_size(tmp_path: Path,  # noqa: ANN001
+                                                                      monkeypatch) -> None:
+    """atomic.preallocate: fallocate(2) with FALLOC_FL_KEEP_SIZE for a file of at least
+    PREALLOCATE_MIN, capped at PREALLOCATE_MAX (the size is a header's word); nothing for a
+    small one; the file's size is what is written, whatever was reserved."""
+    with open(tmp_path / "first", "wb") as f:
+        atomic.preallocate(f.fileno(), atomic.PREALLOCATE_MIN)  # loads the call
+    real = atomic._fallocate[0]
+    assert real is not None  # Linux has fallocate
+    seen: list[tuple[int, int, int]] = []
+
+    def record(fd: int, mode: int, offset: int, length: int) -> int:
+        seen.append((mode, offset, length))
+        return real(fd, mode, offset, length)
+
+    monkeypatch.setattr(atomic, "_fallocate", [record])
+    path = tmp_path / "f"
+    with open(path, "wb") as f:
+        atomic.preallocate(f.fileno(), 4 << 20)
+        f.write(b"x" * (1 << 20))  # fewer bytes than reserved: the size is still the bytes'
+    assert path.stat().st_size == 1 << 20 and path.read_bytes() == b"x" * (1 << 20)
+    with open(tmp_path / "g", "wb") as f:
+        atomic.preallocate(f.fileno(), atomic.PREALLOCATE_MIN - 1)
+        atomic.preallocate(f.fileno(), 1 << 40)
+    assert seen == [(1, 0, 4 << 20), (1, 0, atomic.PREALLOCATE_MAX)]
+    assert (tmp_path / "g").stat().st_size == 0
