@@ -253,20 +253,22 @@ class LayerStore:
         """Make the layers `adopt(publish=False)` renamed in (by any process) durable."""
         fsync_dir(self.root)
 
-    def prepare_compressed(self, blob_tmp: Path, form: CompressedForm, result: ScanResult) -> Path:
+    def prepare_compressed(self, blob_tmp: Path, form: CompressedForm, result: ScanResult, *,
+                           durable: bool = False) -> Path:
         """What publishing a verified compressed blob (a temp file under tmp/) whose content
         scanned as `result` needs durable, made so ahead (by a pull's layer thread, while other
-        layers still download): the blob's data, and the layer's folder with its info.json, in
-        this process's temp folder, in one journal commit (`_durable_info`; an info.json
-        written atomically after the blob's fsync made three). Returns that folder, for
-        `publish_compressed` (or the caller's removal)."""
+        layers still download): the blob's data (unless `durable`: its writer made it so, with
+        blobs.make_durable), and the layer's folder with its info.json, in this process's temp
+        folder, in one journal commit (`_durable_info`; an info.json written atomically after
+        the blob's fsync made three). Returns that folder, for `publish_compressed` (or the
+        caller's removal)."""
         import tempfile
         work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
         try:
             _durable_info(work, {"diff_id": str(result.diff_id), "size": result.content_size,
                                  "tar_size": result.tar_size, "source": form.to_dict(),
                                  "compressed": [form.to_dict()]},
-                          lambda: make_durable(blob_tmp, drop=True))
+                          (lambda: None) if durable else (lambda: make_durable(blob_tmp, drop=True)))
         except BaseException:
             remove_path(work, ignore_errors=True)
             raise

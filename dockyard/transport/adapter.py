@@ -150,6 +150,12 @@ class StagingSink(ImageSink):
         no trees)."""
         return None
 
+    def settle_blob(self, path: Path) -> None:
+        """A downloaded blob, whole and verified, whose content's scan may still be running:
+        what `stage_blob` would wait for first, done ahead, beside the scan's end (the store
+        makes its data durable)."""
+        return None
+
 
 class StreamedBlob(Protocol):
     """Bytes made while they are sent; digest and size are known once `chunks` is exhausted."""

@@ -301,6 +301,10 @@ class _Copy:
 
         def rest() -> Descriptor:
             try:
+                if tree is not None:
+                    # the blob's fsync waits for the disk while the scan's last MiBs are
+                    # inflated and unpacked: the layer's end was the one, then the other
+                    sink.settle_blob(Path(tmp))
                 scan = scanning.result()
                 verify(layer.diff_id, scan.diff_id, "layer")
                 if desc.digest == layer.diff_id:

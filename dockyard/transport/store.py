@@ -28,6 +28,7 @@ from dockyard.image import media
 from dockyard.image.image import Image
 from dockyard.image.manifest import Descriptor
 from dockyard.reference import Reference
+from dockyard.store.blobs import make_durable
 from dockyard.store.layers import CompressedForm, StoredLayer
 from dockyard.store.store import Store
 from dockyard.transport.adapter import ImageSource, SourceImage, SourceLayer, StagingSink
@@ -135,6 +136,7 @@ class StoreSink(StagingSink):
         # blob temp file, form, scan, tree, the layer's prepared folder
         self._blobs: dict[Digest, tuple[Path, CompressedForm, ScanResult, Path | None, Path]] = {}
         self._images: list[tuple[SourceImage, bytes | None]] = []
+        self._settled: set[Path] = set()  # blob temp files whose data is durable (settle_blob)
         self._stack = ExitStack()
 
     def __enter__(self) -> "StoreSink":
@@ -162,10 +164,15 @@ class StoreSink(StagingSink):
         self._tars[scan.diff_id] = (path, scan)
         return Descriptor(media.OCI_LAYER, scan.diff_id, scan.tar_size)
 
+    def settle_blob(self, path: Path) -> None:
+        make_durable(path, drop=True)
+        self._settled.add(path)
+
     def stage_blob(self, path: Path, desc: Descriptor, scan: ScanResult, tree: Path | None = None) -> Descriptor:
-        """Made durable here (a pull's layer thread, while others download), published by `finish`."""
+        """Made durable here (a pull's layer thread, while others download; the blob's data
+        already when `settle_blob` had it), published by `finish`."""
         form = CompressedForm(desc.digest, desc.size, desc.media_type)
-        work = self.store.layers.prepare_compressed(path, form, scan)
+        work = self.store.layers.prepare_compressed(path, form, scan, durable=path in self._settled)
         self._stack.callback(remove_path, work, ignore_errors=True)  # unless `finish` publishes it
         self._blobs[scan.diff_id] = (path, form, scan, tree, work)
         return desc

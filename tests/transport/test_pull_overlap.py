@@ -78,3 +78,41 @@ def test_the_next_download_starts_before_a_layer_is_staged(tmp_path: Path, regis
     validate_image(store.image(image_id))
     for diff_id in store.image(image_id).config.diff_ids:
         assert store.layers.is_unpacked(diff_id)  # each tree made on the way, as before
+
+
+def test_a_blob_is_made_durable_before_its_scan_ends(tmp_path: Path, registry: RegistryServer,
+                                                     monkeypatch) -> None:  # noqa: ANN001
+    """Once a layer's blob is in and verified, the sink settles it (the store fsyncs it) while
+    the scan of its content still runs, not after: here no scan reads a byte before a blob is
+    settled, which a copy that settles a blob after its scan never does (each scan times out)."""
+    from dockyard.transport import streams
+
+    image_id = _pushed(tmp_path / "seed", registry, 3)
+    store = Store(tmp_path / "pulled")
+    settled: list[str] = []
+    some = threading.Event()
+    real_scan = streams._scan
+
+    def scan_after_a_settle(pipe, out, tree):  # noqa: ANN001, ANN202
+        if not some.wait(30):
+            out["error"] = AssertionError("no blob settled while the scans wait")
+            pipe.cancel()
+            return
+        real_scan(pipe, out, tree)
+
+    class Recording(StoreSink):
+        def settle_blob(self, path: Path) -> None:
+            settled.append(hashlib.sha256(path.read_bytes()).hexdigest())  # whole already
+            super().settle_blob(path)
+            some.set()
+
+    monkeypatch.setattr(streams, "_scan", scan_after_a_settle)
+    ref = parse_normalized(f"{registry.host}/{NAME.repository_path}:v1")
+    with ExitStack() as stack:
+        client = stack.enter_context(RegistryClient(registry.host, RegistrySettings(), None))
+        source = RegistrySource(client, ref)
+        copy(source, stack.enter_context(Recording(store, keep_compressed=True)))
+    assert sorted(settled) == sorted(d.digest.hex for d in source.manifest.layers)
+    validate_image(store.image(image_id))
+    for diff_id in store.image(image_id).config.diff_ids:
+        assert store.layers.is_unpacked(diff_id)
