@@ -55,22 +55,32 @@ _SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTE
 _sync_file_range: list = []  # [the libc function, or None where there is none], made on first use
 
 
-def _range_syncer():  # noqa: ANN202 - a ctypes function or None
-    if not _sync_file_range:
+def _libc_function(cache: list, name: str, *argtypes: str):  # noqa: ANN202 - a ctypes function or None
+    """libc's `name` (arguments of those ctypes types, an int back), or None where there is
+    none, made on first use and kept in `cache`."""
+    if not cache:
         import ctypes  # large writes only: see the in-process budget, tests/test_start_up.py
 
-        fn = getattr(ctypes.CDLL(None, use_errno=True), "sync_file_range", None)
+        fn = getattr(ctypes.CDLL(None, use_errno=True), name, None)
         if fn is not None:
-            fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+            fn.argtypes = [getattr(ctypes, t) for t in argtypes]
             fn.restype = ctypes.c_int
-        _sync_file_range.append(fn)
-    return _sync_file_range[0]
+        cache.append(fn)
+    return cache[0]
+
+
+def _range_syncer():  # noqa: ANN202 - a ctypes function or None
+    return _libc_function(_sync_file_range, "sync_file_range", "c_int", "c_int64", "c_int64", "c_uint")
 
 
 _fallocate: list = []  # as _sync_file_range: [libc's fallocate, or None]
 _FALLOC_FL_KEEP_SIZE = 1
 PREALLOCATE_MIN = 64 << 10
 PREALLOCATE_MAX = 128 << 20
+
+
+def _fallocator():  # noqa: ANN202 - a ctypes function or None
+    return _libc_function(_fallocate, "fallocate", "c_int", "c_int", "c_int64", "c_int64")
 
 
 def preallocate(fd: int, size: int) -> None:
@@ -87,15 +97,7 @@ def preallocate(fd: int, size: int) -> None:
     reserves no more than that until the file is removed."""
     if size < PREALLOCATE_MIN:
         return
-    if not _fallocate:
-        import ctypes  # large writes only: see the in-process budget, tests/test_start_up.py
-
-        fn = getattr(ctypes.CDLL(None, use_errno=True), "fallocate", None)
-        if fn is not None:
-            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-            fn.restype = ctypes.c_int
-        _fallocate.append(fn)
-    fn = _fallocate[0]
+    fn = _fallocator()
     if fn is not None:
         fn(fd, _FALLOC_FL_KEEP_SIZE, 0, min(size, PREALLOCATE_MAX))
 

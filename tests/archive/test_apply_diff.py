@@ -412,16 +412,9 @@ def test_large_files_are_preallocated_as_big_as_their_entries(tmp_path: Path, mo
     (upper / "edge").write_bytes(os.urandom(atomic.PREALLOCATE_MIN))
     with open(tmp_path / "t.tar", "wb") as f:
         write_tree(upper, f)
-    with open(tmp_path / "first", "wb") as f:
-        atomic.preallocate(f.fileno(), atomic.PREALLOCATE_MIN)  # loads the call
-    real = atomic._fallocate[0]
-    seen: list[tuple[int, int, int]] = []
+    from tests.store.test_writeback import recording
 
-    def record(fd: int, mode: int, offset: int, length: int) -> int:
-        seen.append((mode, offset, length))
-        return real(fd, mode, offset, length)
-
-    monkeypatch.setattr(atomic, "_fallocate", [record])
+    seen = recording(monkeypatch, "_fallocate", atomic._fallocator(), lambda fd, mode, o, n: (mode, o, n))
     with open(tmp_path / "t.tar", "rb") as f:
         apply_layer(f, dest)  # type: ignore[arg-type]
     assert sorted(seen) == [(1, 0, atomic.PREALLOCATE_MIN), (1, 0, 3 << 20)]

@@ -16,19 +16,24 @@ from dockyard import atomic
 from dockyard.atomic import Writeback, WritebackFile
 
 
+def recording(monkeypatch: pytest.MonkeyPatch, cache: str, real, what) -> list:  # noqa: ANN001
+    """What atomic's libc function (kept in `cache`) is asked, as `what(*args)` makes it of
+    each call, recorded on the way to the real call."""
+    assert real is not None  # Linux has it
+    seen: list = []
+
+    def record(*args: int) -> int:
+        seen.append(what(*args))
+        return real(*args)
+
+    monkeypatch.setattr(atomic, cache, [record])
+    return seen
+
+
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     """The ranges asked of the kernel, recorded on their way to the real call."""
-    real = atomic._range_syncer()
-    assert real is not None  # Linux has sync_file_range
-    seen: list[tuple[int, int, int]] = []
-
-    def record(fd: int, offset: int, length: int, flags: int) -> int:
-        seen.append((offset, length, flags))
-        return real(fd, offset, length, flags)
-
-    monkeypatch.setattr(atomic, "_sync_file_range", [record])
-    return seen
+    return recording(monkeypatch, "_sync_file_range", atomic._range_syncer(), lambda fd, o, n, flags: (o, n, flags))
 
 
 def test_a_large_file_is_written_back_step_by_step(tmp_path: Path, calls) -> None:  # noqa: ANN001
@@ -124,14 +129,8 @@ def test_background_writeback_file_waits_for_the_disk_on_a_thread_of_its_own(tmp
     another thread than the writer's; close() waits for it; the bytes are unchanged."""
     import threading
 
-    real = atomic._range_syncer()
-    seen: list[tuple[int, int, int, int]] = []
-
-    def record(fd: int, offset: int, length: int, flags: int) -> int:
-        seen.append((threading.get_ident(), offset, length, flags))
-        return real(fd, offset, length, flags)
-
-    monkeypatch.setattr(atomic, "_sync_file_range", [record])
+    seen = recording(monkeypatch, "_sync_file_range", atomic._range_syncer(),
+                     lambda fd, o, n, flags: (threading.get_ident(), o, n, flags))
     piece = os.urandom(1 << 20)
     path = tmp_path / "big"
     with open(path, "wb") as f:
@@ -156,17 +155,7 @@ def test_preallocate_reserves_a_large_file_without_changing_its_size(tmp_path: P
     """atomic.preallocate: fallocate(2) with FALLOC_FL_KEEP_SIZE for a file of at least
     PREALLOCATE_MIN, capped at PREALLOCATE_MAX (the size is a header's word); nothing for a
     small one; the file's size is what is written, whatever was reserved."""
-    with open(tmp_path / "first", "wb") as f:
-        atomic.preallocate(f.fileno(), atomic.PREALLOCATE_MIN)  # loads the call
-    real = atomic._fallocate[0]
-    assert real is not None  # Linux has fallocate
-    seen: list[tuple[int, int, int]] = []
-
-    def record(fd: int, mode: int, offset: int, length: int) -> int:
-        seen.append((mode, offset, length))
-        return real(fd, mode, offset, length)
-
-    monkeypatch.setattr(atomic, "_fallocate", [record])
+    seen = recording(monkeypatch, "_fallocate", atomic._fallocator(), lambda fd, mode, o, n: (mode, o, n))
     path = tmp_path / "f"
     with open(path, "wb") as f:
         atomic.preallocate(f.fileno(), 4 << 20)
