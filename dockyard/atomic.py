@@ -4,7 +4,6 @@ and the two primitives under them (`write_all`, `create_file`)."""
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -215,9 +214,11 @@ class WritebackFile:
         self._pos = 0
         self._writeback = Writeback(f.fileno(), drop=drop)
         self._handed = 0
-        self._steps: queue.SimpleQueue[int | None] | None = None
+        self._steps = None
         self._thread: threading.Thread | None = None
         if background:
+            import queue  # a pull's blobs only: a build's start has none (tests/test_start_up.py)
+
             self._steps = queue.SimpleQueue()
             self._thread = threading.Thread(target=self._work, name="writeback", daemon=True)
             self._thread.start()
