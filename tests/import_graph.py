@@ -146,7 +146,8 @@ FLOORS = (
     ("dockyard.image", "dockyard.archive"),
     ("dockyard.dockerfile", "dockyard.digest", "dockyard.errors", "dockyard.dataclass", "dockyard.reference",
      "dockyard.units", "dockyard.filters", "dockyard.gojson", "dockyard.chunked", "dockyard.atomic",
-     "dockyard.multiplex", "dockyard.detach", "dockyard.gopath", "dockyard.heap", "dockyard.gotypes", "dockyard"),
+     "dockyard.multiplex", "dockyard.detach", "dockyard.gopath", "dockyard.heap", "dockyard.gotypes",
+     "dockyard.programs", "dockyard"),
 )
 # Imports across one floor: the CLI runs the light client in process (`-H`); a build's RUN runs a
 # container; BuildKit mode's exporters (builder/graph/export.py: --output type=docker|oci) write

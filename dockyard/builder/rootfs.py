@@ -11,12 +11,12 @@ after the `with` block, whatever happens inside.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from dockyard.archive.fstree import remove_path
+from dockyard.atomic import temp_dir
 from dockyard.digest import Digest
 from dockyard.errors import RuntimeFailure
 from dockyard.runtime.rootfs import MNT_DETACH, MOUNT_DATA_MAX, topmost_once
@@ -69,7 +69,7 @@ def layer_dirs(store: Store, diff_ids: list[Digest]) -> list[str]:
 @contextmanager
 def image_root(store: Store, diff_ids: list[Digest]) -> Iterator[Path]:
     """The merged, read-only filesystem of an image's layers (an empty directory for none)."""
-    work = Path(tempfile.mkdtemp(prefix="build-ro-", dir=store.tmp))
+    work = temp_dir(store.tmp, "build-ro-")
     target = work / "merged"
     target.mkdir()
     mounted = False
@@ -84,4 +84,4 @@ def image_root(store: Store, diff_ids: list[Digest]) -> Iterator[Path]:
     finally:
         if mounted:
             unmount(target)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_path(work, ignore_errors=True)

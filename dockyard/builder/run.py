@@ -19,11 +19,11 @@ signal handlers back, and forwards signals only when on the main thread).
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import threading
 from pathlib import Path
 
+from dockyard.archive.fstree import remove_path
 from dockyard.dataclass import dataclass, field, replace
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DockyardError, RuntimeFailure, go_quote
@@ -116,14 +116,14 @@ def _discard_volume_writes(store: Store, diff_ids: list[Digest], upper: Path, vo
         in_image = _lower_stat(store, diff_ids, rel) is not None
         if in_image or not target.is_dir() or target.is_symlink():
             if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
+                remove_path(target)
             else:
                 target.unlink()
             continue
         for child in os.listdir(target):
             path = target / child
             if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
+                remove_path(path)
             else:
                 path.unlink()
 

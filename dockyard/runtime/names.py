@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-from random import SystemRandom  # secrets.choice's, without secrets' hmac and OpenSSL
 
 from dockyard.errors import InvalidParameter
 
@@ -24,8 +24,19 @@ _SURNAMES = (
 
 
 def random_name() -> str:
-    pick = SystemRandom().choice
-    return f"{pick(_ADJECTIVES)}_{pick(_SURNAMES)}"
+    return f"{_pick(_ADJECTIVES)}_{_pick(_SURNAMES)}"
+
+
+def _pick(words: tuple[str, ...]) -> str:
+    """secrets.choice(words), uniform over the kernel's random bytes, without secrets (hmac,
+    OpenSSL) nor random (math, bisect, its Mersenne Twister: loaded for this alone by a cold
+    build's one-shot containers): 32 random bits, those of the last partial round of
+    len(words) refused."""
+    limit = (1 << 32) - (1 << 32) % len(words)
+    while True:
+        value = int.from_bytes(os.urandom(4), "big")
+        if value < limit:
+            return words[value % len(words)]
 
 
 def validate_name(name: str) -> str:

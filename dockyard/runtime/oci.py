@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from dockyard.dataclass import dataclass
 from dockyard.errors import InvalidParameter, RuntimeFailure
+from dockyard.programs import which
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _path_of(name: str) -> str | None:
     key = (name, os.environ.get("PATH", ""))
     path = _FOUND.get(key)
     if path is None:
-        path = shutil.which(name)
+        path = which(name)
         if path is None:
             return None
         _FOUND[key] = os.path.abspath(path)

@@ -32,12 +32,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
+from dockyard.atomic import temp_dir
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.image.config import ContainerConfig
@@ -236,7 +236,7 @@ def _init_layer(store: Store) -> Path:
     every container and never written (a lower directory), so made once, in the temp folder."""
     init = store.tmp / "oneshot-init"
     if not init.is_dir():
-        fresh = Path(tempfile.mkdtemp(prefix="init-", dir=store.tmp))
+        fresh = temp_dir(store.tmp, "init-")
         os.chmod(fresh, 0o755)
         rootfs.make_init_layer(fresh)
         try:

@@ -13,8 +13,8 @@ runtime containers whose owner is gone. Their cgroups are named after that name 
 from __future__ import annotations
 
 import os
-import shutil
 
+from dockyard.archive.fstree import remove_path
 from dockyard.runtime import cgroups
 from dockyard.runtime.oci import for_store
 from dockyard.store import workspace
@@ -51,4 +51,4 @@ def sweep(store: Store) -> None:
             # saved) left a state folder its delete does not know, and empty cgroups: named
             # after the runtime's name, this store's, they go with it
             cgroups.remove_left(name)
-            shutil.rmtree(runtime.state_root / name, ignore_errors=True)
+            remove_path(runtime.state_root / name, ignore_errors=True)

@@ -6,10 +6,9 @@ a `--rm` container's monitor died (runtime/containers.current_state).
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
+from dockyard.atomic import temp_dir
 from dockyard.errors import NotFound
 from dockyard.runtime import cgroups, rootfs
 from dockyard.runtime.state import ContainerDir
@@ -35,7 +34,7 @@ def destroy(store: Store, cdir: ContainerDir, volumes: bool = False) -> None:
     # leaves nothing in containers/: the folder goes at the next start), with the hold released
     # in the same hold of the gc lock (a kill between leaves a hold whose holder is gone, which
     # the collector drops).
-    trash = Path(tempfile.mkdtemp(prefix="container-", dir=store.tmp))
+    trash = temp_dir(store.tmp, "container-")
     try:
         try:
             record = cdir.read_record()

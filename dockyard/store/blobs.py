@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from dockyard.atomic import WritebackFile, fsync_dir
+from dockyard.atomic import WritebackFile, fsync_dir, temp_file
 from dockyard.dataclass import dataclass
 from dockyard.digest import CHUNK, Digest, HashingWriter, verify
 from dockyard.errors import NotFound
@@ -82,8 +82,7 @@ class BlobStore:
 
     def put_stream(self, stream: BinaryIO, expected: Digest | None = None) -> tuple[Digest, int]:
         """Copy a stream in, hashing while copying; nothing is visible unless the digest checks."""
-        import tempfile
-        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
+        fd, tmp = temp_file(self.tmp, "blob-")
         try:
             with os.fdopen(fd, "wb") as f:
                 writer = HashingWriter(WritebackFile(f))  # type: ignore[arg-type]
@@ -121,8 +120,7 @@ class BlobStore:
             pass
 
     def _commit(self, digest: Digest, write, durable_first: Callable[[], None] | None = None) -> None:  # noqa: ANN001
-        import tempfile
-        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp)
+        fd, tmp = temp_file(self.tmp, "blob-")
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)

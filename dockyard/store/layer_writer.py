@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 from dockyard.archive.diff import write_overlay_diff
-from dockyard.atomic import BackgroundWriteback, write_back
+from dockyard.atomic import BackgroundWriteback, temp_file, write_back
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.errors import DockyardError
 from dockyard.image.layer import EMPTY_TAR_DIFF_ID
@@ -35,7 +34,7 @@ __all__ = ["HashBehind", "layer_from_directory", "write_layer"]
 def write_layer(layers: LayerStore, produce: LayerProducer, *, publish: bool = True) -> StoredLayer | None:
     """The layer `produce` writes, stored; None when it writes none. `publish`: see
     LayerStore.adopt."""
-    fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=layers.tmp)
+    fd, name = temp_file(layers.tmp, "layer-", ".tar")
     try:
         # a 1 MiB buffer: a layer of many small files is written in 1 MiB writes, not two or
         # three per file (its header, its body, its padding)

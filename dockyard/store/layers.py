@@ -26,7 +26,8 @@ from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import (
-    atomic_write, create_file, fsync_dir, fsync_file, read_checked, replace_checked, replace_file, syncfs,
+    atomic_write, create_file, fsync_dir, fsync_file, read_checked, replace_checked, replace_file, syncfs, temp_dir,
+    temp_file,
 )
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, verify
@@ -212,10 +213,9 @@ class LayerStore:
         checked and hashed on its way, made durable, for `adopt`. Nothing of the store is
         touched, so no lock is needed while a slow client sends it."""
         # the tar reader's checks: a layer written, not a store opened (tests/test_start_up.py)
-        import tempfile
         from dockyard.archive.scan import scan_copy
 
-        fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar", dir=self.tmp)
+        fd, name = temp_file(self.tmp, "layer-", ".tar")
         try:
             with os.fdopen(fd, "wb") as f:
                 result = scan_copy(stream, f)
@@ -235,12 +235,11 @@ class LayerStore:
         anything durable names the layer (a classic build's writer calls it before the step's
         image record). A layer found stored already is made durable here when `publish`:
         another process may have renamed it in without that fsync yet."""
-        import tempfile
         if self.exists(result.diff_id):
             if publish:
                 fsync_dir(self.root)
             return self.get(result.diff_id)
-        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        work = temp_dir(self.tmp, "layer-")
         try:
             os.rename(tar_path, work / "layer.tar")
             info = {"diff_id": str(result.diff_id), "size": result.content_size,
@@ -262,8 +261,7 @@ class LayerStore:
         folder, in one journal commit (`_durable_info`; an info.json written atomically after
         the blob's fsync made three). Returns that folder, for `publish_compressed` (or the
         caller's removal)."""
-        import tempfile
-        work = Path(tempfile.mkdtemp(prefix="layer-", dir=self.tmp))
+        work = temp_dir(self.tmp, "layer-")
         try:
             _durable_info(work, {"diff_id": str(result.diff_id), "size": result.content_size,
                                  "tar_size": result.tar_size, "source": form.to_dict(),
@@ -384,7 +382,6 @@ class LayerStore:
         (their sha256 heads them) and a tree without a whole record counts as not unpacked, so
         what a power cut loses of them is a tree made again; the link's name follows from the
         diff ID, so a lost `link` names the same short link again."""
-        import tempfile
         layer_dir = self.dir(diff_id)
         diff = layer_dir / "diff"
         if self._link_of(layer_dir) is not None:
@@ -396,7 +393,7 @@ class LayerStore:
 
             from dockyard.archive.apply import apply_layer  # unpacking only (the in-process budget)
 
-            work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
+            work = temp_dir(self.tmp, "diff-")
             try:
                 os.chmod(work, 0o755)
                 alike = self.dir(like) / "diff" if like is not None and like != diff_id and \
@@ -413,8 +410,7 @@ class LayerStore:
     def new_tree(self) -> Path:
         """An empty directory in this process's temp folder, for a layer's tree made while its
         tar is written (archive.apply.LayerTree); `adopt_tree` publishes it."""
-        import tempfile
-        work = Path(tempfile.mkdtemp(prefix="diff-", dir=self.tmp))
+        work = temp_dir(self.tmp, "diff-")
         os.chmod(work, 0o755)
         return work
 
@@ -493,8 +489,7 @@ class LayerStore:
         temp folder (one rename: the layer is whole or gone at every instant, and what a kill
         leaves is removed at the next start). Returns where it went; `dispose` finishes, after
         the caller has made the renames durable (see store.gc)."""
-        import tempfile
-        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.tmp))
+        trash = temp_dir(self.tmp, "trash-")
         try:
             os.rename(self.dir(diff_id), trash / "layer")
         except FileNotFoundError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dockyard.atomic import temp_file
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
@@ -41,9 +42,8 @@ class Kept:
 
 class Lease:
     def __init__(self, store: Store) -> None:
-        import tempfile
         self._store = store
-        fd, name = tempfile.mkstemp(prefix=PREFIX, dir=store.tmp)
+        fd, name = temp_file(store.tmp, PREFIX)
         self.path = Path(name)
         self._file = os.fdopen(fd, "a", encoding="ascii")
         self._images: set[Digest] = set()

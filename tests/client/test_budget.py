@@ -101,7 +101,8 @@ def test_client_mode_stays_light(dockyard, busybox, daemon, tmp_path) -> None:
     (with_auths / "config.json").write_text('{"auths": {"r.example": {"auth": "dTpw"}}}')
     probe += (f"print(sorted(m for m in sys.modules if m.startswith('dockyard') and m not in {LIGHT!r}),"
               " file=sys.stderr)\n")
-    credentials = ["dockyard.transport", "dockyard.transport.registry", "dockyard.transport.registry.credentials"]
+    credentials = ["dockyard.programs", "dockyard.transport", "dockyard.transport.registry",
+                   "dockyard.transport.registry.credentials"]
     for config_dir, imported in ((no_config, []), (empty, credentials), (with_auths, credentials)):
         env = {**dockyard.env, "DOCKER_CONFIG": str(config_dir)}
         out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,

@@ -684,23 +684,3 @@ def test_docker_cli_reads_and_writes_the_same_file(tmp_path: Path, helpers: Help
         registry.terminate()
         registry.wait(timeout=10)
 
-
-def test_helper_lookup_is_shutil_which(tmp_path: Path) -> None:
-    """The store finds helper programs as shutil.which does (without importing shutil: a
-    client-mode build looks up docker's default helpers at each start when config.json names
-    no credentials): the first executable file on PATH, not a directory nor a plain file."""
-    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    for folder in (a, b, c):
-        folder.mkdir()
-    (a / "prog").mkdir()                       # a directory of that name
-    (b / "prog").write_text("#!/bin/sh\n")     # not executable
-    (c / "prog").write_text("#!/bin/sh\n")
-    (c / "prog").chmod(0o755)
-    (a / "only-a").write_text("")
-    (a / "only-a").chmod(0o755)
-    paths = [f"{a}:{b}:{c}", f"{c}:{a}", f"{a}:{a}:{b}", f"{b}", "", f"{tmp_path}/missing:{c}", f"::{c}"]
-    programs = ["prog", "only-a", "none", str(c / "prog"), str(b / "prog"), "c/prog"]
-    for path in paths:
-        store = CredentialStore(tmp_path / "cfg", env={"PATH": path})
-        for program in programs:
-            assert store._which(program) == shutil.which(program, path=path), (path, program)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 import time
 from pathlib import Path
 
+from dockyard.archive.fstree import remove_path
+from dockyard.atomic import temp_dir
 from dockyard.builder.copy.match import Source
 from dockyard.digest import CHUNK, Digest
 from dockyard.errors import DigestMismatch, InvalidParameter, Unavailable
@@ -21,12 +22,11 @@ def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
     element, mode 0600, mtime from Last-Modified (Docker's remote source)."""
     # An ADD of a URL only (http.client, email, ssl): see the in-process budget, tests/test_start_up.py
     import hashlib
-    import tempfile
     import urllib.parse
     import urllib.request
     from email.utils import parsedate_to_datetime
 
-    work = Path(tempfile.mkdtemp(prefix="build-url-", dir=tmp_dir))
+    work = temp_dir(tmp_dir, "build-url-")
     name = posixpath.basename(urllib.parse.urlparse(url).path.rstrip("/")) or "__unnamed__"
     target = work / name
     h = hashlib.sha256()
@@ -55,7 +55,7 @@ def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
             raise InvalidParameter(f"invalid checksum digest format: {checksum_spec}") from None
         actual = Digest("sha256", h.hexdigest())
         if expected != actual:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_path(work, ignore_errors=True)
             raise DigestMismatch(f"digest mismatch {expected}: {actual}")
     os.chmod(target, 0o600)
     st = os.lstat(target)

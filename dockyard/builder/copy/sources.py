@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+from dockyard.archive.fstree import remove_path
+from dockyard.atomic import temp_dir
 from dockyard.builder.context import BuildContext
 from dockyard.builder.copy.checksum import download_checksum
 from dockyard.builder.copy.download import download
@@ -31,7 +31,7 @@ class TempDirs:
 
     def cleanup(self) -> None:
         while self.dirs:
-            shutil.rmtree(self.dirs.pop(), ignore_errors=True)
+            remove_path(self.dirs.pop(), ignore_errors=True)
 
 
 def _from_context(context: BuildContext, patterns: list[str], kw: str) -> list[Source]:
@@ -67,7 +67,7 @@ def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildCon
     if local:
         sources += _from_context(context, local, kw)
     if ins.heredoc_sources:
-        work = Path(tempfile.mkdtemp(prefix="build-heredoc-", dir=tmp))
+        work = temp_dir(tmp, "build-heredoc-")
         temp.dirs.append(work)
         for doc in ins.heredoc_sources:
             name = posixpath.basename(doc.path)

@@ -33,13 +33,15 @@ import os
 
 from dockyard.errors import DockyardError, InvalidParameter, Unavailable
 from dockyard.gojson import go_json, loads, reject_constant
+from dockyard.programs import which
 
 # A client-mode build (`dockyard -H ... build`) imports this module at each start when a
 # config.json exists, to send the credentials along: what only writing, helpers or type checkers
 # need (pathlib, typing, dataclasses, subprocess, the store's atomic writes: ~20 ms in all) is
 # imported where it is used; and what reading needs is read without json, base64, re nor shutil
-# (with fnmatch, bz2, lzma): together they were 40.7M instructions of the client's 83.1M with a
-# config.json of `{}` (bench_all's), the bare interpreter's start 27.7M (callgrind).
+# (with fnmatch, bz2, lzma: dockyard.programs.which): together they were 40.7M instructions of
+# the client's 83.1M with a config.json of `{}` (bench_all's), the bare interpreter's start
+# 27.7M (callgrind).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -442,23 +444,8 @@ class CredentialStore:
         return default if self._which(HELPER_PREFIX + default) else None
 
     def _which(self, program: str) -> str | None:
-        """shutil.which(program, path=PATH) on Linux, without shutil (which loads fnmatch with re,
-        bz2 and lzma): a client-mode build with a config.json that names no credentials looks
-        up docker's default helpers at each start."""
         env = os.environ if self.env is None else self.env
-        path = env.get("PATH", os.defpath)
-        if os.path.dirname(program):
-            return program if _executable(program) else None
-        if not path:
-            return None
-        seen: set[str] = set()
-        for folder in os.fsdecode(path).split(os.pathsep):
-            if folder not in seen:
-                seen.add(folder)
-                name = os.path.join(folder, program)
-                if _executable(name):
-                    return name
-        return None
+        return which(program, path=env.get("PATH", os.defpath))
 
     def _helper_json(self, helper: str, action: str, stdin: bytes, verb: str) -> Any:
         """The helper's JSON answer to `action`, or `_NOT_FOUND` when it says it has no
@@ -710,11 +697,6 @@ def _make_dirs(path: Path) -> None:
                 pass
     except OSError as exc:
         raise DockyardError(f"config directory {path}: {exc.strerror or exc}") from None
-
-
-def _executable(path: str) -> bool:
-    """shutil.which's test of a candidate: an existing file (not a directory) we may execute."""
-    return os.path.exists(path) and os.access(path, os.F_OK | os.X_OK) and not os.path.isdir(path)
 
 
 def _go_errno_text(exc: OSError) -> str:
