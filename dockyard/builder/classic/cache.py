@@ -80,24 +80,31 @@ def find_cached_config(store: Store, parent: Digest | None, probe: dict[str, Any
     """The newest child of `parent` (or parentless image) whose container_config equals `probe`,
     with its config as parsed for the comparison (so a hit is not read and parsed twice)."""
     candidates = (index or ChildIndex(store)).children(parent)
-    best: tuple[str, Digest, ImageConfig] | None = None
+    matching: list[tuple[str, Digest, dict[str, Any]]] = []
     for image_id in candidates:
         # The comparison needs only the JSON: the config is built (ImageConfig, ~2/3 of the
-        # parse) for a matching candidate only, which an image with many children (a base
-        # image, every build's FROM) makes the rare case.
+        # parse) for the newest match only, and the next one only if that one's config is
+        # broken or its layers are gone (a base image, every build's FROM, has as many matching
+        # children as builds of the same first step were made with --no-cache: bench_all's row
+        # b store has ~20 of busybox)
         try:
             data = json.loads(store.blobs.read(image_id))
             if not isinstance(data, dict) or not same_config(data.get("container_config"), probe):
                 continue
+        except Exception:  # noqa: BLE001 - a broken record is simply no cache hit
+            continue
+        created = data.get("created")
+        if created is None or isinstance(created, str):  # else ImageConfig refuses it: no hit
+            matching.append((created or "", image_id, data))
+    # newest first; among equally new ones, the first found (a stable sort)
+    for _, image_id, data in sorted(matching, key=lambda m: m[0], reverse=True):
+        try:
             config = ImageConfig.from_dict(data)
         except Exception:  # noqa: BLE001 - a broken record is simply no cache hit
             continue
-        if any(not store.layers.exists(d) for d in config.diff_ids):
-            continue
-        created = config.created or ""
-        if best is None or created > best[0]:
-            best = (created, image_id, config)
-    return (best[1], best[2]) if best else None
+        if all(store.layers.exists(d) for d in config.diff_ids):
+            return image_id, config
+    return None
 
 
 def find_cached(store: Store, parent: Digest | None, probe: dict[str, Any],
