@@ -38,14 +38,8 @@ class ChunkedDecoder:
                     if len(self._buf) > 1024:
                         raise BadRequest("chunk size line too long")
                     break
-                line = bytes(self._buf[:end]).rstrip(b"\r").split(b";", 1)[0].strip()
+                size = self._size(bytes(self._buf[:end]))
                 del self._buf[:end + 1]
-                try:
-                    size = int(line, 16)
-                except ValueError:
-                    raise BadRequest(f"invalid chunk size: {line[:40]!r}") from None
-                if size < 0:
-                    raise BadRequest("invalid chunk size")
                 self._remaining = size
                 self._state = "data" if size else "trailer"
             elif self._state == "data":
@@ -81,6 +75,58 @@ class ChunkedDecoder:
             else:  # done: anything after belongs to the next request
                 break
         return bytes(out)
+
+    @staticmethod
+    def _size(line: bytes) -> int:
+        """The size of a chunk from its size line (without its LF)."""
+        text = line.rstrip(b"\r").split(b";", 1)[0].strip()
+        try:
+            size = int(text, 16)
+        except ValueError:
+            raise BadRequest(f"invalid chunk size: {text[:40]!r}") from None
+        if size < 0:
+            raise BadRequest("invalid chunk size")
+        return size
+
+    def decode_in_place(self, buf: bytearray, start: int, end: int) -> int:
+        """`feed` for large bodies received into a buffer: the payload in `buf[start:end]` is moved
+        to `buf[start:]` (framing dropped; each byte moved at most once, by memmove) and the end
+        of the payload returned. A framing line cut at `end` is kept here for the next call, and
+        what follows the body's end is `leftover()`, as with `feed`."""
+        out, pos = start, start
+        view = memoryview(buf)
+        try:
+            while pos < end:
+                if self._state == "data" and not self._buf:
+                    take = min(self._remaining, end - pos)
+                    if out != pos:
+                        view[out:out + take] = view[pos:pos + take]
+                    out += take
+                    pos += take
+                    self.took(take)
+                elif self._state == "data_crlf" and not self._buf and buf.startswith(b"\r\n", pos):
+                    # the common case at full speed: CRLF, then a whole size line
+                    nl = buf.find(b"\n", pos + 2, end)
+                    if nl < 0:
+                        pos += 2
+                        self._state = "size"
+                        continue
+                    size = self._size(bytes(view[pos + 2:nl]))
+                    pos = nl + 1
+                    self._remaining = size
+                    self._state = "data" if size else "trailer"
+                elif self._state == "done":
+                    self._buf += view[pos:end]
+                    break
+                else:  # framing, one line at a time (no payload comes out of `feed` for it)
+                    nl = buf.find(b"\n", pos, end)
+                    line_end = end if nl < 0 else nl + 1
+                    if self.feed(bytes(view[pos:line_end])):
+                        raise AssertionError("chunk data decoded as framing")
+                    pos = line_end
+        finally:
+            view.release()
+        return out
 
     def room(self) -> int:
         """Payload bytes of the current chunk a reader may receive straight into its own buffer,

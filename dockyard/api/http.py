@@ -8,7 +8,9 @@ can still answer with a JSON error and a proper status.
 
 from __future__ import annotations
 
+import io
 import os
+import queue
 import select
 import socket
 import threading
@@ -21,6 +23,10 @@ from dockyard import __version__
 from dockyard.api.framing import MAX_HEAD, BadRequest, ChunkedDecoder, RequestHead, chunk, go_json, parse_head
 
 READ_SIZE = 64 * 1024
+# A body read ahead (Body.ahead): blocks of AHEAD_BLOCK bytes, AHEAD_BLOCKS of them at most
+AHEAD_BLOCK = 1 << 20
+AHEAD_BLOCKS = 16
+WAIT_STEP = 0.1  # how long a body's reader thread waits for data before it asks whether to stop
 # A connection that sends a file asks for this much socket send buffer (the kernel doubles it,
 # within net.core.wmem_max): see Connection.send_file
 SEND_FILE_BUFFER = 4 << 20
@@ -29,6 +35,10 @@ SERVER_HEADER = f"Docker/{__version__} (linux) dockyard"
 
 class ClientGone(ConnectionError):
     """The client closed the connection (mid-request or mid-response)."""
+
+
+class Stopped(Exception):
+    """A body's reader was told to stop (its consumer went away)."""
 
 
 class Connection:
@@ -53,6 +63,38 @@ class Connection:
         """Receive straight into the caller's buffer (nothing pushed back may be pending)."""
         try:
             return self.sock.recv_into(view)
+        except (ConnectionResetError, TimeoutError):
+            return 0
+
+    def recv_until(self, view: memoryview, stop: threading.Event) -> int:
+        """Receive into `view` (bytes pushed back first), waiting for data in steps of WAIT_STEP
+        seconds: `Stopped` once `stop` is set (a blocking recv would wait for a silent client
+        forever). 0: the client closed the connection."""
+        if self._pending:
+            n = min(len(view), len(self._pending))
+            view[:n] = self._pending[:n]
+            del self._pending[:n]
+            return n
+        sock = self.sock
+        tls = getattr(sock, "pending", None)  # an SSLSocket takes no flags; it may hold decrypted bytes
+        poller: select.poll | None = None
+        try:
+            while True:
+                if tls is None:
+                    try:
+                        return sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        pass
+                elif tls() or poller is not None:
+                    return sock.recv_into(view)
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(sock, select.POLLIN | select.POLLRDHUP)
+                while not poller.poll(WAIT_STEP * 1000):
+                    if stop.is_set():
+                        raise Stopped()
+                if stop.is_set():
+                    raise Stopped()
         except (ConnectionResetError, TimeoutError):
             return 0
 
@@ -208,6 +250,42 @@ class Body:
     def readable(self) -> bool:
         return True
 
+    def ahead(self) -> "BodyAhead":
+        """The body as a stream read ahead by a thread of its own (a `with` block ends it)."""
+        return BodyAhead(self)
+
+    def _fill_block(self, block: bytearray, stop: threading.Event) -> int:
+        """Payload received into `block` up to three quarters of it at least (or the body's end),
+        in reads as large as what the socket holds, framing dropped in place; returns its size."""
+        view = memoryview(block)
+        fill = min(len(self._buf), len(block))
+        view[:fill] = self._buf[:fill]
+        del self._buf[:fill]
+        dec = self._chunked
+        try:
+            while fill < len(block) * 3 // 4 and not self.finished:
+                room = len(block) - fill if dec is not None else min(len(block) - fill, self._remaining)
+                n = self._conn.recv_until(view[fill:fill + room], stop)
+                if not n:
+                    self.broken = True
+                    raise ClientGone("connection closed inside a request body")
+                if dec is None:
+                    fill += n
+                    self._remaining -= n
+                    self.finished = self._remaining == 0
+                    continue
+                try:
+                    fill = dec.decode_in_place(block, fill, fill + n)
+                except BadRequest:
+                    self.broken = True
+                    raise
+                if dec.done:
+                    self._conn.unread(dec.leftover())
+                    self.finished = True
+        finally:
+            view.release()
+        return fill
+
     def _fill(self) -> None:
         if self.broken:
             raise BadRequest("the request body is malformed")
@@ -247,6 +325,98 @@ class Body:
             return False
         self._buf.clear()
         return self.finished
+
+
+class BodyAhead(io.RawIOBase):
+    """A request body read by a thread of its own while the handler works on what came before:
+    the thread receives in reads as large as what the socket holds, into blocks of AHEAD_BLOCK
+    bytes (AHEAD_BLOCKS at most, reused), and decodes chunked framing in place; the handler's
+    `readinto` copies out of them. `docker load`'s 500 MiB came in 32 KiB chunks, each its own
+    recv, peek and framing recv, the disk's waits in between leaving the socket unread; now
+    the socket is read while the handler hashes, writes and waits for the disk.
+
+    Leaving the `with` block stops the thread (within WAIT_STEP seconds if the client is silent)
+    and waits for it: the body then reads on, or drains, from where the thread stopped."""
+
+    def __init__(self, body: Body) -> None:
+        super().__init__()
+        self._body = body
+        self._stop = threading.Event()
+        self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | BaseException | None] = queue.SimpleQueue()
+        self._made = 0
+        self._block: bytearray | None = None
+        self._view = memoryview(b"")
+        self._ended = body.finished and not body._buf
+        self._thread: threading.Thread | None = None
+        if not self._ended:
+            self._thread = threading.Thread(target=self._run, name="body-ahead", daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> "BodyAhead":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:  # noqa: ANN001 - buffer protocol
+        while not self._view:
+            if self._ended:
+                return 0
+            if self._block is not None:
+                self._free.put(self._block)
+                self._block = None
+            item = self._full.get()
+            if item is None or isinstance(item, BaseException):
+                self._ended = True
+                if item is not None:
+                    raise item
+                return 0
+            self._block = item[0]
+            self._view = memoryview(item[0])[: item[1]]
+        out = memoryview(target).cast("B")
+        n = min(len(out), len(self._view))
+        out[:n] = self._view[:n]
+        self._view = self._view[n:]
+        return n
+
+    def _run(self) -> None:
+        body, stop = self._body, self._stop
+        try:
+            while not body.finished or body._buf:
+                block = self._next_free()
+                if block is None or stop.is_set():
+                    return
+                n = body._fill_block(block, stop)
+                self._full.put((block, n))
+            self._full.put(None)
+        except Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - the handler's reads raise it
+            self._full.put(exc)
+
+    def _next_free(self) -> bytearray | None:
+        if self._made < AHEAD_BLOCKS:
+            try:
+                return self._free.get_nowait()
+            except queue.Empty:
+                self._made += 1
+                return bytearray(AHEAD_BLOCK)
+        return self._free.get()  # None: stop
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._free.put(None)
+            self._thread.join()
+            self._thread = None
+        self._view = memoryview(b"")
+        self._block = None
+        self._ended = True
+        super().close()
 
 
 def _reason(status: int) -> str:

@@ -79,7 +79,8 @@ def load_images(ctx: ApiContext, req: Request, resp: Response) -> None:
     images.load raises ImageLoadError from it, the CLI prints it); so do we: nothing is written
     before the archive is read, and a bad archive is then the stream's one message."""
     try:
-        results = transfer.load_images(ctx.store(), req.body)
+        with req.body.ahead() as body:  # the socket is read while the archive is checked and written
+            results = transfer.load_images(ctx.store(), body)  # type: ignore[arg-type]
     except InvalidArchive as exc:   # (a body the HTTP layer cannot read stays its 400)
         JsonMessages(resp.stream("application/json"), ctx.stopping).error(str(exc))
         return

@@ -66,6 +66,36 @@ def test_chunked_decoder_rejects_garbage(bad: bytes) -> None:
         ChunkedDecoder().feed(bad)
 
 
+def _decode_in_place_in_pieces(data: bytes, size: int) -> tuple[bytes, ChunkedDecoder, bytes]:
+    """decode_in_place over `data` received `size` bytes at a time, each piece after 3 bytes
+    of payload already in the buffer; returns the payload, the decoder, what was not given it."""
+    dec, out, pos = ChunkedDecoder(), b"", 0
+    while pos < len(data) and not dec.done:
+        buf = bytearray(b"abc" + data[pos:pos + size])
+        end = dec.decode_in_place(buf, 3, len(buf))
+        assert buf[:3] == b"abc"
+        out += bytes(buf[3:end])
+        pos += size
+    return out, dec, data[pos:]
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 1000, 1 << 20])
+def test_chunked_decoder_in_place_any_split(piece: int) -> None:
+    payload = bytes(range(256)) * 300
+    body = (b"".join(chunk(payload[i:i + 32768]) for i in range(0, len(payload), 32768))
+            + b"6;ext=1\r\nworld!\r\n" + b"0\r\nX-Trailer: 1\r\n\r\n" + b"GET / HTTP/1.1\r\n")
+    out, dec, rest = _decode_in_place_in_pieces(body, piece)
+    assert out == payload + b"world!"
+    assert dec.done
+    assert dec.leftover() + rest == b"GET / HTTP/1.1\r\n"
+
+
+@pytest.mark.parametrize("bad", [b"zz\r\nabc\r\n", b"3\r\nabcXX\r\n", b"3\r\nabc\r\nzz\r\n", b"f" * 2000])
+def test_chunked_decoder_in_place_rejects_garbage(bad: bytes) -> None:
+    with pytest.raises(BadRequest):
+        ChunkedDecoder().decode_in_place(bytearray(bad), 0, len(bad))
+
+
 def test_parse_head() -> None:
     head = parse_head(b"POST /v1.47/build?t=a&t=b&q=1 HTTP/1.1\r\nHost: x\r\n"
                       b"Transfer-Encoding: chunked\r\nX-A: 1\r\nx-a: 2")
