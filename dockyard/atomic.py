@@ -289,6 +289,124 @@ def _fresh(folder: Path | str, prefix: str, suffix: str, make: Callable[[str], A
     raise FileExistsError(errno.EEXIST, "No usable temporary file name found", base)
 
 
+class WritebehindFile:
+    """WritebackFile's writes done by a thread of their own, for a writer with other work per
+    byte (a load's sha256 and tar checks): `write` copies the bytes into one of BLOCKS blocks of
+    BLOCK bytes and returns; the thread writes each full block to the file descriptor `fd` and
+    sends it to the disk (Writeback, its waits included), while the writer hashes the next
+    bytes; a block not yet full goes too when the thread has nothing else to write (a writer fed
+    from a slow pipe keeps nothing back). The writer waits only when every block is still to
+    be written: the disk's pace.
+    `close` (the end of a `with` block) writes what is left, waits for it, closes `fd` and
+    raises the thread's error, if any (the next `write` raises it as well)."""
+
+    BLOCK = 1 << 20
+    BLOCKS = 8
+
+    def __init__(self, fd: int, spare: list[bytearray] | None = None) -> None:
+        """`spare`: blocks to take before making new ones, and where they go back at `close`
+        (a writer of several files in turn keeps the same pages: a new block costs a fault per
+        page, ~3 % of a load's CPU)."""
+        import queue  # large writes only: see the in-process budget, tests/test_start_up.py
+
+        self._spare = spare if spare is not None else []
+        self._fd = fd
+        self._empty = queue.Empty
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        self._made = 0
+        self._block: bytearray | None = None
+        self._fill = 0
+        self._abandon = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="writebehind", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "WritebehindFile":
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(abandon=kind is not None)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, data) -> int:  # noqa: ANN001 - any bytes-like
+        if self.error is not None:
+            raise self.error
+        view = memoryview(data).cast("B")
+        n = len(view)
+        while view:
+            if self._block is None:
+                self._block, self._fill = self._next_free(), 0
+            k = min(len(view), self.BLOCK - self._fill)
+            self._block[self._fill:self._fill + k] = view[:k]
+            self._fill += k
+            view = view[k:]
+            if self._fill == self.BLOCK:
+                self._submit()
+        if self._block is not None and self._free.qsize() == self._made - 1:
+            self._submit()  # the thread is idle: bytes that trickle in go to the file as they come
+        return n
+
+    def flush(self) -> None:
+        return None  # close writes and waits
+
+    def _submit(self) -> None:
+        if self._block is not None:
+            self._full.put((self._block, self._fill))
+            self._block = None
+
+    def _next_free(self) -> bytearray:
+        if self._made < self.BLOCKS:
+            try:
+                return self._free.get_nowait()
+            except self._empty:
+                self._made += 1
+                return self._spare.pop() if self._spare else bytearray(self.BLOCK)
+        block = self._free.get()
+        if self.error is not None:
+            raise self.error
+        return block
+
+    def _run(self) -> None:
+        writeback, pos = Writeback(self._fd), 0
+        while (item := self._full.get()) is not None:
+            block, n = item
+            if self.error is None and not self._abandon:
+                try:
+                    with memoryview(block) as view:
+                        write_all(self._fd, view[:n])
+                    pos += n
+                    writeback.advance(pos)
+                except BaseException as exc:  # noqa: BLE001 - the writer raises it
+                    self.error = exc
+            self._free.put(block)
+
+    def close(self, *, abandon: bool = False) -> None:
+        """`abandon`: the file will be removed; what is not written yet never is, and an error
+        of the thread is not raised (the caller's own is on its way)."""
+        if self._thread is None:
+            return
+        self._abandon = abandon
+        try:
+            if self._fill and self.error is None and not abandon:
+                self._submit()
+            self._full.put(None)
+            self._thread.join()
+        finally:
+            self._thread = None
+            self._block = None
+            os.close(self._fd)
+            while True:
+                try:
+                    self._spare.append(self._free.get_nowait())
+                except self._empty:
+                    break
+        if self.error is not None and not abandon:
+            raise self.error
+
+
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write every byte of `data` to `fd` (os.write may write fewer than it is given)."""
     view = memoryview(data)

@@ -248,6 +248,17 @@ class TarReader:
         self._remaining -= k
         return self._view[:k]
 
+    def read_body_into(self, view: memoryview) -> int:
+        """The next bytes of the current body straight into `view` (up to its length; 0 when
+        the body is exhausted): no pass through this reader's buffer."""
+        k = min(len(view), self._remaining)
+        if k <= 0:
+            return 0
+        if self._read_into(memoryview(view)[:k]) != k:
+            raise InvalidArchive("truncated tar: unexpected end of data in a file body")
+        self._remaining -= k
+        return k
+
     def body(self) -> "BodyStream":
         """The current entry's body as a read-only stream (valid until the next entry)."""
         return BodyStream(self)
@@ -429,6 +440,4 @@ class BodyStream:
         return bytes(self._reader.read_body(n))
 
     def readinto(self, view: memoryview) -> int:
-        chunk = self._reader.read_body(len(view))
-        view[: len(chunk)] = chunk
-        return len(chunk)
+        return self._reader.read_body_into(view)

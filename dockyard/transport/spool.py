@@ -10,7 +10,6 @@ entry (`archive.scan`) so that a layer can later be adopted by a rename, with no
 from __future__ import annotations
 
 import io
-import os
 import posixpath
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from typing import BinaryIO, Iterator
 from dockyard.archive.compression import open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.archive.tarreader import DIR, LNK, REGULAR_TYPES, SYM, BodyStream, Entry as TarEntry, TarReader
-from dockyard.atomic import WritebackFile
+from dockyard.atomic import WritebehindFile
 from dockyard.digest import CHUNK, Digest, HashingWriter
 from dockyard.errors import InvalidArchive
 from dockyard.reference import Reference
@@ -71,6 +70,16 @@ class _Peeked:
             return data
         return self._rest.read(n)
 
+    def readinto(self, view: memoryview) -> int:
+        """The rest straight into the reader's buffer (`read` made a bytes object, then the
+        reader copied it: a copy of every byte of a layer more)."""
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return self._rest.readinto(view)
+
 
 def _looks_like_tar(head: bytes) -> bool:
     """A ustar/GNU magic, or a v7 header whose checksum is right."""
@@ -94,6 +103,7 @@ class SpooledArchive:
         self.entries: dict[str, Entry] = {}
         self._links: dict[str, str] = {}
         self._memory = 0
+        self._blocks: list[bytearray] = []  # the write-behind's, from one entry to the next
 
     def __enter__(self) -> "SpooledArchive":
         return self
@@ -124,9 +134,12 @@ class SpooledArchive:
     def read(self, stream: BinaryIO) -> "SpooledArchive":
         reader = TarReader(open_decompressed(stream))
         count = 0
-        for member in reader:
-            count += 1
-            self._take(reader, member)
+        try:
+            for member in reader:
+                count += 1
+                self._take(reader, member)
+        finally:
+            self._blocks.clear()
         if count == 0:
             raise InvalidArchive("invalid image archive: it is empty")
         return self
@@ -155,8 +168,9 @@ class SpooledArchive:
             self.entries[name] = Entry(name, len(data), Digest.of_bytes(data), data=data)
             return
         fd, path = tempfile.mkstemp(prefix="entry-", dir=self.dir)
-        with os.fdopen(fd, "wb") as raw:
-            out = WritebackFile(raw)  # to the disk as it comes: the store fsyncs it later
+        # written, and sent to the disk, by a thread of its own while the next bytes are hashed
+        # and checked (the store fsyncs the file later)
+        with WritebehindFile(fd, self._blocks) as out:
             head = body.read(512)
             scan: ScanResult | None = None
             if _looks_like_tar(head):
