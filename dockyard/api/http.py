@@ -109,6 +109,11 @@ class Connection:
     def pending(self) -> bool:
         return bool(self._pending)
 
+    @property
+    def tls(self) -> bool:
+        """An SSLSocket: it takes no recv flags (no MSG_PEEK, no MSG_DONTWAIT)."""
+        return hasattr(self.sock, "pending")
+
     def unread(self, data: bytes) -> None:
         self._pending[:0] = data
 
@@ -204,7 +209,8 @@ class Body:
         """Large bodies (a `docker load`: 32 KiB chunks) are received straight into `target`,
         framing aside, instead of through three buffers (~5 copies of every byte)."""
         view = memoryview(target).cast("B")
-        if not self._buf and not self.finished and not self.broken and view and not self._conn.pending:
+        if (not self._buf and not self.finished and not self.broken and view and not self._conn.pending
+                and not self._conn.tls):  # _direct peeks at the framing
             n = self._direct(view)
             if n:
                 return n
