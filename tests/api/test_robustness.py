@@ -215,6 +215,30 @@ def test_client_leaves_mid_upload(server: Server) -> None:
     _ping(server)
 
 
+def test_client_leaves_mid_load(server: Server, dockyard, busybox: str, store_root: Path) -> None:  # noqa: ANN001
+    """The docker CLI's way (32 KiB chunks), three quarters of the archive, then the client
+    leaves: the load is abandoned (the body's reader thread sees the end), nothing is loaded,
+    and nothing it spooled stays in the store's tmp."""
+    archive = dockyard("save", "busybox").stdout_bytes
+    dockyard("rmi", "busybox")
+    cut = archive[: len(archive) * 3 // 4]
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(server.socket))
+        s.sendall(b"POST /v1.47/images/load?quiet=1 HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + b"".join(b"%x\r\n%s\r\n" % (len(cut[i:i + 32768]), cut[i:i + 32768])
+                             for i in range(0, len(cut), 32768)))
+    for _ in range(600):  # a watchdog: the handler logs the client's leaving once it is done
+        if "images/load?quiet=1: client went away" in server.log.read_text():
+            break
+        time.sleep(0.05)
+    assert "images/load?quiet=1: client went away" in server.log.read_text(), server.log.read_text()
+    spooled = [os.path.join(d, f) for d, _, files in os.walk(store_root / "tmp") for f in files
+               if os.lstat(os.path.join(d, f)).st_size]
+    assert spooled == []
+    status, _, body = _split(server.raw(_request("GET", "/v1.47/images/json")))
+    assert status == 200 and json.loads(body) == []
+
+
 def test_sigterm_stops_cleanly(server: Server) -> None:
     _ping(server)
     assert server.stop() == 0
