@@ -40,7 +40,9 @@ def _client() -> dict[str, Any]:
 
     return {"Platform": {"Name": "dockyard"}, "Version": __version__, "ApiVersion": API_VERSION,
             "DefaultAPIVersion": API_VERSION, "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
-            "Os": "linux", "Arch": "amd64", "BuildTime": "", "Context": "default", "Experimental": False}
+            "Os": "linux", "Arch": "amd64", "BuildTime": "", "Context": "default",
+            # the docker CLI's experimental features are always on since 20.10: it says true
+            "Experimental": True}
 
 
 def cmd_version(args: argparse.Namespace, target: Any) -> int:

@@ -17,6 +17,8 @@ CASES = [
     # a slice of structs prints {Name Version map[...]}
     ("{{.Server.Components}}", r"\[\{Engine \S+ map\[ApiVersion:1\.\d+ .*\}\]"),
     ("{{json .Client}}", r'\{"Platform":\{"Name":"[^"]*"\},"Version":.*"ApiVersion":"1\.\d+".*\}'),
+    # the client's experimental features: always on since docker 20.10 (the daemon's are off)
+    ("{{.Client.Experimental}}|{{.Server.Experimental}}", r"true\|false"),
     # the JSON name, or a field the struct lacks: an error, not "<no value>" as a map's
     ("{{.Client.ApiVersion}}", None),
     ("{{.Server.ApiVersion}}", None),
