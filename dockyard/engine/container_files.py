@@ -17,21 +17,26 @@ from dockyard.store.store import Store
 
 
 @contextmanager
-def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.Volume]]]:
-    """The root to copy from or into, and the volumes and binds the archive's child mounts there
-    (none for a running container: its root has them)."""
+def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.Volume], Path | None]]:
+    """The root to copy from or into, the volumes and binds the archive's child mounts there
+    (none for a running container: its root has them), and the mountinfo of a running one's.
+    A running container's root is held for the copy: one that exits meanwhile is still read
+    or written whole (as dockerd's, which holds the container's lock for the copy, its exit
+    recorded after); one that exited before is copied as a stopped one."""
     cdir = lookup(store, name)
     state = current_state(cdir)
     try:
         if state.status == RUNNING and state.pid:
-            yield Path(f"/proc/{state.pid}/root"), []
-            return
+            with rootfs_archive.running_root(state.pid, cdir.merged) as root:
+                if root is not None:
+                    yield root, [], Path(f"/proc/{state.pid}/mountinfo")
+                    return
         record = cdir.read_record()
         host = record.host
         volumes = [(m.source, m.target, m.read_only) for m in host.mounts if m.type in ("bind", "volume")]
         volumes += [(b.source, b.destination, b.readonly) for b in map(Bind.parse, host.binds)]
         with bundle.mounted(store, cdir, volumes=True) as rootfs:
-            yield rootfs, volumes
+            yield rootfs, volumes, None
     except NotFound as err:
         # dockerd names the container as the client did: "Could not find the file /x in
         # container c1"
@@ -41,16 +46,16 @@ def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.V
 
 
 def stat(store: Store, name: str, path: str) -> dict[str, Any]:
-    with _root(store, name) as (root, volumes):
+    with _root(store, name) as (root, volumes, _):
         return rootfs_archive.stat_path(root, path, volumes)
 
 
 def get(store: Store, name: str, path: str, start: Any) -> None:
     """`start(stat)` is called with the path's stat before the tar is written to what it
     returns (the API sends the stat as a header, before the body)."""
-    with _root(store, name) as (root, volumes):
+    with _root(store, name) as (root, volumes, mountinfo):
         out: BinaryIO = start(rootfs_archive.stat_path(root, path, volumes))
-        rootfs_archive.get_archive(root, path, out, volumes)
+        rootfs_archive.get_archive(root, path, out, volumes, mountinfo)
 
 
 def put(store: Store, name: str, path: str, source: BinaryIO, *,
@@ -61,7 +66,7 @@ def put(store: Store, name: str, path: str, source: BinaryIO, *,
     if record.host.read_only:
         raise InvalidParameter("container rootfs is marked read-only")
     owner = _host_user(record.config.user) if copy_uid_gid and record.config.user else None
-    with _root(store, name) as (root, volumes):
+    with _root(store, name) as (root, volumes, _):
         rootfs_archive.put_archive(root, path, source, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
                                    volumes=volumes, owner=owner)
 

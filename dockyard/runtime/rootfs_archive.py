@@ -25,9 +25,10 @@ import re
 import stat
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 # Imported before the chroot: nothing may be imported after it.
 from dockyard.archive.apply import apply_layer, no_overwrite_dir_non_dir as refuse_dir_swaps
@@ -226,12 +227,39 @@ _KERNEL_FS = frozenset({"proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue"
                         "debugfs", "tracefs", "bpf", "pstore", "configfs", "fusectl"})
 
 
-def _kernel_mounts(root: Path) -> list[str]:
-    """The mount points of kernel file systems in the mount namespace of /proc/PID/root."""
-    if root.parent.parent != Path("/proc"):
-        return []
+@contextmanager
+def running_root(pid: int, rootfs: Path) -> Iterator[Path | None]:
+    """The root of a running container's process `pid` (`/proc/PID/root`), held open for the
+    block as a path the archive's children enter (`/proc/<this process>/fd/N`): what they read
+    or write stays the container's when it exits meanwhile (`/proc/PID/root` then named
+    nothing: 'No such file or directory' for a file that is there, and a pid used again would
+    name another process's root). None when the process is no longer the container's: its root
+    is not `rootfs`'s, the overlay the container runs on (it exited)."""
     try:
-        with open(root.parent / "mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        yield None
+        return
+    try:
+        held, expected = os.fstat(fd), os.stat(rootfs)
+        ours = (held.st_dev, held.st_ino) == (expected.st_dev, expected.st_ino)
+    except OSError:
+        ours = False
+    try:
+        yield Path(f"/proc/{os.getpid()}/fd/{fd}") if ours else None
+    finally:
+        os.close(fd)
+
+
+def _kernel_mounts(root: Path, mountinfo: Path | None = None) -> list[str]:
+    """The mount points of kernel file systems in the mount namespace of /proc/PID/root
+    (`mountinfo`: that of a root held open, running_root)."""
+    if mountinfo is None:
+        if root.parent.parent != Path("/proc"):
+            return []
+        mountinfo = root.parent / "mountinfo"
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
     except OSError:
         return []
@@ -244,9 +272,10 @@ def _kernel_mounts(root: Path) -> list[str]:
     return out
 
 
-def get_archive(root: Path, path: str, out: BinaryIO, volumes: Sequence[Volume] = ()) -> None:
+def get_archive(root: Path, path: str, out: BinaryIO, volumes: Sequence[Volume] = (),
+                mountinfo: Path | None = None) -> None:
     """The tar of `path` into `out`, streamed (the child's stdout is read in 64 KiB pieces)."""
-    command = _command("get", root, path, volumes) + [f"--opaque={m}" for m in _kernel_mounts(root)]
+    command = _command("get", root, path, volumes) + [f"--opaque={m}" for m in _kernel_mounts(root, mountinfo)]
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
     assert proc.stdout is not None and proc.stderr is not None

@@ -99,3 +99,42 @@ def test_a_cp_ending_leaves_the_rootfs_to_another_cp(dockyard, busybox, tmp_path
     assert (tmp_path / "b").read_bytes() == b"second\n"
     assert (tmp_path / "a").read_bytes() == big
     assert mount_points_under(merged) == []
+
+
+
+def test_a_copy_from_a_container_that_exits_meanwhile(dockyard, busybox) -> None:
+    """`docker cp` from a running container reads its root as the container sees it
+    (/proc/PID/root, volumes included), and each of the copy's steps (the stat, the tar) ran in
+    a child that entered that path anew. A container that exited between them (here: between
+    the stat and the tar, as the copy's stream starts) left the path naming nothing, and the
+    copy failed with 'No such file or directory: /bin/busybox' for a file that is there (a pid
+    used again would have named another process's root). dockerd holds the container's lock
+    for the copy (containerArchivePath), its exit recorded after: the copy is whole. Now the
+    root is held open for the copy: the whole file comes, as a copy after the exit has it."""
+    from dockyard.engine import container_files
+    from dockyard.runtime.containers import lookup
+    from dockyard.runtime.state import pid_alive
+
+    cid = dockyard("run", "-d", "busybox", "sleep", "600").stdout.strip()
+    store = dockyard.store
+    cdir = lookup(store, cid)
+    pid = cdir.read_state().pid
+
+    def exited(stat: dict) -> io.BytesIO:   # between the stat and the tar: the container ends
+        os.kill(pid, 9)
+        deadline = time.monotonic() + 60   # a hang guard, not a speed check
+        while pid_alive(pid) or cdir.read_state().status == "running":
+            assert time.monotonic() < deadline, "the container does not end"
+            time.sleep(0.01)
+        return during
+
+    during, after = io.BytesIO(), io.BytesIO()
+    container_files.get(store, cid, "/bin/busybox", exited)
+    container_files.get(store, cid, "/bin/busybox", lambda stat: after)
+    files = []
+    for got in (during, after):
+        with tarfile.open(fileobj=io.BytesIO(got.getvalue())) as tar:
+            member = tar.extractfile("busybox")
+            assert member is not None
+            files.append(member.read())
+    assert len(files[0]) > 100_000 and files[0] == files[1]
