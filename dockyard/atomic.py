@@ -327,6 +327,7 @@ class WritebehindFile:
         self._made = 0
         self._block: bytearray | None = None
         self._fill = 0
+        self._room_end = 0
         self._abandon = False
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="writebehind", daemon=True)
@@ -341,11 +342,31 @@ class WritebehindFile:
     def fileno(self) -> int:
         return self._fd
 
+    def room(self, k: int) -> memoryview:
+        """Up to `k` bytes (at least one) of the current block's free space, for the caller to
+        fill and then `write` in order, which takes them without a copy (a load's scan reads
+        a layer's body straight in here: a copy of every byte fewer)."""
+        if self.error is not None:
+            raise self.error
+        if self._block is not None and self._fill == self.BLOCK:
+            self._submit()
+        if self._block is None:
+            self._block, self._fill = self._next_free(), 0
+        self._room_end = min(self.BLOCK, self._fill + k)
+        return memoryview(self._block)[self._fill:self._room_end]
+
     def write(self, data) -> int:  # noqa: ANN001 - any bytes-like
         if self.error is not None:
             raise self.error
         view = memoryview(data).cast("B")
         n = len(view)
+        if self._block is not None and view.obj is self._block:  # bytes `room` gave, filled in order
+            if self._fill + n > self._room_end:
+                raise ValueError("write of a block's bytes outside the room given")
+            self._fill += n
+            view = view[n:]
+            if self._fill == self.BLOCK:
+                self._submit()
         while view:
             if self._block is None:
                 self._block, self._fill = self._next_free(), 0

@@ -184,6 +184,12 @@ class HashingWriter:
         self.size += len(data)
         return self._sink.write(data)
 
+    def room(self, k: int) -> memoryview | None:
+        """The sink's own buffer to fill before writing it (atomic.WritebehindFile.room), or
+        None when the sink has none."""
+        room = getattr(self._sink, "room", None)
+        return room(k) if room is not None else None
+
     def flush(self) -> None:
         self._sink.flush()
 

@@ -52,6 +52,11 @@ class _Tee:
             self._sink.write(data)
         return data
 
+    def room(self, k: int) -> memoryview | None:
+        """Where bytes the reader only skips may be read: the sink's own buffer, when it has
+        one (they are written from there without a copy), else None."""
+        return self._sink.room(k)
+
     def readinto(self, view: memoryview) -> int:
         if self._readinto is None:
             data = self.read(len(view))

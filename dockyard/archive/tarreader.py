@@ -224,9 +224,15 @@ class TarReader:
                 raise InvalidArchive(f"truncated tar: unexpected end of data in {what}")
             self.consumed += n
             return
+        room = getattr(self._stream, "room", None)  # a stream that keeps what is skipped (scan_copy's)
         while n > 0:
             k = min(n, CHUNK)
-            if self._read_into(self._room(k)) != k:
+            view = room(k) if room is not None else None
+            if view is None:
+                view = self._room(k)
+            else:
+                k = len(view)  # its buffer's room: maybe less
+            if self._read_into(view) != k:
                 raise InvalidArchive(f"truncated tar: unexpected end of data in {what}")
             n -= k
 

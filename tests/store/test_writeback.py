@@ -183,3 +183,33 @@ def test_preallocate_reserves_a_large_file_without_changing_its_size(tmp_path: P
         atomic.preallocate(f.fileno(), 1 << 40)
     assert seen == [(1, 0, 4 << 20), (1, 0, atomic.PREALLOCATE_MAX)]
     assert (tmp_path / "g").stat().st_size == 0
+
+
+def test_writebehind_keeps_the_order_of_copied_and_filled_bytes(tmp_path: Path) -> None:
+    """WritebehindFile: bytes written (copied into its blocks) and bytes read straight into the
+    room it gives (taken without a copy) reach the file in the order written, across blocks; a
+    write of a block's bytes beyond the room given is refused; its blocks serve the next file."""
+    from dockyard.atomic import WritebehindFile
+
+    data = os.urandom(3 * WritebehindFile.BLOCK + 12345)
+    spare: list[bytearray] = []
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o600)
+    pos, turn = 0, 0
+    with WritebehindFile(fd, spare) as out:
+        while pos < len(data):
+            k = min(len(data) - pos, 100_000 + 7 * turn)
+            if turn % 2:
+                out.write(data[pos:pos + k])
+            else:
+                room = out.room(k)
+                k = len(room)
+                room[:] = data[pos:pos + k]
+                out.write(room[: k // 2])  # filled in two writes, in order
+                out.write(room[k // 2:])
+            pos += k
+            turn += 1
+        room = out.room(10)
+        with pytest.raises(ValueError):
+            out.write(memoryview(room.obj)[: WritebehindFile.BLOCK])
+    assert (tmp_path / "f").read_bytes() == data
+    assert spare and all(len(b) == WritebehindFile.BLOCK for b in spare)
