@@ -12,6 +12,7 @@ from typing import Callable, TypeVar
 import pytest
 
 from dockyard.store.store import Store
+from tests.forkserver import ForkServer
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -78,10 +79,15 @@ class Dockyard:
     def run(self, *args: str, input: bytes | None = None, check: bool = True,
             timeout: float = 120, stdout=subprocess.PIPE, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> Result:
-        proc = subprocess.run(
-            self.argv(*args), input=input, stdout=stdout,
-            stderr=subprocess.PIPE, env={**self.env, **(env or {})}, timeout=timeout, cwd=cwd or REPO,
-        )
+        server = ForkServer.get()
+        if server is None:
+            proc = subprocess.run(
+                self.argv(*args), input=input, stdout=stdout,
+                stderr=subprocess.PIPE, env={**self.env, **(env or {})}, timeout=timeout, cwd=cwd or REPO,
+            )
+        else:
+            proc = server.run(list(args), input=input, stdout=stdout, env={**self.env, **(env or {})},
+                              cwd=cwd or REPO, timeout=timeout)
         out = proc.stdout or b""
         result = Result(proc.returncode, out.decode(errors="replace"),
                         proc.stderr.decode(errors="replace"), out)
