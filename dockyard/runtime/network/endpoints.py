@@ -325,6 +325,9 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
     except BaseException:
         _undo(root, cdir, container_id, container_name, state, [a.network.name for a in attachments])
         raise
+    for a in attachments:   # its names (and its link views) answered before its process starts
+        if a.network.dns_enabled:
+            netavark.wait_dns(a.network.gateway, container_id[:12], a.ip)
     for a in attachments:   # serve keeps its default bridge up (BridgeHold)
         networks.anchor_if_held(a.network, lambda bridge=a.network.interface: netavark.add_anchor(bridge))
 

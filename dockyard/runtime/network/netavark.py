@@ -224,6 +224,36 @@ def rename_dns(config_dir: Path, container_id: str, old_name: str, new_name: str
             _reload_dns(directory)
 
 
+def wait_dns(server: str, name: str, ip: str, seconds: float = 1.0) -> bool:
+    """Wait until aardvark-dns at `server` (a network's gateway) answers `name` with `ip`: its
+    reload after a setup (SIGHUP: it rereads its files and restarts its listeners) is
+    asynchronous, and a container whose first lookups came before it ended found no server or
+    no name (a compose one-off pinging its service at its start, under load). dockerd's
+    embedded DNS knows a container before its process starts: with this wait, so does
+    dockyard's. Whether it answered within `seconds` (else the start goes on: a lookup then
+    only retries, as before)."""
+    import socket
+    import time
+
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    query = os.urandom(2) + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + question + b"\x00\x01\x00\x01"
+    wanted = socket.inet_aton(ip)
+    deadline = time.monotonic() + seconds
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while True:
+            try:
+                sock.settimeout(0.05)
+                sock.sendto(query, (server, 53))
+                answer = sock.recv(512)
+                if answer[:2] == query[:2] and answer[6:8] != b"\0\0" and wanted in answer[len(query):]:
+                    return True
+            except OSError:      # no listener yet (refused), or no answer in time
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
 def _reload_dns(directory: Path) -> None:
     """aardvark-dns rereads its files on SIGHUP, as after a netavark setup."""
     try:
