@@ -38,7 +38,7 @@ class EndpointConfig:
     ipv4_address: str = ""
     mac_address: str = ""       # the interface's; "" Docker's 02:42 + the IPv4 address
     driver_opts: dict[str, str] = field(default_factory=dict)   # kept and shown, as dockerd's bridge
-    links: list[str] = field(default_factory=list)   # NAME:ALIAS a connect gave (--link): answered by DNS
+    links: list[str] = field(default_factory=list)   # NAME:ALIAS a connect gave (--link): /etc/hosts lines
 
 
 def parse_mac(text: str) -> str:
@@ -255,11 +255,10 @@ def _mac(ip: str) -> str:
 
 def join(root: Path, cdir: Path, container_id: str, container_name: str,
          request: NetworkRequest, exposed: list[str], alive: Alive,
-         pid: int | None = None, made: bool = False, links: list[str] = ()) -> NetworkState | None:  # type: ignore[assignment]
+         pid: int | None = None, made: bool = False) -> NetworkState | None:
     """Keep the namespace of process `pid` (else a new one; `made`: the caller's, at
     netns_path, which it removes) and attach it to the container's networks; None for host
-    mode. On failure nothing stays (addresses released, namespace file removed). `links`: the
-    container's own (`run --link`), on each network it joins."""
+    mode. On failure nothing stays (addresses released, namespace file removed)."""
     if request.mode == "host":
         return None
     netns = netns_path(cdir)
@@ -274,8 +273,7 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
     try:
         ports = host_ports.reserve(root, container_id, container_name, port_mappings(request, exposed))
         state.ports = [p.to_json() for p in ports]
-        _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive,
-                links={name: [*links, *cfg.links] for name, cfg in request.networks.items()})
+        _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive)
     except BaseException:
         _release_all(root, container_id, state)
         if not made:   # the runtime may not have opened it yet
@@ -287,8 +285,7 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
 
 def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             wanted: dict[str, EndpointConfig], state: NetworkState, ports: list[PortMapping],
-            alive: Alive, links: dict[str, list[str]] | None = None) -> None:
-    """`links`: by network, the container's links (`NAME[:ALIAS]`) there (_link_views)."""
+            alive: Alive) -> None:
     sweep_deleted_stores()   # first: what a killed run left on the host
     networks = Networks(root)
     records = {name: networks.get(name) for name in wanted}   # get may make the built-ins, locked
@@ -320,8 +317,7 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
     state_path(cdir).write_bytes(state.to_json())
     payload = netavark.options_json(container_id, container_name, attachments, ports)
     try:
-        netavark.setup(config_dir(root), Path(state.netns), payload,
-                       _link_views(container_id, container_name, attachments, links or {}))
+        netavark.setup(config_dir(root), Path(state.netns), payload)
     except BaseException:
         _undo(root, cdir, container_id, container_name, state, [a.network.name for a in attachments])
         raise
@@ -499,10 +495,7 @@ def connect(root: Path, cdir: Path, container_id: str, container_name: str, netw
         raise Conflict(f"container {container_id} has no network namespace to connect")
     if network.name in state.networks:
         raise Conflict(f"endpoint with name {container_name} already exists in network {network.name}")
-    _attach(root, cdir, container_id, container_name, {network.name: cfg}, state, [], alive,
-            links={network.name: cfg.links})
-    if network.dns_enabled:
-        return
+    _attach(root, cdir, container_id, container_name, {network.name: cfg}, state, [], alive)
     lines = []
     for link in cfg.links:   # `network connect --link`: the alias on the linked container's address
         target, _, alias = link.partition(":")
@@ -513,26 +506,6 @@ def connect(root: Path, cdir: Path, container_id: str, container_name: str, netw
     if lines and (cdir / "hosts").exists():
         with open(cdir / "hosts", "a") as f:   # in place: the runtime bind-mounted this inode
             f.write("".join(lines))
-
-
-def _link_views(container_id: str, container_name: str, attachments: list[Attachment],
-                links: dict[str, list[str]]) -> list[netavark.LinkView]:
-    """Links (`NAME[:ALIAS]`, by network) on the networks with DNS the container joins: their
-    aliases answered by aardvark-dns to it alone, as dockerd's DNS does (netavark.LinkView; an
-    alias that is NAME itself the network answers already), never an /etc/hosts line."""
-    views = []
-    for a in attachments:
-        if not a.network.dns_enabled:
-            continue
-        targets: dict[str, list[str]] = {}
-        for link in links.get(a.network.name) or ():
-            target, _, alias = link.partition(":")
-            if (alias or target) != target:
-                targets.setdefault(target, []).append(alias)
-        if targets:
-            views.append(netavark.LinkView(container_id, netavark.netavark_name(a.network, a.legacy_name),
-                                           a.ip, ",".join([container_name, *a.aliases]), targets))
-    return views
 
 
 def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
@@ -580,9 +553,8 @@ def hosts_file(current: bytes, state: NetworkState | None, hostname: str,
     first = next(iter(state.networks.values()))
     lines += [f"{first.gateway}\t{name}" for name in gateway_names]
     lines += [f"{j.ip}\t{hostname}" for j in state.networks.values()]
-    for alias, other in links:   # (on a network with DNS, aardvark-dns answers it: _link_views)
-        shared = [j.ip for name, j in (other.networks.items() if other else [])
-                  if name in state.networks and not state.networks[name].network.get("dns_enabled")]
+    for alias, other in links:
+        shared = [j.ip for name, j in (other.networks.items() if other else []) if name in state.networks]
         if shared:
             lines.append(f"{shared[0]}\t{alias}")
     return ("\n".join(lines) + "\n").encode()

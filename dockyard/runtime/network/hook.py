@@ -165,13 +165,20 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
     record = json.loads((cdir / "container.json").read_bytes())
     request = read_request(cdir)
     exposed = list((record.get("config") or {}).get("ExposedPorts") or {})
-    host = record.get("host") or {}
     state = endpoints.join(root, cdir, container_id, record["name"], request, exposed,
-                           _alive(root), pid=pid, made=pid is None, links=host.get("links") or [])
+                           _alive(root), pid=pid, made=pid is None)
     _events(root, container_id, state, "connect")
+    host = record.get("host") or {}
     hostname = record.get("hostname") or container_id[:12]
-    if request.mode != "none":
-        write_resolv_conf(cdir, host, state)
+    try:
+        host_resolv = Path("/etc/resolv.conf").read_bytes()
+    except OSError:
+        host_resolv = b""
+    if (cdir / "resolv.conf").exists() and request.mode != "none" and state is not None:
+        servers = [j.gateway for j in state.networks.values() if j.network.get("dns_enabled")]
+        _rewrite(cdir / "resolv.conf", resolv_conf(
+            host_resolv, host.get("dns") or [], host.get("dns_search") or [],
+            host.get("dns_options") or [], own_namespace=True, network_servers=servers))
     if (cdir / "hosts").exists():
         links = []
         for link in [*(host.get("links") or []), *(l for cfg in request.networks.values() for l in cfg.links)]:
@@ -182,22 +189,6 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
                          if ip == HOST_GATEWAY]
         _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname, links,
                                                       gateway_names))
-
-
-def write_resolv_conf(cdir: Path, host: dict[str, Any], state: endpoints.NetworkState | None) -> None:
-    """The container's /etc/resolv.conf for the networks it is on now: their DNS servers in
-    place of the host's (at its start, and when a running container connects to a network
-    with DNS, as dockerd's sandbox then takes its embedded server)."""
-    if not (cdir / "resolv.conf").exists() or state is None:
-        return
-    try:
-        host_resolv = Path("/etc/resolv.conf").read_bytes()
-    except OSError:
-        host_resolv = b""
-    servers = [j.gateway for j in state.networks.values() if j.network.get("dns_enabled")]
-    _rewrite(cdir / "resolv.conf", resolv_conf(
-        host_resolv, host.get("dns") or [], host.get("dns_search") or [],
-        host.get("dns_options") or [], own_namespace=True, network_servers=servers))
 
 
 def leave(root: Path, cdir: Path, container_id: str) -> None:

@@ -130,8 +130,7 @@ def options_json(container_id: str, container_name: str, attachments: list[Attac
     return json.dumps(body).encode()
 
 
-def _run(config_dir: Path, command: str, netns: Path, payload: bytes,
-         views: list["LinkView"] = ()) -> bytes:  # type: ignore[assignment]
+def _run(config_dir: Path, command: str, netns: Path, payload: bytes) -> bytes:
     config_dir.mkdir(parents=True, exist_ok=True)
     args = [_binary("netavark"), "--config", str(config_dir), "--rootless", "false",
             "--aardvark-binary", _binary("aardvark-dns"), command, str(netns)]
@@ -142,14 +141,10 @@ def _run(config_dir: Path, command: str, netns: Path, payload: bytes,
     try:
         with flock(RUN_DIR / "netavark.lock"), open(out_path, "w+b") as out:
             os.unlink(out_path)
-            for view in views:   # read with the entries netavark writes, at its one reload
-                view.write(config_dir / "aardvark-dns")
             proc = subprocess.run(args, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
                                   close_fds=True, env={**os.environ, "NETAVARK_FW": "iptables"})
             out.seek(0)
             data = out.read()
-            if proc.returncode == 0:
-                _refresh_link_views(config_dir / "aardvark-dns")   # what netavark changed
     finally:
         os.close(stdin)
     if proc.returncode != 0:
@@ -178,11 +173,9 @@ def _error(data: bytes) -> str:
     return text.splitlines()[-1] if text else "unknown error"
 
 
-def setup(config_dir: Path, netns: Path, payload: bytes,
-          views: list["LinkView"] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    """Configure `netns`; the status: network name -> {interfaces, dns_server_ips...}.
-    `views`: the container's links on its networks with DNS."""
-    data = _run(config_dir, "setup", netns, payload, views)
+def setup(config_dir: Path, netns: Path, payload: bytes) -> dict[str, Any]:
+    """Configure `netns`; the status: network name -> {interfaces, dns_server_ips...}."""
+    data = _run(config_dir, "setup", netns, payload)
     for line in reversed(data.decode(errors="replace").strip().splitlines()):
         try:
             status = json.loads(line)
@@ -218,173 +211,15 @@ def rename_dns(config_dir: Path, container_id: str, old_name: str, new_name: str
                     lines[i] = " ".join([*fields[:3], ",".join(names), *fields[4:]])
             text = "\n".join(lines)
             if text != path.read_text():
-                _replace(path, text)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                tmp.write_text(text)
+                os.replace(tmp, path)
                 changed = True
-        if _refresh_link_views(directory, notify=False) or changed:
-            _reload_dns(directory)
-
-
-def wait_dns(server: str, name: str, ip: str, seconds: float = 1.0) -> bool:
-    """Wait until aardvark-dns at `server` (a network's gateway) answers `name` with `ip`: its
-    reload after a setup (SIGHUP: it rereads its files and restarts its listeners) is
-    asynchronous, and a container whose first lookups came before it ended found no server or
-    no name (a compose one-off pinging its service at its start, under load). dockerd's
-    embedded DNS knows a container before its process starts: with this wait, so does
-    dockyard's. Whether it answered within `seconds` (else the start goes on: a lookup then
-    only retries, as before)."""
-    import socket
-    import time
-
-    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
-    query = os.urandom(2) + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + question + b"\x00\x01\x00\x01"
-    wanted = socket.inet_aton(ip)
-    deadline = time.monotonic() + seconds
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        while True:
+        if changed:
             try:
-                sock.settimeout(0.05)
-                sock.sendto(query, (server, 53))
-                answer = sock.recv(512)
-                if answer[:2] == query[:2] and answer[6:8] != b"\0\0" and wanted in answer[len(query):]:
-                    return True
-            except OSError:      # no listener yet (refused), or no answer in time
-                pass
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-
-
-def _reload_dns(directory: Path) -> None:
-    """aardvark-dns rereads its files on SIGHUP, as after a netavark setup."""
-    try:
-        os.kill(int((directory / "aardvark.pid").read_text().strip()), signal.SIGHUP)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        pass   # no aardvark-dns running: it reads the files when it starts
-
-
-# -- links on networks with DNS ------------------------------------------------------------------
-# `docker run --network NET --link NAME:ALIAS`: dockerd's DNS answers ALIAS with NAME's address on
-# NET to the linking container only (its endpoint's aliases), while NAME is on NET. aardvark-dns
-# answers a query with the names of the networks its asker's address is in, so each linking
-# container gets a view of its own on each such network: one more file in aardvark-dns's folder,
-#
-#     .link.<linking ID>.<network>           (no network's file: their names never start with '.')
-#     <linking address>                      where this view "listens": the container's own
-#                                            address, which the host never holds, so it takes no
-#                                            port from the network's server on the gateway
-#     link.<ID12>.<NET12> <linking address>  <its names on the network>
-#     link.<ID12>.<NET12>.<NAME> <NAME's address on the network, or none>  <ALIAS,...>
-#
-# The first entry puts the linking container in the view (its names as the network's file has
-# them: a reverse lookup answers the same either way); each other one answers the aliases of a
-# link with the address NAME has in the network's file, read again after each netavark setup
-# and teardown (a restart, a disconnect: no address then, the alias unanswered, as dockerd's).
-# The view goes once the linking container is no longer in the network's file.
-_VIEW = ".link."
-
-
-@dataclass
-class LinkView:
-    """A linking container's view of a network (see above): its address and names there as
-    netavark writes them (`NAME,ALIAS...`), and its links: NAME -> aliases."""
-
-    container_id: str
-    network: str
-    ip: str
-    names: str
-    targets: dict[str, list[str]]
-
-    def write(self, directory: Path) -> None:
-        """Before netavark's setup of the container (under its lock): the files aardvark-dns
-        then rereads hold the view already."""
-        directory.mkdir(parents=True, exist_ok=True)
-        wanted = {name: [a for a in aliases if _plain(a)] for name, aliases in self.targets.items()
-                  if _plain(name)}
-        _write_view(directory, self.container_id, self.network, {n: a for n, a in wanted.items() if a},
-                    own=(self.ip, self.names))
-
-
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-
-
-def _plain(name: str) -> bool:
-    """A name a line of aardvark-dns's files can hold (Docker's container names and aliases)."""
-    return name[:1].isalnum() and set(name) <= _NAME_CHARS
-
-
-def _write_view(directory: Path, container_id: str, network: str, targets: dict[str, list[str]],
-                own: tuple[str, str] | None = None) -> bool:
-    """The view's file as the network's file has the addresses now (see above), or none when
-    the container is not in it (`own`: its address and names, before it is) or has no link
-    there; whether it changed."""
-    view = directory / f"{_VIEW}{container_id}.{network}"
-    head = f"link.{container_id[:12]}.{network[:12]}"
-    try:
-        old = view.read_text()
-    except FileNotFoundError:
-        old = ""
-    try:
-        entries = _entries(directory / network)
-    except FileNotFoundError:
-        entries = {}
-    own = own or entries.get(container_id)
-    if own is None or not own[0] or not targets:
-        view.unlink(missing_ok=True)
-        return old != ""
-    lines = [own[0], f"{head} {own[0]}  {own[1]}"]
-    lines += [f"{head}.{name} {entries.get('name:' + name, ('', ''))[0]}  {','.join(aliases)}"
-              for name, aliases in targets.items()]
-    text = "\n".join([*lines, ""])
-    if text != old:
-        _replace(view, text)
-    return text != old
-
-
-def _replace(path: Path, text: str) -> None:
-    """A file of aardvark-dns's replaced whole; the new one made beside its folder, never in
-    it: aardvark-dns reads every file there, and a line it cannot parse ends it."""
-    tmp = path.parent.parent / f".dns.{os.getpid()}.{os.urandom(4).hex()}"
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _entries(network_file: Path) -> dict[str, tuple[str, str]]:
-    """The entries of a network's aardvark-dns file: container ID -> (its IPv4 addresses, its
-    names), and `name:NAME` -> the same for each of its names."""
-    entries: dict[str, tuple[str, str]] = {}
-    for line in network_file.read_text().split("\n")[1:]:
-        fields = line.split(" ")
-        if len(fields) >= 4:
-            entries[fields[0]] = (fields[1], fields[3])
-            for name in fields[3].split(","):
-                entries.setdefault(f"name:{name}", (fields[1], fields[3]))
-    return entries
-
-
-def _refresh_link_views(directory: Path, notify: bool = True) -> bool:
-    """Each link view with the addresses the network's file has now, or gone with its linking
-    container (see above; under netavark.lock). Whether any changed (then aardvark-dns rereads
-    them, unless not `notify`)."""
-    try:
-        views = [p for p in directory.iterdir() if p.name.startswith(_VIEW)]
-    except FileNotFoundError:
-        return False
-    changed = False
-    for view in views:
-        container_id, network = view.name[len(_VIEW):len(_VIEW) + 64], view.name[len(_VIEW) + 65:]
-        head = f"link.{container_id[:12]}.{network[:12]}."
-        try:
-            lines = view.read_text().split("\n")[2:]
-        except FileNotFoundError:
-            continue
-        targets = {}
-        for fields in (line.split(" ") for line in lines):
-            if len(fields) >= 4 and fields[0].startswith(head):
-                targets[fields[0][len(head):]] = fields[3].split(",")
-        changed |= _write_view(directory, container_id, network, targets)
-    if changed and notify:
-        _reload_dns(directory)
-    return changed
+                os.kill(int((directory / "aardvark.pid").read_text().strip()), signal.SIGHUP)
+            except (FileNotFoundError, ValueError, ProcessLookupError):
+                pass   # no aardvark-dns running: it reads the files when it starts
 
 
 # netavark's host-wide chains: made at the first setup on the host, never removed by netavark
@@ -687,3 +522,33 @@ def _is_nsfs(path: Path) -> bool:
     except FileNotFoundError:
         pass
     return False
+
+
+def wait_dns(server: str, name: str, ip: str, seconds: float = 1.0) -> bool:
+    """Wait until aardvark-dns at `server` (a network's gateway) answers `name` with `ip`: its
+    reload after a setup (SIGHUP: it rereads its files and restarts its listeners) is
+    asynchronous, and a container whose first lookups came before it ended found no server or
+    no name (a compose one-off pinging its service at its start, under load). dockerd's
+    embedded DNS knows a container before its process starts: with this wait, so does
+    dockyard's. Whether it answered within `seconds` (else the start goes on: a lookup then
+    only retries, as before)."""
+    import socket
+    import time
+
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    query = os.urandom(2) + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + question + b"\x00\x01\x00\x01"
+    wanted = socket.inet_aton(ip)
+    deadline = time.monotonic() + seconds
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while True:
+            try:
+                sock.settimeout(0.05)
+                sock.sendto(query, (server, 53))
+                answer = sock.recv(512)
+                if answer[:2] == query[:2] and answer[6:8] != b"\0\0" and wanted in answer[len(query):]:
+                    return True
+            except OSError:      # no listener yet (refused), or no answer in time
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
