@@ -79,14 +79,12 @@ class ChunkedDecoder:
     @staticmethod
     def _size(line: bytes) -> int:
         """The size of a chunk from its size line (without its LF)."""
-        text = line.rstrip(b"\r").split(b";", 1)[0].strip()
-        try:
-            size = int(text, 16)
-        except ValueError:
-            raise BadRequest(f"invalid chunk size: {text[:40]!r}") from None
-        if size < 0:
-            raise BadRequest("invalid chunk size")
-        return size
+        text = line.split(b";", 1)[0].rstrip(b" \t\r")
+        # hex digits only, as Go's net/http reads them (int() would also take "+5", "1_0",
+        # "0x5", " 5"), at most 16 of them ("http chunk length too large")
+        if not text or text.strip(b"0123456789abcdefABCDEF") or len(text) > 16:
+            raise BadRequest(f"invalid chunk size: {text[:40]!r}")
+        return int(text, 16)
 
     def decode_in_place(self, buf: bytearray, start: int, end: int) -> int:
         """`feed` for large bodies received into a buffer: the payload in `buf[start:end]` is moved

@@ -60,7 +60,12 @@ def test_chunked_decoder_trailers() -> None:
     assert dec.done
 
 
-@pytest.mark.parametrize("bad", [b"zz\r\nabc\r\n", b"3\r\nabcXX\r\n", b"f" * 2000])
+# a size Go's net/http refuses (hex digits only, at most 16), which int(text, 16) would take
+_NOT_HEX = [b"+5\r\nabcde\r\n", b"1_0\r\n" + b"a" * 16 + b"\r\n", b"0x5\r\nabcde\r\n",
+            b" 5\r\nabcde\r\n", b"-0\r\n\r\n", b"1" + b"0" * 16 + b"\r\n"]
+
+
+@pytest.mark.parametrize("bad", [b"zz\r\nabc\r\n", b"3\r\nabcXX\r\n", b"f" * 2000, *_NOT_HEX])
 def test_chunked_decoder_rejects_garbage(bad: bytes) -> None:
     with pytest.raises(BadRequest):
         ChunkedDecoder().feed(bad)
@@ -90,7 +95,8 @@ def test_chunked_decoder_in_place_any_split(piece: int) -> None:
     assert dec.leftover() + rest == b"GET / HTTP/1.1\r\n"
 
 
-@pytest.mark.parametrize("bad", [b"zz\r\nabc\r\n", b"3\r\nabcXX\r\n", b"3\r\nabc\r\nzz\r\n", b"f" * 2000])
+@pytest.mark.parametrize("bad", [b"zz\r\nabc\r\n", b"3\r\nabcXX\r\n", b"3\r\nabc\r\nzz\r\n", b"f" * 2000,
+                                 *_NOT_HEX])
 def test_chunked_decoder_in_place_rejects_garbage(bad: bytes) -> None:
     with pytest.raises(BadRequest):
         ChunkedDecoder().decode_in_place(bytearray(bad), 0, len(bad))
