@@ -227,11 +227,12 @@ class ForkServer:
             chunks[out_r] = []
         writer = None
         if stdin_w is not None:
+            from dockyard.atomic import write_all
             mine.remove(stdin_w)     # the writer's own from here: it closes it when done
 
             def feed() -> None:
                 try:
-                    _write_all(stdin_w, input)
+                    write_all(stdin_w, input)
                 except OSError:      # the command ended without reading it all
                     pass
                 finally:
@@ -280,12 +281,6 @@ class ForkServer:
             writer.join()
         out = b"".join(chunks[out_r]) if out_r is not None else None
         return subprocess.CompletedProcess(argv, status, out, b"".join(chunks[err_r]))
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 if __name__ == "__main__":
