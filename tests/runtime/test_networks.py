@@ -204,6 +204,43 @@ def test_a_killed_network_create_leaves_nothing_after_the_next(store_root: Path)
                 dockyard("network", "rm", name)
 
 
+def test_a_new_networks_record_is_written_before_its_reservation_is_seen(store_root: Path,
+                                                                         monkeypatch) -> None:
+    """A create wrote its reservation under the host-wide lock and its record after that lock
+    went: another process's sweep_stale, between the two, found a reservation of a network that
+    did not exist, freed its subnet, and a third network took it (CI: "Pool overlaps" at a join
+    of a network just made; another store's rules left on the subnet of ours). The record is
+    written while the lock is held: another process cannot take it then. A record that cannot
+    be made (a gateway outside the subnet) leaves no reservation."""
+    nets = Networks(store_root)
+    nets.ensure_builtins()
+    seen: list[bool] = []
+    write = Networks._write
+
+    def spying(self: Networks, record) -> None:  # noqa: ANN001
+        probe = ("import fcntl, sys\n"
+                 "f = open(sys.argv[1], 'a')\n"
+                 "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n"
+                 "    sys.exit(3)\n")
+        code = subprocess.run([sys.executable, "-c", probe, str(subnets.RUN_DIR / "subnets.lock")]).returncode
+        seen.append(code == 3)
+        write(self, record)
+
+    monkeypatch.setattr(Networks, "_write", spying)
+    record = nets.create(CreateRequest("app"))
+    try:
+        assert seen == [True]                     # another process could not sweep meanwhile
+        assert (subnets.RUN_DIR / "subnets" / record.subnet.replace("/", "_")).is_file()
+    finally:
+        monkeypatch.setattr(Networks, "_write", write)
+        nets.remove("app", lambda cid: False)
+    with pytest.raises(InvalidParameter):
+        nets.create(CreateRequest("bad", subnet="10.213.250.0/24", gateway="10.213.251.1"))
+    ours = [p for p in (subnets.RUN_DIR / "subnets").iterdir() if str(store_root) in p.read_text()]
+    assert ours == []
+    assert [r.name for r in nets.all() if r.name == "bad"] == []
+
+
 def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
     before = _nat_rules()
     nets = Networks(store_root)

@@ -199,8 +199,10 @@ class Networks:
         if any(r.interface == interface for r in records):
             raise Conflict(f"bridge name {interface} is used by another network")
         taken = [r.ipv4_network for r in records if r.subnet]
-        subnet = subnets.reserve(self.root, network_id, network_exists, req.subnet, taken)
-        try:
+        made: list[NetworkRecord] = []
+
+        def record_on(subnet: ipaddress.IPv4Network) -> None:
+            """The record, written while the reservation is fresh: see subnets.reserve."""
             ip_range = _ip_range(subnet, req.ip_range)
             gateway = _gateway(subnet, req.gateway, ip_range)
             aux = _aux_addresses(subnet, gateway, req.aux_addresses)
@@ -212,9 +214,10 @@ class Networks:
                 mtu=int(req.options.get(MTU_OPTION) or 0),
                 ip_range=str(ip_range) if ip_range else "", aux_addresses=aux)
             self._write(record)
-        except BaseException:
-            subnets.release(self.root, network_id, subnet)
-            raise
+            made.append(record)
+
+        subnets.reserve(self.root, network_id, network_exists, req.subnet, taken, then=record_on)
+        return made[0]
         return record
 
     def _remove_unrecorded(self) -> None:

@@ -116,33 +116,51 @@ def _write_reservation(subnet: ipaddress.IPv4Network, store_root: Path, network_
 
 def reserve(store_root: Path, network_id: str, owned: Owned, wanted: str | None = None,
             taken_here: list[ipaddress.IPv4Network] | None = None,
-            interface: str = "") -> ipaddress.IPv4Network:
+            interface: str = "",
+            then: Callable[[ipaddress.IPv4Network], None] | None = None) -> ipaddress.IPv4Network:
     """Reserve `wanted` (a CIDR) or the first free subnet of the pools for a network
-    (`interface`: its bridge, whose own route does not make its subnet busy)."""
+    (`interface`: its bridge, whose own route does not make its subnet busy). `then(subnet)`
+    runs before the host-wide lock goes, the reservation undone if it raises: a new network
+    writes its record there. Written after the lock went, its reservation named a network that
+    did not exist yet, stale to another process's sweep_stale, which freed the subnet for a
+    third network (two networks on one subnet: "Pool overlaps" at a join, one's rules left
+    behind as the other's)."""
     with flock(RUN_DIR / "subnets.lock"):
-        busy = host_routes(interface) + list(taken_here or [])
-        for subnet, (root, nid) in _reservations().items():
-            if (root, nid) == (str(store_root), network_id):
-                continue
-            if owned(root, nid):
-                busy.append(subnet)
-            # else stale: free to take (sweep_stale removes what its network left)
-        if wanted is not None:
+        subnet = _choose(store_root, network_id, owned, wanted, taken_here, interface)
+        _write_reservation(subnet, store_root, network_id)
+        if then is not None:
             try:
-                subnet = ipaddress.IPv4Network(wanted, strict=False)
-            except ValueError:
-                raise InvalidParameter(f"invalid CIDR address: {wanted}") from None
-            if subnet.prefixlen > 30:
-                raise InvalidParameter(f"subnet {subnet} is too small for a network")
-            if any(subnet.overlaps(b) for b in busy):
-                raise Conflict("Pool overlaps with other one on this address space")
-            _write_reservation(subnet, store_root, network_id)
-            return subnet
-        for pool in pools(store_root):
-            for subnet in pool.subnets():
-                if not any(subnet.overlaps(b) for b in busy):
-                    _write_reservation(subnet, store_root, network_id)
-                    return subnet
+                then(subnet)
+            except BaseException:
+                (RUN_DIR / "subnets" / _file_name(subnet)).unlink(missing_ok=True)
+                raise
+        return subnet
+
+
+def _choose(store_root: Path, network_id: str, owned: Owned, wanted: str | None,
+            taken_here: list[ipaddress.IPv4Network] | None, interface: str) -> ipaddress.IPv4Network:
+    """(Under the lock) the subnet `reserve` takes."""
+    busy = host_routes(interface) + list(taken_here or [])
+    for subnet, (root, nid) in _reservations().items():
+        if (root, nid) == (str(store_root), network_id):
+            continue
+        if owned(root, nid):
+            busy.append(subnet)
+        # else stale: free to take (sweep_stale removes what its network left)
+    if wanted is not None:
+        try:
+            subnet = ipaddress.IPv4Network(wanted, strict=False)
+        except ValueError:
+            raise InvalidParameter(f"invalid CIDR address: {wanted}") from None
+        if subnet.prefixlen > 30:
+            raise InvalidParameter(f"subnet {subnet} is too small for a network")
+        if any(subnet.overlaps(b) for b in busy):
+            raise Conflict("Pool overlaps with other one on this address space")
+        return subnet
+    for pool in pools(store_root):
+        for subnet in pool.subnets():
+            if not any(subnet.overlaps(b) for b in busy):
+                return subnet
     raise InvalidParameter("could not find an available, non-overlapping IPv4 address pool "
                            "among the defaults to assign to the network")
 
