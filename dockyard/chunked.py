@@ -4,13 +4,21 @@ light client (`client/daemon.py`) for its requests and the daemon's answers; it 
 
 from __future__ import annotations
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, RuntimeFailure
 
 MAX_TRAILER = 64 * 1024
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 class BadRequest(InvalidParameter):
     """A request the HTTP layer cannot read (malformed head, broken chunked body)."""
+
+
+class BadChunk(RuntimeFailure, BadRequest):
+    """A chunked body that breaks its framing, worded as Go's net/http words it. dockerd's
+    handler gets that error from its read of the body and answers it as any unclassified
+    error: 500 with the message (dockerd 20.10, compared in tests/api/test_robustness.py);
+    RuntimeFailure first gives that status."""
 
 
 def chunk(data: bytes) -> bytes:
@@ -36,7 +44,7 @@ class ChunkedDecoder:
                 end = self._buf.find(b"\n")
                 if end < 0:
                     if len(self._buf) > 1024:
-                        raise BadRequest("chunk size line too long")
+                        raise BadChunk("header line too long")
                     break
                 size = self._size(bytes(self._buf[:end]))
                 del self._buf[:end + 1]
@@ -55,10 +63,10 @@ class ChunkedDecoder:
                 end = self._buf.find(b"\n")
                 if end < 0:
                     if len(self._buf) > 2:
-                        raise BadRequest("missing CRLF after chunk data")
+                        raise BadChunk("malformed chunked encoding")
                     break
                 if bytes(self._buf[:end]).strip(b"\r"):
-                    raise BadRequest("missing CRLF after chunk data")
+                    raise BadChunk("malformed chunked encoding")
                 del self._buf[:end + 1]
                 self._state = "size"
             elif self._state == "trailer":
@@ -81,9 +89,14 @@ class ChunkedDecoder:
         """The size of a chunk from its size line (without its LF)."""
         text = line.split(b";", 1)[0].rstrip(b" \t\r")
         # hex digits only, as Go's net/http reads them (int() would also take "+5", "1_0",
-        # "0x5", " 5"), at most 16 of them ("http chunk length too large")
-        if not text or text.strip(b"0123456789abcdefABCDEF") or len(text) > 16:
-            raise BadRequest(f"invalid chunk size: {text[:40]!r}")
+        # "0x5", " 5"), at most 16 of them; Go's checks in Go's order, with its words
+        if not text:
+            raise BadChunk("empty hex number for chunk length")
+        for i, byte in enumerate(text):
+            if byte not in _HEX_DIGITS:
+                raise BadChunk("invalid byte in chunk length")
+            if i == 16:
+                raise BadChunk("http chunk length too large")
         return int(text, 16)
 
     def decode_in_place(self, buf: bytearray, start: int, end: int) -> int:

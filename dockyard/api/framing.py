@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.chunked import BadRequest, ChunkedDecoder, chunk  # noqa: F401 - part of this module's API
+from dockyard.chunked import BadChunk, BadRequest, ChunkedDecoder, chunk  # noqa: F401 - part of this module's API
 from dockyard.multiplex import STDERR, STDIN, STDOUT, demux, mux_frame  # noqa: F401 - likewise
 from dockyard.gojson import go_json
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api import registry
+from dockyard.api.framing import BadChunk
 from dockyard.api.http import Response
 from dockyard.api.router import ApiContext, Request, Route, route
 from dockyard.api.streams import JsonMessages, binary_writer
@@ -77,11 +78,13 @@ def get_images(ctx: ApiContext, req: Request, resp: Response) -> None:
 def load_images(ctx: ApiContext, req: Request, resp: Response) -> None:
     """Docker answers 200 and reports a load's failure inside the JSON stream (the SDK's
     images.load raises ImageLoadError from it, the CLI prints it); so do we: nothing is written
-    before the archive is read, and a bad archive is then the stream's one message."""
+    before the archive is read, and a bad archive is then the stream's one message. So is a
+    chunked body that breaks its framing (dockerd 20.10: 200, "invalid byte in chunk length" in
+    the stream); a body cut short is a client gone, answered to nobody."""
     try:
         with req.body.ahead() as body:  # the socket is read while the archive is checked and written
             results = transfer.load_images(ctx.store(), body)  # type: ignore[arg-type]
-    except InvalidArchive as exc:   # (a body the HTTP layer cannot read stays its 400)
+    except (InvalidArchive, BadChunk) as exc:
         JsonMessages(resp.stream("application/json"), ctx.stopping).error(str(exc))
         return
     messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
