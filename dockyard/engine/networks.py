@@ -273,6 +273,8 @@ def connect(store: Any, container: str, network_ref: str, config: EndpointConfig
     if current_state(cdir).status == RUNNING:
         endpoints.connect(store.root, cdir.path, record.id, record.name, network, config,
                           running(store.root))
+        if network.dns_enabled:   # its DNS answers the container from now on, as dockerd's
+            hook.write_resolv_conf(cdir.path, record.host.to_dict(), endpoints.read_state(cdir.path))
     request.networks[network.name] = config
     hook.write_request(cdir.path, request)
     Journal(store.root).emit("network", "connect", network.id,

@@ -52,3 +52,23 @@ def test_a_network_made_after_the_container(engine: Engine) -> None:
     finally:
         engine.docker("rm", "-f", "rc-late", check=False)
         engine.docker("network", "rm", "rc-late-net", check=False)
+
+
+def test_a_running_container_connected_to_a_network_asks_its_dns(engine: Engine) -> None:
+    """A running container of the default bridge connected to a user network resolves that
+    network's names by DNS (nslookup, which reads /etc/resolv.conf and not /etc/hosts): dockerd's
+    sandbox switches to its embedded server (127.0.0.11) at the connect. dockyard's kept the
+    host's servers, the ones it started with, and nslookup found nothing."""
+    try:
+        engine.docker("network", "create", "rc-dns-net")
+        engine.docker("run", "-d", "--name", "rc-dns-target", "--network", "rc-dns-net", "--network-alias",
+                      "rc-dns-alias", "busybox", "sleep", "100")
+        engine.docker("run", "-d", "--name", "rc-dns-late", "busybox", "sleep", "100")
+        engine.docker("network", "connect", "rc-dns-net", "rc-dns-late")
+        target = engine.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"rc-dns-net\").IPAddress}}",
+                               "rc-dns-target").stdout.decode().strip()
+        seen = engine.docker("exec", "rc-dns-late", "nslookup", "rc-dns-alias", check=False).stdout.decode()
+        assert f"Address: {target}" in seen, seen
+    finally:
+        engine.docker("rm", "-f", "rc-dns-target", "rc-dns-late", check=False)
+        engine.docker("network", "rm", "rc-dns-net", check=False)

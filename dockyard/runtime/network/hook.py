@@ -170,15 +170,8 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
     _events(root, container_id, state, "connect")
     host = record.get("host") or {}
     hostname = record.get("hostname") or container_id[:12]
-    try:
-        host_resolv = Path("/etc/resolv.conf").read_bytes()
-    except OSError:
-        host_resolv = b""
-    if (cdir / "resolv.conf").exists() and request.mode != "none" and state is not None:
-        servers = [j.gateway for j in state.networks.values() if j.network.get("dns_enabled")]
-        _rewrite(cdir / "resolv.conf", resolv_conf(
-            host_resolv, host.get("dns") or [], host.get("dns_search") or [],
-            host.get("dns_options") or [], own_namespace=True, network_servers=servers))
+    if request.mode != "none":
+        write_resolv_conf(cdir, host, state)
     if (cdir / "hosts").exists():
         links = []
         for link in [*(host.get("links") or []), *(l for cfg in request.networks.values() for l in cfg.links)]:
@@ -189,6 +182,22 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
                          if ip == HOST_GATEWAY]
         _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname, links,
                                                       gateway_names))
+
+
+def write_resolv_conf(cdir: Path, host: dict[str, Any], state: endpoints.NetworkState | None) -> None:
+    """The container's /etc/resolv.conf for the networks it is on now: their DNS servers in
+    place of the host's (at its start, and when a running container connects to a network
+    with DNS, as dockerd's sandbox then takes its embedded server, 127.0.0.11)."""
+    if not (cdir / "resolv.conf").exists() or state is None:
+        return
+    try:
+        host_resolv = Path("/etc/resolv.conf").read_bytes()
+    except OSError:
+        host_resolv = b""
+    servers = [j.gateway for j in state.networks.values() if j.network.get("dns_enabled")]
+    _rewrite(cdir / "resolv.conf", resolv_conf(
+        host_resolv, host.get("dns") or [], host.get("dns_search") or [],
+        host.get("dns_options") or [], own_namespace=True, network_servers=servers))
 
 
 def leave(root: Path, cdir: Path, container_id: str) -> None:
