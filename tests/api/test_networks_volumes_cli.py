@@ -129,12 +129,12 @@ def test_serve_holds_the_default_bridge_while_it_runs(store_root, busybox, tmp_p
 
     from dockyard.runtime.network.records import Networks
     from tests.api.conftest import start_server
+    from tests.runtime.test_networks import subnet_rules
 
     def left() -> list[str]:
         names = [record.interface, "dz-" + record.interface[3:]]
-        rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
         return [n for n in names if Path(f"/sys/class/net/{n}").exists()] + \
-            [line for line in rules.splitlines() if f"{record.subnet} " in line + " "]
+            subnet_rules(record.subnet, record.id, ("nat", "filter", "mangle", "raw"))
 
     for stop in ("SIGTERM", "SIGKILL"):
         sock_dir = Path(tempfile.mkdtemp(prefix="dy-hold-", dir="/tmp"))

@@ -36,12 +36,38 @@ def _tables() -> dict[str, str]:
                                   text=True).stdout for table in ("filter", "nat")}
 
 
-def _rules_left(before: str, subnet: str) -> list[str]:
-    """NAT rules of `subnet` that are new since `before`. Only the network's own count: other
-    tests on this host make and remove networks meanwhile, and netavark's shared chains come
-    and go with them (made at a first setup, removed once unused)."""
+def _chain(network_id: str) -> str:
+    """netavark's nat chain of a network: NETAVARK- and the hash of the name it is given, the
+    network's ID (netavark_name)."""
+    return "NETAVARK-" + hashlib.sha512(network_id.encode()).hexdigest().upper()[:13]
+
+
+def subnet_rules(subnet: str, network_id: str, tables: tuple[str, ...] = ("nat",)) -> list[str]:
+    """The rules of `subnet` in `tables` that can be network `network_id`'s: all of them while
+    no other network holds the subnet, those naming the network's own chain once one does. A
+    subnet let go is the first free one of the pool, which another test's network (the other
+    pytest-xdist worker's) takes at once: its rules are its own, not ours left behind (seen with
+    a neighbour joining fresh stores' default bridges: 7 failures in 14 runs of
+    test_same_named_networks_of_two_stores_keep_their_own_rules). Read under the host-wide
+    subnets lock: a network reserves its subnet before netavark sets it up, and lets it go
+    after its teardown."""
+    with flock(subnets.RUN_DIR / "subnets.lock"):
+        owner = subnets._reservations().get(ipaddress.IPv4Network(subnet))
+        listed = [subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True,
+                                 check=True).stdout for table in tables]
+    lines = [line for text in listed for line in text.splitlines() if f"{subnet} " in line + " "]
+    if owner is not None and owner[1] != network_id:
+        lines = [line for line in lines if _chain(network_id) in line]
+    return lines
+
+
+def _rules_left(before: str, subnet: str, network_id: str) -> list[str]:
+    """NAT rules of `subnet` that are new since `before` and can be network `network_id`'s.
+    Only the network's own count: other tests on this host make and remove networks
+    meanwhile, and netavark's shared chains come and go with them (made at a first setup,
+    removed once unused)."""
     old = set(before.splitlines())
-    return [line for line in _nat_rules().splitlines() if line not in old and subnet in line]
+    return [line for line in subnet_rules(subnet, network_id) if line not in old]
 
 
 class Sandbox:
@@ -120,8 +146,8 @@ def test_builtin_networks_and_records(store_root: Path) -> None:
     nets.remove("app", lambda cid: False)
     with pytest.raises(NotFound, match="network app not found"):
         nets.get("app")
-    reserved = [p.name for p in (subnets.RUN_DIR / "subnets").iterdir()]
-    assert app.subnet.replace("/", "_") not in reserved
+    # (its subnet, the first free one, may be another test's network's at once)
+    assert (str(store_root), app.id) not in subnets._reservations().values()
 
 
 def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path: Path) -> None:
@@ -165,10 +191,10 @@ def test_names_aliases_and_published_port(store_root: Path, sandboxes, tmp_path:
     client.leave()
     assert app.interface not in _links()
     assert not nets.endpoints(app) and not list(nets.ips_dir(app).iterdir())
-    assert _rules_left(before, app.subnet) == []
+    assert _rules_left(before, app.subnet, app.id) == []
     # nothing of the network's is left that nothing uses (its chains; netavark's host-wide ones
     # go too unless another network uses them: other tests may be running, so only ours count)
-    digest = hashlib.sha512(app.id.encode()).hexdigest().upper()[:13]   # its chains: netavark_name
+    digest = _chain(app.id).removeprefix("NETAVARK-")   # its chains: netavark_name
     with flock(subnets.RUN_DIR / "netavark.lock"):
         left = netavark.idle_chain_commands(_tables())
     assert [args for args in left if digest in args[-1]] == []
@@ -254,7 +280,7 @@ def test_remove_refuses_active_endpoints(store_root: Path, sandboxes) -> None:
     nets.remove("busy", lambda cid: False)
     box.leave()
     assert busy.interface not in _links()
-    assert _rules_left(before, busy.subnet) == []
+    assert _rules_left(before, busy.subnet, busy.id) == []
 
 
 def test_names_that_are_no_file_name_stay_in_the_store(store_root: Path, sandboxes) -> None:
@@ -361,11 +387,11 @@ def test_same_named_networks_of_two_stores_keep_their_own_rules(tmp_path: Path, 
         mine.leave()
         chain = _chain_of(theirs)
         assert chain and f"-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE" in _nat_rules()
-        assert ours not in _nat_rules()
+        assert subnet_rules(ours, Networks(store_root).get("bridge").id) == []
     finally:
         other.leave()
-    rules = _nat_rules()
-    assert ours not in rules and theirs not in rules
+    assert subnet_rules(ours, Networks(store_root).get("bridge").id) == []
+    assert subnet_rules(theirs, Networks(other.root).get("bridge").id) == []
 
 
 def test_rules_no_reservation_holds_are_reconciled(tmp_path: Path, store_root: Path, sandboxes) -> None:
@@ -577,15 +603,8 @@ def test_a_deleted_stores_network_is_swept(tmp_path: Path, store_root: Path, san
         assert app.interface not in _links()
         assert f"--dport {port}" not in _nat_rules()
         assert _port_reservations_of(dead_root) == []
-        tables = _tables()
-        reservation = subnets.RUN_DIR / "subnets" / app.subnet.replace("/", "_")
-        try:
-            owner = reservation.read_text()
-        except FileNotFoundError:
-            owner = ""
-        assert str(dead_root) not in owner   # the stale reservation went
-        if not owner:   # (a test elsewhere may take the freed subnet at once: its rules are its own)
-            assert app.subnet not in tables["nat"] + tables["filter"]
+        assert (str(dead_root), app.id) not in subnets._reservations().values()   # the stale one went
+        assert subnet_rules(app.subnet, app.id, ("nat", "filter")) == []
         assert "/gone-away/" not in Path("/proc/self/mountinfo").read_text()
         dns = subprocess.run(["pgrep", "-f", f"aardvark-dns --config {tmp_path}/"], capture_output=True)
         assert dns.stdout == b""   # its store's DNS server is stopped
@@ -628,11 +647,9 @@ def _default_bridge_left(root: Path, record) -> list[str]:  # noqa: ANN001
     """What the default bridge `record` of store `root` has on the host: its bridge, its anchor,
     its reservation, its rules."""
     left = [name for name in (record.interface, _anchor(record.interface)) if Path(f"/sys/class/net/{name}").exists()]
-    reservation = subnets.RUN_DIR / "subnets" / record.subnet.replace("/", "_")
-    if reservation.exists() and str(root) in reservation.read_text():
-        left.append(str(reservation))
-    tables = _tables()
-    return left + [line for line in (tables["nat"] + tables["filter"]).splitlines() if f"{record.subnet} " in line + " "]
+    if subnets._reservations().get(ipaddress.IPv4Network(record.subnet)) == (str(root), record.id):
+        left.append(record.subnet)
+    return left + subnet_rules(record.subnet, record.id, ("nat", "filter"))
 
 
 def test_serve_keeps_the_default_bridge_up_until_it_lets_go(store_root: Path, sandboxes) -> None:
