@@ -143,6 +143,9 @@ def _run(config_dir: Path, command: str, netns: Path, payload: bytes) -> bytes:
             os.unlink(out_path)
             proc = subprocess.run(args, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
                                   close_fds=True, env={**os.environ, "NETAVARK_FW": "iptables"})
+            if command == "setup" and proc.returncode == 0:
+                for info in json.loads(payload).get("network_info", {}).values():
+                    pin_bridge_mac(info["network_interface"])
             out.seek(0)
             data = out.read()
     finally:
@@ -150,6 +153,38 @@ def _run(config_dir: Path, command: str, netns: Path, payload: bytes) -> bytes:
     if proc.returncode != 0:
         raise RuntimeFailure(f"netavark {command} failed: {_error(data)}")
     return data
+
+
+SIOCSIFHWADDR = 0x8924
+ARPHRD_ETHER = 1
+NET_ADDR_SET = "3"   # /sys/class/net/*/addr_assign_type of an address set by hand
+
+
+def pin_bridge_mac(bridge: str) -> None:
+    """The bridge keeps the MAC address it has now. Left alone, the kernel gives a bridge the
+    lowest address of its ports, and netavark 1.4 leaves it so: when a container of the network
+    stops or starts, its host-side veth (a random address) goes or comes, and the bridge's
+    address can change under the others. Their ARP entry for the gateway then names an address
+    no port has, so their packets to it (DNS to aardvark-dns, the host) are lost until that entry
+    is probed again: 30 s to 100 s. An address set by hand the kernel keeps (NET_ADDR_SET), as
+    dockerd's bridges have one; netavark does this itself from 1.9 (730e1bf "bridge: force
+    static mac on bridge interface"), after the first veth is attached, as here (after a setup)."""
+    import fcntl
+    import socket
+    import struct
+
+    base = f"/sys/class/net/{bridge}"
+    try:
+        with open(f"{base}/addr_assign_type") as f:
+            if f.read().strip() == NET_ADDR_SET:
+                return
+        with open(f"{base}/address") as f:
+            mac = bytes.fromhex(f.read().strip().replace(":", ""))
+        request = struct.pack("16sH14s", bridge.encode(), ARPHRD_ETHER, mac)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            fcntl.ioctl(sock.fileno(), SIOCSIFHWADDR, request)
+    except (OSError, ValueError):
+        pass   # no such bridge (now), or not one with an Ethernet address
 
 
 def _stdin(config_dir: Path, payload: bytes) -> int:
