@@ -6,6 +6,12 @@ container made with --network none is refused a network with dockerd's words."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
+import pytest
+
 from tests.interop.conftest import Engine
 
 
@@ -74,6 +80,17 @@ def test_a_running_container_connected_to_a_network_asks_its_dns(engine: Engine)
         engine.docker("network", "rm", "rc-dns-net", check=False)
 
 
+SLEEPER = ["busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+
+
+def _resolves(engine: Engine, asker: str, name: str, network: str) -> None:
+    """`asker`'s DNS answers `name` with its address on `network` (nslookup asks DNS alone)."""
+    ip = engine.docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}",
+                       name).stdout.decode().strip()
+    seen = engine.docker("exec", asker, "nslookup", name, check=False).stdout.decode()
+    assert f"Address: {ip}" in seen, seen
+
+
 def test_dns_answers_at_once_after_a_neighbour_restarts(engine: Engine) -> None:
     """A container's lookups on its network answer right after another container of the network
     stopped and started again, as dockerd's do. On dockyard (netavark 1.4) the bridge took the
@@ -81,19 +98,46 @@ def test_dns_answers_at_once_after_a_neighbour_restarts(engine: Engine) -> None:
     ARP entry for the gateway, where aardvark-dns listens, named an address no port had: its
     lookups timed out ("no servers could be reached") for 30 s or more. Three restarts: a bridge
     whose address followed its ports kept it through all of them one time in five."""
-    sleeper = ["busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
     try:
         engine.docker("network", "create", "rc-arp-net")
-        engine.docker("run", "-d", "--name", "rc-arp-asker", "--network", "rc-arp-net", *sleeper)
-        engine.docker("run", "-d", "--name", "rc-arp-other", "--network", "rc-arp-net", *sleeper)
+        engine.docker("run", "-d", "--name", "rc-arp-asker", "--network", "rc-arp-net", *SLEEPER)
+        engine.docker("run", "-d", "--name", "rc-arp-other", "--network", "rc-arp-net", *SLEEPER)
         for restart in range(4):   # (the first lookup makes the ARP entry)
             if restart:
                 engine.docker("stop", "-t", "1", "rc-arp-other")
                 engine.docker("start", "rc-arp-other")
-            ip = engine.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"rc-arp-net\").IPAddress}}",
-                               "rc-arp-other").stdout.decode().strip()
-            seen = engine.docker("exec", "rc-arp-asker", "nslookup", "rc-arp-other", check=False).stdout.decode()
-            assert f"Address: {ip}" in seen, (restart, seen)
+            _resolves(engine, "rc-arp-asker", "rc-arp-other", "rc-arp-net")
     finally:
         engine.docker("rm", "-f", "rc-arp-asker", "rc-arp-other", check=False)
         engine.docker("network", "rm", "rc-arp-net", check=False)
+
+
+def test_a_dead_dns_server_is_started_again(engine: Engine) -> None:
+    """dockyard's: a store's aardvark-dns that died (aardvark-dns 1.4 exits on a file it cannot
+    parse, and netavark 1.4 rewrites a network's file in place) is started again at the next
+    setup. Where nothing reaps it (a pid 1 that does not, as in containers and CI) it stayed a
+    zombie, netavark's SIGHUP still reached its pid, netavark started no other, and the store's
+    containers resolved nothing."""
+    if engine.root is None:
+        pytest.skip("dockyard's DNS server (dockerd's is in each container's namespace)")
+    pid_file = engine.root / "netavark" / "aardvark-dns" / "aardvark.pid"
+    try:
+        engine.docker("network", "create", "rc-dead-net")
+        engine.docker("run", "-d", "--name", "rc-dead-1", "--network", "rc-dead-net", *SLEEPER)
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+        while not _dead(pid):
+            time.sleep(0.01)
+        engine.docker("run", "-d", "--name", "rc-dead-2", "--network", "rc-dead-net", *SLEEPER)
+        _resolves(engine, "rc-dead-2", "rc-dead-1", "rc-dead-net")
+    finally:
+        engine.docker("rm", "-f", "rc-dead-1", "rc-dead-2", check=False)
+        engine.docker("network", "rm", "rc-dead-net", check=False)
+
+
+def _dead(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b") ")[2].split()[0] == b"Z"
+    except FileNotFoundError:
+        return True

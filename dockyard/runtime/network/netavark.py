@@ -148,6 +148,7 @@ def _run(config_dir: Path, command: str, netns: Path, payload: bytes) -> bytes:
                     pin_bridge_mac(info["network_interface"])
             out.seek(0)
             data = out.read()
+            ensure_dns(config_dir)
     finally:
         os.close(stdin)
     if proc.returncode != 0:
@@ -255,6 +256,41 @@ def rename_dns(config_dir: Path, container_id: str, old_name: str, new_name: str
                 os.kill(int((directory / "aardvark.pid").read_text().strip()), signal.SIGHUP)
             except (FileNotFoundError, ValueError, ProcessLookupError):
                 pass   # no aardvark-dns running: it reads the files when it starts
+
+
+def _network_files(directory: Path) -> list[Path]:
+    """The networks' files in aardvark-dns's folder (netavark's), not its pid nor the views."""
+    try:
+        return [f for f in directory.iterdir() if f.name != "aardvark.pid" and not f.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def ensure_dns(config_dir: Path) -> None:
+    """aardvark-dns runs while a network of the store has its file (under netavark.lock). It
+    exits on a file it cannot parse (netavark 1.4 rewrites a network's file in place at a
+    teardown: a reload at that moment reads half of it), and where nothing reaps it (a pid 1
+    that does not: containers, CI) it stays a zombie whose pid netavark's SIGHUP still reaches,
+    so netavark starts no other: the store's containers resolved nothing until the store had no
+    network left. One is started as netavark starts it."""
+    directory = config_dir / "aardvark-dns"
+    if not _network_files(directory):
+        return
+    try:
+        pid = int((directory / "aardvark.pid").read_text().strip())
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            name, _, rest = f.read().partition(b" (")[2].rpartition(b") ")
+        alive = name == b"aardvark-dns" and rest.split()[0] != b"Z"
+    except (OSError, ValueError, IndexError):
+        alive = False
+    if alive:
+        return
+    (directory / "aardvark.pid").unlink(missing_ok=True)
+    # (it forks: the parent returns once the server wrote its pid file)
+    subprocess.run([_binary("aardvark-dns"), "--config", str(directory), "-p",
+                    os.environ.get("NETAVARK_DNS_PORT", "53"), "run"],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   close_fds=True)
 
 
 # netavark's host-wide chains: made at the first setup on the host, never removed by netavark
