@@ -10,11 +10,13 @@ parametrized test of its own."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -215,7 +217,7 @@ def test_restarting_between_runs_and_wait(engines: tuple[Engine, Engine]) -> Non
 
 def _restarting_between_runs_and_wait(engine: Engine) -> None:
     cid = engine.docker("run", "-d", "--network", "none", "--restart", "always", "busybox",
-                        "sh", "-c", "sleep 1; exit 4").stdout.decode().strip()
+                        "sh", "-c", "[ -e /stay ] && exec sleep 600; sleep 1; exit 4").stdout.decode().strip()
     try:
         assert engine.docker("wait", cid).stdout.decode().strip() == "4"
 
@@ -227,10 +229,21 @@ def _restarting_between_runs_and_wait(engine: Engine) -> None:
         assert _until(lambda: _state(engine, cid)[2] >= 2)
         engine.docker("stop", "-t", "1", cid)
         assert _state(engine, cid)[0] == "exited"
+        # the next run stays (a run that exits is restarted, counted, at once: an inspect more
+        # than a second after the start, at load 14, saw RestartCount 1)
+        engine.docker("cp", "-", f"{cid}:/", input=_tar_of("stay"))
         engine.docker("start", cid)
         assert _state(engine, cid)[2] == 0
     finally:
         engine.docker("rm", "-f", cid)
+
+
+def _tar_of(name: str) -> bytes:
+    """A tar of one empty file."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo(name))
+    return data.getvalue()
 
 
 def _shim_of(engine: Engine, cid: str) -> int:
