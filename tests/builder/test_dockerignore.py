@@ -189,7 +189,9 @@ def test_pathological_pattern_is_fast() -> None:
     start = time.perf_counter()
     assert not matcher.matches("a" * 255)
     assert matcher.matches("a" * 254 + "b")
-    assert time.perf_counter() - start < 0.5
+    # no speed bound (a loaded machine may stall the process for a while): a backtracking
+    # matcher tries ~255**10/10! ways here, years, and a linear one finishes in microseconds
+    assert time.perf_counter() - start < 60
 
 
 def test_patterns_survive_copies_and_pickles() -> None:
