@@ -2,8 +2,9 @@
 sends to the running containers of its own service), refused by dockyard until now, so
 `docker-compose run SERVICE` failed whenever SERVICE was up. Through Debian's docker CLI 20.10
 and docker-compose 1.29 on dockyard serve and the reference dockerd: the alias reaches the
-linked container on a network the two share (dockerd by its DNS, dockyard by an /etc/hosts
-line), the link shows on the endpoint in inspect, and dockerd's refusals are dockyard's."""
+linked container on a network the two share (on a user network by DNS, to the linking container
+alone; on the default bridge by an /etc/hosts line), the link shows on the endpoint in inspect,
+and dockerd's refusals are dockyard's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from tests.conftest import at_once
 from tests.interop.conftest import Engine
 from tests.interop.test_compose import compose
 
@@ -39,6 +41,51 @@ def test_link_alias_and_refusals(engine: Engine) -> None:
     finally:
         engine.docker("rm", "-f", "lk-target", "lk-user", check=False)
         engine.docker("network", "rm", "lk-net", check=False)
+
+
+def _ip(engine: Engine, container: str, network: str) -> str:
+    return engine.docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}",
+                         container).stdout.decode().strip()
+
+
+def _nslookup(engine: Engine, container: str, name: str) -> str | None:
+    """The address the container's DNS answers for `name`, None when it answers none."""
+    out = engine.docker("exec", container, "nslookup", name, check=False)
+    if out.returncode != 0:
+        return None
+    return out.stdout.decode().split("Name:", 1)[1].split("Address:", 1)[1].split()[0]
+
+
+def test_a_link_alias_is_answered_by_dns_to_the_linking_container_alone(engine: Engine) -> None:
+    """dockerd's DNS answers a link's alias on a user network to the linking container (nslookup
+    finds it: its endpoint's aliases), not to another container of the network nor to the
+    linked one, and writes no /etc/hosts line for it; the alias follows the linked container
+    (no answer while it is stopped, its address once it runs again). dockyard wrote an
+    /etc/hosts line (getaddrinfo found it, nslookup did not) fixed at the start. (Not compared:
+    the linked container asking for the alias. dockerd answers it nothing; aardvark-dns 1.4.0
+    answers by the asker's address, and the linking container's view holds the linked one's,
+    so dockyard answers it its own address: netavark.LinkView.)"""
+    try:
+        engine.docker("network", "create", "lkd-net")
+        engine.docker("run", "-d", "--name", "lkd-target", "--network", "lkd-net", *SLEEPER)
+        engine.docker("run", "-d", "--name", "lkd-linker", "--network", "lkd-net",
+                      "--link", "lkd-target:al", *SLEEPER)
+        engine.docker("run", "-d", "--name", "lkd-third", "--network", "lkd-net", *SLEEPER)
+        target = _ip(engine, "lkd-target", "lkd-net")
+        # (a name dockerd's DNS does not know goes to the host's servers: a few seconds where
+        # they do not answer, so the lookups that find nothing run side by side)
+        seen = at_once(lambda: _nslookup(engine, "lkd-linker", "al"),
+                       lambda: _nslookup(engine, "lkd-third", "al"))
+        assert seen == (target, None)
+        hosts = engine.docker("exec", "lkd-linker", "cat", "/etc/hosts").stdout.decode()
+        assert not [line for line in hosts.splitlines() if "al" in line.split()[1:]], hosts
+        engine.docker("stop", "-t", "1", "lkd-target")
+        assert _nslookup(engine, "lkd-linker", "al") is None
+        engine.docker("start", "lkd-target")
+        assert _nslookup(engine, "lkd-linker", "al") == _ip(engine, "lkd-target", "lkd-net")
+    finally:
+        engine.docker("rm", "-f", "lkd-target", "lkd-linker", "lkd-third", check=False)
+        engine.docker("network", "rm", "lkd-net", check=False)
 
 
 def test_network_connect_with_a_link(engine: Engine) -> None:

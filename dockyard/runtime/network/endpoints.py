@@ -17,7 +17,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from dockyard.dataclass import asdict, dataclass, field
 from dockyard.errors import Conflict, InvalidParameter, NotFound
@@ -38,7 +38,7 @@ class EndpointConfig:
     ipv4_address: str = ""
     mac_address: str = ""       # the interface's; "" Docker's 02:42 + the IPv4 address
     driver_opts: dict[str, str] = field(default_factory=dict)   # kept and shown, as dockerd's bridge
-    links: list[str] = field(default_factory=list)   # NAME:ALIAS a connect gave (--link): /etc/hosts lines
+    links: list[str] = field(default_factory=list)   # NAME:ALIAS a connect gave (--link): answered by DNS
 
 
 def parse_mac(text: str) -> str:
@@ -255,10 +255,11 @@ def _mac(ip: str) -> str:
 
 def join(root: Path, cdir: Path, container_id: str, container_name: str,
          request: NetworkRequest, exposed: list[str], alive: Alive,
-         pid: int | None = None, made: bool = False) -> NetworkState | None:
+         pid: int | None = None, made: bool = False, links: Sequence[str] = ()) -> NetworkState | None:
     """Keep the namespace of process `pid` (else a new one; `made`: the caller's, at
     netns_path, which it removes) and attach it to the container's networks; None for host
-    mode. On failure nothing stays (addresses released, namespace file removed)."""
+    mode. On failure nothing stays (addresses released, namespace file removed). `links`: the
+    container's own (`run --link`), on each network it joins."""
     if request.mode == "host":
         return None
     netns = netns_path(cdir)
@@ -273,7 +274,8 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
     try:
         ports = host_ports.reserve(root, container_id, container_name, port_mappings(request, exposed))
         state.ports = [p.to_json() for p in ports]
-        _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive)
+        _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive,
+                links={name: [*links, *cfg.links] for name, cfg in request.networks.items()})
     except BaseException:
         _release_all(root, container_id, state)
         if not made:   # the runtime may not have opened it yet
@@ -285,7 +287,8 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
 
 def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             wanted: dict[str, EndpointConfig], state: NetworkState, ports: list[PortMapping],
-            alive: Alive) -> None:
+            alive: Alive, links: dict[str, list[str]] | None = None) -> None:
+    """`links`: by network, the container's links (`NAME[:ALIAS]`) there (_link_views)."""
     sweep_deleted_stores()   # first: what a killed run left on the host
     networks = Networks(root)
     records = {name: networks.get(name) for name in wanted}   # get may make the built-ins, locked
@@ -317,7 +320,8 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
     state_path(cdir).write_bytes(state.to_json())
     payload = netavark.options_json(container_id, container_name, attachments, ports)
     try:
-        netavark.setup(config_dir(root), Path(state.netns), payload)
+        netavark.setup(config_dir(root), Path(state.netns), payload,
+                       _link_views(root, container_id, container_name, attachments, links or {}))
     except BaseException:
         _undo(root, cdir, container_id, container_name, state, [a.network.name for a in attachments])
         raise
@@ -495,7 +499,10 @@ def connect(root: Path, cdir: Path, container_id: str, container_name: str, netw
         raise Conflict(f"container {container_id} has no network namespace to connect")
     if network.name in state.networks:
         raise Conflict(f"endpoint with name {container_name} already exists in network {network.name}")
-    _attach(root, cdir, container_id, container_name, {network.name: cfg}, state, [], alive)
+    _attach(root, cdir, container_id, container_name, {network.name: cfg}, state, [], alive,
+            links={network.name: cfg.links})
+    if network.dns_enabled:
+        return
     lines = []
     for link in cfg.links:   # `network connect --link`: the alias on the linked container's address
         target, _, alias = link.partition(":")
@@ -506,6 +513,28 @@ def connect(root: Path, cdir: Path, container_id: str, container_name: str, netw
     if lines and (cdir / "hosts").exists():
         with open(cdir / "hosts", "a") as f:   # in place: the runtime bind-mounted this inode
             f.write("".join(lines))
+
+
+def _link_views(root: Path, container_id: str, container_name: str, attachments: list[Attachment],
+                links: dict[str, list[str]]) -> list[netavark.LinkView]:
+    """Links (`NAME[:ALIAS]`, by network) on the networks with DNS the container joins: their
+    aliases answered by aardvark-dns to it alone, as dockerd's DNS does (netavark.LinkView; an
+    alias that is NAME itself the network answers already), never an /etc/hosts line. NAME is
+    the container that has that name or ID at the setup (kept by its ID)."""
+    views = []
+    for a in attachments:
+        if not a.network.dns_enabled:
+            continue
+        targets: dict[str, list[str]] = {}
+        for link in links.get(a.network.name) or ():
+            target, _, alias = link.partition(":")
+            other = container_dir(root, target) if (alias or target) != target else None
+            if other is not None:
+                targets.setdefault(other.name, []).append(alias)
+        if targets:
+            views.append(netavark.LinkView(container_id, netavark.netavark_name(a.network, a.legacy_name),
+                                           a.ip, ",".join([container_name, *a.aliases]), targets))
+    return views
 
 
 def disconnect(root: Path, cdir: Path, container_id: str, container_name: str,
@@ -553,8 +582,9 @@ def hosts_file(current: bytes, state: NetworkState | None, hostname: str,
     first = next(iter(state.networks.values()))
     lines += [f"{first.gateway}\t{name}" for name in gateway_names]
     lines += [f"{j.ip}\t{hostname}" for j in state.networks.values()]
-    for alias, other in links:
-        shared = [j.ip for name, j in (other.networks.items() if other else []) if name in state.networks]
+    for alias, other in links:   # (on a network with DNS, aardvark-dns answers it: _link_views)
+        shared = [j.ip for name, j in (other.networks.items() if other else [])
+                  if name in state.networks and not state.networks[name].network.get("dns_enabled")]
         if shared:
             lines.append(f"{shared[0]}\t{alias}")
     return ("\n".join(lines) + "\n").encode()

@@ -165,10 +165,10 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
     record = json.loads((cdir / "container.json").read_bytes())
     request = read_request(cdir)
     exposed = list((record.get("config") or {}).get("ExposedPorts") or {})
-    state = endpoints.join(root, cdir, container_id, record["name"], request, exposed,
-                           _alive(root), pid=pid, made=pid is None)
-    _events(root, container_id, state, "connect")
     host = record.get("host") or {}
+    state = endpoints.join(root, cdir, container_id, record["name"], request, exposed,
+                           _alive(root), pid=pid, made=pid is None, links=host.get("links") or [])
+    _events(root, container_id, state, "connect")
     hostname = record.get("hostname") or container_id[:12]
     if request.mode != "none":
         write_resolv_conf(cdir, host, state)

@@ -23,7 +23,7 @@ import shlex
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from dockyard.dataclass import dataclass, field
 from dockyard.errors import RuntimeFailure, Unavailable
@@ -130,7 +130,8 @@ def options_json(container_id: str, container_name: str, attachments: list[Attac
     return json.dumps(body).encode()
 
 
-def _run(config_dir: Path, command: str, netns: Path, payload: bytes) -> bytes:
+def _run(config_dir: Path, command: str, netns: Path, payload: bytes,
+         views: Sequence[LinkView] = ()) -> bytes:
     config_dir.mkdir(parents=True, exist_ok=True)
     args = [_binary("netavark"), "--config", str(config_dir), "--rootless", "false",
             "--aardvark-binary", _binary("aardvark-dns"), command, str(netns)]
@@ -138,21 +139,31 @@ def _run(config_dir: Path, command: str, netns: Path, payload: bytes) -> bytes:
     # netavark's output goes to files, not pipes.
     out_path = config_dir / f".{command}.{os.getpid()}.out"
     stdin = _stdin(config_dir, payload)
+    body = json.loads(payload)
     try:
         with flock(RUN_DIR / "netavark.lock"), open(out_path, "w+b") as out:
             os.unlink(out_path)
+            for view in views:
+                view.save(config_dir)
+            # the link views as they are once netavark is done, before it: its one reload of
+            # aardvark-dns reads them with its own entries (see "links on networks with DNS")
+            _render_views(config_dir, _change(command, body))
             proc = subprocess.run(args, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
                                   close_fds=True, env={**os.environ, "NETAVARK_FW": "iptables"})
             if command == "setup" and proc.returncode == 0:
-                for info in json.loads(payload).get("network_info", {}).values():
+                for info in body.get("network_info", {}).values():
                     pin_bridge_mac(info["network_interface"])
             out.seek(0)
             data = out.read()
+            if _render_views(config_dir, {}):   # what netavark did not do as told (a failure)
+                _reload_dns(config_dir / "aardvark-dns")
             ensure_dns(config_dir)
     finally:
         os.close(stdin)
     if proc.returncode != 0:
         raise RuntimeFailure(f"netavark {command} failed: {_error(data)}")
+    if command == "teardown":
+        _wait_gone(config_dir, body)
     return data
 
 
@@ -209,9 +220,11 @@ def _error(data: bytes) -> str:
     return text.splitlines()[-1] if text else "unknown error"
 
 
-def setup(config_dir: Path, netns: Path, payload: bytes) -> dict[str, Any]:
-    """Configure `netns`; the status: network name -> {interfaces, dns_server_ips...}."""
-    data = _run(config_dir, "setup", netns, payload)
+def setup(config_dir: Path, netns: Path, payload: bytes,
+          views: Sequence[LinkView] = ()) -> dict[str, Any]:
+    """Configure `netns`; the status: network name -> {interfaces, dns_server_ips...}.
+    `views`: the container's links on its networks with DNS (LinkView)."""
+    data = _run(config_dir, "setup", netns, payload, views)
     for line in reversed(data.decode(errors="replace").strip().splitlines()):
         try:
             status = json.loads(line)
@@ -230,32 +243,26 @@ def rename_dns(config_dir: Path, container_id: str, old_name: str, new_name: str
     """aardvark-dns answers `new_name` for the container, no longer `old_name` (docker rename of
     a running container): its entry in each network's file (netavark's `ID IPv4 IPv6
     NAME,ALIAS...` lines, after the gateway line) gets the new name, and aardvark-dns rereads
-    its files on SIGHUP, as after a netavark setup."""
+    its files on SIGHUP, as after a netavark setup; the rename returns once it answers it."""
     directory = config_dir / "aardvark-dns"
     with flock(RUN_DIR / "netavark.lock"):
-        changed = False
-        try:
-            files = [f for f in directory.iterdir() if f.name != "aardvark.pid" and not f.name.startswith(".")]
-        except FileNotFoundError:
-            return
-        for path in files:
+        renamed: list[tuple[str, str]] = []   # (gateway, address) of each network it is on
+        for path in _network_files(directory):
             lines = path.read_text().split("\n")
             for i, line in enumerate(lines):
                 fields = line.split(" ")
-                if len(fields) >= 4 and fields[0] == container_id:
+                if i and len(fields) >= 4 and fields[0] == container_id:
                     names = [new_name if n == old_name else n for n in fields[3].split(",")]
                     lines[i] = " ".join([*fields[:3], ",".join(names), *fields[4:]])
+                    renamed.append((lines[0].split(" ")[0].split(",")[0], fields[1].split(",")[0]))
             text = "\n".join(lines)
-            if text != path.read_text():
-                tmp = path.with_name(f".{path.name}.{os.getpid()}")
-                tmp.write_text(text)
-                os.replace(tmp, path)
-                changed = True
-        if changed:
-            try:
-                os.kill(int((directory / "aardvark.pid").read_text().strip()), signal.SIGHUP)
-            except (FileNotFoundError, ValueError, ProcessLookupError):
-                pass   # no aardvark-dns running: it reads the files when it starts
+            if text != path.read_text() and _parses(text):
+                _replace(path, text)
+        if _render_views(config_dir, {}) or renamed:
+            _reload_dns(directory)
+    for gateway, ip in renamed:
+        if ip:
+            wait_dns(gateway, new_name, ip)
 
 
 def _network_files(directory: Path) -> list[Path]:
@@ -264,6 +271,14 @@ def _network_files(directory: Path) -> list[Path]:
         return [f for f in directory.iterdir() if f.name != "aardvark.pid" and not f.name.startswith(".")]
     except FileNotFoundError:
         return []
+
+
+def _reload_dns(directory: Path) -> None:
+    """aardvark-dns rereads its files on SIGHUP, as after a netavark setup."""
+    try:
+        os.kill(int((directory / "aardvark.pid").read_text().strip()), signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pass   # no aardvark-dns running: it reads the files when it starts
 
 
 def ensure_dns(config_dir: Path) -> None:
@@ -291,6 +306,213 @@ def ensure_dns(config_dir: Path) -> None:
                     os.environ.get("NETAVARK_DNS_PORT", "53"), "run"],
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    close_fds=True)
+
+
+def _wait_gone(config_dir: Path, body: dict[str, Any]) -> None:
+    """After a teardown: until aardvark-dns's reload is done (it no longer answers the container's
+    short ID on its networks with DNS that still have a file), so that a lookup right after a
+    stop finds what is there now (a link's alias no longer answered), not the listeners' restart."""
+    directory = config_dir / "aardvark-dns"
+    for name, info in (body.get("network_info") or {}).items():
+        if info.get("dns_enabled") and (directory / name).exists():
+            for subnet in info.get("subnets") or ():
+                if subnet.get("gateway"):
+                    wait_dns(subnet["gateway"], body["container_id"][:12], None)
+
+
+# -- links on networks with DNS ------------------------------------------------------------------
+# `docker run --network NET --link NAME:ALIAS`: dockerd's DNS answers ALIAS with NAME's address on
+# NET to the linking container only (its endpoint's aliases), while NAME is on NET. aardvark-dns
+# answers a query with the names of the networks its asker's address is in, so each linking
+# container gets a view of its own on each such network: one more file in aardvark-dns's folder,
+#
+#     .link.<linking ID>.<network>           (no network's file: their names never start with '.')
+#     <linking address>                      where this view "listens": the container's own
+#                                            address, which the host never holds (its listener
+#                                            fails to bind), so it takes no port from the network's
+#                                            server on the gateway
+#     link.<ID12>.<NET12> <linking address>  <its names on the network> [<its DNS servers>]
+#     link.<ID12>.<NET12>.<TARGET ID12> <TARGET's address on the network>  <ALIAS,...> [<its servers>]
+#
+# The first entry puts the linking container in the view (its names as the network's file has
+# them: a reverse lookup answers the same either way), each other one the aliases of a link on
+# the target's address; an entry carries the DNS servers its address has in the network's file
+# (aardvark keeps one list per address: the last file read sets it). A target with no address
+# on the network (stopped, disconnected) has no entry: the alias is not answered, as dockerd's.
+# The links themselves are dockyard's (LinkView, in <config>/links/, outside aardvark's folder),
+# saved before the linking container's setup and gone with its teardown. Every view is written
+# under netavark.lock, before each netavark setup and teardown, as the network's file will be
+# after it (_change), so netavark's one reload of aardvark-dns reads it: a container's start
+# waits for that reload (endpoints' wait_dns) and a stop too (_wait_gone). A view is checked to
+# parse as aardvark-dns 1.4.0 parses it (_parses: it exits on a file it cannot) before it is
+# renamed in, from a file made beside the folder (aardvark reads every file in it).
+_VIEW = ".link."
+_LINKS = "links"
+
+
+@dataclass
+class LinkView:
+    """A linking container's links on a network (see above): its address and names there as
+    netavark writes them (`NAME,ALIAS...`), and its links: the target's container ID -> aliases."""
+
+    container_id: str
+    network: str
+    ip: str
+    names: str
+    targets: dict[str, list[str]]
+
+    def save(self, config_dir: Path) -> None:
+        """dockyard's own list (the views are made from it), before the container's setup."""
+        from dockyard.atomic import replace_file
+
+        targets = {t: [a for a in aliases if _plain(a)] for t, aliases in self.targets.items() if _plain(t)}
+        path = config_dir / _LINKS / f"{self.container_id}.{self.network}"
+        path.parent.mkdir(exist_ok=True)
+        # (not fsynced: remade at each start of the container; a host crash stops it)
+        replace_file(path, json.dumps({t: a for t, a in targets.items() if a}).encode(), tmp_dir=config_dir)
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _plain(name: str) -> bool:
+    """A name a line of aardvark-dns's files can hold (Docker's container names and aliases)."""
+    return name[:1].isalnum() and set(name) <= _NAME_CHARS
+
+
+Entry = tuple[str, str, str]   # a container's IPv4 address, names and DNS servers in a network's file
+
+
+def _change(command: str, body: dict[str, Any]) -> dict[str, dict[str, Entry | None]]:
+    """What netavark's `command` does to the networks' files: by network with DNS, the
+    container's entry it writes (setup), or None for the one it removes (teardown)."""
+    change: dict[str, dict[str, Entry | None]] = {}
+    for name, per in (body.get("networks") or {}).items():
+        if not (body.get("network_info") or {}).get(name, {}).get("dns_enabled"):
+            continue
+        entry = None
+        if command == "setup":
+            names = ",".join([body["container_name"], *(per.get("aliases") or [])])
+            entry = (",".join(per.get("static_ips") or []), names, ",".join(body.get("dns_servers") or []))
+        change[name] = {body["container_id"]: entry}
+    return change
+
+
+def _entries(network_file: Path) -> dict[str, Entry]:
+    """The entries of a network's file: container ID -> its entry."""
+    entries: dict[str, Entry] = {}
+    try:
+        lines = network_file.read_text().split("\n")[1:]
+    except FileNotFoundError:
+        return entries
+    for fields in (line.split(" ") for line in lines):
+        if len(fields) >= 4:
+            entries[fields[0]] = (fields[1], fields[3], fields[4] if len(fields) > 4 else "")
+    return entries
+
+
+def _view_text(linker: str, network: str, entries: dict[str, Entry], targets: dict[str, list[str]]) -> str:
+    """The view's file (see above), "" for none: the linker is not on the network, or no
+    target has an address there."""
+    own = entries.get(linker)
+    if own is None or not own[0]:
+        return ""
+    head = f"link.{linker[:12]}.{network[:12]}"
+
+    def line(name: str, entry: Entry, names: str) -> str:
+        return " ".join([name, entry[0].split(",")[0], "", names, *([entry[2]] if entry[2] else [])])
+
+    lines = [line(f"{head}.{t[:12]}", entries[t], ",".join(aliases))
+             for t, aliases in targets.items() if t in entries and entries[t][0]]
+    if not lines:
+        return ""
+    names = ",".join(n for n in own[1].split(",") if _plain(n)) or linker[:12]
+    return "\n".join([own[0].split(",")[0], line(head, own, names), *lines, ""])
+
+
+def _parses(text: str) -> bool:
+    """Whether aardvark-dns 1.4.0 takes the file (config::parse_config): a first line of
+    addresses (then, after a space, servers), then `ID IPv4,... IPv6,... NAMES [SERVERS]` lines
+    of single spaces (names as they come: a view's are _plain)."""
+    lines = [line for line in text.split("\n") if line]
+    if not lines:
+        return False
+
+    def addresses(field: str, version: int | None = None) -> bool:
+        try:
+            return all(version in (None, ipaddress.ip_address(a).version) for a in field.split(","))
+        except ValueError:
+            return False
+
+    first = lines[0].split(" ")
+    if not addresses(first[0]) or (len(first) > 1 and not addresses(first[1])):
+        return False
+    for fields in (line.split(" ") for line in lines[1:]):
+        if len(fields) < 4 or not fields[0] or not fields[3]:
+            return False
+        if (fields[1] and not addresses(fields[1], 4)) or (fields[2] and not addresses(fields[2], 6)):
+            return False
+        if len(fields) > 4 and fields[4] and not addresses(fields[4]):
+            return False
+    return True
+
+
+def _render_views(config_dir: Path, change: dict[str, dict[str, Entry | None]]) -> bool:
+    """Every link view as dockyard's lists and the networks' files (with `change`: _change) have
+    them, written or removed (see above; under netavark.lock). A list whose linking container
+    is not on its network goes with its view. Whether a view changed."""
+    directory = config_dir / "aardvark-dns"
+    try:
+        lists = list((config_dir / _LINKS).iterdir())
+    except FileNotFoundError:
+        lists = []
+    wanted: dict[str, str] = {}
+    for path in lists:
+        linker, _, network = path.name.partition(".")
+        entries = _entries(directory / network)
+        for container_id, entry in change.get(network, {}).items():
+            if entry is None:
+                entries.pop(container_id, None)
+            else:
+                entries[container_id] = entry
+        if linker not in entries:
+            path.unlink(missing_ok=True)
+            continue
+        try:
+            targets = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        text = _view_text(linker, network, entries, targets)
+        if text and _parses(text):
+            wanted[f"{_VIEW}{path.name}"] = text
+    changed = False
+    try:
+        present = [p for p in directory.iterdir() if p.name.startswith(_VIEW)]
+    except FileNotFoundError:
+        present = []
+    for view in present:
+        if view.name not in wanted:
+            view.unlink(missing_ok=True)
+            changed = True
+    for name, text in wanted.items():
+        try:
+            old = (directory / name).read_text()
+        except FileNotFoundError:
+            old = ""
+        if text != old:
+            _replace(directory / name, text)
+            changed = True
+    return changed
+
+
+def _replace(path: Path, text: str) -> None:
+    """A file of aardvark-dns's replaced whole; the new one made beside its folder, never in
+    it: aardvark-dns reads every file there, and a line it cannot parse ends it. (Not fsynced:
+    remade at each setup and teardown.)"""
+    from dockyard.atomic import replace_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, text.encode(), tmp_dir=path.parent.parent)
 
 
 # netavark's host-wide chains: made at the first setup on the host, never removed by netavark
@@ -595,20 +817,20 @@ def _is_nsfs(path: Path) -> bool:
     return False
 
 
-def wait_dns(server: str, name: str, ip: str, seconds: float = 1.0) -> bool:
-    """Wait until aardvark-dns at `server` (a network's gateway) answers `name` with `ip`: its
-    reload after a setup (SIGHUP: it rereads its files and restarts its listeners) is
-    asynchronous, and a container whose first lookups came before it ended found no server or
-    no name (a compose one-off pinging its service at its start, under load). dockerd's
-    embedded DNS knows a container before its process starts: with this wait, so does
-    dockyard's. Whether it answered within `seconds` (else the start goes on: a lookup then
-    only retries, as before)."""
+def wait_dns(server: str, name: str, ip: str | None, seconds: float = 1.0) -> bool:
+    """Wait until aardvark-dns at `server` (a network's gateway) answers `name` with `ip` (None:
+    answers that there is no such name): its reload after a setup or teardown (SIGHUP: it
+    rereads its files and restarts its listeners) is asynchronous, and a container whose first
+    lookups came before it ended found no server or no name (a compose one-off pinging its
+    service at its start, under load). dockerd's embedded DNS knows a container before its
+    process starts: with this wait, so does dockyard's. Whether it answered within `seconds`
+    (else the start goes on: a lookup then only retries, as before)."""
     import socket
     import time
 
     question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
     query = os.urandom(2) + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + question + b"\x00\x01\x00\x01"
-    wanted = socket.inet_aton(ip)
+    wanted = socket.inet_aton(ip) if ip else None
     deadline = time.monotonic() + seconds
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         while True:
@@ -616,7 +838,9 @@ def wait_dns(server: str, name: str, ip: str, seconds: float = 1.0) -> bool:
                 sock.settimeout(0.05)
                 sock.sendto(query, (server, 53))
                 answer = sock.recv(512)
-                if answer[:2] == query[:2] and answer[6:8] != b"\0\0" and wanted in answer[len(query):]:
+                if answer[:2] == query[:2] and (
+                        answer[3] & 0x0F == 3 if wanted is None   # NXDOMAIN
+                        else answer[6:8] != b"\0\0" and wanted in answer[len(query):]):
                     return True
             except OSError:      # no listener yet (refused), or no answer in time
                 pass
