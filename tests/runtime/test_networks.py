@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, RuntimeFailure
-from dockyard.runtime.network import endpoints, netavark, subnets
+from dockyard.runtime.network import endpoints, ipam, netavark, subnets
 from dockyard.runtime.network.endpoints import EndpointConfig, NetworkRequest, PortBinding
 from dockyard.runtime.network.records import CreateRequest, Endpoint, Networks
 from dockyard.runtime.resolvconf import resolv_conf
@@ -359,6 +359,57 @@ def test_a_leave_never_lets_the_subnet_go_under_a_join(store_root: Path, sandbox
     networks.remove_endpoint(bridge, second)
     assert networks.deactivate(bridge, endpoints.sweep_subnet)
     assert not reservation.exists()
+
+
+def test_an_endpoint_of_another_boot_does_not_pin_the_default_bridge(tmp_path: Path, store_root: Path,
+                                                                    sandboxes, monkeypatch) -> None:
+    """A reboot clears /run (the reservations, the bridges) but a container that was running
+    keeps its endpoint, its address and its network.json in the store. When another network
+    took the default bridge's subnet meanwhile (another store's create), the bridge moves to a
+    free one only when no endpoint is on it: every join failed 'Pool overlaps' until that
+    container was removed. An endpoint records its boot; one of another boot does not count.
+    The old container's own start then joins the moved bridge, its old address let go."""
+    from dockyard.store import layers
+
+    box = sandboxes("rebooted")
+    box.join(NetworkRequest())
+    networks = Networks(store_root)
+    bridge = networks.get("bridge")
+    ips = networks.ips_dir(bridge)
+    kept = {path: path.read_bytes() for path in [networks.endpoints_dir(bridge) / f"{box.id}.json",
+                                                 endpoints.state_path(box.cdir), *ips.iterdir()]}
+    other = Networks(tmp_path / "other")
+    other.ensure_builtins()         # its own default bridge on another subnet
+    box.leave()                     # the reboot: the bridge and the reservation go
+    for path, data in kept.items():  # the store keeps what the container never let go
+        path.write_bytes(data)
+    taker = other.create(CreateRequest("taker", subnet=bridge.subnet))
+    try:
+        monkeypatch.setattr(layers, "_boot", ["the next boot"])
+        after = sandboxes("after")
+        moved = after.join(NetworkRequest()).networks["bridge"]
+        assert ipaddress.IPv4Address(moved.ip) not in ipaddress.IPv4Network(bridge.subnet)
+        assert Networks(store_root).get("bridge").subnet != bridge.subnet
+        assert "eth0" in after.run("ip", "-br", "addr").stdout
+        # the old container starts again (its monitor's join, in a new namespace)
+        again = subprocess.Popen(["unshare", "-n", "sleep", "60"])
+        try:
+            while os.stat(f"/proc/{again.pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
+                time.sleep(0.005)
+            state = endpoints.join(store_root, box.cdir, box.id, box.name,
+                                   endpoints.validate(store_root, NetworkRequest()), [],
+                                   lambda cid: True, pid=again.pid)
+            assert ipaddress.IPv4Address(state.networks["bridge"].ip) not in ipaddress.IPv4Network(bridge.subnet)
+            holders = ipam.holders(ips)
+            assert sorted(holders.values()) == sorted([box.id, after.id]), holders
+            endpoints.leave(store_root, box.cdir, box.id, box.name)
+        finally:
+            again.kill()
+            again.wait()
+        after.leave()
+        assert not (subnets.RUN_DIR / "subnets" / moved.network["subnet"].replace("/", "_")).exists()
+    finally:
+        other.remove(taker.id, lambda cid: False, endpoints.sweep_subnet)
 
 
 def _chain_of(subnet: str) -> str:

@@ -25,6 +25,7 @@ from dockyard.runtime.hostconfig import CONTAINER_MODE
 from dockyard.runtime.network import host_ports, ipam, netavark, subnets
 from dockyard.runtime.network.netavark import Attachment, PortMapping
 from dockyard.runtime.network.records import Endpoint, NetworkRecord, Networks, network_exists
+from dockyard.store.layers import boot_id
 
 SPECIAL_MODES = ("host", "none")
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -260,6 +261,13 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
     netns_path, which it removes) and attach it to the container's networks; None for host
     mode. On failure nothing stays (addresses released, namespace file removed). `links`: the
     container's own (`run --link`), on each network it joins."""
+    left = read_state(cdir)
+    if left is not None:
+        # a run that never left (a reboot ended it): its addresses and endpoints go first, else
+        # held by an existing container for ever. No teardown: its namespace is of another boot,
+        # or the one at netns_path now is this start's, still empty.
+        _release_all(root, container_id, left)
+        state_path(cdir).unlink(missing_ok=True)
     if request.mode == "host":
         return None
     netns = netns_path(cdir)
@@ -316,7 +324,8 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             state.networks[record.name] = joined
             attachments.append(Attachment(record, interface, str(ip), aliases, joined.mac))
             networks.add_endpoint(record, Endpoint(container_id, container_name, joined.endpoint_id,
-                                                   joined.mac, f"{joined.ip}/{joined.prefix}"))
+                                                   joined.mac, f"{joined.ip}/{joined.prefix}",
+                                                   boot_id() or ""))
     state_path(cdir).write_bytes(state.to_json())
     payload = netavark.options_json(container_id, container_name, attachments, ports)
     try:

@@ -26,6 +26,7 @@ from dockyard.image.config import now_rfc3339
 from dockyard.runtime.network import subnets
 from dockyard.atomic import atomic_write
 from dockyard.store import workspace
+from dockyard.store.layers import boot_id
 from dockyard.store.locks import flock
 
 BUILTIN = ("bridge", "host", "none")
@@ -105,6 +106,13 @@ class Endpoint:
     endpoint_id: str
     mac: str
     ipv4: str           # address/prefix
+    # the host's boot it was made in (store.layers.boot_id; "" by older versions): a reboot
+    # ends every container, and leaves their endpoints in the store
+    boot: str = ""
+
+    def of_this_boot(self) -> bool:
+        """Whether its container may run: it joined in this boot of the host (or when unknown)."""
+        return not self.boot or boot_id() in (None, self.boot)
 
 
 class Networks:
@@ -262,14 +270,16 @@ class Networks:
     def _activate_locked(self, record: NetworkRecord) -> NetworkRecord:
         """Before a container joins: the network's subnet is reserved host-wide. The default
         `bridge` of a store holds its subnet only while containers use it (every store, every
-        test's too, has one): if another network took it meanwhile, it moves to a free one."""
+        test's too, has one): if another network took it meanwhile, it moves to a free one. The
+        endpoints of another boot (`live_endpoints`) do not hold it on its subnet: a container
+        running at a reboot kept its endpoint, and every join failed 'Pool overlaps'."""
         record = self._read(record.id) or record
         try:
             subnets.ensure_reserved(self.root, record.id, record.ipv4_network, network_exists,
                                     record.interface)
             return record
         except Conflict:
-            if record.name != "bridge" or self.endpoints(record):
+            if record.name != "bridge" or self.live_endpoints(record):
                 raise
         subnet = subnets.reserve(self.root, record.id, network_exists, None,
                                  [r.ipv4_network for r in self._all_raw()
@@ -284,7 +294,7 @@ class Networks:
         (no endpoint, no live hold). The default bridge then lets its subnet go (`sweep(subnet)`:
         with what it left on the host); `unanchor()` first, once no live process holds it."""
         if record.name != "bridge":
-            return not self.endpoints(record)
+            return not self.live_endpoints(record)
         with flock(self._lock):
             if unhold is not None:
                 unhold.unlink(missing_ok=True)
@@ -292,7 +302,7 @@ class Networks:
                 return False
             if unanchor is not None:
                 unanchor()
-            if self.endpoints(record):
+            if self.live_endpoints(record):
                 return False
             subnets.release(self.root, record.id, record.ipv4_network, sweep)
             return True
@@ -363,11 +373,16 @@ class Networks:
                 continue
         return out
 
+    def live_endpoints(self, record: NetworkRecord) -> list[Endpoint]:
+        """The endpoints made in this boot of the host (Endpoint.of_this_boot)."""
+        return [ep for ep in self.endpoints(record) if ep.of_this_boot()]
+
     def active_endpoints(self, record: NetworkRecord, alive: AliveCheck) -> list[Endpoint]:
-        """Endpoints of containers that exist; the others (a killed monitor's) are dropped."""
+        """Endpoints of containers that exist and joined in this boot; the others (a killed
+        monitor's, a reboot's) are dropped."""
         out = []
         for ep in self.endpoints(record):
-            if alive(ep.container_id):
+            if ep.of_this_boot() and alive(ep.container_id):
                 out.append(ep)
             else:
                 self.remove_endpoint(record, ep.container_id)
