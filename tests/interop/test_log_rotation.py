@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,14 +57,17 @@ def test_rotated_files_and_logs(engine: Engine, max_file: str) -> None:
 
 def test_follow_across_rotations(engine: Engine) -> None:
     """`logs -f` started before the output: every line once, in order, across ~40 rotations (dockerd
-    20.10's follower repeats some: there every line at least once). The
-    writer pauses every 10 lines so the follower stays within max-file files of it (a follower
-    further behind than that loses the files removed meanwhile, as dockerd's does)."""
+    20.10's follower repeats some: there every line at least once). The writer waits, after
+    each tenth line, until the follower has printed it (a mark the test leaves in /t), so the
+    follower stays within max-file files of it: one further behind loses the files removed
+    meanwhile, as dockerd's does (a pause of 20 ms every 10 lines was not enough at load 14:
+    both engines' followers lost lines)."""
     tmp = Path(tempfile.mkdtemp(prefix="logs-follow-", dir="/tmp"))
     name = "rot-follow"
     script = ("echo ready; while [ ! -e /t/go ]; do sleep 0.05; done; "
               "for i in $(seq 1000 1499); do echo line-$i; "
-              "[ $((i % 10)) = 9 ] && sleep 0.02; done; true")
+              "n=0; while [ $((i % 10)) = 9 ] && [ ! -e /t/seen-$i ] && [ $n -lt 3000 ]; do "
+              "sleep 0.01; n=$((n+1)); done; done; true")
     follower = None
     try:
         engine.docker("run", "-d", "--network", "none", "--name", name, "-v", f"{tmp}:/t",
@@ -73,9 +77,15 @@ def test_follow_across_rotations(engine: Engine) -> None:
         assert follower.stdout is not None
         assert follower.stdout.readline() == b"ready\n"    # it reads: now the output begins
         (tmp / "go").touch()
-        out, err = follower.communicate(timeout=120)
-        assert follower.returncode == 0, err
-        lines = out.decode().split()
+        watchdog = threading.Timer(120, follower.kill)
+        watchdog.start()
+        lines = []
+        for raw in follower.stdout:
+            lines.append(raw.decode().strip())
+            if lines[-1].startswith("line-") and lines[-1].endswith("9"):
+                (tmp / f"seen-{lines[-1][5:]}").touch()
+        watchdog.cancel()
+        assert follower.wait() == 0, follower.stderr.read()
         if engine.name == "dockerd":   # 20.10's follower repeats lines after a rotation (seen)
             assert sorted(set(lines)) == [f"line-{i}" for i in range(1000, 1500)]
         else:
