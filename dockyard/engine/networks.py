@@ -290,6 +290,8 @@ def disconnect(store: Any, container: str, network_ref: str) -> None:
         raise InvalidParameter(f"container {record.id} is not connected to network {network.name}")
     if current_state(cdir).status == RUNNING:
         endpoints.disconnect(store.root, cdir.path, record.id, record.name, network)
+        if network.dns_enabled:   # its DNS no longer answers the container, as dockerd's
+            hook.write_resolv_conf(cdir.path, record.host.to_dict(), endpoints.read_state(cdir.path))
     del request.networks[network.name]
     if request.mode == network.name and request.networks:
         request.mode = next(iter(request.networks))

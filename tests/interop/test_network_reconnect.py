@@ -80,6 +80,43 @@ def test_a_running_container_connected_to_a_network_asks_its_dns(engine: Engine)
         engine.docker("network", "rm", "rc-dns-net", check=False)
 
 
+def _answers(engine: Engine, asker: str, name: str, network: str, *, expected: bool) -> bool:
+    """Whether `asker`'s DNS (nslookup asks DNS alone, its servers in /etc/resolv.conf) answers
+    `name` with its address on `network`; a lookup `expected` to get nothing waits 1 s (a
+    server that no longer answers the container is never reached)."""
+    ip = engine.docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}",
+                       name).stdout.decode().strip()
+    assert ip
+    quick = [] if expected else ["-timeout=1", "-retry=1"]
+    seen = engine.docker("exec", asker, "nslookup", *quick, name, check=False)
+    assert b"usage" not in seen.stderr.lower(), seen.stderr
+    return f"Address: {ip}" in seen.stdout.decode()
+
+
+def test_a_disconnected_network_no_longer_answers_the_container(engine: Engine) -> None:
+    """A running container disconnected from a network with DNS no longer gets that network's
+    names; disconnected from the last one, none. dockerd keeps 127.0.0.11 in its resolv.conf,
+    and its embedded server answers from the networks the container is still on. dockyard kept
+    each gateway a connect had written, and aardvark-dns at it answered through the host's
+    routes: the names of a network the container had left."""
+    try:
+        engine.docker("network", "create", "rc-left-a")
+        engine.docker("network", "create", "rc-left-b")
+        engine.docker("run", "-d", "--name", "rc-left-on-a", "--network", "rc-left-a", "busybox", "sleep", "100")
+        engine.docker("run", "-d", "--name", "rc-left-on-b", "--network", "rc-left-b", "busybox", "sleep", "100")
+        engine.docker("run", "-d", "--name", "rc-left", "busybox", "sleep", "100")
+        engine.docker("network", "connect", "rc-left-a", "rc-left")
+        engine.docker("network", "connect", "rc-left-b", "rc-left")
+        engine.docker("network", "disconnect", "rc-left-b", "rc-left")
+        assert _answers(engine, "rc-left", "rc-left-on-a", "rc-left-a", expected=True)
+        assert not _answers(engine, "rc-left", "rc-left-on-b", "rc-left-b", expected=False)
+        engine.docker("network", "disconnect", "rc-left-a", "rc-left")   # its last with DNS
+        assert not _answers(engine, "rc-left", "rc-left-on-a", "rc-left-a", expected=False)
+    finally:
+        engine.docker("rm", "-f", "rc-left", "rc-left-on-a", "rc-left-on-b", check=False)
+        engine.docker("network", "rm", "rc-left-a", "rc-left-b", check=False)
+
+
 SLEEPER = ["busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 
 

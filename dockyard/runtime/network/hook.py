@@ -187,7 +187,10 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
 def write_resolv_conf(cdir: Path, host: dict[str, Any], state: endpoints.NetworkState | None) -> None:
     """The container's /etc/resolv.conf for the networks it is on now: their DNS servers in
     place of the host's (at its start, and when a running container connects to a network
-    with DNS, as dockerd's sandbox then takes its embedded server, 127.0.0.11)."""
+    with DNS, as dockerd's sandbox then takes its embedded server, 127.0.0.11), the host's
+    again once it left the last of them (dockerd keeps 127.0.0.11, which no longer answers the
+    names of a network the container left: a gateway kept here still did, reached through the
+    host)."""
     if not (cdir / "resolv.conf").exists() or state is None:
         return
     try:
