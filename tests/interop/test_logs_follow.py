@@ -11,6 +11,8 @@ serve and the reference dockerd (dockyard refused both combinations until now):
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +32,23 @@ def _follow(engine: Engine, *flags: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _readers(log_path: str) -> int:
+    """How many descriptors of any process have the container's log open (its writer's, and a
+    follower's in the engine while one follows)."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                count += os.readlink(f"/proc/{pid}/fd/{fd}") == log_path
+            except OSError:
+                continue
+    return count
+
+
 def test_follow_with_tail_and_until(engine: Engine) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="logs-tail-", dir="/tmp"))
     followers: list[subprocess.Popen] = []
@@ -38,11 +57,17 @@ def test_follow_with_tail_and_until(engine: Engine) -> None:
                       "busybox", "sh", "-c", SCRIPT)
         while engine.docker("logs", "lf").stdout.count(b"\n") < 5:
             time.sleep(0.05)
-        # --tail 0 prints nothing until a new line comes, so nothing says when it follows: it
-        # starts first, the checks below give it their time (started beside tail2 it missed
-        # late-1 once on dockerd's side, in a CI run at load 7)
+        # --tail 0 prints nothing until a new line comes: it follows once the engine has the
+        # log open for it (started beside tail2 it missed late-1 once on dockerd's side, in a
+        # CI run at load 7; started first, the checks below gave it their time, ~1 s)
+        log_path = json.loads(engine.docker("inspect", "lf").stdout)[0]["LogPath"]
+        open_before = _readers(log_path)
         tail0 = _follow(engine, "--tail", "0")
         followers.append(tail0)
+        deadline = time.monotonic() + 60
+        while _readers(log_path) <= open_before:
+            assert time.monotonic() < deadline and tail0.poll() is None, "the --tail 0 follower never opened the log"
+            time.sleep(0.05)
         assert engine.docker("logs", "--tail", "-1", "lf").stdout.decode().split() == [
             f"line-{i}" for i in range(1, 6)]
         assert engine.docker("logs", "--tail", "abc", "lf").stdout.decode().split() == [
