@@ -25,9 +25,11 @@ def test_exec_ids_and_host_config_fields(engine: Engine) -> None:
     try:
         engine.docker("run", "-d", "--name", "insp", "--network", "none", "busybox", "sleep", "100")
         assert _inspect(engine, "insp")["ExecIDs"] is None
-        engine.docker("exec", "-d", "insp", "sleep", "1")
+        # a detached exec that runs until told (a `sleep 1` had to be seen within its second)
+        engine.docker("exec", "-d", "insp", "sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done")
         assert len(_inspect(engine, "insp")["ExecIDs"]) == 1
-        deadline = time.monotonic() + 10
+        engine.docker("exec", "insp", "touch", "/go")
+        deadline = time.monotonic() + 60
         while _inspect(engine, "insp")["ExecIDs"] is not None and time.monotonic() < deadline:
             time.sleep(0.2)
         info = _inspect(engine, "insp")
