@@ -83,6 +83,12 @@ def test_a_link_alias_is_answered_by_dns_to_the_linking_container_alone(engine: 
         assert _nslookup(engine, "lkd-linker", "al") is None
         engine.docker("start", "lkd-target")
         assert _nslookup(engine, "lkd-linker", "al") == _ip(engine, "lkd-target", "lkd-net")
+        # dockerd registers no link of a container on a user network: `rm --link` finds none,
+        # and the alias stays (dockyard removed it, answered until the linker's next start)
+        removed = engine.docker("rm", "--link", "/lkd-linker/al", check=False)
+        assert (removed.returncode, removed.stderr) == (1, b"Error: No such container: lkd-linker/al\n")
+        engine.docker("restart", "-t", "1", "lkd-linker")
+        assert _nslookup(engine, "lkd-linker", "al") == _ip(engine, "lkd-target", "lkd-net")
     finally:
         engine.docker("rm", "-f", "lkd-target", "lkd-linker", "lkd-third", check=False)
         engine.docker("network", "rm", "lkd-net", check=False)
