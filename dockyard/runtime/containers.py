@@ -351,11 +351,12 @@ def rename(store: Store, name: str, new_name: str) -> ContainerRecord:
 
 
 def remove_link(store: Store, link_name: str) -> None:
-    """`docker rm --link /PARENT/ALIAS`: the parent no longer links to ALIAS (from its next
-    start on; a running one keeps what it has, as dockerd's). dockerd's names and words: a
-    link is a name of its own, `PARENT/ALIAS`. Only a legacy link has one: dockerd registers
-    no link of a container on a user network (its endpoint's, answered by DNS), and refuses
-    its removal as a container it cannot find."""
+    """`docker rm --link /PARENT/ALIAS`: the parent no longer links to ALIAS: its /etc/hosts
+    line goes from a running container at once (hook.forget_link), as dockerd refreshes its
+    sandbox; its variables from its next start on. dockerd's names and words: a link is a
+    name of its own, `PARENT/ALIAS`. Only a legacy link has one: dockerd registers no link of a
+    container on a user network (its endpoint's, answered by DNS), and refuses its removal as
+    a container it cannot find."""
     name = link_name.strip("/")
     parent, slash, alias = name.rpartition("/")
     if not slash:
@@ -368,10 +369,14 @@ def remove_link(store: Store, link_name: str) -> None:
     with cdir.locked():
         record = cdir.read_record()
         kept = [link for link in record.host.links if link.partition(":")[2] != alias]
-        if len(kept) == len(record.host.links) or record.host.network_mode not in ("bridge", "none"):
+        removed = [link for link in record.host.links if link not in kept]
+        if not removed or record.host.network_mode not in ("bridge", "none"):
             raise NotFound(f"No such container: {name}")
         record.host.links = kept
         cdir.write_record(record)
+        from dockyard.runtime.network.hook import forget_link   # a bridge run's: its network
+
+        forget_link(store.root, cdir.path, removed[0])
 
 
 def update(store: Store, name: str, resources: Resources | None, restart: RestartPolicy | None) -> ContainerRecord:

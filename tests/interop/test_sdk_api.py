@@ -381,7 +381,8 @@ def test_legacy_link_variables_and_link_removal(client) -> None:  # noqa: ANN001
     """Links on the default bridge give dockerd's variables (alias_NAME, _PORT..., a _START/_END
     set for consecutive ports, _ENV_...; docker-py's test_create_with_links), to the container
     and its execs; a link to a container that does not run fails the start in dockerd's words;
-    DELETE /containers/PARENT/ALIAS?link=1 removes the link (dockyard refused it)."""
+    DELETE /containers/PARENT/ALIAS?link=1 removes the link (dockyard refused it), its
+    /etc/hosts line at once."""
     target = _create(client, "busybox", ["sleep", "60"], environment={"FOO": "1"},
                      ports=[80, 81, 82, (53, "udp")])
     client.start(target)
@@ -401,8 +402,17 @@ def test_legacy_link_variables_and_link_removal(client) -> None:  # noqa: ANN001
         expected += [f"{head}={proto}://{ip}:{port}", f"{head}_ADDR={ip}", f"{head}_PORT={port}",
                      f"{head}_PROTO={proto}"]
     assert sorted(v for v in seen if v.startswith("MY_LINK")) == sorted(expected)
+
+    def hosts() -> list[str]:
+        return client.exec_start(client.exec_create(cid, ["cat", "/etc/hosts"])).decode().splitlines()
+
+    # dockerd's line: the alias, the linked container's hostname, its name (dockyard: the alias)
+    hostname = client.inspect_container(target)["Config"]["Hostname"]
+    assert f"{ip}\tmy-link {hostname} {name}" in hosts()
     client.remove_container(f"{parent}/my-link", link=True)
     assert client.inspect_container(cid)["HostConfig"]["Links"] is None
+    # gone from the running container at once (dockyard kept it until the next start)
+    assert not [line for line in hosts() if "my-link" in line.split()]
     with pytest.raises(docker.errors.NotFound) as err:
         client.remove_container(f"{parent}/my-link", link=True)
     assert err.value.explanation == f"No such container: {parent}/my-link"

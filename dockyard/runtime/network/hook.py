@@ -173,15 +173,45 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
     if request.mode != "none":
         write_resolv_conf(cdir, host, state)
     if (cdir / "hosts").exists():
-        links = []
-        for link in [*(host.get("links") or []), *(l for cfg in request.networks.values() for l in cfg.links)]:
-            target, _, alias = link.partition(":")
-            other = endpoints.container_dir(root, target)
-            links.append((alias or target, endpoints.read_state(other) if other is not None else None))
+        links = [_link_names(root, link)
+                 for link in [*(host.get("links") or []), *(l for cfg in request.networks.values() for l in cfg.links)]]
         gateway_names = [name for name, _, ip in (e.partition(":") for e in host.get("extra_hosts") or [])
                          if ip == HOST_GATEWAY]
         _rewrite(cdir / "hosts", endpoints.hosts_file((cdir / "hosts").read_bytes(), state, hostname, links,
                                                       gateway_names))
+
+
+def _link_names(root: Path, link: str) -> tuple[str, endpoints.NetworkState | None]:
+    """A link's names on its /etc/hosts line as dockerd writes them (its buildSandboxOptions):
+    the alias, the linked container's hostname, its name unless that is the alias; with the
+    linked container's network state (None when it is gone)."""
+    target, _, alias = link.partition(":")
+    alias = alias or target
+    other = endpoints.container_dir(root, target)
+    try:
+        child = json.loads((other / "container.json").read_bytes()) if other is not None else None
+    except (FileNotFoundError, ValueError):
+        child = None
+    if other is None or child is None:
+        return alias, None
+    names = [alias, child.get("hostname") or other.name[:12]]
+    if child.get("name") != alias:
+        names.append(child.get("name") or "")
+    return " ".join(names), endpoints.read_state(other)
+
+
+def forget_link(root: Path, cdir: Path, link: str) -> None:
+    """`rm --link` of a running container: the link's /etc/hosts line goes at once, as
+    dockerd's sandbox refresh (updateNetwork) drops it."""
+    names, _ = _link_names(root, link)
+    try:
+        current = (cdir / "hosts").read_bytes()
+    except FileNotFoundError:
+        return
+    lines = current.decode(errors="replace").splitlines(keepends=True)
+    kept = [line for line in lines if line.rstrip("\n").partition("\t")[2] != names]
+    if len(kept) != len(lines):
+        _rewrite(cdir / "hosts", "".join(kept).encode())
 
 
 def write_resolv_conf(cdir: Path, host: dict[str, Any], state: endpoints.NetworkState | None) -> None:
