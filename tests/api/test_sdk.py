@@ -86,7 +86,7 @@ def test_containers_commit_export_import(client: docker.DockerClient, busybox: s
     c = client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2; touch /made; sleep 60"],
                               detach=True, name="sdk1")
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while b"err" not in c.logs() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert c.logs(stdout=True, stderr=False) == b"out\n"

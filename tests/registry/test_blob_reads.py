@@ -35,7 +35,7 @@ LARGE = DIRECT_BODY + 333
 
 def _blob_get_peers(registry: RegistryServer, count: int) -> list[str]:
     """The client address (host:port) of each blob GET the registry answered, in order."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while True:
         peers = [re.search(r'http.request.remoteaddr="?([^" ]+)', line).group(1)  # type: ignore[union-attr]
                  for line in registry.log.read_text(errors="replace").splitlines()
