@@ -184,8 +184,9 @@ def settings(root: Path, container_id: str, request: NetworkRequest,
         cfg = request.networks.get(name)
         out_networks[name] = {
             "IPAMConfig": ({"IPv4Address": cfg.ipv4_address} if cfg and cfg.ipv4_address else None),
-            # dockerd moves a container's links to its endpoints on user networks
-            "Links": (list(links) if links and name not in ("bridge", "host", "none") else None)
+            # dockerd moves a container's links to its endpoint on the user network of its mode
+            "Links": (list(links) if links and name == request.mode and name not in ("bridge", "host", "none")
+                      else None)
             if not (cfg and cfg.links) else [link.removesuffix(":" + link.partition(":")[0]) for link in cfg.links],
             "Aliases": (list(cfg.aliases) if cfg and cfg.aliases else None),
             "NetworkID": record.id if record else "",

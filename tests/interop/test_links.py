@@ -94,6 +94,31 @@ def test_a_link_alias_is_answered_by_dns_to_the_linking_container_alone(engine: 
         engine.docker("network", "rm", "lkd-net", check=False)
 
 
+def test_a_legacy_link_is_not_a_user_networks(engine: Engine) -> None:
+    """A link of a container on the default bridge is a legacy link: an /etc/hosts line, never
+    on a user network it is also connected to. dockerd's endpoint there shows no link and its
+    DNS does not answer the alias; dockyard showed the link there and answered it by DNS (the
+    container's links went to each network of its start)."""
+    try:
+        engine.docker("network", "create", "lkl-net")
+        engine.docker("run", "-d", "--name", "lkl-target", *SLEEPER)
+        engine.docker("network", "connect", "lkl-net", "lkl-target")
+        engine.docker("create", "--name", "lkl-linker", "--link", "lkl-target:al", *SLEEPER)
+        engine.docker("network", "connect", "lkl-net", "lkl-linker")
+        engine.docker("start", "lkl-linker")
+        info = json.loads(engine.docker("inspect", "lkl-linker").stdout)[0]
+        assert info["HostConfig"]["Links"] == ["/lkl-target:/lkl-linker/al"]
+        assert info["NetworkSettings"]["Networks"]["lkl-net"]["Links"] is None
+        hosts = engine.docker("exec", "lkl-linker", "cat", "/etc/hosts").stdout.decode()
+        assert f"{_ip(engine, 'lkl-target', 'bridge')}\tal " in hosts, hosts
+        asked = engine.docker("exec", "lkl-linker", "nslookup", "-timeout=1", "-retry=1", "al", check=False)
+        assert b"usage" not in asked.stderr.lower() and b"Address: " + _ip(engine, "lkl-target", "lkl-net").encode() \
+            not in asked.stdout, asked.stdout
+    finally:
+        engine.docker("rm", "-f", "lkl-target", "lkl-linker", check=False)
+        engine.docker("network", "rm", "lkl-net", check=False)
+
+
 def test_network_connect_with_a_link(engine: Engine) -> None:
     """`docker network connect --link NAME:ALIAS` (dockyard refused links of a connect): the alias
     reaches NAME's address on that network, for a running container at once and for a created

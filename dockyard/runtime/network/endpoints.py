@@ -260,7 +260,8 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
     """Keep the namespace of process `pid` (else a new one; `made`: the caller's, at
     netns_path, which it removes) and attach it to the container's networks; None for host
     mode. On failure nothing stays (addresses released, namespace file removed). `links`: the
-    container's own (`run --link`), on each network it joins."""
+    container's own (`run --link`), on the network of its mode (dockerd moves them to that
+    endpoint; on the default bridge they are legacy links, never another network's)."""
     left = read_state(cdir)
     if left is not None:
         # a run that never left (a reboot ended it): its addresses and endpoints go first, else
@@ -283,7 +284,8 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
         ports = host_ports.reserve(root, container_id, container_name, port_mappings(request, exposed))
         state.ports = [p.to_json() for p in ports]
         _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive,
-                links={name: [*links, *cfg.links] for name, cfg in request.networks.items()})
+                links={name: [*(links if name == request.mode else ()), *cfg.links]
+                       for name, cfg in request.networks.items()})
     except BaseException:
         _release_all(root, container_id, state)
         if not made:   # the runtime may not have opened it yet
