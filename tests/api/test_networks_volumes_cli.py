@@ -81,7 +81,8 @@ def test_events_of_the_store(cli_env: dict[str, str], dockyard) -> None:
 def test_dockyard_cli_in_process_and_as_client_print_the_same(server, dockyard) -> None:
     """`dockyard network/volume ...` in process and as a client of dockyard serve (same store)."""
     client = {"DOCKYARD_HOST": server.url}
-    dockyard("network", "create", "--label", "a=b", "--subnet", "10.213.250.0/24", "same")
+    # a subnet outside the default pool: tests/runtime/test_networks takes 10.213.250.0/24
+    dockyard("network", "create", "--label", "a=b", "--subnet", "172.29.250.0/24", "same")
     dockyard("volume", "create", "--label", "k=v", "vol1")
     for args in (["network", "ls"], ["network", "ls", "-q", "--filter", "label=a=b"],
                  ["network", "inspect", "same"], ["volume", "ls"], ["volume", "inspect", "vol1"],
