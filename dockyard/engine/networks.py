@@ -273,7 +273,7 @@ def connect(store: Any, container: str, network_ref: str, config: EndpointConfig
         raise InvalidParameter("links of a connect to the default bridge are not supported by dockyard")
     if current_state(cdir).status == RUNNING:
         endpoints.connect(store.root, cdir.path, record.id, record.name, network, config,
-                          running(store.root))
+                          running(store.root), record.host.dns)
         if network.dns_enabled:   # its DNS answers the container from now on, as dockerd's
             hook.write_resolv_conf(cdir.path, record.host.to_dict(), endpoints.read_state(cdir.path))
     request.networks[network.name] = config

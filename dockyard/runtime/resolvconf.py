@@ -1,8 +1,8 @@
 """/etc/resolv.conf of a container, as Docker writes it: the host's file, with `--dns`,
 `--dns-search` and `--dns-option` replacing its lines, loopback servers dropped in a network
 namespace of the container's own; on networks with DNS, their servers (aardvark-dns at each
-gateway, which forwards what it does not know) in place of the host's, as Docker's embedded DNS
-server replaces them."""
+gateway, which forwards what it does not know) in place of the host's and the --dns servers,
+as Docker's embedded DNS server replaces them."""
 
 from __future__ import annotations
 
@@ -31,8 +31,14 @@ def resolv_conf(host_resolv: bytes, dns: list[str], dns_search: list[str], dns_o
     if own_namespace:
         # loopback servers would be the container's own
         servers = [s for s in servers if not s.startswith("127.") and s != "::1"]
-    if network_servers and not dns:
+    if network_servers:
+        # as dockerd's embedded server (127.0.0.11) in place of every other: aardvark-dns
+        # answers the networks' names and forwards the rest to the container's --dns (netavark
+        # gives them to it) or the host's; ndots:0 first asks a bare name as it is, unless an
+        # ndots option was given (dockerd's rebuildDNS)
         servers = list(network_servers)
+        if not any(o.startswith("ndots:") for o in options):
+            options.append("ndots:0")
     lines = []
     if search:
         lines.append("search " + " ".join(search))

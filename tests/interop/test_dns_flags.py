@@ -38,3 +38,26 @@ def test_dns_flags(engine: Engine) -> None:
     finally:
         if created:
             engine.docker("rm", *created, check=False)
+
+
+def test_a_network_with_dns_answers_whatever_the_dns_flags(engine: Engine) -> None:
+    """On a user network a container asks the network's DNS server whatever its --dns: dockerd's
+    resolv.conf names its embedded server (127.0.0.11), which answers the network's names and
+    forwards the rest to the --dns servers, and its options get ndots:0 unless one was given.
+    dockyard wrote the --dns servers alone (the network's names went unresolved: `ping: bad
+    address`), and never ndots:0 (a bare name was tried with each search domain first)."""
+    try:
+        engine.docker("network", "create", "dnsf-net")
+        engine.docker("run", "-d", "--name", "dnsf-target", "--network", "dnsf-net", "busybox", "sleep", "100")
+        ip = engine.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"dnsf-net\").IPAddress}}",
+                           "dnsf-target").stdout.decode().strip()
+        for flags, options in (([], "options ndots:0"), (["--dns", "192.0.2.53"], "options ndots:0"),
+                               (["--dns-option", "ndots:3"], "options ndots:3"),
+                               (["--dns-option", "timeout:2"], "options timeout:2 ndots:0")):
+            seen = engine.docker("run", "--rm", "--network", "dnsf-net", *flags, "busybox", "sh", "-c",
+                                 "grep ^options /etc/resolv.conf; ping -c 1 -W 2 dnsf-target | head -n 1",
+                                 check=False).stdout.decode().splitlines()
+            assert seen == [options, f"PING dnsf-target ({ip}): 56 data bytes"], (flags, seen)
+    finally:
+        engine.docker("rm", "-f", "dnsf-target", check=False)
+        engine.docker("network", "rm", "dnsf-net", check=False)

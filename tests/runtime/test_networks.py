@@ -540,8 +540,11 @@ def test_resolv_conf() -> None:
     assert resolv_conf(host, [], [], [], own_namespace=False) == host
     assert resolv_conf(host, [], [], [], own_namespace=True, network_servers=["10.213.9.1"]) == \
         b"search example.org\nnameserver 10.213.9.1\noptions ndots:2\n"
+    # the network's server in place of --dns too (it forwards to them), ndots:0 unless one was given
     assert resolv_conf(host, ["1.1.1.1"], ["."], ["attempts:1"], own_namespace=True,
-                       network_servers=["10.213.9.1"]) == b"nameserver 1.1.1.1\noptions attempts:1\n"
+                       network_servers=["10.213.9.1"]) == b"nameserver 10.213.9.1\noptions attempts:1 ndots:0\n"
+    assert resolv_conf(host, ["1.1.1.1"], ["."], ["attempts:1"], own_namespace=True) == \
+        b"nameserver 1.1.1.1\noptions attempts:1\n"
 
 
 # `iptables -S` of a host where netavark set up networks (netavark 1.4, one network with a

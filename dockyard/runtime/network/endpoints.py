@@ -256,12 +256,14 @@ def _mac(ip: str) -> str:
 
 def join(root: Path, cdir: Path, container_id: str, container_name: str,
          request: NetworkRequest, exposed: list[str], alive: Alive,
-         pid: int | None = None, made: bool = False, links: Sequence[str] = ()) -> NetworkState | None:
+         pid: int | None = None, made: bool = False, links: Sequence[str] = (),
+         dns: Sequence[str] = ()) -> NetworkState | None:
     """Keep the namespace of process `pid` (else a new one; `made`: the caller's, at
     netns_path, which it removes) and attach it to the container's networks; None for host
     mode. On failure nothing stays (addresses released, namespace file removed). `links`: the
     container's own (`run --link`), on the network of its mode (dockerd moves them to that
-    endpoint; on the default bridge they are legacy links, never another network's)."""
+    endpoint; on the default bridge they are legacy links, never another network's). `dns`:
+    its --dns servers, where aardvark-dns forwards its queries for other names."""
     left = read_state(cdir)
     if left is not None:
         # a run that never left (a reboot ended it): its addresses and endpoints go first, else
@@ -285,7 +287,7 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
         state.ports = [p.to_json() for p in ports]
         _attach(root, cdir, container_id, container_name, request.networks, state, ports, alive,
                 links={name: [*(links if name == request.mode else ()), *cfg.links]
-                       for name, cfg in request.networks.items()})
+                       for name, cfg in request.networks.items()}, dns=dns)
     except BaseException:
         _release_all(root, container_id, state)
         if not made:   # the runtime may not have opened it yet
@@ -297,8 +299,9 @@ def join(root: Path, cdir: Path, container_id: str, container_name: str,
 
 def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
             wanted: dict[str, EndpointConfig], state: NetworkState, ports: list[PortMapping],
-            alive: Alive, links: dict[str, list[str]] | None = None) -> None:
-    """`links`: by network, the container's links (`NAME[:ALIAS]`) there (_link_views)."""
+            alive: Alive, links: dict[str, list[str]] | None = None, dns: Sequence[str] = ()) -> None:
+    """`links`: by network, the container's links (`NAME[:ALIAS]`) there (_link_views); `dns`:
+    its --dns servers (aardvark-dns's upstream for it)."""
     sweep_deleted_stores()   # first: what a killed run left on the host
     networks = Networks(root)
     records = {name: networks.get(name) for name in wanted}   # get may make the built-ins, locked
@@ -329,7 +332,7 @@ def _attach(root: Path, cdir: Path, container_id: str, container_name: str,
                                                    joined.mac, f"{joined.ip}/{joined.prefix}",
                                                    boot_id() or ""))
     state_path(cdir).write_bytes(state.to_json())
-    payload = netavark.options_json(container_id, container_name, attachments, ports)
+    payload = netavark.options_json(container_id, container_name, attachments, ports, list(dns) or None)
     try:
         netavark.setup(config_dir(root), Path(state.netns), payload,
                        _link_views(root, container_id, container_name, attachments, links or {}))
@@ -503,15 +506,15 @@ def leave(root: Path, cdir: Path, container_id: str, container_name: str) -> Non
 
 
 def connect(root: Path, cdir: Path, container_id: str, container_name: str, network: NetworkRecord,
-            cfg: EndpointConfig, alive: Alive) -> None:
-    """Attach a running container to one more network."""
+            cfg: EndpointConfig, alive: Alive, dns: Sequence[str] = ()) -> None:
+    """Attach a running container to one more network (`dns`: its --dns servers)."""
     state = read_state(cdir)
     if state is None:
         raise Conflict(f"container {container_id} has no network namespace to connect")
     if network.name in state.networks:
         raise Conflict(f"endpoint with name {container_name} already exists in network {network.name}")
     _attach(root, cdir, container_id, container_name, {network.name: cfg}, state, [], alive,
-            links={network.name: cfg.links})
+            links={network.name: cfg.links}, dns=dns)
     if network.dns_enabled:
         return
     lines = []

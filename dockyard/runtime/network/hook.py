@@ -167,7 +167,8 @@ def join(root: Path, cdir: Path, container_id: str, pid: int | None = None) -> N
     exposed = list((record.get("config") or {}).get("ExposedPorts") or {})
     host = record.get("host") or {}
     state = endpoints.join(root, cdir, container_id, record["name"], request, exposed,
-                           _alive(root), pid=pid, made=pid is None, links=host.get("links") or [])
+                           _alive(root), pid=pid, made=pid is None, links=host.get("links") or [],
+                           dns=host.get("dns") or [])
     _events(root, container_id, state, "connect")
     hostname = record.get("hostname") or container_id[:12]
     if request.mode != "none":
