@@ -274,8 +274,12 @@ def connect(store: Any, container: str, network_ref: str, config: EndpointConfig
     if current_state(cdir).status == RUNNING:
         endpoints.connect(store.root, cdir.path, record.id, record.name, network, config,
                           running(store.root), record.host.dns)
+        state = endpoints.read_state(cdir.path)
         if network.dns_enabled:   # its DNS answers the container from now on, as dockerd's
-            hook.write_resolv_conf(cdir.path, record.host.to_dict(), endpoints.read_state(cdir.path))
+            hook.write_resolv_conf(cdir.path, record.host.to_dict(), state)
+        if state is not None and network.name in state.networks:
+            hook.hosts_address(cdir.path, record.hostname or record.id[:12], state.networks[network.name].ip,
+                               present=True)
     request.networks[network.name] = config
     hook.write_request(cdir.path, request)
     Journal(store.root).emit("network", "connect", network.id,
@@ -290,7 +294,10 @@ def disconnect(store: Any, container: str, network_ref: str) -> None:
     if network.name not in request.networks:
         raise InvalidParameter(f"container {record.id} is not connected to network {network.name}")
     if current_state(cdir).status == RUNNING:
+        joined = (endpoints.read_state(cdir.path) or NetworkState("")).networks.get(network.name)
         endpoints.disconnect(store.root, cdir.path, record.id, record.name, network)
+        if joined is not None:
+            hook.hosts_address(cdir.path, record.hostname or record.id[:12], joined.ip, present=False)
         if network.dns_enabled:   # its DNS no longer answers the container, as dockerd's
             hook.write_resolv_conf(cdir.path, record.host.to_dict(), endpoints.read_state(cdir.path))
     del request.networks[network.name]

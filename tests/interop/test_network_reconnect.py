@@ -98,7 +98,8 @@ def test_a_disconnected_network_no_longer_answers_the_container(engine: Engine) 
     names; disconnected from the last one, none. dockerd keeps 127.0.0.11 in its resolv.conf,
     and its embedded server answers from the networks the container is still on. dockyard kept
     each gateway a connect had written, and aardvark-dns at it answered through the host's
-    routes: the names of a network the container had left."""
+    routes: the names of a network the container had left. Its /etc/hosts gets a line for its
+    address on each network a connect gave it, gone at the disconnect (dockyard wrote none)."""
     try:
         engine.docker("network", "create", "rc-left-a")
         engine.docker("network", "create", "rc-left-b")
@@ -107,7 +108,14 @@ def test_a_disconnected_network_no_longer_answers_the_container(engine: Engine) 
         engine.docker("run", "-d", "--name", "rc-left", "busybox", "sleep", "100")
         engine.docker("network", "connect", "rc-left-a", "rc-left")
         engine.docker("network", "connect", "rc-left-b", "rc-left")
+        hosts = engine.docker("exec", "rc-left", "cat", "/etc/hosts").stdout.decode().splitlines()
+        b_ip = engine.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"rc-left-b\").IPAddress}}",
+                             "rc-left").stdout.decode().strip()
+        hostname = engine.docker("inspect", "-f", "{{.Config.Hostname}}", "rc-left").stdout.decode().strip()
+        assert f"{b_ip}\t{hostname}" in hosts, hosts   # each connect adds its address's line
         engine.docker("network", "disconnect", "rc-left-b", "rc-left")
+        hosts = engine.docker("exec", "rc-left", "cat", "/etc/hosts").stdout.decode()
+        assert b_ip not in hosts.split(), hosts        # (dockerd also drops the other addresses' lines)
         assert _answers(engine, "rc-left", "rc-left-on-a", "rc-left-a", expected=True)
         assert not _answers(engine, "rc-left", "rc-left-on-b", "rc-left-b", expected=False)
         engine.docker("network", "disconnect", "rc-left-a", "rc-left")   # its last with DNS

@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import dockyard
 from dockyard.errors import DockyardError
@@ -205,14 +205,27 @@ def forget_link(root: Path, cdir: Path, link: str) -> None:
     """`rm --link` of a running container: the link's /etc/hosts line goes at once, as
     dockerd's sandbox refresh (updateNetwork) drops it."""
     names, _ = _link_names(root, link)
+    _edit_hosts(cdir, lambda line: line.partition("\t")[2] == names)
+
+
+def hosts_address(cdir: Path, hostname: str, ip: str, *, present: bool) -> None:
+    """A running container's /etc/hosts line for its address on a network it was connected to
+    (`present`: added, as dockerd's sandbox adds it) or disconnected from (removed; dockerd's
+    removal takes the container's other lines too, which dockyard keeps)."""
+    line = f"{ip}\t{hostname}"
+    _edit_hosts(cdir, lambda old: old == line, line if present else "")
+
+
+def _edit_hosts(cdir: Path, drop: Callable[[str], bool], add: str = "") -> None:
+    """A running container's /etc/hosts without the lines `drop` says, with `add` at its end."""
     try:
         current = (cdir / "hosts").read_bytes()
     except FileNotFoundError:
         return
-    lines = current.decode(errors="replace").splitlines(keepends=True)
-    kept = [line for line in lines if line.rstrip("\n").partition("\t")[2] != names]
-    if len(kept) != len(lines):
-        _rewrite(cdir / "hosts", "".join(kept).encode())
+    lines = current.decode(errors="replace").splitlines()
+    kept = [line for line in lines if not drop(line)] + ([add] if add else [])
+    if kept != lines:
+        _rewrite(cdir / "hosts", "".join(f"{line}\n" for line in kept).encode())
 
 
 def write_resolv_conf(cdir: Path, host: dict[str, Any], state: endpoints.NetworkState | None) -> None:
