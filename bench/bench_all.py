@@ -115,7 +115,7 @@ PULL_WRITES = r"""
 # files (the image's 5 MiB files), all into new files of the store's file system
 import os, sys
 from pathlib import Path
-from dockyard.atomic import WritebackFile
+from dockyard.atomic import Writeback
 out = Path(sys.argv[1])
 out.mkdir()
 chunk = memoryview(os.urandom(1 << 20))
@@ -126,7 +126,9 @@ for i, arg in enumerate(sys.argv[2:]):
     kind, size = arg[0], int(arg[2:])
     if kind == "b":
         with open(out / f"blob{i}", "wb") as f:
-            fill(WritebackFile(f, drop=True), size)
+            writeback = Writeback(f.fileno(), drop=True).follow()
+            fill(f, size)
+            writeback.stop()
             f.flush()
             os.fsync(f.fileno())
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
@@ -157,7 +159,7 @@ COMMIT_FLOOR = r"""
 # upper dir's pages are in the cache, as the commit finds them after the bench's sync): the copy
 # into one new file on the store's file system (sendfile, as the diff writer copies) with its
 # fsync, and the sha256 of the same bytes (hashlib, the diff ID's hash). A commit overlaps them
-# (the disk writes back while the tar is written and hashed: atomic.BackgroundWriteback).
+# (the disk writes back while the tar is written and hashed: a following atomic.Writeback).
 import hashlib, json, os, sys, time
 upper, tmp = sys.argv[1], sys.argv[2]
 files = []

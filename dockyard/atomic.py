@@ -1,5 +1,7 @@
 """File writes: crash-safe ones (write to a temp file in the same directory tree, fsync, rename),
-and the two primitives under them (`write_all`, `create_file`)."""
+the two primitives under them (`write_all`, `create_file`), and how a large one goes to the disk
+while it is written (`Writeback`: when its pages are sent and dropped, and by which thread;
+`WritebehindFile`: its write(2)s made by a thread of their own)."""
 
 from __future__ import annotations
 
@@ -113,86 +115,54 @@ def write_back(fd: int) -> None:
         fn(fd, 0, 0, _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
 
 
-class BackgroundWriteback:
-    """Starts the writeback of a file that another thread is writing, every `STEP` bytes it grows
-    by, from a thread of its own (sync_file_range(2), SYNC_FILE_RANGE_WRITE: started, never
-    waited for). Neither the writer nor a reader behind it waits for the disk's queue (a writer
-    that started and waited for its own steps stalled a commit's hashing reader: aef8e15), and
-    the disk works while they do, instead of in the fsync after them. A/B of the layer writer on
-    a commit's 500 MiB upper dir, 6 interleaved runs each at load 4: median 2.23 -> 1.88 s (nice
-    -20), 1.50 -> 1.38 s. `stop` once the writer is done; the caller's fsync (or write_back)
-    still makes it durable. Does nothing where the call is missing."""
-
-    STEP = 32 << 20
-
-    def __init__(self, fd: int) -> None:
-        self._fn = _range_syncer()
-        self._fd = fd
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        if self._fn is not None:
-            self._thread = threading.Thread(target=self._run, name="writeback", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        fn, fd, pos = self._fn, self._fd, 0
-        try:
-            while not self._done.is_set():
-                size = os.fstat(fd).st_size
-                if size - pos >= self.STEP:
-                    fn(fd, pos, size - pos, _SYNC_FILE_RANGE_WRITE)
-                    pos = size
-                else:
-                    self._done.wait(0.005)
-        except OSError:
-            pass  # only the head start is lost
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-
 class Writeback:
-    """Sends a large file to the disk while it is written (sync_file_range(2)): each new step
-    of `STEP` bytes is started at once; with `wait`, the writer also waits for the step `LAG`
-    steps back (long since started: seldom a wait), so the file never holds more than
-    `LAG` steps not yet on the disk and the kernel never throttles its writer for dirty pages
-    (on this project's machines a 500 MiB write left to the flusher took 1.2-1.4 s, flushed
-    every 32 MiB 0.37 s). The fsync that publishes the file finds little left to do;
-    durability still needs it. `advance(pos)`: the file's bytes up to `pos` are written. Does
-    nothing where the call is missing; a failure only loses the head start.
+    """When the pages of a large file being written go to the disk, and whether they stay in the
+    page cache: the one home of it (who calls write(2) is another matter: WritebehindFile).
+    Each new step of at least `step` bytes is started at once (sync_file_range(2),
+    SYNC_FILE_RANGE_WRITE), so the disk works while the writer does, instead of in the fsync
+    after it, and the kernel never throttles the writer for dirty pages (on this project's
+    machines a 500 MiB write left to the flusher took 1.2-1.4 s, flushed every 32 MiB 0.37 s).
+    Only a head start: the fsync that publishes the file is still needed (it then finds little
+    left to do), and whoever makes the file durable waits for the rest. Does nothing where the
+    call is missing; a failure only loses the head start.
 
-    `drop` (with `wait`), for a file its writer will not read again: each step, once on the
-    disk, leaves the page cache (POSIX_FADV_DONTNEED), so its pages are free again, still warm,
-    for the writer's next writes. On these VMs a page the kernel has not used for a while
-    costs a host fault at its first touch (free page reporting): 400 MiB written into new
-    pages took 0.09 s of system time when they had just been freed, 0.39-0.66 s when not."""
+    `wait`: each step also waits for the one LAG steps back (long since started: seldom a
+    wait), so the file never holds more than LAG steps not yet on the disk. `drop` (with
+    `wait`), for a file its writer will not read again: each step, once on the disk, leaves
+    the page cache (POSIX_FADV_DONTNEED), so its pages are free again, still warm, for the
+    writer's next writes. On these VMs a page the kernel has not used for a while costs a host
+    fault at its first touch (free page reporting): 400 MiB written into new pages took 0.09 s
+    of system time when they had just been freed, 0.39-0.66 s when not.
+
+    Who makes the calls (and so who waits for the disk):
+    - `advance(pos)`, by the thread that wrote the file's bytes up to `pos`: a thread whose
+      waits stall nobody (WritebehindFile's);
+    - `follow()`: a thread of its own advances to the file's size as it grows (whoever writes
+      it, write(2) or sendfile(2)), until `stop()`, so the writer never waits for the disk,
+      nor does a reader behind it. A commit's tar (start only, 32 MiB steps: a writer that
+      started and waited for its own steps stalled the hashing reader behind it; A/B of the
+      layer writer on a commit's 500 MiB upper dir, 6 interleaved runs at load 4, median 2.23
+      -> 1.88 s) and a pull's blob (`drop`: its download thread waited for the disk every 8
+      MiB, and for the block layer's writeback throttling, while the scan behind it starved)."""
 
     STEP = 8 << 20
     LAG = 4
+    POLL = 0.005  # how often a following thread looks at the file's size
 
-    def __init__(self, fd: int, *, wait: bool = True, drop: bool = False) -> None:
-        self._fd, self._wait, self._drop = fd, wait, drop and wait
+    def __init__(self, fd: int, *, step: int = STEP, wait: bool = True, drop: bool = False) -> None:
+        self._fd, self._step, self._wait, self._drop = fd, step, wait, drop and wait
         self._steps: list[int] = [0]  # where the started steps end, the oldest not waited for first
-
-    def stop_waiting(self) -> None:
-        """From now on each step is only started: whoever makes the file durable waits for
-        the rest (an fsync), and drops it from the cache when it must."""
-        self._wait = self._drop = False
-
-    def due(self, pos: int) -> bool:
-        """Is a step written since the last `advance`?"""
-        return pos - self._steps[-1] >= self.STEP
+        self._done: threading.Event | None = None
+        self._thread: threading.Thread | None = None
 
     def advance(self, pos: int) -> None:
-        if not self.due(pos):
+        """The file's bytes up to `pos` are written."""
+        steps = self._steps
+        if pos - steps[-1] < self._step:
             return
         fn = _range_syncer()
         if fn is None:
             return
-        steps = self._steps
         fn(self._fd, steps[-1], pos - steps[-1], _SYNC_FILE_RANGE_WRITE)
         steps.append(pos)
         if len(steps) > self.LAG + 1:
@@ -204,68 +174,35 @@ class Writeback:
                     os.posix_fadvise(self._fd, start, end - start, os.POSIX_FADV_DONTNEED)
             del steps[0]
 
-
-class WritebackFile:
-    """A binary file being written whose data goes to the disk as it is written (`Writeback`).
-
-    `background`: the writeback's calls are made by a thread of its own, each step handed to
-    it as the file passes it, so the writer never waits for the disk: with `drop`, its waits
-    for older steps (and the queue of a busy disk: the block layer throttles the writeback a
-    sync_file_range starts) were a pull's download thread's, and the layer's scan behind it
-    starved. `close` (the writer's, once it is done) hands over what is left and waits for
-    the thread, not for the disk; the file stays open."""
-
-    def __init__(self, f: BinaryIO, *, drop: bool = False, background: bool = False) -> None:
-        self._f = f
-        self._pos = 0
-        self._writeback = Writeback(f.fileno(), drop=drop)
-        self._handed = 0
-        self._steps = None
-        self._thread: threading.Thread | None = None
-        if background:
-            import queue  # a pull's blobs only: a build's start has none (tests/test_start_up.py)
-
-            self._steps = queue.SimpleQueue()
-            self._thread = threading.Thread(target=self._work, name="writeback", daemon=True)
+    def follow(self) -> Writeback:
+        """Advanced from now on by a thread of its own, every POLL, to the file's size; `stop`
+        it once the writer is done (before the file is closed)."""
+        if self._thread is None and _range_syncer() is not None:
+            self._done = threading.Event()
+            self._thread = threading.Thread(target=self._follow, args=(self._done,), name="writeback", daemon=True)
             self._thread.start()
+        return self
 
-    def write(self, data) -> int:  # noqa: ANN001 - any bytes-like
-        n = self._f.write(data)
-        self._pos += len(data)
-        if self._steps is not None:
-            if self._pos - self._handed >= Writeback.STEP:
-                self._f.flush()
-                self._handed = self._pos
-                self._steps.put(self._pos)
-        elif self._writeback.due(self._pos):
-            self._f.flush()
-            self._writeback.advance(self._pos)
-        return n
-
-    def _work(self) -> None:
-        assert self._steps is not None
+    def _follow(self, done: threading.Event) -> None:
         try:
-            while (pos := self._steps.get()) is not None:
-                self._writeback.advance(pos)
+            while not done.is_set():
+                self.advance(os.fstat(self._fd).st_size)
+                done.wait(self.POLL)
         except OSError:
-            while self._steps.get() is not None:  # only the head start is lost
-                pass
+            pass  # only the head start is lost
 
-    def flush(self) -> None:
-        self._f.flush()
+    def _stop_waiting(self) -> None:
+        self._wait = self._drop = False
 
-    def fileno(self) -> int:
-        return self._f.fileno()
-
-    def close(self) -> None:
-        """The writer is done: the background thread, if any, starts the steps it still has
-        without waiting for the disk any more (at most the wait it is in: the writer's caller,
-        a pull's download slot, waited there for the disk's backlog, 0.04-1.1 s a pull at load
-        10) and is waited for; the fsync that makes the file durable waits for the rest (a
-        pulled blob's: blobs.make_durable, which drops it from the cache too)."""
-        if self._thread is not None and self._steps is not None:
-            self._writeback.stop_waiting()
-            self._steps.put(None)
+    def stop(self) -> None:
+        """The writer is done (or failed): no more waits for the disk (at most the one a
+        following thread is in: the writer's caller, a pull's download slot, waited there for
+        the disk's backlog, 0.04-1.1 s a pull at load 10), and the following thread, if any,
+        is joined; the fsync that makes the file durable waits for the rest (a pulled blob's,
+        blobs.make_durable, drops it from the cache too)."""
+        self._stop_waiting()
+        if self._thread is not None and self._done is not None:
+            self._done.set()
             self._thread.join()
             self._thread = None
 
@@ -300,13 +237,15 @@ def _fresh(folder: Path | str, prefix: str, suffix: str, make: Callable[[str], A
 
 
 class WritebehindFile:
-    """WritebackFile's writes done by a thread of their own, for a writer with other work per
-    byte (a load's sha256 and tar checks): `write` copies the bytes into one of BLOCKS blocks of
-    BLOCK bytes and returns; the thread writes each full block to the file descriptor `fd` and
-    sends it to the disk (Writeback, its waits included), while the writer hashes the next
-    bytes; a block not yet full goes too when the thread has nothing else to write (a writer fed
-    from a slow pipe keeps nothing back). The writer waits only when every block is still to
-    be written: the disk's pace.
+    """Who calls write(2): a thread of its own, for a writer with other work per byte (a load's
+    sha256 and tar checks). `write` copies the bytes into one of BLOCKS blocks of BLOCK bytes
+    and returns; the thread writes each full block to the file descriptor `fd` and sends it to
+    the disk (Writeback.advance from that thread, its waits included: it knows where the file
+    ends, and its waits hold back only the next block's write), while the writer hashes the
+    next bytes; a block not yet full goes too when the thread has nothing else to write (a
+    writer fed from a slow pipe keeps nothing back). The writer waits only when every block is
+    still to be written: the disk's pace. A Writeback's own thread (`follow`) moves only the
+    writeback off the writer; this moves the copy into the page cache too.
     `close` (the end of a `with` block) writes what is left, waits for it, closes `fd` and
     raises the thread's error, if any (the next `write` raises it as well)."""
 

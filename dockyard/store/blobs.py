@@ -6,9 +6,9 @@ import os
 import stat
 from pathlib import Path
 
-from dockyard.atomic import WritebackFile, fsync_dir, temp_file
+from dockyard.atomic import fsync_dir, temp_file
 from dockyard.dataclass import dataclass
-from dockyard.digest import CHUNK, Digest, HashingWriter, verify
+from dockyard.digest import Digest, verify
 from dockyard.errors import NotFound
 from dockyard.store import workspace
 
@@ -79,23 +79,6 @@ class BlobStore:
         elif durable_first is not None:
             durable_first()
         return digest
-
-    def put_stream(self, stream: BinaryIO, expected: Digest | None = None) -> tuple[Digest, int]:
-        """Copy a stream in, hashing while copying; nothing is visible unless the digest checks."""
-        fd, tmp = temp_file(self.tmp, "blob-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                writer = HashingWriter(WritebackFile(f))  # type: ignore[arg-type]
-                while chunk := stream.read(CHUNK):
-                    writer.write(chunk)
-            digest = writer.digest
-            if expected is not None:
-                verify(expected, digest, "blob")
-            self._place(tmp, digest)
-            return digest, writer.size
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     def adopt(self, tmp_path: Path, digest: Digest) -> None:
         """Move an already written and verified temp file into place (made durable first)."""

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from dockyard.archive.diff import write_overlay_diff
-from dockyard.atomic import BackgroundWriteback, temp_file, write_back
+from dockyard.atomic import Writeback, temp_file, write_back
 from dockyard.archive.scan import ScanResult, scan_copy
 from dockyard.errors import DockyardError
 from dockyard.image.layer import EMPTY_TAR_DIFF_ID
@@ -87,7 +87,7 @@ def _scanned_overlay_diff(upper: Path, out: BinaryIO, keep_empty: bool = False,
 def _written_with_scan_behind(upper: Path, out: BinaryIO, trailing: _Trailing,
                               read: Callable[[], None] | None = None) -> ScanResult:
     """write_overlay_diff into `out` while a thread scans what `trailing` reads back, and
-    another starts the disk's writeback of what is written (atomic.BackgroundWriteback). Once
+    another starts the disk's writeback of what is written (a following atomic.Writeback). Once
     the tar is written, and while the scan finishes, this thread waits for the rest to reach the
     disk (without the journal commit: LayerStore.adopt's fsync makes it, with the layer's
     info.json), so adopt's fsync then waits for little."""
@@ -101,7 +101,8 @@ def _written_with_scan_behind(upper: Path, out: BinaryIO, trailing: _Trailing,
 
     scanner = threading.Thread(target=scan, name="scan-diff", daemon=True)
     scanner.start()
-    writeback = BackgroundWriteback(out.fileno())
+    # every 32 MiB the file grows by is started, never waited for: see atomic.Writeback
+    writeback = Writeback(out.fileno(), step=32 << 20, wait=False).follow()
     try:
         write_overlay_diff(upper, out)
         out.flush()
@@ -218,7 +219,7 @@ class _Trailing(io.RawIOBase):
     (a write is readable through the page cache once it returns); EOF once the writer says it
     is done and everything was read. (Sending the file to the disk while it is written, as a
     pull does, made this slower, from this thread or the writer's: A/B of 5-8 runs each; from a
-    thread of its own that never waits, atomic.BackgroundWriteback, it is faster.)"""
+    thread of its own that never waits, a following atomic.Writeback, it is faster.)"""
 
     def __init__(self, fd: int) -> None:
         self._fd, self._pos = fd, 0

@@ -19,7 +19,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from dockyard.archive.compression import compressing_writer, open_decompressed
 from dockyard.archive.scan import ScanResult, scan_copy, scan_unpack
-from dockyard.atomic import WritebackFile, preallocate
+from dockyard.atomic import Writeback, preallocate
 from dockyard.digest import CHUNK, Digest, HashingReader, HashingWriter, verify
 from dockyard.errors import DigestMismatch
 from dockyard.transport.pipe import Pipe, PipeClosed
@@ -171,16 +171,16 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
             # the blob's pages leave the cache once on the disk: the scan has its bytes, nothing
             # here reads them again, and the tree's writes reuse the pages (see Writeback); the
             # waits for the disk are a thread's of its own, not this one's (the scan's feeder)
-            blob = WritebackFile(f, drop=True, background=True)
+            writeback = Writeback(f.fileno(), drop=True).follow()
             try:
-                tee = _Tee(blob, pipe)  # type: ignore[arg-type]
+                tee = _Tee(f, pipe)
                 sent = 0
                 for chunk in verified_chunks(coalesce(chunks), digest, None):
                     tee.write(chunk)
                     sent += len(chunk)
                     on_progress(sent)
             finally:
-                blob.close()
+                writeback.stop()
         if sent != size:  # a descriptor's size is mandatory: 0 means an empty blob
             raise DigestMismatch(f"blob {digest}: {sent} bytes, the manifest says {size}")
         _close_quietly(pipe)

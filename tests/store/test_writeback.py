@@ -1,19 +1,21 @@
 """atomic.Writeback: a large file goes to the disk while it is written (sync_file_range(2):
-each new 8 MiB step started, the step LAG steps back waited for, or, for a reader that must not
-stall, only started), its bytes unchanged; a small file asks for nothing."""
+each new step started, the step LAG steps back waited for, or, for a reader that must not
+stall, only started), from the writer's thread or a thread of its own that follows the file's
+size, its bytes unchanged; a small file asks for nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from dockyard import atomic
-from dockyard.atomic import Writeback, WritebackFile
+from dockyard.atomic import Writeback
 
 
 def recording(monkeypatch: pytest.MonkeyPatch, cache: str, real, what) -> list:  # noqa: ANN001
@@ -36,13 +38,19 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     return recording(monkeypatch, "_sync_file_range", atomic._range_syncer(), lambda fd, o, n, flags: (o, n, flags))
 
 
+def _write(f, piece: bytes, times: int, writeback: Writeback | None = None) -> None:  # noqa: ANN001
+    """`piece` written `times` times to the unbuffered `f`, `writeback` advanced after each."""
+    for _ in range(times):
+        f.write(piece)
+        if writeback is not None:
+            writeback.advance(f.tell())
+
+
 def test_a_large_file_is_written_back_step_by_step(tmp_path: Path, calls) -> None:  # noqa: ANN001
     piece = os.urandom(3 << 20)
     path = tmp_path / "big"
-    with open(path, "wb") as f:
-        out = WritebackFile(f)
-        for _ in range(12):  # 36 MiB in 3 MiB writes
-            out.write(piece)
+    with open(path, "wb", buffering=0) as f:
+        _write(f, piece, 12, Writeback(f.fileno()))  # 36 MiB in 3 MiB writes
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 12).digest()
     started = [(o, n) for o, n, flags in calls if flags == 2]
     waited = [(o, n) for o, n, flags in calls if flags == 7]
@@ -67,8 +75,8 @@ def test_without_wait_steps_are_only_started(tmp_path: Path, calls) -> None:  # 
 
 
 def test_a_small_file_asks_nothing(tmp_path: Path, calls) -> None:  # noqa: ANN001
-    with open(tmp_path / "small", "wb") as f:
-        WritebackFile(f).write(b"x" * (1 << 20))
+    with open(tmp_path / "small", "wb", buffering=0) as f:
+        _write(f, b"x" * (1 << 20), 1, Writeback(f.fileno()))
     assert calls == []
     assert (tmp_path / "small").stat().st_size == 1 << 20
 
@@ -83,27 +91,23 @@ def _resident(path: Path) -> int:
 def test_drop_leaves_each_step_out_of_the_cache_once_on_the_disk(tmp_path: Path, calls) -> None:  # noqa: ANN001
     piece = os.urandom(1 << 20)
     path = tmp_path / "big"
-    with open(path, "wb") as f:
-        out = WritebackFile(f, drop=True)
-        for _ in range(64):
-            out.write(piece)
-        f.flush()
+    with open(path, "wb", buffering=0) as f:
+        _write(f, piece, 64, Writeback(f.fileno(), drop=True))
         # the steps waited for left the cache; what is not yet waited for may stay
         assert _resident(path) <= (Writeback.LAG + 1) * Writeback.STEP
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 64).digest()
 
 
-def test_background_writeback_starts_what_another_thread_writes(tmp_path: Path, calls) -> None:  # noqa: ANN001
-    """atomic.BackgroundWriteback: from a thread of its own, each STEP the file grew by is
-    started (SYNC_FILE_RANGE_WRITE only: it never waits for the disk), in order, without gaps;
-    write_back then sends the rest and waits for it; the bytes are unchanged."""
-    from dockyard.atomic import BackgroundWriteback, write_back
-
-    step = BackgroundWriteback.STEP
+def test_a_following_writeback_starts_what_another_thread_writes(tmp_path: Path, calls) -> None:  # noqa: ANN001
+    """Writeback.follow without wait (a commit's tar, written by sendfile too): from a thread
+    of its own, each step the file grew by is started (SYNC_FILE_RANGE_WRITE only: it never
+    waits for the disk), in order, without gaps; write_back then sends the rest and waits for
+    it; the bytes are unchanged."""
+    step = 32 << 20
     data = os.urandom(1 << 20) * (3 * step // (1 << 20) + 1)
     path = tmp_path / "big"
     with open(path, "wb", buffering=0) as f:
-        background = BackgroundWriteback(f.fileno())
+        following = Writeback(f.fileno(), step=step, wait=False).follow()
         for i in range(0, len(data), 1 << 20):
             f.write(data[i:i + (1 << 20)])
             if (i + (1 << 20)) % step == 0:   # the thread sees each whole step before the next
@@ -112,9 +116,9 @@ def test_background_writeback_starts_what_another_thread_writes(tmp_path: Path, 
                         break
                     os.sched_yield()
                     time.sleep(0.001)
-        background.stop()
+        following.stop()
         started = list(calls)
-        write_back(f.fileno())
+        atomic.write_back(f.fileno())
     assert [flags for _, _, flags in started] == [2] * len(started) and len(started) >= 3
     assert started[0][0] == 0 and all(a[0] + a[1] == b[0] for a, b in zip(started, started[1:]))
     assert all(length >= step for _, length, _ in started)
@@ -122,46 +126,50 @@ def test_background_writeback_starts_what_another_thread_writes(tmp_path: Path, 
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
 
 
-def test_background_writeback_file_waits_for_the_disk_on_a_thread_of_its_own(tmp_path: Path,  # noqa: ANN001
-                                                                                   monkeypatch) -> None:
-    """WritebackFile(background=True): the writer's steps (each 8 MiB started, the step LAG back
-    waited for), every call made by another thread than the writer's; close() does not wait
-    for the disk: the steps still queued are only started (here the thread is held in its first
-    wait until close has begun: that wait is the only one); the bytes are unchanged."""
-    import threading
-
-    in_wait, closing = threading.Event(), threading.Event()
+def test_a_following_writeback_waits_for_the_disk_on_a_thread_of_its_own(tmp_path: Path,  # noqa: ANN001
+                                                                          monkeypatch) -> None:
+    """Writeback.follow with wait and drop (a pull's blob): the steps (each 8 MiB or more
+    started, the step LAG back waited for), every call made by another thread than the
+    writer's; stop() does not wait for the disk: once it has begun, the thread makes no other
+    wait than the one it is in (here the thread is held in its first wait until stop has
+    begun: that wait is the only one); the bytes are unchanged."""
+    in_wait, stopping = threading.Event(), threading.Event()
     real = atomic._range_syncer()
 
     def record(fd: int, offset: int, length: int, flags: int) -> tuple[int, int, int, int]:
         if flags == 7:
             in_wait.set()
-            assert closing.wait(30), "close() never began"
+            assert stopping.wait(30), "stop() never began"
         return (threading.get_ident(), offset, length, flags)
 
     seen = recording(monkeypatch, "_sync_file_range", real, record)
-    stop_waiting = Writeback.stop_waiting
+    stop_waiting = Writeback._stop_waiting
 
     def stop_then_release(self: Writeback) -> None:
         stop_waiting(self)
-        closing.set()
+        stopping.set()
 
-    monkeypatch.setattr(Writeback, "stop_waiting", stop_then_release)
+    monkeypatch.setattr(Writeback, "_stop_waiting", stop_then_release)
     piece = os.urandom(1 << 20)
     path = tmp_path / "big"
-    with open(path, "wb") as f:
-        out = WritebackFile(f, drop=True, background=True)
-        for _ in range(64):
-            out.write(piece)
+    with open(path, "wb", buffering=0) as f:
+        following = Writeback(f.fileno(), drop=True).follow()
+        for i in range(64):
+            f.write(piece)
+            if i % 8 == 7:  # a step at a time, so the thread sees LAG of them before all 64 MiB
+                for _ in range(2000):
+                    if sum(n for _, _, n, flags in seen if flags == 2) >= (i + 1) << 20 or in_wait.is_set():
+                        break
+                    time.sleep(0.001)
         assert in_wait.wait(30), "the thread never waited for a step"
-        out.close()
-        assert out._thread is None
+        following.stop()
+        assert following._thread is None
     assert seen and threading.get_ident() not in {who for who, _, _, _ in seen}
     started = [(o, n) for _, o, n, flags in seen if flags == 2]
     waited = [(o, n) for _, o, n, flags in seen if flags == 7]
     assert started[0][0] == 0 and all(a[0] + a[1] == b[0] for a, b in zip(started, started[1:]))
-    assert sum(n for _, n in started) == 64 << 20
-    assert waited == started[:1]  # step 0, once step LAG was started; none after close began
+    assert all(n >= Writeback.STEP for _, n in started)
+    assert waited == started[:1]  # step 0, once step LAG was started; none after stop began
     order = [(o, flags) for _, o, _, flags in seen]
     assert order.index((0, 7)) > order.index((started[Writeback.LAG][0], 2))
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(piece * 64).digest()
