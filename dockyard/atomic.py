@@ -115,6 +115,16 @@ def write_back(fd: int) -> None:
         fn(fd, 0, 0, _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
 
 
+def start_write_back(fd: int) -> None:
+    """The writeback of a small file just written started, not waited for, before the fsync of
+    something else it must not be durable before: that fsync's journal commit takes the file's
+    blocks too, and the file's own fsync after it has nothing left to commit (one journal
+    commit fewer). POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then
+    drops its clean ones: none yet, or a few bytes read once more), without the ctypes that
+    sync_file_range needs (a build's start loads none: tests/test_start_up.py)."""
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 class Writeback:
     """When the pages of a large file being written go to the disk, and whether they stay in the
     page cache: the one home of it (who calls write(2) is another matter: WritebehindFile).
@@ -441,9 +451,7 @@ def prepare_write(data: bytes, tmp_dir: Path, name: str, *, mode: int = 0o644) -
     try:
         write_all(fd, data)
         os.fchmod(fd, mode)
-        # POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then drops the
-        # clean ones: none yet)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        start_write_back(fd)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from dockyard.atomic import fsync_dir, temp_file
+from dockyard.atomic import fsync_dir, start_write_back, temp_file
 from dockyard.dataclass import dataclass
 from dockyard.digest import Digest, verify
 from dockyard.errors import NotFound
@@ -112,7 +112,7 @@ class BlobStore:
                     # its mode now, and its writeback started (its blocks allocated): the next
                     # journal commit takes them, and make_durable changes nothing after it
                     os.fchmod(f.fileno(), 0o644)
-                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                    start_write_back(f.fileno())
             if durable_first is not None:
                 durable_first()
             self._place(tmp, digest)  # fsyncs

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from dockyard.archive.fstree import remove_path
 from dockyard.atomic import (
-    atomic_write, create_file, fsync_dir, fsync_file, read_checked, replace_checked, replace_file, syncfs, temp_dir,
-    temp_file,
+    atomic_write, create_file, fsync_dir, fsync_file, read_checked, replace_checked, replace_file, start_write_back,
+    syncfs, temp_dir, temp_file,
 )
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest, verify
@@ -67,9 +67,7 @@ def _durable_info(work: Path, info: dict, make_data_durable: Callable[[], None])
     create_file(info_path, json.dumps(info).encode())
     fd = os.open(info_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        # POSIX_FADV_DONTNEED starts the writeback of the file's dirty pages (then drops
-        # the clean ones: a few bytes read once more by `get`)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        start_write_back(fd)
         make_data_durable()
         os.fsync(fd)
     finally:
