@@ -119,15 +119,18 @@ from dockyard.atomic import Writeback
 out = Path(sys.argv[1])
 out.mkdir()
 chunk = memoryview(os.urandom(1 << 20))
-def fill(f, n):
-    while n > 0:
-        n -= f.write(chunk[:min(n, len(chunk))])
+def fill(f, n, writeback=None):
+    pos = 0
+    while pos < n:
+        pos += f.write(chunk[:min(n - pos, len(chunk))])
+        if writeback is not None:
+            writeback.advance(pos)
 for i, arg in enumerate(sys.argv[2:]):
     kind, size = arg[0], int(arg[2:])
     if kind == "b":
         with open(out / f"blob{i}", "wb") as f:
             writeback = Writeback(f.fileno(), drop=True).follow()
-            fill(f, size)
+            fill(f, size, writeback)
             writeback.stop()
             f.flush()
             os.fsync(f.fileno())

@@ -101,8 +101,9 @@ def _written_with_scan_behind(upper: Path, out: BinaryIO, trailing: _Trailing,
 
     scanner = threading.Thread(target=scan, name="scan-diff", daemon=True)
     scanner.start()
-    # every 32 MiB the file grows by is started, never waited for: see atomic.Writeback
-    writeback = Writeback(out.fileno(), step=32 << 20, wait=False).follow()
+    # every 32 MiB the file grows by is started, never waited for (the writer's sendfiles do
+    # not tell: the thread looks at its size): see atomic.Writeback
+    writeback = Writeback(out.fileno(), step=32 << 20, wait=False).follow(poll=Writeback.POLL)
     try:
         write_overlay_diff(upper, out)
         out.flush()

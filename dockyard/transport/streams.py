@@ -178,6 +178,7 @@ def download_scanned(chunks: Iterator[bytes], digest: Digest, size: int, path: P
                 for chunk in verified_chunks(coalesce(chunks), digest, None):
                     tee.write(chunk)
                     sent += len(chunk)
+                    writeback.advance(sent)
                     on_progress(sent)
             finally:
                 writeback.stop()

@@ -99,15 +99,16 @@ def test_drop_leaves_each_step_out_of_the_cache_once_on_the_disk(tmp_path: Path,
 
 
 def test_a_following_writeback_starts_what_another_thread_writes(tmp_path: Path, calls) -> None:  # noqa: ANN001
-    """Writeback.follow without wait (a commit's tar, written by sendfile too): from a thread
-    of its own, each step the file grew by is started (SYNC_FILE_RANGE_WRITE only: it never
+    """Writeback.follow without wait, polling (a commit's tar, written by sendfile too: its
+    writer cannot tell where it is): from a thread of its own, each step the file grew by is
+    started (SYNC_FILE_RANGE_WRITE only: it never
     waits for the disk), in order, without gaps; write_back then sends the rest and waits for
     it; the bytes are unchanged."""
     step = 32 << 20
     data = os.urandom(1 << 20) * (3 * step // (1 << 20) + 1)
     path = tmp_path / "big"
     with open(path, "wb", buffering=0) as f:
-        following = Writeback(f.fileno(), step=step, wait=False).follow()
+        following = Writeback(f.fileno(), step=step, wait=False).follow(poll=Writeback.POLL)
         for i in range(0, len(data), 1 << 20):
             f.write(data[i:i + (1 << 20)])
             if (i + (1 << 20)) % step == 0:   # the thread sees each whole step before the next
@@ -128,9 +129,9 @@ def test_a_following_writeback_starts_what_another_thread_writes(tmp_path: Path,
 
 def test_a_following_writeback_waits_for_the_disk_on_a_thread_of_its_own(tmp_path: Path,  # noqa: ANN001
                                                                           monkeypatch) -> None:
-    """Writeback.follow with wait and drop (a pull's blob): the steps (each 8 MiB or more
-    started, the step LAG back waited for), every call made by another thread than the
-    writer's; stop() does not wait for the disk: once it has begun, the thread makes no other
+    """Writeback.follow with wait and drop (a pull's blob), woken by the writer's advance: the
+    steps (each 8 MiB or more started, the step LAG back waited for), every call made by
+    another thread than the writer's; stop() does not wait for the disk: once it has begun, the thread makes no other
     wait than the one it is in (here the thread is held in its first wait until stop has
     begun: that wait is the only one); the bytes are unchanged."""
     in_wait, stopping = threading.Event(), threading.Event()
@@ -156,6 +157,7 @@ def test_a_following_writeback_waits_for_the_disk_on_a_thread_of_its_own(tmp_pat
         following = Writeback(f.fileno(), drop=True).follow()
         for i in range(64):
             f.write(piece)
+            following.advance(f.tell())
             if i % 8 == 7:  # a step at a time, so the thread sees LAG of them before all 64 MiB
                 for _ in range(2000):
                     if sum(n for _, _, n, flags in seen if flags == 2) >= (i + 1) << 20 or in_wait.is_set():
