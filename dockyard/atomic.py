@@ -211,9 +211,11 @@ class Writeback:
             while True:
                 wake.wait(poll)
                 wake.clear()  # a wake after this finds the bytes it is for in the size below
-                if self._stopped:
-                    return
+                stopped = self._stopped
+                # (once stopped, without waits: the steps written while it waited, started)
                 self._advance(os.fstat(self._fd).st_size)
+                if stopped:
+                    return
         except OSError:
             pass  # only the head start is lost
 
@@ -223,9 +225,9 @@ class Writeback:
     def stop(self) -> None:
         """The writer is done (or failed): no more waits for the disk (at most the one a
         following thread is in: the writer's caller, a pull's download slot, waited there for
-        the disk's backlog, 0.04-1.1 s a pull at load 10), and the following thread, if any,
-        is joined; the fsync that makes the file durable waits for the rest (a pulled blob's,
-        blobs.make_durable, drops it from the cache too)."""
+        the disk's backlog, 0.04-1.1 s a pull at load 10); a following thread starts the steps
+        written since it last looked, and is joined. The fsync that makes the file durable
+        waits for the rest (a pulled blob's, blobs.make_durable, drops it from the cache too)."""
         self._stop_waiting()
         if self._thread is not None and self._wake is not None:
             self._stopped = True
