@@ -135,12 +135,21 @@ def _write_input(fd: int, data: bytes) -> None:
 
 
 def _hold_in_own_process(master: int, pid: int) -> None:
+    """Returns once the holder is in a session of its own: a caller that leads a session (a
+    CLI in a terminal window, a test's pty) and exits before the holder's setsid() had the
+    kernel hang up its process group, the holder with it, and the exec's shell with the master
+    (a CI run: the shell gone at once)."""
     pidfd = os.pidfd_open(pid)
+    ready, done = os.pipe()
     if os.fork():
         os.close(pidfd)
+        os.close(done)
+        os.read(ready, 1)    # end of file: the holder's setsid() is done (or it died)
+        os.close(ready)
         return
     try:   # the child: nothing of the parent's but these two fds, in a session of its own
         os.setsid()
+        os.close(done)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)

@@ -5,6 +5,8 @@ output piped failed (`open /dev/tty: no such device or address`), as the docker 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 from tests.interop.test_interactive import _typed_after_prompt
@@ -41,3 +43,45 @@ def test_exec_left_with_the_detach_keys_runs_on(dockyard, busybox) -> None:  # n
         assert " sh\n" in ps
     finally:
         dockyard("rm", "-f", cid)
+
+
+def test_the_holder_of_a_left_terminal_is_in_its_own_session_when_leave_returns() -> None:
+    """CI failed test_exec_left_with_the_detach_keys_runs_on once: the exec's shell had ended
+    (its `sleep 4321` a zombie). The holder forked at the detach called setsid() only when it
+    was first scheduled; a CLI that leads a session (the test's pty, a terminal's window) and
+    exited before that had the kernel send SIGHUP to its process group, the holder included:
+    the master closed and the container's shell was hung up. leave() returns only once the
+    holder has a session of its own."""
+    from dockyard.runtime.console import Console
+
+    master, slave = os.openpty()
+    os.set_blocking(master, False)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    before = set(_children())
+    try:
+        console = Console()
+        console.hold(master, sleeper.pid)
+        console.leave()
+        holders = [p for p in _children() if p not in before and p != sleeper.pid]
+        assert len(holders) == 1
+        assert _session(holders[0]) != os.getsid(0)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        os.close(master)
+        os.close(slave)
+        for pid in set(_children()) - before:   # the holder ends with the process it held for
+            os.waitpid(pid, 0)
+
+
+def _children() -> list[int]:
+    out = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            out += [int(p) for p in f.read().split()]
+    return out
+
+
+def _session(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[3])   # state ppid pgrp session
