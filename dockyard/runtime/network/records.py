@@ -226,7 +226,6 @@ class Networks:
 
         subnets.reserve(self.root, network_id, network_exists, req.subnet, taken, then=record_on)
         return made[0]
-        return record
 
     def _remove_unrecorded(self) -> None:
         """Under the lock: the folders without a record go. A create killed between its folder
