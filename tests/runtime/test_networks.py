@@ -407,7 +407,9 @@ def test_an_endpoint_of_another_boot_does_not_pin_the_default_bridge(tmp_path: P
             again.kill()
             again.wait()
         after.leave()
-        assert not (subnets.RUN_DIR / "subnets" / moved.network["subnet"].replace("/", "_")).exists()
+        # let go: no reservation of ours (another worker's network may take the subnet at once)
+        left = subnets.RUN_DIR / "subnets" / moved.network["subnet"].replace("/", "_")
+        assert not left.exists() or str(store_root) not in left.read_text()
     finally:
         other.remove(taker.id, lambda cid: False, endpoints.sweep_subnet)
 
