@@ -100,7 +100,7 @@ class Sha256:
 
     def digest(self) -> bytes:
         return self._final().digest()
-_HEX = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9]{128}$")}
+_HEX = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
 
 
 @dataclass(frozen=True, order=True)
@@ -116,7 +116,7 @@ class Digest:
             raise InvalidParameter(f"invalid digest: {text!r}")
         algo, sep, hexpart = text.partition(":")
         pattern = _HEX.get(algo)
-        if not sep or pattern is None or not pattern.match(hexpart):
+        if not sep or pattern is None or not pattern.fullmatch(hexpart):
             raise InvalidParameter(f"invalid digest: {text!r}")
         return cls(algo, hexpart)
 

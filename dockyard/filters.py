@@ -32,7 +32,7 @@ NETWORK_PRUNE = frozenset({"label", "label!", "until"})
 VOLUME_PRUNE = frozenset({"label", "label!", "all"})
 BUILD_CACHE_PRUNE = frozenset({"until"})
 PLUGINS = frozenset({"capability", "enabled"})
-_PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$")
+_PORT = re.compile(r"(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?")
 
 
 class Filters:
@@ -152,7 +152,7 @@ def _check_values(filters: Filters) -> None:
             raise InvalidParameter(f"Invalid isolation: '{value}'")
     for key in ("publish", "expose"):
         for value in filters.get(key):
-            if _PORT.match(value) is None:
+            if _PORT.fullmatch(value) is None:
                 raise InvalidParameter(f"Invalid filter '{key}={value}'")
     for value in filters.get("type"):
         if value not in ("custom", "builtin", "container", "image", "volume", "network", "daemon",
@@ -165,7 +165,7 @@ def _check_values(filters: Filters) -> None:
 
 def port_matches(value: str, ports: Iterable[tuple[int, str]]) -> bool:
     """`publish`/`expose` value (`80`, `80/tcp`, `8000-8080/udp`) against (port, protocol)."""
-    m = _PORT.match(value)
+    m = _PORT.fullmatch(value)
     if m is None:
         return False
     low = int(m.group(1))

@@ -9,7 +9,10 @@ import hashlib
 import subprocess
 import sys
 
+import pytest
+
 from dockyard.digest import SMALL, Digest, HashingWriter, Sha256, small_sha256
+from dockyard.errors import InvalidParameter
 from tests.conftest import REPO
 
 
@@ -94,3 +97,14 @@ def test_many_small_pieces_load_hashlib_past_the_budget() -> None:
     out = _run_probe(probe)
     # the check can fail: one piece past BUDGET loads hashlib, and new hashes start with it
     assert out.stdout.split() == ["False", "True", "_hashlib"]
+
+
+def test_a_digest_with_a_trailing_newline_is_invalid() -> None:
+    """go-digest's anchored `^[a-f0-9]{64}$` is Go's: `$` is the end of the text, so dockerd
+    refuses "sha256:<hex>\\n"; Python's re.match with `$` took it, and the hex kept the newline
+    (a blob path with a newline in it, a registry's lie reported as a digest mismatch)."""
+    good = "sha256:" + "a" * 64
+    assert str(Digest.parse(good)) == good
+    for bad in [good + "\n", good + "\n\n", "sha512:" + "b" * 128 + "\n", good[:-1] + "\n"]:
+        with pytest.raises(InvalidParameter):
+            Digest.parse(bad)

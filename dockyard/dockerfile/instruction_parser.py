@@ -33,7 +33,7 @@ _ADD_FLAGS = {"chown": STRING, "chmod": STRING, "link": BOOL, "keep-git-dir": BO
 _RUN_FLAGS = {"mount": STRINGS, "network": STRING, "security": STRING}
 _HEALTH_FLAGS = {"interval": STRING, "timeout": STRING, "start-period": STRING,
                  "start-interval": STRING, "retries": STRING}  # fmt: skip
-_STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9-_.]*")
 _ONBUILD_PREFIX = re.compile(r"^[\t\n\v\f\r ]*ONBUILD[\t\n\v\f\r ]*", re.IGNORECASE)
 
 
@@ -187,7 +187,7 @@ def _build_from(node: Node, common: dict) -> Instruction:
     name = None
     if len(args) == 3 and args[1].lower() == "as":
         name = args[2].lower()
-        if not _STAGE_NAME.match(name):
+        if not _STAGE_NAME.fullmatch(name):
             raise DockerfileError(
                 f'invalid name for build stage: "{args[2]}", name can\'t start with a number or contain symbols'
             )

@@ -14,7 +14,7 @@ from dockyard.errors import InvalidParameter
 from dockyard.image.config import parse_time as parse_rfc3339
 from dockyard.store.events import Event, Journal
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
@@ -23,7 +23,7 @@ def parse_time(text: str | None, now: float | None = None) -> int | None:
     if text is None or text == "":
         return None
     now = time.time() if now is None else now
-    m = _DURATION.match(text)
+    m = _DURATION.fullmatch(text)
     if m:
         return int((now - float(m.group(1)) * _UNIT[m.group(2)]) * 1e9)
     if re.fullmatch(r"\d+(\.\d+)?", text):

@@ -7,7 +7,7 @@ import re
 
 from dockyard.errors import InvalidParameter
 
-_VALID = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_VALID = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 _ADJECTIVES = (
     "agile", "bold", "brave", "bright", "calm", "clever", "cool", "crisp", "eager", "fair",
@@ -40,7 +40,7 @@ def _pick(words: tuple[str, ...]) -> str:
 
 
 def validate_name(name: str) -> str:
-    if not _VALID.match(name):
+    if not _VALID.fullmatch(name):
         raise InvalidParameter(
             f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.lstrip("/")

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Callable
 
 from dockyard.dataclass import asdict, dataclass, field, fields
-from dockyard.errors import Conflict, InvalidParameter, NotFound, RuntimeFailure
+from dockyard.errors import Conflict, InvalidParameter, NotFound, RuntimeFailure, go_quote
 from dockyard.image.config import now_rfc3339
 from dockyard.atomic import atomic_write
 from dockyard.runtime.state import ContainerDir
 from dockyard.store.locks import flock
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 Users = Callable[[str], list[str]]   # volume name -> IDs of the containers that use it
 
 
@@ -66,9 +66,9 @@ def _docker_time(rfc3339: str) -> str:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidParameter(
-            f'create {name}: "{name}" includes invalid characters for a local volume name, only '
+            f"create {name}: {go_quote(name)} includes invalid characters for a local volume name, only "
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
             "use absolute path")
     if len(name.encode()) > 255:   # a volume is a folder of that name (dockerd's mkdir fails, 500)

@@ -437,3 +437,21 @@ def _read_all(s: socket.socket) -> bytes:
     while data := s.recv(65536):
         out += data
     return out
+
+
+def test_a_name_with_a_trailing_newline_is_refused_as_dockerd_does(server: Server, busybox: str, dockerd) -> None:  # noqa: ANN001
+    """Go's `$` (without (?m)) matches only at the end of the text; Python's re.match with `$`
+    also takes a final "\\n". A container or volume name "x\\n" was taken by serve (a container
+    and a volume folder with a newline in their names); dockerd 20.10 refuses both, 400, with its
+    words (the volume's name quoted as Go's %q does)."""
+    cases = [
+        ("POST", "/v1.41/containers/create?name=nl%0A", b'{"Image":"busybox","Cmd":["true"]}'),
+        ("POST", "/v1.41/volumes/create", b'{"Name":"nl\\n"}'),
+    ]
+    for method, path, body in cases:
+        request = _request(method, path, body, "Content-Type: application/json\r\n")
+        ref = _split(_raw(dockerd.sock, request))
+        got = _split(server.raw(request))
+        assert (got[0], json.loads(got[2])) == (ref[0], json.loads(ref[2])), path
+        assert got[0] >= 400
+    _ping(server)
