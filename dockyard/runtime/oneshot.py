@@ -109,30 +109,6 @@ class OneShot:
             raise StartError(str(exc), 125) from None
         pid_file = self.cdir.path / "init.pid"
         log_file = self.cdir.path / "runtime.log"
-        # a name new in the bundle's folder wakes the look for the pid file (made before the
-        # runtime runs: none of its names is missed)
-        watch = pipes.new_names(self.cdir.path)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        try:
-            proc = subprocess.Popen(
-                [self.runtime.exe, "--root", str(self.runtime.state_root), "--log", str(log_file),
-                 "--log-format", "json", "run", "--bundle", str(self.cdir.path),
-                 "--pid-file", str(pid_file), self.runtime_id],
-                stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
-        except BaseException:
-            os.close(out_r)
-            os.close(err_r)
-            if watch is not None:
-                os.close(watch)
-            raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        self._proc = proc
-        leftover.release()
-        if running is not None:
-            running()
         held: list[bytes] = []
         announced = False
 
@@ -158,18 +134,38 @@ class OneShot:
                 held.clear()
             return True
 
-        handlers: dict[int, object] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in _PROXY_SIGNALS:
-                handlers[sig] = signal.signal(sig, lambda signum, _f: proc.send_signal(signum))
-        try:
-            pipes.drain({out_r: stdout, err_r: errors}, until=look, wake=watch)
-            code = proc.wait()
-        finally:
-            if watch is not None:
-                os.close(watch)
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
+        # a name new in the bundle's folder wakes the look for the pid file (watched before the
+        # runtime runs: none of its names is missed)
+        with pipes.new_names(self.cdir.path) as watch:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            try:
+                proc = subprocess.Popen(
+                    [self.runtime.exe, "--root", str(self.runtime.state_root), "--log", str(log_file),
+                     "--log-format", "json", "run", "--bundle", str(self.cdir.path),
+                     "--pid-file", str(pid_file), self.runtime_id],
+                    stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+            except BaseException:
+                os.close(out_r)
+                os.close(err_r)
+                raise
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+            self._proc = proc
+            leftover.release()
+            if running is not None:
+                running()
+            handlers: dict[int, object] = {}
+            if threading.current_thread() is threading.main_thread():
+                for sig in _PROXY_SIGNALS:
+                    handlers[sig] = signal.signal(sig, lambda signum, _f: proc.send_signal(signum))
+            try:
+                pipes.drain({out_r: stdout, err_r: errors}, until=look, wake=watch)
+                code = proc.wait()
+            finally:
+                for sig, handler in handlers.items():
+                    signal.signal(sig, handler)  # type: ignore[arg-type]
         self._proc = None
         if not pid_file.exists():
             message = logged_error(log_file) or b"".join(held).decode(errors="replace")

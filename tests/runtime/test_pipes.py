@@ -4,6 +4,7 @@ calling thread (a build step's runtime)."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -80,28 +81,51 @@ def test_until_is_asked_when_a_name_appears_in_the_watched_folder(tmp_path) -> N
     # drain asks `until` again when a name appears in the folder, not every `interval` (an hour
     # here). The process waits for the answer that only `until` gives once it saw the file: had
     # drain waited for the interval, the process would give up after 20 s and exit 1.
-    watch = pipes.new_names(tmp_path)
-    assert watch is not None
-    answer_r, answer_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-c", MAKES_A_FILE, str(tmp_path)], stdin=answer_r,
-                            stdout=out_w, stderr=err_w)
-    for fd in (answer_r, out_w, err_w):
-        os.close(fd)
     seen: list[bool] = []
+    with pipes.new_names(tmp_path) as watch:
+        assert watch is not None
+        answer_r, answer_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-c", MAKES_A_FILE, str(tmp_path)], stdin=answer_r,
+                                stdout=out_w, stderr=err_w)
+        for fd in (answer_r, out_w, err_w):
+            os.close(fd)
 
-    def until() -> bool:
-        seen.append((tmp_path / "made").exists())
-        if seen[-1]:
-            os.write(answer_w, b"y")
-        return seen[-1]
+        def until() -> bool:
+            seen.append((tmp_path / "made").exists())
+            if seen[-1]:
+                os.write(answer_w, b"y")
+            return seen[-1]
 
-    try:
-        pipes.drain({out_r: lambda d: None, err_r: lambda d: None}, until=until, interval=3600,
-                    wake=watch)
-    finally:
-        os.close(watch)
-        os.close(answer_w)
+        try:
+            pipes.drain({out_r: lambda d: None, err_r: lambda d: None}, until=until, interval=3600,
+                        wake=watch)
+        finally:
+            os.close(answer_w)
     assert proc.wait() == 0
     assert seen[0] is False and seen[-1] is True and seen.count(True) == 1   # then no more asked
+
+
+def _has_news(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def test_a_watch_ends_with_its_block_and_the_next_folder_is_watched_alone(tmp_path) -> None:
+    # new_names keeps its inotify instance for the next block (closing one costs a step ~14 ms
+    # of the kernel's grace period): the next block gets it without the last one's watch or
+    # events, so a name in the old folder never wakes the next step's look.
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    with pipes.new_names(first) as watch:
+        assert watch is not None and not _has_news(watch)
+        (first / "pid").write_text("1")
+        assert _has_news(watch)
+    with pipes.new_names(second) as again:
+        assert again == watch               # the same instance, handed on
+        assert not _has_news(again)         # the last block's event is gone with it
+        (first / "late").write_text("1")
+        assert not _has_news(again)         # the old folder is no longer watched
+        os.rename(second / ".." / "first" / "late", second / "moved")
+        assert _has_news(again)             # a name renamed into the new one is news
