@@ -137,21 +137,10 @@ class OneShot:
         # a name new in the bundle's folder wakes the look for the pid file (watched before the
         # runtime runs: none of its names is missed)
         with pipes.new_names(self.cdir.path) as watch:
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            try:
-                proc = subprocess.Popen(
-                    [self.runtime.exe, "--root", str(self.runtime.state_root), "--log", str(log_file),
-                     "--log-format", "json", "run", "--bundle", str(self.cdir.path),
-                     "--pid-file", str(pid_file), self.runtime_id],
-                    stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
-            except BaseException:
-                os.close(out_r)
-                os.close(err_r)
-                raise
-            finally:
-                os.close(out_w)
-                os.close(err_w)
+            proc, out_r, err_r = pipes.spawn(
+                [self.runtime.exe, "--root", str(self.runtime.state_root), "--log", str(log_file),
+                 "--log-format", "json", "run", "--bundle", str(self.cdir.path),
+                 "--pid-file", str(pid_file), self.runtime_id])
             self._proc = proc
             leftover.release()
             if running is not None:

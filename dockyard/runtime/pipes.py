@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import select
+import subprocess
 import threading
 from contextlib import contextmanager
 
@@ -28,6 +29,23 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.005  # seconds between looks while the caller waits for something (`until`)
 READ = 65536           # a pipe's default capacity: more is never there at once (and a larger
                        # buffer is mmap'ed and unmapped by malloc at every read)
+
+
+def spawn(args: list[str]) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`args` started with no stdin and a pipe each for stdout and stderr: the process and the
+    read ends (for `drain`, which closes them); nothing is left open if it cannot start."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return proc, out_r, err_r
 
 
 def drain(outputs: dict[int, Callable[[bytes], None]], until: Callable[[], bool] | None = None,

@@ -362,18 +362,7 @@ def _run_runtime(name: str, state_root: Path, bundle: Path, container_id: str, o
     """`runc run` in the foreground; its own errors (a missing executable...) come on its
     stderr, as BuildKit shows them in the step's output. Both pipes are read on this thread
     (runtime/pipes.py)."""
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    try:
-        proc = subprocess.Popen([name, "--root", str(state_root), "run", "--bundle", str(bundle), container_id],
-                                stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
-    except BaseException:
-        os.close(out_r)
-        os.close(err_r)
-        raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
+    proc, out_r, err_r = pipes.spawn([name, "--root", str(state_root), "run", "--bundle", str(bundle), container_id])
     leftover.release()
     pipes.drain({out_r: lambda data: output(1, data), err_r: lambda data: output(2, data)})
     return proc.wait()
