@@ -55,7 +55,7 @@ class RequestHead:
         text = self.header("content-length")
         if not text:
             return None
-        if not text.strip().isdigit():
+        if not (text.strip().isascii() and text.strip().isdigit()):  # isdigit alone takes '²'
             raise BadRequest(f"invalid Content-Length: {text!r}")
         return int(text)
 

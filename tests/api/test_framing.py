@@ -120,9 +120,12 @@ def test_parse_head_rejects(bad: bytes) -> None:
         parse_head(bad)
 
 
-def test_bad_content_length() -> None:
+@pytest.mark.parametrize("value", [b"-1", b"\xb2", b"1_0", b"+1"])
+def test_bad_content_length(value: bytes) -> None:
+    """Go's net/http reads the length with ParseUint: ASCII digits only ('\xb2' is a
+    superscript two in Latin-1, a digit to str.isdigit that int() refuses)."""
     with pytest.raises(BadRequest):
-        parse_head(b"POST / HTTP/1.1\r\nContent-Length: -1").content_length()
+        parse_head(b"POST / HTTP/1.1\r\nContent-Length: " + value).content_length()
 
 
 def test_json_messages_as_docker_writes_them() -> None:

@@ -455,3 +455,20 @@ def test_a_name_with_a_trailing_newline_is_refused_as_dockerd_does(server: Serve
         assert (got[0], json.loads(got[2])) == (ref[0], json.loads(ref[2])), path
         assert got[0] >= 400
     _ping(server)
+
+
+def test_an_integer_parameter_is_read_as_strconv_atoi_reads_it(server: Server, dockerd) -> None:  # noqa: ANN001
+    """dockerd reads `limit` and `t` with Go's strconv.Atoi: an optional sign and ASCII digits,
+    within 64 bits; anything else is an unclassified error, 500 "strconv.Atoi: parsing %q:
+    invalid syntax" (or "value out of range"). Python's int() also takes "1_0", " 1", "1 ",
+    "0x1"-less forms such as non-ASCII digits: serve listed containers for those, and answered
+    400 with words of its own for the rest."""
+    paths = [f"/v1.41/containers/json?limit={q}" for q in
+             ["1_0", "+1", "%201", "1%20", "%D9%A3", "-1", "%2B2", "99999999999999999999", "0x1", "1.5"]]
+    paths += [f"/v1.41/containers/nosuch/stop?t={q}" for q in ["1_0", "%201", "x"]]
+    for path in paths:
+        method = "GET" if "/json" in path else "POST"
+        ref = _split(_raw(dockerd.sock, _request(method, path)))
+        got = _split(server.raw(_request(method, path)))
+        assert (got[0], json.loads(got[2])) == (ref[0], json.loads(ref[2])), path
+    _ping(server)
