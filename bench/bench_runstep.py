@@ -38,13 +38,14 @@ EVENTS = "sched:sched_process_exec,sched:sched_process_exit,sched:sched_process_
 LINE = re.compile(r"\s(\d+\.\d+):\s+sched:sched_process_(\w+): (.*)")
 
 
-def runc_spans(perf_script: str, build_exe: str | None) -> list[tuple[float, float]]:
+def runc_spans(perf_script: str, build_exe: str | None, roots: set[int] = frozenset()) -> list[tuple[float, float]]:  # type: ignore[assignment]
     """(exec, exit of its last thread) of each runc the build ran: exec'd by a descendant of the
-    process that exec'd `build_exe` (None: every runc of the recording, as under `perf -p`)."""
+    process that exec'd `build_exe`, or of the threads `roots` (serve's, whose runcs a
+    system-wide recording has among everyone else's)."""
     starts: dict[int, float] = {}
     ends: dict[int, float] = {}
     group: dict[int, int] = {}   # pid of a runc thread -> the runc process's pid
-    ours: set[int] = set()
+    ours: set[int] = set(roots)
     for line in perf_script.splitlines():
         m = LINE.search(line)
         if not m:
@@ -55,7 +56,7 @@ def runc_spans(perf_script: str, build_exe: str | None) -> list[tuple[float, flo
             group.pop(pid, None)
             if build_exe is not None and not ours and build_exe in rest:
                 ours.add(pid)
-            if re.match(r"filename=\S*/runc ", rest) and (build_exe is None or pid in ours):
+            if re.match(r"filename=\S*/runc ", rest) and pid in ours:
                 starts[pid] = t
                 group[pid] = pid
         elif kind == "fork":
@@ -115,16 +116,19 @@ class Side:
         else:
             self.start_serve()
             assert self.serve is not None
-            rec = subprocess.Popen(["perf", "record", "-q", "-o", str(data), "-e", EVENTS, "-p", str(self.serve.pid)],
+            # system-wide: `perf record -p` follows none of the threads and children serve makes
+            # after it attached (no runc was seen); serve's threads then are the roots
+            rec = subprocess.Popen(["perf", "record", "-q", "-o", str(data), "-e", EVENTS, "-a"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.3)  # perf attached
+            roots = {int(t) for t in os.listdir(f"/proc/{self.serve.pid}/task")}
             subprocess.run([self.exe, "-H", f"unix://{self.sock}", *build], env=env, check=True,
                            stdout=subprocess.DEVNULL)
             rec.send_signal(signal.SIGINT)
             rec.wait()
             build_exe = None
         script = subprocess.run(["perf", "script", "-i", str(data)], capture_output=True, text=True).stdout
-        return per_step(runc_spans(script, build_exe))
+        return per_step(runc_spans(script, build_exe, roots if build_exe is None else set()))
 
 
 def main() -> None:
