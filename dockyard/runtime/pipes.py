@@ -97,6 +97,7 @@ _IN_MOVED_TO, _IN_CREATE = 0x80, 0x100
 _inotify: list = []   # [libc's inotify functions, or None where there are none], made on first use
 _idle: list[int] = []  # inotify instances with no watch, for the next `new_names` (any thread's)
 _idle_lock = threading.Lock()
+IDLE_MAX = 4   # kept at most (the user's 128 instances are everyone's): one per build step at once
 
 
 @contextmanager
@@ -142,7 +143,10 @@ def _give_back(fd: int, wd: int | None) -> None:
         _inotify[0][2](fd, wd)   # fails only if the folder went meanwhile: the kernel removed it
     _empty(fd)
     with _idle_lock:
-        _idle.append(fd)
+        if len(_idle) < IDLE_MAX:
+            _idle.append(fd)
+            return
+    os.close(fd)   # more steps ran at once than are kept: this one pays the grace period
 
 
 def _forget_idle() -> None:

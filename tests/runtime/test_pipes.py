@@ -129,3 +129,33 @@ def test_a_watch_ends_with_its_block_and_the_next_folder_is_watched_alone(tmp_pa
         assert not _has_news(again)         # the old folder is no longer watched
         os.rename(second / ".." / "first" / "late", second / "moved")
         assert _has_news(again)             # a name renamed into the new one is news
+
+
+def _inotify_instances() -> set[int]:
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+                fds.add(int(name))
+        except OSError:
+            pass
+    return fds
+
+
+def test_instances_kept_are_bounded(tmp_path) -> None:
+    # Steps at once (serve's builds) each take an instance; once they end, at most IDLE_MAX stay
+    # open for the next ones (the user's instances are limited, and shared by every program).
+    others = _inotify_instances() - set(pipes._idle)
+    blocks = []
+    fds = []
+    for i in range(pipes.IDLE_MAX + 3):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        block = pipes.new_names(folder)
+        fds.append(block.__enter__())
+        blocks.append(block)
+    assert None not in fds and len(set(fds)) == len(fds)   # one instance each, none shared
+    assert set(fds) <= _inotify_instances()
+    for block in blocks:
+        block.__exit__(None, None, None)
+    assert len(_inotify_instances() - others) == pipes.IDLE_MAX
