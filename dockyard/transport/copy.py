@@ -33,7 +33,7 @@ from dockyard.image.manifest import Descriptor, ImageManifest, parse_manifest
 from dockyard.transport.adapter import BlobSink, ImageSink, ImageSource, SourceImage, SourceLayer, \
     StagingSink, TarSink
 from dockyard.transport.progress import Progress, ProgressSink, throttled
-from dockyard.transport.streams import Checked, Compressing, Relayed, download_scanned
+from dockyard.transport.streams import Checked, Compressing, Drained, Relayed, download_scanned
 
 PARALLEL = 3
 LAYER_TYPES = {"gzip": media.DOCKER_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
@@ -171,7 +171,9 @@ class _Copy:
         if words:
             for _, (_, _, short) in queue[PARALLEL:]:
                 self.emit("Waiting", short)
-        if sink.parallel and len(work) > 1:
+        if sink.parallel and len(work) > 1 and isinstance(sink, BlobSink):
+            self._uploads(sink, queue, found, early)
+        elif sink.parallel and len(work) > 1:
             # a download's slot is free once its bytes are in (what is left, `_download`'s rest,
             # runs on `after`); at most 2 x PARALLEL layers are under way at once, each holding
             # at most its pipe's MiBs (`live`)
@@ -202,25 +204,41 @@ class _Copy:
             with ThreadPoolExecutor(max_workers=2 * PARALLEL) as after, \
                     ThreadPoolExecutor(max_workers=PARALLEL) as pool, ThreadPoolExecutor(max_workers=1) as aside:
                 side = aside.submit(early) if early is not None else None
-                futures: dict[Digest, Future[Descriptor | Future[Descriptor]]] = {
-                    d: pool.submit(job, item) for d, item in queue}
-                try:
-                    for diff_id, future in futures.items():
-                        done = future.result()
-                        found[diff_id] = done.result() if isinstance(done, Future) else done
-                    if side is not None:
-                        side.result()
-                except BaseException:
-                    failed.set()
-                    for future in futures.values():
-                        future.cancel()
-                    raise
+                found.update(_results({d: pool.submit(job, item) for d, item in queue}, side, failed))
         else:
             for diff_id, item in work.items():
                 moved = self._move(*item)
                 found[diff_id] = moved() if callable(moved) else moved
         self.moved.update({d: found[d] for d in work})
         return [found[layer.diff_id] for layer in layers]
+
+    def _uploads(self, sink: BlobSink, queue: list[tuple[Digest, tuple[SourceLayer, Descriptor | None, str]]],
+                 found: dict[Digest, Descriptor], early: Callable[[], None] | None) -> None:
+        """Up to PARALLEL layers are sent at once, in the queue's order; a layer's turn ends when
+        its last byte is sent, not when the registry has answered: the next layer compresses and
+        sends while the registry makes the blob durable (distribution fsyncs it at the PATCH's
+        end, then the PUT commits it), as a pull's next download starts before the last one's
+        scan ends. The bench's push (five 66 MB blobs, three at a time, the registry on this
+        disk) had both cores idle 0.3-0.55 s at the end of its first three layers, waiting for
+        those fsyncs. At most 2 x PARALLEL uploads wait for their answers at once."""
+        turns = _Turns(PARALLEL)
+        failed = threading.Event()  # a job whose turn came after a failure starts nothing
+
+        def job(number: int, item: tuple[SourceLayer, Descriptor | None, str]) -> Descriptor:
+            turns.take(number)
+            sent = _Once(turns.give)
+            try:
+                if failed.is_set():
+                    raise CancelledError()
+                return self._upload(sink, *item, sent=sent)
+            finally:
+                sent()
+
+        with ThreadPoolExecutor(max_workers=2 * PARALLEL) as pool, ThreadPoolExecutor(max_workers=1) as aside:
+            side = aside.submit(early) if early is not None else None
+            futures: dict[Digest, Future[Descriptor | Future[Descriptor]]] = {
+                d: pool.submit(job, n, item) for n, (d, item) in enumerate(queue)}
+            found.update(_results(futures, side, failed))
 
     def _move(self, layer: SourceLayer, hint: Descriptor | None, short: str) -> Descriptor | Callable[[], Descriptor]:
         """The layer moved; or, from a download into the store, its download done and what is
@@ -320,11 +338,13 @@ class _Copy:
         return rest
 
     # -- into a registry ------------------------------------------------------------------------
-    def _upload(self, sink: BlobSink, layer: SourceLayer, desc: Descriptor | None, short: str) -> Descriptor:
+    def _upload(self, sink: BlobSink, layer: SourceLayer, desc: Descriptor | None, short: str,
+                sent: Callable[[], None] = lambda: None) -> Descriptor:
         """Skip a blob the registry has, mount it from a repository that has it, send the bytes at
         hand, else compress the layer while it is sent (and remember what it made). A layer's
         compressed digest is remembered after its first push (Docker keeps the same "v2
-        metadata"), so a second push finds it with one HEAD and compresses nothing."""
+        metadata"), so a second push finds it with one HEAD and compresses nothing. `sent` is
+        called once the last byte of a blob is sent (the registry may not have answered yet)."""
         kind = sink.compression or "gzip"
         if desc is None:
             kinds = _same_kind(LAYER_TYPES[kind])
@@ -339,16 +359,17 @@ class _Copy:
                     return desc
             path = self.source.blob_file(layer, desc.digest)
             if path is not None:
-                sink.put_blob_file(desc, path, self.bar(short, desc.size))
+                sink.put_blob_file(desc, path, _sent_at(self.bar(short, desc.size), desc.size, sent))
                 self.emit(_PUSH.done, short)
                 return desc
             if self.source.blob_chunks(layer, desc) is not None:
-                sent = desc
-                sink.put_blob_stream(lambda: Relayed(self.source.blob_chunks(layer, sent) or iter(()),
-                                                     sent.digest, sent.size), self.bar(short, desc.size))
+                relayed = desc
+                sink.put_blob_stream(lambda: Drained(Relayed(self.source.blob_chunks(layer, relayed) or iter(()),
+                                                             relayed.digest, relayed.size), sent),
+                                     self.bar(short, desc.size))
                 self.emit(_PUSH.done, short)
                 return desc
-        blob = sink.put_blob_stream(lambda: Compressing(lambda: self._open(layer), kind),
+        blob = sink.put_blob_stream(lambda: Drained(Compressing(lambda: self._open(layer), kind), sent),
                                     self.bar(short, layer.size))
         made = Descriptor(LAYER_TYPES[kind], blob.digest, blob.size)
         self.source.note_compressed(layer.diff_id, made)
@@ -381,6 +402,68 @@ class _Copy:
         if actual != layer.diff_id:
             raise DigestMismatch(f"layer {layer.name or layer.diff_id}: content has digest {actual}, "
                                  f"the image config says {layer.diff_id}")
+
+
+def _results(futures: dict[Digest, Future[Descriptor | Future[Descriptor]]], side: Future[None] | None,
+             failed: threading.Event) -> dict[Digest, Descriptor]:
+    """Each layer's descriptor (a job may return a Future of it: a download's rest), then the
+    side job's end; on a failure, the jobs not begun are cancelled and those waiting for their
+    turn begin nothing (`failed`)."""
+    found: dict[Digest, Descriptor] = {}
+    try:
+        for diff_id, future in futures.items():
+            done = future.result()
+            found[diff_id] = done.result() if isinstance(done, Future) else done
+        if side is not None:
+            side.result()
+    except BaseException:
+        failed.set()
+        for future in futures.values():
+            future.cancel()
+        raise
+    return found
+
+
+class _Turns:
+    """At most `n` at once, each numbered taker in its number's order."""
+
+    def __init__(self, n: int) -> None:
+        self._cond = threading.Condition()
+        self._free, self._next = n, 0
+
+    def take(self, number: int) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._next == number and self._free > 0)
+            self._next += 1
+            self._free -= 1
+            self._cond.notify_all()
+
+    def give(self) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+
+class _Once:
+    """`call`, on the first call only (thread-safe)."""
+
+    def __init__(self, call: Callable[[], None]) -> None:
+        self._call, self._lock = call, threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            call, self._call = self._call, None
+        if call is not None:
+            call()
+
+
+def _sent_at(progress: Callable[[int], None], size: int, sent: Callable[[], None]) -> Callable[[int], None]:
+    """`progress`, and `sent` once `size` bytes are sent."""
+    def step(n: int) -> None:
+        progress(n)
+        if n >= size:
+            sent()
+    return step
 
 
 def _download_size(layer: SourceLayer) -> int:

@@ -22,6 +22,7 @@ from dockyard.archive.scan import ScanResult, scan_copy, scan_unpack
 from dockyard.atomic import Writeback, preallocate
 from dockyard.digest import CHUNK, Digest, HashingReader, HashingWriter, verify
 from dockyard.errors import DigestMismatch
+from dockyard.transport.adapter import StreamedBlob
 from dockyard.transport.pipe import Pipe, PipeClosed
 
 COALESCE = 1 << 20
@@ -130,6 +131,23 @@ class Relayed:
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
+
+
+class Drained:
+    """A streamed blob (`Compressing`, `Relayed`) that calls `drained` once its last chunk was
+    taken: an upload's bytes are all sent, its answer may still be on its way. Its digest and
+    size are the blob's, known then."""
+
+    def __init__(self, blob: StreamedBlob, drained: Callable[[], None]) -> None:
+        self._blob, self._drained = blob, drained
+
+    def chunks(self) -> Iterator[bytes]:
+        yield from self._blob.chunks()
+        self.digest, self.size = self._blob.digest, self._blob.size
+        self._drained()
+
+    def cancel(self) -> None:
+        self._blob.cancel()
 
 
 class Scanning:

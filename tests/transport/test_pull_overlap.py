@@ -27,8 +27,8 @@ from tests.store.helpers import make_tar
 NAME = parse_normalized("overlap/pull:v1")
 
 
-def _pushed(root: Path, registry: RegistryServer, layers: int) -> Digest:
-    """An image of `layers` distinct layers, pushed to the registry as NAME's repository."""
+def stored_image(root: Path, layers: int) -> tuple[Store, Digest]:
+    """A store with an image of `layers` distinct layers."""
     store = Store(root)
     stored = [store.layers.ingest(io.BytesIO(make_tar([(f"l{i}", None), (f"l{i}/data", hashlib.sha256(
         bytes([i])).digest() * 4096 * (i + 1))]))) for i in range(layers)]
@@ -37,11 +37,16 @@ def _pushed(root: Path, registry: RegistryServer, layers: int) -> Digest:
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"step {i}"} for i in range(layers)],
         "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id) for layer in stored]},
     }).encode()
-    image = store.add_image(config, stored)
+    return store, store.add_image(config, stored).id
+
+
+def _pushed(root: Path, registry: RegistryServer, layers: int) -> Digest:
+    """An image of `layers` distinct layers, pushed to the registry as NAME's repository."""
+    store, image_id = stored_image(root, layers)
     ref = parse_normalized(f"{registry.host}/{NAME.repository_path}:v1")
     with RegistryClient(registry.host, RegistrySettings(), None) as client:
-        copy(StoreSource(store, [(image.id, [ref])]), RegistrySink(client, ref))
-    return image.id
+        copy(StoreSource(store, [(image_id, [ref])]), RegistrySink(client, ref))
+    return image_id
 
 
 class _HeldUntilMore(StoreSink):

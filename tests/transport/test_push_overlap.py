@@ -1,6 +1,7 @@
 """A push's serial parts overlap its layers: the config blob goes to the registry beside the
-layers (its HEAD, POST, PATCH and PUT were the push's serial end), and a layer compressed as it
-is sent starts compressing before the registry answers the POST that opens its upload."""
+layers (its HEAD, POST, PATCH and PUT were the push's serial end), a layer compressed as it
+is sent starts compressing before the registry answers the POST that opens its upload, and the
+next layer starts once the bytes of one are sent, while the registry makes that blob durable."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ import pytest
 
 from dockyard.digest import Digest
 from dockyard.errors import Unavailable
+from dockyard.image.image import validate_image
 from dockyard.reference import parse_normalized
+from dockyard.store.store import Store
 from dockyard.transport.adapter import StreamedBlob
-from dockyard.transport.copy import copy
+from dockyard.transport.copy import PARALLEL, copy
 from dockyard.transport.registry.client import RegistryClient
 from dockyard.transport.registry.hosts import RegistrySettings
 from dockyard.transport.registry.sink import RegistrySink
-from dockyard.transport.store import StoreSource
+from dockyard.transport.registry.source import RegistrySource
+from dockyard.transport.store import StoreSink, StoreSource
 from tests.registry.registryd import RegistryServer
 from tests.transport.test_copy_matrix import NAME, _seed
+from tests.transport.test_pull_overlap import stored_image
 
 
 class _ConfigFirst(RegistrySink):
@@ -89,3 +94,42 @@ def test_a_streamed_layer_starts_before_its_post(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(Unavailable):
         client.upload_stream("r", lambda: _Blob(log))
     assert log == ["start", "cancel"]  # a POST that fails stops the compressor it started
+
+
+class _AnsweredAfterMore(RegistrySink):
+    """Takes no layer as pushed before more than PARALLEL layers have begun: a copy whose slot
+    stays taken until the registry has answered for a layer never begins one more (the wait
+    fails)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.begun = 0
+        self.more = threading.Event()
+        self._lock = threading.Lock()
+
+    def put_blob_stream(self, start: Callable[[], StreamedBlob],
+                        on_progress: Callable[[int], None]) -> StreamedBlob:
+        with self._lock:
+            self.begun += 1
+            if self.begun > PARALLEL:
+                self.more.set()
+        blob = super().put_blob_stream(start, on_progress)
+        assert self.more.wait(30), f"{self.begun} layers begun while the first wait for their answers"
+        return blob
+
+
+def test_the_next_layer_starts_once_the_bytes_of_one_are_sent(tmp_path: Path, registry: RegistryServer) -> None:
+    store, image_id = stored_image(tmp_path / "seed", PARALLEL + 2)
+    ref = parse_normalized(f"{registry.host}/overlap/sent:v1")
+    with ExitStack() as stack:
+        client = stack.enter_context(RegistryClient(registry.host, RegistrySettings(), None))
+        sink = _AnsweredAfterMore(client, ref)
+        copy(StoreSource(store, [(image_id, [ref])]), sink)
+    assert sink.begun == PARALLEL + 2
+    requests = [(m, p) for m, p, _ in registry.requests() if "/overlap/sent/" in p]
+    assert requests[-1][0] == "PUT" and "/manifests/v1" in requests[-1][1]
+    pulled = Store(tmp_path / "pulled")
+    with ExitStack() as stack:
+        client = stack.enter_context(RegistryClient(registry.host, RegistrySettings(), None))
+        copy(RegistrySource(client, ref), stack.enter_context(StoreSink(pulled, keep_compressed=True)))
+    validate_image(pulled.image(image_id))
