@@ -638,6 +638,27 @@ class Bench:
         if buildkit:
             self.notes.append(f"e floor: runc's median alone is {floor['runc run median'] / 1000 / buildkit:.2f} x "
                               f"BuildKit's step ({buildkit * 1000:.0f} ms), before any work of dockyard's")
+        between = self._between_runcs(many)
+        if between is not None:
+            self.notes.append(f"e: between two steps' runcs (one in-process 21-step build under perf; "
+                              f"bench_runstep.py): from one runc's exit to the next one's exec {between[0]:.1f} ms "
+                              f"(median; ~1 ms of it runc's own exit), runc exec to exit {between[1]:.1f} ms")
+
+    def _between_runcs(self, ctx: Path) -> tuple[float, float] | None:
+        """dockyard's own path from one RUN's runtime to the next (the gap a step adds to
+        runc's run), from the kernel's exec/exit events: None without perf."""
+        if shutil.which("perf") is None:
+            return None
+        from bench_runstep import EVENTS, per_step, runc_spans
+
+        data = self.work / "runstep.data"
+        subprocess.run(["perf", "record", "-q", "-o", str(data), "-e", EVENTS, "-a", "--", *DOCKYARD, "build",
+                        "-q", "--no-cache", "--network=host", "-t", "bench-e", str(ctx)],
+                       env={**self.env, "DOCKER_BUILDKIT": "0"}, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, cwd=REPO)
+        script = subprocess.run(["perf", "script", "-i", str(data)], capture_output=True, text=True).stdout
+        data.unlink()
+        return per_step(runc_spans(script, DOCKYARD[0]))
 
     # ---- f: commit
     def row_f(self) -> None:
