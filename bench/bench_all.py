@@ -642,9 +642,10 @@ class Bench:
         if between is not None:
             self.notes.append(f"e: between two steps' runcs (one in-process 21-step build under perf; "
                               f"bench_runstep.py): from one runc's exit to the next one's exec {between[0]:.1f} ms "
-                              f"(median; ~1 ms of it runc's own exit), runc exec to exit {between[1]:.1f} ms")
+                              f"(median; ~1 ms of it runc's own exit), runc exec to exit {between[1]:.1f} ms, "
+                              f"a step (exec to exec) {between[2]:.1f} ms")
 
-    def _between_runcs(self, ctx: Path) -> tuple[float, float] | None:
+    def _between_runcs(self, ctx: Path) -> tuple[float, float, float] | None:
         """dockyard's own path from one RUN's runtime to the next (the gap a step adds to
         runc's run), from the kernel's exec/exit events: None without perf."""
         if shutil.which("perf") is None:

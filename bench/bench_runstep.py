@@ -73,10 +73,14 @@ def runc_spans(perf_script: str, build_exe: str | None, roots: set[int] = frozen
     return sorted((starts[p], ends[p]) for p in starts if p in ends)
 
 
-def per_step(spans: list[tuple[float, float]]) -> tuple[float, float]:
-    """Median gap (ms) from one runc's exit to the next one's exec, median runc wall (ms)."""
+def per_step(spans: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Median gap (ms) from one runc's exit to the next one's exec, median runc wall (ms), and
+    the median step (ms) from one runc's exec to the next one's (a step's whole wall, without
+    the 1-step build that bench_all's (21 - 1) / 20 subtracts: less noise under load)."""
     gaps = [(spans[i + 1][0] - spans[i][1]) * 1000 for i in range(len(spans) - 1)]
-    return statistics.median(gaps), statistics.median((b - a) * 1000 for a, b in spans)
+    steps = [(spans[i + 1][0] - spans[i][0]) * 1000 for i in range(len(spans) - 1)]
+    return (statistics.median(gaps), statistics.median((b - a) * 1000 for a, b in spans),
+            statistics.median(steps))
 
 
 class Side:
@@ -105,7 +109,7 @@ class Side:
             self.serve.terminate()
             self.serve.wait(timeout=60)
 
-    def measure(self, mode: str, ctx: Path, data: Path) -> tuple[float, float]:
+    def measure(self, mode: str, ctx: Path, data: Path) -> tuple[float, float, float]:
         buildkit = "1" if mode.endswith("buildkit") else "0"
         build = ["build", "-q", "--no-cache", "--network=host", "-t", "runstep", str(ctx)]
         env = {**self.env, "DOCKER_BUILDKIT": buildkit}
@@ -151,14 +155,15 @@ def main() -> None:
         sides.append(Side("this", REPO, work, busybox))
         print(f"{opts.steps} x RUN true, --no-cache, {opts.pairs} builds each; load {os.getloadavg()[0]:.1f}")
         for mode in opts.modes.split(","):
-            results: dict[str, list[tuple[float, float]]] = {s.name: [] for s in sides}
+            results: dict[str, list[tuple[float, float, float]]] = {s.name: [] for s in sides}
             for i in range(opts.pairs):
                 for side in (sides if i % 2 == 0 else sides[::-1]):
                     results[side.name].append(side.measure(mode, ctx, work / f"{side.name}.data"))
             for name, runs in results.items():
-                gaps, runcs = [g for g, _ in runs], [r for _, r in runs]
+                gaps, runcs, steps = ([r[i] for r in runs] for i in range(3))
                 print(f"{mode:15s} {name:5s} gap (runc exit -> next exec) median {statistics.median(gaps):5.2f} ms "
-                      f"(min {min(gaps):5.2f}); runc median {statistics.median(runcs):5.1f} ms")
+                      f"(min {min(gaps):5.2f}); runc median {statistics.median(runcs):5.1f} ms; "
+                      f"step (exec -> next exec) median {statistics.median(steps):5.1f} ms")
         print(f"load at the end {os.getloadavg()[0]:.1f}")
     finally:
         for side in sides:
