@@ -8,13 +8,16 @@ A struct is a `GoStruct` (its Go name and its fields' types); a field's type is 
 `strslice.StrSlice` (a string or a list of strings), or a `GoStruct`, a `GoSlice` of one, or a `GoMap` of either. A
 Go type with a name of its own is written `name=go type` (`nat.PortSet=map[string]struct {}`):
 the name is the one the error shows. As Go does, a field's name matches exactly or else whatever its
-case, `null` leaves any field as it is, and unknown fields are ignored."""
+case, `null` leaves any field as it is, and unknown fields are ignored.
+
+Also `go_atoi`: an integer read as dockerd reads its query parameters (Go's strconv.Atoi)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Union
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter, go_quote
 
 _INT_RANGES = {
     "int": (-(1 << 63), (1 << 63) - 1), "int64": (-(1 << 63), (1 << 63) - 1),
@@ -142,3 +145,18 @@ def _value(value: Any, go_type: GoType, struct: GoStruct, path: list[str]) -> No
     elif go_type == "string" and not isinstance(value, str) or \
             go_type == "bool" and not isinstance(value, bool):
         _fail(value, struct, path, go_type)
+
+
+_ATOI = re.compile(r"[+-]?[0-9]+")  # Go's strconv.Atoi: a sign and ASCII digits, nothing else
+
+
+def go_atoi(text: str) -> int:
+    """An integer parameter read as dockerd reads it (strconv.Atoi, 64 bits), which Python's
+    int() is not: int() also takes "1_0", spaces around the digits and non-ASCII digits. A bad
+    value is dockerd's unclassified error: 500 with Go's words."""
+    if not _ATOI.fullmatch(text):
+        raise DockyardError(f"strconv.Atoi: parsing {go_quote(text)}: invalid syntax")
+    value = int(text)
+    if not -(1 << 63) <= value < 1 << 63:
+        raise DockyardError(f"strconv.Atoi: parsing {go_quote(text)}: value out of range")
+    return value

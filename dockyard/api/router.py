@@ -16,26 +16,13 @@ from typing import Any, Callable
 from dockyard.api.framing import BadRequest, RequestHead, error_message, go_json
 from dockyard.api.http import Body, ClientGone, Response
 from dockyard import gotypes
-from dockyard.errors import DockyardError, InvalidParameter, go_quote
+from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.engine.daemon_info import API_VERSION, MIN_API_VERSION  # the versions served (its home)
 from dockyard.engine.store import Store, open_store
 from dockyard.gotypes import GoStruct
 
 MAX_JSON_BODY = 16 << 20
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
-_ATOI = re.compile(r"[+-]?[0-9]+")  # Go's strconv.Atoi: a sign and ASCII digits, nothing else
-
-
-def go_atoi(text: str) -> int:
-    """An integer parameter read as dockerd reads it (strconv.Atoi, 64 bits), which Python's
-    int() is not: int() also takes "1_0", spaces around the digits and non-ASCII digits. A bad
-    value is dockerd's unclassified error: 500 with Go's words."""
-    if not _ATOI.fullmatch(text):
-        raise DockyardError(f"strconv.Atoi: parsing {go_quote(text)}: invalid syntax")
-    value = int(text)
-    if not -(1 << 63) <= value < 1 << 63:
-        raise DockyardError(f"strconv.Atoi: parsing {go_quote(text)}: value out of range")
-    return value
 
 
 def version_tuple(text: str) -> tuple[int, int]:
@@ -90,7 +77,7 @@ class Request:
         text = self.q(name)
         if text is None or text == "":
             return default
-        return go_atoi(text)
+        return gotypes.go_atoi(text)
 
     def qjson(self, name: str, default: Any = None) -> Any:
         text = self.q(name)

@@ -22,7 +22,8 @@ from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
 from dockyard.engine.create_config import read_update
 from dockyard.engine.events import parse_time as event_time
-from dockyard.errors import Conflict, InvalidParameter, NotFound, NotImplementedFeature
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, NotImplementedFeature
+from dockyard.gotypes import go_atoi
 from dockyard.image.config import parse_time
 from dockyard.runtime import attach as attach_input
 from dockyard.runtime import bundle
@@ -216,8 +217,8 @@ def logs(store: Store, name: str, follow: bool = False, tail: str | None = None,
     if tail in (None, "", "all"):
         return log_entries(cdir, follow=follow, cancel=cancel)
     try:
-        n = int(tail)
-    except ValueError:   # dockerd takes a tail it cannot parse for "all" (strconv.Atoi's error: -1)
+        n = go_atoi(tail)
+    except DockyardError:   # dockerd takes a tail it cannot parse ("1_0", " 5") for "all" (strconv.Atoi's error: -1)
         n = -1
     # a tail past any log's length (beyond what a deque can hold) is every entry, as "all"
     return log_entries(cdir, follow=follow, cancel=cancel, tail=n if 0 <= n < sys.maxsize else None)
