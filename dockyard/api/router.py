@@ -22,7 +22,7 @@ from dockyard.engine.store import Store, open_store
 from dockyard.gotypes import GoStruct
 
 MAX_JSON_BODY = 16 << 20
-_VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+_VERSION_PREFIX = re.compile(r"/v(\d+\.\d+)(/.*)")  # fullmatch: Go's `$` ends the text
 
 
 def version_tuple(text: str) -> tuple[int, int]:
@@ -132,7 +132,7 @@ class Route:
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.regex = re.compile(f"^{self.pattern}$")
+        self.regex = re.compile(self.pattern)   # fullmatch, as Go's anchors: no final "\n" dropped
 
 
 def route(method: str, pattern: str, handler: Handler, query: str | None = None) -> Route:
@@ -148,7 +148,7 @@ class Router:
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = False
         for r in self.routes:
-            m = r.regex.match(path)
+            m = r.regex.fullmatch(path)
             if m is None:
                 continue
             if r.method == method or (method == "HEAD" and r.method == "GET"):
@@ -167,7 +167,7 @@ class _HttpError(Exception):
 
 
 def split_version(path: str) -> tuple[str | None, str]:
-    m = _VERSION_PREFIX.match(path)
+    m = _VERSION_PREFIX.fullmatch(path)
     if m is None:
         return None, path
     return m.group(1), m.group(2)

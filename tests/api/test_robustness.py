@@ -472,3 +472,19 @@ def test_an_integer_parameter_is_read_as_strconv_atoi_reads_it(server: Server, d
         got = _split(server.raw(_request(method, path)))
         assert (got[0], json.loads(got[2])) == (ref[0], json.loads(ref[2])), path
     _ping(server)
+
+
+def test_a_path_with_a_trailing_newline_is_no_route_as_in_dockerd(server: Server, busybox: str, dockerd) -> None:  # noqa: ANN001
+    """A path is matched whole, as gorilla/mux's Go patterns match it: `$` is the end of the text.
+    serve's `^...$` let a final "\\n" (%0A, decoded) fall off: `DELETE /images/busybox%0A`
+    removed busybox, `/containers/json%0A` listed containers; dockerd 20.10 answers 404 "page
+    not found" to each and changes nothing."""
+    paths = [("GET", "/v1.41/containers/json%0A"), ("GET", "/v1.41/_ping%0A"),
+             ("GET", "/v1.41/images/busybox/json%0A"), ("GET", "/v1.41/images/busybox%0A/json"),
+             ("DELETE", "/v1.41/images/busybox%0A"), ("GET", "/v1.41%0A/version")]
+    for method, path in paths:
+        ref = _split(_raw(dockerd.sock, _request(method, path)))
+        got = _split(server.raw(_request(method, path)))
+        assert (got[0], json.loads(got[2])) == (ref[0], json.loads(ref[2])) == (404, {"message": "page not found"}), path
+    status, _, _ = _split(server.raw(_request("GET", "/v1.41/images/busybox/json")))
+    assert status == 200   # still there
