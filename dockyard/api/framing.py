@@ -55,9 +55,10 @@ class RequestHead:
         text = self.header("content-length")
         if not text:
             return None
-        if not (text.strip().isascii() and text.strip().isdigit()):  # isdigit alone takes '²'
+        digits = text.strip()
+        if not (digits.isascii() and digits.isdigit()):  # isdigit alone takes '²'
             raise BadRequest(f"invalid Content-Length: {text!r}")
-        return int(text)
+        return int(digits)
 
 
 def parse_head(data: bytes) -> RequestHead:
