@@ -368,13 +368,23 @@ def test_an_endpoint_of_another_boot_does_not_pin_the_default_bridge(tmp_path: P
     took the default bridge's subnet meanwhile (another store's create), the bridge moves to a
     free one only when no endpoint is on it: every join failed 'Pool overlaps' until that
     container was removed. An endpoint records its boot; one of another boot does not count.
-    The old container's own start then joins the moved bridge, its old address let go."""
+    The old container's own start then joins the moved bridge, its old address let go.
+    The store's pools are two subnets no other test picks: between the leave and the taker's
+    create another xdist worker's network took the first free default subnet, the one the
+    bridge had let go ("Pool overlaps" at the taker's create, CI of session 16)."""
     from dockyard.store import layers
 
+    (subnets.RUN_DIR / "subnets").mkdir(parents=True, exist_ok=True)
+    taken = {p.name for p in (subnets.RUN_DIR / "subnets").iterdir()}
+    free = [f"10.213.{n}.0/24" for n in range(199, 170, -1) if f"10.213.{n}.0_24" not in taken][:2]
+    store_root.mkdir(parents=True, exist_ok=True)
+    (store_root / "daemon.json").write_text(json.dumps(
+        {"default-address-pools": [{"base": subnet, "size": 24} for subnet in free]}))
     box = sandboxes("rebooted")
     box.join(NetworkRequest())
     networks = Networks(store_root)
     bridge = networks.get("bridge")
+    assert bridge.subnet == free[0]
     ips = networks.ips_dir(bridge)
     kept = {path: path.read_bytes() for path in [networks.endpoints_dir(bridge) / f"{box.id}.json",
                                                  endpoints.state_path(box.cdir), *ips.iterdir()]}
