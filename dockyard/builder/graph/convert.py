@@ -620,9 +620,9 @@ class Converter:
 
     def _mount(self, st: _StageState, ins: RunInstruction, m: Any, inputs: list[Vertex | None]) -> Mount:
         target = m.target
-        if m.type not in ("secret", "ssh"):
-            if not target:
-                raise ins.error("mount target must be specified")
+        if not target and m.type not in ("secret", "ssh"):
+            raise ins.error("mount target must be specified")
+        if target:  # a relative target is below WORKDIR, a secret's and an agent's too
             if not target.startswith("/"):
                 target = posixpath.join("/", st.cwd, target)
             target = posixpath.normpath(target)

@@ -50,7 +50,8 @@ def both_outputs(tmp_path: Path, reference: ReferenceBuildKit, bk: BuildKitDocky
 def test_secret_mounts_match_dockerd(reference, bk_both, tmp_path: Path) -> None:
     """A secret is a file 0400 root:root at /run/secrets/ID, or at `target` with `mode`, `uid`,
     `gid`; an optional secret that was not given is simply absent; after the step no file of it
-    stays, only the mount points (as dockerd leaves them)."""
+    stays, only the mount points (as dockerd leaves them); a relative `target` is below WORKDIR
+    (dockyard gave runc the relative path: two warnings, and no file)."""
     m = _unique()
     ctx_dir = tmp_path / "ctx"
     dockerfile = f"""\
@@ -59,13 +60,17 @@ RUN --mount=type=secret,id=tok echo {m}; stat -c '%a %u %g %s %F %n' /run/secret
 RUN --mount=type=secret,id=tok,target=/etc/deep/t,mode=0440,uid=1,gid=2 echo {m}; stat -c '%a %u %g %s %n' /etc/deep/t
 RUN --mount=type=secret,id=absent echo {m}; ls -a /run/secrets; test -e /run/secrets/absent || echo absent
 RUN echo {m}; find /run /etc/deep | sort
+WORKDIR /app
+RUN --mount=type=secret,id=tok,target=rel/t echo {m}; cat /app/rel/t; echo; cat rel/t; echo
 """
     secret = f"id=tok,src={ctx_dir / 'sec'}"
     ref, got = both_outputs(tmp_path, reference, bk_both, dockerfile, {"sec": "not-so-secret-" + m},
                             "--secret", secret)
     assert got == ref
-    assert got[f"[2/5] RUN --mount=type=secret,id=tok echo {m}; stat -c '%a %u %g %s %F %n' /run/secrets/tok; "
+    assert got[f"[2/7] RUN --mount=type=secret,id=tok echo {m}; stat -c '%a %u %g %s %F %n' /run/secrets/tok; "
                f"wc -c < /run/secrets/tok"][1] == "400 0 0 26 regular file /run/secrets/tok"
+    assert got[f"[7/7] RUN --mount=type=secret,id=tok,target=rel/t echo {m}; cat /app/rel/t; echo; cat rel/t; echo"] == [
+        m, "not-so-secret-" + m, "not-so-secret-" + m]
 
 
 def test_cache_mounts_match_dockerd(reference, bk_both, tmp_path: Path) -> None:
