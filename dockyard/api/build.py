@@ -368,7 +368,8 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
         try:
             (work / "dockerfile").mkdir()
             (work / "context").mkdir()
-            cli.receive_dir("dockerfile", work / "dockerfile", include=[name])
+            # and `<Dockerfile>.dockerignore` beside it, which BuildKit prefers to the context's
+            cli.receive_dir("dockerfile", work / "dockerfile", include=[name, name + ".dockerignore"])
             if not (work / "dockerfile" / name).is_file():
                 raise InvalidParameter(f"failed to read dockerfile: open {name}: no such file or directory")
             cli.receive_dir("context", work / "context")

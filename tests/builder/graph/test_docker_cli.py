@@ -74,3 +74,20 @@ def test_docker_cli_failure_through_serve_as_through_dockerd(reference, daemon, 
     assert got.stderr.strip().splitlines()[-1] == ref.stderr.strip().splitlines()[-1] == (
         f"executor failed running [/bin/sh -c echo {m}; exit 3]: exit code: 3")
     assert run_output(got.stderr) == run_output(ref.stderr)
+
+
+def test_dockerfile_specific_dockerignore_through_serve_as_through_dockerd(reference, daemon, tmp_path: Path) -> None:
+    """`docker build -f sub/app.Dockerfile` with `sub/app.Dockerfile.dockerignore` beside it:
+    BuildKit reads that file instead of the context's .dockerignore (dockerd 20.10: `b` is left
+    out, `a`, which the context's .dockerignore lists, is sent). Through serve the CLI's session
+    lent only the Dockerfile, so the context's .dockerignore applied (`a` out, `b` in)."""
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", "", {
+        "a": "a\n", "b": "b\n", ".dockerignore": "a\n", "sub/app.Dockerfile.dockerignore": "b\n",
+        "sub/app.Dockerfile": f"FROM busybox\nCOPY . /c/\nRUN echo {m}; ls -a /c; echo\n"})
+    args = ["build", "--progress=plain", "-f", str(ctx / "sub" / "app.Dockerfile"), str(ctx)]
+    ref = reference.docker(*args[:1], "--network=host", *args[1:])
+    got = docker_cli(daemon.url, *args)
+    assert run_output(got.stderr) == run_output(ref.stderr)
+    listed = [lines for name, lines in run_output(got.stderr).items() if "RUN" in name]
+    assert listed == [[m, ".", "..", ".dockerignore", "Dockerfile", "a", "sub", ""]]
