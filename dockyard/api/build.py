@@ -127,6 +127,9 @@ class _BuildStream:
 
 def build(ctx: ApiContext, req: Request, resp: Response) -> None:
     if req.q("version") == "2":
+        if (req.q("buildid") or "").startswith("upload-request:"):
+            upload(ctx, req, resp)
+            return
         if req.q("session"):
             build_cli_session(ctx, req, resp)
             return
@@ -324,6 +327,21 @@ def session(ctx: ApiContext, req: Request, resp: Response) -> None:
     buildkit_session.hold(uuid, conn, methods, ctx.stopping)
 
 
+def upload(ctx: ApiContext, req: Request, resp: Response) -> None:
+    """The context tar of `DOCKER_BUILDKIT=1 docker build - < context.tar`, which the CLI sends
+    as a request of its own (`buildid=upload-request:ID`) beside its build (`remote=upload-request
+    &buildid=ID`, with a session): its body is read by that build, as dockerd's builder-next
+    hands it over; the answer, an empty stream, comes once the build has read it."""
+    from dockyard.api import buildkit_session
+
+    build_id = (req.q("buildid") or "").removeprefix(buildkit_session.UPLOAD_PREFIX)
+    if not build_id:
+        raise InvalidParameter("upload-request: no build ID")
+    if not buildkit_session.hold_upload(build_id, req.body, ctx.stopping) and not ctx.stopping.is_set():
+        raise InvalidParameter(f"no build {build_id!r} took the context upload")
+    resp.stream("application/json")
+
+
 def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
     """The docker CLI's BuildKit build: the context and the Dockerfile come over its session
     (and the secrets, when a RUN asks), progress goes back as BuildKit's trace messages."""
@@ -337,15 +355,16 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
     from dockyard.engine.build import build_image_buildkit
     from dockyard.errors import DockyardError
 
+    uploaded = req.q("remote") == "upload-request"   # the context comes as a tar (`docker build -`)
     try:
-        if (req.q("remote") or "client-session") != "client-session":
+        if (req.q("remote") or "client-session") not in ("client-session", "upload-request"):
             raise InvalidParameter(f"remote context {req.q('remote')!r} is not supported with a session")
         outputs = req.qjson("outputs", []) or []
         if any(not isinstance(o, dict) or o.get("Type") not in ("docker", "image", "moby") for o in outputs):
             raise NotImplementedFeature(NO_SESSION_OUTPUT)
         options = _graph_options(req, outputs=False)
         name = req.q("dockerfile") or "Dockerfile"
-        if "/" in name or name in (".", ".."):
+        if not uploaded and ("/" in name or name in (".", "..")):
             raise InvalidParameter(f"invalid dockerfile name {name!r}")
     except DockyardError:
         # refused before it builds: the CLI waits for its session to end (10 s), which
@@ -354,6 +373,11 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
             buildkit_session.claim(req.q("session") or "", timeout=1).close()
         except DockyardError:
             pass
+        if uploaded:  # and for its upload, which waits for a build to take it
+            try:
+                buildkit_session.take_upload(req.q("buildid") or "", timeout=1).done.set()
+            except DockyardError:
+                pass
         raise
     cli = buildkit_session.claim(req.q("session") or "")
     store = ctx.store()
@@ -366,16 +390,19 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
             messages.message({"id": buildkit_session.TRACE_ID, "aux": data})
 
         try:
-            (work / "dockerfile").mkdir()
-            (work / "context").mkdir()
-            # and `<Dockerfile>.dockerignore` beside it, which BuildKit prefers to the context's
-            cli.receive_dir("dockerfile", work / "dockerfile", include=[name, name + ".dockerignore"])
-            if not (work / "dockerfile" / name).is_file():
-                raise InvalidParameter(f"failed to read dockerfile: open {name}: no such file or directory")
-            cli.receive_dir("context", work / "context")
             options.session.fetch = cli.secret
-            result = build_image_buildkit(store, str(work / "context"), options, Progress(CallbackDisplay(trace)),
-                                          dockerfile=str(work / "dockerfile" / name))
+            if uploaded:
+                result = _build_upload(store, req, options, Progress(CallbackDisplay(trace)))
+            else:
+                (work / "dockerfile").mkdir()
+                (work / "context").mkdir()
+                # and `<Dockerfile>.dockerignore` beside it, which BuildKit prefers to the context's
+                cli.receive_dir("dockerfile", work / "dockerfile", include=[name, name + ".dockerignore"])
+                if not (work / "dockerfile" / name).is_file():
+                    raise InvalidParameter(f"failed to read dockerfile: open {name}: no such file or directory")
+                cli.receive_dir("context", work / "context")
+                result = build_image_buildkit(store, str(work / "context"), options,
+                                              Progress(CallbackDisplay(trace)), dockerfile=str(work / "dockerfile" / name))
         except SolveFailed as exc:
             messages.error(exc.message)
             return
@@ -386,6 +413,19 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
     finally:
         cli.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_upload(store, req: Request, options, progress):  # noqa: ANN001, ANN202
+    """A session's build whose context is the tar of its upload request (`docker build -`)."""
+    from dockyard.api import buildkit_session
+    from dockyard.engine.build import build_image_buildkit
+
+    upload = buildkit_session.take_upload(req.q("buildid") or "")
+    try:
+        return build_image_buildkit(store, upload.body, options, progress,  # type: ignore[arg-type]
+                                    dockerfile=req.q("dockerfile") or None)
+    finally:
+        upload.done.set()
 
 
 def routes() -> list[Route]:

@@ -53,40 +53,76 @@ class _Open:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass
+class _Upload:
+    """`docker build - < context.tar`: the context comes in a request of its own."""
+
+    body: object                    # the upload request's body: the context tar, as it arrives
+    claimed: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 _sessions: dict[str, _Open] = {}
+_uploads: dict[str, _Upload] = {}
 _lock = threading.Condition()
+UPLOAD_PREFIX = "upload-request:"
 
 
-def hold(uuid: str, conn: object, methods: list[str], stopping: threading.Event) -> None:
-    """The `/session` request's thread: offer the connection to the build naming `uuid`, and
-    keep it until that build is done (or the server stops, or nobody claims it for a minute)."""
-    entry = _Open(uuid, conn, frozenset(methods))
+def _offer(table: dict, key: str, entry: _Open | _Upload, stopping: threading.Event) -> bool:
+    """Offer `entry` to the build that names `key` and keep it until that build is done with
+    it (or the server stops, or nobody claims it for a minute); True when a build took it."""
     with _lock:
-        _sessions[uuid] = entry
+        table[key] = entry
         _lock.notify_all()
     try:
         deadline = time.monotonic() + 60
         while not entry.done.wait(0.5):
             if stopping.is_set() or (not entry.claimed and time.monotonic() > deadline):
-                return
+                return False
+        return True
     finally:
         with _lock:
-            _sessions.pop(uuid, None)
+            if table.get(key) is entry:  # not another's offered under the same name since
+                del table[key]
+
+
+def _claim(table: dict, key: str, timeout: float, missing: str):  # noqa: ANN202
+    deadline = time.monotonic() + timeout
+    with _lock:
+        while True:
+            entry = table.get(key)
+            if entry is not None and not entry.claimed:
+                entry.claimed = True
+                return entry
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unavailable(missing)
+            _lock.wait(left)
+
+
+def hold(uuid: str, conn: object, methods: list[str], stopping: threading.Event) -> None:
+    """The `/session` request's thread: offer the connection to the build naming `uuid`, and
+    keep it until that build is done (or the server stops, or nobody claims it for a minute)."""
+    _offer(_sessions, uuid, _Open(uuid, conn, frozenset(methods)), stopping)
 
 
 def claim(uuid: str, timeout: float = 10.0) -> "CliSession":
     """The session `uuid` for one build (the CLI may open it just after sending the build)."""
-    deadline = time.monotonic() + timeout
-    with _lock:
-        while True:
-            entry = _sessions.get(uuid)
-            if entry is not None and not entry.claimed:
-                entry.claimed = True
-                return CliSession(entry)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Unavailable(f"no session {uuid} from the client (the docker CLI opens it with the build)")
-            _lock.wait(left)
+    return CliSession(_claim(_sessions, uuid, timeout,
+                             f"no session {uuid} from the client (the docker CLI opens it with the build)"))
+
+
+def hold_upload(build_id: str, body: object, stopping: threading.Event) -> bool:
+    """The upload's thread (`POST /build?version=2&buildid=upload-request:ID`, the tar the CLI
+    read from its stdin, sent beside its build `remote=upload-request&buildid=ID`): offer the
+    body to that build and keep it until the build has read it. True when a build took it."""
+    return _offer(_uploads, build_id, _Upload(body), stopping)
+
+
+def take_upload(build_id: str, timeout: float = 10.0) -> _Upload:
+    """The upload of build `build_id` (the CLI sends it just after the build); `done.set()`
+    when its body has been read."""
+    return _claim(_uploads, build_id, timeout, f"no context upload for build {build_id!r} from the client")
 
 
 # -- what a build asks of the CLI --------------------------------------------------------------

@@ -91,3 +91,38 @@ def test_dockerfile_specific_dockerignore_through_serve_as_through_dockerd(refer
     assert run_output(got.stderr) == run_output(ref.stderr)
     listed = [lines for name, lines in run_output(got.stderr).items() if "RUN" in name]
     assert listed == [[m, ".", "..", ".dockerignore", "Dockerfile", "a", "sub", ""]]
+
+
+def test_context_tar_on_stdin_through_serve_as_through_dockerd(reference, daemon, tmp_path: Path) -> None:
+    """`DOCKER_BUILDKIT=1 docker build -f sub/app.Dockerfile - < context.tar.gz`: the CLI sends the
+    tar in a request of its own (`buildid=upload-request:ID`) beside the build (`remote=
+    upload-request`); dockerd 20.10 builds it as a context. serve built the upload alone as a
+    build of its own and refused the build: `remote context 'upload-request' is not supported
+    with a session`."""
+    import gzip
+    import io
+    import tarfile
+
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", "", {
+        "f": m + "\n", "sub/app.Dockerfile": f"FROM busybox\nCOPY f /g\nRUN echo {m}; cat /g\n"})
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        tar.add(ctx, arcname=".")
+    tarball = gzip.compress(data.getvalue())
+    args = ["--progress=plain", "-t", "stdin-" + m, "-f", "sub/app.Dockerfile", "-"]
+    reference.tags.add("stdin-" + m)
+    ref = _with_stdin([DOCKER_CLI, "build", "--network=host", *args], reference.env, tarball)
+    got = _with_stdin([DOCKER_CLI, "build", *args],
+                      {**os.environ, "DOCKER_HOST": daemon.url, "DOCKER_BUILDKIT": "1"}, tarball)
+    assert ref.returncode == got.returncode == 0, got.stderr
+    assert run_output(got.stderr) == run_output(ref.stderr)
+    assert [m, m] in run_output(got.stderr).values()
+    ours = read_archive(docker_cli(daemon.url, "save", "stdin-" + m).stdout_bytes)
+    assert_same_image(reference.shape("stdin-" + m), ours)
+
+
+def _with_stdin(argv: list[str], env: dict[str, str], stdin: bytes) -> Result:
+    proc = subprocess.run(argv, env=env, input=stdin, capture_output=True, timeout=300)
+    return Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
+                  proc.stdout)
