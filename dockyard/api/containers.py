@@ -48,6 +48,12 @@ def _older_api(req: Request, body: dict) -> None:
 
 # -- lifecycle -------------------------------------------------------------------------------------
 def start(ctx: ApiContext, req: Request, resp: Response) -> None:
+    # moby's start route: "a non-nil json object is at least 7 characters", and API 1.24 took
+    # away the HostConfig a start's body carried (dockyard serves 1.24 on)
+    length = req.head.content_length()
+    if req.head.chunked or (length or 0) > 7:
+        raise InvalidParameter("starting container with non-empty request body was deprecated since API v1.22 "
+                               "and removed in v1.24")
     if not engine.start(ctx.store(), req.params["id"]):
         resp.send(304)  # Docker: "container already started"
         return
@@ -308,7 +314,7 @@ def routes() -> list[Route]:
     c = "/containers/(?P<id>[^/]+)"
     return [
         route("GET", "/containers/json", list_containers, "all limit size filters before since trunc_cmd"),
-        route("POST", "/containers/create", create, "name platform"),
+        route("POST", "/containers/create", create, "name platform", json_body=True),
         route("POST", "/containers/prune", prune, "filters"),
         route("GET", f"{c}/json", inspect, "size"),
         route("GET", f"{c}/logs", logs, "follow stdout stderr since until timestamps tail details"),
@@ -326,9 +332,9 @@ def routes() -> list[Route]:
         route("GET", f"{c}/stats", stats, "stream one-shot"),
         route("GET", f"{c}/top", top, "ps_args"),
         route("POST", f"{c}/rename", rename, "name"),
-        route("POST", f"{c}/update", update, ""),
+        route("POST", f"{c}/update", update, "", json_body=True),
         route("DELETE", c, remove, "v force link"),
         # a link's name, PARENT/ALIAS (`docker rm --link /PARENT/ALIAS`)
         route("DELETE", "/containers/(?P<id>[^/]+/[^/]+)", remove, "v force link"),
-        route("POST", "/commit", commit, "container repo tag comment author pause changes"),
+        route("POST", "/commit", commit, "container repo tag comment author pause changes", json_body=True),
     ]

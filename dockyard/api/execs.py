@@ -18,7 +18,7 @@ DETACHED = b"exec attach failed: error on attach stdin: read escape sequence\r\n
 
 
 def _body(req: Request) -> dict:
-    return req.json_object() or {}
+    return req.json_object(required=True) or {}
 
 
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
@@ -77,8 +77,8 @@ def resize(ctx: ApiContext, req: Request, resp: Response) -> None:
 def routes() -> list[Route]:
     e = "/exec/(?P<id>[^/]+)"
     return [
-        route("POST", "/containers/(?P<id>[^/]+)/exec", create, ""),
-        route("POST", f"{e}/start", start, ""),
+        route("POST", "/containers/(?P<id>[^/]+)/exec", create, "", json_body=True),
+        route("POST", f"{e}/start", start, "", json_body=True),
         route("POST", f"{e}/resize", resize, "h w"),
         route("GET", f"{e}/json", inspect, ""),
     ]

@@ -4,6 +4,7 @@
   client imports it without the rest);
 - Docker's stdout/stderr multiplexing for attach/logs without a TTY (`mux_frame`, `demux`: in
   `dockyard/multiplex.py`, which the client reads them with);
+- a Content-Type's media type as Go's mime.ParseMediaType reads it (`media_type`);
 - the JSON message stream (`stream_message`, `aux_message`, `error_message`): one JSON object
   per line, lines ending in CRLF, `<`, `>` and `&` escaped as Go's encoding/json does.
 """
@@ -85,6 +86,65 @@ def parse_head(data: bytes) -> RequestHead:
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return RequestHead(method.upper(), target, version, headers)
+
+
+# -- media types ---------------------------------------------------------------------------------
+_TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
+_SPACE = " \t\n\v\f\r\x85\xa0"     # unicode.IsSpace's, in a Latin-1 header
+
+
+def _token(text: str) -> tuple[str, str]:
+    """Go's consumeToken: the leading run of RFC 1521 token characters, and the rest."""
+    end = 0
+    while end < len(text) and 0x20 < ord(text[end]) < 0x7F and text[end] not in _TSPECIALS:
+        end += 1
+    return text[:end], text[end:]
+
+
+def _after_value(text: str) -> str | None:
+    """Go's consumeValue: what follows a token or a quoted string; None where there is neither."""
+    if not text.startswith('"'):
+        value, rest = _token(text)
+        return rest if value else None
+    i = 1
+    while i < len(text):
+        if text[i] == '"':
+            return text[i + 1:]
+        if text[i] in "\r\n":
+            return None
+        i += 2 if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in _TSPECIALS else 1
+    return None
+
+
+def media_type(text: str) -> str | None:
+    """A Content-Type's media type, lower-cased, as Go's mime.ParseMediaType reads it (dockerd's
+    httputils.CheckForJSON compares it with application/json); None where Go's parse fails: no
+    `type/subtype`, a parameter without a value (`application/json; charset`) or given twice. A
+    trailing `;` is allowed. The parameters' values are not kept."""
+    base, _, _ = text.partition(";")
+    kind = base.lower().strip(_SPACE)
+    major, rest = _token(kind)
+    if rest:
+        minor, rest = _token(rest[1:]) if rest.startswith("/") else ("", rest)
+        if not minor or rest:
+            return None
+    if not major:
+        return None
+    names: set[str] = set()
+    rest = text[len(base):]
+    while rest := rest.lstrip(_SPACE):
+        name, after = _token(rest[1:].lstrip(_SPACE)) if rest.startswith(";") else ("", "")
+        after = after.lstrip(_SPACE)
+        following = _after_value(after[1:].lstrip(_SPACE)) if name and after.startswith("=") else None
+        if following is None:
+            if rest.strip(_SPACE) == ";":     # a trailing semicolon
+                break
+            return None
+        if name.lower() in names:    # dockerd 20.10's Go refuses a repeat, equal or not
+            return None
+        names.add(name.lower())
+        rest = following
+    return kind
 
 
 # -- JSON -----------------------------------------------------------------------------------------

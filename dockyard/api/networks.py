@@ -49,10 +49,10 @@ def routes() -> list[Route]:
     n = "/networks/(?P<id>[^/]+)"
     return [
         route("GET", "/networks", list_networks, "filters"),
-        route("POST", "/networks/create", create, ""),
+        route("POST", "/networks/create", create, "", json_body=True),
         route("POST", "/networks/prune", prune, "filters"),
         route("GET", n, inspect, "verbose scope"),
         route("DELETE", n, remove, ""),
-        route("POST", f"{n}/connect", connect, ""),
-        route("POST", f"{n}/disconnect", disconnect, ""),
+        route("POST", f"{n}/connect", connect, "", json_body=True),
+        route("POST", f"{n}/disconnect", disconnect, "", json_body=True),
     ]

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
-from dockyard.api.framing import BadRequest, RequestHead, error_message, go_json
+from dockyard.api.framing import BadRequest, RequestHead, error_message, go_json, media_type
 from dockyard.api.http import Body, ClientGone, Response
 from dockyard import gotypes
 from dockyard.errors import DockyardError, InvalidParameter
@@ -97,7 +97,7 @@ class Request:
                 raise InvalidParameter("request body too large")
         if not data.strip():
             if required:
-                raise InvalidParameter("invalid JSON: body is empty")
+                raise InvalidParameter("got EOF while reading request body")   # dockerd 20.10's words
             return None
         try:
             return json.loads(data)
@@ -129,16 +129,32 @@ class Route:
     pattern: str           # e.g. r"/images/(?P<name>.+)/json"
     handler: Handler
     query: frozenset[str] | None = None  # accepted query names; None accepts any
+    json_body: bool = False  # its body is JSON, its Content-Type checked (check_json_body)
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.regex = re.compile(self.pattern)   # fullmatch, as Go's anchors: no final "\n" dropped
 
 
-def route(method: str, pattern: str, handler: Handler, query: str | None = None) -> Route:
-    """`query` is a space-separated list of accepted parameter names (Docker's and the clients')."""
+def route(method: str, pattern: str, handler: Handler, query: str | None = None, *,
+          json_body: bool = False) -> Route:
+    """`query` is a space-separated list of accepted parameter names (Docker's and the clients');
+    `json_body`: a route whose body dockerd checks is JSON (check_json_body)."""
     names = frozenset(query.split()) if query is not None else None
-    return Route(method, pattern, handler, names)
+    return Route(method, pattern, handler, names, json_body)
+
+
+def check_json_body(head: RequestHead) -> None:
+    """moby's httputils.CheckForJSON, the first thing dockerd 20.10 does with the body of a
+    container's create and update, a commit, an exec's create and start, a network's create,
+    connect and disconnect and a volume's create: a Content-Type other than application/json
+    (its parameters aside, as Go's mime.ParseMediaType reads it), or none on a body that is not
+    empty, is a 400 before anything else is looked at. No Content-Type and no body passes."""
+    content_type = head.header("content-type")
+    if not content_type and not head.chunked and not head.content_length():
+        return
+    if media_type(content_type) != "application/json":
+        raise InvalidParameter(f"Content-Type specified ({content_type}) must be 'application/json'")
 
 
 class Router:
@@ -199,6 +215,8 @@ def dispatch(router: Router, ctx: ApiContext, head: RequestHead, body: Body, res
             unknown = sorted(set(head.query) - r.query)
             if unknown:
                 raise InvalidParameter(f"unknown query parameter: {', '.join(unknown)}")
+        if r.json_body:
+            check_json_body(head)
         r.handler(ctx, Request(head, params, body, version), response)
         if response.streaming:
             response.finish()

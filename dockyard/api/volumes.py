@@ -13,7 +13,7 @@ def list_volumes(ctx: ApiContext, req: Request, resp: Response) -> None:
 
 
 def create(ctx: ApiContext, req: Request, resp: Response) -> None:
-    body = req.json_object(VOLUME_CREATE) or {}
+    body = req.json_object(VOLUME_CREATE, required=True)
     resp.json(engine.create(ctx.root, body).to_docker(), 201)
 
 
@@ -35,7 +35,7 @@ def routes() -> list[Route]:
     v = "/volumes/(?P<name>[^/]+)"
     return [
         route("GET", "/volumes", list_volumes, "filters"),
-        route("POST", "/volumes/create", create, ""),
+        route("POST", "/volumes/create", create, "", json_body=True),
         route("POST", "/volumes/prune", prune, "filters"),
         route("GET", v, inspect, ""),
         route("DELETE", v, remove, "force"),

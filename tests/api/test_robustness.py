@@ -35,6 +35,9 @@ def _request(method: str, path: str, body: bytes = b"", headers: str = "") -> by
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+_JSON = "Content-Type: application/json\r\n"   # a JSON body's (dockerd checks it: check_json_body)
+
+
 def _error(server: Server, method: str, path: str, body: bytes = b"", headers: str = "") -> tuple[int, str]:
     status, hdrs, payload = _split(server.raw(_request(method, path, body, headers)))
     assert hdrs["content-type"] == "application/json"
@@ -69,10 +72,10 @@ def test_socket_mode_and_version_errors(server: Server) -> None:
 
 
 def test_bad_json_and_unknown_parameters(server: Server, busybox: str) -> None:
-    status, message = _error(server, "POST", "/v1.47/containers/create", b"{not json")
+    status, message = _error(server, "POST", "/v1.47/containers/create", b"{not json", _JSON)
     assert status == 400 and message.startswith("invalid JSON")
-    assert _error(server, "POST", "/v1.47/containers/create", b"[1, 2]")[0] == 400
-    assert _error(server, "POST", "/v1.47/containers/create", b'{"Image": "busybox", "Cmd": 5}')[0] == 400
+    assert _error(server, "POST", "/v1.47/containers/create", b"[1, 2]", _JSON)[0] == 400
+    assert _error(server, "POST", "/v1.47/containers/create", b'{"Image": "busybox", "Cmd": 5}', _JSON)[0] == 400
     assert _error(server, "GET", "/v1.47/images/json?bogus=1") == (400, "unknown query parameter: bogus")
     assert _error(server, "GET", "/v1.47/images/json?filters=%7Bnope")[0] == 400
     assert _error(server, "POST", "/v1.47/build?buildargs=%5B1%5D", _tar({"Dockerfile": b"FROM busybox\n"}))[0] == 400
@@ -81,10 +84,10 @@ def test_bad_json_and_unknown_parameters(server: Server, busybox: str) -> None:
     assert _error(server, "GET", "/v1.47/images/nope/json") == (404, "No such image: nope:latest")
     assert _error(server, "POST", "/v1.47/containers/nope/start")[0] == 404
     status, _, body = _split(server.raw(_request("POST", "/v1.47/containers/create?name=dup",
-                                                 b'{"Image": "busybox", "Cmd": ["true"]}')))
+                                                 b'{"Image": "busybox", "Cmd": ["true"]}', _JSON)))
     assert status == 201 and len(json.loads(body)["Id"]) == 64
     status, message = _error(server, "POST", "/v1.47/containers/create?name=dup",
-                              b'{"Image": "busybox", "Cmd": ["true"]}')
+                              b'{"Image": "busybox", "Cmd": ["true"]}', _JSON)
     assert status == 409 and "already in use" in message
     _ping(server)
 
@@ -93,9 +96,10 @@ def test_json_nested_past_the_parsers_depth(server: Server) -> None:
     """JSON nested deeper than the parser goes (in a body, a filters parameter, an auth header) is
     a 400 like any bad JSON; it was a 500 (internal error: RecursionError)."""
     deep = b"[" * 100_000 + b"]" * 100_000
-    status, message = _error(server, "POST", "/v1.47/containers/create", b'{"Image": "busybox", "Env": ' + deep + b"}")
+    status, message = _error(server, "POST", "/v1.47/containers/create",
+                             b'{"Image": "busybox", "Env": ' + deep + b"}", _JSON)
     assert status == 400 and message.startswith("invalid JSON")
-    assert _error(server, "POST", "/v1.47/networks/create", deep)[0] == 400
+    assert _error(server, "POST", "/v1.47/networks/create", deep, _JSON)[0] == 400
     assert _error(server, "GET", "/v1.47/containers/json?filters=" + "%5B" * 3000 + "%5D" * 3000)[0] == 400
     auth = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
     assert _error(server, "POST", "/v1.47/images/create?fromImage=127.0.0.1:1/x",

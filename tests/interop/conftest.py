@@ -50,10 +50,13 @@ class Engine:
         """A raw `POST /v1.41{path}` with a JSON body to the engine: (status, the JSON answer)."""
         return self.request("POST", path, body)
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict]:
+        """`headers`: the request's instead of `Content-Type: application/json`."""
         conn = _Unix(self.host.removeprefix("unix://"))
         try:
-            conn.request(method, "/v1.41" + path, body=body, headers={"Content-Type": "application/json"})
+            conn.request(method, "/v1.41" + path, body=body,
+                         headers={"Content-Type": "application/json"} if headers is None else headers)
             resp = conn.getresponse()
             return resp.status, json.loads(resp.read() or b"{}")
         finally:

@@ -111,3 +111,80 @@ def test_an_environment_variable_without_a_name(engine: Engine) -> None:
         {"Image": "busybox", "Cmd": ["true"], "Env": ["A=1", "=x"]}).encode())
     assert (status, message) == (400, "invalid environment variable: =x")
     assert engine.docker("ps", "-aq").stdout == before
+
+
+# The bodies dockerd 20.10 checks with httputils.CheckForJSON (moby's api/server/router at
+# v20.10.24: container create and update, commit, exec create and start, network create,
+# connect and disconnect, volume create), each with a body it would take as JSON
+_JSON_BODIES = [
+    ("/containers/create", {"Image": "busybox", "Cmd": ["true"]}),
+    ("/containers/{id}/update", {"CpuShares": 512}),
+    ("/commit?container={id}", {}),
+    ("/containers/{id}/exec", {"Cmd": ["true"]}),
+    ("/exec/{exec}/start", {"Detach": True}),
+    ("/networks/create", {"Name": "ctnet"}),
+    ("/networks/ctnet-none/connect", {"Container": "{id}"}),
+    ("/networks/ctnet-none/disconnect", {"Container": "{id}"}),
+    ("/volumes/create", {"Name": "ctvol"}),
+]
+
+
+def test_json_bodies_need_a_json_content_type(engine: Engine) -> None:
+    """A body sent as text/plain (or with no Content-Type, or one Go's mime.ParseMediaType
+    cannot read) to an endpoint that takes JSON is dockerd's 400 `Content-Type specified (...)
+    must be 'application/json'`, before anything else is looked at; its parameters aside
+    (`; charset=utf-8`) application/json is taken. An empty body is dockerd's `got EOF while
+    reading request body`, not a volume made from nothing. dockyard took any Content-Type, and
+    made an anonymous volume of an empty body."""
+    before = {kind: engine.docker(kind, "ls", "-q").stdout for kind in ("network", "volume")}
+    images = engine.docker("images", "-aq").stdout
+    cid = engine.docker("create", "busybox", "sleep", "30").stdout.decode().strip()
+    try:
+        engine.docker("start", cid)
+        exec_id = engine.post(f"/containers/{cid}/exec", b'{"Cmd": ["true"]}')[1]["Id"]
+        for path, body in _JSON_BODIES:
+            path = path.format(id=cid, exec=exec_id)
+            data = json.dumps(body).replace("{id}", cid).encode()
+            for content_type in ("text/plain", "application/x-json", "application/json; charset",
+                                 "application/json; a=1; a=1", None):
+                headers = {} if content_type is None else {"Content-Type": content_type}
+                status, answer = engine.request("POST", path, data, headers)
+                assert (status, answer.get("message")) == (
+                    400, f"Content-Type specified ({content_type or ''}) must be 'application/json'"), (
+                    engine.name, path, content_type)
+            if path.startswith(("/containers/create", "/containers/" + cid + "/update", "/commit")):
+                continue    # create, update: dockerd 20.10's 500 "EOF" (dockyard's 400 is Docker
+                # 23's); a commit's body is optional
+            for empty in (b"", b" \n"):
+                assert engine.request("POST", path, empty) == (
+                    400, {"message": "got EOF while reading request body"}), (engine.name, path)
+        assert engine.docker("images", "-aq").stdout == images      # no commit happened
+        assert {kind: engine.docker(kind, "ls", "-q").stdout for kind in before} == before
+        # the media type is read as Go reads it: its case and its parameters aside
+        for content_type in ("Application/JSON; charset=utf-8", "application/json;", 'application/json; a=""'):
+            status, answer = engine.request("POST", "/volumes/create", b'{"Name": "ctvol"}',
+                                            {"Content-Type": content_type})
+            assert (status, answer["Name"]) == (201, "ctvol"), (engine.name, content_type)
+            engine.docker("volume", "rm", "ctvol")
+        # no Content-Type and no body: nothing to check (a commit without changes)
+        status, answer = engine.request("POST", f"/commit?container={cid}", None, {})
+        assert status == 201, (engine.name, answer)
+        engine.docker("rmi", answer["Id"])
+    finally:
+        engine.docker("rm", "-f", cid)
+
+
+def test_a_start_with_a_body(engine: Engine) -> None:
+    """API 1.24 took away the HostConfig a start's body carried: dockerd 20.10 refuses a body of
+    more than 7 bytes (moby: "a non-nil json object is at least 7 characters"), whatever the
+    container; dockyard started the container and ignored it."""
+    cid = engine.docker("create", "busybox", "true").stdout.decode().strip()
+    try:
+        for target in (cid, "no-such-container"):
+            assert engine.post(f"/containers/{target}/start", b'{"Binds": ["/:/host"]}') == (400, {
+                "message": "starting container with non-empty request body was deprecated since API v1.22 "
+                           "and removed in v1.24"}), engine.name
+        assert engine.docker("inspect", "-f", "{{.State.Status}}", cid).stdout == b"created\n"
+        assert engine.post(f"/containers/{cid}/start", b"{}")[0] == 204   # 7 bytes or less: no body
+    finally:
+        engine.docker("rm", "-f", cid)
