@@ -70,7 +70,7 @@ class Filters:
                     return True
                 if how == "prefix" and item.startswith(value):
                     return True
-                if how == "regex" and _search(value, item):
+                if how == "regex" and (item == value or _search(value, item)):
                     return True
         return False
 
@@ -97,10 +97,11 @@ class Filters:
 
 
 def _search(pattern: str, text: str) -> bool:
+    """Go's filters.Match: a value that is no regular expression matches nothing but itself."""
     try:
         return re.search(pattern, text) is not None
     except re.error:
-        return pattern in text
+        return False
 
 
 def parse(raw: str | None, allowed: frozenset[str]) -> Filters:
@@ -134,7 +135,7 @@ def parse(raw: str | None, allowed: frozenset[str]) -> Filters:
 def _check_values(filters: Filters) -> None:
     for value in filters.get("status"):
         if value not in CONTAINER_STATUSES:
-            raise InvalidParameter(f"Unrecognised filter value for status: {value}")
+            raise InvalidParameter(f"Invalid filter 'status={value}'")   # dockerd 20.10's invalidFilter
     for value in filters.get("health"):
         if value not in HEALTH_STATES:
             raise InvalidParameter(f"Unrecognised filter value for health: {value}")

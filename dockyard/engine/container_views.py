@@ -202,7 +202,7 @@ def _matches(store: Store, f: filters_mod.Filters, record: ContainerRecord, stat
              request: NetworkRequest, net_state: NetworkState | None, ancestors: set[str] | None) -> bool:
     if not f:
         return True
-    if not f.match("id", [record.id], "prefix") or not f.match("name", ["/" + record.name], "regex"):
+    if not f.match("id", [record.id], "prefix") or not f.match("name", ["/" + record.name, record.name], "regex"):
         return False
     if not f.match_labels(record.config.labels):
         return False

@@ -29,3 +29,25 @@ def test_sizes_last_and_templates(engine: Engine) -> None:
             "NAMES     tier      STATE", "ps-new    web       running", "ps-old              exited"]
     finally:
         engine.docker("rm", "-f", "ps-old", "ps-new", check=False)
+
+
+def test_name_and_status_filters(engine: Engine) -> None:
+    """`ps --filter name=` is Go's filters.Match on the name with and without its `/`: a value
+    anchored at the name's start (`^web$`) matches, one that is no regular expression matches
+    nothing (dockyard matched it as a substring). A status that is none is dockerd 20.10's
+    `Invalid filter 'status=...'`."""
+    try:
+        for name in ("flt-web", "flt-webx"):
+            engine.docker("create", "--name", name, "busybox", "true")
+
+        def names(value: str) -> list[str]:
+            out = engine.docker("ps", "-a", "--filter", value, "--format", "{{.Names}}").stdout
+            return sorted(out.decode().split())
+
+        assert names("name=^flt-web$") == names("name=^/flt-web$") == ["flt-web"]
+        assert names("name=flt-web") == ["flt-web", "flt-webx"]
+        assert names("name=flt-web[") == []
+        bad = engine.docker("ps", "-a", "--filter", "status=sleeping", check=False)
+        assert (bad.returncode, bad.stderr) == (1, b"Error response from daemon: Invalid filter 'status=sleeping'\n")
+    finally:
+        engine.docker("rm", "-f", "flt-web", "flt-webx", check=False)
