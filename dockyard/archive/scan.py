@@ -90,16 +90,66 @@ def check_entry(entry: Entry, *, allow_devices: bool = True, climbing_links: boo
         raise InvalidArchive(f"tar entry {name!r}: unsupported type {entry.type!r}")
 
 
+class _Names:
+    """What dockerd's layer store refuses of a layer tar whose entries fight each other, as the
+    tar is read (before anything is stored): dockerd registers a layer through tar-split, which
+    refuses a second entry of a cleaned name ("duplicates of file paths not supported": a dir
+    then a file of one name, `a` then `./a`, `d/` then `d`), and its unpack refuses a hard link
+    to a name that is not there yet (missing, later in the tar, itself) or to a directory
+    (`link /b /a: no such file or directory`, `operation not permitted`). Refused here, such a
+    tar used to be stored and listed, and then failed every `run` (the unpack's hard link) or
+    became whichever entry came last. One layer is one directory when unpacked (each layer its
+    own overlay lower), so a link can only name an entry of its own tar; a target below a
+    symlink of the tar is left to the unpack, which resolves it inside the root.
+
+    Memory: a dict entry per name of the tar, as tar-split's own map of seen names in dockerd."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, bytes] = {}
+        self.symlinks = False
+
+    def __call__(self, entry: Entry) -> None:
+        name = clean_name(entry.name) or "."
+        if name in self.types:
+            raise InvalidArchive(f"tar entry {entry.name!r}: a second entry of the same path "
+                                 "(duplicates of file paths not supported)")
+        if entry.type == LNK:
+            target = clean_hardlink_target(entry.name, entry.linkname)
+            kind = self.types.get(target)
+            if kind == DIR:
+                raise InvalidArchive(f"hard link {entry.name!r} -> {entry.linkname!r}: target is a directory")
+            if kind is None and not self._below_symlink(target):
+                raise InvalidArchive(f"hard link {entry.name!r} -> {entry.linkname!r}: target is not "
+                                     "an earlier entry of the layer")
+        elif entry.type == SYM:
+            self.symlinks = True
+        self.types[name] = entry.type
+
+    def _below_symlink(self, path: str) -> bool:
+        if not self.symlinks:
+            return False
+        types = self.types
+        i = path.find("/")
+        while i > 0:
+            if types.get(path[:i]) == SYM:
+                return True
+            i = path.find("/", i + 1)
+        return False
+
+
 class _Tally:
-    """Each entry checked (check_entry), then counted as a ScanResult counts it."""
+    """Each entry checked (check_entry, and against the others: _Names), then counted as a
+    ScanResult counts it."""
 
     def __init__(self, allow_devices: bool = True) -> None:
         self.allow_devices = allow_devices
         self.entries = 0
         self.content = 0
+        self.names = _Names()
 
     def __call__(self, entry: Entry) -> None:
         check_entry(entry, allow_devices=self.allow_devices)
+        self.names(entry)
         self.entries += 1
         if entry.type in REGULAR_TYPES:
             self.content += entry.size
