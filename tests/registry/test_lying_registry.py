@@ -1,4 +1,5 @@
-"""A registry that sends more than its manifest declares (issue 16.11): an endless blob.
+"""A registry that sends more than its manifest declares (issue 16.11): an endless blob; one that
+redirects a request to itself for ever.
 
 A manifest's descriptor gives each blob's size; the client stops at that size and refuses the
 blob, so an endless body costs at most the declared size (plus what the sockets buffered), and
@@ -50,10 +51,12 @@ def _image() -> tuple[bytes, bytes, bytes]:
 class _EndlessRegistry(ThreadingHTTPServer):
     """Serves the image; the blob named `endless` is followed by zeros without end."""
 
-    def __init__(self, endless: str) -> None:
+    def __init__(self, endless: str, loop: str = "") -> None:
         self.layer, self.config, self.manifest = _image()
         self.blobs = {str(Digest.of_bytes(b)): b for b in (self.layer, self.config)}
-        self.endless = str(Digest.of_bytes(self.layer if endless == "layer" else self.config))
+        self.endless = str(Digest.of_bytes(self.layer if endless == "layer" else self.config)) if endless else ""
+        self.loop = loop    # a path part whose requests are redirected to themselves
+        self.redirects = 0
         self.sent = 0
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -63,7 +66,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _EndlessRegistry
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path == "/v2/":
+        if self.server.loop and self.server.loop in self.path:
+            self.server.redirects += 1
+            self.send_response(307)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/v2/":
             self._send(b"{}", "application/json")
         elif "/manifests/" in self.path:
             self._send(self.server.manifest, MANIFEST_TYPE)
@@ -124,6 +133,30 @@ def test_endless_blob_stops_at_the_declared_size(dockyard: Dockyard, store_root:
         assert _store_files(store_root) == before                       # nothing stored
         assert not list((store_root / "tmp").iterdir())                 # no temp file left
         assert server.sent < 64 << 20, server.sent                      # not the gigabyte
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("loop", ["/manifests/", "/blobs/"])
+def test_a_redirect_loop_is_one_error_line(dockyard: Dockyard, store_root: Path, loop: str) -> None:
+    """A manifest or blob redirected to itself for ever: one `Error:` line after Go's 10
+    redirects, as dockerd 20.10 gives up (`docker pull` of the same fake registry: `Head
+    "/v2/x/img/manifests/v1": stopped after 10 redirects`, and for a blob, after its retries,
+    `stopped after 10 redirects`); it was httpx's TooManyRedirects traceback, after 20."""
+    server = _EndlessRegistry("", loop=loop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        before = _store_files(store_root)
+        host = f"127.0.0.1:{server.server_address[1]}"
+        r = dockyard("pull", f"{host}/loop/img:v1", check=False, timeout=60)
+        assert r.returncode == 1
+        last = r.stderr.strip().splitlines()
+        assert "Traceback" not in r.stderr and last[-1].startswith(f'Error: Get "http://{host}/v2/loop/img{loop}')
+        assert last[-1].endswith('": stopped after 10 redirects'), r.stderr
+        assert server.redirects == 11          # the request and 10 redirects, no retry
+        assert _store_files(store_root) == before
+        assert not list((store_root / "tmp").iterdir())
     finally:
         server.shutdown()
         server.server_close()

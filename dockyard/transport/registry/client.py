@@ -37,6 +37,7 @@ MAX_CONFIG = 16 * 1024 * 1024
 RETRIES = 5
 BACKOFF = 0.25   # seconds, doubled per attempt
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+MAX_REDIRECTS = 10  # Go's http.Client's (net/http defaultCheckRedirect), dockerd's registry client's
 READ_SIZE = 1 << 20  # bytes asked of the socket per read of a response (see RegistryClient._client)
 # A blob body at least this large is read past h11 (_body): the copies it saves (~4 x its size)
 # outweigh opening a connection for the next request
@@ -89,7 +90,7 @@ class RegistryClient:
         # to 1 MiB a read (h11 takes whatever a read returns): 4 interleaved pulls each under
         # load, 5.84-6.31 s -> 4.95-5.65 s, CPU 2.81-2.87 -> 2.69-2.85 s.
         httpcore.HTTP11Connection.READ_NUM_BYTES = READ_SIZE
-        return httpx.Client(verify=ep.verify, timeout=TIMEOUT, follow_redirects=True,
+        return httpx.Client(verify=ep.verify, timeout=TIMEOUT, follow_redirects=True, max_redirects=MAX_REDIRECTS,
                             headers={"User-Agent": f"dockyard/{__version__}"},
                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
 
@@ -146,6 +147,9 @@ class RegistryClient:
             resp = http.send(http.build_request(method, url, **kw), stream=True)  # type: ignore[arg-type]
         except httpx.TransportError as exc:
             raise _Retryable(Unavailable(f'{method.title()} "{url}": {_describe(exc, url)}')) from None
+        except httpx.TooManyRedirects:
+            # a registry redirecting in a loop: Go's client gives up after 10, as dockerd prints it
+            raise Unavailable(f'{method.title()} "{url}": stopped after {MAX_REDIRECTS} redirects') from None
         if resp.status_code in (500, 502, 503, 504, 429):
             resp.close()
             raise _Retryable(Unavailable(f"{method} {url}: received unexpected HTTP status: {resp.status_code}"))
