@@ -28,7 +28,7 @@ from dockyard.engine.transfer import load_images
 from dockyard.errors import DockyardError
 from dockyard.store.store import Store
 from tests.conftest import Dockyard
-from tests.store.helpers import snapshot
+from tests.store.helpers import make_tar, snapshot
 
 R, D, L, S = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
 
@@ -130,15 +130,10 @@ def test_refused_at_load(dockyard: Dockyard, busybox: str, tars: dict[str, Path]
     manifest = [{"Config": config_name, "RepoTags": ["fight:1"], "Layers": [*manifest[0]["Layers"], bad_name]}]
     members = {name: body for name, body in files.items() if not name.endswith(("index.json", "manifest.json"))}
     members.update({bad_name: bad, config_name: raw, "manifest.json": json.dumps(manifest).encode()})
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w") as tar:
-        for name, body in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
+    archive = make_tar(list(members.items()))
     before = snapshot(dockyard.root)
     with pytest.raises(DockyardError, match="hard link 'a' -> 'b'"):
-        load_images(Store(dockyard.root), io.BytesIO(archive.getvalue()))
+        load_images(Store(dockyard.root), io.BytesIO(archive))
     assert snapshot(dockyard.root) == before
 
 
