@@ -676,10 +676,11 @@ class Converter:
             dest_abs = dest_abs.rstrip("/") + "/"
         chmod = None
         if ins.chmod:
-            try:
-                chmod = int(ins.chmod, 8)
-            except ValueError:
-                chmod = None
+            # dockerd 20.10 ignores a mode it cannot parse (999, u+x) and drops the bits above
+            # 7777 (17777 is 0777): a wrong mode is refused here instead
+            if not re.fullmatch(r"[0-7]+", ins.chmod) or int(ins.chmod, 8) > 0o7777:
+                raise ins.error(f"invalid --chmod={ins.chmod}: want an octal mode, 0 to 7777")
+            chmod = int(ins.chmod, 8)
         inputs: list[Vertex | None] = [st.vertex]
         sources: list[CopySource] = []
         from_ = getattr(ins, "from_", "")

@@ -428,3 +428,19 @@ def test_errors_are_worded_as_dockerd_buildkit(reference, bk, tmp_path: Path, do
 def test_wildcard_matching_nothing_is_no_error_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
     ref, got, _, _ = both(tmp_path, reference, bk, f"FROM busybox\nADD missing* /x/\nRUN echo {_unique()}\n")
     assert_same_image(ref, got)
+
+
+@pytest.mark.parametrize("mode", ["999", "u+x", "17777"])
+def test_a_chmod_dockerd_ignores_is_refused(reference, bk, tmp_path: Path, mode: str) -> None:
+    """`COPY --chmod=999` and `--chmod=u+x` (not octal): dockerd 20.10's BuildKit ignores the flag
+    (the file keeps 644); `--chmod=17777` makes 0777 (the bits above 7777 dropped, sticky too).
+    A silently ignored option: dockyard refuses it, one line naming the line and the value."""
+    ctx = write_context(tmp_path / "ctx", f"FROM busybox\nCOPY --chmod={mode} f /f\nRUN echo {_unique()}\n",
+                        {"f": "f\n"})
+    tag = "chmod-" + _unique()
+    ref, got = at_once(lambda: reference.build(ctx, "-t", tag), lambda: bk.build(ctx, "-t", tag, check=False))
+    assert reference.shape(tag).files()["f"].mode == (0o777 if mode == "17777" else 0o644)
+    assert got.returncode == 1
+    assert got.stderr.splitlines()[-1] == (
+        "Error: failed to solve with frontend dockerfile.v0: failed to create LLB definition: "
+        f"dockerfile parse error line 2: invalid --chmod={mode}: want an octal mode, 0 to 7777")
