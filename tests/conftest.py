@@ -108,6 +108,20 @@ class Dockyard:
         return Store(self.root)
 
 
+def kill_as_a_reboot(root: Path) -> None:
+    """What a crash or a reboot leaves of a store's running containers: every monitor and
+    container killed, the store's records as they were."""
+    import json
+    import signal
+
+    for cdir in (root / "containers").iterdir():
+        state = json.loads((cdir / "state.json").read_text())
+        if state["status"] == "running":
+            os.kill(state["monitor_pid"], signal.SIGKILL)
+            subprocess.run(["runc", "--root", str(root / "runc"), "kill", cdir.name, "KILL"],
+                           capture_output=True)
+
+
 def at_once(*calls: Callable[[], T]) -> tuple[T, ...]:
     """Each call in a thread of its own, side by side (two engines' builds of the same input:
     a reference daemon's and dockyard's share no store, process or state), their results in

@@ -25,7 +25,7 @@ from typing import Callable
 import pytest
 
 from tests.api.conftest import start_server
-from tests.conftest import at_once
+from tests.conftest import at_once, kill_as_a_reboot
 from tests.interop.conftest import Engine, _clean
 
 
@@ -191,12 +191,7 @@ def _daemon_start_restarts_by_policy_dockyard(store_root: Path) -> None:
         assert _until(lambda: json.loads(docker("inspect", "fail-once").stdout)[0]["RestartCount"] == 1
                       and json.loads(docker("inspect", "fail-once").stdout)[0]["State"]["Status"] == "exited")
         server.stop()
-        for cid in (store_root / "containers").iterdir():
-            state = json.loads((cid / "state.json").read_text())
-            if state["status"] == "running":
-                os.kill(state["monitor_pid"], signal.SIGKILL)
-                subprocess.run(["runc", "--root", str(store_root / "runc"), "kill", cid.name, "KILL"],
-                               capture_output=True)
+        kill_as_a_reboot(store_root)
         server = start_server(store_root, tmp)
         joined = {"web", *(f"side-{n}" for n in range(4))}
         assert _until(lambda: _running(docker) == RESTARTED | joined)

@@ -5,9 +5,6 @@ that one's start has ended (tests/interop/test_restart.py compares the outcome w
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import threading
 import time
 
@@ -15,16 +12,7 @@ import pytest
 
 from dockyard.runtime import lifecycle
 from dockyard.store.store import Store
-
-
-def _crash(root) -> None:  # noqa: ANN001
-    """What a reboot leaves: every monitor and container killed, the store as it was."""
-    for cdir in (root / "containers").iterdir():
-        state = json.loads((cdir / "state.json").read_text())
-        if state["status"] == "running":
-            os.kill(state["monitor_pid"], signal.SIGKILL)
-            subprocess.run(["runc", "--root", str(root / "runc"), "kill", cdir.name, "KILL"],
-                           capture_output=True)
+from tests.conftest import kill_as_a_reboot
 
 
 def test_restore_starts_the_containers_at_once_and_a_dependent_after_its_target(
@@ -37,7 +25,7 @@ def test_restore_starts_the_containers_at_once_and_a_dependent_after_its_target(
                  "busybox", "sleep", "1000")
     dockyard("run", "-d", "--name", "side", "--network", "container:web", "--restart", "always",
              "busybox", "sleep", "1000")
-    _crash(dockyard.root)
+    kill_as_a_reboot(dockyard.root)
     spans: dict[str, tuple[float, float]] = {}
     lock = threading.Lock()
     real_start = lifecycle.start
