@@ -59,8 +59,15 @@ def save_images(store: Store, names: list[str], out: BinaryIO) -> None:
     """`docker save`: every name is resolved before a byte is written."""
     if not names:
         raise NotFound("no image given to save")
-    source = StoreSource(store, _save_items(store, names))
-    copy(source, DockerArchiveSink(out))
+    # A lease keeps what the archive is made of until it is written: an `rmi -f` meanwhile
+    # untags and deletes the images, as dockerd's does, and the save still ends whole (dockerd's
+    # exporter holds its layers the same way); it failed with the layer's "no such file".
+    with store.lease() as lease:
+        with store.ingesting():
+            source = StoreSource(store, _save_items(store, names))
+            for image in source.images():
+                lease.keep_image(image.id, [layer.diff_id for layer in image.layers()])
+        copy(source, DockerArchiveSink(out))
     for name in names:
         Journal(store.root).emit("image", "save", name, {"name": name})
 

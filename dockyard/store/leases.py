@@ -16,10 +16,11 @@ if it still exists at that moment.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
-from dockyard.atomic import temp_file
+from dockyard.atomic import temp_file, write_all
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import InvalidParameter, NotFound
@@ -27,9 +28,12 @@ from dockyard.store import workspace
 
 TYPE_CHECKING = False  # typing costs ~2 ms at each start of the program
 if TYPE_CHECKING:
+    from typing import ContextManager
+
     from dockyard.store.store import Store
 
 PREFIX = "lease-"
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 @dataclass
@@ -41,12 +45,24 @@ class Kept:
 
 
 class Lease:
+    """A lease that cannot be written (a full disk, a read-only store: a `save` still works
+    there) holds the gc lock shared instead, until it ends: the collector waits for it, as it
+    waits for an ingest, and keeps everything meanwhile."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
-        fd, name = temp_file(store.tmp, PREFIX)
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "a", encoding="ascii")
         self._images: set[Digest] = set()
+        self._held: ContextManager[None] | None = None
+        self.path: Path | None = None
+        self._fd = -1
+        try:
+            self._fd, name = temp_file(store.tmp, PREFIX)
+        except OSError as e:
+            if e.errno not in _NO_ROOM:
+                raise
+            self._hold()
+            return
+        self.path = Path(name)
 
     def __enter__(self) -> "Lease":
         return self
@@ -64,21 +80,39 @@ class Lease:
             raise NotFound(f"No such image: {image_id}")
         if diff_ids is None:
             diff_ids = self._store.image(image_id).config.diff_ids
-        self._file.write(" ".join(["image", str(image_id), *map(str, diff_ids)]) + "\n")
-        self._file.flush()
+        self._write(" ".join(["image", str(image_id), *map(str, diff_ids)]) + "\n")
         self._images.add(image_id)
 
     def keep_layers(self, diff_ids: list[Digest]) -> None:
         """Keep layers that no image holds yet (call it under the store's `ingesting` lock,
         in the same hold that found or made them)."""
         if diff_ids:
-            self._file.write(" ".join(["layers", *map(str, diff_ids)]) + "\n")
-            self._file.flush()
+            self._write(" ".join(["layers", *map(str, diff_ids)]) + "\n")
+
+    def _write(self, line: str) -> None:
+        if self._held is not None:
+            return
+        try:
+            write_all(self._fd, line.encode("ascii"))
+        except OSError as e:
+            if e.errno not in _NO_ROOM:
+                raise
+            self._hold()   # (a line cut short is skipped by its reader: it names no digest whole)
+
+    def _hold(self) -> None:
+        held = self._store.ingesting()
+        held.__enter__()
+        self._held = held
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            assert self.path is not None
             self.path.unlink(missing_ok=True)
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.__exit__(None, None, None)
 
 
 def kept(tmp_root: Path) -> Kept:

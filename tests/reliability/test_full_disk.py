@@ -99,3 +99,16 @@ def test_a_full_disk_and_a_read_only_store_are_one_error_line(small_disk: Path, 
 def test_an_empty_root_is_an_error(tmp_path: Path) -> None:
     r = Dockyard(tmp_path / "unused").run("--root", "", "images", check=False)
     assert (r.returncode, r.stderr) == (1, "Error: --root: the store directory must not be empty\n")
+
+
+def test_save_works_on_a_full_disk(small_disk: Path, busybox_tar: Path) -> None:
+    """`save` writes nothing in the store but its lease (what it reads, kept from an `rmi -f`
+    meanwhile: tests/reliability/test_races.py); a lease that cannot be written on a full disk
+    holds the gc lock instead, and the save is the same archive (dockerd's save works on a full
+    disk too). No lease file is left."""
+    dockyard = Dockyard(small_disk / "store")
+    dockyard("import", str(busybox_tar), "bb:1")
+    archive = dockyard("save", "bb:1").stdout_bytes
+    _fill(small_disk)
+    assert dockyard("save", "bb:1").stdout_bytes == archive
+    assert not [p for p in (small_disk / "store" / "tmp").rglob("lease-*")]

@@ -22,6 +22,7 @@ from dockyard.digest import Digest
 from dockyard.store.store import Store
 from tests.conftest import REPO, Dockyard
 from tests.reliability.conftest import assert_whole
+from tests.store.helpers import make_tar
 
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ names it; spelled out for clarity)
 
@@ -115,4 +116,29 @@ def test_a_slow_load_does_not_hold_up_removals(dockyard: Dockyard, busybox: str,
     load.stdin.close()
     assert load.wait(timeout=60) == 0
     assert dockyard("images", "--format", "{{.Repository}}").stdout == "busybox\n"
+    assert_whole(dockyard.root)
+
+
+def test_a_save_ends_whole_while_rmi_f_deletes_its_image(dockyard: Dockyard, busybox: str) -> None:
+    """`save` stopped in its first image (its stdout a full pipe) while another process removes
+    the second with `rmi -f`: the removal goes through (untagged, deleted), and the save still
+    writes the whole archive, which loads back as the same images. dockerd 20.10 does the same
+    (its exporter holds the layers it reads): `docker save big:victim` into a pipe read 64 KiB,
+    then `docker rmi -f big:victim big:1` (Untagged, Deleted), then the rest read: exit 0, the
+    whole 8 MB archive. dockyard's save failed with the next layer's "no such file or
+    directory"; it now holds a lease (store.leases) on what it saves."""
+    other = dockyard("import", "-", "other:1", input=make_tar([("hello.txt", b"hello\n")])).stdout.strip()
+    expected = dockyard("save", "busybox", "other:1").stdout_bytes
+    save = _spawn(dockyard, "save", "busybox", "other:1")
+    assert save.stdout is not None and save.stderr is not None
+    first = save.stdout.read(64 << 10)
+    time.sleep(0.5)  # the save waits on its full pipe (nothing timed is asserted)
+    removed = dockyard("rmi", "-f", "other:1")
+    assert removed.stdout.splitlines()[:2] == ["Untagged: other:1", f"Deleted: {other}"]
+    archive = first + save.stdout.read()
+    assert save.wait(timeout=60) == 0, save.stderr.read()
+    assert archive == expected
+    assert dockyard("images", "--format", "{{.Repository}}").stdout == "busybox\n"
+    assert dockyard("load", input=archive).stdout == "Loaded image: busybox:latest\nLoaded image: other:1\n"
+    assert sorted(dockyard("images", "-q", "--no-trunc").stdout.split()) == sorted([busybox, other])
     assert_whole(dockyard.root)
