@@ -112,6 +112,9 @@ def _write_copy_layer(w: LayerWriter, sources: list[Source], plan: CopyPlan, ima
             else:
                 last[(f"{dest_rel}/{source.name}" if dest_is_dir else dest_rel).lstrip("/")] = index
     for index, source in enumerate(sources):
+        # hard links stay linked within one source (a directory's tree), not across sources: each
+        # source (an argument, a wildcard's match) is a copy of its own in both of dockerd's builders
+        w.links.clear()
         extract = plan.extract_archives and not source.is_dir and source.mtime is None \
             and is_local_archive(source.path)
         if source.is_dir or extract:

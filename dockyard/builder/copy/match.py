@@ -163,7 +163,7 @@ def collect_sources(root: Path, patterns: list[str], ignore: IgnoreMatcher | Non
         if clean == ".." or clean.startswith("../"):
             raise InvalidParameter(f"{kw} failed: forbidden path outside the build context: {src} ()")
         if _WILDCARD.search(clean):
-            out += _wildcard(root, clean, ignore, "context" if in_context else "image")
+            out += _wildcard(root, clean, ignore, kw, in_context)
             continue
         path = resolve_in_context(root, clean)
         rel = path.relative_to(root).as_posix() if path != root else ""
@@ -182,7 +182,8 @@ def collect_sources(root: Path, patterns: list[str], ignore: IgnoreMatcher | Non
     return out
 
 
-def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None, origin: str) -> list[Source]:
+def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None, kw: str, in_context: bool) -> list[Source]:
+    origin = "context" if in_context else "image"
     depth = pattern.count("/") + 1
     regex = compile_pattern(pattern)
     found: list[Source] = []
@@ -205,14 +206,15 @@ def _wildcard(root: Path, pattern: str, ignore: IgnoreMatcher | None, origin: st
                 visit(child, level + 1)
 
     visit("", 1)
-    # A matched symlink is followed (as Docker's copyInfoForFile resolves each match).
+    # A matched symlink is followed (as Docker's copyInfoForFile resolves each match); one that
+    # leads nowhere is a missing source, as in both of dockerd's builders
     for item in found:
         if stat.S_ISLNK(item.st.st_mode):
             path = resolve_in_context(root, item.rel)
             try:
                 item.st = os.lstat(path)
-                item.rel = path.relative_to(root).as_posix()
-            except FileNotFoundError:
-                pass
+            except (FileNotFoundError, NotADirectoryError):
+                raise _not_found(kw, item.rel, in_context) from None
+            item.rel = path.relative_to(root).as_posix()
     return found
 

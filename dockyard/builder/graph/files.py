@@ -115,8 +115,8 @@ def collect(tree: SourceTree, patterns: list[str], exclude: tuple[str, ...], kw:
             if _has_wildcard(pattern) and "no source files" in exc.message:
                 continue
             if "file does not exist" in exc.message:
-                clean = posixpath.normpath("/" + pattern.lstrip("/"))  # "//x" stays "//x"
-                raise NotFound(f'failed to compute cache key: "{clean}" not found: not found') from None
+                raise NotFound(f'failed to compute cache key: "{_missing(tree.root, pattern, exc.message)}" '
+                               'not found: not found') from None
             raise
         out += found
     if exclude:
@@ -131,6 +131,21 @@ def collect(tree: SourceTree, patterns: list[str], exclude: tuple[str, ...], kw:
                 kept.append(source)
         out = kept
     return out
+
+
+def _missing(root: Path, pattern: str, message: str) -> str:
+    """The path BuildKit names for a missing source: where it looked, symlinks followed inside
+    the tree (`COPY dir/link` to `../../etc/passwd` is "/etc/passwd"; a wildcard's match to a
+    symlink that leads nowhere names where it leads)."""
+    from dockyard.builder.context import resolve_in_context
+
+    stated = message.rpartition(" stat ")[2].removesuffix(": file does not exist")
+    path = stated if _has_wildcard(pattern) and stated else pattern
+    try:
+        resolved = resolve_in_context(root, path).relative_to(root).as_posix()
+    except (InvalidParameter, ValueError, OSError):
+        resolved = path.lstrip("/")
+    return posixpath.normpath("/" + resolved.lstrip("/")) if resolved != "." else "/"
 
 
 def content_digest(sources: list[Source], sums: FileSums | None = None) -> str:

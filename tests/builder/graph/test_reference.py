@@ -444,3 +444,51 @@ def test_a_chmod_dockerd_ignores_is_refused(reference, bk, tmp_path: Path, mode:
     assert got.stderr.splitlines()[-1] == (
         "Error: failed to solve with frontend dockerfile.v0: failed to create LLB definition: "
         f"dockerfile parse error line 2: invalid --chmod={mode}: want an octal mode, 0 to 7777")
+
+
+def _linked_context(ctx: Path) -> None:
+    (ctx / "dir").mkdir(parents=True)
+    (ctx / "dir" / "a").write_text("a\n")
+    os.link(ctx / "dir" / "a", ctx / "dir" / "hard")
+    os.symlink("a", ctx / "dir" / "sym")
+
+
+def test_hard_links_are_kept_within_a_source_not_across_sources_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
+    """`COPY dir /d1` keeps dir/hard a hard link of dir/a; `COPY dir/* /d7/` and `COPY dir/a
+    dir/hard /d9/` copy each match or argument on its own: two files (and the symlink matched
+    by the wildcard is followed: a file too), in dockerd 20.10's BuildKit and its classic builder
+    alike. dockyard linked every later name of the inode to the first, across sources."""
+    dockerfile = f"FROM busybox\nRUN echo {_unique()}\nCOPY dir /d1\nCOPY dir/* /d7/\nCOPY dir/a dir/hard /d9/\n"
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    _linked_context(ctx)
+    tag = "links-" + _unique()
+    at_once(lambda: reference.build(ctx, "-t", tag), lambda: bk.build(ctx, "-t", tag))
+    ref, got = reference.shape(tag), bk.shape(tag)
+    assert_same_image(ref, got)
+    kinds = {e.name: e.type for e in got.files().values()}
+    assert (kinds["d1/hard"], kinds["d7/hard"], kinds["d7/sym"], kinds["d9/hard"]) == ("link", "file", "file", "file")
+    classic = "classic-" + tag
+    reference.daemon("build", "-q", "-t", classic, str(ctx))
+    bk.run("build", "-q", "-t", classic, str(ctx), env={"DOCKER_BUILDKIT": "0"})
+    reference.tags.add(classic)
+    ref, got = reference.shape(classic), bk.shape(classic)
+    for i, (r, g) in enumerate(zip(ref.layers[2:], got.layers[2:])):
+        assert [str(e) for e in g] == [str(e) for e in r], f"classic layer {i + 2}"
+
+
+def test_a_wildcard_match_that_leads_nowhere_is_missing_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
+    """`COPY dir/* /d/` where dir/gone is a symlink to /nonexist: both of dockerd 20.10's builders
+    refuse it (the match is followed, and nothing is there); dockyard copied the symlink."""
+    ctx = write_context(tmp_path / "ctx", f"FROM busybox\nRUN echo {_unique()}\nCOPY dir/* /d/\n")
+    _linked_context(ctx)
+    os.symlink("/nonexist", ctx / "dir" / "gone")
+    ref, got = at_once(lambda: reference.build(ctx, check=False), lambda: bk.build(ctx, check=False))
+    assert ref.returncode == got.returncode == 1
+    assert ref.stderr.splitlines()[-1] == 'failed to compute cache key: "/nonexist" not found: not found'
+    assert got.stderr.splitlines()[-1] == ref.stderr.splitlines()[-1]
+    ref = reference.daemon("build", str(ctx), check=False)
+    got = bk.run("build", str(ctx), check=False, env={"DOCKER_BUILDKIT": "0"})
+    assert ref.returncode == got.returncode == 1
+    assert ref.stderr.splitlines()[-1] == ("COPY failed: file not found in build context or excluded by "
+                                           ".dockerignore: stat dir/gone: file does not exist")
+    assert got.stderr.splitlines()[-1] == "Error: " + ref.stderr.splitlines()[-1]
