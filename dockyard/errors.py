@@ -32,7 +32,22 @@ class InvalidReference(InvalidParameter):
 
 
 class DockerfileError(InvalidParameter):
-    """A Dockerfile that cannot be parsed; the message names file and line."""
+    """A Dockerfile that cannot be parsed or built; the message names file and line. One made by
+    `located` keeps its parts, for a builder that words it as its Docker does: `line`, `detail`
+    (the message alone) and `phase`, where Docker's classic builder finds it: "text" (its
+    parser: a line's syntax, a directive), "instruction" (an instruction's arguments and flags),
+    "document" (the file as a whole: empty, no stage) or "dispatch" (while the build runs it)."""
+
+    def __init__(self, message: str, *, line: int | None = None, detail: str | None = None,
+                 phase: str = "") -> None:
+        super().__init__(message)
+        self.line = line
+        self.detail = message if detail is None else detail
+        self.phase = phase
+
+    @classmethod
+    def located(cls, filename: str, line: int, detail: str, phase: str) -> "DockerfileError":
+        return cls(f"{filename}:{line}: {detail}", line=line, detail=detail, phase=phase)
 
 
 class InvalidArchive(InvalidParameter):

@@ -88,11 +88,12 @@ def parse(data: bytes | str, filename: str = "Dockerfile") -> Dockerfile:
             if isinstance(ins, ArgInstruction):
                 meta.append(ins)
             else:
-                raise ins.error("no build stage in current context")
+                raise ins.error("no build stage in current context", "document")
         else:
             stages[-1].instructions.append(ins)
     if not stages:
-        raise DockerfileError(f"{filename}:{result.line_count}: dockerfile contains no stages to build")
+        raise DockerfileError.located(filename, result.line_count, "dockerfile contains no stages to build",
+                                      "document")
     return Dockerfile(
         directives=result.directives,
         escape=result.escape,

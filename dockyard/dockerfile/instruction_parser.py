@@ -50,7 +50,7 @@ def instruction_from_node(node: Node, filename: str = "Dockerfile") -> Instructi
     try:
         return _build(node, filename)
     except DockerfileError as err:
-        raise DockerfileError(f"{filename}:{node.start_line}: {err.message}") from None
+        raise DockerfileError.located(filename, node.start_line, err.message, "instruction") from None
 
 
 def parse_instructions(text: str, filename: str = "Dockerfile") -> list[Instruction]:

@@ -70,8 +70,8 @@ class Instruction:
     def __str__(self) -> str:
         return self.original
 
-    def error(self, message: str) -> DockerfileError:
-        return DockerfileError(f"{self.filename}:{self.start_line}: {message}")
+    def error(self, message: str, phase: str = "dispatch") -> DockerfileError:
+        return DockerfileError.located(self.filename, self.start_line, message, phase)
 
     def _expander(self, lex: ShellLex, env: Mapping[str, str]) -> Expander:
         def expand(word: str) -> str:

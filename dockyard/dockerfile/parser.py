@@ -102,7 +102,7 @@ def decode_dockerfile(data: bytes | str, filename: str) -> str:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
             line = data.count(b"\n", 0, err.start) + 1
-            raise DockerfileError(f"{filename}:{line}: file is not UTF-8 text") from None
+            raise DockerfileError.located(filename, line, "file is not UTF-8 text", "text") from None
     if size > MAX_FILE_BYTES:
         raise DockerfileError(
             f"{filename}: file is too large to be a Dockerfile ({size} chars, limit {MAX_FILE_BYTES})"
@@ -112,7 +112,7 @@ def decode_dockerfile(data: bytes | str, filename: str) -> str:
     nul = text.find("\x00")
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1
-        raise DockerfileError(f"{filename}:{line}: file is not text (contains a NUL byte)")
+        raise DockerfileError.located(filename, line, "file is not text (contains a NUL byte)", "text")
     return text
 
 
@@ -141,13 +141,13 @@ class _Directives:
             self.done = True
             return
         if key in self.values:
-            raise DockerfileError(f"{self.filename}:{lineno}: only one {key} parser directive can be used")
+            raise DockerfileError.located(self.filename, lineno, f"only one {key} parser directive can be used",
+                                            "text")
         value = m.group(2)
         if key == "escape":
             if value not in ("`", "\\"):
-                raise DockerfileError(
-                    f"{self.filename}:{lineno}: invalid escape token '{value}' does not match ` or \\"
-                )
+                raise DockerfileError.located(
+                    self.filename, lineno, f"invalid escape token '{value}' does not match ` or \\", "text")
             self.escape = value
             self.continuation = _continuation_regex(value)
         self.values[key] = value
@@ -177,9 +177,8 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
     total = len(lines)
     for idx, ln in enumerate(lines):
         if len(ln) > MAX_LINE_BYTES and len(ln.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
-            raise DockerfileError(
-                f"{filename}:{idx + 1}: dockerfile line greater than max allowed size of {MAX_LINE_BYTES}"
-            )
+            raise DockerfileError.located(
+                filename, idx + 1, f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES}", "text")
     d = _Directives(filename)
     nodes: list[Node] = []
     warnings: list[str] = []
@@ -215,14 +214,14 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
         try:
             node = _node_from_line(line, d.escape)
         except DockerfileError as err:
-            raise DockerfileError(f"{filename}:{start}: {err.message}") from None
+            raise DockerfileError.located(filename, start, err.message, "text") from None
         node.start_line = start
         target = node.child if node.child is not None else node
         if _can_contain_heredoc(target) and "<<" in line:
             try:
                 docs = _heredocs_from_line(line)
             except ShellError as err:
-                raise DockerfileError(f"{filename}:{start}: {err.message}") from None
+                raise DockerfileError.located(filename, start, err.message, "text") from None
             for doc in docs:
                 content: list[str] = []
                 terminated = False
@@ -237,7 +236,7 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
                         break
                     content.append(raw + "\n" if (i < total or ends) else raw)
                 if not terminated:
-                    raise DockerfileError(f"{filename}:{start}: unterminated heredoc")
+                    raise DockerfileError.located(filename, start, "unterminated heredoc", "text")
                 doc.content = "".join(content)
                 node.heredocs.append(doc)
         node.end_line = i
@@ -248,8 +247,8 @@ def parse_nodes(text: str, filename: str = "Dockerfile") -> ParseResult:
     if not nodes:
         if text == "":
             # dockerd checks this before parsing: "the Dockerfile (Dockerfile) cannot be empty"
-            raise DockerfileError(f"{filename}:1: the Dockerfile ({filename}) cannot be empty")
-        raise DockerfileError(f"{filename}:{total}: file with no instructions")
+            raise DockerfileError.located(filename, 1, f"the Dockerfile ({filename}) cannot be empty", "document")
+        raise DockerfileError.located(filename, total, "file with no instructions", "text")
     return ParseResult(
         nodes=nodes, directives=dict(d.values), escape=d.escape, line_count=total, warnings=warnings
     )

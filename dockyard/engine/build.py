@@ -8,7 +8,6 @@ context the same way. Tag names are validated before any work.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -133,23 +132,15 @@ def _build_classic(store: Store, source: str | BinaryIO, options: BuildOptions, 
     return BuildResult(image_id, tagged)
 
 
-# Errors of the Dockerfile's text itself, which dockerd reports as they are; every other error
-# (an instruction that does not parse) it reports as "dockerfile parse error line N: ...".
-_TEXT_ERRORS = ("cannot be empty", "file with no instructions", "dockerfile contains no stages",
-                "is not UTF-8", "is not text", "parser directive")
-_LOCATED = r"^Dockerfile:(\d+): (.*)$"  # compiled when first used (re's cache): on an error
-
-
 def _parse_classic(data: bytes) -> Dockerfile:
     """The Dockerfile parsed, with a parse error worded as Docker 20.10's classic builder words
-    it (moby builder/dockerfile/instructions: parseError)."""
+    it (builder/classic/messages.py)."""
     try:
         return parse(data, "Dockerfile")
     except DockerfileError as exc:
-        located = re.match(_LOCATED, str(exc), re.S)
-        if located is None or any(text in located.group(2) for text in _TEXT_ERRORS):
-            raise
-        raise DockerfileError(f"dockerfile parse error line {located.group(1)}: {located.group(2)}") from None
+        from dockyard.builder.classic.messages import classic_error
+
+        raise classic_error(exc) from None
 
 
 def build_image_buildkit(store: Store, source: str | BinaryIO, options: GraphOptions,

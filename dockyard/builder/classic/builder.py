@@ -11,6 +11,7 @@ from __future__ import annotations
 
 
 from dockyard.builder.classic.dispatchers import dispatch, dispatch_from
+from dockyard.builder.classic.messages import plain_error
 from dockyard.builder.classic.state import ClassicBuild, StageState
 from dockyard.dataclass import replace
 from dockyard.digest import Digest
@@ -19,7 +20,7 @@ from dockyard.dockerfile.document import format_warnings
 from dockyard.dockerfile.instructions import (
     AddInstruction, CopyInstruction, Instruction, RunInstruction, WorkdirInstruction,
 )
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DockerfileError, InvalidParameter
 
 __all__ = ["Builder"]
 
@@ -87,7 +88,10 @@ class Builder:
         for index in stages:
             stage = self.dockerfile.stages[index]
             extra = label_instructions if index == target else []
-            state = self.run_stage(stage, extra)
+            try:
+                state = self.run_stage(stage, extra)
+            except DockerfileError as exc:   # a step's: no location (messages.py)
+                raise plain_error(exc) from None
             self.build_state.stage_images[index] = state.image_id
             self.build_state.stage_changed[index] = state.changed_at
             image_id = state.image_id

@@ -71,11 +71,7 @@ def dispatch_from(b: ClassicBuild, stage: Stage) -> StageState:
     if triggers:
         b.out.line(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
         for text in triggers:
-            try:
-                trigger = parse_trigger(text)
-            except DockyardError as exc:
-                raise InvalidParameter(f"failed to parse onbuild trigger: {exc}") from None
-            dispatch(b, state, trigger)
+            dispatch(b, state, parse_trigger(text))   # its errors as they are (messages.py)
     return state
 
 
@@ -114,13 +110,6 @@ def dispatch_metadata(b: ClassicBuild, state: StageState, ins: Instruction) -> N
         b.out.line(f"Note: overriding previous HEALTHCHECK: [{' '.join(previous)}]")
     state.stage.apply(ins)
     commit_nop(b, state, metadata_comment(ins, state.run))
-
-
-def dispatch_onbuild(b: ClassicBuild, state: StageState, ins: OnbuildInstruction) -> None:
-    # Docker checks the trigger only when ONBUILD is dispatched (the parse accepted it).
-    if ins.trigger_error:
-        raise ins.error(ins.trigger_error)
-    dispatch_metadata(b, state, ins)
 
 
 # --------------------------------------------------------------------------- WORKDIR
@@ -295,7 +284,9 @@ HANDLERS: dict[type[Instruction], Handler] = {
     HealthcheckInstruction: dispatch_metadata,
     LabelInstruction: dispatch_metadata,
     MaintainerInstruction: dispatch_metadata,
-    OnbuildInstruction: dispatch_onbuild,
+    # dockerd 20.10 stores any trigger its parser read (an unknown instruction or flag too:
+    # `trigger_error`); the child's FROM fails on it as it runs it (dispatch_from)
+    OnbuildInstruction: dispatch_metadata,
     RunInstruction: dispatch_run,
     ShellInstruction: dispatch_metadata,
     StopsignalInstruction: dispatch_metadata,

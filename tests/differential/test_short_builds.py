@@ -1,0 +1,64 @@
+"""Short Dockerfiles through dockerd 20.10's classic builder and through dockyard, several at once:
+what the user sees (the output step by step, the error line, the exit status) and, for those that
+build, the image (config, history, layers). Each case is a few lines a user writes, most of them
+wrong in one way; a case is (name, Dockerfile, files of the context).
+
+What dockerd answers where it is hostile (a crash, a silently ignored option) is not copied:
+those cases are in tests/builder with dockerd's answer in their docstring instead."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+from tests.differential.harness import Pair
+from tests.differential.test_build_cases import compare
+
+# The three places dockerd 20.10 words a Dockerfile's error: its parser's (a line's syntax, a
+# directive) as `failed to parse Dockerfile: ...`, an instruction's arguments as `dockerfile parse
+# error line N: ...`, and what the file as a whole or a running step finds with no location.
+ERRORS = [
+    ("env-one-word", "FROM busybox\nENV A\n", {}),
+    ("label-half-pair", "FROM busybox\nLABEL a=1 b\n", {}),
+    ("json-not-strings", 'FROM busybox\nCMD ["a", 1]\n', {}),
+    ("escape-token", "# escape=x\nFROM busybox\n", {}),
+    ("escape-twice", "# escape=`\n# escape=\\\nFROM busybox\n", {}),
+    ("only-comments", "# a\n# b\n", {}),
+    ("blank-lines", "\n   \n\t\n", {}),
+    ("empty-file", "", {}),
+    ("no-from", "RUN true\n", {}),
+    ("env-nothing", "FROM busybox\nENV\n", {}),
+    ("bad-substitution", "FROM busybox\nENV B=${}\n", {}),
+    ("unterminated-quote", 'FROM busybox\nENV A="open\n', {}),
+    ("stopsignal-name", "FROM busybox\nSTOPSIGNAL FOO\n", {}),
+    ("from-blank", "ARG X\nFROM ${X}\n", {}),
+    # an ONBUILD trigger dockerd's parser read is stored; the child's FROM fails on it
+    ("trigger-unknown", "FROM busybox AS p\nONBUILD FOO bar\nFROM p\n", {}),
+    ("trigger-flag", "FROM busybox AS p\nONBUILD COPY --bad=1 a b\nFROM p\n", {}),
+    ("trigger-text", "FROM busybox AS p\nONBUILD ENV A\nFROM p\n", {}),
+]
+
+
+def _build_both(pair: Pair, tmp: Path, name: str, dockerfile: str, files: dict[str, str]) -> list[str]:
+    ctx = tmp / name
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for path, text in files.items():
+        (ctx / path).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / path).write_text(text)
+    tag = f"short-{name}:latest"
+    docker, dockyard = pair.both(lambda: pair.build("docker", ctx, [], tag),
+                                 lambda: pair.build("dockyard", ctx, [], tag))
+    return compare(name, docker, dockyard)
+
+
+def _run_cases(pair: Pair, tmp: Path, cases: list[tuple[str, str, dict[str, str]]]) -> None:
+    with ThreadPoolExecutor(3) as pool:
+        found = list(pool.map(lambda case: _build_both(pair, tmp, *case), cases))
+    problems = [p for case in found for p in case]
+    assert not problems, "\n".join(problems)
+
+
+def test_error_wording(pair: Pair, tmp_path: Path) -> None:
+    _run_cases(pair, tmp_path, ERRORS)
