@@ -35,9 +35,11 @@ def shell_of(config: ContainerConfig) -> list[str]:
 
 
 def command_line(config: ContainerConfig, cmd: list[str], prepend_shell: bool) -> list[str]:
-    """Shell form runs through the SHELL (default `/bin/sh -c`) with the text as one argument."""
+    """Shell form runs through the SHELL (default `/bin/sh -c`) with the text as one argument;
+    an instruction with no text at all is the SHELL alone (dockerd 20.10: `CMD` alone sets
+    ["/bin/sh", "-c"], `RUN` alone runs `/bin/sh -c`, which fails)."""
     if prepend_shell:
-        return shell_of(config) + [" ".join(cmd)]
+        return shell_of(config) + ([" ".join(cmd)] if cmd else [])
     return list(cmd)
 
 
@@ -101,9 +103,8 @@ def apply_metadata(state: ConfigState, ins: Instruction) -> ConfigState:
         cfg = replace(cfg, cmd=command_line(cfg, ins.cmd, ins.prepend_shell))
         return replace(state, config=cfg, cmd_set=True)
     elif isinstance(ins, EntrypointInstruction):
-        entrypoint: list[str] | None = command_line(cfg, ins.cmd, ins.prepend_shell)
-        if not ins.prepend_shell and not ins.cmd:
-            entrypoint = None
+        # none given, in either form, is none (dockerd: `ENTRYPOINT` alone as `ENTRYPOINT []`)
+        entrypoint = command_line(cfg, ins.cmd, ins.prepend_shell) if ins.cmd else None
         # An ENTRYPOINT resets the CMD inherited from the base, unless this stage set one.
         cfg = replace(cfg, entrypoint=entrypoint, cmd=cfg.cmd if state.cmd_set else None)
     elif isinstance(ins, ShellInstruction):

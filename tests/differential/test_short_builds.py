@@ -40,6 +40,16 @@ ERRORS = [
 ]
 
 
+# Dockerfiles that build (or fail in a step, as dockerd's do), their images compared too
+BUILDS = [
+    # an instruction with no text is the SHELL alone: CMD ["/bin/sh", "-c"]; no ENTRYPOINT;
+    # RUN runs `/bin/sh -c`, which fails
+    ("cmd-alone", 'FROM busybox\nSHELL ["/bin/sh", "-xc"]\nCMD\n', {}),
+    ("entrypoint-alone", "FROM busybox\nENTRYPOINT\n", {}),
+    ("run-alone", "FROM busybox\nRUN\n", {}),
+]
+
+
 def _build_both(pair: Pair, tmp: Path, name: str, dockerfile: str, files: dict[str, str]) -> list[str]:
     ctx = tmp / name
     ctx.mkdir()
@@ -62,3 +72,7 @@ def _run_cases(pair: Pair, tmp: Path, cases: list[tuple[str, str, dict[str, str]
 
 def test_error_wording(pair: Pair, tmp_path: Path) -> None:
     _run_cases(pair, tmp_path, ERRORS)
+
+
+def test_builds(pair: Pair, tmp_path: Path) -> None:
+    _run_cases(pair, tmp_path, BUILDS)
