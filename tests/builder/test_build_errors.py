@@ -163,3 +163,22 @@ def test_copy_through_an_existing_file(dockyard, busybox, tmp_path: Path) -> Non
     result = build(dockyard, tmp_path, "FROM busybox\nCOPY a /etc/passwd/x\n")
     assert result.returncode != 0
     assert "mkdir /etc/passwd: not a directory" in result.stderr
+
+
+def test_copy_a_directory_onto_a_link_to_a_file(dockyard, busybox, tmp_path: Path) -> None:
+    """dockerd 20.10 follows the destination's last symlink: a directory copied onto a link to
+    a file fails, the link and the file stay (dockyard wrote the directory in the link's place).
+    `DOCKER_BUILDKIT=0 docker build` of these, with a directory `d`:
+      COPY d /rellink    -> failed to copy files: failed to copy directory: mkdir
+                            <dockerd's overlay2 path>/merged/file: not a directory
+      COPY a /rellink/   -> failed to copy files: failed to create new directory: mkdir <...>/file:
+                            not a directory
+    (dockyard names the path in the image, not the daemon's)."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("f")
+    (tmp_path / "a").write_text("a")
+    base = "FROM busybox\nRUN echo f > /file && ln -s file /rellink\n"
+    for copy in ("COPY d /rellink", "COPY a /rellink/"):
+        result = build(dockyard, tmp_path, base + copy + "\n")
+        assert result.returncode == 1, (copy, result.stdout)
+        assert result.stderr.strip() == "Error: failed to copy files: mkdir /file: not a directory", copy

@@ -7,7 +7,6 @@ where files are equal (`CopyTree`), made as the tar is written."""
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 import time
 from pathlib import Path
@@ -33,23 +32,21 @@ if TYPE_CHECKING:
 
 
 def resolve_dest(image_root: Path, dest: str) -> tuple[str, bool]:
-    """The destination inside the image with symlinks of its parents followed as in the container
-    (relative, no trailing slash), and whether it names a directory (`/` or an existing dir)."""
+    """The destination inside the image with its symlinks followed as in the container, the last
+    one too (relative, no trailing slash), and whether it names a directory (`/`, a trailing
+    slash or an existing dir). Both of dockerd 20.10's builders resolve the whole path (moby's
+    FollowSymlinkInScope, BuildKit's RootPath): a link to a directory copies into it, a file
+    copied onto a link to a file (or to nothing yet) is written at the link's target, which
+    stays, and a directory cannot be copied onto a link to a file."""
     trailing = dest.endswith("/") or dest.endswith("/.") or dest == "."
     clean = go_clean("/" + dest).lstrip("/")
     if not clean:
         return "", True
-    parent, base = posixpath.split(clean)
-    resolved_parent = resolve_in_context(image_root, parent) if parent else image_root
-    rel = (resolved_parent / base).relative_to(image_root).as_posix()
+    rel = resolve_in_context(image_root, clean).relative_to(image_root).as_posix()
+    if rel == ".":   # a link to /
+        return "", True
     st = image_lstat(image_root, rel)
-    if st is not None and stat.S_ISLNK(st.st_mode):
-        target = resolve_in_context(image_root, rel)
-        tst = image_lstat(image_root, target.relative_to(image_root).as_posix())
-        if tst is not None and stat.S_ISDIR(tst.st_mode):
-            return target.relative_to(image_root).as_posix(), True
-    is_dir = trailing or (st is not None and stat.S_ISDIR(st.st_mode))
-    return rel, is_dir
+    return rel, trailing or (st is not None and stat.S_ISDIR(st.st_mode))
 
 
 
