@@ -283,8 +283,8 @@ def _interval(flags: Flags, name: str) -> int:
         d = parse_go_duration(text)
     except ValueError as err:
         raise DockerfileError(str(err)) from None
-    if d == 0:
-        return 0
+    # zero too: both of dockerd 20.10's builders refuse `--interval=0s` (later frontends take it
+    # as the default); an empty value is the default
     if d < 1_000_000:
         raise DockerfileError(f'Interval "{name}" cannot be less than 1ms')
     return d

@@ -37,6 +37,9 @@ ERRORS = [
     ("trigger-unknown", "FROM busybox AS p\nONBUILD FOO bar\nFROM p\n", {}),
     ("trigger-flag", "FROM busybox AS p\nONBUILD COPY --bad=1 a b\nFROM p\n", {}),
     ("trigger-text", "FROM busybox AS p\nONBUILD ENV A\nFROM p\n", {}),
+    # a HEALTHCHECK duration of zero is refused (an empty one is the default)
+    ("health-zero", "FROM busybox\nHEALTHCHECK --interval=0s --retries=0 CMD true\n", {}),
+    ("health-zero-start", "FROM busybox\nHEALTHCHECK --start-period=0 CMD true\n", {}),
 ]
 
 
@@ -47,6 +50,7 @@ BUILDS = [
     ("cmd-alone", 'FROM busybox\nSHELL ["/bin/sh", "-xc"]\nCMD\n', {}),
     ("entrypoint-alone", "FROM busybox\nENTRYPOINT\n", {}),
     ("run-alone", "FROM busybox\nRUN\n", {}),
+    ("health-empty-durations", "FROM busybox\nHEALTHCHECK --interval= --timeout= CMD true\n", {}),
 ]
 
 
