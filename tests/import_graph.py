@@ -134,7 +134,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 # The floors, top to bottom (#17): a module imports its own package, the floors below its own, and
 # on its own floor only what SIDEWAYS allows. The vocabulary (errors, digests, names, units, list
-# filters, Go's JSON and its type errors, chunked coding, crash-safe writes, cheap dataclasses, the version) is the bottom floor with the
+# filters, Go's JSON and its type errors, chunked coding, crash-safe writes, cheap dataclasses, a user's URL, the version) is the bottom floor with the
 # Dockerfile frontend.
 FLOORS = (
     ("dockyard.__main__",),
@@ -147,7 +147,7 @@ FLOORS = (
     ("dockyard.dockerfile", "dockyard.digest", "dockyard.errors", "dockyard.dataclass", "dockyard.reference",
      "dockyard.units", "dockyard.filters", "dockyard.gojson", "dockyard.chunked", "dockyard.atomic",
      "dockyard.multiplex", "dockyard.detach", "dockyard.gopath", "dockyard.heap", "dockyard.gotypes",
-     "dockyard.programs", "dockyard"),
+     "dockyard.programs", "dockyard.urls", "dockyard"),
 )
 # Imports across one floor: the CLI runs the light client in process (`-H`); a build's RUN runs a
 # container; BuildKit mode's exporters (builder/graph/export.py: --output type=docker|oci) write

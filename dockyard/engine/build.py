@@ -42,10 +42,10 @@ def _download_context(url: str, tmp: Path) -> BinaryIO:
     """A context tarball over HTTP(S), spooled to a temp file (streamed, bounded memory)."""
     import shutil
     import tempfile
-    import urllib.request  # a URL context only: see the in-process budget, tests/test_start_up.py
+    from dockyard.urls import open_url  # (urllib.request: a URL context only, tests/test_start_up.py)
 
     try:
-        response = urllib.request.urlopen(url, timeout=60)  # noqa: S310 - the user's URL
+        response = open_url(url)
     except OSError as exc:
         raise Unavailable(f"unable to prepare context: unable to download remote context {url}: {exc}") from None
     spool = tempfile.TemporaryFile(dir=tmp)

@@ -70,10 +70,10 @@ def _open_source(source: str, stdin: BinaryIO) -> tuple[BinaryIO, str]:
         return stdin, "-"
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme in ("http", "https"):
-        from urllib.request import urlopen  # an import from a URL only: see tests/test_start_up.py
+        from dockyard.urls import open_url
 
         try:
-            response = urlopen(source, timeout=60)  # noqa: S310 - user's URL
+            response = open_url(source)
         except OSError as exc:
             raise Unavailable(f"error downloading {source}: {exc}") from None
         return response, source

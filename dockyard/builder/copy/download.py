@@ -23,15 +23,16 @@ def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
     # An ADD of a URL only (http.client, email, ssl): see the in-process budget, tests/test_start_up.py
     import hashlib
     import urllib.parse
-    import urllib.request
     from email.utils import parsedate_to_datetime
+
+    from dockyard.urls import open_url
 
     work = temp_dir(tmp_dir, "build-url-")
     name = posixpath.basename(urllib.parse.urlparse(url).path.rstrip("/")) or "__unnamed__"
     target = work / name
     h = hashlib.sha256()
     try:
-        response = urllib.request.urlopen(url, timeout=60)  # noqa: S310 - the user's URL
+        response = open_url(url)
     except OSError as exc:
         raise Unavailable(f"failed to GET {url}: {exc}") from None
     with response, open(target, "wb") as out:
