@@ -173,8 +173,8 @@ def run_exec(store: Store, op: ExecOp, root_layers: list[Digest], sources: dict[
             stack.callback(rootfs.unmount, merged)
             try:
                 user = resolve_user(merged, op.user)
-            except InvalidParameter as exc:
-                raise InvalidParameter(exc.message) from None
+            except InvalidParameter as exc:  # the executor's failure, in dockerd's words
+                raise InvalidParameter(f"executor failed running [{' '.join(op.args)}]: {exc.message}") from None
             env = list(op.env) + list(op.proxy_env)
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={user.home or '/'}")

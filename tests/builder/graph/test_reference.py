@@ -407,6 +407,8 @@ def test_run_bind_mount_of_a_stage_is_keyed_by_its_content_as_in_dockerd(referen
 @pytest.mark.parametrize("dockerfile, message", [
     ("FROM busybox\nRUN echo {m}; exit 3\n", "executor failed running [/bin/sh -c echo {m}; exit 3]: exit code: 3"),
     ("FROM busybox\nRUN --mount=type=secret,id={m},required echo hi\n", "secret {m} not found: not found"),
+    ("FROM busybox\nUSER u{m}\nRUN true\n",
+     "executor failed running [/bin/sh -c true]: unable to find user u{m}: no matching entries in passwd file"),
     ("FROM busybox\nCOPY {m} /x\n", 'failed to compute cache key: "/{m}" not found: not found'),
     ("FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=a /{m} /x\n",
      'failed to compute cache key: "/{m}" not found: not found'),
