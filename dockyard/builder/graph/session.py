@@ -1,6 +1,7 @@
 """What the client lends a build and nothing keeps: secrets (`--secret`) and SSH agents (`--ssh`).
 
-`--secret id=ID,src=FILE` (also `source=`, `type=file`) or `--secret id=ID,env=VAR` (`type=env`):
+`--secret id=ID,src=FILE` (also `source=`, `type=file`) or `--secret id=ID,env=VAR` (`type=env`);
+`--secret id=ID` alone is the variable ID when it is set, else the file ID (buildx's detection):
 the value is read when a RUN mounts it and goes only to a private tmpfs (or the RUN's
 environment with `env=`); it is never part of a layer, the history, a cache key or the output.
 `--ssh default` forwards `$SSH_AUTH_SOCK`; `--ssh ID=PATH[,PATH...]` forwards an agent socket,
@@ -74,8 +75,11 @@ def parse_secret(text: str) -> SecretSource:
     if not secret_id:
         raise InvalidParameter(f"invalid secret specification {text!r}: an id is required")
     if not src and not env:
-        src = secret_id if kind == "file" else ""
-        if not src:
+        # `--secret id=tok`: the file named `tok` (the docker 20.10 CLI's default), or, as buildx
+        # detects it, the variable `tok` when it is set
+        if kind == "file" or secret_id not in os.environ:
+            src = secret_id
+        else:
             env = secret_id
     return SecretSource(secret_id, src, env if not src else "")
 

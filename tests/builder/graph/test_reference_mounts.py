@@ -222,3 +222,19 @@ COPY f /from-context
     reference.build(ctx, "--output", f"type=tar,dest={tmp_path / 'ref.tar'}")
     bk_both.build(ctx, "--output", f"type=tar,dest={tmp_path / 'got.tar'}")
     assert _tar_tree(tmp_path / "got.tar") == _tar_tree(tmp_path / "ref.tar")
+
+
+def test_a_secret_given_by_id_alone_is_the_file_of_that_name_as_in_dockerd(reference, bk_both, tmp_path: Path) -> None:
+    """`--secret id=tok` without `src`: the docker 20.10 CLI reads the file `tok` of its working
+    directory; dockyard read only an environment variable `tok` (unset here: 'secret tok not
+    found: environment variable tok is not set'). buildx takes the variable when it is set, the
+    file otherwise, as dockyard now does."""
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", f"FROM busybox\nRUN --mount=type=secret,id=tok,required echo {m}; "
+                                          "cat /run/secrets/tok; echo\n")
+    (tmp_path / "tok").write_text("from-the-file-" + m)
+    args = ("build", "--progress=plain", "--secret", "id=tok", str(ctx))
+    ref = reference.daemon(*args[:1], "--network=host", *args[1:], cwd=tmp_path, env={"DOCKER_BUILDKIT": "1"})
+    got = bk_both.run(*((("-H", bk_both.host) if bk_both.host else ()) + args), cwd=tmp_path)
+    assert run_output(got.stderr) == run_output(ref.stderr)
+    assert [m, "from-the-file-" + m] in run_output(got.stderr).values()
