@@ -51,11 +51,12 @@ def _image() -> tuple[bytes, bytes, bytes]:
 class _EndlessRegistry(ThreadingHTTPServer):
     """Serves the image; the blob named `endless` is followed by zeros without end."""
 
-    def __init__(self, endless: str, loop: str = "") -> None:
+    def __init__(self, endless: str, loop: str = "", token: bool = False) -> None:
         self.layer, self.config, self.manifest = _image()
         self.blobs = {str(Digest.of_bytes(b)): b for b in (self.layer, self.config)}
         self.endless = str(Digest.of_bytes(self.layer if endless == "layer" else self.config)) if endless else ""
         self.loop = loop    # a path part whose requests are redirected to themselves
+        self.token = token  # every request asks for a token; the token server's answer is endless
         self.redirects = 0
         self.sent = 0
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -66,7 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _EndlessRegistry
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.server.loop and self.server.loop in self.path:
+        if self.server.token:
+            self._token()
+        elif self.server.loop and self.server.loop in self.path:
             self.server.redirects += 1
             self.send_response(307)
             self.send_header("Location", self.path)
@@ -98,6 +101,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
 
     do_HEAD = do_GET
+
+    def _token(self) -> None:
+        if not self.path.startswith("/token"):
+            self.send_response(401)
+            host = self.headers["Host"]
+            self.send_header("WWW-Authenticate", f'Bearer realm="http://{host}/token",service="x"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)  # no Content-Length: the body ends when the connection does
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        spaces = b" " * (1 << 20)
+        try:
+            self.wfile.write(b'{"token": "')
+            while self.server.sent < ENDLESS:
+                self.wfile.write(spaces)
+                self.server.sent += len(spaces)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _send(self, body: bytes, content_type: str) -> None:
         self.send_response(200)
@@ -156,6 +179,28 @@ def test_a_redirect_loop_is_one_error_line(dockyard: Dockyard, store_root: Path,
         assert last[-1].endswith('": stopped after 10 redirects'), r.stderr
         assert server.redirects == 11          # the request and 10 redirects, no retry
         assert _store_files(store_root) == before
+        assert not list((store_root / "tmp").iterdir())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_endless_token_answer_is_cut_at_its_limit(dockyard: Dockyard, store_root: Path) -> None:
+    """The token server (any URL a registry's challenge names) answers without end: the client
+    stops reading after MAX_TOKEN_RESPONSE (1 MiB) and says so in one line. It read the whole
+    answer into memory first (httpx's .content): a 400 MB answer took 848 MB of RSS, an endless
+    one all the memory there is."""
+    from dockyard.transport.registry.auth import MAX_TOKEN_RESPONSE
+
+    server = _EndlessRegistry("", token=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        r = dockyard("pull", f"{host}/tok/img:v1", check=False, timeout=60)
+        assert r.returncode == 1
+        assert r.stderr.splitlines() == [
+            f"Error: token server http://{host}/token sent more than {MAX_TOKEN_RESPONSE} bytes"], r.stderr
+        assert server.sent < 64 << 20, server.sent                      # not the gigabyte
         assert not list((store_root / "tmp").iterdir())
     finally:
         server.shutdown()

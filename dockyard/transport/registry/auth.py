@@ -92,21 +92,34 @@ class Authenticator:
         if ch.service:
             params.append(("service", ch.service))
         creds = self.credentials
+        auth = None
+        if creds is not None and creds.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                    "client_id": "dockyard", "scope": " ".join(scopes)}
+            if ch.service:
+                form["service"] = ch.service
+            request = self.http.build_request("POST", ch.realm, data=form)
+        else:
+            params += [("scope", s) for s in scopes]
+            auth = (creds.username, creds.password) if creds and creds.username else None
+            params += [("account", creds.username)] if auth else []
+            request = self.http.build_request("GET", ch.realm, params=params)
+        # Read as it comes, and no further than MAX_TOKEN_RESPONSE: the realm is any URL the
+        # registry names, and a whole body read first (httpx's .content) grew without end
+        # (a 400 MB answer: 848 MB of RSS before the answer was cut to its first MiB).
         try:
-            if creds is not None and creds.identity_token:
-                form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
-                        "client_id": "dockyard", "scope": " ".join(scopes)}
-                if ch.service:
-                    form["service"] = ch.service
-                resp = self.http.post(ch.realm, data=form)
-            else:
-                params += [("scope", s) for s in scopes]
-                auth = (creds.username, creds.password) if creds and creds.username else None
-                params += [("account", creds.username)] if auth else []
-                resp = self.http.get(ch.realm, params=params, auth=auth)
+            resp = self.http.send(request, auth=auth, stream=True)  # type: ignore[arg-type]
+            try:
+                body = bytearray()
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_TOKEN_RESPONSE:
+                        raise Unavailable(f"token server {ch.realm} sent more than {MAX_TOKEN_RESPONSE} bytes")
+            finally:
+                resp.close()
         except httpx.HTTPError as exc:
             raise Unavailable(f"cannot get a token from {ch.realm}: {exc}") from None
-        body = resp.content[:MAX_TOKEN_RESPONSE]
+        body = bytes(body)
         if resp.status_code in (401, 403):
             errors = parse_error_body(body)
             detail = errors[0].message if errors else "incorrect username or password"
