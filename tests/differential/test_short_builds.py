@@ -40,6 +40,10 @@ ERRORS = [
     # a HEALTHCHECK duration of zero is refused (an empty one is the default)
     ("health-zero", "FROM busybox\nHEALTHCHECK --interval=0s --retries=0 CMD true\n", {}),
     ("health-zero-start", "FROM busybox\nHEALTHCHECK --start-period=0 CMD true\n", {}),
+    # COPY --from=N names the Nth stage, as strconv.Atoi reads N; one not built yet is no image
+    ("from-later-index", "FROM busybox\nCOPY --from=1 /etc/passwd /x\nFROM busybox\n", {}),
+    ("from-negative-index", "FROM busybox\nCOPY --from=-1 /etc/passwd /x\n", {}),
+    ("stage-name-twice", "FROM busybox AS a\nFROM busybox AS A\n", {}),
 ]
 
 
@@ -51,6 +55,7 @@ BUILDS = [
     ("entrypoint-alone", "FROM busybox\nENTRYPOINT\n", {}),
     ("run-alone", "FROM busybox\nRUN\n", {}),
     ("health-empty-durations", "FROM busybox\nHEALTHCHECK --interval= --timeout= CMD true\n", {}),
+    ("from-signed-index", "FROM busybox\nRUN echo y > /y\nFROM busybox\nCOPY --from=+0 /y /x\n", {}),
 ]
 
 

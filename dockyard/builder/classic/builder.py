@@ -113,6 +113,9 @@ class Builder:
 
     def run_stage(self, stage: Stage, extra: list[Instruction]) -> StageState:
         b = self.build_state
+        # dockerd checks a stage's name as the stage starts (checkStageNameAvailable)
+        if stage.name is not None and any(s.name == stage.name for s in self.dockerfile.stages[:stage.index]):
+            raise InvalidParameter(f"{stage.name} stage name already used")
         b.args.new_stage()
         b.current_stage = stage.index
         self.begin_step(stage.from_instruction.original)

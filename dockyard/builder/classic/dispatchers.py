@@ -19,7 +19,7 @@ from contextlib import ExitStack, closing
 from dockyard.builder.classic.history import (
     arg_comment, copy_comment, metadata_comment, nop_cmd, nop_cmd_string, run_cmd,
 )
-from dockyard.builder.classic.state import ClassicBuild, StageState
+from dockyard.builder.classic.state import ClassicBuild, StageState, stage_index
 from dockyard.builder.copy.checksum import checksum, sources_hash
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.builder.copy.sources import TempDirs, instruction_sources
@@ -217,6 +217,8 @@ def _sources(b: ClassicBuild, ins: CopyInstruction | AddInstruction, temp: TempD
             raise InvalidParameter(f"invalid from flag value {from_}: stage {from_} was not built "
                                    "(it is needed only by an ONBUILD trigger)")
         image_id = b.stage_images[ref]
+    elif stage_index(from_) is not None:   # a later stage's or none's (dockerd: no image)
+        raise InvalidParameter(f"invalid from flag value {from_}: index out of bounds")
     else:
         try:
             image_id = b.resolve_image(from_)

@@ -54,7 +54,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.store.filesums import FileSums
 
-__all__ = ["ClassicBuild", "StageState"]
+__all__ = ["ClassicBuild", "StageState", "stage_index"]
 
 
 @dataclass
@@ -218,9 +218,9 @@ class ClassicBuild:
     def stage_ref(self, text: str, before: int, by_index: bool = True) -> int | None:
         """The index of the stage `text` names (name, or number for COPY --from), if it is an
         earlier stage. FROM takes names only (`FROM 0` is an image called 0)."""
-        if text.isdecimal() and by_index:
-            index = int(text)
-            return index if index < before else None
+        index = stage_index(text) if by_index else None
+        if index is not None:
+            return index if 0 <= index < before else None
         for stage in self.dockerfile.stages[:before]:
             if stage.name is not None and stage.name == text.lower():
                 return stage.index
@@ -386,3 +386,14 @@ class ClassicBuild:
         state.image_config = image.config
         state.layers = layers
         return image.id
+
+
+def stage_index(text: str) -> int | None:
+    """A COPY --from value that is a stage's number, read as dockerd reads it (strconv.Atoi:
+    `+0`, `00`, `-1` too); None for a name."""
+    from dockyard.gotypes import go_atoi  # a COPY --from only (typing: the start-up budget)
+
+    try:
+        return go_atoi(text)
+    except DockyardError:
+        return None
