@@ -4,15 +4,16 @@ rootfs while it does not), read and written by runtime/rootfs_archive's chrooted
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, go_quote
-from dockyard.runtime import bundle, rootfs_archive
+from dockyard.runtime import bundle, joined, rootfs_archive
 from dockyard.runtime.containers import current_state, lookup
 from dockyard.runtime.spec import Bind
-from dockyard.runtime.state import RUNNING
+from dockyard.runtime.state import RUNNING, ContainerDir
 from dockyard.store.store import Store
 
 
@@ -35,6 +36,7 @@ def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.V
         host = record.host
         volumes = [(m.source, m.target, m.read_only) for m in host.mounts if m.type in ("bind", "volume")]
         volumes += [(b.source, b.destination, b.readonly) for b in map(Bind.parse, host.binds)]
+        volumes += _network_files(store, cdir, {os.path.normpath(v[1]) for v in volumes})
         with bundle.mounted(store, cdir, volumes=True) as rootfs:
             yield rootfs, volumes, None
     except NotFound as err:
@@ -43,6 +45,17 @@ def _root(store: Store, name: str) -> Iterator[tuple[Path, list[rootfs_archive.V
         if str(err).endswith(" in container"):
             raise NotFound(f"{err} {name}") from None
         raise
+
+
+def _network_files(store: Store, cdir: ContainerDir, taken: set[str]) -> list[rootfs_archive.Volume]:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf of a stopped container, once a start wrote
+    them (its own, or those of the container whose network it joins), unless a mount of its own
+    is there: dockerd mounts its NetworkMounts for a copy, where the rootfs has only the empty
+    files the runtime binds them onto (`docker cp` of a stopped container's /etc/hosts gave an
+    empty file)."""
+    files = joined.files_dir(store, cdir)
+    return [(str(files / name), f"/etc/{name}", False) for name in ("hostname", "hosts", "resolv.conf")
+            if f"/etc/{name}" not in taken and (files / name).is_file()]
 
 
 def stat(store: Store, name: str, path: str) -> dict[str, Any]:

@@ -148,3 +148,25 @@ def test_cp_a_into_a_container_with_a_user(engine: Engine, tmp_path: Path) -> No
     finally:
         engine.docker("rm", "-f", *cids, check=False)
         engine.docker("rmi", "cp-user:1", check=False)
+
+
+def test_cp_of_a_stopped_containers_network_files(engine: Engine) -> None:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf of a container that ran and stopped are its
+    own in `docker cp` (dockerd mounts a container's NetworkMounts for a copy): dockyard's were the
+    empty files of the rootfs the runtime binds them onto."""
+    cid = engine.docker("create", "--network", "none", "--dns", "192.0.2.53", "busybox", "true").stdout
+    cid = cid.decode().strip()
+    engine.docker("start", "-a", cid)
+    try:
+        def read(path: str) -> str:
+            tar = tarfile.open(fileobj=io.BytesIO(engine.docker("cp", f"{cid}:{path}", "-").stdout))
+            member = tar.next()
+            assert member is not None
+            return tar.extractfile(member).read().decode()
+
+        assert read("/etc/hostname") == cid[:12] + "\n"
+        assert read("/etc/hosts").startswith("127.0.0.1\tlocalhost\n")
+        assert read("/etc/resolv.conf") == "nameserver 192.0.2.53\n"
+        assert "hostname" in engine.docker("cp", f"{cid}:/etc", "-").stdout.decode(errors="replace")
+    finally:
+        engine.docker("rm", "-f", cid)
