@@ -137,8 +137,8 @@ def write_files(cdir: ContainerDir, record: ContainerRecord, *, fresh: bool = Fa
     except OSError:
         resolv = b""
     h = record.host
-    resolv = b"" if h.network_mode == "none" else resolv_conf(
-        resolv, h.dns, h.dns_search, h.dns_options, own_namespace=h.network_mode != "host")
+    # a network of none too (dockerd's: the host's servers, or --dns, --dns-search, --dns-option)
+    resolv = resolv_conf(resolv, h.dns, h.dns_search, h.dns_options, own_namespace=h.network_mode != "host")
     write(cdir.path / "resolv.conf", resolv)
 
 

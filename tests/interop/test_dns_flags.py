@@ -61,3 +61,12 @@ def test_a_network_with_dns_answers_whatever_the_dns_flags(engine: Engine) -> No
     finally:
         engine.docker("rm", "-f", "dnsf-target", check=False)
         engine.docker("network", "rm", "dnsf-net", check=False)
+
+
+def test_no_network_has_a_resolv_conf_too(engine: Engine) -> None:
+    """A container of `--network none` gets the resolv.conf any other gets: dockerd 20.10 writes
+    the host's servers, or --dns, --dns-search, --dns-option; dockyard wrote an empty file, the
+    flags ignored."""
+    seen = engine.docker("run", "--rm", "--network", "none", "--dns", "192.0.2.53", "--dns-search", "x.example",
+                         "--dns-option", "ndots:2", "busybox", "cat", "/etc/resolv.conf").stdout.decode()
+    assert seen.split("\n") == ["search x.example", "nameserver 192.0.2.53", "options ndots:2", ""]
