@@ -98,11 +98,11 @@ def wait(ctx: ApiContext, req: Request, resp: Response) -> None:
     state = engine.wait(store, container, condition, cancel=resp.cancel(ctx.stopping))
     if state is None:
         return
-    body: dict[str, Any] = {"StatusCode": state.exit_code}
-    # dockerd's "removed" condition answers with the removal's error, not the container's (a
-    # start that failed): the CLI's `run --rm` then reports that failure once, not twice
-    if state.error and condition != "removed":
-        body["Error"] = {"Message": state.error}
+    # dockerd 20.10's ContainerWaitOKBody: Error is always there, null without one (an SDK's
+    # `wait()["Error"]` reads it). Its "removed" condition answers with the removal's error, not
+    # the container's (a start that failed): the CLI's `run --rm` then reports that failure once
+    error = {"Message": state.error} if state.error and condition != "removed" else None
+    body: dict[str, Any] = {"Error": error, "StatusCode": state.exit_code}
     write(go_json(body) + b"\n")
 
 

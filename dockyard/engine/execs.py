@@ -10,6 +10,7 @@ not running, as dockerd forgets its execs when it stops.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -50,12 +51,16 @@ class ExecInstance:
     pid: int = 0
 
     def to_docker(self) -> dict[str, Any]:
+        """dockerd 20.10's ExecInspect: DetachKeys are the bytes the keys are (a Go []byte: its
+        base64), "" without any; ProcessConfig's user is omitted when empty."""
+        keys = base64.b64encode(parse_for_exec(self.detach_keys)).decode() if self.detach_keys else ""
         return {
-            "CanRemove": False, "ContainerID": self.container_id, "DetachKeys": self.detach_keys,
+            "CanRemove": False, "ContainerID": self.container_id, "DetachKeys": keys,
             "ExitCode": self.exit_code, "ID": self.id, "OpenStderr": self.attach_stderr,
             "OpenStdin": self.attach_stdin, "OpenStdout": self.attach_stdout,
             "ProcessConfig": {"arguments": self.cmd[1:], "entrypoint": self.cmd[0] if self.cmd else "",
-                              "privileged": self.privileged, "tty": self.tty, "user": self.user},
+                              "privileged": self.privileged, "tty": self.tty,
+                              **({"user": self.user} if self.user else {})},
             "Running": self.running, "Pid": self.pid,
         }
 

@@ -31,3 +31,22 @@ def test_detached_exec(engine: Engine) -> None:
         assert api.inspect_container("exec-d")["ExecIDs"] is None
     finally:
         engine.docker("rm", "-f", "exec-d", check=False)
+
+
+def test_exec_inspect_and_wait_bodies(engine: Engine) -> None:
+    """dockerd 20.10's ExecInspect: DetachKeys are a Go []byte, so its JSON is the keys' bytes in
+    base64 ("ctrl-a,x" is "AXg="; dockyard showed the text), "" without keys, and
+    ProcessConfig's user is omitempty; a wait's body always has Error, null when there is none
+    (dockyard left it out: an SDK's `wait()["Error"]` was a KeyError)."""
+    try:
+        engine.docker("run", "-d", "--network", "none", "--name", "exec-i", "busybox", "sleep", "100")
+        api = docker.APIClient(base_url=engine.host, version="1.41")
+        keyed = api.exec_inspect(api.exec_create("exec-i", ["true"], detach_keys="ctrl-a,x", user="nobody")["Id"])
+        plain = api.exec_inspect(api.exec_create("exec-i", ["true"])["Id"])
+        assert (keyed["DetachKeys"], keyed["ProcessConfig"]["user"]) == ("AXg=", "nobody")
+        assert plain["DetachKeys"] == "" and "user" not in plain["ProcessConfig"]
+        assert plain["ProcessConfig"] == {"tty": False, "entrypoint": "true", "arguments": [], "privileged": False}
+        engine.docker("run", "--network", "none", "--name", "exec-w", "busybox", "sh", "-c", "exit 3", check=False)
+        assert api.wait("exec-w") == {"Error": None, "StatusCode": 3}
+    finally:
+        engine.docker("rm", "-f", "exec-i", "exec-w", check=False)
