@@ -54,8 +54,7 @@ def start(store: Store, name: str, *, by_policy: bool = False) -> bool:
         if record.host.auto_remove:
             removal.destroy(store, cdir, volumes=True)
         raise
-    _event(store, record, "start")
-    return True
+    return True     # (its monitor emitted the start event)
 
 
 def _reset_restarts(cdir: ContainerDir) -> None:

@@ -628,6 +628,10 @@ def _main(argv: list[str]) -> int:
         os.write(ready, json.dumps({"error": f"monitor: {exc}", "code": 125}).encode())
         os.close(ready)
         raise
+    # the start's event, here before the monitor can record the die: the starter's own, after
+    # this said ready, came after the die of a process that ended at once (`docker run busybox
+    # true`), where dockerd's events say start, die
+    Journal(store.root).emit("container", "start", container_id, monitor.record.event_attributes())
     os.write(ready, b'{"ok": true}')
     os.close(ready)
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -75,3 +75,21 @@ def test_network_volume_and_exec_events(engine: Engine) -> None:
         "network connect", "volume mount", "container start", "container restart",
         "container kill", "container die", "network disconnect", "volume unmount",
         "container destroy", "volume destroy", "network destroy"]
+
+
+def test_a_container_that_ends_at_once_starts_before_it_dies(engine: Engine) -> None:
+    """`docker run -d busybox true`: dockerd's events say start, then die. dockyard's starter
+    emitted the start once the container's monitor said it ran, and the monitor had often
+    emitted the die of a process that ended at once before it (5 runs: one is enough to see it
+    most times)."""
+    since = f"{time.time():.3f}"
+    ids = [engine.docker("run", "-d", "--network", "none", "busybox", "true").stdout.decode().strip()
+           for _ in range(5)]
+    for cid in ids:
+        engine.docker("wait", cid)
+    until = f"{time.time() + 0.05:.3f}"
+    engine.docker("rm", *ids)
+    lines = engine.docker("events", "--since", since, "--until", until, "--filter", "type=container",
+                          "--format", "{{.ID}} {{.Action}}").stdout.decode().splitlines()
+    for cid in ids:
+        assert [line.split()[1] for line in lines if line.startswith(cid)] == ["create", "start", "die"], lines
