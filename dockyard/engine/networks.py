@@ -291,9 +291,11 @@ def disconnect(store: Any, container: str, network_ref: str) -> None:
     record = cdir.read_record()
     network = Networks(store.root).get(network_ref)
     request = hook.read_request(cdir.path)
-    if network.name not in request.networks:
-        raise InvalidParameter(f"container {record.id} is not connected to network {network.name}")
-    if current_state(cdir).status == RUNNING:
+    running = current_state(cdir).status == RUNNING
+    if network.name not in request.networks:   # dockerd 20.10's words for each
+        the = "" if running else "the "
+        raise InvalidParameter(f"container {record.id} is not connected to {the}network {network.name}")
+    if running:
         joined = (endpoints.read_state(cdir.path) or NetworkState("")).networks.get(network.name)
         endpoints.disconnect(store.root, cdir.path, record.id, record.name, network)
         if joined is not None:

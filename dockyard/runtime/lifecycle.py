@@ -451,10 +451,12 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
     state = current_state(cdir)
     runtime = oci_runtime(store, record)
     if state.status == RUNNING:
-        if not force:
-            raise Conflict(
-                f'cannot remove container "/{record.name}": container is running: stop the '
-                "container before removing or force remove")
+        if not force:   # dockerd 20.10's words (daemon/delete.go)
+            procedure = "Stop the container before attempting removal or force remove"
+            if state.paused:
+                procedure = "Unpause and then " + procedure.lower()
+            raise Conflict(f"You cannot remove a {'paused' if state.paused else 'running'} container "
+                           f"{record.id}. {procedure}")
         try:
             if not _stopped_by_user(cdir, "SIGKILL", ""):
                 _signal(store, record, runtime, "SIGKILL")

@@ -184,3 +184,27 @@ def test_a_symlink_climbing_above_the_root_commits_saves_and_loads(engine: Engin
     finally:
         engine.docker("rm", "-f", name)
         engine.docker("rmi", image, check=False)
+
+
+def test_the_words_of_common_mistakes(engine: Engine) -> None:
+    """What the docker CLI prints for `rm` of a running or paused container and `network
+    disconnect` of a container that is not on the network, in dockerd 20.10's words (dockyard's
+    were Docker 23's, and one for a running and a stopped container alike)."""
+    cid = engine.docker("run", "-d", "--network", "none", "busybox", "sleep", "100").stdout.decode().strip()
+    stopped = engine.docker("create", "--network", "none", "busybox", "true").stdout.decode().strip()
+    try:
+        def fails(*args: str) -> str:
+            r = engine.docker(*args, check=False)
+            assert r.returncode == 1, args
+            return r.stderr.decode()
+
+        assert fails("rm", cid) == (f"Error response from daemon: You cannot remove a running container {cid}. "
+                                    "Stop the container before attempting removal or force remove\n")
+        engine.docker("pause", cid)
+        assert fails("rm", cid) == (f"Error response from daemon: You cannot remove a paused container {cid}. "
+                                    "Unpause and then stop the container before attempting removal or force remove\n")
+        engine.docker("unpause", cid)
+        assert fails("network", "disconnect", "bridge", stopped) == (
+            f"Error response from daemon: container {stopped} is not connected to the network bridge\n")
+    finally:
+        engine.docker("rm", "-f", cid, stopped)

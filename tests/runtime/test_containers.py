@@ -263,7 +263,7 @@ def test_errors_are_clear(dockyard, busybox):
     assert "unable to find user xxx: no matching entries in passwd file" in r.stderr
     cid = dockyard("run", "-d", "busybox", "sleep", "100").stdout.strip()
     r = dockyard("rm", cid, check=False)
-    assert r.returncode == 1 and "container is running: stop the container before removing or force remove" in r.stderr
+    assert r.returncode == 1 and "Stop the container before attempting removal or force remove" in r.stderr
     dockyard("rm", "-f", cid)
     # a container that dies at once: run -d still reports it, its exit code is kept
     cid = dockyard("run", "-d", "busybox", "false").stdout.strip()
