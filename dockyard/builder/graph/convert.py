@@ -129,6 +129,7 @@ class _StageState:
     deps: set[int] = field(default_factory=set)
     ignore_cache: bool = False
     done: bool = False
+    platform: str = ""                    # FROM --platform, expanded
 
 
 def check_syntax(dockerfile: Dockerfile) -> None:
@@ -222,7 +223,7 @@ class Converter:
             st = _StageState(stage.index, stage, name, base_name=base)
             st.base = self._find(base)
             if stage.platform:
-                self._word(stage.from_instruction, stage.platform, self._meta_env())
+                st.platform = self._word(stage.from_instruction, stage.platform, self._meta_env())
             total = 1 if base.lower() != "scratch" and st.base is None else 0
             for ins in stage.instructions:
                 if isinstance(ins, (AddInstruction, CopyInstruction, RunInstruction, WorkdirInstruction)):
@@ -380,6 +381,11 @@ class Converter:
         if st.done:
             return
         st.done = True
+        if st.platform and not _runs_here(st.platform):
+            # dockerd pulls the image for that platform and runs its RUNs under emulation, if
+            # any; dockyard would take the image it has and run it as linux/amd64
+            raise st.stage.from_instruction.error(
+                f"FROM --platform={st.platform}: platform {st.platform} is not supported here (only linux/amd64)")
         if st.base is not None:
             base = st.base
             if not base.done:
@@ -717,6 +723,15 @@ class Converter:
         words = [*ins.sources, *(f"<<{d.path}" for d in ins.heredoc_sources)]
         self._history(st, f"{'ADD' if is_add else 'COPY'} {' '.join(words)} {ins.dest} # buildkit", vertex)
 
+
+
+def _runs_here(platform: str) -> bool:
+    """A FROM --platform value this machine builds: linux/amd64, as containerd's platforms.Parse
+    normalizes it (`amd64`, `linux/x86_64`, `LINUX/AMD64`, `linux/amd64/v1`)."""
+    parts = platform.lower().split("/")
+    if len(parts) == 1:
+        parts = ["linux", *parts]
+    return parts[0] == "linux" and parts[1:2] in (["amd64"], ["x86_64"], ["x86-64"]) and parts[2:] in ([], ["v1"])
 
 
 def _tag_name_only(ref: str) -> str:

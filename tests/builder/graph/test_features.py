@@ -361,6 +361,25 @@ RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $BUILDPLATFORM" > /p
     assert refused.returncode != 0 and "example.com/my/frontend:1" in refused.stderr
 
 
+def test_from_platform_other_than_this_machines_is_refused(bk, tmp_path: Path) -> None:
+    """`FROM --platform=linux/arm64 busybox`: dockerd 20.10's BuildKit resolves busybox for
+    linux/arm64 (a pull; offline, as here: `failed to do request: Head "https://registry-1.
+    docker.io/v2/library/busybox/manifests/latest": ... no such host`, exit 1) and would run the
+    RUNs under emulation. dockyard ran the linux/amd64 busybox it had, the flag ignored: now
+    refused, as --platform of the build is. linux/amd64 in any of its spellings, and a stage the
+    target does not reach, build."""
+    ctx = write_context(tmp_path / "ctx", "ARG P=linux/arm64\nFROM --platform=$P busybox\nRUN true\n")
+    refused = bk.build(ctx, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[-1].endswith(
+        "FROM --platform=linux/arm64: platform linux/arm64 is not supported here (only linux/amd64)")
+    for platform in ("linux/amd64", "amd64", "LINUX/x86_64", "$BUILDPLATFORM", "$TARGETPLATFORM"):
+        write_context(ctx, f"FROM --platform={platform} busybox\nRUN true\n")
+        bk.build(ctx)
+    write_context(ctx, "FROM --platform=linux/arm64 busybox AS other\nFROM busybox\nRUN true\n")
+    bk.build(ctx)
+
+
 def test_outputs_iidfile_and_metadata_file(bk_both, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", "FROM busybox\nRUN echo artifact > /out.txt\n")
     local = tmp_path / "local"
