@@ -11,11 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from dockyard.api.app import make_router
-from dockyard.api.router import ApiContext
-from dockyard.api.server import ApiServer, Listener, TlsOptions, raise_nofile_limit
 from dockyard.errors import InvalidParameter
-from dockyard.heap import give_back_freed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.api.server import TlsOptions
 
 DEFAULT_SOCKET = "unix:///run/dockyard.sock"
 
@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
 
 
 def _tls(args: argparse.Namespace) -> TlsOptions | None:
+    from dockyard.api.server import TlsOptions
+
     if args.tlscert or args.tlskey:
         if not (args.tlscert and args.tlskey):
             raise InvalidParameter("--tlscert and --tlskey go together")
@@ -69,6 +71,13 @@ def _restore(api_ctx) -> None:  # noqa: ANN001 - an ApiContext
 
 def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     """`ctx`: the CLI's context of an in-process command; only its store root is read."""
+    # the server as the command runs: `dockyard --help` registers serve's flags only
+    # (tests/test_start_up.py)
+    from dockyard.api.app import make_router
+    from dockyard.api.router import ApiContext
+    from dockyard.api.server import ApiServer, Listener, raise_nofile_limit
+    from dockyard.heap import give_back_freed
+
     give_back_freed()  # a long-running process: what a request freed is not kept (dockyard/heap.py)
     # `dockyard -H ADDR serve` listens at ADDR, as `dockerd -H ADDR` does (serve's own -H too)
     hosts = args.host or ([args.daemon_host] if getattr(args, "daemon_host", None) else [DEFAULT_SOCKET])

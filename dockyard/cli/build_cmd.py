@@ -12,7 +12,6 @@ from dockyard.client.build import (FLAGS, Values, build_arg_values, buildkit_ena
                                    client_build, label_values, refuse_buildkit_flags, rm_value, tag_references,
                                    write_iidfile)
 from dockyard.client.flags import add_flags
-from dockyard.engine.build import BuildOptions, build_image
 from dockyard.client.program import report_errors
 from dockyard.errors import BuildFailed
 
@@ -53,6 +52,8 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
 
         return build_buildkit.cmd_build(args, ctx)
     refuse_buildkit_flags(args)
+    from dockyard.engine.build import BuildOptions, build_image  # as the command runs: tests/test_start_up.py
+
     options = BuildOptions(
         tags=tag_references(args.tag), build_args=build_arg_values(args.build_arg), target=args.target,
         no_cache=args.no_cache, labels=label_values(args.label), quiet=args.quiet, rm=rm_value(args.rm),

@@ -23,7 +23,6 @@ from dockyard.cli.context import CliContext
 from dockyard.cli.format import ellipsis, go_time, port_text, write_rows
 from dockyard.cli.image_cmds import print_inspect
 from dockyard.cli.run_flags import add_flags, create_body, filters_query, local_env
-from dockyard.engine import containers as engine
 from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import human_size, since
@@ -233,6 +232,8 @@ def cmd_run(args: argparse.Namespace, target: Any) -> int:
             return 0    # detached: the docker CLI leaves at once, with status 0
         return waiter.result()
     stdin = 0 if (args.interactive or args.tty) else None
+    from dockyard.engine import containers as engine  # as the command runs: tests/test_start_up.py
+
     return engine.run_attached(target.store, container,
                                engine.Attach(stdin=stdin, stdout=sys.stdout.fileno(),
                                              stderr=sys.stderr.fileno()))
@@ -299,6 +300,8 @@ def _start_attached(ctx: CliContext, name: str, interactive: bool) -> int:
     input with -i when it was created with -i, and its exit status as ours; it prints no name.
     A container that runs already is attached to (its new output, then its exit status); one
     that cannot start is exit status 1, as the CLI reports the daemon's error."""
+    from dockyard.engine import containers as engine  # as the command runs: tests/test_start_up.py
+
     info = engine.inspect(ctx.store, name)
     config = info["Config"]
     stdin = 0 if interactive and config.get("OpenStdin") else None
@@ -451,6 +454,8 @@ def cmd_exec(args: argparse.Namespace, target: Any) -> int:
                     stdin=args.interactive, detach_keys=keys):
             return int(backend.call("GET", f"/exec/{exec_id}/json")["ExitCode"] or 0)
     else:
+        from dockyard.engine import containers as engine  # as the command runs: tests/test_start_up.py
+
         session = args.interactive and args.tty    # a terminal the user may leave with the keys
         opts = engine.ExecOptions(cmd=command, interactive=args.interactive, tty=args.tty, env=env,
                                   workdir=args.workdir, user=args.user, privileged=args.privileged,
@@ -529,6 +534,8 @@ def cmd_export(args: argparse.Namespace, target: Any) -> int:
         local_context(None).write_archive(
             args.output, lambda out: for_target(target).copy("GET", f"/containers/{args.container}/export", out))
         return 0
+    from dockyard.engine import containers as engine  # as the command runs: tests/test_start_up.py
+
     container = engine.container_id(target.store, args.container)
     target.write_archive(args.output, lambda out: engine.export(target.store, container, out))
     return 0

@@ -14,7 +14,6 @@ from dockyard.cli.format import (
     ellipsis, go_time, render_template, rfc3339, short_id,
     write_json_indented, write_rows,
 )
-from dockyard.engine import images as engine_images
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import human_size, since
 
@@ -80,6 +79,8 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
 
 
 def cmd_import(args: argparse.Namespace, ctx: CliContext) -> int:
+    from dockyard.engine import images as engine_images  # as the command runs: tests/test_start_up.py
+
     image_id = engine_images.import_image(
         ctx.store, args.source, repository=args.repository, message=args.message,
         changes=args.change, stdin=ctx.stdin_binary, platform=args.platform)

@@ -64,6 +64,9 @@ _COMMAND_MODULE = {
 # a container group's command is parsed by its flat command's module
 _COMMAND_MODULE.update({f"container {name}": _COMMAND_MODULE[flat]
                         for word, flat, aliases, _ in CONTAINER_GROUP for name in (word, *aliases)})
+# a group's word alone (`dockyard image --help`): the modules of the group's commands
+_GROUP_MODULES = {group: sorted({home for name, home in _COMMAND_MODULE.items() if name.startswith(f"{group} ")},
+                                key=COMMAND_MODULES.index) for group in _GROUP_WORDS}
 # In-process commands that close every file they write and join every thread they start before
 # they return: the program may leave them without the interpreter's teardown (`leave` below)
 LEAVE_FAST = frozenset(["pull", "push", "image pull", "image push"])
@@ -246,8 +249,11 @@ def main(argv: list[str] | None = None, *, exit_fast: bool = False,
     elif home is not None:
         parser = build_parser([home], container=frozenset([word.partition(" ")[2]] if word.startswith("container ")
                                                           else []))
+    elif word in _GROUP_MODULES:
+        parser = build_parser(_GROUP_MODULES[word], container=None if word == "container" else frozenset())
     else:
-        parser = build_parser(None, [load() for load in extra.values()])
+        # a command line without a command word (`dockyard --help`) parses no container group
+        parser = build_parser(None, [load() for load in extra.values()], frozenset() if not word else None)
     if word and " " not in word and home is None and word not in extra \
             and word not in parser.commands:  # type: ignore[attr-defined]
         # the docker CLI's words and status, not argparse's list of the choices

@@ -7,9 +7,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, TextIO
 
-from dockyard.engine.registry import Progress  # the events the engine reports
-
 if TYPE_CHECKING:
+    from dockyard.engine.registry import Progress  # the events the engine reports
     from rich.progress import TaskID
 
 

@@ -10,9 +10,6 @@ from typing import Any, TextIO
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.messages import print_messages
-from dockyard.cli.progress import progress_for
-from dockyard.engine import credentials, registry
-from dockyard.engine.registry import default_access
 from dockyard.errors import InvalidParameter
 from dockyard.reference import parse_normalized, parse_reference
 
@@ -46,6 +43,8 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
 
 
 def _access():  # noqa: ANN202
+    from dockyard.engine.registry import default_access  # as the command runs: tests/test_start_up.py
+
     return default_access(os.environ)
 
 
@@ -76,6 +75,9 @@ def pull_to(target: CliContext | str, name: str, out: TextIO, *, quiet: bool = F
         print_messages(Remote(target).stream("POST", "/images/create", query, headers=_auth_headers(name)),
                        out, quiet)
         return []
+    from dockyard.cli.progress import progress_for
+    from dockyard.engine import registry  # as the command runs: tests/test_start_up.py
+
     sink = progress_for(out, quiet)
     try:
         return registry.pull(target.store, name, _access(), platform=platform, all_tags=all_tags,
@@ -87,6 +89,9 @@ def pull_to(target: CliContext | str, name: str, out: TextIO, *, quiet: bool = F
 def cmd_push(args: argparse.Namespace, ctx: CliContext) -> int:
     if not args.all_tags:
         _default_tag_note(args.name, ctx.stdout)
+    from dockyard.cli.progress import progress_for
+    from dockyard.engine import registry  # as the command runs: tests/test_start_up.py
+
     sink = progress_for(ctx.stdout, args.quiet)
     try:
         registry.push(ctx.store, args.name, _access(), all_tags=args.all_tags, progress=sink,
@@ -110,6 +115,8 @@ def _pull_query(name: str, all_tags: bool) -> list[tuple[str, str]]:
 
 
 def _auth_headers(name: str) -> list[tuple[str, str]]:
+    from dockyard.engine import credentials  # as the command runs: tests/test_start_up.py
+
     auth = credentials.request_auth(name)
     return [("X-Registry-Auth", auth)] if auth else []
 
@@ -147,6 +154,8 @@ def client_push(args: argparse.Namespace, host: str) -> int:
 def cmd_login(args: argparse.Namespace, target: Any) -> int:
     """In process the registry is asked here; as a client of a daemon, as the docker CLI does,
     the daemon checks the credentials (`POST /auth`) and they are kept here, in config.json."""
+    from dockyard.engine import credentials  # as the command runs: tests/test_start_up.py
+
     out, err = (sys.stdout, sys.stderr) if isinstance(target, str) else (target.stdout, target.stderr)
     password = args.password
     if password is not None:
@@ -198,6 +207,8 @@ def _daemon_auth(host: str, config: dict[str, str]) -> dict[str, Any]:
 
 def cmd_logout(args: argparse.Namespace, target: Any) -> int:
     """The client's config.json only (the docker CLI asks no daemon)."""
+    from dockyard.engine import credentials  # as the command runs: tests/test_start_up.py
+
     out = sys.stdout if isinstance(target, str) else target.stdout
     key, removed = credentials.logout(args.server)
     if removed:
