@@ -51,12 +51,13 @@ def _image() -> tuple[bytes, bytes, bytes]:
 class _EndlessRegistry(ThreadingHTTPServer):
     """Serves the image; the blob named `endless` is followed by zeros without end."""
 
-    def __init__(self, endless: str, loop: str = "", token: bool = False) -> None:
+    def __init__(self, endless: str, loop: str = "", token: bool = False, deny: bool = False) -> None:
         self.layer, self.config, self.manifest = _image()
         self.blobs = {str(Digest.of_bytes(b)): b for b in (self.layer, self.config)}
         self.endless = str(Digest.of_bytes(self.layer if endless == "layer" else self.config)) if endless else ""
         self.loop = loop    # a path part whose requests are redirected to themselves
         self.token = token  # every request asks for a token; the token server's answer is endless
+        self.deny = deny    # every request but /v2/ is a 401 with no challenge to answer
         self.redirects = 0
         self.sent = 0
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -69,6 +70,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.server.token:
             self._token()
+        elif self.server.deny and self.path != "/v2/":
+            body = b'{"errors": [{"code": "UNAUTHORIZED", "message": "nope"}]}'
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif self.server.loop and self.server.loop in self.path:
             self.server.redirects += 1
             self.send_response(307)
@@ -202,6 +209,23 @@ def test_an_endless_token_answer_is_cut_at_its_limit(dockyard: Dockyard, store_r
             f"Error: token server http://{host}/token sent more than {MAX_TOKEN_RESPONSE} bytes"], r.stderr
         assert server.sent < 64 << 20, server.sent                      # not the gigabyte
         assert not list((store_root / "tmp").iterdir())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_401_without_a_challenge_is_one_error_line(dockyard: Dockyard) -> None:
+    """A registry that answers 401 with no WWW-Authenticate (nothing to log in to): the
+    registry's own message in one line. dockerd 20.10, same fake registry: `Error response from
+    daemon: unauthorized: nope`. dockyard read the 401's body to see whether to answer it, and
+    then the error's read of it failed: httpx's StreamConsumed traceback."""
+    server = _EndlessRegistry("", deny=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = dockyard("pull", f"127.0.0.1:{server.server_address[1]}/deny/img:v1", check=False, timeout=60)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("Error: ")
+        assert r.stderr.rstrip().endswith("unauthorized: nope"), r.stderr
     finally:
         server.shutdown()
         server.server_close()

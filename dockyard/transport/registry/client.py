@@ -138,7 +138,7 @@ class RegistryClient:
         if resp.status_code == 401:
             raise Unauthorized(f"login attempt to {url} failed with status: 401 Unauthorized")
         if resp.status_code != 200:
-            raise error_for(resp.status_code, resp.read())
+            raise error_for(resp.status_code, _capped(resp, 65536))
 
     # -- requests -----------------------------------------------------------------------------
     @staticmethod
@@ -181,12 +181,14 @@ class RegistryClient:
 
         run = (lambda: self._with_retries(attempt)) if retry else _once(attempt)
         resp = run()
-        if resp.status_code == 401:
-            resp.read()
-            if auth.learn(resp.headers.get("www-authenticate", "")):
-                auth.forget(scopes)
-                resp.close()
-                resp = run()
+        # A 401 is answered once, when its challenge can be; else it goes back to the caller
+        # unread, whose error reads its body (a bounded read: it was read whole here first,
+        # and the caller's read then failed with httpx's StreamConsumed traceback).
+        if resp.status_code == 401 and auth.learn(resp.headers.get("www-authenticate", "")):
+            _capped(resp, 65536)   # a short body read keeps the connection for the next try
+            resp.close()
+            auth.forget(scopes)
+            resp = run()
         return resp
 
     def _url(self, path: str, **query: str) -> str:
