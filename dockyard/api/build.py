@@ -351,7 +351,7 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
     from pathlib import Path
 
     from dockyard.api import buildkit_session
-    from dockyard.engine.buildkit import CallbackDisplay, Progress, SolveFailed
+    from dockyard.engine.buildkit import CallbackDisplay, Progress
     from dockyard.engine.build import build_image_buildkit
     from dockyard.errors import DockyardError
 
@@ -382,8 +382,21 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
     cli = buildkit_session.claim(req.q("session") or "")
     store = ctx.store()
     work = Path(tempfile.mkdtemp(prefix="bk-session-", dir=store.tmp))
+    held = None
     try:
-        messages = JsonMessages(resp.stream("application/json"), ctx.stopping)
+        out = resp.stream("application/json")
+        if req.qbool("q"):
+            # `-q`: dockerd's build route holds the progress back, sends only the image ID as a
+            # stream line, and the held progress before the error when the build fails
+            held = tempfile.SpooledTemporaryFile(1 << 20, dir=store.tmp)
+        messages = JsonMessages(held.write if held is not None else out, ctx.stopping)
+
+        def fail(message: str) -> None:
+            if held is not None:
+                held.seek(0)
+                for chunk in iter(lambda: held.read(1 << 16), b""):
+                    out(chunk)
+            JsonMessages(out, ctx.stopping).error(message)
 
         def trace(status) -> None:  # noqa: ANN001
             data = base64.b64encode(buildkit_session.status_response(status)).decode()
@@ -403,15 +416,17 @@ def build_cli_session(ctx: ApiContext, req: Request, resp: Response) -> None:
                 cli.receive_dir("context", work / "context")
                 result = build_image_buildkit(store, str(work / "context"), options,
                                               Progress(CallbackDisplay(trace)), dockerfile=str(work / "dockerfile" / name))
-        except SolveFailed as exc:
-            messages.error(exc.message)
+        except DockyardError as exc:  # SolveFailed too
+            fail(exc.message)
             return
-        except DockyardError as exc:
-            messages.error(exc.message)
+        if held is not None:
+            JsonMessages(out, ctx.stopping).stream(f"{result.image_id}\n")
             return
         messages.message({"id": buildkit_session.IMAGE_ID, "aux": {"ID": str(result.image_id)}})
     finally:
         cli.close()
+        if held is not None:
+            held.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

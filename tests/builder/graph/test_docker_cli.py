@@ -7,6 +7,7 @@ same way."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -126,3 +127,24 @@ def _with_stdin(argv: list[str], env: dict[str, str], stdin: bytes) -> Result:
     proc = subprocess.run(argv, env=env, input=stdin, capture_output=True, timeout=300)
     return Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
                   proc.stdout)
+
+
+def test_quiet_through_serve_as_through_dockerd(reference, daemon, tmp_path: Path) -> None:
+    """`DOCKER_BUILDKIT=1 docker build -q`: dockerd 20.10 answers only the image ID (a stream
+    line, which the CLI prints on stdout), and holds the progress back unless the build fails
+    (then the progress, then the error). Through serve the CLI printed nothing: serve sent the
+    progress and the ID as the non-quiet build's aux message."""
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", f"FROM busybox\nRUN echo {m}\n")
+    ref = reference.docker("build", "--network=host", "-q", str(ctx))
+    got = docker_cli(daemon.url, "build", "-q", str(ctx))
+    assert ref.stdout.startswith("sha256:") and len(ref.stdout.strip()) == 71 and ref.stderr == ""
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", got.stdout)
+    assert docker_cli(daemon.url, "image", "inspect", "-f", "{{.Id}}", got.stdout.strip()).stdout == got.stdout
+    assert got.stderr == ""
+    write_context(ctx, f"FROM busybox\nRUN echo {m}; exit 3\n")
+    ref = reference.docker("build", "--network=host", "-q", "--progress=plain", str(ctx), check=False)
+    got = docker_cli(daemon.url, "build", "-q", "--progress=plain", str(ctx), check=False)
+    assert ref.returncode == got.returncode == 1 and ref.stdout == got.stdout == ""
+    assert run_output(got.stderr) == run_output(ref.stderr)
+    assert got.stderr.splitlines()[-1] == ref.stderr.splitlines()[-1]
