@@ -44,22 +44,26 @@ def command_line(config: ContainerConfig, cmd: list[str], prepend_shell: bool) -
 
 
 def expose_ports(ports: list[str]) -> list[str]:
-    """`80`, `80/udp`, `8000-8002/tcp` -> Docker's `port/proto` keys (ranges expanded)."""
+    """`80`, `80/udp`, `8000-8002/tcp` -> Docker's `port/proto` keys (ranges expanded), read as
+    dockerd 20.10 reads them (go-connections nat.ParsePortSpec): a port is strconv.ParseUint's
+    (ASCII digits, no sign, up to 65535), a range's end not below its start, and any of that
+    wrong is "Invalid containerPort". A host part (`8080:80`, which dockerd takes and drops)
+    is refused: EXPOSE declares the container's ports, `run -p` publishes them."""
     out: list[str] = []
     for spec in ports:
         port, _, proto = spec.partition("/")
         proto = (proto or "tcp").lower()
         if proto not in ("tcp", "udp", "sctp"):
-            raise InvalidParameter(f"invalid proto: {proto}")
-        low, dash, high = port.partition("-")
-        try:
-            start = int(low)
-            end = int(high) if dash else start
-        except ValueError:
-            raise InvalidParameter(f"invalid containerPort: {port}") from None
-        if not (0 <= start <= 65535 and 0 <= end <= 65535) or end < start:
-            raise InvalidParameter(f"invalid port range: {port}")
-        out.extend(f"{p}/{proto}" for p in range(start, end + 1))
+            raise InvalidParameter(f"Invalid proto: {proto}")
+        if ":" in port:
+            raise InvalidParameter(f"Invalid containerPort: {port} (EXPOSE takes no host port: "
+                                   "publish with run -p)")
+        parts = port.split("-")
+        low, high = parts[0], parts[1] if len(parts) > 1 else parts[0]   # Go: a third part is ignored
+        if not (low.isascii() and low.isdigit() and high.isascii() and high.isdigit()) \
+                or int(low) > 65535 or int(high) > 65535 or int(high) < int(low):
+            raise InvalidParameter(f"Invalid containerPort: {port}")
+        out.extend(f"{p}/{proto}" for p in range(int(low), int(high) + 1))
     return out
 
 

@@ -182,3 +182,13 @@ def test_copy_a_directory_onto_a_link_to_a_file(dockyard, busybox, tmp_path: Pat
         result = build(dockyard, tmp_path, base + copy + "\n")
         assert result.returncode == 1, (copy, result.stdout)
         assert result.stderr.strip() == "Error: failed to copy files: mkdir /file: not a directory", copy
+
+
+def test_expose_with_a_host_port(dockyard, busybox, tmp_path: Path) -> None:
+    """`EXPOSE 8080:80` (a -p spec written in a Dockerfile) is refused. dockerd 20.10 builds it and
+    drops the host part without a word (DOCKER_BUILDKIT=0 docker build: ExposedPorts {"80/tcp"};
+    `EXPOSE 1.2.3.4:80:80/udp`: {"80/udp"}), which leaves the user believing 8080 is published."""
+    result = build(dockyard, tmp_path, "FROM busybox\nEXPOSE 8080:80\n")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("Error: Invalid containerPort: 8080:80 (EXPOSE takes no host port: "
+                                     "publish with run -p)")

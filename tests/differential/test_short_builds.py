@@ -44,6 +44,13 @@ ERRORS = [
     ("from-later-index", "FROM busybox\nCOPY --from=1 /etc/passwd /x\nFROM busybox\n", {}),
     ("from-negative-index", "FROM busybox\nCOPY --from=-1 /etc/passwd /x\n", {}),
     ("stage-name-twice", "FROM busybox AS a\nFROM busybox AS A\n", {}),
+    # EXPOSE's ports as go-connections reads them: ASCII digits up to 65535, no sign
+    ("expose-word", "FROM busybox\nEXPOSE abc\n", {}),
+    ("expose-signed", "FROM busybox\nEXPOSE 80 +5\n", {}),
+    ("expose-too-big", "FROM busybox\nEXPOSE 99999\n", {}),
+    ("expose-backwards", "FROM busybox\nEXPOSE 90-80/udp\n", {}),
+    ("expose-open-range", "FROM busybox\nEXPOSE 80-\n", {}),
+    ("expose-proto", "FROM busybox\nEXPOSE 80/xyz\n", {}),
 ]
 
 
@@ -55,6 +62,7 @@ BUILDS = [
     ("entrypoint-alone", "FROM busybox\nENTRYPOINT\n", {}),
     ("run-alone", "FROM busybox\nRUN\n", {}),
     ("health-empty-durations", "FROM busybox\nHEALTHCHECK --interval= --timeout= CMD true\n", {}),
+    ("expose-forms", "FROM busybox\nEXPOSE 0 08 80/SCTP 7-9/UDP 10-11-12 443/\n", {}),
     ("from-signed-index", "FROM busybox\nRUN echo y > /y\nFROM busybox\nCOPY --from=+0 /y /x\n", {}),
 ]
 
