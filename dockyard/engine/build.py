@@ -124,8 +124,10 @@ def _build_classic(store: Store, source: str | BinaryIO, options: BuildOptions, 
             finally:
                 _release_leftovers()
         out.line(f"Successfully built {image_id.hex[:12]}")
-        tagged = []
+        tagged: list[str] = []
         for ref in options.tags:
+            if ref.familiar in tagged:   # -t a -t a:latest: one name (dockerd's sanitizeRepoAndTags)
+                continue
             store.tag(image_id, ref)
             tagged.append(ref.familiar)
             out.line(f"Successfully tagged {ref.familiar}")

@@ -63,11 +63,15 @@ BUILDS = [
     ("run-alone", "FROM busybox\nRUN\n", {}),
     ("health-empty-durations", "FROM busybox\nHEALTHCHECK --interval= --timeout= CMD true\n", {}),
     ("expose-forms", "FROM busybox\nEXPOSE 0 08 80/SCTP 7-9/UDP 10-11-12 443/\n", {}),
+    # a name given twice (-t x -t x:latest -t docker.io/library/x) is tagged, and printed, once
+    ("tags-twice", "FROM busybox\nENV T=1\n", {}, ("-t", "short-tags-twice", "-t", "docker.io/library/short-tags-twice",
+                                                  "-t", "short-tags-twice:2", "-t", "short-tags-twice:2")),
     ("from-signed-index", "FROM busybox\nRUN echo y > /y\nFROM busybox\nCOPY --from=+0 /y /x\n", {}),
 ]
 
 
-def _build_both(pair: Pair, tmp: Path, name: str, dockerfile: str, files: dict[str, str]) -> list[str]:
+def _build_both(pair: Pair, tmp: Path, name: str, dockerfile: str, files: dict[str, str],
+                flags: tuple[str, ...] = ()) -> list[str]:
     ctx = tmp / name
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(dockerfile)
@@ -75,12 +79,12 @@ def _build_both(pair: Pair, tmp: Path, name: str, dockerfile: str, files: dict[s
         (ctx / path).parent.mkdir(parents=True, exist_ok=True)
         (ctx / path).write_text(text)
     tag = f"short-{name}:latest"
-    docker, dockyard = pair.both(lambda: pair.build("docker", ctx, [], tag),
-                                 lambda: pair.build("dockyard", ctx, [], tag))
+    docker, dockyard = pair.both(lambda: pair.build("docker", ctx, list(flags), tag),
+                                 lambda: pair.build("dockyard", ctx, list(flags), tag))
     return compare(name, docker, dockyard)
 
 
-def _run_cases(pair: Pair, tmp: Path, cases: list[tuple[str, str, dict[str, str]]]) -> None:
+def _run_cases(pair: Pair, tmp: Path, cases: list[tuple]) -> None:
     with ThreadPoolExecutor(3) as pool:
         found = list(pool.map(lambda case: _build_both(pair, tmp, *case), cases))
     problems = [p for case in found for p in case]
