@@ -68,12 +68,35 @@ class _Tee:
         return n
 
 
+XATTR_NAME_MAX = 255      # linux/limits.h: what setxattr(2) takes
+XATTR_SIZE_MAX = 65536
+_CAPS_HEADERS = {20: 0x02000000, 24: 0x03000000}  # security.capability: VFS_CAP_REVISION_2 / _3 by size
+
+
+def check_xattrs(entry: Entry) -> None:
+    """Refuse an attribute no file can be given: every unpack of the layer would fail on it
+    (dockerd's too: `argument list too long` for a 70,000-byte value, `invalid argument` for a
+    security.capability that is not a v2 or v3 header), where only the store's door can refuse
+    it once. What a file system may lack (ENOTSUP) is left to the unpack, which skips it."""
+    for key, value in entry.xattrs.items():
+        if len(key.encode("utf-8", "surrogateescape")) > XATTR_NAME_MAX or len(value) > XATTR_SIZE_MAX:
+            raise InvalidArchive(f"tar entry {entry.name!r}: extended attribute {key[:64]!r} of "
+                                 f"{len(value)} bytes is more than a file can hold")
+        if key == "security.capability" and (
+                len(value) not in _CAPS_HEADERS
+                or int.from_bytes(value[:4], "little") & 0xFF000000 != _CAPS_HEADERS[len(value)]):
+            raise InvalidArchive(f"tar entry {entry.name!r}: security.capability is not a "
+                                 "file capability (a version 2 or 3 header)")
+
+
 def check_entry(entry: Entry, *, allow_devices: bool = True, climbing_links: bool = True) -> None:
     """Refuse entries that would escape the root or that are not allowed at the store's door;
     `climbing_links`: whether a relative symlink may climb above the root (a layer's may)."""
     name = entry.name
     if name.startswith("/"):
         raise InvalidArchive(f"tar entry {name!r}: absolute path")
+    if entry.xattrs:
+        check_xattrs(entry)
     clean = clean_name(name) or "."
     if entry.type == LNK:
         clean_hardlink_target(name, entry.linkname)

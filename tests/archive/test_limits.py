@@ -163,3 +163,46 @@ def test_reader_counts_content_and_entries() -> None:
     assert [e.name for e in reader] == ["hello", "b"]
     reader.drain()
     assert (reader.entries, reader.content) == (2, 11)
+
+
+CAPS_V2 = "\x01\x00\x00\x02" + "\x00\x20\x00\x00" + "\x00" * 12   # effective, cap_net_raw permitted
+UNHOLDABLE = {
+    "xattr value of 70,000 bytes": (_pax("hello", {"SCHILY.xattr.user.big": "a" * 70_000}),
+                                    "tar entry 'hello': extended attribute 'user.big' of 70000 bytes is more "
+                                    "than a file can hold"),
+    "xattr name of 300 bytes": (_pax("hello", {"SCHILY.xattr.user." + "n" * 295: "1"}),
+                                "tar entry 'hello': extended attribute 'user.nnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"),
+    "security.capability not a header": (_pax("hello", {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02"}),
+                                         "tar entry 'hello': security.capability is not a file capability"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNHOLDABLE))
+def test_attributes_no_file_can_hold_refused_at_import(dockyard: Dockyard, store_root: Path, tmp_path: Path,
+                                                       case: str) -> None:
+    """An extended attribute setxattr(2) refuses whatever the file system (a value over
+    XATTR_SIZE_MAX, a name over XATTR_NAME_MAX, a security.capability that is not a v2/v3
+    header) was stored, and then every `run` failed to unpack the layer (`cannot extract
+    'hello': Argument list too long` / `Invalid argument`). dockerd 20.10 refuses both at
+    import (`docker import` of the same tars: `Error processing tar file(exit status 1):
+    argument list too long`, `... invalid argument`): refused at the door, with one line."""
+    layer, message = UNHOLDABLE[case]
+    before = _store_files(store_root)
+    (tmp_path / "layer.tar").write_bytes(layer)
+    r = dockyard("import", str(tmp_path / "layer.tar"), "bad:1", check=False)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1
+    assert r.stderr.startswith(f"Error: {message}"), r.stderr
+    assert _store_files(store_root) == before
+
+
+def test_a_file_capability_is_kept(dockyard: Dockyard, tmp_path: Path) -> None:
+    """The door refuses only what cannot be held: a real v2 capability (what `setcap
+    cap_net_raw+ep` writes) is imported and unpacked as it is."""
+    import os
+
+    layer = _pax("ping", {"SCHILY.xattr.security.capability": CAPS_V2})
+    (tmp_path / "layer.tar").write_bytes(layer)
+    dockyard("import", str(tmp_path / "layer.tar"), "caps:1")
+    (tmp_path / "tree").mkdir()
+    apply_layer(io.BytesIO(layer), tmp_path / "tree")
+    assert os.getxattr(tmp_path / "tree" / "ping", "security.capability") == CAPS_V2.encode()
