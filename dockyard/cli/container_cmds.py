@@ -22,7 +22,7 @@ from dockyard.cli.backend import LocalExecStreams, LogOptions, for_target
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import ellipsis, go_time, port_text, write_rows
 from dockyard.cli.image_cmds import print_inspect
-from dockyard.cli.run_flags import add_flags, create_body, filters_query, local_env
+from dockyard.cli.run_flags import FilterFlag, add_flags, create_body, filters_query, local_env
 from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import human_size, since
@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
-    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("-f", "--filter", action=FilterFlag, help="Filter output based on conditions provided")
     p.add_argument("--format", default="", help="Pretty-print containers using a Go template")
     p.add_argument("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states)")
     p.add_argument("-l", "--latest", action="store_true", help="Show the latest created container (includes all states)")

@@ -14,6 +14,7 @@ from dockyard.cli.format import (
     ellipsis, go_time, render_template, rfc3339, short_id,
     write_json_indented, write_rows,
 )
+from dockyard.cli.run_flags import FilterFlag, filters_query
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import human_size, since
 
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
         p.add_argument("-a", "--all", action="store_true", help="Show all images (default hides intermediate images)")
         p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
         p.add_argument("--digests", action="store_true", help="Show digests")
+        p.add_argument("-f", "--filter", action=FilterFlag, help="Filter output based on conditions provided")
         p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
         p.add_argument("--format", default="table", help="Format output: table or json")
         p.set_defaults(func=cmd_images, client=cmd_images)
@@ -203,8 +205,8 @@ def cmd_images(args: argparse.Namespace, target: Any) -> int:
     """`docker images`: the daemon's `GET /images/json` rows (or the engine's same rows in
     process), formatted as the docker CLI formats them."""
     query = [("all", "1")] if args.all else []
-    if args.reference:   # the docker CLI sends the argument as a reference filter
-        query.append(("filters", json.dumps({"reference": {args.reference: True}})))
+    # the filters, and the argument as one more reference filter (as the docker CLI sends them)
+    query += filters_query([*args.filter, *([f"reference={args.reference}"] if args.reference else [])])
     rows: list[dict[str, str]] = []
     for image in _backend(target).call("GET", "/images/json", query):
         created = _moment(image.get("Created") or 0)

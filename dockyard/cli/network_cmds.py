@@ -11,7 +11,7 @@ from typing import Any
 from dockyard.cli.backend import for_target
 from dockyard.cli.format import render_template, write_json_indented, write_rows
 from dockyard.cli.prompt import confirm
-from dockyard.cli.run_flags import filters_query, key_values
+from dockyard.cli.run_flags import FilterFlag, filters_query, key_values
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.units import human_size
 
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p = sub.add_parser("events", help="Get real time events from the server")
     p.add_argument("--since", default=None, help="Show all events created since timestamp")
     p.add_argument("--until", default=None, help="Stream events until this timestamp")
-    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("-f", "--filter", action=FilterFlag, help="Filter output based on conditions provided")
     p.add_argument("--format", default=None, help="Format the output using the given Go template")
     _both(p, cmd_events)
 
@@ -64,7 +64,7 @@ def _listing_commands(group: argparse._SubParsersAction, kind: str, ls: Any, ins
                       rm: Any, prune: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """ls, inspect, rm and prune of networks or volumes; the rm and prune parsers."""
     p = group.add_parser("ls", aliases=["list"], help=f"List {kind}s")
-    p.add_argument("-f", "--filter", action="append", default=[], help="Provide filter values")
+    p.add_argument("-f", "--filter", action=FilterFlag, help="Provide filter values")
     p.add_argument("--format", default="table", help="Pretty-print using a Go template")
     p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
@@ -77,7 +77,7 @@ def _listing_commands(group: argparse._SubParsersAction, kind: str, ls: Any, ins
     remove.add_argument("names", nargs="+", metavar=kind.upper())
     _both(remove, rm)
     pruner = group.add_parser("prune", help=f"Remove all unused {kind}s")
-    pruner.add_argument("--filter", action="append", default=[], help="Provide filter values")
+    pruner.add_argument("--filter", action=FilterFlag, help="Provide filter values")
     pruner.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     _both(pruner, prune)
     return remove, pruner

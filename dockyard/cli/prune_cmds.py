@@ -10,30 +10,19 @@ from typing import Any
 
 from dockyard.cli.backend import for_target
 from dockyard.cli.prompt import confirm
-from dockyard.cli.run_flags import filters_query
+from dockyard.cli.run_flags import FilterFlag, filters_query
 from dockyard.units import human_size
-
-
-class _Filter(argparse.Action):
-    """`--filter NAME=VALUE`, refused as the CLI's flag parser refuses it (opts.FilterOpt)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any,
-                 option_string: str | None = None) -> None:
-        if "=" not in value:
-            parser.error(f'invalid argument "{value}" for "--filter" flag: '
-                         "bad format of filter (expected name=value)")
-        getattr(namespace, self.dest).append(value)
 
 
 def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAction) -> None:
     container_sub = sub.choices["container"].group   # cli/main's management group
     p = container_sub.add_parser("prune", help="Remove all stopped containers")
-    p.add_argument("--filter", action=_Filter, default=[], help="Provide filter values (e.g. 'until=<timestamp>')")
+    p.add_argument("--filter", action=FilterFlag, help="Provide filter values (e.g. 'until=<timestamp>')")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.set_defaults(func=cmd_container_prune, client=cmd_container_prune)
     p = image_sub.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
-    p.add_argument("--filter", action=_Filter, default=[], help="Provide filter values (e.g. 'until=<timestamp>')")
+    p.add_argument("--filter", action=FilterFlag, help="Provide filter values (e.g. 'until=<timestamp>')")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.set_defaults(func=cmd_image_prune, client=cmd_image_prune)
 

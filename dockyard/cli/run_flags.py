@@ -118,6 +118,22 @@ def key_values(pairs: list[str], what: str = "label") -> dict[str, str]:
     return out
 
 
+class FilterFlag(argparse.Action):
+    """`-f, --filter NAME=VALUE` (`action=FilterFlag`, appending), refused as the docker CLI's
+    flag parser refuses it (opts.FilterOpt): status 125, the flag named with its shorthand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("default", [])
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any,
+                 option_string: str | None = None) -> None:
+        if "=" not in value:
+            parser.error(f'invalid argument "{value}" for "{", ".join(self.option_strings)}" flag: '
+                         "bad format of filter (expected name=value)")
+        setattr(namespace, self.dest, [*getattr(namespace, self.dest), value])
+
+
 def filters_query(pairs: list[str]) -> list[tuple[str, str]]:
     """`--filter k=v` flags as the `filters` query (checked by the engine, as the daemon does)."""
     values: dict[str, dict[str, bool]] = {}

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from dockyard.cli.context import CliContext
+from dockyard.cli.run_flags import FilterFlag
 from dockyard.units import human_size
 
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p = builder.add_parser("prune", help="Remove build cache")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused build cache, not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-    p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'until=24h')")
+    p.add_argument("--filter", action=FilterFlag, help="Provide filter values (e.g. 'until=24h')")
     p.add_argument("--keep-storage", default="0", help="Amount of disk space to keep for cache")
     p.set_defaults(func=cmd_builder_prune, client=cmd_builder_prune)
 

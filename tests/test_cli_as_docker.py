@@ -1,0 +1,40 @@
+"""The CLI as a user types it, next to the docker 20.10 CLI (/usr/bin/docker) on the reference
+dockerd (the session's `dockerd` fixture): flags, exit codes and output lines. dockyard's one
+difference by design: a mistake's line starts with `Error: `."""
+
+from __future__ import annotations
+
+from tests.conftest import at_once
+
+
+def _as_docker(result) -> tuple[int, str, str]:  # noqa: ANN001
+    """dockyard's answer in the docker CLI's words: its name, and no `Error: ` before a flag's."""
+    return (result.returncode, result.stdout.replace("dockyard", "docker"),
+            result.stderr.replace("dockyard", "docker").removeprefix("Error: "))
+
+
+def test_filter_flags_as_docker(dockerd, dockyard, busybox, busybox_tar) -> None:  # noqa: ANN001
+    # `images -f/--filter` (dockyard's images had none: 'unknown shorthand flag'); a filter
+    # without '=' is the flag's error, status 125, named as the docker CLI names the flag
+    # (dockyard's ps, network ls, volume ls and events said 'bad format of filter', status 1)
+    for args in (["images", "-f", "bogus"], ["images", "--filter=x"], ["ps", "-f", "bogus"],
+                 ["network", "ls", "-f", "x"], ["volume", "ls", "--filter", "x"], ["events", "-f", "x"],
+                 ["image", "prune", "--filter", "x"],
+                 ["images", "-f", "bogus=1"]):
+        theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
+        theirs = (theirs.returncode, theirs.stdout, theirs.stderr.removeprefix("Error response from daemon: "))
+        assert _as_docker(ours) == theirs, args
+    # an image with no name (dangling), beside busybox: each side's own import (with a label of
+    # this test's: the session's dockerd may hold other tests' dangling images)
+    theirs_id, ours_id = (side("import", "-c", "LABEL filters.as.docker=1", str(busybox_tar)).stdout.strip()[7:19]
+                          for side in (dockerd, dockyard))
+    for args, expect in ((["images", "-q", "-f", "dangling=true", "-f", "label=filters.as.docker"], "{id}\n"),
+                         (["images", "-f", "dangling=false", "-f", "reference=busy*", "--format", "{{.Repository}}"],
+                          "busybox\n"),
+                         # the argument is one more reference: either matches
+                         (["image", "ls", "--filter", "reference=nothing", "--format", "{{.Repository}}", "busybox"],
+                          "busybox\n"),
+                         (["images", "-f", "reference=busybox", "--format", "{{.Tag}}", "busybox:latest"], "latest\n")):
+        theirs, ours = at_once(lambda: dockerd(*args), lambda: dockyard(*args))
+        assert (theirs.stdout, ours.stdout) == (expect.format(id=theirs_id), expect.format(id=ours_id)), args
+    dockerd("rmi", theirs_id)
