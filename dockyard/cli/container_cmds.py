@@ -98,8 +98,9 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND").least = 1  # type: ignore[attr-defined]
     _both(p, cmd_exec)
-    p = sub.add_parser("inspect", help="Return low-level information on containers or images")
+    p = sub.add_parser("inspect", help="Return low-level information on containers, images, networks or volumes")
     p.add_argument("-f", "--format", default=None, help="Format output using a Go-template-like path")
+    p.add_argument("--type", default="", help="Return JSON for specified type")
     p.add_argument("names", nargs="+", metavar="NAME|ID")
     _both(p, cmd_inspect)
     p = sub.add_parser("diff", help="Inspect changes to files or directories on a container's filesystem")
@@ -496,24 +497,34 @@ def _exec_detached(args: argparse.Namespace, target: Any, command: list[str], en
     return 0
 
 
+# `inspect`'s objects, in the order the docker CLI looks a name up without --type: the Engine
+# API's request of each
+_INSPECTED = {"container": "/containers/{}/json", "image": "/images/{}/json", "network": "/networks/{}",
+              "volume": "/volumes/{}"}
+# the docker CLI's other --type values: swarm's and plugins' objects, which dockyard has none of
+_SWARM_TYPES = ("config", "node", "plugin", "secret", "service", "task")
+
+
 def cmd_inspect(args: argparse.Namespace, target: Any) -> int:
-    """Containers first, then images (as `docker inspect` without --type); containers only as
-    `docker container inspect` (its `only`: cli/main's container group)."""
+    """`docker inspect [--type TYPE]`: a name is looked up as a container, an image, a network,
+    then a volume (the docker CLI's order), or as the one type given (`docker container
+    inspect`: containers only, its `only`: cli/main's container group)."""
+    kind = getattr(args, "only", None) or getattr(args, "type", "")
+    if kind in _SWARM_TYPES:
+        raise InvalidParameter(f"--type {kind} is not supported by dockyard: it has no swarm or plugins")
+    if kind and kind not in _INSPECTED:
+        raise InvalidParameter(f'"{kind}" is not a valid value for --type')
     backend = for_target(target)
     objects, errors = [], []
-    containers_only = getattr(args, "only", None) == "container"
     for name in args.names:
-        try:
-            objects.append(backend.call("GET", f"/containers/{name}/json"))
-            continue
-        except NotFound:
-            if containers_only:
-                errors.append(f"No such container: {name}")
+        for each in [kind] if kind else _INSPECTED:
+            try:
+                objects.append(backend.call("GET", _INSPECTED[each].format(name)))
+                break
+            except NotFound:
                 continue
-        try:
-            objects.append(backend.call("GET", f"/images/{name}/json"))
-        except NotFound:
-            errors.append(f"No such object: {name}")
+        else:
+            errors.append(f"No such {kind or 'object'}: {name}")
     print_inspect(_out(target), objects, args.format)
     for e in errors:
         _err(target).write(f"Error: {e}\n")
