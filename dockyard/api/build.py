@@ -193,11 +193,15 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
     import base64
     import json
 
-    from dockyard.engine.buildkit import GraphOptions, check_network, parse_allow, SecretSource, Session, SshSource
+    from dockyard.engine.buildkit import (
+        GraphOptions, check_extra_host, check_network, parse_allow, SecretSource, Session, SshSource,
+    )
 
     network = req.q("networkmode") or "default"
     check_network(network)
     given = _run_host(req)
+    # --add-host: RUN's /etc/hosts, as dockerd 20.10's BuildKit has it; the others are refused
+    extra_hosts = [check_extra_host(h) for h in given.pop("ExtraHosts", [])]
     if given:
         raise InvalidParameter(f"build parameters for RUN's containers ({', '.join(sorted(given))}) are not "
                                "supported in BuildKit mode: build with the classic builder (DOCKER_BUILDKIT=0)")
@@ -225,7 +229,7 @@ def _graph_options(req: Request, outputs: bool = True):  # noqa: ANN202 - builde
         tags=_tags(req), tag_names=req.qlist("t"), build_args=_string_map(req, "buildargs", True),
         target=req.q("target") or None, no_cache=req.qbool("nocache"), no_cache_filter=filters,
         labels=_string_map(req, "labels", False), pull=req.qbool("pull"),
-        network=network, platform=platform,
+        network=network, platform=platform, extra_hosts=extra_hosts,
         explain_cache=req.qbool("explaincache"),
         session=Session(secrets, ssh, parse_allow(req.qlist("allow"))))
 

@@ -7,7 +7,7 @@ receives. All light: a client of `dockyard serve` imports this and no solver.
 
 from __future__ import annotations
 
-from dockyard.builder.graph.options import GraphOptions, OutputSpec, check_network, parse_outputs
+from dockyard.builder.graph.options import GraphOptions, OutputSpec, check_extra_host, check_network, parse_outputs
 from dockyard.builder.graph.progress import (
     CallbackDisplay, Progress, SolveFailed, SolveStatus, VertexInfo, make_display,
 )
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "CallbackDisplay", "GraphOptions", "check_network", "OUTPUT_CHUNK", "OUTPUT_ID", "OutputSpec", "Progress", "REPORT_ID",
+    "CallbackDisplay", "GraphOptions", "check_extra_host", "check_network", "OUTPUT_CHUNK", "OUTPUT_ID", "OutputSpec", "Progress", "REPORT_ID",
     "SECRETS_HEADER", "SSH_HEADER", "STATUS_ID", "SecretSource", "Session", "SolveFailed", "SolveStatus",
     "SshSource", "VertexInfo", "extract_local", "make_display", "open_dest", "parse_allow", "parse_outputs",
     "parse_secret", "parse_ssh", "write_metadata",

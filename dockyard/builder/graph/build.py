@@ -116,7 +116,8 @@ def build_graph(store: Store, context: BuildContext, options: GraphOptions, prog
         graph = convert(dockerfile, ConvertOptions(
             build_args=options.build_args, target=options.target, labels=options.labels,
             no_cache=options.no_cache, no_cache_filter=options.no_cache_filter,
-            platform=options.platform, network=options.network), resolver)
+            platform=options.platform, network=options.network,
+            extra_hosts=tuple(options.extra_hosts)), resolver)
         explain = None
         if options.explain_cache:
             def explain(lines: list[str]) -> None:

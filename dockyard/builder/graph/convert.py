@@ -82,6 +82,7 @@ class ConvertOptions:
     platform: str = "linux/amd64"
     network: str = "default"          # the build's --network: RUN's default
     hostname: str = "buildkitsandbox"
+    extra_hosts: tuple[str, ...] = ()  # --add-host NAME:IP
 
 
 @dataclass
@@ -601,7 +602,7 @@ class Converter:
         proxy = tuple(f"{k}={v}" for k, v in self.options.build_args.items()
                       if k in PROXY_ARGS and v is not None)
         op = ExecOp(tuple(args), tuple(run_env), st.cwd, st.user, network, security,
-                    tuple(mounts), self.options.hostname, proxy)
+                    tuple(mounts), self.options.hostname, proxy, self.options.extra_hosts)
         vertex = Vertex(op, tuple(inputs), shown, st.ignore_cache, (ins.start_line, ins.end_line))
         st.vertex = vertex
         shown_args = []

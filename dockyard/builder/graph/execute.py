@@ -6,7 +6,8 @@ volatile, the runtime's name one that runtime/owned.py sweeps), with BuildKit's 
 What the process sees, as BuildKit's executor gives it (checked against dockerd 20.10):
 - the environment is exactly the step's (image ENV and the declared ARGs), plus HOME from the
   user's /etc/passwd entry when unset; no HOSTNAME; hostname `buildkitsandbox`, /etc/hosts with
-  `127.0.0.1 localhost buildkitsandbox`, the host's /etc/resolv.conf (both read-only binds);
+  `127.0.0.1 localhost buildkitsandbox` (and a line per --add-host), the host's /etc/resolv.conf
+  (both read-only binds);
 - the default capabilities, masked and read-only /proc paths, Docker's default seccomp profile;
   `--security=insecure`: every capability, nothing masked, /sys writable, no seccomp filter;
 - network: the host's for `default` and `host`, a namespace with only loopback for `none`;
@@ -245,7 +246,9 @@ def _mounts(store: Store, op: ExecOp, sources: dict[int, MountSource], session: 
             resolv = Path("/etc/resolv.conf").read_bytes()
         except OSError:
             resolv = b""
-    files = _network_files(store, HOSTS.format(host=op.hostname).encode(), resolv,
+    hosts = HOSTS.format(host=op.hostname) + "".join(
+        f"{ip}\t{name}\n" for name, _, ip in (h.partition(":") for h in op.extra_hosts))
+    files = _network_files(store, hosts.encode(), resolv,
                            work if op.security == "insecure" else None)
     for name in ("hosts", "resolv.conf"):
         specs.append((f"/etc/{name}", {"destination": f"/etc/{name}", "type": "bind",

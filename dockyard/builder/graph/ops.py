@@ -140,6 +140,9 @@ class ExecOp(Op):
     mounts: tuple[Mount, ...] = ()
     hostname: str = "buildkitsandbox"
     proxy_env: tuple[str, ...] = field(default=(), compare=False)  # not in the cache key
+    # `--add-host NAME:IP`: not in the cache key either (dockerd 20.10's BuildKit keeps a RUN
+    # cached when only the hosts changed)
+    extra_hosts: tuple[str, ...] = field(default=(), compare=False)
     kind = "exec"
 
     def definition(self) -> dict[str, Any]:

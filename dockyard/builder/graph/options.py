@@ -41,6 +41,22 @@ def check_network(mode: str) -> None:
         raise DockyardError(f"network mode {go_quote(mode)} not supported by buildkit")
 
 
+def check_extra_host(text: str) -> str:
+    """`--add-host NAME:IP` (the API's `extrahosts`): RUN's /etc/hosts gets `IP<TAB>NAME`, as
+    dockerd 20.10's BuildKit writes it. An IP that is not one is refused, in the docker CLI's words."""
+    import ipaddress
+
+    name, sep, ip = text.partition(":")
+    try:
+        ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        raise InvalidParameter(f"invalid IP address in add-host: {ip!r}" if sep and name
+                               else f"bad format for add-host: {text!r}") from None
+    if not sep or not name:
+        raise InvalidParameter(f"bad format for add-host: {text!r}")
+    return f"{name}:{ip.strip('[]')}"
+
+
 def parse_output(text: str) -> OutputSpec:
     if "=" not in text and "," not in text:
         if text == "-":
@@ -89,6 +105,7 @@ class GraphOptions:
     labels: dict[str, str] = field(default_factory=dict)
     pull: bool = False
     network: str = "default"
+    extra_hosts: list[str] = field(default_factory=list)   # --add-host NAME:IP (checked)
     platform: str = "linux/amd64"
     output: OutputSpec = field(default_factory=lambda: OutputSpec("docker"))
     session: Session = field(default_factory=Session)

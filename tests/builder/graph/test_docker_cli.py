@@ -148,3 +148,24 @@ def test_quiet_through_serve_as_through_dockerd(reference, daemon, tmp_path: Pat
     assert ref.returncode == got.returncode == 1 and ref.stdout == got.stdout == ""
     assert run_output(got.stderr) == run_output(ref.stderr)
     assert got.stderr.splitlines()[-1] == ref.stderr.splitlines()[-1]
+
+
+def test_add_host_through_serve_as_through_dockerd(reference, daemon, tmp_path: Path) -> None:
+    """`DOCKER_BUILDKIT=1 docker build --add-host myhost:10.1.2.3 --add-host v6:::1`: dockerd 20.10's
+    BuildKit appends `IP<TAB>NAME` lines to RUN's /etc/hosts; the hosts are not in the step's
+    cache key (another IP next time: the RUN stays CACHED). serve refused the build: 'build
+    parameters for RUN's containers (ExtraHosts) are not supported in BuildKit mode'."""
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", f"FROM busybox\nRUN echo {m}; cat /etc/hosts; echo\n")
+    outputs = []
+    for ip in ("10.1.2.3", "10.9.9.9"):
+        args = ["build", "--progress=plain", "--add-host", f"myhost:{ip}", "--add-host", "v6:::1", str(ctx)]
+        ref = reference.docker(*args[:1], "--network=host", *args[1:])
+        got = docker_cli(daemon.url, *args)
+        assert run_output(got.stderr) == run_output(ref.stderr)
+        outputs.append(run_output(got.stderr))
+        assert {k: v for k, v in steps(got.stderr).items() if "RUN" in k} == {
+            k: v for k, v in steps(ref.stderr).items() if "RUN" in k}
+    assert [m, "127.0.0.1\tlocalhost buildkitsandbox", "::1\tlocalhost ip6-localhost ip6-loopback",
+            "10.1.2.3\tmyhost", "::1\tv6", ""] in outputs[0].values()
+    assert outputs[1] == {}  # CACHED: nothing ran
