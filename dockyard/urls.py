@@ -26,11 +26,42 @@ _OPENER = None
 
 def open_url(url: str, timeout: float = 60) -> BinaryIO:
     """The response to a GET of `url` (http or https), redirects followed as Go's client does;
-    OSError (urllib's, or URLRefused) when there is none."""
+    URLRefused when there is none, worded as dockerd's GetWithStatusError words it: Go's
+    `Get "URL": dial tcp 127.0.0.1:9: connect: connection refused`, or `failed to GET URL with
+    status 404 Not Found` (dockerd appends the body: not here, it is a page of HTML)."""
     global _OPENER
     if _OPENER is None:
         _OPENER = _make_opener()
-    return _OPENER.open(url, timeout=timeout)
+    import urllib.error
+
+    try:
+        return _OPENER.open(url, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise URLRefused(f"failed to GET {url} with status {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise URLRefused(f'Get "{url}": {_dial_error(url, exc.reason)}') from None
+    except TimeoutError:
+        raise URLRefused(f'Get "{url}": net/http: timeout awaiting response headers') from None
+
+
+def _dial_error(url: str, reason: object) -> str:
+    """Go's words for a connection that failed (its resolver's address left out)."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    address = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    if isinstance(reason, socket.gaierror):
+        return f"dial tcp: lookup {host}: no such host"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"dial tcp {address}: connect: connection refused"
+    if isinstance(reason, TimeoutError):
+        return f"dial tcp {address}: i/o timeout"
+    if isinstance(reason, OSError) and reason.strerror:
+        return f"dial tcp {address}: connect: {reason.strerror.lower()}"
+    return str(reason)
 
 
 def _make_opener():  # noqa: ANN202 - urllib.request's OpenerDirector

@@ -192,3 +192,29 @@ def test_expose_with_a_host_port(dockyard, busybox, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == ("Error: Invalid containerPort: 8080:80 (EXPOSE takes no host port: "
                                      "publish with run -p)")
+
+
+def test_add_url_errors(dockyard, busybox, tmp_path: Path) -> None:
+    """ADD of a URL that answers 404, or whose host has no address: dockerd 20.10's words, in one
+    line. Its own answers (DOCKER_BUILDKIT=0 docker build) append what dockyard leaves out:
+      ADD failed: failed to GET http://127.0.0.1:PORT/missing.txt with status 404 File not found:
+        <!DOCTYPE HTML> ... (the whole error page, 13 lines)
+      ADD failed: Get "http://nosuchhost.invalid/x.tar": dial tcp: lookup nosuchhost.invalid on
+        <its resolver>:53: no such host"""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/missing.txt"
+        missing = build(dockyard, tmp_path, f"FROM busybox\nADD {url} /x\n")
+        assert missing.returncode == 1
+        assert missing.stderr.splitlines() == [f"Error: ADD failed: failed to GET {url} with status 404 File not found"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    nohost = build(dockyard, tmp_path, "FROM busybox\nADD http://nosuchhost.invalid/x.tar /x/\n")
+    assert nohost.returncode == 1
+    assert nohost.stderr.splitlines() == ['Error: ADD failed: Get "http://nosuchhost.invalid/x.tar": dial tcp: '
+                                          "lookup nosuchhost.invalid: no such host"]

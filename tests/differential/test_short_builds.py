@@ -51,6 +51,7 @@ ERRORS = [
     ("expose-backwards", "FROM busybox\nEXPOSE 90-80/udp\n", {}),
     ("expose-open-range", "FROM busybox\nEXPOSE 80-\n", {}),
     ("expose-proto", "FROM busybox\nEXPOSE 80/xyz\n", {}),
+    ("copy-url", "FROM busybox\nCOPY http://127.0.0.1:1/f.txt /x\n", {}),
 ]
 
 
@@ -97,3 +98,14 @@ def test_error_wording(pair: Pair, tmp_path: Path) -> None:
 
 def test_builds(pair: Pair, tmp_path: Path) -> None:
     _run_cases(pair, tmp_path, BUILDS)
+
+
+def test_add_url_refused(pair: Pair, tmp_path: Path) -> None:
+    """ADD of a URL nobody answers (a port bound, not listening): dockerd's Go words, one line
+    (dockyard printed urllib's `<urlopen error [Errno 111] Connection refused>`)."""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        _run_cases(pair, tmp_path, [("add-url-refused", f"FROM busybox\nADD http://127.0.0.1:{port}/x.tar /x/\n", {})])

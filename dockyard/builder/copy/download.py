@@ -33,8 +33,8 @@ def download(url: str, tmp_dir: Path, checksum_spec: str = "") -> Source:
     h = hashlib.sha256()
     try:
         response = open_url(url)
-    except OSError as exc:
-        raise Unavailable(f"failed to GET {url}: {exc}") from None
+    except OSError as exc:   # in Go's words (dockyard/urls.py)
+        raise Unavailable(str(exc)) from None
     with response, open(target, "wb") as out:
         while True:
             chunk = response.read(CHUNK)

@@ -19,6 +19,7 @@ from dockyard.builder.copy.download import download
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.dataclass import dataclass, field
 from dockyard.dockerfile.instructions import AddInstruction, CopyInstruction
+from dockyard.errors import InvalidParameter, Unavailable
 
 __all__ = ["TempDirs", "instruction_sources"]
 
@@ -54,13 +55,18 @@ def instruction_sources(ins: CopyInstruction | AddInstruction, context: BuildCon
             if local:
                 sources += _from_context(context, local, kw)
                 local = []
-            source = download(src, tmp, ins.checksum)
+            try:
+                source = download(src, tmp, ins.checksum)
+            except Unavailable as exc:
+                raise Unavailable(f"{kw} failed: {exc}") from None
             temp.dirs.append(source.root)
             if downloaded is not None:
                 downloaded()
             source.hash = download_checksum(source)
             sources.append(source)
         else:
+            if src.startswith(("http://", "https://")):   # COPY's (dockerd: urlutil.IsURL)
+                raise InvalidParameter(f"{kw} failed: source can't be a URL for {kw}")
             if isinstance(ins, AddInstruction) and ins.checksum:
                 raise ins.error("checksum can't be specified for non-HTTP(S) sources")
             local.append(src)
