@@ -14,7 +14,7 @@ from dockyard.engine.images import image_size
 from dockyard.errors import DockyardError, NotFound
 from dockyard.image.config import parse_time
 from dockyard.runtime.containers import all_containers, current_state, lookup
-from dockyard.runtime.hostconfig import Mount
+from dockyard.runtime.hostconfig import HostConfig, Mount
 from dockyard.runtime.network import endpoints, hook
 from dockyard.runtime.network.endpoints import NetworkRequest, NetworkState
 from dockyard.runtime.oci import choose_runtime
@@ -35,7 +35,10 @@ def network_view(cdir: ContainerDir, state: ContainerState) -> tuple[NetworkRequ
 
 def mounts(record: ContainerRecord) -> list[dict[str, Any]]:
     out = []
+    given = _given_mounts(record.host)
     for m in record.host.mounts:
+        if m.type == "tmpfs" and given is not None and os.path.normpath(m.target) not in given:
+            continue    # a --tmpfs (HostConfig.Tmpfs) is no mount point of dockerd's list
         entry: dict[str, Any] = {"Type": m.type}
         if m.type == "volume":
             entry.update(Name=m.name, Source=m.source, Destination=m.target, Driver="local",
@@ -56,6 +59,34 @@ def mounts(record: ContainerRecord) -> list[dict[str, Any]]:
     return out
 
 
+def _given_mounts(h: HostConfig) -> dict[str, str] | None:
+    """The targets of the request's Mounts -> their given sources; None for a record made before
+    HostConfig.shown."""
+    return {m["Target"]: m["Source"] for m in h.shown["Mounts"]} if h.shown else None
+
+
+def _api_mounts(h: HostConfig) -> list[dict[str, Any]] | None:
+    """HostConfig.Mounts: the request's, each with the source it gave (none for an anonymous
+    volume, as dockerd echoes it); every mount in a record made before HostConfig.shown."""
+    given = _given_mounts(h)
+    if given is None:
+        return [_api_mount(m) for m in h.mounts] or None
+    made = {os.path.normpath(m.target): m for m in h.mounts}
+    out = []
+    for target, source in given.items():     # in the request's order
+        if target in made:
+            entry = _api_mount(made[target])
+            if not source:
+                entry.pop("Source", None)
+            out.append(entry)
+    return out or None
+
+
+def _network_mode(h: HostConfig, mode: str) -> str:
+    """A container on the default bridge by asking for none shows "default", as dockerd's."""
+    return "default" if h.shown and h.shown["NetworkMode"] == "default" and mode == "bridge" else mode
+
+
 def _api_mount(m: Mount) -> dict[str, Any]:
     out: dict[str, Any] = {"Type": m.type, "Source": m.name if m.type == "volume" else m.source,
                            "Target": m.target}
@@ -72,10 +103,15 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
     binds = list(h.binds) + [f"{m.name if m.type == 'volume' else m.source}:{m.target}"
                              + (":ro" if m.read_only else "")
                              for m in h.mounts if m.type != "tmpfs"]
+    if h.shown:    # as the request gave them (dockerd's)
+        binds = h.shown["Binds"] or []
+    mounts = _api_mounts(h)
+    tmpfs = {m.target: ",".join(m.options) for m in h.mounts if m.type == "tmpfs"
+             and os.path.normpath(m.target) not in (_given_mounts(h) or {})}
     return {
         "Binds": binds or None, "ContainerIDFile": h.container_id_file,
         "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_opts)},
-        "NetworkMode": request.mode if request.mode else h.network_mode,
+        "NetworkMode": _network_mode(h, request.mode if request.mode else h.network_mode),
         "PortBindings": {k: [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in v]
                          for k, v in request.ports.items()},
         "RestartPolicy": {"Name": h.restart.name, "MaximumRetryCount": h.restart.maximum_retry_count},
@@ -86,7 +122,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         # legacy links (the default bridge's) as dockerd shows them: /CHILD:/PARENT/ALIAS
         "Links": [f"/{link.partition(':')[0]}:/{record.name}/{link.partition(':')[2]}" for link in h.links]
         if h.links and h.network_mode == "bridge" else None, "OomScoreAdj": h.oom_score_adj, "PidMode": h.pid_mode, "Privileged": h.privileged,
-        "Init": True if h.init else None,
+        **({"Init": True} if h.init else {}),     # omitempty, as dockerd's
         "PublishAllPorts": request.publish_all, "ReadonlyRootfs": h.read_only,
         # as dockerd keeps them, with the label=disable it adds for a privileged container
         "SecurityOpt": ((["no-new-privileges"] if h.no_new_privileges else [])
@@ -104,8 +140,7 @@ def host_config(store: Store, record: ContainerRecord, request: NetworkRequest) 
         "MemorySwappiness": r.memory_swappiness, "OomKillDisable": r.oom_kill_disable,
         "PidsLimit": r.pids_limit or None,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in r.ulimits] or None,
-        "Mounts": [_api_mount(m) for m in h.mounts] or None,
-        "Tmpfs": {m.target: ",".join(m.options) for m in h.mounts if m.type == "tmpfs"} or None,
+        **({"Mounts": mounts} if mounts else {}), **({"Tmpfs": tmpfs} if tmpfs else {}),   # omitempty
         # what dockyard applies (runtime/spec; none when privileged), and the fields it takes only
         # at their zero value (create_config's _UNSUPPORTED_HOST), as dockerd shows them
         "MaskedPaths": None if h.privileged else list(MASKED_PATHS),
@@ -246,7 +281,7 @@ def _row(store: Store, record: ContainerRecord, state: ContainerState, request: 
         "Ports": engine_networks.port_list(request, net_state, list(record.config.exposed_ports or {})),
         "Labels": dict(record.config.labels or {}), "State": docker_status(state),
         "Status": status_text(state), "HostConfig": {
-            "NetworkMode": request.mode,
+            "NetworkMode": _network_mode(record.host, request.mode),
             **({"Annotations": dict(record.host.annotations)} if record.host.annotations else {})},
         "NetworkSettings": {"Networks": settings["Networks"]}, "Mounts": mounts(record),
     }

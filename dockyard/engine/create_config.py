@@ -287,7 +287,7 @@ def read(body: dict[str, Any], name: str | None) -> ContainerRequest:
             cgroupns_mode=host.get("CgroupnsMode") or "", isolation=host.get("Isolation") or "",
             container_id_file="".join(_strs(host.get("ContainerIDFile"), "ContainerIDFile")[:1]),
             userns_mode=host.get("UsernsMode") or "",
-            volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom")))
+            volumes_from=_strs(host.get("VolumesFrom"), "VolumesFrom"), shown=_shown(host)))
     for key in options.exposed_ports:
         parse_port_key(key)
     for path in options.volumes:
@@ -578,6 +578,16 @@ def _restart(host: dict[str, Any]) -> RestartPolicy:
 
 
 # -- mounts ------------------------------------------------------------------------------------
+def _shown(host: dict[str, Any]) -> dict[str, Any]:
+    """What inspect shows of Binds, Mounts and NetworkMode: the request's (dockerd's HostConfig is
+    the one it was given, "default" for no NetworkMode), not the volumes create resolved."""
+    given = [_dict(m, "Mounts") for m in _list(host.get("Mounts"), "Mounts")]
+    return {"Binds": _strs(host.get("Binds"), "Binds") or None,
+            "Mounts": [{"Target": os.path.normpath(m.get("Target") or "/"), "Source": m.get("Source") or ""}
+                       for m in given],
+            "NetworkMode": host.get("NetworkMode") or "default"}
+
+
 def _mounts(host: dict[str, Any]) -> tuple[list[Mount], list[VolumeUse]]:
     """Binds, Mounts and Tmpfs: bind and tmpfs mounts, and the volumes to resolve at create."""
     mounts: list[Mount] = []

@@ -147,6 +147,10 @@ class HostConfig:
     log_driver: str = "json-file"   # or "none": no log kept (runtime/logs.limits)
     log_opts: dict[str, str] = field(default_factory=dict)  # json-file's options (--log-opt)
     annotations: dict[str, str] = field(default_factory=dict)  # the OCI spec's (--annotation, API 1.43)
+    # what inspect shows as the request gave it, as dockerd echoes its HostConfig: "Binds" (the
+    # strings, or None), "Mounts" (each given mount's target and source), "NetworkMode"; {} in
+    # a record made before it (inspect rebuilds them from the mounts)
+    shown: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

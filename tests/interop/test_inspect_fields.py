@@ -54,3 +54,30 @@ def test_info_reports_the_limits_the_host_offers(engine: Engine) -> None:
         assert info[key] is True, key
     assert info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"] is True
     assert "Volume" in info["Plugins"] and "local" in info["Plugins"]["Volume"]
+
+
+def test_host_config_mounts_as_the_request_gave_them(engine: Engine) -> None:
+    """dockerd's HostConfig is the one the client sent: Binds are the `-v` strings given (an
+    anonymous `-v /path` is the config's Volumes, no bind), Mounts the `--mount`s given in their
+    order (an anonymous volume without a Source), Tmpfs the `--tmpfs`es; Init, Mounts and Tmpfs
+    are omitempty; no --network is "default". dockyard showed every volume create resolved in
+    both Binds and Mounts (with made-up names), a --tmpfs among the Mounts and in the list of
+    mount points, null for the empty ones, and "bridge"."""
+    vol = f"hcm-{engine.name}"
+    try:
+        engine.docker("create", "--name", "hcm-1", "--init", "--tmpfs", "/t", "--mount", "type=volume,target=/m",
+                      "--mount", "type=tmpfs,target=/mt", "-v", "/anon", "-v", f"{vol}:/nv", "busybox", "true")
+        engine.docker("create", "--name", "hcm-2", "busybox", "true")
+        one, two = (_inspect(engine, name) for name in ("hcm-1", "hcm-2"))
+        host = one["HostConfig"]
+        assert (host["NetworkMode"], host["Binds"], host["Tmpfs"], host["Init"]) == ("default", [f"{vol}:/nv"],
+                                                                                      {"/t": ""}, True)
+        assert host["Mounts"] == [{"Type": "volume", "Target": "/m"}, {"Type": "tmpfs", "Target": "/mt"}]
+        assert sorted((m["Type"], m["Destination"]) for m in one["Mounts"]) == [
+            ("tmpfs", "/mt"), ("volume", "/anon"), ("volume", "/m"), ("volume", "/nv")]
+        assert not {"Init", "Mounts", "Tmpfs"} & set(two["HostConfig"])
+        assert (two["HostConfig"]["NetworkMode"], two["HostConfig"]["Binds"]) == ("default", None)
+        assert engine.docker("ps", "-a", "--filter", "name=hcm-2", "--format", "{{.Networks}}").stdout == b"bridge\n"
+    finally:
+        engine.docker("rm", "-v", "hcm-1", "hcm-2", check=False)
+        engine.docker("volume", "rm", vol, check=False)
