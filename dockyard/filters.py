@@ -128,11 +128,11 @@ def parse(raw: str | None, allowed: frozenset[str]) -> Filters:
             raise InvalidParameter(f"Invalid filter '{key}'")
         values[key] = items
     filters = Filters(values)
-    _check_values(filters)
+    _check_values(filters, allowed)
     return filters
 
 
-def _check_values(filters: Filters) -> None:
+def _check_values(filters: Filters, allowed: frozenset[str]) -> None:
     for value in filters.get("status"):
         if value not in CONTAINER_STATUSES:
             raise InvalidParameter(f"Invalid filter 'status={value}'")   # dockerd 20.10's invalidFilter
@@ -145,9 +145,13 @@ def _check_values(filters: Filters) -> None:
         except ValueError:
             raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
     for key in ("is-task", "dangling", "all"):
-        for value in filters.get(key):
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise InvalidParameter(f"Invalid filter '{key}={value}'")
+        values = filters.get(key)
+        if any(value.lower() not in ("true", "false", "1", "0") for value in values):
+            if allowed is NETWORKS:     # dockerd 20.10's words for each: the network list's own
+                raise InvalidParameter(f"invalid value for filter '{key}', must be \"true\" (or \"1\"), "
+                                       "or \"false\" (or \"0\")")
+            # the others' invalidFilter, its values a Go slice: 'dangling=[maybe]'
+            raise InvalidParameter(f"Invalid filter '{key}=[{' '.join(values)}]'")
     for value in filters.get("isolation"):
         if value not in ("default", "process", "hyperv"):
             raise InvalidParameter(f"Invalid isolation: '{value}'")

@@ -19,7 +19,7 @@ def test_both_json_shapes() -> None:
     ('{"status": {"sleeping": true}}', "Invalid filter 'status=sleeping'"),
     ('{"health": ["meh"]}', "Unrecognised filter value for health: meh"),
     ('{"exited": ["x"]}', 'parsing "x": invalid syntax'),
-    ('{"is-task": ["maybe"]}', "Invalid filter 'is-task=maybe'"),
+    ('{"is-task": ["maybe"]}', r"Invalid filter 'is-task=\[maybe\]'"),
     ('{"publish": ["80/icmp"]}', "Invalid filter 'publish=80/icmp'"),
     ('[1]', "invalid filter"),
     ('{"name": "web"}', "invalid filter"),

@@ -49,5 +49,14 @@ def test_name_and_status_filters(engine: Engine) -> None:
         assert names("name=flt-web[") == []
         bad = engine.docker("ps", "-a", "--filter", "status=sleeping", check=False)
         assert (bad.returncode, bad.stderr) == (1, b"Error response from daemon: Invalid filter 'status=sleeping'\n")
+        # a boolean filter's bad value: the list's invalidFilter with Go's slice, the network
+        # list's own sentence (dockyard: 'dangling=maybe' for all)
+        for args, words in ((("ps", "--filter", "is-task=maybe"), "Invalid filter 'is-task=[maybe]'"),
+                            (("volume", "ls", "--filter", "dangling=maybe"), "Invalid filter 'dangling=[maybe]'"),
+                            (("images", "--filter", "dangling=maybe"), "Invalid filter 'dangling=[maybe]'"),
+                            (("network", "ls", "--filter", "dangling=maybe"), "invalid value for filter "
+                             """'dangling', must be "true" (or "1"), or "false" (or "0")""")):
+            bad = engine.docker(*args, check=False)
+            assert (bad.returncode, bad.stderr.decode()) == (1, f"Error response from daemon: {words}\n"), args
     finally:
         engine.docker("rm", "-f", "flt-web", "flt-webx", check=False)
