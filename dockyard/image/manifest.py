@@ -99,10 +99,16 @@ class ImageIndex:
 def _descriptor(obj: object) -> Descriptor:
     if not isinstance(obj, dict):
         raise InvalidParameter("invalid manifest: descriptor is not an object")
+    # As Go's encoding/json reads them into the OCI structs: the size a JSON integer that fits
+    # an int64 (int() took "101", 100.9 as 100 and true as 1), the digest a string.
+    size, digest = obj.get("size"), obj.get("digest")
+    if type(size) is not int or size >= 1 << 63:
+        raise InvalidParameter(f"invalid manifest: bad descriptor (size {json.dumps(size)[:40]} is not an integer)")
+    if not isinstance(digest, str):
+        raise InvalidParameter(f"invalid manifest: bad descriptor (digest {json.dumps(digest)[:80]} is not a string)")
     try:
-        size = int(obj["size"])
-        digest = Digest.parse(str(obj["digest"]))
-    except (KeyError, TypeError, ValueError) as exc:
+        digest = Digest.parse(digest)
+    except (TypeError, ValueError) as exc:
         raise InvalidParameter(f"invalid manifest: bad descriptor ({exc})") from None
     if size < 0:
         raise InvalidParameter("invalid manifest: negative size")

@@ -124,3 +124,23 @@ def test_invalid_manifest() -> None:
     with pytest.raises(InvalidParameter):
         parse_manifest(json.dumps({"schemaVersion": 2, "mediaType": media.DOCKER_MANIFEST,
                                    "config": {"digest": "bad", "size": 1}, "layers": []}).encode())
+
+
+@pytest.mark.parametrize("size", ["101", 100.9, 1e300, True, None, 1 << 63])
+def test_a_descriptor_size_is_a_json_integer(size: object) -> None:
+    """Go's encoding/json (dockerd's reading of a manifest) takes a descriptor's size only as an
+    integer that fits an int64 (`json: cannot unmarshal string into Go struct field
+    Descriptor.layers.size of type int64`, `cannot unmarshal number 100.9 ...`); int() took
+    "101", and 100.9 as 100, and a pull went on with the wrong size."""
+    body = json.dumps({"schemaVersion": 2, "mediaType": media.DOCKER_MANIFEST,
+                       "config": {"mediaType": media.DOCKER_CONFIG, "digest": D1, "size": 5},
+                       "layers": [{"mediaType": media.DOCKER_LAYER_GZIP, "digest": D2, "size": size}]}).encode()
+    with pytest.raises(InvalidParameter, match="is not an integer"):
+        parse_manifest(body)
+
+
+def test_a_descriptor_digest_is_a_string() -> None:
+    body = json.dumps({"schemaVersion": 2, "mediaType": media.DOCKER_MANIFEST,
+                       "config": {"mediaType": media.DOCKER_CONFIG, "digest": [D1], "size": 5}, "layers": []})
+    with pytest.raises(InvalidParameter, match="is not a string"):
+        parse_manifest(body.encode())
