@@ -4,6 +4,8 @@ difference by design: a mistake's line starts with `Error: `."""
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import at_once
 
 
@@ -60,3 +62,31 @@ def test_inspect_type_and_order_as_docker(dockerd, dockyard, busybox) -> None:  
     # swarm manager...'), refused in one line
     assert dockyard.run("inspect", "--type", "node", "x", check=False).stderr == \
         "Error: --type node is not supported by dockyard: it has no swarm or plugins\n"
+
+
+def test_a_rows_json_as_docker(dockerd, dockyard, busybox) -> None:  # noqa: ANN001
+    # {{json .}} of a list's row is Go's JSON of the docker CLI's map: keys sorted, `<` `>` `&`
+    # escaped (dockyard: a row's own order, `<none>` as is); network ls has IPv6 and CreatedAt as
+    # Go's time String() (dockyard: no IPv6, RFC 3339), volume ls Links and Size 'N/A' (dockyard:
+    # none: '<no value>'), images' VirtualSize 4 digits ('1.984MB')
+    name = "row-json-as-docker"
+    for kind in ("network", "volume"):
+        at_once(lambda: dockerd(kind, "create", name), lambda: dockyard(kind, "create", name))
+    go_time = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d*[1-9])? \+0000 UTC"
+    try:
+        for args in (["network", "ls", "-f", f"name={name}"], ["volume", "ls", "-f", f"name={name}"],
+                     ["images", "busybox"]):
+            theirs, ours = at_once(lambda: dockerd(*args, "--format", "{{json .}}"),
+                                   lambda: dockyard(*args, "--format", "{{json .}}"))
+            # each side's own IDs, paths and times
+            same = [re.sub(r'"(ID|Mountpoint|CreatedAt|CreatedSince)":"[^"]*"', r'"\1":""', side.stdout)
+                    for side in (theirs, ours)]
+            assert same[0] == same[1] and same[0].count("\n") == 1, args
+            created = re.search(r'"CreatedAt":"([^"]*)"', ours.stdout)
+            assert created is None or re.fullmatch(go_time, created.group(1)), ours.stdout
+        theirs, ours = at_once(lambda: dockerd("images", "--format", "{{json .Digest}}", "busybox"),
+                               lambda: dockyard("images", "--format", "{{json .Digest}}", "busybox"))
+        assert theirs.stdout == ours.stdout == "\"<none>\"\n"  # the CLI's json function: no escaping
+    finally:
+        for kind in ("network", "volume"):
+            at_once(lambda: dockerd(kind, "rm", name), lambda: dockyard(kind, "rm", name))

@@ -8,12 +8,24 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TextIO
 
 from dockyard.errors import InvalidParameter
+from dockyard.gojson import go_json
 
 def go_time(moment: datetime | None) -> str:
     """Go's time.Time String() in UTC, as `--format json` shows CreatedAt."""
     if moment is None:
         return ""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def go_time_text(text: str) -> str:
+    """An RFC 3339 UTC time (the Engine API's `2026-12-08T01:06:04.963546656Z`) as Go's
+    time.Time String() writes it: `2026-12-08 01:06:04.963546656 +0000 UTC` (the fraction's
+    trailing zeros dropped); another text is returned as it is."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z", text)
+    if match is None:
+        return text
+    fraction = (match.group(3) or "").rstrip("0").rstrip(".")
+    return f"{match.group(1)} {match.group(2)}{fraction} +0000 UTC"
 
 
 def rfc3339(moment: datetime | None) -> str:
@@ -145,7 +157,9 @@ def render_template(template: str, values: dict[str, Any],
                 raise InvalidParameter(f"template: can't evaluate field {name}")
             return methods[name](json.loads(argument))
         value = _lookup(values, path)
-        if func == "json":
+        if isinstance(value, _Row) and func == "json":   # the row's MarshalJSON: Go's json.Marshal
+            return go_json(value).decode()
+        if func == "json":   # the docker CLI's json function: an Encoder without HTML escaping
             return json.dumps(None if value is _NO_VALUE else value, separators=(",", ":"), ensure_ascii=False)
         if func in ("upper", "lower"):
             return getattr(go_value(value), func)()
@@ -164,6 +178,11 @@ def render_template(template: str, values: dict[str, Any],
 _ACTION = re.compile(r'\{\{\s*(?:(json|upper|lower)\s+)?(\.[\w.]*)(?:\s+("(?:[^"\\]|\\.)*"))?\s*\}\}')
 
 
+class _Row(dict):
+    """A list's row as the docker CLI's template sees it: {{json .}} is its context's MarshalJSON,
+    Go's json.Marshal of a map (keys in order, `<`, `>` and `&` escaped)."""
+
+
 def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str],
                keys: Sequence[str], headers: dict[str, str] | None = None,
                methods: Callable[[dict[str, Any]], dict[str, Callable[[str], str]]] | None = None) -> None:
@@ -173,13 +192,16 @@ def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Se
     argument, as the docker CLI's), aligned as a table. `methods(row)` gives a row's methods."""
     if fmt == "json":
         write_json_lines(out, rows)
-    elif fmt.strip() in ("table", ""):
+        return
+    if fmt.strip() in ("table", ""):
         write_table(out, header, [[str(r[k]) for k in keys] for r in rows])
-    elif fmt.startswith("table"):
+        return
+    each = [(_Row(sorted(r.items())), methods(r) if methods else None) for r in rows]
+    if fmt.startswith("table"):
         template = fmt[len("table"):].strip()
         names = {**dict(zip(keys, header)), **(headers or {})}
         title = render_template(template, names, {m: (lambda arg: arg) for m in (methods({}) if methods else {})})
-        cells = [render_template(template, r, methods(r) if methods else None).split("\t") for r in rows]
+        cells = [render_template(template, row, own).split("\t") for row, own in each]
         write_table(out, title.split("\t"), cells)
     else:
-        out.write("".join(render_template(fmt, r, methods(r) if methods else None) + "\n" for r in rows))
+        out.write("".join(render_template(fmt, row, own) + "\n" for row, own in each))

@@ -221,7 +221,7 @@ def cmd_images(args: argparse.Namespace, target: Any) -> int:
                 "CreatedSince": since(created), "Digest": digest,
                 "ID": image_id if args.no_trunc else short_id(image_id),
                 "Repository": repo, "SharedSize": "N/A", "Size": human_size(image["Size"]),
-                "Tag": tag, "UniqueSize": "N/A", "VirtualSize": human_size(image["Size"]),
+                "Tag": tag, "UniqueSize": "N/A", "VirtualSize": human_size(image["Size"], 4),
             })
     out = _out(target)
     if args.quiet:  # the docker CLI prints an ID per row: once per tag of the image

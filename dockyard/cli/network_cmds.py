@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.cli.backend import for_target
-from dockyard.cli.format import render_template, write_json_indented, write_rows
+from dockyard.cli.format import go_time_text, render_template, write_json_indented, write_rows
 from dockyard.cli.prompt import confirm
 from dockyard.cli.run_flags import FilterFlag, filters_query, key_values
 from dockyard.errors import DockyardError, InvalidParameter
@@ -137,9 +137,10 @@ def cmd_network_ls(args: argparse.Namespace, target: Any) -> int:
     networks = for_target(target).call("GET", "/networks", filters_query(args.filter))
     networks.sort(key=lambda n: n["Name"])
     rows = [{"ID": n["Id"] if args.no_trunc else n["Id"][:12], "Name": n["Name"],
-             "Driver": n["Driver"], "Scope": n["Scope"], "Internal": str(n["Internal"]).lower(),
+             "Driver": n["Driver"], "Scope": n["Scope"], "IPv6": str(bool(n.get("EnableIPv6"))).lower(),
+             "Internal": str(n["Internal"]).lower(),
              "Labels": ",".join(f"{k}={v}" for k, v in (n.get("Labels") or {}).items()),
-             "CreatedAt": n["Created"]} for n in networks]
+             "CreatedAt": go_time_text(n["Created"])} for n in networks]
     if args.quiet:
         print("".join(r["ID"] + "\n" for r in rows), end="")
         return 0
@@ -178,7 +179,7 @@ def cmd_volume_create(args: argparse.Namespace, target: Any) -> int:
 def cmd_volume_ls(args: argparse.Namespace, target: Any) -> int:
     volumes = for_target(target).call("GET", "/volumes", filters_query(args.filter))["Volumes"] or []
     rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
-             "Scope": v["Scope"],
+             "Scope": v["Scope"], "Links": "N/A", "Size": "N/A",   # the docker CLI's, without `system df -v`
              "Labels": ",".join(f"{k}={val}" for k, val in (v.get("Labels") or {}).items())}
             for v in volumes]
     if args.quiet:
