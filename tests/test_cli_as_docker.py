@@ -53,7 +53,10 @@ def test_inspect_type_and_order_as_docker(dockerd, dockyard, busybox) -> None:  
                      ["inspect", "--type", "container", "busybox"], ["inspect", "--type=volume", "nosuch"],
                      ["inspect", "--type", "foo", "busybox"], ["inspect", "-f", "{{.Name}} {{.Driver}}", net],
                      ["inspect", "--type", "network", "-f", "{{.Name}}", net], ["inspect", "-f", "{{.Os}}", "busybox"],
-                     ["inspect", "nosuch"], ["container", "inspect", "busybox"]):
+                     ["inspect", "nosuch"], ["container", "inspect", "busybox"],
+                     # a key of a nil string map (busybox has no labels): no value (dockyard: 'nil
+                     # pointer evaluating interface {}.x', status 1)
+                     ["image", "inspect", "-f", "{{.Config.Labels.x}} {{.Config.Volumes.x}}", "busybox"]):
             theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
             assert _as_docker(ours) == (theirs.returncode, theirs.stdout, theirs.stderr.removeprefix("Error: ")), args
     finally:

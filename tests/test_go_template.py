@@ -13,7 +13,8 @@ import pytest
 from dockyard.cli.format import render_template
 from dockyard.errors import InvalidParameter
 
-STATE = {"State": {"Status": "running", "Health": None, "Pid": 7}, "Name": "/web", "Tags": ["a", "b"]}
+STATE = {"State": {"Status": "running", "Health": None, "Pid": 7}, "Name": "/web", "Tags": ["a", "b"],
+         "Config": {"Labels": None}}
 
 
 @pytest.mark.parametrize("template, output", [
@@ -25,6 +26,9 @@ STATE = {"State": {"Status": "running", "Health": None, "Pid": 7}, "Name": "/web
     ("{{.Tags}}", "[a b]"),
     ("{{json .Tags}}", '["a","b"]'),
     ("{{upper .State.Status}}", "RUNNING"),
+    # a nil map[string]string of the typed struct (the CLI's first try): a key of it is no value
+    # (`docker image inspect -f '{{.Config.Labels.x}}'` of an image without labels)
+    ("{{.Config.Labels.x}}", "<no value>"),
 ])
 def test_as_go_text_template(template: str, output: str) -> None:
     assert render_template(template, STATE) == output
@@ -33,6 +37,7 @@ def test_as_go_text_template(template: str, output: str) -> None:
 @pytest.mark.parametrize("template, error", [
     ("{{.State.Missing.Status}}", "nil pointer evaluating interface {}.Status"),
     ("{{.State.Health.Status}}", "nil pointer evaluating interface {}.Status"),
+    ("{{.Config.Labels.x.y}}", "nil pointer evaluating interface {}.y"),
     ("{{.Name.Foo}}", "can't evaluate field Foo"),
     # what the subset does not run is refused: it printed the template as it stood, or (range)
     # the whole object where the docker CLI prints each element

@@ -127,7 +127,14 @@ class _NoValue:
 _NO_VALUE = _NoValue()
 
 
+# The fields of Docker's inspect types that are Go maps keyed by strings (map[string]string,
+# map[string]struct{}): the docker CLI runs the template on the typed struct first, where a key of
+# such a map that is nil (`null`) is `<no value>`, as a key the map lacks
+_STRING_MAPS = frozenset(["Labels", "Volumes", "Sysctls", "StorageOpt", "Tmpfs", "Options", "DriverOpts"])
+
+
 def _lookup(values: Any, path: str) -> Any:
+    parent = ""
     for part in path.split(".")[1:]:
         if not part:
             continue
@@ -135,10 +142,13 @@ def _lookup(values: Any, path: str) -> Any:
             values = values.field(part)
         elif isinstance(values, dict):
             values = values.get(part, _NO_VALUE)
+        elif values is None and parent in _STRING_MAPS:
+            values = _NO_VALUE
         elif values is None or values is _NO_VALUE:
             raise InvalidParameter(f"template: nil pointer evaluating interface {{}}.{part}")
         else:
             raise InvalidParameter(f"template: can't evaluate field {part}")
+        parent = part
     return values
 
 
