@@ -145,10 +145,15 @@ def check_syntax(dockerfile: Dockerfile) -> None:
 
 
 def frontend_error(exc: DockyardError) -> InvalidParameter:
-    """A Dockerfile error as BuildKit's frontend words it."""
+    """A Dockerfile error as BuildKit's frontend words it: dockerd 20.10's names the line only
+    of an instruction's own error (its arguments and flags: `dockerfile parse error line 2:
+    Unknown flag: x`); the parser's (`ENV A`), the file's (empty, no stage) and those found while
+    the stages are converted (a failed expansion, `EXPOSE 99999`) are the message alone."""
     message = exc.message
-    m = re.match(r"^[^:\n]*:(\d+): (.*)$", message, re.S)
-    if isinstance(exc, DockerfileError) and m:
+    if isinstance(exc, DockerfileError) and exc.line is not None and exc.phase:
+        detail = re.sub(r"^the Dockerfile \(.*\) cannot be empty$", "the Dockerfile cannot be empty", exc.detail)
+        message = f"dockerfile parse error line {exc.line}: {detail}" if exc.phase == "instruction" else detail
+    elif isinstance(exc, DockerfileError) and (m := re.match(r"^[^:\n]*:(\d+): (.*)$", message, re.S)):
         message = f"dockerfile parse error line {m.group(1)}: {m.group(2)}"
     return InvalidParameter(FRONTEND_ERROR + message)
 
@@ -453,7 +458,7 @@ class Converter:
             env = list(cfg.get("Env") or [])
             for pair in ins.pairs:
                 if not pair.key:
-                    raise ins.error("ENV names can not be blank")
+                    raise ins.error("ENV names can not be blank", "instruction")
                 st.env = _add_env(st.env, pair.key, pair.value)
                 env = _add_env(env, pair.key, pair.value)
                 parts.append(f"{pair.key}={pair.value}")
@@ -474,7 +479,7 @@ class Converter:
             self._history(st, "LABEL " + " ".join(parts))
         elif isinstance(ins, OnbuildInstruction):
             if ins.trigger_error:
-                raise ins.error(ins.trigger_error)
+                raise ins.error(ins.trigger_error, "instruction")
             cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [ins.expression.strip()]
         elif isinstance(ins, CmdInstruction):
             args = self._with_shell(st, ins.cmd) if ins.prepend_shell else list(ins.cmd)
@@ -517,7 +522,7 @@ class Converter:
             volumes = dict(cfg.get("Volumes") or {})
             for v in ins.volumes:
                 if v == "":
-                    raise ins.error("VOLUME specified can not be an empty string")
+                    raise ins.error("VOLUME specified can not be an empty string", "instruction")
                 volumes[v] = {}
             cfg["Volumes"] = volumes
             self._history(st, "VOLUME " + go_v_list(ins.volumes))
@@ -534,7 +539,7 @@ class Converter:
             cfg["Shell"] = list(ins.cmd)
             self._history(st, "SHELL " + go_v_list(ins.cmd))
         else:
-            raise ins.error(f"unknown instruction: {ins.keyword}")
+            raise ins.error(f"unknown instruction: {ins.keyword}", "instruction")
 
     def _with_shell(self, st: _StageState, cmd: list[str]) -> list[str]:
         shell = list(st.image["config"].get("Shell") or DEFAULT_SHELL)
@@ -628,7 +633,7 @@ class Converter:
     def _mount(self, st: _StageState, ins: RunInstruction, m: Any, inputs: list[Vertex | None]) -> Mount:
         target = m.target
         if not target and m.type not in ("secret", "ssh"):
-            raise ins.error("mount target must be specified")
+            raise ins.error("mount target must be specified", "instruction")
         if target:  # a relative target is below WORKDIR, a secret's and an agent's too
             if not target.startswith("/"):
                 target = posixpath.join("/", st.cwd, target)
@@ -686,7 +691,7 @@ class Converter:
             # dockerd 20.10 ignores a mode it cannot parse (999, u+x) and drops the bits above
             # 7777 (17777 is 0777): a wrong mode is refused here instead
             if not re.fullmatch(r"[0-7]+", ins.chmod) or int(ins.chmod, 8) > 0o7777:
-                raise ins.error(f"invalid --chmod={ins.chmod}: want an octal mode, 0 to 7777")
+                raise ins.error(f"invalid --chmod={ins.chmod}: want an octal mode, 0 to 7777", "instruction")
             chmod = int(ins.chmod, 8)
         inputs: list[Vertex | None] = [st.vertex]
         sources: list[CopySource] = []

@@ -494,3 +494,35 @@ def test_a_wildcard_match_that_leads_nowhere_is_missing_as_in_dockerd(reference,
     assert ref.stderr.splitlines()[-1] == ("COPY failed: file not found in build context or excluded by "
                                            ".dockerignore: stat dir/gone: file does not exist")
     assert got.stderr.splitlines()[-1] == "Error: " + ref.stderr.splitlines()[-1]
+
+
+FRONTEND_ERRORS = [
+    "",                                            # the file's
+    "RUN true\n",
+    "# escape=x\nFROM busybox\n",                  # the parser's
+    "FROM busybox\nENV A\n",
+    "FROM busybox\nLABEL a=1 b\n",
+    'FROM busybox\nCMD ["a", 1]\n',
+    "FROM ${X}\n",                                 # found while converting
+    "FROM busybox\nENV A=${B:?must}\n",
+    "FROM busybox\nEXPOSE 99999\n",
+    "FROM busybox\nSTOPSIGNAL FOO\n",
+    'FROM busybox\nVOLUME [""]\n',                 # an instruction's own: with its line
+    "FROM busybox\nENV =x\n",
+    "FROM busybox\nONBUILD FROM x\n",
+    "FROM busybox\nRUN --bogus true\n",
+]
+
+
+def test_frontend_errors_name_a_line_where_dockerd_buildkit_does(reference, bk, tmp_path: Path) -> None:
+    """dockerd 20.10's frontend names the line (`dockerfile parse error line 2: ...`) only for
+    an instruction's own error; the parser's (`ENV must have two arguments`), the file's (`the
+    Dockerfile cannot be empty`, `no build stage in current context`) and those found while the
+    stages are converted (`Invalid signal: FOO`, a failed expansion) are the message alone.
+    dockyard prefixed every one with a line (and named the file: `the Dockerfile (Dockerfile)
+    cannot be empty`)."""
+    for i, dockerfile in enumerate(FRONTEND_ERRORS):
+        ctx = write_context(tmp_path / f"ctx{i}", dockerfile)
+        ref, got = at_once(lambda: reference.build(ctx, check=False), lambda: bk.build(ctx, check=False))
+        assert ref.returncode == got.returncode == 1, dockerfile
+        assert got.stderr.splitlines()[-1].removeprefix("Error: ") == ref.stderr.splitlines()[-1], dockerfile
