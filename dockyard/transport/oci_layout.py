@@ -33,6 +33,8 @@ LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 def _blob(spool: SpooledArchive, desc: Descriptor) -> Entry:
     entry = spool.get(f"blobs/{desc.digest.algorithm}/{desc.digest.hex}")
     verify(desc.digest, entry.digest, f"OCI layout blob {desc.digest}")
+    if entry.size != desc.size:  # a descriptor's size is a promise too (image-spec descriptor.md)
+        raise InvalidArchive(f"OCI layout blob {desc.digest}: {entry.size} bytes, its descriptor says {desc.size}")
     return entry
 
 

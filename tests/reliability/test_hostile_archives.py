@@ -149,3 +149,27 @@ def test_hostile_manifests_configs_and_indexes(dockyard: Dockyard, saved) -> Non
         Store(dockyard.root).remove(str(images[0].image_id))
         tried += 1
     print(f"\nhostile archives refused with one error (or loaded, unnamed): {tried}")
+
+
+@pytest.mark.parametrize("what", ["layer", "config", "manifest"])
+def test_an_oci_descriptor_whose_size_lies_is_refused(dockyard: Dockyard, saved, what: str) -> None:  # noqa: ANN001
+    """An OCI layout (no manifest.json) whose manifest declares a layer or config 100 bytes
+    shorter than its blob, or whose index declares the manifest so: a descriptor's size is a
+    promise as its digest is (image-spec descriptor.md). Such a layout was loaded without a
+    word; dockerd 20.10 loads no OCI layout at all (manifest.json only)."""
+    members, _, _, mdesc = saved
+    files = {i.name: b for i, b in members if b is not None}
+    manifest = json.loads(files["blobs/sha256/" + mdesc["digest"].split(":")[1]])
+    index = json.loads(files["index.json"])
+    if what == "manifest":
+        index["manifests"][0]["size"] -= 100
+    else:
+        (manifest["layers"][0] if what == "layer" else manifest["config"])["size"] -= 100
+        raw = json.dumps(manifest).encode()
+        name = "blobs/sha256/" + hashlib.sha256(raw).hexdigest()
+        index["manifests"][0].update(digest="sha256:" + name.rsplit("/", 1)[1], size=len(raw))
+        files[name] = raw
+    archive = _archive(members, {"manifest.json": None, "index.json": json.dumps(index).encode(),
+                                 **{n: b for n, b in files.items() if n.startswith("blobs/") and n not in
+                                    {i.name for i, _ in members}}})
+    _refused(dockyard, archive, f"OCI {what} size", through_cli=what == "layer")
