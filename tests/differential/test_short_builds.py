@@ -67,6 +67,8 @@ BUILDS = [
     # a name given twice (-t x -t x:latest -t docker.io/library/x) is tagged, and printed, once
     ("tags-twice", "FROM busybox\nENV T=1\n", {}, ("-t", "short-tags-twice", "-t", "docker.io/library/short-tags-twice",
                                                   "-t", "short-tags-twice:2", "-t", "short-tags-twice:2")),
+    # --force-rm: the failed RUN's container is removed, and the line says so
+    ("run-fails-force-rm", "FROM busybox\nRUN echo failing && exit 3\n", {}, ("--force-rm",)),
     ("from-signed-index", "FROM busybox\nRUN echo y > /y\nFROM busybox\nCOPY --from=+0 /y /x\n", {}),
 ]
 

@@ -266,6 +266,10 @@ def dispatch_run(b: ClassicBuild, state: StageState, ins: RunInstruction) -> Non
         raise RuntimeFailure(str(exc)) from None
     container_id = result.container_id
     if result.exit_code != 0:
+        # run_step removed it; dockerd keeps a failed step's container unless --force-rm, and
+        # says so then
+        if b.options.force_rm:
+            b.out.line(f"Removing intermediate container {container_id[:12]}")
         raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {result.exit_code}",
                           result.exit_code)
     if not keep:
