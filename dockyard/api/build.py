@@ -23,7 +23,7 @@ from dockyard.api.streams import JsonMessages
 from dockyard.engine.buildkit import OUTPUT_CHUNK, OUTPUT_ID, REPORT_ID, SECRETS_HEADER, SSH_HEADER, \
     STATUS_ID
 from dockyard.engine import create_config
-from dockyard.engine.build import BuildOptions, build_image
+from dockyard.engine.build import BuildOptions, build_image, check_platform
 from dockyard.engine.images import parse_target
 from dockyard.errors import BuildFailed, InvalidParameter, NotImplementedFeature
 from dockyard.reference import Reference
@@ -94,6 +94,7 @@ def _run_host(req: Request) -> dict[str, Any]:
 def options_from_request(req: Request) -> BuildOptions:
     if req.q("version") not in (None, "", "1"):
         raise InvalidParameter("only the classic builder (version=1) and dockyard's BuildKit mode are supported")
+    check_platform(req.q("platform"))   # (dockyard took any, and built for linux/amd64)
     return BuildOptions(
         tags=_tags(req), build_args=_string_map(req, "buildargs", True), target=req.q("target") or None,
         no_cache=req.qbool("nocache"), labels=_string_map(req, "labels", False),

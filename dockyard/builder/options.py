@@ -9,7 +9,7 @@ from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.reference import Reference
 
-__all__ = ["BuildOptions", "ImagePuller", "Output"]
+__all__ = ["BuildOptions", "ImagePuller", "Output", "check_platform", "runs_here"]
 
 # Pulls an image by name into the store, printing its status lines; returns the image ID.
 ImagePuller = Callable[[str, Callable[[str], None]], Digest]
@@ -36,6 +36,25 @@ class BuildOptions:
     # HostConfig's keyword arguments for RUN's containers beyond the network (resources,
     # shm_size, extra_hosts: docker build --memory, --shm-size, --ulimit, --add-host...)
     run_host: dict[str, object] = field(default_factory=dict)
+
+
+def runs_here(platform: str) -> bool:
+    """A --platform value this machine builds: linux/amd64, as containerd's platforms.Parse
+    normalizes it (`amd64`, `linux/x86_64`, `LINUX/AMD64`, `linux/amd64/v1`)."""
+    parts = platform.lower().split("/")
+    if len(parts) == 1:
+        parts = ["linux", *parts]
+    return parts[0] == "linux" and parts[1:2] in (["amd64"], ["x86_64"], ["x86-64"]) and parts[2:] in ([], ["v1"])
+
+
+def check_platform(platform: str | None) -> None:
+    """A classic build's --platform: this machine's is taken, as dockerd 20.10 takes it; another
+    is refused, where dockerd builds for its own platform anyway and says nothing (`--platform
+    linux/arm64` with a local amd64 image: an amd64 image, exit 0)."""
+    if platform and not runs_here(platform):
+        from dockyard.errors import InvalidParameter
+
+        raise InvalidParameter(f"platform {platform} is not supported here (only linux/amd64)")
 
 
 class Output:

@@ -52,7 +52,9 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
 
         return build_buildkit.cmd_build(args, ctx)
     refuse_buildkit_flags(args)
-    from dockyard.engine.build import BuildOptions, build_image  # as the command runs: tests/test_start_up.py
+    from dockyard.engine.build import BuildOptions, build_image, check_platform  # as the command runs: tests/test_start_up.py
+
+    check_platform(args.platform)
 
     options = BuildOptions(
         tags=tag_references(args.tag), build_args=build_arg_values(args.build_arg), target=args.target,

@@ -62,7 +62,7 @@ FLAGS = (
     Flag(("--metadata-file",), "metadata_file", VALUE, "Write build result metadata to the file"),
     Flag(("--no-cache-filter",), "no_cache_filter", APPEND, "Do not cache the given stages"),
     Flag(("--allow",), "allow", APPEND, "Allow extra privileged entitlement: security.insecure, network.host"),
-    Flag(("--platform",), "platform", VALUE, "Set the target platform (linux/amd64)"),
+    Flag(("--platform",), "platform", VALUE, "Set the platform the build is for (linux/amd64, this machine's)"),
     Flag(("--cache-to",), "cache_to", APPEND, "Cache export destinations (BuildKit): "
          "type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR[,mode=min|max]"),
 )
@@ -71,7 +71,7 @@ POSITIONALS = ("context",)
 # Flags that exist only in BuildKit mode: the classic builder refuses them.
 BUILDKIT_FLAGS = {"secret": "--secret", "ssh": "--ssh", "progress": "--progress", "output": "--output",
                   "metadata_file": "--metadata-file", "no_cache_filter": "--no-cache-filter",
-                  "allow": "--allow", "platform": "--platform", "cache_to": "--cache-to"}
+                  "allow": "--allow", "cache_to": "--cache-to"}
 
 
 def buildkit_enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
@@ -190,6 +190,8 @@ def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None)
         query.append(("networkmode", args.network))
     if args.no_cache:
         query.append(("nocache", "1"))
+    if args.platform:
+        query.append(("platform", args.platform))
     if args.pull:
         query.append(("pull", "1"))
     if args.quiet:

@@ -130,8 +130,6 @@ class ClientMode:
             query.append(("nocachefilter", json.dumps(list(args.no_cache_filter))))
         for item in sorted(flags.allow):
             query.append(("allow", item))
-        if args.platform:
-            query.append(("platform", args.platform))
         if flags.output is not None:  # the daemon sends a file or directory output back in its stream
             spec = flags.output
             query.append(("outputs", json.dumps([{"Type": spec.type, "Attrs": {**spec.attrs, "dest": spec.dest}

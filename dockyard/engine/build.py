@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dockyard.builder.context import BuildContext, open_context
-from dockyard.builder.options import BuildOptions, ImagePuller, Output
+from dockyard.builder.options import BuildOptions, ImagePuller, Output, check_platform
 from dockyard.dataclass import dataclass, replace
 from dockyard.digest import CHUNK, Digest
 from dockyard.dockerfile import Dockerfile, parse
@@ -250,4 +250,4 @@ def _default_puller(store: Store) -> ImagePuller:
     return pull
 
 
-__all__ = ["BuildOptions", "BuildResult", "build_image", "build_image_buildkit"]
+__all__ = ["BuildOptions", "BuildResult", "build_image", "build_image_buildkit", "check_platform"]

@@ -218,3 +218,17 @@ def test_add_url_errors(dockyard, busybox, tmp_path: Path) -> None:
     assert nohost.returncode == 1
     assert nohost.stderr.splitlines() == ['Error: ADD failed: Get "http://nosuchhost.invalid/x.tar": dial tcp: '
                                           "lookup nosuchhost.invalid: no such host"]
+
+
+def test_platform_of_another_machine(dockyard, busybox, daemon, tmp_path: Path) -> None:
+    """--platform names a platform this machine does not build: refused, in process and through
+    serve (the API's `platform`, which the classic build ignored). dockerd 20.10's classic builder
+    builds for its own platform anyway: `DOCKER_BUILDKIT=0 docker build --platform linux/arm64`
+    with a local amd64 busybox gives an amd64 image and exit 0. This machine's is taken, written
+    as containerd normalizes it (`amd64`)."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    for prefix in ((), ("-H", daemon.url)):
+        other = dockyard(*prefix, "build", "--platform", "linux/arm64", str(tmp_path), check=False)
+        assert other.returncode == 1
+        assert other.stderr.splitlines() == ["Error: platform linux/arm64 is not supported here (only linux/amd64)"]
+        assert dockyard(*prefix, "build", "-q", "--platform", "amd64", str(tmp_path)).stdout.startswith("sha256:")

@@ -69,6 +69,8 @@ BUILDS = [
                                                   "-t", "short-tags-twice:2", "-t", "short-tags-twice:2")),
     # --force-rm: the failed RUN's container is removed, and the line says so
     ("run-fails-force-rm", "FROM busybox\nRUN echo failing && exit 3\n", {}, ("--force-rm",)),
+    # --platform with this machine's platform is taken (dockyard's classic builder refused it)
+    ("platform-here", "FROM busybox\nRUN true\n", {}, ("--platform", "linux/amd64")),
     ("from-signed-index", "FROM busybox\nRUN echo y > /y\nFROM busybox\nCOPY --from=+0 /y /x\n", {}),
 ]
 

@@ -28,6 +28,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from dockyard.builder.gofmt import go_q_list, go_v_list, healthcheck_text
+from dockyard.builder.options import runs_here
 from dockyard.builder.graph.image import HISTORY_COMMENT, empty_image, from_image_config, json_copy
 from dockyard.builder.graph.ops import (
     ContextOp, CopyOp, CopySource, ExecOp, HttpOp, ImageOp, MkdirOp, Mount, Vertex,
@@ -387,7 +388,7 @@ class Converter:
         if st.done:
             return
         st.done = True
-        if st.platform and not _runs_here(st.platform):
+        if st.platform and not runs_here(st.platform):
             # dockerd pulls the image for that platform and runs its RUNs under emulation, if
             # any; dockyard would take the image it has and run it as linux/amd64
             raise st.stage.from_instruction.error(
@@ -729,15 +730,6 @@ class Converter:
         words = [*ins.sources, *(f"<<{d.path}" for d in ins.heredoc_sources)]
         self._history(st, f"{'ADD' if is_add else 'COPY'} {' '.join(words)} {ins.dest} # buildkit", vertex)
 
-
-
-def _runs_here(platform: str) -> bool:
-    """A FROM --platform value this machine builds: linux/amd64, as containerd's platforms.Parse
-    normalizes it (`amd64`, `linux/x86_64`, `LINUX/AMD64`, `linux/amd64/v1`)."""
-    parts = platform.lower().split("/")
-    if len(parts) == 1:
-        parts = ["linux", *parts]
-    return parts[0] == "linux" and parts[1:2] in (["amd64"], ["x86_64"], ["x86-64"]) and parts[2:] in ([], ["v1"])
 
 
 def _tag_name_only(ref: str) -> str:
