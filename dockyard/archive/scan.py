@@ -68,6 +68,7 @@ class _Tee:
         return n
 
 
+NAME_MAX, PATH_MAX = 255, 4096   # linux/limits.h: a path component, a symlink's target (with its NUL)
 XATTR_NAME_MAX = 255      # linux/limits.h: what setxattr(2) takes
 XATTR_SIZE_MAX = 65536
 _CAPS_HEADERS = {20: 0x02000000, 24: 0x03000000}  # security.capability: VFS_CAP_REVISION_2 / _3 by size
@@ -98,9 +99,14 @@ def check_entry(entry: Entry, *, allow_devices: bool = True, climbing_links: boo
     if entry.xattrs:
         check_xattrs(entry)
     clean = clean_name(name) or "."
+    if len(clean) > NAME_MAX // 4 and len(clean.encode("utf-8", "surrogateescape")) > NAME_MAX and any(
+            len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in clean.split("/")):
+        raise InvalidArchive(f"tar entry {name[:80]!r}...: a name longer than {NAME_MAX} bytes (file name too long)")
     if entry.type == LNK:
         clean_hardlink_target(name, entry.linkname)
     elif entry.type == SYM:
+        if len(entry.linkname.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+            raise InvalidArchive(f"tar entry {name!r}: a symlink target of {PATH_MAX} bytes or more (file name too long)")
         if not climbing_links and not entry.linkname.startswith("/"):
             joined = posixpath.normpath(posixpath.join(posixpath.dirname(clean), entry.linkname))
             if joined == ".." or joined.startswith("../"):

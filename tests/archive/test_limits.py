@@ -174,6 +174,10 @@ UNHOLDABLE = {
                                 "tar entry 'hello': extended attribute 'user.nnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"),
     "security.capability not a header": (_pax("hello", {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02"}),
                                          "tar entry 'hello': security.capability is not a file capability"),
+    "a name of 300 bytes": (_tar(_file("d/" + "a" * 300)), "tar entry 'd/aaaaaaaaaaaaaaaaaaaaaa"),
+    "a name of 200 two-byte letters": (_tar(_file("\u00e9" * 200)), "tar entry '\u00e9\u00e9\u00e9\u00e9"),
+    "a symlink target of 5000 bytes": (_tar(_file("s", b"", type=tarfile.SYMTYPE, linkname="x" * 5000)),
+                                       "tar entry 's': a symlink target of 4096 bytes or more"),
 }
 
 
@@ -182,10 +186,14 @@ def test_attributes_no_file_can_hold_refused_at_import(dockyard: Dockyard, store
                                                        case: str) -> None:
     """An extended attribute setxattr(2) refuses whatever the file system (a value over
     XATTR_SIZE_MAX, a name over XATTR_NAME_MAX, a security.capability that is not a v2/v3
-    header) was stored, and then every `run` failed to unpack the layer (`cannot extract
-    'hello': Argument list too long` / `Invalid argument`). dockerd 20.10 refuses both at
+    header), a path component over NAME_MAX bytes, a symlink target of PATH_MAX bytes: each was
+    stored, and then every `run` failed to unpack the layer (`cannot extract 'hello': Argument
+    list too long` / `Invalid argument` / `File name too long`). dockerd 20.10 refuses them at
     import (`docker import` of the same tars: `Error processing tar file(exit status 1):
-    argument list too long`, `... invalid argument`): refused at the door, with one line."""
+    argument list too long`, `... invalid argument`, `open /aaaa...: file name too long`,
+    `symlink xxxx...`): refused at the door, with one line. (A deep path of short components,
+    longer than PATH_MAX, dockerd refuses too; dockyard unpacks it by directory descriptors and
+    keeps it.)"""
     layer, message = UNHOLDABLE[case]
     before = _store_files(store_root)
     (tmp_path / "layer.tar").write_bytes(layer)
