@@ -114,8 +114,14 @@ def _cache_dir(store: Store, m: Mount, source: MountSource | None, stack: ExitSt
                work: Path, index: int) -> Path:
     """The directory of a cache mount: kept in the store, locked or private as the mount says,
     and made (owner and mode from the mount, the content of `from=` when given) once its lock is
-    held: a prune empties it only under that lock (store.buildcache.empty_mount)."""
-    base = store.build_cache.mount_dir(m.cache_id)
+    held: a prune empties it only under that lock (store.buildcache.empty_mount). A mount with
+    `uid`, `gid` or `mode` is another cache than the same id without them or with others, as in
+    dockerd 20.10's BuildKit (the cache is keyed by its id and its base: the directory made with
+    those settings)."""
+    key = m.cache_id
+    if m.uid is not None or m.gid is not None or m.mode is not None:
+        key += f"\0settings {m.uid or 0}:{m.gid or 0} {m.mode if m.mode is not None else 0o755:o}"
+    base = store.build_cache.mount_dir(key)
     data = base / "data"
     lock = base / "lock"
     base.mkdir(parents=True, exist_ok=True)

@@ -238,3 +238,24 @@ def test_a_secret_given_by_id_alone_is_the_file_of_that_name_as_in_dockerd(refer
     got = bk_both.run(*((("-H", bk_both.host) if bk_both.host else ()) + args), cwd=tmp_path)
     assert run_output(got.stderr) == run_output(ref.stderr)
     assert [m, "from-the-file-" + m] in run_output(got.stderr).values()
+
+
+def test_a_cache_is_its_id_and_its_settings_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
+    """One `id` with other `uid`/`gid`/`mode` is another cache: dockerd 20.10's BuildKit keys a
+    cache mount by its id and its base (`[internal] settings cache mount permissions` makes the
+    directory with them), so the uid=7 mount starts empty, 0755 and owned by 7, while the same
+    settings again (another target) share the first's files, and a mount without settings is
+    a third. dockyard shared the directory by id alone (the uid=7 mount saw `five`, 700 5)."""
+    m = _unique()
+    step = "RUN --mount=type=cache,id=s-{m},target={t}{opts} echo {m} $N; ls {t}; touch {t}/{name}; stat -c '%a %u' {t}\n"
+    dockerfile = "FROM busybox\nARG N\n" + "".join(step.format(m=m, t=t, opts=opts, name=name) for t, opts, name in (
+        ("/c", ",uid=5,mode=0700", "five"), ("/c", ",uid=7", "seven"), ("/c", "", "plain"),
+        ("/d", ",uid=5,mode=0700", "again")))
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    for n in ("1", "2"):
+        ref, got = (run_output(b.stderr) for b in at_once(lambda: reference.build(ctx, "--build-arg", f"N={n}"),
+                                                           lambda: bk.build(ctx, "--build-arg", f"N={n}")))
+        assert got == ref
+    seen = list(got.values())
+    assert seen[1] == [f"{m} 2", "seven", "755 7"]
+    assert seen[3] == [f"{m} 2", "again", "five", "700 5"]
