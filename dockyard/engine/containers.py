@@ -296,9 +296,7 @@ def stats(store: Store, name: str, *, stream: bool = True, one_shot: bool = Fals
             if not usage.wait_interval(1.0, lambda: cancel is not None and cancel.is_set()):
                 return
             continue
-        message = {**sample, "precpu_stats": (previous or {}).get("cpu_stats", {"cpu_usage": {
-            "total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-            "throttling_data": {}}), "preread": (previous or {}).get("read", "0001-01-01T00:00:00Z"),
+        message = {**sample, "precpu_stats": (previous or {}).get("cpu_stats", usage.NO_CPU), "preread": (previous or {}).get("read", "0001-01-01T00:00:00Z"),
             "name": "/" + record.name, "id": record.id}
         yield message
         if not stream or state.status != RUNNING:

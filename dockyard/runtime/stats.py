@@ -8,6 +8,7 @@ the OCI runtime named it.
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import time
@@ -153,10 +154,7 @@ def sample(pid: int) -> dict[str, Any]:
                       "throttled_time": cs.get("throttled_time", 0)}
     return {
         "read": _now(), "pids_stats": pids_stats,
-        "blkio_stats": {"io_service_bytes_recursive": None, "io_serviced_recursive": None,
-                        "io_queue_recursive": None, "io_service_time_recursive": None,
-                        "io_wait_time_recursive": None, "io_merged_recursive": None,
-                        "io_time_recursive": None, "sectors_recursive": None},
+        "blkio_stats": dict(_NO_BLKIO),
         "num_procs": 0, "storage_stats": {},
         "cpu_stats": {"cpu_usage": cpu_usage, "system_cpu_usage": _system_cpu(),
                       "online_cpus": online, "throttling_data": throttling},
@@ -164,15 +162,19 @@ def sample(pid: int) -> dict[str, Any]:
     }
 
 
+_NO_BLKIO = {"io_service_bytes_recursive": None, "io_serviced_recursive": None, "io_queue_recursive": None,
+             "io_service_time_recursive": None, "io_wait_time_recursive": None, "io_merged_recursive": None,
+             "io_time_recursive": None, "sectors_recursive": None}
+NO_CPU = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+          "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+
+
 def empty_sample() -> dict[str, Any]:
-    """What Docker reports for a container that is not running."""
+    """What Docker reports for a container that is not running: Go's zero values of its stats
+    (blkio's lists null, the throttling counts 0; an SDK's `stats["blkio_stats"][...]` reads them)."""
     return {"read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z", "pids_stats": {},
-            "blkio_stats": {}, "num_procs": 0, "storage_stats": {},
-            "cpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0,
-                                        "usage_in_usermode": 0}, "throttling_data": {}},
-            "precpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0,
-                                           "usage_in_usermode": 0}, "throttling_data": {}},
-            "memory_stats": {}}
+            "blkio_stats": dict(_NO_BLKIO), "num_procs": 0, "storage_stats": {},
+            "cpu_stats": copy.deepcopy(NO_CPU), "precpu_stats": copy.deepcopy(NO_CPU), "memory_stats": {}}
 
 
 def _host_memory() -> int:

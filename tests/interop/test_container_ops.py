@@ -208,3 +208,22 @@ def test_the_words_of_common_mistakes(engine: Engine) -> None:
             f"Error response from daemon: container {stopped} is not connected to the network bridge\n")
     finally:
         engine.docker("rm", "-f", cid, stopped)
+
+
+def test_stats_of_a_container_that_does_not_run(engine: Engine) -> None:
+    """`stats?stream=0` of a container that is not running is Go's zero values of dockerd's stats:
+    blkio's lists null, the throttling counts 0 (dockyard sent {} for both: an SDK's
+    `stats["blkio_stats"]["io_service_bytes_recursive"]` was a KeyError)."""
+    cid = engine.docker("create", "--network", "none", "busybox", "true").stdout.decode().strip()
+    try:
+        stats = engine.request("GET", f"/containers/{cid}/stats?stream=0")[1]
+        assert stats["blkio_stats"] == {key: None for key in (
+            "io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
+            "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
+            "io_time_recursive", "sectors_recursive")}
+        zero = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+        assert stats["cpu_stats"] == stats["precpu_stats"] == zero
+        assert (stats["memory_stats"], stats["pids_stats"], stats["read"]) == ({}, {}, "0001-01-01T00:00:00Z")
+    finally:
+        engine.docker("rm", cid)
