@@ -203,6 +203,7 @@ def attach(ctx: ApiContext, req: Request, resp: Response) -> None:
     store = ctx.store()
     container = engine.container_id(store, req.params["id"])
     tty = engine.is_tty(store, container)
+    engine.attached(store, container)    # its event, before the client's start can come
     upgrade = req.head.header("upgrade").lower() == "tcp"
     conn = resp.hijack(upgrade, _content_type(req, tty))
     ended = _Ended(ctx.stopping)

@@ -40,6 +40,7 @@ from dockyard.runtime.lifecycle import (
 )
 from dockyard.runtime.lifecycle import wait as wait_condition
 from dockyard.runtime.logs import NO_LOG, LogEntry, since_time
+from dockyard.store.events import Journal
 from dockyard.runtime.monitor import Attach, StartError
 from dockyard.runtime.oci import choose_runtime
 from dockyard.runtime.output import attach_entries, log_entries, new_entries, next_run_entries
@@ -242,6 +243,13 @@ def attach(store: Store, name: str, *, stream: bool = True, logs: bool = True,
     return attach_entries(cdir, follow=stream, cancel=cancel)
 
 
+def attached(store: Store, name: str) -> None:
+    """dockerd's `attach` event of a client's attach (`docker run` without -d before its start,
+    `docker attach`, `start -a`)."""
+    record = lookup(store, name).read_record()
+    Journal(store.root).emit("container", "attach", record.id, record.event_attributes())
+
+
 def attach_running(store: Store, name: str, cancel: threading.Event | None = None) -> Iterator[LogEntry]:
     """What a running container writes from now on, until it stops (none of its past output)."""
     return new_entries(lookup(store, name), cancel=cancel)
@@ -382,7 +390,7 @@ __all__ = [
     "CreateOptions", "ExecOptions", "HostConfig", "Mount", "Resources", "RestartPolicy", "Ulimit",
     "ContainerSummary", "ContainerState", "LogEntry", "Attach", "StartError", "WAIT_CONDITIONS", "check_wait_condition",
     "create", "start", "run_attached", "stop", "restart", "kill", "pause", "unpause", "remove",
-    "list_containers", "counts", "inspect", "logs", "attach", "attach_running", "wait", "exec_in", "diff", "export",
+    "list_containers", "counts", "inspect", "logs", "attach", "attached", "attach_running", "wait", "exec_in", "diff", "export",
     "prune", "commit", "is_tty", "container_id", "create_from_api", "rows",
     "input_channel", "resize", "stats", "top", "rename", "update", "restore", "revive",
 ]

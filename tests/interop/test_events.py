@@ -93,3 +93,15 @@ def test_a_container_that_ends_at_once_starts_before_it_dies(engine: Engine) -> 
                           "--format", "{{.ID}} {{.Action}}").stdout.decode().splitlines()
     for cid in ids:
         assert [line.split()[1] for line in lines if line.startswith(cid)] == ["create", "start", "die"], lines
+
+
+def test_an_attached_run_reports_its_attach(engine: Engine) -> None:
+    """`docker run` without -d attaches before it starts: dockerd reports create, attach, start,
+    die (dockyard had no attach event)."""
+    since = f"{time.time():.3f}"
+    engine.docker("run", "--name", f"eva-{engine.name}", "--network", "none", "busybox", "true")
+    until = f"{time.time() + 0.05:.3f}"
+    engine.docker("rm", f"eva-{engine.name}")
+    lines = engine.docker("events", "--since", since, "--until", until, "--filter", "type=container",
+                          "--filter", f"container=eva-{engine.name}", "--format", "{{.Action}}").stdout.decode()
+    assert lines.split() == ["create", "attach", "start", "die"]
