@@ -47,14 +47,14 @@ def runs_here(platform: str) -> bool:
     return parts[0] == "linux" and parts[1:2] in (["amd64"], ["x86_64"], ["x86-64"]) and parts[2:] in ([], ["v1"])
 
 
-def check_platform(platform: str | None) -> None:
+def check_platform(platform: str | None, where: str = "") -> None:
     """A classic build's --platform: this machine's is taken, as dockerd 20.10 takes it; another
     is refused, where dockerd builds for its own platform anyway and says nothing (`--platform
     linux/arm64` with a local amd64 image: an amd64 image, exit 0)."""
     if platform and not runs_here(platform):
         from dockyard.errors import InvalidParameter
 
-        raise InvalidParameter(f"platform {platform} is not supported here (only linux/amd64)")
+        raise InvalidParameter(f"{where}platform {platform} is not supported here (only linux/amd64)")
 
 
 class Output:

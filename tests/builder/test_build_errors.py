@@ -232,3 +232,9 @@ def test_platform_of_another_machine(dockyard, busybox, daemon, tmp_path: Path) 
         assert other.returncode == 1
         assert other.stderr.splitlines() == ["Error: platform linux/arm64 is not supported here (only linux/amd64)"]
         assert dockyard(*prefix, "build", "-q", "--platform", "amd64", str(tmp_path)).stdout.startswith("sha256:")
+    # FROM --platform as well (dockerd: an amd64 stage, exit 0)
+    (tmp_path / "Dockerfile").write_text("FROM --platform=linux/arm64 busybox\nRUN true\n")
+    other = dockyard("build", str(tmp_path), check=False)
+    assert other.returncode == 1
+    assert other.stderr.splitlines()[-1] == ("Error: FROM --platform=linux/arm64: platform linux/arm64 is not "
+                                             "supported here (only linux/amd64)")

@@ -55,7 +55,8 @@ ERRORS = [
 ]
 
 
-# Dockerfiles that build (or fail in a step, as dockerd's do), their images compared too
+# Dockerfiles that build (or fail in a step, as dockerd's do), their images compared too; they
+# run at the same time, so no two share a step (one's cache hit would depend on the other's speed)
 BUILDS = [
     # an instruction with no text is the SHELL alone: CMD ["/bin/sh", "-c"]; no ENTRYPOINT;
     # RUN runs `/bin/sh -c`, which fails
@@ -71,6 +72,7 @@ BUILDS = [
     ("run-fails-force-rm", "FROM busybox\nRUN echo failing && exit 3\n", {}, ("--force-rm",)),
     # --platform with this machine's platform is taken (dockyard's classic builder refused it)
     ("platform-here", "FROM busybox\nRUN true\n", {}, ("--platform", "linux/amd64")),
+    ("from-platform-here", "ARG P=linux/amd64\nFROM --platform=$P busybox\nRUN echo from-platform\n", {}),
     ("from-signed-index", "FROM busybox\nRUN echo y > /y\nFROM busybox\nCOPY --from=+0 /y /x\n", {}),
 ]
 

@@ -23,6 +23,7 @@ from dockyard.builder.classic.state import ClassicBuild, StageState, stage_index
 from dockyard.builder.copy.checksum import checksum, sources_hash
 from dockyard.builder.copy.match import Source, collect_sources
 from dockyard.builder.copy.sources import TempDirs, instruction_sources
+from dockyard.builder.options import check_platform
 from dockyard.dataclass import replace
 from dockyard.dockerfile import Stage, parse_trigger
 from dockyard.dockerfile.instructions import (
@@ -56,6 +57,8 @@ def dispatch(b: ClassicBuild, state: StageState, ins: Instruction) -> None:
 def dispatch_from(b: ClassicBuild, stage: Stage) -> StageState:
     """FROM: the stage's base (an earlier stage, scratch or an image), then its ONBUILD triggers."""
     ins = stage.from_instruction.expand(b.dockerfile.lex(), b.args.from_env())
+    if ins.platform:  # (dockerd 20.10 builds from its local image of this machine's platform, silently)
+        check_platform(ins.platform, f"FROM --platform={ins.platform}: ")
     base = ins.base
     ref = b.stage_ref(base, stage.index, by_index=False)
     if ref is not None:
