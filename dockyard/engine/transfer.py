@@ -45,7 +45,12 @@ def _save_items(store: Store, names: list[str]) -> list[tuple[Digest, list[Refer
                 for entry in sorted(matching, key=lambda e: str(e.reference)):
                     add(entry.image_id, entry.reference)
                 continue
-        image_id = store.resolve(name)
+        try:
+            image_id = store.resolve(name)
+        except NotFound:
+            if ref is not None and ref.tag is None and ref.digest is None:
+                raise NotFound(f"No such image: {name}") from None   # dockerd's save: the name as given
+            raise
         named = None
         if ref is not None and not image_id.hex.startswith(name) and not name.startswith("sha256:"):
             named = ref if ref.tag else ref.with_tag("latest")

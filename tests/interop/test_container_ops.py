@@ -227,3 +227,13 @@ def test_stats_of_a_container_that_does_not_run(engine: Engine) -> None:
         assert (stats["memory_stats"], stats["pids_stats"], stats["read"]) == ({}, {}, "0001-01-01T00:00:00Z")
     finally:
         engine.docker("rm", cid)
+
+
+def test_save_of_a_name_that_is_no_image(engine: Engine) -> None:
+    """`docker save NAME` of no image names it as given, as dockerd 20.10's save does (dockyard
+    added `:latest`); a NAME:TAG that is none stays dockyard's `No such image: NAME:TAG` (dockerd
+    says only `reference does not exist`)."""
+    for name in ("nosuch", "docker.io/library/nosuch", "other/nosuch"):
+        r = engine.docker("save", name, check=False)
+        assert (r.returncode, r.stderr.decode()) == (1, f"Error response from daemon: No such image: {name}\n")
+        assert r.stdout == b""

@@ -96,7 +96,7 @@ def test_save_unknown_image_writes_nothing(dockyard, busybox, tmp_path):
     out = tmp_path / "x.tar"
     r = dockyard("save", "-o", str(out), "nosuch", check=False)
     assert r.returncode == 1
-    assert r.stderr.strip() == "Error: No such image: nosuch:latest"
+    assert r.stderr.strip() == "Error: No such image: nosuch"     # the name as given, as dockerd's save
     assert not out.exists()
 
 
