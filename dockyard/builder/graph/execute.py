@@ -71,6 +71,7 @@ class MountSource:
     """A host directory a bind or cache mount reads from (a context path, a mounted tree)."""
 
     path: Path
+    base: str = ""   # a stage's or an image's tree: its layers (a cache mount from= is keyed by them)
 
 
 def _lowers(store: Store, layers: list[Digest], work: Path, links: dict[Digest, str] | None = None) -> list[str]:
@@ -121,6 +122,8 @@ def _cache_dir(store: Store, m: Mount, source: MountSource | None, stack: ExitSt
     key = m.cache_id
     if m.uid is not None or m.gid is not None or m.mode is not None:
         key += f"\0settings {m.uid or 0}:{m.gid or 0} {m.mode if m.mode is not None else 0o755:o}"
+    if source is not None and source.base:  # `from=`: the stage's files are the base, as dockerd's
+        key += f"\0from {source.base} {m.selector}"
     base = store.build_cache.mount_dir(key)
     data = base / "data"
     lock = base / "lock"
@@ -300,7 +303,7 @@ def _mounts(store: Store, op: ExecOp, sources: dict[int, MountSource], session: 
         elif m.type == "cache":
             source = sources.get(m.input)
             if source is not None and m.selector != "/":
-                source = MountSource(_inside(source.path, m.selector))
+                source = MountSource(_inside(source.path, m.selector), source.base)
             path = _cache_dir(store, m, source, stack, work, index)
             specs.append((m.target, {"destination": m.target, "type": "bind", "source": str(path),
                                      "options": ["rbind", "ro" if m.readonly else "rw"]}))

@@ -43,6 +43,7 @@ from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.builder.graph.image import go_time
+from dockyard.image.layer import chain_ids
 from dockyard.store.buildcache import CacheRecord
 from dockyard.store.store import Store
 
@@ -491,8 +492,9 @@ class Solver:
                 if isinstance(_op_of(v, m.input), ContextOp):
                     sources[m.input] = execute.MountSource(self._context_tree(m.selector, stack))
                 else:
-                    tree = stack.enter_context(image_root(self.store, inputs[m.input].layers))
-                    sources[m.input] = execute.MountSource(tree)
+                    layers = inputs[m.input].layers
+                    tree = stack.enter_context(image_root(self.store, layers))
+                    sources[m.input] = execute.MountSource(tree, str(chain_ids(layers)[-1]) if layers else "scratch")
             digest = str(v.digest)
             return execute.run_exec(self.store, op, base.layers, sources, self.session,
                                     lambda stream, data: self.progress.log(digest, stream, data), self._links,

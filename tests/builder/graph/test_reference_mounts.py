@@ -259,3 +259,27 @@ def test_a_cache_is_its_id_and_its_settings_as_in_dockerd(reference, bk, tmp_pat
     seen = list(got.values())
     assert seen[1] == [f"{m} 2", "seven", "755 7"]
     assert seen[3] == [f"{m} 2", "again", "five", "700 5"]
+
+
+def test_a_cache_from_a_stage_is_keyed_by_that_stage_as_in_dockerd(reference, bk, tmp_path: Path) -> None:
+    """`--mount=type=cache,id=x,from=seed,source=/seed`: dockerd 20.10's BuildKit keys the cache
+    by its id and its base, the seed stage's result: seed files `a`, then `b` (a new cache,
+    seeded with b), then `a` again (the first cache, with what the first two builds left).
+    dockyard kept one directory per id, seeded once (the `b` build saw a, n1, n2)."""
+    m = _unique()
+    ctx = write_context(tmp_path / "ctx", f"""\
+FROM busybox AS seed
+ARG S
+RUN mkdir /seed && echo $S > /seed/s
+FROM busybox
+ARG N
+RUN --mount=type=cache,id=f-{m},target=/c,from=seed,source=/seed echo {m} $N; cat /c/s; ls /c; touch /c/n$N
+""")
+    seen = []
+    for s, n in (("a", "1"), ("a", "2"), ("b", "3"), ("a", "4")):
+        args = ("--build-arg", f"S={s}", "--build-arg", f"N={n}")
+        ref, got = (run_output(b.stderr) for b in at_once(lambda: reference.build(ctx, *args),
+                                                           lambda: bk.build(ctx, *args)))
+        assert got == ref
+        seen += [lines for name, lines in got.items() if "type=cache" in name]
+    assert seen[2:] == [[f"{m} 3", "b", "s"], [f"{m} 4", "a", "n1", "n2", "s"]]
