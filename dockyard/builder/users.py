@@ -16,6 +16,20 @@ def _lookup(rows: list[list[str]], name: str) -> list[str] | None:
     return None
 
 
+MAX_ID = 4294967294   # the last uid_t a file can have ((uid_t)-1 is chown's "unchanged")
+
+
+def _number(text: str, what: str) -> int | None:
+    """A numeric --chown id, or None for a name. One beyond a file's ids is refused: dockerd
+    20.10 chowns to it, the kernel takes it modulo 2**32 (--chown=4294967296 makes root's file)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    if int(text) > MAX_ID:
+        raise InvalidParameter(f"unable to convert uid/gid chown string to host mapping: {what} {text} is out "
+                               f"of range (0-{MAX_ID})")
+    return int(text)
+
+
 def chown_ids(root: Path, spec: str) -> tuple[int, int]:
     """`--chown=user[:group]`: names looked up in the image, numbers taken as they are; a user
     without a group gets gid = uid (Docker's rule for --chown, not the user's primary group)."""
@@ -24,8 +38,9 @@ def chown_ids(root: Path, spec: str) -> tuple[int, int]:
         group = user
     passwd = read_entries(root, "/etc/passwd")
     groups = read_entries(root, "/etc/group")
-    if user.isdigit():
-        uid = int(user)
+    number = _number(user, "uid")
+    if number is not None:
+        uid = number
     else:
         row = _lookup(passwd, user)
         if row is None or len(row) < 3 or not row[2].isdigit():
@@ -33,8 +48,9 @@ def chown_ids(root: Path, spec: str) -> tuple[int, int]:
                 "unable to convert uid/gid chown string to host mapping: can't find uid for user "
                 f"{user}: no such user: {user}")
         uid = int(row[2])
-    if group.isdigit():
-        gid = int(group)
+    number = _number(group, "gid")
+    if number is not None:
+        gid = number
     else:
         grow = _lookup(groups, group)
         if grow is None or len(grow) < 3 or not grow[2].isdigit():

@@ -238,3 +238,18 @@ def test_platform_of_another_machine(dockyard, busybox, daemon, tmp_path: Path) 
     assert other.returncode == 1
     assert other.stderr.splitlines()[-1] == ("Error: FROM --platform=linux/arm64: platform linux/arm64 is not "
                                              "supported here (only linux/amd64)")
+
+
+def test_chown_beyond_a_files_ids(dockyard, busybox, tmp_path: Path) -> None:
+    """`COPY --chown=4294967296` is refused: dockerd 20.10 builds it and its file is root's (the
+    kernel takes the id modulo 2**32: `DOCKER_BUILDKIT=0 docker build`, the layer's x is 0:0);
+    dockyard wrote 4294967296 into the layer's tar. The last id a file can have is taken."""
+    (tmp_path / "a").write_text("a")
+    big = build(dockyard, tmp_path, "FROM busybox\nCOPY --chown=4294967296 a /x\n")
+    assert big.returncode == 1
+    assert big.stderr.strip() == ("Error: unable to convert uid/gid chown string to host mapping: uid 4294967296 "
+                                  "is out of range (0-4294967294)")
+    group = build(dockyard, tmp_path, "FROM busybox\nCOPY --chown=1:4294967295 a /x\n")
+    assert "gid 4294967295 is out of range" in group.stderr
+    last = build(dockyard, tmp_path, "FROM busybox\nCOPY --chown=4294967294:7 a /x\nRUN stat -c %u:%g /x\n")
+    assert last.returncode == 0 and "4294967294:7" in last.stdout, last.stderr
