@@ -86,7 +86,9 @@ def _entry(w: LayerWriter, reader: TarReader, m: Entry, dest_rel: str, plan: Cop
             joined = posixpath.normpath(posixpath.join(posixpath.dirname(rel), m.linkname))
             if joined == ".." or joined.startswith("../"):
                 raise InvalidArchive(f"symlink {m.name} -> {m.linkname} breaks out of the archive")
-        h.type, h.linkname = SYM, m.linkname
+        # a symlink's mode is 0777 on Linux whatever the archive says: dockerd's layer, read from
+        # the files it extracted, has that (an archive written by Python's tarfile says 0644)
+        h.type, h.linkname, h.mode = SYM, m.linkname, 0o777
     elif m.type == LNK:
         target = go_clean("/" + m.linkname).lstrip("/")
         h.type, h.linkname = LNK, f"{dest_rel}/{target}" if dest_rel else target
