@@ -90,9 +90,10 @@ def check_xattrs(entry: Entry) -> None:
                                  "file capability (a version 2 or 3 header)")
 
 
-def check_entry(entry: Entry, *, allow_devices: bool = True, climbing_links: bool = True) -> None:
+def check_entry(entry: Entry, *, allow_devices: bool = True, climbing_links: bool = True) -> str:
     """Refuse entries that would escape the root or that are not allowed at the store's door;
-    `climbing_links`: whether a relative symlink may climb above the root (a layer's may)."""
+    `climbing_links`: whether a relative symlink may climb above the root (a layer's may). The
+    entry's cleaned name ("." for the root)."""
     name = entry.name
     if name.startswith("/"):
         raise InvalidArchive(f"tar entry {name!r}: absolute path")
@@ -117,6 +118,7 @@ def check_entry(entry: Entry, *, allow_devices: bool = True, climbing_links: boo
             raise InvalidArchive(f"tar entry {name!r}: device files are not allowed here")
     elif entry.type not in REGULAR_TYPES and entry.type != DIR:
         raise InvalidArchive(f"tar entry {name!r}: unsupported type {entry.type!r}")
+    return clean
 
 
 class _Names:
@@ -137,8 +139,8 @@ class _Names:
         self.types: dict[str, bytes] = {}
         self.symlinks = False
 
-    def __call__(self, entry: Entry) -> None:
-        name = clean_name(entry.name) or "."
+    def __call__(self, entry: Entry, name: str) -> None:
+        """`name`: the entry's cleaned name (check_entry's)."""
         if name in self.types:
             raise InvalidArchive(f"tar entry {entry.name!r}: a second entry of the same path "
                                  "(duplicates of file paths not supported)")
@@ -177,8 +179,7 @@ class _Tally:
         self.names = _Names()
 
     def __call__(self, entry: Entry) -> None:
-        check_entry(entry, allow_devices=self.allow_devices)
-        self.names(entry)
+        self.names(entry, check_entry(entry, allow_devices=self.allow_devices))
         self.entries += 1
         if entry.type in REGULAR_TYPES:
             self.content += entry.size
