@@ -133,9 +133,15 @@ def build_arg_values(values: list[str]) -> dict[str, str | None]:
 
 
 def label_values(values: list[str]) -> dict[str, str]:
+    """`--label K=V` (`K` alone: an empty value), checked as the docker CLI 20.10 checks them
+    before sending anything (opts.ValidateLabel): a name, with no whitespace in it."""
     out: dict[str, str] = {}
     for item in values:
         key, _, value = item.partition("=")
+        name = key.lstrip(" \t")
+        if not name or any(c.isspace() for c in name):
+            problem = f"invalid label '{item}': empty name" if not name else f"label '{name}' contains whitespaces"
+            raise InvalidParameter(f'invalid argument "{item}" for "--label" flag: {problem}')
         out[key] = value
     return out
 

@@ -118,6 +118,23 @@ def test_tags_validated_before_any_work(dockyard, busybox, tmp_path: Path) -> No
     assert set(Store(dockyard.root).image_ids()) == before
 
 
+def test_labels_validated_before_any_work(dockyard, busybox, tmp_path: Path) -> None:
+    """--label with no name, or whitespace in its name, fails before any step, as the docker CLI
+    20.10 refuses it (`DOCKER_BUILDKIT=0 docker build --label =x .`: `invalid argument "=x" for
+    "--label" flag: invalid label '=x': empty name`, then `See 'docker build --help'.`, exit
+    125); dockyard ran the build up to a LABEL step that failed (`LABEL names can not be blank`),
+    and took `--label "a b=1"` as a label named "a b"."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    for label, problem in (("=x", "invalid label '=x': empty name"),
+                           ("  =x", "invalid label '  =x': empty name"),
+                           ("a b=1", "label 'a b' contains whitespaces")):
+        for prefix in ((), ("-H", "unix:///nonexistent.sock")):   # the client checks it before connecting
+            result = dockyard(*prefix, "build", "--label", "ok=1", "--label", label, str(tmp_path), check=False)
+            assert result.returncode == 1, (label, prefix)
+            assert result.stderr.splitlines() == [f'Error: invalid argument "{label}" for "--label" flag: {problem}']
+            assert "Step" not in result.stdout
+
+
 def test_pull_and_dockerfile_errors(dockyard, busybox, tmp_path: Path) -> None:
     # --pull pulls even an image the store has (the registry here is unreachable).
     dockyard("tag", "busybox", "127.0.0.1:9/busybox")
