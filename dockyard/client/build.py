@@ -128,6 +128,9 @@ def build_arg_values(values: list[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for item in values:
         key, sep, value = item.partition("=")
+        if not key:   # refused before anything is sent, as the docker CLI's opts.ValidateEnv
+            raise InvalidParameter(f'invalid argument "{item}" for "--build-arg" flag: invalid environment '
+                                   f"variable: {item}")
         out[key] = value if sep else os.environ.get(key)
     return out
 

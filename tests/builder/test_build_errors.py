@@ -118,13 +118,19 @@ def test_tags_validated_before_any_work(dockyard, busybox, tmp_path: Path) -> No
     assert set(Store(dockyard.root).image_ids()) == before
 
 
-def test_labels_validated_before_any_work(dockyard, busybox, tmp_path: Path) -> None:
+def test_labels_and_build_args_validated_before_any_work(dockyard, busybox, tmp_path: Path) -> None:
     """--label with no name, or whitespace in its name, fails before any step, as the docker CLI
     20.10 refuses it (`DOCKER_BUILDKIT=0 docker build --label =x .`: `invalid argument "=x" for
     "--label" flag: invalid label '=x': empty name`, then `See 'docker build --help'.`, exit
     125); dockyard ran the build up to a LABEL step that failed (`LABEL names can not be blank`),
     and took `--label "a b=1"` as a label named "a b"."""
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    build_arg = dockyard("build", "--build-arg", "=x", str(tmp_path), check=False)
+    # (docker: the same line, then its See line, exit 125; dockyard built and warned "build-args [] were
+    # not consumed")
+    assert build_arg.stderr.splitlines() == ['Error: invalid argument "=x" for "--build-arg" flag: invalid '
+                                             "environment variable: =x"]
+    assert build_arg.returncode == 1 and "Step" not in build_arg.stdout
     for label, problem in (("=x", "invalid label '=x': empty name"),
                            ("  =x", "invalid label '  =x': empty name"),
                            ("a b=1", "label 'a b' contains whitespaces")):
