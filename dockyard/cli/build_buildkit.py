@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dockyard.cli.context import CliContext
 
 def graph_options(args: argparse.Namespace) -> GraphOptions:
-    from dockyard.engine.buildkit import GraphOptions, OutputSpec, Session, check_network
+    from dockyard.engine.buildkit import GraphOptions, OutputSpec, Session, check_extra_host, check_network
 
     check_network(args.network)   # as a client, serve refuses it (the light client loads no graph options)
     flags = read_flags(args)
@@ -32,7 +32,7 @@ def graph_options(args: argparse.Namespace) -> GraphOptions:
     return GraphOptions(
         tags=tag_references(args.tag), tag_names=list(args.tag), build_args=build_args, target=args.target,
         no_cache=args.no_cache, no_cache_filter=list(args.no_cache_filter), labels=label_values(args.label),
-        pull=args.pull, network=args.network,
+        pull=args.pull, network=args.network, extra_hosts=[check_extra_host(h) for h in args.add_host],
         explain_cache=args.explain_cache, output=flags.output or OutputSpec("docker"),
         session=Session(flags.secrets, flags.ssh, flags.allow))
 

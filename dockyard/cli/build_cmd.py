@@ -46,6 +46,15 @@ def client_build_either(args: argparse.Namespace, host: str) -> int:
     return client_build(args, host)
 
 
+def _run_host(add_host: list[str]) -> dict[str, object]:
+    """RUN's containers' HostConfig keywords of the flags given (--add-host)."""
+    if not add_host:
+        return {}
+    from dockyard.engine.create_config import run_host  # only then (tests/test_start_up.py)
+
+    return run_host({"ExtraHosts": list(add_host)})
+
+
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
     if buildkit_enabled():
         from dockyard.cli import build_buildkit  # BuildKit mode only (the in-process budget)
@@ -60,7 +69,8 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
         tags=tag_references(args.tag), build_args=build_arg_values(args.build_arg), target=args.target,
         no_cache=args.no_cache, labels=label_values(args.label), quiet=args.quiet, rm=rm_value(args.rm),
         force_rm=args.force_rm, network=args.network,
-        pull=args.pull, cache_from=list(args.cache_from), explain_cache=args.explain_cache)
+        pull=args.pull, cache_from=list(args.cache_from), explain_cache=args.explain_cache,
+        run_host=_run_host(args.add_host))
     stdout = ctx.stdout_binary
     # -q: the output comes only from a build that failed, before its error, and goes to stderr
     # (the docker CLI prints what dockerd sent it there)

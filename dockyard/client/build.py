@@ -46,6 +46,7 @@ FLAGS = (
     Flag(("--rm",), "rm", SWITCH, "Remove intermediate containers after a successful build (default true)",
          default=True),
     Flag(("--force-rm",), "force_rm", SWITCH, "Always remove intermediate containers"),
+    Flag(("--add-host",), "add_host", APPEND, "Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts"),
     Flag(("--network",), "network", VALUE, "Set the networking mode for the RUN instructions during build",
          default="default"),
     Flag(("--pull",), "pull", SWITCH, "Always attempt to pull a newer version of the image"),
@@ -190,6 +191,7 @@ def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None)
         query.append(("dockerfile", dockerfile))
     if args.explain_cache:  # dockyard's own parameter
         query.append(("explaincache", "1"))
+    query += [("extrahosts", text) for text in args.add_host]   # the docker CLI's url.Values: one each
     if args.force_rm:
         query.append(("forcerm", "1"))
     labels = label_values(args.label)

@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from dockyard.dataclass import dataclass, field
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, go_quote
 from dockyard.runtime.containers import CreateOptions
 from dockyard.runtime.health import validate as validate_healthcheck
 from dockyard.runtime.hostconfig import (
@@ -402,12 +402,12 @@ def _extra_hosts(value: Any) -> list[str]:
     for item in _strs(value, "ExtraHosts"):
         name, sep, ip = item.partition(":")
         if not sep or not name:
-            raise InvalidParameter(f"bad format for add-host: {item!r}")
+            raise InvalidParameter(f"bad format for add-host: {go_quote(item)}")   # opts.ValidateExtraHost's %q
         if ip != HOST_GATEWAY:
             try:
                 ipaddress.ip_address(ip)
             except ValueError:
-                raise InvalidParameter(f'invalid IP address in add-host: "{ip}"') from None
+                raise InvalidParameter(f"invalid IP address in add-host: {go_quote(ip)}") from None
         out.append(item)
     return out
 

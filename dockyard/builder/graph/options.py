@@ -50,10 +50,10 @@ def check_extra_host(text: str) -> str:
     try:
         ipaddress.ip_address(ip.strip("[]"))
     except ValueError:
-        raise InvalidParameter(f"invalid IP address in add-host: {ip!r}" if sep and name
-                               else f"bad format for add-host: {text!r}") from None
+        raise InvalidParameter(f"invalid IP address in add-host: {go_quote(ip)}" if sep and name
+                               else f"bad format for add-host: {go_quote(text)}") from None
     if not sep or not name:
-        raise InvalidParameter(f"bad format for add-host: {text!r}")
+        raise InvalidParameter(f"bad format for add-host: {go_quote(text)}")
     return f"{name}:{ip.strip('[]')}"
 
 
