@@ -88,9 +88,9 @@ def test_a_container_that_ends_at_once_starts_before_it_dies(engine: Engine) -> 
     for cid in ids:
         engine.docker("wait", cid)
     until = f"{time.time() + 0.05:.3f}"
-    engine.docker("rm", *ids)
     lines = engine.docker("events", "--since", since, "--until", until, "--filter", "type=container",
                           "--format", "{{.ID}} {{.Action}}").stdout.decode().splitlines()
+    engine.docker("rm", *ids)   # after: a destroy within 50 ms fell inside `until`
     for cid in ids:
         assert [line.split()[1] for line in lines if line.startswith(cid)] == ["create", "start", "die"], lines
 
