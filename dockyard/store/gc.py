@@ -14,6 +14,10 @@ Blobs nothing references any more (configs and manifests of deleted images, blob
 process had put and not yet referenced) go after that, then short links that lead nowhere. What
 a kill leaves half done is finished by the next collection, which a start of dockyard runs when
 it finds a dead process's temp folder.
+
+What a collection keeps only for a live lease (an image `rmi` deleted while a build stood on it
+or a save read it) is owed: a marker (Store.collect_marker) makes the lease's end collect again,
+or, if another process holds the gc lock then, the next start or collection.
 """
 
 from __future__ import annotations
@@ -43,9 +47,19 @@ def collect(store: Store, *, thorough: bool = False) -> list[Digest]:
     layers' diff IDs. The caller holds the gc lock exclusively and the meta lock. `thorough`
     also removes what older versions left beside the store's files."""
     store.tmp  # noqa: B018 - this process's temp folder exists from here: a kill leaves a trace
+    try:
+        os.unlink(store.collect_marker)  # this collection pays what was owed until now
+    except FileNotFoundError:
+        pass
     for name in void_holds(store):
         store.release(name)
-    configs, needed = roots(store)
+    configs, needed = own_roots(store)
+    kept = leases.kept(store.tmp_root)
+    if not (kept.images <= configs and kept.layers <= needed):
+        # Kept for a live lease only: owed to the collection its end runs (store.leases)
+        open(store.collect_marker, "ab").close()
+        configs |= kept.images
+        needed |= kept.layers
     doomed = [d for d in store.layers.all() if d not in needed]
     moved = [(d, store.layers.detach(d)) for d in doomed]
     if moved:
@@ -73,10 +87,15 @@ def collect(store: Store, *, thorough: bool = False) -> list[Digest]:
 def roots(store: Store) -> tuple[set[Digest], set[Digest]]:
     """The image configs and the layers that records, holds, the build cache and live leases
     need."""
+    configs, needed = own_roots(store)
     kept = leases.kept(store.tmp_root)
-    configs: set[Digest] = set(kept.images)
-    needed: set[Digest] = set(kept.layers)
-    needed.update(store.build_cache.diff_ids())  # BuildKit mode's cache keeps its layers
+    return configs | kept.images, needed | kept.layers
+
+
+def own_roots(store: Store) -> tuple[set[Digest], set[Digest]]:
+    """The image configs and the layers that records, holds and the build cache need."""
+    configs: set[Digest] = set()
+    needed: set[Digest] = set(store.build_cache.diff_ids())  # BuildKit mode's cache keeps its layers
     for image_id in [*store.records.ids(), *store.held_images()]:
         diff_ids = store.diff_ids(image_id)
         if diff_ids is not None:

@@ -11,7 +11,8 @@ A lease is a file `lease-*` in its process's temp folder (store.workspace): it l
 folder, leases included, is void and removed at the next start). Nothing is fsynced: a lease does
 not outlive a crash. An entry is written under the store's gc lock held shared, so the collector
 (which holds it exclusively) sees every entry made before it started, and an image is leased only
-if it still exists at that moment.
+if it still exists at that moment. What a collection kept for a lease alone is collected when
+the lease ends (store.gc).
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ class Lease:
         if self._held is not None:
             held, self._held = self._held, None
             held.__exit__(None, None, None)
+        if os.path.exists(self._store.collect_marker):
+            # A collection kept what this lease used and nothing else does (store.gc)
+            self._store.collect_if_free()
 
 
 def kept(tmp_root: Path) -> Kept:

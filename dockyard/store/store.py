@@ -86,30 +86,27 @@ class Store:
         self._meta_lock = os.fspath(self.lock_dir / "meta.lock")
         for d in (root, self.tmp_root, self.lock_dir, root / "images", root / "layers", root / "l"):
             _ensure_dir(d)
-        if workspace.remove_dead(self.tmp_root) or os.path.exists(self._collect_marker):
-            self._collect_after_crash()
+        if workspace.remove_dead(self.tmp_root) or os.path.exists(self.collect_marker):
+            self.collect_if_free()
         reserve.ensure(self.lock_dir)
 
     @property
-    def _collect_marker(self) -> str:
+    def collect_marker(self) -> str:
+        """A file that says a collection is owed: a process died mid-way (its temp folder was
+        left), or a collection kept what only a live lease still needed (store.gc)."""
         return f"{os.fspath(self.lock_dir)}/collect-pending"
 
-    def _collect_after_crash(self) -> None:
-        """A process died mid-way (its temp folder was left): finish what it may have left half
-        done (store.gc). If another process holds the gc lock now, a marker makes the next
-        start try again."""
+    def collect_if_free(self) -> None:
+        """Run the collector (thorough) if no other process holds the gc lock now; if one does,
+        the marker stays and a later start, lease end or collection does it (store.gc)."""
         with try_flock(self._gc_lock) as locked:
             if not locked:
-                open(self._collect_marker, "ab").close()
+                open(self.collect_marker, "ab").close()
                 return
             from dockyard.store import gc  # see collect
 
             with self.meta_lock():
                 gc.collect(self, thorough=True)
-            try:
-                os.unlink(self._collect_marker)
-            except FileNotFoundError:
-                pass
 
     def collect(self, *, thorough: bool = False) -> list[Digest]:
         """Run the garbage collector now (store.gc); the layers it deleted."""
