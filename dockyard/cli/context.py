@@ -19,10 +19,14 @@ if TYPE_CHECKING:
 
 
 def local_context(root: str | None) -> CliContext:
-    """The store (`--root`, else DOCKYARD_ROOT or the default) and streams of an in-process command."""
+    """The store (`--root`, else DOCKYARD_ROOT or the default) and streams of an in-process command.
+    The root is made absolute, as dockerd makes its --data-root: the host-wide reservations
+    (/run/dockyard) name their store by it, and a relative one named a store no process in
+    another folder found (endpoints.sweep_deleted_stores swept its networks as a deleted
+    store's), nor runc (`run` failed: 'invalid netns path: stat ROOT/containers/ID/netns')."""
     if root == "":
         raise InvalidParameter("--root: the store directory must not be empty")
-    return CliContext(root=Path(root) if root is not None else default_root())
+    return CliContext(root=(Path(root) if root is not None else default_root()).absolute())
 
 
 @dataclass

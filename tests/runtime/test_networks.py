@@ -838,3 +838,24 @@ def test_an_anchor_whose_bridge_went_is_swept() -> None:
         assert "dz-lostanchor" not in _links() and "dx-lostanchor" not in _links()
     finally:
         subprocess.run(["ip", "link", "del", "dz-lostanchor"], capture_output=True)
+
+
+def test_a_relative_root_names_its_store_from_anywhere(dockyard, busybox) -> None:
+    """`--root store` (or DOCKYARD_ROOT=store) in the store's parent folder: the store is its
+    absolute path, as dockerd makes --data-root absolute. The host-wide reservation of a
+    network's subnet named 'store': to any dockyard process in another folder a deleted store's
+    network, whose reservation every join's sweep (endpoints.sweep_deleted_stores) removed,
+    with the network's bridge and rules: a second dockyard process broke the first's network.
+    And `run` failed: 'invalid netns path: stat store/containers/ID/netns'."""
+    parent, name = dockyard.root.parent, dockyard.root.name
+    record = dockyard("--root", name, "network", "create", "app", cwd=parent).stdout.strip()
+    try:
+        owners = {root for root, nid in subnets._reservations().values() if nid == record}
+        assert owners == {str(dockyard.root)}
+        endpoints.sweep_deleted_stores()      # another process, in another folder (the repo's)
+        assert (str(dockyard.root), record) in subnets._reservations().values()
+        run = dockyard("--root", name, "run", "--rm", "--network", "app", "busybox", "true",
+                       cwd=parent, check=False)
+        assert (run.returncode, run.stderr) == (0, "")
+    finally:
+        dockyard("network", "rm", "app")
