@@ -75,13 +75,14 @@ _RUN_HOST_TEXT = {"cpusetcpus": "CpusetCpus", "cpusetmems": "CpusetMems"}
 
 def _run_host(req: Request) -> dict[str, Any]:
     """The HostConfig fields a build's parameters set for RUN's containers (only those given:
-    the docker CLI sends none it was not given). `cgroupparent`, `securityopt` and `squash`
-    (experimental in dockerd) are refused: dockyard does not apply them."""
-    for name, given in (("cgroupparent", req.q("cgroupparent")), ("squash", req.qbool("squash")),
-                        ("securityopt", req.qlist("securityopt"))):
+    the docker CLI sends none it was not given). `cgroupparent` and `squash` (experimental in
+    dockerd) are refused: dockyard does not apply them; `securityopt` as dockerd refuses it."""
+    if req.qlist("securityopt"):   # dockerd 20.10's words, on Linux
+        raise InvalidParameter("The daemon on this platform does not support setting security options on build")
+    for name, given in (("cgroupparent", req.q("cgroupparent")), ("squash", req.qbool("squash"))):
         if given:
             raise InvalidParameter(f"build parameter {name} is not supported by dockyard")
-    if req.q("isolation") not in (None, "", "default"):
+    if (req.q("isolation") or "default").lower() != "default":
         raise InvalidParameter(f'Unsupported isolation: "{req.q("isolation")}"')   # dockerd's words
     host: dict[str, Any] = {field: req.qint(name) for name, field in _RUN_HOST.items()}
     host.update({field: req.q(name) for name, field in _RUN_HOST_TEXT.items()})

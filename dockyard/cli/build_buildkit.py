@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from dockyard.client.build import build_arg_values, label_values, tag_references
+from dockyard.client.build import build_arg_values, label_values, run_host_config, tag_references
 from dockyard.client.build_buildkit import display, finish, read_flags, report
 
 TYPE_CHECKING = False
@@ -25,6 +25,7 @@ def graph_options(args: argparse.Namespace) -> GraphOptions:
     from dockyard.engine.buildkit import GraphOptions, OutputSpec, Session, check_extra_host, check_network
 
     check_network(args.network)   # as a client, serve refuses it (the light client loads no graph options)
+    run_host_config(args, buildkit=True)   # RUN's resources refused; --add-host read below
     flags = read_flags(args)
     build_args = build_arg_values(args.build_arg)
     if "SOURCE_DATE_EPOCH" not in build_args and os.environ.get("SOURCE_DATE_EPOCH"):

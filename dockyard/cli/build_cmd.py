@@ -9,8 +9,8 @@ import sys
 
 from dockyard.cli.context import CliContext, local_context
 from dockyard.client.build import (FLAGS, Values, build_arg_values, buildkit_enabled,
-                                   client_build, label_values, refuse_buildkit_flags, rm_value, tag_references,
-                                   write_iidfile)
+                                   client_build, label_values, refuse_buildkit_flags, rm_value, run_host_config,
+                                   tag_references, write_iidfile)
 from dockyard.client.flags import add_flags
 from dockyard.client.program import report_errors
 from dockyard.errors import BuildFailed
@@ -46,13 +46,14 @@ def client_build_either(args: argparse.Namespace, host: str) -> int:
     return client_build(args, host)
 
 
-def _run_host(add_host: list[str]) -> dict[str, object]:
-    """RUN's containers' HostConfig keywords of the flags given (--add-host)."""
-    if not add_host:
+def _run_host(args: argparse.Namespace) -> dict[str, object]:
+    """RUN's containers' HostConfig keywords of the flags given (--add-host, --memory, --ulimit...)."""
+    host = run_host_config(args)
+    if not host:
         return {}
     from dockyard.engine.create_config import run_host  # only then (tests/test_start_up.py)
 
-    return run_host({"ExtraHosts": list(add_host)})
+    return run_host(host)
 
 
 def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -70,7 +71,7 @@ def cmd_build(args: argparse.Namespace, ctx: CliContext) -> int:
         no_cache=args.no_cache, labels=label_values(args.label), quiet=args.quiet, rm=rm_value(args.rm),
         force_rm=args.force_rm, network=args.network,
         pull=args.pull, cache_from=list(args.cache_from), explain_cache=args.explain_cache,
-        run_host=_run_host(args.add_host))
+        run_host=_run_host(args))
     stdout = ctx.stdout_binary
     # -q: the output comes only from a build that failed, before its error, and goes to stderr
     # (the docker CLI prints what dockerd sent it there)

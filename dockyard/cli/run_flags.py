@@ -12,9 +12,7 @@ import re
 from typing import Any
 
 from dockyard.errors import InvalidParameter
-
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+from dockyard.units import parse_ulimit, ram_in_bytes
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
@@ -97,14 +95,6 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     a("--blkio-weight", type=int, default=0, help="Block IO (relative weight), between 10 and 1000, or 0 to disable")
     a("image", metavar="IMAGE")
     a("command", nargs=argparse.REMAINDER, metavar="COMMAND")
-
-
-def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: `64m`, `1g`, `512k`, `1024` (binary units)."""
-    m = _SIZE.match(text.strip())
-    if m is None:
-        raise InvalidParameter(f"invalid size: '{text}'")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def key_values(pairs: list[str], what: str = "label") -> dict[str, str]:
@@ -220,18 +210,17 @@ def _security_opts(items: list[str]) -> list[str]:
     return out
 
 
-def _ulimits(items: list[str]) -> list[dict[str, Any]]:
-    out = []
+def ulimits(items: list[str]) -> list[dict[str, Any]]:
+    """`--ulimit NAME=SOFT[:HARD]` flags as the docker CLI's opts.UlimitOpt reads them (go-units
+    ParseUlimit): the last of a name wins."""
+    out: dict[str, dict[str, Any]] = {}
     for item in items:
-        name, eq, values = item.partition("=")
-        if not eq:
-            raise InvalidParameter(f"invalid ulimit argument: {item}")
-        soft, _, hard = values.partition(":")
         try:
-            out.append({"Name": name, "Soft": int(soft), "Hard": int(hard or soft)})
-        except ValueError:
-            raise InvalidParameter(f"invalid ulimit argument: {item}") from None
-    return out
+            limit = parse_ulimit(item)
+        except ValueError as e:
+            raise InvalidParameter(f'invalid argument "{item}" for "--ulimit" flag: {e}') from None
+        out[limit["Name"]] = limit  # type: ignore[index]
+    return list(out.values())
 
 
 def restart_policy(text: str) -> dict[str, Any]:
@@ -243,9 +232,10 @@ def restart_policy(text: str) -> dict[str, Any]:
 
 
 def flag_size(flag: str, text: str) -> int:
+    """A size flag's value (go-units RAMInBytes), refused in the docker CLI's words."""
     try:
         return ram_in_bytes(text)
-    except InvalidParameter as e:
+    except ValueError as e:
         raise InvalidParameter(f'invalid argument "{text}" for "{flag}" flag: {e}') from None
 
 
@@ -360,7 +350,7 @@ def _mount(text: str) -> dict[str, Any]:
         elif key == "tmpfs-size":
             try:
                 out.setdefault("TmpfsOptions", {})["SizeBytes"] = ram_in_bytes(value)
-            except InvalidParameter:
+            except ValueError:
                 raise InvalidParameter(f"invalid value for tmpfs-size: {value}") from None
         elif key == "tmpfs-mode":
             try:
@@ -457,7 +447,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "MemorySwap": -1 if args.memory_swap == "-1" else flag_size("--memory-swap", args.memory_swap) if args.memory_swap else 0,
         "NanoCpus": nano_cpus(args.cpus) if args.cpus else 0,
         "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit,
-        "Ulimits": _ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
+        "Ulimits": ulimits(args.ulimit) or None, "Mounts": [_mount(m) for m in args.mount] or None,
         "ShmSize": flag_size("--shm-size", args.shm_size) if args.shm_size else 0,
         "OomScoreAdj": args.oom_score_adj, "OomKillDisable": args.oom_kill_disable, "CpuPeriod": args.cpu_period, "CpuQuota": args.cpu_quota,
         "CpusetCpus": args.cpuset_cpus, "CpusetMems": args.cpuset_mems,

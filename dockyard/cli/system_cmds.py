@@ -106,10 +106,10 @@ def _prune_through(host: str, *, all_images: bool, volumes: bool) -> Any:
 def cmd_builder_prune(args: argparse.Namespace, target: Any) -> int:
     """`docker builder prune`: BuildKit mode's cache (engine/build_cache.py), `POST /build/prune`."""
     from dockyard.cli.backend import for_target
-    from dockyard.cli.run_flags import filters_query, ram_in_bytes
+    from dockyard.cli.run_flags import filters_query, flag_size
 
     # the docker CLI reads --keep-storage (bytes, go-units' RAMInBytes) before it asks
-    keep = 0 if args.keep_storage.strip() in ("", "0") else ram_in_bytes(args.keep_storage.strip())
+    keep = 0 if args.keep_storage.strip() in ("", "0") else flag_size("--keep-storage", args.keep_storage.strip())
     from dockyard.cli.prompt import confirm
 
     if not confirm("WARNING! This will remove all " + ("" if args.all else "dangling ")

@@ -47,6 +47,24 @@ FLAGS = (
          default=True),
     Flag(("--force-rm",), "force_rm", SWITCH, "Always remove intermediate containers"),
     Flag(("--add-host",), "add_host", APPEND, "Add a custom host-to-IP mapping (host:ip) to RUN's /etc/hosts"),
+    # RUN's containers' resources (classic builder; BuildKit mode refuses them: run_host_config)
+    Flag(("-m", "--memory"), "memory", VALUE, "Memory limit"),
+    Flag(("--memory-swap",), "memory_swap", VALUE, "Swap limit equal to memory plus swap: '-1' to enable "
+         "unlimited swap"),
+    Flag(("--shm-size",), "shm_size", VALUE, "Size of /dev/shm"),
+    Flag(("--ulimit",), "ulimit", APPEND, "Ulimit options"),
+    Flag(("-c", "--cpu-shares"), "cpu_shares", VALUE, "CPU shares (relative weight)"),
+    Flag(("--cpu-period",), "cpu_period", VALUE, "Limit the CPU CFS (Completely Fair Scheduler) period"),
+    Flag(("--cpu-quota",), "cpu_quota", VALUE, "Limit the CPU CFS (Completely Fair Scheduler) quota"),
+    Flag(("--cpuset-cpus",), "cpuset_cpus", VALUE, "CPUs in which to allow execution (0-3, 0,1)"),
+    Flag(("--cpuset-mems",), "cpuset_mems", VALUE, "MEMs in which to allow execution (0-3, 0,1)"),
+    Flag(("--compress",), "compress", SWITCH, "Compress the build context using gzip (as a client of a daemon)"),
+    # docker build's flags dockyard cannot honour: refused, never ignored (run_host_config)
+    Flag(("--cgroup-parent",), "cgroup_parent", VALUE, "Optional parent cgroup for the container (not supported)"),
+    Flag(("--isolation",), "isolation", VALUE, "Container isolation technology (only 'default' on Linux)"),
+    Flag(("--security-opt",), "security_opt", APPEND, "Security options (not supported on build, as in dockerd)"),
+    Flag(("--squash",), "squash", SWITCH, "Squash newly built layers into a single new layer (experimental: "
+         "not supported)"),
     Flag(("--network",), "network", VALUE, "Set the networking mode for the RUN instructions during build",
          default="default"),
     Flag(("--pull",), "pull", SWITCH, "Always attempt to pull a newer version of the image"),
@@ -124,6 +142,82 @@ def rm_value(value: bool | str) -> bool:
     raise InvalidParameter(f'invalid argument "{value}" for "--rm" flag: strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
+def _flag_error(value: str, flag: str, problem: object) -> InvalidParameter:
+    """A flag's value the docker CLI's flag parser refuses: its words, its help's line, 125."""
+    error = InvalidParameter(f'invalid argument "{value}" for "{flag}" flag: {problem}\n'
+                             "See 'dockyard build --help'.")
+    error.exit_code = 125
+    return error
+
+
+# (dest, the flag as the docker CLI names it, HostConfig's field) of the integer and size flags
+_INT_FLAGS = (("cpu_shares", "-c, --cpu-shares", "CpuShares"), ("cpu_period", "--cpu-period", "CpuPeriod"),
+              ("cpu_quota", "--cpu-quota", "CpuQuota"))
+_SIZE_FLAGS = (("memory", "-m, --memory", "Memory"), ("memory_swap", "--memory-swap", "MemorySwap"),
+               ("shm_size", "--shm-size", "ShmSize"))
+_RUN_FLAGS = {"Memory": "--memory", "MemorySwap": "--memory-swap", "ShmSize": "--shm-size", "Ulimits": "--ulimit",
+              "CpuShares": "--cpu-shares", "CpuPeriod": "--cpu-period", "CpuQuota": "--cpu-quota",
+              "CpusetCpus": "--cpuset-cpus", "CpusetMems": "--cpuset-mems"}
+
+
+def run_host_config(args: argparse.Namespace, buildkit: bool = False) -> dict[str, object]:
+    """The HostConfig fields the flags give RUN's containers, read as the docker CLI 20.10 reads
+    them (sizes and ulimits as go-units reads them, integers as pflag's Int64): only those given
+    (a zero is not given, as dockerd's builder takes it). What dockyard cannot honour is refused,
+    in the words of whoever refuses it in docker: `--squash` (the CLI: dockerd without
+    experimental features), `--security-opt` and `--isolation` other than default (dockerd on
+    Linux), `--cgroup-parent` (dockyard's runtime has no parent cgroup). BuildKit mode: dockerd
+    20.10 ignores the resource flags there (measured: a RUN saw no memory, swap, shm, ulimit or
+    CPU limit); dockyard refuses them instead. In process and as a client alike."""
+    if args.squash:
+        raise InvalidParameter('"--squash" is only supported on a Docker daemon with experimental features enabled')
+    if args.security_opt:
+        raise InvalidParameter("The daemon on this platform does not support setting security options on build")
+    if args.isolation and args.isolation.lower() != "default":
+        raise InvalidParameter(f'Unsupported isolation: "{args.isolation}"')
+    if args.cgroup_parent:
+        raise InvalidParameter("--cgroup-parent is not supported by dockyard: its containers have no parent cgroup")
+    host: dict[str, object] = {}
+    if any(getattr(args, dest) for dest, _, _ in _SIZE_FLAGS) or args.ulimit or \
+            any(getattr(args, dest) for dest, _, _ in _INT_FLAGS):
+        # Not at the top: a build without these flags does not load the parsers (tests/test_start_up.py)
+        from dockyard.units import go_parse_int, parse_ulimit, ram_in_bytes
+
+        for dest, flag, field in _SIZE_FLAGS:
+            text = getattr(args, dest)
+            if text is not None and not (dest == "memory_swap" and text == "-1"):
+                try:
+                    host[field] = ram_in_bytes(text)
+                except ValueError as exc:
+                    raise _flag_error(text, flag, exc) from None
+            elif text == "-1":
+                host[field] = -1
+        for dest, flag, field in _INT_FLAGS:
+            text = getattr(args, dest)
+            if text is not None:
+                try:
+                    host[field] = go_parse_int(text, 0)
+                except ValueError as exc:
+                    raise _flag_error(text, flag, exc) from None
+        ulimits: dict[object, dict[str, object]] = {}
+        for text in args.ulimit:
+            try:
+                limit = parse_ulimit(text)
+            except ValueError as exc:
+                raise _flag_error(text, "--ulimit", exc) from None
+            ulimits[limit["Name"]] = limit   # the last of a name wins (opts.UlimitOpt)
+        host["Ulimits"] = list(ulimits.values())
+    host["CpusetCpus"], host["CpusetMems"] = args.cpuset_cpus, args.cpuset_mems
+    host = {field: value for field, value in host.items() if value}
+    if buildkit and host:
+        given = ", ".join(_RUN_FLAGS[field] for field in host)
+        raise InvalidParameter(f"{given}: not supported in BuildKit mode (dockerd 20.10's BuildKit ignores "
+                               "them): build with the classic builder (DOCKER_BUILDKIT=0)")
+    if args.add_host:
+        host["ExtraHosts"] = list(args.add_host)
+    return host
+
+
 def build_arg_values(values: list[str]) -> dict[str, str | None]:
     """`--build-arg K=V`; a bare `K` takes K from the environment (unset: no value), as the CLI does."""
     out: dict[str, str | None] = {}
@@ -182,11 +276,16 @@ def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None)
     """`POST /build`'s parameters as the docker CLI (classic builder) sends them: defaults are
     left out (`rm` only as `rm=0`), maps as JSON, booleans as `1`."""
     query: list[tuple[str, str]] = []
+    host = run_host_config(args)
     build_args = build_arg_values(args.build_arg)
     if build_args:
         query.append(("buildargs", _compact(build_args)))
     if args.cache_from:
         query.append(("cachefrom", _compact(list(args.cache_from))))
+    for field, name in (("CpuPeriod", "cpuperiod"), ("CpuQuota", "cpuquota"), ("CpuShares", "cpushares"),
+                        ("CpusetCpus", "cpusetcpus"), ("CpusetMems", "cpusetmems")):
+        if field in host:
+            query.append((name, str(host[field])))
     if dockerfile:
         query.append(("dockerfile", dockerfile))
     if args.explain_cache:  # dockyard's own parameter
@@ -197,6 +296,9 @@ def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None)
     labels = label_values(args.label)
     if labels:
         query.append(("labels", _compact(labels)))
+    for field, name in (("Memory", "memory"), ("MemorySwap", "memswap")):
+        if field in host:
+            query.append((name, str(host[field])))
     if args.network != "default":
         query.append(("networkmode", args.network))
     if args.no_cache:
@@ -211,9 +313,14 @@ def _query(args: argparse.Namespace, dockerfile: str | None, remote: str | None)
         query.append(("remote", remote))
     if not rm_value(args.rm):
         query.append(("rm", "0"))
+    if "ShmSize" in host:
+        query.append(("shmsize", str(host["ShmSize"])))
     query += [("t", text) for text in args.tag]
     if args.target:
         query.append(("target", args.target))
+    if "Ulimits" in host:  # Go's json.Marshal of units.Ulimit: Name, Hard, Soft
+        query.append(("ulimits", _compact([{"Name": u["Name"], "Hard": u["Hard"], "Soft": u["Soft"]}
+                                           for u in host["Ulimits"]])))  # type: ignore[attr-defined]
     query.append(("version", "1"))
     return query
 
@@ -251,10 +358,52 @@ def _context_body(context: DirectoryContext | BuildContext,
     return write
 
 
-def _send_stdin(out: BinaryIO) -> None:
+class _Gzip:
+    """A writer that gzips what it is given into `out` (`--compress`, the docker CLI's
+    build.Compress); zlib is loaded for it only."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        import zlib
+
+        self.out = out
+        self.encoder = zlib.compressobj(6, zlib.DEFLATED, 31)   # 31: a gzip header and trailer
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self.out.write(self.encoder.compress(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """(the tar writer flushes its writer: what zlib holds goes out at the end)"""
+
+    def close(self) -> None:
+        self.out.write(self.encoder.flush())
+
+
+def _compressed(body: Callable[[BinaryIO], None]) -> Callable[[BinaryIO], None]:
+    def write(out: BinaryIO) -> None:
+        gzip = _Gzip(out)
+        body(gzip)  # type: ignore[arg-type]
+        gzip.close()
+
+    return write
+
+
+def _send_stdin(out: BinaryIO, compress: bool = False) -> None:
+    """The context from stdin as it comes; with `compress`, a tar gzipped (a lone Dockerfile, or
+    an archive compressed already, gains nothing from it: sent as it comes, for the daemon to
+    tell what it is)."""
     stdin = sys.stdin.buffer
+    head = b""
+    while len(head) < 512 and (data := stdin.read(512 - len(head))):
+        head += data
+    if compress and head[257:262] == b"ustar":
+        out = _Gzip(out)  # type: ignore[assignment]
+    out.write(head)
     while data := stdin.read(64 * 1024):
         out.write(data)
+    if isinstance(out, _Gzip):
+        out.close()
 
 
 def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = None) -> int:
@@ -266,6 +415,7 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
                                "`dockyard image waste IMAGE` after the build")
     if mode is None:
         refuse_buildkit_flags(args)
+    run_host_config(args, buildkit=mode is not None)   # refused before anything is sent
     tag_references(args.tag)
     rm_value(args.rm)
     # Not at the top: an in-process build reads its command line with this module and talks to
@@ -279,7 +429,7 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
     dockerfile = args.file
     body: Callable[[BinaryIO], None] | None = None
     if args.context == "-":  # a tar or a lone Dockerfile: sent as it comes, the daemon tells
-        body = _send_stdin
+        body = (lambda out: _send_stdin(out, compress=True)) if args.compress else _send_stdin
     elif args.context.startswith(("http://", "https://")):
         remote = args.context  # the daemon downloads it, as it does in-process
     else:
@@ -295,6 +445,8 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
         added = _random_dockerfile_name() if name == "-" or os.path.isabs(name) else None
         body = _context_body(context, added)
         dockerfile = added or name
+    if context is not None and args.compress:
+        body = _compressed(body)  # type: ignore[arg-type]
     headers = [("X-Registry-Config", _registry_config(os.environ))]
     query = _query(args, dockerfile, remote)
     if mode is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.client.build_sees import dockerd_sees, dockyard_sees
 from tests.conftest import at_once
 
 DOCKERFILE = "FROM busybox\nRUN grep -E 'one|two' /etc/hosts > /mapped\n"
@@ -24,16 +25,10 @@ def test_add_host_reaches_run_as_in_dockerd(dockyard, busybox, daemon, dockerd, 
     env = {"DOCKER_BUILDKIT": buildkit}
 
     def theirs() -> str:
-        # (the reference daemon has no bridge: its RUN steps take the host's network)
-        built = dockerd("build", "-q", "--network", "host", *flags, str(ctx), env=env).stdout.strip()
-        try:
-            return dockerd("run", "--rm", built, "cat", "/mapped").stdout
-        finally:
-            dockerd("rmi", built, check=False)
+        return dockerd_sees(dockerd, flags, ctx, "/mapped", env)
 
     def ours(*client: str) -> str:
-        built = dockyard(*client, "build", "-q", *flags, str(ctx)).stdout.strip()
-        return dockyard("run", "--rm", "--network", "none", built, "cat", "/mapped").stdout
+        return dockyard_sees(dockyard, flags, ctx, "/mapped", *client)
 
     reference, in_process, as_client = at_once(theirs, ours, lambda: ours("-H", daemon.url))
     assert reference == "10.9.8.7\tone\nfd00::7\ttwo\n"

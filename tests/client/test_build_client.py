@@ -338,6 +338,10 @@ def _members(body: bytes) -> list[tuple[str, int, int, int]]:
     import io
     import tarfile
 
+    if body[:2] == b"\x1f\x8b":   # --compress: gzip
+        import gzip
+
+        body = gzip.decompress(body)
     # The docker CLI's tar with an added Dockerfile (archive.ReplaceFileTarWrapper) ends right
     # after the last file's bytes, without padding or end blocks; Go's reader takes that.
     body += b"\0" * (-len(body) % 512 + 1024)
@@ -426,8 +430,12 @@ def test_request_is_the_docker_clis(dockyard, tmp_path) -> None:
          "--label", "l=v", "-q"],
         ["--rm=false", "--force-rm", "--no-cache", "--pull", "--network", "host", "--target", "t1"],
         ["-f", str(outside)],
+        # RUN's resources, and the context gzipped
+        ["-m", "10m", "--memory-swap", "-1", "--shm-size", "8m", "--ulimit", "nofile=100:200", "-c", "0x200",
+         "--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-cpus", "0", "--cpuset-mems", "0", "--compress"],
     ]
     configs = _docker_configs(tmp_path / "docker-configs")
+    configs.append(configs[-1])
     env = {**os.environ, "DOCKER_BUILDKIT": "0", "HOME": "/root"}
     env.pop("UNSET_X", None)
     try:
@@ -450,6 +458,7 @@ def test_request_is_the_docker_clis(dockyard, tmp_path) -> None:
             else:
                 assert ours_headers["x-registry-config"] == "e30="  # {}
             (docker_target, docker_body), (ours_target, ours_body) = recorder.requests[-2:]
+            assert (ours_body[:2] == b"\x1f\x8b") == (docker_body[:2] == b"\x1f\x8b") == ("--compress" in flags)
             docker_query = urllib.parse.parse_qs(urllib.parse.urlsplit(docker_target).query)
             ours_query = urllib.parse.parse_qs(urllib.parse.urlsplit(ours_target).query)
             if "-f" in flags:
