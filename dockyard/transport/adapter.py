@@ -26,6 +26,10 @@ from dockyard.digest import Digest
 from dockyard.image.manifest import Descriptor
 from dockyard.reference import Reference
 
+# dockerd's errRootFSMismatch (distribution/pull_v2.go): a registry image's layers are not the ones
+# its config lists (their number, or a blob's content)
+MANIFEST_MISMATCH = "layers from manifest don't match image configuration"
+
 
 @dataclass
 class SourceLayer:
@@ -104,12 +108,10 @@ class ImageSink:
     def has_image(self, image_id: Digest) -> bool:
         return False
 
-    def names_image(self, name: Reference, image_id: Digest) -> bool:
-        """Whether the sink's `name` is that image already (a pull of a tag that is up to date)."""
-        return False
-
-    def has_layer(self, diff_id: Digest) -> Descriptor | None:
-        """What the sink has of the layer already (it is not moved again), or None."""
+    def has_layer(self, diff_id: Digest, blob: Digest | None = None) -> Descriptor | None:
+        """What the sink has of the layer already (it is not moved again), or None. With `blob`
+        (a download's compressed digest), only a layer the sink knows that blob to hold: a
+        registry's word that the blob is the layer is not taken on trust."""
         return None
 
     def put_image(self, image: SourceImage, raw_config: bytes | None, layers: list[Descriptor],

@@ -30,8 +30,8 @@ from dockyard.errors import DigestMismatch, InvalidArchive, InvalidParameter
 from dockyard.image import media
 from dockyard.image.config import ImageConfig
 from dockyard.image.manifest import Descriptor, ImageManifest, parse_manifest
-from dockyard.transport.adapter import BlobSink, ImageSink, ImageSource, SourceImage, SourceLayer, \
-    StagingSink, TarSink
+from dockyard.transport.adapter import MANIFEST_MISMATCH, BlobSink, ImageSink, ImageSource, SourceImage, \
+    SourceLayer, StagingSink, TarSink
 from dockyard.transport.progress import Progress, ProgressSink, throttled
 from dockyard.transport.streams import Checked, Compressing, Drained, Relayed, download_scanned
 
@@ -74,7 +74,7 @@ class _Copy:
         self.source, self.sink = source, sink
         self.words = _PUSH if sink.remote else _PULL if source.remote else None
         self._progress = progress
-        self.moved: dict[Digest, Descriptor] = {}  # layers put in this copy, by diff ID
+        self.moved: dict[Digest, Descriptor] = {}  # layers put in this copy, by `_key`
 
     def emit(self, status: str, short: str = "", current: int | None = None, total: int | None = None) -> None:
         if self._progress is not None:
@@ -89,11 +89,8 @@ class _Copy:
     # -- one image ------------------------------------------------------------------------------
     def image(self, image: SourceImage) -> None:
         if self.sink.has_image(image.id):
-            # dockerd's pull of an image it has under another name: each layer's line (none
-            # for a tag that is that image already: "Image is up to date")
-            if self.words is _PULL and not all(self.sink.names_image(n, image.id) for n in image.names):
-                for layer in image.layers():
-                    self.emit(_PULL.exists, self._short(layer, None))
+            # dockerd's pull of an image it has (under this name or another, loaded or
+            # pulled) prints no line of its layers: it reads neither its config nor its blobs
             self.sink.put_image(image, None, [], None)
             return
         raw_config = image.raw_config()
@@ -138,6 +135,21 @@ class _Copy:
                 or self.source.blob_chunks(layer, desc) is not None)
 
     # -- its layers -----------------------------------------------------------------------------
+    def _key(self, layer: SourceLayer) -> Digest:
+        """What a layer's move is known by: a download by its blob's digest (as dockerd's, whose
+        key is the blob: two blobs that claim one diff ID are both downloaded and checked), any
+        other by its diff ID."""
+        return layer.forms[0].digest if self.source.remote and layer.forms else layer.diff_id
+
+    def _have(self, layer: SourceLayer) -> Descriptor | None:
+        """What the sink has of the layer already. A download is skipped only for a blob the
+        sink has verified to hold the layer: a registry's config may claim any diff ID for a blob
+        (dockerd downloads a blob whose digest -> diff ID it has not verified, and refuses the
+        image if the content is not the config's)."""
+        if self.source.remote and layer.forms:
+            return self.sink.has_layer(layer.diff_id, layer.forms[0].digest)
+        return self.sink.has_layer(layer.diff_id)
+
     def _short(self, layer: SourceLayer, hint: Descriptor | None) -> str:
         """The layer's ID in progress lines: a download shows the blob's digest, an upload the diff ID."""
         if self.source.remote and not self.sink.remote and layer.forms:
@@ -155,14 +167,14 @@ class _Copy:
         if sink.remote:
             order.reverse()  # Docker lists an upload top layer first
         for layer, hint in order:
-            short = self._short(layer, hint)
-            have = self.moved.get(layer.diff_id) or sink.has_layer(layer.diff_id)
+            short, key = self._short(layer, hint), self._key(layer)
+            have = self.moved.get(key) or self._have(layer)
             if have is not None:
-                found[layer.diff_id] = have
+                found[key] = have
                 if words:
                     self.emit(words.exists, short)
-            elif layer.diff_id not in work:
-                work[layer.diff_id] = (layer, hint, short)
+            elif key not in work:
+                work[key] = (layer, hint, short)
                 if words:
                     self.emit(words.queued, short)
         queue = list(work.items())
@@ -206,11 +218,11 @@ class _Copy:
                 side = aside.submit(early) if early is not None else None
                 found.update(_results({d: pool.submit(job, item) for d, item in queue}, side, failed))
         else:
-            for diff_id, item in work.items():
+            for key, item in work.items():
                 moved = self._move(*item)
-                found[diff_id] = moved() if callable(moved) else moved
-        self.moved.update({d: found[d] for d in work})
-        return [found[layer.diff_id] for layer in layers]
+                found[key] = moved() if callable(moved) else moved
+        self.moved.update({k: found[k] for k in work})
+        return [found[self._key(layer)] for layer in layers]
 
     def _uploads(self, sink: BlobSink, queue: list[tuple[Digest, tuple[SourceLayer, Descriptor | None, str]]],
                  found: dict[Digest, Descriptor], early: Callable[[], None] | None) -> None:
@@ -324,7 +336,11 @@ class _Copy:
                     # inflated and unpacked: the layer's end was the one, then the other
                     sink.settle_blob(Path(tmp))
                 scan = scanning.result()
-                verify(layer.diff_id, scan.diff_id, "layer")
+                if scan.diff_id != layer.diff_id and self.words:
+                    # dockerd's line: the layer was whole by its own digest; the image's check,
+                    # after it, finds it is not the config's
+                    self.emit(self.words.done, short)
+                self._check_diff_id(layer, scan.diff_id)
                 if desc.digest == layer.diff_id:
                     placed = sink.stage_tar(Path(tmp), scan)
                 else:
@@ -397,11 +413,13 @@ class _Copy:
             raise DigestMismatch(f"layer {layer.name or layer.diff_id}: {scan.tar_size} bytes, expected {layer.size}")
         return scan
 
-    @staticmethod
-    def _check_diff_id(layer: SourceLayer, actual: Digest) -> None:
-        if actual != layer.diff_id:
-            raise DigestMismatch(f"layer {layer.name or layer.diff_id}: content has digest {actual}, "
-                                 f"the image config says {layer.diff_id}")
+    def _check_diff_id(self, layer: SourceLayer, actual: Digest) -> None:
+        if actual == layer.diff_id:
+            return
+        if self.source.remote:
+            raise DigestMismatch(MANIFEST_MISMATCH)
+        raise DigestMismatch(f"layer {layer.name or layer.diff_id}: content has digest {actual}, "
+                             f"the image config says {layer.diff_id}")
 
 
 def _results(futures: dict[Digest, Future[Descriptor | Future[Descriptor]]], side: Future[None] | None,

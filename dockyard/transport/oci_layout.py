@@ -111,8 +111,8 @@ class OciLayoutSink(TarSink):
         self.index: list[Descriptor] = []
         self._written: dict[Digest, Descriptor] = {}
 
-    def has_layer(self, diff_id: Digest) -> Descriptor | None:
-        return self._written.get(diff_id)
+    def has_layer(self, diff_id: Digest, blob: Digest | None = None) -> Descriptor | None:
+        return self._written.get(diff_id) if blob in (None, diff_id) else None
 
     def put_tar(self, diff_id: Digest, stream: BinaryIO, size: int) -> Descriptor:
         self.tar.add_stream(f"blobs/sha256/{diff_id.hex}", stream, size)

@@ -152,13 +152,16 @@ class StoreSink(StagingSink):
     def has_image(self, image_id: Digest) -> bool:
         return self.store.records.exists(image_id)
 
-    def names_image(self, name: Reference, image_id: Digest) -> bool:
-        return self.store.tags.get(name) == image_id
-
-    def has_layer(self, diff_id: Digest) -> Descriptor | None:
+    def has_layer(self, diff_id: Digest, blob: Digest | None = None) -> Descriptor | None:
+        """A `blob` the layer was verified to hold is one of its compressed forms (a pull's kept
+        blob, a push's made one): as dockerd's v2 metadata, which only a verified download or a
+        push writes, a loaded layer has none."""
         if not self.store.layers.exists(diff_id):
             return None
-        return Descriptor(media.OCI_LAYER, diff_id, self.store.layers.get(diff_id).size)
+        stored = self.store.layers.get(diff_id)
+        if blob not in (None, diff_id) and not any(c.digest == blob for c in stored.compressed):
+            return None
+        return Descriptor(media.OCI_LAYER, diff_id, stored.size)
 
     def stage_tar(self, path: Path, scan: ScanResult) -> Descriptor:
         self._tars[scan.diff_id] = (path, scan)

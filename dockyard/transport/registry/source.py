@@ -14,12 +14,12 @@ from typing import BinaryIO, Iterator
 
 from dockyard.archive.compression import open_decompressed
 from dockyard.digest import CHUNK, Digest
-from dockyard.errors import InvalidParameter
+from dockyard.errors import DigestMismatch, InvalidParameter
 from dockyard.image.image import Image
 from dockyard.image.manifest import Descriptor, ImageIndex, ImageManifest, Platform, choose_platform, \
     parse_manifest
 from dockyard.reference import Reference
-from dockyard.transport.adapter import ImageSource, SourceImage, SourceLayer
+from dockyard.transport.adapter import MANIFEST_MISMATCH, ImageSource, SourceImage, SourceLayer
 from dockyard.transport.pipe import ChunksReader
 from dockyard.transport.registry.client import RegistryClient
 from dockyard.transport.streams import coalesce, verified_chunks
@@ -89,8 +89,7 @@ class _RegistryImage(SourceImage):
         descriptors = self._source.manifest.layers
         diff_ids = Image(self.raw_config()).config.diff_ids
         if len(diff_ids) != len(descriptors):
-            raise InvalidParameter(f"invalid manifest: {len(descriptors)} layers but the config lists "
-                                   f"{len(diff_ids)} diff IDs")
+            raise DigestMismatch(MANIFEST_MISMATCH)  # (dockerd says so after the downloads)
         return [self._layer(desc, diff_id) for desc, diff_id in zip(descriptors, diff_ids)]
 
     def _layer(self, desc: Descriptor, diff_id: Digest) -> SourceLayer:
