@@ -142,80 +142,20 @@ def rm_value(value: bool | str) -> bool:
     raise InvalidParameter(f'invalid argument "{value}" for "--rm" flag: strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
-def _flag_error(value: str, flag: str, problem: object) -> InvalidParameter:
-    """A flag's value the docker CLI's flag parser refuses: its words, its help's line, 125."""
-    error = InvalidParameter(f'invalid argument "{value}" for "{flag}" flag: {problem}\n'
-                             "See 'dockyard build --help'.")
-    error.exit_code = 125
-    return error
-
-
-# (dest, the flag as the docker CLI names it, HostConfig's field) of the integer and size flags
-_INT_FLAGS = (("cpu_shares", "-c, --cpu-shares", "CpuShares"), ("cpu_period", "--cpu-period", "CpuPeriod"),
-              ("cpu_quota", "--cpu-quota", "CpuQuota"))
-_SIZE_FLAGS = (("memory", "-m, --memory", "Memory"), ("memory_swap", "--memory-swap", "MemorySwap"),
-               ("shm_size", "--shm-size", "ShmSize"))
-_RUN_FLAGS = {"Memory": "--memory", "MemorySwap": "--memory-swap", "ShmSize": "--shm-size", "Ulimits": "--ulimit",
-              "CpuShares": "--cpu-shares", "CpuPeriod": "--cpu-period", "CpuQuota": "--cpu-quota",
-              "CpusetCpus": "--cpuset-cpus", "CpusetMems": "--cpuset-mems"}
+# The flags that give RUN's containers more than the network and --add-host: read by
+# client/run_host.py, loaded only when one is given (tests/client/test_budget.py)
+_RUN_HOST_DESTS = ("memory", "memory_swap", "shm_size", "ulimit", "cpu_shares", "cpu_period", "cpu_quota",
+                   "cpuset_cpus", "cpuset_mems", "cgroup_parent", "isolation", "security_opt", "squash")
 
 
 def run_host_config(args: argparse.Namespace, buildkit: bool = False) -> dict[str, object]:
-    """The HostConfig fields the flags give RUN's containers, read as the docker CLI 20.10 reads
-    them (sizes and ulimits as go-units reads them, integers as pflag's Int64): only those given
-    (a zero is not given, as dockerd's builder takes it). What dockyard cannot honour is refused,
-    in the words of whoever refuses it in docker: `--squash` (the CLI: dockerd without
-    experimental features), `--security-opt` and `--isolation` other than default (dockerd on
-    Linux), `--cgroup-parent` (dockyard's runtime has no parent cgroup). BuildKit mode: dockerd
-    20.10 ignores the resource flags there (measured: a RUN saw no memory, swap, shm, ulimit or
-    CPU limit); dockyard refuses them instead. In process and as a client alike."""
-    if args.squash:
-        raise InvalidParameter('"--squash" is only supported on a Docker daemon with experimental features enabled')
-    if args.security_opt:
-        raise InvalidParameter("The daemon on this platform does not support setting security options on build")
-    if args.isolation and args.isolation.lower() != "default":
-        raise InvalidParameter(f'Unsupported isolation: "{args.isolation}"')
-    if args.cgroup_parent:
-        raise InvalidParameter("--cgroup-parent is not supported by dockyard: its containers have no parent cgroup")
-    host: dict[str, object] = {}
-    if any(getattr(args, dest) for dest, _, _ in _SIZE_FLAGS) or args.ulimit or \
-            any(getattr(args, dest) for dest, _, _ in _INT_FLAGS):
-        # Not at the top: a build without these flags does not load the parsers (tests/test_start_up.py)
-        from dockyard.units import go_parse_int, parse_ulimit, ram_in_bytes
+    """The HostConfig fields the flags give RUN's containers (client/run_host.read): only those
+    given; BuildKit mode refuses all but --add-host."""
+    if any(getattr(args, dest) for dest in _RUN_HOST_DESTS):
+        from dockyard.client.run_host import read
 
-        for dest, flag, field in _SIZE_FLAGS:
-            text = getattr(args, dest)
-            if text is not None and not (dest == "memory_swap" and text == "-1"):
-                try:
-                    host[field] = ram_in_bytes(text)
-                except ValueError as exc:
-                    raise _flag_error(text, flag, exc) from None
-            elif text == "-1":
-                host[field] = -1
-        for dest, flag, field in _INT_FLAGS:
-            text = getattr(args, dest)
-            if text is not None:
-                try:
-                    host[field] = go_parse_int(text, 0)
-                except ValueError as exc:
-                    raise _flag_error(text, flag, exc) from None
-        ulimits: dict[object, dict[str, object]] = {}
-        for text in args.ulimit:
-            try:
-                limit = parse_ulimit(text)
-            except ValueError as exc:
-                raise _flag_error(text, "--ulimit", exc) from None
-            ulimits[limit["Name"]] = limit   # the last of a name wins (opts.UlimitOpt)
-        host["Ulimits"] = list(ulimits.values())
-    host["CpusetCpus"], host["CpusetMems"] = args.cpuset_cpus, args.cpuset_mems
-    host = {field: value for field, value in host.items() if value}
-    if buildkit and host:
-        given = ", ".join(_RUN_FLAGS[field] for field in host)
-        raise InvalidParameter(f"{given}: not supported in BuildKit mode (dockerd 20.10's BuildKit ignores "
-                               "them): build with the classic builder (DOCKER_BUILDKIT=0)")
-    if args.add_host:
-        host["ExtraHosts"] = list(args.add_host)
-    return host
+        return read(args, buildkit)
+    return {"ExtraHosts": list(args.add_host)} if args.add_host else {}
 
 
 def build_arg_values(values: list[str]) -> dict[str, str | None]:
@@ -358,37 +298,6 @@ def _context_body(context: DirectoryContext | BuildContext,
     return write
 
 
-class _Gzip:
-    """A writer that gzips what it is given into `out` (`--compress`, the docker CLI's
-    build.Compress); zlib is loaded for it only."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        import zlib
-
-        self.out = out
-        self.encoder = zlib.compressobj(6, zlib.DEFLATED, 31)   # 31: a gzip header and trailer
-
-    def write(self, data: bytes) -> int:
-        if data:
-            self.out.write(self.encoder.compress(data))
-        return len(data)
-
-    def flush(self) -> None:
-        """(the tar writer flushes its writer: what zlib holds goes out at the end)"""
-
-    def close(self) -> None:
-        self.out.write(self.encoder.flush())
-
-
-def _compressed(body: Callable[[BinaryIO], None]) -> Callable[[BinaryIO], None]:
-    def write(out: BinaryIO) -> None:
-        gzip = _Gzip(out)
-        body(gzip)  # type: ignore[arg-type]
-        gzip.close()
-
-    return write
-
-
 def _send_stdin(out: BinaryIO, compress: bool = False) -> None:
     """The context from stdin as it comes; with `compress`, a tar gzipped (a lone Dockerfile, or
     an archive compressed already, gains nothing from it: sent as it comes, for the daemon to
@@ -397,13 +306,16 @@ def _send_stdin(out: BinaryIO, compress: bool = False) -> None:
     head = b""
     while len(head) < 512 and (data := stdin.read(512 - len(head))):
         head += data
+    gzip = None
     if compress and head[257:262] == b"ustar":
-        out = _Gzip(out)  # type: ignore[assignment]
+        from dockyard.client.run_host import Gzip
+
+        out = gzip = Gzip(out)  # type: ignore[assignment]
     out.write(head)
     while data := stdin.read(64 * 1024):
         out.write(data)
-    if isinstance(out, _Gzip):
-        out.close()
+    if gzip is not None:
+        gzip.close()
 
 
 def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = None) -> int:
@@ -446,7 +358,9 @@ def client_build(args: argparse.Namespace, host: str, mode: BuildMode | None = N
         body = _context_body(context, added)
         dockerfile = added or name
     if context is not None and args.compress:
-        body = _compressed(body)  # type: ignore[arg-type]
+        from dockyard.client.run_host import compressed
+
+        body = compressed(body)  # type: ignore[arg-type]
     headers = [("X-Registry-Config", _registry_config(os.environ))]
     query = _query(args, dockerfile, remote)
     if mode is not None:
