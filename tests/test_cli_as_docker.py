@@ -93,3 +93,49 @@ def test_a_rows_json_as_docker(dockerd, dockyard, busybox) -> None:  # noqa: ANN
     finally:
         for kind in ("network", "volume"):
             at_once(lambda: dockerd(kind, "rm", name), lambda: dockyard(kind, "rm", name))
+
+
+def test_templates_and_words_as_docker(dockerd, dockyard, busybox) -> None:  # noqa: ANN001
+    # dockyard's rows were maps: a field docker's row lacks printed `<no value>`, status 0; an
+    # unclosed action printed as text; inspect's null slices printed `<nil>`; a missing field of
+    # inspect `<no value>` (docker: the typed struct, then the JSON with missingkey=error)
+    name = "templates-as-docker"
+    for kind in ("network", "volume"):
+        at_once(lambda: dockerd(kind, "create", name), lambda: dockyard(kind, "create", name))
+    at_once(lambda: dockerd("create", "--name", name, "busybox", "sleep", "1"),
+            lambda: dockyard("create", "--name", name, "busybox", "sleep", "1"))
+    ps, listed = ["ps", "-a", "-f", f"name={name}", "--format"], [f"name={name}", "--format"]
+    try:
+        for args in ([*ps, "{{.Nope}}"], [*ps, "table {{.Names}}\t{{.Nope}}"], [*ps, "{{.Platform}}"],
+                     [*ps, "{{.Names.X}}"], [*ps, "{{.Label}}"], [*ps, "{{json"], [*ps, "{{.Names}"],
+                     [*ps, "{{.Names | foo}}"], [*ps, "{{- .Names -}} {{/* c */}}x"],
+                     ["ps", "-a", "-f", "name=nothing", "-q", "--format", "{{.Nope}}"],
+                     ["images", "--format", "{{.Nope}}", "busybox"], ["images", "--format", "{{json ."],
+                     ["images", "--format", "table {{.Repository.X}}"], ["images", "--format", "{{.Tag \"x\"}}"],
+                     ["images", "--format", "{{.Nope}}", "nothing"], ["history", "--format", "{{.Nope}}", "busybox"],
+                     ["network", "ls", "-f", *listed, "{{.Nope}}"], ["volume", "ls", "-f", *listed, "{{.Nope}}"],
+                     ["volume", "ls", "-f", *listed, '{{.Label "x"}}|{{.Links}}'],
+                     ["inspect", "-f", "{{.Nope}}", name], ["inspect", "-f", "{{.State.Health.Status}}", name],
+                     ["inspect", "-f", "{{json .State.Health}} {{.Node}} {{.HostConfig.Binds}} {{.ExecIDs}}", name],
+                     ["inspect", "-f", "{{.Config.Env}} {{.Config.Labels}} {{.Config.Labels.x}}", "busybox"],
+                     ["inspect", "-f", "{{.Config.Volumes}} {{.RootFS.Layers}} {{.Metadata.LastTagTime.X}}", "busybox"],
+                     ["inspect", "-f", "{{.Config}}", "busybox"], ["inspect", "-f", "{{.Os}} {{.ID.X}}", "busybox"],
+                     ["inspect", "-f", "{{.Id}}\\t{{.Nope}}", "busybox"], ["container", "inspect", "-f", "{{json .", name],
+                     ["inspect", "-f", "{{.Os}}", "busybox", name, "nosuch"],
+                     ["network", "inspect", "-f", "{{.Options}} {{.Peers}} {{.ConfigFrom}} {{.IPAM.Nope}}", name],
+                     ["volume", "inspect", "-f", "{{.Status}} {{.UsageData}} {{.Labels.x}}", name],
+                     ["volume", "inspect", "-f", "{{.UsageData.Size}}", name, "nosuch"],
+                     ["inspect", "-f", "{{.Nope}}", name, "--type", "volume"]):
+            theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
+            assert _as_docker(ours) == (theirs.returncode, theirs.stdout, theirs.stderr), args
+        # the docker CLI's words for a 404 of these calls (its own `Error: `): the name as given
+        # (dockyard: 'No such image: nosuch:latest', 'get nosuch: no such volume', 'network
+        # nosuch not found')
+        for args in (["rmi", "nosuch"], ["image", "inspect", "nosuch"], ["volume", "rm", "nosuch"],
+                     ["network", "rm", "nosuch"], ["volume", "inspect", "nosuch"]):
+            theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
+            assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+    finally:
+        at_once(lambda: dockerd("rm", name), lambda: dockyard("rm", name))
+        for kind in ("network", "volume"):
+            at_once(lambda: dockerd(kind, "rm", name), lambda: dockyard(kind, "rm", name))

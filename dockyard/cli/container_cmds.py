@@ -21,7 +21,6 @@ from dockyard.cli.attach import pump, terminal_size
 from dockyard.cli.backend import LocalExecStreams, LogOptions, for_target
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import ellipsis, go_time, port_text, write_rows
-from dockyard.cli.image_cmds import print_inspect
 from dockyard.cli.run_flags import FilterFlag, add_flags, create_body, filters_query, local_env
 from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
@@ -379,12 +378,40 @@ def _ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
         "Mounts": ",".join(m if no_trunc else ellipsis(m, 15) for m in mounts),
         "Names": ",".join(n.lstrip("/") for n in c.get("Names") or []),
         "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}))),
-        "Platform": None, "Ports": port_text(c.get("Ports") or []), "RunningFor": since(created),
+        "Ports": port_text(c.get("Ports") or []), "RunningFor": since(created),
         "Size": size, "State": c["State"], "Status": c["Status"],
     }
 
 
+def _ps_context() -> Any:
+    """The docker CLI 20.10's `*formatter.ContainerContext`: a row's fields (the docker 23+ CLI
+    added Platform), and Label."""
+    from dockyard.cli.gotemplate import Context
+
+    return Context("*formatter.ContainerContext", {
+        "ID", "Names", "Image", "Command", "CreatedAt", "RunningFor", "Ports", "State", "Status", "Size",
+        "Labels", "Mounts", "LocalVolumes", "Networks"}, {"Label": 1})
+
+
+def _check_ps_format(fmt: str) -> None:
+    """As the docker CLI, whatever the rows: the template (`table` and all, before `\\t` is a
+    tab) parsed and run on an empty row before the daemon is asked."""
+    from dockyard.cli.gotemplate import TemplateError, parse
+
+    try:
+        template = parse(fmt)
+    except TemplateError as exc:
+        raise TemplateError(f"failed to parse template: {exc}") from None
+    empty = dict.fromkeys(_ps_context().fields, "")
+    try:
+        template.execute(empty, _ps_context(), methods={"Label": lambda key: ""})
+    except TemplateError as exc:
+        raise TemplateError(f"failed to execute template: {exc}") from None
+
+
 def cmd_ps(args: argparse.Namespace, target: Any) -> int:
+    if args.format:
+        _check_ps_format(args.format)
     query = [("all", "1")] if args.all else []
     last = 1 if args.latest else args.last
     if last > 0:
@@ -404,7 +431,7 @@ def cmd_ps(args: argparse.Namespace, target: Any) -> int:
     keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
     if args.size:
         header, keys = header + ["SIZE"], keys + ["Size"]
-    write_rows(out, args.format, rows, header, keys, _PS_HEADERS,
+    write_rows(out, args.format, rows, header, keys, _ps_context(), _PS_HEADERS,
                lambda row: {"Label": lambda key: labels.get(id(row), {}).get(key, "")})
     return 0
 
@@ -514,21 +541,19 @@ def cmd_inspect(args: argparse.Namespace, target: Any) -> int:
         raise InvalidParameter(f"--type {kind} is not supported by dockyard: it has no swarm or plugins")
     if kind and kind not in _INSPECTED:
         raise InvalidParameter(f'"{kind}" is not a valid value for --type')
+    from dockyard.cli import inspect_format
+
     backend = for_target(target)
-    objects, errors = [], []
-    for name in args.names:
+
+    def lookup(name: str) -> tuple[dict[str, Any], Any]:
         for each in [kind] if kind else _INSPECTED:
             try:
-                objects.append(backend.call("GET", _INSPECTED[each].format(name)))
-                break
+                return backend.call("GET", _INSPECTED[each].format(name)), getattr(inspect_format, each.upper())
             except NotFound:
                 continue
-        else:
-            errors.append(f"No such {kind or 'object'}: {name}")
-    print_inspect(_out(target), objects, args.format)
-    for e in errors:
-        _err(target).write(f"Error: {e}\n")
-    return 1 if errors else 0
+        raise NotFound(f"No such {kind or 'object'}: {name}")
+
+    return inspect_format.inspect_each(_out(target), _err(target), args.names, args.format, lookup)
 
 
 def cmd_diff(args: argparse.Namespace, target: Any) -> int:

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TextIO
 
-from dockyard.errors import InvalidParameter
-from dockyard.gojson import go_json
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.cli.gotemplate import Context
+
 
 def go_time(moment: datetime | None) -> str:
     """Go's time.Time String() in UTC, as `--format json` shows CreatedAt."""
     if moment is None:
         return ""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
-
-
-def go_time_text(text: str) -> str:
-    """An RFC 3339 UTC time (the Engine API's `2026-12-08T01:06:04.963546656Z`) as Go's
-    time.Time String() writes it: `2026-12-08 01:06:04.963546656 +0000 UTC` (the fraction's
-    trailing zeros dropped); another text is returned as it is."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z", text)
-    if match is None:
-        return text
-    fraction = (match.group(3) or "").rstrip("0").rstrip(".")
-    return f"{match.group(1)} {match.group(2)}{fraction} +0000 UTC"
 
 
 def rfc3339(moment: datetime | None) -> str:
@@ -86,23 +76,6 @@ def write_json_indented(out: TextIO, data: Any) -> None:
     out.write(json.dumps(data, indent=4, ensure_ascii=False) + "\n")
 
 
-def go_value(value: Any) -> str:
-    """A value as Go's text/template prints it: `[a b]`, `map[k:v]`, `<nil>`, `true`."""
-    if value is None:
-        return "<nil>"
-    if value is _NO_VALUE:
-        return "<no value>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + " ".join(go_value(v) for v in value) + "]"
-    if isinstance(value, GoStruct):
-        return "{" + " ".join(go_value(value.field(name)) for name, _, _ in value.fields) + "}"
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{go_value(v)}" for k, v in sorted(value.items())) + "]"
-    return str(value)
-
-
 class GoStruct(dict):
     """A Go struct as the docker CLI's template sees it where it formats a struct (`version`):
     its JSON form is what `{{json}}` prints, its fields go by their Go names (`APIVersion`, whose
@@ -117,101 +90,52 @@ class GoStruct(dict):
         for go_name, key, zero in self.fields:
             if go_name == name:
                 return self.get(key, zero)
-        raise InvalidParameter(f"template: can't evaluate field {name} in type {self.type_name}")
+        raise LookupError(name)
 
 
-class _NoValue:
-    """A key a map lacks, as Go's text/template has it: printed `<no value>`, `null` as JSON."""
+def render_template(template: str, values: dict[str, Any]) -> str:
+    """`template` run on values decoded from JSON (a map a key is missing from prints `<no
+    value>`), `\\t` and `\\n` as a tab and a newline: the docker CLI's --format of `info` and
+    `events` (gotemplate has the rest)."""
+    from dockyard.cli.gotemplate import parse
 
-
-_NO_VALUE = _NoValue()
-
-
-# The fields of Docker's inspect types that are Go maps keyed by strings (map[string]string,
-# map[string]struct{}): the docker CLI runs the template on the typed struct first, where a key of
-# such a map that is nil (`null`) is `<no value>`, as a key the map lacks
-_STRING_MAPS = frozenset(["Labels", "Volumes", "Sysctls", "StorageOpt", "Tmpfs", "Options", "DriverOpts"])
-
-
-def _lookup(values: Any, path: str) -> Any:
-    parent = ""
-    for part in path.split(".")[1:]:
-        if not part:
-            continue
-        if isinstance(values, GoStruct):
-            values = values.field(part)
-        elif isinstance(values, dict):
-            values = values.get(part, _NO_VALUE)
-        elif values is None and parent in _STRING_MAPS:
-            values = _NO_VALUE
-        elif values is None or values is _NO_VALUE:
-            raise InvalidParameter(f"template: nil pointer evaluating interface {{}}.{part}")
-        else:
-            raise InvalidParameter(f"template: can't evaluate field {part}")
-        parent = part
-    return values
-
-
-def render_template(template: str, values: dict[str, Any],
-                    methods: dict[str, Callable[[str], str]] | None = None) -> str:
-    """The subset of Go templates the docker CLI's --format is used with: `{{.A.B}}`,
-    `{{json .A}}`, `{{json .}}`, `\\t` and `\\n`, and a row's methods called with one string
-    (`ps`' `{{.Label "com.example"}}`)."""
-    template = template.replace("\\t", "\t").replace("\\n", "\n")
-
-    def substitute(match: "re.Match[str]") -> str:
-        func, path, argument = match.group(1), match.group(2), match.group(3)
-        if argument is not None:
-            name = path[1:]
-            if func is not None or methods is None or name not in methods:
-                raise InvalidParameter(f"template: can't evaluate field {name}")
-            return methods[name](json.loads(argument))
-        value = _lookup(values, path)
-        if isinstance(value, _Row) and func == "json":   # the row's MarshalJSON: Go's json.Marshal
-            return go_json(value).decode()
-        if func == "json":   # the docker CLI's json function: an Encoder without HTML escaping
-            return json.dumps(None if value is _NO_VALUE else value, separators=(",", ":"), ensure_ascii=False)
-        if func in ("upper", "lower"):
-            return getattr(go_value(value), func)()
-        return go_value(value)
-
-    for action in re.findall(r"\{\{.*?\}\}", template, re.DOTALL):
-        if not _ACTION.fullmatch(action):
-            # printed as it stood or half-evaluated ({{range .Config.Env}}{{.}}{{end}} gave the
-            # whole object), where the docker CLI runs it: refused, not a wrong answer
-            raise InvalidParameter(f"template: {action} is not supported by dockyard's --format "
-                                   "(a path, json, upper, lower); the docker CLI through "
-                                   "`dockyard serve` takes every Go template")
-    return _ACTION.sub(substitute, template)
-
-
-_ACTION = re.compile(r'\{\{\s*(?:(json|upper|lower)\s+)?(\.[\w.]*)(?:\s+("(?:[^"\\]|\\.)*"))?\s*\}\}')
-
-
-class _Row(dict):
-    """A list's row as the docker CLI's template sees it: {{json .}} is its context's MarshalJSON,
-    Go's json.Marshal of a map (keys in order, `<`, `>` and `&` escaped)."""
+    return parse(template.replace("\\t", "\t").replace("\\n", "\n")).execute(values)
 
 
 def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str],
-               keys: Sequence[str], headers: dict[str, str] | None = None,
-               methods: Callable[[dict[str, Any]], dict[str, Callable[[str], str]]] | None = None) -> None:
+               keys: Sequence[str], context: Context, headers: dict[str, str] | None = None,
+               methods: Callable[[dict[str, Any]], dict[str, Callable[..., str]]] | None = None) -> None:
     """`--format`: `table` (the default columns), `json` (one object per line), a template, or
     `table TEMPLATE`: the template's cells (split at tabs) under a header made of the columns'
     names (`headers`: field -> name, beyond the default columns'; a method's header is its
-    argument, as the docker CLI's), aligned as a table. `methods(row)` gives a row's methods."""
+    argument, as the docker CLI's), aligned as a table. A row is the docker CLI's `context` (its
+    fields are the row's keys); `methods(row)` gives a row's methods that take arguments. As the
+    docker CLI's formatter: `\\t` and `\\n` are a tab and a newline, a template that does not
+    parse or run on a row is `template parsing error: ...` and nothing is printed."""
     if fmt == "json":
         write_json_lines(out, rows)
         return
     if fmt.strip() in ("table", ""):
         write_table(out, header, [[str(r[k]) for k in keys] for r in rows])
         return
-    each = [(_Row(sorted(r.items())), methods(r) if methods else None) for r in rows]
-    if fmt.startswith("table"):
-        template = fmt[len("table"):].strip()
-        names = {**dict(zip(keys, header)), **(headers or {})}
-        title = render_template(template, names, {m: (lambda arg: arg) for m in (methods({}) if methods else {})})
-        cells = [render_template(template, row, own).split("\t") for row, own in each]
-        write_table(out, title.split("\t"), cells)
-    else:
-        out.write("".join(render_template(fmt, row, own) + "\n" for row, own in each))
+    from dockyard.cli.gotemplate import Context, TemplateError, parse
+
+    table = fmt.startswith("table")
+    text = (fmt[len("table"):] if table else fmt).strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    try:
+        template = parse(text)
+        lines = [template.execute(row, context, methods=methods(row) if methods else None) for row in rows]
+    except TemplateError as exc:
+        raise TemplateError(f"template parsing error: {exc}") from None
+    if not table:
+        out.write("".join(line + "\n" for line in lines))
+        return
+    # the header: the template run on the columns' names, a name it lacks `<no value>`, each
+    # method giving its argument; as the docker CLI, an error there is not one
+    names = {**dict(zip(keys, header)), **(headers or {})}
+    header_context = Context(context.name, set(names), context.methods, header=True)
+    try:
+        title = template.execute(names, header_context, methods={m: (lambda arg: arg) for m in context.methods})
+    except TemplateError:
+        title = ""
+    write_table(out, title.split("\t"), [line.split("\t") for line in lines])

@@ -11,8 +11,7 @@ from typing import Any, TextIO
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.format import (
-    ellipsis, go_time, render_template, rfc3339, short_id,
-    write_json_indented, write_rows,
+    ellipsis, go_time, rfc3339, short_id, write_rows,
 )
 from dockyard.cli.run_flags import FilterFlag, filters_query
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
@@ -227,9 +226,11 @@ def cmd_images(args: argparse.Namespace, target: Any) -> int:
     if args.quiet:  # the docker CLI prints an ID per row: once per tag of the image
         out.write("".join(f"{row['ID']}\n" for row in rows))
         return 0
+    from dockyard.cli.gotemplate import row_context
+
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     keys = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
-    write_rows(out, args.format, rows, header, keys)
+    write_rows(out, args.format, rows, header, keys, row_context("*formatter.imageContext", rows))
     return 0
 
 
@@ -257,8 +258,8 @@ def cmd_rmi(args: argparse.Namespace, target: Any) -> int:
         query = ([("force", "1")] if args.force else []) + ([("noprune", "1")] if args.no_prune else [])
         try:
             items = backend.call("DELETE", f"/images/{name}", query)
-        except DockyardError as exc:  # report each, as docker does
-            err.write(f"Error: {exc}\n")
+        except DockyardError as exc:  # report each, as docker does; a 404 in the docker CLI's words
+            err.write(f"Error: {f'No such image: {name}' if isinstance(exc, NotFound) else exc}\n")
             failed = True
             continue
         for item in items:
@@ -266,30 +267,18 @@ def cmd_rmi(args: argparse.Namespace, target: Any) -> int:
     return 1 if failed else 0
 
 
-def print_inspect(out: TextIO, objects: list[dict[str, Any]], fmt: str | None) -> None:
-    if fmt is None or fmt == "json":
-        write_json_indented(out, objects)
-    else:
-        for obj in objects:
-            out.write(render_template(fmt, obj) + "\n")
-
-
 def cmd_image_inspect(args: argparse.Namespace, target: Any) -> int:
+    from dockyard.cli.inspect_format import IMAGE, inspect_each
+
     backend = _backend(target)
-    objects = []
-    errors = []
-    for name in args.images:
+
+    def lookup(name: str) -> tuple[dict[str, Any], Any]:
         try:
-            objects.append(backend.call("GET", f"/images/{name}/json"))
-        except NotFound as exc:
-            errors.append(str(exc))
-    print_inspect(_out(target), objects, args.format)  # docker prints `[]` even when nothing was found
-    if errors:
-        err = _err(target)
-        for e in errors:
-            err.write(f"Error: {e}\n")
-        return 1
-    return 0
+            return backend.call("GET", f"/images/{name}/json"), IMAGE
+        except NotFound:   # the docker CLI's words, with the name as given
+            raise NotFound(f"No such image: {name}") from None
+
+    return inspect_each(_out(target), _err(target), args.images, args.format, lookup)
 
 
 def cmd_history(args: argparse.Namespace, target: Any) -> int:
@@ -314,7 +303,9 @@ def cmd_history(args: argparse.Namespace, target: Any) -> int:
             "ID": shown_id(item),
             "Size": human_size(item["Size"]) if human else str(item["Size"]),
         })
+    from dockyard.cli.gotemplate import row_context
+
     created_key = "CreatedSince" if human else "CreatedAt"
     write_rows(out, args.format, rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-               ["ID", created_key, "CreatedBy", "Size", "Comment"])
+               ["ID", created_key, "CreatedBy", "Size", "Comment"], row_context("*image.historyContext", rows))
     return 0

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.cli.backend import for_target
-from dockyard.cli.format import go_time_text, render_template, write_json_indented, write_rows
+from dockyard.cli.format import render_template, write_rows
 from dockyard.cli.prompt import confirm
 from dockyard.cli.run_flags import FilterFlag, filters_query, key_values
-from dockyard.errors import DockyardError, InvalidParameter
+from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.units import human_size
 
 
@@ -84,20 +84,19 @@ def _listing_commands(group: argparse._SubParsersAction, kind: str, ls: Any, ins
 
 
 def _inspect(target: Any, kind: str, names: list[str], fmt: str | None) -> int:
+    """`network inspect` and `volume inspect`: the docker CLI's volume inspect has no JSON to
+    fall back to where its template fails on the typed volume."""
+    from dockyard.cli import inspect_format
+
     backend = for_target(target)
-    found, code = [], 0
-    for name in names:
+
+    def lookup(name: str) -> tuple[dict[str, Any], Any]:
         try:
-            found.append(backend.call("GET", f"/{kind}s/{name}"))
-        except DockyardError:
-            print(f"Error: No such {kind}: {name}", file=sys.stderr)
-            code = 1
-    if fmt:
-        for item in found:
-            print(render_template(fmt, item))
-    else:
-        write_json_indented(sys.stdout, found)
-    return code
+            return backend.call("GET", f"/{kind}s/{name}"), getattr(inspect_format, kind.upper())
+        except NotFound:
+            raise NotFound(f"No such {kind}: {name}") from None
+
+    return inspect_format.inspect_each(sys.stdout, sys.stderr, names, fmt, lookup, raw=kind != "volume")
 
 
 def _remove_each(target: Any, kind: str, names: list[str], query: list[tuple[str, str]]) -> int:
@@ -107,8 +106,8 @@ def _remove_each(target: Any, kind: str, names: list[str], query: list[tuple[str
         try:
             backend.call("DELETE", f"/{kind}s/{name}", query)
             print(name)
-        except DockyardError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
+        except DockyardError as exc:   # a 404 in the docker CLI's words (its client's)
+            print(f"Error: {f'No such {kind}: {name}' if isinstance(exc, NotFound) else exc}", file=sys.stderr)
             code = 1
     return code
 
@@ -134,6 +133,8 @@ def cmd_network_create(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_network_ls(args: argparse.Namespace, target: Any) -> int:
+    from dockyard.cli.gotemplate import go_time_text, row_context
+
     networks = for_target(target).call("GET", "/networks", filters_query(args.filter))
     networks.sort(key=lambda n: n["Name"])
     rows = [{"ID": n["Id"] if args.no_trunc else n["Id"][:12], "Name": n["Name"],
@@ -144,8 +145,10 @@ def cmd_network_ls(args: argparse.Namespace, target: Any) -> int:
     if args.quiet:
         print("".join(r["ID"] + "\n" for r in rows), end="")
         return 0
+    labels = {id(row): n.get("Labels") or {} for row, n in zip(rows, networks)}
     write_rows(sys.stdout, args.format, rows, ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-               ["ID", "Name", "Driver", "Scope"])
+               ["ID", "Name", "Driver", "Scope"], row_context("*network.networkContext", rows, {"Label": 1}),
+               methods=lambda row: {"Label": lambda key: labels.get(id(row), {}).get(key, "")})
     return 0
 
 
@@ -185,7 +188,12 @@ def cmd_volume_ls(args: argparse.Namespace, target: Any) -> int:
     if args.quiet:
         print("".join(r["Name"] + "\n" for r in rows), end="")
         return 0
-    write_rows(sys.stdout, args.format, rows, ["DRIVER", "VOLUME NAME"], ["Driver", "Name"])
+    from dockyard.cli.gotemplate import row_context
+
+    labels = {id(row): v.get("Labels") or {} for row, v in zip(rows, volumes)}
+    write_rows(sys.stdout, args.format, rows, ["DRIVER", "VOLUME NAME"], ["Driver", "Name"],
+               row_context("*formatter.volumeContext", rows, {"Label": 1}),
+               methods=lambda row: {"Label": lambda key: labels.get(id(row), {}).get(key, "")})
     return 0
 
 

@@ -94,6 +94,14 @@ _STATS_NAMES = {"Container": "CONTAINER", "CPUPerc": "CPU %", "MemUsage": "MEM U
                 "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
 
 
+def _stats_context() -> Any:
+    """The docker CLI's `*container.statsContext`: a row's fields (stats_row's keys)."""
+    from dockyard.cli.gotemplate import Context
+
+    return Context("*container.statsContext", {"Container", "Name", "ID", "CPUPerc", "MemUsage", "MemPerc",
+                                                "NetIO", "BlockIO", "PIDs"})
+
+
 def stats_row(container: str, s: dict[str, Any], no_trunc: bool) -> dict[str, str]:
     """A row of `docker stats` from one stats message, computed as the docker CLI 20.10 does
     (CPU from the delta to precpu, memory without the inactive file cache)."""
@@ -147,7 +155,7 @@ def cmd_stats(args: argparse.Namespace, target: Any) -> int:
             errors.append(str(exc))
     if errors:   # the docker CLI prints no table then
         raise DockyardError("\n".join(errors).replace("\n", "\nError: "))
-    write_rows(_out(target), args.format, rows, _STATS_HEADER, _STATS_KEYS, _STATS_NAMES)
+    write_rows(_out(target), args.format, rows, _STATS_HEADER, _STATS_KEYS, _stats_context(), _STATS_NAMES)
     return 0
 
 
@@ -251,6 +259,6 @@ def _stream_stats(target: Any, backend: Any, args: argparse.Namespace) -> int:
     out = _out(target)
     while True:
         out.write("\033[2J\033[H")
-        write_rows(out, args.format, followed.shown(), _STATS_HEADER, _STATS_KEYS, _STATS_NAMES)
+        write_rows(out, args.format, followed.shown(), _STATS_HEADER, _STATS_KEYS, _stats_context(), _STATS_NAMES)
         out.flush()
         time.sleep(0.5)

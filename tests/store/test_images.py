@@ -74,7 +74,7 @@ def test_rmi_by_id_with_several_tags_needs_force(dockyard, busybox):
 def test_rmi_unknown_reports_each_and_fails(dockyard, busybox):
     r = dockyard("rmi", "nosuch", "busybox", check=False)
     assert r.returncode == 1
-    assert r.stderr.strip() == "Error: No such image: nosuch:latest"
+    assert r.stderr.strip() == "Error: No such image: nosuch"   # the docker CLI's words: the name as given
     assert "Untagged: busybox:latest" in r.stdout
 
 
@@ -104,7 +104,7 @@ def test_inspect_is_docker_shaped(dockyard, busybox, busybox_tar):
     assert dockyard("image", "inspect", "-f", "{{.Id}}", "busybox").stdout == busybox + "\n"
     r = dockyard("image", "inspect", "nosuch", check=False)
     assert r.returncode == 1 and r.stdout.strip() == "[]"
-    assert r.stderr.strip() == "Error: No such image: nosuch:latest"
+    assert r.stderr.strip() == "Error: No such image: nosuch"
 
 
 def test_history_flags(dockyard, busybox):
