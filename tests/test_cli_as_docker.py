@@ -125,7 +125,15 @@ def test_templates_and_words_as_docker(dockerd, dockyard, busybox) -> None:  # n
                      ["network", "inspect", "-f", "{{.Options}} {{.Peers}} {{.ConfigFrom}} {{.IPAM.Nope}}", name],
                      ["volume", "inspect", "-f", "{{.Status}} {{.UsageData}} {{.Labels.x}}", name],
                      ["volume", "inspect", "-f", "{{.UsageData.Size}}", name, "nosuch"],
-                     ["inspect", "-f", "{{.Nope}}", name, "--type", "volume"]):
+                     ["inspect", "-f", "{{.Nope}}", name, "--type", "volume"],
+                     # typed roots, Go's partial output then a newline, a template's name, status 64,
+                     # no `\t` replaced, version through a tabwriter
+                     ["version", "--format", "{{.Client.Os}} {{.Nope}}"], ["version", "--format", "{{json"],
+                     ["version", "--format", "{{.Client.Os}}\t{{.Client.Arch}}\\t"],
+                     ["info", "--format", "{{.OSType}} {{.Name.X}}"], ["info", "--format", "{{.Nope}}"],
+                     ["info", "--format", "{{.OSType"],
+                     ["events", "--since", "1", "--until", "2", "--format", "{{.Nope}}"],
+                     ["events", "--since", "1", "--until", "2", "--format", "{{.Scope}"]):
             theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
             assert _as_docker(ours) == (theirs.returncode, theirs.stdout, theirs.stderr), args
         # the docker CLI's words for a 404 of these calls (its own `Error: `): the name as given

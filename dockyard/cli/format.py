@@ -49,21 +49,22 @@ def port_text(ports: list[dict[str, Any]]) -> str:
 
 
 def write_table(out: TextIO, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Go's tabwriter as the docker CLI sets it up: minwidth 10, padding 3, spaces."""
-    all_rows = [list(header)] + [list(r) for r in rows]
-    ncols = max(len(r) for r in all_rows)
-    widths = [0] * ncols
-    for row in all_rows:
+    """Go's tabwriter as the docker CLI sets it up for a list: minwidth 10, padding 3, spaces."""
+    write_tabbed(out, [list(header)] + [list(r) for r in rows], 10, 3)
+
+
+def write_tabbed(out: TextIO, rows: Sequence[Sequence[str]], minwidth: int, padding: int) -> None:
+    """Go's tabwriter (spaces): every cell but a line's last padded to its column's width, at
+    least `minwidth`; an empty last cell keeps the padding before it, as Go's."""
+    widths: list[int] = []
+    for row in rows:
         for i, cell in enumerate(row[:-1]):
+            if i == len(widths):
+                widths.append(0)
             widths[i] = max(widths[i], len(cell))
-    for row in all_rows:
-        parts = []
-        for i, cell in enumerate(row):
-            if i < len(row) - 1:
-                parts.append(cell.ljust(max(widths[i] + 3, 10)))
-            else:
-                parts.append(cell)
-        out.write("".join(parts) + "\n")   # an empty last cell keeps the padding before it, as Go's
+    for row in rows:
+        out.write("".join(cell.ljust(max(widths[i] + padding, minwidth)) for i, cell in enumerate(row[:-1]))
+                  + (row[-1] if row else "") + "\n")
 
 
 def write_json_lines(out: TextIO, objects: Sequence[dict[str, Any]]) -> None:
@@ -91,15 +92,6 @@ class GoStruct(dict):
             if go_name == name:
                 return self.get(key, zero)
         raise LookupError(name)
-
-
-def render_template(template: str, values: dict[str, Any]) -> str:
-    """`template` run on values decoded from JSON (a map a key is missing from prints `<no
-    value>`), `\\t` and `\\n` as a tab and a newline: the docker CLI's --format of `info` and
-    `events` (gotemplate has the rest)."""
-    from dockyard.cli.gotemplate import parse
-
-    return parse(template.replace("\\t", "\t").replace("\\n", "\n")).execute(values)
 
 
 def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str],

@@ -23,7 +23,14 @@ from dockyard.errors import InvalidParameter
 
 
 class TemplateError(InvalidParameter):
-    """A template Go could not parse (`parse`) or execute (`execute`), in Go's words."""
+    """A template Go could not parse (`parse`) or execute (`execute`), in Go's words; `partial`:
+    what the execution wrote before it failed (Go writes as it goes)."""
+
+    partial = ""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code   # 64 where the docker CLI refuses a template it cannot parse
 
 
 # -- types ---------------------------------------------------------------------------------------
@@ -332,8 +339,8 @@ class _Action:
 
 
 class Template:
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, text: str, name: str = "") -> None:
+        self.text, self.name = text, name   # the template's name shows in its errors
         self.nodes: list[str | _Action] = []
         items = _lex(text)
         i = 0
@@ -352,7 +359,7 @@ class Template:
             i += 1
 
     def _fail(self, item: _Item, message: str) -> None:
-        raise TemplateError(f"template: :{item.line}: {message}")
+        raise TemplateError(f"template: {self.name}:{item.line}: {message}")
 
     def _refuse(self, left: _Item, items: list[_Item]) -> None:
         source = "{{" + "".join(it.val if it.kind != "space" else " " for it in items[:-1]).strip() + "}}"
@@ -442,8 +449,10 @@ class Template:
             except _Failed as failed:
                 line = 1 + self.text.count("\n", 0, failed.node.pos)
                 column = failed.node.pos - (self.text.rfind("\n", 0, failed.node.pos) + 1)
-                raise TemplateError(f'template: :{line}:{column}: executing "" at <{failed.node.text}>: '
-                                    f"{failed.message}") from None
+                error = TemplateError(f'template: {self.name}:{line}:{column}: executing "{self.name}" at '
+                                      f"<{failed.node.text}>: {failed.message}")
+                error.partial = "".join(out)
+                raise error from None
         return "".join(out)
 
     def _run(self, action: _Action, root: Any, kind: Any, missing_error: bool,
@@ -481,6 +490,10 @@ def _walk(arg: _Arg, value: Any, kind: Any, missing_error: bool, args: list[_Arg
 def _field(node: _Arg, value: Any, kind: Any, name: str, missing_error: bool, given: int,
            args: list[Any], methods: dict[str, Callable[..., str]]) -> tuple[Any, Any]:
     """Go's evalField for one name of a chain."""
+    if value is NO_VALUE:   # what a map lacked: no value again, unless that is an error
+        if missing_error:
+            raise _Failed(node, f'nil data; no entry for key "{name}"')
+        return NO_VALUE, None
     if isinstance(kind, Context):
         if kind.header and name not in kind.methods:
             return value.get(name, NO_VALUE), "string"
@@ -536,7 +549,8 @@ def _struct_field(kind: Struct, value: Any, name: str) -> tuple[Any, Any] | None
             got = _ZERO.get(field_kind, got)
         return got, field_kind
     if not kind.complete and isinstance(value, dict) and name in value:
-        return value[name], None
+        got = value[name]   # a field not described: a JSON string or bool is Go's string or bool
+        return got, "string" if isinstance(got, str) else "bool" if isinstance(got, bool) else None
     return None
 
 
@@ -597,5 +611,5 @@ def go_time_text(text: str) -> str:
     return f"{match.group(1)} {match.group(2)}{fraction} +0000 UTC"
 
 
-def parse(text: str) -> Template:
-    return Template(text)
+def parse(text: str, name: str = "") -> Template:
+    return Template(text, name)

@@ -141,8 +141,7 @@ def inspect_each(out: TextIO, err: TextIO, names: list[str], fmt: str | None,
         try:
             template = parse(fmt)
         except TemplateError as exc:
-            err.write(f"Error: template parsing error: {exc}\n")
-            return 64
+            raise TemplateError(f"template parsing error: {exc}", 64) from None
     found: list[Any] = []
     errors = []
     for name in names:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.cli.backend import for_target
-from dockyard.cli.format import render_template, write_rows
+from dockyard.cli.format import write_rows
 from dockyard.cli.prompt import confirm
 from dockyard.cli.run_flags import FilterFlag, filters_query, key_values
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
@@ -220,12 +220,36 @@ def cmd_volume_prune(args: argparse.Namespace, target: Any) -> int:
 
 
 # -- events ------------------------------------------------------------------------------------
+_EVENT: list[Any] = []   # the docker CLI's *events.Message, made at the first --format
+
+
+def _events_template(fmt: str) -> Any:
+    """The docker CLI's events template: parsed, and run on an empty message before the request
+    (a field events.Message lacks is an error then), else `Error parsing format: ...`, status 64.
+    `\\t` and `\\n` stay as typed."""
+    from dockyard.cli.gotemplate import Map, TemplateError, parse, struct
+
+    if not _EVENT:
+        _EVENT.append(struct(
+            "*events.Message", "Status:status:string, ID:id:string, From:from:string, Type:string, "
+                               "Action:string, Actor:actor, Scope:scope:string, Time:time:int64, "
+                               "TimeNano:timeNano:int64",
+            actor=struct("events.Actor", "ID:string, Attributes:attributes", attributes=Map("string"))))
+    try:
+        template = parse(fmt)
+        template.execute({}, _EVENT[0])
+    except TemplateError as exc:
+        raise TemplateError(f"Error parsing format: {exc}", 64) from None
+    return template
+
+
 def cmd_events(args: argparse.Namespace, target: Any) -> int:
+    template = _events_template(args.format) if args.format else None
     query = [(k, v) for k, v in (("since", args.since), ("until", args.until)) if v]
     query += filters_query(args.filter)
     for message in for_target(target).stream("GET", "/events", query):
-        if args.format:
-            print(render_template(args.format, message), flush=True)
+        if template is not None:
+            print(template.execute(message, _EVENT[0]), flush=True)
             continue
         ns = int(message.get("timeNano") or 0)
         moment = datetime.fromtimestamp(ns // 10**9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")

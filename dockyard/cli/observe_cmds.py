@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from dockyard.cli.backend import for_target
-from dockyard.cli.format import write_rows
+from dockyard.cli.format import write_rows, write_tabbed
 from dockyard.errors import DockyardError, InvalidParameter
 
 
@@ -67,23 +67,10 @@ def cmd_port(args: argparse.Namespace, target: Any) -> int:
     return 0
 
 
-def _tabwriter(out: Any, rows: list[list[str]], minwidth: int, padding: int) -> None:
-    """Go's tabwriter (spaces): every cell but a line's last padded to its column's width."""
-    widths: list[int] = []
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            if i == len(widths):
-                widths.append(0)
-            widths[i] = max(widths[i], len(cell))
-    for row in rows:
-        out.write("".join(cell.ljust(max(widths[i] + padding, minwidth)) for i, cell in enumerate(row[:-1]))
-                  + (row[-1] if row else "") + "\n")
-
-
 def cmd_top(args: argparse.Namespace, target: Any) -> int:
     query = [("ps_args", " ".join(args.ps_args))] if args.ps_args else []
     answer = for_target(target).call("GET", f"/containers/{args.container}/top", query)
-    _tabwriter(_out(target), [list(answer.get("Titles") or [])] + [list(p) for p in answer.get("Processes") or []],
+    write_tabbed(_out(target), [list(answer.get("Titles") or [])] + [list(p) for p in answer.get("Processes") or []],
                20, 3)
     return 0
 

@@ -6,13 +6,14 @@ client); the client's side is this program's."""
 from __future__ import annotations
 
 import argparse
+import io
 import platform
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from dockyard import __version__
 from dockyard.cli.backend import for_target
-from dockyard.cli.format import GoStruct, render_template
+from dockyard.cli.format import GoStruct, write_tabbed
 from dockyard.errors import DockyardError
 
 
@@ -55,8 +56,13 @@ def cmd_version(args: argparse.Namespace, target: Any) -> int:
         server, error = None, exc
     out = _out(target)
     if args.format:
-        out.write(render_template(args.format, {"Client": _client_struct(client),
-                                                "Server": _server_struct(server)}) + "\n")
+        root = GoStruct("system.versionInfo", (("Client", "Client", None), ("Server", "Server", None)),
+                        {"Client": _client_struct(client), "Server": _server_struct(server)})
+        text = io.StringIO()   # through the docker CLI's tabwriter (minwidth 20, padding 1)
+        try:
+            _print_template(text, args.format, "version", root, None)
+        finally:
+            write_tabbed(out, [line.split("\t") for line in text.getvalue().split("\n")[:-1]], 20, 1)
     else:
         out.write(f"Client: {client['Platform']['Name']}\n" + _tabbed([
             (" Version:", client["Version"]), (" API version:", client["ApiVersion"]),
@@ -126,11 +132,31 @@ def _server_version(server: dict[str, Any]) -> str:
     return text
 
 
+def _print_template(out: TextIO, fmt: str, name: str, root: Any, kind: Any) -> None:
+    """`version` and `info` --format as the docker CLI runs them: a template that does not parse
+    is status 64; else what it wrote before an error, then a newline, then the error (status
+    1). `\\t` stays as typed."""
+    from dockyard.cli.gotemplate import TemplateError, parse
+
+    try:
+        template = parse(fmt, name)
+    except TemplateError as exc:
+        raise TemplateError(f"template parsing error: {exc}", 64) from None
+    try:
+        out.write(template.execute(root, kind) + "\n")
+    except TemplateError as exc:
+        out.write(exc.partial + "\n")
+        raise
+
+
 def cmd_info(args: argparse.Namespace, target: Any) -> int:
     info = for_target(target).call("GET", "/info")
     out = _out(target)
     if args.format:
-        out.write(render_template(args.format, info) + "\n")
+        from dockyard.cli.gotemplate import Struct
+
+        # the docker CLI's system.info: types.Info's fields (found by their JSON keys here)
+        _print_template(out, args.format, "", info, Struct("system.info", [], complete=False))
         return 0
     username = ""
     if info.get("IndexServerAddress"):   # the client's config's user there (no helper asked)
