@@ -49,3 +49,24 @@ def _compare(cli_env, dockyard) -> None:  # noqa: ANN001
     r = dockyard("ps", "--format", '{{.Nope "x"}}', check=False)
     assert (r.returncode, r.stderr) == (1, 'Error: failed to execute template: template: :1:2: executing "" at '
                                            "<.Nope>: can't evaluate field Nope in type *formatter.ContainerContext\n")
+
+
+def test_in_process_templates_as_the_docker_cli_through_serve(server, cli_env, dockyard, busybox) -> None:  # noqa: ANN001
+    """Where dockyard's CLI formats (in process), it prints what the docker 20.10 CLI prints from
+    the same store through serve, where the docker CLI formats serve's JSON: strict rows, the
+    typed inspect and its JSON fallback, the 404 words."""
+    dockyard("create", "--name", "tpl", "busybox", "true")
+    dockyard("volume", "create", "tplv")
+    try:
+        for args in (["ps", "-a", "--format", "{{.Nope}}"], ["images", "--format", "{{.Repository.X}}"],
+                     ["inspect", "-f", "{{.Config.Env}} {{.Config.Labels}} {{.State.Health}} {{.HostConfig.Binds}}", "tpl"],
+                     ["inspect", "-f", "{{.Nope}}", "tpl"], ["inspect", "-f", "{{.Config.Cmd}} {{.RootFS.Type}}", "busybox"],
+                     ["volume", "inspect", "-f", "{{.Status}} {{.Labels.x}} {{.Nope}}", "tplv"],
+                     ["info", "--format", "{{.OSType}} {{.Nope}}"], ["rmi", "nosuch"], ["volume", "rm", "nosuch"]):
+            ours = dockyard.run(*args, check=False)
+            theirs = subprocess.run([DOCKER_CLI, *args], env=cli_env, capture_output=True, timeout=60)
+            assert (ours.returncode, ours.stdout, ours.stderr.removeprefix("Error: ")) == \
+                (theirs.returncode, theirs.stdout.decode(), theirs.stderr.decode().removeprefix("Error: ")), args
+    finally:
+        dockyard("rm", "tpl")
+        dockyard("volume", "rm", "tplv")
