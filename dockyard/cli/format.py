@@ -95,7 +95,7 @@ class GoStruct(dict):
 
 
 def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str],
-               keys: Sequence[str], context: Context, headers: dict[str, str] | None = None,
+               keys: Sequence[str], context: Context | None = None, headers: dict[str, str] | None = None,
                methods: Callable[[dict[str, Any]], dict[str, Callable[..., str]]] | None = None) -> None:
     """`--format`: `table` (the default columns), `json` (one object per line), a template, or
     `table TEMPLATE`: the template's cells (split at tabs) under a header made of the columns'
@@ -110,8 +110,10 @@ def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Se
     if fmt.strip() in ("table", ""):
         write_table(out, header, [[str(r[k]) for k in keys] for r in rows])
         return
-    from dockyard.cli.gotemplate import Context, TemplateError, parse
+    from dockyard.cli.gotemplate import Context, TemplateError, parse, row_context
 
+    if context is None:   # a list of dockyard's own (image waste): its rows' keys
+        context = row_context("row", list(rows))
     table = fmt.startswith("table")
     text = (fmt[len("table"):] if table else fmt).strip(" ").replace("\\t", "\t").replace("\\n", "\n")
     try:
