@@ -131,7 +131,7 @@ def filters_query(pairs: list[str]) -> list[tuple[str, str]]:
         key, eq, value = pair.partition("=")
         if not eq:
             raise InvalidParameter(f"bad format of filter (expected name=value): {pair}")
-        values.setdefault(key.strip().lower(), {})[value] = True
+        values.setdefault(key.strip().lower(), {})[value.strip()] = True
     return [("filters", json.dumps(values))] if values else []
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from dockyard.cli.context import CliContext
 from dockyard.cli.run_flags import FilterFlag
+from dockyard.errors import InvalidParameter
 from dockyard.units import human_size
 
 
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--volumes", action="store_true", help="Prune volumes")
+    p.add_argument("--filter", action=FilterFlag, help="Provide filter values (e.g. 'label=<key>=<value>')")
     p.set_defaults(func=cmd_prune, client=cmd_prune)
     builder = sub.add_parser("builder", help="Manage builds").add_subparsers(dest="subcommand", metavar="COMMAND")
     p = builder.add_parser("prune", help="Remove build cache")
@@ -50,7 +52,33 @@ def cmd_check(args: argparse.Namespace, ctx: CliContext) -> int:
 _WARNING = ["all stopped containers", "all networks not used by at least one container"]
 
 
+def _natural_key(text: str) -> list[tuple[int, object, int]]:
+    """The docker CLI's sortorder.NaturalLess as a key: runs of digits by their value (fewer
+    leading zeros first), and before any other character; other characters bytewise."""
+    key: list[tuple[int, object, int]] = []
+    i = 0
+    while i < len(text):
+        j = i
+        while j < len(text) and text[j].isdigit() and text[j].isascii():
+            j += 1
+        if j > i:
+            digits = text[i:j].lstrip("0")
+            key.append((0, (len(digits), digits), j - i - len(digits)))
+            i = j
+        else:
+            key.append((1, text[i].encode(), 0))
+            i += 1
+    return key
+
+
 def cmd_prune(args: argparse.Namespace, target: Any) -> int:
+    from dockyard.cli.run_flags import filters_query
+
+    query = filters_query(args.filter)
+    raw_filters = query[0][1] if query else None
+    if args.volumes and any(pair.partition("=")[0].strip().lower() == "until" for pair in args.filter):
+        # the docker CLI's check: volume prune has no `until` (API 1.41)
+        raise InvalidParameter('The "until" filter is not supported with "--volumes"')
     if not args.force:
         items = list(_WARNING)
         if args.volumes:
@@ -58,49 +86,62 @@ def cmd_prune(args: argparse.Namespace, target: Any) -> int:
         items.append("all images without at least one container associated to them" if args.all
                      else "all dangling images")
         items.append("all build cache" if args.all else "all dangling build cache")
+        # the filters the docker CLI lists (label, label!, until), in its natural order
+        shown = sorted((f"{k}={v}" for k, v in _filter_pairs(args.filter) if k in ("label", "label!", "until")),
+                       key=_natural_key)
+        filtered = "  Items to be pruned will be filtered with:\n" + "".join(f"  - {f}\n" for f in shown) + "\n" \
+            if shown else ""
         from dockyard.cli.prompt import confirm
 
         if not confirm("WARNING! This will remove:\n" + "".join(f"  - {i}\n" for i in items)
-                       + "\nAre you sure you want to continue?", False):
+                       + "\n" + filtered + "Are you sure you want to continue?", False):
             return 0
     if isinstance(target, str):
-        report = _prune_through(target, all_images=args.all, volumes=args.volumes)
+        steps = _prune_through(target, all_images=args.all, volumes=args.volumes, filters=query)
     else:
         from dockyard.engine import system
 
-        report = system.prune(target.store, target.root, all_images=args.all, volumes=args.volumes)
-    for title, items in (("Deleted Containers", report.containers), ("Deleted Networks", report.networks),
-                         ("Deleted Volumes", report.volumes),
-                         ("Deleted Images", [f"{kind}: {what}" for kind, what in report.images]),
-                         ("Deleted build cache objects", report.build_cache)):
-        if items:
-            print(f"{title}:\n" + "".join(f"{i}\n" for i in items))
-    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
+        steps = system.prune(target.store, target.root, all_images=args.all, volumes=args.volumes,
+                             raw_filters=raw_filters)
+    reclaimed = 0
+    for step in steps:   # each as its prune answers, as the docker CLI prints them
+        reclaimed += step.freed
+        if step.items:
+            print(f"{step.title}:\n" + "".join(f"{i}\n" for i in step.items), flush=True)
+    print(f"Total reclaimed space: {human_size(reclaimed, 4)}")   # go-units 0.4 HumanSize
     return 0
 
 
-def _prune_through(host: str, *, all_images: bool, volumes: bool) -> Any:
+def _filter_pairs(pairs: list[str]) -> list[tuple[str, str]]:
+    """`--filter` flags as the docker CLI's filters.ParseFlag reads them: the key trimmed and
+    lower-cased, the value trimmed."""
+    return [(k.strip().lower(), v.strip()) for k, _, v in (p.partition("=") for p in pairs)]
+
+
+def _prune_through(host: str, *, all_images: bool, volumes: bool, filters: list[tuple[str, str]]) -> Any:
     """`system prune` by a daemon, as the docker CLI asks it: the prune of each kind in its
-    order (the images' -a as `dangling=false`), their answers as the engine's one report."""
+    order with the filters given (the images' with `dangling=true`, or `false` for -a), each
+    answer as the engine's step."""
+    import json
+
     from dockyard.cli.backend import for_target
-    from dockyard.engine.system import PruneReport
+    from dockyard.engine.system import PruneStep
 
     backend = for_target(host)
-    report = PruneReport()
-    answers = [backend.call("POST", "/containers/prune"), backend.call("POST", "/networks/prune")]
-    report.containers = answers[0].get("ContainersDeleted") or []
-    report.networks = answers[1].get("NetworksDeleted") or []
+    answer = backend.call("POST", "/containers/prune", filters)
+    yield PruneStep("Deleted Containers", answer.get("ContainersDeleted") or [], answer.get("SpaceReclaimed") or 0)
+    answer = backend.call("POST", "/networks/prune", filters)
+    yield PruneStep("Deleted Networks", answer.get("NetworksDeleted") or [])
     if volumes:
-        answers.append(backend.call("POST", "/volumes/prune"))
-        report.volumes = answers[-1].get("VolumesDeleted") or []
-    answers.append(backend.call("POST", "/images/prune",
-                                [("filters", '{"dangling":["false"]}')] if all_images else []))
-    report.images = [(kind.lower(), what) for item in answers[-1].get("ImagesDeleted") or []
-                     for kind, what in item.items()]
-    answers.append(backend.call("POST", "/build/prune", [("all", "1")] if all_images else []))
-    report.build_cache = answers[-1].get("CachesDeleted") or []
-    report.reclaimed = sum(answer.get("SpaceReclaimed") or 0 for answer in answers)
-    return report
+        answer = backend.call("POST", "/volumes/prune", filters)
+        yield PruneStep("Deleted Volumes", answer.get("VolumesDeleted") or [], answer.get("SpaceReclaimed") or 0)
+    image_filters = {**(json.loads(filters[0][1]) if filters else {}),
+                     "dangling": {"false" if all_images else "true": True}}
+    answer = backend.call("POST", "/images/prune", [("filters", json.dumps(image_filters))])
+    yield PruneStep("Deleted Images", [f"{kind.lower()}: {what}" for item in answer.get("ImagesDeleted") or []
+                                       for kind, what in item.items()], answer.get("SpaceReclaimed") or 0)
+    answer = backend.call("POST", "/build/prune", ([("all", "1")] if all_images else []) + filters)
+    yield PruneStep("Deleted build cache objects", answer.get("CachesDeleted") or [], answer.get("SpaceReclaimed") or 0)
 
 
 def cmd_builder_prune(args: argparse.Namespace, target: Any) -> int:
@@ -120,7 +161,7 @@ def cmd_builder_prune(args: argparse.Namespace, target: Any) -> int:
     report = for_target(target).call("POST", "/build/prune", query)
     if report["CachesDeleted"]:
         print("Deleted build cache objects:\n" + "".join(f"{i}\n" for i in report["CachesDeleted"]))
-    print(f"Total:\t{human_size(report['SpaceReclaimed'])}")
+    print(f"Total:\t{human_size(report['SpaceReclaimed'], 4)}")
     return 0
 
 

@@ -7,13 +7,13 @@ layer's size; `Shared` when an image uses the layer too, so removing the record 
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dockyard import filters as filters_mod
 from dockyard.digest import Digest
-from dockyard.engine.events import parse_time as event_time
 from dockyard.errors import DockyardError, InvalidParameter
 from dockyard.store.buildcache import CacheRecord
 from dockyard.store.store import Store
@@ -76,6 +76,23 @@ def usage(store: Store) -> list[dict[str, Any]]:
             + [_mount_entry(b) for b in store.build_cache.mounts() if (b / "data").is_dir()])
 
 
+def _until(values: list[str]) -> float | None:
+    """`until` as dockerd 20.10's build cache prune reads it: one Go duration (BuildKit's
+    KeepDuration), not a time as the other prunes take; the time it names."""
+    if len(values) > 1:
+        raise InvalidParameter("failed to prune build cache: filters expect only one value")
+    if not values:
+        return None
+    from dockyard.dockerfile.durations import parse_go_duration
+
+    try:
+        keep = parse_go_duration(values[0])
+    except ValueError as exc:
+        raise InvalidParameter(f"failed to prune build cache: \"until\" filter expects a duration (e.g., '24h'): "
+                               f"{exc}") from None
+    return time.time() - keep / 1e9
+
+
 def prune(store: Store, *, all_: bool = False, raw_filters: str | None = None,
           keep_storage: int = 0) -> tuple[list[str], int]:
     """`docker builder prune`: every cache mount and every record whose layer no image uses
@@ -84,10 +101,12 @@ def prune(store: Store, *, all_: bool = False, raw_filters: str | None = None,
     f = filters_mod.parse(raw_filters, filters_mod.BUILD_CACHE_PRUNE)
     if keep_storage:
         raise InvalidParameter("keep-storage is not supported by dockyard")
-    until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
+    until = _until(f.get("until"))
     shared = _image_layers(store)
     removed: list[str] = []
     freed = 0
+    if not f.match_labels({}):   # `label=...`: a cache record or mount has no labels
+        return removed, freed
     for record in store.build_cache.records():
         if not all_ and record.layer is not None and record.layer in shared:
             continue

@@ -145,13 +145,20 @@ def hold_default_bridge(root: Path) -> endpoints.BridgeHold:
 
 
 def prune(root: Path, raw_filters: str | None) -> list[str]:
+    """`docker network prune`: the networks no container uses, matching `label`/`label!` and
+    created before `until` when given (daemon/prune.go)."""
+    from dockyard.engine.events import parse_time as event_time
+    from dockyard.image.config import parse_time
+
     f = filters_mod.parse(raw_filters, filters_mod.NETWORK_PRUNE)
-    if f.get("until"):
-        raise InvalidParameter("the until filter of network prune is not supported")
+    until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
     networks = Networks(root)
     removed = []
     for record in networks.all():
         if record.builtin or not f.match_labels(record.labels):
+            continue
+        created = parse_time(record.created)
+        if until is not None and (created is None or created.timestamp() > until):
             continue
         if networks.active_endpoints(record, running(root)):
             continue

@@ -4,15 +4,17 @@ and `dockyard system prune`."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from dockyard import filters as filters_mod
 from dockyard.engine import build_cache, container_views, volumes as engine_volumes
 from dockyard.engine.images import image_rows
 from dockyard.digest import Digest
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import InvalidParameter
 from dockyard.runtime.volumes import Volumes
 from dockyard.store.check import CheckReport, check_store
 from dockyard.store.store import Store
@@ -56,13 +58,12 @@ def _with_shared_sizes(store: Store, rows: list[dict[str, Any]]) -> list[dict[st
 
 
 @dataclass
-class PruneReport:
-    containers: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    images: list[tuple[str, str]] = field(default_factory=list)  # ("untagged"|"deleted", what)
-    build_cache: list[str] = field(default_factory=list)
-    reclaimed: int = 0
+class PruneStep:
+    """One kind's prune within `system prune`: the docker CLI's title of what it removed (its
+    lines: IDs, names, `untagged: X`/`deleted: ID`) and the bytes it freed."""
+    title: str
+    items: list[str] = field(default_factory=list)
+    freed: int = 0
 
 
 def check(store: Store) -> CheckReport:
@@ -70,33 +71,32 @@ def check(store: Store) -> CheckReport:
     return check_store(store)
 
 
-def prune(store: Store, root: Path, *, all_images: bool = False, volumes: bool = False) -> PruneReport:
-    """`docker system prune`: stopped containers, networks no container uses, dangling images
-    (every image no container uses with `all_images`), with `volumes` the volumes no container
-    uses, the build cache (engine/build_cache.py: all of it with `all_images`); then the store's garbage collection, which also removes what killed processes left
-    (temp folders, blobs nothing references, dead links, older versions' temp files)."""
+def prune(store: Store, root: Path, *, all_images: bool = False, volumes: bool = False,
+          raw_filters: str | None = None) -> Iterator[PruneStep]:
+    """`docker system prune`, as the docker CLI 20.10 runs it: the prune of each kind in turn,
+    each with the same filters (`label`, `label!`, `until`; a key the containers' prune does not
+    know is refused there, before anything is removed), each step yielded as it is done (the
+    CLI prints each as its prune answers; a step that fails leaves the earlier ones done):
+    stopped containers, networks no container uses, with `volumes` the volumes no container
+    uses, dangling images (every image no container uses with `all_images`), the build cache
+    (engine/build_cache.py: all of it with `all_images`; a record has no labels: `label` keeps
+    it, `label!` does not; `until` a duration, as dockerd's); then the store's garbage
+    collection, which also removes what killed processes left (temp folders, blobs nothing
+    references, dead links, older versions' temp files)."""
     from dockyard.engine import containers, images, networks
     from dockyard.engine import volumes as engine_volumes
 
-    report = PruneReport()
-    for summary in containers.list_containers(store, True):
-        if summary.state.status == "running":
-            continue
-        try:
-            containers.remove(store, summary.id)
-        except (NotFound, Conflict):
-            continue
-        report.containers.append(summary.id)
-    report.networks = networks.prune(root, None)
-    if volumes:
-        removed, freed = engine_volumes.prune(root, None, api_at_least_1_42=True)
-        report.volumes, report.reclaimed = removed, report.reclaimed + freed
-    # -a is `dangling=false` in the filters, as the docker CLI's system prune sends it
-    deleted, freed = images.prune_images(store, '{"dangling":["false"]}' if all_images else None)
-    report.reclaimed += freed
-    for r in deleted:
-        report.images += [("untagged", u) for u in r.untagged] + [("deleted", d) for d in r.deleted]
-    report.build_cache, freed = build_cache.prune(store, all_=all_images)   # as the docker CLI's last step
-    report.reclaimed += freed
-    store.collect(thorough=True)
-    return report
+    try:
+        yield PruneStep("Deleted Containers", *containers.prune(store, raw_filters))
+        yield PruneStep("Deleted Networks", networks.prune(root, raw_filters))
+        if volumes:
+            yield PruneStep("Deleted Volumes", *engine_volumes.prune(root, raw_filters, api_at_least_1_42=True))
+        # the images' -a is `dangling=false` beside the filters given, as the docker CLI sends it
+        given = filters_mod.parse(raw_filters, filters_mod.CONTAINER_PRUNE)
+        image_filters = {**{k: given.get(k) for k in given.keys()}, "dangling": ["false" if all_images else "true"]}
+        deleted, freed = images.prune_images(store, json.dumps(image_filters))
+        yield PruneStep("Deleted Images", [f"{kind}: {what}" for r in deleted for kind, names in
+                                           (("untagged", r.untagged), ("deleted", r.deleted)) for what in names], freed)
+        yield PruneStep("Deleted build cache objects", *build_cache.prune(store, all_=all_images, raw_filters=raw_filters))
+    finally:
+        store.collect(thorough=True)
