@@ -870,3 +870,27 @@ def test_a_relative_root_names_its_store_from_anywhere(dockyard, busybox) -> Non
         assert (run.returncode, run.stderr) == (0, "")
     finally:
         dockyard("network", "rm", "app")
+
+
+def test_a_network_removed_under_a_join_is_not_set_up(store_root: Path, sandboxes, monkeypatch) -> None:
+    """`network rm` (another process) between a start's look-up of its network and the join's
+    activation: the join went on with the record it had read, re-reserved the subnet for a
+    network that no longer existed, and set it up. To the next sweep of any dockyard process on
+    the host (sweep_stale, at every join) that reservation was a deleted store's: it swept the
+    running container's bridge, rules and namespace. The network is not found, as at dockerd's
+    start, and nothing is reserved or set up."""
+    nets = Networks(store_root)
+    record = nets.create(CreateRequest("brief"))
+    box = sandboxes("late")
+    joining = Networks.joining
+
+    def removed_first(self: Networks):  # noqa: ANN202
+        Networks(store_root).remove("brief", lambda cid: False, endpoints.sweep_subnet)
+        return joining(self)
+
+    monkeypatch.setattr(Networks, "joining", removed_first)
+    with pytest.raises(NotFound, match="network brief not found"):
+        box.join(NetworkRequest(mode="brief"))
+    assert (str(store_root), record.id) not in subnets._reservations().values()
+    assert record.interface not in _links()
+    assert not (store_root / "networks" / record.id).exists()

@@ -271,8 +271,15 @@ class Networks:
         `bridge` of a store holds its subnet only while containers use it (every store, every
         test's too, has one): if another network took it meanwhile, it moves to a free one. The
         endpoints of another boot (`live_endpoints`) do not hold it on its subnet: a container
-        running at a reboot kept its endpoint, and every join failed 'Pool overlaps'."""
-        record = self._read(record.id) or record
+        running at a reboot kept its endpoint, and every join failed 'Pool overlaps'. A network
+        removed since the join looked it up is not found, as at dockerd's start: activated, it
+        re-reserved its subnet for a network that no longer exists, which the next sweep of any
+        process on the host (sweep_stale) took for a deleted store's and swept under the
+        running container (its bridge, rules and namespace)."""
+        current = self._read(record.id)
+        if current is None:
+            raise NotFound(f"network {record.name} not found")
+        record = current
         try:
             subnets.ensure_reserved(self.root, record.id, record.ipv4_network, network_exists,
                                     record.interface)
