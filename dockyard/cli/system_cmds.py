@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p = system.add_parser("check", help="Read every image, layer and name back; report what is broken or left over")
     p.set_defaults(func=cmd_check)
     p = system.add_parser("df", help="Show dockyard disk usage")
+    p.add_argument("--format", default="", help="Pretty-print images using a Go template")
     p.set_defaults(func=cmd_df, client=cmd_df)
     p = system.add_parser("prune", help="Remove unused data")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
@@ -173,9 +174,12 @@ def _part(amount: int, total: int, percent: bool = True) -> str:
 
 
 def cmd_df(args: argparse.Namespace, target: Any) -> int:
-    """`docker system df`, as the docker CLI 20.10 formats the daemon's answer."""
+    """`docker system df`, as the docker CLI 20.10 formats the daemon's answer; `--format` as
+    its DiskUsageContext takes it: a row per type, fields Type, TotalCount, Active, Size,
+    Reclaimable (all strings), `table` the default columns."""
     from dockyard.cli.backend import for_target
-    from dockyard.cli.format import write_table
+    from dockyard.cli.format import write_rows
+    from dockyard.cli.gotemplate import row_context
 
     du = for_target(target).call("GET", "/system/df")
     images, containers = du["Images"], du["Containers"]
@@ -198,5 +202,9 @@ def cmd_df(args: argparse.Namespace, target: Any) -> int:
          human_size(sum(c["Size"] for c in cache if not c["Shared"]), 4),
          _part(sum(c["Size"] for c in cache if not c["InUse"] and not c["Shared"]), 0, percent=False)],
     ]
-    write_table(sys.stdout, ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows)
+    keys = ["Type", "TotalCount", "Active", "Size", "Reclaimable"]
+    records = [dict(zip(keys, row)) for row in rows]
+    # (the docker CLI's first row, whose type a template's error names, is the images')
+    write_rows(sys.stdout, args.format or "table", records, ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], keys,
+               row_context("*formatter.diskUsageImagesContext", records))
     return 0
