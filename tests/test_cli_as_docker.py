@@ -5,8 +5,10 @@ difference by design: a mistake's line starts with `Error: `."""
 from __future__ import annotations
 
 import re
+import subprocess
 
-from tests.conftest import at_once
+from tests.conftest import REPO, at_once
+from tests.dockerd import DOCKER_CLI
 
 
 def _as_docker(result) -> tuple[int, str, str]:  # noqa: ANN001
@@ -143,6 +145,12 @@ def test_templates_and_words_as_docker(dockerd, dockyard, busybox) -> None:  # n
                      ["network", "rm", "nosuch"], ["volume", "inspect", "nosuch"]):
             theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
             assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+        # on one stream (a terminal), `[]` before the error (dockyard wrote the error first)
+        for kind in ("network", "volume"):
+            merged = [subprocess.run(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
+                      for argv, env in (([DOCKER_CLI, kind, "inspect", "nosuch"], dockerd.env),
+                                        (dockyard.argv(kind, "inspect", "nosuch"), dockyard.env))]
+            assert merged[0] == merged[1] == f"[]\nError: No such {kind}: nosuch\n".encode()
     finally:
         at_once(lambda: dockerd("rm", name), lambda: dockyard("rm", name))
         for kind in ("network", "volume"):

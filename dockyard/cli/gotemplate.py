@@ -320,6 +320,23 @@ def _scan_number(text: str, pos: int) -> int:
     return pos
 
 
+def _go_number(text: str) -> bool:
+    """Whether Go's parser takes the lexer's number (a literal: `.` alone is not one)."""
+    digits = text.replace("_", "").lower().lstrip("+-")
+    try:
+        if digits.endswith("i"):
+            complex(digits[:-1] + "j")
+        elif digits.startswith("0x"):
+            float.fromhex(digits)
+        elif digits.startswith(("0o", "0b")):
+            int(digits, 0)
+        else:
+            float(digits)
+    except ValueError:
+        return False
+    return True
+
+
 # -- parser --------------------------------------------------------------------------------------
 class _Arg:
     """An operand: `.` (path ()), a field chain (path, its node's position and text), or a
@@ -332,10 +349,12 @@ class _Arg:
 
 
 class _Action:
-    __slots__ = ("func", "target", "args", "pos", "source")
+    """`{{func target args...}}`: func is json, upper, lower or None; args are a method's."""
 
-    def __init__(self, func: str | None, target: _Arg, args: list[_Arg], source: str) -> None:
-        self.func, self.target, self.args, self.source = func, target, args, source
+    __slots__ = ("func", "target", "args")
+
+    def __init__(self, func: str | None, target: _Arg, args: list[_Arg]) -> None:
+        self.func, self.target, self.args = func, target, args
 
 
 class Template:
@@ -411,10 +430,7 @@ class Template:
                     self._fail(it, "invalid syntax")
                 operands.append(_Arg(None, it.pos, it.val, value))
             elif it.kind == "number":
-                try:
-                    complex(it.val.replace("_", "")) if it.val.endswith("i") else float.fromhex(it.val) \
-                        if it.val.lower().startswith(("0x", "-0x", "+0x")) else float(it.val.replace("_", ""))
-                except ValueError:
+                if not _go_number(it.val):
                     self._fail(it, f"illegal number syntax: {json.dumps(it.val)}")
                 self._refuse(left, items)
             else:
@@ -424,7 +440,7 @@ class Template:
             self._refuse(left, items)
         if func is None and len(operands) > 1 and any(a.path is not None for a in operands[1:]):
             self._refuse(left, items)
-        return _Action(func, operands[0], operands[1:], "")
+        return _Action(func, operands[0], operands[1:])
 
     def _check_functions(self, words: list[_Item]) -> None:
         for it in words:
