@@ -24,13 +24,15 @@ def _free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def _ask(server: tuple[str, int], source: str, name: str) -> tuple[int, list[str]] | None:
-    """(rcode, IPv4 addresses) aardvark-dns answers `source` for `name`; None: no answer."""
+def _ask(server: tuple[str, int], source: str, name: str, wait: float = 30) -> tuple[int, list[str]] | None:
+    """(rcode, IPv4 addresses) aardvark-dns answers `source` for `name`; None: no answer within
+    `wait` seconds (each asked question gets one: the 0.2 s it had was a deadline on a server
+    that a loaded machine may not run for longer; a lookup's answer comes in milliseconds)."""
     query = os.urandom(2) + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
     query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\x00\x01\x00\x01"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((source, 0))
-        s.settimeout(0.2)
+        s.settimeout(wait)
         s.sendto(query, server)
         try:
             answer = s.recv(512)
@@ -52,7 +54,7 @@ def _serve(directory: Path, port: int, asks: list[tuple[str, str]]) -> list:
     pid = int((directory / "aardvark.pid").read_text())
     try:
         for _ in range(100):   # its listeners start after its pid file: until one answers
-            if _ask(("127.0.0.1", port), "127.0.0.1", "x") is not None:
+            if _ask(("127.0.0.1", port), "127.0.0.1", "x", 0.2) is not None:
                 break
         return [_ask(("127.0.0.1", port), source, name) for source, name in asks]
     finally:
