@@ -90,7 +90,8 @@ def go_parse_int(text: str, base: int = 10) -> int:
     if base == 0:
         if len(digits) > 1 and digits[0] == "0":
             prefix = digits[1].lower()
-            radix, body = {"x": (16, digits[2:]), "o": (8, digits[2:]), "b": (2, digits[2:])}.get(prefix, (8, digits[1:]))
+            radix, body = {"x": (16, digits[2:]), "o": (8, digits[2:]),
+                           "b": (2, digits[2:])}.get(prefix, (8, digits[1:]))
         # underscoreOK: an underscore between digits, or after a base prefix
         if "_" in body:
             ok = "__" not in body and not body.endswith("_") and (radix != 10 or not body.startswith("_"))

@@ -97,6 +97,7 @@ def prune(store: Store, root: Path, *, all_images: bool = False, volumes: bool =
         deleted, freed = images.prune_images(store, json.dumps(image_filters))
         yield PruneStep("Deleted Images", [f"{kind}: {what}" for r in deleted for kind, names in
                                            (("untagged", r.untagged), ("deleted", r.deleted)) for what in names], freed)
-        yield PruneStep("Deleted build cache objects", *build_cache.prune(store, all_=all_images, raw_filters=raw_filters))
+        yield PruneStep("Deleted build cache objects",
+                        *build_cache.prune(store, all_=all_images, raw_filters=raw_filters))
     finally:
         store.collect(thorough=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def dockerd_sees(dockerd, flags: list[str], ctx: Path, path: str, env: dict[str, str] | None = None) -> str:  # noqa: ANN001
+def dockerd_sees(dockerd, flags: list[str], ctx: Path, path: str,  # noqa: ANN001
+                 env: dict[str, str] | None = None) -> str:
     # (the reference daemon has no bridge: its RUN steps take the host's network)
     built = dockerd("build", "-q", "--network", "host", *flags, str(ctx), env=env).stdout.strip()
     try:
