@@ -18,12 +18,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from dockyard.store.store import Store
 from tests.api.conftest import start_server
-from tests.conftest import Dockyard, Imported, mount_points_under
+from tests.conftest import Dockyard, Imported, at_once, mount_points_under
 from tests.dockerd import Bridge, start_dockerd
 
 DOCKER = "/usr/bin/docker"     # Debian's 20.10 client
@@ -159,3 +160,27 @@ def engine(request: pytest.FixtureRequest):  # noqa: ANN201
     engine, fresh = request.getfixturevalue("dockyard_serve")
     yield engine
     _clean(engine, fresh)
+
+
+@pytest.fixture
+def engines(request: pytest.FixtureRequest):  # noqa: ANN201
+    """The two engines `engine` gives one test each, for one test: dockyard's (the module's
+    serve, cleaned after the test as `engine` cleans it) and the reference dockerd's. With
+    `on_both`, a scenario whose time is mostly waits (restart delays, stop timeouts, a second in
+    which nothing may happen) runs on both at once, the waits overlapping."""
+    daemon = request.getfixturevalue("reference")
+    dockyard, fresh = request.getfixturevalue("dockyard_serve")
+    yield dockyard, Engine("dockerd", dict(daemon.env), daemon.env["DOCKER_HOST"])
+    _clean(dockyard, fresh)
+
+
+def on_both(engines: tuple[Engine, Engine], scenario: Callable[[Engine], None]) -> None:
+    """`scenario` on dockyard's engine and on dockerd's at once (they share no store, daemon or
+    process); the first error is raised once both have ended (at_once), its message naming the
+    engine. Each engine's outcome is asserted on its own, as when each was a test of its own."""
+    def named(engine: Engine) -> None:
+        try:
+            scenario(engine)
+        except AssertionError as exc:
+            raise AssertionError(f"[{engine.name}] {exc}") from exc
+    at_once(*(lambda engine=engine: named(engine) for engine in engines))

@@ -2,7 +2,9 @@
 service_healthy) through Debian's docker CLI 20.10 and docker-compose 1.29, against dockyard
 serve and the reference dockerd: State.Health in inspect, ps's STATUS and `health` filter, the
 events, a stop and a start, an image's HEALTHCHECK inherited and merged. Short intervals keep it
-quick; states are polled for with a generous deadline, never timed."""
+quick; states are polled for with a generous deadline, never timed. The scenarios that wait on
+probes run on both engines at once (`engines`, `on_both`), each engine's outcome asserted on its
+own."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.conftest import DOCKER, Engine
+from tests.interop.conftest import DOCKER, Engine, on_both
 from tests.interop.test_compose import compose
 
 NET = ["--network", "none"]
@@ -85,7 +87,11 @@ def _events_until(stream: subprocess.Popen, until: int) -> list[str]:
     return events
 
 
-def test_health_states_ps_and_events(engine: Engine) -> None:
+def test_health_states_ps_and_events(engines: tuple[Engine, Engine]) -> None:
+    on_both(engines, _health_states_ps_and_events)
+
+
+def _health_states_ps_and_events(engine: Engine) -> None:
     since = engine.docker("version", "-f", "{{.Server.Version}}") and str(int(time.time()) - 1)
     names = ["hc-ok", "hc-bad", "hc-slow", "hc-none", "hc-idle"]
     stream = _follow_events(engine, since, "hc-ok")
@@ -164,11 +170,15 @@ def test_health_states_ps_and_events(engine: Engine) -> None:
             engine.docker("rm", "-f", name, check=False)
 
 
-def test_image_healthcheck_inherited(engine: Engine, tmp_path: Path) -> None:
+def test_image_healthcheck_inherited(engines: tuple[Engine, Engine], tmp_path: Path) -> None:
     """An image's HEALTHCHECK (built here, by the engine under test) runs; create's fields
     override its own one by one (Docker's merge) and --no-healthcheck turns it off."""
     (tmp_path / "Dockerfile").write_text(
         "FROM busybox\nHEALTHCHECK --interval=200ms --retries=4 CMD echo from-image\n")
+    on_both(engines, lambda engine: _image_healthcheck_inherited(engine, tmp_path))
+
+
+def _image_healthcheck_inherited(engine: Engine, tmp_path: Path) -> None:
     tag = f"hc-image-{engine.name}"
     names = ["hci-run", "hci-merged", "hci-off"]
     try:
@@ -212,9 +222,13 @@ services:
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="needs docker-compose")
-def test_compose_service_healthy(engine: Engine, tmp_path: Path) -> None:
+def test_compose_service_healthy(engines: tuple[Engine, Engine], tmp_path: Path) -> None:
     """`depends_on: condition: service_healthy`: compose starts app once db's check passed."""
     (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE)
+    on_both(engines, lambda engine: _compose_service_healthy(engine, tmp_path))
+
+
+def _compose_service_healthy(engine: Engine, tmp_path: Path) -> None:
     project = f"dyhc{engine.name}"
     since = str(int(time.time()) - 1)
     down = False

@@ -20,34 +20,10 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 from tests.api.conftest import start_server
 from tests.conftest import at_once, kill_as_a_reboot
-from tests.interop.conftest import Engine, _clean
-
-
-@pytest.fixture
-def engines(request: pytest.FixtureRequest):  # noqa: ANN201
-    """The two engines `engine` gives one test each, for one test: dockyard's (the module's
-    serve, cleaned after the test as `engine` cleans it) and the reference dockerd's."""
-    daemon = request.getfixturevalue("reference")
-    dockyard, fresh = request.getfixturevalue("dockyard_serve")
-    yield dockyard, Engine("dockerd", dict(daemon.env), daemon.env["DOCKER_HOST"])
-    _clean(dockyard, fresh)
-
-
-def _on_both(engines: tuple[Engine, Engine], scenario: Callable[[Engine], None]) -> None:
-    """`scenario` on dockyard's engine and on dockerd's at once; the first error is raised once
-    both have ended (at_once), its message naming the engine."""
-    def named(engine: Engine) -> None:
-        try:
-            scenario(engine)
-        except AssertionError as exc:
-            raise AssertionError(f"[{engine.name}] {exc}") from exc
-    at_once(*(lambda engine=engine: named(engine) for engine in engines))
+from tests.interop.conftest import Engine, on_both
 
 
 def _state(engine: Engine, name: str) -> tuple[str, int, int]:
@@ -65,7 +41,7 @@ def _until(check, timeout: float = 30):  # noqa: ANN001, ANN202
 
 
 def test_policies(engines: tuple[Engine, Engine]) -> None:
-    _on_both(engines, _policies)
+    on_both(engines, _policies)
 
 
 def _policies(engine: Engine) -> None:
@@ -207,7 +183,7 @@ def _daemon_start_restarts_by_policy_dockyard(store_root: Path) -> None:
 def test_restarting_between_runs_and_wait(engines: tuple[Engine, Engine]) -> None:
     """Between two runs the container is `restarting` (Running too, as Docker counts it); `wait`
     ends at the next exit though the policy starts it again; `start` sets RestartCount to 0."""
-    _on_both(engines, _restarting_between_runs_and_wait)
+    on_both(engines, _restarting_between_runs_and_wait)
 
 
 def _restarting_between_runs_and_wait(engine: Engine) -> None:
@@ -262,7 +238,7 @@ def test_a_container_whose_monitor_died_is_restarted_by_its_policy(engines: tupl
     one of the policy's restarts: `on-failure:1` restarts it once, not each time (dockyard's
     restart began the count afresh, as a user's start does). Its exit code: 137, the process
     killed (dockyard said 255)."""
-    _on_both(engines, _monitor_died)
+    on_both(engines, _monitor_died)
 
 
 def _monitor_died(engine: Engine) -> None:

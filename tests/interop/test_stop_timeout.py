@@ -1,14 +1,15 @@
 """Config.StopTimeout (`--stop-timeout`, compose's stop_grace_period) through Debian's docker CLI
 20.10, against dockyard serve and the reference dockerd: shown in inspect's Config as dockerd
 shows it (a Go *int: absent when unset, 0 when given 0), and the wait of a stop or restart that
-names no `-t`."""
+names no `-t`. The scenario is mostly waits (stop timeouts, a handler's 4 s): it runs on both
+engines at once (`engines`, `on_both`), each engine's outcome asserted on its own."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from tests.interop.conftest import Engine
+from tests.interop.conftest import Engine, on_both
 
 # On SIGTERM: say so, then take 4 s to exit with 3. A stop that waits its 1 s StopTimeout kills
 # it first (137); one that waited the default 10 s would see it exit 3.
@@ -20,7 +21,11 @@ def _config(engine: Engine, name: str) -> dict:
     return json.loads(engine.docker("inspect", name).stdout)[0]["Config"]
 
 
-def test_stop_timeout(engine: Engine) -> None:
+def test_stop_timeout(engines: tuple[Engine, Engine]) -> None:
+    on_both(engines, _stop_timeout)
+
+
+def _stop_timeout(engine: Engine) -> None:
     names = []
     try:
         for name, flags in (("st-none", []), ("st-zero", ["--stop-timeout", "0"]),
