@@ -25,6 +25,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import select
 import selectors
 import socket
 import subprocess
@@ -32,6 +33,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -219,6 +221,28 @@ class ForkServer:
             for fd in mine:
                 os.close(fd)
 
+    def spawn(self, argv: list[str], *, env: dict[str, str], cwd: Path, stdout: int,
+              stderr: int) -> "Forked":
+        """`dockyard ARGV` started in the background (a server: `dockyard serve`), its stdin
+        /dev/null, its stdout and stderr these descriptors; its handle once it is forked."""
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            conn.connect(self.path)
+            request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}).encode() + b"\n"
+            conn.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [null, stdout, stderr]))])
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            os.close(null)
+        forked = Forked(conn, argv)
+        forked._read(60, lambda: forked.pid is not None)
+        if forked.pid is None:
+            forked._conn.close()
+            raise RuntimeError(f"the fork server did not start {argv}")
+        return forked
+
     def _collect(self, conn: socket.socket, argv: list[str], input: bytes | None, stdin_w: int | None,
                  out_r: int | None, err_r: int, mine: list[int], deadline: float,
                  timeout: float) -> subprocess.CompletedProcess:
@@ -281,6 +305,63 @@ class ForkServer:
             writer.join()
         out = b"".join(chunks[out_r]) if out_r is not None else None
         return subprocess.CompletedProcess(argv, status, out, b"".join(chunks[err_r]))
+
+
+class Forked:
+    """A command the fork server started in the background (ForkServer.spawn), with what the
+    suite uses of a subprocess.Popen: pid, returncode, poll, wait, send_signal, terminate, kill.
+    Its exit status comes from the server, which waits for it (the process is the server's child,
+    not this one's)."""
+
+    def __init__(self, conn: socket.socket, args: list[str]) -> None:
+        self._conn, self.args = conn, args
+        self._answer = b""
+        self.pid: int | None = None
+        self.returncode: int | None = None
+
+    def _read(self, timeout: float | None, until: Callable[[], bool]) -> None:
+        """Read the server's answers until `until()` holds or `timeout` seconds have passed
+        (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not until():
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._conn], [], [], left)[0]:
+                return
+            data = self._conn.recv(4096)
+            if not data:
+                self._conn.close()
+                raise RuntimeError("the fork server went away")
+            self._answer += data
+            while b"\n" in self._answer:
+                line, self._answer = self._answer.split(b"\n", 1)
+                message = json.loads(line)
+                self.pid = message.get("pid", self.pid)
+                if "status" in message:
+                    self.returncode = message["status"]
+                    self._conn.close()
+
+    def _ended(self) -> bool:
+        return self.returncode is not None
+
+    def poll(self) -> int | None:
+        self._read(0, self._ended)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._read(timeout, self._ended)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:      # (its pid is not another's yet: the server has not waited for it)
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(15)
+
+    def kill(self) -> None:
+        self.send_signal(9)
 
 
 if __name__ == "__main__":
