@@ -20,8 +20,18 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from dockyard.store.filesums import trust_margin
 from tests.conftest import REPO
+
+# On pytest-xdist (scripts/test.sh) these tests go to one worker as a group: the start-up checks
+# (tests/test_start_up.py) and the import graph's (tests/test_thin_servers.py) are collected last
+# and each starts many interpreters or parses the whole package (5-40 s a test on a loaded
+# machine); as single tests they were the suite's last and one started at the end ran alone on
+# one worker while the other had finished. A group is scheduled before the single tests (xdist's
+# loadgroup: the most tests first), so short single tests fill the end of the run.
+pytestmark = pytest.mark.xdist_group("start-up and import graph")
 
 _PROBE = """
 import sys, atexit

@@ -6,7 +6,12 @@ runs the light client (dockyard/client) in process for `-H`."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.import_graph import graph
+
+# one xdist group with tests/test_start_up.py (why: there); its two tests parse the package once
+pytestmark = pytest.mark.xdist_group("start-up and import graph")
 
 # Small modules every floor may use: the version, the errors, names and digests, Docker's units and
 # list filters, Go's JSON and its type errors, Go's durations, chunked encoding, Docker's
