@@ -11,19 +11,27 @@ import socket
 from tests.interop.conftest import Engine
 
 
-def _two_free_ports() -> int:
-    """P with P and P + 1 free on the host now."""
+def _two_held_ports() -> tuple[socket.socket, socket.socket]:
+    """Sockets bound (SO_REUSEADDR, not listening) to P and P + 1, two free ports in a row,
+    held for the test: a port picked free and let go until it is used was any process's again
+    meanwhile (the other xdist worker's connections take ephemeral ports, and a connection's
+    port blocks a later bind), and the test uses P + 1 ~20 s after it picked it. A bound,
+    non-listening SO_REUSEADDR socket keeps the ports from connect's and bind(0)'s picks, and
+    lets every listener that sets SO_REUSEADDR bind them (docker-proxy's Go listener, dockyard's
+    check as docker-proxy binds)."""
     for _ in range(50):
         with socket.socket() as s:
             s.bind(("0.0.0.0", 0))
             port = s.getsockname()[1]
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("0.0.0.0", port))
-                b.bind(("0.0.0.0", port + 1))
-                return port
-            except OSError:
-                continue
+        held = [socket.socket(), socket.socket()]
+        try:
+            for offset, sock in enumerate(held):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("0.0.0.0", port + offset))
+            return held[0], held[1]
+        except OSError:
+            for sock in held:
+                sock.close()
     raise AssertionError("no two free ports in a row")
 
 
@@ -34,8 +42,8 @@ def _refused(engine: Engine, *args: str) -> str:
 
 
 def test_a_host_port_is_one_containers(engine: Engine) -> None:
-    port = _two_free_ports()
-    listener = socket.socket()
+    held, listener = _two_held_ports()
+    port = held.getsockname()[1]
     try:
         engine.docker("run", "-d", "--name", "hp-a", "-p", f"{port}:80", "busybox", "sleep", "100")
         err = _refused(engine, "--name", "hp-b", "-p", f"{port}:80")
@@ -56,12 +64,11 @@ def test_a_host_port_is_one_containers(engine: Engine) -> None:
         assert engine.docker("port", "hp-b", "80").stdout.decode().splitlines()[0] == f"0.0.0.0:{port}"
         # a host process listening on the port
         engine.docker("rm", "-f", "hp-b", "hp-e")
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("0.0.0.0", port + 1))
-        listener.listen()
+        listener.listen()   # (held on port + 1 since the start)
         err = _refused(engine, "--name", "hp-f", "-p", f"{port + 1}:80")
         assert f"Error starting userland proxy: listen tcp4 0.0.0.0:{port + 1}: bind: address already in use" \
             in err, err
     finally:
+        held.close()
         listener.close()
         engine.docker("rm", "-f", "hp-a", "hp-b", "hp-c", "hp-d", "hp-e", "hp-f", check=False)
