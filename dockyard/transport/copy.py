@@ -36,6 +36,7 @@ from dockyard.transport.progress import Progress, ProgressSink, throttled
 from dockyard.transport.streams import Checked, Compressing, Drained, Relayed, download_scanned
 
 PARALLEL = 3
+_Key = tuple[Digest, "Digest | None"]  # a layer's move: its diff ID, a download's blob (`_Copy._key`)
 LAYER_TYPES = {"gzip": media.DOCKER_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
 
 
@@ -74,7 +75,7 @@ class _Copy:
         self.source, self.sink = source, sink
         self.words = _PUSH if sink.remote else _PULL if source.remote else None
         self._progress = progress
-        self.moved: dict[Digest, Descriptor] = {}  # layers put in this copy, by `_key`
+        self.moved: dict[_Key, Descriptor] = {}  # layers put in this copy, by `_key`
 
     def emit(self, status: str, short: str = "", current: int | None = None, total: int | None = None) -> None:
         if self._progress is not None:
@@ -135,11 +136,11 @@ class _Copy:
                 or self.source.blob_chunks(layer, desc) is not None)
 
     # -- its layers -----------------------------------------------------------------------------
-    def _key(self, layer: SourceLayer) -> Digest:
-        """What a layer's move is known by: a download by its blob's digest (as dockerd's, whose
-        key is the blob: two blobs that claim one diff ID are both downloaded and checked), any
-        other by its diff ID."""
-        return layer.forms[0].digest if self.source.remote and layer.forms else layer.diff_id
+    def _key(self, layer: SourceLayer) -> _Key:
+        """What a layer's move is known by: its diff ID, and for a download its blob's digest (as
+        dockerd's download, whose key is the blob): two blobs that claim one diff ID are both
+        downloaded and checked, and one blob that two diff IDs claim is checked against each."""
+        return layer.diff_id, layer.forms[0].digest if self.source.remote and layer.forms else None
 
     def _have(self, layer: SourceLayer) -> Descriptor | None:
         """What the sink has of the layer already. A download is skipped only for a blob the
@@ -161,8 +162,8 @@ class _Copy:
         """Move the layers the sink lacks; `early`, a job of the sink's own (a registry's
         config), runs beside them on a thread of its own when they move in parallel."""
         sink, words = self.sink, self.words
-        found: dict[Digest, Descriptor] = {}
-        work: dict[Digest, tuple[SourceLayer, Descriptor | None, str]] = {}
+        found: dict[_Key, Descriptor] = {}
+        work: dict[_Key, tuple[SourceLayer, Descriptor | None, str]] = {}
         order = list(zip(layers, hints))
         if sink.remote:
             order.reverse()  # Docker lists an upload top layer first
@@ -224,8 +225,8 @@ class _Copy:
         self.moved.update({k: found[k] for k in work})
         return [found[self._key(layer)] for layer in layers]
 
-    def _uploads(self, sink: BlobSink, queue: list[tuple[Digest, tuple[SourceLayer, Descriptor | None, str]]],
-                 found: dict[Digest, Descriptor], early: Callable[[], None] | None) -> None:
+    def _uploads(self, sink: BlobSink, queue: list[tuple[_Key, tuple[SourceLayer, Descriptor | None, str]]],
+                 found: dict[_Key, Descriptor], early: Callable[[], None] | None) -> None:
         """Up to PARALLEL layers are sent at once, in the queue's order; a layer's turn ends when
         its last byte is sent, not when the registry has answered: the next layer compresses and
         sends while the registry makes the blob durable (distribution fsyncs it at the PATCH's
@@ -248,7 +249,7 @@ class _Copy:
 
         with ThreadPoolExecutor(max_workers=2 * PARALLEL) as pool, ThreadPoolExecutor(max_workers=1) as aside:
             side = aside.submit(early) if early is not None else None
-            futures: dict[Digest, Future[Descriptor | Future[Descriptor]]] = {
+            futures: dict[_Key, Future[Descriptor | Future[Descriptor]]] = {
                 d: pool.submit(job, n, item) for n, (d, item) in enumerate(queue)}
             found.update(_results(futures, side, failed))
 
@@ -422,16 +423,16 @@ class _Copy:
                              f"the image config says {layer.diff_id}")
 
 
-def _results(futures: dict[Digest, Future[Descriptor | Future[Descriptor]]], side: Future[None] | None,
-             failed: threading.Event) -> dict[Digest, Descriptor]:
+def _results(futures: dict[_Key, Future[Descriptor | Future[Descriptor]]], side: Future[None] | None,
+             failed: threading.Event) -> dict[_Key, Descriptor]:
     """Each layer's descriptor (a job may return a Future of it: a download's rest), then the
     side job's end; on a failure, the jobs not begun are cancelled and those waiting for their
     turn begin nothing (`failed`)."""
-    found: dict[Digest, Descriptor] = {}
+    found: dict[_Key, Descriptor] = {}
     try:
-        for diff_id, future in futures.items():
+        for key, future in futures.items():
             done = future.result()
-            found[diff_id] = done.result() if isinstance(done, Future) else done
+            found[key] = done.result() if isinstance(done, Future) else done
         if side is not None:
             side.result()
     except BaseException:

@@ -168,14 +168,21 @@ def test_a_blob_that_is_not_the_layer_its_config_claims_is_refused(
 def test_a_diff_id_twice_in_one_image_is_checked_for_each_blob(
         registry: RegistryServer, ref: DockerDaemon, dockyard: Dockyard) -> None:
     """A config that lists X twice, of two blobs: both are downloaded and checked (the second
-    is Y: refused). Of one blob twice: one download, the image pulled."""
+    is Y: refused). One blob that the config says is X, then Y: refused. Of one blob twice:
+    one download, the image pulled."""
     x, _, x_blob = _layer("x of the twice case\n")
-    _, _, y_blob = _layer("y of the twice case\n")
+    y, _, y_blob = _layer("y of the twice case\n")
     two = _push(registry, "twice/two:1", _config([x, x], "two blobs"), [x_blob, y_blob])
     one = _push(registry, "twice/one:1", _config([x, x], "one blob"), [x_blob, x_blob])
     _, _, error = _pull_both(ref, dockyard, two, lying=y_blob)
     assert error == MISMATCH
     assert dockyard("images", "-q").stdout == ""
+    # one blob that the config says is X, then Y (neither here): refused
+    y_twice = _push(registry, "twice/xy:1", _config([x, y], "one blob, two diff IDs"), [x_blob, x_blob])
+    theirs, ours = at_once(lambda: ref("pull", y_twice, check=False), lambda: dockyard("pull", y_twice, check=False))
+    assert theirs.returncode != 0 and theirs.stderr.strip() == MISMATCH, theirs
+    assert ours.returncode != 0 and ours.stderr == f"Error: {MISMATCH}\n", ours
+    assert "twice/xy" not in dockyard("images").stdout and not dockyard.store.layers.exists(Digest.parse(y))
     _, layers, error = _pull_both(ref, dockyard, one)
     assert error == "" and layers == {_sha(x_blob)[7:19]: ["Pulling fs layer", "Pull complete"]}
 
