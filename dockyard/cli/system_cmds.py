@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction, image_sub: argparse._SubParsersAct
     p.set_defaults(func=cmd_check)
     p = system.add_parser("df", help="Show dockyard disk usage")
     p.add_argument("--format", default="", help="Pretty-print images using a Go template")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     p.set_defaults(func=cmd_df, client=cmd_df)
     p = system.add_parser("prune", help="Remove unused data")
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
@@ -181,7 +182,12 @@ def cmd_df(args: argparse.Namespace, target: Any) -> int:
     from dockyard.cli.format import write_rows
     from dockyard.cli.gotemplate import row_context
 
+    if args.verbose and args.format.strip() not in ("", "table"):
+        raise InvalidParameter("system df -v --format TEMPLATE is not supported by dockyard: -v prints the tables")
     du = for_target(target).call("GET", "/system/df")
+    if args.verbose:
+        _print_verbose(du)
+        return 0
     images, containers = du["Images"], du["Containers"]
     volumes, cache = du["Volumes"], du["BuildCache"]
     used = sum(i.get("VirtualSize", i["Size"]) - i["SharedSize"] for i in images
@@ -208,3 +214,70 @@ def cmd_df(args: argparse.Namespace, target: Any) -> int:
     write_rows(sys.stdout, args.format or "table", records, ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], keys,
                row_context("*formatter.diskUsageImagesContext", records))
     return 0
+
+
+def _truncated(text: str) -> str:
+    """stringid.TruncateID: what follows the algorithm, 12 characters."""
+    return text.partition(":")[2][:12] if ":" in text else text[:12]
+
+
+def _ago(moment: Any) -> str:
+    """A Unix time (images' Created) or an RFC 3339 time (the build cache's) as `N units ago`."""
+    from datetime import datetime, timezone
+
+    from dockyard.units import since
+
+    seconds = moment if isinstance(moment, (int, float)) else _seconds(moment)
+    return since(datetime.fromtimestamp(seconds, timezone.utc)) if seconds else ""
+
+
+def _seconds(text: str | None) -> float:
+    from dockyard.engine.events import parse_time as event_time
+
+    return (event_time(text) or 0) / 1e9 if text else 0.0
+
+
+def _print_verbose(du: dict[str, Any]) -> None:
+    """`docker system df -v` as the docker CLI 20.10 prints it (formatter/disk_usage.go's
+    verboseWriteTable): the images (their first tag), the containers (no virtual size), the
+    volumes, the build cache (by last use, then ID; `*` after an ID in use), each a table."""
+    from dockyard.cli.container_cmds import _ps_row
+    from dockyard.cli.format import write_table
+
+    out = sys.stdout
+    rows = []
+    for i in du["Images"]:
+        tags = [t for t in i.get("RepoTags") or [] if t != "<none>:<none>"]
+        repo, _, tag = tags[0].rpartition(":") if tags else ("<none>", "", "<none>")
+        shared = i.get("SharedSize", -1)
+        virtual = i.get("VirtualSize", i["Size"])
+        rows.append([repo, tag, _truncated(i["Id"]), _ago(i.get("Created") or 0), human_size(i["Size"], 4),
+                     "N/A" if shared == -1 else human_size(shared, 4),
+                     "N/A" if shared == -1 or virtual - shared < 0 else human_size(virtual - shared, 4),
+                     "N/A" if i.get("Containers", -1) == -1 else str(i["Containers"])])
+    out.write("Images space usage:\n\n")
+    write_table(out, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"],
+                rows)
+    rows = []
+    for c in du["Containers"]:
+        row = _ps_row({**c, "SizeRootFs": 0}, False)
+        rows.append([row["ID"], row["Image"], row["Command"], row["LocalVolumes"], human_size(c.get("SizeRw") or 0),
+                     row["RunningFor"], row["Status"], row["Names"]])
+    out.write("\nContainers space usage:\n\n")
+    write_table(out, ["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"],
+                rows)
+    rows = []
+    for v in du["Volumes"]:
+        usage = v.get("UsageData") or {"RefCount": -1, "Size": -1}
+        rows.append([v["Name"], "N/A" if usage["RefCount"] == -1 else str(usage["RefCount"]),
+                     "N/A" if usage["Size"] == -1 else human_size(usage["Size"], 4)])
+    out.write("\nLocal Volumes space usage:\n\n")
+    write_table(out, ["VOLUME NAME", "LINKS", "SIZE"], rows)
+    # buildCacheSort: never used first, then by last use, then by ID
+    cache = sorted(du["BuildCache"], key=lambda c: (c.get("LastUsedAt") is not None,
+                                                    _seconds(c.get("LastUsedAt")), c["ID"]))
+    rows = [[_truncated(c["ID"]) + ("*" if c.get("InUse") else ""), c.get("Type", ""), human_size(c["Size"]),
+             _ago(c.get("CreatedAt")), _ago(c.get("LastUsedAt")), str(c.get("UsageCount", 0)),
+             "true" if c.get("Shared") else "false"] for c in cache]
+    out.write(f"\nBuild cache usage: {human_size(du.get('BuilderSize') or 0, 4)}\n\n")
+    write_table(out, ["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"], rows)

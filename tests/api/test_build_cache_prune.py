@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 from tests.api.test_docker_cli import docker
 
@@ -23,6 +24,13 @@ def _cache_row(cli_env) -> list[str]:  # noqa: ANN001
     return line.split()[2:]
 
 
+def _cells(text: str) -> list[list[str]]:
+    """A table's cells, a relative time (`N seconds ago`, `Up N seconds`) as `AGO`."""
+    return [["AGO" if cell.endswith(" ago") or cell.startswith("Up ") else cell
+             for cell in re.split(r"\s{2,}", line.strip())]
+            for line in text.splitlines()]
+
+
 def test_system_df_and_builder_prune(server, cli_env, dockyard, busybox, tmp_path) -> None:  # noqa: ANN001
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     build = ["build", "--progress=plain", "-t", "cached", str(tmp_path)]
@@ -34,6 +42,12 @@ def test_system_df_and_builder_prune(server, cli_env, dockyard, busybox, tmp_pat
     dockyard("run", "--name", "df-done", "-v", "df-other:/v", "busybox", "sh", "-c", "head -c 7000 /dev/zero > /v/f")
     dockyard("exec", "df-user", "sh", "-c", "while [ ! -s /f ] || [ ! -s /v/f ]; do sleep 0.05; done")
     assert dockyard("system", "df").stdout == docker(cli_env, "system", "df").stdout.decode()
+    # and -v's tables, as the docker 20.10 CLI prints them (its times, `N seconds ago`, may cross a
+    # second between the two; the docker 23+ CLI on PATH prints an image's size with 3 digits)
+    verbose = dockyard("system", "df", "-v").stdout
+    theirs = subprocess.run(["/usr/bin/docker", "system", "df", "-v"], env=cli_env, capture_output=True, check=True)
+    assert _cells(verbose) == _cells(theirs.stdout.decode()), verbose
+    assert ["df-vol", "1", "20kB"] in [line.split() for line in verbose.splitlines()] and "regular" in verbose
     dockyard("rm", "-f", "df-user", "df-done")
     verbose = docker(cli_env, "system", "df", "-v").stdout.decode()
     assert "exec.cachemount" in verbose and verbose.count("regular") == 2
