@@ -155,3 +155,46 @@ def test_templates_and_words_as_docker(dockerd, dockyard, busybox) -> None:  # n
         at_once(lambda: dockerd("rm", name), lambda: dockyard("rm", name))
         for kind in ("network", "volume"):
             at_once(lambda: dockerd(kind, "rm", name), lambda: dockyard(kind, "rm", name))
+
+
+def test_template_actions_and_functions_as_docker(dockerd, dockyard, busybox) -> None:  # noqa: ANN001
+    # dockyard refused every action but a path and every function but json/upper/lower in one
+    # line; the docker CLI runs Go's text/template with its own functions. A table of the
+    # templates users write, on both sides (inspect of a container and an image, ps, images)
+    name = "actions-as-docker"
+    create = ("create", "--name", name, "--label", "com.example=x", "--label", "b=2", "busybox", "sleep", "1")
+    at_once(lambda: dockerd(*create), lambda: dockyard(*create))
+    ps = ["ps", "-a", "-f", f"name={name}", "--format"]
+    try:
+        for template in ("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}|{{len .Mounts}}",
+                         '{{index .Config.Labels "com.example"}}|{{index .Config.Labels "nope"}}',
+                         "{{if .State.Running}}up{{else if eq .State.Status \"created\"}}made{{else}}down{{end}}",
+                         "{{with .State}}{{.Pid}}{{end}} {{with .State.Health}}h{{else}}none{{end}}",
+                         '{{join .Config.Cmd " "}} {{printf "%s:%d|%-5s|%q" .Name 3 "a" .Path}}',
+                         "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}} {{json .Config.Labels}}",
+                         "{{- range $i, $e := .Config.Cmd }} {{$i}}:{{$e}} {{- end}} {{$.Name | upper}}",
+                         '{{$x := .Name}}{{$x = len $x}}{{$x}} {{(index .Config.Labels "b")}} {{not .State.Paused}}',
+                         '{{and .Name .State.Pid}} {{or .State.Error "-"}} {{eq .Config.Labels.nope "a"}}',
+                         "{{range .Config.Cmd}}{{if eq . \"sleep\"}}{{continue}}{{end}}{{.}}{{break}}{{end}}",
+                         '{{slice .Name 1 3}} {{index .Name 1}} {{len .State.Pid}} {{print 1 2 "a" 3}}',
+                         '{{define "x"}}[{{.}}]{{end}}{{template "x" .Name}}{{block "b" .State}}{{.Nope}}{{end}}',
+                         "{{range .Name}}x{{end}}", "{{join .Config.Cmd}}", "{{index .Config.Cmd 5}}",
+                         "{{lt .Name 1}}", "{{upper 3}}", '{{.Config.Cmd | join ","}}', "{{if .Name}}x",
+                         "{{else}}", "{{$x}}", "{{.Name)}}", "{{range .Config.Cmd}}{{end}}{{break}}"):
+            args = ["inspect", "-f", template, name]
+            theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
+            assert _as_docker(ours) == (theirs.returncode, theirs.stdout, theirs.stderr), args
+        for args in (["image", "inspect", "-f", "{{range .RootFS.Layers}}{{len .}}{{end}} {{len .RepoTags}} "
+                      '{{join .RepoTags ","}} {{range $k, $v := .Config}}{{$k}} {{end}}', "busybox"],
+                     ["image", "inspect", "-f", '{{split .Os "n"}} {{title "a b"}} {{pad .Os 1 2}}|{{truncate .Os 3}}'
+                      " {{html \"<a&'>\"}} {{urlquery \"a b/c\"}} {{js \"a'<\"}}", "busybox"],
+                     [*ps, '{{if eq .Status "Created"}}{{.Names | upper}}{{end}} {{len .Names}} {{.Label "b"}}'],
+                     [*ps, 'table {{.Names}}\t{{printf "%.3s" .Command}}'], [*ps, "{{range .Names}}x{{end}}"],
+                     [*ps, '{{index . "Names"}}'],
+                     ["images", "--format", '{{.Repository}}{{if .Tag}}:{{.Tag}}{{end}} {{split .Repository "b"}}',
+                      "busybox"],
+                     ["images", "--format", "table {{$r := .Repository}}{{$r | upper}}", "busybox"]):
+            theirs, ours = at_once(lambda: dockerd(*args, check=False), lambda: dockyard.run(*args, check=False))
+            assert _as_docker(ours) == (theirs.returncode, theirs.stdout, theirs.stderr), args
+    finally:
+        at_once(lambda: dockerd("rm", name), lambda: dockyard("rm", name))

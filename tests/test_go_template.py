@@ -108,10 +108,113 @@ def test_inspect_errors_as_docker(obj: dict, kind: object, raw: bool, template: 
         render_inspect(parse(template), obj, kind, raw)
 
 
-def test_refused_not_answered_wrongly() -> None:
-    # what the subset does not run is refused in one line: it printed the template as it
-    # stood, or (range) the whole object where the docker CLI prints each element
-    for template in ("{{range .Tags}}{{.}},{{end}}", "{{range $k, $v := .State}}{{$k}}{{end}}",
-                     "{{if .Name}}x{{end}}", "{{index .Tags 0}}", "{{.ID | upper}}"):
-        with pytest.raises(TemplateError, match="is not supported by dockyard's --format"):
-            parse(template)
+LABELLED = {**CONTAINER_JSON, "Config": {**CONTAINER_JSON["Config"], "Labels": {"com.example": "x", "b": "2"},
+                                          "Env": ["A=1", "PATH=/bin"]}}
+
+
+@pytest.mark.parametrize("template, output", [
+    # actions, variables, pipelines, functions: each line as the docker 20.10 CLI printed it
+    ('{{index .Config.Labels "com.example"}}|{{index .Config.Labels "nope"}}|{{.Config.Labels.nope}}',
+     "x||<no value>"),
+    ("{{if .State.Running}}up{{else}}down{{end}}", "up"),
+    ("{{if .Config.Labels.nope}}y{{else if .State.Pid}}p{{else}}n{{end}}", "p"),
+    ("{{with .State}}{{.Pid}}{{end}} {{with .State.Health}}h{{else}}no{{end}}", "7 no"),
+    ('{{join .Config.Cmd " "}} {{len .Mounts}} {{len .Config.Cmd}} {{printf "%s:%d" .Name 3}}', "sleep 1 0 2 /web:3"),
+    ("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}", "b=2;com.example=x;"),   # sorted keys
+    ("{{range .Config.Labels}}{{.}}{{end}} {{json .Config.Labels}}", '2x {"b":"2","com.example":"x"}'),
+    ("{{- range $i, $e := .Config.Cmd }} {{$i}}:{{$e}} {{- end}}", " 0:sleep 1:1"),
+    ("{{range .Config.Cmd}}{{$.Name}}:{{.}} {{end}}", "/web:sleep /web:1 "),
+    ("{{range .Mounts}}m{{else}}none{{end}}{{range .ExecIDs}}e{{end}}", "none"),
+    ("{{range .Config.Cmd}}{{if eq . \"sleep\"}}{{continue}}{{end}}{{.}}{{end}}"
+     "{{range .Config.Cmd}}{{.}}{{break}}{{end}}", "1sleep"),
+    ("{{.Name | upper}} {{.State.Status | printf \"%q\" | len}}", "/WEB 9"),
+    ("{{$x := .Name}}{{$x}} {{$x = 2}}{{$x}} {{(.State).Pid}} {{(index .Config.Labels \"b\")}}", "/web 2 7 2"),
+    ('{{split "a,b" ","}} {{title "hello world"}} {{pad "ab" 1 2}}| {{truncate "abcd" 3}} {{lower "AB"}}',
+     "[a b] Hello World  ab  | abc ab"),
+    ('{{and .Name .State.Pid}} {{or .State.Error .Name}} {{and "" 1}} {{not .Config.Labels.nope}}', "7 /web  true"),
+    ('{{eq .Name "/web"}} {{ne .Name "/web"}} {{eq .Name "a" "/web"}} {{lt 1 2}} {{ge .State.Pid 0}}',
+     "true false true true true"),
+    ('{{eq .Config.Labels.nope "a"}} {{le 2 2}} {{gt "b" "a"}}', "false true true"),
+    ('{{slice .Name 1 3}} {{slice .Config.Cmd 0 1}} {{index .Config.Cmd 1}} {{index .Name 1}}', "we [sleep] 1 119"),
+    ('{{html "<a\'b\\"&>"}} {{js "a\'b<"}} {{urlquery "a b&c/d"}}',
+     "&lt;a&#39;b&#34;&amp;&gt; a\\'b\\u003C a+b%26c%2Fd"),
+    ('{{print .Config.Labels.nope 1 2 "a" "b" 3}}|{{println .Name 1}}', "<nil> 1 2ab3|/web 1\n"),
+    ('{{printf "%t %v %.2f %v|%.3s|%8.2f|%-4d|%x" true false 3.14159 .State.Pid "abcdef" 2.5 7 255}}',
+     "true false 3.14 7|abc|    2.50|7   |ff"),
+    ('{{printf "%d %s" 1}} {{printf "%s" 1}} {{printf "x" 1}}', "1 %!s(MISSING) %!s(int=1) x%!(EXTRA int=1)"),
+    ("{{1.5}} {{1e6}} {{3}} {{true}} {{0x10}} {{'a'}}", "1.5 1e+06 3 true 16 97"),
+    ('{{define "x"}}[{{.}}]{{end}}{{template "x" .Name}}{{template "x"}}{{block "b" .State}}{{.Pid}}{{end}}',
+     "[/web][<no value>]7"),
+    ("{{- if .State.Running -}}\n  up\n{{- else -}}\n  down\n{{- end -}}", "up"),
+])
+def test_actions_and_functions_as_docker(template: str, output: str) -> None:
+    assert render_inspect(parse(template), LABELLED, CONTAINER) == output
+
+
+@pytest.mark.parametrize("template, error", [
+    ("{{range}}{{end}}", "missing value for range"),
+    ("{{range .Config.Cmd}}", "unexpected EOF"),
+    ("{{with .Name}}{{else if .Name}}{{end}}", "unexpected <if> in input"),   # `else if` is for if alone (Go 1.19)
+    ("{{if .Name}}{{else}}{{end}}{{end}}", "unexpected {{end}}"),
+    ("{{.Name)}}", 'unexpected ")" in command'),
+    ("{{(.Name}}", "unclosed left paren"),
+    ('{{"a".X}}', 'unexpected . after term "\\"a\\""'),
+    ("{{continue}}", "{{continue}} outside {{range}}"),
+    ("{{$x}}", 'undefined variable "$x"'),
+    ("{{range $x := .Config.Cmd}}{{end}}{{$x}}", 'undefined variable "$x"'),
+    ("{{range $a, $b, $c := .Config.Cmd}}{{end}}", "too many declarations in range"),
+    ("{{.Name | 3}}", "non executable command in pipeline stage 2"),
+    ("{{template .Name}}", "unexpected \".Name\" in template clause"),
+])
+def test_action_parse_errors_as_go(template: str, error: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        parse(template)
+    assert str(caught.value) == f"template: :1: {error}"
+
+
+@pytest.mark.parametrize("template, error", [
+    ("{{range .Name}}x{{end}}", ":1:8: executing \"\" at <.Name>: range can't iterate over /web"),
+    ("{{join .Config.Cmd}}", ':1:2: executing "" at <join>: wrong number of args for join: want 2 got 1'),
+    ("{{index .Config.Labels 1}}", ':1:2: executing "" at <index .Config.Labels 1>: error calling index: '
+                                   "value has type int; should be string"),
+    ("{{index .Config.Cmd 5}}", ':1:2: executing "" at <index .Config.Cmd 5>: error calling index: '
+                                "index out of range: 5"),
+    ("{{index .State.Pid 1}}", ':1:2: executing "" at <index .State.Pid 1>: error calling index: '
+                               "reflect: string index out of range"),   # the JSON's json.Number "7"
+    ("{{lt .Name 1}}", ':1:2: executing "" at <lt .Name 1>: error calling lt: incompatible types for comparison'),
+    ("{{lt true false}}", ':1:2: executing "" at <lt true false>: error calling lt: invalid type for comparison'),
+    ("{{eq}}", ':1:2: executing "" at <eq>: wrong number of args for eq: want at least 1 got 0'),
+    ("{{eq .Name}}", ':1:2: executing "" at <eq .Name>: error calling eq: missing argument for comparison'),
+    ("{{upper 3}}", ':1:8: executing "" at <3>: expected string; found 3'),
+    ("{{truncate .Name 1.5}}", ':1:17: executing "" at <1.5>: expected integer; found 1.5'),
+    ('{{.Config.Cmd | join ","}}', ':1:21: executing "" at <",">: can\'t handle "," for arg of type []string'),
+    ("{{.Name | .State}}", ':1:10: executing "" at <.State>: State is not a method but has arguments'),
+    ('{{template "y"}}', ':1:11: executing "" at <{{template "y"}}>: template "y" not defined'),
+    ("{{$y = 1}}", ':1:7: executing "" at <1>: undefined variable: $y'),
+    ('{{block "b" .State}}{{.Status}}{{.Nope}}{{end}}', ':1:33: executing "b" at <.Nope>: map has no entry for key '
+                                                        '"Nope"'),
+])
+def test_action_errors_as_docker(template: str, error: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        render_inspect(parse(template), LABELLED, CONTAINER)
+    assert str(caught.value) == "template parsing error: template: " + error
+
+
+def test_the_json_fallback_as_docker() -> None:
+    # what the typed run cannot take runs on the JSON: its numbers are json.Number, a string
+    template = "{{len .State}} {{len .State.Pid}} {{.Name | .State}}"
+    with pytest.raises(TemplateError, match="State is not a method"):
+        render_inspect(parse(template), LABELLED, CONTAINER)
+    assert render_inspect(parse("{{len .State}} {{len .State.Pid}} {{index .State.Pid 0}}"), LABELLED, CONTAINER) \
+        == "11 1 55"
+
+
+def test_a_list_row_is_a_context() -> None:
+    row = {"ID": "abc", "Names": "web"}
+    run = parse('{{if eq .Names "web"}}{{.Names | upper}}{{end}} {{len .ID}} {{.Label "x" | printf "[%s]"}}')
+    assert run.execute(row, ROW, methods={"Label": lambda key: key * 2}) == "WEB 3 [xx]"
+    for template, error in (("{{index . \"Names\"}}", "error calling index: can't index item of type "
+                                                        "formatter.ContainerContext"),
+                            ("{{range .}}{{end}}", "range can't iterate over")):
+        with pytest.raises(TemplateError, match=re.escape(error)):
+            parse(template).execute(row, ROW)
