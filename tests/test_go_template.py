@@ -34,6 +34,20 @@ CONTAINER_JSON = {"Id": "abc", "Name": "/web", "Args": ["1000"], "ExecIDs": None
     ("{{foo .ID}}", 'function "foo" not defined'),
     ("{{.ID | foo}}", 'function "foo" not defined'),
     ("{{}}", "missing value for command"),
+    # the actions'
+    ("{{range}}{{end}}", "missing value for range"),
+    ("{{range .Config.Cmd}}", "unexpected EOF"),
+    ("{{with .Name}}{{else if .Name}}{{end}}", "unexpected <if> in input"),   # `else if` is for if alone (Go 1.19)
+    ("{{if .Name}}{{else}}{{end}}{{end}}", "unexpected {{end}}"),
+    ("{{.Name)}}", 'unexpected ")" in command'),
+    ("{{(.Name}}", "unclosed left paren"),
+    ('{{"a".X}}', 'unexpected . after term "\\"a\\""'),
+    ("{{continue}}", "{{continue}} outside {{range}}"),
+    ("{{$x}}", 'undefined variable "$x"'),
+    ("{{range $x := .Config.Cmd}}{{end}}{{$x}}", 'undefined variable "$x"'),
+    ("{{range $a, $b, $c := .Config.Cmd}}{{end}}", "too many declarations in range"),
+    ("{{.Name | 3}}", "non executable command in pipeline stage 2"),
+    ("{{template .Name}}", "unexpected \".Name\" in template clause"),
 ])
 def test_parse_errors_as_go(template: str, error: str) -> None:
     with pytest.raises(TemplateError) as caught:
@@ -149,27 +163,6 @@ LABELLED = {**CONTAINER_JSON, "Config": {**CONTAINER_JSON["Config"], "Labels": {
 ])
 def test_actions_and_functions_as_docker(template: str, output: str) -> None:
     assert render_inspect(parse(template), LABELLED, CONTAINER) == output
-
-
-@pytest.mark.parametrize("template, error", [
-    ("{{range}}{{end}}", "missing value for range"),
-    ("{{range .Config.Cmd}}", "unexpected EOF"),
-    ("{{with .Name}}{{else if .Name}}{{end}}", "unexpected <if> in input"),   # `else if` is for if alone (Go 1.19)
-    ("{{if .Name}}{{else}}{{end}}{{end}}", "unexpected {{end}}"),
-    ("{{.Name)}}", 'unexpected ")" in command'),
-    ("{{(.Name}}", "unclosed left paren"),
-    ('{{"a".X}}', 'unexpected . after term "\\"a\\""'),
-    ("{{continue}}", "{{continue}} outside {{range}}"),
-    ("{{$x}}", 'undefined variable "$x"'),
-    ("{{range $x := .Config.Cmd}}{{end}}{{$x}}", 'undefined variable "$x"'),
-    ("{{range $a, $b, $c := .Config.Cmd}}{{end}}", "too many declarations in range"),
-    ("{{.Name | 3}}", "non executable command in pipeline stage 2"),
-    ("{{template .Name}}", "unexpected \".Name\" in template clause"),
-])
-def test_action_parse_errors_as_go(template: str, error: str) -> None:
-    with pytest.raises(TemplateError) as caught:
-        parse(template)
-    assert str(caught.value) == f"template: :1: {error}"
 
 
 @pytest.mark.parametrize("template, error", [
