@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from dockyard.cli.gotemplate import Context, TemplateError, parse
+from dockyard.cli.gotemplate import TemplateError, parse
+from dockyard.cli.govalues import Context
 from dockyard.cli.inspect_format import CONTAINER, IMAGE, VOLUME, render_inspect
 
 CONTAINER_JSON = {"Id": "abc", "Name": "/web", "Args": ["1000"], "ExecIDs": None,

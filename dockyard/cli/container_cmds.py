@@ -386,7 +386,7 @@ def _ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
 def _ps_context() -> Any:
     """The docker CLI 20.10's `*formatter.ContainerContext`: a row's fields (the docker 23+ CLI
     added Platform), and Label."""
-    from dockyard.cli.gotemplate import Context
+    from dockyard.cli.govalues import Context
 
     return Context("*formatter.ContainerContext", {
         "ID", "Names", "Image", "Command", "CreatedAt", "RunningFor", "Ports", "State", "Status", "Size",

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence, TextIO
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from dockyard.cli.gotemplate import Context
+    from dockyard.cli.govalues import Context
 
 
 def go_time(moment: datetime | None) -> str:
@@ -110,7 +110,8 @@ def write_rows(out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Se
     if fmt.strip() in ("table", ""):
         write_table(out, header, [[str(r[k]) for k in keys] for r in rows])
         return
-    from dockyard.cli.gotemplate import Context, TemplateError, parse, row_context
+    from dockyard.cli.gotemplate import TemplateError, parse
+    from dockyard.cli.govalues import Context, row_context
 
     if context is None:   # a list of dockyard's own (image waste): its rows' keys
         context = row_context("row", list(rows))

@@ -226,7 +226,7 @@ def cmd_images(args: argparse.Namespace, target: Any) -> int:
     if args.quiet:  # the docker CLI prints an ID per row: once per tag of the image
         out.write("".join(f"{row['ID']}\n" for row in rows))
         return 0
-    from dockyard.cli.gotemplate import row_context
+    from dockyard.cli.govalues import row_context
 
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
     keys = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "CreatedSince", "Size"]
@@ -303,7 +303,7 @@ def cmd_history(args: argparse.Namespace, target: Any) -> int:
             "ID": shown_id(item),
             "Size": human_size(item["Size"]) if human else str(item["Size"]),
         })
-    from dockyard.cli.gotemplate import row_context
+    from dockyard.cli.govalues import row_context
 
     created_key = "CreatedSince" if human else "CreatedAt"
     write_rows(out, args.format, rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, TextIO
 
-from dockyard.cli.gotemplate import Map, Ptr, Slice, Struct, Template, TemplateError, parse, struct
+from dockyard.cli.gotemplate import Template, TemplateError, parse
+from dockyard.cli.govalues import Map, Ptr, Slice, Struct, struct
 from dockyard.errors import DockyardError
 
 _STRINGS, _STRING_MAP = Slice("string"), Map("string")

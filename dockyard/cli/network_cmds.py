@@ -133,7 +133,7 @@ def cmd_network_create(args: argparse.Namespace, target: Any) -> int:
 
 
 def cmd_network_ls(args: argparse.Namespace, target: Any) -> int:
-    from dockyard.cli.gotemplate import go_time_text, row_context
+    from dockyard.cli.govalues import go_time_text, row_context
 
     networks = for_target(target).call("GET", "/networks", filters_query(args.filter))
     networks.sort(key=lambda n: n["Name"])
@@ -188,7 +188,7 @@ def cmd_volume_ls(args: argparse.Namespace, target: Any) -> int:
     if args.quiet:
         print("".join(r["Name"] + "\n" for r in rows), end="")
         return 0
-    from dockyard.cli.gotemplate import row_context
+    from dockyard.cli.govalues import row_context
 
     labels = {id(row): v.get("Labels") or {} for row, v in zip(rows, volumes)}
     write_rows(sys.stdout, args.format, rows, ["DRIVER", "VOLUME NAME"], ["Driver", "Name"],
@@ -227,7 +227,8 @@ def _events_template(fmt: str) -> Any:
     """The docker CLI's events template: parsed, and run on an empty message before the request
     (a field events.Message lacks is an error then), else `Error parsing format: ...`, status 64.
     `\\t` and `\\n` stay as typed."""
-    from dockyard.cli.gotemplate import Map, TemplateError, parse, struct
+    from dockyard.cli.gotemplate import TemplateError, parse
+    from dockyard.cli.govalues import Map, struct
 
     if not _EVENT:
         _EVENT.append(struct(

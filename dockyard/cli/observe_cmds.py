@@ -83,7 +83,7 @@ _STATS_NAMES = {"Container": "CONTAINER", "CPUPerc": "CPU %", "MemUsage": "MEM U
 
 def _stats_context() -> Any:
     """The docker CLI's `*container.statsContext`: a row's fields (stats_row's keys)."""
-    from dockyard.cli.gotemplate import Context
+    from dockyard.cli.govalues import Context
 
     return Context("*container.statsContext", {"Container", "Name", "ID", "CPUPerc", "MemUsage", "MemPerc",
                                                 "NetIO", "BlockIO", "PIDs"})

@@ -180,7 +180,7 @@ def cmd_df(args: argparse.Namespace, target: Any) -> int:
     Reclaimable (all strings), `table` the default columns."""
     from dockyard.cli.backend import for_target
     from dockyard.cli.format import write_rows
-    from dockyard.cli.gotemplate import row_context
+    from dockyard.cli.govalues import row_context
 
     if args.verbose and args.format.strip() not in ("", "table"):
         raise InvalidParameter("system df -v --format TEMPLATE is not supported by dockyard: -v prints the tables")

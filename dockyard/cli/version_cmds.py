@@ -153,7 +153,7 @@ def cmd_info(args: argparse.Namespace, target: Any) -> int:
     info = for_target(target).call("GET", "/info")
     out = _out(target)
     if args.format:
-        from dockyard.cli.gotemplate import Struct
+        from dockyard.cli.govalues import Struct
 
         # the docker CLI's system.info: types.Info's fields (found by their JSON keys here)
         _print_template(out, args.format, "", info, Struct("system.info", [], complete=False))
