@@ -157,6 +157,7 @@ LABELLED = {**CONTAINER_JSON, "Config": {**CONTAINER_JSON["Config"], "Labels": {
     ('{{printf "%t %v %.2f %v|%.3s|%8.2f|%-4d|%x" true false 3.14159 .State.Pid "abcdef" 2.5 7 255}}',
      "true false 3.14 7|abc|    2.50|7   |ff"),
     ('{{printf "%d %s" 1}} {{printf "%s" 1}} {{printf "x" 1}}', "1 %!s(MISSING) %!s(int=1) x%!(EXTRA int=1)"),
+    ('{{printf "%T %T %T %T" 1 .Name .Config.Cmd .State.Pid}}', "int string strslice.StrSlice int"),
     ("{{1.5}} {{1e6}} {{3}} {{true}} {{0x10}} {{'a'}}", "1.5 1e+06 3 true 16 97"),
     ('{{define "x"}}[{{.}}]{{end}}{{template "x" .Name}}{{template "x"}}{{block "b" .State}}{{.Pid}}{{end}}',
      "[/web][<no value>]7"),

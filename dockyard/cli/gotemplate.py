@@ -1066,7 +1066,7 @@ def _sprint(values: tuple, spaced: bool) -> str:
 
 
 def _printf(form: Value, *values: Value) -> Value:
-    """fmt.Sprintf's common verbs: %v %s %d %q %t %x %X %f %e %g %c %%, flags, width, precision."""
+    """fmt.Sprintf's common verbs: %v %s %d %q %t %x %X %f %e %g %c %T %%, flags, width, precision."""
     import re
 
     out, k = [], 0
@@ -1092,7 +1092,9 @@ def _printf(form: Value, *values: Value) -> Value:
             out.append(f"%!{verb}(<nil>)")
             continue
         spec = f"{flags or ''}{width or ''}{'.' + (precision or '0') if precision is not None or '.' in text else ''}"
-        if verb in "vs" and not (verb == "s" and go not in ("string",) and not isinstance(value, (list, dict, str))):
+        if verb == "T":
+            out.append("<nil>" if value is None and kind is None else go)
+        elif verb in "vs" and not (verb == "s" and go not in ("string",) and not isinstance(value, (list, dict, str))):
             text = ("&" if isinstance(kind, Ptr) else "") + format_value(value, kind, print_nil=True)
             if precision is not None and verb == "s":
                 text = text[:int(precision)]
