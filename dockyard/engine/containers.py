@@ -21,7 +21,7 @@ from dockyard.engine.container_config import docker_config
 from dockyard.engine import networks
 from dockyard.engine.container_create import create as create_from_api
 from dockyard.engine.create_config import read_update
-from dockyard.engine.events import parse_time as event_time
+from dockyard.engine.events import prune_cutoff
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, NotImplementedFeature
 from dockyard.gotypes import go_atoi
 from dockyard.image.config import parse_time
@@ -367,7 +367,7 @@ def prune(store: Store, raw_filters: str | None = None) -> tuple[list[str], int]
     """`docker container prune`: every container that is not running (`until`, `label`,
     `label!` filters as Docker's); their IDs and the bytes of their writable layers."""
     f = filters_mod.parse(raw_filters, filters_mod.CONTAINER_PRUNE)
-    until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
+    until = prune_cutoff(f.get("until"))
     from dockyard.archive.changes import diff_size as overlay_diff_size
 
     deleted, freed = [], 0

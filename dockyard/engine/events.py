@@ -35,6 +35,12 @@ def parse_time(text: str | None, now: float | None = None) -> int | None:
     return int(parsed.timestamp() * 1e9)
 
 
+def prune_cutoff(values: list[str]) -> float | None:
+    """A prune's `until` filter: the earliest of its values, in seconds since the epoch (None
+    when not given); what was created after it stays (daemon/prune.go)."""
+    return min(((parse_time(v) or 0) / 1e9 for v in values), default=None)
+
+
 def _matches(event: Event, f: filters_mod.Filters) -> bool:
     attrs = event.attributes
     if not f.match("type", [event.type]):

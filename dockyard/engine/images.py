@@ -12,7 +12,7 @@ from dockyard import filters as filters_mod
 from dockyard.archive.compression import open_decompressed
 from dockyard.dataclass import dataclass, field
 from dockyard.digest import Digest
-from dockyard.engine.events import parse_time as event_time
+from dockyard.engine.events import parse_time as event_time, prune_cutoff
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, InvalidReference, NotFound, Unavailable
 from dockyard.image.config import ContainerConfig, History, ImageConfig, parse_time
 from dockyard.gopath import match
@@ -333,11 +333,10 @@ def prune_images(store: Store, raw_filters: str | None = None) -> tuple[list[Del
     stays), as `rmi NAME` would refuse. Returns what was removed and the bytes of the layers
     deleted."""
     from dockyard import filters as filters_mod
-    from dockyard.engine.events import parse_time as event_time
 
     f = filters_mod.parse(raw_filters, filters_mod.IMAGE_PRUNE)
     dangling_only = f.bool_value("dangling") is not False
-    until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
+    until = prune_cutoff(f.get("until"))
     reports: list[DeleteReport] = []
     sizes = {str(d): store.layers.get(d).content_size for d in store.layers.all()}
     for image_id in sorted(store.image_ids(), key=str):

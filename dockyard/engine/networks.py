@@ -147,11 +147,11 @@ def hold_default_bridge(root: Path) -> endpoints.BridgeHold:
 def prune(root: Path, raw_filters: str | None) -> list[str]:
     """`docker network prune`: the networks no container uses, matching `label`/`label!` and
     created before `until` when given (daemon/prune.go)."""
-    from dockyard.engine.events import parse_time as event_time
+    from dockyard.engine.events import prune_cutoff
     from dockyard.image.config import parse_time
 
     f = filters_mod.parse(raw_filters, filters_mod.NETWORK_PRUNE)
-    until = min(((event_time(v) or 0) / 1e9 for v in f.get("until")), default=None)
+    until = prune_cutoff(f.get("until"))
     networks = Networks(root)
     removed = []
     for record in networks.all():
